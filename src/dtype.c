@@ -1,0 +1,234 @@
+/* Element types: their spellings in shmap, numpy and IDL, sizes, and record field lists. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static const struct {
+    shmap_dtype dtype;
+    const char *name, *numpy;
+    size_t size;
+} types[] = {
+    {SHMAP_U8, "u8", "|u1", 1},      {SHMAP_I8, "i8", "|i1", 1},
+    {SHMAP_U16, "u16", "<u2", 2},    {SHMAP_I16, "i16", "<i2", 2},
+    {SHMAP_U32, "u32", "<u4", 4},    {SHMAP_I32, "i32", "<i4", 4},
+    {SHMAP_U64, "u64", "<u8", 8},    {SHMAP_I64, "i64", "<i8", 8},
+    {SHMAP_F16, "f16", "<f2", 2},    {SHMAP_F32, "f32", "<f4", 4},
+    {SHMAP_F64, "f64", "<f8", 8},    {SHMAP_C64, "c64", "<c8", 8},
+    {SHMAP_C128, "c128", "<c16", 16}, {SHMAP_BOOL, "bool", "|b1", 1},
+};
+
+/*
+ * Whole-word spellings, compared case-insensitively. Where numpy and IDL disagree
+ * (int, long, float, complex), IDL's meaning is taken: the SPEC promises IDL's names, and
+ * numpy users have unambiguous ones (int64, float64, complex128).
+ */
+static const struct {
+    const char *word;
+    shmap_dtype dtype;
+} words[] = {
+    {"u8", SHMAP_U8},         {"uint8", SHMAP_U8},     {"u1", SHMAP_U8},
+    {"byte", SHMAP_U8},       {"ubyte", SHMAP_U8},     {"i8", SHMAP_I8},
+    {"int8", SHMAP_I8},       {"i1", SHMAP_I8},        {"sbyte", SHMAP_I8},
+    {"u16", SHMAP_U16},       {"uint16", SHMAP_U16},   {"u2", SHMAP_U16},
+    {"uint", SHMAP_U16},      {"ushort", SHMAP_U16},   {"i16", SHMAP_I16},
+    {"int16", SHMAP_I16},     {"i2", SHMAP_I16},       {"int", SHMAP_I16},
+    {"short", SHMAP_I16},     {"u32", SHMAP_U32},      {"uint32", SHMAP_U32},
+    {"u4", SHMAP_U32},        {"ulong", SHMAP_U32},    {"uintc", SHMAP_U32},
+    {"i32", SHMAP_I32},       {"int32", SHMAP_I32},    {"i4", SHMAP_I32},
+    {"long", SHMAP_I32},      {"intc", SHMAP_I32},     {"u64", SHMAP_U64},
+    {"uint64", SHMAP_U64},    {"ulong64", SHMAP_U64},  {"ulonglong", SHMAP_U64},
+    {"i64", SHMAP_I64},       {"int64", SHMAP_I64},    {"long64", SHMAP_I64},
+    {"longlong", SHMAP_I64},  {"f16", SHMAP_F16},      {"float16", SHMAP_F16},
+    {"f2", SHMAP_F16},        {"half", SHMAP_F16},     {"e", SHMAP_F16},
+    {"f32", SHMAP_F32},       {"float32", SHMAP_F32},  {"f4", SHMAP_F32},
+    {"float", SHMAP_F32},     {"single", SHMAP_F32},   {"f", SHMAP_F32},
+    {"f64", SHMAP_F64},       {"float64", SHMAP_F64},  {"f8", SHMAP_F64},
+    {"double", SHMAP_F64},    {"d", SHMAP_F64},        {"c64", SHMAP_C64},
+    {"complex64", SHMAP_C64}, {"c8", SHMAP_C64},       {"complex", SHMAP_C64},
+    {"csingle", SHMAP_C64},   {"c128", SHMAP_C128},    {"complex128", SHMAP_C128},
+    {"c16", SHMAP_C128},      {"dcomplex", SHMAP_C128}, {"cdouble", SHMAP_C128},
+    {"bool", SHMAP_BOOL},     {"b1", SHMAP_BOOL},      {"?", SHMAP_BOOL},
+    {"bool_", SHMAP_BOOL},    {"bool8", SHMAP_BOOL},   {"boolean", SHMAP_BOOL},
+};
+
+/* numpy's kind letter and byte count, after a byte-order character: "<u8" is uint64. */
+static int parse_numpy_code(const char *code, shmap_dtype *out)
+{
+    static const char *const kinds = "iufcb";
+    if (!code[0] || !strchr(kinds, tolower((unsigned char)code[0])))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(code + 1, &end, 10);
+    if (*end || end == code + 1 || errno)
+        return -1;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const char *np = types[i].numpy + 1;
+        if (tolower((unsigned char)code[0]) == np[0] && strtoul(np + 1, NULL, 10) == n) {
+            *out = types[i].dtype;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static bool host_little_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+
+int shmap__dtype_parse_quiet(const char *s, shmap_dtype *out)
+{
+    if (!s || !*s)
+        return SHMAP_EDTYPE;
+    char order = s[0];
+    if (order == '<' || order == '>' || order == '=' || order == '|' || order == '!') {
+        bool big = order == '>' || order == '!';
+        bool little = order == '<';
+        shmap_dtype dt;
+        if (parse_numpy_code(s + 1, &dt) < 0) {
+            /* "<float32" is not numpy, but "=f4" is; allow words after '=' and '|'. */
+            if (order != '=' && order != '|')
+                return SHMAP_EDTYPE;
+            return shmap__dtype_parse_quiet(s + 1, out);
+        }
+        if (shmap_dtype_size(dt) > 1 && ((big && host_little_endian()) ||
+                                         (little && !host_little_endian())))
+            return SHMAP_EBYTEORDER;
+        *out = dt;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strcasecmp(s, words[i].word) == 0) {
+            *out = words[i].dtype;
+            return 0;
+        }
+    }
+    return SHMAP_EDTYPE;
+}
+
+int shmap_dtype_parse(const char *spelling, shmap_dtype *out)
+{
+    if (!out)
+        return shmap__err(SHMAP_EINVAL, "shmap_dtype_parse: NULL output");
+    int rc = shmap__dtype_parse_quiet(spelling, out);
+    if (rc == SHMAP_EBYTEORDER)
+        return shmap__err(rc, "type '%s': byte order differs from this %s-endian host", spelling,
+                          host_little_endian() ? "little" : "big");
+    if (rc < 0)
+        return shmap__err(rc, "unknown type '%s' (try u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 "
+                              "f64 c64 c128 bool)", spelling ? spelling : "(null)");
+    return 0;
+}
+
+const char *shmap_dtype_name(shmap_dtype dtype)
+{
+    if (dtype == SHMAP_RECORD)
+        return "record";
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (types[i].dtype == dtype)
+            return types[i].name;
+    return "?";
+}
+
+const char *shmap_dtype_numpy(shmap_dtype dtype)
+{
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (types[i].dtype == dtype) {
+            /* On a big-endian host the native spelling uses '>'. */
+            if (!host_little_endian() && types[i].numpy[0] == '<') {
+                static const char *const big[] = {"", "", "", ">u2", ">i2", ">u4", ">i4",
+                                                  ">u8", ">i8", ">f2", ">f4", ">f8", ">c8",
+                                                  ">c16"};
+                return big[dtype];
+            }
+            return types[i].numpy;
+        }
+    return NULL;
+}
+
+size_t shmap_dtype_size(shmap_dtype dtype)
+{
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (types[i].dtype == dtype)
+            return types[i].size;
+    return 0;
+}
+
+/*
+ * A field list: name:type[count],... packed. Each field is checked; the detail names the
+ * field at fault. Records of records are not supported (a flat list describes any IDL
+ * structure without pointers once nested structures are flattened).
+ */
+int shmap_record_parse(const char *fields, size_t *elsize)
+{
+    if (!fields || !*fields)
+        return shmap__err(SHMAP_EDTYPE, "record: empty field list");
+    size_t len = strlen(fields);
+    if (len >= SHMAP_RECORD_FIELDS_MAX)
+        return shmap__err(SHMAP_EDTYPE, "record: field list is %zu bytes, at most %d", len,
+                          SHMAP_RECORD_FIELDS_MAX - 1);
+    uint64_t total = 0;
+    const char *p = fields;
+    int nfield = 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t flen = comma ? (size_t)(comma - p) : strlen(p);
+        char field[SHMAP_RECORD_FIELDS_MAX];
+        memcpy(field, p, flen);
+        field[flen] = '\0';
+        nfield++;
+        char *colon = strchr(field, ':');
+        if (!colon)
+            return shmap__err(SHMAP_EDTYPE, "record: field %d '%s' has no ':type'", nfield,
+                              field);
+        *colon = '\0';
+        const char *fname = field, *ftype = colon + 1;
+        if (!*fname || !(isalpha((unsigned char)fname[0]) || fname[0] == '_'))
+            return shmap__err(SHMAP_EDTYPE, "record: field %d has a bad name '%s'", nfield,
+                              fname);
+        for (const char *c = fname; *c; c++)
+            if (!isalnum((unsigned char)*c) && *c != '_')
+                return shmap__err(SHMAP_EDTYPE, "record: field %d has a bad name '%s'", nfield,
+                                  fname);
+        /* Duplicate names: search the text before this field. */
+        for (const char *q = fields; q < p;) {
+            const char *qc = strchr(q, ':');
+            if ((size_t)(qc - q) == strlen(fname) && strncmp(q, fname, strlen(fname)) == 0)
+                return shmap__err(SHMAP_EDTYPE, "record: field name '%s' appears twice", fname);
+            q = strchr(q, ',') + 1;
+        }
+        uint64_t count = 1;
+        char *bracket = strchr(ftype, '[');
+        if (bracket) {
+            char *end;
+            errno = 0;
+            count = strtoull(bracket + 1, &end, 10);
+            if (errno || end == bracket + 1 || *end != ']' || end[1] || count == 0 ||
+                count > (1u << 20))
+                return shmap__err(SHMAP_EDTYPE, "record: field '%s' has a bad count '%s'", fname,
+                                  bracket);
+            *bracket = '\0';
+        }
+        shmap_dtype dt;
+        if (shmap__dtype_parse_quiet(ftype, &dt) < 0)
+            return shmap__err(SHMAP_EDTYPE, "record: field '%s' has an unknown type '%s'", fname,
+                              ftype);
+        total += shmap_dtype_size(dt) * count;
+        if (total > UINT32_MAX / 2)
+            return shmap__err(SHMAP_EDTYPE, "record: larger than %u bytes", UINT32_MAX / 2);
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p)
+            return shmap__err(SHMAP_EDTYPE, "record: field list ends with ','");
+    }
+    if (elsize)
+        *elsize = (size_t)total;
+    return 0;
+}

@@ -1,0 +1,236 @@
+/*
+ * The on-segment header: computing a layout with overflow checks, writing a header, and
+ * checking one found in shared memory. Nothing read from a segment is trusted: every field
+ * is checked against the others and against the object's size as the kernel reports it
+ * before anything is computed from it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+uint64_t shmap__checksum(const struct shmap__header *h)
+{
+    const unsigned char *p = (const unsigned char *)h;
+    uint64_t x = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < SHMAP__FIXED_SIZE; i++) {
+        x ^= p[i];
+        x *= 0x100000001b3ull;
+    }
+    return x;
+}
+
+size_t shmap__page_size(void)
+{
+    static size_t page;
+    if (!page) {
+        long n = sysconf(_SC_PAGESIZE);
+        page = n > 0 ? (size_t)n : 4096;
+    }
+    return page;
+}
+
+static bool add_ok(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+static bool mul_ok(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+static uint64_t data_offset_for_page(size_t page)
+{
+    return page > SHMAP__HEADER_SIZE ? page : SHMAP__HEADER_SIZE;
+}
+
+/* Largest object we make or accept: it must fit both off_t and size_t. */
+#define MAX_TOTAL ((uint64_t)(SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX))
+
+int shmap__layout(struct shmap__layout *lay, const char *who, size_t elsize,
+                  unsigned ndim, const uint64_t *dims, unsigned kw_capacity, size_t rec_len)
+{
+    memset(lay, 0, sizeof *lay);
+    if (ndim < 1 || ndim > SHMAP_MAX_DIMS)
+        return shmap__err(SHMAP_ESHAPE, "%s: %u dimensions, must be 1 to %d", who, ndim,
+                          SHMAP_MAX_DIMS);
+    if (!dims)
+        return shmap__err(SHMAP_ESHAPE, "%s: no dimensions given", who);
+    if (elsize == 0 || elsize > UINT32_MAX)
+        return shmap__err(SHMAP_EDTYPE, "%s: element size %zu", who, elsize);
+    if (kw_capacity > SHMAP__KW_MAX_CAPACITY)
+        return shmap__err(SHMAP_ESIZE, "%s: %u keyword slots, at most %u", who, kw_capacity,
+                          SHMAP__KW_MAX_CAPACITY);
+    uint64_t n = 1;
+    for (unsigned i = 0; i < ndim; i++) {
+        if (dims[i] == 0)
+            return shmap__err(SHMAP_ESHAPE, "%s: dimension %u is zero", who, i);
+        if (!mul_ok(n, dims[i], &n))
+            return shmap__err(SHMAP_ESIZE, "%s: the product of the dimensions overflows 64 bits",
+                              who);
+    }
+    lay->nelem = n;
+    lay->elsize = (uint32_t)elsize;
+    lay->data_offset = data_offset_for_page(shmap__page_size());
+    lay->kw_capacity = kw_capacity;
+    lay->rec_len = (uint32_t)rec_len;
+    uint64_t end, kw_bytes;
+    if (!mul_ok(n, elsize, &lay->data_size) || !add_ok(lay->data_offset, lay->data_size, &end) ||
+        !add_ok(end, 7, &end))
+        return shmap__err(SHMAP_ESIZE, "%s: %llu elements of %zu bytes overflow 64 bits", who,
+                          (unsigned long long)n, elsize);
+    lay->kw_offset = end & ~(uint64_t)7;
+    kw_bytes = (uint64_t)kw_capacity * SHMAP__KW_SLOT_SIZE;
+    if (!add_ok(lay->kw_offset, kw_bytes, &lay->rec_offset) ||
+        !add_ok(lay->rec_offset, rec_len, &lay->total_size) || lay->total_size > MAX_TOTAL)
+        return shmap__err(SHMAP_ESIZE, "%s: %llu bytes of data is more than this system can map",
+                          who, (unsigned long long)lay->data_size);
+    return 0;
+}
+
+void shmap__header_init(struct shmap__header *h, const struct shmap__layout *lay,
+                        shmap_dtype dtype, unsigned ndim, const uint64_t *dims, unsigned flags)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    memset(h, 0, SHMAP__FIXED_SIZE);
+    memcpy(h->magic, SHMAP__MAGIC, SHMAP__MAGIC_LEN);
+    h->bom = SHMAP__BOM;
+    h->version = SHMAP__FORMAT_VERSION;
+    h->header_size = SHMAP__HEADER_SIZE;
+    h->flags = flags;
+    h->data_offset = lay->data_offset;
+    h->data_size = lay->data_size;
+    h->total_size = lay->total_size;
+    h->dtype = (uint32_t)dtype;
+    h->elsize = lay->elsize;
+    h->ndim = ndim;
+    h->page_size = (uint32_t)shmap__page_size();
+    for (unsigned i = 0; i < ndim; i++)
+        h->dims[i] = dims[i];
+    h->created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    h->creator_pid = (int32_t)getpid();
+    h->creator_uid = (uint32_t)geteuid();
+    h->creator_start = shmap__proc_start(getpid());
+    h->kw_offset = lay->kw_offset;
+    h->kw_capacity = lay->kw_capacity;
+    h->kw_slot_size = SHMAP__KW_SLOT_SIZE;
+    h->rec_offset = lay->rec_offset;
+    h->rec_len = lay->rec_len;
+    h->lock_offset = SHMAP__LOCK_OFFSET;
+    h->lock_size = SHMAP__LOCK_SIZE;
+    h->checksum = shmap__checksum(h);
+}
+
+int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t object_size,
+                        const char *who)
+{
+    if (avail < SHMAP__MAGIC_LEN || memcmp(h->magic, SHMAP__MAGIC, SHMAP__MAGIC_LEN) != 0)
+        return shmap__err(SHMAP_EFORMAT, "%s: not a shmap segment (no shmap magic in its %llu "
+                                         "bytes)", who, (unsigned long long)object_size);
+    if (avail < SHMAP__HEADER_SIZE)
+        return shmap__err(SHMAP_ETRUNCATED, "%s: object is %llu bytes, shorter than a %u-byte "
+                                            "header", who, (unsigned long long)object_size,
+                          SHMAP__HEADER_SIZE);
+    if (h->bom == SHMAP__BOM_SWAPPED)
+        return shmap__err(SHMAP_EBYTEORDER, "%s: segment was made on a machine of the other "
+                                            "byte order", who);
+    if (h->bom != SHMAP__BOM)
+        return shmap__err(SHMAP_ECORRUPT, "%s: byte-order mark is 0x%08x", who, h->bom);
+    if (h->version != SHMAP__FORMAT_VERSION)
+        return shmap__err(SHMAP_EVERSION, "%s: format version %u, this library reads version %u",
+                          who, h->version, SHMAP__FORMAT_VERSION);
+    if (h->checksum != shmap__checksum(h))
+        return shmap__err(SHMAP_ECORRUPT, "%s: header checksum does not match its fields", who);
+
+    /* The checksum only proves the fields were written together; check they make sense. */
+    if (h->header_size != SHMAP__HEADER_SIZE || h->lock_offset != SHMAP__LOCK_OFFSET ||
+        h->lock_size != SHMAP__LOCK_SIZE || h->kw_slot_size != SHMAP__KW_SLOT_SIZE)
+        return shmap__err(SHMAP_ECORRUPT, "%s: header describes an unknown layout", who);
+    if (h->data_offset < SHMAP__HEADER_SIZE || h->data_offset % shmap__page_size() != 0)
+        return shmap__err(SHMAP_ECORRUPT, "%s: data offset %llu is not a page-aligned offset "
+                                          "past the header", who,
+                          (unsigned long long)h->data_offset);
+    size_t elsize;
+    if (h->dtype == SHMAP_RECORD) {
+        if (h->rec_len < 4 || h->rec_len > SHMAP_RECORD_FIELDS_MAX || h->elsize == 0)
+            return shmap__err(SHMAP_ECORRUPT, "%s: record type without a valid field list", who);
+        elsize = h->elsize;
+    } else {
+        elsize = shmap_dtype_size((shmap_dtype)h->dtype);
+        if (elsize == 0)
+            return shmap__err(SHMAP_ECORRUPT, "%s: unknown element type code %u", who, h->dtype);
+        if (h->elsize != elsize || h->rec_len != 0)
+            return shmap__err(SHMAP_ECORRUPT, "%s: element size %u does not match type %s", who,
+                              h->elsize, shmap_dtype_name((shmap_dtype)h->dtype));
+    }
+    if (h->ndim < 1 || h->ndim > SHMAP_MAX_DIMS)
+        return shmap__err(SHMAP_ECORRUPT, "%s: %u dimensions recorded", who, h->ndim);
+    for (unsigned i = h->ndim; i < SHMAP_MAX_DIMS; i++)
+        if (h->dims[i] != 0)
+            return shmap__err(SHMAP_ECORRUPT, "%s: dimension %u set past ndim %u", who, i,
+                              h->ndim);
+    /* Recompute the whole layout from type and dims and require the recorded one. */
+    struct shmap__layout lay;
+    if (shmap__layout(&lay, who, elsize, h->ndim, h->dims,
+                      h->kw_capacity, h->rec_len) < 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", shmap_last_error());
+        return shmap__err(SHMAP_ECORRUPT, "recorded shape is invalid: %s", why);
+    }
+    lay.data_offset = h->data_offset;
+    uint64_t end;
+    if (!add_ok(lay.data_offset, lay.data_size, &end) || !add_ok(end, 7, &end))
+        return shmap__err(SHMAP_ECORRUPT, "%s: data extends past 64 bits", who);
+    if (h->data_size != lay.data_size)
+        return shmap__err(SHMAP_ECORRUPT, "%s: data size %llu does not match %llu elements of "
+                                          "%zu bytes", who, (unsigned long long)h->data_size,
+                          (unsigned long long)lay.nelem, elsize);
+    if (h->kw_offset != (end & ~(uint64_t)7) ||
+        h->rec_offset != h->kw_offset + (uint64_t)h->kw_capacity * SHMAP__KW_SLOT_SIZE ||
+        h->total_size != h->rec_offset + h->rec_len)
+        return shmap__err(SHMAP_ECORRUPT, "%s: keyword or record area offsets are inconsistent",
+                          who);
+    if (h->total_size > object_size)
+        return shmap__err(SHMAP_ETRUNCATED, "%s: object is %llu bytes, its header needs %llu", who,
+                          (unsigned long long)object_size, (unsigned long long)h->total_size);
+    uint32_t state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+    if (state == SHMAP__STATE_INIT)
+        return shmap__err(SHMAP_EINCOMPLETE, "%s: segment is still being created, or its "
+                                             "creator (pid %d) died while creating it", who,
+                          h->creator_pid);
+    if (state != SHMAP__STATE_READY)
+        return shmap__err(SHMAP_ECORRUPT, "%s: unknown state %u", who, state);
+    return 0;
+}
+
+void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
+                      const struct shmap__kwslot *slots, const char *rec)
+{
+    info->version = h->version;
+    info->dtype = (shmap_dtype)h->dtype;
+    info->elsize = h->elsize;
+    info->ndim = h->ndim;
+    info->nelem = 1;
+    for (unsigned i = 0; i < SHMAP_MAX_DIMS; i++) {
+        info->dims[i] = i < h->ndim ? h->dims[i] : 0;
+        if (i < h->ndim)
+            info->nelem *= h->dims[i];
+    }
+    info->data_offset = h->data_offset;
+    info->data_size = h->data_size;
+    info->creator_pid = h->creator_pid;
+    info->creator_uid = h->creator_uid;
+    info->created_ns = h->created_ns;
+    info->generation = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
+    info->flags = h->flags;
+    info->keyword_capacity = h->kw_capacity;
+    info->nkeywords = slots ? shmap__keyword_count(slots, h->kw_capacity) : 0;
+    info->record_fields[0] = '\0';
+    if (rec && h->rec_len)
+        snprintf(info->record_fields, sizeof info->record_fields, "%.*s", (int)h->rec_len, rec);
+}

@@ -1,0 +1,103 @@
+/*
+ * The on-segment format, version 1. docs/FORMAT.md is the prose version of this file;
+ * change both together, and bump SHMAP__FORMAT_VERSION for any change a reader of the
+ * old format would misread.
+ *
+ * Layout of a described segment:
+ *
+ *   0                header page: fixed fields (checksummed), then mutable fields,
+ *                    then room reserved for the lock and attach tables
+ *   data_offset      the array, C order (page-aligned: 4096 with 4 KiB pages)
+ *   kw_offset        keyword slots, kw_capacity of them, 8-aligned after the data
+ *   rec_offset       record field list (text, NUL-terminated), when dtype is record
+ *   total_size       end; the object is at least this large
+ *
+ * All integers are in the creator's byte order, which the byte-order mark records; a reader
+ * of the other order sees the mark reversed and refuses the segment.
+ */
+#ifndef SHMAP_FORMAT_H
+#define SHMAP_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHMAP__MAGIC "\x89SHMAP\r\n"
+#define SHMAP__MAGIC_LEN 8
+#define SHMAP__BOM 0x01020304u
+#define SHMAP__BOM_SWAPPED 0x04030201u
+#define SHMAP__FORMAT_VERSION 1u
+#define SHMAP__HEADER_SIZE 4096u
+#define SHMAP__KW_SLOT_SIZE 160u
+#define SHMAP__KW_DEFAULT_CAPACITY 32u
+#define SHMAP__KW_MAX_CAPACITY 4096u
+
+/* state word: a segment is READY once its header is complete */
+#define SHMAP__STATE_INIT 1u
+#define SHMAP__STATE_READY 2u
+
+struct shmap__header {
+    /* Fixed part, written once at creation, covered by `checksum`. 248 bytes. */
+    unsigned char magic[SHMAP__MAGIC_LEN]; /*   0 */
+    uint32_t bom;                          /*   8 */
+    uint32_t version;                      /*  12 */
+    uint32_t header_size;                  /*  16: bytes of the header page(s) */
+    uint32_t flags;                        /*  20: SHMAP_SEG_* */
+    uint64_t data_offset;                  /*  24 */
+    uint64_t data_size;                    /*  32 */
+    uint64_t total_size;                   /*  40 */
+    uint32_t dtype;                        /*  48 */
+    uint32_t elsize;                       /*  52 */
+    uint32_t ndim;                         /*  56 */
+    uint32_t page_size;                    /*  60: creator's page size */
+    uint64_t dims[8];                      /*  64 */
+    int64_t created_ns;                    /* 128: CLOCK_REALTIME */
+    int32_t creator_pid;                   /* 136 */
+    uint32_t creator_uid;                  /* 140 */
+    uint64_t creator_start;                /* 144: creator's start time, clock ticks */
+    uint64_t kw_offset;                    /* 152 */
+    uint32_t kw_capacity;                  /* 160 */
+    uint32_t kw_slot_size;                 /* 164 */
+    uint64_t rec_offset;                   /* 168 */
+    uint32_t rec_len;                      /* 176: including the NUL */
+    uint32_t lock_offset;                  /* 180: lock and attach tables, in the header */
+    uint32_t lock_size;                    /* 184 */
+    uint32_t reserved0;                    /* 188 */
+    uint64_t reserved1[7];                 /* 192 */
+    uint64_t checksum;                     /* 248: FNV-1a 64 of bytes 0..247 */
+
+    /* Mutable part. 256.. */
+    uint64_t generation;                   /* 256: bumped by publish */
+    uint32_t state;                        /* 264: SHMAP__STATE_* */
+    uint32_t kw_lock;                      /* 268: pid of the keyword writer, or 0 */
+    uint32_t kw_seq;                       /* 272: odd while keywords change */
+    uint32_t kw_order;                     /* 276: next keyword order number */
+    int64_t last_publish_ns;               /* 280 */
+    uint32_t gen_waiters;                  /* 288: processes waiting on the generation */
+    uint32_t reserved2;                    /* 292 */
+    unsigned char reserved3[512 - 296];    /* 296 */
+    /* 512..4095: lock and attach tables (lock_offset, lock_size) */
+    unsigned char locks[SHMAP__HEADER_SIZE - 512];
+};
+
+#define SHMAP__FIXED_SIZE 248u
+#define SHMAP__LOCK_OFFSET 512u
+#define SHMAP__LOCK_SIZE (SHMAP__HEADER_SIZE - 512u)
+
+/* A keyword slot. 160 bytes. `type` 0 is an empty slot. */
+struct shmap__kwslot {
+    char name[24];     /*   0: upper-case, NUL-terminated */
+    uint32_t type;     /*  24: shmap_kw_type, 0 = empty */
+    uint32_t order;    /*  28: order of first setting, for listing */
+    int64_t i;         /*  32 */
+    double f;          /*  40 */
+    char s[72];        /*  48 */
+    char comment[40];  /* 120: NUL-terminated, at most 39 */
+};
+
+_Static_assert(sizeof(struct shmap__header) == SHMAP__HEADER_SIZE, "header is one page");
+_Static_assert(offsetof(struct shmap__header, checksum) == SHMAP__FIXED_SIZE, "fixed part");
+_Static_assert(offsetof(struct shmap__header, generation) == 256, "mutable part");
+_Static_assert(offsetof(struct shmap__header, locks) == SHMAP__LOCK_OFFSET, "lock area");
+_Static_assert(sizeof(struct shmap__kwslot) == SHMAP__KW_SLOT_SIZE, "keyword slot");
+
+#endif

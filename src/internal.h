@@ -1,0 +1,110 @@
+/* Internal declarations shared by the library's files. Nothing here is public. */
+#ifndef SHMAP_INTERNAL_H
+#define SHMAP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "format.h"
+#include "shmap.h"
+
+#define SHMAP__HIDDEN __attribute__((visibility("hidden")))
+
+/* error.c: set the thread's detail message and return `code`. */
+SHMAP__HIDDEN int shmap__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A parsed segment name. */
+struct shmap__name {
+    shmap_store store;
+    char name[SHMAP_NAME_MAX];      /* canonical: "frames" */
+    char os_handle[SHMAP_NAME_MAX]; /* "/frames" */
+};
+
+/* names.c */
+SHMAP__HIDDEN int shmap__name_parse(const char *text, struct shmap__name *out);
+
+/* dtype.c: field list of a record, checked; the size. */
+SHMAP__HIDDEN int shmap__dtype_parse_quiet(const char *spelling, shmap_dtype *out);
+
+/* format.c */
+SHMAP__HIDDEN uint64_t shmap__checksum(const struct shmap__header *h);
+SHMAP__HIDDEN size_t shmap__page_size(void);
+
+/* Sizes of a segment, computed with overflow checks. */
+struct shmap__layout {
+    uint64_t nelem, data_offset, data_size, kw_offset, rec_offset, total_size;
+    uint32_t elsize, kw_capacity, rec_len;
+};
+SHMAP__HIDDEN int shmap__layout(struct shmap__layout *lay, const char *who,
+                                size_t elsize, unsigned ndim, const uint64_t *dims,
+                                unsigned kw_capacity, size_t rec_len);
+SHMAP__HIDDEN void shmap__header_init(struct shmap__header *h, const struct shmap__layout *lay,
+                                      shmap_dtype dtype, unsigned ndim, const uint64_t *dims,
+                                      unsigned flags);
+/*
+ * Check a header against the size of the object that holds it (as the kernel reports it).
+ * `avail` is how many header bytes the caller has (a short read of a tiny object).
+ */
+SHMAP__HIDDEN int shmap__header_check(const struct shmap__header *h, size_t avail,
+                                      uint64_t object_size, const char *who);
+SHMAP__HIDDEN void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
+                                    const struct shmap__kwslot *slots, const char *rec);
+
+/* keyword.c */
+SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap);
+/* Read keywords from slots that may change under us (a consistent copy, seqlock-style). */
+SHMAP__HIDDEN int shmap__keyword_snapshot(const struct shmap__header *h,
+                                          const struct shmap__kwslot *slots,
+                                          struct shmap__kwslot *copy);
+
+/* linux/proc.c: a process's start time in clock ticks since boot, or 0 if unknown. */
+SHMAP__HIDDEN uint64_t shmap__proc_start(pid_t pid);
+/* linux/futex.c */
+SHMAP__HIDDEN void shmap__wake_all(void *addr);
+
+/*
+ * backend/posix_shm.c: the POSIX store. Creation runs under a hidden name and is then
+ * published under the real one (see shmap__posix_publish).
+ */
+SHMAP__HIDDEN int shmap__posix_tmpname(char *buf, size_t size);
+SHMAP__HIDDEN int shmap__posix_publish(const char *tmp, const char *name, bool replace,
+                                       const char *who);
+SHMAP__HIDDEN const char *shmap__posix_dir(void);
+/* Open an existing object; a file descriptor or a negative code with the detail set. */
+SHMAP__HIDDEN int shmap__posix_open(const struct shmap__name *n, bool writable);
+/* Create a hidden object of `size` bytes, reserved; removes it again on failure. */
+SHMAP__HIDDEN int shmap__posix_create_tmp(const char *tmp, unsigned mode, uint64_t size,
+                                          const char *who);
+SHMAP__HIDDEN int shmap__posix_destroy(const struct shmap__name *n, dev_t dev, ino_t ino);
+/* list.c: describe an open object from its header, read with pread. */
+SHMAP__HIDDEN int shmap__describe_fd(int fd, const struct stat *st, shmap_info *info,
+                                     const char *who);
+
+/* The process's view of one mapped object, shared by every handle that refers to it. */
+struct shmap__map {
+    struct shmap__map *next;
+    struct shmap__name name;
+    dev_t dev;
+    ino_t ino;
+    void *base;             /* start of the mapping: the header */
+    size_t length;          /* bytes mapped */
+    unsigned mode;          /* permission bits, uid and gid when it was opened */
+    uid_t uid;
+    gid_t gid;
+    bool writable;
+    bool pending;           /* unmap-pending: no new references */
+    unsigned refs;
+    pid_t destroy_pid;      /* destroy the name at last close, if we are this process */
+};
+
+struct shmap_seg {
+    struct shmap__map *map;
+};
+
+static inline struct shmap__header *shmap__hdr(const shmap_seg *seg)
+{
+    return (struct shmap__header *)seg->map->base;
+}
+
+#endif

@@ -1,0 +1,384 @@
+/*
+ * Keywords: typed FITS-like cards kept in slots after the data.
+ *
+ * Design note. Writers serialise on `kw_lock` (the writer's pid, taken with a CAS; a
+ * holder that died is detected with kill(pid, 0) and its hold taken over) and bracket each
+ * change with `kw_seq`, odd while a change is in progress. Readers never write: they copy
+ * what they need and retry if `kw_seq` was odd or moved, so a read-only mapping (a reader
+ * without write permission) still reads consistently. Changes are rare and small, so the
+ * retry loop is cheap; the lock issue's general locks will not be needed here.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static struct shmap__kwslot *slots_of(const shmap_seg *seg)
+{
+    const struct shmap__header *h = shmap__hdr(seg);
+    return (struct shmap__kwslot *)((char *)seg->map->base + h->kw_offset);
+}
+
+unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < cap; i++)
+        n += __atomic_load_n(&slots[i].type, __ATOMIC_RELAXED) != 0;
+    return n;
+}
+
+int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__kwslot *slots,
+                            struct shmap__kwslot *copy)
+{
+    for (;;) {
+        uint32_t s1 = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
+        if (s1 & 1) {
+            sched_yield();
+            continue;
+        }
+        memcpy(copy, slots, (size_t)h->kw_capacity * sizeof *slots);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED) == s1)
+            return 0;
+    }
+}
+
+static int check_name(const char *name, char *upper, const char *who)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len >= SHMAP_KEYWORD_NAME_MAX)
+        return shmap__err(SHMAP_EKEYWORD, "%s: keyword name '%s' must be 1 to %d characters", who,
+                          name ? name : "", SHMAP_KEYWORD_NAME_MAX - 1);
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c && !isalnum(c) && c != '_' && c != '-')
+            return shmap__err(SHMAP_EKEYWORD, "%s: keyword name '%s' may hold only letters, "
+                                              "digits, '_' and '-'", who, name);
+        upper[i] = (char)toupper(c);
+    }
+    return 0;
+}
+
+static int printable(const char *s, size_t max)
+{
+    size_t len = strnlen(s, max);
+    if (len == max)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return -1;
+    return 0;
+}
+
+static void kw_lock(struct shmap__header *h)
+{
+    uint32_t me = (uint32_t)getpid();
+    for (int spins = 0;; spins++) {
+        uint32_t expected = 0;
+        if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return;
+        /* A holder that died would block us for ever: take its hold over. */
+        if (spins > 100 && expected != me && kill((pid_t)expected, 0) < 0 && errno == ESRCH) {
+            if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+                /* It may have died mid-change: make the sequence even again. */
+                uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED);
+                if (seq & 1)
+                    __atomic_store_n(&h->kw_seq, seq + 1, __ATOMIC_RELEASE);
+                return;
+            }
+        }
+        sched_yield();
+    }
+}
+
+static void kw_unlock(struct shmap__header *h)
+{
+    __atomic_store_n(&h->kw_lock, 0, __ATOMIC_RELEASE);
+}
+
+static void begin_change(struct shmap__header *h)
+{
+    __atomic_add_fetch(&h->kw_seq, 1, __ATOMIC_ACQ_REL);
+}
+
+static void end_change(struct shmap__header *h)
+{
+    __atomic_add_fetch(&h->kw_seq, 1, __ATOMIC_RELEASE);
+}
+
+static int writable_or_err(const shmap_seg *seg)
+{
+    if (!seg)
+        return shmap__err(SHMAP_EINVAL, "keyword: NULL segment");
+    if (!seg->map->writable)
+        return shmap__err(SHMAP_EREADONLY, "%s: cannot change keywords through a read-only "
+                                           "handle", seg->map->name.name);
+    return 0;
+}
+
+int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
+{
+    int rc = writable_or_err(seg);
+    if (rc < 0)
+        return rc;
+    const char *who = seg->map->name.name;
+    char upper[SHMAP_KEYWORD_NAME_MAX];
+    if (!kw)
+        return shmap__err(SHMAP_EINVAL, "%s: NULL keyword", who);
+    if ((rc = check_name(kw->name, upper, who)) < 0)
+        return rc;
+    switch (kw->type) {
+    case SHMAP_KW_INT:
+    case SHMAP_KW_FLOAT:
+        break;
+    case SHMAP_KW_BOOL:
+        if (kw->i != 0 && kw->i != 1)
+            return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: bool value must be 0 or 1", who,
+                              upper);
+        break;
+    case SHMAP_KW_STRING:
+        if (printable(kw->s, SHMAP_KEYWORD_STRING_MAX) < 0)
+            return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: string value must be at most %d "
+                                              "printable characters", who, upper,
+                              SHMAP_KEYWORD_STRING_MAX - 1);
+        break;
+    default:
+        return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: unknown value type %d", who, upper,
+                          (int)kw->type);
+    }
+    if (printable(kw->comment, SHMAP_KEYWORD_COMMENT_MAX) < 0)
+        return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: comment must be at most %d printable "
+                                          "characters", who, upper,
+                          SHMAP_KEYWORD_COMMENT_MAX - 1);
+
+    struct shmap__header *h = shmap__hdr(seg);
+    struct shmap__kwslot *slots = slots_of(seg);
+    kw_lock(h);
+    struct shmap__kwslot *slot = NULL, *empty = NULL;
+    for (unsigned i = 0; i < h->kw_capacity && !slot; i++) {
+        if (slots[i].type == 0) {
+            if (!empty)
+                empty = &slots[i];
+        } else if (strncmp(slots[i].name, upper, sizeof slots[i].name) == 0) {
+            slot = &slots[i];
+        }
+    }
+    if (!slot && !empty) {
+        kw_unlock(h);
+        return shmap__err(SHMAP_EKEYFULL, "%s: all %u keyword slots are in use", who,
+                          h->kw_capacity);
+    }
+    begin_change(h);
+    if (!slot) {
+        slot = empty;
+        memset(slot, 0, sizeof *slot);
+        memcpy(slot->name, upper, sizeof slot->name);
+        slot->order = h->kw_order++;
+    }
+    slot->i = kw->type == SHMAP_KW_INT || kw->type == SHMAP_KW_BOOL ? kw->i : 0;
+    slot->f = kw->type == SHMAP_KW_FLOAT ? kw->f : 0;
+    memset(slot->s, 0, sizeof slot->s);
+    if (kw->type == SHMAP_KW_STRING)
+        snprintf(slot->s, sizeof slot->s, "%s", kw->s);
+    memset(slot->comment, 0, sizeof slot->comment);
+    snprintf(slot->comment, sizeof slot->comment, "%s", kw->comment);
+    slot->type = (uint32_t)kw->type;
+    end_change(h);
+    kw_unlock(h);
+    return 0;
+}
+
+static void slot_to_keyword(const struct shmap__kwslot *slot, shmap_keyword *out)
+{
+    memset(out, 0, sizeof *out);
+    memcpy(out->name, slot->name, sizeof out->name);
+    out->name[sizeof out->name - 1] = '\0';
+    out->type = (shmap_kw_type)slot->type;
+    out->i = slot->i;
+    out->f = slot->f;
+    memcpy(out->s, slot->s, sizeof out->s);
+    out->s[sizeof out->s - 1] = '\0';
+    memcpy(out->comment, slot->comment, sizeof slot->comment);
+    out->comment[sizeof slot->comment - 1] = '\0';
+}
+
+/* A consistent copy of all slots; NULL on allocation failure (detail set). */
+static struct shmap__kwslot *snapshot(const shmap_seg *seg)
+{
+    const struct shmap__header *h = shmap__hdr(seg);
+    struct shmap__kwslot *copy = malloc(((size_t)h->kw_capacity + 1) * sizeof *copy);
+    if (!copy) {
+        shmap__err(-ENOMEM, "%s: out of memory", seg->map->name.name);
+        return NULL;
+    }
+    shmap__keyword_snapshot(h, slots_of(seg), copy);
+    return copy;
+}
+
+int shmap_keyword_get(const shmap_seg *seg, const char *name, shmap_keyword *out)
+{
+    if (!seg || !out)
+        return shmap__err(SHMAP_EINVAL, "shmap_keyword_get: NULL argument");
+    const char *who = seg->map->name.name;
+    char upper[SHMAP_KEYWORD_NAME_MAX];
+    int rc = check_name(name, upper, who);
+    if (rc < 0)
+        return rc;
+    struct shmap__kwslot *copy = snapshot(seg);
+    if (!copy)
+        return -ENOMEM;
+    rc = shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
+    for (unsigned i = 0; i < shmap__hdr(seg)->kw_capacity; i++) {
+        if (copy[i].type != 0 && strncmp(copy[i].name, upper, sizeof copy[i].name) == 0) {
+            slot_to_keyword(&copy[i], out);
+            rc = 0;
+            break;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+int shmap_keyword_delete(shmap_seg *seg, const char *name)
+{
+    int rc = writable_or_err(seg);
+    if (rc < 0)
+        return rc;
+    const char *who = seg->map->name.name;
+    char upper[SHMAP_KEYWORD_NAME_MAX];
+    if ((rc = check_name(name, upper, who)) < 0)
+        return rc;
+    struct shmap__header *h = shmap__hdr(seg);
+    struct shmap__kwslot *slots = slots_of(seg);
+    kw_lock(h);
+    rc = shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
+    for (unsigned i = 0; i < h->kw_capacity; i++) {
+        if (slots[i].type != 0 && strncmp(slots[i].name, upper, sizeof slots[i].name) == 0) {
+            begin_change(h);
+            memset(&slots[i], 0, sizeof slots[i]);
+            end_change(h);
+            rc = 0;
+            break;
+        }
+    }
+    kw_unlock(h);
+    return rc;
+}
+
+static int by_order(const void *a, const void *b)
+{
+    const struct shmap__kwslot *x = a, *y = b;
+    if (x->type == 0 || y->type == 0)
+        return (x->type == 0) - (y->type == 0);
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+int shmap_keyword_list(const shmap_seg *seg, shmap_keyword *out, size_t cap)
+{
+    if (!seg || (!out && cap))
+        return shmap__err(SHMAP_EINVAL, "shmap_keyword_list: NULL argument");
+    struct shmap__kwslot *copy = snapshot(seg);
+    if (!copy)
+        return -ENOMEM;
+    unsigned total = shmap__hdr(seg)->kw_capacity;
+    qsort(copy, total, sizeof *copy, by_order);
+    int n = 0;
+    for (unsigned i = 0; i < total && copy[i].type != 0; i++, n++)
+        if ((size_t)n < cap)
+            slot_to_keyword(&copy[i], &out[n]);
+    free(copy);
+    return n;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len && isspace((unsigned char)s[len - 1]))
+        s[--len] = '\0';
+    return s;
+}
+
+int shmap_keyword_parse(const char *text, shmap_keyword *out)
+{
+    if (!text || !out)
+        return shmap__err(SHMAP_EINVAL, "shmap_keyword_parse: NULL argument");
+    memset(out, 0, sizeof *out);
+    char buf[512];
+    if (strlen(text) >= sizeof buf)
+        return shmap__err(SHMAP_EKEYWORD, "keyword '%.30s...' is too long", text);
+    snprintf(buf, sizeof buf, "%s", text);
+    char *eq = strchr(buf, '=');
+    if (!eq)
+        return shmap__err(SHMAP_EKEYWORD, "keyword '%s' is not KEY=VALUE", text);
+    *eq = '\0';
+    char *key = trim(buf), *value = eq + 1, *comment = NULL;
+    char upper[SHMAP_KEYWORD_NAME_MAX];
+    int rc = check_name(key, upper, "keyword");
+    if (rc < 0)
+        return rc;
+    memcpy(out->name, upper, sizeof out->name);
+    while (isspace((unsigned char)*value))
+        value++;
+    if (*value == '\'' || *value == '"') {
+        char *close = strchr(value + 1, *value);
+        if (!close)
+            return shmap__err(SHMAP_EKEYWORD, "keyword %s: unterminated quoted value", upper);
+        *close = '\0';
+        char *rest = trim(close + 1);
+        if (*rest == '/')
+            comment = trim(rest + 1);
+        else if (*rest)
+            return shmap__err(SHMAP_EKEYWORD, "keyword %s: text after the quoted value", upper);
+        out->type = SHMAP_KW_STRING;
+        if (strlen(value + 1) >= sizeof out->s)
+            return shmap__err(SHMAP_EKEYWORD, "keyword %s: string value longer than %zu", upper,
+                              sizeof out->s - 1);
+        snprintf(out->s, sizeof out->s, "%s", value + 1);
+    } else {
+        char *slash = strstr(value, " /");
+        if (slash) {
+            *slash = '\0';
+            comment = trim(slash + 2);
+        }
+        value = trim(value);
+        char *end;
+        errno = 0;
+        long long iv = strtoll(value, &end, 10);
+        if (strcasecmp(value, "T") == 0 || strcasecmp(value, "true") == 0 ||
+            strcasecmp(value, "F") == 0 || strcasecmp(value, "false") == 0) {
+            out->type = SHMAP_KW_BOOL;
+            out->i = toupper((unsigned char)value[0]) == 'T';
+        } else if (*value && !*end && errno == 0) {
+            out->type = SHMAP_KW_INT;
+            out->i = iv;
+        } else if (*value && (strtod(value, &end), !*end)) {
+            out->type = SHMAP_KW_FLOAT;
+            out->f = strtod(value, NULL);
+        } else {
+            out->type = SHMAP_KW_STRING;
+            if (strlen(value) >= sizeof out->s)
+                return shmap__err(SHMAP_EKEYWORD, "keyword %s: string value longer than %zu",
+                                  upper, sizeof out->s - 1);
+            snprintf(out->s, sizeof out->s, "%s", value);
+        }
+    }
+    if (comment) {
+        if (strlen(comment) >= sizeof out->comment)
+            return shmap__err(SHMAP_EKEYWORD, "keyword %s: comment longer than %zu", upper,
+                              sizeof out->comment - 1);
+        snprintf(out->comment, sizeof out->comment, "%s", comment);
+    }
+    return 0;
+}

@@ -1,0 +1,122 @@
+/* Segment names: which store a name picks, validation with precise errors, fresh names. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+const char *shmap_store_name(shmap_store store)
+{
+    switch (store) {
+    case SHMAP_STORE_POSIX: return "posix";
+    case SHMAP_STORE_SYSV: return "sysv";
+    case SHMAP_STORE_FILE: return "file";
+    case SHMAP_STORE_MEMFD: return "memfd";
+    }
+    return "?";
+}
+
+static int check_posix(const char *text, const char *base, struct shmap__name *out)
+{
+    size_t len = strlen(base);
+    if (len == 0)
+        return shmap__err(SHMAP_EBADNAME, "'%s': empty segment name", text);
+    if (len > NAME_MAX)
+        return shmap__err(SHMAP_EBADNAME, "'%.40s...': name is %zu bytes, at most %d", text, len,
+                          NAME_MAX);
+    if (strchr(base, '/'))
+        return shmap__err(SHMAP_EBADNAME, "'%s': '/' is allowed only at the start of a name",
+                          text);
+    if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return shmap__err(SHMAP_EBADNAME, "'%s': not a valid segment name", text);
+    if (strncmp(base, ".shmap-", 7) == 0)
+        return shmap__err(SHMAP_EBADNAME,
+                          "'%s': names starting with '.shmap-' are reserved for segments "
+                          "being created", text);
+    for (const unsigned char *c = (const unsigned char *)base; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return shmap__err(SHMAP_EBADNAME, "'%s': control character 0x%02x in name", text,
+                              *c);
+    if (out) {
+        out->store = SHMAP_STORE_POSIX;
+        memcpy(out->name, base, len + 1);
+        out->os_handle[0] = '/';
+        memcpy(out->os_handle + 1, base, len + 1);
+    }
+    return 0;
+}
+
+int shmap__name_parse(const char *text, struct shmap__name *out)
+{
+    if (!text || !*text)
+        return shmap__err(SHMAP_EBADNAME, "empty segment name");
+    if (strncmp(text, "shm://", 6) == 0 || strncmp(text, "shmem://", 8) == 0) {
+        const char *base = strchr(text, ':') + 3;
+        return check_posix(text, base[0] == '/' ? base + 1 : base, out);
+    }
+    if (strncmp(text, "sysv://", 7) == 0)
+        return shmap__err(SHMAP_ESTORE, "'%s': System V segments are not supported by this "
+                                        "version of shmap", text);
+    if (strncmp(text, "file:", 5) == 0)
+        return shmap__err(SHMAP_ESTORE, "'%s': file-backed segments are not supported by this "
+                                        "version of shmap", text);
+    const char *colon = strstr(text, "://");
+    if (colon) {
+        return shmap__err(SHMAP_EBADNAME, "'%s': unknown store '%.*s://' (use shm://, "
+                                          "shmem://)", text, (int)(colon - text), text);
+    }
+    return check_posix(text, text[0] == '/' ? text + 1 : text, out);
+}
+
+int shmap_name_check(const char *name, shmap_store *store)
+{
+    struct shmap__name n;
+    int rc = shmap__name_parse(name, &n);
+    if (rc == 0 && store)
+        *store = n.store;
+    return rc;
+}
+
+int shmap_name_unique(char *buf, size_t size, const char *prefix)
+{
+    static atomic_uint counter;
+    if (!buf)
+        return shmap__err(SHMAP_EINVAL, "shmap_name_unique: NULL buffer");
+    if (!prefix)
+        prefix = "shmap";
+    struct shmap__name n;
+    int rc = shmap__name_parse(prefix, &n);
+    if (rc < 0)
+        return rc;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint32_t r;
+        if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+            r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)atomic_load(&counter);
+        int len = snprintf(buf, size, "%s-%08x-%u", n.name, r,
+                           atomic_fetch_add(&counter, 1) + 1);
+        if (len < 0 || (size_t)len >= size)
+            return shmap__err(-ERANGE, "unique name from prefix '%s' needs %d bytes, buffer "
+                                       "has %zu", prefix, len + 1, size);
+        if (len > NAME_MAX)
+            return shmap__err(SHMAP_EBADNAME, "prefix '%s' is too long for a unique name",
+                              prefix);
+        char handle[SHMAP_NAME_MAX + 1];
+        snprintf(handle, sizeof handle, "/%s", buf);
+        int fd = shm_open(handle, O_RDONLY, 0);
+        if (fd >= 0) {
+            close(fd);
+            continue;
+        }
+        if (errno == ENOENT)
+            return 0;
+        if (errno != EACCES)
+            return shmap__err(-errno, "unique name: checking '%s': %s", buf, strerror(errno));
+    }
+    return shmap__err(-EEXIST, "no unique name found with prefix '%s'", prefix);
+}

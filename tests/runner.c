@@ -1,0 +1,317 @@
+/*
+ * The test runner. Every test runs in its own process (fork) with a timeout, so a crash or
+ * a hang is one failed test, not a dead run. A test's output is kept in a temporary file and
+ * shown only when it fails. After each test the runner removes the shared-memory objects
+ * that still carry the test's name prefix; a passing test that left any behind fails.
+ *
+ * Usage: shmap-tests [-v] [-t SECONDS] [FILTER...]   (FILTER: substrings of test names)
+ * Ends with "N passed, N failed, N skipped" and exits 1 if anything failed.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "test.h"
+
+#define MAX_TESTS 1024
+#define SKIP_STATUS 77
+
+static struct {
+    const char *name;
+    const char *file;
+    test_fn fn;
+} tests[MAX_TESTS];
+static int ntests;
+static int current = -1;
+static pid_t runner_pid;
+static char prefix[64];
+static char name_buf[8][SHMAP_NAME_MAX];
+static int name_next;
+
+void test_register(const char *name, test_fn fn, const char *file)
+{
+    if (ntests == MAX_TESTS) {
+        fprintf(stderr, "too many tests\n");
+        exit(2);
+    }
+    tests[ntests].name = name;
+    tests[ntests].file = file;
+    tests[ntests].fn = fn;
+    ntests++;
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(NULL);
+    _exit(1);
+}
+
+void test_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(NULL);
+    _exit(SKIP_STATUS);
+}
+
+const char *test_prefix(void)
+{
+    return prefix;
+}
+
+const char *test_name(const char *suffix)
+{
+    char *buf = name_buf[name_next++ % 8];
+    snprintf(buf, SHMAP_NAME_MAX, "%s%s", prefix, suffix ? suffix : "");
+    return buf;
+}
+
+const char *test_shmap_bin(void)
+{
+    const char *bin = getenv("SHMAP_BIN");
+    return bin && *bin ? bin : "build/shmap";
+}
+
+int test_wait(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+static char *slurp(int fd)
+{
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        return NULL;
+    lseek(fd, 0, SEEK_SET);
+    for (;;) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == cap)
+            break;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Run argv with stdin from `input`, stdout and stderr captured through memfds. */
+static int run_argv(char **out, char **err, const char *input, char *const argv[])
+{
+    int ofd = memfd_create("out", 0), efd = memfd_create("err", 0);
+    int ifd = memfd_create("in", 0);
+    if (ofd < 0 || efd < 0 || ifd < 0)
+        test_fail(__FILE__, __LINE__, "memfd_create: %s", strerror(errno));
+    if (input) {
+        size_t len = strlen(input);
+        if (write(ifd, input, len) != (ssize_t)len)
+            test_fail(__FILE__, __LINE__, "write: %s", strerror(errno));
+        lseek(ifd, 0, SEEK_SET);
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (!input) {
+            close(ifd);
+            ifd = open("/dev/null", O_RDONLY);
+        }
+        dup2(ifd, 0);
+        dup2(ofd, 1);
+        dup2(efd, 2);
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int rc = test_wait(pid);
+    if (out)
+        *out = slurp(ofd);
+    if (err)
+        *err = slurp(efd);
+    close(ofd);
+    close(efd);
+    close(ifd);
+    return rc;
+}
+
+int test_cli(char **out, char **err, const char *input, ...)
+{
+    char *argv[64];
+    int argc = 0;
+    va_list ap;
+    argv[argc++] = (char *)test_shmap_bin();
+    va_start(ap, input);
+    for (const char *a; argc < 63 && (a = va_arg(ap, const char *));)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return run_argv(out, err, input, argv);
+}
+
+int test_sh(char **out, char **err, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    return run_argv(out, err, NULL, argv);
+}
+
+/* Remove /dev/shm objects whose names start with `pfx`; return how many there were. */
+static int sweep(const char *pfx, char *names, size_t size)
+{
+    DIR *d = opendir("/dev/shm");
+    int found = 0;
+    if (!d)
+        return 0;
+    names[0] = '\0';
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, pfx, strlen(pfx)) != 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+        unlink(path);
+        found++;
+        size_t len = strlen(names);
+        snprintf(names + len, size - len, " %s", e->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+/* Names of hidden objects of segments being created, left by processes that died. */
+static int sweep_tmp(char *names, size_t size)
+{
+    return sweep(".shmap-", names, size);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int matches(const char *name, int nfilter, char **filter)
+{
+    if (nfilter == 0)
+        return 1;
+    for (int i = 0; i < nfilter; i++)
+        if (strstr(name, filter[i]))
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int verbose = 0, timeout = 60, opt;
+    while ((opt = getopt(argc, argv, "vt:l")) != -1) {
+        switch (opt) {
+        case 'v': verbose = 1; break;
+        case 't': timeout = atoi(optarg); break;
+        case 'l':
+            for (int i = 0; i < ntests; i++)
+                printf("%s\n", tests[i].name);
+            return 0;
+        default:
+            fprintf(stderr, "usage: %s [-v] [-l] [-t SECONDS] [FILTER...]\n", argv[0]);
+            return 2;
+        }
+    }
+    runner_pid = getpid();
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+
+    int passed = 0, failed = 0, skipped = 0;
+    char leftovers[4096];
+    for (int i = 0; i < ntests; i++) {
+        if (!matches(tests[i].name, argc - optind, argv + optind))
+            continue;
+        current = i;
+        snprintf(prefix, sizeof prefix, "shmapt-%d-%d-", (int)runner_pid, i);
+        int logfd = memfd_create("log", 0);
+        double t0 = now();
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            setpgid(0, 0);
+            dup2(logfd, 1);
+            dup2(logfd, 2);
+            alarm((unsigned)timeout);
+            tests[i].fn();
+            fflush(NULL);
+            _exit(0);
+        }
+        int rc = test_wait(pid);
+        /* Kill helper processes the test may have left in its process group. */
+        kill(-pid, SIGKILL);
+        double dt = now() - t0;
+        int left = sweep(prefix, leftovers, sizeof leftovers);
+        const char *why = NULL;
+        char whybuf[4200];
+        if (rc == 128 + SIGALRM) {
+            snprintf(whybuf, sizeof whybuf, "timed out after %d s", timeout);
+            why = whybuf;
+        } else if (rc > 128) {
+            snprintf(whybuf, sizeof whybuf, "killed by signal %d (%s)", rc - 128,
+                     strsignal(rc - 128));
+            why = whybuf;
+        } else if (rc != 0 && rc != SKIP_STATUS) {
+            why = "failed";
+        } else if (rc == 0 && left) {
+            snprintf(whybuf, sizeof whybuf, "left in /dev/shm:%s", leftovers);
+            why = whybuf;
+        }
+        char *log = slurp(logfd);
+        close(logfd);
+        if (why) {
+            failed++;
+            printf("FAIL %s (%s) %.2fs\n", tests[i].name, why, dt);
+            if (log && *log) {
+                for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n"))
+                    printf("    %s\n", line);
+            }
+        } else if (rc == SKIP_STATUS) {
+            skipped++;
+            printf("skip %s: %s", tests[i].name, log ? log : "\n");
+        } else {
+            passed++;
+            if (verbose)
+                printf("ok   %s %.2fs\n", tests[i].name, dt);
+        }
+        free(log);
+    }
+    if (sweep_tmp(leftovers, sizeof leftovers)) {
+        failed++;
+        printf("FAIL runner: hidden objects of unfinished creations left in /dev/shm:%s\n",
+               leftovers);
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : 0;
+}
