@@ -113,9 +113,9 @@ void shmap__header_init(struct shmap__header *h, const struct shmap__layout *lay
     for (unsigned i = 0; i < ndim; i++)
         h->dims[i] = dims[i];
     h->created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    h->creator_pid = (int32_t)getpid();
+    h->creator_pid = (int32_t)shmap__getpid();
     h->creator_uid = (uint32_t)geteuid();
-    h->creator_start = shmap__proc_start(getpid());
+    h->creator_start = shmap__self_start();
     h->kw_offset = lay->kw_offset;
     h->kw_capacity = lay->kw_capacity;
     h->kw_slot_size = SHMAP__KW_SLOT_SIZE;
@@ -132,7 +132,7 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
     if (avail < SHMAP__MAGIC_LEN || memcmp(h->magic, SHMAP__MAGIC, SHMAP__MAGIC_LEN) != 0)
         return shmap__err(SHMAP_EFORMAT, "%s: not a shmap segment (no shmap magic in its %llu "
                                          "bytes)", who, (unsigned long long)object_size);
-    if (avail < SHMAP__HEADER_SIZE)
+    if (avail < SHMAP__CHECKED_SIZE || object_size < SHMAP__HEADER_SIZE)
         return shmap__err(SHMAP_ETRUNCATED, "%s: object is %llu bytes, shorter than a %u-byte "
                                             "header", who, (unsigned long long)object_size,
                           SHMAP__HEADER_SIZE);

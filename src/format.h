@@ -80,6 +80,8 @@ struct shmap__header {
 };
 
 #define SHMAP__FIXED_SIZE 248u
+/* Bytes of the header a reader needs to check it: the fixed and mutable parts. */
+#define SHMAP__CHECKED_SIZE 512u
 #define SHMAP__LOCK_OFFSET 512u
 #define SHMAP__LOCK_SIZE (SHMAP__HEADER_SIZE - 512u)
 

@@ -60,7 +60,10 @@ SHMAP__HIDDEN int shmap__keyword_snapshot(const struct shmap__header *h,
 
 /* linux/proc.c: a process's start time in clock ticks since boot, or 0 if unknown. */
 SHMAP__HIDDEN uint64_t shmap__proc_start(pid_t pid);
-/* linux/futex.c */
+/* process.c: getpid() and our start time, cached (reset after fork). */
+SHMAP__HIDDEN pid_t shmap__getpid(void);
+SHMAP__HIDDEN uint64_t shmap__self_start(void);
+/* linux/proc.c: wake every waiter on a futex word. */
 SHMAP__HIDDEN void shmap__wake_all(void *addr);
 
 /*

@@ -80,7 +80,7 @@ static int printable(const char *s, size_t max)
 
 static void kw_lock(struct shmap__header *h)
 {
-    uint32_t me = (uint32_t)getpid();
+    uint32_t me = (uint32_t)shmap__getpid();
     for (int spins = 0;; spins++) {
         uint32_t expected = 0;
         if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false, __ATOMIC_ACQUIRE,

@@ -42,6 +42,35 @@ static shmap_seg *new_handle(struct shmap__map *m)
     return seg;
 }
 
+/*
+ * A new mapping record with one reference. Names are copied by length: the record is
+ * large (names can be paths) and zeroing or copying all of it would cost more than the
+ * rest of an attach.
+ */
+static struct shmap__map *map_new(const struct shmap__name *n, const struct stat *st,
+                                  void *base, size_t len, bool writable)
+{
+    struct shmap__map *m = malloc(sizeof *m);
+    if (!m)
+        return NULL;
+    m->next = NULL;
+    m->name.store = n->store;
+    strcpy(m->name.name, n->name);
+    strcpy(m->name.os_handle, n->os_handle);
+    m->dev = st->st_dev;
+    m->ino = st->st_ino;
+    m->mode = st->st_mode & 07777;
+    m->uid = st->st_uid;
+    m->gid = st->st_gid;
+    m->base = base;
+    m->length = len;
+    m->writable = writable;
+    m->pending = false;
+    m->refs = 1;
+    m->destroy_pid = 0;
+    return m;
+}
+
 static struct shmap__map *registry_find(dev_t dev, ino_t ino, bool writable)
 {
     for (struct shmap__map *m = registry; m; m = m->next)
@@ -92,7 +121,13 @@ static int check_record(const struct shmap__header *h, const char *who)
     return 0;
 }
 
-/* Map an object whose descriptor is open and check it; the registry lock is held. */
+/*
+ * Check an object whose descriptor is open, then map it; the registry lock is held.
+ *
+ * The header is checked in a private copy read with pread: the checks cannot be raced by a
+ * writer changing it meanwhile, and an attach does not fault in the header page (which
+ * costs more than the read), so attach stays close to the bare system calls.
+ */
 static int map_and_check(int fd, const struct stat *st, const struct shmap__name *n,
                          bool writable, struct shmap__map **out)
 {
@@ -100,48 +135,36 @@ static int map_and_check(int fd, const struct stat *st, const struct shmap__name
         return shmap__err(SHMAP_ESIZE, "%s: object of %lld bytes cannot be mapped", n->name,
                           (long long)st->st_size);
     size_t len = (size_t)st->st_size;
-    if (len < SHMAP__HEADER_SIZE) {
-        /* Too small to map a header: read what there is to tell foreign from truncated. */
-        struct shmap__header h;
-        ssize_t got = pread(fd, &h, len, 0);
-        return shmap__header_check(&h, got > 0 ? (size_t)got : 0, (uint64_t)len, n->name);
+    struct shmap__header h;
+    ssize_t got = pread(fd, &h, SHMAP__CHECKED_SIZE, 0);
+    if (got < 0)
+        return shmap__err(-errno, "%s: read: %s", n->name, strerror(errno));
+    int rc = shmap__header_check(&h, (size_t)got, (uint64_t)len, n->name);
+    /* A creator still writing the header is given a moment; a dead one is reported. */
+    for (int64_t t0 = now_ns(); rc == SHMAP_EINCOMPLETE && creator_alive(&h) &&
+                                now_ns() - t0 < INIT_WAIT_NS;) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        got = pread(fd, &h, SHMAP__CHECKED_SIZE, 0);
+        rc = shmap__header_check(&h, got > 0 ? (size_t)got : 0, (uint64_t)len, n->name);
     }
+    if (rc < 0)
+        return rc;
     int prot = PROT_READ | (writable ? PROT_WRITE : 0);
     void *base = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
         int e = errno;
         return shmap__err(-e, "%s: cannot map %zu bytes: %s", n->name, len, strerror(e));
     }
-    const struct shmap__header *h = base;
-    int rc = shmap__header_check(h, SHMAP__HEADER_SIZE, (uint64_t)len, n->name);
-    /* A creator still writing the header is given a moment; a dead one is reported. */
-    for (int64_t t0 = now_ns(); rc == SHMAP_EINCOMPLETE && creator_alive(h) &&
-                                now_ns() - t0 < INIT_WAIT_NS;) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-        rc = shmap__header_check(h, SHMAP__HEADER_SIZE, (uint64_t)len, n->name);
-    }
-    if (rc == 0 && h->dtype == SHMAP_RECORD)
-        rc = check_record(h, n->name);
-    if (rc < 0) {
+    if (h.dtype == SHMAP_RECORD && (rc = check_record(base, n->name)) < 0) {
         munmap(base, len);
         return rc;
     }
-    struct shmap__map *m = calloc(1, sizeof *m);
+    struct shmap__map *m = map_new(n, st, base, len, writable);
     if (!m) {
         munmap(base, len);
         return shmap__err(-ENOMEM, "%s: out of memory", n->name);
     }
-    m->name = *n;
-    m->dev = st->st_dev;
-    m->ino = st->st_ino;
-    m->mode = st->st_mode & 07777;
-    m->uid = st->st_uid;
-    m->gid = st->st_gid;
-    m->base = base;
-    m->length = len;
-    m->writable = writable;
-    m->refs = 1;
     *out = m;
     return 0;
 }
@@ -285,16 +308,36 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
             return rc;
     }
 
+    /* A hidden name left by a dead process that had our pid is skipped, not reused. */
     char tmp[64];
-    shmap__posix_tmpname(tmp, sizeof tmp);
     unsigned mode = opts->mode ? opts->mode : 0600;
-    int fd = shmap__posix_create_tmp(tmp, mode, lay.total_size, n.name);
+    int fd = -EEXIST;
+    for (int attempt = 0; fd == -EEXIST && attempt < 16; attempt++) {
+        shmap__posix_tmpname(tmp, sizeof tmp);
+        fd = shmap__posix_create_tmp(tmp, mode, lay.total_size, n.name);
+    }
     if (fd < 0)
         return fd;
     struct stat st;
     void *base = MAP_FAILED;
     if (fstat(fd, &st) < 0) {
         rc = shmap__err(-errno, "%s: fstat: %s", n.name, strerror(errno));
+        goto fail;
+    }
+    /*
+     * The header is written with pwrite rather than through the mapping: no other process
+     * can see the object yet, and writing through the mapping would fault the page in,
+     * which costs more than the copy.
+     */
+    struct shmap__header h;
+    memset(&h, 0, sizeof h);
+    unsigned seg_flags = (opts->flags & SHMAP_CREATE_TRANSIENT) ? SHMAP_SEG_TRANSIENT : 0;
+    shmap__header_init(&h, &lay, dtype, ndim, dims, seg_flags);
+    h.state = SHMAP__STATE_READY;
+    if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+        (rec && pwrite(fd, rec, rec_len, (off_t)lay.rec_offset) != (ssize_t)rec_len)) {
+        rc = shmap__err(errno ? -errno : -EIO, "%s: cannot write the header: %s", n.name,
+                        strerror(errno));
         goto fail;
     }
     int mflags = MAP_SHARED | ((opts->flags & SHMAP_CREATE_PREFAULT) ? MAP_POPULATE : 0);
@@ -304,14 +347,8 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
                         (unsigned long long)lay.total_size, strerror(errno));
         goto fail;
     }
-    struct shmap__header *h = base;
-    unsigned seg_flags = (opts->flags & SHMAP_CREATE_TRANSIENT) ? SHMAP_SEG_TRANSIENT : 0;
-    shmap__header_init(h, &lay, dtype, ndim, dims, seg_flags);
-    if (rec)
-        memcpy((char *)base + lay.rec_offset, rec, rec_len);
-    __atomic_store_n(&h->state, SHMAP__STATE_READY, __ATOMIC_RELEASE);
 
-    struct shmap__map *m = calloc(1, sizeof *m);
+    struct shmap__map *m = map_new(&n, &st, base, (size_t)lay.total_size, true);
     shmap_seg *seg = m ? new_handle(m) : NULL;
     if (!seg) {
         free(m);
@@ -334,17 +371,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
         goto fail;
     }
     close(fd);
-    m->name = n;
-    m->dev = st.st_dev;
-    m->ino = st.st_ino;
-    m->mode = st.st_mode & 07777;
-    m->uid = st.st_uid;
-    m->gid = st.st_gid;
-    m->base = base;
-    m->length = (size_t)lay.total_size;
-    m->writable = true;
-    m->refs = 1;
-    m->destroy_pid = (opts->flags & SHMAP_CREATE_KEEP) ? 0 : getpid();
+    m->destroy_pid = (opts->flags & SHMAP_CREATE_KEEP) ? 0 : shmap__getpid();
     pthread_mutex_lock(&registry_lock);
     m->next = registry;
     registry = m;
@@ -394,7 +421,7 @@ static int release(shmap_seg *seg, bool unmap)
         return 0;
     munmap(m->base, m->length);
     int rc = 0;
-    if (m->destroy_pid == getpid())
+    if (m->destroy_pid == shmap__getpid())
         rc = shmap__posix_destroy(&m->name, m->dev, m->ino);
     free(m);
     return rc;
@@ -415,7 +442,7 @@ int shmap_set_destroy(shmap_seg *seg, int destroy)
     if (!seg)
         return shmap__err(SHMAP_EINVAL, "shmap_set_destroy: NULL segment");
     pthread_mutex_lock(&registry_lock);
-    seg->map->destroy_pid = destroy ? getpid() : 0;
+    seg->map->destroy_pid = destroy ? shmap__getpid() : 0;
     pthread_mutex_unlock(&registry_lock);
     return 0;
 }
@@ -524,7 +551,7 @@ int shmap_mappings(shmap_mapping **out, size_t *count)
         list[i].refs = m->refs;
         list[i].pending = m->pending;
         list[i].writable = m->writable;
-        list[i].destroy = m->destroy_pid == getpid();
+        list[i].destroy = m->destroy_pid == shmap__getpid();
     }
     pthread_mutex_unlock(&registry_lock);
     *out = list;

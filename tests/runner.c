@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -183,8 +184,12 @@ int test_sh(char **out, char **err, const char *fmt, ...)
     return run_argv(out, err, NULL, argv);
 }
 
-/* Remove /dev/shm objects whose names start with `pfx`; return how many there were. */
-static int sweep(const char *pfx, char *names, size_t size)
+/*
+ * Remove /dev/shm objects whose names start with `pfx`; return how many there were.
+ * With `dead_only`, only hidden objects of unfinished creations (".shmap-tmp-PID-N") whose
+ * creator is gone are counted and removed: a live process may be creating one right now.
+ */
+static int sweep_objects(const char *pfx, bool dead_only, char *names, size_t size)
 {
     DIR *d = opendir("/dev/shm");
     int found = 0;
@@ -194,6 +199,11 @@ static int sweep(const char *pfx, char *names, size_t size)
     for (struct dirent *e; (e = readdir(d));) {
         if (strncmp(e->d_name, pfx, strlen(pfx)) != 0)
             continue;
+        if (dead_only) {
+            int pid = atoi(e->d_name + strlen(pfx));
+            if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+                continue;
+        }
         char path[512];
         snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
         unlink(path);
@@ -205,10 +215,15 @@ static int sweep(const char *pfx, char *names, size_t size)
     return found;
 }
 
-/* Names of hidden objects of segments being created, left by processes that died. */
+static int sweep(const char *pfx, char *names, size_t size)
+{
+    return sweep_objects(pfx, false, names, size);
+}
+
+/* Hidden objects of segments being created, left by processes that died. */
 static int sweep_tmp(char *names, size_t size)
 {
-    return sweep(".shmap-", names, size);
+    return sweep_objects(".shmap-tmp-", true, names, size);
 }
 
 static double now(void)

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,16 +14,14 @@
 
 /*
  * Hidden names carry the creator's pid, so a tool can tell the leftovers of a creator that
- * died (their pid is gone) from creations in progress.
+ * died (their pid is gone) from creations in progress. Pid and counter make the name unique
+ * among live processes; O_EXCL catches a leftover of a dead process with the same pid.
  */
 int shmap__posix_tmpname(char *buf, size_t size)
 {
     static atomic_uint counter;
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-        r = (uint32_t)time(NULL);
-    snprintf(buf, size, "/.shmap-tmp-%d-%u-%08x", (int)getpid(),
-             atomic_fetch_add(&counter, 1) + 1, r);
+    snprintf(buf, size, "/.shmap-tmp-%d-%u", (int)shmap__getpid(),
+             atomic_fetch_add(&counter, 1) + 1);
     return 0;
 }
 
