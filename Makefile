@@ -39,8 +39,44 @@ TESTS := $(B)/shmap-tests
 BENCH := $(B)/shmap-bench
 DEMO := $(B)/shmap-demo
 
+# The Python binding is built for PYTHON: by default the first python3 that imports numpy.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in python3 /usr/bin/python3; do \
+	$$p -c 'import numpy' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+endif
+ifneq ($(PYTHON),)
+PY_INC := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+NP_INC := $(shell $(PYTHON) -c 'import numpy; print(numpy.get_include())')
+PY_EXT := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+PY_SITE := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+PY_OK := $(wildcard $(PY_INC)/Python.h)
+PYTEST_OK := $(shell $(PYTHON) -c 'import pytest' >/dev/null 2>&1 && echo yes)
+endif
+ifneq ($(and $(PY_OK),$(wildcard python/shmapmodule.c)),)
+PYMOD := $(B)/python/shmap$(PY_EXT)
+else
+PY_SKIP := Python binding not built: install python3-dev and python3-numpy
+endif
+
+# Sanitized extension modules load into an unsanitized interpreter only with the runtime
+# preloaded; leaks inside CPython itself are not ours to report.
+ifneq ($(SANITIZE),)
+PY_PRELOAD := LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) \
+	$(shell $(CC) -print-file-name=libubsan.so)" ASAN_OPTIONS=detect_leaks=0
+endif
+ifneq ($(PYMOD),)
+ifneq ($(PYTEST_OK),)
+PYTEST_CMD := PYTHONPATH=$(abspath $(B)/python) $(PY_PRELOAD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python 2>&1
+else
+PY_SKIP := Python tests not run: install python3-pytest
+endif
+endif
+
 .PHONY: all check demo bench install uninstall clean
-all: $(LIBA) $(LIBSO) $(SHMAP) $(B)/shmap.pc
+all: $(LIBA) $(LIBSO) $(SHMAP) $(B)/shmap.pc $(PYMOD)
+ifneq ($(PY_SKIP),)
+	@echo "$(PY_SKIP)"
+endif
 
 $(B)/%.o: %.c include/shmap.h $(wildcard src/*.h) $(wildcard tests/*.h) $(wildcard cli/*.h)
 	@mkdir -p $(dir $@)
@@ -62,6 +98,11 @@ $(B)/shmap.pc: shmap.pc.in include/shmap.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' $< > $@
 
+$(PYMOD): $(wildcard python/*.c) $(wildcard python/*.h) include/shmap.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -I$(PY_INC) -I$(NP_INC) -o $@ python/shmapmodule.c \
+	    $(LDFLAGS) $(LIBA) $(LDLIBS)
+
 $(TESTS): $(TEST_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LDLIBS) -lm
 
@@ -72,7 +113,8 @@ $(DEMO): $(B)/demo/demo.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
 
 check: all $(TESTS)
-	SHMAP_BIN=$(abspath $(SHMAP)) $(TESTS) $(TESTARGS)
+	SHMAP_BIN=$(abspath $(SHMAP)) SHMAP_PYTEST='$(PYTEST_CMD)' SHMAP_PYTEST_SKIP='$(PY_SKIP)' \
+	    $(TESTS) $(TESTARGS)
 
 demo: $(SHMAP) $(DEMO)
 	SHMAP_BIN=$(abspath $(SHMAP)) $(DEMO)
@@ -92,6 +134,10 @@ install: all
 	install -m 644 $(B)/shmap.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -m 644 docs/shmap.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 docs/shmap.3 $(DESTDIR)$(MANDIR)/man3/
+ifneq ($(PYMOD),)
+	install -d $(DESTDIR)$(PY_SITE)
+	install -m 644 $(PYMOD) $(DESTDIR)$(PY_SITE)/
+endif
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmap.h $(DESTDIR)$(LIBDIR)/libshmap.* \

@@ -182,17 +182,18 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
         snprintf(why, sizeof why, "%s", shmap_last_error());
         return shmap__err(SHMAP_ECORRUPT, "recorded shape is invalid: %s", why);
     }
-    lay.data_offset = h->data_offset;
-    uint64_t end;
-    if (!add_ok(lay.data_offset, lay.data_size, &end) || !add_ok(end, 7, &end))
+    /* Every offset is recomputed from the recorded data offset, each sum overflow-checked. */
+    uint64_t end, kw_end, total;
+    if (!add_ok(h->data_offset, lay.data_size, &end) || !add_ok(end, 7, &end))
         return shmap__err(SHMAP_ECORRUPT, "%s: data extends past 64 bits", who);
     if (h->data_size != lay.data_size)
         return shmap__err(SHMAP_ECORRUPT, "%s: data size %llu does not match %llu elements of "
                                           "%zu bytes", who, (unsigned long long)h->data_size,
                           (unsigned long long)lay.nelem, elsize);
-    if (h->kw_offset != (end & ~(uint64_t)7) ||
-        h->rec_offset != h->kw_offset + (uint64_t)h->kw_capacity * SHMAP__KW_SLOT_SIZE ||
-        h->total_size != h->rec_offset + h->rec_len)
+    end &= ~(uint64_t)7;
+    if (!add_ok(end, (uint64_t)h->kw_capacity * SHMAP__KW_SLOT_SIZE, &kw_end) ||
+        !add_ok(kw_end, h->rec_len, &total) || h->kw_offset != end || h->rec_offset != kw_end ||
+        h->total_size != total || total > MAX_TOTAL)
         return shmap__err(SHMAP_ECORRUPT, "%s: keyword or record area offsets are inconsistent",
                           who);
     if (h->total_size > object_size)
@@ -205,6 +206,20 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
                           h->creator_pid);
     if (state != SHMAP__STATE_READY)
         return shmap__err(SHMAP_ECORRUPT, "%s: unknown state %u", who, state);
+    return 0;
+}
+
+int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize, const char *who)
+{
+    char buf[SHMAP_RECORD_FIELDS_MAX];
+    size_t fields_size;
+    if (rec_len < 4 || rec_len > sizeof buf || rec[rec_len - 1] != '\0' ||
+        strlen(rec) != rec_len - 1)
+        return shmap__err(SHMAP_ECORRUPT, "%s: record field list is not a string", who);
+    memcpy(buf, rec, rec_len);
+    if (shmap_record_parse(buf, &fields_size) < 0 || fields_size != elsize)
+        return shmap__err(SHMAP_ECORRUPT, "%s: record field list '%s' does not describe the "
+                                          "%u-byte elements", who, buf, elsize);
     return 0;
 }
 

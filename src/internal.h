@@ -48,10 +48,15 @@ SHMAP__HIDDEN void shmap__header_init(struct shmap__header *h, const struct shma
  */
 SHMAP__HIDDEN int shmap__header_check(const struct shmap__header *h, size_t avail,
                                       uint64_t object_size, const char *who);
+/* Check a record field list read from a segment against its element size. */
+SHMAP__HIDDEN int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize,
+                                      const char *who);
 SHMAP__HIDDEN void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
                                     const struct shmap__kwslot *slots, const char *rec);
 
 /* keyword.c */
+/* Is a slot (a copy, or one that may change) a well-formed keyword? */
+SHMAP__HIDDEN bool shmap__kwslot_valid(const struct shmap__kwslot *slot);
 SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap);
 /* Read keywords from slots that may change under us (a consistent copy, seqlock-style). */
 SHMAP__HIDDEN int shmap__keyword_snapshot(const struct shmap__header *h,

@@ -27,20 +27,46 @@ static struct shmap__kwslot *slots_of(const shmap_seg *seg)
     return (struct shmap__kwslot *)((char *)seg->map->base + h->kw_offset);
 }
 
+/* Slots come from shared memory: anything but a well-formed keyword is skipped. */
+bool shmap__kwslot_valid(const struct shmap__kwslot *slot)
+{
+    if (slot->type < SHMAP_KW_INT || slot->type > SHMAP_KW_BOOL)
+        return false;
+    if (!memchr(slot->name, '\0', sizeof slot->name) || !slot->name[0])
+        return false;
+    for (const char *c = slot->name; *c; c++)
+        if (!isupper((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '_' && *c != '-')
+            return false;
+    return memchr(slot->s, '\0', sizeof slot->s) && memchr(slot->comment, '\0',
+                                                           sizeof slot->comment);
+}
+
 unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < cap; i++)
-        n += __atomic_load_n(&slots[i].type, __ATOMIC_RELAXED) != 0;
+        n += shmap__kwslot_valid(&slots[i]);
     return n;
+}
+
+/* Has the keyword writer recorded in the header died (so nobody will finish its change)? */
+static bool writer_dead(const struct shmap__header *h)
+{
+    uint32_t pid = __atomic_load_n(&h->kw_lock, __ATOMIC_RELAXED);
+    return pid != 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
 int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__kwslot *slots,
                             struct shmap__kwslot *copy)
 {
-    for (;;) {
+    for (int spins = 0;; spins++) {
         uint32_t s1 = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
-        if (s1 & 1) {
+        /*
+         * A change in progress is waited for, unless its writer died: then nobody will
+         * finish it, and a reader (who may not be able to write) takes the slots as they
+         * are; each is validated before use, and the next writer repairs the sequence.
+         */
+        if ((s1 & 1) && !(spins > 100 && writer_dead(h))) {
             sched_yield();
             continue;
         }
@@ -166,7 +192,7 @@ int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
     kw_lock(h);
     struct shmap__kwslot *slot = NULL, *empty = NULL;
     for (unsigned i = 0; i < h->kw_capacity && !slot; i++) {
-        if (slots[i].type == 0) {
+        if (!shmap__kwslot_valid(&slots[i])) {
             if (!empty)
                 empty = &slots[i];
         } else if (strncmp(slots[i].name, upper, sizeof slots[i].name) == 0) {
@@ -239,7 +265,8 @@ int shmap_keyword_get(const shmap_seg *seg, const char *name, shmap_keyword *out
         return -ENOMEM;
     rc = shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
     for (unsigned i = 0; i < shmap__hdr(seg)->kw_capacity; i++) {
-        if (copy[i].type != 0 && strncmp(copy[i].name, upper, sizeof copy[i].name) == 0) {
+        if (shmap__kwslot_valid(&copy[i]) &&
+            strncmp(copy[i].name, upper, sizeof copy[i].name) == 0) {
             slot_to_keyword(&copy[i], out);
             rc = 0;
             break;
@@ -263,7 +290,8 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
     kw_lock(h);
     rc = shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
     for (unsigned i = 0; i < h->kw_capacity; i++) {
-        if (slots[i].type != 0 && strncmp(slots[i].name, upper, sizeof slots[i].name) == 0) {
+        if (shmap__kwslot_valid(&slots[i]) &&
+            strncmp(slots[i].name, upper, sizeof slots[i].name) == 0) {
             begin_change(h);
             memset(&slots[i], 0, sizeof slots[i]);
             end_change(h);
@@ -275,11 +303,13 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
     return rc;
 }
 
+/* Valid keywords first, in the order they were first set; the rest after. */
 static int by_order(const void *a, const void *b)
 {
     const struct shmap__kwslot *x = a, *y = b;
-    if (x->type == 0 || y->type == 0)
-        return (x->type == 0) - (y->type == 0);
+    bool xv = shmap__kwslot_valid(x), yv = shmap__kwslot_valid(y);
+    if (!xv || !yv)
+        return (int)yv - (int)xv;
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
@@ -293,7 +323,7 @@ int shmap_keyword_list(const shmap_seg *seg, shmap_keyword *out, size_t cap)
     unsigned total = shmap__hdr(seg)->kw_capacity;
     qsort(copy, total, sizeof *copy, by_order);
     int n = 0;
-    for (unsigned i = 0; i < total && copy[i].type != 0; i++, n++)
+    for (unsigned i = 0; i < total && shmap__kwslot_valid(&copy[i]); i++, n++)
         if ((size_t)n < cap)
             slot_to_keyword(&copy[i], &out[n]);
     free(copy);

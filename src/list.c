@@ -44,7 +44,10 @@ int shmap__describe_fd(int fd, const struct stat *st, shmap_info *info, const ch
         free(slots);
         return shmap__err(SHMAP_ETRUNCATED, "%s: keyword area cannot be read", who);
     }
-    rec[sizeof rec - 1] = '\0';
+    if (h.rec_len && (rc = shmap__record_check(rec, h.rec_len, h.elsize, who)) < 0) {
+        free(slots);
+        return rc;
+    }
     shmap__info_fill(info, &h, slots, h.rec_len ? rec : NULL);
     free(slots);
     return 0;

@@ -106,21 +106,6 @@ static bool creator_alive(const struct shmap__header *h)
     return start == 0 || h->creator_start == 0 || start == h->creator_start;
 }
 
-/* Check the record field list stored past the keywords. */
-static int check_record(const struct shmap__header *h, const char *who)
-{
-    const char *rec = (const char *)h + h->rec_offset;
-    size_t elsize;
-    if (rec[h->rec_len - 1] != '\0' || strlen(rec) != h->rec_len - 1)
-        return shmap__err(SHMAP_ECORRUPT, "%s: record field list is not a string", who);
-    char buf[SHMAP_RECORD_FIELDS_MAX];
-    memcpy(buf, rec, h->rec_len);
-    if (shmap_record_parse(buf, &elsize) < 0 || elsize != h->elsize)
-        return shmap__err(SHMAP_ECORRUPT, "%s: record field list '%s' does not describe the "
-                                          "%u-byte elements", who, buf, h->elsize);
-    return 0;
-}
-
 /*
  * Check an object whose descriptor is open, then map it; the registry lock is held.
  *
@@ -156,7 +141,9 @@ static int map_and_check(int fd, const struct stat *st, const struct shmap__name
         int e = errno;
         return shmap__err(-e, "%s: cannot map %zu bytes: %s", n->name, len, strerror(e));
     }
-    if (h.dtype == SHMAP_RECORD && (rc = check_record(base, n->name)) < 0) {
+    if (h.dtype == SHMAP_RECORD &&
+        (rc = shmap__record_check((const char *)base + h.rec_offset, h.rec_len, h.elsize,
+                                  n->name)) < 0) {
         munmap(base, len);
         return rc;
     }

@@ -233,6 +233,67 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Add pytest's "3 passed, 1 failed, 2 skipped, 1 error in 0.5s" to our counts. */
+static void add_pytest_counts(const char *line, int *passed, int *failed, int *skipped)
+{
+    for (const char *p = line; *p;) {
+        char *end;
+        long n = strtol(p, &end, 10);
+        if (end == p) {
+            p++;
+            continue;
+        }
+        while (*end == ' ')
+            end++;
+        if (strncmp(end, "passed", 6) == 0)
+            *passed += (int)n;
+        else if (strncmp(end, "failed", 6) == 0 || strncmp(end, "error", 5) == 0)
+            *failed += (int)n;
+        else if (strncmp(end, "skipped", 7) == 0)
+            *skipped += (int)n;
+        p = end;
+    }
+}
+
+/*
+ * The Python binding's tests run under pytest as one more suite when the build says how
+ * (SHMAP_PYTEST, a shell command), or are counted as one skip when it says why not
+ * (SHMAP_PYTEST_SKIP, a one-line reason).
+ */
+static void run_pytest(int *passed, int *failed, int *skipped)
+{
+    const char *cmd = getenv("SHMAP_PYTEST"), *why = getenv("SHMAP_PYTEST_SKIP");
+    if (!cmd || !*cmd) {
+        if (why && *why) {
+            printf("skip python tests: %s\n", why);
+            (*skipped)++;
+        }
+        return;
+    }
+    fflush(NULL);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        printf("FAIL python tests: cannot run %s\n", cmd);
+        (*failed)++;
+        return;
+    }
+    char line[4096], summary[4096] = "";
+    while (fgets(line, sizeof line, p)) {
+        fputs(line, stdout);
+        if (strstr(line, " passed") || strstr(line, " failed") || strstr(line, " error") ||
+            strstr(line, " skipped"))
+            snprintf(summary, sizeof summary, "%s", line);
+    }
+    int status = pclose(p);
+    int before = *failed;
+    add_pytest_counts(summary, passed, failed, skipped);
+    if (status != 0 && *failed == before) {
+        printf("FAIL python tests: pytest exited with status %d\n",
+               WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        (*failed)++;
+    }
+}
+
 static int matches(const char *name, int nfilter, char **filter)
 {
     if (nfilter == 0)
@@ -322,6 +383,7 @@ int main(int argc, char **argv)
         }
         free(log);
     }
+    run_pytest(&passed, &failed, &skipped);
     if (sweep_tmp(leftovers, sizeof leftovers)) {
         failed++;
         printf("FAIL runner: hidden objects of unfinished creations left in /dev/shm:%s\n",

@@ -1,0 +1,650 @@
+/*
+ * The shmap command: what it does, its exit status (0 success, 1 failure, 2 bad usage) and
+ * its errors (one line on stderr, "shmap: ...", naming the segment).
+ */
+#include <ctype.h>
+#include <sys/stat.h>
+
+#include "../util.h"
+
+/*
+ * Run the command with the arguments given into the caller's `out` and `err` (char *, to be
+ * freed); fail the test unless it exits `want`.
+ */
+#define RUN(want, ...)                                                                             \
+    do {                                                                                           \
+        int run_rc_ = test_cli(&out, &err, NULL, __VA_ARGS__, NULL);                               \
+        if (run_rc_ != (want))                                                                     \
+            test_fail(__FILE__, __LINE__, "shmap %s exited %d, expected %d\nstderr: %s",           \
+                      #__VA_ARGS__, run_rc_, (want), err ? err : "");                              \
+    } while (0)
+
+/* stderr is exactly one line, starting "shmap: " and containing `needle` (the name). */
+static void check_one_line_error(const char *err, const char *needle)
+{
+    CHECK(err != NULL);
+    CHECK(strncmp(err, "shmap: ", 7) == 0);
+    size_t len = strlen(err);
+    CHECK(len > 8 && err[len - 1] == '\n');
+    if (memchr(err, '\n', len - 1))
+        test_fail(__FILE__, __LINE__, "more than one line on stderr: \"%s\"", err);
+    CHECK_CONTAINS(err, needle);
+}
+
+/* Free two captured outputs and reset the pointers. */
+static void clear(char **out, char **err)
+{
+    free(*out);
+    free(*err);
+    *out = *err = NULL;
+}
+
+/*
+ * The raw JSON text of member `key` in one object (the first occurrence), with the spaces
+ * outside strings removed, in buf: "\"f32\"", "[4,3]", "4096". CHECKs that it is there.
+ */
+static const char *json_member(const char *obj, const char *key, char *buf, size_t size)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(obj, pat);
+    if (!p)
+        test_fail(__FILE__, __LINE__, "no member %s in %s", pat, obj);
+    p += strlen(pat);
+    while (isspace((unsigned char)*p))
+        p++;
+    CHECK(*p == ':');
+    p++;
+    int depth = 0, in_str = 0;
+    size_t n = 0;
+    for (; *p; p++) {
+        char c = *p;
+        if (in_str) {
+            if (c == '\\' && p[1]) {
+                if (n + 2 < size) {
+                    buf[n++] = c;
+                    buf[n++] = p[1];
+                }
+                p++;
+                continue;
+            }
+            if (c == '"')
+                in_str = 0;
+        } else {
+            if (c == '"')
+                in_str = 1;
+            else if (c == '[' || c == '{')
+                depth++;
+            else if (c == ']' || c == '}') {
+                if (depth == 0)
+                    break;
+                depth--;
+            } else if (c == ',' && depth == 0)
+                break;
+            else if (isspace((unsigned char)c))
+                continue;
+        }
+        if (n + 1 < size)
+            buf[n++] = c;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The line of `text` holding the JSON object of segment `name` (one object per line). */
+static char *json_object_line(const char *text, const char *name, char *buf, size_t size)
+{
+    char pat[SHMAP_NAME_MAX + 16];
+    snprintf(pat, sizeof pat, "\"name\": \"%s\"", name);
+    const char *p = strstr(text, pat);
+    if (!p) {
+        snprintf(pat, sizeof pat, "\"name\":\"%s\"", name);
+        p = strstr(text, pat);
+    }
+    if (!p)
+        test_fail(__FILE__, __LINE__, "no object named %s in: %s", name, text);
+    const char *start = p, *end = strchr(p, '\n');
+    while (start > text && start[-1] != '\n')
+        start--;
+    if (!end)
+        end = p + strlen(p);
+    size_t len = (size_t)(end - start);
+    if (len >= size)
+        len = size - 1;
+    memcpy(buf, start, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* The members SPEC and the issue require of every segment object, with their values. */
+static void check_segment_json(const char *obj, const char *name)
+{
+    char v[512], want[SHMAP_NAME_MAX + 8];
+    snprintf(want, sizeof want, "\"%s\"", name);
+    CHECK_STR(json_member(obj, "name", v, sizeof v), want);
+    CHECK_STR(json_member(obj, "store", v, sizeof v), "\"posix\"");
+    CHECK_STR(json_member(obj, "dtype", v, sizeof v), "\"f32\"");
+    CHECK_STR(json_member(obj, "shape", v, sizeof v), "[4,3]");
+    CHECK_STR(json_member(obj, "bytes", v, sizeof v), "48");
+    CHECK_STR(json_member(obj, "mode", v, sizeof v), "\"0600\"");
+    char num[32];
+    snprintf(num, sizeof num, "%u", (unsigned)geteuid());
+    CHECK_STR(json_member(obj, "uid", v, sizeof v), num);
+    snprintf(num, sizeof num, "%u", (unsigned)getegid());
+    CHECK_STR(json_member(obj, "gid", v, sizeof v), num);
+    json_member(obj, "creator_pid", v, sizeof v);
+    CHECK(atoll(v) > 0);
+    CHECK(v[0] == '[' || isdigit((unsigned char)v[0]));
+    json_member(obj, "attached", v, sizeof v);
+    CHECK(v[0] == '[' || isdigit((unsigned char)v[0]));
+    CHECK_STR(json_member(obj, "generation", v, sizeof v), "0");
+    json_member(obj, "created", v, sizeof v);
+    CHECK(v[0] == '"' || isdigit((unsigned char)v[0]));
+    CHECK_STR(json_member(obj, "data_offset", v, sizeof v), "4096");
+}
+
+static void create_f32_4x3(const char *name)
+{
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "f32", "4", "3");
+    clear(&out, &err);
+}
+
+TEST(cli__create_keeps_a_segment_of_the_type_and_shape_after_it_exits)
+{
+    umask(022);
+    const char *name = test_name("c");
+    create_f32_4x3(name);
+    shmap_info st;
+    CHECK_OK(shmap_stat(name, &st));
+    CHECK_EQ_INT(st.dtype, SHMAP_F32);
+    CHECK_EQ_INT(st.ndim, 2);
+    CHECK_EQ_INT(st.dims[0], 4);
+    CHECK_EQ_INT(st.dims[1], 3);
+    CHECK_EQ_INT(st.mode, 0600);
+    CHECK_EQ_INT(st.data_offset, 4096);
+    CHECK(st.creator_pid != getpid());
+    /* Zero-filled. */
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    const float *f = shmap_data(seg);
+    for (int i = 0; i < 12; i++)
+        CHECK(f[i] == 0.0f);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__create_accepts_numpy_idl_and_record_types)
+{
+    static const struct {
+        const char *spelling;
+        shmap_dtype dtype;
+    } s[] = {{"float32", SHMAP_F32},   {"<f8", SHMAP_F64}, {"long", SHMAP_I32}, {"int", SHMAP_I16},
+             {"dcomplex", SHMAP_C128}, {"byte", SHMAP_U8}, {"BOOL", SHMAP_BOOL}};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        const char *name = test_name("t");
+        char *out = NULL, *err = NULL;
+        RUN(0, "create", name, s[i].spelling, "5");
+        clear(&out, &err);
+        shmap_info st;
+        CHECK_OK(shmap_stat(name, &st));
+        CHECK_EQ_INT(st.dtype, s[i].dtype);
+        CHECK_OK(shmap_unlink(name));
+    }
+    const char *name = test_name("rec");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "record:x:f4,y:f4,flag:u1", "7");
+    clear(&out, &err);
+    shmap_info st;
+    CHECK_OK(shmap_stat(name, &st));
+    CHECK_EQ_INT(st.dtype, SHMAP_RECORD);
+    CHECK_EQ_INT(st.elsize, 9);
+    CHECK_STR(st.record_fields, "x:f4,y:f4,flag:u1");
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__create_with_mode_keyword_and_transient)
+{
+    umask(0);
+    const char *name = test_name("opt");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u16", "8", "--mode", "0640", "--transient", "--keyword", "EXPTIME=1.5",
+        "--keyword", "OBJECT='M31' / target");
+    clear(&out, &err);
+    shmap_info st;
+    CHECK_OK(shmap_stat(name, &st));
+    CHECK_EQ_INT(st.mode, 0640);
+    CHECK_EQ_INT(util_shm_mode(name), 0640);
+    CHECK_EQ_INT(st.flags & SHMAP_SEG_TRANSIENT, SHMAP_SEG_TRANSIENT);
+    CHECK_EQ_INT(st.nkeywords, 2);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    shmap_keyword kw;
+    CHECK_OK(shmap_keyword_get(seg, "EXPTIME", &kw));
+    CHECK_EQ_INT(kw.type, SHMAP_KW_FLOAT);
+    CHECK(kw.f == 1.5);
+    CHECK_OK(shmap_keyword_get(seg, "OBJECT", &kw));
+    CHECK_STR(kw.s, "M31");
+    CHECK_STR(kw.comment, "target");
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__create_of_an_existing_name_fails_with_one_line_naming_it)
+{
+    const char *name = test_name("ex");
+    create_f32_4x3(name);
+    char *out = NULL, *err = NULL;
+    RUN(1, "create", name, "u8", "10");
+    check_one_line_error(err, name);
+    clear(&out, &err);
+    /* The existing segment is untouched. */
+    shmap_info st;
+    CHECK_OK(shmap_stat(name, &st));
+    CHECK_EQ_INT(st.dtype, SHMAP_F32);
+    /* --replace replaces it. */
+    RUN(0, "create", name, "u8", "10", "--replace");
+    clear(&out, &err);
+    CHECK_OK(shmap_stat(name, &st));
+    CHECK_EQ_INT(st.dtype, SHMAP_U8);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__create_bad_usage_exits_2_and_creates_nothing)
+{
+    const char *name = test_name("u");
+    static const char *const cases[][6] = {
+        {"create", NULL},
+        {"create", "NAME", NULL},
+        {"create", "NAME", "f32", NULL},
+        {"create", "NAME", "f3", "4", NULL},
+        {"create", "NAME", "f32", "0", NULL},
+        {"create", "NAME", "f32", "-4", NULL},
+        {"create", "NAME", "f32", "4x", NULL},
+        {"create", "NAME", "f32", "4", "--mode", "0999"},
+        {"create", "NAME", "f32", "4", "--bogus", NULL},
+        {"create", "NAME", ">f4", "4", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *a[6];
+        for (int j = 0; j < 6; j++)
+            a[j] = cases[i][j] && strcmp(cases[i][j], "NAME") == 0 ? name : cases[i][j];
+        char *out = NULL, *err = NULL;
+        int rc = test_cli(&out, &err, NULL, a[0], a[1], a[2], a[3], a[4], a[5], NULL);
+        if (rc != 2)
+            test_fail(__FILE__, __LINE__,
+                      "case %zu (shmap %s %s %s %s) exited %d, expected 2: "
+                      "%s",
+                      i, a[0], a[1] ? a[1] : "", a[2] ? a[2] : "", a[3] ? a[3] : "", rc,
+                      err ? err : "");
+        CHECK(strncmp(err, "shmap: ", 7) == 0);
+        clear(&out, &err);
+        CHECK(!util_shm_exists(name));
+    }
+    char *out = NULL, *err = NULL;
+    RUN(2, "create", name, "u8", "1", "1", "1", "1", "1", "1", "1", "1", "1");
+    clear(&out, &err);
+    CHECK(!util_shm_exists(name));
+}
+
+TEST(cli__bad_usage_of_the_command_exits_2)
+{
+    char *out = NULL, *err = NULL;
+    RUN(2, "frobnicate");
+    CHECK(strncmp(err, "shmap: ", 7) == 0);
+    CHECK_CONTAINS(err, "frobnicate");
+    clear(&out, &err);
+    int rc = test_cli(&out, &err, NULL, NULL);
+    CHECK_EQ_INT(rc, 2);
+    clear(&out, &err);
+    RUN(2, "info");
+    clear(&out, &err);
+    RUN(2, "cat");
+    clear(&out, &err);
+    RUN(2, "fill", test_name("x"));
+    clear(&out, &err);
+    RUN(2, "rm");
+    clear(&out, &err);
+    RUN(2, "ls", "--bogus");
+    clear(&out, &err);
+    RUN(2, "info", test_name("x"), "--bogus");
+    clear(&out, &err);
+    RUN(0, "--help");
+    CHECK_CONTAINS(out, "create");
+    clear(&out, &err);
+    RUN(0, "--version");
+    CHECK_CONTAINS(out, SHMAP_VERSION_STRING);
+    clear(&out, &err);
+}
+
+TEST(cli__ls_lists_our_segment)
+{
+    const char *name = test_name("ls");
+    create_f32_4x3(name);
+    char *out = NULL, *err = NULL;
+    RUN(0, "ls");
+    char line[2048];
+    const char *p = strstr(out, name);
+    CHECK(p != NULL);
+    const char *start = p, *end = strchr(p, '\n');
+    while (start > out && start[-1] != '\n')
+        start--;
+    snprintf(line, sizeof line, "%.*s", (int)(end ? end - start : (long)strlen(start)), start);
+    CHECK_CONTAINS(line, "f32");
+    CHECK_CONTAINS(line, "4x3");
+    CHECK_CONTAINS(line, "0600");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+    RUN(0, "ls");
+    CHECK(strstr(out, name) == NULL);
+    clear(&out, &err);
+}
+
+TEST(cli__ls_json_has_the_required_fields)
+{
+    umask(022);
+    const char *name = test_name("lsj");
+    create_f32_4x3(name);
+    char *out = NULL, *err = NULL;
+    RUN(0, "ls", "--json");
+    /* An array of objects. */
+    const char *p = out;
+    while (isspace((unsigned char)*p))
+        p++;
+    CHECK(*p == '[');
+    char obj[8192];
+    json_object_line(out, name, obj, sizeof obj);
+    check_segment_json(obj, name);
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__ls_all_json_reports_a_foreign_object_as_not_shmap)
+{
+    const char *name = test_name("fgn");
+    util_shm_write(name, "not a segment", 13);
+    char *out = NULL, *err = NULL;
+    RUN(0, "ls", "--json");
+    CHECK(strstr(out, name) == NULL);
+    clear(&out, &err);
+    RUN(0, "ls", "--all", "--json");
+    char obj[4096], v[256];
+    json_object_line(out, name, obj, sizeof obj);
+    CHECK_STR(json_member(obj, "shmap", v, sizeof v), "false");
+    CHECK_STR(json_member(obj, "size", v, sizeof v), "13");
+    CHECK_STR(json_member(obj, "error_code", v, sizeof v), "\"SHMAP_EFORMAT\"");
+    clear(&out, &err);
+    util_shm_remove(name);
+}
+
+TEST(cli__info_json_has_the_required_fields)
+{
+    umask(022);
+    const char *name = test_name("ij");
+    create_f32_4x3(name);
+    char *out = NULL, *err = NULL;
+    RUN(0, "info", name, "--json");
+    const char *p = out;
+    while (isspace((unsigned char)*p))
+        p++;
+    CHECK(*p == '{');
+    check_segment_json(out, name);
+    char v[256];
+    CHECK_STR(json_member(out, "ndim", v, sizeof v), "2");
+    CHECK_STR(json_member(out, "nelem", v, sizeof v), "12");
+    CHECK_STR(json_member(out, "elsize", v, sizeof v), "4");
+    clear(&out, &err);
+    /* Publishing shows in the generation. */
+    RUN(0, "fill", name, "1");
+    clear(&out, &err);
+    RUN(0, "info", name, "--json");
+    CHECK_STR(json_member(out, "generation", v, sizeof v), "1");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__info_describes_the_segment)
+{
+    const char *name = test_name("i");
+    create_f32_4x3(name);
+    char *out = NULL, *err = NULL;
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, name);
+    CHECK_CONTAINS(out, "f32");
+    CHECK_CONTAINS(out, "4096");
+    CHECK_CONTAINS(out, "0600");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__info_of_a_missing_segment_is_one_line_naming_it)
+{
+    const char *name = test_name("missing");
+    char *out = NULL, *err = NULL;
+    RUN(1, "info", name);
+    check_one_line_error(err, name);
+    CHECK_STR(out, "");
+    clear(&out, &err);
+    RUN(1, "info", name, "--json");
+    check_one_line_error(err, name);
+    clear(&out, &err);
+    RUN(1, "cat", name);
+    check_one_line_error(err, name);
+    clear(&out, &err);
+    RUN(1, "fill", name, "1");
+    check_one_line_error(err, name);
+    clear(&out, &err);
+    CHECK(!util_shm_exists(name));
+}
+
+TEST(cli__a_foreign_or_damaged_object_is_one_line_naming_it)
+{
+    const char *name = test_name("bad");
+    util_shm_write(name, "0123456789", 10);
+    char *out = NULL, *err = NULL;
+    RUN(1, "info", name);
+    check_one_line_error(err, name);
+    clear(&out, &err);
+    RUN(1, "cat", name);
+    check_one_line_error(err, name);
+    clear(&out, &err);
+    util_shm_remove(name);
+    const uint64_t d[1] = {1000};
+    util_make_kept(name, SHMAP_F64, 1, d);
+    util_shm_truncate(name, 4096);
+    RUN(1, "cat", name);
+    check_one_line_error(err, name);
+    clear(&out, &err);
+    CHECK_EQ_INT(util_shm_size(name), 4096); /* not "repaired", not removed */
+    util_shm_remove(name);
+}
+
+TEST(cli__rm_removes_segments_and_a_missing_name_exits_1)
+{
+    const char *a = test_name("a");
+    char na[SHMAP_NAME_MAX], nb[SHMAP_NAME_MAX], nm[SHMAP_NAME_MAX];
+    snprintf(na, sizeof na, "%s", a);
+    snprintf(nb, sizeof nb, "%s", test_name("b"));
+    snprintf(nm, sizeof nm, "%s", test_name("missing"));
+    create_f32_4x3(na);
+    create_f32_4x3(nb);
+    char *out = NULL, *err = NULL;
+    RUN(0, "rm", na, nb);
+    CHECK_STR(err, "");
+    clear(&out, &err);
+    CHECK(!util_shm_exists(na));
+    CHECK(!util_shm_exists(nb));
+    RUN(1, "rm", nm);
+    check_one_line_error(err, nm);
+    clear(&out, &err);
+    /* A missing name among others: the others are removed, the status is 1. */
+    create_f32_4x3(na);
+    RUN(1, "rm", nm, na);
+    check_one_line_error(err, nm);
+    clear(&out, &err);
+    CHECK(!util_shm_exists(na));
+}
+
+TEST(cli__fill_ramp_then_cat_prints_0_to_n_minus_1)
+{
+    const char *name = test_name("ramp");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "i32", "12");
+    clear(&out, &err);
+    RUN(0, "fill", name, "ramp");
+    clear(&out, &err);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "0 1 2 3 4 5 6 7 8 9 10 11\n");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+    /* Two dimensions: one row per line. */
+    RUN(0, "create", name, "f64", "3", "4");
+    clear(&out, &err);
+    RUN(0, "fill", name, "ramp");
+    clear(&out, &err);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "0 1 2 3\n4 5 6 7\n8 9 10 11\n");
+    clear(&out, &err);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    const double *v = shmap_data(seg);
+    for (int i = 0; i < 12; i++)
+        CHECK(v[i] == i);
+    CHECK_EQ_INT(shmap_generation(seg), 1);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__fill_a_value_then_cat_prints_it_everywhere)
+{
+    const char *name = test_name("fv");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "f32", "5");
+    clear(&out, &err);
+    RUN(0, "fill", name, "1.5");
+    clear(&out, &err);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "1.5 1.5 1.5 1.5 1.5\n");
+    clear(&out, &err);
+    RUN(0, "fill", name, "-2");
+    clear(&out, &err);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "-2 -2 -2 -2 -2\n");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__set_then_cat_shows_the_one_element_changed)
+{
+    const char *name = test_name("set");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "i16", "5");
+    clear(&out, &err);
+    RUN(0, "set", name, "2", "-7");
+    clear(&out, &err);
+    RUN(0, "set", name, "-1", "32767");
+    clear(&out, &err);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "0 0 -7 0 32767\n");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+    RUN(0, "create", name, "u8", "2", "3");
+    clear(&out, &err);
+    RUN(0, "set", name, "1", "2", "9");
+    clear(&out, &err);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "0 0 0\n0 0 9\n");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__set_an_out_of_range_index_is_a_clean_error)
+{
+    const char *name = test_name("oor");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "i32", "4", "3");
+    clear(&out, &err);
+    static const char *const idx[][2] = {{"4", "0"}, {"0", "3"}, {"-5", "0"}, {"0", "99999999"}};
+    for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++) {
+        int rc = test_cli(&out, &err, NULL, "set", name, idx[i][0], idx[i][1], "1", NULL);
+        if (rc != 1)
+            test_fail(__FILE__, __LINE__, "set [%s,%s] exited %d, expected 1: %s", idx[i][0],
+                      idx[i][1], rc, err ? err : "");
+        check_one_line_error(err, name);
+        clear(&out, &err);
+    }
+    RUN(0, "cat", name);
+    CHECK_STR(out, "0 0 0\n0 0 0\n0 0 0\n0 0 0\n");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__set_an_out_of_range_value_is_a_clean_error)
+{
+    const char *name = test_name("oov");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "3");
+    clear(&out, &err);
+    static const char *const bad[] = {"256", "-1", "1.5", "abc", "1e3", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = test_cli(&out, &err, NULL, "set", name, "0", bad[i], NULL);
+        if (rc != 1)
+            test_fail(__FILE__, __LINE__, "set u8 to \"%s\" exited %d, expected 1: %s", bad[i], rc,
+                      err ? err : "");
+        check_one_line_error(err, name);
+        clear(&out, &err);
+        rc = test_cli(&out, &err, NULL, "fill", name, bad[i], NULL);
+        if (rc != 1)
+            test_fail(__FILE__, __LINE__, "fill u8 with \"%s\" exited %d, expected 1: %s", bad[i],
+                      rc, err ? err : "");
+        check_one_line_error(err, name);
+        clear(&out, &err);
+    }
+    RUN(0, "set", name, "0", "255");
+    clear(&out, &err);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "255 0 0\n");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__name_forms_work_in_every_command)
+{
+    const char *name = test_name("nf");
+    char shm[SHMAP_NAME_MAX + 8], slash[SHMAP_NAME_MAX + 8], shmem[SHMAP_NAME_MAX + 16];
+    snprintf(shm, sizeof shm, "shm://%s", name);
+    snprintf(slash, sizeof slash, "/%s", name);
+    snprintf(shmem, sizeof shmem, "shmem://%s", name);
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", shm, "u16", "3");
+    clear(&out, &err);
+    CHECK(util_shm_exists(name));
+    RUN(0, "set", slash, "1", "5");
+    clear(&out, &err);
+    RUN(0, "cat", shmem);
+    CHECK_STR(out, "0 5 0\n");
+    clear(&out, &err);
+    RUN(0, "rm", slash);
+    clear(&out, &err);
+    CHECK(!util_shm_exists(name));
+    RUN(1, "info", "a/b");
+    check_one_line_error(err, "a/b");
+    clear(&out, &err);
+}
+
+TEST(cli__cat_slice_selects_elements)
+{
+    const char *name = test_name("sl");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "i32", "10");
+    clear(&out, &err);
+    RUN(0, "fill", name, "ramp");
+    clear(&out, &err);
+    RUN(0, "cat", name, "--slice", "2:5");
+    CHECK_STR(out, "2 3 4\n");
+    clear(&out, &err);
+    RUN(0, "cat", name, "--slice", "::-3");
+    CHECK_STR(out, "9 6 3 0\n");
+    clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}

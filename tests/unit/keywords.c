@@ -1,0 +1,502 @@
+/* Keywords: set, get, delete, list; types, names, limits, read-only handles; publish. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "../util.h"
+
+static shmap_seg *make(const char *name, unsigned capacity)
+{
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.keyword_capacity = capacity;
+    uint64_t dims[1] = {16};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_F32, 1, dims, &opts));
+    return seg;
+}
+
+static shmap_keyword kw_int(const char *name, int64_t v)
+{
+    shmap_keyword kw;
+    memset(&kw, 0, sizeof kw);
+    snprintf(kw.name, sizeof kw.name, "%s", name);
+    kw.type = SHMAP_KW_INT;
+    kw.i = v;
+    return kw;
+}
+
+TEST(keyword__each_type_is_set_and_read_back_with_its_comment)
+{
+    shmap_seg *seg = make(test_name("kw"), 0);
+    shmap_keyword in[4];
+    memset(in, 0, sizeof in);
+    snprintf(in[0].name, sizeof in[0].name, "NFRAMES");
+    in[0].type = SHMAP_KW_INT;
+    in[0].i = -9000000000ll;
+    snprintf(in[0].comment, sizeof in[0].comment, "frames so far");
+    snprintf(in[1].name, sizeof in[1].name, "EXPTIME");
+    in[1].type = SHMAP_KW_FLOAT;
+    in[1].f = 0.125;
+    snprintf(in[1].comment, sizeof in[1].comment, "seconds");
+    snprintf(in[2].name, sizeof in[2].name, "OBJECT");
+    in[2].type = SHMAP_KW_STRING;
+    snprintf(in[2].s, sizeof in[2].s, "M31 field 'north'");
+    snprintf(in[3].name, sizeof in[3].name, "SIMPLE");
+    in[3].type = SHMAP_KW_BOOL;
+    in[3].i = 1;
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(shmap_keyword_set(seg, &in[i]));
+    shmap_keyword out;
+    CHECK_OK(shmap_keyword_get(seg, "NFRAMES", &out));
+    CHECK_EQ_INT(out.type, SHMAP_KW_INT);
+    CHECK_EQ_INT(out.i, -9000000000ll);
+    CHECK_STR(out.comment, "frames so far");
+    CHECK_OK(shmap_keyword_get(seg, "EXPTIME", &out));
+    CHECK_EQ_INT(out.type, SHMAP_KW_FLOAT);
+    CHECK(out.f == 0.125);
+    CHECK_STR(out.comment, "seconds");
+    CHECK_OK(shmap_keyword_get(seg, "OBJECT", &out));
+    CHECK_EQ_INT(out.type, SHMAP_KW_STRING);
+    CHECK_STR(out.s, "M31 field 'north'");
+    CHECK_STR(out.comment, "");
+    CHECK_OK(shmap_keyword_get(seg, "SIMPLE", &out));
+    CHECK_EQ_INT(out.type, SHMAP_KW_BOOL);
+    CHECK_EQ_INT(out.i, 1);
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.nkeywords, 4);
+    CHECK_EQ_INT(info.keyword_capacity, 32);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__replacing_keeps_one_entry_in_first_set_order)
+{
+    shmap_seg *seg = make(test_name("kw"), 0);
+    shmap_keyword a = kw_int("A", 1), b = kw_int("B", 2), c = kw_int("C", 3);
+    CHECK_OK(shmap_keyword_set(seg, &a));
+    CHECK_OK(shmap_keyword_set(seg, &b));
+    CHECK_OK(shmap_keyword_set(seg, &c));
+    /* Replace A with a value of another type. */
+    shmap_keyword a2;
+    memset(&a2, 0, sizeof a2);
+    snprintf(a2.name, sizeof a2.name, "a");
+    a2.type = SHMAP_KW_STRING;
+    snprintf(a2.s, sizeof a2.s, "now text");
+    CHECK_OK(shmap_keyword_set(seg, &a2));
+    shmap_keyword list[8];
+    CHECK_EQ_INT(shmap_keyword_list(seg, list, 8), 3);
+    CHECK_STR(list[0].name, "A");
+    CHECK_EQ_INT(list[0].type, SHMAP_KW_STRING);
+    CHECK_STR(list[0].s, "now text");
+    CHECK_STR(list[1].name, "B");
+    CHECK_STR(list[2].name, "C");
+    CHECK_EQ_INT(list[2].i, 3);
+    /* Deleting B and adding D puts D last even if it reuses B's slot. */
+    CHECK_OK(shmap_keyword_delete(seg, "B"));
+    shmap_keyword d = kw_int("D", 4);
+    CHECK_OK(shmap_keyword_set(seg, &d));
+    CHECK_EQ_INT(shmap_keyword_list(seg, list, 8), 3);
+    CHECK_STR(list[0].name, "A");
+    CHECK_STR(list[1].name, "C");
+    CHECK_STR(list[2].name, "D");
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__names_are_case_insensitive_and_stored_upper_case)
+{
+    shmap_seg *seg = make(test_name("kw"), 0);
+    shmap_keyword k = kw_int("ExpTime_2-b", 7);
+    CHECK_OK(shmap_keyword_set(seg, &k));
+    shmap_keyword out;
+    CHECK_OK(shmap_keyword_get(seg, "EXPTIME_2-B", &out));
+    CHECK_STR(out.name, "EXPTIME_2-B");
+    CHECK_OK(shmap_keyword_get(seg, "exptime_2-b", &out));
+    CHECK_EQ_INT(out.i, 7);
+    shmap_keyword k2 = kw_int("EXPTIME_2-B", 8);
+    CHECK_OK(shmap_keyword_set(seg, &k2));
+    CHECK_EQ_INT(shmap_keyword_list(seg, NULL, 0), 1);
+    CHECK_OK(shmap_keyword_delete(seg, "eXpTiMe_2-b"));
+    CHECK_EQ_INT(shmap_keyword_list(seg, NULL, 0), 0);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__delete_then_get_is_enokey)
+{
+    const char *name = test_name("kw");
+    shmap_seg *seg = make(name, 0);
+    shmap_keyword k = kw_int("GAIN", 2);
+    CHECK_OK(shmap_keyword_set(seg, &k));
+    CHECK_OK(shmap_keyword_delete(seg, "GAIN"));
+    shmap_keyword out;
+    CHECK_ERR(shmap_keyword_get(seg, "GAIN", &out), SHMAP_ENOKEY);
+    CHECK_CONTAINS(shmap_last_error(), "GAIN");
+    CHECK_DETAIL_NAMES(name);
+    CHECK_ERR(shmap_keyword_delete(seg, "GAIN"), SHMAP_ENOKEY);
+    CHECK_ERR(shmap_keyword_get(seg, "NEVER", &out), SHMAP_ENOKEY);
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.nkeywords, 0);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__bad_names_and_types_are_ekeyword)
+{
+    shmap_seg *seg = make(test_name("kw"), 0);
+    static const char *const bad[] = {"", "A B", "A=B", "A.B", "A/B", "Ä", "A\tB"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        shmap_keyword k = kw_int(bad[i], 1);
+        int rc = shmap_keyword_set(seg, &k);
+        if (rc != SHMAP_EKEYWORD)
+            test_fail(__FILE__, __LINE__, "keyword name \"%s\": %s, expected SHMAP_EKEYWORD",
+                      bad[i], shmap_errname(rc));
+    }
+    /* 23 characters fit; 24 do not fit the buffer's NUL, so are refused by get. */
+    shmap_keyword k23 = kw_int("ABCDEFGHIJKLMNOPQRSTUVW", 23);
+    CHECK_OK(shmap_keyword_set(seg, &k23));
+    shmap_keyword out;
+    CHECK_OK(shmap_keyword_get(seg, "abcdefghijklmnopqrstuvw", &out));
+    CHECK_EQ_INT(out.i, 23);
+    CHECK_ERR(shmap_keyword_get(seg, "ABCDEFGHIJKLMNOPQRSTUVWX", &out), SHMAP_EKEYWORD);
+    shmap_keyword k = kw_int("T", 1);
+    k.type = (shmap_kw_type)0;
+    CHECK_ERR(shmap_keyword_set(seg, &k), SHMAP_EKEYWORD);
+    k.type = (shmap_kw_type)9;
+    CHECK_ERR(shmap_keyword_set(seg, &k), SHMAP_EKEYWORD);
+    k.type = SHMAP_KW_BOOL;
+    k.i = 2;
+    CHECK_ERR(shmap_keyword_set(seg, &k), SHMAP_EKEYWORD);
+    CHECK_EQ_INT(shmap_keyword_list(seg, NULL, 0), 1);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__too_long_string_or_comment_is_ekeyword)
+{
+    shmap_seg *seg = make(test_name("kw"), 0);
+    shmap_keyword k;
+    memset(&k, 0, sizeof k);
+    snprintf(k.name, sizeof k.name, "LONG");
+    k.type = SHMAP_KW_STRING;
+    memset(k.s, 'x', sizeof k.s); /* 72 characters and no room for the NUL */
+    CHECK_ERR(shmap_keyword_set(seg, &k), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "LONG");
+    memset(k.s, 'x', sizeof k.s - 1); /* 71 characters: the most a value holds */
+    k.s[sizeof k.s - 1] = '\0';
+    CHECK_OK(shmap_keyword_set(seg, &k));
+    shmap_keyword out;
+    CHECK_OK(shmap_keyword_get(seg, "LONG", &out));
+    CHECK_EQ_INT(strlen(out.s), 71);
+    memset(k.comment, 'c', sizeof k.comment);
+    CHECK_ERR(shmap_keyword_set(seg, &k), SHMAP_EKEYWORD);
+    /* The refused change left the old value. */
+    CHECK_OK(shmap_keyword_get(seg, "LONG", &out));
+    CHECK_STR(out.comment, "");
+    char text[200];
+    snprintf(text, sizeof text, "LONG='%080d'", 0);
+    CHECK_ERR(shmap_keyword_parse(text, &out), SHMAP_EKEYWORD);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__full_area_is_ekeyfull_with_a_small_capacity)
+{
+    const char *name = test_name("kw");
+    shmap_seg *seg = make(name, 2);
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.keyword_capacity, 2);
+    shmap_keyword a = kw_int("A", 1), b = kw_int("B", 2), c = kw_int("C", 3);
+    CHECK_OK(shmap_keyword_set(seg, &a));
+    CHECK_OK(shmap_keyword_set(seg, &b));
+    CHECK_ERR(shmap_keyword_set(seg, &c), SHMAP_EKEYFULL);
+    CHECK_DETAIL_NAMES(name);
+    /* Replacing an existing keyword still works when full. */
+    b.i = 20;
+    CHECK_OK(shmap_keyword_set(seg, &b));
+    CHECK_OK(shmap_keyword_delete(seg, "A"));
+    CHECK_OK(shmap_keyword_set(seg, &c));
+    shmap_keyword list[4];
+    CHECK_EQ_INT(shmap_keyword_list(seg, list, 4), 2);
+    CHECK_STR(list[0].name, "B");
+    CHECK_EQ_INT(list[0].i, 20);
+    CHECK_STR(list[1].name, "C");
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__capacity_above_the_maximum_is_esize)
+{
+    const char *name = test_name("kw");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.keyword_capacity = 1u << 30;
+    uint64_t dims[1] = {1};
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts), SHMAP_ESIZE);
+    CHECK(!util_shm_exists(name));
+}
+
+TEST(keyword__readonly_handle_reads_but_refuses_changes)
+{
+    const char *name = test_name("kw");
+    shmap_seg *rw = make(name, 0);
+    shmap_keyword k = kw_int("SEEN", 5);
+    CHECK_OK(shmap_keyword_set(rw, &k));
+    shmap_seg *ro = NULL;
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    CHECK(!shmap_writable(ro));
+    shmap_keyword out;
+    CHECK_OK(shmap_keyword_get(ro, "SEEN", &out));
+    CHECK_EQ_INT(out.i, 5);
+    shmap_keyword k2 = kw_int("NEW", 1);
+    CHECK_ERR(shmap_keyword_set(ro, &k2), SHMAP_EREADONLY);
+    CHECK_DETAIL_NAMES(name);
+    CHECK_ERR(shmap_keyword_delete(ro, "SEEN"), SHMAP_EREADONLY);
+    CHECK_EQ_INT(shmap_keyword_list(ro, NULL, 0), 1);
+    /* A change through the writable handle is seen through the read-only one. */
+    k.i = 6;
+    CHECK_OK(shmap_keyword_set(rw, &k));
+    CHECK_OK(shmap_keyword_get(ro, "SEEN", &out));
+    CHECK_EQ_INT(out.i, 6);
+    CHECK_OK(shmap_close(ro));
+    CHECK_OK(shmap_close(rw));
+}
+
+TEST(keyword_list__returns_the_count_and_writes_at_most_cap)
+{
+    shmap_seg *seg = make(test_name("kw"), 0);
+    for (int i = 0; i < 5; i++) {
+        char n[8];
+        snprintf(n, sizeof n, "K%d", i);
+        shmap_keyword k = kw_int(n, i);
+        CHECK_OK(shmap_keyword_set(seg, &k));
+    }
+    shmap_keyword list[3];
+    memset(list, 0x5a, sizeof list);
+    CHECK_EQ_INT(shmap_keyword_list(seg, list, 2), 5);
+    CHECK_STR(list[0].name, "K0");
+    CHECK_STR(list[1].name, "K1");
+    CHECK_EQ_INT(((unsigned char *)&list[2])[0], 0x5a); /* untouched */
+    CHECK_EQ_INT(shmap_keyword_list(seg, NULL, 0), 5);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword_parse__value_type_follows_its_form)
+{
+    shmap_keyword k;
+    CHECK_OK(shmap_keyword_parse("exptime=1.5", &k));
+    CHECK_STR(k.name, "EXPTIME");
+    CHECK_EQ_INT(k.type, SHMAP_KW_FLOAT);
+    CHECK(k.f == 1.5);
+    CHECK_OK(shmap_keyword_parse("NAXIS=3", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_INT);
+    CHECK_EQ_INT(k.i, 3);
+    CHECK_OK(shmap_keyword_parse("N=-42 / a count", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_INT);
+    CHECK_EQ_INT(k.i, -42);
+    CHECK_STR(k.comment, "a count");
+    CHECK_OK(shmap_keyword_parse("FLAG=T", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_BOOL);
+    CHECK_EQ_INT(k.i, 1);
+    CHECK_OK(shmap_keyword_parse("FLAG=false", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_BOOL);
+    CHECK_EQ_INT(k.i, 0);
+    CHECK_OK(shmap_keyword_parse("OBJECT='M31' / the galaxy", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_STRING);
+    CHECK_STR(k.s, "M31");
+    CHECK_STR(k.comment, "the galaxy");
+    CHECK_OK(shmap_keyword_parse("OBJECT='12'", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_STRING);
+    CHECK_STR(k.s, "12");
+    CHECK_OK(shmap_keyword_parse("INSTR=camera two", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_STRING);
+    CHECK_STR(k.s, "camera two");
+    CHECK_OK(shmap_keyword_parse("E=1e-3", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_FLOAT);
+    CHECK(k.f == 1e-3);
+    CHECK_ERR(shmap_keyword_parse("NOEQUALS", &k), SHMAP_EKEYWORD);
+    CHECK_ERR(shmap_keyword_parse("=1", &k), SHMAP_EKEYWORD);
+    CHECK_ERR(shmap_keyword_parse("BAD KEY=1", &k), SHMAP_EKEYWORD);
+    CHECK_ERR(shmap_keyword_parse("S='unterminated", &k), SHMAP_EKEYWORD);
+}
+
+TEST(publish__bumps_the_generation_seen_by_every_handle)
+{
+    const char *name = test_name("gen");
+    shmap_seg *rw = make(name, 0);
+    shmap_seg *ro = NULL;
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    CHECK_EQ_INT(shmap_generation(rw), 0);
+    CHECK_OK(shmap_publish(rw));
+    CHECK_OK(shmap_publish(rw));
+    CHECK_OK(shmap_publish(rw));
+    CHECK_EQ_INT(shmap_generation(rw), 3);
+    CHECK_EQ_INT(shmap_generation(ro), 3);
+    shmap_info info;
+    CHECK_OK(shmap_info_get(ro, &info));
+    CHECK_EQ_INT(info.generation, 3);
+    CHECK_OK(shmap_stat(name, &info));
+    CHECK_EQ_INT(info.generation, 3);
+    CHECK_ERR(shmap_publish(ro), SHMAP_EREADONLY);
+    CHECK_EQ_INT(shmap_generation(ro), 3);
+    /* The generation is mutable state: publishing does not break the header checksum. */
+    CHECK_OK(shmap_close(ro));
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    CHECK_OK(shmap_close(ro));
+    CHECK_OK(shmap_close(rw));
+}
+
+/* A pid that is not running: a child that has exited and been reaped. */
+static pid_t dead_pid(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    CHECK_EQ_INT(test_wait(pid), 0);
+    return pid;
+}
+
+/*
+ * Run `fn(name)` in a child and give it `seconds` to finish: a call that never returns is
+ * reported as a hang instead of stalling the test until the runner's timeout.
+ */
+static int run_bounded(int (*fn)(const char *), const char *name, int seconds)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(fn(name));
+    for (int i = 0; i < seconds * 100; i++) {
+        int status;
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    test_wait(pid);
+    return -1;
+}
+
+static int read_keyword(const char *name)
+{
+    shmap_seg *seg = NULL;
+    if (shmap_open(&seg, name, SHMAP_RDONLY) != 0)
+        return 10;
+    shmap_keyword kw;
+    int rc = shmap_keyword_get(seg, "GAIN", &kw);
+    if (rc != 0 || kw.i != 2)
+        return 11;
+    if (shmap_keyword_list(seg, &kw, 1) < 1)
+        return 12;
+    shmap_close(seg);
+    return 0;
+}
+
+static int write_keyword(const char *name)
+{
+    shmap_seg *seg = NULL;
+    if (shmap_open(&seg, name, SHMAP_RDWR) != 0)
+        return 10;
+    shmap_keyword kw = kw_int("OFFSET", 3);
+    if (shmap_keyword_set(seg, &kw) != 0)
+        return 11;
+    if (shmap_keyword_get(seg, "OFFSET", &kw) != 0 || kw.i != 3)
+        return 12;
+    shmap_close(seg);
+    return 0;
+}
+
+TEST(keyword__a_writer_that_died_holding_the_keyword_lock_blocks_no_one)
+{
+    const char *name = test_name("kwdead");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    shmap_keyword kw = kw_int("GAIN", 2);
+    CHECK_OK(shmap_keyword_set(seg, &kw));
+    CHECK_OK(shmap_close(seg));
+    /* As a writer killed in the middle of a change leaves it: lock held, sequence odd. */
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.kw_lock = (uint32_t)dead_pid();
+    h.kw_seq |= 1;
+    util_header_write(name, &h);
+    int rc = run_bounded(write_keyword, name, 3);
+    if (rc < 0)
+        test_fail(__FILE__, __LINE__, "shmap_keyword_set hangs on a lock held by a dead pid");
+    CHECK_EQ_INT(rc, 0);
+    rc = run_bounded(read_keyword, name, 3);
+    CHECK_EQ_INT(rc, 0);
+    util_shm_remove(name);
+}
+
+TEST(keyword__readers_are_not_hung_by_a_change_a_dead_writer_left_open)
+{
+    const char *name = test_name("kwodd");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    shmap_keyword kw = kw_int("GAIN", 2);
+    CHECK_OK(shmap_keyword_set(seg, &kw));
+    CHECK_OK(shmap_close(seg));
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.kw_lock = (uint32_t)dead_pid();
+    h.kw_seq |= 1;
+    util_header_write(name, &h);
+    /* A reader (which may have no write permission, so cannot repair anything) must still
+     * get an answer: the keywords, or an error, but not an endless wait. */
+    int rc = run_bounded(read_keyword, name, 3);
+    if (rc < 0)
+        test_fail(__FILE__, __LINE__,
+                  "shmap_keyword_get never returns once a writer died "
+                  "mid-change (kw_seq left odd)");
+    CHECK_EQ_INT(rc, 0);
+    util_shm_remove(name);
+}
+
+TEST(keyword__a_damaged_keyword_area_never_crashes_and_yields_only_valid_keywords)
+{
+    const char *name = test_name("kwjunk");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    opts.keyword_capacity = 8;
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    CHECK_OK(shmap_close(seg));
+    struct shmap__header h;
+    util_header_read(name, &h);
+    unsigned char junk[8 * SHMAP__KW_SLOT_SIZE];
+    uint64_t x = 0x1234567887654321ull;
+    for (size_t i = 0; i < sizeof junk; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        junk[i] = (unsigned char)x;
+    }
+    char path[SHMAP_NAME_MAX + 16];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    CHECK(fseek(f, (long)h.kw_offset, SEEK_SET) == 0);
+    CHECK(fwrite(junk, 1, sizeof junk, f) == sizeof junk);
+    fclose(f);
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    shmap_keyword list[8];
+    int n = shmap_keyword_list(seg, list, 8);
+    CHECK(n >= 0 && n <= 8);
+    for (int i = 0; i < n; i++) {
+        CHECK(strlen(list[i].name) < SHMAP_KEYWORD_NAME_MAX);
+        CHECK(strlen(list[i].s) < SHMAP_KEYWORD_STRING_MAX);
+        CHECK(strlen(list[i].comment) < SHMAP_KEYWORD_COMMENT_MAX);
+        if (list[i].type < SHMAP_KW_INT || list[i].type > SHMAP_KW_BOOL)
+            test_fail(__FILE__, __LINE__, "keyword %d of a damaged area has type %d", i,
+                      (int)list[i].type);
+    }
+    CHECK_OK(shmap_close(seg));
+    util_shm_remove(name);
+}

@@ -1,0 +1,177 @@
+/*
+ * A full /dev/shm: creation reserves its memory, so asking for more than there is fails at
+ * create time with -ENOSPC and leaves nothing behind, neither the name nor a hidden object.
+ */
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+
+#include "../util.h"
+
+TEST(create__larger_than_dev_shm_is_enospc_and_leaves_nothing)
+{
+    struct statvfs vfs;
+    CHECK(statvfs("/dev/shm", &vfs) == 0);
+    uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+    const char *name = test_name("big");
+    /* 1 TiB of f32, or more than the whole of /dev/shm if that is larger. */
+    uint64_t elems = 1ull << 38;
+    while (elems * 4 <= total)
+        elems *= 2;
+    const uint64_t dims[1] = {elems};
+    shmap_seg *seg = (shmap_seg *)1;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_F32, 1, dims, NULL), -ENOSPC);
+    CHECK(seg == NULL);
+    CHECK_DETAIL_NAMES(name);
+    CHECK(!util_shm_exists(name));
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+    /* The same in two dimensions, and with replace and open-or-create. */
+    const uint64_t dims2[2] = {elems / 1024, 1024};
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_F32, 2, dims2, NULL), -ENOSPC);
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_REPLACE;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_F32, 1, dims, &opts), -ENOSPC);
+    opts.flags = SHMAP_CREATE_OPEN;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_F32, 1, dims, &opts), -ENOSPC);
+    CHECK(!util_shm_exists(name));
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+}
+
+TEST(create__replace_that_fails_for_space_keeps_the_old_segment)
+{
+    const char *name = test_name("keep");
+    const uint64_t small[1] = {8};
+    util_make_kept(name, SHMAP_I32, 1, small);
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_REPLACE;
+    const uint64_t huge[1] = {1ull << 45};
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_F64, 1, huge, &opts), -ENOSPC);
+    shmap_info st;
+    CHECK_OK(shmap_stat(name, &st));
+    CHECK_EQ_INT(st.dtype, SHMAP_I32);
+    CHECK_EQ_INT(st.dims[0], 8);
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+    CHECK_OK(shmap_unlink(name));
+}
+
+/*
+ * In a child with a private mount namespace, /dev/shm is a tmpfs of `size` bytes, as in a
+ * container started without --shm-size. Returns 77 when that is not permitted here.
+ */
+static int in_small_dev_shm(const char *size, int (*fn)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) < 0)
+            _exit(77);
+        /* Keep our mounts from propagating to the host's namespace. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+            _exit(77);
+        char opts[64];
+        snprintf(opts, sizeof opts, "size=%s,mode=1777", size);
+        if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+            _exit(77);
+        _exit(fn());
+    }
+    return test_wait(pid);
+}
+
+static const char *small_name;
+
+static int fill_small(void)
+{
+    /* 1 MiB of tmpfs: 512 KiB fits, 4 MiB does not; then a second segment does not fit. */
+    shmap_seg *a = NULL, *b = NULL;
+    const uint64_t fits[1] = {128 * 1024}, too_big[1] = {1024 * 1024};
+    char name_b[SHMAP_NAME_MAX];
+    snprintf(name_b, sizeof name_b, "%s-b", small_name);
+    int rc = shmap_create(&b, name_b, SHMAP_F32, 1, too_big, NULL);
+    if (rc != -ENOSPC) {
+        fprintf(stderr, "4 MiB in a 1 MiB /dev/shm: %s (%s)\n", shmap_errname(rc),
+                shmap_last_error());
+        return 1;
+    }
+    if (!strstr(shmap_last_error(), name_b)) {
+        fprintf(stderr, "detail does not name the segment: %s\n", shmap_last_error());
+        return 1;
+    }
+    if (util_shm_exists(name_b) || util_count_hidden(NULL) != 0) {
+        fprintf(stderr, "a failed create left something in /dev/shm\n");
+        return 1;
+    }
+    rc = shmap_create(&a, small_name, SHMAP_F32, 1, fits, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "512 KiB in a 1 MiB /dev/shm: %s (%s)\n", shmap_errname(rc),
+                shmap_last_error());
+        return 1;
+    }
+    /* Every page is reserved: writing all of it must not SIGBUS. */
+    memset(shmap_data(a), 0x5a, 512 * 1024);
+    const uint64_t second[1] = {160 * 1024}; /* 640 KiB: the first took more than 384 */
+    rc = shmap_create(&b, name_b, SHMAP_F32, 1, second, NULL);
+    if (rc != -ENOSPC) {
+        fprintf(stderr, "second 640 KiB segment: %s (%s)\n", shmap_errname(rc), shmap_last_error());
+        return 1;
+    }
+    if (util_shm_exists(name_b) || util_count_hidden(NULL) != 0) {
+        fprintf(stderr, "the second failed create left something in /dev/shm\n");
+        return 1;
+    }
+    shmap_close(a);
+    if (util_shm_exists(small_name)) {
+        fprintf(stderr, "the segment was not destroyed\n");
+        return 1;
+    }
+    /* With the space back, the second segment fits. */
+    rc = shmap_create(&b, name_b, SHMAP_F32, 1, second, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "after freeing: %s (%s)\n", shmap_errname(rc), shmap_last_error());
+        return 1;
+    }
+    shmap_close(b);
+    return 0;
+}
+
+TEST(create__in_a_1mib_dev_shm_is_enospc_and_leaves_nothing)
+{
+    small_name = test_name("small");
+    int rc = in_small_dev_shm("1m", fill_small);
+    if (rc == 77)
+        TEST_SKIP("cannot mount a private tmpfs on /dev/shm here (needs root and unshare)");
+    CHECK_EQ_INT(rc, 0);
+    CHECK(!util_shm_exists(small_name));
+}
+
+static int fill_container(void)
+{
+    /* A 64 MiB /dev/shm: 12 frames of 1024x1024 f32 (48 MiB) fit, a second such does not. */
+    const uint64_t f32dims[3] = {12, 1024, 1024};
+    shmap_seg *a = NULL, *b = NULL;
+    char name_b[SHMAP_NAME_MAX];
+    snprintf(name_b, sizeof name_b, "%s-b", small_name);
+    int rc = shmap_create(&a, small_name, SHMAP_F32, 3, f32dims, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "48 MiB in 64 MiB: %s (%s)\n", shmap_errname(rc), shmap_last_error());
+        return 1;
+    }
+    rc = shmap_create(&b, name_b, SHMAP_F32, 3, f32dims, NULL);
+    if (rc != -ENOSPC || util_shm_exists(name_b) || util_count_hidden(NULL) != 0) {
+        fprintf(stderr, "second 48 MiB: %s (%s)\n", shmap_errname(rc), shmap_last_error());
+        return 1;
+    }
+    shmap_close(a);
+    return 0;
+}
+
+TEST(create__a_container_sized_64mib_dev_shm_refuses_the_second_big_segment)
+{
+    small_name = test_name("ctr");
+    int rc = in_small_dev_shm("64m", fill_container);
+    if (rc == 77)
+        TEST_SKIP("cannot mount a private tmpfs on /dev/shm here (needs root and unshare)");
+    CHECK_EQ_INT(rc, 0);
+}

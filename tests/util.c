@@ -1,0 +1,215 @@
+/* Helpers shared by the tests: see util.h. */
+#include "util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+static void handle_of(const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, "/%s", name);
+}
+
+uint64_t util_fnv1a64(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    uint64_t x = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) {
+        x ^= p[i];
+        x *= 0x100000001b3ull;
+    }
+    return x;
+}
+
+void util_fix_checksum(struct shmap__header *h)
+{
+    h->checksum = util_fnv1a64(h, SHMAP__FIXED_SIZE);
+}
+
+void util_shm_write(const char *name, const void *buf, size_t len)
+{
+    char handle[SHMAP_NAME_MAX + 1];
+    handle_of(name, handle, sizeof handle);
+    int fd = shm_open(handle, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        test_fail(__FILE__, __LINE__, "shm_open(%s): %s", handle, strerror(errno));
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, (const char *)buf + done, len - done);
+        if (n <= 0)
+            test_fail(__FILE__, __LINE__, "write(%s): %s", handle, strerror(errno));
+        done += (size_t)n;
+    }
+    close(fd);
+}
+
+long long util_shm_size(const char *name)
+{
+    char path[SHMAP_NAME_MAX + 16];
+    struct stat st;
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    if (stat(path, &st) < 0)
+        return -1;
+    return (long long)st.st_size;
+}
+
+int util_shm_exists(const char *name)
+{
+    return util_shm_size(name) >= 0;
+}
+
+unsigned util_shm_mode(const char *name)
+{
+    char path[SHMAP_NAME_MAX + 16];
+    struct stat st;
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    if (stat(path, &st) < 0)
+        test_fail(__FILE__, __LINE__, "stat(%s): %s", path, strerror(errno));
+    return (unsigned)(st.st_mode & 07777);
+}
+
+void util_shm_remove(const char *name)
+{
+    char handle[SHMAP_NAME_MAX + 1];
+    handle_of(name, handle, sizeof handle);
+    shm_unlink(handle);
+}
+
+void util_shm_truncate(const char *name, long long size)
+{
+    char handle[SHMAP_NAME_MAX + 1];
+    handle_of(name, handle, sizeof handle);
+    int fd = shm_open(handle, O_RDWR, 0);
+    if (fd < 0)
+        test_fail(__FILE__, __LINE__, "shm_open(%s): %s", handle, strerror(errno));
+    if (ftruncate(fd, (off_t)size) < 0)
+        test_fail(__FILE__, __LINE__, "ftruncate(%s): %s", handle, strerror(errno));
+    close(fd);
+}
+
+void util_header_read(const char *name, struct shmap__header *h)
+{
+    char handle[SHMAP_NAME_MAX + 1];
+    handle_of(name, handle, sizeof handle);
+    int fd = shm_open(handle, O_RDONLY, 0);
+    if (fd < 0)
+        test_fail(__FILE__, __LINE__, "shm_open(%s): %s", handle, strerror(errno));
+    ssize_t n = pread(fd, h, sizeof *h, 0);
+    if (n != (ssize_t)sizeof *h)
+        test_fail(__FILE__, __LINE__, "pread(%s) read %zd bytes", handle, n);
+    close(fd);
+}
+
+void util_header_write(const char *name, const struct shmap__header *h)
+{
+    char handle[SHMAP_NAME_MAX + 1];
+    handle_of(name, handle, sizeof handle);
+    int fd = shm_open(handle, O_RDWR, 0);
+    if (fd < 0)
+        test_fail(__FILE__, __LINE__, "shm_open(%s): %s", handle, strerror(errno));
+    ssize_t n = pwrite(fd, h, sizeof *h, 0);
+    if (n != (ssize_t)sizeof *h)
+        test_fail(__FILE__, __LINE__, "pwrite(%s) wrote %zd bytes", handle, n);
+    close(fd);
+}
+
+void util_make_kept(const char *name, shmap_dtype dtype, unsigned ndim, const uint64_t *dims)
+{
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, dtype, ndim, dims, &opts));
+    CHECK_OK(shmap_close(seg));
+    CHECK(util_shm_exists(name));
+}
+
+static int scan_hidden(const char *needle, int remove)
+{
+    DIR *d = opendir("/dev/shm");
+    int found = 0;
+    if (!d)
+        return 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, ".shmap-", 7) != 0)
+            continue;
+        if (needle && !strstr(e->d_name, needle))
+            continue;
+        found++;
+        if (remove) {
+            char path[SHMAP_NAME_MAX + 16];
+            snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+int util_count_hidden(const char *needle)
+{
+    return scan_hidden(needle, 0);
+}
+
+int util_remove_hidden(const char *needle)
+{
+    return scan_hidden(needle, 1);
+}
+
+int util_mapping_refs(const char *name, int *pending)
+{
+    shmap_mapping *maps = NULL;
+    size_t n = 0;
+    int refs = 0;
+    CHECK_OK(shmap_mappings(&maps, &n));
+    if (pending)
+        *pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(maps[i].info.name, name) != 0)
+            continue;
+        refs += (int)maps[i].refs;
+        if (pending && maps[i].pending)
+            *pending = 1;
+    }
+    shmap_mappings_free(maps);
+    return refs;
+}
+
+int util_proc_maps_has(const char *name)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[1024], want[SHMAP_NAME_MAX + 16];
+    int found = 0;
+    if (!f)
+        test_fail(__FILE__, __LINE__, "/proc/self/maps: %s", strerror(errno));
+    snprintf(want, sizeof want, "/dev/shm/%s", name);
+    size_t wlen = strlen(want);
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, want);
+        /* The path ends the line, possibly followed by " (deleted)". */
+        if (p && (p[wlen] == '\n' || p[wlen] == ' ' || p[wlen] == '\0'))
+            found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+static void pid_needle(pid_t pid, char *buf, size_t size)
+{
+    snprintf(buf, size, ".shmap-tmp-%d-", (int)pid);
+}
+
+int util_count_hidden_of(pid_t pid)
+{
+    char needle[64];
+    pid_needle(pid, needle, sizeof needle);
+    return scan_hidden(needle, 0);
+}
+
+int util_remove_hidden_of(pid_t pid)
+{
+    char needle[64];
+    pid_needle(pid, needle, sizeof needle);
+    return scan_hidden(needle, 1);
+}

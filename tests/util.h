@@ -1,0 +1,73 @@
+/*
+ * Helpers shared by the tests, beside the harness in test.h: raw POSIX objects made
+ * without the library (to feed it foreign or damaged segments), the header checksum
+ * recomputed independently of the library, and small checks on /dev/shm.
+ *
+ * Names given to these helpers are as test_name() returns them, without the leading '/'.
+ */
+#ifndef SHMAP_TEST_UTIL_H
+#define SHMAP_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "test.h"
+
+/* FNV-1a 64 of `len` bytes, written here from its definition, not taken from the library. */
+uint64_t util_fnv1a64(const void *buf, size_t len);
+
+/* Recompute the checksum of a header's fixed part (bytes 0..247). */
+void util_fix_checksum(struct shmap__header *h);
+
+/* Create a POSIX object exclusively holding `len` bytes of `buf` (mode 0600). CHECKs. */
+void util_shm_write(const char *name, const void *buf, size_t len);
+
+/* Size of a POSIX object in bytes, or -1 if there is none under the name. */
+long long util_shm_size(const char *name);
+
+/* Whether a POSIX object exists under the name. */
+int util_shm_exists(const char *name);
+
+/* Permission bits of a POSIX object, as the kernel reports them (CHECKs it exists). */
+unsigned util_shm_mode(const char *name);
+
+/* Remove a POSIX object if it exists. */
+void util_shm_remove(const char *name);
+
+/* ftruncate a POSIX object to `size` bytes. CHECKs. */
+void util_shm_truncate(const char *name, long long size);
+
+/* Read or write the header page of a POSIX object with pread/pwrite. CHECK. */
+void util_header_read(const char *name, struct shmap__header *h);
+void util_header_write(const char *name, const struct shmap__header *h);
+
+/* Create a described segment with the library, kept after close, and close it. CHECKs. */
+void util_make_kept(const char *name, shmap_dtype dtype, unsigned ndim, const uint64_t *dims);
+
+/* Number of hidden ".shmap-" objects in /dev/shm whose name contains `needle` (NULL: all). */
+int util_count_hidden(const char *needle);
+
+/* Remove hidden ".shmap-" objects whose name contains `needle`; return how many. */
+int util_remove_hidden(const char *needle);
+
+/*
+ * Hidden objects of creations by process `pid` (".shmap-tmp-<pid>-..."): other test runs
+ * on the machine may be creating segments, so tests count only their own processes'.
+ */
+int util_count_hidden_of(pid_t pid);
+int util_remove_hidden_of(pid_t pid);
+
+/* How many mappings of this process shmap_mappings() reports under a name (and its refs). */
+int util_mapping_refs(const char *name, int *pending);
+
+/* Whether /proc/self/maps shows a mapping of /dev/shm/<name>. */
+int util_proc_maps_has(const char *name);
+
+/*
+ * Check that a failing call left a detail naming the segment: shmap_last_error()
+ * contains `name`. A macro so the failure points at the caller's line.
+ */
+#define CHECK_DETAIL_NAMES(name) CHECK_CONTAINS(shmap_last_error(), (name))
+
+#endif
