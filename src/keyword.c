@@ -77,9 +77,11 @@ int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__k
     }
 }
 
+/* Check a name and make its upper-case form, NUL-padded: all of it goes into the segment. */
 static int check_name(const char *name, char *upper, const char *who)
 {
     size_t len = name ? strlen(name) : 0;
+    memset(upper, 0, SHMAP_KEYWORD_NAME_MAX);
     if (len == 0 || len >= SHMAP_KEYWORD_NAME_MAX)
         return shmap__err(SHMAP_EKEYWORD, "%s: keyword name '%s' must be 1 to %d characters", who,
                           name ? name : "", SHMAP_KEYWORD_NAME_MAX - 1);

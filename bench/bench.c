@@ -1,0 +1,540 @@
+/*
+ * shmap bench: shmap against the bare system calls doing the same work, in the same run.
+ *
+ *   shmap-bench [--quick] [--strict]
+ *
+ * For a 4 KiB and a 64 MiB array it measures:
+ *
+ *   create+destroy  shmap_create() with the default options (destroy on close) + shmap_close(),
+ *                   against shm_open(O_CREAT|O_EXCL|O_RDWR, 0600) + ftruncate + posix_fallocate
+ *                   of the size shmap reserves + mmap + munmap + close + shm_unlink;
+ *   attach+detach   shmap_open(SHMAP_RDONLY) + shmap_close() of an existing segment that this
+ *                   process does not map (so each open is a real attach, not a registry hit),
+ *                   against shm_open(O_RDONLY) + fstat + mmap(PROT_READ, MAP_SHARED) + munmap +
+ *                   close of an object of the same size;
+ *
+ * and it times shmap_list() over 2,000 segments. Each comparison interleaves the two sides
+ * round by round (see harness.h) and reports medians and 90th percentiles; the ratio is of
+ * the medians. --quick takes a tenth of the samples; --strict exits 1 when a target is missed
+ * (by default missing a target is reported, not an error, since these machines are noisy).
+ *
+ * Every object it makes is named bench-<pid>-..., removed as it goes and swept at the end;
+ * the first SIGINT/SIGTERM stops the measurements and cleans up normally, a second one
+ * unlinks what is registered and exits at once.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "shmap.h"
+
+#define KiB 1024ull
+#define MiB (1024ull * 1024ull)
+#define LIST_COUNT 2000
+#define LIST_TARGET_MS 100.0
+#define SHM_DIR "/dev/shm"
+
+/* ---------------------------------------------------------------------------------------- */
+/* Cleanup: every name we may leave behind is registered, so a signal can remove them. */
+
+#define MAX_NAMES (LIST_COUNT + 16)
+#define HANDLE_MAX (SHMAP_NAME_MAX + 1)
+
+static char g_handles[MAX_NAMES][HANDLE_MAX]; /* POSIX names, "/bench-..." */
+static volatile sig_atomic_t g_nhandles;
+static volatile sig_atomic_t g_stop;
+static char g_prefix[64]; /* "bench-<pid>" */
+
+static void register_handle(const char *name)
+{
+    if (g_nhandles < MAX_NAMES) {
+        snprintf(g_handles[g_nhandles], HANDLE_MAX, "/%s", name);
+        g_nhandles = g_nhandles + 1;
+    }
+}
+
+static void unlink_registered(void)
+{
+    for (int i = 0; i < g_nhandles; i++)
+        shm_unlink(g_handles[i]); /* ENOENT for most: already gone */
+}
+
+static void on_signal(int sig)
+{
+    if (!g_stop) {
+        g_stop = 1; /* the measurement loops stop and clean up */
+        return;
+    }
+    unlink_registered();
+    static const char msg[] = "shmap-bench: interrupted twice; removed its segments\n";
+    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    (void)ignored;
+    _exit(128 + sig);
+}
+
+/* Remove anything left in /dev/shm under our prefix, or a temporary object of our pid. */
+static int sweep(void)
+{
+    char tmp_prefix[64];
+    snprintf(tmp_prefix, sizeof tmp_prefix, ".shmap-tmp-%ld-", (long)getpid());
+    DIR *d = opendir(SHM_DIR);
+    if (!d)
+        return 0;
+    int left = 0;
+    size_t plen = strlen(g_prefix);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if ((strncmp(e->d_name, g_prefix, plen) == 0 && e->d_name[plen] == '-') ||
+            strncmp(e->d_name, tmp_prefix, strlen(tmp_prefix)) == 0) {
+            char h[300];
+            snprintf(h, sizeof h, "/%s", e->d_name);
+            shm_unlink(h);
+            left++;
+        }
+    }
+    closedir(d);
+    return left;
+}
+
+static int fresh_name(char *buf, size_t size)
+{
+    int rc = shmap_name_unique(buf, size, g_prefix);
+    if (rc == 0)
+        register_handle(buf);
+    return rc;
+}
+
+static void report_error(const char *what, int rc)
+{
+    fprintf(stderr, "shmap-bench: %s: %s (%s)%s%s\n", what, shmap_strerror(rc), shmap_errname(rc),
+            shmap_last_error()[0] ? ": " : "", shmap_last_error());
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The operations. Bare ones return -errno and undo what they did on failure. */
+
+struct op_ctx {
+    char name[SHMAP_NAME_MAX]; /* shmap's side */
+    char handle[HANDLE_MAX];   /* bare side: a POSIX name with its '/' */
+    uint64_t data_bytes;       /* the array: data_bytes elements of u8 */
+    uint64_t total;            /* the object's size, as shmap reserves it */
+};
+
+static int op_shmap_create(void *p, unsigned n)
+{
+    struct op_ctx *c = p;
+    for (unsigned i = 0; i < n; i++) {
+        shmap_seg *seg;
+        int rc = shmap_create(&seg, c->name, SHMAP_U8, 1, &c->data_bytes, NULL);
+        if (rc < 0)
+            return rc;
+        rc = shmap_close(seg);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int op_bare_create(void *p, unsigned n)
+{
+    struct op_ctx *c = p;
+    for (unsigned i = 0; i < n; i++) {
+        int fd = shm_open(c->handle, O_CREAT | O_EXCL | O_RDWR, 0600);
+        if (fd < 0)
+            return -errno;
+        int err = 0;
+        void *m = MAP_FAILED;
+        if (ftruncate(fd, (off_t)c->total) < 0)
+            err = errno;
+        else if ((err = posix_fallocate(fd, 0, (off_t)c->total)) != 0)
+            ;
+        else if ((m = mmap(NULL, c->total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
+                 MAP_FAILED)
+            err = errno;
+        if (m != MAP_FAILED)
+            munmap(m, c->total);
+        close(fd);
+        if (shm_unlink(c->handle) < 0 && !err)
+            err = errno;
+        if (err)
+            return -err;
+    }
+    return 0;
+}
+
+static int op_shmap_attach(void *p, unsigned n)
+{
+    struct op_ctx *c = p;
+    for (unsigned i = 0; i < n; i++) {
+        shmap_seg *seg;
+        int rc = shmap_open(&seg, c->name, SHMAP_RDONLY);
+        if (rc < 0)
+            return rc;
+        rc = shmap_close(seg);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int op_bare_attach(void *p, unsigned n)
+{
+    struct op_ctx *c = p;
+    for (unsigned i = 0; i < n; i++) {
+        int fd = shm_open(c->handle, O_RDONLY, 0);
+        if (fd < 0)
+            return -errno;
+        struct stat st;
+        int err = 0;
+        if (fstat(fd, &st) < 0) {
+            err = errno;
+        } else {
+            void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+            if (m == MAP_FAILED)
+                err = errno;
+            else
+                munmap(m, (size_t)st.st_size);
+        }
+        close(fd);
+        if (err)
+            return -err;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The comparisons and the table. */
+
+struct row {
+    const char *op;
+    uint64_t bytes;
+    uint64_t total;      /* the object's size */
+    const char *skipped; /* why, when not measured */
+    struct bench_stats shmap, bare;
+    unsigned samples;
+    double target; /* highest acceptable ratio */
+};
+
+static void format_size(char *buf, size_t size, uint64_t bytes)
+{
+    if (bytes >= MiB && bytes % MiB == 0)
+        snprintf(buf, size, "%llu MiB", (unsigned long long)(bytes / MiB));
+    else if (bytes >= KiB && bytes % KiB == 0)
+        snprintf(buf, size, "%llu KiB", (unsigned long long)(bytes / KiB));
+    else
+        snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+}
+
+static int compare(struct row *row, bench_fn shmap_fn, bench_fn bare_fn, struct op_ctx *ctx,
+                   unsigned samples, unsigned warmup)
+{
+    struct bench_case cases[2] = {
+        {"shmap", shmap_fn, ctx, 1, NULL, 0},
+        {"bare", bare_fn, ctx, 1, NULL, 0},
+    };
+    int rc = bench_run(cases, 2, samples, warmup, &g_stop);
+    if (rc == 0)
+        rc = bench_stats_of(cases[0].ns, cases[0].nsamples, &row->shmap);
+    if (rc == 0)
+        rc = bench_stats_of(cases[1].ns, cases[1].nsamples, &row->bare);
+    row->samples = cases[0].nsamples < cases[1].nsamples ? cases[0].nsamples : cases[1].nsamples;
+    free(cases[0].ns);
+    free(cases[1].ns);
+    if (rc < 0) {
+        char what[96], sz[32];
+        format_size(sz, sizeof sz, row->bytes);
+        snprintf(what, sizeof what, "%s of %s", row->op, sz);
+        report_error(what, rc);
+    }
+    return rc;
+}
+
+/* The size shmap reserves for an array of `bytes` u8: read it from a real segment. */
+static int reserved_size(const char *name, uint64_t bytes, uint64_t *total)
+{
+    shmap_seg *seg;
+    shmap_info info;
+    int rc = shmap_create(&seg, name, SHMAP_U8, 1, &bytes, NULL);
+    if (rc < 0)
+        return rc;
+    rc = shmap_info_get(seg, &info);
+    int rc2 = shmap_close(seg);
+    if (rc < 0)
+        return rc;
+    if (rc2 < 0)
+        return rc2;
+    *total = info.size;
+    return 0;
+}
+
+/* Run both comparisons for one size; fills rows[0] (create) and rows[1] (attach). */
+static int bench_size(struct row rows[2], uint64_t bytes, unsigned create_samples,
+                      unsigned create_warmup, unsigned att_samples, unsigned att_warmup)
+{
+    struct op_ctx ctx;
+    char bare_name[SHMAP_NAME_MAX];
+    int rc;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.data_bytes = bytes;
+    if ((rc = fresh_name(ctx.name, sizeof ctx.name)) < 0 ||
+        (rc = fresh_name(bare_name, sizeof bare_name)) < 0) {
+        report_error("unique name", rc);
+        return rc;
+    }
+    snprintf(ctx.handle, sizeof ctx.handle, "/%s", bare_name);
+    if ((rc = reserved_size(ctx.name, bytes, &ctx.total)) < 0) {
+        report_error("create", rc);
+        return rc;
+    }
+
+    rows[0].op = "create+destroy";
+    rows[0].bytes = bytes;
+    rows[0].total = rows[1].total = ctx.total;
+    rows[0].target = 1.5;
+    rc = compare(&rows[0], op_shmap_create, op_bare_create, &ctx, create_samples, create_warmup);
+    if (rc < 0 || g_stop)
+        return rc;
+
+    /* Attach: a kept segment that this process then closes, so it is not in our registry,
+     * and a bare object of the same size. */
+    rows[1].op = "attach+detach";
+    rows[1].bytes = bytes;
+    rows[1].target = 1.2;
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags |= SHMAP_CREATE_KEEP;
+    shmap_seg *seg;
+    rc = shmap_create(&seg, ctx.name, SHMAP_U8, 1, &bytes, &opts);
+    if (rc < 0) {
+        report_error("create", rc);
+        return rc;
+    }
+    if ((rc = shmap_close(seg)) < 0) {
+        report_error("close", rc);
+        shmap_unlink(ctx.name);
+        return rc;
+    }
+    int fd = shm_open(ctx.handle, O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0) {
+        rc = -errno;
+    } else {
+        int err = posix_fallocate(fd, 0, (off_t)ctx.total);
+        rc = -err;
+        close(fd);
+    }
+    if (rc < 0)
+        report_error("bare object", rc);
+    else
+        rc = compare(&rows[1], op_shmap_attach, op_bare_attach, &ctx, att_samples, att_warmup);
+    int rc2 = shmap_unlink(ctx.name);
+    if (rc2 < 0) {
+        report_error("unlink", rc2);
+        rc = rc < 0 ? rc : rc2;
+    }
+    shm_unlink(ctx.handle);
+    return rc;
+}
+
+/* shmap_list() over LIST_COUNT kept segments; *ours counts how many of ours it saw. */
+struct list_ctx {
+    size_t ours, total;
+};
+
+static int op_list(void *p, unsigned n)
+{
+    struct list_ctx *c = p;
+    for (unsigned i = 0; i < n; i++) {
+        shmap_entry *list;
+        size_t count;
+        int rc = shmap_list(&list, &count, 0);
+        if (rc < 0)
+            return rc;
+        size_t plen = strlen(g_prefix);
+        c->ours = 0;
+        for (size_t k = 0; k < count; k++)
+            if (strncmp(list[k].info.name, g_prefix, plen) == 0 && list[k].status == 0)
+                c->ours++;
+        c->total = count;
+        shmap_list_free(list);
+    }
+    return 0;
+}
+
+static int bench_list(unsigned runs, struct bench_stats *st, struct list_ctx *lc)
+{
+    static char names[LIST_COUNT][SHMAP_NAME_MAX];
+    int made = 0, rc = 0;
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags |= SHMAP_CREATE_KEEP;
+    const uint64_t one = 1;
+
+    for (; made < LIST_COUNT && !g_stop; made++) {
+        shmap_seg *seg;
+        if ((rc = fresh_name(names[made], sizeof names[made])) < 0) {
+            report_error("unique name", rc);
+            break;
+        }
+        if ((rc = shmap_create(&seg, names[made], SHMAP_U8, 1, &one, &opts)) < 0) {
+            report_error("create", rc);
+            break;
+        }
+        if ((rc = shmap_close(seg)) < 0) {
+            report_error("close", rc);
+            made++;
+            break;
+        }
+    }
+    if (rc == 0 && !g_stop) {
+        rc = bench_single("list", op_list, lc, runs, 1, &g_stop, st);
+        if (rc < 0)
+            report_error("list", rc);
+    }
+    for (int i = 0; i < made; i++) {
+        int urc = shmap_unlink(names[i]);
+        if (urc < 0 && urc != -ENOENT) {
+            report_error("unlink", urc);
+            rc = rc < 0 ? rc : urc;
+        }
+    }
+    return rc;
+}
+
+/* Room left in /dev/shm, in bytes (0 if unknown). */
+static uint64_t shm_free(void)
+{
+    struct statvfs sv;
+    if (statvfs(SHM_DIR, &sv) < 0)
+        return 0;
+    return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+static void print_row(const struct row *r, int *missed)
+{
+    char sz[32];
+    format_size(sz, sizeof sz, r->bytes);
+    if (r->skipped) {
+        printf("%-15s %7s   skipped: %s\n", r->op, sz, r->skipped);
+        return;
+    }
+    if (r->samples == 0) {
+        printf("%-15s %7s   not measured\n", r->op, sz);
+        return;
+    }
+    double ratio = r->bare.median > 0 ? r->shmap.median / r->bare.median : 0;
+    int ok = ratio <= r->target;
+    if (!ok)
+        (*missed)++;
+    printf("%-15s %7s %10.1f %9.1f %10.1f %9.1f %6.3fx  <=%.1fx  %s\n", r->op, sz,
+           r->shmap.median / 1e3, r->shmap.p90 / 1e3, r->bare.median / 1e3, r->bare.p90 / 1e3,
+           ratio, r->target, ok ? "ok" : "MISSED");
+}
+
+int main(int argc, char **argv)
+{
+    int quick = 0, strict = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            quick = 1;
+        } else if (strcmp(argv[i], "--strict") == 0) {
+            strict = 1;
+        } else {
+            fprintf(stderr, "usage: %s [--quick] [--strict]\n", argv[0]);
+            return 2;
+        }
+    }
+    unsigned div = quick ? 10 : 1;
+
+    snprintf(g_prefix, sizeof g_prefix, "bench-%ld", (long)getpid());
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    struct utsname un;
+    uname(&un);
+    printf("shmap %s bench on %s %s, %ld CPUs, %ld-byte pages\n"
+           "medians and 90th percentiles in microseconds; shmap and the bare system calls\n"
+           "interleaved round by round in this run\n\n",
+           SHMAP_VERSION_STRING, un.sysname, un.release, sysconf(_SC_NPROCESSORS_ONLN),
+           sysconf(_SC_PAGESIZE));
+
+    struct row rows[4];
+    memset(rows, 0, sizeof rows);
+    int rc = 0;
+    double t0 = bench_now_ns();
+
+    rc = bench_size(&rows[0], 4 * KiB, 2000 / div, 200 / div, 5000 / div, 500 / div);
+    /* The 64 MiB case needs room for four such objects at once (two sides, two tests). */
+    if (rc == 0 && !g_stop) {
+        if (shm_free() < 4 * 65 * MiB) {
+            rows[2].op = "create+destroy";
+            rows[3].op = "attach+detach";
+            rows[2].bytes = rows[3].bytes = 64 * MiB;
+            rows[2].skipped = rows[3].skipped = "not enough room in " SHM_DIR;
+        } else {
+            rc = bench_size(&rows[2], 64 * MiB, 50 / div ? 50 / div : 5, 5, 2000 / div, 200 / div);
+        }
+    }
+    struct bench_stats list_st;
+    struct list_ctx lc = {0, 0};
+    memset(&list_st, 0, sizeof list_st);
+    int list_rc = -1;
+    if (rc == 0 && !g_stop) {
+        list_rc = bench_list(quick ? 3 : 7, &list_st, &lc);
+        rc = list_rc;
+    }
+    double elapsed = (bench_now_ns() - t0) / 1e9;
+
+    /* Clean up before anything else can fail. */
+    unlink_registered();
+    int left = sweep();
+
+    int missed = 0;
+    printf("%-15s %7s %10s %9s %10s %9s %7s  %6s  %s\n", "operation", "size", "shmap us", "(p90)",
+           "bare us", "(p90)", "ratio", "target", "result");
+    for (int i = 0; i < 4; i++)
+        if (rows[i].op)
+            print_row(&rows[i], &missed);
+    if (list_rc == 0 && list_st.n > 0) {
+        int ok = list_st.median / 1e6 < LIST_TARGET_MS && lc.ours == LIST_COUNT;
+        if (!ok)
+            missed++;
+        printf("\nlist %d segments: median %.1f ms, p90 %.1f ms (%zu objects listed), "
+               "target < %.0f ms: %s\n",
+               LIST_COUNT, list_st.median / 1e6, list_st.p90 / 1e6, lc.total, LIST_TARGET_MS,
+               ok ? "ok" : "MISSED");
+        if (lc.ours != LIST_COUNT)
+            printf("  shmap_list() found %zu of our %d segments\n", lc.ours, LIST_COUNT);
+    }
+    printf("\nsize is the array's; both sides reserve the same object, header page and keyword\n"
+           "area included: %llu bytes for 4 KiB, %llu for 64 MiB. rounds: create %u and %u,\n"
+           "attach %u and %u; %.1f s in all\n",
+           (unsigned long long)rows[0].total, (unsigned long long)rows[2].total, rows[0].samples,
+           rows[2].samples, rows[1].samples, rows[3].samples, elapsed);
+
+    if (left)
+        fprintf(stderr, "shmap-bench: removed %d leftover object(s) of ours from %s\n", left,
+                SHM_DIR);
+    if (g_stop) {
+        fprintf(stderr, "shmap-bench: interrupted\n");
+        return 1;
+    }
+    if (rc < 0 || left)
+        return 1;
+    if (missed)
+        printf("%d target(s) missed%s\n", missed, strict ? "" : " (not an error without --strict)");
+    return strict && missed ? 1 : 0;
+}
