@@ -1,0 +1,233 @@
+/*
+ * cli.h: what the shmap command's files share. The command is a client of the library like
+ * any other: it sees include/shmap.h and libc, nothing of src/.
+ *
+ * Conventions every command follows:
+ *   - cmd_NAME(argc, argv) gets argv[0] == "NAME" and returns the exit status:
+ *     0 success, 1 failure, 2 bad usage (CLI_EXIT_*).
+ *   - Every error is one line on stderr, "shmap: NAME: message" (cli_fail, cli_fail_lib),
+ *     or for bad usage "shmap: message" plus the command's "usage:" line (cli_usage_error).
+ */
+#ifndef SHMAP_CLI_H
+#define SHMAP_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "shmap.h"
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define CLI_PRINTF(fmt, args)
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Commands (main.c holds the table) */
+
+typedef struct cli_command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *usage;   /* the arguments, printed after "shmap NAME " */
+    const char *summary; /* one line: what the command does */
+    const char *details; /* notes on arguments and options for `shmap help NAME`, or NULL */
+} cli_command;
+
+/* The table entry of a command, or NULL. */
+const cli_command *cli_command_find(const char *name);
+
+/* Print a command's usage line, summary and details (`shmap help NAME`). */
+void cli_command_help(FILE *out, const cli_command *cmd);
+
+int cmd_create(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
+int cmd_fill(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors (util.c) */
+
+/* "shmap: NAME: message"; returns CLI_EXIT_FAIL. */
+int cli_fail(const char *name, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/*
+ * Report a failed library call on @p name: the library's detail message when it has a fresh
+ * one, else shmap_strerror(rc), arranged so the name appears once. Returns CLI_EXIT_FAIL.
+ */
+int cli_fail_lib(const char *name, int rc);
+
+/*
+ * The library's detail message for the failure just seen, or NULL when it has none newer
+ * than the last one reported (the library never clears it). Marks it reported.
+ */
+const char *cli_lib_detail(void);
+
+/* cli_lib_detail(), or else shmap_strerror(rc): for failures that concern no segment. */
+const char *cli_lib_message(int rc);
+
+/* "shmap: message" and "usage: shmap CMD ..." on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Arguments (util.c) */
+
+/* Options are long (--name, --name=value, --name value); only -h is short. */
+typedef struct cli_opt {
+    const char *name; /* without the dashes; NULL ends a table */
+    int has_value;
+} cli_opt;
+
+#define CLI_ARGS_END (-1)
+#define CLI_ARGS_EXIT (-2)
+
+/*
+ * An argument scanner that lets options and positional arguments mix in any order, as SPEC's
+ * synopses put options after the names. Positional arguments are gathered at the front of
+ * argv (argv[0..npos)), overwriting what was already scanned, so no allocation is needed.
+ * Arguments such as "-1", "-2.5", "-inf" or "-3:" are values, not options; "--" ends options.
+ */
+typedef struct cli_args {
+    const char *cmd;       /* for messages */
+    const cli_opt *opts;
+    int argc;
+    char **argv;
+    int next;              /* next argv index to scan */
+    int npos;              /* positional arguments gathered */
+    int options_done;      /* "--" seen */
+    const char *value;     /* the value of the option just returned */
+    int status;            /* exit status when CLI_ARGS_EXIT is returned */
+} cli_args;
+
+void cli_args_init(cli_args *a, const char *cmd, const cli_opt *opts, int argc, char **argv);
+
+/*
+ * The index in opts of the next option, CLI_ARGS_END when all arguments are scanned, or
+ * CLI_ARGS_EXIT after --help (status 0, help printed) or a usage error (status 2, printed).
+ */
+int cli_args_next(cli_args *a);
+
+/* Numbers in arguments: whole text, decimal (or 0x hex), no overflow. 0 or -1. */
+int cli_parse_u64(const char *text, uint64_t *out);
+int cli_parse_i64(const char *text, int64_t *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Formatting (util.c) */
+
+/* Copy @p s with control characters written as \xNN, so it stays on one line. */
+void cli_escape(char *buf, size_t size, const char *s);
+/* "512x512" */
+void cli_format_shape(char *buf, size_t size, unsigned int ndim, const uint64_t *dims);
+/* "0600" */
+void cli_format_mode(char *buf, size_t size, unsigned int mode);
+/* "2026-11-23T16:30:00.123Z" */
+void cli_format_time(char *buf, size_t size, int64_t ns);
+/* "3m12s": how long ago @p ns was, at @p now_ns */
+void cli_format_age(char *buf, size_t size, int64_t ns, int64_t now_ns);
+/* Now, in ns since the Epoch. */
+int64_t cli_now_ns(void);
+/* User and group names; 0 and the number in decimal when there is no such entry. */
+int cli_user_name(uid_t uid, char *buf, size_t size);
+int cli_group_name(gid_t gid, char *buf, size_t size);
+/* Shortest "%g" text that reads back as the same double ("0.1", "nan", "-inf"). */
+void cli_format_double(char *buf, size_t size, double v);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Element values (value.c) */
+
+/* One field of a record: `name:type[count]`, packed at @p offset. */
+typedef struct cli_field {
+    char name[64];
+    shmap_dtype dtype;
+    size_t size;   /* of one item */
+    size_t count;  /* items: 1, or n for name:type[n] */
+    size_t offset; /* in the record */
+} cli_field;
+
+/* How to read and write one element of an array. */
+typedef struct cli_layout {
+    shmap_dtype dtype;
+    size_t elsize;
+    size_t nfields;    /* records only */
+    cli_field *fields; /* records only */
+} cli_layout;
+
+/* A value parsed from text: the element's bytes, and for records which fields were given. */
+typedef struct cli_value {
+    unsigned char *bytes;
+    unsigned char *given; /* one flag per record field; NULL for other types */
+} cli_value;
+
+/* Build the layout of a segment (records: parse info->record_fields). 0, or -1 with err. */
+int cli_layout_init(cli_layout *l, const shmap_info *info, char *err, size_t errsize);
+void cli_layout_free(cli_layout *l);
+
+/* Parse one element's value. 0, or -1 with a message in err ("value 300 out of range..."). */
+int cli_value_parse(const cli_layout *l, const char *text, cli_value *v, char *err,
+                    size_t errsize);
+void cli_value_free(cli_value *v);
+
+/* Write a parsed value into an element (records: only the fields the text gave). */
+void cli_value_store(const cli_layout *l, const cli_value *v, void *elem);
+
+/* Set every element to @p v. */
+void cli_value_fill(const cli_layout *l, const cli_value *v, void *data, uint64_t nelem);
+
+/* Set element i to i, converted as C converts a uint64_t (see `shmap help fill`). */
+void cli_value_ramp(const cli_layout *l, void *data, uint64_t nelem);
+
+/* Print one element ("1.5", "1+2j", "True", "(x=1.5, y=2)"). */
+void cli_value_print(FILE *out, const cli_layout *l, const void *elem);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Segments (util.c) */
+
+/*
+ * Open a segment and describe it, printing any error. On success the caller owns *seg (to
+ * shmap_close) and *layout (to cli_layout_free). Returns 0 or CLI_EXIT_FAIL.
+ */
+int cli_open(const char *name, unsigned int flags, shmap_seg **seg, shmap_info *info,
+             cli_layout *layout);
+
+/*
+ * Read all keywords of a segment into a new array (*out, free()d by the caller; may be NULL
+ * when there are none). Returns the count, or a negative library code.
+ */
+int cli_keywords_read(const shmap_seg *seg, shmap_keyword **out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* JSON (json.c): the schema is documented there. */
+
+#define CLI_JSON_MAX_DEPTH 16
+
+typedef struct cli_json {
+    FILE *out;
+    int depth;
+    unsigned char items[CLI_JSON_MAX_DEPTH]; /* values written so far at each depth */
+} cli_json;
+
+void cli_json_init(cli_json *j, FILE *out);
+/* Open '{' or '['; @p key names it inside an object, NULL inside an array or at the top. */
+void cli_json_open(cli_json *j, const char *key, char bracket);
+void cli_json_close(cli_json *j, char bracket);
+void cli_json_string(cli_json *j, const char *key, const char *s); /* NULL: null */
+void cli_json_u64(cli_json *j, const char *key, uint64_t v);
+void cli_json_i64(cli_json *j, const char *key, int64_t v);
+void cli_json_double(cli_json *j, const char *key, double v); /* nan, inf: null */
+void cli_json_bool(cli_json *j, const char *key, int v);
+void cli_json_null(cli_json *j, const char *key);
+
+/* One segment object; @p nkw < 0 writes "keywords": null (they could not be read). */
+void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw);
+/* One object `shmap ls --all` found that is not a valid segment. */
+void cli_json_foreign(cli_json *j, const shmap_entry *e);
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * shmap cat NAME [--slice SPEC]
+ *
+ * A slice is resolved as numpy resolves it (CPython's PySlice_AdjustIndices): an integer
+ * item picks one index and drops the dimension; a start:stop:step item keeps it, with
+ * out-of-range bounds clamped rather than refused. What is left is a view: a base offset
+ * and, per kept dimension, a count and a signed stride in elements, walked as an odometer.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_opt cat_opts[] = {{"slice", 1}, {NULL, 0}};
+
+typedef struct slice_item {
+    int is_range;
+    int64_t index;         /* when !is_range */
+    int has_start, has_stop;
+    int64_t start, stop, step;
+    char text[32];         /* for messages */
+} slice_item;
+
+typedef struct view {
+    int ndim;
+    int64_t base;
+    uint64_t count[SHMAP_MAX_DIMS];
+    int64_t stride[SHMAP_MAX_DIMS];
+} view;
+
+/* "", "-3", "10": an optional bound. Returns -1 if not a number. */
+static int parse_bound(const char *s, const char *e, int *has, int64_t *out)
+{
+    char buf[32];
+    while (s < e && isspace((unsigned char)*s))
+        s++;
+    while (e > s && isspace((unsigned char)e[-1]))
+        e--;
+    *has = s < e;
+    if (!*has)
+        return 0;
+    if ((size_t)(e - s) >= sizeof buf)
+        return -1;
+    memcpy(buf, s, (size_t)(e - s));
+    buf[e - s] = '\0';
+    return cli_parse_i64(buf, out);
+}
+
+static int parse_item(const char *s, const char *e, slice_item *it)
+{
+    memset(it, 0, sizeof *it);
+    snprintf(it->text, sizeof it->text, "%.*s", (int)(e - s), s);
+    const char *c1 = memchr(s, ':', (size_t)(e - s));
+    if (!c1) {
+        int has;
+        return parse_bound(s, e, &has, &it->index) < 0 || !has ? -1 : 0;
+    }
+    const char *c2 = memchr(c1 + 1, ':', (size_t)(e - c1 - 1));
+    const char *stop_end = c2 ? c2 : e;
+    int has_step = 0;
+    it->is_range = 1;
+    it->step = 1;
+    if (parse_bound(s, c1, &it->has_start, &it->start) < 0 ||
+        parse_bound(c1 + 1, stop_end, &it->has_stop, &it->stop) < 0 ||
+        (c2 && parse_bound(c2 + 1, e, &has_step, &it->step) < 0))
+        return -1;
+    if (!has_step)
+        it->step = 1;
+    return it->step == 0 ? -1 : 0;
+}
+
+/* SPEC: items separated by commas. Returns the count, or -1 after a usage error. */
+static int parse_slice(const char *spec, slice_item *items)
+{
+    int n = 0;
+    const char *s = spec, *end = spec + strlen(spec);
+    for (;;) {
+        const char *e = memchr(s, ',', (size_t)(end - s));
+        if (!e)
+            e = end;
+        if (n == SHMAP_MAX_DIMS) {
+            cli_usage_error("cat", "--slice '%s': more than %d items", spec, SHMAP_MAX_DIMS);
+            return -1;
+        }
+        if (parse_item(s, e, &items[n]) < 0) {
+            cli_usage_error("cat", "--slice '%s': invalid item '%.*s' (INDEX or "
+                            "[START]:[STOP][:STEP], a nonzero STEP)", spec, (int)(e - s), s);
+            return -1;
+        }
+        n++;
+        if (e == end)
+            return n;
+        s = e + 1;
+    }
+}
+
+/* Clamp a bound as Python does: negative counts from the end; then into [lo, hi]. */
+static int64_t clamp_bound(int64_t v, int64_t n, int64_t lo, int64_t hi)
+{
+    if (v < 0)
+        v = v < -n ? lo : v + n;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Resolve the items against the shape; returns 0, or CLI_EXIT_FAIL after printing why. */
+static int make_view(const char *name, const shmap_info *info, const slice_item *items,
+                     int nitems, view *v)
+{
+    if ((unsigned int)nitems > info->ndim)
+        return cli_fail(name, "--slice has %d items for %u dimension%s", nitems, info->ndim,
+                        info->ndim == 1 ? "" : "s");
+    memset(v, 0, sizeof *v);
+    int64_t stride = 1;
+    for (int d = (int)info->ndim - 1; d >= 0; d--) {
+        int64_t n = (int64_t)info->dims[d];
+        slice_item all = {1, 0, 0, 0, 0, 0, 1, ":"};
+        const slice_item *it = d < nitems ? &items[d] : &all;
+        if (!it->is_range) {
+            int64_t i = it->index < 0 ? it->index + n : it->index;
+            if (i < 0 || i >= n)
+                return cli_fail(name, "index %s out of range for dimension %d of size %" PRIu64,
+                                it->text, d, info->dims[d]);
+            v->base += i * stride;
+        } else {
+            int64_t start, stop, count;
+            if (it->step > 0) {
+                start = it->has_start ? clamp_bound(it->start, n, 0, n) : 0;
+                stop = it->has_stop ? clamp_bound(it->stop, n, 0, n) : n;
+                count = stop > start ? (stop - start - 1) / it->step + 1 : 0;
+            } else {
+                start = it->has_start ? clamp_bound(it->start, n, -1, n - 1) : n - 1;
+                stop = it->has_stop ? clamp_bound(it->stop, n, -1, n - 1) : -1;
+                count = start > stop ? (start - stop - 1) / -it->step + 1 : 0;
+            }
+            /* Dimensions are filled from the last; shifted into place below. */
+            v->count[SHMAP_MAX_DIMS - 1 - v->ndim] = (uint64_t)count;
+            v->stride[SHMAP_MAX_DIMS - 1 - v->ndim] = stride * it->step;
+            v->ndim++;
+            if (count > 0)
+                v->base += start * stride;
+        }
+        stride *= n;
+    }
+    memmove(v->count, v->count + SHMAP_MAX_DIMS - v->ndim, (size_t)v->ndim * sizeof *v->count);
+    memmove(v->stride, v->stride + SHMAP_MAX_DIMS - v->ndim,
+            (size_t)v->ndim * sizeof *v->stride);
+    return 0;
+}
+
+/*
+ * Rows of the last dimension, one per line. When an outer dimension k (beyond the last two)
+ * moves on, print as many blank lines as dimensions lie between it and the rows, as numpy
+ * separates 2-D blocks by one blank line and 3-D blocks by two.
+ */
+static void print_view(const view *v, const cli_layout *l, const unsigned char *data)
+{
+    if (v->ndim == 0) {
+        cli_value_print(stdout, l, data + (size_t)v->base * l->elsize);
+        putchar('\n');
+        return;
+    }
+    for (int d = 0; d < v->ndim; d++)
+        if (v->count[d] == 0)
+            return;
+
+    int last = v->ndim - 1;
+    uint64_t idx[SHMAP_MAX_DIMS] = {0};
+    int64_t row = v->base;
+    for (;;) {
+        for (uint64_t j = 0; j < v->count[last]; j++) {
+            if (j)
+                putchar(' ');
+            int64_t off = row + (int64_t)j * v->stride[last];
+            cli_value_print(stdout, l, data + (size_t)off * l->elsize);
+        }
+        putchar('\n');
+
+        int k = last - 1;
+        while (k >= 0 && ++idx[k] == v->count[k])
+            idx[k--] = 0;
+        if (k < 0)
+            return;
+        for (int b = 0; b < last - 1 - k; b++)
+            putchar('\n');
+        row = v->base;
+        for (int d = 0; d < last; d++)
+            row += (int64_t)idx[d] * v->stride[d];
+    }
+}
+
+int cmd_cat(int argc, char **argv)
+{
+    int opt, nitems = 0;
+    slice_item items[SHMAP_MAX_DIMS];
+    cli_args a;
+    cli_args_init(&a, "cat", cat_opts, argc, argv);
+    while ((opt = cli_args_next(&a)) >= 0)
+        if ((nitems = parse_slice(a.value, items)) < 0)
+            return CLI_EXIT_USAGE;
+    if (opt == CLI_ARGS_EXIT)
+        return a.status;
+    if (a.npos == 0)
+        return cli_usage_error("cat", "missing NAME");
+    if (a.npos > 1)
+        return cli_usage_error("cat", "unexpected argument '%s'", a.argv[1]);
+
+    const char *name = a.argv[0];
+    shmap_seg *seg;
+    shmap_info info;
+    cli_layout layout;
+    if (cli_open(name, SHMAP_RDONLY, &seg, &info, &layout) != 0)
+        return CLI_EXIT_FAIL;
+    view v;
+    int status = make_view(name, &info, items, nitems, &v);
+    if (status == 0)
+        print_view(&v, &layout, shmap_data(seg));
+    cli_layout_free(&layout);
+    shmap_close(seg);
+    return status;
+}

@@ -1,0 +1,53 @@
+/*
+ * shmap fill NAME VALUE|ramp
+ *
+ * The whole array is written, then published once, so a reader waiting on the generation
+ * wakes to a complete fill rather than to each element.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_fill(int argc, char **argv)
+{
+    int opt;
+    cli_args a;
+    cli_args_init(&a, "fill", NULL, argc, argv);
+    while ((opt = cli_args_next(&a)) >= 0)
+        ;
+    if (opt == CLI_ARGS_EXIT)
+        return a.status;
+    if (a.npos < 2)
+        return cli_usage_error("fill", "missing %s", a.npos == 0 ? "NAME" : "VALUE");
+    if (a.npos > 2)
+        return cli_usage_error("fill", "unexpected argument '%s'", a.argv[2]);
+
+    const char *name = a.argv[0], *text = a.argv[1];
+    shmap_seg *seg;
+    shmap_info info;
+    cli_layout layout;
+    if (cli_open(name, SHMAP_RDWR, &seg, &info, &layout) != 0)
+        return CLI_EXIT_FAIL;
+
+    int status = CLI_EXIT_OK;
+    if (strcmp(text, "ramp") == 0) {
+        cli_value_ramp(&layout, shmap_data(seg), info.nelem);
+    } else {
+        cli_value v;
+        char err[256];
+        if (cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
+            status = cli_fail(name, "%s", err);
+        } else {
+            cli_value_fill(&layout, &v, shmap_data(seg), info.nelem);
+            cli_value_free(&v);
+        }
+    }
+    if (status == CLI_EXIT_OK) {
+        int rc = shmap_publish(seg);
+        if (rc < 0)
+            status = cli_fail_lib(name, rc);
+    }
+    cli_layout_free(&layout);
+    shmap_close(seg);
+    return status;
+}

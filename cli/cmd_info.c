@@ -1,0 +1,151 @@
+/*
+ * shmap info NAME [--json]
+ *
+ * The text form shows every field of shmap_info under the same names as the JSON form, so
+ * what a user reads is what a script finds.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_opt info_opts[] = {{"json", 0}, {NULL, 0}};
+
+#define LINE(key, ...)                                                                        \
+    do {                                                                                      \
+        printf("%-17s", key ":");                                                             \
+        printf(__VA_ARGS__);                                                                  \
+        putchar('\n');                                                                        \
+    } while (0)
+
+/* FITS style: strings quoted with embedded quotes doubled, bools T/F. */
+static void print_keyword_value(const shmap_keyword *kw)
+{
+    char buf[48];
+    switch (kw->type) {
+    case SHMAP_KW_INT:
+        printf("%" PRId64, kw->i);
+        break;
+    case SHMAP_KW_FLOAT:
+        /* "2.0", not "2", so a float keyword does not read as an integer one. */
+        cli_format_double(buf, sizeof buf, kw->f);
+        if (!strpbrk(buf, ".en"))
+            strcat(buf, ".0");
+        fputs(buf, stdout);
+        break;
+    case SHMAP_KW_BOOL:
+        fputs(kw->i ? "T" : "F", stdout);
+        break;
+    case SHMAP_KW_STRING:
+        putchar('\'');
+        for (const char *s = kw->s; *s; s++) {
+            if (*s == '\'')
+                putchar('\'');
+            putchar(*s);
+        }
+        putchar('\'');
+        break;
+    default:
+        fputs("?", stdout);
+        break;
+    }
+}
+
+static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int nkw)
+{
+    LINE("keywords", "%d of %u slots", nkw, info->keyword_capacity);
+    int width = 8; /* as FITS pads names */
+    for (int i = 0; i < nkw; i++)
+        if ((int)strlen(kw[i].name) > width)
+            width = (int)strlen(kw[i].name);
+    for (int i = 0; i < nkw; i++) {
+        printf("  %-*s = ", width, kw[i].name);
+        print_keyword_value(&kw[i]);
+        if (kw[i].comment[0])
+            printf(" / %s", kw[i].comment);
+        putchar('\n');
+    }
+}
+
+static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw)
+{
+    char buf[SHMAP_NAME_MAX], when[64], age[32];
+
+    cli_escape(buf, sizeof buf, info->name);
+    LINE("name", "%s", buf);
+    LINE("store", "%s", shmap_store_name(info->store));
+    cli_escape(buf, sizeof buf, info->os_handle);
+    LINE("os_handle", "%s", buf);
+    LINE("size", "%" PRIu64, info->size);
+    cli_format_mode(buf, sizeof buf, info->mode);
+    LINE("mode", "%s", buf);
+    cli_user_name(info->uid, buf, sizeof buf);
+    LINE("owner", "%s (uid %lu)", buf, (unsigned long)info->uid);
+    cli_group_name(info->gid, buf, sizeof buf);
+    LINE("group", "%s (gid %lu)", buf, (unsigned long)info->gid);
+    LINE("version", "%u", info->version);
+    const char *numpy = shmap_dtype_numpy(info->dtype);
+    if (numpy)
+        LINE("dtype", "%s (numpy %s)", shmap_dtype_name(info->dtype), numpy);
+    else
+        LINE("dtype", "%s", shmap_dtype_name(info->dtype));
+    if (info->dtype == SHMAP_RECORD)
+        LINE("record_fields", "%s", info->record_fields);
+    LINE("elsize", "%zu", info->elsize);
+    LINE("ndim", "%u", info->ndim);
+    cli_format_shape(buf, sizeof buf, info->ndim, info->dims);
+    LINE("shape", "%s", buf);
+    LINE("nelem", "%" PRIu64, info->nelem);
+    LINE("bytes", "%" PRIu64, info->data_size);
+    LINE("data_offset", "%" PRIu64, info->data_offset);
+    LINE("creator_pid", "%ld", (long)info->creator_pid);
+    cli_user_name(info->creator_uid, buf, sizeof buf);
+    LINE("creator_uid", "%lu (%s)", (unsigned long)info->creator_uid, buf);
+    LINE("generation", "%" PRIu64, info->generation);
+    cli_format_time(when, sizeof when, info->created_ns);
+    cli_format_age(age, sizeof age, info->created_ns, cli_now_ns());
+    LINE("created", "%s (%s ago)", when, age);
+    LINE("transient", "%s", info->flags & SHMAP_SEG_TRANSIENT ? "yes" : "no");
+    LINE("flags", "0x%x", info->flags);
+    print_keywords(info, kw, nkw);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    int opt, json = 0;
+    cli_args a;
+    cli_args_init(&a, "info", info_opts, argc, argv);
+    while ((opt = cli_args_next(&a)) >= 0)
+        json = 1;
+    if (opt == CLI_ARGS_EXIT)
+        return a.status;
+    if (a.npos == 0)
+        return cli_usage_error("info", "missing NAME");
+    if (a.npos > 1)
+        return cli_usage_error("info", "unexpected argument '%s'", a.argv[1]);
+
+    const char *name = a.argv[0];
+    shmap_seg *seg;
+    shmap_info info;
+    int rc = shmap_open(&seg, name, SHMAP_RDONLY);
+    if (rc < 0)
+        return cli_fail_lib(name, rc);
+    shmap_keyword *kw = NULL;
+    int nkw = 0;
+    if ((rc = shmap_info_get(seg, &info)) < 0 || (rc = nkw = cli_keywords_read(seg, &kw)) < 0) {
+        shmap_close(seg);
+        return cli_fail_lib(name, rc);
+    }
+    shmap_close(seg);
+
+    if (json) {
+        cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_segment(&j, &info, kw, nkw);
+    } else {
+        print_text(&info, kw, nkw);
+    }
+    free(kw);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,177 @@
+/*
+ * shmap ls [--all] [--json]
+ *
+ * The table is laid out in two passes over the rows, one to size the columns and one to
+ * print them; formatting a row twice is cheaper than keeping thousands of them around.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_opt ls_opts[] = {{"all", 0}, {"json", 0}, {NULL, 0}};
+enum { OPT_ALL, OPT_JSON };
+
+enum { COL_NAME, COL_DTYPE, COL_SHAPE, COL_BYTES, COL_MODE, COL_OWNER, COL_CREATOR, COL_GEN,
+       COL_AGE, COL_STATUS, NCOLS };
+
+static const struct {
+    const char *title;
+    int right; /* numbers align right */
+} columns[NCOLS] = {
+    {"NAME", 0}, {"DTYPE", 0}, {"SHAPE", 0},   {"BYTES", 1}, {"MODE", 0},
+    {"OWNER", 0}, {"CREATOR", 1}, {"GEN", 1}, {"AGE", 1},   {"STATUS", 0},
+};
+
+typedef struct ls_row {
+    char cell[NCOLS][SHMAP_NAME_MAX];
+} ls_row;
+
+/* Segments mostly share an owner: remember the last name looked up. */
+typedef struct owner_cache {
+    int valid;
+    uid_t uid;
+    char name[64];
+} owner_cache;
+
+static const char *owner_name(owner_cache *c, uid_t uid)
+{
+    if (!c->valid || c->uid != uid) {
+        cli_user_name(uid, c->name, sizeof c->name);
+        c->uid = uid;
+        c->valid = 1;
+    }
+    return c->name;
+}
+
+static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int64_t now)
+{
+    const shmap_info *in = &e->info;
+    cli_escape(r->cell[COL_NAME], SHMAP_NAME_MAX, in->name);
+    cli_format_mode(r->cell[COL_MODE], SHMAP_NAME_MAX, in->mode);
+    snprintf(r->cell[COL_OWNER], SHMAP_NAME_MAX, "%s", owner_name(owners, in->uid));
+    if (e->status != 0) {
+        /* Not a segment: only what the kernel says of the object is known. */
+        snprintf(r->cell[COL_BYTES], SHMAP_NAME_MAX, "%llu", (unsigned long long)in->size);
+        for (int c = COL_DTYPE; c <= COL_AGE; c++)
+            if (c != COL_BYTES && c != COL_MODE && c != COL_OWNER)
+                snprintf(r->cell[c], SHMAP_NAME_MAX, "-");
+        snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "%s", shmap_strerror(e->status));
+        return;
+    }
+    snprintf(r->cell[COL_DTYPE], SHMAP_NAME_MAX, "%s", shmap_dtype_name(in->dtype));
+    cli_format_shape(r->cell[COL_SHAPE], SHMAP_NAME_MAX, in->ndim, in->dims);
+    snprintf(r->cell[COL_BYTES], SHMAP_NAME_MAX, "%llu", (unsigned long long)in->data_size);
+    snprintf(r->cell[COL_CREATOR], SHMAP_NAME_MAX, "%ld", (long)in->creator_pid);
+    snprintf(r->cell[COL_GEN], SHMAP_NAME_MAX, "%llu", (unsigned long long)in->generation);
+    cli_format_age(r->cell[COL_AGE], SHMAP_NAME_MAX, in->created_ns, now);
+    snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "ok");
+}
+
+static void print_cells(char cells[][SHMAP_NAME_MAX], const size_t *width, int ncols)
+{
+    for (int c = 0; c < ncols; c++) {
+        int w = (int)width[c];
+        if (c == ncols - 1 && !columns[c].right)
+            fputs(cells[c], stdout); /* no trailing blanks */
+        else if (columns[c].right)
+            printf("%*s", w, cells[c]);
+        else
+            printf("%-*s", w, cells[c]);
+        fputs(c == ncols - 1 ? "\n" : "  ", stdout);
+    }
+}
+
+static int print_table(const shmap_entry *list, size_t n, int all)
+{
+    int ncols = all ? NCOLS : NCOLS - 1;
+    size_t width[NCOLS];
+    owner_cache owners = {0};
+    int64_t now = cli_now_ns();
+    if (n == 0)
+        return CLI_EXIT_OK;
+    ls_row *row = malloc(sizeof *row);
+    if (!row)
+        return cli_fail(NULL, "out of memory");
+    for (int c = 0; c < ncols; c++) {
+        snprintf(row->cell[c], SHMAP_NAME_MAX, "%s", columns[c].title);
+        width[c] = strlen(columns[c].title);
+    }
+    for (size_t i = 0; i < n; i++) {
+        format_row(row, &list[i], &owners, now);
+        for (int c = 0; c < ncols; c++)
+            if (strlen(row->cell[c]) > width[c])
+                width[c] = strlen(row->cell[c]);
+    }
+    for (int c = 0; c < ncols; c++)
+        snprintf(row->cell[c], SHMAP_NAME_MAX, "%s", columns[c].title);
+    print_cells(row->cell, width, ncols);
+    for (size_t i = 0; i < n; i++) {
+        format_row(row, &list[i], &owners, now);
+        print_cells(row->cell, width, ncols);
+    }
+    free(row);
+    return CLI_EXIT_OK;
+}
+
+/*
+ * Keywords are not in the listing (it reads headers only), so each segment is opened for
+ * them. One that cannot be opened now (removed since, or unreadable) gets "keywords": null
+ * rather than failing the whole listing.
+ */
+static void print_json_segment(cli_json *j, const shmap_info *info)
+{
+    shmap_seg *seg;
+    shmap_keyword *kw = NULL;
+    int nkw = -1;
+    if (shmap_open(&seg, info->name, SHMAP_RDONLY) == 0) {
+        nkw = cli_keywords_read(seg, &kw);
+        shmap_close(seg);
+    }
+    cli_json_segment(j, info, kw, nkw < 0 ? -1 : nkw);
+    free(kw);
+}
+
+static void print_json(const shmap_entry *list, size_t n)
+{
+    cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_open(&j, NULL, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].status == 0)
+            print_json_segment(&j, &list[i].info);
+        else
+            cli_json_foreign(&j, &list[i]);
+    }
+    cli_json_close(&j, ']');
+}
+
+int cmd_ls(int argc, char **argv)
+{
+    int opt, all = 0, json = 0;
+    cli_args a;
+    cli_args_init(&a, "ls", ls_opts, argc, argv);
+    while ((opt = cli_args_next(&a)) >= 0) {
+        if (opt == OPT_ALL)
+            all = 1;
+        else if (opt == OPT_JSON)
+            json = 1;
+    }
+    if (opt == CLI_ARGS_EXIT)
+        return a.status;
+    if (a.npos > 0)
+        return cli_usage_error("ls", "unexpected argument '%s'", a.argv[0]);
+
+    shmap_entry *list;
+    size_t n;
+    int rc = shmap_list(&list, &n, all ? SHMAP_LIST_ALL : 0);
+    if (rc < 0)
+        return cli_fail(NULL, "cannot list segments: %s", cli_lib_message(rc));
+    int status = CLI_EXIT_OK;
+    if (json)
+        print_json(list, n);
+    else
+        status = print_table(list, n, all);
+    shmap_list_free(list);
+    return status;
+}

@@ -1,0 +1,81 @@
+/*
+ * shmap set NAME INDEX... VALUE
+ *
+ * Indices are checked as numbers before the segment is opened (a bad number is bad usage),
+ * and against the shape after (a wrong index for this segment is a failure).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+/* The element's offset in elements, or -1 after printing why there is none. */
+static int64_t element_offset(const char *name, const shmap_info *info, char **text,
+                              const int64_t *index, int nindex)
+{
+    if ((unsigned int)nindex != info->ndim) {
+        cli_fail(name, "%d %s given for %u dimension%s", nindex,
+                 nindex == 1 ? "index" : "indices", info->ndim, info->ndim == 1 ? "" : "s");
+        return -1;
+    }
+    int64_t offset = 0;
+    for (int d = 0; d < nindex; d++) {
+        int64_t dim = (int64_t)info->dims[d];
+        int64_t i = index[d] < 0 ? index[d] + dim : index[d];
+        if (i < 0 || i >= dim) {
+            cli_fail(name, "index %s out of range for dimension %d of size %" PRIu64, text[d],
+                     d, info->dims[d]);
+            return -1;
+        }
+        offset = offset * dim + i;
+    }
+    return offset;
+}
+
+int cmd_set(int argc, char **argv)
+{
+    int opt;
+    cli_args a;
+    cli_args_init(&a, "set", NULL, argc, argv);
+    while ((opt = cli_args_next(&a)) >= 0)
+        ;
+    if (opt == CLI_ARGS_EXIT)
+        return a.status;
+    if (a.npos < 3) {
+        static const char *const missing[] = {"NAME", "INDEX", "VALUE"};
+        return cli_usage_error("set", "missing %s", missing[a.npos]);
+    }
+    int nindex = a.npos - 2;
+    if (nindex > SHMAP_MAX_DIMS)
+        return cli_usage_error("set", "%d indices given, at most %d", nindex, SHMAP_MAX_DIMS);
+    int64_t index[SHMAP_MAX_DIMS];
+    for (int d = 0; d < nindex; d++)
+        if (cli_parse_i64(a.argv[1 + d], &index[d]) < 0)
+            return cli_usage_error("set", "invalid index '%s'", a.argv[1 + d]);
+
+    const char *name = a.argv[0], *text = a.argv[a.npos - 1];
+    shmap_seg *seg;
+    shmap_info info;
+    cli_layout layout;
+    if (cli_open(name, SHMAP_RDWR, &seg, &info, &layout) != 0)
+        return CLI_EXIT_FAIL;
+
+    int status = CLI_EXIT_FAIL;
+    int64_t offset = element_offset(name, &info, a.argv + 1, index, nindex);
+    cli_value v;
+    char err[256];
+    if (offset < 0) {
+        /* reported */
+    } else if (cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
+        cli_fail(name, "%s", err);
+    } else {
+        unsigned char *data = shmap_data(seg);
+        cli_value_store(&layout, &v, data + (size_t)offset * layout.elsize);
+        cli_value_free(&v);
+        int rc = shmap_publish(seg);
+        status = rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;
+    }
+    cli_layout_free(&layout);
+    shmap_close(seg);
+    return status;
+}

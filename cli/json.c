@@ -1,0 +1,323 @@
+/*
+ * json.c: the JSON that `shmap ls --json` and `shmap info --json` print.
+ *
+ * THE SCHEMA (stable: fields may be added, none renamed or removed without a format change)
+ *
+ * `shmap info NAME --json` prints one segment object; `shmap ls --json` prints an array of
+ * them, sorted by name, and with --all also foreign objects. Output is UTF-8; a byte that is
+ * not valid UTF-8 in a name or string prints as U+FFFD. Floats that are nan or infinite print
+ * as null. The layout is fixed: one member (info) or one object (ls) per line.
+ *
+ * Segment object, members in this order:
+ *   "name"             string   canonical name ("frames")
+ *   "shmap"            true     a valid shmap segment
+ *   "store"            string   "posix", "sysv", "file", "memfd"
+ *   "os_handle"        string   the OS's name for it ("/frames")
+ *   "size"             int      size of the object as the kernel reports it
+ *   "mode"             string   permission bits, four octal digits ("0600")
+ *   "uid", "gid"       int      owner and group of the object
+ *   "owner", "group"   string   their names, or null where the system has none
+ *   "version"          int      format version of the header
+ *   "dtype"            string   shmap type name: "u8" ... "c128", "bool", "f16", "record"
+ *   "numpy"            string   numpy's name ("<f4"), or null for records
+ *   "record_fields"    string   field list ("x:f4,y:f4,flag:u1"), or null if not a record
+ *   "elsize"           int      bytes per element
+ *   "ndim"             int      number of dimensions, 1 to 8
+ *   "shape"            [int]    dimensions, C order (last index fastest)
+ *   "nelem"            int      number of elements
+ *   "bytes"            int      bytes of data (nelem * elsize)
+ *   "data_offset"      int      offset of the data in the object (page-aligned)
+ *   "creator_pid"      int      process that created the segment
+ *   "creator_uid"      int      its user
+ *   "attached"         [object] processes attached; always [] until attach tracking exists
+ *   "generation"       int      bumped by every publish
+ *   "created"          string   creation time, ISO 8601 UTC with ms ("2026-11-23T16:30:00.123Z")
+ *   "created_ns"       int      the same, in nanoseconds since the Epoch
+ *   "transient"        bool     created transient (`shmap gc` may remove it)
+ *   "flags"            int      the raw segment flags
+ *   "keyword_capacity" int      keyword slots
+ *   "keywords"         object   name -> value (int, float, string or bool), in the order set;
+ *                               null if they could not be read
+ *   "keyword_comments" object   name -> comment, for the keywords that have one; null as above
+ *
+ * Foreign object (only with `ls --all`: a shared-memory object that is not a valid segment):
+ *   "name"             string   its name
+ *   "shmap"            false
+ *   "store" ... "group"         as above, same order
+ *   "error"            string   why it is not a segment ("not a shmap segment")
+ *   "error_code"       string   the same as a stable symbol ("SHMAP_EFORMAT", "EACCES")
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "cli.h"
+
+void cli_json_init(cli_json *j, FILE *out)
+{
+    memset(j, 0, sizeof *j);
+    j->out = out;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 (overlong, surrogate, truncated...). */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n;
+    uint32_t cp, min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        n = 3, cp = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    /* A NUL ends the loop too: it is not a continuation byte, so nothing is read past it. */
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+static void put_string(FILE *out, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    fputc('"', out);
+    while (*s) {
+        unsigned c = *s;
+        size_t n = utf8_len(s);
+        if (n == 0) {
+            fputs("\\ufffd", out);
+            s++;
+            continue;
+        }
+        if (n > 1) {
+            fwrite(s, 1, n, out);
+            s += n;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\b':
+            fputs("\\b", out);
+            break;
+        case '\f':
+            fputs("\\f", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\r':
+            fputs("\\r", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f)
+                fprintf(out, "\\u%04x", c);
+            else
+                fputc((int)c, out);
+        }
+        s++;
+    }
+    fputc('"', out);
+}
+
+/*
+ * Start a value: the separator, then the key. Members of the outermost container go one
+ * per line (an object per line in `ls`, a field per line in `info`); anything nested stays
+ * on its line, so the output is readable and still easy to grep.
+ */
+static void item(cli_json *j, const char *key)
+{
+    if (j->depth > 0) {
+        int first = !j->items[j->depth];
+        j->items[j->depth] = 1;
+        if (j->depth == 1)
+            fputs(first ? "\n  " : ",\n  ", j->out);
+        else if (!first)
+            fputs(", ", j->out);
+    }
+    if (key) {
+        put_string(j->out, key);
+        fputs(": ", j->out);
+    }
+}
+
+void cli_json_open(cli_json *j, const char *key, char bracket)
+{
+    item(j, key);
+    fputc(bracket, j->out);
+    if (j->depth + 1 < CLI_JSON_MAX_DEPTH)
+        j->depth++;
+    j->items[j->depth] = 0;
+}
+
+void cli_json_close(cli_json *j, char bracket)
+{
+    if (j->depth == 1 && j->items[1])
+        fputc('\n', j->out);
+    fputc(bracket, j->out);
+    if (j->depth > 0)
+        j->depth--;
+    if (j->depth == 0)
+        fputc('\n', j->out);
+}
+
+void cli_json_string(cli_json *j, const char *key, const char *s)
+{
+    item(j, key);
+    if (s)
+        put_string(j->out, s);
+    else
+        fputs("null", j->out);
+}
+
+void cli_json_u64(cli_json *j, const char *key, uint64_t v)
+{
+    item(j, key);
+    fprintf(j->out, "%" PRIu64, v);
+}
+
+void cli_json_i64(cli_json *j, const char *key, int64_t v)
+{
+    item(j, key);
+    fprintf(j->out, "%" PRId64, v);
+}
+
+void cli_json_double(cli_json *j, const char *key, double v)
+{
+    item(j, key);
+    if (!isfinite(v)) {
+        fputs("null", j->out);
+        return;
+    }
+    /* "2.0", not "2": a reader must not take a float keyword for an integer one. */
+    char buf[48];
+    cli_format_double(buf, sizeof buf, v);
+    if (!strpbrk(buf, ".e"))
+        strcat(buf, ".0");
+    fputs(buf, j->out);
+}
+
+void cli_json_bool(cli_json *j, const char *key, int v)
+{
+    item(j, key);
+    fputs(v ? "true" : "false", j->out);
+}
+
+void cli_json_null(cli_json *j, const char *key)
+{
+    item(j, key);
+    fputs("null", j->out);
+}
+
+/* The members every object has, segment or not. */
+static void object_members(cli_json *j, const shmap_info *info)
+{
+    char buf[SHMAP_NAME_MAX];
+    cli_json_string(j, "store", shmap_store_name(info->store));
+    cli_json_string(j, "os_handle", info->os_handle);
+    cli_json_u64(j, "size", info->size);
+    cli_format_mode(buf, sizeof buf, info->mode);
+    cli_json_string(j, "mode", buf);
+    cli_json_u64(j, "uid", (uint64_t)info->uid);
+    cli_json_u64(j, "gid", (uint64_t)info->gid);
+    cli_json_string(j, "owner", cli_user_name(info->uid, buf, sizeof buf) ? buf : NULL);
+    cli_json_string(j, "group", cli_group_name(info->gid, buf, sizeof buf) ? buf : NULL);
+}
+
+static void keyword_members(cli_json *j, const shmap_keyword *kw, int nkw)
+{
+    if (nkw < 0) {
+        cli_json_null(j, "keywords");
+        cli_json_null(j, "keyword_comments");
+        return;
+    }
+    cli_json_open(j, "keywords", '{');
+    for (int i = 0; i < nkw; i++) {
+        switch (kw[i].type) {
+        case SHMAP_KW_INT:
+            cli_json_i64(j, kw[i].name, kw[i].i);
+            break;
+        case SHMAP_KW_FLOAT:
+            cli_json_double(j, kw[i].name, kw[i].f);
+            break;
+        case SHMAP_KW_BOOL:
+            cli_json_bool(j, kw[i].name, kw[i].i != 0);
+            break;
+        case SHMAP_KW_STRING:
+            cli_json_string(j, kw[i].name, kw[i].s);
+            break;
+        default:
+            cli_json_null(j, kw[i].name);
+            break;
+        }
+    }
+    cli_json_close(j, '}');
+    cli_json_open(j, "keyword_comments", '{');
+    for (int i = 0; i < nkw; i++)
+        if (kw[i].comment[0])
+            cli_json_string(j, kw[i].name, kw[i].comment);
+    cli_json_close(j, '}');
+}
+
+void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw)
+{
+    char buf[64];
+    cli_json_open(j, NULL, '{');
+    cli_json_string(j, "name", info->name);
+    cli_json_bool(j, "shmap", 1);
+    object_members(j, info);
+    cli_json_u64(j, "version", info->version);
+    cli_json_string(j, "dtype", shmap_dtype_name(info->dtype));
+    cli_json_string(j, "numpy", shmap_dtype_numpy(info->dtype));
+    cli_json_string(j, "record_fields",
+                    info->dtype == SHMAP_RECORD ? info->record_fields : NULL);
+    cli_json_u64(j, "elsize", info->elsize);
+    cli_json_u64(j, "ndim", info->ndim);
+    cli_json_open(j, "shape", '[');
+    for (unsigned int i = 0; i < info->ndim && i < SHMAP_MAX_DIMS; i++)
+        cli_json_u64(j, NULL, info->dims[i]);
+    cli_json_close(j, ']');
+    cli_json_u64(j, "nelem", info->nelem);
+    cli_json_u64(j, "bytes", info->data_size);
+    cli_json_u64(j, "data_offset", info->data_offset);
+    cli_json_i64(j, "creator_pid", (int64_t)info->creator_pid);
+    cli_json_u64(j, "creator_uid", (uint64_t)info->creator_uid);
+    cli_json_open(j, "attached", '[');
+    cli_json_close(j, ']');
+    cli_json_u64(j, "generation", info->generation);
+    cli_format_time(buf, sizeof buf, info->created_ns);
+    cli_json_string(j, "created", buf);
+    cli_json_i64(j, "created_ns", info->created_ns);
+    cli_json_bool(j, "transient", (info->flags & SHMAP_SEG_TRANSIENT) != 0);
+    cli_json_u64(j, "flags", info->flags);
+    cli_json_u64(j, "keyword_capacity", info->keyword_capacity);
+    keyword_members(j, kw, nkw);
+    cli_json_close(j, '}');
+}
+
+void cli_json_foreign(cli_json *j, const shmap_entry *e)
+{
+    cli_json_open(j, NULL, '{');
+    cli_json_string(j, "name", e->info.name);
+    cli_json_bool(j, "shmap", 0);
+    object_members(j, &e->info);
+    cli_json_string(j, "error", shmap_strerror(e->status));
+    cli_json_string(j, "error_code", shmap_errname(e->status));
+    cli_json_close(j, '}');
+}

@@ -1,0 +1,164 @@
+/*
+ * main.c: the shmap command's table of subcommands and its dispatch (libgit2's CLI style).
+ * Each subcommand lives in cmd_NAME.c; this file knows only their names, entry points and
+ * help texts, so `shmap help NAME`, `shmap NAME --help` and usage errors all print the same
+ * words.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+    {"create", cmd_create,
+     "create NAME TYPE DIM [DIM...] [--mode MODE] [--transient] [--prefault] "
+     "[--replace|--exist-ok] [--keyword KEY=VALUE]...",
+     "create a segment holding a zero-filled array, and keep it",
+     "TYPE is an element type: u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool,\n"
+     "or a numpy or IDL spelling of one (f4, float32, <f8, byte, long, double, dcomplex...).\n"
+     "A record type is written record:FIELDS, FIELDS being a packed field list such as\n"
+     "record:x:f4,y:f4,flag:u1 or record:pos:f8[3],t:f8.\n"
+     "DIM... is the shape in C order (last index fastest): 1 to 8 dimensions, each >= 1.\n"
+     "\n"
+     "  --mode MODE        permission bits, octal (default 0600; the umask applies)\n"
+     "  --transient        record it as transient: `shmap gc` may remove it once its\n"
+     "                     creator and users are gone\n"
+     "  --prefault         fault every page in at creation\n"
+     "  --replace          replace an existing segment of that name\n"
+     "  --exist-ok         if NAME exists with this type and shape, succeed and leave it\n"
+     "                     as it is (mode, flags and keywords untouched)\n"
+     "  --keyword K=V[ / COMMENT]\n"
+     "                     set a keyword (repeatable): T, F, true, false are bool, an\n"
+     "                     integer is an integer, a number a float, other text a string\n"
+     "\n"
+     "The segment outlives the command; `shmap rm NAME` removes it."},
+    {"ls", cmd_ls, "ls [--all] [--json]", "list the segments on this system",
+     "Columns: NAME, DTYPE, SHAPE, BYTES (of data), MODE, OWNER, CREATOR (pid),\n"
+     "GEN (generation), AGE.\n"
+     "\n"
+     "  --all    also list shared-memory objects that are not shmap segments, with their\n"
+     "           object size under BYTES and, in a STATUS column, why they are not\n"
+     "  --json   print a JSON array with one object per segment (schema in shmap(1))"},
+    {"info", cmd_info, "info NAME [--json]", "describe a segment: header, object and keywords",
+     "  --json   print one JSON object (schema in shmap(1))"},
+    {"rm", cmd_rm, "rm NAME...", "remove segments",
+     "Removes each NAME. Processes that map a segment keep its memory until they unmap it.\n"
+     "Goes on after a failure, and exits 1 if any NAME could not be removed."},
+    {"cat", cmd_cat, "cat NAME [--slice SPEC]", "print the values of a segment",
+     "A 1-D array prints on one line, a 2-D array one row per line, higher dimensions as\n"
+     "2-D blocks separated by blank lines; values are separated by one space. Integers\n"
+     "print exactly; floats in the shortest form that reads back to the same value (nan,\n"
+     "inf, -inf); complex numbers as 1+2j; bool as True or False; records as\n"
+     "(x=1.5, y=2, flag=1), array fields as [1, 2, 3].\n"
+     "\n"
+     "  --slice SPEC   numpy-style, one item per dimension, comma-separated: an index\n"
+     "                 (3, -1) selects and drops that dimension; start:stop[:step] (2:5,\n"
+     "                 ::2, 1:10:3, ::-1) keeps it; missing items mean ':'. Negative\n"
+     "                 numbers count from the end."},
+    {"fill", cmd_fill, "fill NAME VALUE|ramp", "set every element, then publish",
+     "VALUE is written as for `shmap set`. `ramp` sets element i (in C order) to i, like\n"
+     "IDL's DINDGEN: integer types wrap modulo their range as C converts a uint64_t,\n"
+     "floats get the nearest value, complex numbers i+0j, bool i%2 (the index's low bit:\n"
+     "False, True, False...), records i in every field. Publishing bumps the generation\n"
+     "and wakes waiting readers."},
+    {"set", cmd_set, "set NAME INDEX... VALUE", "set one element, then publish",
+     "One INDEX per dimension; a negative index counts from the end. VALUE is:\n"
+     "  integers   decimal or 0x hex, within the type's range\n"
+     "  floats     a decimal or hex float, nan, inf, -inf\n"
+     "  complex    1+2j, 2j, 1, (1+2j) or (1,2)\n"
+     "  bool       true, false, t, f, 1, 0 (any case)\n"
+     "  records    (x=1.5, y=2) by name or (1.5, 2, 1) in order; array fields as [1, 2, 3]\n"
+     "             or one value for all items; fields not given keep their value"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const cli_command *cli_command_find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+void cli_command_help(FILE *out, const cli_command *cmd)
+{
+    fprintf(out, "usage: shmap %s\n\n%c%s.\n", cmd->usage, cmd->summary[0] - 'a' + 'A',
+            cmd->summary + 1);
+    if (cmd->details)
+        fprintf(out, "\n%s\n", cmd->details);
+}
+
+static void print_overview(FILE *out)
+{
+    fputs("usage: shmap COMMAND [ARGS...]\n"
+          "       shmap help COMMAND | --help | --version\n"
+          "\n"
+          "Named, typed arrays in shared memory.\n"
+          "\n"
+          "Commands:\n",
+          out);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-8s%s\n", commands[i].name, commands[i].summary);
+    fputs("\n"
+          "NAME names a segment: frames, /frames, shm://frames or shmem://frames.\n"
+          "`shmap help COMMAND` describes a command's arguments and options.\n"
+          "Exit status: 0 on success, 1 on failure, 2 on bad usage.\n",
+          out);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_overview(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "shmap: help takes one command name\nusage: shmap help COMMAND\n");
+        return CLI_EXIT_USAGE;
+    }
+    const cli_command *cmd = cli_command_find(argv[1]);
+    if (!cmd) {
+        fprintf(stderr, "shmap: unknown command '%s'\nusage: shmap help COMMAND\n", argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+    cli_command_help(stdout, cmd);
+    return CLI_EXIT_OK;
+}
+
+static int dispatch(int argc, char **argv)
+{
+    if (argc < 2) {
+        return cli_usage_error(NULL, "no command given");
+    }
+    const char *arg = argv[1];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        print_overview(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        printf("shmap %s\n", SHMAP_VERSION_STRING);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "help") == 0)
+        return cmd_help(argc - 1, argv + 1);
+
+    const cli_command *cmd = cli_command_find(arg);
+    if (!cmd) {
+        return cli_usage_error(NULL, "unknown %s '%s'", arg[0] == '-' ? "option" : "command",
+                               arg);
+    }
+    return cmd->fn(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv)
+{
+    int status = dispatch(argc, argv);
+
+    /* Output that never reached its file (a full disk, a closed pipe) is a failure too. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fputs("shmap: error writing to standard output\n", stderr);
+        return CLI_EXIT_FAIL;
+    }
+    return status;
+}

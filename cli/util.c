@@ -1,0 +1,422 @@
+/*
+ * util.c: error reporting, argument scanning, number parsing and the formatting helpers the
+ * commands share.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cli.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors */
+
+void cli_escape(char *buf, size_t size, const char *s)
+{
+    size_t used = 0;
+    for (; *s && used + 5 <= size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            used += (size_t)snprintf(buf + used, size - used, "\\x%02x", c);
+        else
+            buf[used++] = (char)c;
+    }
+    if (size)
+        buf[used < size ? used : size - 1] = '\0';
+}
+
+static void vprint_error(const char *name, const char *fmt, va_list ap)
+{
+    /* Escaped, because a control character (a newline in a name) would split the line. */
+    char msg[2048], line[4 * sizeof msg];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fputs("shmap: ", stderr);
+    if (name) {
+        /* An empty name would print as "shmap: : ..."; quote it so the reader sees it. */
+        cli_escape(line, sizeof line, *name ? name : "''");
+        fprintf(stderr, "%s: ", line);
+    }
+    cli_escape(line, sizeof line, msg);
+    fprintf(stderr, "%s\n", line);
+}
+
+int cli_fail(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_error(name, fmt, ap);
+    va_end(ap);
+    return CLI_EXIT_FAIL;
+}
+
+/* The segment part of a name as a message would quote it: "frames" for "shm://frames". */
+static const char *name_base(const char *name)
+{
+    const char *scheme = strstr(name, "://");
+    if (scheme)
+        name = scheme + 3;
+    else if (strncmp(name, "file:", 5) == 0)
+        name += 5;
+    while (*name == '/')
+        name++;
+    return name;
+}
+
+static int name_boundary_before(char c)
+{
+    return c == '\'' || c == '"' || c == '`' || c == '/' || c == ' ' || c == '(';
+}
+
+static int name_boundary_after(char c)
+{
+    return c == '\0' || c == '\'' || c == '"' || c == '`' || c == ':' || c == ' ' ||
+           c == ',' || c == ')';
+}
+
+/* Does text[0..len) name the segment, as a whole word, not as part of a longer one? */
+static int mentions(const char *text, size_t len, const char *name)
+{
+    const char *base = name_base(name);
+    size_t blen = strlen(base);
+    if (blen == 0 || blen > len)
+        return 0;
+    for (size_t i = 0; i + blen <= len; i++) {
+        if (memcmp(text + i, base, blen) != 0)
+            continue;
+        char after = i + blen < len ? text[i + blen] : '\0';
+        if ((i == 0 || name_boundary_before(text[i - 1])) && name_boundary_after(after))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * The library keeps its detail message until the next failure and never clears it on
+ * success, so a detail already printed may be stale: a later failure that set no detail of
+ * its own must not be explained by it. Remembering the last detail printed is enough.
+ *
+ * The detail usually starts with the segment ("segment '/frames': object is 4096 bytes..."):
+ * that prefix is replaced by the name as the user wrote it, giving SPEC's "shmap: NAME:
+ * message". A detail naming the segment elsewhere is printed as it is, one naming it not at
+ * all gets the name in front: either way the name appears exactly once.
+ */
+static char last_detail[1024];
+
+const char *cli_lib_detail(void)
+{
+    const char *detail = shmap_last_error();
+    if (!detail || !*detail || strcmp(detail, last_detail) == 0)
+        return NULL;
+    snprintf(last_detail, sizeof last_detail, "%s", detail);
+    return detail;
+}
+
+const char *cli_lib_message(int rc)
+{
+    const char *detail = cli_lib_detail();
+    return detail ? detail : shmap_strerror(rc);
+}
+
+int cli_fail_lib(const char *name, int rc)
+{
+    const char *detail = cli_lib_detail();
+    if (!detail)
+        return cli_fail(name, "%s", shmap_strerror(rc));
+
+    const char *colon = strstr(detail, ": ");
+    if (colon && mentions(detail, (size_t)(colon - detail), name))
+        return cli_fail(name, "%s", colon + 2);
+    if (mentions(detail, strlen(detail), name))
+        return cli_fail(NULL, "%s", detail);
+    return cli_fail(name, "%s", detail);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_error(NULL, fmt, ap);
+    va_end(ap);
+    const cli_command *c = cmd ? cli_command_find(cmd) : NULL;
+    if (c)
+        fprintf(stderr, "usage: shmap %s\n", c->usage);
+    else
+        fputs("usage: shmap COMMAND [ARGS...] (see shmap --help)\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Arguments */
+
+void cli_args_init(cli_args *a, const char *cmd, const cli_opt *opts, int argc, char **argv)
+{
+    memset(a, 0, sizeof *a);
+    a->cmd = cmd;
+    a->opts = opts;
+    a->argc = argc;
+    a->argv = argv;
+    a->next = 1; /* argv[0] is the command's name */
+}
+
+/* "-1", "-2.5", "-.5", "-3:", "-1,2", "-inf", "-nan": negative values, not options. */
+static int is_negative_value(const char *arg)
+{
+    unsigned char c = (unsigned char)arg[1];
+    if (isdigit(c) || c == '.' || c == ':' || c == ',')
+        return 1;
+    return strncasecmp(arg + 1, "inf", 3) == 0 || strncasecmp(arg + 1, "nan", 3) == 0;
+}
+
+static int args_usage(cli_args *a, const char *fmt, const char *what)
+{
+    a->status = cli_usage_error(a->cmd, fmt, what);
+    return CLI_ARGS_EXIT;
+}
+
+/* Match "--name" or "--name=value" against the option table. */
+static int args_option(cli_args *a, const char *arg)
+{
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+
+    for (int i = 0; a->opts && a->opts[i].name; i++) {
+        const cli_opt *o = &a->opts[i];
+        if (strlen(o->name) != len || strncmp(o->name, name, len) != 0)
+            continue;
+        a->value = NULL;
+        if (!o->has_value) {
+            if (eq)
+                return args_usage(a, "option --%s takes no value", o->name);
+            return i;
+        }
+        if (eq)
+            a->value = eq + 1;
+        else if (a->next < a->argc)
+            a->value = a->argv[a->next++];
+        else
+            return args_usage(a, "option --%s needs a value", o->name);
+        return i;
+    }
+    return args_usage(a, "unknown option '%s'", arg);
+}
+
+int cli_args_next(cli_args *a)
+{
+    while (a->next < a->argc) {
+        char *arg = a->argv[a->next++];
+        if (a->options_done || arg[0] != '-' || arg[1] == '\0' || is_negative_value(arg)) {
+            /* npos < next always, so this overwrites only arguments already scanned. */
+            a->argv[a->npos++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            a->options_done = 1;
+            continue;
+        }
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            const cli_command *c = cli_command_find(a->cmd);
+            if (c)
+                cli_command_help(stdout, c);
+            a->status = CLI_EXIT_OK;
+            return CLI_ARGS_EXIT;
+        }
+        if (arg[1] != '-')
+            return args_usage(a, "unknown option '%s'", arg);
+        return args_option(a, arg);
+    }
+    return CLI_ARGS_END;
+}
+
+int cli_parse_u64(const char *text, uint64_t *out)
+{
+    int base = 10;
+    const char *digits = text;
+    if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+        base = 16;
+        digits = text + 2;
+    }
+    /* strtoull would skip blanks and accept a sign; a count or an index has neither. */
+    if (!isxdigit((unsigned char)digits[0]) || (base == 10 && !isdigit((unsigned char)*digits)))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(digits, &end, base);
+    if (errno == ERANGE || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_i64(const char *text, int64_t *out)
+{
+    int neg = text[0] == '-';
+    uint64_t mag;
+    if (cli_parse_u64(text + (neg || text[0] == '+'), &mag) < 0)
+        return -1;
+    if (neg) {
+        if (mag > (uint64_t)INT64_MAX + 1)
+            return -1;
+        *out = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+    } else {
+        if (mag > (uint64_t)INT64_MAX)
+            return -1;
+        *out = (int64_t)mag;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Formatting */
+
+void cli_format_shape(char *buf, size_t size, unsigned int ndim, const uint64_t *dims)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (unsigned int i = 0; i < ndim && used < size; i++) {
+        int n = snprintf(buf + used, size - used, "%s%" PRIu64, i ? "x" : "", dims[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+void cli_format_mode(char *buf, size_t size, unsigned int mode)
+{
+    snprintf(buf, size, "%04o", mode & 07777u);
+}
+
+void cli_format_time(char *buf, size_t size, int64_t ns)
+{
+    /* Floor division, so times before the Epoch keep their milliseconds positive. */
+    int64_t sec = ns / 1000000000;
+    int64_t rem = ns % 1000000000;
+    if (rem < 0) {
+        rem += 1000000000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%03dZ", date, (int)(rem / 1000000));
+}
+
+void cli_format_age(char *buf, size_t size, int64_t ns, int64_t now_ns)
+{
+    /* A creation time in the future (clocks set back) shows as 0s rather than negative. */
+    long long s = now_ns > ns ? (long long)((now_ns - ns) / 1000000000) : 0;
+    if (s < 60)
+        snprintf(buf, size, "%llds", s);
+    else if (s < 3600)
+        snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, size, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+}
+
+int64_t cli_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int cli_user_name(uid_t uid, char *buf, size_t size)
+{
+    struct passwd *pw = getpwuid(uid);
+    if (!pw) {
+        snprintf(buf, size, "%lu", (unsigned long)uid);
+        return 0;
+    }
+    snprintf(buf, size, "%s", pw->pw_name);
+    return 1;
+}
+
+int cli_group_name(gid_t gid, char *buf, size_t size)
+{
+    struct group *gr = getgrgid(gid);
+    if (!gr) {
+        snprintf(buf, size, "%lu", (unsigned long)gid);
+        return 0;
+    }
+    snprintf(buf, size, "%s", gr->gr_name);
+    return 1;
+}
+
+void cli_format_double(char *buf, size_t size, double v)
+{
+    if (isnan(v)) {
+        snprintf(buf, size, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(buf, size, v < 0 ? "-inf" : "inf");
+        return;
+    }
+    /* 17 significant digits always read back exactly; fewer usually do, and read better. */
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Segments */
+
+int cli_open(const char *name, unsigned int flags, shmap_seg **seg, shmap_info *info,
+             cli_layout *layout)
+{
+    int rc = shmap_open(seg, name, flags);
+    if (rc < 0)
+        return cli_fail_lib(name, rc);
+    rc = shmap_info_get(*seg, info);
+    if (rc < 0) {
+        cli_fail_lib(name, rc);
+        shmap_close(*seg);
+        return CLI_EXIT_FAIL;
+    }
+    char err[256];
+    if (cli_layout_init(layout, info, err, sizeof err) < 0) {
+        cli_fail(name, "%s", err);
+        shmap_close(*seg);
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
+int cli_keywords_read(const shmap_seg *seg, shmap_keyword **out)
+{
+    *out = NULL;
+    for (;;) {
+        int n = shmap_keyword_list(seg, NULL, 0);
+        if (n <= 0)
+            return n;
+        shmap_keyword *kw = calloc((size_t)n, sizeof *kw);
+        if (!kw)
+            return -ENOMEM;
+        int got = shmap_keyword_list(seg, kw, (size_t)n);
+        if (got >= 0 && got <= n) {
+            *out = kw;
+            return got;
+        }
+        free(kw);
+        if (got < 0)
+            return got;
+        /* Another process added keywords between the two calls: count again. */
+    }
+}
