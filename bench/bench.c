@@ -13,7 +13,15 @@
  *                   against shm_open(O_RDONLY) + fstat + mmap(PROT_READ, MAP_SHARED) + munmap +
  *                   close of an object of the same size;
  *
- * and it times shmap_list() over 2,000 segments. Each comparison interleaves the two sides
+ * It times shmap_list() over 2,000 segments, and an uncontended lock+unlock pair:
+ *
+ *   shared, exclusive  shmap_lock(SHMAP_LOCK_SHARED or _EXCLUSIVE, -1) + shmap_unlock(), against
+ *                   an atomic increment+decrement of a word on a line of a shared page (what
+ *                   the shared lock does at least), a process-shared robust pthread mutex
+ *                   lock+unlock, and an fcntl(F_SETLKW) write lock+unlock of one byte of a
+ *                   /dev/shm object (CFITSIO's mechanism); target: each shmap pair < 30 ns.
+ *
+ * Each comparison Each comparison interleaves the two sides
  * round by round (see harness.h) and reports medians and 90th percentiles; the ratio is of
  * the medians. --quick takes a tenth of the samples; --strict exits 1 when a target is missed
  * (by default missing a target is reported, not an error, since these machines are noisy).
@@ -23,6 +31,7 @@
  * unlinks what is registered and exits at once.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -418,6 +427,158 @@ static uint64_t shm_free(void)
     return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Locks: uncontended lock+unlock pairs against their baselines. */
+
+#define LOCK_TARGET_NS 30.0
+
+struct lock_ctx {
+    shmap_seg *seg;
+    uint32_t *word;          /* a word on a shared page, for the bare atomic pair */
+    pthread_mutex_t *mutex;  /* process-shared, robust, on the same page */
+    int fd;                  /* for fcntl */
+};
+
+static int op_lock_shared(void *p, unsigned n)
+{
+    struct lock_ctx *c = p;
+    for (unsigned i = 0; i < n; i++) {
+        int rc = shmap_lock(c->seg, SHMAP_LOCK_SHARED, -1);
+        if (rc < 0)
+            return rc;
+        shmap_unlock(c->seg);
+    }
+    return 0;
+}
+
+static int op_lock_exclusive(void *p, unsigned n)
+{
+    struct lock_ctx *c = p;
+    for (unsigned i = 0; i < n; i++) {
+        int rc = shmap_lock(c->seg, SHMAP_LOCK_EXCLUSIVE, -1);
+        if (rc < 0)
+            return rc;
+        shmap_unlock(c->seg);
+    }
+    return 0;
+}
+
+static int op_atomic_pair(void *p, unsigned n)
+{
+    struct lock_ctx *c = p;
+    for (unsigned i = 0; i < n; i++) {
+        __atomic_add_fetch(c->word, 1, __ATOMIC_SEQ_CST);
+        __atomic_sub_fetch(c->word, 1, __ATOMIC_SEQ_CST);
+    }
+    return 0;
+}
+
+static int op_mutex_pair(void *p, unsigned n)
+{
+    struct lock_ctx *c = p;
+    for (unsigned i = 0; i < n; i++) {
+        int rc = pthread_mutex_lock(c->mutex);
+        if (rc != 0 && rc != EOWNERDEAD)
+            return -rc;
+        pthread_mutex_unlock(c->mutex);
+    }
+    return 0;
+}
+
+static int op_fcntl_pair(void *p, unsigned n)
+{
+    struct lock_ctx *c = p;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    for (unsigned i = 0; i < n; i++) {
+        fl.l_type = F_WRLCK;
+        if (fcntl(c->fd, F_SETLKW, &fl) < 0)
+            return -errno;
+        fl.l_type = F_UNLCK;
+        if (fcntl(c->fd, F_SETLK, &fl) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+/* Measure and print the lock table; returns 0, or a negative code; counts missed targets. */
+static int bench_locks(unsigned samples, int *missed)
+{
+    char name[SHMAP_NAME_MAX];
+    int rc = fresh_name(name, sizeof name);
+    if (rc < 0) {
+        report_error("unique name", rc);
+        return rc;
+    }
+    struct lock_ctx c = {NULL, NULL, NULL, -1};
+    const uint64_t n = 4096;
+    if ((rc = shmap_create(&c.seg, name, SHMAP_U8, 1, &n, NULL)) < 0) {
+        report_error("create", rc);
+        return rc;
+    }
+    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+        shmap_close(c.seg);
+        return -errno;
+    }
+    c.word = (uint32_t *)page;
+    c.mutex = (pthread_mutex_t *)((char *)page + 64);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(c.mutex, &ma);
+    pthread_mutexattr_destroy(&ma);
+    char handle[HANDLE_MAX];
+    snprintf(handle, sizeof handle, "/%s", name);
+    c.fd = shm_open(handle, O_RDWR, 0);
+    if (c.fd < 0)
+        rc = -errno;
+
+    struct bench_case cases[5] = {
+        {"shmap shared", op_lock_shared, &c, 10000, NULL, 0},
+        {"shmap exclusive", op_lock_exclusive, &c, 10000, NULL, 0},
+        {"atomic inc+dec", op_atomic_pair, &c, 10000, NULL, 0},
+        {"robust mutex", op_mutex_pair, &c, 10000, NULL, 0},
+        {"fcntl lock", op_fcntl_pair, &c, 200, NULL, 0},
+    };
+    struct bench_stats st[5];
+    memset(st, 0, sizeof st);
+    if (rc == 0)
+        rc = bench_run(cases, 5, samples, samples / 10, &g_stop);
+    for (int i = 0; i < 5; i++) {
+        if (rc == 0)
+            bench_stats_of(cases[i].ns, cases[i].nsamples, &st[i]);
+        free(cases[i].ns);
+    }
+    if (c.fd >= 0)
+        close(c.fd);
+    pthread_mutex_destroy(c.mutex);
+    munmap(page, 4096);
+    int crc = shmap_close(c.seg);
+    if (rc < 0) {
+        report_error("locks", rc);
+        return rc;
+    }
+    if (crc < 0)
+        report_error("close", crc);
+    printf("\nuncontended lock+unlock, ns per pair, %u rounds:\n", st[0].n);
+    printf("%-16s %9s %9s %10s %10s  %s\n", "pair", "median", "(p90)", "/atomic", "/mutex",
+           "target");
+    for (int i = 0; i < 5; i++) {
+        const char *verdict = "";
+        if (i < 2) {
+            int ok = st[i].median < LOCK_TARGET_NS;
+            verdict = ok ? "< 30 ns: ok" : "< 30 ns: MISSED";
+            if (!ok)
+                (*missed)++;
+        }
+        printf("%-16s %9.1f %9.1f %9.2fx %9.2fx  %s\n", cases[i].label, st[i].median, st[i].p90,
+               st[2].median > 0 ? st[i].median / st[2].median : 0,
+               st[3].median > 0 ? st[i].median / st[3].median : 0, verdict);
+    }
+    return crc;
+}
+
 static void print_row(const struct row *r, int *missed)
 {
     char sz[32];
@@ -519,6 +680,8 @@ int main(int argc, char **argv)
         if (lc.ours != LIST_COUNT)
             printf("  shmap_list() found %zu of our %d segments\n", lc.ours, LIST_COUNT);
     }
+    if (rc == 0 && !g_stop)
+        rc = bench_locks(quick ? 30 : 300, &missed);
     printf("\nsize is the array's; both sides reserve the same object, header page and keyword\n"
            "area included: %llu bytes for 4 KiB, %llu for 64 MiB. rounds: create %u and %u,\n"
            "attach %u and %u; %.1f s in all\n",

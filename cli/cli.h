@@ -52,6 +52,7 @@ int cmd_rm(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_fill(int argc, char **argv);
 int cmd_set(int argc, char **argv);
+int cmd_lock(int argc, char **argv);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Errors (util.c) */
@@ -225,8 +226,10 @@ void cli_json_double(cli_json *j, const char *key, double v); /* nan, inf: null 
 void cli_json_bool(cli_json *j, const char *key, int v);
 void cli_json_null(cli_json *j, const char *key);
 
-/* One segment object; @p nkw < 0 writes "keywords": null (they could not be read). */
-void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw);
+/* One segment object; @p nkw < 0 writes "keywords": null (they could not be read). @p att
+ * (natt entries) and @p li may be NULL: "attached" is then [] and "lock" null. */
+void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,
+                      const shmap_attacher *att, int natt, const shmap_lockinfo *li);
 /* One object `shmap ls --all` found that is not a valid segment. */
 void cli_json_foreign(cli_json *j, const shmap_entry *e);
 

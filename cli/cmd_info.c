@@ -68,7 +68,28 @@ static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int 
     }
 }
 
-static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw)
+static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinfo *li)
+{
+    if (li->writer)
+        LINE("lock", "exclusive, held by pid %ld%s", (long)li->writer,
+             li->writer_alive ? "" : " (dead: the next locker recovers it)");
+    else if (li->shared)
+        LINE("lock", "shared, %u hold%s", li->shared, li->shared == 1 ? "" : "s");
+    else
+        LINE("lock", "free");
+    if (li->waiters)
+        LINE("lock_waiters", "yes");
+    if (li->owner_died)
+        LINE("owner_died", "pid %ld died holding the exclusive lock; the next writer is told",
+             (long)li->dead_pid);
+    LINE("attached", "%d process%s", natt, natt == 1 ? "" : "es");
+    for (int i = 0; i < natt; i++)
+        printf("  pid %-8ld %-5s shared %u%s\n", (long)att[i].pid,
+               att[i].alive ? "alive" : "dead", att[i].shared, att[i].writer ? "  writer" : "");
+}
+
+static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
+                       const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
     char buf[SHMAP_NAME_MAX], when[64], age[32];
 
@@ -108,6 +129,7 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw)
     LINE("created", "%s (%s ago)", when, age);
     LINE("transient", "%s", info->flags & SHMAP_SEG_TRANSIENT ? "yes" : "no");
     LINE("flags", "0x%x", info->flags);
+    print_locks(att, natt, li);
     print_keywords(info, kw, nkw);
 }
 
@@ -137,15 +159,36 @@ int cmd_info(int argc, char **argv)
         shmap_close(seg);
         return cli_fail_lib(name, rc);
     }
+    /* The attach table holds at most a few hundred entries: read it twice if it grew. */
+    shmap_lockinfo li;
+    shmap_attacher *att = NULL;
+    int natt = shmap_attached(seg, NULL, 0);
+    while (natt > 0) {
+        free(att);
+        if (!(att = calloc((size_t)natt + 4, sizeof *att))) {
+            natt = 0;
+            break;
+        }
+        int got = shmap_attached(seg, att, (size_t)natt + 4);
+        if (got <= natt + 4) {
+            natt = got;
+            break;
+        }
+        natt = got;
+    }
+    if (natt < 0)
+        natt = 0;
+    shmap_lock_info(seg, &li);
     shmap_close(seg);
 
     if (json) {
         cli_json j;
         cli_json_init(&j, stdout);
-        cli_json_segment(&j, &info, kw, nkw);
+        cli_json_segment(&j, &info, kw, nkw, att, natt, &li);
     } else {
-        print_text(&info, kw, nkw);
+        print_text(&info, kw, nkw, att, natt, &li);
     }
+    free(att);
     free(kw);
     return CLI_EXIT_OK;
 }

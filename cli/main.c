@@ -61,6 +61,18 @@ static const cli_command commands[] = {
      "floats get the nearest value, complex numbers i+0j, bool i%2 (the index's low bit:\n"
      "False, True, False...), records i in every field. Publishing bumps the generation\n"
      "and wakes waiting readers."},
+    {"lock", cmd_lock, "lock NAME [--read|--write] [--timeout S] -- COMMAND [ARGS...]",
+     "run a command holding the segment's lock",
+     "Takes the exclusive lock (--write, the default) or a shared one (--read), runs\n"
+     "COMMAND, releases the lock when it ends and exits with its status (128+N if signal N\n"
+     "ended it, 127 if it could not be found, 126 if it could not be run).\n"
+     "\n"
+     "  --read         take a shared lock: other readers may hold it too\n"
+     "  --write        take the exclusive lock (default)\n"
+     "  --timeout S    give up after S seconds (0: only try) and exit 1; by default wait\n"
+     "\n"
+     "If the previous writer died holding the lock, a warning line naming its pid is\n"
+     "printed and COMMAND still runs: the data may be half-written."},
     {"set", cmd_set, "set NAME INDEX... VALUE", "set one element, then publish",
      "One INDEX per dimension; a negative index counts from the end. VALUE is:\n"
      "  integers   decimal or 0x hex, within the type's range\n"

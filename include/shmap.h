@@ -27,7 +27,8 @@
  * @section fork Fork
  * A child created by fork() inherits the parent's mappings and handles. It may use and
  * close them; closing them in the child never destroys a segment the parent created
- * (destruction on close happens only in the process that created the segment).
+ * (destruction on close happens only in the process that created the segment). The child
+ * does not own its parent's locks (see shmap_lock()).
  */
 #ifndef SHMAP_H
 #define SHMAP_H
@@ -52,6 +53,9 @@ extern "C" {
 #define SHMAP_VERSION_PATCH 0
 #define SHMAP_VERSION_STRING "0.1.0"
 
+/** @brief The library's version string at run time (may differ from the header's). */
+SHMAP_EXTERN const char *shmap_version(void);
+
 /** @brief Most dimensions an array may have (IDL's limit). */
 #define SHMAP_MAX_DIMS 8
 /**
@@ -67,6 +71,10 @@ extern "C" {
 #define SHMAP_KEYWORD_STRING_MAX 72
 /** @brief Size of a keyword comment buffer (at most 39 characters). */
 #define SHMAP_KEYWORD_COMMENT_MAX 40
+/** @brief Keyword slots a segment gets when shmap_create_opts::keyword_capacity is 0. */
+#define SHMAP_KEYWORD_CAPACITY_DEFAULT 32
+/** @brief Most keyword slots a segment may have. */
+#define SHMAP_KEYWORD_CAPACITY_MAX 4096
 /** @brief Size of a record field-list buffer, with its NUL. */
 #define SHMAP_RECORD_FIELDS_MAX 512
 
@@ -96,7 +104,9 @@ extern "C" {
     XX(ENOKEY, -30015, "no such keyword")                                                     \
     XX(EKEYFULL, -30016, "keyword area is full")                                              \
     XX(EREADONLY, -30017, "segment is open read-only")                                        \
-    XX(EINVAL, -30018, "invalid argument")
+    XX(EINVAL, -30018, "invalid argument")                                                    \
+    XX(EOWNERDEAD, -30019, "previous writer died while holding the lock: data may be "         \
+                           "inconsistent")
 
 /** @brief The library's own error codes (system failures are `-errno`). */
 typedef enum shmap_error {
@@ -297,7 +307,13 @@ SHMAP_EXTERN int shmap_create(shmap_seg **out, const char *name, shmap_dtype dty
 /** @brief Flags of shmap_open(). */
 enum shmap_open_flags {
     SHMAP_RDONLY = 0,     /**< map PROT_READ: writes fault */
-    SHMAP_RDWR = 1u << 0  /**< map PROT_READ|PROT_WRITE */
+    SHMAP_RDWR = 1u << 0, /**< map PROT_READ|PROT_WRITE */
+    /**
+     * Hold-while-open (CFITSIO's shmem:// semantics): the new handle takes the shared lock
+     * (with #SHMAP_RDONLY) or the exclusive one (with #SHMAP_RDWR), waiting as long as it
+     * takes, and holds it until shmap_close(); see shmap_lock().
+     */
+    SHMAP_HOLD = 1u << 1
 };
 
 /**
@@ -310,10 +326,17 @@ enum shmap_open_flags {
  *
  * @param[out] out the handle.
  * @param[in] name the segment name.
- * @param[in] flags #SHMAP_RDONLY or #SHMAP_RDWR.
+ * A read-write open records this process in the segment's attach table (see
+ * shmap_attached()); a read-only one does not, until it takes a lock.
+ *
+ * @param[out] out the handle.
+ * @param[in] name the segment name.
+ * @param[in] flags #SHMAP_RDONLY or #SHMAP_RDWR, optionally with #SHMAP_HOLD.
  * @return 0; -ENOENT; -EACCES; #SHMAP_EBADNAME; #SHMAP_EFORMAT (not a shmap segment);
  *         #SHMAP_EVERSION; #SHMAP_EBYTEORDER; #SHMAP_ECORRUPT; #SHMAP_ETRUNCATED;
- *         #SHMAP_EINCOMPLETE; #SHMAP_EPENDING.
+ *         #SHMAP_EINCOMPLETE; #SHMAP_EPENDING. With #SHMAP_HOLD also the codes of
+ *         shmap_lock(): #SHMAP_EOWNERDEAD leaves the handle open with the lock held
+ *         (`*out` is set); any other failure closes it.
  */
 SHMAP_EXTERN int shmap_open(shmap_seg **out, const char *name, unsigned int flags);
 
@@ -397,6 +420,12 @@ typedef struct shmap_info {
 /** @brief Start of the data: an array in C order. */
 SHMAP_EXTERN void *shmap_data(const shmap_seg *seg);
 
+/**
+ * @brief Whether this process created the segment behind @p seg (rather than opened it):
+ * tells the two outcomes of #SHMAP_CREATE_OPEN apart.
+ */
+SHMAP_EXTERN int shmap_created(const shmap_seg *seg);
+
 /** @brief Whether @p seg was opened read-write. */
 SHMAP_EXTERN int shmap_writable(const shmap_seg *seg);
 
@@ -424,6 +453,106 @@ SHMAP_EXTERN uint64_t shmap_generation(const shmap_seg *seg);
  * @return 0, or #SHMAP_EREADONLY.
  */
 SHMAP_EXTERN int shmap_publish(shmap_seg *seg);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------ */
+/** @name Locks and attached processes
+ *
+ * Shared (many readers) and exclusive (one writer) locks kept in the segment's header, so
+ * they work for every store and need no file descriptor. Every process that maps a segment
+ * read-write is recorded in the header's attach table (pid and process start time) and
+ * counts its shared holds there; the exclusive lock is one word naming the writer's slot.
+ *
+ * **Ownership.** A lock is held through a handle: shmap_unlock() and shmap_close() on that
+ * handle release it. A handle holds at most one lock at a time. Shared holds are counted
+ * per process, so threads may share a segment through separate handles (shmap_dup()); one
+ * handle must not be locked from two threads at once. Two handles of one process exclude
+ * each other like two processes do, so taking the exclusive lock while another handle of
+ * the same process holds a shared one waits for it (until the timeout: there is no upgrade).
+ *
+ * **Fork.** A child does not own its parent's locks: for it an inherited handle holds
+ * nothing (shmap_unlock() gives #SHMAP_EINVAL) and may be locked afresh; the parent's holds
+ * stay the parent's. The child gets its own attach slot when it first locks.
+ *
+ * **Fairness.** Writers are preferred: a writer waiting for the lock blocks new readers
+ * while the readers inside drain, so a stream of readers cannot starve it. Among waiters
+ * there is no queue: whoever runs first after a release wins.
+ *
+ * **Crash robustness.** A waiter that has waited 10 ms checks that the holders it waits
+ * for are alive (pid, start time, and not a zombie). A dead reader's holds are dropped and
+ * its slot freed; a dead writer's lock is released and the next process to take the
+ * exclusive lock gets #SHMAP_EOWNERDEAD, with the lock held, so it can repair the data.
+ *
+ * **Read-only handles.** Taking a lock writes the attach table. A read-only handle whose
+ * user may write the segment maps the header page read-write at its first lock (the data
+ * stays read-only) and is then listed as attached. A user without write permission cannot
+ * take locks (#SHMAP_EREADONLY); it can still read the lock state and the attach table, and
+ * read data consistently with shmap_generation() and its own checks.
+ * @{ */
+
+/** @brief Flags of shmap_lock(). */
+enum shmap_lock_flags {
+    SHMAP_LOCK_SHARED = 1u << 0,   /**< many holders at once */
+    SHMAP_LOCK_EXCLUSIVE = 1u << 1 /**< one holder, no shared holders */
+};
+
+/**
+ * @brief Take the shared or the exclusive lock of a segment through a handle.
+ *
+ * The uncontended cost is a few atomic operations on the header (no system call); a
+ * waiter sleeps on a futex and is woken by the release.
+ * @param[in] seg a handle that holds no lock (read-only handles: see above).
+ * @param[in] flags #SHMAP_LOCK_SHARED or #SHMAP_LOCK_EXCLUSIVE.
+ * @param[in] timeout_s seconds to wait: negative waits for ever, 0 only tries.
+ * @return 0 with the lock held; #SHMAP_EOWNERDEAD with the exclusive lock held, when the
+ *         previous writer died holding it (the detail names its pid; the data may be
+ *         half-written); -EBUSY (a try that would wait); -ETIMEDOUT; #SHMAP_EREADONLY
+ *         (a read-only handle whose user may not write the segment);
+ *         -EDEADLK (the handle already holds a lock); -EUSERS (the attach table is full);
+ *         #SHMAP_EINVAL.
+ */
+SHMAP_EXTERN int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s);
+
+/**
+ * @brief Release the lock held through a handle.
+ * @return 0; #SHMAP_EINVAL if this handle holds no lock in this process.
+ */
+SHMAP_EXTERN int shmap_unlock(shmap_seg *seg);
+
+/** @brief One process in a segment's attach table, as shmap_attached() reports it. */
+typedef struct shmap_attacher {
+    pid_t pid;
+    uint64_t start;     /**< process start time, clock ticks since boot (0 if unknown) */
+    unsigned int shared;/**< shared holds it has */
+    int writer;         /**< it holds (or is taking) the exclusive lock */
+    int alive;          /**< it is still running (same pid and start time) */
+    int writable;       /**< it opened read-write (0: a read-only handle that locks) */
+} shmap_attacher;
+
+/**
+ * @brief List the processes attached to a segment: read-write openers and lockers.
+ *
+ * Dead processes are listed (alive = 0) until a waiter or a new attacher clears them.
+ * Works through a read-only handle.
+ * @param[out] out array of @p cap entries (may be NULL when @p cap is 0).
+ * @return the number of attached processes (may exceed @p cap), or #SHMAP_EINVAL.
+ */
+SHMAP_EXTERN int shmap_attached(const shmap_seg *seg, shmap_attacher *out, size_t cap);
+
+/** @brief The lock state of a segment, as shmap_lock_info() reports it. */
+typedef struct shmap_lockinfo {
+    pid_t writer;        /**< process holding (or taking) the exclusive lock, or 0 */
+    int writer_alive;    /**< whether that process is running */
+    unsigned int shared; /**< shared holds, over all processes */
+    int waiters;         /**< someone waited for the lock since its last release */
+    int owner_died;      /**< a writer died holding it; the next exclusive locker is told */
+    pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 */
+} shmap_lockinfo;
+
+/** @brief Read a segment's lock state (a snapshot). Works through a read-only handle.
+ *  @return 0 or #SHMAP_EINVAL. */
+SHMAP_EXTERN int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out);
 
 /** @} */
 

@@ -18,6 +18,11 @@ int shmap__err(int code, const char *fmt, ...)
     return code;
 }
 
+const char *shmap_version(void)
+{
+    return SHMAP_VERSION_STRING;
+}
+
 const char *shmap_last_error(void)
 {
     return last_error;

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shmap.h"
+
 #define SHMAP__MAGIC "\x89SHMAP\r\n"
 #define SHMAP__MAGIC_LEN 8
 #define SHMAP__BOM 0x01020304u
@@ -28,8 +30,8 @@
 #define SHMAP__FORMAT_VERSION 1u
 #define SHMAP__HEADER_SIZE 4096u
 #define SHMAP__KW_SLOT_SIZE 160u
-#define SHMAP__KW_DEFAULT_CAPACITY 32u
-#define SHMAP__KW_MAX_CAPACITY 4096u
+#define SHMAP__KW_DEFAULT_CAPACITY SHMAP_KEYWORD_CAPACITY_DEFAULT
+#define SHMAP__KW_MAX_CAPACITY SHMAP_KEYWORD_CAPACITY_MAX
 
 /* state word: a segment is READY once its header is complete */
 #define SHMAP__STATE_INIT 1u
@@ -85,6 +87,40 @@ struct shmap__header {
 #define SHMAP__LOCK_OFFSET 512u
 #define SHMAP__LOCK_SIZE (SHMAP__HEADER_SIZE - 512u)
 
+/*
+ * The lock and attach area, bytes 512..4095 of the header (see src/lock.c for the protocol).
+ * All zero means: unlocked, nobody attached, which is what segments made before locks have.
+ */
+#define SHMAP__LOCK_SLOTS 110u
+#define SHMAP__LW_WRITER 0x80000000u /* word: a writer holds the lock or is draining readers */
+#define SHMAP__LW_SLEEP 0x40000000u  /* word: someone sleeps on the word; unlock must wake */
+#define SHMAP__LW_DIED 0x20000000u   /* word: the last writer died holding; tell the next one */
+#define SHMAP__LW_GEN 0x1fff0000u    /* word: bumped by each exclusive acquire (ABA guard) */
+#define SHMAP__LW_GEN_ONE 0x00010000u
+#define SHMAP__LW_SLOT 0x0000ffffu   /* word: the writer's slot index */
+#define SHMAP__SLOT_RDWR 1u           /* slot flags: attached read-write */
+
+/* One attached process. 32 bytes. `pid` 0 is a free slot, -1 one being reclaimed. */
+struct shmap__lockslot {
+    int32_t pid;       /*  0 */
+    uint32_t shared;   /*  4: shared holds by this process's handles */
+    uint64_t start;    /*  8: its start time in clock ticks since boot, 0 if unknown */
+    uint32_t flags;    /* 16: SHMAP__SLOT_* */
+    uint32_t pidns;    /* 20: its pid namespace (inode, low 32 bits), 0 if unknown */
+    uint64_t reserved2;/* 24 */
+};
+
+struct shmap__lockarea {
+    uint32_t word;       /* 512: SHMAP__LW_* */
+    uint32_t drain;      /* 516: bumped when a reader lets go while a writer drains readers */
+    uint32_t nslots;     /* 520: high-water mark of slots ever used */
+    int32_t dead_pid;    /* 524: last writer found dead holding the lock, or 0 */
+    int32_t writer_pid;  /* 528: last process to take the exclusive lock */
+    uint32_t reserved0;  /* 532 */
+    uint64_t reserved[5];/* 536 */
+    struct shmap__lockslot slots[SHMAP__LOCK_SLOTS]; /* 576 */
+};
+
 /* A keyword slot. 160 bytes. `type` 0 is an empty slot. */
 struct shmap__kwslot {
     char name[24];     /*   0: upper-case, NUL-terminated */
@@ -100,6 +136,8 @@ _Static_assert(sizeof(struct shmap__header) == SHMAP__HEADER_SIZE, "header is on
 _Static_assert(offsetof(struct shmap__header, checksum) == SHMAP__FIXED_SIZE, "fixed part");
 _Static_assert(offsetof(struct shmap__header, generation) == 256, "mutable part");
 _Static_assert(offsetof(struct shmap__header, locks) == SHMAP__LOCK_OFFSET, "lock area");
+_Static_assert(sizeof(struct shmap__lockslot) == 32, "lock slot");
+_Static_assert(sizeof(struct shmap__lockarea) == SHMAP__LOCK_SIZE, "lock area");
 _Static_assert(sizeof(struct shmap__kwslot) == SHMAP__KW_SLOT_SIZE, "keyword slot");
 
 #endif

@@ -61,7 +61,7 @@ SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, u
 /* Read keywords from slots that may change under us (a consistent copy, seqlock-style). */
 SHMAP__HIDDEN int shmap__keyword_snapshot(const struct shmap__header *h,
                                           const struct shmap__kwslot *slots,
-                                          struct shmap__kwslot *copy);
+                                          struct shmap__kwslot *copy, const char *who);
 
 /* linux/proc.c: a process's start time in clock ticks since boot, or 0 if unknown. */
 SHMAP__HIDDEN uint64_t shmap__proc_start(pid_t pid);
@@ -70,6 +70,27 @@ SHMAP__HIDDEN pid_t shmap__getpid(void);
 SHMAP__HIDDEN uint64_t shmap__self_start(void);
 /* linux/proc.c: wake every waiter on a futex word. */
 SHMAP__HIDDEN void shmap__wake_all(void *addr);
+/* linux/proc.c: sleep while *addr == val, at most timeout_ns; 0, or -ETIMEDOUT / -EINTR /
+ * -EAGAIN (the value differed). */
+SHMAP__HIDDEN int shmap__futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns);
+/* linux/proc.c: is the process (pid, start time) still running? Zombies count as dead; a
+ * start time of 0 is not compared. */
+SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);
+/* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
+SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
+
+/* lock.c: the attach table and locks. */
+struct shmap__map;
+/* Record this process in a header being created (slot 0), before anyone can see it; set
+ * the mapping's slot when `m` is given. */
+SHMAP__HIDDEN void shmap__attach_created(struct shmap__header *h, struct shmap__map *m);
+/* Take a slot for this process in a writable mapping unless it has one; 0 or a negative
+ * code (a full table: locks will fail, the mapping is still usable). */
+SHMAP__HIDDEN int shmap__attach(struct shmap__map *m);
+/* Free this process's slot when its last reference to the mapping goes. */
+SHMAP__HIDDEN void shmap__detach(struct shmap__map *m);
+/* Release the lock a handle holds, if this process took it (on close). */
+SHMAP__HIDDEN void shmap__lock_drop(shmap_seg *seg);
 
 /*
  * backend/posix_shm.c: the POSIX store. Creation runs under a hidden name and is then
@@ -101,13 +122,21 @@ struct shmap__map {
     uid_t uid;
     gid_t gid;
     bool writable;
+    bool created;           /* this process created the object */
     bool pending;           /* unmap-pending: no new references */
     unsigned refs;
     pid_t destroy_pid;      /* destroy the name at last close, if we are this process */
+    int lock_slot;          /* our slot in the attach table (lock.c), valid when... */
+    pid_t lock_slot_pid;    /* ...this is our pid (0: no slot; a forked child claims its own) */
+    bool lock_touched;      /* the lock area was written through this mapping */
+    void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
+                               read-write map of the header page made at its first lock */
 };
 
 struct shmap_seg {
     struct shmap__map *map;
+    unsigned lock_held;     /* SHMAP_LOCK_SHARED / _EXCLUSIVE held through this handle, or 0 */
+    pid_t lock_pid;         /* the process that took it (a forked child does not own it) */
 };
 
 static inline struct shmap__header *shmap__hdr(const shmap_seg *seg)

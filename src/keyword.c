@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -56,23 +57,47 @@ static bool writer_dead(const struct shmap__header *h)
     return pid != 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
-int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__kwslot *slots,
-                            struct shmap__kwslot *copy)
+/* How long a reader waits for a live writer to finish a keyword change. */
+#define CHANGE_WAIT_NS 1000000000LL
+
+static int64_t mono_ns(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__kwslot *slots,
+                            struct shmap__kwslot *copy, const char *who)
+{
+    int64_t t0 = 0;
     for (int spins = 0;; spins++) {
-        uint32_t s1 = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
+        uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
         /*
-         * A change in progress is waited for, unless its writer died: then nobody will
-         * finish it, and a reader (who may not be able to write) takes the slots as they
-         * are; each is validated before use, and the next writer repairs the sequence.
+         * A change in progress (odd sequence) is waited for, unless nobody holds the
+         * writer lock or its holder died: then nobody will finish it, and a reader (who
+         * may not be able to write) takes the slots as they are; each is validated before
+         * use, and the next writer repairs the sequence. A live writer that does not finish
+         * within a second (stopped, or stuck) is reported rather than waited for without end.
          */
-        if ((s1 & 1) && !(spins > 100 && writer_dead(h))) {
-            sched_yield();
-            continue;
+        if (seq & 1) {
+            uint32_t holder = __atomic_load_n(&h->kw_lock, __ATOMIC_RELAXED);
+            bool abandoned = spins > 100 && (holder == 0 || writer_dead(h));
+            if (!abandoned) {
+                if (spins > 100 && !t0) {
+                    t0 = mono_ns();
+                } else if (t0 && mono_ns() - t0 > CHANGE_WAIT_NS) {
+                    return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u, "
+                                              "which has not finished in %lld ms", who, holder,
+                                      CHANGE_WAIT_NS / 1000000);
+                }
+                sched_yield();
+                continue;
+            }
         }
         memcpy(copy, slots, (size_t)h->kw_capacity * sizeof *slots);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED) == s1)
+        if (__atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED) == seq)
             return 0;
     }
 }
@@ -240,16 +265,19 @@ static void slot_to_keyword(const struct shmap__kwslot *slot, shmap_keyword *out
     out->comment[sizeof slot->comment - 1] = '\0';
 }
 
-/* A consistent copy of all slots; NULL on allocation failure (detail set). */
-static struct shmap__kwslot *snapshot(const shmap_seg *seg)
+/* A consistent copy of all slots; NULL on failure (detail set, code in *rc). */
+static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc)
 {
     const struct shmap__header *h = shmap__hdr(seg);
     struct shmap__kwslot *copy = malloc(((size_t)h->kw_capacity + 1) * sizeof *copy);
     if (!copy) {
-        shmap__err(-ENOMEM, "%s: out of memory", seg->map->name.name);
+        *rc = shmap__err(-ENOMEM, "%s: out of memory", seg->map->name.name);
         return NULL;
     }
-    shmap__keyword_snapshot(h, slots_of(seg), copy);
+    if ((*rc = shmap__keyword_snapshot(h, slots_of(seg), copy, seg->map->name.name)) < 0) {
+        free(copy);
+        return NULL;
+    }
     return copy;
 }
 
@@ -262,9 +290,9 @@ int shmap_keyword_get(const shmap_seg *seg, const char *name, shmap_keyword *out
     int rc = check_name(name, upper, who);
     if (rc < 0)
         return rc;
-    struct shmap__kwslot *copy = snapshot(seg);
+    struct shmap__kwslot *copy = snapshot(seg, &rc);
     if (!copy)
-        return -ENOMEM;
+        return rc;
     rc = shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
     for (unsigned i = 0; i < shmap__hdr(seg)->kw_capacity; i++) {
         if (shmap__kwslot_valid(&copy[i]) &&
@@ -319,9 +347,10 @@ int shmap_keyword_list(const shmap_seg *seg, shmap_keyword *out, size_t cap)
 {
     if (!seg || (!out && cap))
         return shmap__err(SHMAP_EINVAL, "shmap_keyword_list: NULL argument");
-    struct shmap__kwslot *copy = snapshot(seg);
+    int rc;
+    struct shmap__kwslot *copy = snapshot(seg, &rc);
     if (!copy)
-        return -ENOMEM;
+        return rc;
     unsigned total = shmap__hdr(seg)->kw_capacity;
     qsort(copy, total, sizeof *copy, by_order);
     int n = 0;
@@ -406,7 +435,12 @@ int shmap_keyword_parse(const char *text, shmap_keyword *out)
             snprintf(out->s, sizeof out->s, "%s", value);
         }
     }
+    if (out->type == SHMAP_KW_STRING && printable(out->s, sizeof out->s) < 0)
+        return shmap__err(SHMAP_EKEYWORD, "keyword %s: control characters in the value", upper);
     if (comment) {
+        if (printable(comment, strlen(comment) + 1) < 0)
+            return shmap__err(SHMAP_EKEYWORD, "keyword %s: control characters in the comment",
+                              upper);
         if (strlen(comment) >= sizeof out->comment)
             return shmap__err(SHMAP_EKEYWORD, "keyword %s: comment longer than %zu", upper,
                               sizeof out->comment - 1);

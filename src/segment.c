@@ -37,8 +37,11 @@ static struct shmap__map *registry;
 static shmap_seg *new_handle(struct shmap__map *m)
 {
     shmap_seg *seg = malloc(sizeof *seg);
-    if (seg)
+    if (seg) {
         seg->map = m;
+        seg->lock_held = 0;
+        seg->lock_pid = 0;
+    }
     return seg;
 }
 
@@ -65,9 +68,14 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->base = base;
     m->length = len;
     m->writable = writable;
+    m->created = false;
     m->pending = false;
     m->refs = 1;
     m->destroy_pid = 0;
+    m->lock_slot = 0;
+    m->lock_slot_pid = 0;
+    m->lock_touched = false;
+    m->lock_base = writable ? base : NULL;
     return m;
 }
 
@@ -156,12 +164,28 @@ static int map_and_check(int fd, const struct stat *st, const struct shmap__name
     return 0;
 }
 
+static int open_segment(shmap_seg **out, const char *name, unsigned int flags);
+
 int shmap_open(shmap_seg **out, const char *name, unsigned int flags)
+{
+    int rc = open_segment(out, name, flags);
+    if (rc < 0 || !(flags & SHMAP_HOLD))
+        return rc;
+    /* Hold-while-open: a shared lock for a reader, the exclusive one for a writer. */
+    rc = shmap_lock(*out, (flags & SHMAP_RDWR) ? SHMAP_LOCK_EXCLUSIVE : SHMAP_LOCK_SHARED, -1);
+    if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
+        shmap_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
 {
     if (!out)
         return shmap__err(SHMAP_EINVAL, "shmap_open: NULL output");
     *out = NULL;
-    if (flags & ~(unsigned)SHMAP_RDWR)
+    if (flags & ~(unsigned)(SHMAP_RDWR | SHMAP_HOLD))
         return shmap__err(SHMAP_EINVAL, "shmap_open: unknown flags 0x%x", flags);
     struct shmap__name n;
     int rc = shmap__name_parse(name, &n);
@@ -195,6 +219,9 @@ int shmap_open(shmap_seg **out, const char *name, unsigned int flags)
         m->refs--;
         rc = shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
+    /* Record this process in the attach table (a full table only disables locks). */
+    if (rc == 0)
+        shmap__attach(m);
     pthread_mutex_unlock(&registry_lock);
     close(fd);
     return rc;
@@ -321,6 +348,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     unsigned seg_flags = (opts->flags & SHMAP_CREATE_TRANSIENT) ? SHMAP_SEG_TRANSIENT : 0;
     shmap__header_init(&h, &lay, dtype, ndim, dims, seg_flags);
     h.state = SHMAP__STATE_READY;
+    shmap__attach_created(&h, NULL);
     if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
         (rec && pwrite(fd, rec, rec_len, (off_t)lay.rec_offset) != (ssize_t)rec_len)) {
         rc = shmap__err(errno ? -errno : -EIO, "%s: cannot write the header: %s", n.name,
@@ -336,6 +364,8 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     }
 
     struct shmap__map *m = map_new(&n, &st, base, (size_t)lay.total_size, true);
+    if (m)
+        shmap__attach_created(&h, m);
     shmap_seg *seg = m ? new_handle(m) : NULL;
     if (!seg) {
         free(m);
@@ -358,6 +388,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
         goto fail;
     }
     close(fd);
+    m->created = true;
     m->destroy_pid = (opts->flags & SHMAP_CREATE_KEEP) ? 0 : shmap__getpid();
     pthread_mutex_lock(&registry_lock);
     m->next = registry;
@@ -396,6 +427,7 @@ static int release(shmap_seg *seg, bool unmap)
     if (!seg)
         return 0;
     struct shmap__map *m = seg->map;
+    shmap__lock_drop(seg);
     free(seg);
     pthread_mutex_lock(&registry_lock);
     bool last = --m->refs == 0;
@@ -406,10 +438,18 @@ static int release(shmap_seg *seg, bool unmap)
     pthread_mutex_unlock(&registry_lock);
     if (!last)
         return 0;
-    munmap(m->base, m->length);
     int rc = 0;
+    bool destroyed = false;
     if (m->destroy_pid == shmap__getpid())
-        rc = shmap__posix_destroy(&m->name, m->dev, m->ino);
+        destroyed = (rc = shmap__posix_destroy(&m->name, m->dev, m->ino)) == 0;
+    /*
+     * Leave the attach table. A creator that has just removed the name and never wrote the
+     * header through this mapping skips it: nobody can attach any more, and the write would
+     * fault the header page in only to unmap it, a third of the cost of a small create.
+     */
+    if (!destroyed || m->lock_touched)
+        shmap__detach(m);
+    munmap(m->base, m->length);
     free(m);
     return rc;
 }
@@ -453,6 +493,11 @@ int shmap_unlink(const char *name)
 void *shmap_data(const shmap_seg *seg)
 {
     return seg ? (char *)seg->map->base + shmap__hdr(seg)->data_offset : NULL;
+}
+
+int shmap_created(const shmap_seg *seg)
+{
+    return seg && seg->map->created;
 }
 
 int shmap_writable(const shmap_seg *seg)

@@ -1,11 +1,14 @@
 /* Linux: facts about processes from /proc, and the futex. */
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -15,7 +18,7 @@
  * names a process uniquely: a reused pid has a later start time. The command name (field 2)
  * is in parentheses and may itself hold spaces and parentheses, so parse from the last ')'.
  */
-uint64_t shmap__proc_start(pid_t pid)
+static uint64_t proc_stat(pid_t pid, char *state)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -32,6 +35,8 @@ uint64_t shmap__proc_start(pid_t pid)
         return 0;
     /* After ") " come fields 3.. ; the start time is the 20th of them. */
     p++;
+    if (state)
+        *state = p[0] == ' ' ? p[1] : '?';
     for (int field = 3; field < 22; field++) {
         p = strchr(p + 1, ' ');
         if (!p)
@@ -43,4 +48,55 @@ uint64_t shmap__proc_start(pid_t pid)
 void shmap__wake_all(void *addr)
 {
     syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+uint64_t shmap__proc_start(pid_t pid)
+{
+    return proc_stat(pid, NULL);
+}
+
+/*
+ * A process is dead when kill() says there is no such pid, when /proc shows it a zombie
+ * (a holder killed but not yet reaped still answers kill(pid, 0)), or when the pid now
+ * names a process that started at another time (the pid was reused).
+ */
+bool shmap__proc_alive(pid_t pid, uint64_t start)
+{
+    if (pid <= 0)
+        return false;
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return false;
+    char state = '?';
+    uint64_t now = proc_stat(pid, &state);
+    if (now == 0)
+        return kill(pid, 0) == 0 || errno != ESRCH;
+    if (state == 'Z' || state == 'X' || state == 'x')
+        return false;
+    return start == 0 || now == start;
+}
+
+int shmap__futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
+{
+    struct timespec ts = {(time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000)};
+    if (syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0) == 0)
+        return 0;
+    return -errno;
+}
+
+/* The inode of our pid namespace ("pid:[4026531836]"), low 32 bits; 0 if unknown. */
+uint32_t shmap__self_pidns(void)
+{
+    static uint32_t cached;
+    uint32_t ns = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (ns)
+        return ns;
+    char buf[64];
+    ssize_t n = readlink("/proc/self/ns/pid", buf, sizeof buf - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strchr(buf, '[');
+    ns = p ? (uint32_t)strtoull(p + 1, NULL, 10) : 0;
+    __atomic_store_n(&cached, ns, __ATOMIC_RELAXED);
+    return ns;
 }

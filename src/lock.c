@@ -1,0 +1,559 @@
+/*
+ * Shared and exclusive locks, and the table of attached processes, kept in the header's
+ * lock area (bytes 512..4095; struct shmap__lockarea in format.h, prose in docs/FORMAT.md).
+ *
+ * Design note. Everything lives in the segment, so the locks work for every store (System V
+ * segments have no file descriptor to fcntl-lock) and survive nothing but the segment.
+ *
+ * Attach table. Each process that maps the segment read-write owns one 32-byte slot: pid,
+ * start time, and `shared`, the number of shared holds its handles have. A slot is taken by
+ * a CAS of `pid` from 0 to ours and freed when the process's last reference goes. `nslots`
+ * is the high-water mark of slots ever used, so scans stay short. A slot whose process is
+ * dead (kill says ESRCH, /proc shows a zombie, or the pid now has another start time; one
+ * in another pid namespace cannot be judged and counts as alive) is
+ * reclaimed by a CAS of `pid` to -1 (only one reclaimer wins), then its holds are zeroed and
+ * `pid` set to 0.
+ *
+ * Lock word. `word` holds WRITER, the writer's slot index, SLEEP (someone sleeps on the word
+ * with FUTEX_WAIT, so a release must FUTEX_WAKE), DIED (a writer died holding the lock) and
+ * GEN, 13 bits bumped by every exclusive acquire and kept across releases: a waiter that
+ * judged a writer dead replaces the word by CAS against the value it judged, and GEN keeps
+ * a later writer that happens to reuse the same slot from matching that value.
+ *
+ *   shared lock:    ++slot.shared; if WRITER is clear, done. Else --slot.shared and sleep
+ *                   on the word until it changes. This is a Dekker pair with the writer's
+ *                   CAS below: both are full barriers, so one side always sees the other.
+ *   exclusive lock: CAS WRITER|slot into the word (waiting while another writer has it),
+ *                   then wait until every slot's `shared` is 0. Readers arriving meanwhile
+ *                   see WRITER and back off, so writers are not starved.
+ *   shared unlock:  --slot.shared; if it reached 0 while WRITER is set, bump `drain` and
+ *                   wake it: the writer sleeps on `drain`, read before its scan, so a wake
+ *                   between its scan and its sleep is not lost.
+ *   exclusive unlock: CAS the word to GEN alone, and FUTEX_WAKE if SLEEP was set.
+ *
+ * Read-only handles. The table needs a write, so a read-only mapping gets a second,
+ * read-write mapping of the header page alone at its first lock (`lock_base`), if this user
+ * may open the object read-write and the name still holds the same object; otherwise locks
+ * fail with SHMAP_EREADONLY. Read-only opens that never lock stay out of the table, so
+ * a plain read-only attach writes nothing.
+ *
+ * A process that created a segment and destroys it at close skips clearing its slot when it
+ * never wrote the header through its mapping (segment.c): the name is gone, so nobody can
+ * attach, and the write would only fault the page in.
+ *
+ * Uncontended, a shared lock+unlock is two atomic adds and two loads on lines already in
+ * the cache; an exclusive one is a CAS, a scan of `nslots` counts and a swap.
+ *
+ * Crash recovery. Waiters sleep in 10 ms slices. After a slice that ends without a wake,
+ * a waiter checks the holders: a writer whose slot's process is dead (or whose slot is
+ * free) has its WRITER bit replaced by DIED with a CAS, its pid kept in `dead_pid`; readers
+ * that are dead have their slots reclaimed, which drops their holds. The next exclusive
+ * locker that finds DIED clears it with its own CAS and returns SHMAP_EOWNERDEAD holding the
+ * lock, as pthread robust mutexes do. Reclaiming a slot that the word names as the writer
+ * first moves the word off it, so a later owner of the slot is never mistaken for the
+ * writer. (A pid that dies and is reused by a process that attaches within one check is
+ * not caught: the start time makes that need a wrap of the pid space in a few ms.)
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SLICE_NS 10000000LL
+#define NO_DEADLINE INT64_MAX
+
+static pthread_mutex_t slot_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* The lock area to write (valid once my_slot() succeeded) and to read. */
+static inline struct shmap__lockarea *area_of(const struct shmap__map *m)
+{
+    return (struct shmap__lockarea *)((char *)m->lock_base + SHMAP__LOCK_OFFSET);
+}
+
+static inline struct shmap__lockarea *area_rd(const struct shmap__map *m)
+{
+    return (struct shmap__lockarea *)((char *)m->base + SHMAP__LOCK_OFFSET);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The high-water mark, which comes from shared memory and is clamped to the table. */
+static unsigned nslots_of(struct shmap__lockarea *a)
+{
+    unsigned n = __atomic_load_n(&a->nslots, __ATOMIC_ACQUIRE);
+    return n > SHMAP__LOCK_SLOTS ? SHMAP__LOCK_SLOTS : n;
+}
+
+static void raise_nslots(struct shmap__lockarea *a, unsigned upto)
+{
+    unsigned n = __atomic_load_n(&a->nslots, __ATOMIC_RELAXED);
+    while (n < upto && !__atomic_compare_exchange_n(&a->nslots, &n, upto, false,
+                                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        ;
+}
+
+static void wake_drainer(struct shmap__lockarea *a)
+{
+    __atomic_add_fetch(&a->drain, 1, __ATOMIC_SEQ_CST);
+    shmap__wake_all(&a->drain);
+}
+
+/*
+ * Move the word off a writer that is gone: WRITER and its slot become DIED, the pid is
+ * kept for the next locker's message, and sleepers are woken. `w` is the word as seen.
+ */
+static bool writer_gone(struct shmap__lockarea *a, uint32_t w, pid_t pid)
+{
+    if (pid <= 0)
+        pid = __atomic_load_n(&a->writer_pid, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->dead_pid, pid, __ATOMIC_RELAXED);
+    if (!__atomic_compare_exchange_n(&a->word, &w, (w & SHMAP__LW_GEN) | SHMAP__LW_DIED, false,
+                                     __ATOMIC_SEQ_CST,
+                                     __ATOMIC_RELAXED))
+        return false;
+    shmap__wake_all(&a->word);
+    return true;
+}
+
+/* Reclaim slot i from a dead process `pid`: drop its holds and free it. */
+static void reclaim(struct shmap__lockarea *a, unsigned i, int32_t pid)
+{
+    struct shmap__lockslot *s = &a->slots[i];
+    int32_t expected = pid;
+    if (!__atomic_compare_exchange_n(&s->pid, &expected, -1, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_RELAXED))
+        return;
+    /* If the dead process held (or was taking) the exclusive lock, release it first. */
+    for (;;) {
+        uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+        if (!(w & SHMAP__LW_WRITER) || (w & SHMAP__LW_SLOT) != i || writer_gone(a, w, pid))
+            break;
+    }
+    uint32_t had = __atomic_exchange_n(&s->shared, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->start, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->pidns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
+    if (had)
+        wake_drainer(a);
+}
+
+/*
+ * Is a slot's process alive? One in another pid namespace (a container sharing /dev/shm)
+ * cannot be judged from here, its pid meaning nothing to us: it is taken as alive, since
+ * breaking a live holder's lock would be worse than waiting.
+ */
+static bool slot_alive(struct shmap__lockslot *s, int32_t *pid_out)
+{
+    int32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+    uint64_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
+    uint32_t ns = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED);
+    *pid_out = pid;
+    if (pid > 0 && pid == shmap__getpid())
+        return true;
+    if (pid > 0 && ns && shmap__self_pidns() && ns != shmap__self_pidns())
+        return true;
+    return shmap__proc_alive(pid, start);
+}
+
+/* Check the writer named by the word; release its hold if it is dead. */
+static void check_writer(struct shmap__lockarea *a)
+{
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+    if (!(w & SHMAP__LW_WRITER))
+        return;
+    unsigned i = w & SHMAP__LW_SLOT;
+    int32_t pid = 0;
+    if (i < SHMAP__LOCK_SLOTS && slot_alive(&a->slots[i], &pid))
+        return;
+    if (i < SHMAP__LOCK_SLOTS && pid > 0)
+        reclaim(a, i, pid); /* frees the word too */
+    else
+        writer_gone(a, w, pid);
+}
+
+/* Reclaim the slots of dead processes among the first `n`; with `holders` only those
+ * that hold shared locks. */
+static void reap(struct shmap__lockarea *a, unsigned n, bool holders)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct shmap__lockslot *s = &a->slots[i];
+        if (holders && __atomic_load_n(&s->shared, __ATOMIC_RELAXED) == 0)
+            continue;
+        int32_t pid;
+        if (__atomic_load_n(&s->pid, __ATOMIC_RELAXED) != 0 && !slot_alive(s, &pid) && pid > 0)
+            reclaim(a, i, pid);
+    }
+}
+
+static int claim(struct shmap__lockarea *a, unsigned flags)
+{
+    int32_t me = shmap__getpid();
+    uint64_t start = shmap__self_start();
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < SHMAP__LOCK_SLOTS; i++) {
+            struct shmap__lockslot *s = &a->slots[i];
+            int32_t expected = 0;
+            if (__atomic_load_n(&s->pid, __ATOMIC_RELAXED) == 0 &&
+                __atomic_compare_exchange_n(&s->pid, &expected, me, false, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED)) {
+                __atomic_store_n(&s->start, start, __ATOMIC_RELAXED);
+                __atomic_store_n(&s->pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
+                __atomic_store_n(&s->flags, flags, __ATOMIC_RELEASE);
+                raise_nslots(a, i + 1);
+                return (int)i;
+            }
+        }
+        reap(a, nslots_of(a), false);
+    }
+    return -EUSERS;
+}
+
+void shmap__attach_created(struct shmap__header *h, struct shmap__map *m)
+{
+    struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)h + SHMAP__LOCK_OFFSET);
+    a->slots[0].pid = shmap__getpid();
+    a->slots[0].start = shmap__self_start();
+    a->slots[0].flags = SHMAP__SLOT_RDWR;
+    a->slots[0].pidns = shmap__self_pidns();
+    a->nslots = 1;
+    if (m) {
+        m->lock_slot = 0;
+        m->lock_slot_pid = a->slots[0].pid;
+    }
+}
+
+static int my_slot(struct shmap__map *m);
+
+int shmap__attach(struct shmap__map *m)
+{
+    int rc = m->writable ? my_slot(m) : 0;
+    return rc < 0 ? rc : 0;
+}
+
+void shmap__detach(struct shmap__map *m)
+{
+    if (!m->lock_base)
+        return;
+    if (m->lock_slot_pid != shmap__getpid()) {
+        if (m->lock_base != m->base)
+            munmap(m->lock_base, SHMAP__HEADER_SIZE);
+        return;
+    }
+    struct shmap__lockarea *a = area_of(m);
+    struct shmap__lockslot *s = &a->slots[m->lock_slot];
+    uint32_t had = __atomic_exchange_n(&s->shared, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->start, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->pidns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
+    if (had)
+        wake_drainer(a);
+    m->lock_slot_pid = 0;
+    if (m->lock_base != m->base)
+        munmap(m->lock_base, SHMAP__HEADER_SIZE);
+}
+
+/*
+ * A read-only mapping cannot write the attach table. If this user may open the object
+ * read-write, map its header page read-write beside the read-only mapping (the data stays
+ * read-only); the slot_mutex is held.
+ */
+static int map_lock_page(struct shmap__map *m)
+{
+    int fd = shmap__posix_open(&m->name, true);
+    if (fd == -EACCES || fd == -EPERM)
+        return shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and this user may not write "
+                                           "the segment's lock table", m->name.name);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0)
+        rc = shmap__err(-errno, "%s: fstat: %s", m->name.name, strerror(errno));
+    else if (st.st_dev != m->dev || st.st_ino != m->ino)
+        rc = shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and the name now holds "
+                                         "another segment: cannot take its lock", m->name.name);
+    void *p = MAP_FAILED;
+    if (rc == 0 && (p = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                             0)) == MAP_FAILED)
+        rc = shmap__err(-errno, "%s: cannot map the header: %s", m->name.name,
+                        strerror(errno));
+    close(fd);
+    if (rc == 0)
+        m->lock_base = p;
+    return rc;
+}
+
+/* Our slot in this mapping: a child after fork, or an attach that found the table full,
+ * claims one now. */
+static int my_slot(struct shmap__map *m)
+{
+    pid_t me = shmap__getpid();
+    if (__atomic_load_n(&m->lock_slot_pid, __ATOMIC_ACQUIRE) == me)
+        return m->lock_slot;
+    int rc = 0;
+    pthread_mutex_lock(&slot_mutex);
+    __atomic_store_n(&m->lock_touched, true, __ATOMIC_RELAXED);
+    if (m->lock_slot_pid != me && !m->lock_base)
+        rc = map_lock_page(m);
+    if (rc == 0 && m->lock_slot_pid != me) {
+        int i = claim(area_of(m), m->writable ? SHMAP__SLOT_RDWR : 0);
+        if (i >= 0) {
+            m->lock_slot = i;
+            __atomic_store_n(&m->lock_slot_pid, me, __ATOMIC_RELEASE);
+        } else {
+            rc = shmap__err(i, "%s: the attach table is full (%u processes)", m->name.name,
+                            SHMAP__LOCK_SLOTS);
+        }
+    }
+    pthread_mutex_unlock(&slot_mutex);
+    return rc < 0 ? rc : m->lock_slot;
+}
+
+static void shared_release(struct shmap__lockarea *a, struct shmap__lockslot *s)
+{
+    if (__atomic_sub_fetch(&s->shared, 1, __ATOMIC_SEQ_CST) == 0 &&
+        (__atomic_load_n(&a->word, __ATOMIC_SEQ_CST) & SHMAP__LW_WRITER))
+        wake_drainer(a);
+}
+
+/*
+ * Sleep while the word is `w` (a writer holds it), one slice at most; check the writer
+ * after a slice that ended without a wake. -ETIMEDOUT once the deadline has passed.
+ */
+static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline)
+{
+    int64_t now = mono_ns();
+    if (now >= deadline)
+        return -ETIMEDOUT;
+    if (!(w & SHMAP__LW_SLEEP)) {
+        if (!__atomic_compare_exchange_n(&a->word, &w, w | SHMAP__LW_SLEEP, false,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            return 0; /* it changed: look again */
+        w |= SHMAP__LW_SLEEP;
+    }
+    int64_t slice = deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
+    if (shmap__futex_wait(&a->word, w, slice) == -ETIMEDOUT)
+        check_writer(a);
+    return 0;
+}
+
+static int lock_shared(struct shmap__lockarea *a, unsigned slot, int64_t deadline)
+{
+    struct shmap__lockslot *s = &a->slots[slot];
+    for (;;) {
+        __atomic_add_fetch(&s->shared, 1, __ATOMIC_SEQ_CST);
+        uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+        if (!(w & SHMAP__LW_WRITER))
+            return 0;
+        shared_release(a, s);
+        if (deadline == 0)
+            return -EBUSY;
+        int rc = wait_word(a, w, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* With WRITER taken, wait until no process has a shared hold. */
+static int drain(struct shmap__lockarea *a, int64_t deadline)
+{
+    for (;;) {
+        uint32_t seq = __atomic_load_n(&a->drain, __ATOMIC_SEQ_CST);
+        unsigned n = nslots_of(a);
+        bool busy = false;
+        for (unsigned i = 0; i < n && !busy; i++)
+            busy = __atomic_load_n(&a->slots[i].shared, __ATOMIC_SEQ_CST) != 0;
+        if (!busy)
+            return 0;
+        if (deadline == 0)
+            return -EBUSY;
+        int64_t now = mono_ns();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        int64_t slice = deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
+        if (shmap__futex_wait(&a->drain, seq, slice) == -ETIMEDOUT)
+            reap(a, n, true);
+    }
+}
+
+/* Give the word back after a failed drain, keeping DIED for the next locker. */
+static void unwind_writer(struct shmap__lockarea *a, bool died)
+{
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&a->word, &w,
+                                        (w & SHMAP__LW_GEN) | (died ? SHMAP__LW_DIED : 0), false,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        ;
+    uint32_t old = w;
+    if (old & SHMAP__LW_SLEEP)
+        shmap__wake_all(&a->word);
+}
+
+static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, int64_t deadline,
+                          bool *died)
+{
+    uint32_t mine = SHMAP__LW_WRITER | slot;
+    for (;;) {
+        uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+        if (!(w & SHMAP__LW_WRITER)) {
+            uint32_t gen = (w + SHMAP__LW_GEN_ONE) & SHMAP__LW_GEN;
+            if (__atomic_compare_exchange_n(&a->word, &w, (w & SHMAP__LW_SLEEP) | gen | mine,
+                                            false,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+                *died = w & SHMAP__LW_DIED;
+                break;
+            }
+            continue;
+        }
+        if (deadline == 0)
+            return -EBUSY;
+        int rc = wait_word(a, w, deadline);
+        if (rc < 0)
+            return rc;
+    }
+    __atomic_store_n(&a->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
+    int rc = drain(a, deadline);
+    if (rc < 0)
+        unwind_writer(a, *died);
+    return rc;
+}
+
+int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
+{
+    if (!seg)
+        return shmap__err(SHMAP_EINVAL, "shmap_lock: NULL segment");
+    struct shmap__map *m = seg->map;
+    const char *who = m->name.name;
+    if (flags != SHMAP_LOCK_SHARED && flags != SHMAP_LOCK_EXCLUSIVE)
+        return shmap__err(SHMAP_EINVAL, "%s: lock flags 0x%x: give SHARED or EXCLUSIVE", who,
+                          flags);
+    if (isnan(timeout_s))
+        return shmap__err(SHMAP_EINVAL, "%s: lock timeout is not a number", who);
+    pid_t me = shmap__getpid();
+    if (seg->lock_held && seg->lock_pid == me)
+        return shmap__err(-EDEADLK, "%s: this handle already holds a lock", who);
+    int slot = my_slot(m);
+    if (slot < 0)
+        return slot;
+    if (!__atomic_load_n(&m->lock_touched, __ATOMIC_RELAXED))
+        __atomic_store_n(&m->lock_touched, true, __ATOMIC_RELAXED);
+    int64_t deadline = NO_DEADLINE;
+    if (timeout_s == 0)
+        deadline = 0;
+    else if (timeout_s > 0 && timeout_s < 1e9)
+        deadline = mono_ns() + (int64_t)(timeout_s * 1e9);
+    struct shmap__lockarea *a = area_of(m);
+    bool died = false;
+    int rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, deadline)
+                                        : lock_exclusive(a, (unsigned)slot, deadline, &died);
+    if (rc == -EBUSY)
+        return shmap__err(rc, "%s: the lock is held", who);
+    if (rc == -ETIMEDOUT)
+        return shmap__err(rc, "%s: timed out after %g s waiting for the %s lock", who,
+                          timeout_s, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive");
+    seg->lock_held = flags;
+    seg->lock_pid = me;
+    if (died)
+        return shmap__err(SHMAP_EOWNERDEAD, "%s: previous writer (pid %d) died while holding "
+                                            "the lock: data may be inconsistent", who,
+                          (int)__atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED));
+    return 0;
+}
+
+int shmap_unlock(shmap_seg *seg)
+{
+    if (!seg)
+        return shmap__err(SHMAP_EINVAL, "shmap_unlock: NULL segment");
+    struct shmap__map *m = seg->map;
+    if (!seg->lock_held || seg->lock_pid != shmap__getpid())
+        return shmap__err(SHMAP_EINVAL, "%s: this handle holds no lock", m->name.name);
+    struct shmap__lockarea *a = area_of(m);
+    unsigned held = seg->lock_held;
+    seg->lock_held = 0;
+    if (held == SHMAP_LOCK_SHARED) {
+        shared_release(a, &a->slots[m->lock_slot]);
+        return 0;
+    }
+    uint32_t mine = SHMAP__LW_WRITER | (uint32_t)m->lock_slot;
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_RELAXED);
+    do {
+        if ((w & (SHMAP__LW_WRITER | SHMAP__LW_SLOT)) != mine)
+            return shmap__err(SHMAP_EINVAL, "%s: the exclusive lock was taken from this "
+                                            "process (it was thought dead)", m->name.name);
+    } while (!__atomic_compare_exchange_n(&a->word, &w, w & SHMAP__LW_GEN, false,
+                                          __ATOMIC_SEQ_CST,
+                                          __ATOMIC_RELAXED));
+    if (w & SHMAP__LW_SLEEP)
+        shmap__wake_all(&a->word);
+    return 0;
+}
+
+void shmap__lock_drop(shmap_seg *seg)
+{
+    if (seg->lock_held && seg->lock_pid == shmap__getpid())
+        shmap_unlock(seg);
+}
+
+int shmap_attached(const shmap_seg *seg, shmap_attacher *out, size_t cap)
+{
+    if (!seg || (!out && cap))
+        return shmap__err(SHMAP_EINVAL, "shmap_attached: NULL argument");
+    struct shmap__lockarea *a = area_rd(seg->map);
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
+    unsigned n = nslots_of(a);
+    int count = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct shmap__lockslot *s = &a->slots[i];
+        int32_t pid;
+        bool alive = slot_alive(s, &pid);
+        if (pid <= 0)
+            continue;
+        if ((size_t)count < cap) {
+            shmap_attacher *o = &out[count];
+            o->pid = pid;
+            o->start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
+            o->shared = __atomic_load_n(&s->shared, __ATOMIC_RELAXED);
+            o->writer = (w & SHMAP__LW_WRITER) && (w & SHMAP__LW_SLOT) == i;
+            o->alive = alive;
+            o->writable = (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SHMAP__SLOT_RDWR) != 0;
+        }
+        count++;
+    }
+    return count;
+}
+
+int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out)
+{
+    if (!seg || !out)
+        return shmap__err(SHMAP_EINVAL, "shmap_lock_info: NULL argument");
+    struct shmap__lockarea *a = area_rd(seg->map);
+    memset(out, 0, sizeof *out);
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
+    unsigned n = nslots_of(a);
+    for (unsigned i = 0; i < n; i++)
+        out->shared += __atomic_load_n(&a->slots[i].shared, __ATOMIC_RELAXED);
+    unsigned i = w & SHMAP__LW_SLOT;
+    if ((w & SHMAP__LW_WRITER) && i < SHMAP__LOCK_SLOTS) {
+        int32_t pid;
+        out->writer_alive = slot_alive(&a->slots[i], &pid);
+        out->writer = pid > 0 ? pid : 0;
+    }
+    out->waiters = (w & SHMAP__LW_SLEEP) != 0;
+    out->owner_died = (w & SHMAP__LW_DIED) != 0;
+    out->dead_pid = __atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED);
+    return 0;
+}

@@ -1,0 +1,660 @@
+/*
+ * Locks across real processes: exclusion, shared holders, try and timeouts, holders killed
+ * with SIGKILL, a stress test of increments under the exclusive lock with readers checking
+ * an invariant, and a reused pid simulated in the attach table.
+ *
+ * Every child is started with PR_SET_PDEATHSIG, so a failing test (whose process exits)
+ * takes its children with it.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "../util.h"
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Fork a child that dies with this test's process. In the child, returns 0. */
+static pid_t spawn(void)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(98);
+    }
+    return pid;
+}
+
+/* A pipe on which a child reports one byte (for example "locked"). */
+struct chan {
+    int fd[2];
+};
+
+static void chan_open(struct chan *c)
+{
+    CHECK(pipe(c->fd) == 0);
+}
+
+static void chan_send(struct chan *c, char b)
+{
+    if (write(c->fd[1], &b, 1) != 1)
+        _exit(97);
+}
+
+static char chan_recv(struct chan *c)
+{
+    char b = 0;
+    CHECK(read(c->fd[0], &b, 1) == 1);
+    return b;
+}
+
+static shmap_seg *make_seg(const char *name, uint64_t n)
+{
+    shmap_seg *seg = NULL;
+    const uint64_t dims[1] = {n};
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U64, 1, dims, NULL));
+    return seg;
+}
+
+/* A child that opens the segment, takes a lock, reports 'L' (or 'E' on failure), then
+ * sleeps until killed. */
+static pid_t spawn_holder(const char *name, unsigned flags, struct chan *c)
+{
+    pid_t pid = spawn();
+    if (pid == 0) {
+        shmap_seg *seg = NULL;
+        if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || shmap_lock(seg, flags, -1) != 0) {
+            chan_send(c, 'E');
+            _exit(1);
+        }
+        chan_send(c, 'L');
+        for (;;)
+            pause();
+    }
+    return pid;
+}
+
+static struct shmap__lockarea *area(shmap_seg *seg)
+{
+    return (struct shmap__lockarea *)((char *)shmap_data(seg) - 4096 + SHMAP__LOCK_OFFSET);
+}
+
+TEST(lock__exclusive_excludes_exclusive_and_shared_across_processes)
+{
+    const char *name = test_name("excl");
+    shmap_seg *seg = make_seg(name, 16);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, -1));
+    pid_t pid = spawn();
+    if (pid == 0) {
+        shmap_seg *s = NULL;
+        if (shmap_open(&s, name, SHMAP_RDWR) < 0)
+            _exit(10);
+        if (shmap_lock(s, SHMAP_LOCK_EXCLUSIVE, 0) != -EBUSY)
+            _exit(11);
+        if (shmap_lock(s, SHMAP_LOCK_SHARED, 0) != -EBUSY)
+            _exit(12);
+        /* Blocks until the parent has written its mark and unlocked. */
+        if (shmap_lock(s, SHMAP_LOCK_EXCLUSIVE, 10) != 0)
+            _exit(13);
+        if (((uint64_t *)shmap_data(s))[0] != 42)
+            _exit(14);
+        ((uint64_t *)shmap_data(s))[1] = 7;
+        if (shmap_unlock(s) != 0)
+            _exit(15);
+        if (shmap_lock(s, SHMAP_LOCK_SHARED, 10) != 0)
+            _exit(16);
+        shmap_close(s);
+        _exit(0);
+    }
+    sleep_ms(150);
+    ((uint64_t *)shmap_data(seg))[0] = 42;
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_EQ_INT(((uint64_t *)shmap_data(seg))[1], 7);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__shared_allows_many_holders)
+{
+    const char *name = test_name("many");
+    shmap_seg *seg = make_seg(name, 4);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
+    struct chan c;
+    chan_open(&c);
+    pid_t kids[3];
+    for (int i = 0; i < 3; i++)
+        kids[i] = spawn_holder(name, SHMAP_LOCK_SHARED, &c);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(chan_recv(&c), 'L');
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK_EQ_INT(li.shared, 4);
+    CHECK_EQ_INT(li.writer, 0);
+    shmap_attacher at[8];
+    CHECK_EQ_INT(shmap_attached(seg, at, 8), 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(at[i].alive && at[i].shared == 1 && !at[i].writer && at[i].writable);
+    /* A writer cannot get in while they hold. */
+    shmap_seg *w = NULL;
+    CHECK_OK(shmap_dup(&w, seg));
+    CHECK_ERR(shmap_lock(w, SHMAP_LOCK_EXCLUSIVE, 0), -EBUSY);
+    for (int i = 0; i < 3; i++) {
+        kill(kids[i], SIGTERM);
+        CHECK_EQ_INT(test_wait(kids[i]), 128 + SIGTERM);
+    }
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(w));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__try_and_misuse_give_distinct_codes)
+{
+    const char *name = test_name("try");
+    shmap_seg *seg = make_seg(name, 4);
+    CHECK_ERR(shmap_lock(seg, 0, 0), SHMAP_EINVAL);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED | SHMAP_LOCK_EXCLUSIVE, 0), SHMAP_EINVAL);
+    CHECK_ERR(shmap_unlock(seg), SHMAP_EINVAL);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED, 0), -EDEADLK);
+    shmap_seg *other = NULL;
+    CHECK_OK(shmap_dup(&other, seg));
+    /* Another handle of the same process is excluded like another process. */
+    CHECK_ERR(shmap_lock(other, SHMAP_LOCK_EXCLUSIVE, 0), -EBUSY);
+    CHECK_OK(shmap_lock(other, SHMAP_LOCK_SHARED, 0));
+    CHECK_OK(shmap_unlock(other));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_lock(other, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED, 0), -EBUSY);
+    /* Closing a handle releases what it holds. */
+    CHECK_OK(shmap_close(other));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__a_read_only_handle_locks_when_its_user_may_write_the_segment)
+{
+    const char *name = test_name("ro");
+    shmap_seg *seg = make_seg(name, 4);
+    shmap_seg *ro = NULL;
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    /* A read-only open is not recorded... */
+    CHECK_EQ_INT(shmap_attached(ro, NULL, 0), 1);
+    /* ...until it locks, through a read-write map of the header page alone. */
+    CHECK_OK(shmap_lock(ro, SHMAP_LOCK_SHARED, 0));
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(ro, &li));
+    CHECK_EQ_INT(li.shared, 1);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0), -EBUSY);
+    CHECK_OK(shmap_unlock(ro));
+    CHECK_OK(shmap_lock(ro, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED, 0), -EBUSY);
+    shmap_attacher at[4];
+    CHECK_EQ_INT(shmap_attached(seg, at, 4), 2);
+    CHECK(at[1].writer && !at[1].writable && at[0].writable);
+    /* Closing it releases the lock and leaves the table. */
+    CHECK_OK(shmap_close(ro));
+    CHECK_EQ_INT(shmap_attached(seg, NULL, 0), 1);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__a_read_only_handle_without_write_permission_gets_ereadonly)
+{
+    const char *name = test_name("ro0444");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.mode = 0444;
+    shmap_seg *seg = NULL;
+    const uint64_t dims[1] = {4};
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    /* Root bypasses permission bits: the check runs in a child as "nobody". */
+    pid_t pid = spawn();
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+            _exit(10);
+        shmap_seg *ro = NULL;
+        if (shmap_open(&ro, name, SHMAP_RDONLY) != 0)
+            _exit(11);
+        if (shmap_lock(ro, SHMAP_LOCK_SHARED, 0) != SHMAP_EREADONLY ||
+            !strstr(shmap_last_error(), name))
+            _exit(12);
+        shmap_lockinfo li;
+        if (shmap_lock_info(ro, &li) != 0 || shmap_attached(ro, NULL, 0) != 1)
+            _exit(13);
+        if (shmap_open(&ro, name, SHMAP_RDONLY | SHMAP_HOLD) != SHMAP_EREADONLY || ro)
+            _exit(14);
+        _exit(0);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__hold_while_open_makes_opens_wait_for_each_other)
+{
+    const char *name = test_name("hold");
+    shmap_seg *seg = make_seg(name, 4);
+    shmap_set_destroy(seg, 0);
+    CHECK_OK(shmap_close(seg));
+    shmap_seg *w = NULL;
+    CHECK_OK(shmap_open(&w, name, SHMAP_RDWR | SHMAP_HOLD));
+    ((uint64_t *)shmap_data(w))[0] = 1;
+    pid_t pid = spawn();
+    if (pid == 0) {
+        /* Two readers at once in this child; both wait for the writer's close. */
+        shmap_seg *r1 = NULL, *r2 = NULL;
+        if (shmap_open(&r1, name, SHMAP_RDONLY | SHMAP_HOLD) != 0)
+            _exit(10);
+        if (((uint64_t *)shmap_data(r1))[0] != 2)
+            _exit(11);
+        if (shmap_open(&r2, name, SHMAP_RDONLY | SHMAP_HOLD) != 0)
+            _exit(12);
+        shmap_close(r2);
+        shmap_close(r1);
+        _exit(0);
+    }
+    sleep_ms(100);
+    ((uint64_t *)shmap_data(w))[0] = 2;
+    CHECK_OK(shmap_close(w));
+    CHECK_EQ_INT(test_wait(pid), 0);
+    /* A writer's hold waits for readers' holds. */
+    shmap_seg *r = NULL;
+    CHECK_OK(shmap_open(&r, name, SHMAP_RDONLY | SHMAP_HOLD));
+    pid = spawn();
+    if (pid == 0) {
+        shmap_seg *s = NULL;
+        if (shmap_open(&s, name, SHMAP_RDWR) != 0)
+            _exit(20);
+        if (shmap_lock(s, SHMAP_LOCK_EXCLUSIVE, 0) != -EBUSY)
+            _exit(21);
+        shmap_close(s);
+        if (shmap_open(&s, name, SHMAP_RDWR | SHMAP_HOLD) != 0)
+            _exit(22);
+        shmap_close(s);
+        _exit(0);
+    }
+    sleep_ms(50);
+    CHECK_OK(shmap_close(r));
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(lock__timeout_gives_etimedout_within_bounds)
+{
+    const char *name = test_name("tmo");
+    shmap_seg *seg = make_seg(name, 4);
+    shmap_seg *mine = NULL;
+    CHECK_OK(shmap_dup(&mine, seg));
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
+    CHECK_EQ_INT(chan_recv(&c), 'L');
+    double t0 = now_s();
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.2), -ETIMEDOUT);
+    double t1 = now_s();
+    CHECK(t1 - t0 >= 0.19 && t1 - t0 < 5);
+    CHECK_ERR(shmap_lock(mine, SHMAP_LOCK_SHARED, 0.1), -ETIMEDOUT);
+    CHECK(now_s() - t1 >= 0.09);
+    kill(pid, SIGTERM);
+    test_wait(pid);
+    CHECK_OK(shmap_close(mine));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__timeout_of_a_draining_writer_lets_readers_back_in)
+{
+    const char *name = test_name("drain");
+    shmap_seg *seg = make_seg(name, 4);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_LOCK_SHARED, &c);
+    CHECK_EQ_INT(chan_recv(&c), 'L');
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.1), -ETIMEDOUT);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
+    CHECK_OK(shmap_unlock(seg));
+    kill(pid, SIGTERM);
+    test_wait(pid);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__writer_killed_releases_and_next_writer_is_told)
+{
+    const char *name = test_name("wdead");
+    shmap_seg *seg = make_seg(name, 4);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
+    CHECK_EQ_INT(chan_recv(&c), 'L');
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED, 0), -EBUSY);
+    CHECK(kill(pid, SIGKILL) == 0);
+    /* Not reaped yet: a zombie holder must count as dead too. */
+    sleep_ms(20);
+    double t0 = now_s();
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
+    CHECK(now_s() - t0 < 1.0);
+    char want[32];
+    snprintf(want, sizeof want, "pid %d", (int)pid);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    /* The lock is held after SHMAP_EOWNERDEAD. */
+    shmap_seg *other = NULL;
+    CHECK_OK(shmap_dup(&other, seg));
+    CHECK_ERR(shmap_lock(other, SHMAP_LOCK_SHARED, 0), -EBUSY);
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK_EQ_INT(li.dead_pid, pid);
+    CHECK_EQ_INT(li.writer, getpid());
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+    /* Told once: the next writer finds a healthy lock. */
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 1));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(other));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__writer_killed_while_readers_wait_is_still_reported)
+{
+    const char *name = test_name("wdead2");
+    shmap_seg *seg = make_seg(name, 4);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
+    CHECK_EQ_INT(chan_recv(&c), 'L');
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+    /* A reader recovers the lock first; the next writer is told all the same. */
+    double t0 = now_s();
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 5));
+    CHECK(now_s() - t0 < 1.0);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__three_readers_killed_while_holding_release_the_writer)
+{
+    const char *name = test_name("rdead");
+    shmap_seg *seg = make_seg(name, 4);
+    struct chan c;
+    chan_open(&c);
+    pid_t kids[3];
+    for (int i = 0; i < 3; i++)
+        kids[i] = spawn_holder(name, SHMAP_LOCK_SHARED, &c);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(chan_recv(&c), 'L');
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0), -EBUSY);
+    for (int i = 0; i < 3; i++)
+        CHECK(kill(kids[i], SIGKILL) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(test_wait(kids[i]), 128 + SIGKILL);
+    double t0 = now_s();
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5));
+    CHECK(now_s() - t0 < 1.0);
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK_EQ_INT(li.shared, 0);
+    CHECK_EQ_INT(li.owner_died, 0);
+    /* Their slots were freed: only this process is attached. */
+    CHECK_EQ_INT(shmap_attached(seg, NULL, 0), 1);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+#define STRESS_N 64
+#define STRESS_WRITERS 4
+#define STRESS_ITERS 5000
+
+TEST(lock__stress_exclusive_increments_lose_nothing_and_readers_see_no_torn_array)
+{
+    const char *name = test_name("stress");
+    shmap_seg *seg = make_seg(name, STRESS_N + 2);
+    volatile uint64_t *done = (uint64_t *)shmap_data(seg) + STRESS_N;
+    uint64_t *start = (uint64_t *)shmap_data(seg) + STRESS_N + 1;
+    pid_t kids[STRESS_WRITERS + 2];
+    for (int k = 0; k < STRESS_WRITERS + 2; k++) {
+        kids[k] = spawn();
+        if (kids[k] != 0)
+            continue;
+        shmap_seg *s = NULL;
+        if (shmap_open(&s, name, SHMAP_RDWR) < 0)
+            _exit(10);
+        volatile uint64_t *v = shmap_data(s);
+        while (!__atomic_load_n(&v[STRESS_N + 1], __ATOMIC_ACQUIRE))
+            sched_yield();
+        if (k < STRESS_WRITERS) {
+            /* Writer: increment every element, so all stay equal outside the lock. */
+            for (int i = 0; i < STRESS_ITERS; i++) {
+                if (shmap_lock(s, SHMAP_LOCK_EXCLUSIVE, 30) != 0)
+                    _exit(11);
+                for (int j = 0; j < STRESS_N; j++) {
+                    v[j] = v[j] + 1;
+                    /* Now and then be preempted mid-update, so others contend. */
+                    if (j == STRESS_N / 2 && (i & 31) == 0)
+                        sched_yield();
+                }
+                if (shmap_unlock(s) != 0)
+                    _exit(12);
+            }
+            __atomic_add_fetch(&v[STRESS_N], 1, __ATOMIC_SEQ_CST);
+        } else {
+            long checks = 0;
+            while (__atomic_load_n(&v[STRESS_N], __ATOMIC_SEQ_CST) < STRESS_WRITERS ||
+                   checks < 100) {
+                if (shmap_lock(s, SHMAP_LOCK_SHARED, 30) != 0)
+                    _exit(13);
+                uint64_t first = v[0];
+                if ((checks & 15) == 0)
+                    sched_yield();
+                for (int j = 1; j < STRESS_N; j++)
+                    if (v[j] != first)
+                        _exit(14);
+                if (shmap_unlock(s) != 0)
+                    _exit(15);
+                checks++;
+            }
+            if (checks == 0)
+                _exit(16);
+        }
+        shmap_close(s);
+        _exit(0);
+    }
+    __atomic_store_n(start, 1, __ATOMIC_RELEASE);
+    for (int k = 0; k < STRESS_WRITERS + 2; k++)
+        CHECK_EQ_INT(test_wait(kids[k]), 0);
+    CHECK_EQ_INT(*done, STRESS_WRITERS);
+    const uint64_t *v = shmap_data(seg);
+    for (int j = 0; j < STRESS_N; j++)
+        CHECK_EQ_INT(v[j], STRESS_WRITERS * STRESS_ITERS);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__reused_pid_with_another_start_time_is_treated_as_dead)
+{
+    const char *name = test_name("reuse");
+    shmap_seg *seg = make_seg(name, 4);
+    /* A live process (a sleeping child) whose pid a dead holder's slot claims to have. */
+    pid_t live = spawn();
+    if (live == 0) {
+        for (;;)
+            pause();
+    }
+    struct shmap__lockarea *a = area(seg);
+    uint64_t real = 0;
+    for (int i = 0; i < 100 && real == 0; i++) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)live);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = '\0';
+            char *p = strrchr(buf, ')');
+            for (int field = 2; p && field < 22; field++)
+                p = strchr(p + 1, ' ');
+            if (p)
+                real = strtoull(p + 1, NULL, 10);
+        }
+    }
+    CHECK(real != 0);
+    /* Slot 5: a "reader" holding the shared lock, with the live pid but a wrong start. */
+    a->slots[5].pid = live;
+    a->slots[5].start = real + 12345;
+    a->slots[5].flags = SHMAP__SLOT_RDWR;
+    __atomic_store_n(&a->slots[5].shared, 2, __ATOMIC_SEQ_CST);
+    a->nslots = 6;
+    double t0 = now_s();
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5));
+    CHECK(now_s() - t0 < 1.0);
+    CHECK_EQ_INT(a->slots[5].pid, 0);
+    CHECK_OK(shmap_unlock(seg));
+    /* The same as a "writer": the word names slot 7, whose pid is live but not the one. */
+    a->slots[7].pid = live;
+    a->slots[7].start = real + 1;
+    a->nslots = 8;
+    __atomic_store_n(&a->word, SHMAP__LW_WRITER | 7u, __ATOMIC_SEQ_CST);
+    t0 = now_s();
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
+    CHECK(now_s() - t0 < 1.0);
+    CHECK_OK(shmap_unlock(seg));
+    /* With the right start time the same pid is alive and holds. */
+    a->slots[7].pid = live;
+    a->slots[7].start = real;
+    __atomic_store_n(&a->word, SHMAP__LW_WRITER | 7u, __ATOMIC_SEQ_CST);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.1), -ETIMEDOUT);
+    __atomic_store_n(&a->word, 0, __ATOMIC_SEQ_CST);
+    a->slots[7].pid = 0;
+    kill(live, SIGKILL);
+    test_wait(live);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__a_forked_child_does_not_own_its_parents_lock)
+{
+    const char *name = test_name("fork");
+    shmap_seg *seg = make_seg(name, 4);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    pid_t pid = spawn();
+    if (pid == 0) {
+        if (shmap_unlock(seg) != SHMAP_EINVAL)
+            _exit(10);
+        if (shmap_lock(seg, SHMAP_LOCK_SHARED, 0) != -EBUSY)
+            _exit(11);
+        if (shmap_lock(seg, SHMAP_LOCK_SHARED, 10) != 0)
+            _exit(12);
+        if (shmap_unlock(seg) != 0)
+            _exit(13);
+        _exit(0);
+    }
+    sleep_ms(50);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__attach_table_lists_processes_and_their_death)
+{
+    const char *name = test_name("attach");
+    shmap_seg *seg = make_seg(name, 4);
+    shmap_attacher at[4];
+    CHECK_EQ_INT(shmap_attached(seg, at, 4), 1);
+    CHECK_EQ_INT(at[0].pid, getpid());
+    CHECK(at[0].alive && at[0].start != 0);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
+    CHECK_EQ_INT(chan_recv(&c), 'L');
+    CHECK_EQ_INT(shmap_attached(seg, at, 4), 2);
+    int k = at[0].pid == pid ? 0 : 1;
+    CHECK_EQ_INT(at[k].pid, pid);
+    CHECK(at[k].writer && at[k].alive);
+    kill(pid, SIGKILL);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+    CHECK_EQ_INT(shmap_attached(seg, at, 4), 2);
+    CHECK(!at[k].alive);
+    /* A forked child shares the parent's mapping but is attached in its own right: it keeps
+     * its slot while it holds the inherited reference, and is listed dead once gone. */
+    pid = spawn();
+    if (pid == 0) {
+        shmap_seg *s = NULL;
+        _exit(shmap_open(&s, name, SHMAP_RDWR) < 0 || shmap_close(s) < 0);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK_EQ_INT(shmap_attached(seg, at, 4), 3);
+    for (int i = 0; i < 3; i++)
+        CHECK(at[i].alive == (at[i].pid == getpid()));
+    /* The writer's slot was reclaimed when a locker found it dead. */
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_EQ_INT(shmap_attached(seg, at, 4), 2);
+    CHECK_OK(shmap_close(seg));
+}
+
+struct thread_arg {
+    shmap_seg *seg;
+    int fails;
+};
+
+static void *thread_increments(void *p)
+{
+    struct thread_arg *t = p;
+    volatile uint64_t *v = shmap_data(t->seg);
+    for (int i = 0; i < 20000; i++) {
+        if (shmap_lock(t->seg, SHMAP_LOCK_EXCLUSIVE, 30) != 0) {
+            t->fails++;
+            continue;
+        }
+        uint64_t x = v[0];
+        if ((i & 255) == 0)
+            sched_yield();
+        v[0] = x + 1;
+        v[1] = x + 1;
+        shmap_unlock(t->seg);
+    }
+    return NULL;
+}
+
+TEST(lock__threads_with_their_own_handles_exclude_each_other)
+{
+    const char *name = test_name("threads");
+    shmap_seg *seg = make_seg(name, 2);
+    struct thread_arg args[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        args[i].fails = 0;
+        CHECK_OK(shmap_dup(&args[i].seg, seg));
+        CHECK(pthread_create(&th[i], NULL, thread_increments, &args[i]) == 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        CHECK(pthread_join(th[i], NULL) == 0);
+        CHECK_EQ_INT(args[i].fails, 0);
+        CHECK_OK(shmap_close(args[i].seg));
+    }
+    const uint64_t *v = shmap_data(seg);
+    CHECK_EQ_INT(v[0], 60000);
+    CHECK_EQ_INT(v[1], 60000);
+    CHECK_OK(shmap_close(seg));
+}

@@ -1,0 +1,101 @@
+/* Keyword readers facing abandoned or stuck changes, and small API facts. */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "../util.h"
+
+static void make_segment_with_keyword(const char *name)
+{
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    shmap_keyword kw;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    CHECK_OK(shmap_keyword_parse("GAIN=2", &kw));
+    CHECK_OK(shmap_keyword_set(seg, &kw));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__an_odd_sequence_with_no_writer_does_not_hang_readers)
+{
+    const char *name = test_name("kwnolock");
+    make_segment_with_keyword(name);
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.kw_lock = 0;
+    h.kw_seq |= 1;
+    util_header_write(name, &h);
+    shmap_seg *seg = NULL;
+    shmap_keyword kw;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    CHECK_OK(shmap_keyword_get(seg, "gain", &kw));
+    CHECK_EQ_INT(kw.i, 2);
+    CHECK_EQ_INT(shmap_keyword_list(seg, NULL, 0), 1);
+    CHECK_OK(shmap_close(seg));
+    util_shm_remove(name);
+}
+
+TEST(keyword__a_live_writer_that_never_finishes_is_reported_busy)
+{
+    const char *name = test_name("kwstuck");
+    make_segment_with_keyword(name);
+    pid_t stuck = fork();
+    if (stuck == 0) {
+        pause();
+        _exit(0);
+    }
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.kw_lock = (uint32_t)stuck;
+    h.kw_seq |= 1;
+    util_header_write(name, &h);
+    shmap_seg *seg = NULL;
+    shmap_keyword kw;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    int rc = shmap_keyword_get(seg, "GAIN", &kw);
+    kill(stuck, SIGKILL);
+    test_wait(stuck);
+    CHECK_ERR(rc, -EBUSY);
+    CHECK_CONTAINS(shmap_last_error(), "being changed by pid");
+    CHECK_OK(shmap_close(seg));
+    util_shm_remove(name);
+}
+
+TEST(keyword__parse_refuses_control_characters_that_set_would_refuse)
+{
+    shmap_keyword kw;
+    CHECK_ERR(shmap_keyword_parse("OBJECT=a\tb", &kw), SHMAP_EKEYWORD);
+    CHECK_ERR(shmap_keyword_parse("OBJECT='a\tb'", &kw), SHMAP_EKEYWORD);
+    CHECK_ERR(shmap_keyword_parse("GAIN=2 / a\x01", &kw), SHMAP_EKEYWORD);
+    CHECK_OK(shmap_keyword_parse("OBJECT='M 31' / the target", &kw));
+    CHECK_STR(kw.s, "M 31");
+    CHECK_STR(kw.comment, "the target");
+}
+
+TEST(create__open_or_create_tells_created_from_opened)
+{
+    const char *name = test_name("created");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_OPEN;
+    const uint64_t dims[1] = {8};
+    shmap_seg *first = NULL, *second = NULL, *opened = NULL;
+    CHECK_OK(shmap_create(&first, name, SHMAP_F64, 1, dims, &opts));
+    CHECK_EQ_INT(shmap_created(first), 1);
+    CHECK_OK(shmap_open(&opened, name, SHMAP_RDONLY));
+    CHECK_EQ_INT(shmap_created(opened), 0);
+    CHECK_OK(shmap_close(opened));
+    /* A second open-or-create gets a reference to the mapping this process created. */
+    CHECK_OK(shmap_create(&second, name, SHMAP_F64, 1, dims, &opts));
+    CHECK_EQ_INT(shmap_created(second), 1);
+    CHECK_EQ_INT(shmap_created(NULL), 0);
+    CHECK_OK(shmap_close(second));
+    CHECK_OK(shmap_close(first));
+    CHECK(!util_shm_exists(name));
+}
+
+TEST(version__the_library_reports_the_version_of_its_header)
+{
+    CHECK_STR(shmap_version(), SHMAP_VERSION_STRING);
+    CHECK_EQ_INT(SHMAP_KEYWORD_CAPACITY_DEFAULT, 32);
+}
