@@ -75,8 +75,11 @@ struct shmap__header {
     uint32_t kw_order;                     /* 276: next keyword order number */
     int64_t last_publish_ns;               /* 280 */
     uint32_t gen_waiters;                  /* 288: processes waiting on the generation */
+    /* 292..383: change notification (notify.c). */
     uint32_t reserved2;                    /* 292 */
-    unsigned char reserved3[512 - 296];    /* 296 */
+    unsigned char notify_area[384 - 296];  /* 296 */
+    /* 384..511: free for the backing stores and lifecycle. */
+    unsigned char reserved3[512 - 384];    /* 384 */
     /* 512..4095: lock and attach tables (lock_offset, lock_size) */
     unsigned char locks[SHMAP__HEADER_SIZE - 512];
 };
