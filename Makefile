@@ -63,10 +63,12 @@ endif
 ifneq ($(SANITIZE),)
 PY_PRELOAD := LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) \
 	$(shell $(CC) -print-file-name=libubsan.so)" ASAN_OPTIONS=detect_leaks=0
+# pytest's fault handler would report a crash before the sanitizer could say where.
+PYTEST_FLAGS := -p no:faulthandler
 endif
 ifneq ($(PYMOD),)
 ifneq ($(PYTEST_OK),)
-PYTEST_CMD := PYTHONPATH=$(abspath $(B)/python) $(PY_PRELOAD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python 2>&1
+PYTEST_CMD := PYTHONPATH=$(abspath $(B)/python) $(PY_PRELOAD) $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_FLAGS) tests/python 2>&1
 else
 PY_SKIP := Python tests not run: install python3-pytest
 endif

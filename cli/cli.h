@@ -53,6 +53,9 @@ int cmd_cat(int argc, char **argv);
 int cmd_fill(int argc, char **argv);
 int cmd_set(int argc, char **argv);
 int cmd_lock(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Errors (util.c) */
@@ -115,6 +118,9 @@ void cli_args_init(cli_args *a, const char *cmd, const cli_opt *opts, int argc, 
  * CLI_ARGS_EXIT after --help (status 0, help printed) or a usage error (status 2, printed).
  */
 int cli_args_next(cli_args *a);
+
+/* Seconds in an argument: a non-negative number (cmd_wait.c). 0 or -1. */
+int cli_parse_seconds(const char *text, double *out);
 
 /* Numbers in arguments: whole text, decimal (or 0x hex), no overflow. 0 or -1. */
 int cli_parse_u64(const char *text, uint64_t *out);
@@ -184,6 +190,10 @@ void cli_value_fill(const cli_layout *l, const cli_value *v, void *data, uint64_
 
 /* Set element i to i, converted as C converts a uint64_t (see `shmap help fill`). */
 void cli_value_ramp(const cli_layout *l, void *data, uint64_t nelem);
+
+/* One element as a number, for statistics: complex values give their magnitude. Returns
+ * 0, or -1 for records, which have no single value. */
+int cli_value_real(const cli_layout *l, const void *elem, double *out);
 
 /* Print one element ("1.5", "1+2j", "True", "(x=1.5, y=2)"). */
 void cli_value_print(FILE *out, const cli_layout *l, const void *elem);

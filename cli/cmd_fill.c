@@ -29,23 +29,26 @@ int cmd_fill(int argc, char **argv)
     if (cli_open(name, SHMAP_RDWR, &seg, &info, &layout) != 0)
         return CLI_EXIT_FAIL;
 
-    int status = CLI_EXIT_OK;
-    if (strcmp(text, "ramp") == 0) {
-        cli_value_ramp(&layout, shmap_data(seg), info.nelem);
+    int status = CLI_EXIT_OK, ramp = strcmp(text, "ramp") == 0;
+    cli_value v = {0};
+    char err[256];
+    if (!ramp && cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
+        status = cli_fail(name, "%s", err);
     } else {
-        cli_value v;
-        char err[256];
-        if (cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
-            status = cli_fail(name, "%s", err);
-        } else {
-            cli_value_fill(&layout, &v, shmap_data(seg), info.nelem);
-            cli_value_free(&v);
+        /* Bracketed by write_begin and publish, so readers of whole frames never see half
+         * a fill. */
+        int rc = shmap_write_begin(seg, NULL);
+        if (rc == 0) {
+            if (ramp)
+                cli_value_ramp(&layout, shmap_data(seg), info.nelem);
+            else
+                cli_value_fill(&layout, &v, shmap_data(seg), info.nelem);
+            rc = shmap_publish(seg);
         }
-    }
-    if (status == CLI_EXIT_OK) {
-        int rc = shmap_publish(seg);
         if (rc < 0)
             status = cli_fail_lib(name, rc);
+        if (!ramp)
+            cli_value_free(&v);
     }
     cli_layout_free(&layout);
     shmap_close(seg);

@@ -69,10 +69,15 @@ int cmd_set(int argc, char **argv)
     } else if (cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
         cli_fail(name, "%s", err);
     } else {
-        unsigned char *data = shmap_data(seg);
-        cli_value_store(&layout, &v, data + (size_t)offset * layout.elsize);
+        /* Bracketed by write_begin and publish, so readers of whole frames never see the
+         * element half-written. */
+        int rc = shmap_write_begin(seg, NULL);
+        if (rc == 0) {
+            unsigned char *data = shmap_data(seg);
+            cli_value_store(&layout, &v, data + (size_t)offset * layout.elsize);
+            rc = shmap_publish(seg);
+        }
         cli_value_free(&v);
-        int rc = shmap_publish(seg);
         status = rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;
     }
     cli_layout_free(&layout);

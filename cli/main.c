@@ -41,9 +41,26 @@ static const cli_command commands[] = {
      "  --json   print a JSON array with one object per segment (schema in shmap(1))"},
     {"info", cmd_info, "info NAME [--json]", "describe a segment: header, object and keywords",
      "  --json   print one JSON object (schema in shmap(1))"},
-    {"rm", cmd_rm, "rm NAME...", "remove segments",
-     "Removes each NAME. Processes that map a segment keep its memory until they unmap it.\n"
+    {"rm", cmd_rm, "rm NAME... [--timeout SECONDS] [--force]", "remove segments",
+     "Deletes each NAME once nobody holds its lock: takes the exclusive lock (waiting for\n"
+     "lock holders and hold-while-open users), removes the name, lets go. Processes that\n"
+     "map a segment keep its memory until they unmap it; new opens find no such segment.\n"
+     "\n"
+     "  --timeout S    give up on a NAME after S seconds (0: only try); by default wait\n"
+     "  --force        remove at once without waiting; also removes objects that are not\n"
+     "                 shmap segments (refused otherwise)\n"
+     "\n"
      "Goes on after a failure, and exits 1 if any NAME could not be removed."},
+    {"gc", cmd_gc, "gc [--dry-run] [--prefix PREFIX]", "clean up after dead processes",
+     "Removes transient segments (create --transient) whose creator is dead and that no\n"
+     "live process uses, clears the attach slots of dead processes, and removes the hidden\n"
+     "leftovers (.shmap-tmp-PID-N) of creations killed half-way. Never removes a\n"
+     "persistent segment. Prints one line per action and a summary.\n"
+     "\n"
+     "  --dry-run          say what would be done, change nothing\n"
+     "  --prefix PREFIX    look only at objects whose name starts with PREFIX\n"
+     "\n"
+     "Exits 1 if an action failed (an error line says which), else 0."},
     {"cat", cmd_cat, "cat NAME [--slice SPEC]", "print the values of a segment",
      "A 1-D array prints on one line, a 2-D array one row per line, higher dimensions as\n"
      "2-D blocks separated by blank lines; values are separated by one space. Integers\n"
@@ -81,6 +98,19 @@ static const cli_command commands[] = {
      "  bool       true, false, t, f, 1, 0 (any case)\n"
      "  records    (x=1.5, y=2) by name or (1.5, 2, 1) in order; array fields as [1, 2, 3]\n"
      "             or one value for all items; fields not given keep their value"},
+    {"wait", cmd_wait, "wait NAME [--timeout SECONDS]", "block until the segment's next update",
+     "Exits 0 as soon as the generation passes the one the segment had when the command\n"
+     "started (a writer published), 1 after --timeout seconds without an update or if the\n"
+     "segment is deleted or replaced meanwhile. By default it waits without end."},
+    {"watch", cmd_watch, "watch NAME [--interval SECONDS] [--count N]",
+     "live view: generation, update rate, last update, min/max/mean",
+     "On a terminal one line is redrawn in place every --interval seconds (0.5 by default)\n"
+     "until 'q' or Ctrl-C; elsewhere one line is printed per interval (1 s by default).\n"
+     "The statistics are those of the newest frame, read whole (never torn); complex values\n"
+     "count by their magnitude; records have none.\n"
+     "\n"
+     "  --interval S   seconds between lines\n"
+     "  --count N      stop after N lines"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

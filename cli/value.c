@@ -847,3 +847,41 @@ void cli_value_print(FILE *out, const cli_layout *l, const void *elem)
     }
     fputc(')', out);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Elements as numbers, for `shmap watch` */
+
+static double scalar_real(shmap_dtype t, const void *p)
+{
+    switch (t) {
+    case SHMAP_U8: return *(const uint8_t *)p;
+    case SHMAP_I8: return *(const int8_t *)p;
+    case SHMAP_U16: return *(const uint16_t *)p;
+    case SHMAP_I16: return *(const int16_t *)p;
+    case SHMAP_U32: return *(const uint32_t *)p;
+    case SHMAP_I32: return *(const int32_t *)p;
+    case SHMAP_U64: return (double)*(const uint64_t *)p;
+    case SHMAP_I64: return (double)*(const int64_t *)p;
+    case SHMAP_F16: return f16_to_double(*(const uint16_t *)p);
+    case SHMAP_F32: return *(const float *)p;
+    case SHMAP_F64: return *(const double *)p;
+    case SHMAP_BOOL: return *(const uint8_t *)p != 0;
+    case SHMAP_C64: {
+        const float *c = p;
+        return hypot(c[0], c[1]);
+    }
+    case SHMAP_C128: {
+        const double *c = p;
+        return hypot(c[0], c[1]);
+    }
+    default: return NAN;
+    }
+}
+
+int cli_value_real(const cli_layout *l, const void *elem, double *out)
+{
+    if (l->dtype == SHMAP_RECORD)
+        return -1;
+    *out = scalar_real(l->dtype, elem);
+    return 0;
+}

@@ -4,20 +4,20 @@
  * The producer creates a segment under a fresh name, records the number of frames it will
  * write in a keyword, and starts two consumers: copies of this program run with
  * `--consumer`, which get nothing but the segment's name. Each consumer attaches read-only,
- * checks the type and shape the header gives, then follows the generation counter and
- * checks every frame it sees. Halfway through, the producer runs `shmap ls` and
+ * checks the type and shape the header gives, then sleeps until each new frame is published
+ * (no polling: the publish wakes it) and checks every frame it sees. Halfway through, the producer runs `shmap ls` and
  * `shmap info NAME` ($SHMAP_BIN, else the `shmap` next to this program) so the segment is
  * seen from outside. At the end it closes the segment, which destroys it, and checks that
  * the name is gone.
  *
  * Frame k holds k in element 0 and a pattern derived from k and the index elsewhere, all
- * integers below 2^24 so every value is exact in float32. A consumer copies a frame out and
- * checks it against the pattern of the frame number it finds in element 0. There is no
- * locking yet, so the producer may be writing the next frame while a consumer copies: such
- * a frame is counted as torn, honestly, and is not an error. What is an error: a wrong type
- * or shape, a frame older than the generation announced, frame numbers going backwards or
- * out of range, a last frame that is not intact, a consumer that times out, or a segment
- * left behind.
+ * integers below 2^24 so every value is exact in float32. The producer brackets each frame
+ * with shmap_write_begin and shmap_publish; a consumer copies frames out with
+ * shmap_read_frame, which never returns a torn frame, and checks each against the pattern
+ * of its number. What is an error: a wrong type or shape, a frame that is not the one its
+ * number says or is torn, frame numbers going backwards, a last frame missing, a consumer
+ * that times out, or a segment left behind. Frames a consumer was too slow to see are
+ * counted as skipped, which is not an error.
  *
  * Cleanup happens on every path: children are killed and reaped, the segment is closed
  * (and so destroyed) and, as a last resort, its name is unlinked; SIGINT, SIGTERM and
@@ -49,7 +49,6 @@
 #define NELEM ((size_t)ROWS * COLS)
 #define NFRAMES 200
 #define FRAME_INTERVAL_NS 5000000L /* 5 ms between frames: about a second in all */
-#define POLL_INTERVAL_NS 100000L   /* consumers look at the generation every 0.1 ms */
 #define NCONSUMERS 2
 #define TIMEOUT_S 10
 
@@ -187,41 +186,35 @@ static int consume(const char *name, int idx, int fd, pid_t producer)
         return 1;
     }
 
-    const float *data = shmap_data(seg);
     struct tally t = {0, 0, 0, 0, -1, -1, 0};
     char problem[160] = "";
-    uint64_t seen_gen = shmap_generation(seg);
-    double idle_since = now_s();
+    uint64_t seen = shmap_generation(seg);
 
-    while (seen_gen < nframes && !problem[0]) {
-        uint64_t gen = shmap_generation(seg);
-        if (gen == seen_gen) {
-            if (now_s() - idle_since > TIMEOUT_S) {
-                snprintf(problem, sizeof problem, "no new frame for %d s", TIMEOUT_S);
-                break;
-            }
-            sleep_ns(POLL_INTERVAL_NS);
+    /*
+     * Each frame is waited for (the producer's publish wakes us: no polling) and copied out
+     * with shmap_read_frame, which retries a copy that a write overlapped: a torn frame
+     * here is a bug, not bad luck.
+     */
+    while (seen < nframes && !problem[0]) {
+        uint64_t missed = 0;
+        rc = shmap_read_frame(seg, &seen, frame, TIMEOUT_S, &missed);
+        if (rc == -EINTR)
             continue;
-        }
-        idle_since = now_s();
-        if (gen > nframes) {
-            snprintf(problem, sizeof problem, "generation %llu beyond %llu frames",
-                     (unsigned long long)gen, (unsigned long long)nframes);
+        if (rc == -ETIMEDOUT) {
+            snprintf(problem, sizeof problem, "no new frame for %d s", TIMEOUT_S);
             break;
         }
-        t.skipped += gen - seen_gen - 1; /* generations we never saw */
-        seen_gen = gen;
-
-        memcpy(frame, data, NELEM * sizeof *frame);
-        float f0 = frame[0];
-        /* Generation g announces frame g-1; the writer may already be on a later one. */
-        if (!(f0 >= 0 && f0 < (float)nframes) || (uint64_t)f0 + 1 < gen) {
-            snprintf(problem, sizeof problem, "generation %llu announced, element 0 says frame %g",
-                     (unsigned long long)gen, f0);
+        if (rc < 0) {
+            snprintf(problem, sizeof problem, "%s", shmap_last_error());
             break;
         }
-        long k = (long)f0;
-        if (k < t.last) {
+        t.skipped += missed;
+        long k = (long)seen - 1;
+        if (frame[0] != (float)k) {
+            snprintf(problem, sizeof problem, "frame %ld holds frame number %g", k, frame[0]);
+            break;
+        }
+        if (k <= t.last) {
             snprintf(problem, sizeof problem, "frame %ld after frame %ld", k, t.last);
             break;
         }
@@ -230,10 +223,12 @@ static int consume(const char *name, int idx, int fd, pid_t producer)
             t.first = k;
         t.last = k;
         t.last_intact = frame_intact(frame, (uint32_t)k);
-        if (t.last_intact)
+        if (t.last_intact) {
             t.intact++;
-        else
+        } else {
             t.torn++;
+            snprintf(problem, sizeof problem, "frame %ld is torn", k);
+        }
     }
 
     /* The last frame is published and then left alone: it must be intact. */
@@ -511,10 +506,14 @@ static int produce(void)
     char bin[PATH_MAX];
     int have_bin = find_shmap_bin(bin, sizeof bin) == 0;
     int cli_ok = 1;
-    float *data = shmap_data(seg);
     double t0 = now_s();
     for (uint32_t k = 0; k < NFRAMES; k++) {
-        frame_write(data, k);
+        void *frame;
+        if ((rc = shmap_write_begin(seg, &frame)) < 0) {
+            fail_lib("producer", "write_begin", rc);
+            goto out;
+        }
+        frame_write(frame, k);
         if ((rc = shmap_publish(seg)) < 0) {
             fail_lib("producer", "publish", rc);
             goto out;

@@ -106,7 +106,9 @@ SHMAP_EXTERN const char *shmap_version(void);
     XX(EREADONLY, -30017, "segment is open read-only")                                        \
     XX(EINVAL, -30018, "invalid argument")                                                    \
     XX(EOWNERDEAD, -30019, "previous writer died while holding the lock: data may be "         \
-                           "inconsistent")
+                           "inconsistent")                                                    \
+    XX(EREMOVED, -30020, "segment was deleted or replaced")                                   \
+    XX(ERAW, -30021, "raw mapping has no header")
 
 /** @brief The library's own error codes (system failures are `-errno`). */
 typedef enum shmap_error {
@@ -260,7 +262,15 @@ enum shmap_create_flags {
     /** Record the segment as transient: `shmap gc` may remove it once its users are gone. */
     SHMAP_CREATE_TRANSIENT = 1u << 3,
     /** Fault every page in at create (MAP_POPULATE). */
-    SHMAP_CREATE_PREFAULT = 1u << 4
+    SHMAP_CREATE_PREFAULT = 1u << 4,
+    /** A ring of frames: the first dimension is the number of frames (see shmap_read_frame). */
+    SHMAP_CREATE_RING = 1u << 5,
+    /**
+     * Put the segment in huge pages (a memfd with MFD_HUGETLB; only for memfd segments:
+     * name NULL or "memfd:"). Fails with #SHMAP_ESTORE and a message saying how to
+     * configure them where the system has none (/proc/sys/vm/nr_hugepages is 0).
+     */
+    SHMAP_CREATE_HUGEPAGES = 1u << 6
 };
 
 /** @brief Version of #shmap_create_opts this header knows. */
@@ -313,7 +323,14 @@ enum shmap_open_flags {
      * (with #SHMAP_RDONLY) or the exclusive one (with #SHMAP_RDWR), waiting as long as it
      * takes, and holds it until shmap_close(); see shmap_lock().
      */
-    SHMAP_HOLD = 1u << 1
+    SHMAP_HOLD = 1u << 1,
+    /**
+     * A private, copy-on-write mapping of a file (`file:PATH`): the file is opened read-only,
+     * so read access is enough, and writes through the mapping (data and keywords) stay in
+     * this process. Locks taken through it are the shared ones, when the user may write the
+     * file. Not for System V segments.
+     */
+    SHMAP_PRIVATE = 1u << 2
 };
 
 /**
@@ -379,6 +396,110 @@ SHMAP_EXTERN int shmap_set_destroy(shmap_seg *seg, int destroy);
  */
 SHMAP_EXTERN int shmap_unlink(const char *name);
 
+/** @brief Version of #shmap_raw_opts this header knows. */
+#define SHMAP_RAW_OPTS_VERSION 1
+
+/** @brief Options for shmap_open_raw(); start from #SHMAP_RAW_OPTS_INIT. */
+typedef struct shmap_raw_opts {
+    unsigned int version;        /**< #SHMAP_RAW_OPTS_VERSION */
+    unsigned int flags;          /**< #SHMAP_RDONLY, #SHMAP_RDWR, or #SHMAP_PRIVATE */
+    uint64_t offset;             /**< byte offset of the array in the object (IDL's OFFSET):
+                                      any multiple of the element's alignment */
+    const char *record_fields;   /**< field list when the type is #SHMAP_RECORD */
+    const shmap_seg *template_seg; /**< take type and dims from this handle (IDL's TEMPLATE) */
+    const char *template_name;   /**< ...or from the described segment of this name */
+} shmap_raw_opts;
+
+/** @brief Default raw options: read-only, offset 0, no template. */
+#define SHMAP_RAW_OPTS_INIT {SHMAP_RAW_OPTS_VERSION, 0, 0, NULL, NULL, NULL}
+
+/**
+ * @brief Map an object that has no shmap header (a foreign segment or a file) as an array.
+ *
+ * The caller gives the type, the dimensions and a byte offset. The offset need not be a
+ * multiple of the page size: the mapping starts at the page boundary below it and the
+ * data pointer adds the remainder. It must be a multiple of the element's alignment (its
+ * size up to 8: 4 for f32, 8 for f64, c64 and c128, 1 for u8 and records), else
+ * #SHMAP_EINVAL. The object must hold offset + nelem * elsize bytes, else
+ * #SHMAP_ETRUNCATED naming both sizes. Any store works: a POSIX name, `sysv://KEY`,
+ * `sysv://id=N`, `file:PATH`. With a template (opts->template_seg or ->template_name) the
+ * type and dims come from it: pass #SHMAP_DTYPE_NONE, 0 and NULL.
+ *
+ * A raw handle has no header: shmap_data(), shmap_info_get() (version 0, data_offset = the
+ * offset), shmap_close() and shmap_dup() work; keywords, locks, publishing and waiting give
+ * #SHMAP_ERAW. Raw mappings are never shared with other handles of the process and never
+ * destroy anything.
+ * @return 0; -ENOENT; -EACCES; #SHMAP_EBADNAME; #SHMAP_EDTYPE; #SHMAP_ESHAPE; #SHMAP_ESIZE;
+ *         #SHMAP_EINVAL (a misaligned offset, bad flags); #SHMAP_ETRUNCATED.
+ */
+SHMAP_EXTERN int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype,
+                                unsigned int ndim, const uint64_t *dims,
+                                const shmap_raw_opts *opts);
+
+/**
+ * @brief The file descriptor behind a memfd segment (or one opened with shmap_open_fd()),
+ * to pass to another process over a Unix socket (SCM_RIGHTS).
+ *
+ * The descriptor belongs to the mapping: do not close it; dup() it to keep it longer. It
+ * is close-on-exec. Other stores keep no descriptor open.
+ * @return the descriptor (>= 0), #SHMAP_ESTORE for a segment that keeps none, or
+ *         #SHMAP_EINVAL.
+ */
+SHMAP_EXTERN int shmap_fd(const shmap_seg *seg);
+
+/**
+ * @brief Attach the described segment behind a file descriptor: a memfd received over a
+ * Unix socket, or any open shmap file.
+ *
+ * The descriptor is duplicated (the caller keeps and closes its own). Checked like
+ * shmap_open(); flags as for shmap_open() (#SHMAP_RDWR needs a descriptor opened
+ * read-write; #SHMAP_PRIVATE maps copy-on-write).
+ * @return as shmap_open(); -EBADF for a bad descriptor.
+ */
+SHMAP_EXTERN int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags);
+
+/** @brief Flags of shmap_delete(). */
+enum shmap_delete_flags {
+    /**
+     * Remove the name at once, without taking the lock or waiting for users; also removes
+     * an object that is not a shmap segment (a plain shm_unlink).
+     */
+    SHMAP_DELETE_FORCE = 1u << 0
+};
+
+/**
+ * @brief Delete a segment once nobody uses it (CFITSIO's deletion): take the exclusive lock,
+ * remove the name, release the lock.
+ *
+ * Users are the holders of locks, which includes hold-while-open handles (#SHMAP_HOLD):
+ * the call waits until they let go, as an exclusive shmap_lock() does (writers are
+ * preferred, so new readers wait behind it). Processes that map the segment without
+ * holding a lock are not waited for. With #SHMAP_DELETE_FORCE the name is removed at once.
+ *
+ * Either way, processes that still map the segment keep their memory, readable and
+ * writable as before, until they unmap it; the memory is freed after the last one. New
+ * opens of the name fail with -ENOENT (or open a new segment created under it since).
+ *
+ * A name holding an object that is not a shmap segment is refused with #SHMAP_EFORMAT
+ * (shmap does not know how others lock it) unless #SHMAP_DELETE_FORCE is given, which
+ * removes it like shmap_unlink(). A damaged segment is refused with the code shmap_open()
+ * gives, and likewise removed by #SHMAP_DELETE_FORCE.
+ *
+ * If the name is replaced by another segment while the call waits, it starts again with
+ * the new one; a lock owner found dead (#SHMAP_EOWNERDEAD) does not stop the deletion.
+ * A process that holds a lock on the segment through another handle must release it
+ * first, or the call waits for itself until the timeout.
+ *
+ * @param[in] name the segment name.
+ * @param[in] timeout_s how long to wait for users: < 0 for ever, 0 only tries.
+ * @param[in] flags 0 or #SHMAP_DELETE_FORCE.
+ * @return 0; -ENOENT; -EBUSY (timeout 0 and in use); -ETIMEDOUT; in both cases the detail
+ *         names the pids holding the lock; -EACCES (this user may not open it read-write
+ *         to take the lock, or may not remove it); #SHMAP_EFORMAT; #SHMAP_EBADNAME;
+ *         #SHMAP_EINVAL; or the codes of shmap_open().
+ */
+SHMAP_EXTERN int shmap_delete(const char *name, double timeout_s, unsigned int flags);
+
 /** @} */
 
 /* ------------------------------------------------------------------------------------ */
@@ -387,7 +508,8 @@ SHMAP_EXTERN int shmap_unlink(const char *name);
 
 /** @brief Flags recorded in a segment (shmap_info::flags). */
 enum shmap_seg_flags {
-    SHMAP_SEG_TRANSIENT = 1u << 0 /**< created transient */
+    SHMAP_SEG_TRANSIENT = 1u << 0, /**< created transient */
+    SHMAP_SEG_RING = 1u << 1       /**< a ring of frames: the first dimension is its length */
 };
 
 /** @brief What a segment is: its header, checked, plus what the kernel says of the object. */
@@ -415,6 +537,8 @@ typedef struct shmap_info {
     unsigned int nkeywords;         /**< keywords set */
     unsigned int keyword_capacity;  /**< keyword slots */
     char record_fields[SHMAP_RECORD_FIELDS_MAX]; /**< field list of a record type, else "" */
+    int64_t published_ns;           /**< time of the last publish, ns since the Epoch; 0 if
+                                         never */
 } shmap_info;
 
 /** @brief Start of the data: an array in C order. */
@@ -445,14 +569,85 @@ SHMAP_EXTERN int shmap_stat(const char *name, shmap_info *out);
  */
 SHMAP_EXTERN int shmap_os_handle(const shmap_seg *seg, char *buf, size_t size);
 
+/** @} */
+
+/* ------------------------------------------------------------------------------------ */
+/** @name Change notification and streams of frames
+ *
+ * A writer marks each new version of the data with shmap_publish(), which bumps the
+ * segment's generation counter and wakes every waiting process at once (a futex on Linux).
+ * Readers keep the generation they last saw and wait for a newer one with shmap_wait():
+ * any number of readers, nothing to register, and read-only mappings can wait too.
+ *
+ * **Consistent reads.** A writer that brackets its writes with shmap_write_begin() and
+ * shmap_publish() lets readers copy a frame that is never torn: shmap_read_frame() copies,
+ * then checks the write sequence (a seqlock) and copies again if a write touched the frame
+ * meanwhile. Readers never write to the segment and never block the writer; the cost is a
+ * copy of the frame. A writer that does not call shmap_write_begin() still notifies, but
+ * readers cannot then tell a torn frame.
+ *
+ * **Rings.** A segment created with #SHMAP_CREATE_RING is a ring of frames: its first
+ * dimension is the number of frames N, and frame number g (counting from 0) lives at index
+ * g % N. The writer of frame g (the current generation) gets its address from
+ * shmap_write_begin(); a reader that falls behind by more than N - 1 frames is told how
+ * many it missed. A plain segment is a ring of one frame: the whole array.
+ * @{ */
+
 /** @brief The generation counter: how many times the data was published. */
 SHMAP_EXTERN uint64_t shmap_generation(const shmap_seg *seg);
 
 /**
- * @brief Mark a new version of the data: bump the generation and wake its waiters.
+ * @brief Begin writing the next frame: mark a write in progress (readers of the frame it
+ * overwrites will retry) and tell where the frame goes.
+ * @param[out] frame where frame number shmap_generation() goes: the data for a plain
+ *             segment, index generation % N of the first dimension for a ring (may be NULL).
+ * @return 0, #SHMAP_EREADONLY, or -EALREADY if a write is already in progress by this
+ *         process (one writer at a time: take the exclusive lock if several may write).
+ */
+SHMAP_EXTERN int shmap_write_begin(shmap_seg *seg, void **frame);
+
+/**
+ * @brief Mark a new version of the data: end the write in progress if any, bump the
+ * generation and wake every waiter.
  * @return 0, or #SHMAP_EREADONLY.
  */
 SHMAP_EXTERN int shmap_publish(shmap_seg *seg);
+
+/**
+ * @brief Wait until the generation passes @p *seen.
+ *
+ * @param[in,out] seen the generation the caller last saw; set to the current one on
+ *                success (so `new - old` versions were published meanwhile).
+ * @param[in] timeout_s seconds to wait at most; 0 only checks; a negative value waits
+ *                without end.
+ * @return 0; -EAGAIN (timeout 0 and nothing new); -ETIMEDOUT; -EINTR (a signal arrived:
+ *         call again to go on waiting); #SHMAP_EREMOVED (the segment was deleted, or its
+ *         name now holds another object: nobody will publish here again).
+ */
+SHMAP_EXTERN int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s);
+
+/** @brief Bytes in one frame: the data size, divided by the ring length for a ring. */
+SHMAP_EXTERN size_t shmap_frame_size(const shmap_seg *seg);
+
+/** @brief Frames in the ring: the first dimension for a ring, 1 for a plain segment. */
+SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
+
+/**
+ * @brief Wait for a frame newer than @p *seen and copy it, never torn.
+ *
+ * Copies the oldest frame after @p *seen that the ring still holds (for a plain segment,
+ * the latest), waiting as shmap_wait() does if there is none yet. If a write touches the
+ * frame while it is copied, the copy is retried with the oldest frame still held.
+ * @param[in,out] seen frames the caller has had; on success, the number of the copied
+ *                frame plus one.
+ * @param[out] dst shmap_frame_size() bytes.
+ * @param[in] timeout_s as for shmap_wait().
+ * @param[out] missed frames skipped because the ring no longer held them (may be NULL).
+ * @return as shmap_wait(), or #SHMAP_EOWNERDEAD when the writer died in the middle of the
+ *         only frame there is (the copy in @p dst may then be torn).
+ */
+SHMAP_EXTERN int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s,
+                                  uint64_t *missed);
 
 /** @} */
 
@@ -553,6 +748,79 @@ typedef struct shmap_lockinfo {
 /** @brief Read a segment's lock state (a snapshot). Works through a read-only handle.
  *  @return 0 or #SHMAP_EINVAL. */
 SHMAP_EXTERN int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------ */
+/** @name Crash leftovers
+ * shmap_gc() cleans what dead processes left behind. It never removes a persistent
+ * segment, nor a transient one that any live process is known to use.
+ * @{ */
+
+/** @brief Flags of shmap_gc(). */
+enum shmap_gc_flags {
+    SHMAP_GC_DRY_RUN = 1u << 0 /**< report what would be done, change nothing */
+};
+
+/** @brief What shmap_gc() did (or, in a dry run, would do). */
+typedef enum shmap_gc_action {
+    /** Removed a transient segment whose creator is dead and that no live process uses. */
+    SHMAP_GC_REMOVED_TRANSIENT = 1,
+    /** Cleared the attach-table slots of dead processes in a segment (and their holds). */
+    SHMAP_GC_CLEARED_SLOTS = 2,
+    /** Removed a hidden `.shmap-tmp-PID-N` object: a creation whose process died. */
+    SHMAP_GC_REMOVED_TMP = 3
+} shmap_gc_action;
+
+/** @brief One action of shmap_gc(), as its callback sees it. */
+typedef struct shmap_gc_event {
+    shmap_gc_action action;
+    char name[SHMAP_NAME_MAX]; /**< the segment, or the hidden object (".shmap-tmp-PID-N") */
+    pid_t pid;                 /**< the dead creator (REMOVED_TRANSIENT, REMOVED_TMP) */
+    unsigned int slots;        /**< slots cleared (CLEARED_SLOTS) */
+    uint64_t size;             /**< size of the object in bytes */
+    int dry_run;               /**< nothing was changed: this is what would be done */
+    int status;                /**< 0 done; else why it failed (the action was not done) */
+} shmap_gc_event;
+
+/**
+ * @brief Called by shmap_gc() once per action. @return 0 to go on; anything else stops the
+ * walk, and shmap_gc() returns that value.
+ */
+typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
+
+/**
+ * @brief Clean up after dead processes (`shmap gc`).
+ *
+ * Looks at every object of the POSIX store (/dev/shm) whose name starts with @p prefix:
+ *
+ * - A **transient** segment (#SHMAP_CREATE_TRANSIENT) is removed when its creator is dead
+ *   (pid and start time: a reused pid is not taken for the creator), no live process has
+ *   a slot in its attach table, and no other process of this user (or any, for root) maps
+ *   it, as /proc shows. A persistent segment is never removed.
+ * - Any other described segment this user may write gets the attach slots of dead
+ *   processes cleared, their locks released as a lock waiter would.
+ * - A hidden object `.shmap-tmp-PID-N` is a creation that never completed; it is removed
+ *   when process PID is dead (checked against the start time in its header when the
+ *   header was written). Such objects never appear under a segment name nor in
+ *   shmap_list().
+ *
+ * Objects that are not shmap segments are never touched. Limits: a process in another
+ * pid namespace (another container sharing /dev/shm) that created a transient segment and
+ * no longer maps it cannot be told from a dead one; a process that attaches between the
+ * check and the removal keeps its mapping, as after shmap_delete() with
+ * #SHMAP_DELETE_FORCE.
+ *
+ * @param[in] prefix consider only objects whose name starts with this (hidden leftovers
+ *            are named ".shmap-tmp-..."), or NULL for all.
+ * @param[in] flags 0 or #SHMAP_GC_DRY_RUN.
+ * @param[in] cb called for each action done, failed, or (dry run) found; may be NULL.
+ * @param[in] ctx passed to @p cb.
+ * @return 0; the callback's non-zero value if it stopped the walk; #SHMAP_EINVAL; or a
+ *         negative code if the store cannot be listed. Failures on single objects are
+ *         reported through the callback (shmap_gc_event::status), not here.
+ */
+SHMAP_EXTERN int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx);
 
 /** @} */
 

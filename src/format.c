@@ -245,6 +245,7 @@ void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
     info->flags = h->flags;
     info->keyword_capacity = h->kw_capacity;
     info->nkeywords = slots ? shmap__keyword_count(slots, h->kw_capacity) : 0;
+    info->published_ns = __atomic_load_n(&h->last_publish_ns, __ATOMIC_RELAXED);
     info->record_fields[0] = '\0';
     if (rec && h->rec_len)
         snprintf(info->record_fields, sizeof info->record_fields, "%.*s", (int)h->rec_len, rec);

@@ -77,7 +77,12 @@ struct shmap__header {
     uint32_t gen_waiters;                  /* 288: processes waiting on the generation */
     /* 292..383: change notification (notify.c). */
     uint32_t reserved2;                    /* 292 */
-    unsigned char notify_area[384 - 296];  /* 296 */
+    uint32_t write_seq;                    /* 296: odd while a frame is being written */
+    int32_t writer_pid;                    /* 300: who began the write in progress */
+    uint64_t writer_start;                 /* 304: its start time, clock ticks */
+    uint32_t removed;                      /* 312: 1 once deleted through the library */
+    uint32_t reserved4;                    /* 316 */
+    unsigned char notify_reserved[384 - 320]; /* 320 */
     /* 384..511: free for the backing stores and lifecycle. */
     unsigned char reserved3[512 - 384];    /* 384 */
     /* 512..4095: lock and attach tables (lock_offset, lock_size) */

@@ -79,6 +79,10 @@ SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
 
+/* notify.c: tell waiters at once that the segment was deleted (the caller maps it
+ * writable). */
+SHMAP__HIDDEN void shmap__notify_removed(struct shmap__header *h);
+
 /* lock.c: the attach table and locks. */
 struct shmap__map;
 /* Record this process in a header being created (slot 0), before anyone can see it; set
@@ -91,6 +95,12 @@ SHMAP__HIDDEN int shmap__attach(struct shmap__map *m);
 SHMAP__HIDDEN void shmap__detach(struct shmap__map *m);
 /* Release the lock a handle holds, if this process took it (on close). */
 SHMAP__HIDDEN void shmap__lock_drop(shmap_seg *seg);
+/* gc.c: count live and dead processes' slots in a lock area; with `clear`, reclaim the
+ * dead ones' (the area must be a writable mapping). */
+SHMAP__HIDDEN void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live,
+                                    unsigned *stale);
+/* linux/maps.c: does any process whose maps we may read (this one too) map the object? */
+SHMAP__HIDDEN bool shmap__mapped_by_any(dev_t dev, ino_t ino);
 
 /*
  * backend/posix_shm.c: the POSIX store. Creation runs under a hidden name and is then
@@ -131,7 +141,20 @@ struct shmap__map {
     bool lock_touched;      /* the lock area was written through this mapping */
     void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
                                read-write map of the header page made at its first lock */
+    const struct shmap__store_ops *ops; /* the backing store (store.h) */
+    void *data;             /* start of the array */
+    bool priv;              /* a private (copy-on-write) mapping */
+    bool raw;               /* no header: `desc` describes the array */
+    struct shmap__header *desc; /* raw: a private header made from the caller's description */
+    int fd;                 /* memfd and shmap_open_fd(): the descriptor kept, else -1 */
 };
+
+/* segment.c: refuse header operations on a raw handle (#SHMAP_ERAW naming `what`). */
+SHMAP__HIDDEN int shmap__raw_refuse(const shmap_seg *seg, const char *what);
+/* segment.c: map the header of a mapping's object read-write (lock.c, for read-only
+ * handles), and undo it; through the mapping's store. */
+SHMAP__HIDDEN int shmap__header_map_rw(struct shmap__map *m, void **out);
+SHMAP__HIDDEN void shmap__header_unmap_rw(struct shmap__map *m);
 
 struct shmap_seg {
     struct shmap__map *map;
@@ -141,7 +164,8 @@ struct shmap_seg {
 
 static inline struct shmap__header *shmap__hdr(const shmap_seg *seg)
 {
-    return (struct shmap__header *)seg->map->base;
+    /* A raw mapping has no header: its private description stands in. */
+    return seg->map->raw ? seg->map->desc : (struct shmap__header *)seg->map->base;
 }
 
 #endif

@@ -173,6 +173,8 @@ static int writable_or_err(const shmap_seg *seg)
 {
     if (!seg)
         return shmap__err(SHMAP_EINVAL, "keyword: NULL segment");
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "keywords");
     if (!seg->map->writable)
         return shmap__err(SHMAP_EREADONLY, "%s: cannot change keywords through a read-only "
                                            "handle", seg->map->name.name);
@@ -268,6 +270,10 @@ static void slot_to_keyword(const struct shmap__kwslot *slot, shmap_keyword *out
 /* A consistent copy of all slots; NULL on failure (detail set, code in *rc). */
 static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc)
 {
+    if (seg->map->raw) {
+        *rc = shmap__raw_refuse(seg, "keywords");
+        return NULL;
+    }
     const struct shmap__header *h = shmap__hdr(seg);
     struct shmap__kwslot *copy = malloc(((size_t)h->kw_capacity + 1) * sizeof *copy);
     if (!copy) {

@@ -248,8 +248,7 @@ void shmap__detach(struct shmap__map *m)
     if (!m->lock_base)
         return;
     if (m->lock_slot_pid != shmap__getpid()) {
-        if (m->lock_base != m->base)
-            munmap(m->lock_base, SHMAP__HEADER_SIZE);
+        shmap__header_unmap_rw(m);
         return;
     }
     struct shmap__lockarea *a = area_of(m);
@@ -262,8 +261,7 @@ void shmap__detach(struct shmap__map *m)
     if (had)
         wake_drainer(a);
     m->lock_slot_pid = 0;
-    if (m->lock_base != m->base)
-        munmap(m->lock_base, SHMAP__HEADER_SIZE);
+    shmap__header_unmap_rw(m);
 }
 
 /*
@@ -273,28 +271,7 @@ void shmap__detach(struct shmap__map *m)
  */
 static int map_lock_page(struct shmap__map *m)
 {
-    int fd = shmap__posix_open(&m->name, true);
-    if (fd == -EACCES || fd == -EPERM)
-        return shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and this user may not write "
-                                           "the segment's lock table", m->name.name);
-    if (fd < 0)
-        return fd;
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) < 0)
-        rc = shmap__err(-errno, "%s: fstat: %s", m->name.name, strerror(errno));
-    else if (st.st_dev != m->dev || st.st_ino != m->ino)
-        rc = shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and the name now holds "
-                                         "another segment: cannot take its lock", m->name.name);
-    void *p = MAP_FAILED;
-    if (rc == 0 && (p = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                             0)) == MAP_FAILED)
-        rc = shmap__err(-errno, "%s: cannot map the header: %s", m->name.name,
-                        strerror(errno));
-    close(fd);
-    if (rc == 0)
-        m->lock_base = p;
-    return rc;
+    return shmap__header_map_rw(m, &m->lock_base);
 }
 
 /* Our slot in this mapping: a child after fork, or an attach that found the table full,
@@ -436,6 +413,8 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
 {
     if (!seg)
         return shmap__err(SHMAP_EINVAL, "shmap_lock: NULL segment");
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "lock");
     struct shmap__map *m = seg->map;
     const char *who = m->name.name;
     if (flags != SHMAP_LOCK_SHARED && flags != SHMAP_LOCK_EXCLUSIVE)
@@ -478,6 +457,8 @@ int shmap_unlock(shmap_seg *seg)
 {
     if (!seg)
         return shmap__err(SHMAP_EINVAL, "shmap_unlock: NULL segment");
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "unlock");
     struct shmap__map *m = seg->map;
     if (!seg->lock_held || seg->lock_pid != shmap__getpid())
         return shmap__err(SHMAP_EINVAL, "%s: this handle holds no lock", m->name.name);
@@ -512,6 +493,8 @@ int shmap_attached(const shmap_seg *seg, shmap_attacher *out, size_t cap)
 {
     if (!seg || (!out && cap))
         return shmap__err(SHMAP_EINVAL, "shmap_attached: NULL argument");
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "attached");
     struct shmap__lockarea *a = area_rd(seg->map);
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
     unsigned n = nslots_of(a);
@@ -540,6 +523,8 @@ int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out)
 {
     if (!seg || !out)
         return shmap__err(SHMAP_EINVAL, "shmap_lock_info: NULL argument");
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "lock info");
     struct shmap__lockarea *a = area_rd(seg->map);
     memset(out, 0, sizeof *out);
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
@@ -556,4 +541,30 @@ int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out)
     out->owner_died = (w & SHMAP__LW_DIED) != 0;
     out->dead_pid = __atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED);
     return 0;
+}
+
+/*
+ * For shmap_gc(): count the slots of live and of dead processes in a lock area (a mapping,
+ * or a copy read with pread), reclaiming the dead ones' slots when `clear` is set (the
+ * area must then be a writable mapping). Same liveness rules as the lock waiters.
+ */
+void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live, unsigned *stale)
+{
+    unsigned n = nslots_of(a);
+    *live = *stale = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct shmap__lockslot *s = &a->slots[i];
+        int32_t pid;
+        if (__atomic_load_n(&s->pid, __ATOMIC_RELAXED) == 0)
+            continue;
+        if (slot_alive(s, &pid) || pid <= 0) {
+            /* -1 is a slot being reclaimed by someone else right now: not ours to count. */
+            if (pid > 0)
+                ++*live;
+            continue;
+        }
+        ++*stale;
+        if (clear)
+            reclaim(a, i, pid);
+    }
 }

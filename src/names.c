@@ -9,7 +9,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "store.h"
 
 const char *shmap_store_name(shmap_store store)
 {
@@ -61,15 +61,29 @@ int shmap__name_parse(const char *text, struct shmap__name *out)
         return check_posix(text, base[0] == '/' ? base + 1 : base, out);
     }
     if (strncmp(text, "sysv://", 7) == 0)
-        return shmap__err(SHMAP_ESTORE, "'%s': System V segments are not supported by this "
-                                        "version of shmap", text);
+        return shmap__sysv_parse(text, text + 7, out);
+    if (strncmp(text, "file://", 7) == 0)
+        return shmap__file_parse(text, text + 7, out);
     if (strncmp(text, "file:", 5) == 0)
-        return shmap__err(SHMAP_ESTORE, "'%s': file-backed segments are not supported by this "
-                                        "version of shmap", text);
+        return shmap__file_parse(text, text + 5, out);
+    if (strncmp(text, "memfd:", 6) == 0) {
+        /* A label for /proc/PID/fd and /proc/PID/maps, not a name anyone can open. */
+        size_t len = strlen(text + 6);
+        if (len > 200 || strchr(text + 6, '/'))
+            return shmap__err(SHMAP_EBADNAME, "'%.40s': a memfd label is at most 200 bytes "
+                                              "with no '/'", text);
+        if (out) {
+            out->store = SHMAP_STORE_MEMFD;
+            snprintf(out->name, sizeof out->name, "memfd:%s", len ? text + 6 : "shmap");
+            out->os_handle[0] = '\0';
+        }
+        return 0;
+    }
     const char *colon = strstr(text, "://");
     if (colon) {
         return shmap__err(SHMAP_EBADNAME, "'%s': unknown store '%.*s://' (use shm://, "
-                                          "shmem://)", text, (int)(colon - text), text);
+                                          "shmem://, sysv://, file://)",
+                          text, (int)(colon - text), text);
     }
     return check_posix(text, text[0] == '/' ? text + 1 : text, out);
 }

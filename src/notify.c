@@ -1,27 +1,278 @@
-/* Change notification: the generation counter, publishing and waiting. */
+/*
+ * Change notification: the generation counter, publishing, waiting, and reading frames
+ * that are never torn.
+ *
+ * Design note. Waiters sleep with FUTEX_WAIT on the low 32 bits of the 64-bit generation,
+ * expecting the value they read; shmap_publish() bumps the generation and always issues
+ * FUTEX_WAKE. Waking always (rather than only when a waiter registered) is what lets
+ * read-only mappings wait: they cannot write a waiter count. It costs a system call per
+ * publish, as a bare futex ping-pong does. Waits run in slices of WATCH_NS; after a slice
+ * ends without news, the waiter checks that the segment still has its name, so a waiter is
+ * never left for ever on a segment that was deleted or replaced. A deletion through the
+ * library also sets `removed` and wakes everyone at once.
+ *
+ * Consistent reads are a seqlock on `write_seq`, odd while a write is in progress, with
+ * the generation telling which frame is being written: frame g goes to ring index g % N,
+ * and the writer of frame g starts only once g frames are published. A reader that copied
+ * frame f (ring index f % N) got it whole unless a write of frame f + N or later began
+ * before its copy ended. After the copy it reads `write_seq` (acquire) and then the
+ * generation g: the newest frame touched is g if a write is in progress, else g - 1; if
+ * that is f + N or more, the copy may be torn and is retried. The writer publishes by
+ * bumping the generation before it makes `write_seq` even, so a reader can only err
+ * towards a retry, never towards a torn frame.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "internal.h"
+
+/* How often a waiter checks that its segment still has its name. */
+#define WATCH_NS 50000000LL
+/* How long a reader gives a writer whose frame it needs before checking it is alive. */
+#define WRITER_CHECK_NS 10000000LL
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The futex word: the low half of the generation, wherever the byte order puts it. */
+static uint32_t *gen_word(struct shmap__header *h)
+{
+    const uint16_t one = 1;
+    return (uint32_t *)&h->generation + (*(const unsigned char *)&one == 1 ? 0 : 1);
+}
 
 uint64_t shmap_generation(const shmap_seg *seg)
 {
     return seg ? __atomic_load_n(&shmap__hdr(seg)->generation, __ATOMIC_ACQUIRE) : 0;
 }
 
-int shmap_publish(shmap_seg *seg)
+uint64_t shmap_ring_length(const shmap_seg *seg)
 {
     if (!seg)
-        return shmap__err(SHMAP_EINVAL, "shmap_publish: NULL segment");
+        return 0;
+    const struct shmap__header *h = shmap__hdr(seg);
+    return (h->flags & SHMAP_SEG_RING) ? h->dims[0] : 1;
+}
+
+size_t shmap_frame_size(const shmap_seg *seg)
+{
+    return seg ? (size_t)(shmap__hdr(seg)->data_size / shmap_ring_length(seg)) : 0;
+}
+
+static int need_writable(const shmap_seg *seg, const char *what)
+{
+    if (!seg)
+        return shmap__err(SHMAP_EINVAL, "%s: NULL segment", what);
     if (!seg->map->writable)
-        return shmap__err(SHMAP_EREADONLY, "%s: cannot publish through a read-only handle",
+        return shmap__err(SHMAP_EREADONLY, "%s: cannot %s through a read-only handle",
+                          seg->map->name.name, what);
+    return 0;
+}
+
+int shmap_write_begin(shmap_seg *seg, void **frame)
+{
+    int rc = need_writable(seg, "write");
+    if (rc < 0)
+        return rc;
+    struct shmap__header *h = shmap__hdr(seg);
+    uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
+    if ((seq & 1) && h->writer_pid == shmap__getpid())
+        return shmap__err(-EALREADY, "%s: a write is already in progress in this process",
                           seg->map->name.name);
+    h->writer_pid = shmap__getpid();
+    h->writer_start = shmap__self_start();
+    /* Odd (a write left open by a dead writer is simply taken over). The fence orders this
+     * store before the frame's data stores, as a seqlock writer must. */
+    __atomic_store_n(&h->write_seq, (seq | 1) + ((seq & 1) ? 2 : 0), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (frame) {
+        uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
+        *frame = (char *)shmap_data(seg) + (g % shmap_ring_length(seg)) * shmap_frame_size(seg);
+    }
+    return 0;
+}
+
+int shmap_publish(shmap_seg *seg)
+{
+    int rc = need_writable(seg, "publish");
+    if (rc < 0)
+        return rc;
     struct shmap__header *h = shmap__hdr(seg);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     __atomic_store_n(&h->last_publish_ns, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
                      __ATOMIC_RELAXED);
-    __atomic_add_fetch(&h->generation, 1, __ATOMIC_RELEASE);
-    if (__atomic_load_n(&h->gen_waiters, __ATOMIC_ACQUIRE))
-        shmap__wake_all(&h->generation);
+    /* The generation first, then the sequence: see the design note. */
+    __atomic_add_fetch(&h->generation, 1, __ATOMIC_SEQ_CST);
+    uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
+    if (seq & 1)
+        __atomic_store_n(&h->write_seq, seq + 1, __ATOMIC_RELEASE);
+    shmap__wake_all(gen_word(h));
     return 0;
+}
+
+void shmap__notify_removed(struct shmap__header *h)
+{
+    __atomic_store_n(&h->removed, 1, __ATOMIC_SEQ_CST);
+    shmap__wake_all(gen_word(h));
+}
+
+/*
+ * Does the segment still have its name? Only POSIX names can be checked here: the other
+ * stores report a deletion through `removed`.
+ */
+static bool still_named(const struct shmap__map *m)
+{
+    if (m->name.store != SHMAP_STORE_POSIX)
+        return true;
+    char path[SHMAP_NAME_MAX + 16];
+    struct stat st;
+    snprintf(path, sizeof path, "%s%s", shmap__posix_dir(), m->name.os_handle);
+    if (lstat(path, &st) < 0)
+        return errno != ENOENT;
+    return st.st_dev == m->dev && st.st_ino == m->ino;
+}
+
+static int removed_err(const shmap_seg *seg)
+{
+    return shmap__err(SHMAP_EREMOVED, "%s: the segment was deleted or replaced while waiting",
+                      seg->map->name.name);
+}
+
+/* A deadline from a timeout in seconds: -1 for none, 0 for "only check". */
+static int deadline_of(const shmap_seg *seg, double timeout_s, int64_t *deadline)
+{
+    if (isnan(timeout_s))
+        return shmap__err(SHMAP_EINVAL, "%s: timeout is not a number", seg->map->name.name);
+    if (timeout_s < 0 || isinf(timeout_s))
+        *deadline = -1;
+    else if (timeout_s == 0)
+        *deadline = 0;
+    else
+        *deadline = mono_ns() + (int64_t)(fmin(timeout_s, 1e9) * 1e9);
+    return 0;
+}
+
+/* Sleep until the generation is no longer `g`, the deadline passes or the name goes. */
+static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
+{
+    struct shmap__header *h = shmap__hdr(seg);
+    if (__atomic_load_n(&h->removed, __ATOMIC_ACQUIRE))
+        return removed_err(seg);
+    if (deadline == 0)
+        return shmap__err(-EAGAIN, "%s: no generation newer than %llu", seg->map->name.name,
+                          (unsigned long long)g);
+    int64_t slice = WATCH_NS;
+    if (deadline > 0) {
+        int64_t left = deadline - mono_ns();
+        if (left <= 0)
+            return shmap__err(-ETIMEDOUT, "%s: no update within the timeout",
+                              seg->map->name.name);
+        if (left < slice)
+            slice = left;
+    }
+    int rc = shmap__futex_wait(gen_word(h), (uint32_t)g, slice);
+    if (rc == -EINTR)
+        return shmap__err(-EINTR, "%s: wait interrupted by a signal", seg->map->name.name);
+    if (rc == -ETIMEDOUT && !still_named(seg->map))
+        return removed_err(seg);
+    return 0;
+}
+
+int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s)
+{
+    if (!seg || !seen)
+        return shmap__err(SHMAP_EINVAL, "shmap_wait: NULL argument");
+    int64_t deadline;
+    int rc = deadline_of(seg, timeout_s, &deadline);
+    while (rc == 0) {
+        uint64_t g = __atomic_load_n(&shmap__hdr(seg)->generation, __ATOMIC_ACQUIRE);
+        if (g > *seen) {
+            *seen = g;
+            return 0;
+        }
+        rc = wait_past(seg, g, deadline);
+    }
+    return rc;
+}
+
+/* Is the writer of the write in progress gone? */
+static bool writer_gone(const struct shmap__header *h)
+{
+    return !shmap__proc_alive(h->writer_pid, h->writer_start);
+}
+
+int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s,
+                     uint64_t *missed)
+{
+    if (!seg || !seen || !dst)
+        return shmap__err(SHMAP_EINVAL, "shmap_read_frame: NULL argument");
+    struct shmap__header *h = shmap__hdr(seg);
+    const uint64_t n = shmap_ring_length(seg);
+    const size_t size = shmap_frame_size(seg);
+    const char *data = shmap_data(seg);
+    int64_t deadline, stuck_since = 0;
+    int rc = deadline_of(seg, timeout_s, &deadline);
+    while (rc == 0) {
+        uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
+        if (g <= *seen) {
+            rc = wait_past(seg, g, deadline);
+            continue;
+        }
+        /*
+         * The oldest frame after *seen that the ring still holds whole: while frame g is
+         * being written, the frame g - n it overwrites is gone already.
+         */
+        uint32_t seq0 = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+        uint64_t oldest = g >= n ? g - n + ((seq0 & 1) && n > 1 ? 1 : 0) : 0;
+        uint64_t f = *seen > oldest ? *seen : oldest;
+        memcpy(dst, data + (f % n) * size, size);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+        uint64_t g2 = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
+        uint64_t newest_touched = (seq & 1) ? g2 : g2 - 1;
+        if (newest_touched < f + n) {
+            if (missed)
+                *missed = f - *seen;
+            *seen = f + 1;
+            return 0;
+        }
+        /* Torn. If the ring has moved on, the next round picks a later frame. */
+        if (!(seq & 1) || n > 1 || g2 != g) {
+            stuck_since = 0;
+            continue;
+        }
+        /*
+         * A plain segment whose only frame is being rewritten: wait for the publish, which
+         * wakes us. A writer that died mid-write will never publish: say so once it has had
+         * a moment and is found gone.
+         */
+        if (!stuck_since)
+            stuck_since = mono_ns();
+        if (mono_ns() - stuck_since > WRITER_CHECK_NS && writer_gone(h)) {
+            if (missed)
+                *missed = f - *seen;
+            *seen = f + 1;
+            return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while writing "
+                                                "frame %llu: the copy may be torn",
+                              seg->map->name.name, (int)h->writer_pid,
+                              (unsigned long long)g2);
+        }
+        if (deadline == 0 || (deadline > 0 && mono_ns() > deadline))
+            return shmap__err(deadline == 0 ? -EAGAIN : -ETIMEDOUT,
+                              "%s: no whole frame within the timeout", seg->map->name.name);
+        rc = shmap__futex_wait(gen_word(h), (uint32_t)g2, WRITER_CHECK_NS);
+        if (rc == -EINTR)
+            return shmap__err(-EINTR, "%s: wait interrupted by a signal", seg->map->name.name);
+        rc = 0;
+    }
+    return rc;
 }

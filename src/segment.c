@@ -6,14 +6,17 @@
  * and access mode. Handles (`shmap_seg`) are references to it: opening an object already
  * mapped with the same access adds a reference (IDL's SHMMAP of a mapped segment, or
  * SHMVAR), and the memory is unmapped when the last reference goes. shmap_unmap() with
- * references left marks the mapping unmap-pending, which refuses new references.
+ * references left marks the mapping unmap-pending, which refuses new references. Raw
+ * mappings (no header) are in the registry for shmap_mappings() but never shared.
  *
  * The destroy policy is per mapping: a segment created here is destroyed (its name
  * removed) when the last reference goes, unless the creator asked to keep it. The pid that
  * may destroy is recorded, so a forked child closing inherited handles destroys nothing.
+ * Files and memfds are never destroyed by a close.
  *
- * One mutex guards the registry. Opens run mmap under it, which serialises opens within
- * a process; that keeps two threads from mapping one object twice.
+ * Every store is reached through its operations (store.h): open, read, map, unmap, close,
+ * create, destroy, unlink. One mutex guards the registry. Opens run mmap under it, which
+ * serialises opens within a process; that keeps two threads from mapping one object twice.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "store.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shmap__map *registry;
@@ -51,7 +54,7 @@ static shmap_seg *new_handle(struct shmap__map *m)
  * rest of an attach.
  */
 static struct shmap__map *map_new(const struct shmap__name *n, const struct stat *st,
-                                  void *base, size_t len, bool writable)
+                                  void *base, size_t len, int access)
 {
     struct shmap__map *m = malloc(sizeof *m);
     if (!m)
@@ -67,7 +70,8 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->gid = st->st_gid;
     m->base = base;
     m->length = len;
-    m->writable = writable;
+    m->writable = access != SHMAP__ACC_RDONLY;
+    m->priv = access == SHMAP__ACC_PRIVATE;
     m->created = false;
     m->pending = false;
     m->refs = 1;
@@ -75,16 +79,38 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->lock_slot = 0;
     m->lock_slot_pid = 0;
     m->lock_touched = false;
-    m->lock_base = writable ? base : NULL;
+    /* A private mapping's header is our own copy: locks go through a shared map of it. */
+    m->lock_base = access == SHMAP__ACC_RDWR ? base : NULL;
+    m->ops = shmap__store_ops(n->store);
+    m->data = base;
+    m->raw = false;
+    m->desc = NULL;
+    m->fd = -1;
     return m;
 }
 
-static struct shmap__map *registry_find(dev_t dev, ino_t ino, bool writable)
+static void map_free(struct shmap__map *m)
 {
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m->desc);
+    free(m);
+}
+
+static struct shmap__map *registry_find(dev_t dev, ino_t ino, int access)
+{
+    bool writable = access != SHMAP__ACC_RDONLY, priv = access == SHMAP__ACC_PRIVATE;
     for (struct shmap__map *m = registry; m; m = m->next)
-        if (m->dev == dev && m->ino == ino && m->writable == writable)
+        if (m->dev == dev && m->ino == ino && m->writable == writable && m->priv == priv &&
+            !m->raw)
             return m;
     return NULL;
+}
+
+static void registry_add(struct shmap__map *m)
+{
+    m->next = registry;
+    registry = m;
 }
 
 static void registry_remove(struct shmap__map *m)
@@ -114,54 +140,96 @@ static bool creator_alive(const struct shmap__header *h)
     return start == 0 || h->creator_start == 0 || start == h->creator_start;
 }
 
-/*
- * Check an object whose descriptor is open, then map it; the registry lock is held.
- *
- * The header is checked in a private copy read with pread: the checks cannot be raced by a
- * writer changing it meanwhile, and an attach does not fault in the header page (which
- * costs more than the read), so attach stays close to the bare system calls.
- */
-static int map_and_check(int fd, const struct stat *st, const struct shmap__name *n,
-                         bool writable, struct shmap__map **out)
+static int access_of(unsigned flags)
 {
+    return (flags & SHMAP_PRIVATE) ? SHMAP__ACC_PRIVATE
+           : (flags & SHMAP_RDWR)  ? SHMAP__ACC_RDWR
+                                   : SHMAP__ACC_RDONLY;
+}
+
+/*
+ * Check an open object, then map it; the registry lock is held.
+ *
+ * The header is checked in a private copy read through the store (pread for descriptors):
+ * the checks cannot be raced by a writer changing it meanwhile, and an attach does not
+ * fault in the header page (which costs more than the read), so attach stays close to the
+ * bare system calls.
+ */
+static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, int access,
+                         struct shmap__map **out)
+{
+    const struct shmap__store_ops *ops = shmap__store_ops(n->store);
+    const struct stat *st = &obj->st;
     if ((uint64_t)st->st_size > SIZE_MAX || st->st_size < 0)
         return shmap__err(SHMAP_ESIZE, "%s: object of %lld bytes cannot be mapped", n->name,
                           (long long)st->st_size);
     size_t len = (size_t)st->st_size;
     struct shmap__header h;
-    ssize_t got = pread(fd, &h, SHMAP__CHECKED_SIZE, 0);
+    ssize_t got = ops->read(obj, &h, SHMAP__CHECKED_SIZE, 0);
     if (got < 0)
-        return shmap__err(-errno, "%s: read: %s", n->name, strerror(errno));
+        return shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got));
     int rc = shmap__header_check(&h, (size_t)got, (uint64_t)len, n->name);
     /* A creator still writing the header is given a moment; a dead one is reported. */
     for (int64_t t0 = now_ns(); rc == SHMAP_EINCOMPLETE && creator_alive(&h) &&
                                 now_ns() - t0 < INIT_WAIT_NS;) {
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
-        got = pread(fd, &h, SHMAP__CHECKED_SIZE, 0);
+        got = ops->read(obj, &h, SHMAP__CHECKED_SIZE, 0);
         rc = shmap__header_check(&h, got > 0 ? (size_t)got : 0, (uint64_t)len, n->name);
     }
     if (rc < 0)
         return rc;
-    int prot = PROT_READ | (writable ? PROT_WRITE : 0);
-    void *base = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) {
-        int e = errno;
-        return shmap__err(-e, "%s: cannot map %zu bytes: %s", n->name, len, strerror(e));
-    }
+    int err = 0;
+    void *base = ops->map(obj, len, 0, access, false, &err);
+    if (!base)
+        return shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
     if (h.dtype == SHMAP_RECORD &&
         (rc = shmap__record_check((const char *)base + h.rec_offset, h.rec_len, h.elsize,
                                   n->name)) < 0) {
-        munmap(base, len);
+        ops->unmap(base, len);
         return rc;
     }
-    struct shmap__map *m = map_new(n, st, base, len, writable);
+    struct shmap__map *m = map_new(n, st, base, len, access);
     if (!m) {
-        munmap(base, len);
+        ops->unmap(base, len);
         return shmap__err(-ENOMEM, "%s: out of memory", n->name);
     }
+    m->data = (char *)base + h.data_offset;
     *out = m;
     return 0;
+}
+
+/* Find or map an open object and give a handle to it. `keep_fd`: the map keeps obj->fd. */
+static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shmap__name *n,
+                      int access, bool keep_fd)
+{
+    int rc = 0;
+    pthread_mutex_lock(&registry_lock);
+    struct shmap__map *m = registry_find(obj->st.st_dev, obj->st.st_ino, access);
+    if (m && m->pending) {
+        rc = shmap__err(SHMAP_EPENDING, "%s: unmap is pending in this process; no new "
+                                        "references until the last one is closed", n->name);
+    } else if (m) {
+        m->refs++;
+    } else {
+        rc = map_and_check(obj, n, access, &m);
+        if (rc == 0) {
+            if (keep_fd) {
+                m->fd = obj->fd;
+                obj->fd = -1;
+            }
+            registry_add(m);
+        }
+    }
+    if (rc == 0 && !(*out = new_handle(m))) {
+        m->refs--;
+        rc = shmap__err(-ENOMEM, "%s: out of memory", n->name);
+    }
+    /* Record this process in the attach table (a full table only disables locks). */
+    if (rc == 0 && access == SHMAP__ACC_RDWR)
+        shmap__attach(m);
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
 }
 
 static int open_segment(shmap_seg **out, const char *name, unsigned int flags);
@@ -180,51 +248,91 @@ int shmap_open(shmap_seg **out, const char *name, unsigned int flags)
     return rc;
 }
 
+static int check_open_flags(unsigned flags, const char *who)
+{
+    if (flags & ~(unsigned)(SHMAP_RDWR | SHMAP_HOLD | SHMAP_PRIVATE))
+        return shmap__err(SHMAP_EINVAL, "%s: unknown flags 0x%x", who, flags);
+    if ((flags & SHMAP_PRIVATE) && (flags & SHMAP_HOLD))
+        return shmap__err(SHMAP_EINVAL, "%s: a private mapping cannot hold a lock while open",
+                          who);
+    return 0;
+}
+
 static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
 {
     if (!out)
         return shmap__err(SHMAP_EINVAL, "shmap_open: NULL output");
     *out = NULL;
-    if (flags & ~(unsigned)(SHMAP_RDWR | SHMAP_HOLD))
-        return shmap__err(SHMAP_EINVAL, "shmap_open: unknown flags 0x%x", flags);
-    struct shmap__name n;
-    int rc = shmap__name_parse(name, &n);
+    int rc = check_open_flags(flags, "shmap_open");
     if (rc < 0)
         return rc;
-    bool writable = flags & SHMAP_RDWR;
-    int fd = shmap__posix_open(&n, writable);
-    if (fd < 0)
-        return fd;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        return shmap__err(-e, "%s: fstat: %s", n.name, strerror(e));
-    }
-    pthread_mutex_lock(&registry_lock);
-    struct shmap__map *m = registry_find(st.st_dev, st.st_ino, writable);
-    if (m && m->pending) {
-        rc = shmap__err(SHMAP_EPENDING, "%s: unmap is pending in this process; no new "
-                                        "references until the last one is closed", n.name);
-    } else if (m) {
-        m->refs++;
+    struct shmap__name n;
+    if ((rc = shmap__name_parse(name, &n)) < 0)
+        return rc;
+    const struct shmap__store_ops *ops = shmap__store_ops(n.store);
+    int access = access_of(flags);
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    if ((rc = ops->open(&n, access, &obj)) < 0)
+        return rc;
+    rc = attach_obj(out, &obj, &n, access, false);
+    ops->close(&obj);
+    return rc;
+}
+
+int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
+{
+    if (!out)
+        return shmap__err(SHMAP_EINVAL, "shmap_open_fd: NULL output");
+    *out = NULL;
+    int rc = check_open_flags(flags & ~(unsigned)SHMAP_HOLD, "shmap_open_fd");
+    if (rc < 0)
+        return rc;
+    struct shmap__name n;
+    char link[64], target[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    target[len > 0 ? len : 0] = '\0';
+    /* A memfd reads as "/memfd:LABEL (deleted)"; anything else is a file. */
+    if (strncmp(target, "/memfd:", 7) == 0) {
+        n.store = SHMAP_STORE_MEMFD;
+        char *del = strstr(target, " (deleted)");
+        if (del)
+            *del = '\0';
+        snprintf(n.name, sizeof n.name, "%s", target + 1);
     } else {
-        rc = map_and_check(fd, &st, &n, writable, &m);
-        if (rc == 0) {
-            m->next = registry;
-            registry = m;
+        n.store = SHMAP_STORE_FILE;
+        snprintf(n.name, sizeof n.name, "file:%s", len > 0 ? target : link);
+    }
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    if ((obj.fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+        return shmap__err(-errno, "shmap_open_fd: descriptor %d: %s", fd, strerror(errno));
+    snprintf(n.os_handle, sizeof n.os_handle, "/proc/%d/fd/%d", (int)getpid(), obj.fd);
+    if (fstat(obj.fd, &obj.st) < 0 || !S_ISREG(obj.st.st_mode)) {
+        close(obj.fd);
+        return shmap__err(-EINVAL, "shmap_open_fd: descriptor %d is not a regular file or "
+                                   "memfd", fd);
+    }
+    rc = attach_obj(out, &obj, &n, access_of(flags), true);
+    shmap__fd_close(&obj);
+    if (rc == 0 && (flags & SHMAP_HOLD)) {
+        rc = shmap_lock(*out, (flags & SHMAP_RDWR) ? SHMAP_LOCK_EXCLUSIVE : SHMAP_LOCK_SHARED,
+                        -1);
+        if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
+            shmap_close(*out);
+            *out = NULL;
         }
     }
-    if (rc == 0 && !(*out = new_handle(m))) {
-        m->refs--;
-        rc = shmap__err(-ENOMEM, "%s: out of memory", n.name);
-    }
-    /* Record this process in the attach table (a full table only disables locks). */
-    if (rc == 0)
-        shmap__attach(m);
-    pthread_mutex_unlock(&registry_lock);
-    close(fd);
     return rc;
+}
+
+int shmap_fd(const shmap_seg *seg)
+{
+    if (!seg)
+        return shmap__err(SHMAP_EINVAL, "shmap_fd: NULL segment");
+    if (seg->map->fd < 0)
+        return shmap__err(SHMAP_ESTORE, "%s: only memfd segments and those opened with "
+                                        "shmap_open_fd() keep a descriptor", seg->map->name.name);
+    return seg->map->fd;
 }
 
 static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t elsize,
@@ -284,7 +392,8 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
         return shmap__err(SHMAP_EINVAL, "shmap_create: options version %u, this library knows "
                                         "1 to %d", opts->version, SHMAP_CREATE_OPTS_VERSION);
     const unsigned known = SHMAP_CREATE_REPLACE | SHMAP_CREATE_OPEN | SHMAP_CREATE_KEEP |
-                           SHMAP_CREATE_TRANSIENT | SHMAP_CREATE_PREFAULT;
+                           SHMAP_CREATE_TRANSIENT | SHMAP_CREATE_PREFAULT | SHMAP_CREATE_RING |
+                           SHMAP_CREATE_HUGEPAGES;
     if (opts->flags & ~known)
         return shmap__err(SHMAP_EINVAL, "shmap_create: unknown flags 0x%x", opts->flags & ~known);
     if ((opts->flags & SHMAP_CREATE_REPLACE) && (opts->flags & SHMAP_CREATE_OPEN))
@@ -293,9 +402,15 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
         return shmap__err(SHMAP_EINVAL, "shmap_create: mode 0%o has bits beyond 07777",
                           opts->mode);
     struct shmap__name n;
-    int rc = shmap__name_parse(name, &n);
+    int rc = shmap__name_parse(name ? name : "memfd:", &n);
     if (rc < 0)
         return rc;
+    if ((opts->flags & SHMAP_CREATE_HUGEPAGES) && n.store != SHMAP_STORE_MEMFD)
+        return shmap__err(SHMAP_ESTORE, "%s: huge pages are for memfd segments (name NULL or "
+                                        "\"memfd:\")", n.name);
+    if ((opts->flags & SHMAP_CREATE_OPEN) && n.store == SHMAP_STORE_MEMFD)
+        return shmap__err(SHMAP_EINVAL, "%s: a memfd segment has no name to open",
+                          n.name);
 
     size_t elsize, rec_len = 0;
     const char *rec = NULL;
@@ -322,87 +437,222 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
             return rc;
     }
 
-    /* A hidden name left by a dead process that had our pid is skipped, not reused. */
-    char tmp[64];
-    unsigned mode = opts->mode ? opts->mode : 0600;
-    int fd = -EEXIST;
-    for (int attempt = 0; fd == -EEXIST && attempt < 16; attempt++) {
-        shmap__posix_tmpname(tmp, sizeof tmp);
-        fd = shmap__posix_create_tmp(tmp, mode, lay.total_size, n.name);
-    }
-    if (fd < 0)
-        return fd;
-    struct stat st;
-    void *base = MAP_FAILED;
-    if (fstat(fd, &st) < 0) {
-        rc = shmap__err(-errno, "%s: fstat: %s", n.name, strerror(errno));
-        goto fail;
-    }
-    /*
-     * The header is written with pwrite rather than through the mapping: no other process
-     * can see the object yet, and writing through the mapping would fault the page in,
-     * which costs more than the copy.
-     */
     struct shmap__header h;
     memset(&h, 0, sizeof h);
-    unsigned seg_flags = (opts->flags & SHMAP_CREATE_TRANSIENT) ? SHMAP_SEG_TRANSIENT : 0;
+    unsigned seg_flags = ((opts->flags & SHMAP_CREATE_TRANSIENT) ? SHMAP_SEG_TRANSIENT : 0) |
+                         ((opts->flags & SHMAP_CREATE_RING) ? SHMAP_SEG_RING : 0);
     shmap__header_init(&h, &lay, dtype, ndim, dims, seg_flags);
     h.state = SHMAP__STATE_READY;
     shmap__attach_created(&h, NULL);
-    if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
-        (rec && pwrite(fd, rec, rec_len, (off_t)lay.rec_offset) != (ssize_t)rec_len)) {
-        rc = shmap__err(errno ? -errno : -EIO, "%s: cannot write the header: %s", n.name,
-                        strerror(errno));
-        goto fail;
-    }
-    int mflags = MAP_SHARED | ((opts->flags & SHMAP_CREATE_PREFAULT) ? MAP_POPULATE : 0);
-    base = mmap(NULL, (size_t)lay.total_size, PROT_READ | PROT_WRITE, mflags, fd, 0);
-    if (base == MAP_FAILED) {
-        rc = shmap__err(-errno, "%s: cannot map %llu bytes: %s", n.name,
-                        (unsigned long long)lay.total_size, strerror(errno));
-        goto fail;
-    }
 
-    struct shmap__map *m = map_new(&n, &st, base, (size_t)lay.total_size, true);
-    if (m)
-        shmap__attach_created(&h, m);
+    const struct shmap__store_ops *ops = shmap__store_ops(n.store);
+    struct shmap__create_req req = {&h, rec, rec_len, lay.total_size,
+                                    opts->mode ? opts->mode : 0600, opts->flags};
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    void *base = NULL;
+    rc = ops->create(&n, &req, &obj, &base);
+    if (rc == -EEXIST && (opts->flags & SHMAP_CREATE_OPEN))
+        return open_existing(out, name, dtype, elsize, ndim, dims, rec); /* lost a race */
+    if (rc < 0)
+        return rc;
+    size_t maplen = n.store == SHMAP_STORE_MEMFD ? (size_t)obj.st.st_size
+                                                 : (size_t)lay.total_size;
+    struct shmap__map *m = map_new(&n, &obj.st, base, maplen, SHMAP__ACC_RDWR);
     shmap_seg *seg = m ? new_handle(m) : NULL;
     if (!seg) {
         free(m);
-        rc = shmap__err(-ENOMEM, "%s: out of memory", n.name);
-        goto fail;
+        ops->unmap(base, maplen);
+        if (ops->destroy)
+            ops->destroy(&n, obj.st.st_dev, obj.st.st_ino);
+        ops->close(&obj);
+        return shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
-    rc = shmap__posix_publish(tmp, n.os_handle, opts->flags & SHMAP_CREATE_REPLACE, n.name);
-    if (rc == -EEXIST && (opts->flags & SHMAP_CREATE_OPEN)) {
-        /* Lost a race with another creator: use its segment. */
-        free(seg);
-        free(m);
-        munmap(base, (size_t)lay.total_size);
-        close(fd);
-        shm_unlink(tmp);
-        return open_existing(out, name, dtype, elsize, ndim, dims, rec);
+    shmap__attach_created(&h, m);
+    m->data = (char *)base + lay.data_offset;
+    if (n.store == SHMAP_STORE_MEMFD) {
+        m->fd = obj.fd;
+        obj.fd = -1;
     }
-    if (rc < 0) {
-        free(seg);
-        free(m);
-        goto fail;
-    }
-    close(fd);
+    ops->close(&obj);
     m->created = true;
-    m->destroy_pid = (opts->flags & SHMAP_CREATE_KEEP) ? 0 : shmap__getpid();
+    m->destroy_pid = (opts->flags & SHMAP_CREATE_KEEP) || !ops->destroys ? 0 : shmap__getpid();
     pthread_mutex_lock(&registry_lock);
-    m->next = registry;
-    registry = m;
+    registry_add(m);
     pthread_mutex_unlock(&registry_lock);
     *out = seg;
     return 0;
+}
 
-fail:
-    if (base != MAP_FAILED)
-        munmap(base, (size_t)lay.total_size);
-    close(fd);
-    shm_unlink(tmp);
+/* The alignment an element's offset must have: its size up to 8; records are packed. */
+static size_t alignment_of(shmap_dtype dtype, size_t elsize)
+{
+    if (dtype == SHMAP_RECORD)
+        return 1;
+    return elsize < 8 ? elsize : 8;
+}
+
+int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned int ndim,
+                   const uint64_t *dims, const shmap_raw_opts *opts)
+{
+    static const shmap_raw_opts defaults = SHMAP_RAW_OPTS_INIT;
+    if (!out)
+        return shmap__err(SHMAP_EINVAL, "shmap_open_raw: NULL output");
+    *out = NULL;
+    if (!opts)
+        opts = &defaults;
+    if (opts->version < 1 || opts->version > SHMAP_RAW_OPTS_VERSION)
+        return shmap__err(SHMAP_EINVAL, "shmap_open_raw: options version %u, this library "
+                                        "knows 1 to %d", opts->version, SHMAP_RAW_OPTS_VERSION);
+    int rc = check_open_flags(opts->flags, "shmap_open_raw");
+    if (rc < 0)
+        return rc;
+    if (opts->flags & SHMAP_HOLD)
+        return shmap__err(SHMAP_EINVAL, "shmap_open_raw: a raw mapping has no lock to hold");
+    struct shmap__name n;
+    if ((rc = shmap__name_parse(name, &n)) < 0)
+        return rc;
+
+    /* The array: from the caller, or from a template. */
+    shmap_info tmpl;
+    const char *rec = opts->record_fields;
+    if (opts->template_seg || opts->template_name) {
+        if (dtype != SHMAP_DTYPE_NONE || ndim != 0)
+            return shmap__err(SHMAP_EINVAL, "%s: give a template or a type and shape, not "
+                                            "both", n.name);
+        rc = opts->template_seg ? shmap_info_get(opts->template_seg, &tmpl)
+                                : shmap_stat(opts->template_name, &tmpl);
+        if (rc < 0)
+            return rc;
+        dtype = tmpl.dtype;
+        ndim = tmpl.ndim;
+        dims = tmpl.dims;
+        rec = tmpl.record_fields[0] ? tmpl.record_fields : NULL;
+    }
+    size_t elsize;
+    if (dtype == SHMAP_RECORD) {
+        if ((rc = shmap_record_parse(rec, &elsize)) < 0)
+            return rc;
+    } else if ((elsize = shmap_dtype_size(dtype)) == 0) {
+        return shmap__err(SHMAP_EDTYPE, "%s: invalid element type code %d", n.name, (int)dtype);
+    }
+    if (!dims || ndim < 1 || ndim > SHMAP_MAX_DIMS)
+        return shmap__err(SHMAP_ESHAPE, "%s: %u dimensions; give 1 to %d", n.name, ndim,
+                          SHMAP_MAX_DIMS);
+    uint64_t nelem = 1, data_size, end;
+    for (unsigned i = 0; i < ndim; i++) {
+        if (dims[i] == 0)
+            return shmap__err(SHMAP_ESHAPE, "%s: dimension %u is 0", n.name, i);
+        if (__builtin_mul_overflow(nelem, dims[i], &nelem))
+            return shmap__err(SHMAP_ESIZE, "%s: the number of elements overflows", n.name);
+    }
+    if (__builtin_mul_overflow(nelem, (uint64_t)elsize, &data_size) ||
+        __builtin_add_overflow(data_size, opts->offset, &end) || end > SIZE_MAX / 2)
+        return shmap__err(SHMAP_ESIZE, "%s: array of %llu elements at offset %llu is too large",
+                          n.name, (unsigned long long)nelem, (unsigned long long)opts->offset);
+    size_t align = alignment_of(dtype, elsize);
+    if (opts->offset % align != 0)
+        return shmap__err(SHMAP_EINVAL, "%s: offset %llu misaligns %s elements (it must be a "
+                                        "multiple of %zu)", n.name,
+                          (unsigned long long)opts->offset, shmap_dtype_name(dtype), align);
+
+    const struct shmap__store_ops *ops = shmap__store_ops(n.store);
+    int access = access_of(opts->flags);
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    if ((rc = ops->open(&n, access, &obj)) < 0)
+        return rc;
+    if ((uint64_t)obj.st.st_size < end) {
+        ops->close(&obj);
+        return shmap__err(SHMAP_ETRUNCATED, "%s: object is %llu bytes; %llu elements of %zu "
+                                            "bytes at offset %llu need %llu", n.name,
+                          (unsigned long long)obj.st.st_size, (unsigned long long)nelem, elsize,
+                          (unsigned long long)opts->offset, (unsigned long long)end);
+    }
+    /* Map from the page boundary below the offset; System V maps the whole segment. */
+    uint64_t page_off = n.store == SHMAP_STORE_SYSV ? 0 : opts->offset & ~(uint64_t)(shmap__page_size() - 1);
+    size_t len = n.store == SHMAP_STORE_SYSV ? (size_t)obj.st.st_size : (size_t)(end - page_off);
+    struct shmap__header *desc = calloc(1, sizeof *desc);
+    int err = 0;
+    void *base = desc ? ops->map(&obj, len, page_off, access, false, &err) : NULL;
+    struct shmap__map *m = base ? map_new(&n, &obj.st, base, len, access) : NULL;
+    ops->close(&obj);
+    if (!m) {
+        if (base)
+            ops->unmap(base, len);
+        free(desc);
+        return err ? shmap__err(err, "%s: cannot map %zu bytes: %s", n.name, len, strerror(-err))
+                   : shmap__err(-ENOMEM, "%s: out of memory", n.name);
+    }
+    /* The description a header would give, kept privately for shmap_info_get(). */
+    desc->dtype = (uint32_t)dtype;
+    desc->elsize = (uint32_t)elsize;
+    desc->ndim = ndim;
+    for (unsigned i = 0; i < ndim; i++)
+        desc->dims[i] = dims[i];
+    desc->data_offset = opts->offset;
+    desc->data_size = data_size;
+    desc->total_size = end;
+    desc->state = SHMAP__STATE_READY;
+    m->raw = true;
+    m->desc = desc;
+    m->lock_base = NULL;
+    m->data = (char *)base + (opts->offset - page_off);
+    shmap_seg *seg = new_handle(m);
+    if (!seg) {
+        ops->unmap(base, len);
+        map_free(m);
+        return shmap__err(-ENOMEM, "%s: out of memory", n.name);
+    }
+    pthread_mutex_lock(&registry_lock);
+    registry_add(m);
+    pthread_mutex_unlock(&registry_lock);
+    *out = seg;
+    return 0;
+}
+
+int shmap__raw_refuse(const shmap_seg *seg, const char *what)
+{
+    return shmap__err(SHMAP_ERAW, "%s: raw mapping has no header: %s needs a described "
+                                  "segment", seg->map->name.name, what);
+}
+
+int shmap__header_map_rw(struct shmap__map *m, void **out)
+{
+    const char *who = m->name.name;
+    if (m->raw)
+        return shmap__err(SHMAP_ERAW, "%s: raw mapping has no header", who);
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    struct shmap__name n = m->name;
+    int rc;
+    if (m->fd >= 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", m->fd);
+        rc = shmap__fd_open_path(path, who, SHMAP__ACC_RDWR, &obj);
+    } else {
+        rc = m->ops->open(&n, SHMAP__ACC_RDWR, &obj);
+    }
+    if (rc == -EACCES || rc == -EPERM)
+        return shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and this user may not write "
+                                           "the segment's lock table", who);
+    if (rc < 0)
+        return rc;
+    if (obj.st.st_dev != m->dev || obj.st.st_ino != m->ino)
+        rc = shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and the name now holds "
+                                         "another segment: cannot take its lock", who);
+    int err = 0;
+    void *p = NULL;
+    if (rc == 0 && !(p = m->ops->map(&obj, SHMAP__HEADER_SIZE, 0, SHMAP__ACC_RDWR, false, &err)))
+        rc = shmap__err(err == -EACCES ? SHMAP_EREADONLY : err,
+                        "%s: cannot map the header read-write: %s", who, strerror(-err));
+    m->ops->close(&obj);
+    if (rc == 0)
+        *out = p;
     return rc;
+}
+
+void shmap__header_unmap_rw(struct shmap__map *m)
+{
+    if (m->lock_base && m->lock_base != m->base)
+        m->ops->unmap(m->lock_base, SHMAP__HEADER_SIZE);
 }
 
 int shmap_dup(shmap_seg **out, shmap_seg *seg)
@@ -427,7 +677,8 @@ static int release(shmap_seg *seg, bool unmap)
     if (!seg)
         return 0;
     struct shmap__map *m = seg->map;
-    shmap__lock_drop(seg);
+    if (!m->raw)
+        shmap__lock_drop(seg);
     free(seg);
     pthread_mutex_lock(&registry_lock);
     bool last = --m->refs == 0;
@@ -440,17 +691,17 @@ static int release(shmap_seg *seg, bool unmap)
         return 0;
     int rc = 0;
     bool destroyed = false;
-    if (m->destroy_pid == shmap__getpid())
-        destroyed = (rc = shmap__posix_destroy(&m->name, m->dev, m->ino)) == 0;
+    if (m->destroy_pid == shmap__getpid() && m->ops->destroy && !m->raw)
+        destroyed = (rc = m->ops->destroy(&m->name, m->dev, m->ino)) == 0;
     /*
      * Leave the attach table. A creator that has just removed the name and never wrote the
      * header through this mapping skips it: nobody can attach any more, and the write would
      * fault the header page in only to unmap it, a third of the cost of a small create.
      */
-    if (!destroyed || m->lock_touched)
+    if (!m->raw && (!destroyed || m->lock_touched))
         shmap__detach(m);
-    munmap(m->base, m->length);
-    free(m);
+    m->ops->unmap(m->base, m->length);
+    map_free(m);
     return rc;
 }
 
@@ -469,7 +720,8 @@ int shmap_set_destroy(shmap_seg *seg, int destroy)
     if (!seg)
         return shmap__err(SHMAP_EINVAL, "shmap_set_destroy: NULL segment");
     pthread_mutex_lock(&registry_lock);
-    seg->map->destroy_pid = destroy ? shmap__getpid() : 0;
+    seg->map->destroy_pid = destroy && seg->map->ops->destroys && !seg->map->raw
+                                ? shmap__getpid() : 0;
     pthread_mutex_unlock(&registry_lock);
     return 0;
 }
@@ -480,19 +732,16 @@ int shmap_unlink(const char *name)
     int rc = shmap__name_parse(name, &n);
     if (rc < 0)
         return rc;
-    if (shm_unlink(n.os_handle) == 0)
-        return 0;
-    int e = errno;
-    if (e == ENOENT)
-        return shmap__err(-ENOENT, "%s: no such segment", n.name);
-    if (e == EACCES || e == EPERM)
-        return shmap__err(-e, "%s: permission denied to remove it", n.name);
-    return shmap__err(-e, "%s: cannot remove: %s", n.name, strerror(e));
+    const struct shmap__store_ops *ops = shmap__store_ops(n.store);
+    if (!ops->unlink)
+        return shmap__err(SHMAP_ESTORE, "%s: a memfd segment has no name to remove: it goes "
+                                        "when its last descriptor and mapping go", n.name);
+    return ops->unlink(&n);
 }
 
 void *shmap_data(const shmap_seg *seg)
 {
-    return seg ? (char *)seg->map->base + shmap__hdr(seg)->data_offset : NULL;
+    return seg ? seg->map->data : NULL;
 }
 
 int shmap_created(const shmap_seg *seg)
@@ -507,7 +756,7 @@ int shmap_writable(const shmap_seg *seg)
 
 static void map_info(const struct shmap__map *m, shmap_info *out)
 {
-    const struct shmap__header *h = m->base;
+    const struct shmap__header *h = m->raw ? m->desc : m->base;
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", m->name.name);
     snprintf(out->os_handle, sizeof out->os_handle, "%s", m->name.os_handle);
@@ -516,6 +765,10 @@ static void map_info(const struct shmap__map *m, shmap_info *out)
     out->mode = m->mode;
     out->uid = m->uid;
     out->gid = m->gid;
+    if (m->raw) {
+        shmap__info_fill(out, h, NULL, NULL);
+        return;
+    }
     shmap__info_fill(out, h, (const struct shmap__kwslot *)((const char *)h + h->kw_offset),
                      h->rec_len ? (const char *)h + h->rec_offset : NULL);
 }

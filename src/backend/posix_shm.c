@@ -1,5 +1,6 @@
 /* The POSIX shared-memory store: shm_open, shm_unlink and the hidden names of segments
  * being created. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -10,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "store.h"
 
 /*
  * Hidden names carry the creator's pid, so a tool can tell the leftovers of a creator that
@@ -90,3 +91,124 @@ int shmap__posix_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
     int e = errno;
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
+
+/* ---- the store's operations (store.h) ---- */
+
+static int posix_open(struct shmap__name *n, int access, struct shmap__obj *obj)
+{
+    int fd = shmap__posix_open(n, access == SHMAP__ACC_RDWR);
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, &obj->st) < 0) {
+        int e = errno;
+        close(fd);
+        return shmap__err(-e, "%s: fstat: %s", n->name, strerror(e));
+    }
+    obj->fd = fd;
+    return 0;
+}
+
+static int posix_create(struct shmap__name *n, const struct shmap__create_req *req,
+                        struct shmap__obj *obj, void **base)
+{
+    /* A hidden name left by a dead process that had our pid is skipped, not reused. */
+    char tmp[64];
+    int fd = -EEXIST;
+    for (int attempt = 0; fd == -EEXIST && attempt < 16; attempt++) {
+        shmap__posix_tmpname(tmp, sizeof tmp);
+        fd = shmap__posix_create_tmp(tmp, req->mode, req->size, n->name);
+    }
+    if (fd < 0)
+        return fd;
+    obj->fd = fd;
+    *base = NULL;
+    int rc = shmap__fd_fill(obj, req, n->name, base);
+    if (rc == 0)
+        rc = shmap__posix_publish(tmp, n->os_handle, req->flags & SHMAP_CREATE_REPLACE,
+                                  n->name);
+    if (rc < 0) {
+        if (*base)
+            munmap(*base, (size_t)req->size);
+        *base = NULL;
+        shmap__fd_close(obj);
+        shm_unlink(tmp);
+    }
+    return rc;
+}
+
+static int posix_unlink(const struct shmap__name *n)
+{
+    if (shm_unlink(n->os_handle) == 0)
+        return 0;
+    int e = errno;
+    if (e == ENOENT)
+        return shmap__err(-ENOENT, "%s: no such segment", n->name);
+    if (e == EACCES || e == EPERM)
+        return shmap__err(-e, "%s: permission denied to remove it", n->name);
+    return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
+}
+
+static int posix_list(struct shmap__list *l, unsigned flags)
+{
+    const char *dir = shmap__posix_dir();
+    DIR *d = opendir(dir);
+    if (!d)
+        return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
+    int rc = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        /* Hidden names are segments being created (or their crashed leftovers). */
+        if (e->d_name[0] == '.')
+            continue;
+        if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
+            continue;
+        shmap_entry *ent = shmap__list_add(l);
+        if (!ent) {
+            rc = shmap__err(-ENOMEM, "shmap_list: out of memory");
+            break;
+        }
+        snprintf(ent->info.name, sizeof ent->info.name, "%s", e->d_name);
+        snprintf(ent->info.os_handle, sizeof ent->info.os_handle, "/%s", e->d_name);
+        ent->info.store = SHMAP_STORE_POSIX;
+        struct shmap__obj obj = SHMAP__OBJ_INIT;
+        obj.fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (obj.fd < 0) {
+            ent->status = shmap__err(-errno, "%s: %s", e->d_name, strerror(errno));
+            if (fstatat(dirfd(d), e->d_name, &obj.st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISREG(obj.st.st_mode)) {
+                ent->info.size = (uint64_t)obj.st.st_size;
+                ent->info.mode = obj.st.st_mode & 07777;
+                ent->info.uid = obj.st.st_uid;
+                ent->info.gid = obj.st.st_gid;
+            } else {
+                l->n--;
+                continue;
+            }
+        } else {
+            if (fstat(obj.fd, &obj.st) < 0 || !S_ISREG(obj.st.st_mode)) {
+                close(obj.fd);
+                l->n--;
+                continue;
+            }
+            ent->status = shmap__describe(&shmap__posix_ops, &obj, &ent->info, e->d_name);
+            close(obj.fd);
+        }
+        if (ent->status < 0 && !(flags & SHMAP_LIST_ALL))
+            l->n--;
+    }
+    closedir(d);
+    return rc;
+}
+
+const struct shmap__store_ops shmap__posix_ops = {
+    .store = SHMAP_STORE_POSIX,
+    .destroys = true,
+    .open = posix_open,
+    .read = shmap__fd_read,
+    .map = shmap__fd_map,
+    .unmap = shmap__fd_unmap,
+    .close = shmap__fd_close,
+    .create = posix_create,
+    .destroy = shmap__posix_destroy,
+    .unlink = posix_unlink,
+    .list = posix_list,
+};

@@ -1,0 +1,87 @@
+/*
+ * shmap gc [--dry-run] [--prefix PREFIX]
+ *
+ * Cleans up after dead processes with shmap_gc(): one line per action on stdout, then a
+ * summary line. A failed action is one error line on stderr and makes the status 1.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_opt gc_opts[] = {{"dry-run", 0}, {"prefix", 1}, {NULL, 0}};
+
+struct tally {
+    unsigned removed, cleared_slots, cleared_segments, tmp, failed;
+};
+
+static const char *plural(unsigned n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+static int on_event(const shmap_gc_event *ev, void *ctx)
+{
+    struct tally *t = ctx;
+    char name[4 * SHMAP_NAME_MAX];
+    cli_escape(name, sizeof name, ev->name);
+    if (ev->status < 0) {
+        t->failed++;
+        cli_fail(NULL, "gc: %s: %s", name, cli_lib_message(ev->status));
+        return 0;
+    }
+    const char *verb = ev->dry_run ? "would remove" : "removed";
+    switch (ev->action) {
+    case SHMAP_GC_REMOVED_TRANSIENT:
+        t->removed++;
+        printf("%s transient segment %s (creator pid %d dead, no live attachers)\n", verb,
+               name, (int)ev->pid);
+        break;
+    case SHMAP_GC_CLEARED_SLOTS:
+        t->cleared_slots += ev->slots;
+        t->cleared_segments++;
+        printf("%s %u stale attach %s in %s\n", ev->dry_run ? "would clear" : "cleared",
+               ev->slots, plural(ev->slots, "slot", "slots"), name);
+        break;
+    case SHMAP_GC_REMOVED_TMP:
+        t->tmp++;
+        printf("%s hidden leftover %s of a dead creator (pid %d)\n", verb, name, (int)ev->pid);
+        break;
+    }
+    return 0;
+}
+
+int cmd_gc(int argc, char **argv)
+{
+    int opt;
+    unsigned flags = 0;
+    const char *prefix = NULL;
+    cli_args a;
+    cli_args_init(&a, "gc", gc_opts, argc, argv);
+    while ((opt = cli_args_next(&a)) >= 0) {
+        if (opt == 0)
+            flags |= SHMAP_GC_DRY_RUN;
+        else
+            prefix = a.value;
+    }
+    if (opt == CLI_ARGS_EXIT)
+        return a.status;
+    if (a.npos > 0)
+        return cli_usage_error("gc", "unexpected argument '%s'", a.argv[0]);
+
+    struct tally t;
+    memset(&t, 0, sizeof t);
+    int rc = shmap_gc(prefix, flags, on_event, &t);
+    if (rc < 0)
+        return cli_fail(NULL, "gc: %s", cli_lib_message(rc));
+    const char *dry = (flags & SHMAP_GC_DRY_RUN) ? " (dry run)" : "";
+    if (!t.removed && !t.cleared_segments && !t.tmp)
+        printf("gc%s: nothing to do\n", dry);
+    else
+        printf("gc%s: %u transient %s removed, %u stale attach %s cleared in %u %s, "
+               "%u hidden %s removed\n",
+               dry, t.removed, plural(t.removed, "segment", "segments"), t.cleared_slots,
+               plural(t.cleared_slots, "slot", "slots"), t.cleared_segments,
+               plural(t.cleared_segments, "segment", "segments"), t.tmp,
+               plural(t.tmp, "leftover", "leftovers"));
+    return t.failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

@@ -1,0 +1,214 @@
+/*
+ * shmap watch NAME [--interval SECONDS] [--count N]
+ *
+ * A live view of a segment: its generation, the update rate, the time of the last update
+ * and the minimum, maximum and mean of the data (of the newest frame, read so that it is
+ * never torn). On a terminal one line is redrawn in place until 'q' or Ctrl-C; otherwise
+ * one line is printed per interval (a second by default), which suits logs and pipes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+enum { OPT_INTERVAL, OPT_COUNT };
+static const cli_opt opts[] = {{"interval", 1}, {"count", 1}, {NULL, 0}};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Has the user typed 'q' (or 'Q')? Reads what is waiting on a raw terminal. */
+static int quit_key(void)
+{
+    struct pollfd p = {.fd = 0, .events = POLLIN};
+    char c;
+    while (poll(&p, 1, 0) > 0 && (p.revents & POLLIN)) {
+        if (read(0, &c, 1) != 1)
+            return 0;
+        if (c == 'q' || c == 'Q')
+            return 1;
+    }
+    return 0;
+}
+
+struct stats {
+    int valid;   /* 0 for records, or before any read */
+    double min, max, mean;
+    uint64_t nan;
+};
+
+static void compute(const cli_layout *l, const unsigned char *frame, size_t nelem,
+                    struct stats *st)
+{
+    double sum = 0, v;
+    uint64_t n = 0;
+    st->valid = 0;
+    st->nan = 0;
+    st->min = INFINITY;
+    st->max = -INFINITY;
+    for (size_t i = 0; i < nelem; i++) {
+        if (cli_value_real(l, frame + i * l->elsize, &v) < 0)
+            return;
+        if (isnan(v)) {
+            st->nan++;
+            continue;
+        }
+        st->min = v < st->min ? v : st->min;
+        st->max = v > st->max ? v : st->max;
+        sum += v;
+        n++;
+    }
+    st->valid = 1;
+    st->mean = n ? sum / (double)n : NAN;
+}
+
+static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info *info,
+                 const struct stats *st)
+{
+    char when[64] = "never", ago[32] = "", mn[32], mx[32], mean[32];
+    if (info->published_ns) {
+        cli_format_time(when, sizeof when, info->published_ns);
+        cli_format_age(ago, sizeof ago, info->published_ns, cli_now_ns());
+    }
+    if (tty)
+        fputs("\r\033[K", out);
+    fprintf(out, "gen %llu  rate %.1f/s  last %s%s%s%s", (unsigned long long)gen, rate, when,
+            *ago ? " (" : "", ago, *ago ? " ago)" : "");
+    if (st->valid) {
+        cli_format_double(mn, sizeof mn, st->min);
+        cli_format_double(mx, sizeof mx, st->max);
+        cli_format_double(mean, sizeof mean, st->mean);
+        fprintf(out, "  min %s  max %s  mean %s", mn, mx, mean);
+        if (st->nan)
+            fprintf(out, "  nan %llu", (unsigned long long)st->nan);
+    }
+    if (!tty)
+        fputc('\n', out);
+    fflush(out);
+}
+
+int cmd_watch(int argc, char **argv)
+{
+    double interval = -1;
+    uint64_t count = 0;
+    int opt;
+    cli_args a;
+    cli_args_init(&a, "watch", opts, argc, argv);
+    while ((opt = cli_args_next(&a)) >= 0) {
+        if (opt == OPT_INTERVAL &&
+            (cli_parse_seconds(a.value, &interval) < 0 || interval < 0.01))
+            return cli_usage_error("watch", "--interval wants seconds (0.01 or more), not '%s'",
+                                   a.value);
+        if (opt == OPT_COUNT && (cli_parse_u64(a.value, &count) < 0 || count == 0))
+            return cli_usage_error("watch", "--count wants a positive number, not '%s'",
+                                   a.value);
+    }
+    if (opt == CLI_ARGS_EXIT)
+        return a.status;
+    if (a.npos != 1)
+        return a.npos ? cli_usage_error("watch", "unexpected argument '%s'", a.argv[1])
+                      : cli_usage_error("watch", "missing NAME");
+
+    const char *name = a.argv[0];
+    shmap_seg *seg;
+    shmap_info info;
+    cli_layout layout;
+    if (cli_open(name, SHMAP_RDONLY, &seg, &info, &layout) != 0)
+        return CLI_EXIT_FAIL;
+    int tty = isatty(1), keys = tty && isatty(0);
+    if (interval < 0)
+        interval = tty ? 0.5 : 1.0;
+    size_t fsize = shmap_frame_size(seg);
+    unsigned char *frame = malloc(fsize ? fsize : 1);
+    if (!frame) {
+        cli_layout_free(&layout);
+        shmap_close(seg);
+        return cli_fail(name, "out of memory for a %zu-byte frame", fsize);
+    }
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a wait returns at once */
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    struct termios saved, raw;
+    if (keys && tcgetattr(0, &saved) == 0) {
+        raw = saved;
+        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        raw.c_cc[VMIN] = 0;
+        raw.c_cc[VTIME] = 0;
+        tcsetattr(0, TCSANOW, &raw);
+    } else {
+        keys = 0;
+    }
+
+    int status = CLI_EXIT_OK;
+    struct stats st = {0};
+    uint64_t seen = shmap_generation(seg), shown_gen = seen, lines = 0;
+    double shown_at = mono_s(), next = shown_at;
+    while (!stop && !(keys && quit_key())) {
+        double now = mono_s();
+        if (now >= next) {
+            uint64_t gen = shmap_generation(seg), fseen = gen ? gen - 1 : 0;
+            /* The newest frame, whole; before any publish, the data as it is. */
+            if (gen == 0 || shmap_read_frame(seg, &fseen, frame, 0, NULL) == 0) {
+                if (gen == 0)
+                    memcpy(frame, shmap_data(seg), fsize);
+                compute(&layout, frame, fsize / layout.elsize, &st);
+            }
+            shmap_info_get(seg, &info);
+            double rate = now > shown_at ? (double)(gen - shown_gen) / (now - shown_at) : 0;
+            show(stdout, tty, gen, rate, &info, &st);
+            shown_gen = gen;
+            shown_at = now;
+            next = now + interval;
+            if (count && ++lines >= count)
+                break;
+        }
+        /* Short slices on a terminal, so 'q' is seen promptly. */
+        double slice = next - mono_s();
+        if (keys && slice > 0.1)
+            slice = 0.1;
+        int rc = shmap_wait(seg, &seen, slice > 0 ? slice : 0);
+        if (rc == SHMAP_EREMOVED) {
+            if (tty)
+                fputc('\n', stdout);
+            status = cli_fail_lib(name, rc);
+            tty = 0;
+            break;
+        }
+        if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EINTR) {
+            status = cli_fail_lib(name, rc);
+            break;
+        }
+    }
+    if (tty)
+        fputc('\n', stdout);
+    if (keys)
+        tcsetattr(0, TCSANOW, &saved);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    free(frame);
+    cli_layout_free(&layout);
+    shmap_close(seg);
+    return status;
+}

@@ -1,0 +1,2375 @@
+/*
+ * shmapmodule.c: the Python binding of libshmap, `import shmap`.
+ *
+ * It is a client of the library like the CLI: it sees include/shmap.h only.
+ *
+ * Design note: lifetimes. A Segment object owns one library handle (a reference to the
+ * process's mapping of the segment). Nothing that exposes the memory borrows that handle:
+ * every ndarray made by Segment.array gets a fresh shmap_dup() reference, held by a small
+ * _MapRef object that numpy keeps as the array's base, and every buffer exported through
+ * the buffer protocol gets one too, kept in the Py_buffer's `internal` block and closed by
+ * bf_releasebuffer. So Segment.close() only drops the Segment's own reference: arrays taken
+ * before stay valid, and the library unmaps the memory (and applies the destroy policy) when
+ * the last array or buffer goes. This is IDL's reference counting, and what makes closing
+ * under a live array safe where multiprocessing.shared_memory crashes.
+ *
+ * Read-only segments are mapped PROT_READ by the library, so their arrays must never become
+ * writable: arrays are made without the WRITEABLE flag, and their base (_MapRef) exports no
+ * buffer, so numpy refuses `arr.flags.writeable = True` instead of letting a write fault.
+ *
+ * Every handle this module holds is on one of two lists (open Segments, other references),
+ * guarded by the GIL. At interpreter exit (an atexit hook) open Segments are closed, and
+ * segments this process created without keep= that arrays still map are destroyed, so the
+ * destroy policy holds at exit as it does in IDL.
+ *
+ * The GIL is released around library calls that may block or take long: create (memory is
+ * reserved), open (waits briefly for a creator still writing the header), close (munmap of
+ * a large mapping, destroy), list, delete. Calls on a handle that are quick (publish,
+ * keywords) keep it. The handle of a Segment is used only with the GIL held or, for close,
+ * after the Segment has let go of it, so close() cannot race another use of the handle.
+ * The lock and wait calls of later issues release the GIL on a live handle: they will count
+ * themselves in the Segment (a `busy` count) and close() will refuse while it is non-zero.
+ *
+ * The library's error codes become exceptions in raise_lib(): FileNotFoundError and the
+ * other OSError subclasses for the matching errno values, shmap.DtypeError (TypeError) and
+ * shmap.ArgumentError (ValueError) for type and argument errors, shmap.Error otherwise. The
+ * message is the library's thread-local detail, read in the thread that made the call.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmap.h"
+#include "shmap_doc.h"
+
+/* numpy 2 reads descriptor fields through functions; numpy 1 has only the struct. */
+#if NPY_ABI_VERSION < 0x02000000
+#define PyDataType_NAMES(d) ((d)->names)
+#define PyDataType_FIELDS(d) ((d)->fields)
+#define PyDataType_SUBARRAY(d) ((d)->subarray)
+#define PyDataType_ELSIZE(d) ((npy_intp)(d)->elsize)
+#endif
+
+static PyObject *Error;         /* shmap.Error(OSError) */
+static PyObject *DtypeError;    /* shmap.DtypeError(Error, TypeError) */
+static PyObject *ArgumentError; /* shmap.ArgumentError(Error, ValueError) */
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors */
+
+/* Does the detail message name the segment? Compare with the name as the library prints
+ * it: without a store prefix or a leading '/'. */
+static int mentions(const char *detail, const char *name)
+{
+    if (!name || !*name)
+        return 1;
+    if (strncmp(name, "shm://", 6) == 0)
+        name += 6;
+    else if (strncmp(name, "shmem://", 8) == 0)
+        name += 8;
+    if (*name == '/')
+        name++;
+    return !*name || strstr(detail, name) != NULL;
+}
+
+static PyObject *exception_class(int rc)
+{
+    switch (rc) {
+    case -ENOENT:
+        return PyExc_FileNotFoundError;
+    case -EEXIST:
+        return PyExc_FileExistsError;
+    case -EACCES:
+    case -EPERM:
+        return PyExc_PermissionError;
+    case -ETIMEDOUT:
+        return PyExc_TimeoutError;
+    case SHMAP_EDTYPE:
+        return DtypeError;
+    case SHMAP_EBADNAME:
+    case SHMAP_ESHAPE:
+    case SHMAP_ESIZE:
+    case SHMAP_EKEYWORD:
+    case SHMAP_EINVAL:
+        return ArgumentError;
+    default:
+        return Error;
+    }
+}
+
+/* Is rc -errno (as opposed to one of the library's own codes)? */
+static int is_errno(int rc)
+{
+    return rc < 0 && rc > -4096;
+}
+
+/*
+ * Raise the exception for a failed library call, with the library's detail message (made
+ * to name @p name when it does not already). @p cls overrides the class (NULL: by code).
+ * Returns NULL, for `return raise_lib(...)`.
+ */
+static PyObject *raise_as(PyObject *cls, int rc, const char *name)
+{
+    /* Out of memory is MemoryError in Python; our own allocations report it without a
+     * library detail, so none is read (it would be an older one). */
+    if (rc == -ENOMEM)
+        return PyErr_NoMemory();
+    const char *detail = shmap_last_error();
+    if (!detail || !*detail)
+        detail = shmap_strerror(rc);
+    PyObject *msg = mentions(detail, name) ? PyUnicode_FromString(detail)
+                                           : PyUnicode_FromFormat("%s: %s", name, detail);
+    if (!msg)
+        return NULL;
+    if (!cls)
+        cls = exception_class(rc);
+    PyObject *exc = is_errno(rc) ? PyObject_CallFunction(cls, "iO", -rc, msg)
+                                 : PyObject_CallFunctionObjArgs(cls, msg, NULL);
+    Py_DECREF(msg);
+    if (!exc)
+        return NULL;
+    PyObject *code = PyLong_FromLong(rc);
+    PyObject *errname = PyUnicode_FromString(shmap_errname(rc));
+    int bad = !code || !errname || PyObject_SetAttrString(exc, "code", code) < 0 ||
+              PyObject_SetAttrString(exc, "errname", errname) < 0 ||
+              (!is_errno(rc) && PyObject_SetAttrString(exc, "errno", code) < 0);
+    Py_XDECREF(code);
+    Py_XDECREF(errname);
+    if (bad) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+static PyObject *raise_lib(int rc, const char *name)
+{
+    return raise_as(NULL, rc, name);
+}
+
+/* A Python str argument as UTF-8 with no NUL inside; NULL with TypeError/ValueError. */
+static const char *utf8_arg(PyObject *obj, const char *what)
+{
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(obj, &len);
+    if (s && strlen(s) != (size_t)len) {
+        PyErr_Format(PyExc_ValueError, "%s contains a NUL character", what);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* References held for arrays and buffers, and the open Segments: the lists the exit hook
+ * walks. Both are touched only with the GIL held. */
+
+typedef struct ref_node {
+    shmap_seg *seg;
+    struct ref_node *prev, *next;
+} ref_node;
+
+static ref_node *refs_head;
+
+static void refs_add(ref_node *r)
+{
+    r->prev = NULL;
+    r->next = refs_head;
+    if (refs_head)
+        refs_head->prev = r;
+    refs_head = r;
+}
+
+static void refs_remove(ref_node *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (refs_head == r)
+        refs_head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+/* Close a library handle with the GIL released (munmap of a big mapping takes a while). */
+static int close_handle(shmap_seg *seg, int unmap)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = unmap ? shmap_unmap(seg) : shmap_close(seg);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* _MapRef: the base object of the arrays; one library reference each. */
+
+typedef struct {
+    PyObject_HEAD
+    ref_node node;
+} MapRefObject;
+
+static PyTypeObject MapRef_Type;
+
+static void mapref_dealloc(PyObject *obj)
+{
+    MapRefObject *self = (MapRefObject *)obj;
+    if (self->node.seg) {
+        refs_remove(&self->node);
+        close_handle(self->node.seg, 0);
+        self->node.seg = NULL;
+    }
+    Py_TYPE(obj)->tp_free(obj);
+}
+
+static PyObject *mapref_repr(PyObject *obj)
+{
+    MapRefObject *self = (MapRefObject *)obj;
+    char handle[SHMAP_NAME_MAX];
+    if (!self->node.seg || shmap_os_handle(self->node.seg, handle, sizeof handle) < 0)
+        return PyUnicode_FromString("<shmap._MapRef>");
+    return PyUnicode_FromFormat("<shmap._MapRef of '%s'>", handle);
+}
+
+static PyTypeObject MapRef_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shmap._MapRef",
+    .tp_basicsize = sizeof(MapRefObject),
+    .tp_dealloc = mapref_dealloc,
+    .tp_repr = mapref_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = mapref_doc,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Element types: shmap <-> numpy */
+
+static int typenum_of(shmap_dtype dt)
+{
+    switch (dt) {
+    case SHMAP_U8: return NPY_UINT8;
+    case SHMAP_I8: return NPY_INT8;
+    case SHMAP_U16: return NPY_UINT16;
+    case SHMAP_I16: return NPY_INT16;
+    case SHMAP_U32: return NPY_UINT32;
+    case SHMAP_I32: return NPY_INT32;
+    case SHMAP_U64: return NPY_UINT64;
+    case SHMAP_I64: return NPY_INT64;
+    case SHMAP_F16: return NPY_FLOAT16;
+    case SHMAP_F32: return NPY_FLOAT32;
+    case SHMAP_F64: return NPY_FLOAT64;
+    case SHMAP_C64: return NPY_COMPLEX64;
+    case SHMAP_C128: return NPY_COMPLEX128;
+    case SHMAP_BOOL: return NPY_BOOL;
+    default: return -1;
+    }
+}
+
+static PyArray_Descr *descr_of_type(shmap_dtype dt)
+{
+    int num = typenum_of(dt);
+    if (num < 0) {
+        PyErr_Format(DtypeError, "element type code %d has no numpy equivalent", (int)dt);
+        return NULL;
+    }
+    return PyArray_DescrFromType(num);
+}
+
+/*
+ * The numpy dtype of a record field list `name:type[count],...` (already checked by the
+ * library when the segment was opened; checked again here, as it came from shared memory).
+ */
+static PyArray_Descr *descr_of_fields(const char *fields, size_t elsize)
+{
+    PyObject *list = PyList_New(0);
+    if (!list)
+        return NULL;
+    for (const char *p = fields; *p;) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (!colon)
+            goto bad;
+        const char *bracket = memchr(colon, '[', (size_t)(end - colon));
+        const char *tend = bracket ? bracket : end;
+        char type[64];
+        if ((size_t)(tend - colon - 1) >= sizeof type)
+            goto bad;
+        memcpy(type, colon + 1, (size_t)(tend - colon - 1));
+        type[tend - colon - 1] = '\0';
+        shmap_dtype dt;
+        if (shmap_dtype_parse(type, &dt) < 0)
+            goto bad;
+        PyObject *name = PyUnicode_FromStringAndSize(p, colon - p);
+        PyArray_Descr *fd = name ? descr_of_type(dt) : NULL;
+        PyObject *item = NULL;
+        if (fd && bracket) {
+            unsigned long long count = strtoull(bracket + 1, NULL, 10);
+            PyObject *shape = Py_BuildValue("(K)", count);
+            if (shape)
+                item = PyTuple_Pack(3, name, (PyObject *)fd, shape);
+            Py_XDECREF(shape);
+        } else if (fd) {
+            item = PyTuple_Pack(2, name, (PyObject *)fd);
+        }
+        Py_XDECREF(name);
+        Py_XDECREF(fd);
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(item);
+        p = *end ? end + 1 : end;
+    }
+    PyArray_Descr *descr = NULL;
+    int ok = PyArray_DescrConverter(list, &descr);
+    Py_DECREF(list);
+    if (!ok)
+        return NULL;
+    if ((size_t)PyDataType_ELSIZE(descr) != elsize) {
+        Py_DECREF(descr);
+        PyErr_Format(Error, "record field list '%s' gives %zd-byte records, the segment has "
+                            "%zu", fields, (Py_ssize_t)PyDataType_ELSIZE(descr), elsize);
+        return NULL;
+    }
+    return descr;
+bad:
+    Py_DECREF(list);
+    PyErr_Format(Error, "cannot read the record field list '%s'", fields);
+    return NULL;
+}
+
+/* The element type of a described segment. */
+static PyArray_Descr *descr_of_info(const shmap_info *info)
+{
+    if (info->dtype == SHMAP_RECORD)
+        return descr_of_fields(info->record_fields, info->elsize);
+    return descr_of_type(info->dtype);
+}
+
+/* A simple (non-structured) numpy descriptor as a shmap type; @p field names a record field
+ * in messages, or is NULL. */
+static int shmap_type_of_simple(PyArray_Descr *d, const char *field, shmap_dtype *out)
+{
+    static const struct {
+        char kind;
+        int size;
+        shmap_dtype dtype;
+    } table[] = {
+        {'b', 1, SHMAP_BOOL}, {'u', 1, SHMAP_U8},  {'i', 1, SHMAP_I8},   {'u', 2, SHMAP_U16},
+        {'i', 2, SHMAP_I16},  {'u', 4, SHMAP_U32}, {'i', 4, SHMAP_I32},  {'u', 8, SHMAP_U64},
+        {'i', 8, SHMAP_I64},  {'f', 2, SHMAP_F16}, {'f', 4, SHMAP_F32},  {'f', 8, SHMAP_F64},
+        {'c', 8, SHMAP_C64},  {'c', 16, SHMAP_C128},
+    };
+    char where[96] = "";
+    if (field)
+        snprintf(where, sizeof where, "record field '%.60s': ", field);
+    if (PyDataType_HASFIELDS(d) || PyDataType_SUBARRAY(d)) {
+        PyErr_Format(DtypeError, "%snested structured or subarray types cannot be stored "
+                                 "(shmap records are flat)", where);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        if (table[i].kind != d->kind || table[i].size != PyDataType_ELSIZE(d))
+            continue;
+        if (table[i].size > 1 && !PyArray_ISNBO(d->byteorder)) {
+            PyErr_Format(DtypeError, "%snumpy dtype %R has the other byte order: shmap "
+                                     "stores native order only", where, (PyObject *)d);
+            return -1;
+        }
+        *out = table[i].dtype;
+        return 0;
+    }
+    PyErr_Format(DtypeError, "%snumpy dtype %R has no shmap element type (shmap stores "
+                             "u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool and "
+                             "packed records of them)", where, (PyObject *)d);
+    return -1;
+}
+
+/* Append to a growing field list; -1 with DtypeError when it is too long. */
+static int fields_append(char *buf, size_t *len, const char *text)
+{
+    size_t n = strlen(text);
+    if (*len + n >= SHMAP_RECORD_FIELDS_MAX) {
+        PyErr_Format(DtypeError, "record field list is longer than %d bytes",
+                     SHMAP_RECORD_FIELDS_MAX - 1);
+        return -1;
+    }
+    memcpy(buf + *len, text, n + 1);
+    *len += n;
+    return 0;
+}
+
+/*
+ * A structured numpy dtype as a shmap field list, which must describe exactly the same
+ * bytes: fields in order, packed, no padding anywhere, 1-d subarrays at most.
+ */
+static int fields_of_descr(PyArray_Descr *d, char *buf)
+{
+    PyObject *names = PyDataType_NAMES(d), *fields = PyDataType_FIELDS(d);
+    size_t len = 0;
+    Py_ssize_t offset = 0;
+    buf[0] = '\0';
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        PyObject *spec = PyDict_GetItemWithError(fields, name);
+        const char *fname = PyUnicode_AsUTF8(name);
+        if (!spec || !fname || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(DtypeError, "malformed structured dtype");
+            return -1;
+        }
+        PyArray_Descr *fd = (PyArray_Descr *)PyTuple_GET_ITEM(spec, 0);
+        Py_ssize_t foff = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 1));
+        if (foff < 0 && PyErr_Occurred())
+            return -1;
+        if (foff != offset) {
+            PyErr_Format(DtypeError, "record field '%s' is at offset %zd, packed it would be "
+                                     "at %zd: shmap records are packed (no padding, no "
+                                     "align=True, no explicit offsets)", fname, foff, offset);
+            return -1;
+        }
+        PyArray_Descr *base = fd;
+        long long count = 0; /* 0: a scalar field, no [count] */
+        if (PyDataType_SUBARRAY(fd)) {
+            PyObject *shape = PyDataType_SUBARRAY(fd)->shape;
+            base = PyDataType_SUBARRAY(fd)->base;
+            if (!PyTuple_Check(shape) || PyTuple_GET_SIZE(shape) != 1) {
+                PyErr_Format(DtypeError, "record field '%s' is a %R subarray: shmap records "
+                                         "hold 1-d counts only (flatten it)", fname, shape);
+                return -1;
+            }
+            count = PyLong_AsLongLong(PyTuple_GET_ITEM(shape, 0));
+            if (count < 1) {
+                if (!PyErr_Occurred())
+                    PyErr_Format(DtypeError, "record field '%s' has %lld items", fname, count);
+                return -1;
+            }
+        }
+        shmap_dtype dt;
+        if (shmap_type_of_simple(base, fname, &dt) < 0)
+            return -1;
+        char field[SHMAP_RECORD_FIELDS_MAX + 64];
+        if (count)
+            snprintf(field, sizeof field, "%s%s:%s[%lld]", i ? "," : "", fname,
+                     shmap_dtype_name(dt), count);
+        else
+            snprintf(field, sizeof field, "%s%s:%s", i ? "," : "", fname, shmap_dtype_name(dt));
+        if (fields_append(buf, &len, field) < 0)
+            return -1;
+        offset += PyDataType_ELSIZE(fd);
+    }
+    if (offset != PyDataType_ELSIZE(d)) {
+        PyErr_Format(DtypeError, "structured dtype has %zd bytes of fields in a %zd-byte item: "
+                                 "shmap records are packed (no trailing padding)", offset,
+                     (Py_ssize_t)PyDataType_ELSIZE(d));
+        return -1;
+    }
+    size_t elsize;
+    if (shmap_record_parse(buf, &elsize) < 0) {
+        raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * What create() stores for a dtype argument: the type, and for records the field list in
+ * @p fields (SHMAP_RECORD_FIELDS_MAX bytes). Strings go to the library's parser first, so
+ * shmap and IDL spellings mean what they mean in C and the CLI ('int' is i16); numpy's own
+ * spellings and every other dtype-like object go through numpy.
+ */
+static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
+{
+    fields[0] = '\0';
+    if (obj == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "dtype is required (a numpy dtype or a type name)");
+        return -1;
+    }
+    PyObject *conv = obj;
+    if (PyUnicode_Check(obj)) {
+        const char *s = utf8_arg(obj, "dtype");
+        if (!s)
+            return -1;
+        if (strncmp(s, "record:", 7) == 0) {
+            if (strlen(s + 7) >= SHMAP_RECORD_FIELDS_MAX) {
+                PyErr_Format(DtypeError, "record field list is longer than %d bytes",
+                             SHMAP_RECORD_FIELDS_MAX - 1);
+                return -1;
+            }
+            if (shmap_record_parse(s + 7, NULL) < 0) {
+                raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+                return -1;
+            }
+            strcpy(fields, s + 7);
+            *out = SHMAP_RECORD;
+            return 0;
+        }
+        int rc = shmap_dtype_parse(s, out);
+        if (rc == 0)
+            return 0;
+        if (rc == SHMAP_EBYTEORDER) {
+            raise_as(DtypeError, rc, NULL);
+            return -1;
+        }
+        /* Not a shmap word: numpy may know it ('float_', 'f4,u1', a record spelling). If it
+         * does not either, the library's message (with its list of names) is the better. */
+        PyArray_Descr *d = NULL;
+        if (!PyArray_DescrConverter(obj, &d)) {
+            PyErr_Clear();
+            shmap_dtype_parse(s, out);
+            raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+            return -1;
+        }
+        conv = (PyObject *)d;
+    } else {
+        PyArray_Descr *d = NULL;
+        if (!PyArray_DescrConverter(obj, &d))
+            return -1;
+        conv = (PyObject *)d;
+    }
+    PyArray_Descr *d = (PyArray_Descr *)conv;
+    int rc;
+    if (PyDataType_HASFIELDS(d)) {
+        rc = fields_of_descr(d, fields);
+        if (rc == 0)
+            *out = SHMAP_RECORD;
+    } else if (PyDataType_SUBARRAY(d)) {
+        PyErr_Format(DtypeError, "dtype %R is a subarray type: give its dimensions in the "
+                                 "shape instead", conv);
+        rc = -1;
+    } else {
+        rc = shmap_type_of_simple(d, NULL, out);
+    }
+    Py_DECREF(d);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Shapes */
+
+static int shape_from_py(PyObject *obj, unsigned *ndim, uint64_t *dims)
+{
+    PyObject *seq;
+    if (PyLong_Check(obj) || PyArray_IsScalar(obj, Integer)) {
+        seq = PyTuple_Pack(1, obj);
+    } else {
+        seq = PySequence_Fast(obj, "shape must be an int or a sequence of ints");
+    }
+    if (!seq)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > SHMAP_MAX_DIMS) {
+        PyErr_Format(PyExc_ValueError, "shape has %zd dimensions: 1 to %d are allowed", n,
+                     SHMAP_MAX_DIMS);
+        Py_DECREF(seq);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *index = PyNumber_Index(item);
+        if (!index) {
+            PyErr_Format(PyExc_TypeError, "shape must hold ints, not %.100s",
+                         Py_TYPE(item)->tp_name);
+            Py_DECREF(seq);
+            return -1;
+        }
+        int overflow;
+        long long small = PyLong_AsLongLongAndOverflow(index, &overflow);
+        unsigned long long v = (unsigned long long)small;
+        if (overflow > 0)
+            v = PyLong_AsUnsignedLongLong(index);
+        Py_DECREF(index);
+        if (PyErr_Occurred() || overflow < 0 || (overflow == 0 && small < 0)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "shape[%zd] is out of range (dimensions are 1 to "
+                                           "2**64-1)", i);
+            Py_DECREF(seq);
+            return -1;
+        }
+        dims[i] = v;
+    }
+    *ndim = (unsigned)n;
+    Py_DECREF(seq);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Keyword values */
+
+static int kw_name_from_py(PyObject *name, char *out)
+{
+    const char *s = utf8_arg(name, "keyword name");
+    if (!s)
+        return -1;
+    size_t len = strlen(s);
+    if (len == 0 || len >= SHMAP_KEYWORD_NAME_MAX) {
+        PyErr_Format(PyExc_ValueError, "keyword name '%s' must be 1 to %d characters", s,
+                     SHMAP_KEYWORD_NAME_MAX - 1);
+        return -1;
+    }
+    memcpy(out, s, len + 1);
+    return 0;
+}
+
+static int kw_value_from_py(PyObject *v, shmap_keyword *kw)
+{
+    if (PyBool_Check(v) || PyArray_IsScalar(v, Bool)) {
+        int t = PyObject_IsTrue(v);
+        if (t < 0)
+            return -1;
+        kw->type = SHMAP_KW_BOOL;
+        kw->i = t;
+    } else if (PyLong_Check(v) || PyArray_IsScalar(v, Integer)) {
+        int overflow;
+        long long i = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow) {
+            PyErr_SetString(PyExc_OverflowError, "keyword integer out of the 64-bit range");
+            return -1;
+        }
+        if (i == -1 && PyErr_Occurred())
+            return -1;
+        kw->type = SHMAP_KW_INT;
+        kw->i = i;
+    } else if (PyFloat_Check(v) || PyArray_IsScalar(v, Floating)) {
+        double f = PyFloat_AsDouble(v);
+        if (f == -1.0 && PyErr_Occurred())
+            return -1;
+        kw->type = SHMAP_KW_FLOAT;
+        kw->f = f;
+    } else if (PyUnicode_Check(v)) {
+        const char *s = utf8_arg(v, "keyword string");
+        if (!s)
+            return -1;
+        size_t len = strlen(s);
+        if (len >= SHMAP_KEYWORD_STRING_MAX) {
+            PyErr_Format(PyExc_ValueError, "keyword string is %zu bytes, at most %d", len,
+                         SHMAP_KEYWORD_STRING_MAX - 1);
+            return -1;
+        }
+        kw->type = SHMAP_KW_STRING;
+        memcpy(kw->s, s, len + 1);
+    } else {
+        PyErr_Format(PyExc_TypeError, "keyword values are int, float, str or bool, not %.100s",
+                     Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+static int kw_comment_from_py(PyObject *c, shmap_keyword *kw)
+{
+    const char *s = utf8_arg(c, "keyword comment");
+    if (!s)
+        return -1;
+    size_t len = strlen(s);
+    if (len >= SHMAP_KEYWORD_COMMENT_MAX) {
+        PyErr_Format(PyExc_ValueError, "keyword comment is %zu bytes, at most %d", len,
+                     SHMAP_KEYWORD_COMMENT_MAX - 1);
+        return -1;
+    }
+    memcpy(kw->comment, s, len + 1);
+    return 0;
+}
+
+static PyObject *kw_value_to_py(const shmap_keyword *kw)
+{
+    switch (kw->type) {
+    case SHMAP_KW_INT:
+        return PyLong_FromLongLong(kw->i);
+    case SHMAP_KW_FLOAT:
+        return PyFloat_FromDouble(kw->f);
+    case SHMAP_KW_BOOL:
+        return PyBool_FromLong(kw->i != 0);
+    case SHMAP_KW_STRING:
+        return PyUnicode_DecodeUTF8(kw->s, (Py_ssize_t)strnlen(kw->s, sizeof kw->s), "replace");
+    }
+    Py_RETURN_NONE;
+}
+
+/* All keywords of a handle, in a new array (*out, to free(); NULL when none). */
+static int keywords_read(const shmap_seg *seg, shmap_keyword **out)
+{
+    *out = NULL;
+    for (;;) {
+        int n = shmap_keyword_list(seg, NULL, 0);
+        if (n <= 0)
+            return n;
+        shmap_keyword *kw = calloc((size_t)n, sizeof *kw);
+        if (!kw)
+            return -ENOMEM;
+        int got = shmap_keyword_list(seg, kw, (size_t)n);
+        if (got >= 0 && got <= n) {
+            *out = kw;
+            return got;
+        }
+        free(kw);
+        if (got < 0)
+            return got;
+        /* Another process added keywords between the two calls: count again. */
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Description dicts: the fields of `shmap info --json`, same names, order and types. */
+
+static PyObject *user_name(uid_t uid)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) != 0 || !res)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(pw.pw_name, (Py_ssize_t)strlen(pw.pw_name), "replace");
+}
+
+static PyObject *group_name(gid_t gid)
+{
+    struct group gr, *res = NULL;
+    char buf[4096];
+    if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) != 0 || !res)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(gr.gr_name, (Py_ssize_t)strlen(gr.gr_name), "replace");
+}
+
+/* "2026-11-23T16:30:00.123Z", as the CLI prints it. */
+static PyObject *iso_time(int64_t ns)
+{
+    int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+    if (rem < 0) {
+        rem += 1000000000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    char date[32], buf[48];
+    if (!gmtime_r(&t, &tm))
+        return PyUnicode_FromString("?");
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, sizeof buf, "%s.%03dZ", date, (int)(rem / 1000000));
+    return PyUnicode_FromString(buf);
+}
+
+static PyObject *mode_string(unsigned mode)
+{
+    char buf[16];
+    snprintf(buf, sizeof buf, "%04o", mode & 07777u);
+    return PyUnicode_FromString(buf);
+}
+
+static PyObject *str_or_none(const char *s)
+{
+    if (!s)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+static PyObject *shape_list(const shmap_info *info)
+{
+    unsigned n = info->ndim < SHMAP_MAX_DIMS ? info->ndim : SHMAP_MAX_DIMS;
+    PyObject *list = PyList_New(n);
+    for (unsigned i = 0; list && i < n; i++) {
+        PyObject *d = PyLong_FromUnsignedLongLong(info->dims[i]);
+        if (!d) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, d);
+    }
+    return list;
+}
+
+/* Set d[key] = value, stealing @p value; -1 on error (value NULL included). */
+static int put(PyObject *d, const char *key, PyObject *value)
+{
+    if (!value)
+        return -1;
+    int rc = PyDict_SetItemString(d, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* The members every listed object has, segment or not. */
+static int object_members(PyObject *d, const shmap_info *info)
+{
+    if (put(d, "store", PyUnicode_FromString(shmap_store_name(info->store))) < 0 ||
+        put(d, "os_handle", str_or_none(info->os_handle)) < 0 ||
+        put(d, "size", PyLong_FromUnsignedLongLong(info->size)) < 0 ||
+        put(d, "mode", mode_string(info->mode)) < 0 ||
+        put(d, "uid", PyLong_FromUnsignedLongLong((unsigned long long)info->uid)) < 0 ||
+        put(d, "gid", PyLong_FromUnsignedLongLong((unsigned long long)info->gid)) < 0 ||
+        put(d, "owner", user_name(info->uid)) < 0 || put(d, "group", group_name(info->gid)) < 0)
+        return -1;
+    return 0;
+}
+
+/* The keywords and their comments; nkw < 0: they could not be read (None). */
+static int keyword_members(PyObject *d, const shmap_keyword *kw, int nkw)
+{
+    if (nkw < 0) {
+        if (put(d, "keywords", Py_NewRef(Py_None)) < 0 ||
+            put(d, "keyword_comments", Py_NewRef(Py_None)) < 0)
+            return -1;
+        return 0;
+    }
+    PyObject *values = PyDict_New(), *comments = PyDict_New();
+    if (!values || !comments)
+        goto fail;
+    for (int i = 0; i < nkw; i++) {
+        PyObject *v = kw_value_to_py(&kw[i]);
+        if (!v || PyDict_SetItemString(values, kw[i].name, v) < 0) {
+            Py_XDECREF(v);
+            goto fail;
+        }
+        Py_DECREF(v);
+        if (kw[i].comment[0] && put(comments, kw[i].name, str_or_none(kw[i].comment)) < 0)
+            goto fail;
+    }
+    if (put(d, "keywords", values) < 0) {
+        Py_DECREF(comments);
+        return -1;
+    }
+    return put(d, "keyword_comments", comments);
+fail:
+    Py_XDECREF(values);
+    Py_XDECREF(comments);
+    return -1;
+}
+
+static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int nkw)
+{
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    int bad =
+        put(d, "name", str_or_none(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_True)) < 0 ||
+        object_members(d, info) < 0 ||
+        put(d, "version", PyLong_FromUnsignedLong(info->version)) < 0 ||
+        put(d, "dtype", PyUnicode_FromString(shmap_dtype_name(info->dtype))) < 0 ||
+        put(d, "numpy", str_or_none(shmap_dtype_numpy(info->dtype))) < 0 ||
+        put(d, "record_fields",
+            str_or_none(info->dtype == SHMAP_RECORD ? info->record_fields : NULL)) < 0 ||
+        put(d, "elsize", PyLong_FromSize_t(info->elsize)) < 0 ||
+        put(d, "ndim", PyLong_FromUnsignedLong(info->ndim)) < 0 ||
+        put(d, "shape", shape_list(info)) < 0 ||
+        put(d, "nelem", PyLong_FromUnsignedLongLong(info->nelem)) < 0 ||
+        put(d, "bytes", PyLong_FromUnsignedLongLong(info->data_size)) < 0 ||
+        put(d, "data_offset", PyLong_FromUnsignedLongLong(info->data_offset)) < 0 ||
+        put(d, "creator_pid", PyLong_FromLong((long)info->creator_pid)) < 0 ||
+        put(d, "creator_uid",
+            PyLong_FromUnsignedLongLong((unsigned long long)info->creator_uid)) < 0 ||
+        put(d, "attached", PyList_New(0)) < 0 ||
+        put(d, "generation", PyLong_FromUnsignedLongLong(info->generation)) < 0 ||
+        put(d, "created", iso_time(info->created_ns)) < 0 ||
+        put(d, "created_ns", PyLong_FromLongLong(info->created_ns)) < 0 ||
+        put(d, "transient", PyBool_FromLong((info->flags & SHMAP_SEG_TRANSIENT) != 0)) < 0 ||
+        put(d, "flags", PyLong_FromUnsignedLong(info->flags)) < 0 ||
+        put(d, "keyword_capacity", PyLong_FromUnsignedLong(info->keyword_capacity)) < 0 ||
+        keyword_members(d, kw, nkw) < 0;
+    if (bad)
+        Py_CLEAR(d);
+    return d;
+}
+
+static PyObject *foreign_dict(const shmap_entry *e)
+{
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    if (put(d, "name", str_or_none(e->info.name)) < 0 ||
+        put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info) < 0 ||
+        put(d, "error", PyUnicode_FromString(shmap_strerror(e->status))) < 0 ||
+        put(d, "error_code", PyUnicode_FromString(shmap_errname(e->status))) < 0)
+        Py_CLEAR(d);
+    return d;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Segment */
+
+typedef struct SegmentObject {
+    PyObject_HEAD
+    shmap_seg *seg;        /* NULL once closed */
+    PyObject *name;        /* str: the canonical name */
+    PyArray_Descr *descr;  /* one element */
+    PyObject *shape;       /* tuple */
+    int ndim;
+    npy_intp dims[SHMAP_MAX_DIMS];
+    npy_intp strides[SHMAP_MAX_DIMS];
+    Py_ssize_t nbytes, elsize;
+    int writable;
+    char *format;          /* PEP 3118 format of one element, made on first export */
+    PyObject *weakrefs;
+    struct SegmentObject *prev, *next; /* the open Segments */
+} SegmentObject;
+
+static PyTypeObject Segment_Type;
+static PyTypeObject Keywords_Type;
+static SegmentObject *segments_head;
+
+static void segments_add(SegmentObject *s)
+{
+    s->prev = NULL;
+    s->next = segments_head;
+    if (segments_head)
+        segments_head->prev = s;
+    segments_head = s;
+}
+
+static void segments_remove(SegmentObject *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (segments_head == s)
+        segments_head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+static int check_open(SegmentObject *self)
+{
+    if (self->seg)
+        return 0;
+    PyErr_Format(PyExc_ValueError, "segment '%U' is closed", self->name);
+    return -1;
+}
+
+/* Wrap a new handle; on failure the handle is closed (destroying what create made). */
+static PyObject *segment_wrap(shmap_seg *seg)
+{
+    shmap_info *info = PyMem_Malloc(sizeof *info);
+    if (!info) {
+        close_handle(seg, 0);
+        return PyErr_NoMemory();
+    }
+    int rc = shmap_info_get(seg, info);
+    if (rc < 0) {
+        raise_lib(rc, NULL);
+        PyMem_Free(info);
+        close_handle(seg, 0);
+        return NULL;
+    }
+    SegmentObject *self = PyObject_New(SegmentObject, &Segment_Type);
+    if (!self) {
+        PyMem_Free(info);
+        close_handle(seg, 0);
+        return NULL;
+    }
+    self->seg = seg;
+    self->descr = NULL;
+    self->shape = NULL;
+    self->format = NULL;
+    self->weakrefs = NULL;
+    self->writable = shmap_writable(seg);
+    self->elsize = (Py_ssize_t)info->elsize;
+    self->nbytes = (Py_ssize_t)info->data_size;
+    self->ndim = (int)info->ndim;
+    segments_add(self);
+    self->name = str_or_none(info->name);
+    if (!self->name || !(self->descr = descr_of_info(info)) ||
+        !(self->shape = PyTuple_New(self->ndim)))
+        goto fail;
+    npy_intp stride = self->elsize;
+    for (int i = self->ndim - 1; i >= 0; i--) {
+        if (info->dims[i] > (uint64_t)NPY_MAX_INTP) {
+            PyErr_Format(Error, "%U: dimension %llu is too large for numpy", self->name,
+                         (unsigned long long)info->dims[i]);
+            goto fail;
+        }
+        self->dims[i] = (npy_intp)info->dims[i];
+        self->strides[i] = stride;
+        stride *= self->dims[i];
+        PyObject *d = PyLong_FromUnsignedLongLong(info->dims[i]);
+        if (!d)
+            goto fail;
+        PyTuple_SET_ITEM(self->shape, i, d);
+    }
+    PyMem_Free(info);
+    return (PyObject *)self;
+fail:
+    PyMem_Free(info);
+    Py_DECREF(self); /* closes the handle */
+    return NULL;
+}
+
+/* Let go of the handle: 0, or the library's code. The Segment reads as closed from here. */
+static int segment_release(SegmentObject *self, int unmap)
+{
+    shmap_seg *seg = self->seg;
+    if (!seg)
+        return 0;
+    self->seg = NULL;
+    segments_remove(self);
+    return close_handle(seg, unmap);
+}
+
+static void segment_dealloc(PyObject *obj)
+{
+    SegmentObject *self = (SegmentObject *)obj;
+    if (self->weakrefs)
+        PyObject_ClearWeakRefs(obj);
+    segment_release(self, 0);
+    Py_XDECREF(self->name);
+    Py_XDECREF(self->descr);
+    Py_XDECREF(self->shape);
+    free(self->format);
+    Py_TYPE(obj)->tp_free(obj);
+}
+
+static PyObject *segment_repr(PyObject *obj)
+{
+    SegmentObject *self = (SegmentObject *)obj;
+    if (!self->seg)
+        return PyUnicode_FromFormat("<shmap.Segment '%U' closed>", self->name);
+    return PyUnicode_FromFormat("<shmap.Segment '%U' dtype=%R shape=%R %s>", self->name,
+                                (PyObject *)self->descr, self->shape,
+                                self->writable ? "read-write" : "read-only");
+}
+
+static PyObject *seg_get_array(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    MapRefObject *ref = PyObject_New(MapRefObject, &MapRef_Type);
+    if (!ref)
+        return NULL;
+    int rc = shmap_dup(&ref->node.seg, self->seg);
+    if (rc < 0) {
+        ref->node.seg = NULL;
+        Py_DECREF(ref);
+        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+    }
+    refs_add(&ref->node);
+    Py_INCREF(self->descr); /* stolen by PyArray_NewFromDescr */
+    PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, self->descr, self->ndim, self->dims,
+                                         self->strides, shmap_data(ref->node.seg),
+                                         self->writable ? NPY_ARRAY_WRITEABLE : 0, NULL);
+    if (!arr) {
+        Py_DECREF(ref);
+        return NULL;
+    }
+    /* The array holds the reference from here (stolen, even on failure). */
+    if (PyArray_SetBaseObject((PyArrayObject *)arr, (PyObject *)ref) < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+static PyObject *seg_get_name(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(((SegmentObject *)obj)->name);
+}
+
+static PyObject *seg_get_dtype(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return Py_NewRef((PyObject *)((SegmentObject *)obj)->descr);
+}
+
+static PyObject *seg_get_shape(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(((SegmentObject *)obj)->shape);
+}
+
+static PyObject *seg_get_ndim(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(((SegmentObject *)obj)->ndim);
+}
+
+static PyObject *seg_get_nbytes(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(((SegmentObject *)obj)->nbytes);
+}
+
+static PyObject *seg_get_readonly(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(!((SegmentObject *)obj)->writable);
+}
+
+static PyObject *seg_get_closed(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((SegmentObject *)obj)->seg == NULL);
+}
+
+static PyObject *seg_get_store(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    shmap_info *info;
+    if (check_open(self) < 0)
+        return NULL;
+    if (!(info = PyMem_Malloc(sizeof *info)))
+        return PyErr_NoMemory();
+    int rc = shmap_info_get(self->seg, info);
+    PyObject *res = rc < 0 ? raise_lib(rc, NULL)
+                           : PyUnicode_FromString(shmap_store_name(info->store));
+    PyMem_Free(info);
+    return res;
+}
+
+static PyObject *seg_get_os_handle(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    char buf[SHMAP_NAME_MAX];
+    if (check_open(self) < 0)
+        return NULL;
+    int rc = shmap_os_handle(self->seg, buf, sizeof buf);
+    if (rc < 0)
+        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+    return str_or_none(buf);
+}
+
+static PyObject *seg_get_generation(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong(shmap_generation(self->seg));
+}
+
+static PyObject *seg_get_info(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    shmap_info *info = PyMem_Malloc(sizeof *info);
+    if (!info)
+        return PyErr_NoMemory();
+    shmap_keyword *kw = NULL;
+    PyObject *res = NULL;
+    int rc = shmap_info_get(self->seg, info), nkw = 0;
+    if (rc < 0 || (rc = nkw = keywords_read(self->seg, &kw)) < 0)
+        raise_lib(rc, PyUnicode_AsUTF8(self->name));
+    else
+        res = info_dict(info, kw, nkw);
+    free(kw);
+    PyMem_Free(info);
+    return res;
+}
+
+typedef struct {
+    PyObject_HEAD
+    SegmentObject *segment;
+} KeywordsObject;
+
+static PyObject *seg_get_keywords(PyObject *obj, void *closure)
+{
+    (void)closure;
+    KeywordsObject *kw = PyObject_New(KeywordsObject, &Keywords_Type);
+    if (!kw)
+        return NULL;
+    kw->segment = (SegmentObject *)Py_NewRef(obj);
+    return (PyObject *)kw;
+}
+
+static PyObject *seg_publish(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    int rc = shmap_publish(self->seg);
+    if (rc < 0)
+        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+    Py_RETURN_NONE;
+}
+
+static PyObject *seg_close_common(SegmentObject *self, int unmap)
+{
+    int rc = segment_release(self, unmap);
+    if (rc < 0)
+        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+    Py_RETURN_NONE;
+}
+
+static PyObject *seg_close(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    return seg_close_common((SegmentObject *)obj, 0);
+}
+
+static PyObject *seg_unmap(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    return seg_close_common((SegmentObject *)obj, 1);
+}
+
+static PyObject *seg_set_destroy(PyObject *obj, PyObject *arg)
+{
+    SegmentObject *self = (SegmentObject *)obj;
+    int destroy = PyObject_IsTrue(arg);
+    if (destroy < 0 || check_open(self) < 0)
+        return NULL;
+    int rc = shmap_set_destroy(self->seg, destroy);
+    if (rc < 0)
+        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+    Py_RETURN_NONE;
+}
+
+static PyObject *seg_enter(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    if (check_open((SegmentObject *)obj) < 0)
+        return NULL;
+    return Py_NewRef(obj);
+}
+
+static PyObject *seg_exit(PyObject *obj, PyObject *args)
+{
+    (void)args;
+    PyObject *res = seg_close_common((SegmentObject *)obj, 0);
+    if (!res)
+        return NULL;
+    Py_DECREF(res);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *mod_open_obj; /* shmap.open, for pickling */
+
+static PyObject *seg_reduce(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    return Py_BuildValue("O(OO)", mod_open_obj, self->name,
+                         self->writable ? Py_False : Py_True);
+}
+
+/* The buffer protocol. Each export holds its own library reference, in `internal`. */
+typedef struct {
+    ref_node node;
+    Py_ssize_t shape[SHMAP_MAX_DIMS];
+    Py_ssize_t strides[SHMAP_MAX_DIMS];
+} export_block;
+
+/*
+ * The PEP 3118 format of one element. Records are written with '=' (standard sizes, no
+ * alignment) so that a consumer reads the packed layout, not a padded one; numpy's own
+ * format for a packed record is ambiguous for some layouts, hence this.
+ */
+static const char *format_code(shmap_dtype dt)
+{
+    switch (dt) {
+    case SHMAP_U8: return "B";
+    case SHMAP_I8: return "b";
+    case SHMAP_U16: return "H";
+    case SHMAP_I16: return "h";
+    case SHMAP_U32: return "I";
+    case SHMAP_I32: return "i";
+    case SHMAP_U64: return "Q";
+    case SHMAP_I64: return "q";
+    case SHMAP_F16: return "e";
+    case SHMAP_F32: return "f";
+    case SHMAP_F64: return "d";
+    case SHMAP_C64: return "Zf";
+    case SHMAP_C128: return "Zd";
+    case SHMAP_BOOL: return "?";
+    default: return NULL;
+    }
+}
+
+static int make_format(SegmentObject *self)
+{
+    PyArray_Descr *d = self->descr;
+    PyObject *fmt;
+    shmap_dtype dt;
+    if (!PyDataType_HASFIELDS(d)) {
+        if (shmap_type_of_simple(d, NULL, &dt) < 0)
+            return -1;
+        fmt = PyUnicode_FromString(format_code(dt));
+    } else {
+        PyObject *names = PyDataType_NAMES(d);
+        fmt = PyUnicode_FromString("T{=");
+        for (Py_ssize_t i = 0; fmt && i < PyTuple_GET_SIZE(names); i++) {
+            PyObject *fname = PyTuple_GET_ITEM(names, i);
+            PyObject *spec = PyDict_GetItemWithError(PyDataType_FIELDS(d), fname);
+            PyArray_Descr *fd = spec ? (PyArray_Descr *)PyTuple_GET_ITEM(spec, 0) : NULL;
+            PyObject *part = NULL;
+            if (fd && PyDataType_SUBARRAY(fd)) {
+                PyObject *shape = PyDataType_SUBARRAY(fd)->shape;
+                if (shmap_type_of_simple(PyDataType_SUBARRAY(fd)->base, NULL, &dt) == 0)
+                    part = PyUnicode_FromFormat("(%S)%s:%U:", PyTuple_GET_ITEM(shape, 0),
+                                                format_code(dt), fname);
+            } else if (fd && shmap_type_of_simple(fd, NULL, &dt) == 0) {
+                part = PyUnicode_FromFormat("%s:%U:", format_code(dt), fname);
+            }
+            Py_SETREF(fmt, part ? PyUnicode_Concat(fmt, part) : NULL);
+            Py_XDECREF(part);
+        }
+        if (fmt)
+            Py_SETREF(fmt, PyUnicode_FromFormat("%U}", fmt));
+    }
+    if (!fmt)
+        return -1;
+    const char *text = PyUnicode_AsUTF8(fmt);
+    self->format = text ? strdup(text) : NULL;
+    Py_DECREF(fmt);
+    if (!self->format) {
+        if (text)
+            PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static int seg_getbuffer(PyObject *obj, Py_buffer *view, int flags)
+{
+    SegmentObject *self = (SegmentObject *)obj;
+    view->obj = NULL;
+    if (check_open(self) < 0)
+        return -1;
+    if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE && !self->writable) {
+        PyErr_Format(PyExc_BufferError, "segment '%U' is open read-only", self->name);
+        return -1;
+    }
+    int fortran = 1;
+    for (int i = 0, big = 0; i < self->ndim; i++)
+        if (self->dims[i] > 1 && big++)
+            fortran = 0;
+    if ((flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS && !fortran) {
+        PyErr_Format(PyExc_BufferError, "segment '%U' is C-contiguous, not Fortran-contiguous",
+                     self->name);
+        return -1;
+    }
+    if ((flags & PyBUF_FORMAT) == PyBUF_FORMAT && !self->format && make_format(self) < 0)
+        return -1;
+    export_block *b = PyMem_Malloc(sizeof *b);
+    if (!b) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int rc = shmap_dup(&b->node.seg, self->seg);
+    if (rc < 0) {
+        PyMem_Free(b);
+        raise_as(PyExc_BufferError, rc, PyUnicode_AsUTF8(self->name));
+        return -1;
+    }
+    refs_add(&b->node);
+    for (int i = 0; i < self->ndim; i++) {
+        b->shape[i] = self->dims[i];
+        b->strides[i] = self->strides[i];
+    }
+    view->buf = shmap_data(b->node.seg);
+    view->obj = Py_NewRef(obj);
+    view->len = self->nbytes;
+    view->readonly = !self->writable;
+    view->itemsize = self->elsize;
+    view->format = (flags & PyBUF_FORMAT) == PyBUF_FORMAT ? self->format : NULL;
+    view->ndim = (flags & PyBUF_ND) == PyBUF_ND ? self->ndim : 1;
+    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? b->shape : NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? b->strides : NULL;
+    view->suboffsets = NULL;
+    view->internal = b;
+    return 0;
+}
+
+static void seg_releasebuffer(PyObject *obj, Py_buffer *view)
+{
+    (void)obj;
+    export_block *b = view->internal;
+    if (!b)
+        return;
+    refs_remove(&b->node);
+    close_handle(b->node.seg, 0);
+    PyMem_Free(b);
+    view->internal = NULL;
+}
+
+static PyBufferProcs segment_as_buffer = {
+    .bf_getbuffer = seg_getbuffer,
+    .bf_releasebuffer = seg_releasebuffer,
+};
+
+static PyGetSetDef segment_getset[] = {
+    {"array", seg_get_array, NULL, segment_array_doc, NULL},
+    {"name", seg_get_name, NULL, segment_name_doc, NULL},
+    {"dtype", seg_get_dtype, NULL, segment_dtype_doc, NULL},
+    {"shape", seg_get_shape, NULL, segment_shape_doc, NULL},
+    {"ndim", seg_get_ndim, NULL, segment_ndim_doc, NULL},
+    {"nbytes", seg_get_nbytes, NULL, segment_nbytes_doc, NULL},
+    {"store", seg_get_store, NULL, segment_store_doc, NULL},
+    {"os_handle", seg_get_os_handle, NULL, segment_os_handle_doc, NULL},
+    {"generation", seg_get_generation, NULL, segment_generation_doc, NULL},
+    {"readonly", seg_get_readonly, NULL, segment_readonly_doc, NULL},
+    {"closed", seg_get_closed, NULL, segment_closed_doc, NULL},
+    {"info", seg_get_info, NULL, segment_info_doc, NULL},
+    {"keywords", seg_get_keywords, NULL, segment_keywords_doc, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef segment_methods[] = {
+    {"publish", seg_publish, METH_NOARGS, segment_publish_doc},
+    {"close", seg_close, METH_NOARGS, segment_close_doc},
+    {"unmap", seg_unmap, METH_NOARGS, segment_unmap_doc},
+    {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
+    {"__enter__", seg_enter, METH_NOARGS, segment_enter_doc},
+    {"__exit__", seg_exit, METH_VARARGS, segment_exit_doc},
+    {"__reduce__", seg_reduce, METH_NOARGS, segment_reduce_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject Segment_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shmap.Segment",
+    .tp_basicsize = sizeof(SegmentObject),
+    .tp_dealloc = segment_dealloc,
+    .tp_repr = segment_repr,
+    .tp_as_buffer = &segment_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = segment_doc,
+    .tp_weaklistoffset = offsetof(SegmentObject, weakrefs),
+    .tp_methods = segment_methods,
+    .tp_getset = segment_getset,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Keywords: a mutable mapping over the segment's keyword area. */
+
+static int check_nargs(const char *fn, Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max)
+{
+    if (nargs >= min && nargs <= max)
+        return 0;
+    if (min == max)
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", fn, min, nargs);
+    else
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd or %zd arguments (%zd given)", fn, min,
+                     max, nargs);
+    return -1;
+}
+
+static const char *kw_segname(KeywordsObject *self)
+{
+    return PyUnicode_AsUTF8(self->segment->name);
+}
+
+static void keywords_dealloc(PyObject *obj)
+{
+    Py_XDECREF(((KeywordsObject *)obj)->segment);
+    Py_TYPE(obj)->tp_free(obj);
+}
+
+/* Read one keyword: 1 found, 0 not there (or a name that cannot be), -1 error. */
+static int kw_lookup(KeywordsObject *self, PyObject *key, shmap_keyword *out)
+{
+    if (check_open(self->segment) < 0)
+        return -1;
+    if (!PyUnicode_Check(key))
+        return 0;
+    Py_ssize_t len;
+    const char *name = PyUnicode_AsUTF8AndSize(key, &len);
+    if (!name)
+        return -1;
+    if (strlen(name) != (size_t)len)
+        return 0;
+    int rc = shmap_keyword_get(self->segment->seg, name, out);
+    if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD)
+        return 0;
+    if (rc < 0) {
+        raise_lib(rc, kw_segname(self));
+        return -1;
+    }
+    return 1;
+}
+
+static PyObject *kw_getitem(PyObject *obj, PyObject *key)
+{
+    shmap_keyword kw;
+    int found = kw_lookup((KeywordsObject *)obj, key, &kw);
+    if (found < 0)
+        return NULL;
+    if (!found) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    return kw_value_to_py(&kw);
+}
+
+/* Set name = value; comment NULL keeps the existing comment. */
+static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObject *comment)
+{
+    shmap_keyword kw;
+    memset(&kw, 0, sizeof kw);
+    if (check_open(self->segment) < 0 || kw_name_from_py(key, kw.name) < 0 ||
+        kw_value_from_py(value, &kw) < 0)
+        return -1;
+    if (comment && comment != Py_None) {
+        if (kw_comment_from_py(comment, &kw) < 0)
+            return -1;
+    } else {
+        shmap_keyword old;
+        if (shmap_keyword_get(self->segment->seg, kw.name, &old) == 0)
+            memcpy(kw.comment, old.comment, sizeof kw.comment);
+    }
+    int rc = shmap_keyword_set(self->segment->seg, &kw);
+    if (rc < 0) {
+        raise_lib(rc, kw_segname(self));
+        return -1;
+    }
+    return 0;
+}
+
+static int kw_delete(KeywordsObject *self, PyObject *key)
+{
+    if (check_open(self->segment) < 0)
+        return -1;
+    const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+    if (PyErr_Occurred())
+        return -1;
+    int rc = name ? shmap_keyword_delete(self->segment->seg, name) : SHMAP_ENOKEY;
+    if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return -1;
+    }
+    if (rc < 0) {
+        raise_lib(rc, kw_segname(self));
+        return -1;
+    }
+    return 0;
+}
+
+static int kw_ass_subscript(PyObject *obj, PyObject *key, PyObject *value)
+{
+    KeywordsObject *self = (KeywordsObject *)obj;
+    return value ? kw_store(self, key, value, NULL) : kw_delete(self, key);
+}
+
+static Py_ssize_t kw_length(PyObject *obj)
+{
+    KeywordsObject *self = (KeywordsObject *)obj;
+    if (check_open(self->segment) < 0)
+        return -1;
+    int n = shmap_keyword_list(self->segment->seg, NULL, 0);
+    if (n < 0) {
+        raise_lib(n, kw_segname(self));
+        return -1;
+    }
+    return n;
+}
+
+static int kw_contains(PyObject *obj, PyObject *key)
+{
+    shmap_keyword kw;
+    return kw_lookup((KeywordsObject *)obj, key, &kw);
+}
+
+enum { KW_KEYS, KW_VALUES, KW_ITEMS };
+
+static PyObject *kw_listing(KeywordsObject *self, int what)
+{
+    if (check_open(self->segment) < 0)
+        return NULL;
+    shmap_keyword *kw;
+    int n = keywords_read(self->segment->seg, &kw);
+    if (n < 0)
+        return raise_lib(n, kw_segname(self));
+    PyObject *list = PyList_New(n);
+    for (int i = 0; list && i < n; i++) {
+        PyObject *item = NULL, *name = NULL, *value = NULL;
+        if (what != KW_VALUES)
+            name = PyUnicode_FromString(kw[i].name);
+        if (what != KW_KEYS)
+            value = kw_value_to_py(&kw[i]);
+        if (what == KW_KEYS)
+            item = Py_XNewRef(name);
+        else if (what == KW_VALUES)
+            item = Py_XNewRef(value);
+        else if (name && value)
+            item = PyTuple_Pack(2, name, value);
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    free(kw);
+    return list;
+}
+
+static PyObject *kw_iter(PyObject *obj)
+{
+    PyObject *keys = kw_listing((KeywordsObject *)obj, KW_KEYS);
+    if (!keys)
+        return NULL;
+    PyObject *it = PyObject_GetIter(keys);
+    Py_DECREF(keys);
+    return it;
+}
+
+static PyObject *kw_keys(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    return kw_listing((KeywordsObject *)obj, KW_KEYS);
+}
+
+static PyObject *kw_values(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    return kw_listing((KeywordsObject *)obj, KW_VALUES);
+}
+
+static PyObject *kw_items(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    return kw_listing((KeywordsObject *)obj, KW_ITEMS);
+}
+
+static PyObject *kw_to_dict(PyObject *obj)
+{
+    PyObject *items = kw_listing((KeywordsObject *)obj, KW_ITEMS);
+    if (!items)
+        return NULL;
+    PyObject *d = PyDict_New();
+    if (d && PyDict_MergeFromSeq2(d, items, 1) < 0)
+        Py_CLEAR(d);
+    Py_DECREF(items);
+    return d;
+}
+
+static PyObject *kw_get(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("get", nargs, 1, 2) < 0)
+        return NULL;
+    shmap_keyword kw;
+    int found = kw_lookup((KeywordsObject *)obj, args[0], &kw);
+    if (found < 0)
+        return NULL;
+    if (found)
+        return kw_value_to_py(&kw);
+    return Py_NewRef(nargs > 1 ? args[1] : Py_None);
+}
+
+static PyObject *kw_pop(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("pop", nargs, 1, 2) < 0)
+        return NULL;
+    KeywordsObject *self = (KeywordsObject *)obj;
+    shmap_keyword kw;
+    int found = kw_lookup(self, args[0], &kw);
+    if (found < 0)
+        return NULL;
+    if (!found) {
+        if (nargs > 1)
+            return Py_NewRef(args[1]);
+        PyErr_SetObject(PyExc_KeyError, args[0]);
+        return NULL;
+    }
+    if (kw_delete(self, args[0]) < 0)
+        return NULL;
+    return kw_value_to_py(&kw);
+}
+
+static PyObject *kw_setdefault(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("setdefault", nargs, 2, 2) < 0)
+        return NULL;
+    KeywordsObject *self = (KeywordsObject *)obj;
+    shmap_keyword kw;
+    int found = kw_lookup(self, args[0], &kw);
+    if (found < 0)
+        return NULL;
+    if (found)
+        return kw_value_to_py(&kw);
+    if (kw_store(self, args[0], args[1], NULL) < 0)
+        return NULL;
+    return Py_NewRef(args[1]);
+}
+
+static int kw_update_from(KeywordsObject *self, PyObject *other)
+{
+    PyObject *items;
+    if (PyDict_Check(other)) {
+        items = PyDict_Items(other);
+    } else if (PyObject_HasAttrString(other, "keys")) {
+        PyObject *keys = PyMapping_Keys(other);
+        if (!keys)
+            return -1;
+        items = PyList_New(0);
+        for (Py_ssize_t i = 0; items && i < PyList_GET_SIZE(keys); i++) {
+            PyObject *k = PyList_GET_ITEM(keys, i);
+            PyObject *v = PyObject_GetItem(other, k);
+            PyObject *pair = v ? PyTuple_Pack(2, k, v) : NULL;
+            Py_XDECREF(v);
+            if (!pair || PyList_Append(items, pair) < 0)
+                Py_CLEAR(items);
+            Py_XDECREF(pair);
+        }
+        Py_DECREF(keys);
+    } else {
+        items = PySequence_List(other);
+    }
+    if (!items)
+        return -1;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *pair = PySequence_Fast(PyList_GET_ITEM(items, i),
+                                         "update() needs (name, value) pairs");
+        if (!pair)
+            goto fail;
+        if (PySequence_Fast_GET_SIZE(pair) != 2) {
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_ValueError, "update() needs (name, value) pairs");
+            goto fail;
+        }
+        int rc = kw_store(self, PySequence_Fast_GET_ITEM(pair, 0),
+                          PySequence_Fast_GET_ITEM(pair, 1), NULL);
+        Py_DECREF(pair);
+        if (rc < 0)
+            goto fail;
+    }
+    Py_DECREF(items);
+    return 0;
+fail:
+    Py_DECREF(items);
+    return -1;
+}
+
+static PyObject *kw_update(PyObject *obj, PyObject *args, PyObject *kwargs)
+{
+    KeywordsObject *self = (KeywordsObject *)obj;
+    PyObject *other = NULL;
+    if (!PyArg_UnpackTuple(args, "update", 0, 1, &other))
+        return NULL;
+    if (other && kw_update_from(self, other) < 0)
+        return NULL;
+    if (kwargs && kw_update_from(self, kwargs) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *kw_clear(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    KeywordsObject *self = (KeywordsObject *)obj;
+    PyObject *keys = kw_listing(self, KW_KEYS);
+    if (!keys)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+        if (kw_delete(self, PyList_GET_ITEM(keys, i)) < 0) {
+            /* Deleted meanwhile by another process: that is what clear() wants. */
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+                Py_DECREF(keys);
+                return NULL;
+            }
+            PyErr_Clear();
+        }
+    }
+    Py_DECREF(keys);
+    Py_RETURN_NONE;
+}
+
+static PyObject *kw_set(PyObject *obj, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"", "", "comment", NULL};
+    PyObject *name, *value, *comment = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:set", kwlist, &name, &value, &comment))
+        return NULL;
+    if (kw_store((KeywordsObject *)obj, name, value, comment == Py_None ? NULL : comment) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *kw_comment(PyObject *obj, PyObject *key)
+{
+    shmap_keyword kw;
+    int found = kw_lookup((KeywordsObject *)obj, key, &kw);
+    if (found < 0)
+        return NULL;
+    if (!found) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    return str_or_none(kw.comment);
+}
+
+static PyObject *kw_comments(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    KeywordsObject *self = (KeywordsObject *)obj;
+    if (check_open(self->segment) < 0)
+        return NULL;
+    shmap_keyword *kw;
+    int n = keywords_read(self->segment->seg, &kw);
+    if (n < 0)
+        return raise_lib(n, kw_segname(self));
+    PyObject *d = PyDict_New();
+    for (int i = 0; d && i < n; i++)
+        if (kw[i].comment[0] && put(d, kw[i].name, str_or_none(kw[i].comment)) < 0)
+            Py_CLEAR(d);
+    free(kw);
+    return d;
+}
+
+static PyObject *kw_richcompare(PyObject *obj, PyObject *other, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || !PyMapping_Check(other) ||
+        !(PyDict_Check(other) || PyObject_TypeCheck(other, &Keywords_Type)))
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *mine = kw_to_dict(obj);
+    if (!mine)
+        return NULL;
+    PyObject *theirs = PyObject_TypeCheck(other, &Keywords_Type) ? kw_to_dict(other)
+                                                                  : Py_NewRef(other);
+    PyObject *res = theirs ? PyObject_RichCompare(mine, theirs, op) : NULL;
+    Py_DECREF(mine);
+    Py_XDECREF(theirs);
+    return res;
+}
+
+static PyObject *kw_repr(PyObject *obj)
+{
+    PyObject *d = kw_to_dict(obj);
+    if (!d)
+        return NULL;
+    PyObject *res = PyUnicode_FromFormat("<shmap.Keywords of '%U' %R>",
+                                         ((KeywordsObject *)obj)->segment->name, d);
+    Py_DECREF(d);
+    return res;
+}
+
+static PyMappingMethods keywords_as_mapping = {
+    .mp_length = kw_length,
+    .mp_subscript = kw_getitem,
+    .mp_ass_subscript = kw_ass_subscript,
+};
+
+static PySequenceMethods keywords_as_sequence = {
+    .sq_contains = kw_contains,
+};
+
+static PyMethodDef keywords_methods[] = {
+    {"keys", kw_keys, METH_NOARGS, keywords_keys_doc},
+    {"values", kw_values, METH_NOARGS, keywords_values_doc},
+    {"items", kw_items, METH_NOARGS, keywords_items_doc},
+    {"get", (PyCFunction)(void (*)(void))kw_get, METH_FASTCALL, keywords_get_doc},
+    {"pop", (PyCFunction)(void (*)(void))kw_pop, METH_FASTCALL, keywords_pop_doc},
+    {"setdefault", (PyCFunction)(void (*)(void))kw_setdefault, METH_FASTCALL,
+     keywords_setdefault_doc},
+    {"update", (PyCFunction)(void (*)(void))kw_update, METH_VARARGS | METH_KEYWORDS,
+     keywords_update_doc},
+    {"clear", kw_clear, METH_NOARGS, keywords_clear_doc},
+    {"set", (PyCFunction)(void (*)(void))kw_set, METH_VARARGS | METH_KEYWORDS,
+     keywords_set_doc},
+    {"comment", kw_comment, METH_O, keywords_comment_doc},
+    {"comments", kw_comments, METH_NOARGS, keywords_comments_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject Keywords_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shmap.Keywords",
+    .tp_basicsize = sizeof(KeywordsObject),
+    .tp_dealloc = keywords_dealloc,
+    .tp_repr = kw_repr,
+    .tp_as_sequence = &keywords_as_sequence,
+    .tp_as_mapping = &keywords_as_mapping,
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_MAPPING,
+    .tp_doc = keywords_doc,
+    .tp_richcompare = kw_richcompare,
+    .tp_iter = kw_iter,
+    .tp_methods = keywords_methods,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Module functions */
+
+/* Keywords given to create(): name -> value or (value, comment). */
+static int create_keywords(PyObject *mapping, shmap_keyword **out, Py_ssize_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    if (!mapping || mapping == Py_None)
+        return 0;
+    PyObject *items = PyMapping_Items(mapping);
+    if (!items)
+        return -1;
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    shmap_keyword *kw = n ? PyMem_Calloc((size_t)n, sizeof *kw) : NULL;
+    if (n && !kw) {
+        Py_DECREF(items);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i);
+        PyObject *value = PyTuple_GET_ITEM(pair, 1), *comment = NULL;
+        if (PyTuple_Check(value) && PyTuple_GET_SIZE(value) == 2) {
+            comment = PyTuple_GET_ITEM(value, 1);
+            value = PyTuple_GET_ITEM(value, 0);
+        }
+        if (kw_name_from_py(PyTuple_GET_ITEM(pair, 0), kw[i].name) < 0 ||
+            kw_value_from_py(value, &kw[i]) < 0 ||
+            (comment && kw_comment_from_py(comment, &kw[i]) < 0)) {
+            PyMem_Free(kw);
+            Py_DECREF(items);
+            return -1;
+        }
+    }
+    Py_DECREF(items);
+    *out = kw;
+    *count = n;
+    return 0;
+}
+
+static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", "shape", "dtype", "mode", "keep", "transient", "replace",
+                             "exist_ok", "prefault", "keywords", "keyword_capacity", NULL};
+    PyObject *name_obj, *shape_obj, *dtype_obj, *mode_obj = NULL, *keywords = Py_None;
+    int keep = 0, transient = 0, replace = 0, exist_ok = 0, prefault = 0;
+    unsigned int kwcap = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOI:create", kwlist, &name_obj,
+                                     &shape_obj, &dtype_obj, &mode_obj, &keep, &transient,
+                                     &replace, &exist_ok, &prefault, &keywords, &kwcap))
+        return NULL;
+    const char *name = utf8_arg(name_obj, "name");
+    if (!name)
+        return NULL;
+    unsigned ndim;
+    uint64_t dims[SHMAP_MAX_DIMS];
+    if (shape_from_py(shape_obj, &ndim, dims) < 0)
+        return NULL;
+    shmap_dtype dt;
+    char fields[SHMAP_RECORD_FIELDS_MAX];
+    if (dtype_from_py(dtype_obj, &dt, fields) < 0)
+        return NULL;
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    if (mode_obj && mode_obj != Py_None) {
+        long mode = PyLong_AsLong(mode_obj);
+        if (mode == -1 && PyErr_Occurred())
+            return NULL;
+        if (mode < 0 || mode > 07777) {
+            PyErr_Format(PyExc_ValueError, "mode 0o%lo is not a set of permission bits "
+                                           "(0 to 0o7777)", mode);
+            return NULL;
+        }
+        opts.mode = (unsigned)mode;
+    }
+    if (replace && exist_ok) {
+        PyErr_SetString(PyExc_ValueError, "replace and exist_ok exclude each other");
+        return NULL;
+    }
+    opts.flags = (keep ? SHMAP_CREATE_KEEP : 0) | (transient ? SHMAP_CREATE_TRANSIENT : 0) |
+                 (replace ? SHMAP_CREATE_REPLACE : 0) | (exist_ok ? SHMAP_CREATE_OPEN : 0) |
+                 (prefault ? SHMAP_CREATE_PREFAULT : 0);
+    opts.keyword_capacity = kwcap;
+    opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
+    shmap_keyword *kw;
+    Py_ssize_t nkw;
+    if (create_keywords(keywords, &kw, &nkw) < 0)
+        return NULL;
+
+    shmap_seg *seg;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmap_create(&seg, name, dt, ndim, dims, &opts);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyMem_Free(kw);
+        return raise_lib(rc, name);
+    }
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        rc = shmap_keyword_set(seg, &kw[i]);
+        if (rc < 0) {
+            raise_lib(rc, name);
+            /* Undo a segment made here; one found by exist_ok is left as it was. */
+            if (!exist_ok)
+                shmap_set_destroy(seg, 1);
+            close_handle(seg, 0);
+            PyMem_Free(kw);
+            return NULL;
+        }
+    }
+    PyMem_Free(kw);
+    return segment_wrap(seg);
+}
+
+static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", "readonly", NULL};
+    PyObject *name_obj;
+    int readonly = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|p:open", kwlist, &name_obj, &readonly))
+        return NULL;
+    const char *name = utf8_arg(name_obj, "name");
+    if (!name)
+        return NULL;
+    shmap_seg *seg;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmap_open(&seg, name, readonly ? SHMAP_RDONLY : SHMAP_RDWR);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return raise_lib(rc, name);
+    return segment_wrap(seg);
+}
+
+static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", NULL};
+    PyObject *name_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:delete", kwlist, &name_obj))
+        return NULL;
+    const char *name = utf8_arg(name_obj, "name");
+    if (!name)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmap_unlink(name);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return raise_lib(rc, name);
+    Py_RETURN_NONE;
+}
+
+/* What info() and list() read without the GIL: the description and the keywords. */
+typedef struct {
+    shmap_info info;
+    shmap_keyword *kw;
+    int nkw; /* < 0: keywords not readable */
+} described;
+
+/* Describe a segment by name; opened read-only for its keywords. */
+static int describe(const char *name, described *out)
+{
+    shmap_seg *seg;
+    out->kw = NULL;
+    out->nkw = -1;
+    int rc = shmap_open(&seg, name, SHMAP_RDONLY);
+    if (rc == SHMAP_EPENDING)
+        return shmap_stat(name, &out->info); /* keywords unreadable here, but it exists */
+    if (rc < 0)
+        return rc;
+    rc = shmap_info_get(seg, &out->info);
+    if (rc == 0)
+        out->nkw = keywords_read(seg, &out->kw);
+    shmap_close(seg);
+    return rc;
+}
+
+static PyObject *mod_info(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", NULL};
+    PyObject *name_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:info", kwlist, &name_obj))
+        return NULL;
+    const char *name = utf8_arg(name_obj, "name");
+    if (!name)
+        return NULL;
+    described *d = PyMem_Malloc(sizeof *d);
+    if (!d)
+        return PyErr_NoMemory();
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = describe(name, d);
+    Py_END_ALLOW_THREADS
+    PyObject *res = rc < 0 ? raise_lib(rc, name) : info_dict(&d->info, d->kw, d->nkw);
+    free(d->kw);
+    PyMem_Free(d);
+    return res;
+}
+
+static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"all", NULL};
+    int all = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:list", kwlist, &all))
+        return NULL;
+    shmap_entry *list = NULL;
+    size_t n = 0;
+    int rc;
+    described *desc = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmap_list(&list, &n, all ? SHMAP_LIST_ALL : 0);
+    if (rc == 0 && n > 0 && !(desc = calloc(n, sizeof *desc)))
+        rc = -ENOMEM;
+    /* Keywords are not in the listing (it reads headers only): each segment is opened for
+     * them, as `shmap ls --json` does. One that cannot be opened now gets None. */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        desc[i].nkw = -1;
+        if (list[i].status == 0 && describe(list[i].info.name, &desc[i]) < 0) {
+            desc[i].info = list[i].info;
+            desc[i].nkw = -1;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        shmap_list_free(list);
+        free(desc);
+        return raise_lib(rc, NULL);
+    }
+    PyObject *res = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; res && i < n; i++) {
+        PyObject *d = list[i].status == 0 ? info_dict(&desc[i].info, desc[i].kw, desc[i].nkw)
+                                          : foreign_dict(&list[i]);
+        if (!d)
+            Py_CLEAR(res);
+        else
+            PyList_SET_ITEM(res, (Py_ssize_t)i, d);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(desc[i].kw);
+    free(desc);
+    shmap_list_free(list);
+    return res;
+}
+
+static PyObject *mod_unique_name(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"prefix", NULL};
+    PyObject *prefix_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:unique_name", kwlist, &prefix_obj))
+        return NULL;
+    const char *prefix = NULL;
+    if (prefix_obj != Py_None && !(prefix = utf8_arg(prefix_obj, "prefix")))
+        return NULL;
+    char buf[SHMAP_NAME_MAX];
+    int rc = shmap_name_unique(buf, sizeof buf, prefix);
+    if (rc < 0)
+        return raise_lib(rc, prefix);
+    return PyUnicode_FromString(buf);
+}
+
+static PyObject *mod_mappings(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    shmap_mapping *maps;
+    size_t n;
+    int rc = shmap_mappings(&maps, &n);
+    if (rc < 0)
+        return raise_lib(rc, NULL);
+    PyObject *res = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; res && i < n; i++) {
+        const shmap_mapping *m = &maps[i];
+        const shmap_info *in = &m->info;
+        PyObject *d = PyDict_New();
+        if (!d || put(d, "name", str_or_none(in->name)) < 0 ||
+            put(d, "store", PyUnicode_FromString(shmap_store_name(in->store))) < 0 ||
+            put(d, "os_handle", str_or_none(in->os_handle)) < 0 ||
+            put(d, "dtype", PyUnicode_FromString(shmap_dtype_name(in->dtype))) < 0 ||
+            put(d, "numpy", str_or_none(shmap_dtype_numpy(in->dtype))) < 0 ||
+            put(d, "record_fields",
+                str_or_none(in->dtype == SHMAP_RECORD ? in->record_fields : NULL)) < 0 ||
+            put(d, "shape", shape_list(in)) < 0 ||
+            put(d, "bytes", PyLong_FromUnsignedLongLong(in->data_size)) < 0 ||
+            put(d, "offset", PyLong_FromUnsignedLongLong(m->offset)) < 0 ||
+            put(d, "refs", PyLong_FromUnsignedLong(m->refs)) < 0 ||
+            put(d, "pending", PyBool_FromLong(m->pending)) < 0 ||
+            put(d, "writable", PyBool_FromLong(m->writable)) < 0 ||
+            put(d, "destroy", PyBool_FromLong(m->destroy)) < 0) {
+            Py_XDECREF(d);
+            Py_CLEAR(res);
+            break;
+        }
+        PyList_SET_ITEM(res, (Py_ssize_t)i, d);
+    }
+    shmap_mappings_free(maps);
+    return res;
+}
+
+static PyObject *mod_parse_dtype(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    shmap_dtype dt;
+    char fields[SHMAP_RECORD_FIELDS_MAX];
+    if (dtype_from_py(arg, &dt, fields) < 0)
+        return NULL;
+    if (dt == SHMAP_RECORD) {
+        size_t elsize = 0;
+        shmap_record_parse(fields, &elsize);
+        return (PyObject *)descr_of_fields(fields, elsize);
+    }
+    return (PyObject *)descr_of_type(dt);
+}
+
+/* Same segment? The creator and the creation time identify it across names. */
+static int same_segment(const shmap_info *a, const shmap_info *b)
+{
+    return strcmp(a->os_handle, b->os_handle) == 0 && a->created_ns == b->created_ns &&
+           a->creator_pid == b->creator_pid;
+}
+
+static PyObject *mod_atexit(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    while (segments_head)
+        segment_release(segments_head, 0);
+    if (!refs_head)
+        Py_RETURN_NONE;
+    /*
+     * Arrays and buffers still map some segments. The process is going, and with it every
+     * mapping: a segment it created without keep= must go too. Each is destroyed once: its
+     * destroy flag is cleared (so the arrays' late closes do nothing) and its name removed,
+     * if the name still holds the same segment.
+     */
+    shmap_mapping *maps;
+    size_t n;
+    if (shmap_mappings(&maps, &n) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    shmap_info *info = PyMem_Malloc(2 * sizeof *info);
+    for (ref_node *r = refs_head; info && r; r = r->next) {
+        if (shmap_info_get(r->seg, &info[0]) < 0)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (!maps[i].destroy || !maps[i].writable != !shmap_writable(r->seg) ||
+                !same_segment(&maps[i].info, &info[0]))
+                continue;
+            maps[i].destroy = 0;
+            shmap_set_destroy(r->seg, 0);
+            if (shmap_stat(info[0].name, &info[1]) == 0 && same_segment(&info[0], &info[1]))
+                shmap_unlink(info[0].name);
+        }
+    }
+    PyMem_Free(info);
+    shmap_mappings_free(maps);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"create", (PyCFunction)(void (*)(void))mod_create, METH_VARARGS | METH_KEYWORDS,
+     create_doc},
+    {"open", (PyCFunction)(void (*)(void))mod_open, METH_VARARGS | METH_KEYWORDS, open_doc},
+    {"delete", (PyCFunction)(void (*)(void))mod_delete, METH_VARARGS | METH_KEYWORDS,
+     delete_doc},
+    {"list", (PyCFunction)(void (*)(void))mod_list, METH_VARARGS | METH_KEYWORDS, list_doc},
+    {"info", (PyCFunction)(void (*)(void))mod_info, METH_VARARGS | METH_KEYWORDS, info_doc},
+    {"unique_name", (PyCFunction)(void (*)(void))mod_unique_name, METH_VARARGS | METH_KEYWORDS,
+     unique_name_doc},
+    {"mappings", mod_mappings, METH_NOARGS, mappings_doc},
+    {"parse_dtype", mod_parse_dtype, METH_O, parse_dtype_doc},
+    {"_atexit", mod_atexit, METH_NOARGS, atexit_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef shmap_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "shmap",
+    .m_doc = module_doc,
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+/* Make an exception class with a docstring and add it to the module. */
+static PyObject *add_exception(PyObject *m, const char *name, const char *doc, PyObject *bases)
+{
+    char qualified[64];
+    snprintf(qualified, sizeof qualified, "shmap.%s", name);
+    PyObject *cls = PyErr_NewExceptionWithDoc(qualified, doc, bases, NULL);
+    if (!cls || PyModule_AddObjectRef(m, name, cls) < 0) {
+        Py_XDECREF(cls);
+        return NULL;
+    }
+    return cls;
+}
+
+/* Register Keywords as a MutableMapping and the exit hook; both with the Python modules. */
+static int register_with_stdlib(PyObject *m)
+{
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    if (!abc)
+        return -1;
+    PyObject *mm = PyObject_GetAttrString(abc, "MutableMapping");
+    Py_DECREF(abc);
+    if (!mm)
+        return -1;
+    PyObject *res = PyObject_CallMethod(mm, "register", "O", (PyObject *)&Keywords_Type);
+    Py_DECREF(mm);
+    if (!res)
+        return -1;
+    Py_DECREF(res);
+
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    PyObject *hook = PyObject_GetAttrString(m, "_atexit");
+    res = atexit && hook ? PyObject_CallMethod(atexit, "register", "O", hook) : NULL;
+    Py_XDECREF(atexit);
+    Py_XDECREF(hook);
+    if (!res)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+PyMODINIT_FUNC PyInit_shmap(void);
+
+PyMODINIT_FUNC PyInit_shmap(void)
+{
+    import_array();
+    if (PyType_Ready(&MapRef_Type) < 0 || PyType_Ready(&Segment_Type) < 0 ||
+        PyType_Ready(&Keywords_Type) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&shmap_module);
+    if (!m)
+        return NULL;
+    PyObject *bases = NULL;
+    if (!(Error = add_exception(m, "Error", error_doc, PyExc_OSError)))
+        goto fail;
+    if (!(bases = PyTuple_Pack(2, Error, PyExc_TypeError)) ||
+        !(DtypeError = add_exception(m, "DtypeError", dtype_error_doc, bases)))
+        goto fail;
+    Py_CLEAR(bases);
+    if (!(bases = PyTuple_Pack(2, Error, PyExc_ValueError)) ||
+        !(ArgumentError = add_exception(m, "ArgumentError", argument_error_doc, bases)))
+        goto fail;
+    Py_CLEAR(bases);
+    if (PyModule_AddObjectRef(m, "Segment", (PyObject *)&Segment_Type) < 0 ||
+        PyModule_AddObjectRef(m, "Keywords", (PyObject *)&Keywords_Type) < 0 ||
+        PyModule_AddObjectRef(m, "_MapRef", (PyObject *)&MapRef_Type) < 0 ||
+        PyModule_AddStringConstant(m, "__version__", SHMAP_VERSION_STRING) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_DIMS", SHMAP_MAX_DIMS) < 0 ||
+        PyModule_AddIntConstant(m, "NAME_PORTABLE_MAX", SHMAP_NAME_PORTABLE_MAX) < 0)
+        goto fail;
+#define ADD_CODE(name, value, msg)                                                            \
+    if (PyModule_AddIntConstant(m, #name, value) < 0)                                         \
+        goto fail;
+    SHMAP_ERRNO_MAP(ADD_CODE)
+#undef ADD_CODE
+    if (!(mod_open_obj = PyObject_GetAttrString(m, "open")) || register_with_stdlib(m) < 0)
+        goto fail;
+    return m;
+fail:
+    Py_XDECREF(bases);
+    Py_DECREF(m);
+    return NULL;
+}

@@ -1,0 +1,116 @@
+/*
+ * Operations shared by the stores built on a file descriptor: POSIX shared memory, files
+ * and memfds. Reading is pread, mapping is mmap, and a new object is filled with pwrite
+ * before it is mapped (no other process can see it yet, and writing through the mapping
+ * would fault the header page in, which costs more than the copy).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "store.h"
+
+ssize_t shmap__fd_read(struct shmap__obj *obj, void *buf, size_t len, uint64_t off)
+{
+    ssize_t got = pread(obj->fd, buf, len, (off_t)off);
+    return got < 0 ? -errno : got;
+}
+
+void *shmap__fd_map(struct shmap__obj *obj, size_t len, uint64_t off, int access, bool populate,
+                    int *err)
+{
+    int prot = access == SHMAP__ACC_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE;
+    int flags = (access == SHMAP__ACC_PRIVATE ? MAP_PRIVATE : MAP_SHARED) |
+                (populate ? MAP_POPULATE : 0);
+    void *p = mmap(NULL, len, prot, flags, obj->fd, (off_t)off);
+    if (p == MAP_FAILED) {
+        *err = -errno;
+        return NULL;
+    }
+    return p;
+}
+
+void shmap__fd_unmap(void *base, size_t len)
+{
+    munmap(base, len);
+}
+
+void shmap__fd_close(struct shmap__obj *obj)
+{
+    if (obj->fd >= 0)
+        close(obj->fd);
+    obj->fd = -1;
+}
+
+int shmap__fd_open_path(const char *path, const char *who, int access, struct shmap__obj *obj)
+{
+    int oflags = (access == SHMAP__ACC_RDWR ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY;
+    int fd = open(path, oflags);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return shmap__err(-ENOENT, "%s: no such file", who);
+        if (e == EACCES || e == EPERM)
+            return shmap__err(-e, "%s: permission denied to open it %s", who,
+                              access == SHMAP__ACC_RDWR ? "read-write" : "read-only");
+        return shmap__err(-e, "%s: cannot open: %s", who, strerror(e));
+    }
+    if (fstat(fd, &obj->st) < 0) {
+        int e = errno;
+        close(fd);
+        return shmap__err(-e, "%s: fstat: %s", who, strerror(e));
+    }
+    if (!S_ISREG(obj->st.st_mode)) {
+        close(fd);
+        return shmap__err(-EINVAL, "%s: not a regular file", who);
+    }
+    obj->fd = fd;
+    return 0;
+}
+
+int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *where)
+{
+    /*
+     * posix_fallocate reserves the blocks, so a full file system or /dev/shm is ENOSPC now
+     * rather than a SIGBUS at the first write into a sparse object. It also sets the size.
+     */
+    int e = posix_fallocate(fd, 0, (off_t)size);
+    if (e == 0)
+        return 0;
+    if (e == ENOSPC) {
+        struct statvfs vfs;
+        unsigned long long avail = 0;
+        if (fstatvfs(fd, &vfs) == 0)
+            avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+        return shmap__err(-ENOSPC, "%s: not enough space: %llu bytes needed, %llu available "
+                                   "in %s", who, (unsigned long long)size, avail, where);
+    }
+    if (e == EFBIG)
+        return shmap__err(-EFBIG, "%s: %llu bytes is larger than the system allows", who,
+                          (unsigned long long)size);
+    return shmap__err(-e, "%s: cannot reserve %llu bytes: %s", who, (unsigned long long)size,
+                      strerror(e));
+}
+
+int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__create_req *req, const char *who,
+                   void **base)
+{
+    if (fstat(obj->fd, &obj->st) < 0)
+        return shmap__err(-errno, "%s: fstat: %s", who, strerror(errno));
+    if (pwrite(obj->fd, req->h, sizeof *req->h, 0) != (ssize_t)sizeof *req->h ||
+        (req->rec && pwrite(obj->fd, req->rec, req->rec_len, (off_t)req->h->rec_offset) !=
+                         (ssize_t)req->rec_len))
+        return shmap__err(errno ? -errno : -EIO, "%s: cannot write the header: %s", who,
+                          strerror(errno));
+    int err = 0;
+    *base = shmap__fd_map(obj, (size_t)req->size, 0, SHMAP__ACC_RDWR,
+                          req->flags & SHMAP_CREATE_PREFAULT, &err);
+    if (!*base)
+        return shmap__err(err, "%s: cannot map %llu bytes: %s", who,
+                          (unsigned long long)req->size, strerror(-err));
+    return 0;
+}

@@ -1,0 +1,159 @@
+/*
+ * The file store: `file:PATH` and `file://PATH`, a described array in a regular file.
+ *
+ * A new file is built under a hidden name in the same directory (".shmap-tmp-PID-N", made
+ * with O_CREAT|O_EXCL|O_NOFOLLOW so a planted symlink cannot redirect it) and renamed into
+ * place with renameat2(RENAME_NOREPLACE), which neither follows nor replaces what is at the
+ * final name: the name appears only on a complete file, as for POSIX segments. Files are
+ * never removed by closing (the destroy policy does not apply to them); shmap_unlink()
+ * removes one. A private mapping (SHMAP_PRIVATE) opens the file read-only and maps it
+ * copy-on-write.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "store.h"
+
+int shmap__file_parse(const char *text, const char *path, struct shmap__name *out)
+{
+    if (!*path)
+        return shmap__err(SHMAP_EBADNAME, "'%s': empty file name", text);
+    size_t len = strlen(path);
+    if (path[len - 1] == '/')
+        return shmap__err(SHMAP_EBADNAME, "'%s': names a directory", text);
+    char cwd[PATH_MAX];
+    const char *dir = "";
+    if (path[0] != '/') {
+        if (!getcwd(cwd, sizeof cwd))
+            return shmap__err(-errno, "'%s': cannot resolve a relative path: %s", text,
+                              strerror(errno));
+        dir = cwd;
+    }
+    if (strlen(dir) + 1 + len >= PATH_MAX)
+        return shmap__err(SHMAP_EBADNAME, "'%.40s...': path is longer than %d bytes", text,
+                          PATH_MAX - 1);
+    if (out) {
+        out->store = SHMAP_STORE_FILE;
+        snprintf(out->os_handle, sizeof out->os_handle, "%s%s%s", dir, *dir ? "/" : "", path);
+        snprintf(out->name, sizeof out->name, "file:%.4096s", out->os_handle);
+    }
+    return 0;
+}
+
+static int file_open(struct shmap__name *n, int access, struct shmap__obj *obj)
+{
+    return shmap__fd_open_path(n->os_handle, n->name, access, obj);
+}
+
+/* Split a path into its directory (opened) and final component. */
+static int open_dir(const char *path, const char **base, const char *who)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash == path ? 1 : (size_t)(slash - path);
+    memcpy(dir, path, dlen);
+    dir[dlen] = '\0';
+    *base = slash + 1;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        int e = errno;
+        return shmap__err(-e, "%s: directory %s: %s", who, dir, strerror(e));
+    }
+    return dfd;
+}
+
+static int publish(int dfd, const char *tmp, const char *base, bool replace, const char *who)
+{
+    int rc = replace ? renameat(dfd, tmp, dfd, base)
+                     : renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE);
+    if (rc < 0 && !replace && errno == EINVAL) {
+        /* A file system without RENAME_NOREPLACE: a hard link also refuses an existing name. */
+        rc = linkat(dfd, tmp, dfd, base, 0);
+        if (rc == 0)
+            unlinkat(dfd, tmp, 0);
+    }
+    if (rc == 0)
+        return 0;
+    int e = errno;
+    if (e == EEXIST)
+        return shmap__err(-EEXIST, "%s: the file exists", who);
+    return shmap__err(-e, "%s: cannot put the new file in place: %s", who, strerror(e));
+}
+
+static int file_create(struct shmap__name *n, const struct shmap__create_req *req,
+                       struct shmap__obj *obj, void **base)
+{
+    static atomic_uint counter;
+    if (req->flags & SHMAP_CREATE_HUGEPAGES)
+        return shmap__err(SHMAP_ESTORE, "%s: huge pages need a memfd segment (or a file on "
+                                        "hugetlbfs, which cannot be written with write())",
+                          n->name);
+    const char *final;
+    int dfd = open_dir(n->os_handle, &final, n->name);
+    if (dfd < 0)
+        return dfd;
+    char tmp[64];
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 16; attempt++) {
+        snprintf(tmp, sizeof tmp, ".shmap-tmp-%d-%u", (int)shmap__getpid(),
+                 atomic_fetch_add(&counter, 1) + 1);
+        fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    (mode_t)req->mode);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        int e = errno;
+        close(dfd);
+        return shmap__err(-e, "%s: cannot create a file in its directory: %s", n->name,
+                          strerror(e));
+    }
+    obj->fd = fd;
+    *base = NULL;
+    int rc = shmap__fd_reserve(fd, req->size, n->name, n->os_handle);
+    if (rc == 0)
+        rc = shmap__fd_fill(obj, req, n->name, base);
+    if (rc == 0)
+        rc = publish(dfd, tmp, final, req->flags & SHMAP_CREATE_REPLACE, n->name);
+    if (rc < 0) {
+        if (*base)
+            munmap(*base, (size_t)req->size);
+        *base = NULL;
+        shmap__fd_close(obj);
+        unlinkat(dfd, tmp, 0);
+    }
+    close(dfd);
+    return rc;
+}
+
+static int file_unlink(const struct shmap__name *n)
+{
+    if (unlink(n->os_handle) == 0)
+        return 0;
+    int e = errno;
+    if (e == ENOENT)
+        return shmap__err(-ENOENT, "%s: no such file", n->name);
+    if (e == EACCES || e == EPERM)
+        return shmap__err(-e, "%s: permission denied to remove it", n->name);
+    return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
+}
+
+const struct shmap__store_ops shmap__file_ops = {
+    .store = SHMAP_STORE_FILE,
+    .destroys = false,
+    .open = file_open,
+    .read = shmap__fd_read,
+    .map = shmap__fd_map,
+    .unmap = shmap__fd_unmap,
+    .close = shmap__fd_close,
+    .create = file_create,
+    .destroy = NULL,
+    .unlink = file_unlink,
+    .list = NULL,
+};

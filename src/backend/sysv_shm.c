@@ -1,0 +1,313 @@
+/*
+ * The System V store: `sysv://KEY` (hex with 0x, or decimal) and `sysv://id=N`.
+ *
+ * Design note. A System V segment gets its size at creation and its key at once, so it
+ * cannot be built under a hidden name and renamed. Instead the header is written with its
+ * `state` word INIT, the memory is reserved (every page faulted in with
+ * MADV_POPULATE_WRITE, so a full system is an error here and not a SIGBUS later), and only
+ * then is `state` set to READY with a release store. Readers already treat INIT as "being
+ * created": they wait briefly for a live creator and report SHMAP_EINCOMPLETE for a dead
+ * one (segment.c, map_and_check). SHM_NORESERVE is never used.
+ *
+ * The segment's size is taken from shmctl(IPC_STAT) (shm_segsz) and the header is checked
+ * against it before anything in it is used. Identity in the registry is (0, id): an id
+ * stays reserved while anyone is attached, even after IPC_RMID.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* A limit from /proc/sys/kernel, for messages; 0 if unknown. */
+static unsigned long long kernel_limit(const char *what)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/sys/kernel/%s", what);
+    FILE *f = fopen(path, "re");
+    unsigned long long v = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
+/* Parse what follows "sysv://": the key, or id=N. */
+int shmap__sysv_parse(const char *text, const char *rest, struct shmap__name *out)
+{
+    bool by_id = strncmp(rest, "id=", 3) == 0;
+    const char *num = by_id ? rest + 3 : rest;
+    int base = 10;
+    if (!by_id && (strncmp(num, "0x", 2) == 0 || strncmp(num, "0X", 2) == 0)) {
+        num += 2;
+        base = 16;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = *num && *num != '-' && *num != '+' ? strtoull(num, &end, base) : 0;
+    if (!*num || *num == '-' || *num == '+' || *end || errno ||
+        v > (by_id ? (unsigned long long)INT32_MAX : 0xffffffffull))
+        return shmap__err(SHMAP_EBADNAME, "'%s': give sysv://KEY (decimal, or hex with 0x) or "
+                                          "sysv://id=N", text);
+    if (!by_id && v == 0)
+        return shmap__err(SHMAP_EBADNAME, "'%s': key 0 is IPC_PRIVATE, which names no segment; "
+                                          "use sysv://id=N", text);
+    if (out) {
+        out->store = SHMAP_STORE_SYSV;
+        if (by_id) {
+            snprintf(out->name, sizeof out->name, "sysv://id=%llu", v);
+            snprintf(out->os_handle, sizeof out->os_handle, "%llu", v);
+        } else {
+            snprintf(out->name, sizeof out->name, "sysv://0x%08llx", v);
+            out->os_handle[0] = '\0'; /* the id, once the segment is found */
+        }
+    }
+    return 0;
+}
+
+static bool by_key(const struct shmap__name *n, key_t *key)
+{
+    if (strncmp(n->name, "sysv://0x", 9) != 0)
+        return false;
+    *key = (key_t)(uint32_t)strtoull(n->name + 9, NULL, 16);
+    return true;
+}
+
+/* What IPC_STAT says, as a struct stat: size, identity, permissions. */
+static int stat_id(int id, struct stat *st, const char *who)
+{
+    struct shmid_ds ds;
+    if (shmctl(id, IPC_STAT, &ds) < 0) {
+        int e = errno;
+        if (e == EINVAL || e == EIDRM)
+            return shmap__err(-ENOENT, "%s: no System V segment with id %d", who, id);
+        if (e == EACCES)
+            return shmap__err(-EACCES, "%s: permission denied to read segment %d", who, id);
+        return shmap__err(-e, "%s: shmctl(IPC_STAT): %s", who, strerror(e));
+    }
+    memset(st, 0, sizeof *st);
+    st->st_size = (off_t)ds.shm_segsz;
+    st->st_dev = 0;
+    st->st_ino = (ino_t)id;
+    st->st_mode = ds.shm_perm.mode & 0777;
+    st->st_uid = ds.shm_perm.uid;
+    st->st_gid = ds.shm_perm.gid;
+    return 0;
+}
+
+static int sysv_open(struct shmap__name *n, int access, struct shmap__obj *obj)
+{
+    if (access == SHMAP__ACC_PRIVATE)
+        return shmap__err(SHMAP_EINVAL, "%s: System V segments cannot be mapped privately "
+                                        "(copy-on-write is for files)", n->name);
+    key_t key;
+    int id;
+    if (by_key(n, &key)) {
+        id = shmget(key, 0, 0);
+        if (id < 0) {
+            int e = errno;
+            if (e == ENOENT)
+                return shmap__err(-ENOENT, "%s: no such segment", n->name);
+            if (e == EACCES)
+                return shmap__err(-EACCES, "%s: permission denied", n->name);
+            return shmap__err(-e, "%s: shmget: %s", n->name, strerror(e));
+        }
+    } else {
+        id = atoi(n->os_handle);
+    }
+    int rc = stat_id(id, &obj->st, n->name);
+    if (rc < 0)
+        return rc;
+    obj->id = id;
+    snprintf(n->os_handle, sizeof n->os_handle, "%d", id);
+    return 0;
+}
+
+static ssize_t sysv_read(struct shmap__obj *obj, void *buf, size_t len, uint64_t off)
+{
+    if (!obj->peek) {
+        void *p = shmat(obj->id, NULL, SHM_RDONLY);
+        if (p == (void *)-1)
+            return -errno;
+        obj->peek = p;
+    }
+    uint64_t size = (uint64_t)obj->st.st_size;
+    if (off >= size)
+        return 0;
+    if (len > size - off)
+        len = (size_t)(size - off);
+    memcpy(buf, (const char *)obj->peek + off, len);
+    return (ssize_t)len;
+}
+
+static void *sysv_map(struct shmap__obj *obj, size_t len, uint64_t off, int access,
+                      bool populate, int *err)
+{
+    (void)len;
+    (void)off;
+    void *p = shmat(obj->id, NULL, access == SHMAP__ACC_RDONLY ? SHM_RDONLY : 0);
+    if (p == (void *)-1) {
+        *err = -errno;
+        return NULL;
+    }
+    if (populate)
+        madvise(p, (size_t)obj->st.st_size, MADV_WILLNEED);
+    return p;
+}
+
+static void sysv_unmap(void *base, size_t len)
+{
+    (void)len;
+    shmdt(base);
+}
+
+static void sysv_close(struct shmap__obj *obj)
+{
+    if (obj->peek)
+        shmdt(obj->peek);
+    obj->peek = NULL;
+}
+
+static int create_error(int e, const struct shmap__name *n, uint64_t size)
+{
+    if (e == EINVAL)
+        return shmap__err(-EINVAL, "%s: %llu bytes is more than the system allows for one "
+                                   "System V segment (kernel.shmmax is %llu; raise it with "
+                                   "sysctl kernel.shmmax)", n->name, (unsigned long long)size,
+                          kernel_limit("shmmax"));
+    if (e == ENOSPC)
+        return shmap__err(-ENOSPC, "%s: the system's System V limits are reached "
+                                   "(kernel.shmmni %llu segments, kernel.shmall %llu pages "
+                                   "in all)", n->name, kernel_limit("shmmni"),
+                          kernel_limit("shmall"));
+    if (e == ENOMEM)
+        return shmap__err(-ENOMEM, "%s: not enough memory for %llu bytes", n->name,
+                          (unsigned long long)size);
+    if (e == EACCES || e == EPERM)
+        return shmap__err(-e, "%s: permission denied", n->name);
+    return shmap__err(-e, "%s: shmget: %s", n->name, strerror(e));
+}
+
+static int sysv_create(struct shmap__name *n, const struct shmap__create_req *req,
+                       struct shmap__obj *obj, void **base)
+{
+    key_t key;
+    if (!by_key(n, &key))
+        return shmap__err(SHMAP_EBADNAME, "%s: create a System V segment by key "
+                                          "(sysv://KEY), not by id", n->name);
+    if (req->flags & SHMAP_CREATE_HUGEPAGES)
+        return shmap__err(SHMAP_ESTORE, "%s: huge pages are for memfd segments", n->name);
+    int id = shmget(key, (size_t)req->size, IPC_CREAT | IPC_EXCL | (int)(req->mode & 0777));
+    if (id < 0 && errno == EEXIST && (req->flags & SHMAP_CREATE_REPLACE)) {
+        /* Replace: the old segment loses its key now; its users keep it until they detach. */
+        int old = shmget(key, 0, 0);
+        if (old >= 0)
+            shmctl(old, IPC_RMID, NULL);
+        id = shmget(key, (size_t)req->size, IPC_CREAT | IPC_EXCL | (int)(req->mode & 0777));
+    }
+    if (id < 0) {
+        int e = errno;
+        if (e == EEXIST)
+            return shmap__err(-EEXIST, "%s: a segment with that key exists", n->name);
+        return create_error(e, n, req->size);
+    }
+    void *p = shmat(id, NULL, 0);
+    int rc = 0;
+    if (p == (void *)-1) {
+        rc = shmap__err(-errno, "%s: shmat: %s", n->name, strerror(errno));
+        shmctl(id, IPC_RMID, NULL);
+        return rc;
+    }
+    /* The header first, marked INIT: readers who find the key now wait for READY. */
+    struct shmap__header *h = p;
+    memcpy(h, req->h, sizeof *h);
+    h->state = SHMAP__STATE_INIT;
+    if (req->rec)
+        memcpy((char *)p + req->h->rec_offset, req->rec, req->rec_len);
+    /* Reserve: fault in every page so a full system fails here. */
+    if (madvise(p, (size_t)req->size, MADV_POPULATE_WRITE) < 0 && errno != EINVAL) {
+        int e = errno;
+        rc = shmap__err(e == EFAULT || e == ENOMEM ? -ENOMEM : -e,
+                        "%s: cannot reserve %llu bytes of System V memory: %s", n->name,
+                        (unsigned long long)req->size, strerror(e));
+    }
+    if (rc == 0)
+        rc = stat_id(id, &obj->st, n->name);
+    if (rc < 0) {
+        shmdt(p);
+        shmctl(id, IPC_RMID, NULL);
+        return rc;
+    }
+    __atomic_store_n(&h->state, SHMAP__STATE_READY, __ATOMIC_RELEASE);
+    obj->id = id;
+    snprintf(n->os_handle, sizeof n->os_handle, "%d", id);
+    *base = p;
+    return 0;
+}
+
+/* Remove the segment if its id still names the one we mapped (ids stay ours while mapped). */
+static int sysv_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
+{
+    (void)dev;
+    if (shmctl((int)ino, IPC_RMID, NULL) == 0 || errno == EINVAL || errno == EIDRM)
+        return 0;
+    int e = errno;
+    return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
+}
+
+static int sysv_unlink(const struct shmap__name *n)
+{
+    struct shmap__name copy = *n;
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    int rc = sysv_open(&copy, SHMAP__ACC_RDONLY, &obj);
+    if (rc < 0)
+        return rc;
+    if (shmctl(obj.id, IPC_RMID, NULL) == 0)
+        return 0;
+    int e = errno;
+    if (e == EPERM)
+        return shmap__err(-EPERM, "%s: permission denied to remove it", n->name);
+    return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
+}
+
+int shmap__sysv_describe_id(int id, shmap_entry *ent)
+{
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    obj.id = id;
+    int rc = stat_id(id, &obj.st, ent->info.name);
+    if (rc < 0)
+        return rc;
+    ent->info.size = (uint64_t)obj.st.st_size;
+    ent->info.mode = obj.st.st_mode & 07777;
+    ent->info.uid = obj.st.st_uid;
+    ent->info.gid = obj.st.st_gid;
+    rc = shmap__describe(&shmap__sysv_ops, &obj, &ent->info, ent->info.name);
+    sysv_close(&obj);
+    return rc;
+}
+
+const struct shmap__store_ops shmap__sysv_ops = {
+    .store = SHMAP_STORE_SYSV,
+    .destroys = true,
+    .open = sysv_open,
+    .read = sysv_read,
+    .map = sysv_map,
+    .unmap = sysv_unmap,
+    .close = sysv_close,
+    .create = sysv_create,
+    .destroy = sysv_destroy,
+    .unlink = sysv_unlink,
+    .list = shmap__sysv_list,
+};

@@ -1,0 +1,134 @@
+/*
+ * shmap_delete(): CFITSIO's deletion, which waits for the segment's users.
+ *
+ * Design note. Deleting takes the exclusive lock through an ordinary read-write handle, so
+ * it waits exactly as a writer would: for the holder of the exclusive lock and for every
+ * shared hold (hold-while-open readers included), and new readers queue behind it. Once it
+ * holds the lock the name is removed, if it still names the object we locked: a segment
+ * put under the name meanwhile is someone else's, so we start again with it. Releasing the
+ * lock then lets waiting processes go on with their mappings of the now nameless object,
+ * which the kernel frees when the last of them unmaps it.
+ *
+ * Foreign objects are refused: we cannot know how their owners lock them. FORCE is the old
+ * immediate unlink, for them and for segments whose users cannot be waited for.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "store.h"
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* "the exclusive lock is held by pid 12; shared holds by pids 13, 14" */
+static void describe_holders(shmap_seg *seg, char *buf, size_t size)
+{
+    shmap_attacher att[SHMAP__LOCK_SLOTS];
+    shmap_lockinfo li;
+    int n = shmap_attached(seg, att, SHMAP__LOCK_SLOTS);
+    size_t len = 0;
+    buf[0] = '\0';
+    if (shmap_lock_info(seg, &li) == 0 && li.writer > 0 && li.writer != shmap__getpid())
+        len += (size_t)snprintf(buf, size, "the exclusive lock is held by pid %d",
+                                (int)li.writer);
+    int shared = 0;
+    for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS && len < size; i++) {
+        if (!att[i].shared || !att[i].alive)
+            continue;
+        len += (size_t)snprintf(buf + len, size - len, "%s%d",
+                                shared++ ? ", " : len ? "; shared holds by pids "
+                                                      : "shared holds by pids ",
+                                (int)att[i].pid);
+    }
+    if (!buf[0])
+        snprintf(buf, size, "a lock holder that has just let go");
+}
+
+/* Did the name stop naming the object behind `seg`: -ENOENT removed, 1 replaced, 0 not. */
+static int name_moved(const shmap_seg *seg)
+{
+    const struct shmap__map *m = seg->map;
+    struct shmap__name n = m->name;
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    int rc = m->ops->open(&n, SHMAP__ACC_RDONLY, &obj);
+    if (rc < 0)
+        return rc == -ENOENT ? -ENOENT : 0; /* cannot tell: the destroy below checks again */
+    bool moved = obj.st.st_dev != m->dev || obj.st.st_ino != m->ino;
+    m->ops->close(&obj);
+    return moved;
+}
+
+/* Remove the name of the object we hold locked. */
+static int remove_name(const shmap_seg *seg)
+{
+    const struct shmap__map *m = seg->map;
+    if (m->ops->destroy)
+        return m->ops->destroy(&m->name, m->dev, m->ino);
+    if (m->ops->unlink)
+        return m->ops->unlink(&m->name);
+    return shmap__err(SHMAP_EINVAL, "%s: a %s segment has no name to delete", m->name.name,
+                      shmap_store_name(m->name.store));
+}
+
+int shmap_delete(const char *name, double timeout_s, unsigned int flags)
+{
+    if (flags & ~(unsigned)SHMAP_DELETE_FORCE)
+        return shmap__err(SHMAP_EINVAL, "shmap_delete: unknown flags 0x%x", flags);
+    if (isnan(timeout_s))
+        return shmap__err(SHMAP_EINVAL, "shmap_delete: timeout is not a number");
+    struct shmap__name n;
+    int rc = shmap__name_parse(name, &n);
+    if (rc < 0)
+        return rc;
+    if (flags & SHMAP_DELETE_FORCE)
+        return shmap_unlink(name);
+
+    double deadline = timeout_s > 0 ? mono_s() + timeout_s : 0;
+    for (;;) {
+        shmap_seg *seg = NULL;
+        rc = shmap_open(&seg, name, SHMAP_RDWR);
+        if (rc == SHMAP_EFORMAT)
+            return shmap__err(rc, "%s: not a shmap segment: refusing to delete it (force "
+                                  "removes it)", n.name);
+        if (rc == -EACCES || rc == -EPERM)
+            return shmap__err(rc, "%s: this user may not open it read-write to take its "
+                                  "lock (force removes it without the lock)", n.name);
+        if (rc < 0)
+            return rc;
+        double left = timeout_s;
+        if (timeout_s > 0 && (left = deadline - mono_s()) <= 0)
+            left = 1e-9; /* spent: one more try, which times out */
+        rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, left);
+        if (rc == -EBUSY || rc == -ETIMEDOUT) {
+            char who[512];
+            describe_holders(seg, who, sizeof who);
+            shmap_close(seg);
+            if (rc == -EBUSY)
+                return shmap__err(rc, "%s: in use: %s", n.name, who);
+            return shmap__err(rc, "%s: timed out after %g s waiting for exclusive access: %s",
+                              n.name, timeout_s, who);
+        }
+        if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
+            shmap_close(seg);
+            return rc;
+        }
+        int moved = name_moved(seg);
+        if (moved == 0)
+            rc = remove_name(seg);
+        shmap_unlock(seg);
+        shmap_close(seg);
+        if (moved < 0)
+            return shmap__err(-ENOENT, "%s: removed by another process meanwhile", n.name);
+        if (moved == 0)
+            return rc;
+        /* Replaced while we waited: the new segment is the one to delete now. */
+    }
+}

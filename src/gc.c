@@ -1,0 +1,182 @@
+/*
+ * shmap_gc(): what dead processes left behind in the POSIX store.
+ *
+ * Design note. Three kinds of leftovers, each judged with the liveness rules of the lock
+ * waiters (pid plus start time, zombies dead, other pid namespaces alive):
+ *
+ *   transient segments  removed when the creator recorded in the header is dead, no live
+ *                       process has an attach slot, and /proc shows no other process
+ *                       mapping it (read-only attachers stay out of the attach table);
+ *   attach slots        of dead processes, in any described segment we can write: cleared
+ *                       through a read-write mapping of the header page, by the same CAS
+ *                       protocol the lock waiters use, so a concurrent locker is safe;
+ *   hidden objects      ".shmap-tmp-PID-N", creations whose process died before renaming
+ *                       them into place: removed when PID is dead (the start time in the
+ *                       header, when it was written, guards against a reused pid).
+ *
+ * Headers are read with pread into a copy and checked like any other untrusted header
+ * before anything in them is believed. A name is removed only while it still names the
+ * object that was judged (shmap__posix_destroy compares device and inode).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define TMP_PREFIX ".shmap-tmp-"
+
+struct gc {
+    unsigned flags;
+    shmap_gc_cb cb;
+    void *ctx;
+};
+
+static int report(struct gc *g, shmap_gc_action action, const char *name, pid_t pid,
+                  unsigned slots, uint64_t size, int status)
+{
+    if (!g->cb)
+        return 0;
+    shmap_gc_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.action = action;
+    snprintf(ev.name, sizeof ev.name, "%s", name);
+    ev.pid = pid;
+    ev.slots = slots;
+    ev.size = size;
+    ev.dry_run = (g->flags & SHMAP_GC_DRY_RUN) != 0;
+    ev.status = status;
+    return g->cb(&ev, g->ctx);
+}
+
+/* Remove /dev/shm/<name> if it is still the object (dev, ino). */
+static int remove_object(const char *name, const struct stat *st)
+{
+    struct shmap__name n;
+    n.store = SHMAP_STORE_POSIX;
+    snprintf(n.name, sizeof n.name, "%s", name);
+    snprintf(n.os_handle, sizeof n.os_handle, "/%s", name);
+    return shmap__posix_destroy(&n, st->st_dev, st->st_ino);
+}
+
+/* A hidden object of a creation: ".shmap-tmp-PID-N". */
+static int gc_tmp(struct gc *g, int dfd, const char *name)
+{
+    char *end;
+    long pid = strtol(name + strlen(TMP_PREFIX), &end, 10);
+    if (pid <= 0 || pid > INT32_MAX || *end != '-')
+        return 0;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    /* The header, if the creator got as far as writing it, holds its start time and, in
+     * slot 0 of the attach table, its pid namespace. */
+    struct shmap__header h;
+    uint64_t start = 0;
+    ssize_t got = pread(fd, &h, sizeof h, 0);
+    close(fd);
+    if (got == (ssize_t)sizeof h && h.creator_pid == (int32_t)pid) {
+        const struct shmap__lockarea *a =
+            (const struct shmap__lockarea *)((const char *)&h + SHMAP__LOCK_OFFSET);
+        if (a->slots[0].pid == (int32_t)pid && a->slots[0].pidns && shmap__self_pidns() &&
+            a->slots[0].pidns != shmap__self_pidns())
+            return 0; /* made in another pid namespace: cannot be judged from here */
+        start = h.creator_start;
+    }
+    if ((pid_t)pid == shmap__getpid() || shmap__proc_alive((pid_t)pid, start))
+        return 0;
+    int rc = 0;
+    if (!(g->flags & SHMAP_GC_DRY_RUN))
+        rc = remove_object(name, &st);
+    return report(g, SHMAP_GC_REMOVED_TMP, name, (pid_t)pid, 0, (uint64_t)st.st_size, rc);
+}
+
+/* A visible object: a described segment, or something we leave alone. */
+static int gc_segment(struct gc *g, int dfd, const char *name)
+{
+    bool dry = g->flags & SHMAP_GC_DRY_RUN;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    struct shmap__header h;
+    ssize_t got;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (got = pread(fd, &h, sizeof h, 0)) < 0 ||
+        shmap__header_check(&h, (size_t)got, (uint64_t)st.st_size, name) < 0 ||
+        got != (ssize_t)sizeof h) {
+        close(fd);
+        return 0;
+    }
+    close(fd);
+    /* Judge on the copy; the live table is mapped only to clear it. This process has
+     * mapped nothing of the object here, so /proc naming any mapping of it, ours
+     * included, means a user. */
+    struct shmap__lockarea *a =
+        (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
+    unsigned nlive, stale;
+    shmap__lock_scan(a, false, &nlive, &stale);
+    pid_t creator = h.creator_pid;
+    if ((h.flags & SHMAP_SEG_TRANSIENT) && nlive == 0 &&
+        !shmap__proc_alive(creator, h.creator_start) &&
+        !shmap__mapped_by_any(st.st_dev, st.st_ino)) {
+        int status = dry ? 0 : remove_object(name, &st);
+        return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, creator, stale,
+                      (uint64_t)st.st_size, status);
+    }
+    if (!stale)
+        return 0;
+    /* Clearing needs write access; a dry run only checks that it would have it. */
+    fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat now;
+    void *p = MAP_FAILED;
+    if (!dry && fstat(fd, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+        p = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (!dry) {
+        if (p == MAP_FAILED)
+            return 0;
+        a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
+        shmap__lock_scan(a, true, &nlive, &stale);
+        munmap(p, SHMAP__HEADER_SIZE);
+    }
+    return stale ? report(g, SHMAP_GC_CLEARED_SLOTS, name, 0, stale, (uint64_t)st.st_size, 0)
+                 : 0;
+}
+
+int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
+{
+    if (flags & ~(unsigned)SHMAP_GC_DRY_RUN)
+        return shmap__err(SHMAP_EINVAL, "shmap_gc: unknown flags 0x%x", flags);
+    struct gc g = {flags, cb, ctx};
+    const char *dir = shmap__posix_dir();
+    DIR *d = opendir(dir);
+    if (!d)
+        return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
+    size_t plen = prefix ? strlen(prefix) : 0;
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        if (plen && strncmp(e->d_name, prefix, plen) != 0)
+            continue;
+        if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
+            continue;
+        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
+            rc = gc_tmp(&g, dirfd(d), e->d_name);
+        else if (e->d_name[0] != '.')
+            rc = gc_segment(&g, dirfd(d), e->d_name);
+    }
+    closedir(d);
+    return rc;
+}

@@ -1,0 +1,125 @@
+/*
+ * The backing stores behind segments: one table of operations per store, one file per store
+ * in src/backend/, OS-specific pieces in src/linux/.
+ *
+ * Design note. segment.c and list.c know nothing of shm_open, shmget or paths: they open an
+ * object (`struct shmap__obj`: a descriptor or a System V id, and what the kernel says of
+ * it), read its header into a private copy, check it, and map it, all through the store's
+ * operations. The stores built on a file descriptor (POSIX, file, memfd) share the
+ * descriptor operations of backend/fd.c, so the POSIX attach is still shm_open, fstat,
+ * pread, mmap and close, with only indirect calls added.
+ */
+#ifndef SHMAP_STORE_H
+#define SHMAP_STORE_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "internal.h"
+
+/* How an object is mapped. */
+enum shmap__access {
+    SHMAP__ACC_RDONLY = 0,  /* PROT_READ, shared */
+    SHMAP__ACC_RDWR = 1,    /* PROT_READ|PROT_WRITE, shared */
+    SHMAP__ACC_PRIVATE = 2  /* PROT_READ|PROT_WRITE, copy-on-write; opened read-only */
+};
+
+/* An object open for the length of one call. */
+struct shmap__obj {
+    int fd;          /* descriptor stores; -1 otherwise */
+    int id;          /* System V id; -1 otherwise */
+    void *peek;      /* System V: a read-only attach through which the header is read */
+    struct stat st;  /* st_size, st_dev/st_ino (identity), st_mode, st_uid, st_gid */
+};
+
+#define SHMAP__OBJ_INIT {-1, -1, NULL, {0}}
+
+/* What shmap_create() asks of a store: a complete object, mapped read-write. */
+struct shmap__create_req {
+    const struct shmap__header *h; /* complete header (state READY) */
+    const char *rec;               /* record field list, or NULL */
+    size_t rec_len;
+    uint64_t size;                 /* bytes of the object: h->total_size */
+    unsigned mode;                 /* permission bits */
+    unsigned flags;                /* SHMAP_CREATE_* */
+};
+
+/* A list being built by shmap_list(). */
+struct shmap__list {
+    shmap_entry *v;
+    size_t n, cap;
+};
+
+struct shmap__store_ops {
+    shmap_store store;
+    /* The destroy policy applies (files and memfds are never removed by a close). */
+    bool destroys;
+    /* Open an existing object by name and say what the kernel knows of it; may complete
+     * n->os_handle (a System V id). 0 or a negative code with the detail set. */
+    int (*open)(struct shmap__name *n, int access, struct shmap__obj *obj);
+    /* Read from the object at `off`; bytes read or a negative code (no detail). */
+    ssize_t (*read)(struct shmap__obj *obj, void *buf, size_t len, uint64_t off);
+    /* Map `len` bytes from the page-aligned `off`; NULL with *err = -errno on failure.
+     * System V maps the whole object whatever `off` and `len` are (callers use offset 0). */
+    void *(*map)(struct shmap__obj *obj, size_t len, uint64_t off, int access, bool populate,
+                 int *err);
+    void (*unmap)(void *base, size_t len);
+    void (*close)(struct shmap__obj *obj);
+    /* Create a complete object under its name (or none for memfd) and map it read-write:
+     * *base, obj->st filled; on failure nothing is left behind. -EEXIST when the name is
+     * taken and REPLACE was not asked. */
+    int (*create)(struct shmap__name *n, const struct shmap__create_req *req,
+                  struct shmap__obj *obj, void **base);
+    /* Remove the name if it still names the object (dev, ino); 0 if it no longer does. */
+    int (*destroy)(const struct shmap__name *n, dev_t dev, ino_t ino);
+    /* Remove a name (shmap_unlink). */
+    int (*unlink)(const struct shmap__name *n);
+    /* Append the store's objects to a list (NULL: the store has no listing). */
+    int (*list)(struct shmap__list *l, unsigned flags);
+};
+
+SHMAP__HIDDEN const struct shmap__store_ops *shmap__store_ops(shmap_store store);
+extern SHMAP__HIDDEN const struct shmap__store_ops shmap__posix_ops;
+extern SHMAP__HIDDEN const struct shmap__store_ops shmap__sysv_ops;
+extern SHMAP__HIDDEN const struct shmap__store_ops shmap__file_ops;
+extern SHMAP__HIDDEN const struct shmap__store_ops shmap__memfd_ops;
+
+/* backend/fd.c: the operations of stores built on a descriptor. */
+SHMAP__HIDDEN ssize_t shmap__fd_read(struct shmap__obj *obj, void *buf, size_t len,
+                                     uint64_t off);
+SHMAP__HIDDEN void *shmap__fd_map(struct shmap__obj *obj, size_t len, uint64_t off, int access,
+                                  bool populate, int *err);
+SHMAP__HIDDEN void shmap__fd_unmap(void *base, size_t len);
+SHMAP__HIDDEN void shmap__fd_close(struct shmap__obj *obj);
+/* Open a path (following symlinks: the user named it) and fstat it; a regular file only. */
+SHMAP__HIDDEN int shmap__fd_open_path(const char *path, const char *who, int access,
+                                      struct shmap__obj *obj);
+/* Reserve `size` bytes of a new descriptor (posix_fallocate), with clear errors. */
+SHMAP__HIDDEN int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *where);
+/* Fill a new, reserved descriptor: header and field list, fstat, map read-write. */
+SHMAP__HIDDEN int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__create_req *req,
+                                 const char *who, void **base);
+
+/* list.c: a zeroed new entry at the end of a list, or NULL (out of memory). */
+SHMAP__HIDDEN shmap_entry *shmap__list_add(struct shmap__list *l);
+/* list.c: describe an open object from its header, read through the store. */
+SHMAP__HIDDEN int shmap__describe(const struct shmap__store_ops *ops, struct shmap__obj *obj,
+                                  shmap_info *info, const char *who);
+
+/* backend/sysv_shm.c: parse what follows "sysv://" in `text`. */
+SHMAP__HIDDEN int shmap__sysv_parse(const char *text, const char *rest, struct shmap__name *out);
+/* backend/file.c: parse the path of "file:PATH" / "file://PATH". */
+SHMAP__HIDDEN int shmap__file_parse(const char *text, const char *path, struct shmap__name *out);
+
+/* linux/sysv_list.c: every System V segment, as `ipcs -m` sees them. */
+SHMAP__HIDDEN int shmap__sysv_list(struct shmap__list *l, unsigned flags);
+/* backend/sysv_shm.c: describe one System V segment by id into an entry. */
+SHMAP__HIDDEN int shmap__sysv_describe_id(int id, shmap_entry *ent);
+
+/* linux/memfd.c: an anonymous descriptor (memfd_create); huge pages when asked. */
+SHMAP__HIDDEN int shmap__memfd_new(const char *label, bool hugepages, const char *who);
+/* linux/memfd.c: the huge page size, or 0 with the detail saying why none can be used. */
+SHMAP__HIDDEN size_t shmap__hugepage_size(const char *who);
+
+#endif

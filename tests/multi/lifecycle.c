@@ -1,0 +1,562 @@
+/*
+ * Deletion and garbage collection across real processes: shmap_delete() waits for lock
+ * holders, times out naming them, or is forced while a holder keeps using its mapping;
+ * shmap_gc() clears the slots of killed processes, removes the hidden leftovers of killed
+ * creations and the transient segments nobody uses, and keeps everything else.
+ *
+ * gc runs scoped to this test's names (or to one dead pid's hidden objects), so tests
+ * running at the same time on the machine do not collect each other's objects.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "../util.h"
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Fork a child that dies with this test's process. In the child, returns 0. */
+static pid_t spawn(void)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(98);
+    }
+    return pid;
+}
+
+struct chan {
+    int up[2];   /* child -> parent */
+    int down[2]; /* parent -> child */
+};
+
+static void chan_open(struct chan *c)
+{
+    CHECK(pipe(c->up) == 0 && pipe(c->down) == 0);
+}
+
+static void child_send(struct chan *c, char b)
+{
+    if (write(c->up[1], &b, 1) != 1)
+        _exit(97);
+}
+
+static char child_recv(struct chan *c)
+{
+    char b = 0;
+    if (read(c->down[0], &b, 1) != 1)
+        _exit(96);
+    return b;
+}
+
+static char parent_recv(struct chan *c)
+{
+    char b = 0;
+    CHECK(read(c->up[0], &b, 1) == 1);
+    return b;
+}
+
+static void parent_send(struct chan *c, char b)
+{
+    CHECK(write(c->down[1], &b, 1) == 1);
+}
+
+static void make_kept(const char *name, unsigned extra)
+{
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP | extra;
+    shmap_seg *seg = NULL;
+    const uint64_t dims[1] = {16};
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts));
+    CHECK_OK(shmap_close(seg));
+}
+
+/* A kept segment made by a child that has exited and been reaped; its pid. */
+static pid_t make_by_dead_creator(const char *name, unsigned extra)
+{
+    pid_t pid = spawn();
+    if (pid == 0) {
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_KEEP | extra;
+        shmap_seg *seg = NULL;
+        const uint64_t dims[1] = {16};
+        _exit(shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts) == 0 ? 0 : 1);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
+    return pid;
+}
+
+/* A child that opens `name` with `flags`, optionally locks, says 'L', then waits for a
+ * byte: 'U' unlocks, closes and exits 0; anything else exits at once. */
+static pid_t spawn_holder(const char *name, unsigned flags, unsigned lock, struct chan *c)
+{
+    pid_t pid = spawn();
+    if (pid == 0) {
+        shmap_seg *seg = NULL;
+        if (shmap_open(&seg, name, flags) != 0 || (lock && shmap_lock(seg, lock, 5) != 0)) {
+            child_send(c, 'E');
+            _exit(1);
+        }
+        child_send(c, 'L');
+        if (child_recv(c) != 'U')
+            _exit(2);
+        if (lock)
+            shmap_unlock(seg);
+        shmap_close(seg);
+        _exit(0);
+    }
+    return pid;
+}
+
+/* gc events gathered for a test. */
+struct events {
+    int n;
+    shmap_gc_event ev[16];
+};
+
+static int collect(const shmap_gc_event *ev, void *ctx)
+{
+    struct events *e = ctx;
+    if (e->n < 16)
+        e->ev[e->n++] = *ev;
+    return 0;
+}
+
+static const shmap_gc_event *find_event(const struct events *e, shmap_gc_action action,
+                                        const char *name)
+{
+    for (int i = 0; i < e->n; i++)
+        if (e->ev[i].action == action && strcmp(e->ev[i].name, name) == 0)
+            return &e->ev[i];
+    return NULL;
+}
+
+static void gc_here(struct events *e, unsigned flags)
+{
+    memset(e, 0, sizeof *e);
+    CHECK_OK(shmap_gc(test_prefix(), flags, collect, e));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Delete */
+
+TEST(delete__waits_for_a_holder_and_succeeds_after_it_unlocks)
+{
+    const char *name = test_name("wait");
+    make_kept(name, 0);
+    unsigned locks[2] = {SHMAP_LOCK_EXCLUSIVE, SHMAP_LOCK_SHARED};
+    for (int k = 0; k < 2; k++) {
+        if (k)
+            make_kept(name, 0);
+        struct chan c;
+        chan_open(&c);
+        pid_t pid = spawn_holder(name, SHMAP_RDWR, locks[k], &c);
+        CHECK_EQ_INT(parent_recv(&c), 'L');
+        /* A helper lets the holder go after 300 ms, while we wait in delete. */
+        pid_t helper = spawn();
+        if (helper == 0) {
+            sleep_ms(300);
+            parent_send(&c, 'U');
+            _exit(0);
+        }
+        double t0 = now_s();
+        CHECK_OK(shmap_delete(name, 10, 0));
+        double dt = now_s() - t0;
+        CHECK(dt > 0.25);
+        CHECK_EQ_INT(test_wait(pid), 0);
+        CHECK_EQ_INT(test_wait(helper), 0);
+        CHECK(!util_shm_exists(name));
+        shmap_seg *seg = NULL;
+        CHECK_ERR(shmap_open(&seg, name, SHMAP_RDONLY), -ENOENT);
+    }
+}
+
+TEST(delete__waits_for_hold_while_open_users)
+{
+    const char *name = test_name("hold");
+    make_kept(name, 0);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_RDONLY | SHMAP_HOLD, 0, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_ERR(shmap_delete(name, 0, 0), -EBUSY);
+    CHECK(util_shm_exists(name));
+    parent_send(&c, 'U');
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK_OK(shmap_delete(name, 0, 0));
+    CHECK(!util_shm_exists(name));
+}
+
+TEST(delete__try_and_timeout_fail_naming_the_holder)
+{
+    const char *name = test_name("tmo");
+    make_kept(name, 0);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_EXCLUSIVE, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    char want[32];
+    snprintf(want, sizeof want, "pid %d", (int)pid);
+    CHECK_ERR(shmap_delete(name, 0, 0), -EBUSY);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK_DETAIL_NAMES(name);
+    double t0 = now_s();
+    CHECK_ERR(shmap_delete(name, 0.2, 0), -ETIMEDOUT);
+    double dt = now_s() - t0;
+    CHECK(dt >= 0.19 && dt < 2);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK_CONTAINS(shmap_last_error(), "timed out");
+    CHECK(util_shm_exists(name));
+    /* Shared holders are named too. */
+    parent_send(&c, 'U');
+    CHECK_EQ_INT(test_wait(pid), 0);
+    pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_SHARED, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    snprintf(want, sizeof want, "pids %d", (int)pid);
+    CHECK_ERR(shmap_delete(name, 0.05, 0), -ETIMEDOUT);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    parent_send(&c, 'U');
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK_OK(shmap_delete(name, 1, 0));
+}
+
+TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
+{
+    const char *name = test_name("force");
+    make_kept(name, 0);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn();
+    if (pid == 0) {
+        shmap_seg *seg = NULL;
+        if (shmap_open(&seg, name, SHMAP_RDWR | SHMAP_HOLD) != 0)
+            _exit(10);
+        uint64_t *d = shmap_data(seg);
+        d[0] = 41;
+        child_send(&c, 'L');
+        if (child_recv(&c) != 'G')
+            _exit(11);
+        /* The name is gone; the mapping is not. */
+        if (d[0] != 41)
+            _exit(12);
+        d[1] = 42;
+        if (d[1] != 42)
+            _exit(13);
+        shmap_seg *again = NULL;
+        if (shmap_open(&again, name, SHMAP_RDONLY) != -ENOENT)
+            _exit(14);
+        if (shmap_close(seg) != 0)
+            _exit(15);
+        _exit(0);
+    }
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    double t0 = now_s();
+    CHECK_OK(shmap_delete(name, -1, SHMAP_DELETE_FORCE));
+    CHECK(now_s() - t0 < 0.5);
+    CHECK(!util_shm_exists(name));
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_open(&seg, name, SHMAP_RDWR), -ENOENT);
+    CHECK_ERR(shmap_delete(name, 0, 0), -ENOENT);
+    CHECK_ERR(shmap_delete(name, 0, SHMAP_DELETE_FORCE), -ENOENT);
+    parent_send(&c, 'G');
+    CHECK_EQ_INT(test_wait(pid), 0);
+}
+
+TEST(delete__refuses_a_foreign_object_unless_forced)
+{
+    const char *name = test_name("foreign");
+    char junk[8192];
+    memset(junk, 'x', sizeof junk);
+    util_shm_write(name, junk, sizeof junk);
+    CHECK_ERR(shmap_delete(name, 0, 0), SHMAP_EFORMAT);
+    CHECK_DETAIL_NAMES(name);
+    CHECK_CONTAINS(shmap_last_error(), "force");
+    CHECK(util_shm_exists(name));
+    CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+    CHECK(!util_shm_exists(name));
+    CHECK_ERR(shmap_delete(name, 0, 4), SHMAP_EINVAL);
+    CHECK_ERR(shmap_delete(".shmap-tmp-1-1", 0, 0), SHMAP_EBADNAME);
+}
+
+TEST(delete__a_holder_killed_does_not_block_delete_for_long)
+{
+    const char *name = test_name("killed");
+    make_kept(name, 0);
+    unsigned locks[2] = {SHMAP_LOCK_EXCLUSIVE, SHMAP_LOCK_SHARED};
+    for (int k = 0; k < 2; k++) {
+        if (k)
+            make_kept(name, 0);
+        struct chan c;
+        chan_open(&c);
+        pid_t pid = spawn_holder(name, SHMAP_RDWR, locks[k], &c);
+        CHECK_EQ_INT(parent_recv(&c), 'L');
+        CHECK(kill(pid, SIGKILL) == 0);
+        CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+        double t0 = now_s();
+        CHECK_OK(shmap_delete(name, 5, 0));
+        CHECK(now_s() - t0 < 0.5);
+        CHECK(!util_shm_exists(name));
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* gc */
+
+TEST(gc__clears_the_slot_of_a_process_killed_between_attach_and_detach)
+{
+    const char *name = test_name("slot");
+    make_kept(name, 0);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_RDWR, 0, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    shmap_attacher at[4];
+    CHECK_EQ_INT(shmap_attached(seg, at, 4), 1);
+    CHECK(at[0].pid == pid && !at[0].alive);
+
+    struct events e;
+    gc_here(&e, SHMAP_GC_DRY_RUN);
+    const shmap_gc_event *ev = find_event(&e, SHMAP_GC_CLEARED_SLOTS, name);
+    CHECK(ev && ev->slots == 1 && ev->dry_run && ev->status == 0);
+    CHECK_EQ_INT(shmap_attached(seg, NULL, 0), 1);
+
+    gc_here(&e, 0);
+    CHECK_EQ_INT(e.n, 1);
+    ev = find_event(&e, SHMAP_GC_CLEARED_SLOTS, name);
+    CHECK(ev && ev->slots == 1 && !ev->dry_run && ev->status == 0);
+    CHECK_EQ_INT(shmap_attached(seg, NULL, 0), 0);
+    /* A persistent segment is kept, whatever its slots said. */
+    CHECK(util_shm_exists(name));
+    gc_here(&e, 0);
+    CHECK_EQ_INT(e.n, 0);
+    CHECK_OK(shmap_close(seg));
+    /* Nor does it block delete. */
+    CHECK_OK(shmap_delete(name, 1, 0));
+}
+
+TEST(gc__removes_the_hidden_leftover_of_a_creator_killed_mid_creation)
+{
+    /* A dead pid: a child that exited and was reaped. */
+    pid_t dead = spawn();
+    if (dead == 0)
+        _exit(0);
+    CHECK_EQ_INT(test_wait(dead), 0);
+    char hidden[80], handle[96], prefix[64];
+    snprintf(prefix, sizeof prefix, ".shmap-tmp-%d-", (int)dead);
+    snprintf(hidden, sizeof hidden, "%s1", prefix);
+    snprintf(handle, sizeof handle, "/%s", hidden);
+    /* A live creation in progress (ours) must be kept. */
+    char mine[64], mine_handle[80];
+    snprintf(mine, sizeof mine, ".shmap-tmp-%d-999999", (int)getpid());
+    snprintf(mine_handle, sizeof mine_handle, "/%s", mine);
+    int fd = shm_open(handle, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    CHECK(ftruncate(fd, 8192) == 0);
+    close(fd);
+    fd = shm_open(mine_handle, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    close(fd);
+
+    /* Never listed. */
+    shmap_entry *list = NULL;
+    size_t n = 0;
+    CHECK_OK(shmap_list(&list, &n, SHMAP_LIST_ALL));
+    for (size_t i = 0; i < n; i++)
+        CHECK(strncmp(list[i].info.name, ".shmap-", 7) != 0);
+    shmap_list_free(list);
+
+    struct events e;
+    memset(&e, 0, sizeof e);
+    CHECK_OK(shmap_gc(prefix, SHMAP_GC_DRY_RUN, collect, &e));
+    CHECK_EQ_INT(e.n, 1);
+    CHECK(e.ev[0].action == SHMAP_GC_REMOVED_TMP && e.ev[0].pid == dead && e.ev[0].dry_run);
+    CHECK_STR(e.ev[0].name, hidden);
+    CHECK(util_shm_exists(hidden));
+
+    memset(&e, 0, sizeof e);
+    CHECK_OK(shmap_gc(prefix, 0, collect, &e));
+    CHECK_EQ_INT(e.n, 1);
+    CHECK(e.ev[0].action == SHMAP_GC_REMOVED_TMP && e.ev[0].status == 0 && !e.ev[0].dry_run);
+    CHECK(!util_shm_exists(hidden));
+
+    memset(&e, 0, sizeof e);
+    snprintf(prefix, sizeof prefix, ".shmap-tmp-%d-", (int)getpid());
+    CHECK_OK(shmap_gc(prefix, 0, collect, &e));
+    CHECK_EQ_INT(e.n, 0);
+    CHECK(util_shm_exists(mine));
+    util_shm_remove(mine);
+}
+
+TEST(gc__keeps_a_persistent_segment_whose_creator_died)
+{
+    const char *name = test_name("persist");
+    make_by_dead_creator(name, 0);
+    struct events e;
+    gc_here(&e, 0);
+    CHECK(!find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name));
+    CHECK(util_shm_exists(name));
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
+TEST(gc__keeps_a_transient_segment_whose_creator_is_alive)
+{
+    const char *name = test_name("alive");
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn();
+    if (pid == 0) {
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_KEEP | SHMAP_CREATE_TRANSIENT;
+        shmap_seg *seg = NULL;
+        const uint64_t dims[1] = {16};
+        /* Created and closed: the creator no longer maps it, but lives. */
+        if (shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts) != 0 || shmap_close(seg))
+            _exit(1);
+        child_send(&c, 'L');
+        child_recv(&c);
+        _exit(0);
+    }
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    struct events e;
+    gc_here(&e, 0);
+    CHECK_EQ_INT(e.n, 0);
+    CHECK(util_shm_exists(name));
+    parent_send(&c, 'Q');
+    CHECK_EQ_INT(test_wait(pid), 0);
+    /* Once it is gone, the segment is garbage. */
+    gc_here(&e, 0);
+    CHECK_EQ_INT(e.n, 1);
+    CHECK(find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name));
+    CHECK(!util_shm_exists(name));
+}
+
+TEST(gc__keeps_a_transient_segment_with_a_live_attacher)
+{
+    const char *name = test_name("used");
+    make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    /* A read-write attacher, in the attach table. */
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_RDWR, 0, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    struct events e;
+    gc_here(&e, 0);
+    CHECK(!find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name));
+    CHECK(util_shm_exists(name));
+    parent_send(&c, 'U');
+    CHECK_EQ_INT(test_wait(pid), 0);
+    /* A read-only attacher that never locked: not in the table, but /proc shows it. */
+    pid = spawn_holder(name, SHMAP_RDONLY, 0, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    gc_here(&e, 0);
+    CHECK_EQ_INT(e.n, 0);
+    CHECK(util_shm_exists(name));
+    parent_send(&c, 'U');
+    CHECK_EQ_INT(test_wait(pid), 0);
+    /* This process attached keeps it too, read-write or read-only. */
+    unsigned modes[2] = {SHMAP_RDWR, SHMAP_RDONLY};
+    for (int k = 0; k < 2; k++) {
+        shmap_seg *seg = NULL;
+        CHECK_OK(shmap_open(&seg, name, modes[k]));
+        gc_here(&e, 0);
+        CHECK_EQ_INT(e.n, 0);
+        CHECK_OK(shmap_close(seg));
+    }
+    gc_here(&e, 0);
+    CHECK(find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name));
+    CHECK(!util_shm_exists(name));
+}
+
+TEST(gc__removes_a_transient_segment_whose_creator_and_attachers_are_dead)
+{
+    const char *name = test_name("dead");
+    const char *keep = test_name("keep");
+    pid_t creator = make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    make_by_dead_creator(keep, 0);
+    /* An attacher killed while attached, holding a shared lock. */
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_SHARED, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+
+    /* The persistent one's creator exited without closing: its slot is stale. */
+    struct events e;
+    gc_here(&e, SHMAP_GC_DRY_RUN);
+    CHECK_EQ_INT(e.n, 2);
+    const shmap_gc_event *ev = find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name);
+    CHECK(ev && ev->pid == creator && ev->dry_run && ev->status == 0);
+    ev = find_event(&e, SHMAP_GC_CLEARED_SLOTS, keep);
+    CHECK(ev && ev->slots == 1 && ev->dry_run);
+    CHECK(util_shm_exists(name));
+    CHECK(util_shm_exists(keep));
+
+    gc_here(&e, 0);
+    CHECK_EQ_INT(e.n, 2);
+    CHECK(find_event(&e, SHMAP_GC_CLEARED_SLOTS, keep));
+    ev = find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name);
+    CHECK(ev && ev->pid == creator && !ev->dry_run && ev->status == 0 && ev->size >= 4096);
+    CHECK(!util_shm_exists(name));
+    CHECK(util_shm_exists(keep));
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_open(&seg, name, SHMAP_RDONLY), -ENOENT);
+    CHECK_OK(shmap_delete(keep, 0, 0));
+}
+
+TEST(gc__leaves_foreign_objects_alone_and_checks_its_arguments)
+{
+    const char *name = test_name("foreign");
+    char junk[8192];
+    memset(junk, 0, sizeof junk);
+    util_shm_write(name, junk, sizeof junk);
+    struct events e;
+    gc_here(&e, 0);
+    CHECK_EQ_INT(e.n, 0);
+    CHECK(util_shm_exists(name));
+    util_shm_remove(name);
+    CHECK_ERR(shmap_gc(test_prefix(), 2, NULL, NULL), SHMAP_EINVAL);
+    CHECK_OK(shmap_gc(test_prefix(), 0, NULL, NULL));
+}
+
+static int stop_at_first(const shmap_gc_event *ev, void *ctx)
+{
+    (void)ev;
+    ++*(int *)ctx;
+    return 7;
+}
+
+TEST(gc__a_callback_can_stop_the_walk)
+{
+    make_by_dead_creator(test_name("a"), SHMAP_CREATE_TRANSIENT);
+    make_by_dead_creator(test_name("b"), SHMAP_CREATE_TRANSIENT);
+    int calls = 0;
+    CHECK_EQ_INT(shmap_gc(test_prefix(), SHMAP_GC_DRY_RUN, stop_at_first, &calls), 7);
+    CHECK_EQ_INT(calls, 1);
+    CHECK_OK(shmap_gc(test_prefix(), 0, NULL, NULL));
+    CHECK(!util_shm_exists(test_name("a")) && !util_shm_exists(test_name("b")));
+}

@@ -1,0 +1,336 @@
+/* Change notification across real processes: wake-ups, timeouts, deletion, torn frames. */
+#include <math.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "../util.h"
+
+static shmap_seg *make(const char *name, shmap_dtype dt, unsigned ndim, const uint64_t *dims,
+                       unsigned flags)
+{
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = flags;
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, dt, ndim, dims, &opts));
+    return seg;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A child that dies with the test, so a failing test leaves no writer running. */
+static pid_t child(void)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+    return pid;
+}
+
+TEST(notify__one_publish_wakes_every_waiting_process)
+{
+    const char *name = test_name("wake");
+    const uint64_t dims[1] = {16};
+    shmap_seg *seg = make(name, SHMAP_F32, 1, dims, 0);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    enum { READERS = 4 };
+    pid_t kids[READERS];
+    for (int i = 0; i < READERS; i++) {
+        if ((kids[i] = child()) == 0) {
+            shmap_seg *r = NULL;
+            if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
+                _exit(10);
+            uint64_t seen = shmap_generation(r);
+            if (write(ready[1], "x", 1) != 1)
+                _exit(11);
+            int rc = shmap_wait(r, &seen, 10.0);
+            _exit(rc == 0 && seen == 1 ? 0 : 12);
+        }
+    }
+    char c;
+    for (int i = 0; i < READERS; i++)
+        CHECK(read(ready[0], &c, 1) == 1);
+    struct timespec pause_ms = {0, 100000000};
+    nanosleep(&pause_ms, NULL);
+    CHECK_OK(shmap_publish(seg));
+    for (int i = 0; i < READERS; i++)
+        CHECK_EQ_INT(test_wait(kids[i]), 0);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(notify__wait_times_out_and_try_says_nothing_new)
+{
+    const char *name = test_name("timeout");
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, 0);
+    uint64_t seen = shmap_generation(seg);
+    CHECK_ERR(shmap_wait(seg, &seen, 0), -EAGAIN);
+    double t0 = now_s();
+    CHECK_ERR(shmap_wait(seg, &seen, 0.2), -ETIMEDOUT);
+    CHECK(now_s() - t0 >= 0.19);
+    CHECK_OK(shmap_publish(seg));
+    CHECK_OK(shmap_wait(seg, &seen, 0));
+    CHECK_EQ_INT(seen, 1);
+    CHECK_ERR(shmap_wait(seg, &seen, NAN), SHMAP_EINVAL);
+    CHECK_OK(shmap_close(seg));
+}
+
+static void check_waiter_told(const char *name, int how)
+{
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t kid = child();
+    if (kid == 0) {
+        shmap_seg *r = NULL;
+        if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
+            _exit(10);
+        uint64_t seen = shmap_generation(r);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(11);
+        int rc = shmap_wait(r, &seen, 10.0);
+        _exit(rc == SHMAP_EREMOVED ? 0 : 12);
+    }
+    char c;
+    CHECK(read(ready[0], &c, 1) == 1);
+    if (how == 0) {
+        CHECK_OK(shmap_unlink(name));
+    } else {
+        const uint64_t dims[1] = {4};
+        shmap_seg *again = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_REPLACE);
+        CHECK_OK(shmap_close(again));
+    }
+    double t0 = now_s();
+    CHECK_EQ_INT(test_wait(kid), 0);
+    CHECK(now_s() - t0 < 2.0);
+}
+
+TEST(notify__a_waiter_is_told_when_its_segment_is_deleted)
+{
+    const char *name = test_name("deleted");
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
+    check_waiter_told(name, 0);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(notify__a_waiter_is_told_when_its_segment_is_replaced)
+{
+    const char *name = test_name("replaced");
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
+    check_waiter_told(name, 1);
+    CHECK_OK(shmap_close(seg));
+    util_shm_remove(name);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+TEST(notify__a_signal_interrupts_a_wait_with_eintr)
+{
+    const char *name = test_name("eintr");
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm; /* no SA_RESTART */
+    sigaction(SIGUSR1, &sa, NULL);
+    pid_t self = getpid();
+    pid_t kid = child();
+    if (kid == 0) {
+        /* Again and again: a signal that lands between two sleeps of the wait only runs
+         * its handler, as with any system call. */
+        for (int i = 0; i < 100; i++) {
+            struct timespec ms = {0, 30000000};
+            nanosleep(&ms, NULL);
+            kill(self, SIGUSR1);
+        }
+        _exit(0);
+    }
+    uint64_t seen = shmap_generation(seg);
+    CHECK_ERR(shmap_wait(seg, &seen, 10.0), -EINTR);
+    kill(kid, SIGKILL);
+    test_wait(kid);
+    CHECK_OK(shmap_close(seg));
+}
+
+/* Writer: frame k has every element equal to k. */
+static void write_frames(const char *name, uint64_t count)
+{
+    shmap_seg *w = NULL;
+    if (shmap_open(&w, name, SHMAP_RDWR) < 0)
+        _exit(20);
+    size_t n = shmap_frame_size(w) / sizeof(uint32_t);
+    for (uint64_t k = 0; k < count; k++) {
+        void *frame;
+        if (shmap_write_begin(w, &frame) < 0)
+            _exit(21);
+        uint32_t *v = frame;
+        for (size_t i = 0; i < n; i++)
+            v[i] = (uint32_t)shmap_generation(w);
+        shmap_publish(w);
+    }
+    _exit(0);
+}
+
+static int frame_whole(const uint32_t *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (v[i] != v[0])
+            return 0;
+    return 1;
+}
+
+TEST(notify__frames_read_under_a_hammering_writer_are_never_torn)
+{
+    const char *name = test_name("torn");
+    const uint64_t dims[2] = {128, 256};
+    shmap_seg *seg = make(name, SHMAP_U32, 2, dims, 0);
+    size_t n = shmap_frame_size(seg) / sizeof(uint32_t);
+    uint32_t *buf = malloc(shmap_frame_size(seg));
+    pid_t writer = child();
+    if (writer == 0)
+        write_frames(name, 20000);
+    uint64_t seen = 0, last = 0;
+    int frames = 0;
+    while (frames < 3000) {
+        uint64_t missed;
+        int rc = shmap_read_frame(seg, &seen, buf, 10.0, &missed);
+        CHECK_OK(rc);
+        if (!frame_whole(buf, n))
+            test_fail(__FILE__, __LINE__, "torn frame %llu: element 0 is %u, another differs",
+                      (unsigned long long)seen - 1, buf[0]);
+        CHECK_EQ_INT(buf[0], seen - 1);
+        CHECK(seen > last);
+        last = seen;
+        frames++;
+        if (shmap_generation(seg) >= 20000)
+            break;
+    }
+    kill(writer, SIGKILL);
+    test_wait(writer);
+    free(buf);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(notify__a_reader_behind_a_ring_learns_how_many_frames_it_missed)
+{
+    const char *name = test_name("ring");
+    const uint64_t dims[2] = {4, 100};
+    shmap_seg *seg = make(name, SHMAP_U32, 2, dims, SHMAP_CREATE_RING);
+    CHECK_EQ_INT(shmap_ring_length(seg), 4);
+    CHECK_EQ_INT(shmap_frame_size(seg), 400);
+    pid_t writer = child();
+    if (writer == 0)
+        write_frames(name, 10);
+    CHECK_EQ_INT(test_wait(writer), 0);
+    uint32_t frame[100];
+    uint64_t seen = 0, missed = 99;
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 1.0, &missed));
+    /* Ten frames published into four slots: frames 6..9 remain, 0..5 were missed. */
+    CHECK_EQ_INT(missed, 6);
+    CHECK_EQ_INT(seen, 7);
+    CHECK_EQ_INT(frame[0], 6);
+    CHECK(frame_whole(frame, 100));
+    for (uint32_t want = 7; want < 10; want++) {
+        CHECK_OK(shmap_read_frame(seg, &seen, frame, 1.0, &missed));
+        CHECK_EQ_INT(missed, 0);
+        CHECK_EQ_INT(frame[0], want);
+        CHECK(frame_whole(frame, 100));
+    }
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, &missed), -EAGAIN);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(notify__ring_frames_under_a_hammering_writer_are_whole_and_in_order)
+{
+    const char *name = test_name("ringtorn");
+    const uint64_t dims[2] = {2, 65536};
+    shmap_seg *seg = make(name, SHMAP_U32, 2, dims, SHMAP_CREATE_RING);
+    uint32_t *buf = malloc(shmap_frame_size(seg));
+    pid_t writer = child();
+    if (writer == 0)
+        write_frames(name, 50000);
+    uint64_t seen = 0, total_missed = 0;
+    int frames = 0;
+    while (frames < 5000 && seen < 50000) {
+        uint64_t missed, before = seen;
+        CHECK_OK(shmap_read_frame(seg, &seen, buf, 10.0, &missed));
+        if (!frame_whole(buf, 65536))
+            test_fail(__FILE__, __LINE__, "torn ring frame %llu", (unsigned long long)seen - 1);
+        CHECK_EQ_INT(buf[0], seen - 1);
+        CHECK_EQ_INT(seen - 1 - before, missed);
+        total_missed += missed;
+        frames++;
+    }
+    kill(writer, SIGKILL);
+    test_wait(writer);
+    free(buf);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(notify__a_writer_killed_mid_frame_is_reported_not_waited_for)
+{
+    const char *name = test_name("deadwriter");
+    const uint64_t dims[1] = {1024};
+    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, 0);
+    CHECK_OK(shmap_publish(seg));
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t writer = child();
+    if (writer == 0) {
+        shmap_seg *w = NULL;
+        void *frame;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
+            _exit(20);
+        ((uint32_t *)frame)[0] = 7;
+        if (write(ready[1], "x", 1) != 1)
+            _exit(21);
+        pause();
+        _exit(0);
+    }
+    char c;
+    CHECK(read(ready[0], &c, 1) == 1);
+    kill(writer, SIGKILL);
+    test_wait(writer);
+    uint32_t frame[1024];
+    uint64_t seen = 0;
+    double t0 = now_s();
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 5.0, NULL), SHMAP_EOWNERDEAD);
+    CHECK(now_s() - t0 < 2.0);
+    CHECK_CONTAINS(shmap_last_error(), "died while writing");
+    /* A new writer takes over and readers get whole frames again. */
+    void *fp;
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    memset(fp, 0, 4096);
+    CHECK_OK(shmap_publish(seg));
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 1.0, NULL));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(notify__write_begin_refuses_read_only_handles_and_nested_writes)
+{
+    const char *name = test_name("wbegin");
+    const uint64_t dims[1] = {8};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, 0);
+    shmap_seg *ro = NULL;
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    CHECK_ERR(shmap_write_begin(ro, NULL), SHMAP_EREADONLY);
+    CHECK_ERR(shmap_publish(ro), SHMAP_EREADONLY);
+    CHECK_OK(shmap_write_begin(seg, NULL));
+    CHECK_ERR(shmap_write_begin(seg, NULL), -EALREADY);
+    CHECK_OK(shmap_publish(seg));
+    CHECK_EQ_INT(shmap_generation(ro), 1);
+    CHECK_OK(shmap_close(ro));
+    CHECK_OK(shmap_close(seg));
+}

@@ -1,0 +1,271 @@
+"""Element types: every type round trips, numpy and IDL spellings, records, buffer formats."""
+import numpy as np
+import pytest
+
+import shmap
+
+# shmap's name, numpy's dtype, the PEP 3118 format the buffer protocol gives.
+TYPES = [
+    ("u8", np.dtype("u1"), "B"),
+    ("i8", np.dtype("i1"), "b"),
+    ("u16", np.dtype("u2"), "H"),
+    ("i16", np.dtype("i2"), "h"),
+    ("u32", np.dtype("u4"), "I"),
+    ("i32", np.dtype("i4"), "i"),
+    ("u64", np.dtype("u8"), "Q"),
+    ("i64", np.dtype("i8"), "q"),
+    ("f16", np.dtype("f2"), "e"),
+    ("f32", np.dtype("f4"), "f"),
+    ("f64", np.dtype("f8"), "d"),
+    ("c64", np.dtype("c8"), "Zf"),
+    ("c128", np.dtype("c16"), "Zd"),
+    ("bool", np.dtype("?"), "?"),
+]
+
+
+def sample(dtype, shape):
+    """Values that use the type's range: negatives, fractions, imaginary parts."""
+    n = int(np.prod(shape))
+    if dtype.kind == "b":
+        return (np.arange(n) % 3 == 0).reshape(shape)
+    if dtype.kind == "c":
+        return (np.arange(n) * 1.5 - 2j * np.arange(n)).astype(dtype).reshape(shape)
+    if dtype.kind == "f":
+        return (np.arange(n) * 0.25 - 3).astype(dtype).reshape(shape)
+    info = np.iinfo(dtype)
+    lo, hi = int(info.min), int(info.max)
+    vals = [lo + (hi - lo) * k // (n - 1) for k in range(n)]
+    return np.array(vals, dtype=dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("sname,dtype,fmt", TYPES, ids=[t[0] for t in TYPES])
+def test_dtype__round_trip(name, sname, dtype, fmt):
+    shape = (3, 5)
+    seg = shmap.create(name, shape, dtype, keep=True)
+    assert seg.dtype == dtype
+    assert seg.shape == shape
+    assert seg.nbytes == 15 * dtype.itemsize
+    vals = sample(dtype, shape)
+    seg.array[...] = vals
+    seg.close()
+    with shmap.open(name) as ro:
+        assert ro.readonly
+        assert ro.dtype == dtype
+        got = ro.array
+        assert got.dtype == dtype and got.shape == shape
+        np.testing.assert_array_equal(got, vals)
+    info = shmap.info(name)
+    assert info["dtype"] == sname
+    assert np.dtype(info["numpy"]) == dtype
+
+
+@pytest.mark.parametrize("sname,dtype,fmt", TYPES, ids=[t[0] for t in TYPES])
+def test_dtype__shmap_name_spelling(name, sname, dtype, fmt):
+    with shmap.create(name, 4, sname) as seg:
+        assert seg.dtype == dtype
+    assert shmap.parse_dtype(sname) == dtype
+
+
+SPELLINGS = [
+    # numpy
+    (np.float32, "f4"), (np.dtype("<f4"), "f4"), ("f4", "f4"), ("<f4", "f4"), ("=f4", "f4"),
+    ("float32", "f4"), ("float64", "f8"), ("f8", "f8"), ("d", "f8"), ("single", "f4"),
+    ("half", "f2"), ("e", "f2"), (np.float16, "f2"), ("uint8", "u1"), ("|u1", "u1"),
+    ("int16", "i2"), ("<i8", "i8"), ("int64", "i8"), ("uint64", "u8"), ("c8", "c8"),
+    ("complex64", "c8"), ("c16", "c16"), ("complex128", "c16"), ("?", "?"), ("b1", "?"),
+    (bool, "?"), (np.bool_, "?"), (float, "f8"), (complex, "c16"), (np.int32, "i4"),
+    ("float_", "f8"), ("intc", "i4"),
+    # IDL: where numpy and IDL disagree, IDL's meaning wins in strings
+    ("byte", "u1"), ("int", "i2"), ("uint", "u2"), ("long", "i4"), ("ulong", "u4"),
+    ("long64", "i8"), ("ulong64", "u8"), ("float", "f4"), ("double", "f8"),
+    ("complex", "c8"), ("dcomplex", "c16"), ("DOUBLE", "f8"),
+    # shmap
+    ("f16", "f2"), ("c64", "c8"), ("c128", "c16"), ("i8", "i1"), ("u64", "u8"),
+]
+
+
+@pytest.mark.parametrize("spelling,expect", SPELLINGS, ids=[str(s[0]) for s in SPELLINGS])
+def test_dtype__spellings(spelling, expect):
+    assert shmap.parse_dtype(spelling) == np.dtype(expect)
+
+
+def test_dtype__spelling_used_by_create(name):
+    with shmap.create(name, (2, 2), "int") as seg:
+        assert seg.dtype == np.int16
+        assert shmap.info(name)["dtype"] == "i16"
+
+
+BAD = [">f4", ">i8", "U10", "S4", object, "M8[s]", np.longdouble, "foo", "O",
+       "float128", "(3,)f4", np.dtype("V8")]
+
+
+@pytest.mark.parametrize("spelling", BAD, ids=[str(b) for b in BAD])
+def test_dtype__refused(name, spelling):
+    with pytest.raises(shmap.DtypeError) as exc:
+        shmap.create(name, 4, spelling)
+    assert isinstance(exc.value, TypeError)
+    assert isinstance(exc.value, shmap.Error)
+    assert str(exc.value)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_dtype__none_is_type_error(name):
+    with pytest.raises(TypeError):
+        shmap.create(name, 4, None)
+
+
+def test_dtype__unknown_word_message_lists_types():
+    with pytest.raises(shmap.DtypeError, match="unknown type 'foo'"):
+        shmap.parse_dtype("foo")
+
+
+def test_dtype__other_byte_order_says_so():
+    with pytest.raises(shmap.DtypeError, match="byte order"):
+        shmap.parse_dtype(">f8")
+    with pytest.raises(shmap.DtypeError, match="byte order"):
+        shmap.parse_dtype(np.dtype(">f8"))
+
+
+# ---------------------------------------------------------------------------------------
+# Records
+
+POINT = np.dtype([("x", "<f4"), ("y", "<f4"), ("flag", "u1")])
+WIDE = np.dtype([("id", "<u8"), ("pos", "<f8", (3,)), ("ok", "?"), ("h", "<f2"),
+                 ("z", "<c8"), ("one", "<i2", (1,))])
+
+
+@pytest.mark.parametrize("dtype,fields", [
+    (POINT, "x:f32,y:f32,flag:u8"),
+    (WIDE, "id:u64,pos:f64[3],ok:bool,h:f16,z:c64,one:i16[1]"),
+], ids=["point", "wide"])
+def test_record__round_trip(name, dtype, fields):
+    seg = shmap.create(name, (4, 3), dtype, keep=True)
+    assert seg.dtype == dtype
+    info = shmap.info(name)
+    assert info["dtype"] == "record"
+    assert info["numpy"] is None
+    assert info["record_fields"] == fields
+    assert info["elsize"] == dtype.itemsize
+    vals = np.zeros((4, 3), dtype)
+    for i, f in enumerate(dtype.names):
+        if dtype[f].shape:
+            vals[f] = np.arange(dtype[f].shape[0]) + i
+        elif dtype[f].kind == "c":
+            vals[f] = np.arange(12).reshape(4, 3) * (1 + 2j)
+        else:
+            vals[f] = np.arange(12).reshape(4, 3) + i
+    seg.array[...] = vals
+    seg.close()
+    with shmap.open(name) as ro:
+        assert ro.dtype == dtype
+        assert ro.dtype.names == dtype.names
+        np.testing.assert_array_equal(ro.array, vals)
+        assert np.asarray(ro).dtype == dtype
+        np.testing.assert_array_equal(np.asarray(ro), vals)
+
+
+def test_record__cli_spelling(name):
+    with shmap.create(name, 2, "record:x:f4,flag:u1,pos:i2[3]") as seg:
+        assert seg.dtype == np.dtype([("x", "<f4"), ("flag", "u1"), ("pos", "<i2", (3,))])
+        assert seg.dtype.itemsize == 11
+
+
+def test_record__numpy_string_spelling(name):
+    with shmap.create(name, 2, "f4,u1") as seg:
+        assert seg.dtype.names == ("f0", "f1")
+        assert seg.dtype.itemsize == 5
+
+
+RECORD_BAD = [
+    ("aligned", np.dtype([("a", "u1"), ("b", "<f8")], align=True), "packed"),
+    ("gap", np.dtype({"names": ["a", "b"], "formats": ["u1", "<f4"], "offsets": [0, 4]}),
+     "offset"),
+    ("trailing", np.dtype({"names": ["a"], "formats": ["<f4"], "itemsize": 8}), "padding"),
+    ("nested", np.dtype([("a", [("b", "<f4")])]), "nested"),
+    ("object", np.dtype([("a", "O")]), "no shmap element type"),
+    ("string", np.dtype([("a", "S4")]), "no shmap element type"),
+    ("2d", np.dtype([("a", "<f4", (2, 3))]), "1-d"),
+    ("bigendian", np.dtype([("a", ">f4")]), "byte order"),
+    ("badname", np.dtype([("my field", "<f4")]), "bad name"),
+]
+
+
+@pytest.mark.parametrize("why,dtype,msg", RECORD_BAD, ids=[r[0] for r in RECORD_BAD])
+def test_record__refused(name, why, dtype, msg):
+    with pytest.raises(shmap.DtypeError, match=msg):
+        shmap.create(name, 3, dtype)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_record__bad_cli_field_list(name):
+    with pytest.raises(shmap.DtypeError, match="unknown type"):
+        shmap.create(name, 3, "record:x:f4,y:nope")
+
+
+# ---------------------------------------------------------------------------------------
+# The buffer protocol
+
+@pytest.mark.parametrize("sname,dtype,fmt", TYPES, ids=[t[0] for t in TYPES])
+def test_buffer__format_shape_strides(name, sname, dtype, fmt):
+    with shmap.create(name, (2, 3), dtype) as seg:
+        m = memoryview(seg)
+        assert m.format == fmt
+        assert m.itemsize == dtype.itemsize
+        assert m.shape == (2, 3)
+        assert m.strides == (3 * dtype.itemsize, dtype.itemsize)
+        assert m.ndim == 2
+        assert m.nbytes == seg.nbytes
+        assert not m.readonly
+        assert m.c_contiguous
+        a = np.asarray(seg)
+        assert a.dtype == dtype and a.shape == (2, 3)
+        assert np.shares_memory(a, seg.array)
+        m.release()
+
+
+@pytest.mark.parametrize("dtype", [
+    POINT, WIDE, np.dtype([("flag", "u1"), ("x", "<f8"), ("y", "<i2")])],
+    ids=["point", "wide", "odd"])
+def test_buffer__record_layouts_read_back(name, dtype):
+    with shmap.create(name, 3, dtype) as seg:
+        seg.array["%s" % dtype.names[0]] = 1
+        a = np.asarray(seg)
+        assert a.dtype == dtype
+        assert np.shares_memory(a, seg.array)
+        np.testing.assert_array_equal(a, seg.array)
+
+
+def test_buffer__record_format(name):
+    with shmap.create(name, 5, POINT) as seg:
+        m = memoryview(seg)
+        assert m.format == "T{=f:x:f:y:B:flag:}"
+        assert m.itemsize == 9
+        assert np.asarray(seg).dtype == POINT
+        m.release()
+
+
+def test_buffer__bytes_and_writes(name):
+    with shmap.create(name, 4, "u1") as seg:
+        m = memoryview(seg)
+        m[1] = 7
+        assert seg.array[1] == 7
+        assert bytes(m) == b"\x00\x07\x00\x00"
+        m.release()
+
+
+def test_buffer__readonly(name):
+    shmap.create(name, 4, "u1", keep=True).close()
+    with shmap.open(name) as ro:
+        m = memoryview(ro)
+        assert m.readonly
+        with pytest.raises(TypeError):
+            m[0] = 1
+        a = np.asarray(ro)
+        assert not a.flags.writeable
+        with pytest.raises(ValueError):
+            a[0] = 1
+        with pytest.raises(ValueError):
+            a.flags.writeable = True
+        m.release()

@@ -1,0 +1,172 @@
+"""Library failures become the right exceptions, carrying the code and a message naming the
+segment."""
+import errno
+import os
+import subprocess
+import sys
+
+import pytest
+
+import shmap
+from conftest import run_python
+
+
+def test_errors__hierarchy():
+    assert issubclass(shmap.Error, OSError)
+    assert issubclass(shmap.DtypeError, shmap.Error) and issubclass(shmap.DtypeError, TypeError)
+    assert issubclass(shmap.ArgumentError, shmap.Error)
+    assert issubclass(shmap.ArgumentError, ValueError)
+    assert shmap.EPENDING == -30013
+    assert shmap.EFORMAT == -30003
+    assert shmap.EBADNAME == -30001
+
+
+def test_errors__not_found(name):
+    with pytest.raises(FileNotFoundError) as exc:
+        shmap.open(name)
+    e = exc.value
+    assert e.errno == errno.ENOENT
+    assert e.code == -errno.ENOENT
+    assert e.errname == "ENOENT"
+    assert name in str(e)
+    for fn in (shmap.info, shmap.delete):
+        with pytest.raises(FileNotFoundError, match=name):
+            fn(name)
+
+
+def test_errors__name_given_with_a_prefix_is_named_once(name):
+    with pytest.raises(FileNotFoundError) as exc:
+        shmap.open("shm://" + name)
+    assert str(exc.value).count(name) == 1
+
+
+def test_errors__exists(name):
+    with shmap.create(name, 1, "u1"):
+        with pytest.raises(FileExistsError) as exc:
+            shmap.create(name, 1, "u1")
+        assert exc.value.errno == errno.EEXIST and exc.value.errname == "EEXIST"
+        assert name in str(exc.value)
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", ".", "..", ".shmap-x", "x" * 300, "a\x01b"])
+def test_errors__bad_names(bad):
+    with pytest.raises(shmap.ArgumentError) as exc:
+        shmap.open(bad)
+    assert isinstance(exc.value, ValueError)
+    assert exc.value.code == shmap.EBADNAME
+    assert exc.value.errno == shmap.EBADNAME
+    assert exc.value.errname == "SHMAP_EBADNAME"
+    assert str(exc.value)
+
+
+def test_errors__argument_types():
+    with pytest.raises(TypeError):
+        shmap.open(b"name")
+    with pytest.raises(TypeError):
+        shmap.open(3)
+    with pytest.raises(ValueError):
+        shmap.open("a\0b")
+    with pytest.raises(TypeError):
+        shmap.create("x", 1)
+    with pytest.raises(TypeError):
+        shmap.delete("x", force=True)  # comes with the lock issue, not before
+
+
+def test_errors__unknown_store():
+    with pytest.raises(shmap.Error) as exc:
+        shmap.open("nosuchstore://frames")
+    assert exc.value.code == shmap.EBADNAME
+    assert "nosuchstore://" in str(exc.value)
+
+
+def test_errors__not_a_segment(foreign):
+    junk = foreign(b"\x5a" * 8192)
+    with pytest.raises(shmap.Error) as exc:
+        shmap.open(junk)
+    assert type(exc.value) is shmap.Error
+    assert exc.value.code == shmap.EFORMAT
+    assert junk in str(exc.value)
+    tiny = foreign(b"x")
+    with pytest.raises(shmap.Error) as exc:
+        shmap.info(tiny)
+    assert exc.value.code in (shmap.EFORMAT, shmap.ETRUNCATED)
+
+
+def test_errors__corrupt_header(name):
+    shmap.create(name, 16, "u1", keep=True).close()
+    path = "/dev/shm/" + name
+    with open(path, "r+b") as f:  # change a field the checksum covers
+        raw = bytearray(f.read(4096))
+        for off in range(8, 64, 4):
+            raw[off] ^= 0xFF
+        f.seek(0)
+        f.write(raw)
+    with pytest.raises(shmap.Error) as exc:
+        shmap.open(name)
+    assert exc.value.code < -30000
+    assert name in str(exc.value)
+
+
+def test_errors__pending(name):
+    with shmap.create(name, 4, "u1") as seg:
+        with shmap.open(name) as ro:
+            a = ro.array
+            ro.unmap()
+            with pytest.raises(shmap.Error) as exc:
+                shmap.open(name)
+            assert exc.value.code == shmap.EPENDING
+            assert exc.value.errname == "SHMAP_EPENDING"
+            assert name in str(exc.value)
+            del a
+        assert seg.array[0] == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to another user")
+def test_errors__permission_denied(name):
+    """A user without permission to a 0600 segment gets PermissionError."""
+    shmap.create(name, 1, "u1", keep=True, mode=0o600).close()
+    code = (
+        "import shmap, sys\n"
+        "for fn in (shmap.open, shmap.info):\n"
+        "    try:\n"
+        "        fn(%r)\n"
+        "    except PermissionError as e:\n"
+        "        assert e.code == -13 and e.errname == 'EACCES' and %r in str(e), e\n"
+        "    else:\n"
+        "        sys.exit('no PermissionError from ' + fn.__name__)\n"
+        "print('ok')\n" % (name, name))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.abspath(shmap.__file__))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60, user=65534, group=65534, extra_groups=[])
+    if "Permission denied" in proc.stderr and "shmap" not in proc.stderr:
+        pytest.skip("the build directory is not readable by nobody")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_errors__keyword_full_is_shmap_error(name):
+    with shmap.create(name, 1, "u1", keyword_capacity=1, keywords={"A": 1}) as seg:
+        with pytest.raises(shmap.Error) as exc:
+            seg.keywords["B"] = 2
+        assert type(exc.value) is shmap.Error
+        assert exc.value.code == shmap.EKEYFULL
+        assert name in str(exc.value)
+
+
+def test_errors__message_survives_other_threads(name):
+    """The detail message is read in the thread that failed, not another's."""
+    out = run_python(
+        "import shmap, threading\n"
+        "msgs = []\n"
+        "def f(n):\n"
+        "    for _ in range(200):\n"
+        "        try:\n"
+        "            shmap.open(n)\n"
+        "        except FileNotFoundError as e:\n"
+        "            msgs.append((n, str(e)))\n"
+        "ts = [threading.Thread(target=f, args=('%s-%%d' %% i,)) for i in range(4)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "assert all(n in m for n, m in msgs) and len(msgs) == 800, msgs[:3]\n"
+        "print('ok')\n" % name)
+    assert out.stdout.strip() == "ok"

@@ -1,0 +1,171 @@
+"""info(), list(), mappings(), unique_name(): fields and types as the CLI's JSON has them."""
+import os
+import re
+import time
+
+import pytest
+
+import shmap
+from conftest import PREFIX, cli_json
+
+INFO_FIELDS = ["name", "shmap", "store", "os_handle", "size", "mode", "uid", "gid", "owner",
+               "group", "version", "dtype", "numpy", "record_fields", "elsize", "ndim",
+               "shape", "nelem", "bytes", "data_offset", "creator_pid", "creator_uid",
+               "attached", "generation", "created", "created_ns", "transient", "flags",
+               "keyword_capacity", "keywords", "keyword_comments"]
+
+
+def make(name, **kw):
+    seg = shmap.create(name, (3, 4), "f4", keep=True, keywords={"EXPTIME": (1.5, "s"),
+                                                                "OBJECT": "M31", "N": 7,
+                                                                "OK": False}, **kw)
+    seg.publish()
+    seg.close()
+
+
+def test_info__fields_and_types(name):
+    t0 = time.time_ns()
+    make(name, mode=0o640)
+    info = shmap.info(name)
+    assert list(info) == INFO_FIELDS
+    assert info["name"] == name
+    assert info["shmap"] is True
+    assert info["store"] == "posix"
+    assert info["os_handle"] == "/" + name
+    assert info["mode"] == "0640"
+    assert info["uid"] == os.geteuid() and info["gid"] == os.getegid()
+    assert isinstance(info["owner"], (str, type(None)))
+    assert info["version"] == 1
+    assert info["dtype"] == "f32" and info["numpy"] == "<f4"
+    assert info["record_fields"] is None
+    assert info["elsize"] == 4 and info["ndim"] == 2
+    assert info["shape"] == [3, 4]
+    assert info["nelem"] == 12 and info["bytes"] == 48
+    assert info["data_offset"] % 4096 == 0 and info["data_offset"] >= 4096
+    assert info["size"] >= info["data_offset"] + info["bytes"]
+    assert info["creator_pid"] == os.getpid()
+    assert info["creator_uid"] == os.geteuid()
+    assert info["attached"] == []
+    assert info["generation"] == 1
+    assert t0 - 10 ** 9 <= info["created_ns"] <= time.time_ns()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", info["created"])
+    assert info["created"] == time.strftime(
+        "%Y-%m-%dT%H:%M:%S", time.gmtime(info["created_ns"] // 10 ** 9)) + ".%03dZ" % (
+        info["created_ns"] % 10 ** 9 // 10 ** 6)
+    assert info["transient"] is False and info["flags"] == 0
+    assert info["keyword_capacity"] == 32
+    assert info["keywords"] == {"EXPTIME": 1.5, "OBJECT": "M31", "N": 7, "OK": False}
+    assert list(info["keywords"]) == ["EXPTIME", "OBJECT", "N", "OK"]
+    assert info["keyword_comments"] == {"EXPTIME": "s"}
+
+
+def test_info__same_as_cli_json(name, names):
+    make(name)
+    assert shmap.info(name) == cli_json("info", name, "--json")
+    rec = names()
+    shmap.create(rec, 2, [("x", "<f4"), ("pos", "<i2", (3,))], keep=True,
+                 transient=True).close()
+    assert shmap.info(rec) == cli_json("info", rec, "--json")
+
+
+def test_info__segment_info_matches(name):
+    make(name)
+    with shmap.open(name) as seg:
+        assert seg.info == shmap.info(name)
+
+
+def test_info__while_unmap_pending(name):
+    make(name)
+    seg = shmap.open(name)
+    a = seg.array
+    seg.unmap()
+    info = shmap.info(name)  # described without a new reference
+    assert info["name"] == name
+    assert info["keywords"] is None
+    del a
+
+
+def test_list__same_as_cli_json(names):
+    mine = [names() for _ in range(3)]
+    for n in mine:
+        make(n)
+    listed = {d["name"]: d for d in shmap.list()}
+    cli = {d["name"]: d for d in cli_json("ls", "--json")}
+    for n in mine:
+        assert listed[n] == cli[n] == shmap.info(n)
+    names_in_order = [d["name"] for d in shmap.list()]
+    assert names_in_order == sorted(names_in_order)
+
+
+def test_list__all_includes_foreign_objects(name, foreign):
+    make(name)
+    junk = foreign(os.urandom(8192))
+    plain = {d["name"] for d in shmap.list()}
+    assert name in plain and junk not in plain
+    listed = {d["name"]: d for d in shmap.list(all=True)}
+    assert listed[name]["shmap"] is True
+    f = listed[junk]
+    assert list(f) == ["name", "shmap", "store", "os_handle", "size", "mode", "uid", "gid",
+                       "owner", "group", "error", "error_code"]
+    assert f["shmap"] is False
+    assert f["size"] == 8192
+    assert f["error_code"].startswith("SHMAP_E")
+    cli = {d["name"]: d for d in cli_json("ls", "--all", "--json")}
+    assert cli[junk] == f
+
+
+def test_mappings__fields(name):
+    assert all(m["name"] != name for m in shmap.mappings())
+    with shmap.create(name, (2, 5), "i2") as seg:
+        mine = [m for m in shmap.mappings() if m["name"] == name]
+        assert len(mine) == 1
+        m = mine[0]
+        assert list(m) == ["name", "store", "os_handle", "dtype", "numpy", "record_fields",
+                           "shape", "bytes", "offset", "refs", "pending", "writable",
+                           "destroy"]
+        assert m["store"] == "posix" and m["os_handle"] == "/" + name
+        assert m["dtype"] == "i16" and m["numpy"] == "<i2" and m["record_fields"] is None
+        assert m["shape"] == [2, 5] and m["bytes"] == 20
+        assert m["offset"] == shmap.info(name)["data_offset"]
+        assert m["refs"] == 1
+        assert m["pending"] is False and m["writable"] is True and m["destroy"] is True
+        a = seg.array
+        b = memoryview(seg)
+        assert [x["refs"] for x in shmap.mappings() if x["name"] == name] == [3]
+        with shmap.open(name) as ro:
+            ro_map = [x for x in shmap.mappings() if x["name"] == name and not x["writable"]]
+            assert ro_map[0]["destroy"] is False and ro_map[0]["refs"] == 1
+        del a
+        b.release()
+        assert [x["refs"] for x in shmap.mappings() if x["name"] == name] == [1]
+
+
+def test_unique_name():
+    a = shmap.unique_name()
+    b = shmap.unique_name()
+    assert a != b and a.startswith("shmap-")
+    c = shmap.unique_name(PREFIX)
+    assert c.startswith(PREFIX + "-")
+    assert not os.path.exists("/dev/shm/" + c)
+    with pytest.raises(shmap.ArgumentError):
+        shmap.unique_name("bad/prefix")
+    with pytest.raises(TypeError):
+        shmap.unique_name(3)
+
+
+def test_version():
+    assert re.fullmatch(r"\d+\.\d+\.\d+", shmap.__version__)
+
+
+def test_docstrings():
+    for obj in (shmap, shmap.create, shmap.open, shmap.delete, shmap.list, shmap.info,
+                shmap.unique_name, shmap.mappings, shmap.parse_dtype, shmap.Segment,
+                shmap.Segment.array, shmap.Segment.close, shmap.Segment.unmap,
+                shmap.Segment.publish, shmap.Segment.keywords, shmap.Keywords,
+                shmap.Keywords.set, shmap.Error, shmap.DtypeError, shmap.ArgumentError):
+        assert obj.__doc__ and len(obj.__doc__) > 20, obj
+    import inspect
+    sig = inspect.signature(shmap.create)
+    assert list(sig.parameters)[:3] == ["name", "shape", "dtype"]
+    assert sig.parameters["keep"].default is False
+    assert list(inspect.signature(shmap.open).parameters) == ["name", "readonly"]

@@ -1,0 +1,177 @@
+"""Segment keywords as a mutable mapping."""
+import collections.abc
+import math
+
+import numpy as np
+import pytest
+
+import shmap
+
+
+@pytest.fixture
+def seg(name):
+    with shmap.create(name, 1, "u1") as s:
+        yield s
+
+
+def test_keywords__is_a_mutable_mapping(seg):
+    kw = seg.keywords
+    assert isinstance(kw, collections.abc.MutableMapping)
+    assert isinstance(kw, shmap.Keywords)
+    assert len(kw) == 0
+    assert list(kw) == []
+    assert kw == {}
+
+
+@pytest.mark.parametrize("value,kind", [
+    (1, int), (-(2 ** 63), int), (2 ** 63 - 1, int), (1.5, float), (-0.0, float),
+    (1e300, float), ("hello", str), ("", str), ("x" * 71, str), (True, bool), (False, bool),
+    (np.float32(2.5), float), (np.int64(-3), int), (np.uint8(7), int), (np.bool_(True), bool),
+])
+def test_keywords__value_types_round_trip(seg, value, kind):
+    seg.keywords["K"] = value
+    got = seg.keywords["K"]
+    assert type(got) is kind
+    assert got == value
+
+
+def test_keywords__nan_and_inf(seg):
+    seg.keywords["N"] = float("nan")
+    seg.keywords["I"] = float("-inf")
+    assert math.isnan(seg.keywords["N"])
+    assert seg.keywords["I"] == float("-inf")
+
+
+def test_keywords__names_are_upper_case_and_case_insensitive(seg):
+    kw = seg.keywords
+    kw["exptime"] = 2.0
+    assert list(kw) == ["EXPTIME"]
+    assert kw["EXPTIME"] == kw["ExpTime"] == 2.0
+    assert "exptime" in kw and "EXPTIME" in kw
+    del kw["ExPtImE"]
+    assert "EXPTIME" not in kw
+
+
+def test_keywords__order_len_iteration(seg):
+    kw = seg.keywords
+    for i, n in enumerate(["B", "A", "C", "D-1", "E_2"]):
+        kw[n] = i
+    kw["A"] = 10  # replacing keeps the place
+    assert list(kw) == ["B", "A", "C", "D-1", "E_2"]
+    assert kw.keys() == ["B", "A", "C", "D-1", "E_2"]
+    assert kw.values() == [0, 10, 2, 3, 4]
+    assert kw.items() == [("B", 0), ("A", 10), ("C", 2), ("D-1", 3), ("E_2", 4)]
+    assert len(kw) == 5
+    assert dict(kw) == {"B": 0, "A": 10, "C": 2, "D-1": 3, "E_2": 4}
+    assert kw == {"A": 10, "B": 0, "C": 2, "D-1": 3, "E_2": 4}
+    assert kw != {"A": 10}
+
+
+def test_keywords__missing(seg):
+    kw = seg.keywords
+    with pytest.raises(KeyError):
+        kw["NOPE"]
+    with pytest.raises(KeyError):
+        del kw["NOPE"]
+    with pytest.raises(KeyError):
+        kw[3]
+    assert 3 not in kw
+    assert "bad name!" not in kw
+    assert kw.get("NOPE") is None
+    assert kw.get("NOPE", 5) == 5
+
+
+def test_keywords__dict_methods(seg):
+    kw = seg.keywords
+    kw.update({"A": 1}, B=2)
+    kw.update([("C", 3)])
+    assert dict(kw) == {"A": 1, "B": 2, "C": 3}
+    assert kw.pop("A") == 1
+    assert kw.pop("A", "gone") == "gone"
+    with pytest.raises(KeyError):
+        kw.pop("A")
+    assert kw.setdefault("B", 9) == 2
+    assert kw.setdefault("D", 4) == 4
+    assert kw["D"] == 4
+    kw.clear()
+    assert len(kw) == 0
+    with pytest.raises(TypeError):
+        kw.get()
+
+
+def test_keywords__comments(seg):
+    kw = seg.keywords
+    kw.set("EXPTIME", 1.5, comment="seconds")
+    assert kw.comment("EXPTIME") == "seconds"
+    kw["EXPTIME"] = 3.0  # a new value keeps the comment
+    assert kw.comment("exptime") == "seconds"
+    kw.set("EXPTIME", 4.0)  # so does set() without a comment
+    assert kw.comment("EXPTIME") == "seconds"
+    kw.set("OTHER", "x")
+    assert kw.comment("OTHER") == ""
+    assert kw.comments() == {"EXPTIME": "seconds"}
+    kw.set("EXPTIME", 4.0, comment="")
+    assert kw.comment("EXPTIME") == ""
+    with pytest.raises(KeyError):
+        kw.comment("NOPE")
+    with pytest.raises(ValueError):
+        kw.set("A", 1, comment="c" * 40)
+
+
+def test_keywords__bad_values_and_names(seg):
+    kw = seg.keywords
+    for bad in ([1], None, b"bytes", 1 + 2j, object()):
+        with pytest.raises(TypeError):
+            kw["K"] = bad
+    with pytest.raises(OverflowError):
+        kw["K"] = 2 ** 63
+    with pytest.raises(ValueError):
+        kw["K"] = "x" * 72
+    with pytest.raises(ValueError):
+        kw["K" * 24] = 1
+    with pytest.raises(ValueError):
+        kw[""] = 1
+    with pytest.raises(shmap.ArgumentError) as exc:
+        kw["BAD NAME"] = 1
+    assert isinstance(exc.value, ValueError)
+    assert exc.value.code == shmap.EKEYWORD
+    with pytest.raises(ValueError):
+        kw["NUL\0"] = 1
+    with pytest.raises(TypeError):
+        kw[1] = 1
+    assert len(kw) == 0
+
+
+def test_keywords__full(names):
+    with shmap.create(names(), 1, "u1", keyword_capacity=2) as seg:
+        seg.keywords["A"] = 1
+        seg.keywords["B"] = 2
+        with pytest.raises(shmap.Error) as exc:
+            seg.keywords["C"] = 3
+        assert exc.value.code == shmap.EKEYFULL
+        seg.keywords["A"] = 5  # replacing needs no new slot
+        assert dict(seg.keywords) == {"A": 5, "B": 2}
+
+
+def test_keywords__readonly_segment(name):
+    shmap.create(name, 1, "u1", keep=True, keywords={"A": 1}).close()
+    with shmap.open(name) as ro:
+        assert ro.keywords["A"] == 1
+        with pytest.raises(shmap.Error) as exc:
+            ro.keywords["A"] = 2
+        assert exc.value.code == shmap.EREADONLY
+        with pytest.raises(shmap.Error):
+            del ro.keywords["A"]
+        assert ro.keywords["A"] == 1
+
+
+def test_keywords__shared_between_handles(name):
+    with shmap.create(name, 1, "u1") as seg, shmap.open(name) as ro:
+        seg.keywords["SEEN"] = "yes"
+        assert ro.keywords["SEEN"] == "yes"
+        assert shmap.info(name)["keywords"] == {"SEEN": "yes"}
+
+
+def test_keywords__repr(seg):
+    seg.keywords["A"] = 1
+    assert repr(seg.keywords) == "<shmap.Keywords of '%s' {'A': 1}>" % seg.name

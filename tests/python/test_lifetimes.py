@@ -1,0 +1,250 @@
+"""Lifetimes: arrays keep their mapping alive; closing under a live array is safe; attaching
+never removes anything; the destroy policy at close and at exit."""
+import gc
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import shmap
+from conftest import run_python
+
+
+def mapped(name):
+    """The mappings of this process for a segment, per shmap.mappings()."""
+    return [m for m in shmap.mappings() if m["name"] == name]
+
+
+def in_proc_maps(name):
+    """Is the segment's object mapped in this process, per the kernel?"""
+    with open("/proc/self/maps") as f:
+        return any(line.rstrip().endswith("/dev/shm/" + name) for line in f)
+
+
+def test_lifetime__array_outlives_close(name):
+    seg = shmap.create(name, (100, 100), "f8")
+    a = seg.array
+    a[:] = 2.0
+    seg.close()
+    assert seg.closed
+    assert a.sum() == 20000.0  # still mapped
+    a[5, 5] = 3.0  # and still writable
+    assert a[5, 5] == 3.0
+    m = mapped(name)
+    assert len(m) == 1 and m[0]["refs"] == 1 and m[0]["destroy"]
+    assert shmap.info(name)["name"] == name  # not destroyed while the array lives
+    assert in_proc_maps(name)
+    del a
+    gc.collect()
+    assert mapped(name) == []
+    assert not in_proc_maps(name)
+    with pytest.raises(FileNotFoundError):  # created here without keep: destroyed at last
+        shmap.open(name)
+
+
+def test_lifetime__views_and_slices_keep_it(name):
+    seg = shmap.create(name, (10, 10), "i4", keep=True)
+    seg.array[:] = np.arange(100).reshape(10, 10)
+    view = seg.array[2:4, ::3].T
+    del seg
+    gc.collect()
+    assert view.tolist() == [[20, 30], [23, 33], [26, 36], [29, 39]]
+    assert mapped(name)[0]["refs"] == 1
+    del view
+    assert mapped(name) == []
+
+
+def test_lifetime__many_arrays_one_mapping(name):
+    seg = shmap.create(name, 8, "u1", keep=True)
+    arrays = [seg.array for _ in range(50)]
+    assert mapped(name)[0]["refs"] == 51
+    seg.close()
+    assert mapped(name)[0]["refs"] == 50
+    arrays[7][3] = 9
+    assert all(a[3] == 9 for a in arrays)
+    del arrays
+    assert mapped(name) == []
+
+
+def test_lifetime__buffers_outlive_close(name):
+    seg = shmap.create(name, 4, "u2")
+    seg.array[:] = [1, 2, 3, 4]
+    m = memoryview(seg)
+    n = np.asarray(seg)
+    seg.close()
+    assert m.tolist() == [1, 2, 3, 4]
+    assert n.tolist() == [1, 2, 3, 4]
+    assert mapped(name)[0]["refs"] == 2
+    m.release()
+    assert mapped(name)[0]["refs"] == 1
+    del n
+    gc.collect()
+    assert mapped(name) == []
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_lifetime__reopen_while_arrays_live(name):
+    seg = shmap.create(name, 2, "u1", keep=True)
+    a = seg.array
+    seg.close()
+    with shmap.open(name, readonly=False) as again:  # the same mapping, another reference
+        assert mapped(name)[0]["refs"] == 2
+        again.array[0] = 4
+    assert a[0] == 4
+
+
+def test_lifetime__unmap_pending_until_last_array(name):
+    shmap.create(name, 3, "u1", keep=True).close()
+    seg = shmap.open(name)
+    a = seg.array
+    seg.unmap()
+    assert seg.closed
+    m = mapped(name)
+    assert m[0]["pending"] is True and m[0]["refs"] == 1
+    with pytest.raises(shmap.Error) as exc:
+        shmap.open(name)
+    assert exc.value.code == shmap.EPENDING
+    with shmap.open(name, readonly=False) as rw:  # another access mode: another mapping
+        rw.array[1] = 8
+    assert a[1] == 8  # the pending mapping still reads the memory
+    del a
+    assert mapped(name) == []
+    shmap.open(name).close()  # no longer pending
+
+
+def test_lifetime__unmap_with_no_other_reference(name):
+    seg = shmap.create(name, 3, "u1", keep=True)
+    seg.unmap()
+    assert mapped(name) == []
+    shmap.open(name).close()
+
+
+def test_lifetime__delete_while_mapped(name):
+    seg = shmap.create(name, 3, "u1", keep=True)
+    a = seg.array
+    shmap.delete(name)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+    a[:] = 5  # the memory stays until unmapped
+    assert a.sum() == 15
+    seg.close()
+    del a
+
+
+CHILD_CLOSE_UNDER_ARRAYS = """
+import gc, sys
+import numpy as np
+import shmap
+name = sys.argv[1] if len(sys.argv) > 1 else %r
+seg = shmap.create(name, (256, 256), 'f4', keep=True)
+a = seg.array
+a[:] = 1.5
+m = memoryview(seg)
+n = np.asarray(seg)
+v = a[10:20, 10:20]
+seg.close()
+seg.close()
+assert a.sum() == 1.5 * 256 * 256
+assert n[3, 3] == 1.5 and m.tolist()[0][0] == 1.5
+del seg
+gc.collect()
+a[0, 0] = 7
+assert v.shape == (10, 10)
+# objects still alive at interpreter exit: must not crash either
+keep_alive = (a, m, n, v)
+print('ok')
+"""
+
+
+def test_lifetime__close_under_live_arrays_in_a_child(name):
+    proc = run_python(CHILD_CLOSE_UNDER_ARRAYS % name)
+    assert proc.stdout.strip() == "ok"
+    assert proc.stderr == ""
+    with shmap.open(name) as seg:  # keep=True: the child left it, with its writes
+        assert seg.array[0, 0] == 7 and seg.array[1, 1] == 1.5
+
+
+def test_lifetime__child_exits_without_closing_keep(name):
+    run_python("import shmap\n"
+               "seg = shmap.create(%r, 4, 'i8', keep=True)\n"
+               "seg.array[:] = [1, 2, 3, 4]\n"
+               "a = seg.array\n" % name)
+    with shmap.open(name) as seg:
+        assert seg.array.tolist() == [1, 2, 3, 4]
+    run_python("import os, shmap\n"
+               "seg = shmap.create(%r, 4, 'i8', replace=True, keep=True)\n"
+               "seg.array[:] = 9\n"
+               "os._exit(0)\n" % name)
+    with shmap.open(name) as seg:
+        assert seg.array.tolist() == [9, 9, 9, 9]
+
+
+def test_lifetime__child_created_without_keep_destroyed_at_exit(name):
+    """IDL's default: what a process created goes when it ends, arrays or not."""
+    run_python("import shmap\n"
+               "seg = shmap.create(%r, 4, 'u1')\n"
+               "a = seg.array\n"
+               "b = memoryview(seg)\n"
+               "c = shmap.create(%r + 'x', 1, 'u1')\n"
+               "arr = [a, b, c]\n" % (name, name))
+    for n in (name, name + "x"):
+        with pytest.raises(FileNotFoundError):
+            shmap.open(n)
+
+
+def test_lifetime__attaching_never_unlinks(name):
+    shmap.create(name, 4, "u1", keep=True).close()
+    run_python("import shmap\n"
+               "seg = shmap.open(%r, readonly=False)\n"
+               "seg.array[:] = 3\n"
+               "ro = shmap.open(%r)\n"
+               "a = ro.array\n"
+               "seg.close()\n" % (name, name))
+    run_python("import os, shmap\n"
+               "seg = shmap.open(%r)\n"
+               "os._exit(0)\n" % name)
+    with shmap.open(name) as seg:
+        assert seg.array.tolist() == [3, 3, 3, 3]
+
+
+def test_lifetime__forked_child_never_destroys(name):
+    seg = shmap.create(name, 2, "u1")  # this process would destroy it
+    a = seg.array
+    pid = os.fork()
+    if pid == 0:  # the child closes everything and exits through atexit
+        code = 0
+        try:
+            a[0] = 5
+            seg.close()
+            shmap._atexit()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert a[0] == 5
+    assert shmap.info(name)["name"] == name
+    seg.close()
+    del a
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_lifetime__forked_child_exiting_normally(name):
+    """A forked child that ends normally runs the exit hook on inherited handles; the
+    segment is the parent's to destroy, and it does, at its own exit."""
+    proc = run_python("import os, sys, shmap\n"
+                      "seg = shmap.create(%r, 2, 'u1')\n"
+                      "a = seg.array\n"
+                      "pid = os.fork()\n"
+                      "if pid == 0:\n"
+                      "    sys.exit(0)\n"
+                      "_, status = os.waitpid(pid, 0)\n"
+                      "assert status == 0\n"
+                      "print(shmap.info(%r)['name'])\n" % (name, name))
+    assert proc.stdout.strip() == name
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)

@@ -1,0 +1,329 @@
+"""Segment objects: attributes, create options, open modes, read-only arrays, publish."""
+import os
+import pickle
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import shmap
+
+
+def test_segment__attributes(name):
+    with shmap.create(name, (3, 4), "f8") as seg:
+        assert seg.name == name
+        assert seg.dtype == np.float64
+        assert seg.shape == (3, 4)
+        assert seg.ndim == 2
+        assert seg.nbytes == 96
+        assert seg.store == "posix"
+        assert seg.os_handle == "/" + name
+        assert seg.generation == 0
+        assert seg.readonly is False
+        assert seg.closed is False
+        assert repr(seg) == ("<shmap.Segment '%s' dtype=dtype('float64') shape=(3, 4) "
+                             "read-write>" % name)
+    assert seg.closed is True
+    assert repr(seg) == "<shmap.Segment '%s' closed>" % name
+    assert seg.name == name and seg.shape == (3, 4)  # the description stays
+
+
+def test_segment__cannot_be_instantiated():
+    with pytest.raises(TypeError):
+        shmap.Segment()
+
+
+def test_segment__array_is_zero_copy(name):
+    with shmap.create(name, (2, 3), "i4") as seg:
+        a = seg.array
+        b = seg.array
+        assert a is not b
+        assert np.shares_memory(a, b)
+        assert a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
+        assert not a.flags.owndata
+        a[1, 2] = 42
+        assert b[1, 2] == 42
+        with shmap.open(name) as other:
+            assert other.array[1, 2] == 42
+        with shmap.open(name, readonly=False) as rw:
+            rw.array[0, 0] = -7
+        assert a[0, 0] == -7
+
+
+@pytest.mark.parametrize("form", ["{}", "/{}", "shm://{}", "shmem://{}", "shm:///{}"])
+def test_segment__name_forms(name, form):
+    with shmap.create(name, 1, "u1", keep=True) as seg:
+        seg.array[0] = 9
+    with shmap.open(form.format(name)) as seg:
+        assert seg.name == name
+        assert seg.os_handle == "/" + name
+        assert seg.array[0] == 9
+
+
+def test_segment__readonly_array_refuses_writes(name):
+    shmap.create(name, (2, 2), "f4", keep=True).close()
+    with shmap.open(name) as ro:
+        assert ro.readonly is True
+        assert repr(ro).endswith("read-only>")
+        a = ro.array
+        assert not a.flags.writeable
+        with pytest.raises(ValueError, match="assignment destination is read-only"):
+            a[0, 0] = 1.0
+        with pytest.raises(ValueError, match="read-only"):
+            a += 1
+        with pytest.raises(ValueError):
+            a.flags.writeable = True
+        with pytest.raises(ValueError, match="read-only"):
+            np.asarray(ro)[0, 0] = 1
+
+
+def test_segment__readonly_by_default_readwrite_on_request(name):
+    shmap.create(name, 3, "u2", keep=True).close()
+    with shmap.open(name) as ro, shmap.open(name, readonly=False) as rw:
+        assert ro.readonly and not rw.readonly
+        rw.array[:] = [1, 2, 3]
+        assert list(ro.array) == [1, 2, 3]
+
+
+def test_segment__publish_bumps_generation(name):
+    with shmap.create(name, 1, "u1") as seg, shmap.open(name) as ro:
+        assert seg.generation == 0
+        seg.publish()
+        seg.publish()
+        assert seg.generation == 2
+        assert ro.generation == 2
+        assert shmap.info(name)["generation"] == 2
+        with pytest.raises(shmap.Error) as exc:
+            ro.publish()
+        assert exc.value.code == shmap.EREADONLY
+
+
+def test_segment__context_manager_closes(name):
+    with shmap.create(name, 1, "u1", keep=True) as seg:
+        assert not seg.closed
+    assert seg.closed
+    with pytest.raises(ValueError, match="closed"):
+        seg.array
+    seg.close()  # closing again does nothing
+
+
+def test_segment__closed_refuses_everything(name):
+    seg = shmap.create(name, 2, "u1")
+    seg.close()
+    for attr in ("array", "info", "generation", "os_handle", "store"):
+        with pytest.raises(ValueError, match="closed"):
+            getattr(seg, attr)
+    with pytest.raises(ValueError, match="closed"):
+        seg.publish()
+    with pytest.raises(ValueError, match="closed"):
+        memoryview(seg)
+    with pytest.raises(ValueError, match="closed"):
+        seg.keywords["A"] = 1
+    with pytest.raises(ValueError, match="closed"):
+        with seg:
+            pass
+
+
+def test_segment__pickles_as_a_reference(name):
+    with shmap.create(name, 2, "i2", keep=True) as seg:
+        seg.array[:] = [5, 6]
+        copy = pickle.loads(pickle.dumps(seg))
+        assert copy is not seg
+        assert copy.name == name and copy.readonly is False
+        assert list(copy.array) == [5, 6]
+        copy.close()
+    with shmap.open(name) as ro:
+        copy = pickle.loads(pickle.dumps(ro))
+        assert copy.readonly is True
+        copy.close()
+
+
+# ---------------------------------------------------------------------------------------
+# create() options
+
+
+def test_create__exclusive_by_default(name):
+    with shmap.create(name, 1, "u1"):
+        with pytest.raises(FileExistsError) as exc:
+            shmap.create(name, 1, "u1")
+        assert name in str(exc.value)
+
+
+def test_create__exist_ok_opens_a_matching_segment(name):
+    with shmap.create(name, (2, 2), "f4") as seg:
+        seg.array[:] = 3
+        with shmap.create(name, (2, 2), "float32", exist_ok=True) as again:
+            assert again.array[1, 1] == 3
+            assert not again.readonly
+        with pytest.raises(shmap.Error) as exc:
+            shmap.create(name, (2, 3), "f4", exist_ok=True)
+        assert exc.value.code == shmap.EMISMATCH
+        assert exc.value.errname == "SHMAP_EMISMATCH"
+
+
+def test_create__replace(name):
+    with shmap.create(name, 1, "u1", keep=True) as old:
+        old.array[0] = 1
+        with shmap.create(name, 4, "f8", replace=True, keep=True) as new:
+            assert new.shape == (4,)
+        assert old.array[0] == 1  # the old memory stays for who maps it
+    with shmap.open(name) as seg:
+        assert seg.dtype == np.float64 and seg.shape == (4,)
+
+
+def test_create__replace_and_exist_ok_exclude_each_other(name):
+    with pytest.raises(ValueError):
+        shmap.create(name, 1, "u1", replace=True, exist_ok=True)
+
+
+def test_create__mode(name, names):
+    with shmap.create(name, 1, "u1", mode=0o640):
+        assert shmap.info(name)["mode"] == "0640"
+    other = names()
+    with shmap.create(other, 1, "u1"):
+        assert shmap.info(other)["mode"] == "0600"
+    for bad in (-1, 0o10000):
+        with pytest.raises(ValueError):
+            shmap.create(name, 1, "u1", mode=bad)
+    with pytest.raises(TypeError):
+        shmap.create(name, 1, "u1", mode="0600")
+
+
+def test_create__transient_prefault_capacity(name):
+    with shmap.create(name, 1000, "u1", transient=True, prefault=True, keyword_capacity=40):
+        info = shmap.info(name)
+        assert info["transient"] is True
+        assert info["flags"] & 1
+        assert info["keyword_capacity"] == 40
+
+
+def test_create__keywords(name):
+    with shmap.create(name, 1, "u1", keywords={"EXPTIME": 1.5, "object": ("M31", "target"),
+                                                "N": 3, "OK": True}) as seg:
+        assert dict(seg.keywords) == {"EXPTIME": 1.5, "OBJECT": "M31", "N": 3, "OK": True}
+        assert seg.keywords.comment("OBJECT") == "target"
+
+
+def test_create__bad_keywords_leave_nothing(name):
+    with pytest.raises(TypeError):
+        shmap.create(name, 1, "u1", keywords={"A": [1]})
+    with pytest.raises(ValueError):
+        shmap.create(name, 1, "u1", keywords={"BAD NAME": 1}, keep=True)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+@pytest.mark.parametrize("shape,expect", [(5, (5,)), ((5,), (5,)), ([2, 3], (2, 3)),
+                                          (np.int64(4), (4,)), ((np.uint8(2), 3), (2, 3)),
+                                          ((1,) * 8, (1,) * 8)])
+def test_create__shapes(name, shape, expect):
+    with shmap.create(name, shape, "u1") as seg:
+        assert seg.shape == expect
+        assert seg.array.shape == expect
+
+
+@pytest.mark.parametrize("shape,exc", [(0, ValueError), ((2, 0), ValueError),
+                                       (-1, ValueError), ((), ValueError),
+                                       ((1,) * 9, ValueError), ("ab", TypeError),
+                                       ((2.5,), TypeError), (None, TypeError),
+                                       ((2 ** 64,), ValueError), ((2 ** 62, 2 ** 62), ValueError)])
+def test_create__bad_shapes(name, shape, exc):
+    with pytest.raises(exc):
+        shmap.create(name, shape, "u1")
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_create__destroyed_when_last_reference_goes(name):
+    seg = shmap.create(name, 1, "u1")
+    again = shmap.open(name, readonly=False)
+    seg.close()
+    assert shmap.info(name)["name"] == name  # a reference is left
+    again.close()
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_create__keep(name):
+    shmap.create(name, 1, "u1", keep=True).close()
+    shmap.open(name).close()
+    assert shmap.info(name)["name"] == name
+
+
+def test_create__set_destroy(name, names):
+    seg = shmap.create(name, 1, "u1")
+    seg.set_destroy(False)
+    seg.close()
+    shmap.open(name).close()
+    # an attached segment is destroyed on request
+    seg = shmap.open(name)
+    seg.set_destroy(True)
+    seg.close()
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_create__dealloc_closes(name):
+    seg = shmap.create(name, 1, "u1")
+    del seg
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_threads__create_open_close_concurrently(names):
+    errors = []
+    todo = [names() for _ in range(40)]
+
+    def work(batch):
+        try:
+            for n in batch:
+                with shmap.create(n, (64, 64), "f4") as seg:
+                    seg.array[:] = 1
+                    with shmap.open(n) as ro:
+                        assert ro.array.sum() == 64 * 64
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(todo[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for n in todo:
+        assert not os.path.exists("/dev/shm/" + n)
+
+
+def test_threads__gil_released_during_create(name):
+    """Another thread runs while one creates (and reserves, and prefaults) a segment.
+
+    With a switch interval of 100 s the interpreter never takes the GIL from the main thread
+    by force, so the ticker can count during create() only if create() releases it."""
+    ticks = [0]
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0.0002)
+
+    old = sys.getswitchinterval()
+    t = threading.Thread(target=ticker)
+    t.start()
+    sys.setswitchinterval(100)
+    during = 0
+    try:
+        for _ in range(20):
+            before = ticks[0]
+            seg = shmap.create(name, 32 << 20, "u1", prefault=True)
+            during += ticks[0] - before
+            seg.close()
+            if during:
+                break
+    finally:
+        sys.setswitchinterval(old)
+        stop.set()
+        t.join()
+    assert during > 0
