@@ -37,6 +37,7 @@ LIBSO := $(B)/libshmap.so.$(VERSION)
 SHMAP := $(B)/shmap
 TESTS := $(B)/shmap-tests
 BENCH := $(B)/shmap-bench
+BENCH_NOTIFY := $(B)/shmap-bench-notify
 DEMO := $(B)/shmap-demo
 
 # The Python binding is built for PYTHON: by default the first python3 that imports numpy.
@@ -112,6 +113,9 @@ $(TESTS): $(TEST_OBJ) $(LIBA)
 $(BENCH): $(B)/bench/bench.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
 
+$(BENCH_NOTIFY): $(B)/bench/notify_bench.o $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
+
 $(DEMO): $(B)/demo/demo.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
 
@@ -122,8 +126,10 @@ check: all $(TESTS)
 demo: $(SHMAP) $(DEMO)
 	SHMAP_BIN=$(abspath $(SHMAP)) $(DEMO)
 
-bench: $(BENCH)
+bench: $(BENCH) $(BENCH_NOTIFY)
 	$(BENCH)
+	@echo
+	$(BENCH_NOTIFY)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \

@@ -4,6 +4,7 @@
  * Cleans up after dead processes with shmap_gc(): one line per action on stdout, then a
  * summary line. A failed action is one error line on stderr and makes the status 1.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "cli.h"
@@ -73,15 +74,15 @@ int cmd_gc(int argc, char **argv)
     int rc = shmap_gc(prefix, flags, on_event, &t);
     if (rc < 0)
         return cli_fail(NULL, "gc: %s", cli_lib_message(rc));
-    const char *dry = (flags & SHMAP_GC_DRY_RUN) ? " (dry run)" : "";
+    bool dry = flags & SHMAP_GC_DRY_RUN;
+    const char *removed = dry ? "to remove" : "removed", *cleared = dry ? "to clear" : "cleared";
     if (!t.removed && !t.cleared_segments && !t.tmp)
-        printf("gc%s: nothing to do\n", dry);
+        printf("gc%s: nothing to do\n", dry ? " (dry run)" : "");
     else
-        printf("gc%s: %u transient %s removed, %u stale attach %s cleared in %u %s, "
-               "%u hidden %s removed\n",
-               dry, t.removed, plural(t.removed, "segment", "segments"), t.cleared_slots,
-               plural(t.cleared_slots, "slot", "slots"), t.cleared_segments,
-               plural(t.cleared_segments, "segment", "segments"), t.tmp,
-               plural(t.tmp, "leftover", "leftovers"));
+        printf("gc%s: %u transient %s %s, %u stale attach %s %s in %u %s, %u hidden %s %s\n",
+               dry ? " (dry run)" : "", t.removed, plural(t.removed, "segment", "segments"),
+               removed, t.cleared_slots, plural(t.cleared_slots, "slot", "slots"), cleared,
+               t.cleared_segments, plural(t.cleared_segments, "segment", "segments"), t.tmp,
+               plural(t.tmp, "leftover", "leftovers"), removed);
     return t.failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

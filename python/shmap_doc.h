@@ -33,9 +33,9 @@ PyDoc_STRVAR(module_doc,
 "Lifetimes. A Segment is one reference to a mapping of this process. Every array taken\n"
 "from Segment.array, and every buffer exported (numpy.asarray(seg), memoryview(seg)),\n"
 "holds a reference of its own: closing the Segment while arrays exist is safe, the\n"
-"arrays stay readable, and the memory is unmapped when the last of them goes.\n"
-"Segment.unmap() (IDL's SHMUNMAP) also marks the mapping unmap-pending: no new\n"
-"reference is given in this process until the last one goes.\n"
+"arrays stay readable, and the memory is unmapped when the last of them goes. Until\n"
+"then the mapping is unmap-pending (IDL's SHMUNMAP): opening the segment again in\n"
+"this process raises shmap.Error with code EPENDING.\n"
 "\n"
 "Destroy policy (IDL's): a segment this process created is destroyed (its name\n"
 "removed) when this process's last reference to it goes, and at interpreter exit,\n"
@@ -255,16 +255,18 @@ PyDoc_STRVAR(segment_close_doc,
 "close($self, /)\n"
 "--\n"
 "\n"
-"Drop this reference to the mapping. Arrays and buffers taken from the segment keep\n"
-"theirs: they stay valid, and the memory goes when the last of them goes. If this\n"
-"process created the segment (without keep) and this was the last reference, the\n"
-"segment is destroyed. Closing a closed Segment does nothing.");
+"Drop this reference to the mapping (IDL's SHMUNMAP). Arrays and buffers taken from\n"
+"the segment keep theirs: they stay valid, the mapping is unmap-pending (opening the\n"
+"segment again in this process raises shmap.Error with code EPENDING) and the memory\n"
+"goes when the last of them goes. If this process created the segment (without keep)\n"
+"and this was the last reference, the segment is destroyed. Closing a closed Segment\n"
+"does nothing.");
 
 PyDoc_STRVAR(segment_unmap_doc,
 "unmap($self, /)\n"
 "--\n"
 "\n"
-"Unmap explicitly (IDL's SHMUNMAP): drop this reference and, if arrays or other\n"
+"The same as close(), under IDL's name: drop this reference and, if arrays or other\n"
 "Segments still hold the mapping, mark it unmap-pending: until the last of them goes,\n"
 "opening the segment again in this process raises shmap.Error with code EPENDING.");
 

@@ -1214,10 +1214,15 @@ static PyObject *seg_close_common(SegmentObject *self, int unmap)
     Py_RETURN_NONE;
 }
 
+/*
+ * close() is IDL's SHMUNMAP, as SPEC asks: arrays that still view the segment keep the
+ * mapping alive, and it is unmap-pending (no new opens in this process) until the last of
+ * them goes. Only the garbage collector's release of a forgotten Segment is a plain close.
+ */
 static PyObject *seg_close(PyObject *obj, PyObject *unused)
 {
     (void)unused;
-    return seg_close_common((SegmentObject *)obj, 0);
+    return seg_close_common((SegmentObject *)obj, 1);
 }
 
 static PyObject *seg_unmap(PyObject *obj, PyObject *unused)

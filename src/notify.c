@@ -71,6 +71,8 @@ static int need_writable(const shmap_seg *seg, const char *what)
 {
     if (!seg)
         return shmap__err(SHMAP_EINVAL, "%s: NULL segment", what);
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, what);
     if (!seg->map->writable)
         return shmap__err(SHMAP_EREADONLY, "%s: cannot %s through a read-only handle",
                           seg->map->name.name, what);
@@ -157,7 +159,7 @@ static int deadline_of(const shmap_seg *seg, double timeout_s, int64_t *deadline
     else if (timeout_s == 0)
         *deadline = 0;
     else
-        *deadline = mono_ns() + (int64_t)(fmin(timeout_s, 1e9) * 1e9);
+        *deadline = mono_ns() + (int64_t)((timeout_s < 1e9 ? timeout_s : 1e9) * 1e9);
     return 0;
 }
 
@@ -191,6 +193,8 @@ int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s)
 {
     if (!seg || !seen)
         return shmap__err(SHMAP_EINVAL, "shmap_wait: NULL argument");
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "wait");
     int64_t deadline;
     int rc = deadline_of(seg, timeout_s, &deadline);
     while (rc == 0) {
@@ -215,6 +219,8 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
 {
     if (!seg || !seen || !dst)
         return shmap__err(SHMAP_EINVAL, "shmap_read_frame: NULL argument");
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "read_frame");
     struct shmap__header *h = shmap__hdr(seg);
     const uint64_t n = shmap_ring_length(seg);
     const size_t size = shmap_frame_size(seg);

@@ -189,7 +189,7 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
              tname, (int)creator);
     CHECK_CONTAINS(out, line);
     CHECK(!strstr(out, pname));
-    CHECK_CONTAINS(out, "gc (dry run): 1 transient segment removed");
+    CHECK_CONTAINS(out, "gc (dry run): 1 transient segment to remove, ");
     clear(&out, &err);
     /* Unscoped, a dry run sees both and still changes nothing. */
     RUN(0, "gc", "--dry-run");

@@ -261,7 +261,7 @@ TEST(notify__ring_frames_under_a_hammering_writer_are_whole_and_in_order)
     pid_t writer = child();
     if (writer == 0)
         write_frames(name, 50000);
-    uint64_t seen = 0, total_missed = 0;
+    uint64_t seen = 0;
     int frames = 0;
     while (frames < 5000 && seen < 50000) {
         uint64_t missed, before = seen;
@@ -270,7 +270,6 @@ TEST(notify__ring_frames_under_a_hammering_writer_are_whole_and_in_order)
             test_fail(__FILE__, __LINE__, "torn ring frame %llu", (unsigned long long)seen - 1);
         CHECK_EQ_INT(buf[0], seen - 1);
         CHECK_EQ_INT(seen - 1 - before, missed);
-        total_missed += missed;
         frames++;
     }
     kill(writer, SIGKILL);
@@ -333,4 +332,22 @@ TEST(notify__write_begin_refuses_read_only_handles_and_nested_writes)
     CHECK_EQ_INT(shmap_generation(ro), 1);
     CHECK_OK(shmap_close(ro));
     CHECK_OK(shmap_close(seg));
+}
+
+TEST(notify__raw_mappings_have_no_generation_to_publish_or_wait_for)
+{
+    const char *name = test_name("raw");
+    unsigned char bytes[64] = {0};
+    util_shm_write(name, bytes, sizeof bytes);
+    const uint64_t dims[1] = {16};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open_raw(&seg, name, SHMAP_F32, 1, dims, NULL));
+    uint64_t seen = 0;
+    float frame[16];
+    CHECK_ERR(shmap_publish(seg), SHMAP_ERAW);
+    CHECK_ERR(shmap_write_begin(seg, NULL), SHMAP_ERAW);
+    CHECK_ERR(shmap_wait(seg, &seen, 0), SHMAP_ERAW);
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), SHMAP_ERAW);
+    CHECK_OK(shmap_close(seg));
+    util_shm_remove(name);
 }

@@ -85,14 +85,19 @@ def test_lifetime__buffers_outlive_close(name):
         shmap.open(name)
 
 
-def test_lifetime__reopen_while_arrays_live(name):
+def test_lifetime__close_under_live_arrays_is_unmap_pending(name):
     seg = shmap.create(name, 2, "u1", keep=True)
     a = seg.array
     seg.close()
-    with shmap.open(name, readonly=False) as again:  # the same mapping, another reference
-        assert mapped(name)[0]["refs"] == 2
-        again.array[0] = 4
-    assert a[0] == 4
+    assert mapped(name)[0]["pending"] is True
+    with pytest.raises(shmap.Error) as exc:  # SPEC: no new references while pending
+        shmap.open(name, readonly=False)
+    assert exc.value.code == shmap.EPENDING
+    a[0] = 4  # the array still owns the mapping
+    del a
+    with shmap.open(name) as again:  # the last array went: the mapping is gone
+        assert again.array[0] == 4
+    shmap.delete(name)
 
 
 def test_lifetime__unmap_pending_until_last_array(name):
