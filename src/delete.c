@@ -121,8 +121,8 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
             return rc;
         }
         int moved = name_moved(seg);
-        if (moved == 0)
-            rc = remove_name(seg);
+        if (moved == 0 && (rc = remove_name(seg)) == 0)
+            shmap__notify_removed(shmap__hdr(seg)); /* waiters learn it now, on any store */
         shmap_unlock(seg);
         shmap_close(seg);
         if (moved < 0)

@@ -12,13 +12,20 @@
 
 #include "internal.h"
 
+/*
+ * FNV-1a's step taken a 64-bit word at a time over the 31 words of the fixed part: an attach
+ * computes it on every open, and a byte at a time it cost a third of a microsecond, a tenth
+ * of what attaching adds to the bare system calls. Each step is a bijection of the running
+ * value (an odd multiplier), so any change to one word changes the sum.
+ */
 uint64_t shmap__checksum(const struct shmap__header *h)
 {
     const unsigned char *p = (const unsigned char *)h;
     uint64_t x = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < SHMAP__FIXED_SIZE; i++) {
-        x ^= p[i];
-        x *= 0x100000001b3ull;
+    for (size_t i = 0; i < SHMAP__FIXED_SIZE; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, sizeof w);
+        x = (x ^ w) * 0x100000001b3ull;
     }
     return x;
 }

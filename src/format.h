@@ -65,7 +65,7 @@ struct shmap__header {
     uint32_t lock_size;                    /* 184 */
     uint32_t reserved0;                    /* 188 */
     uint64_t reserved1[7];                 /* 192 */
-    uint64_t checksum;                     /* 248: FNV-1a 64 of bytes 0..247 */
+    uint64_t checksum;                     /* 248: of the 31 words at 0..247 (format.c) */
 
     /* Mutable part. 256.. */
     uint64_t generation;                   /* 256: bumped by publish */

@@ -12,20 +12,21 @@ static void handle_of(const char *name, char *buf, size_t size)
     snprintf(buf, size, "/%s", name);
 }
 
-uint64_t util_fnv1a64(const void *buf, size_t len)
+uint64_t util_header_checksum(const struct shmap__header *h)
 {
-    const unsigned char *p = buf;
+    const unsigned char *p = (const unsigned char *)h;
     uint64_t x = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++) {
-        x ^= p[i];
-        x *= 0x100000001b3ull;
+    for (size_t i = 0; i < SHMAP__FIXED_SIZE; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, sizeof w);
+        x = (x ^ w) * 0x100000001b3ull;
     }
     return x;
 }
 
 void util_fix_checksum(struct shmap__header *h)
 {
-    h->checksum = util_fnv1a64(h, SHMAP__FIXED_SIZE);
+    h->checksum = util_header_checksum(h);
 }
 
 void util_shm_write(const char *name, const void *buf, size_t len)

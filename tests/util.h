@@ -1,7 +1,7 @@
 /*
  * Helpers shared by the tests, beside the harness in test.h: raw POSIX objects made
  * without the library (to feed it foreign or damaged segments), the header checksum
- * recomputed independently of the library, and small checks on /dev/shm.
+ * recomputed from docs/FORMAT.md independently of the library, and small checks on /dev/shm.
  *
  * Names given to these helpers are as test_name() returns them, without the leading '/'.
  */
@@ -14,8 +14,9 @@
 #include "format.h"
 #include "test.h"
 
-/* FNV-1a 64 of `len` bytes, written here from its definition, not taken from the library. */
-uint64_t util_fnv1a64(const void *buf, size_t len);
+/* The checksum of a header's fixed part as docs/FORMAT.md defines it: FNV-1a's step over
+ * the 31 native 64-bit words at 0..247, written here from the document. */
+uint64_t util_header_checksum(const struct shmap__header *h);
 
 /* Recompute the checksum of a header's fixed part (bytes 0..247). */
 void util_fix_checksum(struct shmap__header *h);

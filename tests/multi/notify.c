@@ -351,3 +351,33 @@ TEST(notify__raw_mappings_have_no_generation_to_publish_or_wait_for)
     CHECK_OK(shmap_close(seg));
     util_shm_remove(name);
 }
+
+TEST(notify__a_waiter_on_a_file_segment_is_told_of_shmap_delete_at_once)
+{
+    char dir[] = "/tmp/shmap-notify-XXXXXX";
+    CHECK(mkdtemp(dir));
+    char name[128];
+    snprintf(name, sizeof name, "file:%s/frames", dir);
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t kid = child();
+    if (kid == 0) {
+        shmap_seg *r = NULL;
+        if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
+            _exit(10);
+        uint64_t seen = shmap_generation(r);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(11);
+        _exit(shmap_wait(r, &seen, 10.0) == SHMAP_EREMOVED ? 0 : 12);
+    }
+    char c;
+    CHECK(read(ready[0], &c, 1) == 1);
+    CHECK_OK(shmap_close(seg));
+    double t0 = now_s();
+    CHECK_OK(shmap_delete(name, 5.0, 0));
+    CHECK_EQ_INT(test_wait(kid), 0);
+    CHECK(now_s() - t0 < 1.0);
+    CHECK(rmdir(dir) == 0);
+}

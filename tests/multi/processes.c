@@ -219,7 +219,7 @@ static const char *observe(const char *name, uint64_t want_size_min, int *seen)
             return why;
         }
         if (n != (ssize_t)sizeof h || memcmp(h.magic, SHMAP__MAGIC, SHMAP__MAGIC_LEN) != 0 ||
-            h.checksum != util_fnv1a64(&h, SHMAP__FIXED_SIZE) || h.state != SHMAP__STATE_READY)
+            h.checksum != util_header_checksum(&h) || h.state != SHMAP__STATE_READY)
             return "shm_open saw an incomplete header";
         (*seen)++;
     } else if (errno != ENOENT) {
