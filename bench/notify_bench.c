@@ -281,8 +281,17 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
     unsigned rounds = ROUNDS;
-    if (argc > 1 && strcmp(argv[1], "--quick") == 0)
-        rounds = 2 * BLOCK;
+    int strict = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            rounds = 2 * BLOCK;
+        } else if (strcmp(argv[i], "--strict") == 0) {
+            strict = 1;
+        } else {
+            fprintf(stderr, "usage: %s [--quick] [--strict]\n", argv[0]);
+            return 2;
+        }
+    }
     snprintf(ping_name, sizeof ping_name, "bench-notify-%ld-ping", (long)getpid());
     snprintf(pong_name, sizeof pong_name, "bench-notify-%ld-pong", (long)getpid());
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -326,5 +335,7 @@ int main(int argc, char **argv)
                    ring == 1 ? "plain segment:" : "ring of 4:", wfps, rfps,
                    (unsigned long long)skipped);
     }
-    return missed ? 3 : 0;
+    if (missed)
+        printf("%d target(s) missed (not an error without --strict)\n", missed);
+    return missed && strict ? 3 : 0;
 }
