@@ -25,6 +25,7 @@
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -129,16 +130,26 @@ void shmap__notify_removed(struct shmap__header *h)
 }
 
 /*
- * Does the segment still have its name? Only POSIX names can be checked here: the other
- * stores report a deletion through `removed`.
+ * Does the segment still have its name? A POSIX object or a file must still be the inode
+ * we mapped; a System V segment must exist and not be marked for removal. A memfd has no
+ * name to lose.
  */
 static bool still_named(const struct shmap__map *m)
 {
-    if (m->name.store != SHMAP_STORE_POSIX)
-        return true;
     char path[SHMAP_NAME_MAX + 16];
     struct stat st;
-    snprintf(path, sizeof path, "%s%s", shmap__posix_dir(), m->name.os_handle);
+    switch (m->name.store) {
+    case SHMAP_STORE_POSIX:
+        snprintf(path, sizeof path, "%s%s", shmap__posix_dir(), m->name.os_handle);
+        break;
+    case SHMAP_STORE_FILE:
+        snprintf(path, sizeof path, "%s", m->name.os_handle);
+        break;
+    case SHMAP_STORE_SYSV:
+        return shmap__sysv_alive(atoi(m->name.os_handle));
+    default:
+        return true;
+    }
     if (lstat(path, &st) < 0)
         return errno != ENOENT;
     return st.st_dev == m->dev && st.st_ino == m->ino;

@@ -51,3 +51,13 @@ int shmap__sysv_list(struct shmap__list *l, unsigned flags)
     }
     return 0;
 }
+
+/* Does the System V segment `id` still exist, not marked for removal (IPC_RMID leaves it
+ * in place with SHM_DEST until the last process detaches)? */
+bool shmap__sysv_alive(int id)
+{
+    struct shmid_ds ds;
+    if (shmctl(id, IPC_STAT, &ds) < 0)
+        return errno != EINVAL && errno != EIDRM;
+    return !(ds.shm_perm.mode & SHM_DEST);
+}

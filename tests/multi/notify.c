@@ -2,6 +2,7 @@
 #include <math.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -380,4 +381,66 @@ TEST(notify__a_waiter_on_a_file_segment_is_told_of_shmap_delete_at_once)
     CHECK_EQ_INT(test_wait(kid), 0);
     CHECK(now_s() - t0 < 1.0);
     CHECK(rmdir(dir) == 0);
+}
+
+/* A child waits on `name` and exits 0 if told it was removed; `ready` says it waits. */
+static pid_t waiter_for_removal(const char *name, int ready_fd)
+{
+    pid_t kid = child();
+    if (kid == 0) {
+        shmap_seg *r = NULL;
+        if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
+            _exit(10);
+        uint64_t seen = shmap_generation(r);
+        if (write(ready_fd, "x", 1) != 1)
+            _exit(11);
+        _exit(shmap_wait(r, &seen, 10.0) == SHMAP_EREMOVED ? 0 : 12);
+    }
+    return kid;
+}
+
+TEST(notify__a_waiter_on_a_file_learns_when_another_file_is_renamed_over_it)
+{
+    char dir[] = "/tmp/shmap-notify-XXXXXX";
+    CHECK(mkdtemp(dir));
+    char name[128], other[128], path[128];
+    snprintf(name, sizeof name, "file:%s/frames", dir);
+    snprintf(other, sizeof other, "file:%s/next", dir);
+    snprintf(path, sizeof path, "%s/frames", dir);
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t kid = waiter_for_removal(name, ready[1]);
+    char c;
+    CHECK(read(ready[0], &c, 1) == 1);
+    shmap_seg *next = make(other, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
+    char next_path[128];
+    snprintf(next_path, sizeof next_path, "%s/next", dir);
+    CHECK(rename(next_path, path) == 0); /* as a tool that knows nothing of shmap would */
+    CHECK_EQ_INT(test_wait(kid), 0);
+    CHECK_OK(shmap_close(next));
+    CHECK_OK(shmap_close(seg));
+    CHECK(unlink(path) == 0);
+    CHECK(rmdir(dir) == 0);
+}
+
+TEST(notify__a_waiter_on_system_v_learns_of_ipc_rmid_by_another_tool)
+{
+    char name[64];
+    snprintf(name, sizeof name, "sysv://%d", 0x5e000000 + (getpid() & 0xffff));
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
+    char handle[64];
+    CHECK_OK(shmap_os_handle(seg, handle, sizeof handle));
+    int id = atoi(handle);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t kid = waiter_for_removal(name, ready[1]);
+    char c;
+    CHECK(read(ready[0], &c, 1) == 1);
+    CHECK(shmctl(id, IPC_RMID, NULL) == 0); /* as ipcrm would */
+    int status = test_wait(kid);
+    CHECK_OK(shmap_close(seg));
+    CHECK_EQ_INT(status, 0);
 }
