@@ -119,3 +119,21 @@ TEST(cli__watch_counts_updates_and_stops_on_sigint)
     CHECK_CONTAINS(buf, "max 7");
     CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "rm", name, NULL), 0);
 }
+
+TEST(cli__watch_on_a_terminal_redraws_one_line_and_quits_on_q)
+{
+    if (access("/usr/bin/script", X_OK) != 0)
+        TEST_SKIP("needs script(1) from util-linux to give watch a terminal");
+    const char *name = test_name("cwatchq");
+    CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "create", name, "u8", "4", NULL), 0);
+    char *out = NULL;
+    /* script(1) runs watch on a pseudo-terminal and types what arrives on its stdin. */
+    int rc = test_sh(&out, NULL,
+                     "(sleep 0.5; printf q) | timeout 10 script -qfec '%s watch %s --interval 0.1'"
+                     " /dev/null",
+                     test_shmap_bin(), name);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_CONTAINS(out, "\r\033[Kgen 0 ");
+    CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "rm", name, NULL), 0);
+    free(out);
+}
