@@ -34,7 +34,8 @@
 #define TARGET_VS_FUTEX 1.2
 
 enum mech { M_SHMAP, M_FUTEX, M_SEM, NMECH };
-static const char *const mech_names[NMECH] = {"shmap publish/wait", "bare futex", "POSIX semaphore"};
+static const char *const mech_names[NMECH] = {"shmap publish/wait", "bare futex",
+                                              "POSIX semaphore"};
 
 /* Shared between the two processes: a bare futex pair, a semaphore pair, a command word. */
 struct shared {
@@ -71,7 +72,8 @@ static void responder(struct shared *sh, int cpu)
 {
     pin(cpu);
     shmap_seg *ping = NULL, *pong = NULL;
-    if (shmap_open(&ping, ping_name, SHMAP_RDONLY) < 0 || shmap_open(&pong, pong_name, SHMAP_RDWR) < 0)
+    if (shmap_open(&ping, ping_name, SHMAP_RDONLY) < 0 ||
+        shmap_open(&pong, pong_name, SHMAP_RDWR) < 0)
         _exit(1);
     uint64_t seen = shmap_generation(ping);
     uint32_t seq = 0;

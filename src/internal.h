@@ -68,6 +68,8 @@ SHMAP__HIDDEN uint64_t shmap__proc_start(pid_t pid);
 /* process.c: getpid() and our start time, cached (reset after fork). */
 SHMAP__HIDDEN pid_t shmap__getpid(void);
 SHMAP__HIDDEN uint64_t shmap__self_start(void);
+/* process.c: CLOCK_MONOTONIC in ns, for deadlines and waits. */
+SHMAP__HIDDEN int64_t shmap__mono_ns(void);
 /* linux/proc.c: wake every waiter on a futex word. */
 SHMAP__HIDDEN void shmap__wake_all(void *addr);
 /* linux/proc.c: sleep while *addr == val, at most timeout_ns; 0, or -ETIMEDOUT / -EINTR /

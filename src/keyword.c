@@ -60,13 +60,6 @@ static bool writer_dead(const struct shmap__header *h)
 /* How long a reader waits for a live writer to finish a keyword change. */
 #define CHANGE_WAIT_NS 1000000000LL
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__kwslot *slots,
                             struct shmap__kwslot *copy, const char *who)
 {
@@ -85,8 +78,8 @@ int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__k
             bool abandoned = spins > 100 && (holder == 0 || writer_dead(h));
             if (!abandoned) {
                 if (spins > 100 && !t0) {
-                    t0 = mono_ns();
-                } else if (t0 && mono_ns() - t0 > CHANGE_WAIT_NS) {
+                    t0 = shmap__mono_ns();
+                } else if (t0 && shmap__mono_ns() - t0 > CHANGE_WAIT_NS) {
                     return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u, "
                                               "which has not finished in %lld ms", who, holder,
                                       CHANGE_WAIT_NS / 1000000);

@@ -82,13 +82,6 @@ static inline struct shmap__lockarea *area_rd(const struct shmap__map *m)
     return (struct shmap__lockarea *)((char *)m->base + SHMAP__LOCK_OFFSET);
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The high-water mark, which comes from shared memory and is clamped to the table. */
 static unsigned nslots_of(struct shmap__lockarea *a)
 {
@@ -313,7 +306,7 @@ static void shared_release(struct shmap__lockarea *a, struct shmap__lockslot *s)
  */
 static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline)
 {
-    int64_t now = mono_ns();
+    int64_t now = shmap__mono_ns();
     if (now >= deadline)
         return -ETIMEDOUT;
     if (!(w & SHMAP__LW_SLEEP)) {
@@ -358,7 +351,7 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
             return 0;
         if (deadline == 0)
             return -EBUSY;
-        int64_t now = mono_ns();
+        int64_t now = shmap__mono_ns();
         if (now >= deadline)
             return -ETIMEDOUT;
         int64_t slice = deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
@@ -434,7 +427,7 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
     if (timeout_s == 0)
         deadline = 0;
     else if (timeout_s > 0 && timeout_s < 1e9)
-        deadline = mono_ns() + (int64_t)(timeout_s * 1e9);
+        deadline = shmap__mono_ns() + (int64_t)(timeout_s * 1e9);
     struct shmap__lockarea *a = area_of(m);
     bool died = false;
     int rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, deadline)

@@ -37,13 +37,6 @@
 /* How long a reader gives a writer whose frame it needs before checking it is alive. */
 #define WRITER_CHECK_NS 10000000LL
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The futex word: the low half of the generation, wherever the byte order puts it. */
 static uint32_t *gen_word(struct shmap__header *h)
 {
@@ -171,7 +164,7 @@ static int deadline_of(const shmap_seg *seg, double timeout_s, int64_t *deadline
     else if (timeout_s == 0)
         *deadline = 0;
     else
-        *deadline = mono_ns() + (int64_t)((timeout_s < 1e9 ? timeout_s : 1e9) * 1e9);
+        *deadline = shmap__mono_ns() + (int64_t)((timeout_s < 1e9 ? timeout_s : 1e9) * 1e9);
     return 0;
 }
 
@@ -186,7 +179,7 @@ static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
                           (unsigned long long)g);
     int64_t slice = WATCH_NS;
     if (deadline > 0) {
-        int64_t left = deadline - mono_ns();
+        int64_t left = deadline - shmap__mono_ns();
         if (left <= 0)
             return shmap__err(-ETIMEDOUT, "%s: no update within the timeout",
                               seg->map->name.name);
@@ -281,8 +274,8 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
          * a moment and is found gone.
          */
         if (!stuck_since)
-            stuck_since = mono_ns();
-        if (mono_ns() - stuck_since > WRITER_CHECK_NS && writer_gone(h)) {
+            stuck_since = shmap__mono_ns();
+        if (shmap__mono_ns() - stuck_since > WRITER_CHECK_NS && writer_gone(h)) {
             if (missed)
                 *missed = f - *seen;
             *seen = f + 1;
@@ -291,7 +284,7 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
                               seg->map->name.name, (int)h->writer_pid,
                               (unsigned long long)g2);
         }
-        if (deadline == 0 || (deadline > 0 && mono_ns() > deadline))
+        if (deadline == 0 || (deadline > 0 && shmap__mono_ns() > deadline))
             return shmap__err(deadline == 0 ? -EAGAIN : -ETIMEDOUT,
                               "%s: no whole frame within the timeout", seg->map->name.name);
         rc = shmap__futex_wait(gen_word(h), (uint32_t)g2, WRITER_CHECK_NS);

@@ -4,6 +4,7 @@
  * after fork, through a pthread_atfork handler registered on first use.
  */
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -42,4 +43,11 @@ uint64_t shmap__self_start(void)
     start = shmap__proc_start(shmap__getpid());
     __atomic_store_n(&self_start, start, __ATOMIC_RELAXED);
     return start;
+}
+
+int64_t shmap__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }

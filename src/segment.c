@@ -122,13 +122,6 @@ static void registry_remove(struct shmap__map *m)
         }
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Is the creator recorded in a header still running (same pid, same start time)? */
 static bool creator_alive(const struct shmap__header *h)
 {
@@ -170,8 +163,8 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         return shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got));
     int rc = shmap__header_check(&h, (size_t)got, (uint64_t)len, n->name);
     /* A creator still writing the header is given a moment; a dead one is reported. */
-    for (int64_t t0 = now_ns(); rc == SHMAP_EINCOMPLETE && creator_alive(&h) &&
-                                now_ns() - t0 < INIT_WAIT_NS;) {
+    for (int64_t t0 = shmap__mono_ns(); rc == SHMAP_EINCOMPLETE && creator_alive(&h) &&
+                                shmap__mono_ns() - t0 < INIT_WAIT_NS;) {
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
         got = ops->read(obj, &h, SHMAP__CHECKED_SIZE, 0);
@@ -568,7 +561,8 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
                           (unsigned long long)opts->offset, (unsigned long long)end);
     }
     /* Map from the page boundary below the offset; System V maps the whole segment. */
-    uint64_t page_off = n.store == SHMAP_STORE_SYSV ? 0 : opts->offset & ~(uint64_t)(shmap__page_size() - 1);
+    uint64_t page_off =
+        n.store == SHMAP_STORE_SYSV ? 0 : opts->offset & ~(uint64_t)(shmap__page_size() - 1);
     size_t len = n.store == SHMAP_STORE_SYSV ? (size_t)obj.st.st_size : (size_t)(end - page_off);
     struct shmap__header *desc = calloc(1, sizeof *desc);
     int err = 0;
