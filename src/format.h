@@ -74,7 +74,7 @@ struct shmap__header {
     uint32_t kw_seq;                       /* 272: odd while keywords change */
     uint32_t kw_order;                     /* 276: next keyword order number */
     int64_t last_publish_ns;               /* 280 */
-    uint32_t gen_waiters;                  /* 288: processes waiting on the generation */
+    uint32_t gen_waiters;                  /* 288: unused, 0: a publish always wakes */
     /* 292..383: change notification (notify.c). */
     uint32_t reserved2;                    /* 292 */
     uint32_t write_seq;                    /* 296: odd while a frame is being written */

@@ -84,21 +84,27 @@ TEST(notify__wait_times_out_and_try_says_nothing_new)
     CHECK_OK(shmap_close(seg));
 }
 
-static void check_waiter_told(const char *name, int how)
+/* A child waits on `name` and exits 0 if told it was removed; `ready` says it waits. */
+static pid_t waiter_for_removal(const char *name, int ready_fd)
 {
-    int ready[2];
-    CHECK(pipe(ready) == 0);
     pid_t kid = child();
     if (kid == 0) {
         shmap_seg *r = NULL;
         if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
             _exit(10);
         uint64_t seen = shmap_generation(r);
-        if (write(ready[1], "x", 1) != 1)
+        if (write(ready_fd, "x", 1) != 1)
             _exit(11);
-        int rc = shmap_wait(r, &seen, 10.0);
-        _exit(rc == SHMAP_EREMOVED ? 0 : 12);
+        _exit(shmap_wait(r, &seen, 10.0) == SHMAP_EREMOVED ? 0 : 12);
     }
+    return kid;
+}
+
+static void check_waiter_told(const char *name, int how)
+{
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t kid = waiter_for_removal(name, ready[1]);
     char c;
     CHECK(read(ready[0], &c, 1) == 1);
     if (how == 0) {
@@ -363,16 +369,7 @@ TEST(notify__a_waiter_on_a_file_segment_is_told_of_shmap_delete_at_once)
     shmap_seg *seg = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
     int ready[2];
     CHECK(pipe(ready) == 0);
-    pid_t kid = child();
-    if (kid == 0) {
-        shmap_seg *r = NULL;
-        if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
-            _exit(10);
-        uint64_t seen = shmap_generation(r);
-        if (write(ready[1], "x", 1) != 1)
-            _exit(11);
-        _exit(shmap_wait(r, &seen, 10.0) == SHMAP_EREMOVED ? 0 : 12);
-    }
+    pid_t kid = waiter_for_removal(name, ready[1]);
     char c;
     CHECK(read(ready[0], &c, 1) == 1);
     CHECK_OK(shmap_close(seg));
@@ -381,22 +378,6 @@ TEST(notify__a_waiter_on_a_file_segment_is_told_of_shmap_delete_at_once)
     CHECK_EQ_INT(test_wait(kid), 0);
     CHECK(now_s() - t0 < 1.0);
     CHECK(rmdir(dir) == 0);
-}
-
-/* A child waits on `name` and exits 0 if told it was removed; `ready` says it waits. */
-static pid_t waiter_for_removal(const char *name, int ready_fd)
-{
-    pid_t kid = child();
-    if (kid == 0) {
-        shmap_seg *r = NULL;
-        if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
-            _exit(10);
-        uint64_t seen = shmap_generation(r);
-        if (write(ready_fd, "x", 1) != 1)
-            _exit(11);
-        _exit(shmap_wait(r, &seen, 10.0) == SHMAP_EREMOVED ? 0 : 12);
-    }
-    return kid;
 }
 
 TEST(notify__a_waiter_on_a_file_learns_when_another_file_is_renamed_over_it)
