@@ -792,12 +792,14 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
 /**
  * @brief Clean up after dead processes (`shmap gc`).
  *
- * Looks at every object of the POSIX store (/dev/shm) whose name starts with @p prefix:
+ * Looks at every object of the POSIX store (/dev/shm) and every System V segment whose
+ * name starts with @p prefix:
  *
  * - A **transient** segment (#SHMAP_CREATE_TRANSIENT) is removed when its creator is dead
  *   (pid and start time: a reused pid is not taken for the creator), no live process has
- *   a slot in its attach table, and no other process of this user (or any, for root) maps
- *   it, as /proc shows. A persistent segment is never removed.
+ *   a slot in its attach table, and no process maps it: for a POSIX object, no other
+ *   process of this user (or any, for root) as /proc shows; for a System V segment, the
+ *   kernel's attach count is 0 (then IPC_RMID). A persistent segment is never removed.
  * - Any other described segment this user may write gets the attach slots of dead
  *   processes cleared, their locks released as a lock waiter would.
  * - A hidden object `.shmap-tmp-PID-N` is a creation that never completed; it is removed
@@ -812,7 +814,8 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  * #SHMAP_DELETE_FORCE.
  *
  * @param[in] prefix consider only objects whose name starts with this (hidden leftovers
- *            are named ".shmap-tmp-..."), or NULL for all.
+ *            are named ".shmap-tmp-..."; System V segments are matched by their canonical
+ *            name, "sysv://0x0000abcd" or "sysv://id=N"), or NULL for all.
  * @param[in] flags 0 or #SHMAP_GC_DRY_RUN.
  * @param[in] cb called for each action done, failed, or (dry run) found; may be NULL.
  * @param[in] ctx passed to @p cb.

@@ -5,8 +5,10 @@
  * waiters (pid plus start time, zombies dead, other pid namespaces alive):
  *
  *   transient segments  removed when the creator recorded in the header is dead, no live
- *                       process has an attach slot, and /proc shows no other process
- *                       mapping it (read-only attachers stay out of the attach table);
+ *                       process has an attach slot, and no process maps it (read-only
+ *                       attachers stay out of the attach table): for POSIX objects /proc
+ *                       tells, for System V segments the kernel's attach count, which also
+ *                       sees processes of other pid namespaces;
  *   attach slots        of dead processes, in any described segment we can write: cleared
  *                       through a read-write mapping of the header page, by the same CAS
  *                       protocol the lock waiters use, so a concurrent locker is safe;
@@ -14,9 +16,11 @@
  *                       them into place: removed when PID is dead (the start time in the
  *                       header, when it was written, guards against a reused pid).
  *
- * Headers are read with pread into a copy and checked like any other untrusted header
- * before anything in them is believed. A name is removed only while it still names the
- * object that was judged (shmap__posix_destroy compares device and inode).
+ * Headers are read into a copy (pread, or a moment's read-only shmat for System V) and
+ * checked like any other untrusted header before anything in them is believed. A name is
+ * removed only while it still names the object that was judged: shmap__posix_destroy
+ * compares device and inode; a System V id is re-read with IPC_STAT and must still have
+ * the key, creator pid and creation time it had, and no attach, just before IPC_RMID.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,11 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "store.h"
 
 #define TMP_PREFIX ".shmap-tmp-"
 
@@ -36,6 +43,8 @@ struct gc {
     unsigned flags;
     shmap_gc_cb cb;
     void *ctx;
+    const char *prefix;
+    size_t plen;
 };
 
 static int report(struct gc *g, shmap_gc_action action, const char *name, pid_t pid,
@@ -53,6 +62,18 @@ static int report(struct gc *g, shmap_gc_action action, const char *name, pid_t 
     ev.dry_run = (g->flags & SHMAP_GC_DRY_RUN) != 0;
     ev.status = status;
     return g->cb(&ev, g->ctx);
+}
+
+/* Is the creator recorded in a checked header copy gone? A creator that recorded itself in
+ * slot 0 from another pid namespace cannot be judged from here: it counts as alive. */
+static bool creator_gone(const struct shmap__header *h)
+{
+    const struct shmap__lockarea *a =
+        (const struct shmap__lockarea *)((const char *)h + SHMAP__LOCK_OFFSET);
+    if (a->slots[0].pid == h->creator_pid && a->slots[0].pidns && shmap__self_pidns() &&
+        a->slots[0].pidns != shmap__self_pidns())
+        return false;
+    return !shmap__proc_alive(h->creator_pid, h->creator_start);
 }
 
 /* Remove /dev/shm/<name> if it is still the object (dev, ino). */
@@ -127,8 +148,7 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
     unsigned nlive, stale;
     shmap__lock_scan(a, false, &nlive, &stale);
     pid_t creator = h.creator_pid;
-    if ((h.flags & SHMAP_SEG_TRANSIENT) && nlive == 0 &&
-        !shmap__proc_alive(creator, h.creator_start) &&
+    if ((h.flags & SHMAP_SEG_TRANSIENT) && nlive == 0 && creator_gone(&h) &&
         !shmap__mapped_by_any(st.st_dev, st.st_ino)) {
         int status = dry ? 0 : remove_object(name, &st);
         return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, creator, stale,
@@ -156,16 +176,75 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
                  : 0;
 }
 
+/* Is System V segment `id` still the one described by `was`, with nobody attached? */
+static bool sysv_same_and_unused(int id, const struct shmid_ds *was)
+{
+    struct shmid_ds now;
+    if (shmctl(id, IPC_STAT, &now) < 0)
+        return false;
+    return now.shm_perm.__key == was->shm_perm.__key && now.shm_cpid == was->shm_cpid &&
+           now.shm_ctime == was->shm_ctime && now.shm_nattch == 0 &&
+           !(now.shm_perm.mode & SHM_DEST);
+}
+
+/* A System V segment: the same judgement as gc_segment(), with the kernel's attach count
+ * in place of /proc. */
+static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
+{
+    struct gc *g = ctx;
+    bool dry = g->flags & SHMAP_GC_DRY_RUN;
+    char name[64];
+    shmap__sysv_name(id, ds, name, sizeof name);
+    if (g->plen && strncmp(name, g->prefix, g->plen) != 0)
+        return 0;
+    if ((ds->shm_perm.mode & SHM_DEST) || ds->shm_segsz < sizeof(struct shmap__header))
+        return 0;
+    struct shmap__header h;
+    void *p = shmat(id, NULL, SHM_RDONLY);
+    if (p == (void *)-1)
+        return 0;
+    memcpy(&h, p, sizeof h);
+    shmdt(p);
+    if (shmap__header_check(&h, sizeof h, (uint64_t)ds->shm_segsz, name) < 0)
+        return 0;
+    struct shmap__lockarea *a =
+        (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
+    unsigned nlive, stale;
+    shmap__lock_scan(a, false, &nlive, &stale);
+    uint64_t size = (uint64_t)ds->shm_segsz;
+    if ((h.flags & SHMAP_SEG_TRANSIENT) && nlive == 0 && creator_gone(&h) &&
+        sysv_same_and_unused(id, ds)) {
+        int status = 0;
+        if (!dry && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL && errno != EIDRM) {
+            int e = errno;
+            status = shmap__err(-e, "%s: cannot remove: %s", name, strerror(e));
+        }
+        return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, stale, size, status);
+    }
+    if (!stale)
+        return 0;
+    /* Clearing needs write access; a dry run only checks that it would have it. */
+    p = shmat(id, NULL, 0);
+    if (p == (void *)-1)
+        return 0;
+    if (!dry) {
+        a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
+        shmap__lock_scan(a, true, &nlive, &stale);
+    }
+    shmdt(p);
+    return stale ? report(g, SHMAP_GC_CLEARED_SLOTS, name, 0, stale, size, 0) : 0;
+}
+
 int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
 {
     if (flags & ~(unsigned)SHMAP_GC_DRY_RUN)
         return shmap__err(SHMAP_EINVAL, "shmap_gc: unknown flags 0x%x", flags);
-    struct gc g = {flags, cb, ctx};
+    size_t plen = prefix ? strlen(prefix) : 0;
+    struct gc g = {flags, cb, ctx, prefix, plen};
     const char *dir = shmap__posix_dir();
     DIR *d = opendir(dir);
     if (!d)
         return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
-    size_t plen = prefix ? strlen(prefix) : 0;
     int rc = 0;
     for (struct dirent *e; rc == 0 && (e = readdir(d));) {
         if (plen && strncmp(e->d_name, prefix, plen) != 0)
@@ -178,5 +257,7 @@ int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
             rc = gc_segment(&g, dirfd(d), e->d_name);
     }
     closedir(d);
+    if (rc == 0)
+        rc = shmap__sysv_each(gc_sysv, &g);
     return rc;
 }

@@ -114,6 +114,13 @@ SHMAP__HIDDEN int shmap__file_parse(const char *text, const char *path, struct s
 
 /* linux/sysv_list.c: every System V segment, as `ipcs -m` sees them. */
 SHMAP__HIDDEN int shmap__sysv_list(struct shmap__list *l, unsigned flags);
+/* Call fn for every System V segment this process can see; a non-zero return stops the walk
+ * and is returned. */
+struct shmid_ds;
+typedef int (*shmap__sysv_fn)(int id, const struct shmid_ds *ds, void *ctx);
+SHMAP__HIDDEN int shmap__sysv_each(shmap__sysv_fn fn, void *ctx);
+/* The canonical name of segment `id`: "sysv://0xKEY", or "sysv://id=N" without a key. */
+SHMAP__HIDDEN void shmap__sysv_name(int id, const struct shmid_ds *ds, char *buf, size_t size);
 /* backend/sysv_shm.c: describe one System V segment by id into an entry. */
 SHMAP__HIDDEN int shmap__sysv_describe_id(int id, shmap_entry *ent);
 

@@ -12,7 +12,9 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdarg.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -215,9 +217,36 @@ static int sweep_objects(const char *pfx, bool dead_only, char *names, size_t si
     return found;
 }
 
-static int sweep(const char *pfx, char *names, size_t size)
+/* The n-th System V key (1 to 255) of the test running as process `pid`. */
+static key_t sysv_key_of(pid_t pid, unsigned n)
 {
-    return sweep_objects(pfx, false, names, size);
+    return (key_t)(0x40000000u | (((unsigned)pid & 0x3fffffu) << 8) | (n & 0xffu));
+}
+
+key_t test_sysv_key(void)
+{
+    static unsigned n;
+    if (++n > 255)
+        test_fail(__FILE__, __LINE__, "test_sysv_key: more than 255 keys in one test");
+    return sysv_key_of(getpid(), n);
+}
+
+/* Remove /dev/shm objects whose names start with `pfx`, and the System V segments under
+ * the keys of the test that ran as `pid`; return how many there were. */
+static int sweep(const char *pfx, pid_t pid, char *names, size_t size)
+{
+    int found = sweep_objects(pfx, false, names, size);
+    for (unsigned n = 1; n <= 255; n++) {
+        key_t key = sysv_key_of(pid, n);
+        int id = shmget(key, 0, 0);
+        if (id < 0)
+            continue;
+        shmctl(id, IPC_RMID, NULL);
+        found++;
+        size_t len = strlen(names);
+        snprintf(names + len, size - len, " sysv://0x%08x", (unsigned)key);
+    }
+    return found;
 }
 
 /* Hidden objects of segments being created, left by processes that died. */
@@ -348,7 +377,7 @@ int main(int argc, char **argv)
         /* Kill helper processes the test may have left in its process group. */
         kill(-pid, SIGKILL);
         double dt = now() - t0;
-        int left = sweep(prefix, leftovers, sizeof leftovers);
+        int left = sweep(prefix, pid, leftovers, sizeof leftovers);
         const char *why = NULL;
         char whybuf[4200];
         if (rc == 128 + SIGALRM) {
@@ -361,7 +390,7 @@ int main(int argc, char **argv)
         } else if (rc != 0 && rc != SKIP_STATUS) {
             why = "failed";
         } else if (rc == 0 && left) {
-            snprintf(whybuf, sizeof whybuf, "left in /dev/shm:%s", leftovers);
+            snprintf(whybuf, sizeof whybuf, "left behind:%s", leftovers);
             why = whybuf;
         }
         char *log = slurp(logfd);

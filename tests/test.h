@@ -3,8 +3,9 @@
  * A test fails by exiting non-zero; CHECK and friends print where and why, then exit.
  *
  * Every test makes its segment names with test_name(), which prefixes them with the
- * runner's pid and the test's index. After each test the runner removes whatever still
- * carries that prefix and fails a passing test that left something behind.
+ * runner's pid and the test's index, and its System V keys with test_sysv_key(). After
+ * each test the runner removes whatever still carries that prefix or one of those keys,
+ * and fails a passing test that left something behind.
  */
 #ifndef SHMAP_TEST_H
 #define SHMAP_TEST_H
@@ -88,6 +89,11 @@ __attribute__((noreturn, format(printf, 1, 2))) void test_skip(const char *fmt, 
 const char *test_name(const char *suffix);
 /* The prefix every name of this test starts with. */
 const char *test_prefix(void);
+/*
+ * A System V key unique to this test: a new one at each call, up to 255 per test. Call it
+ * in the test's own process (not in a child it forks): the keys derive from its pid.
+ */
+key_t test_sysv_key(void);
 
 /*
  * Run the shmap command (SHMAP_BIN, else build/shmap) with the given arguments, which

@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 
 static void handle_of(const char *name, char *buf, size_t size)
@@ -213,4 +215,9 @@ int util_remove_hidden_of(pid_t pid)
     char needle[64];
     pid_needle(pid, needle, sizeof needle);
     return scan_hidden(needle, 1);
+}
+
+int util_sysv_exists(key_t key)
+{
+    return shmget(key, 0, 0) >= 0;
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "format.h"
 #include "test.h"
@@ -64,6 +65,9 @@ int util_mapping_refs(const char *name, int *pending);
 
 /* Whether /proc/self/maps shows a mapping of /dev/shm/<name>. */
 int util_proc_maps_has(const char *name);
+
+/* Whether a System V segment (not yet removed) has `key`. */
+int util_sysv_exists(key_t key);
 
 /*
  * Check that a failing call left a detail naming the segment: shmap_last_error()

@@ -2,6 +2,7 @@
  * Linux: listing System V segments. shmctl(SHM_INFO) gives the highest index in use and
  * shmctl(index, SHM_STAT_ANY) turns an index into an id with its description, as `ipcs -m`
  * does (SHM_STAT_ANY, Linux 4.17, lists segments we may not read; SHM_STAT is the fallback).
+ * shmap_list() and shmap_gc() both walk them with shmap__sysv_each().
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,12 +16,12 @@
 #define SHM_STAT_ANY 15
 #endif
 
-int shmap__sysv_list(struct shmap__list *l, unsigned flags)
+int shmap__sysv_each(shmap__sysv_fn fn, void *ctx)
 {
     struct shm_info info;
     int max = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info);
     if (max < 0)
-        return 0; /* no System V IPC in this kernel or namespace: nothing to list */
+        return 0; /* no System V IPC in this kernel or namespace: nothing to walk */
     for (int i = 0; i <= max; i++) {
         struct shmid_ds ds;
         int id = shmctl(i, SHM_STAT_ANY, &ds);
@@ -28,28 +29,53 @@ int shmap__sysv_list(struct shmap__list *l, unsigned flags)
             id = shmctl(i, SHM_STAT, &ds);
         if (id < 0)
             continue;
-        bool dying = (ds.shm_perm.mode & SHM_DEST) != 0;
-        if (dying && !(flags & SHMAP_LIST_ALL))
-            continue;
-        shmap_entry *ent = shmap__list_add(l);
-        if (!ent)
-            return shmap__err(-ENOMEM, "shmap_list: out of memory");
-        key_t key = ds.shm_perm.__key;
-        if (key != IPC_PRIVATE)
-            snprintf(ent->info.name, sizeof ent->info.name, "sysv://0x%08x", (unsigned)key);
-        else
-            snprintf(ent->info.name, sizeof ent->info.name, "sysv://id=%d", id);
-        snprintf(ent->info.os_handle, sizeof ent->info.os_handle, "%d", id);
-        ent->info.store = SHMAP_STORE_SYSV;
-        ent->info.size = (uint64_t)ds.shm_segsz;
-        ent->info.mode = ds.shm_perm.mode & 0777;
-        ent->info.uid = ds.shm_perm.uid;
-        ent->info.gid = ds.shm_perm.gid;
-        ent->status = shmap__sysv_describe_id(id, ent);
-        if (ent->status < 0 && !(flags & SHMAP_LIST_ALL))
-            l->n--;
+        int rc = fn(id, &ds, ctx);
+        if (rc != 0)
+            return rc;
     }
     return 0;
+}
+
+struct list_walk {
+    struct shmap__list *l;
+    unsigned flags;
+};
+
+static int list_one(int id, const struct shmid_ds *ds, void *ctx)
+{
+    struct list_walk *w = ctx;
+    bool dying = (ds->shm_perm.mode & SHM_DEST) != 0;
+    if (dying && !(w->flags & SHMAP_LIST_ALL))
+        return 0;
+    shmap_entry *ent = shmap__list_add(w->l);
+    if (!ent)
+        return shmap__err(-ENOMEM, "shmap_list: out of memory");
+    shmap__sysv_name(id, ds, ent->info.name, sizeof ent->info.name);
+    snprintf(ent->info.os_handle, sizeof ent->info.os_handle, "%d", id);
+    ent->info.store = SHMAP_STORE_SYSV;
+    ent->info.size = (uint64_t)ds->shm_segsz;
+    ent->info.mode = ds->shm_perm.mode & 0777;
+    ent->info.uid = ds->shm_perm.uid;
+    ent->info.gid = ds->shm_perm.gid;
+    ent->status = shmap__sysv_describe_id(id, ent);
+    if (ent->status < 0 && !(w->flags & SHMAP_LIST_ALL))
+        w->l->n--;
+    return 0;
+}
+
+int shmap__sysv_list(struct shmap__list *l, unsigned flags)
+{
+    struct list_walk w = {l, flags};
+    return shmap__sysv_each(list_one, &w);
+}
+
+void shmap__sysv_name(int id, const struct shmid_ds *ds, char *buf, size_t size)
+{
+    key_t key = ds->shm_perm.__key;
+    if (key != IPC_PRIVATE)
+        snprintf(buf, size, "sysv://0x%08x", (unsigned)key);
+    else
+        snprintf(buf, size, "sysv://id=%d", id);
 }
 
 /* Does the System V segment `id` still exist, not marked for removal (IPC_RMID leaves it

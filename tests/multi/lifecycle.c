@@ -528,6 +528,100 @@ TEST(gc__removes_a_transient_segment_whose_creator_and_attachers_are_dead)
     CHECK_OK(shmap_delete(keep, 0, 0));
 }
 
+/* A System V key for this test (the runner removes what a failure leaves); its name. */
+static key_t sysv_key(char *name, size_t size)
+{
+    key_t key = test_sysv_key();
+    snprintf(name, size, "sysv://0x%08x", (unsigned)key);
+    return key;
+}
+
+static void gc_name(struct events *e, const char *name, unsigned flags)
+{
+    memset(e, 0, sizeof *e);
+    CHECK_OK(shmap_gc(name, flags, collect, e));
+}
+
+TEST(gc__removes_a_system_v_transient_segment_once_nobody_attaches)
+{
+    char name[64];
+    key_t key = sysv_key(name, sizeof name);
+    pid_t creator = make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    struct events e;
+    /* A read-only attacher is in no table, but the kernel counts its attach. The creator
+     * exited without closing: only its slot goes. */
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_RDONLY, 0, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    gc_name(&e, name, 0);
+    CHECK_EQ_INT(e.n, 1);
+    const shmap_gc_event *ev = find_event(&e, SHMAP_GC_CLEARED_SLOTS, name);
+    CHECK(ev && ev->slots == 1 && ev->status == 0);
+    CHECK(util_sysv_exists(key));
+    parent_send(&c, 'U');
+    CHECK_EQ_INT(test_wait(pid), 0);
+    /* A read-write attacher killed holding a shared lock leaves a stale slot only. */
+    pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_SHARED, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    gc_name(&e, name, 0);
+    CHECK_EQ_INT(e.n, 0);
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+
+    gc_name(&e, name, SHMAP_GC_DRY_RUN);
+    CHECK_EQ_INT(e.n, 1);
+    ev = find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name);
+    CHECK(ev && ev->pid == creator && ev->dry_run && ev->status == 0 && ev->size >= 4096);
+    CHECK(util_sysv_exists(key));
+
+    gc_name(&e, name, 0);
+    CHECK_EQ_INT(e.n, 1);
+    ev = find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name);
+    CHECK(ev && ev->pid == creator && !ev->dry_run && ev->status == 0 && ev->slots >= 1);
+    CHECK(!util_sysv_exists(key));
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_open(&seg, name, SHMAP_RDONLY), -ENOENT);
+}
+
+TEST(gc__keeps_system_v_segments_that_are_persistent_or_in_use)
+{
+    char persist[64], used[64];
+    key_t kp = sysv_key(persist, sizeof persist);
+    key_t ku = sysv_key(used, sizeof used);
+    /* The creator exits without closing: a persistent segment with its stale slot. */
+    make_by_dead_creator(persist, 0);
+    struct events e;
+    gc_name(&e, persist, SHMAP_GC_DRY_RUN);
+    CHECK_EQ_INT(e.n, 1);
+    const shmap_gc_event *ev = find_event(&e, SHMAP_GC_CLEARED_SLOTS, persist);
+    CHECK(ev && ev->slots == 1 && ev->dry_run);
+    gc_name(&e, persist, 0);
+    CHECK_EQ_INT(e.n, 1);
+    ev = find_event(&e, SHMAP_GC_CLEARED_SLOTS, persist);
+    CHECK(ev && ev->slots == 1 && !ev->dry_run && ev->status == 0);
+    gc_name(&e, persist, 0);
+    CHECK_EQ_INT(e.n, 0); /* nothing stale is left */
+    CHECK(util_sysv_exists(kp));
+
+    /* A transient one this process maps, and one whose creator lives. */
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_TRANSIENT;
+    const uint64_t dims[1] = {16};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, used, SHMAP_U64, 1, dims, &opts));
+    gc_name(&e, used, 0);
+    CHECK_EQ_INT(e.n, 0);
+    CHECK_OK(shmap_set_destroy(seg, 0));
+    CHECK_OK(shmap_close(seg));
+    gc_name(&e, used, 0); /* the creator (this process) is alive */
+    CHECK_EQ_INT(e.n, 0);
+    CHECK(util_sysv_exists(ku));
+    CHECK_OK(shmap_delete(used, 0, 0));
+    CHECK_OK(shmap_delete(persist, 0, 0));
+    CHECK(!util_sysv_exists(kp));
+}
+
 TEST(gc__leaves_foreign_objects_alone_and_checks_its_arguments)
 {
     const char *name = test_name("foreign");

@@ -51,30 +51,9 @@ static void child_sees_and_writes(const char *name)
     _exit(0);
 }
 
-static void remove_key_on_exit(key_t key)
-{
-    int p[2];
-    CHECK(pipe(p) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(p[1]);
-        char c;
-        while (read(p[0], &c, 1) > 0)
-            ;
-        int id = shmget(key, 0, 0);
-        if (id >= 0)
-            shmctl(id, IPC_RMID, NULL);
-        _exit(0);
-    }
-    close(p[0]);
-}
-
 TEST(stores__sysv_segment_seen_by_another_process_then_removed)
 {
-    key_t key = (key_t)(0x5f000000u | ((unsigned)getpid() & 0xffffffu));
-    remove_key_on_exit(key);
+    key_t key = test_sysv_key();
     char name[64];
     snprintf(name, sizeof name, "sysv://0x%x", (unsigned)key);
     int gofd;

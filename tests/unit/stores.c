@@ -5,43 +5,13 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "../util.h"
-
-/* A key unique to this test process. */
-static key_t test_key(void)
-{
-    static unsigned n;
-    return (key_t)(0x5e000000u | (((unsigned)getpid() & 0xffffu) << 8) | (++n & 0xffu));
-}
-
-/*
- * Remove the segment with `key` when this test process ends, however it ends: a child
- * waits for the end of a pipe whose write end only we hold.
- */
-static void sysv_guard(key_t key)
-{
-    int p[2];
-    CHECK(pipe(p) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(p[1]);
-        char c;
-        while (read(p[0], &c, 1) > 0)
-            ;
-        int id = shmget(key, 0, 0);
-        if (id >= 0)
-            shmctl(id, IPC_RMID, NULL);
-        _exit(0);
-    }
-    close(p[0]); /* the write end stays open until we exit */
-}
 
 static char tmpdir[64];
 
@@ -197,8 +167,7 @@ TEST(stores__file_create_does_not_follow_a_symlink)
 
 TEST(stores__sysv_create_by_key_attach_by_key_and_id_then_removed)
 {
-    key_t key = test_key();
-    sysv_guard(key);
+    key_t key = test_sysv_key();
     char name[64], byid[64];
     snprintf(name, sizeof name, "sysv://0x%x", (unsigned)key);
     uint64_t dims[2] = {32, 16};
@@ -249,8 +218,7 @@ TEST(stores__sysv_create_by_key_attach_by_key_and_id_then_removed)
 
 TEST(stores__sysv_foreign_segment_listed_with_all_and_refused_by_open)
 {
-    key_t key = test_key();
-    sysv_guard(key);
+    key_t key = test_sysv_key();
     int id = shmget(key, 8192, IPC_CREAT | IPC_EXCL | 0600);
     CHECK(id >= 0);
     char name[64];
@@ -283,22 +251,78 @@ TEST(stores__sysv_foreign_segment_listed_with_all_and_refused_by_open)
     CHECK(shmget(key, 0, 0) < 0);
 }
 
+/*
+ * System V limits are per IPC namespace: as root, this test process moves into a new one
+ * (it ends with the test, and every segment made in it goes with it) and lowers them there.
+ * Elsewhere the test needs limits already low enough to reach.
+ */
+static void write_limit(const char *what, unsigned long long v)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/sys/kernel/%s", what);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    CHECK(fprintf(f, "%llu\n", v) > 0);
+    CHECK(fclose(f) == 0);
+}
+
+static unsigned long long read_limit(const char *what)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/sys/kernel/%s", what);
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    CHECK(f && fscanf(f, "%llu", &v) == 1);
+    fclose(f);
+    return v;
+}
+
+static void private_ipc_namespace(void)
+{
+    if (unshare(CLONE_NEWIPC) < 0)
+        TEST_SKIP("cannot lower System V limits here: unshare(CLONE_NEWIPC): %s (needs root)",
+                  strerror(errno));
+}
+
 TEST(stores__sysv_size_above_shmmax_is_a_clear_error)
 {
-    FILE *f = fopen("/proc/sys/kernel/shmmax", "r");
-    unsigned long long max = 0;
-    CHECK(f && fscanf(f, "%llu", &max) == 1);
-    fclose(f);
-    if (max >= (1ull << 46))
-        TEST_SKIP("kernel.shmmax is %llu: no array can exceed it (not lowered here)", max);
-    key_t key = test_key();
-    sysv_guard(key);
+    private_ipc_namespace();
+    write_limit("shmmax", 1 << 20);
+    CHECK_EQ_INT(read_limit("shmmax"), 1 << 20);
     char name[64];
-    snprintf(name, sizeof name, "sysv://0x%x", (unsigned)key);
-    uint64_t n = max + 1;
+    snprintf(name, sizeof name, "sysv://0x%x", (unsigned)test_sysv_key());
+    uint64_t n = 1 << 20; /* with the header, past the limit */
     shmap_seg *seg;
     CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, &n, NULL), -EINVAL);
-    CHECK_CONTAINS(shmap_last_error(), "shmmax");
+    CHECK_CONTAINS(shmap_last_error(), name);
+    CHECK_CONTAINS(shmap_last_error(), "kernel.shmmax is 1048576");
+    /* Nothing was made; a size within the limit works. */
+    CHECK_ERR(shmap_open(&seg, name, SHMAP_RDONLY), -ENOENT);
+    n = 1 << 19;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, &n, NULL));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(stores__sysv_out_of_segments_is_a_clear_error)
+{
+    private_ipc_namespace();
+    write_limit("shmmni", 2);
+    char a[64], b[64], c[64];
+    snprintf(a, sizeof a, "sysv://0x%x", (unsigned)test_sysv_key());
+    snprintf(b, sizeof b, "sysv://0x%x", (unsigned)test_sysv_key());
+    snprintf(c, sizeof c, "sysv://0x%x", (unsigned)test_sysv_key());
+    uint64_t n = 16;
+    shmap_seg *sa, *sb, *sc;
+    CHECK_OK(shmap_create(&sa, a, SHMAP_U8, 1, &n, NULL));
+    CHECK_OK(shmap_create(&sb, b, SHMAP_U8, 1, &n, NULL));
+    CHECK_ERR(shmap_create(&sc, c, SHMAP_U8, 1, &n, NULL), -ENOSPC);
+    CHECK_CONTAINS(shmap_last_error(), c);
+    CHECK_CONTAINS(shmap_last_error(), "kernel.shmmni 2 segments");
+    CHECK_OK(shmap_close(sb));
+    /* A freed slot is usable again. */
+    CHECK_OK(shmap_create(&sc, c, SHMAP_U8, 1, &n, NULL));
+    CHECK_OK(shmap_close(sc));
+    CHECK_OK(shmap_close(sa));
 }
 
 TEST(stores__sysv_names_are_checked)
