@@ -119,6 +119,14 @@ void cli_args_init(cli_args *a, const char *cmd, const cli_opt *opts, int argc, 
  */
 int cli_args_next(cli_args *a);
 
+/*
+ * TYPE as `create` and `--dtype` take it: a type spelling, or record:FIELDS (then *fields
+ * points into @p text, else it is set to NULL). 0, or CLI_EXIT_USAGE after a usage error of
+ * @p cmd naming the fault (after "@p opt: " when @p opt is not NULL).
+ */
+int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dtype *dtype,
+                   const char **fields);
+
 /* Seconds in an argument: a non-negative number (cmd_wait.c). 0 or -1. */
 int cli_parse_seconds(const char *text, double *out);
 
@@ -202,11 +210,49 @@ void cli_value_print(FILE *out, const cli_layout *l, const void *elem);
 /* Segments (util.c) */
 
 /*
- * Open a segment and describe it, printing any error. On success the caller owns *seg (to
- * shmap_close) and *layout (to cli_layout_free). Returns 0 or CLI_EXIT_FAIL.
+ * Raw attach: the commands that read or write data (info cat fill set watch) also take
+ * `--dtype TYPE --shape D,D,... [--offset BYTES] [--private]` to treat any object (a
+ * foreign segment, a plain file) as an array with no header. Their option tables end with
+ * CLI_RAW_OPTS; each option the scanner returns goes through cli_raw_option() first, and
+ * cli_raw_check() runs once all arguments are scanned.
  */
-int cli_open(const char *name, unsigned int flags, shmap_seg **seg, shmap_info *info,
-             cli_layout *layout);
+#define CLI_RAW_OPTS {"dtype", 1}, {"shape", 1}, {"offset", 1}, {"private", 0}
+/* Their usage line and the help text every such command prints. */
+#define CLI_RAW_USAGE "[--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]"
+#define CLI_RAW_HELP                                                                          \
+    "Raw attach, for an object with no shmap header (a foreign segment, a plain file):\n"     \
+    "  --dtype TYPE     element type, as for `shmap create` (u2, f4, record:x:f4,y:f4...)\n" \
+    "  --shape D,D,...  the dimensions, C order (DxD... works too), decimal\n"               \
+    "  --offset BYTES   where the array starts in the object (decimal or 0x hex; any\n"      \
+    "                   multiple of the element's alignment, not only of the page size)\n"  \
+    "  --private        map copy-on-write: writes stay in this command's copy and never\n" \
+    "                   reach the object (not for System V; with or without --dtype)"
+
+typedef struct cli_raw {
+    const char *dtype_text, *shape_text, *offset_text; /* as given, or NULL */
+    int priv;                 /* --private */
+    int raw;                  /* set by cli_raw_check: --dtype and --shape were given */
+    shmap_dtype dtype;        /* the rest is valid when raw is set */
+    const char *fields;       /* record field list, or NULL */
+    unsigned int ndim;
+    uint64_t dims[SHMAP_MAX_DIMS];
+    uint64_t offset;
+} cli_raw;
+
+/* Take option @p opt (its name, without dashes) if it is one of CLI_RAW_OPTS: 1 if taken. */
+int cli_raw_option(cli_raw *r, const char *opt, const char *value);
+
+/* Check and parse what was given. 0, or CLI_EXIT_USAGE after a usage error of @p cmd. */
+int cli_raw_check(const char *cmd, cli_raw *r);
+
+/*
+ * Open a segment and describe it, printing any error: a described segment by name, or with
+ * @p raw giving --dtype and --shape, any object as a raw array (shmap_open_raw); @p raw
+ * may be NULL. --private adds SHMAP_PRIVATE to @p flags. On success the caller owns *seg
+ * (to shmap_close) and *layout (to cli_layout_free). Returns 0 or CLI_EXIT_FAIL.
+ */
+int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg **seg,
+             shmap_info *info, cli_layout *layout);
 
 /*
  * Read all keywords of a segment into a new array (*out, free()d by the caller; may be NULL
@@ -236,6 +282,8 @@ void cli_json_double(cli_json *j, const char *key, double v); /* nan, inf: null 
 void cli_json_bool(cli_json *j, const char *key, int v);
 void cli_json_null(cli_json *j, const char *key);
 
+/* The object `info --dtype ... --shape ...` prints for a raw mapping (no header). */
+void cli_json_raw(cli_json *j, const shmap_info *info, int priv);
 /* One segment object; @p nkw < 0 writes "keywords": null (they could not be read). @p att
  * (natt entries) and @p li may be NULL: "attached" is then [] and "lock" null. */
 void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,

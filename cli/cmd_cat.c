@@ -1,5 +1,5 @@
 /*
- * shmap cat NAME [--slice SPEC]
+ * shmap cat NAME [--slice SPEC] [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
  *
  * A slice is resolved as numpy resolves it (CPython's PySlice_AdjustIndices): an integer
  * item picks one index and drops the dimension; a start:stop:step item keeps it, with
@@ -12,7 +12,7 @@
 
 #include "cli.h"
 
-static const cli_opt cat_opts[] = {{"slice", 1}, {NULL, 0}};
+static const cli_opt cat_opts[] = {{"slice", 1}, CLI_RAW_OPTS, {NULL, 0}};
 
 typedef struct slice_item {
     int is_range;
@@ -193,10 +193,12 @@ int cmd_cat(int argc, char **argv)
 {
     int opt, nitems = 0;
     slice_item items[SHMAP_MAX_DIMS];
+    cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "cat", cat_opts, argc, argv);
     while ((opt = cli_args_next(&a)) >= 0)
-        if ((nitems = parse_slice(a.value, items)) < 0)
+        if (!cli_raw_option(&raw, cat_opts[opt].name, a.value) &&
+            (nitems = parse_slice(a.value, items)) < 0)
             return CLI_EXIT_USAGE;
     if (opt == CLI_ARGS_EXIT)
         return a.status;
@@ -204,12 +206,14 @@ int cmd_cat(int argc, char **argv)
         return cli_usage_error("cat", "missing NAME");
     if (a.npos > 1)
         return cli_usage_error("cat", "unexpected argument '%s'", a.argv[1]);
+    if (cli_raw_check("cat", &raw) != 0)
+        return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDONLY, &seg, &info, &layout) != 0)
+    if (cli_open(name, SHMAP_RDONLY, &raw, &seg, &info, &layout) != 0)
         return CLI_EXIT_FAIL;
     view v;
     int status = make_view(name, &info, items, nitems, &v);

@@ -1,23 +1,26 @@
 /*
- * shmap create NAME TYPE DIM [DIM...] [--mode MODE] [--transient] [--prefault]
+ * shmap create NAME TYPE DIM [DIM...] [--mode MODE] [--transient] [--prefault] [--hugepages]
  *              [--replace|--exist-ok] [--keyword KEY=VALUE]...
  *
  * The command keeps what it creates (SHMAP_CREATE_KEEP): a segment that vanished when the
- * command exits would be of no use. Every argument is checked before anything is created,
- * so bad usage never leaves a segment behind.
+ * command exits would be of no use, which is also why it refuses memfd names. Every
+ * argument is checked before anything is created, so bad usage never leaves a segment
+ * behind.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
 
 static const cli_opt create_opts[] = {
     {"mode", 1}, {"transient", 0}, {"prefault", 0}, {"replace", 0},
-    {"exist-ok", 0}, {"keyword", 1}, {NULL, 0},
+    {"exist-ok", 0}, {"keyword", 1}, {"hugepages", 0}, {NULL, 0},
 };
-enum { OPT_MODE, OPT_TRANSIENT, OPT_PREFAULT, OPT_REPLACE, OPT_EXIST_OK, OPT_KEYWORD };
+enum {
+    OPT_MODE, OPT_TRANSIENT, OPT_PREFAULT, OPT_REPLACE, OPT_EXIST_OK, OPT_KEYWORD,
+    OPT_HUGEPAGES
+};
 
 /* The default keyword area of shmap_create_opts (keyword_capacity 0). */
 #define DEFAULT_KEYWORD_CAPACITY 32
@@ -44,25 +47,6 @@ static int parse_mode(const char *text, unsigned int *mode)
     return 0;
 }
 
-/* TYPE: a type spelling, or record:FIELDS. */
-static int parse_type(const char *text, create_args *c)
-{
-    int rc;
-    if (strncasecmp(text, "record:", 7) == 0) {
-        c->dtype = SHMAP_RECORD;
-        c->opts.record_fields = text + 7;
-        rc = shmap_record_parse(c->opts.record_fields, NULL);
-    } else {
-        rc = shmap_dtype_parse(text, &c->dtype);
-    }
-    if (rc == 0)
-        return 0;
-    const char *detail = cli_lib_detail();
-    if (detail)
-        return cli_usage_error("create", "%s", detail);
-    return cli_usage_error("create", "invalid type '%s': %s", text, shmap_strerror(rc));
-}
-
 /* Options; returns 0 to go on, or 1 to stop with the exit status in a->status. */
 static int parse_options(int argc, char **argv, create_args *c, cli_args *a)
 {
@@ -82,6 +66,9 @@ static int parse_options(int argc, char **argv, create_args *c, cli_args *a)
             break;
         case OPT_PREFAULT:
             c->opts.flags |= SHMAP_CREATE_PREFAULT;
+            break;
+        case OPT_HUGEPAGES:
+            c->opts.flags |= SHMAP_CREATE_HUGEPAGES;
             break;
         case OPT_REPLACE:
             replace = 1;
@@ -135,7 +122,13 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
         return -1;
     }
     c->name = a.argv[0];
-    if (parse_type(a.argv[1], c) != 0)
+    shmap_store store;
+    if (shmap_name_check(c->name, &store) == 0 && store == SHMAP_STORE_MEMFD) {
+        cli_usage_error("create", "'%s': a memfd segment would vanish when this command "
+                                  "exits; name a POSIX, System V or file segment", c->name);
+        return -1;
+    }
+    if (cli_parse_type("create", NULL, a.argv[1], &c->dtype, &c->opts.record_fields) != 0)
         return -1;
     c->ndim = (unsigned int)(a.npos - 2);
     for (unsigned int i = 0; i < c->ndim; i++) {

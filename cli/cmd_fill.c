@@ -1,32 +1,38 @@
 /*
- * shmap fill NAME VALUE|ramp
+ * shmap fill NAME VALUE|ramp [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
  *
  * The whole array is written, then published once, so a reader waiting on the generation
- * wakes to a complete fill rather than to each element.
+ * wakes to a complete fill rather than to each element. A raw mapping has no generation to
+ * publish, and a private one nobody to tell: those are only written.
  */
 #include <string.h>
 
 #include "cli.h"
 
+static const cli_opt fill_opts[] = {CLI_RAW_OPTS, {NULL, 0}};
+
 int cmd_fill(int argc, char **argv)
 {
     int opt;
+    cli_raw raw = {0};
     cli_args a;
-    cli_args_init(&a, "fill", NULL, argc, argv);
+    cli_args_init(&a, "fill", fill_opts, argc, argv);
     while ((opt = cli_args_next(&a)) >= 0)
-        ;
+        cli_raw_option(&raw, fill_opts[opt].name, a.value);
     if (opt == CLI_ARGS_EXIT)
         return a.status;
     if (a.npos < 2)
         return cli_usage_error("fill", "missing %s", a.npos == 0 ? "NAME" : "VALUE");
     if (a.npos > 2)
         return cli_usage_error("fill", "unexpected argument '%s'", a.argv[2]);
+    if (cli_raw_check("fill", &raw) != 0)
+        return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0], *text = a.argv[1];
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDWR, &seg, &info, &layout) != 0)
+    if (cli_open(name, SHMAP_RDWR, &raw, &seg, &info, &layout) != 0)
         return CLI_EXIT_FAIL;
 
     int status = CLI_EXIT_OK, ramp = strcmp(text, "ramp") == 0;
@@ -37,13 +43,15 @@ int cmd_fill(int argc, char **argv)
     } else {
         /* Bracketed by write_begin and publish, so readers of whole frames never see half
          * a fill. */
-        int rc = shmap_write_begin(seg, NULL);
+        int publish = !raw.raw && !raw.priv;
+        int rc = publish ? shmap_write_begin(seg, NULL) : 0;
         if (rc == 0) {
             if (ramp)
                 cli_value_ramp(&layout, shmap_data(seg), info.nelem);
             else
                 cli_value_fill(&layout, &v, shmap_data(seg), info.nelem);
-            rc = shmap_publish(seg);
+            if (publish)
+                rc = shmap_publish(seg);
         }
         if (rc < 0)
             status = cli_fail_lib(name, rc);

@@ -1,8 +1,9 @@
 /*
- * shmap info NAME [--json]
+ * shmap info NAME [--json] [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
  *
  * The text form shows every field of shmap_info under the same names as the JSON form, so
- * what a user reads is what a script finds.
+ * what a user reads is what a script finds. A raw mapping has no header: it shows what the
+ * kernel says of the object and what the command line says of the array, and says it is raw.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 
 #include "cli.h"
 
-static const cli_opt info_opts[] = {{"json", 0}, {NULL, 0}};
+static const cli_opt info_opts[] = {{"json", 0}, CLI_RAW_OPTS, {NULL, 0}};
 
 #define LINE(key, ...)                                                                        \
     do {                                                                                      \
@@ -88,13 +89,10 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
                att[i].alive ? "alive" : "dead", att[i].shared, att[i].writer ? "  writer" : "");
 }
 
-static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
-                       const shmap_attacher *att, int natt, const shmap_lockinfo *li)
+/* The lines a raw mapping and a described segment share, from store to group. */
+static void print_object(const shmap_info *info)
 {
-    char buf[SHMAP_NAME_MAX], when[64], age[32];
-
-    cli_escape(buf, sizeof buf, info->name);
-    LINE("name", "%s", buf);
+    char buf[SHMAP_NAME_MAX];
     LINE("store", "%s", shmap_store_name(info->store));
     cli_escape(buf, sizeof buf, info->os_handle);
     LINE("os_handle", "%s", buf);
@@ -105,7 +103,12 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     LINE("owner", "%s (uid %lu)", buf, (unsigned long)info->uid);
     cli_group_name(info->gid, buf, sizeof buf);
     LINE("group", "%s (gid %lu)", buf, (unsigned long)info->gid);
-    LINE("version", "%u", info->version);
+}
+
+/* The lines of the array, from dtype to bytes. */
+static void print_array(const shmap_info *info)
+{
+    char buf[SHMAP_NAME_MAX];
     const char *numpy = shmap_dtype_numpy(info->dtype);
     if (numpy)
         LINE("dtype", "%s (numpy %s)", shmap_dtype_name(info->dtype), numpy);
@@ -119,6 +122,30 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     LINE("shape", "%s", buf);
     LINE("nelem", "%" PRIu64, info->nelem);
     LINE("bytes", "%" PRIu64, info->data_size);
+}
+
+static void print_raw(const shmap_info *info, int priv)
+{
+    char buf[SHMAP_NAME_MAX];
+    cli_escape(buf, sizeof buf, info->name);
+    LINE("name", "%s", buf);
+    LINE("raw", "yes: no shmap header; the type and shape are those given");
+    print_object(info);
+    print_array(info);
+    LINE("data_offset", "%" PRIu64, info->data_offset);
+    LINE("private", "%s", priv ? "yes (copy-on-write)" : "no");
+}
+
+static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
+                       const shmap_attacher *att, int natt, const shmap_lockinfo *li)
+{
+    char buf[SHMAP_NAME_MAX], when[64], age[32];
+
+    cli_escape(buf, sizeof buf, info->name);
+    LINE("name", "%s", buf);
+    print_object(info);
+    LINE("version", "%u", info->version);
+    print_array(info);
     LINE("data_offset", "%" PRIu64, info->data_offset);
     LINE("creator_pid", "%ld", (long)info->creator_pid);
     cli_user_name(info->creator_uid, buf, sizeof buf);
@@ -133,24 +160,50 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     print_keywords(info, kw, nkw);
 }
 
+/* info --dtype ... --shape ...: what a raw mapping can tell. */
+static int info_raw(const char *name, const cli_raw *raw, int json)
+{
+    shmap_seg *seg;
+    shmap_info info;
+    cli_layout layout;
+    if (cli_open(name, SHMAP_RDONLY, raw, &seg, &info, &layout) != 0)
+        return CLI_EXIT_FAIL;
+    cli_layout_free(&layout);
+    shmap_close(seg);
+    if (json) {
+        cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_raw(&j, &info, raw->priv);
+    } else {
+        print_raw(&info, raw->priv);
+    }
+    return CLI_EXIT_OK;
+}
+
 int cmd_info(int argc, char **argv)
 {
     int opt, json = 0;
+    cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "info", info_opts, argc, argv);
     while ((opt = cli_args_next(&a)) >= 0)
-        json = 1;
+        if (!cli_raw_option(&raw, info_opts[opt].name, a.value))
+            json = 1;
     if (opt == CLI_ARGS_EXIT)
         return a.status;
     if (a.npos == 0)
         return cli_usage_error("info", "missing NAME");
     if (a.npos > 1)
         return cli_usage_error("info", "unexpected argument '%s'", a.argv[1]);
+    if (cli_raw_check("info", &raw) != 0)
+        return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];
+    if (raw.raw)
+        return info_raw(name, &raw, json);
     shmap_seg *seg;
     shmap_info info;
-    int rc = shmap_open(&seg, name, SHMAP_RDONLY);
+    int rc = shmap_open(&seg, name, raw.priv ? SHMAP_PRIVATE : SHMAP_RDONLY);
     if (rc < 0)
         return cli_fail_lib(name, rc);
     shmap_keyword *kw = NULL;

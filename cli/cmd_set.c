@@ -1,8 +1,9 @@
 /*
- * shmap set NAME INDEX... VALUE
+ * shmap set NAME INDEX... VALUE [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
  *
  * Indices are checked as numbers before the segment is opened (a bad number is bad usage),
- * and against the shape after (a wrong index for this segment is a failure).
+ * and against the shape after (a wrong index for this segment is a failure). As for fill, a
+ * raw or private mapping is written without publishing.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -32,13 +33,16 @@ static int64_t element_offset(const char *name, const shmap_info *info, char **t
     return offset;
 }
 
+static const cli_opt set_opts[] = {CLI_RAW_OPTS, {NULL, 0}};
+
 int cmd_set(int argc, char **argv)
 {
     int opt;
+    cli_raw raw = {0};
     cli_args a;
-    cli_args_init(&a, "set", NULL, argc, argv);
+    cli_args_init(&a, "set", set_opts, argc, argv);
     while ((opt = cli_args_next(&a)) >= 0)
-        ;
+        cli_raw_option(&raw, set_opts[opt].name, a.value);
     if (opt == CLI_ARGS_EXIT)
         return a.status;
     if (a.npos < 3) {
@@ -52,12 +56,14 @@ int cmd_set(int argc, char **argv)
     for (int d = 0; d < nindex; d++)
         if (cli_parse_i64(a.argv[1 + d], &index[d]) < 0)
             return cli_usage_error("set", "invalid index '%s'", a.argv[1 + d]);
+    if (cli_raw_check("set", &raw) != 0)
+        return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0], *text = a.argv[a.npos - 1];
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDWR, &seg, &info, &layout) != 0)
+    if (cli_open(name, SHMAP_RDWR, &raw, &seg, &info, &layout) != 0)
         return CLI_EXIT_FAIL;
 
     int status = CLI_EXIT_FAIL;
@@ -71,11 +77,13 @@ int cmd_set(int argc, char **argv)
     } else {
         /* Bracketed by write_begin and publish, so readers of whole frames never see the
          * element half-written. */
-        int rc = shmap_write_begin(seg, NULL);
+        int publish = !raw.raw && !raw.priv;
+        int rc = publish ? shmap_write_begin(seg, NULL) : 0;
         if (rc == 0) {
             unsigned char *data = shmap_data(seg);
             cli_value_store(&layout, &v, data + (size_t)offset * layout.elsize);
-            rc = shmap_publish(seg);
+            if (publish)
+                rc = shmap_publish(seg);
         }
         cli_value_free(&v);
         status = rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;

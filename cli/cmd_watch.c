@@ -1,10 +1,15 @@
 /*
  * shmap watch NAME [--interval SECONDS] [--count N]
+ *                  [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
  *
  * A live view of a segment: its generation, the update rate, the time of the last update
  * and the minimum, maximum and mean of the data (of the newest frame, read so that it is
  * never torn). On a terminal one line is redrawn in place until 'q' or Ctrl-C; otherwise
  * one line is printed per interval (a second by default), which suits logs and pipes.
+ *
+ * A raw mapping has no generation to wait on and no write sequence to read by: it is
+ * polled, once per interval, and its line has only the statistics of the data as it is
+ * then (a writer in the middle of a frame may mix old and new values).
  */
 #include <errno.h>
 #include <math.h>
@@ -19,7 +24,7 @@
 #include "cli.h"
 
 enum { OPT_INTERVAL, OPT_COUNT };
-static const cli_opt opts[] = {{"interval", 1}, {"count", 1}, {NULL, 0}};
+static const cli_opt opts[] = {{"interval", 1}, {"count", 1}, CLI_RAW_OPTS, {NULL, 0}};
 
 static volatile sig_atomic_t stop;
 
@@ -81,18 +86,22 @@ static void compute(const cli_layout *l, const unsigned char *frame, size_t nele
     st->mean = n ? sum / (double)n : NAN;
 }
 
+/* @p info NULL: a raw mapping, which has no generation, rate or last update to show. */
 static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info *info,
                  const struct stats *st)
 {
     char when[64] = "never", ago[32] = "", mn[32], mx[32], mean[32];
-    if (info->published_ns) {
+    if (info && info->published_ns) {
         cli_format_time(when, sizeof when, info->published_ns);
         cli_format_age(ago, sizeof ago, info->published_ns, cli_now_ns());
     }
     if (tty)
         fputs("\r\033[K", out);
-    fprintf(out, "gen %llu  rate %.1f/s  last %s%s%s%s", (unsigned long long)gen, rate, when,
-            *ago ? " (" : "", ago, *ago ? " ago)" : "");
+    if (info)
+        fprintf(out, "gen %llu  rate %.1f/s  last %s%s%s%s", (unsigned long long)gen, rate,
+                when, *ago ? " (" : "", ago, *ago ? " ago)" : "");
+    else
+        fputs("raw", out);
     if (st->valid) {
         cli_format_double(mn, sizeof mn, st->min);
         cli_format_double(mx, sizeof mx, st->max);
@@ -111,9 +120,12 @@ int cmd_watch(int argc, char **argv)
     double interval = -1;
     uint64_t count = 0;
     int opt;
+    cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "watch", opts, argc, argv);
     while ((opt = cli_args_next(&a)) >= 0) {
+        if (cli_raw_option(&raw, opts[opt].name, a.value))
+            continue;
         if (opt == OPT_INTERVAL &&
             (cli_parse_seconds(a.value, &interval) < 0 || interval < 0.01))
             return cli_usage_error("watch", "--interval wants seconds (0.01 or more), not '%s'",
@@ -127,17 +139,19 @@ int cmd_watch(int argc, char **argv)
     if (a.npos != 1)
         return a.npos ? cli_usage_error("watch", "unexpected argument '%s'", a.argv[1])
                       : cli_usage_error("watch", "missing NAME");
+    if (cli_raw_check("watch", &raw) != 0)
+        return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDONLY, &seg, &info, &layout) != 0)
+    if (cli_open(name, SHMAP_RDONLY, &raw, &seg, &info, &layout) != 0)
         return CLI_EXIT_FAIL;
     int tty = isatty(1), keys = tty && isatty(0);
     if (interval < 0)
         interval = tty ? 0.5 : 1.0;
-    size_t fsize = shmap_frame_size(seg);
+    size_t fsize = raw.raw ? (size_t)info.data_size : shmap_frame_size(seg);
     unsigned char *frame = malloc(fsize ? fsize : 1);
     if (!frame) {
         cli_layout_free(&layout);
@@ -150,24 +164,32 @@ int cmd_watch(int argc, char **argv)
     sa.sa_handler = on_signal; /* no SA_RESTART: a wait returns at once */
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    struct termios saved, raw;
+    struct termios saved, noecho;
     if (keys && tcgetattr(0, &saved) == 0) {
-        raw = saved;
-        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
-        raw.c_cc[VMIN] = 0;
-        raw.c_cc[VTIME] = 0;
-        tcsetattr(0, TCSANOW, &raw);
+        noecho = saved;
+        noecho.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        noecho.c_cc[VMIN] = 0;
+        noecho.c_cc[VTIME] = 0;
+        tcsetattr(0, TCSANOW, &noecho);
     } else {
         keys = 0;
     }
 
     int status = CLI_EXIT_OK;
     struct stats st = {0};
-    uint64_t seen = shmap_generation(seg), shown_gen = seen, lines = 0;
+    uint64_t seen = raw.raw ? 0 : shmap_generation(seg), shown_gen = seen, lines = 0;
     double shown_at = mono_s(), next = shown_at;
     while (!stop && !(keys && quit_key())) {
         double now = mono_s();
-        if (now >= next) {
+        if (now >= next && raw.raw) {
+            /* Copied first: the statistics then describe one copy, not a moving target. */
+            memcpy(frame, shmap_data(seg), fsize);
+            compute(&layout, frame, fsize / layout.elsize, &st);
+            show(stdout, tty, 0, 0, NULL, &st);
+            next = now + interval;
+            if (count && ++lines >= count)
+                break;
+        } else if (now >= next) {
             uint64_t gen = shmap_generation(seg), fseen = gen ? gen - 1 : 0;
             /* The newest frame, whole; before any publish, the data as it is. */
             if (gen == 0 || shmap_read_frame(seg, &fseen, frame, 0, NULL) == 0) {
@@ -188,6 +210,12 @@ int cmd_watch(int argc, char **argv)
         double slice = next - mono_s();
         if (keys && slice > 0.1)
             slice = 0.1;
+        if (raw.raw) {
+            /* Nothing to wait on but the clock (and a key, or a signal: no SA_RESTART). */
+            struct pollfd p = {.fd = keys ? 0 : -1, .events = POLLIN};
+            poll(&p, 1, slice > 0 ? (int)(slice * 1000) + 1 : 0);
+            continue;
+        }
         int rc = shmap_wait(seg, &seen, slice > 0 ? slice : 0);
         if (rc == SHMAP_EREMOVED) {
             if (tty)

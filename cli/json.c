@@ -29,10 +29,18 @@
  *   "data_offset"      int      offset of the data in the object (page-aligned)
  *   "creator_pid"      int      process that created the segment
  *   "creator_uid"      int      its user
- *   "attached"         [object] processes attached read-write (`info` only; `ls` reads no
+ *   "attached"         [object] processes in the attach table (`info` only; `ls` reads no
  *                               attach table and gives []), each {"pid": int, "alive": bool,
  *                               "shared": int (shared holds), "writer": bool (holds the
- *                               exclusive lock), "start": int (start time, clock ticks)}
+ *                               exclusive lock), "start": int (start time, clock ticks),
+ *                               "writable": bool (opened read-write; false: a read-only
+ *                               handle that took a lock)}
+ *   "lock"             object   the lock state (`info` only; null from `ls`): {"writer": int
+ *                               or null (pid holding or taking the exclusive lock),
+ *                               "writer_alive": bool, "shared": int (shared holds in all),
+ *                               "waiters": bool (someone waited since the last release),
+ *                               "owner_died": bool (a writer died holding it; the next
+ *                               exclusive locker is told), "dead_pid": int or null}
  *   "generation"       int      bumped by every publish
  *   "created"          string   creation time, ISO 8601 UTC with ms ("2026-11-23T16:30:00.123Z")
  *   "created_ns"       int      the same, in nanoseconds since the Epoch
@@ -42,6 +50,18 @@
  *   "keywords"         object   name -> value (int, float, string or bool), in the order set;
  *                               null if they could not be read
  *   "keyword_comments" object   name -> comment, for the keywords that have one; null as above
+ *
+ * Raw mapping (only from `info NAME --dtype TYPE --shape D,D,...`: any object read as an
+ * array the command line describes, header or not):
+ *   "name"             string   canonical name, as for a segment
+ *   "shmap"            false    nothing here comes from a shmap header
+ *   "raw"              true
+ *   "store" ... "group"         as above, same order ("size": the whole object)
+ *   "dtype" ... "bytes"         as above, same order, from --dtype and --shape
+ *   "data_offset"      int      --offset: where the array starts (any alignment of the type)
+ *   "private"          bool     mapped copy-on-write (--private)
+ *   "creator_pid", "attached", "generation", "created"
+ *                      null     a raw object records none of them
  *
  * Foreign object (only with `ls --all`: a shared-memory object that is not a valid segment):
  *   "name"             string   its name
@@ -278,15 +298,9 @@ static void keyword_members(cli_json *j, const shmap_keyword *kw, int nkw)
     cli_json_close(j, '}');
 }
 
-void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,
-                      const shmap_attacher *att, int natt, const shmap_lockinfo *li)
+/* "dtype" to "bytes": the array, described or raw. */
+static void array_members(cli_json *j, const shmap_info *info)
 {
-    char buf[64];
-    cli_json_open(j, NULL, '{');
-    cli_json_string(j, "name", info->name);
-    cli_json_bool(j, "shmap", 1);
-    object_members(j, info);
-    cli_json_u64(j, "version", info->version);
     cli_json_string(j, "dtype", shmap_dtype_name(info->dtype));
     cli_json_string(j, "numpy", shmap_dtype_numpy(info->dtype));
     cli_json_string(j, "record_fields",
@@ -299,6 +313,18 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_close(j, ']');
     cli_json_u64(j, "nelem", info->nelem);
     cli_json_u64(j, "bytes", info->data_size);
+}
+
+void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,
+                      const shmap_attacher *att, int natt, const shmap_lockinfo *li)
+{
+    char buf[64];
+    cli_json_open(j, NULL, '{');
+    cli_json_string(j, "name", info->name);
+    cli_json_bool(j, "shmap", 1);
+    object_members(j, info);
+    cli_json_u64(j, "version", info->version);
+    array_members(j, info);
     cli_json_u64(j, "data_offset", info->data_offset);
     cli_json_i64(j, "creator_pid", (int64_t)info->creator_pid);
     cli_json_u64(j, "creator_uid", (uint64_t)info->creator_uid);
@@ -310,12 +336,28 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
         cli_json_u64(j, "shared", att[i].shared);
         cli_json_bool(j, "writer", att[i].writer);
         cli_json_u64(j, "start", att[i].start);
+        cli_json_bool(j, "writable", att[i].writable);
         cli_json_close(j, '}');
     }
     cli_json_close(j, ']');
-    /* The lock state beyond the attachers' holds (waiters, a dead writer) is shown by
-     * `info` as text only for now: the JSON schema is shared with the Python binding. */
-    (void)li;
+    if (li) {
+        cli_json_open(j, "lock", '{');
+        if (li->writer > 0)
+            cli_json_i64(j, "writer", li->writer);
+        else
+            cli_json_null(j, "writer");
+        cli_json_bool(j, "writer_alive", li->writer > 0 && li->writer_alive);
+        cli_json_u64(j, "shared", li->shared);
+        cli_json_bool(j, "waiters", li->waiters);
+        cli_json_bool(j, "owner_died", li->owner_died);
+        if (li->dead_pid > 0)
+            cli_json_i64(j, "dead_pid", li->dead_pid);
+        else
+            cli_json_null(j, "dead_pid");
+        cli_json_close(j, '}');
+    } else {
+        cli_json_null(j, "lock");
+    }
     cli_json_u64(j, "generation", info->generation);
     cli_format_time(buf, sizeof buf, info->created_ns);
     cli_json_string(j, "created", buf);
@@ -324,6 +366,23 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_u64(j, "flags", info->flags);
     cli_json_u64(j, "keyword_capacity", info->keyword_capacity);
     keyword_members(j, kw, nkw);
+    cli_json_close(j, '}');
+}
+
+void cli_json_raw(cli_json *j, const shmap_info *info, int priv)
+{
+    cli_json_open(j, NULL, '{');
+    cli_json_string(j, "name", info->name);
+    cli_json_bool(j, "shmap", 0);
+    cli_json_bool(j, "raw", 1);
+    object_members(j, info);
+    array_members(j, info);
+    cli_json_u64(j, "data_offset", info->data_offset);
+    cli_json_bool(j, "private", priv);
+    cli_json_null(j, "creator_pid");
+    cli_json_null(j, "attached");
+    cli_json_null(j, "generation");
+    cli_json_null(j, "created");
     cli_json_close(j, '}');
 }
 

@@ -11,7 +11,7 @@
 
 static const cli_command commands[] = {
     {"create", cmd_create,
-     "create NAME TYPE DIM [DIM...] [--mode MODE] [--transient] [--prefault] "
+     "create NAME TYPE DIM [DIM...] [--mode MODE] [--transient] [--prefault] [--hugepages] "
      "[--replace|--exist-ok] [--keyword KEY=VALUE]...",
      "create a segment holding a zero-filled array, and keep it",
      "TYPE is an element type: u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool,\n"
@@ -24,6 +24,11 @@ static const cli_command commands[] = {
      "  --transient        record it as transient: `shmap gc` may remove it once its\n"
      "                     creator and users are gone\n"
      "  --prefault         fault every page in at creation\n"
+     "  --hugepages        put the segment in huge pages, from the pool reserved with\n"
+     "                     sysctl vm.nr_hugepages: System V (sysv://KEY) or a file on a\n"
+     "                     hugetlbfs mount (file:/dev/hugepages/NAME); not POSIX names.\n"
+     "                     The object's size rounds up to whole huge pages. A file on\n"
+     "                     hugetlbfs is in huge pages with or without this option\n"
      "  --replace          replace an existing segment of that name\n"
      "  --exist-ok         if NAME exists with this type and shape, succeed and leave it\n"
      "                     as it is (mode, flags and keywords untouched)\n"
@@ -39,8 +44,13 @@ static const cli_command commands[] = {
      "  --all    also list shared-memory objects that are not shmap segments, with their\n"
      "           object size under BYTES and, in a STATUS column, why they are not\n"
      "  --json   print a JSON array with one object per segment (schema in shmap(1))"},
-    {"info", cmd_info, "info NAME [--json]", "describe a segment: header, object and keywords",
-     "  --json   print one JSON object (schema in shmap(1))"},
+    {"info", cmd_info, "info NAME [--json] " CLI_RAW_USAGE,
+     "describe a segment: header, object and keywords",
+     "  --json   print one JSON object (schema in shmap(1))\n"
+     "\n"
+     "With --dtype and --shape the object is described as a raw array: store, OS handle,\n"
+     "object size, mode, owner, type, shape, bytes and offset, and `raw: yes`.\n"
+     "\n" CLI_RAW_HELP},
     {"rm", cmd_rm, "rm NAME... [--timeout SECONDS] [--force]", "remove segments",
      "Deletes each NAME once nobody holds its lock: takes the exclusive lock (waiting for\n"
      "lock holders and hold-while-open users), removes the name, lets go. Processes that\n"
@@ -61,7 +71,7 @@ static const cli_command commands[] = {
      "  --prefix PREFIX    look only at objects whose name starts with PREFIX\n"
      "\n"
      "Exits 1 if an action failed (an error line says which), else 0."},
-    {"cat", cmd_cat, "cat NAME [--slice SPEC]", "print the values of a segment",
+    {"cat", cmd_cat, "cat NAME [--slice SPEC] " CLI_RAW_USAGE, "print the values of a segment",
      "A 1-D array prints on one line, a 2-D array one row per line, higher dimensions as\n"
      "2-D blocks separated by blank lines; values are separated by one space. Integers\n"
      "print exactly; floats in the shortest form that reads back to the same value (nan,\n"
@@ -71,13 +81,17 @@ static const cli_command commands[] = {
      "  --slice SPEC   numpy-style, one item per dimension, comma-separated: an index\n"
      "                 (3, -1) selects and drops that dimension; start:stop[:step] (2:5,\n"
      "                 ::2, 1:10:3, ::-1) keeps it; missing items mean ':'. Negative\n"
-     "                 numbers count from the end."},
-    {"fill", cmd_fill, "fill NAME VALUE|ramp", "set every element, then publish",
+     "                 numbers count from the end.\n"
+     "\n" CLI_RAW_HELP},
+    {"fill", cmd_fill, "fill NAME VALUE|ramp " CLI_RAW_USAGE, "set every element, then publish",
      "VALUE is written as for `shmap set`. `ramp` sets element i (in C order) to i, like\n"
      "IDL's DINDGEN: integer types wrap modulo their range as C converts a uint64_t,\n"
      "floats get the nearest value, complex numbers i+0j, bool i%2 (the index's low bit:\n"
      "False, True, False...), records i in every field. Publishing bumps the generation\n"
-     "and wakes waiting readers."},
+     "and wakes waiting readers. A raw mapping (--dtype) has no generation: it is written,\n"
+     "not published. With --private nothing reaches the object: a dry run that checks the\n"
+     "value and read access.\n"
+     "\n" CLI_RAW_HELP},
     {"lock", cmd_lock, "lock NAME [--read|--write] [--timeout S] -- COMMAND [ARGS...]",
      "run a command holding the segment's lock",
      "Takes the exclusive lock (--write, the default) or a shared one (--read), runs\n"
@@ -90,19 +104,22 @@ static const cli_command commands[] = {
      "\n"
      "If the previous writer died holding the lock, a warning line naming its pid is\n"
      "printed and COMMAND still runs: the data may be half-written."},
-    {"set", cmd_set, "set NAME INDEX... VALUE", "set one element, then publish",
+    {"set", cmd_set, "set NAME INDEX... VALUE " CLI_RAW_USAGE, "set one element, then publish",
      "One INDEX per dimension; a negative index counts from the end. VALUE is:\n"
      "  integers   decimal or 0x hex, within the type's range\n"
      "  floats     a decimal or hex float, nan, inf, -inf\n"
      "  complex    1+2j, 2j, 1, (1+2j) or (1,2)\n"
      "  bool       true, false, t, f, 1, 0 (any case)\n"
      "  records    (x=1.5, y=2) by name or (1.5, 2, 1) in order; array fields as [1, 2, 3]\n"
-     "             or one value for all items; fields not given keep their value"},
+     "             or one value for all items; fields not given keep their value\n"
+     "A raw mapping (--dtype) is written, not published; with --private nothing reaches\n"
+     "the object (a dry run).\n"
+     "\n" CLI_RAW_HELP},
     {"wait", cmd_wait, "wait NAME [--timeout SECONDS]", "block until the segment's next update",
      "Exits 0 as soon as the generation passes the one the segment had when the command\n"
      "started (a writer published), 1 after --timeout seconds without an update or if the\n"
      "segment is deleted or replaced meanwhile. By default it waits without end."},
-    {"watch", cmd_watch, "watch NAME [--interval SECONDS] [--count N]",
+    {"watch", cmd_watch, "watch NAME [--interval SECONDS] [--count N] " CLI_RAW_USAGE,
      "live view: generation, update rate, last update, min/max/mean",
      "On a terminal one line is redrawn in place every --interval seconds (0.5 by default)\n"
      "until 'q' or Ctrl-C; elsewhere one line is printed per interval (1 s by default).\n"
@@ -110,7 +127,12 @@ static const cli_command commands[] = {
      "count by their magnitude; records have none.\n"
      "\n"
      "  --interval S   seconds between lines\n"
-     "  --count N      stop after N lines"},
+     "  --count N      stop after N lines\n"
+     "\n"
+     "A raw mapping (--dtype) has no generation: it is polled every interval and its line\n"
+     "shows `raw` and the statistics of the data as it is then (not a copy checked against\n"
+     "a writer, so a frame being written may show half old, half new).\n"
+     "\n" CLI_RAW_HELP},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -143,7 +165,12 @@ static void print_overview(FILE *out)
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-8s%s\n", commands[i].name, commands[i].summary);
     fputs("\n"
-          "NAME names a segment: frames, /frames, shm://frames or shmem://frames.\n"
+          "NAME picks the store, for every command:\n"
+          "  frames, /frames, shm://frames, shmem://frames  POSIX shared memory\n"
+          "  sysv://0x5eed, sysv://24301, sysv://id=N       System V, by key or by id\n"
+          "  file:/path, file:///path, file:relative/path   a file\n"
+          "info, cat, fill, set and watch read any object, or a file, as a raw array with\n"
+          "--dtype TYPE --shape D,D,... [--offset BYTES] [--private].\n"
           "`shmap help COMMAND` describes a command's arguments and options.\n"
           "Exit status: 0 on success, 1 on failure, 2 on bad usage.\n",
           out);

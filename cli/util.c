@@ -274,6 +274,100 @@ int cli_parse_i64(const char *text, int64_t *out)
     return 0;
 }
 
+int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dtype *dtype,
+                   const char **fields)
+{
+    int rc;
+    *fields = NULL;
+    if (strncasecmp(text, "record:", 7) == 0) {
+        *dtype = SHMAP_RECORD;
+        *fields = text + 7;
+        rc = shmap_record_parse(*fields, NULL);
+    } else {
+        rc = shmap_dtype_parse(text, dtype);
+    }
+    if (rc == 0)
+        return 0;
+    const char *detail = cli_lib_detail();
+    if (detail)
+        return cli_usage_error(cmd, "%s%s%s", opt ? opt : "", opt ? ": " : "", detail);
+    return cli_usage_error(cmd, "%s%sinvalid type '%s': %s", opt ? opt : "", opt ? ": " : "",
+                           text, shmap_strerror(rc));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Raw attach */
+
+int cli_raw_option(cli_raw *r, const char *opt, const char *value)
+{
+    if (strcmp(opt, "dtype") == 0)
+        r->dtype_text = value;
+    else if (strcmp(opt, "shape") == 0)
+        r->shape_text = value;
+    else if (strcmp(opt, "offset") == 0)
+        r->offset_text = value;
+    else if (strcmp(opt, "private") == 0)
+        r->priv = 1;
+    else
+        return 0;
+    return 1;
+}
+
+/* "512,512" or "512x512": decimal dimensions, each at least 1. 0, or -1 with a message. */
+static int parse_shape(const char *text, cli_raw *r, char *err, size_t errsize)
+{
+    r->ndim = 0;
+    const char *p = text;
+    for (;;) {
+        size_t len = strcspn(p, ",xX");
+        char item[32];
+        uint64_t d;
+        snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), p);
+        /* Digits only: 0x would collide with the x separator, and a sign means nothing. */
+        if (len == 0 || len >= sizeof item || strspn(item, "0123456789") != len ||
+            cli_parse_u64(item, &d) < 0 || d == 0) {
+            snprintf(err, errsize, "invalid dimension '%.*s' (give D,D,... or DxD..., each a "
+                                   "positive decimal integer)", (int)(len > 40 ? 40 : len), p);
+            return -1;
+        }
+        if (r->ndim == SHMAP_MAX_DIMS) {
+            snprintf(err, errsize, "more than %d dimensions", SHMAP_MAX_DIMS);
+            return -1;
+        }
+        r->dims[r->ndim++] = d;
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
+}
+
+int cli_raw_check(const char *cmd, cli_raw *r)
+{
+    r->raw = 0;
+    if (r->dtype_text && !r->shape_text)
+        return cli_usage_error(cmd, "--dtype needs --shape: give both to read the object as a "
+                                    "raw array");
+    if (r->shape_text && !r->dtype_text)
+        return cli_usage_error(cmd, "--shape needs --dtype: give both to read the object as a "
+                                    "raw array");
+    if (r->offset_text && !r->dtype_text)
+        return cli_usage_error(cmd, "--offset needs --dtype and --shape (a described segment "
+                                    "knows where its data is)");
+    if (!r->dtype_text)
+        return 0;
+    if (cli_parse_type(cmd, "--dtype", r->dtype_text, &r->dtype, &r->fields) != 0)
+        return CLI_EXIT_USAGE;
+    char err[256];
+    if (parse_shape(r->shape_text, r, err, sizeof err) < 0)
+        return cli_usage_error(cmd, "--shape '%s': %s", r->shape_text, err);
+    r->offset = 0;
+    if (r->offset_text && cli_parse_u64(r->offset_text, &r->offset) < 0)
+        return cli_usage_error(cmd, "--offset '%s': not a byte offset (a non-negative integer, "
+                                    "decimal or 0x hex)", r->offset_text);
+    r->raw = 1;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Formatting */
 
@@ -378,10 +472,22 @@ void cli_format_double(char *buf, size_t size, double v)
 /* ---------------------------------------------------------------------------------------- */
 /* Segments */
 
-int cli_open(const char *name, unsigned int flags, shmap_seg **seg, shmap_info *info,
-             cli_layout *layout)
+int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg **seg,
+             shmap_info *info, cli_layout *layout)
 {
-    int rc = shmap_open(seg, name, flags);
+    int rc;
+    /* Copy-on-write replaces read-write: the object is then opened read-only. */
+    if (raw && raw->priv)
+        flags = (flags & ~(unsigned int)SHMAP_RDWR) | SHMAP_PRIVATE;
+    if (raw && raw->raw) {
+        shmap_raw_opts o = SHMAP_RAW_OPTS_INIT;
+        o.flags = flags;
+        o.offset = raw->offset;
+        o.record_fields = raw->fields;
+        rc = shmap_open_raw(seg, name, raw->dtype, raw->ndim, raw->dims, &o);
+    } else {
+        rc = shmap_open(seg, name, flags);
+    }
     if (rc < 0)
         return cli_fail_lib(name, rc);
     rc = shmap_info_get(*seg, info);
@@ -390,6 +496,9 @@ int cli_open(const char *name, unsigned int flags, shmap_seg **seg, shmap_info *
         shmap_close(*seg);
         return CLI_EXIT_FAIL;
     }
+    /* A raw mapping has no header to keep a record's field list in: it is ours. */
+    if (raw && raw->raw && raw->fields && !info->record_fields[0])
+        snprintf(info->record_fields, sizeof info->record_fields, "%s", raw->fields);
     char err[256];
     if (cli_layout_init(layout, info, err, sizeof err) < 0) {
         cli_fail(name, "%s", err);

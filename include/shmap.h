@@ -266,9 +266,15 @@ enum shmap_create_flags {
     /** A ring of frames: the first dimension is the number of frames (see shmap_read_frame). */
     SHMAP_CREATE_RING = 1u << 5,
     /**
-     * Put the segment in huge pages (a memfd with MFD_HUGETLB; only for memfd segments:
-     * name NULL or "memfd:"). Fails with #SHMAP_ESTORE and a message saying how to
-     * configure them where the system has none (/proc/sys/vm/nr_hugepages is 0).
+     * Put the segment in huge pages, from the pool reserved with `vm.nr_hugepages`: a memfd
+     * with MFD_HUGETLB (name NULL or "memfd:"), a System V segment with SHM_HUGETLB
+     * (`sysv://KEY`), or a file on a hugetlbfs mount (`file:PATH`; a file there is in huge
+     * pages with or without this flag). The object's size is rounded up to whole huge pages
+     * (shmap_info::size reports it). Fails with #SHMAP_ESTORE for a POSIX name (tmpfs has
+     * no huge pages to ask for: see docs/OPERATIONS.md for `huge=within_size`), for a file
+     * elsewhere than on hugetlbfs, and where the system has none configured
+     * (/proc/sys/vm/nr_hugepages is 0: the message says how to reserve some); with -ENOSPC
+     * when too few are free; with -EPERM when this user may not use them for System V.
      */
     SHMAP_CREATE_HUGEPAGES = 1u << 6
 };
@@ -341,8 +347,6 @@ enum shmap_open_flags {
  * as the kernel reports it. If this process already maps the same object with the same
  * access, the handle is another reference to that mapping.
  *
- * @param[out] out the handle.
- * @param[in] name the segment name.
  * A read-write open records this process in the segment's attach table (see
  * shmap_attached()); a read-only one does not, until it takes a lock.
  *

@@ -27,8 +27,9 @@ PyDoc_STRVAR(module_doc,
 "    >>> with shmap.open('frames') as seg:          # read-only by default\n"
 "    ...     a = seg.array                           # numpy.ndarray over the mapping\n"
 "\n"
-"Names: 'frames', '/frames', 'shm://frames' and 'shmem://frames' all name the POSIX\n"
-"shared-memory object /frames.\n"
+"Names pick the store: 'frames', '/frames', 'shm://frames' and 'shmem://frames' all\n"
+"name the POSIX shared-memory object /frames; 'sysv://0x5eed' (a key) and\n"
+"'sysv://id=N' name System V segments, 'file:/path/to/x' a regular file.\n"
 "\n"
 "Lifetimes. A Segment is one reference to a mapping of this process. Every array taken\n"
 "from Segment.array, and every buffer exported (numpy.asarray(seg), memoryview(seg)),\n"
@@ -45,16 +46,43 @@ PyDoc_STRVAR(module_doc,
 "(os._exit, a signal) leaves its segments where they are; create them transient=True\n"
 "so that `shmap gc` may collect them.\n"
 "\n"
+"Locks. seg.lock() takes the segment's shared lock (many holders) or, with\n"
+"exclusive=True, its exclusive one (one holder, no shared ones), across processes\n"
+"and threads, and returns a shmap.Lock that holds it until release() or the end of\n"
+"a with block:\n"
+"\n"
+"    >>> with seg.lock(exclusive=True, timeout=2.0):\n"
+"    ...     seg.array[:] = new_data\n"
+"\n"
+"A holder killed with SIGKILL never blocks anyone for good: the next exclusive locker\n"
+"gets the lock, a shmap.OwnerDiedWarning, and Lock.owner_died naming the dead pid.\n"
+"\n"
+"Change notification. seg.publish() bumps the generation and wakes every process\n"
+"blocked in seg.wait(); seg.read_frame() copies a frame that is never torn, waiting\n"
+"for one if needed, when the writer brackets its writes with seg.write_begin() and\n"
+"seg.publish(). A segment created with ring=True keeps its last N frames (N is the\n"
+"first dimension).\n"
+"\n"
+"Raw mappings. shmap.open(name, dtype=..., shape=..., offset=...) maps an object\n"
+"without a shmap header (a foreign shared-memory object, a plain file 'file:PATH')\n"
+"as an array; private=True maps a file copy-on-write.\n"
+"\n"
 "Errors. Failures of the library raise\n"
 "  FileNotFoundError  no such segment (ENOENT)\n"
 "  FileExistsError    the name exists (EEXIST)\n"
 "  PermissionError    EACCES, EPERM\n"
-"  TimeoutError       ETIMEDOUT\n"
+"  TimeoutError       a blocking call (lock, wait, read_frame, delete) ran out of\n"
+"                     its timeout (ETIMEDOUT)\n"
+"  BlockingIOError    the same call given timeout=0 would have had to wait (EBUSY for\n"
+"                     locks and delete, EAGAIN for wait and read_frame)\n"
 "  shmap.DtypeError   an invalid or unsupported element type (also a TypeError)\n"
 "  shmap.ArgumentError  a bad name, shape, size, keyword or argument (also a\n"
 "                     ValueError)\n"
 "  shmap.Error        anything else: not a shmap segment, corrupt header, wrong byte\n"
-"                     order, unmap pending, read-only, keyword area full, ENOSPC...\n"
+"                     order, unmap pending, read-only (EREADONLY: also a lock through\n"
+"                     a read-only Segment whose user may not write the segment),\n"
+"                     raw mapping (ERAW), segment removed while waiting (EREMOVED),\n"
+"                     keyword area full, ENOSPC...\n"
 "shmap.Error is a subclass of OSError. Every exception raised for a library failure\n"
 "carries .code (the library's negative return code, equal to one of the module's E*\n"
 "constants or to -errno), .errname ('ENOENT', 'SHMAP_EPENDING') and .errno (the\n"
@@ -62,13 +90,17 @@ PyDoc_STRVAR(module_doc,
 "detail naming the segment, size or field at fault. Wrong Python types raise\n"
 "TypeError, and out-of-range Python values ValueError, as usual.\n"
 "\n"
-"Threads. The GIL is released while the library creates, opens, closes, lists or\n"
-"deletes segments. A Segment may be shared between threads.");
+"Threads and signals. The GIL is released while the library creates, opens, closes,\n"
+"lists or deletes segments, and while lock(), wait(), read_frame() and delete() wait.\n"
+"Those wait in slices of 50 ms, between which they run Python's signal handlers, so\n"
+"Ctrl-C (KeyboardInterrupt) interrupts them at once; their timeouts are kept exactly.\n"
+"A Segment may be shared between threads; closing it while another thread waits in\n"
+"it makes that wait raise ValueError.");
 
 PyDoc_STRVAR(create_doc,
 "create($module, /, name, shape, dtype, *, mode=0o600, keep=False, transient=False,\n"
 "       replace=False, exist_ok=False, prefault=False, keywords=None,\n"
-"       keyword_capacity=0)\n"
+"       keyword_capacity=0, ring=False)\n"
 "--\n"
 "\n"
 "Create a segment holding a zero-filled array and open it read-write.\n"
@@ -105,36 +137,80 @@ PyDoc_STRVAR(create_doc,
 "          'target name')}; a (value, comment) pair sets a comment.\n"
 "keyword_capacity\n"
 "          keyword slots (0 for the library's default, 32).\n"
+"ring      make a ring of frames: the first dimension is the number of frames N,\n"
+"          and frame number g is written at index g % N (see Segment.write_begin()\n"
+"          and Segment.read_frame()).\n"
 "\n"
 "Returns a read-write Segment. Raises FileExistsError if the name exists (without\n"
 "replace or exist_ok), shmap.DtypeError, shmap.ArgumentError, or OSError.");
 
 PyDoc_STRVAR(open_doc,
-"open($module, /, name, readonly=True)\n"
+"open($module, /, name, readonly=True, *, dtype=None, shape=None, offset=0,\n"
+"     private=False, template=None)\n"
 "--\n"
 "\n"
-"Attach an existing segment by name.\n"
+"Attach an existing segment by name; or, given dtype and shape (or template), map\n"
+"any object as a raw array.\n"
 "\n"
-"Everything in the segment is checked before use (magic, version, byte order,\n"
-"checksum, type, dimensions and offsets against the size the kernel reports); a\n"
-"segment that fails raises shmap.Error. A read-only open maps the memory read-only\n"
-"and its arrays refuse writes. If this process already maps the segment with the\n"
-"same access, the new Segment is another reference to that mapping.\n"
-"\n"
+"Described segments (the default). Everything in the segment is checked before use\n"
+"(magic, version, byte order, checksum, type, dimensions and offsets against the size\n"
+"the kernel reports); a segment that fails raises shmap.Error. A read-only open maps\n"
+"the memory read-only and its arrays refuse writes. If this process already maps the\n"
+"segment with the same access, the new Segment is another reference to that mapping.\n"
 "Opening never removes or changes anything.\n"
 "\n"
-"Raises FileNotFoundError, PermissionError, shmap.ArgumentError (a bad name), or\n"
-"shmap.Error (not a shmap segment, corrupt, incomplete, unmap pending: see .code).");
+"name      'frames', '/frames', 'shm://frames', 'sysv://KEY', 'sysv://id=N',\n"
+"          'file:PATH'.\n"
+"readonly  map read-only (the default) or, with False, read-write.\n"
+"private   map copy-on-write (files and POSIX objects; System V refuses it): the\n"
+"          array is writable, and neither its writes nor keyword changes ever reach\n"
+"          the object; only read permission is needed. readonly does not apply (an\n"
+"          explicit readonly=True is a ValueError). Private opens of one object in\n"
+"          this process share one copy, as opens with the same access always do.\n"
+"\n"
+"Raw mappings: objects without a shmap header, such as a foreign POSIX object or a\n"
+"plain file, mapped as an array of the type and shape you give.\n"
+"dtype     the element type, as for create(); with shape.\n"
+"shape     the dimensions, as for create(); with dtype.\n"
+"template  instead of dtype and shape: take them from a Segment, or from the\n"
+"          described segment of that name.\n"
+"offset    byte offset of the array in the object (IDL's OFFSET). Any offset works\n"
+"          that is a multiple of the element's alignment (its size up to 8 bytes: 1\n"
+"          for u1 and records, 4 for f4, 8 for f8 and c8): 1, 4095 and 4097 are fine\n"
+"          for u1.\n"
+"A raw Segment has .raw True and no header: keywords, locks, publish, wait,\n"
+"read_frame, write_begin, generation, attached and lock_info raise shmap.Error with\n"
+"code ERAW; .info describes what it can. It never destroys anything, and is never\n"
+"shared with other Segments.\n"
+"\n"
+"Returns a Segment. Raises FileNotFoundError, PermissionError, shmap.ArgumentError (a\n"
+"bad name, or an offset the type cannot be aligned at: code EINVAL), shmap.DtypeError,\n"
+"shmap.Error (not a shmap segment, corrupt, incomplete, unmap pending, or for a raw\n"
+"mapping an object too small for the array: code ETRUNCATED, the message giving both\n"
+"sizes; see .code), TypeError for a dtype without a shape (or the reverse) or an\n"
+"offset without either.");
 
 PyDoc_STRVAR(delete_doc,
-"delete($module, /, name)\n"
+"delete($module, /, name, *, timeout=None, force=False)\n"
 "--\n"
 "\n"
-"Remove a segment's name.\n"
+"Delete a segment once nobody holds its lock (CFITSIO's deletion): take the exclusive\n"
+"lock, remove the name, release the lock.\n"
 "\n"
-"Processes that map it, this one included, keep their memory until they unmap; the\n"
-"memory is freed after the last one. Raises FileNotFoundError if there is no such\n"
-"segment, PermissionError if it may not be removed.");
+"It waits, as an exclusive lock() does, for the processes that hold the lock (new\n"
+"readers queue behind it), at most timeout seconds (None: for ever; 0: only try).\n"
+"Processes that map the segment without a lock are not waited for. Every process\n"
+"that maps it, this one included, keeps its memory until it unmaps; the memory is\n"
+"freed after the last one. A lock this process holds (a shmap.Lock) must be released\n"
+"first, or the call waits for itself. The wait runs in slices: Ctrl-C interrupts it.\n"
+"\n"
+"force     remove the name at once, without the lock; also removes an object that is\n"
+"          not a shmap segment (which is refused otherwise).\n"
+"\n"
+"Returns None. Raises FileNotFoundError if there is no such segment, TimeoutError\n"
+"(naming the pids that hold the lock), BlockingIOError with timeout=0 when the lock\n"
+"is held, PermissionError if it may not be opened read-write or removed,\n"
+"shmap.Error (EFORMAT) for an object that is not a shmap segment without force.");
 
 PyDoc_STRVAR(list_doc,
 "list($module, /, all=False)\n"
@@ -143,10 +219,12 @@ PyDoc_STRVAR(list_doc,
 "List the segments on the system, sorted by name.\n"
 "\n"
 "Returns a list of dicts with the same fields, values and types as\n"
-"`shmap ls --json` (see info()). With all=True, shared-memory objects that are not\n"
+"`shmap ls --json` (see info(); as there, attached is [] and lock None in a\n"
+"listing: the attach tables are not read). With all=True, shared-memory objects that are not\n"
 "shmap segments are listed too, as dicts with name, shmap=False, store, os_handle,\n"
 "size, mode, uid, gid, owner, group, error and error_code. Segments whose keywords\n"
-"cannot be read now have keywords=None.");
+"cannot be read now have keywords=None. Raises OSError if the store cannot be\n"
+"listed.");
 
 PyDoc_STRVAR(info_doc,
 "info($module, /, name)\n"
@@ -159,11 +237,15 @@ PyDoc_STRVAR(info_doc,
 "mode ('0600'), uid, gid, owner, group (names or None), version, dtype (shmap's\n"
 "name: 'f32', 'record'), numpy ('<f4', or None for records), record_fields (the field\n"
 "list, or None), elsize, ndim, shape (a list), nelem, bytes, data_offset,\n"
-"creator_pid, creator_uid, attached (a list; empty until attach tracking exists),\n"
-"generation, created (ISO 8601 UTC with milliseconds), created_ns, transient, flags,\n"
+"creator_pid, creator_uid, attached (the processes in the attach table, those that\n"
+"opened it read-write or took a lock: a list of dicts as Segment.attached gives),\n"
+"lock (the lock state, as Segment.lock_info gives), generation, created (ISO 8601\n"
+"UTC with milliseconds), created_ns, transient, flags,\n"
 "keyword_capacity, keywords (name -> value, in the order set) and keyword_comments\n"
 "(name -> comment, for those that have one). Keyword floats that are nan or\n"
-"infinite stay floats here (the JSON prints null).");
+"infinite stay floats here (the JSON prints null).\n"
+"\n"
+"Raises as open() does.");
 
 PyDoc_STRVAR(unique_name_doc,
 "unique_name($module, /, prefix=None)\n"
@@ -172,7 +254,7 @@ PyDoc_STRVAR(unique_name_doc,
 "Return a fresh name that no segment has now (IDL's GET_NAME), such as\n"
 "'shmap-4f2a9c1e-1', starting with prefix (default 'shmap'). Another process may\n"
 "still take it before you do: create() is exclusive, so that is an error, never a\n"
-"silent overwrite.");
+"silent overwrite. Raises shmap.ArgumentError for a prefix that is not a valid name.");
 
 PyDoc_STRVAR(mappings_doc,
 "mappings($module, /)\n"
@@ -183,7 +265,7 @@ PyDoc_STRVAR(mappings_doc,
 "Returns a list of dicts: name, store, os_handle, dtype, numpy, record_fields, shape\n"
 "(a list), bytes, offset (of the data in the mapping), refs (references open: Segments,\n"
 "arrays and buffers), pending (unmap-pending), writable, destroy (the segment is\n"
-"removed when the last reference goes).");
+"removed when the last reference goes). Raises MemoryError only.");
 
 PyDoc_STRVAR(parse_dtype_doc,
 "parse_dtype($module, /, dtype)\n"
@@ -210,15 +292,22 @@ PyDoc_STRVAR(segment_doc,
 "numpy.ndarray over the shared memory (zero copy); the Segment also exports it\n"
 "through the buffer protocol (numpy.asarray(seg), memoryview(seg)).\n"
 "\n"
+"Locks: lock() returns a shmap.Lock (a context manager). Change notification:\n"
+"publish(), wait(), write_begin() and read_frame(). State: generation, seen,\n"
+"attached, lock_info, locked, info, keywords.\n"
+"\n"
 "A Segment is a context manager that closes on exit, and pickles as a reference by\n"
-"name: unpickling reopens the segment with the same access (for multiprocessing).");
+"name: unpickling reopens the segment with the same access (for multiprocessing).\n"
+"Attributes that read the segment raise ValueError once it is closed; name, dtype,\n"
+"shape, ndim, nbytes, readonly, closed, raw, private, ring, offset and seen stay.");
 
 PyDoc_STRVAR(segment_array_doc,
 "The data, as a numpy.ndarray over the shared memory (zero copy, C order).\n"
 "\n"
 "Writable only when the segment is open read-write. Each access returns a new ndarray\n"
 "over the same memory; each holds its own reference to the mapping, so it stays valid\n"
-"after close() and the memory is unmapped when the last array goes.");
+"after close() and the memory is unmapped when the last array goes. Raises ValueError\n"
+"if the segment is closed, shmap.Error (EPENDING) if it is unmap-pending.");
 
 PyDoc_STRVAR(segment_name_doc, "The canonical name of the segment ('frames').");
 PyDoc_STRVAR(segment_dtype_doc,
@@ -226,15 +315,70 @@ PyDoc_STRVAR(segment_dtype_doc,
 PyDoc_STRVAR(segment_shape_doc, "The shape, a tuple of ints, C order.");
 PyDoc_STRVAR(segment_ndim_doc, "The number of dimensions (1 to 8).");
 PyDoc_STRVAR(segment_nbytes_doc, "Bytes of data: the product of the shape times the element size.");
-PyDoc_STRVAR(segment_store_doc, "The backing store: 'posix' (later 'sysv', 'file', 'memfd').");
+PyDoc_STRVAR(segment_store_doc,
+"The backing store, a str: 'posix' (POSIX shared memory, /dev/shm), 'sysv' (System V\n"
+"shared memory), 'file' (a regular file) or 'memfd' (anonymous memory). Raises\n"
+"ValueError if the segment is closed.");
 PyDoc_STRVAR(segment_os_handle_doc,
-"The OS handle behind the segment (IDL's GET_OS_HANDLE): the POSIX name ('/frames').");
+"The OS handle behind the segment (IDL's GET_OS_HANDLE), a str: the POSIX name\n"
+"('/frames'), the System V id ('123'), or the file's path. Raises ValueError if the\n"
+"segment is closed.");
 PyDoc_STRVAR(segment_generation_doc,
-"The generation counter: how many times the data was published (read live).");
+"The generation counter, an int: how many times the data was published (read live).\n"
+"Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_readonly_doc, "True if the segment is open read-only.");
 PyDoc_STRVAR(segment_closed_doc, "True once close() or unmap() was called.");
 PyDoc_STRVAR(segment_info_doc,
-"A dict describing the segment, with the fields of shmap.info() (read now).");
+"A dict describing the segment, with the fields of shmap.info() and of\n"
+"`shmap info NAME --json` (read now, attach table included). For a raw mapping, the\n"
+"fields `shmap info NAME --dtype T --shape S --json` prints: name, shmap (False), raw\n"
+"(True), store ... group as for a segment, dtype ... bytes from the description,\n"
+"data_offset, private, and creator_pid, attached, generation and created as None (a\n"
+"raw object records none of them). Raises ValueError if the segment is closed.");
+PyDoc_STRVAR(segment_raw_doc,
+"True for a raw mapping (open() with dtype and shape, or template): no header.");
+PyDoc_STRVAR(segment_private_doc,
+"True for a private, copy-on-write mapping (open(..., private=True)): writes stay in\n"
+"this process.");
+PyDoc_STRVAR(segment_ring_doc,
+"True for a ring of frames (create(..., ring=True)): the first dimension counts the\n"
+"frames, and read_frame() and write_begin() work on one of them.");
+PyDoc_STRVAR(segment_offset_doc,
+"Byte offset of the data in the object, an int: page-aligned for a described segment\n"
+"(after its header), the offset given for a raw mapping.");
+PyDoc_STRVAR(segment_seen_doc,
+"The generation this Segment has seen, an int that wait() and read_frame() wait to\n"
+"pass and then advance. It starts at the generation at open. Set it to go back or\n"
+"skip: seen = 0 makes read_frame() return the oldest frame a ring still holds (the\n"
+"latest for a plain segment), and seen = seg.generation waits for the next publish.\n"
+"Shared by the threads that use this Segment: give each reader thread a Segment of\n"
+"its own.");
+PyDoc_STRVAR(segment_attached_doc,
+"The processes attached to the segment (those that opened it read-write or took a\n"
+"lock), read now: a list of dicts\n"
+"  pid       int\n"
+"  alive     bool: still running (same pid and process start time)\n"
+"  shared    int: shared holds it has\n"
+"  writer    bool: it holds (or is taking) the exclusive lock\n"
+"  start     int: process start time, clock ticks since boot (0 if unknown)\n"
+"  writable  bool: it opened the segment read-write (False: a read-only opener that\n"
+"            took a lock)\n"
+"These are the `attached` entries of shmap.info(). Dead processes are listed\n"
+"until a lock waiter or a new attacher clears them. Works on a read-only Segment.\n"
+"Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw mapping.");
+PyDoc_STRVAR(segment_lock_info_doc,
+"The lock state, read now: a dict\n"
+"  writer        pid holding (or taking) the exclusive lock, or None\n"
+"  writer_alive  bool: that process is running\n"
+"  shared        int: shared holds, over all processes\n"
+"  waiters       bool: someone waited for the lock since its last release\n"
+"  owner_died    bool: a writer died holding it; the next exclusive locker is told\n"
+"  dead_pid      the last writer found dead holding the lock, or None\n"
+"Works on a read-only Segment. Raises ValueError if the segment is closed,\n"
+"shmap.Error (ERAW) for a raw mapping.");
+PyDoc_STRVAR(segment_locked_doc,
+"True if any process holds the segment's lock, shared or exclusive (or is taking the\n"
+"exclusive one): a snapshot, see lock_info. Raises as lock_info does.");
 PyDoc_STRVAR(segment_keywords_doc,
 "The segment's keywords, as a mutable mapping (shmap.Keywords).\n"
 "\n"
@@ -248,8 +392,112 @@ PyDoc_STRVAR(segment_publish_doc,
 "publish($self, /)\n"
 "--\n"
 "\n"
-"Mark a new version of the data: bump the generation counter and wake processes\n"
-"waiting for it. Raises shmap.Error (EREADONLY) on a read-only segment.");
+"Mark a new version of the data: end the write begun by write_begin() if any, bump\n"
+"the generation counter and wake every process waiting for it (wait(), read_frame(),\n"
+"`shmap wait`). Returns None. Raises ValueError if the segment is closed,\n"
+"shmap.Error with code EREADONLY on a read-only segment, ERAW on a raw mapping.");
+
+PyDoc_STRVAR(segment_lock_doc,
+"lock($self, /, exclusive=False, timeout=None)\n"
+"--\n"
+"\n"
+"Take the segment's shared lock (many holders at once) or, with exclusive=True, its\n"
+"exclusive lock (one holder and no shared ones), and return a shmap.Lock holding it.\n"
+"\n"
+"The lock is taken here, at the call, not at __enter__: use the Lock in a with block,\n"
+"which releases it at the end, or call its release():\n"
+"\n"
+"    with seg.lock(exclusive=True, timeout=2.0):\n"
+"        seg.array[:] = data\n"
+"        seg.publish()\n"
+"\n"
+"    lk = seg.lock()\n"
+"    try:\n"
+"        total = seg.array.sum()\n"
+"    finally:\n"
+"        lk.release()\n"
+"\n"
+"timeout   seconds to wait: None waits for ever, 0 only tries. The wait releases the\n"
+"          GIL and runs in slices of 50 ms, between which signal handlers run:\n"
+"          Ctrl-C raises KeyboardInterrupt at once, and the lock is not taken.\n"
+"\n"
+"Locks are the library's: they exclude other processes and, through separate Lock\n"
+"objects, other threads of this one (each Lock has its own reference to the\n"
+"mapping), and a Lock outlives close() of its Segment. There is no upgrade: an\n"
+"exclusive lock waits for every shared hold, this process's included. Writers are\n"
+"preferred: a waiting writer holds back new readers. A read-only Segment can lock\n"
+"when its user may write the segment (the header page is mapped read-write for it).\n"
+"\n"
+"If the previous holder of the exclusive lock died holding it (killed, crashed), the\n"
+"lock is taken all the same, but the data may be half-written: Lock.owner_died is\n"
+"the dead process's pid and a shmap.OwnerDiedWarning is issued. If warnings are\n"
+"errors, the lock is released and the warning raised.\n"
+"\n"
+"Returns a held shmap.Lock. Raises TimeoutError (naming the holders) when the\n"
+"timeout passes, BlockingIOError (EBUSY) for timeout=0 when the lock is not free,\n"
+"shmap.Error with code EREADONLY for a read-only Segment whose user may not write the\n"
+"segment, ERAW for a raw mapping, ValueError if the segment is (or gets) closed.");
+
+PyDoc_STRVAR(segment_wait_doc,
+"wait($self, /, timeout=None)\n"
+"--\n"
+"\n"
+"Wait until the generation passes seen (the generation this Segment last saw), set\n"
+"seen to the new generation and return it.\n"
+"\n"
+"Returns at once if something was published since. Each publish() (in any process)\n"
+"wakes every waiter; new - old tells how many versions were published meanwhile.\n"
+"Read the data in place afterwards (seg.array); read_frame() is the wait that also\n"
+"copies a frame that is never torn.\n"
+"\n"
+"timeout   seconds to wait: None waits for ever, 0 only checks. The wait releases the\n"
+"          GIL and runs in slices of 50 ms, between which signal handlers run:\n"
+"          Ctrl-C raises KeyboardInterrupt at once.\n"
+"\n"
+"Returns the new generation, an int. Raises TimeoutError when the timeout passes\n"
+"with nothing new (seen is left as it was), BlockingIOError (EAGAIN) for timeout=0\n"
+"and nothing new, shmap.Error with code EREMOVED if the segment is deleted or\n"
+"replaced meanwhile (nobody will publish here again), ERAW for a raw mapping,\n"
+"ValueError if the segment is (or gets) closed.");
+
+PyDoc_STRVAR(segment_read_frame_doc,
+"read_frame($self, /, timeout=None)\n"
+"--\n"
+"\n"
+"Copy the next frame after seen, never torn, waiting for one as wait() does; return\n"
+"a shmap.Frame (data, number, missed, torn).\n"
+"\n"
+"A frame is the whole array for a plain segment (the latest version), and for a\n"
+"ring one entry of the first dimension: the oldest frame after seen that the ring\n"
+"still holds. If a write touches the frame while it is copied, the copy is made\n"
+"again; for that the writer must bracket its writes with write_begin() and\n"
+"publish(). seen becomes the frame's number + 1.\n"
+"\n"
+"timeout   as for wait().\n"
+"\n"
+"Returns a Frame: data, a new numpy array (a copy: shape[1:] for a ring, shape\n"
+"otherwise); number, the frame's number (generation - 1 when it was published);\n"
+"missed, how many frames after seen the ring no longer held (skipped); torn, True\n"
+"only when the writer died in the middle of the only frame there is, in which case\n"
+"a shmap.OwnerDiedWarning is issued too. Raises as wait() does.");
+
+PyDoc_STRVAR(segment_write_begin_doc,
+"write_begin($self, /)\n"
+"--\n"
+"\n"
+"Begin writing the next frame and return it, a writable numpy array over the\n"
+"segment (no copy): the whole array for a plain segment, for a ring the entry\n"
+"generation % N of the first dimension. Fill it, then call publish(), which ends the\n"
+"write: readers in read_frame() then never see a torn frame.\n"
+"\n"
+"    frame = seg.write_begin()\n"
+"    frame[:] = camera.read()\n"
+"    seg.publish()\n"
+"\n"
+"One writer at a time: take the exclusive lock if several processes may write.\n"
+"Returns a numpy.ndarray. Raises shmap.Error with code EREADONLY on a read-only\n"
+"segment, ERAW on a raw mapping, or if a write is already in progress\n"
+"in this process (shmap.Error, errno EALREADY); ValueError if the segment is closed.");
 
 PyDoc_STRVAR(segment_close_doc,
 "close($self, /)\n"
@@ -260,7 +508,9 @@ PyDoc_STRVAR(segment_close_doc,
 "segment again in this process raises shmap.Error with code EPENDING) and the memory\n"
 "goes when the last of them goes. If this process created the segment (without keep)\n"
 "and this was the last reference, the segment is destroyed. Closing a closed Segment\n"
-"does nothing.");
+"does nothing. Locks taken with lock() hold references of their own and stay held.\n"
+"Returns None. Raises OSError if destroying the segment fails (the Segment is closed\n"
+"all the same).");
 
 PyDoc_STRVAR(segment_unmap_doc,
 "unmap($self, /)\n"
@@ -268,7 +518,8 @@ PyDoc_STRVAR(segment_unmap_doc,
 "\n"
 "The same as close(), under IDL's name: drop this reference and, if arrays or other\n"
 "Segments still hold the mapping, mark it unmap-pending: until the last of them goes,\n"
-"opening the segment again in this process raises shmap.Error with code EPENDING.");
+"opening the segment again in this process raises shmap.Error with code EPENDING.\n"
+"Returns None; raises as close() does.");
 
 PyDoc_STRVAR(segment_set_destroy_doc,
 "set_destroy($self, destroy, /)\n"
@@ -276,7 +527,8 @@ PyDoc_STRVAR(segment_set_destroy_doc,
 "\n"
 "Set whether the segment is destroyed when this process's last reference goes (and\n"
 "at exit). True makes this process responsible for removing it, even one it only\n"
-"attached; False keeps one it created.");
+"attached; False keeps one it created. Raw mappings never destroy anything. Returns\n"
+"None. Raises ValueError if the segment is closed.");
 
 PyDoc_STRVAR(segment_enter_doc,
 "__enter__($self, /)\n"
@@ -288,7 +540,8 @@ PyDoc_STRVAR(segment_exit_doc,
 "__exit__($self, exc_type, exc_value, traceback, /)\n"
 "--\n"
 "\n"
-"Close the segment.");
+"Close the segment (as close(), without marking it unmap-pending). Returns False:\n"
+"exceptions propagate. Raises as close() does.");
 
 PyDoc_STRVAR(segment_reduce_doc,
 "__reduce__($self, /)\n"
@@ -311,14 +564,19 @@ PyDoc_STRVAR(keywords_doc,
 "and comment() reach comments.\n"
 "\n"
 "Every access reads or writes the segment itself, so other processes' changes are\n"
-"seen at once. Writing needs a segment open read-write (else shmap.Error, EREADONLY).");
+"seen at once. Writing needs a segment open read-write (else shmap.Error, EREADONLY).\n"
+"Every method raises ValueError once the segment is closed, and shmap.Error (ERAW)\n"
+"for a raw mapping; setting raises shmap.ArgumentError for a bad name, TypeError or\n"
+"ValueError for a value that cannot be stored, shmap.Error (EKEYFULL) when every slot\n"
+"is taken.");
 
 PyDoc_STRVAR(keywords_set_doc,
 "set($self, name, value, /, comment=None)\n"
 "--\n"
 "\n"
 "Set a keyword with a comment (at most 39 characters). comment=None keeps the\n"
-"comment the keyword has; '' removes it.");
+"comment the keyword has; '' removes it. Returns None; raises as setting kw[name]\n"
+"does (see shmap.Keywords), and ValueError for too long a comment.");
 
 PyDoc_STRVAR(keywords_comment_doc,
 "comment($self, name, /)\n"
@@ -368,20 +626,81 @@ PyDoc_STRVAR(keywords_setdefault_doc,
 "setdefault($self, name, default, /)\n"
 "--\n"
 "\n"
-"Return the value of a keyword, setting it to default first if there is none.");
+"Return the value of a keyword, setting it to default first if there is none (which\n"
+"raises as setting kw[name] does).");
 
 PyDoc_STRVAR(keywords_update_doc,
 "update($self, other=(), /, **kwargs)\n"
 "--\n"
 "\n"
 "Set keywords from a mapping or an iterable of (name, value) pairs, then from\n"
-"kwargs.");
+"kwargs. Returns None; raises as setting kw[name] does, stopping at the first\n"
+"failure (the keywords before it are set).");
 
 PyDoc_STRVAR(keywords_clear_doc,
 "clear($self, /)\n"
 "--\n"
 "\n"
-"Delete every keyword.");
+"Delete every keyword. Returns None; raises shmap.Error (EREADONLY) on a read-only\n"
+"segment.");
+
+PyDoc_STRVAR(lock_doc,
+"A held shared or exclusive lock of a segment, made by Segment.lock() (not\n"
+"directly).\n"
+"\n"
+"The lock is held from the lock() call until release(), the end of a with block,\n"
+"or the Lock's garbage collection. It has its own reference to the mapping, so it\n"
+"stays valid after the Segment is closed. In a child made by fork() the lock is\n"
+"the parent's: there, held is False and release() only drops the child's reference.");
+
+PyDoc_STRVAR(lock_release_doc,
+"release($self, /)\n"
+"--\n"
+"\n"
+"Release the lock (waking waiters) and drop the Lock's reference to the mapping.\n"
+"Releasing a released Lock does nothing. Returns None. Raises shmap.ArgumentError\n"
+"(EINVAL) if the exclusive lock was taken from this process meanwhile (it was judged\n"
+"dead); the reference is dropped all the same.");
+
+PyDoc_STRVAR(lock_enter_doc,
+"__enter__($self, /)\n"
+"--\n"
+"\n"
+"Return the Lock itself (the lock was taken by Segment.lock()). Raises ValueError if\n"
+"it was released.");
+
+PyDoc_STRVAR(lock_exit_doc,
+"__exit__($self, exc_type, exc_value, traceback, /)\n"
+"--\n"
+"\n"
+"Release the lock. Returns False: exceptions propagate. Raises as release() does.");
+
+PyDoc_STRVAR(lock_held_doc,
+"True while this process holds the lock through this Lock.");
+PyDoc_STRVAR(lock_exclusive_doc, "True for the exclusive lock, False for a shared one.");
+PyDoc_STRVAR(lock_owner_died_doc,
+"The pid of the writer that died holding the exclusive lock before this Lock took it\n"
+"(the data may be half-written: repair it before releasing), -1 if its pid is not\n"
+"known; None when the previous holder let go normally.");
+PyDoc_STRVAR(lock_name_doc, "The name of the segment.");
+
+PyDoc_STRVAR(frame_doc,
+"A frame copied by Segment.read_frame(): a named tuple (data, number, missed, torn).");
+PyDoc_STRVAR(frame_data_doc,
+"The frame, a new numpy array (a copy that is never torn, unless torn is True).");
+PyDoc_STRVAR(frame_number_doc,
+"The frame's number, counting from 0: the generation it was published as, less one.");
+PyDoc_STRVAR(frame_missed_doc,
+"Frames after the Segment's seen that the ring no longer held: skipped, never read.");
+PyDoc_STRVAR(frame_torn_doc,
+"True when the writer died while writing the only frame there is (a plain segment):\n"
+"the copy may then be torn.");
+
+PyDoc_STRVAR(owner_died_warning_doc,
+"Issued (warnings.warn) when a lock or a frame is obtained from a writer that died\n"
+"while holding the exclusive lock or writing the frame: the data may be\n"
+"inconsistent. The call still succeeds; see Lock.owner_died and Frame.torn. A\n"
+"RuntimeWarning.");
 
 PyDoc_STRVAR(mapref_doc,
 "A reference to a mapping, held by the arrays of a segment (their .base) to keep\n"

@@ -17,23 +17,27 @@
  * writable: arrays are made without the WRITEABLE flag, and their base (_MapRef) exports no
  * buffer, so numpy refuses `arr.flags.writeable = True` instead of letting a write fault.
  *
- * Every handle this module holds is on one of two lists (open Segments, other references),
- * guarded by the GIL. At interpreter exit (an atexit hook) open Segments are closed, and
- * segments this process created without keep= that arrays still map are destroyed, so the
- * destroy policy holds at exit as it does in IDL.
+ * Every handle this module holds is on one of two lists (open Segments, other references:
+ * arrays, buffers, Locks and the waits in progress), guarded by the GIL. At interpreter exit
+ * (an atexit hook) open Segments are closed, and segments this process created without
+ * keep= that other references still map are destroyed, so the destroy policy holds at exit
+ * as it does in IDL.
  *
  * The GIL is released around library calls that may block or take long: create (memory is
  * reserved), open (waits briefly for a creator still writing the header), close (munmap of
- * a large mapping, destroy), list, delete. Calls on a handle that are quick (publish,
- * keywords) keep it. The handle of a Segment is used only with the GIL held or, for close,
- * after the Segment has let go of it, so close() cannot race another use of the handle.
- * The lock and wait calls of later issues release the GIL on a live handle: they will count
- * themselves in the Segment (a `busy` count) and close() will refuse while it is non-zero.
+ * a large mapping, destroy), list, and the waits of lock, wait, read_frame and delete (see
+ * "Blocking calls" below). Calls on a handle that are quick (publish, keywords) keep it.
+ * The handle of a Segment is used only with the GIL held or, for close, after the Segment
+ * has let go of it, so close() cannot race another use of the handle: the waits work on
+ * references of their own, and a Lock holds its lock through one.
  *
  * The library's error codes become exceptions in raise_lib(): FileNotFoundError and the
  * other OSError subclasses for the matching errno values, shmap.DtypeError (TypeError) and
  * shmap.ArgumentError (ValueError) for type and argument errors, shmap.Error otherwise. The
- * message is the library's thread-local detail, read in the thread that made the call.
+ * message is the library's thread-local detail, read in the thread that made the call. The
+ * blocking calls choose their own classes: TimeoutError when their timeout passes,
+ * BlockingIOError when timeout=0 would have had to wait (as os.read on a non-blocking
+ * descriptor, and fcntl.flock with LOCK_NB, raise it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -43,6 +47,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <math.h>
 #include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,6 +70,7 @@
 static PyObject *Error;         /* shmap.Error(OSError) */
 static PyObject *DtypeError;    /* shmap.DtypeError(Error, TypeError) */
 static PyObject *ArgumentError; /* shmap.ArgumentError(Error, ValueError) */
+static PyObject *OwnerDiedWarning; /* shmap.OwnerDiedWarning(RuntimeWarning) */
 
 /* ---------------------------------------------------------------------------------------- */
 /* Errors */
@@ -116,21 +122,14 @@ static int is_errno(int rc)
 }
 
 /*
- * Raise the exception for a failed library call, with the library's detail message (made
- * to name @p name when it does not already). @p cls overrides the class (NULL: by code).
- * Returns NULL, for `return raise_lib(...)`.
+ * Raise @p cls (NULL: by code) for library code @p rc with the message @p text, made to
+ * name @p name when it does not already, and the attributes code, errname and errno.
+ * Returns NULL, for `return raise_text(...)`.
  */
-static PyObject *raise_as(PyObject *cls, int rc, const char *name)
+static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char *text)
 {
-    /* Out of memory is MemoryError in Python; our own allocations report it without a
-     * library detail, so none is read (it would be an older one). */
-    if (rc == -ENOMEM)
-        return PyErr_NoMemory();
-    const char *detail = shmap_last_error();
-    if (!detail || !*detail)
-        detail = shmap_strerror(rc);
-    PyObject *msg = mentions(detail, name) ? PyUnicode_FromString(detail)
-                                           : PyUnicode_FromFormat("%s: %s", name, detail);
+    PyObject *msg = mentions(text, name) ? PyUnicode_FromString(text)
+                                         : PyUnicode_FromFormat("%s: %s", name, text);
     if (!msg)
         return NULL;
     if (!cls)
@@ -154,6 +153,23 @@ static PyObject *raise_as(PyObject *cls, int rc, const char *name)
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
     return NULL;
+}
+
+/*
+ * Raise the exception for a failed library call, with the library's detail message (made
+ * to name @p name when it does not already). @p cls overrides the class (NULL: by code).
+ * Returns NULL, for `return raise_lib(...)`.
+ */
+static PyObject *raise_as(PyObject *cls, int rc, const char *name)
+{
+    /* Out of memory is MemoryError in Python; our own allocations report it without a
+     * library detail, so none is read (it would be an older one). */
+    if (rc == -ENOMEM)
+        return PyErr_NoMemory();
+    const char *detail = shmap_last_error();
+    if (!detail || !*detail)
+        detail = shmap_strerror(rc);
+    return raise_text(cls, rc, name, detail);
 }
 
 static PyObject *raise_lib(int rc, const char *name)
@@ -855,7 +871,80 @@ fail:
     return -1;
 }
 
-static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int nkw)
+/* The attach table of a handle, in a new array (*out, to free(); NULL when empty). */
+static int attached_read(const shmap_seg *seg, shmap_attacher **out)
+{
+    *out = NULL;
+    for (;;) {
+        int n = shmap_attached(seg, NULL, 0);
+        if (n <= 0)
+            return n;
+        /* A few spare entries, so that a process attaching meanwhile costs no second try. */
+        shmap_attacher *att = calloc((size_t)n + 4, sizeof *att);
+        if (!att)
+            return -ENOMEM;
+        int got = shmap_attached(seg, att, (size_t)n + 4);
+        if (got >= 0 && got <= n + 4) {
+            *out = att;
+            return got;
+        }
+        free(att);
+        if (got < 0)
+            return got;
+    }
+}
+
+/* One attached process: the members of `shmap info --json`, in its order. */
+static PyObject *attacher_dict(const shmap_attacher *a)
+{
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    if (put(d, "pid", PyLong_FromLong((long)a->pid)) < 0 ||
+        put(d, "alive", PyBool_FromLong(a->alive)) < 0 ||
+        put(d, "shared", PyLong_FromUnsignedLong(a->shared)) < 0 ||
+        put(d, "writer", PyBool_FromLong(a->writer)) < 0 ||
+        put(d, "start", PyLong_FromUnsignedLongLong(a->start)) < 0 ||
+        put(d, "writable", PyBool_FromLong(a->writable)) < 0)
+        Py_CLEAR(d);
+    return d;
+}
+
+static PyObject *attached_list(const shmap_attacher *att, int natt)
+{
+    PyObject *list = PyList_New(natt > 0 ? natt : 0);
+    for (int i = 0; list && i < natt; i++) {
+        PyObject *d = attacher_dict(&att[i]);
+        if (!d)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, i, d);
+    }
+    return list;
+}
+
+static PyObject *pid_or_none(pid_t pid);
+
+/* A lock state as a dict (the CLI's JSON "lock"), or None when @p li is NULL. */
+static PyObject *lockinfo_dict(const shmap_lockinfo *li)
+{
+    if (!li)
+        return Py_NewRef(Py_None);
+    PyObject *d = PyDict_New();
+    if (d && (put(d, "writer", pid_or_none(li->writer)) < 0 ||
+              put(d, "writer_alive", PyBool_FromLong(li->writer > 0 && li->writer_alive)) < 0 ||
+              put(d, "shared", PyLong_FromUnsignedLong(li->shared)) < 0 ||
+              put(d, "waiters", PyBool_FromLong(li->waiters)) < 0 ||
+              put(d, "owner_died", PyBool_FromLong(li->owner_died)) < 0 ||
+              put(d, "dead_pid", pid_or_none(li->dead_pid)) < 0))
+        Py_CLEAR(d);
+    return d;
+}
+
+/* A segment's description; @p att and @p li are NULL where the attach table is not read
+ * (list()). */
+static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int nkw,
+                           const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
     PyObject *d = PyDict_New();
     if (!d)
@@ -877,7 +966,8 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
         put(d, "creator_pid", PyLong_FromLong((long)info->creator_pid)) < 0 ||
         put(d, "creator_uid",
             PyLong_FromUnsignedLongLong((unsigned long long)info->creator_uid)) < 0 ||
-        put(d, "attached", PyList_New(0)) < 0 ||
+        put(d, "attached", attached_list(att, att ? natt : 0)) < 0 ||
+        put(d, "lock", lockinfo_dict(li)) < 0 ||
         put(d, "generation", PyLong_FromUnsignedLongLong(info->generation)) < 0 ||
         put(d, "created", iso_time(info->created_ns)) < 0 ||
         put(d, "created_ns", PyLong_FromLongLong(info->created_ns)) < 0 ||
@@ -885,6 +975,39 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
         put(d, "flags", PyLong_FromUnsignedLong(info->flags)) < 0 ||
         put(d, "keyword_capacity", PyLong_FromUnsignedLong(info->keyword_capacity)) < 0 ||
         keyword_members(d, kw, nkw) < 0;
+    if (bad)
+        Py_CLEAR(d);
+    return d;
+}
+
+/*
+ * A raw mapping's description, as `shmap info NAME --dtype T --shape S --json` prints it:
+ * what the object and the caller's description give, and null for what only a header
+ * would record.
+ */
+static PyObject *raw_info_dict(const shmap_info *info, int priv)
+{
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    int bad =
+        put(d, "name", str_or_none(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_False)) < 0 ||
+        put(d, "raw", Py_NewRef(Py_True)) < 0 || object_members(d, info) < 0 ||
+        put(d, "dtype", PyUnicode_FromString(shmap_dtype_name(info->dtype))) < 0 ||
+        put(d, "numpy", str_or_none(shmap_dtype_numpy(info->dtype))) < 0 ||
+        put(d, "record_fields",
+            str_or_none(info->dtype == SHMAP_RECORD ? info->record_fields : NULL)) < 0 ||
+        put(d, "elsize", PyLong_FromSize_t(info->elsize)) < 0 ||
+        put(d, "ndim", PyLong_FromUnsignedLong(info->ndim)) < 0 ||
+        put(d, "shape", shape_list(info)) < 0 ||
+        put(d, "nelem", PyLong_FromUnsignedLongLong(info->nelem)) < 0 ||
+        put(d, "bytes", PyLong_FromUnsignedLongLong(info->data_size)) < 0 ||
+        put(d, "data_offset", PyLong_FromUnsignedLongLong(info->data_offset)) < 0 ||
+        put(d, "private", PyBool_FromLong(priv)) < 0 ||
+        put(d, "creator_pid", Py_NewRef(Py_None)) < 0 ||
+        put(d, "attached", Py_NewRef(Py_None)) < 0 ||
+        put(d, "generation", Py_NewRef(Py_None)) < 0 ||
+        put(d, "created", Py_NewRef(Py_None)) < 0;
     if (bad)
         Py_CLEAR(d);
     return d;
@@ -917,6 +1040,11 @@ typedef struct SegmentObject {
     npy_intp strides[SHMAP_MAX_DIMS];
     Py_ssize_t nbytes, elsize;
     int writable;
+    int raw;               /* opened raw: no header */
+    int ring;              /* a ring of frames: the first dimension counts them */
+    int priv;              /* a private (copy-on-write) mapping */
+    uint64_t offset;       /* where the data starts in the object */
+    uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
     char *format;          /* PEP 3118 format of one element, made on first export */
     PyObject *weakrefs;
     struct SegmentObject *prev, *next; /* the open Segments */
@@ -954,16 +1082,170 @@ static int check_open(SegmentObject *self)
     return -1;
 }
 
-/* Wrap a new handle; on failure the handle is closed (destroying what create made). */
-static PyObject *segment_wrap(shmap_seg *seg)
+/* ---------------------------------------------------------------------------------------- */
+/* Blocking calls */
+
+/*
+ * Design note: blocking. The library's waits (lock, wait, read_frame, delete) sleep on a
+ * futex, and only shmap_wait() and shmap_read_frame() return for a signal, and only for
+ * one that lands during the sleep itself. Python runs signal handlers in the main thread,
+ * between bytecodes, so a call that blocked for its whole timeout would make Ctrl-C wait
+ * for it. Every blocking call therefore runs in slices of at most SLICE_S seconds with the
+ * GIL released; between slices it takes the GIL back, runs the pending signal handlers (an
+ * exception, KeyboardInterrupt, ends the call) and checks that its Segment is still open.
+ * The last slice ends at the caller's deadline exactly.
+ *
+ * A blocking call never uses the Segment's own handle without the GIL: it takes a reference
+ * of its own (shmap_dup), on the list the exit hook walks, so close() from another thread
+ * cannot free the handle under it, and the destroy policy still holds at exit.
+ *
+ * What slicing costs: an exclusive lock whose slice ends while it waits for readers to
+ * drain gives the lock word back for the moment it takes to try again, so the library's
+ * writer preference holds within each slice, not across them.
+ */
+#define SLICE_S 0.05
+#define SLICED_PYERR 1 /* sliced(): a Python exception is set */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A timeout argument: None (or inf) waits for ever (-1); else seconds, >= 0. */
+static int timeout_from_py(PyObject *obj, double *out)
+{
+    if (obj == Py_None) {
+        *out = -1;
+        return 0;
+    }
+    double t = PyFloat_AsDouble(obj);
+    if (t == -1.0 && PyErr_Occurred())
+        return -1;
+    if (isnan(t) || t < 0) {
+        PyErr_Format(PyExc_ValueError, "timeout must be None or a number of seconds >= 0, "
+                                       "not %R", obj);
+        return -1;
+    }
+    *out = isinf(t) ? -1 : t;
+    return 0;
+}
+
+/* One slice of a blocking call: the library call with this timeout (0: only try). */
+typedef int (*slice_call)(void *ctx, double timeout_s);
+
+/*
+ * Run @p call until it returns something other than a timeout or an interruption, or the
+ * overall @p timeout (< 0: none) passes. Returns the library's code (-ETIMEDOUT once the
+ * deadline passed), or SLICED_PYERR with a Python exception set: a signal handler raised,
+ * or @p owner (may be NULL) was closed meanwhile.
+ */
+static int sliced(slice_call call, void *ctx, double timeout, SegmentObject *owner)
+{
+    int rc;
+    if (timeout == 0) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = call(ctx, 0);
+        Py_END_ALLOW_THREADS
+        return rc;
+    }
+    double deadline = timeout > 0 ? mono_s() + timeout : INFINITY;
+    for (;;) {
+        double left = deadline - mono_s();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        Py_BEGIN_ALLOW_THREADS
+        rc = call(ctx, left < SLICE_S ? left : SLICE_S);
+        Py_END_ALLOW_THREADS
+        if (rc != -ETIMEDOUT && rc != -EINTR)
+            return rc;
+        if (PyErr_CheckSignals() < 0)
+            return SLICED_PYERR;
+        if (owner && !owner->seg) {
+            PyErr_Format(PyExc_ValueError, "segment '%U' was closed while waiting",
+                         owner->name);
+            return SLICED_PYERR;
+        }
+    }
+}
+
+/* A reference of a blocking call's own, on the exit hook's list; 0 or raised (-1). */
+static int borrow(SegmentObject *self, ref_node *node)
+{
+    int rc = shmap_dup(&node->seg, self->seg);
+    if (rc < 0) {
+        node->seg = NULL;
+        raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return -1;
+    }
+    refs_add(node);
+    return 0;
+}
+
+static void unborrow(ref_node *node)
+{
+    if (!node->seg)
+        return;
+    refs_remove(node);
+    close_handle(node->seg, 0);
+    node->seg = NULL;
+}
+
+/*
+ * Who holds the lock, for messages: "the exclusive lock is held by pid 12" and/or "shared
+ * holds by pids 13, 14"; "" when nobody does (or the table cannot be read).
+ */
+static void holders_text(const shmap_seg *seg, char *buf, size_t size)
+{
+    shmap_lockinfo li;
+    shmap_attacher *att = NULL;
+    pid_t me = getpid();
+    size_t len = 0;
+    buf[0] = '\0';
+    if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
+        len += (size_t)snprintf(buf, size, "the exclusive lock is held by pid %ld%s%s",
+                                (long)li.writer, li.writer == me ? " (this process)" : "",
+                                li.writer_alive ? "" : " (dead)");
+    int n = attached_read(seg, &att), shared = 0;
+    for (int i = 0; i < n && len < size; i++) {
+        if (!att[i].shared)
+            continue;
+        len += (size_t)snprintf(buf + len, size - len, "%s%ld%s",
+                                shared++ ? ", " : len ? "; shared holds by pids "
+                                                      : "shared holds by pids ",
+                                (long)att[i].pid, att[i].pid == me ? " (this process)" : "");
+    }
+    free(att);
+}
+
+/* Raise TimeoutError for a blocking call that ran out of time: "NAME: timed out after T s
+ * waiting for WHAT[: HOLDERS]" (the library's own message would give the last slice). */
+static PyObject *raise_timeout(const char *name, double timeout, const char *what,
+                               const char *holders)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s: timed out after %g s waiting for %s%s%s", name, timeout,
+             what, holders && *holders ? ": " : "", holders ? holders : "");
+    return raise_text(PyExc_TimeoutError, -ETIMEDOUT, name, msg);
+}
+
+/*
+ * Wrap a new handle; on failure the handle is closed (destroying what create made). @p descr
+ * (stolen; may be NULL) is the element type of a raw mapping, which the library describes
+ * without a record's field list; described segments get theirs from the header.
+ */
+static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
 {
     shmap_info *info = PyMem_Malloc(sizeof *info);
     if (!info) {
+        Py_XDECREF(descr);
         close_handle(seg, 0);
         return PyErr_NoMemory();
     }
     int rc = shmap_info_get(seg, info);
     if (rc < 0) {
+        Py_XDECREF(descr);
         raise_lib(rc, NULL);
         PyMem_Free(info);
         close_handle(seg, 0);
@@ -971,24 +1253,35 @@ static PyObject *segment_wrap(shmap_seg *seg)
     }
     SegmentObject *self = PyObject_New(SegmentObject, &Segment_Type);
     if (!self) {
+        Py_XDECREF(descr);
         PyMem_Free(info);
         close_handle(seg, 0);
         return NULL;
     }
     self->seg = seg;
-    self->descr = NULL;
+    self->descr = descr;
     self->shape = NULL;
     self->format = NULL;
     self->weakrefs = NULL;
     self->writable = shmap_writable(seg);
+    self->raw = info->version == 0;
+    self->ring = (info->flags & SHMAP_SEG_RING) != 0;
+    self->priv = 0;
+    self->offset = info->data_offset;
+    self->seen = self->raw ? 0 : info->generation;
     self->elsize = (Py_ssize_t)info->elsize;
     self->nbytes = (Py_ssize_t)info->data_size;
     self->ndim = (int)info->ndim;
     segments_add(self);
     self->name = str_or_none(info->name);
-    if (!self->name || !(self->descr = descr_of_info(info)) ||
+    if (!self->name || (!self->descr && !(self->descr = descr_of_info(info))) ||
         !(self->shape = PyTuple_New(self->ndim)))
         goto fail;
+    if ((size_t)PyDataType_ELSIZE(self->descr) != info->elsize) {
+        PyErr_Format(Error, "%U: element type %R is not %zu bytes", self->name,
+                     (PyObject *)self->descr, info->elsize);
+        goto fail;
+    }
     npy_intp stride = self->elsize;
     for (int i = self->ndim - 1; i >= 0; i--) {
         if (info->dims[i] > (uint64_t)NPY_MAX_INTP) {
@@ -1041,17 +1334,21 @@ static PyObject *segment_repr(PyObject *obj)
     SegmentObject *self = (SegmentObject *)obj;
     if (!self->seg)
         return PyUnicode_FromFormat("<shmap.Segment '%U' closed>", self->name);
-    return PyUnicode_FromFormat("<shmap.Segment '%U' dtype=%R shape=%R %s>", self->name,
+    return PyUnicode_FromFormat("<shmap.Segment '%U' dtype=%R shape=%R %s%s>", self->name,
                                 (PyObject *)self->descr, self->shape,
-                                self->writable ? "read-write" : "read-only");
+                                self->priv       ? "private"
+                                : self->writable ? "read-write"
+                                                 : "read-only",
+                                self->raw ? " raw" : "");
 }
 
-static PyObject *seg_get_array(PyObject *obj, void *closure)
+/*
+ * An ndarray over @p data, in the mapping behind the Segment, holding a reference of its own
+ * (a _MapRef as its base): the whole array, or one frame of it.
+ */
+static PyObject *segment_view(SegmentObject *self, void *data, int ndim, const npy_intp *dims,
+                              const npy_intp *strides)
 {
-    (void)closure;
-    SegmentObject *self = (SegmentObject *)obj;
-    if (check_open(self) < 0)
-        return NULL;
     MapRefObject *ref = PyObject_New(MapRefObject, &MapRef_Type);
     if (!ref)
         return NULL;
@@ -1063,8 +1360,8 @@ static PyObject *seg_get_array(PyObject *obj, void *closure)
     }
     refs_add(&ref->node);
     Py_INCREF(self->descr); /* stolen by PyArray_NewFromDescr */
-    PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, self->descr, self->ndim, self->dims,
-                                         self->strides, shmap_data(ref->node.seg),
+    PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, self->descr, ndim, (npy_intp *)dims,
+                                         (npy_intp *)strides, data,
                                          self->writable ? NPY_ARRAY_WRITEABLE : 0, NULL);
     if (!arr) {
         Py_DECREF(ref);
@@ -1076,6 +1373,15 @@ static PyObject *seg_get_array(PyObject *obj, void *closure)
         return NULL;
     }
     return arr;
+}
+
+static PyObject *seg_get_array(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    return segment_view(self, shmap_data(self->seg), self->ndim, self->dims, self->strides);
 }
 
 static PyObject *seg_get_name(PyObject *obj, void *closure)
@@ -1149,12 +1455,26 @@ static PyObject *seg_get_os_handle(PyObject *obj, void *closure)
     return str_or_none(buf);
 }
 
+/* Refuse what a raw mapping cannot do, as the library does (SHMAP_ERAW). */
+static PyObject *raise_raw(SegmentObject *self, const char *what)
+{
+    char msg[256];
+    const char *name = PyUnicode_AsUTF8(self->name);
+    if (!name)
+        return NULL;
+    snprintf(msg, sizeof msg, "%.100s: raw mapping has no header: %s needs a described segment",
+             name, what);
+    return raise_text(NULL, SHMAP_ERAW, name, msg);
+}
+
 static PyObject *seg_get_generation(PyObject *obj, void *closure)
 {
     (void)closure;
     SegmentObject *self = (SegmentObject *)obj;
     if (check_open(self) < 0)
         return NULL;
+    if (self->raw)
+        return raise_raw(self, "generation");
     return PyLong_FromUnsignedLongLong(shmap_generation(self->seg));
 }
 
@@ -1167,16 +1487,135 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
     shmap_info *info = PyMem_Malloc(sizeof *info);
     if (!info)
         return PyErr_NoMemory();
+    if (self->raw) {
+        int rc = shmap_info_get(self->seg, info);
+        PyObject *res = rc < 0 ? raise_lib(rc, PyUnicode_AsUTF8(self->name))
+                               : raw_info_dict(info, self->priv);
+        PyMem_Free(info);
+        return res;
+    }
     shmap_keyword *kw = NULL;
+    shmap_attacher *att = NULL;
+    shmap_lockinfo li;
     PyObject *res = NULL;
-    int rc = shmap_info_get(self->seg, info), nkw = 0;
-    if (rc < 0 || (rc = nkw = keywords_read(self->seg, &kw)) < 0)
+    int rc = shmap_info_get(self->seg, info), nkw = 0, natt = 0;
+    if (rc < 0 || (rc = nkw = keywords_read(self->seg, &kw)) < 0 ||
+        (rc = natt = attached_read(self->seg, &att)) < 0 ||
+        (rc = shmap_lock_info(self->seg, &li)) < 0)
         raise_lib(rc, PyUnicode_AsUTF8(self->name));
     else
-        res = info_dict(info, kw, nkw);
+        res = info_dict(info, kw, nkw, att, natt, &li);
+    free(att);
     free(kw);
     PyMem_Free(info);
     return res;
+}
+
+static PyObject *seg_get_raw(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((SegmentObject *)obj)->raw);
+}
+
+static PyObject *seg_get_private(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((SegmentObject *)obj)->priv);
+}
+
+static PyObject *seg_get_ring(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((SegmentObject *)obj)->ring);
+}
+
+static PyObject *seg_get_offset(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(((SegmentObject *)obj)->offset);
+}
+
+static PyObject *seg_get_seen(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(((SegmentObject *)obj)->seen);
+}
+
+static int seg_set_seen(PyObject *obj, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "seen cannot be deleted");
+        return -1;
+    }
+    PyObject *index = PyNumber_Index(value);
+    if (!index)
+        return -1;
+    unsigned long long v = PyLong_AsUnsignedLongLong(index);
+    Py_DECREF(index);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "seen must be a generation, 0 to 2**64-1, not %R",
+                         value);
+        }
+        return -1;
+    }
+    ((SegmentObject *)obj)->seen = v;
+    return 0;
+}
+
+static PyObject *seg_get_attached(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    shmap_attacher *att;
+    int n = attached_read(self->seg, &att);
+    if (n < 0)
+        return raise_lib(n, PyUnicode_AsUTF8(self->name));
+    PyObject *res = attached_list(att, n);
+    free(att);
+    return res;
+}
+
+static PyObject *pid_or_none(pid_t pid)
+{
+    if (pid <= 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLong((long)pid);
+}
+
+/* The lock state, a snapshot: 0 or raised (-1). */
+static int lock_state(SegmentObject *self, shmap_lockinfo *li)
+{
+    if (check_open(self) < 0)
+        return -1;
+    int rc = shmap_lock_info(self->seg, li);
+    if (rc < 0) {
+        raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *seg_get_lock_info(PyObject *obj, void *closure)
+{
+    (void)closure;
+    shmap_lockinfo li;
+    if (lock_state((SegmentObject *)obj, &li) < 0)
+        return NULL;
+    return lockinfo_dict(&li);
+}
+
+static PyObject *seg_get_locked(PyObject *obj, void *closure)
+{
+    (void)closure;
+    shmap_lockinfo li;
+    if (lock_state((SegmentObject *)obj, &li) < 0)
+        return NULL;
+    return PyBool_FromLong(li.writer > 0 || li.shared > 0);
 }
 
 typedef struct {
@@ -1204,6 +1643,405 @@ static PyObject *seg_publish(PyObject *obj, PyObject *unused)
     if (rc < 0)
         return raise_lib(rc, PyUnicode_AsUTF8(self->name));
     Py_RETURN_NONE;
+}
+
+/* The library's detail for @p rc, copied before other calls may replace it. */
+static void detail_copy(int rc, char *buf, size_t size)
+{
+    const char *detail = shmap_last_error();
+    snprintf(buf, size, "%s", detail && *detail ? detail : shmap_strerror(rc));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Lock: a shared or exclusive lock held through a reference of its own. */
+
+/*
+ * The library lets a handle hold one lock, and lets threads share a segment through separate
+ * handles. So each Lock takes its own reference (shmap_dup): two threads may hold shared
+ * locks through one Segment, a Lock outlives the Segment's close(), and releasing it never
+ * races the Segment's handle.
+ */
+typedef struct {
+    PyObject_HEAD
+    ref_node node;        /* the reference that holds the lock; NULL once released */
+    PyObject *name;       /* the segment's name */
+    int exclusive;
+    int held;             /* the lock was taken through node.seg */
+    pid_t pid;            /* the process that took it: a forked child holds nothing */
+    PyObject *owner_died; /* pid of the writer that died holding the lock, or None */
+} LockObject;
+
+static PyTypeObject Lock_Type;
+
+/* Unlock (in the process that locked) and drop the reference: 0 or the library's code. */
+static int lock_release(LockObject *self)
+{
+    shmap_seg *seg = self->node.seg;
+    if (!seg)
+        return 0;
+    int rc = self->held && self->pid == getpid() ? shmap_unlock(seg) : 0;
+    self->held = 0;
+    self->node.seg = NULL;
+    refs_remove(&self->node);
+    int rc2 = close_handle(seg, 0);
+    return rc < 0 ? rc : rc2;
+}
+
+static void lock_dealloc(PyObject *obj)
+{
+    LockObject *self = (LockObject *)obj;
+    lock_release(self);
+    Py_XDECREF(self->name);
+    Py_XDECREF(self->owner_died);
+    Py_TYPE(obj)->tp_free(obj);
+}
+
+static PyObject *lock_repr(PyObject *obj)
+{
+    LockObject *self = (LockObject *)obj;
+    return PyUnicode_FromFormat("<shmap.Lock %s on '%U' %s>",
+                                self->exclusive ? "exclusive" : "shared", self->name,
+                                self->node.seg ? "held" : "released");
+}
+
+static PyObject *lock_release_method(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    LockObject *self = (LockObject *)obj;
+    int rc = lock_release(self);
+    if (rc < 0)
+        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+    Py_RETURN_NONE;
+}
+
+static PyObject *lock_enter(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    LockObject *self = (LockObject *)obj;
+    if (!self->node.seg) {
+        PyErr_Format(PyExc_ValueError, "the lock on '%U' was released: take another with "
+                                       "Segment.lock()", self->name);
+        return NULL;
+    }
+    return Py_NewRef(obj);
+}
+
+static PyObject *lock_exit(PyObject *obj, PyObject *args)
+{
+    (void)args;
+    PyObject *res = lock_release_method(obj, NULL);
+    if (!res)
+        return NULL;
+    Py_DECREF(res);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *lock_get_held(PyObject *obj, void *closure)
+{
+    (void)closure;
+    LockObject *self = (LockObject *)obj;
+    return PyBool_FromLong(self->node.seg && self->held && self->pid == getpid());
+}
+
+static PyObject *lock_get_exclusive(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((LockObject *)obj)->exclusive);
+}
+
+static PyObject *lock_get_owner_died(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(((LockObject *)obj)->owner_died);
+}
+
+static PyObject *lock_get_name(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(((LockObject *)obj)->name);
+}
+
+static PyGetSetDef lock_getset[] = {
+    {"held", lock_get_held, NULL, lock_held_doc, NULL},
+    {"exclusive", lock_get_exclusive, NULL, lock_exclusive_doc, NULL},
+    {"owner_died", lock_get_owner_died, NULL, lock_owner_died_doc, NULL},
+    {"name", lock_get_name, NULL, lock_name_doc, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef lock_methods[] = {
+    {"release", lock_release_method, METH_NOARGS, lock_release_doc},
+    {"__enter__", lock_enter, METH_NOARGS, lock_enter_doc},
+    {"__exit__", lock_exit, METH_VARARGS, lock_exit_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject Lock_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shmap.Lock",
+    .tp_basicsize = sizeof(LockObject),
+    .tp_dealloc = lock_dealloc,
+    .tp_repr = lock_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = lock_doc,
+    .tp_methods = lock_methods,
+    .tp_getset = lock_getset,
+};
+
+typedef struct {
+    shmap_seg *seg;
+    unsigned flags;
+} lock_args;
+
+static int lock_slice(void *ctx, double timeout_s)
+{
+    lock_args *a = ctx;
+    return shmap_lock(a->seg, a->flags, timeout_s);
+}
+
+static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"exclusive", "timeout", NULL};
+    SegmentObject *self = (SegmentObject *)obj;
+    int exclusive = 0;
+    PyObject *timeout_obj = Py_None;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|pO:lock", kwlist, &exclusive,
+                                     &timeout_obj) ||
+        timeout_from_py(timeout_obj, &timeout) < 0 || check_open(self) < 0)
+        return NULL;
+    const char *name = PyUnicode_AsUTF8(self->name);
+    if (!name)
+        return NULL;
+    LockObject *lk = PyObject_New(LockObject, &Lock_Type);
+    if (!lk)
+        return NULL;
+    lk->node.seg = NULL;
+    lk->node.prev = lk->node.next = NULL;
+    lk->name = Py_NewRef(self->name);
+    lk->exclusive = exclusive;
+    lk->held = 0;
+    lk->pid = getpid();
+    lk->owner_died = Py_NewRef(Py_None);
+    if (borrow(self, &lk->node) < 0) {
+        Py_DECREF(lk);
+        return NULL;
+    }
+    lock_args a = {lk->node.seg, exclusive ? SHMAP_LOCK_EXCLUSIVE : SHMAP_LOCK_SHARED};
+    int rc = sliced(lock_slice, &a, timeout, self);
+    if (rc == SLICED_PYERR) {
+        Py_DECREF(lk);
+        return NULL;
+    }
+    char detail[1024];
+    if (rc < 0)
+        detail_copy(rc, detail, sizeof detail);
+    if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
+        const char *what = exclusive ? "the exclusive lock" : "the shared lock";
+        char holders[512];
+        if (rc == -ETIMEDOUT || rc == -EBUSY)
+            holders_text(lk->node.seg, holders, sizeof holders);
+        if (rc == -ETIMEDOUT) {
+            raise_timeout(name, timeout, what, holders);
+        } else if (rc == -EBUSY) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s: %s is not free (timeout=0 does not wait)%s%s", name,
+                     what, *holders ? ": " : "", holders);
+            raise_text(PyExc_BlockingIOError, rc, name, msg);
+        } else {
+            raise_text(NULL, rc, name, detail);
+        }
+        Py_DECREF(lk);
+        return NULL;
+    }
+    lk->held = 1;
+    if (rc == SHMAP_EOWNERDEAD) {
+        /* The lock is ours, and the data may be half-written: say so, but do not raise. */
+        shmap_lockinfo li;
+        pid_t dead = shmap_lock_info(lk->node.seg, &li) == 0 ? li.dead_pid : 0;
+        Py_SETREF(lk->owner_died, PyLong_FromLong(dead > 0 ? (long)dead : -1));
+        if (!lk->owner_died || PyErr_WarnEx(OwnerDiedWarning, detail, 1) < 0) {
+            Py_DECREF(lk); /* releases it: a warning made an error leaves nothing held */
+            return NULL;
+        }
+    }
+    return (PyObject *)lk;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Waiting for a publish, reading and writing frames */
+
+typedef struct {
+    shmap_seg *seg;
+    uint64_t seen;
+} wait_args;
+
+static int wait_slice(void *ctx, double timeout_s)
+{
+    wait_args *a = ctx;
+    return shmap_wait(a->seg, &a->seen, timeout_s);
+}
+
+static PyObject *seg_wait(PyObject *obj, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    SegmentObject *self = (SegmentObject *)obj;
+    PyObject *timeout_obj = Py_None;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:wait", kwlist, &timeout_obj) ||
+        timeout_from_py(timeout_obj, &timeout) < 0 || check_open(self) < 0)
+        return NULL;
+    const char *name = PyUnicode_AsUTF8(self->name);
+    if (!name)
+        return NULL;
+    wait_args a = {self->seg, self->seen};
+    /* Something newer already: no need for a reference of our own nor to let go of the GIL. */
+    int rc = shmap_wait(self->seg, &a.seen, 0);
+    if (rc == -EAGAIN && timeout != 0) {
+        ref_node node;
+        if (borrow(self, &node) < 0)
+            return NULL;
+        a.seg = node.seg;
+        rc = sliced(wait_slice, &a, timeout, self);
+        char detail[1024];
+        if (rc < 0)
+            detail_copy(rc, detail, sizeof detail);
+        unborrow(&node);
+        if (rc < 0 && rc != -ETIMEDOUT)
+            return raise_text(NULL, rc, name, detail);
+    }
+    if (rc == SLICED_PYERR)
+        return NULL;
+    if (rc == 0) {
+        self->seen = a.seen;
+        return PyLong_FromUnsignedLongLong(a.seen);
+    }
+    char what[64];
+    snprintf(what, sizeof what, "a generation newer than %llu", (unsigned long long)a.seen);
+    if (rc == -ETIMEDOUT)
+        return raise_timeout(name, timeout, what, NULL);
+    if (rc == -EAGAIN)
+        return raise_as(PyExc_BlockingIOError, rc, name);
+    return raise_lib(rc, name);
+}
+
+static PyTypeObject Frame_Type;
+
+static PyStructSequence_Field frame_fields[] = {
+    {"data", frame_data_doc},
+    {"number", frame_number_doc},
+    {"missed", frame_missed_doc},
+    {"torn", frame_torn_doc},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc frame_desc = {"shmap.Frame", frame_doc, frame_fields, 4};
+
+/* The shape of one frame: the array's, less the first dimension for a ring. */
+static int frame_ndim(const SegmentObject *self)
+{
+    return self->ring ? self->ndim - 1 : self->ndim;
+}
+
+static const npy_intp *frame_dims(const SegmentObject *self)
+{
+    return self->ring ? self->dims + 1 : self->dims;
+}
+
+typedef struct {
+    shmap_seg *seg;
+    uint64_t seen;
+    uint64_t missed;
+    void *dst;
+} frame_args;
+
+static int frame_slice(void *ctx, double timeout_s)
+{
+    frame_args *a = ctx;
+    return shmap_read_frame(a->seg, &a->seen, a->dst, timeout_s, &a->missed);
+}
+
+static PyObject *seg_read_frame(PyObject *obj, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    SegmentObject *self = (SegmentObject *)obj;
+    PyObject *timeout_obj = Py_None;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:read_frame", kwlist, &timeout_obj) ||
+        timeout_from_py(timeout_obj, &timeout) < 0 || check_open(self) < 0)
+        return NULL;
+    const char *name = PyUnicode_AsUTF8(self->name);
+    if (!name)
+        return NULL;
+    if (self->raw)
+        return raise_raw(self, "read_frame");
+    Py_INCREF(self->descr); /* stolen */
+    PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, self->descr, frame_ndim(self),
+                                         (npy_intp *)frame_dims(self), NULL, NULL, 0, NULL);
+    if (!arr)
+        return NULL;
+    if ((size_t)PyArray_NBYTES((PyArrayObject *)arr) != shmap_frame_size(self->seg)) {
+        Py_DECREF(arr);
+        return PyErr_Format(Error, "%s: frames are %zu bytes, the shape says %zd", name,
+                            shmap_frame_size(self->seg),
+                            (Py_ssize_t)PyArray_NBYTES((PyArrayObject *)arr));
+    }
+    ref_node node;
+    if (borrow(self, &node) < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
+    frame_args a = {node.seg, self->seen, 0, PyArray_DATA((PyArrayObject *)arr)};
+    int rc = sliced(frame_slice, &a, timeout, self);
+    char detail[1024];
+    if (rc < 0)
+        detail_copy(rc, detail, sizeof detail);
+    unborrow(&node);
+    if (rc == SLICED_PYERR || (rc < 0 && rc != SHMAP_EOWNERDEAD)) {
+        Py_DECREF(arr);
+        if (rc == SLICED_PYERR)
+            return NULL;
+        if (rc == -ETIMEDOUT) {
+            char what[64];
+            snprintf(what, sizeof what, "a frame after %llu", (unsigned long long)a.seen);
+            return raise_timeout(name, timeout, what, NULL);
+        }
+        return raise_text(rc == -EAGAIN ? PyExc_BlockingIOError : NULL, rc, name, detail);
+    }
+    self->seen = a.seen;
+    if (rc == SHMAP_EOWNERDEAD && PyErr_WarnEx(OwnerDiedWarning, detail, 1) < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
+    PyObject *frame = PyStructSequence_New(&Frame_Type);
+    PyObject *number = PyLong_FromUnsignedLongLong(a.seen - 1);
+    PyObject *missed = PyLong_FromUnsignedLongLong(a.missed);
+    if (!frame || !number || !missed) {
+        Py_XDECREF(frame);
+        Py_XDECREF(number);
+        Py_XDECREF(missed);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    PyStructSequence_SET_ITEM(frame, 0, arr);
+    PyStructSequence_SET_ITEM(frame, 1, number);
+    PyStructSequence_SET_ITEM(frame, 2, missed);
+    PyStructSequence_SET_ITEM(frame, 3, PyBool_FromLong(rc == SHMAP_EOWNERDEAD));
+    return frame;
+}
+
+static PyObject *seg_write_begin(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    void *frame;
+    int rc = shmap_write_begin(self->seg, &frame);
+    if (rc < 0)
+        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+    return segment_view(self, frame, frame_ndim(self), frame_dims(self),
+                        self->ring ? self->strides + 1 : self->strides);
 }
 
 static PyObject *seg_close_common(SegmentObject *self, int unmap)
@@ -1263,12 +2101,38 @@ static PyObject *seg_exit(PyObject *obj, PyObject *args)
 
 static PyObject *mod_open_obj; /* shmap.open, for pickling */
 
+/*
+ * A Segment pickles as the call that opens it again: open(name, readonly), and for raw and
+ * private mappings the same through functools.partial(open, dtype=..., shape=..., ...), as
+ * their options are keyword-only.
+ */
 static PyObject *seg_reduce(PyObject *obj, PyObject *unused)
 {
     (void)unused;
     SegmentObject *self = (SegmentObject *)obj;
-    return Py_BuildValue("O(OO)", mod_open_obj, self->name,
-                         self->writable ? Py_False : Py_True);
+    if (!self->raw && !self->priv)
+        return Py_BuildValue("O(OO)", mod_open_obj, self->name,
+                             self->writable ? Py_False : Py_True);
+    PyObject *kw = self->raw ? Py_BuildValue("{s:O,s:O,s:K,s:O}", "dtype", self->descr,
+                                             "shape", self->shape, "offset",
+                                             (unsigned long long)self->offset, "private",
+                                             self->priv ? Py_True : Py_False)
+                             : Py_BuildValue("{s:O}", "private", Py_True);
+    PyObject *functools = kw ? PyImport_ImportModule("functools") : NULL;
+    PyObject *partial = functools ? PyObject_GetAttrString(functools, "partial") : NULL;
+    PyObject *fargs = partial ? PyTuple_Pack(1, mod_open_obj) : NULL;
+    PyObject *opener = fargs ? PyObject_Call(partial, fargs, kw) : NULL;
+    PyObject *res = NULL;
+    if (opener && self->priv)
+        res = Py_BuildValue("O(O)", opener, self->name);
+    else if (opener)
+        res = Py_BuildValue("O(OO)", opener, self->name, self->writable ? Py_False : Py_True);
+    Py_XDECREF(opener);
+    Py_XDECREF(fargs);
+    Py_XDECREF(partial);
+    Py_XDECREF(functools);
+    Py_XDECREF(kw);
+    return res;
 }
 
 /* The buffer protocol. Each export holds its own library reference, in `internal`. */
@@ -1430,11 +2294,26 @@ static PyGetSetDef segment_getset[] = {
     {"closed", seg_get_closed, NULL, segment_closed_doc, NULL},
     {"info", seg_get_info, NULL, segment_info_doc, NULL},
     {"keywords", seg_get_keywords, NULL, segment_keywords_doc, NULL},
+    {"raw", seg_get_raw, NULL, segment_raw_doc, NULL},
+    {"private", seg_get_private, NULL, segment_private_doc, NULL},
+    {"ring", seg_get_ring, NULL, segment_ring_doc, NULL},
+    {"offset", seg_get_offset, NULL, segment_offset_doc, NULL},
+    {"seen", seg_get_seen, seg_set_seen, segment_seen_doc, NULL},
+    {"attached", seg_get_attached, NULL, segment_attached_doc, NULL},
+    {"lock_info", seg_get_lock_info, NULL, segment_lock_info_doc, NULL},
+    {"locked", seg_get_locked, NULL, segment_locked_doc, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyMethodDef segment_methods[] = {
     {"publish", seg_publish, METH_NOARGS, segment_publish_doc},
+    {"lock", (PyCFunction)(void (*)(void))seg_lock, METH_VARARGS | METH_KEYWORDS,
+     segment_lock_doc},
+    {"wait", (PyCFunction)(void (*)(void))seg_wait, METH_VARARGS | METH_KEYWORDS,
+     segment_wait_doc},
+    {"read_frame", (PyCFunction)(void (*)(void))seg_read_frame, METH_VARARGS | METH_KEYWORDS,
+     segment_read_frame_doc},
+    {"write_begin", seg_write_begin, METH_NOARGS, segment_write_begin_doc},
     {"close", seg_close, METH_NOARGS, segment_close_doc},
     {"unmap", seg_unmap, METH_NOARGS, segment_unmap_doc},
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
@@ -1952,13 +2831,14 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
     static char *kwlist[] = {"name", "shape", "dtype", "mode", "keep", "transient", "replace",
-                             "exist_ok", "prefault", "keywords", "keyword_capacity", NULL};
+                             "exist_ok", "prefault", "keywords", "keyword_capacity", "ring",
+                             NULL};
     PyObject *name_obj, *shape_obj, *dtype_obj, *mode_obj = NULL, *keywords = Py_None;
-    int keep = 0, transient = 0, replace = 0, exist_ok = 0, prefault = 0;
+    int keep = 0, transient = 0, replace = 0, exist_ok = 0, prefault = 0, ring = 0;
     unsigned int kwcap = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOI:create", kwlist, &name_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOIp:create", kwlist, &name_obj,
                                      &shape_obj, &dtype_obj, &mode_obj, &keep, &transient,
-                                     &replace, &exist_ok, &prefault, &keywords, &kwcap))
+                                     &replace, &exist_ok, &prefault, &keywords, &kwcap, &ring))
         return NULL;
     const char *name = utf8_arg(name_obj, "name");
     if (!name)
@@ -1989,7 +2869,7 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     opts.flags = (keep ? SHMAP_CREATE_KEEP : 0) | (transient ? SHMAP_CREATE_TRANSIENT : 0) |
                  (replace ? SHMAP_CREATE_REPLACE : 0) | (exist_ok ? SHMAP_CREATE_OPEN : 0) |
-                 (prefault ? SHMAP_CREATE_PREFAULT : 0);
+                 (prefault ? SHMAP_CREATE_PREFAULT : 0) | (ring ? SHMAP_CREATE_RING : 0);
     opts.keyword_capacity = kwcap;
     opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
     shmap_keyword *kw;
@@ -2019,44 +2899,232 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
         }
     }
     PyMem_Free(kw);
-    return segment_wrap(seg);
+    return segment_wrap(seg, NULL);
+}
+
+/*
+ * The array a raw open maps: from dtype and shape, or from a template (a Segment or a name).
+ * The binding resolves templates itself, rather than through shmap_raw_opts: it needs the
+ * numpy type of a record template, which a raw handle does not describe (its info has no
+ * field list), and a template Segment's handle is read here, with the GIL held.
+ */
+typedef struct {
+    shmap_dtype dtype;
+    unsigned ndim;
+    uint64_t dims[SHMAP_MAX_DIMS];
+    char fields[SHMAP_RECORD_FIELDS_MAX];
+    PyArray_Descr *descr; /* new reference */
+} raw_array;
+
+static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject *template,
+                             raw_array *out)
+{
+    out->descr = NULL;
+    out->fields[0] = '\0';
+    if (template != Py_None && (dtype_obj != Py_None || shape_obj != Py_None)) {
+        PyErr_SetString(PyExc_TypeError, "give template, or dtype and shape, not both");
+        return -1;
+    }
+    if (template != Py_None) {
+        shmap_info *info = PyMem_Malloc(sizeof *info);
+        if (!info) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        int rc;
+        const char *tname = NULL;
+        if (PyObject_TypeCheck(template, &Segment_Type)) {
+            SegmentObject *t = (SegmentObject *)template;
+            if (check_open(t) < 0) {
+                PyMem_Free(info);
+                return -1;
+            }
+            rc = shmap_info_get(t->seg, info);
+            if (rc == 0)
+                out->descr = (PyArray_Descr *)Py_NewRef((PyObject *)t->descr);
+        } else if (PyUnicode_Check(template)) {
+            if (!(tname = utf8_arg(template, "template"))) {
+                PyMem_Free(info);
+                return -1;
+            }
+            Py_BEGIN_ALLOW_THREADS
+            rc = shmap_stat(tname, info);
+            Py_END_ALLOW_THREADS
+            if (rc == 0 && !(out->descr = descr_of_info(info))) {
+                PyMem_Free(info);
+                return -1;
+            }
+        } else {
+            PyMem_Free(info);
+            PyErr_Format(PyExc_TypeError, "template must be a shmap.Segment or a segment name, "
+                                          "not %.100s", Py_TYPE(template)->tp_name);
+            return -1;
+        }
+        if (rc < 0) {
+            raise_lib(rc, tname);
+            PyMem_Free(info);
+            return -1;
+        }
+        out->dtype = info->dtype;
+        out->ndim = info->ndim;
+        memcpy(out->dims, info->dims, sizeof out->dims);
+        if (info->dtype == SHMAP_RECORD)
+            snprintf(out->fields, sizeof out->fields, "%s", info->record_fields);
+        PyMem_Free(info);
+        return 0;
+    }
+    if (dtype_obj == Py_None || shape_obj == Py_None) {
+        PyErr_Format(PyExc_TypeError, "a raw open needs both dtype and shape (%s is missing), "
+                                      "or a template",
+                     dtype_obj == Py_None ? "dtype" : "shape");
+        return -1;
+    }
+    if (dtype_from_py(dtype_obj, &out->dtype, out->fields) < 0 ||
+        shape_from_py(shape_obj, &out->ndim, out->dims) < 0)
+        return -1;
+    if (out->dtype == SHMAP_RECORD) {
+        size_t elsize = 0;
+        shmap_record_parse(out->fields, &elsize);
+        out->descr = descr_of_fields(out->fields, elsize);
+    } else {
+        out->descr = descr_of_type(out->dtype);
+    }
+    return out->descr ? 0 : -1;
 }
 
 static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
-    static char *kwlist[] = {"name", "readonly", NULL};
-    PyObject *name_obj;
-    int readonly = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|p:open", kwlist, &name_obj, &readonly))
+    static char *kwlist[] = {"name", "readonly", "dtype", "shape", "offset", "private",
+                             "template", NULL};
+    PyObject *name_obj, *readonly_obj = NULL, *dtype_obj = Py_None, *shape_obj = Py_None;
+    PyObject *offset_obj = NULL, *template = Py_None;
+    int priv = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$OOOpO:open", kwlist, &name_obj,
+                                     &readonly_obj, &dtype_obj, &shape_obj, &offset_obj, &priv,
+                                     &template))
         return NULL;
     const char *name = utf8_arg(name_obj, "name");
     if (!name)
         return NULL;
+    int readonly = readonly_obj ? PyObject_IsTrue(readonly_obj) : 1;
+    if (readonly < 0)
+        return NULL;
+    if (priv && readonly_obj && readonly) {
+        PyErr_SetString(PyExc_ValueError, "private=True maps a writable copy: readonly=True "
+                                          "contradicts it");
+        return NULL;
+    }
+    unsigned flags = priv ? SHMAP_PRIVATE : readonly ? SHMAP_RDONLY : SHMAP_RDWR;
+    int raw = dtype_obj != Py_None || shape_obj != Py_None || template != Py_None;
+    unsigned long long offset = 0;
+    if (offset_obj && offset_obj != Py_None) {
+        PyObject *index = PyNumber_Index(offset_obj);
+        if (!index)
+            return NULL;
+        offset = PyLong_AsUnsignedLongLong(index);
+        Py_DECREF(index);
+        if (offset == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return PyErr_Format(PyExc_ValueError, "offset must be a byte offset, 0 to 2**64-1, "
+                                                  "not %R", offset_obj);
+        }
+        if (offset && !raw)
+            return PyErr_Format(PyExc_TypeError, "offset is for raw mappings: give dtype and "
+                                                 "shape (or a template) too");
+    }
     shmap_seg *seg;
     int rc;
+    if (!raw) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = shmap_open(&seg, name, flags);
+        Py_END_ALLOW_THREADS
+        if (rc < 0)
+            return raise_lib(rc, name);
+        PyObject *res = segment_wrap(seg, NULL);
+        if (res)
+            ((SegmentObject *)res)->priv = priv;
+        return res;
+    }
+    raw_array *ra = PyMem_Malloc(sizeof *ra);
+    if (!ra)
+        return PyErr_NoMemory();
+    if (raw_array_from_py(dtype_obj, shape_obj, template, ra) < 0) {
+        PyMem_Free(ra);
+        return NULL;
+    }
+    shmap_raw_opts opts = SHMAP_RAW_OPTS_INIT;
+    opts.flags = flags;
+    opts.offset = offset;
+    opts.record_fields = ra->dtype == SHMAP_RECORD ? ra->fields : NULL;
     Py_BEGIN_ALLOW_THREADS
-    rc = shmap_open(&seg, name, readonly ? SHMAP_RDONLY : SHMAP_RDWR);
+    rc = shmap_open_raw(&seg, name, ra->dtype, ra->ndim, ra->dims, &opts);
     Py_END_ALLOW_THREADS
-    if (rc < 0)
+    PyArray_Descr *descr = ra->descr;
+    PyMem_Free(ra);
+    if (rc < 0) {
+        Py_DECREF(descr);
         return raise_lib(rc, name);
-    return segment_wrap(seg);
+    }
+    PyObject *res = segment_wrap(seg, descr);
+    if (res)
+        ((SegmentObject *)res)->priv = priv;
+    return res;
+}
+
+typedef struct {
+    const char *name;
+} delete_args;
+
+static int delete_slice(void *ctx, double timeout_s)
+{
+    return shmap_delete(((delete_args *)ctx)->name, timeout_s, 0);
 }
 
 static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
-    static char *kwlist[] = {"name", NULL};
-    PyObject *name_obj;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:delete", kwlist, &name_obj))
+    static char *kwlist[] = {"name", "timeout", "force", NULL};
+    PyObject *name_obj, *timeout_obj = Py_None;
+    int force = 0;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$Op:delete", kwlist, &name_obj,
+                                     &timeout_obj, &force) ||
+        timeout_from_py(timeout_obj, &timeout) < 0)
         return NULL;
     const char *name = utf8_arg(name_obj, "name");
     if (!name)
         return NULL;
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = shmap_unlink(name);
-    Py_END_ALLOW_THREADS
+    if (force) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = shmap_delete(name, 0, SHMAP_DELETE_FORCE);
+        Py_END_ALLOW_THREADS
+    } else {
+        delete_args a = {name};
+        rc = sliced(delete_slice, &a, timeout, NULL);
+    }
+    if (rc == SLICED_PYERR)
+        return NULL;
+    if (rc == -ETIMEDOUT || rc == -EBUSY) {
+        /* Name the holders, this process included (the library's message leaves out a
+         * writer in the caller's own process). */
+        char holders[512] = "", msg[1024];
+        shmap_seg *seg;
+        int orc;
+        Py_BEGIN_ALLOW_THREADS
+        orc = shmap_open(&seg, name, SHMAP_RDONLY);
+        if (orc == 0) {
+            holders_text(seg, holders, sizeof holders);
+            shmap_close(seg);
+        }
+        Py_END_ALLOW_THREADS
+        if (rc == -ETIMEDOUT)
+            return raise_timeout(name, timeout, "exclusive access to delete it", holders);
+        snprintf(msg, sizeof msg, "%s: in use (timeout=0 does not wait)%s%s", name,
+                 *holders ? ": " : "", holders);
+        return raise_text(PyExc_BlockingIOError, rc, name, msg);
+    }
     if (rc < 0)
         return raise_lib(rc, name);
     Py_RETURN_NONE;
@@ -2067,14 +3135,24 @@ typedef struct {
     shmap_info info;
     shmap_keyword *kw;
     int nkw; /* < 0: keywords not readable */
+    shmap_attacher *att;
+    int natt;
+    shmap_lockinfo li;
+    int has_li; /* li was read */
 } described;
 
-/* Describe a segment by name; opened read-only for its keywords. */
-static int describe(const char *name, described *out)
+/*
+ * Describe a segment by name; opened read-only for its keywords and, with @p attached, its
+ * attach table (as `shmap info` reads it; `shmap ls` does not).
+ */
+static int describe(const char *name, described *out, int attached)
 {
     shmap_seg *seg;
     out->kw = NULL;
     out->nkw = -1;
+    out->att = NULL;
+    out->natt = 0;
+    out->has_li = 0;
     int rc = shmap_open(&seg, name, SHMAP_RDONLY);
     if (rc == SHMAP_EPENDING)
         return shmap_stat(name, &out->info); /* keywords unreadable here, but it exists */
@@ -2083,6 +3161,10 @@ static int describe(const char *name, described *out)
     rc = shmap_info_get(seg, &out->info);
     if (rc == 0)
         out->nkw = keywords_read(seg, &out->kw);
+    if (rc == 0 && attached && (out->natt = attached_read(seg, &out->att)) < 0)
+        out->natt = 0;
+    if (rc == 0 && attached)
+        out->has_li = shmap_lock_info(seg, &out->li) == 0;
     shmap_close(seg);
     return rc;
 }
@@ -2102,10 +3184,13 @@ static PyObject *mod_info(PyObject *module, PyObject *args, PyObject *kwargs)
         return PyErr_NoMemory();
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = describe(name, d);
+    rc = describe(name, d, 1);
     Py_END_ALLOW_THREADS
-    PyObject *res = rc < 0 ? raise_lib(rc, name) : info_dict(&d->info, d->kw, d->nkw);
+    PyObject *res = rc < 0 ? raise_lib(rc, name)
+                           : info_dict(&d->info, d->kw, d->nkw, d->att, d->natt,
+                                       d->has_li ? &d->li : NULL);
     free(d->kw);
+    free(d->att);
     PyMem_Free(d);
     return res;
 }
@@ -2129,7 +3214,7 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
      * them, as `shmap ls --json` does. One that cannot be opened now gets None. */
     for (size_t i = 0; rc == 0 && i < n; i++) {
         desc[i].nkw = -1;
-        if (list[i].status == 0 && describe(list[i].info.name, &desc[i]) < 0) {
+        if (list[i].status == 0 && describe(list[i].info.name, &desc[i], 0) < 0) {
             desc[i].info = list[i].info;
             desc[i].nkw = -1;
         }
@@ -2142,8 +3227,9 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     PyObject *res = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; res && i < n; i++) {
-        PyObject *d = list[i].status == 0 ? info_dict(&desc[i].info, desc[i].kw, desc[i].nkw)
-                                          : foreign_dict(&list[i]);
+        PyObject *d = list[i].status == 0
+                          ? info_dict(&desc[i].info, desc[i].kw, desc[i].nkw, NULL, 0, NULL)
+                          : foreign_dict(&list[i]);
         if (!d)
             Py_CLEAR(res);
         else
@@ -2342,7 +3428,9 @@ PyMODINIT_FUNC PyInit_shmap(void)
 {
     import_array();
     if (PyType_Ready(&MapRef_Type) < 0 || PyType_Ready(&Segment_Type) < 0 ||
-        PyType_Ready(&Keywords_Type) < 0)
+        PyType_Ready(&Keywords_Type) < 0 || PyType_Ready(&Lock_Type) < 0)
+        return NULL;
+    if (!Frame_Type.tp_name && PyStructSequence_InitType2(&Frame_Type, &frame_desc) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&shmap_module);
     if (!m)
@@ -2358,7 +3446,12 @@ PyMODINIT_FUNC PyInit_shmap(void)
         !(ArgumentError = add_exception(m, "ArgumentError", argument_error_doc, bases)))
         goto fail;
     Py_CLEAR(bases);
+    if (!(OwnerDiedWarning = add_exception(m, "OwnerDiedWarning", owner_died_warning_doc,
+                                           PyExc_RuntimeWarning)))
+        goto fail;
     if (PyModule_AddObjectRef(m, "Segment", (PyObject *)&Segment_Type) < 0 ||
+        PyModule_AddObjectRef(m, "Lock", (PyObject *)&Lock_Type) < 0 ||
+        PyModule_AddObjectRef(m, "Frame", (PyObject *)&Frame_Type) < 0 ||
         PyModule_AddObjectRef(m, "Keywords", (PyObject *)&Keywords_Type) < 0 ||
         PyModule_AddObjectRef(m, "_MapRef", (PyObject *)&MapRef_Type) < 0 ||
         PyModule_AddStringConstant(m, "__version__", SHMAP_VERSION_STRING) < 0 ||

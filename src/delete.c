@@ -36,17 +36,22 @@ static void describe_holders(shmap_seg *seg, char *buf, size_t size)
     int n = shmap_attached(seg, att, SHMAP__LOCK_SLOTS);
     size_t len = 0;
     buf[0] = '\0';
-    if (shmap_lock_info(seg, &li) == 0 && li.writer > 0 && li.writer != shmap__getpid())
-        len += (size_t)snprintf(buf, size, "the exclusive lock is held by pid %d",
-                                (int)li.writer);
+    /* Our own claim was withdrawn when the wait failed: a writer with our pid holds the
+     * lock through another handle of this process. */
+    pid_t self = shmap__getpid();
+    if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
+        len += (size_t)snprintf(buf, size, "the exclusive lock is held by pid %d%s",
+                                (int)li.writer,
+                                li.writer == self ? " (this process, through another handle)"
+                                                  : "");
     int shared = 0;
     for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS && len < size; i++) {
         if (!att[i].shared || !att[i].alive)
             continue;
-        len += (size_t)snprintf(buf + len, size - len, "%s%d",
+        len += (size_t)snprintf(buf + len, size - len, "%s%d%s",
                                 shared++ ? ", " : len ? "; shared holds by pids "
                                                       : "shared holds by pids ",
-                                (int)att[i].pid);
+                                (int)att[i].pid, att[i].pid == self ? " (this process)" : "");
     }
     if (!buf[0])
         snprintf(buf, size, "a lock holder that has just let go");

@@ -132,6 +132,7 @@ struct shmap__map {
     ino_t ino;
     void *base;             /* start of the mapping: the header */
     size_t length;          /* bytes mapped */
+    uint64_t size;          /* size of the object when it was opened */
     unsigned mode;          /* permission bits, uid and gid when it was opened */
     uid_t uid;
     gid_t gid;
@@ -150,6 +151,7 @@ struct shmap__map {
     bool priv;              /* a private (copy-on-write) mapping */
     bool raw;               /* no header: `desc` describes the array */
     struct shmap__header *desc; /* raw: a private header made from the caller's description */
+    char *desc_fields;      /* raw records: the field list, else NULL */
     int fd;                 /* memfd and shmap_open_fd(): the descriptor kept, else -1 */
 };
 

@@ -70,6 +70,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->gid = st->st_gid;
     m->base = base;
     m->length = len;
+    m->size = (uint64_t)st->st_size;
     m->writable = access != SHMAP__ACC_RDONLY;
     m->priv = access == SHMAP__ACC_PRIVATE;
     m->created = false;
@@ -85,6 +86,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->data = base;
     m->raw = false;
     m->desc = NULL;
+    m->desc_fields = NULL;
     m->fd = -1;
     return m;
 }
@@ -94,6 +96,7 @@ static void map_free(struct shmap__map *m)
     if (m->fd >= 0)
         close(m->fd);
     free(m->desc);
+    free(m->desc_fields);
     free(m);
 }
 
@@ -398,9 +401,11 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     int rc = shmap__name_parse(name ? name : "memfd:", &n);
     if (rc < 0)
         return rc;
-    if ((opts->flags & SHMAP_CREATE_HUGEPAGES) && n.store != SHMAP_STORE_MEMFD)
-        return shmap__err(SHMAP_ESTORE, "%s: huge pages are for memfd segments (name NULL or "
-                                        "\"memfd:\")", n.name);
+    if ((opts->flags & SHMAP_CREATE_HUGEPAGES) && n.store == SHMAP_STORE_POSIX)
+        return shmap__err(SHMAP_ESTORE, "%s: POSIX shared memory (tmpfs) has no huge pages to "
+                                        "ask for: use sysv://KEY, a file: on a hugetlbfs mount "
+                                        "or a memfd segment, or mount /dev/shm with "
+                                        "huge=within_size for transparent ones", n.name);
     if ((opts->flags & SHMAP_CREATE_OPEN) && n.store == SHMAP_STORE_MEMFD)
         return shmap__err(SHMAP_EINVAL, "%s: a memfd segment has no name to open",
                           n.name);
@@ -565,14 +570,18 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
         n.store == SHMAP_STORE_SYSV ? 0 : opts->offset & ~(uint64_t)(shmap__page_size() - 1);
     size_t len = n.store == SHMAP_STORE_SYSV ? (size_t)obj.st.st_size : (size_t)(end - page_off);
     struct shmap__header *desc = calloc(1, sizeof *desc);
+    char *fields = dtype == SHMAP_RECORD ? strdup(rec) : NULL;
     int err = 0;
-    void *base = desc ? ops->map(&obj, len, page_off, access, false, &err) : NULL;
+    void *base = desc && (fields || dtype != SHMAP_RECORD)
+                     ? ops->map(&obj, len, page_off, access, false, &err)
+                     : NULL;
     struct shmap__map *m = base ? map_new(&n, &obj.st, base, len, access) : NULL;
     ops->close(&obj);
     if (!m) {
         if (base)
             ops->unmap(base, len);
         free(desc);
+        free(fields);
         return err ? shmap__err(err, "%s: cannot map %zu bytes: %s", n.name, len, strerror(-err))
                    : shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
@@ -586,8 +595,10 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     desc->data_size = data_size;
     desc->total_size = end;
     desc->state = SHMAP__STATE_READY;
+    desc->rec_len = fields ? (uint32_t)strlen(fields) + 1 : 0;
     m->raw = true;
     m->desc = desc;
+    m->desc_fields = fields;
     m->lock_base = NULL;
     m->data = (char *)base + (opts->offset - page_off);
     shmap_seg *seg = new_handle(m);
@@ -755,12 +766,12 @@ static void map_info(const struct shmap__map *m, shmap_info *out)
     snprintf(out->name, sizeof out->name, "%s", m->name.name);
     snprintf(out->os_handle, sizeof out->os_handle, "%s", m->name.os_handle);
     out->store = m->name.store;
-    out->size = m->length;
+    out->size = m->size;
     out->mode = m->mode;
     out->uid = m->uid;
     out->gid = m->gid;
     if (m->raw) {
-        shmap__info_fill(out, h, NULL, NULL);
+        shmap__info_fill(out, h, NULL, m->desc_fields);
         return;
     }
     shmap__info_fill(out, h, (const struct shmap__kwslot *)((const char *)h + h->kw_offset),

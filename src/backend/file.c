@@ -8,17 +8,88 @@
  * never removed by closing (the destroy policy does not apply to them); shmap_unlink()
  * removes one. A private mapping (SHMAP_PRIVATE) opens the file read-only and maps it
  * copy-on-write.
+ *
+ * A file on a hugetlbfs mount lives in huge pages, asked for (SHMAP_CREATE_HUGEPAGES) or
+ * not. hugetlbfs has no write() and takes only sizes in whole huge pages, so a new file is
+ * given its rounded size and its pages by fallocate and its header through the mapping, as
+ * a huge-page memfd is. It also maps only from offsets and unmaps only up to ends on huge
+ * page boundaries: file_map and file_unmap widen the ranges they are given to them.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "store.h"
+
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+
+/* The page size of the hugetlbfs mount behind a descriptor, or 0 if it is on another. */
+static size_t hugetlbfs_page_size(int fd)
+{
+    struct statfs sf;
+    if (fstatfs(fd, &sf) < 0 || (unsigned long)sf.f_type != (unsigned long)HUGETLBFS_MAGIC ||
+        sf.f_bsize <= 0)
+        return 0;
+    return (size_t)sf.f_bsize;
+}
+
+static void *file_map(struct shmap__obj *obj, size_t len, uint64_t off, int access,
+                      bool populate, int *err)
+{
+    /* Only a raw mapping at an offset asks for anything but offset 0: one fstatfs then. */
+    size_t hp = off ? hugetlbfs_page_size(obj->fd) : 0;
+    if (!hp || off % hp == 0)
+        return shmap__fd_map(obj, len, off, access, populate, err);
+    uint64_t below = off - off % hp;
+    char *p = shmap__fd_map(obj, len + (size_t)(off - below), below, access, populate, err);
+    return p ? p + (off - below) : NULL;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * munmap refuses (EINVAL) a range that starts or ends inside a huge page of a hugetlbfs
+ * mapping. The range is then widened to the mapping's page size, found by trying the sizes
+ * the system offers from the smallest: the mapping's own ends lie on boundaries of every
+ * smaller size, so no try ever reaches past it, and each wrong try is refused whole.
+ */
+static void file_unmap(void *base, size_t len)
+{
+    if (munmap(base, len) == 0 || errno != EINVAL)
+        return;
+    size_t sizes[16];
+    int n = 0;
+    DIR *d = opendir("/sys/kernel/mm/hugepages");
+    for (struct dirent *e; d && n < 16 && (e = readdir(d));) {
+        unsigned long long kb;
+        if (sscanf(e->d_name, "hugepages-%llukB", &kb) == 1 && kb > 0)
+            sizes[n++] = (size_t)kb * 1024;
+    }
+    if (d)
+        closedir(d);
+    qsort(sizes, (size_t)n, sizeof sizes[0], cmp_size);
+    for (int i = 0; i < n; i++) {
+        uintptr_t start = (uintptr_t)base / sizes[i] * sizes[i];
+        uintptr_t end = ((uintptr_t)base + len + sizes[i] - 1) / sizes[i] * sizes[i];
+        if (munmap((void *)start, end - start) == 0)
+            return;
+    }
+}
 
 int shmap__file_parse(const char *text, const char *path, struct shmap__name *out)
 {
@@ -86,18 +157,49 @@ static int publish(int dfd, const char *tmp, const char *base, bool replace, con
     return shmap__err(-e, "%s: cannot put the new file in place: %s", who, strerror(e));
 }
 
+/* Size, reserve, map and fill a new file on hugetlbfs, whose pages are @p hp bytes. */
+static int fill_huge(struct shmap__obj *obj, const struct shmap__create_req *req, size_t hp,
+                     const struct shmap__name *n, void **base)
+{
+    uint64_t size = (req->size + hp - 1) / hp * hp;
+    int rc = shmap__fd_reserve(obj->fd, size, n->name, n->os_handle);
+    if (rc == -ENOSPC)
+        rc = shmap__err(-ENOSPC, "%s: not enough free huge pages: %llu bytes need %llu x %zu "
+                                 "kB (see free_hugepages in /sys/kernel/mm/hugepages/"
+                                 "hugepages-%zukB; raise vm.nr_hugepages, or the mount's "
+                                 "size= limit)", n->name, (unsigned long long)size,
+                        (unsigned long long)(size / hp), hp / 1024, hp / 1024);
+    if (rc < 0)
+        return rc;
+    if (fstat(obj->fd, &obj->st) < 0)
+        return shmap__err(-errno, "%s: fstat: %s", n->name, strerror(errno));
+    int err = 0;
+    *base = shmap__fd_map(obj, (size_t)size, 0, SHMAP__ACC_RDWR,
+                          req->flags & SHMAP_CREATE_PREFAULT, &err);
+    if (!*base)
+        return shmap__err(err, "%s: cannot map %llu bytes of huge pages: %s", n->name,
+                          (unsigned long long)size, strerror(-err));
+    memcpy(*base, req->h, sizeof *req->h);
+    if (req->rec)
+        memcpy((char *)*base + req->h->rec_offset, req->rec, req->rec_len);
+    return 0;
+}
+
 static int file_create(struct shmap__name *n, const struct shmap__create_req *req,
                        struct shmap__obj *obj, void **base)
 {
     static atomic_uint counter;
-    if (req->flags & SHMAP_CREATE_HUGEPAGES)
-        return shmap__err(SHMAP_ESTORE, "%s: huge pages need a memfd segment (or a file on "
-                                        "hugetlbfs, which cannot be written with write())",
-                          n->name);
     const char *final;
     int dfd = open_dir(n->os_handle, &final, n->name);
     if (dfd < 0)
         return dfd;
+    size_t hp = hugetlbfs_page_size(dfd);
+    if ((req->flags & SHMAP_CREATE_HUGEPAGES) && hp == 0) {
+        close(dfd);
+        return shmap__err(SHMAP_ESTORE, "%s: huge pages for a file need a hugetlbfs mount, "
+                                        "and its directory is on another file system (mount "
+                                        "one with `mount -t hugetlbfs none DIR`)", n->name);
+    }
     char tmp[64];
     int fd = -1;
     for (int attempt = 0; fd < 0 && attempt < 16; attempt++) {
@@ -116,14 +218,19 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
     }
     obj->fd = fd;
     *base = NULL;
-    int rc = shmap__fd_reserve(fd, req->size, n->name, n->os_handle);
-    if (rc == 0)
-        rc = shmap__fd_fill(obj, req, n->name, base);
+    int rc;
+    if (hp) {
+        rc = fill_huge(obj, req, hp, n, base);
+    } else {
+        rc = shmap__fd_reserve(fd, req->size, n->name, n->os_handle);
+        if (rc == 0)
+            rc = shmap__fd_fill(obj, req, n->name, base);
+    }
     if (rc == 0)
         rc = publish(dfd, tmp, final, req->flags & SHMAP_CREATE_REPLACE, n->name);
     if (rc < 0) {
         if (*base)
-            munmap(*base, (size_t)req->size);
+            file_unmap(*base, (size_t)req->size);
         *base = NULL;
         shmap__fd_close(obj);
         unlinkat(dfd, tmp, 0);
@@ -149,8 +256,8 @@ const struct shmap__store_ops shmap__file_ops = {
     .destroys = false,
     .open = file_open,
     .read = shmap__fd_read,
-    .map = shmap__fd_map,
-    .unmap = shmap__fd_unmap,
+    .map = file_map,
+    .unmap = file_unmap,
     .close = shmap__fd_close,
     .create = file_create,
     .destroy = NULL,

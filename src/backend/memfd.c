@@ -28,8 +28,9 @@ static int memfd_create_seg(struct shmap__name *n, const struct shmap__create_re
 {
     bool huge = req->flags & SHMAP_CREATE_HUGEPAGES;
     uint64_t size = req->size;
+    size_t hp = 0;
     if (huge) {
-        size_t hp = shmap__hugepage_size(n->name);
+        hp = shmap__hugepage_size(n->name);
         if (hp == 0)
             return SHMAP_ESTORE;
         size = (size + hp - 1) / hp * hp;
@@ -45,9 +46,10 @@ static int memfd_create_seg(struct shmap__name *n, const struct shmap__create_re
     if (rc == 0) {
         rc = shmap__fd_reserve(fd, size, n->name, huge ? "huge pages" : "memory");
         if (rc == -ENOSPC && huge)
-            rc = shmap__err(-ENOSPC, "%s: not enough free huge pages for %llu bytes (see "
-                                     "HugePages_Free in /proc/meminfo; raise "
-                                     "vm.nr_hugepages)", n->name, (unsigned long long)size);
+            rc = shmap__err(-ENOSPC, "%s: not enough free huge pages: %llu bytes need %llu x "
+                                     "%zu kB (see HugePages_Free in /proc/meminfo; raise "
+                                     "vm.nr_hugepages)", n->name, (unsigned long long)size,
+                            (unsigned long long)(size / hp), hp / 1024);
     }
     if (rc == 0 && !huge) {
         rc = shmap__fd_fill(obj, req, n->name, base);

@@ -12,6 +12,12 @@
  * The segment's size is taken from shmctl(IPC_STAT) (shm_segsz) and the header is checked
  * against it before anything in it is used. Identity in the registry is (0, id): an id
  * stays reserved while anyone is attached, even after IPC_RMID.
+ *
+ * Huge pages (SHMAP_CREATE_HUGEPAGES) are SHM_HUGETLB. The size asked of shmget is rounded
+ * up to whole huge pages, so shm_segsz (what `ipcs`, listings and attaches see) is the
+ * memory the segment really holds; the header records the smaller size it needs, and
+ * checks accept an object larger than that. The kernel reserves the pages at shmget, so
+ * a short pool fails there and no faulting in is needed, unless SHMAP_CREATE_PREFAULT asks.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -180,8 +186,50 @@ static void sysv_close(struct shmap__obj *obj)
     obj->peek = NULL;
 }
 
-static int create_error(int e, const struct shmap__name *n, uint64_t size)
+/* A count from /proc/meminfo ("HugePages_Free"), for messages; 0 if unknown. */
+static unsigned long long meminfo(const char *field)
 {
+    unsigned long long v = 0;
+    size_t len = strlen(field);
+    char line[128];
+    FILE *f = fopen("/proc/meminfo", "re");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            v = strtoull(line + len + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* What shmget's ENOMEM, EPERM or EINVAL means for a segment in huge pages of @p hp bytes. */
+static int huge_create_error(int e, const struct shmap__name *n, uint64_t size, size_t hp)
+{
+    unsigned long long kb = hp / 1024, pages = size / hp;
+    if (e == ENOMEM) {
+        unsigned long long nfree = meminfo("HugePages_Free"), rsvd = meminfo("HugePages_Rsvd");
+        return shmap__err(-ENOSPC, "%s: not enough free huge pages: %llu bytes need %llu x "
+                                   "%llu kB, %llu are free and unreserved (see "
+                                   "/proc/meminfo; raise vm.nr_hugepages)", n->name,
+                          (unsigned long long)size, pages, kb, nfree > rsvd ? nfree - rsvd : 0);
+    }
+    if (e == EPERM)
+        return shmap__err(-EPERM, "%s: this user may not put System V segments in huge "
+                                  "pages: that needs CAP_IPC_LOCK, the group named by "
+                                  "vm.hugetlb_shm_group, or a locked-memory limit (ulimit -l) "
+                                  "of at least %llu kB", n->name, (unsigned long long)size / 1024);
+    return shmap__err(-EINVAL, "%s: %llu bytes (whole huge pages of %llu kB) is more than the "
+                               "system allows for one System V segment (kernel.shmmax is %llu; "
+                               "raise it with sysctl kernel.shmmax)", n->name,
+                      (unsigned long long)size, kb, kernel_limit("shmmax"));
+}
+
+static int create_error(int e, const struct shmap__name *n, uint64_t size, size_t hp)
+{
+    if (hp && (e == ENOMEM || e == EPERM || e == EINVAL))
+        return huge_create_error(e, n, size, hp);
     if (e == EINVAL)
         return shmap__err(-EINVAL, "%s: %llu bytes is more than the system allows for one "
                                    "System V segment (kernel.shmmax is %llu; raise it with "
@@ -207,21 +255,29 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
     if (!by_key(n, &key))
         return shmap__err(SHMAP_EBADNAME, "%s: create a System V segment by key "
                                           "(sysv://KEY), not by id", n->name);
-    if (req->flags & SHMAP_CREATE_HUGEPAGES)
-        return shmap__err(SHMAP_ESTORE, "%s: huge pages are for memfd segments", n->name);
-    int id = shmget(key, (size_t)req->size, IPC_CREAT | IPC_EXCL | (int)(req->mode & 0777));
+    int shmflg = IPC_CREAT | IPC_EXCL | (int)(req->mode & 0777);
+    uint64_t size = req->size;
+    size_t hp = 0;
+    if (req->flags & SHMAP_CREATE_HUGEPAGES) {
+        /* Says how to configure them when the system has none. */
+        if ((hp = shmap__hugepage_size(n->name)) == 0)
+            return SHMAP_ESTORE;
+        size = (size + hp - 1) / hp * hp;
+        shmflg |= SHM_HUGETLB;
+    }
+    int id = shmget(key, (size_t)size, shmflg);
     if (id < 0 && errno == EEXIST && (req->flags & SHMAP_CREATE_REPLACE)) {
         /* Replace: the old segment loses its key now; its users keep it until they detach. */
         int old = shmget(key, 0, 0);
         if (old >= 0)
             shmctl(old, IPC_RMID, NULL);
-        id = shmget(key, (size_t)req->size, IPC_CREAT | IPC_EXCL | (int)(req->mode & 0777));
+        id = shmget(key, (size_t)size, shmflg);
     }
     if (id < 0) {
         int e = errno;
         if (e == EEXIST)
             return shmap__err(-EEXIST, "%s: a segment with that key exists", n->name);
-        return create_error(e, n, req->size);
+        return create_error(e, n, size, hp);
     }
     void *p = shmat(id, NULL, 0);
     int rc = 0;
@@ -236,12 +292,14 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
     h->state = SHMAP__STATE_INIT;
     if (req->rec)
         memcpy((char *)p + req->h->rec_offset, req->rec, req->rec_len);
-    /* Reserve: fault in every page so a full system fails here. */
-    if (madvise(p, (size_t)req->size, MADV_POPULATE_WRITE) < 0 && errno != EINVAL) {
+    /* Reserve: fault in every page so a full system fails here. Huge pages were reserved
+     * by shmget; faulting them in is only for PREFAULT. */
+    bool populate = !hp || (req->flags & SHMAP_CREATE_PREFAULT);
+    if (populate && madvise(p, (size_t)size, MADV_POPULATE_WRITE) < 0 && errno != EINVAL) {
         int e = errno;
         rc = shmap__err(e == EFAULT || e == ENOMEM ? -ENOMEM : -e,
                         "%s: cannot reserve %llu bytes of System V memory: %s", n->name,
-                        (unsigned long long)req->size, strerror(e));
+                        (unsigned long long)size, strerror(e));
     }
     if (rc == 0)
         rc = stat_id(id, &obj->st, n->name);

@@ -144,6 +144,10 @@ TEST(cli__info_shows_the_attached_processes_and_the_lock)
     CHECK_CONTAINS(out, "\"attached\": [");
     CHECK_CONTAINS(out, want);
     CHECK_CONTAINS(out, "\"writer\": true");
+    CHECK_CONTAINS(out, "\"writable\": true}");
+    snprintf(want, sizeof want, "\"lock\": {\"writer\": %d, \"writer_alive\": true, ",
+             (int)getpid());
+    CHECK_CONTAINS(out, want);
     clear(&out, &err);
     CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_close(seg));

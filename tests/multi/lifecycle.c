@@ -240,6 +240,27 @@ TEST(delete__try_and_timeout_fail_naming_the_holder)
     CHECK_OK(shmap_delete(name, 1, 0));
 }
 
+TEST(delete__names_this_process_when_it_holds_the_lock_itself)
+{
+    const char *name = test_name("self");
+    make_kept(name, 0);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    char want[64];
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    snprintf(want, sizeof want, "pid %d (this process", (int)getpid());
+    CHECK_ERR(shmap_delete(name, 0, 0), -EBUSY);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
+    snprintf(want, sizeof want, "pids %d (this process)", (int)getpid());
+    CHECK_ERR(shmap_delete(name, 0.02, 0), -ETIMEDOUT);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
 TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
 {
     const char *name = test_name("force");

@@ -6,8 +6,10 @@ at the end that nothing with the prefix is left in /dev/shm.
 """
 import json
 import os
+import select
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -36,16 +38,21 @@ def cli_json(*args):
     return json.loads(run_cli(*args).stdout)
 
 
-def run_python(code, check=True, env=None):
-    """Run Python code in a fresh interpreter that imports the same shmap module."""
+def python_env(env=None):
+    """The environment of a child interpreter that imports the same shmap module."""
     full_env = dict(os.environ)
     here = os.path.dirname(os.path.abspath(shmap.__file__))
     full_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
     if env:
         full_env.update(env)
+    return full_env
+
+
+def run_python(code, check=True, env=None):
+    """Run Python code in a fresh interpreter that imports the same shmap module."""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=full_env)
+                          timeout=120, env=python_env(env))
     if check and proc.returncode != 0:
         raise AssertionError("child failed (%d):\nstdout: %s\nstderr: %s"
                              % (proc.returncode, proc.stdout, proc.stderr))
@@ -53,8 +60,9 @@ def run_python(code, check=True, env=None):
 
 
 def remove(name):
+    """Remove a name at once, whoever holds its lock, segment or not."""
     try:
-        shmap.delete(name)
+        shmap.delete(name, force=True)
     except FileNotFoundError:
         pass
 
@@ -78,6 +86,55 @@ def names():
 def name(names):
     """One fresh segment name, removed at teardown."""
     return names()
+
+
+@pytest.fixture
+def child():
+    """A factory of Python processes running in the background (subprocess.Popen with binary
+    pipes), for tests that signal or kill them; each is killed and reaped at teardown."""
+    procs = []
+
+    def start(code):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                env=python_env())
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+def read_line(proc, timeout=30):
+    """The next line a child made by `child` prints (it must flush), without its newline."""
+    deadline = time.monotonic() + timeout
+    fd = proc.stdout.fileno()
+    line = b""
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError("no line from pid %d within %g s (so far %r)"
+                                 % (proc.pid, timeout, line))
+        byte = os.read(fd, 1)
+        if not byte:
+            proc.wait(timeout=30)
+            raise AssertionError("pid %d exited (%s) after %r; stderr: %s"
+                                 % (proc.pid, proc.returncode, line, proc.stderr.read().decode()))
+        line += byte
+    return line.decode().rstrip("\n")
+
+
+def spin(seconds):
+    """Run Python bytecode for a while (no sleeping, no I/O): it makes progress only when no
+    other thread holds the GIL. Returns how many rounds it made."""
+    rounds = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        rounds += 1
+    return rounds
 
 
 @pytest.fixture

@@ -69,7 +69,12 @@ def test_errors__argument_types():
     with pytest.raises(TypeError):
         shmap.create("x", 1)
     with pytest.raises(TypeError):
-        shmap.delete("x", force=True)  # comes with the lock issue, not before
+        shmap.delete("x", 1.0)  # timeout and force are keyword-only
+    with pytest.raises(TypeError):
+        shmap.open("x", True, "f4")  # so are the raw options
+    for bad in (-1, float("nan"), "1"):
+        with pytest.raises((TypeError, ValueError)):
+            shmap.delete("x", timeout=bad)
 
 
 def test_errors__unknown_store():

@@ -6,12 +6,12 @@ import time
 import pytest
 
 import shmap
-from conftest import PREFIX, cli_json
+from conftest import PREFIX, cli_json, read_line
 
 INFO_FIELDS = ["name", "shmap", "store", "os_handle", "size", "mode", "uid", "gid", "owner",
                "group", "version", "dtype", "numpy", "record_fields", "elsize", "ndim",
                "shape", "nelem", "bytes", "data_offset", "creator_pid", "creator_uid",
-               "attached", "generation", "created", "created_ns", "transient", "flags",
+               "attached", "lock", "generation", "created", "created_ns", "transient", "flags",
                "keyword_capacity", "keywords", "keyword_comments"]
 
 
@@ -68,6 +68,50 @@ def test_info__same_as_cli_json(name, names):
     assert shmap.info(rec) == cli_json("info", rec, "--json")
 
 
+def test_info__attached_and_locks_key_by_key_with_cli(name, child):
+    """With processes attached and holding locks, shmap.info(), Segment.info and
+    `shmap info NAME --json` agree on every key, value and type. Nothing in them changes
+    between the calls here (no publish, no keyword change, no process coming or going), so
+    no key is left out."""
+    seg = shmap.create(name, (2, 3), "u2", keywords={"GAIN": 2})
+    try:
+        readers = []
+        for _ in range(2):
+            proc = child("import shmap, time\n"
+                         "seg = shmap.open(%r)\n"          # read-only: listed once it locks
+                         "lk = seg.lock()\n"
+                         "print('locked', flush=True)\n"
+                         "time.sleep(60)\n" % name)
+            assert read_line(proc) == "locked"
+            readers.append(proc.pid)
+        mine = seg.lock()
+        py = shmap.info(name)
+        cli = cli_json("info", name, "--json")
+        assert list(py) == list(cli) == INFO_FIELDS
+        for key in INFO_FIELDS:
+            assert py[key] == cli[key], key
+            assert type(py[key]) is type(cli[key]), key
+        att = py["attached"]
+        assert sorted(a["pid"] for a in att) == sorted([os.getpid()] + readers)
+        for a, c in zip(att, cli["attached"]):
+            assert list(a) == list(c) == ["pid", "alive", "shared", "writer", "start",
+                                          "writable"]
+            assert [type(v) for v in a.values()] == [type(v) for v in c.values()]
+            assert a["alive"] is True and a["shared"] == 1 and a["writer"] is False
+        assert seg.info == py
+        # Segment.attached: the same entries; the readers opened read-only.
+        assert seg.attached == att
+        assert {a["pid"]: a["writable"] for a in att} == {
+            os.getpid(): True, readers[0]: False, readers[1]: False}
+        assert py["lock"] == seg.lock_info == {"writer": None, "writer_alive": False,
+                                               "shared": 3, "waiters": False,
+                                               "owner_died": False, "dead_pid": None}
+        assert seg.locked
+        mine.release()
+    finally:
+        seg.close()
+
+
 def test_info__segment_info_matches(name):
     make(name)
     with shmap.open(name) as seg:
@@ -92,7 +136,10 @@ def test_list__same_as_cli_json(names):
     listed = {d["name"]: d for d in shmap.list()}
     cli = {d["name"]: d for d in cli_json("ls", "--json")}
     for n in mine:
-        assert listed[n] == cli[n] == shmap.info(n)
+        assert listed[n] == cli[n]
+        # info() reads the attach table and the lock state, a listing does not.
+        assert listed[n]["lock"] is None and listed[n]["attached"] == []
+        assert dict(listed[n], lock=shmap.info(n)["lock"]) == shmap.info(n)
     names_in_order = [d["name"] for d in shmap.list()]
     assert names_in_order == sorted(names_in_order)
 
@@ -157,15 +204,42 @@ def test_version():
     assert re.fullmatch(r"\d+\.\d+\.\d+", shmap.__version__)
 
 
+def public(obj):
+    return [getattr(obj, n) for n in sorted(dir(obj))
+            if (not n.startswith("_") or n in ("__enter__", "__exit__"))
+            and not isinstance(getattr(obj, n), (int, str))]
+
+
 def test_docstrings():
-    for obj in (shmap, shmap.create, shmap.open, shmap.delete, shmap.list, shmap.info,
-                shmap.unique_name, shmap.mappings, shmap.parse_dtype, shmap.Segment,
-                shmap.Segment.array, shmap.Segment.close, shmap.Segment.unmap,
-                shmap.Segment.publish, shmap.Segment.keywords, shmap.Keywords,
-                shmap.Keywords.set, shmap.Error, shmap.DtypeError, shmap.ArgumentError):
-        assert obj.__doc__ and len(obj.__doc__) > 20, obj
+    """Every public function, class and attribute says what it is; every function and
+    method of the module, Segment and Lock says what it returns and what it raises."""
     import inspect
+    for owner in (shmap, shmap.Segment, shmap.Lock, shmap.Keywords, shmap.Frame):
+        assert owner.__doc__ and len(owner.__doc__) > 20, owner
+        for obj in public(owner):
+            assert obj.__doc__ and len(obj.__doc__) > 20, obj
+    for owner in (shmap, shmap.Segment, shmap.Lock):
+        for obj in public(owner):
+            if callable(obj) and not isinstance(obj, type) and obj.__name__ != "__enter__":
+                doc = obj.__doc__.split("--\n", 1)[-1]
+                assert "Return" in doc or "return" in doc, obj
+                assert "Raise" in doc or "raise" in doc or "propagate" in doc, obj
+    for attr in ("store", "lock", "wait", "read_frame", "write_begin", "attached",
+                 "lock_info", "seen"):
+        assert getattr(shmap.Segment, attr).__doc__.count("\n") >= 2, attr
+    assert "'sysv'" in shmap.Segment.store.__doc__ and "'memfd'" in shmap.Segment.store.__doc__
     sig = inspect.signature(shmap.create)
     assert list(sig.parameters)[:3] == ["name", "shape", "dtype"]
     assert sig.parameters["keep"].default is False
-    assert list(inspect.signature(shmap.open).parameters) == ["name", "readonly"]
+    assert sig.parameters["ring"].default is False
+    sig = inspect.signature(shmap.open)
+    assert list(sig.parameters) == ["name", "readonly", "dtype", "shape", "offset", "private",
+                                    "template"]
+    assert sig.parameters["dtype"].kind is inspect.Parameter.KEYWORD_ONLY
+    sig = inspect.signature(shmap.delete)
+    assert list(sig.parameters) == ["name", "timeout", "force"]
+    assert sig.parameters["timeout"].default is None
+    sig = inspect.signature(shmap.Segment.lock)
+    assert list(sig.parameters) == ["self", "exclusive", "timeout"]
+    assert sig.parameters["exclusive"].default is False
+    assert list(inspect.signature(shmap.Segment.wait).parameters) == ["self", "timeout"]

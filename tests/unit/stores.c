@@ -453,6 +453,45 @@ TEST(stores__raw_handle_refuses_header_calls_and_takes_templates)
     CHECK(!util_shm_exists(test_name("tmpl")));
 }
 
+TEST(stores__raw_info_reports_the_object_and_the_record_fields)
+{
+    const char *name = test_name("rawinfo");
+    char junk[10240];
+    memset(junk, 0, sizeof junk);
+    util_shm_write(name, junk, sizeof junk);
+    shmap_raw_opts ro = SHMAP_RAW_OPTS_INIT;
+    ro.offset = 2;
+    uint64_t dims[2] = {4, 2};
+    shmap_seg *raw;
+    CHECK_OK(shmap_open_raw(&raw, name, SHMAP_U16, 2, dims, &ro));
+    shmap_info info;
+    CHECK_OK(shmap_info_get(raw, &info));
+    CHECK_EQ_INT(info.size, 10240); /* the object's size, not the bytes mapped */
+    CHECK_EQ_INT(info.data_offset, 2);
+    CHECK_EQ_INT(info.data_size, 16);
+    CHECK_STR(info.record_fields, "");
+    CHECK_OK(shmap_close(raw));
+    /* Records keep their field list, from the caller or from a template. */
+    ro.offset = 4096;
+    ro.record_fields = "x:f4,y:f4[3]";
+    uint64_t n = 10;
+    CHECK_OK(shmap_open_raw(&raw, name, SHMAP_RECORD, 1, &n, &ro));
+    CHECK_OK(shmap_info_get(raw, &info));
+    CHECK_EQ_INT(info.dtype, SHMAP_RECORD);
+    CHECK_EQ_INT(info.elsize, 16);
+    CHECK_STR(info.record_fields, "x:f4,y:f4[3]");
+    shmap_raw_opts to = SHMAP_RAW_OPTS_INIT;
+    to.template_seg = raw;
+    shmap_seg *again;
+    CHECK_OK(shmap_open_raw(&again, name, SHMAP_DTYPE_NONE, 0, NULL, &to));
+    CHECK_OK(shmap_info_get(again, &info));
+    CHECK_STR(info.record_fields, "x:f4,y:f4[3]");
+    CHECK_EQ_INT(info.dims[0], 10);
+    CHECK_OK(shmap_close(again));
+    CHECK_OK(shmap_close(raw));
+    util_shm_remove(name);
+}
+
 TEST(stores__memfd_has_no_name_and_keeps_its_fd)
 {
     uint64_t n = 16;

@@ -1,0 +1,781 @@
+/*
+ * The shmap command on every store: raw attach (info, cat, fill, set and watch with
+ * --dtype TYPE --shape D,D,... [--offset BYTES] [--private]) on plain files, foreign POSIX
+ * objects and System V segments, with the errors of each misuse; create --hugepages and
+ * --prefault; the store and OS handle `info` shows.
+ *
+ * Files live in a directory of this test and System V segments under a key of this test;
+ * a guard process removes both when the test process ends, however it ends. Huge pages are
+ * used only where the system has some reserved (tests skip, saying so, where it has none),
+ * and a hugetlbfs mount only in a private mount namespace of a child (root only).
+ */
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/ipc.h>
+#include <sys/mount.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+
+#include "../util.h"
+
+/* Run the command into the caller's `out` and `err`; fail the test unless it exits `want`. */
+#define RUN(want, ...)                                                                        \
+    do {                                                                                      \
+        free(out);                                                                            \
+        free(err);                                                                            \
+        out = err = NULL;                                                                     \
+        int run_rc_ = test_cli(&out, &err, NULL, __VA_ARGS__, NULL);                          \
+        if (run_rc_ != (want))                                                                \
+            test_fail(__FILE__, __LINE__, "shmap %s exited %d, expected %d\nstderr: %s",      \
+                      #__VA_ARGS__, run_rc_, (want), err ? err : "");                         \
+    } while (0)
+
+/* stderr is exactly one line, "shmap: ...", containing `needle`. */
+#define CHECK_ONE_LINE(err, needle)                                                           \
+    do {                                                                                      \
+        const char *e_ = (err);                                                               \
+        CHECK(e_ && strncmp(e_, "shmap: ", 7) == 0);                                          \
+        const char *nl_ = strchr(e_, '\n');                                                   \
+        if (!nl_ || nl_[1] != '\0')                                                           \
+            test_fail(__FILE__, __LINE__, "not one line on stderr: \"%s\"", e_);              \
+        CHECK_CONTAINS(e_, needle);                                                           \
+    } while (0)
+
+/* A usage error: "shmap: ..." naming `needle`, then the command's usage line. */
+#define CHECK_USAGE(err, needle)                                                              \
+    do {                                                                                      \
+        const char *e_ = (err);                                                               \
+        CHECK(e_ && strncmp(e_, "shmap: ", 7) == 0);                                          \
+        const char *nl_ = strchr(e_, '\n');                                                   \
+        CHECK(nl_ && strncmp(nl_ + 1, "usage: shmap ", 13) == 0);                             \
+        char first_[512];                                                                     \
+        snprintf(first_, sizeof first_, "%.*s", (int)(nl_ - e_), e_);                         \
+        CHECK_CONTAINS(first_, needle);                                                       \
+    } while (0)
+
+static char dir[96];
+static key_t guard_key;
+
+/*
+ * A child that waits for the end of a pipe only this process writes to, then removes the
+ * test's directory and System V segment: on success, on a failed CHECK, on a crash alike.
+ */
+static void start_guard(void)
+{
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        /* Out of the test's process group, which the runner kills as the test ends. */
+        setpgid(0, 0);
+        close(p[1]);
+        char c;
+        while (read(p[0], &c, 1) > 0)
+            ;
+        if (guard_key) {
+            int id = shmget(guard_key, 0, 0);
+            if (id >= 0)
+                shmctl(id, IPC_RMID, NULL);
+        }
+        if (dir[0]) {
+            char cmd[160];
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+            if (system(cmd) != 0)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    setpgid(pid, pid); /* as the child does: whichever runs first */
+    close(p[0]);       /* the write end stays open until this process ends */
+}
+
+/* This test's directory (made, and guarded, on first use) and a path in it. */
+static const char *path_of(const char *leaf)
+{
+    static char buf[4][160];
+    static int i;
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/%sdir-XXXXXX", test_prefix());
+        CHECK(mkdtemp(dir) != NULL);
+        start_guard();
+    }
+    char *b = buf[i++ % 4];
+    snprintf(b, sizeof buf[0], "%s/%s", dir, leaf);
+    return b;
+}
+
+static const char *file_arg(const char *path)
+{
+    static char buf[4][200];
+    static int i;
+    char *b = buf[i++ % 4];
+    snprintf(b, sizeof buf[0], "file:%s", path);
+    return b;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    CHECK(write(fd, data, len) == (ssize_t)len);
+    close(fd);
+}
+
+/* Read a whole (small) file into buf; returns its length. */
+static size_t read_file(const char *path, void *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    ssize_t n = read(fd, buf, size);
+    CHECK(n >= 0);
+    close(fd);
+    return (size_t)n;
+}
+
+/* The System V key of this test (its segment removed by the guard), and its name. */
+static key_t test_key(void)
+{
+    if (!guard_key) {
+        guard_key = (key_t)(0x5c000000u | (((unsigned)getpid() & 0xffffu) << 8) | 0x01u);
+        start_guard();
+    }
+    return guard_key;
+}
+
+static const char *key_name(void)
+{
+    static char buf[32];
+    snprintf(buf, sizeof buf, "sysv://0x%08x", (unsigned)test_key());
+    return buf;
+}
+
+static int key_exists(void)
+{
+    return shmget(test_key(), 0, 0) >= 0;
+}
+
+/* A System V segment of `size` bytes under the key of this test; returns its id. */
+static int make_sysv(size_t size)
+{
+    int id = shmget(test_key(), size, IPC_CREAT | IPC_EXCL | 0600);
+    if (id < 0)
+        test_fail(__FILE__, __LINE__, "shmget: %s", strerror(errno));
+    return id;
+}
+
+/* The text of member `key` in JSON printed one member per line: `"key": value`. */
+static const char *member(const char *json, const char *key, char *buf, size_t size)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(json, pat);
+    if (!p)
+        test_fail(__FILE__, __LINE__, "no member \"%s\" in %s", key, json);
+    p += strlen(pat);
+    size_t len = strcspn(p, "\n");
+    if (len && p[len - 1] == ',')
+        len--;
+    snprintf(buf, size, "%.*s", (int)len, p);
+    return buf;
+}
+
+TEST(cli__raw_cat_reads_a_plain_file_at_offsets_that_are_not_page_aligned)
+{
+    /* Bytes 0..8191: byte i holds i % 251, so every window is recognisable. */
+    unsigned char bytes[8192];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (unsigned char)(i % 251);
+    const char *path = path_of("plain.bin");
+    write_file(path, bytes, sizeof bytes);
+    const char *f = file_arg(path);
+    char *out = NULL, *err = NULL, want[256];
+
+    /* u1 at offset 1: any offset suits one-byte elements. */
+    RUN(0, "cat", f, "--dtype", "u1", "--shape", "4", "--offset", "1");
+    CHECK_STR(out, "1 2 3 4\n");
+    /* u2 (little-endian) at offset 6, as 2x3 and as 2,3 alike. */
+    uint16_t u[6];
+    memcpy(u, bytes + 6, sizeof u);
+    snprintf(want, sizeof want, "%u %u %u\n%u %u %u\n", u[0], u[1], u[2], u[3], u[4], u[5]);
+    RUN(0, "cat", f, "--dtype", "u2", "--shape", "2,3", "--offset", "6");
+    CHECK_STR(out, want);
+    RUN(0, "cat", f, "--shape=2x3", "--dtype=uint16", "--offset=6");
+    CHECK_STR(out, want);
+    /* Past the first page, at an offset that is not a multiple of it (0x1006 = 4102). */
+    memcpy(u, bytes + 4102, 2 * sizeof u[0]);
+    snprintf(want, sizeof want, "%u %u\n", u[0], u[1]);
+    RUN(0, "cat", f, "--dtype", "<u2", "--shape", "2", "--offset", "0x1006");
+    CHECK_STR(out, want);
+    /* The last bytes exactly: the object holds offset + bytes. */
+    snprintf(want, sizeof want, "%u %u\n", bytes[8190], bytes[8191]);
+    RUN(0, "cat", f, "--dtype", "u1", "--shape", "2", "--offset", "8190");
+    CHECK_STR(out, want);
+    /* A record type, which has no header to keep its fields in. */
+    RUN(0, "cat", f, "--dtype", "record:a:u1,b:u1", "--shape", "2", "--offset", "10");
+    CHECK_STR(out, "(a=10, b=11) (a=12, b=13)\n");
+    /* Slices work on raw arrays too. */
+    RUN(0, "cat", f, "--dtype", "u1", "--shape", "3,4", "--slice", "1,::2");
+    CHECK_STR(out, "4 6\n");
+    free(out);
+    free(err);
+}
+
+TEST(cli__raw_fill_and_set_write_the_file_without_publishing)
+{
+    unsigned char bytes[64], now[64];
+    memset(bytes, 0xee, sizeof bytes);
+    const char *path = path_of("w.bin");
+    write_file(path, bytes, sizeof bytes);
+    const char *f = file_arg(path);
+    char *out = NULL, *err = NULL;
+
+    /* i16 ramp at offset 2: bytes 2..9 become 0, 1, 2, 3; the rest is untouched. */
+    RUN(0, "fill", f, "ramp", "--dtype", "i2", "--shape", "4", "--offset", "2");
+    CHECK_STR(err, "");
+    CHECK_EQ_INT(read_file(path, now, sizeof now), 64);
+    int16_t v[4];
+    memcpy(v, now + 2, sizeof v);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ_INT(v[i], i);
+    CHECK(now[0] == 0xee && now[1] == 0xee);
+    for (int i = 10; i < 64; i++)
+        CHECK(now[i] == 0xee);
+
+    /* set, 2-D: element [1][0] of a 2x2 u8 array at offset 20 is byte 22. */
+    RUN(0, "set", f, "1", "0", "7", "--dtype", "u1", "--shape", "2,2", "--offset", "20");
+    CHECK_STR(err, "");
+    read_file(path, now, sizeof now);
+    CHECK_EQ_INT(now[22], 7);
+    CHECK(now[20] == 0xee && now[21] == 0xee && now[23] == 0xee);
+    /* A negative value and a negative index. */
+    RUN(0, "set", f, "-1", "-2", "--dtype", "i1", "--shape", "64");
+    read_file(path, now, sizeof now);
+    CHECK_EQ_INT((signed char)now[63], -2);
+    /* And fill with a value, read back through cat. */
+    RUN(0, "fill", f, "2.5", "--dtype", "f4", "--shape", "2", "--offset", "32");
+    RUN(0, "cat", f, "--dtype", "f4", "--shape", "2", "--offset", "32");
+    CHECK_STR(out, "2.5 2.5\n");
+    free(out);
+    free(err);
+}
+
+TEST(cli__private_fill_and_set_leave_the_file_unchanged)
+{
+    unsigned char bytes[100], now[100];
+    for (int i = 0; i < 100; i++)
+        bytes[i] = (unsigned char)i;
+    const char *path = path_of("p.bin");
+    write_file(path, bytes, sizeof bytes);
+    const char *f = file_arg(path);
+    char *out = NULL, *err = NULL;
+
+    RUN(0, "fill", f, "0", "--dtype", "u1", "--shape", "100", "--private");
+    RUN(0, "set", f, "3", "9", "--dtype", "u1", "--shape", "100", "--private");
+    CHECK_EQ_INT(read_file(path, now, sizeof now), 100);
+    CHECK(memcmp(now, bytes, sizeof bytes) == 0);
+    /* The file may be read-only for the user: a private mapping opens it read-only. */
+    CHECK(chmod(path, 0400) == 0);
+    RUN(0, "fill", f, "1", "--dtype", "u1", "--shape", "10", "--private");
+    CHECK(chmod(path, 0600) == 0);
+
+    /* A described segment in a file: --private alone maps it copy-on-write. */
+    const char *seg = file_arg(path_of("seg.shm"));
+    RUN(0, "create", seg, "i32", "4");
+    RUN(0, "fill", seg, "ramp");
+    RUN(0, "fill", seg, "9", "--private");
+    RUN(0, "set", seg, "0", "9", "--private");
+    RUN(0, "cat", seg);
+    CHECK_STR(out, "0 1 2 3\n");
+    RUN(0, "cat", seg, "--private");
+    CHECK_STR(out, "0 1 2 3\n");
+    /* Nothing was published through the private copies either. */
+    shmap_info info;
+    CHECK_OK(shmap_stat(seg, &info));
+    CHECK_EQ_INT(info.generation, 1);
+    free(out);
+    free(err);
+}
+
+TEST(cli__raw_reads_and_writes_a_foreign_posix_object)
+{
+    const char *name = test_name("foreign");
+    char handle[SHMAP_NAME_MAX + 2];
+    snprintf(handle, sizeof handle, "/%s", name);
+    util_shm_write(name, "ABCDEFGH", 8);
+    char *out = NULL, *err = NULL, v[256];
+
+    RUN(0, "cat", name, "--dtype", "u1", "--shape", "2,4");
+    CHECK_STR(out, "65 66 67 68\n69 70 71 72\n");
+    RUN(0, "info", name, "--dtype", "u2", "--shape", "3", "--offset", "2", "--json");
+    CHECK_STR(member(out, "shmap", v, sizeof v), "false");
+    CHECK_STR(member(out, "raw", v, sizeof v), "true");
+    CHECK_STR(member(out, "store", v, sizeof v), "\"posix\"");
+    char want[SHMAP_NAME_MAX + 4];
+    snprintf(want, sizeof want, "\"%s\"", handle);
+    CHECK_STR(member(out, "os_handle", v, sizeof v), want);
+    CHECK_STR(member(out, "dtype", v, sizeof v), "\"u16\"");
+    CHECK_STR(member(out, "numpy", v, sizeof v), "\"<u2\"");
+    CHECK_STR(member(out, "shape", v, sizeof v), "[3]");
+    CHECK_STR(member(out, "bytes", v, sizeof v), "6");
+    CHECK_STR(member(out, "data_offset", v, sizeof v), "2");
+    CHECK_STR(member(out, "private", v, sizeof v), "false");
+    CHECK_STR(member(out, "generation", v, sizeof v), "null");
+    CHECK_STR(member(out, "mode", v, sizeof v), "\"0600\"");
+    /* `/name` and `shm://name` are the same object. */
+    char shm[SHMAP_NAME_MAX + 8];
+    snprintf(shm, sizeof shm, "shm://%s", name);
+    RUN(0, "fill", shm, "0x7a", "--dtype", "u1", "--shape", "3", "--offset", "5");
+    RUN(0, "cat", handle, "--dtype", "u1", "--shape", "8");
+    CHECK_STR(out, "65 66 67 68 69 122 122 122\n");
+    /* Without --dtype it is what it is: not a shmap segment. */
+    RUN(1, "cat", name);
+    CHECK_ONE_LINE(err, name);
+    util_shm_remove(name);
+    free(out);
+    free(err);
+}
+
+TEST(cli__raw_reads_and_writes_a_system_v_segment_by_id)
+{
+    int id = make_sysv(4096);
+    unsigned char *p = shmat(id, NULL, 0);
+    CHECK(p != (void *)-1);
+    for (int i = 0; i < 16; i++)
+        p[i] = (unsigned char)(10 * i);
+    char name[64], *out = NULL, *err = NULL, v[256], num[32];
+    snprintf(name, sizeof name, "sysv://id=%d", id);
+    snprintf(num, sizeof num, "\"%d\"", id);
+
+    RUN(0, "cat", name, "--dtype", "u1", "--shape", "4", "--offset", "3");
+    CHECK_STR(out, "30 40 50 60\n");
+    RUN(0, "info", name, "--dtype", "u1", "--shape", "16", "--json");
+    CHECK_STR(member(out, "store", v, sizeof v), "\"sysv\"");
+    CHECK_STR(member(out, "os_handle", v, sizeof v), num);
+    CHECK_STR(member(out, "size", v, sizeof v), "4096");
+    RUN(0, "info", name, "--dtype", "u1", "--shape", "16");
+    CHECK_CONTAINS(out, "raw:");
+    CHECK_CONTAINS(out, "store:           sysv");
+    RUN(0, "fill", name, "5", "--dtype", "u1", "--shape", "2", "--offset", "14");
+    CHECK(p[13] == 130 && p[14] == 5 && p[15] == 5);
+    /* By key as well. */
+    RUN(0, "cat", key_name(), "--dtype", "u1", "--shape", "2", "--offset", "14");
+    CHECK_STR(out, "5 5\n");
+    /* Copy-on-write is for files and POSIX objects. */
+    RUN(1, "cat", name, "--dtype", "u1", "--shape", "2", "--private");
+    CHECK_ONE_LINE(err, "System V");
+    CHECK_ONE_LINE(err, name);
+    RUN(1, "fill", name, "1", "--dtype", "u1", "--shape", "2", "--private");
+    CHECK_ONE_LINE(err, "System V");
+    shmdt(p);
+    CHECK(shmctl(id, IPC_RMID, NULL) == 0);
+    RUN(1, "cat", name, "--dtype", "u1", "--shape", "1");
+    CHECK_ONE_LINE(err, name);
+    free(out);
+    free(err);
+}
+
+TEST(cli__raw_info_says_it_is_raw_and_shows_the_object)
+{
+    unsigned char bytes[40] = {0};
+    const char *path = path_of("i.bin");
+    write_file(path, bytes, sizeof bytes);
+    const char *f = file_arg(path);
+    char *out = NULL, *err = NULL, v[512], want[256];
+
+    RUN(0, "info", f, "--dtype", "c64", "--shape", "2,2", "--offset", "8");
+    CHECK_CONTAINS(out, "raw:             yes");
+    snprintf(want, sizeof want, "os_handle:       %s\n", path);
+    CHECK_CONTAINS(out, want);
+    CHECK_CONTAINS(out, "store:           file\n");
+    CHECK_CONTAINS(out, "dtype:           c64 (numpy <c8)\n");
+    CHECK_CONTAINS(out, "shape:           2x2\n");
+    CHECK_CONTAINS(out, "bytes:           32\n");
+    CHECK_CONTAINS(out, "data_offset:     8\n");
+    CHECK_CONTAINS(out, "private:         no\n");
+    RUN(0, "info", f, "--dtype", "record:x:f4,n:u1", "--shape", "3", "--private", "--json");
+    CHECK_STR(member(out, "name", v, sizeof v), (snprintf(want, sizeof want, "\"%s\"", f), want));
+    CHECK_STR(member(out, "dtype", v, sizeof v), "\"record\"");
+    CHECK_STR(member(out, "record_fields", v, sizeof v), "\"x:f4,n:u1\"");
+    CHECK_STR(member(out, "elsize", v, sizeof v), "5");
+    CHECK_STR(member(out, "nelem", v, sizeof v), "3");
+    CHECK_STR(member(out, "data_offset", v, sizeof v), "0");
+    CHECK_STR(member(out, "private", v, sizeof v), "true");
+    CHECK_STR(member(out, "creator_pid", v, sizeof v), "null");
+    CHECK_STR(member(out, "attached", v, sizeof v), "null");
+    CHECK_STR(member(out, "created", v, sizeof v), "null");
+    CHECK(out[0] == '{' && strcmp(out + strlen(out) - 2, "}\n") == 0);
+    free(out);
+    free(err);
+}
+
+TEST(cli__raw_watch_polls_and_shows_the_statistics)
+{
+    float vals[4] = {1.5f, -2.0f, 4.0f, 0.5f};
+    const char *path = path_of("watch.bin");
+    write_file(path, vals, sizeof vals);
+    const char *f = file_arg(path);
+    char *out = NULL, *err = NULL;
+
+    RUN(0, "watch", f, "--dtype", "f4", "--shape", "4", "--count", "2", "--interval", "0.05");
+    CHECK_STR(out, "raw  min -2  max 4  mean 1\nraw  min -2  max 4  mean 1\n");
+    CHECK_STR(err, "");
+    /* The next line shows what was written in between. */
+    RUN(0, "watch", f, "--dtype", "f4", "--shape", "2", "--offset", "8", "--count", "1");
+    CHECK_STR(out, "raw  min 0.5  max 4  mean 2.25\n");
+    free(out);
+    free(err);
+}
+
+TEST(cli__raw_options_misused_are_usage_errors_naming_the_fault)
+{
+    const char *f = file_arg(path_of("u.bin"));
+    write_file(path_of("u.bin"), "0123456789abcdef", 16);
+    char *out = NULL, *err = NULL;
+
+    /* --dtype and --shape go together; --offset needs them. */
+    static const char *const cmds[] = {"info", "cat", "watch"};
+    for (size_t i = 0; i < 3; i++) {
+        RUN(2, cmds[i], f, "--dtype", "u1");
+        CHECK_USAGE(err, "--dtype needs --shape");
+        RUN(2, cmds[i], f, "--shape", "4");
+        CHECK_USAGE(err, "--shape needs --dtype");
+        RUN(2, cmds[i], f, "--offset", "4");
+        CHECK_USAGE(err, "--offset needs --dtype and --shape");
+    }
+    RUN(2, "fill", f, "1", "--shape", "4");
+    CHECK_USAGE(err, "--shape needs --dtype");
+    RUN(2, "set", f, "0", "1", "--dtype", "u1");
+    CHECK_USAGE(err, "--dtype needs --shape");
+
+    RUN(2, "cat", f, "--dtype", "u9", "--shape", "4");
+    CHECK_USAGE(err, "--dtype: unknown type 'u9'");
+    RUN(2, "cat", f, "--dtype", "record:x:q4", "--shape", "4");
+    CHECK_USAGE(err, "--dtype");
+    static const char *const shapes[] = {"0", "4,,2", "4,", "a", "-4", "0x10", "4 4",
+                                         "1,1,1,1,1,1,1,1,1", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        RUN(2, "cat", f, "--dtype", "u1", "--shape", shapes[i]);
+        CHECK_USAGE(err, "--shape");
+    }
+    static const char *const offsets[] = {"-1", "abc", "1.5", "0x", "", "+4", " 4", "4k",
+                                          "99999999999999999999"};
+    for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+        RUN(2, "fill", f, "1", "--dtype", "u1", "--shape", "4", "--offset", offsets[i]);
+        CHECK_USAGE(err, "--offset");
+    }
+    /* Nothing was written by any of them. */
+    char now[17] = {0};
+    read_file(path_of("u.bin"), now, 16);
+    CHECK_STR(now, "0123456789abcdef");
+    free(out);
+    free(err);
+}
+
+TEST(cli__raw_failures_are_one_line_naming_the_object_and_the_fault)
+{
+    const char *path = path_of("e.bin");
+    write_file(path, "0123456789", 10);
+    const char *f = file_arg(path);
+    char *out = NULL, *err = NULL;
+
+    /* An offset that misaligns the type. */
+    RUN(1, "cat", f, "--dtype", "u2", "--shape", "2", "--offset", "1");
+    CHECK_ONE_LINE(err, "misaligns");
+    CHECK_ONE_LINE(err, f);
+    RUN(1, "fill", f, "1", "--dtype", "f8", "--shape", "1", "--offset", "4");
+    CHECK_ONE_LINE(err, "multiple of 8");
+    /* An object too small: both sizes named. */
+    RUN(1, "cat", f, "--dtype", "u4", "--shape", "3");
+    CHECK_ONE_LINE(err, "10 bytes");
+    CHECK_ONE_LINE(err, "need 12");
+    RUN(1, "info", f, "--dtype", "u1", "--shape", "5", "--offset", "6");
+    CHECK_ONE_LINE(err, "need 11");
+    RUN(1, "watch", f, "--dtype", "u1", "--shape", "11", "--count", "1");
+    CHECK_ONE_LINE(err, "need 11");
+    /* A missing file and a missing POSIX object. */
+    const char *gone = file_arg(path_of("missing.bin"));
+    RUN(1, "cat", gone, "--dtype", "u1", "--shape", "1");
+    CHECK_ONE_LINE(err, gone);
+    CHECK_ONE_LINE(err, "no such file");
+    const char *name = test_name("missing");
+    RUN(1, "set", name, "0", "1", "--dtype", "u1", "--shape", "1");
+    CHECK_ONE_LINE(err, name);
+    CHECK(!util_shm_exists(name));
+    free(out);
+    free(err);
+}
+
+TEST(cli__help_lists_every_name_form_and_the_raw_options)
+{
+    char *out = NULL, *err = NULL;
+    RUN(0, "--help");
+    static const char *const forms[] = {"frames", "/frames", "shm://frames", "sysv://0x5eed",
+                                        "sysv://id=N", "file:/path"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+        CHECK_CONTAINS(out, forms[i]);
+    static const char *const cmds[] = {"info", "cat", "fill", "set", "watch"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        RUN(0, "help", cmds[i]);
+        CHECK_CONTAINS(out, "--dtype TYPE --shape D,D,...");
+        CHECK_CONTAINS(out, "--offset BYTES");
+        CHECK_CONTAINS(out, "--private");
+        RUN(0, cmds[i], "--help");
+        CHECK_CONTAINS(out, "--dtype");
+    }
+    RUN(0, "help", "create");
+    CHECK_CONTAINS(out, "--hugepages");
+    free(out);
+    free(err);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* create --hugepages, --prefault; info on every store */
+
+/* A number from /proc/meminfo ("HugePages_Total", "Hugepagesize"); 0 if absent. */
+static unsigned long long meminfo(const char *field)
+{
+    unsigned long long v = 0;
+    size_t len = strlen(field);
+    char line[128];
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':')
+            v = strtoull(line + len + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+static unsigned long long hugepage_size(void)
+{
+    return meminfo("Hugepagesize") * 1024;
+}
+
+static unsigned long long free_hugepages(void)
+{
+    unsigned long long nfree = meminfo("HugePages_Free"), rsvd = meminfo("HugePages_Rsvd");
+    return nfree > rsvd ? nfree - rsvd : 0;
+}
+
+/* Skip unless the kernel has huge pages and `n` of them are free (0: none needed). */
+static void need_free_hugepages(unsigned long long n)
+{
+    if (hugepage_size() == 0)
+        TEST_SKIP("this kernel has no huge pages");
+    if (n > 0 && meminfo("HugePages_Total") == 0)
+        TEST_SKIP("no huge pages reserved here (vm.nr_hugepages is 0)");
+    if (free_hugepages() < n)
+        TEST_SKIP("only %llu huge pages free, this test needs %llu", free_hugepages(), n);
+}
+
+/*
+ * Run `body` in a child with a private hugetlbfs mount on this test's directory (the
+ * commands it runs inherit the mount namespace), when `pages` huge pages are free; returns
+ * with the child's verdict (a skip is passed on). Root only.
+ */
+static void with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("mounting a private hugetlbfs needs root");
+    need_free_hugepages(pages);
+    path_of("x");
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) < 0)
+            TEST_SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+            TEST_SKIP("making mounts private: %s", strerror(errno));
+        if (mount("none", dir, "hugetlbfs", 0, "mode=0700") < 0)
+            TEST_SKIP("mount -t hugetlbfs: %s", strerror(errno));
+        body(dir);
+        umount2(dir, MNT_DETACH);
+        _exit(0);
+    }
+    int rc = test_wait(pid);
+    if (rc == 77)
+        TEST_SKIP("(the line above says why)");
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "the child with the hugetlbfs mount failed (%d)", rc);
+}
+
+TEST(cli__create_hugepages_on_a_posix_name_fails_naming_the_stores_that_have_them)
+{
+    const char *name = test_name("huge");
+    char *out = NULL, *err = NULL;
+    RUN(1, "create", name, "f32", "1000", "--hugepages");
+    CHECK_ONE_LINE(err, name);
+    CHECK_ONE_LINE(err, "sysv://");
+    CHECK_ONE_LINE(err, "hugetlbfs");
+    CHECK(!util_shm_exists(name));
+    free(out);
+    free(err);
+}
+
+TEST(cli__create_hugepages_on_a_file_off_hugetlbfs_fails_and_leaves_nothing)
+{
+    const char *f = file_arg(path_of("huge.shm"));
+    char *out = NULL, *err = NULL;
+    RUN(1, "create", f, "f32", "1000", "--hugepages");
+    CHECK_ONE_LINE(err, f);
+    CHECK_ONE_LINE(err, "hugetlbfs");
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
+    CHECK_EQ_INT(test_sh(NULL, NULL, "%s", cmd), 0);
+    free(out);
+    free(err);
+}
+
+TEST(cli__create_hugepages_without_configured_pages_says_how)
+{
+    if (meminfo("HugePages_Total") != 0)
+        TEST_SKIP("huge pages are configured here (%llu)", meminfo("HugePages_Total"));
+    char *out = NULL, *err = NULL;
+    RUN(1, "create", key_name(), "u8", "100", "--hugepages");
+    CHECK_ONE_LINE(err, key_name());
+    CHECK_ONE_LINE(err, "sysctl vm.nr_hugepages=N");
+    CHECK(!key_exists());
+    free(out);
+    free(err);
+}
+
+TEST(cli__create_hugepages_system_v_then_info_ls_fill_cat_and_rm)
+{
+    need_free_hugepages(1);
+    const char *name = key_name();
+    char *out = NULL, *err = NULL, v[256], want[64];
+    RUN(0, "create", name, "i32", "3", "5", "--hugepages");
+    CHECK(key_exists());
+    RUN(0, "info", name, "--json");
+    snprintf(want, sizeof want, "%llu", hugepage_size());
+    CHECK_STR(member(out, "size", v, sizeof v), want);
+    CHECK_STR(member(out, "store", v, sizeof v), "\"sysv\"");
+    CHECK_STR(member(out, "bytes", v, sizeof v), "60");
+    RUN(0, "ls");
+    CHECK_CONTAINS(out, name);
+    RUN(0, "fill", name, "ramp");
+    RUN(0, "cat", name, "--slice", "2");
+    CHECK_STR(out, "10 11 12 13 14\n");
+    RUN(0, "rm", name);
+    CHECK(!key_exists());
+    free(out);
+    free(err);
+}
+
+static void cli_huge_file(const char *mnt)
+{
+    char path[200], f[220], *out = NULL, *err = NULL, v[256], want[64];
+    snprintf(path, sizeof path, "%s/frames", mnt);
+    snprintf(f, sizeof f, "file:%s", path);
+    RUN(0, "create", f, "f64", "4", "4", "--hugepages", "--prefault");
+    RUN(0, "info", f, "--json");
+    snprintf(want, sizeof want, "%llu", hugepage_size());
+    CHECK_STR(member(out, "size", v, sizeof v), want);
+    RUN(0, "fill", f, "ramp");
+    RUN(0, "cat", f, "--slice", "3");
+    CHECK_STR(out, "12 13 14 15\n");
+    /* Raw, past the header page, at an offset inside the huge page. */
+    RUN(0, "cat", f, "--dtype", "f8", "--shape", "2", "--offset", "4112");
+    CHECK_STR(out, "2 3\n");
+    RUN(0, "rm", f);
+    CHECK(access(path, F_OK) != 0);
+    /* Without --hugepages, on hugetlbfs: in huge pages all the same. */
+    RUN(0, "create", f, "u8", "10");
+    RUN(0, "info", f, "--json");
+    CHECK_STR(member(out, "size", v, sizeof v), want);
+    RUN(0, "rm", f);
+    free(out);
+    free(err);
+}
+
+TEST(cli__create_hugepages_file_on_a_private_hugetlbfs_mount)
+{
+    with_hugetlbfs(cli_huge_file, 2);
+}
+
+static void cli_huge_file_too_big(const char *mnt)
+{
+    char f[220], size[32], *out = NULL, *err = NULL;
+    snprintf(f, sizeof f, "file:%s/big", mnt);
+    snprintf(size, sizeof size, "%llu", (free_hugepages() + 1) * hugepage_size());
+    RUN(1, "create", f, "u8", size, "--hugepages");
+    CHECK_ONE_LINE(err, f);
+    CHECK_ONE_LINE(err, "not enough free huge pages");
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", mnt);
+    CHECK_EQ_INT(test_sh(NULL, NULL, "%s", cmd), 0);
+    free(out);
+    free(err);
+}
+
+TEST(cli__create_hugepages_file_beyond_the_free_pool_fails_and_leaves_nothing)
+{
+    with_hugetlbfs(cli_huge_file_too_big, 0);
+}
+
+TEST(cli__create_prefault_works_with_every_store)
+{
+    const char *posix = test_name("pf");
+    const char *f = file_arg(path_of("pf.shm"));
+    const char *names[] = {posix, key_name(), f};
+    char *out = NULL, *err = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        RUN(0, "create", names[i], "u16", "3", "--prefault");
+        RUN(0, "cat", names[i]);
+        CHECK_STR(out, "0 0 0\n");
+        RUN(0, "rm", names[i]);
+    }
+    CHECK(!util_shm_exists(posix));
+    CHECK(!key_exists());
+    free(out);
+    free(err);
+}
+
+TEST(cli__create_refuses_a_memfd_name_that_would_vanish)
+{
+    char *out = NULL, *err = NULL;
+    RUN(2, "create", "memfd:frames", "u8", "10");
+    CHECK_USAGE(err, "vanish");
+    free(out);
+    free(err);
+}
+
+TEST(cli__info_shows_the_store_and_os_handle_of_every_store)
+{
+    const char *posix = test_name("os");
+    const char *path = path_of("os.shm");
+    const char *f = file_arg(path);
+    char *out = NULL, *err = NULL, v[256], want[256];
+    RUN(0, "create", posix, "u8", "4");
+    RUN(0, "create", key_name(), "u8", "4");
+    RUN(0, "create", f, "u8", "4");
+    int id = shmget(test_key(), 0, 0);
+    CHECK(id >= 0);
+
+    RUN(0, "info", posix, "--json");
+    CHECK_STR(member(out, "store", v, sizeof v), "\"posix\"");
+    snprintf(want, sizeof want, "\"/%s\"", posix);
+    CHECK_STR(member(out, "os_handle", v, sizeof v), want);
+    RUN(0, "info", key_name(), "--json");
+    CHECK_STR(member(out, "store", v, sizeof v), "\"sysv\"");
+    snprintf(want, sizeof want, "\"%d\"", id);
+    CHECK_STR(member(out, "os_handle", v, sizeof v), want);
+    RUN(0, "info", f, "--json");
+    CHECK_STR(member(out, "store", v, sizeof v), "\"file\"");
+    snprintf(want, sizeof want, "\"%s\"", path);
+    CHECK_STR(member(out, "os_handle", v, sizeof v), want);
+    /* The text form too. */
+    RUN(0, "info", key_name());
+    snprintf(want, sizeof want, "os_handle:       %d\n", id);
+    CHECK_CONTAINS(out, want);
+    CHECK_CONTAINS(out, "store:           sysv\n");
+
+    RUN(0, "rm", posix, key_name(), f);
+    CHECK(!key_exists());
+    free(out);
+    free(err);
+}

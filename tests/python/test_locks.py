@@ -1,0 +1,398 @@
+"""Segment.lock(): shared and exclusive locks as context managers, across threads and
+processes; timeouts, a holder killed with SIGKILL, read-only and raw segments, lock_info,
+attached, and shmap.delete(), which waits for the lock."""
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import pytest
+
+import shmap
+from conftest import read_line, run_python, spin
+
+# A child that opens the segment read-write, takes a lock, says so and waits to be killed.
+HOLDER = """
+import shmap, sys, time
+seg = shmap.open(%r, readonly=False)
+lk = seg.lock(exclusive=%r)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_lock__shared_by_default_in_a_with_block(name):
+    with shmap.create(name, 4, "u1") as seg:
+        assert seg.locked is False
+        with seg.lock() as lk:
+            assert isinstance(lk, shmap.Lock)
+            assert lk.held is True and lk.exclusive is False and lk.owner_died is None
+            assert lk.name == name
+            assert repr(lk) == "<shmap.Lock shared on '%s' held>" % name
+            assert seg.locked is True
+            info = seg.lock_info
+            assert info == {"writer": None, "writer_alive": False, "shared": 1,
+                            "waiters": False, "owner_died": False, "dead_pid": None}
+        assert lk.held is False
+        assert repr(lk) == "<shmap.Lock shared on '%s' released>" % name
+        assert seg.locked is False and seg.lock_info["shared"] == 0
+
+
+def test_lock__taken_at_the_call__released_by_release(name):
+    with shmap.create(name, 4, "u1") as seg:
+        lk = seg.lock(exclusive=True)
+        assert lk.held and lk.exclusive
+        assert seg.lock_info["writer"] == os.getpid()
+        assert seg.lock_info["writer_alive"] is True
+        mine = [a for a in seg.attached if a["pid"] == os.getpid()]
+        assert mine and mine[0]["writer"] is True
+        lk.release()
+        assert not lk.held and seg.lock_info["writer"] is None
+        lk.release()  # a second release does nothing
+        with pytest.raises(ValueError, match="released"):
+            with lk:
+                pass
+        with seg.lock(exclusive=True, timeout=0) as again:  # free again
+            assert again.held
+            again.release()  # inside the block: the exit does nothing more
+        assert not seg.locked
+
+
+def test_lock__released_when_the_lock_object_goes(name):
+    with shmap.create(name, 4, "u1") as seg:
+        lk = seg.lock(exclusive=True)
+        del lk
+        assert not seg.locked
+        seg.lock(exclusive=True)  # never kept: taken and released at once
+        assert not seg.locked
+
+
+def test_lock__timeout_argument(name):
+    with shmap.create(name, 1, "u1") as seg:
+        for bad in (-1, -0.5, float("nan")):
+            with pytest.raises(ValueError, match="timeout"):
+                seg.lock(timeout=bad)
+        with pytest.raises(TypeError):
+            seg.lock(timeout="1")
+        with seg.lock(timeout=float("inf")):  # inf waits for ever, like None
+            pass
+    with pytest.raises(ValueError, match="closed"):
+        seg.lock()
+
+
+def test_lock__threads_share__exclusive_excludes(name):
+    with shmap.create(name, 4, "u1") as seg:
+        a = seg.lock()
+        b = seg.lock()  # a second shared hold through the same Segment: another thread's
+        assert seg.lock_info["shared"] == 2
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError) as exc:  # no upgrade: waits for our own readers
+            seg.lock(exclusive=True, timeout=0.2)
+        assert 0.2 <= time.monotonic() - t0 < 1.5
+        assert exc.value.errno == errno.ETIMEDOUT and exc.value.code == -errno.ETIMEDOUT
+        assert "timed out after 0.2 s" in str(exc.value)
+        assert "shared holds by pids %d (this process)" % os.getpid() in str(exc.value)
+        with pytest.raises(BlockingIOError) as exc:
+            seg.lock(exclusive=True, timeout=0)
+        assert exc.value.errno == errno.EBUSY and exc.value.errname == "EBUSY"
+        assert name in str(exc.value)
+        a.release()
+        b.release()
+        with seg.lock(exclusive=True, timeout=0):
+            with pytest.raises(BlockingIOError):
+                seg.lock(timeout=0)  # readers wait for the writer, this process's too
+
+
+def test_lock__timeout_is_kept(name):
+    with shmap.create(name, 1, "u1") as seg, seg.lock(exclusive=True):
+        for timeout in (0.05, 0.12, 0.31):
+            t0 = time.monotonic()
+            with pytest.raises(TimeoutError):
+                seg.lock(timeout=timeout)
+            elapsed = time.monotonic() - t0
+            assert timeout <= elapsed < timeout + 0.5, (timeout, elapsed)
+
+
+def test_lock__other_process_waits_for_ours(name):
+    with shmap.create(name, 4, "u1") as seg, seg.lock(exclusive=True):
+        out = run_python(
+            "import shmap, time\n"
+            "seg = shmap.open(%r, readonly=False)\n"
+            "try:\n"
+            "    seg.lock(timeout=0)\n"
+            "except BlockingIOError as e:\n"
+            "    print('busy', e.errno, e)\n"
+            "t0 = time.monotonic()\n"
+            "try:\n"
+            "    seg.lock(exclusive=True, timeout=0.3)\n"
+            "except TimeoutError as e:\n"
+            "    print('timeout %%.2f' %% (time.monotonic() - t0), e)\n" % name)
+        busy, timeout = out.stdout.splitlines()
+        assert busy.startswith("busy %d " % errno.EBUSY)
+        assert "held by pid %d" % os.getpid() in busy
+        assert 0.3 <= float(timeout.split()[1]) < 1.5, timeout
+        assert "timed out after 0.3 s" in timeout
+        assert "held by pid %d" % os.getpid() in timeout
+
+
+def test_lock__another_thread_runs_while_one_waits(name):
+    """The wait releases the GIL: a thread that needs it to release the lock gets it."""
+    with shmap.create(name, 4, "u1") as seg:
+        holder = seg.lock(exclusive=True)
+        rounds = []
+
+        def release_later():
+            rounds.append(spin(0.3))  # Python code: runs only if the waiter let the GIL go
+            holder.release()
+
+        t = threading.Thread(target=release_later)
+        t0 = time.monotonic()
+        t.start()
+        try:
+            with seg.lock(exclusive=True, timeout=10) as lk:
+                waited = time.monotonic() - t0
+                assert lk.held and lk.owner_died is None
+        finally:
+            t.join(10)
+        assert rounds and rounds[0] > 1000
+        assert 0.25 <= waited < 5
+
+
+def test_lock__closing_the_segment_ends_a_wait_in_it(name):
+    seg = shmap.create(name, 4, "u1")
+    other = shmap.open(name, readonly=False)
+    holder = other.lock(exclusive=True)
+    got = []
+
+    def wait():
+        try:
+            seg.lock(timeout=10)
+        except ValueError as e:
+            got.append(str(e))
+
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.2)
+    seg.close()
+    t.join(5)
+    holder.release()
+    other.close()
+    assert not t.is_alive()
+    assert got == ["segment '%s' was closed while waiting" % name]
+
+
+def test_lock__outlives_close_of_its_segment(name):
+    seg = shmap.create(name, 4, "u1", keep=True)
+    lk = seg.lock(exclusive=True)
+    seg.close()
+    assert lk.held
+    with shmap.open(name) as ro:
+        assert ro.lock_info["writer"] == os.getpid()
+        lk.release()
+        assert ro.locked is False
+
+
+def test_lock__forked_child_holds_nothing(name):
+    with shmap.create(name, 4, "u1") as seg:
+        lk = seg.lock(exclusive=True)
+        pid = os.fork()
+        if pid == 0:  # the child: the lock is its parent's
+            ok = False
+            try:
+                ok = lk.held is False
+                lk.release()  # drops the child's reference only
+                ok = ok and shmap.open(name).lock_info["writer"] == os.getppid()
+            finally:
+                os._exit(0 if ok else 1)  # never back into pytest
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert lk.held and seg.lock_info["writer"] == os.getpid()
+        lk.release()
+
+
+def test_lock__holder_killed__next_writer_told(name, child):
+    with shmap.create(name, (2, 2), "f4") as seg:
+        proc = child(HOLDER % (name, True))
+        assert read_line(proc) == "locked"
+        assert seg.lock_info["writer"] == proc.pid
+        assert seg.locked is True
+        proc.kill()
+        proc.wait(30)
+        info = seg.lock_info
+        assert info["writer"] == proc.pid and info["writer_alive"] is False
+        assert [a["alive"] for a in seg.attached if a["pid"] == proc.pid] == [False]
+        t0 = time.monotonic()
+        with pytest.warns(shmap.OwnerDiedWarning, match="pid %d" % proc.pid):
+            lk = seg.lock(exclusive=True, timeout=10)
+        assert time.monotonic() - t0 < 5
+        assert lk.held and lk.owner_died == proc.pid
+        assert seg.lock_info["dead_pid"] == proc.pid
+        lk.release()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with seg.lock(exclusive=True, timeout=0) as again:  # told once only
+                assert again.owner_died is None
+
+
+def test_lock__owner_died_warning_made_an_error_releases(name, child):
+    with shmap.create(name, 4, "u1") as seg:
+        proc = child(HOLDER % (name, True))
+        assert read_line(proc) == "locked"
+        proc.kill()
+        proc.wait(30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", shmap.OwnerDiedWarning)
+            with pytest.raises(shmap.OwnerDiedWarning):
+                seg.lock(exclusive=True, timeout=10)
+        assert seg.locked is False
+
+
+def test_lock__dead_reader_is_dropped_quietly(name, child):
+    with shmap.create(name, 4, "u1") as seg:
+        proc = child(HOLDER % (name, False))
+        assert read_line(proc) == "locked"
+        assert seg.lock_info["shared"] == 1
+        proc.kill()
+        proc.wait(30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with seg.lock(exclusive=True, timeout=10) as lk:
+                assert lk.owner_died is None
+        assert all(a["pid"] != proc.pid for a in seg.attached)
+
+
+def test_lock__read_only_segment_locks_when_its_user_may_write(name):
+    shmap.create(name, 4, "u1", keep=True).close()
+    with shmap.open(name) as ro:
+        assert ro.attached == []  # a read-only open writes nothing
+        with ro.lock() as lk:
+            assert lk.held
+            me = [a for a in ro.attached if a["pid"] == os.getpid()]
+            assert me == [{"pid": os.getpid(), "alive": True, "shared": 1, "writer": False,
+                           "start": me[0]["start"], "writable": False}]
+            assert me[0]["start"] > 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to another user")
+def test_lock__read_only_without_permission_is_refused(name):
+    with shmap.create(name, 4, "u1", keep=True, mode=0o644) as seg:
+        seg.array[:] = 7
+        seg.publish()
+    code = (
+        "import shmap\n"
+        "seg = shmap.open(%r)\n"
+        "print(int(seg.array.sum()), seg.lock_info['shared'], seg.locked)\n"
+        "try:\n"
+        "    seg.lock()\n"
+        "except shmap.Error as e:\n"
+        "    print(type(e).__name__, e.errname, e.code == shmap.EREADONLY)\n" % name)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.abspath(shmap.__file__))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60, user=65534, group=65534, extra_groups=[])
+    if "Permission denied" in proc.stderr and "shmap" not in proc.stderr:
+        pytest.skip("the build directory is not readable by nobody")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["28 0 False", "Error SHMAP_EREADONLY True"]
+
+
+# ---------------------------------------------------------------------------------------
+# shmap.delete(): CFITSIO's deletion, which waits for lock holders
+
+
+def test_delete__waits_for_a_lock_holder(name):
+    seg = shmap.create(name, 4, "u1", keep=True)
+    holder = seg.lock()
+    rounds = []
+
+    def release_later():
+        rounds.append(spin(0.3))
+        holder.release()
+
+    t = threading.Thread(target=release_later)
+    t0 = time.monotonic()
+    t.start()
+    try:
+        shmap.delete(name, timeout=10)
+    finally:
+        t.join(10)
+    assert 0.25 <= time.monotonic() - t0 < 5
+    assert rounds and rounds[0] > 1000
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+    seg.array[:] = 3  # the memory stays until unmapped
+    seg.close()
+
+
+def test_delete__busy_and_timeout(name):
+    with shmap.create(name, 4, "u1") as seg, seg.lock(exclusive=True):
+        with pytest.raises(BlockingIOError) as exc:
+            shmap.delete(name, timeout=0)
+        assert exc.value.errno == errno.EBUSY
+        assert "pid %d" % os.getpid() in str(exc.value)
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError) as exc:
+            shmap.delete(name, timeout=0.25)
+        assert 0.25 <= time.monotonic() - t0 < 2
+        assert "timed out after 0.25 s" in str(exc.value)
+        assert "held by pid %d" % os.getpid() in str(exc.value)
+        assert shmap.info(name)["name"] == name  # still there
+        shmap.delete(name, force=True)  # force does not wait
+        with pytest.raises(FileNotFoundError):
+            shmap.info(name)
+
+
+def test_delete__refuses_a_foreign_object_unless_forced(foreign):
+    junk = foreign(b"\x00" * 8192)
+    with pytest.raises(shmap.Error) as exc:
+        shmap.delete(junk)
+    assert exc.value.code == shmap.EFORMAT and "force" in str(exc.value)
+    assert os.path.exists("/dev/shm/" + junk)
+    shmap.delete(junk, force=True)
+    assert not os.path.exists("/dev/shm/" + junk)
+    with pytest.raises(FileNotFoundError):
+        shmap.delete(junk, force=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Ctrl-C: a process blocked in a call gets KeyboardInterrupt at once
+
+BLOCKED = """
+import shmap, sys, time
+seg = shmap.open(%(name)r, readonly=False)
+print("waiting", flush=True)
+try:
+    %(call)s
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(3)
+print("returned", flush=True)
+"""
+
+CALLS = {
+    "wait": "seg.wait()",
+    "read_frame": "seg.read_frame()",
+    "lock": "seg.lock(exclusive=True)",
+    "delete": "shmap.delete(%(name)r)",
+}
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_sigint__interrupts_a_blocked_call(name, child, call):
+    with shmap.create(name, (64, 64), "f4") as seg, seg.lock():  # lock and delete wait
+        proc = child(BLOCKED % {"name": name, "call": CALLS[call] % {"name": name}})
+        assert read_line(proc) == "waiting"
+        time.sleep(0.3)  # let it block
+        assert proc.poll() is None
+        t0 = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        assert read_line(proc, timeout=10) == "interrupted"
+        latency = time.monotonic() - t0
+        assert proc.wait(10) == 3
+        assert latency < 1.5, latency  # 50 ms slices: well under a second when idle
+        assert seg.lock_info["writer"] is None  # the interrupted lock was not taken
+        assert shmap.info(name)["generation"] == 0  # nor was anything deleted or published

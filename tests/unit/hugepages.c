@@ -1,0 +1,446 @@
+/*
+ * Huge pages (SHMAP_CREATE_HUGEPAGES) on every store that has them: System V segments
+ * (SHM_HUGETLB) and files on a hugetlbfs mount; POSIX names are refused. The error paths
+ * run everywhere; the success paths need huge pages reserved (vm.nr_hugepages) and skip,
+ * saying so, where there are none. Tests never change system settings: a hugetlbfs mount is
+ * made only in a private mount namespace of a child process (root only), so it goes when
+ * the child does.
+ *
+ * Directories and System V segments are removed by a guard process when the test process
+ * ends, however it ends.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <sys/ipc.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+
+#include "../util.h"
+
+/* A number from /proc/meminfo ("HugePages_Free", "Hugepagesize"); 0 if absent. */
+static unsigned long long meminfo(const char *field)
+{
+    unsigned long long v = 0;
+    size_t len = strlen(field);
+    char line[128];
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':')
+            v = strtoull(line + len + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+static size_t hugepage_size(void)
+{
+    return (size_t)meminfo("Hugepagesize") * 1024;
+}
+
+/* Default-size huge pages free and not promised to anyone. */
+static unsigned long long free_hugepages(void)
+{
+    unsigned long long nfree = meminfo("HugePages_Free"), rsvd = meminfo("HugePages_Rsvd");
+    return nfree > rsvd ? nfree - rsvd : 0;
+}
+
+/* Skip unless the kernel has huge pages and `n` of them are free (0: none needed). */
+static void need_free_hugepages(unsigned long long n)
+{
+    if (hugepage_size() == 0)
+        TEST_SKIP("this kernel has no huge pages");
+    if (n > 0 && meminfo("HugePages_Total") == 0)
+        TEST_SKIP("no huge pages reserved here (vm.nr_hugepages is 0)");
+    if (free_hugepages() < n)
+        TEST_SKIP("only %llu huge pages free, this test needs %llu", free_hugepages(), n);
+}
+
+static char dir[96];
+static key_t guard_key;
+
+/* A child, out of the test's process group (which the runner kills), that removes the
+ * test's directory and System V segment once this process has ended. */
+static void start_guard(void)
+{
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        close(p[1]);
+        char c;
+        while (read(p[0], &c, 1) > 0)
+            ;
+        int id = guard_key ? shmget(guard_key, 0, 0) : -1;
+        if (id >= 0)
+            shmctl(id, IPC_RMID, NULL);
+        if (dir[0]) {
+            char cmd[160];
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+            if (system(cmd) != 0)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    setpgid(pid, pid);
+    close(p[0]);
+}
+
+/* A key of this test, its segment removed by the guard. */
+static key_t test_key(void)
+{
+    guard_key = (key_t)(0x5d000000u | (((unsigned)getpid() & 0xffffu) << 8) | 0x01u);
+    start_guard();
+    return guard_key;
+}
+
+static const char *key_name(key_t key)
+{
+    static char buf[32];
+    snprintf(buf, sizeof buf, "sysv://0x%08x", (unsigned)key);
+    return buf;
+}
+
+/* This test's directory in /tmp, made and guarded on first use. */
+static const char *test_dir(void)
+{
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/%sdir-XXXXXX", test_prefix());
+        CHECK(mkdtemp(dir) != NULL);
+        start_guard();
+    }
+    return dir;
+}
+
+static int dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    CHECK(d != NULL);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* Whether this process maps anything of `path` (/proc/self/maps). */
+static int maps_path(const char *path)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f != NULL);
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, path) != NULL;
+    fclose(f);
+    return found;
+}
+
+/*
+ * Run `body` in a child with a private hugetlbfs mount on this test's directory, when
+ * `pages` huge pages are free; returns with the child's verdict (a skip is passed on).
+ * Root only.
+ */
+static void with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("mounting a private hugetlbfs needs root");
+    need_free_hugepages(pages);
+    const char *mnt = test_dir();
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) < 0)
+            TEST_SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
+        /* Private, so the mount below is seen by no other namespace. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+            TEST_SKIP("making mounts private: %s", strerror(errno));
+        if (mount("none", mnt, "hugetlbfs", 0, "mode=0700") < 0)
+            TEST_SKIP("mount -t hugetlbfs: %s", strerror(errno));
+        body(mnt);
+        umount2(mnt, MNT_DETACH);
+        _exit(0);
+    }
+    int rc = test_wait(pid);
+    if (rc == 77)
+        TEST_SKIP("(the line above says why)");
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "the child with the hugetlbfs mount failed (%d)", rc);
+}
+
+TEST(hugepages__posix_names_are_refused_naming_the_stores_that_have_them)
+{
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_HUGEPAGES;
+    uint64_t n = 100;
+    shmap_seg *seg = NULL;
+    const char *name = test_name("posix");
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, &n, &o), SHMAP_ESTORE);
+    CHECK_DETAIL_NAMES(name);
+    CHECK_CONTAINS(shmap_last_error(), "sysv://");
+    CHECK_CONTAINS(shmap_last_error(), "hugetlbfs");
+    CHECK(seg == NULL);
+    CHECK(!util_shm_exists(name));
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+}
+
+TEST(hugepages__a_file_off_hugetlbfs_is_refused_and_leaves_nothing)
+{
+    const char *d = test_dir();
+    struct statfs sf;
+    CHECK(statfs(d, &sf) == 0);
+    if ((unsigned long)sf.f_type == 0x958458f6ul)
+        TEST_SKIP("/tmp is itself on hugetlbfs");
+    char name[200];
+    snprintf(name, sizeof name, "file:%s/seg", d);
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_HUGEPAGES;
+    uint64_t n = 100;
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, &n, &o), SHMAP_ESTORE);
+    CHECK_CONTAINS(shmap_last_error(), "hugetlbfs");
+    CHECK_EQ_INT(dir_entries(d), 0);
+}
+
+TEST(hugepages__system_v_without_configured_pages_says_how)
+{
+    if (meminfo("HugePages_Total") != 0)
+        TEST_SKIP("huge pages are configured here (%llu)", meminfo("HugePages_Total"));
+    key_t key = test_key();
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_HUGEPAGES;
+    uint64_t n = 100;
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_create(&seg, key_name(key), SHMAP_U8, 1, &n, &o), SHMAP_ESTORE);
+    CHECK_CONTAINS(shmap_last_error(), "nr_hugepages");
+    CHECK_CONTAINS(shmap_last_error(), key_name(key));
+    CHECK(shmget(key, 0, 0) < 0 && errno == ENOENT);
+}
+
+TEST(hugepages__system_v_segment_rounds_up_and_attaches_by_key_id_and_listing)
+{
+    need_free_hugepages(2);
+    size_t hp = hugepage_size();
+    key_t key = test_key();
+    const char *name = key_name(key);
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_HUGEPAGES | SHMAP_CREATE_KEEP;
+    uint64_t n = 1000; /* 4000 bytes of data: one huge page in all */
+    shmap_seg *seg = NULL, *ro = NULL, *byid = NULL;
+    unsigned long long before = free_hugepages();
+    CHECK_OK(shmap_create(&seg, name, SHMAP_F32, 1, &n, &o));
+    CHECK_EQ_INT(free_hugepages(), before - 1); /* reserved at creation */
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.data_size, 4000);
+    struct shmid_ds ds;
+    int id = shmget(key, 0, 0);
+    CHECK(id >= 0 && shmctl(id, IPC_STAT, &ds) == 0);
+    CHECK_EQ_INT(ds.shm_segsz, hp);
+    float *f = shmap_data(seg);
+    for (int i = 0; i < 1000; i++)
+        f[i] = (float)i * 0.5f;
+    CHECK_OK(shmap_publish(seg));
+
+    /* Attach by key and by id: the larger object passes the checks. */
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    CHECK(((const float *)shmap_data(ro))[999] == 499.5f);
+    CHECK_OK(shmap_info_get(ro, &info));
+    CHECK_EQ_INT(info.size, hp);
+    CHECK_OK(shmap_close(seg));
+    char byid_name[64];
+    snprintf(byid_name, sizeof byid_name, "sysv://id=%d", id);
+    CHECK_OK(shmap_open(&byid, byid_name, SHMAP_RDWR));
+    CHECK_OK(shmap_info_get(byid, &info));
+    CHECK_EQ_INT(info.size, hp);
+    CHECK_EQ_INT(info.generation, 1);
+    CHECK_OK(shmap_close(byid));
+    CHECK_OK(shmap_close(ro));
+
+    /* Listed, with the rounded size. */
+    shmap_entry *list;
+    size_t count, found = 0;
+    CHECK_OK(shmap_list(&list, &count, 0));
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(list[i].info.name, name) == 0) {
+            found++;
+            CHECK_EQ_INT(list[i].status, 0);
+            CHECK_EQ_INT(list[i].info.size, hp);
+            CHECK_EQ_INT(list[i].info.dims[0], 1000);
+        }
+    shmap_list_free(list);
+    CHECK_EQ_INT(found, 1);
+    CHECK_OK(shmap_delete(name, 1.0, 0));
+    CHECK(shmget(key, 0, 0) < 0);
+
+    /* Prefaulted too, and destroyed when closed by default. */
+    o.flags = SHMAP_CREATE_HUGEPAGES | SHMAP_CREATE_PREFAULT;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_F32, 1, &n, &o));
+    CHECK_EQ_INT(((const float *)shmap_data(seg))[999], 0);
+    CHECK_OK(shmap_close(seg));
+    CHECK(shmget(key, 0, 0) < 0);
+}
+
+TEST(hugepages__system_v_beyond_the_free_pool_is_enospc)
+{
+    /* With none reserved at all, the create says how to configure them (tested above). */
+    if (meminfo("HugePages_Total") == 0)
+        TEST_SKIP("no huge pages reserved here (vm.nr_hugepages is 0)");
+    key_t key = test_key();
+    const char *name = key_name(key);
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_HUGEPAGES;
+    uint64_t n = (free_hugepages() + 1) * hugepage_size();
+    shmap_seg *seg = NULL;
+    int rc = shmap_create(&seg, name, SHMAP_U8, 1, &n, &o);
+    if (rc == 0) {
+        CHECK_OK(shmap_close(seg));
+        TEST_SKIP("the pool grew to fit (vm.nr_overcommit_hugepages)");
+    }
+    CHECK_ERR(rc, -ENOSPC);
+    CHECK_CONTAINS(shmap_last_error(), "not enough free huge pages");
+    CHECK_CONTAINS(shmap_last_error(), "nr_hugepages");
+    CHECK(shmget(key, 0, 0) < 0);
+}
+
+TEST(hugepages__system_v_for_a_user_without_the_right_is_eperm_saying_what_it_needs)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("needs root, to become a user without CAP_IPC_LOCK");
+    need_free_hugepages(1);
+    key_t key = test_key();
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        /* No capability, no group of vm.hugetlb_shm_group, no locked memory allowed. */
+        struct rlimit rl = {0, 0};
+        CHECK(setgroups(0, NULL) == 0);
+        CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0);
+        CHECK(setgid(65534) == 0 && setuid(65534) == 0);
+        shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+        o.flags = SHMAP_CREATE_HUGEPAGES;
+        uint64_t n = 100;
+        shmap_seg *seg = NULL;
+        CHECK_ERR(shmap_create(&seg, key_name(key), SHMAP_U8, 1, &n, &o), -EPERM);
+        CHECK_CONTAINS(shmap_last_error(), "CAP_IPC_LOCK");
+        CHECK_CONTAINS(shmap_last_error(), "hugetlb_shm_group");
+        _exit(0);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK(shmget(key, 0, 0) < 0);
+}
+
+static void file_beyond_pool(const char *mnt)
+{
+    char name[200];
+    snprintf(name, sizeof name, "file:%s/big", mnt);
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    uint64_t n = (free_hugepages() + 1) * hugepage_size();
+    shmap_seg *seg = NULL;
+    /* Without the flag too: a file on hugetlbfs is in huge pages either way. */
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, &n, &o), -ENOSPC);
+    CHECK_CONTAINS(shmap_last_error(), "not enough free huge pages");
+    o.flags = SHMAP_CREATE_HUGEPAGES;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, &n, &o), -ENOSPC);
+    CHECK_EQ_INT(dir_entries(mnt), 0); /* no hidden leftover either */
+}
+
+TEST(hugepages__file_on_hugetlbfs_beyond_the_free_pool_is_enospc_and_leaves_nothing)
+{
+    with_hugetlbfs(file_beyond_pool, 0);
+}
+
+static void file_on_hugetlbfs(const char *mnt)
+{
+    size_t hp = hugepage_size();
+    char name[256], plain[256], path[200];
+    snprintf(path, sizeof path, "%s/frames", mnt);
+    snprintf(name, sizeof name, "file:%s", path);
+    snprintf(plain, sizeof plain, "file:%s/plain", mnt);
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_HUGEPAGES;
+    uint64_t dims[2] = {100, 100};
+    shmap_seg *seg = NULL, *ro = NULL, *raw = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_F64, 2, dims, &o));
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    CHECK_EQ_INT(st.st_size % (off_t)hp, 0);
+    CHECK((uint64_t)st.st_size >= 4096 + 80000);
+    shmap_info info;
+    double *d = shmap_data(seg);
+    CHECK(d[9999] == 0.0);
+    for (int i = 0; i < 10000; i++)
+        d[i] = i;
+    CHECK_OK(shmap_publish(seg));
+    CHECK_OK(shmap_close(seg));
+    /* The whole mapping went, though its length was not a multiple of the page size. */
+    CHECK(!maps_path(path));
+
+    /* Attach; and read it raw past the header, at an offset inside the first huge page. */
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    CHECK(((const double *)shmap_data(ro))[1234] == 1234.0);
+    CHECK_OK(shmap_info_get(ro, &info));
+    CHECK_EQ_INT(info.generation, 1);
+    CHECK_EQ_INT(info.size, st.st_size);
+    shmap_raw_opts ropts = SHMAP_RAW_OPTS_INIT;
+    ropts.offset = 4096 + 8 * 10;
+    uint64_t three = 3;
+    CHECK_OK(shmap_open_raw(&raw, name, SHMAP_F64, 1, &three, &ropts));
+    const double *r = shmap_data(raw);
+    CHECK(r[0] == 10.0 && r[2] == 12.0);
+    CHECK_OK(shmap_close(raw));
+    /* A lock through the read-only handle maps the header on its own, and unmaps it. */
+    CHECK_OK(shmap_lock(ro, SHMAP_LOCK_SHARED, 1.0));
+    CHECK_OK(shmap_unlock(ro));
+    CHECK_OK(shmap_close(ro));
+    CHECK(!maps_path(path));
+
+    /* Without the flag, on hugetlbfs: huge pages all the same. */
+    o.flags = SHMAP_CREATE_KEEP;
+    uint64_t n = 10;
+    CHECK_OK(shmap_create(&seg, plain, SHMAP_U8, 1, &n, &o));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_stat(plain, &info));
+    CHECK_EQ_INT(info.size, hp);
+    CHECK_OK(shmap_unlink(plain));
+    CHECK_OK(shmap_unlink(name));
+    CHECK_EQ_INT(dir_entries(mnt), 0);
+}
+
+TEST(hugepages__file_on_hugetlbfs_rounds_up_attaches_and_unmaps_whole)
+{
+    with_hugetlbfs(file_on_hugetlbfs, 3);
+}
+
+TEST(hugepages__memfd_rounds_up_and_beyond_the_free_pool_is_enospc)
+{
+    need_free_hugepages(1);
+    size_t hp = hugepage_size();
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_HUGEPAGES;
+    uint64_t n = 100;
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, NULL, SHMAP_U8, 1, &n, &o));
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.size, hp);
+    CHECK_EQ_INT(info.data_size, 100);
+    ((unsigned char *)shmap_data(seg))[99] = 7;
+    CHECK_OK(shmap_close(seg));
+
+    n = (free_hugepages() + 1) * hp;
+    CHECK_ERR(shmap_create(&seg, "memfd:big", SHMAP_U8, 1, &n, &o), -ENOSPC);
+    CHECK_CONTAINS(shmap_last_error(), "not enough free huge pages");
+    CHECK_CONTAINS(shmap_last_error(), "memfd:big");
+}
