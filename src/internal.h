@@ -146,6 +146,8 @@ struct shmap__map {
     bool lock_touched;      /* the lock area was written through this mapping */
     void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
                                read-write map of the header page made at its first lock */
+    size_t lock_len;        /* bytes of that map of the header (a whole huge page on
+                               hugetlbfs) */
     const struct shmap__store_ops *ops; /* the backing store (store.h) */
     void *data;             /* start of the array */
     bool priv;              /* a private (copy-on-write) mapping */

@@ -82,6 +82,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->lock_touched = false;
     /* A private mapping's header is our own copy: locks go through a shared map of it. */
     m->lock_base = access == SHMAP__ACC_RDWR ? base : NULL;
+    m->lock_len = 0;
     m->ops = shmap__store_ops(n->store);
     m->data = base;
     m->raw = false;
@@ -453,8 +454,8 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
         return open_existing(out, name, dtype, elsize, ndim, dims, rec); /* lost a race */
     if (rc < 0)
         return rc;
-    size_t maplen = n.store == SHMAP_STORE_MEMFD ? (size_t)obj.st.st_size
-                                                 : (size_t)lay.total_size;
+    /* The whole object: more than the layout where huge pages rounded it up. */
+    size_t maplen = (size_t)obj.st.st_size;
     struct shmap__map *m = map_new(&n, &obj.st, base, maplen, SHMAP__ACC_RDWR);
     shmap_seg *seg = m ? new_handle(m) : NULL;
     if (!seg) {
@@ -565,10 +566,15 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
                           (unsigned long long)obj.st.st_size, (unsigned long long)nelem, elsize,
                           (unsigned long long)opts->offset, (unsigned long long)end);
     }
-    /* Map from the page boundary below the offset; System V maps the whole segment. */
-    uint64_t page_off =
-        n.store == SHMAP_STORE_SYSV ? 0 : opts->offset & ~(uint64_t)(shmap__page_size() - 1);
+    /* Map from the page boundary below the offset, in whole pages of the store's granule
+     * (huge pages for a file on hugetlbfs); System V maps the whole segment. */
+    size_t granule = ops->granule ? ops->granule(&obj) : 0;
+    if (granule < shmap__page_size())
+        granule = shmap__page_size();
+    uint64_t page_off = n.store == SHMAP_STORE_SYSV ? 0 : opts->offset & ~(uint64_t)(granule - 1);
     size_t len = n.store == SHMAP_STORE_SYSV ? (size_t)obj.st.st_size : (size_t)(end - page_off);
+    if (granule > shmap__page_size()) /* munmap takes only whole huge pages */
+        len = (len + granule - 1) / granule * granule;
     struct shmap__header *desc = calloc(1, sizeof *desc);
     char *fields = dtype == SHMAP_RECORD ? strdup(rec) : NULL;
     int err = 0;
@@ -645,19 +651,24 @@ int shmap__header_map_rw(struct shmap__map *m, void **out)
                                          "another segment: cannot take its lock", who);
     int err = 0;
     void *p = NULL;
-    if (rc == 0 && !(p = m->ops->map(&obj, SHMAP__HEADER_SIZE, 0, SHMAP__ACC_RDWR, false, &err)))
+    size_t len = m->ops->granule ? m->ops->granule(&obj) : 0;
+    if (len < SHMAP__HEADER_SIZE)
+        len = SHMAP__HEADER_SIZE;
+    if (rc == 0 && !(p = m->ops->map(&obj, len, 0, SHMAP__ACC_RDWR, false, &err)))
         rc = shmap__err(err == -EACCES ? SHMAP_EREADONLY : err,
                         "%s: cannot map the header read-write: %s", who, strerror(-err));
     m->ops->close(&obj);
-    if (rc == 0)
+    if (rc == 0) {
         *out = p;
+        m->lock_len = len;
+    }
     return rc;
 }
 
 void shmap__header_unmap_rw(struct shmap__map *m)
 {
     if (m->lock_base && m->lock_base != m->base)
-        m->ops->unmap(m->lock_base, SHMAP__HEADER_SIZE);
+        m->ops->unmap(m->lock_base, m->lock_len);
 }
 
 int shmap_dup(shmap_seg **out, shmap_seg *seg)

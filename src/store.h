@@ -65,6 +65,9 @@ struct shmap__store_ops {
     void *(*map)(struct shmap__obj *obj, size_t len, uint64_t off, int access, bool populate,
                  int *err);
     void (*unmap)(void *base, size_t len);
+    /* Mappings of this object must start and end on multiples of this (a file on
+     * hugetlbfs: its huge page size); 0, or NULL, for the page size. */
+    size_t (*granule)(struct shmap__obj *obj);
     void (*close)(struct shmap__obj *obj);
     /* Create a complete object under its name (or none for memfd) and map it read-write:
      * *base, obj->st filled; on failure nothing is left behind. -EEXIST when the name is
@@ -128,5 +131,8 @@ SHMAP__HIDDEN int shmap__sysv_describe_id(int id, shmap_entry *ent);
 SHMAP__HIDDEN int shmap__memfd_new(const char *label, bool hugepages, const char *who);
 /* linux/memfd.c: the huge page size, or 0 with the detail saying why none can be used. */
 SHMAP__HIDDEN size_t shmap__hugepage_size(const char *who);
+/* linux/hugetlbfs.c: the page size of the hugetlbfs mount behind `fd`, or 0 if it is on
+ * another file system. */
+SHMAP__HIDDEN size_t shmap__hugetlbfs_page_size(int fd);
 
 #endif

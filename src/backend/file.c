@@ -12,10 +12,10 @@
  * A file on a hugetlbfs mount lives in huge pages, asked for (SHMAP_CREATE_HUGEPAGES) or
  * not. hugetlbfs has no write() and takes only sizes in whole huge pages, so a new file is
  * given its rounded size and its pages by fallocate and its header through the mapping, as
- * a huge-page memfd is. It also maps only from offsets and unmaps only up to ends on huge
- * page boundaries: file_map and file_unmap widen the ranges they are given to them.
+ * a huge-page memfd is. Its mappings must start and end on huge page boundaries: the
+ * store's granule says so to segment.c, which rounds raw mappings to it (a described
+ * file's size is already a whole number of huge pages).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,70 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "store.h"
 
-#ifndef HUGETLBFS_MAGIC
-#define HUGETLBFS_MAGIC 0x958458f6
-#endif
-
-/* The page size of the hugetlbfs mount behind a descriptor, or 0 if it is on another. */
-static size_t hugetlbfs_page_size(int fd)
+/* A file on hugetlbfs maps and unmaps in whole huge pages (segment.c rounds raw
+ * mappings to this granule). */
+static size_t file_granule(struct shmap__obj *obj)
 {
-    struct statfs sf;
-    if (fstatfs(fd, &sf) < 0 || (unsigned long)sf.f_type != (unsigned long)HUGETLBFS_MAGIC ||
-        sf.f_bsize <= 0)
-        return 0;
-    return (size_t)sf.f_bsize;
-}
-
-static void *file_map(struct shmap__obj *obj, size_t len, uint64_t off, int access,
-                      bool populate, int *err)
-{
-    /* Only a raw mapping at an offset asks for anything but offset 0: one fstatfs then. */
-    size_t hp = off ? hugetlbfs_page_size(obj->fd) : 0;
-    if (!hp || off % hp == 0)
-        return shmap__fd_map(obj, len, off, access, populate, err);
-    uint64_t below = off - off % hp;
-    char *p = shmap__fd_map(obj, len + (size_t)(off - below), below, access, populate, err);
-    return p ? p + (off - below) : NULL;
-}
-
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/*
- * munmap refuses (EINVAL) a range that starts or ends inside a huge page of a hugetlbfs
- * mapping. The range is then widened to the mapping's page size, found by trying the sizes
- * the system offers from the smallest: the mapping's own ends lie on boundaries of every
- * smaller size, so no try ever reaches past it, and each wrong try is refused whole.
- */
-static void file_unmap(void *base, size_t len)
-{
-    if (munmap(base, len) == 0 || errno != EINVAL)
-        return;
-    size_t sizes[16];
-    int n = 0;
-    DIR *d = opendir("/sys/kernel/mm/hugepages");
-    for (struct dirent *e; d && n < 16 && (e = readdir(d));) {
-        unsigned long long kb;
-        if (sscanf(e->d_name, "hugepages-%llukB", &kb) == 1 && kb > 0)
-            sizes[n++] = (size_t)kb * 1024;
-    }
-    if (d)
-        closedir(d);
-    qsort(sizes, (size_t)n, sizeof sizes[0], cmp_size);
-    for (int i = 0; i < n; i++) {
-        uintptr_t start = (uintptr_t)base / sizes[i] * sizes[i];
-        uintptr_t end = ((uintptr_t)base + len + sizes[i] - 1) / sizes[i] * sizes[i];
-        if (munmap((void *)start, end - start) == 0)
-            return;
-    }
+    return shmap__hugetlbfs_page_size(obj->fd);
 }
 
 int shmap__file_parse(const char *text, const char *path, struct shmap__name *out)
@@ -193,7 +138,7 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
     int dfd = open_dir(n->os_handle, &final, n->name);
     if (dfd < 0)
         return dfd;
-    size_t hp = hugetlbfs_page_size(dfd);
+    size_t hp = shmap__hugetlbfs_page_size(dfd);
     if ((req->flags & SHMAP_CREATE_HUGEPAGES) && hp == 0) {
         close(dfd);
         return shmap__err(SHMAP_ESTORE, "%s: huge pages for a file need a hugetlbfs mount, "
@@ -230,7 +175,7 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
         rc = publish(dfd, tmp, final, req->flags & SHMAP_CREATE_REPLACE, n->name);
     if (rc < 0) {
         if (*base)
-            file_unmap(*base, (size_t)req->size);
+            shmap__fd_unmap(*base, (size_t)obj->st.st_size);
         *base = NULL;
         shmap__fd_close(obj);
         unlinkat(dfd, tmp, 0);
@@ -256,8 +201,9 @@ const struct shmap__store_ops shmap__file_ops = {
     .destroys = false,
     .open = file_open,
     .read = shmap__fd_read,
-    .map = file_map,
-    .unmap = file_unmap,
+    .map = shmap__fd_map,
+    .unmap = shmap__fd_unmap,
+    .granule = file_granule,
     .close = shmap__fd_close,
     .create = file_create,
     .destroy = NULL,
