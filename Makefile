@@ -1,5 +1,5 @@
 # shmap: GNU make build. `make`, `make check`, `make demo`, `make bench`, `make install`.
-# Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined, PYTHON.
+# Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined, PYTHON, BENCHFLAGS.
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -38,6 +38,11 @@ SHMAP := $(B)/shmap
 TESTS := $(B)/shmap-tests
 BENCH := $(B)/shmap-bench
 BENCH_NOTIFY := $(B)/shmap-bench-notify
+BENCH_LOCK := $(B)/shmap-bench-lock
+BENCH_FAULT := $(B)/shmap-bench-fault
+BENCH_NAMES := $(B)/bench/names.o
+# Passed to every benchmark by `make bench`: --quick (a tenth of the rounds), --strict.
+BENCHFLAGS ?=
 DEMO := $(B)/shmap-demo
 
 # The Python binding is built for PYTHON: by default the first python3 that imports numpy.
@@ -110,11 +115,17 @@ $(PYMOD): $(wildcard python/*.c) $(wildcard python/*.h) include/shmap.h $(LIBA)
 $(TESTS): $(TEST_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LDLIBS) -lm
 
-$(BENCH): $(B)/bench/bench.o $(LIBA)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
+$(BENCH): $(B)/bench/bench.o $(BENCH_NAMES) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LDLIBS) -lm
 
 $(BENCH_NOTIFY): $(B)/bench/notify_bench.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
+
+$(BENCH_LOCK): $(B)/bench/lock_bench.o $(BENCH_NAMES) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LDLIBS) -lm
+
+$(BENCH_FAULT): $(B)/bench/fault_bench.o $(BENCH_NAMES) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LDLIBS) -lm
 
 $(DEMO): $(B)/demo/demo.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
@@ -126,10 +137,20 @@ check: all $(TESTS)
 demo: $(SHMAP) $(DEMO)
 	SHMAP_BIN=$(abspath $(SHMAP)) $(DEMO)
 
-bench: $(BENCH) $(BENCH_NOTIFY)
-	$(BENCH)
+bench: $(BENCH) $(BENCH_NOTIFY) $(BENCH_LOCK) $(BENCH_FAULT) $(PYMOD)
+	$(BENCH) $(BENCHFLAGS)
 	@echo
-	$(BENCH_NOTIFY)
+	$(BENCH_NOTIFY) $(BENCHFLAGS)
+	@echo
+	$(BENCH_LOCK) $(BENCHFLAGS)
+	@echo
+	$(BENCH_FAULT) $(BENCHFLAGS)
+	@echo
+ifneq ($(PYMOD),)
+	PYTHONPATH=$(abspath $(B)/python) $(PY_PRELOAD) $(PYTHON) bench/py_bench.py $(BENCHFLAGS)
+else
+	@echo "Python bench not run: install python3-dev and python3-numpy"
+endif
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \

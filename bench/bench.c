@@ -13,6 +13,12 @@
  *                   against shm_open(O_RDONLY) + fstat + mmap(PROT_READ, MAP_SHARED) + munmap +
  *                   close of an object of the same size;
  *
+ * and for a 512x512 float32 image (1 MiB):
+ *
+ *   create+write+destroy  the same create and destroy, with the whole image copied in
+ *                   (memcpy from a buffer) between them, at the data offset on both sides;
+ *                   target <= 1.1x the bare calls.
+ *
  * It times shmap_list() over 2,000 segments, and an uncontended lock+unlock pair:
  *
  *   shared, exclusive  shmap_lock(SHMAP_LOCK_SHARED or _EXCLUSIVE, -1) + shmap_unlock(), against
@@ -21,19 +27,18 @@
  *                   lock+unlock, and an fcntl(F_SETLKW) write lock+unlock of one byte of a
  *                   /dev/shm object (CFITSIO's mechanism); target: each shmap pair < 30 ns.
  *
- * Each comparison Each comparison interleaves the two sides
- * round by round (see harness.h) and reports medians and 90th percentiles; the ratio is of
- * the medians. --quick takes a tenth of the samples; --strict exits 1 when a target is missed
- * (by default missing a target is reported, not an error, since these machines are noisy).
+ * Each comparison interleaves the two sides round by round (see harness.h) and reports
+ * medians and 90th percentiles; the ratio is of the medians. --quick takes a tenth of the
+ * samples; --strict exits 1 when a target is missed (by default missing a target is
+ * reported, not an error, since these machines are noisy).
  *
  * Every object it makes is named bench-<pid>-..., removed as it goes and swept at the end;
  * the first SIGINT/SIGTERM stops the measurements and cleans up normally, a second one
- * unlinks what is registered and exits at once.
+ * unlinks what is registered and exits at once (names.h).
  */
-#include <dirent.h>
-#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +51,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "names.h"
 #include "shmap.h"
 
 #define KiB 1024ull
@@ -53,82 +59,8 @@
 #define LIST_COUNT 2000
 #define LIST_TARGET_MS 100.0
 #define SHM_DIR "/dev/shm"
-
-/* ---------------------------------------------------------------------------------------- */
-/* Cleanup: every name we may leave behind is registered, so a signal can remove them. */
-
-#define MAX_NAMES (LIST_COUNT + 16)
 #define HANDLE_MAX (SHMAP_NAME_MAX + 1)
-
-static char g_handles[MAX_NAMES][HANDLE_MAX]; /* POSIX names, "/bench-..." */
-static volatile sig_atomic_t g_nhandles;
-static volatile sig_atomic_t g_stop;
-static char g_prefix[64]; /* "bench-<pid>" */
-
-static void register_handle(const char *name)
-{
-    if (g_nhandles < MAX_NAMES) {
-        snprintf(g_handles[g_nhandles], HANDLE_MAX, "/%s", name);
-        g_nhandles = g_nhandles + 1;
-    }
-}
-
-static void unlink_registered(void)
-{
-    for (int i = 0; i < g_nhandles; i++)
-        shm_unlink(g_handles[i]); /* ENOENT for most: already gone */
-}
-
-static void on_signal(int sig)
-{
-    if (!g_stop) {
-        g_stop = 1; /* the measurement loops stop and clean up */
-        return;
-    }
-    unlink_registered();
-    static const char msg[] = "shmap-bench: interrupted twice; removed its segments\n";
-    ssize_t ignored = write(2, msg, sizeof msg - 1);
-    (void)ignored;
-    _exit(128 + sig);
-}
-
-/* Remove anything left in /dev/shm under our prefix, or a temporary object of our pid. */
-static int sweep(void)
-{
-    char tmp_prefix[64];
-    snprintf(tmp_prefix, sizeof tmp_prefix, ".shmap-tmp-%ld-", (long)getpid());
-    DIR *d = opendir(SHM_DIR);
-    if (!d)
-        return 0;
-    int left = 0;
-    size_t plen = strlen(g_prefix);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if ((strncmp(e->d_name, g_prefix, plen) == 0 && e->d_name[plen] == '-') ||
-            strncmp(e->d_name, tmp_prefix, strlen(tmp_prefix)) == 0) {
-            char h[300];
-            snprintf(h, sizeof h, "/%s", e->d_name);
-            shm_unlink(h);
-            left++;
-        }
-    }
-    closedir(d);
-    return left;
-}
-
-static int fresh_name(char *buf, size_t size)
-{
-    int rc = shmap_name_unique(buf, size, g_prefix);
-    if (rc == 0)
-        register_handle(buf);
-    return rc;
-}
-
-static void report_error(const char *what, int rc)
-{
-    fprintf(stderr, "shmap-bench: %s: %s (%s)%s%s\n", what, shmap_strerror(rc), shmap_errname(rc),
-            shmap_last_error()[0] ? ": " : "", shmap_last_error());
-}
+#define IMAGE_SIDE 512
 
 /* ---------------------------------------------------------------------------------------- */
 /* The operations. Bare ones return -errno and undo what they did on failure. */
@@ -136,8 +68,13 @@ static void report_error(const char *what, int rc)
 struct op_ctx {
     char name[SHMAP_NAME_MAX]; /* shmap's side */
     char handle[HANDLE_MAX];   /* bare side: a POSIX name with its '/' */
-    uint64_t data_bytes;       /* the array: data_bytes elements of u8 */
+    shmap_dtype dtype;         /* the array */
+    unsigned ndim;
+    uint64_t dims[2];
+    uint64_t data_bytes;       /* its size in bytes */
+    uint64_t data_offset;      /* where shmap puts it; the bare side writes there too */
     uint64_t total;            /* the object's size, as shmap reserves it */
+    const void *src;           /* when set, create also copies data_bytes from here */
 };
 
 static int op_shmap_create(void *p, unsigned n)
@@ -145,9 +82,11 @@ static int op_shmap_create(void *p, unsigned n)
     struct op_ctx *c = p;
     for (unsigned i = 0; i < n; i++) {
         shmap_seg *seg;
-        int rc = shmap_create(&seg, c->name, SHMAP_U8, 1, &c->data_bytes, NULL);
+        int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, NULL);
         if (rc < 0)
             return rc;
+        if (c->src)
+            memcpy(shmap_data(seg), c->src, c->data_bytes);
         rc = shmap_close(seg);
         if (rc < 0)
             return rc;
@@ -171,6 +110,8 @@ static int op_bare_create(void *p, unsigned n)
         else if ((m = mmap(NULL, c->total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
                  MAP_FAILED)
             err = errno;
+        if (m != MAP_FAILED && c->src)
+            memcpy((char *)m + c->data_offset, c->src, c->data_bytes);
         if (m != MAP_FAILED)
             munmap(m, c->total);
         close(fd);
@@ -252,7 +193,7 @@ static int compare(struct row *row, bench_fn shmap_fn, bench_fn bare_fn, struct 
         {"shmap", shmap_fn, ctx, 1, NULL, 0},
         {"bare", bare_fn, ctx, 1, NULL, 0},
     };
-    int rc = bench_run(cases, 2, samples, warmup, &g_stop);
+    int rc = bench_run(cases, 2, samples, warmup, &bench_stop);
     if (rc == 0)
         rc = bench_stats_of(cases[0].ns, cases[0].nsamples, &row->shmap);
     if (rc == 0)
@@ -264,26 +205,44 @@ static int compare(struct row *row, bench_fn shmap_fn, bench_fn bare_fn, struct 
         char what[96], sz[32];
         format_size(sz, sizeof sz, row->bytes);
         snprintf(what, sizeof what, "%s of %s", row->op, sz);
-        report_error(what, rc);
+        bench_error(what, rc);
     }
     return rc;
 }
 
-/* The size shmap reserves for an array of `bytes` u8: read it from a real segment. */
-static int reserved_size(const char *name, uint64_t bytes, uint64_t *total)
+/*
+ * Names for both sides, and the object's size and data offset as shmap lays them out for
+ * this array: read from a real segment, so the bare side reserves exactly the same.
+ */
+static int ctx_init(struct op_ctx *ctx, shmap_dtype dtype, unsigned ndim, const uint64_t *dims)
 {
+    char bare_name[SHMAP_NAME_MAX];
+    int rc;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->dtype = dtype;
+    ctx->ndim = ndim;
+    memcpy(ctx->dims, dims, ndim * sizeof *dims);
+    if ((rc = bench_name_fresh(ctx->name, sizeof ctx->name)) < 0 ||
+        (rc = bench_name_fresh(bare_name, sizeof bare_name)) < 0) {
+        bench_error("unique name", rc);
+        return rc;
+    }
+    snprintf(ctx->handle, sizeof ctx->handle, "/%s", bare_name);
     shmap_seg *seg;
     shmap_info info;
-    int rc = shmap_create(&seg, name, SHMAP_U8, 1, &bytes, NULL);
-    if (rc < 0)
+    if ((rc = shmap_create(&seg, ctx->name, dtype, ndim, dims, NULL)) < 0) {
+        bench_error("create", rc);
         return rc;
+    }
     rc = shmap_info_get(seg, &info);
     int rc2 = shmap_close(seg);
-    if (rc < 0)
-        return rc;
-    if (rc2 < 0)
-        return rc2;
-    *total = info.size;
+    if (rc < 0 || rc2 < 0) {
+        bench_error(rc < 0 ? "info" : "close", rc < 0 ? rc : rc2);
+        return rc < 0 ? rc : rc2;
+    }
+    ctx->data_bytes = info.data_size;
+    ctx->data_offset = info.data_offset;
+    ctx->total = info.size;
     return 0;
 }
 
@@ -292,27 +251,16 @@ static int bench_size(struct row rows[2], uint64_t bytes, unsigned create_sample
                       unsigned create_warmup, unsigned att_samples, unsigned att_warmup)
 {
     struct op_ctx ctx;
-    char bare_name[SHMAP_NAME_MAX];
-    int rc;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.data_bytes = bytes;
-    if ((rc = fresh_name(ctx.name, sizeof ctx.name)) < 0 ||
-        (rc = fresh_name(bare_name, sizeof bare_name)) < 0) {
-        report_error("unique name", rc);
+    int rc = ctx_init(&ctx, SHMAP_U8, 1, &bytes);
+    if (rc < 0)
         return rc;
-    }
-    snprintf(ctx.handle, sizeof ctx.handle, "/%s", bare_name);
-    if ((rc = reserved_size(ctx.name, bytes, &ctx.total)) < 0) {
-        report_error("create", rc);
-        return rc;
-    }
 
     rows[0].op = "create+destroy";
     rows[0].bytes = bytes;
     rows[0].total = rows[1].total = ctx.total;
     rows[0].target = 1.5;
     rc = compare(&rows[0], op_shmap_create, op_bare_create, &ctx, create_samples, create_warmup);
-    if (rc < 0 || g_stop)
+    if (rc < 0 || bench_stop)
         return rc;
 
     /* Attach: a kept segment that this process then closes, so it is not in our registry,
@@ -325,11 +273,11 @@ static int bench_size(struct row rows[2], uint64_t bytes, unsigned create_sample
     shmap_seg *seg;
     rc = shmap_create(&seg, ctx.name, SHMAP_U8, 1, &bytes, &opts);
     if (rc < 0) {
-        report_error("create", rc);
+        bench_error("create", rc);
         return rc;
     }
     if ((rc = shmap_close(seg)) < 0) {
-        report_error("close", rc);
+        bench_error("close", rc);
         shmap_unlink(ctx.name);
         return rc;
     }
@@ -342,15 +290,44 @@ static int bench_size(struct row rows[2], uint64_t bytes, unsigned create_sample
         close(fd);
     }
     if (rc < 0)
-        report_error("bare object", rc);
+        bench_error("bare object", rc);
     else
         rc = compare(&rows[1], op_shmap_attach, op_bare_attach, &ctx, att_samples, att_warmup);
     int rc2 = shmap_unlink(ctx.name);
     if (rc2 < 0) {
-        report_error("unlink", rc2);
+        bench_error("unlink", rc2);
         rc = rc < 0 ? rc : rc2;
     }
     shm_unlink(ctx.handle);
+    return rc;
+}
+
+/*
+ * A 512x512 float32 image created, written in full and destroyed: shmap_create() + a copy
+ * of the 1 MiB into shmap_data() + shmap_close(), against the bare calls reserving the
+ * same object and copying the same bytes to the same offset.
+ */
+static int bench_image(struct row *row, unsigned samples, unsigned warmup)
+{
+    const uint64_t dims[2] = {IMAGE_SIDE, IMAGE_SIDE};
+    struct op_ctx ctx;
+    int rc = ctx_init(&ctx, SHMAP_F32, 2, dims);
+    if (rc < 0)
+        return rc;
+    float *img = malloc(ctx.data_bytes);
+    if (!img) {
+        bench_syserror("image buffer", -ENOMEM);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < ctx.data_bytes / sizeof *img; i++)
+        img[i] = (float)i;
+    ctx.src = img;
+    row->op = "create+write+destroy";
+    row->bytes = ctx.data_bytes;
+    row->total = ctx.total;
+    row->target = 1.1;
+    rc = compare(row, op_shmap_create, op_bare_create, &ctx, samples, warmup);
+    free(img);
     return rc;
 }
 
@@ -368,10 +345,10 @@ static int op_list(void *p, unsigned n)
         int rc = shmap_list(&list, &count, 0);
         if (rc < 0)
             return rc;
-        size_t plen = strlen(g_prefix);
+        size_t plen = strlen(bench_prefix);
         c->ours = 0;
         for (size_t k = 0; k < count; k++)
-            if (strncmp(list[k].info.name, g_prefix, plen) == 0 && list[k].status == 0)
+            if (strncmp(list[k].info.name, bench_prefix, plen) == 0 && list[k].status == 0)
                 c->ours++;
         c->total = count;
         shmap_list_free(list);
@@ -387,31 +364,31 @@ static int bench_list(unsigned runs, struct bench_stats *st, struct list_ctx *lc
     opts.flags |= SHMAP_CREATE_KEEP;
     const uint64_t one = 1;
 
-    for (; made < LIST_COUNT && !g_stop; made++) {
+    for (; made < LIST_COUNT && !bench_stop; made++) {
         shmap_seg *seg;
-        if ((rc = fresh_name(names[made], sizeof names[made])) < 0) {
-            report_error("unique name", rc);
+        if ((rc = bench_name_fresh(names[made], sizeof names[made])) < 0) {
+            bench_error("unique name", rc);
             break;
         }
         if ((rc = shmap_create(&seg, names[made], SHMAP_U8, 1, &one, &opts)) < 0) {
-            report_error("create", rc);
+            bench_error("create", rc);
             break;
         }
         if ((rc = shmap_close(seg)) < 0) {
-            report_error("close", rc);
+            bench_error("close", rc);
             made++;
             break;
         }
     }
-    if (rc == 0 && !g_stop) {
-        rc = bench_single("list", op_list, lc, runs, 1, &g_stop, st);
+    if (rc == 0 && !bench_stop) {
+        rc = bench_single("list", op_list, lc, runs, 1, &bench_stop, st);
         if (rc < 0)
-            report_error("list", rc);
+            bench_error("list", rc);
     }
     for (int i = 0; i < made; i++) {
         int urc = shmap_unlink(names[i]);
         if (urc < 0 && urc != -ENOENT) {
-            report_error("unlink", urc);
+            bench_error("unlink", urc);
             rc = rc < 0 ? rc : urc;
         }
     }
@@ -504,15 +481,15 @@ static int op_fcntl_pair(void *p, unsigned n)
 static int bench_locks(unsigned samples, int *missed)
 {
     char name[SHMAP_NAME_MAX];
-    int rc = fresh_name(name, sizeof name);
+    int rc = bench_name_fresh(name, sizeof name);
     if (rc < 0) {
-        report_error("unique name", rc);
+        bench_error("unique name", rc);
         return rc;
     }
     struct lock_ctx c = {NULL, NULL, NULL, -1};
     const uint64_t n = 4096;
     if ((rc = shmap_create(&c.seg, name, SHMAP_U8, 1, &n, NULL)) < 0) {
-        report_error("create", rc);
+        bench_error("create", rc);
         return rc;
     }
     void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -544,7 +521,7 @@ static int bench_locks(unsigned samples, int *missed)
     struct bench_stats st[5];
     memset(st, 0, sizeof st);
     if (rc == 0)
-        rc = bench_run(cases, 5, samples, samples / 10, &g_stop);
+        rc = bench_run(cases, 5, samples, samples / 10, &bench_stop);
     for (int i = 0; i < 5; i++) {
         if (rc == 0)
             bench_stats_of(cases[i].ns, cases[i].nsamples, &st[i]);
@@ -556,11 +533,11 @@ static int bench_locks(unsigned samples, int *missed)
     munmap(page, 4096);
     int crc = shmap_close(c.seg);
     if (rc < 0) {
-        report_error("locks", rc);
+        bench_error("locks", rc);
         return rc;
     }
     if (crc < 0)
-        report_error("close", crc);
+        bench_error("close", crc);
     printf("\nuncontended lock+unlock, ns per pair, %u rounds:\n", st[0].n);
     printf("%-16s %9s %9s %10s %10s  %s\n", "pair", "median", "(p90)", "/atomic", "/mutex",
            "target");
@@ -584,18 +561,18 @@ static void print_row(const struct row *r, int *missed)
     char sz[32];
     format_size(sz, sizeof sz, r->bytes);
     if (r->skipped) {
-        printf("%-15s %7s   skipped: %s\n", r->op, sz, r->skipped);
+        printf("%-20s %7s   skipped: %s\n", r->op, sz, r->skipped);
         return;
     }
     if (r->samples == 0) {
-        printf("%-15s %7s   not measured\n", r->op, sz);
+        printf("%-20s %7s   not measured\n", r->op, sz);
         return;
     }
     double ratio = r->bare.median > 0 ? r->shmap.median / r->bare.median : 0;
     int ok = ratio <= r->target;
     if (!ok)
         (*missed)++;
-    printf("%-15s %7s %10.1f %9.1f %10.1f %9.1f %6.3fx  <=%.1fx  %s\n", r->op, sz,
+    printf("%-20s %7s %10.1f %9.1f %10.1f %9.1f %6.3fx  <=%.1fx  %s\n", r->op, sz,
            r->shmap.median / 1e3, r->shmap.p90 / 1e3, r->bare.median / 1e3, r->bare.p90 / 1e3,
            ratio, r->target, ok ? "ok" : "MISSED");
 }
@@ -615,14 +592,7 @@ int main(int argc, char **argv)
     }
     unsigned div = quick ? 10 : 1;
 
-    snprintf(g_prefix, sizeof g_prefix, "bench-%ld", (long)getpid());
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    bench_names_init("shmap-bench");
 
     struct utsname un;
     uname(&un);
@@ -632,14 +602,14 @@ int main(int argc, char **argv)
            SHMAP_VERSION_STRING, un.sysname, un.release, sysconf(_SC_NPROCESSORS_ONLN),
            sysconf(_SC_PAGESIZE));
 
-    struct row rows[4];
+    struct row rows[5];
     memset(rows, 0, sizeof rows);
     int rc = 0;
     double t0 = bench_now_ns();
 
     rc = bench_size(&rows[0], 4 * KiB, 2000 / div, 200 / div, 5000 / div, 500 / div);
     /* The 64 MiB case needs room for four such objects at once (two sides, two tests). */
-    if (rc == 0 && !g_stop) {
+    if (rc == 0 && !bench_stop) {
         if (shm_free() < 4 * 65 * MiB) {
             rows[2].op = "create+destroy";
             rows[3].op = "attach+detach";
@@ -649,24 +619,26 @@ int main(int argc, char **argv)
             rc = bench_size(&rows[2], 64 * MiB, 50 / div ? 50 / div : 5, 5, 2000 / div, 200 / div);
         }
     }
+    if (rc == 0 && !bench_stop)
+        rc = bench_image(&rows[4], 1000 / div, 100 / div);
     struct bench_stats list_st;
     struct list_ctx lc = {0, 0};
     memset(&list_st, 0, sizeof list_st);
     int list_rc = -1;
-    if (rc == 0 && !g_stop) {
+    if (rc == 0 && !bench_stop) {
         list_rc = bench_list(quick ? 3 : 7, &list_st, &lc);
         rc = list_rc;
     }
     double elapsed = (bench_now_ns() - t0) / 1e9;
 
     /* Clean up before anything else can fail. */
-    unlink_registered();
-    int left = sweep();
+    bench_names_unlink();
+    int left = bench_names_sweep();
 
     int missed = 0;
-    printf("%-15s %7s %10s %9s %10s %9s %7s  %6s  %s\n", "operation", "size", "shmap us", "(p90)",
+    printf("%-20s %7s %10s %9s %10s %9s %7s  %6s  %s\n", "operation", "size", "shmap us", "(p90)",
            "bare us", "(p90)", "ratio", "target", "result");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (rows[i].op)
             print_row(&rows[i], &missed);
     if (list_rc == 0 && list_st.n > 0) {
@@ -680,18 +652,20 @@ int main(int argc, char **argv)
         if (lc.ours != LIST_COUNT)
             printf("  shmap_list() found %zu of our %d segments\n", lc.ours, LIST_COUNT);
     }
-    if (rc == 0 && !g_stop)
+    if (rc == 0 && !bench_stop)
         rc = bench_locks(quick ? 30 : 300, &missed);
     printf("\nsize is the array's; both sides reserve the same object, header page and keyword\n"
-           "area included: %llu bytes for 4 KiB, %llu for 64 MiB. rounds: create %u and %u,\n"
-           "attach %u and %u; %.1f s in all\n",
-           (unsigned long long)rows[0].total, (unsigned long long)rows[2].total, rows[0].samples,
-           rows[2].samples, rows[1].samples, rows[3].samples, elapsed);
+           "area included: %llu bytes for 4 KiB, %llu for 64 MiB, %llu for the 1 MiB image\n"
+           "(512x512 float32, copied in with memcpy on both sides). rounds: create %u and %u,\n"
+           "attach %u and %u, image %u; %.1f s in all\n",
+           (unsigned long long)rows[0].total, (unsigned long long)rows[2].total,
+           (unsigned long long)rows[4].total, rows[0].samples, rows[2].samples, rows[1].samples,
+           rows[3].samples, rows[4].samples, elapsed);
 
     if (left)
         fprintf(stderr, "shmap-bench: removed %d leftover object(s) of ours from %s\n", left,
                 SHM_DIR);
-    if (g_stop) {
+    if (bench_stop) {
         fprintf(stderr, "shmap-bench: interrupted\n");
         return 1;
     }
