@@ -362,8 +362,12 @@ enum shmap_open_flags {
 SHMAP_EXTERN int shmap_open(shmap_seg **out, const char *name, unsigned int flags);
 
 /**
- * @brief Another reference to the mapping behind @p seg (IDL's SHMVAR).
- * @return 0, or #SHMAP_EPENDING if the mapping is unmap-pending.
+ * @brief Another reference to the mapping behind @p seg (IDL's SHMVAR, from a handle).
+ *
+ * Works while the mapping is unmap-pending: pending refuses new references by name
+ * (shmap_open() gives #SHMAP_EPENDING), not copies of a reference the caller holds, which
+ * keep the memory mapped until they are closed, as @p seg does.
+ * @return 0, #SHMAP_EINVAL, or -ENOMEM.
  */
 SHMAP_EXTERN int shmap_dup(shmap_seg **out, shmap_seg *seg);
 
@@ -752,6 +756,16 @@ typedef struct shmap_lockinfo {
 /** @brief Read a segment's lock state (a snapshot). Works through a read-only handle.
  *  @return 0 or #SHMAP_EINVAL. */
 SHMAP_EXTERN int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out);
+
+/**
+ * @brief Say who holds a segment's lock, for a message after a lock or delete timed out:
+ * "the exclusive lock is held by pid 12", "shared holds by pids 13, 14 (this process)",
+ * both joined by "; ", or "a lock holder that has just let go" when nobody does now. A
+ * dead writer is marked "(dead)"; dead readers are left out.
+ * @param[out] buf the text, always NUL-terminated (cut to @p size).
+ * @return 0; #SHMAP_EINVAL; #SHMAP_ERAW.
+ */
+SHMAP_EXTERN int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size);
 
 /** @} */
 

@@ -307,7 +307,7 @@ PyDoc_STRVAR(segment_array_doc,
 "Writable only when the segment is open read-write. Each access returns a new ndarray\n"
 "over the same memory; each holds its own reference to the mapping, so it stays valid\n"
 "after close() and the memory is unmapped when the last array goes. Raises ValueError\n"
-"if the segment is closed, shmap.Error (EPENDING) if it is unmap-pending.");
+"if the segment is closed.");
 
 PyDoc_STRVAR(segment_name_doc, "The canonical name of the segment ('frames').");
 PyDoc_STRVAR(segment_dtype_doc,

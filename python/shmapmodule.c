@@ -1151,10 +1151,12 @@ static int sliced(slice_call call, void *ctx, double timeout, SegmentObject *own
         return rc;
     }
     double deadline = timeout > 0 ? mono_s() + timeout : INFINITY;
-    for (;;) {
+    for (int first = 1;; first = 0) {
         double left = deadline - mono_s();
-        if (left <= 0)
+        if (left <= 0 && !first)
             return -ETIMEDOUT;
+        if (left <= 0)
+            left = 1e-9; /* a timeout shorter than this function's own cost: one try */
         Py_BEGIN_ALLOW_THREADS
         rc = call(ctx, left < SLICE_S ? left : SLICE_S);
         Py_END_ALLOW_THREADS
@@ -1190,33 +1192,6 @@ static void unborrow(ref_node *node)
     refs_remove(node);
     close_handle(node->seg, 0);
     node->seg = NULL;
-}
-
-/*
- * Who holds the lock, for messages: "the exclusive lock is held by pid 12" and/or "shared
- * holds by pids 13, 14"; "" when nobody does (or the table cannot be read).
- */
-static void holders_text(const shmap_seg *seg, char *buf, size_t size)
-{
-    shmap_lockinfo li;
-    shmap_attacher *att = NULL;
-    pid_t me = getpid();
-    size_t len = 0;
-    buf[0] = '\0';
-    if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
-        len += (size_t)snprintf(buf, size, "the exclusive lock is held by pid %ld%s%s",
-                                (long)li.writer, li.writer == me ? " (this process)" : "",
-                                li.writer_alive ? "" : " (dead)");
-    int n = attached_read(seg, &att), shared = 0;
-    for (int i = 0; i < n && len < size; i++) {
-        if (!att[i].shared)
-            continue;
-        len += (size_t)snprintf(buf + len, size - len, "%s%ld%s",
-                                shared++ ? ", " : len ? "; shared holds by pids "
-                                                      : "shared holds by pids ",
-                                (long)att[i].pid, att[i].pid == me ? " (this process)" : "");
-    }
-    free(att);
 }
 
 /* Raise TimeoutError for a blocking call that ran out of time: "NAME: timed out after T s
@@ -1840,7 +1815,7 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
         const char *what = exclusive ? "the exclusive lock" : "the shared lock";
         char holders[512];
         if (rc == -ETIMEDOUT || rc == -EBUSY)
-            holders_text(lk->node.seg, holders, sizeof holders);
+            shmap_lock_holders(lk->node.seg, holders, sizeof holders);
         if (rc == -ETIMEDOUT) {
             raise_timeout(name, timeout, what, holders);
         } else if (rc == -EBUSY) {
@@ -3107,15 +3082,15 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc == SLICED_PYERR)
         return NULL;
     if (rc == -ETIMEDOUT || rc == -EBUSY) {
-        /* Name the holders, this process included (the library's message leaves out a
-         * writer in the caller's own process). */
+        /* The library's message gives the last slice's timeout: say it for the whole
+         * wait, with the holders. */
         char holders[512] = "", msg[1024];
         shmap_seg *seg;
         int orc;
         Py_BEGIN_ALLOW_THREADS
         orc = shmap_open(&seg, name, SHMAP_RDONLY);
         if (orc == 0) {
-            holders_text(seg, holders, sizeof holders);
+            shmap_lock_holders(seg, holders, sizeof holders);
             shmap_close(seg);
         }
         Py_END_ALLOW_THREADS

@@ -28,35 +28,6 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* "the exclusive lock is held by pid 12; shared holds by pids 13, 14" */
-static void describe_holders(shmap_seg *seg, char *buf, size_t size)
-{
-    shmap_attacher att[SHMAP__LOCK_SLOTS];
-    shmap_lockinfo li;
-    int n = shmap_attached(seg, att, SHMAP__LOCK_SLOTS);
-    size_t len = 0;
-    buf[0] = '\0';
-    /* Our own claim was withdrawn when the wait failed: a writer with our pid holds the
-     * lock through another handle of this process. */
-    pid_t self = shmap__getpid();
-    if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
-        len += (size_t)snprintf(buf, size, "the exclusive lock is held by pid %d%s",
-                                (int)li.writer,
-                                li.writer == self ? " (this process, through another handle)"
-                                                  : "");
-    int shared = 0;
-    for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS && len < size; i++) {
-        if (!att[i].shared || !att[i].alive)
-            continue;
-        len += (size_t)snprintf(buf + len, size - len, "%s%d%s",
-                                shared++ ? ", " : len ? "; shared holds by pids "
-                                                      : "shared holds by pids ",
-                                (int)att[i].pid, att[i].pid == self ? " (this process)" : "");
-    }
-    if (!buf[0])
-        snprintf(buf, size, "a lock holder that has just let go");
-}
-
 /* Did the name stop naming the object behind `seg`: -ENOENT removed, 1 replaced, 0 not. */
 static int name_moved(const shmap_seg *seg)
 {
@@ -114,7 +85,7 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
         rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, left);
         if (rc == -EBUSY || rc == -ETIMEDOUT) {
             char who[512];
-            describe_holders(seg, who, sizeof who);
+            shmap_lock_holders(seg, who, sizeof who);
             shmap_close(seg);
             if (rc == -EBUSY)
                 return shmap__err(rc, "%s: in use: %s", n.name, who);

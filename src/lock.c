@@ -561,3 +561,37 @@ void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live, uns
             reclaim(a, i, pid);
     }
 }
+
+int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
+{
+    if (!seg || !buf || size == 0)
+        return shmap__err(SHMAP_EINVAL, "shmap_lock_holders: NULL or empty argument");
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "shmap_lock_holders");
+    shmap_attacher att[SHMAP__LOCK_SLOTS];
+    shmap_lockinfo li;
+    int n = shmap_attached(seg, att, SHMAP__LOCK_SLOTS);
+    size_t len = 0;
+    buf[0] = '\0';
+    /* A caller whose own wait failed has withdrawn its claim: a writer with our pid holds
+     * the lock through another handle of this process. */
+    pid_t self = shmap__getpid();
+    if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
+        len += (size_t)snprintf(buf, size, "the exclusive lock is held by pid %d%s%s",
+                                (int)li.writer,
+                                li.writer == self ? " (this process, through another handle)"
+                                                  : "",
+                                li.writer_alive ? "" : " (dead)");
+    int shared = 0;
+    for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS && len < size; i++) {
+        if (!att[i].shared || !att[i].alive)
+            continue;
+        len += (size_t)snprintf(buf + len, size - len, "%s%d%s",
+                                shared++ ? ", " : len ? "; shared holds by pids "
+                                                      : "shared holds by pids ",
+                                (int)att[i].pid, att[i].pid == self ? " (this process)" : "");
+    }
+    if (!buf[0])
+        snprintf(buf, size, "a lock holder that has just let go");
+    return 0;
+}

@@ -678,9 +678,7 @@ int shmap_dup(shmap_seg **out, shmap_seg *seg)
     int rc = 0;
     pthread_mutex_lock(&registry_lock);
     struct shmap__map *m = seg->map;
-    if (m->pending)
-        rc = shmap__err(SHMAP_EPENDING, "%s: unmap is pending in this process", m->name.name);
-    else if (!(*out = new_handle(m)))
+    if (!(*out = new_handle(m)))
         rc = shmap__err(-ENOMEM, "%s: out of memory", m->name.name);
     else
         m->refs++;

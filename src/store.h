@@ -94,6 +94,9 @@ SHMAP__HIDDEN ssize_t shmap__fd_read(struct shmap__obj *obj, void *buf, size_t l
 SHMAP__HIDDEN void *shmap__fd_map(struct shmap__obj *obj, size_t len, uint64_t off, int access,
                                   bool populate, int *err);
 SHMAP__HIDDEN void shmap__fd_unmap(void *base, size_t len);
+/* The granule of an object behind a descriptor: its huge page size on hugetlbfs (a file
+ * there, or a memfd made with MFD_HUGETLB), else 0. */
+SHMAP__HIDDEN size_t shmap__fd_granule(struct shmap__obj *obj);
 SHMAP__HIDDEN void shmap__fd_close(struct shmap__obj *obj);
 /* Open a path (following symlinks: the user named it) and fstat it; a regular file only. */
 SHMAP__HIDDEN int shmap__fd_open_path(const char *path, const char *who, int access,

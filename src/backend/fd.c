@@ -114,3 +114,8 @@ int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__create_req *req, 
                           (unsigned long long)req->size, strerror(-err));
     return 0;
 }
+
+size_t shmap__fd_granule(struct shmap__obj *obj)
+{
+    return shmap__hugetlbfs_page_size(obj->fd);
+}

@@ -29,13 +29,6 @@
 
 #include "store.h"
 
-/* A file on hugetlbfs maps and unmaps in whole huge pages (segment.c rounds raw
- * mappings to this granule). */
-static size_t file_granule(struct shmap__obj *obj)
-{
-    return shmap__hugetlbfs_page_size(obj->fd);
-}
-
 int shmap__file_parse(const char *text, const char *path, struct shmap__name *out)
 {
     if (!*path)
@@ -203,7 +196,7 @@ const struct shmap__store_ops shmap__file_ops = {
     .read = shmap__fd_read,
     .map = shmap__fd_map,
     .unmap = shmap__fd_unmap,
-    .granule = file_granule,
+    .granule = shmap__fd_granule,
     .close = shmap__fd_close,
     .create = file_create,
     .destroy = NULL,

@@ -85,6 +85,7 @@ const struct shmap__store_ops shmap__memfd_ops = {
     .read = shmap__fd_read,
     .map = shmap__fd_map,
     .unmap = shmap__fd_unmap,
+    .granule = shmap__fd_granule,
     .close = shmap__fd_close,
     .create = memfd_create_seg,
     .destroy = NULL,

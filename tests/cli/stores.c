@@ -275,10 +275,29 @@ TEST(cli__private_fill_and_set_leave_the_file_unchanged)
     RUN(0, "set", f, "3", "9", "--dtype", "u1", "--shape", "100", "--private");
     CHECK_EQ_INT(read_file(path, now, sizeof now), 100);
     CHECK(memcmp(now, bytes, sizeof bytes) == 0);
-    /* The file may be read-only for the user: a private mapping opens it read-only. */
-    CHECK(chmod(path, 0400) == 0);
-    RUN(0, "fill", f, "1", "--dtype", "u1", "--shape", "10", "--private");
+    /* A user who may read the file but not write it: a private mapping opens it read-only.
+     * As root, run the command as nobody (root's write access would hide a read-write
+     * open); elsewhere the file is made read-only for this user. */
+    if (geteuid() == 0) {
+        CHECK(chmod(dir, 0755) == 0 && chmod(path, 0444) == 0);
+        int rc = test_sh(&out, &err, "setpriv --reuid=65534 --regid=65534 --clear-groups "
+                                     "'%s' fill '%s' 1 --dtype u1 --shape 10 --private; "
+                                     "echo \"rc=$?\"; setpriv --reuid=65534 --regid=65534 "
+                                     "--clear-groups '%s' fill '%s' 1 --dtype u1 --shape 10",
+                         test_shmap_bin(), f, test_shmap_bin(), f);
+        CHECK(chmod(dir, 0700) == 0);
+        if (rc == 127 || strstr(err, "setpriv:"))
+            TEST_SKIP("cannot run a command as nobody here: %s", err);
+        CHECK_STR(out, "rc=0\n");
+        CHECK_CONTAINS(err, "ermission denied"); /* the same without --private is refused */
+        CHECK_EQ_INT(rc, 1);
+    } else {
+        CHECK(chmod(path, 0400) == 0);
+        RUN(0, "fill", f, "1", "--dtype", "u1", "--shape", "10", "--private");
+    }
     CHECK(chmod(path, 0600) == 0);
+    CHECK_EQ_INT(read_file(path, now, sizeof now), 100);
+    CHECK(memcmp(now, bytes, sizeof bytes) == 0);
 
     /* A described segment in a file: --private alone maps it copy-on-write. */
     const char *seg = file_arg(path_of("seg.shm"));

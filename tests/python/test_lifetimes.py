@@ -119,6 +119,28 @@ def test_lifetime__unmap_pending_until_last_array(name):
     shmap.open(name).close()  # no longer pending
 
 
+def test_lifetime__other_segments_keep_working_while_pending(name):
+    """Closing one Segment under a live array makes the shared mapping unmap-pending; the
+    other Segments of it in this process still hold their references, and everything
+    they do (arrays, locks, waits, frames) keeps working."""
+    a = shmap.create(name, 4, "f4", keep=True)
+    b = shmap.open(name, readonly=False)
+    arr = a.array
+    a.close()
+    assert mapped(name)[0]["pending"] is True
+    with b.lock(exclusive=True, timeout=1.0):
+        b.array[0] = 5
+        b.publish()
+    assert arr[0] == 5
+    assert b.wait(timeout=1.0) == 1
+    with pytest.raises(TimeoutError):
+        b.wait(timeout=0.05)
+    del arr
+    b.close()
+    assert mapped(name) == []
+    shmap.delete(name)
+
+
 def test_lifetime__unmap_with_no_other_reference(name):
     seg = shmap.create(name, 3, "u1", keep=True)
     seg.unmap()

@@ -3,6 +3,9 @@ POSIX objects, at page-aligned and unaligned offsets; private (copy-on-write) ma
 import os
 import pathlib
 import pickle
+import shutil
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -243,12 +246,49 @@ def test_private__file_segment_writes_never_reach_the_file(tmp_path):
 
 
 def test_private__read_permission_is_enough(tmp_path):
-    name = "file:%s" % (tmp_path / "ro.shmap")
-    shmap.create(name, 4, "u1").close()
-    os.chmod(name[5:], 0o400)
-    if os.geteuid() != 0:
-        with pytest.raises(PermissionError):
-            shmap.open(name, readonly=False)
-    with shmap.open(name, private=True) as p:
-        p.array[:] = 5
-        assert p.array.tolist() == [5, 5, 5, 5]
+    """A user who may read a file but not write it gets a writable private copy. Run as
+    a user without write permission: root's would let a read-write open through."""
+    code = (
+        "import shmap, sys\n"
+        "name = sys.argv[1]\n"
+        "try:\n"
+        "    shmap.open(name, readonly=False)\n"
+        "except PermissionError:\n"
+        "    print('refused')\n"
+        "with shmap.open(name, private=True) as p:\n"
+        "    p.array[:] = 5\n"
+        "    print(p.array.tolist())\n")
+    if os.geteuid() == 0:
+        # A directory and file nobody may read but not write.
+        d = tempfile.mkdtemp(prefix="shmapt-ro-")
+        try:
+            os.chmod(d, 0o755)
+            name = "file:%s/ro.shmap" % d
+            shmap.create(name, 4, "u1").close()
+            os.chmod(name[5:], 0o444)
+            with open(name[5:], "rb") as f:
+                before = f.read()
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.path.dirname(os.path.abspath(shmap.__file__))
+            proc = subprocess.run([sys.executable, "-c", code, name], capture_output=True,
+                                  text=True, env=env, timeout=60, user=65534, group=65534,
+                                  extra_groups=[])
+            if "Permission denied" in proc.stderr and "shmap" not in proc.stderr:
+                pytest.skip("the build directory is not readable by nobody")
+            with open(name[5:], "rb") as f:
+                untouched = f.read() == before
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    else:
+        name = "file:%s" % (tmp_path / "ro.shmap")
+        shmap.create(name, 4, "u1").close()
+        os.chmod(name[5:], 0o400)
+        with open(name[5:], "rb") as f:
+            before = f.read()
+        proc = subprocess.run([sys.executable, "-c", code, name], capture_output=True,
+                              text=True, timeout=60)
+        with open(name[5:], "rb") as f:
+            untouched = f.read() == before
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["refused", "[5, 5, 5, 5]"]
+    assert untouched

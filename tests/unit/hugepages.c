@@ -444,3 +444,25 @@ TEST(hugepages__memfd_rounds_up_and_beyond_the_free_pool_is_enospc)
     CHECK_CONTAINS(shmap_last_error(), "not enough free huge pages");
     CHECK_CONTAINS(shmap_last_error(), "memfd:big");
 }
+
+TEST(hugepages__memfd_read_only_handle_that_locks_unmaps_its_header_whole)
+{
+    need_free_hugepages(1);
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_HUGEPAGES;
+    uint64_t n = 100;
+    shmap_seg *seg = NULL, *ro = NULL;
+    CHECK_OK(shmap_create(&seg, "memfd:hplock", SHMAP_U8, 1, &n, &o));
+    int fd = dup(shmap_fd(seg));
+    CHECK(fd >= 0);
+    CHECK_OK(shmap_close(seg));
+    CHECK(maps_path("memfd:hplock") == 0);
+    /* As a process that received the descriptor: read-only, then a lock, which maps the
+     * header read-write on its own (a whole huge page) and unmaps it at close. */
+    CHECK_OK(shmap_open_fd(&ro, fd, SHMAP_RDONLY));
+    CHECK_OK(shmap_lock(ro, SHMAP_LOCK_SHARED, 1.0));
+    CHECK_OK(shmap_unlock(ro));
+    CHECK_OK(shmap_close(ro));
+    CHECK(close(fd) == 0);
+    CHECK(!maps_path("memfd:hplock"));
+}

@@ -93,12 +93,20 @@ TEST(registry__unmap_with_refs_left_is_pending_and_refuses_new_refs)
     CHECK_ERR(shmap_open(&x, name, SHMAP_RDWR), SHMAP_EPENDING);
     CHECK_DETAIL_NAMES(name);
     CHECK(x == NULL);
-    CHECK_ERR(shmap_dup(&x, a), SHMAP_EPENDING);
-    /* The remaining reference still works, and the name is still there. */
+    /* A reference in hand may be copied: the copy keeps the memory as the original does. */
+    CHECK_OK(shmap_dup(&x, a));
+    CHECK(shmap_data(x) == shmap_data(a));
+    CHECK_EQ_INT(util_mapping_refs(name, &pending), 2);
+    CHECK_EQ_INT(pending, 1);
+    /* The remaining references still work, and the name is still there. */
     ((double *)shmap_data(a))[15] = 2.5;
     CHECK(util_shm_exists(name));
     CHECK(util_proc_maps_has(name));
     CHECK_OK(shmap_close(a));
+    CHECK_EQ_INT(((double *)shmap_data(x))[15], 2.5);
+    CHECK(util_proc_maps_has(name));
+    CHECK_ERR(shmap_open(&a, name, SHMAP_RDWR), SHMAP_EPENDING);
+    CHECK_OK(shmap_close(x));
     CHECK_EQ_INT(util_mapping_refs(name, NULL), 0);
     CHECK(!util_proc_maps_has(name));
     CHECK(!util_shm_exists(name)); /* created here, so destroyed with the last reference */
