@@ -565,6 +565,18 @@ SHMAP_EXTERN int shmap_writable(const shmap_seg *seg);
 SHMAP_EXTERN int shmap_info_get(const shmap_seg *seg, shmap_info *out);
 
 /**
+ * @brief Describe an open segment as its mapping found it when it was opened or created,
+ * without reading the segment.
+ *
+ * The fields that never change are those of shmap_info_get(); generation and published_ns
+ * are those of that moment, and nkeywords is not counted (0). Nothing of the segment is
+ * touched, so no page of it is faulted in: for bindings that describe every handle they
+ * wrap, and for a reader that takes "the generation when I attached" as its start.
+ * @return 0, or #SHMAP_EINVAL for a NULL argument.
+ */
+SHMAP_EXTERN int shmap_info_at_open(const shmap_seg *seg, shmap_info *out);
+
+/**
  * @brief Describe a segment by name without keeping it mapped.
  * @return as shmap_open() with #SHMAP_RDONLY.
  */

@@ -1218,7 +1218,7 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
         close_handle(seg, 0);
         return PyErr_NoMemory();
     }
-    int rc = shmap_info_get(seg, info);
+    int rc = shmap_info_at_open(seg, info); /* touches no page of the segment */
     if (rc < 0) {
         Py_XDECREF(descr);
         raise_lib(rc, NULL);
@@ -1410,7 +1410,7 @@ static PyObject *seg_get_store(PyObject *obj, void *closure)
         return NULL;
     if (!(info = PyMem_Malloc(sizeof *info)))
         return PyErr_NoMemory();
-    int rc = shmap_info_get(self->seg, info);
+    int rc = shmap_info_at_open(self->seg, info);
     PyObject *res = rc < 0 ? raise_lib(rc, NULL)
                            : PyUnicode_FromString(shmap_store_name(info->store));
     PyMem_Free(info);

@@ -153,7 +153,10 @@ struct shmap__map {
     bool priv;              /* a private (copy-on-write) mapping */
     bool raw;               /* no header: `desc` describes the array */
     struct shmap__header *desc; /* raw: a private header made from the caller's description */
-    char *desc_fields;      /* raw records: the field list, else NULL */
+    char *desc_fields;      /* records: the field list, else NULL */
+    /* Described: the header's first bytes as they were checked at open (or written at
+     * create), for shmap_info_at_open(). */
+    unsigned char head[SHMAP__CHECKED_SIZE] __attribute__((aligned(16)));
     int fd;                 /* memfd and shmap_open_fd(): the descriptor kept, else -1 */
 };
 

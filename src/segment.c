@@ -180,18 +180,23 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     void *base = ops->map(obj, len, 0, access, false, &err);
     if (!base)
         return shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
+    char *fields = NULL;
     if (h.dtype == SHMAP_RECORD &&
-        (rc = shmap__record_check((const char *)base + h.rec_offset, h.rec_len, h.elsize,
-                                  n->name)) < 0) {
+        ((rc = shmap__record_check((const char *)base + h.rec_offset, h.rec_len, h.elsize,
+                                   n->name)) < 0 ||
+         !(fields = strndup((const char *)base + h.rec_offset, h.rec_len)))) {
         ops->unmap(base, len);
-        return rc;
+        return rc < 0 ? rc : shmap__err(-ENOMEM, "%s: out of memory", n->name);
     }
     struct shmap__map *m = map_new(n, st, base, len, access);
     if (!m) {
         ops->unmap(base, len);
+        free(fields);
         return shmap__err(-ENOMEM, "%s: out of memory", n->name);
     }
     m->data = (char *)base + h.data_offset;
+    m->desc_fields = fields;
+    memcpy(m->head, &h, sizeof m->head);
     *out = m;
     return 0;
 }
@@ -468,6 +473,9 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     }
     shmap__attach_created(&h, m);
     m->data = (char *)base + lay.data_offset;
+    memcpy(m->head, &h, sizeof m->head);
+    if (rec)
+        m->desc_fields = strdup(rec); /* NULL when out of memory: info reads the segment */
     if (n.store == SHMAP_STORE_MEMFD) {
         m->fd = obj.fd;
         obj.fd = -1;
@@ -792,6 +800,31 @@ int shmap_info_get(const shmap_seg *seg, shmap_info *out)
     if (!seg || !out)
         return shmap__err(SHMAP_EINVAL, "shmap_info_get: NULL argument");
     map_info(seg->map, out);
+    return 0;
+}
+
+int shmap_info_at_open(const shmap_seg *seg, shmap_info *out)
+{
+    if (!seg || !out)
+        return shmap__err(SHMAP_EINVAL, "shmap_info_at_open: NULL argument");
+    const struct shmap__map *m = seg->map;
+    if (m->raw) {
+        map_info(m, out); /* a raw handle's description is its own, in memory */
+        return 0;
+    }
+    /* The copy holds the fixed part and the counters as they were; nothing of the
+     * segment is read, so no page of it is touched. */
+    const struct shmap__header *h = (const struct shmap__header *)(const void *)m->head;
+    snprintf(out->name, sizeof out->name, "%s", m->name.name);
+    snprintf(out->os_handle, sizeof out->os_handle, "%s", m->name.os_handle);
+    out->store = m->name.store;
+    out->size = m->size;
+    out->mode = m->mode;
+    out->uid = m->uid;
+    out->gid = m->gid;
+    shmap__info_fill(out, h, NULL, NULL);
+    if (m->desc_fields)
+        snprintf(out->record_fields, sizeof out->record_fields, "%s", m->desc_fields);
     return 0;
 }
 

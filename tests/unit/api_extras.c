@@ -1,4 +1,5 @@
 /* Keyword readers facing abandoned or stuck changes, and small API facts. */
+#include <ctype.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -98,4 +99,79 @@ TEST(version__the_library_reports_the_version_of_its_header)
 {
     CHECK_STR(shmap_version(), SHMAP_VERSION_STRING);
     CHECK_EQ_INT(SHMAP_KEYWORD_CAPACITY_DEFAULT, 32);
+}
+
+/* Resident kilobytes of this process's mapping of /dev/shm/<name> (/proc/self/smaps). */
+static long mapping_rss_kb(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    FILE *f = fopen("/proc/self/smaps", "r");
+    CHECK(f != NULL);
+    char line[1024];
+    long rss = -1;
+    int in = 0;
+    while (fgets(line, sizeof line, f)) {
+        /* A mapping's first line starts "START-END perms ..."; its fields "Name: ...". */
+        const char *dash = strchr(line, '-'), *space = strchr(line, ' ');
+        if (isxdigit((unsigned char)line[0]) && dash && space && dash < space)
+            in = strstr(line, path) != NULL;
+        else if (in && strncmp(line, "Rss:", 4) == 0)
+            rss = strtol(line + 4, NULL, 10);
+    }
+    fclose(f);
+    return rss;
+}
+
+TEST(info__at_open_reads_nothing_of_the_segment_and_keeps_the_generation_then)
+{
+    const char *name = test_name("atopen");
+    const uint64_t dims[2] = {3, 5};
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_KEEP;
+    o.record_fields = NULL;
+    shmap_seg *w = NULL, *r = NULL;
+    CHECK_OK(shmap_create(&w, name, SHMAP_I16, 2, dims, &o));
+    CHECK_OK(shmap_publish(w));
+    CHECK_OK(shmap_close(w));
+    CHECK_OK(shmap_open(&r, name, SHMAP_RDONLY));
+    shmap_info a, b;
+    CHECK_OK(shmap_info_at_open(r, &a));
+    CHECK_EQ_INT(mapping_rss_kb(name), 0); /* no page of it faulted in */
+    CHECK_OK(shmap_info_get(r, &b));
+    CHECK(mapping_rss_kb(name) > 0);
+    CHECK_STR(a.name, b.name);
+    CHECK_STR(a.os_handle, b.os_handle);
+    CHECK(a.store == b.store && a.dtype == b.dtype && a.elsize == b.elsize &&
+          a.ndim == b.ndim && a.dims[0] == 3 && a.dims[1] == 5 && a.nelem == b.nelem &&
+          a.data_offset == b.data_offset && a.data_size == b.data_size && a.size == b.size &&
+          a.creator_pid == b.creator_pid && a.created_ns == b.created_ns &&
+          a.flags == b.flags && a.keyword_capacity == b.keyword_capacity &&
+          a.version == b.version);
+    CHECK_EQ_INT(a.generation, 1);
+    /* A publish since: the live description moves on, the one at open does not. */
+    CHECK_OK(shmap_open(&w, name, SHMAP_RDWR));
+    CHECK_OK(shmap_publish(w));
+    CHECK_OK(shmap_info_get(r, &b));
+    CHECK_EQ_INT(b.generation, 2);
+    CHECK_OK(shmap_info_at_open(r, &a));
+    CHECK_EQ_INT(a.generation, 1);
+    CHECK_OK(shmap_close(w));
+    CHECK_OK(shmap_close(r));
+    /* Records keep their field list, from create and from open. */
+    const char *rec = test_name("atopenrec");
+    uint64_t n = 4;
+    o.record_fields = "x:f4,y:i2[3]";
+    CHECK_OK(shmap_create(&w, rec, SHMAP_RECORD, 1, &n, &o));
+    CHECK_OK(shmap_info_at_open(w, &a));
+    CHECK_STR(a.record_fields, "x:f4,y:i2[3]");
+    CHECK_OK(shmap_open(&r, rec, SHMAP_RDONLY));
+    CHECK_OK(shmap_info_at_open(r, &a));
+    CHECK_STR(a.record_fields, "x:f4,y:i2[3]");
+    CHECK_EQ_INT(a.dtype, SHMAP_RECORD);
+    CHECK_OK(shmap_close(r));
+    CHECK_OK(shmap_close(w));
+    CHECK_ERR(shmap_info_at_open(NULL, &a), SHMAP_EINVAL);
+    CHECK_OK(shmap_unlink(rec));
+    CHECK_OK(shmap_unlink(name));
 }
