@@ -2,10 +2,12 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 
@@ -220,4 +222,110 @@ int util_remove_hidden_of(pid_t pid)
 int util_sysv_exists(key_t key)
 {
     return shmget(key, 0, 0) >= 0;
+}
+
+static char test_dir_path[96];
+
+const char *util_test_dir(void)
+{
+    if (test_dir_path[0])
+        return test_dir_path;
+    snprintf(test_dir_path, sizeof test_dir_path, "/tmp/%sdir-XXXXXX", test_prefix());
+    CHECK(mkdtemp(test_dir_path) != NULL);
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        /* Out of the test's process group, which the runner kills as the test ends. */
+        setpgid(0, 0);
+        close(p[1]);
+        char c;
+        while (read(p[0], &c, 1) > 0)
+            ;
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dir_path);
+        _exit(system(cmd) == 0 ? 0 : 1);
+    }
+    setpgid(pid, pid); /* as the child does: whichever runs first */
+    close(p[0]);       /* the write end stays open until this process ends */
+    return test_dir_path;
+}
+
+int util_maps_path(const char *path)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f != NULL);
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, path) != NULL;
+    fclose(f);
+    return found;
+}
+
+unsigned long long util_meminfo(const char *field)
+{
+    unsigned long long v = 0;
+    size_t len = strlen(field);
+    char line[128];
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':')
+            v = strtoull(line + len + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+size_t util_hugepage_size(void)
+{
+    return (size_t)util_meminfo("Hugepagesize") * 1024;
+}
+
+unsigned long long util_free_hugepages(void)
+{
+    unsigned long long nfree = util_meminfo("HugePages_Free");
+    unsigned long long rsvd = util_meminfo("HugePages_Rsvd");
+    return nfree > rsvd ? nfree - rsvd : 0;
+}
+
+void util_need_free_hugepages(unsigned long long n)
+{
+    if (util_hugepage_size() == 0)
+        TEST_SKIP("this kernel has no huge pages");
+    if (n > 0 && util_meminfo("HugePages_Total") == 0)
+        TEST_SKIP("no huge pages reserved here (vm.nr_hugepages is 0)");
+    if (util_free_hugepages() < n)
+        TEST_SKIP("only %llu huge pages free, this test needs %llu", util_free_hugepages(), n);
+}
+
+void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("mounting a private hugetlbfs needs root");
+    util_need_free_hugepages(pages);
+    const char *mnt = util_test_dir();
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) < 0)
+            TEST_SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
+        /* Private, so the mount below is seen by no other namespace. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+            TEST_SKIP("making mounts private: %s", strerror(errno));
+        if (mount("none", mnt, "hugetlbfs", 0, "mode=0700") < 0)
+            TEST_SKIP("mount -t hugetlbfs: %s", strerror(errno));
+        body(mnt);
+        umount2(mnt, MNT_DETACH);
+        _exit(0);
+    }
+    int rc = test_wait(pid);
+    if (rc == 77)
+        TEST_SKIP("(the line above says why)");
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "the child with the hugetlbfs mount failed (%d)", rc);
 }

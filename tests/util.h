@@ -66,6 +66,32 @@ int util_mapping_refs(const char *name, int *pending);
 /* Whether /proc/self/maps shows a mapping of /dev/shm/<name>. */
 int util_proc_maps_has(const char *name);
 
+/*
+ * This test's directory in /tmp ("/tmp/<test prefix>dir-XXXXXX"), made on first use; a
+ * guard process outside the test's process group removes it when the test process ends,
+ * however it ends.
+ */
+const char *util_test_dir(void);
+
+/* Whether this process maps anything whose /proc/self/maps line contains `path`. */
+int util_maps_path(const char *path);
+
+/* Huge pages: a number from /proc/meminfo ("HugePages_Free"; 0 if absent), the default
+ * huge page size in bytes (0: none in this kernel), and those free and not promised. */
+unsigned long long util_meminfo(const char *field);
+size_t util_hugepage_size(void);
+unsigned long long util_free_hugepages(void);
+
+/* Skip the test unless the kernel has huge pages and `n` of them are free (0: none needed). */
+void util_need_free_hugepages(unsigned long long n);
+
+/*
+ * Run `body` in a child with a private hugetlbfs mount on this test's directory (commands
+ * it runs inherit the mount namespace), when `pages` huge pages are free; returns with the
+ * child's verdict (a skip is passed on). Root only: others skip. Nothing stays mounted.
+ */
+void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages);
+
 /* Whether a System V segment (not yet removed) has `key`. */
 int util_sysv_exists(key_t key);
 

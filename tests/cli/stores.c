@@ -4,8 +4,9 @@
  * objects and System V segments, with the errors of each misuse; create --hugepages and
  * --prefault; the store and OS handle `info` shows.
  *
- * Files live in a directory of this test and System V segments under a key of this test;
- * a guard process removes both when the test process ends, however it ends. Huge pages are
+ * Files live in a directory of this test, which a guard process removes when the test
+ * process ends, however it ends; System V segments under a key of this test, which the
+ * runner removes if a test leaves one. Huge pages are
  * used only where the system has some reserved (tests skip, saying so, where it has none),
  * and a hugetlbfs mount only in a private mount namespace of a child (root only).
  */
@@ -53,56 +54,13 @@
         CHECK_CONTAINS(first_, needle);                                                       \
     } while (0)
 
-static char dir[96];
-static key_t guard_key;
-
-/*
- * A child that waits for the end of a pipe only this process writes to, then removes the
- * test's directory and System V segment: on success, on a failed CHECK, on a crash alike.
- */
-static void start_guard(void)
-{
-    int p[2];
-    CHECK(pipe2(p, O_CLOEXEC) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        /* Out of the test's process group, which the runner kills as the test ends. */
-        setpgid(0, 0);
-        close(p[1]);
-        char c;
-        while (read(p[0], &c, 1) > 0)
-            ;
-        if (guard_key) {
-            int id = shmget(guard_key, 0, 0);
-            if (id >= 0)
-                shmctl(id, IPC_RMID, NULL);
-        }
-        if (dir[0]) {
-            char cmd[160];
-            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-            if (system(cmd) != 0)
-                _exit(1);
-        }
-        _exit(0);
-    }
-    setpgid(pid, pid); /* as the child does: whichever runs first */
-    close(p[0]);       /* the write end stays open until this process ends */
-}
-
 /* This test's directory (made, and guarded, on first use) and a path in it. */
 static const char *path_of(const char *leaf)
 {
     static char buf[4][160];
     static int i;
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/%sdir-XXXXXX", test_prefix());
-        CHECK(mkdtemp(dir) != NULL);
-        start_guard();
-    }
     char *b = buf[i++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", dir, leaf);
+    snprintf(b, sizeof buf[0], "%s/%s", util_test_dir(), leaf);
     return b;
 }
 
@@ -134,14 +92,13 @@ static size_t read_file(const char *path, void *buf, size_t size)
     return (size_t)n;
 }
 
-/* The System V key of this test (its segment removed by the guard), and its name. */
+/* The System V key of this test (the runner removes what a failure leaves), and its name. */
 static key_t test_key(void)
 {
-    if (!guard_key) {
-        guard_key = (key_t)(0x5c000000u | (((unsigned)getpid() & 0xffffu) << 8) | 0x01u);
-        start_guard();
-    }
-    return guard_key;
+    static key_t key;
+    if (!key)
+        key = test_sysv_key();
+    return key;
 }
 
 static const char *key_name(void)
@@ -279,13 +236,13 @@ TEST(cli__private_fill_and_set_leave_the_file_unchanged)
      * As root, run the command as nobody (root's write access would hide a read-write
      * open); elsewhere the file is made read-only for this user. */
     if (geteuid() == 0) {
-        CHECK(chmod(dir, 0755) == 0 && chmod(path, 0444) == 0);
+        CHECK(chmod(util_test_dir(), 0755) == 0 && chmod(path, 0444) == 0);
         int rc = test_sh(&out, &err, "setpriv --reuid=65534 --regid=65534 --clear-groups "
                                      "'%s' fill '%s' 1 --dtype u1 --shape 10 --private; "
                                      "echo \"rc=$?\"; setpriv --reuid=65534 --regid=65534 "
                                      "--clear-groups '%s' fill '%s' 1 --dtype u1 --shape 10",
                          test_shmap_bin(), f, test_shmap_bin(), f);
-        CHECK(chmod(dir, 0700) == 0);
+        CHECK(chmod(util_test_dir(), 0700) == 0);
         if (rc == 127 || strstr(err, "setpriv:"))
             TEST_SKIP("cannot run a command as nobody here: %s", err);
         CHECK_STR(out, "rc=0\n");
@@ -552,76 +509,6 @@ TEST(cli__help_lists_every_name_form_and_the_raw_options)
 /* ---------------------------------------------------------------------------------------- */
 /* create --hugepages, --prefault; info on every store */
 
-/* A number from /proc/meminfo ("HugePages_Total", "Hugepagesize"); 0 if absent. */
-static unsigned long long meminfo(const char *field)
-{
-    unsigned long long v = 0;
-    size_t len = strlen(field);
-    char line[128];
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, len) == 0 && line[len] == ':')
-            v = strtoull(line + len + 1, NULL, 10);
-    fclose(f);
-    return v;
-}
-
-static unsigned long long hugepage_size(void)
-{
-    return meminfo("Hugepagesize") * 1024;
-}
-
-static unsigned long long free_hugepages(void)
-{
-    unsigned long long nfree = meminfo("HugePages_Free"), rsvd = meminfo("HugePages_Rsvd");
-    return nfree > rsvd ? nfree - rsvd : 0;
-}
-
-/* Skip unless the kernel has huge pages and `n` of them are free (0: none needed). */
-static void need_free_hugepages(unsigned long long n)
-{
-    if (hugepage_size() == 0)
-        TEST_SKIP("this kernel has no huge pages");
-    if (n > 0 && meminfo("HugePages_Total") == 0)
-        TEST_SKIP("no huge pages reserved here (vm.nr_hugepages is 0)");
-    if (free_hugepages() < n)
-        TEST_SKIP("only %llu huge pages free, this test needs %llu", free_hugepages(), n);
-}
-
-/*
- * Run `body` in a child with a private hugetlbfs mount on this test's directory (the
- * commands it runs inherit the mount namespace), when `pages` huge pages are free; returns
- * with the child's verdict (a skip is passed on). Root only.
- */
-static void with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages)
-{
-    if (geteuid() != 0)
-        TEST_SKIP("mounting a private hugetlbfs needs root");
-    need_free_hugepages(pages);
-    path_of("x");
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        if (unshare(CLONE_NEWNS) < 0)
-            TEST_SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-            TEST_SKIP("making mounts private: %s", strerror(errno));
-        if (mount("none", dir, "hugetlbfs", 0, "mode=0700") < 0)
-            TEST_SKIP("mount -t hugetlbfs: %s", strerror(errno));
-        body(dir);
-        umount2(dir, MNT_DETACH);
-        _exit(0);
-    }
-    int rc = test_wait(pid);
-    if (rc == 77)
-        TEST_SKIP("(the line above says why)");
-    if (rc != 0)
-        test_fail(__FILE__, __LINE__, "the child with the hugetlbfs mount failed (%d)", rc);
-}
-
 TEST(cli__create_hugepages_on_a_posix_name_fails_naming_the_stores_that_have_them)
 {
     const char *name = test_name("huge");
@@ -643,7 +530,7 @@ TEST(cli__create_hugepages_on_a_file_off_hugetlbfs_fails_and_leaves_nothing)
     CHECK_ONE_LINE(err, f);
     CHECK_ONE_LINE(err, "hugetlbfs");
     char cmd[160];
-    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", util_test_dir());
     CHECK_EQ_INT(test_sh(NULL, NULL, "%s", cmd), 0);
     free(out);
     free(err);
@@ -651,8 +538,8 @@ TEST(cli__create_hugepages_on_a_file_off_hugetlbfs_fails_and_leaves_nothing)
 
 TEST(cli__create_hugepages_without_configured_pages_says_how)
 {
-    if (meminfo("HugePages_Total") != 0)
-        TEST_SKIP("huge pages are configured here (%llu)", meminfo("HugePages_Total"));
+    if (util_meminfo("HugePages_Total") != 0)
+        TEST_SKIP("huge pages are configured here (%llu)", util_meminfo("HugePages_Total"));
     char *out = NULL, *err = NULL;
     RUN(1, "create", key_name(), "u8", "100", "--hugepages");
     CHECK_ONE_LINE(err, key_name());
@@ -664,13 +551,13 @@ TEST(cli__create_hugepages_without_configured_pages_says_how)
 
 TEST(cli__create_hugepages_system_v_then_info_ls_fill_cat_and_rm)
 {
-    need_free_hugepages(1);
+    util_need_free_hugepages(1);
     const char *name = key_name();
     char *out = NULL, *err = NULL, v[256], want[64];
     RUN(0, "create", name, "i32", "3", "5", "--hugepages");
     CHECK(key_exists());
     RUN(0, "info", name, "--json");
-    snprintf(want, sizeof want, "%llu", hugepage_size());
+    snprintf(want, sizeof want, "%zu", util_hugepage_size());
     CHECK_STR(member(out, "size", v, sizeof v), want);
     CHECK_STR(member(out, "store", v, sizeof v), "\"sysv\"");
     CHECK_STR(member(out, "bytes", v, sizeof v), "60");
@@ -692,7 +579,7 @@ static void cli_huge_file(const char *mnt)
     snprintf(f, sizeof f, "file:%s", path);
     RUN(0, "create", f, "f64", "4", "4", "--hugepages", "--prefault");
     RUN(0, "info", f, "--json");
-    snprintf(want, sizeof want, "%llu", hugepage_size());
+    snprintf(want, sizeof want, "%zu", util_hugepage_size());
     CHECK_STR(member(out, "size", v, sizeof v), want);
     RUN(0, "fill", f, "ramp");
     RUN(0, "cat", f, "--slice", "3");
@@ -713,14 +600,14 @@ static void cli_huge_file(const char *mnt)
 
 TEST(cli__create_hugepages_file_on_a_private_hugetlbfs_mount)
 {
-    with_hugetlbfs(cli_huge_file, 2);
+    util_with_hugetlbfs(cli_huge_file, 2);
 }
 
 static void cli_huge_file_too_big(const char *mnt)
 {
     char f[220], size[32], *out = NULL, *err = NULL;
     snprintf(f, sizeof f, "file:%s/big", mnt);
-    snprintf(size, sizeof size, "%llu", (free_hugepages() + 1) * hugepage_size());
+    snprintf(size, sizeof size, "%llu", (util_free_hugepages() + 1) * util_hugepage_size());
     RUN(1, "create", f, "u8", size, "--hugepages");
     CHECK_ONE_LINE(err, f);
     CHECK_ONE_LINE(err, "not enough free huge pages");
@@ -733,7 +620,7 @@ static void cli_huge_file_too_big(const char *mnt)
 
 TEST(cli__create_hugepages_file_beyond_the_free_pool_fails_and_leaves_nothing)
 {
-    with_hugetlbfs(cli_huge_file_too_big, 0);
+    util_with_hugetlbfs(cli_huge_file_too_big, 0);
 }
 
 TEST(cli__create_prefault_works_with_every_store)

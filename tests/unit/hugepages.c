@@ -6,8 +6,8 @@
  * made only in a private mount namespace of a child process (root only), so it goes when
  * the child does.
  *
- * Directories and System V segments are removed by a guard process when the test process
- * ends, however it ends.
+ * Directories are removed by a guard process when the test process ends, however it ends;
+ * System V segments left under the test's keys, by the runner.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,102 +23,12 @@
 
 #include "../util.h"
 
-/* A number from /proc/meminfo ("HugePages_Free", "Hugepagesize"); 0 if absent. */
-static unsigned long long meminfo(const char *field)
-{
-    unsigned long long v = 0;
-    size_t len = strlen(field);
-    char line[128];
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, len) == 0 && line[len] == ':')
-            v = strtoull(line + len + 1, NULL, 10);
-    fclose(f);
-    return v;
-}
-
-static size_t hugepage_size(void)
-{
-    return (size_t)meminfo("Hugepagesize") * 1024;
-}
-
-/* Default-size huge pages free and not promised to anyone. */
-static unsigned long long free_hugepages(void)
-{
-    unsigned long long nfree = meminfo("HugePages_Free"), rsvd = meminfo("HugePages_Rsvd");
-    return nfree > rsvd ? nfree - rsvd : 0;
-}
-
-/* Skip unless the kernel has huge pages and `n` of them are free (0: none needed). */
-static void need_free_hugepages(unsigned long long n)
-{
-    if (hugepage_size() == 0)
-        TEST_SKIP("this kernel has no huge pages");
-    if (n > 0 && meminfo("HugePages_Total") == 0)
-        TEST_SKIP("no huge pages reserved here (vm.nr_hugepages is 0)");
-    if (free_hugepages() < n)
-        TEST_SKIP("only %llu huge pages free, this test needs %llu", free_hugepages(), n);
-}
-
-static char dir[96];
-static key_t guard_key;
-
-/* A child, out of the test's process group (which the runner kills), that removes the
- * test's directory and System V segment once this process has ended. */
-static void start_guard(void)
-{
-    int p[2];
-    CHECK(pipe2(p, O_CLOEXEC) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        setpgid(0, 0);
-        close(p[1]);
-        char c;
-        while (read(p[0], &c, 1) > 0)
-            ;
-        int id = guard_key ? shmget(guard_key, 0, 0) : -1;
-        if (id >= 0)
-            shmctl(id, IPC_RMID, NULL);
-        if (dir[0]) {
-            char cmd[160];
-            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-            if (system(cmd) != 0)
-                _exit(1);
-        }
-        _exit(0);
-    }
-    setpgid(pid, pid);
-    close(p[0]);
-}
-
-/* A key of this test, its segment removed by the guard. */
-static key_t test_key(void)
-{
-    guard_key = (key_t)(0x5d000000u | (((unsigned)getpid() & 0xffffu) << 8) | 0x01u);
-    start_guard();
-    return guard_key;
-}
-
+/* A System V key of this test (the runner removes what a failure leaves) and its name. */
 static const char *key_name(key_t key)
 {
     static char buf[32];
     snprintf(buf, sizeof buf, "sysv://0x%08x", (unsigned)key);
     return buf;
-}
-
-/* This test's directory in /tmp, made and guarded on first use. */
-static const char *test_dir(void)
-{
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/%sdir-XXXXXX", test_prefix());
-        CHECK(mkdtemp(dir) != NULL);
-        start_guard();
-    }
-    return dir;
 }
 
 static int dir_entries(const char *path)
@@ -130,52 +40,6 @@ static int dir_entries(const char *path)
         n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
     closedir(d);
     return n;
-}
-
-/* Whether this process maps anything of `path` (/proc/self/maps). */
-static int maps_path(const char *path)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    CHECK(f != NULL);
-    char line[4096];
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, path) != NULL;
-    fclose(f);
-    return found;
-}
-
-/*
- * Run `body` in a child with a private hugetlbfs mount on this test's directory, when
- * `pages` huge pages are free; returns with the child's verdict (a skip is passed on).
- * Root only.
- */
-static void with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages)
-{
-    if (geteuid() != 0)
-        TEST_SKIP("mounting a private hugetlbfs needs root");
-    need_free_hugepages(pages);
-    const char *mnt = test_dir();
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        if (unshare(CLONE_NEWNS) < 0)
-            TEST_SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
-        /* Private, so the mount below is seen by no other namespace. */
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-            TEST_SKIP("making mounts private: %s", strerror(errno));
-        if (mount("none", mnt, "hugetlbfs", 0, "mode=0700") < 0)
-            TEST_SKIP("mount -t hugetlbfs: %s", strerror(errno));
-        body(mnt);
-        umount2(mnt, MNT_DETACH);
-        _exit(0);
-    }
-    int rc = test_wait(pid);
-    if (rc == 77)
-        TEST_SKIP("(the line above says why)");
-    if (rc != 0)
-        test_fail(__FILE__, __LINE__, "the child with the hugetlbfs mount failed (%d)", rc);
 }
 
 TEST(hugepages__posix_names_are_refused_naming_the_stores_that_have_them)
@@ -196,7 +60,7 @@ TEST(hugepages__posix_names_are_refused_naming_the_stores_that_have_them)
 
 TEST(hugepages__a_file_off_hugetlbfs_is_refused_and_leaves_nothing)
 {
-    const char *d = test_dir();
+    const char *d = util_test_dir();
     struct statfs sf;
     CHECK(statfs(d, &sf) == 0);
     if ((unsigned long)sf.f_type == 0x958458f6ul)
@@ -214,9 +78,9 @@ TEST(hugepages__a_file_off_hugetlbfs_is_refused_and_leaves_nothing)
 
 TEST(hugepages__system_v_without_configured_pages_says_how)
 {
-    if (meminfo("HugePages_Total") != 0)
-        TEST_SKIP("huge pages are configured here (%llu)", meminfo("HugePages_Total"));
-    key_t key = test_key();
+    if (util_meminfo("HugePages_Total") != 0)
+        TEST_SKIP("huge pages are configured here (%llu)", util_meminfo("HugePages_Total"));
+    key_t key = test_sysv_key();
     shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
     o.flags = SHMAP_CREATE_HUGEPAGES;
     uint64_t n = 100;
@@ -229,17 +93,17 @@ TEST(hugepages__system_v_without_configured_pages_says_how)
 
 TEST(hugepages__system_v_segment_rounds_up_and_attaches_by_key_id_and_listing)
 {
-    need_free_hugepages(2);
-    size_t hp = hugepage_size();
-    key_t key = test_key();
+    util_need_free_hugepages(2);
+    size_t hp = util_hugepage_size();
+    key_t key = test_sysv_key();
     const char *name = key_name(key);
     shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
     o.flags = SHMAP_CREATE_HUGEPAGES | SHMAP_CREATE_KEEP;
     uint64_t n = 1000; /* 4000 bytes of data: one huge page in all */
     shmap_seg *seg = NULL, *ro = NULL, *byid = NULL;
-    unsigned long long before = free_hugepages();
+    unsigned long long before = util_free_hugepages();
     CHECK_OK(shmap_create(&seg, name, SHMAP_F32, 1, &n, &o));
-    CHECK_EQ_INT(free_hugepages(), before - 1); /* reserved at creation */
+    CHECK_EQ_INT(util_free_hugepages(), before - 1); /* reserved at creation */
     shmap_info info;
     CHECK_OK(shmap_info_get(seg, &info));
     CHECK_EQ_INT(info.data_size, 4000);
@@ -294,13 +158,13 @@ TEST(hugepages__system_v_segment_rounds_up_and_attaches_by_key_id_and_listing)
 TEST(hugepages__system_v_beyond_the_free_pool_is_enospc)
 {
     /* With none reserved at all, the create says how to configure them (tested above). */
-    if (meminfo("HugePages_Total") == 0)
+    if (util_meminfo("HugePages_Total") == 0)
         TEST_SKIP("no huge pages reserved here (vm.nr_hugepages is 0)");
-    key_t key = test_key();
+    key_t key = test_sysv_key();
     const char *name = key_name(key);
     shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
     o.flags = SHMAP_CREATE_HUGEPAGES;
-    uint64_t n = (free_hugepages() + 1) * hugepage_size();
+    uint64_t n = (util_free_hugepages() + 1) * util_hugepage_size();
     shmap_seg *seg = NULL;
     int rc = shmap_create(&seg, name, SHMAP_U8, 1, &n, &o);
     if (rc == 0) {
@@ -317,8 +181,8 @@ TEST(hugepages__system_v_for_a_user_without_the_right_is_eperm_saying_what_it_ne
 {
     if (geteuid() != 0)
         TEST_SKIP("needs root, to become a user without CAP_IPC_LOCK");
-    need_free_hugepages(1);
-    key_t key = test_key();
+    util_need_free_hugepages(1);
+    key_t key = test_sysv_key();
     fflush(NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
@@ -346,7 +210,7 @@ static void file_beyond_pool(const char *mnt)
     char name[200];
     snprintf(name, sizeof name, "file:%s/big", mnt);
     shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
-    uint64_t n = (free_hugepages() + 1) * hugepage_size();
+    uint64_t n = (util_free_hugepages() + 1) * util_hugepage_size();
     shmap_seg *seg = NULL;
     /* Without the flag too: a file on hugetlbfs is in huge pages either way. */
     CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, &n, &o), -ENOSPC);
@@ -358,12 +222,12 @@ static void file_beyond_pool(const char *mnt)
 
 TEST(hugepages__file_on_hugetlbfs_beyond_the_free_pool_is_enospc_and_leaves_nothing)
 {
-    with_hugetlbfs(file_beyond_pool, 0);
+    util_with_hugetlbfs(file_beyond_pool, 0);
 }
 
 static void file_on_hugetlbfs(const char *mnt)
 {
-    size_t hp = hugepage_size();
+    size_t hp = util_hugepage_size();
     char name[256], plain[256], path[200];
     snprintf(path, sizeof path, "%s/frames", mnt);
     snprintf(name, sizeof name, "file:%s", path);
@@ -385,7 +249,7 @@ static void file_on_hugetlbfs(const char *mnt)
     CHECK_OK(shmap_publish(seg));
     CHECK_OK(shmap_close(seg));
     /* The whole mapping went, though its length was not a multiple of the page size. */
-    CHECK(!maps_path(path));
+    CHECK(!util_maps_path(path));
 
     /* Attach; and read it raw past the header, at an offset inside the first huge page. */
     CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
@@ -404,7 +268,7 @@ static void file_on_hugetlbfs(const char *mnt)
     CHECK_OK(shmap_lock(ro, SHMAP_LOCK_SHARED, 1.0));
     CHECK_OK(shmap_unlock(ro));
     CHECK_OK(shmap_close(ro));
-    CHECK(!maps_path(path));
+    CHECK(!util_maps_path(path));
 
     /* Without the flag, on hugetlbfs: huge pages all the same. */
     o.flags = SHMAP_CREATE_KEEP;
@@ -420,13 +284,13 @@ static void file_on_hugetlbfs(const char *mnt)
 
 TEST(hugepages__file_on_hugetlbfs_rounds_up_attaches_and_unmaps_whole)
 {
-    with_hugetlbfs(file_on_hugetlbfs, 3);
+    util_with_hugetlbfs(file_on_hugetlbfs, 3);
 }
 
 TEST(hugepages__memfd_rounds_up_and_beyond_the_free_pool_is_enospc)
 {
-    need_free_hugepages(1);
-    size_t hp = hugepage_size();
+    util_need_free_hugepages(1);
+    size_t hp = util_hugepage_size();
     shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
     o.flags = SHMAP_CREATE_HUGEPAGES;
     uint64_t n = 100;
@@ -439,7 +303,7 @@ TEST(hugepages__memfd_rounds_up_and_beyond_the_free_pool_is_enospc)
     ((unsigned char *)shmap_data(seg))[99] = 7;
     CHECK_OK(shmap_close(seg));
 
-    n = (free_hugepages() + 1) * hp;
+    n = (util_free_hugepages() + 1) * hp;
     CHECK_ERR(shmap_create(&seg, "memfd:big", SHMAP_U8, 1, &n, &o), -ENOSPC);
     CHECK_CONTAINS(shmap_last_error(), "not enough free huge pages");
     CHECK_CONTAINS(shmap_last_error(), "memfd:big");
@@ -447,7 +311,7 @@ TEST(hugepages__memfd_rounds_up_and_beyond_the_free_pool_is_enospc)
 
 TEST(hugepages__memfd_read_only_handle_that_locks_unmaps_its_header_whole)
 {
-    need_free_hugepages(1);
+    util_need_free_hugepages(1);
     shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
     o.flags = SHMAP_CREATE_HUGEPAGES;
     uint64_t n = 100;
@@ -456,7 +320,7 @@ TEST(hugepages__memfd_read_only_handle_that_locks_unmaps_its_header_whole)
     int fd = dup(shmap_fd(seg));
     CHECK(fd >= 0);
     CHECK_OK(shmap_close(seg));
-    CHECK(maps_path("memfd:hplock") == 0);
+    CHECK(util_maps_path("memfd:hplock") == 0);
     /* As a process that received the descriptor: read-only, then a lock, which maps the
      * header read-write on its own (a whole huge page) and unmaps it at close. */
     CHECK_OK(shmap_open_fd(&ro, fd, SHMAP_RDONLY));
@@ -464,5 +328,5 @@ TEST(hugepages__memfd_read_only_handle_that_locks_unmaps_its_header_whole)
     CHECK_OK(shmap_unlock(ro));
     CHECK_OK(shmap_close(ro));
     CHECK(close(fd) == 0);
-    CHECK(!maps_path("memfd:hplock"));
+    CHECK(!util_maps_path("memfd:hplock"));
 }
