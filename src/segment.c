@@ -776,10 +776,9 @@ int shmap_writable(const shmap_seg *seg)
     return seg && seg->map->writable;
 }
 
-static void map_info(const struct shmap__map *m, shmap_info *out)
+/* What the kernel said of the object when it was opened: name, handle, size, owner. */
+static void object_info(const struct shmap__map *m, shmap_info *out)
 {
-    const struct shmap__header *h = m->raw ? m->desc : m->base;
-    memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", m->name.name);
     snprintf(out->os_handle, sizeof out->os_handle, "%s", m->name.os_handle);
     out->store = m->name.store;
@@ -787,6 +786,13 @@ static void map_info(const struct shmap__map *m, shmap_info *out)
     out->mode = m->mode;
     out->uid = m->uid;
     out->gid = m->gid;
+}
+
+static void map_info(const struct shmap__map *m, shmap_info *out)
+{
+    const struct shmap__header *h = m->raw ? m->desc : m->base;
+    memset(out, 0, sizeof *out);
+    object_info(m, out);
     if (m->raw) {
         shmap__info_fill(out, h, NULL, m->desc_fields);
         return;
@@ -815,13 +821,7 @@ int shmap_info_at_open(const shmap_seg *seg, shmap_info *out)
     /* The copy holds the fixed part and the counters as they were; nothing of the
      * segment is read, so no page of it is touched. */
     const struct shmap__header *h = (const struct shmap__header *)(const void *)m->head;
-    snprintf(out->name, sizeof out->name, "%s", m->name.name);
-    snprintf(out->os_handle, sizeof out->os_handle, "%s", m->name.os_handle);
-    out->store = m->name.store;
-    out->size = m->size;
-    out->mode = m->mode;
-    out->uid = m->uid;
-    out->gid = m->gid;
+    object_info(m, out);
     shmap__info_fill(out, h, NULL, NULL);
     if (m->desc_fields)
         snprintf(out->record_fields, sizeof out->record_fields, "%s", m->desc_fields);
