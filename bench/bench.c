@@ -579,17 +579,9 @@ static void print_row(const struct row *r, int *missed)
 
 int main(int argc, char **argv)
 {
-    int quick = 0, strict = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            quick = 1;
-        } else if (strcmp(argv[i], "--strict") == 0) {
-            strict = 1;
-        } else {
-            fprintf(stderr, "usage: %s [--quick] [--strict]\n", argv[0]);
-            return 2;
-        }
-    }
+    int quick, strict;
+    if (bench_flags(argc, argv, &quick, &strict) != 0)
+        return 2;
     unsigned div = quick ? 10 : 1;
 
     bench_names_init("shmap-bench");

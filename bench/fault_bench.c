@@ -154,18 +154,10 @@ static void print_ms(double ns_med, double ns_p90)
 
 int main(int argc, char **argv)
 {
-    unsigned rounds = ROUNDS;
-    int strict = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            rounds = QUICK_ROUNDS;
-        } else if (strcmp(argv[i], "--strict") == 0) {
-            strict = 1;
-        } else {
-            fprintf(stderr, "usage: %s [--quick] [--strict]\n", argv[0]);
-            return 2;
-        }
-    }
+    int quick, strict;
+    if (bench_flags(argc, argv, &quick, &strict) != 0)
+        return 2;
+    unsigned rounds = quick ? QUICK_ROUNDS : ROUNDS;
     bench_names_init("shmap-bench-fault");
     static struct ctx c;
     c.size = shm_free() >= 2 * BIG + 64 * MiB ? BIG : SMALL;

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +41,26 @@ struct bench_stats {
     double median, p90, min, max; /* nanoseconds per operation */
     unsigned n;
 };
+
+/*
+ * The flags every benchmark program takes: --quick (fewer rounds) and --strict (a missed
+ * target is an error). Returns 0, or 2 after a usage line for anything else.
+ */
+static inline int bench_flags(int argc, char **argv, int *quick, int *strict)
+{
+    *quick = *strict = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            *quick = 1;
+        } else if (strcmp(argv[i], "--strict") == 0) {
+            *strict = 1;
+        } else {
+            fprintf(stderr, "usage: %s [--quick] [--strict]\n", argv[0]);
+            return 2;
+        }
+    }
+    return 0;
+}
 
 static inline double bench_now_ns(void)
 {

@@ -456,18 +456,10 @@ static int placement(const char *name, int cpu_a, int cpu_b, unsigned rounds, st
 
 int main(int argc, char **argv)
 {
-    unsigned rounds = ROUNDS;
-    int strict = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            rounds = QUICK_ROUNDS;
-        } else if (strcmp(argv[i], "--strict") == 0) {
-            strict = 1;
-        } else {
-            fprintf(stderr, "usage: %s [--quick] [--strict]\n", argv[0]);
-            return 2;
-        }
-    }
+    int quick, strict;
+    if (bench_flags(argc, argv, &quick, &strict) != 0)
+        return 2;
+    unsigned rounds = quick ? QUICK_ROUNDS : ROUNDS;
     bench_names_init("shmap-bench-lock");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -282,18 +282,10 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
-    unsigned rounds = ROUNDS;
-    int strict = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            rounds = 2 * BLOCK;
-        } else if (strcmp(argv[i], "--strict") == 0) {
-            strict = 1;
-        } else {
-            fprintf(stderr, "usage: %s [--quick] [--strict]\n", argv[0]);
-            return 2;
-        }
-    }
+    int quick, strict;
+    if (bench_flags(argc, argv, &quick, &strict) != 0)
+        return 2;
+    unsigned rounds = quick ? 2 * BLOCK : ROUNDS;
     snprintf(ping_name, sizeof ping_name, "bench-notify-%ld-ping", (long)getpid());
     snprintf(pong_name, sizeof pong_name, "bench-notify-%ld-pong", (long)getpid());
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

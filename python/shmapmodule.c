@@ -198,31 +198,49 @@ static const char *utf8_arg(PyObject *obj, const char *what)
 /* References held for arrays and buffers, and the open Segments: the lists the exit hook
  * walks. Both are touched only with the GIL held. */
 
+/* A link of an intrusive doubly-linked list; the object holding it is found with
+ * offsetof. */
+typedef struct list_link {
+    struct list_link *prev, *next;
+} list_link;
+
+#define LIST_ENTRY(l, type, member) ((type *)(void *)((char *)(l) - offsetof(type, member)))
+
+static void list_add(list_link **head, list_link *l)
+{
+    l->prev = NULL;
+    l->next = *head;
+    if (*head)
+        (*head)->prev = l;
+    *head = l;
+}
+
+static void list_remove(list_link **head, list_link *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else if (*head == l)
+        *head = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+}
+
 typedef struct ref_node {
     shmap_seg *seg;
-    struct ref_node *prev, *next;
+    list_link link;
 } ref_node;
 
-static ref_node *refs_head;
+static list_link *refs_head;
 
 static void refs_add(ref_node *r)
 {
-    r->prev = NULL;
-    r->next = refs_head;
-    if (refs_head)
-        refs_head->prev = r;
-    refs_head = r;
+    list_add(&refs_head, &r->link);
 }
 
 static void refs_remove(ref_node *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else if (refs_head == r)
-        refs_head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
+    list_remove(&refs_head, &r->link);
 }
 
 /* Close a library handle with the GIL released (munmap of a big mapping takes a while). */
@@ -1047,31 +1065,21 @@ typedef struct SegmentObject {
     uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
     char *format;          /* PEP 3118 format of one element, made on first export */
     PyObject *weakrefs;
-    struct SegmentObject *prev, *next; /* the open Segments */
+    list_link link; /* in the list of open Segments */
 } SegmentObject;
 
 static PyTypeObject Segment_Type;
 static PyTypeObject Keywords_Type;
-static SegmentObject *segments_head;
+static list_link *segments_head;
 
 static void segments_add(SegmentObject *s)
 {
-    s->prev = NULL;
-    s->next = segments_head;
-    if (segments_head)
-        segments_head->prev = s;
-    segments_head = s;
+    list_add(&segments_head, &s->link);
 }
 
 static void segments_remove(SegmentObject *s)
 {
-    if (s->prev)
-        s->prev->next = s->next;
-    else if (segments_head == s)
-        segments_head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->prev = s->next = NULL;
+    list_remove(&segments_head, &s->link);
 }
 
 static int check_open(SegmentObject *self)
@@ -1792,7 +1800,7 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
     if (!lk)
         return NULL;
     lk->node.seg = NULL;
-    lk->node.prev = lk->node.next = NULL;
+    lk->node.link.prev = lk->node.link.next = NULL;
     lk->name = Py_NewRef(self->name);
     lk->exclusive = exclusive;
     lk->held = 0;
@@ -3299,7 +3307,7 @@ static PyObject *mod_atexit(PyObject *module, PyObject *unused)
     (void)module;
     (void)unused;
     while (segments_head)
-        segment_release(segments_head, 0);
+        segment_release(LIST_ENTRY(segments_head, SegmentObject, link), 0);
     if (!refs_head)
         Py_RETURN_NONE;
     /*
@@ -3315,7 +3323,8 @@ static PyObject *mod_atexit(PyObject *module, PyObject *unused)
         Py_RETURN_NONE;
     }
     shmap_info *info = PyMem_Malloc(2 * sizeof *info);
-    for (ref_node *r = refs_head; info && r; r = r->next) {
+    for (list_link *l = refs_head; info && l; l = l->next) {
+        ref_node *r = LIST_ENTRY(l, ref_node, link);
         if (shmap_info_get(r->seg, &info[0]) < 0)
             continue;
         for (size_t i = 0; i < n; i++) {

@@ -103,6 +103,19 @@ static void wake_drainer(struct shmap__lockarea *a)
     shmap__wake_all(&a->drain);
 }
 
+/* Empty a slot, dropping its shared holds (a writer draining them is woken); the pid goes
+ * last, so a slot reads as free only once it is clean. */
+static void slot_free(struct shmap__lockarea *a, struct shmap__lockslot *s)
+{
+    uint32_t had = __atomic_exchange_n(&s->shared, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->start, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->pidns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
+    if (had)
+        wake_drainer(a);
+}
+
 /*
  * Move the word off a writer that is gone: WRITER and its slot become DIED, the pid is
  * kept for the next locker's message, and sleepers are woken. `w` is the word as seen.
@@ -134,13 +147,7 @@ static void reclaim(struct shmap__lockarea *a, unsigned i, int32_t pid)
         if (!(w & SHMAP__LW_WRITER) || (w & SHMAP__LW_SLOT) != i || writer_gone(a, w, pid))
             break;
     }
-    uint32_t had = __atomic_exchange_n(&s->shared, 0, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&s->start, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->pidns, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
-    if (had)
-        wake_drainer(a);
+    slot_free(a, s);
 }
 
 /*
@@ -246,13 +253,7 @@ void shmap__detach(struct shmap__map *m)
     }
     struct shmap__lockarea *a = area_of(m);
     struct shmap__lockslot *s = &a->slots[m->lock_slot];
-    uint32_t had = __atomic_exchange_n(&s->shared, 0, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&s->start, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->pidns, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
-    if (had)
-        wake_drainer(a);
+    slot_free(a, s);
     m->lock_slot_pid = 0;
     shmap__header_unmap_rw(m);
 }

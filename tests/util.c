@@ -3,13 +3,16 @@
 
 #include <dirent.h>
 #include <sched.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static void handle_of(const char *name, char *buf, size_t size)
 {
@@ -328,4 +331,39 @@ void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages
         TEST_SKIP("(the line above says why)");
     if (rc != 0)
         test_fail(__FILE__, __LINE__, "the child with the hugetlbfs mount failed (%d)", rc);
+}
+
+void util_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+double util_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+pid_t util_spawn(void)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(98); /* the test ended before the request took */
+    }
+    return pid;
+}
+
+void util_clear(char **out, char **err)
+{
+    free(*out);
+    free(*err);
+    *out = *err = NULL;
 }

@@ -92,8 +92,38 @@ void util_need_free_hugepages(unsigned long long n);
  */
 void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages);
 
+/* Sleep `ms` milliseconds, through signals. */
+void util_sleep_ms(long ms);
+
+/* CLOCK_MONOTONIC in seconds. */
+double util_now_s(void);
+
+/*
+ * Fork a child that dies with this test's process (PR_SET_PDEATHSIG), so a failing test
+ * leaves no helper running. Returns the pid in the parent and 0 in the child.
+ */
+pid_t util_spawn(void);
+
 /* Whether a System V segment (not yet removed) has `key`. */
 int util_sysv_exists(key_t key);
+
+/*
+ * Run the shmap command with the arguments given into the caller's `out` and `err`
+ * (char *, NULL or from an earlier RUN: freed first); fail the test unless it exits `want`.
+ */
+#define RUN(want, ...)                                                                        \
+    do {                                                                                      \
+        free(out);                                                                            \
+        free(err);                                                                            \
+        out = err = NULL;                                                                     \
+        int run_rc_ = test_cli(&out, &err, NULL, __VA_ARGS__, NULL);                          \
+        if (run_rc_ != (want))                                                                \
+            test_fail(__FILE__, __LINE__, "shmap %s exited %d, expected %d\nstderr: %s",      \
+                      #__VA_ARGS__, run_rc_, (want), err ? err : "");                         \
+    } while (0)
+
+/* Free two captured outputs and reset the pointers. */
+void util_clear(char **out, char **err);
 
 /*
  * Check that a failing call left a detail naming the segment: shmap_last_error()

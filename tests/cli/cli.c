@@ -7,18 +7,6 @@
 
 #include "../util.h"
 
-/*
- * Run the command with the arguments given into the caller's `out` and `err` (char *, to be
- * freed); fail the test unless it exits `want`.
- */
-#define RUN(want, ...)                                                                             \
-    do {                                                                                           \
-        int run_rc_ = test_cli(&out, &err, NULL, __VA_ARGS__, NULL);                               \
-        if (run_rc_ != (want))                                                                     \
-            test_fail(__FILE__, __LINE__, "shmap %s exited %d, expected %d\nstderr: %s",           \
-                      #__VA_ARGS__, run_rc_, (want), err ? err : "");                              \
-    } while (0)
-
 /* stderr is exactly one line, starting "shmap: " and containing `needle` (the name). */
 static void check_one_line_error(const char *err, const char *needle)
 {
@@ -29,14 +17,6 @@ static void check_one_line_error(const char *err, const char *needle)
     if (memchr(err, '\n', len - 1))
         test_fail(__FILE__, __LINE__, "more than one line on stderr: \"%s\"", err);
     CHECK_CONTAINS(err, needle);
-}
-
-/* Free two captured outputs and reset the pointers. */
-static void clear(char **out, char **err)
-{
-    free(*out);
-    free(*err);
-    *out = *err = NULL;
 }
 
 /*
@@ -147,7 +127,7 @@ static void create_f32_4x3(const char *name)
 {
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "f32", "4", "3");
-    clear(&out, &err);
+    util_clear(&out, &err);
 }
 
 TEST(cli__create_keeps_a_segment_of_the_type_and_shape_after_it_exits)
@@ -185,7 +165,7 @@ TEST(cli__create_accepts_numpy_idl_and_record_types)
         const char *name = test_name("t");
         char *out = NULL, *err = NULL;
         RUN(0, "create", name, s[i].spelling, "5");
-        clear(&out, &err);
+        util_clear(&out, &err);
         shmap_info st;
         CHECK_OK(shmap_stat(name, &st));
         CHECK_EQ_INT(st.dtype, s[i].dtype);
@@ -194,7 +174,7 @@ TEST(cli__create_accepts_numpy_idl_and_record_types)
     const char *name = test_name("rec");
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "record:x:f4,y:f4,flag:u1", "7");
-    clear(&out, &err);
+    util_clear(&out, &err);
     shmap_info st;
     CHECK_OK(shmap_stat(name, &st));
     CHECK_EQ_INT(st.dtype, SHMAP_RECORD);
@@ -210,7 +190,7 @@ TEST(cli__create_with_mode_keyword_and_transient)
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "u16", "8", "--mode", "0640", "--transient", "--keyword", "EXPTIME=1.5",
         "--keyword", "OBJECT='M31' / target");
-    clear(&out, &err);
+    util_clear(&out, &err);
     shmap_info st;
     CHECK_OK(shmap_stat(name, &st));
     CHECK_EQ_INT(st.mode, 0640);
@@ -237,14 +217,14 @@ TEST(cli__create_of_an_existing_name_fails_with_one_line_naming_it)
     char *out = NULL, *err = NULL;
     RUN(1, "create", name, "u8", "10");
     check_one_line_error(err, name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     /* The existing segment is untouched. */
     shmap_info st;
     CHECK_OK(shmap_stat(name, &st));
     CHECK_EQ_INT(st.dtype, SHMAP_F32);
     /* --replace replaces it. */
     RUN(0, "create", name, "u8", "10", "--replace");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_stat(name, &st));
     CHECK_EQ_INT(st.dtype, SHMAP_U8);
     CHECK_OK(shmap_unlink(name));
@@ -278,12 +258,12 @@ TEST(cli__create_bad_usage_exits_2_and_creates_nothing)
                       i, a[0], a[1] ? a[1] : "", a[2] ? a[2] : "", a[3] ? a[3] : "", rc,
                       err ? err : "");
         CHECK(strncmp(err, "shmap: ", 7) == 0);
-        clear(&out, &err);
+        util_clear(&out, &err);
         CHECK(!util_shm_exists(name));
     }
     char *out = NULL, *err = NULL;
     RUN(2, "create", name, "u8", "1", "1", "1", "1", "1", "1", "1", "1", "1");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(!util_shm_exists(name));
 }
 
@@ -293,28 +273,28 @@ TEST(cli__bad_usage_of_the_command_exits_2)
     RUN(2, "frobnicate");
     CHECK(strncmp(err, "shmap: ", 7) == 0);
     CHECK_CONTAINS(err, "frobnicate");
-    clear(&out, &err);
+    util_clear(&out, &err);
     int rc = test_cli(&out, &err, NULL, NULL);
     CHECK_EQ_INT(rc, 2);
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "info");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "cat");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "fill", test_name("x"));
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "rm");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "ls", "--bogus");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "info", test_name("x"), "--bogus");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "--help");
     CHECK_CONTAINS(out, "create");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "--version");
     CHECK_CONTAINS(out, SHMAP_VERSION_STRING);
-    clear(&out, &err);
+    util_clear(&out, &err);
 }
 
 TEST(cli__ls_lists_our_segment)
@@ -333,11 +313,11 @@ TEST(cli__ls_lists_our_segment)
     CHECK_CONTAINS(line, "f32");
     CHECK_CONTAINS(line, "4x3");
     CHECK_CONTAINS(line, "0600");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
     RUN(0, "ls");
     CHECK(strstr(out, name) == NULL);
-    clear(&out, &err);
+    util_clear(&out, &err);
 }
 
 TEST(cli__ls_json_has_the_required_fields)
@@ -355,7 +335,7 @@ TEST(cli__ls_json_has_the_required_fields)
     char obj[8192];
     json_object_line(out, name, obj, sizeof obj);
     check_segment_json(obj, name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }
 
@@ -366,14 +346,14 @@ TEST(cli__ls_all_json_reports_a_foreign_object_as_not_shmap)
     char *out = NULL, *err = NULL;
     RUN(0, "ls", "--json");
     CHECK(strstr(out, name) == NULL);
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "ls", "--all", "--json");
     char obj[4096], v[256];
     json_object_line(out, name, obj, sizeof obj);
     CHECK_STR(json_member(obj, "shmap", v, sizeof v), "false");
     CHECK_STR(json_member(obj, "size", v, sizeof v), "13");
     CHECK_STR(json_member(obj, "error_code", v, sizeof v), "\"SHMAP_EFORMAT\"");
-    clear(&out, &err);
+    util_clear(&out, &err);
     util_shm_remove(name);
 }
 
@@ -393,13 +373,13 @@ TEST(cli__info_json_has_the_required_fields)
     CHECK_STR(json_member(out, "ndim", v, sizeof v), "2");
     CHECK_STR(json_member(out, "nelem", v, sizeof v), "12");
     CHECK_STR(json_member(out, "elsize", v, sizeof v), "4");
-    clear(&out, &err);
+    util_clear(&out, &err);
     /* Publishing shows in the generation. */
     RUN(0, "fill", name, "1");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "info", name, "--json");
     CHECK_STR(json_member(out, "generation", v, sizeof v), "1");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }
 
@@ -413,7 +393,7 @@ TEST(cli__info_describes_the_segment)
     CHECK_CONTAINS(out, "f32");
     CHECK_CONTAINS(out, "4096");
     CHECK_CONTAINS(out, "0600");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }
 
@@ -424,16 +404,16 @@ TEST(cli__info_of_a_missing_segment_is_one_line_naming_it)
     RUN(1, "info", name);
     check_one_line_error(err, name);
     CHECK_STR(out, "");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(1, "info", name, "--json");
     check_one_line_error(err, name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(1, "cat", name);
     check_one_line_error(err, name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(1, "fill", name, "1");
     check_one_line_error(err, name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(!util_shm_exists(name));
 }
 
@@ -444,17 +424,17 @@ TEST(cli__a_foreign_or_damaged_object_is_one_line_naming_it)
     char *out = NULL, *err = NULL;
     RUN(1, "info", name);
     check_one_line_error(err, name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(1, "cat", name);
     check_one_line_error(err, name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     util_shm_remove(name);
     const uint64_t d[1] = {1000};
     util_make_kept(name, SHMAP_F64, 1, d);
     util_shm_truncate(name, 4096);
     RUN(1, "cat", name);
     check_one_line_error(err, name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_EQ_INT(util_shm_size(name), 4096); /* not "repaired", not removed */
     util_shm_remove(name);
 }
@@ -471,17 +451,17 @@ TEST(cli__rm_removes_segments_and_a_missing_name_exits_1)
     char *out = NULL, *err = NULL;
     RUN(0, "rm", na, nb);
     CHECK_STR(err, "");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(!util_shm_exists(na));
     CHECK(!util_shm_exists(nb));
     RUN(1, "rm", nm);
     check_one_line_error(err, nm);
-    clear(&out, &err);
+    util_clear(&out, &err);
     /* A missing name among others: the others are removed, the status is 1. */
     create_f32_4x3(na);
     RUN(1, "rm", nm, na);
     check_one_line_error(err, nm);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(!util_shm_exists(na));
 }
 
@@ -490,21 +470,21 @@ TEST(cli__fill_ramp_then_cat_prints_0_to_n_minus_1)
     const char *name = test_name("ramp");
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "i32", "12");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "fill", name, "ramp");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", name);
     CHECK_STR(out, "0 1 2 3 4 5 6 7 8 9 10 11\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
     /* Two dimensions: one row per line. */
     RUN(0, "create", name, "f64", "3", "4");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "fill", name, "ramp");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", name);
     CHECK_STR(out, "0 1 2 3\n4 5 6 7\n8 9 10 11\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
     const double *v = shmap_data(seg);
@@ -520,17 +500,17 @@ TEST(cli__fill_a_value_then_cat_prints_it_everywhere)
     const char *name = test_name("fv");
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "f32", "5");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "fill", name, "1.5");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", name);
     CHECK_STR(out, "1.5 1.5 1.5 1.5 1.5\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "fill", name, "-2");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", name);
     CHECK_STR(out, "-2 -2 -2 -2 -2\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }
 
@@ -539,22 +519,22 @@ TEST(cli__set_then_cat_shows_the_one_element_changed)
     const char *name = test_name("set");
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "i16", "5");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "set", name, "2", "-7");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "set", name, "-1", "32767");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", name);
     CHECK_STR(out, "0 0 -7 0 32767\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
     RUN(0, "create", name, "u8", "2", "3");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "set", name, "1", "2", "9");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", name);
     CHECK_STR(out, "0 0 0\n0 0 9\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }
 
@@ -563,7 +543,7 @@ TEST(cli__set_an_out_of_range_index_is_a_clean_error)
     const char *name = test_name("oor");
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "i32", "4", "3");
-    clear(&out, &err);
+    util_clear(&out, &err);
     static const char *const idx[][2] = {{"4", "0"}, {"0", "3"}, {"-5", "0"}, {"0", "99999999"}};
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++) {
         int rc = test_cli(&out, &err, NULL, "set", name, idx[i][0], idx[i][1], "1", NULL);
@@ -571,11 +551,11 @@ TEST(cli__set_an_out_of_range_index_is_a_clean_error)
             test_fail(__FILE__, __LINE__, "set [%s,%s] exited %d, expected 1: %s", idx[i][0],
                       idx[i][1], rc, err ? err : "");
         check_one_line_error(err, name);
-        clear(&out, &err);
+        util_clear(&out, &err);
     }
     RUN(0, "cat", name);
     CHECK_STR(out, "0 0 0\n0 0 0\n0 0 0\n0 0 0\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }
 
@@ -584,7 +564,7 @@ TEST(cli__set_an_out_of_range_value_is_a_clean_error)
     const char *name = test_name("oov");
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "u8", "3");
-    clear(&out, &err);
+    util_clear(&out, &err);
     static const char *const bad[] = {"256", "-1", "1.5", "abc", "1e3", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = test_cli(&out, &err, NULL, "set", name, "0", bad[i], NULL);
@@ -592,19 +572,19 @@ TEST(cli__set_an_out_of_range_value_is_a_clean_error)
             test_fail(__FILE__, __LINE__, "set u8 to \"%s\" exited %d, expected 1: %s", bad[i], rc,
                       err ? err : "");
         check_one_line_error(err, name);
-        clear(&out, &err);
+        util_clear(&out, &err);
         rc = test_cli(&out, &err, NULL, "fill", name, bad[i], NULL);
         if (rc != 1)
             test_fail(__FILE__, __LINE__, "fill u8 with \"%s\" exited %d, expected 1: %s", bad[i],
                       rc, err ? err : "");
         check_one_line_error(err, name);
-        clear(&out, &err);
+        util_clear(&out, &err);
     }
     RUN(0, "set", name, "0", "255");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", name);
     CHECK_STR(out, "255 0 0\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }
 
@@ -617,19 +597,19 @@ TEST(cli__name_forms_work_in_every_command)
     snprintf(shmem, sizeof shmem, "shmem://%s", name);
     char *out = NULL, *err = NULL;
     RUN(0, "create", shm, "u16", "3");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(util_shm_exists(name));
     RUN(0, "set", slash, "1", "5");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", shmem);
     CHECK_STR(out, "0 5 0\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "rm", slash);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(!util_shm_exists(name));
     RUN(1, "info", "a/b");
     check_one_line_error(err, "a/b");
-    clear(&out, &err);
+    util_clear(&out, &err);
 }
 
 TEST(cli__cat_slice_selects_elements)
@@ -637,14 +617,14 @@ TEST(cli__cat_slice_selects_elements)
     const char *name = test_name("sl");
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "i32", "10");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "fill", name, "ramp");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", name, "--slice", "2:5");
     CHECK_STR(out, "2 3 4\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "cat", name, "--slice", "::-3");
     CHECK_STR(out, "9 6 3 0\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }

@@ -12,21 +12,6 @@
 
 #include "../util.h"
 
-#define RUN(want, ...)                                                                        \
-    do {                                                                                      \
-        int run_rc_ = test_cli(&out, &err, NULL, __VA_ARGS__, NULL);                          \
-        if (run_rc_ != (want))                                                                \
-            test_fail(__FILE__, __LINE__, "shmap %s exited %d, expected %d\nstderr: %s",      \
-                      #__VA_ARGS__, run_rc_, (want), err ? err : "");                         \
-    } while (0)
-
-static void clear(char **out, char **err)
-{
-    free(*out);
-    free(*err);
-    *out = *err = NULL;
-}
-
 static void one_line(const char *err)
 {
     CHECK(err && strncmp(err, "shmap: ", 7) == 0 && strchr(err, '\n') == err + strlen(err) - 1);
@@ -84,7 +69,7 @@ TEST(cli__rm_waits_for_a_lock_holder_and_removes_after_it_unlocks)
     CHECK_OK(shmap_close(seg));
     RUN(1, "info", name);
     CHECK_CONTAINS(err, "no such segment");
-    clear(&out, &err);
+    util_clear(&out, &err);
 }
 
 TEST(cli__rm_timeout_fails_with_status_1_naming_the_holder_and_force_removes_at_once)
@@ -102,16 +87,16 @@ TEST(cli__rm_timeout_fails_with_status_1_naming_the_holder_and_force_removes_at_
     CHECK_CONTAINS(err, name);
     CHECK_CONTAINS(err, "timed out");
     CHECK_CONTAINS(err, want);
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(1, "rm", "--timeout", "0", name);
     one_line(err);
     CHECK_CONTAINS(err, want);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(util_shm_exists(name));
     /* --force: gone at once, while we hold the lock and keep using the mapping. */
     RUN(0, "rm", name, "--force");
     CHECK_STR(err, "");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(!util_shm_exists(name));
     uint64_t *d = shmap_data(seg);
     d[3] = 77;
@@ -122,11 +107,11 @@ TEST(cli__rm_timeout_fails_with_status_1_naming_the_holder_and_force_removes_at_
     CHECK_OK(shmap_close(seg));
     RUN(1, "rm", name);
     one_line(err);
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "rm", name, "--timeout", "-1");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "rm", name, "--timeout", "soon");
-    clear(&out, &err);
+    util_clear(&out, &err);
 }
 
 TEST(cli__rm_refuses_an_object_that_is_not_a_segment_unless_forced)
@@ -140,10 +125,10 @@ TEST(cli__rm_refuses_an_object_that_is_not_a_segment_unless_forced)
     one_line(err);
     CHECK_CONTAINS(err, "not a shmap segment");
     CHECK_CONTAINS(err, "force");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(util_shm_exists(name));
     RUN(0, "rm", "--force", name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(!util_shm_exists(name));
 }
 
@@ -180,7 +165,7 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
     close(fd);
     RUN(0, "ls", "--all");
     CHECK(!strstr(out, ".shmap-"));
-    clear(&out, &err);
+    util_clear(&out, &err);
 
     char line[512];
     RUN(0, "gc", "--dry-run", "--prefix", test_prefix());
@@ -190,7 +175,7 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
     CHECK_CONTAINS(out, line);
     CHECK(!strstr(out, pname));
     CHECK_CONTAINS(out, "gc (dry run): 1 transient segment to remove, ");
-    clear(&out, &err);
+    util_clear(&out, &err);
     /* Unscoped, a dry run sees both and still changes nothing. */
     RUN(0, "gc", "--dry-run");
     CHECK_CONTAINS(out, line);
@@ -199,7 +184,7 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
              "would remove hidden leftover %s of a dead creator (pid %d)\n", hidden, (int)dead);
     CHECK_CONTAINS(out, tmpline);
     CHECK_CONTAINS(out, "gc (dry run): ");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(util_shm_exists(tname) && util_shm_exists(pname) && util_shm_exists(hidden));
 
     RUN(0, "gc", "--prefix", test_prefix());
@@ -210,19 +195,19 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
     CHECK_CONTAINS(out, "gc: 1 transient segment removed, 0 stale attach slots cleared in 0 "
                         "segments, 0 hidden leftovers removed\n");
     CHECK_STR(err, "");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(!util_shm_exists(tname) && util_shm_exists(pname));
     RUN(0, "gc", "--prefix", hprefix);
     snprintf(tmpline, sizeof tmpline, "removed hidden leftover %s of a dead creator (pid %d)\n",
              hidden, (int)dead);
     CHECK_CONTAINS(out, tmpline);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK(!util_shm_exists(hidden));
     RUN(0, "gc", "--prefix", test_prefix());
     CHECK_STR(out, "gc: nothing to do\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "gc", "extra");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "rm", pname);
-    clear(&out, &err);
+    util_clear(&out, &err);
 }

@@ -8,21 +8,6 @@
 
 #include "../util.h"
 
-#define RUN(want, ...)                                                                        \
-    do {                                                                                      \
-        int run_rc_ = test_cli(&out, &err, NULL, __VA_ARGS__, NULL);                          \
-        if (run_rc_ != (want))                                                                \
-            test_fail(__FILE__, __LINE__, "shmap %s exited %d, expected %d\nstderr: %s",      \
-                      #__VA_ARGS__, run_rc_, (want), err ? err : "");                         \
-    } while (0)
-
-static void clear(char **out, char **err)
-{
-    free(*out);
-    free(*err);
-    *out = *err = NULL;
-}
-
 static shmap_seg *make_kept(const char *name)
 {
     const uint64_t dims[1] = {8};
@@ -44,15 +29,15 @@ TEST(cli__lock_runs_the_command_holding_the_lock_and_exits_with_its_status)
              test_shmap_bin(), name);
     RUN(3, "lock", name, "--", "sh", "-c", script);
     CHECK_STR(out, "inside\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     /* Afterwards it is free again, for this process too. */
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
     CHECK_OK(shmap_unlock(seg));
     RUN(0, "lock", name, "--read", "--", "true");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(127, "lock", name, "--", "/nonexistent/command");
     CHECK_CONTAINS(err, "cannot run");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }
@@ -68,18 +53,18 @@ TEST(cli__lock_timeout_fails_with_status_1_and_a_clear_message)
     CHECK(strncmp(err, "shmap: ", 7) == 0 && strchr(err, '\n') == err + strlen(err) - 1);
     CHECK_CONTAINS(err, "timed out");
     CHECK_CONTAINS(err, name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     /* Readers share. */
     RUN(0, "lock", name, "--read", "--timeout", "0", "--", "true");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(1, "lock", name, "--write", "--timeout", "0", "--", "true");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "lock", name, "--read", "--write", "--", "true");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "lock", name, "--timeout", "-1", "--", "true");
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(2, "lock", name);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
@@ -115,11 +100,11 @@ TEST(cli__lock_warns_naming_the_writer_that_died_holding_it)
     snprintf(want, sizeof want, "pid %d", (int)pid);
     CHECK_CONTAINS(err, "warning");
     CHECK_CONTAINS(err, want);
-    clear(&out, &err);
+    util_clear(&out, &err);
     /* Told once. */
     RUN(0, "lock", name, "--", "true");
     CHECK_STR(err, "");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }
@@ -132,13 +117,13 @@ TEST(cli__info_shows_the_attached_processes_and_the_lock)
     RUN(0, "info", name);
     CHECK_CONTAINS(out, "lock:            free\n");
     CHECK_CONTAINS(out, "attached:        1 process\n");
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
     char want[64];
     snprintf(want, sizeof want, "exclusive, held by pid %d", (int)getpid());
     RUN(0, "info", name);
     CHECK_CONTAINS(out, want);
-    clear(&out, &err);
+    util_clear(&out, &err);
     RUN(0, "info", name, "--json");
     snprintf(want, sizeof want, "\"pid\": %d", (int)getpid());
     CHECK_CONTAINS(out, "\"attached\": [");
@@ -148,7 +133,7 @@ TEST(cli__info_shows_the_attached_processes_and_the_lock)
     snprintf(want, sizeof want, "\"lock\": {\"writer\": %d, \"writer_alive\": true, ",
              (int)getpid());
     CHECK_CONTAINS(out, want);
-    clear(&out, &err);
+    util_clear(&out, &err);
     CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));

@@ -6,12 +6,6 @@
 
 #include "../util.h"
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* After `ms`, run `shmap ARG1 NAME [ARG2]` in a child; returns the child. */
 static pid_t later(long ms, const char *cmd, const char *name, const char *arg)
 {
@@ -19,7 +13,7 @@ static pid_t later(long ms, const char *cmd, const char *name, const char *arg)
     CHECK(pid >= 0);
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        sleep_ms(ms);
+        util_sleep_ms(ms);
         int rc = test_cli(NULL, NULL, NULL, cmd, name, arg, NULL);
         _exit(rc);
     }
@@ -108,7 +102,7 @@ TEST(cli__watch_counts_updates_and_stops_on_sigint)
     close(out[1]);
     for (int i = 0; i < 5; i++)
         CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "set", name, "0", "7", NULL), 0);
-    sleep_ms(300);
+    util_sleep_ms(300);
     kill(watcher, SIGINT);
     CHECK_EQ_INT(test_wait(watcher), 0);
     char buf[8192];

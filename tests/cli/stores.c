@@ -19,18 +19,6 @@
 
 #include "../util.h"
 
-/* Run the command into the caller's `out` and `err`; fail the test unless it exits `want`. */
-#define RUN(want, ...)                                                                        \
-    do {                                                                                      \
-        free(out);                                                                            \
-        free(err);                                                                            \
-        out = err = NULL;                                                                     \
-        int run_rc_ = test_cli(&out, &err, NULL, __VA_ARGS__, NULL);                          \
-        if (run_rc_ != (want))                                                                \
-            test_fail(__FILE__, __LINE__, "shmap %s exited %d, expected %d\nstderr: %s",      \
-                      #__VA_ARGS__, run_rc_, (want), err ? err : "");                         \
-    } while (0)
-
 /* stderr is exactly one line, "shmap: ...", containing `needle`. */
 #define CHECK_ONE_LINE(err, needle)                                                           \
     do {                                                                                      \

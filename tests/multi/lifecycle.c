@@ -16,35 +16,6 @@
 
 #include "../util.h"
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Fork a child that dies with this test's process. In the child, returns 0. */
-static pid_t spawn(void)
-{
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(98);
-    }
-    return pid;
-}
-
 struct chan {
     int up[2];   /* child -> parent */
     int down[2]; /* parent -> child */
@@ -94,7 +65,7 @@ static void make_kept(const char *name, unsigned extra)
 /* A kept segment made by a child that has exited and been reaped; its pid. */
 static pid_t make_by_dead_creator(const char *name, unsigned extra)
 {
-    pid_t pid = spawn();
+    pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
         opts.flags = SHMAP_CREATE_KEEP | extra;
@@ -110,7 +81,7 @@ static pid_t make_by_dead_creator(const char *name, unsigned extra)
  * byte: 'U' unlocks, closes and exits 0; anything else exits at once. */
 static pid_t spawn_holder(const char *name, unsigned flags, unsigned lock, struct chan *c)
 {
-    pid_t pid = spawn();
+    pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_seg *seg = NULL;
         if (shmap_open(&seg, name, flags) != 0 || (lock && shmap_lock(seg, lock, 5) != 0)) {
@@ -173,15 +144,15 @@ TEST(delete__waits_for_a_holder_and_succeeds_after_it_unlocks)
         pid_t pid = spawn_holder(name, SHMAP_RDWR, locks[k], &c);
         CHECK_EQ_INT(parent_recv(&c), 'L');
         /* A helper lets the holder go after 300 ms, while we wait in delete. */
-        pid_t helper = spawn();
+        pid_t helper = util_spawn();
         if (helper == 0) {
-            sleep_ms(300);
+            util_sleep_ms(300);
             parent_send(&c, 'U');
             _exit(0);
         }
-        double t0 = now_s();
+        double t0 = util_now_s();
         CHECK_OK(shmap_delete(name, 10, 0));
-        double dt = now_s() - t0;
+        double dt = util_now_s() - t0;
         CHECK(dt > 0.25);
         CHECK_EQ_INT(test_wait(pid), 0);
         CHECK_EQ_INT(test_wait(helper), 0);
@@ -220,9 +191,9 @@ TEST(delete__try_and_timeout_fail_naming_the_holder)
     CHECK_ERR(shmap_delete(name, 0, 0), -EBUSY);
     CHECK_CONTAINS(shmap_last_error(), want);
     CHECK_DETAIL_NAMES(name);
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_ERR(shmap_delete(name, 0.2, 0), -ETIMEDOUT);
-    double dt = now_s() - t0;
+    double dt = util_now_s() - t0;
     CHECK(dt >= 0.19 && dt < 2);
     CHECK_CONTAINS(shmap_last_error(), want);
     CHECK_CONTAINS(shmap_last_error(), "timed out");
@@ -267,7 +238,7 @@ TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
     make_kept(name, 0);
     struct chan c;
     chan_open(&c);
-    pid_t pid = spawn();
+    pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_seg *seg = NULL;
         if (shmap_open(&seg, name, SHMAP_RDWR | SHMAP_HOLD) != 0)
@@ -291,9 +262,9 @@ TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
         _exit(0);
     }
     CHECK_EQ_INT(parent_recv(&c), 'L');
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_OK(shmap_delete(name, -1, SHMAP_DELETE_FORCE));
-    CHECK(now_s() - t0 < 0.5);
+    CHECK(util_now_s() - t0 < 0.5);
     CHECK(!util_shm_exists(name));
     shmap_seg *seg = NULL;
     CHECK_ERR(shmap_open(&seg, name, SHMAP_RDWR), -ENOENT);
@@ -333,9 +304,9 @@ TEST(delete__a_holder_killed_does_not_block_delete_for_long)
         CHECK_EQ_INT(parent_recv(&c), 'L');
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
-        double t0 = now_s();
+        double t0 = util_now_s();
         CHECK_OK(shmap_delete(name, 5, 0));
-        CHECK(now_s() - t0 < 0.5);
+        CHECK(util_now_s() - t0 < 0.5);
         CHECK(!util_shm_exists(name));
     }
 }
@@ -382,7 +353,7 @@ TEST(gc__clears_the_slot_of_a_process_killed_between_attach_and_detach)
 TEST(gc__removes_the_hidden_leftover_of_a_creator_killed_mid_creation)
 {
     /* A dead pid: a child that exited and was reaped. */
-    pid_t dead = spawn();
+    pid_t dead = util_spawn();
     if (dead == 0)
         _exit(0);
     CHECK_EQ_INT(test_wait(dead), 0);
@@ -448,7 +419,7 @@ TEST(gc__keeps_a_transient_segment_whose_creator_is_alive)
     const char *name = test_name("alive");
     struct chan c;
     chan_open(&c);
-    pid_t pid = spawn();
+    pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
         opts.flags = SHMAP_CREATE_KEEP | SHMAP_CREATE_TRANSIENT;

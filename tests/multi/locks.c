@@ -15,35 +15,6 @@
 
 #include "../util.h"
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Fork a child that dies with this test's process. In the child, returns 0. */
-static pid_t spawn(void)
-{
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(98);
-    }
-    return pid;
-}
-
 /* A pipe on which a child reports one byte (for example "locked"). */
 struct chan {
     int fd[2];
@@ -79,7 +50,7 @@ static shmap_seg *make_seg(const char *name, uint64_t n)
  * sleeps until killed. */
 static pid_t spawn_holder(const char *name, unsigned flags, struct chan *c)
 {
-    pid_t pid = spawn();
+    pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_seg *seg = NULL;
         if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || shmap_lock(seg, flags, -1) != 0) {
@@ -103,7 +74,7 @@ TEST(lock__exclusive_excludes_exclusive_and_shared_across_processes)
     const char *name = test_name("excl");
     shmap_seg *seg = make_seg(name, 16);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, -1));
-    pid_t pid = spawn();
+    pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_seg *s = NULL;
         if (shmap_open(&s, name, SHMAP_RDWR) < 0)
@@ -125,7 +96,7 @@ TEST(lock__exclusive_excludes_exclusive_and_shared_across_processes)
         shmap_close(s);
         _exit(0);
     }
-    sleep_ms(150);
+    util_sleep_ms(150);
     ((uint64_t *)shmap_data(seg))[0] = 42;
     CHECK_OK(shmap_unlock(seg));
     CHECK_EQ_INT(test_wait(pid), 0);
@@ -230,7 +201,7 @@ TEST(lock__a_read_only_handle_without_write_permission_gets_ereadonly)
     const uint64_t dims[1] = {4};
     CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
     /* Root bypasses permission bits: the check runs in a child as "nobody". */
-    pid_t pid = spawn();
+    pid_t pid = util_spawn();
     if (pid == 0) {
         if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
             _exit(10);
@@ -260,7 +231,7 @@ TEST(lock__hold_while_open_makes_opens_wait_for_each_other)
     shmap_seg *w = NULL;
     CHECK_OK(shmap_open(&w, name, SHMAP_RDWR | SHMAP_HOLD));
     ((uint64_t *)shmap_data(w))[0] = 1;
-    pid_t pid = spawn();
+    pid_t pid = util_spawn();
     if (pid == 0) {
         /* Two readers at once in this child; both wait for the writer's close. */
         shmap_seg *r1 = NULL, *r2 = NULL;
@@ -274,14 +245,14 @@ TEST(lock__hold_while_open_makes_opens_wait_for_each_other)
         shmap_close(r1);
         _exit(0);
     }
-    sleep_ms(100);
+    util_sleep_ms(100);
     ((uint64_t *)shmap_data(w))[0] = 2;
     CHECK_OK(shmap_close(w));
     CHECK_EQ_INT(test_wait(pid), 0);
     /* A writer's hold waits for readers' holds. */
     shmap_seg *r = NULL;
     CHECK_OK(shmap_open(&r, name, SHMAP_RDONLY | SHMAP_HOLD));
-    pid = spawn();
+    pid = util_spawn();
     if (pid == 0) {
         shmap_seg *s = NULL;
         if (shmap_open(&s, name, SHMAP_RDWR) != 0)
@@ -294,7 +265,7 @@ TEST(lock__hold_while_open_makes_opens_wait_for_each_other)
         shmap_close(s);
         _exit(0);
     }
-    sleep_ms(50);
+    util_sleep_ms(50);
     CHECK_OK(shmap_close(r));
     CHECK_EQ_INT(test_wait(pid), 0);
     CHECK_OK(shmap_unlink(name));
@@ -310,12 +281,12 @@ TEST(lock__timeout_gives_etimedout_within_bounds)
     chan_open(&c);
     pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
     CHECK_EQ_INT(chan_recv(&c), 'L');
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.2), -ETIMEDOUT);
-    double t1 = now_s();
+    double t1 = util_now_s();
     CHECK(t1 - t0 >= 0.19 && t1 - t0 < 5);
     CHECK_ERR(shmap_lock(mine, SHMAP_LOCK_SHARED, 0.1), -ETIMEDOUT);
-    CHECK(now_s() - t1 >= 0.09);
+    CHECK(util_now_s() - t1 >= 0.09);
     kill(pid, SIGTERM);
     test_wait(pid);
     CHECK_OK(shmap_close(mine));
@@ -349,10 +320,10 @@ TEST(lock__writer_killed_releases_and_next_writer_is_told)
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED, 0), -EBUSY);
     CHECK(kill(pid, SIGKILL) == 0);
     /* Not reaped yet: a zombie holder must count as dead too. */
-    sleep_ms(20);
-    double t0 = now_s();
+    util_sleep_ms(20);
+    double t0 = util_now_s();
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
-    CHECK(now_s() - t0 < 1.0);
+    CHECK(util_now_s() - t0 < 1.0);
     char want[32];
     snprintf(want, sizeof want, "pid %d", (int)pid);
     CHECK_CONTAINS(shmap_last_error(), want);
@@ -384,9 +355,9 @@ TEST(lock__writer_killed_while_readers_wait_is_still_reported)
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
     /* A reader recovers the lock first; the next writer is told all the same. */
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 5));
-    CHECK(now_s() - t0 < 1.0);
+    CHECK(util_now_s() - t0 < 1.0);
     CHECK_OK(shmap_unlock(seg));
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
     CHECK_OK(shmap_unlock(seg));
@@ -409,9 +380,9 @@ TEST(lock__three_readers_killed_while_holding_release_the_writer)
         CHECK(kill(kids[i], SIGKILL) == 0);
     for (int i = 0; i < 3; i++)
         CHECK_EQ_INT(test_wait(kids[i]), 128 + SIGKILL);
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5));
-    CHECK(now_s() - t0 < 1.0);
+    CHECK(util_now_s() - t0 < 1.0);
     shmap_lockinfo li;
     CHECK_OK(shmap_lock_info(seg, &li));
     CHECK_EQ_INT(li.shared, 0);
@@ -434,7 +405,7 @@ TEST(lock__stress_exclusive_increments_lose_nothing_and_readers_see_no_torn_arra
     uint64_t *start = (uint64_t *)shmap_data(seg) + STRESS_N + 1;
     pid_t kids[STRESS_WRITERS + 2];
     for (int k = 0; k < STRESS_WRITERS + 2; k++) {
-        kids[k] = spawn();
+        kids[k] = util_spawn();
         if (kids[k] != 0)
             continue;
         shmap_seg *s = NULL;
@@ -495,7 +466,7 @@ TEST(lock__reused_pid_with_another_start_time_is_treated_as_dead)
     const char *name = test_name("reuse");
     shmap_seg *seg = make_seg(name, 4);
     /* A live process (a sleeping child) whose pid a dead holder's slot claims to have. */
-    pid_t live = spawn();
+    pid_t live = util_spawn();
     if (live == 0) {
         for (;;)
             pause();
@@ -524,9 +495,9 @@ TEST(lock__reused_pid_with_another_start_time_is_treated_as_dead)
     a->slots[5].flags = SHMAP__SLOT_RDWR;
     __atomic_store_n(&a->slots[5].shared, 2, __ATOMIC_SEQ_CST);
     a->nslots = 6;
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5));
-    CHECK(now_s() - t0 < 1.0);
+    CHECK(util_now_s() - t0 < 1.0);
     CHECK_EQ_INT(a->slots[5].pid, 0);
     CHECK_OK(shmap_unlock(seg));
     /* The same as a "writer": the word names slot 7, whose pid is live but not the one. */
@@ -534,9 +505,9 @@ TEST(lock__reused_pid_with_another_start_time_is_treated_as_dead)
     a->slots[7].start = real + 1;
     a->nslots = 8;
     __atomic_store_n(&a->word, SHMAP__LW_WRITER | 7u, __ATOMIC_SEQ_CST);
-    t0 = now_s();
+    t0 = util_now_s();
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
-    CHECK(now_s() - t0 < 1.0);
+    CHECK(util_now_s() - t0 < 1.0);
     CHECK_OK(shmap_unlock(seg));
     /* With the right start time the same pid is alive and holds. */
     a->slots[7].pid = live;
@@ -555,7 +526,7 @@ TEST(lock__a_forked_child_does_not_own_its_parents_lock)
     const char *name = test_name("fork");
     shmap_seg *seg = make_seg(name, 4);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
-    pid_t pid = spawn();
+    pid_t pid = util_spawn();
     if (pid == 0) {
         if (shmap_unlock(seg) != SHMAP_EINVAL)
             _exit(10);
@@ -567,7 +538,7 @@ TEST(lock__a_forked_child_does_not_own_its_parents_lock)
             _exit(13);
         _exit(0);
     }
-    sleep_ms(50);
+    util_sleep_ms(50);
     CHECK_OK(shmap_unlock(seg));
     CHECK_EQ_INT(test_wait(pid), 0);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
@@ -597,7 +568,7 @@ TEST(lock__attach_table_lists_processes_and_their_death)
     CHECK(!at[k].alive);
     /* A forked child shares the parent's mapping but is attached in its own right: it keeps
      * its slot while it holds the inherited reference, and is listed dead once gone. */
-    pid = spawn();
+    pid = util_spawn();
     if (pid == 0) {
         shmap_seg *s = NULL;
         _exit(shmap_open(&s, name, SHMAP_RDWR) < 0 || shmap_close(s) < 0);

@@ -18,23 +18,6 @@ static shmap_seg *make(const char *name, shmap_dtype dt, unsigned ndim, const ui
     return seg;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* A child that dies with the test, so a failing test leaves no writer running. */
-static pid_t child(void)
-{
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0)
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-    return pid;
-}
-
 TEST(notify__one_publish_wakes_every_waiting_process)
 {
     const char *name = test_name("wake");
@@ -45,7 +28,7 @@ TEST(notify__one_publish_wakes_every_waiting_process)
     enum { READERS = 4 };
     pid_t kids[READERS];
     for (int i = 0; i < READERS; i++) {
-        if ((kids[i] = child()) == 0) {
+        if ((kids[i] = util_spawn()) == 0) {
             shmap_seg *r = NULL;
             if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
                 _exit(10);
@@ -74,9 +57,9 @@ TEST(notify__wait_times_out_and_try_says_nothing_new)
     shmap_seg *seg = make(name, SHMAP_U8, 1, dims, 0);
     uint64_t seen = shmap_generation(seg);
     CHECK_ERR(shmap_wait(seg, &seen, 0), -EAGAIN);
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_ERR(shmap_wait(seg, &seen, 0.2), -ETIMEDOUT);
-    CHECK(now_s() - t0 >= 0.19);
+    CHECK(util_now_s() - t0 >= 0.19);
     CHECK_OK(shmap_publish(seg));
     CHECK_OK(shmap_wait(seg, &seen, 0));
     CHECK_EQ_INT(seen, 1);
@@ -87,7 +70,7 @@ TEST(notify__wait_times_out_and_try_says_nothing_new)
 /* A child waits on `name` and exits 0 if told it was removed; `ready` says it waits. */
 static pid_t waiter_for_removal(const char *name, int ready_fd)
 {
-    pid_t kid = child();
+    pid_t kid = util_spawn();
     if (kid == 0) {
         shmap_seg *r = NULL;
         if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
@@ -114,9 +97,9 @@ static void check_waiter_told(const char *name, int how)
         shmap_seg *again = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_REPLACE);
         CHECK_OK(shmap_close(again));
     }
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_EQ_INT(test_wait(kid), 0);
-    CHECK(now_s() - t0 < 2.0);
+    CHECK(util_now_s() - t0 < 2.0);
 }
 
 TEST(notify__a_waiter_is_told_when_its_segment_is_deleted)
@@ -153,7 +136,7 @@ TEST(notify__a_signal_interrupts_a_wait_with_eintr)
     sa.sa_handler = on_alarm; /* no SA_RESTART */
     sigaction(SIGUSR1, &sa, NULL);
     pid_t self = getpid();
-    pid_t kid = child();
+    pid_t kid = util_spawn();
     if (kid == 0) {
         /* Again and again: a signal that lands between two sleeps of the wait only runs
          * its handler, as with any system call. */
@@ -205,7 +188,7 @@ TEST(notify__frames_read_under_a_hammering_writer_are_never_torn)
     shmap_seg *seg = make(name, SHMAP_U32, 2, dims, 0);
     size_t n = shmap_frame_size(seg) / sizeof(uint32_t);
     uint32_t *buf = malloc(shmap_frame_size(seg));
-    pid_t writer = child();
+    pid_t writer = util_spawn();
     if (writer == 0)
         write_frames(name, 20000);
     uint64_t seen = 0, last = 0;
@@ -237,7 +220,7 @@ TEST(notify__a_reader_behind_a_ring_learns_how_many_frames_it_missed)
     shmap_seg *seg = make(name, SHMAP_U32, 2, dims, SHMAP_CREATE_RING);
     CHECK_EQ_INT(shmap_ring_length(seg), 4);
     CHECK_EQ_INT(shmap_frame_size(seg), 400);
-    pid_t writer = child();
+    pid_t writer = util_spawn();
     if (writer == 0)
         write_frames(name, 10);
     CHECK_EQ_INT(test_wait(writer), 0);
@@ -265,7 +248,7 @@ TEST(notify__ring_frames_under_a_hammering_writer_are_whole_and_in_order)
     const uint64_t dims[2] = {2, 65536};
     shmap_seg *seg = make(name, SHMAP_U32, 2, dims, SHMAP_CREATE_RING);
     uint32_t *buf = malloc(shmap_frame_size(seg));
-    pid_t writer = child();
+    pid_t writer = util_spawn();
     if (writer == 0)
         write_frames(name, 50000);
     uint64_t seen = 0;
@@ -293,7 +276,7 @@ TEST(notify__a_writer_killed_mid_frame_is_reported_not_waited_for)
     CHECK_OK(shmap_publish(seg));
     int ready[2];
     CHECK(pipe(ready) == 0);
-    pid_t writer = child();
+    pid_t writer = util_spawn();
     if (writer == 0) {
         shmap_seg *w = NULL;
         void *frame;
@@ -311,9 +294,9 @@ TEST(notify__a_writer_killed_mid_frame_is_reported_not_waited_for)
     test_wait(writer);
     uint32_t frame[1024];
     uint64_t seen = 0;
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_ERR(shmap_read_frame(seg, &seen, frame, 5.0, NULL), SHMAP_EOWNERDEAD);
-    CHECK(now_s() - t0 < 2.0);
+    CHECK(util_now_s() - t0 < 2.0);
     CHECK_CONTAINS(shmap_last_error(), "died while writing");
     /* A new writer takes over and readers get whole frames again. */
     void *fp;
@@ -373,10 +356,10 @@ TEST(notify__a_waiter_on_a_file_segment_is_told_of_shmap_delete_at_once)
     char c;
     CHECK(read(ready[0], &c, 1) == 1);
     CHECK_OK(shmap_close(seg));
-    double t0 = now_s();
+    double t0 = util_now_s();
     CHECK_OK(shmap_delete(name, 5.0, 0));
     CHECK_EQ_INT(test_wait(kid), 0);
-    CHECK(now_s() - t0 < 1.0);
+    CHECK(util_now_s() - t0 < 1.0);
     CHECK(rmdir(dir) == 0);
 }
 

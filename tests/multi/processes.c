@@ -12,13 +12,6 @@
 
 #include "../util.h"
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /* Fork a child that has no mapping of this process's segments: the pipe says when to go. */
 static pid_t fork_waiting(int *go_fd)
 {
@@ -305,7 +298,7 @@ TEST(multi__a_creator_killed_mid_creation_leaves_no_partial_segment_under_the_na
                     shmap_close(seg);
             }
         }
-        sleep_ms(1 + round % 8);
+        util_sleep_ms(1 + round % 8);
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
         /* Under the name: nothing, or a complete segment (killed between rename and close). */

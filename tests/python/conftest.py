@@ -59,6 +59,18 @@ def run_python(code, check=True, env=None):
     return proc
 
 
+def run_python_as_nobody(code, *args):
+    """Run Python code, with arguments, as the user nobody (uid and gid 65534, no other
+    groups) in a fresh interpreter that imports the same shmap module. Needs root (the
+    caller skips otherwise); skips the test when nobody cannot read the build directory."""
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, env=python_env(), timeout=60, user=65534, group=65534,
+                          extra_groups=[])
+    if "Permission denied" in proc.stderr and "shmap" not in proc.stderr:
+        pytest.skip("the build directory is not readable by nobody")
+    return proc
+
+
 def remove(name):
     """Remove a name at once, whoever holds its lock, segment or not."""
     try:

@@ -2,13 +2,11 @@
 segment."""
 import errno
 import os
-import subprocess
-import sys
 
 import pytest
 
 import shmap
-from conftest import run_python
+from conftest import run_python, run_python_as_nobody
 
 
 def test_errors__hierarchy():
@@ -140,12 +138,7 @@ def test_errors__permission_denied(name):
         "    else:\n"
         "        sys.exit('no PermissionError from ' + fn.__name__)\n"
         "print('ok')\n" % (name, name))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.path.dirname(os.path.abspath(shmap.__file__))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=60, user=65534, group=65534, extra_groups=[])
-    if "Permission denied" in proc.stderr and "shmap" not in proc.stderr:
-        pytest.skip("the build directory is not readable by nobody")
+    proc = run_python_as_nobody(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
 

@@ -2,7 +2,6 @@
 never removes anything; the destroy policy at close and at exit."""
 import gc
 import os
-import sys
 
 import numpy as np
 import pytest

@@ -4,8 +4,6 @@ attached, and shmap.delete(), which waits for the lock."""
 import errno
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -13,7 +11,7 @@ import warnings
 import pytest
 
 import shmap
-from conftest import read_line, run_python, spin
+from conftest import read_line, run_python, run_python_as_nobody, spin
 
 # A child that opens the segment read-write, takes a lock, says so and waits to be killed.
 HOLDER = """
@@ -290,12 +288,7 @@ def test_lock__read_only_without_permission_is_refused(name):
         "    seg.lock()\n"
         "except shmap.Error as e:\n"
         "    print(type(e).__name__, e.errname, e.code == shmap.EREADONLY)\n" % name)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.path.dirname(os.path.abspath(shmap.__file__))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=60, user=65534, group=65534, extra_groups=[])
-    if "Permission denied" in proc.stderr and "shmap" not in proc.stderr:
-        pytest.skip("the build directory is not readable by nobody")
+    proc = run_python_as_nobody(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["28 0 False", "Error SHMAP_EREADONLY True"]
 

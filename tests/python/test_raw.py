@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import shmap
-from conftest import cli_json
+from conftest import cli_json, python_env, run_python_as_nobody
 
 DATA = bytes(range(256)) * 40  # 10240 bytes: two and a half pages
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -268,13 +268,7 @@ def test_private__read_permission_is_enough(tmp_path):
             os.chmod(name[5:], 0o444)
             with open(name[5:], "rb") as f:
                 before = f.read()
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.path.dirname(os.path.abspath(shmap.__file__))
-            proc = subprocess.run([sys.executable, "-c", code, name], capture_output=True,
-                                  text=True, env=env, timeout=60, user=65534, group=65534,
-                                  extra_groups=[])
-            if "Permission denied" in proc.stderr and "shmap" not in proc.stderr:
-                pytest.skip("the build directory is not readable by nobody")
+            proc = run_python_as_nobody(code, name)
             with open(name[5:], "rb") as f:
                 untouched = f.read() == before
         finally:
@@ -286,7 +280,7 @@ def test_private__read_permission_is_enough(tmp_path):
         with open(name[5:], "rb") as f:
             before = f.read()
         proc = subprocess.run([sys.executable, "-c", code, name], capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=60, env=python_env())
         with open(name[5:], "rb") as f:
             untouched = f.read() == before
     assert proc.returncode == 0, proc.stderr
