@@ -24,25 +24,32 @@ const char *shmap_store_name(shmap_store store)
 
 static int check_posix(const char *text, const char *base, struct shmap__name *out)
 {
-    size_t len = strlen(base);
+    /* One pass finds the length, a '/' and control characters (attach runs this). */
+    const unsigned char *c = (const unsigned char *)base;
+    const unsigned char *slash = NULL, *ctrl = NULL;
+    for (; *c; c++) {
+        if (*c == '/' && !slash)
+            slash = c;
+        else if ((*c < 0x20 || *c == 0x7f) && !ctrl)
+            ctrl = c;
+    }
+    size_t len = (size_t)(c - (const unsigned char *)base);
     if (len == 0)
         return shmap__err(SHMAP_EBADNAME, "'%s': empty segment name", text);
     if (len > NAME_MAX)
         return shmap__err(SHMAP_EBADNAME, "'%.40s...': name is %zu bytes, at most %d", text, len,
                           NAME_MAX);
-    if (strchr(base, '/'))
+    if (slash)
         return shmap__err(SHMAP_EBADNAME, "'%s': '/' is allowed only at the start of a name",
                           text);
-    if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+    if (base[0] == '.' && (len == 1 || (len == 2 && base[1] == '.')))
         return shmap__err(SHMAP_EBADNAME, "'%s': not a valid segment name", text);
-    if (strncmp(base, ".shmap-", 7) == 0)
+    if (base[0] == '.' && strncmp(base, ".shmap-", 7) == 0)
         return shmap__err(SHMAP_EBADNAME,
                           "'%s': names starting with '.shmap-' are reserved for segments "
                           "being created", text);
-    for (const unsigned char *c = (const unsigned char *)base; *c; c++)
-        if (*c < 0x20 || *c == 0x7f)
-            return shmap__err(SHMAP_EBADNAME, "'%s': control character 0x%02x in name", text,
-                              *c);
+    if (ctrl)
+        return shmap__err(SHMAP_EBADNAME, "'%s': control character 0x%02x in name", text, *ctrl);
     if (out) {
         out->store = SHMAP_STORE_POSIX;
         memcpy(out->name, base, len + 1);
@@ -56,6 +63,9 @@ int shmap__name_parse(const char *text, struct shmap__name *out)
 {
     if (!text || !*text)
         return shmap__err(SHMAP_EBADNAME, "empty segment name");
+    /* Only a name with a colon can name a store; the common plain name skips the prefixes. */
+    if (!strchr(text, ':'))
+        return check_posix(text, text[0] == '/' ? text + 1 : text, out);
     if (strncmp(text, "shm://", 6) == 0 || strncmp(text, "shmem://", 8) == 0) {
         const char *base = strchr(text, ':') + 3;
         return check_posix(text, base[0] == '/' ? base + 1 : base, out);

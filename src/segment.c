@@ -37,6 +37,13 @@ static struct shmap__map *registry;
 /* How long an open waits for a creator that is still writing the header. */
 #define INIT_WAIT_NS 2000000000LL
 
+/*
+ * One freed mapping record is kept for the next open. A record is some 9 KiB (names can be
+ * paths), and its malloc and free cost a tenth of the user time of an attach; programs
+ * that attach, read and detach in a loop reuse it.
+ */
+static struct shmap__map *spare_map;
+
 static shmap_seg *new_handle(struct shmap__map *m)
 {
     shmap_seg *seg = malloc(sizeof *seg);
@@ -56,8 +63,8 @@ static shmap_seg *new_handle(struct shmap__map *m)
 static struct shmap__map *map_new(const struct shmap__name *n, const struct stat *st,
                                   void *base, size_t len, int access)
 {
-    struct shmap__map *m = malloc(sizeof *m);
-    if (!m)
+    struct shmap__map *m = __atomic_exchange_n(&spare_map, NULL, __ATOMIC_ACQUIRE);
+    if (!m && !(m = malloc(sizeof *m)))
         return NULL;
     m->next = NULL;
     m->name.store = n->store;
@@ -98,7 +105,10 @@ static void map_free(struct shmap__map *m)
         close(m->fd);
     free(m->desc);
     free(m->desc_fields);
-    free(m);
+    struct shmap__map *none = NULL;
+    if (!__atomic_compare_exchange_n(&spare_map, &none, m, false, __ATOMIC_RELEASE,
+                                     __ATOMIC_RELAXED))
+        free(m);
 }
 
 static struct shmap__map *registry_find(dev_t dev, ino_t ino, int access)
@@ -161,42 +171,41 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         return shmap__err(SHMAP_ESIZE, "%s: object of %lld bytes cannot be mapped", n->name,
                           (long long)st->st_size);
     size_t len = (size_t)st->st_size;
-    struct shmap__header h;
-    ssize_t got = ops->read(obj, &h, SHMAP__CHECKED_SIZE, 0);
-    if (got < 0)
-        return shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got));
-    int rc = shmap__header_check(&h, (size_t)got, (uint64_t)len, n->name);
+    /* The header is read straight into the record that keeps it (shmap_info_at_open()). */
+    struct shmap__map *m = map_new(n, st, NULL, len, access);
+    if (!m)
+        return shmap__err(-ENOMEM, "%s: out of memory", n->name);
+    _Static_assert(sizeof m->head >= SHMAP__CHECKED_SIZE, "room for the checked header");
+    struct shmap__header *h = (struct shmap__header *)m->head;
+    ssize_t got = ops->read(obj, h, SHMAP__CHECKED_SIZE, 0);
+    int rc = got < 0 ? shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got))
+                     : shmap__header_check(h, (size_t)got, (uint64_t)len, n->name);
     /* A creator still writing the header is given a moment; a dead one is reported. */
-    for (int64_t t0 = shmap__mono_ns(); rc == SHMAP_EINCOMPLETE && creator_alive(&h) &&
-                                shmap__mono_ns() - t0 < INIT_WAIT_NS;) {
+    for (int64_t t0 = rc == SHMAP_EINCOMPLETE ? shmap__mono_ns() : 0;
+         rc == SHMAP_EINCOMPLETE && creator_alive(h) && shmap__mono_ns() - t0 < INIT_WAIT_NS;) {
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
-        got = ops->read(obj, &h, SHMAP__CHECKED_SIZE, 0);
-        rc = shmap__header_check(&h, got > 0 ? (size_t)got : 0, (uint64_t)len, n->name);
+        got = ops->read(obj, h, SHMAP__CHECKED_SIZE, 0);
+        rc = shmap__header_check(h, got > 0 ? (size_t)got : 0, (uint64_t)len, n->name);
     }
-    if (rc < 0)
-        return rc;
     int err = 0;
-    void *base = ops->map(obj, len, 0, access, false, &err);
-    if (!base)
-        return shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
-    char *fields = NULL;
-    if (h.dtype == SHMAP_RECORD &&
-        ((rc = shmap__record_check((const char *)base + h.rec_offset, h.rec_len, h.elsize,
-                                   n->name)) < 0 ||
-         !(fields = strndup((const char *)base + h.rec_offset, h.rec_len)))) {
-        ops->unmap(base, len);
-        return rc < 0 ? rc : shmap__err(-ENOMEM, "%s: out of memory", n->name);
+    void *base = rc < 0 ? NULL : ops->map(obj, len, 0, access, false, &err);
+    if (rc == 0 && !base)
+        rc = shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
+    if (rc == 0 && h->dtype == SHMAP_RECORD &&
+        (rc = shmap__record_check((const char *)base + h->rec_offset, h->rec_len, h->elsize,
+                                  n->name)) == 0 &&
+        !(m->desc_fields = strndup((const char *)base + h->rec_offset, h->rec_len)))
+        rc = shmap__err(-ENOMEM, "%s: out of memory", n->name);
+    if (rc < 0) {
+        if (base)
+            ops->unmap(base, len);
+        map_free(m);
+        return rc;
     }
-    struct shmap__map *m = map_new(n, st, base, len, access);
-    if (!m) {
-        ops->unmap(base, len);
-        free(fields);
-        return shmap__err(-ENOMEM, "%s: out of memory", n->name);
-    }
-    m->data = (char *)base + h.data_offset;
-    m->desc_fields = fields;
-    memcpy(m->head, &h, sizeof m->head);
+    m->base = base;
+    m->lock_base = access == SHMAP__ACC_RDWR ? base : NULL;
+    m->data = (char *)base + h->data_offset;
     *out = m;
     return 0;
 }

@@ -26,9 +26,33 @@ int shmap__posix_tmpname(char *buf, size_t size)
     return 0;
 }
 
+/*
+ * Open as shm_open() does (O_NOFOLLOW, close-on-exec, under /dev/shm), with the path built
+ * here from the checked name. O_NOATIME spares the header read its atime update (nothing
+ * reads a segment's atime); only the owner may ask for it, so after the first refusal
+ * (a segment of another user) this process stops asking.
+ */
 int shmap__posix_open(const struct shmap__name *n, bool writable)
 {
-    int fd = shm_open(n->os_handle, writable ? O_RDWR : O_RDONLY, 0);
+    static atomic_bool noatime_refused;
+    char path[SHMAP_NAME_MAX + 16];
+    size_t dlen = strlen(shmap__posix_dir()), hlen = strlen(n->os_handle);
+    if (dlen + hlen >= sizeof path)
+        return shmap__err(SHMAP_EBADNAME, "%s: name too long", n->name);
+    memcpy(path, shmap__posix_dir(), dlen);
+    memcpy(path + dlen, n->os_handle, hlen + 1);
+    int flags = (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC;
+    int fd = -1;
+    bool plain = atomic_load_explicit(&noatime_refused, memory_order_relaxed);
+    if (!plain) {
+        fd = open(path, flags | O_NOATIME);
+        if (fd < 0 && errno == EPERM) {
+            atomic_store_explicit(&noatime_refused, true, memory_order_relaxed);
+            plain = true;
+        }
+    }
+    if (plain)
+        fd = open(path, flags);
     if (fd >= 0)
         return fd;
     int e = errno;
