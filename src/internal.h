@@ -114,6 +114,8 @@ SHMAP__HIDDEN int shmap__posix_tmpname(char *buf, size_t size);
 SHMAP__HIDDEN int shmap__posix_publish(const char *tmp, const char *name, bool replace,
                                        const char *who);
 SHMAP__HIDDEN const char *shmap__posix_dir(void);
+/* The file of a POSIX handle ("/frames" is "/dev/shm/frames"); false if it does not fit. */
+SHMAP__HIDDEN bool shmap__posix_path(char *buf, size_t size, const char *handle);
 /* Open an existing object; a file descriptor or a negative code with the detail set. */
 SHMAP__HIDDEN int shmap__posix_open(const struct shmap__name *n, bool writable);
 /* Create a hidden object of `size` bytes, reserved; removes it again on failure. */

@@ -36,11 +36,8 @@ int shmap__posix_open(const struct shmap__name *n, bool writable)
 {
     static atomic_bool noatime_refused;
     char path[SHMAP_NAME_MAX + 16];
-    size_t dlen = strlen(shmap__posix_dir()), hlen = strlen(n->os_handle);
-    if (dlen + hlen >= sizeof path)
+    if (!shmap__posix_path(path, sizeof path, n->os_handle))
         return shmap__err(SHMAP_EBADNAME, "%s: name too long", n->name);
-    memcpy(path, shmap__posix_dir(), dlen);
-    memcpy(path + dlen, n->os_handle, hlen + 1);
     int flags = (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC;
     int fd = -1;
     bool plain = atomic_load_explicit(&noatime_refused, memory_order_relaxed);
@@ -107,8 +104,7 @@ int shmap__posix_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
 {
     struct stat st;
     char path[SHMAP_NAME_MAX + 16];
-    snprintf(path, sizeof path, "%s%s", shmap__posix_dir(), n->os_handle);
-    if (lstat(path, &st) == 0 && (st.st_dev != dev || st.st_ino != ino))
+    if (shmap__posix_path(path, sizeof path, n->os_handle) && lstat(path, &st) == 0 && (st.st_dev != dev || st.st_ino != ino))
         return 0;
     if (shm_unlink(n->os_handle) == 0 || errno == ENOENT)
         return 0;

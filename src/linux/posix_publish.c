@@ -14,16 +14,29 @@
 
 #include "internal.h"
 
+static const char posix_dir[] = "/dev/shm";
+
 const char *shmap__posix_dir(void)
 {
-    return "/dev/shm";
+    return posix_dir;
+}
+
+/* Without printf: every create and attach builds paths, and snprintf costs a microsecond. */
+bool shmap__posix_path(char *buf, size_t size, const char *handle)
+{
+    size_t hlen = strlen(handle);
+    if (sizeof posix_dir + hlen > size)
+        return false;
+    memcpy(buf, posix_dir, sizeof posix_dir - 1);
+    memcpy(buf + sizeof posix_dir - 1, handle, hlen + 1);
+    return true;
 }
 
 int shmap__posix_publish(const char *tmp, const char *name, bool replace, const char *who)
 {
     char from[SHMAP_NAME_MAX + 16], to[SHMAP_NAME_MAX + 16];
-    snprintf(from, sizeof from, "%s%s", shmap__posix_dir(), tmp);
-    snprintf(to, sizeof to, "%s%s", shmap__posix_dir(), name);
+    if (!shmap__posix_path(from, sizeof from, tmp) || !shmap__posix_path(to, sizeof to, name))
+        return shmap__err(SHMAP_EBADNAME, "%s: name too long", who);
     int rc = replace ? rename(from, to)
                      : renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
     if (rc == 0)
