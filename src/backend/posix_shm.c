@@ -104,7 +104,8 @@ int shmap__posix_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
 {
     struct stat st;
     char path[SHMAP_NAME_MAX + 16];
-    if (shmap__posix_path(path, sizeof path, n->os_handle) && lstat(path, &st) == 0 && (st.st_dev != dev || st.st_ino != ino))
+    if (shmap__posix_path(path, sizeof path, n->os_handle) && lstat(path, &st) == 0 &&
+        (st.st_dev != dev || st.st_ino != ino))
         return 0;
     if (shm_unlink(n->os_handle) == 0 || errno == ENOENT)
         return 0;

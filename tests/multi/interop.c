@@ -34,14 +34,22 @@ static int on_path(const char *prog)
     return test_sh(NULL, NULL, "command -v %s >/dev/null 2>&1", prog) == 0;
 }
 
+/* A segment kept when closed (test_fail does not return). */
+static shmap_seg *create_kept(const char *name, shmap_dtype dtype, unsigned ndim,
+                              const uint64_t *dims)
+{
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, dtype, ndim, dims, &opts));
+    return seg;
+}
+
 /* A kept f64 segment of 1000 elements holding 0, 1, ... 999. */
 static void make_ramp(const char *name)
 {
     const uint64_t dims[1] = {1000};
-    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-    opts.flags = SHMAP_CREATE_KEEP;
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_create(&seg, name, SHMAP_F64, 1, dims, &opts));
+    shmap_seg *seg = create_kept(name, SHMAP_F64, 1, dims);
     double *v = shmap_data(seg);
     for (int i = 0; i < 1000; i++)
         v[i] = i;
@@ -86,10 +94,7 @@ TEST(interop__gdl_shmmap_at_offset_4096_reads_and_writes_our_data)
     char img_name[SHMAP_NAME_MAX];
     snprintf(img_name, sizeof img_name, "%s", test_name("gdlimg"));
     const uint64_t img_dims[2] = {3, 4};
-    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-    opts.flags = SHMAP_CREATE_KEEP;
-    shmap_seg *img = NULL;
-    CHECK_OK(shmap_create(&img, img_name, SHMAP_F32, 2, img_dims, &opts));
+    shmap_seg *img = create_kept(img_name, SHMAP_F32, 2, img_dims);
     float *px = shmap_data(img);
     for (int r = 0; r < 3; r++)
         for (int c = 0; c < 4; c++)
