@@ -41,11 +41,13 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <grp.h>
 #include <math.h>
 #include <pwd.h>
@@ -1058,9 +1060,9 @@ typedef struct SegmentObject {
     npy_intp strides[SHMAP_MAX_DIMS];
     Py_ssize_t nbytes, elsize;
     int writable;
-    int raw;               /* opened raw: no header */
-    int ring;              /* a ring of frames: the first dimension counts them */
-    int priv;              /* a private (copy-on-write) mapping */
+    char raw;              /* opened raw: no header (char: a T_BOOL member) */
+    char ring;             /* a ring of frames: the first dimension counts them */
+    char priv;             /* a private (copy-on-write) mapping */
     uint64_t offset;       /* where the data starts in the object */
     uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
     char *format;          /* PEP 3118 format of one element, made on first export */
@@ -1367,36 +1369,6 @@ static PyObject *seg_get_array(PyObject *obj, void *closure)
     return segment_view(self, shmap_data(self->seg), self->ndim, self->dims, self->strides);
 }
 
-static PyObject *seg_get_name(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return Py_NewRef(((SegmentObject *)obj)->name);
-}
-
-static PyObject *seg_get_dtype(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return Py_NewRef((PyObject *)((SegmentObject *)obj)->descr);
-}
-
-static PyObject *seg_get_shape(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return Py_NewRef(((SegmentObject *)obj)->shape);
-}
-
-static PyObject *seg_get_ndim(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return PyLong_FromLong(((SegmentObject *)obj)->ndim);
-}
-
-static PyObject *seg_get_nbytes(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return PyLong_FromSsize_t(((SegmentObject *)obj)->nbytes);
-}
-
 static PyObject *seg_get_readonly(PyObject *obj, void *closure)
 {
     (void)closure;
@@ -1492,30 +1464,6 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
     free(kw);
     PyMem_Free(info);
     return res;
-}
-
-static PyObject *seg_get_raw(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return PyBool_FromLong(((SegmentObject *)obj)->raw);
-}
-
-static PyObject *seg_get_private(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return PyBool_FromLong(((SegmentObject *)obj)->priv);
-}
-
-static PyObject *seg_get_ring(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return PyBool_FromLong(((SegmentObject *)obj)->ring);
-}
-
-static PyObject *seg_get_offset(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return PyLong_FromUnsignedLongLong(((SegmentObject *)obj)->offset);
 }
 
 static PyObject *seg_get_seen(PyObject *obj, void *closure)
@@ -1648,7 +1596,7 @@ typedef struct {
     PyObject_HEAD
     ref_node node;        /* the reference that holds the lock; NULL once released */
     PyObject *name;       /* the segment's name */
-    int exclusive;
+    char exclusive;       /* char: a T_BOOL member */
     int held;             /* the lock was taken through node.seg */
     pid_t pid;            /* the process that took it: a forked child holds nothing */
     PyObject *owner_died; /* pid of the writer that died holding the lock, or None */
@@ -1726,29 +1674,17 @@ static PyObject *lock_get_held(PyObject *obj, void *closure)
     return PyBool_FromLong(self->node.seg && self->held && self->pid == getpid());
 }
 
-static PyObject *lock_get_exclusive(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return PyBool_FromLong(((LockObject *)obj)->exclusive);
-}
-
-static PyObject *lock_get_owner_died(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return Py_NewRef(((LockObject *)obj)->owner_died);
-}
-
-static PyObject *lock_get_name(PyObject *obj, void *closure)
-{
-    (void)closure;
-    return Py_NewRef(((LockObject *)obj)->name);
-}
+/* Plain fields, read-only. */
+static PyMemberDef lock_members[] = {
+    {"exclusive", T_BOOL, offsetof(LockObject, exclusive), READONLY, lock_exclusive_doc},
+    {"owner_died", T_OBJECT_EX, offsetof(LockObject, owner_died), READONLY,
+     lock_owner_died_doc},
+    {"name", T_OBJECT_EX, offsetof(LockObject, name), READONLY, lock_name_doc},
+    {NULL, 0, 0, 0, NULL},
+};
 
 static PyGetSetDef lock_getset[] = {
     {"held", lock_get_held, NULL, lock_held_doc, NULL},
-    {"exclusive", lock_get_exclusive, NULL, lock_exclusive_doc, NULL},
-    {"owner_died", lock_get_owner_died, NULL, lock_owner_died_doc, NULL},
-    {"name", lock_get_name, NULL, lock_name_doc, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1768,6 +1704,7 @@ static PyTypeObject Lock_Type = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = lock_doc,
     .tp_methods = lock_methods,
+    .tp_members = lock_members,
     .tp_getset = lock_getset,
 };
 
@@ -2263,13 +2200,23 @@ static PyBufferProcs segment_as_buffer = {
     .bf_releasebuffer = seg_releasebuffer,
 };
 
+/* Plain fields, read-only. */
+_Static_assert(sizeof(uint64_t) == sizeof(unsigned long long), "offset is a T_ULONGLONG");
+static PyMemberDef segment_members[] = {
+    {"name", T_OBJECT_EX, offsetof(SegmentObject, name), READONLY, segment_name_doc},
+    {"dtype", T_OBJECT_EX, offsetof(SegmentObject, descr), READONLY, segment_dtype_doc},
+    {"shape", T_OBJECT_EX, offsetof(SegmentObject, shape), READONLY, segment_shape_doc},
+    {"ndim", T_INT, offsetof(SegmentObject, ndim), READONLY, segment_ndim_doc},
+    {"nbytes", T_PYSSIZET, offsetof(SegmentObject, nbytes), READONLY, segment_nbytes_doc},
+    {"raw", T_BOOL, offsetof(SegmentObject, raw), READONLY, segment_raw_doc},
+    {"private", T_BOOL, offsetof(SegmentObject, priv), READONLY, segment_private_doc},
+    {"ring", T_BOOL, offsetof(SegmentObject, ring), READONLY, segment_ring_doc},
+    {"offset", T_ULONGLONG, offsetof(SegmentObject, offset), READONLY, segment_offset_doc},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyGetSetDef segment_getset[] = {
     {"array", seg_get_array, NULL, segment_array_doc, NULL},
-    {"name", seg_get_name, NULL, segment_name_doc, NULL},
-    {"dtype", seg_get_dtype, NULL, segment_dtype_doc, NULL},
-    {"shape", seg_get_shape, NULL, segment_shape_doc, NULL},
-    {"ndim", seg_get_ndim, NULL, segment_ndim_doc, NULL},
-    {"nbytes", seg_get_nbytes, NULL, segment_nbytes_doc, NULL},
     {"store", seg_get_store, NULL, segment_store_doc, NULL},
     {"os_handle", seg_get_os_handle, NULL, segment_os_handle_doc, NULL},
     {"generation", seg_get_generation, NULL, segment_generation_doc, NULL},
@@ -2277,10 +2224,6 @@ static PyGetSetDef segment_getset[] = {
     {"closed", seg_get_closed, NULL, segment_closed_doc, NULL},
     {"info", seg_get_info, NULL, segment_info_doc, NULL},
     {"keywords", seg_get_keywords, NULL, segment_keywords_doc, NULL},
-    {"raw", seg_get_raw, NULL, segment_raw_doc, NULL},
-    {"private", seg_get_private, NULL, segment_private_doc, NULL},
-    {"ring", seg_get_ring, NULL, segment_ring_doc, NULL},
-    {"offset", seg_get_offset, NULL, segment_offset_doc, NULL},
     {"seen", seg_get_seen, seg_set_seen, segment_seen_doc, NULL},
     {"attached", seg_get_attached, NULL, segment_attached_doc, NULL},
     {"lock_info", seg_get_lock_info, NULL, segment_lock_info_doc, NULL},
@@ -2317,6 +2260,7 @@ static PyTypeObject Segment_Type = {
     .tp_doc = segment_doc,
     .tp_weaklistoffset = offsetof(SegmentObject, weakrefs),
     .tp_methods = segment_methods,
+    .tp_members = segment_members,
     .tp_getset = segment_getset,
 };
 
