@@ -1097,31 +1097,23 @@ static int check_open(SegmentObject *self)
 
 /*
  * Design note: blocking. The library's waits (lock, wait, read_frame, delete) sleep on a
- * futex, and only shmap_wait() and shmap_read_frame() return for a signal, and only for
- * one that lands during the sleep itself. Python runs signal handlers in the main thread,
- * between bytecodes, so a call that blocked for its whole timeout would make Ctrl-C wait
- * for it. Every blocking call therefore runs in slices of at most SLICE_S seconds with the
- * GIL released; between slices it takes the GIL back, runs the pending signal handlers (an
- * exception, KeyboardInterrupt, ends the call) and checks that its Segment is still open.
- * The last slice ends at the caller's deadline exactly.
+ * futex. Python runs signal handlers in the main thread, between bytecodes, so a call that
+ * slept for its whole timeout with the GIL released would make Ctrl-C wait for it. Each
+ * blocking call is therefore one library call with the GIL released and a wait check set
+ * for the thread (shmap_set_wait_check()): whenever the library's sleep ends (a wake, a
+ * signal, and at least every 10 ms in a lock wait, 50 ms in a wait for a publish) the check
+ * takes the GIL back, runs the pending signal handlers (an exception, KeyboardInterrupt,
+ * ends the call) and sees whether its Segment was closed meanwhile; then it lets the GIL go
+ * again and the wait goes on where it was. Splitting the wait into short calls instead
+ * would give a waiting writer's claim back at each split, so readers that keep overlapping
+ * could starve it: with the check, the library's writer preference holds for the whole
+ * wait, as in C.
  *
  * A blocking call never uses the Segment's own handle without the GIL: it takes a reference
  * of its own (shmap_dup), on the list the exit hook walks, so close() from another thread
  * cannot free the handle under it, and the destroy policy still holds at exit.
- *
- * What slicing costs: an exclusive lock whose slice ends while it waits for readers to
- * drain gives the lock word back for the moment it takes to try again, so the library's
- * writer preference holds within each slice, not across them.
  */
-#define SLICE_S 0.05
-#define SLICED_PYERR 1 /* sliced(): a Python exception is set */
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#define BLOCKING_PYERR 1 /* blocking(): a Python exception is set */
 
 /* A timeout argument: None (or inf) waits for ever (-1); else seconds, >= 0. */
 static int timeout_from_py(PyObject *obj, double *out)
@@ -1142,44 +1134,56 @@ static int timeout_from_py(PyObject *obj, double *out)
     return 0;
 }
 
-/* One slice of a blocking call: the library call with this timeout (0: only try). */
-typedef int (*slice_call)(void *ctx, double timeout_s);
+/* A blocking library call with this timeout (0: only try; < 0: none). */
+typedef int (*blocking_call)(void *ctx, double timeout_s);
+
+/* The state of one blocking call, for its wait check. */
+typedef struct wait_state {
+    PyThreadState *tstate;      /* saved while the GIL is let go */
+    SegmentObject *owner;       /* may be NULL */
+    int raised;                 /* the check set a Python exception */
+    struct wait_state *outer;   /* a blocking call that a signal handler interrupted */
+} wait_state;
+
+/* The innermost blocking call of this thread: a signal handler run by a check may block
+ * too, and the outer call's check comes back when it returns. */
+static _Thread_local wait_state *current_wait;
+
+static int wait_check(void *arg)
+{
+    wait_state *w = arg;
+    PyEval_RestoreThread(w->tstate);
+    if (PyErr_CheckSignals() < 0) {
+        w->raised = 1;
+    } else if (w->owner && !w->owner->seg) {
+        PyErr_Format(PyExc_ValueError, "segment '%U' was closed while waiting",
+                     w->owner->name);
+        w->raised = 1;
+    }
+    w->tstate = PyEval_SaveThread();
+    return w->raised ? -EINTR : 0;
+}
 
 /*
- * Run @p call until it returns something other than a timeout or an interruption, or the
- * overall @p timeout (< 0: none) passes. Returns the library's code (-ETIMEDOUT once the
- * deadline passed), or SLICED_PYERR with a Python exception set: a signal handler raised,
- * or @p owner (may be NULL) was closed meanwhile.
+ * Run @p call with the GIL released and the wait check set. Returns the library's code,
+ * or BLOCKING_PYERR with a Python exception set: a signal handler raised, or @p owner (may
+ * be NULL) was closed meanwhile.
  */
-static int sliced(slice_call call, void *ctx, double timeout, SegmentObject *owner)
+static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject *owner)
 {
-    int rc;
-    if (timeout == 0) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = call(ctx, 0);
-        Py_END_ALLOW_THREADS
-        return rc;
+    wait_state w = {NULL, owner, 0, current_wait};
+    if (timeout != 0) {
+        current_wait = &w;
+        shmap_set_wait_check(wait_check, &w);
     }
-    double deadline = timeout > 0 ? mono_s() + timeout : INFINITY;
-    for (int first = 1;; first = 0) {
-        double left = deadline - mono_s();
-        if (left <= 0 && !first)
-            return -ETIMEDOUT;
-        if (left <= 0)
-            left = 1e-9; /* a timeout shorter than this function's own cost: one try */
-        Py_BEGIN_ALLOW_THREADS
-        rc = call(ctx, left < SLICE_S ? left : SLICE_S);
-        Py_END_ALLOW_THREADS
-        if (rc != -ETIMEDOUT && rc != -EINTR)
-            return rc;
-        if (PyErr_CheckSignals() < 0)
-            return SLICED_PYERR;
-        if (owner && !owner->seg) {
-            PyErr_Format(PyExc_ValueError, "segment '%U' was closed while waiting",
-                         owner->name);
-            return SLICED_PYERR;
-        }
+    w.tstate = PyEval_SaveThread();
+    int rc = call(ctx, timeout);
+    PyEval_RestoreThread(w.tstate);
+    if (timeout != 0) {
+        current_wait = w.outer;
+        shmap_set_wait_check(w.outer ? wait_check : NULL, w.outer);
     }
+    return w.raised ? BLOCKING_PYERR : rc;
 }
 
 /* A reference of a blocking call's own, on the exit hook's list; 0 or raised (-1). */
@@ -1205,7 +1209,7 @@ static void unborrow(ref_node *node)
 }
 
 /* Raise TimeoutError for a blocking call that ran out of time: "NAME: timed out after T s
- * waiting for WHAT[: HOLDERS]" (the library's own message would give the last slice). */
+ * waiting for WHAT[: HOLDERS]", with the holders when there are some. */
 static PyObject *raise_timeout(const char *name, double timeout, const char *what,
                                const char *holders)
 {
@@ -1713,7 +1717,7 @@ typedef struct {
     unsigned flags;
 } lock_args;
 
-static int lock_slice(void *ctx, double timeout_s)
+static int lock_call(void *ctx, double timeout_s)
 {
     lock_args *a = ctx;
     return shmap_lock(a->seg, a->flags, timeout_s);
@@ -1748,8 +1752,8 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     lock_args a = {lk->node.seg, exclusive ? SHMAP_LOCK_EXCLUSIVE : SHMAP_LOCK_SHARED};
-    int rc = sliced(lock_slice, &a, timeout, self);
-    if (rc == SLICED_PYERR) {
+    int rc = blocking(lock_call, &a, timeout, self);
+    if (rc == BLOCKING_PYERR) {
         Py_DECREF(lk);
         return NULL;
     }
@@ -1796,7 +1800,7 @@ typedef struct {
     uint64_t seen;
 } wait_args;
 
-static int wait_slice(void *ctx, double timeout_s)
+static int wait_call(void *ctx, double timeout_s)
 {
     wait_args *a = ctx;
     return shmap_wait(a->seg, &a->seen, timeout_s);
@@ -1822,7 +1826,7 @@ static PyObject *seg_wait(PyObject *obj, PyObject *args, PyObject *kwargs)
         if (borrow(self, &node) < 0)
             return NULL;
         a.seg = node.seg;
-        rc = sliced(wait_slice, &a, timeout, self);
+        rc = blocking(wait_call, &a, timeout, self);
         char detail[1024];
         if (rc < 0)
             detail_copy(rc, detail, sizeof detail);
@@ -1830,7 +1834,7 @@ static PyObject *seg_wait(PyObject *obj, PyObject *args, PyObject *kwargs)
         if (rc < 0 && rc != -ETIMEDOUT)
             return raise_text(NULL, rc, name, detail);
     }
-    if (rc == SLICED_PYERR)
+    if (rc == BLOCKING_PYERR)
         return NULL;
     if (rc == 0) {
         self->seen = a.seen;
@@ -1875,7 +1879,7 @@ typedef struct {
     void *dst;
 } frame_args;
 
-static int frame_slice(void *ctx, double timeout_s)
+static int frame_call(void *ctx, double timeout_s)
 {
     frame_args *a = ctx;
     return shmap_read_frame(a->seg, &a->seen, a->dst, timeout_s, &a->missed);
@@ -1912,14 +1916,14 @@ static PyObject *seg_read_frame(PyObject *obj, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     frame_args a = {node.seg, self->seen, 0, PyArray_DATA((PyArrayObject *)arr)};
-    int rc = sliced(frame_slice, &a, timeout, self);
+    int rc = blocking(frame_call, &a, timeout, self);
     char detail[1024];
     if (rc < 0)
         detail_copy(rc, detail, sizeof detail);
     unborrow(&node);
-    if (rc == SLICED_PYERR || (rc < 0 && rc != SHMAP_EOWNERDEAD)) {
+    if (rc == BLOCKING_PYERR || (rc < 0 && rc != SHMAP_EOWNERDEAD)) {
         Py_DECREF(arr);
-        if (rc == SLICED_PYERR)
+        if (rc == BLOCKING_PYERR)
             return NULL;
         if (rc == -ETIMEDOUT) {
             char what[64];
@@ -3003,7 +3007,7 @@ typedef struct {
     const char *name;
 } delete_args;
 
-static int delete_slice(void *ctx, double timeout_s)
+static int delete_call(void *ctx, double timeout_s)
 {
     return shmap_delete(((delete_args *)ctx)->name, timeout_s, 0);
 }
@@ -3029,13 +3033,12 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
         Py_END_ALLOW_THREADS
     } else {
         delete_args a = {name};
-        rc = sliced(delete_slice, &a, timeout, NULL);
+        rc = blocking(delete_call, &a, timeout, NULL);
     }
-    if (rc == SLICED_PYERR)
+    if (rc == BLOCKING_PYERR)
         return NULL;
     if (rc == -ETIMEDOUT || rc == -EBUSY) {
-        /* The library's message gives the last slice's timeout: say it for the whole
-         * wait, with the holders. */
+        /* Say who holds it, as a lock's timeout does. */
         char holders[512] = "", msg[1024];
         shmap_seg *seg;
         int orc;

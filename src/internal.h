@@ -70,6 +70,15 @@ SHMAP__HIDDEN pid_t shmap__getpid(void);
 SHMAP__HIDDEN uint64_t shmap__self_start(void);
 /* process.c: CLOCK_MONOTONIC in ns, for deadlines and waits. */
 SHMAP__HIDDEN int64_t shmap__mono_ns(void);
+/* process.c: the calling thread's wait check, read before a sleep (so that the wake-up
+ * path touches no thread-local storage), and its verdict after it: 0 to go on waiting, else
+ * the negative code to return, the wait undone. */
+struct shmap__check {
+    shmap_wait_check_fn fn; /* NULL: none */
+    void *arg;
+};
+SHMAP__HIDDEN struct shmap__check shmap__wait_check_get(void);
+SHMAP__HIDDEN int shmap__wait_check_ask(struct shmap__check check);
 /* linux/proc.c: wake every waiter on a futex word. */
 SHMAP__HIDDEN void shmap__wake_all(void *addr);
 /* linux/proc.c: sleep while *addr == val, at most timeout_ns; 0, or -ETIMEDOUT / -EINTR /

@@ -44,6 +44,10 @@
  * Uncontended, a shared lock+unlock is two atomic adds and two loads on lines already in
  * the cache; an exclusive one is a CAS, a scan of `nslots` counts and a swap.
  *
+ * Wait check. After every sleep (a wake, a slice's end, a signal) a waiter asks the calling
+ * thread's wait check, if one is set (shmap_set_wait_check()); a non-zero answer ends the
+ * wait as a timeout would, giving back a writer's claim on the word.
+ *
  * Crash recovery. Waiters sleep in 10 ms slices. After a slice that ends without a wake,
  * a waiter checks the holders: a writer whose slot's process is dead (or whose slot is
  * free) has its WRITER bit replaced by DIED with a CAS, its pid kept in `dead_pid`; readers
@@ -303,7 +307,8 @@ static void shared_release(struct shmap__lockarea *a, struct shmap__lockslot *s)
 
 /*
  * Sleep while the word is `w` (a writer holds it), one slice at most; check the writer
- * after a slice that ended without a wake. -ETIMEDOUT once the deadline has passed.
+ * after a slice that ended without a wake. -ETIMEDOUT once the deadline has passed, or the
+ * caller's wait check's code.
  */
 static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline)
 {
@@ -317,9 +322,10 @@ static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline)
         w |= SHMAP__LW_SLEEP;
     }
     int64_t slice = deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
+    struct shmap__check check = shmap__wait_check_get();
     if (shmap__futex_wait(&a->word, w, slice) == -ETIMEDOUT)
         check_writer(a);
-    return 0;
+    return check.fn ? shmap__wait_check_ask(check) : 0;
 }
 
 static int lock_shared(struct shmap__lockarea *a, unsigned slot, int64_t deadline)
@@ -356,8 +362,12 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
         if (now >= deadline)
             return -ETIMEDOUT;
         int64_t slice = deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
+        struct shmap__check check = shmap__wait_check_get();
         if (shmap__futex_wait(&a->drain, seq, slice) == -ETIMEDOUT)
             reap(a, n, true);
+        int rc = check.fn ? shmap__wait_check_ask(check) : 0;
+        if (rc < 0)
+            return rc;
     }
 }
 
@@ -438,6 +448,9 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
     if (rc == -ETIMEDOUT)
         return shmap__err(rc, "%s: timed out after %g s waiting for the %s lock", who,
                           timeout_s, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive");
+    if (rc < 0)
+        return shmap__err(rc, "%s: the wait for the %s lock was stopped by the wait check",
+                          who, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive");
     seg->lock_held = flags;
     seg->lock_pid = me;
     if (died)

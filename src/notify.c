@@ -168,6 +168,21 @@ static int deadline_of(const shmap_seg *seg, double timeout_s, int64_t *deadline
     return 0;
 }
 
+/*
+ * What a sleep's end means: with a wait check set, its verdict (a signal included: the
+ * check is how a binding learns of it); without one, -EINTR for a signal, else go on.
+ */
+static int after_sleep(const shmap_seg *seg, struct shmap__check check, int rc)
+{
+    if (!check.fn)
+        return rc == -EINTR ? shmap__err(-EINTR, "%s: wait interrupted by a signal",
+                                         seg->map->name.name)
+                            : 0;
+    rc = shmap__wait_check_ask(check);
+    return rc < 0 ? shmap__err(rc, "%s: wait stopped by the wait check", seg->map->name.name)
+                  : 0;
+}
+
 /* Sleep until the generation is no longer `g`, the deadline passes or the name goes. */
 static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
 {
@@ -193,12 +208,11 @@ static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
     sched_yield();
     if (__atomic_load_n(&h->generation, __ATOMIC_ACQUIRE) != g)
         return 0;
+    struct shmap__check check = shmap__wait_check_get();
     int rc = shmap__futex_wait(gen_word(h), (uint32_t)g, slice);
-    if (rc == -EINTR)
-        return shmap__err(-EINTR, "%s: wait interrupted by a signal", seg->map->name.name);
     if (rc == -ETIMEDOUT && !still_named(seg->map))
         return removed_err(seg);
-    return 0;
+    return after_sleep(seg, check, rc);
 }
 
 int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s)
@@ -287,10 +301,9 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         if (deadline == 0 || (deadline > 0 && shmap__mono_ns() > deadline))
             return shmap__err(deadline == 0 ? -EAGAIN : -ETIMEDOUT,
                               "%s: no whole frame within the timeout", seg->map->name.name);
-        rc = shmap__futex_wait(gen_word(h), (uint32_t)g2, WRITER_CHECK_NS);
-        if (rc == -EINTR)
-            return shmap__err(-EINTR, "%s: wait interrupted by a signal", seg->map->name.name);
-        rc = 0;
+        struct shmap__check check = shmap__wait_check_get();
+        rc = after_sleep(seg, check,
+                         shmap__futex_wait(gen_word(h), (uint32_t)g2, WRITER_CHECK_NS));
     }
     return rc;
 }

@@ -3,6 +3,7 @@
  * the pid several times; the start time needs a read of /proc. Both are reset in a child
  * after fork, through a pthread_atfork handler registered on first use.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,4 +51,28 @@ int64_t shmap__mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * The calling thread's wait check (shmap_set_wait_check()). Thread-local, so a binding can
+ * install one around each of its blocking calls without touching other threads' waits.
+ */
+static _Thread_local shmap_wait_check_fn wait_check;
+static _Thread_local void *wait_check_arg;
+
+void shmap_set_wait_check(shmap_wait_check_fn check, void *arg)
+{
+    wait_check = check;
+    wait_check_arg = check ? arg : NULL;
+}
+
+struct shmap__check shmap__wait_check_get(void)
+{
+    return (struct shmap__check){wait_check, wait_check_arg};
+}
+
+int shmap__wait_check_ask(struct shmap__check check)
+{
+    int rc = check.fn(check.arg);
+    return rc > 0 ? -ECANCELED : rc;
 }

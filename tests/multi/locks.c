@@ -629,3 +629,110 @@ TEST(lock__threads_with_their_own_handles_exclude_each_other)
     CHECK_EQ_INT(v[1], 60000);
     CHECK_OK(shmap_close(seg));
 }
+
+/* A wait check that counts its calls, tries a shared lock through another handle on its
+ * second call, and ends the wait on its fifth. */
+struct check_state {
+    int calls;
+    int reader_try;      /* what a new reader's try gave while the writer waited */
+    shmap_seg *reader;
+};
+
+static int count_then_cancel(void *arg)
+{
+    struct check_state *st = arg;
+    if (++st->calls == 2) {
+        st->reader_try = shmap_lock(st->reader, SHMAP_LOCK_SHARED, 0);
+        if (st->reader_try == 0)
+            shmap_unlock(st->reader);
+    }
+    return st->calls >= 5 ? -ECANCELED : 0;
+}
+
+TEST(lock__a_wait_check_keeps_the_writers_place_and_can_end_the_wait)
+{
+    const char *name = test_name("check");
+    shmap_seg *seg = make_seg(name, 4);
+    struct check_state st = {0, 1, NULL};
+    CHECK_OK(shmap_dup(&st.reader, seg));
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_LOCK_SHARED, &c);
+    CHECK_EQ_INT(chan_recv(&c), 'L');
+
+    shmap_set_wait_check(count_then_cancel, &st);
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10), -ECANCELED);
+    double spent = util_now_s() - t0;
+    shmap_set_wait_check(NULL, NULL);
+    CHECK(strstr(shmap_last_error(), "stopped by the wait check") != NULL);
+    CHECK_EQ_INT(st.calls, 5);
+    /* Each call came after a 10 ms slice: the check is asked, not busy-polled. */
+    CHECK(spent >= 0.035 && spent < 5);
+    /* Between the check's calls the writer kept its claim: a new reader was kept out. */
+    CHECK_ERR(st.reader_try, -EBUSY);
+    /* Ended, it gave the claim back: readers get in, and the handle holds nothing. */
+    CHECK_OK(shmap_lock(st.reader, SHMAP_LOCK_SHARED, 0));
+    CHECK_OK(shmap_unlock(st.reader));
+    CHECK_ERR(shmap_unlock(seg), SHMAP_EINVAL);
+    /* Without the check, the same wait runs to its timeout. */
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.05), -ETIMEDOUT);
+    CHECK_EQ_INT(st.calls, 5);
+
+    kill(pid, SIGTERM);
+    test_wait(pid);
+    CHECK_OK(shmap_close(st.reader));
+    CHECK_OK(shmap_close(seg));
+}
+
+static int go_on(void *arg)
+{
+    ++*(int *)arg;
+    return 0;
+}
+
+struct thread_wait {
+    shmap_seg *seg;
+    int rc;
+};
+
+static void *thread_waits(void *p)
+{
+    struct thread_wait *t = p;
+    t->rc = shmap_lock(t->seg, SHMAP_LOCK_SHARED, 0.05);
+    return NULL;
+}
+
+TEST(lock__a_wait_check_that_says_go_on_changes_nothing_and_is_per_thread)
+{
+    const char *name = test_name("goon");
+    shmap_seg *seg = make_seg(name, 4);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
+    CHECK_EQ_INT(chan_recv(&c), 'L');
+    int calls = 0;
+    shmap_set_wait_check(go_on, &calls);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED, 0.1), -ETIMEDOUT);
+    CHECK(calls >= 3);
+    /* Another thread's waits do not ask this thread's check. */
+    int before = calls;
+    struct thread_wait tw = {NULL, 0};
+    CHECK_OK(shmap_dup(&tw.seg, seg));
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, thread_waits, &tw) == 0);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_ERR(tw.rc, -ETIMEDOUT);
+    CHECK_EQ_INT(calls, before);
+    CHECK_OK(shmap_close(tw.seg));
+    /* The holder is killed: the wait that finds it dead ends with the lock, as without a
+     * check, which was asked along the way. */
+    calls = 0;
+    kill(pid, SIGKILL);
+    test_wait(pid);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
+    CHECK(calls >= 1);
+    CHECK_OK(shmap_unlock(seg));
+    shmap_set_wait_check(NULL, NULL);
+    CHECK_OK(shmap_close(seg));
+}

@@ -154,6 +154,69 @@ TEST(notify__a_signal_interrupts_a_wait_with_eintr)
     CHECK_OK(shmap_close(seg));
 }
 
+static volatile sig_atomic_t got_usr1;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    got_usr1 = 1;
+}
+
+/* A check as an interpreter would use: it runs the handlers' work outside the handler,
+ * going on after the first signal and ending the wait at the second. */
+static int signals_seen(void *arg)
+{
+    int *seen = arg;
+    if (got_usr1) {
+        got_usr1 = 0;
+        ++*seen;
+    }
+    return *seen >= 2 ? -EINTR : 0;
+}
+
+TEST(notify__with_a_wait_check_a_signal_asks_the_check_instead_of_ending_the_wait)
+{
+    const char *name = test_name("chk");
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, 0);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1; /* no SA_RESTART */
+    sigaction(SIGUSR1, &sa, &old);
+    got_usr1 = 0;
+    int seen_signals = 0;
+    pid_t self = getpid();
+    pid_t kid = util_spawn();
+    if (kid == 0) {
+        shmap_seg *w = NULL;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0)
+            _exit(20);
+        /* One signal, then a publish: the wait goes on past the signal and sees it. */
+        util_sleep_ms(60);
+        kill(self, SIGUSR1);
+        util_sleep_ms(60);
+        shmap_publish(w);
+        /* Then signals only: the check ends the second wait at the next one. */
+        for (int i = 0; i < 100; i++) {
+            util_sleep_ms(30);
+            kill(self, SIGUSR1);
+        }
+        _exit(0);
+    }
+    shmap_set_wait_check(signals_seen, &seen_signals);
+    uint64_t seen = shmap_generation(seg);
+    CHECK_OK(shmap_wait(seg, &seen, 10.0));
+    CHECK_EQ_INT(seen_signals, 1);
+    CHECK_ERR(shmap_wait(seg, &seen, 10.0), -EINTR);
+    CHECK(strstr(shmap_last_error(), "stopped by the wait check") != NULL);
+    CHECK_EQ_INT(seen_signals, 2);
+    shmap_set_wait_check(NULL, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    kill(kid, SIGKILL);
+    test_wait(kid);
+    CHECK_OK(shmap_close(seg));
+}
+
 /* Writer: frame k has every element equal to k. */
 static void write_frames(const char *name, uint64_t count)
 {

@@ -4,6 +4,7 @@ attached, and shmap.delete(), which waits for the lock."""
 import errno
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -297,6 +298,91 @@ def test_lock__read_only_without_permission_is_refused(name):
 # shmap.delete(): CFITSIO's deletion, which waits for lock holders
 
 
+# A reader that holds the shared lock 0.2 s at a time and, between holds, tries to take it
+# again and again (timeout=0), so it gets in the moment a writer lets new readers in.
+CYCLING_READER = """
+import shmap, time
+seg = shmap.open(%r, readonly=False)
+first = True
+while True:
+    try:
+        lk = seg.lock(timeout=0)
+    except BlockingIOError:
+        continue
+    with lk:
+        if first:
+            print("in", flush=True)
+            first = False
+        time.sleep(0.2)
+"""
+
+
+def start_overlapping_readers(name, child):
+    """Two processes whose 0.2 s shared holds overlap (staggered by 0.1 s), so at every
+    moment at least one holds the lock: only a writer that keeps new readers out for its
+    whole wait gets in."""
+    readers = []
+    for _ in range(2):
+        readers.append(child(CYCLING_READER % name))
+        assert read_line(readers[-1]) == "in"
+        time.sleep(0.1)
+    return readers
+
+
+def test_lock__a_writer_is_not_starved_by_overlapping_readers(name, child):
+    with shmap.create(name, 4, "u1") as seg:
+        start_overlapping_readers(name, child)
+        assert seg.lock_info["shared"] >= 1
+        t0 = time.monotonic()
+        with seg.lock(exclusive=True, timeout=5) as lk:
+            waited = time.monotonic() - t0
+            assert lk.held and seg.lock_info["shared"] == 0
+        # The readers drain in one hold (0.2 s); a writer that gave its place back every
+        # few ms would wait for a moment when neither holds, which may never come.
+        assert waited < 1.0, waited
+
+
+def lock_word(name):
+    """The lock word, read from the object itself (docs/FORMAT.md: a u32 at byte 512)."""
+    with open("/dev/shm/" + name, "rb") as f:
+        return int.from_bytes(os.pread(f.fileno(), 4, 512), sys.byteorder)
+
+
+def test_lock__a_waiting_writer_keeps_its_claim_for_the_whole_wait(name, child):
+    """One claim, not one per few ms: GEN (bits 16-28 of the word), which every claim bumps,
+    stays put while the writer waits for a reader, and WRITER stays set throughout."""
+    with shmap.create(name, 4, "u1") as seg:
+        proc = child(HOLDER % (name, False))
+        assert read_line(proc) == "locked"
+        got = []
+        t = threading.Thread(target=lambda: got.append(seg.lock(exclusive=True, timeout=10)))
+        t.start()
+        try:
+            time.sleep(0.1)
+            words = [lock_word(name)]
+            for _ in range(5):
+                time.sleep(0.06)
+                words.append(lock_word(name))
+            proc.kill()  # the reader dies: its hold is dropped and the writer gets in
+        finally:
+            t.join(10)
+        assert all(w & (1 << 31) for w in words), [hex(w) for w in words]
+        assert len({(w >> 16) & 0x1FFF for w in words}) == 1, [hex(w) for w in words]
+        assert got and got[0].held
+        got[0].release()
+
+
+def test_delete__is_not_starved_by_overlapping_readers(name, child):
+    seg = shmap.create(name, 4, "u1", keep=True)
+    start_overlapping_readers(name, child)
+    t0 = time.monotonic()
+    shmap.delete(name, timeout=5)
+    assert time.monotonic() - t0 < 1.0
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+    seg.close()
+
+
 def test_delete__waits_for_a_lock_holder(name):
     seg = shmap.create(name, 4, "u1", keep=True)
     holder = seg.lock()
@@ -386,6 +472,6 @@ def test_sigint__interrupts_a_blocked_call(name, child, call):
         assert read_line(proc, timeout=10) == "interrupted"
         latency = time.monotonic() - t0
         assert proc.wait(10) == 3
-        assert latency < 1.5, latency  # 50 ms slices: well under a second when idle
+        assert latency < 1.5, latency  # the signal ends the sleep: well under a second
         assert seg.lock_info["writer"] is None  # the interrupted lock was not taken
         assert shmap.info(name)["generation"] == 0  # nor was anything deleted or published
