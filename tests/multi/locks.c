@@ -64,6 +64,19 @@ static pid_t spawn_holder(const char *name, unsigned flags, struct chan *c)
     return pid;
 }
 
+/* A child holding the lock, once it says so. */
+static pid_t holding(const char *name, unsigned flags)
+{
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, flags, &c);
+    char said = chan_recv(&c);
+    close(c.fd[0]);
+    close(c.fd[1]);
+    CHECK_EQ_INT(said, 'L');
+    return pid;
+}
+
 static struct shmap__lockarea *area(shmap_seg *seg)
 {
     return (struct shmap__lockarea *)((char *)shmap_data(seg) - 4096 + SHMAP__LOCK_OFFSET);
@@ -277,10 +290,7 @@ TEST(lock__timeout_gives_etimedout_within_bounds)
     shmap_seg *seg = make_seg(name, 4);
     shmap_seg *mine = NULL;
     CHECK_OK(shmap_dup(&mine, seg));
-    struct chan c;
-    chan_open(&c);
-    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
-    CHECK_EQ_INT(chan_recv(&c), 'L');
+    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
     double t0 = util_now_s();
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.2), -ETIMEDOUT);
     double t1 = util_now_s();
@@ -297,10 +307,7 @@ TEST(lock__timeout_of_a_draining_writer_lets_readers_back_in)
 {
     const char *name = test_name("drain");
     shmap_seg *seg = make_seg(name, 4);
-    struct chan c;
-    chan_open(&c);
-    pid_t pid = spawn_holder(name, SHMAP_LOCK_SHARED, &c);
-    CHECK_EQ_INT(chan_recv(&c), 'L');
+    pid_t pid = holding(name, SHMAP_LOCK_SHARED);
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.1), -ETIMEDOUT);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
     CHECK_OK(shmap_unlock(seg));
@@ -313,10 +320,7 @@ TEST(lock__writer_killed_releases_and_next_writer_is_told)
 {
     const char *name = test_name("wdead");
     shmap_seg *seg = make_seg(name, 4);
-    struct chan c;
-    chan_open(&c);
-    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
-    CHECK_EQ_INT(chan_recv(&c), 'L');
+    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED, 0), -EBUSY);
     CHECK(kill(pid, SIGKILL) == 0);
     /* Not reaped yet: a zombie holder must count as dead too. */
@@ -348,10 +352,7 @@ TEST(lock__writer_killed_while_readers_wait_is_still_reported)
 {
     const char *name = test_name("wdead2");
     shmap_seg *seg = make_seg(name, 4);
-    struct chan c;
-    chan_open(&c);
-    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
-    CHECK_EQ_INT(chan_recv(&c), 'L');
+    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
     /* A reader recovers the lock first; the next writer is told all the same. */
@@ -554,10 +555,7 @@ TEST(lock__attach_table_lists_processes_and_their_death)
     CHECK_EQ_INT(shmap_attached(seg, at, 4), 1);
     CHECK_EQ_INT(at[0].pid, getpid());
     CHECK(at[0].alive && at[0].start != 0);
-    struct chan c;
-    chan_open(&c);
-    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
-    CHECK_EQ_INT(chan_recv(&c), 'L');
+    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
     CHECK_EQ_INT(shmap_attached(seg, at, 4), 2);
     int k = at[0].pid == pid ? 0 : 1;
     CHECK_EQ_INT(at[k].pid, pid);
@@ -655,10 +653,7 @@ TEST(lock__a_wait_check_keeps_the_writers_place_and_can_end_the_wait)
     shmap_seg *seg = make_seg(name, 4);
     struct check_state st = {0, 1, NULL};
     CHECK_OK(shmap_dup(&st.reader, seg));
-    struct chan c;
-    chan_open(&c);
-    pid_t pid = spawn_holder(name, SHMAP_LOCK_SHARED, &c);
-    CHECK_EQ_INT(chan_recv(&c), 'L');
+    pid_t pid = holding(name, SHMAP_LOCK_SHARED);
 
     shmap_set_wait_check(count_then_cancel, &st);
     double t0 = util_now_s();
@@ -707,10 +702,7 @@ TEST(lock__a_wait_check_that_says_go_on_changes_nothing_and_is_per_thread)
 {
     const char *name = test_name("goon");
     shmap_seg *seg = make_seg(name, 4);
-    struct chan c;
-    chan_open(&c);
-    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
-    CHECK_EQ_INT(chan_recv(&c), 'L');
+    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
     int calls = 0;
     shmap_set_wait_check(go_on, &calls);
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED, 0.1), -ETIMEDOUT);
