@@ -785,21 +785,22 @@ typedef int (*shmap_wait_check_fn)(void *arg);
 /**
  * @brief Have the calling thread's long waits ask @p check whether to go on.
  *
- * While this thread sleeps in shmap_lock(), shmap_delete(), shmap_wait() or
- * shmap_read_frame(), the library calls `check(arg)` each time the sleep ends: on a wake,
- * on a signal, and at least every 10 ms in a lock wait (50 ms in a wait for a publish).
- * 0 goes on waiting, keeping the wait's place: a writer waiting for readers to drain keeps
- * new readers out, so splitting a wait into short calls is not needed and would lose that.
- * Any other value ends the wait: the call undoes what it began (a writer's claim on the
- * lock) and returns that value; give a negative errno code such as -EINTR or -ECANCELED (a
- * positive one is returned as -ECANCELED). With a check set, a signal during
+ * While this thread sleeps in shmap_lock(), shmap_delete(), shmap_wait(),
+ * shmap_read_frame() or an open with #SHMAP_HOLD, the library calls `check(arg)` each time
+ * the sleep ends: on a wake, on a signal, and at least every 10 ms in a lock wait (50 ms in
+ * a wait for a publish). 0 goes on waiting, keeping the wait's place: a writer waiting for
+ * readers to drain keeps new readers out, so splitting a wait into short calls is not
+ * needed and would lose that. A negative errno code, such as -EINTR or -ECANCELED, ends the
+ * wait: the call undoes what it began (a writer's claim on the lock) and returns that code;
+ * any other non-zero value is returned as -ECANCELED. With a check set, a signal during
  * shmap_wait() or shmap_read_frame() calls the check instead of returning -EINTR.
  *
  * This is how a program that handles signals outside the handler (an interpreter that runs
  * them between statements, an event loop) keeps a blocking call interruptible, and how a
  * call is abandoned when another thread closes what it waits on. The check runs on the
- * waiting thread with no library lock held; it may call the library, but not use the
- * handle being waited on.
+ * waiting thread while the wait keeps its place: it may call the library, but not use the
+ * handle being waited on, and a lock it takes on the same segment (through any handle)
+ * waits for a wait that cannot go on until the check returns.
  * @param[in] check NULL removes the check.
  * @param[in] arg passed to @p check.
  */

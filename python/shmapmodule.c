@@ -1142,6 +1142,7 @@ typedef struct wait_state {
     PyThreadState *tstate;      /* saved while the GIL is let go */
     SegmentObject *owner;       /* may be NULL */
     int raised;                 /* the check set a Python exception */
+    int abandoned;              /* the check ended the wait for the interpreter's exit */
     struct wait_state *outer;   /* a blocking call that a signal handler interrupted */
 } wait_state;
 
@@ -1149,11 +1150,29 @@ typedef struct wait_state {
  * too, and the outer call's check comes back when it returns. */
 static _Thread_local wait_state *current_wait;
 
+/*
+ * Exit. Only daemon threads can still be waiting when the exit hook runs, and once the
+ * interpreter finalizes, a thread that asks for the GIL is ended on the spot (or blocks for
+ * ever): a check caught there would leave its wait's claim on the lock, which other
+ * processes would then take for a writer that died. So the hook sets `exiting` and lets the
+ * GIL go until no blocking call is left in the library (`blocking_calls`); checks see the
+ * flag and end their waits, which undo their claims, and those threads then park for good
+ * without the GIL, as the interpreter would have stopped them anyway.
+ */
+static int exiting;
+static int blocking_calls;
+
 static int wait_check(void *arg)
 {
     wait_state *w = arg;
+    if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE)) {
+        w->abandoned = 1;
+        return -ECANCELED;
+    }
     PyEval_RestoreThread(w->tstate);
-    if (PyErr_CheckSignals() < 0) {
+    if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE)) {
+        w->abandoned = 1;
+    } else if (PyErr_CheckSignals() < 0) {
         w->raised = 1;
     } else if (w->owner && !w->owner->seg) {
         PyErr_Format(PyExc_ValueError, "segment '%U' was closed while waiting",
@@ -1161,7 +1180,7 @@ static int wait_check(void *arg)
         w->raised = 1;
     }
     w->tstate = PyEval_SaveThread();
-    return w->raised ? -EINTR : 0;
+    return w->abandoned ? -ECANCELED : w->raised ? -EINTR : 0;
 }
 
 /*
@@ -1171,19 +1190,39 @@ static int wait_check(void *arg)
  */
 static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject *owner)
 {
-    wait_state w = {NULL, owner, 0, current_wait};
+    wait_state w = {NULL, owner, 0, 0, current_wait};
     if (timeout != 0) {
         current_wait = &w;
         shmap_set_wait_check(wait_check, &w);
     }
+    __atomic_add_fetch(&blocking_calls, 1, __ATOMIC_SEQ_CST);
     w.tstate = PyEval_SaveThread();
     int rc = call(ctx, timeout);
+    if (w.abandoned) {
+        __atomic_sub_fetch(&blocking_calls, 1, __ATOMIC_SEQ_CST);
+        for (;;)
+            pause();
+    }
     PyEval_RestoreThread(w.tstate);
+    __atomic_sub_fetch(&blocking_calls, 1, __ATOMIC_SEQ_CST);
     if (timeout != 0) {
         current_wait = w.outer;
         shmap_set_wait_check(w.outer ? wait_check : NULL, w.outer);
     }
     return w.raised ? BLOCKING_PYERR : rc;
+}
+
+/* For the exit hook: end the waits of the threads still in the library (see above), for a
+ * second at most. */
+static void abandon_waits(void)
+{
+    __atomic_store_n(&exiting, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 200 && __atomic_load_n(&blocking_calls, __ATOMIC_SEQ_CST) > 0; i++) {
+        Py_BEGIN_ALLOW_THREADS
+        struct timespec ms5 = {0, 5000000};
+        nanosleep(&ms5, NULL);
+        Py_END_ALLOW_THREADS
+    }
 }
 
 /* A reference of a blocking call's own, on the exit hook's list; 0 or raised (-1). */
@@ -3253,6 +3292,7 @@ static PyObject *mod_atexit(PyObject *module, PyObject *unused)
 {
     (void)module;
     (void)unused;
+    abandon_waits();
     while (segments_head)
         segment_release(LIST_ENTRY(segments_head, SegmentObject, link), 0);
     if (!refs_head)

@@ -74,5 +74,7 @@ struct shmap__check shmap__wait_check_get(void)
 int shmap__wait_check_ask(struct shmap__check check)
 {
     int rc = check.fn(check.arg);
-    return rc > 0 ? -ECANCELED : rc;
+    /* Only an errno code is passed on: one of ours, SHMAP_EOWNERDEAD above all, would tell
+     * the caller something that did not happen. */
+    return rc == 0 || (rc < 0 && rc > -4096) ? rc : -ECANCELED;
 }

@@ -358,7 +358,9 @@ def test_lock__a_waiting_writer_keeps_its_claim_for_the_whole_wait(name, child):
         t = threading.Thread(target=lambda: got.append(seg.lock(exclusive=True, timeout=10)))
         t.start()
         try:
-            time.sleep(0.1)
+            deadline = time.monotonic() + 10
+            while not lock_word(name) & (1 << 31) and time.monotonic() < deadline:
+                time.sleep(0.01)
             words = [lock_word(name)]
             for _ in range(5):
                 time.sleep(0.06)
@@ -370,6 +372,37 @@ def test_lock__a_waiting_writer_keeps_its_claim_for_the_whole_wait(name, child):
         assert len({(w >> 16) & 0x1FFF for w in words}) == 1, [hex(w) for w in words]
         assert got and got[0].held
         got[0].release()
+
+
+# A process whose daemon threads are waiting in shmap calls when it exits.
+DAEMON_WAITERS = """
+import shmap, threading, time
+seg = shmap.open(%r, readonly=False)
+for call in (lambda: seg.lock(exclusive=True), seg.wait, lambda: shmap.delete(%r)):
+    threading.Thread(target=call, daemon=True).start()
+time.sleep(0.3)
+print("exiting", flush=True)
+"""
+
+
+def test_lock__daemon_threads_waiting_at_exit_leave_no_claim(name, child):
+    """The interpreter stops daemon threads at exit; one stopped while waiting for the
+    exclusive lock must not leave its claim behind for others to take for a dead writer."""
+    with shmap.create(name, 4, "u1") as seg:
+        holder = child(HOLDER % (name, False))
+        assert read_line(holder) == "locked"
+        t0 = time.monotonic()
+        proc = run_python(DAEMON_WAITERS % (name, name))
+        assert proc.stdout == "exiting\n" and proc.stderr == ""
+        assert time.monotonic() - t0 < 10
+        info = seg.lock_info
+        assert info["writer"] is None and not info["owner_died"] and info["dead_pid"] is None
+        holder.kill()
+        holder.wait(10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # an OwnerDiedWarning would fail the test
+            with seg.lock(exclusive=True, timeout=5) as lk:
+                assert lk.owner_died is None
 
 
 def test_delete__is_not_starved_by_overlapping_readers(name, child):
