@@ -50,6 +50,7 @@
 #include <stddef.h>
 #include <grp.h>
 #include <math.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1155,7 +1156,8 @@ static _Thread_local wait_state *current_wait;
  * interpreter finalizes, a thread that asks for the GIL is ended on the spot (or blocks for
  * ever): a check caught there would leave its wait's claim on the lock, which other
  * processes would then take for a writer that died. So the hook sets `exiting` and lets the
- * GIL go until no blocking call is left in the library (`blocking_calls`); checks see the
+ * GIL go until no blocking call is left in the library (`blocking_calls`, which a forked
+ * child counts afresh for the one thread it has); checks see the
  * flag and end their waits, which undo their claims, and those threads then park for good
  * without the GIL, as the interpreter would have stopped them anyway.
  */
@@ -1210,6 +1212,16 @@ static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject
         shmap_set_wait_check(w.outer ? wait_check : NULL, w.outer);
     }
     return w.raised ? BLOCKING_PYERR : rc;
+}
+
+/* A forked child has only the thread that forked: its count is that thread's calls (a
+ * signal handler run inside a wait may fork), not those of the parent's other threads. */
+static void count_waits_after_fork(void)
+{
+    int n = 0;
+    for (wait_state *w = current_wait; w; w = w->outer)
+        n++;
+    __atomic_store_n(&blocking_calls, n, __ATOMIC_SEQ_CST);
 }
 
 /* For the exit hook: end the waits of the threads still in the library (see above), for a
@@ -3436,6 +3448,9 @@ PyMODINIT_FUNC PyInit_shmap(void)
 #undef ADD_CODE
     if (!(mod_open_obj = PyObject_GetAttrString(m, "open")) || register_with_stdlib(m) < 0)
         goto fail;
+    static int atfork_registered;
+    if (!atfork_registered && pthread_atfork(NULL, NULL, count_waits_after_fork) == 0)
+        atfork_registered = 1;
     return m;
 fail:
     Py_XDECREF(bases);

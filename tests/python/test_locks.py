@@ -405,6 +405,24 @@ def test_lock__daemon_threads_waiting_at_exit_leave_no_claim(name, child):
                 assert lk.owner_died is None
 
 
+def test_lock__a_child_forked_while_a_thread_waits_exits_at_once(name):
+    """The child has no waiting thread, so its exit hook has no wait to end."""
+    with shmap.create(name, 4, "u1"):
+        proc = run_python("""
+import os, shmap, sys, threading, time
+seg = shmap.open(%r, readonly=False)
+threading.Thread(target=seg.wait, daemon=True).start()
+time.sleep(0.2)
+t0 = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    sys.exit(0)
+os.waitpid(pid, 0)
+print(round(time.monotonic() - t0, 3))
+""" % name)
+    assert float(proc.stdout) < 0.8, proc.stdout
+
+
 def test_delete__is_not_starved_by_overlapping_readers(name, child):
     seg = shmap.create(name, 4, "u1", keep=True)
     start_overlapping_readers(name, child)
