@@ -771,7 +771,8 @@ SHMAP_EXTERN int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out);
 
 /**
  * @brief Say who holds a segment's lock, for a message after a lock or delete timed out:
- * "the exclusive lock is held by pid 12", "shared holds by pids 13, 14 (this process)",
+ * "the exclusive lock is held by pid 12" (or "is being taken (waiting for readers) by pid
+ * 12"), "shared holds by pids 13, 14 (this process)",
  * both joined by "; ", or "a lock holder that has just let go" when nobody does now. A
  * dead writer is marked "(dead)"; dead readers are left out.
  * @param[out] buf the text, always NUL-terminated (cut to @p size).

@@ -102,7 +102,7 @@ struct shmap__header {
 #define SHMAP__LOCK_SLOTS 110u
 #define SHMAP__LW_WRITER 0x80000000u /* word: a writer holds the lock or is draining readers */
 #define SHMAP__LW_SLEEP 0x40000000u  /* word: someone sleeps on the word; unlock must wake */
-#define SHMAP__LW_DIED 0x20000000u   /* word: the last writer died holding; tell the next one */
+#define SHMAP__LW_DIED 0x20000000u   /* word: a writer died holding; tell the next holder */
 #define SHMAP__LW_GEN 0x1fff0000u    /* word: bumped by each exclusive acquire (ABA guard) */
 #define SHMAP__LW_GEN_ONE 0x00010000u
 #define SHMAP__LW_SLOT 0x0000ffffu   /* word: the writer's slot index */
@@ -124,7 +124,7 @@ struct shmap__lockarea {
     uint32_t nslots;     /* 520: high-water mark of slots ever used */
     int32_t dead_pid;    /* 524: last writer found dead holding the lock, or 0 */
     int32_t writer_pid;  /* 528: last process to take the exclusive lock */
-    uint32_t reserved0;  /* 532 */
+    uint32_t draining;   /* 532: the word of a writer still waiting for readers, or 0 */
     uint64_t reserved[5];/* 536 */
     struct shmap__lockslot slots[SHMAP__LOCK_SLOTS]; /* 576 */
 };

@@ -24,8 +24,9 @@
  *                   on the word until it changes. This is a Dekker pair with the writer's
  *                   CAS below: both are full barriers, so one side always sees the other.
  *   exclusive lock: CAS WRITER|slot into the word (waiting while another writer has it),
- *                   then wait until every slot's `shared` is 0. Readers arriving meanwhile
- *                   see WRITER and back off, so writers are not starved.
+ *                   note that claim in `draining`, then wait until every slot's `shared`
+ *                   is 0; then clear `draining`. Readers arriving meanwhile see WRITER and
+ *                   back off, so writers are not starved.
  *   shared unlock:  --slot.shared; if it reached 0 while WRITER is set, bump `drain` and
  *                   wake it: the writer sleeps on `drain`, read before its scan, so a wake
  *                   between its scan and its sleep is not lost.
@@ -51,12 +52,14 @@
  * Crash recovery. Waiters sleep in 10 ms slices. After a slice that ends without a wake,
  * a waiter checks the holders: a writer whose slot's process is dead (or whose slot is
  * free) has its WRITER bit replaced by DIED with a CAS, its pid kept in `dead_pid`; readers
- * that are dead have their slots reclaimed, which drops their holds. The next exclusive
- * locker that finds DIED clears it with its own CAS and returns SHMAP_EOWNERDEAD holding the
- * lock, as pthread robust mutexes do. Reclaiming a slot that the word names as the writer
- * first moves the word off it, so a later owner of the slot is never mistaken for the
- * writer. (A pid that dies and is reused by a process that attaches within one check is
- * not caught: the start time makes that need a wrap of the pid space in a few ms.)
+ * that are dead have their slots reclaimed, which drops their holds. A writer that died
+ * while `draining` still named its claim never held the lock and wrote nothing: its claim
+ * is dropped without DIED. The next exclusive locker that finds DIED clears it once it holds
+ * the lock and returns SHMAP_EOWNERDEAD, as pthread robust mutexes do. Reclaiming a slot
+ * that the word names as the writer first moves the word off it, so a later owner of the
+ * slot is never mistaken for the writer. (A pid that dies and is reused by a process that
+ * attaches within one check is not caught: the start time makes that need a wrap of the
+ * pid space in a few ms.)
  */
 #include <errno.h>
 #include <math.h>
@@ -120,19 +123,34 @@ static void slot_free(struct shmap__lockarea *a, struct shmap__lockslot *s)
         wake_drainer(a);
 }
 
+/* The part of the word that names one writer's claim: WRITER, GEN and its slot. */
+static inline uint32_t claim_of(uint32_t w)
+{
+    return w & (SHMAP__LW_WRITER | SHMAP__LW_GEN | SHMAP__LW_SLOT);
+}
+
 /*
- * Move the word off a writer that is gone: WRITER and its slot become DIED, the pid is
- * kept for the next locker's message, and sleepers are woken. `w` is the word as seen.
+ * Move the word off a writer that is gone, and wake sleepers. One that held the lock
+ * leaves DIED, its pid kept for the next locker's message; one that was still waiting for
+ * readers (`draining` names its claim) wrote nothing, and leaves DIED only if it was
+ * there already, for an earlier death. `w` is the word as seen.
  */
 static bool writer_gone(struct shmap__lockarea *a, uint32_t w, pid_t pid)
 {
-    if (pid <= 0)
-        pid = __atomic_load_n(&a->writer_pid, __ATOMIC_RELAXED);
-    __atomic_store_n(&a->dead_pid, pid, __ATOMIC_RELAXED);
-    if (!__atomic_compare_exchange_n(&a->word, &w, (w & SHMAP__LW_GEN) | SHMAP__LW_DIED, false,
-                                     __ATOMIC_SEQ_CST,
+    uint32_t claim = claim_of(w);
+    bool held = __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) != claim;
+    if (held) {
+        if (pid <= 0)
+            pid = __atomic_load_n(&a->writer_pid, __ATOMIC_RELAXED);
+        __atomic_store_n(&a->dead_pid, pid, __ATOMIC_RELAXED);
+    }
+    uint32_t next = (w & SHMAP__LW_GEN) | (held ? SHMAP__LW_DIED : (w & SHMAP__LW_DIED));
+    if (!__atomic_compare_exchange_n(&a->word, &w, next, false, __ATOMIC_SEQ_CST,
                                      __ATOMIC_RELAXED))
         return false;
+    if (!held)
+        __atomic_compare_exchange_n(&a->draining, &claim, 0, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_RELAXED);
     shmap__wake_all(&a->word);
     return true;
 }
@@ -371,33 +389,39 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
     }
 }
 
-/* Give the word back after a failed drain, keeping DIED for the next locker. */
-static void unwind_writer(struct shmap__lockarea *a, bool died)
+/* Give the word back after a failed drain; DIED, if there, stays for the next locker. */
+static void unwind_writer(struct shmap__lockarea *a, uint32_t claim)
 {
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_RELAXED);
-    while (!__atomic_compare_exchange_n(&a->word, &w,
-                                        (w & SHMAP__LW_GEN) | (died ? SHMAP__LW_DIED : 0), false,
-                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+    while (!__atomic_compare_exchange_n(&a->word, &w, w & (SHMAP__LW_GEN | SHMAP__LW_DIED),
+                                        false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
         ;
     uint32_t old = w;
+    __atomic_compare_exchange_n(&a->draining, &claim, 0, false, __ATOMIC_SEQ_CST,
+                                __ATOMIC_RELAXED);
     if (old & SHMAP__LW_SLEEP)
         shmap__wake_all(&a->word);
 }
 
+/*
+ * Claim the word, then wait for readers to drain. While it drains, the writer's claim is
+ * in `draining` and DIED stays in the word: a writer killed now has written nothing, and
+ * an earlier writer's death is still the next holder's to hear of. Once drained, the claim
+ * leaves `draining` first and DIED second, so a death in between counts as one holding.
+ */
 static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, int64_t deadline,
                           bool *died)
 {
-    uint32_t mine = SHMAP__LW_WRITER | slot;
+    uint32_t mine = SHMAP__LW_WRITER | slot, claim;
     for (;;) {
         uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
         if (!(w & SHMAP__LW_WRITER)) {
             uint32_t gen = (w + SHMAP__LW_GEN_ONE) & SHMAP__LW_GEN;
-            if (__atomic_compare_exchange_n(&a->word, &w, (w & SHMAP__LW_SLEEP) | gen | mine,
-                                            false,
-                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
-                *died = w & SHMAP__LW_DIED;
+            claim = gen | mine;
+            if (__atomic_compare_exchange_n(&a->word, &w,
+                                            (w & (SHMAP__LW_SLEEP | SHMAP__LW_DIED)) | claim,
+                                            false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
                 break;
-            }
             continue;
         }
         if (deadline == 0)
@@ -406,11 +430,23 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, int64_t dead
         if (rc < 0)
             return rc;
     }
+    __atomic_store_n(&a->draining, claim, __ATOMIC_SEQ_CST);
     __atomic_store_n(&a->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
     int rc = drain(a, deadline);
-    if (rc < 0)
-        unwind_writer(a, *died);
-    return rc;
+    if (rc < 0) {
+        unwind_writer(a, claim);
+        return rc;
+    }
+    uint32_t expect = claim;
+    __atomic_compare_exchange_n(&a->draining, &expect, 0, false, __ATOMIC_SEQ_CST,
+                                __ATOMIC_RELAXED);
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+    while ((w & SHMAP__LW_DIED) &&
+           !__atomic_compare_exchange_n(&a->word, &w, w & ~SHMAP__LW_DIED, false,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        ;
+    *died = (w & SHMAP__LW_DIED) != 0;
+    return 0;
 }
 
 int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
@@ -590,8 +626,13 @@ int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
     /* A caller whose own wait failed has withdrawn its claim: a writer with our pid holds
      * the lock through another handle of this process. */
     pid_t self = shmap__getpid();
+    struct shmap__lockarea *a = area_rd(seg->map);
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+    bool waiting = (w & SHMAP__LW_WRITER) &&
+                   __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) == claim_of(w);
     if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
-        len += (size_t)snprintf(buf, size, "the exclusive lock is held by pid %d%s%s",
+        len += (size_t)snprintf(buf, size, "the exclusive lock is %s pid %d%s%s",
+                                waiting ? "being taken (waiting for readers) by" : "held by",
                                 (int)li.writer,
                                 li.writer == self ? " (this process, through another handle)"
                                                   : "",

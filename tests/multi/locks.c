@@ -753,3 +753,75 @@ TEST(lock__a_wait_check_that_returns_no_errno_code_ends_the_wait_as_ecanceled)
     test_wait(pid);
     CHECK_OK(shmap_close(seg));
 }
+
+/* Wait (5 s at most) until the lock word names `pid` as the writer. */
+static int writer_is(shmap_seg *seg, pid_t pid)
+{
+    for (int i = 0; i < 500; i++) {
+        shmap_lockinfo li;
+        if (shmap_lock_info(seg, &li) == 0 && li.writer == pid)
+            return 1;
+        util_sleep_ms(10);
+    }
+    return 0;
+}
+
+/* A child that blocks taking the exclusive lock while a reader holds it (its report is never
+ * read: it never gets the lock). */
+static pid_t waiting_writer(shmap_seg *seg, const char *name)
+{
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
+    close(c.fd[0]);
+    close(c.fd[1]);
+    CHECK(writer_is(seg, pid));
+    return pid;
+}
+
+TEST(lock__a_writer_killed_while_waiting_for_readers_wrote_nothing_and_is_not_reported)
+{
+    const char *name = test_name("wkw");
+    shmap_seg *seg = make_seg(name, 4);
+    pid_t reader = holding(name, SHMAP_LOCK_SHARED);
+    pid_t writer = waiting_writer(seg, name);
+    char who[256];
+    CHECK_OK(shmap_lock_holders(seg, who, sizeof who));
+    char want[96];
+    snprintf(want, sizeof want, "being taken (waiting for readers) by pid %d", (int)writer);
+    CHECK(strstr(who, want) != NULL);
+    kill(writer, SIGKILL);
+    test_wait(writer);
+    kill(reader, SIGTERM);
+    test_wait(reader);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5));
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK(!li.owner_died && li.dead_pid == 0);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(lock__an_earlier_writers_death_is_still_told_after_a_waiting_writer_is_killed)
+{
+    const char *name = test_name("wkw2");
+    shmap_seg *seg = make_seg(name, 4);
+    pid_t first = holding(name, SHMAP_LOCK_EXCLUSIVE);
+    kill(first, SIGKILL);
+    test_wait(first);
+    pid_t reader = holding(name, SHMAP_LOCK_SHARED); /* gets in once the death is found */
+    pid_t writer = waiting_writer(seg, name);
+    kill(writer, SIGKILL);
+    test_wait(writer);
+    kill(reader, SIGTERM);
+    test_wait(reader);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
+    char want[64];
+    snprintf(want, sizeof want, "(pid %d) died", (int)first);
+    CHECK(strstr(shmap_last_error(), want) != NULL);
+    CHECK_OK(shmap_unlock(seg));
+    /* Told once: the lock is clean again. */
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
