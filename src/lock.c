@@ -430,16 +430,16 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, int64_t dead
         if (rc < 0)
             return rc;
     }
-    __atomic_store_n(&a->draining, claim, __ATOMIC_SEQ_CST);
+    /* Plain stores: only a judge of this process's death reads `draining`, and a death
+     * leaves every store made before it visible. */
+    __atomic_store_n(&a->draining, claim, __ATOMIC_RELEASE);
     __atomic_store_n(&a->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
     int rc = drain(a, deadline);
     if (rc < 0) {
         unwind_writer(a, claim);
         return rc;
     }
-    uint32_t expect = claim;
-    __atomic_compare_exchange_n(&a->draining, &expect, 0, false, __ATOMIC_SEQ_CST,
-                                __ATOMIC_RELAXED);
+    __atomic_store_n(&a->draining, 0, __ATOMIC_RELEASE);
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
     while ((w & SHMAP__LW_DIED) &&
            !__atomic_compare_exchange_n(&a->word, &w, w & ~SHMAP__LW_DIED, false,
