@@ -175,7 +175,9 @@ typedef enum shmap_dtype {
  * dcomplex`). Where numpy and IDL disagree, IDL wins: `int` is i16 and `long` is i32.
  * A spelling for the other byte order (`>f4` here) is refused with #SHMAP_EBYTEORDER.
  * `record` is not accepted here: records are made from a field list.
- * @param[in] spelling the text, case-insensitive.
+ * @param[in] spelling the text, case-insensitive, except numpy's one-letter codes, which
+ *            keep numpy's meaning (`f` is f32, `F` c64, `D` c128); numpy's `U4` (a string of
+ *            4 characters) is refused rather than read as u4.
  * @param[out] out the type.
  * @return 0, or #SHMAP_EDTYPE / #SHMAP_EBYTEORDER.
  */

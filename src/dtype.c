@@ -22,7 +22,8 @@ static const struct {
 };
 
 /*
- * Whole-word spellings, compared case-insensitively. Where numpy and IDL disagree
+ * Whole-word spellings, compared case-insensitively, except numpy's one-letter codes, whose
+ * case is their meaning there ("f" is float32, "F" complex64). Where numpy and IDL disagree
  * (int, long, float, complex), IDL's meaning is taken: the SPEC promises IDL's names, and
  * numpy users have unambiguous ones (int64, float64, complex128).
  */
@@ -53,7 +54,14 @@ static const struct {
     {"c16", SHMAP_C128},      {"dcomplex", SHMAP_C128}, {"cdouble", SHMAP_C128},
     {"bool", SHMAP_BOOL},     {"b1", SHMAP_BOOL},      {"?", SHMAP_BOOL},
     {"bool_", SHMAP_BOOL},    {"bool8", SHMAP_BOOL},   {"boolean", SHMAP_BOOL},
+    {"F", SHMAP_C64},         {"D", SHMAP_C128},
 };
+
+/* numpy's "U4" is a unicode string of 4 characters, not shmap's u4: never take it for one. */
+static bool numpy_unicode(const char *s)
+{
+    return s[0] == 'U' && isdigit((unsigned char)s[1]);
+}
 
 /* numpy's kind letter and byte count, after a byte-order character: "<u8" is uint64. */
 static int parse_numpy_code(const char *code, shmap_dtype *out)
@@ -91,6 +99,8 @@ int shmap__dtype_parse_quiet(const char *s, shmap_dtype *out)
         bool big = order == '>' || order == '!';
         bool little = order == '<';
         shmap_dtype dt;
+        if (numpy_unicode(s + 1))
+            return SHMAP_EDTYPE;
         if (parse_numpy_code(s + 1, &dt) < 0) {
             /* "<float32" is not numpy, but "=f4" is; allow words after '=' and '|'. */
             if (order != '=' && order != '|')
@@ -103,8 +113,11 @@ int shmap__dtype_parse_quiet(const char *s, shmap_dtype *out)
         *out = dt;
         return 0;
     }
+    if (numpy_unicode(s))
+        return SHMAP_EDTYPE;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        if (strcasecmp(s, words[i].word) == 0) {
+        const char *w = words[i].word;
+        if (w[1] ? strcasecmp(s, w) == 0 : strcmp(s, w) == 0) {
             *out = words[i].dtype;
             return 0;
         }

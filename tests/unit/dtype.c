@@ -82,6 +82,22 @@ TEST(dtype_parse__is_case_insensitive)
     check_spellings(s, sizeof s / sizeof s[0]);
 }
 
+TEST(dtype_parse__numpy_letters_keep_their_case_and_its_unicode_is_refused)
+{
+    static const struct spelling s[] = {
+        {"f", SHMAP_F32}, {"F", SHMAP_C64}, {"d", SHMAP_F64},
+        {"D", SHMAP_C128}, {"e", SHMAP_F16}, {"u4", SHMAP_U32}, {"<u4", SHMAP_U32},
+    };
+    check_spellings(s, sizeof s / sizeof s[0]);
+    /* numpy's "U4" is a string of 4 characters; "E" is nothing in numpy. */
+    static const char *const bad[] = {"U4", "U8", "<U4", "=U16", "|U1", "E"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        shmap_dtype got = SHMAP_DTYPE_NONE;
+        CHECK_ERR(shmap_dtype_parse(bad[i], &got), SHMAP_EDTYPE);
+        CHECK_EQ_INT(got, SHMAP_DTYPE_NONE);
+    }
+}
+
 TEST(dtype_parse__other_byte_order_is_ebyteorder)
 {
     static const char *const big[] = {">f4", ">f8", ">i2", ">u4", ">i8", ">c8", ">c16", ">f2"};
