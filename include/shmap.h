@@ -935,8 +935,9 @@ SHMAP_EXTERN int shmap_keyword_list(const shmap_seg *seg, shmap_keyword *out, si
 /**
  * @brief Parse `KEY=VALUE[/COMMENT]` as the command line gives it.
  *
- * The value's type follows its form: `T`/`F`/`true`/`false` are bool, an integer is INT,
- * a number is FLOAT, a quoted or any other text is STRING. A comment follows " / ".
+ * The value's type follows its form: `T`/`F`/`true`/`false` are bool, an integer (decimal,
+ * or hexadecimal after `0x`) is INT, another number is FLOAT, a quoted or any other text is
+ * STRING. A comment follows " / ".
  * @return 0 or #SHMAP_EKEYWORD.
  */
 SHMAP_EXTERN int shmap_keyword_parse(const char *text, shmap_keyword *out);

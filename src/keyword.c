@@ -416,6 +416,11 @@ int shmap_keyword_parse(const char *text, shmap_keyword *out)
         char *end;
         errno = 0;
         long long iv = strtoll(value, &end, 10);
+        const char *digits = value + (*value == '-' || *value == '+');
+        if (*end && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+            errno = 0; /* 0x10 is the integer 16, not the float strtod would make of it */
+            iv = strtoll(value, &end, 16);
+        }
         if (strcasecmp(value, "T") == 0 || strcasecmp(value, "true") == 0 ||
             strcasecmp(value, "F") == 0 || strcasecmp(value, "false") == 0) {
             out->type = SHMAP_KW_BOOL;

@@ -310,6 +310,16 @@ TEST(keyword_parse__value_type_follows_its_form)
     CHECK_OK(shmap_keyword_parse("E=1e-3", &k));
     CHECK_EQ_INT(k.type, SHMAP_KW_FLOAT);
     CHECK(k.f == 1e-3);
+    CHECK_OK(shmap_keyword_parse("MASK=0x10", &k)); /* strtod would make it 16.0 */
+    CHECK_EQ_INT(k.type, SHMAP_KW_INT);
+    CHECK_EQ_INT(k.i, 16);
+    CHECK_OK(shmap_keyword_parse("MASK=-0XfF", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_INT);
+    CHECK_EQ_INT(k.i, -255);
+    CHECK_OK(shmap_keyword_parse("MASK=0x", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_STRING);
+    CHECK_OK(shmap_keyword_parse("BIG=0x1ffffffffffffffff", &k)); /* past i64: a number */
+    CHECK_EQ_INT(k.type, SHMAP_KW_FLOAT);
     CHECK_ERR(shmap_keyword_parse("NOEQUALS", &k), SHMAP_EKEYWORD);
     CHECK_ERR(shmap_keyword_parse("=1", &k), SHMAP_EKEYWORD);
     CHECK_ERR(shmap_keyword_parse("BAD KEY=1", &k), SHMAP_EKEYWORD);
