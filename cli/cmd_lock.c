@@ -3,8 +3,29 @@
  *
  * Takes the segment's lock, runs COMMAND holding it, releases it and exits with COMMAND's
  * status (128+N if a signal N ended it, 127 if it could not be run, 126 if not executable),
- * as `flock(1)` does. While COMMAND runs, this process ignores SIGINT and SIGQUIT, as
- * system(3) does, so a Ctrl-C reaches COMMAND and the lock is released once it is gone.
+ * as `flock(1)` does.
+ *
+ * Signals. The lock is only worth something while its holder lives, so this process must
+ * outlive COMMAND: SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1 and SIGUSR2 are caught and
+ * passed on to COMMAND, and the lock is released once COMMAND is gone. A signal sent by the
+ * terminal (Ctrl-C, a hangup) goes to the whole foreground process group, so COMMAND has it
+ * already while it stays in ours: such a signal (si_code SI_KERNEL) is not passed on, or it
+ * would arrive twice. (One that a process sends to the whole group, as timeout(1) does
+ * after signalling us, cannot be told from one sent to us alone: COMMAND gets it twice, which
+ * for a signal that ends it changes nothing.) One that COMMAND sends to us is not sent back
+ * to it. Signals that shmap inherited ignored (nohup's SIGHUP) or blocked stay so, here and
+ * in COMMAND.
+ *
+ * Until COMMAND starts, a signal ends the wait for the lock through the library's wait
+ * check, which gives back a writer's half-taken claim (a plain death there would leave the
+ * lock marked as if its writer died), and then this process dies of that same signal.
+ *
+ * Races. The signals are blocked from the moment the lock is held: one caught before that
+ * stops everything, one arriving later stays pending until COMMAND exists to receive it.
+ * The child restores the inherited dispositions and mask before exec, so it never runs our
+ * handler. The parent forwards only with the signals blocked and before reaping, so a pid
+ * it signals is always COMMAND's (a zombie at worst, never reused), and it sleeps in
+ * sigsuspend(), which a signal or the child's SIGCHLD ends, so none is left unforwarded.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,36 +40,160 @@
 static const cli_opt lock_opts[] = {
     {"read", 0}, {"write", 0}, {"timeout", 1}, {NULL, 0}};
 
-static int run(char **command)
+static const int fwd_signals[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
+#define NFWD (sizeof fwd_signals / sizeof fwd_signals[0])
+
+/* How a signal came: from a process, or from the kernel (the terminal). */
+#define FROM_PROCESS 1
+#define FROM_KERNEL 2
+
+static volatile sig_atomic_t stop_sig;     /* the first signal caught */
+static volatile sig_atomic_t from[NFWD];   /* per signal: FROM_* bits not yet forwarded */
+static volatile sig_atomic_t command_pid;  /* COMMAND, once forked */
+
+/* What shmap inherited, to restore in COMMAND and on the way out. */
+typedef struct saved_signals {
+    int handled[NFWD];            /* we caught this one (else it is left as it was) */
+    struct sigaction old[NFWD];
+    struct sigaction old_chld;
+    sigset_t mask;                /* the signal mask */
+} saved_signals;
+
+static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
-    struct sigaction ign, old_int, old_quit;
-    memset(&ign, 0, sizeof ign);
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    sigaction(SIGINT, &ign, &old_int);
-    sigaction(SIGQUIT, &ign, &old_quit);
+    (void)uctx;
+    if (sig == SIGCHLD)
+        return; /* only ends sigsuspend() */
+    if (!stop_sig)
+        stop_sig = sig;
+    /* si_pid is meaningful for signals from processes (si_code <= 0). */
+    if (si->si_code <= 0 && command_pid && si->si_pid == command_pid)
+        return;
+    for (size_t i = 0; i < NFWD; i++) {
+        if (fwd_signals[i] == sig)
+            from[i] |= si->si_code <= 0 ? FROM_PROCESS : FROM_KERNEL;
+    }
+}
+
+static int stop_check(void *arg)
+{
+    (void)arg;
+    return stop_sig ? -EINTR : 0;
+}
+
+/* Catch the signals to forward (not SA_RESTART: a signal must end the lock's sleep). */
+static void signals_catch(saved_signals *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < NFWD; i++)
+        sigaddset(&sa.sa_mask, fwd_signals[i]);
+    sigprocmask(SIG_SETMASK, NULL, &s->mask);
+    for (size_t i = 0; i < NFWD; i++) {
+        sigaction(fwd_signals[i], NULL, &s->old[i]);
+        s->handled[i] = s->old[i].sa_handler != SIG_IGN &&
+                        !sigismember(&s->mask, fwd_signals[i]);
+        if (s->handled[i])
+            sigaction(fwd_signals[i], &sa, NULL);
+    }
+    /* Also when SIGCHLD was ignored: then children are reaped unseen and waitpid fails. */
+    sa.sa_flags = SA_SIGINFO | SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, &s->old_chld);
+    shmap_set_wait_check(stop_check, NULL);
+}
+
+/* Block what we catch (and SIGCHLD): they are then seen only in sigsuspend(). */
+static void signals_block(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < NFWD; i++)
+        sigaddset(&set, fwd_signals[i]);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+/* Put back the inherited dispositions and mask. Called with the signals blocked. */
+static void signals_restore(const saved_signals *s)
+{
+    shmap_set_wait_check(NULL, NULL);
+    for (size_t i = 0; i < NFWD; i++) {
+        if (s->handled[i])
+            sigaction(fwd_signals[i], &s->old[i], NULL);
+    }
+    sigaction(SIGCHLD, &s->old_chld, NULL);
+    sigprocmask(SIG_SETMASK, &s->mask, NULL);
+}
+
+/* Die of @p sig as if it had never been caught (it normally terminates); if it does not,
+ * fall back on the status such a death gives. */
+static int die_of(const saved_signals *s, int sig)
+{
+    signals_block();
+    signals_restore(s);
+    fflush(NULL);
+    raise(sig);
+    return 128 + sig;
+}
+
+/* Pass on what arrived since the last call. Called with the signals blocked. */
+static void forward(pid_t pid)
+{
+    for (size_t i = 0; i < NFWD; i++) {
+        int how = from[i];
+        if (!how)
+            continue;
+        from[i] = 0;
+        if (how == FROM_KERNEL && getpgid(pid) == getpgrp())
+            continue; /* the terminal sent it to COMMAND too */
+        kill(pid, fwd_signals[i]);
+    }
+}
+
+/* Run the command; the signals are caught and blocked. */
+static int run(char **command, const saved_signals *s)
+{
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGQUIT, &old_quit, NULL);
+        signals_restore(s);
         execvp(command[0], command);
         int e = errno;
         fprintf(stderr, "shmap: lock: cannot run '%s': %s\n", command[0], strerror(e));
         _exit(e == ENOENT ? 127 : 126);
     }
-    int status = 0, rc = CLI_EXIT_FAIL;
     if (pid < 0) {
         fprintf(stderr, "shmap: lock: cannot fork: %s\n", strerror(errno));
-    } else {
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-        rc = WIFEXITED(status) ? WEXITSTATUS(status)
-                               : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : CLI_EXIT_FAIL;
+        return CLI_EXIT_FAIL;
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGQUIT, &old_quit, NULL);
-    return rc;
+    command_pid = pid;
+    /* While waiting, unblock what we catch, and SIGCHLD, which tells us COMMAND ended. */
+    sigset_t waiting = s->mask;
+    for (size_t i = 0; i < NFWD; i++) {
+        if (s->handled[i])
+            sigdelset(&waiting, fwd_signals[i]);
+    }
+    sigdelset(&waiting, SIGCHLD);
+    int status = 0;
+    for (;;) {
+        forward(pid);
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR) {
+            fprintf(stderr, "shmap: lock: cannot wait for the command: %s\n", strerror(errno));
+            command_pid = 0;
+            return CLI_EXIT_FAIL;
+        }
+        if (r == 0)
+            sigsuspend(&waiting);
+    }
+    command_pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status)
+                             : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : CLI_EXIT_FAIL;
 }
 
 int cmd_lock(int argc, char **argv)
@@ -91,17 +236,34 @@ int cmd_lock(int argc, char **argv)
     int rc = shmap_open(&seg, name, SHMAP_RDWR);
     if (rc < 0)
         return cli_fail_lib(name, rc);
+    saved_signals saved;
+    signals_catch(&saved);
     rc = shmap_lock(seg, (unsigned)flags, timeout);
+    signals_block();
     if (rc == SHMAP_EOWNERDEAD) {
         const char *detail = cli_lib_detail();
         fprintf(stderr, "shmap: lock: warning: %s\n",
                 detail ? detail : shmap_strerror(rc));
     } else if (rc < 0) {
         shmap_close(seg);
+        if (stop_sig)
+            return die_of(&saved, stop_sig);
+        signals_restore(&saved);
         return cli_fail_lib(name, rc);
     }
-    int status = run(argv + dash + 1);
+    /* A signal that came before COMMAND could receive it ends this run: nothing to pass on. */
+    if (stop_sig) {
+        shmap_unlock(seg);
+        shmap_close(seg);
+        return die_of(&saved, stop_sig);
+    }
+    int status = run(argv + dash + 1, &saved);
     shmap_unlock(seg);
     shmap_close(seg);
+    /* Signals that came after COMMAND ended are dropped, not left pending to kill us on
+     * the way out: it is gone, and its status is what we exit with. */
+    sigprocmask(SIG_SETMASK, &saved.mask, NULL);
+    signals_block();
+    signals_restore(&saved);
     return status;
 }

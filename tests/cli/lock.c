@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "../util.h"
 
@@ -135,6 +136,159 @@ TEST(cli__info_shows_the_attached_processes_and_the_lock)
     CHECK_CONTAINS(out, want);
     util_clear(&out, &err);
     CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+/*
+ * Start `shmap lock NAME [MODE] -- sh -c SCRIPT` with its stdout on a pipe (*out, to read).
+ * It dies with the test; its command is in the test's process group, which the runner kills.
+ */
+static pid_t start_lock(const char *name, const char *script, int *out)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl(test_shmap_bin(), test_shmap_bin(), "lock", name, "--", "sh", "-c", script,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    *out = p[0];
+    return pid;
+}
+
+/* Read what comes on @p fd until EOF, or until @p want has come when it is not NULL. */
+static void read_from(int fd, char *buf, size_t size, const char *want)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    while (len + 1 < size && (!want || !strstr(buf, want))) {
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+}
+
+/* The tester's case: `timeout`, systemd or kill sends SIGTERM to shmap, not to COMMAND. */
+TEST(cli__lock_sigterm_keeps_the_lock_until_a_command_that_ignores_it_ends)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("term-ign");
+    shmap_seg *seg = make_kept(name);
+    char done[512], script[1024], buf[256];
+    snprintf(done, sizeof done, "%s/done", util_test_dir());
+    snprintf(script, sizeof script, "trap '' TERM; echo started; sleep 1.5; echo done > '%s'; "
+                                    "exit 5", done);
+    int fd;
+    pid_t pid = start_lock(name, script, &fd);
+    read_from(fd, buf, sizeof buf, "started\n");
+    CHECK_STR(buf, "started\n");
+    CHECK(kill(pid, SIGTERM) == 0);
+    /* The next locker waits for the command: it sees what the command wrote last. */
+    double t0 = util_now_s();
+    snprintf(script, sizeof script, "cat '%s'", done);
+    RUN(0, "lock", name, "--timeout", "5", "--", "sh", "-c", script);
+    double waited = util_now_s() - t0;
+    CHECK_STR(out, "done\n");
+    CHECK_STR(err, ""); /* no "previous writer died" */
+    if (waited < 0.7)
+        test_fail(__FILE__, __LINE__, "the next locker got the lock after %.2f s", waited);
+    util_clear(&out, &err);
+    CHECK_EQ_INT(test_wait(pid), 5);
+    close(fd);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(cli__lock_passes_sigterm_to_the_command_and_exits_128_plus_15)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("term");
+    shmap_seg *seg = make_kept(name);
+    char buf[256];
+    int fd;
+    pid_t pid = start_lock(name, "echo started; exec sleep 30", &fd);
+    read_from(fd, buf, sizeof buf, "started\n");
+    CHECK_STR(buf, "started\n");
+    double t0 = util_now_s();
+    CHECK(kill(pid, SIGTERM) == 0);
+    /* shmap outlives the command and reports its death: an exit, not a death by signal. */
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        CHECK(errno == EINTR);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_INT(WEXITSTATUS(status), 128 + SIGTERM);
+    CHECK(util_now_s() - t0 < 10);
+    /* Released, not left to a dead holder: free at once, and nobody is warned. */
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK_EQ_INT(li.writer, 0);
+    CHECK_EQ_INT(li.owner_died, 0);
+    RUN(0, "lock", name, "--timeout", "0", "--", "echo", "free");
+    CHECK_STR(out, "free\n");
+    CHECK_STR(err, "");
+    util_clear(&out, &err);
+    close(fd);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+/*
+ * Before the command starts, SIGTERM ends shmap at once and leaves no trace: behind a
+ * reader, the writer's claim it had made is given back rather than left to look like a
+ * writer that died holding the lock.
+ */
+TEST(cli__lock_sigterm_while_waiting_ends_it_and_leaves_the_lock_clean)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("term-wait");
+    shmap_seg *seg = make_kept(name);
+    for (int shared = 0; shared <= 1; shared++) {
+        CHECK_OK(shmap_lock(seg, shared ? SHMAP_LOCK_SHARED : SHMAP_LOCK_EXCLUSIVE, 0));
+        int fd;
+        pid_t pid = start_lock(name, "echo ran", &fd);
+        /* Wait until it waits: behind a reader it claims the writer's place, behind a
+         * writer it marks the lock as waited for. */
+        shmap_lockinfo li;
+        double t0 = util_now_s();
+        for (;;) {
+            CHECK_OK(shmap_lock_info(seg, &li));
+            if (shared ? li.writer == pid : li.waiters != 0)
+                break;
+            CHECK(util_now_s() - t0 < 10);
+            util_sleep_ms(5);
+        }
+        util_sleep_ms(50);
+        t0 = util_now_s();
+        CHECK(kill(pid, SIGTERM) == 0);
+        CHECK_EQ_INT(test_wait(pid), 128 + SIGTERM);
+        CHECK(util_now_s() - t0 < 3);
+        char buf[256];
+        read_from(fd, buf, sizeof buf, NULL);
+        CHECK_STR(buf, ""); /* the command never ran */
+        close(fd);
+        CHECK_OK(shmap_lock_info(seg, &li));
+        CHECK_EQ_INT(li.owner_died, 0);
+        CHECK_EQ_INT(li.writer, shared ? 0 : getpid());
+        if (shared) {
+            /* No writer's claim is left to keep readers out. */
+            RUN(0, "lock", name, "--read", "--timeout", "0", "--", "true");
+            util_clear(&out, &err);
+        }
+        CHECK_OK(shmap_unlock(seg));
+        RUN(0, "lock", name, "--timeout", "0", "--", "true");
+        CHECK_STR(err, "");
+        util_clear(&out, &err);
+    }
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }
