@@ -2118,9 +2118,13 @@ typedef struct {
 } export_block;
 
 /*
- * The PEP 3118 format of one element. Records are written with '=' (standard sizes, no
- * alignment) so that a consumer reads the packed layout, not a padded one; numpy's own
- * format for a packed record is ambiguous for some layouts, hence this.
+ * The PEP 3118 format of one element. A plain type is one native code ("d"). A record is
+ * "T{...}" with '=' (native byte order, standard sizes, no alignment) before every field's
+ * code, so a consumer reads the packed layout rather than a padded one. The '=' goes after
+ * a sub-array's count, "(3)=d:pos:", never before it: that is where numpy writes it, and
+ * numpy's parser rejects "=(3)d". Writing it on every field, not once, keeps each field's
+ * meaning independent of the ones before it. Records hold only native-order simple types
+ * (other orders are refused when a segment is opened), so '=' is always right.
  */
 static const char *format_code(shmap_dtype dt)
 {
@@ -2154,7 +2158,7 @@ static int make_format(SegmentObject *self)
         fmt = PyUnicode_FromString(format_code(dt));
     } else {
         PyObject *names = PyDataType_NAMES(d);
-        fmt = PyUnicode_FromString("T{=");
+        fmt = PyUnicode_FromString("T{");
         for (Py_ssize_t i = 0; fmt && i < PyTuple_GET_SIZE(names); i++) {
             PyObject *fname = PyTuple_GET_ITEM(names, i);
             PyObject *spec = PyDict_GetItemWithError(PyDataType_FIELDS(d), fname);
@@ -2163,10 +2167,10 @@ static int make_format(SegmentObject *self)
             if (fd && PyDataType_SUBARRAY(fd)) {
                 PyObject *shape = PyDataType_SUBARRAY(fd)->shape;
                 if (shmap_type_of_simple(PyDataType_SUBARRAY(fd)->base, NULL, &dt) == 0)
-                    part = PyUnicode_FromFormat("(%S)%s:%U:", PyTuple_GET_ITEM(shape, 0),
+                    part = PyUnicode_FromFormat("(%S)=%s:%U:", PyTuple_GET_ITEM(shape, 0),
                                                 format_code(dt), fname);
             } else if (fd && shmap_type_of_simple(fd, NULL, &dt) == 0) {
-                part = PyUnicode_FromFormat("%s:%U:", format_code(dt), fname);
+                part = PyUnicode_FromFormat("=%s:%U:", format_code(dt), fname);
             }
             Py_SETREF(fmt, part ? PyUnicode_Concat(fmt, part) : NULL);
             Py_XDECREF(part);
