@@ -36,7 +36,9 @@ PyDoc_STRVAR(module_doc,
 "holds a reference of its own: closing the Segment while arrays exist is safe, the\n"
 "arrays stay readable, and the memory is unmapped when the last of them goes. Until\n"
 "then the mapping is unmap-pending (IDL's SHMUNMAP): opening the segment again in\n"
-"this process raises shmap.Error with code EPENDING.\n"
+"this process with the same access (read-only, or readonly=False) raises shmap.Error\n"
+"with code EPENDING. Mappings are per access, so an open with the other access gets a\n"
+"mapping of its own and succeeds; delete() works too.\n"
 "\n"
 "Destroy policy (IDL's): a segment this process created is destroyed (its name\n"
 "removed) when this process's last reference to it goes, and at interpreter exit,\n"
@@ -203,7 +205,10 @@ PyDoc_STRVAR(delete_doc,
 "readers queue behind it), at most timeout seconds (None: for ever; 0: only try).\n"
 "Processes that map the segment without a lock are not waited for. Every process\n"
 "that maps it, this one included, keeps its memory until it unmaps; the memory is\n"
-"freed after the last one. A lock this process holds (a shmap.Lock) must be released\n"
+"freed after the last one. That includes this process's unmap-pending mappings\n"
+"(arrays of a closed Segment): the lock is then taken through a mapping of the other\n"
+"access, and only when both are pending does the call raise shmap.Error (EPENDING;\n"
+"force still works). A lock this process holds (a shmap.Lock) must be released\n"
 "first, or the call waits for itself. Ctrl-C interrupts the wait.\n"
 "\n"
 "force     remove the name at once, without the lock; also removes an object that is\n"
@@ -509,10 +514,11 @@ PyDoc_STRVAR(segment_close_doc,
 "\n"
 "Drop this reference to the mapping (IDL's SHMUNMAP). Arrays and buffers taken from\n"
 "the segment keep theirs: they stay valid, the mapping is unmap-pending (opening the\n"
-"segment again in this process raises shmap.Error with code EPENDING) and the memory\n"
-"goes when the last of them goes. If this process created the segment (without keep)\n"
-"and this was the last reference, the segment is destroyed. Closing a closed Segment\n"
-"does nothing. Locks taken with lock() hold references of their own and stay held.\n"
+"segment again in this process with the same access raises shmap.Error with code\n"
+"EPENDING; see the module's Lifetimes) and the memory goes when the last of them\n"
+"goes. If this process created the segment (without keep) and this was the last\n"
+"reference, the segment is destroyed. Closing a closed Segment does nothing. Locks\n"
+"taken with lock() hold references of their own and stay held.\n"
 "Returns None. Raises OSError if destroying the segment fails (the Segment is closed\n"
 "all the same).");
 
@@ -522,7 +528,8 @@ PyDoc_STRVAR(segment_unmap_doc,
 "\n"
 "The same as close(), under IDL's name: drop this reference and, if arrays or other\n"
 "Segments still hold the mapping, mark it unmap-pending: until the last of them goes,\n"
-"opening the segment again in this process raises shmap.Error with code EPENDING.\n"
+"opening the segment again in this process with the same access raises shmap.Error\n"
+"with code EPENDING (an open with the other access makes a mapping of its own).\n"
 "Returns None; raises as close() does.");
 
 PyDoc_STRVAR(segment_set_destroy_doc,

@@ -2029,8 +2029,9 @@ static PyObject *seg_close_common(SegmentObject *self, int unmap)
 
 /*
  * close() is IDL's SHMUNMAP, as SPEC asks: arrays that still view the segment keep the
- * mapping alive, and it is unmap-pending (no new opens in this process) until the last of
- * them goes. Only the garbage collector's release of a forgotten Segment is a plain close.
+ * mapping alive, and it is unmap-pending (no new opens with its access in this process)
+ * until the last of them goes. Only the garbage collector's release of a forgotten Segment
+ * is a plain close.
  */
 static PyObject *seg_close(PyObject *obj, PyObject *unused)
 {
