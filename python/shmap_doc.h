@@ -128,7 +128,7 @@ PyDoc_STRVAR(create_doc,
 "          must be packed (no padding, no align=True), its fields of the types\n"
 "          above or 1-d subarrays of them; the CLI's 'record:x:f4,flag:u1' is\n"
 "          accepted as well.\n"
-"mode      permission bits, less the umask (default 0o600).\n"
+"mode      permission bits 0 to 0o7777, less the umask (default 0o600).\n"
 "keep      keep the segment when this process's last reference goes (default: a\n"
 "          segment you create is destroyed then, as in IDL).\n"
 "transient record it as transient: `shmap gc` may remove it once its creator and\n"
@@ -137,16 +137,19 @@ PyDoc_STRVAR(create_doc,
 "exist_ok  if the name exists with this type and shape, open it read-write instead\n"
 "          (raise shmap.Error with code EMISMATCH if the type or shape differ).\n"
 "prefault  fault every page in now (MAP_POPULATE).\n"
-"keywords  a mapping of keywords to set: {'EXPTIME': 1.5, 'OBJECT': ('M31',\n"
-"          'target name')}; a (value, comment) pair sets a comment.\n"
+"keywords  a mapping (a dict, or anything with items()) of keywords to set:\n"
+"          {'EXPTIME': 1.5, 'OBJECT': ('M31', 'target name')}; a (value, comment)\n"
+"          pair sets a comment.\n"
 "keyword_capacity\n"
-"          keyword slots (0 for the library's default, 32).\n"
+"          keyword slots, up to 4096 (0 for the library's default, 32).\n"
 "ring      make a ring of frames: the first dimension is the number of frames N,\n"
 "          and frame number g is written at index g % N (see Segment.write_begin()\n"
 "          and Segment.read_frame()).\n"
 "\n"
 "Returns a read-write Segment. Raises FileExistsError if the name exists (without\n"
-"replace or exist_ok), shmap.DtypeError, shmap.ArgumentError, or OSError.");
+"replace or exist_ok), shmap.DtypeError, shmap.ArgumentError (also for a mode or\n"
+"keyword_capacity out of range, naming it), TypeError (an argument of the wrong type,\n"
+"such as keywords that are not a mapping), or OSError.");
 
 PyDoc_STRVAR(open_doc,
 "open($module, /, name, readonly=True, *, dtype=None, shape=None, offset=0,\n"

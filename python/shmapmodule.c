@@ -2776,6 +2776,50 @@ static PyTypeObject Keywords_Type = {
 /* ---------------------------------------------------------------------------------------- */
 /* Module functions */
 
+/*
+ * An int argument of create() within [lo, hi]: -1 with TypeError (not an int) or
+ * shmap.ArgumentError "NAME=VALUE RANGE" (out of range, whatever its size), naming the
+ * argument. Parsed here rather than by PyArg_Parse's 'I', which wraps modulo 2**32, and
+ * PyLong_AsLong, whose errors do not say which argument. @p octal writes the value in octal
+ * (permission bits); PyUnicode_FromFormat has no %o, PyNumber_ToBase does it for any size.
+ */
+#define SHMAP_STR_(x) #x
+#define SHMAP_STR(x) SHMAP_STR_(x) /* a macro's value as a string literal, for messages */
+
+static int int_arg(PyObject *obj, const char *what, long long lo, long long hi, int octal,
+                   const char *range, long long *out)
+{
+    PyObject *index = PyNumber_Index(obj);
+    if (!index) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what,
+                         Py_TYPE(obj)->tp_name);
+        }
+        return -1;
+    }
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        Py_DECREF(index);
+        return -1;
+    }
+    if (overflow || v < lo || v > hi) {
+        PyObject *text = octal ? PyNumber_ToBase(index, 8) : PyObject_Str(index);
+        PyObject *msg = text ? PyUnicode_FromFormat("%s=%U %s", what, text, range) : NULL;
+        const char *utf8 = msg ? PyUnicode_AsUTF8(msg) : NULL;
+        if (utf8)
+            raise_text(ArgumentError, SHMAP_EINVAL, NULL, utf8);
+        Py_XDECREF(msg);
+        Py_XDECREF(text);
+        Py_DECREF(index);
+        return -1;
+    }
+    Py_DECREF(index);
+    *out = v;
+    return 0;
+}
+
 /* Keywords given to create(): name -> value or (value, comment). */
 static int create_keywords(PyObject *mapping, shmap_keyword **out, Py_ssize_t *count)
 {
@@ -2783,10 +2827,27 @@ static int create_keywords(PyObject *mapping, shmap_keyword **out, Py_ssize_t *c
     *count = 0;
     if (!mapping || mapping == Py_None)
         return 0;
+    /* A list of pairs passes PyMapping_Check (lists have a subscript), so look for what is
+     * used, items(); without this check it fails with an AttributeError about 'items'. */
+    if (!PyDict_Check(mapping) && !PyObject_HasAttrString(mapping, "items")) {
+        PyErr_Format(PyExc_TypeError, "keywords must be a mapping (name -> value, or name -> "
+                                      "(value, comment)), such as a dict, not %.100s",
+                     Py_TYPE(mapping)->tp_name);
+        return -1;
+    }
     PyObject *items = PyMapping_Items(mapping);
     if (!items)
         return -1;
     Py_ssize_t n = PyList_GET_SIZE(items);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_Format(PyExc_TypeError, "keywords.items() must give (name, value) pairs, "
+                                          "not %.100R", pair);
+            Py_DECREF(items);
+            return -1;
+        }
+    }
     shmap_keyword *kw = n ? PyMem_Calloc((size_t)n, sizeof *kw) : NULL;
     if (n && !kw) {
         Py_DECREF(items);
@@ -2821,11 +2882,12 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
                              "exist_ok", "prefault", "keywords", "keyword_capacity", "ring",
                              NULL};
     PyObject *name_obj, *shape_obj, *dtype_obj, *mode_obj = NULL, *keywords = Py_None;
+    PyObject *kwcap_obj = NULL;
     int keep = 0, transient = 0, replace = 0, exist_ok = 0, prefault = 0, ring = 0;
-    unsigned int kwcap = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOIp:create", kwlist, &name_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOOp:create", kwlist, &name_obj,
                                      &shape_obj, &dtype_obj, &mode_obj, &keep, &transient,
-                                     &replace, &exist_ok, &prefault, &keywords, &kwcap, &ring))
+                                     &replace, &exist_ok, &prefault, &keywords, &kwcap_obj,
+                                     &ring))
         return NULL;
     const char *name = utf8_arg(name_obj, "name");
     if (!name)
@@ -2840,15 +2902,20 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
     if (mode_obj && mode_obj != Py_None) {
-        long mode = PyLong_AsLong(mode_obj);
-        if (mode == -1 && PyErr_Occurred())
+        long long mode;
+        if (int_arg(mode_obj, "mode", 0, 07777, 1,
+                    "is not a set of permission bits (0 to 0o7777)", &mode) < 0)
             return NULL;
-        if (mode < 0 || mode > 07777) {
-            PyErr_Format(PyExc_ValueError, "mode 0o%lo is not a set of permission bits "
-                                           "(0 to 0o7777)", mode);
-            return NULL;
-        }
         opts.mode = (unsigned)mode;
+    }
+    if (kwcap_obj) {
+        long long cap;
+        if (int_arg(kwcap_obj, "keyword_capacity", 0, SHMAP_KEYWORD_CAPACITY_MAX, 0,
+                    "is out of range: 0 (the default, "
+                    SHMAP_STR(SHMAP_KEYWORD_CAPACITY_DEFAULT) " slots) to "
+                    SHMAP_STR(SHMAP_KEYWORD_CAPACITY_MAX) " slots", &cap) < 0)
+            return NULL;
+        opts.keyword_capacity = (unsigned)cap;
     }
     if (replace && exist_ok) {
         PyErr_SetString(PyExc_ValueError, "replace and exist_ok exclude each other");
@@ -2857,7 +2924,6 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     opts.flags = (keep ? SHMAP_CREATE_KEEP : 0) | (transient ? SHMAP_CREATE_TRANSIENT : 0) |
                  (replace ? SHMAP_CREATE_REPLACE : 0) | (exist_ok ? SHMAP_CREATE_OPEN : 0) |
                  (prefault ? SHMAP_CREATE_PREFAULT : 0) | (ring ? SHMAP_CREATE_RING : 0);
-    opts.keyword_capacity = kwcap;
     opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
     shmap_keyword *kw;
     Py_ssize_t nkw;
