@@ -264,7 +264,9 @@ PyDoc_STRVAR(unique_name_doc,
 "Return a fresh name that no segment has now (IDL's GET_NAME), such as\n"
 "'shmap-4f2a9c1e-1', starting with prefix (default 'shmap'). Another process may\n"
 "still take it before you do: create() is exclusive, so that is an error, never a\n"
-"silent overwrite. Raises shmap.ArgumentError for a prefix that is not a valid name.");
+"silent overwrite. The names are POSIX shared-memory names ('/frames' and\n"
+"'shm://frames' give 'frames-...'). Raises shmap.ArgumentError (code EBADNAME) for a\n"
+"prefix that is not a valid name or names another store ('file:...', 'sysv://...').");
 
 PyDoc_STRVAR(mappings_doc,
 "mappings($module, /)\n"

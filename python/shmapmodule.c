@@ -3304,8 +3304,22 @@ static PyObject *mod_unique_name(PyObject *module, PyObject *args, PyObject *kwa
     const char *prefix = NULL;
     if (prefix_obj != Py_None && !(prefix = utf8_arg(prefix_obj, "prefix")))
         return NULL;
+    /* Unique names are POSIX shared-memory names: the library checks the prefix is a name
+     * but then probes it with shm_open, so a file or System V prefix came back as a bare
+     * EINVAL from that probe. Say what is wrong with it instead. */
+    shmap_store store = SHMAP_STORE_POSIX;
+    int rc = prefix ? shmap_name_check(prefix, &store) : 0;
+    if (rc < 0)
+        return raise_lib(rc, prefix);
+    if (store != SHMAP_STORE_POSIX) {
+        char msg[SHMAP_NAME_MAX + 160];
+        snprintf(msg, sizeof msg, "prefix '%s' names a %s segment: unique_name() makes POSIX "
+                 "shared-memory names only (a prefix such as 'frames')", prefix,
+                 shmap_store_name(store));
+        return raise_text(ArgumentError, SHMAP_EBADNAME, NULL, msg);
+    }
     char buf[SHMAP_NAME_MAX];
-    int rc = shmap_name_unique(buf, sizeof buf, prefix);
+    rc = shmap_name_unique(buf, sizeof buf, prefix);
     if (rc < 0)
         return raise_lib(rc, prefix);
     return PyUnicode_FromString(buf);
