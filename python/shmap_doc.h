@@ -36,7 +36,9 @@ PyDoc_STRVAR(module_doc,
 "holds a reference of its own: closing the Segment while arrays exist is safe, the\n"
 "arrays stay readable, and the memory is unmapped when the last of them goes. Until\n"
 "then the mapping is unmap-pending (IDL's SHMUNMAP): opening the segment again in\n"
-"this process raises shmap.Error with code EPENDING.\n"
+"this process with the same access (read-only, or readonly=False) raises shmap.Error\n"
+"with code EPENDING. Mappings are per access, so an open with the other access gets a\n"
+"mapping of its own and succeeds; delete() works too.\n"
 "\n"
 "Destroy policy (IDL's): a segment this process created is destroyed (its name\n"
 "removed) when this process's last reference to it goes, and at interpreter exit,\n"
@@ -126,7 +128,7 @@ PyDoc_STRVAR(create_doc,
 "          must be packed (no padding, no align=True), its fields of the types\n"
 "          above or 1-d subarrays of them; the CLI's 'record:x:f4,flag:u1' is\n"
 "          accepted as well.\n"
-"mode      permission bits, less the umask (default 0o600).\n"
+"mode      permission bits 0 to 0o7777, less the umask (default 0o600).\n"
 "keep      keep the segment when this process's last reference goes (default: a\n"
 "          segment you create is destroyed then, as in IDL).\n"
 "transient record it as transient: `shmap gc` may remove it once its creator and\n"
@@ -135,16 +137,19 @@ PyDoc_STRVAR(create_doc,
 "exist_ok  if the name exists with this type and shape, open it read-write instead\n"
 "          (raise shmap.Error with code EMISMATCH if the type or shape differ).\n"
 "prefault  fault every page in now (MAP_POPULATE).\n"
-"keywords  a mapping of keywords to set: {'EXPTIME': 1.5, 'OBJECT': ('M31',\n"
-"          'target name')}; a (value, comment) pair sets a comment.\n"
+"keywords  a mapping (a dict, or anything with items()) of keywords to set:\n"
+"          {'EXPTIME': 1.5, 'OBJECT': ('M31', 'target name')}; a (value, comment)\n"
+"          pair sets a comment.\n"
 "keyword_capacity\n"
-"          keyword slots (0 for the library's default, 32).\n"
+"          keyword slots, up to 4096 (0 for the library's default, 32).\n"
 "ring      make a ring of frames: the first dimension is the number of frames N,\n"
 "          and frame number g is written at index g % N (see Segment.write_begin()\n"
 "          and Segment.read_frame()).\n"
 "\n"
 "Returns a read-write Segment. Raises FileExistsError if the name exists (without\n"
-"replace or exist_ok), shmap.DtypeError, shmap.ArgumentError, or OSError.");
+"replace or exist_ok), shmap.DtypeError, shmap.ArgumentError (also for a mode or\n"
+"keyword_capacity out of range, naming it), TypeError (an argument of the wrong type,\n"
+"such as keywords that are not a mapping), or OSError.");
 
 PyDoc_STRVAR(open_doc,
 "open($module, /, name, readonly=True, *, dtype=None, shape=None, offset=0,\n"
@@ -203,7 +208,10 @@ PyDoc_STRVAR(delete_doc,
 "readers queue behind it), at most timeout seconds (None: for ever; 0: only try).\n"
 "Processes that map the segment without a lock are not waited for. Every process\n"
 "that maps it, this one included, keeps its memory until it unmaps; the memory is\n"
-"freed after the last one. A lock this process holds (a shmap.Lock) must be released\n"
+"freed after the last one. That includes this process's unmap-pending mappings\n"
+"(arrays of a closed Segment): the lock is then taken through a mapping of the other\n"
+"access, and only when both are pending does the call raise shmap.Error (EPENDING;\n"
+"force still works). A lock this process holds (a shmap.Lock) must be released\n"
 "first, or the call waits for itself. Ctrl-C interrupts the wait.\n"
 "\n"
 "force     remove the name at once, without the lock; also removes an object that is\n"
@@ -256,7 +264,9 @@ PyDoc_STRVAR(unique_name_doc,
 "Return a fresh name that no segment has now (IDL's GET_NAME), such as\n"
 "'shmap-4f2a9c1e-1', starting with prefix (default 'shmap'). Another process may\n"
 "still take it before you do: create() is exclusive, so that is an error, never a\n"
-"silent overwrite. Raises shmap.ArgumentError for a prefix that is not a valid name.");
+"silent overwrite. The names are POSIX shared-memory names ('/frames' and\n"
+"'shm://frames' give 'frames-...'). Raises shmap.ArgumentError (code EBADNAME) for a\n"
+"prefix that is not a valid name or names another store ('file:...', 'sysv://...').");
 
 PyDoc_STRVAR(mappings_doc,
 "mappings($module, /)\n"
@@ -509,10 +519,11 @@ PyDoc_STRVAR(segment_close_doc,
 "\n"
 "Drop this reference to the mapping (IDL's SHMUNMAP). Arrays and buffers taken from\n"
 "the segment keep theirs: they stay valid, the mapping is unmap-pending (opening the\n"
-"segment again in this process raises shmap.Error with code EPENDING) and the memory\n"
-"goes when the last of them goes. If this process created the segment (without keep)\n"
-"and this was the last reference, the segment is destroyed. Closing a closed Segment\n"
-"does nothing. Locks taken with lock() hold references of their own and stay held.\n"
+"segment again in this process with the same access raises shmap.Error with code\n"
+"EPENDING; see the module's Lifetimes) and the memory goes when the last of them\n"
+"goes. If this process created the segment (without keep) and this was the last\n"
+"reference, the segment is destroyed. Closing a closed Segment does nothing. Locks\n"
+"taken with lock() hold references of their own and stay held.\n"
 "Returns None. Raises OSError if destroying the segment fails (the Segment is closed\n"
 "all the same).");
 
@@ -522,7 +533,8 @@ PyDoc_STRVAR(segment_unmap_doc,
 "\n"
 "The same as close(), under IDL's name: drop this reference and, if arrays or other\n"
 "Segments still hold the mapping, mark it unmap-pending: until the last of them goes,\n"
-"opening the segment again in this process raises shmap.Error with code EPENDING.\n"
+"opening the segment again in this process with the same access raises shmap.Error\n"
+"with code EPENDING (an open with the other access makes a mapping of its own).\n"
 "Returns None; raises as close() does.");
 
 PyDoc_STRVAR(segment_set_destroy_doc,

@@ -2029,8 +2029,9 @@ static PyObject *seg_close_common(SegmentObject *self, int unmap)
 
 /*
  * close() is IDL's SHMUNMAP, as SPEC asks: arrays that still view the segment keep the
- * mapping alive, and it is unmap-pending (no new opens in this process) until the last of
- * them goes. Only the garbage collector's release of a forgotten Segment is a plain close.
+ * mapping alive, and it is unmap-pending (no new opens with its access in this process)
+ * until the last of them goes. Only the garbage collector's release of a forgotten Segment
+ * is a plain close.
  */
 static PyObject *seg_close(PyObject *obj, PyObject *unused)
 {
@@ -2118,9 +2119,13 @@ typedef struct {
 } export_block;
 
 /*
- * The PEP 3118 format of one element. Records are written with '=' (standard sizes, no
- * alignment) so that a consumer reads the packed layout, not a padded one; numpy's own
- * format for a packed record is ambiguous for some layouts, hence this.
+ * The PEP 3118 format of one element. A plain type is one native code ("d"). A record is
+ * "T{...}" with '=' (native byte order, standard sizes, no alignment) before every field's
+ * code, so a consumer reads the packed layout rather than a padded one. The '=' goes after
+ * a sub-array's count, "(3)=d:pos:", never before it: that is where numpy writes it, and
+ * numpy's parser rejects "=(3)d". Writing it on every field, not once, keeps each field's
+ * meaning independent of the ones before it. Records hold only native-order simple types
+ * (other orders are refused when a segment is opened), so '=' is always right.
  */
 static const char *format_code(shmap_dtype dt)
 {
@@ -2154,7 +2159,7 @@ static int make_format(SegmentObject *self)
         fmt = PyUnicode_FromString(format_code(dt));
     } else {
         PyObject *names = PyDataType_NAMES(d);
-        fmt = PyUnicode_FromString("T{=");
+        fmt = PyUnicode_FromString("T{");
         for (Py_ssize_t i = 0; fmt && i < PyTuple_GET_SIZE(names); i++) {
             PyObject *fname = PyTuple_GET_ITEM(names, i);
             PyObject *spec = PyDict_GetItemWithError(PyDataType_FIELDS(d), fname);
@@ -2163,10 +2168,10 @@ static int make_format(SegmentObject *self)
             if (fd && PyDataType_SUBARRAY(fd)) {
                 PyObject *shape = PyDataType_SUBARRAY(fd)->shape;
                 if (shmap_type_of_simple(PyDataType_SUBARRAY(fd)->base, NULL, &dt) == 0)
-                    part = PyUnicode_FromFormat("(%S)%s:%U:", PyTuple_GET_ITEM(shape, 0),
+                    part = PyUnicode_FromFormat("(%S)=%s:%U:", PyTuple_GET_ITEM(shape, 0),
                                                 format_code(dt), fname);
             } else if (fd && shmap_type_of_simple(fd, NULL, &dt) == 0) {
-                part = PyUnicode_FromFormat("%s:%U:", format_code(dt), fname);
+                part = PyUnicode_FromFormat("=%s:%U:", format_code(dt), fname);
             }
             Py_SETREF(fmt, part ? PyUnicode_Concat(fmt, part) : NULL);
             Py_XDECREF(part);
@@ -2771,6 +2776,50 @@ static PyTypeObject Keywords_Type = {
 /* ---------------------------------------------------------------------------------------- */
 /* Module functions */
 
+/*
+ * An int argument of create() within [lo, hi]: -1 with TypeError (not an int) or
+ * shmap.ArgumentError "NAME=VALUE RANGE" (out of range, whatever its size), naming the
+ * argument. Parsed here rather than by PyArg_Parse's 'I', which wraps modulo 2**32, and
+ * PyLong_AsLong, whose errors do not say which argument. @p octal writes the value in octal
+ * (permission bits); PyUnicode_FromFormat has no %o, PyNumber_ToBase does it for any size.
+ */
+#define SHMAP_STR_(x) #x
+#define SHMAP_STR(x) SHMAP_STR_(x) /* a macro's value as a string literal, for messages */
+
+static int int_arg(PyObject *obj, const char *what, long long lo, long long hi, int octal,
+                   const char *range, long long *out)
+{
+    PyObject *index = PyNumber_Index(obj);
+    if (!index) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what,
+                         Py_TYPE(obj)->tp_name);
+        }
+        return -1;
+    }
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        Py_DECREF(index);
+        return -1;
+    }
+    if (overflow || v < lo || v > hi) {
+        PyObject *text = octal ? PyNumber_ToBase(index, 8) : PyObject_Str(index);
+        PyObject *msg = text ? PyUnicode_FromFormat("%s=%U %s", what, text, range) : NULL;
+        const char *utf8 = msg ? PyUnicode_AsUTF8(msg) : NULL;
+        if (utf8)
+            raise_text(ArgumentError, SHMAP_EINVAL, NULL, utf8);
+        Py_XDECREF(msg);
+        Py_XDECREF(text);
+        Py_DECREF(index);
+        return -1;
+    }
+    Py_DECREF(index);
+    *out = v;
+    return 0;
+}
+
 /* Keywords given to create(): name -> value or (value, comment). */
 static int create_keywords(PyObject *mapping, shmap_keyword **out, Py_ssize_t *count)
 {
@@ -2778,10 +2827,27 @@ static int create_keywords(PyObject *mapping, shmap_keyword **out, Py_ssize_t *c
     *count = 0;
     if (!mapping || mapping == Py_None)
         return 0;
+    /* A list of pairs passes PyMapping_Check (lists have a subscript), so look for what is
+     * used, items(); without this check it fails with an AttributeError about 'items'. */
+    if (!PyDict_Check(mapping) && !PyObject_HasAttrString(mapping, "items")) {
+        PyErr_Format(PyExc_TypeError, "keywords must be a mapping (name -> value, or name -> "
+                                      "(value, comment)), such as a dict, not %.100s",
+                     Py_TYPE(mapping)->tp_name);
+        return -1;
+    }
     PyObject *items = PyMapping_Items(mapping);
     if (!items)
         return -1;
     Py_ssize_t n = PyList_GET_SIZE(items);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_Format(PyExc_TypeError, "keywords.items() must give (name, value) pairs, "
+                                          "not %.100R", pair);
+            Py_DECREF(items);
+            return -1;
+        }
+    }
     shmap_keyword *kw = n ? PyMem_Calloc((size_t)n, sizeof *kw) : NULL;
     if (n && !kw) {
         Py_DECREF(items);
@@ -2816,11 +2882,12 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
                              "exist_ok", "prefault", "keywords", "keyword_capacity", "ring",
                              NULL};
     PyObject *name_obj, *shape_obj, *dtype_obj, *mode_obj = NULL, *keywords = Py_None;
+    PyObject *kwcap_obj = NULL;
     int keep = 0, transient = 0, replace = 0, exist_ok = 0, prefault = 0, ring = 0;
-    unsigned int kwcap = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOIp:create", kwlist, &name_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOOp:create", kwlist, &name_obj,
                                      &shape_obj, &dtype_obj, &mode_obj, &keep, &transient,
-                                     &replace, &exist_ok, &prefault, &keywords, &kwcap, &ring))
+                                     &replace, &exist_ok, &prefault, &keywords, &kwcap_obj,
+                                     &ring))
         return NULL;
     const char *name = utf8_arg(name_obj, "name");
     if (!name)
@@ -2835,15 +2902,20 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
     if (mode_obj && mode_obj != Py_None) {
-        long mode = PyLong_AsLong(mode_obj);
-        if (mode == -1 && PyErr_Occurred())
+        long long mode;
+        if (int_arg(mode_obj, "mode", 0, 07777, 1,
+                    "is not a set of permission bits (0 to 0o7777)", &mode) < 0)
             return NULL;
-        if (mode < 0 || mode > 07777) {
-            PyErr_Format(PyExc_ValueError, "mode 0o%lo is not a set of permission bits "
-                                           "(0 to 0o7777)", mode);
-            return NULL;
-        }
         opts.mode = (unsigned)mode;
+    }
+    if (kwcap_obj) {
+        long long cap;
+        if (int_arg(kwcap_obj, "keyword_capacity", 0, SHMAP_KEYWORD_CAPACITY_MAX, 0,
+                    "is out of range: 0 (the default, "
+                    SHMAP_STR(SHMAP_KEYWORD_CAPACITY_DEFAULT) " slots) to "
+                    SHMAP_STR(SHMAP_KEYWORD_CAPACITY_MAX) " slots", &cap) < 0)
+            return NULL;
+        opts.keyword_capacity = (unsigned)cap;
     }
     if (replace && exist_ok) {
         PyErr_SetString(PyExc_ValueError, "replace and exist_ok exclude each other");
@@ -2852,7 +2924,6 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     opts.flags = (keep ? SHMAP_CREATE_KEEP : 0) | (transient ? SHMAP_CREATE_TRANSIENT : 0) |
                  (replace ? SHMAP_CREATE_REPLACE : 0) | (exist_ok ? SHMAP_CREATE_OPEN : 0) |
                  (prefault ? SHMAP_CREATE_PREFAULT : 0) | (ring ? SHMAP_CREATE_RING : 0);
-    opts.keyword_capacity = kwcap;
     opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
     shmap_keyword *kw;
     Py_ssize_t nkw;
@@ -3233,8 +3304,22 @@ static PyObject *mod_unique_name(PyObject *module, PyObject *args, PyObject *kwa
     const char *prefix = NULL;
     if (prefix_obj != Py_None && !(prefix = utf8_arg(prefix_obj, "prefix")))
         return NULL;
+    /* Unique names are POSIX shared-memory names: the library checks the prefix is a name
+     * but then probes it with shm_open, so a file or System V prefix came back as a bare
+     * EINVAL from that probe. Say what is wrong with it instead. */
+    shmap_store store = SHMAP_STORE_POSIX;
+    int rc = prefix ? shmap_name_check(prefix, &store) : 0;
+    if (rc < 0)
+        return raise_lib(rc, prefix);
+    if (store != SHMAP_STORE_POSIX) {
+        char msg[SHMAP_NAME_MAX + 160];
+        snprintf(msg, sizeof msg, "prefix '%s' names a %s segment: unique_name() makes POSIX "
+                 "shared-memory names only (a prefix such as 'frames')", prefix,
+                 shmap_store_name(store));
+        return raise_text(ArgumentError, SHMAP_EBADNAME, NULL, msg);
+    }
     char buf[SHMAP_NAME_MAX];
-    int rc = shmap_name_unique(buf, sizeof buf, prefix);
+    rc = shmap_name_unique(buf, sizeof buf, prefix);
     if (rc < 0)
         return raise_lib(rc, prefix);
     return PyUnicode_FromString(buf);

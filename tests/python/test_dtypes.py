@@ -240,10 +240,47 @@ def test_buffer__record_layouts_read_back(name, dtype):
 def test_buffer__record_format(name):
     with shmap.create(name, 5, POINT) as seg:
         m = memoryview(seg)
-        assert m.format == "T{=f:x:f:y:B:flag:}"
+        assert m.format == "T{=f:x:=f:y:=B:flag:}"
         assert m.itemsize == 9
         assert np.asarray(seg).dtype == POINT
         m.release()
+
+
+# Packed record layouts: sub-arrays first, in the middle and last, fields that native alignment
+# would pad, every element type. numpy reads the buffer's format with its own PEP 3118 parser.
+RECORD_LAYOUTS = [
+    "pos:f8[3],t:f8",
+    "t:f8,pos:f8[3],n:i4",
+    "t:f8,pos:f8[3]",
+    "a:u1,b:f8,c:i2",
+    "flag:bool,z:c64,h:f2,zz:c128[2],q:i8,u:u16[3]",
+    "x:u1[3],y:i4[2],w:u64",
+    "one:f4[1]",
+    "k:i8",
+]
+
+
+@pytest.mark.parametrize("fields", RECORD_LAYOUTS)
+def test_buffer__record_layouts_asarray(name, fields):
+    seg = shmap.create(name, (2, 3), "record:" + fields, keep=True)
+    want = seg.array.dtype
+    offsets = [want.fields[f][1] for f in want.names]
+    with seg:
+        for a in (np.asarray(seg), np.asarray(memoryview(seg))):
+            assert a.dtype == want
+            assert a.dtype.itemsize == want.itemsize == seg.dtype.itemsize
+            assert [a.dtype.fields[f][1] for f in a.dtype.names] == offsets
+            assert a.shape == (2, 3)
+            assert np.shares_memory(a, seg.array)
+        a = np.asarray(seg)
+        a[1, 2][want.names[-1]] = 1
+        assert np.all(seg.array[1, 2][want.names[-1]] == 1)
+        # numpy's own description of the dtype gives the same type back.
+        assert np.dtype(a.dtype.descr) == want
+    with shmap.open(name) as ro:
+        a = np.asarray(ro)
+        assert a.dtype == want and not a.flags.writeable
+        assert np.all(a[1, 2][want.names[-1]] == 1)
 
 
 def test_buffer__bytes_and_writes(name):

@@ -200,6 +200,22 @@ def test_unique_name():
         shmap.unique_name(3)
 
 
+@pytest.mark.parametrize("prefix,store", [("file:/tmp/x", "file"), ("file://tmp/x", "file"),
+                                          ("sysv://0x5eed", "sysv"), ("sysv://id=3", "sysv")])
+def test_unique_name__other_store_prefix_refused(prefix, store):
+    """Unique names are POSIX names: another store's prefix is an argument error that says
+    so, not the EINVAL of probing it with shm_open."""
+    with pytest.raises(shmap.ArgumentError) as exc:
+        shmap.unique_name(prefix)
+    assert exc.value.code == shmap.EBADNAME
+    assert prefix in str(exc.value) and store in str(exc.value) and "POSIX" in str(exc.value)
+
+
+def test_unique_name__posix_prefix_spellings():
+    for prefix in ("/" + PREFIX, "shm://" + PREFIX, "shmem://" + PREFIX):
+        assert shmap.unique_name(prefix).startswith(PREFIX + "-")
+
+
 def test_version():
     assert re.fullmatch(r"\d+\.\d+\.\d+", shmap.__version__)
 

@@ -2,6 +2,8 @@
 never removes anything; the destroy policy at close and at exit."""
 import gc
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -116,6 +118,101 @@ def test_lifetime__unmap_pending_until_last_array(name):
     del a
     assert mapped(name) == []
     shmap.open(name).close()  # no longer pending
+
+
+def test_lifetime__pending_refuses_the_same_access_only(name):
+    """Mappings are per access (include/shmap.h): a read-write mapping left pending refuses
+    read-write opens, and a read-only open gets a mapping of its own."""
+    seg = shmap.create(name, 3, "i4", keep=True)
+    a = seg.array
+    seg.close()
+    with pytest.raises(shmap.Error) as exc:
+        shmap.open(name, readonly=False)
+    assert exc.value.code == shmap.EPENDING
+    with shmap.open(name) as ro:
+        a[2] = 7
+        assert ro.array[2] == 7
+        assert sorted(m["writable"] for m in mapped(name)) == [False, True]
+    del a
+    assert mapped(name) == []
+
+
+def test_delete__while_read_write_mapping_pending(name):
+    """delete() takes the lock through a read-only mapping when this process's read-write
+    one is pending, and the arrays keep working on the nameless memory."""
+    seg = shmap.create(name, (3,), "i4", keep=True)
+    a = seg.array
+    seg.close()
+    shmap.delete(name)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+    a[:] = [1, 2, 3]
+    assert a.tolist() == [1, 2, 3]
+    assert mapped(name)[0]["pending"] is True
+    del a
+    assert mapped(name) == []
+
+
+def test_delete__while_read_only_mapping_pending(name):
+    shmap.create(name, 3, "u1", keep=True).close()
+    seg = shmap.open(name)
+    a = seg.array
+    seg.close()
+    shmap.delete(name)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+    assert a.tolist() == [0, 0, 0]
+    del a
+    assert mapped(name) == []
+
+
+def test_delete__while_pending_wakes_waiters(name):
+    """The removal is announced through the lock's read-write map of the header: a wait in
+    the read-only mapping that delete() borrowed ends at once."""
+    seg = shmap.create(name, 4, "u1", keep=True)
+    ro = shmap.open(name)
+    a = seg.array
+    seg.close()
+    got = []
+
+    def wait():
+        try:
+            ro.wait(timeout=10)
+        except shmap.Error as e:
+            got.append(e.code)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    shmap.delete(name)
+    t.join(10)
+    assert time.monotonic() - t0 < 2
+    assert got == [shmap.EREMOVED]
+    ro.close()
+    del a
+    assert mapped(name) == []
+
+
+def test_delete__both_mappings_pending(name):
+    """With both of this process's mappings pending no handle can take the lock: EPENDING,
+    naming the way out; force still removes the name."""
+    seg = shmap.create(name, 3, "u1", keep=True)
+    a = seg.array
+    seg.close()
+    ro = shmap.open(name)
+    b = ro.array
+    ro.close()
+    with pytest.raises(shmap.Error) as exc:
+        shmap.delete(name)
+    assert exc.value.code == shmap.EPENDING
+    assert name in str(exc.value) and "force" in str(exc.value)
+    assert shmap.info(name)["name"] == name  # still there
+    shmap.delete(name, force=True)
+    with pytest.raises(FileNotFoundError):
+        shmap.info(name)
+    del a, b
+    assert mapped(name) == []
 
 
 def test_lifetime__other_segments_keep_working_while_pending(name):

@@ -184,11 +184,36 @@ def test_create__mode(name, names):
     other = names()
     with shmap.create(other, 1, "u1"):
         assert shmap.info(other)["mode"] == "0600"
-    for bad in (-1, 0o10000):
-        with pytest.raises(ValueError):
+    for bad, text in ((-1, "-0o1"), (0o10000, "0o10000"), (2**70, oct(2**70))):
+        with pytest.raises(shmap.ArgumentError) as exc:
             shmap.create(name, 1, "u1", mode=bad)
-    with pytest.raises(TypeError):
-        shmap.create(name, 1, "u1", mode="0600")
+        assert str(exc.value) == ("mode=%s is not a set of permission bits (0 to 0o7777)"
+                                  % text)
+    for bad in ("0600", 0.5):
+        with pytest.raises(TypeError, match="mode must be an int"):
+            shmap.create(name, 1, "u1", mode=bad)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+@pytest.mark.parametrize("cap", [-1, 4097, 2**32 + 3, 2**40, 2**64, -2**70])
+def test_create__keyword_capacity_out_of_range(name, cap):
+    """Refused whatever its size, naming the argument; it used to wrap modulo 2**32."""
+    with pytest.raises(shmap.ArgumentError) as exc:
+        shmap.create(name, 1, "u1", keyword_capacity=cap)
+    assert str(exc.value).startswith("keyword_capacity=%d is out of range: 0 " % cap)
+    assert "4096" in str(exc.value)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_create__keyword_capacity_bounds(names):
+    for cap, slots in ((0, 32), (1, 1), (4096, 4096)):
+        n = names()
+        with shmap.create(n, 1, "u1", keyword_capacity=cap):
+            assert shmap.info(n)["keyword_capacity"] == slots
+    with pytest.raises(TypeError, match="keyword_capacity must be an int, not float"):
+        shmap.create(names(), 1, "u1", keyword_capacity=2.0)
 
 
 def test_create__transient_prefault_capacity(name):
@@ -204,6 +229,33 @@ def test_create__keywords(name):
                                                 "N": 3, "OK": True}) as seg:
         assert dict(seg.keywords) == {"EXPTIME": 1.5, "OBJECT": "M31", "N": 3, "OK": True}
         assert seg.keywords.comment("OBJECT") == "target"
+
+
+@pytest.mark.parametrize("bad", [[("A", 1)], (("A", 1),), "AB", 5])
+def test_create__keywords_not_a_mapping(name, bad):
+    with pytest.raises(TypeError, match="keywords must be a mapping") as exc:
+        shmap.create(name, 1, "u1", keywords=bad)
+    assert type(bad).__name__ in str(exc.value)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_create__keywords_any_mapping(name):
+    """Anything with items() will do; items that are not pairs are a TypeError."""
+    class Items:
+        def __init__(self, items):
+            self._items = items
+
+        def items(self):
+            return self._items
+
+    with shmap.create(name, 1, "u1", keywords=Items([("A", 1), ("B", ("x", "c"))])) as seg:
+        assert dict(seg.keywords) == {"A": 1, "B": "x"}
+    for bad in ([("A", 1, 2)], [["A", 1]], ["AB"]):
+        with pytest.raises(TypeError, match=r"\(name, value\) pairs"):
+            shmap.create(name, 1, "u1", keywords=Items(bad))
+        with pytest.raises(FileNotFoundError):
+            shmap.open(name)
 
 
 def test_create__bad_keywords_leave_nothing(name):
