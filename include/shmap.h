@@ -239,7 +239,8 @@ SHMAP_EXTERN int shmap_name_check(const char *name, shmap_store *store);
  * @param[out] buf receives the name, such as "shmap-4f2a9c1e-1".
  * @param[in] size size of @p buf; #SHMAP_NAME_MAX is always enough, 256 is for any
  *            prefix of up to 230 bytes.
- * @param[in] prefix start of the name (NULL for "shmap"); must itself be a valid name.
+ * @param[in] prefix start of the name (NULL for "shmap"); must itself be a valid name of a
+ *            POSIX segment (no store prefix).
  * @return 0, #SHMAP_EBADNAME for a bad prefix, or -ERANGE if @p buf is too small.
  */
 SHMAP_EXTERN int shmap_name_unique(char *buf, size_t size, const char *prefix);

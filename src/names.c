@@ -118,6 +118,10 @@ int shmap_name_unique(char *buf, size_t size, const char *prefix)
     int rc = shmap__name_parse(prefix, &n);
     if (rc < 0)
         return rc;
+    if (n.store != SHMAP_STORE_POSIX)
+        return shmap__err(SHMAP_EBADNAME, "prefix '%s' names a %s object: unique names are "
+                                          "POSIX segment names (a plain prefix)",
+                          prefix, shmap_store_name(n.store));
     for (int attempt = 0; attempt < 100; attempt++) {
         uint32_t r;
         if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)

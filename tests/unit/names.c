@@ -141,6 +141,9 @@ TEST(name_unique__bad_prefix_is_ebadname_and_small_buffer_erange)
     char buf[SHMAP_NAME_MAX];
     CHECK_ERR(shmap_name_unique(buf, sizeof buf, "a/b"), SHMAP_EBADNAME);
     CHECK_ERR(shmap_name_unique(buf, sizeof buf, ".shmap-x"), SHMAP_EBADNAME);
+    CHECK_ERR(shmap_name_unique(buf, sizeof buf, "file:/tmp/x"), SHMAP_EBADNAME);
+    CHECK_CONTAINS(shmap_last_error(), "names a file object");
+    CHECK_ERR(shmap_name_unique(buf, sizeof buf, "sysv://0x1234"), SHMAP_EBADNAME);
     CHECK_ERR(shmap_name_unique(buf, 4, "prefix"), -ERANGE);
     char longp[260];
     memset(longp, 'p', 250);
