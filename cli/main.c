@@ -96,7 +96,9 @@ static const cli_command commands[] = {
      "run a command holding the segment's lock",
      "Takes the exclusive lock (--write, the default) or a shared one (--read), runs\n"
      "COMMAND, releases the lock when it ends and exits with its status (128+N if signal N\n"
-     "ended it, 127 if it could not be found, 126 if it could not be run).\n"
+     "ended it, 127 if it could not be found, 126 if it could not be run). TERM, HUP, INT,\n"
+     "QUIT, USR1 and USR2 sent to shmap are passed on to COMMAND, and the lock is held\n"
+     "until COMMAND has ended.\n"
      "\n"
      "  --read         take a shared lock: other readers may hold it too\n"
      "  --write        take the exclusive lock (default)\n"
