@@ -141,6 +141,20 @@ SHMAP__HIDDEN void shmap__sysv_name(int id, const struct shmid_ds *ds, char *buf
 /* backend/sysv_shm.c: describe one System V segment by id into an entry. */
 SHMAP__HIDDEN int shmap__sysv_describe_id(int id, shmap_entry *ent);
 
+/* format.c: what can be said of the creator recorded in a checked header copy of `avail`
+ * bytes: alive, dead (pid and start time; a zombie is dead), or unknown (slot 0 of the
+ * attach table, when the copy holds it, says it is of another pid namespace, where its pid
+ * means nothing). gc, attaches waiting for a creation and the EINCOMPLETE message judge
+ * creations alike with it. */
+enum shmap__creator {
+    SHMAP__CREATOR_ALIVE,
+    SHMAP__CREATOR_DEAD,
+    SHMAP__CREATOR_UNKNOWN
+};
+struct shmap__header;
+SHMAP__HIDDEN enum shmap__creator shmap__creator_state(const struct shmap__header *h,
+                                                      size_t avail);
+
 /* linux/memfd.c: an anonymous descriptor (memfd_create); huge pages when asked. */
 SHMAP__HIDDEN int shmap__memfd_new(const char *label, bool hugepages, const char *who);
 /* linux/memfd.c: the huge page size, or 0 with the detail saying why none can be used. */
