@@ -12,7 +12,7 @@
 static const cli_opt gc_opts[] = {{"dry-run", 0}, {"prefix", 1}, {NULL, 0}};
 
 struct tally {
-    unsigned removed, cleared_slots, cleared_segments, tmp, failed;
+    unsigned removed, cleared_slots, cleared_segments, tmp, unfinished, failed;
 };
 
 static const char *plural(unsigned n, const char *one, const char *many)
@@ -44,8 +44,16 @@ static int on_event(const shmap_gc_event *ev, void *ctx)
                ev->slots, plural(ev->slots, "slot", "slots"), name);
         break;
     case SHMAP_GC_REMOVED_TMP:
-        t->tmp++;
-        printf("%s hidden leftover %s of a dead creator (pid %d)\n", verb, name, (int)ev->pid);
+        /* System V has no hidden names: its unfinished creations are under their key. */
+        if (strncmp(ev->name, "sysv://", 7) == 0) {
+            t->unfinished++;
+            printf("%s unfinished segment %s (its creator, pid %d, died creating it)\n", verb,
+                   name, (int)ev->pid);
+        } else {
+            t->tmp++;
+            printf("%s hidden leftover %s of a dead creator (pid %d)\n", verb, name,
+                   (int)ev->pid);
+        }
         break;
     }
     return 0;
@@ -76,13 +84,19 @@ int cmd_gc(int argc, char **argv)
         return cli_fail(NULL, "gc: %s", cli_lib_message(rc));
     bool dry = flags & SHMAP_GC_DRY_RUN;
     const char *removed = dry ? "to remove" : "removed", *cleared = dry ? "to clear" : "cleared";
-    if (!t.removed && !t.cleared_segments && !t.tmp)
+    if (!t.removed && !t.cleared_segments && !t.tmp && !t.unfinished) {
         printf("gc%s: nothing to do\n", dry ? " (dry run)" : "");
-    else
-        printf("gc%s: %u transient %s %s, %u stale attach %s %s in %u %s, %u hidden %s %s\n",
+    } else {
+        printf("gc%s: %u transient %s %s, %u stale attach %s %s in %u %s, %u hidden %s %s",
                dry ? " (dry run)" : "", t.removed, plural(t.removed, "segment", "segments"),
                removed, t.cleared_slots, plural(t.cleared_slots, "slot", "slots"), cleared,
                t.cleared_segments, plural(t.cleared_segments, "segment", "segments"), t.tmp,
                plural(t.tmp, "leftover", "leftovers"), removed);
+        /* Only when there are some, so the usual summary keeps its form. */
+        if (t.unfinished)
+            printf(", %u unfinished System V %s %s", t.unfinished,
+                   plural(t.unfinished, "segment", "segments"), removed);
+        putchar('\n');
+    }
     return t.failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "store.h"
 
 /*
  * FNV-1a's step taken a 64-bit word at a time over the 31 words of the fixed part: an attach
@@ -133,6 +133,43 @@ void shmap__header_init(struct shmap__header *h, const struct shmap__layout *lay
     h->checksum = shmap__checksum(h);
 }
 
+enum shmap__creator shmap__creator_state(const struct shmap__header *h, size_t avail)
+{
+    /* The creator recorded itself in slot 0 with its pid namespace; a pid of another
+     * namespace names some other process here, or none. A copy too short to hold the
+     * slot judges by the pid alone. */
+    const struct shmap__lockarea *a =
+        (const struct shmap__lockarea *)((const char *)h + SHMAP__LOCK_OFFSET);
+    size_t slot0_end = SHMAP__LOCK_OFFSET + offsetof(struct shmap__lockarea, slots) +
+                       sizeof a->slots[0];
+    if (avail >= slot0_end && a->slots[0].pid == h->creator_pid && a->slots[0].pidns &&
+        shmap__self_pidns() && a->slots[0].pidns != shmap__self_pidns())
+        return SHMAP__CREATOR_UNKNOWN;
+    return shmap__proc_alive(h->creator_pid, h->creator_start) ? SHMAP__CREATOR_ALIVE
+                                                               : SHMAP__CREATOR_DEAD;
+}
+
+/* A header still marked INIT: say whether its creator is at work or died at it, which the
+ * user would otherwise have to find out (a System V segment keeps its full size until
+ * something removes it). */
+static int incomplete(const struct shmap__header *h, size_t avail, const char *who)
+{
+    switch (shmap__creator_state(h, avail)) {
+    case SHMAP__CREATOR_ALIVE:
+        return shmap__err(SHMAP_EINCOMPLETE, "%s: segment is still being created by pid %d",
+                          who, h->creator_pid);
+    case SHMAP__CREATOR_DEAD:
+        return shmap__err(SHMAP_EINCOMPLETE, "%s: segment was never completed: its creator "
+                                             "(pid %d) died while creating it (gc removes it)",
+                          who, h->creator_pid);
+    case SHMAP__CREATOR_UNKNOWN:
+        break;
+    }
+    return shmap__err(SHMAP_EINCOMPLETE, "%s: segment is still being created, or its creator "
+                                         "(pid %d of another pid namespace) died while "
+                                         "creating it", who, h->creator_pid);
+}
+
 int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t object_size,
                         const char *who)
 {
@@ -208,9 +245,7 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
                           (unsigned long long)object_size, (unsigned long long)h->total_size);
     uint32_t state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
     if (state == SHMAP__STATE_INIT)
-        return shmap__err(SHMAP_EINCOMPLETE, "%s: segment is still being created, or its "
-                                             "creator (pid %d) died while creating it", who,
-                          h->creator_pid);
+        return incomplete(h, avail, who);
     if (state != SHMAP__STATE_READY)
         return shmap__err(SHMAP_ECORRUPT, "%s: unknown state %u", who, state);
     return 0;

@@ -1,7 +1,7 @@
 /*
- * shmap_gc(): what dead processes left behind in the POSIX store.
+ * shmap_gc(): what dead processes left behind in the POSIX and System V stores.
  *
- * Design note. Three kinds of leftovers, each judged with the liveness rules of the lock
+ * Design note. Four kinds of leftovers, each judged with the liveness rules of the lock
  * waiters (pid plus start time, zombies dead, other pid namespaces alive):
  *
  *   transient segments  removed when the creator recorded in the header is dead, no live
@@ -14,7 +14,11 @@
  *                       protocol the lock waiters use, so a concurrent locker is safe;
  *   hidden objects      ".shmap-tmp-PID-N", creations whose process died before renaming
  *                       them into place: removed when PID is dead (the start time in the
- *                       header, when it was written, guards against a reused pid).
+ *                       header, when it was written, guards against a reused pid);
+ *   unfinished System V segments
+ *                       whose header still says INIT: System V has no hidden names, so
+ *                       these are its creations whose process died; removed when the
+ *                       creator is dead and the kernel counts no attach.
  *
  * Headers are read into a copy (pread, or a moment's read-only shmat for System V) and
  * checked like any other untrusted header before anything in them is believed. A name is
@@ -68,12 +72,7 @@ static int report(struct gc *g, shmap_gc_action action, const char *name, pid_t 
  * slot 0 from another pid namespace cannot be judged from here: it counts as alive. */
 static bool creator_gone(const struct shmap__header *h)
 {
-    const struct shmap__lockarea *a =
-        (const struct shmap__lockarea *)((const char *)h + SHMAP__LOCK_OFFSET);
-    if (a->slots[0].pid == h->creator_pid && a->slots[0].pidns && shmap__self_pidns() &&
-        a->slots[0].pidns != shmap__self_pidns())
-        return false;
-    return !shmap__proc_alive(h->creator_pid, h->creator_start);
+    return shmap__creator_state(h, sizeof *h) == SHMAP__CREATOR_DEAD;
 }
 
 /* Remove /dev/shm/<name> if it is still the object (dev, ino). */
@@ -187,6 +186,31 @@ static bool sysv_same_and_unused(int id, const struct shmid_ds *was)
            !(now.shm_perm.mode & SHM_DEST);
 }
 
+/*
+ * A System V segment still marked INIT (sysv_shm.c): its creator either is at work or died
+ * between shmget and the READY store, typically while faulting in a large segment, which
+ * then holds its full size for good. POSIX and file creations leave such a thing under a
+ * hidden name (gc_tmp); System V has no rename, so the state word is what tells. Removed,
+ * transient or not, once the creator is dead (pid and start time; a dead creator cannot
+ * finish) and the kernel counts no attach, as REMOVED_TMP: a creation that never completed.
+ * The header was checked in every other respect, so a foreign segment is never taken for
+ * one of these.
+ */
+static int gc_sysv_incomplete(struct gc *g, int id, const struct shmid_ds *ds,
+                              const struct shmap__header *h, const char *name)
+{
+    if (!creator_gone(h) || !sysv_same_and_unused(id, ds))
+        return 0;
+    int status = 0;
+    if (!(g->flags & SHMAP_GC_DRY_RUN) && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL &&
+        errno != EIDRM) {
+        int e = errno;
+        status = shmap__err(-e, "%s: cannot remove: %s", name, strerror(e));
+    }
+    return report(g, SHMAP_GC_REMOVED_TMP, name, h->creator_pid, 0, (uint64_t)ds->shm_segsz,
+                  status);
+}
+
 /* A System V segment: the same judgement as gc_segment(), with the kernel's attach count
  * in place of /proc. */
 static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
@@ -205,13 +229,16 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
         return 0;
     memcpy(&h, p, sizeof h);
     shmdt(p);
-    if (shmap__header_check(&h, sizeof h, (uint64_t)ds->shm_segsz, name) < 0)
+    uint64_t size = (uint64_t)ds->shm_segsz;
+    int check = shmap__header_check(&h, sizeof h, (uint64_t)ds->shm_segsz, name);
+    if (check == SHMAP_EINCOMPLETE)
+        return gc_sysv_incomplete(g, id, ds, &h, name);
+    if (check < 0)
         return 0;
     struct shmap__lockarea *a =
         (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
     unsigned nlive, stale;
     shmap__lock_scan(a, false, &nlive, &stale);
-    uint64_t size = (uint64_t)ds->shm_segsz;
     if ((h.flags & SHMAP_SEG_TRANSIENT) && nlive == 0 && creator_gone(&h) &&
         sysv_same_and_unused(id, ds)) {
         int status = 0;

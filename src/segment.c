@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,22 +135,42 @@ static void registry_remove(struct shmap__map *m)
         }
 }
 
-/* Is the creator recorded in a header still running (same pid, same start time)? */
-static bool creator_alive(const struct shmap__header *h)
-{
-    if (h->creator_pid <= 0)
-        return false;
-    if (kill(h->creator_pid, 0) < 0 && errno == ESRCH)
-        return false;
-    uint64_t start = shmap__proc_start(h->creator_pid);
-    return start == 0 || h->creator_start == 0 || start == h->creator_start;
-}
-
 static int access_of(unsigned flags)
 {
     return (flags & SHMAP_PRIVATE) ? SHMAP__ACC_PRIVATE
            : (flags & SHMAP_RDWR)  ? SHMAP__ACC_RDWR
                                    : SHMAP__ACC_RDONLY;
+}
+
+/*
+ * A header still marked INIT: a creator still writing it is given a moment; a dead one is
+ * reported at once, and one of another pid namespace, which cannot be judged, is given the
+ * moment too. The whole header page is read for this (the creator's pid namespace is in
+ * slot 0 of the attach table, past the part an attach checks); on success the checked
+ * part is copied to `h`.
+ */
+static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__obj *obj,
+                            size_t len, const char *who, struct shmap__header *h)
+{
+    struct shmap__header *full = malloc(sizeof *full);
+    if (!full)
+        return shmap__err(-ENOMEM, "%s: out of memory", who);
+    int64_t t0 = shmap__mono_ns();
+    int rc;
+    for (;;) {
+        ssize_t got = ops->read(obj, full, sizeof *full, 0);
+        size_t avail = got > 0 ? (size_t)got : 0;
+        rc = shmap__header_check(full, avail, (uint64_t)len, who);
+        if (rc != SHMAP_EINCOMPLETE || shmap__creator_state(full, avail) == SHMAP__CREATOR_DEAD ||
+            shmap__mono_ns() - t0 >= INIT_WAIT_NS)
+            break;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    if (rc == 0)
+        memcpy(h, full, SHMAP__CHECKED_SIZE);
+    free(full);
+    return rc;
 }
 
 /*
@@ -180,14 +199,8 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     ssize_t got = ops->read(obj, h, SHMAP__CHECKED_SIZE, 0);
     int rc = got < 0 ? shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got))
                      : shmap__header_check(h, (size_t)got, (uint64_t)len, n->name);
-    /* A creator still writing the header is given a moment; a dead one is reported. */
-    for (int64_t t0 = rc == SHMAP_EINCOMPLETE ? shmap__mono_ns() : 0;
-         rc == SHMAP_EINCOMPLETE && creator_alive(h) && shmap__mono_ns() - t0 < INIT_WAIT_NS;) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-        got = ops->read(obj, h, SHMAP__CHECKED_SIZE, 0);
-        rc = shmap__header_check(h, got > 0 ? (size_t)got : 0, (uint64_t)len, n->name);
-    }
+    if (rc == SHMAP_EINCOMPLETE)
+        rc = wait_for_creator(ops, obj, len, n->name, h);
     int err = 0;
     void *base = rc < 0 ? NULL : ops->map(obj, len, 0, access, false, &err);
     if (rc == 0 && !base)

@@ -98,6 +98,17 @@ SHMAP__HIDDEN void shmap__fd_unmap(void *base, size_t len);
  * there, or a memfd made with MFD_HUGETLB), else 0. */
 SHMAP__HIDDEN size_t shmap__fd_granule(struct shmap__obj *obj);
 SHMAP__HIDDEN void shmap__fd_close(struct shmap__obj *obj);
+/* Open an existing object without waiting in open() (a FIFO would wait for a writer):
+ * openat with O_NONBLOCK added, -1 with errno set on failure. Callers must then refuse
+ * anything but a regular file (shmap__fd_adopt). */
+SHMAP__HIDDEN int shmap__fd_open_nonblock(int dirfd, const char *path, int flags);
+/* fstat a descriptor just opened and keep it in obj->fd if it is a regular file; else
+ * close it and fail with -EINVAL, "not a regular file" (a FIFO, a device, a directory). */
+SHMAP__HIDDEN int shmap__fd_adopt(int fd, const char *who, struct shmap__obj *obj);
+/* The error for open(path, flags) failing with errno `e`: "not a regular file" for a
+ * directory or a socket, as shmap__fd_adopt says of what opens; else the errno's. */
+SHMAP__HIDDEN int shmap__fd_open_error(int dirfd, const char *path, int flags, const char *who,
+                                       int e);
 /* Open a path (following symlinks: the user named it) and fstat it; a regular file only. */
 SHMAP__HIDDEN int shmap__fd_open_path(const char *path, const char *who, int access,
                                       struct shmap__obj *obj);
@@ -129,6 +140,20 @@ SHMAP__HIDDEN int shmap__sysv_each(shmap__sysv_fn fn, void *ctx);
 SHMAP__HIDDEN void shmap__sysv_name(int id, const struct shmid_ds *ds, char *buf, size_t size);
 /* backend/sysv_shm.c: describe one System V segment by id into an entry. */
 SHMAP__HIDDEN int shmap__sysv_describe_id(int id, shmap_entry *ent);
+
+/* format.c: what can be said of the creator recorded in a checked header copy of `avail`
+ * bytes: alive, dead (pid and start time; a zombie is dead), or unknown (slot 0 of the
+ * attach table, when the copy holds it, says it is of another pid namespace, where its pid
+ * means nothing). gc, attaches waiting for a creation and the EINCOMPLETE message judge
+ * creations alike with it. */
+enum shmap__creator {
+    SHMAP__CREATOR_ALIVE,
+    SHMAP__CREATOR_DEAD,
+    SHMAP__CREATOR_UNKNOWN
+};
+struct shmap__header;
+SHMAP__HIDDEN enum shmap__creator shmap__creator_state(const struct shmap__header *h,
+                                                      size_t avail);
 
 /* linux/memfd.c: an anonymous descriptor (memfd_create); huge pages when asked. */
 SHMAP__HIDDEN int shmap__memfd_new(const char *label, bool hugepages, const char *who);

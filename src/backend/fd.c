@@ -46,19 +46,54 @@ void shmap__fd_close(struct shmap__obj *obj)
     obj->fd = -1;
 }
 
-int shmap__fd_open_path(const char *path, const char *who, int access, struct shmap__obj *obj)
+/* What a path names when it is not a regular file, for messages. */
+static const char *file_kind(mode_t mode)
 {
-    int oflags = (access == SHMAP__ACC_RDWR ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY;
-    int fd = open(path, oflags);
-    if (fd < 0) {
-        int e = errno;
-        if (e == ENOENT)
-            return shmap__err(-ENOENT, "%s: no such file", who);
-        if (e == EACCES || e == EPERM)
-            return shmap__err(-e, "%s: permission denied to open it %s", who,
-                              access == SHMAP__ACC_RDWR ? "read-write" : "read-only");
-        return shmap__err(-e, "%s: cannot open: %s", who, strerror(e));
-    }
+    return S_ISFIFO(mode)   ? "a FIFO"
+           : S_ISDIR(mode)  ? "a directory"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+           : S_ISLNK(mode)  ? "a symbolic link"
+                            : "of an unknown type";
+}
+
+/*
+ * O_NONBLOCK keeps open() itself from waiting: a FIFO opened read-only waits for a writer,
+ * for ever if none comes, before the caller could fstat it and refuse it. On a regular file
+ * the flag changes nothing, except that a file under another process's lease fails with
+ * EWOULDBLOCK instead of waiting for the lease to be broken: then, and only if the path
+ * still names a regular file, open it again and wait as open() always did. (A FIFO opened
+ * without O_WRONLY never fails with EWOULDBLOCK.)
+ */
+int shmap__fd_open_nonblock(int dirfd, const char *path, int flags)
+{
+    int fd = openat(dirfd, path, flags | O_NONBLOCK);
+    if (fd >= 0 || errno != EWOULDBLOCK)
+        return fd;
+    struct stat st;
+    if (fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+        S_ISREG(st.st_mode))
+        return openat(dirfd, path, flags);
+    errno = EWOULDBLOCK;
+    return -1;
+}
+
+int shmap__fd_open_error(int dirfd, const char *path, int flags, const char *who, int e)
+{
+    /* A directory opened for writing (EISDIR) or a socket (ENXIO) fails in open(): say what
+     * it is, as for the FIFOs and devices refused after opening them. */
+    struct stat st;
+    if ((e == EISDIR || e == ENXIO) &&
+        fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+        !S_ISREG(st.st_mode))
+        return shmap__err(-EINVAL, "%s: not a regular file (it is %s)", who,
+                          file_kind(st.st_mode));
+    return shmap__err(-e, "%s: cannot open: %s", who, strerror(e));
+}
+
+int shmap__fd_adopt(int fd, const char *who, struct shmap__obj *obj)
+{
     if (fstat(fd, &obj->st) < 0) {
         int e = errno;
         close(fd);
@@ -66,10 +101,27 @@ int shmap__fd_open_path(const char *path, const char *who, int access, struct sh
     }
     if (!S_ISREG(obj->st.st_mode)) {
         close(fd);
-        return shmap__err(-EINVAL, "%s: not a regular file", who);
+        return shmap__err(-EINVAL, "%s: not a regular file (it is %s)", who,
+                          file_kind(obj->st.st_mode));
     }
     obj->fd = fd;
     return 0;
+}
+
+int shmap__fd_open_path(const char *path, const char *who, int access, struct shmap__obj *obj)
+{
+    int oflags = (access == SHMAP__ACC_RDWR ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY;
+    int fd = shmap__fd_open_nonblock(AT_FDCWD, path, oflags);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return shmap__err(-ENOENT, "%s: no such file", who);
+        if (e == EACCES || e == EPERM)
+            return shmap__err(-e, "%s: permission denied to open it %s", who,
+                              access == SHMAP__ACC_RDWR ? "read-write" : "read-only");
+        return shmap__fd_open_error(AT_FDCWD, path, oflags, who, e);
+    }
+    return shmap__fd_adopt(fd, who, obj);
 }
 
 int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *where)

@@ -30,7 +30,10 @@ int shmap__posix_tmpname(char *buf, size_t size)
  * Open as shm_open() does (O_NOFOLLOW, close-on-exec, under /dev/shm), with the path built
  * here from the checked name. O_NOATIME spares the header read its atime update (nothing
  * reads a segment's atime); only the owner may ask for it, so after the first refusal
- * (a segment of another user) this process stops asking.
+ * (a segment of another user) this process stops asking. The open does not wait
+ * (shmap__fd_open_nonblock): anyone may put a FIFO in /dev/shm under a segment's name,
+ * and a read-only open of it would wait for a writer for ever; the caller refuses what is
+ * not a regular file.
  */
 int shmap__posix_open(const struct shmap__name *n, bool writable)
 {
@@ -42,14 +45,14 @@ int shmap__posix_open(const struct shmap__name *n, bool writable)
     int fd = -1;
     bool plain = atomic_load_explicit(&noatime_refused, memory_order_relaxed);
     if (!plain) {
-        fd = open(path, flags | O_NOATIME);
+        fd = shmap__fd_open_nonblock(AT_FDCWD, path, flags | O_NOATIME);
         if (fd < 0 && errno == EPERM) {
             atomic_store_explicit(&noatime_refused, true, memory_order_relaxed);
             plain = true;
         }
     }
     if (plain)
-        fd = open(path, flags);
+        fd = shmap__fd_open_nonblock(AT_FDCWD, path, flags);
     if (fd >= 0)
         return fd;
     int e = errno;
@@ -60,6 +63,8 @@ int shmap__posix_open(const struct shmap__name *n, bool writable)
                           writable ? "read-write" : "read-only");
     if (e == EMFILE || e == ENFILE)
         return shmap__err(-e, "%s: too many open files", n->name);
+    if (e == EISDIR || e == ENXIO)
+        return shmap__fd_open_error(AT_FDCWD, path, flags, n->name, e);
     return shmap__err(-e, "%s: %s", n->name, strerror(e));
 }
 
@@ -120,13 +125,7 @@ static int posix_open(struct shmap__name *n, int access, struct shmap__obj *obj)
     int fd = shmap__posix_open(n, access == SHMAP__ACC_RDWR);
     if (fd < 0)
         return fd;
-    if (fstat(fd, &obj->st) < 0) {
-        int e = errno;
-        close(fd);
-        return shmap__err(-e, "%s: fstat: %s", n->name, strerror(e));
-    }
-    obj->fd = fd;
-    return 0;
+    return shmap__fd_adopt(fd, n->name, obj);
 }
 
 static int posix_create(struct shmap__name *n, const struct shmap__create_req *req,

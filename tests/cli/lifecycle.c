@@ -6,8 +6,10 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <time.h>
 
 #include "../util.h"
@@ -210,4 +212,95 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
     util_clear(&out, &err);
     RUN(0, "rm", pname);
     util_clear(&out, &err);
+}
+
+/*
+ * A child that leaves a System V segment as a creator killed while creating it leaves it
+ * (the header marked INIT, which sysv_shm.c turns READY last), detached; it writes a byte
+ * to `up` and waits on `down` until killed.
+ */
+static pid_t unfinished_sysv(const char *name, key_t key, int up, int down)
+{
+    fflush(NULL);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_KEEP;
+        shmap_seg *seg = NULL;
+        const uint64_t dims[1] = {1 << 20};
+        if (shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts) != 0 || shmap_close(seg))
+            _exit(1);
+        int id = shmget(key, 0, 0);
+        struct shmap__header *h = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+        if (h == (void *)-1)
+            _exit(1);
+        __atomic_store_n(&h->state, SHMAP__STATE_INIT, __ATOMIC_RELEASE);
+        shmdt(h);
+        char b = 'L';
+        if (write(up, &b, 1) != 1 || read(down, &b, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    return pid;
+}
+
+TEST(cli__info_and_gc_tell_an_unfinished_system_v_segment_from_one_being_created)
+{
+    char *out = NULL, *err = NULL;
+    key_t key = test_sysv_key();
+    char name[32], keyhex[16], line[256];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
+    snprintf(keyhex, sizeof keyhex, "0x%08x", (unsigned)key);
+    int up[2], down[2];
+    CHECK(pipe(up) == 0 && pipe(down) == 0);
+    pid_t pid = unfinished_sysv(name, key, up[1], down[0]);
+    char b;
+    CHECK(read(up[0], &b, 1) == 1 && b == 'L');
+
+    /* The creator lives: info says so (after waiting a moment for it), gc keeps it. */
+    RUN(1, "info", name);
+    one_line(err);
+    snprintf(line, sizeof line, "segment is still being created by pid %d\n", (int)pid);
+    CHECK_CONTAINS(err, line);
+    RUN(0, "gc", "--dry-run", "--prefix", name);
+    CHECK_STR(out, "gc (dry run): nothing to do\n");
+    RUN(0, "gc", "--prefix", name);
+    CHECK_STR(out, "gc: nothing to do\n");
+
+    /* Killed: info says it will never be completed, and gc removes it. */
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+    RUN(1, "info", name);
+    one_line(err);
+    snprintf(line, sizeof line, "segment was never completed: its creator (pid %d) died while "
+                                "creating it (gc removes it)\n", (int)pid);
+    CHECK_CONTAINS(err, line);
+    RUN(0, "ls", "--all");
+    CHECK_CONTAINS(out, name);
+    RUN(0, "gc", "--dry-run", "--prefix", name);
+    snprintf(line, sizeof line, "would remove unfinished segment %s (its creator, pid %d, died "
+                                "creating it)\n", name, (int)pid);
+    CHECK_CONTAINS(out, line);
+    CHECK_CONTAINS(out, ", 0 hidden leftovers to remove, 1 unfinished System V segment to "
+                        "remove\n");
+    CHECK(util_sysv_exists(key));
+    RUN(0, "gc", "--prefix", name);
+    snprintf(line, sizeof line, "removed unfinished segment %s (its creator, pid %d, died "
+                                "creating it)\n", name, (int)pid);
+    CHECK_CONTAINS(out, line);
+    CHECK_CONTAINS(out, ", 1 unfinished System V segment removed\n");
+    CHECK_STR(err, "");
+    CHECK(!util_sysv_exists(key));
+    /* As ipcs(1) sees it too. */
+    int rc = test_sh(&out, &err, "ipcs -m");
+    if (rc == 0)
+        CHECK(!strstr(out, keyhex));
+    util_clear(&out, &err);
+    RUN(0, "gc", "--prefix", name);
+    CHECK_STR(out, "gc: nothing to do\n");
+    util_clear(&out, &err);
+    close(up[0]);
+    close(up[1]);
+    close(down[0]);
+    close(down[1]);
 }

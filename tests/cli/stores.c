@@ -471,6 +471,53 @@ TEST(cli__raw_failures_are_one_line_naming_the_object_and_the_fault)
     free(err);
 }
 
+/* A FIFO opened read-only waits for a writer for ever: every command refuses it at once. */
+TEST(cli__a_fifo_is_refused_at_once_by_every_command_that_opens_a_name)
+{
+    const char *path = path_of("fifo");
+    CHECK(mkfifo(path, 0600) == 0);
+    char shm[256];
+    const char *name = test_name("fifo");
+    snprintf(shm, sizeof shm, "/dev/shm/%s", name);
+    CHECK(mkfifo(shm, 0600) == 0); /* the runner removes it if the test fails */
+    const char *names[2] = {file_arg(path), name};
+    char *out = NULL, *err = NULL;
+    /* A command that hangs is caught by the runner's timeout; the library's calls are timed
+     * one by one in tests/unit/notregular.c. */
+    for (int i = 0; i < 2; i++) {
+        const char *f = names[i];
+        RUN(1, "info", f);
+        CHECK_ONE_LINE(err, "not a regular file (it is a FIFO)");
+        CHECK_ONE_LINE(err, f);
+        RUN(1, "info", f, "--json");
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "cat", f);
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "watch", f, "--count", "1");
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "fill", f, "1");
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "set", f, "0", "1");
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "info", f, "--dtype", "u1", "--shape", "4");
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "cat", f, "--dtype", "u1", "--shape", "4", "--private");
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "fill", f, "1", "--dtype", "u1", "--shape", "4");
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "rm", f);
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "create", f, "u1", "4", "--exist-ok");
+        CHECK_ONE_LINE(err, "not a regular file");
+    }
+    struct stat st;
+    CHECK(lstat(path, &st) == 0 && S_ISFIFO(st.st_mode));
+    CHECK(lstat(shm, &st) == 0 && S_ISFIFO(st.st_mode));
+    CHECK(unlink(path) == 0 && unlink(shm) == 0);
+    free(out);
+    free(err);
+}
+
 TEST(cli__help_lists_every_name_form_and_the_raw_options)
 {
     char *out = NULL, *err = NULL;

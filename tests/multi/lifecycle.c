@@ -9,8 +9,10 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -612,6 +614,115 @@ TEST(gc__keeps_system_v_segments_that_are_persistent_or_in_use)
     CHECK_OK(shmap_delete(used, 0, 0));
     CHECK_OK(shmap_delete(persist, 0, 0));
     CHECK(!util_sysv_exists(kp));
+}
+
+/*
+ * A child that leaves a System V segment as a creator killed half-way through creating it
+ * leaves it (sysv_shm.c: the header is written marked INIT and READY is stored last): it
+ * creates a kept segment of `bytes` bytes, detaches, and marks it INIT again. It then says
+ * 'L' and waits to be killed, or for any byte to exit.
+ */
+static pid_t spawn_unfinished_sysv(const char *name, key_t key, uint64_t bytes, struct chan *c)
+{
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_KEEP;
+        shmap_seg *seg = NULL;
+        if (shmap_create(&seg, name, SHMAP_U8, 1, &bytes, &opts) != 0 || shmap_close(seg))
+            _exit(1);
+        int id = shmget(key, 0, 0);
+        struct shmap__header *h = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+        if (h == (void *)-1)
+            _exit(1);
+        __atomic_store_n(&h->state, SHMAP__STATE_INIT, __ATOMIC_RELEASE);
+        shmdt(h);
+        child_send(c, 'L');
+        child_recv(c);
+        _exit(0);
+    }
+    return pid;
+}
+
+TEST(gc__removes_an_unfinished_system_v_segment_once_its_creator_is_dead)
+{
+    char name[64], want[160];
+    key_t key = sysv_key(name, sizeof name);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_unfinished_sysv(name, key, 1 << 20, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+
+    /* Its creator lives, attached or not: a creation in progress, kept. */
+    shmap_info info;
+    CHECK_ERR(shmap_stat(name, &info), SHMAP_EINCOMPLETE);
+    snprintf(want, sizeof want, "%s: segment is still being created by pid %d", name, (int)pid);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    struct events e;
+    gc_name(&e, name, SHMAP_GC_DRY_RUN);
+    CHECK_EQ_INT(e.n, 0);
+    gc_name(&e, name, 0);
+    CHECK_EQ_INT(e.n, 0);
+    CHECK(util_sysv_exists(key));
+
+    /* Killed: never to be completed. Opens say so at once, without waiting for it. */
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+    CHECK_ERR(shmap_stat(name, &info), SHMAP_EINCOMPLETE);
+    snprintf(want, sizeof want, "%s: segment was never completed: its creator (pid %d) died "
+                                "while creating it", name, (int)pid);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    shmap_seg *seg = NULL;
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_open(&seg, name, SHMAP_RDONLY), SHMAP_EINCOMPLETE);
+    CHECK(util_now_s() - t0 < 1.5); /* a live creator would be waited for 2 s */
+    CHECK_CONTAINS(shmap_last_error(), want);
+
+    /* Something attached (the kernel counts it): kept until it detaches. */
+    int id = shmget(key, 0, 0);
+    CHECK(id >= 0);
+    void *p = shmat(id, NULL, SHM_RDONLY);
+    CHECK(p != (void *)-1);
+    gc_name(&e, name, 0);
+    CHECK_EQ_INT(e.n, 0);
+    CHECK(shmdt(p) == 0);
+
+    gc_name(&e, name, SHMAP_GC_DRY_RUN);
+    CHECK_EQ_INT(e.n, 1);
+    const shmap_gc_event *ev = find_event(&e, SHMAP_GC_REMOVED_TMP, name);
+    CHECK(ev && ev->pid == pid && ev->dry_run && ev->status == 0 && ev->size >= (1 << 20));
+    CHECK(util_sysv_exists(key));
+    gc_name(&e, name, 0);
+    CHECK_EQ_INT(e.n, 1);
+    ev = find_event(&e, SHMAP_GC_REMOVED_TMP, name);
+    CHECK(ev && ev->pid == pid && !ev->dry_run && ev->status == 0);
+    CHECK(!util_sysv_exists(key));
+    gc_name(&e, name, 0);
+    CHECK_EQ_INT(e.n, 0);
+}
+
+TEST(gc__keeps_an_unfinished_system_v_segment_whose_creator_exits_only_later)
+{
+    /* A creator that stopped (as in a long prefault) but lives, detached: the liveness
+     * rule alone keeps it, and a clean exit later makes it garbage like a kill. */
+    char name[64];
+    key_t key = sysv_key(name, sizeof name);
+    struct chan c;
+    chan_open(&c);
+    pid_t pid = spawn_unfinished_sysv(name, key, 4096, &c);
+    CHECK_EQ_INT(parent_recv(&c), 'L');
+    struct shmid_ds ds;
+    CHECK(shmctl(shmget(key, 0, 0), IPC_STAT, &ds) == 0 && ds.shm_nattch == 0);
+    struct events e;
+    gc_name(&e, name, 0);
+    CHECK_EQ_INT(e.n, 0);
+    CHECK(util_sysv_exists(key));
+    parent_send(&c, 'Q');
+    CHECK_EQ_INT(test_wait(pid), 0);
+    gc_name(&e, name, 0);
+    CHECK_EQ_INT(e.n, 1);
+    CHECK(find_event(&e, SHMAP_GC_REMOVED_TMP, name));
+    CHECK(!util_sysv_exists(key));
 }
 
 TEST(gc__leaves_foreign_objects_alone_and_checks_its_arguments)
