@@ -81,10 +81,43 @@ static int name_boundary_after(char c)
            c == ',' || c == ')';
 }
 
+/*
+ * The library quotes a System V key in one spelling, "0x005a376b", whatever the user typed
+ * ("0x5a376b", "5912427"): that spelling of a sysv:// name's base, or NULL.
+ */
+static const char *sysv_spelling(const char *name, char *buf, size_t size)
+{
+    if (strncmp(name, "sysv://", 7) != 0)
+        return NULL;
+    const char *num = name + 7;
+    int by_id = strncmp(num, "id=", 3) == 0;
+    if (by_id)
+        num += 3;
+    int base = !by_id && (strncmp(num, "0x", 2) == 0 || strncmp(num, "0X", 2) == 0) ? 16 : 10;
+    if (base == 16)
+        num += 2;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(num, &end, base);
+    if (!*num || *end || errno)
+        return NULL;
+    snprintf(buf, size, by_id ? "id=%llu" : "0x%08llx", v);
+    return buf;
+}
+
 /* Does text[0..len) name the segment, as a whole word, not as part of a longer one? */
+static int mentions_base(const char *text, size_t len, const char *base);
+
 static int mentions(const char *text, size_t len, const char *name)
 {
-    const char *base = name_base(name);
+    char key[32];
+    const char *sysv = sysv_spelling(name, key, sizeof key);
+    return mentions_base(text, len, name_base(name)) ||
+           (sysv && mentions_base(text, len, sysv));
+}
+
+static int mentions_base(const char *text, size_t len, const char *base)
+{
     size_t blen = strlen(base);
     if (blen == 0 || blen > len)
         return 0;

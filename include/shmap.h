@@ -829,7 +829,8 @@ typedef enum shmap_gc_action {
     SHMAP_GC_REMOVED_TRANSIENT = 1,
     /** Cleared the attach-table slots of dead processes in a segment (and their holds). */
     SHMAP_GC_CLEARED_SLOTS = 2,
-    /** Removed a hidden `.shmap-tmp-PID-N` object: a creation whose process died. */
+    /** Removed what a creation whose process died left: a hidden `.shmap-tmp-PID-N`
+     *  object, or a System V segment whose header still says it is being created. */
     SHMAP_GC_REMOVED_TMP = 3
 } shmap_gc_action;
 

@@ -136,7 +136,7 @@ int shmap_name_unique(char *buf, size_t size, const char *prefix)
                               prefix);
         char handle[SHMAP_NAME_MAX + 1];
         snprintf(handle, sizeof handle, "/%s", buf);
-        int fd = shm_open(handle, O_RDONLY, 0);
+        int fd = shm_open(handle, O_RDONLY | O_NONBLOCK, 0); /* a FIFO there must not hang */
         if (fd >= 0) {
             close(fd);
             continue;

@@ -720,3 +720,23 @@ TEST(cli__info_shows_the_store_and_os_handle_of_every_store)
     free(out);
     free(err);
 }
+
+TEST(cli__a_system_v_failure_names_the_segment_once_however_its_key_is_spelled)
+{
+    char *out = NULL, *err = NULL, shortx[32], dec[32];
+    snprintf(shortx, sizeof shortx, "sysv://0x%x", (unsigned)test_key());
+    snprintf(dec, sizeof dec, "sysv://%u", (unsigned)test_key());
+    RUN(0, "create", shortx, "u1", "4");
+    const char *const spellings[] = {shortx, dec, key_name()};
+    for (int i = 0; i < 3; i++) {
+        RUN(1, "create", spellings[i], "u1", "4");
+        CHECK_ONE_LINE(err, "a segment with that key exists");
+        /* Once: the library's own spelling (0x%08x) is the same segment. */
+        const char *first = strstr(err, "sysv://");
+        CHECK(first && !strstr(first + 1, "sysv://"));
+    }
+    RUN(0, "rm", dec);
+    CHECK(!key_exists());
+    free(out);
+    free(err);
+}
