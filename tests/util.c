@@ -227,6 +227,30 @@ int util_sysv_exists(key_t key)
     return shmget(key, 0, 0) >= 0;
 }
 
+pid_t util_spawn_unfinished_sysv(const char *name, key_t key, uint64_t bytes, int up, int down)
+{
+    fflush(NULL);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_KEEP;
+        shmap_seg *seg = NULL;
+        if (shmap_create(&seg, name, SHMAP_U8, 1, &bytes, &opts) != 0 || shmap_close(seg))
+            _exit(1);
+        int id = shmget(key, 0, 0);
+        struct shmap__header *h = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+        if (h == (void *)-1)
+            _exit(1);
+        __atomic_store_n(&h->state, SHMAP__STATE_INIT, __ATOMIC_RELEASE);
+        shmdt(h);
+        char b = 'L';
+        if (write(up, &b, 1) != 1 || read(down, &b, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    return pid;
+}
+
 static char test_dir_path[96];
 
 const char *util_test_dir(void)

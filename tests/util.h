@@ -108,6 +108,13 @@ pid_t util_spawn(void);
 int util_sysv_exists(key_t key);
 
 /*
+ * A child that leaves a System V segment of `bytes` under `key` as a creator killed while
+ * creating it leaves it (the header marked INIT, which sysv_shm.c turns READY last),
+ * detached; it writes a byte to `up` and then waits on `down` until killed or told.
+ */
+pid_t util_spawn_unfinished_sysv(const char *name, key_t key, uint64_t bytes, int up, int down);
+
+/*
  * Run the shmap command with the arguments given into the caller's `out` and `err`
  * (char *, NULL or from an earlier RUN: freed first); fail the test unless it exits `want`.
  */

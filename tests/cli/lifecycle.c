@@ -214,35 +214,6 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
     util_clear(&out, &err);
 }
 
-/*
- * A child that leaves a System V segment as a creator killed while creating it leaves it
- * (the header marked INIT, which sysv_shm.c turns READY last), detached; it writes a byte
- * to `up` and waits on `down` until killed.
- */
-static pid_t unfinished_sysv(const char *name, key_t key, int up, int down)
-{
-    fflush(NULL);
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-        opts.flags = SHMAP_CREATE_KEEP;
-        shmap_seg *seg = NULL;
-        const uint64_t dims[1] = {1 << 20};
-        if (shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts) != 0 || shmap_close(seg))
-            _exit(1);
-        int id = shmget(key, 0, 0);
-        struct shmap__header *h = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
-        if (h == (void *)-1)
-            _exit(1);
-        __atomic_store_n(&h->state, SHMAP__STATE_INIT, __ATOMIC_RELEASE);
-        shmdt(h);
-        char b = 'L';
-        if (write(up, &b, 1) != 1 || read(down, &b, 1) < 0)
-            _exit(1);
-        _exit(0);
-    }
-    return pid;
-}
 
 TEST(cli__info_and_gc_tell_an_unfinished_system_v_segment_from_one_being_created)
 {
@@ -253,7 +224,7 @@ TEST(cli__info_and_gc_tell_an_unfinished_system_v_segment_from_one_being_created
     snprintf(keyhex, sizeof keyhex, "0x%08x", (unsigned)key);
     int up[2], down[2];
     CHECK(pipe(up) == 0 && pipe(down) == 0);
-    pid_t pid = unfinished_sysv(name, key, up[1], down[0]);
+    pid_t pid = util_spawn_unfinished_sysv(name, key, 1 << 20, up[1], down[0]);
     char b;
     CHECK(read(up[0], &b, 1) == 1 && b == 'L');
 

@@ -616,41 +616,13 @@ TEST(gc__keeps_system_v_segments_that_are_persistent_or_in_use)
     CHECK(!util_sysv_exists(kp));
 }
 
-/*
- * A child that leaves a System V segment as a creator killed half-way through creating it
- * leaves it (sysv_shm.c: the header is written marked INIT and READY is stored last): it
- * creates a kept segment of `bytes` bytes, detaches, and marks it INIT again. It then says
- * 'L' and waits to be killed, or for any byte to exit.
- */
-static pid_t spawn_unfinished_sysv(const char *name, key_t key, uint64_t bytes, struct chan *c)
-{
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-        opts.flags = SHMAP_CREATE_KEEP;
-        shmap_seg *seg = NULL;
-        if (shmap_create(&seg, name, SHMAP_U8, 1, &bytes, &opts) != 0 || shmap_close(seg))
-            _exit(1);
-        int id = shmget(key, 0, 0);
-        struct shmap__header *h = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
-        if (h == (void *)-1)
-            _exit(1);
-        __atomic_store_n(&h->state, SHMAP__STATE_INIT, __ATOMIC_RELEASE);
-        shmdt(h);
-        child_send(c, 'L');
-        child_recv(c);
-        _exit(0);
-    }
-    return pid;
-}
-
 TEST(gc__removes_an_unfinished_system_v_segment_once_its_creator_is_dead)
 {
     char name[64], want[160];
     key_t key = sysv_key(name, sizeof name);
     struct chan c;
     chan_open(&c);
-    pid_t pid = spawn_unfinished_sysv(name, key, 1 << 20, &c);
+    pid_t pid = util_spawn_unfinished_sysv(name, key, 1 << 20, c.up[1], c.down[0]);
     CHECK_EQ_INT(parent_recv(&c), 'L');
 
     /* Its creator lives, attached or not: a creation in progress, kept. */
@@ -709,7 +681,7 @@ TEST(gc__keeps_an_unfinished_system_v_segment_whose_creator_exits_only_later)
     key_t key = sysv_key(name, sizeof name);
     struct chan c;
     chan_open(&c);
-    pid_t pid = spawn_unfinished_sysv(name, key, 4096, &c);
+    pid_t pid = util_spawn_unfinished_sysv(name, key, 4096, c.up[1], c.down[0]);
     CHECK_EQ_INT(parent_recv(&c), 'L');
     struct shmid_ds ds;
     CHECK(shmctl(shmget(key, 0, 0), IPC_STAT, &ds) == 0 && ds.shm_nattch == 0);
