@@ -7,20 +7,6 @@
 
 #include "../util.h"
 
-/* A temporary directory for scripts, removed by rm_tmpdir. */
-static void make_tmpdir(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/%sXXXXXX", test_prefix());
-    CHECK(mkdtemp(dir) != NULL);
-}
-
-static void rm_tmpdir(const char *dir)
-{
-    char *out = NULL;
-    test_sh(&out, NULL, "rm -rf '%s'", dir);
-    free(out);
-}
-
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -99,8 +85,9 @@ TEST(interop__gdl_shmmap_at_offset_4096_reads_and_writes_our_data)
     for (int r = 0; r < 3; r++)
         for (int c = 0; c < 4; c++)
             px[r * 4 + c] = (float)(10 * r + c);
-    char dir[256], path[320], script[2 * SHMAP_NAME_MAX + 1024];
-    make_tmpdir(dir, sizeof dir);
+    /* The script's directory: its guard removes it however the test ends. */
+    const char *dir = util_test_dir();
+    char path[320], script[2 * SHMAP_NAME_MAX + 1024];
     snprintf(path, sizeof path, "%s/interop.pro", dir);
     snprintf(script, sizeof script,
              "SHMMAP, 'X', /DOUBLE, 1000, OS_HANDLE='/%s', OFFSET=4096\n"
@@ -120,7 +107,6 @@ TEST(interop__gdl_shmmap_at_offset_4096_reads_and_writes_our_data)
     write_file(path, script);
     char *out = NULL, *err = NULL;
     int rc = test_sh(&out, &err, "cd '%s' && env -u DISPLAY %s -quiet interop.pro", dir, gdl);
-    rm_tmpdir(dir);
     if ((out && strstr(out, "Procedure not found: SHMMAP")) ||
         (err && strstr(err, "Procedure not found: SHMMAP"))) {
         char *ver = NULL;

@@ -421,8 +421,7 @@ TEST(notify__raw_mappings_have_no_generation_to_publish_or_wait_for)
 
 TEST(notify__a_waiter_on_a_file_segment_is_told_of_shmap_delete_at_once)
 {
-    char dir[] = "/tmp/shmap-notify-XXXXXX";
-    CHECK(mkdtemp(dir));
+    const char *dir = util_test_dir(); /* removed by its guard should a CHECK fail */
     char name[128];
     snprintf(name, sizeof name, "file:%s/frames", dir);
     const uint64_t dims[1] = {4};
@@ -442,8 +441,7 @@ TEST(notify__a_waiter_on_a_file_segment_is_told_of_shmap_delete_at_once)
 
 TEST(notify__a_waiter_on_a_file_learns_when_another_file_is_renamed_over_it)
 {
-    char dir[] = "/tmp/shmap-notify-XXXXXX";
-    CHECK(mkdtemp(dir));
+    const char *dir = util_test_dir(); /* removed by its guard should a CHECK fail */
     char name[128], other[128], path[128];
     snprintf(name, sizeof name, "file:%s/frames", dir);
     snprintf(other, sizeof other, "file:%s/next", dir);
@@ -469,7 +467,8 @@ TEST(notify__a_waiter_on_a_file_learns_when_another_file_is_renamed_over_it)
 TEST(notify__a_waiter_on_system_v_learns_of_ipc_rmid_by_another_tool)
 {
     char name[64];
-    snprintf(name, sizeof name, "sysv://%d", 0x5e000000 + (getpid() & 0xffff));
+    /* From test_sysv_key(), so the runner removes the segment should a CHECK fail. */
+    snprintf(name, sizeof name, "sysv://%d", (int)test_sysv_key());
     const uint64_t dims[1] = {4};
     shmap_seg *seg = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
     char handle[64];

@@ -73,8 +73,7 @@ TEST(stores__sysv_segment_seen_by_another_process_then_removed)
 
 TEST(stores__file_segment_seen_by_another_process)
 {
-    char dir[64] = "/tmp/shmapt-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
+    const char *dir = util_test_dir(); /* removed by its guard should a CHECK fail */
     char name[160], path[128];
     snprintf(path, sizeof path, "%s/seg.dat", dir);
     snprintf(name, sizeof name, "file://%s", path);

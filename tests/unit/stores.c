@@ -13,29 +13,22 @@
 
 #include "../util.h"
 
-static char tmpdir[64];
-
+/* A path in this test's directory, which its guard removes however the test ends. */
 static const char *tmp_path(const char *leaf)
 {
     static char buf[4][256];
     static int i;
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/shmapt-%d-XXXXXX", (int)getpid());
-        CHECK(mkdtemp(tmpdir) != NULL);
-    }
     char *b = buf[i++ % 4];
-    snprintf(b, 256, "%s/%s", tmpdir, leaf);
+    snprintf(b, 256, "%s/%s", util_test_dir(), leaf);
     return b;
 }
 
+/* Remove the directory now, at the end of a test that passed (the guard then has none). */
 static void tmp_cleanup(void)
 {
-    if (!tmpdir[0])
-        return;
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", util_test_dir());
     CHECK(system(cmd) == 0);
-    tmpdir[0] = '\0';
 }
 
 static char *file_name(const char *path)
