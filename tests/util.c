@@ -222,6 +222,81 @@ int util_remove_hidden_of(pid_t pid)
     return scan_hidden(needle, 1);
 }
 
+pid_t util_dead_pid(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    CHECK_EQ_INT(test_wait(pid), 0);
+    return pid;
+}
+
+pid_t util_spawn_waiting(int *go)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        char c;
+        close(p[1]);
+        if (read(p[0], &c, 1) != 1)
+            _exit(99);
+        close(p[0]);
+        *go = -1;
+        return 0;
+    }
+    close(p[0]);
+    *go = p[1];
+    return pid;
+}
+
+void util_go(int go)
+{
+    CHECK(write(go, "g", 1) == 1);
+    close(go);
+}
+
+void util_chan_open(struct util_chan *c)
+{
+    CHECK(pipe(c->up) == 0 && pipe(c->down) == 0);
+}
+
+void util_chan_close(struct util_chan *c)
+{
+    close(c->up[0]);
+    close(c->up[1]);
+    close(c->down[0]);
+    close(c->down[1]);
+}
+
+void util_child_send(struct util_chan *c, char b)
+{
+    if (write(c->up[1], &b, 1) != 1)
+        _exit(97);
+}
+
+char util_child_recv(struct util_chan *c)
+{
+    char b = 0;
+    if (read(c->down[0], &b, 1) != 1)
+        _exit(96);
+    return b;
+}
+
+char util_parent_recv(struct util_chan *c)
+{
+    char b = 0;
+    CHECK(read(c->up[0], &b, 1) == 1);
+    return b;
+}
+
+void util_parent_send(struct util_chan *c, char b)
+{
+    CHECK(write(c->down[1], &b, 1) == 1);
+}
+
 int util_sysv_exists(key_t key)
 {
     return shmget(key, 0, 0) >= 0;

@@ -104,6 +104,33 @@ double util_now_s(void);
  */
 pid_t util_spawn(void);
 
+/*
+ * Fork a child (as util_spawn) that maps nothing of the parent's yet and waits for the word:
+ * returns 0 in the child once util_go(*go) is called, the pid in the parent. A child whose
+ * parent ends first exits 99.
+ */
+pid_t util_spawn_waiting(int *go);
+void util_go(int go);
+
+/*
+ * Two pipes between a test and a child it forks: the child says a byte up ("locked",
+ * "ready") and may wait for one down. The child's side exits the child (97 on send, 96 on
+ * receive) when the pipe fails; the parent's side CHECKs.
+ */
+struct util_chan {
+    int up[2];   /* child -> parent */
+    int down[2]; /* parent -> child */
+};
+void util_chan_open(struct util_chan *c);
+void util_chan_close(struct util_chan *c);
+void util_child_send(struct util_chan *c, char b);
+char util_child_recv(struct util_chan *c);
+char util_parent_recv(struct util_chan *c);
+void util_parent_send(struct util_chan *c, char b);
+
+/* A pid that is not running: a child of this test that has exited and been reaped. */
+pid_t util_dead_pid(void);
+
 /* Whether a System V segment (not yet removed) has `key`. */
 int util_sysv_exists(key_t key);
 

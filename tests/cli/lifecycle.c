@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <time.h>
 
@@ -29,18 +28,6 @@ static void make_kept(const char *name, unsigned extra)
     CHECK_OK(shmap_close(seg));
 }
 
-/* A child of this test that exits at once, reaped: a pid that is dead. */
-static pid_t dead_pid(void)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0)
-        _exit(0);
-    CHECK_EQ_INT(test_wait(pid), 0);
-    return pid;
-}
-
 TEST(cli__rm_waits_for_a_lock_holder_and_removes_after_it_unlocks)
 {
     char *out = NULL, *err = NULL;
@@ -52,11 +39,8 @@ TEST(cli__rm_waits_for_a_lock_holder_and_removes_after_it_unlocks)
     /* rm runs in the background; we unlock after 300 ms. */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "'%s' rm %s --timeout 10", test_shmap_bin(), name);
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    pid_t pid = util_spawn();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -157,7 +141,7 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
     }
     CHECK_EQ_INT(test_wait(creator), 0);
     /* A creation killed half-way, by hand. */
-    pid_t dead = dead_pid();
+    pid_t dead = util_dead_pid();
     char hidden[80], handle[96], hprefix[64];
     snprintf(hprefix, sizeof hprefix, ".shmap-tmp-%d-", (int)dead);
     snprintf(hidden, sizeof hidden, "%s1", hprefix);
@@ -222,11 +206,10 @@ TEST(cli__info_and_gc_tell_an_unfinished_system_v_segment_from_one_being_created
     char name[32], keyhex[16], line[256];
     snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
     snprintf(keyhex, sizeof keyhex, "0x%08x", (unsigned)key);
-    int up[2], down[2];
-    CHECK(pipe(up) == 0 && pipe(down) == 0);
-    pid_t pid = util_spawn_unfinished_sysv(name, key, 1 << 20, up[1], down[0]);
-    char b;
-    CHECK(read(up[0], &b, 1) == 1 && b == 'L');
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn_unfinished_sysv(name, key, 1 << 20, c.up[1], c.down[0]);
+    CHECK(util_parent_recv(&c) == 'L');
 
     /* The creator lives: info says so (after waiting a moment for it), gc keeps it. */
     RUN(1, "info", name);
@@ -270,8 +253,5 @@ TEST(cli__info_and_gc_tell_an_unfinished_system_v_segment_from_one_being_created
     RUN(0, "gc", "--prefix", name);
     CHECK_STR(out, "gc: nothing to do\n");
     util_clear(&out, &err);
-    close(up[0]);
-    close(up[1]);
-    close(down[0]);
-    close(down[1]);
+    util_chan_close(&c);
 }

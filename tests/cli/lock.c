@@ -4,7 +4,6 @@
  * in a warning line.
  */
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "../util.h"
@@ -76,23 +75,18 @@ TEST(cli__lock_warns_naming_the_writer_that_died_holding_it)
     char *out = NULL, *err = NULL;
     const char *name = test_name("dead");
     shmap_seg *seg = make_kept(name);
-    int p[2];
-    CHECK(pipe(p) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    struct util_chan ch;
+    util_chan_open(&ch);
+    pid_t pid = util_spawn();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
         shmap_seg *s = NULL;
-        char ok = shmap_open(&s, name, SHMAP_RDWR) == 0 &&
-                  shmap_lock(s, SHMAP_LOCK_EXCLUSIVE, 5) == 0 ? 'L' : 'E';
-        if (write(p[1], &ok, 1) != 1)
-            _exit(1);
+        util_child_send(&ch, shmap_open(&s, name, SHMAP_RDWR) == 0 &&
+                                     shmap_lock(s, SHMAP_LOCK_EXCLUSIVE, 5) == 0 ? 'L' : 'E');
         for (;;)
             pause();
     }
-    char c = 0;
-    CHECK(read(p[0], &c, 1) == 1 && c == 'L');
+    CHECK(util_parent_recv(&ch) == 'L');
+    util_chan_close(&ch);
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
     RUN(0, "lock", name, "--timeout", "5", "--", "echo", "ran");

@@ -18,42 +18,6 @@
 
 #include "../util.h"
 
-struct chan {
-    int up[2];   /* child -> parent */
-    int down[2]; /* parent -> child */
-};
-
-static void chan_open(struct chan *c)
-{
-    CHECK(pipe(c->up) == 0 && pipe(c->down) == 0);
-}
-
-static void child_send(struct chan *c, char b)
-{
-    if (write(c->up[1], &b, 1) != 1)
-        _exit(97);
-}
-
-static char child_recv(struct chan *c)
-{
-    char b = 0;
-    if (read(c->down[0], &b, 1) != 1)
-        _exit(96);
-    return b;
-}
-
-static char parent_recv(struct chan *c)
-{
-    char b = 0;
-    CHECK(read(c->up[0], &b, 1) == 1);
-    return b;
-}
-
-static void parent_send(struct chan *c, char b)
-{
-    CHECK(write(c->down[1], &b, 1) == 1);
-}
-
 static void make_kept(const char *name, unsigned extra)
 {
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
@@ -81,17 +45,17 @@ static pid_t make_by_dead_creator(const char *name, unsigned extra)
 
 /* A child that opens `name` with `flags`, optionally locks, says 'L', then waits for a
  * byte: 'U' unlocks, closes and exits 0; anything else exits at once. */
-static pid_t spawn_holder(const char *name, unsigned flags, unsigned lock, struct chan *c)
+static pid_t spawn_holder(const char *name, unsigned flags, unsigned lock, struct util_chan *c)
 {
     pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_seg *seg = NULL;
         if (shmap_open(&seg, name, flags) != 0 || (lock && shmap_lock(seg, lock, 5) != 0)) {
-            child_send(c, 'E');
+            util_child_send(c, 'E');
             _exit(1);
         }
-        child_send(c, 'L');
-        if (child_recv(c) != 'U')
+        util_child_send(c, 'L');
+        if (util_child_recv(c) != 'U')
             _exit(2);
         if (lock)
             shmap_unlock(seg);
@@ -141,15 +105,15 @@ TEST(delete__waits_for_a_holder_and_succeeds_after_it_unlocks)
     for (int k = 0; k < 2; k++) {
         if (k)
             make_kept(name, 0);
-        struct chan c;
-        chan_open(&c);
+        struct util_chan c;
+        util_chan_open(&c);
         pid_t pid = spawn_holder(name, SHMAP_RDWR, locks[k], &c);
-        CHECK_EQ_INT(parent_recv(&c), 'L');
+        CHECK_EQ_INT(util_parent_recv(&c), 'L');
         /* A helper lets the holder go after 300 ms, while we wait in delete. */
         pid_t helper = util_spawn();
         if (helper == 0) {
             util_sleep_ms(300);
-            parent_send(&c, 'U');
+            util_parent_send(&c, 'U');
             _exit(0);
         }
         double t0 = util_now_s();
@@ -168,13 +132,13 @@ TEST(delete__waits_for_hold_while_open_users)
 {
     const char *name = test_name("hold");
     make_kept(name, 0);
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = spawn_holder(name, SHMAP_RDONLY | SHMAP_HOLD, 0, &c);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     CHECK_ERR(shmap_delete(name, 0, 0), -EBUSY);
     CHECK(util_shm_exists(name));
-    parent_send(&c, 'U');
+    util_parent_send(&c, 'U');
     CHECK_EQ_INT(test_wait(pid), 0);
     CHECK_OK(shmap_delete(name, 0, 0));
     CHECK(!util_shm_exists(name));
@@ -184,10 +148,10 @@ TEST(delete__try_and_timeout_fail_naming_the_holder)
 {
     const char *name = test_name("tmo");
     make_kept(name, 0);
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_EXCLUSIVE, &c);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     char want[32];
     snprintf(want, sizeof want, "pid %d", (int)pid);
     CHECK_ERR(shmap_delete(name, 0, 0), -EBUSY);
@@ -201,14 +165,14 @@ TEST(delete__try_and_timeout_fail_naming_the_holder)
     CHECK_CONTAINS(shmap_last_error(), "timed out");
     CHECK(util_shm_exists(name));
     /* Shared holders are named too. */
-    parent_send(&c, 'U');
+    util_parent_send(&c, 'U');
     CHECK_EQ_INT(test_wait(pid), 0);
     pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_SHARED, &c);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     snprintf(want, sizeof want, "pids %d", (int)pid);
     CHECK_ERR(shmap_delete(name, 0.05, 0), -ETIMEDOUT);
     CHECK_CONTAINS(shmap_last_error(), want);
-    parent_send(&c, 'U');
+    util_parent_send(&c, 'U');
     CHECK_EQ_INT(test_wait(pid), 0);
     CHECK_OK(shmap_delete(name, 1, 0));
 }
@@ -238,8 +202,8 @@ TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
 {
     const char *name = test_name("force");
     make_kept(name, 0);
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_seg *seg = NULL;
@@ -247,8 +211,8 @@ TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
             _exit(10);
         uint64_t *d = shmap_data(seg);
         d[0] = 41;
-        child_send(&c, 'L');
-        if (child_recv(&c) != 'G')
+        util_child_send(&c, 'L');
+        if (util_child_recv(&c) != 'G')
             _exit(11);
         /* The name is gone; the mapping is not. */
         if (d[0] != 41)
@@ -263,7 +227,7 @@ TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
             _exit(15);
         _exit(0);
     }
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     double t0 = util_now_s();
     CHECK_OK(shmap_delete(name, -1, SHMAP_DELETE_FORCE));
     CHECK(util_now_s() - t0 < 0.5);
@@ -272,7 +236,7 @@ TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
     CHECK_ERR(shmap_open(&seg, name, SHMAP_RDWR), -ENOENT);
     CHECK_ERR(shmap_delete(name, 0, 0), -ENOENT);
     CHECK_ERR(shmap_delete(name, 0, SHMAP_DELETE_FORCE), -ENOENT);
-    parent_send(&c, 'G');
+    util_parent_send(&c, 'G');
     CHECK_EQ_INT(test_wait(pid), 0);
 }
 
@@ -300,10 +264,10 @@ TEST(delete__a_holder_killed_does_not_block_delete_for_long)
     for (int k = 0; k < 2; k++) {
         if (k)
             make_kept(name, 0);
-        struct chan c;
-        chan_open(&c);
+        struct util_chan c;
+        util_chan_open(&c);
         pid_t pid = spawn_holder(name, SHMAP_RDWR, locks[k], &c);
-        CHECK_EQ_INT(parent_recv(&c), 'L');
+        CHECK_EQ_INT(util_parent_recv(&c), 'L');
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
         double t0 = util_now_s();
@@ -320,10 +284,10 @@ TEST(gc__clears_the_slot_of_a_process_killed_between_attach_and_detach)
 {
     const char *name = test_name("slot");
     make_kept(name, 0);
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = spawn_holder(name, SHMAP_RDWR, 0, &c);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
     shmap_seg *seg = NULL;
@@ -419,8 +383,8 @@ TEST(gc__keeps_a_persistent_segment_whose_creator_died)
 TEST(gc__keeps_a_transient_segment_whose_creator_is_alive)
 {
     const char *name = test_name("alive");
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
@@ -430,16 +394,16 @@ TEST(gc__keeps_a_transient_segment_whose_creator_is_alive)
         /* Created and closed: the creator no longer maps it, but lives. */
         if (shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts) != 0 || shmap_close(seg))
             _exit(1);
-        child_send(&c, 'L');
-        child_recv(&c);
+        util_child_send(&c, 'L');
+        util_child_recv(&c);
         _exit(0);
     }
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     struct events e;
     gc_here(&e, 0);
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_shm_exists(name));
-    parent_send(&c, 'Q');
+    util_parent_send(&c, 'Q');
     CHECK_EQ_INT(test_wait(pid), 0);
     /* Once it is gone, the segment is garbage. */
     gc_here(&e, 0);
@@ -453,23 +417,23 @@ TEST(gc__keeps_a_transient_segment_with_a_live_attacher)
     const char *name = test_name("used");
     make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
     /* A read-write attacher, in the attach table. */
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = spawn_holder(name, SHMAP_RDWR, 0, &c);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     struct events e;
     gc_here(&e, 0);
     CHECK(!find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name));
     CHECK(util_shm_exists(name));
-    parent_send(&c, 'U');
+    util_parent_send(&c, 'U');
     CHECK_EQ_INT(test_wait(pid), 0);
     /* A read-only attacher that never locked: not in the table, but /proc shows it. */
     pid = spawn_holder(name, SHMAP_RDONLY, 0, &c);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     gc_here(&e, 0);
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_shm_exists(name));
-    parent_send(&c, 'U');
+    util_parent_send(&c, 'U');
     CHECK_EQ_INT(test_wait(pid), 0);
     /* This process attached keeps it too, read-write or read-only. */
     unsigned modes[2] = {SHMAP_RDWR, SHMAP_RDONLY};
@@ -492,10 +456,10 @@ TEST(gc__removes_a_transient_segment_whose_creator_and_attachers_are_dead)
     pid_t creator = make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
     make_by_dead_creator(keep, 0);
     /* An attacher killed while attached, holding a shared lock. */
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_SHARED, &c);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
 
@@ -544,20 +508,20 @@ TEST(gc__removes_a_system_v_transient_segment_once_nobody_attaches)
     struct events e;
     /* A read-only attacher is in no table, but the kernel counts its attach. The creator
      * exited without closing: only its slot goes. */
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = spawn_holder(name, SHMAP_RDONLY, 0, &c);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     gc_name(&e, name, 0);
     CHECK_EQ_INT(e.n, 1);
     const shmap_gc_event *ev = find_event(&e, SHMAP_GC_CLEARED_SLOTS, name);
     CHECK(ev && ev->slots == 1 && ev->status == 0);
     CHECK(util_sysv_exists(key));
-    parent_send(&c, 'U');
+    util_parent_send(&c, 'U');
     CHECK_EQ_INT(test_wait(pid), 0);
     /* A read-write attacher killed holding a shared lock leaves a stale slot only. */
     pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_SHARED, &c);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     gc_name(&e, name, 0);
     CHECK_EQ_INT(e.n, 0);
     CHECK(kill(pid, SIGKILL) == 0);
@@ -620,10 +584,10 @@ TEST(gc__removes_an_unfinished_system_v_segment_once_its_creator_is_dead)
 {
     char name[64], want[160];
     key_t key = sysv_key(name, sizeof name);
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = util_spawn_unfinished_sysv(name, key, 1 << 20, c.up[1], c.down[0]);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
 
     /* Its creator lives, attached or not: a creation in progress, kept. */
     shmap_info info;
@@ -679,17 +643,17 @@ TEST(gc__keeps_an_unfinished_system_v_segment_whose_creator_exits_only_later)
      * rule alone keeps it, and a clean exit later makes it garbage like a kill. */
     char name[64];
     key_t key = sysv_key(name, sizeof name);
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = util_spawn_unfinished_sysv(name, key, 4096, c.up[1], c.down[0]);
-    CHECK_EQ_INT(parent_recv(&c), 'L');
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
     struct shmid_ds ds;
     CHECK(shmctl(shmget(key, 0, 0), IPC_STAT, &ds) == 0 && ds.shm_nattch == 0);
     struct events e;
     gc_name(&e, name, 0);
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_sysv_exists(key));
-    parent_send(&c, 'Q');
+    util_parent_send(&c, 'Q');
     CHECK_EQ_INT(test_wait(pid), 0);
     gc_name(&e, name, 0);
     CHECK_EQ_INT(e.n, 1);

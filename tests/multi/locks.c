@@ -15,29 +15,6 @@
 
 #include "../util.h"
 
-/* A pipe on which a child reports one byte (for example "locked"). */
-struct chan {
-    int fd[2];
-};
-
-static void chan_open(struct chan *c)
-{
-    CHECK(pipe(c->fd) == 0);
-}
-
-static void chan_send(struct chan *c, char b)
-{
-    if (write(c->fd[1], &b, 1) != 1)
-        _exit(97);
-}
-
-static char chan_recv(struct chan *c)
-{
-    char b = 0;
-    CHECK(read(c->fd[0], &b, 1) == 1);
-    return b;
-}
-
 static shmap_seg *make_seg(const char *name, uint64_t n)
 {
     shmap_seg *seg = NULL;
@@ -48,16 +25,16 @@ static shmap_seg *make_seg(const char *name, uint64_t n)
 
 /* A child that opens the segment, takes a lock, reports 'L' (or 'E' on failure), then
  * sleeps until killed. */
-static pid_t spawn_holder(const char *name, unsigned flags, struct chan *c)
+static pid_t spawn_holder(const char *name, unsigned flags, struct util_chan *c)
 {
     pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_seg *seg = NULL;
         if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || shmap_lock(seg, flags, -1) != 0) {
-            chan_send(c, 'E');
+            util_child_send(c, 'E');
             _exit(1);
         }
-        chan_send(c, 'L');
+        util_child_send(c, 'L');
         for (;;)
             pause();
     }
@@ -67,12 +44,11 @@ static pid_t spawn_holder(const char *name, unsigned flags, struct chan *c)
 /* A child holding the lock, once it says so. */
 static pid_t holding(const char *name, unsigned flags)
 {
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = spawn_holder(name, flags, &c);
-    char said = chan_recv(&c);
-    close(c.fd[0]);
-    close(c.fd[1]);
+    char said = util_parent_recv(&c);
+    util_chan_close(&c);
     CHECK_EQ_INT(said, 'L');
     return pid;
 }
@@ -124,13 +100,13 @@ TEST(lock__shared_allows_many_holders)
     const char *name = test_name("many");
     shmap_seg *seg = make_seg(name, 4);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t kids[3];
     for (int i = 0; i < 3; i++)
         kids[i] = spawn_holder(name, SHMAP_LOCK_SHARED, &c);
     for (int i = 0; i < 3; i++)
-        CHECK_EQ_INT(chan_recv(&c), 'L');
+        CHECK_EQ_INT(util_parent_recv(&c), 'L');
     shmap_lockinfo li;
     CHECK_OK(shmap_lock_info(seg, &li));
     CHECK_EQ_INT(li.shared, 4);
@@ -369,13 +345,13 @@ TEST(lock__three_readers_killed_while_holding_release_the_writer)
 {
     const char *name = test_name("rdead");
     shmap_seg *seg = make_seg(name, 4);
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t kids[3];
     for (int i = 0; i < 3; i++)
         kids[i] = spawn_holder(name, SHMAP_LOCK_SHARED, &c);
     for (int i = 0; i < 3; i++)
-        CHECK_EQ_INT(chan_recv(&c), 'L');
+        CHECK_EQ_INT(util_parent_recv(&c), 'L');
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0), -EBUSY);
     for (int i = 0; i < 3; i++)
         CHECK(kill(kids[i], SIGKILL) == 0);
@@ -770,11 +746,10 @@ static int writer_is(shmap_seg *seg, pid_t pid)
  * read: it never gets the lock). */
 static pid_t waiting_writer(shmap_seg *seg, const char *name)
 {
-    struct chan c;
-    chan_open(&c);
+    struct util_chan c;
+    util_chan_open(&c);
     pid_t pid = spawn_holder(name, SHMAP_LOCK_EXCLUSIVE, &c);
-    close(c.fd[0]);
-    close(c.fd[1]);
+    util_chan_close(&c);
     CHECK(writer_is(seg, pid));
     return pid;
 }

@@ -12,39 +12,11 @@
 
 #include "../util.h"
 
-/* Fork a child that has no mapping of this process's segments: the pipe says when to go. */
-static pid_t fork_waiting(int *go_fd)
-{
-    int p[2];
-    CHECK(pipe(p) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        char c;
-        close(p[1]);
-        if (read(p[0], &c, 1) != 1)
-            _exit(99);
-        close(p[0]);
-        *go_fd = -1;
-        return 0;
-    }
-    close(p[0]);
-    *go_fd = p[1];
-    return pid;
-}
-
-static void go(int fd)
-{
-    CHECK(write(fd, "g", 1) == 1);
-    close(fd);
-}
-
 TEST(multi__a_forked_child_attaches_by_name_and_both_see_each_others_writes)
 {
     const char *name = test_name("fork");
     int gofd;
-    pid_t pid = fork_waiting(&gofd);
+    pid_t pid = util_spawn_waiting(&gofd);
     if (pid == 0) {
         /* The child: attach by name alone, check the parent's ramp, write its own. */
         shmap_seg *seg = NULL;
@@ -71,7 +43,7 @@ TEST(multi__a_forked_child_attaches_by_name_and_both_see_each_others_writes)
     double *v = shmap_data(seg);
     for (int i = 0; i < 1000; i++)
         v[i] = i;
-    go(gofd);
+    util_go(gofd);
     CHECK_EQ_INT(test_wait(pid), 0);
     for (int i = 0; i < 1000; i++)
         CHECK(v[i] == -0.5 * i);
@@ -573,7 +545,7 @@ TEST(multi__keywords_set_in_one_process_are_read_in_another)
     const char *name = test_name("kwp");
     const uint64_t dims[1] = {8};
     int gofd;
-    pid_t pid = fork_waiting(&gofd);
+    pid_t pid = util_spawn_waiting(&gofd);
     if (pid == 0) {
         shmap_seg *seg = NULL;
         if (shmap_open(&seg, name, SHMAP_RDWR) != 0)
@@ -592,7 +564,7 @@ TEST(multi__keywords_set_in_one_process_are_read_in_another)
     shmap_keyword kw;
     CHECK_OK(shmap_keyword_parse("FROMPARENT=1", &kw));
     CHECK_OK(shmap_keyword_set(seg, &kw));
-    go(gofd);
+    util_go(gofd);
     CHECK_EQ_INT(test_wait(pid), 0);
     CHECK_OK(shmap_keyword_get(seg, "FROMCHILD", &kw));
     CHECK_EQ_INT(kw.type, SHMAP_KW_FLOAT);

@@ -11,32 +11,6 @@
 
 #include "../util.h"
 
-/* Fork a child that maps nothing of ours yet; it runs once `go` gets a byte. */
-static pid_t fork_waiting(int *go)
-{
-    int p[2];
-    CHECK(pipe(p) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(p[1]);
-        char c;
-        if (read(p[0], &c, 1) != 1)
-            _exit(99);
-        return 0;
-    }
-    close(p[0]);
-    *go = p[1];
-    return pid;
-}
-
-static void go(int fd)
-{
-    CHECK(write(fd, "g", 1) == 1);
-    close(fd);
-}
-
 /* In the child: attach by name, check the value the parent wrote, write another. */
 static void child_sees_and_writes(const char *name)
 {
@@ -57,14 +31,14 @@ TEST(stores__sysv_segment_seen_by_another_process_then_removed)
     char name[64];
     snprintf(name, sizeof name, "sysv://0x%x", (unsigned)key);
     int gofd;
-    pid_t pid = fork_waiting(&gofd);
+    pid_t pid = util_spawn_waiting(&gofd);
     if (pid == 0)
         child_sees_and_writes(name);
     uint64_t n = 10;
     shmap_seg *seg;
     CHECK_OK(shmap_create(&seg, name, SHMAP_I32, 1, &n, NULL));
     ((int32_t *)shmap_data(seg))[1] = 111;
-    go(gofd);
+    util_go(gofd);
     CHECK_EQ_INT(test_wait(pid), 0);
     CHECK_EQ_INT(((int32_t *)shmap_data(seg))[2], 222);
     CHECK_OK(shmap_close(seg));
@@ -78,14 +52,14 @@ TEST(stores__file_segment_seen_by_another_process)
     snprintf(path, sizeof path, "%s/seg.dat", dir);
     snprintf(name, sizeof name, "file://%s", path);
     int gofd;
-    pid_t pid = fork_waiting(&gofd);
+    pid_t pid = util_spawn_waiting(&gofd);
     if (pid == 0)
         child_sees_and_writes(name);
     uint64_t n = 10;
     shmap_seg *seg;
     CHECK_OK(shmap_create(&seg, name, SHMAP_I32, 1, &n, NULL));
     ((int32_t *)shmap_data(seg))[1] = 111;
-    go(gofd);
+    util_go(gofd);
     CHECK_EQ_INT(test_wait(pid), 0);
     CHECK_EQ_INT(((int32_t *)shmap_data(seg))[2], 222);
     CHECK_OK(shmap_close(seg));

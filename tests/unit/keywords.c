@@ -352,18 +352,6 @@ TEST(publish__bumps_the_generation_seen_by_every_handle)
     CHECK_OK(shmap_close(rw));
 }
 
-/* A pid that is not running: a child that has exited and been reaped. */
-static pid_t dead_pid(void)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0)
-        _exit(0);
-    CHECK_EQ_INT(test_wait(pid), 0);
-    return pid;
-}
-
 /*
  * Run `fn(name)` in a child and give it `seconds` to finish: a call that never returns is
  * reported as a hang instead of stalling the test until the runner's timeout.
@@ -431,7 +419,7 @@ TEST(keyword__a_writer_that_died_holding_the_keyword_lock_blocks_no_one)
     /* As a writer killed in the middle of a change leaves it: lock held, sequence odd. */
     struct shmap__header h;
     util_header_read(name, &h);
-    h.kw_lock = (uint32_t)dead_pid();
+    h.kw_lock = (uint32_t)util_dead_pid();
     h.kw_seq |= 1;
     util_header_write(name, &h);
     int rc = run_bounded(write_keyword, name, 3);
@@ -456,7 +444,7 @@ TEST(keyword__readers_are_not_hung_by_a_change_a_dead_writer_left_open)
     CHECK_OK(shmap_close(seg));
     struct shmap__header h;
     util_header_read(name, &h);
-    h.kw_lock = (uint32_t)dead_pid();
+    h.kw_lock = (uint32_t)util_dead_pid();
     h.kw_seq |= 1;
     util_header_write(name, &h);
     /* A reader (which may have no write permission, so cannot repair anything) must still
