@@ -461,12 +461,7 @@ TEST(open__state_init_from_a_dead_creator_is_eincomplete)
     const char *name = test_name("init");
     struct shmap__header h;
     make_valid(name, 10, &h);
-    /* A pid that surely is not running: a child that has exited and been reaped. */
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0)
-        _exit(0);
-    CHECK_EQ_INT(test_wait(pid), 0);
+    pid_t pid = util_dead_pid();
     h.creator_pid = pid;
     h.creator_start = 0;
     util_fix_checksum(&h);
@@ -485,16 +480,10 @@ TEST(open__waits_for_a_live_creator_still_initialising)
     const char *name = test_name("wait");
     struct shmap__header h;
     make_valid(name, 10, &h);
-    int go[2];
-    CHECK(pipe(go) == 0);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    int go;
+    pid_t pid = util_spawn_waiting(&go);
     if (pid == 0) {
         /* The "creator": finish the header a little after the parent starts to open. */
-        char c;
-        close(go[1]);
-        if (read(go[0], &c, 1) != 1)
-            _exit(2);
         struct timespec ms = {0, 100 * 1000000};
         nanosleep(&ms, NULL);
         struct shmap__header hh;
@@ -503,13 +492,12 @@ TEST(open__waits_for_a_live_creator_still_initialising)
         util_header_write(name, &hh);
         _exit(0);
     }
-    close(go[0]);
     h.creator_pid = pid;
     h.creator_start = 0;
     util_fix_checksum(&h);
     h.state = SHMAP__STATE_INIT;
     util_header_write(name, &h);
-    CHECK(write(go[1], "g", 1) == 1);
+    util_go(go);
     shmap_seg *seg = NULL;
     int rc = shmap_open(&seg, name, SHMAP_RDONLY);
     CHECK_EQ_INT(test_wait(pid), 0);

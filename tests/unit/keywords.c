@@ -405,9 +405,12 @@ static int write_keyword(const char *name)
     return 0;
 }
 
-TEST(keyword__a_writer_that_died_holding_the_keyword_lock_blocks_no_one)
+/*
+ * A kept segment holding GAIN = 2 as a writer killed in the middle of a keyword change
+ * leaves it: the keyword lock held by a dead pid, the sequence odd.
+ */
+static void make_left_by_dead_writer(const char *name)
 {
-    const char *name = test_name("kwdead");
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
     opts.flags = SHMAP_CREATE_KEEP;
     const uint64_t dims[1] = {4};
@@ -416,12 +419,17 @@ TEST(keyword__a_writer_that_died_holding_the_keyword_lock_blocks_no_one)
     shmap_keyword kw = kw_int("GAIN", 2);
     CHECK_OK(shmap_keyword_set(seg, &kw));
     CHECK_OK(shmap_close(seg));
-    /* As a writer killed in the middle of a change leaves it: lock held, sequence odd. */
     struct shmap__header h;
     util_header_read(name, &h);
     h.kw_lock = (uint32_t)util_dead_pid();
     h.kw_seq |= 1;
     util_header_write(name, &h);
+}
+
+TEST(keyword__a_writer_that_died_holding_the_keyword_lock_blocks_no_one)
+{
+    const char *name = test_name("kwdead");
+    make_left_by_dead_writer(name);
     int rc = run_bounded(write_keyword, name, 3);
     if (rc < 0)
         test_fail(__FILE__, __LINE__, "shmap_keyword_set hangs on a lock held by a dead pid");
@@ -434,19 +442,7 @@ TEST(keyword__a_writer_that_died_holding_the_keyword_lock_blocks_no_one)
 TEST(keyword__readers_are_not_hung_by_a_change_a_dead_writer_left_open)
 {
     const char *name = test_name("kwodd");
-    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-    opts.flags = SHMAP_CREATE_KEEP;
-    const uint64_t dims[1] = {4};
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
-    shmap_keyword kw = kw_int("GAIN", 2);
-    CHECK_OK(shmap_keyword_set(seg, &kw));
-    CHECK_OK(shmap_close(seg));
-    struct shmap__header h;
-    util_header_read(name, &h);
-    h.kw_lock = (uint32_t)util_dead_pid();
-    h.kw_seq |= 1;
-    util_header_write(name, &h);
+    make_left_by_dead_writer(name);
     /* A reader (which may have no write permission, so cannot repair anything) must still
      * get an answer: the keywords, or an error, but not an endless wait. */
     int rc = run_bounded(read_keyword, name, 3);
