@@ -297,6 +297,25 @@ void util_parent_send(struct util_chan *c, char b)
     CHECK(write(c->down[1], &b, 1) == 1);
 }
 
+int util_wait_asleep(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (int i = 0; i < 1000; i++) {
+        char buf[512];
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+        const char *end = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+        if (end && end[1] == ' ' && end[2] == 'S')
+            return 1;
+        util_sleep_ms(10);
+    }
+    return 0;
+}
+
 int util_sysv_exists(key_t key)
 {
     return shmget(key, 0, 0) >= 0;

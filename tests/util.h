@@ -134,6 +134,10 @@ pid_t util_dead_pid(void);
 /* Whether a System V segment (not yet removed) has `key`. */
 int util_sysv_exists(key_t key);
 
+/* Wait (10 s at most) until process `pid` is asleep (state S in /proc/PID/stat), as a
+ * child blocked in a wait is; 1 once it is, else 0. */
+int util_wait_asleep(pid_t pid);
+
 /*
  * A child that leaves a System V segment of `bytes` under `key` as a creator killed while
  * creating it leaves it (the header marked INIT, which sysv_shm.c turns READY last),

@@ -36,7 +36,7 @@ TEST(cli__rm_waits_for_a_lock_holder_and_removes_after_it_unlocks)
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
-    /* rm runs in the background; we unlock after 300 ms. */
+    /* rm runs in the background; we unlock once it waits for the lock. */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "'%s' rm %s --timeout 10", test_shmap_bin(), name);
     pid_t pid = util_spawn();
@@ -44,8 +44,12 @@ TEST(cli__rm_waits_for_a_lock_holder_and_removes_after_it_unlocks)
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
-    struct timespec ts = {0, 300000000};
-    nanosleep(&ts, NULL);
+    shmap_lockinfo li = {0};
+    for (int i = 0; i < 1000 && !li.waiters; i++) {
+        util_sleep_ms(10);
+        CHECK_OK(shmap_lock_info(seg, &li));
+    }
+    CHECK(li.waiters);
     CHECK(util_shm_exists(name));
     ((uint64_t *)shmap_data(seg))[0] = 5;
     CHECK_OK(shmap_unlock(seg));

@@ -42,8 +42,9 @@ TEST(notify__one_publish_wakes_every_waiting_process)
     char c;
     for (int i = 0; i < READERS; i++)
         CHECK(read(ready[0], &c, 1) == 1);
-    struct timespec pause_ms = {0, 100000000};
-    nanosleep(&pause_ms, NULL);
+    /* All asleep in their wait: the publish must wake them, not be found on the way in. */
+    for (int i = 0; i < READERS; i++)
+        CHECK(util_wait_asleep(kids[i]));
     CHECK_OK(shmap_publish(seg));
     for (int i = 0; i < READERS; i++)
         CHECK_EQ_INT(test_wait(kids[i]), 0);
