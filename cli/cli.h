@@ -127,8 +127,11 @@ int cli_args_next(cli_args *a);
 int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dtype *dtype,
                    const char **fields);
 
-/* Seconds in an argument: a non-negative number (cmd_wait.c). 0 or -1. */
+/* Seconds in an argument: a non-negative number, inf included. 0 or -1. */
 int cli_parse_seconds(const char *text, double *out);
+
+/* --timeout of `lock` and `rm`: finite seconds. 0, or CLI_EXIT_USAGE after a usage error. */
+int cli_parse_timeout(const char *cmd, const char *text, double *out);
 
 /* Numbers in arguments: whole text, decimal (or 0x hex), no overflow. 0 or -1. */
 int cli_parse_u64(const char *text, uint64_t *out);

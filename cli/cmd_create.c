@@ -9,7 +9,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -144,30 +143,17 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
     return 0;
 }
 
-/*
- * With --exist-ok the library may have opened an existing segment instead; it does not say
- * which, so tell by the creator: this process, and no earlier than the call.
- */
-static int created_here(const shmap_seg *seg, int64_t since_ns)
-{
-    shmap_info info;
-    if (shmap_info_get(seg, &info) < 0)
-        return 0;
-    return info.creator_pid == getpid() && info.created_ns >= since_ns;
-}
-
 static int create(const create_args *c)
 {
     shmap_seg *seg;
-    int64_t t0 = cli_now_ns();
     int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, &c->opts);
     if (rc < 0)
         return cli_fail_lib(c->name, rc);
 
-    /* An existing segment (--exist-ok) is left as it is, as `mkdir -p` leaves a directory. */
+    /* An existing segment (--exist-ok) is left as it is, as `mkdir -p` leaves a directory:
+     * the library tells which of the two it did. */
     int status = CLI_EXIT_OK;
-    /* A second of slack, in case the clock was stepped back during the call. */
-    if (!(c->opts.flags & SHMAP_CREATE_OPEN) || created_here(seg, t0 - 1000000000)) {
+    if (shmap_created(seg)) {
         for (int i = 0; i < c->nkw && status == CLI_EXIT_OK; i++) {
             rc = shmap_keyword_set(seg, &c->kw[i]);
             if (rc < 0)

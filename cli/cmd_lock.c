@@ -28,7 +28,6 @@
  * sigsuspend(), which a signal or the child's SIGCHLD ends, so none is left unforwarded.
  */
 #include <errno.h>
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,13 +209,8 @@ int cmd_lock(int argc, char **argv)
         if (opt == 0 || opt == 1) {
             flags = opt == 0 ? SHMAP_LOCK_SHARED : SHMAP_LOCK_EXCLUSIVE;
             modes++;
-        } else {
-            char *end;
-            errno = 0;
-            timeout = strtod(a.value, &end);
-            if (end == a.value || *end || errno || !isfinite(timeout) || timeout < 0)
-                return cli_usage_error("lock", "--timeout wants seconds >= 0, not '%s'",
-                                       a.value);
+        } else if (cli_parse_timeout("lock", a.value, &timeout) != 0) {
+            return CLI_EXIT_USAGE;
         }
     }
     if (opt == CLI_ARGS_EXIT)

@@ -128,7 +128,7 @@ static void print_json_segment(cli_json *j, const shmap_info *info)
         nkw = cli_keywords_read(seg, &kw);
         shmap_close(seg);
     }
-    cli_json_segment(j, info, kw, nkw < 0 ? -1 : nkw, NULL, 0, NULL);
+    cli_json_segment(j, info, kw, nkw, NULL, 0, NULL);
     free(kw);
 }
 

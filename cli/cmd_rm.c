@@ -6,10 +6,6 @@
  * handled on its own: one that fails is reported and the others are still removed, as
  * rm(1) does; the exit status says whether any failed.
  */
-#include <errno.h>
-#include <math.h>
-#include <stdlib.h>
-
 #include "cli.h"
 
 static const cli_opt rm_opts[] = {{"force", 0}, {"timeout", 1}, {NULL, 0}};
@@ -24,13 +20,8 @@ int cmd_rm(int argc, char **argv)
     while ((opt = cli_args_next(&a)) >= 0) {
         if (opt == 0) {
             flags |= SHMAP_DELETE_FORCE;
-        } else {
-            char *end;
-            errno = 0;
-            timeout = strtod(a.value, &end);
-            if (end == a.value || *end || errno || !isfinite(timeout) || timeout < 0)
-                return cli_usage_error("rm", "--timeout wants seconds >= 0, not '%s'",
-                                       a.value);
+        } else if (cli_parse_timeout("rm", a.value, &timeout) != 0) {
+            return CLI_EXIT_USAGE;
         }
     }
     if (opt == CLI_ARGS_EXIT)

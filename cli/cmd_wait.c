@@ -5,25 +5,11 @@
  * exit 0 when an update came, 1 on timeout or when the segment is deleted meanwhile.
  */
 #include <errno.h>
-#include <math.h>
-#include <stdlib.h>
 
 #include "cli.h"
 
 enum { OPT_TIMEOUT };
 static const cli_opt opts[] = {{"timeout", 1}, {NULL, 0}};
-
-/* Seconds from an option: a non-negative number. 0, or -1. */
-int cli_parse_seconds(const char *text, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (*text == '\0' || *end != '\0' || errno || isnan(v) || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 int cmd_wait(int argc, char **argv)
 {

@@ -181,27 +181,28 @@ int cmd_watch(int argc, char **argv)
     double shown_at = mono_s(), next = shown_at;
     while (!stop && !(keys && quit_key())) {
         double now = mono_s();
-        if (now >= next && raw.raw) {
-            /* Copied first: the statistics then describe one copy, not a moving target. */
-            memcpy(frame, shmap_data(seg), fsize);
-            compute(&layout, frame, fsize / layout.elsize, &st);
-            show(stdout, tty, 0, 0, NULL, &st);
-            next = now + interval;
-            if (count && ++lines >= count)
-                break;
-        } else if (now >= next) {
-            uint64_t gen = shmap_generation(seg), fseen = gen ? gen - 1 : 0;
-            /* The newest frame, whole; before any publish, the data as it is. */
-            if (gen == 0 || shmap_read_frame(seg, &fseen, frame, 0, NULL) == 0) {
-                if (gen == 0)
-                    memcpy(frame, shmap_data(seg), fsize);
+        if (now >= next) {
+            uint64_t gen = 0;
+            double rate = 0;
+            if (raw.raw) {
+                /* Copied first: the statistics then describe one copy, not a moving target. */
+                memcpy(frame, shmap_data(seg), fsize);
                 compute(&layout, frame, fsize / layout.elsize, &st);
+            } else {
+                gen = shmap_generation(seg);
+                uint64_t fseen = gen ? gen - 1 : 0;
+                /* The newest frame, whole; before any publish, the data as it is. */
+                if (gen == 0 || shmap_read_frame(seg, &fseen, frame, 0, NULL) == 0) {
+                    if (gen == 0)
+                        memcpy(frame, shmap_data(seg), fsize);
+                    compute(&layout, frame, fsize / layout.elsize, &st);
+                }
+                shmap_info_get(seg, &info);
+                rate = now > shown_at ? (double)(gen - shown_gen) / (now - shown_at) : 0;
+                shown_gen = gen;
+                shown_at = now;
             }
-            shmap_info_get(seg, &info);
-            double rate = now > shown_at ? (double)(gen - shown_gen) / (now - shown_at) : 0;
-            show(stdout, tty, gen, rate, &info, &st);
-            shown_gen = gen;
-            shown_at = now;
+            show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &st);
             next = now + interval;
             if (count && ++lines >= count)
                 break;

@@ -307,6 +307,25 @@ int cli_parse_i64(const char *text, int64_t *out)
     return 0;
 }
 
+int cli_parse_seconds(const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (*text == '\0' || *end != '\0' || errno || isnan(v) || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_timeout(const char *cmd, const char *text, double *out)
+{
+    /* Unlike `wait`, these commands have no use for "inf": leaving --timeout out waits. */
+    if (cli_parse_seconds(text, out) < 0 || !isfinite(*out))
+        return cli_usage_error(cmd, "--timeout wants seconds >= 0, not '%s'", text);
+    return 0;
+}
+
 int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dtype *dtype,
                    const char **fields)
 {
