@@ -1097,6 +1097,12 @@ static void segments_remove(SegmentObject *s)
     list_remove(&segments_head, &s->link);
 }
 
+/* raise_lib() for a failed call on a Segment's handle, naming the segment. */
+static PyObject *raise_seg(SegmentObject *self, int rc)
+{
+    return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+}
+
 static int check_open(SegmentObject *self)
 {
     if (self->seg)
@@ -1256,6 +1262,8 @@ static int borrow(SegmentObject *self, ref_node *node)
     int rc = shmap_dup(&node->seg, self->seg);
     if (rc < 0) {
         node->seg = NULL;
+        /* Not raise_seg(): gcc then inlines borrow() into seg_wait(), and -Wdangling-pointer
+         * flags its local node on the exit hook's list (unborrow() takes it off again). */
         raise_lib(rc, PyUnicode_AsUTF8(self->name));
         return -1;
     }
@@ -1462,7 +1470,7 @@ static PyObject *seg_get_os_handle(PyObject *obj, void *closure)
         return NULL;
     int rc = shmap_os_handle(self->seg, buf, sizeof buf);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     return str_or_none(buf);
 }
 
@@ -1500,7 +1508,7 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
         return PyErr_NoMemory();
     if (self->raw) {
         int rc = shmap_info_get(self->seg, info);
-        PyObject *res = rc < 0 ? raise_lib(rc, PyUnicode_AsUTF8(self->name))
+        PyObject *res = rc < 0 ? raise_seg(self, rc)
                                : raw_info_dict(info, self->priv);
         PyMem_Free(info);
         return res;
@@ -1513,7 +1521,7 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
     if (rc < 0 || (rc = nkw = keywords_read(self->seg, &kw)) < 0 ||
         (rc = natt = attached_read(self->seg, &att)) < 0 ||
         (rc = shmap_lock_info(self->seg, &li)) < 0)
-        raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        raise_seg(self, rc);
     else
         res = info_dict(info, kw, nkw, att, natt, &li);
     free(att);
@@ -1561,7 +1569,7 @@ static PyObject *seg_get_attached(PyObject *obj, void *closure)
     shmap_attacher *att;
     int n = attached_read(self->seg, &att);
     if (n < 0)
-        return raise_lib(n, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, n);
     PyObject *res = attached_list(att, n);
     free(att);
     return res;
@@ -1581,7 +1589,7 @@ static int lock_state(SegmentObject *self, shmap_lockinfo *li)
         return -1;
     int rc = shmap_lock_info(self->seg, li);
     if (rc < 0) {
-        raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        raise_seg(self, rc);
         return -1;
     }
     return 0;
@@ -1628,7 +1636,7 @@ static PyObject *seg_publish(PyObject *obj, PyObject *unused)
         return NULL;
     int rc = shmap_publish(self->seg);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     Py_RETURN_NONE;
 }
 
@@ -2015,7 +2023,7 @@ static PyObject *seg_write_begin(PyObject *obj, PyObject *unused)
     void *frame;
     int rc = shmap_write_begin(self->seg, &frame);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     return segment_view(self, frame, frame_ndim(self), frame_dims(self),
                         self->ring ? self->strides + 1 : self->strides);
 }
@@ -2024,7 +2032,7 @@ static PyObject *seg_close_common(SegmentObject *self, int unmap)
 {
     int rc = segment_release(self, unmap);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     Py_RETURN_NONE;
 }
 
@@ -2048,7 +2056,7 @@ static PyObject *seg_set_destroy(PyObject *obj, PyObject *arg)
         return NULL;
     int rc = shmap_set_destroy(self->seg, destroy);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     Py_RETURN_NONE;
 }
 
@@ -2333,11 +2341,6 @@ static int check_nargs(const char *fn, Py_ssize_t nargs, Py_ssize_t min, Py_ssiz
     return -1;
 }
 
-static const char *kw_segname(KeywordsObject *self)
-{
-    return PyUnicode_AsUTF8(self->segment->name);
-}
-
 static void keywords_dealloc(PyObject *obj)
 {
     Py_XDECREF(((KeywordsObject *)obj)->segment);
@@ -2361,7 +2364,7 @@ static int kw_lookup(KeywordsObject *self, PyObject *key, shmap_keyword *out)
     if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD)
         return 0;
     if (rc < 0) {
-        raise_lib(rc, kw_segname(self));
+        raise_seg(self->segment, rc);
         return -1;
     }
     return 1;
@@ -2398,7 +2401,7 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
     }
     int rc = shmap_keyword_set(self->segment->seg, &kw);
     if (rc < 0) {
-        raise_lib(rc, kw_segname(self));
+        raise_seg(self->segment, rc);
         return -1;
     }
     return 0;
@@ -2417,7 +2420,7 @@ static int kw_delete(KeywordsObject *self, PyObject *key)
         return -1;
     }
     if (rc < 0) {
-        raise_lib(rc, kw_segname(self));
+        raise_seg(self->segment, rc);
         return -1;
     }
     return 0;
@@ -2436,7 +2439,7 @@ static Py_ssize_t kw_length(PyObject *obj)
         return -1;
     int n = shmap_keyword_list(self->segment->seg, NULL, 0);
     if (n < 0) {
-        raise_lib(n, kw_segname(self));
+        raise_seg(self->segment, n);
         return -1;
     }
     return n;
@@ -2457,7 +2460,7 @@ static PyObject *kw_listing(KeywordsObject *self, int what)
     shmap_keyword *kw;
     int n = keywords_read(self->segment->seg, &kw);
     if (n < 0)
-        return raise_lib(n, kw_segname(self));
+        return raise_seg(self->segment, n);
     PyObject *list = PyList_New(n);
     for (int i = 0; list && i < n; i++) {
         PyObject *item = NULL, *name = NULL, *value = NULL;
@@ -2687,7 +2690,7 @@ static PyObject *kw_comments(PyObject *obj, PyObject *unused)
     shmap_keyword *kw;
     int n = keywords_read(self->segment->seg, &kw);
     if (n < 0)
-        return raise_lib(n, kw_segname(self));
+        return raise_seg(self->segment, n);
     PyObject *d = PyDict_New();
     for (int i = 0; d && i < n; i++)
         if (kw[i].comment[0] && put(d, kw[i].name, str_or_none(kw[i].comment)) < 0)
