@@ -256,6 +256,16 @@ static int close_handle(shmap_seg *seg, int unmap)
     return rc;
 }
 
+/* Drop a reference taken by borrow() (below), if it is still held. */
+static void unborrow(ref_node *node)
+{
+    if (!node->seg)
+        return;
+    refs_remove(node);
+    close_handle(node->seg, 0);
+    node->seg = NULL;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* _MapRef: the base object of the arrays; one library reference each. */
 
@@ -268,12 +278,7 @@ static PyTypeObject MapRef_Type;
 
 static void mapref_dealloc(PyObject *obj)
 {
-    MapRefObject *self = (MapRefObject *)obj;
-    if (self->node.seg) {
-        refs_remove(&self->node);
-        close_handle(self->node.seg, 0);
-        self->node.seg = NULL;
-    }
+    unborrow(&((MapRefObject *)obj)->node);
     Py_TYPE(obj)->tp_free(obj);
 }
 
@@ -394,6 +399,16 @@ bad:
     Py_DECREF(list);
     PyErr_Format(Error, "cannot read the record field list '%s'", fields);
     return NULL;
+}
+
+/* The numpy dtype of a type parsed by dtype_from_py() (@p fields: its record field list). */
+static PyArray_Descr *descr_of_parsed(shmap_dtype dt, const char *fields)
+{
+    if (dt != SHMAP_RECORD)
+        return descr_of_type(dt);
+    size_t elsize = 0;
+    shmap_record_parse(fields, &elsize);
+    return descr_of_fields(fields, elsize);
 }
 
 /* The element type of a described segment. */
@@ -549,16 +564,13 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
         if (!s)
             return -1;
         if (strncmp(s, "record:", 7) == 0) {
-            if (strlen(s + 7) >= SHMAP_RECORD_FIELDS_MAX) {
-                PyErr_Format(DtypeError, "record field list is longer than %d bytes",
-                             SHMAP_RECORD_FIELDS_MAX - 1);
+            size_t len = 0;
+            if (fields_append(fields, &len, s + 7) < 0)
                 return -1;
-            }
-            if (shmap_record_parse(s + 7, NULL) < 0) {
+            if (shmap_record_parse(fields, NULL) < 0) {
                 raise_as(DtypeError, SHMAP_EDTYPE, NULL);
                 return -1;
             }
-            strcpy(fields, s + 7);
             *out = SHMAP_RECORD;
             return 0;
         }
@@ -859,6 +871,24 @@ static int object_members(PyObject *d, const shmap_info *info)
     return 0;
 }
 
+/* The members that describe the array, from dtype to data_offset: the same for a segment
+ * and a raw mapping. */
+static int array_members(PyObject *d, const shmap_info *info)
+{
+    if (put(d, "dtype", PyUnicode_FromString(shmap_dtype_name(info->dtype))) < 0 ||
+        put(d, "numpy", str_or_none(shmap_dtype_numpy(info->dtype))) < 0 ||
+        put(d, "record_fields",
+            str_or_none(info->dtype == SHMAP_RECORD ? info->record_fields : NULL)) < 0 ||
+        put(d, "elsize", PyLong_FromSize_t(info->elsize)) < 0 ||
+        put(d, "ndim", PyLong_FromUnsignedLong(info->ndim)) < 0 ||
+        put(d, "shape", shape_list(info)) < 0 ||
+        put(d, "nelem", PyLong_FromUnsignedLongLong(info->nelem)) < 0 ||
+        put(d, "bytes", PyLong_FromUnsignedLongLong(info->data_size)) < 0 ||
+        put(d, "data_offset", PyLong_FromUnsignedLongLong(info->data_offset)) < 0)
+        return -1;
+    return 0;
+}
+
 /* The keywords and their comments; nkw < 0: they could not be read (None). */
 static int keyword_members(PyObject *d, const shmap_keyword *kw, int nkw)
 {
@@ -974,16 +1004,7 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
         put(d, "name", str_or_none(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_True)) < 0 ||
         object_members(d, info) < 0 ||
         put(d, "version", PyLong_FromUnsignedLong(info->version)) < 0 ||
-        put(d, "dtype", PyUnicode_FromString(shmap_dtype_name(info->dtype))) < 0 ||
-        put(d, "numpy", str_or_none(shmap_dtype_numpy(info->dtype))) < 0 ||
-        put(d, "record_fields",
-            str_or_none(info->dtype == SHMAP_RECORD ? info->record_fields : NULL)) < 0 ||
-        put(d, "elsize", PyLong_FromSize_t(info->elsize)) < 0 ||
-        put(d, "ndim", PyLong_FromUnsignedLong(info->ndim)) < 0 ||
-        put(d, "shape", shape_list(info)) < 0 ||
-        put(d, "nelem", PyLong_FromUnsignedLongLong(info->nelem)) < 0 ||
-        put(d, "bytes", PyLong_FromUnsignedLongLong(info->data_size)) < 0 ||
-        put(d, "data_offset", PyLong_FromUnsignedLongLong(info->data_offset)) < 0 ||
+        array_members(d, info) < 0 ||
         put(d, "creator_pid", PyLong_FromLong((long)info->creator_pid)) < 0 ||
         put(d, "creator_uid",
             PyLong_FromUnsignedLongLong((unsigned long long)info->creator_uid)) < 0 ||
@@ -1014,16 +1035,7 @@ static PyObject *raw_info_dict(const shmap_info *info, int priv)
     int bad =
         put(d, "name", str_or_none(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_False)) < 0 ||
         put(d, "raw", Py_NewRef(Py_True)) < 0 || object_members(d, info) < 0 ||
-        put(d, "dtype", PyUnicode_FromString(shmap_dtype_name(info->dtype))) < 0 ||
-        put(d, "numpy", str_or_none(shmap_dtype_numpy(info->dtype))) < 0 ||
-        put(d, "record_fields",
-            str_or_none(info->dtype == SHMAP_RECORD ? info->record_fields : NULL)) < 0 ||
-        put(d, "elsize", PyLong_FromSize_t(info->elsize)) < 0 ||
-        put(d, "ndim", PyLong_FromUnsignedLong(info->ndim)) < 0 ||
-        put(d, "shape", shape_list(info)) < 0 ||
-        put(d, "nelem", PyLong_FromUnsignedLongLong(info->nelem)) < 0 ||
-        put(d, "bytes", PyLong_FromUnsignedLongLong(info->data_size)) < 0 ||
-        put(d, "data_offset", PyLong_FromUnsignedLongLong(info->data_offset)) < 0 ||
+        array_members(d, info) < 0 ||
         put(d, "private", PyBool_FromLong(priv)) < 0 ||
         put(d, "creator_pid", Py_NewRef(Py_None)) < 0 ||
         put(d, "attached", Py_NewRef(Py_None)) < 0 ||
@@ -1083,6 +1095,12 @@ static void segments_add(SegmentObject *s)
 static void segments_remove(SegmentObject *s)
 {
     list_remove(&segments_head, &s->link);
+}
+
+/* raise_lib() for a failed call on a Segment's handle, naming the segment. */
+static PyObject *raise_seg(SegmentObject *self, int rc)
+{
+    return raise_lib(rc, PyUnicode_AsUTF8(self->name));
 }
 
 static int check_open(SegmentObject *self)
@@ -1237,26 +1255,20 @@ static void abandon_waits(void)
     }
 }
 
-/* A reference of a blocking call's own, on the exit hook's list; 0 or raised (-1). */
+/* A reference of its own for an array or a blocking call, on the exit hook's list; 0 or
+ * raised (-1). */
 static int borrow(SegmentObject *self, ref_node *node)
 {
     int rc = shmap_dup(&node->seg, self->seg);
     if (rc < 0) {
         node->seg = NULL;
+        /* Not raise_seg(): gcc then inlines borrow() into seg_wait(), and -Wdangling-pointer
+         * flags its local node on the exit hook's list (unborrow() takes it off again). */
         raise_lib(rc, PyUnicode_AsUTF8(self->name));
         return -1;
     }
     refs_add(node);
     return 0;
-}
-
-static void unborrow(ref_node *node)
-{
-    if (!node->seg)
-        return;
-    refs_remove(node);
-    close_handle(node->seg, 0);
-    node->seg = NULL;
 }
 
 /* Raise TimeoutError for a blocking call that ran out of time: "NAME: timed out after T s
@@ -1392,13 +1404,10 @@ static PyObject *segment_view(SegmentObject *self, void *data, int ndim, const n
     MapRefObject *ref = PyObject_New(MapRefObject, &MapRef_Type);
     if (!ref)
         return NULL;
-    int rc = shmap_dup(&ref->node.seg, self->seg);
-    if (rc < 0) {
-        ref->node.seg = NULL;
+    if (borrow(self, &ref->node) < 0) {
         Py_DECREF(ref);
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return NULL;
     }
-    refs_add(&ref->node);
     Py_INCREF(self->descr); /* stolen by PyArray_NewFromDescr */
     PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, self->descr, ndim, (npy_intp *)dims,
                                          (npy_intp *)strides, data,
@@ -1461,7 +1470,7 @@ static PyObject *seg_get_os_handle(PyObject *obj, void *closure)
         return NULL;
     int rc = shmap_os_handle(self->seg, buf, sizeof buf);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     return str_or_none(buf);
 }
 
@@ -1499,7 +1508,7 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
         return PyErr_NoMemory();
     if (self->raw) {
         int rc = shmap_info_get(self->seg, info);
-        PyObject *res = rc < 0 ? raise_lib(rc, PyUnicode_AsUTF8(self->name))
+        PyObject *res = rc < 0 ? raise_seg(self, rc)
                                : raw_info_dict(info, self->priv);
         PyMem_Free(info);
         return res;
@@ -1512,7 +1521,7 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
     if (rc < 0 || (rc = nkw = keywords_read(self->seg, &kw)) < 0 ||
         (rc = natt = attached_read(self->seg, &att)) < 0 ||
         (rc = shmap_lock_info(self->seg, &li)) < 0)
-        raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        raise_seg(self, rc);
     else
         res = info_dict(info, kw, nkw, att, natt, &li);
     free(att);
@@ -1560,7 +1569,7 @@ static PyObject *seg_get_attached(PyObject *obj, void *closure)
     shmap_attacher *att;
     int n = attached_read(self->seg, &att);
     if (n < 0)
-        return raise_lib(n, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, n);
     PyObject *res = attached_list(att, n);
     free(att);
     return res;
@@ -1580,7 +1589,7 @@ static int lock_state(SegmentObject *self, shmap_lockinfo *li)
         return -1;
     int rc = shmap_lock_info(self->seg, li);
     if (rc < 0) {
-        raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        raise_seg(self, rc);
         return -1;
     }
     return 0;
@@ -1627,7 +1636,7 @@ static PyObject *seg_publish(PyObject *obj, PyObject *unused)
         return NULL;
     int rc = shmap_publish(self->seg);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     Py_RETURN_NONE;
 }
 
@@ -2014,7 +2023,7 @@ static PyObject *seg_write_begin(PyObject *obj, PyObject *unused)
     void *frame;
     int rc = shmap_write_begin(self->seg, &frame);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     return segment_view(self, frame, frame_ndim(self), frame_dims(self),
                         self->ring ? self->strides + 1 : self->strides);
 }
@@ -2023,23 +2032,17 @@ static PyObject *seg_close_common(SegmentObject *self, int unmap)
 {
     int rc = segment_release(self, unmap);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     Py_RETURN_NONE;
 }
 
 /*
  * close() is IDL's SHMUNMAP, as SPEC asks: arrays that still view the segment keep the
  * mapping alive, and it is unmap-pending (no new opens with its access in this process)
- * until the last of them goes. Only the garbage collector's release of a forgotten Segment
- * is a plain close.
+ * until the last of them goes. unmap() is the same method under IDL's name. Only __exit__
+ * and the garbage collector's release of a forgotten Segment are plain closes.
  */
 static PyObject *seg_close(PyObject *obj, PyObject *unused)
-{
-    (void)unused;
-    return seg_close_common((SegmentObject *)obj, 1);
-}
-
-static PyObject *seg_unmap(PyObject *obj, PyObject *unused)
 {
     (void)unused;
     return seg_close_common((SegmentObject *)obj, 1);
@@ -2053,7 +2056,7 @@ static PyObject *seg_set_destroy(PyObject *obj, PyObject *arg)
         return NULL;
     int rc = shmap_set_destroy(self->seg, destroy);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_seg(self, rc);
     Py_RETURN_NONE;
 }
 
@@ -2249,8 +2252,7 @@ static void seg_releasebuffer(PyObject *obj, Py_buffer *view)
     export_block *b = view->internal;
     if (!b)
         return;
-    refs_remove(&b->node);
-    close_handle(b->node.seg, 0);
+    unborrow(&b->node);
     PyMem_Free(b);
     view->internal = NULL;
 }
@@ -2301,7 +2303,7 @@ static PyMethodDef segment_methods[] = {
      segment_read_frame_doc},
     {"write_begin", seg_write_begin, METH_NOARGS, segment_write_begin_doc},
     {"close", seg_close, METH_NOARGS, segment_close_doc},
-    {"unmap", seg_unmap, METH_NOARGS, segment_unmap_doc},
+    {"unmap", seg_close, METH_NOARGS, segment_unmap_doc},
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
     {"__enter__", seg_enter, METH_NOARGS, segment_enter_doc},
     {"__exit__", seg_exit, METH_VARARGS, segment_exit_doc},
@@ -2339,11 +2341,6 @@ static int check_nargs(const char *fn, Py_ssize_t nargs, Py_ssize_t min, Py_ssiz
     return -1;
 }
 
-static const char *kw_segname(KeywordsObject *self)
-{
-    return PyUnicode_AsUTF8(self->segment->name);
-}
-
 static void keywords_dealloc(PyObject *obj)
 {
     Py_XDECREF(((KeywordsObject *)obj)->segment);
@@ -2367,7 +2364,7 @@ static int kw_lookup(KeywordsObject *self, PyObject *key, shmap_keyword *out)
     if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD)
         return 0;
     if (rc < 0) {
-        raise_lib(rc, kw_segname(self));
+        raise_seg(self->segment, rc);
         return -1;
     }
     return 1;
@@ -2394,7 +2391,7 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
     if (check_open(self->segment) < 0 || kw_name_from_py(key, kw.name) < 0 ||
         kw_value_from_py(value, &kw) < 0)
         return -1;
-    if (comment && comment != Py_None) {
+    if (comment) {
         if (kw_comment_from_py(comment, &kw) < 0)
             return -1;
     } else {
@@ -2404,7 +2401,7 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
     }
     int rc = shmap_keyword_set(self->segment->seg, &kw);
     if (rc < 0) {
-        raise_lib(rc, kw_segname(self));
+        raise_seg(self->segment, rc);
         return -1;
     }
     return 0;
@@ -2423,7 +2420,7 @@ static int kw_delete(KeywordsObject *self, PyObject *key)
         return -1;
     }
     if (rc < 0) {
-        raise_lib(rc, kw_segname(self));
+        raise_seg(self->segment, rc);
         return -1;
     }
     return 0;
@@ -2442,7 +2439,7 @@ static Py_ssize_t kw_length(PyObject *obj)
         return -1;
     int n = shmap_keyword_list(self->segment->seg, NULL, 0);
     if (n < 0) {
-        raise_lib(n, kw_segname(self));
+        raise_seg(self->segment, n);
         return -1;
     }
     return n;
@@ -2463,7 +2460,7 @@ static PyObject *kw_listing(KeywordsObject *self, int what)
     shmap_keyword *kw;
     int n = keywords_read(self->segment->seg, &kw);
     if (n < 0)
-        return raise_lib(n, kw_segname(self));
+        return raise_seg(self->segment, n);
     PyObject *list = PyList_New(n);
     for (int i = 0; list && i < n; i++) {
         PyObject *item = NULL, *name = NULL, *value = NULL;
@@ -2693,7 +2690,7 @@ static PyObject *kw_comments(PyObject *obj, PyObject *unused)
     shmap_keyword *kw;
     int n = keywords_read(self->segment->seg, &kw);
     if (n < 0)
-        return raise_lib(n, kw_segname(self));
+        return raise_seg(self->segment, n);
     PyObject *d = PyDict_New();
     for (int i = 0; d && i < n; i++)
         if (kw[i].comment[0] && put(d, kw[i].name, str_or_none(kw[i].comment)) < 0)
@@ -3035,13 +3032,7 @@ static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject 
     if (dtype_from_py(dtype_obj, &out->dtype, out->fields) < 0 ||
         shape_from_py(shape_obj, &out->ndim, out->dims) < 0)
         return -1;
-    if (out->dtype == SHMAP_RECORD) {
-        size_t elsize = 0;
-        shmap_record_parse(out->fields, &elsize);
-        out->descr = descr_of_fields(out->fields, elsize);
-    } else {
-        out->descr = descr_of_type(out->dtype);
-    }
+    out->descr = descr_of_parsed(out->dtype, out->fields);
     return out->descr ? 0 : -1;
 }
 
@@ -3264,13 +3255,9 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
         rc = -ENOMEM;
     /* Keywords are not in the listing (it reads headers only): each segment is opened for
      * them, as `shmap ls --json` does. One that cannot be opened now gets None. */
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        desc[i].nkw = -1;
-        if (list[i].status == 0 && describe(list[i].info.name, &desc[i], 0) < 0) {
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (list[i].status == 0 && describe(list[i].info.name, &desc[i], 0) < 0)
             desc[i].info = list[i].info;
-            desc[i].nkw = -1;
-        }
-    }
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         shmap_list_free(list);
@@ -3370,12 +3357,7 @@ static PyObject *mod_parse_dtype(PyObject *module, PyObject *arg)
     char fields[SHMAP_RECORD_FIELDS_MAX];
     if (dtype_from_py(arg, &dt, fields) < 0)
         return NULL;
-    if (dt == SHMAP_RECORD) {
-        size_t elsize = 0;
-        shmap_record_parse(fields, &elsize);
-        return (PyObject *)descr_of_fields(fields, elsize);
-    }
-    return (PyObject *)descr_of_type(dt);
+    return (PyObject *)descr_of_parsed(dt, fields);
 }
 
 /* Same segment? The creator and the creation time identify it across names. */

@@ -9,6 +9,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -147,6 +148,31 @@ def spin(seconds):
     while time.monotonic() < end:
         rounds += 1
     return rounds
+
+
+def ended_wait(call, catch, end, delay, join=10):
+    """Run call(), a blocking call, in a thread; give it `delay` seconds to block, then run
+    end(), which should end the call, and wait at most `join` seconds for the thread
+    (AssertionError if it is still running). Returns the exceptions of class `catch` the call
+    raised (a list) and the seconds from end() to the thread's end."""
+    got = []
+
+    def wait():
+        try:
+            call()
+        except catch as e:
+            got.append(e)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(delay)
+    t0 = time.monotonic()
+    end()
+    t.join(join)
+    elapsed = time.monotonic() - t0
+    if t.is_alive():
+        raise AssertionError("%r did not end within %g s of %r" % (call, join, end))
+    return got, elapsed
 
 
 @pytest.fixture

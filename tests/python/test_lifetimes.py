@@ -2,14 +2,12 @@
 never removes anything; the destroy policy at close and at exit."""
 import gc
 import os
-import threading
-import time
 
 import numpy as np
 import pytest
 
 import shmap
-from conftest import run_python
+from conftest import ended_wait, run_python
 
 
 def mapped(name):
@@ -173,22 +171,10 @@ def test_delete__while_pending_wakes_waiters(name):
     ro = shmap.open(name)
     a = seg.array
     seg.close()
-    got = []
-
-    def wait():
-        try:
-            ro.wait(timeout=10)
-        except shmap.Error as e:
-            got.append(e.code)
-
-    t = threading.Thread(target=wait)
-    t.start()
-    time.sleep(0.1)
-    t0 = time.monotonic()
-    shmap.delete(name)
-    t.join(10)
-    assert time.monotonic() - t0 < 2
-    assert got == [shmap.EREMOVED]
+    got, elapsed = ended_wait(lambda: ro.wait(timeout=10), shmap.Error,
+                              lambda: shmap.delete(name), 0.1)
+    assert elapsed < 2
+    assert [e.code for e in got] == [shmap.EREMOVED]
     ro.close()
     del a
     assert mapped(name) == []

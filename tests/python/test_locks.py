@@ -12,7 +12,7 @@ import warnings
 import pytest
 
 import shmap
-from conftest import read_line, run_python, run_python_as_nobody, spin
+from conftest import ended_wait, read_line, run_python, run_python_as_nobody, spin
 
 # A child that opens the segment read-write, takes a lock, says so and waits to be killed.
 HOLDER = """
@@ -165,23 +165,12 @@ def test_lock__closing_the_segment_ends_a_wait_in_it(name):
     seg = shmap.create(name, 4, "u1")
     other = shmap.open(name, readonly=False)
     holder = other.lock(exclusive=True)
-    got = []
-
-    def wait():
-        try:
-            seg.lock(timeout=10)
-        except ValueError as e:
-            got.append(str(e))
-
-    t = threading.Thread(target=wait)
-    t.start()
-    time.sleep(0.2)
-    seg.close()
-    t.join(5)
-    holder.release()
-    other.close()
-    assert not t.is_alive()
-    assert got == ["segment '%s' was closed while waiting" % name]
+    try:
+        got, _ = ended_wait(lambda: seg.lock(timeout=10), ValueError, seg.close, 0.2, join=5)
+    finally:
+        holder.release()
+        other.close()
+    assert [str(e) for e in got] == ["segment '%s' was closed while waiting" % name]
 
 
 def test_lock__outlives_close_of_its_segment(name):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import shmap
-from conftest import read_line, run_cli, spin
+from conftest import ended_wait, read_line, run_cli, spin
 
 
 def test_wait__returns_the_new_generation(name):
@@ -82,21 +82,9 @@ def test_wait__wakes_for_a_publish_from_the_cli(name):
 
 def test_wait__deleted_segment_ends_the_wait(name):
     seg = shmap.create(name, 4, "u1", keep=True)
-    got = []
-
-    def wait():
-        try:
-            seg.wait(timeout=10)
-        except shmap.Error as e:
-            got.append(e)
-
-    t = threading.Thread(target=wait)
-    t.start()
-    time.sleep(0.1)
-    t0 = time.monotonic()
-    shmap.delete(name)
-    t.join(10)
-    assert time.monotonic() - t0 < 2
+    got, elapsed = ended_wait(lambda: seg.wait(timeout=10), shmap.Error,
+                              lambda: shmap.delete(name), 0.1)
+    assert elapsed < 2
     seg.close()
     assert len(got) == 1
     assert got[0].code == shmap.EREMOVED and got[0].errname == "SHMAP_EREMOVED"
@@ -105,20 +93,8 @@ def test_wait__deleted_segment_ends_the_wait(name):
 
 def test_wait__closing_the_segment_ends_a_wait_in_it(name):
     seg = shmap.create(name, 4, "u1")
-    got = []
-
-    def wait():
-        try:
-            seg.wait(timeout=10)
-        except ValueError as e:
-            got.append(str(e))
-
-    t = threading.Thread(target=wait)
-    t.start()
-    time.sleep(0.15)
-    seg.close()
-    t.join(5)
-    assert got == ["segment '%s' was closed while waiting" % name]
+    got, _ = ended_wait(lambda: seg.wait(timeout=10), ValueError, seg.close, 0.15, join=5)
+    assert [str(e) for e in got] == ["segment '%s' was closed while waiting" % name]
 
 
 def test_write_begin__plain_segment_is_the_whole_array(name):
