@@ -2347,19 +2347,28 @@ static void keywords_dealloc(PyObject *obj)
     Py_TYPE(obj)->tp_free(obj);
 }
 
+/* A key as a keyword name: 1 and the name; 0 for a key no keyword can have (not a str, or
+ * one with a NUL, which C would cut short and so name another keyword); -1 error. */
+static int kw_key(PyObject *key, const char **name)
+{
+    if (!PyUnicode_Check(key))
+        return 0;
+    Py_ssize_t len;
+    *name = PyUnicode_AsUTF8AndSize(key, &len);
+    if (!*name)
+        return -1;
+    return strlen(*name) == (size_t)len;
+}
+
 /* Read one keyword: 1 found, 0 not there (or a name that cannot be), -1 error. */
 static int kw_lookup(KeywordsObject *self, PyObject *key, shmap_keyword *out)
 {
     if (check_open(self->segment) < 0)
         return -1;
-    if (!PyUnicode_Check(key))
-        return 0;
-    Py_ssize_t len;
-    const char *name = PyUnicode_AsUTF8AndSize(key, &len);
-    if (!name)
-        return -1;
-    if (strlen(name) != (size_t)len)
-        return 0;
+    const char *name;
+    int valid = kw_key(key, &name);
+    if (valid <= 0)
+        return valid;
     int rc = shmap_keyword_get(self->segment->seg, name, out);
     if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD)
         return 0;
@@ -2411,10 +2420,11 @@ static int kw_delete(KeywordsObject *self, PyObject *key)
 {
     if (check_open(self->segment) < 0)
         return -1;
-    const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
-    if (PyErr_Occurred())
+    const char *name;
+    int valid = kw_key(key, &name);
+    if (valid < 0)
         return -1;
-    int rc = name ? shmap_keyword_delete(self->segment->seg, name) : SHMAP_ENOKEY;
+    int rc = valid ? shmap_keyword_delete(self->segment->seg, name) : SHMAP_ENOKEY;
     if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD) {
         PyErr_SetObject(PyExc_KeyError, key);
         return -1;

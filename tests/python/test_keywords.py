@@ -175,3 +175,13 @@ def test_keywords__shared_between_handles(name):
 def test_keywords__repr(seg):
     seg.keywords["A"] = 1
     assert repr(seg.keywords) == "<shmap.Keywords of '%s' {'A': 1}>" % seg.name
+
+
+def test_keywords__a_name_with_a_nul_is_no_keyword_even_to_delete(name):
+    """C would read 'A\\0x' as 'A': deleting it must not delete A."""
+    with shmap.create(name, 4, "u1") as seg:
+        seg.keywords["A"] = 1
+        assert "A\0x" not in seg.keywords
+        with pytest.raises(KeyError):
+            del seg.keywords["A\0x"]
+        assert seg.keywords["A"] == 1
