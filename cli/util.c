@@ -562,22 +562,5 @@ int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg
 
 int cli_keywords_read(const shmap_seg *seg, shmap_keyword **out)
 {
-    *out = NULL;
-    for (;;) {
-        int n = shmap_keyword_list(seg, NULL, 0);
-        if (n <= 0)
-            return n;
-        shmap_keyword *kw = calloc((size_t)n, sizeof *kw);
-        if (!kw)
-            return -ENOMEM;
-        int got = shmap_keyword_list(seg, kw, (size_t)n);
-        if (got >= 0 && got <= n) {
-            *out = kw;
-            return got;
-        }
-        free(kw);
-        if (got < 0)
-            return got;
-        /* Another process added keywords between the two calls: count again. */
-    }
+    return shmap_keyword_list_alloc(seg, out);
 }

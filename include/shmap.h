@@ -758,6 +758,13 @@ typedef struct shmap_attacher {
  */
 SHMAP_EXTERN int shmap_attached(const shmap_seg *seg, shmap_attacher *out, size_t cap);
 
+/**
+ * @brief List the attached processes into a new array, in one read of the table.
+ * @param[out] out the array, to release with free(); NULL when none are attached.
+ * @return the number of entries in @p *out; #SHMAP_EINVAL, or -ENOMEM.
+ */
+SHMAP_EXTERN int shmap_attached_alloc(const shmap_seg *seg, shmap_attacher **out);
+
 /** @brief The lock state of a segment, as shmap_lock_info() reports it. */
 typedef struct shmap_lockinfo {
     pid_t writer;        /**< process holding (or taking) the exclusive lock, or 0 */
@@ -933,6 +940,16 @@ SHMAP_EXTERN int shmap_keyword_delete(shmap_seg *seg, const char *name);
  *         or a negative code.
  */
 SHMAP_EXTERN int shmap_keyword_list(const shmap_seg *seg, shmap_keyword *out, size_t cap);
+
+/**
+ * @brief Read all keywords into a new array, in the order they were first set.
+ *
+ * One snapshot: no keyword set meanwhile is counted but not copied, so there is no need to
+ * count, allocate and retry around shmap_keyword_list().
+ * @param[out] out the array, to release with free(); NULL when there are no keywords.
+ * @return the number of keywords in @p *out, or a negative code (-ENOMEM among them).
+ */
+SHMAP_EXTERN int shmap_keyword_list_alloc(const shmap_seg *seg, shmap_keyword **out);
 
 /**
  * @brief Parse `KEY=VALUE[/COMMENT]` as the command line gives it.

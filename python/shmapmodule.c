@@ -759,24 +759,7 @@ static PyObject *kw_value_to_py(const shmap_keyword *kw)
 /* All keywords of a handle, in a new array (*out, to free(); NULL when none). */
 static int keywords_read(const shmap_seg *seg, shmap_keyword **out)
 {
-    *out = NULL;
-    for (;;) {
-        int n = shmap_keyword_list(seg, NULL, 0);
-        if (n <= 0)
-            return n;
-        shmap_keyword *kw = calloc((size_t)n, sizeof *kw);
-        if (!kw)
-            return -ENOMEM;
-        int got = shmap_keyword_list(seg, kw, (size_t)n);
-        if (got >= 0 && got <= n) {
-            *out = kw;
-            return got;
-        }
-        free(kw);
-        if (got < 0)
-            return got;
-        /* Another process added keywords between the two calls: count again. */
-    }
+    return shmap_keyword_list_alloc(seg, out);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -925,24 +908,7 @@ fail:
 /* The attach table of a handle, in a new array (*out, to free(); NULL when empty). */
 static int attached_read(const shmap_seg *seg, shmap_attacher **out)
 {
-    *out = NULL;
-    for (;;) {
-        int n = shmap_attached(seg, NULL, 0);
-        if (n <= 0)
-            return n;
-        /* A few spare entries, so that a process attaching meanwhile costs no second try. */
-        shmap_attacher *att = calloc((size_t)n + 4, sizeof *att);
-        if (!att)
-            return -ENOMEM;
-        int got = shmap_attached(seg, att, (size_t)n + 4);
-        if (got >= 0 && got <= n + 4) {
-            *out = att;
-            return got;
-        }
-        free(att);
-        if (got < 0)
-            return got;
-    }
+    return shmap_attached_alloc(seg, out);
 }
 
 /* One attached process: the members of `shmap info --json`, in its order. */

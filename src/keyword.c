@@ -342,21 +342,52 @@ static int by_order(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* A snapshot of the keyword slots with the `*n` valid ones first, in order; NULL (and `*n`
+ * the error) on failure. One snapshot: its count and its keywords always agree. */
+static struct shmap__kwslot *sorted_snapshot(const shmap_seg *seg, int *n)
+{
+    struct shmap__kwslot *copy = snapshot(seg, n);
+    if (!copy)
+        return NULL;
+    unsigned total = shmap__hdr(seg)->kw_capacity;
+    qsort(copy, total, sizeof *copy, by_order);
+    unsigned valid = 0;
+    while (valid < total && shmap__kwslot_valid(&copy[valid]))
+        valid++;
+    *n = (int)valid;
+    return copy;
+}
+
 int shmap_keyword_list(const shmap_seg *seg, shmap_keyword *out, size_t cap)
 {
     if (!seg || (!out && cap))
         return shmap__err(SHMAP_EINVAL, "shmap_keyword_list: NULL argument");
-    int rc;
-    struct shmap__kwslot *copy = snapshot(seg, &rc);
+    int n;
+    struct shmap__kwslot *copy = sorted_snapshot(seg, &n);
     if (!copy)
-        return rc;
-    unsigned total = shmap__hdr(seg)->kw_capacity;
-    qsort(copy, total, sizeof *copy, by_order);
-    int n = 0;
-    for (unsigned i = 0; i < total && shmap__kwslot_valid(&copy[i]); i++, n++)
-        if ((size_t)n < cap)
-            slot_to_keyword(&copy[i], &out[n]);
+        return n;
+    for (int i = 0; i < n && (size_t)i < cap; i++)
+        slot_to_keyword(&copy[i], &out[i]);
     free(copy);
+    return n;
+}
+
+int shmap_keyword_list_alloc(const shmap_seg *seg, shmap_keyword **out)
+{
+    if (!seg || !out)
+        return shmap__err(SHMAP_EINVAL, "shmap_keyword_list_alloc: NULL argument");
+    *out = NULL;
+    int n;
+    struct shmap__kwslot *copy = sorted_snapshot(seg, &n);
+    if (!copy)
+        return n;
+    shmap_keyword *kw = NULL;
+    if (n > 0 && !(kw = calloc((size_t)n, sizeof *kw)))
+        n = shmap__err(-ENOMEM, "%s: out of memory", seg->map->name.name);
+    for (int i = 0; i < n; i++)
+        slot_to_keyword(&copy[i], &kw[i]);
+    free(copy);
+    *out = kw;
     return n;
 }
 

@@ -65,6 +65,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -560,6 +561,25 @@ int shmap_attached(const shmap_seg *seg, shmap_attacher *out, size_t cap)
         count++;
     }
     return count;
+}
+
+int shmap_attached_alloc(const shmap_seg *seg, shmap_attacher **out)
+{
+    if (!seg || !out)
+        return shmap__err(SHMAP_EINVAL, "shmap_attached_alloc: NULL argument");
+    *out = NULL;
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "attached");
+    /* Room for every slot: the table cannot outgrow it between counting and copying. */
+    shmap_attacher *att = malloc(SHMAP__LOCK_SLOTS * sizeof *att);
+    if (!att)
+        return shmap__err(-ENOMEM, "%s: out of memory", seg->map->name.name);
+    int n = shmap_attached(seg, att, SHMAP__LOCK_SLOTS);
+    if (n > 0)
+        *out = att;
+    else
+        free(att);
+    return n;
 }
 
 int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out)

@@ -112,8 +112,10 @@ SHMAP__HIDDEN int shmap__fd_open_error(int dirfd, const char *path, int flags, c
 /* Open a path (following symlinks: the user named it) and fstat it; a regular file only. */
 SHMAP__HIDDEN int shmap__fd_open_path(const char *path, const char *who, int access,
                                       struct shmap__obj *obj);
-/* Reserve `size` bytes of a new descriptor (posix_fallocate), with clear errors. */
-SHMAP__HIDDEN int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *where);
+/* Reserve `size` bytes of a new descriptor (posix_fallocate), with clear errors: "not enough
+ * `lacking`: ... available in `where`" when it does not fit. */
+SHMAP__HIDDEN int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *lacking,
+                                    const char *where);
 /* Fill a new, reserved descriptor: header and field list, fstat, map read-write. */
 SHMAP__HIDDEN int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__create_req *req,
                                  const char *who, void **base);

@@ -124,7 +124,8 @@ int shmap__fd_open_path(const char *path, const char *who, int access, struct sh
     return shmap__fd_adopt(fd, who, obj);
 }
 
-int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *where)
+int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *lacking,
+                      const char *where)
 {
     /*
      * posix_fallocate reserves the blocks, so a full file system or /dev/shm is ENOSPC now
@@ -138,8 +139,9 @@ int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *where)
         unsigned long long avail = 0;
         if (fstatvfs(fd, &vfs) == 0)
             avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
-        return shmap__err(-ENOSPC, "%s: not enough space: %llu bytes needed, %llu available "
-                                   "in %s", who, (unsigned long long)size, avail, where);
+        return shmap__err(-ENOSPC, "%s: not enough %s: %llu bytes needed, %llu available "
+                                   "in %s", who, lacking, (unsigned long long)size, avail,
+                          where);
     }
     if (e == EFBIG)
         return shmap__err(-EFBIG, "%s: %llu bytes is larger than the system allows", who,

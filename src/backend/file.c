@@ -100,7 +100,7 @@ static int fill_huge(struct shmap__obj *obj, const struct shmap__create_req *req
                      const struct shmap__name *n, void **base)
 {
     uint64_t size = (req->size + hp - 1) / hp * hp;
-    int rc = shmap__fd_reserve(obj->fd, size, n->name, n->os_handle);
+    int rc = shmap__fd_reserve(obj->fd, size, n->name, "space", n->os_handle);
     if (rc == -ENOSPC)
         rc = shmap__err(-ENOSPC, "%s: not enough free huge pages: %llu bytes need %llu x %zu "
                                  "kB (see free_hugepages in /sys/kernel/mm/hugepages/"
@@ -160,7 +160,7 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
     if (hp) {
         rc = fill_huge(obj, req, hp, n, base);
     } else {
-        rc = shmap__fd_reserve(fd, req->size, n->name, n->os_handle);
+        rc = shmap__fd_reserve(fd, req->size, n->name, "space", n->os_handle);
         if (rc == 0)
             rc = shmap__fd_fill(obj, req, n->name, base);
     }

@@ -44,7 +44,7 @@ static int memfd_create_seg(struct shmap__name *n, const struct shmap__create_re
     if (huge && ftruncate(fd, (off_t)size) < 0)
         rc = shmap__err(-errno, "%s: ftruncate: %s", n->name, strerror(errno));
     if (rc == 0) {
-        rc = shmap__fd_reserve(fd, size, n->name, huge ? "huge pages" : "memory");
+        rc = shmap__fd_reserve(fd, size, n->name, "space", huge ? "huge pages" : "memory");
         if (rc == -ENOSPC && huge)
             rc = shmap__err(-ENOSPC, "%s: not enough free huge pages: %llu bytes need %llu x "
                                      "%zu kB (see HugePages_Free in /proc/meminfo; raise "

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,27 +74,11 @@ int shmap__posix_create_tmp(const char *tmp, unsigned mode, uint64_t size, const
         int e = errno;
         return shmap__err(-e, "%s: cannot create shared memory: %s", who, strerror(e));
     }
-    /*
-     * posix_fallocate reserves the pages, so a full /dev/shm is ENOSPC now rather than a
-     * SIGBUS at the first write into a sparse object. It also sets the size.
-     */
-    int e = posix_fallocate(fd, 0, (off_t)size);
-    if (e != 0) {
-        struct statvfs vfs;
-        unsigned long long avail = 0;
-        if (fstatvfs(fd, &vfs) == 0)
-            avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    int rc = shmap__fd_reserve(fd, size, who, "shared memory", shmap__posix_dir());
+    if (rc < 0) {
         close(fd);
         shm_unlink(tmp);
-        if (e == ENOSPC)
-            return shmap__err(-ENOSPC, "%s: not enough shared memory: %llu bytes needed, %llu "
-                                       "available in %s", who, (unsigned long long)size, avail,
-                              shmap__posix_dir());
-        if (e == EFBIG)
-            return shmap__err(-EFBIG, "%s: %llu bytes is larger than the system allows", who,
-                              (unsigned long long)size);
-        return shmap__err(-e, "%s: cannot reserve %llu bytes: %s", who,
-                          (unsigned long long)size, strerror(e));
+        return rc;
     }
     return fd;
 }

@@ -175,3 +175,25 @@ TEST(info__at_open_reads_nothing_of_the_segment_and_keeps_the_generation_then)
     CHECK_OK(shmap_unlink(rec));
     CHECK_OK(shmap_unlink(name));
 }
+
+TEST(attached_alloc__matches_attached_and_is_null_when_none)
+{
+    const char *name = test_name("attalloc");
+    make_segment_with_keyword(name);
+    shmap_seg *ro = NULL, *rw = NULL;
+    shmap_attacher *att = (shmap_attacher *)&att; /* must be overwritten */
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    CHECK_EQ_INT(shmap_attached_alloc(ro, &att), 0);
+    CHECK(att == NULL);
+    CHECK_ERR(shmap_attached_alloc(ro, NULL), SHMAP_EINVAL);
+    CHECK_OK(shmap_open(&rw, name, SHMAP_RDWR));
+    shmap_attacher want[4];
+    CHECK_EQ_INT(shmap_attached(ro, want, 4), 1);
+    CHECK_EQ_INT(shmap_attached_alloc(ro, &att), 1);
+    CHECK(att != NULL && att[0].pid == getpid() && att[0].pid == want[0].pid);
+    CHECK(att[0].alive && att[0].writable && att[0].start == want[0].start);
+    free(att);
+    CHECK_OK(shmap_close(rw));
+    CHECK_OK(shmap_close(ro));
+    util_shm_remove(name);
+}

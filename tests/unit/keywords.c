@@ -277,6 +277,41 @@ TEST(keyword_list__returns_the_count_and_writes_at_most_cap)
     CHECK_OK(shmap_close(seg));
 }
 
+TEST(keyword_list_alloc__none_is_zero_and_null)
+{
+    shmap_seg *seg = make(test_name("kw"), 0);
+    shmap_keyword *list = (shmap_keyword *)&list; /* must be overwritten */
+    CHECK_EQ_INT(shmap_keyword_list_alloc(seg, &list), 0);
+    CHECK(list == NULL);
+    CHECK_ERR(shmap_keyword_list_alloc(seg, NULL), SHMAP_EINVAL);
+    CHECK_ERR(shmap_keyword_list_alloc(NULL, &list), SHMAP_EINVAL);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword_list_alloc__matches_keyword_list)
+{
+    shmap_seg *seg = make(test_name("kw"), 0);
+    for (int i = 0; i < 5; i++) {
+        char n[8];
+        snprintf(n, sizeof n, "K%d", i);
+        shmap_keyword k = kw_int(n, i * 10);
+        CHECK_OK(shmap_keyword_set(seg, &k));
+    }
+    CHECK_OK(shmap_keyword_delete(seg, "K2"));
+    shmap_keyword want[8], *got = NULL;
+    CHECK_EQ_INT(shmap_keyword_list(seg, want, 8), 4);
+    CHECK_EQ_INT(shmap_keyword_list_alloc(seg, &got), 4);
+    CHECK(got != NULL);
+    for (int i = 0; i < 4; i++) {
+        CHECK_STR(got[i].name, want[i].name);
+        CHECK_EQ_INT(got[i].type, want[i].type);
+        CHECK_EQ_INT(got[i].i, want[i].i);
+    }
+    CHECK_STR(got[3].name, "K4");
+    free(got);
+    CHECK_OK(shmap_close(seg));
+}
+
 TEST(keyword_parse__value_type_follows_its_form)
 {
     shmap_keyword k;
