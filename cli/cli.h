@@ -257,12 +257,6 @@ int cli_raw_check(const char *cmd, cli_raw *r);
 int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg **seg,
              shmap_info *info, cli_layout *layout);
 
-/*
- * Read all keywords of a segment into a new array (*out, free()d by the caller; may be NULL
- * when there are none). Returns the count, or a negative library code.
- */
-int cli_keywords_read(const shmap_seg *seg, shmap_keyword **out);
-
 /* ---------------------------------------------------------------------------------------- */
 /* JSON (json.c): the schema is documented there. */
 

@@ -208,27 +208,14 @@ int cmd_info(int argc, char **argv)
         return cli_fail_lib(name, rc);
     shmap_keyword *kw = NULL;
     int nkw = 0;
-    if ((rc = shmap_info_get(seg, &info)) < 0 || (rc = nkw = cli_keywords_read(seg, &kw)) < 0) {
+    if ((rc = shmap_info_get(seg, &info)) < 0 ||
+        (rc = nkw = shmap_keyword_list_alloc(seg, &kw)) < 0) {
         shmap_close(seg);
         return cli_fail_lib(name, rc);
     }
-    /* The attach table holds at most a few hundred entries: read it twice if it grew. */
     shmap_lockinfo li;
     shmap_attacher *att = NULL;
-    int natt = shmap_attached(seg, NULL, 0);
-    while (natt > 0) {
-        free(att);
-        if (!(att = calloc((size_t)natt + 4, sizeof *att))) {
-            natt = 0;
-            break;
-        }
-        int got = shmap_attached(seg, att, (size_t)natt + 4);
-        if (got <= natt + 4) {
-            natt = got;
-            break;
-        }
-        natt = got;
-    }
+    int natt = shmap_attached_alloc(seg, &att);
     if (natt < 0)
         natt = 0;
     shmap_lock_info(seg, &li);

@@ -125,7 +125,7 @@ static void print_json_segment(cli_json *j, const shmap_info *info)
     shmap_keyword *kw = NULL;
     int nkw = -1;
     if (shmap_open(&seg, info->name, SHMAP_RDONLY) == 0) {
-        nkw = cli_keywords_read(seg, &kw);
+        nkw = shmap_keyword_list_alloc(seg, &kw);
         shmap_close(seg);
     }
     cli_json_segment(j, info, kw, nkw, NULL, 0, NULL);

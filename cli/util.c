@@ -559,8 +559,3 @@ int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg
     }
     return 0;
 }
-
-int cli_keywords_read(const shmap_seg *seg, shmap_keyword **out)
-{
-    return shmap_keyword_list_alloc(seg, out);
-}

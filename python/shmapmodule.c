@@ -756,12 +756,6 @@ static PyObject *kw_value_to_py(const shmap_keyword *kw)
     Py_RETURN_NONE;
 }
 
-/* All keywords of a handle, in a new array (*out, to free(); NULL when none). */
-static int keywords_read(const shmap_seg *seg, shmap_keyword **out)
-{
-    return shmap_keyword_list_alloc(seg, out);
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Description dicts: the fields of `shmap info --json`, same names, order and types. */
 
@@ -903,12 +897,6 @@ fail:
     Py_XDECREF(values);
     Py_XDECREF(comments);
     return -1;
-}
-
-/* The attach table of a handle, in a new array (*out, to free(); NULL when empty). */
-static int attached_read(const shmap_seg *seg, shmap_attacher **out)
-{
-    return shmap_attached_alloc(seg, out);
 }
 
 /* One attached process: the members of `shmap info --json`, in its order. */
@@ -1484,8 +1472,8 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
     shmap_lockinfo li;
     PyObject *res = NULL;
     int rc = shmap_info_get(self->seg, info), nkw = 0, natt = 0;
-    if (rc < 0 || (rc = nkw = keywords_read(self->seg, &kw)) < 0 ||
-        (rc = natt = attached_read(self->seg, &att)) < 0 ||
+    if (rc < 0 || (rc = nkw = shmap_keyword_list_alloc(self->seg, &kw)) < 0 ||
+        (rc = natt = shmap_attached_alloc(self->seg, &att)) < 0 ||
         (rc = shmap_lock_info(self->seg, &li)) < 0)
         raise_seg(self, rc);
     else
@@ -1533,7 +1521,7 @@ static PyObject *seg_get_attached(PyObject *obj, void *closure)
     if (check_open(self) < 0)
         return NULL;
     shmap_attacher *att;
-    int n = attached_read(self->seg, &att);
+    int n = shmap_attached_alloc(self->seg, &att);
     if (n < 0)
         return raise_seg(self, n);
     PyObject *res = attached_list(att, n);
@@ -2434,7 +2422,7 @@ static PyObject *kw_listing(KeywordsObject *self, int what)
     if (check_open(self->segment) < 0)
         return NULL;
     shmap_keyword *kw;
-    int n = keywords_read(self->segment->seg, &kw);
+    int n = shmap_keyword_list_alloc(self->segment->seg, &kw);
     if (n < 0)
         return raise_seg(self->segment, n);
     PyObject *list = PyList_New(n);
@@ -2664,7 +2652,7 @@ static PyObject *kw_comments(PyObject *obj, PyObject *unused)
     if (check_open(self->segment) < 0)
         return NULL;
     shmap_keyword *kw;
-    int n = keywords_read(self->segment->seg, &kw);
+    int n = shmap_keyword_list_alloc(self->segment->seg, &kw);
     if (n < 0)
         return raise_seg(self->segment, n);
     PyObject *d = PyDict_New();
@@ -3179,8 +3167,8 @@ static int describe(const char *name, described *out, int attached)
         return rc;
     rc = shmap_info_get(seg, &out->info);
     if (rc == 0)
-        out->nkw = keywords_read(seg, &out->kw);
-    if (rc == 0 && attached && (out->natt = attached_read(seg, &out->att)) < 0)
+        out->nkw = shmap_keyword_list_alloc(seg, &out->kw);
+    if (rc == 0 && attached && (out->natt = shmap_attached_alloc(seg, &out->att)) < 0)
         out->natt = 0;
     if (rc == 0 && attached)
         out->has_li = shmap_lock_info(seg, &out->li) == 0;
