@@ -410,8 +410,8 @@ static void unwind_writer(struct shmap__lockarea *a, uint32_t claim)
  * an earlier writer's death is still the next holder's to hear of. Once drained, the claim
  * leaves `draining` first and DIED second, so a death in between counts as one holding.
  */
-static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, int64_t deadline,
-                          bool *died)
+static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
+                          int64_t deadline, bool *died)
 {
     uint32_t mine = SHMAP__LW_WRITER | slot, claim;
     for (;;) {
@@ -434,7 +434,7 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, int64_t dead
     /* Plain stores: only a judge of this process's death reads `draining`, and a death
      * leaves every store made before it visible. */
     __atomic_store_n(&a->draining, claim, __ATOMIC_RELEASE);
-    __atomic_store_n(&a->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
+    __atomic_store_n(&a->writer_pid, me, __ATOMIC_RELAXED);
     int rc = drain(a, deadline);
     if (rc < 0) {
         unwind_writer(a, claim);
@@ -479,7 +479,7 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
     struct shmap__lockarea *a = area_of(m);
     bool died = false;
     int rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, deadline)
-                                        : lock_exclusive(a, (unsigned)slot, deadline, &died);
+                                        : lock_exclusive(a, (unsigned)slot, me, deadline, &died);
     if (rc == -EBUSY)
         return shmap__err(rc, "%s: the lock is held", who);
     if (rc == -ETIMEDOUT)
