@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static void handle_of(const char *name, char *buf, size_t size)
@@ -314,6 +315,39 @@ int util_wait_asleep(pid_t pid)
         util_sleep_ms(10);
     }
     return 0;
+}
+
+int util_wait_signal_taken(pid_t pid, int sig)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    const unsigned long long bit = 1ull << (sig - 1);
+    for (int i = 0; i < 1000; i++) {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return 1; /* gone: it died of it, or of something else */
+        /* Pending for the thread (SigPnd) or for the whole process (ShdPnd, where kill()
+         * puts it). */
+        unsigned long long pending = 0, mask;
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "SigPnd: %llx", &mask) == 1 ||
+                sscanf(line, "ShdPnd: %llx", &mask) == 1)
+                pending |= mask;
+        }
+        fclose(f);
+        if (!(pending & bit))
+            return 1;
+        util_sleep_ms(10);
+    }
+    return 0;
+}
+
+void util_wait_zombie(pid_t pid)
+{
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0)
+        CHECK(errno == EINTR);
 }
 
 int util_sysv_exists(key_t key)

@@ -138,6 +138,24 @@ int util_sysv_exists(key_t key);
  * child blocked in a wait is; 1 once it is, else 0. */
 int util_wait_asleep(pid_t pid);
 
+/* Wait (10 s at most) until process `pid` no longer has signal `sig` pending: it has
+ * taken it (run its handler, or died of it); 1 once it has, else 0. */
+int util_wait_signal_taken(pid_t pid, int sig);
+
+/* Wait until this test's child `pid` has ended, without reaping it: it stays a zombie
+ * until test_wait(). CHECKs. */
+void util_wait_zombie(pid_t pid);
+
+/*
+ * The upper bound, in seconds, on what the library promises to do at once or within a
+ * fraction of a second: find a lock holder that was killed, tell a waiter its segment is
+ * gone, end a wait on a signal. Those take 10-50 ms here, and a few times that under a
+ * sanitizer; the bound is loose so that a loaded machine cannot fail it, and still fails
+ * when the mechanism is broken and the wait runs to its timeout, which must then be well
+ * above it (10 s in these tests).
+ */
+#define UTIL_PROMPT_S 3.0
+
 /*
  * A child that leaves a System V segment of `bytes` under `key` as a creator killed while
  * creating it leaves it (the header marked INIT, which sysv_shm.c turns READY last),
