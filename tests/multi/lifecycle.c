@@ -109,9 +109,12 @@ TEST(delete__waits_for_a_holder_and_succeeds_after_it_unlocks)
         util_chan_open(&c);
         pid_t pid = spawn_holder(name, SHMAP_RDWR, locks[k], &c);
         CHECK_EQ_INT(util_parent_recv(&c), 'L');
-        /* A helper lets the holder go after 300 ms, while we wait in delete. */
+        /* A helper lets the holder go 300 ms after it finds us asleep in delete: had
+         * delete not waited for the holder, it would have returned sooner. */
         pid_t helper = util_spawn();
         if (helper == 0) {
+            if (!util_wait_asleep(getppid()))
+                _exit(1);
             util_sleep_ms(300);
             util_parent_send(&c, 'U');
             _exit(0);
@@ -160,7 +163,7 @@ TEST(delete__try_and_timeout_fail_naming_the_holder)
     double t0 = util_now_s();
     CHECK_ERR(shmap_delete(name, 0.2, 0), -ETIMEDOUT);
     double dt = util_now_s() - t0;
-    CHECK(dt >= 0.19 && dt < 2);
+    CHECK(dt >= 0.19 && dt < 0.2 + UTIL_PROMPT_S);
     CHECK_CONTAINS(shmap_last_error(), want);
     CHECK_CONTAINS(shmap_last_error(), "timed out");
     CHECK(util_shm_exists(name));
@@ -174,7 +177,7 @@ TEST(delete__try_and_timeout_fail_naming_the_holder)
     CHECK_CONTAINS(shmap_last_error(), want);
     util_parent_send(&c, 'U');
     CHECK_EQ_INT(test_wait(pid), 0);
-    CHECK_OK(shmap_delete(name, 1, 0));
+    CHECK_OK(shmap_delete(name, 10, 0));
 }
 
 TEST(delete__names_this_process_when_it_holds_the_lock_itself)
@@ -230,7 +233,7 @@ TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
     CHECK_EQ_INT(util_parent_recv(&c), 'L');
     double t0 = util_now_s();
     CHECK_OK(shmap_delete(name, -1, SHMAP_DELETE_FORCE));
-    CHECK(util_now_s() - t0 < 0.5);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S); /* the holder lets go only when told */
     CHECK(!util_shm_exists(name));
     shmap_seg *seg = NULL;
     CHECK_ERR(shmap_open(&seg, name, SHMAP_RDWR), -ENOENT);
@@ -271,8 +274,8 @@ TEST(delete__a_holder_killed_does_not_block_delete_for_long)
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
         double t0 = util_now_s();
-        CHECK_OK(shmap_delete(name, 5, 0));
-        CHECK(util_now_s() - t0 < 0.5);
+        CHECK_OK(shmap_delete(name, 10, 0));
+        CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
         CHECK(!util_shm_exists(name));
     }
 }
@@ -608,11 +611,18 @@ TEST(gc__removes_an_unfinished_system_v_segment_once_its_creator_is_dead)
     snprintf(want, sizeof want, "%s: segment was never completed: its creator (pid %d) died "
                                 "while creating it", name, (int)pid);
     CHECK_CONTAINS(shmap_last_error(), want);
+    /* A live creator would be waited for 2 s: one open well within that proves the death
+     * was seen, and a loaded machine gets three tries to show it. */
     shmap_seg *seg = NULL;
-    double t0 = util_now_s();
-    CHECK_ERR(shmap_open(&seg, name, SHMAP_RDONLY), SHMAP_EINCOMPLETE);
-    CHECK(util_now_s() - t0 < 1.5); /* a live creator would be waited for 2 s */
-    CHECK_CONTAINS(shmap_last_error(), want);
+    double fastest = 1e9;
+    for (int i = 0; i < 3 && fastest >= 1.5; i++) {
+        double t0 = util_now_s();
+        CHECK_ERR(shmap_open(&seg, name, SHMAP_RDONLY), SHMAP_EINCOMPLETE);
+        double dt = util_now_s() - t0;
+        fastest = dt < fastest ? dt : fastest;
+        CHECK_CONTAINS(shmap_last_error(), want);
+    }
+    CHECK(fastest < 1.5);
 
     /* Something attached (the kernel counts it): kept until it detaches. */
     int id = shmget(key, 0, 0);
