@@ -6,18 +6,52 @@
 
 #include "../util.h"
 
-/* After `ms`, run `shmap ARG1 NAME [ARG2]` in a child; returns the child. */
-static pid_t later(long ms, const char *cmd, const char *name, const char *arg)
+/*
+ * Start `shmap wait NAME --timeout 10` with its stderr on a pipe (*err, to read), and
+ * return once it sleeps in its wait: what the test does next happens while it waits.
+ */
+static pid_t start_wait(const char *name, int *err)
 {
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t pid = util_spawn();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        util_sleep_ms(ms);
-        int rc = test_cli(NULL, NULL, NULL, cmd, name, arg, NULL);
-        _exit(rc);
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        execl(test_shmap_bin(), test_shmap_bin(), "wait", name, "--timeout", "10", (char *)NULL);
+        _exit(127);
     }
+    close(p[1]);
+    *err = p[0];
+    CHECK(util_wait_asleep(pid));
     return pid;
+}
+
+/* Read `fd` until EOF into `buf` (NUL-terminated, truncated to fit), and close it. */
+static void read_all(int fd, char *buf, size_t size)
+{
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fd);
+}
+
+/* Read one line from `fd` into `buf`, without its newline (truncated to fit); CHECKs
+ * that a whole line came. */
+static void read_line(int fd, char *buf, size_t size)
+{
+    size_t len = 0;
+    char c;
+    ssize_t n;
+    while ((n = read(fd, &c, 1)) == 1 && c != '\n') {
+        if (len + 1 < size)
+            buf[len++] = c;
+    }
+    buf[len] = '\0';
+    CHECK(n == 1);
 }
 
 static int lines_of(const char *s)
@@ -32,12 +66,13 @@ TEST(cli__wait_exits_0_when_an_update_comes)
 {
     const char *name = test_name("cwait");
     CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "create", name, "f32", "8", NULL), 0);
-    pid_t kid = later(200, "fill", name, "1.5");
-    char *err = NULL;
-    CHECK_EQ_INT(test_cli(NULL, &err, NULL, "wait", name, "--timeout", "10", NULL), 0);
+    int fd;
+    pid_t waiter = start_wait(name, &fd);
+    CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "fill", name, "1.5", NULL), 0);
+    CHECK_EQ_INT(test_wait(waiter), 0);
+    char err[1024];
+    read_all(fd, err, sizeof err);
     CHECK_STR(err, "");
-    CHECK_EQ_INT(test_wait(kid), 0);
-    free(err);
     CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "rm", name, NULL), 0);
 }
 
@@ -59,12 +94,13 @@ TEST(cli__wait_ends_when_the_segment_is_removed)
 {
     const char *name = test_name("cwaitrm");
     CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "create", name, "u8", "4", NULL), 0);
-    pid_t kid = later(200, "rm", name, NULL);
-    char *err = NULL;
-    CHECK_EQ_INT(test_cli(NULL, &err, NULL, "wait", name, "--timeout", "10", NULL), 1);
+    int fd;
+    pid_t waiter = start_wait(name, &fd);
+    CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "rm", name, NULL), 0);
+    CHECK_EQ_INT(test_wait(waiter), 1);
+    char err[1024];
+    read_all(fd, err, sizeof err);
     CHECK_CONTAINS(err, "deleted or replaced");
-    CHECK_EQ_INT(test_wait(kid), 0);
-    free(err);
 }
 
 TEST(cli__watch_prints_a_line_per_interval_off_a_terminal)
@@ -102,15 +138,15 @@ TEST(cli__watch_counts_updates_and_stops_on_sigint)
     close(out[1]);
     for (int i = 0; i < 5; i++)
         CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "set", name, "0", "7", NULL), 0);
-    util_sleep_ms(300);
+    /* Its lines come as it draws them: once one shows the five updates, SIGINT ends it. */
+    char line[256];
+    do
+        read_line(out[0], line, sizeof line);
+    while (!strstr(line, "gen 5 "));
+    CHECK_CONTAINS(line, "max 7");
     kill(watcher, SIGINT);
     CHECK_EQ_INT(test_wait(watcher), 0);
-    char buf[8192];
-    ssize_t n = read(out[0], buf, sizeof buf - 1);
-    CHECK(n > 0);
-    buf[n] = '\0';
-    CHECK_CONTAINS(buf, "gen 5 ");
-    CHECK_CONTAINS(buf, "max 7");
+    close(out[0]);
     CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "rm", name, NULL), 0);
 }
 
@@ -120,12 +156,19 @@ TEST(cli__watch_on_a_terminal_redraws_one_line_and_quits_on_q)
         TEST_SKIP("needs script(1) from util-linux to give watch a terminal");
     const char *name = test_name("cwatchq");
     CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "create", name, "u8", "4", NULL), 0);
-    char *out = NULL;
-    /* script(1) runs watch on a pseudo-terminal and types what arrives on its stdin. */
+    char *out = NULL, screen[128];
+    snprintf(screen, sizeof screen, "%s/screen", util_test_dir());
+    /*
+     * script(1) runs watch on a pseudo-terminal and types what arrives on its stdin: 'q',
+     * once watch has drawn its line (10 s at most). What it drew goes to a file, where the
+     * typist looks for it, and then to our stdout.
+     */
     int rc = test_sh(&out, NULL,
-                     "(sleep 0.5; printf q) | timeout 10 script -qfec '%s watch %s --interval 0.1'"
-                     " /dev/null",
-                     test_shmap_bin(), name);
+                     "(i=0; until grep -q 'gen 0' '%s' 2>/dev/null || [ $i -ge 200 ]; do "
+                     "sleep 0.05; i=$((i + 1)); done; printf q) | "
+                     "timeout 10 script -qfec '%s watch %s --interval 0.1' /dev/null > '%s'; "
+                     "s=$?; cat '%s'; exit $s",
+                     screen, test_shmap_bin(), name, screen, screen);
     CHECK_EQ_INT(rc, 0);
     CHECK_CONTAINS(out, "\r\033[Kgen 0 ");
     CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "rm", name, NULL), 0);
