@@ -234,6 +234,17 @@ pid_t util_dead_pid(void)
     return pid;
 }
 
+pid_t util_zombie_pid(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    util_wait_zombie(pid);
+    return pid;
+}
+
 pid_t util_spawn_waiting(int *go)
 {
     int p[2];

@@ -144,8 +144,9 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
         _exit(0);
     }
     CHECK_EQ_INT(test_wait(creator), 0);
-    /* A creation killed half-way, by hand. */
-    pid_t dead = util_dead_pid();
+    /* A creation killed half-way, by hand: its creator is a zombie until the end (see
+     * util_zombie_pid()). */
+    pid_t dead = util_zombie_pid();
     char hidden[80], handle[96], hprefix[64];
     snprintf(hprefix, sizeof hprefix, ".shmap-tmp-%d-", (int)dead);
     snprintf(hidden, sizeof hidden, "%s1", hprefix);
@@ -200,6 +201,7 @@ TEST(cli__gc_prints_its_actions_and_dry_run_changes_nothing)
     util_clear(&out, &err);
     RUN(0, "rm", pname);
     util_clear(&out, &err);
+    CHECK_EQ_INT(test_wait(dead), 0);
 }
 
 

@@ -321,11 +321,8 @@ TEST(gc__clears_the_slot_of_a_process_killed_between_attach_and_detach)
 
 TEST(gc__removes_the_hidden_leftover_of_a_creator_killed_mid_creation)
 {
-    /* A dead pid: a child that exited and was reaped. */
-    pid_t dead = util_spawn();
-    if (dead == 0)
-        _exit(0);
-    CHECK_EQ_INT(test_wait(dead), 0);
+    /* A dead pid: a child that exited, a zombie until the end (see util_zombie_pid()). */
+    pid_t dead = util_zombie_pid();
     char hidden[80], handle[96], prefix[64];
     snprintf(prefix, sizeof prefix, ".shmap-tmp-%d-", (int)dead);
     snprintf(hidden, sizeof hidden, "%s1", prefix);
@@ -370,6 +367,7 @@ TEST(gc__removes_the_hidden_leftover_of_a_creator_killed_mid_creation)
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_shm_exists(mine));
     util_shm_remove(mine);
+    CHECK_EQ_INT(test_wait(dead), 0);
 }
 
 TEST(gc__keeps_a_persistent_segment_whose_creator_died)

@@ -272,7 +272,8 @@ TEST(multi__a_creator_killed_mid_creation_leaves_no_partial_segment_under_the_na
         }
         util_sleep_ms(1 + round % 8);
         CHECK(kill(pid, SIGKILL) == 0);
-        CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+        /* Reaped only once its hidden leftover is removed (see util_zombie_pid()). */
+        util_wait_zombie(pid);
         /* Under the name: nothing, or a complete segment (killed between rename and close). */
         shmap_info st;
         int rc = shmap_stat(name, &st);
@@ -296,6 +297,7 @@ TEST(multi__a_creator_killed_mid_creation_leaves_no_partial_segment_under_the_na
             CHECK(strstr(list[i].info.name, ".shmap-") == NULL);
         shmap_list_free(list);
         util_remove_hidden_of(pid);
+        CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
     }
 }
 
