@@ -773,6 +773,8 @@ typedef struct shmap_lockinfo {
     int waiters;         /**< someone waited for the lock since its last release */
     int owner_died;      /**< a writer died holding it; the next exclusive locker is told */
     pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 */
+    int writer_waiting;  /**< @p writer has claimed the lock but still waits for the shared
+                              holds to end: it holds nothing yet, and new readers queue */
 } shmap_lockinfo;
 
 /** @brief Read a segment's lock state (a snapshot). Works through a read-only handle.

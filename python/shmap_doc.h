@@ -382,6 +382,8 @@ PyDoc_STRVAR(segment_lock_info_doc,
 "The lock state, read now: a dict\n"
 "  writer        pid holding (or taking) the exclusive lock, or None\n"
 "  writer_alive  bool: that process is running\n"
+"  writer_waiting  bool: that writer has claimed the lock but still waits for the\n"
+"                shared holds to end (it holds nothing yet; new readers queue)\n"
 "  shared        int: shared holds, over all processes\n"
 "  waiters       bool: someone waited for the lock since its last release\n"
 "  owner_died    bool: a writer died holding it; the next exclusive locker is told\n"

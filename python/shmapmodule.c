@@ -938,6 +938,8 @@ static PyObject *lockinfo_dict(const shmap_lockinfo *li)
     PyObject *d = PyDict_New();
     if (d && (put(d, "writer", pid_or_none(li->writer)) < 0 ||
               put(d, "writer_alive", PyBool_FromLong(li->writer > 0 && li->writer_alive)) < 0 ||
+              put(d, "writer_waiting",
+                  PyBool_FromLong(li->writer > 0 && li->writer_waiting)) < 0 ||
               put(d, "shared", PyLong_FromUnsignedLong(li->shared)) < 0 ||
               put(d, "waiters", PyBool_FromLong(li->waiters)) < 0 ||
               put(d, "owner_died", PyBool_FromLong(li->owner_died)) < 0 ||

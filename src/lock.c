@@ -130,6 +130,12 @@ static inline uint32_t claim_of(uint32_t w)
     return w & (SHMAP__LW_WRITER | SHMAP__LW_GEN | SHMAP__LW_SLOT);
 }
 
+/* Does the writer claim in `w` (WRITER set) still wait for readers to let go? */
+static bool writer_draining(struct shmap__lockarea *a, uint32_t w)
+{
+    return __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) == claim_of(w);
+}
+
 /*
  * Move the word off a writer that is gone, and wake sleepers. One that held the lock
  * leaves DIED, its pid kept for the next locker's message; one that was still waiting for
@@ -139,7 +145,7 @@ static inline uint32_t claim_of(uint32_t w)
 static bool writer_gone(struct shmap__lockarea *a, uint32_t w, pid_t pid)
 {
     uint32_t claim = claim_of(w);
-    bool held = __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) != claim;
+    bool held = !writer_draining(a, w);
     if (held) {
         if (pid <= 0)
             pid = __atomic_load_n(&a->writer_pid, __ATOMIC_RELAXED);
@@ -599,6 +605,7 @@ int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out)
         int32_t pid;
         out->writer_alive = slot_alive(&a->slots[i], &pid);
         out->writer = pid > 0 ? pid : 0;
+        out->writer_waiting = writer_draining(a, w);
     }
     out->waiters = (w & SHMAP__LW_SLEEP) != 0;
     out->owner_died = (w & SHMAP__LW_DIED) != 0;
@@ -646,13 +653,10 @@ int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
     /* A caller whose own wait failed has withdrawn its claim: a writer with our pid holds
      * the lock through another handle of this process. */
     pid_t self = shmap__getpid();
-    struct shmap__lockarea *a = area_rd(seg->map);
-    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
-    bool waiting = (w & SHMAP__LW_WRITER) &&
-                   __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) == claim_of(w);
     if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
         len += (size_t)snprintf(buf, size, "the exclusive lock is %s pid %d%s%s",
-                                waiting ? "being taken (waiting for readers) by" : "held by",
+                                li.writer_waiting ? "being taken (waiting for readers) by"
+                                                  : "held by",
                                 (int)li.writer,
                                 li.writer == self ? " (this process, through another handle)"
                                                   : "",

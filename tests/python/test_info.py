@@ -104,7 +104,7 @@ def test_info__attached_and_locks_key_by_key_with_cli(name, child):
         assert {a["pid"]: a["writable"] for a in att} == {
             os.getpid(): True, readers[0]: False, readers[1]: False}
         assert py["lock"] == seg.lock_info == {"writer": None, "writer_alive": False,
-                                               "shared": 3, "waiters": False,
+                                               "writer_waiting": False, "shared": 3, "waiters": False,
                                                "owner_died": False, "dead_pid": None}
         assert seg.locked
         mine.release()

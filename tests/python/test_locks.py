@@ -34,8 +34,8 @@ def test_lock__shared_by_default_in_a_with_block(name):
             assert repr(lk) == "<shmap.Lock shared on '%s' held>" % name
             assert seg.locked is True
             info = seg.lock_info
-            assert info == {"writer": None, "writer_alive": False, "shared": 1,
-                            "waiters": False, "owner_died": False, "dead_pid": None}
+            assert info == {"writer": None, "writer_alive": False, "writer_waiting": False,
+                            "shared": 1, "waiters": False, "owner_died": False, "dead_pid": None}
         assert lk.held is False
         assert repr(lk) == "<shmap.Lock shared on '%s' released>" % name
         assert seg.locked is False and seg.lock_info["shared"] == 0
@@ -224,6 +224,24 @@ def test_lock__holder_killed__next_writer_told(name, child):
             warnings.simplefilter("error")
             with seg.lock(exclusive=True, timeout=0) as again:  # told once only
                 assert again.owner_died is None
+
+
+def test_lock_info__a_writer_waiting_for_readers_is_told_from_one_holding(name, child):
+    with shmap.create(name, 4, "u1") as seg:
+        with seg.lock():
+            proc = child(HOLDER % (name, True))
+            deadline = time.monotonic() + 30
+            while seg.lock_info["writer"] != proc.pid and time.monotonic() < deadline:
+                time.sleep(0.005)
+            info = seg.lock_info
+            assert info["writer"] == proc.pid and info["writer_alive"] is True
+            assert info["writer_waiting"] is True and info["shared"] == 1
+            assert shmap.info(name)["lock"] == info
+            assert seg.locked is True
+        assert read_line(proc) == "locked"
+        info = seg.lock_info
+        assert info["writer"] == proc.pid and info["writer_waiting"] is False
+        assert info["shared"] == 0
 
 
 def test_lock__owner_died_warning_made_an_error_releases(name, child):
