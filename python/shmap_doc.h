@@ -294,6 +294,12 @@ PyDoc_STRVAR(atexit_doc,
 "\n"
 "Registered with atexit: close every open Segment, and destroy the segments this\n"
 "process created (without keep) that arrays still map. Not for direct use.");
+PyDoc_STRVAR(gil_checks_doc,
+"_gil_checks($module, /)\n"
+"--\n"
+"\n"
+"How many times, so far in this process, a blocking call took the GIL back while\n"
+"it waited (to run signal handlers, or because its Segment was closed). For tests.");
 
 /* ---------------------------------------------------------------------------------------- */
 

@@ -1077,9 +1077,14 @@ static int check_open(SegmentObject *self)
  * blocking call is therefore one library call with the GIL released and a wait check set
  * for the thread (shmap_set_wait_check()): whenever the library's sleep ends (a wake, a
  * signal, and at least every 10 ms in a lock wait, 50 ms in a wait for a publish) the check
- * takes the GIL back, runs the pending signal handlers (an exception, KeyboardInterrupt,
- * ends the call) and sees whether its Segment was closed meanwhile; then it lets the GIL go
- * again and the wait goes on where it was. Splitting the wait into short calls instead
+ * sees whether its Segment was closed meanwhile and, in the main thread, takes the GIL back
+ * to run the pending signal handlers (an exception, KeyboardInterrupt, ends the call); then
+ * it lets the GIL go again and the wait goes on where it was. Only the main thread runs
+ * signal handlers, so other threads' checks never take the GIL unless their Segment was
+ * closed: a thread woken because the lock is free takes it at once, without first queueing
+ * for the GIL behind busy Python threads (up to the 5 ms switch interval each time). The
+ * main thread takes it at most every CHECK_GIL_NS (a signal that lands in between is seen
+ * at the next check, one sleep slice later at most). Splitting the wait into short calls instead
  * would give a waiting writer's claim back at each split, so readers that keep overlapping
  * could starve it: with the check, the library's writer preference holds for the whole
  * wait, as in C.
@@ -1116,6 +1121,8 @@ typedef int (*blocking_call)(void *ctx, double timeout_s);
 typedef struct wait_state {
     PyThreadState *tstate;      /* saved while the GIL is let go */
     SegmentObject *owner;       /* may be NULL */
+    int main_thread;            /* this thread runs signal handlers */
+    int64_t signals_checked;    /* CLOCK_MONOTONIC ns of the last look at them */
     int raised;                 /* the check set a Python exception */
     int abandoned;              /* the check ended the wait for the interpreter's exit */
     struct wait_state *outer;   /* a blocking call that a signal handler interrupted */
@@ -1137,6 +1144,16 @@ static _Thread_local wait_state *current_wait;
  */
 static int exiting;
 static int blocking_calls;
+static unsigned long gil_checks; /* checks that took the GIL, for the tests (_gil_checks) */
+
+#define CHECK_GIL_NS 5000000 /* the main thread's checks take the GIL this far apart */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static int wait_check(void *arg)
 {
@@ -1145,6 +1162,17 @@ static int wait_check(void *arg)
         w->abandoned = 1;
         return -ECANCELED;
     }
+    /* The Segment's handle pointer is cleared by close() under the GIL. */
+    int closed = w->owner && !__atomic_load_n(&w->owner->seg, __ATOMIC_ACQUIRE);
+    if (!closed && !w->main_thread)
+        return 0;
+    if (!closed) {
+        int64_t now = mono_ns();
+        if (now - w->signals_checked < CHECK_GIL_NS)
+            return 0;
+        w->signals_checked = now;
+    }
+    __atomic_add_fetch(&gil_checks, 1, __ATOMIC_RELAXED);
     PyEval_RestoreThread(w->tstate);
     if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE)) {
         w->abandoned = 1;
@@ -1166,7 +1194,7 @@ static int wait_check(void *arg)
  */
 static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject *owner)
 {
-    wait_state w = {NULL, owner, 0, 0, current_wait};
+    wait_state w = {NULL, owner, _PyOS_IsMainThread(), 0, 0, 0, current_wait};
     if (timeout != 0) {
         current_wait = &w;
         shmap_set_wait_check(wait_check, &w);
@@ -1319,7 +1347,7 @@ static int segment_release(SegmentObject *self, int unmap)
     shmap_seg *seg = self->seg;
     if (!seg)
         return 0;
-    self->seg = NULL;
+    __atomic_store_n(&self->seg, NULL, __ATOMIC_RELEASE); /* wait checks read it without the GIL */
     segments_remove(self);
     return close_handle(seg, unmap);
 }
@@ -3374,6 +3402,13 @@ static PyObject *mod_atexit(PyObject *module, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_gil_checks(PyObject *module, PyObject *noargs)
+{
+    (void)module;
+    (void)noargs;
+    return PyLong_FromUnsignedLong(__atomic_load_n(&gil_checks, __ATOMIC_RELAXED));
+}
+
 static PyMethodDef module_methods[] = {
     {"create", (PyCFunction)(void (*)(void))mod_create, METH_VARARGS | METH_KEYWORDS,
      create_doc},
@@ -3387,6 +3422,7 @@ static PyMethodDef module_methods[] = {
     {"mappings", mod_mappings, METH_NOARGS, mappings_doc},
     {"parse_dtype", mod_parse_dtype, METH_O, parse_dtype_doc},
     {"_atexit", mod_atexit, METH_NOARGS, atexit_doc},
+    {"_gil_checks", mod_gil_checks, METH_NOARGS, gil_checks_doc},
     {NULL, NULL, 0, NULL},
 };
 

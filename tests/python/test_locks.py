@@ -173,6 +173,30 @@ def test_lock__closing_the_segment_ends_a_wait_in_it(name):
     assert [str(e) for e in got] == ["segment '%s' was closed while waiting" % name]
 
 
+def test_lock__a_waiting_thread_other_than_the_main_one_leaves_the_gil_alone(name):
+    # Only the main thread runs signal handlers: another thread's wait wakes every 10 ms to
+    # check, without queueing for the GIL each time behind busy threads.
+    with shmap.create(name, 4, "u1") as seg, shmap.open(name, readonly=False) as other:
+        holder = other.lock(exclusive=True)
+        got = []
+        waiter = threading.Thread(target=lambda: got.append(seg.lock(timeout=10)))
+        before = shmap._gil_checks()
+        waiter.start()
+        time.sleep(0.3)  # some 30 wakes of the waiter
+        assert waiter.is_alive() and shmap._gil_checks() == before
+        holder.release()
+        waiter.join(10)
+        assert not waiter.is_alive() and got[0].held
+        got[0].release()
+        # The main thread's wait does take the GIL to look at signals.
+        holder = other.lock(exclusive=True)
+        threading.Timer(0.1, holder.release).start()
+        before = shmap._gil_checks()
+        with seg.lock(timeout=10):
+            pass
+        assert shmap._gil_checks() > before
+
+
 def test_lock__outlives_close_of_its_segment(name):
     seg = shmap.create(name, 4, "u1", keep=True)
     lk = seg.lock(exclusive=True)
