@@ -50,7 +50,8 @@
  * wait as a timeout would, giving back a writer's claim on the word.
  *
  * Crash recovery. Waiters sleep in 10 ms slices. After a slice that ends without a wake,
- * a waiter checks the holders: a writer whose slot's process is dead (or whose slot is
+ * a waiter checks the holders (a try, which never sleeps, checks them once before it
+ * reports the lock busy): a writer whose slot's process is dead (or whose slot is
  * free) has its WRITER bit replaced by DIED with a CAS, its pid kept in `dead_pid`; readers
  * that are dead have their slots reclaimed, which drops their holds. A writer that died
  * while `draining` still named its claim never held the lock and wrote nothing: its claim
@@ -356,12 +357,18 @@ static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline)
 static int lock_shared(struct shmap__lockarea *a, unsigned slot, int64_t deadline)
 {
     struct shmap__lockslot *s = &a->slots[slot];
+    bool checked = false;
     for (;;) {
         __atomic_add_fetch(&s->shared, 1, __ATOMIC_SEQ_CST);
         uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
         if (!(w & SHMAP__LW_WRITER))
             return 0;
         shared_release(a, s);
+        if (deadline == 0 && !checked) {
+            checked = true; /* a try: once, see whether the writer is gone */
+            check_writer(a);
+            continue;
+        }
         if (deadline == 0)
             return -EBUSY;
         int rc = wait_word(a, w, deadline);
@@ -373,6 +380,7 @@ static int lock_shared(struct shmap__lockarea *a, unsigned slot, int64_t deadlin
 /* With WRITER taken, wait until no process has a shared hold. */
 static int drain(struct shmap__lockarea *a, int64_t deadline)
 {
+    bool checked = false;
     for (;;) {
         uint32_t seq = __atomic_load_n(&a->drain, __ATOMIC_SEQ_CST);
         unsigned n = nslots_of(a);
@@ -381,6 +389,11 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
             busy = __atomic_load_n(&a->slots[i].shared, __ATOMIC_SEQ_CST) != 0;
         if (!busy)
             return 0;
+        if (deadline == 0 && !checked) {
+            checked = true; /* a try: once, drop the holds of dead readers */
+            reap(a, n, true);
+            continue;
+        }
         if (deadline == 0)
             return -EBUSY;
         int64_t now = shmap__mono_ns();
@@ -420,6 +433,7 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
                           int64_t deadline, bool *died)
 {
     uint32_t mine = SHMAP__LW_WRITER | slot, claim;
+    bool checked = false;
     for (;;) {
         uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
         if (!(w & SHMAP__LW_WRITER)) {
@@ -429,6 +443,11 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
                                             (w & (SHMAP__LW_SLEEP | SHMAP__LW_DIED)) | claim,
                                             false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
                 break;
+            continue;
+        }
+        if (deadline == 0 && !checked) {
+            checked = true; /* a try: once, see whether the writer is gone */
+            check_writer(a);
             continue;
         }
         if (deadline == 0)
