@@ -80,6 +80,21 @@ static int stop_check(void *arg)
     return stop_sig ? -EINTR : 0;
 }
 
+/* The lock was busy or the wait timed out: say so, and who holds it. */
+static int fail_busy(shmap_seg *seg, const char *name, int rc)
+{
+    char msg[1024], who[512];
+    if (rc == -EBUSY) {
+        snprintf(msg, sizeof msg, "not free");
+    } else {
+        const char *detail = cli_lib_message(rc), *colon = strstr(detail, ": ");
+        snprintf(msg, sizeof msg, "%s", colon ? colon + 2 : detail);
+    }
+    if (shmap_lock_holders(seg, who, sizeof who) == 0)
+        snprintf(msg + strlen(msg), sizeof msg - strlen(msg), ": %s", who);
+    return cli_fail(name, "%s", msg);
+}
+
 /* Catch the signals to forward (not SA_RESTART: a signal must end the lock's sleep). */
 static void signals_catch(saved_signals *s)
 {
@@ -235,15 +250,20 @@ int cmd_lock(int argc, char **argv)
     rc = shmap_lock(seg, (unsigned)flags, timeout);
     signals_block();
     if (rc == SHMAP_EOWNERDEAD) {
-        const char *detail = cli_lib_detail();
-        fprintf(stderr, "shmap: lock: warning: %s\n",
-                detail ? detail : shmap_strerror(rc));
+        const char *detail = cli_lib_message(rc), *colon = strstr(detail, ": ");
+        cli_warn(name, "%s", colon ? colon + 2 : detail);
     } else if (rc < 0) {
-        shmap_close(seg);
-        if (stop_sig)
+        if (stop_sig) {
+            shmap_close(seg);
             return die_of(&saved, stop_sig);
+        }
         signals_restore(&saved);
-        return cli_fail_lib(name, rc);
+        if (rc == -EBUSY || rc == -ETIMEDOUT)
+            rc = fail_busy(seg, name, rc);
+        else
+            rc = cli_fail_lib(name, rc);
+        shmap_close(seg);
+        return rc;
     }
     /* A signal that came before COMMAND could receive it ends this run: nothing to pass on. */
     if (stop_sig) {

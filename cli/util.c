@@ -48,6 +48,16 @@ static void vprint_error(const char *name, const char *fmt, va_list ap)
     fprintf(stderr, "%s\n", line);
 }
 
+void cli_warn(const char *name, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_fail(name, "warning: %s", msg);
+}
+
 int cli_fail(const char *name, const char *fmt, ...)
 {
     va_list ap;
