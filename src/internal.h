@@ -173,6 +173,11 @@ struct shmap__map {
 
 /* segment.c: refuse header operations on a raw handle (#SHMAP_ERAW naming `what`). */
 SHMAP__HIDDEN int shmap__raw_refuse(const shmap_seg *seg, const char *what);
+/* segment.c: open a described segment through a new mapping that stays out of the registry
+ * (shmap_delete(), whose own reference would be refused by an unmap-pending mapping);
+ * `access` is a SHMAP__ACC_* of store.h. shmap_close() frees its lock slot and unmaps it. */
+SHMAP__HIDDEN int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name,
+                                           int access);
 /* segment.c: map the header of a mapping's object read-write (lock.c, for read-only
  * handles), and undo it; through the mapping's store. */
 SHMAP__HIDDEN int shmap__header_map_rw(struct shmap__map *m, void **out);
