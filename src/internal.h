@@ -90,6 +90,10 @@ SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
 
+/* linux/meminfo.c: the numbers of `n` fields of /proc/meminfo ("HugePages_Free"; sizes in
+ * kB, as the file gives them), read in one pass; 0 for a field absent or unreadable. */
+SHMAP__HIDDEN void shmap__meminfo(const char *const *fields, unsigned long long *values,
+                                  size_t n);
 /* linux/sysv_list.c: is System V segment `id` still there and not marked for removal? */
 SHMAP__HIDDEN bool shmap__sysv_alive(int id);
 /* notify.c: tell waiters at once that the segment was deleted (the caller maps it
