@@ -3145,8 +3145,11 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc == BLOCKING_PYERR)
         return NULL;
     if (rc == -ETIMEDOUT || rc == -EBUSY) {
-        /* Say who holds it, as a lock's timeout does. */
-        char holders[512] = "", msg[1024];
+        /* Say who holds it, as a lock's timeout does. A read-only mapping of this process
+         * left unmap-pending refuses the open that asks: the library's detail, which names
+         * the holders the deletion saw, is then raised as it is. */
+        char holders[512] = "", msg[1024], detail[1024];
+        snprintf(detail, sizeof detail, "%s", shmap_last_error());
         shmap_seg *seg;
         int orc;
         Py_BEGIN_ALLOW_THREADS
@@ -3156,6 +3159,9 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
             shmap_close(seg);
         }
         Py_END_ALLOW_THREADS
+        if (orc == SHMAP_EPENDING)
+            return raise_text(rc == -ETIMEDOUT ? PyExc_TimeoutError : PyExc_BlockingIOError,
+                              rc, name, detail);
         if (rc == -ETIMEDOUT)
             return raise_timeout(name, timeout, "exclusive access to delete it", holders);
         snprintf(msg, sizeof msg, "%s: in use (timeout=0 does not wait)%s%s", name,

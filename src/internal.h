@@ -90,6 +90,10 @@ SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
 
+/* linux/meminfo.c: the numbers of `n` fields of /proc/meminfo ("HugePages_Free"; sizes in
+ * kB, as the file gives them), read in one pass; 0 for a field absent or unreadable. */
+SHMAP__HIDDEN void shmap__meminfo(const char *const *fields, unsigned long long *values,
+                                  size_t n);
 /* linux/sysv_list.c: is System V segment `id` still there and not marked for removal? */
 SHMAP__HIDDEN bool shmap__sysv_alive(int id);
 /* notify.c: tell waiters at once that the segment was deleted (the caller maps it
@@ -173,6 +177,11 @@ struct shmap__map {
 
 /* segment.c: refuse header operations on a raw handle (#SHMAP_ERAW naming `what`). */
 SHMAP__HIDDEN int shmap__raw_refuse(const shmap_seg *seg, const char *what);
+/* segment.c: open a described segment through a new mapping that stays out of the registry
+ * (shmap_delete(), whose own reference would be refused by an unmap-pending mapping);
+ * `access` is a SHMAP__ACC_* of store.h. shmap_close() frees its lock slot and unmaps it. */
+SHMAP__HIDDEN int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name,
+                                           int access);
 /* segment.c: map the header of a mapping's object read-write (lock.c, for read-only
  * handles), and undo it; through the mapping's store. */
 SHMAP__HIDDEN int shmap__header_map_rw(struct shmap__map *m, void **out);

@@ -126,6 +126,7 @@ static void registry_add(struct shmap__map *m)
     registry = m;
 }
 
+/* A mapping left out of the registry (shmap__open_unregistered()) is not found: no-op. */
 static void registry_remove(struct shmap__map *m)
 {
     for (struct shmap__map **p = &registry; *p; p = &(*p)->next)
@@ -174,7 +175,8 @@ static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__ob
 }
 
 /*
- * Check an open object, then map it; the registry lock is held.
+ * Check an open object, then map it; the registry lock is held unless the mapping is to
+ * stay out of the registry (shmap__open_unregistered()).
  *
  * The header is checked in a private copy read through the store (pread for descriptors):
  * the checks cannot be raced by a writer changing it meanwhile, and an attach does not
@@ -301,6 +303,35 @@ static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
     rc = attach_obj(out, &obj, &n, access, false);
     ops->close(&obj);
     return rc;
+}
+
+/*
+ * A mapping of its own, left out of the registry: no open finds it and shmap_mappings()
+ * does not list it, so it neither takes nor needs a reference to this process's mapping of
+ * the object, pending or not. It is checked as an attach checks, takes a slot of its own in
+ * the attach table at its first lock (slots are per mapping), and shmap_close() frees that
+ * slot and unmaps it; the registry has nothing to remove then.
+ */
+int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, int access)
+{
+    *out = NULL;
+    struct shmap__name n = *name;
+    const struct shmap__store_ops *ops = shmap__store_ops(n.store);
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    int rc = ops->open(&n, access, &obj);
+    if (rc < 0)
+        return rc;
+    struct shmap__map *m = NULL;
+    rc = map_and_check(&obj, &n, access, &m);
+    ops->close(&obj);
+    if (rc < 0)
+        return rc;
+    if (!(*out = new_handle(m))) {
+        ops->unmap(m->base, m->length);
+        map_free(m);
+        return shmap__err(-ENOMEM, "%s: out of memory", n.name);
+    }
+    return 0;
 }
 
 int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
