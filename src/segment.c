@@ -398,7 +398,7 @@ static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t 
     for (unsigned i = 0; i < ndim; i++)
         if (h->dims[i] != dims[i])
             return false;
-    if (dtype == SHMAP_RECORD && strcmp((const char *)h + h->rec_offset, rec) != 0)
+    if (dtype == SHMAP_RECORD && !shmap__record_same((const char *)h + h->rec_offset, rec))
         return false;
     return true;
 }
@@ -427,8 +427,13 @@ static int open_existing(shmap_seg **out, const char *name, shmap_dtype dtype, s
         char want[128], have[128];
         format_shape(want, sizeof want, dtype, ndim, dims);
         format_shape(have, sizeof have, (shmap_dtype)h->dtype, h->ndim, h->dims);
+        bool recs = dtype == SHMAP_RECORD && h->dtype == SHMAP_RECORD;
+        rc = shmap__err(SHMAP_EMISMATCH, "%s: exists as %s%s%s%s, asked for %s%s%s%s", name,
+                        have, recs ? " {" : "", recs ? (const char *)h + h->rec_offset : "",
+                        recs ? "}" : "", want, recs ? " {" : "", recs ? rec : "",
+                        recs ? "}" : "");
         shmap_close(seg);
-        return shmap__err(SHMAP_EMISMATCH, "%s: exists as %s, asked for %s", name, have, want);
+        return rc;
     }
     *out = seg;
     return 0;
