@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "store.h"
@@ -78,6 +79,18 @@ static int open_to_lock(shmap_seg **seg, const char *name, const struct shmap__n
     return shmap__open_unregistered(seg, n, SHMAP__ACC_RDWR);
 }
 
+/* What force would do for this user, who may not take the lock: remove the name, unless
+ * the object is another user's (in a sticky directory such as /dev/shm only its owner or
+ * root may remove it). */
+static const char *force_hint(const char *name)
+{
+    shmap_info info;
+    uid_t me = geteuid();
+    if (me != 0 && shmap_stat(name, &info) == 0 && info.uid != me)
+        return "nor may it remove it without the lock: only its owner or root may";
+    return "delete with force to remove it without the lock";
+}
+
 int shmap_delete(const char *name, double timeout_s, unsigned int flags)
 {
     if (flags & ~(unsigned)SHMAP_DELETE_FORCE)
@@ -96,11 +109,11 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
         shmap_seg *seg = NULL;
         rc = open_to_lock(&seg, name, &n);
         if (rc == SHMAP_EFORMAT)
-            return shmap__err(rc, "%s: not a shmap segment: refusing to delete it (force "
-                                  "removes it)", n.name);
+            return shmap__err(rc, "%s: not a shmap segment: refusing to delete it (delete "
+                                  "with force to remove it anyway)", n.name);
         if (rc == -EACCES || rc == -EPERM)
             return shmap__err(rc, "%s: this user may not open it read-write to take its "
-                                  "lock (force removes it without the lock)", n.name);
+                                  "lock (%s)", n.name, force_hint(name));
         if (rc < 0)
             return rc;
         double left = timeout_s;

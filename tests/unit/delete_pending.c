@@ -5,7 +5,9 @@
  * processes' locks and for this one's, removes the name, and leaves the pending mappings,
  * and the data they show, as they were.
  */
+#include <grp.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "../util.h"
 
@@ -304,4 +306,41 @@ TEST(delete__with_both_mappings_pending_on_system_v_and_file_stores)
         CHECK_EQ_INT(util_mapping_refs(info.name, NULL), 0);
     }
     CHECK(rmdir(util_test_dir()) == 0); /* the file went with its name */
+}
+
+TEST(delete__a_user_who_may_not_lock_it_is_told_whether_force_would_do)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("needs root, to make a segment another user may read but not remove");
+    const char *name = test_name("dfh");
+    shmap_seg *seg = NULL;
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_KEEP;
+    o.mode = 0644;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims16, &o));
+    CHECK_OK(shmap_close(seg));
+    fflush(NULL);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(10);
+        if (shmap_delete(name, 0, 0) != -EACCES)
+            _exit(11);
+        if (!strstr(shmap_last_error(), "only its owner or root may"))
+            _exit(12);
+        if (shmap_delete(name, 0, SHMAP_DELETE_FORCE) >= 0)
+            _exit(13);
+        _exit(0);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_EQ_INT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0);
+    CHECK(util_shm_exists(name));
+    /* Its owner may not take the lock of a foreign object, but may force it. */
+    CHECK_OK(shmap_unlink(name));
+    util_shm_write(name, "not a segment", 13);
+    CHECK_ERR(shmap_delete(name, 0, 0), SHMAP_EFORMAT);
+    CHECK_CONTAINS(shmap_last_error(), "delete with force to remove it anyway");
+    CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+    CHECK(!util_shm_exists(name));
 }
