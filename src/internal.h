@@ -119,8 +119,23 @@ SHMAP__HIDDEN void shmap__lock_drop(shmap_seg *seg);
  * dead ones' (the area must be a writable mapping). */
 SHMAP__HIDDEN void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live,
                                     unsigned *stale);
-/* linux/maps.c: does any process whose maps we may read (this one too) map the object? */
-SHMAP__HIDDEN bool shmap__mapped_by_any(dev_t dev, ino_t ino);
+/*
+ * linux/maps.c: does any process use the object open read-only on `fd` (its only use in this
+ * process), which `st` describes? SHMAP__MAPPED: another open file or mapping of it exists,
+ * in this process too. SHMAP__MAYBE_MAPPED: none seen, but some process whose maps this user
+ * cannot read could have opened it, or /proc does not show every process; `*why` says which.
+ * SHMAP__NOT_MAPPED: nobody uses it.
+ */
+enum shmap__mapped { SHMAP__NOT_MAPPED, SHMAP__MAPPED, SHMAP__MAYBE_MAPPED };
+struct shmap__unseen {
+    pid_t pid;          /* the first such process; 0 when /proc itself keeps us blind */
+    uid_t uid;          /* its effective uid, (uid_t)-1 if its credentials are hidden too */
+    unsigned others;    /* how many more such processes */
+    bool one_uid;       /* all of them have `uid` */
+    const char *reason; /* when pid is 0: what hides the processes */
+};
+SHMAP__HIDDEN enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
+                                                      struct shmap__unseen *why);
 
 /*
  * backend/posix_shm.c: the POSIX store. Creation runs under a hidden name and is then
