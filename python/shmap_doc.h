@@ -153,7 +153,7 @@ PyDoc_STRVAR(create_doc,
 
 PyDoc_STRVAR(open_doc,
 "open($module, /, name, readonly=True, *, dtype=None, shape=None, offset=0,\n"
-"     private=False, template=None)\n"
+"     private=False, template=None, hold=False, timeout=None)\n"
 "--\n"
 "\n"
 "Attach an existing segment by name; or, given dtype and shape (or template), map\n"
@@ -174,6 +174,24 @@ PyDoc_STRVAR(open_doc,
 "          the object; only read permission is needed. readonly does not apply (an\n"
 "          explicit readonly=True is a ValueError). Private opens of one object in\n"
 "          this process share one copy, as opens with the same access always do.\n"
+"hold      hold-while-open (CFITSIO's shmem:// semantics): a read-only open takes the\n"
+"          segment's shared lock and a read-write open its exclusive lock, and the\n"
+"          Segment holds it until close() (or the end of its with block, or exit), so\n"
+"          opens wait for each other: read-only holds share, a read-write hold excludes\n"
+"          every other hold and lock. The Segment's .held is True meanwhile; its lock()\n"
+"          is refused (it would wait for the hold). Arrays taken from it keep the memory\n"
+"          after close(), not the lock. Another held open of the same segment in this\n"
+"          process waits like one in another process. shmap.delete() waits for holds.\n"
+"          A held Segment pickles as a plain open of the same access (the hold is this\n"
+"          process's), and a forked child holds nothing.\n"
+"timeout   with hold=True, seconds to wait for the lock: None (the default) waits for\n"
+"          ever, 0 only tries. The wait releases the GIL and Ctrl-C ends it with\n"
+"          KeyboardInterrupt, nothing left open or held. A holder that was killed does\n"
+"          not block it: its hold is found dead and dropped within a fraction of a\n"
+"          second. If a writer died holding the exclusive lock, a read-write hold is\n"
+"          taken all the same but the data may be half-written: a shmap.OwnerDiedWarning\n"
+"          is issued (as by Segment.lock()); if warnings are errors, the Segment is\n"
+"          closed and the warning raised.\n"
 "\n"
 "Raw mappings: objects without a shmap header, such as a foreign POSIX object or a\n"
 "plain file, mapped as an array of the type and shape you give.\n"
@@ -195,7 +213,10 @@ PyDoc_STRVAR(open_doc,
 "shmap.Error (not a shmap segment, corrupt, incomplete, unmap pending, or for a raw\n"
 "mapping an object too small for the array: code ETRUNCATED, the message giving both\n"
 "sizes; see .code), TypeError for a dtype without a shape (or the reverse) or an\n"
-"offset without either.");
+"offset without either, or a timeout without hold. With hold=True also\n"
+"TimeoutError (naming the pids that hold the lock), BlockingIOError (EBUSY) for\n"
+"timeout=0 when the lock is not free, shmap.Error (EREADONLY) for a read-only hold\n"
+"whose user may not write the segment, ValueError with a raw or private mapping.");
 
 PyDoc_STRVAR(delete_doc,
 "delete($module, /, name, *, timeout=None, force=False)\n"
@@ -310,14 +331,16 @@ PyDoc_STRVAR(segment_doc,
 "numpy.ndarray over the shared memory (zero copy); the Segment also exports it\n"
 "through the buffer protocol (numpy.asarray(seg), memoryview(seg)).\n"
 "\n"
-"Locks: lock() returns a shmap.Lock (a context manager). Change notification:\n"
+"Locks: lock() returns a shmap.Lock (a context manager); open(..., hold=True) makes a\n"
+"Segment that holds the lock until it is closed (held). Change notification:\n"
 "publish(), wait(), write_begin() and read_frame(). State: generation, seen,\n"
-"attached, lock_info, locked, info, keywords.\n"
+"attached, lock_info, locked, held, info, keywords.\n"
 "\n"
 "A Segment is a context manager that closes on exit, and pickles as a reference by\n"
 "name: unpickling reopens the segment with the same access (for multiprocessing).\n"
 "Attributes that read the segment raise ValueError once it is closed; name, dtype,\n"
-"shape, ndim, nbytes, readonly, closed, raw, private, ring, offset and seen stay.");
+"shape, ndim, nbytes, readonly, closed, held, raw, private, ring, offset and seen\n"
+"stay.");
 
 PyDoc_STRVAR(segment_array_doc,
 "The data, as a numpy.ndarray over the shared memory (zero copy, C order).\n"
@@ -346,6 +369,10 @@ PyDoc_STRVAR(segment_generation_doc,
 "Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_readonly_doc, "True if the segment is open read-only.");
 PyDoc_STRVAR(segment_closed_doc, "True once close() or unmap() was called.");
+PyDoc_STRVAR(segment_held_doc,
+"True while this Segment holds the segment's lock because it was opened with\n"
+"hold=True: the shared lock for a read-only Segment, the exclusive one for a\n"
+"read-write one. False once closed, and in a forked child (the hold is the parent's).");
 PyDoc_STRVAR(segment_info_doc,
 "A dict describing the segment, with the fields of shmap.info() and of\n"
 "`shmap info NAME --json` (read now, attach table included). For a raw mapping, the\n"
@@ -458,7 +485,8 @@ PyDoc_STRVAR(segment_lock_doc,
 "Returns a held shmap.Lock. Raises TimeoutError (naming the holders) when the\n"
 "timeout passes, BlockingIOError (EBUSY) for timeout=0 when the lock is not free,\n"
 "shmap.Error with code EREADONLY for a read-only Segment whose user may not write the\n"
-"segment, ERAW for a raw mapping, ValueError if the segment is (or gets) closed.");
+"segment, ERAW for a raw mapping, EDEADLK for a Segment opened with hold=True (it\n"
+"holds the lock already, until close), ValueError if the segment is (or gets) closed.");
 
 PyDoc_STRVAR(segment_wait_doc,
 "wait($self, /, timeout=None)\n"
