@@ -616,16 +616,20 @@ PyDoc_STRVAR(keywords_doc,
 "the order they were first set), keys(), values(), items(), get(), pop(),\n"
 "setdefault(), update(), clear(), and comparison with other mappings. Values are\n"
 "int (64-bit), float, str (at most 71 characters) or bool; numpy scalars are\n"
-"accepted. Names are 1 to 23 letters, digits, '_' or '-', stored upper-case and\n"
-"compared case-insensitively. Setting a value keeps the keyword's comment; set()\n"
-"and comment() reach comments.\n"
+"accepted. Floats are stored as given, inf and nan included (the library keeps any\n"
+"double; FITS has no such values, and `shmap info --json` shows them as null).\n"
+"Names are 1 to 23 letters, digits, '_' or '-', stored upper-case and compared\n"
+"case-insensitively; a name no keyword can have is simply missing when read (KeyError,\n"
+"not in). Setting a value keeps the keyword's comment; set() and comment() reach\n"
+"comments.\n"
 "\n"
 "Every access reads or writes the segment itself, so other processes' changes are\n"
 "seen at once. Writing needs a segment open read-write (else shmap.Error, EREADONLY).\n"
 "Every method raises ValueError once the segment is closed, and shmap.Error (ERAW)\n"
-"for a raw mapping; setting raises shmap.ArgumentError for a bad name, TypeError or\n"
-"ValueError for a value that cannot be stored, shmap.Error (EKEYFULL) when every slot\n"
-"is taken.");
+"for a raw mapping; setting raises shmap.ArgumentError (a ValueError, code EKEYWORD,\n"
+"with the library's message) for a bad name, too long a string or comment or one\n"
+"with a control character, TypeError for a value of another type, OverflowError for\n"
+"an int beyond 64 bits, shmap.Error (EKEYFULL) when every slot is taken.");
 
 PyDoc_STRVAR(keywords_set_doc,
 "set($self, name, value, /, comment=None)\n"
@@ -633,7 +637,7 @@ PyDoc_STRVAR(keywords_set_doc,
 "\n"
 "Set a keyword with a comment (at most 39 characters). comment=None keeps the\n"
 "comment the keyword has; '' removes it. Returns None; raises as setting kw[name]\n"
-"does (see shmap.Keywords), and ValueError for too long a comment.");
+"does (see shmap.Keywords), and shmap.ArgumentError for too long a comment.");
 
 PyDoc_STRVAR(keywords_comment_doc,
 "comment($self, name, /)\n"

@@ -53,6 +53,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -667,22 +668,89 @@ static int shape_from_py(PyObject *obj, unsigned *ndim, uint64_t *dims)
 /* ---------------------------------------------------------------------------------------- */
 /* Keyword values */
 
-static int kw_name_from_py(PyObject *name, char *out)
+/*
+ * Refuse a keyword the library would refuse: shmap.ArgumentError with code EKEYWORD, as
+ * shmap_keyword_set() gives, and its wording. The checks that need no segment are made
+ * here, before the name is cut to the fixed size of shmap_keyword::name or a segment is
+ * created; the others (the characters of a name) are the library's. @p fmt starts with
+ * "%s: " for the segment's name, as the library's messages do. Returns -1.
+ */
+static int kw_refuse(const char *fmt, ...)
 {
-    const char *s = utf8_arg(name, "keyword name");
-    if (!s)
-        return -1;
-    size_t len = strlen(s);
-    if (len == 0 || len >= SHMAP_KEYWORD_NAME_MAX) {
-        PyErr_Format(PyExc_ValueError, "keyword name '%s' must be 1 to %d characters", s,
-                     SHMAP_KEYWORD_NAME_MAX - 1);
+    va_list ap;
+    va_start(ap, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
+    if (text)
+        raise_text(ArgumentError, SHMAP_EKEYWORD, NULL, text);
+    Py_XDECREF(msg);
+    return -1;
+}
+
+/* A keyword's name, upper-case as the library stores it, for messages. */
+static void kw_upper(const shmap_keyword *kw, char *out)
+{
+    size_t i = 0;
+    for (; i < SHMAP_KEYWORD_NAME_MAX - 1 && kw->name[i]; i++)
+        out[i] = (char)(kw->name[i] >= 'a' && kw->name[i] <= 'z' ? kw->name[i] - 'a' + 'A'
+                                                                  : kw->name[i]);
+    out[i] = '\0';
+}
+
+/* A keyword name of segment @p who into @p out; -1 with TypeError or shmap.ArgumentError. */
+static int kw_name_from_py(PyObject *name, const char *who, char *out)
+{
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "keyword name must be a str, not %.100s",
+                     Py_TYPE(name)->tp_name);
         return -1;
     }
-    memcpy(out, s, len + 1);
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(name, &len);
+    if (!s)
+        return -1;
+    /* A NUL would cut the name short in C, and name another keyword. */
+    if (strlen(s) != (size_t)len)
+        return kw_refuse("%s: keyword name %R may hold only letters, digits, '_' and '-'",
+                         who, name);
+    if (len == 0 || len >= SHMAP_KEYWORD_NAME_MAX)
+        return kw_refuse("%s: keyword name '%s' must be 1 to %d characters", who, s,
+                         SHMAP_KEYWORD_NAME_MAX - 1);
+    memcpy(out, s, (size_t)len + 1);
     return 0;
 }
 
-static int kw_value_from_py(PyObject *v, shmap_keyword *kw)
+/*
+ * The text of a keyword's string value or comment (@p what), as UTF-8 that fits a buffer of
+ * @p size with its NUL and has no NUL inside; NULL with TypeError or shmap.ArgumentError.
+ */
+static const char *kw_text(PyObject *obj, const char *what, const char *who,
+                           const shmap_keyword *kw, size_t size, size_t *lenp)
+{
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "keyword %s must be a str, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(obj, &len);
+    if (!s)
+        return NULL;
+    int nul = strlen(s) != (size_t)len;
+    if (nul || (size_t)len >= size) {
+        char upper[SHMAP_KEYWORD_NAME_MAX];
+        kw_upper(kw, upper);
+        kw_refuse("%s: keyword %s: %s must be at most %d printable characters (it is %zd "
+                  "bytes%s)", who, upper, what, (int)size - 1, len, nul ? ", with a NUL" : "");
+        return NULL;
+    }
+    *lenp = (size_t)len;
+    return s;
+}
+
+/* A keyword value of segment @p who into @p kw, whose name is set; -1 raised. */
+static int kw_value_from_py(PyObject *v, const char *who, shmap_keyword *kw)
 {
     if (PyBool_Check(v) || PyArray_IsScalar(v, Bool)) {
         int t = PyObject_IsTrue(v);
@@ -708,15 +776,10 @@ static int kw_value_from_py(PyObject *v, shmap_keyword *kw)
         kw->type = SHMAP_KW_FLOAT;
         kw->f = f;
     } else if (PyUnicode_Check(v)) {
-        const char *s = utf8_arg(v, "keyword string");
+        size_t len;
+        const char *s = kw_text(v, "string value", who, kw, sizeof kw->s, &len);
         if (!s)
             return -1;
-        size_t len = strlen(s);
-        if (len >= SHMAP_KEYWORD_STRING_MAX) {
-            PyErr_Format(PyExc_ValueError, "keyword string is %zu bytes, at most %d", len,
-                         SHMAP_KEYWORD_STRING_MAX - 1);
-            return -1;
-        }
         kw->type = SHMAP_KW_STRING;
         memcpy(kw->s, s, len + 1);
     } else {
@@ -727,17 +790,13 @@ static int kw_value_from_py(PyObject *v, shmap_keyword *kw)
     return 0;
 }
 
-static int kw_comment_from_py(PyObject *c, shmap_keyword *kw)
+/* A keyword comment of segment @p who into @p kw, whose name is set; -1 raised. */
+static int kw_comment_from_py(PyObject *c, const char *who, shmap_keyword *kw)
 {
-    const char *s = utf8_arg(c, "keyword comment");
+    size_t len;
+    const char *s = kw_text(c, "comment", who, kw, sizeof kw->comment, &len);
     if (!s)
         return -1;
-    size_t len = strlen(s);
-    if (len >= SHMAP_KEYWORD_COMMENT_MAX) {
-        PyErr_Format(PyExc_ValueError, "keyword comment is %zu bytes, at most %d", len,
-                     SHMAP_KEYWORD_COMMENT_MAX - 1);
-        return -1;
-    }
     memcpy(kw->comment, s, len + 1);
     return 0;
 }
@@ -2409,11 +2468,13 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
 {
     shmap_keyword kw;
     memset(&kw, 0, sizeof kw);
-    if (check_open(self->segment) < 0 || kw_name_from_py(key, kw.name) < 0 ||
-        kw_value_from_py(value, &kw) < 0)
+    if (check_open(self->segment) < 0)
+        return -1;
+    const char *who = PyUnicode_AsUTF8(self->segment->name);
+    if (!who || kw_name_from_py(key, who, kw.name) < 0 || kw_value_from_py(value, who, &kw) < 0)
         return -1;
     if (comment) {
-        if (kw_comment_from_py(comment, &kw) < 0)
+        if (kw_comment_from_py(comment, who, &kw) < 0)
             return -1;
     } else {
         shmap_keyword old;
@@ -2840,7 +2901,8 @@ static int int_arg(PyObject *obj, const char *what, long long lo, long long hi, 
 }
 
 /* Keywords given to create(): name -> value or (value, comment). */
-static int create_keywords(PyObject *mapping, shmap_keyword **out, Py_ssize_t *count)
+static int create_keywords(PyObject *mapping, const char *who, shmap_keyword **out,
+                           Py_ssize_t *count)
 {
     *out = NULL;
     *count = 0;
@@ -2880,9 +2942,9 @@ static int create_keywords(PyObject *mapping, shmap_keyword **out, Py_ssize_t *c
             comment = PyTuple_GET_ITEM(value, 1);
             value = PyTuple_GET_ITEM(value, 0);
         }
-        if (kw_name_from_py(PyTuple_GET_ITEM(pair, 0), kw[i].name) < 0 ||
-            kw_value_from_py(value, &kw[i]) < 0 ||
-            (comment && kw_comment_from_py(comment, &kw[i]) < 0)) {
+        if (kw_name_from_py(PyTuple_GET_ITEM(pair, 0), who, kw[i].name) < 0 ||
+            kw_value_from_py(value, who, &kw[i]) < 0 ||
+            (comment && kw_comment_from_py(comment, who, &kw[i]) < 0)) {
             PyMem_Free(kw);
             Py_DECREF(items);
             return -1;
@@ -2946,7 +3008,7 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
     shmap_keyword *kw;
     Py_ssize_t nkw;
-    if (create_keywords(keywords, &kw, &nkw) < 0)
+    if (create_keywords(keywords, name, &kw, &nkw) < 0)
         return NULL;
 
     shmap_seg *seg;
