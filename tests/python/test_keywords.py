@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import shmap
+from conftest import run_cli
 
 
 @pytest.fixture
@@ -40,6 +41,40 @@ def test_keywords__nan_and_inf(seg):
     seg.keywords["I"] = float("-inf")
     assert math.isnan(seg.keywords["N"])
     assert seg.keywords["I"] == float("-inf")
+
+
+def test_keywords__inf_and_nan_reach_the_cli(name):
+    """The library keeps any double, so Python stores inf and nan as given; the CLI prints
+    them, and its JSON, which has no such numbers, gives null."""
+    with shmap.create(name, 1, "u1") as seg:
+        seg.keywords.update({"N": float("nan"), "I": float("-inf")})
+        info = run_cli("info", name).stdout
+        assert "N        = nan" in info and "I        = -inf" in info
+        assert '"keywords": {"N": null, "I": null}' in run_cli("info", name, "--json").stdout
+
+
+@pytest.mark.parametrize("text,number", [
+    ("E=1e400", "1e400"), ("E=-1e999", "-1e999"), ("E = 0x1p5000 / big", "0x1p5000"),
+])
+def test_keywords__cli_refuses_a_float_beyond_a_double(name, text, number):
+    """strtod() turns 1e400 into inf without a word: `shmap create --keyword` says so."""
+    proc = run_cli("create", name, "u1", "3", "--keyword", "OK=1", "--keyword", text,
+                   check=False)
+    assert proc.returncode == 2, proc.stderr  # bad usage, as other bad keywords
+    first = proc.stderr.splitlines()[0]
+    assert first == ("shmap: --keyword '%s': keyword E: value %s out of range for a double "
+                     "(f64)" % (text, number))
+    with pytest.raises(FileNotFoundError):  # nothing was created
+        shmap.open(name)
+
+
+def test_keywords__cli_keeps_an_infinity_asked_for_by_name(name):
+    run_cli("create", name, "u1", "3", "--keyword", "A=inf", "--keyword", "B=-Infinity",
+            "--keyword", "C=nan", "--keyword", "D=1e-400", "--keyword", "E=1.7e308")
+    with shmap.open(name) as seg:
+        kw = dict(seg.keywords)
+        assert kw["A"] == float("inf") and kw["B"] == float("-inf") and math.isnan(kw["C"])
+        assert kw["D"] == 0.0 and kw["E"] == 1.7e308  # underflow rounds, as strtod does
 
 
 def test_keywords__names_are_upper_case_and_case_insensitive(seg):
