@@ -6,6 +6,7 @@ import os
 import pickle
 import select
 import signal
+import threading
 import time
 import warnings
 
@@ -136,6 +137,30 @@ def test_hold__a_timeout_keeps_the_writers_claim_while_it_waits(name, child):
         assert read_line(proc, timeout=10) == "held True"
 
 
+@pytest.mark.parametrize("timeout", [None, 10])
+def test_hold__the_wait_lets_other_threads_run(name, timeout):
+    # Another held open in this process waits like one in another process; the waiting
+    # thread releases the GIL (the main thread runs and closes the hold) and, not being the
+    # main thread, does not take it back to look for signals.
+    with shmap.create(name, 4, "u1") as seg:
+        held = shmap.open(name, readonly=False, hold=True)
+        got = []
+        waiter = threading.Thread(
+            target=lambda: got.append(shmap.open(name, hold=True, timeout=timeout)))
+        before = shmap._gil_checks()
+        waiter.start()
+        time.sleep(0.3)
+        assert waiter.is_alive() and not got
+        assert shmap._gil_checks() == before
+        assert seg.lock_info["shared"] == 0
+        held.close()
+        waiter.join(10)
+        assert not waiter.is_alive() and got[0].held
+        assert seg.lock_info["shared"] == 1
+        got[0].close()
+        assert not seg.locked
+
+
 # Ctrl-C: a process blocked in a held open gets KeyboardInterrupt at once, and holds nothing
 BLOCKED = """
 import shmap, sys
@@ -209,7 +234,8 @@ def test_hold__owner_died_warning_made_an_error_closes(name, child):
             with pytest.raises(shmap.OwnerDiedWarning, match="pid %d" % proc.pid):
                 shmap.open(name, readonly=False, hold=True, timeout=10)
         assert seg.locked is False
-        assert shmap.mappings()[0]["refs"] == 1  # only seg: the held open was closed
+        # Only seg's reference is left: the held open was closed.
+        assert [m["refs"] for m in shmap.mappings() if m["name"] == name] == [1]
 
 
 def test_hold__close_releases__arrays_keep_the_memory_not_the_lock(name):
