@@ -250,7 +250,7 @@ def test_docstrings():
     assert sig.parameters["ring"].default is False
     sig = inspect.signature(shmap.open)
     assert list(sig.parameters) == ["name", "readonly", "dtype", "shape", "offset", "private",
-                                    "template"]
+                                    "template", "hold", "timeout"]
     assert sig.parameters["dtype"].kind is inspect.Parameter.KEYWORD_ONLY
     sig = inspect.signature(shmap.delete)
     assert list(sig.parameters) == ["name", "timeout", "force"]
