@@ -7,11 +7,8 @@
  * argument is checked before anything is created, so bad usage never leaves a segment
  * behind.
  */
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli.h"
 
@@ -47,27 +44,6 @@ static int parse_mode(const char *text, unsigned int *mode)
         return -1;
     *mode = (unsigned int)v;
     return 0;
-}
-
-/*
- * A float keyword that overflowed: shmap_keyword_parse() reads a number with strtod(), which
- * turns one beyond the range of a double (1e400) into an infinity without a word. An
- * infinity asked for by name (inf, -Infinity) is kept, as the library and the Python binding
- * keep one. Returns 1 with the number, as written, in @p num.
- */
-static int keyword_overflows(const char *text, const shmap_keyword *kw, char *num, size_t size)
-{
-    if (kw->type != SHMAP_KW_FLOAT || !isinf(kw->f))
-        return 0;
-    /* The name cannot hold '=' nor the number a blank: the first '=' ends the name, and a
-     * blank (before a " / comment") the number. */
-    const char *v = strchr(text, '=');
-    if (!v)
-        return 0;
-    v += 1 + strspn(v + 1, " \t");
-    snprintf(num, size, "%.*s", (int)strcspn(v, " \t"), v);
-    const char *digits = num + (*num == '+' || *num == '-');
-    return strncasecmp(digits, "inf", 3) != 0;
 }
 
 /* Options; returns 0 to go on, or 1 to stop with the exit status in a->status. */
@@ -109,14 +85,6 @@ static int parse_options(int argc, char **argv, create_args *c, cli_args *a)
                 if (strncmp(msg, "keyword: ", 9) == 0)
                     msg += 9;
                 a->status = cli_usage_error("create", "--keyword '%s': %s", a->value, msg);
-                return 1;
-            }
-            char num[64];
-            if (keyword_overflows(a->value, &c->kw[c->nkw], num, sizeof num)) {
-                /* Worded as cli/value.c words a data value out of range for f64. */
-                a->status = cli_usage_error("create", "--keyword '%s': keyword %s: value %s out "
-                                            "of range for a double (f64)", a->value,
-                                            c->kw[c->nkw].name, num);
                 return 1;
             }
             c->nkw++;
