@@ -851,7 +851,10 @@ typedef struct shmap_gc_event {
     unsigned int slots;        /**< slots cleared (CLEARED_SLOTS) */
     uint64_t size;             /**< size of the object in bytes */
     int dry_run;               /**< nothing was changed: this is what would be done */
-    int status;                /**< 0 done; else why it failed (the action was not done) */
+    int status;                /**< 0 done; else why it failed (the action was not done):
+                                    -EBUSY for a transient segment kept because processes
+                                    whose mappings cannot be read may map it (the detail,
+                                    naming one, is in shmap_last_error() during the call) */
 } shmap_gc_event;
 
 /**
@@ -868,9 +871,14 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  *
  * - A **transient** segment (#SHMAP_CREATE_TRANSIENT) is removed when its creator is dead
  *   (pid and start time: a reused pid is not taken for the creator), no live process has
- *   a slot in its attach table, and no process maps it: for a POSIX object, no other
- *   process of this user (or any, for root) as /proc shows; for a System V segment, the
- *   kernel's attach count is 0 (then IPC_RMID). A persistent segment is never removed.
+ *   a slot in its attach table, and no process maps it: for a POSIX object, the kernel
+ *   grants its owner (or root) a write lease, which it refuses while any other process
+ *   has the object open or mapped; where it cannot be asked, no process maps it as /proc
+ *   shows, and one whose mappings this user cannot read but that could open the object
+ *   keeps it (reported with status -EBUSY). For a System V segment, the kernel's attach
+ *   count is 0 (then IPC_RMID). A persistent segment is never removed. The lease is held
+ *   for a moment only; its break signal is SIGURG, which is ignored unless the caller
+ *   handles it.
  * - Any other described segment this user may write gets the attach slots of dead
  *   processes cleared, their locks released as a lock waiter would.
  * - A hidden object `.shmap-tmp-PID-N` is a creation that never completed; it is removed
