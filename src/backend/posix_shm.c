@@ -173,7 +173,8 @@ static int posix_list(struct shmap__list *l, unsigned flags)
         snprintf(ent->info.os_handle, sizeof ent->info.os_handle, "/%s", e->d_name);
         ent->info.store = SHMAP_STORE_POSIX;
         struct shmap__obj obj = SHMAP__OBJ_INIT;
-        obj.fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        obj.fd = shmap__fd_open_nonblock(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW |
+                                                                O_CLOEXEC);
         if (obj.fd < 0) {
             ent->status = shmap__err(-errno, "%s: %s", e->d_name, strerror(errno));
             if (fstatat(dirfd(d), e->d_name, &obj.st, AT_SYMLINK_NOFOLLOW) == 0 &&
