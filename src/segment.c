@@ -339,7 +339,7 @@ int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
     if (!out)
         return shmap__err(SHMAP_EINVAL, "shmap_open_fd: NULL output");
     *out = NULL;
-    int rc = check_open_flags(flags & ~(unsigned)SHMAP_HOLD, "shmap_open_fd");
+    int rc = check_open_flags(flags, "shmap_open_fd");
     if (rc < 0)
         return rc;
     struct shmap__name n;
