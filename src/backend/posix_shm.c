@@ -192,7 +192,7 @@ static int posix_list(struct shmap__list *l, unsigned flags)
                 l->n--;
                 continue;
             }
-            ent->status = shmap__describe(&shmap__posix_ops, &obj, &ent->info, e->d_name);
+            ent->status = shmap__describe_entry(&shmap__posix_ops, &obj, l, e->d_name);
             close(obj.fd);
         }
         if (ent->status < 0 && !(flags & SHMAP_LIST_ALL))
