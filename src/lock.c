@@ -630,6 +630,7 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
         nlive += alive;
         if ((size_t)count < cap) {
             shmap_attacher *o = &out[count];
+            memset(o, 0, sizeof *o); /* padding too: callers may compare or copy bytes */
             o->pid = pid;
             o->start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
             o->shared = __atomic_load_n(&s->shared, __ATOMIC_RELAXED);
