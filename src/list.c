@@ -16,12 +16,12 @@
  * Each entry carries the live count and the lock state inline, and the attach table as a
  * pointer. A fixed array of the table's 110 slots would add 3.5 KB to every entry for
  * tables that mostly hold zero to three processes, and an allocation per entry would need
- * a count in shmap_list_free(). Instead the attachers of all entries gather in one pool
- * while the stores are walked and are copied behind the entries when the list is done
- * (list_finish), so the list stays one block freed by one free() and costs 32 bytes per
- * attached process. Judging a process alive reads /proc (kill, then /proc/PID/stat: a few
- * microseconds); a process attached to many segments, a camera server with its frame
- * buffers, is judged once per listing thanks to a small cache of answers.
+ * a count in shmap_list_free(). Instead the attachers of all entries gather in a pool
+ * kept in the list's own block, behind the entries (shmap__list_add() says why one
+ * block), so the list is freed by one free() and costs 32 bytes per attached process.
+ * Judging a process alive reads /proc (kill, then /proc/PID/stat: a few microseconds); a
+ * process attached to many segments, a camera server with its frame buffers, is judged
+ * once per listing thanks to a small cache of answers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -81,12 +81,21 @@ int shmap__describe(const struct shmap__store_ops *ops, struct shmap__obj *obj,
     return describe_header(ops, obj, info, who, &h, &got);
 }
 
+_Static_assert(sizeof(shmap_entry) % _Alignof(shmap_attacher) == 0,
+               "attachers can follow the entries");
+
+/* The pool of attachers, behind the room for entries (see shmap__list_add()). */
+static shmap_attacher *list_pool(const struct shmap__list *l)
+{
+    return (shmap_attacher *)(void *)((char *)l->v + l->cap * sizeof *l->v);
+}
+
 int shmap__describe_entry(const struct shmap__store_ops *ops, struct shmap__obj *obj,
                           struct shmap__list *l, const char *who)
 {
     struct shmap__header h;
-    size_t got, i = l->n - 1;
-    shmap_entry *ent = &l->v[i];
+    size_t got;
+    shmap_entry *ent = &l->v[l->n - 1];
     int rc = describe_header(ops, obj, &ent->info, who, &h, &got);
     if (rc < 0)
         return rc;
@@ -94,18 +103,10 @@ int shmap__describe_entry(const struct shmap__store_ops *ops, struct shmap__obj 
      * shrank while we read, and a lock area read in part would tell nothing true. */
     if (got < sizeof h)
         return shmap__err(SHMAP_ETRUNCATED, "%s: the header page cannot be read whole", who);
-    if (l->attcap - l->natt < SHMAP__LOCK_SLOTS) {
-        size_t cap = l->attcap ? 2 * l->attcap : 4 * SHMAP__LOCK_SLOTS;
-        shmap_attacher *bigger = realloc(l->att, cap * sizeof *bigger);
-        if (!bigger)
-            return shmap__err(-ENOMEM, "%s: out of memory", who);
-        l->att = bigger;
-        l->attcap = cap;
-    }
+    /* shmap__list_add() left room for a whole table in the pool. */
     struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
-    int n = shmap__lock_read(a, &ent->lock, l->att + l->natt, SHMAP__LOCK_SLOTS, &ent->attached,
-                             &l->alive);
-    l->first[i] = l->natt;
+    int n = shmap__lock_read(a, &ent->lock, list_pool(l) + l->natt, SHMAP__LOCK_SLOTS,
+                             &ent->attached, &l->alive);
     ent->nattachers = (unsigned)n;
     l->natt += (size_t)n;
     return 0;
@@ -141,24 +142,42 @@ int shmap_stat(const char *name, shmap_info *out)
     return rc;
 }
 
+/*
+ * A list is one growing block: room for `cap` entries, then the pool of `attcap`
+ * attachers, `natt` of them used, in the entries' order. One block, because a second
+ * allocation growing behind the entries would stop realloc from extending them in place:
+ * moving megabytes of entries at each doubling (an entry is some 9 KB) doubled the time
+ * of a listing. Growing the entries moves only the pool, a few KB. Each new entry gets
+ * room for a full attach table, so describing it never moves the entries under the
+ * caller's pointer.
+ */
 shmap_entry *shmap__list_add(struct shmap__list *l)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        size_t *first = realloc(l->first, cap * sizeof *first);
-        if (!first)
+    size_t cap = l->n < l->cap ? l->cap : l->cap ? 2 * l->cap : 64;
+    size_t attcap = l->attcap;
+    if (attcap - l->natt < SHMAP__LOCK_SLOTS)
+        attcap = l->natt + SHMAP__LOCK_SLOTS > 2 * attcap ? l->natt + SHMAP__LOCK_SLOTS
+                                                          : 2 * attcap;
+    if (cap != l->cap || attcap != l->attcap) {
+        char *b = realloc(l->v, cap * sizeof *l->v + attcap * sizeof(shmap_attacher));
+        if (!b)
             return NULL;
-        l->first = first;
-        shmap_entry *bigger = realloc(l->v, cap * sizeof *bigger);
-        if (!bigger)
-            return NULL;
-        l->v = bigger;
+        /* realloc kept the pool at its old place; move it behind the new room. */
+        if (cap != l->cap && l->natt)
+            memmove(b + cap * sizeof *l->v, b + l->cap * sizeof *l->v,
+                    l->natt * sizeof(shmap_attacher));
+        l->v = (shmap_entry *)(void *)b;
         l->cap = cap;
+        l->attcap = attcap;
     }
-    l->first[l->n] = 0;
     shmap_entry *ent = &l->v[l->n++];
     memset(ent, 0, sizeof *ent);
     return ent;
+}
+
+void shmap__list_drop(struct shmap__list *l)
+{
+    l->natt -= l->v[--l->n].nattachers;
 }
 
 static int by_name(const void *a, const void *b)
@@ -166,28 +185,18 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const shmap_entry *)a)->info.name, ((const shmap_entry *)b)->info.name);
 }
 
-_Static_assert(sizeof(shmap_entry) % _Alignof(shmap_attacher) == 0,
-               "attachers can follow the entries");
-
-/* Make the list one block: the entries, then the attachers of each in turn, which leave
- * the pool (where entries dropped after their description may have left some). */
+/* Close the list: the attachers move up behind the last entry (the block keeps its size),
+ * and each entry points at its own. */
 static int list_finish(struct shmap__list *l)
 {
-    size_t natt = 0;
-    for (size_t i = 0; i < l->n; i++)
-        natt += l->v[i].nattachers;
-    size_t ebytes = l->n * sizeof *l->v, bytes = ebytes + natt * sizeof *l->att;
-    shmap_entry *v = realloc(l->v, bytes ? bytes : sizeof *v);
-    if (!v)
+    if (!l->v && !(l->v = malloc(sizeof *l->v)))
         return shmap__err(-ENOMEM, "shmap_list: out of memory");
-    l->v = v;
-    shmap_attacher *dst = (shmap_attacher *)(void *)((char *)v + ebytes);
+    shmap_attacher *dst = (shmap_attacher *)(void *)(l->v + l->n);
+    if (l->natt)
+        memmove(dst, list_pool(l), l->natt * sizeof *dst);
     for (size_t i = 0; i < l->n; i++) {
-        unsigned n = v[i].nattachers;
-        v[i].attachers = n ? dst : NULL;
-        if (n)
-            memcpy(dst, l->att + l->first[i], n * sizeof *dst);
-        dst += n;
+        l->v[i].attachers = l->v[i].nattachers ? dst : NULL;
+        dst += l->v[i].nattachers;
     }
     return 0;
 }
@@ -208,8 +217,6 @@ int shmap_list(shmap_entry **out, size_t *count, unsigned int flags)
     }
     if (rc == 0)
         rc = list_finish(&l);
-    free(l.first);
-    free(l.att);
     if (rc < 0) {
         free(l.v);
         return rc;

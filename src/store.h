@@ -45,13 +45,12 @@ struct shmap__create_req {
     unsigned flags;                /* SHMAP_CREATE_* */
 };
 
-/* A list being built by shmap_list() (list.c). Entry i's attachers are `att[first[i]]`
- * onwards until the list is finished; they then move behind the entries. */
+/* A list being built by shmap_list() (list.c): one block holding room for `cap` entries,
+ * `n` of them used, then room for `attcap` attachers, `natt` used, in the entries' order;
+ * shmap__list_add() may move it. */
 struct shmap__list {
     shmap_entry *v;
     size_t n, cap;
-    size_t *first;
-    shmap_attacher *att;
     size_t natt, attcap;
     struct shmap__alive_cache alive;
 };
@@ -127,6 +126,8 @@ SHMAP__HIDDEN int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__cre
 
 /* list.c: a zeroed new entry at the end of a list, or NULL (out of memory). */
 SHMAP__HIDDEN shmap_entry *shmap__list_add(struct shmap__list *l);
+/* list.c: drop the last entry (an object not to be listed after all), attachers and all. */
+SHMAP__HIDDEN void shmap__list_drop(struct shmap__list *l);
 /* list.c: describe an open object from its header, read through the store. */
 SHMAP__HIDDEN int shmap__describe(const struct shmap__store_ops *ops, struct shmap__obj *obj,
                                   shmap_info *info, const char *who);

@@ -59,7 +59,7 @@ static int list_one(int id, const struct shmid_ds *ds, void *ctx)
     ent->info.gid = ds->shm_perm.gid;
     ent->status = shmap__sysv_describe_id(id, w->l);
     if (ent->status < 0 && !(w->flags & SHMAP_LIST_ALL))
-        w->l->n--;
+        shmap__list_drop(w->l);
     return 0;
 }
 
