@@ -3,7 +3,7 @@
  * of the header: shared and exclusive holders in other processes, a writer waiting for
  * readers, a holder killed with SIGKILL (reported dead, its slot left alone: a listing
  * writes nothing), System V segments, and attach tables that stay with their entries
- * through the sort.
+ * through the sort and through the list's growth.
  *
  * Every child is started with PR_SET_PDEATHSIG (util_spawn), so a failing test takes its
  * children with it.
@@ -319,6 +319,66 @@ TEST(list__attach_tables_stay_with_their_entries)
     shmap_list_free(list);
     for (int i = 0; i < nkids; i++)
         kill_and_reap(kids[i]);
+    for (int i = 0; i < NSEG; i++) {
+        if (mine[i])
+            CHECK_OK(shmap_close(mine[i]));
+        CHECK_OK(shmap_unlink(names[i]));
+    }
+}
+
+/* A listing grows its block as it goes, moving the attachers gathered so far: with more
+ * segments than its first room (64 entries), some attached and some not, every entry
+ * still has exactly its own attachers. */
+TEST(list__attach_tables_survive_the_list_growing)
+{
+    enum { NSEG = 150 };
+    static char names[NSEG][SHMAP_NAME_MAX];
+    static shmap_seg *mine[NSEG];
+    for (int i = 0; i < NSEG; i++) {
+        char suffix[16];
+        snprintf(suffix, sizeof suffix, "g%03d", (i * 67) % NSEG);
+        snprintf(names[i], sizeof names[i], "%s", test_name(suffix));
+        make(names[i]);
+        mine[i] = NULL;
+        if (i % 3 == 0)
+            CHECK_OK(shmap_open(&mine[i], names[i], SHMAP_RDWR));
+    }
+    /* One child attached to every fifth segment. */
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t kid = util_spawn();
+    if (kid == 0) {
+        for (int i = 0; i < NSEG; i += 5) {
+            shmap_seg *s = NULL;
+            if (shmap_open(&s, names[i], SHMAP_RDWR) < 0) {
+                util_child_send(&c, 'E');
+                _exit(1);
+            }
+        }
+        util_child_send(&c, 'L');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    util_chan_close(&c);
+
+    shmap_entry *list = NULL;
+    size_t n = 0;
+    CHECK_OK(shmap_list(&list, &n, 0));
+    for (int i = 0; i < NSEG; i++) {
+        const shmap_entry *e = entry_of(list, n, names[i]);
+        unsigned want = (i % 3 == 0) + (i % 5 == 0), me = 0, child = 0;
+        CHECK_EQ_INT(e->nattachers, want);
+        CHECK_EQ_INT(e->attached, want);
+        for (unsigned j = 0; j < e->nattachers; j++) {
+            me += e->attachers[j].pid == getpid();
+            child += e->attachers[j].pid == kid;
+        }
+        CHECK_EQ_INT(me, i % 3 == 0);
+        CHECK_EQ_INT(child, i % 5 == 0);
+    }
+    shmap_list_free(list);
+    kill_and_reap(kid);
     for (int i = 0; i < NSEG; i++) {
         if (mine[i])
             CHECK_OK(shmap_close(mine[i]));
