@@ -32,8 +32,9 @@
  *   "attached"         [object] processes in the attach table, dead ones included until
  *                               they are cleared (`ls` reads it from its copy of the header,
  *                               `info` from its mapping), each {"pid": int, "alive": bool,
- *                               "shared": int (shared holds), "writer": bool (holds the
- *                               exclusive lock), "start": int (start time, clock ticks),
+ *                               "shared": int (shared holds), "writer": bool (holds, or
+ *                               waits to take, the exclusive lock: see "lock"), "start": int
+ *                               (start time, clock ticks),
  *                               "writable": bool (opened read-write; false: a read-only
  *                               handle that took a lock)}
  *   "lock"             object   the lock state, read as "attached" is: {"writer": int
