@@ -29,13 +29,15 @@
  *   "data_offset"      int      offset of the data in the object (page-aligned)
  *   "creator_pid"      int      process that created the segment
  *   "creator_uid"      int      its user
- *   "attached"         [object] processes in the attach table (`info` only; `ls` reads no
- *                               attach table and gives []), each {"pid": int, "alive": bool,
- *                               "shared": int (shared holds), "writer": bool (holds the
- *                               exclusive lock), "start": int (start time, clock ticks),
+ *   "attached"         [object] processes in the attach table, dead ones included until
+ *                               they are cleared (`ls` reads it from its copy of the header,
+ *                               `info` from its mapping), each {"pid": int, "alive": bool,
+ *                               "shared": int (shared holds), "writer": bool (holds, or
+ *                               waits to take, the exclusive lock: see "lock"), "start": int
+ *                               (start time, clock ticks),
  *                               "writable": bool (opened read-write; false: a read-only
  *                               handle that took a lock)}
- *   "lock"             object   the lock state (`info` only; null from `ls`): {"writer": int
+ *   "lock"             object   the lock state, read as "attached" is: {"writer": int
  *                               or null (pid holding or taking the exclusive lock),
  *                               "writer_alive": bool, "writer_waiting": bool (the writer
  *                               has claimed the lock and waits for the shared holds to end),

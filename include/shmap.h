@@ -982,17 +982,32 @@ enum shmap_list_flags {
     SHMAP_LIST_ALL = 1u << 0 /**< also list objects that are not shmap segments */
 };
 
-/** @brief One object found by shmap_list(). */
+/**
+ * @brief One object found by shmap_list().
+ *
+ * The members after @p info were appended in 0.x (the library is not at 1.0 yet: programs
+ * built against the older, shorter entry must be rebuilt). They are read from the same
+ * header read as @p info, and are zero unless @p status is 0.
+ */
 typedef struct shmap_entry {
     int status;       /**< 0 for a valid described segment, else why not (a negative code) */
     shmap_info info;  /**< name, os_handle, store, size, mode, uid, gid always; the rest
                            only when status is 0 */
+    unsigned int attached;      /**< processes in the attach table that are alive */
+    unsigned int nattachers;    /**< entries in @p attachers, dead processes included */
+    shmap_attacher *attachers;  /**< the attach table as shmap_attached() reports it, or NULL
+                                     when it is empty; it lives in the list's memory, valid
+                                     until shmap_list_free() */
+    shmap_lockinfo lock;        /**< the lock state as shmap_lock_info() reports it */
 } shmap_entry;
 
 /**
  * @brief List the segments on the system, sorted by name.
  *
- * Headers are read with one pread each, without mapping. Objects that are not valid
+ * Headers are read with one pread each, without mapping, lock and attach area included:
+ * each entry tells the processes attached and the lock state as shmap_attached() and
+ * shmap_lock_info() would, judged from a copy (a snapshot: the listing never writes a
+ * segment, so dead processes' slots are reported, not cleared). Objects that are not valid
  * segments (foreign objects, damaged headers, unreadable ones) are left out unless
  * #SHMAP_LIST_ALL is given; segments being created are never listed.
  * @param[out] out a new array, to be freed with shmap_list_free().

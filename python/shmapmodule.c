@@ -1008,8 +1008,8 @@ static PyObject *lockinfo_dict(const shmap_lockinfo *li)
     return d;
 }
 
-/* A segment's description; @p att and @p li are NULL where the attach table is not read
- * (list()). */
+/* A segment's description; @p att may be NULL when @p natt is 0, @p li NULL where the lock
+ * state was not read. */
 static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int nkw,
                            const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
@@ -3439,7 +3439,8 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc == 0 && n > 0 && !(desc = calloc(n, sizeof *desc)))
         rc = -ENOMEM;
     /* Keywords are not in the listing (it reads headers only): each segment is opened for
-     * them, as `shmap ls --json` does. One that cannot be opened now gets None. */
+     * them, as `shmap ls --json` does. One that cannot be opened now gets None. The attach
+     * table and the lock state come from the listing. */
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (list[i].status == 0 && describe(list[i].info.name, &desc[i], 0) < 0)
             desc[i].info = list[i].info;
@@ -3451,9 +3452,10 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     PyObject *res = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; res && i < n; i++) {
-        PyObject *d = list[i].status == 0
-                          ? info_dict(&desc[i].info, desc[i].kw, desc[i].nkw, NULL, 0, NULL)
-                          : foreign_dict(&list[i]);
+        const shmap_entry *e = &list[i];
+        PyObject *d = e->status == 0 ? info_dict(&desc[i].info, desc[i].kw, desc[i].nkw,
+                                                 e->attachers, (int)e->nattachers, &e->lock)
+                                     : foreign_dict(e);
         if (!d)
             Py_CLEAR(res);
         else

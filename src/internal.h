@@ -115,6 +115,23 @@ SHMAP__HIDDEN int shmap__attach(struct shmap__map *m);
 SHMAP__HIDDEN void shmap__detach(struct shmap__map *m);
 /* Release the lock a handle holds, if this process took it (on close). */
 SHMAP__HIDDEN void shmap__lock_drop(shmap_seg *seg);
+/* Liveness answers remembered while many lock areas are read in a row (a listing): one
+ * process attached to many segments is looked up in /proc once. Zero it before use. */
+struct shmap__alive_cache {
+    unsigned n, next;
+    struct {
+        int32_t pid;
+        uint64_t start;
+        bool alive;
+    } e[32];
+};
+/* Read a lock area, a mapping or a private copy, without writing it: the lock state into
+ * `li` (may be NULL) and the first `cap` processes of the attach table, dead ones too, into
+ * `out`. Returns how many processes the table holds; `live` (may be NULL) gets how many
+ * of them are alive. `cache` may be NULL. */
+SHMAP__HIDDEN int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li,
+                                   shmap_attacher *out, size_t cap, unsigned *live,
+                                   struct shmap__alive_cache *cache);
 /* gc.c: count live and dead processes' slots in a lock area; with `clear`, reclaim the
  * dead ones' (the area must be a writable mapping). */
 SHMAP__HIDDEN void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live,

@@ -184,20 +184,20 @@ static int posix_list(struct shmap__list *l, unsigned flags)
                 ent->info.uid = obj.st.st_uid;
                 ent->info.gid = obj.st.st_gid;
             } else {
-                l->n--;
+                shmap__list_drop(l);
                 continue;
             }
         } else {
             if (fstat(obj.fd, &obj.st) < 0 || !S_ISREG(obj.st.st_mode)) {
                 close(obj.fd);
-                l->n--;
+                shmap__list_drop(l);
                 continue;
             }
-            ent->status = shmap__describe(&shmap__posix_ops, &obj, &ent->info, e->d_name);
+            ent->status = shmap__describe_entry(&shmap__posix_ops, &obj, l, e->d_name);
             close(obj.fd);
         }
         if (ent->status < 0 && !(flags & SHMAP_LIST_ALL))
-            l->n--;
+            shmap__list_drop(l);
     }
     closedir(d);
     return rc;

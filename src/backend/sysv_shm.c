@@ -325,8 +325,9 @@ static int sysv_unlink(const struct shmap__name *n)
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
 
-int shmap__sysv_describe_id(int id, shmap_entry *ent)
+int shmap__sysv_describe_id(int id, struct shmap__list *l)
 {
+    shmap_entry *ent = &l->v[l->n - 1];
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     obj.id = id;
     int rc = stat_id(id, &obj.st, ent->info.name);
@@ -336,7 +337,7 @@ int shmap__sysv_describe_id(int id, shmap_entry *ent)
     ent->info.mode = obj.st.st_mode & 07777;
     ent->info.uid = obj.st.st_uid;
     ent->info.gid = obj.st.st_gid;
-    rc = shmap__describe(&shmap__sysv_ops, &obj, &ent->info, ent->info.name);
+    rc = shmap__describe_entry(&shmap__sysv_ops, &obj, l, ent->info.name);
     sysv_close(&obj);
     return rc;
 }
