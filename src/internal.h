@@ -194,6 +194,7 @@ struct shmap__map {
     int lock_slot;          /* our slot in the attach table (lock.c), valid when... */
     pid_t lock_slot_pid;    /* ...this is our pid (0: no slot; a forked child claims its own) */
     bool lock_touched;      /* the lock area was written through this mapping */
+    int64_t try_checked_ns; /* when a try last checked the lock's holders (lock.c) */
     void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
                                read-write map of the header page made at its first lock */
     size_t lock_len;        /* bytes of that map of the header (a whole huge page on

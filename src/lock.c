@@ -50,8 +50,8 @@
  * wait as a timeout would, giving back a writer's claim on the word.
  *
  * Crash recovery. Waiters sleep in 10 ms slices. After a slice that ends without a wake,
- * a waiter checks the holders (a try, which never sleeps, checks them once before it
- * reports the lock busy): a writer whose slot's process is dead (or whose slot is
+ * a waiter checks the holders (a try, which never sleeps, checks them before it reports
+ * the lock busy, at most once a slice per mapping: try_recovers()): a writer whose slot's process is dead (or whose slot is
  * free) has its WRITER bit replaced by DIED with a CAS, its pid kept in `dead_pid`; readers
  * that are dead have their slots reclaimed, which drops their holds. A writer that died
  * while `draining` still named its claim never held the lock and wrote nothing: its claim
@@ -394,18 +394,12 @@ static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline)
 static int lock_shared(struct shmap__lockarea *a, unsigned slot, int64_t deadline)
 {
     struct shmap__lockslot *s = &a->slots[slot];
-    bool checked = false;
     for (;;) {
         __atomic_add_fetch(&s->shared, 1, __ATOMIC_SEQ_CST);
         uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
         if (!(w & SHMAP__LW_WRITER))
             return 0;
         shared_release(a, s);
-        if (deadline == 0 && !checked) {
-            checked = true; /* a try: once, see whether the writer is gone */
-            check_writer(a);
-            continue;
-        }
         if (deadline == 0)
             return -EBUSY;
         int rc = wait_word(a, w, deadline);
@@ -417,7 +411,6 @@ static int lock_shared(struct shmap__lockarea *a, unsigned slot, int64_t deadlin
 /* With WRITER taken, wait until no process has a shared hold. */
 static int drain(struct shmap__lockarea *a, int64_t deadline)
 {
-    bool checked = false;
     for (;;) {
         uint32_t seq = __atomic_load_n(&a->drain, __ATOMIC_SEQ_CST);
         unsigned n = nslots_of(a);
@@ -426,11 +419,6 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
             busy = __atomic_load_n(&a->slots[i].shared, __ATOMIC_SEQ_CST) != 0;
         if (!busy)
             return 0;
-        if (deadline == 0 && !checked) {
-            checked = true; /* a try: once, drop the holds of dead readers */
-            reap(a, n, true);
-            continue;
-        }
         if (deadline == 0)
             return -EBUSY;
         int64_t now = shmap__mono_ns();
@@ -470,7 +458,6 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
                           int64_t deadline, bool *died)
 {
     uint32_t mine = SHMAP__LW_WRITER | slot, claim;
-    bool checked = false;
     for (;;) {
         uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
         if (!(w & SHMAP__LW_WRITER)) {
@@ -480,11 +467,6 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
                                             (w & (SHMAP__LW_SLEEP | SHMAP__LW_DIED)) | claim,
                                             false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
                 break;
-            continue;
-        }
-        if (deadline == 0 && !checked) {
-            checked = true; /* a try: once, see whether the writer is gone */
-            check_writer(a);
             continue;
         }
         if (deadline == 0)
@@ -510,6 +492,25 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
         ;
     *died = (w & SHMAP__LW_DIED) != 0;
     return 0;
+}
+
+/*
+ * A try found the lock busy. It never sleeps, so no slice of its own ends to check the
+ * holders: it checks them now, with its claim already given back, and at most once a slice
+ * per mapping, as a waiter would (the check reads /proc for each holder, and a loop of tries
+ * against live holders must not pay that each time, nor keep a claim that long). True if
+ * it checked, to try once more.
+ */
+static bool try_recovers(struct shmap__map *m, struct shmap__lockarea *a)
+{
+    int64_t now = shmap__mono_ns();
+    int64_t last = __atomic_load_n(&m->try_checked_ns, __ATOMIC_RELAXED);
+    if (last && now - last < SLICE_NS)
+        return false;
+    __atomic_store_n(&m->try_checked_ns, now, __ATOMIC_RELAXED);
+    check_writer(a);
+    reap(a, nslots_of(a), true);
+    return true;
 }
 
 int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
@@ -542,6 +543,9 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
     bool died = false;
     int rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, deadline)
                                         : lock_exclusive(a, (unsigned)slot, me, deadline, &died);
+    if (rc == -EBUSY && try_recovers(m, a))
+        rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, 0)
+                                        : lock_exclusive(a, (unsigned)slot, me, 0, &died);
     if (rc == -EBUSY)
         return shmap__err(rc, "%s: the lock is held", who);
     if (rc == -ETIMEDOUT)
