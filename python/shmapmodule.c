@@ -1249,13 +1249,39 @@ static int wait_check(void *arg)
 }
 
 /*
+ * The thread that runs Python's signal handlers: the main thread of the main interpreter.
+ * Its id is read from threading.main_thread() at import (the module may be imported from
+ * any thread), and a forked child's only thread becomes it, as the interpreter makes it.
+ */
+static unsigned long main_thread_id;
+
+static int runs_signal_handlers(void)
+{
+    return PyThread_get_thread_ident() == main_thread_id &&
+           PyInterpreterState_Get() == PyInterpreterState_Main();
+}
+
+static int find_main_thread(void)
+{
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *main = threading ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *ident = main ? PyObject_GetAttrString(main, "ident") : NULL;
+    if (ident)
+        main_thread_id = PyLong_AsUnsignedLong(ident);
+    Py_XDECREF(ident);
+    Py_XDECREF(main);
+    Py_XDECREF(threading);
+    return ident && !PyErr_Occurred() ? 0 : -1;
+}
+
+/*
  * Run @p call with the GIL released and the wait check set. Returns the library's code,
  * or BLOCKING_PYERR with a Python exception set: a signal handler raised, or @p owner (may
  * be NULL) was closed meanwhile.
  */
 static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject *owner)
 {
-    wait_state w = {NULL, owner, _PyOS_IsMainThread(), 0, 0, 0, current_wait};
+    wait_state w = {NULL, owner, runs_signal_handlers(), 0, 0, 0, current_wait};
     if (timeout != 0) {
         current_wait = &w;
         shmap_set_wait_check(wait_check, &w);
@@ -1281,6 +1307,7 @@ static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject
  * signal handler run inside a wait may fork), not those of the parent's other threads. */
 static void count_waits_after_fork(void)
 {
+    main_thread_id = PyThread_get_thread_ident();
     int n = 0;
     for (wait_state *w = current_wait; w; w = w->outer)
         n++;
@@ -3708,7 +3735,8 @@ PyMODINIT_FUNC PyInit_shmap(void)
         goto fail;
     SHMAP_ERRNO_MAP(ADD_CODE)
 #undef ADD_CODE
-    if (!(mod_open_obj = PyObject_GetAttrString(m, "open")) || register_with_stdlib(m) < 0)
+    if (!(mod_open_obj = PyObject_GetAttrString(m, "open")) || register_with_stdlib(m) < 0 ||
+        find_main_thread() < 0)
         goto fail;
     static int atfork_registered;
     if (!atfork_registered && pthread_atfork(NULL, NULL, count_waits_after_fork) == 0)

@@ -4,6 +4,7 @@ attached, and shmap.delete(), which waits for the lock."""
 import errno
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -12,7 +13,8 @@ import warnings
 import pytest
 
 import shmap
-from conftest import ended_wait, read_line, run_python, run_python_as_nobody, spin
+from conftest import (ended_wait, python_env, read_line, run_python,
+                      run_python_as_nobody, spin)
 
 # A child that opens the segment read-write, takes a lock, says so and waits to be killed.
 HOLDER = """
@@ -195,6 +197,60 @@ def test_lock__a_waiting_thread_other_than_the_main_one_leaves_the_gil_alone(nam
         with seg.lock(timeout=10):
             pass
         assert shmap._gil_checks() > before
+
+
+IMPORTED_IN_A_THREAD = """
+import os, signal, sys, threading, time
+got = {}
+t = threading.Thread(target=lambda: got.update(m=__import__("shmap")))
+t.start()
+t.join()
+shmap = got["m"]
+name = sys.argv[1]
+
+def interrupted_wait():
+    seg = shmap.create(name, 4, "u1")
+    other = shmap.open(name, readonly=False)
+    holder = other.lock(exclusive=True)
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    t0 = time.monotonic()
+    try:
+        seg.lock(timeout=30)
+        return "not interrupted"
+    except KeyboardInterrupt:
+        return "interrupted after %.1f s" % (time.monotonic() - t0)
+    finally:
+        holder.release()
+        other.close()
+        seg.close()
+
+if sys.argv[2] == "here":
+    print(interrupted_wait(), flush=True)
+else:  # in a child forked from another thread, whose only thread is now the main one
+    out = {}
+    def fork_and_wait():
+        pid = os.fork()
+        if pid == 0:
+            print(interrupted_wait(), flush=True)
+            os._exit(0)
+        out["status"] = os.waitpid(pid, 0)[1]
+    t = threading.Thread(target=fork_and_wait)
+    t.start()
+    t.join()
+    assert out["status"] == 0, out
+"""
+
+
+@pytest.mark.parametrize("where", ["here", "forked"])
+def test_lock__ctrl_c_ends_a_wait_of_the_main_thread_when_imported_elsewhere(name, where):
+    # Signal handlers run in the main thread, whichever thread imported the module, and in
+    # a child forked from another thread that thread is the main one.
+    proc = subprocess.run([sys.executable, "-c", IMPORTED_IN_A_THREAD, name, where],
+                          capture_output=True, text=True, timeout=120, env=python_env())
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip()
+    assert line.startswith("interrupted after"), (line, proc.stderr)
+    assert float(line.split()[2]) < 10
 
 
 def test_lock__outlives_close_of_its_segment(name):
