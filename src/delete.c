@@ -27,9 +27,11 @@
  * immediate unlink, for them and for segments whose users cannot be waited for.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,16 +81,43 @@ static int open_to_lock(shmap_seg **seg, const char *name, const struct shmap__n
     return shmap__open_unregistered(seg, n, SHMAP__ACC_RDWR);
 }
 
-/* What force would do for this user, who may not take the lock: remove the name, unless
- * the object is another user's (in a sticky directory such as /dev/shm only its owner or
- * root may remove it). */
-static const char *force_hint(const char *name)
+/*
+ * Whether this user may remove the name without the lock, as force does: a name in a sticky
+ * directory (/dev/shm is one) only if the object or the directory is theirs, any other name
+ * if they may write its directory; a System V segment if they own or created it. When it
+ * cannot be told, say yes: the hint then offers force, which reports its own refusal.
+ */
+static bool may_remove(const struct shmap__name *n)
 {
-    shmap_info info;
     uid_t me = geteuid();
-    if (me != 0 && shmap_stat(name, &info) == 0 && info.uid != me)
-        return "nor may it remove it without the lock: only its owner or root may";
-    return "delete with force to remove it without the lock";
+    if (me == 0 || n->store == SHMAP_STORE_MEMFD)
+        return true;
+    if (n->store == SHMAP_STORE_SYSV) {
+        shmap_info info;
+        return shmap_stat(n->name, &info) < 0 || info.uid == me || info.creator_uid == me;
+    }
+    char path[SHMAP_NAME_MAX + 16], dir[sizeof path];
+    snprintf(path, sizeof path, "%s%s", n->store == SHMAP_STORE_POSIX ? "/dev/shm" : "",
+             n->os_handle);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return true;
+    slash[slash == dir] = '\0'; /* "/x" has the directory "/" */
+    struct stat obj, d;
+    if (lstat(path, &obj) < 0 || stat(dir, &d) < 0)
+        return true;
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0)
+        return false;
+    return !(d.st_mode & S_ISVTX) || obj.st_uid == me || d.st_uid == me;
+}
+
+/* The hint for a user who may not take the lock: what force would do for them. */
+static const char *force_hint(const struct shmap__name *n)
+{
+    return may_remove(n) ? "delete with force to remove it without the lock"
+                         : "nor may it remove it without the lock: this user may not remove "
+                           "the name";
 }
 
 int shmap_delete(const char *name, double timeout_s, unsigned int flags)
@@ -113,7 +142,7 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
                                   "with force to remove it anyway)", n.name);
         if (rc == -EACCES || rc == -EPERM)
             return shmap__err(rc, "%s: this user may not open it read-write to take its "
-                                  "lock (%s)", n.name, force_hint(name));
+                                  "lock (%s)", n.name, force_hint(&n));
         if (rc < 0)
             return rc;
         double left = timeout_s;

@@ -6,6 +6,7 @@
  * and the data they show, as they were.
  */
 #include <grp.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -319,6 +320,12 @@ TEST(delete__a_user_who_may_not_lock_it_is_told_whether_force_would_do)
     o.mode = 0644;
     CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims16, &o));
     CHECK_OK(shmap_close(seg));
+    char dir[512], fname[600];
+    snprintf(dir, sizeof dir, "%s/open", util_test_dir());
+    CHECK(chmod(util_test_dir(), 0711) == 0 && mkdir(dir, 0777) == 0 && chmod(dir, 0777) == 0);
+    snprintf(fname, sizeof fname, "file:%s/seg", dir);
+    CHECK_OK(shmap_create(&seg, fname, SHMAP_U8, 1, dims16, &o));
+    CHECK_OK(shmap_close(seg));
     fflush(NULL);
     pid_t pid = util_spawn();
     if (pid == 0) {
@@ -326,16 +333,24 @@ TEST(delete__a_user_who_may_not_lock_it_is_told_whether_force_would_do)
             _exit(10);
         if (shmap_delete(name, 0, 0) != -EACCES)
             _exit(11);
-        if (!strstr(shmap_last_error(), "only its owner or root may"))
+        if (!strstr(shmap_last_error(), "this user may not remove the name"))
             _exit(12);
         if (shmap_delete(name, 0, SHMAP_DELETE_FORCE) >= 0)
             _exit(13);
+        /* A file in a directory this user may write, not sticky: force would do. */
+        if (shmap_delete(fname, 0, 0) != -EACCES)
+            _exit(14);
+        if (!strstr(shmap_last_error(), "delete with force to remove it without the lock"))
+            _exit(15);
+        if (shmap_delete(fname, 0, SHMAP_DELETE_FORCE) != 0)
+            _exit(16);
         _exit(0);
     }
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK_EQ_INT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0);
     CHECK(util_shm_exists(name));
+    CHECK(access(fname + 5, F_OK) != 0); /* nobody removed the file */
     /* Its owner may not take the lock of a foreign object, but may force it. */
     CHECK_OK(shmap_unlink(name));
     util_shm_write(name, "not a segment", 13);
