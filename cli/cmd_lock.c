@@ -80,19 +80,17 @@ static int stop_check(void *arg)
     return stop_sig ? -EINTR : 0;
 }
 
-/* The lock was busy or the wait timed out: say so, and who holds it. */
-static int fail_busy(shmap_seg *seg, const char *name, int rc)
+/* The lock was busy or the wait timed out: say so, and who holds it. (Made here rather
+ * than cut from the library's detail, whose name may itself hold ": ".) */
+static int fail_busy(shmap_seg *seg, const char *name, int rc, double timeout, int exclusive)
 {
-    char msg[1024], who[512];
-    if (rc == -EBUSY) {
-        snprintf(msg, sizeof msg, "not free");
-    } else {
-        const char *detail = cli_lib_message(rc), *colon = strstr(detail, ": ");
-        snprintf(msg, sizeof msg, "%s", colon ? colon + 2 : detail);
-    }
-    if (shmap_lock_holders(seg, who, sizeof who) == 0)
-        snprintf(msg + strlen(msg), sizeof msg - strlen(msg), ": %s", who);
-    return cli_fail(name, "%s", msg);
+    char who[512];
+    if (shmap_lock_holders(seg, who, sizeof who) < 0)
+        snprintf(who, sizeof who, "%s", "holders unknown");
+    if (rc == -EBUSY)
+        return cli_fail(name, "not free: %s", who);
+    return cli_fail(name, "timed out after %g s waiting for the %s lock: %s", timeout,
+                    exclusive ? "exclusive" : "shared", who);
 }
 
 /* Catch the signals to forward (not SA_RESTART: a signal must end the lock's sleep). */
@@ -250,8 +248,13 @@ int cmd_lock(int argc, char **argv)
     rc = shmap_lock(seg, (unsigned)flags, timeout);
     signals_block();
     if (rc == SHMAP_EOWNERDEAD) {
-        const char *detail = cli_lib_message(rc), *colon = strstr(detail, ": ");
-        cli_warn(name, "%s", colon ? colon + 2 : detail);
+        shmap_lockinfo li;
+        if (shmap_lock_info(seg, &li) == 0 && li.dead_pid > 0)
+            cli_warn(name, "previous writer (pid %ld) died while holding the lock: data may "
+                           "be inconsistent", (long)li.dead_pid);
+        else
+            cli_warn(name, "the previous writer died while holding the lock: data may be "
+                           "inconsistent");
     } else if (rc < 0) {
         if (stop_sig) {
             shmap_close(seg);
@@ -259,7 +262,7 @@ int cmd_lock(int argc, char **argv)
         }
         signals_restore(&saved);
         if (rc == -EBUSY || rc == -ETIMEDOUT)
-            rc = fail_busy(seg, name, rc);
+            rc = fail_busy(seg, name, rc, timeout, flags == SHMAP_LOCK_EXCLUSIVE);
         else
             rc = cli_fail_lib(name, rc);
         shmap_close(seg);

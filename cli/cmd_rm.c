@@ -80,9 +80,7 @@ int cmd_rm(int argc, char **argv)
     catch_signals();
     for (int i = 0; i < a.npos && !caught; i++) {
         int rc = shmap_delete(a.argv[i], timeout, flags);
-        if (caught)
-            break;
-        if (rc < 0)
+        if (rc < 0 && !(caught && rc == -EINTR)) /* not the wait the signal ended */
             status = cli_fail_lib(a.argv[i], rc);
     }
     if (caught)

@@ -698,7 +698,9 @@ SHMAP_EXTERN int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, dou
  * there is no queue: whoever runs first after a release wins.
  *
  * **Crash robustness.** A waiter that has waited 10 ms checks that the holders it waits
- * for are alive (pid, start time, and not a zombie). A dead reader's holds are dropped and
+ * for are alive (pid, start time, and not a zombie); a try (timeout 0) that finds the lock
+ * busy checks them before it says so, at most once per 10 ms per handle's mapping (the
+ * check reads /proc for each holder). A dead reader's holds are dropped and
  * its slot freed; a dead writer's lock is released and the next process to take the
  * exclusive lock gets #SHMAP_EOWNERDEAD, with the lock held, so it can repair the data.
  *
@@ -722,7 +724,8 @@ enum shmap_lock_flags {
  * waiter sleeps on a futex and is woken by the release.
  * @param[in] seg a handle that holds no lock (read-only handles: see above).
  * @param[in] flags #SHMAP_LOCK_SHARED or #SHMAP_LOCK_EXCLUSIVE.
- * @param[in] timeout_s seconds to wait: negative waits for ever, 0 only tries.
+ * @param[in] timeout_s seconds to wait: negative waits for ever, 0 only tries (a busy try
+ *            first checks that the holders are alive: see Crash robustness above).
  * @return 0 with the lock held; #SHMAP_EOWNERDEAD with the exclusive lock held, when the
  *         previous writer died holding it (the detail names its pid; the data may be
  *         half-written); -EBUSY (a try that would wait); -ETIMEDOUT; #SHMAP_EREADONLY

@@ -48,10 +48,10 @@ SHMAP__HIDDEN void shmap__header_init(struct shmap__header *h, const struct shma
  */
 SHMAP__HIDDEN int shmap__header_check(const struct shmap__header *h, size_t avail,
                                       uint64_t object_size, const char *who);
-/* Check a record field list read from a segment against its element size. */
 /* dtype.c: whether two checked field lists describe the same record, however spelled
  * ("x:f4,n:u1" and "x:float32,n:u8"). */
 SHMAP__HIDDEN bool shmap__record_same(const char *a, const char *b);
+/* Check a record field list read from a segment against its element size. */
 SHMAP__HIDDEN int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize,
                                       const char *who);
 SHMAP__HIDDEN void shmap__info_fill(shmap_info *info, const struct shmap__header *h,

@@ -67,3 +67,29 @@ TEST(cli__info_tells_a_writer_waiting_for_readers_from_one_holding_the_lock)
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }
+
+TEST(cli__lock_busy_or_timed_out_names_the_holders)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("who");
+    const uint64_t dims[1] = {8};
+    util_make_kept(name, SHMAP_U8, 1, dims);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    char want[256];
+    RUN(1, "lock", name, "--timeout", "0", "--", "true");
+    snprintf(want, sizeof want, "shmap: %s: not free: the exclusive lock is held by pid %d\n",
+             name, (int)getpid());
+    CHECK_STR(err, want);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
+    RUN(1, "lock", name, "--timeout", "0.1", "--", "true");
+    snprintf(want, sizeof want, "shmap: %s: timed out after 0.1 s waiting for the exclusive "
+                                "lock: shared holds by pids %d\n", name, (int)getpid());
+    CHECK_STR(err, want);
+    util_clear(&out, &err);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
