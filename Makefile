@@ -8,7 +8,9 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 
 VERSION := $(shell sed -n 's/^\#define SHMAP_VERSION_STRING "\(.*\)"/\1/p' include/shmap.h)
-SOMAJOR := 0
+# Before 1.0 any minor version may change the ABI (structs the library fills grow), so the
+# soname carries major.minor: a program built against 0.1 does not load 0.2 by mistake.
+SOMAJOR := $(basename $(VERSION))
 
 CC ?= cc
 CFLAGS ?= -O2 -g

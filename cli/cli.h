@@ -63,6 +63,9 @@ int cmd_watch(int argc, char **argv);
 /* "shmap: NAME: message"; returns CLI_EXIT_FAIL. */
 int cli_fail(const char *name, const char *fmt, ...) CLI_PRINTF(2, 3);
 
+/* "shmap: NAME: warning: message", and going on. */
+void cli_warn(const char *name, const char *fmt, ...) CLI_PRINTF(2, 3);
+
 /*
  * Report a failed library call on @p name: the library's detail message when it has a fresh
  * one, else shmap_strerror(rc), arranged so the name appears once. Returns CLI_EXIT_FAIL.

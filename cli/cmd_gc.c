@@ -2,8 +2,12 @@
  * shmap gc [--dry-run] [--prefix PREFIX]
  *
  * Cleans up after dead processes with shmap_gc(): one line per action on stdout, then a
- * summary line. A failed action is one error line on stderr and makes the status 1.
+ * summary line. A failed action is one error line on stderr ("shmap: NAME: message") and
+ * makes the status 1. A transient segment kept because processes this user cannot inspect
+ * may map it (the library's -EBUSY) is not a failure: a line on stdout says why and what to
+ * do, in a dry run too, and the status stays 0.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -12,7 +16,8 @@
 static const cli_opt gc_opts[] = {{"dry-run", 0}, {"prefix", 1}, {NULL, 0}};
 
 struct tally {
-    unsigned removed, cleared_slots, cleared_segments, tmp, unfinished, failed;
+    unsigned removed, cleared_slots, cleared_segments, tmp, unfinished, kept;
+    unsigned failed, failed_segments, failed_tmp;
 };
 
 static const char *plural(unsigned n, const char *one, const char *many)
@@ -20,14 +25,38 @@ static const char *plural(unsigned n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
+/*
+ * Why a transient segment was kept: the library's detail after its "NAME: kept: ", or a
+ * plain explanation when there is no such detail.
+ */
+static const char *kept_reason(const char *name)
+{
+    const char *detail = cli_lib_detail();
+    size_t len = strlen(name);
+    if (detail && strncmp(detail, name, len) == 0 && strncmp(detail + len, ": kept: ", 8) == 0)
+        return detail + len + 8;
+    return "a process whose mappings this user cannot read may map it; run gc as root";
+}
+
 static int on_event(const shmap_gc_event *ev, void *ctx)
 {
     struct tally *t = ctx;
     char name[4 * SHMAP_NAME_MAX];
     cli_escape(name, sizeof name, ev->name);
+    if (ev->action == SHMAP_GC_REMOVED_TRANSIENT && ev->status == -EBUSY) {
+        char why[1024];
+        cli_escape(why, sizeof why, kept_reason(ev->name));
+        t->kept++;
+        printf("kept transient segment %s: %s\n", name, why);
+        return 0;
+    }
     if (ev->status < 0) {
         t->failed++;
-        cli_fail(NULL, "gc: %s: %s", name, cli_lib_message(ev->status));
+        if (ev->action == SHMAP_GC_REMOVED_TMP && strncmp(ev->name, "sysv://", 7) != 0)
+            t->failed_tmp++;
+        else
+            t->failed_segments++;
+        cli_fail_lib(ev->name, ev->status);
         return 0;
     }
     const char *verb = ev->dry_run ? "would remove" : "removed";
@@ -84,19 +113,37 @@ int cmd_gc(int argc, char **argv)
         return cli_fail(NULL, "gc: %s", cli_lib_message(rc));
     bool dry = flags & SHMAP_GC_DRY_RUN;
     const char *removed = dry ? "to remove" : "removed", *cleared = dry ? "to clear" : "cleared";
+    printf("gc%s: ", dry ? " (dry run)" : "");
+    const char *sep = "";
     if (!t.removed && !t.cleared_segments && !t.tmp && !t.unfinished) {
-        printf("gc%s: nothing to do\n", dry ? " (dry run)" : "");
+        /* Nothing done, but "nothing to do" would belie a kept or failed segment. */
+        if (!t.kept && !t.failed)
+            printf("nothing to do");
     } else {
-        printf("gc%s: %u transient %s %s, %u stale attach %s %s in %u %s, %u hidden %s %s",
-               dry ? " (dry run)" : "", t.removed, plural(t.removed, "segment", "segments"),
-               removed, t.cleared_slots, plural(t.cleared_slots, "slot", "slots"), cleared,
-               t.cleared_segments, plural(t.cleared_segments, "segment", "segments"), t.tmp,
+        printf("%u transient %s %s, %u stale attach %s %s in %u %s, %u hidden %s %s", t.removed,
+               plural(t.removed, "segment", "segments"), removed, t.cleared_slots,
+               plural(t.cleared_slots, "slot", "slots"), cleared, t.cleared_segments,
+               plural(t.cleared_segments, "segment", "segments"), t.tmp,
                plural(t.tmp, "leftover", "leftovers"), removed);
         /* Only when there are some, so the usual summary keeps its form. */
         if (t.unfinished)
             printf(", %u unfinished System V %s %s", t.unfinished,
                    plural(t.unfinished, "segment", "segments"), removed);
-        putchar('\n');
+        sep = ", ";
     }
+    if (t.kept) {
+        printf("%s%u transient %s kept (may be in use)", sep, t.kept,
+               plural(t.kept, "segment", "segments"));
+        sep = ", ";
+    }
+    if (t.failed_segments) {
+        printf("%s%u %s could not be removed", sep, t.failed_segments,
+               plural(t.failed_segments, "segment", "segments"));
+        sep = ", ";
+    }
+    if (t.failed_tmp)
+        printf("%s%u hidden %s could not be removed", sep, t.failed_tmp,
+               plural(t.failed_tmp, "leftover", "leftovers"));
+    putchar('\n');
     return t.failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -71,7 +71,11 @@ static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int 
 
 static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
-    if (li->writer)
+    if (li->writer && li->writer_waiting)
+        LINE("lock", "exclusive, being taken by pid %ld%s, waiting for %u shared hold%s to end",
+             (long)li->writer, li->writer_alive ? "" : " (dead: the next locker recovers it)",
+             li->shared, li->shared == 1 ? "" : "s");
+    else if (li->writer)
         LINE("lock", "exclusive, held by pid %ld%s", (long)li->writer,
              li->writer_alive ? "" : " (dead: the next locker recovers it)");
     else if (li->shared)

@@ -80,6 +80,19 @@ static int stop_check(void *arg)
     return stop_sig ? -EINTR : 0;
 }
 
+/* The lock was busy or the wait timed out: say so, and who holds it. (Made here rather
+ * than cut from the library's detail, whose name may itself hold ": ".) */
+static int fail_busy(shmap_seg *seg, const char *name, int rc, double timeout, int exclusive)
+{
+    char who[512];
+    if (shmap_lock_holders(seg, who, sizeof who) < 0)
+        snprintf(who, sizeof who, "%s", "holders unknown");
+    if (rc == -EBUSY)
+        return cli_fail(name, "not free: %s", who);
+    return cli_fail(name, "timed out after %g s waiting for the %s lock: %s", timeout,
+                    exclusive ? "exclusive" : "shared", who);
+}
+
 /* Catch the signals to forward (not SA_RESTART: a signal must end the lock's sleep). */
 static void signals_catch(saved_signals *s)
 {
@@ -235,15 +248,25 @@ int cmd_lock(int argc, char **argv)
     rc = shmap_lock(seg, (unsigned)flags, timeout);
     signals_block();
     if (rc == SHMAP_EOWNERDEAD) {
-        const char *detail = cli_lib_detail();
-        fprintf(stderr, "shmap: lock: warning: %s\n",
-                detail ? detail : shmap_strerror(rc));
+        shmap_lockinfo li;
+        if (shmap_lock_info(seg, &li) == 0 && li.dead_pid > 0)
+            cli_warn(name, "previous writer (pid %ld) died while holding the lock: data may "
+                           "be inconsistent", (long)li.dead_pid);
+        else
+            cli_warn(name, "the previous writer died while holding the lock: data may be "
+                           "inconsistent");
     } else if (rc < 0) {
-        shmap_close(seg);
-        if (stop_sig)
+        if (stop_sig) {
+            shmap_close(seg);
             return die_of(&saved, stop_sig);
+        }
         signals_restore(&saved);
-        return cli_fail_lib(name, rc);
+        if (rc == -EBUSY || rc == -ETIMEDOUT)
+            rc = fail_busy(seg, name, rc, timeout, flags == SHMAP_LOCK_EXCLUSIVE);
+        else
+            rc = cli_fail_lib(name, rc);
+        shmap_close(seg);
+        return rc;
     }
     /* A signal that came before COMMAND could receive it ends this run: nothing to pass on. */
     if (stop_sig) {

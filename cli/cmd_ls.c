@@ -3,7 +3,18 @@
  *
  * The table is laid out in two passes over the rows, one to size the columns and one to
  * print them; formatting a row twice is cheaper than keeping thousands of them around.
+ *
+ * USERS and LOCK condense what `shmap info` shows of the attach table and the lock into one
+ * word each, without blanks so that the columns split on white space (shmap.1, ls):
+ *
+ *   USERS  live processes in the attach table; "2+1dead" when slots of dead processes
+ *          remain (a lock waiter or `shmap gc` clears them)
+ *   LOCK   "-" free; else comma-separated parts: "r3" three shared holds; "w1234" the
+ *          exclusive lock held by pid 1234, "w1234:wait" pid 1234 has claimed it and waits
+ *          for the shared holds to end, ":dead" when that writer is dead; "died:1234" a
+ *          writer (pid 1234) died holding it, which the next exclusive locker is told
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,15 +23,15 @@
 static const cli_opt ls_opts[] = {{"all", 0}, {"json", 0}, {NULL, 0}};
 enum { OPT_ALL, OPT_JSON };
 
-enum { COL_NAME, COL_DTYPE, COL_SHAPE, COL_BYTES, COL_MODE, COL_OWNER, COL_CREATOR, COL_GEN,
-       COL_AGE, COL_STATUS, NCOLS };
+enum { COL_NAME, COL_DTYPE, COL_SHAPE, COL_BYTES, COL_MODE, COL_OWNER, COL_CREATOR, COL_USERS,
+       COL_LOCK, COL_GEN, COL_AGE, COL_STATUS, NCOLS };
 
 static const struct {
     const char *title;
     int right; /* numbers align right */
 } columns[NCOLS] = {
-    {"NAME", 0}, {"DTYPE", 0}, {"SHAPE", 0},   {"BYTES", 1}, {"MODE", 0},
-    {"OWNER", 0}, {"CREATOR", 1}, {"GEN", 1}, {"AGE", 1},   {"STATUS", 0},
+    {"NAME", 0},    {"DTYPE", 0}, {"SHAPE", 0}, {"BYTES", 1}, {"MODE", 0}, {"OWNER", 0},
+    {"CREATOR", 1}, {"USERS", 1}, {"LOCK", 0},  {"GEN", 1},   {"AGE", 1},  {"STATUS", 0},
 };
 
 typedef struct ls_row {
@@ -44,6 +55,32 @@ static const char *owner_name(owner_cache *c, uid_t uid)
     return c->name;
 }
 
+static void format_users(char *buf, size_t size, const shmap_entry *e)
+{
+    unsigned dead = e->nattachers - e->attached;
+    if (dead)
+        snprintf(buf, size, "%u+%udead", e->attached, dead);
+    else
+        snprintf(buf, size, "%u", e->attached);
+}
+
+static void format_lock(char *buf, size_t size, const shmap_lockinfo *li)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    if (li->shared)
+        len += (size_t)snprintf(buf + len, size - len, "r%u", li->shared);
+    if (li->writer > 0 && len < size)
+        len += (size_t)snprintf(buf + len, size - len, "%sw%" PRId64 "%s%s", len ? "," : "",
+                                (int64_t)li->writer, li->writer_waiting ? ":wait" : "",
+                                li->writer_alive ? "" : ":dead");
+    if (li->owner_died && len < size)
+        len += (size_t)snprintf(buf + len, size - len, "%sdied:%" PRId64, len ? "," : "",
+                                (int64_t)li->dead_pid);
+    if (len == 0)
+        snprintf(buf, size, "-");
+}
+
 static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int64_t now)
 {
     const shmap_info *in = &e->info;
@@ -63,6 +100,8 @@ static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int
     cli_format_shape(r->cell[COL_SHAPE], SHMAP_NAME_MAX, in->ndim, in->dims);
     snprintf(r->cell[COL_BYTES], SHMAP_NAME_MAX, "%llu", (unsigned long long)in->data_size);
     snprintf(r->cell[COL_CREATOR], SHMAP_NAME_MAX, "%ld", (long)in->creator_pid);
+    format_users(r->cell[COL_USERS], SHMAP_NAME_MAX, e);
+    format_lock(r->cell[COL_LOCK], SHMAP_NAME_MAX, &e->lock);
     snprintf(r->cell[COL_GEN], SHMAP_NAME_MAX, "%llu", (unsigned long long)in->generation);
     cli_format_age(r->cell[COL_AGE], SHMAP_NAME_MAX, in->created_ns, now);
     snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "ok");
@@ -117,10 +156,12 @@ static int print_table(const shmap_entry *list, size_t n, int all)
 /*
  * Keywords are not in the listing (it reads headers only), so each segment is opened for
  * them. One that cannot be opened now (removed since, or unreadable) gets "keywords": null
- * rather than failing the whole listing.
+ * rather than failing the whole listing. The attach table and the lock state come from
+ * the listing.
  */
-static void print_json_segment(cli_json *j, const shmap_info *info)
+static void print_json_segment(cli_json *j, const shmap_entry *e)
 {
+    const shmap_info *info = &e->info;
     shmap_seg *seg;
     shmap_keyword *kw = NULL;
     int nkw = -1;
@@ -128,7 +169,7 @@ static void print_json_segment(cli_json *j, const shmap_info *info)
         nkw = shmap_keyword_list_alloc(seg, &kw);
         shmap_close(seg);
     }
-    cli_json_segment(j, info, kw, nkw, NULL, 0, NULL);
+    cli_json_segment(j, info, kw, nkw, e->attachers, (int)e->nattachers, &e->lock);
     free(kw);
 }
 
@@ -139,7 +180,7 @@ static void print_json(const shmap_entry *list, size_t n)
     cli_json_open(&j, NULL, '[');
     for (size_t i = 0; i < n; i++) {
         if (list[i].status == 0)
-            print_json_segment(&j, &list[i].info);
+            print_json_segment(&j, &list[i]);
         else
             cli_json_foreign(&j, &list[i]);
     }

@@ -5,8 +5,55 @@
  * ever, or --timeout seconds), or with --force removes the name at once. Each name is
  * handled on its own: one that fails is reported and the others are still removed, as
  * rm(1) does; the exit status says whether any failed.
+ *
+ * A wait holds a writer's claim on the lock, which keeps new readers out. A signal that
+ * would end us (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) ends the wait through the library's wait
+ * check, which gives the claim back, and then ends us by that same signal: readers are not
+ * left to find a dead claimant first.
  */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
 #include "cli.h"
+
+static const int end_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NEND (sizeof end_signals / sizeof end_signals[0])
+static volatile sig_atomic_t caught;
+
+static void on_signal(int sig)
+{
+    if (!caught)
+        caught = sig;
+}
+
+static int stop_waiting(void *arg)
+{
+    (void)arg;
+    return caught ? -EINTR : 0;
+}
+
+/* Catch the signals that would end us (those not ignored), without SA_RESTART. */
+static void catch_signals(void)
+{
+    for (size_t i = 0; i < NEND; i++) {
+        struct sigaction sa, old;
+        if (sigaction(end_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(end_signals[i], &sa, NULL);
+    }
+    shmap_set_wait_check(stop_waiting, NULL);
+}
+
+/* End by the signal caught, as if it had not been caught. */
+static void die_of_caught(void)
+{
+    signal(caught, SIG_DFL);
+    raise(caught);
+}
 
 static const cli_opt rm_opts[] = {{"force", 0}, {"timeout", 1}, {NULL, 0}};
 
@@ -30,10 +77,13 @@ int cmd_rm(int argc, char **argv)
         return cli_usage_error("rm", "missing NAME");
 
     int status = CLI_EXIT_OK;
-    for (int i = 0; i < a.npos; i++) {
+    catch_signals();
+    for (int i = 0; i < a.npos && !caught; i++) {
         int rc = shmap_delete(a.argv[i], timeout, flags);
-        if (rc < 0)
+        if (rc < 0 && !(caught && rc == -EINTR)) /* not the wait the signal ended */
             status = cli_fail_lib(a.argv[i], rc);
     }
+    if (caught)
+        die_of_caught();
     return status;
 }

@@ -29,15 +29,19 @@
  *   "data_offset"      int      offset of the data in the object (page-aligned)
  *   "creator_pid"      int      process that created the segment
  *   "creator_uid"      int      its user
- *   "attached"         [object] processes in the attach table (`info` only; `ls` reads no
- *                               attach table and gives []), each {"pid": int, "alive": bool,
- *                               "shared": int (shared holds), "writer": bool (holds the
- *                               exclusive lock), "start": int (start time, clock ticks),
+ *   "attached"         [object] processes in the attach table, dead ones included until
+ *                               they are cleared (`ls` reads it from its copy of the header,
+ *                               `info` from its mapping), each {"pid": int, "alive": bool,
+ *                               "shared": int (shared holds), "writer": bool (holds, or
+ *                               waits to take, the exclusive lock: see "lock"), "start": int
+ *                               (start time, clock ticks),
  *                               "writable": bool (opened read-write; false: a read-only
  *                               handle that took a lock)}
- *   "lock"             object   the lock state (`info` only; null from `ls`): {"writer": int
+ *   "lock"             object   the lock state, read as "attached" is: {"writer": int
  *                               or null (pid holding or taking the exclusive lock),
- *                               "writer_alive": bool, "shared": int (shared holds in all),
+ *                               "writer_alive": bool, "writer_waiting": bool (the writer
+ *                               has claimed the lock and waits for the shared holds to end),
+ *                               "shared": int (shared holds in all),
  *                               "waiters": bool (someone waited since the last release),
  *                               "owner_died": bool (a writer died holding it; the next
  *                               exclusive locker is told), "dead_pid": int or null}
@@ -347,6 +351,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
         else
             cli_json_null(j, "writer");
         cli_json_bool(j, "writer_alive", li->writer > 0 && li->writer_alive);
+        cli_json_bool(j, "writer_waiting", li->writer > 0 && li->writer_waiting);
         cli_json_u64(j, "shared", li->shared);
         cli_json_bool(j, "waiters", li->waiters);
         cli_json_bool(j, "owner_died", li->owner_died);

@@ -48,6 +48,16 @@ static void vprint_error(const char *name, const char *fmt, va_list ap)
     fprintf(stderr, "%s\n", line);
 }
 
+void cli_warn(const char *name, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_fail(name, "warning: %s", msg);
+}
+
 int cli_fail(const char *name, const char *fmt, ...)
 {
     va_list ap;
@@ -103,6 +113,19 @@ static const char *sysv_spelling(const char *name, char *buf, size_t size)
         return NULL;
     snprintf(buf, size, by_id ? "id=%llu" : "0x%08llx", v);
     return buf;
+}
+
+/* Is text[0..len) the name as given, in quotes ("'/'" for "/"), or the start of a long
+ * one cut short ("'xxxx...'")? */
+static int is_quoted(const char *text, size_t len, const char *name)
+{
+    if (len < 2 || text[0] != '\'' || text[len - 1] != '\'')
+        return 0;
+    size_t n = strlen(name), inner = len - 2;
+    if (inner == n)
+        return memcmp(text + 1, name, n) == 0;
+    return inner > 3 && inner - 3 < n && memcmp(text + len - 4, "...", 3) == 0 &&
+           memcmp(text + 1, name, inner - 3) == 0;
 }
 
 /* Does text[0..len) name the segment, as a whole word, not as part of a longer one? */
@@ -165,7 +188,8 @@ int cli_fail_lib(const char *name, int rc)
         return cli_fail(name, "%s", shmap_strerror(rc));
 
     const char *colon = strstr(detail, ": ");
-    if (colon && mentions(detail, (size_t)(colon - detail), name))
+    if (colon && (mentions(detail, (size_t)(colon - detail), name) ||
+                  is_quoted(detail, (size_t)(colon - detail), name)))
         return cli_fail(name, "%s", colon + 2);
     if (mentions(detail, strlen(detail), name))
         return cli_fail(NULL, "%s", detail);

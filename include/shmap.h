@@ -49,9 +49,9 @@ extern "C" {
 
 /** @brief Library version, as numbers and as a string. */
 #define SHMAP_VERSION_MAJOR 0
-#define SHMAP_VERSION_MINOR 1
+#define SHMAP_VERSION_MINOR 2
 #define SHMAP_VERSION_PATCH 0
-#define SHMAP_VERSION_STRING "0.1.0"
+#define SHMAP_VERSION_STRING "0.2.0"
 
 /** @brief The library's version string at run time (may differ from the header's). */
 SHMAP_EXTERN const char *shmap_version(void);
@@ -698,7 +698,9 @@ SHMAP_EXTERN int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, dou
  * there is no queue: whoever runs first after a release wins.
  *
  * **Crash robustness.** A waiter that has waited 10 ms checks that the holders it waits
- * for are alive (pid, start time, and not a zombie). A dead reader's holds are dropped and
+ * for are alive (pid, start time, and not a zombie); a try (timeout 0) that finds the lock
+ * busy checks them before it says so, at most once per 10 ms per handle's mapping (the
+ * check reads /proc for each holder). A dead reader's holds are dropped and
  * its slot freed; a dead writer's lock is released and the next process to take the
  * exclusive lock gets #SHMAP_EOWNERDEAD, with the lock held, so it can repair the data.
  *
@@ -722,7 +724,8 @@ enum shmap_lock_flags {
  * waiter sleeps on a futex and is woken by the release.
  * @param[in] seg a handle that holds no lock (read-only handles: see above).
  * @param[in] flags #SHMAP_LOCK_SHARED or #SHMAP_LOCK_EXCLUSIVE.
- * @param[in] timeout_s seconds to wait: negative waits for ever, 0 only tries.
+ * @param[in] timeout_s seconds to wait: negative waits for ever, 0 only tries (a busy try
+ *            first checks that the holders are alive: see Crash robustness above).
  * @return 0 with the lock held; #SHMAP_EOWNERDEAD with the exclusive lock held, when the
  *         previous writer died holding it (the detail names its pid; the data may be
  *         half-written); -EBUSY (a try that would wait); -ETIMEDOUT; #SHMAP_EREADONLY
@@ -773,6 +776,8 @@ typedef struct shmap_lockinfo {
     int waiters;         /**< someone waited for the lock since its last release */
     int owner_died;      /**< a writer died holding it; the next exclusive locker is told */
     pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 */
+    int writer_waiting;  /**< @p writer has claimed the lock but still waits for the shared
+                              holds to end: it holds nothing yet, and new readers queue */
 } shmap_lockinfo;
 
 /** @brief Read a segment's lock state (a snapshot). Works through a read-only handle.
@@ -849,7 +854,10 @@ typedef struct shmap_gc_event {
     unsigned int slots;        /**< slots cleared (CLEARED_SLOTS) */
     uint64_t size;             /**< size of the object in bytes */
     int dry_run;               /**< nothing was changed: this is what would be done */
-    int status;                /**< 0 done; else why it failed (the action was not done) */
+    int status;                /**< 0 done; else why it failed (the action was not done):
+                                    -EBUSY for a transient segment kept because processes
+                                    whose mappings cannot be read may map it (the detail,
+                                    naming one, is in shmap_last_error() during the call) */
 } shmap_gc_event;
 
 /**
@@ -866,9 +874,14 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  *
  * - A **transient** segment (#SHMAP_CREATE_TRANSIENT) is removed when its creator is dead
  *   (pid and start time: a reused pid is not taken for the creator), no live process has
- *   a slot in its attach table, and no process maps it: for a POSIX object, no other
- *   process of this user (or any, for root) as /proc shows; for a System V segment, the
- *   kernel's attach count is 0 (then IPC_RMID). A persistent segment is never removed.
+ *   a slot in its attach table, and no process maps it: for a POSIX object, the kernel
+ *   grants its owner (or root) a write lease, which it refuses while any other process
+ *   has the object open or mapped; where it cannot be asked, no process maps it as /proc
+ *   shows, and one whose mappings this user cannot read but that could open the object
+ *   keeps it (reported with status -EBUSY). For a System V segment, the kernel's attach
+ *   count is 0 (then IPC_RMID). A persistent segment is never removed. The lease is held
+ *   for a moment only; its break signal is SIGURG, which is ignored unless the caller
+ *   handles it.
  * - Any other described segment this user may write gets the attach slots of dead
  *   processes cleared, their locks released as a lock waiter would.
  * - A hidden object `.shmap-tmp-PID-N` is a creation that never completed; it is removed
@@ -972,17 +985,32 @@ enum shmap_list_flags {
     SHMAP_LIST_ALL = 1u << 0 /**< also list objects that are not shmap segments */
 };
 
-/** @brief One object found by shmap_list(). */
+/**
+ * @brief One object found by shmap_list().
+ *
+ * The members after @p info were appended in 0.x (the library is not at 1.0 yet: programs
+ * built against the older, shorter entry must be rebuilt). They are read from the same
+ * header read as @p info, and are zero unless @p status is 0.
+ */
 typedef struct shmap_entry {
     int status;       /**< 0 for a valid described segment, else why not (a negative code) */
     shmap_info info;  /**< name, os_handle, store, size, mode, uid, gid always; the rest
                            only when status is 0 */
+    unsigned int attached;      /**< processes in the attach table that are alive */
+    unsigned int nattachers;    /**< entries in @p attachers, dead processes included */
+    shmap_attacher *attachers;  /**< the attach table as shmap_attached() reports it, or NULL
+                                     when it is empty; it lives in the list's memory, valid
+                                     until shmap_list_free() */
+    shmap_lockinfo lock;        /**< the lock state as shmap_lock_info() reports it */
 } shmap_entry;
 
 /**
  * @brief List the segments on the system, sorted by name.
  *
- * Headers are read with one pread each, without mapping. Objects that are not valid
+ * Headers are read with one pread each, without mapping, lock and attach area included:
+ * each entry tells the processes attached and the lock state as shmap_attached() and
+ * shmap_lock_info() would, judged from a copy (a snapshot: the listing never writes a
+ * segment, so dead processes' slots are reported, not cleared). Objects that are not valid
  * segments (foreign objects, damaged headers, unreadable ones) are left out unless
  * #SHMAP_LIST_ALL is given; segments being created are never listed.
  * @param[out] out a new array, to be freed with shmap_list_free().

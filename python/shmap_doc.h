@@ -56,6 +56,10 @@ PyDoc_STRVAR(module_doc,
 "    >>> with seg.lock(exclusive=True, timeout=2.0):\n"
 "    ...     seg.array[:] = new_data\n"
 "\n"
+"shmap.open(name, hold=True) is CFITSIO's hold-while-open: the Segment holds the\n"
+"shared lock (read-only) or the exclusive one (readonly=False) until it is closed, so\n"
+"opens wait for each other.\n"
+"\n"
 "A holder killed with SIGKILL never blocks anyone for good: the next exclusive locker\n"
 "gets the lock, a shmap.OwnerDiedWarning, and Lock.owner_died naming the dead pid.\n"
 "\n"
@@ -73,10 +77,10 @@ PyDoc_STRVAR(module_doc,
 "  FileNotFoundError  no such segment (ENOENT)\n"
 "  FileExistsError    the name exists (EEXIST)\n"
 "  PermissionError    EACCES, EPERM\n"
-"  TimeoutError       a blocking call (lock, wait, read_frame, delete) ran out of\n"
-"                     its timeout (ETIMEDOUT)\n"
+"  TimeoutError       a blocking call (lock, wait, read_frame, delete, open with\n"
+"                     hold=True) ran out of its timeout (ETIMEDOUT)\n"
 "  BlockingIOError    the same call given timeout=0 would have had to wait (EBUSY for\n"
-"                     locks and delete, EAGAIN for wait and read_frame)\n"
+"                     locks, holds and delete, EAGAIN for wait and read_frame)\n"
 "  shmap.DtypeError   an invalid or unsupported element type (also a TypeError)\n"
 "  shmap.ArgumentError  a bad name, shape, size, keyword or argument (also a\n"
 "                     ValueError)\n"
@@ -93,7 +97,8 @@ PyDoc_STRVAR(module_doc,
 "TypeError, and out-of-range Python values ValueError, as usual.\n"
 "\n"
 "Threads and signals. The GIL is released while the library creates, opens, closes,\n"
-"lists or deletes segments, and while lock(), wait(), read_frame() and delete() wait.\n"
+"lists or deletes segments, and while lock(), wait(), read_frame(), delete() and\n"
+"open(..., hold=True) wait.\n"
 "While they wait they come back for Python's signal handlers whenever a signal\n"
 "arrives (and every few ms), so Ctrl-C (KeyboardInterrupt) interrupts them at once,\n"
 "without giving up their place: a writer waiting for readers keeps new readers out\n"
@@ -153,7 +158,7 @@ PyDoc_STRVAR(create_doc,
 
 PyDoc_STRVAR(open_doc,
 "open($module, /, name, readonly=True, *, dtype=None, shape=None, offset=0,\n"
-"     private=False, template=None)\n"
+"     private=False, template=None, hold=False, timeout=None)\n"
 "--\n"
 "\n"
 "Attach an existing segment by name; or, given dtype and shape (or template), map\n"
@@ -174,6 +179,24 @@ PyDoc_STRVAR(open_doc,
 "          the object; only read permission is needed. readonly does not apply (an\n"
 "          explicit readonly=True is a ValueError). Private opens of one object in\n"
 "          this process share one copy, as opens with the same access always do.\n"
+"hold      hold-while-open (CFITSIO's shmem:// semantics): a read-only open takes the\n"
+"          segment's shared lock and a read-write open its exclusive lock, and the\n"
+"          Segment holds it until close() (or the end of its with block, or exit), so\n"
+"          opens wait for each other: read-only holds share, a read-write hold excludes\n"
+"          every other hold and lock. The Segment's .held is True meanwhile; its lock()\n"
+"          is refused (it would wait for the hold). Arrays taken from it keep the memory\n"
+"          after close(), not the lock. Another held open of the same segment in this\n"
+"          process waits like one in another process. shmap.delete() waits for holds.\n"
+"          A held Segment pickles as a plain open of the same access (the hold is this\n"
+"          process's), and a forked child holds nothing.\n"
+"timeout   with hold=True, seconds to wait for the lock: None (the default) waits for\n"
+"          ever, 0 only tries. The wait releases the GIL and Ctrl-C ends it with\n"
+"          KeyboardInterrupt, nothing left open or held. A holder that was killed does\n"
+"          not block it: its hold is found dead and dropped within a fraction of a\n"
+"          second. If a writer died holding the exclusive lock, a read-write hold is\n"
+"          taken all the same but the data may be half-written: a shmap.OwnerDiedWarning\n"
+"          is issued (as by Segment.lock()); if warnings are errors, the Segment is\n"
+"          closed and the warning raised.\n"
 "\n"
 "Raw mappings: objects without a shmap header, such as a foreign POSIX object or a\n"
 "plain file, mapped as an array of the type and shape you give.\n"
@@ -195,7 +218,10 @@ PyDoc_STRVAR(open_doc,
 "shmap.Error (not a shmap segment, corrupt, incomplete, unmap pending, or for a raw\n"
 "mapping an object too small for the array: code ETRUNCATED, the message giving both\n"
 "sizes; see .code), TypeError for a dtype without a shape (or the reverse) or an\n"
-"offset without either.");
+"offset without either, or a timeout without hold. With hold=True also\n"
+"TimeoutError (naming the pids that hold the lock), BlockingIOError (EBUSY) for\n"
+"timeout=0 when the lock is not free, shmap.Error (EREADONLY) for a read-only hold\n"
+"whose user may not write the segment, ValueError with a raw or private mapping.");
 
 PyDoc_STRVAR(delete_doc,
 "delete($module, /, name, *, timeout=None, force=False)\n"
@@ -209,10 +235,10 @@ PyDoc_STRVAR(delete_doc,
 "Processes that map the segment without a lock are not waited for. Every process\n"
 "that maps it, this one included, keeps its memory until it unmaps; the memory is\n"
 "freed after the last one. That includes this process's unmap-pending mappings\n"
-"(arrays of a closed Segment): the lock is then taken through a mapping of the other\n"
-"access, and only when both are pending does the call raise shmap.Error (EPENDING;\n"
-"force still works). A lock this process holds (a shmap.Lock) must be released\n"
-"first, or the call waits for itself. Ctrl-C interrupts the wait.\n"
+"(arrays of a closed Segment): the lock is then taken through a mapping made for\n"
+"the call and unmapped after it, so those arrays are neither revived nor disturbed.\n"
+"A lock this process holds (a shmap.Lock) must be released first, or the call\n"
+"waits for itself. Ctrl-C interrupts the wait.\n"
 "\n"
 "force     remove the name at once, without the lock; also removes an object that is\n"
 "          not a shmap segment (which is refused otherwise).\n"
@@ -229,8 +255,8 @@ PyDoc_STRVAR(list_doc,
 "List the segments on the system, sorted by name.\n"
 "\n"
 "Returns a list of dicts with the same fields, values and types as\n"
-"`shmap ls --json` (see info(); as there, attached is [] and lock None in a\n"
-"listing: the attach tables are not read). With all=True, shared-memory objects that are not\n"
+"`shmap ls --json` (see info(); attached and lock are read from a copy of each\n"
+"header, a snapshot). With all=True, shared-memory objects that are not\n"
 "shmap segments are listed too, as dicts with name, shmap=False, store, os_handle,\n"
 "size, mode, uid, gid, owner, group, error and error_code. Segments whose keywords\n"
 "cannot be read now have keywords=None. Raises OSError if the store cannot be\n"
@@ -294,6 +320,12 @@ PyDoc_STRVAR(atexit_doc,
 "\n"
 "Registered with atexit: close every open Segment, and destroy the segments this\n"
 "process created (without keep) that arrays still map. Not for direct use.");
+PyDoc_STRVAR(gil_checks_doc,
+"_gil_checks($module, /)\n"
+"--\n"
+"\n"
+"How many times, so far in this process, a blocking call took the GIL back while\n"
+"it waited (to run signal handlers, or because its Segment was closed). For tests.");
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -304,14 +336,16 @@ PyDoc_STRVAR(segment_doc,
 "numpy.ndarray over the shared memory (zero copy); the Segment also exports it\n"
 "through the buffer protocol (numpy.asarray(seg), memoryview(seg)).\n"
 "\n"
-"Locks: lock() returns a shmap.Lock (a context manager). Change notification:\n"
+"Locks: lock() returns a shmap.Lock (a context manager); open(..., hold=True) makes a\n"
+"Segment that holds the lock until it is closed (held). Change notification:\n"
 "publish(), wait(), write_begin() and read_frame(). State: generation, seen,\n"
-"attached, lock_info, locked, info, keywords.\n"
+"attached, lock_info, locked, held, info, keywords.\n"
 "\n"
 "A Segment is a context manager that closes on exit, and pickles as a reference by\n"
 "name: unpickling reopens the segment with the same access (for multiprocessing).\n"
 "Attributes that read the segment raise ValueError once it is closed; name, dtype,\n"
-"shape, ndim, nbytes, readonly, closed, raw, private, ring, offset and seen stay.");
+"shape, ndim, nbytes, readonly, closed, held, raw, private, ring, offset and seen\n"
+"stay.");
 
 PyDoc_STRVAR(segment_array_doc,
 "The data, as a numpy.ndarray over the shared memory (zero copy, C order).\n"
@@ -340,6 +374,10 @@ PyDoc_STRVAR(segment_generation_doc,
 "Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_readonly_doc, "True if the segment is open read-only.");
 PyDoc_STRVAR(segment_closed_doc, "True once close() or unmap() was called.");
+PyDoc_STRVAR(segment_held_doc,
+"True while this Segment holds the segment's lock because it was opened with\n"
+"hold=True: the shared lock for a read-only Segment, the exclusive one for a\n"
+"read-write one. False once closed, and in a forked child (the hold is the parent's).");
 PyDoc_STRVAR(segment_info_doc,
 "A dict describing the segment, with the fields of shmap.info() and of\n"
 "`shmap info NAME --json` (read now, attach table included). For a raw mapping, the\n"
@@ -382,6 +420,8 @@ PyDoc_STRVAR(segment_lock_info_doc,
 "The lock state, read now: a dict\n"
 "  writer        pid holding (or taking) the exclusive lock, or None\n"
 "  writer_alive  bool: that process is running\n"
+"  writer_waiting  bool: that writer has claimed the lock but still waits for the\n"
+"                shared holds to end (it holds nothing yet; new readers queue)\n"
 "  shared        int: shared holds, over all processes\n"
 "  waiters       bool: someone waited for the lock since its last release\n"
 "  owner_died    bool: a writer died holding it; the next exclusive locker is told\n"
@@ -450,7 +490,8 @@ PyDoc_STRVAR(segment_lock_doc,
 "Returns a held shmap.Lock. Raises TimeoutError (naming the holders) when the\n"
 "timeout passes, BlockingIOError (EBUSY) for timeout=0 when the lock is not free,\n"
 "shmap.Error with code EREADONLY for a read-only Segment whose user may not write the\n"
-"segment, ERAW for a raw mapping, ValueError if the segment is (or gets) closed.");
+"segment, ERAW for a raw mapping, EDEADLK for a Segment opened with hold=True (it\n"
+"holds the lock already, until close), ValueError if the segment is (or gets) closed.");
 
 PyDoc_STRVAR(segment_wait_doc,
 "wait($self, /, timeout=None)\n"
@@ -575,16 +616,20 @@ PyDoc_STRVAR(keywords_doc,
 "the order they were first set), keys(), values(), items(), get(), pop(),\n"
 "setdefault(), update(), clear(), and comparison with other mappings. Values are\n"
 "int (64-bit), float, str (at most 71 characters) or bool; numpy scalars are\n"
-"accepted. Names are 1 to 23 letters, digits, '_' or '-', stored upper-case and\n"
-"compared case-insensitively. Setting a value keeps the keyword's comment; set()\n"
-"and comment() reach comments.\n"
+"accepted. Floats are stored as given, inf and nan included (the library keeps any\n"
+"double; FITS has no such values, and `shmap info --json` shows them as null).\n"
+"Names are 1 to 23 letters, digits, '_' or '-', stored upper-case and compared\n"
+"case-insensitively; a name no keyword can have is simply missing when read (KeyError,\n"
+"not in). Setting a value keeps the keyword's comment; set() and comment() reach\n"
+"comments.\n"
 "\n"
 "Every access reads or writes the segment itself, so other processes' changes are\n"
 "seen at once. Writing needs a segment open read-write (else shmap.Error, EREADONLY).\n"
 "Every method raises ValueError once the segment is closed, and shmap.Error (ERAW)\n"
-"for a raw mapping; setting raises shmap.ArgumentError for a bad name, TypeError or\n"
-"ValueError for a value that cannot be stored, shmap.Error (EKEYFULL) when every slot\n"
-"is taken.");
+"for a raw mapping; setting raises shmap.ArgumentError (a ValueError, code EKEYWORD,\n"
+"with the library's message) for a bad name, too long a string or comment or one\n"
+"with a control character, TypeError for a value of another type, OverflowError for\n"
+"an int beyond 64 bits, shmap.Error (EKEYFULL) when every slot is taken.");
 
 PyDoc_STRVAR(keywords_set_doc,
 "set($self, name, value, /, comment=None)\n"
@@ -592,7 +637,7 @@ PyDoc_STRVAR(keywords_set_doc,
 "\n"
 "Set a keyword with a comment (at most 39 characters). comment=None keeps the\n"
 "comment the keyword has; '' removes it. Returns None; raises as setting kw[name]\n"
-"does (see shmap.Keywords), and ValueError for too long a comment.");
+"does (see shmap.Keywords), and shmap.ArgumentError for too long a comment.");
 
 PyDoc_STRVAR(keywords_comment_doc,
 "comment($self, name, /)\n"

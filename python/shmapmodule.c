@@ -25,8 +25,9 @@
  *
  * The GIL is released around library calls that may block or take long: create (memory is
  * reserved), open (waits briefly for a creator still writing the header), close (munmap of
- * a large mapping, destroy), list, and the waits of lock, wait, read_frame and delete (see
- * "Blocking calls" below). Calls on a handle that are quick (publish, keywords) keep it.
+ * a large mapping, destroy), list, and the waits of lock, wait, read_frame, delete and an
+ * open with hold=True (see "Blocking calls" below). Calls on a handle that are quick
+ * (publish, keywords) keep it.
  * The handle of a Segment is used only with the GIL held or, for close, after the Segment
  * has let go of it, so close() cannot race another use of the handle: the waits work on
  * references of their own, and a Lock holds its lock through one.
@@ -52,6 +53,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -666,22 +668,89 @@ static int shape_from_py(PyObject *obj, unsigned *ndim, uint64_t *dims)
 /* ---------------------------------------------------------------------------------------- */
 /* Keyword values */
 
-static int kw_name_from_py(PyObject *name, char *out)
+/*
+ * Refuse a keyword the library would refuse: shmap.ArgumentError with code EKEYWORD, as
+ * shmap_keyword_set() gives, and its wording. The checks that need no segment are made
+ * here, before the name is cut to the fixed size of shmap_keyword::name or a segment is
+ * created; the others (the characters of a name) are the library's. @p fmt starts with
+ * "%s: " for the segment's name, as the library's messages do. Returns -1.
+ */
+static int kw_refuse(const char *fmt, ...)
 {
-    const char *s = utf8_arg(name, "keyword name");
-    if (!s)
-        return -1;
-    size_t len = strlen(s);
-    if (len == 0 || len >= SHMAP_KEYWORD_NAME_MAX) {
-        PyErr_Format(PyExc_ValueError, "keyword name '%s' must be 1 to %d characters", s,
-                     SHMAP_KEYWORD_NAME_MAX - 1);
+    va_list ap;
+    va_start(ap, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
+    if (text)
+        raise_text(ArgumentError, SHMAP_EKEYWORD, NULL, text);
+    Py_XDECREF(msg);
+    return -1;
+}
+
+/* A keyword's name, upper-case as the library stores it, for messages. */
+static void kw_upper(const shmap_keyword *kw, char *out)
+{
+    size_t i = 0;
+    for (; i < SHMAP_KEYWORD_NAME_MAX - 1 && kw->name[i]; i++)
+        out[i] = (char)(kw->name[i] >= 'a' && kw->name[i] <= 'z' ? kw->name[i] - 'a' + 'A'
+                                                                  : kw->name[i]);
+    out[i] = '\0';
+}
+
+/* A keyword name of segment @p who into @p out; -1 with TypeError or shmap.ArgumentError. */
+static int kw_name_from_py(PyObject *name, const char *who, char *out)
+{
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "keyword name must be a str, not %.100s",
+                     Py_TYPE(name)->tp_name);
         return -1;
     }
-    memcpy(out, s, len + 1);
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(name, &len);
+    if (!s)
+        return -1;
+    /* A NUL would cut the name short in C, and name another keyword. */
+    if (strlen(s) != (size_t)len)
+        return kw_refuse("%s: keyword name %R may hold only letters, digits, '_' and '-'",
+                         who, name);
+    if (len == 0 || len >= SHMAP_KEYWORD_NAME_MAX)
+        return kw_refuse("%s: keyword name '%s' must be 1 to %d characters", who, s,
+                         SHMAP_KEYWORD_NAME_MAX - 1);
+    memcpy(out, s, (size_t)len + 1);
     return 0;
 }
 
-static int kw_value_from_py(PyObject *v, shmap_keyword *kw)
+/*
+ * The text of a keyword's string value or comment (@p what), as UTF-8 that fits a buffer of
+ * @p size with its NUL and has no NUL inside; NULL with TypeError or shmap.ArgumentError.
+ */
+static const char *kw_text(PyObject *obj, const char *what, const char *who,
+                           const shmap_keyword *kw, size_t size, size_t *lenp)
+{
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "keyword %s must be a str, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(obj, &len);
+    if (!s)
+        return NULL;
+    int nul = strlen(s) != (size_t)len;
+    if (nul || (size_t)len >= size) {
+        char upper[SHMAP_KEYWORD_NAME_MAX];
+        kw_upper(kw, upper);
+        kw_refuse("%s: keyword %s: %s must be at most %d printable characters (it is %zd "
+                  "bytes%s)", who, upper, what, (int)size - 1, len, nul ? ", with a NUL" : "");
+        return NULL;
+    }
+    *lenp = (size_t)len;
+    return s;
+}
+
+/* A keyword value of segment @p who into @p kw, whose name is set; -1 raised. */
+static int kw_value_from_py(PyObject *v, const char *who, shmap_keyword *kw)
 {
     if (PyBool_Check(v) || PyArray_IsScalar(v, Bool)) {
         int t = PyObject_IsTrue(v);
@@ -707,15 +776,10 @@ static int kw_value_from_py(PyObject *v, shmap_keyword *kw)
         kw->type = SHMAP_KW_FLOAT;
         kw->f = f;
     } else if (PyUnicode_Check(v)) {
-        const char *s = utf8_arg(v, "keyword string");
+        size_t len;
+        const char *s = kw_text(v, "string value", who, kw, sizeof kw->s, &len);
         if (!s)
             return -1;
-        size_t len = strlen(s);
-        if (len >= SHMAP_KEYWORD_STRING_MAX) {
-            PyErr_Format(PyExc_ValueError, "keyword string is %zu bytes, at most %d", len,
-                         SHMAP_KEYWORD_STRING_MAX - 1);
-            return -1;
-        }
         kw->type = SHMAP_KW_STRING;
         memcpy(kw->s, s, len + 1);
     } else {
@@ -726,17 +790,13 @@ static int kw_value_from_py(PyObject *v, shmap_keyword *kw)
     return 0;
 }
 
-static int kw_comment_from_py(PyObject *c, shmap_keyword *kw)
+/* A keyword comment of segment @p who into @p kw, whose name is set; -1 raised. */
+static int kw_comment_from_py(PyObject *c, const char *who, shmap_keyword *kw)
 {
-    const char *s = utf8_arg(c, "keyword comment");
+    size_t len;
+    const char *s = kw_text(c, "comment", who, kw, sizeof kw->comment, &len);
     if (!s)
         return -1;
-    size_t len = strlen(s);
-    if (len >= SHMAP_KEYWORD_COMMENT_MAX) {
-        PyErr_Format(PyExc_ValueError, "keyword comment is %zu bytes, at most %d", len,
-                     SHMAP_KEYWORD_COMMENT_MAX - 1);
-        return -1;
-    }
     memcpy(kw->comment, s, len + 1);
     return 0;
 }
@@ -938,6 +998,8 @@ static PyObject *lockinfo_dict(const shmap_lockinfo *li)
     PyObject *d = PyDict_New();
     if (d && (put(d, "writer", pid_or_none(li->writer)) < 0 ||
               put(d, "writer_alive", PyBool_FromLong(li->writer > 0 && li->writer_alive)) < 0 ||
+              put(d, "writer_waiting",
+                  PyBool_FromLong(li->writer > 0 && li->writer_waiting)) < 0 ||
               put(d, "shared", PyLong_FromUnsignedLong(li->shared)) < 0 ||
               put(d, "waiters", PyBool_FromLong(li->waiters)) < 0 ||
               put(d, "owner_died", PyBool_FromLong(li->owner_died)) < 0 ||
@@ -946,8 +1008,8 @@ static PyObject *lockinfo_dict(const shmap_lockinfo *li)
     return d;
 }
 
-/* A segment's description; @p att and @p li are NULL where the attach table is not read
- * (list()). */
+/* A segment's description; @p att may be NULL when @p natt is 0, @p li NULL where the lock
+ * state was not read. */
 static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int nkw,
                            const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
@@ -1030,6 +1092,8 @@ typedef struct SegmentObject {
     char raw;              /* opened raw: no header (char: a T_BOOL member) */
     char ring;             /* a ring of frames: the first dimension counts them */
     char priv;             /* a private (copy-on-write) mapping */
+    char held;             /* opened with hold=True: the handle holds the lock until close */
+    pid_t held_pid;        /* the process that took the hold: a forked child holds nothing */
     uint64_t offset;       /* where the data starts in the object */
     uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
     char *format;          /* PEP 3118 format of one element, made on first export */
@@ -1069,18 +1133,22 @@ static int check_open(SegmentObject *self)
 /* Blocking calls */
 
 /*
- * Design note: blocking. The library's waits (lock, wait, read_frame, delete) sleep on a
- * futex. Python runs signal handlers in the main thread, between bytecodes, so a call that
- * slept for its whole timeout with the GIL released would make Ctrl-C wait for it. Each
- * blocking call is therefore one library call with the GIL released and a wait check set
+ * Design note: blocking. The library's waits (lock, wait, read_frame, delete, a held open)
+ * sleep on a futex. Python runs signal handlers in the main thread, between bytecodes, so a
+ * call that slept for its whole timeout with the GIL released would make Ctrl-C wait for it.
+ * Each blocking call is therefore one library call with the GIL released and a wait check set
  * for the thread (shmap_set_wait_check()): whenever the library's sleep ends (a wake, a
  * signal, and at least every 10 ms in a lock wait, 50 ms in a wait for a publish) the check
- * takes the GIL back, runs the pending signal handlers (an exception, KeyboardInterrupt,
- * ends the call) and sees whether its Segment was closed meanwhile; then it lets the GIL go
- * again and the wait goes on where it was. Splitting the wait into short calls instead
- * would give a waiting writer's claim back at each split, so readers that keep overlapping
- * could starve it: with the check, the library's writer preference holds for the whole
- * wait, as in C.
+ * sees whether its Segment was closed meanwhile and, in the main thread, takes the GIL back to
+ * run the pending signal handlers (an exception, KeyboardInterrupt, ends the call); then it
+ * lets the GIL go again and the wait goes on where it was. Only the main thread runs signal
+ * handlers, so other threads' checks never take the GIL unless their Segment was closed: a
+ * thread woken because the lock is free takes it at once, without first queueing for the GIL
+ * behind busy Python threads (up to the 5 ms switch interval each time). The main thread takes
+ * it at most every CHECK_GIL_NS (a signal that lands in between is seen at the next check, one
+ * sleep slice later at most). Splitting the wait into short calls instead would give a waiting
+ * writer's claim back at each split, so readers that keep overlapping could starve it: with
+ * the check, the library's writer preference holds for the whole wait, as in C.
  *
  * A blocking call never uses the Segment's own handle without the GIL: it takes a reference
  * of its own (shmap_dup), on the list the exit hook walks, so close() from another thread
@@ -1114,6 +1182,8 @@ typedef int (*blocking_call)(void *ctx, double timeout_s);
 typedef struct wait_state {
     PyThreadState *tstate;      /* saved while the GIL is let go */
     SegmentObject *owner;       /* may be NULL */
+    int main_thread;            /* this thread runs signal handlers */
+    int64_t signals_checked;    /* CLOCK_MONOTONIC ns of the last look at them */
     int raised;                 /* the check set a Python exception */
     int abandoned;              /* the check ended the wait for the interpreter's exit */
     struct wait_state *outer;   /* a blocking call that a signal handler interrupted */
@@ -1135,6 +1205,16 @@ static _Thread_local wait_state *current_wait;
  */
 static int exiting;
 static int blocking_calls;
+static unsigned long gil_checks; /* checks that took the GIL, for the tests (_gil_checks) */
+
+#define CHECK_GIL_NS 5000000 /* the main thread's checks take the GIL this far apart */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static int wait_check(void *arg)
 {
@@ -1143,6 +1223,17 @@ static int wait_check(void *arg)
         w->abandoned = 1;
         return -ECANCELED;
     }
+    /* The Segment's handle pointer is cleared by close() under the GIL. */
+    int closed = w->owner && !__atomic_load_n(&w->owner->seg, __ATOMIC_ACQUIRE);
+    if (!closed && !w->main_thread)
+        return 0;
+    if (!closed) {
+        int64_t now = mono_ns();
+        if (now - w->signals_checked < CHECK_GIL_NS)
+            return 0;
+        w->signals_checked = now;
+    }
+    __atomic_add_fetch(&gil_checks, 1, __ATOMIC_RELAXED);
     PyEval_RestoreThread(w->tstate);
     if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE)) {
         w->abandoned = 1;
@@ -1158,13 +1249,39 @@ static int wait_check(void *arg)
 }
 
 /*
+ * The thread that runs Python's signal handlers: the main thread of the main interpreter.
+ * Its id is read from threading.main_thread() at import (the module may be imported from
+ * any thread), and a forked child's only thread becomes it, as the interpreter makes it.
+ */
+static unsigned long main_thread_id;
+
+static int runs_signal_handlers(void)
+{
+    return PyThread_get_thread_ident() == main_thread_id &&
+           PyInterpreterState_Get() == PyInterpreterState_Main();
+}
+
+static int find_main_thread(void)
+{
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *main = threading ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *ident = main ? PyObject_GetAttrString(main, "ident") : NULL;
+    if (ident)
+        main_thread_id = PyLong_AsUnsignedLong(ident);
+    Py_XDECREF(ident);
+    Py_XDECREF(main);
+    Py_XDECREF(threading);
+    return ident && !PyErr_Occurred() ? 0 : -1;
+}
+
+/*
  * Run @p call with the GIL released and the wait check set. Returns the library's code,
  * or BLOCKING_PYERR with a Python exception set: a signal handler raised, or @p owner (may
  * be NULL) was closed meanwhile.
  */
 static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject *owner)
 {
-    wait_state w = {NULL, owner, 0, 0, current_wait};
+    wait_state w = {NULL, owner, runs_signal_handlers(), 0, 0, 0, current_wait};
     if (timeout != 0) {
         current_wait = &w;
         shmap_set_wait_check(wait_check, &w);
@@ -1190,6 +1307,7 @@ static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject
  * signal handler run inside a wait may fork), not those of the parent's other threads. */
 static void count_waits_after_fork(void)
 {
+    main_thread_id = PyThread_get_thread_ident();
     int n = 0;
     for (wait_state *w = current_wait; w; w = w->outer)
         n++;
@@ -1273,6 +1391,8 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->raw = info->version == 0;
     self->ring = (info->flags & SHMAP_SEG_RING) != 0;
     self->priv = 0;
+    self->held = 0;
+    self->held_pid = 0;
     self->offset = info->data_offset;
     self->seen = self->raw ? 0 : info->generation;
     self->elsize = (Py_ssize_t)info->elsize;
@@ -1317,7 +1437,7 @@ static int segment_release(SegmentObject *self, int unmap)
     shmap_seg *seg = self->seg;
     if (!seg)
         return 0;
-    self->seg = NULL;
+    __atomic_store_n(&self->seg, NULL, __ATOMIC_RELEASE); /* wait checks read it without the GIL */
     segments_remove(self);
     return close_handle(seg, unmap);
 }
@@ -1335,17 +1455,24 @@ static void segment_dealloc(PyObject *obj)
     Py_TYPE(obj)->tp_free(obj);
 }
 
+/* Does this Segment hold the segment's lock since it was opened (hold=True)? Only in the
+ * process that opened it, while it is open. */
+static int segment_holds(const SegmentObject *self)
+{
+    return self->seg && self->held && self->held_pid == getpid();
+}
+
 static PyObject *segment_repr(PyObject *obj)
 {
     SegmentObject *self = (SegmentObject *)obj;
     if (!self->seg)
         return PyUnicode_FromFormat("<shmap.Segment '%U' closed>", self->name);
-    return PyUnicode_FromFormat("<shmap.Segment '%U' dtype=%R shape=%R %s%s>", self->name,
+    return PyUnicode_FromFormat("<shmap.Segment '%U' dtype=%R shape=%R %s%s%s>", self->name,
                                 (PyObject *)self->descr, self->shape,
                                 self->priv       ? "private"
                                 : self->writable ? "read-write"
                                                  : "read-only",
-                                self->raw ? " raw" : "");
+                                self->raw ? " raw" : "", segment_holds(self) ? " held" : "");
 }
 
 /*
@@ -1397,6 +1524,12 @@ static PyObject *seg_get_closed(PyObject *obj, void *closure)
 {
     (void)closure;
     return PyBool_FromLong(((SegmentObject *)obj)->seg == NULL);
+}
+
+static PyObject *seg_get_held(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(segment_holds((SegmentObject *)obj));
 }
 
 static PyObject *seg_get_store(PyObject *obj, void *closure)
@@ -1751,6 +1884,16 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
     const char *name = PyUnicode_AsUTF8(self->name);
     if (!name)
         return NULL;
+    if (segment_holds(self)) {
+        /* Another lock through it would wait for the hold (an exclusive one always, a shared
+         * one when a writer queues): refuse, as the library refuses a second lock on a
+         * handle. */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%.300s: opened with hold=True, this Segment holds the %s "
+                 "lock until close(): lock through another Segment", name,
+                 self->writable ? "exclusive" : "shared");
+        return raise_text(NULL, -EDEADLK, name, msg);
+    }
     LockObject *lk = PyObject_New(LockObject, &Lock_Type);
     if (!lk)
         return NULL;
@@ -2238,6 +2381,7 @@ static PyGetSetDef segment_getset[] = {
     {"generation", seg_get_generation, NULL, segment_generation_doc, NULL},
     {"readonly", seg_get_readonly, NULL, segment_readonly_doc, NULL},
     {"closed", seg_get_closed, NULL, segment_closed_doc, NULL},
+    {"held", seg_get_held, NULL, segment_held_doc, NULL},
     {"info", seg_get_info, NULL, segment_info_doc, NULL},
     {"keywords", seg_get_keywords, NULL, segment_keywords_doc, NULL},
     {"seen", seg_get_seen, seg_set_seen, segment_seen_doc, NULL},
@@ -2351,11 +2495,13 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
 {
     shmap_keyword kw;
     memset(&kw, 0, sizeof kw);
-    if (check_open(self->segment) < 0 || kw_name_from_py(key, kw.name) < 0 ||
-        kw_value_from_py(value, &kw) < 0)
+    if (check_open(self->segment) < 0)
+        return -1;
+    const char *who = PyUnicode_AsUTF8(self->segment->name);
+    if (!who || kw_name_from_py(key, who, kw.name) < 0 || kw_value_from_py(value, who, &kw) < 0)
         return -1;
     if (comment) {
-        if (kw_comment_from_py(comment, &kw) < 0)
+        if (kw_comment_from_py(comment, who, &kw) < 0)
             return -1;
     } else {
         shmap_keyword old;
@@ -2782,7 +2928,8 @@ static int int_arg(PyObject *obj, const char *what, long long lo, long long hi, 
 }
 
 /* Keywords given to create(): name -> value or (value, comment). */
-static int create_keywords(PyObject *mapping, shmap_keyword **out, Py_ssize_t *count)
+static int create_keywords(PyObject *mapping, const char *who, shmap_keyword **out,
+                           Py_ssize_t *count)
 {
     *out = NULL;
     *count = 0;
@@ -2822,9 +2969,9 @@ static int create_keywords(PyObject *mapping, shmap_keyword **out, Py_ssize_t *c
             comment = PyTuple_GET_ITEM(value, 1);
             value = PyTuple_GET_ITEM(value, 0);
         }
-        if (kw_name_from_py(PyTuple_GET_ITEM(pair, 0), kw[i].name) < 0 ||
-            kw_value_from_py(value, &kw[i]) < 0 ||
-            (comment && kw_comment_from_py(comment, &kw[i]) < 0)) {
+        if (kw_name_from_py(PyTuple_GET_ITEM(pair, 0), who, kw[i].name) < 0 ||
+            kw_value_from_py(value, who, &kw[i]) < 0 ||
+            (comment && kw_comment_from_py(comment, who, &kw[i]) < 0)) {
             PyMem_Free(kw);
             Py_DECREF(items);
             return -1;
@@ -2888,7 +3035,7 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
     shmap_keyword *kw;
     Py_ssize_t nkw;
-    if (create_keywords(keywords, &kw, &nkw) < 0)
+    if (create_keywords(keywords, name, &kw, &nkw) < 0)
         return NULL;
 
     shmap_seg *seg;
@@ -3000,17 +3147,106 @@ static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject 
     return out->descr ? 0 : -1;
 }
 
+/*
+ * Hold-while-open (open(..., hold=True)). Without a timeout it is the library's own
+ * SHMAP_HOLD, whose lock wait has none. With one, it is what SHMAP_HOLD is documented to be,
+ * the open followed by shmap_lock() of the same kind, with that timeout: the handle is the
+ * same either way, and close() releases it. Both run as one blocking call, so Ctrl-C ends
+ * the wait (and the handle opened for it is closed) and a writer's claim is kept for the
+ * whole wait. Who holds the lock is read in the call, before a handle that timed out is
+ * closed.
+ */
+typedef struct {
+    const char *name;
+    unsigned flags;         /* SHMAP_RDONLY or SHMAP_RDWR */
+    shmap_seg *seg;         /* the handle, holding the lock (also with SHMAP_EOWNERDEAD) */
+    char detail[1024];      /* the library's message when it failed */
+    char holders[512];      /* who held the lock, for -ETIMEDOUT and -EBUSY */
+} hold_args;
+
+static int hold_call(void *ctx, double timeout_s)
+{
+    hold_args *a = ctx;
+    int rc;
+    if (timeout_s < 0) {
+        rc = shmap_open(&a->seg, a->name, a->flags | SHMAP_HOLD);
+    } else if ((rc = shmap_open(&a->seg, a->name, a->flags)) == 0) {
+        rc = shmap_lock(a->seg, (a->flags & SHMAP_RDWR) ? SHMAP_LOCK_EXCLUSIVE
+                                                         : SHMAP_LOCK_SHARED, timeout_s);
+        if (rc < 0)
+            detail_copy(rc, a->detail, sizeof a->detail);
+        if (rc == -ETIMEDOUT || rc == -EBUSY)
+            shmap_lock_holders(a->seg, a->holders, sizeof a->holders);
+        if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
+            shmap_close(a->seg);
+            a->seg = NULL;
+        }
+        return rc;
+    }
+    if (rc < 0)
+        detail_copy(rc, a->detail, sizeof a->detail);
+    return rc;
+}
+
+/* open() with hold=True: a Segment holding the lock, or NULL with an exception. */
+static PyObject *open_held(const char *name, int readonly, double timeout)
+{
+    hold_args *a = PyMem_Calloc(1, sizeof *a);
+    if (!a)
+        return PyErr_NoMemory();
+    a->name = name;
+    a->flags = readonly ? SHMAP_RDONLY : SHMAP_RDWR;
+    int rc = blocking(hold_call, a, timeout, NULL);
+    PyObject *res = NULL;
+    const char *what = readonly ? "the shared lock" : "the exclusive lock";
+    if (rc == BLOCKING_PYERR) {
+        /* A signal handler raised: the wait ended and its handle was closed, unless the
+         * open had already succeeded when the handler ran. */
+        if (a->seg)
+            close_handle(a->seg, 0);
+    } else if (rc == -ETIMEDOUT) {
+        char w[64];
+        snprintf(w, sizeof w, "%s (hold=True)", what);
+        raise_timeout(name, timeout, w, a->holders);
+    } else if (rc == -EBUSY) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s: %s is not free (hold=True, timeout=0 does not wait)%s%s",
+                 name, what, *a->holders ? ": " : "", a->holders);
+        raise_text(PyExc_BlockingIOError, rc, name, msg);
+    } else if (rc == -ENOMEM) {
+        PyErr_NoMemory();
+    } else if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
+        raise_text(NULL, rc, name, a->detail);
+    } else if ((res = segment_wrap(a->seg, NULL))) {
+        SegmentObject *self = (SegmentObject *)res;
+        self->held = 1;
+        self->held_pid = getpid();
+        /* The lock is ours, and the data may be half-written: say so, but do not raise
+         * unless warnings are errors, and then let go of the hold as Segment.lock() does. */
+        if (rc == SHMAP_EOWNERDEAD && PyErr_WarnEx(OwnerDiedWarning, a->detail, 1) < 0)
+            Py_CLEAR(res);
+    }
+    PyMem_Free(a);
+    return res;
+}
+
 static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
     static char *kwlist[] = {"name", "readonly", "dtype", "shape", "offset", "private",
-                             "template", NULL};
+                             "template", "hold", "timeout", NULL};
     PyObject *name_obj, *readonly_obj = NULL, *dtype_obj = Py_None, *shape_obj = Py_None;
-    PyObject *offset_obj = NULL, *template = Py_None;
-    int priv = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$OOOpO:open", kwlist, &name_obj,
+    PyObject *offset_obj = NULL, *template = Py_None, *timeout_obj = NULL;
+    int priv = 0, hold = 0;
+    double timeout = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$OOOpOpO:open", kwlist, &name_obj,
                                      &readonly_obj, &dtype_obj, &shape_obj, &offset_obj, &priv,
-                                     &template))
+                                     &template, &hold, &timeout_obj))
+        return NULL;
+    if (timeout_obj && timeout_obj != Py_None && !hold)
+        return PyErr_Format(PyExc_TypeError, "timeout is how long hold=True waits for the "
+                                             "lock: give hold=True too");
+    if (timeout_obj && timeout_from_py(timeout_obj, &timeout) < 0)
         return NULL;
     const char *name = utf8_arg(name_obj, "name");
     if (!name)
@@ -3025,6 +3261,10 @@ static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     unsigned flags = priv ? SHMAP_PRIVATE : readonly ? SHMAP_RDONLY : SHMAP_RDWR;
     int raw = dtype_obj != Py_None || shape_obj != Py_None || template != Py_None;
+    if (hold && (raw || priv))
+        return PyErr_Format(PyExc_ValueError, "hold=True takes the segment's lock, which %s",
+                            raw ? "a raw mapping does not have (no header)"
+                                : "a private mapping cannot hold (it is a copy)");
     unsigned long long offset = 0;
     if (offset_obj && offset_obj != Py_None) {
         PyObject *index = PyNumber_Index(offset_obj);
@@ -3043,6 +3283,8 @@ static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     shmap_seg *seg;
     int rc;
+    if (hold)
+        return open_held(name, readonly, timeout);
     if (!raw) {
         Py_BEGIN_ALLOW_THREADS
         rc = shmap_open(&seg, name, flags);
@@ -3115,8 +3357,11 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc == BLOCKING_PYERR)
         return NULL;
     if (rc == -ETIMEDOUT || rc == -EBUSY) {
-        /* Say who holds it, as a lock's timeout does. */
-        char holders[512] = "", msg[1024];
+        /* Say who holds it, as a lock's timeout does. A read-only mapping of this process
+         * left unmap-pending refuses the open that asks: the library's detail, which names
+         * the holders the deletion saw, is then raised as it is. */
+        char holders[512] = "", msg[1024], detail[1024];
+        snprintf(detail, sizeof detail, "%s", shmap_last_error());
         shmap_seg *seg;
         int orc;
         Py_BEGIN_ALLOW_THREADS
@@ -3126,6 +3371,9 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
             shmap_close(seg);
         }
         Py_END_ALLOW_THREADS
+        if (orc == SHMAP_EPENDING)
+            return raise_text(rc == -ETIMEDOUT ? PyExc_TimeoutError : PyExc_BlockingIOError,
+                              rc, name, detail);
         if (rc == -ETIMEDOUT)
             return raise_timeout(name, timeout, "exclusive access to delete it", holders);
         snprintf(msg, sizeof msg, "%s: in use (timeout=0 does not wait)%s%s", name,
@@ -3218,7 +3466,8 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc == 0 && n > 0 && !(desc = calloc(n, sizeof *desc)))
         rc = -ENOMEM;
     /* Keywords are not in the listing (it reads headers only): each segment is opened for
-     * them, as `shmap ls --json` does. One that cannot be opened now gets None. */
+     * them, as `shmap ls --json` does. One that cannot be opened now gets None. The attach
+     * table and the lock state come from the listing. */
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (list[i].status == 0 && describe(list[i].info.name, &desc[i], 0) < 0)
             desc[i].info = list[i].info;
@@ -3230,9 +3479,10 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     PyObject *res = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; res && i < n; i++) {
-        PyObject *d = list[i].status == 0
-                          ? info_dict(&desc[i].info, desc[i].kw, desc[i].nkw, NULL, 0, NULL)
-                          : foreign_dict(&list[i]);
+        const shmap_entry *e = &list[i];
+        PyObject *d = e->status == 0 ? info_dict(&desc[i].info, desc[i].kw, desc[i].nkw,
+                                                 e->attachers, (int)e->nattachers, &e->lock)
+                                     : foreign_dict(e);
         if (!d)
             Py_CLEAR(res);
         else
@@ -3372,6 +3622,13 @@ static PyObject *mod_atexit(PyObject *module, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_gil_checks(PyObject *module, PyObject *noargs)
+{
+    (void)module;
+    (void)noargs;
+    return PyLong_FromUnsignedLong(__atomic_load_n(&gil_checks, __ATOMIC_RELAXED));
+}
+
 static PyMethodDef module_methods[] = {
     {"create", (PyCFunction)(void (*)(void))mod_create, METH_VARARGS | METH_KEYWORDS,
      create_doc},
@@ -3385,6 +3642,7 @@ static PyMethodDef module_methods[] = {
     {"mappings", mod_mappings, METH_NOARGS, mappings_doc},
     {"parse_dtype", mod_parse_dtype, METH_O, parse_dtype_doc},
     {"_atexit", mod_atexit, METH_NOARGS, atexit_doc},
+    {"_gil_checks", mod_gil_checks, METH_NOARGS, gil_checks_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -3477,7 +3735,8 @@ PyMODINIT_FUNC PyInit_shmap(void)
         goto fail;
     SHMAP_ERRNO_MAP(ADD_CODE)
 #undef ADD_CODE
-    if (!(mod_open_obj = PyObject_GetAttrString(m, "open")) || register_with_stdlib(m) < 0)
+    if (!(mod_open_obj = PyObject_GetAttrString(m, "open")) || register_with_stdlib(m) < 0 ||
+        find_main_thread() < 0)
         goto fail;
     static int atfork_registered;
     if (!atfork_registered && pthread_atfork(NULL, NULL, count_waits_after_fork) == 0)

@@ -12,19 +12,28 @@
  * The handle is a reference like any other, so this process's own unmap-pending mapping
  * (an array still views a segment it closed) would refuse it with SHMAP_EPENDING. Pending
  * forbids new references to keep a mapping from being revived, and deleting revives
- * nothing: the handle lives only while we lock and remove the name. So a pending read-write
- * mapping sends us to a read-only handle, which is a mapping of its own and may take the
- * exclusive lock (it maps the header page read-write for that). Only when both mappings of
- * this process are pending is SHMAP_EPENDING left to the caller.
+ * nothing: the handle lives only while we lock and remove the name. So when the read-write
+ * mapping is pending we lock through a read-write mapping of our own, made for the call
+ * outside the registry (shmap__open_unregistered()) and unmapped before we return. Nothing
+ * else in this process can find it, and the pending mappings, with the arrays that view
+ * them, are left exactly as they were. Borrowing this process's read-only mapping instead
+ * would fail when that one is pending too; a mapping of our own serves every case with
+ * one mmap. Attach-table slots are per mapping (lock.c), so it takes a slot of its own at
+ * the lock and frees it at close, and it waits as any writer does: for every holder, in
+ * other processes or in this one (a lock held through a handle of the pending mapping
+ * must be released first, as always).
  *
  * Foreign objects are refused: we cannot know how their owners lock them. FORCE is the old
  * immediate unlink, for them and for segments whose users cannot be waited for.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "store.h"
@@ -62,18 +71,53 @@ static int remove_name(const shmap_seg *seg)
                       shmap_store_name(m->name.store));
 }
 
-/* A handle to lock the segment through: read-write, else read-only (see the note above). */
-static int open_to_lock(shmap_seg **seg, const char *name)
+/* A handle to lock the segment through: read-write, through a mapping of our own when
+ * this process's read-write mapping is unmap-pending (see the note above). */
+static int open_to_lock(shmap_seg **seg, const char *name, const struct shmap__name *n)
 {
     int rc = shmap_open(seg, name, SHMAP_RDWR);
     if (rc != SHMAP_EPENDING)
         return rc;
-    rc = shmap_open(seg, name, SHMAP_RDONLY);
-    if (rc == SHMAP_EPENDING)
-        return shmap__err(rc, "%s: unmap is pending in this process for both its read-write "
-                              "and read-only mappings, so no handle can take its lock: close "
-                              "the arrays that still view it, or delete with force", name);
-    return rc;
+    return shmap__open_unregistered(seg, n, SHMAP__ACC_RDWR);
+}
+
+/*
+ * Whether this user may remove the name without the lock, as force does: a name in a sticky
+ * directory (/dev/shm is one) only if the object or the directory is theirs, any other name
+ * if they may write its directory; a System V segment if they own or created it. When it
+ * cannot be told, say yes: the hint then offers force, which reports its own refusal.
+ */
+static bool may_remove(const struct shmap__name *n)
+{
+    uid_t me = geteuid();
+    if (me == 0 || n->store == SHMAP_STORE_MEMFD)
+        return true;
+    if (n->store == SHMAP_STORE_SYSV) {
+        shmap_info info;
+        return shmap_stat(n->name, &info) < 0 || info.uid == me || info.creator_uid == me;
+    }
+    char path[SHMAP_NAME_MAX + 16], dir[sizeof path];
+    snprintf(path, sizeof path, "%s%s", n->store == SHMAP_STORE_POSIX ? "/dev/shm" : "",
+             n->os_handle);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return true;
+    slash[slash == dir] = '\0'; /* "/x" has the directory "/" */
+    struct stat obj, d;
+    if (lstat(path, &obj) < 0 || stat(dir, &d) < 0)
+        return true;
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0)
+        return false;
+    return !(d.st_mode & S_ISVTX) || obj.st_uid == me || d.st_uid == me;
+}
+
+/* The hint for a user who may not take the lock: what force would do for them. */
+static const char *force_hint(const struct shmap__name *n)
+{
+    return may_remove(n) ? "delete with force to remove it without the lock"
+                         : "nor may it remove it without the lock: this user may not remove "
+                           "the name";
 }
 
 int shmap_delete(const char *name, double timeout_s, unsigned int flags)
@@ -92,13 +136,13 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
     double deadline = timeout_s > 0 ? mono_s() + timeout_s : 0;
     for (;;) {
         shmap_seg *seg = NULL;
-        rc = open_to_lock(&seg, name);
+        rc = open_to_lock(&seg, name, &n);
         if (rc == SHMAP_EFORMAT)
-            return shmap__err(rc, "%s: not a shmap segment: refusing to delete it (force "
-                                  "removes it)", n.name);
+            return shmap__err(rc, "%s: not a shmap segment: refusing to delete it (delete "
+                                  "with force to remove it anyway)", n.name);
         if (rc == -EACCES || rc == -EPERM)
             return shmap__err(rc, "%s: this user may not open it read-write to take its "
-                                  "lock (force removes it without the lock)", n.name);
+                                  "lock (%s)", n.name, force_hint(&n));
         if (rc < 0)
             return rc;
         double left = timeout_s;
@@ -114,18 +158,12 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
             return shmap__err(rc, "%s: timed out after %g s waiting for exclusive access: %s",
                               n.name, timeout_s, who);
         }
-        if (rc == SHMAP_EREADONLY) { /* the read-only handle: the -EACCES of a read-write one */
-            shmap_close(seg);
-            return shmap__err(-EACCES, "%s: this user may not write it to take its lock "
-                                       "(force removes it without the lock)", n.name);
-        }
         if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
             shmap_close(seg);
             return rc;
         }
         int moved = name_moved(seg);
-        /* Waiters learn of the removal now, on any store. Written through the lock's map of
-         * the header: a read-only handle's own mapping of it is PROT_READ. */
+        /* Waiters learn of the removal now, on any store. */
         if (moved == 0 && (rc = remove_name(seg)) == 0)
             shmap__notify_removed((struct shmap__header *)seg->map->lock_base);
         shmap_unlock(seg);

@@ -172,6 +172,47 @@ size_t shmap_dtype_size(shmap_dtype dtype)
     return i < sizeof types / sizeof types[0] && types[i].dtype == dtype ? types[i].size : 0;
 }
 
+/* The next field of a checked field list: its name (length *nlen), type and count; the
+ * text after it, or NULL at the end (or on a field that does not parse). */
+static const char *next_field(const char *p, const char **name, size_t *nlen, shmap_dtype *dt,
+                              unsigned long long *count)
+{
+    const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
+    size_t flen = comma ? (size_t)(comma - p) : strlen(p);
+    if (!colon || (size_t)(colon - p) >= flen || flen >= SHMAP_RECORD_FIELDS_MAX)
+        return NULL;
+    char type[SHMAP_RECORD_FIELDS_MAX];
+    size_t tlen = flen - (size_t)(colon + 1 - p);
+    memcpy(type, colon + 1, tlen);
+    type[tlen] = '\0';
+    *count = 1;
+    char *bracket = strchr(type, '[');
+    if (bracket) {
+        *count = strtoull(bracket + 1, NULL, 10);
+        *bracket = '\0';
+    }
+    if (shmap__dtype_parse_quiet(type, dt) < 0)
+        return NULL;
+    *name = p;
+    *nlen = (size_t)(colon - p);
+    return comma ? comma + 1 : p + flen;
+}
+
+bool shmap__record_same(const char *a, const char *b)
+{
+    while (*a && *b) {
+        const char *na, *nb;
+        size_t la, lb;
+        shmap_dtype ta, tb;
+        unsigned long long ca, cb;
+        a = next_field(a, &na, &la, &ta, &ca);
+        b = next_field(b, &nb, &lb, &tb, &cb);
+        if (!a || !b || la != lb || memcmp(na, nb, la) != 0 || ta != tb || ca != cb)
+            return false;
+    }
+    return !*a && !*b;
+}
+
 /*
  * A field list: name:type[count],... packed. Each field is checked; the detail names the
  * field at fault. Records of records are not supported (a flat list describes any IDL

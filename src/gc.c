@@ -8,7 +8,11 @@
  *                       process has an attach slot, and no process maps it (read-only
  *                       attachers stay out of the attach table): for POSIX objects /proc
  *                       tells, for System V segments the kernel's attach count, which also
- *                       sees processes of other pid namespaces;
+ *                       sees processes of other pid namespaces. /proc does not show a user
+ *                       other than root the maps of other users' processes; a segment one
+ *                       of those could have opened is kept, and reported as a removal that
+ *                       was not done (-EBUSY, the detail naming the process), so whoever
+ *                       runs gc learns why and what to do;
  *   attach slots        of dead processes, in any described segment we can write: cleared
  *                       through a read-write mapping of the header page, by the same CAS
  *                       protocol the lock waiters use, so a concurrent locker is safe;
@@ -75,6 +79,41 @@ static bool creator_gone(const struct shmap__header *h)
     return shmap__creator_state(h, sizeof *h) == SHMAP__CREATOR_DEAD;
 }
 
+/*
+ * The status of a transient segment kept because processes whose maps this user cannot
+ * read may map it: -EBUSY, with a detail that names one of them and says what would
+ * decide. "NAME: kept: " starts it, which `shmap gc` relies on to print the rest.
+ */
+static int kept_unseen(const char *name, const struct shmap__unseen *u)
+{
+    if (!u->pid)
+        return shmap__err(-EBUSY,
+                          "%s: kept: %s, so the processes that may map it cannot be seen; "
+                          "run gc as root",
+                          name, u->reason);
+    char who[64], fix[64];
+    if (u->uid == (uid_t)-1)
+        snprintf(who, sizeof who, "pid %d (uid unknown)", (int)u->pid);
+    else
+        snprintf(who, sizeof who, "pid %d (uid %u)", (int)u->pid, (unsigned)u->uid);
+    /* Root that cannot read them lacks CAP_SYS_PTRACE (a container, often). The same
+     * user could read them only if they were dumpable: then root must. */
+    if (geteuid() == 0)
+        snprintf(fix, sizeof fix, "gc needs CAP_SYS_PTRACE to read them");
+    else if (u->one_uid && u->uid != 0 && u->uid != (uid_t)-1 && u->uid != geteuid())
+        snprintf(fix, sizeof fix, "run gc as root or as uid %u", (unsigned)u->uid);
+    else
+        snprintf(fix, sizeof fix, "run gc as root");
+    if (u->others)
+        return shmap__err(-EBUSY,
+                          "%s: kept: %s and %u other %s may map it and this user cannot read "
+                          "their mappings; %s",
+                          name, who, u->others, u->others == 1 ? "process" : "processes", fix);
+    return shmap__err(-EBUSY,
+                      "%s: kept: %s may map it and this user cannot read its mappings; %s",
+                      name, who, fix);
+}
+
 /* Remove /dev/shm/<name> if it is still the object (dev, ino). */
 static int remove_object(const char *name, const struct stat *st)
 {
@@ -138,20 +177,32 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
         close(fd);
         return 0;
     }
-    close(fd);
-    /* Judge on the copy; the live table is mapped only to clear it. This process has
-     * mapped nothing of the object here, so /proc naming any mapping of it, ours
+    /* Judge on the copy; the live table is mapped only to clear it. This process uses
+     * the object only through `fd` here, so any other open file or mapping of it, ours
      * included, means a user. */
     struct shmap__lockarea *a =
         (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
     unsigned nlive, stale;
     shmap__lock_scan(a, false, &nlive, &stale);
     pid_t creator = h.creator_pid;
-    if ((h.flags & SHMAP_SEG_TRANSIENT) && nlive == 0 && creator_gone(&h) &&
-        !shmap__mapped_by_any(st.st_dev, st.st_ino)) {
-        int status = dry ? 0 : remove_object(name, &st);
-        return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, creator, stale,
-                      (uint64_t)st.st_size, status);
+    if ((h.flags & SHMAP_SEG_TRANSIENT) && nlive == 0 && creator_gone(&h)) {
+        struct shmap__unseen unseen;
+        enum shmap__mapped m = shmap__mapped_by_any(fd, &st, &unseen);
+        close(fd);
+        if (m == SHMAP__NOT_MAPPED) {
+            int status = dry ? 0 : remove_object(name, &st);
+            return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, creator, stale,
+                          (uint64_t)st.st_size, status);
+        }
+        /* Kept: said when it is only a maybe. Its stale slots are still cleared below. */
+        int rc = 0;
+        if (m == SHMAP__MAYBE_MAPPED)
+            rc = report(g, SHMAP_GC_REMOVED_TRANSIENT, name, creator, 0, (uint64_t)st.st_size,
+                        kept_unseen(name, &unseen));
+        if (rc)
+            return rc;
+    } else {
+        close(fd);
     }
     if (!stale)
         return 0;

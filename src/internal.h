@@ -48,6 +48,9 @@ SHMAP__HIDDEN void shmap__header_init(struct shmap__header *h, const struct shma
  */
 SHMAP__HIDDEN int shmap__header_check(const struct shmap__header *h, size_t avail,
                                       uint64_t object_size, const char *who);
+/* dtype.c: whether two checked field lists describe the same record, however spelled
+ * ("x:f4,n:u1" and "x:float32,n:u8"). */
+SHMAP__HIDDEN bool shmap__record_same(const char *a, const char *b);
 /* Check a record field list read from a segment against its element size. */
 SHMAP__HIDDEN int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize,
                                       const char *who);
@@ -90,6 +93,10 @@ SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
 
+/* linux/meminfo.c: the numbers of `n` fields of /proc/meminfo ("HugePages_Free"; sizes in
+ * kB, as the file gives them), read in one pass; 0 for a field absent or unreadable. */
+SHMAP__HIDDEN void shmap__meminfo(const char *const *fields, unsigned long long *values,
+                                  size_t n);
 /* linux/sysv_list.c: is System V segment `id` still there and not marked for removal? */
 SHMAP__HIDDEN bool shmap__sysv_alive(int id);
 /* notify.c: tell waiters at once that the segment was deleted (the caller maps it
@@ -108,12 +115,44 @@ SHMAP__HIDDEN int shmap__attach(struct shmap__map *m);
 SHMAP__HIDDEN void shmap__detach(struct shmap__map *m);
 /* Release the lock a handle holds, if this process took it (on close). */
 SHMAP__HIDDEN void shmap__lock_drop(shmap_seg *seg);
+/* Liveness answers remembered while many lock areas are read in a row (a listing): one
+ * process attached to many segments is looked up in /proc once. Zero it before use. */
+struct shmap__alive_cache {
+    unsigned n, next;
+    struct {
+        int32_t pid;
+        uint64_t start;
+        bool alive;
+    } e[32];
+};
+/* Read a lock area, a mapping or a private copy, without writing it: the lock state into
+ * `li` (may be NULL) and the first `cap` processes of the attach table, dead ones too, into
+ * `out`. Returns how many processes the table holds; `live` (may be NULL) gets how many
+ * of them are alive. `cache` may be NULL. */
+SHMAP__HIDDEN int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li,
+                                   shmap_attacher *out, size_t cap, unsigned *live,
+                                   struct shmap__alive_cache *cache);
 /* gc.c: count live and dead processes' slots in a lock area; with `clear`, reclaim the
  * dead ones' (the area must be a writable mapping). */
 SHMAP__HIDDEN void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live,
                                     unsigned *stale);
-/* linux/maps.c: does any process whose maps we may read (this one too) map the object? */
-SHMAP__HIDDEN bool shmap__mapped_by_any(dev_t dev, ino_t ino);
+/*
+ * linux/maps.c: does any process use the object open read-only on `fd` (its only use in this
+ * process), which `st` describes? SHMAP__MAPPED: another open file or mapping of it exists,
+ * in this process too. SHMAP__MAYBE_MAPPED: none seen, but some process whose maps this user
+ * cannot read could have opened it, or /proc does not show every process; `*why` says which.
+ * SHMAP__NOT_MAPPED: nobody uses it.
+ */
+enum shmap__mapped { SHMAP__NOT_MAPPED, SHMAP__MAPPED, SHMAP__MAYBE_MAPPED };
+struct shmap__unseen {
+    pid_t pid;          /* the first such process; 0 when /proc itself keeps us blind */
+    uid_t uid;          /* its effective uid, (uid_t)-1 if its credentials are hidden too */
+    unsigned others;    /* how many more such processes */
+    bool one_uid;       /* all of them have `uid` */
+    const char *reason; /* when pid is 0: what hides the processes */
+};
+SHMAP__HIDDEN enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
+                                                      struct shmap__unseen *why);
 
 /*
  * backend/posix_shm.c: the POSIX store. Creation runs under a hidden name and is then
@@ -155,6 +194,7 @@ struct shmap__map {
     int lock_slot;          /* our slot in the attach table (lock.c), valid when... */
     pid_t lock_slot_pid;    /* ...this is our pid (0: no slot; a forked child claims its own) */
     bool lock_touched;      /* the lock area was written through this mapping */
+    int64_t try_checked_ns; /* when a try last checked the lock's holders (lock.c) */
     void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
                                read-write map of the header page made at its first lock */
     size_t lock_len;        /* bytes of that map of the header (a whole huge page on
@@ -173,6 +213,11 @@ struct shmap__map {
 
 /* segment.c: refuse header operations on a raw handle (#SHMAP_ERAW naming `what`). */
 SHMAP__HIDDEN int shmap__raw_refuse(const shmap_seg *seg, const char *what);
+/* segment.c: open a described segment through a new mapping that stays out of the registry
+ * (shmap_delete(), whose own reference would be refused by an unmap-pending mapping);
+ * `access` is a SHMAP__ACC_* of store.h. shmap_close() frees its lock slot and unmaps it. */
+SHMAP__HIDDEN int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name,
+                                           int access);
 /* segment.c: map the header of a mapping's object read-write (lock.c, for read-only
  * handles), and undo it; through the mapping's store. */
 SHMAP__HIDDEN int shmap__header_map_rw(struct shmap__map *m, void **out);

@@ -459,9 +459,12 @@ int shmap_keyword_parse(const char *text, shmap_keyword *out)
         } else if (*value && !*end && errno == 0) {
             out->type = SHMAP_KW_INT;
             out->i = iv;
-        } else if (*value && (strtod(value, &end), !*end)) {
+        } else if (*value && (errno = 0, out->f = strtod(value, &end), !*end)) {
+            /* 1e400 is out of range, where inf spelled out is asked for. */
+            if (errno == ERANGE && isinf(out->f))
+                return shmap__err(SHMAP_EKEYWORD, "keyword %s: value %s out of range for a "
+                                                  "double (f64)", upper, value);
             out->type = SHMAP_KW_FLOAT;
-            out->f = strtod(value, NULL);
         } else {
             out->type = SHMAP_KW_STRING;
             if (strlen(value) >= sizeof out->s)

@@ -50,7 +50,8 @@
  * wait as a timeout would, giving back a writer's claim on the word.
  *
  * Crash recovery. Waiters sleep in 10 ms slices. After a slice that ends without a wake,
- * a waiter checks the holders: a writer whose slot's process is dead (or whose slot is
+ * a waiter checks the holders (a try, which never sleeps, checks them before it reports
+ * the lock busy, at most once a slice per mapping: try_recovers()): a writer whose slot's process is dead (or whose slot is
  * free) has its WRITER bit replaced by DIED with a CAS, its pid kept in `dead_pid`; readers
  * that are dead have their slots reclaimed, which drops their holds. A writer that died
  * while `draining` still named its claim never held the lock and wrote nothing: its claim
@@ -130,6 +131,12 @@ static inline uint32_t claim_of(uint32_t w)
     return w & (SHMAP__LW_WRITER | SHMAP__LW_GEN | SHMAP__LW_SLOT);
 }
 
+/* Does the writer claim in `w` (WRITER set) still wait for readers to let go? */
+static bool writer_draining(struct shmap__lockarea *a, uint32_t w)
+{
+    return __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) == claim_of(w);
+}
+
 /*
  * Move the word off a writer that is gone, and wake sleepers. One that held the lock
  * leaves DIED, its pid kept for the next locker's message; one that was still waiting for
@@ -139,7 +146,7 @@ static inline uint32_t claim_of(uint32_t w)
 static bool writer_gone(struct shmap__lockarea *a, uint32_t w, pid_t pid)
 {
     uint32_t claim = claim_of(w);
-    bool held = __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) != claim;
+    bool held = !writer_draining(a, w);
     if (held) {
         if (pid <= 0)
             pid = __atomic_load_n(&a->writer_pid, __ATOMIC_RELAXED);
@@ -173,12 +180,37 @@ static void reclaim(struct shmap__lockarea *a, unsigned i, int32_t pid)
     slot_free(a, s);
 }
 
+/* A liveness answer remembered in `c`, if there is one for (pid, start). */
+static bool cache_find(const struct shmap__alive_cache *c, int32_t pid, uint64_t start,
+                       bool *alive)
+{
+    for (unsigned i = 0; c && i < c->n; i++)
+        if (c->e[i].pid == pid && c->e[i].start == start) {
+            *alive = c->e[i].alive;
+            return true;
+        }
+    return false;
+}
+
+static void cache_put(struct shmap__alive_cache *c, int32_t pid, uint64_t start, bool alive)
+{
+    const unsigned size = sizeof c->e / sizeof c->e[0];
+    if (!c)
+        return;
+    unsigned i = c->n < size ? c->n++ : c->next++ % size;
+    c->e[i].pid = pid;
+    c->e[i].start = start;
+    c->e[i].alive = alive;
+}
+
 /*
  * Is a slot's process alive? One in another pid namespace (a container sharing /dev/shm)
  * cannot be judged from here, its pid meaning nothing to us: it is taken as alive, since
- * breaking a live holder's lock would be worse than waiting.
+ * breaking a live holder's lock would be worse than waiting. `cache` (may be NULL) keeps
+ * the answers of /proc across the lock areas of a listing.
  */
-static bool slot_alive(struct shmap__lockslot *s, int32_t *pid_out)
+static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
+                              struct shmap__alive_cache *cache)
 {
     int32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
     uint64_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
@@ -188,7 +220,19 @@ static bool slot_alive(struct shmap__lockslot *s, int32_t *pid_out)
         return true;
     if (pid > 0 && ns && shmap__self_pidns() && ns != shmap__self_pidns())
         return true;
-    return shmap__proc_alive(pid, start);
+    if (pid <= 0)
+        return false;
+    bool alive;
+    if (!cache_find(cache, pid, start, &alive)) {
+        alive = shmap__proc_alive(pid, start);
+        cache_put(cache, pid, start, alive);
+    }
+    return alive;
+}
+
+static bool slot_alive(struct shmap__lockslot *s, int32_t *pid_out)
+{
+    return slot_alive_cached(s, pid_out, NULL);
 }
 
 /* Check the writer named by the word; release its hold if it is dead. */
@@ -450,6 +494,25 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
     return 0;
 }
 
+/*
+ * A try found the lock busy. It never sleeps, so no slice of its own ends to check the
+ * holders: it checks them now, with its claim already given back, and at most once a slice
+ * per mapping, as a waiter would (the check reads /proc for each holder, and a loop of tries
+ * against live holders must not pay that each time, nor keep a claim that long). True if
+ * it checked, to try once more.
+ */
+static bool try_recovers(struct shmap__map *m, struct shmap__lockarea *a)
+{
+    int64_t now = shmap__mono_ns();
+    int64_t last = __atomic_load_n(&m->try_checked_ns, __ATOMIC_RELAXED);
+    if (last && now - last < SLICE_NS)
+        return false;
+    __atomic_store_n(&m->try_checked_ns, now, __ATOMIC_RELAXED);
+    check_writer(a);
+    reap(a, nslots_of(a), true);
+    return true;
+}
+
 int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
 {
     if (!seg)
@@ -480,6 +543,9 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
     bool died = false;
     int rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, deadline)
                                         : lock_exclusive(a, (unsigned)slot, me, deadline, &died);
+    if (rc == -EBUSY && try_recovers(m, a))
+        rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, 0)
+                                        : lock_exclusive(a, (unsigned)slot, me, 0, &died);
     if (rc == -EBUSY)
         return shmap__err(rc, "%s: the lock is held", who);
     if (rc == -ETIMEDOUT)
@@ -533,34 +599,77 @@ void shmap__lock_drop(shmap_seg *seg)
         shmap_unlock(seg);
 }
 
+/*
+ * What the lock and attach area says, read without writing it: shmap_attached() and
+ * shmap_lock_info() read a mapping, the listing a copy of the header made with pread (so
+ * the copy is never reclaimed from; nobody else would see it). The word is read first and
+ * the slots after it, as a waiter would. Liveness is judged only where it is asked for
+ * (counting needs the pids alone, the lock state the writer's slot alone), since each
+ * judgement may read /proc.
+ */
+int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attacher *out,
+                     size_t cap, unsigned *live, struct shmap__alive_cache *cache)
+{
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
+    unsigned n = nslots_of(a), wslot = w & SHMAP__LW_SLOT;
+    bool writer = (w & SHMAP__LW_WRITER) && wslot < SHMAP__LOCK_SLOTS;
+    bool writer_seen = false, writer_alive = false;
+    int32_t writer_pid = 0;
+    unsigned shared = 0, nlive = 0;
+    int count = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct shmap__lockslot *s = &a->slots[i];
+        shared += __atomic_load_n(&s->shared, __ATOMIC_RELAXED);
+        bool is_writer = writer && i == wslot, alive = false;
+        int32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+        if (is_writer || live || (size_t)count < cap)
+            alive = slot_alive_cached(s, &pid, cache);
+        if (is_writer) {
+            writer_seen = true;
+            writer_alive = alive;
+            writer_pid = pid;
+        }
+        if (pid <= 0)
+            continue;
+        nlive += alive;
+        if ((size_t)count < cap) {
+            shmap_attacher *o = &out[count];
+            memset(o, 0, sizeof *o); /* padding too: callers may compare or copy bytes */
+            o->pid = pid;
+            o->start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
+            o->shared = __atomic_load_n(&s->shared, __ATOMIC_RELAXED);
+            o->writer = is_writer;
+            o->alive = alive;
+            o->writable = (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SHMAP__SLOT_RDWR) != 0;
+        }
+        count++;
+    }
+    if (li) {
+        memset(li, 0, sizeof *li);
+        li->shared = shared;
+        if (writer) {
+            if (!writer_seen)
+                writer_alive = slot_alive_cached(&a->slots[wslot], &writer_pid, cache);
+            li->writer_alive = writer_alive;
+            li->writer = writer_pid > 0 ? writer_pid : 0;
+            li->writer_waiting = writer_draining(a, w);
+        }
+        li->waiters = (w & SHMAP__LW_SLEEP) != 0;
+        li->owner_died = (w & SHMAP__LW_DIED) != 0;
+        li->dead_pid = __atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED);
+    }
+    if (live)
+        *live = nlive;
+    return count;
+}
+
 int shmap_attached(const shmap_seg *seg, shmap_attacher *out, size_t cap)
 {
     if (!seg || (!out && cap))
         return shmap__err(SHMAP_EINVAL, "shmap_attached: NULL argument");
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "attached");
-    struct shmap__lockarea *a = area_rd(seg->map);
-    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
-    unsigned n = nslots_of(a);
-    int count = 0;
-    for (unsigned i = 0; i < n; i++) {
-        struct shmap__lockslot *s = &a->slots[i];
-        int32_t pid;
-        bool alive = slot_alive(s, &pid);
-        if (pid <= 0)
-            continue;
-        if ((size_t)count < cap) {
-            shmap_attacher *o = &out[count];
-            o->pid = pid;
-            o->start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
-            o->shared = __atomic_load_n(&s->shared, __ATOMIC_RELAXED);
-            o->writer = (w & SHMAP__LW_WRITER) && (w & SHMAP__LW_SLOT) == i;
-            o->alive = alive;
-            o->writable = (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SHMAP__SLOT_RDWR) != 0;
-        }
-        count++;
-    }
-    return count;
+    return shmap__lock_read(area_rd(seg->map), NULL, out, cap, NULL, NULL);
 }
 
 int shmap_attached_alloc(const shmap_seg *seg, shmap_attacher **out)
@@ -588,21 +697,7 @@ int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out)
         return shmap__err(SHMAP_EINVAL, "shmap_lock_info: NULL argument");
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "lock info");
-    struct shmap__lockarea *a = area_rd(seg->map);
-    memset(out, 0, sizeof *out);
-    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_ACQUIRE);
-    unsigned n = nslots_of(a);
-    for (unsigned i = 0; i < n; i++)
-        out->shared += __atomic_load_n(&a->slots[i].shared, __ATOMIC_RELAXED);
-    unsigned i = w & SHMAP__LW_SLOT;
-    if ((w & SHMAP__LW_WRITER) && i < SHMAP__LOCK_SLOTS) {
-        int32_t pid;
-        out->writer_alive = slot_alive(&a->slots[i], &pid);
-        out->writer = pid > 0 ? pid : 0;
-    }
-    out->waiters = (w & SHMAP__LW_SLEEP) != 0;
-    out->owner_died = (w & SHMAP__LW_DIED) != 0;
-    out->dead_pid = __atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED);
+    shmap__lock_read(area_rd(seg->map), out, NULL, 0, NULL, NULL);
     return 0;
 }
 
@@ -646,13 +741,10 @@ int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
     /* A caller whose own wait failed has withdrawn its claim: a writer with our pid holds
      * the lock through another handle of this process. */
     pid_t self = shmap__getpid();
-    struct shmap__lockarea *a = area_rd(seg->map);
-    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
-    bool waiting = (w & SHMAP__LW_WRITER) &&
-                   __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) == claim_of(w);
     if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
         len += (size_t)snprintf(buf, size, "the exclusive lock is %s pid %d%s%s",
-                                waiting ? "being taken (waiting for readers) by" : "held by",
+                                li.writer_waiting ? "being taken (waiting for readers) by"
+                                                  : "held by",
                                 (int)li.writer,
                                 li.writer == self ? " (this process, through another handle)"
                                                   : "",

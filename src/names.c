@@ -136,9 +136,12 @@ int shmap_name_unique(char *buf, size_t size, const char *prefix)
                               prefix);
         char handle[SHMAP_NAME_MAX + 1];
         snprintf(handle, sizeof handle, "/%s", buf);
-        int fd = shm_open(handle, O_RDONLY | O_NONBLOCK, 0); /* a FIFO there must not hang */
-        if (fd >= 0) {
-            close(fd);
+        /* O_NONBLOCK: a FIFO there must not hang, and an object under a lease (shmap gc
+         * asks for one a moment) fails with EWOULDBLOCK: either way the name is taken. */
+        int fd = shm_open(handle, O_RDONLY | O_NONBLOCK, 0);
+        if (fd >= 0 || errno == EWOULDBLOCK) {
+            if (fd >= 0)
+                close(fd);
             continue;
         }
         if (errno == ENOENT)

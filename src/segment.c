@@ -86,6 +86,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->lock_slot = 0;
     m->lock_slot_pid = 0;
     m->lock_touched = false;
+    m->try_checked_ns = 0;
     /* A private mapping's header is our own copy: locks go through a shared map of it. */
     m->lock_base = access == SHMAP__ACC_RDWR ? base : NULL;
     m->lock_len = 0;
@@ -126,6 +127,7 @@ static void registry_add(struct shmap__map *m)
     registry = m;
 }
 
+/* A mapping left out of the registry (shmap__open_unregistered()) is not found: no-op. */
 static void registry_remove(struct shmap__map *m)
 {
     for (struct shmap__map **p = &registry; *p; p = &(*p)->next)
@@ -174,7 +176,8 @@ static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__ob
 }
 
 /*
- * Check an open object, then map it; the registry lock is held.
+ * Check an open object, then map it; the registry lock is held unless the mapping is to
+ * stay out of the registry (shmap__open_unregistered()).
  *
  * The header is checked in a private copy read through the store (pread for descriptors):
  * the checks cannot be raced by a writer changing it meanwhile, and an attach does not
@@ -303,12 +306,41 @@ static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
     return rc;
 }
 
+/*
+ * A mapping of its own, left out of the registry: no open finds it and shmap_mappings()
+ * does not list it, so it neither takes nor needs a reference to this process's mapping of
+ * the object, pending or not. It is checked as an attach checks, takes a slot of its own in
+ * the attach table at its first lock (slots are per mapping), and shmap_close() frees that
+ * slot and unmaps it; the registry has nothing to remove then.
+ */
+int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, int access)
+{
+    *out = NULL;
+    struct shmap__name n = *name;
+    const struct shmap__store_ops *ops = shmap__store_ops(n.store);
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    int rc = ops->open(&n, access, &obj);
+    if (rc < 0)
+        return rc;
+    struct shmap__map *m = NULL;
+    rc = map_and_check(&obj, &n, access, &m);
+    ops->close(&obj);
+    if (rc < 0)
+        return rc;
+    if (!(*out = new_handle(m))) {
+        ops->unmap(m->base, m->length);
+        map_free(m);
+        return shmap__err(-ENOMEM, "%s: out of memory", n.name);
+    }
+    return 0;
+}
+
 int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
 {
     if (!out)
         return shmap__err(SHMAP_EINVAL, "shmap_open_fd: NULL output");
     *out = NULL;
-    int rc = check_open_flags(flags & ~(unsigned)SHMAP_HOLD, "shmap_open_fd");
+    int rc = check_open_flags(flags, "shmap_open_fd");
     if (rc < 0)
         return rc;
     struct shmap__name n;
@@ -367,7 +399,7 @@ static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t 
     for (unsigned i = 0; i < ndim; i++)
         if (h->dims[i] != dims[i])
             return false;
-    if (dtype == SHMAP_RECORD && strcmp((const char *)h + h->rec_offset, rec) != 0)
+    if (dtype == SHMAP_RECORD && !shmap__record_same((const char *)h + h->rec_offset, rec))
         return false;
     return true;
 }
@@ -396,8 +428,13 @@ static int open_existing(shmap_seg **out, const char *name, shmap_dtype dtype, s
         char want[128], have[128];
         format_shape(want, sizeof want, dtype, ndim, dims);
         format_shape(have, sizeof have, (shmap_dtype)h->dtype, h->ndim, h->dims);
+        bool recs = dtype == SHMAP_RECORD && h->dtype == SHMAP_RECORD;
+        rc = shmap__err(SHMAP_EMISMATCH, "%s: exists as %s%s%s%s, asked for %s%s%s%s", name,
+                        have, recs ? " {" : "", recs ? (const char *)h + h->rec_offset : "",
+                        recs ? "}" : "", want, recs ? " {" : "", recs ? rec : "",
+                        recs ? "}" : "");
         shmap_close(seg);
-        return shmap__err(SHMAP_EMISMATCH, "%s: exists as %s, asked for %s", name, have, want);
+        return rc;
     }
     *out = seg;
     return 0;

@@ -45,10 +45,14 @@ struct shmap__create_req {
     unsigned flags;                /* SHMAP_CREATE_* */
 };
 
-/* A list being built by shmap_list(). */
+/* A list being built by shmap_list() (list.c): one block holding room for `cap` entries,
+ * `n` of them used, then room for `attcap` attachers, `natt` used, in the entries' order;
+ * shmap__list_add() may move it. */
 struct shmap__list {
     shmap_entry *v;
     size_t n, cap;
+    size_t natt, attcap;
+    struct shmap__alive_cache alive;
 };
 
 struct shmap__store_ops {
@@ -122,9 +126,15 @@ SHMAP__HIDDEN int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__cre
 
 /* list.c: a zeroed new entry at the end of a list, or NULL (out of memory). */
 SHMAP__HIDDEN shmap_entry *shmap__list_add(struct shmap__list *l);
+/* list.c: drop the last entry (an object not to be listed after all), attachers and all. */
+SHMAP__HIDDEN void shmap__list_drop(struct shmap__list *l);
 /* list.c: describe an open object from its header, read through the store. */
 SHMAP__HIDDEN int shmap__describe(const struct shmap__store_ops *ops, struct shmap__obj *obj,
                                   shmap_info *info, const char *who);
+/* list.c: the same for the last entry of a list, with its attach table and lock state. */
+SHMAP__HIDDEN int shmap__describe_entry(const struct shmap__store_ops *ops,
+                                        struct shmap__obj *obj, struct shmap__list *l,
+                                        const char *who);
 
 /* backend/sysv_shm.c: parse what follows "sysv://" in `text`. */
 SHMAP__HIDDEN int shmap__sysv_parse(const char *text, const char *rest, struct shmap__name *out);
@@ -140,8 +150,8 @@ typedef int (*shmap__sysv_fn)(int id, const struct shmid_ds *ds, void *ctx);
 SHMAP__HIDDEN int shmap__sysv_each(shmap__sysv_fn fn, void *ctx);
 /* The canonical name of segment `id`: "sysv://0xKEY", or "sysv://id=N" without a key. */
 SHMAP__HIDDEN void shmap__sysv_name(int id, const struct shmid_ds *ds, char *buf, size_t size);
-/* backend/sysv_shm.c: describe one System V segment by id into an entry. */
-SHMAP__HIDDEN int shmap__sysv_describe_id(int id, shmap_entry *ent);
+/* backend/sysv_shm.c: describe one System V segment by id into the last entry of a list. */
+SHMAP__HIDDEN int shmap__sysv_describe_id(int id, struct shmap__list *l);
 
 /* format.c: what can be said of the creator recorded in a checked header copy of `avail`
  * bytes: alive, dead (pid and start time; a zombie is dead), or unknown (slot 0 of the

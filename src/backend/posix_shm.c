@@ -173,7 +173,8 @@ static int posix_list(struct shmap__list *l, unsigned flags)
         snprintf(ent->info.os_handle, sizeof ent->info.os_handle, "/%s", e->d_name);
         ent->info.store = SHMAP_STORE_POSIX;
         struct shmap__obj obj = SHMAP__OBJ_INIT;
-        obj.fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        obj.fd = shmap__fd_open_nonblock(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW |
+                                                                O_CLOEXEC);
         if (obj.fd < 0) {
             ent->status = shmap__err(-errno, "%s: %s", e->d_name, strerror(errno));
             if (fstatat(dirfd(d), e->d_name, &obj.st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -183,20 +184,20 @@ static int posix_list(struct shmap__list *l, unsigned flags)
                 ent->info.uid = obj.st.st_uid;
                 ent->info.gid = obj.st.st_gid;
             } else {
-                l->n--;
+                shmap__list_drop(l);
                 continue;
             }
         } else {
             if (fstat(obj.fd, &obj.st) < 0 || !S_ISREG(obj.st.st_mode)) {
                 close(obj.fd);
-                l->n--;
+                shmap__list_drop(l);
                 continue;
             }
-            ent->status = shmap__describe(&shmap__posix_ops, &obj, &ent->info, e->d_name);
+            ent->status = shmap__describe_entry(&shmap__posix_ops, &obj, l, e->d_name);
             close(obj.fd);
         }
         if (ent->status < 0 && !(flags & SHMAP_LIST_ALL))
-            l->n--;
+            shmap__list_drop(l);
     }
     closedir(d);
     return rc;

@@ -186,30 +186,15 @@ static void sysv_close(struct shmap__obj *obj)
     obj->peek = NULL;
 }
 
-/* A count from /proc/meminfo ("HugePages_Free"), for messages; 0 if unknown. */
-static unsigned long long meminfo(const char *field)
-{
-    unsigned long long v = 0;
-    size_t len = strlen(field);
-    char line[128];
-    FILE *f = fopen("/proc/meminfo", "re");
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, len) == 0 && line[len] == ':') {
-            v = strtoull(line + len + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return v;
-}
-
 /* What shmget's ENOMEM, EPERM or EINVAL means for a segment in huge pages of @p hp bytes. */
 static int huge_create_error(int e, const struct shmap__name *n, uint64_t size, size_t hp)
 {
     unsigned long long kb = hp / 1024, pages = size / hp;
     if (e == ENOMEM) {
-        unsigned long long nfree = meminfo("HugePages_Free"), rsvd = meminfo("HugePages_Rsvd");
+        static const char *const fields[2] = {"HugePages_Free", "HugePages_Rsvd"};
+        unsigned long long pool[2];
+        shmap__meminfo(fields, pool, 2);
+        unsigned long long nfree = pool[0], rsvd = pool[1];
         return shmap__err(-ENOSPC, "%s: not enough free huge pages: %llu bytes need %llu x "
                                    "%llu kB, %llu are free and unreserved (see "
                                    "/proc/meminfo; raise vm.nr_hugepages)", n->name,
@@ -340,8 +325,9 @@ static int sysv_unlink(const struct shmap__name *n)
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
 
-int shmap__sysv_describe_id(int id, shmap_entry *ent)
+int shmap__sysv_describe_id(int id, struct shmap__list *l)
 {
+    shmap_entry *ent = &l->v[l->n - 1];
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     obj.id = id;
     int rc = stat_id(id, &obj.st, ent->info.name);
@@ -351,7 +337,7 @@ int shmap__sysv_describe_id(int id, shmap_entry *ent)
     ent->info.mode = obj.st.st_mode & 07777;
     ent->info.uid = obj.st.st_uid;
     ent->info.gid = obj.st.st_gid;
-    rc = shmap__describe(&shmap__sysv_ops, &obj, &ent->info, ent->info.name);
+    rc = shmap__describe_entry(&shmap__sysv_ops, &obj, l, ent->info.name);
     sysv_close(&obj);
     return rc;
 }

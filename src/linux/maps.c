@@ -1,51 +1,226 @@
 /*
- * Linux: does any process map an object? Used by shmap_gc() before it removes a
- * transient segment, to see read-only attachers, which stay out of the attach table.
+ * Linux: does any process use an object? Used by shmap_gc() before it removes a transient
+ * segment, to see read-only attachers, which stay out of the attach table.
  *
- * Each /proc/PID/maps line names the device ("major:minor", hex) and inode of a mapped
- * file. Processes of other users cannot be read without privilege; they are not seen.
+ * Design note. The kernel knows: it refuses a write lease (F_SETLEASE) on a file that any
+ * other open file description refers to, and a mapping keeps its file open after the
+ * descriptor is closed. So a lease that is granted proves nobody uses the object, in any
+ * pid namespace, and one refused with EAGAIN that somebody does. Only the owner (or a
+ * process with CAP_LEASE) may take one; the lease is given back at once. An opener that
+ * comes in between waits those few microseconds and makes the kernel signal the holder:
+ * F_SETSIG picks SIGURG, ignored unless handled, not SIGIO, which would kill the process.
+ *
+ * Without a lease, /proc is read. Each /proc/PID/maps line names the device
+ * ("major:minor", hex) and inode of a mapped file. The kernel lets a process read another's
+ * maps only when it could ptrace it: its own user's dumpable processes, or any process with
+ * CAP_SYS_PTRACE and, for a process with more capabilities, all of them.
+ *
+ * A process whose maps cannot be read is not taken as mapping nothing: that
+ * let a gc run by one user remove a segment another user's reader was using. It may map
+ * the object if it could have opened it, and its credentials tell that: /proc/PID/status
+ * is readable by all. Each of its user and group ids counts (real, effective, saved and
+ * filesystem: permission checks use the filesystem ones, and a process may switch to any
+ * of the others), as do its supplementary groups and the capabilities that get past file
+ * permissions. The object's owner counts whatever the mode says, since it may chmod it.
+ * This is conservative on purpose: root's processes can open anything, so for a user who
+ * neither owns the object nor is root, a transient segment that nobody visibly maps is kept
+ * whenever a root process runs, which is nearly always.
+ *
+ * /proc may also hide other users' processes altogether (mounted with hidepid=2): then the
+ * pid 1 that every pid namespace has is missing from it, and nothing can be ruled out.
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "internal.h"
 
-static bool maps_has(const char *pid, dev_t dev, ino_t ino)
+/* What /proc says of one process. */
+enum verdict { GONE, NO, YES, UNREADABLE };
+
+/* Capabilities that get past file permissions or change them: CAP_CHOWN, CAP_DAC_OVERRIDE,
+ * CAP_DAC_READ_SEARCH and CAP_FOWNER, bits 0 to 3 (linux/capability.h). */
+#define FILE_CAPS 0xfull
+
+/* A failed open or read of a /proc file: the process has exited, or it is hidden from us. */
+static enum verdict failed(int e)
 {
-    char path[64], line[512];
-    snprintf(path, sizeof path, "/proc/%s/maps", pid);
-    FILE *f = fopen(path, "re");
+    return e == ENOENT || e == ESRCH ? GONE : UNREADABLE;
+}
+
+/* Open /proc/PID/<what> for reading, relative to the /proc directory `proc`. */
+static FILE *proc_open(int proc, const char *pid, const char *what, enum verdict *v)
+{
+    char path[64];
+    snprintf(path, sizeof path, "%s/%s", pid, what);
+    int fd = openat(proc, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *v = failed(errno);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        *v = UNREADABLE;
+    }
+    return f;
+}
+
+/* Does process `pid` map dev:ino? YES, NO, GONE, or UNREADABLE (EACCES/EPERM: not ours). */
+static enum verdict maps_has(int proc, const char *pid, dev_t dev, ino_t ino)
+{
+    char line[512];
+    enum verdict v = NO;
+    FILE *f = proc_open(proc, pid, "maps", &v);
     if (!f)
-        return false;
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) {
+        return v;
+    errno = 0;
+    while (v == NO && fgets(line, sizeof line, f)) {
         unsigned maj, min;
         unsigned long long inode;
-        if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &inode) == 3)
-            found = inode == (unsigned long long)ino && maj == major(dev) && min == minor(dev);
+        if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &inode) == 3 &&
+            inode == (unsigned long long)ino && maj == major(dev) && min == minor(dev))
+            v = YES;
         /* A line longer than the buffer: skip the rest of it. */
         while (!strchr(line, '\n') && fgets(line, sizeof line, f))
             ;
     }
+    /* Older kernels refuse at the first read rather than at open. */
+    if (v == NO && ferror(f))
+        v = failed(errno);
     fclose(f);
-    return found;
+    return v;
 }
 
-bool shmap__mapped_by_any(dev_t dev, ino_t ino)
+/* Is `id` one of the object's owner (`owner` true) or, when the group may read, its group? */
+static bool id_opens(unsigned long id, const struct stat *st, bool owner)
 {
+    if (owner)
+        return id == 0 || id == (unsigned long)st->st_uid;
+    return (st->st_mode & S_IRGRP) && id == (unsigned long)st->st_gid;
+}
+
+/*
+ * Could process `pid` have opened the object, as its /proc/PID/status says? YES, NO or
+ * GONE; its effective uid in *euid, (uid_t)-1 when the status does not say. A status that
+ * cannot be read or understood counts as YES.
+ */
+static enum verdict could_open(int proc, const char *pid, const struct stat *st, uid_t *euid)
+{
+    *euid = (uid_t)-1;
+    enum verdict v = NO;
+    FILE *f = proc_open(proc, pid, "status", &v);
+    if (!f)
+        return v == GONE ? GONE : YES;
+    char *line = NULL;
+    size_t cap = 0;
+    bool could = (st->st_mode & S_IROTH) != 0, uids = false, gids = false;
+    errno = 0;
+    /* Read on for the uid, which the caller reports, even once the answer is known. */
+    while (!(could && uids) && getline(&line, &cap, f) > 0) {
+        unsigned long id[4];
+        unsigned long long caps;
+        if (sscanf(line, "Uid: %lu %lu %lu %lu", &id[0], &id[1], &id[2], &id[3]) == 4) {
+            uids = true;
+            *euid = (uid_t)id[1];
+            for (int i = 0; i < 4; i++)
+                could |= id_opens(id[i], st, true);
+        } else if (sscanf(line, "Gid: %lu %lu %lu %lu", &id[0], &id[1], &id[2], &id[3]) == 4) {
+            gids = true;
+            for (int i = 0; i < 4; i++)
+                could |= id_opens(id[i], st, false);
+        } else if (strncmp(line, "Groups:", 7) == 0) {
+            for (char *p = line + 7, *end;; p = end) {
+                unsigned long g = strtoul(p, &end, 10);
+                if (end == p)
+                    break;
+                could |= id_opens(g, st, false);
+            }
+        } else if (sscanf(line, "CapPrm: %llx", &caps) == 1 ||
+                   sscanf(line, "CapEff: %llx", &caps) == 1) {
+            could |= (caps & FILE_CAPS) != 0;
+        }
+    }
+    if (ferror(f) && failed(errno) == GONE)
+        v = GONE;
+    else
+        v = could || !uids || !gids ? YES : NO;
+    free(line);
+    fclose(f);
+    return v;
+}
+
+/* Is the object open anywhere else? MAPPED, NOT_MAPPED, or MAYBE_MAPPED when no lease. */
+static enum shmap__mapped lease_probe(int fd)
+{
+    if (fd < 0 || fcntl(fd, F_SETSIG, SIGURG) < 0)
+        return SHMAP__MAYBE_MAPPED;
+    if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+        fcntl(fd, F_SETLEASE, F_UNLCK);
+        return SHMAP__NOT_MAPPED;
+    }
+    /* EACCES: not ours; EINVAL: leases disabled (fs.leases-enable) or unsupported. */
+    return errno == EAGAIN ? SHMAP__MAPPED : SHMAP__MAYBE_MAPPED;
+}
+
+enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
+                                        struct shmap__unseen *why)
+{
+    memset(why, 0, sizeof *why);
+    why->uid = (uid_t)-1;
+    enum shmap__mapped known = lease_probe(fd);
+    if (known != SHMAP__MAYBE_MAPPED)
+        return known;
     DIR *d = opendir("/proc");
-    if (!d)
-        return false;
-    bool found = false;
-    for (struct dirent *e; !found && (e = readdir(d));) {
+    if (!d) {
+        why->reason = "/proc cannot be read";
+        return SHMAP__MAYBE_MAPPED;
+    }
+    bool mapped = false, unseen = false, init = false;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno)
+                why->reason = "/proc cannot be read";
+            break;
+        }
         if (!isdigit((unsigned char)e->d_name[0]))
             continue;
-        found = maps_has(e->d_name, dev, ino);
+        init |= strcmp(e->d_name, "1") == 0;
+        enum verdict v = maps_has(dirfd(d), e->d_name, st->st_dev, st->st_ino);
+        if (v == YES) {
+            mapped = true;
+            break;
+        }
+        uid_t uid;
+        if (v != UNREADABLE || could_open(dirfd(d), e->d_name, st, &uid) != YES)
+            continue;
+        if (!unseen) {
+            why->pid = (pid_t)atoi(e->d_name);
+            why->uid = uid;
+            why->one_uid = true;
+            unseen = true;
+        } else {
+            why->others++;
+            why->one_uid &= uid == why->uid;
+        }
     }
     closedir(d);
-    return found;
+    if (mapped)
+        return SHMAP__MAPPED;
+    if (unseen || why->reason)
+        return SHMAP__MAYBE_MAPPED;
+    if (!init) {
+        why->reason = "/proc hides other users' processes (mounted with hidepid)";
+        return SHMAP__MAYBE_MAPPED;
+    }
+    return SHMAP__NOT_MAPPED;
 }

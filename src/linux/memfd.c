@@ -8,17 +8,11 @@
 
 size_t shmap__hugepage_size(const char *who)
 {
-    unsigned long long kb = 0, total = 0, nr = 0;
-    FILE *f = fopen("/proc/meminfo", "re");
-    if (f) {
-        char line[128];
-        while (fgets(line, sizeof line, f)) {
-            sscanf(line, "Hugepagesize: %llu kB", &kb);
-            sscanf(line, "HugePages_Total: %llu", &total);
-        }
-        fclose(f);
-    }
-    f = fopen("/proc/sys/vm/nr_hugepages", "re");
+    static const char *const fields[2] = {"Hugepagesize", "HugePages_Total"};
+    unsigned long long info[2], nr = 0;
+    shmap__meminfo(fields, info, 2);
+    unsigned long long kb = info[0], total = info[1];
+    FILE *f = fopen("/proc/sys/vm/nr_hugepages", "re");
     if (f) {
         if (fscanf(f, "%llu", &nr) != 1)
             nr = 0;

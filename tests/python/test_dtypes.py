@@ -171,6 +171,18 @@ def test_record__cli_spelling(name):
         assert seg.dtype.itemsize == 11
 
 
+def test_record__open_or_create_matches_fields_however_spelled(name):
+    dtype = np.dtype([("x", "<f4"), ("y", "<f4"), ("flag", "u1")])
+    with shmap.create(name, 3, "record:x:f4,y:f4,flag:u1") as seg:
+        with shmap.create(name, 3, dtype, exist_ok=True) as again:
+            assert again.dtype == dtype
+        with shmap.create(name, 3, seg.dtype, exist_ok=True) as again:
+            assert again.dtype == dtype
+        other = np.dtype([("x", "<f4"), ("y", "<f4"), ("flag", "i1")])
+        with pytest.raises(shmap.Error, match="flag:u1.*flag:i8"):
+            shmap.create(name, 3, other, exist_ok=True)
+
+
 def test_record__numpy_string_spelling(name):
     with shmap.create(name, 2, "f4,u1") as seg:
         assert seg.dtype.names == ("f0", "f1")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import shmap
+from conftest import run_cli
 
 
 @pytest.fixture
@@ -40,6 +41,40 @@ def test_keywords__nan_and_inf(seg):
     seg.keywords["I"] = float("-inf")
     assert math.isnan(seg.keywords["N"])
     assert seg.keywords["I"] == float("-inf")
+
+
+def test_keywords__inf_and_nan_reach_the_cli(name):
+    """The library keeps any double, so Python stores inf and nan as given; the CLI prints
+    them, and its JSON, which has no such numbers, gives null."""
+    with shmap.create(name, 1, "u1") as seg:
+        seg.keywords.update({"N": float("nan"), "I": float("-inf")})
+        info = run_cli("info", name).stdout
+        assert "N        = nan" in info and "I        = -inf" in info
+        assert '"keywords": {"N": null, "I": null}' in run_cli("info", name, "--json").stdout
+
+
+@pytest.mark.parametrize("text,number", [
+    ("E=1e400", "1e400"), ("E=-1e999", "-1e999"), ("E = 0x1p5000 / big", "0x1p5000"),
+])
+def test_keywords__cli_refuses_a_float_beyond_a_double(name, text, number):
+    """strtod() turns 1e400 into inf without a word: `shmap create --keyword` says so."""
+    proc = run_cli("create", name, "u1", "3", "--keyword", "OK=1", "--keyword", text,
+                   check=False)
+    assert proc.returncode == 2, proc.stderr  # bad usage, as other bad keywords
+    first = proc.stderr.splitlines()[0]
+    assert first == ("shmap: --keyword '%s': keyword E: value %s out of range for a double "
+                     "(f64)" % (text, number))
+    with pytest.raises(FileNotFoundError):  # nothing was created
+        shmap.open(name)
+
+
+def test_keywords__cli_keeps_an_infinity_asked_for_by_name(name):
+    run_cli("create", name, "u1", "3", "--keyword", "A=inf", "--keyword", "B=-Infinity",
+            "--keyword", "C=nan", "--keyword", "D=1e-400", "--keyword", "E=1.7e308")
+    with shmap.open(name) as seg:
+        kw = dict(seg.keywords)
+        assert kw["A"] == float("inf") and kw["B"] == float("-inf") and math.isnan(kw["C"])
+        assert kw["D"] == 0.0 and kw["E"] == 1.7e308  # underflow rounds, as strtod does
 
 
 def test_keywords__names_are_upper_case_and_case_insensitive(seg):
@@ -125,20 +160,64 @@ def test_keywords__bad_values_and_names(seg):
             kw["K"] = bad
     with pytest.raises(OverflowError):
         kw["K"] = 2 ** 63
-    with pytest.raises(ValueError):
+    with pytest.raises(shmap.ArgumentError):
         kw["K"] = "x" * 72
-    with pytest.raises(ValueError):
-        kw["K" * 24] = 1
-    with pytest.raises(ValueError):
-        kw[""] = 1
-    with pytest.raises(shmap.ArgumentError) as exc:
-        kw["BAD NAME"] = 1
-    assert isinstance(exc.value, ValueError)
-    assert exc.value.code == shmap.EKEYWORD
-    with pytest.raises(ValueError):
-        kw["NUL\0"] = 1
     with pytest.raises(TypeError):
         kw[1] = 1
+    assert len(kw) == 0
+
+
+def argument_error(call):
+    """The shmap.ArgumentError call() raises, checked to be the library's EKEYWORD."""
+    with pytest.raises(shmap.ArgumentError) as exc:
+        call()
+    assert isinstance(exc.value, ValueError)
+    assert exc.value.code == exc.value.errno == shmap.EKEYWORD
+    assert exc.value.errname == "SHMAP_EKEYWORD"
+    return str(exc.value)
+
+
+@pytest.mark.parametrize("bad,why", [
+    ("x" * 30, "must be 1 to 23 characters"),
+    ("K" * 24, "must be 1 to 23 characters"),
+    ("", "must be 1 to 23 characters"),
+    ("a b", "may hold only letters, digits, '_' and '-'"),
+    ("BAD!", "may hold only letters, digits, '_' and '-'"),
+    ("NUL\0", "may hold only letters, digits, '_' and '-'"),
+])
+def test_keywords__every_bad_name_is_an_argument_error(seg, bad, why):
+    kw = seg.keywords
+    msg = "%s: keyword name %s %s" % (seg.name, repr(bad), why)
+    assert argument_error(lambda: kw.__setitem__(bad, 1)) == msg
+    assert argument_error(lambda: kw.set(bad, 1, comment="c")) == msg
+    assert argument_error(lambda: kw.update({bad: 1})) == msg
+    assert argument_error(lambda: kw.setdefault(bad, 1)) == msg
+    assert len(kw) == 0
+    # Reading treats a name no keyword can have as a missing one, as a mapping does.
+    assert bad not in kw and kw.get(bad) is None
+    with pytest.raises(KeyError):
+        kw[bad]
+
+
+def test_keywords__bad_names_given_to_create_create_nothing(name):
+    for bad in ("x" * 30, "a b", "NUL\0"):
+        msg = argument_error(lambda: shmap.create(name, 3, "u1", keywords={bad: 1}))
+        assert msg.startswith("%s: keyword name %r " % (name, bad))
+        with pytest.raises(FileNotFoundError):
+            shmap.open(name)
+
+
+def test_keywords__too_long_strings_and_comments_are_argument_errors(seg):
+    kw = seg.keywords
+    msg = argument_error(lambda: kw.__setitem__("obj", "x" * 72))
+    assert msg == ("%s: keyword OBJ: string value must be at most 71 printable characters "
+                   "(it is 72 bytes)" % seg.name)
+    msg = argument_error(lambda: kw.__setitem__("obj", "a\0b"))
+    assert msg.endswith("at most 71 printable characters (it is 3 bytes, with a NUL)")
+    msg = argument_error(lambda: kw.set("obj", 1, comment="c" * 40))
+    assert msg == ("%s: keyword OBJ: comment must be at most 39 printable characters "
+                   "(it is 40 bytes)" % seg.name)
+    argument_error(lambda: kw.__setitem__("obj", "tab\there"))  # the library's check
     assert len(kw) == 0
 
 

@@ -1,13 +1,16 @@
 """Lifetimes: arrays keep their mapping alive; closing under a live array is safe; attaching
 never removes anything; the destroy policy at close and at exit."""
+import errno
 import gc
 import os
+import signal
+import time
 
 import numpy as np
 import pytest
 
 import shmap
-from conftest import ended_wait, run_python
+from conftest import ended_wait, read_line, run_python
 
 
 def mapped(name):
@@ -136,7 +139,7 @@ def test_lifetime__pending_refuses_the_same_access_only(name):
 
 
 def test_delete__while_read_write_mapping_pending(name):
-    """delete() takes the lock through a read-only mapping when this process's read-write
+    """delete() takes the lock through a mapping of its own when this process's read-write
     one is pending, and the arrays keep working on the nameless memory."""
     seg = shmap.create(name, (3,), "i4", keep=True)
     a = seg.array
@@ -165,8 +168,8 @@ def test_delete__while_read_only_mapping_pending(name):
 
 
 def test_delete__while_pending_wakes_waiters(name):
-    """The removal is announced through the lock's read-write map of the header: a wait in
-    the read-only mapping that delete() borrowed ends at once."""
+    """The removal is announced through the deletion's own read-write mapping of the
+    header: a wait in this process's read-only mapping ends at once."""
     seg = shmap.create(name, 4, "u1", keep=True)
     ro = shmap.open(name)
     a = seg.array
@@ -180,23 +183,84 @@ def test_delete__while_pending_wakes_waiters(name):
     assert mapped(name) == []
 
 
-def test_delete__both_mappings_pending(name):
-    """With both of this process's mappings pending no handle can take the lock: EPENDING,
-    naming the way out; force still removes the name."""
-    seg = shmap.create(name, 3, "u1", keep=True)
+def both_pending(name, dtype="u1"):
+    """A kept segment whose two mappings in this process, read-write and read-only, are
+    both unmap-pending: each Segment closed under a live array. Returns the two arrays."""
+    seg = shmap.create(name, 3, dtype, keep=True)
     a = seg.array
     seg.close()
     ro = shmap.open(name)
     b = ro.array
     ro.close()
-    with pytest.raises(shmap.Error) as exc:
-        shmap.delete(name)
-    assert exc.value.code == shmap.EPENDING
-    assert name in str(exc.value) and "force" in str(exc.value)
-    assert shmap.info(name)["name"] == name  # still there
-    shmap.delete(name, force=True)
+    assert [m["pending"] for m in mapped(name)] == [True, True]
+    for readonly in (False, True):
+        with pytest.raises(shmap.Error) as exc:
+            shmap.open(name, readonly=readonly)
+        assert exc.value.code == shmap.EPENDING
+    del exc  # its traceback holds this frame, and with it the arrays
+    return a, b
+
+
+def test_delete__both_mappings_pending(name):
+    """With both of this process's mappings pending, delete() locks through a mapping of
+    its own: the name goes, the arrays keep the memory, and nothing is revived."""
+    a, b = both_pending(name)
+    a[:] = [4, 5, 6]
+    shmap.delete(name)
     with pytest.raises(FileNotFoundError):
         shmap.info(name)
+    with pytest.raises(FileNotFoundError):
+        shmap.delete(name)
+    assert b.tolist() == [4, 5, 6]
+    a[0] = 9
+    assert b[0] == 9
+    m = mapped(name)
+    assert len(m) == 2 and all(x["pending"] and x["refs"] == 1 for x in m)
+    del a, b
+    assert mapped(name) == []
+    assert not in_proc_maps(name)
+
+
+HOLDER = """
+import shmap, signal, time
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+seg = shmap.open(%r, readonly=False)
+with seg.lock(exclusive=True):
+    print("locked", flush=True)
+    signal.sigwait({signal.SIGUSR1})
+    time.sleep(0.3)
+print("released", flush=True)
+"""
+
+
+def test_delete__both_mappings_pending_waits_for_another_process(name, child):
+    """The deletion through its own mapping still waits for other processes' locks: it
+    fails naming the holder and changes nothing, or waits until the holder lets go."""
+    a, b = both_pending(name)
+    holder = child(HOLDER % name)
+    assert read_line(holder) == "locked"
+    with pytest.raises(BlockingIOError) as exc:
+        shmap.delete(name, timeout=0)
+    assert exc.value.errno == errno.EBUSY
+    assert "pid %d" % holder.pid in str(exc.value)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError) as exc:
+        shmap.delete(name, timeout=0.25)
+    assert 0.25 <= time.monotonic() - t0 < 2
+    assert "timed out after 0.25 s" in str(exc.value)
+    assert "held by pid %d" % holder.pid in str(exc.value)
+    assert shmap.info(name)["name"] == name  # still there
+    assert [m["pending"] for m in mapped(name)] == [True, True]
+    os.kill(holder.pid, signal.SIGUSR1)
+    t0 = time.monotonic()
+    shmap.delete(name, timeout=10)
+    assert time.monotonic() - t0 >= 0.25  # the holder's 0.3 s
+    assert read_line(holder) == "released"
+    assert holder.wait(10) == 0
+    with pytest.raises(FileNotFoundError):
+        shmap.info(name)
+    a[1] = 2
+    assert b.tolist() == [0, 2, 0]
     del a, b
     assert mapped(name) == []
 

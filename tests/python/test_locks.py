@@ -4,6 +4,7 @@ attached, and shmap.delete(), which waits for the lock."""
 import errno
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -12,7 +13,8 @@ import warnings
 import pytest
 
 import shmap
-from conftest import ended_wait, read_line, run_python, run_python_as_nobody, spin
+from conftest import (ended_wait, python_env, read_line, run_python,
+                      run_python_as_nobody, spin)
 
 # A child that opens the segment read-write, takes a lock, says so and waits to be killed.
 HOLDER = """
@@ -34,8 +36,8 @@ def test_lock__shared_by_default_in_a_with_block(name):
             assert repr(lk) == "<shmap.Lock shared on '%s' held>" % name
             assert seg.locked is True
             info = seg.lock_info
-            assert info == {"writer": None, "writer_alive": False, "shared": 1,
-                            "waiters": False, "owner_died": False, "dead_pid": None}
+            assert info == {"writer": None, "writer_alive": False, "writer_waiting": False,
+                            "shared": 1, "waiters": False, "owner_died": False, "dead_pid": None}
         assert lk.held is False
         assert repr(lk) == "<shmap.Lock shared on '%s' released>" % name
         assert seg.locked is False and seg.lock_info["shared"] == 0
@@ -173,6 +175,84 @@ def test_lock__closing_the_segment_ends_a_wait_in_it(name):
     assert [str(e) for e in got] == ["segment '%s' was closed while waiting" % name]
 
 
+def test_lock__a_waiting_thread_other_than_the_main_one_leaves_the_gil_alone(name):
+    # Only the main thread runs signal handlers: another thread's wait wakes every 10 ms to
+    # check, without queueing for the GIL each time behind busy threads.
+    with shmap.create(name, 4, "u1") as seg, shmap.open(name, readonly=False) as other:
+        holder = other.lock(exclusive=True)
+        got = []
+        waiter = threading.Thread(target=lambda: got.append(seg.lock(timeout=10)))
+        before = shmap._gil_checks()
+        waiter.start()
+        time.sleep(0.3)  # some 30 wakes of the waiter
+        assert waiter.is_alive() and shmap._gil_checks() == before
+        holder.release()
+        waiter.join(10)
+        assert not waiter.is_alive() and got[0].held
+        got[0].release()
+        # The main thread's wait does take the GIL to look at signals.
+        holder = other.lock(exclusive=True)
+        threading.Timer(0.1, holder.release).start()
+        before = shmap._gil_checks()
+        with seg.lock(timeout=10):
+            pass
+        assert shmap._gil_checks() > before
+
+
+IMPORTED_IN_A_THREAD = """
+import os, signal, sys, threading, time
+got = {}
+t = threading.Thread(target=lambda: got.update(m=__import__("shmap")))
+t.start()
+t.join()
+shmap = got["m"]
+name = sys.argv[1]
+
+def interrupted_wait():
+    seg = shmap.create(name, 4, "u1")
+    other = shmap.open(name, readonly=False)
+    holder = other.lock(exclusive=True)
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    t0 = time.monotonic()
+    try:
+        seg.lock(timeout=30)
+        return "not interrupted"
+    except KeyboardInterrupt:
+        return "interrupted after %.1f s" % (time.monotonic() - t0)
+    finally:
+        holder.release()
+        other.close()
+        seg.close()
+
+if sys.argv[2] == "here":
+    print(interrupted_wait(), flush=True)
+else:  # in a child forked from another thread, whose only thread is now the main one
+    out = {}
+    def fork_and_wait():
+        pid = os.fork()
+        if pid == 0:
+            print(interrupted_wait(), flush=True)
+            os._exit(0)
+        out["status"] = os.waitpid(pid, 0)[1]
+    t = threading.Thread(target=fork_and_wait)
+    t.start()
+    t.join()
+    assert out["status"] == 0, out
+"""
+
+
+@pytest.mark.parametrize("where", ["here", "forked"])
+def test_lock__ctrl_c_ends_a_wait_of_the_main_thread_when_imported_elsewhere(name, where):
+    # Signal handlers run in the main thread, whichever thread imported the module, and in
+    # a child forked from another thread that thread is the main one.
+    proc = subprocess.run([sys.executable, "-c", IMPORTED_IN_A_THREAD, name, where],
+                          capture_output=True, text=True, timeout=120, env=python_env())
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip()
+    assert line.startswith("interrupted after"), (line, proc.stderr)
+    assert float(line.split()[2]) < 10
+
+
 def test_lock__outlives_close_of_its_segment(name):
     seg = shmap.create(name, 4, "u1", keep=True)
     lk = seg.lock(exclusive=True)
@@ -224,6 +304,24 @@ def test_lock__holder_killed__next_writer_told(name, child):
             warnings.simplefilter("error")
             with seg.lock(exclusive=True, timeout=0) as again:  # told once only
                 assert again.owner_died is None
+
+
+def test_lock_info__a_writer_waiting_for_readers_is_told_from_one_holding(name, child):
+    with shmap.create(name, 4, "u1") as seg:
+        with seg.lock():
+            proc = child(HOLDER % (name, True))
+            deadline = time.monotonic() + 30
+            while seg.lock_info["writer"] != proc.pid and time.monotonic() < deadline:
+                time.sleep(0.005)
+            info = seg.lock_info
+            assert info["writer"] == proc.pid and info["writer_alive"] is True
+            assert info["writer_waiting"] is True and info["shared"] == 1
+            assert shmap.info(name)["lock"] == info
+            assert seg.locked is True
+        assert read_line(proc) == "locked"
+        info = seg.lock_info
+        assert info["writer"] == proc.pid and info["writer_waiting"] is False
+        assert info["shared"] == 0
 
 
 def test_lock__owner_died_warning_made_an_error_releases(name, child):

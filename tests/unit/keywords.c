@@ -1,4 +1,5 @@
 /* Keywords: set, get, delete, list; types, names, limits, read-only handles; publish. */
+#include <math.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -355,6 +356,15 @@ TEST(keyword_parse__value_type_follows_its_form)
     CHECK_EQ_INT(k.type, SHMAP_KW_STRING);
     CHECK_OK(shmap_keyword_parse("BIG=0x1ffffffffffffffff", &k)); /* past i64: a number */
     CHECK_EQ_INT(k.type, SHMAP_KW_FLOAT);
+    /* A number beyond a double is refused; an infinity spelled out, or an underflow to
+     * zero, is what was written. */
+    CHECK_ERR(shmap_keyword_parse("E=1e400", &k), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "keyword E: value 1e400 out of range for a double");
+    CHECK_ERR(shmap_keyword_parse("E=-1e400 / too far", &k), SHMAP_EKEYWORD);
+    CHECK_OK(shmap_keyword_parse("E=-inf", &k));
+    CHECK(k.type == SHMAP_KW_FLOAT && isinf(k.f) && k.f < 0);
+    CHECK_OK(shmap_keyword_parse("E=1e-400", &k));
+    CHECK(k.type == SHMAP_KW_FLOAT && k.f == 0);
     CHECK_ERR(shmap_keyword_parse("NOEQUALS", &k), SHMAP_EKEYWORD);
     CHECK_ERR(shmap_keyword_parse("=1", &k), SHMAP_EKEYWORD);
     CHECK_ERR(shmap_keyword_parse("BAD KEY=1", &k), SHMAP_EKEYWORD);

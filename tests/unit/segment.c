@@ -532,10 +532,25 @@ TEST(create__open_or_create_of_a_record_checks_the_field_list)
     opts.flags = SHMAP_CREATE_OPEN;
     CHECK_OK(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts));
     CHECK_OK(shmap_close(seg));
-    /* Same size (8 bytes), other fields. */
+    /* The same fields spelled otherwise (numpy, words, byte order, a count of 1). */
+    opts.record_fields = "a:float32,b:<f4[1]";
+    CHECK_OK(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts));
+    CHECK_OK(shmap_close(seg));
+    opts.record_fields = "a:f32,b:float";
+    CHECK_OK(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts));
+    CHECK_OK(shmap_close(seg));
+    /* Same size (8 bytes), other fields; the message shows both lists. */
     opts.record_fields = "a:f8";
     CHECK_ERR(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts), SHMAP_EMISMATCH);
+    CHECK_CONTAINS(shmap_last_error(), "exists as record[5] {a:f4,b:f4}, asked for record[5] "
+                                       "{a:f8}");
     opts.record_fields = "a:f4,c:f4";
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts), SHMAP_EMISMATCH);
+    opts.record_fields = "a:f4,b:i4";
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts), SHMAP_EMISMATCH);
+    opts.record_fields = "a:f4[2]";
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts), SHMAP_EMISMATCH);
+    opts.record_fields = "b:f4,a:f4";
     CHECK_ERR(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts), SHMAP_EMISMATCH);
     CHECK_OK(shmap_unlink(name));
 }

@@ -1,0 +1,262 @@
+/*
+ * shmap ls shows who is attached and the lock state: the USERS and LOCK columns, and in
+ * --json the same "attached" and "lock" objects as info --json. Holders are real
+ * processes: shared, exclusive, a writer waiting for readers, one killed with SIGKILL.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "../util.h"
+
+/* A child that opens `name` read-write, takes a lock (flags 0: none), reports 'L' and
+ * sleeps until killed. */
+static pid_t holder(const char *name, unsigned flags)
+{
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_seg *seg = NULL;
+        if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || (flags && shmap_lock(seg, flags, -1))) {
+            util_child_send(&c, 'E');
+            _exit(1);
+        }
+        util_child_send(&c, 'L');
+        for (;;)
+            pause();
+    }
+    char said = util_parent_recv(&c);
+    util_chan_close(&c);
+    CHECK_EQ_INT(said, 'L');
+    return pid;
+}
+
+static void kill_and_reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+}
+
+/* The line of `text` that starts with `name` followed by a blank (table) or that holds
+ * "name": "NAME" (ls --json), copied into buf; fails the test if there is none. */
+static const char *line_of(const char *text, const char *name, int json, char *buf,
+                           size_t size)
+{
+    char key[SHMAP_NAME_MAX + 16];
+    snprintf(key, sizeof key, json ? "{\"name\": \"%s\"," : "%s ", name);
+    for (const char *p = text; p && *p;) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *hit = strstr(p, key);
+        if (hit && hit < p + len && (json || hit == p)) {
+            snprintf(buf, size, "%.*s", (int)len, p);
+            return buf;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    test_fail(__FILE__, __LINE__, "no line for %s in:\n%s", name, text);
+}
+
+/* The words of a table line, split on blanks: the cell of column `col` (0-based). */
+static const char *cell(const char *line, int col, char *buf, size_t size)
+{
+    const char *p = line;
+    for (int c = 0;; c++) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, " ");
+        if (c == col) {
+            snprintf(buf, size, "%.*s", (int)len, p);
+            return buf;
+        }
+        if (!p[len])
+            return "";
+        p += len;
+    }
+}
+
+/* The columns of `shmap ls`, as its header line names them. */
+static int column(const char *table, const char *title)
+{
+    char first[1024], word[64];
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(table, "\n"), table);
+    for (int c = 0; c < 32; c++)
+        if (strcmp(cell(first, c, word, sizeof word), title) == 0)
+            return c;
+    test_fail(__FILE__, __LINE__, "no column %s in: %s", title, first);
+}
+
+/* The object that follows "member": in a line of JSON, braces balanced (no strings with
+ * braces inside: the lock object has none). */
+static const char *object_after(const char *line, const char *member, char *buf, size_t size)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\": ", member);
+    const char *p = strstr(line, key);
+    CHECK(p != NULL);
+    p += strlen(key);
+    int depth = 0;
+    const char *q = p;
+    do {
+        depth += (*q == '{' || *q == '[') - (*q == '}' || *q == ']');
+        q++;
+    } while (*q && depth > 0);
+    snprintf(buf, size, "%.*s", (int)(q - p), p);
+    return buf;
+}
+
+/* USERS and LOCK of `name` in `shmap ls`. */
+static void users_and_lock(const char *name, char *users, char *lock, size_t size)
+{
+    char *out = NULL, *err = NULL, line[2048];
+    RUN(0, "ls");
+    line_of(out, name, 0, line, sizeof line);
+    cell(line, column(out, "USERS"), users, size);
+    cell(line, column(out, "LOCK"), lock, size);
+    util_clear(&out, &err);
+}
+
+TEST(cli__ls_shows_users_and_the_lock)
+{
+    const char *shared = test_name("sh"), *excl = test_name("ex"), *idle = test_name("id");
+    const uint64_t dims[1] = {8};
+    util_make_kept(shared, SHMAP_U8, 1, dims);
+    util_make_kept(excl, SHMAP_U8, 1, dims);
+    util_make_kept(idle, SHMAP_U8, 1, dims);
+    pid_t r1 = holder(shared, SHMAP_LOCK_SHARED), r2 = holder(shared, SHMAP_LOCK_SHARED);
+    pid_t w = holder(excl, SHMAP_LOCK_EXCLUSIVE);
+    char users[64], lock[64], want[64];
+
+    users_and_lock(shared, users, lock, sizeof users);
+    CHECK_STR(users, "2");
+    CHECK_STR(lock, "r2");
+    users_and_lock(excl, users, lock, sizeof users);
+    CHECK_STR(users, "1");
+    snprintf(want, sizeof want, "w%d", (int)w);
+    CHECK_STR(lock, want);
+    users_and_lock(idle, users, lock, sizeof users);
+    CHECK_STR(users, "0");
+    CHECK_STR(lock, "-");
+
+    /* Killed holders: still in the tables, dead. */
+    kill_and_reap(r1);
+    kill_and_reap(w);
+    users_and_lock(shared, users, lock, sizeof users);
+    CHECK_STR(users, "1+1dead");
+    CHECK_STR(lock, "r2");
+    users_and_lock(excl, users, lock, sizeof users);
+    CHECK_STR(users, "0+1dead");
+    snprintf(want, sizeof want, "w%d:dead", (int)w);
+    CHECK_STR(lock, want);
+
+    /* A locker recovers the lock: the next exclusive holder is told, and so is ls. */
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, excl, SHMAP_RDWR));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 10));
+    users_and_lock(excl, users, lock, sizeof users);
+    CHECK_STR(users, "1");
+    snprintf(want, sizeof want, "r1,died:%d", (int)w);
+    CHECK_STR(lock, want);
+    CHECK_OK(shmap_close(seg));
+
+    kill_and_reap(r2);
+    CHECK_OK(shmap_unlink(shared));
+    CHECK_OK(shmap_unlink(excl));
+    CHECK_OK(shmap_unlink(idle));
+}
+
+TEST(cli__ls_shows_a_writer_waiting_for_readers)
+{
+    const char *name = test_name("wait");
+    const uint64_t dims[1] = {8};
+    util_make_kept(name, SHMAP_U8, 1, dims);
+    pid_t r = holder(name, SHMAP_LOCK_SHARED);
+    pid_t w = util_spawn();
+    if (w == 0) {
+        execl(test_shmap_bin(), test_shmap_bin(), "lock", name, "--write", "--", "true",
+              (char *)NULL);
+        _exit(127);
+    }
+    shmap_seg *seg = NULL;
+    shmap_lockinfo li = {0};
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    double deadline = util_now_s() + 10;
+    while (shmap_lock_info(seg, &li) == 0 && li.writer != w && util_now_s() < deadline)
+        util_sleep_ms(5);
+    CHECK_EQ_INT(li.writer, w);
+    CHECK(util_wait_asleep(w));
+
+    char users[64], lock[64], want[256];
+    users_and_lock(name, users, lock, sizeof users);
+    CHECK_STR(users, "2");
+    snprintf(want, sizeof want, "r1,w%d:wait", (int)w);
+    CHECK_STR(lock, want);
+
+    char *out = NULL, *err = NULL, line[8192], obj[1024];
+    RUN(0, "ls", "--json");
+    line_of(out, name, 1, line, sizeof line);
+    snprintf(want, sizeof want, "{\"writer\": %d, \"writer_alive\": true, "
+                                "\"writer_waiting\": true, \"shared\": 1,", (int)w);
+    CHECK_CONTAINS(object_after(line, "lock", obj, sizeof obj), want);
+
+    /* The reader goes: the writer gets the lock, runs `true` and lets go. */
+    kill_and_reap(r);
+    CHECK_EQ_INT(test_wait(w), 0);
+    users_and_lock(name, users, lock, sizeof users);
+    CHECK_STR(users, "0");
+    CHECK_STR(lock, "-");
+    util_clear(&out, &err);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+/* ls --json gives each segment's "attached" and "lock" as info --json does, System V
+ * segments included; a dead attacher is listed with "alive": false. */
+static void check_json_matches_info(const char *name)
+{
+    char *out = NULL, *err = NULL, line[8192], a[2048], b[2048];
+    RUN(0, "ls", "--json");
+    line_of(out, name, 1, line, sizeof line);
+    object_after(line, "attached", a, sizeof a);
+    RUN(0, "info", name, "--json");
+    object_after(out, "attached", b, sizeof b);
+    CHECK_STR(a, b);
+    object_after(line, "lock", a, sizeof a);
+    object_after(out, "lock", b, sizeof b);
+    CHECK_STR(a, b);
+    util_clear(&out, &err);
+}
+
+TEST(cli__ls_json_gives_attached_and_lock_as_info_does)
+{
+    char sysv[64];
+    snprintf(sysv, sizeof sysv, "sysv://0x%08x", (unsigned)test_sysv_key());
+    const char *names[2] = {test_name("js"), sysv};
+    char *out = NULL, *err = NULL, line[8192], obj[2048], want[256];
+    for (int i = 0; i < 2; i++) {
+        RUN(0, "create", names[i], "u8", "8");
+        pid_t r = holder(names[i], SHMAP_LOCK_SHARED), d = holder(names[i], 0);
+        pid_t w = holder(names[i], 0);
+        kill_and_reap(d);
+        check_json_matches_info(names[i]);
+
+        RUN(0, "ls", "--json");
+        line_of(out, names[i], 1, line, sizeof line);
+        object_after(line, "attached", obj, sizeof obj);
+        snprintf(want, sizeof want, "{\"pid\": %d, \"alive\": true, \"shared\": 1, "
+                                    "\"writer\": false,", (int)r);
+        CHECK_CONTAINS(obj, want);
+        snprintf(want, sizeof want, "{\"pid\": %d, \"alive\": false, \"shared\": 0, ", (int)d);
+        CHECK_CONTAINS(obj, want);
+        snprintf(want, sizeof want, "{\"pid\": %d, \"alive\": true, \"shared\": 0, ", (int)w);
+        CHECK_CONTAINS(obj, want);
+        CHECK_STR(object_after(line, "lock", obj, sizeof obj),
+                  "{\"writer\": null, \"writer_alive\": false, \"writer_waiting\": false, "
+                  "\"shared\": 1, \"waiters\": false, \"owner_died\": false, "
+                  "\"dead_pid\": null}");
+        kill_and_reap(r);
+        kill_and_reap(w);
+        RUN(0, "rm", names[i]);
+    }
+    util_clear(&out, &err);
+}
