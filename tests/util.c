@@ -223,6 +223,33 @@ int util_remove_hidden_of(pid_t pid)
     return scan_hidden(needle, 1);
 }
 
+pid_t util_spawn_holder(const char *name, unsigned flags)
+{
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_seg *seg = NULL;
+        if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || (flags && shmap_lock(seg, flags, -1))) {
+            util_child_send(&c, 'E');
+            _exit(1);
+        }
+        util_child_send(&c, 'L');
+        for (;;)
+            pause();
+    }
+    char said = util_parent_recv(&c);
+    util_chan_close(&c);
+    CHECK_EQ_INT(said, 'L');
+    return pid;
+}
+
+void util_kill9(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+}
+
 pid_t util_dead_pid(void)
 {
     fflush(NULL);

@@ -128,6 +128,15 @@ char util_child_recv(struct util_chan *c);
 char util_parent_recv(struct util_chan *c);
 void util_parent_send(struct util_chan *c, char b);
 
+/*
+ * A child that opens `name` read-write, takes the lock with `flags` (0: none), waiting as
+ * long as it must, and sleeps until killed; returns once it holds it (CHECKs that it could).
+ */
+pid_t util_spawn_holder(const char *name, unsigned flags);
+
+/* SIGKILL a child of this test and reap it (CHECKs that the kill ended it). */
+void util_kill9(pid_t pid);
+
 /* A pid that is not running: a child of this test that has exited and been reaped. */
 pid_t util_dead_pid(void);
 

@@ -8,35 +8,6 @@
 
 #include "../util.h"
 
-/* A child that opens `name` read-write, takes a lock (flags 0: none), reports 'L' and
- * sleeps until killed. */
-static pid_t holder(const char *name, unsigned flags)
-{
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        shmap_seg *seg = NULL;
-        if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || (flags && shmap_lock(seg, flags, -1))) {
-            util_child_send(&c, 'E');
-            _exit(1);
-        }
-        util_child_send(&c, 'L');
-        for (;;)
-            pause();
-    }
-    char said = util_parent_recv(&c);
-    util_chan_close(&c);
-    CHECK_EQ_INT(said, 'L');
-    return pid;
-}
-
-static void kill_and_reap(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
-}
-
 /* The line of `text` that starts with `name` followed by a blank (table) or that holds
  * "name": "NAME" (ls --json), copied into buf; fails the test if there is none. */
 static const char *line_of(const char *text, const char *name, int json, char *buf,
@@ -123,8 +94,8 @@ TEST(cli__ls_shows_users_and_the_lock)
     util_make_kept(shared, SHMAP_U8, 1, dims);
     util_make_kept(excl, SHMAP_U8, 1, dims);
     util_make_kept(idle, SHMAP_U8, 1, dims);
-    pid_t r1 = holder(shared, SHMAP_LOCK_SHARED), r2 = holder(shared, SHMAP_LOCK_SHARED);
-    pid_t w = holder(excl, SHMAP_LOCK_EXCLUSIVE);
+    pid_t r1 = util_spawn_holder(shared, SHMAP_LOCK_SHARED), r2 = util_spawn_holder(shared, SHMAP_LOCK_SHARED);
+    pid_t w = util_spawn_holder(excl, SHMAP_LOCK_EXCLUSIVE);
     char users[64], lock[64], want[64];
 
     users_and_lock(shared, users, lock, sizeof users);
@@ -139,8 +110,8 @@ TEST(cli__ls_shows_users_and_the_lock)
     CHECK_STR(lock, "-");
 
     /* Killed holders: still in the tables, dead. */
-    kill_and_reap(r1);
-    kill_and_reap(w);
+    util_kill9(r1);
+    util_kill9(w);
     users_and_lock(shared, users, lock, sizeof users);
     CHECK_STR(users, "1+1dead");
     CHECK_STR(lock, "r2");
@@ -159,7 +130,7 @@ TEST(cli__ls_shows_users_and_the_lock)
     CHECK_STR(lock, want);
     CHECK_OK(shmap_close(seg));
 
-    kill_and_reap(r2);
+    util_kill9(r2);
     CHECK_OK(shmap_unlink(shared));
     CHECK_OK(shmap_unlink(excl));
     CHECK_OK(shmap_unlink(idle));
@@ -170,7 +141,7 @@ TEST(cli__ls_shows_a_writer_waiting_for_readers)
     const char *name = test_name("wait");
     const uint64_t dims[1] = {8};
     util_make_kept(name, SHMAP_U8, 1, dims);
-    pid_t r = holder(name, SHMAP_LOCK_SHARED);
+    pid_t r = util_spawn_holder(name, SHMAP_LOCK_SHARED);
     pid_t w = util_spawn();
     if (w == 0) {
         execl(test_shmap_bin(), test_shmap_bin(), "lock", name, "--write", "--", "true",
@@ -200,7 +171,7 @@ TEST(cli__ls_shows_a_writer_waiting_for_readers)
     CHECK_CONTAINS(object_after(line, "lock", obj, sizeof obj), want);
 
     /* The reader goes: the writer gets the lock, runs `true` and lets go. */
-    kill_and_reap(r);
+    util_kill9(r);
     CHECK_EQ_INT(test_wait(w), 0);
     users_and_lock(name, users, lock, sizeof users);
     CHECK_STR(users, "0");
@@ -235,9 +206,9 @@ TEST(cli__ls_json_gives_attached_and_lock_as_info_does)
     char *out = NULL, *err = NULL, line[8192], obj[2048], want[256];
     for (int i = 0; i < 2; i++) {
         RUN(0, "create", names[i], "u8", "8");
-        pid_t r = holder(names[i], SHMAP_LOCK_SHARED), d = holder(names[i], 0);
-        pid_t w = holder(names[i], 0);
-        kill_and_reap(d);
+        pid_t r = util_spawn_holder(names[i], SHMAP_LOCK_SHARED), d = util_spawn_holder(names[i], 0);
+        pid_t w = util_spawn_holder(names[i], 0);
+        util_kill9(d);
         check_json_matches_info(names[i]);
 
         RUN(0, "ls", "--json");
@@ -254,8 +225,8 @@ TEST(cli__ls_json_gives_attached_and_lock_as_info_does)
                   "{\"writer\": null, \"writer_alive\": false, \"writer_waiting\": false, "
                   "\"shared\": 1, \"waiters\": false, \"owner_died\": false, "
                   "\"dead_pid\": null}");
-        kill_and_reap(r);
-        kill_and_reap(w);
+        util_kill9(r);
+        util_kill9(w);
         RUN(0, "rm", names[i]);
     }
     util_clear(&out, &err);

@@ -13,35 +13,6 @@
 
 #include "../util.h"
 
-/* A child that opens `name` read-write, takes a lock (flags 0: none), reports 'L' (or 'E')
- * and sleeps until killed. */
-static pid_t holder(const char *name, unsigned flags)
-{
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        shmap_seg *seg = NULL;
-        if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || (flags && shmap_lock(seg, flags, -1))) {
-            util_child_send(&c, 'E');
-            _exit(1);
-        }
-        util_child_send(&c, 'L');
-        for (;;)
-            pause();
-    }
-    char said = util_parent_recv(&c);
-    util_chan_close(&c);
-    CHECK_EQ_INT(said, 'L');
-    return pid;
-}
-
-static void kill_and_reap(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
-}
-
 /* The entry of `name` in a listing (which CHECKs it is there and valid). */
 static const shmap_entry *entry_of(const shmap_entry *list, size_t n, const char *name)
 {
@@ -65,8 +36,8 @@ TEST(list__shows_shared_and_exclusive_holders_in_other_processes)
     make(shared);
     make(excl);
     make(idle);
-    pid_t r1 = holder(shared, SHMAP_LOCK_SHARED), r2 = holder(shared, SHMAP_LOCK_SHARED);
-    pid_t w = holder(excl, SHMAP_LOCK_EXCLUSIVE);
+    pid_t r1 = util_spawn_holder(shared, SHMAP_LOCK_SHARED), r2 = util_spawn_holder(shared, SHMAP_LOCK_SHARED);
+    pid_t w = util_spawn_holder(excl, SHMAP_LOCK_EXCLUSIVE);
 
     shmap_entry *list = NULL;
     size_t n = 0;
@@ -122,9 +93,9 @@ TEST(list__shows_shared_and_exclusive_holders_in_other_processes)
     shmap_list_free(list);
     CHECK_OK(shmap_close(seg));
 
-    kill_and_reap(r1);
-    kill_and_reap(r2);
-    kill_and_reap(w);
+    util_kill9(r1);
+    util_kill9(r2);
+    util_kill9(w);
     CHECK_OK(shmap_unlink(shared));
     CHECK_OK(shmap_unlink(excl));
     CHECK_OK(shmap_unlink(idle));
@@ -187,9 +158,9 @@ TEST(list__shows_killed_holders_as_dead_and_leaves_their_slots)
     const char *rname = test_name("dr"), *wname = test_name("dw");
     make(rname);
     make(wname);
-    pid_t r = holder(rname, SHMAP_LOCK_SHARED), w = holder(wname, SHMAP_LOCK_EXCLUSIVE);
-    kill_and_reap(r);
-    kill_and_reap(w);
+    pid_t r = util_spawn_holder(rname, SHMAP_LOCK_SHARED), w = util_spawn_holder(wname, SHMAP_LOCK_EXCLUSIVE);
+    util_kill9(r);
+    util_kill9(w);
 
     for (int pass = 0; pass < 2; pass++) {
         shmap_entry *list = NULL;
@@ -247,7 +218,7 @@ TEST(list__shows_the_holders_of_a_system_v_segment)
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, dims, &opts));
     CHECK_OK(shmap_close(seg));
-    pid_t w = holder(name, SHMAP_LOCK_EXCLUSIVE), idle = holder(name, 0);
+    pid_t w = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE), idle = util_spawn_holder(name, 0);
 
     shmap_entry *list = NULL;
     size_t n = 0;
@@ -262,13 +233,13 @@ TEST(list__shows_the_holders_of_a_system_v_segment)
         CHECK(e->attachers[i].writer == (e->attachers[i].pid == w));
     shmap_list_free(list);
 
-    kill_and_reap(idle);
+    util_kill9(idle);
     CHECK_OK(shmap_list(&list, &n, 0));
     e = entry_of(list, n, name);
     CHECK_EQ_INT(e->attached, 1);
     CHECK_EQ_INT(e->nattachers, 2);
     shmap_list_free(list);
-    kill_and_reap(w);
+    util_kill9(w);
     CHECK_OK(shmap_unlink(name));
 }
 
@@ -295,7 +266,7 @@ TEST(list__attach_tables_stay_with_their_entries)
     }
     for (int i = 1; i < NSEG; i++)
         for (int k = 0; k < i && k < 2; k++)
-            kids[nkids++] = holder(names[i], 0);
+            kids[nkids++] = util_spawn_holder(names[i], 0);
 
     shmap_entry *list = NULL;
     size_t n = 0;
@@ -318,7 +289,7 @@ TEST(list__attach_tables_stay_with_their_entries)
     }
     shmap_list_free(list);
     for (int i = 0; i < nkids; i++)
-        kill_and_reap(kids[i]);
+        util_kill9(kids[i]);
     for (int i = 0; i < NSEG; i++) {
         if (mine[i])
             CHECK_OK(shmap_close(mine[i]));
@@ -378,7 +349,7 @@ TEST(list__attach_tables_survive_the_list_growing)
         CHECK_EQ_INT(child, i % 5 == 0);
     }
     shmap_list_free(list);
-    kill_and_reap(kid);
+    util_kill9(kid);
     for (int i = 0; i < NSEG; i++) {
         if (mine[i])
             CHECK_OK(shmap_close(mine[i]));

@@ -1,11 +1,10 @@
 /*
  * A try (timeout 0) never waits, so it cannot wait for a waiter's liveness check either: it
- * checks the holders itself, at most once a 10 ms slice per mapping. A holder or a waiting writer killed with SIGKILL must not
- * keep a try reporting "busy" until some blocking locker happens along.
+ * checks the holders itself, at most once a 10 ms slice per mapping. A holder or a waiting
+ * writer killed with SIGKILL must not keep a try reporting "busy" until some blocking
+ * locker happens along.
  */
 #include <signal.h>
-#include <stdbool.h>
-#include <sys/wait.h>
 
 #include "../util.h"
 
@@ -16,36 +15,6 @@ static shmap_seg *make_kept_rdwr(const char *name)
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
     return seg;
-}
-
-/* A child that opens the segment, takes the lock with `flags` (waiting as long as it must)
- * and says 'L' once it holds it; or, with `say_first`, says 'W' just before it asks. */
-static pid_t locker(const char *name, unsigned flags, bool say_first, struct util_chan *c)
-{
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        shmap_seg *seg = NULL;
-        if (shmap_open(&seg, name, SHMAP_RDWR) < 0)
-            util_child_send(c, 'E');
-        if (say_first)
-            util_child_send(c, 'W');
-        int rc = shmap_lock(seg, flags, -1);
-        util_child_send(c, rc == 0 ? 'L' : 'E');
-        for (;;)
-            pause();
-    }
-    return pid;
-}
-
-static pid_t holding(const char *name, unsigned flags)
-{
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = locker(name, flags, false, &c);
-    char said = util_parent_recv(&c);
-    util_chan_close(&c);
-    CHECK_EQ_INT(said, 'L');
-    return pid;
 }
 
 /*
@@ -65,19 +34,13 @@ static int try_until_free(shmap_seg *seg, unsigned flags)
     return rc;
 }
 
-static void kill9(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    CHECK(waitpid(pid, NULL, 0) == pid);
-}
-
 TEST(trylock__a_writer_killed_holding_the_lock_does_not_keep_tries_busy)
 {
     const char *name = test_name("tw");
     shmap_seg *seg = make_kept_rdwr(name);
-    pid_t writer = holding(name, SHMAP_LOCK_EXCLUSIVE);
+    pid_t writer = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     CHECK_EQ_INT(shmap_lock(seg, SHMAP_LOCK_SHARED, 0), -EBUSY); /* alive: busy */
-    kill9(writer);
+    util_kill9(writer);
     /* A try of the shared lock recovers the lock; the next writer is still told. */
     CHECK_OK(try_until_free(seg, SHMAP_LOCK_SHARED));
     CHECK_OK(shmap_unlock(seg));
@@ -94,8 +57,8 @@ TEST(trylock__an_exclusive_try_recovers_a_killed_writer_itself)
 {
     const char *name = test_name("tx");
     shmap_seg *seg = make_kept_rdwr(name);
-    pid_t writer = holding(name, SHMAP_LOCK_EXCLUSIVE);
-    kill9(writer);
+    pid_t writer = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    util_kill9(writer);
     CHECK_EQ_INT(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0), SHMAP_EOWNERDEAD);
     CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_close(seg));
@@ -108,10 +71,10 @@ TEST(trylock__readers_killed_holding_the_lock_do_not_keep_an_exclusive_try_busy)
     shmap_seg *seg = make_kept_rdwr(name);
     pid_t readers[3];
     for (int i = 0; i < 3; i++)
-        readers[i] = holding(name, SHMAP_LOCK_SHARED);
+        readers[i] = util_spawn_holder(name, SHMAP_LOCK_SHARED);
     CHECK_EQ_INT(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0), -EBUSY);
     for (int i = 0; i < 3; i++)
-        kill9(readers[i]);
+        util_kill9(readers[i]);
     CHECK_OK(try_until_free(seg, SHMAP_LOCK_EXCLUSIVE)); /* no writer died: plain success */
     shmap_lockinfo li;
     CHECK_OK(shmap_lock_info(seg, &li));
@@ -126,17 +89,19 @@ TEST(trylock__a_writer_killed_while_waiting_for_readers_does_not_keep_tries_busy
     const char *name = test_name("tww");
     shmap_seg *seg = make_kept_rdwr(name);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t writer = locker(name, SHMAP_LOCK_EXCLUSIVE, true, &c);
-    CHECK_EQ_INT(util_parent_recv(&c), 'W');
-    util_chan_close(&c);
+    pid_t writer = util_spawn(); /* waits for our shared hold to end */
+    if (writer == 0) {
+        shmap_seg *s = NULL;
+        if (shmap_open(&s, name, SHMAP_RDWR) == 0)
+            shmap_lock(s, SHMAP_LOCK_EXCLUSIVE, -1);
+        _exit(1);
+    }
     shmap_lockinfo li = {0};
     double deadline = util_now_s() + 10;
     while (shmap_lock_info(seg, &li) == 0 && li.writer != writer && util_now_s() < deadline)
         util_sleep_ms(2);
     CHECK(li.writer == writer && li.writer_waiting);
-    kill9(writer);
+    util_kill9(writer);
     CHECK_OK(shmap_unlock(seg));
     /* Its claim keeps new readers out until someone sees it is dead: a try does. */
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
