@@ -94,7 +94,8 @@ TEST(cli__ls_shows_users_and_the_lock)
     util_make_kept(shared, SHMAP_U8, 1, dims);
     util_make_kept(excl, SHMAP_U8, 1, dims);
     util_make_kept(idle, SHMAP_U8, 1, dims);
-    pid_t r1 = util_spawn_holder(shared, SHMAP_LOCK_SHARED), r2 = util_spawn_holder(shared, SHMAP_LOCK_SHARED);
+    pid_t r1 = util_spawn_holder(shared, SHMAP_LOCK_SHARED);
+    pid_t r2 = util_spawn_holder(shared, SHMAP_LOCK_SHARED);
     pid_t w = util_spawn_holder(excl, SHMAP_LOCK_EXCLUSIVE);
     char users[64], lock[64], want[64];
 
@@ -206,7 +207,8 @@ TEST(cli__ls_json_gives_attached_and_lock_as_info_does)
     char *out = NULL, *err = NULL, line[8192], obj[2048], want[256];
     for (int i = 0; i < 2; i++) {
         RUN(0, "create", names[i], "u8", "8");
-        pid_t r = util_spawn_holder(names[i], SHMAP_LOCK_SHARED), d = util_spawn_holder(names[i], 0);
+        pid_t r = util_spawn_holder(names[i], SHMAP_LOCK_SHARED);
+        pid_t d = util_spawn_holder(names[i], 0);
         pid_t w = util_spawn_holder(names[i], 0);
         util_kill9(d);
         check_json_matches_info(names[i]);

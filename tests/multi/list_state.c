@@ -36,7 +36,8 @@ TEST(list__shows_shared_and_exclusive_holders_in_other_processes)
     make(shared);
     make(excl);
     make(idle);
-    pid_t r1 = util_spawn_holder(shared, SHMAP_LOCK_SHARED), r2 = util_spawn_holder(shared, SHMAP_LOCK_SHARED);
+    pid_t r1 = util_spawn_holder(shared, SHMAP_LOCK_SHARED);
+    pid_t r2 = util_spawn_holder(shared, SHMAP_LOCK_SHARED);
     pid_t w = util_spawn_holder(excl, SHMAP_LOCK_EXCLUSIVE);
 
     shmap_entry *list = NULL;
@@ -158,7 +159,8 @@ TEST(list__shows_killed_holders_as_dead_and_leaves_their_slots)
     const char *rname = test_name("dr"), *wname = test_name("dw");
     make(rname);
     make(wname);
-    pid_t r = util_spawn_holder(rname, SHMAP_LOCK_SHARED), w = util_spawn_holder(wname, SHMAP_LOCK_EXCLUSIVE);
+    pid_t r = util_spawn_holder(rname, SHMAP_LOCK_SHARED);
+    pid_t w = util_spawn_holder(wname, SHMAP_LOCK_EXCLUSIVE);
     util_kill9(r);
     util_kill9(w);
 
