@@ -5,10 +5,10 @@
  * write in a keyword, and starts two consumers: copies of this program run with
  * `--consumer`, which get nothing but the segment's name. Each consumer attaches read-only,
  * checks the type and shape the header gives, then sleeps until each new frame is published
- * (no polling: the publish wakes it) and checks every frame it sees. Halfway through, the producer runs `shmap ls` and
- * `shmap info NAME` ($SHMAP_BIN, else the `shmap` next to this program) so the segment is
- * seen from outside. At the end it closes the segment, which destroys it, and checks that
- * the name is gone.
+ * (no polling: the publish wakes it) and checks every frame it sees. Halfway through, the
+ * producer runs `shmap ls` and `shmap info NAME` ($SHMAP_BIN, else the `shmap` next to this
+ * program) so the segment is seen from outside. At the end it closes the segment, which
+ * destroys it, and checks that the name is gone.
  *
  * Frame k holds k in element 0 and a pattern derived from k and the index elsewhere, all
  * integers below 2^24 so every value is exact in float32. The producer brackets each frame
