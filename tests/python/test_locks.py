@@ -168,7 +168,7 @@ def test_lock__closing_the_segment_ends_a_wait_in_it(name):
     other = shmap.open(name, readonly=False)
     holder = other.lock(exclusive=True)
     try:
-        got, _ = ended_wait(lambda: seg.lock(timeout=10), ValueError, seg.close, 0.2, join=5)
+        got, _ = ended_wait(lambda: seg.lock(timeout=10), ValueError, seg.close, join=5)
     finally:
         holder.release()
         other.close()
