@@ -15,10 +15,21 @@ import time
 import pytest
 
 import shmap
+from procstate import wait_asleep
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 PREFIX = "pyt%d" % os.getpid()
 SHM_DIR = "/dev/shm"
+
+# The upper bound, in seconds, on what the library promises to do at once or within a
+# fraction of a second: wake a waiter when a lock is let go, find a lock holder that was
+# killed, tell a waiter its segment is gone or closed, end a wait on a signal, fail a call
+# with timeout=0. Those take 10-50 ms here, and a few times that under a sanitizer; the bound
+# is loose so that a loaded machine cannot fail it, and still fails when the mechanism is
+# broken and the wait runs to its timeout, which must then be well above it (10 s in these
+# tests). The C tests use the same bound, UTIL_PROMPT_S in tests/util.h.
+PROMPT = 3.0
 
 
 def shmap_bin():
@@ -40,11 +51,12 @@ def cli_json(*args):
 
 
 def python_env(env=None):
-    """The environment of a child interpreter that imports the same shmap module."""
+    """The environment of a child interpreter that imports the same shmap module, and the
+    helpers of this directory (procstate)."""
     full_env = dict(os.environ)
-    here = os.path.dirname(os.path.abspath(shmap.__file__))
+    module_dir = os.path.dirname(os.path.abspath(shmap.__file__))
     full_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+        p for p in (module_dir, HERE, os.environ.get("PYTHONPATH", "")) if p)
     if env:
         full_env.update(env)
     return full_env
@@ -150,11 +162,12 @@ def spin(seconds):
     return rounds
 
 
-def ended_wait(call, catch, end, delay, join=10):
-    """Run call(), a blocking call, in a thread; give it `delay` seconds to block, then run
-    end(), which should end the call, and wait at most `join` seconds for the thread
-    (AssertionError if it is still running). Returns the exceptions of class `catch` the call
-    raised (a list) and the seconds from end() to the thread's end."""
+def ended_wait(call, catch, end, join=10):
+    """Run call(), a blocking call, in a thread; once the thread is asleep in the call's wait,
+    run end(), which should end the call, and wait at most `join` seconds for the thread.
+    AssertionError if the call never blocked or the thread is still running. Returns the
+    exceptions of class `catch` the call raised (a list) and the seconds from end() to the
+    thread's end."""
     got = []
 
     def wait():
@@ -165,11 +178,13 @@ def ended_wait(call, catch, end, delay, join=10):
 
     t = threading.Thread(target=wait)
     t.start()
-    time.sleep(delay)
+    blocked = wait_asleep(t)
     t0 = time.monotonic()
-    end()
+    end()  # even if the call did not block: it must not be left waiting
     t.join(join)
     elapsed = time.monotonic() - t0
+    if not blocked:
+        raise AssertionError("%r did not block before %r (raised %r)" % (call, end, got))
     if t.is_alive():
         raise AssertionError("%r did not end within %g s of %r" % (call, join, end))
     return got, elapsed
