@@ -3148,10 +3148,9 @@ static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject 
 }
 
 /*
- * Hold-while-open (open(..., hold=True)). Without a timeout it is the library's own
- * SHMAP_HOLD, whose lock wait has none. With one, it is what SHMAP_HOLD is documented to be,
- * the open followed by shmap_lock() of the same kind, with that timeout: the handle is the
- * same either way, and close() releases it. Both run as one blocking call, so Ctrl-C ends
+ * Hold-while-open (open(..., hold=True)): what SHMAP_HOLD is documented to be, the open
+ * followed by shmap_lock() of the same kind, here with the caller's timeout (SHMAP_HOLD's
+ * own wait has none); close() releases it. It runs as one blocking call, so Ctrl-C ends
  * the wait (and the handle opened for it is closed) and a writer's claim is kept for the
  * whole wait. Who holds the lock is read in the call, before a handle that timed out is
  * closed.
@@ -3167,24 +3166,18 @@ typedef struct {
 static int hold_call(void *ctx, double timeout_s)
 {
     hold_args *a = ctx;
-    int rc;
-    if (timeout_s < 0) {
-        rc = shmap_open(&a->seg, a->name, a->flags | SHMAP_HOLD);
-    } else if ((rc = shmap_open(&a->seg, a->name, a->flags)) == 0) {
+    int rc = shmap_open(&a->seg, a->name, a->flags);
+    if (rc == 0)
         rc = shmap_lock(a->seg, (a->flags & SHMAP_RDWR) ? SHMAP_LOCK_EXCLUSIVE
                                                          : SHMAP_LOCK_SHARED, timeout_s);
-        if (rc < 0)
-            detail_copy(rc, a->detail, sizeof a->detail);
-        if (rc == -ETIMEDOUT || rc == -EBUSY)
-            shmap_lock_holders(a->seg, a->holders, sizeof a->holders);
-        if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
-            shmap_close(a->seg);
-            a->seg = NULL;
-        }
-        return rc;
-    }
     if (rc < 0)
         detail_copy(rc, a->detail, sizeof a->detail);
+    if (a->seg && (rc == -ETIMEDOUT || rc == -EBUSY))
+        shmap_lock_holders(a->seg, a->holders, sizeof a->holders);
+    if (a->seg && rc < 0 && rc != SHMAP_EOWNERDEAD) {
+        shmap_close(a->seg);
+        a->seg = NULL;
+    }
     return rc;
 }
 

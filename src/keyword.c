@@ -445,6 +445,7 @@ int shmap_keyword_parse(const char *text, shmap_keyword *out)
         }
         value = trim(value);
         char *end;
+        double f;
         errno = 0;
         long long iv = strtoll(value, &end, 10);
         const char *digits = value + (*value == '-' || *value == '+');
@@ -459,12 +460,13 @@ int shmap_keyword_parse(const char *text, shmap_keyword *out)
         } else if (*value && !*end && errno == 0) {
             out->type = SHMAP_KW_INT;
             out->i = iv;
-        } else if (*value && (errno = 0, out->f = strtod(value, &end), !*end)) {
+        } else if (*value && (errno = 0, f = strtod(value, &end), !*end)) {
             /* 1e400 is out of range, where inf spelled out is asked for. */
-            if (errno == ERANGE && isinf(out->f))
+            if (errno == ERANGE && isinf(f))
                 return shmap__err(SHMAP_EKEYWORD, "keyword %s: value %s out of range for a "
                                                   "double (f64)", upper, value);
             out->type = SHMAP_KW_FLOAT;
+            out->f = f;
         } else {
             out->type = SHMAP_KW_STRING;
             if (strlen(value) >= sizeof out->s)

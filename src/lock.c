@@ -53,8 +53,8 @@
  * a waiter checks the holders (a try, which never sleeps, checks them before it reports
  * the lock busy, at most once a slice per mapping: try_recovers()): a writer whose slot's
  * process is dead (or whose slot is free) has its WRITER bit replaced by DIED with a CAS,
- * its pid kept in `dead_pid`; readers
- * that are dead have their slots reclaimed, which drops their holds. A writer that died
+ * its pid kept in `dead_pid`; readers that are dead have their slots reclaimed, which
+ * drops their holds. A writer that died
  * while `draining` still named its claim never held the lock and wrote nothing: its claim
  * is dropped without DIED. The next exclusive locker that finds DIED clears it once it holds
  * the lock and returns SHMAP_EOWNERDEAD, as pthread robust mutexes do. Reclaiming a slot

@@ -404,15 +404,18 @@ static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t 
     return true;
 }
 
+/* "f32[512,512]", or for a record with `fields` given "record[3] {x:f4,y:f4}". */
 static void format_shape(char *buf, size_t size, shmap_dtype dtype, unsigned ndim,
-                         const uint64_t *dims)
+                         const uint64_t *dims, const char *fields)
 {
     int len = snprintf(buf, size, "%s[", shmap_dtype_name(dtype));
     for (unsigned i = 0; i < ndim && len > 0 && (size_t)len < size; i++)
         len += snprintf(buf + len, size - (size_t)len, "%s%llu", i ? "," : "",
                         (unsigned long long)dims[i]);
     if (len > 0 && (size_t)len < size)
-        snprintf(buf + len, size - (size_t)len, "]");
+        len += snprintf(buf + len, size - (size_t)len, "]");
+    if (fields && len > 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len, " {%s}", fields);
 }
 
 /* Open-or-create found an existing segment: it must hold the same array. */
@@ -425,16 +428,14 @@ static int open_existing(shmap_seg **out, const char *name, shmap_dtype dtype, s
         return rc;
     const struct shmap__header *h = shmap__hdr(seg);
     if (!same_shape(h, dtype, elsize, ndim, dims, rec)) {
-        char want[128], have[128];
-        format_shape(want, sizeof want, dtype, ndim, dims);
-        format_shape(have, sizeof have, (shmap_dtype)h->dtype, h->ndim, h->dims);
+        /* Both field lists when both are records: the difference may be in them alone. */
         bool recs = dtype == SHMAP_RECORD && h->dtype == SHMAP_RECORD;
-        rc = shmap__err(SHMAP_EMISMATCH, "%s: exists as %s%s%s%s, asked for %s%s%s%s", name,
-                        have, recs ? " {" : "", recs ? (const char *)h + h->rec_offset : "",
-                        recs ? "}" : "", want, recs ? " {" : "", recs ? rec : "",
-                        recs ? "}" : "");
+        char want[128 + SHMAP_RECORD_FIELDS_MAX], have[sizeof want];
+        format_shape(want, sizeof want, dtype, ndim, dims, recs ? rec : NULL);
+        format_shape(have, sizeof have, (shmap_dtype)h->dtype, h->ndim, h->dims,
+                     recs ? (const char *)h + h->rec_offset : NULL);
         shmap_close(seg);
-        return rc;
+        return shmap__err(SHMAP_EMISMATCH, "%s: exists as %s, asked for %s", name, have, want);
     }
     *out = seg;
     return 0;
