@@ -134,6 +134,14 @@ void util_make_kept(const char *name, shmap_dtype dtype, unsigned ndim, const ui
     CHECK(util_shm_exists(name));
 }
 
+shmap_seg *util_kept_rdwr(const char *name, uint64_t n)
+{
+    util_make_kept(name, SHMAP_U8, 1, &n);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    return seg;
+}
+
 static int scan_hidden(const char *needle, int remove)
 {
     DIR *d = opendir("/dev/shm");

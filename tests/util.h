@@ -47,6 +47,9 @@ void util_header_write(const char *name, const struct shmap__header *h);
 /* Create a described segment with the library, kept after close, and close it. CHECKs. */
 void util_make_kept(const char *name, shmap_dtype dtype, unsigned ndim, const uint64_t *dims);
 
+/* A kept u8 segment of `n` elements under `name`, opened read-write. CHECKs. */
+shmap_seg *util_kept_rdwr(const char *name, uint64_t n);
+
 /* Number of hidden ".shmap-" objects in /dev/shm whose name contains `needle` (NULL: all). */
 int util_count_hidden(const char *needle);
 

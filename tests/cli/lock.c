@@ -10,20 +10,11 @@
 
 #include "../util.h"
 
-static shmap_seg *make_kept(const char *name)
-{
-    const uint64_t dims[1] = {8};
-    util_make_kept(name, SHMAP_U8, 1, dims);
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
-    return seg;
-}
-
 TEST(cli__lock_runs_the_command_holding_the_lock_and_exits_with_its_status)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("run");
-    shmap_seg *seg = make_kept(name);
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     /* Inside the command the lock is held: a try from another lock fails. */
     char script[512];
     snprintf(script, sizeof script,
@@ -48,7 +39,7 @@ TEST(cli__lock_timeout_fails_with_status_1_and_a_clear_message)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("tmo");
-    shmap_seg *seg = make_kept(name);
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
     RUN(1, "lock", name, "--timeout", "0.2", "--", "echo", "ran");
     CHECK_STR(out, "");
@@ -76,7 +67,7 @@ TEST(cli__lock_warns_naming_the_writer_that_died_holding_it)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("dead");
-    shmap_seg *seg = make_kept(name);
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     struct util_chan ch;
     util_chan_open(&ch);
     pid_t pid = util_spawn();
@@ -110,7 +101,7 @@ TEST(cli__info_shows_the_attached_processes_and_the_lock)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("info");
-    shmap_seg *seg = make_kept(name);
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     RUN(0, "info", name);
     CHECK_CONTAINS(out, "lock:            free\n");
     CHECK_CONTAINS(out, "attached:        1 process\n");
@@ -179,7 +170,7 @@ TEST(cli__lock_sigterm_keeps_the_lock_until_a_command_that_ignores_it_ends)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("term-ign");
-    shmap_seg *seg = make_kept(name);
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     char go[512], done[512], script[1280], buf[256];
     snprintf(go, sizeof go, "%s/go", util_test_dir());
     snprintf(done, sizeof done, "%s/done", util_test_dir());
@@ -233,7 +224,7 @@ TEST(cli__lock_passes_sigterm_to_the_command_and_exits_128_plus_15)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("term");
-    shmap_seg *seg = make_kept(name);
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     char buf[256];
     int fd;
     pid_t pid = start_lock(name, "echo started; exec sleep 30", &fd);
@@ -271,7 +262,7 @@ TEST(cli__lock_sigterm_while_waiting_ends_it_and_leaves_the_lock_clean)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("term-wait");
-    shmap_seg *seg = make_kept(name);
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     for (int shared = 0; shared <= 1; shared++) {
         CHECK_OK(shmap_lock(seg, shared ? SHMAP_LOCK_SHARED : SHMAP_LOCK_EXCLUSIVE, 0));
         int fd;

@@ -12,10 +12,7 @@ TEST(cli__info_tells_a_writer_waiting_for_readers_from_one_holding_the_lock)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("wait");
-    const uint64_t dims[1] = {8};
-    util_make_kept(name, SHMAP_U8, 1, dims);
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
     pid_t writer = util_spawn();
     if (writer == 0) {
@@ -72,10 +69,7 @@ TEST(cli__lock_busy_or_timed_out_names_the_holders)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("who");
-    const uint64_t dims[1] = {8};
-    util_make_kept(name, SHMAP_U8, 1, dims);
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
     char want[256];
     RUN(1, "lock", name, "--timeout", "0", "--", "true");

@@ -10,10 +10,7 @@
 TEST(cli__rm_ended_by_a_signal_while_it_waits_gives_its_claim_back)
 {
     const char *name = test_name("rmsig");
-    const uint64_t dims[1] = {8};
-    util_make_kept(name, SHMAP_U8, 1, dims);
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    shmap_seg *seg = util_kept_rdwr(name, 8);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
     pid_t rm = util_spawn();
     if (rm == 0) {

@@ -8,15 +8,6 @@
 
 #include "../util.h"
 
-static shmap_seg *make_kept_rdwr(const char *name)
-{
-    const uint64_t dims[1] = {16};
-    util_make_kept(name, SHMAP_U8, 1, dims);
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
-    return seg;
-}
-
 /*
  * Try the lock until it is no longer busy: a try checks the holders at most once a 10 ms
  * slice per mapping, so one made just after an earlier busy try may still see the dead
@@ -37,7 +28,7 @@ static int try_until_free(shmap_seg *seg, unsigned flags)
 TEST(trylock__a_writer_killed_holding_the_lock_does_not_keep_tries_busy)
 {
     const char *name = test_name("tw");
-    shmap_seg *seg = make_kept_rdwr(name);
+    shmap_seg *seg = util_kept_rdwr(name, 16);
     pid_t writer = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     CHECK_EQ_INT(shmap_lock(seg, SHMAP_LOCK_SHARED, 0), -EBUSY); /* alive: busy */
     util_kill9(writer);
@@ -56,7 +47,7 @@ TEST(trylock__a_writer_killed_holding_the_lock_does_not_keep_tries_busy)
 TEST(trylock__an_exclusive_try_recovers_a_killed_writer_itself)
 {
     const char *name = test_name("tx");
-    shmap_seg *seg = make_kept_rdwr(name);
+    shmap_seg *seg = util_kept_rdwr(name, 16);
     pid_t writer = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     util_kill9(writer);
     CHECK_EQ_INT(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0), SHMAP_EOWNERDEAD);
@@ -68,7 +59,7 @@ TEST(trylock__an_exclusive_try_recovers_a_killed_writer_itself)
 TEST(trylock__readers_killed_holding_the_lock_do_not_keep_an_exclusive_try_busy)
 {
     const char *name = test_name("tr");
-    shmap_seg *seg = make_kept_rdwr(name);
+    shmap_seg *seg = util_kept_rdwr(name, 16);
     pid_t readers[3];
     for (int i = 0; i < 3; i++)
         readers[i] = util_spawn_holder(name, SHMAP_LOCK_SHARED);
@@ -87,7 +78,7 @@ TEST(trylock__readers_killed_holding_the_lock_do_not_keep_an_exclusive_try_busy)
 TEST(trylock__a_writer_killed_while_waiting_for_readers_does_not_keep_tries_busy)
 {
     const char *name = test_name("tww");
-    shmap_seg *seg = make_kept_rdwr(name);
+    shmap_seg *seg = util_kept_rdwr(name, 16);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
     pid_t writer = util_spawn(); /* waits for our shared hold to end */
     if (writer == 0) {
