@@ -460,6 +460,11 @@ int shmap_keyword_parse(const char *text, shmap_keyword *out)
         } else if (*value && !*end && errno == 0) {
             out->type = SHMAP_KW_INT;
             out->i = iv;
+        } else if (*value && !*end) {
+            /* Digits beyond 64 bits: as a float they would lose their last digits unsaid. */
+            return shmap__err(SHMAP_EKEYWORD, "keyword %s: integer %s out of range for i64 "
+                                              "(write it as a float, or quote it as a string)",
+                              upper, value);
         } else if (*value && (errno = 0, f = strtod(value, &end), !*end)) {
             /* 1e400 is out of range, where inf spelled out is asked for. */
             if (errno == ERANGE && isinf(f))

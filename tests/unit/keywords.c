@@ -354,8 +354,18 @@ TEST(keyword_parse__value_type_follows_its_form)
     CHECK_EQ_INT(k.i, -255);
     CHECK_OK(shmap_keyword_parse("MASK=0x", &k));
     CHECK_EQ_INT(k.type, SHMAP_KW_STRING);
-    CHECK_OK(shmap_keyword_parse("BIG=0x1ffffffffffffffff", &k)); /* past i64: a number */
+    /* An integer past i64 is refused, not rounded to a float; as a float it is one. */
+    CHECK_ERR(shmap_keyword_parse("BIG=0x1ffffffffffffffff", &k), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "keyword BIG: integer 0x1ffffffffffffffff out of range");
+    CHECK_ERR(shmap_keyword_parse("BIG=-9223372036854775809 / one below", &k), SHMAP_EKEYWORD);
+    CHECK_ERR(shmap_keyword_parse("BIG=18446744073709551615", &k), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "quote it as a string");
+    CHECK_OK(shmap_keyword_parse("BIG=-9223372036854775808", &k));
+    CHECK(k.type == SHMAP_KW_INT && k.i == INT64_MIN);
+    CHECK_OK(shmap_keyword_parse("BIG=1.8446744073709552e19", &k));
     CHECK_EQ_INT(k.type, SHMAP_KW_FLOAT);
+    CHECK_OK(shmap_keyword_parse("BIG='18446744073709551615'", &k));
+    CHECK_STR(k.s, "18446744073709551615");
     /* A number beyond a double is refused; an infinity spelled out, or an underflow to
      * zero, is what was written. */
     CHECK_ERR(shmap_keyword_parse("E=1e400", &k), SHMAP_EKEYWORD);
