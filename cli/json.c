@@ -42,7 +42,8 @@
  *                               "writer_alive": bool, "writer_waiting": bool (the writer
  *                               has claimed the lock and waits for the shared holds to end),
  *                               "shared": int (shared holds in all),
- *                               "waiters": bool (someone waited since the last release),
+ *                               "waiters": bool (someone waited since the last release,
+ *                               or a writer waits for readers),
  *                               "owner_died": bool (a writer died holding it; the next
  *                               exclusive locker is told), "dead_pid": int or null}
  *   "generation"       int      bumped by every publish

@@ -773,7 +773,8 @@ typedef struct shmap_lockinfo {
     pid_t writer;        /**< process holding (or taking) the exclusive lock, or 0 */
     int writer_alive;    /**< whether that process is running */
     unsigned int shared; /**< shared holds, over all processes */
-    int waiters;         /**< someone waited for the lock since its last release */
+    int waiters;         /**< someone waited for the lock since its last release, or a
+                              writer waits for the shared holds to end */
     int owner_died;      /**< a writer died holding it; the next exclusive locker is told */
     pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 */
     int writer_waiting;  /**< @p writer has claimed the lock but still waits for the shared

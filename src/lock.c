@@ -655,7 +655,8 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
             li->writer = writer_pid > 0 ? writer_pid : 0;
             li->writer_waiting = writer_draining(a, w);
         }
-        li->waiters = (w & SHMAP__LW_SLEEP) != 0;
+        /* A draining writer waits too, on another word than the sleepers'. */
+        li->waiters = (w & SHMAP__LW_SLEEP) != 0 || li->writer_waiting;
         li->owner_died = (w & SHMAP__LW_DIED) != 0;
         li->dead_pid = __atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED);
     }

@@ -129,7 +129,7 @@ TEST(list__shows_a_writer_waiting_for_readers)
     const shmap_entry *e = entry_of(list, n, name);
     CHECK_EQ_INT(e->attached, 2);
     CHECK_EQ_INT(e->lock.writer, w);
-    CHECK(e->lock.writer_alive && e->lock.writer_waiting);
+    CHECK(e->lock.writer_alive && e->lock.writer_waiting && e->lock.waiters);
     CHECK_EQ_INT(e->lock.shared, 1);
     int writers = 0, readers = 0;
     for (unsigned i = 0; i < e->nattachers; i++) {

@@ -335,6 +335,7 @@ def test_lock_info__a_writer_waiting_for_readers_is_told_from_one_holding(name, 
             info = seg.lock_info
             assert info["writer"] == proc.pid and info["writer_alive"] is True
             assert info["writer_waiting"] is True and info["shared"] == 1
+            assert info["waiters"] is True
             assert shmap.info(name)["lock"] == info
             assert seg.locked is True
         assert read_line(proc) == "locked"
