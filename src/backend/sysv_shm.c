@@ -91,8 +91,9 @@ static bool by_key(const struct shmap__name *n, key_t *key)
     return true;
 }
 
-/* What IPC_STAT says, as a struct stat: size, identity, permissions. */
-static int stat_id(int id, struct stat *st, const char *who)
+/* What IPC_STAT says, as a struct stat: size, identity, permissions; and the key, when
+ * `key` is not NULL. */
+static int stat_id(int id, struct stat *st, key_t *key, const char *who)
 {
     struct shmid_ds ds;
     if (shmctl(id, IPC_STAT, &ds) < 0) {
@@ -110,6 +111,8 @@ static int stat_id(int id, struct stat *st, const char *who)
     st->st_mode = ds.shm_perm.mode & 0777;
     st->st_uid = ds.shm_perm.uid;
     st->st_gid = ds.shm_perm.gid;
+    if (key)
+        *key = ds.shm_perm.__key;
     return 0;
 }
 
@@ -133,9 +136,13 @@ static int sysv_open(struct shmap__name *n, int access, struct shmap__obj *obj)
     } else {
         id = atoi(n->os_handle);
     }
-    int rc = stat_id(id, &obj->st, n->name);
+    int rc = stat_id(id, &obj->st, &key, n->name);
     if (rc < 0)
         return rc;
+    /* Opened by id, named by its key as the listing names it (a segment without one, or
+     * removed and waiting for its last user, keeps sysv://id=N). */
+    if (key != IPC_PRIVATE && strncmp(n->name, "sysv://id=", 10) == 0)
+        snprintf(n->name, sizeof n->name, "sysv://0x%08x", (unsigned)key);
     obj->id = id;
     snprintf(n->os_handle, sizeof n->os_handle, "%d", id);
     return 0;
@@ -287,7 +294,7 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
                         (unsigned long long)size, strerror(e));
     }
     if (rc == 0)
-        rc = stat_id(id, &obj->st, n->name);
+        rc = stat_id(id, &obj->st, NULL, n->name);
     if (rc < 0) {
         shmdt(p);
         shmctl(id, IPC_RMID, NULL);
@@ -330,7 +337,7 @@ int shmap__sysv_describe_id(int id, struct shmap__list *l)
     shmap_entry *ent = &l->v[l->n - 1];
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     obj.id = id;
-    int rc = stat_id(id, &obj.st, ent->info.name);
+    int rc = stat_id(id, &obj.st, NULL, ent->info.name);
     if (rc < 0)
         return rc;
     ent->info.size = (uint64_t)obj.st.st_size;

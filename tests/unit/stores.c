@@ -209,6 +209,35 @@ TEST(stores__sysv_create_by_key_attach_by_key_and_id_then_removed)
     CHECK_ERR(shmap_open(&a, name, SHMAP_RDONLY), -ENOENT);
 }
 
+TEST(stores__sysv_opened_by_id_is_named_by_its_key_as_listed)
+{
+    key_t key = test_sysv_key();
+    char name[64], byid[64];
+    snprintf(name, sizeof name, "sysv://%u", (unsigned)key); /* decimal, as a user may */
+    uint64_t dims[1] = {8};
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &o));
+    CHECK_OK(shmap_close(seg));
+    int id = shmget(key, 0, 0);
+    CHECK(id >= 0);
+    snprintf(byid, sizeof byid, "sysv://id=%d", id);
+    char canon[64];
+    snprintf(canon, sizeof canon, "sysv://0x%08x", (unsigned)key);
+    shmap_info info;
+    CHECK_OK(shmap_stat(byid, &info));
+    CHECK_STR(info.name, canon);
+    CHECK_OK(shmap_open(&seg, byid, SHMAP_RDONLY));
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_STR(info.name, canon);
+    CHECK_EQ_INT(atoi(info.os_handle), id);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(byid));
+    CHECK_ERR(shmap_stat(byid, &info), -ENOENT);
+    CHECK_CONTAINS(shmap_last_error(), byid); /* a missing id is named as it was asked */
+}
+
 TEST(stores__sysv_foreign_segment_listed_with_all_and_refused_by_open)
 {
     key_t key = test_sysv_key();
