@@ -514,6 +514,68 @@ SHMAP_EXTERN int shmap_delete(const char *name, double timeout_s, unsigned int f
 /** @} */
 
 /* ------------------------------------------------------------------------------------ */
+/** @name Mode and owner
+ * Who may open a segment, changed after it was made, as chmod(2) and chown(2) change a
+ * file's. These act on the object a name picks, whatever it holds: a segment, a foreign
+ * POSIX object, a plain file, a damaged segment. They read nothing of it and need no read
+ * access to it. A POSIX object or a file is reached through a descriptor opened without
+ * following a symbolic link at the name and without opening the object for reading or
+ * writing, and must be a regular file: a symbolic link, a FIFO or a directory under the name
+ * is refused with -EINVAL ("not a regular file"), never followed or opened. A System V
+ * segment is changed with shmctl(IPC_SET). A memfd segment has no name: use fchmod(2) and
+ * fchown(2) on shmap_fd().
+ *
+ * Processes that map the segment keep their mappings: the mode decides who may open it
+ * from now on. The handles of this process report the new mode and owner in
+ * shmap_info_get() at once; another process's handles report them once that process opens
+ * the segment again.
+ * @{ */
+
+/**
+ * @brief Set the permission bits of the object a name picks, as chmod(2) does.
+ *
+ * The umask does not apply. The mode replaces the object's mode bits: a file's
+ * set-user-id, set-group-id and sticky bits are cleared.
+ * @param[in] name the segment name.
+ * @param[in] mode permission bits, 0 to 0777.
+ * @return 0; -ENOENT; -EPERM (this user is neither the owner nor root, nor for System V the
+ *         creator: the detail says who may); -EACCES (a directory on a file's path cannot
+ *         be searched); -EINVAL (not a regular file); -EROFS; #SHMAP_EINVAL (bits beyond
+ *         0777: set-id and sticky bits cannot be set); #SHMAP_EBADNAME; #SHMAP_ESTORE (a
+ *         memfd name).
+ */
+SHMAP_EXTERN int shmap_chmod(const char *name, unsigned int mode);
+
+/**
+ * @brief Change the owner and group of the object a name picks, as chown(2) does.
+ *
+ * For a POSIX object or a file, only root may give it to another user, and its owner may
+ * change its group to one of the owner's groups. A System V segment's owner or creator may
+ * give it to any user and group (the kernel's rule for IPC_SET). With both ids -1 nothing
+ * changes: the call only says whether the object is there.
+ * @param[in] name the segment name.
+ * @param[in] uid the new owner, or (uid_t)-1 to keep it.
+ * @param[in] gid the new group, or (gid_t)-1 to keep it.
+ * @return as shmap_chmod(), without #SHMAP_EINVAL; -EINVAL also for an id the system
+ *         cannot use (not mapped in this user namespace).
+ */
+SHMAP_EXTERN int shmap_chown(const char *name, uid_t uid, gid_t gid);
+
+/**
+ * @brief Read the permission bits and owner of the object a name picks, as the kernel
+ * reports them, whatever the object holds and without read access to it: where a relative
+ * change (`shmap chmod g+w`) starts from.
+ * @param[out] mode the mode bits (07777 of them); may be NULL.
+ * @param[out] uid the owner; may be NULL.
+ * @param[out] gid the group; may be NULL.
+ * @return 0; -ENOENT; -EACCES; -EINVAL (not a regular file); #SHMAP_EBADNAME;
+ *         #SHMAP_ESTORE (a memfd name).
+ */
+SHMAP_EXTERN int shmap_perm_get(const char *name, unsigned int *mode, uid_t *uid, gid_t *gid);
+
+/** @} */
+
+/* ------------------------------------------------------------------------------------ */
 /** @name Data and description
  * @{ */
 

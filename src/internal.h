@@ -183,7 +183,9 @@ struct shmap__map {
     void *base;             /* start of the mapping: the header */
     size_t length;          /* bytes mapped */
     uint64_t size;          /* size of the object when it was opened */
-    unsigned mode;          /* permission bits, uid and gid when it was opened */
+    unsigned mode;          /* permission bits, uid and gid as last seen: when it was
+                               opened, opened again, or changed by this process (written
+                               under the registry lock, read without it: atomic) */
     uid_t uid;
     gid_t gid;
     bool writable;
@@ -211,6 +213,9 @@ struct shmap__map {
     int fd;                 /* memfd and shmap_open_fd(): the descriptor kept, else -1 */
 };
 
+/* segment.c: this process's mappings of the object `st` describes (st_dev, st_ino) take
+ * its mode and owner from `st` (perm.c, after a change). */
+SHMAP__HIDDEN void shmap__registry_perm(const struct stat *st);
 /* segment.c: refuse header operations on a raw handle (#SHMAP_ERAW naming `what`). */
 SHMAP__HIDDEN int shmap__raw_refuse(const shmap_seg *seg, const char *what);
 /* segment.c: open a described segment through a new mapping that stays out of the registry

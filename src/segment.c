@@ -99,6 +99,15 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     return m;
 }
 
+/* Take the object's mode and owner as the kernel now reports them (see perm.c). Readers
+ * of a handle's description take no lock, so the fields are written atomically. */
+static void map_set_perm(struct shmap__map *m, const struct stat *st)
+{
+    __atomic_store_n(&m->mode, (unsigned)st->st_mode & 07777u, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->uid, st->st_uid, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->gid, st->st_gid, __ATOMIC_RELAXED);
+}
+
 static void map_free(struct shmap__map *m)
 {
     if (m->fd >= 0)
@@ -238,6 +247,7 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
                                         "references until the last one is closed", n->name);
     } else if (m) {
         m->refs++;
+        map_set_perm(m, &obj->st); /* a mode changed since is shown by every handle */
     } else {
         rc = map_and_check(obj, n, access, &m);
         if (rc == 0) {
@@ -688,6 +698,15 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     return 0;
 }
 
+void shmap__registry_perm(const struct stat *st)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (struct shmap__map *m = registry; m; m = m->next)
+        if (m->dev == st->st_dev && m->ino == st->st_ino)
+            map_set_perm(m, st);
+    pthread_mutex_unlock(&registry_lock);
+}
+
 int shmap__raw_refuse(const shmap_seg *seg, const char *what)
 {
     return shmap__err(SHMAP_ERAW, "%s: raw mapping has no header: %s needs a described "
@@ -836,16 +855,17 @@ int shmap_writable(const shmap_seg *seg)
     return seg && seg->map->writable;
 }
 
-/* What the kernel said of the object when it was opened: name, handle, size, owner. */
+/* What the kernel said of the object: name, handle, size when it was opened, and mode and
+ * owner as last seen (see map_set_perm()). */
 static void object_info(const struct shmap__map *m, shmap_info *out)
 {
     snprintf(out->name, sizeof out->name, "%s", m->name.name);
     snprintf(out->os_handle, sizeof out->os_handle, "%s", m->name.os_handle);
     out->store = m->name.store;
     out->size = m->size;
-    out->mode = m->mode;
-    out->uid = m->uid;
-    out->gid = m->gid;
+    out->mode = __atomic_load_n(&m->mode, __ATOMIC_RELAXED);
+    out->uid = __atomic_load_n(&m->uid, __ATOMIC_RELAXED);
+    out->gid = __atomic_load_n(&m->gid, __ATOMIC_RELAXED);
 }
 
 static void map_info(const struct shmap__map *m, shmap_info *out)

@@ -55,6 +55,15 @@ struct shmap__list {
     struct shmap__alive_cache alive;
 };
 
+/* A change of permission bits (when set_mode) and owner (shmap_chmod, shmap_chown);
+ * (uid_t)-1 and (gid_t)-1 keep what the object has. */
+struct shmap__perm_change {
+    bool set_mode;
+    unsigned mode;
+    uid_t uid;
+    gid_t gid;
+};
+
 struct shmap__store_ops {
     shmap_store store;
     /* The destroy policy applies (files and memfds are never removed by a close). */
@@ -84,6 +93,12 @@ struct shmap__store_ops {
     int (*unlink)(const struct shmap__name *n);
     /* Append the store's objects to a list (NULL: the store has no listing). */
     int (*list)(struct shmap__list *l, unsigned flags);
+    /* Read the mode and owner of the object under a name, whatever it holds, and with `ch`
+     * change them first, without following a symbolic link at the name or needing read
+     * access (perm.c). `st` gets what the kernel says after: st_mode, st_uid, st_gid and
+     * the identity (st_dev, st_ino) mappings are registered under. NULL: no name to use. */
+    int (*perm)(const struct shmap__name *n, const struct shmap__perm_change *ch,
+                struct stat *st);
 };
 
 SHMAP__HIDDEN const struct shmap__store_ops *shmap__store_ops(shmap_store store);
@@ -123,6 +138,17 @@ SHMAP__HIDDEN int shmap__fd_reserve(int fd, uint64_t size, const char *who, cons
 /* Fill a new, reserved descriptor: header and field list, fstat, map read-write. */
 SHMAP__HIDDEN int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__create_req *req,
                                  const char *who, void **base);
+
+/* linux/perm.c: the `perm` operation for the regular file at `path` (a POSIX object's file
+ * in /dev/shm, or a file): an O_PATH descriptor opened without following a symbolic link,
+ * checked to be a regular file, then changed through. `what` is "segment" or "file", for
+ * "no such ...". */
+SHMAP__HIDDEN int shmap__path_perm(const char *path, const char *who, const char *what,
+                                   const struct shmap__perm_change *ch, struct stat *st);
+/* perm.c: the error for a change the kernel refused with EPERM, saying who may make it:
+ * the owner or root, and for System V segments (`sysv`) their creator `cuid` too. */
+SHMAP__HIDDEN int shmap__perm_denied(const char *who, const struct shmap__perm_change *ch,
+                                     uid_t owner, bool sysv, uid_t cuid);
 
 /* list.c: a zeroed new entry at the end of a list, or NULL (out of memory). */
 SHMAP__HIDDEN shmap_entry *shmap__list_add(struct shmap__list *l);

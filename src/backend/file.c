@@ -189,6 +189,14 @@ static int file_unlink(const struct shmap__name *n)
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
 
+/* A symbolic link at the name is refused here, though opens follow it: a change of mode or
+ * owner, often made as root, must not land on whatever a link planted there points to. */
+static int file_perm(const struct shmap__name *n, const struct shmap__perm_change *ch,
+                     struct stat *st)
+{
+    return shmap__path_perm(n->os_handle, n->name, "file", ch, st);
+}
+
 const struct shmap__store_ops shmap__file_ops = {
     .store = SHMAP_STORE_FILE,
     .destroys = false,
@@ -202,4 +210,5 @@ const struct shmap__store_ops shmap__file_ops = {
     .destroy = NULL,
     .unlink = file_unlink,
     .list = NULL,
+    .perm = file_perm,
 };

@@ -91,4 +91,5 @@ const struct shmap__store_ops shmap__memfd_ops = {
     .destroy = NULL,
     .unlink = NULL,
     .list = NULL,
+    .perm = NULL,
 };

@@ -203,6 +203,15 @@ static int posix_list(struct shmap__list *l, unsigned flags)
     return rc;
 }
 
+static int posix_perm(const struct shmap__name *n, const struct shmap__perm_change *ch,
+                      struct stat *st)
+{
+    char path[SHMAP_NAME_MAX + 16];
+    if (!shmap__posix_path(path, sizeof path, n->os_handle))
+        return shmap__err(SHMAP_EBADNAME, "%s: name too long", n->name);
+    return shmap__path_perm(path, n->name, "segment", ch, st);
+}
+
 const struct shmap__store_ops shmap__posix_ops = {
     .store = SHMAP_STORE_POSIX,
     .destroys = true,
@@ -215,4 +224,5 @@ const struct shmap__store_ops shmap__posix_ops = {
     .destroy = shmap__posix_destroy,
     .unlink = posix_unlink,
     .list = posix_list,
+    .perm = posix_perm,
 };

@@ -91,29 +91,57 @@ static bool by_key(const struct shmap__name *n, key_t *key)
     return true;
 }
 
-/* What IPC_STAT says, as a struct stat: size, identity, permissions; and the key, when
- * `key` is not NULL. */
+/* The error for shmctl(IPC_STAT) of segment `id` failing with errno `e`. */
+static int stat_error(int e, int id, const char *who)
+{
+    if (e == EINVAL || e == EIDRM)
+        return shmap__err(-ENOENT, "%s: no System V segment with id %d", who, id);
+    if (e == EACCES)
+        return shmap__err(-EACCES, "%s: permission denied to read segment %d", who, id);
+    return shmap__err(-e, "%s: shmctl(IPC_STAT): %s", who, strerror(e));
+}
+
+/* A segment's description as a struct stat: size, identity, permissions. */
+static void ds_stat(int id, const struct shmid_ds *ds, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_size = (off_t)ds->shm_segsz;
+    st->st_dev = 0;
+    st->st_ino = (ino_t)id;
+    st->st_mode = ds->shm_perm.mode & 0777;
+    st->st_uid = ds->shm_perm.uid;
+    st->st_gid = ds->shm_perm.gid;
+}
+
+/* What IPC_STAT says, as a struct stat; and the key, when `key` is not NULL. */
 static int stat_id(int id, struct stat *st, key_t *key, const char *who)
 {
     struct shmid_ds ds;
-    if (shmctl(id, IPC_STAT, &ds) < 0) {
-        int e = errno;
-        if (e == EINVAL || e == EIDRM)
-            return shmap__err(-ENOENT, "%s: no System V segment with id %d", who, id);
-        if (e == EACCES)
-            return shmap__err(-EACCES, "%s: permission denied to read segment %d", who, id);
-        return shmap__err(-e, "%s: shmctl(IPC_STAT): %s", who, strerror(e));
-    }
-    memset(st, 0, sizeof *st);
-    st->st_size = (off_t)ds.shm_segsz;
-    st->st_dev = 0;
-    st->st_ino = (ino_t)id;
-    st->st_mode = ds.shm_perm.mode & 0777;
-    st->st_uid = ds.shm_perm.uid;
-    st->st_gid = ds.shm_perm.gid;
+    if (shmctl(id, IPC_STAT, &ds) < 0)
+        return stat_error(errno, id, who);
+    ds_stat(id, &ds, st);
     if (key)
         *key = ds.shm_perm.__key;
     return 0;
+}
+
+/* The id a name picks: looked up by key (which needs no permission), or given. */
+static int find_id(const struct shmap__name *n, int *id)
+{
+    key_t key;
+    if (!by_key(n, &key)) {
+        *id = atoi(n->os_handle);
+        return 0;
+    }
+    *id = shmget(key, 0, 0);
+    if (*id >= 0)
+        return 0;
+    int e = errno;
+    if (e == ENOENT)
+        return shmap__err(-ENOENT, "%s: no such segment", n->name);
+    if (e == EACCES)
+        return shmap__err(-EACCES, "%s: permission denied", n->name);
+    return shmap__err(-e, "%s: shmget: %s", n->name, strerror(e));
 }
 
 static int sysv_open(struct shmap__name *n, int access, struct shmap__obj *obj)
@@ -121,22 +149,11 @@ static int sysv_open(struct shmap__name *n, int access, struct shmap__obj *obj)
     if (access == SHMAP__ACC_PRIVATE)
         return shmap__err(SHMAP_EINVAL, "%s: System V segments cannot be mapped privately "
                                         "(copy-on-write is for files)", n->name);
-    key_t key;
     int id;
-    if (by_key(n, &key)) {
-        id = shmget(key, 0, 0);
-        if (id < 0) {
-            int e = errno;
-            if (e == ENOENT)
-                return shmap__err(-ENOENT, "%s: no such segment", n->name);
-            if (e == EACCES)
-                return shmap__err(-EACCES, "%s: permission denied", n->name);
-            return shmap__err(-e, "%s: shmget: %s", n->name, strerror(e));
-        }
-    } else {
-        id = atoi(n->os_handle);
-    }
-    int rc = stat_id(id, &obj->st, &key, n->name);
+    key_t key = IPC_PRIVATE;
+    int rc = find_id(n, &id);
+    if (rc == 0)
+        rc = stat_id(id, &obj->st, &key, n->name);
     if (rc < 0)
         return rc;
     /* Opened by id, named by its key as the listing names it (a segment without one, or
@@ -332,6 +349,78 @@ static int sysv_unlink(const struct shmap__name *n)
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
 
+struct find_ds {
+    int id;
+    struct shmid_ds *ds;
+};
+
+static int match_id(int id, const struct shmid_ds *ds, void *ctx)
+{
+    struct find_ds *f = ctx;
+    if (id != f->id)
+        return 0;
+    *f->ds = *ds;
+    return 1;
+}
+
+/* IPC_STAT needs read permission, which an owner may have taken from itself; the walk
+ * `ipcs` makes (SHM_STAT_ANY) needs none. */
+static int read_ds(int id, struct shmid_ds *ds, const char *who)
+{
+    if (shmctl(id, IPC_STAT, ds) == 0)
+        return 0;
+    int e = errno;
+    struct find_ds f = {id, ds};
+    if (e == EACCES && shmap__sysv_each(match_id, &f) == 1)
+        return 0;
+    return stat_error(e, id, who);
+}
+
+/*
+ * The mode and owner go through IPC_SET, which sets all three from what IPC_STAT read: a
+ * change another process makes between the two is undone (System V has nothing finer).
+ */
+static int set_ds(const struct shmap__name *n, int id, struct shmid_ds *ds,
+                  const struct shmap__perm_change *ch)
+{
+    uid_t owner = ds->shm_perm.uid;
+    if (ch->set_mode)
+        ds->shm_perm.mode = (unsigned short)((ds->shm_perm.mode & ~0777u) | ch->mode);
+    if (ch->uid != (uid_t)-1)
+        ds->shm_perm.uid = ch->uid;
+    if (ch->gid != (gid_t)-1)
+        ds->shm_perm.gid = ch->gid;
+    if (shmctl(id, IPC_SET, ds) == 0)
+        return 0;
+    int e = errno;
+    struct shmid_ds now;
+    if (e == EPERM)
+        return shmap__perm_denied(n->name, ch, owner, true, ds->shm_perm.cuid);
+    /* EINVAL is also a uid or gid this user namespace cannot map. */
+    if ((e == EINVAL || e == EIDRM) && shmctl(id, IPC_STAT, &now) < 0 &&
+        (errno == EINVAL || errno == EIDRM))
+        return shmap__err(-ENOENT, "%s: no System V segment with id %d", n->name, id);
+    if (e == EINVAL)
+        return shmap__err(-EINVAL, "%s: uid %u or gid %u is not valid here", n->name,
+                          (unsigned)ds->shm_perm.uid, (unsigned)ds->shm_perm.gid);
+    return shmap__err(-e, "%s: shmctl(IPC_SET): %s", n->name, strerror(e));
+}
+
+static int sysv_perm(const struct shmap__name *n, const struct shmap__perm_change *ch,
+                     struct stat *st)
+{
+    int id;
+    struct shmid_ds ds;
+    int rc = find_id(n, &id);
+    if (rc == 0)
+        rc = read_ds(id, &ds, n->name);
+    if (rc == 0 && ch)
+        rc = set_ds(n, id, &ds, ch);
+    if (rc == 0)
+        ds_stat(id, &ds, st);
+    return rc;
+}
+
 int shmap__sysv_describe_id(int id, struct shmap__list *l)
 {
     shmap_entry *ent = &l->v[l->n - 1];
@@ -361,4 +450,5 @@ const struct shmap__store_ops shmap__sysv_ops = {
     .destroy = sysv_destroy,
     .unlink = sysv_unlink,
     .list = shmap__sysv_list,
+    .perm = sysv_perm,
 };
