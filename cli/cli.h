@@ -49,6 +49,8 @@ int cmd_create(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_chmod(int argc, char **argv);
+int cmd_chown(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_fill(int argc, char **argv);
 int cmd_set(int argc, char **argv);

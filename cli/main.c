@@ -61,6 +61,28 @@ static const cli_command commands[] = {
      "                 shmap segments (refused otherwise)\n"
      "\n"
      "Goes on after a failure, and exits 1 if any NAME could not be removed."},
+    {"chmod", cmd_chmod, "chmod MODE NAME...", "change the permission bits of segments",
+     "MODE is octal (640, 0640; 0 to 0777) or symbolic, as chmod(1) writes it: clauses\n"
+     "[ugoa][+-=][rwx] separated by commas, such as u+rw,g+r or go-w or a=r (u the owner,\n"
+     "g the group, o others, a or nothing all three; no umask applies). Set-id and sticky\n"
+     "bits, X and g=u are refused. A symbolic MODE changes each NAME's mode as it is.\n"
+     "\n"
+     "Works on whatever object NAME picks, a segment or not, and never follows a symbolic\n"
+     "link at NAME: a link, a FIFO or a directory there is refused. Processes that map a\n"
+     "segment keep it; the mode decides who may open it from now on. Only the owner or\n"
+     "root may change the mode (for System V, the creator too).\n"
+     "\n"
+     "Goes on after a failure, and exits 1 if any NAME could not be changed."},
+    {"chown", cmd_chown, "chown USER[:GROUP] NAME...", "change the owner and group of segments",
+     "USER and GROUP are names or numbers: USER:GROUP sets both, USER the owner only, USER:\n"
+     "the owner and the user's login group, :GROUP the group only.\n"
+     "\n"
+     "Works on whatever object NAME picks, and never follows a symbolic link at NAME.\n"
+     "Only root may give a POSIX segment or a file to another user; the owner may change\n"
+     "its group to one of the owner's groups. A System V segment's owner or creator may\n"
+     "give it to anyone.\n"
+     "\n"
+     "Goes on after a failure, and exits 1 if any NAME could not be changed."},
     {"gc", cmd_gc, "gc [--dry-run] [--prefix PREFIX]", "clean up after dead processes",
      "Removes transient segments (create --transient) whose creator is dead and that no\n"
      "live process uses, clears the attach slots of dead processes, and removes the hidden\n"
