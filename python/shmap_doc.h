@@ -248,6 +248,41 @@ PyDoc_STRVAR(delete_doc,
 "is held, PermissionError if it may not be opened read-write or removed,\n"
 "shmap.Error (EFORMAT) for an object that is not a shmap segment without force.");
 
+PyDoc_STRVAR(chmod_doc,
+"chmod($module, /, name, mode)\n"
+"--\n"
+"\n"
+"Set the permission bits of a segment, as os.chmod() does for a file: mode is an\n"
+"int, 0 to 0o777 (0o640: the owner reads and writes, the group reads). The umask\n"
+"does not apply; set-id and sticky bits cannot be set.\n"
+"\n"
+"It works on whatever object the name picks (a segment, a foreign object, a file)\n"
+"and never follows a symbolic link at the name: a link, a FIFO or a directory there\n"
+"is refused. Processes that map the segment keep it; the mode decides who may open\n"
+"it from now on. Only its owner or root may change it (for System V, its creator\n"
+"too). The new mode shows in info() and list() at once.\n"
+"\n"
+"Returns None. Raises FileNotFoundError if there is no such object, PermissionError\n"
+"(saying who may) if this user may not change it, shmap.ArgumentError for a bad\n"
+"mode or name, shmap.Error (EINVAL) for an object that is not a regular file.");
+
+PyDoc_STRVAR(chown_doc,
+"chown($module, /, name, uid=-1, gid=-1)\n"
+"--\n"
+"\n"
+"Change the owner and group of a segment, as os.chown() does for a file: uid and\n"
+"gid are numbers (pwd.getpwnam(user).pw_uid gives one from a name), -1 keeps what\n"
+"the segment has.\n"
+"\n"
+"Only root may give a POSIX segment or a file to another user; its owner may give it\n"
+"to one of the owner's groups. A System V segment's owner or creator may give it to\n"
+"anyone. Like chmod(), it works on whatever object the name picks and never follows\n"
+"a symbolic link at the name.\n"
+"\n"
+"Returns None. Raises FileNotFoundError, PermissionError (saying who may),\n"
+"shmap.ArgumentError for a bad id or name, shmap.Error (EINVAL) for an object that\n"
+"is not a regular file.");
+
 PyDoc_STRVAR(list_doc,
 "list($module, /, all=False)\n"
 "--\n"

@@ -3378,6 +3378,50 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
+/* chmod() and chown() are quick system calls that never wait: they keep the GIL. */
+static PyObject *mod_chmod(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", "mode", NULL};
+    PyObject *name_obj, *mode_obj;
+    long long mode;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:chmod", kwlist, &name_obj, &mode_obj))
+        return NULL;
+    const char *name = utf8_arg(name_obj, "name");
+    /* Within an unsigned int the library says what is wrong with a mode (set-id bits...). */
+    if (!name || int_arg(mode_obj, "mode", 0, UINT_MAX, 1,
+                         "is not a mode (permission bits, 0 to 0o777)", &mode) < 0)
+        return NULL;
+    int rc = shmap_chmod(name, (unsigned)mode);
+    if (rc < 0)
+        return raise_lib(rc, name);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_chown(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", "uid", "gid", NULL};
+    PyObject *name_obj, *uid_obj = NULL, *gid_obj = NULL;
+    long long uid = -1, gid = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:chown", kwlist, &name_obj, &uid_obj,
+                                     &gid_obj))
+        return NULL;
+    const char *name = utf8_arg(name_obj, "name");
+    if (!name ||
+        (uid_obj && int_arg(uid_obj, "uid", -1, (uid_t)-1 - 1, 0,
+                            "is not a user id (0 to 4294967294, or -1 to keep the owner)",
+                            &uid) < 0) ||
+        (gid_obj && int_arg(gid_obj, "gid", -1, (gid_t)-1 - 1, 0,
+                            "is not a group id (0 to 4294967294, or -1 to keep the group)",
+                            &gid) < 0))
+        return NULL;
+    int rc = shmap_chown(name, (uid_t)uid, (gid_t)gid);
+    if (rc < 0)
+        return raise_lib(rc, name);
+    Py_RETURN_NONE;
+}
+
 /* What info() and list() read without the GIL: the description and the keywords. */
 typedef struct {
     shmap_info info;
@@ -3628,6 +3672,8 @@ static PyMethodDef module_methods[] = {
     {"open", (PyCFunction)(void (*)(void))mod_open, METH_VARARGS | METH_KEYWORDS, open_doc},
     {"delete", (PyCFunction)(void (*)(void))mod_delete, METH_VARARGS | METH_KEYWORDS,
      delete_doc},
+    {"chmod", (PyCFunction)(void (*)(void))mod_chmod, METH_VARARGS | METH_KEYWORDS, chmod_doc},
+    {"chown", (PyCFunction)(void (*)(void))mod_chown, METH_VARARGS | METH_KEYWORDS, chown_doc},
     {"list", (PyCFunction)(void (*)(void))mod_list, METH_VARARGS | METH_KEYWORDS, list_doc},
     {"info", (PyCFunction)(void (*)(void))mod_info, METH_VARARGS | METH_KEYWORDS, info_doc},
     {"unique_name", (PyCFunction)(void (*)(void))mod_unique_name, METH_VARARGS | METH_KEYWORDS,
