@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -256,6 +257,20 @@ void util_kill9(pid_t pid)
 {
     kill(pid, SIGKILL);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+}
+
+void util_need_root(void)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("switching to another user (nobody) needs root");
+}
+
+void util_become_nobody(void)
+{
+    gid_t g = UTIL_NOBODY;
+    uid_t u = UTIL_NOBODY;
+    if (setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0 || setresuid(u, u, u) < 0)
+        test_fail(__FILE__, __LINE__, "cannot become nobody: %s", strerror(errno));
 }
 
 pid_t util_dead_pid(void)

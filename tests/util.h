@@ -152,6 +152,15 @@ pid_t util_dead_pid(void);
  */
 pid_t util_zombie_pid(void);
 
+/* The user and group nobody, whom tests that need a second user switch to in children. */
+#define UTIL_NOBODY 65534
+
+/* Skip the test unless it runs as root, which switching to another user needs. */
+void util_need_root(void);
+
+/* In a child: become nobody, every uid and gid, with no supplementary group. CHECKs. */
+void util_become_nobody(void);
+
 /* Whether a System V segment (not yet removed) has `key`. */
 int util_sysv_exists(key_t key);
 
