@@ -1,0 +1,370 @@
+/*
+ * shmap chmod MODE NAME... and shmap chown USER[:GROUP] NAME... on every store: octal and
+ * symbolic modes, users and groups by name and number, the usage errors (exit 2) of modes
+ * and owners that are refused, the failures (exit 1, one line each, going on with the next
+ * NAME), links and FIFOs at the name, and what `info` and `ls` show afterwards. The tests
+ * that run the command as the user nobody need root and skip otherwise.
+ */
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include "../util.h"
+
+/* stderr is exactly one line, "shmap: ...", containing `needle`. */
+#define CHECK_ONE_LINE(err, needle)                                                           \
+    do {                                                                                      \
+        const char *e_ = (err);                                                               \
+        CHECK(e_ && strncmp(e_, "shmap: ", 7) == 0);                                          \
+        const char *nl_ = strchr(e_, '\n');                                                   \
+        if (!nl_ || nl_[1] != '\0')                                                           \
+            test_fail(__FILE__, __LINE__, "not one line on stderr: \"%s\"", e_);              \
+        CHECK_CONTAINS(e_, needle);                                                           \
+    } while (0)
+
+/* A usage error: "shmap: ..." containing `needle`, then the command's usage line. */
+#define CHECK_USAGE(err, cmd, needle)                                                         \
+    do {                                                                                      \
+        const char *e_ = (err);                                                               \
+        CHECK(e_ && strncmp(e_, "shmap: ", 7) == 0);                                          \
+        const char *nl_ = strchr(e_, '\n');                                                   \
+        CHECK(nl_ && strncmp(nl_ + 1, "usage: shmap " cmd " ", 14 + strlen(cmd)) == 0);       \
+        char first_[512];                                                                     \
+        snprintf(first_, sizeof first_, "%.*s", (int)(nl_ - e_), e_);                         \
+        CHECK_CONTAINS(first_, needle);                                                       \
+    } while (0)
+
+/* The stores a name can pick. */
+static const char *name_on(int store, const char *suffix)
+{
+    static char buf[4][SHMAP_NAME_MAX];
+    static int i;
+    char *b = buf[i++ % 4];
+    if (store == 0)
+        snprintf(b, SHMAP_NAME_MAX, "%s", test_name(suffix));
+    else if (store == 1)
+        snprintf(b, SHMAP_NAME_MAX, "sysv://0x%08x", (unsigned)test_sysv_key());
+    else
+        snprintf(b, SHMAP_NAME_MAX, "file:%s/%s", util_test_dir(), suffix);
+    return b;
+}
+
+/* The value of `field` in `shmap info` text ("mode:            0640" gives "0640"). */
+static const char *info_field(const char *text, const char *field, char *buf, size_t size)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "%s:", field);
+    const char *p = text;
+    while (p && strncmp(p, pat, strlen(pat)) != 0)
+        p = (p = strchr(p, '\n')) ? p + 1 : NULL;
+    if (!p)
+        test_fail(__FILE__, __LINE__, "no '%s' line in: %s", pat, text);
+    p += strlen(pat);
+    p += strspn(p, " ");
+    size_t len = strcspn(p, "\n");
+    snprintf(buf, size, "%.*s", (int)len, p);
+    return buf;
+}
+
+/* `shmap info NAME`'s value of `field`. */
+static const char *info_of(const char *name, const char *field)
+{
+    static char buf[256];
+    char *out = NULL, *err = NULL;
+    RUN(0, "info", name);
+    info_field(out, field, buf, sizeof buf);
+    util_clear(&out, &err);
+    return buf;
+}
+
+/* The number after "KEY": in a JSON text (the first one), such as "uid": 65534. */
+static long long json_number(const char *text, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(text, pat);
+    if (!p)
+        test_fail(__FILE__, __LINE__, "no %s in: %s", pat, text);
+    return atoll(p + strlen(pat));
+}
+
+/* The line of `shmap ls --json` that holds segment `name`. */
+static char *ls_json_line(const char *name)
+{
+    char *out = NULL, *err = NULL, pat[SHMAP_NAME_MAX + 16];
+    RUN(0, "ls", "--json");
+    snprintf(pat, sizeof pat, "{\"name\": \"%s\"", name);
+    char *p = strstr(out, pat);
+    if (!p)
+        test_fail(__FILE__, __LINE__, "%s not listed: %s", name, out);
+    char *line = strndup(p, strcspn(p, "\n"));
+    util_clear(&out, &err);
+    return line;
+}
+
+static void create(const char *name)
+{
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "8");
+    util_clear(&out, &err);
+}
+
+static void remove_seg(const char *name)
+{
+    char *out = NULL, *err = NULL;
+    RUN(0, "rm", "--force", name);
+    util_clear(&out, &err);
+}
+
+TEST(cli_chmod__octal_and_symbolic_modes_on_every_store)
+{
+    /* MODE, then the mode `info` shows after it, applied one after the other. */
+    static const char *const steps[][2] = {
+        {"640", "0640"},   {"0600", "0600"}, {"g+r,o+r", "0644"}, {"go-r", "0600"},
+        {"a=r", "0444"},   {"u+w", "0644"},  {"-w", "0444"},      {"=", "0000"},
+        {"u=rw", "0600"},  {"+x", "0711"},   {"ug=rwx,o=", "0770"}, {"0", "0000"},
+        {"u+rw,a-x", "0600"}};
+    char *out = NULL, *err = NULL;
+    for (int s = 0; s < 3; s++) {
+        const char *name = name_on(s, "seg");
+        create(name);
+        for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+            RUN(0, "chmod", steps[i][0], name);
+            CHECK_STR(out, "");
+            CHECK_STR(err, "");
+            const char *mode = info_of(name, "mode");
+            if (strcmp(mode, steps[i][1]) != 0)
+                test_fail(__FILE__, __LINE__, "%s: chmod %s gave mode %s, expected %s", name,
+                          steps[i][0], mode, steps[i][1]);
+        }
+        RUN(0, "info", name, "--json");
+        CHECK_CONTAINS(out, "\"mode\": \"0600\"");
+        remove_seg(name);
+    }
+    util_clear(&out, &err);
+}
+
+TEST(cli_chmod__bad_modes_are_usage_errors_that_change_nothing)
+{
+    static const char *const bad[][2] = {
+        {"04755", "set-user-id, set-group-id and sticky bits cannot be set"},
+        {"1777", "set-user-id, set-group-id and sticky bits cannot be set"},
+        {"u+s", "set-user-id and set-group-id bits (s) cannot be set"},
+        {"+t", "sticky bit (t) cannot be set"},
+        {"a+X", "X is not supported"},
+        {"x+r", "invalid mode 'x+r'"},
+        {"999", "octal digits are 0 to 7"},
+        {"g=u", "copying bits"},
+        {"u+r-w", "one operator per clause"},
+        {"u+rw,", "invalid mode 'u+rw,'"},
+        {"", "invalid mode ''"},
+        {"77777777777", "0 to 0777"}};
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("seg");
+    create(name);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        RUN(2, "chmod", bad[i][0], name);
+        CHECK_USAGE(err, "chmod", bad[i][1]);
+        CHECK_STR(info_of(name, "mode"), "0600");
+    }
+    RUN(2, "chmod", name);
+    CHECK_USAGE(err, "chmod", "missing NAME");
+    RUN(2, "chmod");
+    CHECK_USAGE(err, "chmod", "missing MODE");
+    remove_seg(name);
+    util_clear(&out, &err);
+}
+
+TEST(cli_chmod__goes_on_after_a_missing_name_and_exits_1)
+{
+    char *out = NULL, *err = NULL;
+    const char *a = test_name("a"), *missing = test_name("missing"), *b = test_name("b");
+    create(a);
+    create(b);
+    RUN(1, "chmod", "640", a, missing, b);
+    CHECK_ONE_LINE(err, "no such segment");
+    char want[SHMAP_NAME_MAX + 16];
+    snprintf(want, sizeof want, "shmap: %s: ", missing);
+    CHECK(strncmp(err, want, strlen(want)) == 0);
+    CHECK_STR(info_of(a, "mode"), "0640");
+    CHECK_STR(info_of(b, "mode"), "0640");
+    /* A symbolic mode needs each NAME's mode first: the same going on. */
+    RUN(1, "chmod", "o+r", a, missing, b);
+    CHECK_ONE_LINE(err, "no such segment");
+    CHECK_STR(info_of(a, "mode"), "0644");
+    CHECK_STR(info_of(b, "mode"), "0644");
+    remove_seg(a);
+    remove_seg(b);
+    util_clear(&out, &err);
+}
+
+TEST(cli_chmod__works_on_an_object_that_is_not_a_segment)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("foreign");
+    char bytes[64] = {0};
+    util_shm_write(name, bytes, sizeof bytes);
+    RUN(0, "chmod", "g+r", name);
+    CHECK_EQ_INT(util_shm_mode(name), 0640);
+    RUN(0, "chmod", "604", name);
+    CHECK_EQ_INT(util_shm_mode(name), 0604);
+    util_shm_remove(name);
+    util_clear(&out, &err);
+}
+
+TEST(cli_chmod__a_symlink_or_fifo_under_a_file_name_is_refused_and_not_followed)
+{
+    char *out = NULL, *err = NULL, target[512], link[512], fifo[512];
+    snprintf(target, sizeof target, "%s/target", util_test_dir());
+    snprintf(link, sizeof link, "%s/link", util_test_dir());
+    snprintf(fifo, sizeof fifo, "%s/fifo", util_test_dir());
+    create(name_on(2, "target"));
+    CHECK(symlink(target, link) == 0);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    const char *names[2] = {name_on(2, "link"), name_on(2, "fifo")};
+    for (int i = 0; i < 2; i++) {
+        RUN(1, "chmod", "666", names[i]);
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "chmod", "a+w", names[i]);
+        CHECK_ONE_LINE(err, "not a regular file");
+        RUN(1, "chown", "0:0", names[i]);
+        CHECK_ONE_LINE(err, "not a regular file");
+    }
+    struct stat st;
+    CHECK(stat(target, &st) == 0 && (st.st_mode & 07777) == 0600);
+    CHECK(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode) && (st.st_mode & 07777) == 0600);
+    util_clear(&out, &err);
+}
+
+TEST(cli_chown__unknown_users_and_groups_are_usage_errors)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("seg");
+    create(name);
+    RUN(2, "chown", "no-such-user-q7", name);
+    CHECK_USAGE(err, "chown", "unknown user 'no-such-user-q7'");
+    RUN(2, "chown", ":no-such-group-q7", name);
+    CHECK_USAGE(err, "chown", "unknown group 'no-such-group-q7'");
+    RUN(2, "chown", "0:no-such-group-q7", name);
+    CHECK_USAGE(err, "chown", "unknown group 'no-such-group-q7'");
+    RUN(2, "chown", ":", name);
+    CHECK_USAGE(err, "chown", "invalid owner ':'");
+    RUN(2, "chown", "0");
+    CHECK_USAGE(err, "chown", "missing NAME");
+    if (!getpwuid(3999999)) {
+        /* USER: wants the login group, which a number with no passwd entry has not. */
+        RUN(2, "chown", "3999999:", name);
+        CHECK_USAGE(err, "chown", "no login group");
+    }
+    char owner[32];
+    snprintf(owner, sizeof owner, "uid %u", (unsigned)geteuid());
+    CHECK_CONTAINS(info_of(name, "owner"), owner);
+    remove_seg(name);
+    util_clear(&out, &err);
+}
+
+TEST(cli_chown__users_and_groups_by_name_and_number_show_in_info_and_ls)
+{
+    util_need_root();
+    const struct passwd *pw = getpwnam("nobody");
+    if (!pw || pw->pw_uid != UTIL_NOBODY)
+        TEST_SKIP("no user nobody with uid %d here", UTIL_NOBODY);
+    gid_t nobody_login = pw->pw_gid;
+    char *out = NULL, *err = NULL;
+    for (int s = 0; s < 3; s++) {
+        const char *name = name_on(s, "seg");
+        create(name);
+        RUN(0, "chown", "65534:65534", name);
+        CHECK_STR(out, "");
+        CHECK_STR(err, "");
+        RUN(0, "info", name, "--json");
+        CHECK_EQ_INT(json_number(out, "uid"), UTIL_NOBODY);
+        CHECK_EQ_INT(json_number(out, "gid"), UTIL_NOBODY);
+        CHECK_CONTAINS(info_of(name, "owner"), "(uid 65534)");
+        CHECK_CONTAINS(info_of(name, "group"), "(gid 65534)");
+        RUN(0, "chown", "root:", name); /* root's login group */
+        RUN(0, "info", name, "--json");
+        CHECK_EQ_INT(json_number(out, "uid"), 0);
+        CHECK_EQ_INT(json_number(out, "gid"), getpwnam("root")->pw_gid);
+        RUN(0, "chown", ":65534", name); /* the group only */
+        RUN(0, "info", name, "--json");
+        CHECK_EQ_INT(json_number(out, "uid"), 0);
+        CHECK_EQ_INT(json_number(out, "gid"), UTIL_NOBODY);
+        RUN(0, "chown", "nobody", name); /* the owner only, by name */
+        RUN(0, "info", name, "--json");
+        CHECK_EQ_INT(json_number(out, "uid"), UTIL_NOBODY);
+        CHECK_EQ_INT(json_number(out, "gid"), UTIL_NOBODY);
+        RUN(0, "chown", "nobody:", name);
+        RUN(0, "info", name, "--json");
+        CHECK_EQ_INT(json_number(out, "gid"), nobody_login);
+        if (s < 2) { /* ls lists POSIX and System V segments */
+            RUN(0, "chmod", "604", name);
+            char *line = ls_json_line(name);
+            CHECK_CONTAINS(line, "\"mode\": \"0604\"");
+            CHECK_EQ_INT(json_number(line, "uid"), UTIL_NOBODY);
+            free(line);
+        }
+        remove_seg(name);
+    }
+    util_clear(&out, &err);
+}
+
+/* Run the command as nobody in a child: its status, and its stderr into `err`. The child
+ * skips (77) when nobody cannot run the command where it was built. */
+static int run_as_nobody(char **err, const char *cmd, const char *arg, const char *name)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        close(p[0]);
+        util_become_nobody();
+        if (access(test_shmap_bin(), X_OK) != 0)
+            _exit(77);
+        char *e = NULL;
+        int rc = test_cli(NULL, &e, NULL, cmd, arg, name, NULL);
+        if (e && write(p[1], e, strlen(e)) < 0)
+            _exit(98);
+        _exit(rc);
+    }
+    close(p[1]);
+    char buf[4096];
+    size_t n = 0;
+    ssize_t got;
+    while (n < sizeof buf - 1 && (got = read(p[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)got;
+    buf[n] = '\0';
+    close(p[0]);
+    int rc = test_wait(pid);
+    if (rc == 77)
+        TEST_SKIP("nobody may not run %s", test_shmap_bin());
+    free(*err);
+    *err = strdup(buf);
+    return rc;
+}
+
+TEST(cli_chmod__another_user_reads_after_644_not_after_600_and_may_not_chmod)
+{
+    util_need_root();
+    CHECK(chmod(util_test_dir(), 0711) == 0);
+    char *out = NULL, *err = NULL;
+    for (int s = 0; s < 3; s++) {
+        const char *name = name_on(s, "seg");
+        create(name);
+        RUN(0, "chmod", "644", name);
+        CHECK_EQ_INT(run_as_nobody(&err, "cat", name, NULL), 0);
+        RUN(0, "chmod", "600", name);
+        CHECK_EQ_INT(run_as_nobody(&err, "cat", name, NULL), 1);
+        CHECK_ONE_LINE(err, "permission denied");
+        /* Not the owner: refused, saying who may. */
+        CHECK_EQ_INT(run_as_nobody(&err, "chmod", "666", name), 1);
+        CHECK_ONE_LINE(err, "only its owner (uid 0) or root may change its mode");
+        CHECK_EQ_INT(run_as_nobody(&err, "chmod", "o+w", name), 1);
+        CHECK_ONE_LINE(err, "only its owner (uid 0) or root may change its mode");
+        CHECK_EQ_INT(run_as_nobody(&err, "chown", "nobody", name), 1);
+        CHECK_ONE_LINE(err, "permission denied");
+        CHECK_STR(info_of(name, "mode"), "0600");
+        CHECK_CONTAINS(info_of(name, "owner"), "(uid 0)");
+        remove_seg(name);
+    }
+    util_clear(&out, &err);
+}
