@@ -1,0 +1,174 @@
+"""shmap.chmod() and shmap.chown(): every store, what info(), list() and open handles show
+afterwards, the errors, and (as root) what the user nobody can and cannot do then."""
+import os
+import pathlib
+import stat
+import tempfile
+
+import pytest
+
+import shmap
+from conftest import SHM_DIR, run_python_as_nobody
+
+NOBODY = 65534
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+
+
+@pytest.fixture
+def tmp_dir():
+    """A fresh directory that nobody may enter, removed with everything in it."""
+    with tempfile.TemporaryDirectory(prefix="shmap-pytest-") as d:
+        os.chmod(d, 0o711)
+        yield pathlib.Path(d)
+
+
+_keys = iter(range(0x40, 0x100))
+
+
+@pytest.fixture(params=["posix", "sysv", "file"])
+def seg_name(request, name, tmp_dir):
+    """A kept segment of 8 u1 (0..7), mode 0600, on each store; removed at the end."""
+    if request.param == "posix":
+        n = name
+    elif request.param == "sysv":
+        n = "sysv://0x%08x" % (0x20000000 | (os.getpid() & 0x3fffff) << 8 | next(_keys))
+    else:
+        n = "file:%s" % (tmp_dir / "seg")
+    try:
+        with shmap.create(n, 8, "u1", keep=True, mode=0o600) as seg:
+            seg.array[:] = range(8)
+    except PermissionError:
+        pytest.skip("no System V shared memory here")
+    yield n
+    try:
+        shmap.delete(n, force=True)
+    except FileNotFoundError:
+        pass
+
+
+def test_perm__chmod_shows_in_info_and_list(seg_name):
+    for mode in (0o640, 0o644, 0o400, 0, 0o600):
+        shmap.chmod(seg_name, mode)
+        assert shmap.info(seg_name)["mode"] == "%04o" % mode
+    shmap.chmod(seg_name, mode=0o604)
+    if not seg_name.startswith("file:"):  # list() shows POSIX and System V segments
+        [entry] = [s for s in shmap.list() if s["name"] == shmap.info(seg_name)["name"]]
+        assert entry["mode"] == "0604"
+
+
+def test_perm__open_handles_show_the_new_mode(seg_name):
+    with shmap.open(seg_name) as seg:
+        shmap.chmod(seg_name, 0o640)
+        assert seg.info["mode"] == "0640"
+
+
+@pytest.mark.parametrize("mode", [0o4755, 0o1777, 0o2000, 0o10000])
+def test_perm__set_id_and_sticky_bits_are_refused(seg_name, mode):
+    with pytest.raises(shmap.ArgumentError) as exc:
+        shmap.chmod(seg_name, mode)
+    assert exc.value.errname == "SHMAP_EINVAL"
+    assert "0 to 0777" in str(exc.value)
+    assert shmap.info(seg_name)["mode"] == "0600"
+
+
+@pytest.mark.parametrize("mode", [-1, 2 ** 32, 2 ** 70])
+def test_perm__a_mode_out_of_range_is_refused(name, mode):
+    with pytest.raises(shmap.ArgumentError, match="mode="):
+        shmap.chmod(name, mode)
+
+
+def test_perm__bad_arguments(name):
+    with pytest.raises(TypeError):
+        shmap.chmod(name, "644")
+    with pytest.raises(TypeError):
+        shmap.chown(name, 1.5)
+    for kw in ({"uid": -2}, {"gid": 2 ** 32}, {"uid": 2 ** 32 - 1}):
+        with pytest.raises(shmap.ArgumentError):
+            shmap.chown(name, **kw)
+    with pytest.raises(shmap.ArgumentError):
+        shmap.chmod("a/b", 0o600)
+
+
+def test_perm__missing_is_file_not_found(name, tmp_dir):
+    for n in (name, "file:%s" % (tmp_dir / "none")):
+        with pytest.raises(FileNotFoundError) as exc:
+            shmap.chmod(n, 0o600)
+        assert "no such" in str(exc.value)
+        with pytest.raises(FileNotFoundError):
+            shmap.chown(n, gid=os.getegid())
+
+
+def test_perm__a_foreign_object(foreign):
+    n = foreign(b"x" * 100)
+    shmap.chmod(n, 0o640)
+    assert stat.S_IMODE(os.stat(os.path.join(SHM_DIR, n)).st_mode) == 0o640
+
+
+def test_perm__a_symlink_or_fifo_is_refused_and_not_followed(tmp_dir):
+    target = tmp_dir / "target"
+    target.write_bytes(b"data")
+    os.chmod(target, 0o600)
+    os.symlink(target, tmp_dir / "link")
+    os.mkfifo(tmp_dir / "fifo", 0o600)
+    for leaf in ("link", "fifo"):
+        with pytest.raises(shmap.Error) as exc:
+            shmap.chmod("file:%s" % (tmp_dir / leaf), 0o666)
+        assert exc.value.errno == 22 and "not a regular file" in str(exc.value)
+        with pytest.raises(shmap.Error):
+            shmap.chown("file:%s" % (tmp_dir / leaf), os.geteuid())
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(os.lstat(tmp_dir / "fifo").st_mode) == 0o600
+
+
+@root_only
+def test_perm__chown_shows_in_info(seg_name):
+    shmap.chown(seg_name, NOBODY, NOBODY)
+    info = shmap.info(seg_name)
+    assert (info["uid"], info["gid"]) == (NOBODY, NOBODY)
+    shmap.chown(seg_name, gid=0)
+    info = shmap.info(seg_name)
+    assert (info["uid"], info["gid"]) == (NOBODY, 0)
+    shmap.chown(seg_name, uid=0)
+    shmap.chown(seg_name)  # both -1: nothing changes
+    info = shmap.info(seg_name)
+    assert (info["uid"], info["gid"]) == (0, 0)
+
+
+NOBODY_OPENS = (
+    "import shmap, sys\n"
+    "try:\n"
+    "    with shmap.open(sys.argv[1]) as seg:\n"
+    "        print(seg.array.tolist())\n"
+    "except PermissionError:\n"
+    "    print('refused')\n")
+
+NOBODY_CHANGES = (
+    "import shmap, sys\n"
+    "for call in (lambda: shmap.chmod(sys.argv[1], 0o666),\n"
+    "             lambda: shmap.chown(sys.argv[1], 65534)):\n"
+    "    try:\n"
+    "        call()\n"
+    "    except PermissionError as e:\n"
+    "        print(e.errname, 'root' in str(e))\n")
+
+
+@root_only
+def test_perm__another_user_reads_after_644_not_after_600(seg_name):
+    shmap.chmod(seg_name, 0o644)
+    proc = run_python_as_nobody(NOBODY_OPENS, seg_name)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[0, 1, 2, 3, 4, 5, 6, 7]"
+    shmap.chmod(seg_name, 0o600)
+    proc = run_python_as_nobody(NOBODY_OPENS, seg_name)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "refused"
+
+
+@root_only
+def test_perm__a_user_who_is_not_the_owner_gets_permission_error(seg_name):
+    shmap.chmod(seg_name, 0o644)
+    proc = run_python_as_nobody(NOBODY_CHANGES, seg_name)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["EPERM True", "EPERM True"]
+    info = shmap.info(seg_name)
+    assert (info["mode"], info["uid"]) == ("0644", 0)
