@@ -599,7 +599,8 @@ typedef struct shmap_info {
     uint64_t data_offset;           /**< where the data starts, page-aligned */
     uint64_t data_size;             /**< bytes of data: nelem * elsize */
     uint64_t size;                  /**< size of the object as the kernel reports it */
-    unsigned int mode;              /**< permission bits */
+    unsigned int mode;              /**< permission bits (mode, uid and gid: as this process
+                                         last opened the object or changed them) */
     uid_t uid;                      /**< owner */
     gid_t gid;
     pid_t creator_pid;
