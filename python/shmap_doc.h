@@ -84,6 +84,9 @@ PyDoc_STRVAR(module_doc,
 "  shmap.DtypeError   an invalid or unsupported element type (also a TypeError)\n"
 "  shmap.ArgumentError  a bad name, shape, size, keyword or argument (also a\n"
 "                     ValueError)\n"
+"  shmap.OutOfMemoryError  the system has not the memory asked for (ENOMEM: a\n"
+"                     System V segment larger than memory and swap, a mapping the\n"
+"                     kernel refuses; also a MemoryError)\n"
 "  shmap.Error        anything else: not a shmap segment, corrupt header, wrong byte\n"
 "                     order, unmap pending, read-only (EREADONLY: also a lock through\n"
 "                     a read-only Segment whose user may not write the segment),\n"
@@ -154,7 +157,8 @@ PyDoc_STRVAR(create_doc,
 "Returns a read-write Segment. Raises FileExistsError if the name exists (without\n"
 "replace or exist_ok), shmap.DtypeError, shmap.ArgumentError (also for a mode or\n"
 "keyword_capacity out of range, naming it), TypeError (an argument of the wrong type,\n"
-"such as keywords that are not a mapping), or OSError.");
+"such as keywords that are not a mapping), shmap.OutOfMemoryError (ENOMEM: a System V\n"
+"segment larger than the system's memory), or OSError (ENOSPC: /dev/shm is full).");
 
 PyDoc_STRVAR(open_doc,
 "open($module, /, name, readonly=True, *, dtype=None, shape=None, offset=0,\n"
@@ -807,6 +811,14 @@ PyDoc_STRVAR(error_doc,
 "A libshmap failure. Attributes: code (the library's negative return code), errname\n"
 "('SHMAP_EFORMAT', 'ENOSPC', ...), errno (the positive errno for system failures,\n"
 "else the code). The message is the library's detail.");
+
+PyDoc_STRVAR(out_of_memory_error_doc,
+"The system has not the memory a call asked for (the library's ENOMEM): a System V\n"
+"segment larger than memory and swap allow, a mapping the kernel refuses\n"
+"(vm.max_map_count), the library's own allocations. Both a shmap.Error (an OSError:\n"
+"errno 12, code, errname and the library's message, such as 'sysv://0x5eed: not\n"
+"enough memory for 400000009216 bytes') and a MemoryError, so either except clause\n"
+"catches it. A full /dev/shm is ENOSPC instead (shmap.Error, not a MemoryError).");
 
 PyDoc_STRVAR(dtype_error_doc,
 "An element type that shmap cannot store or does not know (also a TypeError).");

@@ -34,11 +34,12 @@
  *
  * The library's error codes become exceptions in raise_lib(): FileNotFoundError and the
  * other OSError subclasses for the matching errno values, shmap.DtypeError (TypeError) and
- * shmap.ArgumentError (ValueError) for type and argument errors, shmap.Error otherwise. The
- * message is the library's thread-local detail, read in the thread that made the call. The
- * blocking calls choose their own classes: TimeoutError when their timeout passes,
- * BlockingIOError when timeout=0 would have had to wait (as os.read on a non-blocking
- * descriptor, and fcntl.flock with LOCK_NB, raise it).
+ * shmap.ArgumentError (ValueError) for type and argument errors, shmap.OutOfMemoryError
+ * (MemoryError) for the library's -ENOMEM, shmap.Error otherwise. The message is the
+ * library's thread-local detail, read in the thread that made the call. The blocking calls
+ * choose their own classes: TimeoutError when their timeout passes, BlockingIOError when
+ * timeout=0 would have had to wait (as os.read on a non-blocking descriptor, and fcntl.flock
+ * with LOCK_NB, raise it). This module's own allocation failures are a plain MemoryError.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -75,6 +76,7 @@
 static PyObject *Error;         /* shmap.Error(OSError) */
 static PyObject *DtypeError;    /* shmap.DtypeError(Error, TypeError) */
 static PyObject *ArgumentError; /* shmap.ArgumentError(Error, ValueError) */
+static PyObject *OutOfMemoryError; /* shmap.OutOfMemoryError(Error, MemoryError) */
 static PyObject *OwnerDiedWarning; /* shmap.OwnerDiedWarning(RuntimeWarning) */
 
 /* ---------------------------------------------------------------------------------------- */
@@ -107,6 +109,8 @@ static PyObject *exception_class(int rc)
         return PyExc_PermissionError;
     case -ETIMEDOUT:
         return PyExc_TimeoutError;
+    case -ENOMEM:
+        return OutOfMemoryError;
     case SHMAP_EDTYPE:
         return DtypeError;
     case SHMAP_EBADNAME:
@@ -167,10 +171,9 @@ static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char 
  */
 static PyObject *raise_as(PyObject *cls, int rc, const char *name)
 {
-    /* Out of memory is MemoryError in Python; our own allocations report it without a
-     * library detail, so none is read (it would be an older one). */
-    if (rc == -ENOMEM)
-        return PyErr_NoMemory();
+    /* The library's -ENOMEM (a System V segment larger than memory, a mapping the kernel
+     * refuses, or its own allocation) comes with a detail like any other code; this module's
+     * own allocation failures raise PyErr_NoMemory() themselves and never come here. */
     const char *detail = shmap_last_error();
     if (!detail || !*detail)
         detail = shmap_strerror(rc);
@@ -3206,8 +3209,6 @@ static PyObject *open_held(const char *name, int readonly, double timeout)
         snprintf(msg, sizeof msg, "%s: %s is not free (hold=True, timeout=0 does not wait)%s%s",
                  name, what, *a->holders ? ": " : "", a->holders);
         raise_text(PyExc_BlockingIOError, rc, name, msg);
-    } else if (rc == -ENOMEM) {
-        PyErr_NoMemory();
     } else if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
         raise_text(NULL, rc, name, a->detail);
     } else if ((res = segment_wrap(a->seg, NULL))) {
@@ -3498,10 +3499,13 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     size_t n = 0;
     int rc;
     described *desc = NULL;
+    int nomem = 0; /* our own allocation failed: MemoryError, no library detail */
     Py_BEGIN_ALLOW_THREADS
     rc = shmap_list(&list, &n, all ? SHMAP_LIST_ALL : 0);
-    if (rc == 0 && n > 0 && !(desc = calloc(n, sizeof *desc)))
+    if (rc == 0 && n > 0 && !(desc = calloc(n, sizeof *desc))) {
         rc = -ENOMEM;
+        nomem = 1;
+    }
     /* Keywords are not in the listing (it reads headers only): each segment is opened for
      * them, as `shmap ls --json` does. One that cannot be opened now gets None. The attach
      * table and the lock state come from the listing. */
@@ -3512,7 +3516,7 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc < 0) {
         shmap_list_free(list);
         free(desc);
-        return raise_lib(rc, NULL);
+        return nomem ? PyErr_NoMemory() : raise_lib(rc, NULL);
     }
     PyObject *res = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; res && i < n; i++) {
@@ -3755,6 +3759,11 @@ PyMODINIT_FUNC PyInit_shmap(void)
     Py_CLEAR(bases);
     if (!(bases = PyTuple_Pack(2, Error, PyExc_ValueError)) ||
         !(ArgumentError = add_exception(m, "ArgumentError", argument_error_doc, bases)))
+        goto fail;
+    Py_CLEAR(bases);
+    if (!(bases = PyTuple_Pack(2, Error, PyExc_MemoryError)) ||
+        !(OutOfMemoryError = add_exception(m, "OutOfMemoryError", out_of_memory_error_doc,
+                                           bases)))
         goto fail;
     Py_CLEAR(bases);
     if (!(OwnerDiedWarning = add_exception(m, "OwnerDiedWarning", owner_died_warning_doc,

@@ -113,6 +113,26 @@ def name(names):
     return names()
 
 
+_sysv_keys = iter(range(0x10, 0x40))  # test_perm and test_list_state use others
+
+
+@pytest.fixture
+def sysv_names():
+    """A factory of System V names ('sysv://0x2PPPPPNN', from this run's pid) that no segment
+    has yet; every name made is removed at teardown."""
+    made = []
+
+    def new():
+        key = 0x20000000 | (os.getpid() & 0x3fffff) << 8 | next(_sysv_keys)
+        made.append("sysv://0x%08x" % key)
+        remove(made[-1])
+        return made[-1]
+
+    yield new
+    for n in made:
+        remove(n)
+
+
 @pytest.fixture
 def child():
     """A factory of Python processes running in the background (subprocess.Popen with binary

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import shmap
-from conftest import run_python, run_python_as_nobody
+from conftest import run_cli, run_python, run_python_as_nobody
 
 
 def test_errors__hierarchy():
@@ -168,3 +168,45 @@ def test_errors__message_survives_other_threads(name):
         "assert all(n in m for n, m in msgs) and len(msgs) == 800, msgs[:3]\n"
         "print('ok')\n" % name)
     assert out.stdout.strip() == "ok"
+
+
+def _meminfo_bytes(field):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def test_errors__out_of_memory_carries_the_message(sysv_names):
+    """A System V segment larger than memory and swap is ENOMEM from shmget: an OSError with
+    errno and the library's message (the CLI's), and still a MemoryError."""
+    with open("/proc/sys/vm/overcommit_memory") as f:
+        if f.read().strip() == "1":
+            pytest.skip("overcommit_memory=1: shmget would accept it, and touching it would "
+                        "call the OOM killer")
+    name = sysv_names()
+    n = (_meminfo_bytes("MemTotal") + _meminfo_bytes("SwapTotal")) // 2  # f4: twice that
+    try:
+        with pytest.raises(MemoryError) as exc:
+            shmap.create(name, n, "f4")
+    except PermissionError:
+        pytest.skip("no System V shared memory here")
+    e = exc.value
+    assert isinstance(e, shmap.Error) and isinstance(e, OSError)
+    assert type(e) is shmap.OutOfMemoryError
+    assert e.errno == errno.ENOMEM and e.code == -errno.ENOMEM and e.errname == "ENOMEM"
+    cli = run_cli("create", name, "f4", str(n), check=False)
+    assert cli.returncode == 1
+    assert cli.stderr.strip() == "shmap: " + e.strerror
+    assert e.strerror.startswith(name + ": ")
+    assert str(e) == "[Errno %d] %s" % (errno.ENOMEM, e.strerror)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)  # nothing was left behind
+
+
+def test_errors__out_of_memory_is_documented():
+    assert issubclass(shmap.OutOfMemoryError, shmap.Error)
+    assert issubclass(shmap.OutOfMemoryError, MemoryError)
+    assert "ENOMEM" in shmap.OutOfMemoryError.__doc__
+    assert "OutOfMemoryError" in shmap.__doc__ and "OutOfMemoryError" in shmap.create.__doc__
