@@ -3013,9 +3013,12 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
     if (mode_obj && mode_obj != Py_None) {
+        /* Refused here, as `shmap create --mode` refuses it, whatever the library does with
+         * those bits: a segment has no use for them and a set-user-id one is a hazard. */
         long long mode;
-        if (int_arg(mode_obj, "mode", 0, 07777, 1,
-                    "is not a set of permission bits (0 to 0o7777)", &mode) < 0)
+        if (int_arg(mode_obj, "mode", 0, 0777, 1,
+                    "is not a set of permission bits (0 to 0o777: set-user-id, set-group-id "
+                    "and sticky bits cannot be set)", &mode) < 0)
             return NULL;
         opts.mode = (unsigned)mode;
     }

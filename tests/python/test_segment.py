@@ -187,13 +187,36 @@ def test_create__mode(name, names):
     for bad, text in ((-1, "-0o1"), (0o10000, "0o10000"), (2**70, oct(2**70))):
         with pytest.raises(shmap.ArgumentError) as exc:
             shmap.create(name, 1, "u1", mode=bad)
-        assert str(exc.value) == ("mode=%s is not a set of permission bits (0 to 0o7777)"
+        assert str(exc.value) == ("mode=%s is not a set of permission bits (0 to 0o777: "
+                                  "set-user-id, set-group-id and sticky bits cannot be set)"
                                   % text)
     for bad in ("0600", 0.5):
         with pytest.raises(TypeError, match="mode must be an int"):
             shmap.create(name, 1, "u1", mode=bad)
     with pytest.raises(FileNotFoundError):
         shmap.open(name)
+
+
+@pytest.mark.parametrize("bad", [0o4777, 0o2755, 0o1777, 0o1000, 0o7777, 0o4000])
+def test_create__mode_refuses_set_id_and_sticky_bits(name, bad):
+    """As `shmap create --mode` does: a segment is never set-user-id, set-group-id or
+    sticky, whatever the library would do with those bits."""
+    with pytest.raises(shmap.ArgumentError) as exc:
+        shmap.create(name, 1, "u1", mode=bad)
+    e = exc.value
+    assert isinstance(e, ValueError) and e.code == shmap.EINVAL
+    assert str(e) == ("mode=%s is not a set of permission bits (0 to 0o777: set-user-id, "
+                      "set-group-id and sticky bits cannot be set)" % oct(bad))
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+    with shmap.create(name, 1, "u1", mode=0o777):  # the widest mode, less the umask
+        assert int(shmap.info(name)["mode"], 8) == 0o777 & ~_umask()
+
+
+def _umask():
+    old = os.umask(0)
+    os.umask(old)
+    return old
 
 
 @pytest.mark.parametrize("cap", [-1, 4097, 2**32 + 3, 2**40, 2**64, -2**70])
