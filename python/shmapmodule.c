@@ -2991,14 +2991,14 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     (void)module;
     static char *kwlist[] = {"name", "shape", "dtype", "mode", "keep", "transient", "replace",
                              "exist_ok", "prefault", "keywords", "keyword_capacity", "ring",
-                             NULL};
+                             "hugepages", NULL};
     PyObject *name_obj, *shape_obj, *dtype_obj, *mode_obj = NULL, *keywords = Py_None;
     PyObject *kwcap_obj = NULL;
-    int keep = 0, transient = 0, replace = 0, exist_ok = 0, prefault = 0, ring = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOOp:create", kwlist, &name_obj,
+    int keep = 0, transient = 0, replace = 0, exist_ok = 0, prefault = 0, ring = 0, huge = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOOpp:create", kwlist, &name_obj,
                                      &shape_obj, &dtype_obj, &mode_obj, &keep, &transient,
                                      &replace, &exist_ok, &prefault, &keywords, &kwcap_obj,
-                                     &ring))
+                                     &ring, &huge))
         return NULL;
     const char *name = utf8_arg(name_obj, "name");
     if (!name)
@@ -3037,7 +3037,8 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     opts.flags = (keep ? SHMAP_CREATE_KEEP : 0) | (transient ? SHMAP_CREATE_TRANSIENT : 0) |
                  (replace ? SHMAP_CREATE_REPLACE : 0) | (exist_ok ? SHMAP_CREATE_OPEN : 0) |
-                 (prefault ? SHMAP_CREATE_PREFAULT : 0) | (ring ? SHMAP_CREATE_RING : 0);
+                 (prefault ? SHMAP_CREATE_PREFAULT : 0) | (ring ? SHMAP_CREATE_RING : 0) |
+                 (huge ? SHMAP_CREATE_HUGEPAGES : 0);
     opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
     shmap_keyword *kw;
     Py_ssize_t nkw;

@@ -1,4 +1,5 @@
 """Segment objects: attributes, create options, open modes, read-only arrays, publish."""
+import inspect
 import os
 import pickle
 import sys
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 import shmap
+from conftest import run_cli
 
 
 def test_segment__attributes(name):
@@ -402,3 +404,70 @@ def test_threads__gil_released_during_create(name):
         stop.set()
         t.join()
     assert during > 0
+
+
+# ---------------------------------------------------------------------------------------
+# create(hugepages=True)
+
+def _meminfo(field):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+no_huge_pages_configured = pytest.mark.skipif(
+    _meminfo("HugePages_Total") > 0, reason="this system has huge pages configured")
+
+
+@no_huge_pages_configured
+def test_create__hugepages_none_configured(sysv_names):
+    """With vm.nr_hugepages at 0, a memfd or System V segment in huge pages is refused with
+    the library's message, which says how to reserve some; the CLI says the same."""
+    for name in ("memfd:", sysv_names()):
+        with pytest.raises(shmap.Error) as exc:
+            shmap.create(name, 4096, "u1", hugepages=True)
+        e = exc.value
+        assert type(e) is shmap.Error and e.code == shmap.ESTORE
+        assert "no huge pages are configured" in str(e) and "vm.nr_hugepages=" in str(e)
+        assert name in str(e)
+        if name.startswith("sysv://"):
+            cli = run_cli("create", name, "u1", "4096", "--hugepages", check=False)
+            assert cli.returncode == 1 and cli.stderr.strip() == "shmap: " + str(e)
+            with pytest.raises(FileNotFoundError):
+                shmap.open(name)
+
+
+def test_create__hugepages_not_for_posix_names(name):
+    """tmpfs has no huge pages to ask for: a POSIX name is refused, and nothing is made."""
+    with pytest.raises(shmap.Error) as exc:
+        shmap.create(name, 4096, "u1", hugepages=True)
+    assert exc.value.code == shmap.ESTORE
+    assert name in str(exc.value) and "huge=within_size" in str(exc.value)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+    with shmap.create(name, 4096, "u1", hugepages=False):  # False is the default
+        pass
+
+
+@pytest.mark.skipif(_meminfo("HugePages_Free") == 0, reason="no free huge pages "
+                    "(HugePages_Free is 0 in /proc/meminfo)")
+def test_create__hugepages_memfd():
+    page = _meminfo("Hugepagesize") * 1024
+    with shmap.create("memfd:", (3, 1000), "f8", hugepages=True, prefault=True) as seg:
+        assert seg.store == "memfd"
+        info = seg.info
+        assert info["size"] % page == 0 and info["size"] >= info["data_offset"] + 24000
+        seg.array[:] = 2.5
+        assert seg.array.sum() == 2.5 * 3000
+
+
+def test_create__flags_documented():
+    params = inspect.signature(shmap.create).parameters
+    for flag in ("hugepages", "prefault", "transient"):
+        assert params[flag].default is False and params[flag].kind == params[flag].KEYWORD_ONLY
+    doc = shmap.create.__doc__
+    for word in ("\nhugepages ", "\nprefault ", "\ntransient ", "vm.nr_hugepages",
+                 "MFD_HUGETLB", "SHM_HUGETLB", "hugetlbfs", "ESTORE"):
+        assert word in doc, word
