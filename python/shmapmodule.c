@@ -1564,6 +1564,54 @@ static PyObject *seg_get_os_handle(PyObject *obj, void *closure)
     return str_or_none(buf);
 }
 
+static PyObject *UnsupportedOperation; /* io.UnsupportedOperation */
+
+/* The store of an open handle, in words, for messages. */
+static const char *store_words(shmap_store store)
+{
+    switch (store) {
+    case SHMAP_STORE_POSIX: return "POSIX shared-memory";
+    case SHMAP_STORE_SYSV: return "System V";
+    case SHMAP_STORE_FILE: return "file";
+    case SHMAP_STORE_MEMFD: return "memfd";
+    }
+    return "?";
+}
+
+/*
+ * fileno(): the descriptor of a memfd segment (or one opened with open_fd()), which belongs
+ * to the mapping. Other stores keep none: io.UnsupportedOperation, what a file object
+ * without a descriptor raises, so code that probes fileno() works the same here.
+ */
+static PyObject *seg_fileno(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    int fd = shmap_fd(self->seg);
+    if (fd >= 0)
+        return PyLong_FromLong(fd);
+    if (fd != SHMAP_ESTORE)
+        return raise_seg(self, fd);
+    shmap_info *info = PyMem_Malloc(sizeof *info);
+    if (!info)
+        return PyErr_NoMemory();
+    int rc = shmap_info_at_open(self->seg, info);
+    const char *name = PyUnicode_AsUTF8(self->name);
+    char msg[SHMAP_NAME_MAX + 256];
+    if (rc == 0 && name)
+        snprintf(msg, sizeof msg, "%s: this %s segment keeps no file descriptor: only memfd "
+                 "segments (create('memfd:', ...)) and those opened with shmap.open_fd() have "
+                 "one", name, store_words(info->store));
+    PyMem_Free(info);
+    if (!name)
+        return NULL;
+    if (rc < 0)
+        return raise_seg(self, rc);
+    return raise_text(UnsupportedOperation, fd, name, msg);
+}
+
 /* Refuse what a raw mapping cannot do, as the library does (SHMAP_ERAW). */
 static PyObject *raise_raw(SegmentObject *self, const char *what)
 {
@@ -2406,6 +2454,7 @@ static PyMethodDef segment_methods[] = {
     {"close", seg_close, METH_NOARGS, segment_close_doc},
     {"unmap", seg_close, METH_NOARGS, segment_unmap_doc},
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
+    {"fileno", seg_fileno, METH_NOARGS, segment_fileno_doc},
     {"__enter__", seg_enter, METH_NOARGS, segment_enter_doc},
     {"__exit__", seg_exit, METH_VARARGS, segment_exit_doc},
     {"__reduce__", seg_reduce, METH_NOARGS, segment_reduce_doc},
@@ -3163,7 +3212,8 @@ static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject 
  * closed.
  */
 typedef struct {
-    const char *name;
+    const char *name;       /* the name to open, or (with fd) what messages call it */
+    int fd;                 /* >= 0: open the segment behind this descriptor instead */
     unsigned flags;         /* SHMAP_RDONLY or SHMAP_RDWR */
     shmap_seg *seg;         /* the handle, holding the lock (also with SHMAP_EOWNERDEAD) */
     char detail[1024];      /* the library's message when it failed */
@@ -3173,7 +3223,8 @@ typedef struct {
 static int hold_call(void *ctx, double timeout_s)
 {
     hold_args *a = ctx;
-    int rc = shmap_open(&a->seg, a->name, a->flags);
+    int rc = a->fd >= 0 ? shmap_open_fd(&a->seg, a->fd, a->flags)
+                        : shmap_open(&a->seg, a->name, a->flags);
     if (rc == 0)
         rc = shmap_lock(a->seg, (a->flags & SHMAP_RDWR) ? SHMAP_LOCK_EXCLUSIVE
                                                          : SHMAP_LOCK_SHARED, timeout_s);
@@ -3188,13 +3239,15 @@ static int hold_call(void *ctx, double timeout_s)
     return rc;
 }
 
-/* open() with hold=True: a Segment holding the lock, or NULL with an exception. */
-static PyObject *open_held(const char *name, int readonly, double timeout)
+/* open() and open_fd() with hold=True: a Segment holding the lock, or NULL with an
+ * exception. @p fd >= 0 opens the segment behind it, @p name then naming it in messages. */
+static PyObject *open_held(const char *name, int fd, int readonly, double timeout)
 {
     hold_args *a = PyMem_Calloc(1, sizeof *a);
     if (!a)
         return PyErr_NoMemory();
     a->name = name;
+    a->fd = fd;
     a->flags = readonly ? SHMAP_RDONLY : SHMAP_RDWR;
     int rc = blocking(hold_call, a, timeout, NULL);
     PyObject *res = NULL;
@@ -3228,6 +3281,63 @@ static PyObject *open_held(const char *name, int readonly, double timeout)
     return res;
 }
 
+/*
+ * The access open() and open_fd() ask for: readonly (default True), private and hold, and
+ * the timeout of a hold; 0, or -1 with TypeError or ValueError.
+ */
+static int open_access(PyObject *readonly_obj, int priv, int hold, PyObject *timeout_obj,
+                       int *readonly, unsigned *flags, double *timeout)
+{
+    *timeout = -1;
+    if (timeout_obj && timeout_obj != Py_None && !hold) {
+        PyErr_SetString(PyExc_TypeError, "timeout is how long hold=True waits for the lock: "
+                                         "give hold=True too");
+        return -1;
+    }
+    if (timeout_obj && timeout_from_py(timeout_obj, timeout) < 0)
+        return -1;
+    *readonly = readonly_obj ? PyObject_IsTrue(readonly_obj) : 1;
+    if (*readonly < 0)
+        return -1;
+    if (priv && readonly_obj && *readonly) {
+        PyErr_SetString(PyExc_ValueError, "private=True maps a writable copy: readonly=True "
+                                          "contradicts it");
+        return -1;
+    }
+    if (hold && priv) {
+        PyErr_SetString(PyExc_ValueError, "hold=True takes the segment's lock, which a private "
+                                          "mapping cannot hold (it is a copy)");
+        return -1;
+    }
+    *flags = priv ? SHMAP_PRIVATE : *readonly ? SHMAP_RDONLY : SHMAP_RDWR;
+    return 0;
+}
+
+/* The offset of a raw mapping (@p raw: dtype and shape or a template were given); 0 when
+ * @p obj is NULL or None; -1 with ValueError or TypeError. */
+static int offset_from_py(PyObject *obj, int raw, unsigned long long *out)
+{
+    *out = 0;
+    if (!obj || obj == Py_None)
+        return 0;
+    PyObject *index = PyNumber_Index(obj);
+    if (!index)
+        return -1;
+    *out = PyLong_AsUnsignedLongLong(index);
+    Py_DECREF(index);
+    if (*out == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "offset must be a byte offset, 0 to 2**64-1, not %R", obj);
+        return -1;
+    }
+    if (*out && !raw) {
+        PyErr_SetString(PyExc_TypeError, "offset is for raw mappings: give dtype and shape (or "
+                                         "a template) too");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
@@ -3235,54 +3345,29 @@ static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
                              "template", "hold", "timeout", NULL};
     PyObject *name_obj, *readonly_obj = NULL, *dtype_obj = Py_None, *shape_obj = Py_None;
     PyObject *offset_obj = NULL, *template = Py_None, *timeout_obj = NULL;
-    int priv = 0, hold = 0;
-    double timeout = -1;
+    int priv = 0, hold = 0, readonly;
+    unsigned flags;
+    double timeout;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$OOOpOpO:open", kwlist, &name_obj,
                                      &readonly_obj, &dtype_obj, &shape_obj, &offset_obj, &priv,
                                      &template, &hold, &timeout_obj))
         return NULL;
-    if (timeout_obj && timeout_obj != Py_None && !hold)
-        return PyErr_Format(PyExc_TypeError, "timeout is how long hold=True waits for the "
-                                             "lock: give hold=True too");
-    if (timeout_obj && timeout_from_py(timeout_obj, &timeout) < 0)
+    if (open_access(readonly_obj, priv, hold, timeout_obj, &readonly, &flags, &timeout) < 0)
         return NULL;
     const char *name = utf8_arg(name_obj, "name");
     if (!name)
         return NULL;
-    int readonly = readonly_obj ? PyObject_IsTrue(readonly_obj) : 1;
-    if (readonly < 0)
-        return NULL;
-    if (priv && readonly_obj && readonly) {
-        PyErr_SetString(PyExc_ValueError, "private=True maps a writable copy: readonly=True "
-                                          "contradicts it");
-        return NULL;
-    }
-    unsigned flags = priv ? SHMAP_PRIVATE : readonly ? SHMAP_RDONLY : SHMAP_RDWR;
     int raw = dtype_obj != Py_None || shape_obj != Py_None || template != Py_None;
-    if (hold && (raw || priv))
-        return PyErr_Format(PyExc_ValueError, "hold=True takes the segment's lock, which %s",
-                            raw ? "a raw mapping does not have (no header)"
-                                : "a private mapping cannot hold (it is a copy)");
-    unsigned long long offset = 0;
-    if (offset_obj && offset_obj != Py_None) {
-        PyObject *index = PyNumber_Index(offset_obj);
-        if (!index)
-            return NULL;
-        offset = PyLong_AsUnsignedLongLong(index);
-        Py_DECREF(index);
-        if (offset == (unsigned long long)-1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            return PyErr_Format(PyExc_ValueError, "offset must be a byte offset, 0 to 2**64-1, "
-                                                  "not %R", offset_obj);
-        }
-        if (offset && !raw)
-            return PyErr_Format(PyExc_TypeError, "offset is for raw mappings: give dtype and "
-                                                 "shape (or a template) too");
-    }
+    if (hold && raw)
+        return PyErr_Format(PyExc_ValueError, "hold=True takes the segment's lock, which a raw "
+                                              "mapping does not have (no header)");
+    unsigned long long offset;
+    if (offset_from_py(offset_obj, raw, &offset) < 0)
+        return NULL;
     shmap_seg *seg;
     int rc;
     if (hold)
-        return open_held(name, readonly, timeout);
+        return open_held(name, -1, readonly, timeout);
     if (!raw) {
         Py_BEGIN_ALLOW_THREADS
         rc = shmap_open(&seg, name, flags);
@@ -3315,6 +3400,38 @@ static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
         return raise_lib(rc, name);
     }
     PyObject *res = segment_wrap(seg, descr);
+    if (res)
+        ((SegmentObject *)res)->priv = priv;
+    return res;
+}
+
+static PyObject *mod_open_fd(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"fd", "readonly", "private", "hold", "timeout", NULL};
+    PyObject *fd_obj, *readonly_obj = NULL, *timeout_obj = NULL;
+    int priv = 0, hold = 0, readonly;
+    unsigned flags;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$ppO:open_fd", kwlist, &fd_obj,
+                                     &readonly_obj, &priv, &hold, &timeout_obj) ||
+        open_access(readonly_obj, priv, hold, timeout_obj, &readonly, &flags, &timeout) < 0)
+        return NULL;
+    int fd = PyObject_AsFileDescriptor(fd_obj); /* an int, or an object with fileno() */
+    if (fd < 0)
+        return NULL;
+    char label[48]; /* what messages call it until the segment is open */
+    snprintf(label, sizeof label, "descriptor %d", fd);
+    if (hold)
+        return open_held(label, fd, readonly, timeout);
+    shmap_seg *seg;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmap_open_fd(&seg, fd, flags);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return raise_lib(rc, label);
+    PyObject *res = segment_wrap(seg, NULL);
     if (res)
         ((SegmentObject *)res)->priv = priv;
     return res;
@@ -3678,6 +3795,8 @@ static PyMethodDef module_methods[] = {
     {"create", (PyCFunction)(void (*)(void))mod_create, METH_VARARGS | METH_KEYWORDS,
      create_doc},
     {"open", (PyCFunction)(void (*)(void))mod_open, METH_VARARGS | METH_KEYWORDS, open_doc},
+    {"open_fd", (PyCFunction)(void (*)(void))mod_open_fd, METH_VARARGS | METH_KEYWORDS,
+     open_fd_doc},
     {"delete", (PyCFunction)(void (*)(void))mod_delete, METH_VARARGS | METH_KEYWORDS,
      delete_doc},
     {"chmod", (PyCFunction)(void (*)(void))mod_chmod, METH_VARARGS | METH_KEYWORDS, chmod_doc},
@@ -3787,6 +3906,11 @@ PyMODINIT_FUNC PyInit_shmap(void)
         goto fail;
     SHMAP_ERRNO_MAP(ADD_CODE)
 #undef ADD_CODE
+    PyObject *io = PyImport_ImportModule("io");
+    UnsupportedOperation = io ? PyObject_GetAttrString(io, "UnsupportedOperation") : NULL;
+    Py_XDECREF(io);
+    if (!UnsupportedOperation)
+        goto fail;
     if (!(mod_open_obj = PyObject_GetAttrString(m, "open")) || register_with_stdlib(m) < 0 ||
         find_main_thread() < 0)
         goto fail;
