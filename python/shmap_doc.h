@@ -357,10 +357,12 @@ PyDoc_STRVAR(list_doc,
 "listed.");
 
 PyDoc_STRVAR(info_doc,
-"info($module, /, name)\n"
+"info($module, /, name, *, dtype=None, shape=None, offset=0, private=False,\n"
+"     template=None)\n"
 "--\n"
 "\n"
-"Describe a segment by name, without keeping it mapped.\n"
+"Describe a segment by name, without keeping it mapped; or, given dtype and shape (or\n"
+"template), describe any object as the raw array that open() would map.\n"
 "\n"
 "Returns a dict with the fields of `shmap info NAME --json`, in the same order and\n"
 "with the same types: name, shmap (True), store, os_handle, size (of the object),\n"
@@ -375,7 +377,24 @@ PyDoc_STRVAR(info_doc,
 "(name -> comment, for those that have one). Keyword floats that are nan or\n"
 "infinite stay floats here (the JSON prints null).\n"
 "\n"
-"Raises as open() does.");
+"Raw descriptions, as `shmap info NAME --dtype T --shape D,... [--offset B]\n"
+"[--private] --json` gives them, for an object without a shmap header (a plain\n"
+"file, a foreign POSIX object):\n"
+"dtype, shape, offset, template\n"
+"          as for open(): the element type and dimensions (or a Segment or segment\n"
+"          name to take them from), and the byte offset of the array in the object.\n"
+"private   map the object copy-on-write to read it, as --private does (what is read\n"
+"          is the same; a raw description's field private says it was asked).\n"
+"The dict then has name, shmap (False), raw (True), store ... group as above, dtype\n"
+"... bytes from the description, data_offset (the offset), private, and\n"
+"creator_pid, attached, generation and created as None (no header records them):\n"
+"Segment.info of the raw mapping. The object must hold offset + bytes bytes.\n"
+"\n"
+"Raises as open() does: FileNotFoundError, PermissionError, shmap.Error (EFORMAT:\n"
+"not a shmap segment, when no dtype is given; ETRUNCATED: an object too small for\n"
+"the raw array), shmap.ArgumentError (EINVAL: an offset the type cannot be aligned\n"
+"at), shmap.DtypeError, TypeError (dtype without shape or the reverse, an offset\n"
+"without either).");
 
 PyDoc_STRVAR(unique_name_doc,
 "unique_name($module, /, prefix=None)\n"

@@ -3556,10 +3556,11 @@ typedef struct {
 } described;
 
 /*
- * Describe a segment by name; opened read-only for its keywords and, with @p attached, its
- * attach table (as `shmap info` reads it; `shmap ls` does not).
+ * Describe a segment by name; opened read-only (@p flags: SHMAP_RDONLY, or SHMAP_PRIVATE) for
+ * its keywords and, with @p attached, its attach table (as `shmap info` reads it; `shmap ls`
+ * does not).
  */
-static int describe(const char *name, described *out, int attached)
+static int describe(const char *name, unsigned flags, described *out, int attached)
 {
     shmap_seg *seg;
     out->kw = NULL;
@@ -3567,7 +3568,7 @@ static int describe(const char *name, described *out, int attached)
     out->att = NULL;
     out->natt = 0;
     out->has_li = 0;
-    int rc = shmap_open(&seg, name, SHMAP_RDONLY);
+    int rc = shmap_open(&seg, name, flags);
     if (rc == SHMAP_EPENDING)
         return shmap_stat(name, &out->info); /* keywords unreadable here, but it exists */
     if (rc < 0)
@@ -3583,22 +3584,68 @@ static int describe(const char *name, described *out, int attached)
     return rc;
 }
 
+/*
+ * info() with dtype and shape (or a template): what `shmap info NAME --dtype T --shape S
+ * [--offset B] [--private] --json` prints, from a raw mapping made for the call.
+ */
+static PyObject *info_raw(const char *name, PyObject *dtype_obj, PyObject *shape_obj,
+                          PyObject *template, unsigned long long offset, int priv)
+{
+    raw_array *ra = PyMem_Malloc(sizeof *ra);
+    shmap_info *info = PyMem_Malloc(sizeof *info);
+    PyObject *res = NULL;
+    if (!ra || !info) {
+        PyMem_Free(ra);
+        PyMem_Free(info);
+        return PyErr_NoMemory();
+    }
+    if (raw_array_from_py(dtype_obj, shape_obj, template, ra) == 0) {
+        Py_DECREF(ra->descr);
+        shmap_raw_opts opts = SHMAP_RAW_OPTS_INIT;
+        opts.flags = priv ? SHMAP_PRIVATE : SHMAP_RDONLY;
+        opts.offset = offset;
+        opts.record_fields = ra->dtype == SHMAP_RECORD ? ra->fields : NULL;
+        shmap_seg *seg;
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = shmap_open_raw(&seg, name, ra->dtype, ra->ndim, ra->dims, &opts);
+        if (rc == 0) {
+            rc = shmap_info_get(seg, info);
+            shmap_close(seg);
+        }
+        Py_END_ALLOW_THREADS
+        res = rc < 0 ? raise_lib(rc, name) : raw_info_dict(info, priv);
+    }
+    PyMem_Free(info);
+    PyMem_Free(ra);
+    return res;
+}
+
 static PyObject *mod_info(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
-    static char *kwlist[] = {"name", NULL};
-    PyObject *name_obj;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:info", kwlist, &name_obj))
+    static char *kwlist[] = {"name", "dtype", "shape", "offset", "private", "template", NULL};
+    PyObject *name_obj, *dtype_obj = Py_None, *shape_obj = Py_None, *offset_obj = NULL;
+    PyObject *template = Py_None;
+    int priv = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOpO:info", kwlist, &name_obj,
+                                     &dtype_obj, &shape_obj, &offset_obj, &priv, &template))
         return NULL;
     const char *name = utf8_arg(name_obj, "name");
     if (!name)
         return NULL;
+    int raw = dtype_obj != Py_None || shape_obj != Py_None || template != Py_None;
+    unsigned long long offset;
+    if (offset_from_py(offset_obj, raw, &offset) < 0)
+        return NULL;
+    if (raw)
+        return info_raw(name, dtype_obj, shape_obj, template, offset, priv);
     described *d = PyMem_Malloc(sizeof *d);
     if (!d)
         return PyErr_NoMemory();
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = describe(name, d, 1);
+    rc = describe(name, priv ? SHMAP_PRIVATE : SHMAP_RDONLY, d, 1);
     Py_END_ALLOW_THREADS
     PyObject *res = rc < 0 ? raise_lib(rc, name)
                            : info_dict(&d->info, d->kw, d->nkw, d->att, d->natt,
@@ -3631,7 +3678,7 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
      * them, as `shmap ls --json` does. One that cannot be opened now gets None. The attach
      * table and the lock state come from the listing. */
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (list[i].status == 0 && describe(list[i].info.name, &desc[i], 0) < 0)
+        if (list[i].status == 0 && describe(list[i].info.name, SHMAP_RDONLY, &desc[i], 0) < 0)
             desc[i].info = list[i].info;
     Py_END_ALLOW_THREADS
     if (rc < 0) {

@@ -206,6 +206,72 @@ def test_raw__info_is_the_cli_raw_json(raw_object, private):
     assert info["shape"] == [3, 2] and info["data_offset"] == 6 and info["generation"] is None
 
 
+@pytest.mark.parametrize("private", [False, True])
+@pytest.mark.parametrize("dtype,shape,offset,cli_dtype,cli_shape", [
+    ("u2", (3, 2), 6, "u2", "3,2"),
+    ("<f4", 5, PAGE + 4, "f32", "5"),
+    ("record:x:u1,y:u2", 4, 1, "record:x:u1,y:u2", "4"),
+    ("u1", (2, 2, 2), 0, "byte", "2,2,2"),
+])
+def test_raw__module_info_is_the_cli_raw_json(raw_object, private, dtype, shape, offset,
+                                              cli_dtype, cli_shape):
+    """shmap.info(name, dtype=, shape=, offset=, private=) describes an object without a
+    header as `shmap info NAME --dtype T --shape D,... --offset B [--private] --json` does."""
+    args = ["info", raw_object, "--dtype", cli_dtype, "--shape", cli_shape,
+            "--offset", str(offset)] + (["--private"] if private else [])
+    cli = cli_json(*args, "--json")
+    info = shmap.info(raw_object, dtype=dtype, shape=shape, offset=offset, private=private)
+    assert list(info) == list(cli)
+    for key in cli:
+        assert info[key] == cli[key], key
+        assert type(info[key]) is type(cli[key]), key
+    assert info["raw"] is True and info["private"] is private and info["data_offset"] == offset
+    assert shmap.mappings() == []  # the call's mapping is gone
+
+
+def test_raw__module_info_with_a_template(raw_object, name):
+    shmap.create(name, (2, 3), "u2", keep=True).close()
+    for template in (name, shmap.open(name)):
+        info = shmap.info(raw_object, template=template, offset=2)
+        assert info["raw"] is True and info["dtype"] == "u16" and info["shape"] == [2, 3]
+        assert info["data_offset"] == 2
+        if isinstance(template, shmap.Segment):
+            template.close()
+
+
+def test_raw__module_info_errors(raw_object, name):
+    with pytest.raises(shmap.Error) as exc:  # larger than the object
+        shmap.info(raw_object, dtype="u1", shape=len(DATA) + 1)
+    assert exc.value.code == shmap.ETRUNCATED and str(len(DATA)) in str(exc.value)
+    with pytest.raises(shmap.ArgumentError) as exc:  # misaligned for the type
+        shmap.info(raw_object, dtype="f4", shape=1, offset=2)
+    assert exc.value.code == shmap.EINVAL
+    with pytest.raises(TypeError, match="shape"):
+        shmap.info(raw_object, dtype="u1")
+    with pytest.raises(TypeError, match="dtype"):
+        shmap.info(raw_object, shape=3)
+    with pytest.raises(TypeError, match="offset is for raw mappings"):
+        shmap.info(raw_object, offset=4)
+    with pytest.raises(TypeError):
+        shmap.info(raw_object, "u1", 3)  # the raw options are keyword-only
+    with pytest.raises(shmap.DtypeError):
+        shmap.info(raw_object, dtype="nonsense", shape=3)
+    with pytest.raises(FileNotFoundError):
+        shmap.info(name, dtype="u1", shape=3)
+    with pytest.raises(shmap.Error) as exc:  # without a description, it is not a segment
+        shmap.info(raw_object)
+    assert exc.value.code in (shmap.EFORMAT, shmap.ECORRUPT)
+
+
+def test_raw__module_info_documented():
+    import inspect
+    params = inspect.signature(shmap.info).parameters
+    assert list(params) == ["name", "dtype", "shape", "offset", "private", "template"]
+    assert all(p.kind is p.KEYWORD_ONLY for n, p in params.items() if n != "name")
+    for word in ("--dtype", "dtype", "shape", "offset", "private", "template", "raw"):
+        assert word in shmap.info.__doc__, word
+
+
 def test_raw__pickles_as_the_same_raw_mapping(raw_object):
     with shmap.open(raw_object, dtype="u1", shape=(2, 4), offset=PAGE + 3) as seg:
         again = pickle.loads(pickle.dumps(seg))
