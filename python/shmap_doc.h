@@ -549,7 +549,7 @@ PyDoc_STRVAR(segment_keywords_doc,
 "The segment's keywords, as a mutable mapping (shmap.Keywords).\n"
 "\n"
 "    seg.keywords['EXPTIME'] = 1.5\n"
-"    seg.keywords.set('OBJECT', 'M31', comment='target')\n"
+"    seg.keywords['OBJECT'] = ('M31', 'target')   # a value and its comment\n"
 "\n"
 "Values are int, float, str or bool; names are stored upper-case and compared\n"
 "case-insensitively.");
@@ -752,8 +752,11 @@ PyDoc_STRVAR(keywords_doc,
 "double; FITS has no such values, and `shmap info --json` shows them as null).\n"
 "Names are 1 to 23 letters, digits, '_' or '-', stored upper-case and compared\n"
 "case-insensitively; a name no keyword can have is simply missing when read (KeyError,\n"
-"not in). Setting a value keeps the keyword's comment; set() and comment() reach\n"
-"comments.\n"
+"not in). Setting a value keeps the keyword's comment; a (value, comment) pair sets\n"
+"both, wherever a value is given (kw[name] = ('M31', 'target'), update(), setdefault(),\n"
+"set()), as in create(keywords=...), with the same rules: the comment a str of at\n"
+"most 39 characters ('' removes it). Reading gives the value alone; comment() and\n"
+"comments() give the comments.\n"
 "\n"
 "Every access reads or writes the segment itself, so other processes' changes are\n"
 "seen at once. Writing needs a segment open read-write (else shmap.Error, EREADONLY).\n"
@@ -768,8 +771,9 @@ PyDoc_STRVAR(keywords_set_doc,
 "--\n"
 "\n"
 "Set a keyword with a comment (at most 39 characters). comment=None keeps the\n"
-"comment the keyword has; '' removes it. Returns None; raises as setting kw[name]\n"
-"does (see shmap.Keywords), and shmap.ArgumentError for too long a comment.");
+"comment the keyword has, unless value is a (value, comment) pair; '' removes it.\n"
+"Returns None; raises as setting kw[name] does (see shmap.Keywords),\n"
+"shmap.ArgumentError for too long a comment, TypeError for a pair and comment= both.");
 
 PyDoc_STRVAR(keywords_comment_doc,
 "comment($self, name, /)\n"
@@ -820,14 +824,15 @@ PyDoc_STRVAR(keywords_setdefault_doc,
 "--\n"
 "\n"
 "Return the value of a keyword, setting it to default first if there is none (which\n"
-"raises as setting kw[name] does).");
+"raises as setting kw[name] does); a default that is a (value, comment) pair sets\n"
+"both, and its value is returned.");
 
 PyDoc_STRVAR(keywords_update_doc,
 "update($self, other=(), /, **kwargs)\n"
 "--\n"
 "\n"
 "Set keywords from a mapping or an iterable of (name, value) pairs, then from\n"
-"kwargs. Returns None; raises as setting kw[name] does, stopping at the first\n"
+"kwargs; a value may be a (value, comment) pair. Returns None; raises as setting kw[name] does, stopping at the first\n"
 "failure (the keywords before it are set).");
 
 PyDoc_STRVAR(keywords_clear_doc,

@@ -786,8 +786,8 @@ static int kw_value_from_py(PyObject *v, const char *who, shmap_keyword *kw)
         kw->type = SHMAP_KW_STRING;
         memcpy(kw->s, s, len + 1);
     } else {
-        PyErr_Format(PyExc_TypeError, "keyword values are int, float, str or bool, not %.100s",
-                     Py_TYPE(v)->tp_name);
+        PyErr_Format(PyExc_TypeError, "keyword values are int, float, str or bool, or a "
+                                      "(value, comment) pair, not %.100s", Py_TYPE(v)->tp_name);
         return -1;
     }
     return 0;
@@ -2568,6 +2568,21 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
     return 0;
 }
 
+/* Is @p value a (value, comment) pair, as create(keywords=) and assignments take them? */
+static int kw_is_pair(PyObject *value)
+{
+    return PyTuple_Check(value) && PyTuple_GET_SIZE(value) == 2;
+}
+
+/* Set name = value as kw[name] = value, update() and setdefault() do: a (value, comment)
+ * pair sets the comment too, with create()'s rules; a plain value keeps the comment. */
+static int kw_store_value(KeywordsObject *self, PyObject *key, PyObject *value)
+{
+    if (kw_is_pair(value))
+        return kw_store(self, key, PyTuple_GET_ITEM(value, 0), PyTuple_GET_ITEM(value, 1));
+    return kw_store(self, key, value, NULL);
+}
+
 static int kw_delete(KeywordsObject *self, PyObject *key)
 {
     if (check_open(self->segment) < 0)
@@ -2591,7 +2606,7 @@ static int kw_delete(KeywordsObject *self, PyObject *key)
 static int kw_ass_subscript(PyObject *obj, PyObject *key, PyObject *value)
 {
     KeywordsObject *self = (KeywordsObject *)obj;
-    return value ? kw_store(self, key, value, NULL) : kw_delete(self, key);
+    return value ? kw_store_value(self, key, value) : kw_delete(self, key);
 }
 
 static Py_ssize_t kw_length(PyObject *obj)
@@ -2732,9 +2747,10 @@ static PyObject *kw_setdefault(PyObject *obj, PyObject *const *args, Py_ssize_t 
         return NULL;
     if (found)
         return kw_value_to_py(&kw);
-    if (kw_store(self, args[0], args[1], NULL) < 0)
+    if (kw_store_value(self, args[0], args[1]) < 0)
         return NULL;
-    return Py_NewRef(args[1]);
+    /* The value now there: of a pair, its value. */
+    return Py_NewRef(kw_is_pair(args[1]) ? PyTuple_GET_ITEM(args[1], 0) : args[1]);
 }
 
 static int kw_update_from(KeywordsObject *self, PyObject *other)
@@ -2772,8 +2788,8 @@ static int kw_update_from(KeywordsObject *self, PyObject *other)
             PyErr_SetString(PyExc_ValueError, "update() needs (name, value) pairs");
             goto fail;
         }
-        int rc = kw_store(self, PySequence_Fast_GET_ITEM(pair, 0),
-                          PySequence_Fast_GET_ITEM(pair, 1), NULL);
+        int rc = kw_store_value(self, PySequence_Fast_GET_ITEM(pair, 0),
+                                PySequence_Fast_GET_ITEM(pair, 1));
         Py_DECREF(pair);
         if (rc < 0)
             goto fail;
@@ -2825,7 +2841,17 @@ static PyObject *kw_set(PyObject *obj, PyObject *args, PyObject *kwargs)
     PyObject *name, *value, *comment = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:set", kwlist, &name, &value, &comment))
         return NULL;
-    if (kw_store((KeywordsObject *)obj, name, value, comment == Py_None ? NULL : comment) < 0)
+    int rc;
+    if (comment == Py_None) {
+        rc = kw_store_value((KeywordsObject *)obj, name, value);
+    } else if (kw_is_pair(value)) {
+        PyErr_SetString(PyExc_TypeError, "give the comment once: a (value, comment) pair, or "
+                                         "comment=, not both");
+        rc = -1;
+    } else {
+        rc = kw_store((KeywordsObject *)obj, name, value, comment);
+    }
+    if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -3017,7 +3043,7 @@ static int create_keywords(PyObject *mapping, const char *who, shmap_keyword **o
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pair = PyList_GET_ITEM(items, i);
         PyObject *value = PyTuple_GET_ITEM(pair, 1), *comment = NULL;
-        if (PyTuple_Check(value) && PyTuple_GET_SIZE(value) == 2) {
+        if (kw_is_pair(value)) {
             comment = PyTuple_GET_ITEM(value, 1);
             value = PyTuple_GET_ITEM(value, 0);
         }

@@ -167,6 +167,60 @@ def test_keywords__bad_values_and_names(seg):
     assert len(kw) == 0
 
 
+def test_keywords__value_comment_pairs_as_create_takes_them(seg, names):
+    """A (value, comment) pair sets both, wherever a value is given, as create(keywords=)
+    does; a plain value keeps the comment."""
+    kw = seg.keywords
+    kw["OBJECT"] = ("M31", "target name")
+    assert kw["OBJECT"] == "M31" and kw.comment("OBJECT") == "target name"
+    kw["OBJECT"] = "M33"  # a plain value keeps the comment
+    assert kw["OBJECT"] == "M33" and kw.comment("OBJECT") == "target name"
+    kw["OBJECT"] = ("M33", "")  # an empty comment removes it
+    assert kw.comment("OBJECT") == ""
+    kw.update({"EXPTIME": (1.5, "s"), "N": 3})
+    kw.update([("GAIN", (np.float32(2.0), "e/ADU"))], READ=(4, "e"))
+    assert kw.setdefault("FILTER", ("V", "band")) == "V"
+    assert kw.setdefault("FILTER", ("B", "other")) == "V"  # there: unchanged
+    kw.set("OK", (True, "flag"))  # set() without comment= takes a pair too
+    expected = {"OBJECT": "M33", "EXPTIME": 1.5, "N": 3, "GAIN": 2.0, "READ": 4,
+                "FILTER": "V", "OK": True}
+    comments = {"EXPTIME": "s", "GAIN": "e/ADU", "READ": "e", "FILTER": "band", "OK": "flag"}
+    assert dict(kw) == expected and kw.comments() == comments
+    with shmap.create(names(), 1, "u1", keywords={k: (v, comments[k]) if k in comments else v
+                                                   for k, v in expected.items()}) as made:
+        assert dict(made.keywords) == expected and made.keywords.comments() == comments
+        assert shmap.info(made.name)["keyword_comments"] == shmap.info(
+            seg.name)["keyword_comments"]
+
+
+def test_keywords__value_comment_pairs_follow_create_rules(seg, names):
+    """A pair is refused as create(keywords=) refuses it, with the same message."""
+    kw = seg.keywords
+    other = names()
+    for pair, cls in ((("v", "c" * 40), shmap.ArgumentError), (("v", None), TypeError),
+                      (("v", 3), TypeError), ((("v", "c"), "d"), TypeError),
+                      (([1], "c"), TypeError), (("x" * 72, "c"), shmap.ArgumentError)):
+        with pytest.raises(cls) as assigned:
+            kw["OBJ"] = pair
+        with pytest.raises(cls) as created:
+            shmap.create(other, 1, "u1", keywords={"OBJ": pair})
+        assert str(assigned.value) == str(created.value).replace(other, seg.name), pair
+        with pytest.raises(FileNotFoundError):
+            shmap.open(other)
+    for bad in (("v",), ("v", "c", "x")):  # not a pair: not a value either
+        with pytest.raises(TypeError, match=r"\(value, comment\) pair"):
+            kw["OBJ"] = bad
+    with pytest.raises(TypeError, match="comment"):
+        kw.set("OBJ", ("v", "c"), comment="d")  # two comments
+    assert len(kw) == 0
+
+
+def test_keywords__pairs_documented():
+    assert "(value, comment)" in shmap.Keywords.__doc__
+    assert "(value, comment)" in shmap.Keywords.update.__doc__
+    assert "(value, comment)" in shmap.Keywords.set.__doc__
+
+
 def argument_error(call):
     """The shmap.ArgumentError call() raises, checked to be the library's EKEYWORD."""
     with pytest.raises(shmap.ArgumentError) as exc:
