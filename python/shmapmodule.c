@@ -133,12 +133,23 @@ static int is_errno(int rc)
 /*
  * Raise @p cls (NULL: by code) for library code @p rc with the message @p text, made to
  * name @p name when it does not already, and the attributes code, errname and errno.
- * Returns NULL, for `return raise_text(...)`.
+ * The text is decoded as names are (see name_arg()), so it spells a name as list() and
+ * Segment.name do. Returns NULL, for `return raise_text(...)`.
  */
 static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char *text)
 {
-    PyObject *msg = mentions(text, name) ? PyUnicode_FromString(text)
-                                         : PyUnicode_FromFormat("%s: %s", name, text);
+    PyObject *msg;
+    if (mentions(text, name)) {
+        msg = PyUnicode_DecodeFSDefault(text);
+    } else {
+        size_t len = strlen(name) + strlen(text) + 3;
+        char *both = PyMem_Malloc(len);
+        if (!both)
+            return PyErr_NoMemory();
+        snprintf(both, len, "%s: %s", name, text);
+        msg = PyUnicode_DecodeFSDefault(both);
+        PyMem_Free(both);
+    }
     if (!msg)
         return NULL;
     if (!cls)
@@ -200,6 +211,59 @@ static const char *utf8_arg(PyObject *obj, const char *what)
         return NULL;
     }
     return s;
+}
+
+/*
+ * Design note: names. To the system a name (a POSIX object, a file's path) is bytes, which
+ * need not be UTF-8: `shmap create $'bad\xffname'` makes one. The binding treats names as
+ * the os module treats paths: a str goes out through the file-system encoding with
+ * surrogateescape (os.fsencode()), and names come back the same way (os.fsdecode()), so an
+ * undecodable byte becomes a lone surrogate that turns back into the same byte; bytes names
+ * are taken as they are. A name read from list() therefore opens and deletes the object it
+ * names. The C name of a Segment is kept as bytes beside its str name, for the library and
+ * for messages.
+ */
+
+/* A name argument into @p buf (SHMAP_NAME_MAX bytes): 0, or -1 with TypeError, ValueError
+ * (a NUL, a str that the file-system encoding cannot encode) or shmap.ArgumentError. */
+static int name_arg(PyObject *obj, const char *what, char *buf)
+{
+    PyObject *bytes;
+    if (PyBytes_Check(obj)) {
+        bytes = Py_NewRef(obj);
+    } else if (PyUnicode_Check(obj)) {
+        if (!(bytes = PyUnicode_EncodeFSDefault(obj)))
+            return -1;
+    } else {
+        PyErr_Format(PyExc_TypeError, "%s must be a str or bytes, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    const char *s = PyBytes_AS_STRING(bytes);
+    Py_ssize_t len = PyBytes_GET_SIZE(bytes);
+    int rc = 0;
+    if (memchr(s, '\0', (size_t)len)) {
+        PyErr_Format(PyExc_ValueError, "%s contains a NUL character", what);
+        rc = -1;
+    } else if (len >= SHMAP_NAME_MAX) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s is %zd bytes long: names and paths are at most %d",
+                 what, len, SHMAP_NAME_MAX - 1);
+        raise_text(ArgumentError, SHMAP_EBADNAME, NULL, msg);
+        rc = -1;
+    } else {
+        memcpy(buf, s, (size_t)len + 1);
+    }
+    Py_DECREF(bytes);
+    return rc;
+}
+
+/* A name or path from the library as a str, as os.fsdecode() makes it; None for NULL. */
+static PyObject *name_to_py(const char *s)
+{
+    if (!s)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeFSDefault(s);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -901,7 +965,7 @@ static int put(PyObject *d, const char *key, PyObject *value)
 static int object_members(PyObject *d, const shmap_info *info)
 {
     if (put(d, "store", PyUnicode_FromString(shmap_store_name(info->store))) < 0 ||
-        put(d, "os_handle", str_or_none(info->os_handle)) < 0 ||
+        put(d, "os_handle", name_to_py(info->os_handle)) < 0 ||
         put(d, "size", PyLong_FromUnsignedLongLong(info->size)) < 0 ||
         put(d, "mode", mode_string(info->mode)) < 0 ||
         put(d, "uid", PyLong_FromUnsignedLongLong((unsigned long long)info->uid)) < 0 ||
@@ -1020,7 +1084,7 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
     if (!d)
         return NULL;
     int bad =
-        put(d, "name", str_or_none(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_True)) < 0 ||
+        put(d, "name", name_to_py(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_True)) < 0 ||
         object_members(d, info) < 0 ||
         put(d, "version", PyLong_FromUnsignedLong(info->version)) < 0 ||
         array_members(d, info) < 0 ||
@@ -1052,7 +1116,7 @@ static PyObject *raw_info_dict(const shmap_info *info, int priv)
     if (!d)
         return NULL;
     int bad =
-        put(d, "name", str_or_none(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_False)) < 0 ||
+        put(d, "name", name_to_py(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_False)) < 0 ||
         put(d, "raw", Py_NewRef(Py_True)) < 0 || object_members(d, info) < 0 ||
         array_members(d, info) < 0 ||
         put(d, "private", PyBool_FromLong(priv)) < 0 ||
@@ -1070,7 +1134,7 @@ static PyObject *foreign_dict(const shmap_entry *e)
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
-    if (put(d, "name", str_or_none(e->info.name)) < 0 ||
+    if (put(d, "name", name_to_py(e->info.name)) < 0 ||
         put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info) < 0 ||
         put(d, "error", PyUnicode_FromString(shmap_strerror(e->status))) < 0 ||
         put(d, "error_code", PyUnicode_FromString(shmap_errname(e->status))) < 0)
@@ -1084,7 +1148,8 @@ static PyObject *foreign_dict(const shmap_entry *e)
 typedef struct SegmentObject {
     PyObject_HEAD
     shmap_seg *seg;        /* NULL once closed */
-    PyObject *name;        /* str: the canonical name */
+    PyObject *name;        /* str: the canonical name, as os.fsdecode() spells it */
+    PyObject *cname;       /* bytes: the same, as the library has it */
     PyArray_Descr *descr;  /* one element */
     PyObject *shape;       /* tuple */
     int ndim;
@@ -1118,10 +1183,16 @@ static void segments_remove(SegmentObject *s)
     list_remove(&segments_head, &s->link);
 }
 
+/* The name of a Segment as the library has it, for calls and messages. */
+static const char *seg_cname(const SegmentObject *self)
+{
+    return PyBytes_AS_STRING(self->cname);
+}
+
 /* raise_lib() for a failed call on a Segment's handle, naming the segment. */
 static PyObject *raise_seg(SegmentObject *self, int rc)
 {
-    return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+    return raise_lib(rc, seg_cname(self));
 }
 
 static int check_open(SegmentObject *self)
@@ -1339,7 +1410,7 @@ static int borrow(SegmentObject *self, ref_node *node)
         node->seg = NULL;
         /* Not raise_seg(): gcc then inlines borrow() into seg_wait(), and -Wdangling-pointer
          * flags its local node on the exit hook's list (unborrow() takes it off again). */
-        raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        raise_lib(rc, seg_cname(self));
         return -1;
     }
     refs_add(node);
@@ -1351,7 +1422,7 @@ static int borrow(SegmentObject *self, ref_node *node)
 static PyObject *raise_timeout(const char *name, double timeout, const char *what,
                                const char *holders)
 {
-    char msg[1024];
+    char msg[SHMAP_NAME_MAX + 1024];
     snprintf(msg, sizeof msg, "%s: timed out after %g s waiting for %s%s%s", name, timeout,
              what, holders && *holders ? ": " : "", holders ? holders : "");
     return raise_text(PyExc_TimeoutError, -ETIMEDOUT, name, msg);
@@ -1387,6 +1458,8 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     }
     self->seg = seg;
     self->descr = descr;
+    self->name = NULL;
+    self->cname = NULL;
     self->shape = NULL;
     self->format = NULL;
     self->weakrefs = NULL;
@@ -1402,8 +1475,9 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->nbytes = (Py_ssize_t)info->data_size;
     self->ndim = (int)info->ndim;
     segments_add(self);
-    self->name = str_or_none(info->name);
-    if (!self->name || (!self->descr && !(self->descr = descr_of_info(info))) ||
+    self->name = name_to_py(info->name);
+    self->cname = PyBytes_FromString(info->name);
+    if (!self->name || !self->cname || (!self->descr && !(self->descr = descr_of_info(info))) ||
         !(self->shape = PyTuple_New(self->ndim)))
         goto fail;
     if ((size_t)PyDataType_ELSIZE(self->descr) != info->elsize) {
@@ -1452,6 +1526,7 @@ static void segment_dealloc(PyObject *obj)
         PyObject_ClearWeakRefs(obj);
     segment_release(self, 0);
     Py_XDECREF(self->name);
+    Py_XDECREF(self->cname);
     Py_XDECREF(self->descr);
     Py_XDECREF(self->shape);
     free(self->format);
@@ -1469,8 +1544,8 @@ static PyObject *segment_repr(PyObject *obj)
 {
     SegmentObject *self = (SegmentObject *)obj;
     if (!self->seg)
-        return PyUnicode_FromFormat("<shmap.Segment '%U' closed>", self->name);
-    return PyUnicode_FromFormat("<shmap.Segment '%U' dtype=%R shape=%R %s%s%s>", self->name,
+        return PyUnicode_FromFormat("<shmap.Segment %R closed>", self->name);
+    return PyUnicode_FromFormat("<shmap.Segment %R dtype=%R shape=%R %s%s%s>", self->name,
                                 (PyObject *)self->descr, self->shape,
                                 self->priv       ? "private"
                                 : self->writable ? "read-write"
@@ -1561,7 +1636,7 @@ static PyObject *seg_get_os_handle(PyObject *obj, void *closure)
     int rc = shmap_os_handle(self->seg, buf, sizeof buf);
     if (rc < 0)
         return raise_seg(self, rc);
-    return str_or_none(buf);
+    return name_to_py(buf);
 }
 
 static PyObject *UnsupportedOperation; /* io.UnsupportedOperation */
@@ -1598,15 +1673,13 @@ static PyObject *seg_fileno(PyObject *obj, PyObject *unused)
     if (!info)
         return PyErr_NoMemory();
     int rc = shmap_info_at_open(self->seg, info);
-    const char *name = PyUnicode_AsUTF8(self->name);
+    const char *name = seg_cname(self);
     char msg[SHMAP_NAME_MAX + 256];
-    if (rc == 0 && name)
+    if (rc == 0)
         snprintf(msg, sizeof msg, "%s: this %s segment keeps no file descriptor: only memfd "
                  "segments (create('memfd:', ...)) and those opened with shmap.open_fd() have "
                  "one", name, store_words(info->store));
     PyMem_Free(info);
-    if (!name)
-        return NULL;
     if (rc < 0)
         return raise_seg(self, rc);
     return raise_text(UnsupportedOperation, fd, name, msg);
@@ -1616,9 +1689,7 @@ static PyObject *seg_fileno(PyObject *obj, PyObject *unused)
 static PyObject *raise_raw(SegmentObject *self, const char *what)
 {
     char msg[256];
-    const char *name = PyUnicode_AsUTF8(self->name);
-    if (!name)
-        return NULL;
+    const char *name = seg_cname(self);
     snprintf(msg, sizeof msg, "%.100s: raw mapping has no header: %s needs a described segment",
              name, what);
     return raise_text(NULL, SHMAP_ERAW, name, msg);
@@ -1798,6 +1869,7 @@ typedef struct {
     PyObject_HEAD
     ref_node node;        /* the reference that holds the lock; NULL once released */
     PyObject *name;       /* the segment's name */
+    PyObject *cname;      /* the same, as the library has it (bytes) */
     char exclusive;       /* char: a T_BOOL member */
     int held;             /* the lock was taken through node.seg */
     pid_t pid;            /* the process that took it: a forked child holds nothing */
@@ -1825,6 +1897,7 @@ static void lock_dealloc(PyObject *obj)
     LockObject *self = (LockObject *)obj;
     lock_release(self);
     Py_XDECREF(self->name);
+    Py_XDECREF(self->cname);
     Py_XDECREF(self->owner_died);
     Py_TYPE(obj)->tp_free(obj);
 }
@@ -1832,7 +1905,7 @@ static void lock_dealloc(PyObject *obj)
 static PyObject *lock_repr(PyObject *obj)
 {
     LockObject *self = (LockObject *)obj;
-    return PyUnicode_FromFormat("<shmap.Lock %s on '%U' %s>",
+    return PyUnicode_FromFormat("<shmap.Lock %s on %R %s>",
                                 self->exclusive ? "exclusive" : "shared", self->name,
                                 self->node.seg ? "held" : "released");
 }
@@ -1843,7 +1916,7 @@ static PyObject *lock_release_method(PyObject *obj, PyObject *unused)
     LockObject *self = (LockObject *)obj;
     int rc = lock_release(self);
     if (rc < 0)
-        return raise_lib(rc, PyUnicode_AsUTF8(self->name));
+        return raise_lib(rc, PyBytes_AS_STRING(self->cname));
     Py_RETURN_NONE;
 }
 
@@ -1932,9 +2005,7 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
                                      &timeout_obj) ||
         timeout_from_py(timeout_obj, &timeout) < 0 || check_open(self) < 0)
         return NULL;
-    const char *name = PyUnicode_AsUTF8(self->name);
-    if (!name)
-        return NULL;
+    const char *name = seg_cname(self);
     if (segment_holds(self)) {
         /* Another lock through it would wait for the hold (an exclusive one always, a shared
          * one when a writer queues): refuse, as the library refuses a second lock on a
@@ -1951,6 +2022,7 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
     lk->node.seg = NULL;
     lk->node.link.prev = lk->node.link.next = NULL;
     lk->name = Py_NewRef(self->name);
+    lk->cname = Py_NewRef(self->cname);
     lk->exclusive = exclusive;
     lk->held = 0;
     lk->pid = getpid();
@@ -2023,9 +2095,7 @@ static PyObject *seg_wait(PyObject *obj, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:wait", kwlist, &timeout_obj) ||
         timeout_from_py(timeout_obj, &timeout) < 0 || check_open(self) < 0)
         return NULL;
-    const char *name = PyUnicode_AsUTF8(self->name);
-    if (!name)
-        return NULL;
+    const char *name = seg_cname(self);
     wait_args a = {self->seg, self->seen};
     /* Something newer already: no need for a reference of our own nor to let go of the GIL. */
     int rc = shmap_wait(self->seg, &a.seen, 0);
@@ -2102,9 +2172,7 @@ static PyObject *seg_read_frame(PyObject *obj, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:read_frame", kwlist, &timeout_obj) ||
         timeout_from_py(timeout_obj, &timeout) < 0 || check_open(self) < 0)
         return NULL;
-    const char *name = PyUnicode_AsUTF8(self->name);
-    if (!name)
-        return NULL;
+    const char *name = seg_cname(self);
     if (self->raw)
         return raise_raw(self, "read_frame");
     Py_INCREF(self->descr); /* stolen */
@@ -2372,7 +2440,7 @@ static int seg_getbuffer(PyObject *obj, Py_buffer *view, int flags)
     int rc = shmap_dup(&b->node.seg, self->seg);
     if (rc < 0) {
         PyMem_Free(b);
-        raise_as(PyExc_BufferError, rc, PyUnicode_AsUTF8(self->name));
+        raise_as(PyExc_BufferError, rc, seg_cname(self));
         return -1;
     }
     refs_add(&b->node);
@@ -2549,8 +2617,8 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
     memset(&kw, 0, sizeof kw);
     if (check_open(self->segment) < 0)
         return -1;
-    const char *who = PyUnicode_AsUTF8(self->segment->name);
-    if (!who || kw_name_from_py(key, who, kw.name) < 0 || kw_value_from_py(value, who, &kw) < 0)
+    const char *who = seg_cname(self->segment);
+    if (kw_name_from_py(key, who, kw.name) < 0 || kw_value_from_py(value, who, &kw) < 0)
         return -1;
     if (comment) {
         if (kw_comment_from_py(comment, who, &kw) < 0)
@@ -2908,7 +2976,7 @@ static PyObject *kw_repr(PyObject *obj)
     PyObject *d = kw_to_dict(obj);
     if (!d)
         return NULL;
-    PyObject *res = PyUnicode_FromFormat("<shmap.Keywords of '%U' %R>",
+    PyObject *res = PyUnicode_FromFormat("<shmap.Keywords of %R %R>",
                                          ((KeywordsObject *)obj)->segment->name, d);
     Py_DECREF(d);
     return res;
@@ -3075,8 +3143,8 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
                                      &replace, &exist_ok, &prefault, &keywords, &kwcap_obj,
                                      &ring, &huge))
         return NULL;
-    const char *name = utf8_arg(name_obj, "name");
-    if (!name)
+    char name[SHMAP_NAME_MAX];
+    if (name_arg(name_obj, "name", name) < 0)
         return NULL;
     unsigned ndim;
     uint64_t dims[SHMAP_MAX_DIMS];
@@ -3157,6 +3225,7 @@ typedef struct {
     uint64_t dims[SHMAP_MAX_DIMS];
     char fields[SHMAP_RECORD_FIELDS_MAX];
     PyArray_Descr *descr; /* new reference */
+    char template_name[SHMAP_NAME_MAX];
 } raw_array;
 
 static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject *template,
@@ -3185,11 +3254,12 @@ static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject 
             rc = shmap_info_get(t->seg, info);
             if (rc == 0)
                 out->descr = (PyArray_Descr *)Py_NewRef((PyObject *)t->descr);
-        } else if (PyUnicode_Check(template)) {
-            if (!(tname = utf8_arg(template, "template"))) {
+        } else if (PyUnicode_Check(template) || PyBytes_Check(template)) {
+            if (name_arg(template, "template", out->template_name) < 0) {
                 PyMem_Free(info);
                 return -1;
             }
+            tname = out->template_name;
             Py_BEGIN_ALLOW_THREADS
             rc = shmap_stat(tname, info);
             Py_END_ALLOW_THREADS
@@ -3380,8 +3450,8 @@ static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     if (open_access(readonly_obj, priv, hold, timeout_obj, &readonly, &flags, &timeout) < 0)
         return NULL;
-    const char *name = utf8_arg(name_obj, "name");
-    if (!name)
+    char name[SHMAP_NAME_MAX];
+    if (name_arg(name_obj, "name", name) < 0)
         return NULL;
     int raw = dtype_obj != Py_None || shape_obj != Py_None || template != Py_None;
     if (hold && raw)
@@ -3483,8 +3553,8 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
                                      &timeout_obj, &force) ||
         timeout_from_py(timeout_obj, &timeout) < 0)
         return NULL;
-    const char *name = utf8_arg(name_obj, "name");
-    if (!name)
+    char name[SHMAP_NAME_MAX];
+    if (name_arg(name_obj, "name", name) < 0)
         return NULL;
     int rc;
     if (force) {
@@ -3501,7 +3571,7 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
         /* Say who holds it, as a lock's timeout does. A read-only mapping of this process
          * left unmap-pending refuses the open that asks: the library's detail, which names
          * the holders the deletion saw, is then raised as it is. */
-        char holders[512] = "", msg[1024], detail[1024];
+        char holders[512] = "", msg[SHMAP_NAME_MAX + 600], detail[1024];
         snprintf(detail, sizeof detail, "%s", shmap_last_error());
         shmap_seg *seg;
         int orc;
@@ -3535,9 +3605,9 @@ static PyObject *mod_chmod(PyObject *module, PyObject *args, PyObject *kwargs)
     long long mode;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:chmod", kwlist, &name_obj, &mode_obj))
         return NULL;
-    const char *name = utf8_arg(name_obj, "name");
+    char name[SHMAP_NAME_MAX];
     /* Within an unsigned int the library says what is wrong with a mode (set-id bits...). */
-    if (!name || int_arg(mode_obj, "mode", 0, UINT_MAX, 1,
+    if (name_arg(name_obj, "name", name) < 0 || int_arg(mode_obj, "mode", 0, UINT_MAX, 1,
                          "is not a mode (permission bits, 0 to 0o777)", &mode) < 0)
         return NULL;
     int rc = shmap_chmod(name, (unsigned)mode);
@@ -3555,8 +3625,8 @@ static PyObject *mod_chown(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:chown", kwlist, &name_obj, &uid_obj,
                                      &gid_obj))
         return NULL;
-    const char *name = utf8_arg(name_obj, "name");
-    if (!name ||
+    char name[SHMAP_NAME_MAX];
+    if (name_arg(name_obj, "name", name) < 0 ||
         (uid_obj && int_arg(uid_obj, "uid", -1, (uid_t)-1 - 1, 0,
                             "is not a user id (0 to 4294967294, or -1 to keep the owner)",
                             &uid) < 0) ||
@@ -3657,8 +3727,8 @@ static PyObject *mod_info(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOpO:info", kwlist, &name_obj,
                                      &dtype_obj, &shape_obj, &offset_obj, &priv, &template))
         return NULL;
-    const char *name = utf8_arg(name_obj, "name");
-    if (!name)
+    char name[SHMAP_NAME_MAX];
+    if (name_arg(name_obj, "name", name) < 0)
         return NULL;
     int raw = dtype_obj != Py_None || shape_obj != Py_None || template != Py_None;
     unsigned long long offset;
@@ -3737,9 +3807,13 @@ static PyObject *mod_unique_name(PyObject *module, PyObject *args, PyObject *kwa
     PyObject *prefix_obj = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:unique_name", kwlist, &prefix_obj))
         return NULL;
+    char prefix_buf[SHMAP_NAME_MAX];
     const char *prefix = NULL;
-    if (prefix_obj != Py_None && !(prefix = utf8_arg(prefix_obj, "prefix")))
-        return NULL;
+    if (prefix_obj != Py_None) {
+        if (name_arg(prefix_obj, "prefix", prefix_buf) < 0)
+            return NULL;
+        prefix = prefix_buf;
+    }
     /* Unique names are POSIX shared-memory names: the library checks the prefix is a name
      * but then probes it with shm_open, so a file or System V prefix came back as a bare
      * EINVAL from that probe. Say what is wrong with it instead. */
@@ -3758,7 +3832,7 @@ static PyObject *mod_unique_name(PyObject *module, PyObject *args, PyObject *kwa
     rc = shmap_name_unique(buf, sizeof buf, prefix);
     if (rc < 0)
         return raise_lib(rc, prefix);
-    return PyUnicode_FromString(buf);
+    return name_to_py(buf);
 }
 
 static PyObject *mod_mappings(PyObject *module, PyObject *unused)
@@ -3775,9 +3849,9 @@ static PyObject *mod_mappings(PyObject *module, PyObject *unused)
         const shmap_mapping *m = &maps[i];
         const shmap_info *in = &m->info;
         PyObject *d = PyDict_New();
-        if (!d || put(d, "name", str_or_none(in->name)) < 0 ||
+        if (!d || put(d, "name", name_to_py(in->name)) < 0 ||
             put(d, "store", PyUnicode_FromString(shmap_store_name(in->store))) < 0 ||
-            put(d, "os_handle", str_or_none(in->os_handle)) < 0 ||
+            put(d, "os_handle", name_to_py(in->os_handle)) < 0 ||
             put(d, "dtype", PyUnicode_FromString(shmap_dtype_name(in->dtype))) < 0 ||
             put(d, "numpy", str_or_none(shmap_dtype_numpy(in->dtype))) < 0 ||
             put(d, "record_fields",

@@ -59,7 +59,7 @@ def test_errors__bad_names(bad):
 
 def test_errors__argument_types():
     with pytest.raises(TypeError):
-        shmap.open(b"name")
+        shmap.open(bytearray(b"name"))  # names are str or bytes (see test_names.py)
     with pytest.raises(TypeError):
         shmap.open(3)
     with pytest.raises(ValueError):
