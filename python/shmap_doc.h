@@ -95,11 +95,11 @@ PyDoc_STRVAR(module_doc,
 "  shmap.OutOfMemoryError  the system has not the memory asked for (ENOMEM: a\n"
 "                     System V segment larger than memory and swap, a mapping the\n"
 "                     kernel refuses; also a MemoryError)\n"
+"  shmap.ReadOnlyError  EREADONLY: a write through a read-only Segment, or a lock by\n"
+"                     a user who may not write the segment (also a PermissionError)\n"
 "  shmap.Error        anything else: not a shmap segment, corrupt header, wrong byte\n"
-"                     order, unmap pending, read-only (EREADONLY: also a lock through\n"
-"                     a read-only Segment whose user may not write the segment),\n"
-"                     raw mapping (ERAW), segment removed while waiting (EREMOVED),\n"
-"                     keyword area full, ENOSPC...\n"
+"                     order, unmap pending, raw mapping (ERAW), segment removed while\n"
+"                     waiting (EREMOVED), keyword area full, ENOSPC...\n"
 "shmap.Error is a subclass of OSError. Every exception raised for a library failure\n"
 "carries .code (the library's negative return code, equal to one of the module's E*\n"
 "constants or to -errno), .errname ('ENOENT', 'SHMAP_EPENDING') and .errno (the\n"
@@ -247,8 +247,9 @@ PyDoc_STRVAR(open_doc,
 "sizes; see .code), TypeError for a dtype without a shape (or the reverse) or an\n"
 "offset without either, or a timeout without hold. With hold=True also\n"
 "TimeoutError (naming the pids that hold the lock), BlockingIOError (EBUSY) for\n"
-"timeout=0 when the lock is not free, shmap.Error (EREADONLY) for a read-only hold\n"
-"whose user may not write the segment, ValueError with a raw or private mapping.");
+"timeout=0 when the lock is not free, shmap.ReadOnlyError (a PermissionError,\n"
+"EREADONLY) for a read-only hold whose user may not write the segment, ValueError\n"
+"with a raw or private mapping.");
 
 PyDoc_STRVAR(open_fd_doc,
 "open_fd($module, /, fd, readonly=True, *, private=False, hold=False, timeout=None)\n"
@@ -568,7 +569,8 @@ PyDoc_STRVAR(segment_publish_doc,
 "Mark a new version of the data: end the write begun by write_begin() if any, bump\n"
 "the generation counter and wake every process waiting for it (wait(), read_frame(),\n"
 "`shmap wait`). Returns None. Raises ValueError if the segment is closed,\n"
-"shmap.Error with code EREADONLY on a read-only segment, ERAW on a raw mapping.");
+"shmap.ReadOnlyError (a PermissionError, code EREADONLY) on a read-only Segment,\n"
+"shmap.Error (ERAW) on a raw mapping.");
 
 PyDoc_STRVAR(segment_lock_doc,
 "lock($self, /, exclusive=False, timeout=None)\n"
@@ -610,9 +612,10 @@ PyDoc_STRVAR(segment_lock_doc,
 "\n"
 "Returns a held shmap.Lock. Raises TimeoutError (naming the holders) when the\n"
 "timeout passes, BlockingIOError (EBUSY) for timeout=0 when the lock is not free,\n"
-"shmap.Error with code EREADONLY for a read-only Segment whose user may not write the\n"
-"segment, ERAW for a raw mapping, EDEADLK for a Segment opened with hold=True (it\n"
-"holds the lock already, until close), ValueError if the segment is (or gets) closed.");
+"shmap.ReadOnlyError (a PermissionError, code EREADONLY) for a read-only Segment whose\n"
+"user may not write the segment, shmap.Error with code ERAW for a raw mapping, errno\n"
+"EDEADLK for a Segment opened with hold=True (it holds the lock already, until\n"
+"close), ValueError if the segment is (or gets) closed.");
 
 PyDoc_STRVAR(segment_wait_doc,
 "wait($self, /, timeout=None)\n"
@@ -671,9 +674,10 @@ PyDoc_STRVAR(segment_write_begin_doc,
 "    seg.publish()\n"
 "\n"
 "One writer at a time: take the exclusive lock if several processes may write.\n"
-"Returns a numpy.ndarray. Raises shmap.Error with code EREADONLY on a read-only\n"
-"segment, ERAW on a raw mapping, or if a write is already in progress\n"
-"in this process (shmap.Error, errno EALREADY); ValueError if the segment is closed.");
+"Returns a numpy.ndarray. Raises shmap.ReadOnlyError (a PermissionError, code\n"
+"EREADONLY) on a read-only Segment, shmap.Error with code ERAW on a raw mapping, or\n"
+"errno EALREADY if a write is already in progress in this process; ValueError if the\n"
+"segment is closed.");
 
 PyDoc_STRVAR(segment_close_doc,
 "close($self, /)\n"
@@ -766,7 +770,8 @@ PyDoc_STRVAR(keywords_doc,
 "comments() give the comments.\n"
 "\n"
 "Every access reads or writes the segment itself, so other processes' changes are\n"
-"seen at once. Writing needs a segment open read-write (else shmap.Error, EREADONLY).\n"
+"seen at once. Writing needs a segment open read-write (else shmap.ReadOnlyError, a\n"
+"PermissionError, code EREADONLY).\n"
 "Every method raises ValueError once the segment is closed, and shmap.Error (ERAW)\n"
 "for a raw mapping; setting raises shmap.ArgumentError (a ValueError, code EKEYWORD,\n"
 "with the library's message) for a bad name, too long a string or comment or one\n"
@@ -846,8 +851,8 @@ PyDoc_STRVAR(keywords_clear_doc,
 "clear($self, /)\n"
 "--\n"
 "\n"
-"Delete every keyword. Returns None; raises shmap.Error (EREADONLY) on a read-only\n"
-"segment.");
+"Delete every keyword. Returns None; raises shmap.ReadOnlyError (EREADONLY) on a\n"
+"read-only Segment.");
 
 PyDoc_STRVAR(lock_doc,
 "A held shared or exclusive lock of a segment, made by Segment.lock() (not\n"
@@ -923,6 +928,27 @@ PyDoc_STRVAR(out_of_memory_error_doc,
 "errno 12, code, errname and the library's message, such as 'sysv://0x5eed: not\n"
 "enough memory for 400000009216 bytes') and a MemoryError, so either except clause\n"
 "catches it. A full /dev/shm is ENOSPC instead (shmap.Error, not a MemoryError).");
+
+PyDoc_STRVAR(read_only_error_doc,
+"This Segment may not write the segment (the library's EREADONLY): both a\n"
+"shmap.Error (code and errno EREADONLY, errname 'SHMAP_EREADONLY', the library's\n"
+"message) and a PermissionError. Two cases share the code:\n"
+"\n"
+"- a write through a Segment opened read-only: publish(), write_begin(), setting or\n"
+"  deleting keywords. The message ends '(this Segment was opened read-only: open the\n"
+"  segment with readonly=False to write it)'.\n"
+"- a lock (lock(), open(..., hold=True)) through a read-only Segment whose user may\n"
+"  not write the segment: the lock table lives in the segment, so taking a lock is a\n"
+"  write. ('opened read-only, and this user may not write the segment's lock\n"
+"  table'). Such a reader can still read, and wait() for updates.\n"
+"\n"
+"Why one class, and why PermissionError: in both cases the answer is 'you may not\n"
+"write this', which Python spells PermissionError, and code that handles one case\n"
+"by catching PermissionError handles the other; the message says which case it is.\n"
+"A read-only Segment of a segment this user may write still locks (the header page\n"
+"is mapped read-write for it), so it meets the first case only, with the message\n"
+"saying how to write. Failing to open a segment at all for lack of permission is a\n"
+"plain PermissionError (EACCES).");
 
 PyDoc_STRVAR(dtype_error_doc,
 "An element type that shmap cannot store or does not know (also a TypeError).");

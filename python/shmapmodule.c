@@ -35,7 +35,8 @@
  * The library's error codes become exceptions in raise_lib(): FileNotFoundError and the
  * other OSError subclasses for the matching errno values, shmap.DtypeError (TypeError) and
  * shmap.ArgumentError (ValueError) for type and argument errors, shmap.OutOfMemoryError
- * (MemoryError) for the library's -ENOMEM, shmap.Error otherwise. The message is the
+ * (MemoryError) for the library's -ENOMEM, shmap.ReadOnlyError (PermissionError) for
+ * EREADONLY, shmap.Error otherwise. The message is the
  * library's thread-local detail, read in the thread that made the call. The blocking calls
  * choose their own classes: TimeoutError when their timeout passes, BlockingIOError when
  * timeout=0 would have had to wait (as os.read on a non-blocking descriptor, and fcntl.flock
@@ -77,6 +78,7 @@ static PyObject *Error;         /* shmap.Error(OSError) */
 static PyObject *DtypeError;    /* shmap.DtypeError(Error, TypeError) */
 static PyObject *ArgumentError; /* shmap.ArgumentError(Error, ValueError) */
 static PyObject *OutOfMemoryError; /* shmap.OutOfMemoryError(Error, MemoryError) */
+static PyObject *ReadOnlyError;  /* shmap.ReadOnlyError(Error, PermissionError) */
 static PyObject *OwnerDiedWarning; /* shmap.OwnerDiedWarning(RuntimeWarning) */
 
 /* ---------------------------------------------------------------------------------------- */
@@ -111,6 +113,8 @@ static PyObject *exception_class(int rc)
         return PyExc_TimeoutError;
     case -ENOMEM:
         return OutOfMemoryError;
+    case SHMAP_EREADONLY:
+        return ReadOnlyError;
     case SHMAP_EDTYPE:
         return DtypeError;
     case SHMAP_EBADNAME:
@@ -1189,9 +1193,20 @@ static const char *seg_cname(const SegmentObject *self)
     return PyBytes_AS_STRING(self->cname);
 }
 
-/* raise_lib() for a failed call on a Segment's handle, naming the segment. */
+/*
+ * raise_lib() for a failed call on a Segment's handle, naming the segment. A write through a
+ * read-only Segment (EREADONLY from publish, write_begin, keywords) is the handle's doing,
+ * not the user's permissions, whatever the class says: the message tells how to write.
+ */
 static PyObject *raise_seg(SegmentObject *self, int rc)
 {
+    if (rc == SHMAP_EREADONLY && !self->writable) {
+        const char *detail = shmap_last_error();
+        char msg[1280];
+        snprintf(msg, sizeof msg, "%s (this Segment was opened read-only: open the segment "
+                 "with readonly=False to write it)", *detail ? detail : shmap_strerror(rc));
+        return raise_text(NULL, rc, seg_cname(self), msg);
+    }
     return raise_lib(rc, seg_cname(self));
 }
 
@@ -4029,6 +4044,10 @@ PyMODINIT_FUNC PyInit_shmap(void)
     Py_CLEAR(bases);
     if (!(bases = PyTuple_Pack(2, Error, PyExc_ValueError)) ||
         !(ArgumentError = add_exception(m, "ArgumentError", argument_error_doc, bases)))
+        goto fail;
+    Py_CLEAR(bases);
+    if (!(bases = PyTuple_Pack(2, Error, PyExc_PermissionError)) ||
+        !(ReadOnlyError = add_exception(m, "ReadOnlyError", read_only_error_doc, bases)))
         goto fail;
     Py_CLEAR(bases);
     if (!(bases = PyTuple_Pack(2, Error, PyExc_MemoryError)) ||

@@ -210,3 +210,33 @@ def test_errors__out_of_memory_is_documented():
     assert issubclass(shmap.OutOfMemoryError, MemoryError)
     assert "ENOMEM" in shmap.OutOfMemoryError.__doc__
     assert "OutOfMemoryError" in shmap.__doc__ and "OutOfMemoryError" in shmap.create.__doc__
+
+
+def test_errors__writes_through_a_read_only_segment_are_permission_errors(name):
+    """EREADONLY is a PermissionError (and still a shmap.Error): through a read-only Segment
+    of a segment this user may write, the message says it is the handle, and how to open
+    one that writes."""
+    with shmap.create(name, 2, "u1", keywords={"A": 1}) as seg, shmap.open(name) as ro:
+        for what, call in (("publish", ro.publish), ("write_begin", ro.write_begin),
+                           ("set a keyword", lambda: ro.keywords.__setitem__("B", 2)),
+                           ("delete a keyword", lambda: ro.keywords.__delitem__("A")),
+                           ("clear keywords", ro.keywords.clear)):
+            with pytest.raises(PermissionError) as exc:
+                call()
+            e = exc.value
+            assert type(e) is shmap.ReadOnlyError and isinstance(e, shmap.Error), what
+            assert e.code == e.errno == shmap.EREADONLY and e.errname == "SHMAP_EREADONLY"
+            assert str(e).startswith(name + ": ") and "read-only" in str(e), what
+            assert str(e).endswith("(this Segment was opened read-only: open the segment "
+                                   "with readonly=False to write it)"), what
+        with ro.lock(timeout=5):  # this user may write it: a read-only Segment locks
+            pass
+        assert dict(seg.keywords) == {"A": 1} and seg.generation == 0
+
+
+def test_errors__read_only_error_documented():
+    assert issubclass(shmap.ReadOnlyError, shmap.Error)
+    assert issubclass(shmap.ReadOnlyError, PermissionError)
+    doc = shmap.ReadOnlyError.__doc__
+    assert "EREADONLY" in doc and "readonly=False" in doc and "why" in doc.lower()
+    assert "ReadOnlyError" in shmap.__doc__ and "ReadOnlyError" in shmap.Segment.lock.__doc__

@@ -394,11 +394,15 @@ def test_lock__read_only_without_permission_is_refused(name):
         "print(int(seg.array.sum()), seg.lock_info['shared'], seg.locked)\n"
         "try:\n"
         "    seg.lock()\n"
-        "except shmap.Error as e:\n"
-        "    print(type(e).__name__, e.errname, e.code == shmap.EREADONLY)\n" % name)
+        "except PermissionError as e:\n"
+        "    print(type(e).__name__, isinstance(e, shmap.Error), e.errname,\n"
+        "          e.code == e.errno == shmap.EREADONLY)\n"
+        "    print(e)\n" % name)
     proc = run_python_as_nobody(code)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["28 0 False", "Error SHMAP_EREADONLY True"]
+    assert proc.stdout.splitlines() == [
+        "28 0 False", "ReadOnlyError True SHMAP_EREADONLY True",
+        "%s: opened read-only, and this user may not write the segment's lock table" % name]
 
 
 # ---------------------------------------------------------------------------------------
