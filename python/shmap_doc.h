@@ -302,16 +302,19 @@ PyDoc_STRVAR(delete_doc,
 "freed after the last one. That includes this process's unmap-pending mappings\n"
 "(arrays of a closed Segment): the lock is then taken through a mapping made for\n"
 "the call and unmapped after it, so those arrays are neither revived nor disturbed.\n"
-"A lock this process holds (a shmap.Lock) must be released first, or the call\n"
-"waits for itself. Ctrl-C interrupts the wait.\n"
+"A lock this process holds, in any thread (a shmap.Lock, a Segment opened with\n"
+"hold=True), must be released first: the call would wait for itself, so it raises\n"
+"shmap.Error with errno EDEADLK at once instead, as Segment.lock() does on a Segment\n"
+"that holds the lock already. Ctrl-C interrupts the wait.\n"
 "\n"
 "force     remove the name at once, without the lock; also removes an object that is\n"
 "          not a shmap segment (which is refused otherwise).\n"
 "\n"
 "Returns None. Raises FileNotFoundError if there is no such segment, TimeoutError\n"
 "(naming the pids that hold the lock), BlockingIOError with timeout=0 when the lock\n"
-"is held, PermissionError if it may not be opened read-write or removed,\n"
-"shmap.Error (EFORMAT) for an object that is not a shmap segment without force.");
+"is held, shmap.Error (errno EDEADLK) when this process holds it, PermissionError\n"
+"if it may not be opened read-write or removed, shmap.Error (EFORMAT) for an object\n"
+"that is not a shmap segment without force.");
 
 PyDoc_STRVAR(chmod_doc,
 "chmod($module, /, name, mode)\n"
@@ -844,8 +847,8 @@ PyDoc_STRVAR(keywords_update_doc,
 "--\n"
 "\n"
 "Set keywords from a mapping or an iterable of (name, value) pairs, then from\n"
-"kwargs; a value may be a (value, comment) pair. Returns None; raises as setting kw[name] does, stopping at the first\n"
-"failure (the keywords before it are set).");
+"kwargs; a value may be a (value, comment) pair. Returns None; raises as setting\n"
+"kw[name] does, stopping at the first failure (the keywords before it are set).");
 
 PyDoc_STRVAR(keywords_clear_doc,
 "clear($self, /)\n"

@@ -333,11 +333,22 @@ def test_hold__forked_child_holds_nothing(name):
         assert held.held and seg.lock_info["writer"] == os.getpid()
 
 
-def test_hold__delete_waits_for_a_hold(name):
+def test_hold__delete_waits_for_a_hold(name, child):
+    """Another process's hold: a hold of this process makes delete() fail at once instead
+    (test_locks.py, test_delete__own_lock_fails_at_once_with_edeadlk)."""
     shmap.create(name, 4, "u1", keep=True).close()
-    with shmap.open(name, hold=True):
-        with pytest.raises(BlockingIOError):
-            shmap.delete(name, timeout=0)
+    holder = child("import shmap, signal\n"
+                   "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n"
+                   "with shmap.open(%r, hold=True):\n"
+                   "    print('held', flush=True)\n"
+                   "    signal.sigwait({signal.SIGUSR1})\n"
+                   "print('closed', flush=True)\n" % name)
+    assert read_line(holder) == "held"
+    with pytest.raises(BlockingIOError) as exc:
+        shmap.delete(name, timeout=0)
+    assert str(exc.value).endswith("shared holds by pids %d" % holder.pid)
+    os.kill(holder.pid, signal.SIGUSR1)
+    assert read_line(holder) == "closed"
     shmap.delete(name, timeout=0)
     with pytest.raises(FileNotFoundError):
         shmap.open(name)
