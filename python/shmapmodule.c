@@ -36,11 +36,11 @@
  * other OSError subclasses for the matching errno values, shmap.DtypeError (TypeError) and
  * shmap.ArgumentError (ValueError) for type and argument errors, shmap.OutOfMemoryError
  * (MemoryError) for the library's -ENOMEM, shmap.ReadOnlyError (PermissionError) for
- * EREADONLY, shmap.Error otherwise. The message is the
- * library's thread-local detail, read in the thread that made the call. The blocking calls
- * choose their own classes: TimeoutError when their timeout passes, BlockingIOError when
- * timeout=0 would have had to wait (as os.read on a non-blocking descriptor, and fcntl.flock
- * with LOCK_NB, raise it). This module's own allocation failures are a plain MemoryError.
+ * EREADONLY, shmap.Error otherwise. The message is the library's thread-local detail, read
+ * in the thread that made the call. The blocking calls choose their own classes:
+ * TimeoutError when their timeout passes, BlockingIOError when timeout=0 would have had to
+ * wait (as os.read on a non-blocking descriptor, and fcntl.flock with LOCK_NB, raise it).
+ * This module's own allocation failures are a plain MemoryError.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -74,11 +74,11 @@
 #define PyDataType_ELSIZE(d) ((npy_intp)(d)->elsize)
 #endif
 
-static PyObject *Error;         /* shmap.Error(OSError) */
-static PyObject *DtypeError;    /* shmap.DtypeError(Error, TypeError) */
-static PyObject *ArgumentError; /* shmap.ArgumentError(Error, ValueError) */
+static PyObject *Error;            /* shmap.Error(OSError) */
+static PyObject *DtypeError;       /* shmap.DtypeError(Error, TypeError) */
+static PyObject *ArgumentError;    /* shmap.ArgumentError(Error, ValueError) */
 static PyObject *OutOfMemoryError; /* shmap.OutOfMemoryError(Error, MemoryError) */
-static PyObject *ReadOnlyError;  /* shmap.ReadOnlyError(Error, PermissionError) */
+static PyObject *ReadOnlyError;    /* shmap.ReadOnlyError(Error, PermissionError) */
 static PyObject *OwnerDiedWarning; /* shmap.OwnerDiedWarning(RuntimeWarning) */
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1202,7 +1202,7 @@ static PyObject *raise_seg(SegmentObject *self, int rc)
 {
     if (rc == SHMAP_EREADONLY && !self->writable) {
         const char *detail = shmap_last_error();
-        char msg[1280];
+        char msg[SHMAP_NAME_MAX + 512];
         snprintf(msg, sizeof msg, "%s (this Segment was opened read-only: open the segment "
                  "with readonly=False to write it)", *detail ? detail : shmap_strerror(rc));
         return raise_text(NULL, rc, seg_cname(self), msg);
@@ -3622,8 +3622,9 @@ static PyObject *mod_chmod(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     char name[SHMAP_NAME_MAX];
     /* Within an unsigned int the library says what is wrong with a mode (set-id bits...). */
-    if (name_arg(name_obj, "name", name) < 0 || int_arg(mode_obj, "mode", 0, UINT_MAX, 1,
-                         "is not a mode (permission bits, 0 to 0o777)", &mode) < 0)
+    if (name_arg(name_obj, "name", name) < 0 ||
+        int_arg(mode_obj, "mode", 0, UINT_MAX, 1, "is not a mode (permission bits, 0 to 0o777)",
+                &mode) < 0)
         return NULL;
     int rc = shmap_chmod(name, (unsigned)mode);
     if (rc < 0)
