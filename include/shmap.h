@@ -475,7 +475,14 @@ enum shmap_delete_flags {
      * Remove the name at once, without taking the lock or waiting for users; also removes
      * an object that is not a shmap segment (a plain shm_unlink).
      */
-    SHMAP_DELETE_FORCE = 1u << 0
+    SHMAP_DELETE_FORCE = 1u << 0,
+    /**
+     * No other thread of this process will let go of a lock it holds on the segment: fail
+     * with -EDEADLK at once rather than wait for this process's own hold. Without it, that
+     * is assumed only of a process that has one thread (an interpreter, whose threads
+     * are not the library's to count, passes it when it has one thread of its own).
+     */
+    SHMAP_DELETE_NOT_MINE = 1u << 1
 };
 
 /**
@@ -498,15 +505,19 @@ enum shmap_delete_flags {
  *
  * If the name is replaced by another segment while the call waits, it starts again with
  * the new one; a lock owner found dead (#SHMAP_EOWNERDEAD) does not stop the deletion.
- * A process that holds a lock on the segment through another handle must release it
- * first, or the call waits for itself until the timeout.
+ * A lock this process holds through a handle of its own must be released first. Another of
+ * its threads may do that while the call waits; when none can (the process has one
+ * thread, or the caller says so with #SHMAP_DELETE_NOT_MINE), the call returns -EDEADLK
+ * at once rather than wait for itself.
  *
  * @param[in] name the segment name.
  * @param[in] timeout_s how long to wait for users: < 0 for ever, 0 only tries.
- * @param[in] flags 0 or #SHMAP_DELETE_FORCE.
+ * @param[in] flags 0, #SHMAP_DELETE_FORCE, #SHMAP_DELETE_NOT_MINE.
  * @return 0; -ENOENT; -EBUSY (timeout 0 and in use); -ETIMEDOUT; in both cases the detail
- *         names the pids holding the lock; -EACCES (this user may not open it read-write
- *         to take the lock, or may not remove it); #SHMAP_EFORMAT; #SHMAP_EBADNAME;
+ *         names the pids holding the lock; -EDEADLK (this process holds the lock, and no other
+ *         thread of it will let go); -EACCES
+ *         (this user may not open it read-write to take the lock, or may not remove it);
+ *         #SHMAP_EFORMAT; #SHMAP_EBADNAME;
  *         #SHMAP_EINVAL; or the codes of shmap_open().
  */
 SHMAP_EXTERN int shmap_delete(const char *name, double timeout_s, unsigned int flags);

@@ -92,6 +92,7 @@ SHMAP__HIDDEN int shmap__futex_wait(uint32_t *addr, uint32_t val, int64_t timeou
 SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
+SHMAP__HIDDEN unsigned shmap__self_threads(void);
 
 /* linux/meminfo.c: the numbers of `n` fields of /proc/meminfo ("HugePages_Free"; sizes in
  * kB, as the file gives them), read in one pass; 0 for a field absent or unreadable. */

@@ -333,11 +333,15 @@ def test_hold__forked_child_holds_nothing(name):
         assert held.held and seg.lock_info["writer"] == os.getpid()
 
 
-def test_hold__delete_waits_for_a_hold(name):
+def test_hold__delete_refuses_this_process_hold_at_once(name):
     shmap.create(name, 4, "u1", keep=True).close()
     with shmap.open(name, hold=True):
-        with pytest.raises(BlockingIOError):
-            shmap.delete(name, timeout=0)
+        # One thread: nobody else could let go, so it would wait for itself, for ever.
+        assert threading.active_count() == 1
+        with pytest.raises(shmap.Error) as exc:
+            shmap.delete(name)
+        assert exc.value.errno == errno.EDEADLK
+        assert "this process holds 1 shared hold" in str(exc.value)
     shmap.delete(name, timeout=0)
     with pytest.raises(FileNotFoundError):
         shmap.open(name)

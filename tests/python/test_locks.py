@@ -578,6 +578,10 @@ def test_delete__waits_for_a_lock_holder(name):
 
 
 def test_delete__busy_and_timeout(name):
+    # Another thread, which might let go: the deletion waits for this process's own lock.
+    idle = threading.Event()
+    t = threading.Thread(target=idle.wait, daemon=True)
+    t.start()
     with shmap.create(name, 4, "u1") as seg, seg.lock(exclusive=True):
         with pytest.raises(BlockingIOError) as exc:
             shmap.delete(name, timeout=0)
@@ -593,6 +597,8 @@ def test_delete__busy_and_timeout(name):
         shmap.delete(name, force=True)  # force does not wait
         with pytest.raises(FileNotFoundError):
             shmap.info(name)
+    idle.set()
+    t.join(10)
 
 
 def test_delete__refuses_a_foreign_object_unless_forced(foreign):
