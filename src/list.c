@@ -25,16 +25,17 @@
  *
  * Design note: keywords in the listing (SHMAP_LIST_KEYWORDS). The keyword area is read for
  * every segment anyway, to count the keywords, so `ls --json` and the Python list() need
- * not open each segment again for them (an open, an mmap and a check each: three times
- * the listing). Asked for, the area is read as keyword.c's snapshot reads a mapping: the
- * writer's sequence word before and after (one more read of 8 bytes), a change in progress
- * waited for alike; the snapshot is then sorted and decoded by keyword.c's own functions,
- * so a damaged slot is skipped as shmap_keyword_list() skips it. The decoded keywords gather
- * in a third pool of the list's block, behind the attachers, so the list is still freed by
- * one free(). Each new entry gets room for the keywords of a default keyword area (32,
- * 5 KB), so only a segment with more keywords grows the block while it is described; that
- * may move the entries, which is why the stores find their entry again afterwards. The
- * text listing does not ask: it reads the area once, as before, and has no pool.
+ * not open each segment again for them (an open, an mmap and a check each: twice what
+ * the listing itself costs). Asked for, the area is read as keyword.c's snapshot reads a mapping,
+ * between two looks at the writer's sequence word: the header copy, read before it, and
+ * one more read of 8 bytes after it; a change in progress is waited for alike. The
+ * snapshot is then sorted and decoded by keyword.c's own functions, so a damaged slot is
+ * skipped as shmap_keyword_list() skips it. The decoded keywords gather in a third pool of
+ * the list's block, behind the attachers, so the list is still freed by one free(). Each
+ * new entry gets room for the keywords of a default keyword area (32, 5 KB), so only a
+ * segment with more keywords grows the block while it is described; that may move the
+ * entries, which is why the stores find their entry again afterwards. The text listing
+ * does not ask: it reads the area once, as before, and has no pool.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,11 +56,14 @@ static void stat_fields(shmap_info *info, const struct stat *st)
     info->gid = st->st_gid;
 }
 
-/* An object's keyword words and slots, read through its store. */
+/* An object's keyword words and slots, read through its store. The words are first taken
+ * from the header copy, read before the slots as a first read of them would be: one read
+ * fewer per segment. */
 struct store_source {
     const struct shmap__store_ops *ops;
     struct shmap__obj *obj;
     uint64_t kw_offset;
+    const struct shmap__header *first; /* the header copy, until the words are read once */
 };
 
 _Static_assert(offsetof(struct shmap__header, kw_seq) ==
@@ -69,6 +73,12 @@ static int store_words(void *ctx, uint32_t *lock, uint32_t *seq)
 {
     struct store_source *s = ctx;
     uint32_t w[2];
+    if (s->first) {
+        *lock = s->first->kw_lock;
+        *seq = s->first->kw_seq;
+        s->first = NULL;
+        return 0;
+    }
     if (s->ops->read(s->obj, w, sizeof w, offsetof(struct shmap__header, kw_lock)) !=
         (ssize_t)sizeof w)
         return SHMAP_ETRUNCATED;
@@ -116,7 +126,7 @@ static int describe_header(const struct shmap__store_ops *ops, struct shmap__obj
     else if (h->rec_len)
         rc = shmap__record_check(rec, h->rec_len, h->elsize, who);
     if (rc == 0 && kw) {
-        struct store_source s = {ops, obj, h->kw_offset};
+        struct store_source s = {ops, obj, h->kw_offset, h};
         const struct shmap__kwsource src = {store_words, store_slots, &s};
         kw->status = shmap__keyword_snapshot(&src, h->kw_capacity, slots, who);
         /* A writer that does not finish leaves the keywords unread, not the segment. */
