@@ -157,7 +157,8 @@ void cli_format_time(char *buf, size_t size, int64_t ns);
 void cli_format_age(char *buf, size_t size, int64_t ns, int64_t now_ns);
 /* Now, in ns since the Epoch. */
 int64_t cli_now_ns(void);
-/* User and group names; 0 and the number in decimal when there is no such entry. */
+/* User and group names; 0 and the number in decimal when there is no such entry. The last
+ * answer of each is remembered (not thread-safe: the command has one thread). */
 int cli_user_name(uid_t uid, char *buf, size_t size);
 int cli_group_name(gid_t gid, char *buf, size_t size);
 /* Shortest "%g" text that reads back as the same double ("0.1", "nan", "-inf"). */

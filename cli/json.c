@@ -52,8 +52,10 @@
  *   "transient"        bool     created transient (`shmap gc` may remove it)
  *   "flags"            int      the raw segment flags
  *   "keyword_capacity" int      keyword slots
- *   "keywords"         object   name -> value (int, float, string or bool), in the order set;
- *                               null if they could not be read
+ *   "keywords"         object   name -> value (int, float, string or bool), in the order set
+ *                               (`ls` reads them with the header, from its copy of the
+ *                               keyword area, `info` from its mapping); null if they could
+ *                               not be read (a writer kept changing them for a second)
  *   "keyword_comments" object   name -> comment, for the keywords that have one; null as above
  *
  * Raw mapping (only from `info NAME --dtype TYPE --shape D,D,...`: any object read as an

@@ -505,26 +505,54 @@ int64_t cli_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * The last user and group names looked up are remembered: `ls --json` asks for the owner and
+ * group of every segment, mostly the same few, and each lookup reads /etc/passwd or
+ * /etc/group anew (four system calls or more each: more than reading the segment). The
+ * command lives for one command, so a remembered name does not go stale.
+ */
+struct id_name {
+    int valid, found;
+    unsigned long id;
+    char name[256];
+};
+
+static int id_name_put(const struct id_name *m, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", m->name);
+    return m->found;
+}
+
 int cli_user_name(uid_t uid, char *buf, size_t size)
 {
+    static struct id_name last;
+    if (last.valid && last.id == (unsigned long)uid)
+        return id_name_put(&last, buf, size);
     struct passwd *pw = getpwuid(uid);
-    if (!pw) {
-        snprintf(buf, size, "%lu", (unsigned long)uid);
-        return 0;
-    }
-    snprintf(buf, size, "%s", pw->pw_name);
-    return 1;
+    last.valid = 1;
+    last.id = (unsigned long)uid;
+    last.found = pw != NULL;
+    if (pw)
+        snprintf(last.name, sizeof last.name, "%s", pw->pw_name);
+    else
+        snprintf(last.name, sizeof last.name, "%lu", (unsigned long)uid);
+    return id_name_put(&last, buf, size);
 }
 
 int cli_group_name(gid_t gid, char *buf, size_t size)
 {
+    static struct id_name last;
+    if (last.valid && last.id == (unsigned long)gid)
+        return id_name_put(&last, buf, size);
     struct group *gr = getgrgid(gid);
-    if (!gr) {
-        snprintf(buf, size, "%lu", (unsigned long)gid);
-        return 0;
-    }
-    snprintf(buf, size, "%s", gr->gr_name);
-    return 1;
+    last.valid = 1;
+    last.id = (unsigned long)gid;
+    last.found = gr != NULL;
+    if (gr)
+        snprintf(last.name, sizeof last.name, "%s", gr->gr_name);
+    else
+        snprintf(last.name, sizeof last.name, "%lu", (unsigned long)gid);
+    return id_name_put(&last, buf, size);
 }
 
 void cli_format_double(char *buf, size_t size, double v)

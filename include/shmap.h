@@ -1057,15 +1057,16 @@ SHMAP_EXTERN int shmap_keyword_parse(const char *text, shmap_keyword *out);
 
 /** @brief Flags of shmap_list(). */
 enum shmap_list_flags {
-    SHMAP_LIST_ALL = 1u << 0 /**< also list objects that are not shmap segments */
+    SHMAP_LIST_ALL = 1u << 0,     /**< also list objects that are not shmap segments */
+    SHMAP_LIST_KEYWORDS = 1u << 1 /**< also give each segment's keywords (shmap_entry) */
 };
 
 /**
  * @brief One object found by shmap_list().
  *
- * The members after @p info were appended in 0.x (the library is not at 1.0 yet: programs
- * built against the older, shorter entry must be rebuilt). They are read from the same
- * header read as @p info, and are zero unless @p status is 0.
+ * The members after @p info were appended in 0.x, the keywords last, in 0.2 (the library is
+ * not at 1.0 yet: programs built against an older, shorter entry must be rebuilt). They are
+ * read with the same reads as @p info, and are zero unless @p status is 0.
  */
 typedef struct shmap_entry {
     int status;       /**< 0 for a valid described segment, else why not (a negative code) */
@@ -1077,6 +1078,15 @@ typedef struct shmap_entry {
                                      when it is empty; it lives in the list's memory, valid
                                      until shmap_list_free() */
     shmap_lockinfo lock;        /**< the lock state as shmap_lock_info() reports it */
+    unsigned int nkeywords;     /**< entries in @p keywords: info.nkeywords when they were
+                                     read, else 0 */
+    int keywords_status;        /**< with #SHMAP_LIST_KEYWORDS: 0 when @p keywords were read,
+                                     else why not (-EBUSY: a writer did not finish a change
+                                     within a second; -ENOMEM); 0 without the flag */
+    shmap_keyword *keywords;    /**< with #SHMAP_LIST_KEYWORDS, the keywords as
+                                     shmap_keyword_list() reports them (in the order they
+                                     were first set), or NULL when there are none; it lives
+                                     in the list's memory, valid until shmap_list_free() */
 } shmap_entry;
 
 /**
@@ -1085,9 +1095,12 @@ typedef struct shmap_entry {
  * Headers are read with one pread each, without mapping, lock and attach area included:
  * each entry tells the processes attached and the lock state as shmap_attached() and
  * shmap_lock_info() would, judged from a copy (a snapshot: the listing never writes a
- * segment, so dead processes' slots are reported, not cleared). Objects that are not valid
- * segments (foreign objects, damaged headers, unreadable ones) are left out unless
- * #SHMAP_LIST_ALL is given; segments being created are never listed.
+ * segment, so dead processes' slots are reported, not cleared). With #SHMAP_LIST_KEYWORDS
+ * the keyword area, which the listing reads anyway to count keywords, is read as a
+ * consistent snapshot and decoded as shmap_keyword_list() does (slots that are not
+ * well-formed keywords are skipped alike), so no segment has to be opened for them.
+ * Objects that are not valid segments (foreign objects, damaged headers, unreadable ones)
+ * are left out unless #SHMAP_LIST_ALL is given; segments being created are never listed.
  * @param[out] out a new array, to be freed with shmap_list_free().
  * @param[out] count its length.
  * @return 0, or a negative code if the store cannot be listed at all.

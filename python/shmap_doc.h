@@ -290,12 +290,12 @@ PyDoc_STRVAR(list_doc,
 "List the segments on the system, sorted by name.\n"
 "\n"
 "Returns a list of dicts with the same fields, values and types as\n"
-"`shmap ls --json` (see info(); attached and lock are read from a copy of each\n"
-"header, a snapshot). With all=True, shared-memory objects that are not\n"
-"shmap segments are listed too, as dicts with name, shmap=False, store, os_handle,\n"
-"size, mode, uid, gid, owner, group, error and error_code. Segments whose keywords\n"
-"cannot be read now have keywords=None. Raises OSError if the store cannot be\n"
-"listed.");
+"`shmap ls --json` (see info(); attached, lock and keywords are read from a copy\n"
+"of each header and keyword area, a snapshot: no segment is opened). With\n"
+"all=True, shared-memory objects that are not shmap segments are listed too, as\n"
+"dicts with name, shmap=False, store, os_handle, size, mode, uid, gid, owner,\n"
+"group, error and error_code. A segment whose keywords a writer kept changing for\n"
+"a second has keywords=None. Raises OSError if the store cannot be listed.");
 
 PyDoc_STRVAR(info_doc,
 "info($module, /, name)\n"

@@ -46,12 +46,15 @@ struct shmap__create_req {
 };
 
 /* A list being built by shmap_list() (list.c): one block holding room for `cap` entries,
- * `n` of them used, then room for `attcap` attachers, `natt` used, in the entries' order;
- * shmap__list_add() may move it. */
+ * `n` of them used, then room for `attcap` attachers, `natt` used, then for `kwcap`
+ * keywords, `nkw` used, both in the entries' order; shmap__list_add() and
+ * shmap__describe_entry() may move it. `flags` are shmap_list()'s. */
 struct shmap__list {
     shmap_entry *v;
     size_t n, cap;
     size_t natt, attcap;
+    size_t nkw, kwcap;
+    unsigned flags;
     struct shmap__alive_cache alive;
 };
 
@@ -157,7 +160,9 @@ SHMAP__HIDDEN void shmap__list_drop(struct shmap__list *l);
 /* list.c: describe an open object from its header, read through the store. */
 SHMAP__HIDDEN int shmap__describe(const struct shmap__store_ops *ops, struct shmap__obj *obj,
                                   shmap_info *info, const char *who);
-/* list.c: the same for the last entry of a list, with its attach table and lock state. */
+/* list.c: the same for the last entry of a list, with its attach table and lock state, and
+ * its keywords when the list's flags ask for them. The keywords may move the list: callers
+ * find their entry again (l->v[l->n - 1]) after the call. */
 SHMAP__HIDDEN int shmap__describe_entry(const struct shmap__store_ops *ops,
                                         struct shmap__obj *obj, struct shmap__list *l,
                                         const char *who);
