@@ -289,7 +289,9 @@ enum shmap_create_flags {
 typedef struct shmap_create_opts {
     unsigned int version;          /**< #SHMAP_CREATE_OPTS_VERSION */
     unsigned int flags;            /**< #shmap_create_flags */
-    unsigned int mode;             /**< permission bits, less the umask; default 0600 */
+    unsigned int mode;             /**< permission bits, 0 to 0777 (set-id and sticky bits
+                                        are refused), less the umask; default 0600 (0
+                                        also gives 0600) */
     unsigned int keyword_capacity; /**< keyword slots; 0 for the default (32) */
     const char *record_fields;     /**< field list when the type is #SHMAP_RECORD */
 } shmap_create_opts;
@@ -316,8 +318,9 @@ typedef struct shmap_create_opts {
  * @param[in] dims the dimensions, C order (last index fastest), each at least 1.
  * @param[in] opts options, or NULL for the defaults.
  * @return 0; -EEXIST; -ENOSPC; -EACCES; #SHMAP_EBADNAME; #SHMAP_EDTYPE; #SHMAP_ESHAPE;
- *         #SHMAP_ESIZE; #SHMAP_EMISMATCH (with #SHMAP_CREATE_OPEN); or a code from
- *         shmap_open() when an existing segment is opened.
+ *         #SHMAP_ESIZE; #SHMAP_EINVAL (bad options, among them a mode beyond 0777);
+ *         #SHMAP_EMISMATCH (with #SHMAP_CREATE_OPEN); or a code from shmap_open() when an
+ *         existing segment is opened.
  */
 SHMAP_EXTERN int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype,
                               unsigned int ndim, const uint64_t *dims,

@@ -150,6 +150,10 @@ SHMAP__HIDDEN int shmap__path_perm(const char *path, const char *who, const char
 SHMAP__HIDDEN int shmap__perm_denied(const char *who, const struct shmap__perm_change *ch,
                                      uid_t owner, bool sysv, uid_t cuid);
 
+/* perm.c: refuse a mode beyond the permission bits (0 to 0777) with #SHMAP_EINVAL and a
+ * detail naming `who` and the bits at fault (shmap_chmod(), shmap_create()). */
+SHMAP__HIDDEN int shmap__mode_check(const char *who, unsigned mode);
+
 /* list.c: a zeroed new entry at the end of a list, or NULL (out of memory). */
 SHMAP__HIDDEN shmap_entry *shmap__list_add(struct shmap__list *l);
 /* list.c: drop the last entry (an object not to be listed after all), attachers and all. */
