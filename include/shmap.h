@@ -170,14 +170,23 @@ typedef enum shmap_dtype {
  * @brief Parse a type spelling.
  *
  * Accepts shmap's names (`u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool`),
- * numpy's (`uint8 int16 float32 complex64 f4 <f8 =i2 |u1 c8 c16 ? b1 e half single
- * double ...`) and IDL's (`byte int uint long ulong long64 ulong64 float double complex
- * dcomplex`). Where numpy and IDL disagree, IDL wins: `int` is i16 and `long` is i32.
- * A spelling for the other byte order (`>f4` here) is refused with #SHMAP_EBYTEORDER.
- * `record` is not accepted here: records are made from a field list.
- * @param[in] spelling the text, case-insensitive, except numpy's one-letter codes, which
- *            keep numpy's meaning (`f` is f32, `F` c64, `D` c128); numpy's `U4` (a string of
- *            4 characters) is refused rather than read as u4.
+ * numpy's (`uint8 int16 float32 complex64 f4 <f8 =i2 |u1 c8 c16 b1 half single double
+ * ...`), numpy's one-letter codes (`? b B h H i I l L q Q p P e f d F D`, alone or after a
+ * byte-order character: `<h`) and IDL's (`byte int uint long ulong long64 ulong64 float
+ * double complex dcomplex`). Where numpy and IDL disagree, IDL wins: `int` is i16 and
+ * `long` is i32. A spelling for the other byte order (`>f4` here) is refused with
+ * #SHMAP_EBYTEORDER. `record` is not accepted here: records are made from a field list.
+ *
+ * The one-letter codes mean what numpy makes of them on the machine at hand: the integer
+ * codes name C types, so `h` is a short (i16), `i` an int (i32), `q` a long long (i64), and
+ * `l`/`L` a C long, which is i64/u64 on 64-bit Linux and macOS but i32/u32 on 32-bit
+ * systems and Windows; `p`/`P` are pointer-sized. numpy's codes for what shmap cannot hold
+ * (`g G` long doubles, `S a c U V O M m` strings, raw bytes, objects and times, as in `U4`
+ * or `M8[ns]`) are refused with #SHMAP_EDTYPE and a detail saying what numpy means by them.
+ * @param[in] spelling the text, case-insensitive, except numpy's one-letter codes, whose
+ *            case is their meaning (`b` is i8 and `B` u8, `f` f32 and `F` c64, `d` f64 and
+ *            `D` c128); numpy's `U4` (a string of 4 characters) is refused rather than read
+ *            as u4.
  * @param[out] out the type.
  * @return 0, or #SHMAP_EDTYPE / #SHMAP_EBYTEORDER.
  */
