@@ -314,7 +314,10 @@ typedef struct shmap_create_opts {
  * The segment appears under its name only when complete: its memory is reserved
  * (posix_fallocate) and its header written under a hidden temporary name, which is then
  * renamed into place. A full /dev/shm is therefore -ENOSPC here, not SIGBUS later, and a
- * failure leaves nothing behind. The data is zero-filled.
+ * failure leaves nothing behind. A size beyond the free space of /dev/shm or of a file's
+ * file system is refused before any of it is taken, so that its other users never find it
+ * full meanwhile; the detail gives the bytes needed and available and the mount point.
+ * The data is zero-filled.
  *
  * By default creation fails with -EEXIST if the name exists; see #shmap_create_flags.
  * Unless #SHMAP_CREATE_KEEP is given, the segment is destroyed when the last reference in
