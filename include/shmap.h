@@ -739,16 +739,45 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * Copies the oldest frame after @p *seen that the ring still holds (for a plain segment,
  * the latest), waiting as shmap_wait() does if there is none yet. If a write touches the
  * frame while it is copied, the copy is retried with the oldest frame still held.
+ *
+ * A writer found in the middle of the only frame there is (a plain segment) is waited for
+ * until it publishes. If it has died, the call returns the copy it made with
+ * #SHMAP_EOWNERDEAD: after a moment (10 ms) of waiting, or at once when the call is about
+ * to give up (a try with @p timeout_s 0, or the end of the timeout), so a try and a wait
+ * give the same answer about a dead writer. Checking the writer reads /proc.
  * @param[in,out] seen frames the caller has had; on success, the number of the copied
  *                frame plus one.
  * @param[out] dst shmap_frame_size() bytes.
  * @param[in] timeout_s as for shmap_wait().
  * @param[out] missed frames skipped because the ring no longer held them (may be NULL).
  * @return as shmap_wait(), or #SHMAP_EOWNERDEAD when the writer died in the middle of the
- *         only frame there is (the copy in @p dst may then be torn).
+ *         only frame there is (the copy in @p dst may then be torn; @p *seen counts it had).
+ *         -EAGAIN and -ETIMEDOUT also come when a live writer is in the middle of the only
+ *         frame; shmap_write_state() says who.
  */
 SHMAP_EXTERN int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s,
                                   uint64_t *missed);
+
+/** @brief What shmap_write_state() finds. */
+typedef enum shmap_write_state_kind {
+    SHMAP_WRITE_NONE = 0,        /**< no frame is being written */
+    SHMAP_WRITE_IN_PROGRESS = 1, /**< a running process is writing a frame */
+    SHMAP_WRITE_ABANDONED = 2    /**< the process writing a frame died in the middle of it:
+                                      the frame stays half-written until a writer takes over */
+} shmap_write_state_kind;
+
+/**
+ * @brief Say whether a frame is being written (shmap_write_begin() without its publish yet),
+ * and by whom: for a reader that got no whole frame, or a torn one, to tell its user why.
+ *
+ * Works through a read-only handle and writes nothing. The writer is judged alive or dead
+ * as shmap_read_frame() judges it (pid and start time, read from /proc). A snapshot: the
+ * write may end, or another begin, as soon as the call returns.
+ * @param[out] writer the process that began the write in progress, or 0 when there is none
+ *             (may be NULL).
+ * @return a #shmap_write_state_kind (>= 0); #SHMAP_EINVAL; #SHMAP_ERAW.
+ */
+SHMAP_EXTERN int shmap_write_state(const shmap_seg *seg, pid_t *writer);
 
 /** @} */
 
