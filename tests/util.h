@@ -95,6 +95,12 @@ void util_need_free_hugepages(unsigned long long n);
  */
 void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages);
 
+/*
+ * The same with a private tmpfs of `size` bytes ("1m") on this test's directory: a small
+ * file system to fill. Root only: others skip. Nothing stays mounted.
+ */
+void util_with_tmpfs(void (*body)(const char *mnt), const char *size);
+
 /* Sleep `ms` milliseconds, through signals. */
 void util_sleep_ms(long ms);
 
