@@ -74,6 +74,10 @@ void cli_warn(const char *name, const char *fmt, ...) CLI_PRINTF(2, 3);
  */
 int cli_fail_lib(const char *name, int rc);
 
+/* cli_fail_lib() with the detail given (a library detail the command has added to, which
+ * names the segment as the library does). */
+int cli_fail_detail(const char *name, const char *detail);
+
 /*
  * The library's detail message for the failure just seen, or NULL when it has none newer
  * than the last one reported (the library never clears it). Marks it reported.

@@ -186,7 +186,11 @@ int cli_fail_lib(const char *name, int rc)
     const char *detail = cli_lib_detail();
     if (!detail)
         return cli_fail(name, "%s", shmap_strerror(rc));
+    return cli_fail_detail(name, detail);
+}
 
+int cli_fail_detail(const char *name, const char *detail)
+{
     const char *colon = strstr(detail, ": ");
     if (colon && (mentions(detail, (size_t)(colon - detail), name) ||
                   is_quoted(detail, (size_t)(colon - detail), name)))
