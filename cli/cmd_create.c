@@ -121,6 +121,8 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
         return -1;
     }
     c->name = a.argv[0];
+    if (cli_check_names("create", a.argv, 1) != 0)
+        return -1;
     shmap_store store;
     if (shmap_name_check(c->name, &store) == 0 && store == SHMAP_STORE_MEMFD) {
         cli_usage_error("create", "'%s': a memfd segment would vanish when this command "
@@ -147,6 +149,10 @@ static int create(const create_args *c)
 {
     shmap_seg *seg;
     int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, &c->opts);
+    /* A shape too large for any object (its size overflows) is refused before anything is
+     * made: the arguments are wrong, not the system. */
+    if (rc == SHMAP_ESIZE)
+        return cli_usage_lib("create", c->name, rc);
     if (rc < 0)
         return cli_fail_lib(c->name, rc);
 

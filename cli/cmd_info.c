@@ -199,7 +199,7 @@ int cmd_info(int argc, char **argv)
         return cli_usage_error("info", "missing NAME");
     if (a.npos > 1)
         return cli_usage_error("info", "unexpected argument '%s'", a.argv[1]);
-    if (cli_raw_check("info", &raw) != 0)
+    if (cli_raw_check("info", &raw) != 0 || cli_check_names("info", a.argv, 1) != 0)
         return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];

@@ -101,6 +101,9 @@ int cmd_rm(int argc, char **argv)
         return a.status;
     if (a.npos == 0)
         return cli_usage_error("rm", "missing NAME");
+    /* Every NAME is checked before any is removed: a malformed one stops the command. */
+    if (cli_check_names("rm", a.argv, a.npos) != 0)
+        return CLI_EXIT_USAGE;
 
     int status = CLI_EXIT_OK;
     catch_signals();
