@@ -44,8 +44,11 @@
  *                               "shared": int (shared holds in all),
  *                               "waiters": bool (someone waited since the last release,
  *                               or a writer waits for readers),
- *                               "owner_died": bool (a writer died holding it; the next
- *                               exclusive locker is told), "dead_pid": int or null}
+ *                               "owner_died": bool (a writer died holding it and no
+ *                               exclusive locker has been told yet; the next one is, which
+ *                               clears it), "dead_pid": int or null (the last writer found
+ *                               dead holding it, kept after the next locker is told, until
+ *                               another writer dies holding it; null if none ever did)}
  *   "generation"       int      bumped by every publish
  *   "created"          string   creation time, ISO 8601 UTC with ms ("2026-11-23T16:30:00.123Z")
  *   "created_ns"       int      the same, in nanoseconds since the Epoch

@@ -838,8 +838,11 @@ typedef struct shmap_lockinfo {
     unsigned int shared; /**< shared holds, over all processes */
     int waiters;         /**< someone waited for the lock since its last release, or a
                               writer waits for the shared holds to end */
-    int owner_died;      /**< a writer died holding it; the next exclusive locker is told */
-    pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 */
+    int owner_died;      /**< a writer died holding it and no exclusive locker has been told
+                              yet: the next one is (#SHMAP_EOWNERDEAD), which clears this */
+    pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 if none ever
+                              was; kept after the next exclusive locker is told (owner_died
+                              is then 0), until another writer dies holding it */
     int writer_waiting;  /**< @p writer has claimed the lock but still waits for the shared
                               holds to end: it holds nothing yet, and new readers queue */
 } shmap_lockinfo;
