@@ -351,7 +351,9 @@ enum shmap_open_flags {
  * access, the handle is another reference to that mapping.
  *
  * A read-write open records this process in the segment's attach table (see
- * shmap_attached()); a read-only one does not, until it takes a lock.
+ * shmap_attached()); a read-only one does not, until it takes a lock. When the table is
+ * full the open still succeeds, unrecorded, and the handle's locks fail with -EUSERS until
+ * a slot frees.
  *
  * @param[out] out the handle.
  * @param[in] name the segment name.
