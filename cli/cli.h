@@ -112,8 +112,9 @@ int cli_usage_lib(const char *cmd, const char *name, int rc);
  * Bad usage is found before anything is done: a command checks its NAMEs (all of them,
  * before acting on any) with this. A malformed name (SHMAP_EBADNAME: empty, a '/' inside,
  * an unknown store prefix, a bad System V key...) gets its error line as a failure would,
- * then the usage line follows once. 0, or CLI_EXIT_USAGE. A well-formed name of a store
- * the command cannot use is left to fail (1) when used.
+ * and so does a memfd: name, which no command can reach; then the usage line follows once.
+ * 0, or CLI_EXIT_USAGE. A name of a store that cannot do what is asked (--private on
+ * System V) is left to fail (1) when used.
  */
 int cli_check_names(const char *cmd, char **names, int n);
 

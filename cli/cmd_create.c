@@ -121,14 +121,14 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
         return -1;
     }
     c->name = a.argv[0];
-    if (cli_check_names("create", a.argv, 1) != 0)
-        return -1;
     shmap_store store;
     if (shmap_name_check(c->name, &store) == 0 && store == SHMAP_STORE_MEMFD) {
         cli_usage_error("create", "'%s': a memfd segment would vanish when this command "
                                   "exits; name a POSIX, System V or file segment", c->name);
         return -1;
     }
+    if (cli_check_names("create", a.argv, 1) != 0)
+        return -1;
     if (cli_parse_type("create", NULL, a.argv[1], &c->dtype, &c->opts.record_fields) != 0)
         return -1;
     c->ndim = (unsigned int)(a.npos - 2);

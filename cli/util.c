@@ -239,9 +239,15 @@ int cli_check_names(const char *cmd, char **names, int n)
 {
     int bad = 0;
     for (int i = 0; i < n; i++) {
-        int rc = shmap_name_check(names[i], NULL);
+        shmap_store store;
+        int rc = shmap_name_check(names[i], &store);
         if (rc == SHMAP_EBADNAME) {
             cli_fail_lib(names[i], rc);
+            bad = 1;
+        } else if (rc == 0 && store == SHMAP_STORE_MEMFD) {
+            /* Only its descriptor reaches one, which no command is given: never usable. */
+            cli_fail(names[i], "a memfd segment has no name a command can open it by: give "
+                               "file:/proc/PID/fd/N of a process that holds its descriptor");
             bad = 1;
         }
     }

@@ -43,6 +43,11 @@ TEST(cli__a_malformed_name_is_bad_usage_in_every_command)
         RUN_USAGE("chmod", why, "600", n);
         RUN_USAGE("chown", why, uid, n);
     }
+    /* A memfd name is well formed, but no command can reach a memfd segment by it. */
+    RUN_USAGE("info", "memfd:x: a memfd segment has no name", "memfd:x");
+    RUN_USAGE("rm", "memfd:: a memfd segment has no name", "memfd:");
+    RUN_USAGE("chmod", "memfd:x: a memfd segment has no name", "600", "memfd:x");
+    RUN_USAGE("create", "would vanish", "memfd:x", "u8", "3");
     util_clear(&out, &err);
 }
 
