@@ -180,7 +180,7 @@ int cmd_watch(int argc, char **argv)
     if (a.npos != 1)
         return a.npos ? cli_usage_error("watch", "unexpected argument '%s'", a.argv[1])
                       : cli_usage_error("watch", "missing NAME");
-    if (cli_raw_check("watch", &raw) != 0)
+    if (cli_raw_check("watch", &raw) != 0 || cli_check_names("watch", a.argv, 1) != 0)
         return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];

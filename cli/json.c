@@ -44,8 +44,11 @@
  *                               "shared": int (shared holds in all),
  *                               "waiters": bool (someone waited since the last release,
  *                               or a writer waits for readers),
- *                               "owner_died": bool (a writer died holding it; the next
- *                               exclusive locker is told), "dead_pid": int or null}
+ *                               "owner_died": bool (a writer died holding it and no
+ *                               exclusive locker has been told yet; the next one is, which
+ *                               clears it), "dead_pid": int or null (the last writer found
+ *                               dead holding it, kept after the next locker is told, until
+ *                               another writer dies holding it; null if none ever did)}
  *   "generation"       int      bumped by every publish
  *   "created"          string   creation time, ISO 8601 UTC with ms ("2026-11-23T16:30:00.123Z")
  *   "created_ns"       int      the same, in nanoseconds since the Epoch
@@ -57,6 +60,12 @@
  *                               keyword area, `info` from its mapping); null if they could
  *                               not be read (a writer kept changing them for a second)
  *   "keyword_comments" object   name -> comment, for the keywords that have one; null as above
+ *   "ring"             bool     a ring of frames (flags & SHMAP_SEG_RING): frame g of the
+ *                               stream is at index g % ring_length of the first dimension
+ *   "ring_length"      int      frames in the ring (the first dimension); null if not a ring
+ *   "frame_size"       int      bytes in one frame (bytes / ring_length); null if not a ring
+ *   "published"        string   time of the last publish, as "created"; null if never
+ *   "published_ns"     int      the same in nanoseconds since the Epoch; null if never
  *
  * Raw mapping (only from `info NAME --dtype TYPE --shape D,D,...`: any object read as an
  * array the command line describes, header or not):
@@ -322,6 +331,30 @@ static void array_members(cli_json *j, const shmap_info *info)
     cli_json_u64(j, "bytes", info->data_size);
 }
 
+/* "ring" to "published_ns": what a stream of frames needs to know. Null rather than absent
+ * where they do not apply, so every segment object has the same members. */
+static void stream_members(cli_json *j, const shmap_info *info)
+{
+    int ring = (info->flags & SHMAP_SEG_RING) && info->ndim > 0 && info->dims[0] > 0;
+    cli_json_bool(j, "ring", ring);
+    if (ring) {
+        cli_json_u64(j, "ring_length", info->dims[0]);
+        cli_json_u64(j, "frame_size", info->data_size / info->dims[0]);
+    } else {
+        cli_json_null(j, "ring_length");
+        cli_json_null(j, "frame_size");
+    }
+    if (info->published_ns) {
+        char buf[64];
+        cli_format_time(buf, sizeof buf, info->published_ns);
+        cli_json_string(j, "published", buf);
+        cli_json_i64(j, "published_ns", info->published_ns);
+    } else {
+        cli_json_null(j, "published");
+        cli_json_null(j, "published_ns");
+    }
+}
+
 void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,
                       const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
@@ -374,6 +407,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_u64(j, "flags", info->flags);
     cli_json_u64(j, "keyword_capacity", info->keyword_capacity);
     keyword_members(j, kw, nkw);
+    stream_members(j, info);
     cli_json_close(j, '}');
 }
 

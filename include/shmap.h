@@ -366,7 +366,9 @@ enum shmap_open_flags {
  * access, the handle is another reference to that mapping.
  *
  * A read-write open records this process in the segment's attach table (see
- * shmap_attached()); a read-only one does not, until it takes a lock.
+ * shmap_attached()); a read-only one does not, until it takes a lock. When the table is
+ * full the open still succeeds, unrecorded, and the handle's locks fail with -EUSERS until
+ * a slot frees.
  *
  * @param[out] out the handle.
  * @param[in] name the segment name.
@@ -893,8 +895,11 @@ typedef struct shmap_lockinfo {
     unsigned int shared; /**< shared holds, over all processes */
     int waiters;         /**< someone waited for the lock since its last release, or a
                               writer waits for the shared holds to end */
-    int owner_died;      /**< a writer died holding it; the next exclusive locker is told */
-    pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 */
+    int owner_died;      /**< a writer died holding it and no exclusive locker has been told
+                              yet: the next one is (#SHMAP_EOWNERDEAD), which clears this */
+    pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 if none ever
+                              was; kept after the next exclusive locker is told (owner_died
+                              is then 0), until another writer dies holding it */
     int writer_waiting;  /**< @p writer has claimed the lock but still waits for the shared
                               holds to end: it holds nothing yet, and new readers queue */
 } shmap_lockinfo;

@@ -461,7 +461,7 @@ PyDoc_STRVAR(segment_lock_info_doc,
 "  waiters       bool: someone waited for the lock since its last release, or a\n"
 "                writer waits for the shared holds to end\n"
 "  owner_died    bool: a writer died holding it; the next exclusive locker is told\n"
-"  dead_pid      the last writer found dead holding the lock, or None\n"
+"  dead_pid      last writer found dead holding it (kept once the next locker is told) or None\n"
 "Works on a read-only Segment. Raises ValueError if the segment is closed,\n"
 "shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_locked_doc,

@@ -87,3 +87,47 @@ TEST(cli__lock_busy_or_timed_out_names_the_holders)
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }
+
+/*
+ * What info says of a writer that died holding the lock, at each step: held by a dead pid
+ * until a locker finds it; then owner_died with its pid until an exclusive locker is told;
+ * then owner_died false, and dead_pid still naming it (it names the last writer found dead,
+ * until another dies so).
+ */
+TEST(cli__info_keeps_the_dead_writers_pid_after_the_next_writer_is_told)
+{
+    char *out = NULL, *err = NULL, want[256];
+    const char *name = test_name("died");
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    util_kill9(pid);
+    RUN(0, "info", name, "--json");
+    snprintf(want, sizeof want, "\"lock\": {\"writer\": %d, \"writer_alive\": false,", (int)pid);
+    CHECK_CONTAINS(out, want);
+    CHECK_CONTAINS(out, "\"owner_died\": false, \"dead_pid\": null}");
+
+    /* A reader finds the writer dead and takes its shared hold: nobody is told yet. */
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 10));
+    RUN(0, "info", name, "--json");
+    snprintf(want, sizeof want, "\"owner_died\": true, \"dead_pid\": %d}", (int)pid);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "info", name);
+    snprintf(want, sizeof want, "owner_died:      pid %d died holding the exclusive lock",
+             (int)pid);
+    CHECK_CONTAINS(out, want);
+    CHECK_OK(shmap_unlock(seg));
+
+    /* The next exclusive locker is told; owner_died is cleared, dead_pid kept. */
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10), SHMAP_EOWNERDEAD);
+    CHECK_OK(shmap_unlock(seg));
+    RUN(0, "info", name, "--json");
+    snprintf(want, sizeof want, "\"owner_died\": false, \"dead_pid\": %d}", (int)pid);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "info", name);
+    CHECK(!strstr(out, "owner_died"));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0)); /* told once */
+    CHECK_OK(shmap_unlock(seg));
+    util_clear(&out, &err);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
