@@ -76,8 +76,9 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
              (long)li->writer, li->writer_alive ? "" : " (dead: the next locker recovers it)",
              li->shared, li->shared == 1 ? "" : "s");
     else if (li->writer)
-        LINE("lock", "exclusive, held by pid %ld%s", (long)li->writer,
-             li->writer_alive ? "" : " (dead: the next locker recovers it)");
+        LINE("lock", "exclusive, held by pid %ld%s%s", (long)li->writer,
+             li->writer_alive ? "" : " (dead: the next locker recovers it)",
+             li->writer_other_pidns ? " (in another pid namespace: cannot be checked)" : "");
     else if (li->shared)
         LINE("lock", "shared, %u hold%s", li->shared, li->shared == 1 ? "" : "s");
     else
@@ -89,8 +90,10 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
              (long)li->dead_pid);
     LINE("attached", "%d process%s", natt, natt == 1 ? "" : "es");
     for (int i = 0; i < natt; i++)
-        printf("  pid %-8ld %-5s shared %u%s\n", (long)att[i].pid,
-               att[i].alive ? "alive" : "dead", att[i].shared, att[i].writer ? "  writer" : "");
+        printf("  pid %-8ld %-5s shared %u%s%s\n", (long)att[i].pid,
+               att[i].other_pidns ? "?" : att[i].alive ? "alive" : "dead", att[i].shared,
+               att[i].writer ? "  writer" : "",
+               att[i].other_pidns ? "  (in another pid namespace: cannot be checked)" : "");
 }
 
 /* The lines a raw mapping and a described segment share, from store to group. */

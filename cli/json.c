@@ -36,7 +36,8 @@
  *                               waits to take, the exclusive lock: see "lock"), "start": int
  *                               (start time, clock ticks),
  *                               "writable": bool (opened read-write; false: a read-only
- *                               handle that took a lock)}
+ *                               handle that took a lock), "other_pidns": bool (in another
+ *                               pid namespace: cannot be checked, and counted alive)}
  *   "lock"             object   the lock state, read as "attached" is: {"writer": int
  *                               or null (pid holding or taking the exclusive lock),
  *                               "writer_alive": bool, "writer_waiting": bool (the writer
@@ -48,7 +49,9 @@
  *                               exclusive locker has been told yet; the next one is, which
  *                               clears it), "dead_pid": int or null (the last writer found
  *                               dead holding it, kept after the next locker is told, until
- *                               another writer dies holding it; null if none ever did)}
+ *                               another writer dies holding it; null if none ever did),
+ *                               "writer_other_pidns": bool (the writer is in another pid
+ *                               namespace: cannot be checked)}
  *   "generation"       int      bumped by every publish
  *   "created"          string   creation time, ISO 8601 UTC with ms ("2026-11-23T16:30:00.123Z")
  *   "created_ns"       int      the same, in nanoseconds since the Epoch
@@ -377,6 +380,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
         cli_json_bool(j, "writer", att[i].writer);
         cli_json_u64(j, "start", att[i].start);
         cli_json_bool(j, "writable", att[i].writable);
+        cli_json_bool(j, "other_pidns", att[i].other_pidns);
         cli_json_close(j, '}');
     }
     cli_json_close(j, ']');
@@ -395,6 +399,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
             cli_json_i64(j, "dead_pid", li->dead_pid);
         else
             cli_json_null(j, "dead_pid");
+        cli_json_bool(j, "writer_other_pidns", li->writer > 0 && li->writer_other_pidns);
         cli_json_close(j, '}');
     } else {
         cli_json_null(j, "lock");

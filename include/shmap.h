@@ -869,6 +869,9 @@ typedef struct shmap_attacher {
     int writer;         /**< it holds (or is taking) the exclusive lock */
     int alive;          /**< it is still running (same pid and start time) */
     int writable;       /**< it opened read-write (0: a read-only handle that locks) */
+    int other_pidns;    /**< it runs in another pid namespace (a container sharing the
+                             segment): its pid means nothing here, so it cannot be checked
+                             and counts as alive (@p alive is 1) */
 } shmap_attacher;
 
 /**
@@ -902,6 +905,8 @@ typedef struct shmap_lockinfo {
                               is then 0), until another writer dies holding it */
     int writer_waiting;  /**< @p writer has claimed the lock but still waits for the shared
                               holds to end: it holds nothing yet, and new readers queue */
+    int writer_other_pidns; /**< @p writer runs in another pid namespace: it cannot be
+                                 checked, and counts as alive (see shmap_attacher) */
 } shmap_lockinfo;
 
 /** @brief Read a segment's lock state (a snapshot). Works through a read-only handle.

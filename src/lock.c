@@ -248,6 +248,13 @@ static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
     return alive;
 }
 
+/* Is the slot's process in another pid namespace than ours (both known)? */
+static bool slot_foreign(struct shmap__lockslot *s)
+{
+    uint32_t ns = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED), self = shmap__self_pidns();
+    return ns && self && ns != self;
+}
+
 static bool slot_alive(struct shmap__lockslot *s, int32_t *pid_out)
 {
     return slot_alive_cached(s, pid_out, NULL);
@@ -659,6 +666,7 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
             o->writer = is_writer;
             o->alive = alive;
             o->writable = (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SHMAP__SLOT_RDWR) != 0;
+            o->other_pidns = slot_foreign(s);
         }
         count++;
     }
@@ -671,6 +679,7 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
             li->writer_alive = writer_alive;
             li->writer = writer_pid > 0 ? writer_pid : 0;
             li->writer_waiting = writer_draining(a, w);
+            li->writer_other_pidns = writer_pid > 0 && slot_foreign(&a->slots[wslot]);
         }
         /* A draining writer waits too, on another word than the sleepers'. */
         li->waiters = (w & SHMAP__LW_SLEEP) != 0 || li->writer_waiting;
@@ -746,6 +755,10 @@ void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live, uns
     }
 }
 
+/* What a holder in another pid namespace gets in a message: why nobody recovers it. */
+#define OTHER_PIDNS " (in another pid namespace, so it cannot be checked: if that process is " \
+                    "gone, delete with force)"
+
 int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
 {
     if (!seg || !buf || size == 0)
@@ -761,21 +774,23 @@ int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
      * the lock through another handle of this process. */
     pid_t self = shmap__getpid();
     if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
-        len += (size_t)snprintf(buf, size, "the exclusive lock is %s pid %d%s%s",
+        len += (size_t)snprintf(buf, size, "the exclusive lock is %s pid %d%s%s%s",
                                 li.writer_waiting ? "being taken (waiting for readers) by"
                                                   : "held by",
                                 (int)li.writer,
                                 li.writer == self ? " (this process, through another handle)"
                                                   : "",
-                                li.writer_alive ? "" : " (dead)");
+                                li.writer_alive ? "" : " (dead)",
+                                li.writer_other_pidns ? OTHER_PIDNS : "");
     int shared = 0;
     for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS && len < size; i++) {
         if (!att[i].shared || !att[i].alive)
             continue;
-        len += (size_t)snprintf(buf + len, size - len, "%s%d%s",
+        len += (size_t)snprintf(buf + len, size - len, "%s%d%s%s",
                                 shared++ ? ", " : len ? "; shared holds by pids "
                                                       : "shared holds by pids ",
-                                (int)att[i].pid, att[i].pid == self ? " (this process)" : "");
+                                (int)att[i].pid, att[i].pid == self ? " (this process)" : "",
+                                att[i].other_pidns ? OTHER_PIDNS : "");
     }
     if (!buf[0])
         snprintf(buf, size, "a lock holder that has just let go");
