@@ -19,7 +19,9 @@
  *                   (memcpy from a buffer) between them, at the data offset on both sides;
  *                   target <= 1.1x the bare calls.
  *
- * It times shmap_list() over 2,000 segments, and an uncontended lock+unlock pair:
+ * It times shmap_list() over 2,000 segments carrying three keywords each, without and with
+ * SHMAP_LIST_KEYWORDS (what `shmap ls --json` and Python's list() ask), interleaved round by
+ * round, and an uncontended lock+unlock pair:
  *
  *   shared, exclusive  shmap_lock(SHMAP_LOCK_SHARED or _EXCLUSIVE, -1) + shmap_unlock(), against
  *                   an atomic increment+decrement of a word on a line of a shared page (what
@@ -331,8 +333,12 @@ static int bench_image(struct row *row, unsigned samples, unsigned warmup)
     return rc;
 }
 
-/* shmap_list() over LIST_COUNT kept segments; *ours counts how many of ours it saw. */
+/* shmap_list() over LIST_COUNT kept segments with LIST_KEYWORDS keywords each, with `flags`;
+ * `ours` counts how many of ours it saw whole (their keywords too, when asked). */
+#define LIST_KEYWORDS 3
+
 struct list_ctx {
+    unsigned flags;
     size_t ours, total;
 };
 
@@ -342,13 +348,15 @@ static int op_list(void *p, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         shmap_entry *list;
         size_t count;
-        int rc = shmap_list(&list, &count, 0);
+        int rc = shmap_list(&list, &count, c->flags);
         if (rc < 0)
             return rc;
         size_t plen = strlen(bench_prefix);
+        unsigned want = c->flags & SHMAP_LIST_KEYWORDS ? LIST_KEYWORDS : 0;
         c->ours = 0;
         for (size_t k = 0; k < count; k++)
-            if (strncmp(list[k].info.name, bench_prefix, plen) == 0 && list[k].status == 0)
+            if (strncmp(list[k].info.name, bench_prefix, plen) == 0 && list[k].status == 0 &&
+                list[k].nkeywords == want)
                 c->ours++;
         c->total = count;
         shmap_list_free(list);
@@ -356,32 +364,58 @@ static int op_list(void *p, unsigned n)
     return 0;
 }
 
-static int bench_list(unsigned runs, struct bench_stats *st, struct list_ctx *lc)
+/* A segment of the listing: one byte and its keywords, as a frame buffer might carry. */
+static int make_listed(const char *name)
 {
-    static char names[LIST_COUNT][SHMAP_NAME_MAX];
-    int made = 0, rc = 0;
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
     opts.flags |= SHMAP_CREATE_KEEP;
     const uint64_t one = 1;
+    static const char *const cards[LIST_KEYWORDS] = {
+        "EXPTIME=0.25 / seconds", "OBJECT='M31' / target", "FRAME=1234"};
+    shmap_seg *seg;
+    int rc = shmap_create(&seg, name, SHMAP_U8, 1, &one, &opts);
+    if (rc < 0) {
+        bench_error("create", rc);
+        return rc;
+    }
+    for (int k = 0; k < LIST_KEYWORDS && rc == 0; k++) {
+        shmap_keyword kw;
+        if ((rc = shmap_keyword_parse(cards[k], &kw)) == 0)
+            rc = shmap_keyword_set(seg, &kw);
+        if (rc < 0)
+            bench_error("keyword", rc);
+    }
+    int crc = shmap_close(seg);
+    if (crc < 0)
+        bench_error("close", crc);
+    return rc < 0 ? rc : crc;
+}
+
+/* The listing without and with keywords (lc[0], lc[1]), interleaved round by round. */
+static int bench_list(unsigned runs, struct bench_stats st[2], struct list_ctx lc[2])
+{
+    static char names[LIST_COUNT][SHMAP_NAME_MAX];
+    int made = 0, rc = 0;
 
     for (; made < LIST_COUNT && !bench_stop; made++) {
-        shmap_seg *seg;
         if ((rc = bench_name_fresh(names[made], sizeof names[made])) < 0) {
             bench_error("unique name", rc);
             break;
         }
-        if ((rc = shmap_create(&seg, names[made], SHMAP_U8, 1, &one, &opts)) < 0) {
-            bench_error("create", rc);
-            break;
-        }
-        if ((rc = shmap_close(seg)) < 0) {
-            bench_error("close", rc);
+        if ((rc = make_listed(names[made])) < 0) {
             made++;
             break;
         }
     }
     if (rc == 0 && !bench_stop) {
-        rc = bench_single("list", op_list, lc, runs, 1, &bench_stop, st);
+        struct bench_case cases[2] = {{"list", op_list, &lc[0], 1, NULL, 0},
+                                      {"list+keywords", op_list, &lc[1], 1, NULL, 0}};
+        rc = bench_run(cases, 2, runs, 1, &bench_stop);
+        for (int c = 0; c < 2; c++) {
+            if (rc == 0)
+                rc = bench_stats_of(cases[c].ns, cases[c].nsamples, &st[c]);
+            free(cases[c].ns);
+        }
         if (rc < 0)
             bench_error("list", rc);
     }
@@ -613,12 +647,12 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && !bench_stop)
         rc = bench_image(&rows[4], 1000 / div, 100 / div);
-    struct bench_stats list_st;
-    struct list_ctx lc = {0, 0};
-    memset(&list_st, 0, sizeof list_st);
+    struct bench_stats list_st[2];
+    struct list_ctx lc[2] = {{0, 0, 0}, {SHMAP_LIST_KEYWORDS, 0, 0}};
+    memset(list_st, 0, sizeof list_st);
     int list_rc = -1;
     if (rc == 0 && !bench_stop) {
-        list_rc = bench_list(quick ? 3 : 7, &list_st, &lc);
+        list_rc = bench_list(quick ? 3 : 9, list_st, lc);
         rc = list_rc;
     }
     double elapsed = (bench_now_ns() - t0) / 1e9;
@@ -633,16 +667,21 @@ int main(int argc, char **argv)
     for (int i = 0; i < 5; i++)
         if (rows[i].op)
             print_row(&rows[i], &missed);
-    if (list_rc == 0 && list_st.n > 0) {
-        int ok = list_st.median / 1e6 < LIST_TARGET_MS && lc.ours == LIST_COUNT;
-        if (!ok)
-            missed++;
-        printf("\nlist %d segments: median %.1f ms, p90 %.1f ms (%zu objects listed), "
-               "target < %.0f ms: %s\n",
-               LIST_COUNT, list_st.median / 1e6, list_st.p90 / 1e6, lc.total, LIST_TARGET_MS,
-               ok ? "ok" : "MISSED");
-        if (lc.ours != LIST_COUNT)
-            printf("  shmap_list() found %zu of our %d segments\n", lc.ours, LIST_COUNT);
+    if (list_rc == 0 && list_st[0].n > 0 && list_st[1].n > 0) {
+        printf("\nlist %d segments with %d keywords each (%zu objects listed), target < %.0f "
+               "ms:\n", LIST_COUNT, LIST_KEYWORDS, lc[0].total, LIST_TARGET_MS);
+        for (int c = 0; c < 2; c++) {
+            int ok = list_st[c].median / 1e6 < LIST_TARGET_MS && lc[c].ours == LIST_COUNT;
+            if (!ok)
+                missed++;
+            printf("  %-32s median %6.1f ms, p90 %6.1f ms  %s\n",
+                   c ? "shmap_list(SHMAP_LIST_KEYWORDS)" : "shmap_list()",
+                   list_st[c].median / 1e6, list_st[c].p90 / 1e6, ok ? "ok" : "MISSED");
+            if (lc[c].ours != LIST_COUNT)
+                printf("  found %zu of our %d segments whole\n", lc[c].ours, LIST_COUNT);
+        }
+        printf("  keywords cost %.2fx the listing without them (medians, interleaved)\n",
+               list_st[1].median / list_st[0].median);
     }
     if (rc == 0 && !bench_stop)
         rc = bench_locks(quick ? 30 : 300, &missed);

@@ -7,6 +7,15 @@
  *     0 success, 1 failure, 2 bad usage (CLI_EXIT_*).
  *   - Every error is one line on stderr, "shmap: NAME: message" (cli_fail, cli_fail_lib),
  *     or for bad usage "shmap: message" plus the command's "usage:" line (cli_usage_error).
+ *   - Bad usage (2) is an argument that is malformed, or that cannot fit the segment it is
+ *     for whatever the segment's state: an invalid NAME, a number that does not parse, the
+ *     wrong number of indices or slice items, an index outside the shape, a value the type
+ *     cannot hold, an offset that misaligns the type. It is found before anything is
+ *     changed: a command with several NAMEs checks them all first and acts on none if one
+ *     is bad.
+ *     Failure (1) is what the system decides: no such segment, permission, a timeout, a
+ *     damaged or foreign object, an object too small for a raw array, a store that cannot
+ *     do what is asked.
  */
 #ifndef SHMAP_CLI_H
 #define SHMAP_CLI_H
@@ -74,6 +83,10 @@ void cli_warn(const char *name, const char *fmt, ...) CLI_PRINTF(2, 3);
  */
 int cli_fail_lib(const char *name, int rc);
 
+/* cli_fail_lib() with the detail given (a library detail the command has added to, which
+ * names the segment as the library does). */
+int cli_fail_detail(const char *name, const char *detail);
+
 /*
  * The library's detail message for the failure just seen, or NULL when it has none newer
  * than the last one reported (the library never clears it). Marks it reported.
@@ -85,6 +98,25 @@ const char *cli_lib_message(int rc);
 
 /* "shmap: message" and "usage: shmap CMD ..." on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* The same for an argument that does not fit segment @p name (an index outside its shape, a
+ * value its type cannot hold): "shmap: NAME: message", then the usage line. */
+int cli_usage_error_on(const char *cmd, const char *name, const char *fmt, ...)
+    CLI_PRINTF(3, 4);
+
+/* A library call refused an argument (SHMAP_EBADNAME, SHMAP_ESIZE...): its error line as
+ * cli_fail_lib() prints it, then the usage line. Returns CLI_EXIT_USAGE. */
+int cli_usage_lib(const char *cmd, const char *name, int rc);
+
+/*
+ * Bad usage is found before anything is done: a command checks its NAMEs (all of them,
+ * before acting on any) with this. A malformed name (SHMAP_EBADNAME: empty, a '/' inside,
+ * an unknown store prefix, a bad System V key...) gets its error line as a failure would,
+ * and so does a memfd: name, which no command can reach; then the usage line follows once.
+ * 0, or CLI_EXIT_USAGE. A name of a store that cannot do what is asked (--private on
+ * System V) is left to fail (1) when used.
+ */
+int cli_check_names(const char *cmd, char **names, int n);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Arguments (util.c) */
@@ -157,7 +189,8 @@ void cli_format_time(char *buf, size_t size, int64_t ns);
 void cli_format_age(char *buf, size_t size, int64_t ns, int64_t now_ns);
 /* Now, in ns since the Epoch. */
 int64_t cli_now_ns(void);
-/* User and group names; 0 and the number in decimal when there is no such entry. */
+/* User and group names; 0 and the number in decimal when there is no such entry. The last
+ * answer of each is remembered (not thread-safe: the command has one thread). */
 int cli_user_name(uid_t uid, char *buf, size_t size);
 int cli_group_name(gid_t gid, char *buf, size_t size);
 /* Shortest "%g" text that reads back as the same double ("0.1", "nan", "-inf"). */

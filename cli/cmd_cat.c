@@ -103,13 +103,14 @@ static int64_t clamp_bound(int64_t v, int64_t n, int64_t lo, int64_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Resolve the items against the shape; returns 0, or CLI_EXIT_FAIL after printing why. */
+/* Resolve the items against the shape; returns 0, or CLI_EXIT_USAGE after saying why: a
+ * slice that does not fit the array is a wrong command line, as a malformed one is. */
 static int make_view(const char *name, const shmap_info *info, const slice_item *items,
                      int nitems, view *v)
 {
     if ((unsigned int)nitems > info->ndim)
-        return cli_fail(name, "--slice has %d items for %u dimension%s", nitems, info->ndim,
-                        info->ndim == 1 ? "" : "s");
+        return cli_usage_error_on("cat", name, "--slice has %d items for %u dimension%s",
+                                  nitems, info->ndim, info->ndim == 1 ? "" : "s");
     memset(v, 0, sizeof *v);
     int64_t stride = 1;
     for (int d = (int)info->ndim - 1; d >= 0; d--) {
@@ -119,8 +120,9 @@ static int make_view(const char *name, const shmap_info *info, const slice_item 
         if (!it->is_range) {
             int64_t i = it->index < 0 ? it->index + n : it->index;
             if (i < 0 || i >= n)
-                return cli_fail(name, "index %s out of range for dimension %d of size %" PRIu64,
-                                it->text, d, info->dims[d]);
+                return cli_usage_error_on("cat", name, "--slice: index %s out of range for "
+                                          "dimension %d of size %" PRIu64, it->text, d,
+                                          info->dims[d]);
             v->base += i * stride;
         } else {
             int64_t start, stop, count;
@@ -206,7 +208,7 @@ int cmd_cat(int argc, char **argv)
         return cli_usage_error("cat", "missing NAME");
     if (a.npos > 1)
         return cli_usage_error("cat", "unexpected argument '%s'", a.argv[1]);
-    if (cli_raw_check("cat", &raw) != 0)
+    if (cli_raw_check("cat", &raw) != 0 || cli_check_names("cat", a.argv, 1) != 0)
         return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];

@@ -122,7 +122,8 @@ int cmd_chmod(int argc, char **argv)
         return cli_usage_error("chmod", "missing NAME");
     int octal;
     unsigned bits;
-    if (parse_mode(mode_text, &octal, &bits) != 0)
+    if (parse_mode(mode_text, &octal, &bits) != 0 ||
+        cli_check_names("chmod", names, nnames) != 0)
         return CLI_EXIT_USAGE;
 
     int status = CLI_EXIT_OK;

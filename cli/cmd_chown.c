@@ -89,7 +89,8 @@ int cmd_chown(int argc, char **argv)
         return cli_usage_error("chown", "missing NAME");
     uid_t uid;
     gid_t gid;
-    if (parse_owner(a.argv[0], &uid, &gid) != 0)
+    if (parse_owner(a.argv[0], &uid, &gid) != 0 || cli_check_names("chown", a.argv + 1,
+                                                                     a.npos - 1) != 0)
         return CLI_EXIT_USAGE;
 
     int status = CLI_EXIT_OK;

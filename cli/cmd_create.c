@@ -127,6 +127,8 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
                                   "exits; name a POSIX, System V or file segment", c->name);
         return -1;
     }
+    if (cli_check_names("create", a.argv, 1) != 0)
+        return -1;
     if (cli_parse_type("create", NULL, a.argv[1], &c->dtype, &c->opts.record_fields) != 0)
         return -1;
     c->ndim = (unsigned int)(a.npos - 2);
@@ -147,6 +149,10 @@ static int create(const create_args *c)
 {
     shmap_seg *seg;
     int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, &c->opts);
+    /* A shape too large for any object (its size overflows) is refused before anything is
+     * made: the arguments are wrong, not the system. */
+    if (rc == SHMAP_ESIZE)
+        return cli_usage_lib("create", c->name, rc);
     if (rc < 0)
         return cli_fail_lib(c->name, rc);
 

@@ -25,7 +25,7 @@ int cmd_fill(int argc, char **argv)
         return cli_usage_error("fill", "missing %s", a.npos == 0 ? "NAME" : "VALUE");
     if (a.npos > 2)
         return cli_usage_error("fill", "unexpected argument '%s'", a.argv[2]);
-    if (cli_raw_check("fill", &raw) != 0)
+    if (cli_raw_check("fill", &raw) != 0 || cli_check_names("fill", a.argv, 1) != 0)
         return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0], *text = a.argv[1];
@@ -39,7 +39,7 @@ int cmd_fill(int argc, char **argv)
     cli_value v = {0};
     char err[256];
     if (!ramp && cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
-        status = cli_fail(name, "%s", err);
+        status = cli_usage_error_on("fill", name, "%s", err); /* nothing written */
     } else {
         /* Bracketed by write_begin and publish, so readers of whole frames never see half
          * a fill. */

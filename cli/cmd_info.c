@@ -76,8 +76,9 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
              (long)li->writer, li->writer_alive ? "" : " (dead: the next locker recovers it)",
              li->shared, li->shared == 1 ? "" : "s");
     else if (li->writer)
-        LINE("lock", "exclusive, held by pid %ld%s", (long)li->writer,
-             li->writer_alive ? "" : " (dead: the next locker recovers it)");
+        LINE("lock", "exclusive, held by pid %ld%s%s", (long)li->writer,
+             li->writer_alive ? "" : " (dead: the next locker recovers it)",
+             li->writer_other_pidns ? " (in another pid namespace: cannot be checked)" : "");
     else if (li->shared)
         LINE("lock", "shared, %u hold%s", li->shared, li->shared == 1 ? "" : "s");
     else
@@ -89,8 +90,10 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
              (long)li->dead_pid);
     LINE("attached", "%d process%s", natt, natt == 1 ? "" : "es");
     for (int i = 0; i < natt; i++)
-        printf("  pid %-8ld %-5s shared %u%s\n", (long)att[i].pid,
-               att[i].alive ? "alive" : "dead", att[i].shared, att[i].writer ? "  writer" : "");
+        printf("  pid %-8ld %-5s shared %u%s%s\n", (long)att[i].pid,
+               att[i].other_pidns ? "?" : att[i].alive ? "alive" : "dead", att[i].shared,
+               att[i].writer ? "  writer" : "",
+               att[i].other_pidns ? "  (in another pid namespace: cannot be checked)" : "");
 }
 
 /* The lines a raw mapping and a described segment share, from store to group. */
@@ -158,8 +161,23 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     cli_format_time(when, sizeof when, info->created_ns);
     cli_format_age(age, sizeof age, info->created_ns, cli_now_ns());
     LINE("created", "%s (%s ago)", when, age);
+    if (info->published_ns) {
+        cli_format_time(when, sizeof when, info->published_ns);
+        cli_format_age(age, sizeof age, info->published_ns, cli_now_ns());
+        LINE("published", "%s (%s ago)", when, age);
+    } else {
+        LINE("published", "never");
+    }
     LINE("transient", "%s", info->flags & SHMAP_SEG_TRANSIENT ? "yes" : "no");
     LINE("flags", "0x%x", info->flags);
+    /* A ring's frames are what a reader copies and a writer fills: say how many, how big. */
+    if ((info->flags & SHMAP_SEG_RING) && info->dims[0] > 0) {
+        LINE("ring", "yes");
+        LINE("ring_length", "%" PRIu64 " frames", info->dims[0]);
+        LINE("frame_size", "%" PRIu64 " bytes", info->data_size / info->dims[0]);
+    } else {
+        LINE("ring", "no");
+    }
     print_locks(att, natt, li);
     print_keywords(info, kw, nkw);
 }
@@ -199,7 +217,7 @@ int cmd_info(int argc, char **argv)
         return cli_usage_error("info", "missing NAME");
     if (a.npos > 1)
         return cli_usage_error("info", "unexpected argument '%s'", a.argv[1]);
-    if (cli_raw_check("info", &raw) != 0)
+    if (cli_raw_check("info", &raw) != 0 || cli_check_names("info", a.argv, 1) != 0)
         return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];

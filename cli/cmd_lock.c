@@ -237,6 +237,8 @@ int cmd_lock(int argc, char **argv)
                                a.argv[1]);
     if (dash + 1 >= argc)
         return cli_usage_error("lock", "missing -- COMMAND");
+    if (cli_check_names("lock", a.argv, 1) != 0)
+        return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];
     shmap_seg *seg;

@@ -154,23 +154,14 @@ static int print_table(const shmap_entry *list, size_t n, int all)
 }
 
 /*
- * Keywords are not in the listing (it reads headers only), so each segment is opened for
- * them. One that cannot be opened now (removed since, or unreadable) gets "keywords": null
- * rather than failing the whole listing. The attach table and the lock state come from
- * the listing.
+ * The keywords come from the listing (SHMAP_LIST_KEYWORDS), read with the header: no segment
+ * is opened again. They are null only when a writer kept them changing (keywords_status).
  */
 static void print_json_segment(cli_json *j, const shmap_entry *e)
 {
-    const shmap_info *info = &e->info;
-    shmap_seg *seg;
-    shmap_keyword *kw = NULL;
-    int nkw = -1;
-    if (shmap_open(&seg, info->name, SHMAP_RDONLY) == 0) {
-        nkw = shmap_keyword_list_alloc(seg, &kw);
-        shmap_close(seg);
-    }
-    cli_json_segment(j, info, kw, nkw, e->attachers, (int)e->nattachers, &e->lock);
-    free(kw);
+    int nkw = e->keywords_status < 0 ? -1 : (int)e->nkeywords;
+    cli_json_segment(j, &e->info, e->keywords, nkw, e->attachers, (int)e->nattachers,
+                     &e->lock);
 }
 
 static void print_json(const shmap_entry *list, size_t n)
@@ -205,7 +196,8 @@ int cmd_ls(int argc, char **argv)
 
     shmap_entry *list;
     size_t n;
-    int rc = shmap_list(&list, &n, all ? SHMAP_LIST_ALL : 0);
+    unsigned flags = (all ? SHMAP_LIST_ALL : 0) | (json ? SHMAP_LIST_KEYWORDS : 0);
+    int rc = shmap_list(&list, &n, flags);
     if (rc < 0)
         return cli_fail(NULL, "cannot list segments: %s", cli_lib_message(rc));
     int status = CLI_EXIT_OK;

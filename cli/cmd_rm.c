@@ -55,6 +55,32 @@ static void die_of_caught(void)
     raise(caught);
 }
 
+/*
+ * Why NAME could not be removed, with the way out where --force is one. The library's
+ * hints speak of its flag ("delete with force to remove it anyway"): here they name the
+ * option. A segment too damaged to open (a bad header, a truncated object) cannot be locked
+ * either, so only --force removes it, which the library leaves unsaid: say it. One whose
+ * creator died making it gets the hint from the library; one still being made gets none.
+ */
+static int fail_rm(const char *name, int rc)
+{
+    static const char lib_hint[] = "delete with force", our_hint[] = "use --force";
+    const char *detail = cli_lib_detail();
+    char text[1024];
+    snprintf(text, sizeof text, "%s", detail ? detail : shmap_strerror(rc));
+    char *hint = strstr(text, lib_hint);
+    if (hint) {
+        size_t cut = sizeof lib_hint - 1, add = sizeof our_hint - 1;
+        memmove(hint + add, hint + cut, strlen(hint + cut) + 1);
+        memcpy(hint, our_hint, add);
+    } else if (rc == SHMAP_ECORRUPT || rc == SHMAP_ETRUNCATED || rc == SHMAP_EVERSION ||
+               rc == SHMAP_EBYTEORDER) {
+        size_t len = strlen(text);
+        snprintf(text + len, sizeof text - len, " (use --force to remove it)");
+    }
+    return cli_fail_detail(name, text);
+}
+
 static const cli_opt rm_opts[] = {{"force", 0}, {"timeout", 1}, {NULL, 0}};
 
 int cmd_rm(int argc, char **argv)
@@ -75,13 +101,16 @@ int cmd_rm(int argc, char **argv)
         return a.status;
     if (a.npos == 0)
         return cli_usage_error("rm", "missing NAME");
+    /* Every NAME is checked before any is removed: a malformed one stops the command. */
+    if (cli_check_names("rm", a.argv, a.npos) != 0)
+        return CLI_EXIT_USAGE;
 
     int status = CLI_EXIT_OK;
     catch_signals();
     for (int i = 0; i < a.npos && !caught; i++) {
         int rc = shmap_delete(a.argv[i], timeout, flags);
         if (rc < 0 && !(caught && rc == -EINTR)) /* not the wait the signal ended */
-            status = cli_fail_lib(a.argv[i], rc);
+            status = fail_rm(a.argv[i], rc);
     }
     if (caught)
         die_of_caught();

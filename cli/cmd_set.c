@@ -1,22 +1,25 @@
 /*
  * shmap set NAME INDEX... VALUE [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
  *
- * Indices are checked as numbers before the segment is opened (a bad number is bad usage),
- * and against the shape after (a wrong index for this segment is a failure). As for fill, a
- * raw or private mapping is written without publishing.
+ * Indices are checked as numbers before the segment is opened, and against its shape after;
+ * the value against its type. Each is bad usage when wrong (a malformed index, one too
+ * many or too few, one outside the shape, a value the type cannot hold): the command line
+ * has to change, and nothing is written. As for fill, a raw or private mapping is written
+ * without publishing.
  */
 #include <inttypes.h>
 #include <stdlib.h>
 
 #include "cli.h"
 
-/* The element's offset in elements, or -1 after printing why there is none. */
+/* The element's offset in elements, or -1 after a usage error saying why there is none. */
 static int64_t element_offset(const char *name, const shmap_info *info, char **text,
                               const int64_t *index, int nindex)
 {
     if ((unsigned int)nindex != info->ndim) {
-        cli_fail(name, "%d %s given for %u dimension%s", nindex,
-                 nindex == 1 ? "index" : "indices", info->ndim, info->ndim == 1 ? "" : "s");
+        cli_usage_error_on("set", name, "%d %s given for %u dimension%s", nindex,
+                           nindex == 1 ? "index" : "indices", info->ndim,
+                           info->ndim == 1 ? "" : "s");
         return -1;
     }
     int64_t offset = 0;
@@ -24,8 +27,8 @@ static int64_t element_offset(const char *name, const shmap_info *info, char **t
         int64_t dim = (int64_t)info->dims[d];
         int64_t i = index[d] < 0 ? index[d] + dim : index[d];
         if (i < 0 || i >= dim) {
-            cli_fail(name, "index %s out of range for dimension %d of size %" PRIu64, text[d],
-                     d, info->dims[d]);
+            cli_usage_error_on("set", name, "index %s out of range for dimension %d of size %"
+                               PRIu64, text[d], d, info->dims[d]);
             return -1;
         }
         offset = offset * dim + i;
@@ -56,7 +59,7 @@ int cmd_set(int argc, char **argv)
     for (int d = 0; d < nindex; d++)
         if (cli_parse_i64(a.argv[1 + d], &index[d]) < 0)
             return cli_usage_error("set", "invalid index '%s'", a.argv[1 + d]);
-    if (cli_raw_check("set", &raw) != 0)
+    if (cli_raw_check("set", &raw) != 0 || cli_check_names("set", a.argv, 1) != 0)
         return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0], *text = a.argv[a.npos - 1];
@@ -66,14 +69,14 @@ int cmd_set(int argc, char **argv)
     if (cli_open(name, SHMAP_RDWR, &raw, &seg, &info, &layout) != 0)
         return CLI_EXIT_FAIL;
 
-    int status = CLI_EXIT_FAIL;
+    int status = CLI_EXIT_USAGE;
     int64_t offset = element_offset(name, &info, a.argv + 1, index, nindex);
     cli_value v;
     char err[256];
     if (offset < 0) {
         /* reported */
     } else if (cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
-        cli_fail(name, "%s", err);
+        cli_usage_error_on("set", name, "%s", err);
     } else {
         /* Bracketed by write_begin and publish, so readers of whole frames never see the
          * element half-written. */

@@ -26,6 +26,8 @@ int cmd_wait(int argc, char **argv)
     if (a.npos != 1)
         return a.npos ? cli_usage_error("wait", "unexpected argument '%s'", a.argv[1])
                       : cli_usage_error("wait", "missing NAME");
+    if (cli_check_names("wait", a.argv, 1) != 0)
+        return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];
     shmap_seg *seg;

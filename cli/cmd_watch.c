@@ -7,6 +7,11 @@
  * never torn). On a terminal one line is redrawn in place until 'q' or Ctrl-C; otherwise
  * one line is printed per interval (a second by default), which suits logs and pipes.
  *
+ * When the newest frame cannot be had whole, the line says why rather than going quiet: a
+ * writer that died in the middle of it leaves a torn frame, whose statistics are shown
+ * marked "torn: writer pid N died mid-frame"; a live writer in the middle of it leaves the
+ * statistics of an earlier frame, marked as such, or none yet.
+ *
  * A raw mapping has no generation to wait on and no write sequence to read by: it is
  * polled, once per interval, and its line has only the statistics of the data as it is
  * then (a writer in the middle of a frame may mix old and new values).
@@ -86,9 +91,44 @@ static void compute(const cli_layout *l, const unsigned char *frame, size_t nele
     st->mean = n ? sum / (double)n : NAN;
 }
 
+/*
+ * Read the newest frame into @p frame and its statistics into @p st, or say in @p note why
+ * they are not of a whole newest frame. @p gen is the generation read just before.
+ */
+static void read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame, size_t fsize,
+                        uint64_t gen, struct stats *st, char *note, size_t notesize)
+{
+    note[0] = '\0';
+    if (gen == 0) {
+        /* Nothing published yet: the data as it is. */
+        memcpy(frame, shmap_data(seg), fsize);
+        compute(l, frame, fsize / l->elsize, st);
+        return;
+    }
+    uint64_t fseen = gen - 1;
+    int rc = shmap_read_frame(seg, &fseen, frame, 0, NULL);
+    if (rc == 0 || rc == SHMAP_EOWNERDEAD)
+        compute(l, frame, fsize / l->elsize, st);
+    pid_t writer = 0;
+    int state = rc < 0 ? shmap_write_state(seg, &writer) : SHMAP_WRITE_NONE;
+    if (rc == SHMAP_EOWNERDEAD) {
+        if (state == SHMAP_WRITE_ABANDONED)
+            snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
+        else
+            snprintf(note, notesize, "  torn: the writer died mid-frame");
+    } else if (rc < 0 && state == SHMAP_WRITE_IN_PROGRESS) {
+        /* Whatever `st` holds is of an earlier frame. */
+        snprintf(note, notesize, st->valid ? "  (earlier frame: pid %d is writing)"
+                                           : "  no statistics yet: pid %d is writing a frame",
+                 (int)writer);
+    } else if (rc < 0 && rc != -EAGAIN) {
+        snprintf(note, notesize, "  no statistics: %s", shmap_strerror(rc));
+    }
+}
+
 /* @p info NULL: a raw mapping, which has no generation, rate or last update to show. */
 static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info *info,
-                 const struct stats *st)
+                 const struct stats *st, const char *note)
 {
     char when[64] = "never", ago[32] = "", mn[32], mx[32], mean[32];
     if (info && info->published_ns) {
@@ -110,6 +150,7 @@ static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info
         if (st->nan)
             fprintf(out, "  nan %llu", (unsigned long long)st->nan);
     }
+    fputs(note, out);
     if (!tty)
         fputc('\n', out);
     fflush(out);
@@ -139,7 +180,7 @@ int cmd_watch(int argc, char **argv)
     if (a.npos != 1)
         return a.npos ? cli_usage_error("watch", "unexpected argument '%s'", a.argv[1])
                       : cli_usage_error("watch", "missing NAME");
-    if (cli_raw_check("watch", &raw) != 0)
+    if (cli_raw_check("watch", &raw) != 0 || cli_check_names("watch", a.argv, 1) != 0)
         return CLI_EXIT_USAGE;
 
     const char *name = a.argv[0];
@@ -179,6 +220,7 @@ int cmd_watch(int argc, char **argv)
     struct stats st = {0};
     uint64_t seen = raw.raw ? 0 : shmap_generation(seg), shown_gen = seen, lines = 0;
     double shown_at = mono_s(), next = shown_at;
+    char note[96] = "";
     while (!stop && !(keys && quit_key())) {
         double now = mono_s();
         if (now >= next) {
@@ -190,19 +232,13 @@ int cmd_watch(int argc, char **argv)
                 compute(&layout, frame, fsize / layout.elsize, &st);
             } else {
                 gen = shmap_generation(seg);
-                uint64_t fseen = gen ? gen - 1 : 0;
-                /* The newest frame, whole; before any publish, the data as it is. */
-                if (gen == 0 || shmap_read_frame(seg, &fseen, frame, 0, NULL) == 0) {
-                    if (gen == 0)
-                        memcpy(frame, shmap_data(seg), fsize);
-                    compute(&layout, frame, fsize / layout.elsize, &st);
-                }
+                read_newest(seg, &layout, frame, fsize, gen, &st, note, sizeof note);
                 shmap_info_get(seg, &info);
                 rate = now > shown_at ? (double)(gen - shown_gen) / (now - shown_at) : 0;
                 shown_gen = gen;
                 shown_at = now;
             }
-            show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &st);
+            show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &st, note);
             next = now + interval;
             if (count && ++lines >= count)
                 break;

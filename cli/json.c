@@ -36,7 +36,8 @@
  *                               waits to take, the exclusive lock: see "lock"), "start": int
  *                               (start time, clock ticks),
  *                               "writable": bool (opened read-write; false: a read-only
- *                               handle that took a lock)}
+ *                               handle that took a lock), "other_pidns": bool (in another
+ *                               pid namespace: cannot be checked, and counted alive)}
  *   "lock"             object   the lock state, read as "attached" is: {"writer": int
  *                               or null (pid holding or taking the exclusive lock),
  *                               "writer_alive": bool, "writer_waiting": bool (the writer
@@ -44,17 +45,30 @@
  *                               "shared": int (shared holds in all),
  *                               "waiters": bool (someone waited since the last release,
  *                               or a writer waits for readers),
- *                               "owner_died": bool (a writer died holding it; the next
- *                               exclusive locker is told), "dead_pid": int or null}
+ *                               "owner_died": bool (a writer died holding it and no
+ *                               exclusive locker has been told yet; the next one is, which
+ *                               clears it), "dead_pid": int or null (the last writer found
+ *                               dead holding it, kept after the next locker is told, until
+ *                               another writer dies holding it; null if none ever did),
+ *                               "writer_other_pidns": bool (the writer is in another pid
+ *                               namespace: cannot be checked)}
  *   "generation"       int      bumped by every publish
  *   "created"          string   creation time, ISO 8601 UTC with ms ("2026-11-23T16:30:00.123Z")
  *   "created_ns"       int      the same, in nanoseconds since the Epoch
  *   "transient"        bool     created transient (`shmap gc` may remove it)
  *   "flags"            int      the raw segment flags
  *   "keyword_capacity" int      keyword slots
- *   "keywords"         object   name -> value (int, float, string or bool), in the order set;
- *                               null if they could not be read
+ *   "keywords"         object   name -> value (int, float, string or bool), in the order set
+ *                               (`ls` reads them with the header, from its copy of the
+ *                               keyword area, `info` from its mapping); null if they could
+ *                               not be read (a writer kept changing them for a second)
  *   "keyword_comments" object   name -> comment, for the keywords that have one; null as above
+ *   "ring"             bool     a ring of frames (flags & SHMAP_SEG_RING): frame g of the
+ *                               stream is at index g % ring_length of the first dimension
+ *   "ring_length"      int      frames in the ring (the first dimension); null if not a ring
+ *   "frame_size"       int      bytes in one frame (bytes / ring_length); null if not a ring
+ *   "published"        string   time of the last publish, as "created"; null if never
+ *   "published_ns"     int      the same in nanoseconds since the Epoch; null if never
  *
  * Raw mapping (only from `info NAME --dtype TYPE --shape D,D,...`: any object read as an
  * array the command line describes, header or not):
@@ -320,6 +334,30 @@ static void array_members(cli_json *j, const shmap_info *info)
     cli_json_u64(j, "bytes", info->data_size);
 }
 
+/* "ring" to "published_ns": what a stream of frames needs to know. Null rather than absent
+ * where they do not apply, so every segment object has the same members. */
+static void stream_members(cli_json *j, const shmap_info *info)
+{
+    int ring = (info->flags & SHMAP_SEG_RING) && info->ndim > 0 && info->dims[0] > 0;
+    cli_json_bool(j, "ring", ring);
+    if (ring) {
+        cli_json_u64(j, "ring_length", info->dims[0]);
+        cli_json_u64(j, "frame_size", info->data_size / info->dims[0]);
+    } else {
+        cli_json_null(j, "ring_length");
+        cli_json_null(j, "frame_size");
+    }
+    if (info->published_ns) {
+        char buf[64];
+        cli_format_time(buf, sizeof buf, info->published_ns);
+        cli_json_string(j, "published", buf);
+        cli_json_i64(j, "published_ns", info->published_ns);
+    } else {
+        cli_json_null(j, "published");
+        cli_json_null(j, "published_ns");
+    }
+}
+
 void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,
                       const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
@@ -342,6 +380,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
         cli_json_bool(j, "writer", att[i].writer);
         cli_json_u64(j, "start", att[i].start);
         cli_json_bool(j, "writable", att[i].writable);
+        cli_json_bool(j, "other_pidns", att[i].other_pidns);
         cli_json_close(j, '}');
     }
     cli_json_close(j, ']');
@@ -360,6 +399,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
             cli_json_i64(j, "dead_pid", li->dead_pid);
         else
             cli_json_null(j, "dead_pid");
+        cli_json_bool(j, "writer_other_pidns", li->writer > 0 && li->writer_other_pidns);
         cli_json_close(j, '}');
     } else {
         cli_json_null(j, "lock");
@@ -372,6 +412,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_u64(j, "flags", info->flags);
     cli_json_u64(j, "keyword_capacity", info->keyword_capacity);
     keyword_members(j, kw, nkw);
+    stream_members(j, info);
     cli_json_close(j, '}');
 }
 

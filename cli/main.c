@@ -60,7 +60,8 @@ static const cli_command commands[] = {
      "  --force        remove at once without waiting; also removes objects that are not\n"
      "                 shmap segments (refused otherwise)\n"
      "\n"
-     "Goes on after a failure, and exits 1 if any NAME could not be removed."},
+     "Goes on after a failure, and exits 1 if any NAME could not be removed; a malformed\n"
+     "NAME is bad usage (exit 2) and stops it before it removes any."},
     {"chmod", cmd_chmod, "chmod MODE NAME...", "change the permission bits of segments",
      "MODE is octal (640, 0640; 0 to 0777) or symbolic, as chmod(1) writes it: clauses\n"
      "[ugoa][+-=][rwx] separated by commas, such as u+rw,g+r or go-w or a=r (u the owner,\n"
@@ -72,7 +73,8 @@ static const cli_command commands[] = {
      "segment keep it; the mode decides who may open it from now on. Only the owner or\n"
      "root may change the mode (for System V, the creator too).\n"
      "\n"
-     "Goes on after a failure, and exits 1 if any NAME could not be changed."},
+     "Goes on after a failure, and exits 1 if any NAME could not be changed; a malformed\n"
+     "NAME is bad usage (exit 2) and stops it before it changes any."},
     {"chown", cmd_chown, "chown USER[:GROUP] NAME...", "change the owner and group of segments",
      "USER and GROUP are names or numbers: USER:GROUP sets both, USER the owner only, USER:\n"
      "the owner and the user's login group, :GROUP the group only.\n"
@@ -82,7 +84,8 @@ static const cli_command commands[] = {
      "its group to one of the owner's groups. A System V segment's owner or creator may\n"
      "give it to anyone.\n"
      "\n"
-     "Goes on after a failure, and exits 1 if any NAME could not be changed."},
+     "Goes on after a failure, and exits 1 if any NAME could not be changed; a malformed\n"
+     "NAME is bad usage (exit 2) and stops it before it changes any."},
     {"gc", cmd_gc, "gc [--dry-run] [--prefix PREFIX]", "clean up after dead processes",
      "Removes transient segments (create --transient) whose creator is dead and that no\n"
      "live process uses, clears the attach slots of dead processes, and removes the hidden\n"
@@ -105,7 +108,8 @@ static const cli_command commands[] = {
      "  --slice SPEC   numpy-style, one item per dimension, comma-separated: an index\n"
      "                 (3, -1) selects and drops that dimension; start:stop[:step] (2:5,\n"
      "                 ::2, 1:10:3, ::-1) keeps it; missing items mean ':'. Negative\n"
-     "                 numbers count from the end.\n"
+     "                 numbers count from the end. More items than dimensions, or an\n"
+     "                 index outside one, is bad usage (exit 2).\n"
      "\n" CLI_RAW_HELP},
     {"fill", cmd_fill, "fill NAME VALUE|ramp " CLI_RAW_USAGE, "set every element, then publish",
      "VALUE is written as for `shmap set`. `ramp` sets element i (in C order) to i, like\n"
@@ -139,7 +143,8 @@ static const cli_command commands[] = {
      "  records    (x=1.5, y=2) by name or (1.5, 2, 1) in order; array fields as [1, 2, 3]\n"
      "             or one value for all items; fields not given keep their value\n"
      "A raw mapping (--dtype) is written, not published; with --private nothing reaches\n"
-     "the object (a dry run).\n"
+     "the object (a dry run). The wrong number of indices, an index outside the shape or\n"
+     "a value the type cannot hold is bad usage (exit 2), and nothing is written.\n"
      "\n" CLI_RAW_HELP},
     {"wait", cmd_wait, "wait NAME [--timeout SECONDS]", "block until the segment's next update",
      "Exits 0 as soon as the generation passes the one the segment had when the command\n"

@@ -186,7 +186,11 @@ int cli_fail_lib(const char *name, int rc)
     const char *detail = cli_lib_detail();
     if (!detail)
         return cli_fail(name, "%s", shmap_strerror(rc));
+    return cli_fail_detail(name, detail);
+}
 
+int cli_fail_detail(const char *name, const char *detail)
+{
     const char *colon = strstr(detail, ": ");
     if (colon && (mentions(detail, (size_t)(colon - detail), name) ||
                   is_quoted(detail, (size_t)(colon - detail), name)))
@@ -196,18 +200,58 @@ int cli_fail_lib(const char *name, int rc)
     return cli_fail(name, "%s", detail);
 }
 
-int cli_usage_error(const char *cmd, const char *fmt, ...)
+/* The line that follows every usage error. */
+static int usage_line(const char *cmd)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vprint_error(NULL, fmt, ap);
-    va_end(ap);
     const cli_command *c = cmd ? cli_command_find(cmd) : NULL;
     if (c)
         fprintf(stderr, "usage: shmap %s\n", c->usage);
     else
         fputs("usage: shmap COMMAND [ARGS...] (see shmap --help)\n", stderr);
     return CLI_EXIT_USAGE;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_error(NULL, fmt, ap);
+    va_end(ap);
+    return usage_line(cmd);
+}
+
+int cli_usage_error_on(const char *cmd, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_error(name, fmt, ap);
+    va_end(ap);
+    return usage_line(cmd);
+}
+
+int cli_usage_lib(const char *cmd, const char *name, int rc)
+{
+    cli_fail_lib(name, rc);
+    return usage_line(cmd);
+}
+
+int cli_check_names(const char *cmd, char **names, int n)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        shmap_store store;
+        int rc = shmap_name_check(names[i], &store);
+        if (rc == SHMAP_EBADNAME) {
+            cli_fail_lib(names[i], rc);
+            bad = 1;
+        } else if (rc == 0 && store == SHMAP_STORE_MEMFD) {
+            /* Only its descriptor reaches one, which no command is given: never usable. */
+            cli_fail(names[i], "a memfd segment has no name a command can open it by: give "
+                               "file:/proc/PID/fd/N of a process that holds its descriptor");
+            bad = 1;
+        }
+    }
+    return bad ? usage_line(cmd) : 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -440,6 +484,25 @@ int cli_raw_check(const char *cmd, cli_raw *r)
     if (r->offset_text && cli_parse_u64(r->offset_text, &r->offset) < 0)
         return cli_usage_error(cmd, "--offset '%s': not a byte offset (a non-negative integer, "
                                     "decimal or 0x hex)", r->offset_text);
+    /* What shmap_open_raw() would refuse whatever the object: an array whose bytes overflow,
+     * an offset that misaligns the type (its size up to 8; records are packed). */
+    size_t elsize = 0;
+    if (r->fields)
+        shmap_record_parse(r->fields, &elsize); /* checked by cli_parse_type */
+    else
+        elsize = shmap_dtype_size(r->dtype);
+    uint64_t bytes = elsize, end;
+    for (unsigned int i = 0; i < r->ndim; i++)
+        if (__builtin_mul_overflow(bytes, r->dims[i], &bytes))
+            bytes = UINT64_MAX;
+    if (bytes == UINT64_MAX || __builtin_add_overflow(bytes, r->offset, &end))
+        return cli_usage_error(cmd, "--shape '%s' of %s at --offset %" PRIu64 ": more bytes "
+                                    "than 64 bits count", r->shape_text, r->dtype_text,
+                               r->offset);
+    size_t align = r->fields ? 1 : elsize < 8 ? elsize : 8;
+    if (align > 1 && r->offset % align != 0)
+        return cli_usage_error(cmd, "--offset %" PRIu64 " misaligns %s elements (give a "
+                                    "multiple of %zu)", r->offset, r->dtype_text, align);
     r->raw = 1;
     return 0;
 }
@@ -505,26 +568,54 @@ int64_t cli_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * The last user and group names looked up are remembered: `ls --json` asks for the owner and
+ * group of every segment, mostly the same few, and each lookup reads /etc/passwd or
+ * /etc/group anew (four system calls or more each: more than reading the segment). The
+ * command lives for one command, so a remembered name does not go stale.
+ */
+struct id_name {
+    int valid, found;
+    unsigned long id;
+    char name[256];
+};
+
+static int id_name_put(const struct id_name *m, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", m->name);
+    return m->found;
+}
+
 int cli_user_name(uid_t uid, char *buf, size_t size)
 {
+    static struct id_name last;
+    if (last.valid && last.id == (unsigned long)uid)
+        return id_name_put(&last, buf, size);
     struct passwd *pw = getpwuid(uid);
-    if (!pw) {
-        snprintf(buf, size, "%lu", (unsigned long)uid);
-        return 0;
-    }
-    snprintf(buf, size, "%s", pw->pw_name);
-    return 1;
+    last.valid = 1;
+    last.id = (unsigned long)uid;
+    last.found = pw != NULL;
+    if (pw)
+        snprintf(last.name, sizeof last.name, "%s", pw->pw_name);
+    else
+        snprintf(last.name, sizeof last.name, "%lu", (unsigned long)uid);
+    return id_name_put(&last, buf, size);
 }
 
 int cli_group_name(gid_t gid, char *buf, size_t size)
 {
+    static struct id_name last;
+    if (last.valid && last.id == (unsigned long)gid)
+        return id_name_put(&last, buf, size);
     struct group *gr = getgrgid(gid);
-    if (!gr) {
-        snprintf(buf, size, "%lu", (unsigned long)gid);
-        return 0;
-    }
-    snprintf(buf, size, "%s", gr->gr_name);
-    return 1;
+    last.valid = 1;
+    last.id = (unsigned long)gid;
+    last.found = gr != NULL;
+    if (gr)
+        snprintf(last.name, sizeof last.name, "%s", gr->gr_name);
+    else
+        snprintf(last.name, sizeof last.name, "%lu", (unsigned long)gid);
+    return id_name_put(&last, buf, size);
 }
 
 void cli_format_double(char *buf, size_t size, double v)

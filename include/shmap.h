@@ -170,14 +170,23 @@ typedef enum shmap_dtype {
  * @brief Parse a type spelling.
  *
  * Accepts shmap's names (`u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool`),
- * numpy's (`uint8 int16 float32 complex64 f4 <f8 =i2 |u1 c8 c16 ? b1 e half single
- * double ...`) and IDL's (`byte int uint long ulong long64 ulong64 float double complex
- * dcomplex`). Where numpy and IDL disagree, IDL wins: `int` is i16 and `long` is i32.
- * A spelling for the other byte order (`>f4` here) is refused with #SHMAP_EBYTEORDER.
- * `record` is not accepted here: records are made from a field list.
- * @param[in] spelling the text, case-insensitive, except numpy's one-letter codes, which
- *            keep numpy's meaning (`f` is f32, `F` c64, `D` c128); numpy's `U4` (a string of
- *            4 characters) is refused rather than read as u4.
+ * numpy's (`uint8 int16 float32 complex64 f4 <f8 =i2 |u1 c8 c16 b1 half single double
+ * ...`), numpy's one-letter codes (`? b B h H i I l L q Q p P e f d F D`, alone or after a
+ * byte-order character: `<h`) and IDL's (`byte int uint long ulong long64 ulong64 float
+ * double complex dcomplex`). Where numpy and IDL disagree, IDL wins: `int` is i16 and
+ * `long` is i32. A spelling for the other byte order (`>f4` here) is refused with
+ * #SHMAP_EBYTEORDER. `record` is not accepted here: records are made from a field list.
+ *
+ * The one-letter codes mean what numpy makes of them on the machine at hand: the integer
+ * codes name C types, so `h` is a short (i16), `i` an int (i32), `q` a long long (i64), and
+ * `l`/`L` a C long, which is i64/u64 on 64-bit Linux and macOS but i32/u32 on 32-bit
+ * systems and Windows; `p`/`P` are pointer-sized. numpy's codes for what shmap cannot hold
+ * (`g G` long doubles, `S a c U V O M m` strings, raw bytes, objects and times, as in `U4`
+ * or `M8[ns]`) are refused with #SHMAP_EDTYPE and a detail saying what numpy means by them.
+ * @param[in] spelling the text, case-insensitive, except numpy's one-letter codes, whose
+ *            case is their meaning (`b` is i8 and `B` u8, `f` f32 and `F` c64, `d` f64 and
+ *            `D` c128); numpy's `U4` (a string of 4 characters) is refused rather than read
+ *            as u4.
  * @param[out] out the type.
  * @return 0, or #SHMAP_EDTYPE / #SHMAP_EBYTEORDER.
  */
@@ -289,7 +298,9 @@ enum shmap_create_flags {
 typedef struct shmap_create_opts {
     unsigned int version;          /**< #SHMAP_CREATE_OPTS_VERSION */
     unsigned int flags;            /**< #shmap_create_flags */
-    unsigned int mode;             /**< permission bits, less the umask; default 0600 */
+    unsigned int mode;             /**< permission bits, 0 to 0777 (set-id and sticky bits
+                                        are refused), less the umask; default 0600 (0
+                                        also gives 0600) */
     unsigned int keyword_capacity; /**< keyword slots; 0 for the default (32) */
     const char *record_fields;     /**< field list when the type is #SHMAP_RECORD */
 } shmap_create_opts;
@@ -303,7 +314,10 @@ typedef struct shmap_create_opts {
  * The segment appears under its name only when complete: its memory is reserved
  * (posix_fallocate) and its header written under a hidden temporary name, which is then
  * renamed into place. A full /dev/shm is therefore -ENOSPC here, not SIGBUS later, and a
- * failure leaves nothing behind. The data is zero-filled.
+ * failure leaves nothing behind. A size beyond the free space of /dev/shm or of a file's
+ * file system is refused before any of it is taken, so that its other users never find it
+ * full meanwhile; the detail gives the bytes needed and available and the mount point.
+ * The data is zero-filled.
  *
  * By default creation fails with -EEXIST if the name exists; see #shmap_create_flags.
  * Unless #SHMAP_CREATE_KEEP is given, the segment is destroyed when the last reference in
@@ -316,8 +330,9 @@ typedef struct shmap_create_opts {
  * @param[in] dims the dimensions, C order (last index fastest), each at least 1.
  * @param[in] opts options, or NULL for the defaults.
  * @return 0; -EEXIST; -ENOSPC; -EACCES; #SHMAP_EBADNAME; #SHMAP_EDTYPE; #SHMAP_ESHAPE;
- *         #SHMAP_ESIZE; #SHMAP_EMISMATCH (with #SHMAP_CREATE_OPEN); or a code from
- *         shmap_open() when an existing segment is opened.
+ *         #SHMAP_ESIZE; #SHMAP_EINVAL (bad options, among them a mode beyond 0777);
+ *         #SHMAP_EMISMATCH (with #SHMAP_CREATE_OPEN); or a code from shmap_open() when an
+ *         existing segment is opened.
  */
 SHMAP_EXTERN int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype,
                               unsigned int ndim, const uint64_t *dims,
@@ -351,7 +366,9 @@ enum shmap_open_flags {
  * access, the handle is another reference to that mapping.
  *
  * A read-write open records this process in the segment's attach table (see
- * shmap_attached()); a read-only one does not, until it takes a lock.
+ * shmap_attached()); a read-only one does not, until it takes a lock. When the table is
+ * full the open still succeeds, unrecorded, and the handle's locks fail with -EUSERS until
+ * a slot frees.
  *
  * @param[out] out the handle.
  * @param[in] name the segment name.
@@ -475,7 +492,14 @@ enum shmap_delete_flags {
      * Remove the name at once, without taking the lock or waiting for users; also removes
      * an object that is not a shmap segment (a plain shm_unlink).
      */
-    SHMAP_DELETE_FORCE = 1u << 0
+    SHMAP_DELETE_FORCE = 1u << 0,
+    /**
+     * No other thread of this process will let go of a lock it holds on the segment: fail
+     * with -EDEADLK at once rather than wait for this process's own hold. Without it, that
+     * is assumed only of a process that has one thread (an interpreter, whose threads
+     * are not the library's to count, passes it when it has one thread of its own).
+     */
+    SHMAP_DELETE_NOT_MINE = 1u << 1
 };
 
 /**
@@ -498,15 +522,19 @@ enum shmap_delete_flags {
  *
  * If the name is replaced by another segment while the call waits, it starts again with
  * the new one; a lock owner found dead (#SHMAP_EOWNERDEAD) does not stop the deletion.
- * A process that holds a lock on the segment through another handle must release it
- * first, or the call waits for itself until the timeout.
+ * A lock this process holds through a handle of its own must be released first. Another of
+ * its threads may do that while the call waits; when none can (the process has one
+ * thread, or the caller says so with #SHMAP_DELETE_NOT_MINE), the call returns -EDEADLK
+ * at once rather than wait for itself.
  *
  * @param[in] name the segment name.
  * @param[in] timeout_s how long to wait for users: < 0 for ever, 0 only tries.
- * @param[in] flags 0 or #SHMAP_DELETE_FORCE.
+ * @param[in] flags 0, #SHMAP_DELETE_FORCE, #SHMAP_DELETE_NOT_MINE.
  * @return 0; -ENOENT; -EBUSY (timeout 0 and in use); -ETIMEDOUT; in both cases the detail
- *         names the pids holding the lock; -EACCES (this user may not open it read-write
- *         to take the lock, or may not remove it); #SHMAP_EFORMAT; #SHMAP_EBADNAME;
+ *         names the pids holding the lock; -EDEADLK (this process holds the lock, and no other
+ *         thread of it will let go); -EACCES
+ *         (this user may not open it read-write to take the lock, or may not remove it);
+ *         #SHMAP_EFORMAT; #SHMAP_EBADNAME;
  *         #SHMAP_EINVAL; or the codes of shmap_open().
  */
 SHMAP_EXTERN int shmap_delete(const char *name, double timeout_s, unsigned int flags);
@@ -724,16 +752,45 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * Copies the oldest frame after @p *seen that the ring still holds (for a plain segment,
  * the latest), waiting as shmap_wait() does if there is none yet. If a write touches the
  * frame while it is copied, the copy is retried with the oldest frame still held.
+ *
+ * A writer found in the middle of the only frame there is (a plain segment) is waited for
+ * until it publishes. If it has died, the call returns the copy it made with
+ * #SHMAP_EOWNERDEAD: after a moment (10 ms) of waiting, or at once when the call is about
+ * to give up (a try with @p timeout_s 0, or the end of the timeout), so a try and a wait
+ * give the same answer about a dead writer. Checking the writer reads /proc.
  * @param[in,out] seen frames the caller has had; on success, the number of the copied
  *                frame plus one.
  * @param[out] dst shmap_frame_size() bytes.
  * @param[in] timeout_s as for shmap_wait().
  * @param[out] missed frames skipped because the ring no longer held them (may be NULL).
  * @return as shmap_wait(), or #SHMAP_EOWNERDEAD when the writer died in the middle of the
- *         only frame there is (the copy in @p dst may then be torn).
+ *         only frame there is (the copy in @p dst may then be torn; @p *seen counts it had).
+ *         -EAGAIN and -ETIMEDOUT also come when a live writer is in the middle of the only
+ *         frame; shmap_write_state() says who.
  */
 SHMAP_EXTERN int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s,
                                   uint64_t *missed);
+
+/** @brief What shmap_write_state() finds. */
+typedef enum shmap_write_state_kind {
+    SHMAP_WRITE_NONE = 0,        /**< no frame is being written */
+    SHMAP_WRITE_IN_PROGRESS = 1, /**< a running process is writing a frame */
+    SHMAP_WRITE_ABANDONED = 2    /**< the process writing a frame died in the middle of it:
+                                      the frame stays half-written until a writer takes over */
+} shmap_write_state_kind;
+
+/**
+ * @brief Say whether a frame is being written (shmap_write_begin() without its publish yet),
+ * and by whom: for a reader that got no whole frame, or a torn one, to tell its user why.
+ *
+ * Works through a read-only handle and writes nothing. The writer is judged alive or dead
+ * as shmap_read_frame() judges it (pid and start time, read from /proc). A snapshot: the
+ * write may end, or another begin, as soon as the call returns.
+ * @param[out] writer the process that began the write in progress, or 0 when there is none
+ *             (may be NULL).
+ * @return a #shmap_write_state_kind (>= 0); #SHMAP_EINVAL; #SHMAP_ERAW.
+ */
+SHMAP_EXTERN int shmap_write_state(const shmap_seg *seg, pid_t *writer);
 
 /** @} */
 
@@ -812,6 +869,9 @@ typedef struct shmap_attacher {
     int writer;         /**< it holds (or is taking) the exclusive lock */
     int alive;          /**< it is still running (same pid and start time) */
     int writable;       /**< it opened read-write (0: a read-only handle that locks) */
+    int other_pidns;    /**< it runs in another pid namespace (a container sharing the
+                             segment): its pid means nothing here, so it cannot be checked
+                             and counts as alive (@p alive is 1) */
 } shmap_attacher;
 
 /**
@@ -838,10 +898,15 @@ typedef struct shmap_lockinfo {
     unsigned int shared; /**< shared holds, over all processes */
     int waiters;         /**< someone waited for the lock since its last release, or a
                               writer waits for the shared holds to end */
-    int owner_died;      /**< a writer died holding it; the next exclusive locker is told */
-    pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 */
+    int owner_died;      /**< a writer died holding it and no exclusive locker has been told
+                              yet: the next one is (#SHMAP_EOWNERDEAD), which clears this */
+    pid_t dead_pid;      /**< the last writer found dead holding the lock, or 0 if none ever
+                              was; kept after the next exclusive locker is told (owner_died
+                              is then 0), until another writer dies holding it */
     int writer_waiting;  /**< @p writer has claimed the lock but still waits for the shared
                               holds to end: it holds nothing yet, and new readers queue */
+    int writer_other_pidns; /**< @p writer runs in another pid namespace: it cannot be
+                                 checked, and counts as alive (see shmap_attacher) */
 } shmap_lockinfo;
 
 /** @brief Read a segment's lock state (a snapshot). Works through a read-only handle.
@@ -1046,15 +1111,16 @@ SHMAP_EXTERN int shmap_keyword_parse(const char *text, shmap_keyword *out);
 
 /** @brief Flags of shmap_list(). */
 enum shmap_list_flags {
-    SHMAP_LIST_ALL = 1u << 0 /**< also list objects that are not shmap segments */
+    SHMAP_LIST_ALL = 1u << 0,     /**< also list objects that are not shmap segments */
+    SHMAP_LIST_KEYWORDS = 1u << 1 /**< also give each segment's keywords (shmap_entry) */
 };
 
 /**
  * @brief One object found by shmap_list().
  *
- * The members after @p info were appended in 0.x (the library is not at 1.0 yet: programs
- * built against the older, shorter entry must be rebuilt). They are read from the same
- * header read as @p info, and are zero unless @p status is 0.
+ * The members after @p info were appended in 0.x, the keywords last, in 0.2 (the library is
+ * not at 1.0 yet: programs built against an older, shorter entry must be rebuilt). They are
+ * read with the same reads as @p info, and are zero unless @p status is 0.
  */
 typedef struct shmap_entry {
     int status;       /**< 0 for a valid described segment, else why not (a negative code) */
@@ -1066,6 +1132,15 @@ typedef struct shmap_entry {
                                      when it is empty; it lives in the list's memory, valid
                                      until shmap_list_free() */
     shmap_lockinfo lock;        /**< the lock state as shmap_lock_info() reports it */
+    unsigned int nkeywords;     /**< entries in @p keywords: info.nkeywords when they were
+                                     read, else 0 */
+    int keywords_status;        /**< with #SHMAP_LIST_KEYWORDS: 0 when @p keywords were read,
+                                     else why not (-EBUSY: a writer did not finish a change
+                                     within a second; -ENOMEM); 0 without the flag */
+    shmap_keyword *keywords;    /**< with #SHMAP_LIST_KEYWORDS, the keywords as
+                                     shmap_keyword_list() reports them (in the order they
+                                     were first set), or NULL when there are none; it lives
+                                     in the list's memory, valid until shmap_list_free() */
 } shmap_entry;
 
 /**
@@ -1074,9 +1149,12 @@ typedef struct shmap_entry {
  * Headers are read with one pread each, without mapping, lock and attach area included:
  * each entry tells the processes attached and the lock state as shmap_attached() and
  * shmap_lock_info() would, judged from a copy (a snapshot: the listing never writes a
- * segment, so dead processes' slots are reported, not cleared). Objects that are not valid
- * segments (foreign objects, damaged headers, unreadable ones) are left out unless
- * #SHMAP_LIST_ALL is given; segments being created are never listed.
+ * segment, so dead processes' slots are reported, not cleared). With #SHMAP_LIST_KEYWORDS
+ * the keyword area, which the listing reads anyway to count keywords, is read as a
+ * consistent snapshot and decoded as shmap_keyword_list() does (slots that are not
+ * well-formed keywords are skipped alike), so no segment has to be opened for them.
+ * Objects that are not valid segments (foreign objects, damaged headers, unreadable ones)
+ * are left out unless #SHMAP_LIST_ALL is given; segments being created are never listed.
  * @param[out] out a new array, to be freed with shmap_list_free().
  * @param[out] count its length.
  * @return 0, or a negative code if the store cannot be listed at all.

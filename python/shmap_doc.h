@@ -358,11 +358,12 @@ PyDoc_STRVAR(list_doc,
 "List the segments on the system, sorted by name.\n"
 "\n"
 "Returns a list of dicts with the same fields, values and types as\n"
-"`shmap ls --json` (see info(); attached and lock are read from a copy of each\n"
-"header, a snapshot). With all=True, shared-memory objects that are not\n"
-"shmap segments are listed too, as dicts with name, shmap=False, store, os_handle,\n"
-"size, mode, uid, gid, owner, group, error and error_code. Segments whose keywords\n"
-"cannot be read now have keywords=None. Names are decoded as os.fsdecode() does\n"
+"`shmap ls --json` (see info(); attached, lock and keywords are read from a copy\n"
+"of each header and keyword area, a snapshot: no segment is opened). With\n"
+"all=True, shared-memory objects that are not shmap segments are listed too, as\n"
+"dicts with name, shmap=False, store, os_handle, size, mode, uid, gid, owner,\n"
+"group, error and error_code. A segment whose keywords a writer kept changing for\n"
+"a second has keywords=None. Names are decoded as os.fsdecode() does\n"
 "(surrogateescape), so each one, byte for byte the object's name, opens and deletes\n"
 "it. Raises OSError if the store cannot be listed.");
 
@@ -550,7 +551,7 @@ PyDoc_STRVAR(segment_lock_info_doc,
 "  waiters       bool: someone waited for the lock since its last release, or a\n"
 "                writer waits for the shared holds to end\n"
 "  owner_died    bool: a writer died holding it; the next exclusive locker is told\n"
-"  dead_pid      the last writer found dead holding the lock, or None\n"
+"  dead_pid      last writer found dead holding it (kept once the next locker is told) or None\n"
 "Works on a read-only Segment. Raises ValueError if the segment is closed,\n"
 "shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_locked_doc,

@@ -3656,7 +3656,7 @@ static PyObject *mod_chown(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
-/* What info() and list() read without the GIL: the description and the keywords. */
+/* What info() reads without the GIL: the description, the keywords and the attach state. */
 typedef struct {
     shmap_info info;
     shmap_keyword *kw;
@@ -3667,12 +3667,9 @@ typedef struct {
     int has_li; /* li was read */
 } described;
 
-/*
- * Describe a segment by name; opened read-only (@p flags: SHMAP_RDONLY, or SHMAP_PRIVATE) for
- * its keywords and, with @p attached, its attach table (as `shmap info` reads it; `shmap ls`
- * does not).
- */
-static int describe(const char *name, unsigned flags, described *out, int attached)
+/* Describe a segment by name, opened read-only (@p flags: SHMAP_RDONLY, or SHMAP_PRIVATE)
+ * for its keywords and attach table (as `shmap info` reads them). */
+static int describe(const char *name, unsigned flags, described *out)
 {
     shmap_seg *seg;
     out->kw = NULL;
@@ -3688,9 +3685,9 @@ static int describe(const char *name, unsigned flags, described *out, int attach
     rc = shmap_info_get(seg, &out->info);
     if (rc == 0)
         out->nkw = shmap_keyword_list_alloc(seg, &out->kw);
-    if (rc == 0 && attached && (out->natt = shmap_attached_alloc(seg, &out->att)) < 0)
+    if (rc == 0 && (out->natt = shmap_attached_alloc(seg, &out->att)) < 0)
         out->natt = 0;
-    if (rc == 0 && attached)
+    if (rc == 0)
         out->has_li = shmap_lock_info(seg, &out->li) == 0;
     shmap_close(seg);
     return rc;
@@ -3757,7 +3754,7 @@ static PyObject *mod_info(PyObject *module, PyObject *args, PyObject *kwargs)
         return PyErr_NoMemory();
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = describe(name, priv ? SHMAP_PRIVATE : SHMAP_RDONLY, d, 1);
+    rc = describe(name, priv ? SHMAP_PRIVATE : SHMAP_RDONLY, d);
     Py_END_ALLOW_THREADS
     PyObject *res = rc < 0 ? raise_lib(rc, name)
                            : info_dict(&d->info, d->kw, d->nkw, d->att, d->natt,
@@ -3778,40 +3775,24 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     shmap_entry *list = NULL;
     size_t n = 0;
     int rc;
-    described *desc = NULL;
-    int nomem = 0; /* our own allocation failed: MemoryError, no library detail */
+    /* The keywords come with the listing, read with each header: no segment is opened. */
     Py_BEGIN_ALLOW_THREADS
-    rc = shmap_list(&list, &n, all ? SHMAP_LIST_ALL : 0);
-    if (rc == 0 && n > 0 && !(desc = calloc(n, sizeof *desc))) {
-        rc = -ENOMEM;
-        nomem = 1;
-    }
-    /* Keywords are not in the listing (it reads headers only): each segment is opened for
-     * them, as `shmap ls --json` does. One that cannot be opened now gets None. The attach
-     * table and the lock state come from the listing. */
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (list[i].status == 0 && describe(list[i].info.name, SHMAP_RDONLY, &desc[i], 0) < 0)
-            desc[i].info = list[i].info;
+    rc = shmap_list(&list, &n, (all ? SHMAP_LIST_ALL : 0) | SHMAP_LIST_KEYWORDS);
     Py_END_ALLOW_THREADS
-    if (rc < 0) {
-        shmap_list_free(list);
-        free(desc);
-        return nomem ? PyErr_NoMemory() : raise_lib(rc, NULL);
-    }
+    if (rc < 0)
+        return raise_lib(rc, NULL);
     PyObject *res = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; res && i < n; i++) {
         const shmap_entry *e = &list[i];
-        PyObject *d = e->status == 0 ? info_dict(&desc[i].info, desc[i].kw, desc[i].nkw,
-                                                 e->attachers, (int)e->nattachers, &e->lock)
+        int nkw = e->keywords_status < 0 ? -1 : (int)e->nkeywords;
+        PyObject *d = e->status == 0 ? info_dict(&e->info, e->keywords, nkw, e->attachers,
+                                                 (int)e->nattachers, &e->lock)
                                      : foreign_dict(e);
         if (!d)
             Py_CLEAR(res);
         else
             PyList_SET_ITEM(res, (Py_ssize_t)i, d);
     }
-    for (size_t i = 0; i < n; i++)
-        free(desc[i].kw);
-    free(desc);
     shmap_list_free(list);
     return res;
 }

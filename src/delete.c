@@ -112,6 +112,29 @@ static bool may_remove(const struct shmap__name *n)
     return !(d.st_mode & S_ISVTX) || obj.st_uid == me || d.st_uid == me;
 }
 
+/*
+ * Does this process hold the segment's lock, through any handle? Then waiting is waiting
+ * for itself: another thread may let go, but when none will (see shmap_delete()) the call
+ * would hang until its timeout, for ever by default, so the caller is told at once.
+ */
+static bool held_here(const shmap_seg *seg, char *how, size_t size)
+{
+    shmap_attacher att[128];
+    int n = shmap_attached(seg, att, sizeof att / sizeof att[0]);
+    pid_t me = getpid();
+    for (int i = 0; i < n && i < (int)(sizeof att / sizeof att[0]); i++) {
+        if (att[i].pid != me || (!att[i].writer && !att[i].shared))
+            continue;
+        if (att[i].writer)
+            snprintf(how, size, "the exclusive lock");
+        else
+            snprintf(how, size, "%u shared %s", att[i].shared,
+                     att[i].shared == 1 ? "hold" : "holds");
+        return true;
+    }
+    return false;
+}
+
 /* The hint for a user who may not take the lock: what force would do for them. */
 static const char *force_hint(const struct shmap__name *n)
 {
@@ -122,7 +145,7 @@ static const char *force_hint(const struct shmap__name *n)
 
 int shmap_delete(const char *name, double timeout_s, unsigned int flags)
 {
-    if (flags & ~(unsigned)SHMAP_DELETE_FORCE)
+    if (flags & ~(unsigned)(SHMAP_DELETE_FORCE | SHMAP_DELETE_NOT_MINE))
         return shmap__err(SHMAP_EINVAL, "shmap_delete: unknown flags 0x%x", flags);
     if (isnan(timeout_s))
         return shmap__err(SHMAP_EINVAL, "shmap_delete: timeout is not a number");
@@ -145,6 +168,15 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
                                   "lock (%s)", n.name, force_hint(&n));
         if (rc < 0)
             return rc;
+        char how[64];
+        bool alone = (flags & SHMAP_DELETE_NOT_MINE) || shmap__self_threads() == 1;
+        if (alone && held_here(seg, how, sizeof how)) {
+            shmap_close(seg);
+            return shmap__err(-EDEADLK, "%s: this process holds %s on it (a handle's lock, or "
+                                        "a handle opened to hold it), and no other thread will "
+                                        "let go: release or close that first, or delete with "
+                                        "force", n.name, how);
+        }
         double left = timeout_s;
         if (timeout_s > 0 && (left = deadline - mono_s()) <= 0)
             left = 1e-9; /* spent: one more try, which times out */

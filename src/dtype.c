@@ -1,6 +1,7 @@
 /* Element types: their spellings in shmap, numpy and IDL, sizes, and record field lists. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,10 +23,10 @@ static const struct {
 };
 
 /*
- * Whole-word spellings, compared case-insensitively, except numpy's one-letter codes, whose
- * case is their meaning there ("f" is float32, "F" complex64). Where numpy and IDL disagree
- * (int, long, float, complex), IDL's meaning is taken: the SPEC promises IDL's names, and
- * numpy users have unambiguous ones (int64, float64, complex128).
+ * Whole-word spellings, compared case-insensitively (numpy's one-letter codes, whose case is
+ * their meaning, are in `letters` below). Where numpy and IDL disagree (int, long, float,
+ * complex), IDL's meaning is taken: the SPEC promises IDL's names, and numpy users have
+ * unambiguous ones (int64, float64, complex128, or the codes 'l' and 'd').
  */
 static const struct {
     const char *word;
@@ -44,23 +45,87 @@ static const struct {
     {"uint64", SHMAP_U64},    {"ulong64", SHMAP_U64},  {"ulonglong", SHMAP_U64},
     {"i64", SHMAP_I64},       {"int64", SHMAP_I64},    {"long64", SHMAP_I64},
     {"longlong", SHMAP_I64},  {"f16", SHMAP_F16},      {"float16", SHMAP_F16},
-    {"f2", SHMAP_F16},        {"half", SHMAP_F16},     {"e", SHMAP_F16},
-    {"f32", SHMAP_F32},       {"float32", SHMAP_F32},  {"f4", SHMAP_F32},
-    {"float", SHMAP_F32},     {"single", SHMAP_F32},   {"f", SHMAP_F32},
-    {"f64", SHMAP_F64},       {"float64", SHMAP_F64},  {"f8", SHMAP_F64},
-    {"double", SHMAP_F64},    {"d", SHMAP_F64},        {"c64", SHMAP_C64},
+    {"f2", SHMAP_F16},        {"half", SHMAP_F16},     {"f32", SHMAP_F32},
+    {"float32", SHMAP_F32},   {"f4", SHMAP_F32},       {"float", SHMAP_F32},
+    {"single", SHMAP_F32},    {"f64", SHMAP_F64},      {"float64", SHMAP_F64},
+    {"f8", SHMAP_F64},        {"double", SHMAP_F64},   {"c64", SHMAP_C64},
     {"complex64", SHMAP_C64}, {"c8", SHMAP_C64},       {"complex", SHMAP_C64},
     {"csingle", SHMAP_C64},   {"c128", SHMAP_C128},    {"complex128", SHMAP_C128},
     {"c16", SHMAP_C128},      {"dcomplex", SHMAP_C128}, {"cdouble", SHMAP_C128},
-    {"bool", SHMAP_BOOL},     {"b1", SHMAP_BOOL},      {"?", SHMAP_BOOL},
-    {"bool_", SHMAP_BOOL},    {"bool8", SHMAP_BOOL},   {"boolean", SHMAP_BOOL},
-    {"F", SHMAP_C64},         {"D", SHMAP_C128},
+    {"bool", SHMAP_BOOL},     {"b1", SHMAP_BOOL},      {"bool_", SHMAP_BOOL},
+    {"bool8", SHMAP_BOOL},    {"boolean", SHMAP_BOOL},
+};
+
+/*
+ * numpy's one-letter codes (numpy.typecodes), whose case is their meaning: 'b' is int8 and
+ * 'B' uint8, 'f' float32 and 'F' complex64. The integer codes name C types, so their sizes
+ * are this platform's, as numpy takes them: 'l' is a C long, 8 bytes on 64-bit Linux and 4
+ * on Windows or a 32-bit system. Each code gives numpy's kind letter and a size, resolved
+ * through `types` as "<i8" is.
+ */
+static const struct {
+    char code, kind;
+    size_t size;
+} letters[] = {
+    {'?', 'b', 1},
+    {'b', 'i', sizeof(signed char)},
+    {'B', 'u', sizeof(unsigned char)},
+    {'h', 'i', sizeof(short)},
+    {'H', 'u', sizeof(unsigned short)},
+    {'i', 'i', sizeof(int)},
+    {'I', 'u', sizeof(unsigned int)},
+    {'l', 'i', sizeof(long)},
+    {'L', 'u', sizeof(unsigned long)},
+    {'q', 'i', sizeof(long long)},
+    {'Q', 'u', sizeof(unsigned long long)},
+    {'p', 'i', sizeof(intptr_t)},
+    {'P', 'u', sizeof(uintptr_t)},
+    {'e', 'f', 2},
+    {'f', 'f', sizeof(float)},
+    {'d', 'f', sizeof(double)},
+    {'F', 'c', 2 * sizeof(float)},
+    {'D', 'c', 2 * sizeof(double)},
+};
+
+/*
+ * numpy's codes for what shmap cannot hold, so that a refusal says what was asked for
+ * rather than "unknown type". With `sized`, numpy also takes a count after the letter
+ * ("U4", "S10", "V8", "O8", "M8[ns]").
+ */
+static const struct {
+    char code;
+    bool sized;
+    const char *what;
+} unheld[] = {
+    {'g', false, "numpy's long double"},
+    {'G', false, "numpy's complex long double"},
+    {'S', true, "numpy's byte string"},
+    {'a', true, "numpy's byte string"},
+    {'c', false, "numpy's one-character byte string (S1)"},
+    {'U', true, "numpy's unicode string"},
+    {'V', true, "numpy's raw bytes (void)"},
+    {'O', true, "numpy's Python object"},
+    {'M', true, "numpy's datetime64"},
+    {'m', true, "numpy's timedelta64"},
 };
 
 /* numpy's "U4" is a unicode string of 4 characters, not shmap's u4: never take it for one. */
 static bool numpy_unicode(const char *s)
 {
     return s[0] == 'U' && isdigit((unsigned char)s[1]);
+}
+
+/* The type of numpy's kind letter ('i', 'u', 'f', 'c', 'b') and byte count, if shmap has it. */
+static int type_of_kind(char kind, unsigned long size, shmap_dtype *out)
+{
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const char *np = types[i].numpy + 1;
+        if (kind == np[0] && strtoul(np + 1, NULL, 10) == size) {
+            *out = types[i].dtype;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* numpy's kind letter and byte count, after a byte-order character: "<u8" is uint64. */
@@ -74,14 +139,57 @@ static int parse_numpy_code(const char *code, shmap_dtype *out)
     unsigned long n = strtoul(code + 1, &end, 10);
     if (*end || end == code + 1 || errno)
         return -1;
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        const char *np = types[i].numpy + 1;
-        if (tolower((unsigned char)code[0]) == np[0] && strtoul(np + 1, NULL, 10) == n) {
-            *out = types[i].dtype;
-            return 0;
+    return type_of_kind((char)tolower((unsigned char)code[0]), n, out);
+}
+
+/* numpy's one-letter code, exactly (case counts); -1 if it is none that shmap holds. */
+static int parse_numpy_letter(const char *code, shmap_dtype *out)
+{
+    if (!code[0] || code[1])
+        return -1;
+    for (size_t i = 0; i < sizeof letters / sizeof letters[0]; i++)
+        if (letters[i].code == code[0])
+            return type_of_kind(letters[i].kind, letters[i].size, out);
+    return -1;
+}
+
+/*
+ * What numpy means by a code that shmap cannot hold ("U4", "g", "<M8[ns]", "<f16"), in
+ * `buf`; false if it is not such a code. Only a code after a byte-order character is read
+ * as numpy's kind and size: a bare "f16" is shmap's half float.
+ */
+static bool numpy_unheld(const char *s, char *buf, size_t size)
+{
+    bool ordered = s[0] == '<' || s[0] == '>' || s[0] == '=' || s[0] == '|';
+    if (ordered)
+        s++;
+    for (size_t i = 0; i < sizeof unheld / sizeof unheld[0]; i++) {
+        if (unheld[i].code != s[0])
+            continue;
+        const char *p = s + 1;
+        if (unheld[i].sized) {
+            while (isdigit((unsigned char)*p))
+                p++;
+            /* A time unit: "M8[ns]". */
+            size_t rest = strlen(p);
+            if ((s[0] == 'M' || s[0] == 'm') && *p == '[' && rest > 2 && p[rest - 1] == ']')
+                p += rest;
+        }
+        if (!*p) {
+            snprintf(buf, size, "%s", unheld[i].what);
+            return true;
         }
     }
-    return -1;
+    static const char kinds[] = "iufcb";
+    static const char *const kind_names[] = {"signed integer", "unsigned integer", "float",
+                                             "complex", "bool"};
+    const char *k = s[0] ? strchr(kinds, s[0]) : NULL;
+    char *end;
+    unsigned long n = k ? strtoul(s + 1, &end, 10) : 0;
+    if (!ordered || !k || end == s + 1 || *end || n == 0 || n > 64)
+        return false;
+    snprintf(buf, size, "a %lu-byte %s", n, kind_names[k - kinds]);
+    return true;
 }
 
 static bool host_little_endian(void)
@@ -101,7 +209,7 @@ int shmap__dtype_parse_quiet(const char *s, shmap_dtype *out)
         shmap_dtype dt;
         if (numpy_unicode(s + 1))
             return SHMAP_EDTYPE;
-        if (parse_numpy_code(s + 1, &dt) < 0) {
+        if (parse_numpy_code(s + 1, &dt) < 0 && parse_numpy_letter(s + 1, &dt) < 0) {
             /* "<float32" is not numpy, but "=f4" is; allow words after '=' and '|'. */
             if (order != '=' && order != '|')
                 return SHMAP_EDTYPE;
@@ -115,9 +223,10 @@ int shmap__dtype_parse_quiet(const char *s, shmap_dtype *out)
     }
     if (numpy_unicode(s))
         return SHMAP_EDTYPE;
+    if (!s[1])
+        return parse_numpy_letter(s, out) < 0 ? SHMAP_EDTYPE : 0;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        const char *w = words[i].word;
-        if (w[1] ? strcasecmp(s, w) == 0 : strcmp(s, w) == 0) {
+        if (strcasecmp(s, words[i].word) == 0) {
             *out = words[i].dtype;
             return 0;
         }
@@ -133,6 +242,11 @@ int shmap_dtype_parse(const char *spelling, shmap_dtype *out)
     if (rc == SHMAP_EBYTEORDER)
         return shmap__err(rc, "type '%s': byte order differs from this %s-endian host", spelling,
                           host_little_endian() ? "little" : "big");
+    char what[64];
+    if (rc < 0 && spelling && numpy_unheld(spelling, what, sizeof what))
+        return shmap__err(rc, "type '%s' is %s, which shmap cannot hold (its types: u8 i8 u16 "
+                              "i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool, and records)",
+                          spelling, what);
     if (rc < 0)
         return shmap__err(rc, "unknown type '%s' (try u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 "
                               "f64 c64 c128 bool)", spelling ? spelling : "(null)");

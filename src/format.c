@@ -149,9 +149,14 @@ enum shmap__creator shmap__creator_state(const struct shmap__header *h, size_t a
                                                                : SHMAP__CREATOR_DEAD;
 }
 
-/* A header still marked INIT: say whether its creator is at work or died at it, which the
+/*
+ * A header still marked INIT: say whether its creator is at work or died at it, which the
  * user would otherwise have to find out (a System V segment keeps its full size until
- * something removes it). */
+ * something removes it). Only System V creations are ever seen so: POSIX and file segments
+ * are completed under a hidden name before they get theirs, so one of those under its name
+ * was damaged or written by something else, and gc, which removes only what it can prove
+ * a dead creation left, removes the System V ones alone. A forced delete removes either.
+ */
 static int incomplete(const struct shmap__header *h, size_t avail, const char *who)
 {
     switch (shmap__creator_state(h, avail)) {
@@ -160,8 +165,8 @@ static int incomplete(const struct shmap__header *h, size_t avail, const char *w
                           who, h->creator_pid);
     case SHMAP__CREATOR_DEAD:
         return shmap__err(SHMAP_EINCOMPLETE, "%s: segment was never completed: its creator "
-                                             "(pid %d) died while creating it (gc removes it)",
-                          who, h->creator_pid);
+                                             "(pid %d) died while creating it (remove it with "
+                                             "`shmap rm --force`)", who, h->creator_pid);
     case SHMAP__CREATOR_UNKNOWN:
         break;
     }
@@ -208,9 +213,13 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
         elsize = shmap_dtype_size((shmap_dtype)h->dtype);
         if (elsize == 0)
             return shmap__err(SHMAP_ECORRUPT, "%s: unknown element type code %u", who, h->dtype);
-        if (h->elsize != elsize || h->rec_len != 0)
+        if (h->elsize != elsize)
             return shmap__err(SHMAP_ECORRUPT, "%s: element size %u does not match type %s", who,
                               h->elsize, shmap_dtype_name((shmap_dtype)h->dtype));
+        if (h->rec_len != 0)
+            return shmap__err(SHMAP_ECORRUPT, "%s: a record field list (%u bytes) is recorded "
+                                              "for type %s, which is not a record", who,
+                              h->rec_len, shmap_dtype_name((shmap_dtype)h->dtype));
     }
     if (h->ndim < 1 || h->ndim > SHMAP_MAX_DIMS)
         return shmap__err(SHMAP_ECORRUPT, "%s: %u dimensions recorded", who, h->ndim);
@@ -218,13 +227,17 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
         if (h->dims[i] != 0)
             return shmap__err(SHMAP_ECORRUPT, "%s: dimension %u set past ndim %u", who, i,
                               h->ndim);
-    /* Recompute the whole layout from type and dims and require the recorded one. */
+    /* Recompute the whole layout from type and dims and require the recorded one. The
+     * layout's own message ("WHO: the product of the dimensions overflows...") is kept, with
+     * what it means here put after the name, and the code made ECORRUPT: the header is bad,
+     * not a caller's request. */
     struct shmap__layout lay;
-    if (shmap__layout(&lay, who, elsize, h->ndim, h->dims,
-                      h->kw_capacity, h->rec_len) < 0) {
-        char why[512];
+    char what[SHMAP_NAME_MAX + 32];
+    snprintf(what, sizeof what, "%s: recorded layout is invalid", who);
+    if (shmap__layout(&lay, what, elsize, h->ndim, h->dims, h->kw_capacity, h->rec_len) < 0) {
+        char why[512]; /* as long as any detail */
         snprintf(why, sizeof why, "%s", shmap_last_error());
-        return shmap__err(SHMAP_ECORRUPT, "recorded shape is invalid: %s", why);
+        return shmap__err(SHMAP_ECORRUPT, "%s", why);
     }
     /* Every offset is recomputed from the recorded data offset, each sum overflow-checked. */
     uint64_t end, kw_end, total;

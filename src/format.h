@@ -115,7 +115,7 @@ struct shmap__lockslot {
     uint64_t start;    /*  8: its start time in clock ticks since boot, 0 if unknown */
     uint32_t flags;    /* 16: SHMAP__SLOT_* */
     uint32_t pidns;    /* 20: its pid namespace (inode, low 32 bits), 0 if unknown */
-    uint64_t reserved2;/* 24 */
+    uint64_t rstart;   /* 24: while pid < 0, the start time of process -pid reclaiming it */
 };
 
 struct shmap__lockarea {

@@ -61,10 +61,26 @@ SHMAP__HIDDEN void shmap__info_fill(shmap_info *info, const struct shmap__header
 /* Is a slot (a copy, or one that may change) a well-formed keyword? */
 SHMAP__HIDDEN bool shmap__kwslot_valid(const struct shmap__kwslot *slot);
 SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap);
-/* Read keywords from slots that may change under us (a consistent copy, seqlock-style). */
-SHMAP__HIDDEN int shmap__keyword_snapshot(const struct shmap__header *h,
-                                          const struct shmap__kwslot *slots,
+/* Where a keyword snapshot reads from: a mapping, or an object read through its store (a
+ * listing). Each function returns 0 or a negative code, without a detail. */
+struct shmap__kwsource {
+    /* The keyword writer's pid and the change sequence (kw_lock and kw_seq). */
+    int (*words)(void *ctx, uint32_t *lock, uint32_t *seq);
+    /* Copy the `cap` slots. */
+    int (*slots)(void *ctx, struct shmap__kwslot *copy, unsigned cap);
+    void *ctx;
+};
+/* Read the `cap` keyword slots, which may change under us, into `copy`: a consistent copy,
+ * seqlock-style. 0, -EBUSY (a live writer did not finish its change in time, detail set), or
+ * the code a source's function returned. */
+SHMAP__HIDDEN int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
                                           struct shmap__kwslot *copy, const char *who);
+/* Move the valid slots of a snapshot first, in the order their keywords were first set, and
+ * return how many there are; the slots after them are left in no particular state. */
+SHMAP__HIDDEN unsigned shmap__keyword_sort(struct shmap__kwslot *copy, unsigned cap);
+/* The first `n` slots of a sorted snapshot as keywords. */
+SHMAP__HIDDEN void shmap__keyword_decode(const struct shmap__kwslot *sorted, unsigned n,
+                                         shmap_keyword *out);
 
 /* linux/proc.c: a process's start time in clock ticks since boot, or 0 if unknown. */
 SHMAP__HIDDEN uint64_t shmap__proc_start(pid_t pid);
@@ -92,6 +108,7 @@ SHMAP__HIDDEN int shmap__futex_wait(uint32_t *addr, uint32_t val, int64_t timeou
 SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
+SHMAP__HIDDEN unsigned shmap__self_threads(void);
 
 /* linux/meminfo.c: the numbers of `n` fields of /proc/meminfo ("HugePages_Free"; sizes in
  * kB, as the file gives them), read in one pass; 0 for a field absent or unreadable. */

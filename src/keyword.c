@@ -7,6 +7,11 @@
  * what they need and retry if `kw_seq` was odd or moved, so a read-only mapping (a reader
  * without write permission) still reads consistently. Changes are rare and small, so the
  * retry loop is cheap; the lock issue's general locks will not be needed here.
+ *
+ * The same snapshot serves a mapping and the listing, which reads segments through their
+ * store without mapping them (list.c): a `struct shmap__kwsource` says how to read the two
+ * words and the slots. What a snapshot holds is then sorted and decoded by the same two
+ * functions for shmap_keyword_list() and shmap_list(), so a damaged slot is skipped alike.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -50,22 +55,24 @@ unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap)
     return n;
 }
 
-/* Has the keyword writer recorded in the header died (so nobody will finish its change)? */
-static bool writer_dead(const struct shmap__header *h)
+/* Has the keyword writer `pid` died (so nobody will finish its change)? */
+static bool writer_dead(uint32_t pid)
 {
-    uint32_t pid = __atomic_load_n(&h->kw_lock, __ATOMIC_RELAXED);
     return pid != 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
 /* How long a reader waits for a live writer to finish a keyword change. */
 #define CHANGE_WAIT_NS 1000000000LL
 
-int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__kwslot *slots,
+int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
                             struct shmap__kwslot *copy, const char *who)
 {
     int64_t t0 = 0;
     for (int spins = 0;; spins++) {
-        uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
+        uint32_t holder, seq, again;
+        int rc = src->words(src->ctx, &holder, &seq);
+        if (rc < 0)
+            return rc;
         /*
          * A change in progress (odd sequence) is waited for, unless nobody holds the
          * writer lock or its holder died: then nobody will finish it, and a reader (who
@@ -74,8 +81,7 @@ int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__k
          * within a second (stopped, or stuck) is reported rather than waited for without end.
          */
         if (seq & 1) {
-            uint32_t holder = __atomic_load_n(&h->kw_lock, __ATOMIC_RELAXED);
-            bool abandoned = spins > 100 && (holder == 0 || writer_dead(h));
+            bool abandoned = spins > 100 && (holder == 0 || writer_dead(holder));
             if (!abandoned) {
                 if (spins > 100 && !t0) {
                     t0 = shmap__mono_ns();
@@ -88,11 +94,35 @@ int shmap__keyword_snapshot(const struct shmap__header *h, const struct shmap__k
                 continue;
             }
         }
-        memcpy(copy, slots, (size_t)h->kw_capacity * sizeof *slots);
+        if ((rc = src->slots(src->ctx, copy, cap)) < 0)
+            return rc;
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED) == seq)
+        if ((rc = src->words(src->ctx, &holder, &again)) < 0)
+            return rc;
+        if (again == seq)
             return 0;
     }
+}
+
+/* A mapping's words and slots, read in place. */
+struct map_source {
+    const struct shmap__header *h;
+    const struct shmap__kwslot *slots;
+};
+
+static int map_words(void *ctx, uint32_t *lock, uint32_t *seq)
+{
+    const struct map_source *m = ctx;
+    *seq = __atomic_load_n(&m->h->kw_seq, __ATOMIC_ACQUIRE);
+    *lock = __atomic_load_n(&m->h->kw_lock, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static int map_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
+{
+    const struct map_source *m = ctx;
+    memcpy(copy, m->slots, (size_t)cap * sizeof *copy);
+    return 0;
 }
 
 /* Check a name and make its upper-case form, NUL-padded: all of it goes into the segment. */
@@ -273,7 +303,9 @@ static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc)
         *rc = shmap__err(-ENOMEM, "%s: out of memory", seg->map->name.name);
         return NULL;
     }
-    if ((*rc = shmap__keyword_snapshot(h, slots_of(seg), copy, seg->map->name.name)) < 0) {
+    struct map_source m = {h, slots_of(seg)};
+    const struct shmap__kwsource src = {map_words, map_slots, &m};
+    if ((*rc = shmap__keyword_snapshot(&src, h->kw_capacity, copy, seg->map->name.name)) < 0) {
         free(copy);
         return NULL;
     }
@@ -332,14 +364,30 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
     return rc;
 }
 
-/* Valid keywords first, in the order they were first set; the rest after. */
 static int by_order(const void *a, const void *b)
 {
     const struct shmap__kwslot *x = a, *y = b;
-    bool xv = shmap__kwslot_valid(x), yv = shmap__kwslot_valid(y);
-    if (!xv || !yv)
-        return (int)yv - (int)xv;
     return x->order < y->order ? -1 : x->order > y->order;
+}
+
+unsigned shmap__keyword_sort(struct shmap__kwslot *copy, unsigned cap)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < cap; i++) {
+        if (!shmap__kwslot_valid(&copy[i]))
+            continue;
+        if (i != n)
+            copy[n] = copy[i]; /* slot n was found invalid: it may be overwritten */
+        n++;
+    }
+    qsort(copy, n, sizeof *copy, by_order);
+    return n;
+}
+
+void shmap__keyword_decode(const struct shmap__kwslot *sorted, unsigned n, shmap_keyword *out)
+{
+    for (unsigned i = 0; i < n; i++)
+        slot_to_keyword(&sorted[i], &out[i]);
 }
 
 /* A snapshot of the keyword slots with the `*n` valid ones first, in order; NULL (and `*n`
@@ -349,12 +397,7 @@ static struct shmap__kwslot *sorted_snapshot(const shmap_seg *seg, int *n)
     struct shmap__kwslot *copy = snapshot(seg, n);
     if (!copy)
         return NULL;
-    unsigned total = shmap__hdr(seg)->kw_capacity;
-    qsort(copy, total, sizeof *copy, by_order);
-    unsigned valid = 0;
-    while (valid < total && shmap__kwslot_valid(&copy[valid]))
-        valid++;
-    *n = (int)valid;
+    *n = (int)shmap__keyword_sort(copy, shmap__hdr(seg)->kw_capacity);
     return copy;
 }
 
@@ -366,8 +409,7 @@ int shmap_keyword_list(const shmap_seg *seg, shmap_keyword *out, size_t cap)
     struct shmap__kwslot *copy = sorted_snapshot(seg, &n);
     if (!copy)
         return n;
-    for (int i = 0; i < n && (size_t)i < cap; i++)
-        slot_to_keyword(&copy[i], &out[i]);
+    shmap__keyword_decode(copy, (size_t)n < cap ? (unsigned)n : (unsigned)cap, out);
     free(copy);
     return n;
 }
@@ -384,8 +426,8 @@ int shmap_keyword_list_alloc(const shmap_seg *seg, shmap_keyword **out)
     shmap_keyword *kw = NULL;
     if (n > 0 && !(kw = calloc((size_t)n, sizeof *kw)))
         n = shmap__err(-ENOMEM, "%s: out of memory", seg->map->name.name);
-    for (int i = 0; i < n; i++)
-        slot_to_keyword(&copy[i], &kw[i]);
+    if (n > 0)
+        shmap__keyword_decode(copy, (unsigned)n, kw);
     free(copy);
     *out = kw;
     return n;

@@ -22,9 +22,25 @@
  * Judging a process alive reads /proc (kill, then /proc/PID/stat: a few microseconds); a
  * process attached to many segments, a camera server with its frame buffers, is judged
  * once per listing thanks to a small cache of answers.
+ *
+ * Design note: keywords in the listing (SHMAP_LIST_KEYWORDS). The keyword area is read for
+ * every segment anyway, to count the keywords, so `ls --json` and the Python list() need
+ * not open each segment again for them (an open, an mmap and a check each: twice what
+ * the listing itself costs). Asked for, the area is read as keyword.c's snapshot reads a mapping,
+ * between two looks at the writer's sequence word: the header copy, read before it, and
+ * one more read of 8 bytes after it; a change in progress is waited for alike. The
+ * snapshot is then sorted and decoded by keyword.c's own functions, so a damaged slot is
+ * skipped as shmap_keyword_list() skips it. The decoded keywords gather in a third pool of
+ * the list's block, behind the attachers, so the list is still freed by one free(). Each
+ * new entry gets room for the keywords of a default keyword area (32, 5 KB), so only a
+ * segment with more keywords grows the block while it is described; that may move the
+ * entries, which is why the stores find their entry again afterwards. The text listing
+ * does not ask: it reads the area once, as before, and has no pool.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +56,57 @@ static void stat_fields(shmap_info *info, const struct stat *st)
     info->gid = st->st_gid;
 }
 
+/* An object's keyword words and slots, read through its store. The words are first taken
+ * from the header copy, read before the slots as a first read of them would be: one read
+ * fewer per segment. */
+struct store_source {
+    const struct shmap__store_ops *ops;
+    struct shmap__obj *obj;
+    uint64_t kw_offset;
+    const struct shmap__header *first; /* the header copy, until the words are read once */
+};
+
+_Static_assert(offsetof(struct shmap__header, kw_seq) ==
+               offsetof(struct shmap__header, kw_lock) + 4, "the keyword words are adjacent");
+
+static int store_words(void *ctx, uint32_t *lock, uint32_t *seq)
+{
+    struct store_source *s = ctx;
+    uint32_t w[2];
+    if (s->first) {
+        *lock = s->first->kw_lock;
+        *seq = s->first->kw_seq;
+        s->first = NULL;
+        return 0;
+    }
+    if (s->ops->read(s->obj, w, sizeof w, offsetof(struct shmap__header, kw_lock)) !=
+        (ssize_t)sizeof w)
+        return SHMAP_ETRUNCATED;
+    *lock = w[0];
+    *seq = w[1];
+    return 0;
+}
+
+static int store_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
+{
+    struct store_source *s = ctx;
+    size_t len = (size_t)cap * sizeof *copy;
+    return s->ops->read(s->obj, copy, len, s->kw_offset) == (ssize_t)len ? 0 : SHMAP_ETRUNCATED;
+}
+
+/* The keywords of an object being listed (SHMAP_LIST_KEYWORDS). */
+struct listed_keywords {
+    struct shmap__kwslot *slots; /* a snapshot, sorted: `n` valid slots first; to be freed */
+    unsigned n;
+    int status;                  /* 0, or why there is no snapshot */
+};
+
 /* Read and check the header into `h`, and describe the object in `info`; `got` receives
- * the bytes of the header read. */
+ * the bytes of the header read. With `kw`, the keyword area is read as a snapshot and handed
+ * over sorted (on success only). */
 static int describe_header(const struct shmap__store_ops *ops, struct shmap__obj *obj,
                            shmap_info *info, const char *who, struct shmap__header *h,
-                           size_t *got)
+                           size_t *got, struct listed_keywords *kw)
 {
     stat_fields(info, &obj->st);
     ssize_t n = ops->read(obj, h, sizeof *h, 0);
@@ -59,17 +121,34 @@ static int describe_header(const struct shmap__store_ops *ops, struct shmap__obj
     char rec[SHMAP_RECORD_FIELDS_MAX] = "";
     if (!slots)
         return shmap__err(-ENOMEM, "%s: out of memory", who);
-    if (ops->read(obj, slots, kwbytes, h->kw_offset) != (ssize_t)kwbytes ||
-        (h->rec_len && ops->read(obj, rec, h->rec_len, h->rec_offset) != (ssize_t)h->rec_len)) {
-        free(slots);
-        return shmap__err(SHMAP_ETRUNCATED, "%s: keyword area cannot be read", who);
+    if (h->rec_len && ops->read(obj, rec, h->rec_len, h->rec_offset) != (ssize_t)h->rec_len)
+        rc = SHMAP_ETRUNCATED;
+    else if (h->rec_len)
+        rc = shmap__record_check(rec, h->rec_len, h->elsize, who);
+    if (rc == 0 && kw) {
+        struct store_source s = {ops, obj, h->kw_offset, h};
+        const struct shmap__kwsource src = {store_words, store_slots, &s};
+        kw->status = shmap__keyword_snapshot(&src, h->kw_capacity, slots, who);
+        /* A writer that does not finish leaves the keywords unread, not the segment. */
+        if (kw->status != -EBUSY)
+            rc = kw->status;
     }
-    if (h->rec_len && (rc = shmap__record_check(rec, h->rec_len, h->elsize, who)) < 0) {
+    if (rc == 0 && (!kw || kw->status < 0) &&
+        ops->read(obj, slots, kwbytes, h->kw_offset) != (ssize_t)kwbytes)
+        rc = SHMAP_ETRUNCATED;
+    if (rc == SHMAP_ETRUNCATED)
+        rc = shmap__err(rc, "%s: keyword area cannot be read", who);
+    if (rc < 0) {
         free(slots);
         return rc;
     }
     shmap__info_fill(info, h, slots, h->rec_len ? rec : NULL);
-    free(slots);
+    if (kw && kw->status == 0) {
+        kw->n = shmap__keyword_sort(slots, h->kw_capacity);
+        kw->slots = slots;
+    } else {
+        free(slots);
+    }
     return 0;
 }
 
@@ -78,16 +157,74 @@ int shmap__describe(const struct shmap__store_ops *ops, struct shmap__obj *obj,
 {
     struct shmap__header h;
     size_t got;
-    return describe_header(ops, obj, info, who, &h, &got);
+    return describe_header(ops, obj, info, who, &h, &got, NULL);
 }
 
 _Static_assert(sizeof(shmap_entry) % _Alignof(shmap_attacher) == 0,
                "attachers can follow the entries");
+_Static_assert(sizeof(shmap_attacher) % _Alignof(shmap_keyword) == 0,
+               "keywords can follow the attachers");
 
-/* The pool of attachers, behind the room for entries (see shmap__list_add()). */
+/* The pools of attachers and keywords, behind the room for entries (see shmap__list_add()). */
 static shmap_attacher *list_pool(const struct shmap__list *l)
 {
     return (shmap_attacher *)(void *)((char *)l->v + l->cap * sizeof *l->v);
+}
+
+static shmap_keyword *kw_pool(const struct shmap__list *l)
+{
+    return (shmap_keyword *)(void *)(list_pool(l) + l->attcap);
+}
+
+/*
+ * Make the block room for `cap` entries, `attcap` attachers and `kwcap` keywords, none fewer
+ * than it has; 0, or -ENOMEM with the list unchanged. realloc keeps the pools at their old
+ * offsets: they move behind the new room, the keywords first, as each only moves up and the
+ * keywords' new place is past the attachers' old one.
+ */
+static int list_grow(struct shmap__list *l, size_t cap, size_t attcap, size_t kwcap)
+{
+    size_t esz = sizeof *l->v, asz = sizeof(shmap_attacher), ksz = sizeof(shmap_keyword);
+    if (cap > SIZE_MAX / 4 / esz || attcap > SIZE_MAX / 4 / asz || kwcap > SIZE_MAX / 4 / ksz)
+        return -ENOMEM;
+    char *b = realloc(l->v, cap * esz + attcap * asz + kwcap * ksz);
+    if (!b)
+        return -ENOMEM;
+    char *att = b + l->cap * esz, *kw = att + l->attcap * asz;
+    char *natt = b + cap * esz, *nkw = natt + attcap * asz;
+    if (l->nkw && nkw != kw)
+        memmove(nkw, kw, l->nkw * ksz);
+    if (l->natt && natt != att)
+        memmove(natt, att, l->natt * asz);
+    l->v = (shmap_entry *)(void *)b;
+    l->cap = cap;
+    l->attcap = attcap;
+    l->kwcap = kwcap;
+    return 0;
+}
+
+/* Room for `need` more in a pool of `cap` holding `used`: the capacity to grow to, or `cap`. */
+static size_t pool_room(size_t used, size_t cap, size_t need)
+{
+    if (cap - used >= need)
+        return cap;
+    return used + need > 2 * cap ? used + need : 2 * cap;
+}
+
+/* Put the last entry's keywords, a sorted snapshot, in the keyword pool; growing it may move
+ * the list. Out of memory leaves the entry without them (keywords_status). */
+static void list_keywords(struct shmap__list *l, const struct listed_keywords *kw)
+{
+    int rc = kw->status;
+    if (rc == 0 && l->kwcap - l->nkw < kw->n)
+        rc = list_grow(l, l->cap, l->attcap, pool_room(l->nkw, l->kwcap, kw->n));
+    shmap_entry *ent = &l->v[l->n - 1];
+    ent->keywords_status = rc;
+    if (rc < 0)
+        return;
+    shmap__keyword_decode(kw->slots, kw->n, kw_pool(l) + l->nkw);
+    ent->nkeywords = kw->n;
+    l->nkw += kw->n;
 }
 
 int shmap__describe_entry(const struct shmap__store_ops *ops, struct shmap__obj *obj,
@@ -95,20 +232,28 @@ int shmap__describe_entry(const struct shmap__store_ops *ops, struct shmap__obj 
 {
     struct shmap__header h;
     size_t got;
+    struct listed_keywords kw = {NULL, 0, 0};
+    bool keywords = (l->flags & SHMAP_LIST_KEYWORDS) != 0;
     shmap_entry *ent = &l->v[l->n - 1];
-    int rc = describe_header(ops, obj, &ent->info, who, &h, &got);
+    int rc = describe_header(ops, obj, &ent->info, who, &h, &got, keywords ? &kw : NULL);
     if (rc < 0)
         return rc;
     /* A checked header is from an object of at least a page; a shorter read means it
      * shrank while we read, and a lock area read in part would tell nothing true. */
-    if (got < sizeof h)
+    if (got < sizeof h) {
+        free(kw.slots);
         return shmap__err(SHMAP_ETRUNCATED, "%s: the header page cannot be read whole", who);
+    }
     /* shmap__list_add() left room for a whole table in the pool. */
     struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
     int n = shmap__lock_read(a, &ent->lock, list_pool(l) + l->natt, SHMAP__LOCK_SLOTS,
                              &ent->attached, &l->alive);
     ent->nattachers = (unsigned)n;
     l->natt += (size_t)n;
+    if (keywords) {
+        list_keywords(l, &kw);
+        free(kw.slots);
+    }
     return 0;
 }
 
@@ -144,32 +289,24 @@ int shmap_stat(const char *name, shmap_info *out)
 
 /*
  * A list is one growing block: room for `cap` entries, then the pool of `attcap`
- * attachers, `natt` of them used, in the entries' order. One block, because a second
+ * attachers, `natt` of them used, then with SHMAP_LIST_KEYWORDS the pool of `kwcap`
+ * keywords, `nkw` used, each pool in the entries' order. One block, because a second
  * allocation growing behind the entries would stop realloc from extending them in place:
  * moving megabytes of entries at each doubling (an entry is some 9 KB) doubled the time
- * of a listing. Growing the entries moves only the pool, a few KB. Each new entry gets
- * room for a full attach table, so describing it never moves the entries under the
- * caller's pointer.
+ * of a listing. Growing the entries moves only the pools, a few KB per entry. Each new
+ * entry gets room for a full attach table, so describing it never moves the entries for
+ * its attachers, and for a default keyword area (see the design note above).
  */
 shmap_entry *shmap__list_add(struct shmap__list *l)
 {
     size_t cap = l->n < l->cap ? l->cap : l->cap ? 2 * l->cap : 64;
-    size_t attcap = l->attcap;
-    if (attcap - l->natt < SHMAP__LOCK_SLOTS)
-        attcap = l->natt + SHMAP__LOCK_SLOTS > 2 * attcap ? l->natt + SHMAP__LOCK_SLOTS
-                                                          : 2 * attcap;
-    if (cap != l->cap || attcap != l->attcap) {
-        char *b = realloc(l->v, cap * sizeof *l->v + attcap * sizeof(shmap_attacher));
-        if (!b)
-            return NULL;
-        /* realloc kept the pool at its old place; move it behind the new room. */
-        if (cap != l->cap && l->natt)
-            memmove(b + cap * sizeof *l->v, b + l->cap * sizeof *l->v,
-                    l->natt * sizeof(shmap_attacher));
-        l->v = (shmap_entry *)(void *)b;
-        l->cap = cap;
-        l->attcap = attcap;
-    }
+    size_t attcap = pool_room(l->natt, l->attcap, SHMAP__LOCK_SLOTS);
+    size_t kwcap = l->flags & SHMAP_LIST_KEYWORDS
+                       ? pool_room(l->nkw, l->kwcap, SHMAP_KEYWORD_CAPACITY_DEFAULT)
+                       : 0;
+    if ((cap != l->cap || attcap != l->attcap || kwcap != l->kwcap) &&
+        list_grow(l, cap, attcap, kwcap) < 0)
+        return NULL;
     shmap_entry *ent = &l->v[l->n++];
     memset(ent, 0, sizeof *ent);
     return ent;
@@ -177,7 +314,9 @@ shmap_entry *shmap__list_add(struct shmap__list *l)
 
 void shmap__list_drop(struct shmap__list *l)
 {
-    l->natt -= l->v[--l->n].nattachers;
+    l->n--;
+    l->natt -= l->v[l->n].nattachers;
+    l->nkw -= l->v[l->n].nkeywords;
 }
 
 static int by_name(const void *a, const void *b)
@@ -185,18 +324,23 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const shmap_entry *)a)->info.name, ((const shmap_entry *)b)->info.name);
 }
 
-/* Close the list: the attachers move up behind the last entry (the block keeps its size),
- * and each entry points at its own. */
+/* Close the list: the attachers move up behind the last entry and the keywords behind them
+ * (the block keeps its size), and each entry points at its own. */
 static int list_finish(struct shmap__list *l)
 {
     if (!l->v && !(l->v = malloc(sizeof *l->v)))
         return shmap__err(-ENOMEM, "shmap_list: out of memory");
     shmap_attacher *dst = (shmap_attacher *)(void *)(l->v + l->n);
+    shmap_keyword *kdst = (shmap_keyword *)(void *)(dst + l->natt);
     if (l->natt)
         memmove(dst, list_pool(l), l->natt * sizeof *dst);
+    if (l->nkw)
+        memmove(kdst, kw_pool(l), l->nkw * sizeof *kdst);
     for (size_t i = 0; i < l->n; i++) {
         l->v[i].attachers = l->v[i].nattachers ? dst : NULL;
         dst += l->v[i].nattachers;
+        l->v[i].keywords = l->v[i].nkeywords ? kdst : NULL;
+        kdst += l->v[i].nkeywords;
     }
     return 0;
 }
@@ -209,6 +353,7 @@ int shmap_list(shmap_entry **out, size_t *count, unsigned int flags)
     *count = 0;
     struct shmap__list l;
     memset(&l, 0, sizeof l);
+    l.flags = flags;
     static const shmap_store stores[] = {SHMAP_STORE_POSIX, SHMAP_STORE_SYSV};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof stores / sizeof stores[0]; i++) {
@@ -221,7 +366,8 @@ int shmap_list(shmap_entry **out, size_t *count, unsigned int flags)
         free(l.v);
         return rc;
     }
-    /* Sorting moves entries only: their attachers stay where list_finish put them. */
+    /* Sorting moves entries only: their attachers and keywords stay where list_finish put
+     * them. */
     qsort(l.v, l.n, sizeof *l.v, by_name);
     *out = l.v;
     *count = l.n;

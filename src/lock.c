@@ -11,8 +11,10 @@
  * is the high-water mark of slots ever used, so scans stay short. A slot whose process is
  * dead (kill says ESRCH, /proc shows a zombie, or the pid now has another start time; one
  * in another pid namespace cannot be judged and counts as alive) is
- * reclaimed by a CAS of `pid` to -1 (only one reclaimer wins), then its holds are zeroed and
- * `pid` set to 0.
+ * reclaimed by a CAS of `pid` to minus the reclaimer's pid (only one reclaimer wins), which
+ * then writes its own start time to `rstart`, zeroes the holds and sets `pid` to 0 by CAS.
+ * A reclaimer killed half-way leaves a slot that names it: judged as any other, by pid and
+ * start, it is reclaimed again when found dead, so no holds are left behind for good.
  *
  * Lock word. `word` holds WRITER, the writer's slot index, SLEEP (someone sleeps on the word
  * with FUTEX_WAIT, so a release must FUTEX_WAKE), DIED (a writer died holding the lock) and
@@ -113,15 +115,18 @@ static void wake_drainer(struct shmap__lockarea *a)
     shmap__wake_all(&a->drain);
 }
 
-/* Empty a slot, dropping its shared holds (a writer draining them is woken); the pid goes
- * last, so a slot reads as free only once it is clean. */
-static void slot_free(struct shmap__lockarea *a, struct shmap__lockslot *s)
+/* Empty a slot whose `pid` is `owner` (ours, or minus ours while we reclaim it), dropping
+ * its shared holds (a writer draining them is woken). The pid goes last, by CAS: a slot
+ * reads as free only once it is clean, and a reclaim that another process took over from
+ * us (it judged us dead) is left to that process. */
+static void slot_free(struct shmap__lockarea *a, struct shmap__lockslot *s, int32_t owner)
 {
     uint32_t had = __atomic_exchange_n(&s->shared, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&s->start, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->pidns, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->rstart, 0, __ATOMIC_RELAXED);
+    __atomic_compare_exchange_n(&s->pid, &owner, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
     if (had)
         wake_drainer(a);
 }
@@ -164,21 +169,24 @@ static bool writer_gone(struct shmap__lockarea *a, uint32_t w, pid_t pid)
     return true;
 }
 
-/* Reclaim slot i from a dead process `pid`: drop its holds and free it. */
+/* Reclaim slot i from a dead process `pid` (or from a dead reclaimer, `pid` < 0): drop
+ * its holds and free it. */
 static void reclaim(struct shmap__lockarea *a, unsigned i, int32_t pid)
 {
     struct shmap__lockslot *s = &a->slots[i];
-    int32_t expected = pid;
-    if (!__atomic_compare_exchange_n(&s->pid, &expected, -1, false, __ATOMIC_SEQ_CST,
+    int32_t expected = pid, mark = -shmap__getpid();
+    if (!__atomic_compare_exchange_n(&s->pid, &expected, mark, false, __ATOMIC_SEQ_CST,
                                      __ATOMIC_RELAXED))
         return;
+    __atomic_store_n(&s->pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&s->rstart, shmap__self_start(), __ATOMIC_RELEASE);
     /* If the dead process held (or was taking) the exclusive lock, release it first. */
     for (;;) {
         uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
         if (!(w & SHMAP__LW_WRITER) || (w & SHMAP__LW_SLOT) != i || writer_gone(a, w, pid))
             break;
     }
-    slot_free(a, s);
+    slot_free(a, s, mark);
 }
 
 /* A liveness answer remembered in `c`, if there is one for (pid, start). */
@@ -207,8 +215,11 @@ static void cache_put(struct shmap__alive_cache *c, int32_t pid, uint64_t start,
 /*
  * Is a slot's process alive? One in another pid namespace (a container sharing /dev/shm)
  * cannot be judged from here, its pid meaning nothing to us: it is taken as alive, since
- * breaking a live holder's lock would be worse than waiting. `cache` (may be NULL) keeps
- * the answers of /proc across the lock areas of a listing.
+ * breaking a live holder's lock would be worse than waiting. A slot being reclaimed (`pid`
+ * < 0) is judged by its reclaimer, process -pid with start time `rstart`; until the
+ * reclaimer has written `rstart` (one store after its CAS), by whether that pid exists. A
+ * bare -1 with no `rstart` is an earlier version's mark, or damage: nobody to wait for.
+ * `cache` (may be NULL) keeps the answers of /proc across the lock areas of a listing.
  */
 static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
                               struct shmap__alive_cache *cache)
@@ -217,6 +228,12 @@ static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
     uint64_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
     uint32_t ns = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED);
     *pid_out = pid;
+    if (pid < 0) {
+        if (pid == INT32_MIN || (pid == -1 && !__atomic_load_n(&s->rstart, __ATOMIC_ACQUIRE)))
+            return false;
+        start = __atomic_load_n(&s->rstart, __ATOMIC_ACQUIRE);
+        pid = -pid;
+    }
     if (pid > 0 && pid == shmap__getpid())
         return true;
     if (pid > 0 && ns && shmap__self_pidns() && ns != shmap__self_pidns())
@@ -229,6 +246,13 @@ static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
         cache_put(cache, pid, start, alive);
     }
     return alive;
+}
+
+/* Is the slot's process in another pid namespace than ours (both known)? */
+static bool slot_foreign(struct shmap__lockslot *s)
+{
+    uint32_t ns = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED), self = shmap__self_pidns();
+    return ns && self && ns != self;
 }
 
 static bool slot_alive(struct shmap__lockslot *s, int32_t *pid_out)
@@ -246,7 +270,7 @@ static void check_writer(struct shmap__lockarea *a)
     int32_t pid = 0;
     if (i < SHMAP__LOCK_SLOTS && slot_alive(&a->slots[i], &pid))
         return;
-    if (i < SHMAP__LOCK_SLOTS && pid > 0)
+    if (i < SHMAP__LOCK_SLOTS && pid != 0)
         reclaim(a, i, pid); /* frees the word too */
     else
         writer_gone(a, w, pid);
@@ -261,7 +285,7 @@ static void reap(struct shmap__lockarea *a, unsigned n, bool holders)
         if (holders && __atomic_load_n(&s->shared, __ATOMIC_RELAXED) == 0)
             continue;
         int32_t pid;
-        if (__atomic_load_n(&s->pid, __ATOMIC_RELAXED) != 0 && !slot_alive(s, &pid) && pid > 0)
+        if (__atomic_load_n(&s->pid, __ATOMIC_RELAXED) != 0 && !slot_alive(s, &pid) && pid != 0)
             reclaim(a, i, pid);
     }
 }
@@ -321,7 +345,7 @@ void shmap__detach(struct shmap__map *m)
     }
     struct shmap__lockarea *a = area_of(m);
     struct shmap__lockslot *s = &a->slots[m->lock_slot];
-    slot_free(a, s);
+    slot_free(a, s, shmap__getpid());
     m->lock_slot_pid = 0;
     shmap__header_unmap_rw(m);
 }
@@ -642,6 +666,7 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
             o->writer = is_writer;
             o->alive = alive;
             o->writable = (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SHMAP__SLOT_RDWR) != 0;
+            o->other_pidns = slot_foreign(s);
         }
         count++;
     }
@@ -654,6 +679,7 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
             li->writer_alive = writer_alive;
             li->writer = writer_pid > 0 ? writer_pid : 0;
             li->writer_waiting = writer_draining(a, w);
+            li->writer_other_pidns = writer_pid > 0 && slot_foreign(&a->slots[wslot]);
         }
         /* A draining writer waits too, on another word than the sleepers'. */
         li->waiters = (w & SHMAP__LW_SLEEP) != 0 || li->writer_waiting;
@@ -717,8 +743,8 @@ void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live, uns
         int32_t pid;
         if (__atomic_load_n(&s->pid, __ATOMIC_RELAXED) == 0)
             continue;
-        if (slot_alive(s, &pid) || pid <= 0) {
-            /* -1 is a slot being reclaimed by someone else right now: not ours to count. */
+        if (slot_alive(s, &pid) || pid == 0) {
+            /* A slot that a live process is reclaiming right now is not ours to count. */
             if (pid > 0)
                 ++*live;
             continue;
@@ -728,6 +754,10 @@ void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live, uns
             reclaim(a, i, pid);
     }
 }
+
+/* What a holder in another pid namespace gets in a message: why nobody recovers it. */
+#define OTHER_PIDNS " (in another pid namespace, so it cannot be checked: if that process is " \
+                    "gone, delete with force)"
 
 int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
 {
@@ -744,21 +774,23 @@ int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
      * the lock through another handle of this process. */
     pid_t self = shmap__getpid();
     if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
-        len += (size_t)snprintf(buf, size, "the exclusive lock is %s pid %d%s%s",
+        len += (size_t)snprintf(buf, size, "the exclusive lock is %s pid %d%s%s%s",
                                 li.writer_waiting ? "being taken (waiting for readers) by"
                                                   : "held by",
                                 (int)li.writer,
                                 li.writer == self ? " (this process, through another handle)"
                                                   : "",
-                                li.writer_alive ? "" : " (dead)");
+                                li.writer_alive ? "" : " (dead)",
+                                li.writer_other_pidns ? OTHER_PIDNS : "");
     int shared = 0;
     for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS && len < size; i++) {
         if (!att[i].shared || !att[i].alive)
             continue;
-        len += (size_t)snprintf(buf + len, size - len, "%s%d%s",
+        len += (size_t)snprintf(buf + len, size - len, "%s%d%s%s",
                                 shared++ ? ", " : len ? "; shared holds by pids "
                                                       : "shared holds by pids ",
-                                (int)att[i].pid, att[i].pid == self ? " (this process)" : "");
+                                (int)att[i].pid, att[i].pid == self ? " (this process)" : "",
+                                att[i].other_pidns ? OTHER_PIDNS : "");
     }
     if (!buf[0])
         snprintf(buf, size, "a lock holder that has just let go");

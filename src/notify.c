@@ -240,6 +240,24 @@ static bool writer_gone(const struct shmap__header *h)
     return !shmap__proc_alive(h->writer_pid, h->writer_start);
 }
 
+int shmap_write_state(const shmap_seg *seg, pid_t *writer)
+{
+    if (writer)
+        *writer = 0;
+    if (!seg)
+        return shmap__err(SHMAP_EINVAL, "shmap_write_state: NULL segment");
+    if (seg->map->raw)
+        return shmap__raw_refuse(seg, "write_state");
+    const struct shmap__header *h = shmap__hdr(seg);
+    if (!(__atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE) & 1))
+        return SHMAP_WRITE_NONE;
+    /* Read after the sequence: the pid of the write it marks, or of one begun since. */
+    pid_t pid = __atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED);
+    if (writer)
+        *writer = pid;
+    return writer_gone(h) ? SHMAP_WRITE_ABANDONED : SHMAP_WRITE_IN_PROGRESS;
+}
+
 int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s,
                      uint64_t *missed)
 {
@@ -285,11 +303,16 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         /*
          * A plain segment whose only frame is being rewritten: wait for the publish, which
          * wakes us. A writer that died mid-write will never publish: say so once it has had
-         * a moment and is found gone.
+         * a moment and is found gone, or at once when the call is about to give up (a try,
+         * or a timeout shorter than that moment), so that every timeout gives the same
+         * answer about a dead writer and a try is not told to come back for a frame that
+         * will never come.
          */
+        int64_t now = shmap__mono_ns();
         if (!stuck_since)
-            stuck_since = shmap__mono_ns();
-        if (shmap__mono_ns() - stuck_since > WRITER_CHECK_NS && writer_gone(h)) {
+            stuck_since = now;
+        bool giving_up = deadline == 0 || (deadline > 0 && now > deadline);
+        if ((giving_up || now - stuck_since > WRITER_CHECK_NS) && writer_gone(h)) {
             if (missed)
                 *missed = f - *seen;
             *seen = f + 1;
@@ -298,12 +321,16 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
                               seg->map->name.name, (int)h->writer_pid,
                               (unsigned long long)g2);
         }
-        if (deadline == 0 || (deadline > 0 && shmap__mono_ns() > deadline))
+        if (giving_up)
             return shmap__err(deadline == 0 ? -EAGAIN : -ETIMEDOUT,
-                              "%s: no whole frame within the timeout", seg->map->name.name);
+                              "%s: no whole frame within the timeout: pid %d is writing it",
+                              seg->map->name.name, (int)h->writer_pid);
+        /* No longer than the timeout leaves: the end of it gets its own look at the writer. */
+        int64_t slice = WRITER_CHECK_NS;
+        if (deadline > 0 && deadline - now < slice)
+            slice = deadline - now + 1;
         struct shmap__check check = shmap__wait_check_get();
-        rc = after_sleep(seg, check,
-                         shmap__futex_wait(gen_word(h), (uint32_t)g2, WRITER_CHECK_NS));
+        rc = after_sleep(seg, check, shmap__futex_wait(gen_word(h), (uint32_t)g2, slice));
     }
     return rc;
 }

@@ -48,6 +48,23 @@ int shmap__perm_denied(const char *who, const struct shmap__perm_change *ch, uid
     return shmap__err(-EPERM, "%s: permission denied: only %s may change its group", who, may);
 }
 
+/*
+ * Only permission bits are taken, by chmod and create alike: a set-user-id, set-group-id or
+ * sticky bit on shared memory or a data file means nothing useful, and a caller asking for
+ * one (04777 for 0777) is told rather than given a mode it did not mean.
+ */
+int shmap__mode_check(const char *who, unsigned mode)
+{
+    if (mode <= 0777)
+        return 0;
+    if (mode & ~07777u)
+        return shmap__err(SHMAP_EINVAL, "%s: 0%o is not a mode: give permission bits, 0 to 0777",
+                          who, mode);
+    return shmap__err(SHMAP_EINVAL, "%s: mode 0%o: the set-user-id, set-group-id and sticky "
+                                    "bits cannot be set; give permission bits, 0 to 0777", who,
+                      mode);
+}
+
 /* Read, and with `ch` change, the mode and owner of the object under `name`. */
 static int perm_apply(const char *name, const struct shmap__perm_change *ch, struct stat *st)
 {
@@ -55,14 +72,8 @@ static int perm_apply(const char *name, const struct shmap__perm_change *ch, str
     int rc = shmap__name_parse(name, &n);
     if (rc < 0)
         return rc;
-    if (ch && ch->set_mode && ch->mode > 0777) {
-        if (ch->mode & ~07777u)
-            return shmap__err(SHMAP_EINVAL, "%s: 0%o is not a mode: give permission bits, 0 "
-                                            "to 0777", n.name, ch->mode);
-        return shmap__err(SHMAP_EINVAL, "%s: mode 0%o: the set-user-id, set-group-id and "
-                                        "sticky bits cannot be set; give permission bits, 0 "
-                                        "to 0777", n.name, ch->mode);
-    }
+    if (ch && ch->set_mode && (rc = shmap__mode_check(n.name, ch->mode)) < 0)
+        return rc;
     const struct shmap__store_ops *ops = shmap__store_ops(n.store);
     if (!ops->perm)
         return shmap__err(SHMAP_ESTORE, "%s: a memfd segment has no name to reach it by: use "

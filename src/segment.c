@@ -470,12 +470,11 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
         return shmap__err(SHMAP_EINVAL, "shmap_create: unknown flags 0x%x", opts->flags & ~known);
     if ((opts->flags & SHMAP_CREATE_REPLACE) && (opts->flags & SHMAP_CREATE_OPEN))
         return shmap__err(SHMAP_EINVAL, "shmap_create: REPLACE and OPEN exclude each other");
-    if (opts->mode & ~07777u)
-        return shmap__err(SHMAP_EINVAL, "shmap_create: mode 0%o has bits beyond 07777",
-                          opts->mode);
     struct shmap__name n;
     int rc = shmap__name_parse(name ? name : "memfd:", &n);
     if (rc < 0)
+        return rc;
+    if ((rc = shmap__mode_check(n.name, opts->mode)) < 0)
         return rc;
     if ((opts->flags & SHMAP_CREATE_HUGEPAGES) && n.store == SHMAP_STORE_POSIX)
         return shmap__err(SHMAP_ESTORE, "%s: POSIX shared memory (tmpfs) has no huge pages to "

@@ -46,12 +46,15 @@ struct shmap__create_req {
 };
 
 /* A list being built by shmap_list() (list.c): one block holding room for `cap` entries,
- * `n` of them used, then room for `attcap` attachers, `natt` used, in the entries' order;
- * shmap__list_add() may move it. */
+ * `n` of them used, then room for `attcap` attachers, `natt` used, then for `kwcap`
+ * keywords, `nkw` used, both in the entries' order; shmap__list_add() and
+ * shmap__describe_entry() may move it. `flags` are shmap_list()'s. */
 struct shmap__list {
     shmap_entry *v;
     size_t n, cap;
     size_t natt, attcap;
+    size_t nkw, kwcap;
+    unsigned flags;
     struct shmap__alive_cache alive;
 };
 
@@ -132,7 +135,9 @@ SHMAP__HIDDEN int shmap__fd_open_error(int dirfd, const char *path, int flags, c
 SHMAP__HIDDEN int shmap__fd_open_path(const char *path, const char *who, int access,
                                       struct shmap__obj *obj);
 /* Reserve `size` bytes of a new descriptor (posix_fallocate), with clear errors: "not enough
- * `lacking`: ... available in `where`" when it does not fit. */
+ * `lacking`: N bytes needed, M available in `where`" when it does not fit, found before any
+ * block is taken. A `where` that is a path is replaced by the mount point of the file
+ * system the descriptor is on, when it can be found. */
 SHMAP__HIDDEN int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *lacking,
                                     const char *where);
 /* Fill a new, reserved descriptor: header and field list, fstat, map read-write. */
@@ -150,6 +155,10 @@ SHMAP__HIDDEN int shmap__path_perm(const char *path, const char *who, const char
 SHMAP__HIDDEN int shmap__perm_denied(const char *who, const struct shmap__perm_change *ch,
                                      uid_t owner, bool sysv, uid_t cuid);
 
+/* perm.c: refuse a mode beyond the permission bits (0 to 0777) with #SHMAP_EINVAL and a
+ * detail naming `who` and the bits at fault (shmap_chmod(), shmap_create()). */
+SHMAP__HIDDEN int shmap__mode_check(const char *who, unsigned mode);
+
 /* list.c: a zeroed new entry at the end of a list, or NULL (out of memory). */
 SHMAP__HIDDEN shmap_entry *shmap__list_add(struct shmap__list *l);
 /* list.c: drop the last entry (an object not to be listed after all), attachers and all. */
@@ -157,7 +166,9 @@ SHMAP__HIDDEN void shmap__list_drop(struct shmap__list *l);
 /* list.c: describe an open object from its header, read through the store. */
 SHMAP__HIDDEN int shmap__describe(const struct shmap__store_ops *ops, struct shmap__obj *obj,
                                   shmap_info *info, const char *who);
-/* list.c: the same for the last entry of a list, with its attach table and lock state. */
+/* list.c: the same for the last entry of a list, with its attach table and lock state, and
+ * its keywords when the list's flags ask for them. The keywords may move the list: callers
+ * find their entry again (l->v[l->n - 1]) after the call. */
 SHMAP__HIDDEN int shmap__describe_entry(const struct shmap__store_ops *ops,
                                         struct shmap__obj *obj, struct shmap__list *l,
                                         const char *who);
@@ -197,6 +208,9 @@ SHMAP__HIDDEN enum shmap__creator shmap__creator_state(const struct shmap__heade
 SHMAP__HIDDEN int shmap__memfd_new(const char *label, bool hugepages, const char *who);
 /* linux/memfd.c: the huge page size, or 0 with the detail saying why none can be used. */
 SHMAP__HIDDEN size_t shmap__hugepage_size(const char *who);
+/* linux/mountinfo.c: the mount point of the file system behind `fd`, as this process sees
+ * it; 0, or -1 when it cannot be told (no /proc, or longer than `size`). */
+SHMAP__HIDDEN int shmap__fd_mount_point(int fd, char *buf, size_t size);
 /* linux/hugetlbfs.c: the page size of the hugetlbfs mount behind `fd`, or 0 if it is on
  * another file system. */
 SHMAP__HIDDEN size_t shmap__hugetlbfs_page_size(int fd);

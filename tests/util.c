@@ -518,11 +518,13 @@ void util_need_free_hugepages(unsigned long long n)
         TEST_SKIP("only %llu huge pages free, this test needs %llu", util_free_hugepages(), n);
 }
 
-void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages)
+/*
+ * Run `body` in a child with a private mount of `fstype` on this test's directory, as a
+ * container gets its own /dev/shm: the mount lives in the child's own mount namespace, so it
+ * is gone when the child ends, however it ends, and no other process ever sees it.
+ */
+static void with_private_mount(const char *fstype, const char *opts, void (*body)(const char *))
 {
-    if (geteuid() != 0)
-        TEST_SKIP("mounting a private hugetlbfs needs root");
-    util_need_free_hugepages(pages);
     const char *mnt = util_test_dir();
     fflush(NULL);
     pid_t pid = fork();
@@ -533,8 +535,8 @@ void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages
         /* Private, so the mount below is seen by no other namespace. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
             TEST_SKIP("making mounts private: %s", strerror(errno));
-        if (mount("none", mnt, "hugetlbfs", 0, "mode=0700") < 0)
-            TEST_SKIP("mount -t hugetlbfs: %s", strerror(errno));
+        if (mount("none", mnt, fstype, MS_NOSUID | MS_NODEV, opts) < 0)
+            TEST_SKIP("mount -t %s: %s", fstype, strerror(errno));
         body(mnt);
         umount2(mnt, MNT_DETACH);
         _exit(0);
@@ -543,7 +545,24 @@ void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages
     if (rc == 77)
         TEST_SKIP("(the line above says why)");
     if (rc != 0)
-        test_fail(__FILE__, __LINE__, "the child with the hugetlbfs mount failed (%d)", rc);
+        test_fail(__FILE__, __LINE__, "the child with the %s mount failed (%d)", fstype, rc);
+}
+
+void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("mounting a private hugetlbfs needs root");
+    util_need_free_hugepages(pages);
+    with_private_mount("hugetlbfs", "mode=0700", body);
+}
+
+void util_with_tmpfs(void (*body)(const char *mnt), const char *size)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("mounting a private tmpfs needs root");
+    char opts[64];
+    snprintf(opts, sizeof opts, "size=%s,mode=0700", size);
+    with_private_mount("tmpfs", opts, body);
 }
 
 void util_sleep_ms(long ms)

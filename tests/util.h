@@ -95,6 +95,12 @@ void util_need_free_hugepages(unsigned long long n);
  */
 void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages);
 
+/*
+ * The same with a private tmpfs of `size` bytes ("1m") on this test's directory: a small
+ * file system to fill. Root only: others skip. Nothing stays mounted.
+ */
+void util_with_tmpfs(void (*body)(const char *mnt), const char *size);
+
 /* Sleep `ms` milliseconds, through signals. */
 void util_sleep_ms(long ms);
 
@@ -206,6 +212,31 @@ pid_t util_spawn_unfinished_sysv(const char *name, key_t key, uint64_t bytes, in
         if (run_rc_ != (want))                                                                \
             test_fail(__FILE__, __LINE__, "shmap %s exited %d, expected %d\nstderr: %s",      \
                       #__VA_ARGS__, run_rc_, (want), err ? err : "");                         \
+    } while (0)
+
+/* A command's stderr is one error line, "shmap: ..." containing `needle`. */
+#define CHECK_ERROR_LINE(err, needle)                                                         \
+    do {                                                                                      \
+        const char *el_ = (err);                                                              \
+        CHECK(el_ && strncmp(el_, "shmap: ", 7) == 0);                                        \
+        const char *nl_ = strchr(el_, '\n');                                                  \
+        if (!nl_ || nl_[1] != '\0')                                                           \
+            test_fail(__FILE__, __LINE__, "not one line on stderr: \"%s\"", el_);             \
+        CHECK_CONTAINS(el_, needle);                                                          \
+    } while (0)
+
+/* A usage error of command `cmd`: one line "shmap: ..." containing `needle`, then the
+ * command's usage line, and nothing else. */
+#define CHECK_USAGE_LINES(err, cmd, needle)                                                   \
+    do {                                                                                      \
+        const char *ul_ = (err);                                                              \
+        CHECK(ul_ && strncmp(ul_, "shmap: ", 7) == 0);                                        \
+        const char *nl_ = strchr(ul_, '\n');                                                  \
+        CHECK(nl_ && strncmp(nl_ + 1, "usage: shmap " cmd " ", 14 + strlen(cmd)) == 0);       \
+        CHECK(strchr(nl_ + 1, '\n') && strchr(nl_ + 1, '\n')[1] == '\0');                     \
+        char first_[1024];                                                                    \
+        snprintf(first_, sizeof first_, "%.*s", (int)(nl_ - ul_), ul_);                       \
+        CHECK_CONTAINS(first_, needle);                                                       \
     } while (0)
 
 /* Free two captured outputs and reset the pointers. */

@@ -124,24 +124,58 @@ int shmap__fd_open_path(const char *path, const char *who, int access, struct sh
     return shmap__fd_adopt(fd, who, obj);
 }
 
+/*
+ * Design note. posix_fallocate reserves the blocks, so a full file system or /dev/shm is
+ * ENOSPC now rather than a SIGBUS at the first write into a sparse object; it also sets the
+ * size. But it takes blocks one by one until the file system is full and only then fails:
+ * a size that cannot fit would first take all that is free (every other writer there,
+ * another process's segment in /dev/shm included, then finds it full and may die of
+ * SIGBUS), and the free space measured after it failed can be 0 on a file system that keeps
+ * what was taken. So the free space is read first (f_bavail, or for root, who may use the
+ * blocks kept back for it, f_bfree), and a size beyond it is refused before any block is
+ * taken. A file system that states no size (f_blocks 0: the kernel's internal tmpfs behind
+ * memfds, hugetlbfs without size=) is left to fallocate. So is a size that fits now but is
+ * beaten to the space by another writer: then what fallocate took is given back (the
+ * object is new and ours) before the free space is measured for the message.
+ */
+
+/* Bytes this process may still allocate on the file system `vfs` describes. */
+static unsigned long long free_bytes(const struct statvfs *vfs)
+{
+    fsblkcnt_t blocks = geteuid() == 0 ? vfs->f_bfree : vfs->f_bavail;
+    return (unsigned long long)blocks * vfs->f_frsize;
+}
+
+static int no_space(int fd, uint64_t size, unsigned long long avail, const char *who,
+                    const char *lacking, const char *where)
+{
+    /* Name the file system by its mount point where a path was given (a file's directory
+     * may be anywhere below it); else as the caller says ("/dev/shm", "memory"). */
+    char mnt[SHMAP_NAME_MAX];
+    if (where[0] == '/' && shmap__fd_mount_point(fd, mnt, sizeof mnt) == 0)
+        where = mnt;
+    return shmap__err(-ENOSPC, "%s: not enough %s: %llu bytes needed, %llu available in %s%s",
+                      who, lacking, (unsigned long long)size, avail, where,
+                      avail >= size ? " (it filled up while the space was being reserved)" : "");
+}
+
 int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *lacking,
                       const char *where)
 {
-    /*
-     * posix_fallocate reserves the blocks, so a full file system or /dev/shm is ENOSPC now
-     * rather than a SIGBUS at the first write into a sparse object. It also sets the size.
-     */
+    struct statvfs vfs;
+    if (fstatvfs(fd, &vfs) == 0 && vfs.f_blocks > 0 && vfs.f_frsize > 0) {
+        uint64_t blocks = size / vfs.f_frsize + (size % vfs.f_frsize != 0);
+        if (blocks > (geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail))
+            return no_space(fd, size, free_bytes(&vfs), who, lacking, where);
+    }
     int e = posix_fallocate(fd, 0, (off_t)size);
     if (e == 0)
         return 0;
     if (e == ENOSPC) {
-        struct statvfs vfs;
-        unsigned long long avail = 0;
-        if (fstatvfs(fd, &vfs) == 0)
-            avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
-        return shmap__err(-ENOSPC, "%s: not enough %s: %llu bytes needed, %llu available "
-                                   "in %s", who, lacking, (unsigned long long)size, avail,
-                          where);
+        int ignored = ftruncate(fd, 0);
+        (void)ignored;
+        unsigned long long avail = fstatvfs(fd, &vfs) == 0 ? free_bytes(&vfs) : 0;
+        return no_space(fd, size, avail, who, lacking, where);
     }
     if (e == EFBIG)
         return shmap__err(-EFBIG, "%s: %llu bytes is larger than the system allows", who,

@@ -60,10 +60,10 @@ static int file_open(struct shmap__name *n, int access, struct shmap__obj *obj)
     return shmap__fd_open_path(n->os_handle, n->name, access, obj);
 }
 
-/* Split a path into its directory (opened) and final component. */
-static int open_dir(const char *path, const char **base, const char *who)
+/* Split a path into its directory (opened, and its path in `dir`, PATH_MAX bytes) and
+ * final component. */
+static int open_dir(const char *path, char *dir, const char **base, const char *who)
 {
-    char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
     size_t dlen = slash == path ? 1 : (size_t)(slash - path);
     memcpy(dir, path, dlen);
@@ -128,7 +128,8 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
 {
     static atomic_uint counter;
     const char *final;
-    int dfd = open_dir(n->os_handle, &final, n->name);
+    char dir[PATH_MAX];
+    int dfd = open_dir(n->os_handle, dir, &final, n->name);
     if (dfd < 0)
         return dfd;
     size_t hp = shmap__hugetlbfs_page_size(dfd);
@@ -160,7 +161,7 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
     if (hp) {
         rc = fill_huge(obj, req, hp, n, base);
     } else {
-        rc = shmap__fd_reserve(fd, req->size, n->name, "space", n->os_handle);
+        rc = shmap__fd_reserve(fd, req->size, n->name, "space", dir);
         if (rc == 0)
             rc = shmap__fd_fill(obj, req, n->name, base);
     }

@@ -193,8 +193,10 @@ static int posix_list(struct shmap__list *l, unsigned flags)
                 shmap__list_drop(l);
                 continue;
             }
-            ent->status = shmap__describe_entry(&shmap__posix_ops, &obj, l, e->d_name);
+            int status = shmap__describe_entry(&shmap__posix_ops, &obj, l, e->d_name);
             close(obj.fd);
+            ent = &l->v[l->n - 1]; /* describing may have moved the list */
+            ent->status = status;
         }
         if (ent->status < 0 && !(flags & SHMAP_LIST_ALL))
             shmap__list_drop(l);

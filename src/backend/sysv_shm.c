@@ -433,7 +433,10 @@ int shmap__sysv_describe_id(int id, struct shmap__list *l)
     ent->info.mode = obj.st.st_mode & 07777;
     ent->info.uid = obj.st.st_uid;
     ent->info.gid = obj.st.st_gid;
-    rc = shmap__describe_entry(&shmap__sysv_ops, &obj, l, ent->info.name);
+    /* Describing may move the list, the entry's name with it. */
+    char who[sizeof ent->info.name];
+    snprintf(who, sizeof who, "%s", ent->info.name);
+    rc = shmap__describe_entry(&shmap__sysv_ops, &obj, l, who);
     sysv_close(&obj);
     return rc;
 }

@@ -14,11 +14,12 @@
 #include "internal.h"
 
 /*
- * Field 22 of /proc/PID/stat is the start time in clock ticks since boot. With the pid it
- * names a process uniquely: a reused pid has a later start time. The command name (field 2)
- * is in parentheses and may itself hold spaces and parentheses, so parse from the last ')'.
+ * Field `want` of /proc/PID/stat, numbered as proc(5) numbers them, and the state (field 3).
+ * Field 22 is the start time in clock ticks since boot: with the pid it names a process
+ * uniquely, since a reused pid has a later start time. The command name (field 2) is in
+ * parentheses and may itself hold spaces and parentheses, so parse from the last ')'.
  */
-static uint64_t proc_stat(pid_t pid, char *state)
+static uint64_t stat_field(pid_t pid, int want, char *state)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -33,16 +34,27 @@ static uint64_t proc_stat(pid_t pid, char *state)
     char *p = strrchr(buf, ')');
     if (!p)
         return 0;
-    /* After ") " come fields 3.. ; the start time is the 20th of them. */
+    /* After ") " come fields 3.. */
     p++;
     if (state)
         *state = p[0] == ' ' ? p[1] : '?';
-    for (int field = 3; field < 22; field++) {
+    for (int field = 3; field < want; field++) {
         p = strchr(p + 1, ' ');
         if (!p)
             return 0;
     }
     return strtoull(p + 1, NULL, 10);
+}
+
+static uint64_t proc_stat(pid_t pid, char *state)
+{
+    return stat_field(pid, 22, state);
+}
+
+/* Field 20 of /proc/PID/stat: the process's threads; 0 if unknown. */
+unsigned shmap__self_threads(void)
+{
+    return (unsigned)stat_field(getpid(), 20, NULL);
 }
 
 void shmap__wake_all(void *addr)

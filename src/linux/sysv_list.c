@@ -57,7 +57,9 @@ static int list_one(int id, const struct shmid_ds *ds, void *ctx)
     ent->info.mode = ds->shm_perm.mode & 0777;
     ent->info.uid = ds->shm_perm.uid;
     ent->info.gid = ds->shm_perm.gid;
-    ent->status = shmap__sysv_describe_id(id, w->l);
+    int status = shmap__sysv_describe_id(id, w->l);
+    ent = &w->l->v[w->l->n - 1]; /* describing may have moved the list */
+    ent->status = status;
     if (ent->status < 0 && !(w->flags & SHMAP_LIST_ALL))
         shmap__list_drop(w->l);
     return 0;

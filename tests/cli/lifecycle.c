@@ -227,13 +227,15 @@ TEST(cli__info_and_gc_tell_an_unfinished_system_v_segment_from_one_being_created
     RUN(0, "gc", "--prefix", name);
     CHECK_STR(out, "gc: nothing to do\n");
 
-    /* Killed: info says it will never be completed, and gc removes it. */
+    /* Killed: info says it will never be completed, and gc removes it (as does a forced
+     * rm, which info names, as it is the way for every store). */
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
     RUN(1, "info", name);
     one_line(err);
     snprintf(line, sizeof line, "segment was never completed: its creator (pid %d) died while "
-                                "creating it (gc removes it)\n", (int)pid);
+                                "creating it (remove it with `shmap rm --force`)\n",
+             (int)pid);
     CHECK_CONTAINS(err, line);
     RUN(0, "ls", "--all");
     CHECK_CONTAINS(out, name);

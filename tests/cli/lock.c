@@ -117,7 +117,7 @@ TEST(cli__info_shows_the_attached_processes_and_the_lock)
     CHECK_CONTAINS(out, "\"attached\": [");
     CHECK_CONTAINS(out, want);
     CHECK_CONTAINS(out, "\"writer\": true");
-    CHECK_CONTAINS(out, "\"writable\": true}");
+    CHECK_CONTAINS(out, "\"writable\": true, \"other_pidns\": false}");
     snprintf(want, sizeof want, "\"lock\": {\"writer\": %d, \"writer_alive\": true, ",
              (int)getpid());
     CHECK_CONTAINS(out, want);

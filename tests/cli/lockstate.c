@@ -4,6 +4,7 @@
  * but holds nothing yet.
  */
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "../util.h"
@@ -84,6 +85,119 @@ TEST(cli__lock_busy_or_timed_out_names_the_holders)
     CHECK_STR(err, want);
     util_clear(&out, &err);
     CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+/*
+ * What info says of a writer that died holding the lock, at each step: held by a dead pid
+ * until a locker finds it; then owner_died with its pid until an exclusive locker is told;
+ * then owner_died false, and dead_pid still naming it (it names the last writer found dead,
+ * until another dies so).
+ */
+TEST(cli__info_keeps_the_dead_writers_pid_after_the_next_writer_is_told)
+{
+    char *out = NULL, *err = NULL, want[256];
+    const char *name = test_name("died");
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    util_kill9(pid);
+    RUN(0, "info", name, "--json");
+    snprintf(want, sizeof want, "\"lock\": {\"writer\": %d, \"writer_alive\": false,", (int)pid);
+    CHECK_CONTAINS(out, want);
+    CHECK_CONTAINS(out, "\"owner_died\": false, \"dead_pid\": null,");
+
+    /* A reader finds the writer dead and takes its shared hold: nobody is told yet. */
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 10));
+    RUN(0, "info", name, "--json");
+    snprintf(want, sizeof want, "\"owner_died\": true, \"dead_pid\": %d,", (int)pid);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "info", name);
+    snprintf(want, sizeof want, "owner_died:      pid %d died holding the exclusive lock",
+             (int)pid);
+    CHECK_CONTAINS(out, want);
+    CHECK_OK(shmap_unlock(seg));
+
+    /* The next exclusive locker is told; owner_died is cleared, dead_pid kept. */
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10), SHMAP_EOWNERDEAD);
+    CHECK_OK(shmap_unlock(seg));
+    RUN(0, "info", name, "--json");
+    snprintf(want, sizeof want, "\"owner_died\": false, \"dead_pid\": %d,", (int)pid);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "info", name);
+    CHECK(!strstr(out, "owner_died"));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0)); /* told once */
+    CHECK_OK(shmap_unlock(seg));
+    util_clear(&out, &err);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+/*
+ * A holder in another pid namespace (a container sharing the segment) cannot be checked:
+ * its pid means nothing here, so it is counted alive, never recovered, and every report
+ * says why. (Simulated: a slot naming a pid that is dead here and another namespace.)
+ */
+TEST(cli__a_holder_in_another_pid_namespace_is_reported_as_unchecked)
+{
+    char *out = NULL, *err = NULL, want[160];
+    const char *name = test_name("pidns");
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    struct stat ns;
+    CHECK(stat("/proc/self/ns/pid", &ns) == 0);
+    pid_t gone = util_spawn();
+    if (gone == 0)
+        _exit(0);
+    CHECK_EQ_INT(test_wait(gone), 0);
+    struct shmap__lockarea *a =
+        (struct shmap__lockarea *)((char *)shmap_data(seg) - 4096 + SHMAP__LOCK_OFFSET);
+    struct shmap__lockslot *s = &a->slots[5];
+    s->pidns = (uint32_t)ns.st_ino + 1;
+    s->start = 12345;
+    s->flags = SHMAP__SLOT_RDWR;
+    __atomic_store_n(&s->shared, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->pid, gone, __ATOMIC_SEQ_CST);
+    a->nslots = 6;
+
+    shmap_attacher att[8];
+    int n = shmap_attached(seg, att, 8);
+    CHECK_EQ_INT(n, 2);
+    CHECK(att[1].pid == gone && att[1].alive && att[1].other_pidns && att[1].shared == 1);
+    CHECK(att[0].pid == getpid() && !att[0].other_pidns);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.05), -ETIMEDOUT);
+    char who[512];
+    CHECK_OK(shmap_lock_holders(seg, who, sizeof who));
+    CHECK_CONTAINS(who, "in another pid namespace, so it cannot be checked");
+    CHECK_EQ_INT(s->pid, gone); /* not reclaimed */
+
+    RUN(0, "info", name);
+    snprintf(want, sizeof want, "  pid %-8d ?     shared 1  (in another pid namespace: cannot "
+                                "be checked)\n", (int)gone);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "info", name, "--json");
+    snprintf(want, sizeof want, "{\"pid\": %d, \"alive\": true, \"shared\": 1, ", (int)gone);
+    CHECK_CONTAINS(out, want);
+    CHECK_CONTAINS(out, "\"writable\": true, \"other_pidns\": true}");
+    RUN(1, "rm", name, "--timeout", "0");
+    CHECK_CONTAINS(err, "in another pid namespace, so it cannot be checked: if that process is "
+                        "gone, use --force)");
+    util_clear(&out, &err);
+
+    /* As the writer, likewise. */
+    __atomic_store_n(&s->shared, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->word, SHMAP__LW_WRITER | 5u, __ATOMIC_SEQ_CST);
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK(li.writer == gone && li.writer_alive && li.writer_other_pidns);
+    RUN(0, "info", name);
+    snprintf(want, sizeof want, "exclusive, held by pid %d (in another pid namespace: cannot "
+                                "be checked)\n", (int)gone);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "info", name, "--json");
+    CHECK_CONTAINS(out, "\"writer_other_pidns\": true}");
+    util_clear(&out, &err);
+    __atomic_store_n(&a->word, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->pid, 0, __ATOMIC_SEQ_CST);
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }

@@ -226,7 +226,7 @@ TEST(cli__ls_json_gives_attached_and_lock_as_info_does)
         CHECK_STR(object_after(line, "lock", obj, sizeof obj),
                   "{\"writer\": null, \"writer_alive\": false, \"writer_waiting\": false, "
                   "\"shared\": 1, \"waiters\": false, \"owner_died\": false, "
-                  "\"dead_pid\": null}");
+                  "\"dead_pid\": null, \"writer_other_pidns\": false}");
         util_kill9(r);
         util_kill9(w);
         RUN(0, "rm", names[i]);

@@ -429,6 +429,20 @@ TEST(cli__raw_options_misused_are_usage_errors_naming_the_fault)
         RUN(2, "fill", f, "1", "--dtype", "u1", "--shape", "4", "--offset", offsets[i]);
         CHECK_USAGE(err, "--offset");
     }
+    /* An offset that misaligns the type, and an array whose bytes overflow, whatever the
+     * object: the arguments contradict each other. */
+    RUN(2, "cat", f, "--dtype", "u2", "--shape", "2", "--offset", "1");
+    CHECK_USAGE(err, "--offset 1 misaligns u2 elements (give a multiple of 2)");
+    RUN(2, "fill", f, "1", "--dtype", "f8", "--shape", "1", "--offset", "4");
+    CHECK_USAGE(err, "multiple of 8");
+    RUN(2, "info", f, "--dtype", "c128", "--shape", "2", "--offset", "12");
+    CHECK_USAGE(err, "multiple of 8");
+    RUN(0, "cat", f, "--dtype", "record:a:u1,b:u2", "--shape", "2", "--offset", "1");
+    RUN(2, "watch", f, "--dtype", "u4", "--shape", "4294967296,4294967296");
+    CHECK_USAGE(err, "64 bits");
+    RUN(2, "set", f, "0", "1", "--dtype", "u1", "--shape", "16", "--offset",
+        "0xffffffffffffffff");
+    CHECK_USAGE(err, "64 bits");
     /* Nothing was written by any of them. */
     char now[17] = {0};
     read_file(path_of("u.bin"), now, 16);
@@ -444,12 +458,6 @@ TEST(cli__raw_failures_are_one_line_naming_the_object_and_the_fault)
     const char *f = file_arg(path);
     char *out = NULL, *err = NULL;
 
-    /* An offset that misaligns the type. */
-    RUN(1, "cat", f, "--dtype", "u2", "--shape", "2", "--offset", "1");
-    CHECK_ONE_LINE(err, "misaligns");
-    CHECK_ONE_LINE(err, f);
-    RUN(1, "fill", f, "1", "--dtype", "f8", "--shape", "1", "--offset", "4");
-    CHECK_ONE_LINE(err, "multiple of 8");
     /* An object too small: both sizes named. */
     RUN(1, "cat", f, "--dtype", "u4", "--shape", "3");
     CHECK_ONE_LINE(err, "10 bytes");

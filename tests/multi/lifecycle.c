@@ -8,7 +8,9 @@
  * running at the same time on the machine do not collect each other's objects.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -180,25 +182,66 @@ TEST(delete__try_and_timeout_fail_naming_the_holder)
     CHECK_OK(shmap_delete(name, 10, 0));
 }
 
-TEST(delete__names_this_process_when_it_holds_the_lock_itself)
+/* Waiting for a lock this process holds would wait for itself: refused at once, even
+ * with no timeout, for each way of holding it. */
+TEST(delete__refuses_at_once_when_this_process_holds_the_lock)
 {
     const char *name = test_name("self");
     make_kept(name, 0);
-    shmap_seg *seg = NULL;
+    shmap_seg *seg = NULL, *held = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
-    char want[64];
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
-    snprintf(want, sizeof want, "pid %d (this process", (int)getpid());
-    CHECK_ERR(shmap_delete(name, 0, 0), -EBUSY);
-    CHECK_CONTAINS(shmap_last_error(), want);
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_delete(name, -1, 0), -EDEADLK);
+    CHECK_CONTAINS(shmap_last_error(), "this process holds the exclusive lock on it");
+    CHECK_DETAIL_NAMES(name);
     CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
-    snprintf(want, sizeof want, "pids %d (this process)", (int)getpid());
-    CHECK_ERR(shmap_delete(name, 0.02, 0), -ETIMEDOUT);
-    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK_ERR(shmap_delete(name, 5, 0), -EDEADLK);
+    CHECK_CONTAINS(shmap_last_error(), "this process holds 1 shared hold on it");
     CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_open(&held, name, SHMAP_RDONLY | SHMAP_HOLD));
+    CHECK_ERR(shmap_delete(name, -1, 0), -EDEADLK);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK_OK(shmap_close(held));
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_delete(name, 0, 0));
+    CHECK(!util_shm_exists(name));
+}
+
+struct later_unlock {
+    shmap_seg *seg;
+    long ms;
+};
+
+static void *unlock_later(void *p)
+{
+    struct later_unlock *u = p;
+    util_sleep_ms(u->ms);
+    return (void *)(intptr_t)shmap_unlock(u->seg);
+}
+
+/* With another thread, that thread may let go: the deletion waits for it, unless the
+ * caller says no other thread will. */
+TEST(delete__waits_for_another_thread_of_this_process_to_let_go)
+{
+    const char *name = test_name("thread");
+    make_kept(name, 0);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    struct later_unlock u = {seg, 200};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, unlock_later, &u) == 0);
+    CHECK_ERR(shmap_delete(name, -1, SHMAP_DELETE_NOT_MINE), -EDEADLK);
+    double t0 = util_now_s();
+    CHECK_OK(shmap_delete(name, 30, 0));
+    CHECK(util_now_s() - t0 >= 0.1); /* it waited for the thread */
+    void *rc = NULL;
+    CHECK(pthread_join(t, &rc) == 0);
+    CHECK(rc == NULL);
+    CHECK(!util_shm_exists(name));
+    CHECK_OK(shmap_close(seg));
 }
 
 TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)

@@ -449,6 +449,29 @@ TEST(lock__stress_exclusive_increments_lose_nothing_and_readers_see_no_torn_arra
     CHECK_OK(shmap_close(seg));
 }
 
+/* A process's start time as the lock table records it (field 22 of /proc/PID/stat). */
+static uint64_t start_of(pid_t pid)
+{
+    uint64_t start = 0;
+    for (int i = 0; i < 100 && start == 0; i++) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = '\0';
+            char *p = strrchr(buf, ')');
+            for (int field = 2; p && field < 22; field++)
+                p = strchr(p + 1, ' ');
+            if (p)
+                start = strtoull(p + 1, NULL, 10);
+        }
+    }
+    CHECK(start != 0);
+    return start;
+}
+
 TEST(lock__reused_pid_with_another_start_time_is_treated_as_dead)
 {
     const char *name = test_name("reuse");
@@ -460,23 +483,7 @@ TEST(lock__reused_pid_with_another_start_time_is_treated_as_dead)
             pause();
     }
     struct shmap__lockarea *a = area(seg);
-    uint64_t real = 0;
-    for (int i = 0; i < 100 && real == 0; i++) {
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)live);
-        FILE *f = fopen(path, "r");
-        if (f) {
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            fclose(f);
-            buf[n] = '\0';
-            char *p = strrchr(buf, ')');
-            for (int field = 2; p && field < 22; field++)
-                p = strchr(p + 1, ' ');
-            if (p)
-                real = strtoull(p + 1, NULL, 10);
-        }
-    }
-    CHECK(real != 0);
+    uint64_t real = start_of(live);
     /* Slot 5: a "reader" holding the shared lock, with the live pid but a wrong start. */
     a->slots[5].pid = live;
     a->slots[5].start = real + 12345;
@@ -506,6 +513,63 @@ TEST(lock__reused_pid_with_another_start_time_is_treated_as_dead)
     a->slots[7].pid = 0;
     kill(live, SIGKILL);
     test_wait(live);
+    CHECK_OK(shmap_close(seg));
+}
+
+/*
+ * A process killed while it reclaimed a dead holder's slot leaves the slot marked with
+ * minus its pid and its start time in `rstart`, the holds not yet dropped. While that
+ * reclaimer lives, the holds stand; once it is dead, the next waiter reclaims the slot
+ * again, so nobody waits for good. (Simulated: the kill would have to land between two
+ * stores.)
+ */
+TEST(lock__a_reclaimer_killed_half_way_blocks_nobody)
+{
+    const char *name = test_name("reclaim");
+    shmap_seg *seg = make_seg(name, 4);
+    pid_t reclaimer = util_spawn();
+    if (reclaimer == 0) {
+        for (;;)
+            pause();
+    }
+    struct shmap__lockarea *a = area(seg);
+    uint64_t start = start_of(reclaimer);
+    /* Slot 5 had a reader with 2 holds, and the reclaimer has marked it. */
+    a->slots[5].pid = -reclaimer;
+    a->slots[5].rstart = start;
+    __atomic_store_n(&a->slots[5].shared, 2, __ATOMIC_SEQ_CST);
+    a->nslots = 6;
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.1), -ETIMEDOUT);
+    CHECK_EQ_INT(a->slots[5].pid, -reclaimer);
+    util_kill9(reclaimer);
+    double t0 = util_now_s();
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10));
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK_EQ_INT(a->slots[5].pid, 0);
+    CHECK_EQ_INT(a->slots[5].shared, 0);
+    CHECK(a->slots[5].rstart == 0);
+    CHECK_OK(shmap_unlock(seg));
+
+    /* The same when the slot was the writer's: the word still names it, and the next
+     * exclusive locker is told that a writer died. */
+    a->slots[7].pid = -reclaimer;
+    a->slots[7].rstart = start;
+    a->nslots = 8;
+    __atomic_store_n(&a->writer_pid, 4242, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->word, SHMAP__LW_WRITER | 7u, __ATOMIC_SEQ_CST);
+    t0 = util_now_s();
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10), SHMAP_EOWNERDEAD);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK_EQ_INT(a->slots[7].pid, 0);
+    CHECK_OK(shmap_unlock(seg));
+
+    /* A bare -1 with holds (an earlier version's mark, or damage) names nobody to wait
+     * for; a try (timeout 0) recovers it too. */
+    a->slots[3].pid = -1;
+    __atomic_store_n(&a->slots[3].shared, 1, __ATOMIC_SEQ_CST);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_EQ_INT(a->slots[3].pid, 0);
+    CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_close(seg));
 }
 

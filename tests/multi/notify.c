@@ -396,6 +396,134 @@ TEST(notify__a_writer_killed_mid_frame_is_reported_not_waited_for)
     CHECK_OK(shmap_close(seg));
 }
 
+/*
+ * A child that opens `name` read-write, begins a frame (shmap_write_begin), writes 2 into the
+ * first half of it and then waits to be killed: a writer caught mid-frame, every time.
+ */
+static pid_t spawn_mid_frame_writer(const char *name, size_t n)
+{
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_seg *w = NULL;
+        void *frame;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
+            _exit(20);
+        for (size_t i = 0; i < n / 2; i++)
+            ((uint32_t *)frame)[i] = 2;
+        util_child_send(&c, 'w');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'w');
+    util_chan_close(&c);
+    return pid;
+}
+
+/*
+ * A try (timeout 0) or a timeout too short for the waiting path's moment judges a writer
+ * that died mid-frame as a long wait does: the frame, torn, with SHMAP_EOWNERDEAD, rather
+ * than "no whole frame within the timeout" (-EAGAIN) for a frame that will never come. While
+ * the writer lives, a try says -EAGAIN and shmap_write_state() names it.
+ */
+TEST(notify__a_try_reports_a_writer_killed_mid_frame_as_a_wait_does)
+{
+    const char *name = test_name("trydead");
+    enum { N = 1024 };
+    const uint64_t dims[1] = {N};
+    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, 0);
+    uint32_t *data = shmap_data(seg);
+    for (size_t i = 0; i < N; i++)
+        data[i] = 1;
+    CHECK_OK(shmap_publish(seg));
+    pid_t none = -1;
+    CHECK_EQ_INT(shmap_write_state(seg, &none), SHMAP_WRITE_NONE);
+    CHECK_EQ_INT(none, 0);
+
+    pid_t writer = spawn_mid_frame_writer(name, N);
+    char pid_text[32];
+    snprintf(pid_text, sizeof pid_text, "pid %d", (int)writer);
+    uint32_t frame[N];
+    uint64_t seen = 0;
+    pid_t who = 0;
+    CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_IN_PROGRESS);
+    CHECK_EQ_INT(who, writer);
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_CONTAINS(shmap_last_error(), pid_text);
+    CHECK_EQ_INT(seen, 0);
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0.05, NULL), -ETIMEDOUT);
+    CHECK(util_now_s() - t0 < 0.05 + UTIL_PROMPT_S);
+    CHECK_EQ_INT(seen, 0);
+
+    util_kill9(writer);
+    CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_ABANDONED);
+    CHECK_EQ_INT(who, writer);
+    /* Through this handle and a read-only one, with a try, a timeout shorter than the
+     * waiting path's moment, and a long one: the same answer, at once. */
+    shmap_seg *ro = NULL;
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    shmap_seg *const handles[] = {seg, ro};
+    const double timeouts[] = {0, 0.001, 10.0};
+    for (size_t h = 0; h < 2; h++)
+        for (size_t t = 0; t < sizeof timeouts / sizeof timeouts[0]; t++) {
+            seen = 0;
+            uint64_t missed = 99;
+            memset(frame, 0, sizeof frame);
+            t0 = util_now_s();
+            int rc = shmap_read_frame(handles[h], &seen, frame, timeouts[t], &missed);
+            if (rc != SHMAP_EOWNERDEAD)
+                test_fail(__FILE__, __LINE__, "%s handle, timeout %g: %s (%s)",
+                          h ? "read-only" : "read-write", timeouts[t], shmap_errname(rc),
+                          shmap_last_error());
+            CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+            CHECK_CONTAINS(shmap_last_error(), "died while writing");
+            CHECK_CONTAINS(shmap_last_error(), pid_text);
+            /* The torn copy: the new first half, the old second half. */
+            CHECK_EQ_INT(frame[0], 2);
+            CHECK_EQ_INT(frame[N / 2 - 1], 2);
+            CHECK_EQ_INT(frame[N / 2], 1);
+            CHECK_EQ_INT(frame[N - 1], 1);
+            CHECK_EQ_INT(seen, 1);
+            CHECK_EQ_INT(missed, 0);
+        }
+    /* Having had the frame, a try waits for the next one, as before. */
+    CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_EQ_INT(shmap_write_state(ro, &who), SHMAP_WRITE_ABANDONED);
+
+    /* A new writer takes over: whole frames again, and no write in progress. */
+    void *fp;
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    CHECK_EQ_INT(shmap_write_state(ro, &who), SHMAP_WRITE_IN_PROGRESS);
+    CHECK_EQ_INT(who, getpid());
+    memset(fp, 0, N * sizeof(uint32_t));
+    CHECK_OK(shmap_publish(seg));
+    CHECK_EQ_INT(shmap_write_state(ro, &who), SHMAP_WRITE_NONE);
+    CHECK_EQ_INT(who, 0);
+    CHECK_OK(shmap_read_frame(ro, &seen, frame, 0, NULL));
+    CHECK_EQ_INT(frame[0], 0);
+    CHECK_OK(shmap_close(ro));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(notify__write_state_refuses_null_and_raw_handles)
+{
+    pid_t who = -1;
+    CHECK_ERR(shmap_write_state(NULL, &who), SHMAP_EINVAL);
+    CHECK_EQ_INT(who, 0);
+    const char *name = test_name("wsraw");
+    const uint64_t dims[1] = {64};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
+    CHECK_OK(shmap_close(seg));
+    shmap_raw_opts opts = SHMAP_RAW_OPTS_INIT;
+    shmap_seg *raw = NULL;
+    CHECK_OK(shmap_open_raw(&raw, name, SHMAP_U8, 1, dims, &opts));
+    CHECK_ERR(shmap_write_state(raw, NULL), SHMAP_ERAW);
+    CHECK_OK(shmap_close(raw));
+    CHECK_OK(shmap_unlink(name));
+}
+
 TEST(notify__write_begin_refuses_read_only_handles_and_nested_writes)
 {
     const char *name = test_name("wbegin");

@@ -335,7 +335,7 @@ def test_hold__forked_child_holds_nothing(name):
 
 def test_hold__delete_waits_for_a_hold(name, child):
     """Another process's hold: a hold of this process makes delete() fail at once instead
-    (test_locks.py, test_delete__own_lock_fails_at_once_with_edeadlk)."""
+    (below)."""
     shmap.create(name, 4, "u1", keep=True).close()
     holder = child("import shmap, signal\n"
                    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n"
@@ -349,6 +349,20 @@ def test_hold__delete_waits_for_a_hold(name, child):
     assert str(exc.value).endswith("shared holds by pids %d" % holder.pid)
     os.kill(holder.pid, signal.SIGUSR1)
     assert read_line(holder) == "closed"
+    shmap.delete(name, timeout=0)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_hold__delete_refuses_this_process_hold_at_once(name):
+    shmap.create(name, 4, "u1", keep=True).close()
+    with shmap.open(name, hold=True):
+        # One thread: nobody else could let go, so it would wait for itself, for ever.
+        assert threading.active_count() == 1
+        with pytest.raises(shmap.Error) as exc:
+            shmap.delete(name)
+        assert exc.value.errno == errno.EDEADLK
+        assert "this process holds 1 shared hold" in str(exc.value)
     shmap.delete(name, timeout=0)
     with pytest.raises(FileNotFoundError):
         shmap.open(name)

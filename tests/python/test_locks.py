@@ -647,6 +647,29 @@ def test_delete__own_lock_fails_at_once_with_edeadlk(name, how):
         shmap.info(name)
 
 
+def test_delete__own_lock_waits_while_another_thread_may_let_go(name):
+    """Another thread of this process, which might release the lock: the deletion waits for
+    this process's own lock, and says who holds it when it gives up."""
+    idle = threading.Event()
+    t = threading.Thread(target=idle.wait, daemon=True)
+    t.start()
+    try:
+        with shmap.create(name, 4, "u1") as seg, seg.lock(exclusive=True):
+            with pytest.raises(BlockingIOError) as exc:
+                shmap.delete(name, timeout=0)
+            assert exc.value.errno == errno.EBUSY
+            assert "pid %d" % os.getpid() in str(exc.value)
+            t0 = time.monotonic()
+            with pytest.raises(TimeoutError) as exc:
+                shmap.delete(name, timeout=0.25)
+            assert 0.25 <= time.monotonic() - t0 < 0.25 + PROMPT
+            assert "held by pid %d" % os.getpid() in str(exc.value)
+            assert shmap.info(name)["name"] == name  # still there
+    finally:
+        idle.set()
+        t.join(10)
+
+
 def test_delete__refuses_a_foreign_object_unless_forced(foreign):
     junk = foreign(b"\x00" * 8192)
     with pytest.raises(shmap.Error) as exc:

@@ -284,6 +284,44 @@ TEST(open__dims_whose_product_overflows_are_ecorrupt_even_with_a_valid_checksum)
     util_shm_remove(name);
 }
 
+/* The detail starts with the segment's name, as every other refusal's does, and says what
+ * in the header is wrong, when a checksummed header records a layout no creator could
+ * have made. */
+TEST(open__an_impossible_recorded_layout_is_named_first_and_said)
+{
+    const char *name = test_name("lay");
+    struct shmap__header h, orig;
+    make_valid(name, 10, &orig);
+    char want[SHMAP_NAME_MAX + 64];
+    snprintf(want, sizeof want, "%s: recorded layout is invalid: ", name);
+    h = orig;
+    h.ndim = 2;
+    h.dims[0] = h.dims[1] = 1ull << 32;
+    util_fix_checksum(&h);
+    util_header_write(name, &h);
+    check_refused(name, SHMAP_ECORRUPT);
+    CHECK(strncmp(shmap_last_error(), want, strlen(want)) == 0);
+    CHECK_CONTAINS(shmap_last_error(), "overflows");
+    h = orig;
+    h.kw_capacity = SHMAP_KEYWORD_CAPACITY_MAX + 1;
+    util_fix_checksum(&h);
+    util_header_write(name, &h);
+    check_refused(name, SHMAP_ECORRUPT);
+    CHECK(strncmp(shmap_last_error(), want, strlen(want)) == 0);
+    CHECK_CONTAINS(shmap_last_error(), "4097 keyword slots");
+    /* A field list recorded for a type that is not a record: said as such, not as a wrong
+     * element size (the size is right). */
+    h = orig;
+    h.rec_len = 10;
+    util_fix_checksum(&h);
+    util_header_write(name, &h);
+    check_refused(name, SHMAP_ECORRUPT);
+    snprintf(want, sizeof want, "%s: a record field list (10 bytes) is recorded for type f32, "
+                                "which is not a record", name);
+    CHECK_STR(shmap_last_error(), want);
+    util_shm_remove(name);
+}
+
 TEST(open__dims_not_matching_the_data_size_are_ecorrupt)
 {
     const char *name = test_name("dims");

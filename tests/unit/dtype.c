@@ -1,6 +1,12 @@
 /* Element types: spellings, sizes, names, and record field lists. */
 #include "../util.h"
 
+static int host_little(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+
 struct spelling {
     const char *text;
     shmap_dtype dtype;
@@ -98,6 +104,121 @@ TEST(dtype_parse__numpy_letters_keep_their_case_and_its_unicode_is_refused)
     }
 }
 
+/* An integer of `size` bytes, as numpy's codes for C types resolve on this platform. */
+static shmap_dtype int_of_size(size_t size, int is_signed)
+{
+    switch (size) {
+    case 1: return is_signed ? SHMAP_I8 : SHMAP_U8;
+    case 2: return is_signed ? SHMAP_I16 : SHMAP_U16;
+    case 4: return is_signed ? SHMAP_I32 : SHMAP_U32;
+    case 8: return is_signed ? SHMAP_I64 : SHMAP_U64;
+    }
+    return SHMAP_DTYPE_NONE;
+}
+
+/*
+ * Every one-letter code of numpy.typecodes that names a type shmap has, with numpy's meaning:
+ * the C type's size on this platform for the integers ('l' is a C long, 8 bytes on 64-bit
+ * Linux), case as meaning ('b' int8, 'B' uint8), alone or after a byte-order character.
+ */
+TEST(dtype_parse__numpy_one_letter_codes_mean_what_numpy_means)
+{
+    const struct spelling s[] = {
+        {"?", SHMAP_BOOL},
+        {"b", SHMAP_I8},
+        {"B", SHMAP_U8},
+        {"h", int_of_size(sizeof(short), 1)},
+        {"H", int_of_size(sizeof(unsigned short), 0)},
+        {"i", int_of_size(sizeof(int), 1)},
+        {"I", int_of_size(sizeof(unsigned int), 0)},
+        {"l", int_of_size(sizeof(long), 1)},
+        {"L", int_of_size(sizeof(unsigned long), 0)},
+        {"q", int_of_size(sizeof(long long), 1)},
+        {"Q", int_of_size(sizeof(unsigned long long), 0)},
+        {"p", int_of_size(sizeof(intptr_t), 1)},
+        {"P", int_of_size(sizeof(uintptr_t), 0)},
+        {"e", SHMAP_F16},
+        {"f", SHMAP_F32},
+        {"d", SHMAP_F64},
+        {"F", SHMAP_C64},
+        {"D", SHMAP_C128},
+    };
+    const size_t n = sizeof s / sizeof s[0];
+    check_spellings(s, n);
+    /* With a native or no-matter byte order in front, as numpy also writes them. */
+    const char *const prefixes[] = {"=", "|", host_little() ? "<" : ">"};
+    for (size_t p = 0; p < sizeof prefixes / sizeof prefixes[0]; p++)
+        for (size_t i = 0; i < n; i++) {
+            char text[8];
+            snprintf(text, sizeof text, "%s%s", prefixes[p], s[i].text);
+            const struct spelling one = {text, s[i].dtype};
+            check_spellings(&one, 1);
+        }
+    /* On x86-64 and aarch64 Linux, as numpy says there. */
+    if (sizeof(long) == 8) {
+        const struct spelling lp64[] = {{"h", SHMAP_I16}, {"H", SHMAP_U16}, {"i", SHMAP_I32},
+                                        {"I", SHMAP_U32}, {"l", SHMAP_I64}, {"L", SHMAP_U64},
+                                        {"q", SHMAP_I64}, {"Q", SHMAP_U64}};
+        check_spellings(lp64, sizeof lp64 / sizeof lp64[0]);
+    }
+    /* The other byte order is refused for codes of more than one byte, not for one byte. */
+    const char *other = host_little() ? ">" : "<";
+    for (size_t i = 0; i < n; i++) {
+        char text[8];
+        snprintf(text, sizeof text, "%s%s", other, s[i].text);
+        shmap_dtype got = SHMAP_DTYPE_NONE;
+        int rc = shmap_dtype_parse(text, &got);
+        if (shmap_dtype_size(s[i].dtype) == 1 ? rc != 0 || got != s[i].dtype
+                                              : rc != SHMAP_EBYTEORDER)
+            test_fail(__FILE__, __LINE__, "shmap_dtype_parse(\"%s\") = %s (type %s)", text,
+                      shmap_errname(rc), shmap_dtype_name(got));
+    }
+}
+
+/* numpy's codes for what shmap cannot hold are refused, saying what numpy means by them. */
+TEST(dtype_parse__numpy_codes_shmap_cannot_hold_are_refused_saying_what_they_are)
+{
+    static const struct {
+        const char *text, *says;
+    } s[] = {
+        {"g", "long double"},      {"G", "complex long double"}, {"<g", "long double"},
+        {"S", "byte string"},      {"S10", "byte string"},       {"a5", "byte string"},
+        {"c", "S1"},               {"U", "unicode string"},      {"U4", "unicode string"},
+        {"<U4", "unicode string"}, {"V", "raw bytes"},           {"V8", "raw bytes"},
+        {"O", "Python object"},    {"O8", "Python object"},      {"M", "datetime64"},
+        {"M8[ns]", "datetime64"},  {"<M8[us]", "datetime64"},    {"m", "timedelta64"},
+        {"m8", "timedelta64"},     {"<f16", "16-byte float"},    {"<c32", "32-byte complex"},
+    };
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        shmap_dtype got = SHMAP_DTYPE_NONE;
+        int rc = shmap_dtype_parse(s[i].text, &got);
+        if (rc != SHMAP_EDTYPE || got != SHMAP_DTYPE_NONE)
+            test_fail(__FILE__, __LINE__, "shmap_dtype_parse(\"%s\") = %s (type %s)",
+                      s[i].text, shmap_errname(rc), shmap_dtype_name(got));
+        char quoted[32];
+        snprintf(quoted, sizeof quoted, "'%s'", s[i].text);
+        CHECK_CONTAINS(shmap_last_error(), quoted);
+        CHECK_CONTAINS(shmap_last_error(), s[i].says);
+        CHECK_CONTAINS(shmap_last_error(), "shmap cannot hold");
+    }
+    /* Nothing numpy knows: the usual message. */
+    shmap_dtype got;
+    CHECK_ERR(shmap_dtype_parse("E", &got), SHMAP_EDTYPE);
+    CHECK_CONTAINS(shmap_last_error(), "unknown type 'E'");
+}
+
+/* A record's fields take the same codes. */
+TEST(record_parse__fields_take_numpy_one_letter_codes)
+{
+    size_t elsize = 0;
+    CHECK_OK(shmap_record_parse("a:b,b:B,c:h,d:H,e:i,f:I,g:q,h:Q,i:e,j:f,k:d,l:F,m:D,n:?",
+                                &elsize));
+    CHECK_EQ_INT(elsize, 1 + 1 + 2 + 2 + 4 + 4 + 8 + 8 + 2 + 4 + 8 + 8 + 16 + 1);
+    CHECK_OK(shmap_record_parse("x:l", &elsize));
+    CHECK_EQ_INT(elsize, sizeof(long));
+    CHECK_ERR(shmap_record_parse("x:g", NULL), SHMAP_EDTYPE);
+}
+
 TEST(dtype_parse__other_byte_order_is_ebyteorder)
 {
     static const char *const big[] = {">f4", ">f8", ">i2", ">u4", ">i8", ">c8", ">c16", ">f2"};
@@ -112,8 +233,9 @@ TEST(dtype_parse__garbage_is_edtype)
 {
     static const char *const bad[] = {
         "",     "f3",        "float33", "x",    "record", "f4 ",       " f4",    "int 16",
-        "<",    "u",         "<f",      "<x4",  "<f4x",   "i16i",      "int128", "float128",
+        "<",    "u",         "<u",      "<x4",  "<f4x",   "i16i",      "int128", "float128",
         "<f16", "complex32", "c32",     "u128", "f4,f4",  "long long", "struct", "0",
+        "E",    "ff",        "<ff",     "w",    "n",      "N",         "bb",     "<?4",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         shmap_dtype got = SHMAP_DTYPE_NONE;

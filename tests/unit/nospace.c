@@ -2,6 +2,8 @@
  * A full /dev/shm: creation reserves its memory, so asking for more than there is fails at
  * create time with -ENOSPC and leaves nothing behind, neither the name nor a hidden object.
  */
+#include <dirent.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
@@ -82,6 +84,77 @@ static int in_small_dev_shm(const char *size, int (*fn)(void))
 
 static const char *small_name;
 
+/* The free space of a file system, as this process (root, in these tests) may use it. */
+static unsigned long long free_space(const char *path)
+{
+    struct statvfs vfs;
+    if (statvfs(path, &vfs) < 0)
+        return 0;
+    return (unsigned long long)(geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize;
+}
+
+/*
+ * A thread that watches a file system's free space while a create runs, for the least it
+ * saw: a create that does not fit must refuse before it takes any of it, so that the other
+ * users of the file system never find it full meanwhile. (A create that took the space and
+ * gave it back could still be missed between two looks; the message checks catch those.)
+ */
+struct space_watch {
+    const char *path;
+    unsigned long long least;
+    int stop;
+    pthread_t thread;
+};
+
+static void *watch_space(void *arg)
+{
+    struct space_watch *w = arg;
+    while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+        unsigned long long now = free_space(w->path);
+        if (now < w->least)
+            w->least = now;
+    }
+    return NULL;
+}
+
+static void watch_start(struct space_watch *w, const char *path)
+{
+    w->path = path;
+    w->least = free_space(path);
+    w->stop = 0;
+    CHECK(pthread_create(&w->thread, NULL, watch_space, w) == 0);
+}
+
+static unsigned long long watch_stop(struct space_watch *w)
+{
+    __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(w->thread, NULL);
+    return w->least;
+}
+
+/*
+ * Does a refusal for space give both figures and name the file system: "N bytes needed, M
+ * available in WHERE", M being what was free before the call, WHERE the mount point (not a
+ * file in it), and N at least `least`? NULL if so, else what is wrong.
+ */
+static const char *says_no_space(const char *detail, unsigned long long avail, const char *where,
+                                 unsigned long long least)
+{
+    static char why[256];
+    char want[SHMAP_NAME_MAX + 64];
+    snprintf(want, sizeof want, " %llu available in %s", avail, where);
+    const char *at = strstr(detail, want);
+    if (!at || !strchr(" \n", at[strlen(want)]))
+        return snprintf(why, sizeof why, "no \"%s\" at the end", want), why;
+    const char *needed = strstr(detail, "bytes needed");
+    const char *num = needed ? needed - 1 : NULL;
+    while (num && num > detail && num[-1] >= '0' && num[-1] <= '9')
+        num--;
+    if (!num || strtoull(num, NULL, 10) < least)
+        return snprintf(why, sizeof why, "needs at least %llu bytes needed", least), why;
+    return NULL;
+}
+
 static int fill_small(void)
 {
     /* 1 MiB of tmpfs: 512 KiB fits, 4 MiB does not; then a second segment does not fit. */
@@ -89,7 +162,11 @@ static int fill_small(void)
     const uint64_t fits[1] = {128 * 1024}, too_big[1] = {1024 * 1024};
     char name_b[SHMAP_NAME_MAX];
     snprintf(name_b, sizeof name_b, "%s-b", small_name);
+    struct space_watch w;
+    unsigned long long free0 = free_space("/dev/shm");
+    watch_start(&w, "/dev/shm");
     int rc = shmap_create(&b, name_b, SHMAP_F32, 1, too_big, NULL);
+    unsigned long long least = watch_stop(&w);
     if (rc != -ENOSPC) {
         fprintf(stderr, "4 MiB in a 1 MiB /dev/shm: %s (%s)\n", shmap_errname(rc),
                 shmap_last_error());
@@ -97,6 +174,16 @@ static int fill_small(void)
     }
     if (!strstr(shmap_last_error(), name_b)) {
         fprintf(stderr, "detail does not name the segment: %s\n", shmap_last_error());
+        return 1;
+    }
+    const char *wrong = says_no_space(shmap_last_error(), free0, "/dev/shm", 4u << 20);
+    if (wrong) {
+        fprintf(stderr, "%s: %s\n", wrong, shmap_last_error());
+        return 1;
+    }
+    if (least != free0 || free_space("/dev/shm") != free0) {
+        fprintf(stderr, "/dev/shm had %llu bytes free, %llu during the create, %llu after\n",
+                free0, least, free_space("/dev/shm"));
         return 1;
     }
     if (util_shm_exists(name_b) || util_count_hidden(NULL) != 0) {
@@ -174,4 +261,70 @@ TEST(create__a_container_sized_64mib_dev_shm_refuses_the_second_big_segment)
     if (rc == 77)
         TEST_SKIP("cannot mount a private tmpfs on /dev/shm here (needs root and unshare)");
     CHECK_EQ_INT(rc, 0);
+}
+
+/* What a directory holds, "." and ".." aside, hidden names included. */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+static void file_larger_than_its_file_system(const char *mnt)
+{
+    char name[SHMAP_NAME_MAX];
+    snprintf(name, sizeof name, "file:%s/big", mnt);
+    const unsigned long long free0 = free_space(mnt);
+    CHECK(free0 > 0 && free0 <= 1u << 20);
+    struct space_watch w;
+    watch_start(&w, mnt);
+    const uint64_t too_big[1] = {1024 * 1024}; /* 4 MiB of f32 */
+    shmap_seg *seg = (shmap_seg *)1;
+    int rc = shmap_create(&seg, name, SHMAP_F32, 1, too_big, NULL);
+    unsigned long long least = watch_stop(&w);
+    CHECK_ERR(rc, -ENOSPC);
+    CHECK(seg == NULL);
+    CHECK_DETAIL_NAMES(name);
+    const char *wrong = says_no_space(shmap_last_error(), free0, mnt, 4u << 20);
+    if (wrong)
+        test_fail(__FILE__, __LINE__, "%s: %s", wrong, shmap_last_error());
+    /* Nothing taken meanwhile, nothing left, not even a hidden file. */
+    CHECK_EQ_INT(least, free0);
+    CHECK_EQ_INT(free_space(mnt), free0);
+    CHECK_EQ_INT(entries(mnt), 0);
+
+    /* The command says the same, in one line, and leaves nothing either. */
+    char *out = NULL, *err = NULL;
+    RUN(1, "create", name, "f32", "1048576");
+    CHECK(strchr(err, '\n') == err + strlen(err) - 1);
+    wrong = says_no_space(err, free0, mnt, 4u << 20);
+    if (wrong)
+        test_fail(__FILE__, __LINE__, "%s: %s", wrong, err);
+    util_clear(&out, &err);
+    CHECK_EQ_INT(free_space(mnt), free0);
+    CHECK_EQ_INT(entries(mnt), 0);
+
+    /* What fits is made, every page reserved: writing all of it must not SIGBUS. */
+    const uint64_t fits[1] = {128 * 1024}; /* 512 KiB */
+    CHECK_OK(shmap_create(&seg, name, SHMAP_F32, 1, fits, NULL));
+    memset(shmap_data(seg), 0x5a, 512 * 1024);
+    CHECK_OK(shmap_close(seg));
+    CHECK(free_space(mnt) < free0);
+    CHECK_OK(shmap_unlink(name));
+    CHECK_EQ_INT(free_space(mnt), free0);
+}
+
+/*
+ * A file segment larger than the file system it goes on (a 1 MiB tmpfs here) is refused
+ * before any of the space is taken, naming the file system (its mount point) and both
+ * figures; the file system's free space never changes and nothing is left in it.
+ */
+TEST(create__a_file_larger_than_its_file_system_is_refused_before_taking_any_space)
+{
+    util_with_tmpfs(file_larger_than_its_file_system, "1m");
 }

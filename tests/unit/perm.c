@@ -152,6 +152,58 @@ TEST(perm__chmod_refuses_set_id_sticky_and_other_bits)
     CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
 }
 
+/*
+ * A new segment gets permission bits only, as shmap_chmod() gives: a set-user-id,
+ * set-group-id or sticky bit asked of shmap_create() (Python's create(mode=0o4777)) is
+ * refused on every store, memfd included, and nothing is made.
+ */
+TEST(perm__create_refuses_set_id_sticky_and_other_bits_on_every_store)
+{
+    static const unsigned bad[] = {04777, 02777, 01777, 04000, 06600, 010000, 0x7fffffffu,
+                                   0xffffffffu};
+    const mode_t old_mask = umask(0);
+    for (int s = 0; s <= 3; s++) {
+        char name[SHMAP_NAME_MAX];
+        snprintf(name, sizeof name, "%s", s < 3 ? name_on((enum store)s, "setid") : "memfd:");
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+            opts.mode = bad[i];
+            opts.flags = SHMAP_CREATE_KEEP;
+            const uint64_t n = 8;
+            shmap_seg *seg = (shmap_seg *)1;
+            int rc = shmap_create(&seg, s < 3 ? name : NULL, SHMAP_U8, 1, &n, &opts);
+            if (rc != SHMAP_EINVAL)
+                test_fail(__FILE__, __LINE__, "%s: create with mode 0%o gave %s (%s)", name,
+                          bad[i], shmap_errname(rc), shmap_last_error());
+            CHECK(seg == NULL);
+            CHECK_DETAIL_NAMES(s == SYSV ? name + strlen("sysv://") : name);
+            CHECK_CONTAINS(shmap_last_error(), "0 to 0777");
+            if ((bad[i] & ~07777u) == 0)
+                CHECK_CONTAINS(shmap_last_error(), "set-user-id, set-group-id and sticky bits");
+        }
+        /* Nothing was made under the name. */
+        if (s == POSIX)
+            CHECK(!util_shm_exists(name));
+        else if (s == SYSV)
+            CHECK(!util_sysv_exists((key_t)strtoul(name + 9, NULL, 16)));
+        else if (s == FILE_STORE)
+            CHECK(access(name + 5, F_OK) < 0 && errno == ENOENT);
+        if (s == 3)
+            continue;
+        /* The widest mode allowed is taken as given (the umask is 0 here). */
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.mode = 0777;
+        opts.flags = SHMAP_CREATE_KEEP;
+        const uint64_t n = 8;
+        shmap_seg *seg = NULL;
+        CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, &n, &opts));
+        CHECK_OK(shmap_close(seg));
+        CHECK_EQ_INT(kernel_perm(name).mode, 0777);
+        CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+    }
+    umask(old_mask);
+}
+
 TEST(perm__a_missing_object_is_enoent_on_every_store)
 {
     const char *names[] = {test_name("none"), name_on(SYSV, NULL), "sysv://id=2147483646",

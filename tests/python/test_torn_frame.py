@@ -1,0 +1,65 @@
+"""read_frame() and a writer killed in the middle of a frame: a try (timeout=0) and a wait
+give the same answer, the torn frame with OwnerDiedWarning, rather than BlockingIOError for
+a frame that will never come; a live writer in the middle of a frame still makes a try
+raise BlockingIOError. `shmap watch` shows the torn frame's statistics, marked."""
+import errno
+
+import pytest
+
+import shmap
+from conftest import read_line, run_cli
+
+WRITER = ("import shmap, time\n"
+          "seg = shmap.open(%r, readonly=False)\n"
+          "frame = seg.write_begin()\n"
+          "frame[:8] = 9\n"
+          "print('writing', flush=True)\n"
+          "time.sleep(60)\n")
+
+
+@pytest.fixture
+def mid_frame(name, child):
+    """A published segment of 16 u1 (all 1), and a child caught writing 9 into the first 8
+    of them: (segment, the child's Popen)."""
+    with shmap.create(name, 16, "u1") as seg:
+        seg.array[:] = 1
+        seg.publish()
+        proc = child(WRITER % name)
+        assert read_line(proc) == "writing"
+        yield seg, proc
+
+
+def test_torn_frame__a_live_writer_makes_a_try_wait(mid_frame):
+    seg, proc = mid_frame
+    seg.seen = 0
+    with pytest.raises(BlockingIOError) as exc:
+        seg.read_frame(timeout=0)
+    assert exc.value.errno == errno.EAGAIN
+    assert "pid %d" % proc.pid in str(exc.value)
+    assert seg.seen == 0
+
+
+@pytest.mark.parametrize("timeout", [0, 0.001, 10])
+def test_torn_frame__a_dead_writer_is_reported_by_a_try_as_by_a_wait(mid_frame, timeout):
+    seg, proc = mid_frame
+    proc.kill()
+    proc.wait(30)
+    with shmap.open(seg.name) as ro:
+        for reader in (seg, ro):
+            reader.seen = 0
+            with pytest.warns(shmap.OwnerDiedWarning, match="pid %d" % proc.pid):
+                f = reader.read_frame(timeout=timeout)
+            assert f.torn is True and f.number == 0
+            assert f.data.tolist() == [9] * 8 + [1] * 8
+            assert reader.seen == 1
+
+
+def test_torn_frame__watch_shows_the_torn_statistics_marked(mid_frame):
+    seg, proc = mid_frame
+    out = run_cli("watch", seg.name, "--count", "1", "--interval", "0.1").stdout
+    assert "no statistics yet: pid %d is writing a frame" % proc.pid in out
+    proc.kill()
+    proc.wait(30)
+    out = run_cli("watch", seg.name, "--count", "1", "--interval", "0.1").stdout
+    assert out.endswith("min 1  max 9  mean 5  torn: writer pid %d died mid-frame\n"
+                        % proc.pid), out
