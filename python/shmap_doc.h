@@ -538,6 +538,9 @@ PyDoc_STRVAR(segment_attached_doc,
 "  start     int: process start time, clock ticks since boot (0 if unknown)\n"
 "  writable  bool: it opened the segment read-write (False: a read-only opener that\n"
 "            took a lock)\n"
+"  other_pidns  bool: it runs in another pid namespace (a container sharing the\n"
+"            segment): its pid means nothing here, so it cannot be checked and\n"
+"            counts as alive\n"
 "These are the `attached` entries of shmap.info(). Dead processes are listed\n"
 "until a lock waiter or a new attacher clears them. Works on a read-only Segment.\n"
 "Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw mapping.");
@@ -551,7 +554,10 @@ PyDoc_STRVAR(segment_lock_info_doc,
 "  waiters       bool: someone waited for the lock since its last release, or a\n"
 "                writer waits for the shared holds to end\n"
 "  owner_died    bool: a writer died holding it; the next exclusive locker is told\n"
-"  dead_pid      last writer found dead holding it (kept once the next locker is told) or None\n"
+"  dead_pid      the last writer found dead holding it (kept once the next locker\n"
+"                is told), or None\n"
+"  writer_other_pidns  bool: the writer runs in another pid namespace, so it cannot\n"
+"                be checked and counts as alive\n"
 "Works on a read-only Segment. Raises ValueError if the segment is closed,\n"
 "shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_locked_doc,

@@ -1041,7 +1041,8 @@ static PyObject *attacher_dict(const shmap_attacher *a)
         put(d, "shared", PyLong_FromUnsignedLong(a->shared)) < 0 ||
         put(d, "writer", PyBool_FromLong(a->writer)) < 0 ||
         put(d, "start", PyLong_FromUnsignedLongLong(a->start)) < 0 ||
-        put(d, "writable", PyBool_FromLong(a->writable)) < 0)
+        put(d, "writable", PyBool_FromLong(a->writable)) < 0 ||
+        put(d, "other_pidns", PyBool_FromLong(a->other_pidns)) < 0)
         Py_CLEAR(d);
     return d;
 }
@@ -1074,7 +1075,9 @@ static PyObject *lockinfo_dict(const shmap_lockinfo *li)
               put(d, "shared", PyLong_FromUnsignedLong(li->shared)) < 0 ||
               put(d, "waiters", PyBool_FromLong(li->waiters)) < 0 ||
               put(d, "owner_died", PyBool_FromLong(li->owner_died)) < 0 ||
-              put(d, "dead_pid", pid_or_none(li->dead_pid)) < 0))
+              put(d, "dead_pid", pid_or_none(li->dead_pid)) < 0 ||
+              put(d, "writer_other_pidns",
+                  PyBool_FromLong(li->writer > 0 && li->writer_other_pidns)) < 0))
         Py_CLEAR(d);
     return d;
 }

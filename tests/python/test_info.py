@@ -95,7 +95,7 @@ def test_info__attached_and_locks_key_by_key_with_cli(name, child):
         assert sorted(a["pid"] for a in att) == sorted([os.getpid()] + readers)
         for a, c in zip(att, cli["attached"]):
             assert list(a) == list(c) == ["pid", "alive", "shared", "writer", "start",
-                                          "writable"]
+                                          "writable", "other_pidns"]
             assert [type(v) for v in a.values()] == [type(v) for v in c.values()]
             assert a["alive"] is True and a["shared"] == 1 and a["writer"] is False
         assert seg.info == py
@@ -103,9 +103,10 @@ def test_info__attached_and_locks_key_by_key_with_cli(name, child):
         assert seg.attached == att
         assert {a["pid"]: a["writable"] for a in att} == {
             os.getpid(): True, readers[0]: False, readers[1]: False}
-        assert py["lock"] == seg.lock_info == {"writer": None, "writer_alive": False,
-                                               "writer_waiting": False, "shared": 3, "waiters": False,
-                                               "owner_died": False, "dead_pid": None}
+        assert py["lock"] == seg.lock_info == {
+            "writer": None, "writer_alive": False, "writer_waiting": False, "shared": 3,
+            "waiters": False, "owner_died": False, "dead_pid": None,
+            "writer_other_pidns": False}
         assert seg.locked
         mine.release()
     finally:

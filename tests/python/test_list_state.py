@@ -58,7 +58,7 @@ def test_list_state__shared_and_exclusive_holders(names, child):
                for a in entry["attached"])
     assert entry["lock"] == {"writer": None, "writer_alive": False, "writer_waiting": False,
                              "shared": 2, "waiters": False, "owner_died": False,
-                             "dead_pid": None}
+                             "dead_pid": None, "writer_other_pidns": False}
 
     entry = same_as_info_and_cli(excl)
     assert [(a["pid"], a["writer"], a["alive"]) for a in entry["attached"]] == [

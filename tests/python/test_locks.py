@@ -39,7 +39,8 @@ def test_lock__shared_by_default_in_a_with_block(name):
             assert seg.locked is True
             info = seg.lock_info
             assert info == {"writer": None, "writer_alive": False, "writer_waiting": False,
-                            "shared": 1, "waiters": False, "owner_died": False, "dead_pid": None}
+                            "shared": 1, "waiters": False, "owner_died": False, "dead_pid": None,
+                            "writer_other_pidns": False}
         assert lk.held is False
         assert repr(lk) == "<shmap.Lock shared on '%s' released>" % name
         assert seg.locked is False and seg.lock_info["shared"] == 0
@@ -380,7 +381,7 @@ def test_lock__read_only_segment_locks_when_its_user_may_write(name):
             assert lk.held
             me = [a for a in ro.attached if a["pid"] == os.getpid()]
             assert me == [{"pid": os.getpid(), "alive": True, "shared": 1, "writer": False,
-                           "start": me[0]["start"], "writable": False}]
+                           "start": me[0]["start"], "writable": False, "other_pidns": False}]
             assert me[0]["start"] > 0
 
 
