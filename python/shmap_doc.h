@@ -302,19 +302,21 @@ PyDoc_STRVAR(delete_doc,
 "freed after the last one. That includes this process's unmap-pending mappings\n"
 "(arrays of a closed Segment): the lock is then taken through a mapping made for\n"
 "the call and unmapped after it, so those arrays are neither revived nor disturbed.\n"
-"A lock this process holds, in any thread (a shmap.Lock, a Segment opened with\n"
-"hold=True), must be released first: the call would wait for itself, so it raises\n"
-"shmap.Error with errno EDEADLK at once instead, as Segment.lock() does on a Segment\n"
-"that holds the lock already. Ctrl-C interrupts the wait.\n"
+"A lock this process holds (a shmap.Lock, a Segment opened with hold=True) must be\n"
+"released first. Another Python thread may do that while the call waits; when there\n"
+"is none, the call would wait for itself, so it raises shmap.Error with errno\n"
+"EDEADLK at once instead, as Segment.lock() does on a Segment that holds the lock\n"
+"already. Ctrl-C interrupts the wait.\n"
 "\n"
 "force     remove the name at once, without the lock; also removes an object that is\n"
 "          not a shmap segment (which is refused otherwise).\n"
 "\n"
 "Returns None. Raises FileNotFoundError if there is no such segment, TimeoutError\n"
 "(naming the pids that hold the lock), BlockingIOError with timeout=0 when the lock\n"
-"is held, shmap.Error (errno EDEADLK) when this process holds it, PermissionError\n"
-"if it may not be opened read-write or removed, shmap.Error (EFORMAT) for an object\n"
-"that is not a shmap segment without force.");
+"is held, shmap.Error (errno EDEADLK) when this process holds it and no other\n"
+"Python thread could let go, PermissionError if it may not be opened read-write or\n"
+"removed, shmap.Error (EFORMAT) for an object that is not a shmap segment without\n"
+"force.");
 
 PyDoc_STRVAR(chmod_doc,
 "chmod($module, /, name, mode)\n"

@@ -3553,11 +3553,26 @@ static PyObject *mod_open_fd(PyObject *module, PyObject *args, PyObject *kwargs)
 
 typedef struct {
     const char *name;
+    unsigned flags;
 } delete_args;
 
 static int delete_call(void *ctx, double timeout_s)
 {
-    return shmap_delete(((delete_args *)ctx)->name, timeout_s, 0);
+    delete_args *a = ctx;
+    return shmap_delete(a->name, timeout_s, a->flags);
+}
+
+/*
+ * Does this interpreter run one thread? A delete() inside a lock this process holds waits
+ * for itself unless another thread lets go. The library counts the process's threads, and
+ * an interpreter has threads that hold no shmap lock and never will (faulthandler's watchdog,
+ * a BLAS pool); the locks of this module are held by Python threads only, so with one of
+ * them the binding tells the library no other thread will let go (SHMAP_DELETE_NOT_MINE).
+ */
+static int interpreter_alone(void)
+{
+    PyThreadState *t = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
+    return t && !PyThreadState_Next(t);
 }
 
 static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -3580,7 +3595,7 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
         rc = shmap_delete(name, 0, SHMAP_DELETE_FORCE);
         Py_END_ALLOW_THREADS
     } else {
-        delete_args a = {name};
+        delete_args a = {name, interpreter_alone() ? SHMAP_DELETE_NOT_MINE : 0};
         rc = blocking(delete_call, &a, timeout, NULL);
     }
     if (rc == BLOCKING_PYERR)

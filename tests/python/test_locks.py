@@ -3,6 +3,7 @@ processes; timeouts, a holder killed with SIGKILL, read-only and raw segments, l
 attached, and shmap.delete(), which waits for the lock."""
 import contextlib
 import errno
+import faulthandler
 import os
 import signal
 import subprocess
@@ -620,14 +621,18 @@ def test_delete__busy_and_timeout(name, child):
             shmap.info(name)
 
 
-@pytest.mark.xfail(reason="needs the library's shmap_delete() to return -EDEADLK at once when "
-                          "this process holds the lock (being made in src/delete.c); until "
-                          "then delete() waits for itself until its timeout", strict=False)
+def os_threads():
+    with open("/proc/self/status") as f:
+        return int(f.read().split("Threads:")[1].split()[0])
+
+
 @pytest.mark.parametrize("how", ["lock", "hold"])
 def test_delete__own_lock_fails_at_once_with_edeadlk(name, how):
-    """A lock this process holds (a Lock, or a Segment opened with hold=True) would make
-    delete() wait for itself: it fails at once, with errno EDEADLK, the shmap.Error that
-    Segment.lock() raises on a Segment that holds the lock already."""
+    """A lock this process holds (a Lock, or a Segment opened with hold=True), with no other
+    Python thread to release it, would make delete() wait for itself: it fails at once, with
+    errno EDEADLK, the shmap.Error that Segment.lock() raises on a Segment that holds the lock
+    already."""
+    assert threading.active_count() == 1
     shmap.create(name, 4, "u1", keep=True).close()
     with shmap.open(name, hold=True) as held, pytest.raises(shmap.Error) as locked:
         held.lock()  # what a lock that would wait for this process's own hold raises
@@ -646,6 +651,23 @@ def test_delete__own_lock_fails_at_once_with_edeadlk(name, how):
     shmap.delete(name, timeout=0)  # released: nothing left to wait for
     with pytest.raises(FileNotFoundError):
         shmap.info(name)
+
+
+def test_delete__own_lock_fails_at_once_beside_threads_that_are_not_python(name):
+    """A thread that is not Python's (faulthandler's watchdog here; a BLAS pool, say) cannot
+    release a shmap.Lock: with no other Python thread, delete() still fails at once, though
+    the process has more than one thread."""
+    faulthandler.dump_traceback_later(600)
+    try:
+        assert threading.active_count() == 1 and os_threads() > 1
+        with shmap.create(name, 4, "u1") as seg, seg.lock():
+            t0 = time.monotonic()
+            with pytest.raises(shmap.Error) as exc:
+                shmap.delete(name, timeout=PROMPT + 1)
+            assert time.monotonic() - t0 < PROMPT
+            assert exc.value.errno == errno.EDEADLK and name in str(exc.value)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def test_delete__own_lock_waits_while_another_thread_may_let_go(name):
