@@ -121,9 +121,8 @@ static bool held_here(const shmap_seg *seg, char *how, size_t size)
 {
     shmap_attacher att[128];
     int n = shmap_attached(seg, att, sizeof att / sizeof att[0]);
-    pid_t me = getpid();
     for (int i = 0; i < n && i < (int)(sizeof att / sizeof att[0]); i++) {
-        if (att[i].pid != me || (!att[i].writer && !att[i].shared))
+        if (!shmap__attacher_is_me(&att[i]) || (!att[i].writer && !att[i].shared))
             continue;
         if (att[i].writer)
             snprintf(how, size, "the exclusive lock");

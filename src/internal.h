@@ -54,6 +54,8 @@ SHMAP__HIDDEN bool shmap__record_same(const char *a, const char *b);
 /* Check a record field list read from a segment against its element size. */
 SHMAP__HIDDEN int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize,
                                       const char *who);
+/* lock.c: is an attach-table entry this process (pid, start time, pid namespace)? */
+SHMAP__HIDDEN bool shmap__attacher_is_me(const shmap_attacher *a);
 /* Is the segment transient: created so, or destroyed by its creator when it unmaps it (so
  * one whose creator was killed is gc's to remove once nobody uses it)? */
 SHMAP__HIDDEN bool shmap__transient(const struct shmap__header *h);

@@ -212,6 +212,19 @@ static void cache_put(struct shmap__alive_cache *c, int32_t pid, uint64_t start,
     c->e[i].alive = alive;
 }
 
+/* Does (pid, start), in our pid namespace, name this process? Not a dead one whose pid
+ * we were given again. */
+static bool is_me(int32_t pid, uint64_t start)
+{
+    uint64_t self = shmap__self_start();
+    return pid == shmap__getpid() && (!start || !self || start == self);
+}
+
+bool shmap__attacher_is_me(const shmap_attacher *a)
+{
+    return !a->other_pidns && is_me(a->pid, a->start);
+}
+
 /*
  * Is a slot's process alive? One in another pid namespace (a container sharing /dev/shm)
  * cannot be judged from here, its pid meaning nothing to us: it is taken as alive, since
@@ -234,9 +247,9 @@ static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
         start = __atomic_load_n(&s->rstart, __ATOMIC_ACQUIRE);
         pid = -pid;
     }
-    if (pid > 0 && pid == shmap__getpid())
-        return true;
     if (pid > 0 && ns && shmap__self_pidns() && ns != shmap__self_pidns())
+        return true;
+    if (pid > 0 && is_me(pid, start))
         return true;
     if (pid <= 0)
         return false;
@@ -770,16 +783,17 @@ int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
     int n = shmap_attached(seg, att, SHMAP__LOCK_SLOTS);
     size_t len = 0;
     buf[0] = '\0';
-    /* A caller whose own wait failed has withdrawn its claim: a writer with our pid holds
-     * the lock through another handle of this process. */
-    pid_t self = shmap__getpid();
+    /* A caller whose own wait failed has withdrawn its claim: a writer that is this process
+     * holds the lock through another handle. */
+    bool writer_me = false;
+    for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS; i++)
+        writer_me |= att[i].writer && shmap__attacher_is_me(&att[i]);
     if (shmap_lock_info(seg, &li) == 0 && li.writer > 0)
         len += (size_t)snprintf(buf, size, "the exclusive lock is %s pid %d%s%s%s",
                                 li.writer_waiting ? "being taken (waiting for readers) by"
                                                   : "held by",
                                 (int)li.writer,
-                                li.writer == self ? " (this process, through another handle)"
-                                                  : "",
+                                writer_me ? " (this process, through another handle)" : "",
                                 li.writer_alive ? "" : " (dead)",
                                 li.writer_other_pidns ? OTHER_PIDNS : "");
     int shared = 0;
@@ -789,7 +803,8 @@ int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
         len += (size_t)snprintf(buf + len, size - len, "%s%d%s%s",
                                 shared++ ? ", " : len ? "; shared holds by pids "
                                                       : "shared holds by pids ",
-                                (int)att[i].pid, att[i].pid == self ? " (this process)" : "",
+                                (int)att[i].pid,
+                                shmap__attacher_is_me(&att[i]) ? " (this process)" : "",
                                 att[i].other_pidns ? OTHER_PIDNS : "");
     }
     if (!buf[0])

@@ -313,6 +313,13 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
             stuck_since = now;
         bool giving_up = deadline == 0 || (deadline > 0 && now > deadline);
         if ((giving_up || now - stuck_since > WRITER_CHECK_NS) && writer_gone(h)) {
+            /* A writer that published and exited while we judged it left a whole frame:
+             * the next round reads it. */
+            if (__atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE) != seq ||
+                __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE) != g2) {
+                stuck_since = 0;
+                continue;
+            }
             if (missed)
                 *missed = f - *seen;
             *seen = f + 1;

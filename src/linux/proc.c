@@ -14,7 +14,8 @@
 #include "internal.h"
 
 /*
- * Field `want` of /proc/PID/stat, numbered as proc(5) numbers them, and the state (field 3).
+ * Field `want` of /proc/PID/stat (pid 0: /proc/self/stat), numbered as proc(5) numbers them,
+ * and the state (field 3).
  * Field 22 is the start time in clock ticks since boot: with the pid it names a process
  * uniquely, since a reused pid has a later start time. The command name (field 2) is in
  * parentheses and may itself hold spaces and parentheses, so parse from the last ')'.
@@ -22,7 +23,10 @@
 static uint64_t stat_field(pid_t pid, int want, char *state)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/stat");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -51,10 +55,11 @@ static uint64_t proc_stat(pid_t pid, char *state)
     return stat_field(pid, 22, state);
 }
 
-/* Field 20 of /proc/PID/stat: the process's threads; 0 if unknown. */
+/* Field 20 of /proc/self/stat: this process's threads; 0 if unknown. (Not /proc/PID: in
+ * a pid namespace whose /proc was not mounted again, that is another process.) */
 unsigned shmap__self_threads(void)
 {
-    return (unsigned)stat_field(getpid(), 20, NULL);
+    return (unsigned)stat_field(0, 20, NULL);
 }
 
 void shmap__wake_all(void *addr)

@@ -209,6 +209,35 @@ TEST(delete__refuses_at_once_when_this_process_holds_the_lock)
     CHECK(!util_shm_exists(name));
 }
 
+/*
+ * A slot that carries this process's pid but another start time is a dead process whose
+ * pid we were given again, not us: the deletion recovers its hold instead of refusing
+ * as if this process held the lock. (Simulated: the slot is written by hand.)
+ */
+TEST(delete__a_dead_holder_with_our_pid_again_is_not_this_process)
+{
+    const char *name = test_name("reused");
+    make_kept(name, 0);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    struct shmap__lockarea *a =
+        (struct shmap__lockarea *)((char *)shmap_data(seg) - 4096 + SHMAP__LOCK_OFFSET);
+    shmap_attacher me[4];
+    CHECK_EQ_INT(shmap_attached(seg, me, 4), 1);
+    struct shmap__lockslot *s = &a->slots[6];
+    s->start = me[0].start + 1;
+    s->pidns = a->slots[0].pidns;
+    s->flags = SHMAP__SLOT_RDWR;
+    __atomic_store_n(&s->shared, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->pid, getpid(), __ATOMIC_SEQ_CST);
+    a->nslots = 7;
+    CHECK_OK(shmap_close(seg));
+    double t0 = util_now_s();
+    CHECK_OK(shmap_delete(name, 10, 0));
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK(!util_shm_exists(name));
+}
+
 struct later_unlock {
     shmap_seg *seg;
     long ms;
