@@ -125,7 +125,8 @@ static void slot_free(struct shmap__lockarea *a, struct shmap__lockslot *s, int3
     __atomic_store_n(&s->start, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->pidns, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->rstart, 0, __ATOMIC_RELAXED);
+    /* `rstart` stays: read only while `pid` < 0, it still names us if we die right here,
+     * and the next owner of the slot clears it (claim()). */
     __atomic_compare_exchange_n(&s->pid, &owner, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
     if (had)
         wake_drainer(a);
@@ -225,13 +226,30 @@ bool shmap__attacher_is_me(const shmap_attacher *a)
     return !a->other_pidns && is_me(a->pid, a->start);
 }
 
+/* `rstart` holding the time a bare -1 was first seen (see slot_alive_cached()). */
+#define SEEN_MARK (1ull << 63)
+
+/* A bare -1 in `pid`, `rstart` as read: is it still within its slice of grace? */
+static bool bare_mark_fresh(struct shmap__lockslot *s, uint64_t rstart)
+{
+    uint64_t now = (uint64_t)shmap__mono_ns();
+    if (rstart == 0) {
+        __atomic_compare_exchange_n(&s->rstart, &rstart, now | SEEN_MARK, false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+        return true;
+    }
+    return now - (rstart & ~SEEN_MARK) < (uint64_t)SLICE_NS;
+}
+
 /*
  * Is a slot's process alive? One in another pid namespace (a container sharing /dev/shm)
  * cannot be judged from here, its pid meaning nothing to us: it is taken as alive, since
  * breaking a live holder's lock would be worse than waiting. A slot being reclaimed (`pid`
  * < 0) is judged by its reclaimer, process -pid with start time `rstart`; until the
  * reclaimer has written `rstart` (one store after its CAS), by whether that pid exists. A
- * bare -1 with no `rstart` is an earlier version's mark, or damage: nobody to wait for.
+ * bare -1 with no `rstart` is an earlier version's mark (its reclaimer may be at work
+ * still) or damage: the first judge to see it notes the time in `rstart` (a mark with its
+ * top bit set, which no start time has), and it counts as dead a slice later.
  * `cache` (may be NULL) keeps the answers of /proc across the lock areas of a listing.
  */
 static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
@@ -242,9 +260,11 @@ static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
     uint32_t ns = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED);
     *pid_out = pid;
     if (pid < 0) {
-        if (pid == INT32_MIN || (pid == -1 && !__atomic_load_n(&s->rstart, __ATOMIC_ACQUIRE)))
+        if (pid == INT32_MIN)
             return false;
         start = __atomic_load_n(&s->rstart, __ATOMIC_ACQUIRE);
+        if (pid == -1 && (start == 0 || (start & SEEN_MARK)))
+            return bare_mark_fresh(s, start);
         pid = -pid;
     }
     if (pid > 0 && ns && shmap__self_pidns() && ns != shmap__self_pidns())
@@ -316,6 +336,7 @@ static int claim(struct shmap__lockarea *a, unsigned flags)
                                             __ATOMIC_RELAXED)) {
                 __atomic_store_n(&s->start, start, __ATOMIC_RELAXED);
                 __atomic_store_n(&s->pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
+                __atomic_store_n(&s->rstart, 0, __ATOMIC_RELAXED);
                 __atomic_store_n(&s->flags, flags, __ATOMIC_RELEASE);
                 raise_nslots(a, i + 1);
                 return (int)i;
