@@ -328,6 +328,40 @@ bool shmap__record_same(const char *a, const char *b)
 }
 
 /*
+ * A checked field list as a segment stores it: numpy's one-letter codes (`l`, `<h`, `?`)
+ * written out as shmap's names, since their sizes follow the platform that reads them and
+ * readers before they were accepted do not know them. Other spellings are kept.
+ */
+int shmap__record_canon(const char *fields, char *out, size_t size)
+{
+    size_t len = 0;
+    for (const char *p = fields; *p;) {
+        const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *type = colon + 1, *bracket = memchr(type, '[', (size_t)(end - type));
+        size_t tlen = (size_t)((bracket ? bracket : end) - type);
+        char letter[3] = "";
+        shmap_dtype dt;
+        if ((tlen == 1 || (tlen == 2 && strchr("<>=|", type[0]))) &&
+            (memcpy(letter, type, tlen), shmap__dtype_parse_quiet(letter, &dt) == 0)) {
+            len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%.*s%s%.*s%s",
+                                    (int)(type - p), p, shmap_dtype_name(dt),
+                                    (int)(end - type - tlen), type + tlen, comma ? "," : "");
+        } else {
+            len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%.*s%s",
+                                    (int)(end - p), p, comma ? "," : "");
+        }
+        p = comma ? comma + 1 : end;
+    }
+    if (len >= size)
+        return shmap__err(SHMAP_EDTYPE, "record: field list longer than %zu bytes once its "
+                                        "one-letter types are written out", size - 1);
+    if (!*fields && size)
+        out[0] = '\0';
+    return 0;
+}
+
+/*
  * A field list: name:type[count],... packed. Each field is checked; the detail names the
  * field at fault. Records of records are not supported (a flat list describes any IDL
  * structure without pointers once nested structures are flattened).

@@ -51,6 +51,9 @@ SHMAP__HIDDEN int shmap__header_check(const struct shmap__header *h, size_t avai
 /* dtype.c: whether two checked field lists describe the same record, however spelled
  * ("x:f4,n:u1" and "x:float32,n:u8"). */
 SHMAP__HIDDEN bool shmap__record_same(const char *a, const char *b);
+/* dtype.c: a checked field list with numpy's one-letter codes written as shmap's names,
+ * as a segment stores it, into `out` (`size` bytes). */
+SHMAP__HIDDEN int shmap__record_canon(const char *fields, char *out, size_t size);
 /* Check a record field list read from a segment against its element size. */
 SHMAP__HIDDEN int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize,
                                       const char *who);

@@ -487,10 +487,12 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
 
     size_t elsize, rec_len = 0;
     const char *rec = NULL;
+    char canon[SHMAP_RECORD_FIELDS_MAX];
     if (dtype == SHMAP_RECORD) {
-        rec = opts->record_fields;
-        if ((rc = shmap_record_parse(rec, &elsize)) < 0)
+        if ((rc = shmap_record_parse(opts->record_fields, &elsize)) < 0 ||
+            (rc = shmap__record_canon(opts->record_fields, canon, sizeof canon)) < 0)
             return rc;
+        rec = canon;
         rec_len = strlen(rec) + 1;
     } else if ((elsize = shmap_dtype_size(dtype)) == 0) {
         return shmap__err(SHMAP_EDTYPE, "%s: invalid element type code %d", n.name, (int)dtype);
