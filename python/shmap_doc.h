@@ -50,7 +50,7 @@ PyDoc_STRVAR(module_doc,
 "this process only attached is never removed by it: attaching never unlinks, unlike\n"
 "multiprocessing.shared_memory's resource tracker. A process that ends abruptly\n"
 "(os._exit, a signal) leaves its segments where they are; create them transient=True\n"
-"so that `shmap gc` may collect them.\n"
+"so that shmap.gc() (or `shmap gc`) may collect them.\n"
 "\n"
 "Locks. seg.lock() takes the segment's shared lock (many holders) or, with\n"
 "exclusive=True, its exclusive one (one holder, no shared ones), across processes\n"
@@ -108,8 +108,8 @@ PyDoc_STRVAR(module_doc,
 "TypeError, and out-of-range Python values ValueError, as usual.\n"
 "\n"
 "Threads and signals. The GIL is released while the library creates, opens, closes,\n"
-"lists or deletes segments, and while lock(), wait(), read_frame(), delete() and\n"
-"open(..., hold=True) wait.\n"
+"lists, deletes or cleans up (gc()) segments, and while lock(), wait(), read_frame(),\n"
+"delete() and open(..., hold=True) wait.\n"
 "While they wait they come back for Python's signal handlers whenever a signal\n"
 "arrives (and every few ms), so Ctrl-C (KeyboardInterrupt) interrupts them at once,\n"
 "without giving up their place: a writer waiting for readers keeps new readers out\n"
@@ -152,8 +152,8 @@ PyDoc_STRVAR(create_doc,
 "          set-group-id and sticky bits (0o7000) are refused, as by the CLI.\n"
 "keep      keep the segment when this process's last reference goes (default: a\n"
 "          segment you create is destroyed then, as in IDL).\n"
-"transient record it as transient: `shmap gc` may remove it once its creator and\n"
-"          users are gone.\n"
+"transient record it as transient: shmap.gc() (or `shmap gc`) may remove it once\n"
+"          its creator and users are gone.\n"
 "replace   replace an existing segment of that name, atomically.\n"
 "exist_ok  if the name exists with this type and shape, open it read-write instead\n"
 "          (raise shmap.Error with code EMISMATCH if the type or shape differ).\n"
@@ -431,6 +431,49 @@ PyDoc_STRVAR(mappings_doc,
 "(a list), bytes, offset (of the data in the mapping), refs (references open: Segments,\n"
 "arrays and buffers), pending (unmap-pending), writable, destroy (the segment is\n"
 "removed when the last reference goes). Raises MemoryError only.");
+
+PyDoc_STRVAR(gc_doc,
+"gc($module, /, prefix=None, *, dry_run=False)\n"
+"--\n"
+"\n"
+"Clean up after dead processes, as `shmap gc` does, and return what was done: a list\n"
+"of shmap.GcEvent, one per action, in the order the objects were looked at.\n"
+"\n"
+"It looks at every POSIX shared-memory object (/dev/shm) and every System V segment\n"
+"whose name starts with prefix:\n"
+"\n"
+"- a segment created with transient=True is removed when its creator is dead (pid and\n"
+"  start time: a reused pid is not taken for it), no live process is in its attach\n"
+"  table and no process maps it ('removed_transient'). One that processes this user\n"
+"  cannot inspect may map (other users' processes, when gc runs as a user other than\n"
+"  root) is kept, and said so ('kept_transient', the reason in message). A persistent\n"
+"  segment is never removed;\n"
+"- any other segment this user may write gets the attach slots of dead processes\n"
+"  cleared, and their locks released ('cleared_slots');\n"
+"- what a creation whose process died left is removed: a hidden '.shmap-tmp-PID-N'\n"
+"  object ('removed_leftover'), or a System V segment still marked as being created\n"
+"  ('removed_unfinished').\n"
+"Objects that are not shmap segments are never touched.\n"
+"\n"
+"prefix    only objects whose name starts with this, a str or bytes: the POSIX name\n"
+"          without its '/' ('frames' matches 'frames-1'; hidden leftovers are named\n"
+"          '.shmap-tmp-...'), and for System V the canonical name ('sysv://0x00005eed',\n"
+"          'sysv://id=N'). None: everything this user can see.\n"
+"dry_run   change nothing: report what would be done (the events have dry_run True).\n"
+"\n"
+"An action that fails on one object (this user may not remove it, say) does not stop\n"
+"the walk and raises nothing: its event has a non-zero status and the library's message.\n"
+"To learn whether any process has a POSIX object open, the call holds a lease on it\n"
+"for a moment; the kernel signals a lease break with SIGURG, which is ignored unless\n"
+"the program handles it.\n"
+"Limits: a process of another pid namespace (another container sharing /dev/shm) that\n"
+"created a transient segment and no longer maps it cannot be told from a dead one; a\n"
+"process that attaches between the check and the removal keeps its mapping, as after\n"
+"delete(force=True).\n"
+"\n"
+"Returns a list (empty when there was nothing to do). Raises OSError (PermissionError,\n"
+"...) when a store cannot be listed at all (actions already done stay done),\n"
+"TypeError or ValueError for a bad prefix.");
 
 PyDoc_STRVAR(parse_dtype_doc,
 "parse_dtype($module, /, dtype)\n"
@@ -917,6 +960,34 @@ PyDoc_STRVAR(frame_missed_doc,
 PyDoc_STRVAR(frame_torn_doc,
 "True when the writer died while writing the only frame there is (a plain segment):\n"
 "the copy may then be torn.");
+
+PyDoc_STRVAR(gc_event_doc,
+"One action of shmap.gc(): a named tuple (action, name, pid, slots, size, dry_run,\n"
+"status, message). With dry_run, what would be done.");
+PyDoc_STRVAR(gc_event_action_doc,
+"What was done, as `shmap gc` says it: 'removed_transient' (a transient segment whose\n"
+"creator is dead and that nobody uses), 'kept_transient' (one kept because processes\n"
+"this user cannot inspect may map it: message says which and what to do),\n"
+"'cleared_slots' (dead processes' attach slots in a segment), 'removed_leftover' (a\n"
+"hidden '.shmap-tmp-PID-N' object of a creation whose process died), or\n"
+"'removed_unfinished' (a System V segment whose creator died creating it).");
+PyDoc_STRVAR(gc_event_name_doc,
+"The segment ('frames', 'sysv://0x00005eed') or hidden object ('.shmap-tmp-PID-N').");
+PyDoc_STRVAR(gc_event_pid_doc,
+"The dead creator's pid, an int; None for 'cleared_slots'.");
+PyDoc_STRVAR(gc_event_slots_doc,
+"Attach slots of dead processes cleared (for 'cleared_slots'; for a removed transient\n"
+"segment, those it had), an int.");
+PyDoc_STRVAR(gc_event_size_doc, "Size of the object in bytes, an int.");
+PyDoc_STRVAR(gc_event_dry_run_doc,
+"True when nothing was changed: gc(dry_run=True) reports what it would do.");
+PyDoc_STRVAR(gc_event_status_doc,
+"0 when the action was done (or, in a dry run, would be); -errno.EBUSY for\n"
+"'kept_transient', which is not a failure; any other value is the library's negative\n"
+"code of a failure (-errno.EPERM: this user may not remove it), the action not done.");
+PyDoc_STRVAR(gc_event_message_doc,
+"The library's message for a failed or kept action, naming the object ('frames: kept:\n"
+"pid 12 (uid 1000) may map it ...'); None when status is 0.");
 
 PyDoc_STRVAR(owner_died_warning_doc,
 "Issued (warnings.warn) when a lock or a frame is obtained from a writer that died\n"

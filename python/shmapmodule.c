@@ -25,7 +25,7 @@
  *
  * The GIL is released around library calls that may block or take long: create (memory is
  * reserved), open (waits briefly for a creator still writing the header), close (munmap of
- * a large mapping, destroy), list, and the waits of lock, wait, read_frame, delete and an
+ * a large mapping, destroy), list, gc, and the waits of lock, wait, read_frame, delete and an
  * open with hold=True (see "Blocking calls" below). Calls on a handle that are quick
  * (publish, keywords) keep it.
  * The handle of a Segment is used only with the GIL held or, for close, after the Segment
@@ -3888,6 +3888,149 @@ static PyObject *mod_mappings(PyObject *module, PyObject *unused)
     return res;
 }
 
+/*
+ * gc(): shmap_gc() with the GIL released. The callback runs in the walk and may not touch
+ * Python objects, so it copies each event, with the library's detail for a failed or kept
+ * one (thread-local, read in the thread that walks), into an array the GcEvents are made
+ * from afterwards.
+ */
+typedef struct {
+    shmap_gc_event ev;
+    char message[SHMAP_NAME_MAX + 256]; /* "" for an event that succeeded */
+} gc_record;
+
+typedef struct {
+    gc_record *recs;
+    size_t n, cap;
+    int out_of_memory; /* the callback stopped the walk: no room for another record */
+} gc_records;
+
+static int gc_collect(const shmap_gc_event *ev, void *ctx)
+{
+    gc_records *g = ctx;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 16;
+        gc_record *recs = realloc(g->recs, cap * sizeof *recs);
+        if (!recs) {
+            g->out_of_memory = 1;
+            return -ENOMEM;
+        }
+        g->recs = recs;
+        g->cap = cap;
+    }
+    gc_record *r = &g->recs[g->n++];
+    r->ev = *ev;
+    r->message[0] = '\0';
+    if (ev->status != 0) {
+        /* The detail of this event names its object; one that does not is an older one. */
+        const char *detail = shmap_last_error();
+        if (detail && *detail && mentions(detail, ev->name))
+            snprintf(r->message, sizeof r->message, "%s", detail);
+        else
+            snprintf(r->message, sizeof r->message, "%s: %s", ev->name,
+                     shmap_strerror(ev->status));
+    }
+    return 0;
+}
+
+/* The action of an event in the words of `shmap gc`'s lines. */
+static const char *gc_action_name(const shmap_gc_event *ev)
+{
+    switch (ev->action) {
+    case SHMAP_GC_REMOVED_TRANSIENT:
+        /* Not a failure: kept because processes this user cannot inspect may map it. */
+        return ev->status == -EBUSY ? "kept_transient" : "removed_transient";
+    case SHMAP_GC_CLEARED_SLOTS:
+        return "cleared_slots";
+    case SHMAP_GC_REMOVED_TMP:
+        /* System V has no hidden names: its creations that never completed keep their key. */
+        return strncmp(ev->name, "sysv://", 7) == 0 ? "removed_unfinished" : "removed_leftover";
+    }
+    return "unknown";
+}
+
+static PyTypeObject GcEvent_Type;
+
+static PyStructSequence_Field gc_event_fields[] = {
+    {"action", gc_event_action_doc},
+    {"name", gc_event_name_doc},
+    {"pid", gc_event_pid_doc},
+    {"slots", gc_event_slots_doc},
+    {"size", gc_event_size_doc},
+    {"dry_run", gc_event_dry_run_doc},
+    {"status", gc_event_status_doc},
+    {"message", gc_event_message_doc},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc gc_event_desc = {"shmap.GcEvent", gc_event_doc, gc_event_fields,
+                                              8};
+
+/* Set item @p i of a new struct sequence, stealing @p value; -1 if it is NULL (failed). */
+static int seq_put(PyObject *seq, Py_ssize_t i, PyObject *value)
+{
+    if (!value)
+        return -1;
+    PyStructSequence_SET_ITEM(seq, i, value);
+    return 0;
+}
+
+static PyObject *gc_event_object(const gc_record *r)
+{
+    const shmap_gc_event *ev = &r->ev;
+    PyObject *res = PyStructSequence_New(&GcEvent_Type);
+    if (res &&
+        (seq_put(res, 0, PyUnicode_FromString(gc_action_name(ev))) < 0 ||
+         seq_put(res, 1, name_to_py(ev->name)) < 0 ||
+         seq_put(res, 2, pid_or_none(ev->action == SHMAP_GC_CLEARED_SLOTS ? 0 : ev->pid)) < 0 ||
+         seq_put(res, 3, PyLong_FromUnsignedLong(ev->slots)) < 0 ||
+         seq_put(res, 4, PyLong_FromUnsignedLongLong(ev->size)) < 0 ||
+         seq_put(res, 5, PyBool_FromLong(ev->dry_run)) < 0 ||
+         seq_put(res, 6, PyLong_FromLong(ev->status)) < 0 ||
+         seq_put(res, 7, r->message[0] ? PyUnicode_DecodeFSDefault(r->message)
+                                       : Py_NewRef(Py_None)) < 0))
+        Py_CLEAR(res);
+    return res;
+}
+
+static PyObject *mod_gc(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"prefix", "dry_run", NULL};
+    PyObject *prefix_obj = Py_None;
+    int dry_run = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$p:gc", kwlist, &prefix_obj, &dry_run))
+        return NULL;
+    char prefix_buf[SHMAP_NAME_MAX];
+    const char *prefix = NULL;
+    if (prefix_obj != Py_None) {
+        if (name_arg(prefix_obj, "prefix", prefix_buf) < 0)
+            return NULL;
+        prefix = prefix_buf;
+    }
+    gc_records g = {NULL, 0, 0, 0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmap_gc(prefix, dry_run ? SHMAP_GC_DRY_RUN : 0, gc_collect, &g);
+    Py_END_ALLOW_THREADS
+    PyObject *res = NULL;
+    if (g.out_of_memory)
+        PyErr_NoMemory();
+    else if (rc < 0)
+        raise_lib(rc, NULL); /* the walk itself failed: "cannot list /dev/shm: ..." */
+    else
+        res = PyList_New((Py_ssize_t)g.n);
+    for (size_t i = 0; res && i < g.n; i++) {
+        PyObject *ev = gc_event_object(&g.recs[i]);
+        if (!ev)
+            Py_CLEAR(res);
+        else
+            PyList_SET_ITEM(res, (Py_ssize_t)i, ev);
+    }
+    free(g.recs);
+    return res;
+}
+
 static PyObject *mod_parse_dtype(PyObject *module, PyObject *arg)
 {
     (void)module;
@@ -3968,6 +4111,7 @@ static PyMethodDef module_methods[] = {
     {"unique_name", (PyCFunction)(void (*)(void))mod_unique_name, METH_VARARGS | METH_KEYWORDS,
      unique_name_doc},
     {"mappings", mod_mappings, METH_NOARGS, mappings_doc},
+    {"gc", (PyCFunction)(void (*)(void))mod_gc, METH_VARARGS | METH_KEYWORDS, gc_doc},
     {"parse_dtype", mod_parse_dtype, METH_O, parse_dtype_doc},
     {"_atexit", mod_atexit, METH_NOARGS, atexit_doc},
     {"_gil_checks", mod_gil_checks, METH_NOARGS, gil_checks_doc},
@@ -4032,6 +4176,9 @@ PyMODINIT_FUNC PyInit_shmap(void)
         return NULL;
     if (!Frame_Type.tp_name && PyStructSequence_InitType2(&Frame_Type, &frame_desc) < 0)
         return NULL;
+    if (!GcEvent_Type.tp_name &&
+        PyStructSequence_InitType2(&GcEvent_Type, &gc_event_desc) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&shmap_module);
     if (!m)
         return NULL;
@@ -4061,6 +4208,7 @@ PyMODINIT_FUNC PyInit_shmap(void)
     if (PyModule_AddObjectRef(m, "Segment", (PyObject *)&Segment_Type) < 0 ||
         PyModule_AddObjectRef(m, "Lock", (PyObject *)&Lock_Type) < 0 ||
         PyModule_AddObjectRef(m, "Frame", (PyObject *)&Frame_Type) < 0 ||
+        PyModule_AddObjectRef(m, "GcEvent", (PyObject *)&GcEvent_Type) < 0 ||
         PyModule_AddObjectRef(m, "Keywords", (PyObject *)&Keywords_Type) < 0 ||
         PyModule_AddObjectRef(m, "_MapRef", (PyObject *)&MapRef_Type) < 0 ||
         PyModule_AddStringConstant(m, "__version__", SHMAP_VERSION_STRING) < 0 ||
