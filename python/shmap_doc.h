@@ -509,7 +509,7 @@ PyDoc_STRVAR(segment_doc,
 "Locks: lock() returns a shmap.Lock (a context manager); open(..., hold=True) makes a\n"
 "Segment that holds the lock until it is closed (held). Change notification:\n"
 "publish(), wait(), write_begin() and read_frame(). State: generation, seen,\n"
-"attached, lock_info, locked, held, info, keywords.\n"
+"write_state, attached, lock_info, locked, held, info, keywords.\n"
 "\n"
 "A Segment is a context manager that closes on exit, and pickles as a reference by\n"
 "name: unpickling reopens the segment with the same access (for multiprocessing).\n"
@@ -608,6 +608,18 @@ PyDoc_STRVAR(segment_lock_info_doc,
 PyDoc_STRVAR(segment_locked_doc,
 "True if any process holds the segment's lock, shared or exclusive (or is taking the\n"
 "exclusive one): a snapshot, see lock_info. Raises as lock_info does.");
+PyDoc_STRVAR(segment_write_state_doc,
+"Whether a frame is being written (write_begin() without its publish() yet), and by\n"
+"whom, read now: a tuple (state, pid)\n"
+"  ('none', None)           no frame is being written\n"
+"  ('in_progress', pid)     a running process is writing one\n"
+"  ('abandoned', pid)       the process writing one died in the middle of it: the frame\n"
+"                           stays half-written until a writer takes over\n"
+"For a reader that got no whole frame (read_frame() timed out, or BlockingIOError for\n"
+"timeout=0), or a torn one, to tell its user why. The writer is judged alive or dead\n"
+"as read_frame() judges it (pid and start time, from /proc). A snapshot: the write may\n"
+"end, or another begin, at once. Works on a read-only Segment and writes nothing.\n"
+"Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_keywords_doc,
 "The segment's keywords, as a mutable mapping (shmap.Keywords).\n"
 "\n"
@@ -713,7 +725,8 @@ PyDoc_STRVAR(segment_read_frame_doc,
 "otherwise); number, the frame's number (generation - 1 when it was published);\n"
 "missed, how many frames after seen the ring no longer held (skipped); torn, True\n"
 "only when the writer died in the middle of the only frame there is, in which case\n"
-"a shmap.OwnerDiedWarning is issued too. Raises as wait() does.");
+"a shmap.OwnerDiedWarning is issued too. Raises as wait() does; a live writer in the\n"
+"middle of the only frame there is is waited for too (write_state says who).");
 
 PyDoc_STRVAR(segment_write_begin_doc,
 "write_begin($self, /)\n"

@@ -2248,6 +2248,26 @@ static PyObject *seg_read_frame(PyObject *obj, PyObject *args, PyObject *kwargs)
     return frame;
 }
 
+/* Whether a frame is being written, and by whom: (state, pid or None). Reads /proc for the
+ * writer's liveness, as read_frame() does; quick enough to keep the GIL. */
+static PyObject *seg_get_write_state(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    if (self->raw)
+        return raise_raw(self, "write_state");
+    pid_t writer = 0;
+    int rc = shmap_write_state(self->seg, &writer);
+    if (rc < 0)
+        return raise_seg(self, rc);
+    const char *state = rc == SHMAP_WRITE_IN_PROGRESS ? "in_progress"
+                        : rc == SHMAP_WRITE_ABANDONED ? "abandoned"
+                                                      : "none";
+    return Py_BuildValue("(sN)", state, pid_or_none(rc == SHMAP_WRITE_NONE ? 0 : writer));
+}
+
 static PyObject *seg_write_begin(PyObject *obj, PyObject *unused)
 {
     (void)unused;
@@ -2525,6 +2545,7 @@ static PyGetSetDef segment_getset[] = {
     {"attached", seg_get_attached, NULL, segment_attached_doc, NULL},
     {"lock_info", seg_get_lock_info, NULL, segment_lock_info_doc, NULL},
     {"locked", seg_get_locked, NULL, segment_locked_doc, NULL},
+    {"write_state", seg_get_write_state, NULL, segment_write_state_doc, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
