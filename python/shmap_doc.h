@@ -156,7 +156,8 @@ PyDoc_STRVAR(create_doc,
 "          its creator and users are gone.\n"
 "replace   replace an existing segment of that name, atomically.\n"
 "exist_ok  if the name exists with this type and shape, open it read-write instead\n"
-"          (raise shmap.Error with code EMISMATCH if the type or shape differ).\n"
+"          (raise shmap.Error with code EMISMATCH if the type or shape differ);\n"
+"          Segment.created says which happened.\n"
 "prefault  fault every page in now (MAP_POPULATE), so that first writes do not.\n"
 "keywords  a mapping (a dict, or anything with items()) of keywords to set:\n"
 "          {'EXPTIME': 1.5, 'OBJECT': ('M31', 'target name')}; a (value, comment)\n"
@@ -514,8 +515,8 @@ PyDoc_STRVAR(segment_doc,
 "A Segment is a context manager that closes on exit, and pickles as a reference by\n"
 "name: unpickling reopens the segment with the same access (for multiprocessing).\n"
 "Attributes that read the segment raise ValueError once it is closed; name, dtype,\n"
-"shape, ndim, nbytes, readonly, closed, held, raw, private, ring, offset and seen\n"
-"stay.");
+"shape, ndim, nbytes, readonly, closed, held, raw, private, ring, created, offset and\n"
+"seen stay.");
 
 PyDoc_STRVAR(segment_array_doc,
 "The data, as a numpy.ndarray over the shared memory (zero copy, C order).\n"
@@ -563,6 +564,14 @@ PyDoc_STRVAR(segment_private_doc,
 PyDoc_STRVAR(segment_ring_doc,
 "True for a ring of frames (create(..., ring=True)): the first dimension counts the\n"
 "frames, and read_frame() and write_begin() work on one of them.");
+PyDoc_STRVAR(segment_created_doc,
+"True if this process created the segment (create() made it), False if it opened one\n"
+"that was there: how create(..., exist_ok=True) tells its two outcomes apart, where\n"
+"info['creator_pid'] == os.getpid() would also be true of a segment this process made\n"
+"earlier and then let go of. It belongs to the mapping: another Segment of this\n"
+"process that shares it (an open() with the same access while the creator's Segment\n"
+"or its arrays still map it) says True too. False for raw mappings. Stays after\n"
+"close(). (info['created'] is the creation time.)");
 PyDoc_STRVAR(segment_offset_doc,
 "Byte offset of the data in the object, an int: page-aligned for a described segment\n"
 "(after its header), the offset given for a raw mapping.");

@@ -1168,6 +1168,7 @@ typedef struct SegmentObject {
     char ring;             /* a ring of frames: the first dimension counts them */
     char priv;             /* a private (copy-on-write) mapping */
     char held;             /* opened with hold=True: the handle holds the lock until close */
+    char created;          /* this process created the segment behind the mapping */
     pid_t held_pid;        /* the process that took the hold: a forked child holds nothing */
     uint64_t offset;       /* where the data starts in the object */
     uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
@@ -1487,6 +1488,7 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->priv = 0;
     self->held = 0;
     self->held_pid = 0;
+    self->created = shmap_created(seg) != 0; /* fixed for the mapping's life */
     self->offset = info->data_offset;
     self->seen = self->raw ? 0 : info->generation;
     self->elsize = (Py_ssize_t)info->elsize;
@@ -2527,6 +2529,7 @@ static PyMemberDef segment_members[] = {
     {"raw", T_BOOL, offsetof(SegmentObject, raw), READONLY, segment_raw_doc},
     {"private", T_BOOL, offsetof(SegmentObject, priv), READONLY, segment_private_doc},
     {"ring", T_BOOL, offsetof(SegmentObject, ring), READONLY, segment_ring_doc},
+    {"created", T_BOOL, offsetof(SegmentObject, created), READONLY, segment_created_doc},
     {"offset", T_ULONGLONG, offsetof(SegmentObject, offset), READONLY, segment_offset_doc},
     {NULL, 0, 0, 0, NULL},
 };
