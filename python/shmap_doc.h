@@ -514,6 +514,8 @@ PyDoc_STRVAR(segment_doc,
 "\n"
 "A Segment is a context manager that closes on exit, and pickles as a reference by\n"
 "name: unpickling reopens the segment with the same access (for multiprocessing).\n"
+"A memfd segment, which has no name, refuses to pickle (TypeError): pass its\n"
+"descriptor, fileno(), and attach it with shmap.open_fd().\n"
 "Attributes that read the segment raise ValueError once it is closed; name, dtype,\n"
 "shape, ndim, nbytes, readonly, closed, held, raw, private, ring, created, offset and\n"
 "seen stay.");
@@ -824,7 +826,9 @@ PyDoc_STRVAR(segment_reduce_doc,
 "__reduce__($self, /)\n"
 "--\n"
 "\n"
-"Pickle as a reference by name: unpickling calls shmap.open(name, readonly).");
+"Pickle as a reference by name: unpickling calls shmap.open(name, readonly). A memfd\n"
+"segment has no name: pickling it raises TypeError; give another process its\n"
+"descriptor (fileno()) and attach it there with shmap.open_fd().");
 
 /* ---------------------------------------------------------------------------------------- */
 

@@ -2339,12 +2339,20 @@ static PyObject *mod_open_obj; /* shmap.open, for pickling */
 /*
  * A Segment pickles as the call that opens it again: open(name, readonly), and for raw and
  * private mappings the same through functools.partial(open, dtype=..., shape=..., ...), as
- * their options are keyword-only.
+ * their options are keyword-only. A memfd segment has no name to open: it is refused here,
+ * where the mistake is made, rather than when the pickle is loaded in another process.
  */
 static PyObject *seg_reduce(PyObject *obj, PyObject *unused)
 {
     (void)unused;
     SegmentObject *self = (SegmentObject *)obj;
+    shmap_store store;
+    if (shmap_name_check(seg_cname(self), &store) == 0 && store == SHMAP_STORE_MEMFD)
+        return PyErr_Format(PyExc_TypeError,
+                            "cannot pickle memfd segment %R: it has no name another process "
+                            "could open it by; pass its descriptor instead (seg.fileno(), "
+                            "through subprocess's pass_fds, os.fork() or socket.send_fds()) "
+                            "and attach it with shmap.open_fd(fd)", self->name);
     if (!self->raw && !self->priv)
         return Py_BuildValue("O(OO)", mod_open_obj, self->name,
                              self->writable ? Py_False : Py_True);
