@@ -890,22 +890,44 @@ static PyObject *kw_value_to_py(const shmap_keyword *kw)
 /* ---------------------------------------------------------------------------------------- */
 /* Description dicts: the fields of `shmap info --json`, same names, order and types. */
 
-static PyObject *user_name(uid_t uid)
+/*
+ * The name of a user (@p group 0) or group, or None when the system has none for the id. A
+ * group with many members can outgrow the first buffer (ERANGE): the lookup is made again
+ * with a larger one, rather than taken for a group without a name.
+ */
+static PyObject *id_name(unsigned long id, int group)
 {
-    struct passwd pw, *res = NULL;
-    char buf[4096];
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) != 0 || !res)
-        Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8(pw.pw_name, (Py_ssize_t)strlen(pw.pw_name), "replace");
-}
-
-static PyObject *group_name(gid_t gid)
-{
-    struct group gr, *res = NULL;
-    char buf[4096];
-    if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) != 0 || !res)
-        Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8(gr.gr_name, (Py_ssize_t)strlen(gr.gr_name), "replace");
+    char stack[4096], *buf = stack, *heap = NULL;
+    size_t size = sizeof stack;
+    PyObject *res = NULL;
+    for (;;) {
+        const char *name = NULL;
+        int rc;
+        if (group) {
+            struct group gr, *found = NULL;
+            rc = getgrgid_r((gid_t)id, &gr, buf, size, &found);
+            if (rc == 0 && found)
+                name = gr.gr_name;
+        } else {
+            struct passwd pw, *found = NULL;
+            rc = getpwuid_r((uid_t)id, &pw, buf, size, &found);
+            if (rc == 0 && found)
+                name = pw.pw_name;
+        }
+        if (rc == ERANGE && size < ((size_t)1 << 24)) {
+            size *= 4;
+            char *bigger = PyMem_Realloc(heap, size);
+            if (!bigger)
+                break;
+            heap = buf = bigger;
+            continue;
+        }
+        res = name ? PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), "replace")
+                   : Py_NewRef(Py_None);
+        break;
+    }
+    PyMem_Free(heap);
+    return res ? res : PyErr_NoMemory();
 }
 
 /* "2026-11-23T16:30:00.123Z", as the CLI prints it. */
@@ -974,7 +996,7 @@ static int object_members(PyObject *d, const shmap_info *info)
         put(d, "mode", mode_string(info->mode)) < 0 ||
         put(d, "uid", PyLong_FromUnsignedLongLong((unsigned long long)info->uid)) < 0 ||
         put(d, "gid", PyLong_FromUnsignedLongLong((unsigned long long)info->gid)) < 0 ||
-        put(d, "owner", user_name(info->uid)) < 0 || put(d, "group", group_name(info->gid)) < 0)
+        put(d, "owner", id_name(info->uid, 0)) < 0 || put(d, "group", id_name(info->gid, 1)) < 0)
         return -1;
     return 0;
 }

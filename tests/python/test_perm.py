@@ -3,12 +3,14 @@ afterwards, the errors, and (as root) what the user nobody can and cannot do the
 import os
 import pathlib
 import stat
+import subprocess
+import sys
 import tempfile
 
 import pytest
 
 import shmap
-from conftest import SHM_DIR, run_python_as_nobody
+from conftest import SHM_DIR, python_env, run_python_as_nobody, shmap_bin
 
 NOBODY = 65534
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
@@ -132,6 +134,38 @@ def test_perm__chown_shows_in_info(seg_name):
     shmap.chown(seg_name)  # both -1: nothing changes
     info = shmap.info(seg_name)
     assert (info["uid"], info["gid"]) == (0, 0)
+
+
+BIG_GROUP_GID = 65533
+
+
+@root_only
+def test_perm__a_group_with_many_members_is_named(name):
+    """A group whose entry outgrows a lookup's first buffer (ERANGE) is still named, in list()
+    and info() as by the command. The group exists in a mount namespace of the test's own,
+    where a copy of /etc/group with it is mounted over the real one."""
+    shmap.create(name, 1, "u1", keep=True).close()
+    shmap.chown(name, gid=BIG_GROUP_GID)
+    members = ",".join("member%05d" % i for i in range(2000))  # 24 KB
+    code = ("import json, shmap, subprocess, sys\n"
+            "(e,) = [e for e in shmap.list() if e['name'] == sys.argv[1]]\n"
+            "cli = json.loads(subprocess.run([sys.argv[2], 'info', sys.argv[1], '--json'],\n"
+            "                                capture_output=True, check=True).stdout)\n"
+            "print(e['group'], shmap.info(sys.argv[1])['group'], cli['group'])\n")
+    with tempfile.NamedTemporaryFile("w", prefix="shmap-pytest-group-") as group:
+        with open("/etc/group") as f:
+            group.write(f.read())
+        group.write("shmapbig:x:%d:%s\n" % (BIG_GROUP_GID, members))
+        group.flush()
+        proc = subprocess.run(
+            ["unshare", "--mount", "sh", "-c",
+             "mount --bind \"$0\" /etc/group || exit 77; exec \"$@\"", group.name,
+             sys.executable, "-c", code, name, shmap_bin()],
+            capture_output=True, text=True, timeout=60, env=python_env())
+    if proc.returncode == 77 or (proc.returncode != 0 and "Traceback" not in proc.stderr):
+        pytest.skip("no mount namespace here: %s" % proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "shmapbig shmapbig shmapbig\n"
 
 
 NOBODY_OPENS = (
