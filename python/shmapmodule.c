@@ -930,6 +930,38 @@ static PyObject *id_name(unsigned long id, int group)
     return res ? res : PyErr_NoMemory();
 }
 
+/*
+ * The owner and group names of one listing. Every entry's owner and group were looked up
+ * in the user and group databases (getpwuid_r, getgrgid_r: /etc/passwd read again, or a
+ * directory service asked), about half of list()'s time over 2,000 segments, though the
+ * ids repeat from entry to entry. A listing remembers the names it found, for that call
+ * only: the next call looks again, so a user renamed or added meanwhile is seen.
+ */
+typedef struct {
+    PyObject *users;  /* uid -> name or None */
+    PyObject *groups; /* gid -> name or None */
+} id_names;
+
+/* The name of a user or group, from @p cache (a dict of @p ids, or NULL for none). */
+static PyObject *cached_id_name(PyObject *cache, unsigned long id, int group)
+{
+    if (!cache)
+        return id_name(id, group);
+    PyObject *key = PyLong_FromUnsignedLong(id);
+    if (!key)
+        return NULL;
+    PyObject *name = PyDict_GetItemWithError(cache, key); /* borrowed */
+    if (name) {
+        Py_INCREF(name);
+    } else if (!PyErr_Occurred()) {
+        name = id_name(id, group);
+        if (name && PyDict_SetItem(cache, key, name) < 0)
+            Py_CLEAR(name);
+    }
+    Py_DECREF(key);
+    return name;
+}
+
 /* "2026-11-23T16:30:00.123Z", as the CLI prints it. */
 static PyObject *iso_time(int64_t ns)
 {
@@ -987,8 +1019,9 @@ static int put(PyObject *d, const char *key, PyObject *value)
     return rc;
 }
 
-/* The members every listed object has, segment or not. */
-static int object_members(PyObject *d, const shmap_info *info)
+/* The members every listed object has, segment or not; @p ids (may be NULL) remembers the
+ * owner and group names of a listing. */
+static int object_members(PyObject *d, const shmap_info *info, const id_names *ids)
 {
     if (put(d, "store", PyUnicode_FromString(shmap_store_name(info->store))) < 0 ||
         put(d, "os_handle", name_to_py(info->os_handle)) < 0 ||
@@ -996,7 +1029,8 @@ static int object_members(PyObject *d, const shmap_info *info)
         put(d, "mode", mode_string(info->mode)) < 0 ||
         put(d, "uid", PyLong_FromUnsignedLongLong((unsigned long long)info->uid)) < 0 ||
         put(d, "gid", PyLong_FromUnsignedLongLong((unsigned long long)info->gid)) < 0 ||
-        put(d, "owner", id_name(info->uid, 0)) < 0 || put(d, "group", id_name(info->gid, 1)) < 0)
+        put(d, "owner", cached_id_name(ids ? ids->users : NULL, info->uid, 0)) < 0 ||
+        put(d, "group", cached_id_name(ids ? ids->groups : NULL, info->gid, 1)) < 0)
         return -1;
     return 0;
 }
@@ -1105,16 +1139,17 @@ static PyObject *lockinfo_dict(const shmap_lockinfo *li)
 }
 
 /* A segment's description; @p att may be NULL when @p natt is 0, @p li NULL where the lock
- * state was not read. */
+ * state was not read, @p ids NULL outside a listing. */
 static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int nkw,
-                           const shmap_attacher *att, int natt, const shmap_lockinfo *li)
+                           const shmap_attacher *att, int natt, const shmap_lockinfo *li,
+                           const id_names *ids)
 {
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
     int bad =
         put(d, "name", name_to_py(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_True)) < 0 ||
-        object_members(d, info) < 0 ||
+        object_members(d, info, ids) < 0 ||
         put(d, "version", PyLong_FromUnsignedLong(info->version)) < 0 ||
         array_members(d, info) < 0 ||
         put(d, "creator_pid", PyLong_FromLong((long)info->creator_pid)) < 0 ||
@@ -1146,7 +1181,7 @@ static PyObject *raw_info_dict(const shmap_info *info, int priv)
         return NULL;
     int bad =
         put(d, "name", name_to_py(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_False)) < 0 ||
-        put(d, "raw", Py_NewRef(Py_True)) < 0 || object_members(d, info) < 0 ||
+        put(d, "raw", Py_NewRef(Py_True)) < 0 || object_members(d, info, NULL) < 0 ||
         array_members(d, info) < 0 ||
         put(d, "private", PyBool_FromLong(priv)) < 0 ||
         put(d, "creator_pid", Py_NewRef(Py_None)) < 0 ||
@@ -1158,13 +1193,13 @@ static PyObject *raw_info_dict(const shmap_info *info, int priv)
     return d;
 }
 
-static PyObject *foreign_dict(const shmap_entry *e)
+static PyObject *foreign_dict(const shmap_entry *e, const id_names *ids)
 {
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
     if (put(d, "name", name_to_py(e->info.name)) < 0 ||
-        put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info) < 0 ||
+        put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info, ids) < 0 ||
         put(d, "error", PyUnicode_FromString(shmap_strerror(e->status))) < 0 ||
         put(d, "error_code", PyUnicode_FromString(shmap_errname(e->status))) < 0)
         Py_CLEAR(d);
@@ -1774,7 +1809,7 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
         (rc = shmap_lock_info(self->seg, &li)) < 0)
         raise_seg(self, rc);
     else
-        res = info_dict(info, kw, nkw, att, natt, &li);
+        res = info_dict(info, kw, nkw, att, natt, &li, NULL);
     free(att);
     free(kw);
     PyMem_Free(info);
@@ -3830,7 +3865,7 @@ static PyObject *mod_info(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_END_ALLOW_THREADS
     PyObject *res = rc < 0 ? raise_lib(rc, name)
                            : info_dict(&d->info, d->kw, d->nkw, d->att, d->natt,
-                                       d->has_li ? &d->li : NULL);
+                                       d->has_li ? &d->li : NULL, NULL);
     free(d->kw);
     free(d->att);
     PyMem_Free(d);
@@ -3853,18 +3888,21 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_END_ALLOW_THREADS
     if (rc < 0)
         return raise_lib(rc, NULL);
-    PyObject *res = PyList_New((Py_ssize_t)n);
+    id_names ids = {PyDict_New(), PyDict_New()};
+    PyObject *res = ids.users && ids.groups ? PyList_New((Py_ssize_t)n) : NULL;
     for (size_t i = 0; res && i < n; i++) {
         const shmap_entry *e = &list[i];
         int nkw = e->keywords_status < 0 ? -1 : (int)e->nkeywords;
         PyObject *d = e->status == 0 ? info_dict(&e->info, e->keywords, nkw, e->attachers,
-                                                 (int)e->nattachers, &e->lock)
-                                     : foreign_dict(e);
+                                                 (int)e->nattachers, &e->lock, &ids)
+                                     : foreign_dict(e, &ids);
         if (!d)
             Py_CLEAR(res);
         else
             PyList_SET_ITEM(res, (Py_ssize_t)i, d);
     }
+    Py_XDECREF(ids.users);
+    Py_XDECREF(ids.groups);
     shmap_list_free(list);
     return res;
 }

@@ -1,7 +1,9 @@
 """shmap.chmod() and shmap.chown(): every store, what info(), list() and open handles show
 afterwards, the errors, and (as root) what the user nobody can and cannot do then."""
+import grp
 import os
 import pathlib
+import pwd
 import stat
 import subprocess
 import sys
@@ -10,7 +12,7 @@ import tempfile
 import pytest
 
 import shmap
-from conftest import SHM_DIR, python_env, run_python_as_nobody, shmap_bin
+from conftest import SHM_DIR, cli_json, python_env, run_python_as_nobody, shmap_bin
 
 NOBODY = 65534
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
@@ -134,6 +136,46 @@ def test_perm__chown_shows_in_info(seg_name):
     shmap.chown(seg_name)  # both -1: nothing changes
     info = shmap.info(seg_name)
     assert (info["uid"], info["gid"]) == (0, 0)
+
+
+def account_names(uid, gid):
+    """The user and group names the system has for the ids, None where it has none."""
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = None
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = None
+    return user, group
+
+
+@root_only
+def test_perm__list_names_each_owner_and_group(names):
+    """list() remembers the names it looked up while it lists (uids repeat): each entry still
+    gets its own owner's and group's names, for segments of two owners, interleaved; and a
+    later list() sees a change of owner."""
+    segs = [names() for _ in range(6)]
+    for i, n in enumerate(segs):
+        shmap.create(n, 1, "u1", keep=True).close()
+        if i % 2:
+            shmap.chown(n, NOBODY, NOBODY)
+    root_names = account_names(0, 0)
+    nobody_names = account_names(NOBODY, NOBODY)
+    assert root_names != nobody_names
+    cli = {o["name"]: o for o in cli_json("ls", "--json") if o["name"] in segs}
+    listed = {e["name"]: e for e in shmap.list() if e["name"] in segs}
+    assert sorted(listed) == sorted(segs)
+    for i, n in enumerate(segs):
+        e = listed[n]
+        assert (e["uid"], e["gid"]) == ((NOBODY, NOBODY) if i % 2 else (0, 0))
+        assert (e["owner"], e["group"]) == (nobody_names if i % 2 else root_names)
+        assert (e["owner"], e["group"]) == (cli[n]["owner"], cli[n]["group"])
+        assert (e["owner"], e["group"]) == (shmap.info(n)["owner"], shmap.info(n)["group"])
+    shmap.chown(segs[0], NOBODY, NOBODY)
+    (e,) = [e for e in shmap.list() if e["name"] == segs[0]]
+    assert (e["owner"], e["group"]) == nobody_names
 
 
 BIG_GROUP_GID = 65533
