@@ -268,3 +268,21 @@ def test_gc__arguments():
     for word in ("removed_transient", "kept_transient", "cleared_slots", "removed_leftover",
                  "removed_unfinished", "dry_run", "prefix"):
         assert word in shmap.gc.__doc__ + shmap.GcEvent.action.__doc__, word
+
+
+def test_gc__removes_what_a_killed_creator_would_have_destroyed(family, child):
+    """A segment created without keep=True goes with its creator: killed first, its creator
+    leaves one gc() removes; set_destroy(False) made the other persistent."""
+    gone, kept = family + "gone", family + "kept"
+    proc = child("import shmap, time\n"
+                 "a = shmap.create(%r, 4, 'u1')\n"
+                 "b = shmap.create(%r, 4, 'u1')\n"
+                 "b.set_destroy(False)\n"
+                 "print('made', flush=True)\n"
+                 "time.sleep(60)\n" % (gone, kept))
+    assert read_line(proc) == "made"
+    proc.kill()
+    proc.wait(30)
+    assert summary(shmap.gc(family)) == [("cleared_slots", kept, None, 1),
+                                         ("removed_transient", gone, proc.pid, None)]
+    assert shmap.info(kept)["transient"] is False
