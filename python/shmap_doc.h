@@ -49,8 +49,9 @@ PyDoc_STRVAR(module_doc,
 "unless it was created with keep=True or set_destroy(False) was called. A segment\n"
 "this process only attached is never removed by it: attaching never unlinks, unlike\n"
 "multiprocessing.shared_memory's resource tracker. A process that ends abruptly\n"
-"(os._exit, a signal) leaves its segments where they are; create them transient=True\n"
-"so that `shmap gc` may collect them.\n"
+"(os._exit, a signal) leaves its segments where they are: shmap.gc() (or `shmap gc`)\n"
+"collects those it would have destroyed, and those created transient=True, once\n"
+"nobody uses them.\n"
 "\n"
 "Locks. seg.lock() takes the segment's shared lock (many holders) or, with\n"
 "exclusive=True, its exclusive one (one holder, no shared ones), across processes\n"
@@ -108,8 +109,8 @@ PyDoc_STRVAR(module_doc,
 "TypeError, and out-of-range Python values ValueError, as usual.\n"
 "\n"
 "Threads and signals. The GIL is released while the library creates, opens, closes,\n"
-"lists or deletes segments, and while lock(), wait(), read_frame(), delete() and\n"
-"open(..., hold=True) wait.\n"
+"lists, deletes or cleans up (gc()) segments, and while lock(), wait(), read_frame(),\n"
+"delete() and open(..., hold=True) wait.\n"
 "While they wait they come back for Python's signal handlers whenever a signal\n"
 "arrives (and every few ms), so Ctrl-C (KeyboardInterrupt) interrupts them at once,\n"
 "without giving up their place: a writer waiting for readers keeps new readers out\n"
@@ -151,12 +152,14 @@ PyDoc_STRVAR(create_doc,
 "mode      permission bits 0 to 0o777, less the umask (default 0o600). Set-user-id,\n"
 "          set-group-id and sticky bits (0o7000) are refused, as by the CLI.\n"
 "keep      keep the segment when this process's last reference goes (default: a\n"
-"          segment you create is destroyed then, as in IDL).\n"
-"transient record it as transient: `shmap gc` may remove it once its creator and\n"
-"          users are gone.\n"
+"          segment you create is destroyed then, as in IDL, and counts as transient,\n"
+"          so shmap.gc() removes it if this process is killed before it can).\n"
+"transient record it as transient, with keep=True too: shmap.gc() (or `shmap gc`)\n"
+"          may remove it once its creator and users are gone.\n"
 "replace   replace an existing segment of that name, atomically.\n"
 "exist_ok  if the name exists with this type and shape, open it read-write instead\n"
-"          (raise shmap.Error with code EMISMATCH if the type or shape differ).\n"
+"          (raise shmap.Error with code EMISMATCH if the type or shape differ);\n"
+"          Segment.created says which happened.\n"
 "prefault  fault every page in now (MAP_POPULATE), so that first writes do not.\n"
 "keywords  a mapping (a dict, or anything with items()) of keywords to set:\n"
 "          {'EXPTIME': 1.5, 'OBJECT': ('M31', 'target name')}; a (value, comment)\n"
@@ -432,6 +435,50 @@ PyDoc_STRVAR(mappings_doc,
 "arrays and buffers), pending (unmap-pending), writable, destroy (the segment is\n"
 "removed when the last reference goes). Raises MemoryError only.");
 
+PyDoc_STRVAR(gc_doc,
+"gc($module, /, prefix=None, *, dry_run=False)\n"
+"--\n"
+"\n"
+"Clean up after dead processes, as `shmap gc` does, and return what was done: a list\n"
+"of shmap.GcEvent, one per action, in the order the objects were looked at.\n"
+"\n"
+"It looks at every POSIX shared-memory object (/dev/shm) and every System V segment\n"
+"whose name starts with prefix:\n"
+"\n"
+"- a transient segment (created with transient=True, or without keep=True: one its\n"
+"  creator would have destroyed) is removed when its creator is dead (pid and start\n"
+"  time: a reused pid is not taken for it), no live process is in its attach table\n"
+"  and no process maps it ('removed_transient'). One that processes this user\n"
+"  cannot inspect may map (other users' processes, when gc runs as a user other than\n"
+"  root) is kept, and said so ('kept_transient', the reason in message). A persistent\n"
+"  segment is never removed;\n"
+"- any other segment this user may write gets the attach slots of dead processes\n"
+"  cleared, and their locks released ('cleared_slots');\n"
+"- what a creation whose process died left is removed: a hidden '.shmap-tmp-PID-N'\n"
+"  object ('removed_leftover'), or a System V segment still marked as being created\n"
+"  ('removed_unfinished').\n"
+"Objects that are not shmap segments are never touched.\n"
+"\n"
+"prefix    only objects whose name starts with this, a str or bytes: the POSIX name\n"
+"          without its '/' ('frames' matches 'frames-1'; hidden leftovers are named\n"
+"          '.shmap-tmp-...'), and for System V the canonical name ('sysv://0x00005eed',\n"
+"          'sysv://id=N'). None: everything this user can see.\n"
+"dry_run   change nothing: report what would be done (the events have dry_run True).\n"
+"\n"
+"An action that fails on one object (this user may not remove it, say) does not stop\n"
+"the walk and raises nothing: its event has a non-zero status and the library's message.\n"
+"To learn whether any process has a POSIX object open, the call holds a lease on it\n"
+"for a moment; the kernel signals a lease break with SIGURG, which is ignored unless\n"
+"the program handles it.\n"
+"Limits: a process of another pid namespace (another container sharing /dev/shm) that\n"
+"created a transient segment and no longer maps it cannot be told from a dead one; a\n"
+"process that attaches between the check and the removal keeps its mapping, as after\n"
+"delete(force=True).\n"
+"\n"
+"Returns a list (empty when there was nothing to do). Raises OSError (PermissionError,\n"
+"...) when a store cannot be listed at all (actions already done stay done),\n"
+"TypeError or ValueError for a bad prefix.");
+
 PyDoc_STRVAR(parse_dtype_doc,
 "parse_dtype($module, /, dtype)\n"
 "--\n"
@@ -466,13 +513,15 @@ PyDoc_STRVAR(segment_doc,
 "Locks: lock() returns a shmap.Lock (a context manager); open(..., hold=True) makes a\n"
 "Segment that holds the lock until it is closed (held). Change notification:\n"
 "publish(), wait(), write_begin() and read_frame(). State: generation, seen,\n"
-"attached, lock_info, locked, held, info, keywords.\n"
+"write_state, attached, lock_info, locked, held, info, keywords.\n"
 "\n"
 "A Segment is a context manager that closes on exit, and pickles as a reference by\n"
 "name: unpickling reopens the segment with the same access (for multiprocessing).\n"
+"A memfd segment, which has no name, refuses to pickle (TypeError): pass its\n"
+"descriptor, fileno(), and attach it with shmap.open_fd().\n"
 "Attributes that read the segment raise ValueError once it is closed; name, dtype,\n"
-"shape, ndim, nbytes, readonly, closed, held, raw, private, ring, offset and seen\n"
-"stay.");
+"shape, ndim, nbytes, readonly, closed, held, raw, private, ring, created, offset and\n"
+"seen stay.");
 
 PyDoc_STRVAR(segment_array_doc,
 "The data, as a numpy.ndarray over the shared memory (zero copy, C order).\n"
@@ -520,6 +569,14 @@ PyDoc_STRVAR(segment_private_doc,
 PyDoc_STRVAR(segment_ring_doc,
 "True for a ring of frames (create(..., ring=True)): the first dimension counts the\n"
 "frames, and read_frame() and write_begin() work on one of them.");
+PyDoc_STRVAR(segment_created_doc,
+"True if this process created the segment (create() made it), False if it opened one\n"
+"that was there: how create(..., exist_ok=True) tells its two outcomes apart, where\n"
+"info['creator_pid'] == os.getpid() would also be true of a segment this process made\n"
+"earlier and then let go of. It belongs to the mapping: another Segment of this\n"
+"process that shares it (an open() with the same access while the creator's Segment\n"
+"or its arrays still map it) says True too. False for raw mappings. Stays after\n"
+"close(). (info['created'] is the creation time.)");
 PyDoc_STRVAR(segment_offset_doc,
 "Byte offset of the data in the object, an int: page-aligned for a described segment\n"
 "(after its header), the offset given for a raw mapping.");
@@ -565,6 +622,18 @@ PyDoc_STRVAR(segment_lock_info_doc,
 PyDoc_STRVAR(segment_locked_doc,
 "True if any process holds the segment's lock, shared or exclusive (or is taking the\n"
 "exclusive one): a snapshot, see lock_info. Raises as lock_info does.");
+PyDoc_STRVAR(segment_write_state_doc,
+"Whether a frame is being written (write_begin() without its publish() yet), and by\n"
+"whom, read now: a tuple (state, pid)\n"
+"  ('none', None)           no frame is being written\n"
+"  ('in_progress', pid)     a running process is writing one\n"
+"  ('abandoned', pid)       the process writing one died in the middle of it: the frame\n"
+"                           stays half-written until a writer takes over\n"
+"For a reader that got no whole frame (read_frame() timed out, or BlockingIOError for\n"
+"timeout=0), or a torn one, to tell its user why. The writer is judged alive or dead\n"
+"as read_frame() judges it (pid and start time, from /proc). A snapshot: the write may\n"
+"end, or another begin, at once. Works on a read-only Segment and writes nothing.\n"
+"Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_keywords_doc,
 "The segment's keywords, as a mutable mapping (shmap.Keywords).\n"
 "\n"
@@ -670,7 +739,8 @@ PyDoc_STRVAR(segment_read_frame_doc,
 "otherwise); number, the frame's number (generation - 1 when it was published);\n"
 "missed, how many frames after seen the ring no longer held (skipped); torn, True\n"
 "only when the writer died in the middle of the only frame there is, in which case\n"
-"a shmap.OwnerDiedWarning is issued too. Raises as wait() does.");
+"a shmap.OwnerDiedWarning is issued too. Raises as wait() does; a live writer in the\n"
+"middle of the only frame there is is waited for too (write_state says who).");
 
 PyDoc_STRVAR(segment_write_begin_doc,
 "write_begin($self, /)\n"
@@ -721,8 +791,11 @@ PyDoc_STRVAR(segment_set_destroy_doc,
 "\n"
 "Set whether the segment is destroyed when this process's last reference goes (and\n"
 "at exit). True makes this process responsible for removing it, even one it only\n"
-"attached; False keeps one it created. Raw mappings never destroy anything. Returns\n"
-"None. Raises ValueError if the segment is closed.");
+"attached; False keeps one it created. The creator's choice is recorded in the\n"
+"segment for shmap.gc(): one its creator destroys counts as transient (removed if the\n"
+"creator is killed first), one it keeps as persistent unless created transient=True.\n"
+"Raw mappings never destroy anything. Returns None. Raises ValueError if the segment\n"
+"is closed.");
 
 PyDoc_STRVAR(segment_fileno_doc,
 "fileno($self, /)\n"
@@ -759,7 +832,9 @@ PyDoc_STRVAR(segment_reduce_doc,
 "__reduce__($self, /)\n"
 "--\n"
 "\n"
-"Pickle as a reference by name: unpickling calls shmap.open(name, readonly).");
+"Pickle as a reference by name: unpickling calls shmap.open(name, readonly). A memfd\n"
+"segment has no name: pickling it raises TypeError; give another process its\n"
+"descriptor (fileno()) and attach it there with shmap.open_fd().");
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -917,6 +992,34 @@ PyDoc_STRVAR(frame_missed_doc,
 PyDoc_STRVAR(frame_torn_doc,
 "True when the writer died while writing the only frame there is (a plain segment):\n"
 "the copy may then be torn.");
+
+PyDoc_STRVAR(gc_event_doc,
+"One action of shmap.gc(): a named tuple (action, name, pid, slots, size, dry_run,\n"
+"status, message). With dry_run, what would be done.");
+PyDoc_STRVAR(gc_event_action_doc,
+"What was done, as `shmap gc` says it: 'removed_transient' (a transient segment whose\n"
+"creator is dead and that nobody uses), 'kept_transient' (one kept because processes\n"
+"this user cannot inspect may map it: message says which and what to do),\n"
+"'cleared_slots' (dead processes' attach slots in a segment), 'removed_leftover' (a\n"
+"hidden '.shmap-tmp-PID-N' object of a creation whose process died), or\n"
+"'removed_unfinished' (a System V segment whose creator died creating it).");
+PyDoc_STRVAR(gc_event_name_doc,
+"The segment ('frames', 'sysv://0x00005eed') or hidden object ('.shmap-tmp-PID-N').");
+PyDoc_STRVAR(gc_event_pid_doc,
+"The dead creator's pid, an int; None for 'cleared_slots'.");
+PyDoc_STRVAR(gc_event_slots_doc,
+"Attach slots of dead processes cleared (for 'cleared_slots'; for a removed transient\n"
+"segment, those it had), an int.");
+PyDoc_STRVAR(gc_event_size_doc, "Size of the object in bytes, an int.");
+PyDoc_STRVAR(gc_event_dry_run_doc,
+"True when nothing was changed: gc(dry_run=True) reports what it would do.");
+PyDoc_STRVAR(gc_event_status_doc,
+"0 when the action was done (or, in a dry run, would be); -errno.EBUSY for\n"
+"'kept_transient', which is not a failure; any other value is the library's negative\n"
+"code of a failure (-errno.EPERM: this user may not remove it), the action not done.");
+PyDoc_STRVAR(gc_event_message_doc,
+"The library's message for a failed or kept action, naming the object ('frames: kept:\n"
+"pid 12 (uid 1000) may map it ...'); None when status is 0.");
 
 PyDoc_STRVAR(owner_died_warning_doc,
 "Issued (warnings.warn) when a lock or a frame is obtained from a writer that died\n"

@@ -25,7 +25,7 @@
  *
  * The GIL is released around library calls that may block or take long: create (memory is
  * reserved), open (waits briefly for a creator still writing the header), close (munmap of
- * a large mapping, destroy), list, and the waits of lock, wait, read_frame, delete and an
+ * a large mapping, destroy), list, gc, and the waits of lock, wait, read_frame, delete and an
  * open with hold=True (see "Blocking calls" below). Calls on a handle that are quick
  * (publish, keywords) keep it.
  * The handle of a Segment is used only with the GIL held or, for close, after the Segment
@@ -890,22 +890,76 @@ static PyObject *kw_value_to_py(const shmap_keyword *kw)
 /* ---------------------------------------------------------------------------------------- */
 /* Description dicts: the fields of `shmap info --json`, same names, order and types. */
 
-static PyObject *user_name(uid_t uid)
+/*
+ * The name of a user (@p group 0) or group, or None when the system has none for the id. A
+ * group with many members can outgrow the first buffer (ERANGE): the lookup is made again
+ * with a larger one, rather than taken for a group without a name.
+ */
+static PyObject *id_name(unsigned long id, int group)
 {
-    struct passwd pw, *res = NULL;
-    char buf[4096];
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) != 0 || !res)
-        Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8(pw.pw_name, (Py_ssize_t)strlen(pw.pw_name), "replace");
+    char stack[4096], *buf = stack, *heap = NULL;
+    size_t size = sizeof stack;
+    PyObject *res = NULL;
+    for (;;) {
+        const char *name = NULL;
+        int rc;
+        if (group) {
+            struct group gr, *found = NULL;
+            rc = getgrgid_r((gid_t)id, &gr, buf, size, &found);
+            if (rc == 0 && found)
+                name = gr.gr_name;
+        } else {
+            struct passwd pw, *found = NULL;
+            rc = getpwuid_r((uid_t)id, &pw, buf, size, &found);
+            if (rc == 0 && found)
+                name = pw.pw_name;
+        }
+        if (rc == ERANGE && size < ((size_t)1 << 24)) {
+            size *= 4;
+            char *bigger = PyMem_Realloc(heap, size);
+            if (!bigger)
+                break;
+            heap = buf = bigger;
+            continue;
+        }
+        res = name ? PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), "replace")
+                   : Py_NewRef(Py_None);
+        break;
+    }
+    PyMem_Free(heap);
+    return res ? res : PyErr_NoMemory();
 }
 
-static PyObject *group_name(gid_t gid)
+/*
+ * The owner and group names of one listing. Every entry's owner and group were looked up
+ * in the user and group databases (getpwuid_r, getgrgid_r: /etc/passwd read again, or a
+ * directory service asked), about half of list()'s time over 2,000 segments, though the
+ * ids repeat from entry to entry. A listing remembers the names it found, for that call
+ * only: the next call looks again, so a user renamed or added meanwhile is seen.
+ */
+typedef struct {
+    PyObject *users;  /* uid -> name or None */
+    PyObject *groups; /* gid -> name or None */
+} id_names;
+
+/* The name of a user or group, from @p cache (a dict of @p ids, or NULL for none). */
+static PyObject *cached_id_name(PyObject *cache, unsigned long id, int group)
 {
-    struct group gr, *res = NULL;
-    char buf[4096];
-    if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) != 0 || !res)
-        Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8(gr.gr_name, (Py_ssize_t)strlen(gr.gr_name), "replace");
+    if (!cache)
+        return id_name(id, group);
+    PyObject *key = PyLong_FromUnsignedLong(id);
+    if (!key)
+        return NULL;
+    PyObject *name = PyDict_GetItemWithError(cache, key); /* borrowed */
+    if (name) {
+        Py_INCREF(name);
+    } else if (!PyErr_Occurred()) {
+        name = id_name(id, group);
+        if (name && PyDict_SetItem(cache, key, name) < 0)
+            Py_CLEAR(name);
+    }
+    Py_DECREF(key);
+    return name;
 }
 
 /* "2026-11-23T16:30:00.123Z", as the CLI prints it. */
@@ -965,8 +1019,9 @@ static int put(PyObject *d, const char *key, PyObject *value)
     return rc;
 }
 
-/* The members every listed object has, segment or not. */
-static int object_members(PyObject *d, const shmap_info *info)
+/* The members every listed object has, segment or not; @p ids (may be NULL) remembers the
+ * owner and group names of a listing. */
+static int object_members(PyObject *d, const shmap_info *info, const id_names *ids)
 {
     if (put(d, "store", PyUnicode_FromString(shmap_store_name(info->store))) < 0 ||
         put(d, "os_handle", name_to_py(info->os_handle)) < 0 ||
@@ -974,7 +1029,8 @@ static int object_members(PyObject *d, const shmap_info *info)
         put(d, "mode", mode_string(info->mode)) < 0 ||
         put(d, "uid", PyLong_FromUnsignedLongLong((unsigned long long)info->uid)) < 0 ||
         put(d, "gid", PyLong_FromUnsignedLongLong((unsigned long long)info->gid)) < 0 ||
-        put(d, "owner", user_name(info->uid)) < 0 || put(d, "group", group_name(info->gid)) < 0)
+        put(d, "owner", cached_id_name(ids ? ids->users : NULL, info->uid, 0)) < 0 ||
+        put(d, "group", cached_id_name(ids ? ids->groups : NULL, info->gid, 1)) < 0)
         return -1;
     return 0;
 }
@@ -1083,16 +1139,17 @@ static PyObject *lockinfo_dict(const shmap_lockinfo *li)
 }
 
 /* A segment's description; @p att may be NULL when @p natt is 0, @p li NULL where the lock
- * state was not read. */
+ * state was not read, @p ids NULL outside a listing. */
 static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int nkw,
-                           const shmap_attacher *att, int natt, const shmap_lockinfo *li)
+                           const shmap_attacher *att, int natt, const shmap_lockinfo *li,
+                           const id_names *ids)
 {
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
     int bad =
         put(d, "name", name_to_py(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_True)) < 0 ||
-        object_members(d, info) < 0 ||
+        object_members(d, info, ids) < 0 ||
         put(d, "version", PyLong_FromUnsignedLong(info->version)) < 0 ||
         array_members(d, info) < 0 ||
         put(d, "creator_pid", PyLong_FromLong((long)info->creator_pid)) < 0 ||
@@ -1124,7 +1181,7 @@ static PyObject *raw_info_dict(const shmap_info *info, int priv)
         return NULL;
     int bad =
         put(d, "name", name_to_py(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_False)) < 0 ||
-        put(d, "raw", Py_NewRef(Py_True)) < 0 || object_members(d, info) < 0 ||
+        put(d, "raw", Py_NewRef(Py_True)) < 0 || object_members(d, info, NULL) < 0 ||
         array_members(d, info) < 0 ||
         put(d, "private", PyBool_FromLong(priv)) < 0 ||
         put(d, "creator_pid", Py_NewRef(Py_None)) < 0 ||
@@ -1136,13 +1193,13 @@ static PyObject *raw_info_dict(const shmap_info *info, int priv)
     return d;
 }
 
-static PyObject *foreign_dict(const shmap_entry *e)
+static PyObject *foreign_dict(const shmap_entry *e, const id_names *ids)
 {
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
     if (put(d, "name", name_to_py(e->info.name)) < 0 ||
-        put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info) < 0 ||
+        put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info, ids) < 0 ||
         put(d, "error", PyUnicode_FromString(shmap_strerror(e->status))) < 0 ||
         put(d, "error_code", PyUnicode_FromString(shmap_errname(e->status))) < 0)
         Py_CLEAR(d);
@@ -1168,6 +1225,7 @@ typedef struct SegmentObject {
     char ring;             /* a ring of frames: the first dimension counts them */
     char priv;             /* a private (copy-on-write) mapping */
     char held;             /* opened with hold=True: the handle holds the lock until close */
+    char created;          /* this process created the segment behind the mapping */
     pid_t held_pid;        /* the process that took the hold: a forked child holds nothing */
     uint64_t offset;       /* where the data starts in the object */
     uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
@@ -1487,6 +1545,7 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->priv = 0;
     self->held = 0;
     self->held_pid = 0;
+    self->created = shmap_created(seg) != 0; /* fixed for the mapping's life */
     self->offset = info->data_offset;
     self->seen = self->raw ? 0 : info->generation;
     self->elsize = (Py_ssize_t)info->elsize;
@@ -1750,7 +1809,7 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
         (rc = shmap_lock_info(self->seg, &li)) < 0)
         raise_seg(self, rc);
     else
-        res = info_dict(info, kw, nkw, att, natt, &li);
+        res = info_dict(info, kw, nkw, att, natt, &li, NULL);
     free(att);
     free(kw);
     PyMem_Free(info);
@@ -2248,6 +2307,26 @@ static PyObject *seg_read_frame(PyObject *obj, PyObject *args, PyObject *kwargs)
     return frame;
 }
 
+/* Whether a frame is being written, and by whom: (state, pid or None). Reads /proc for the
+ * writer's liveness, as read_frame() does; quick enough to keep the GIL. */
+static PyObject *seg_get_write_state(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    if (self->raw)
+        return raise_raw(self, "write_state");
+    pid_t writer = 0;
+    int rc = shmap_write_state(self->seg, &writer);
+    if (rc < 0)
+        return raise_seg(self, rc);
+    const char *state = rc == SHMAP_WRITE_IN_PROGRESS ? "in_progress"
+                        : rc == SHMAP_WRITE_ABANDONED ? "abandoned"
+                                                      : "none";
+    return Py_BuildValue("(sN)", state, pid_or_none(rc == SHMAP_WRITE_NONE ? 0 : writer));
+}
+
 static PyObject *seg_write_begin(PyObject *obj, PyObject *unused)
 {
     (void)unused;
@@ -2317,12 +2396,20 @@ static PyObject *mod_open_obj; /* shmap.open, for pickling */
 /*
  * A Segment pickles as the call that opens it again: open(name, readonly), and for raw and
  * private mappings the same through functools.partial(open, dtype=..., shape=..., ...), as
- * their options are keyword-only.
+ * their options are keyword-only. A memfd segment has no name to open: it is refused here,
+ * where the mistake is made, rather than when the pickle is loaded in another process.
  */
 static PyObject *seg_reduce(PyObject *obj, PyObject *unused)
 {
     (void)unused;
     SegmentObject *self = (SegmentObject *)obj;
+    shmap_store store;
+    if (shmap_name_check(seg_cname(self), &store) == 0 && store == SHMAP_STORE_MEMFD)
+        return PyErr_Format(PyExc_TypeError,
+                            "cannot pickle memfd segment %R: it has no name another process "
+                            "could open it by; pass its descriptor instead (seg.fileno(), "
+                            "through subprocess's pass_fds, os.fork() or socket.send_fds()) "
+                            "and attach it with shmap.open_fd(fd)", self->name);
     if (!self->raw && !self->priv)
         return Py_BuildValue("O(OO)", mod_open_obj, self->name,
                              self->writable ? Py_False : Py_True);
@@ -2507,6 +2594,7 @@ static PyMemberDef segment_members[] = {
     {"raw", T_BOOL, offsetof(SegmentObject, raw), READONLY, segment_raw_doc},
     {"private", T_BOOL, offsetof(SegmentObject, priv), READONLY, segment_private_doc},
     {"ring", T_BOOL, offsetof(SegmentObject, ring), READONLY, segment_ring_doc},
+    {"created", T_BOOL, offsetof(SegmentObject, created), READONLY, segment_created_doc},
     {"offset", T_ULONGLONG, offsetof(SegmentObject, offset), READONLY, segment_offset_doc},
     {NULL, 0, 0, 0, NULL},
 };
@@ -2525,6 +2613,7 @@ static PyGetSetDef segment_getset[] = {
     {"attached", seg_get_attached, NULL, segment_attached_doc, NULL},
     {"lock_info", seg_get_lock_info, NULL, segment_lock_info_doc, NULL},
     {"locked", seg_get_locked, NULL, segment_locked_doc, NULL},
+    {"write_state", seg_get_write_state, NULL, segment_write_state_doc, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -3776,7 +3865,7 @@ static PyObject *mod_info(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_END_ALLOW_THREADS
     PyObject *res = rc < 0 ? raise_lib(rc, name)
                            : info_dict(&d->info, d->kw, d->nkw, d->att, d->natt,
-                                       d->has_li ? &d->li : NULL);
+                                       d->has_li ? &d->li : NULL, NULL);
     free(d->kw);
     free(d->att);
     PyMem_Free(d);
@@ -3799,18 +3888,21 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_END_ALLOW_THREADS
     if (rc < 0)
         return raise_lib(rc, NULL);
-    PyObject *res = PyList_New((Py_ssize_t)n);
+    id_names ids = {PyDict_New(), PyDict_New()};
+    PyObject *res = ids.users && ids.groups ? PyList_New((Py_ssize_t)n) : NULL;
     for (size_t i = 0; res && i < n; i++) {
         const shmap_entry *e = &list[i];
         int nkw = e->keywords_status < 0 ? -1 : (int)e->nkeywords;
         PyObject *d = e->status == 0 ? info_dict(&e->info, e->keywords, nkw, e->attachers,
-                                                 (int)e->nattachers, &e->lock)
-                                     : foreign_dict(e);
+                                                 (int)e->nattachers, &e->lock, &ids)
+                                     : foreign_dict(e, &ids);
         if (!d)
             Py_CLEAR(res);
         else
             PyList_SET_ITEM(res, (Py_ssize_t)i, d);
     }
+    Py_XDECREF(ids.users);
+    Py_XDECREF(ids.groups);
     shmap_list_free(list);
     return res;
 }
@@ -3885,6 +3977,149 @@ static PyObject *mod_mappings(PyObject *module, PyObject *unused)
         PyList_SET_ITEM(res, (Py_ssize_t)i, d);
     }
     shmap_mappings_free(maps);
+    return res;
+}
+
+/*
+ * gc(): shmap_gc() with the GIL released. The callback runs in the walk and may not touch
+ * Python objects, so it copies each event, with the library's detail for a failed or kept
+ * one (thread-local, read in the thread that walks), into an array the GcEvents are made
+ * from afterwards.
+ */
+typedef struct {
+    shmap_gc_event ev;
+    char message[SHMAP_NAME_MAX + 256]; /* "" for an event that succeeded */
+} gc_record;
+
+typedef struct {
+    gc_record *recs;
+    size_t n, cap;
+    int out_of_memory; /* the callback stopped the walk: no room for another record */
+} gc_records;
+
+static int gc_collect(const shmap_gc_event *ev, void *ctx)
+{
+    gc_records *g = ctx;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 16;
+        gc_record *recs = realloc(g->recs, cap * sizeof *recs);
+        if (!recs) {
+            g->out_of_memory = 1;
+            return -ENOMEM;
+        }
+        g->recs = recs;
+        g->cap = cap;
+    }
+    gc_record *r = &g->recs[g->n++];
+    r->ev = *ev;
+    r->message[0] = '\0';
+    if (ev->status != 0) {
+        /* The detail of this event names its object; one that does not is an older one. */
+        const char *detail = shmap_last_error();
+        if (detail && *detail && mentions(detail, ev->name))
+            snprintf(r->message, sizeof r->message, "%s", detail);
+        else
+            snprintf(r->message, sizeof r->message, "%s: %s", ev->name,
+                     shmap_strerror(ev->status));
+    }
+    return 0;
+}
+
+/* The action of an event in the words of `shmap gc`'s lines. */
+static const char *gc_action_name(const shmap_gc_event *ev)
+{
+    switch (ev->action) {
+    case SHMAP_GC_REMOVED_TRANSIENT:
+        /* Not a failure: kept because processes this user cannot inspect may map it. */
+        return ev->status == -EBUSY ? "kept_transient" : "removed_transient";
+    case SHMAP_GC_CLEARED_SLOTS:
+        return "cleared_slots";
+    case SHMAP_GC_REMOVED_TMP:
+        /* System V has no hidden names: its creations that never completed keep their key. */
+        return strncmp(ev->name, "sysv://", 7) == 0 ? "removed_unfinished" : "removed_leftover";
+    }
+    return "unknown";
+}
+
+static PyTypeObject GcEvent_Type;
+
+static PyStructSequence_Field gc_event_fields[] = {
+    {"action", gc_event_action_doc},
+    {"name", gc_event_name_doc},
+    {"pid", gc_event_pid_doc},
+    {"slots", gc_event_slots_doc},
+    {"size", gc_event_size_doc},
+    {"dry_run", gc_event_dry_run_doc},
+    {"status", gc_event_status_doc},
+    {"message", gc_event_message_doc},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc gc_event_desc = {"shmap.GcEvent", gc_event_doc, gc_event_fields,
+                                              8};
+
+/* Set item @p i of a new struct sequence, stealing @p value; -1 if it is NULL (failed). */
+static int seq_put(PyObject *seq, Py_ssize_t i, PyObject *value)
+{
+    if (!value)
+        return -1;
+    PyStructSequence_SET_ITEM(seq, i, value);
+    return 0;
+}
+
+static PyObject *gc_event_object(const gc_record *r)
+{
+    const shmap_gc_event *ev = &r->ev;
+    PyObject *res = PyStructSequence_New(&GcEvent_Type);
+    if (res &&
+        (seq_put(res, 0, PyUnicode_FromString(gc_action_name(ev))) < 0 ||
+         seq_put(res, 1, name_to_py(ev->name)) < 0 ||
+         seq_put(res, 2, pid_or_none(ev->action == SHMAP_GC_CLEARED_SLOTS ? 0 : ev->pid)) < 0 ||
+         seq_put(res, 3, PyLong_FromUnsignedLong(ev->slots)) < 0 ||
+         seq_put(res, 4, PyLong_FromUnsignedLongLong(ev->size)) < 0 ||
+         seq_put(res, 5, PyBool_FromLong(ev->dry_run)) < 0 ||
+         seq_put(res, 6, PyLong_FromLong(ev->status)) < 0 ||
+         seq_put(res, 7, r->message[0] ? PyUnicode_DecodeFSDefault(r->message)
+                                       : Py_NewRef(Py_None)) < 0))
+        Py_CLEAR(res);
+    return res;
+}
+
+static PyObject *mod_gc(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"prefix", "dry_run", NULL};
+    PyObject *prefix_obj = Py_None;
+    int dry_run = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$p:gc", kwlist, &prefix_obj, &dry_run))
+        return NULL;
+    char prefix_buf[SHMAP_NAME_MAX];
+    const char *prefix = NULL;
+    if (prefix_obj != Py_None) {
+        if (name_arg(prefix_obj, "prefix", prefix_buf) < 0)
+            return NULL;
+        prefix = prefix_buf;
+    }
+    gc_records g = {NULL, 0, 0, 0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmap_gc(prefix, dry_run ? SHMAP_GC_DRY_RUN : 0, gc_collect, &g);
+    Py_END_ALLOW_THREADS
+    PyObject *res = NULL;
+    if (g.out_of_memory)
+        PyErr_NoMemory();
+    else if (rc < 0)
+        raise_lib(rc, NULL); /* the walk itself failed: "cannot list /dev/shm: ..." */
+    else
+        res = PyList_New((Py_ssize_t)g.n);
+    for (size_t i = 0; res && i < g.n; i++) {
+        PyObject *ev = gc_event_object(&g.recs[i]);
+        if (!ev)
+            Py_CLEAR(res);
+        else
+            PyList_SET_ITEM(res, (Py_ssize_t)i, ev);
+    }
+    free(g.recs);
     return res;
 }
 
@@ -3968,6 +4203,7 @@ static PyMethodDef module_methods[] = {
     {"unique_name", (PyCFunction)(void (*)(void))mod_unique_name, METH_VARARGS | METH_KEYWORDS,
      unique_name_doc},
     {"mappings", mod_mappings, METH_NOARGS, mappings_doc},
+    {"gc", (PyCFunction)(void (*)(void))mod_gc, METH_VARARGS | METH_KEYWORDS, gc_doc},
     {"parse_dtype", mod_parse_dtype, METH_O, parse_dtype_doc},
     {"_atexit", mod_atexit, METH_NOARGS, atexit_doc},
     {"_gil_checks", mod_gil_checks, METH_NOARGS, gil_checks_doc},
@@ -4032,6 +4268,9 @@ PyMODINIT_FUNC PyInit_shmap(void)
         return NULL;
     if (!Frame_Type.tp_name && PyStructSequence_InitType2(&Frame_Type, &frame_desc) < 0)
         return NULL;
+    if (!GcEvent_Type.tp_name &&
+        PyStructSequence_InitType2(&GcEvent_Type, &gc_event_desc) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&shmap_module);
     if (!m)
         return NULL;
@@ -4061,6 +4300,7 @@ PyMODINIT_FUNC PyInit_shmap(void)
     if (PyModule_AddObjectRef(m, "Segment", (PyObject *)&Segment_Type) < 0 ||
         PyModule_AddObjectRef(m, "Lock", (PyObject *)&Lock_Type) < 0 ||
         PyModule_AddObjectRef(m, "Frame", (PyObject *)&Frame_Type) < 0 ||
+        PyModule_AddObjectRef(m, "GcEvent", (PyObject *)&GcEvent_Type) < 0 ||
         PyModule_AddObjectRef(m, "Keywords", (PyObject *)&Keywords_Type) < 0 ||
         PyModule_AddObjectRef(m, "_MapRef", (PyObject *)&MapRef_Type) < 0 ||
         PyModule_AddStringConstant(m, "__version__", SHMAP_VERSION_STRING) < 0 ||

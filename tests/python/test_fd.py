@@ -3,6 +3,7 @@ a memfd segment (no name) reaches another process."""
 import errno
 import io
 import os
+import pickle
 import subprocess
 import sys
 
@@ -174,3 +175,17 @@ def test_fd__documented():
     for word in ("memfd", "pass_fds", "readonly", "private", "hold", "timeout", "EBADF"):
         assert word in doc, word
     assert "open_fd" in shmap.__doc__ and "'memfd:'" in shmap.create.__doc__
+
+
+def test_fd__a_memfd_segment_refuses_to_pickle():
+    """It has no name to open it again by: pickling fails at once, saying to pass the
+    descriptor, rather than in the process that loads the pickle."""
+    with shmap.create("memfd:frames", 4, "u1") as seg:
+        with pytest.raises(TypeError, match=r"memfd segment 'memfd:frames'.*fileno\(\).*"
+                                            r"shmap\.open_fd\(fd\)"):
+            pickle.dumps(seg)
+        with shmap.open_fd(seg.fileno()) as again:  # opened by descriptor: the same
+            with pytest.raises(TypeError, match="open_fd"):
+                pickle.dumps(again)
+    with pytest.raises(TypeError, match="memfd"):  # closed, still no name
+        pickle.dumps(seg)

@@ -1,14 +1,18 @@
 """shmap.chmod() and shmap.chown(): every store, what info(), list() and open handles show
 afterwards, the errors, and (as root) what the user nobody can and cannot do then."""
+import grp
 import os
 import pathlib
+import pwd
 import stat
+import subprocess
+import sys
 import tempfile
 
 import pytest
 
 import shmap
-from conftest import SHM_DIR, run_python_as_nobody
+from conftest import SHM_DIR, cli_json, python_env, run_python_as_nobody, shmap_bin
 
 NOBODY = 65534
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
@@ -132,6 +136,78 @@ def test_perm__chown_shows_in_info(seg_name):
     shmap.chown(seg_name)  # both -1: nothing changes
     info = shmap.info(seg_name)
     assert (info["uid"], info["gid"]) == (0, 0)
+
+
+def account_names(uid, gid):
+    """The user and group names the system has for the ids, None where it has none."""
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = None
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = None
+    return user, group
+
+
+@root_only
+def test_perm__list_names_each_owner_and_group(names):
+    """list() remembers the names it looked up while it lists (uids repeat): each entry still
+    gets its own owner's and group's names, for segments of two owners, interleaved; and a
+    later list() sees a change of owner."""
+    segs = [names() for _ in range(6)]
+    for i, n in enumerate(segs):
+        shmap.create(n, 1, "u1", keep=True).close()
+        if i % 2:
+            shmap.chown(n, NOBODY, NOBODY)
+    root_names = account_names(0, 0)
+    nobody_names = account_names(NOBODY, NOBODY)
+    assert root_names != nobody_names
+    cli = {o["name"]: o for o in cli_json("ls", "--json") if o["name"] in segs}
+    listed = {e["name"]: e for e in shmap.list() if e["name"] in segs}
+    assert sorted(listed) == sorted(segs)
+    for i, n in enumerate(segs):
+        e = listed[n]
+        assert (e["uid"], e["gid"]) == ((NOBODY, NOBODY) if i % 2 else (0, 0))
+        assert (e["owner"], e["group"]) == (nobody_names if i % 2 else root_names)
+        assert (e["owner"], e["group"]) == (cli[n]["owner"], cli[n]["group"])
+        assert (e["owner"], e["group"]) == (shmap.info(n)["owner"], shmap.info(n)["group"])
+    shmap.chown(segs[0], NOBODY, NOBODY)
+    (e,) = [e for e in shmap.list() if e["name"] == segs[0]]
+    assert (e["owner"], e["group"]) == nobody_names
+
+
+BIG_GROUP_GID = 65533
+
+
+@root_only
+def test_perm__a_group_with_many_members_is_named(name):
+    """A group whose entry outgrows a lookup's first buffer (ERANGE) is still named, in list()
+    and info() as by the command. The group exists in a mount namespace of the test's own,
+    where a copy of /etc/group with it is mounted over the real one."""
+    shmap.create(name, 1, "u1", keep=True).close()
+    shmap.chown(name, gid=BIG_GROUP_GID)
+    members = ",".join("member%05d" % i for i in range(2000))  # 24 KB
+    code = ("import json, shmap, subprocess, sys\n"
+            "(e,) = [e for e in shmap.list() if e['name'] == sys.argv[1]]\n"
+            "cli = json.loads(subprocess.run([sys.argv[2], 'info', sys.argv[1], '--json'],\n"
+            "                                capture_output=True, check=True).stdout)\n"
+            "print(e['group'], shmap.info(sys.argv[1])['group'], cli['group'])\n")
+    with tempfile.NamedTemporaryFile("w", prefix="shmap-pytest-group-") as group:
+        with open("/etc/group") as f:
+            group.write(f.read())
+        group.write("shmapbig:x:%d:%s\n" % (BIG_GROUP_GID, members))
+        group.flush()
+        proc = subprocess.run(
+            ["unshare", "--mount", "sh", "-c",
+             "mount --bind \"$0\" /etc/group || exit 77; exec \"$@\"", group.name,
+             sys.executable, "-c", code, name, shmap_bin()],
+            capture_output=True, text=True, timeout=60, env=python_env())
+    if proc.returncode == 77 or (proc.returncode != 0 and "Traceback" not in proc.stderr):
+        pytest.skip("no mount namespace here: %s" % proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "shmapbig shmapbig shmapbig\n"
 
 
 NOBODY_OPENS = (

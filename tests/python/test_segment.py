@@ -165,6 +165,30 @@ def test_create__exist_ok_opens_a_matching_segment(name):
         assert exc.value.errname == "SHMAP_EMISMATCH"
 
 
+def test_create__created_tells_the_outcomes_of_exist_ok(name, names):
+    """created says whether this process made the segment, where creator_pid cannot: a
+    segment this process made, let go of and opened again has its pid as creator."""
+    with shmap.create(name, 4, "u1", exist_ok=True, keep=True) as seg:
+        assert seg.created is True
+        with shmap.open(name, readonly=False) as same:  # the creator's mapping, shared
+            assert same.created is True
+        with shmap.open(name) as ro:  # a mapping of its own, opened
+            assert ro.created is False
+        with shmap.open(name, dtype="u1", shape=4) as raw:
+            assert raw.created is False
+    assert seg.created is True  # stays after close
+    with shmap.create(name, 4, "u1", exist_ok=True) as again:
+        assert again.created is False
+        assert again.info["creator_pid"] == os.getpid()
+    other = names()
+    run_cli("create", other, "u1", "4")
+    with shmap.create(other, 4, "u1", exist_ok=True) as seg:
+        assert seg.created is False
+    with shmap.create("memfd:", 4, "u1") as anon:
+        assert anon.created is True
+    assert "exist_ok" in shmap.Segment.created.__doc__
+
+
 def test_create__replace(name):
     with shmap.create(name, 1, "u1", keep=True) as old:
         old.array[0] = 1

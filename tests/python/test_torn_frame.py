@@ -1,8 +1,10 @@
 """read_frame() and a writer killed in the middle of a frame: a try (timeout=0) and a wait
 give the same answer, the torn frame with OwnerDiedWarning, rather than BlockingIOError for
 a frame that will never come; a live writer in the middle of a frame still makes a try
-raise BlockingIOError. `shmap watch` shows the torn frame's statistics, marked."""
+raise BlockingIOError. `shmap watch` shows the torn frame's statistics, marked, and
+Segment.write_state names the writer at work or the one that died."""
 import errno
+import os
 
 import pytest
 
@@ -63,3 +65,36 @@ def test_torn_frame__watch_shows_the_torn_statistics_marked(mid_frame):
     out = run_cli("watch", seg.name, "--count", "1", "--interval", "0.1").stdout
     assert out.endswith("min 1  max 9  mean 5  torn: writer pid %d died mid-frame\n"
                         % proc.pid), out
+
+
+def test_torn_frame__write_state_names_the_writer_then_says_it_died(mid_frame):
+    """write_state tells a reader why there is no whole frame: a writer at work, then (killed
+    with SIGKILL) one that abandoned the frame; through a read-only Segment too."""
+    seg, proc = mid_frame
+    with shmap.open(seg.name) as ro:
+        assert seg.write_state == ro.write_state == ("in_progress", proc.pid)
+        proc.kill()
+        proc.wait(30)
+        assert seg.write_state == ro.write_state == ("abandoned", proc.pid)
+        frame = seg.write_begin()  # a writer takes over the frame
+        assert seg.write_state == ("in_progress", os.getpid())
+        frame[:] = 2
+        seg.publish()
+        assert seg.write_state == ro.write_state == ("none", None)
+
+
+def test_torn_frame__write_state_of_a_quiet_segment(name):
+    with shmap.create(name, 4, "u1") as seg:
+        assert seg.write_state == ("none", None)
+        seg.publish()
+        assert seg.write_state == ("none", None)
+        assert "abandoned" in shmap.Segment.write_state.__doc__
+    with pytest.raises(ValueError, match="closed"):
+        seg.write_state
+
+
+def test_torn_frame__write_state_of_a_raw_mapping(foreign):
+    with shmap.open(foreign(b"\0" * 16), dtype="u1", shape=16) as raw:
+        with pytest.raises(shmap.Error) as exc:
+            raw.write_state
+        assert exc.value.code == shmap.ERAW
