@@ -168,7 +168,7 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     } else {
         LINE("published", "never");
     }
-    LINE("transient", "%s", info->flags & SHMAP_SEG_TRANSIENT ? "yes" : "no");
+    LINE("transient", "%s", info->transient ? "yes" : "no");
     LINE("flags", "0x%x", info->flags);
     /* A ring's frames are what a reader copies and a writer fills: say how many, how big. */
     if ((info->flags & SHMAP_SEG_RING) && info->dims[0] > 0) {

@@ -55,7 +55,9 @@
  *   "generation"       int      bumped by every publish
  *   "created"          string   creation time, ISO 8601 UTC with ms ("2026-11-23T16:30:00.123Z")
  *   "created_ns"       int      the same, in nanoseconds since the Epoch
- *   "transient"        bool     created transient (`shmap gc` may remove it)
+ *   "transient"        bool     `shmap gc` removes it once its creator is dead and nobody
+ *                               uses it: created --transient, or its creator destroys it
+ *                               when it closes it
  *   "flags"            int      the raw segment flags
  *   "keyword_capacity" int      keyword slots
  *   "keywords"         object   name -> value (int, float, string or bool), in the order set
@@ -408,7 +410,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_format_time(buf, sizeof buf, info->created_ns);
     cli_json_string(j, "created", buf);
     cli_json_i64(j, "created_ns", info->created_ns);
-    cli_json_bool(j, "transient", (info->flags & SHMAP_SEG_TRANSIENT) != 0);
+    cli_json_bool(j, "transient", info->transient);
     cli_json_u64(j, "flags", info->flags);
     cli_json_u64(j, "keyword_capacity", info->keyword_capacity);
     keyword_members(j, kw, nkw);

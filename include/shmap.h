@@ -615,8 +615,8 @@ SHMAP_EXTERN int shmap_perm_get(const char *name, unsigned int *mode, uid_t *uid
 
 /** @brief Flags recorded in a segment (shmap_info::flags). */
 enum shmap_seg_flags {
-    SHMAP_SEG_TRANSIENT = 1u << 0, /**< transient: created so (#SHMAP_CREATE_TRANSIENT),
-                                        or its creator destroys it when it unmaps it */
+    SHMAP_SEG_TRANSIENT = 1u << 0, /**< created transient (#SHMAP_CREATE_TRANSIENT); see
+                                        also shmap_info::transient */
     SHMAP_SEG_RING = 1u << 1       /**< a ring of frames: the first dimension is its length */
 };
 
@@ -642,12 +642,16 @@ typedef struct shmap_info {
     uid_t creator_uid;
     int64_t created_ns;             /**< creation time, ns since the Epoch */
     uint64_t generation;            /**< bumped by shmap_publish() */
-    unsigned int flags;             /**< #shmap_seg_flags */
+    unsigned int flags;             /**< #shmap_seg_flags, as the header records them */
     unsigned int nkeywords;         /**< keywords set */
     unsigned int keyword_capacity;  /**< keyword slots */
     char record_fields[SHMAP_RECORD_FIELDS_MAX]; /**< field list of a record type, else "" */
     int64_t published_ns;           /**< time of the last publish, ns since the Epoch; 0 if
                                          never */
+    int transient;                  /**< `shmap gc` removes it once its creator is dead and
+                                         nobody uses it: created transient
+                                         (#SHMAP_SEG_TRANSIENT), or its creator destroys it
+                                         when it unmaps it */
 } shmap_info;
 
 /** @brief Start of the data: an array in C order. */

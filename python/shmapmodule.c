@@ -1160,7 +1160,7 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
         put(d, "generation", PyLong_FromUnsignedLongLong(info->generation)) < 0 ||
         put(d, "created", iso_time(info->created_ns)) < 0 ||
         put(d, "created_ns", PyLong_FromLongLong(info->created_ns)) < 0 ||
-        put(d, "transient", PyBool_FromLong((info->flags & SHMAP_SEG_TRANSIENT) != 0)) < 0 ||
+        put(d, "transient", PyBool_FromLong(info->transient)) < 0 ||
         put(d, "flags", PyLong_FromUnsignedLong(info->flags)) < 0 ||
         put(d, "keyword_capacity", PyLong_FromUnsignedLong(info->keyword_capacity)) < 0 ||
         keyword_members(d, kw, nkw) < 0;

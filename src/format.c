@@ -303,7 +303,8 @@ void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
     info->creator_uid = h->creator_uid;
     info->created_ns = h->created_ns;
     info->generation = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
-    info->flags = h->flags | (shmap__transient(h) ? SHMAP_SEG_TRANSIENT : 0);
+    info->flags = h->flags;
+    info->transient = shmap__transient(h);
     info->keyword_capacity = h->kw_capacity;
     info->nkeywords = slots ? shmap__keyword_count(slots, h->kw_capacity) : 0;
     info->published_ns = __atomic_load_n(&h->last_publish_ns, __ATOMIC_RELAXED);

@@ -599,9 +599,9 @@ TEST(gc__removes_a_segment_its_killed_creator_would_have_destroyed)
     pid_t c = killed_creator(later, SHMAP_CREATE_KEEP, 1);
     shmap_info info;
     CHECK_OK(shmap_stat(dflt, &info));
-    CHECK(info.flags & SHMAP_SEG_TRANSIENT);
+    CHECK(info.transient);
     CHECK_OK(shmap_stat(kept, &info));
-    CHECK(!(info.flags & SHMAP_SEG_TRANSIENT));
+    CHECK(!info.transient);
     struct events e;
     gc_here(&e, 0);
     const shmap_gc_event *ev = find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, dflt);
@@ -629,10 +629,10 @@ TEST(gc__a_forked_child_does_not_change_its_parents_choice)
     CHECK_EQ_INT(test_wait(pid), 0);
     shmap_info info;
     CHECK_OK(shmap_info_get(seg, &info));
-    CHECK(info.flags & SHMAP_SEG_TRANSIENT);
+    CHECK(info.transient);
     CHECK_OK(shmap_set_destroy(seg, 0));
     CHECK_OK(shmap_info_get(seg, &info));
-    CHECK(!(info.flags & SHMAP_SEG_TRANSIENT));
+    CHECK(!info.transient);
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_delete(name, 0, 0));
 }
