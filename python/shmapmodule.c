@@ -1138,6 +1138,25 @@ static PyObject *lockinfo_dict(const shmap_lockinfo *li)
     return d;
 }
 
+/* The ring and the last publish, as the CLI's JSON ends a segment's object. */
+static int stream_members(PyObject *d, const shmap_info *info)
+{
+    int ring = (info->flags & SHMAP_SEG_RING) && info->ndim > 0 && info->dims[0] > 0;
+    if (put(d, "ring", PyBool_FromLong(ring)) < 0 ||
+        put(d, "ring_length", ring ? PyLong_FromUnsignedLongLong(info->dims[0])
+                                   : Py_NewRef(Py_None)) < 0 ||
+        put(d, "frame_size", ring ? PyLong_FromUnsignedLongLong(info->data_size / info->dims[0])
+                                  : Py_NewRef(Py_None)) < 0)
+        return -1;
+    if (!info->published_ns)
+        return put(d, "published", Py_NewRef(Py_None)) < 0 ||
+                       put(d, "published_ns", Py_NewRef(Py_None)) < 0
+                   ? -1 : 0;
+    return put(d, "published", iso_time(info->published_ns)) < 0 ||
+                   put(d, "published_ns", PyLong_FromLongLong(info->published_ns)) < 0
+               ? -1 : 0;
+}
+
 /* A segment's description; @p att may be NULL when @p natt is 0, @p li NULL where the lock
  * state was not read, @p ids NULL outside a listing. */
 static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int nkw,
@@ -1163,7 +1182,7 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
         put(d, "transient", PyBool_FromLong(info->transient)) < 0 ||
         put(d, "flags", PyLong_FromUnsignedLong(info->flags)) < 0 ||
         put(d, "keyword_capacity", PyLong_FromUnsignedLong(info->keyword_capacity)) < 0 ||
-        keyword_members(d, kw, nkw) < 0;
+        keyword_members(d, kw, nkw) < 0 || stream_members(d, info) < 0;
     if (bad)
         Py_CLEAR(d);
     return d;

@@ -12,7 +12,8 @@ INFO_FIELDS = ["name", "shmap", "store", "os_handle", "size", "mode", "uid", "gi
                "group", "version", "dtype", "numpy", "record_fields", "elsize", "ndim",
                "shape", "nelem", "bytes", "data_offset", "creator_pid", "creator_uid",
                "attached", "lock", "generation", "created", "created_ns", "transient", "flags",
-               "keyword_capacity", "keywords", "keyword_comments"]
+               "keyword_capacity", "keywords", "keyword_comments", "ring", "ring_length",
+               "frame_size", "published", "published_ns"]
 
 
 def make(name, **kw):
