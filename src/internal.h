@@ -233,6 +233,9 @@ struct shmap__map {
 /* segment.c: this process's mappings of the object `st` describes (st_dev, st_ino) take
  * its mode and owner from `st` (perm.c, after a change). */
 SHMAP__HIDDEN void shmap__registry_perm(const struct stat *st);
+/* segment.c: does the mapping's name still lead to the object it maps (false: deleted, or
+ * the name now holds another object)? */
+SHMAP__HIDDEN bool shmap__map_named(const struct shmap__map *m);
 /* segment.c: refuse header operations on a raw handle (#SHMAP_ERAW naming `what`). */
 SHMAP__HIDDEN int shmap__raw_refuse(const shmap_seg *seg, const char *what);
 /* segment.c: open a described segment through a new mapping that stays out of the registry

@@ -706,6 +706,40 @@ void shmap__registry_perm(const struct stat *st)
     pthread_mutex_unlock(&registry_lock);
 }
 
+/*
+ * Does the name still lead to the object this mapping maps, as opening it again would? A
+ * POSIX object must still be the inode under its name (shm_open follows no symbolic link);
+ * a file, the inode its path leads to (opening it follows links); a file attached through a
+ * descriptor (shmap_open_fd()), which may have been named by any of its links, must have
+ * one left; a System V segment must exist and not be marked for removal. A memfd has no
+ * name to lose. When it cannot be told (a path this user may not search), the answer is yes.
+ */
+bool shmap__map_named(const struct shmap__map *m)
+{
+    char path[SHMAP_NAME_MAX + 16];
+    struct stat st;
+    int rc;
+    switch (m->name.store) {
+    case SHMAP_STORE_POSIX:
+        if (!shmap__posix_path(path, sizeof path, m->name.os_handle))
+            return true;
+        rc = lstat(path, &st);
+        break;
+    case SHMAP_STORE_FILE:
+        if (m->fd >= 0)
+            return fstat(m->fd, &st) < 0 || st.st_nlink > 0;
+        rc = stat(m->name.os_handle, &st);
+        break;
+    case SHMAP_STORE_SYSV:
+        return shmap__sysv_alive(atoi(m->name.os_handle));
+    default:
+        return true;
+    }
+    if (rc < 0)
+        return errno != ENOENT && errno != ENOTDIR;
+    return st.st_dev == m->dev && st.st_ino == m->ino;
+}
+
 int shmap__raw_refuse(const shmap_seg *seg, const char *what)
 {
     return shmap__err(SHMAP_ERAW, "%s: raw mapping has no header: %s needs a described "
