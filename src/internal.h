@@ -228,6 +228,8 @@ struct shmap__map {
      * create), for shmap_info_at_open(). */
     unsigned char head[SHMAP__CHECKED_SIZE] __attribute__((aligned(16)));
     int fd;                 /* memfd and shmap_open_fd(): the descriptor kept, else -1 */
+    bool deleted;           /* System V: marked for removal when an open last reached it,
+                               for shmap_info_at_open() (shmap_info_get() asks anew) */
 };
 
 /* segment.c: this process's mappings of the object `st` describes (st_dev, st_ino) take
