@@ -90,7 +90,8 @@ static const cli_command commands[] = {
      "Goes on after a failure, and exits 1 if any NAME could not be changed; a malformed\n"
      "NAME is bad usage (exit 2) and stops it before it changes any."},
     {"gc", cmd_gc, "gc [--dry-run] [--prefix PREFIX]", "clean up after dead processes",
-     "Removes transient segments (create --transient) whose creator is dead and that no\n"
+     "Removes transient segments (create --transient, or a program's segment that its\n"
+     "creator would have destroyed on closing it) whose creator is dead and that no\n"
      "live process uses, clears the attach slots of dead processes, and removes the hidden\n"
      "leftovers (.shmap-tmp-PID-N) of creations killed half-way. Never removes a\n"
      "persistent segment, nor one a process may map that this user cannot see (a\n"

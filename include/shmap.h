@@ -269,7 +269,11 @@ enum shmap_create_flags {
     SHMAP_CREATE_REPLACE = 1u << 0,
     /** Open an existing segment instead if its type and shape match; else #SHMAP_EMISMATCH. */
     SHMAP_CREATE_OPEN = 1u << 1,
-    /** Keep the segment when this process unmaps it (default: destroy what we created). */
+    /**
+     * Keep the segment when this process unmaps it (default: destroy what we created). A
+     * segment created without it goes with its creator: it counts as transient, so one
+     * left by a creator that was killed is removed by `shmap gc` once nobody uses it.
+     */
     SHMAP_CREATE_KEEP = 1u << 2,
     /** Record the segment as transient: `shmap gc` may remove it once its users are gone. */
     SHMAP_CREATE_TRANSIENT = 1u << 3,
@@ -425,7 +429,9 @@ SHMAP_EXTERN int shmap_unmap(shmap_seg *seg);
  * @brief Set whether the segment is destroyed when this process's last reference goes.
  *
  * Only the process that sets it destroys: a forked child never destroys on close unless
- * it calls this itself.
+ * it calls this itself. The creator's choice is recorded in the segment for `shmap gc`: a
+ * segment its creator destroys counts as transient (removed once the creator is dead and
+ * nobody uses it), one it keeps as persistent unless it was created transient.
  * @param[in] destroy non-zero to destroy, zero to keep.
  * @return 0.
  */
@@ -626,7 +632,8 @@ SHMAP_EXTERN int shmap_perm_get(const char *name, unsigned int *mode, uid_t *uid
 
 /** @brief Flags recorded in a segment (shmap_info::flags). */
 enum shmap_seg_flags {
-    SHMAP_SEG_TRANSIENT = 1u << 0, /**< created transient */
+    SHMAP_SEG_TRANSIENT = 1u << 0, /**< transient: created so (#SHMAP_CREATE_TRANSIENT),
+                                        or its creator destroys it when it unmaps it */
     SHMAP_SEG_RING = 1u << 1       /**< a ring of frames: the first dimension is its length */
 };
 
@@ -1040,7 +1047,8 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  * Looks at every object of the POSIX store (/dev/shm) and every System V segment whose
  * name starts with @p prefix:
  *
- * - A **transient** segment (#SHMAP_CREATE_TRANSIENT) is removed when its creator is dead
+ * - A **transient** segment (#SHMAP_CREATE_TRANSIENT, or one its creator destroys when it
+ *   unmaps it: created without #SHMAP_CREATE_KEEP) is removed when its creator is dead
  *   (pid and start time: a reused pid is not taken for the creator), no live process has
  *   a slot in its attach table, and no process maps it: for a POSIX object, the kernel
  *   grants its owner (or root) a write lease, which it refuses while any other process

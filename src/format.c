@@ -278,6 +278,12 @@ int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize, cons
     return 0;
 }
 
+bool shmap__transient(const struct shmap__header *h)
+{
+    return (h->flags & SHMAP_SEG_TRANSIENT) ||
+           __atomic_load_n(&h->creator_destroys, __ATOMIC_RELAXED);
+}
+
 void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
                       const struct shmap__kwslot *slots, const char *rec)
 {
@@ -297,7 +303,7 @@ void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
     info->creator_uid = h->creator_uid;
     info->created_ns = h->created_ns;
     info->generation = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
-    info->flags = h->flags;
+    info->flags = h->flags | (shmap__transient(h) ? SHMAP_SEG_TRANSIENT : 0);
     info->keyword_capacity = h->kw_capacity;
     info->nkeywords = slots ? shmap__keyword_count(slots, h->kw_capacity) : 0;
     info->published_ns = __atomic_load_n(&h->last_publish_ns, __ATOMIC_RELAXED);

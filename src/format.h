@@ -76,7 +76,7 @@ struct shmap__header {
     int64_t last_publish_ns;               /* 280 */
     uint32_t gen_waiters;                  /* 288: unused, 0: a publish always wakes */
     /* 292..383: change notification (notify.c). */
-    uint32_t reserved2;                    /* 292 */
+    uint32_t creator_destroys;             /* 292: 1 while its creator destroys it at unmap */
     uint32_t write_seq;                    /* 296: odd while a frame is being written */
     int32_t writer_pid;                    /* 300: who began the write in progress */
     uint64_t writer_start;                 /* 304: its start time, clock ticks */

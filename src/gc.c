@@ -185,7 +185,7 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
     unsigned nlive, stale;
     shmap__lock_scan(a, false, &nlive, &stale);
     pid_t creator = h.creator_pid;
-    if ((h.flags & SHMAP_SEG_TRANSIENT) && nlive == 0 && creator_gone(&h)) {
+    if (shmap__transient(&h) && nlive == 0 && creator_gone(&h)) {
         struct shmap__unseen unseen;
         enum shmap__mapped m = shmap__mapped_by_any(fd, &st, &unseen);
         close(fd);
@@ -290,7 +290,7 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
         (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
     unsigned nlive, stale;
     shmap__lock_scan(a, false, &nlive, &stale);
-    if ((h.flags & SHMAP_SEG_TRANSIENT) && nlive == 0 && creator_gone(&h) &&
+    if (shmap__transient(&h) && nlive == 0 && creator_gone(&h) &&
         sysv_same_and_unused(id, ds)) {
         int status = 0;
         if (!dry && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL && errno != EIDRM) {

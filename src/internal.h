@@ -54,6 +54,9 @@ SHMAP__HIDDEN bool shmap__record_same(const char *a, const char *b);
 /* Check a record field list read from a segment against its element size. */
 SHMAP__HIDDEN int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize,
                                       const char *who);
+/* Is the segment transient: created so, or destroyed by its creator when it unmaps it (so
+ * one whose creator was killed is gc's to remove once nobody uses it)? */
+SHMAP__HIDDEN bool shmap__transient(const struct shmap__header *h);
 SHMAP__HIDDEN void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
                                     const struct shmap__kwslot *slots, const char *rec);
 

@@ -543,6 +543,8 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     shmap__attach_created(&h, NULL);
 
     const struct shmap__store_ops *ops = shmap__store_ops(n.store);
+    bool destroys = !(opts->flags & SHMAP_CREATE_KEEP) && ops->destroys;
+    h.creator_destroys = destroys && n.store != SHMAP_STORE_MEMFD;
     struct shmap__create_req req = {&h, rec, rec_len, lay.total_size,
                                     opts->mode ? opts->mode : 0600, opts->flags};
     struct shmap__obj obj = SHMAP__OBJ_INIT;
@@ -575,7 +577,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     }
     ops->close(&obj);
     m->created = true;
-    m->destroy_pid = (opts->flags & SHMAP_CREATE_KEEP) || !ops->destroys ? 0 : shmap__getpid();
+    m->destroy_pid = destroys ? shmap__getpid() : 0;
     pthread_mutex_lock(&registry_lock);
     registry_add(m);
     pthread_mutex_unlock(&registry_lock);
@@ -883,9 +885,15 @@ int shmap_set_destroy(shmap_seg *seg, int destroy)
 {
     if (!seg)
         return shmap__err(SHMAP_EINVAL, "shmap_set_destroy: NULL segment");
+    struct shmap__map *m = seg->map;
     pthread_mutex_lock(&registry_lock);
-    seg->map->destroy_pid = destroy && seg->map->ops->destroys && !seg->map->raw
-                                ? shmap__getpid() : 0;
+    m->destroy_pid = destroy && m->ops->destroys && !m->raw ? shmap__getpid() : 0;
+    /* The creator's choice is also gc's: a segment its creator destroys goes with it, so
+     * one left by a creator that was killed is removed once nobody uses it. */
+    struct shmap__header *h = m->base;
+    if (m->created && m->writable && !m->priv && !m->raw &&
+        m->name.store != SHMAP_STORE_MEMFD && h->creator_pid == shmap__getpid())
+        __atomic_store_n(&h->creator_destroys, m->destroy_pid ? 1u : 0u, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_lock);
     return 0;
 }

@@ -253,6 +253,39 @@ pid_t util_spawn_holder(const char *name, unsigned flags)
     return pid;
 }
 
+pid_t util_spawn_mid_frame_writer(const char *name, const void *value, size_t elsize,
+                                  size_t n)
+{
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_seg *w = NULL;
+        void *frame;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
+            _exit(20);
+        for (size_t i = 0; i < n / 2; i++)
+            memcpy((char *)frame + i * elsize, value, elsize);
+        util_child_send(&c, 'w');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'w');
+    util_chan_close(&c);
+    return pid;
+}
+
+int util_dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    CHECK(d != NULL);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
 void util_kill9(pid_t pid)
 {
     kill(pid, SIGKILL);

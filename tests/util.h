@@ -142,6 +142,14 @@ void util_parent_send(struct util_chan *c, char b);
  * long as it must, and sleeps until killed; returns once it holds it (CHECKs that it could).
  */
 pid_t util_spawn_holder(const char *name, unsigned flags);
+/* A child that opens `name` read-write, begins a frame (shmap_write_begin), stores the
+ * `elsize` bytes at `value` into the first half of its `n` elements and waits to be killed:
+ * a writer caught mid-frame, every time. */
+pid_t util_spawn_mid_frame_writer(const char *name, const void *value, size_t elsize,
+                                  size_t n);
+
+/* How many entries a directory holds, "." and ".." aside, hidden names included. */
+int util_dir_entries(const char *path);
 
 /* SIGKILL a child of this test and reap it (CHECKs that the kill ended it). */
 void util_kill9(pid_t pid);

@@ -121,29 +121,6 @@ TEST(cli__watch_prints_a_line_per_interval_off_a_terminal)
     CHECK_EQ_INT(test_cli(NULL, NULL, NULL, "rm", name, NULL), 0);
 }
 
-/* A child that begins a frame of the f32 segment `name`, writes 2 into its first half of
- * `n` elements, and waits to be killed. */
-static pid_t spawn_mid_frame_writer(const char *name, size_t n)
-{
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        shmap_seg *w = NULL;
-        void *frame;
-        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
-            _exit(20);
-        for (size_t i = 0; i < n / 2; i++)
-            ((float *)frame)[i] = 2;
-        util_child_send(&c, 'w');
-        for (;;)
-            pause();
-    }
-    CHECK_EQ_INT(util_parent_recv(&c), 'w');
-    util_chan_close(&c);
-    return pid;
-}
-
 /*
  * watch never goes quiet about the data: a writer killed mid-frame leaves a torn frame,
  * whose statistics are shown marked with the dead writer's pid on every line; a live
@@ -155,7 +132,8 @@ TEST(cli__watch_shows_a_frame_torn_by_a_dead_writer_and_names_a_busy_one)
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "f32", "1000");
     RUN(0, "fill", name, "1");
-    pid_t writer = spawn_mid_frame_writer(name, 1000);
+    const float two = 2;
+    pid_t writer = util_spawn_mid_frame_writer(name, &two, sizeof two, 1000);
     char mark[96];
 
     RUN(0, "watch", name, "--count", "1", "--interval", "0.1");

@@ -19,17 +19,6 @@
 
 #include "../util.h"
 
-/* stderr is exactly one line, "shmap: ...", containing `needle`. */
-#define CHECK_ONE_LINE(err, needle)                                                           \
-    do {                                                                                      \
-        const char *e_ = (err);                                                               \
-        CHECK(e_ && strncmp(e_, "shmap: ", 7) == 0);                                          \
-        const char *nl_ = strchr(e_, '\n');                                                   \
-        if (!nl_ || nl_[1] != '\0')                                                           \
-            test_fail(__FILE__, __LINE__, "not one line on stderr: \"%s\"", e_);              \
-        CHECK_CONTAINS(e_, needle);                                                           \
-    } while (0)
-
 /* A usage error: "shmap: ..." naming `needle`, then the command's usage line. */
 #define CHECK_USAGE(err, needle)                                                              \
     do {                                                                                      \
@@ -295,7 +284,7 @@ TEST(cli__raw_reads_and_writes_a_foreign_posix_object)
     CHECK_STR(out, "65 66 67 68 69 122 122 122\n");
     /* Without --dtype it is what it is: not a shmap segment. */
     RUN(1, "cat", name);
-    CHECK_ONE_LINE(err, name);
+    CHECK_ERROR_LINE(err, name);
     util_shm_remove(name);
     free(out);
     free(err);
@@ -328,14 +317,14 @@ TEST(cli__raw_reads_and_writes_a_system_v_segment_by_id)
     CHECK_STR(out, "5 5\n");
     /* Copy-on-write is for files and POSIX objects. */
     RUN(1, "cat", name, "--dtype", "u1", "--shape", "2", "--private");
-    CHECK_ONE_LINE(err, "System V");
-    CHECK_ONE_LINE(err, name);
+    CHECK_ERROR_LINE(err, "System V");
+    CHECK_ERROR_LINE(err, name);
     RUN(1, "fill", name, "1", "--dtype", "u1", "--shape", "2", "--private");
-    CHECK_ONE_LINE(err, "System V");
+    CHECK_ERROR_LINE(err, "System V");
     shmdt(p);
     CHECK(shmctl(id, IPC_RMID, NULL) == 0);
     RUN(1, "cat", name, "--dtype", "u1", "--shape", "1");
-    CHECK_ONE_LINE(err, name);
+    CHECK_ERROR_LINE(err, name);
     free(out);
     free(err);
 }
@@ -460,20 +449,20 @@ TEST(cli__raw_failures_are_one_line_naming_the_object_and_the_fault)
 
     /* An object too small: both sizes named. */
     RUN(1, "cat", f, "--dtype", "u4", "--shape", "3");
-    CHECK_ONE_LINE(err, "10 bytes");
-    CHECK_ONE_LINE(err, "need 12");
+    CHECK_ERROR_LINE(err, "10 bytes");
+    CHECK_ERROR_LINE(err, "need 12");
     RUN(1, "info", f, "--dtype", "u1", "--shape", "5", "--offset", "6");
-    CHECK_ONE_LINE(err, "need 11");
+    CHECK_ERROR_LINE(err, "need 11");
     RUN(1, "watch", f, "--dtype", "u1", "--shape", "11", "--count", "1");
-    CHECK_ONE_LINE(err, "need 11");
+    CHECK_ERROR_LINE(err, "need 11");
     /* A missing file and a missing POSIX object. */
     const char *gone = file_arg(path_of("missing.bin"));
     RUN(1, "cat", gone, "--dtype", "u1", "--shape", "1");
-    CHECK_ONE_LINE(err, gone);
-    CHECK_ONE_LINE(err, "no such file");
+    CHECK_ERROR_LINE(err, gone);
+    CHECK_ERROR_LINE(err, "no such file");
     const char *name = test_name("missing");
     RUN(1, "set", name, "0", "1", "--dtype", "u1", "--shape", "1");
-    CHECK_ONE_LINE(err, name);
+    CHECK_ERROR_LINE(err, name);
     CHECK(!util_shm_exists(name));
     free(out);
     free(err);
@@ -495,28 +484,28 @@ TEST(cli__a_fifo_is_refused_at_once_by_every_command_that_opens_a_name)
     for (int i = 0; i < 2; i++) {
         const char *f = names[i];
         RUN(1, "info", f);
-        CHECK_ONE_LINE(err, "not a regular file (it is a FIFO)");
-        CHECK_ONE_LINE(err, f);
+        CHECK_ERROR_LINE(err, "not a regular file (it is a FIFO)");
+        CHECK_ERROR_LINE(err, f);
         RUN(1, "info", f, "--json");
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
         RUN(1, "cat", f);
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
         RUN(1, "watch", f, "--count", "1");
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
         RUN(1, "fill", f, "1");
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
         RUN(1, "set", f, "0", "1");
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
         RUN(1, "info", f, "--dtype", "u1", "--shape", "4");
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
         RUN(1, "cat", f, "--dtype", "u1", "--shape", "4", "--private");
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
         RUN(1, "fill", f, "1", "--dtype", "u1", "--shape", "4");
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
         RUN(1, "rm", f);
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
         RUN(1, "create", f, "u1", "4", "--exist-ok");
-        CHECK_ONE_LINE(err, "not a regular file");
+        CHECK_ERROR_LINE(err, "not a regular file");
     }
     struct stat st;
     CHECK(lstat(path, &st) == 0 && S_ISFIFO(st.st_mode));
@@ -557,9 +546,9 @@ TEST(cli__create_hugepages_on_a_posix_name_fails_naming_the_stores_that_have_the
     const char *name = test_name("huge");
     char *out = NULL, *err = NULL;
     RUN(1, "create", name, "f32", "1000", "--hugepages");
-    CHECK_ONE_LINE(err, name);
-    CHECK_ONE_LINE(err, "sysv://");
-    CHECK_ONE_LINE(err, "hugetlbfs");
+    CHECK_ERROR_LINE(err, name);
+    CHECK_ERROR_LINE(err, "sysv://");
+    CHECK_ERROR_LINE(err, "hugetlbfs");
     CHECK(!util_shm_exists(name));
     free(out);
     free(err);
@@ -570,8 +559,8 @@ TEST(cli__create_hugepages_on_a_file_off_hugetlbfs_fails_and_leaves_nothing)
     const char *f = file_arg(path_of("huge.shm"));
     char *out = NULL, *err = NULL;
     RUN(1, "create", f, "f32", "1000", "--hugepages");
-    CHECK_ONE_LINE(err, f);
-    CHECK_ONE_LINE(err, "hugetlbfs");
+    CHECK_ERROR_LINE(err, f);
+    CHECK_ERROR_LINE(err, "hugetlbfs");
     char cmd[160];
     snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", util_test_dir());
     CHECK_EQ_INT(test_sh(NULL, NULL, "%s", cmd), 0);
@@ -585,8 +574,8 @@ TEST(cli__create_hugepages_without_configured_pages_says_how)
         TEST_SKIP("huge pages are configured here (%llu)", util_meminfo("HugePages_Total"));
     char *out = NULL, *err = NULL;
     RUN(1, "create", key_name(), "u8", "100", "--hugepages");
-    CHECK_ONE_LINE(err, key_name());
-    CHECK_ONE_LINE(err, "sysctl vm.nr_hugepages=N");
+    CHECK_ERROR_LINE(err, key_name());
+    CHECK_ERROR_LINE(err, "sysctl vm.nr_hugepages=N");
     CHECK(!key_exists());
     free(out);
     free(err);
@@ -652,8 +641,8 @@ static void cli_huge_file_too_big(const char *mnt)
     snprintf(f, sizeof f, "file:%s/big", mnt);
     snprintf(size, sizeof size, "%llu", (util_free_hugepages() + 1) * util_hugepage_size());
     RUN(1, "create", f, "u8", size, "--hugepages");
-    CHECK_ONE_LINE(err, f);
-    CHECK_ONE_LINE(err, "not enough free huge pages");
+    CHECK_ERROR_LINE(err, f);
+    CHECK_ERROR_LINE(err, "not enough free huge pages");
     char cmd[160];
     snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", mnt);
     CHECK_EQ_INT(test_sh(NULL, NULL, "%s", cmd), 0);
@@ -738,7 +727,7 @@ TEST(cli__a_system_v_failure_names_the_segment_once_however_its_key_is_spelled)
     const char *const spellings[] = {shortx, dec, key_name()};
     for (int i = 0; i < 3; i++) {
         RUN(1, "create", spellings[i], "u1", "4");
-        CHECK_ONE_LINE(err, "a segment with that key exists");
+        CHECK_ERROR_LINE(err, "a segment with that key exists");
         /* Once: the library's own spelling (0x%08x) is the same segment. */
         const char *first = strstr(err, "sysv://");
         CHECK(first && !strstr(first + 1, "sysv://"));

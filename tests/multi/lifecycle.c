@@ -530,6 +530,84 @@ TEST(gc__removes_a_transient_segment_whose_creator_and_attachers_are_dead)
     CHECK_OK(shmap_delete(keep, 0, 0));
 }
 
+/* A child that creates `name` with `flags`, then (destroy >= 0) shmap_set_destroy(destroy),
+ * and is killed -9 with it still mapped; returns its pid. */
+static pid_t killed_creator(const char *name, unsigned flags, int destroy)
+{
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = flags;
+        shmap_seg *seg = NULL;
+        const uint64_t dims[1] = {16};
+        int ok = shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts) == 0 &&
+                 (destroy < 0 || shmap_set_destroy(seg, destroy) == 0);
+        util_child_send(&c, ok ? 'L' : 'E');
+        for (;;)
+            pause();
+    }
+    char said = util_parent_recv(&c);
+    util_chan_close(&c);
+    util_kill9(pid);
+    CHECK_EQ_INT(said, 'L');
+    return pid;
+}
+
+/*
+ * A segment its creator destroys at close (the library's default) goes with its creator:
+ * one whose creator was killed is removed as a transient one is. The creator's later
+ * choice counts: kept with shmap_set_destroy(0), it is persistent; a kept one it then
+ * chose to destroy is transient.
+ */
+TEST(gc__removes_a_segment_its_killed_creator_would_have_destroyed)
+{
+    const char *dflt = test_name("default"), *kept = test_name("kept");
+    const char *later = test_name("later");
+    pid_t a = killed_creator(dflt, 0, -1);
+    killed_creator(kept, 0, 0);
+    pid_t c = killed_creator(later, SHMAP_CREATE_KEEP, 1);
+    shmap_info info;
+    CHECK_OK(shmap_stat(dflt, &info));
+    CHECK(info.flags & SHMAP_SEG_TRANSIENT);
+    CHECK_OK(shmap_stat(kept, &info));
+    CHECK(!(info.flags & SHMAP_SEG_TRANSIENT));
+    struct events e;
+    gc_here(&e, 0);
+    const shmap_gc_event *ev = find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, dflt);
+    CHECK(ev && ev->pid == a && ev->status == 0);
+    ev = find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, later);
+    CHECK(ev && ev->pid == c && ev->status == 0);
+    CHECK(!find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, kept));
+    CHECK(find_event(&e, SHMAP_GC_CLEARED_SLOTS, kept));
+    CHECK(!util_shm_exists(dflt) && !util_shm_exists(later));
+    CHECK(util_shm_exists(kept));
+    CHECK_OK(shmap_delete(kept, 0, 0));
+}
+
+/* A creator's forked child, which never destroys its parent's segments, changes nothing. */
+TEST(gc__a_forked_child_does_not_change_its_parents_choice)
+{
+    const char *name = test_name("fork");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    shmap_seg *seg = NULL;
+    const uint64_t dims[1] = {16};
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts));
+    pid_t pid = util_spawn();
+    if (pid == 0)
+        _exit(shmap_set_destroy(seg, 0) == 0 ? 0 : 1);
+    CHECK_EQ_INT(test_wait(pid), 0);
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK(info.flags & SHMAP_SEG_TRANSIENT);
+    CHECK_OK(shmap_set_destroy(seg, 0));
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK(!(info.flags & SHMAP_SEG_TRANSIENT));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
 /* A System V key for this test (the runner removes what a failure leaves); its name. */
 static key_t sysv_key(char *name, size_t size)
 {

@@ -398,31 +398,6 @@ TEST(notify__a_writer_killed_mid_frame_is_reported_not_waited_for)
 }
 
 /*
- * A child that opens `name` read-write, begins a frame (shmap_write_begin), writes 2 into the
- * first half of it and then waits to be killed: a writer caught mid-frame, every time.
- */
-static pid_t spawn_mid_frame_writer(const char *name, size_t n)
-{
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        shmap_seg *w = NULL;
-        void *frame;
-        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
-            _exit(20);
-        for (size_t i = 0; i < n / 2; i++)
-            ((uint32_t *)frame)[i] = 2;
-        util_child_send(&c, 'w');
-        for (;;)
-            pause();
-    }
-    CHECK_EQ_INT(util_parent_recv(&c), 'w');
-    util_chan_close(&c);
-    return pid;
-}
-
-/*
  * A try (timeout 0) or a timeout too short for the waiting path's moment judges a writer
  * that died mid-frame as a long wait does: the frame, torn, with SHMAP_EOWNERDEAD, rather
  * than "no whole frame within the timeout" (-EAGAIN) for a frame that will never come. While
@@ -442,7 +417,8 @@ TEST(notify__a_try_reports_a_writer_killed_mid_frame_as_a_wait_does)
     CHECK_EQ_INT(shmap_write_state(seg, &none), SHMAP_WRITE_NONE);
     CHECK_EQ_INT(none, 0);
 
-    pid_t writer = spawn_mid_frame_writer(name, N);
+    const uint32_t two = 2;
+    pid_t writer = util_spawn_mid_frame_writer(name, &two, sizeof two, N);
     char pid_text[32];
     snprintf(pid_text, sizeof pid_text, "pid %d", (int)writer);
     uint32_t frame[N];

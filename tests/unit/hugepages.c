@@ -9,7 +9,6 @@
  * Directories are removed by a guard process when the test process ends, however it ends;
  * System V segments left under the test's keys, by the runner.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
@@ -29,17 +28,6 @@ static const char *key_name(key_t key)
     static char buf[32];
     snprintf(buf, sizeof buf, "sysv://0x%08x", (unsigned)key);
     return buf;
-}
-
-static int dir_entries(const char *path)
-{
-    DIR *d = opendir(path);
-    CHECK(d != NULL);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
 }
 
 TEST(hugepages__posix_names_are_refused_naming_the_stores_that_have_them)
@@ -73,7 +61,7 @@ TEST(hugepages__a_file_off_hugetlbfs_is_refused_and_leaves_nothing)
     shmap_seg *seg = NULL;
     CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, &n, &o), SHMAP_ESTORE);
     CHECK_CONTAINS(shmap_last_error(), "hugetlbfs");
-    CHECK_EQ_INT(dir_entries(d), 0);
+    CHECK_EQ_INT(util_dir_entries(d), 0);
 }
 
 TEST(hugepages__system_v_without_configured_pages_says_how)
@@ -217,7 +205,7 @@ static void file_beyond_pool(const char *mnt)
     CHECK_CONTAINS(shmap_last_error(), "not enough free huge pages");
     o.flags = SHMAP_CREATE_HUGEPAGES;
     CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, &n, &o), -ENOSPC);
-    CHECK_EQ_INT(dir_entries(mnt), 0); /* no hidden leftover either */
+    CHECK_EQ_INT(util_dir_entries(mnt), 0); /* no hidden leftover either */
 }
 
 TEST(hugepages__file_on_hugetlbfs_beyond_the_free_pool_is_enospc_and_leaves_nothing)
@@ -279,7 +267,7 @@ static void file_on_hugetlbfs(const char *mnt)
     CHECK_EQ_INT(info.size, hp);
     CHECK_OK(shmap_unlink(plain));
     CHECK_OK(shmap_unlink(name));
-    CHECK_EQ_INT(dir_entries(mnt), 0);
+    CHECK_EQ_INT(util_dir_entries(mnt), 0);
 }
 
 TEST(hugepages__file_on_hugetlbfs_rounds_up_attaches_and_unmaps_whole)

@@ -2,7 +2,6 @@
  * A full /dev/shm: creation reserves its memory, so asking for more than there is fails at
  * create time with -ENOSPC and leaves nothing behind, neither the name nor a hidden object.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -263,18 +262,6 @@ TEST(create__a_container_sized_64mib_dev_shm_refuses_the_second_big_segment)
     CHECK_EQ_INT(rc, 0);
 }
 
-/* What a directory holds, "." and ".." aside, hidden names included. */
-static int entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    CHECK(d != NULL);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
 static void file_larger_than_its_file_system(const char *mnt)
 {
     char name[SHMAP_NAME_MAX];
@@ -296,7 +283,7 @@ static void file_larger_than_its_file_system(const char *mnt)
     /* Nothing taken meanwhile, nothing left, not even a hidden file. */
     CHECK_EQ_INT(least, free0);
     CHECK_EQ_INT(free_space(mnt), free0);
-    CHECK_EQ_INT(entries(mnt), 0);
+    CHECK_EQ_INT(util_dir_entries(mnt), 0);
 
     /* The command says the same, in one line, and leaves nothing either. */
     char *out = NULL, *err = NULL;
@@ -307,7 +294,7 @@ static void file_larger_than_its_file_system(const char *mnt)
         test_fail(__FILE__, __LINE__, "%s: %s", wrong, err);
     util_clear(&out, &err);
     CHECK_EQ_INT(free_space(mnt), free0);
-    CHECK_EQ_INT(entries(mnt), 0);
+    CHECK_EQ_INT(util_dir_entries(mnt), 0);
 
     /* What fits is made, every page reserved: writing all of it must not SIGBUS. */
     const uint64_t fits[1] = {128 * 1024}; /* 512 KiB */
