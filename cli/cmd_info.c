@@ -4,6 +4,10 @@
  * The text form shows every field of shmap_info under the same names as the JSON form, so
  * what a user reads is what a script finds. A raw mapping has no header: it shows what the
  * kernel says of the object and what the command line says of the array, and says it is raw.
+ *
+ * A System V segment deleted while processes still attach it can be reached by its id
+ * until the last one detaches; no other command opens it (SHMAP_DELETED), and info says
+ * right under its name that it is deleted, so nobody takes it for a live one.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -96,6 +100,11 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
                att[i].other_pidns ? "  (in another pid namespace: cannot be checked)" : "");
 }
 
+static void print_deleted(const shmap_info *info)
+{
+    LINE("deleted", "%s", info->deleted ? "yes (kept until its last user detaches)" : "no");
+}
+
 /* The lines a raw mapping and a described segment share, from store to group. */
 static void print_object(const shmap_info *info)
 {
@@ -136,6 +145,7 @@ static void print_raw(const shmap_info *info, int priv)
     char buf[SHMAP_NAME_MAX];
     cli_escape(buf, sizeof buf, info->name);
     LINE("name", "%s", buf);
+    print_deleted(info);
     LINE("raw", "yes: no shmap header; the type and shape are those given");
     print_object(info);
     print_array(info);
@@ -150,6 +160,7 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
 
     cli_escape(buf, sizeof buf, info->name);
     LINE("name", "%s", buf);
+    print_deleted(info);
     print_object(info);
     LINE("version", "%u", info->version);
     print_array(info);
@@ -188,7 +199,7 @@ static int info_raw(const char *name, const cli_raw *raw, int json)
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDONLY, raw, &seg, &info, &layout) != 0)
+    if (cli_open(name, SHMAP_RDONLY | SHMAP_DELETED, raw, &seg, &info, &layout) != 0)
         return CLI_EXIT_FAIL;
     cli_layout_free(&layout);
     shmap_close(seg);
@@ -225,7 +236,7 @@ int cmd_info(int argc, char **argv)
         return info_raw(name, &raw, json);
     shmap_seg *seg;
     shmap_info info;
-    int rc = shmap_open(&seg, name, raw.priv ? SHMAP_PRIVATE : SHMAP_RDONLY);
+    int rc = shmap_open(&seg, name, (raw.priv ? SHMAP_PRIVATE : SHMAP_RDONLY) | SHMAP_DELETED);
     if (rc < 0)
         return cli_fail_lib(name, rc);
     shmap_keyword *kw = NULL;

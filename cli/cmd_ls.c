@@ -1,6 +1,11 @@
 /*
  * shmap ls [--all] [--json]
  *
+ * Only --all lists a System V segment deleted while processes still attach it (the library
+ * leaves it out otherwise, as a deleted POSIX segment is gone from /dev/shm), under
+ * sysv://id=N, its STATUS "deleted": it holds memory until the last one detaches, and
+ * cannot be opened any more.
+ *
  * The table is laid out in two passes over the rows, one to size the columns and one to
  * print them; formatting a row twice is cheaper than keeping thousands of them around.
  *
@@ -93,7 +98,8 @@ static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int
         for (int c = COL_DTYPE; c <= COL_AGE; c++)
             if (c != COL_BYTES && c != COL_MODE && c != COL_OWNER)
                 snprintf(r->cell[c], SHMAP_NAME_MAX, "-");
-        snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "%s", shmap_strerror(e->status));
+        snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "%s%s", in->deleted ? "deleted; " : "",
+                 shmap_strerror(e->status));
         return;
     }
     snprintf(r->cell[COL_DTYPE], SHMAP_NAME_MAX, "%s", shmap_dtype_name(in->dtype));
@@ -104,7 +110,7 @@ static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int
     format_lock(r->cell[COL_LOCK], SHMAP_NAME_MAX, &e->lock);
     snprintf(r->cell[COL_GEN], SHMAP_NAME_MAX, "%llu", (unsigned long long)in->generation);
     cli_format_age(r->cell[COL_AGE], SHMAP_NAME_MAX, in->created_ns, now);
-    snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "ok");
+    snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "%s", in->deleted ? "deleted" : "ok");
 }
 
 static void print_cells(char cells[][SHMAP_NAME_MAX], const size_t *width, int ncols)

@@ -71,6 +71,11 @@
  *   "frame_size"       int      bytes in one frame (bytes / ring_length); null if not a ring
  *   "published"        string   time of the last publish, as "created"; null if never
  *   "published_ns"     int      the same in nanoseconds since the Epoch; null if never
+ *   "deleted"          bool     the segment was deleted while processes still use it: a
+ *                               System V segment removed while attached, which the system
+ *                               keeps until the last process detaches and which is listed
+ *                               (`ls --all` only) and described (`info sysv://id=N`) under
+ *                               its id, but no longer opened by any other command
  *
  * Raw mapping (only from `info NAME --dtype TYPE --shape D,D,...`: any object read as an
  * array the command line describes, header or not):
@@ -83,6 +88,7 @@
  *   "private"          bool     mapped copy-on-write (--private)
  *   "creator_pid", "attached", "generation", "created"
  *                      null     a raw object records none of them
+ *   "deleted"          bool     as for a segment
  *
  * Foreign object (only with `ls --all`: a shared-memory object that is not a valid segment):
  *   "name"             string   its name
@@ -90,6 +96,7 @@
  *   "store" ... "group"         as above, same order
  *   "error"            string   why it is not a segment ("not a shmap segment")
  *   "error_code"       string   the same as a stable symbol ("SHMAP_EFORMAT", "EACCES")
+ *   "deleted"          bool     as for a segment (a System V segment deleted while attached)
  */
 #include <inttypes.h>
 #include <math.h>
@@ -415,6 +422,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_u64(j, "keyword_capacity", info->keyword_capacity);
     keyword_members(j, kw, nkw);
     stream_members(j, info);
+    cli_json_bool(j, "deleted", info->deleted);
     cli_json_close(j, '}');
 }
 
@@ -432,6 +440,7 @@ void cli_json_raw(cli_json *j, const shmap_info *info, int priv)
     cli_json_null(j, "attached");
     cli_json_null(j, "generation");
     cli_json_null(j, "created");
+    cli_json_bool(j, "deleted", info->deleted);
     cli_json_close(j, '}');
 }
 
@@ -443,5 +452,6 @@ void cli_json_foreign(cli_json *j, const shmap_entry *e)
     object_members(j, &e->info);
     cli_json_string(j, "error", shmap_strerror(e->status));
     cli_json_string(j, "error_code", shmap_errname(e->status));
+    cli_json_bool(j, "deleted", e->info.deleted);
     cli_json_close(j, '}');
 }

@@ -39,10 +39,13 @@ static const cli_command commands[] = {
      "The segment outlives the command; `shmap rm NAME` removes it."},
     {"ls", cmd_ls, "ls [--all] [--json]", "list the segments on this system",
      "Columns: NAME, DTYPE, SHAPE, BYTES (of data), MODE, OWNER, CREATOR (pid),\n"
-     "GEN (generation), AGE.\n"
+     "USERS, LOCK, GEN (generation), AGE.\n"
      "\n"
      "  --all    also list shared-memory objects that are not shmap segments, with their\n"
      "           object size under BYTES and, in a STATUS column, why they are not\n"
+     "           segments; and System V segments deleted while processes still attach\n"
+     "           them (STATUS deleted: kept until the last one detaches; only info\n"
+     "           opens one, as sysv://id=N)\n"
      "  --json   print a JSON array with one object per segment (schema in shmap(1))"},
     {"info", cmd_info, "info NAME [--json] " CLI_RAW_USAGE,
      "describe a segment: header, object and keywords",

@@ -358,7 +358,15 @@ enum shmap_open_flags {
      * this process. Locks taken through it are the shared ones, when the user may write the
      * file. Not for System V segments.
      */
-    SHMAP_PRIVATE = 1u << 2
+    SHMAP_PRIVATE = 1u << 2,
+    /**
+     * Also open a System V segment that was deleted while processes still attach it (it is
+     * reached by its id, `sysv://id=N`, its key being gone), to look at it as `shmap info`
+     * does: shmap_info_get() then reports it deleted. Read-only opens only (with
+     * #SHMAP_RDWR or #SHMAP_HOLD: #SHMAP_EINVAL); no effect on other segments. The mapping
+     * keeps the segment's memory until it is closed, as any attach does.
+     */
+    SHMAP_DELETED = 1u << 3
 };
 
 /**
@@ -374,9 +382,14 @@ enum shmap_open_flags {
  * full the open still succeeds, unrecorded, and the handle's locks fail with -EUSERS until
  * a slot frees.
  *
+ * A System V segment deleted while processes still attach it is no longer found: the
+ * open fails with -ENOENT, as it would once a POSIX segment is deleted, with a detail
+ * saying it was deleted (unless #SHMAP_DELETED asks for it).
+ *
  * @param[out] out the handle.
  * @param[in] name the segment name.
- * @param[in] flags #SHMAP_RDONLY or #SHMAP_RDWR, optionally with #SHMAP_HOLD.
+ * @param[in] flags #SHMAP_RDONLY or #SHMAP_RDWR, optionally with #SHMAP_HOLD; or
+ *            #SHMAP_RDONLY with #SHMAP_DELETED.
  * @return 0; -ENOENT; -EACCES; #SHMAP_EBADNAME; #SHMAP_EFORMAT (not a shmap segment);
  *         #SHMAP_EVERSION; #SHMAP_EBYTEORDER; #SHMAP_ECORRUPT; #SHMAP_ETRUNCATED;
  *         #SHMAP_EINCOMPLETE; #SHMAP_EPENDING. With #SHMAP_HOLD also the codes of
@@ -426,7 +439,8 @@ SHMAP_EXTERN int shmap_set_destroy(shmap_seg *seg, int destroy);
 
 /**
  * @brief Remove a segment's name. Processes that map it keep their memory until they unmap.
- * @return 0; -ENOENT; -EACCES / -EPERM; #SHMAP_EBADNAME.
+ * @return 0; -ENOENT (also for a System V segment already deleted, which has no name left
+ *         to remove); -EACCES / -EPERM; #SHMAP_EBADNAME.
  */
 SHMAP_EXTERN int shmap_unlink(const char *name);
 
@@ -436,7 +450,8 @@ SHMAP_EXTERN int shmap_unlink(const char *name);
 /** @brief Options for shmap_open_raw(); start from #SHMAP_RAW_OPTS_INIT. */
 typedef struct shmap_raw_opts {
     unsigned int version;        /**< #SHMAP_RAW_OPTS_VERSION */
-    unsigned int flags;          /**< #SHMAP_RDONLY, #SHMAP_RDWR, or #SHMAP_PRIVATE */
+    unsigned int flags;          /**< #SHMAP_RDONLY, #SHMAP_RDWR, or #SHMAP_PRIVATE; a
+                                      read-only one may add #SHMAP_DELETED */
     uint64_t offset;             /**< byte offset of the array in the object (IDL's OFFSET):
                                       any multiple of the element's alignment */
     const char *record_fields;   /**< field list when the type is #SHMAP_RECORD */
@@ -456,8 +471,9 @@ typedef struct shmap_raw_opts {
  * size up to 8: 4 for f32, 8 for f64, c64 and c128, 1 for u8 and records), else
  * #SHMAP_EINVAL. The object must hold offset + nelem * elsize bytes, else
  * #SHMAP_ETRUNCATED naming both sizes. Any store works: a POSIX name, `sysv://KEY`,
- * `sysv://id=N`, `file:PATH`. With a template (opts->template_seg or ->template_name) the
- * type and dims come from it: pass #SHMAP_DTYPE_NONE, 0 and NULL.
+ * `sysv://id=N` (a deleted one as shmap_open() takes it), `file:PATH`. With a template
+ * (opts->template_seg or ->template_name) the type and dims come from it: pass
+ * #SHMAP_DTYPE_NONE, 0 and NULL.
  *
  * A raw handle has no header: shmap_data(), shmap_info_get() (version 0, data_offset = the
  * offset), shmap_close() and shmap_dup() work; keywords, locks, publishing and waiting give
@@ -556,7 +572,8 @@ SHMAP_EXTERN int shmap_delete(const char *name, double timeout_s, unsigned int f
  * following a symbolic link at the name and without opening the object for reading or
  * writing, and must be a regular file: a symbolic link, a FIFO or a directory under the name
  * is refused with -EINVAL ("not a regular file"), never followed or opened. A System V
- * segment is changed with shmctl(IPC_SET). A memfd segment has no name: use fchmod(2) and
+ * segment is changed with shmctl(IPC_SET); one deleted while still attached has no name
+ * any more and is not found (-ENOENT). A memfd segment has no name: use fchmod(2) and
  * fchown(2) on shmap_fd().
  *
  * Processes that map the segment keep their mappings: the mode decides who may open it
@@ -620,7 +637,21 @@ enum shmap_seg_flags {
     SHMAP_SEG_RING = 1u << 1       /**< a ring of frames: the first dimension is its length */
 };
 
-/** @brief What a segment is: its header, checked, plus what the kernel says of the object. */
+/**
+ * @brief What a segment is: its header, checked, plus what the kernel says of the object.
+ *
+ * @p deleted is non-zero for a segment that was deleted while processes still map it: the
+ * system keeps its memory until the last of them unmaps, but no open reaches it any more.
+ * A POSIX object or a file is then gone from its directory, so only a handle can tell:
+ * shmap_info_get() and shmap_mappings() check, at each call, that the name still leads to
+ * the object the handle maps (one stat(2), or shmctl(IPC_STAT)), and report a name removed
+ * or now holding another object as deleted. A System V segment deleted while attached (by
+ * shmap_delete(), `ipcrm`, a replace) stays visible under its id, `sysv://id=N`, without
+ * its key: shmap_list() with #SHMAP_LIST_ALL and shmap_stat() describe it with @p deleted
+ * set, while shmap_open() refuses it as not found unless asked with #SHMAP_DELETED.
+ * shmap_info_at_open() gives it as it was when an open last reached the mapping (set only
+ * by an open with #SHMAP_DELETED). Appended in 0.2.
+ */
 typedef struct shmap_info {
     char name[SHMAP_NAME_MAX];      /**< canonical name ("frames") */
     char os_handle[SHMAP_NAME_MAX]; /**< POSIX name ("/frames"), SysV id, or path */
@@ -652,6 +683,7 @@ typedef struct shmap_info {
                                          nobody uses it: created transient
                                          (#SHMAP_SEG_TRANSIENT), or its creator destroys it
                                          when it unmaps it */
+    int deleted;                    /**< the segment has lost its name (see below) */
 } shmap_info;
 
 /** @brief Start of the data: an array in C order. */
@@ -666,7 +698,11 @@ SHMAP_EXTERN int shmap_created(const shmap_seg *seg);
 /** @brief Whether @p seg was opened read-write. */
 SHMAP_EXTERN int shmap_writable(const shmap_seg *seg);
 
-/** @brief Describe an open segment. @return 0, or #SHMAP_EINVAL for a NULL argument. */
+/**
+ * @brief Describe an open segment: its header as it reads now, and whether its name still
+ * leads to it (shmap_info::deleted, one system call).
+ * @return 0, or #SHMAP_EINVAL for a NULL argument.
+ */
 SHMAP_EXTERN int shmap_info_get(const shmap_seg *seg, shmap_info *out);
 
 /**
@@ -683,7 +719,10 @@ SHMAP_EXTERN int shmap_info_at_open(const shmap_seg *seg, shmap_info *out);
 
 /**
  * @brief Describe a segment by name without keeping it mapped.
- * @return as shmap_open() with #SHMAP_RDONLY.
+ *
+ * A System V segment deleted while processes still attach it is described, with
+ * shmap_info::deleted set, as shmap_list() describes it; shmap_open() refuses it.
+ * @return as shmap_open() with #SHMAP_RDONLY and #SHMAP_DELETED.
  */
 SHMAP_EXTERN int shmap_stat(const char *name, shmap_info *out);
 
@@ -1123,7 +1162,8 @@ SHMAP_EXTERN int shmap_keyword_parse(const char *text, shmap_keyword *out);
 
 /** @brief Flags of shmap_list(). */
 enum shmap_list_flags {
-    SHMAP_LIST_ALL = 1u << 0,     /**< also list objects that are not shmap segments */
+    SHMAP_LIST_ALL = 1u << 0,     /**< also list objects that are not shmap segments, and
+                                       System V segments deleted while still attached */
     SHMAP_LIST_KEYWORDS = 1u << 1 /**< also give each segment's keywords (shmap_entry) */
 };
 
@@ -1136,8 +1176,8 @@ enum shmap_list_flags {
  */
 typedef struct shmap_entry {
     int status;       /**< 0 for a valid described segment, else why not (a negative code) */
-    shmap_info info;  /**< name, os_handle, store, size, mode, uid, gid always; the rest
-                           only when status is 0 */
+    shmap_info info;  /**< name, os_handle, store, size, mode, uid, gid and deleted
+                           always; the rest only when status is 0 */
     unsigned int attached;      /**< processes in the attach table that are alive */
     unsigned int nattachers;    /**< entries in @p attachers, dead processes included */
     shmap_attacher *attachers;  /**< the attach table as shmap_attached() reports it, or NULL
@@ -1167,6 +1207,10 @@ typedef struct shmap_entry {
  * well-formed keywords are skipped alike), so no segment has to be opened for them.
  * Objects that are not valid segments (foreign objects, damaged headers, unreadable ones)
  * are left out unless #SHMAP_LIST_ALL is given; segments being created are never listed.
+ * A System V segment deleted while processes still attach it, which the system keeps until
+ * the last detaches, is listed only with #SHMAP_LIST_ALL, under `sysv://id=N` and with
+ * shmap_info::deleted set (a deleted POSIX object is gone from /dev/shm: no listing sees
+ * it).
  * @param[out] out a new array, to be freed with shmap_list_free().
  * @param[out] count its length.
  * @return 0, or a negative code if the store cannot be listed at all.

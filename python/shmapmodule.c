@@ -1182,7 +1182,8 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
         put(d, "transient", PyBool_FromLong(info->transient)) < 0 ||
         put(d, "flags", PyLong_FromUnsignedLong(info->flags)) < 0 ||
         put(d, "keyword_capacity", PyLong_FromUnsignedLong(info->keyword_capacity)) < 0 ||
-        keyword_members(d, kw, nkw) < 0 || stream_members(d, info) < 0;
+        keyword_members(d, kw, nkw) < 0 || stream_members(d, info) < 0 ||
+        put(d, "deleted", PyBool_FromLong(info->deleted)) < 0;
     if (bad)
         Py_CLEAR(d);
     return d;
@@ -1206,7 +1207,8 @@ static PyObject *raw_info_dict(const shmap_info *info, int priv)
         put(d, "creator_pid", Py_NewRef(Py_None)) < 0 ||
         put(d, "attached", Py_NewRef(Py_None)) < 0 ||
         put(d, "generation", Py_NewRef(Py_None)) < 0 ||
-        put(d, "created", Py_NewRef(Py_None)) < 0;
+        put(d, "created", Py_NewRef(Py_None)) < 0 ||
+        put(d, "deleted", PyBool_FromLong(info->deleted)) < 0;
     if (bad)
         Py_CLEAR(d);
     return d;
@@ -1220,7 +1222,8 @@ static PyObject *foreign_dict(const shmap_entry *e, const id_names *ids)
     if (put(d, "name", name_to_py(e->info.name)) < 0 ||
         put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info, ids) < 0 ||
         put(d, "error", PyUnicode_FromString(shmap_strerror(e->status))) < 0 ||
-        put(d, "error_code", PyUnicode_FromString(shmap_errname(e->status))) < 0)
+        put(d, "error_code", PyUnicode_FromString(shmap_errname(e->status))) < 0 ||
+        put(d, "deleted", PyBool_FromLong(e->info.deleted)) < 0)
         Py_CLEAR(d);
     return d;
 }
@@ -3793,8 +3796,9 @@ typedef struct {
     int has_li; /* li was read */
 } described;
 
-/* Describe a segment by name, opened read-only (@p flags: SHMAP_RDONLY, or SHMAP_PRIVATE)
- * for its keywords and attach table (as `shmap info` reads them). */
+/* Describe a segment by name, opened read-only (@p flags: SHMAP_RDONLY, or SHMAP_PRIVATE,
+ * with SHMAP_DELETED to describe a System V segment deleted while attached, as `shmap
+ * info` does) for its keywords and attach table (as `shmap info` reads them). */
 static int describe(const char *name, unsigned flags, described *out)
 {
     shmap_seg *seg;
@@ -3837,7 +3841,7 @@ static PyObject *info_raw(const char *name, PyObject *dtype_obj, PyObject *shape
     if (raw_array_from_py(dtype_obj, shape_obj, template, ra) == 0) {
         Py_DECREF(ra->descr);
         shmap_raw_opts opts = SHMAP_RAW_OPTS_INIT;
-        opts.flags = priv ? SHMAP_PRIVATE : SHMAP_RDONLY;
+        opts.flags = (priv ? SHMAP_PRIVATE : SHMAP_RDONLY) | SHMAP_DELETED;
         opts.offset = offset;
         opts.record_fields = ra->dtype == SHMAP_RECORD ? ra->fields : NULL;
         shmap_seg *seg;
@@ -3880,7 +3884,7 @@ static PyObject *mod_info(PyObject *module, PyObject *args, PyObject *kwargs)
         return PyErr_NoMemory();
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = describe(name, priv ? SHMAP_PRIVATE : SHMAP_RDONLY, d);
+    rc = describe(name, (priv ? SHMAP_PRIVATE : SHMAP_RDONLY) | SHMAP_DELETED, d);
     Py_END_ALLOW_THREADS
     PyObject *res = rc < 0 ? raise_lib(rc, name)
                            : info_dict(&d->info, d->kw, d->nkw, d->att, d->natt,

@@ -54,7 +54,8 @@ static int name_moved(const shmap_seg *seg)
     int rc = m->ops->open(&n, SHMAP__ACC_RDONLY, &obj);
     if (rc < 0)
         return rc == -ENOENT ? -ENOENT : 0; /* cannot tell: the destroy below checks again */
-    bool moved = obj.st.st_dev != m->dev || obj.st.st_ino != m->ino;
+    /* A System V segment named by its id keeps it when it is removed: marked, not gone. */
+    int moved = obj.deleted ? -ENOENT : obj.st.st_dev != m->dev || obj.st.st_ino != m->ino;
     m->ops->close(&obj);
     return moved;
 }

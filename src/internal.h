@@ -236,11 +236,16 @@ struct shmap__map {
      * create), for shmap_info_at_open(). */
     unsigned char head[SHMAP__CHECKED_SIZE] __attribute__((aligned(16)));
     int fd;                 /* memfd and shmap_open_fd(): the descriptor kept, else -1 */
+    bool deleted;           /* System V: marked for removal when an open last reached it,
+                               for shmap_info_at_open() (shmap_info_get() asks anew) */
 };
 
 /* segment.c: this process's mappings of the object `st` describes (st_dev, st_ino) take
  * its mode and owner from `st` (perm.c, after a change). */
 SHMAP__HIDDEN void shmap__registry_perm(const struct stat *st);
+/* segment.c: does the mapping's name still lead to the object it maps (false: deleted, or
+ * the name now holds another object)? */
+SHMAP__HIDDEN bool shmap__map_named(const struct shmap__map *m);
 /* segment.c: refuse header operations on a raw handle (#SHMAP_ERAW naming `what`). */
 SHMAP__HIDDEN int shmap__raw_refuse(const shmap_seg *seg, const char *what);
 /* segment.c: open a described segment through a new mapping that stays out of the registry

@@ -283,6 +283,7 @@ int shmap_stat(const char *name, shmap_info *out)
     if (rc < 0)
         return rc;
     rc = shmap__describe(ops, &obj, out, n.name);
+    out->deleted = obj.deleted; /* described all the same: see shmap_info */
     ops->close(&obj);
     return rc;
 }

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "internal.h"
@@ -122,32 +121,6 @@ void shmap__notify_removed(struct shmap__header *h)
     shmap__wake_all(gen_word(h));
 }
 
-/*
- * Does the segment still have its name? A POSIX object or a file must still be the inode
- * we mapped; a System V segment must exist and not be marked for removal. A memfd has no
- * name to lose.
- */
-static bool still_named(const struct shmap__map *m)
-{
-    char path[SHMAP_NAME_MAX + 16];
-    struct stat st;
-    switch (m->name.store) {
-    case SHMAP_STORE_POSIX:
-        snprintf(path, sizeof path, "%s%s", shmap__posix_dir(), m->name.os_handle);
-        break;
-    case SHMAP_STORE_FILE:
-        snprintf(path, sizeof path, "%s", m->name.os_handle);
-        break;
-    case SHMAP_STORE_SYSV:
-        return shmap__sysv_alive(atoi(m->name.os_handle));
-    default:
-        return true;
-    }
-    if (lstat(path, &st) < 0)
-        return errno != ENOENT;
-    return st.st_dev == m->dev && st.st_ino == m->ino;
-}
-
 static int removed_err(const shmap_seg *seg)
 {
     return shmap__err(SHMAP_EREMOVED, "%s: the segment was deleted or replaced while waiting",
@@ -210,7 +183,7 @@ static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
         return 0;
     struct shmap__check check = shmap__wait_check_get();
     int rc = shmap__futex_wait(gen_word(h), (uint32_t)g, slice);
-    if (rc == -ETIMEDOUT && !still_named(seg->map))
+    if (rc == -ETIMEDOUT && !shmap__map_named(seg->map))
         return removed_err(seg);
     return after_sleep(seg, check, rc);
 }

@@ -96,6 +96,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->desc = NULL;
     m->desc_fields = NULL;
     m->fd = -1;
+    m->deleted = false;
     return m;
 }
 
@@ -248,9 +249,12 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
     } else if (m) {
         m->refs++;
         map_set_perm(m, &obj->st); /* a mode changed since is shown by every handle */
+        if (obj->deleted)
+            __atomic_store_n(&m->deleted, true, __ATOMIC_RELAXED);
     } else {
         rc = map_and_check(obj, n, access, &m);
         if (rc == 0) {
+            m->deleted = obj->deleted;
             if (keep_fd) {
                 m->fd = obj->fd;
                 obj->fd = -1;
@@ -287,12 +291,31 @@ int shmap_open(shmap_seg **out, const char *name, unsigned int flags)
 
 static int check_open_flags(unsigned flags, const char *who)
 {
-    if (flags & ~(unsigned)(SHMAP_RDWR | SHMAP_HOLD | SHMAP_PRIVATE))
+    if (flags & ~(unsigned)(SHMAP_RDWR | SHMAP_HOLD | SHMAP_PRIVATE | SHMAP_DELETED))
         return shmap__err(SHMAP_EINVAL, "%s: unknown flags 0x%x", who, flags);
     if ((flags & SHMAP_PRIVATE) && (flags & SHMAP_HOLD))
         return shmap__err(SHMAP_EINVAL, "%s: a private mapping cannot hold a lock while open",
                           who);
+    if ((flags & SHMAP_DELETED) && (flags & (SHMAP_RDWR | SHMAP_HOLD)))
+        return shmap__err(SHMAP_EINVAL, "%s: a deleted segment is opened only to be looked at: "
+                                        "SHMAP_DELETED goes with a read-only open that holds no "
+                                        "lock", who);
     return 0;
+}
+
+/*
+ * A System V segment deleted while processes still attach it keeps its id, and Linux lets
+ * anyone with access attach it by that id. A POSIX segment is gone from every open once
+ * deleted, and so is a System V one on other systems: so an open by name refuses it too,
+ * unless the caller asks for it (SHMAP_DELETED) to look at it. Handles already open keep
+ * their mapping.
+ */
+static int refuse_deleted(const struct shmap__obj *obj, const struct shmap__name *n,
+                          unsigned flags)
+{
+    if (!obj->deleted || (flags & SHMAP_DELETED))
+        return 0;
+    return shmap__sysv_deleted(n->name, "it cannot be opened any more");
 }
 
 static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
@@ -311,7 +334,8 @@ static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     if ((rc = ops->open(&n, access, &obj)) < 0)
         return rc;
-    rc = attach_obj(out, &obj, &n, access, false);
+    if ((rc = refuse_deleted(&obj, &n, flags)) == 0)
+        rc = attach_obj(out, &obj, &n, access, false);
     ops->close(&obj);
     return rc;
 }
@@ -640,6 +664,10 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     if ((rc = ops->open(&n, access, &obj)) < 0)
         return rc;
+    if ((rc = refuse_deleted(&obj, &n, opts->flags)) < 0) {
+        ops->close(&obj);
+        return rc;
+    }
     if ((uint64_t)obj.st.st_size < end) {
         ops->close(&obj);
         return shmap__err(SHMAP_ETRUNCATED, "%s: object is %llu bytes; %llu elements of %zu "
@@ -663,6 +691,8 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
                      ? ops->map(&obj, len, page_off, access, false, &err)
                      : NULL;
     struct shmap__map *m = base ? map_new(&n, &obj.st, base, len, access) : NULL;
+    if (m)
+        m->deleted = obj.deleted;
     ops->close(&obj);
     if (!m) {
         if (base)
@@ -708,6 +738,40 @@ void shmap__registry_perm(const struct stat *st)
         if (m->dev == st->st_dev && m->ino == st->st_ino)
             map_set_perm(m, st);
     pthread_mutex_unlock(&registry_lock);
+}
+
+/*
+ * Does the name still lead to the object this mapping maps, as opening it again would? A
+ * POSIX object must still be the inode under its name (shm_open follows no symbolic link);
+ * a file, the inode its path leads to (opening it follows links); a file attached through a
+ * descriptor (shmap_open_fd()), which may have been named by any of its links, must have
+ * one left; a System V segment must exist and not be marked for removal. A memfd has no
+ * name to lose. When it cannot be told (a path this user may not search), the answer is yes.
+ */
+bool shmap__map_named(const struct shmap__map *m)
+{
+    char path[SHMAP_NAME_MAX + 16];
+    struct stat st;
+    int rc;
+    switch (m->name.store) {
+    case SHMAP_STORE_POSIX:
+        if (!shmap__posix_path(path, sizeof path, m->name.os_handle))
+            return true;
+        rc = lstat(path, &st);
+        break;
+    case SHMAP_STORE_FILE:
+        if (m->fd >= 0)
+            return fstat(m->fd, &st) < 0 || st.st_nlink > 0;
+        rc = stat(m->name.os_handle, &st);
+        break;
+    case SHMAP_STORE_SYSV:
+        return shmap__sysv_alive(atoi(m->name.os_handle));
+    default:
+        return true;
+    }
+    if (rc < 0)
+        return errno != ENOENT && errno != ENOTDIR;
+    return st.st_dev == m->dev && st.st_ino == m->ino;
 }
 
 int shmap__raw_refuse(const shmap_seg *seg, const char *what)
@@ -877,11 +941,14 @@ static void object_info(const struct shmap__map *m, shmap_info *out)
     out->gid = __atomic_load_n(&m->gid, __ATOMIC_RELAXED);
 }
 
-static void map_info(const struct shmap__map *m, shmap_info *out)
+/* What a mapping is: the header as it reads; with `ask`, whether the name still leads to
+ * it, else whether it was deleted when last opened. */
+static void map_info(const struct shmap__map *m, shmap_info *out, bool ask)
 {
     const struct shmap__header *h = m->raw ? m->desc : m->base;
     memset(out, 0, sizeof *out);
     object_info(m, out);
+    out->deleted = ask ? !shmap__map_named(m) : __atomic_load_n(&m->deleted, __ATOMIC_RELAXED);
     if (m->raw) {
         shmap__info_fill(out, h, NULL, m->desc_fields);
         return;
@@ -894,7 +961,7 @@ int shmap_info_get(const shmap_seg *seg, shmap_info *out)
 {
     if (!seg || !out)
         return shmap__err(SHMAP_EINVAL, "shmap_info_get: NULL argument");
-    map_info(seg->map, out);
+    map_info(seg->map, out, true);
     return 0;
 }
 
@@ -904,7 +971,7 @@ int shmap_info_at_open(const shmap_seg *seg, shmap_info *out)
         return shmap__err(SHMAP_EINVAL, "shmap_info_at_open: NULL argument");
     const struct shmap__map *m = seg->map;
     if (m->raw) {
-        map_info(m, out); /* a raw handle's description is its own, in memory */
+        map_info(m, out, false); /* a raw handle's description is its own, in memory */
         return 0;
     }
     /* The copy holds the fixed part and the counters as they were; nothing of the
@@ -912,6 +979,7 @@ int shmap_info_at_open(const shmap_seg *seg, shmap_info *out)
     const struct shmap__header *h = (const struct shmap__header *)(const void *)m->head;
     object_info(m, out);
     shmap__info_fill(out, h, NULL, NULL);
+    out->deleted = __atomic_load_n(&m->deleted, __ATOMIC_RELAXED);
     if (m->desc_fields)
         snprintf(out->record_fields, sizeof out->record_fields, "%s", m->desc_fields);
     return 0;
@@ -944,7 +1012,7 @@ int shmap_mappings(shmap_mapping **out, size_t *count)
     }
     size_t i = 0;
     for (struct shmap__map *m = registry; m; m = m->next, i++) {
-        map_info(m, &list[i].info);
+        map_info(m, &list[i].info, true);
         list[i].offset = list[i].info.data_offset;
         list[i].refs = m->refs;
         list[i].pending = m->pending;

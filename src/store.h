@@ -31,9 +31,10 @@ struct shmap__obj {
     int id;          /* System V id; -1 otherwise */
     void *peek;      /* System V: a read-only attach through which the header is read */
     struct stat st;  /* st_size, st_dev/st_ino (identity), st_mode, st_uid, st_gid */
+    bool deleted;    /* System V: marked for removal, kept only until its last detach */
 };
 
-#define SHMAP__OBJ_INIT {-1, -1, NULL, {0}}
+#define SHMAP__OBJ_INIT {-1, -1, NULL, {0}, false}
 
 /* What shmap_create() asks of a store: a complete object, mapped read-write. */
 struct shmap__create_req {
@@ -72,7 +73,10 @@ struct shmap__store_ops {
     /* The destroy policy applies (files and memfds are never removed by a close). */
     bool destroys;
     /* Open an existing object by name and say what the kernel knows of it; may complete
-     * n->os_handle (a System V id). 0 or a negative code with the detail set. */
+     * n->os_handle (a System V id). A System V segment already deleted is opened too, with
+     * obj->deleted set: callers that open by name for a user refuse it (segment.c), those
+     * that reach an object they already map do not. 0 or a negative code with the detail
+     * set. */
     int (*open)(struct shmap__name *n, int access, struct shmap__obj *obj);
     /* Read from the object at `off`; bytes read or a negative code (no detail). */
     ssize_t (*read)(struct shmap__obj *obj, void *buf, size_t len, uint64_t off);
@@ -187,6 +191,9 @@ typedef int (*shmap__sysv_fn)(int id, const struct shmid_ds *ds, void *ctx);
 SHMAP__HIDDEN int shmap__sysv_each(shmap__sysv_fn fn, void *ctx);
 /* The canonical name of segment `id`: "sysv://0xKEY", or "sysv://id=N" without a key. */
 SHMAP__HIDDEN void shmap__sysv_name(int id, const struct shmid_ds *ds, char *buf, size_t size);
+/* backend/sysv_shm.c: -ENOENT for a System V segment `who` that was deleted while still
+ * attached, with a detail saying so and then `what` follows from it. */
+SHMAP__HIDDEN int shmap__sysv_deleted(const char *who, const char *what);
 /* backend/sysv_shm.c: describe one System V segment by id into the last entry of a list. */
 SHMAP__HIDDEN int shmap__sysv_describe_id(int id, struct shmap__list *l);
 

@@ -113,8 +113,9 @@ static void ds_stat(int id, const struct shmid_ds *ds, struct stat *st)
     st->st_gid = ds->shm_perm.gid;
 }
 
-/* What IPC_STAT says, as a struct stat; and the key, when `key` is not NULL. */
-static int stat_id(int id, struct stat *st, key_t *key, const char *who)
+/* What IPC_STAT says, as a struct stat; the key, when `key` is not NULL; whether the
+ * segment is marked for removal (SHM_DEST), when `deleted` is not NULL. */
+static int stat_id(int id, struct stat *st, key_t *key, bool *deleted, const char *who)
 {
     struct shmid_ds ds;
     if (shmctl(id, IPC_STAT, &ds) < 0)
@@ -122,7 +123,15 @@ static int stat_id(int id, struct stat *st, key_t *key, const char *who)
     ds_stat(id, &ds, st);
     if (key)
         *key = ds.shm_perm.__key;
+    if (deleted)
+        *deleted = (ds.shm_perm.mode & SHM_DEST) != 0;
     return 0;
+}
+
+int shmap__sysv_deleted(const char *who, const char *what)
+{
+    return shmap__err(-ENOENT, "%s: segment was deleted and is kept only until the processes "
+                               "still attached to it detach: %s", who, what);
 }
 
 /* The id a name picks: looked up by key (which needs no permission), or given. */
@@ -153,7 +162,7 @@ static int sysv_open(struct shmap__name *n, int access, struct shmap__obj *obj)
     key_t key = IPC_PRIVATE;
     int rc = find_id(n, &id);
     if (rc == 0)
-        rc = stat_id(id, &obj->st, &key, n->name);
+        rc = stat_id(id, &obj->st, &key, &obj->deleted, n->name);
     if (rc < 0)
         return rc;
     /* Opened by id, named by its key as the listing names it (a segment without one, or
@@ -311,7 +320,7 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
                         (unsigned long long)size, strerror(e));
     }
     if (rc == 0)
-        rc = stat_id(id, &obj->st, NULL, n->name);
+        rc = stat_id(id, &obj->st, NULL, NULL, n->name);
     if (rc < 0) {
         shmdt(p);
         shmctl(id, IPC_RMID, NULL);
@@ -341,6 +350,9 @@ static int sysv_unlink(const struct shmap__name *n)
     int rc = sysv_open(&copy, SHMAP__ACC_RDONLY, &obj);
     if (rc < 0)
         return rc;
+    /* Removed already: there is no name left, as for a POSIX segment removed twice. */
+    if (obj.deleted)
+        return shmap__sysv_deleted(n->name, "there is no name left to remove");
     if (shmctl(obj.id, IPC_RMID, NULL) == 0)
         return 0;
     int e = errno;
@@ -414,6 +426,8 @@ static int sysv_perm(const struct shmap__name *n, const struct shmap__perm_chang
     int rc = find_id(n, &id);
     if (rc == 0)
         rc = read_ds(id, &ds, n->name);
+    if (rc == 0 && (ds.shm_perm.mode & SHM_DEST))
+        rc = shmap__sysv_deleted(n->name, "it is no longer reached by name");
     if (rc == 0 && ch)
         rc = set_ds(n, id, &ds, ch);
     if (rc == 0)
@@ -426,7 +440,7 @@ int shmap__sysv_describe_id(int id, struct shmap__list *l)
     shmap_entry *ent = &l->v[l->n - 1];
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     obj.id = id;
-    int rc = stat_id(id, &obj.st, NULL, ent->info.name);
+    int rc = stat_id(id, &obj.st, NULL, NULL, ent->info.name);
     if (rc < 0)
         return rc;
     ent->info.size = (uint64_t)obj.st.st_size;

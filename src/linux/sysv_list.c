@@ -60,6 +60,7 @@ static int list_one(int id, const struct shmid_ds *ds, void *ctx)
     int status = shmap__sysv_describe_id(id, w->l);
     ent = &w->l->v[w->l->n - 1]; /* describing may have moved the list */
     ent->status = status;
+    ent->info.deleted = dying;
     if (ent->status < 0 && !(w->flags & SHMAP_LIST_ALL))
         shmap__list_drop(w->l);
     return 0;

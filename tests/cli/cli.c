@@ -353,6 +353,7 @@ TEST(cli__ls_all_json_reports_a_foreign_object_as_not_shmap)
     CHECK_STR(json_member(obj, "shmap", v, sizeof v), "false");
     CHECK_STR(json_member(obj, "size", v, sizeof v), "13");
     CHECK_STR(json_member(obj, "error_code", v, sizeof v), "\"SHMAP_EFORMAT\"");
+    CHECK(strstr(obj, ", \"error_code\": \"SHMAP_EFORMAT\", \"deleted\": false}"));
     util_clear(&out, &err);
     util_shm_remove(name);
 }
@@ -427,7 +428,8 @@ TEST(cli__info_shows_a_ring_its_frames_and_the_last_publish)
                      "numpy,record_fields,elsize,ndim,shape,nelem,bytes,data_offset,"
                      "creator_pid,creator_uid,attached,lock,generation,created,created_ns,"
                      "transient,flags,keyword_capacity,keywords,keyword_comments,ring,"
-                     "ring_length,frame_size,published,published_ns");
+                     "ring_length,frame_size,published,published_ns,deleted");
+    CHECK_STR(json_member(out, "deleted", v, sizeof v), "false");
     CHECK_STR(json_member(out, "ring", v, sizeof v), "false");
     CHECK_STR(json_member(out, "ring_length", v, sizeof v), "null");
     CHECK_STR(json_member(out, "frame_size", v, sizeof v), "null");

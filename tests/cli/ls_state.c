@@ -2,6 +2,7 @@
  * shmap ls shows who is attached and the lock state: the USERS and LOCK columns, and in
  * --json the same "attached" and "lock" objects as info --json. Holders are real
  * processes: shared, exclusive, a writer waiting for readers, one killed with SIGKILL.
+ * ls --all and info also show a System V segment deleted while a process attaches it.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -231,5 +232,112 @@ TEST(cli__ls_json_gives_attached_and_lock_as_info_does)
         util_kill9(w);
         RUN(0, "rm", names[i]);
     }
+    util_clear(&out, &err);
+}
+
+/* Where `word` starts in the first line of `text` that holds it as a blank-separated word,
+ * counted from the start of that line; -1 if no line does. */
+static int word_column(const char *text, const char *word)
+{
+    size_t len = strlen(word);
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr(line, '\n');
+        for (const char *p = line; (p = strstr(p, word)) && (!end || p < end); p++)
+            if ((p == line || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\n' || !p[len]))
+                return (int)(p - line);
+        line = end ? end + 1 : NULL;
+    }
+    return -1;
+}
+
+/*
+ * A System V segment removed by `shmap rm` while a process still attaches it: the kernel
+ * keeps it, without its key, until that process detaches. The default listing leaves it
+ * out as it leaves out a removed POSIX segment; --all shows it as sysv://id=N marked
+ * deleted, in the table and in the JSON, and info says so under its name; no other
+ * command opens it, gc leaves it, and once the process is gone so is the segment.
+ */
+TEST(cli__a_system_v_segment_deleted_while_attached_is_shown_deleted_until_it_goes)
+{
+    char name[64], byid[64], want[256], line[8192], word[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
+    const char *live = test_name("live");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "8");
+    RUN(0, "create", live, "u8", "8");
+    shmap_info info;
+    CHECK_OK(shmap_stat(name, &info));
+    snprintf(byid, sizeof byid, "sysv://id=%d", atoi(info.os_handle));
+    pid_t kid = util_spawn_holder(name, 0); /* attached until killed */
+    RUN(0, "rm", name);
+
+    RUN(0, "ls");
+    CHECK(!strstr(out, byid) && !strstr(out, name));
+    line_of(out, live, 0, line, sizeof line);
+    RUN(0, "ls", "--json");
+    CHECK(!strstr(out, byid) && !strstr(out, name));
+
+    /* --all: marked in STATUS, in its column. */
+    RUN(0, "ls", "--all");
+    line_of(out, byid, 0, line, sizeof line);
+    CHECK_STR(cell(line, column(out, "STATUS"), word, sizeof word), "deleted");
+    CHECK_STR(cell(line, column(out, "USERS"), word, sizeof word), "1");
+    CHECK_STR(cell(line, column(out, "DTYPE"), word, sizeof word), "u8");
+    CHECK_EQ_INT(word_column(line, "deleted"), word_column(out, "STATUS"));
+    line_of(out, live, 0, line, sizeof line);
+    CHECK_STR(cell(line, column(out, "STATUS"), word, sizeof word), "ok");
+    CHECK_EQ_INT(word_column(line, "ok"), word_column(out, "STATUS"));
+
+    /* JSON: "deleted" comes last. */
+    RUN(0, "ls", "--all", "--json");
+    line_of(out, byid, 1, line, sizeof line);
+    CHECK(strstr(line, ", \"published_ns\": null, \"deleted\": true}"));
+    line_of(out, live, 1, line, sizeof line);
+    CHECK(strstr(line, ", \"published_ns\": null, \"deleted\": false}"));
+
+    /* info by id says so under the name, and shows who keeps it. */
+    RUN(0, "info", byid);
+    snprintf(want, sizeof want, "name:            %s\n"
+                                "deleted:         yes (kept until its last user detaches)\n",
+             byid);
+    CHECK(strncmp(out, want, strlen(want)) == 0);
+    snprintf(want, sizeof want, "  pid %-8d alive", (int)kid);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "info", byid, "--json");
+    CHECK_CONTAINS(out, ",\n  \"deleted\": true\n}\n");
+    RUN(0, "info", byid, "--dtype", "u1", "--shape", "8");
+    CHECK_CONTAINS(out, "\ndeleted:         yes (kept until its last user detaches)\n");
+    RUN(0, "info", byid, "--dtype", "u1", "--shape", "8", "--json");
+    CHECK_CONTAINS(out, ",\n  \"deleted\": true\n}\n");
+    RUN(0, "info", live);
+    CHECK_CONTAINS(out, "\ndeleted:         no\n");
+
+    /* Nothing else opens it, nor removes or changes it again. */
+    RUN(1, "cat", byid);
+    CHECK_ERROR_LINE(err, "deleted");
+    RUN(1, "fill", byid, "1");
+    CHECK_ERROR_LINE(err, "deleted");
+    RUN(1, "rm", byid);
+    CHECK_ERROR_LINE(err, "deleted");
+    RUN(1, "rm", "--force", byid);
+    CHECK_ERROR_LINE(err, "deleted");
+    RUN(1, "chmod", "0644", byid);
+    CHECK_ERROR_LINE(err, "deleted");
+
+    /* gc leaves it to the kernel. */
+    RUN(0, "gc", "--dry-run", "--prefix", byid);
+    CHECK(!strstr(out, byid));
+    RUN(0, "gc", "--prefix", byid);
+    CHECK(!strstr(out, byid));
+    RUN(0, "ls", "--all");
+    line_of(out, byid, 0, line, sizeof line);
+
+    /* Its last user goes: so does the segment. */
+    util_kill9(kid);
+    RUN(0, "ls", "--all");
+    CHECK(!strstr(out, byid));
+    RUN(1, "info", byid);
+    CHECK_ERROR_LINE(err, "no System V segment");
+    RUN(0, "rm", live);
     util_clear(&out, &err);
 }

@@ -1,4 +1,5 @@
 /* Change notification across real processes: wake-ups, timeouts, deletion, torn frames. */
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -569,6 +570,41 @@ TEST(notify__a_waiter_on_a_file_learns_when_another_file_is_renamed_over_it)
     CHECK_OK(shmap_close(next));
     CHECK_OK(shmap_close(seg));
     CHECK(unlink(path) == 0);
+    CHECK(rmdir(dir) == 0);
+}
+
+/*
+ * A file reached through a symbolic link, or attached through a descriptor, still has its
+ * name while the file is there: a wait times out as on any segment. Once the file is
+ * removed, both waits say so.
+ */
+TEST(notify__a_file_through_a_link_or_a_descriptor_keeps_its_name_until_removed)
+{
+    const char *dir = util_test_dir(); /* removed by its guard should a CHECK fail */
+    char name[160], link_name[160], path[128], link_path[128];
+    snprintf(path, sizeof path, "%s/frames", dir);
+    snprintf(link_path, sizeof link_path, "%s/link", dir);
+    snprintf(name, sizeof name, "file:%s", path);
+    snprintf(link_name, sizeof link_name, "file:%s", link_path);
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, SHMAP_CREATE_KEEP);
+    CHECK(symlink(path, link_path) == 0);
+    shmap_seg *by_link = NULL, *by_fd = NULL;
+    CHECK_OK(shmap_open(&by_link, link_name, SHMAP_RDONLY));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    CHECK_OK(shmap_open_fd(&by_fd, fd, SHMAP_RDONLY));
+    close(fd);
+    uint64_t seen = 0;
+    CHECK_ERR(shmap_wait(by_link, &seen, 0.05), -ETIMEDOUT);
+    CHECK_ERR(shmap_wait(by_fd, &seen, 0.05), -ETIMEDOUT);
+    CHECK(unlink(path) == 0); /* as rm(1) would: nobody is woken, the timeout tells */
+    CHECK_ERR(shmap_wait(by_link, &seen, 0.05), SHMAP_EREMOVED);
+    CHECK_ERR(shmap_wait(by_fd, &seen, 0.05), SHMAP_EREMOVED);
+    CHECK_OK(shmap_close(by_fd));
+    CHECK_OK(shmap_close(by_link));
+    CHECK_OK(shmap_close(seg));
+    CHECK(unlink(link_path) == 0);
     CHECK(rmdir(dir) == 0);
 }
 

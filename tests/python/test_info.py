@@ -13,7 +13,7 @@ INFO_FIELDS = ["name", "shmap", "store", "os_handle", "size", "mode", "uid", "gi
                "shape", "nelem", "bytes", "data_offset", "creator_pid", "creator_uid",
                "attached", "lock", "generation", "created", "created_ns", "transient", "flags",
                "keyword_capacity", "keywords", "keyword_comments", "ring", "ring_length",
-               "frame_size", "published", "published_ns"]
+               "frame_size", "published", "published_ns", "deleted"]
 
 
 def make(name, **kw):
@@ -153,7 +153,7 @@ def test_list__all_includes_foreign_objects(name, foreign):
     assert listed[name]["shmap"] is True
     f = listed[junk]
     assert list(f) == ["name", "shmap", "store", "os_handle", "size", "mode", "uid", "gid",
-                       "owner", "group", "error", "error_code"]
+                       "owner", "group", "error", "error_code", "deleted"]
     assert f["shmap"] is False
     assert f["size"] == 8192
     assert f["error_code"].startswith("SHMAP_E")
@@ -259,3 +259,22 @@ def test_docstrings():
     assert list(sig.parameters) == ["self", "exclusive", "timeout"]
     assert sig.parameters["exclusive"].default is False
     assert list(inspect.signature(shmap.Segment.wait).parameters) == ["self", "timeout"]
+
+
+def test_info__a_system_v_segment_deleted_while_attached_says_so(sysv_names):
+    name = sysv_names()
+    seg = shmap.create(name, 4, "u1", keep=True)
+    try:
+        ident = "sysv://id=%s" % seg.os_handle
+        assert shmap.info(ident)["deleted"] is False
+        shmap.delete(name)  # we still attach it: the kernel keeps it, nameless
+        info = shmap.info(ident)
+        assert info["deleted"] is True and info["name"] == ident
+        assert info == cli_json("info", ident, "--json")
+        with pytest.raises(FileNotFoundError):
+            shmap.open(ident)  # deleted: not opened again by name
+        assert not any(e["name"] in (name, ident) for e in shmap.list())
+    finally:
+        seg.close()
+    with pytest.raises(FileNotFoundError):
+        shmap.info(ident)
