@@ -650,7 +650,7 @@ enum shmap_seg_flags {
  * its key: shmap_list() with #SHMAP_LIST_ALL and shmap_stat() describe it with @p deleted
  * set, while shmap_open() refuses it as not found unless asked with #SHMAP_DELETED.
  * shmap_info_at_open() gives it as it was when an open last reached the mapping (set only
- * by an open with #SHMAP_DELETED). Appended in 0.2.
+ * by an open with #SHMAP_DELETED). Appended in 0.3.
  */
 typedef struct shmap_info {
     char name[SHMAP_NAME_MAX];      /**< canonical name ("frames") */
@@ -1231,7 +1231,9 @@ typedef struct shmap_mapping {
 } shmap_mapping;
 
 /**
- * @brief List this process's mappings (IDL's HELP, /SHARED_MEMORY).
+ * @brief List this process's mappings (IDL's HELP, /SHARED_MEMORY). Without a system call:
+ * each entry's shmap_info::deleted is what its mapping last learned (at its open, or at the
+ * last shmap_info_get() of one of its handles).
  * @param[out] out a new array, to be freed with shmap_mappings_free().
  * @param[out] count its length.
  * @return 0 or -ENOMEM.

@@ -280,8 +280,10 @@ int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize, cons
 
 bool shmap__transient(const struct shmap__header *h)
 {
+    /* 1 only: the field was 0 in every segment made before it was used, and damage must
+     * not widen what gc removes. */
     return (h->flags & SHMAP_SEG_TRANSIENT) ||
-           __atomic_load_n(&h->creator_destroys, __ATOMIC_RELAXED);
+           __atomic_load_n(&h->creator_destroys, __ATOMIC_RELAXED) == 1;
 }
 
 void shmap__info_fill(shmap_info *info, const struct shmap__header *h,

@@ -90,7 +90,8 @@ SHMAP__HIDDEN unsigned shmap__keyword_sort(struct shmap__kwslot *copy, unsigned 
 SHMAP__HIDDEN void shmap__keyword_decode(const struct shmap__kwslot *sorted, unsigned n,
                                          shmap_keyword *out);
 
-/* linux/proc.c: a process's start time in clock ticks since boot, or 0 if unknown. */
+/* linux/proc.c: a process's start time in clock ticks since boot (pid 0: this one), or 0
+ * if unknown. */
 SHMAP__HIDDEN uint64_t shmap__proc_start(pid_t pid);
 /* process.c: getpid() and our start time, cached (reset after fork). */
 SHMAP__HIDDEN pid_t shmap__getpid(void);
@@ -238,6 +239,8 @@ struct shmap__map {
     int fd;                 /* memfd and shmap_open_fd(): the descriptor kept, else -1 */
     bool deleted;           /* System V: marked for removal when an open last reached it,
                                for shmap_info_at_open() (shmap_info_get() asks anew) */
+    bool deleted_seen;      /* its name no longer leads to it, as last learned (an open or
+                               shmap_info_get()): for shmap_mappings(), which asks nothing */
 };
 
 /* segment.c: this process's mappings of the object `st` describes (st_dev, st_ino) take

@@ -125,9 +125,12 @@ static void slot_free(struct shmap__lockarea *a, struct shmap__lockslot *s, int3
     __atomic_store_n(&s->start, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->pidns, 0, __ATOMIC_RELAXED);
-    /* `rstart` stays: read only while `pid` < 0, it still names us if we die right here,
-     * and the next owner of the slot clears it (claim()). */
-    __atomic_compare_exchange_n(&s->pid, &owner, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+    /* `rstart` goes only with the pid, so that it still names us if we die before; builds
+     * before it was used take it for 0 whenever `pid` is not negative. A late store over a
+     * new owner's slot is harmless: claim() writes 0 too. */
+    if (__atomic_compare_exchange_n(&s->pid, &owner, 0, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_RELAXED))
+        __atomic_store_n(&s->rstart, 0, __ATOMIC_RELAXED);
     if (had)
         wake_drainer(a);
 }
@@ -229,11 +232,14 @@ bool shmap__attacher_is_me(const shmap_attacher *a)
 /* `rstart` holding the time a bare -1 was first seen (see slot_alive_cached()). */
 #define SEEN_MARK (1ull << 63)
 
-/* A bare -1 in `pid`, `rstart` as read: is it still within its slice of grace? */
-static bool bare_mark_fresh(struct shmap__lockslot *s, uint64_t rstart)
+/* A bare -1 in `pid`, `rstart` as read: is it still within its slice of grace? Only a judge
+ * that may write the slot (`mark`) starts the slice; a reader leaves it to one. */
+static bool bare_mark_fresh(struct shmap__lockslot *s, uint64_t rstart, bool mark)
 {
     uint64_t now = (uint64_t)shmap__mono_ns();
     if (rstart == 0) {
+        if (!mark)
+            return true;
         __atomic_compare_exchange_n(&s->rstart, &rstart, now | SEEN_MARK, false,
                                     __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
         return true;
@@ -249,11 +255,13 @@ static bool bare_mark_fresh(struct shmap__lockslot *s, uint64_t rstart)
  * reclaimer has written `rstart` (one store after its CAS), by whether that pid exists. A
  * bare -1 with no `rstart` is an earlier version's mark (its reclaimer may be at work
  * still) or damage: the first judge to see it notes the time in `rstart` (a mark with its
- * top bit set, which no start time has), and it counts as dead a slice later.
+ * top bit set, which no start time has), and it counts as dead a slice later. Only a judge
+ * that acts on its answer (`judge`: the slot is in a writable mapping) writes that mark;
+ * readers, which may look through a read-only mapping or at a copy, write nothing.
  * `cache` (may be NULL) keeps the answers of /proc across the lock areas of a listing.
  */
 static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
-                              struct shmap__alive_cache *cache)
+                              struct shmap__alive_cache *cache, bool judge)
 {
     int32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
     uint64_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
@@ -264,7 +272,7 @@ static bool slot_alive_cached(struct shmap__lockslot *s, int32_t *pid_out,
             return false;
         start = __atomic_load_n(&s->rstart, __ATOMIC_ACQUIRE);
         if (pid == -1 && (start == 0 || (start & SEEN_MARK)))
-            return bare_mark_fresh(s, start);
+            return bare_mark_fresh(s, start, judge);
         pid = -pid;
     }
     if (pid > 0 && ns && shmap__self_pidns() && ns != shmap__self_pidns())
@@ -290,7 +298,7 @@ static bool slot_foreign(struct shmap__lockslot *s)
 
 static bool slot_alive(struct shmap__lockslot *s, int32_t *pid_out)
 {
-    return slot_alive_cached(s, pid_out, NULL);
+    return slot_alive_cached(s, pid_out, NULL, true);
 }
 
 /* Check the writer named by the word; release its hold if it is dead. */
@@ -682,7 +690,7 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
         bool is_writer = writer && i == wslot, alive = false;
         int32_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
         if (is_writer || live || (size_t)count < cap)
-            alive = slot_alive_cached(s, &pid, cache);
+            alive = slot_alive_cached(s, &pid, cache, false);
         if (is_writer) {
             writer_seen = true;
             writer_alive = alive;
@@ -709,7 +717,7 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
         li->shared = shared;
         if (writer) {
             if (!writer_seen)
-                writer_alive = slot_alive_cached(&a->slots[wslot], &writer_pid, cache);
+                writer_alive = slot_alive_cached(&a->slots[wslot], &writer_pid, cache, false);
             li->writer_alive = writer_alive;
             li->writer = writer_pid > 0 ? writer_pid : 0;
             li->writer_waiting = writer_draining(a, w);
@@ -777,7 +785,7 @@ void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live, uns
         int32_t pid;
         if (__atomic_load_n(&s->pid, __ATOMIC_RELAXED) == 0)
             continue;
-        if (slot_alive(s, &pid) || pid == 0) {
+        if (slot_alive_cached(s, &pid, NULL, clear) || pid == 0) {
             /* A slot that a live process is reclaiming right now is not ours to count. */
             if (pid > 0)
                 ++*live;

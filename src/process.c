@@ -41,7 +41,7 @@ uint64_t shmap__self_start(void)
     uint64_t start = __atomic_load_n(&self_start, __ATOMIC_RELAXED);
     if (start)
         return start;
-    start = shmap__proc_start(shmap__getpid());
+    start = shmap__proc_start(0); /* /proc/self: ours even where /proc/PID is another's */
     __atomic_store_n(&self_start, start, __ATOMIC_RELAXED);
     return start;
 }

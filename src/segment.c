@@ -96,7 +96,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->desc = NULL;
     m->desc_fields = NULL;
     m->fd = -1;
-    m->deleted = false;
+    m->deleted = m->deleted_seen = false;
     return m;
 }
 
@@ -249,12 +249,14 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
     } else if (m) {
         m->refs++;
         map_set_perm(m, &obj->st); /* a mode changed since is shown by every handle */
-        if (obj->deleted)
+        if (obj->deleted) {
             __atomic_store_n(&m->deleted, true, __ATOMIC_RELAXED);
+            __atomic_store_n(&m->deleted_seen, true, __ATOMIC_RELAXED);
+        }
     } else {
         rc = map_and_check(obj, n, access, &m);
         if (rc == 0) {
-            m->deleted = obj->deleted;
+            m->deleted = m->deleted_seen = obj->deleted;
             if (keep_fd) {
                 m->fd = obj->fd;
                 obj->fd = -1;
@@ -692,7 +694,7 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
                      : NULL;
     struct shmap__map *m = base ? map_new(&n, &obj.st, base, len, access) : NULL;
     if (m)
-        m->deleted = obj.deleted;
+        m->deleted = m->deleted_seen = obj.deleted;
     ops->close(&obj);
     if (!m) {
         if (base)
@@ -942,13 +944,16 @@ static void object_info(const struct shmap__map *m, shmap_info *out)
 }
 
 /* What a mapping is: the header as it reads; with `ask`, whether the name still leads to
- * it, else whether it was deleted when last opened. */
-static void map_info(const struct shmap__map *m, shmap_info *out, bool ask)
+ * it (one system call, the answer kept in the mapping), else the last answer known (from
+ * its last open or the last asking). */
+static void map_info(struct shmap__map *m, shmap_info *out, bool ask)
 {
     const struct shmap__header *h = m->raw ? m->desc : m->base;
     memset(out, 0, sizeof *out);
     object_info(m, out);
-    out->deleted = ask ? !shmap__map_named(m) : __atomic_load_n(&m->deleted, __ATOMIC_RELAXED);
+    if (ask)
+        __atomic_store_n(&m->deleted_seen, !shmap__map_named(m), __ATOMIC_RELAXED);
+    out->deleted = __atomic_load_n(&m->deleted_seen, __ATOMIC_RELAXED);
     if (m->raw) {
         shmap__info_fill(out, h, NULL, m->desc_fields);
         return;
@@ -969,9 +974,10 @@ int shmap_info_at_open(const shmap_seg *seg, shmap_info *out)
 {
     if (!seg || !out)
         return shmap__err(SHMAP_EINVAL, "shmap_info_at_open: NULL argument");
-    const struct shmap__map *m = seg->map;
+    struct shmap__map *m = seg->map;
     if (m->raw) {
         map_info(m, out, false); /* a raw handle's description is its own, in memory */
+        out->deleted = __atomic_load_n(&m->deleted, __ATOMIC_RELAXED);
         return 0;
     }
     /* The copy holds the fixed part and the counters as they were; nothing of the
@@ -1011,8 +1017,10 @@ int shmap_mappings(shmap_mapping **out, size_t *count)
         return shmap__err(-ENOMEM, "shmap_mappings: out of memory");
     }
     size_t i = 0;
+    /* No system call under the registry lock (a slow file system would stall every open and
+     * close): `deleted` is what the mapping last learned. */
     for (struct shmap__map *m = registry; m; m = m->next, i++) {
-        map_info(m, &list[i].info, true);
+        map_info(m, &list[i].info, false);
         list[i].offset = list[i].info.data_offset;
         list[i].refs = m->refs;
         list[i].pending = m->pending;

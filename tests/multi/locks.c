@@ -567,6 +567,15 @@ TEST(lock__a_reclaimer_killed_half_way_blocks_nobody)
     a->slots[3].pid = -1;
     a->slots[3].rstart = 0;
     __atomic_store_n(&a->slots[3].shared, 1, __ATOMIC_SEQ_CST);
+    /* Readers only report it, through a read-only mapping too: they write nothing. */
+    shmap_seg *ro = NULL;
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    shmap_attacher att[8];
+    CHECK(shmap_attached(ro, att, 8) >= 1);
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(ro, &li));
+    CHECK(a->slots[3].rstart == 0);
+    CHECK_OK(shmap_close(ro));
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0), -EBUSY);
     t0 = util_now_s();
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10));

@@ -5,7 +5,8 @@
  */
 #include "../util.h"
 
-/* shmap_info::deleted of the handle, now and at open, and of its line in shmap_mappings(). */
+/* shmap_info::deleted of the handle, now and at open, and of its mapping's line in
+ * shmap_mappings(), which tells what the mapping last learned (here, just now). */
 static void check_deleted(shmap_seg *seg, int now, int at_open)
 {
     shmap_info info;
@@ -13,13 +14,15 @@ static void check_deleted(shmap_seg *seg, int now, int at_open)
     CHECK_EQ_INT(info.deleted, now);
     CHECK_OK(shmap_info_at_open(seg, &info));
     CHECK_EQ_INT(info.deleted, at_open);
-    /* Its mapping: the same handle, made at the same moment (a replacement has another). */
+    /* Its mapping: the same object, made at the same moment (a replacement has another), and
+     * mapped as this handle is (a read-only handle has a mapping of its own). */
     shmap_mapping *maps = NULL;
     size_t n = 0, seen = 0;
     CHECK_OK(shmap_mappings(&maps, &n));
     for (size_t i = 0; i < n; i++) {
         if (strcmp(maps[i].info.os_handle, info.os_handle) == 0 &&
-            maps[i].info.created_ns == info.created_ns) {
+            maps[i].info.created_ns == info.created_ns &&
+            maps[i].writable == shmap_writable(seg)) {
             CHECK_EQ_INT(maps[i].info.deleted, now);
             seen++;
         }
