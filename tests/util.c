@@ -275,6 +275,14 @@ pid_t util_spawn_mid_frame_writer(const char *name, const void *value, size_t el
     return pid;
 }
 
+int util_gc_collect(const shmap_gc_event *ev, void *ctx)
+{
+    struct util_gc_events *e = ctx;
+    if (e->n < (int)(sizeof e->ev / sizeof e->ev[0]))
+        e->ev[e->n++] = *ev;
+    return 0;
+}
+
 int util_dir_entries(const char *path)
 {
     DIR *d = opendir(path);

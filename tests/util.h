@@ -148,6 +148,14 @@ pid_t util_spawn_holder(const char *name, unsigned flags);
 pid_t util_spawn_mid_frame_writer(const char *name, const void *value, size_t elsize,
                                   size_t n);
 
+/* gc events gathered for a test, by util_gc_collect() as shmap_gc()'s callback (ctx: a
+ * struct util_gc_events, zeroed first); the first 16 are kept. */
+struct util_gc_events {
+    int n;
+    shmap_gc_event ev[16];
+};
+int util_gc_collect(const shmap_gc_event *ev, void *ctx);
+
 /* How many entries a directory holds, "." and ".." aside, hidden names included. */
 int util_dir_entries(const char *path);
 

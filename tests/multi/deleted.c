@@ -51,20 +51,6 @@ static pid_t spawn_bare_attacher(int id, uint64_t offset, struct util_chan *c)
     return pid;
 }
 
-/* gc events gathered for a test. */
-struct events {
-    int n;
-    shmap_gc_event ev[16];
-};
-
-static int collect(const shmap_gc_event *ev, void *ctx)
-{
-    struct events *e = ctx;
-    if (e->n < 16)
-        e->ev[e->n++] = *ev;
-    return 0;
-}
-
 /* The entry of shmap_list(flags) named `name`, copied into `out`; 0 if there is none. */
 static int listed(const char *name, unsigned flags, shmap_entry *out)
 {
@@ -205,9 +191,9 @@ TEST(deleted__gc_leaves_a_deleted_system_v_segment_to_its_last_detach)
     CHECK(kept_deleted(id));
 
     for (int dry = 1; dry >= 0; dry--) {
-        struct events e;
+        struct util_gc_events e;
         memset(&e, 0, sizeof e);
-        CHECK_OK(shmap_gc(byid, dry ? SHMAP_GC_DRY_RUN : 0, collect, &e));
+        CHECK_OK(shmap_gc(byid, dry ? SHMAP_GC_DRY_RUN : 0, util_gc_collect, &e));
         for (int i = 0; i < e.n; i++)
             CHECK(strcmp(e.ev[i].name, byid) != 0);
         CHECK(kept_deleted(id));

@@ -67,22 +67,8 @@ static pid_t spawn_holder(const char *name, unsigned flags, unsigned lock, struc
     return pid;
 }
 
-/* gc events gathered for a test. */
-struct events {
-    int n;
-    shmap_gc_event ev[16];
-};
-
-static int collect(const shmap_gc_event *ev, void *ctx)
-{
-    struct events *e = ctx;
-    if (e->n < 16)
-        e->ev[e->n++] = *ev;
-    return 0;
-}
-
-static const shmap_gc_event *find_event(const struct events *e, shmap_gc_action action,
-                                        const char *name)
+static const shmap_gc_event *find_event(const struct util_gc_events *e,
+                                        shmap_gc_action action, const char *name)
 {
     for (int i = 0; i < e->n; i++)
         if (e->ev[i].action == action && strcmp(e->ev[i].name, name) == 0)
@@ -90,10 +76,10 @@ static const shmap_gc_event *find_event(const struct events *e, shmap_gc_action 
     return NULL;
 }
 
-static void gc_here(struct events *e, unsigned flags)
+static void gc_here(struct util_gc_events *e, unsigned flags)
 {
     memset(e, 0, sizeof *e);
-    CHECK_OK(shmap_gc(test_prefix(), flags, collect, e));
+    CHECK_OK(shmap_gc(test_prefix(), flags, util_gc_collect, e));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -371,7 +357,7 @@ TEST(gc__clears_the_slot_of_a_process_killed_between_attach_and_detach)
     CHECK_EQ_INT(shmap_attached(seg, at, 4), 1);
     CHECK(at[0].pid == pid && !at[0].alive);
 
-    struct events e;
+    struct util_gc_events e;
     gc_here(&e, SHMAP_GC_DRY_RUN);
     const shmap_gc_event *ev = find_event(&e, SHMAP_GC_CLEARED_SLOTS, name);
     CHECK(ev && ev->slots == 1 && ev->dry_run && ev->status == 0);
@@ -419,23 +405,23 @@ TEST(gc__removes_the_hidden_leftover_of_a_creator_killed_mid_creation)
         CHECK(strncmp(list[i].info.name, ".shmap-", 7) != 0);
     shmap_list_free(list);
 
-    struct events e;
+    struct util_gc_events e;
     memset(&e, 0, sizeof e);
-    CHECK_OK(shmap_gc(prefix, SHMAP_GC_DRY_RUN, collect, &e));
+    CHECK_OK(shmap_gc(prefix, SHMAP_GC_DRY_RUN, util_gc_collect, &e));
     CHECK_EQ_INT(e.n, 1);
     CHECK(e.ev[0].action == SHMAP_GC_REMOVED_TMP && e.ev[0].pid == dead && e.ev[0].dry_run);
     CHECK_STR(e.ev[0].name, hidden);
     CHECK(util_shm_exists(hidden));
 
     memset(&e, 0, sizeof e);
-    CHECK_OK(shmap_gc(prefix, 0, collect, &e));
+    CHECK_OK(shmap_gc(prefix, 0, util_gc_collect, &e));
     CHECK_EQ_INT(e.n, 1);
     CHECK(e.ev[0].action == SHMAP_GC_REMOVED_TMP && e.ev[0].status == 0 && !e.ev[0].dry_run);
     CHECK(!util_shm_exists(hidden));
 
     memset(&e, 0, sizeof e);
     snprintf(prefix, sizeof prefix, ".shmap-tmp-%d-", (int)getpid());
-    CHECK_OK(shmap_gc(prefix, 0, collect, &e));
+    CHECK_OK(shmap_gc(prefix, 0, util_gc_collect, &e));
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_shm_exists(mine));
     util_shm_remove(mine);
@@ -446,7 +432,7 @@ TEST(gc__keeps_a_persistent_segment_whose_creator_died)
 {
     const char *name = test_name("persist");
     make_by_dead_creator(name, 0);
-    struct events e;
+    struct util_gc_events e;
     gc_here(&e, 0);
     CHECK(!find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name));
     CHECK(util_shm_exists(name));
@@ -472,7 +458,7 @@ TEST(gc__keeps_a_transient_segment_whose_creator_is_alive)
         _exit(0);
     }
     CHECK_EQ_INT(util_parent_recv(&c), 'L');
-    struct events e;
+    struct util_gc_events e;
     gc_here(&e, 0);
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_shm_exists(name));
@@ -494,7 +480,7 @@ TEST(gc__keeps_a_transient_segment_with_a_live_attacher)
     util_chan_open(&c);
     pid_t pid = spawn_holder(name, SHMAP_RDWR, 0, &c);
     CHECK_EQ_INT(util_parent_recv(&c), 'L');
-    struct events e;
+    struct util_gc_events e;
     gc_here(&e, 0);
     CHECK(!find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name));
     CHECK(util_shm_exists(name));
@@ -537,7 +523,7 @@ TEST(gc__removes_a_transient_segment_whose_creator_and_attachers_are_dead)
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
 
     /* The persistent one's creator exited without closing: its slot is stale. */
-    struct events e;
+    struct util_gc_events e;
     gc_here(&e, SHMAP_GC_DRY_RUN);
     CHECK_EQ_INT(e.n, 2);
     const shmap_gc_event *ev = find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name);
@@ -602,7 +588,7 @@ TEST(gc__removes_a_segment_its_killed_creator_would_have_destroyed)
     CHECK(info.transient);
     CHECK_OK(shmap_stat(kept, &info));
     CHECK(!info.transient);
-    struct events e;
+    struct util_gc_events e;
     gc_here(&e, 0);
     const shmap_gc_event *ev = find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, dflt);
     CHECK(ev && ev->pid == a && ev->status == 0);
@@ -645,10 +631,10 @@ static key_t sysv_key(char *name, size_t size)
     return key;
 }
 
-static void gc_name(struct events *e, const char *name, unsigned flags)
+static void gc_name(struct util_gc_events *e, const char *name, unsigned flags)
 {
     memset(e, 0, sizeof *e);
-    CHECK_OK(shmap_gc(name, flags, collect, e));
+    CHECK_OK(shmap_gc(name, flags, util_gc_collect, e));
 }
 
 TEST(gc__removes_a_system_v_transient_segment_once_nobody_attaches)
@@ -656,7 +642,7 @@ TEST(gc__removes_a_system_v_transient_segment_once_nobody_attaches)
     char name[64];
     key_t key = sysv_key(name, sizeof name);
     pid_t creator = make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
-    struct events e;
+    struct util_gc_events e;
     /* A read-only attacher is in no table, but the kernel counts its attach. The creator
      * exited without closing: only its slot goes. */
     struct util_chan c;
@@ -700,7 +686,7 @@ TEST(gc__keeps_system_v_segments_that_are_persistent_or_in_use)
     key_t ku = sysv_key(used, sizeof used);
     /* The creator exits without closing: a persistent segment with its stale slot. */
     make_by_dead_creator(persist, 0);
-    struct events e;
+    struct util_gc_events e;
     gc_name(&e, persist, SHMAP_GC_DRY_RUN);
     CHECK_EQ_INT(e.n, 1);
     const shmap_gc_event *ev = find_event(&e, SHMAP_GC_CLEARED_SLOTS, persist);
@@ -745,7 +731,7 @@ TEST(gc__removes_an_unfinished_system_v_segment_once_its_creator_is_dead)
     CHECK_ERR(shmap_stat(name, &info), SHMAP_EINCOMPLETE);
     snprintf(want, sizeof want, "%s: segment is still being created by pid %d", name, (int)pid);
     CHECK_CONTAINS(shmap_last_error(), want);
-    struct events e;
+    struct util_gc_events e;
     gc_name(&e, name, SHMAP_GC_DRY_RUN);
     CHECK_EQ_INT(e.n, 0);
     gc_name(&e, name, 0);
@@ -807,7 +793,7 @@ TEST(gc__keeps_an_unfinished_system_v_segment_whose_creator_exits_only_later)
     CHECK_EQ_INT(util_parent_recv(&c), 'L');
     struct shmid_ds ds;
     CHECK(shmctl(shmget(key, 0, 0), IPC_STAT, &ds) == 0 && ds.shm_nattch == 0);
-    struct events e;
+    struct util_gc_events e;
     gc_name(&e, name, 0);
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_sysv_exists(key));
@@ -825,7 +811,7 @@ TEST(gc__leaves_foreign_objects_alone_and_checks_its_arguments)
     char junk[8192];
     memset(junk, 0, sizeof junk);
     util_shm_write(name, junk, sizeof junk);
-    struct events e;
+    struct util_gc_events e;
     gc_here(&e, 0);
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_shm_exists(name));
