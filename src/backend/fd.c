@@ -134,10 +134,13 @@ int shmap__fd_open_path(const char *path, const char *who, int access, struct sh
  * what was taken. So the free space is read first (f_bavail, or for root, who may use the
  * blocks kept back for it, f_bfree), and a size beyond it is refused before any block is
  * taken. A file system that states no size (f_blocks 0: the kernel's internal tmpfs behind
- * memfds, hugetlbfs without size=) is left to fallocate. So is a size that fits now but is
+ * memfds, hugetlbfs without size=) is left to fallocate, and so is a size below
+ * PRECHECK_MIN: what it could take before failing is too little to hurt anyone, and the
+ * check would add a system call to every small create. So is a size that fits now but is
  * beaten to the space by another writer: then what fallocate took is given back (the
  * object is new and ours) before the free space is measured for the message.
  */
+#define PRECHECK_MIN (1u << 20)
 
 /* Bytes this process may still allocate on the file system `vfs` describes. */
 static unsigned long long free_bytes(const struct statvfs *vfs)
@@ -163,7 +166,8 @@ int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *lackin
                       const char *where)
 {
     struct statvfs vfs;
-    if (fstatvfs(fd, &vfs) == 0 && vfs.f_blocks > 0 && vfs.f_frsize > 0) {
+    if (size >= PRECHECK_MIN && fstatvfs(fd, &vfs) == 0 && vfs.f_blocks > 0 &&
+        vfs.f_frsize > 0) {
         uint64_t blocks = size / vfs.f_frsize + (size % vfs.f_frsize != 0);
         if (blocks > (geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail))
             return no_space(fd, size, free_bytes(&vfs), who, lacking, where);
