@@ -356,6 +356,27 @@ PyDoc_STRVAR(chown_doc,
 "shmap.ArgumentError for a bad id or name, shmap.Error (EINVAL) for an object that\n"
 "is not a regular file.");
 
+PyDoc_STRVAR(perm_doc,
+"perm($module, /, name)\n"
+"--\n"
+"\n"
+"Return the permission bits and owner of the object a name picks, as the kernel\n"
+"reports them: a shmap.Perm, the named tuple (mode, uid, gid) of ints, where mode\n"
+"holds the permission bits only (0o640; os.stat(path).st_mode & 0o7777 for a file).\n"
+"\n"
+"It reads what chmod() and chown() change, on any object the name picks (a segment,\n"
+"a foreign object, a file, a System V segment), without opening it: the user needs\n"
+"no read access to it, only to the directory a file is in. The values are those of\n"
+"info()'s mode (there a string, '0640'), uid and gid, and of `shmap info --json`.\n"
+"\n"
+"    >>> mode, uid, gid = shmap.perm('frames')\n"
+"    >>> shmap.chmod('frames', shmap.perm('frames').mode | 0o040)   # g+r\n"
+"\n"
+"Raises FileNotFoundError if there is no such object, PermissionError if the path\n"
+"of a file cannot be searched, shmap.ArgumentError for a bad name, shmap.Error\n"
+"(ESTORE) for 'memfd:', which names no object, shmap.Error (EINVAL) for an object\n"
+"that is not a regular file.");
+
 PyDoc_STRVAR(list_doc,
 "list($module, /, all=False)\n"
 "--\n"
@@ -1022,6 +1043,13 @@ PyDoc_STRVAR(gc_event_status_doc,
 PyDoc_STRVAR(gc_event_message_doc,
 "The library's message for a failed or kept action, naming the object ('frames: kept:\n"
 "pid 12 (uid 1000) may map it ...'); None when status is 0.");
+
+PyDoc_STRVAR(perm_tuple_doc,
+"The mode and owner of an object, from shmap.perm(): a named tuple (mode, uid, gid).");
+PyDoc_STRVAR(perm_mode_doc,
+"The permission bits, an int (0o640): what chmod() sets and info()'s mode spells.");
+PyDoc_STRVAR(perm_uid_doc, "The owner's user id, an int.");
+PyDoc_STRVAR(perm_gid_doc, "The group id, an int.");
 
 PyDoc_STRVAR(owner_died_warning_doc,
 "Issued (warnings.warn) when a lock or a frame is obtained from a writer that died\n"

@@ -3740,7 +3740,7 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
-/* chmod() and chown() are quick system calls that never wait: they keep the GIL. */
+/* chmod(), chown() and perm() are quick system calls that never wait: they keep the GIL. */
 static PyObject *mod_chmod(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
@@ -3783,6 +3783,44 @@ static PyObject *mod_chown(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc < 0)
         return raise_lib(rc, name);
     Py_RETURN_NONE;
+}
+
+static PyTypeObject Perm_Type;
+
+static PyStructSequence_Field perm_fields[] = {
+    {"mode", perm_mode_doc},
+    {"uid", perm_uid_doc},
+    {"gid", perm_gid_doc},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc perm_desc = {"shmap.Perm", perm_tuple_doc, perm_fields, 3};
+
+static int seq_put(PyObject *seq, Py_ssize_t i, PyObject *value);
+
+/* perm(): the kernel's mode and owner of whatever the name picks, read without opening it. */
+static PyObject *mod_perm(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", NULL};
+    PyObject *name_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:perm", kwlist, &name_obj))
+        return NULL;
+    char name[SHMAP_NAME_MAX];
+    if (name_arg(name_obj, "name", name) < 0)
+        return NULL;
+    unsigned mode;
+    uid_t uid;
+    gid_t gid;
+    int rc = shmap_perm_get(name, &mode, &uid, &gid);
+    if (rc < 0)
+        return raise_lib(rc, name);
+    PyObject *res = PyStructSequence_New(&Perm_Type);
+    if (res && (seq_put(res, 0, PyLong_FromUnsignedLong(mode)) < 0 ||
+                seq_put(res, 1, PyLong_FromUnsignedLong((unsigned long)uid)) < 0 ||
+                seq_put(res, 2, PyLong_FromUnsignedLong((unsigned long)gid)) < 0))
+        Py_CLEAR(res);
+    return res;
 }
 
 /* What info() reads without the GIL: the description, the keywords and the attach state. */
@@ -4221,6 +4259,7 @@ static PyMethodDef module_methods[] = {
      delete_doc},
     {"chmod", (PyCFunction)(void (*)(void))mod_chmod, METH_VARARGS | METH_KEYWORDS, chmod_doc},
     {"chown", (PyCFunction)(void (*)(void))mod_chown, METH_VARARGS | METH_KEYWORDS, chown_doc},
+    {"perm", (PyCFunction)(void (*)(void))mod_perm, METH_VARARGS | METH_KEYWORDS, perm_doc},
     {"list", (PyCFunction)(void (*)(void))mod_list, METH_VARARGS | METH_KEYWORDS, list_doc},
     {"info", (PyCFunction)(void (*)(void))mod_info, METH_VARARGS | METH_KEYWORDS, info_doc},
     {"unique_name", (PyCFunction)(void (*)(void))mod_unique_name, METH_VARARGS | METH_KEYWORDS,
@@ -4294,6 +4333,8 @@ PyMODINIT_FUNC PyInit_shmap(void)
     if (!GcEvent_Type.tp_name &&
         PyStructSequence_InitType2(&GcEvent_Type, &gc_event_desc) < 0)
         return NULL;
+    if (!Perm_Type.tp_name && PyStructSequence_InitType2(&Perm_Type, &perm_desc) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&shmap_module);
     if (!m)
         return NULL;
@@ -4324,6 +4365,7 @@ PyMODINIT_FUNC PyInit_shmap(void)
         PyModule_AddObjectRef(m, "Lock", (PyObject *)&Lock_Type) < 0 ||
         PyModule_AddObjectRef(m, "Frame", (PyObject *)&Frame_Type) < 0 ||
         PyModule_AddObjectRef(m, "GcEvent", (PyObject *)&GcEvent_Type) < 0 ||
+        PyModule_AddObjectRef(m, "Perm", (PyObject *)&Perm_Type) < 0 ||
         PyModule_AddObjectRef(m, "Keywords", (PyObject *)&Keywords_Type) < 0 ||
         PyModule_AddObjectRef(m, "_MapRef", (PyObject *)&MapRef_Type) < 0 ||
         PyModule_AddStringConstant(m, "__version__", SHMAP_VERSION_STRING) < 0 ||
