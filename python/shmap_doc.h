@@ -541,7 +541,8 @@ PyDoc_STRVAR(segment_doc,
 "A Segment is a context manager that closes on exit, and pickles as a reference by\n"
 "name: unpickling reopens the segment with the same access (for multiprocessing).\n"
 "A memfd segment, which has no name, refuses to pickle (TypeError): pass its\n"
-"descriptor, fileno(), and attach it with shmap.open_fd().\n"
+"descriptor, fileno(), and attach it with shmap.open_fd(). Within the process,\n"
+"dup() and copy.copy() give another Segment on the same mapping, memfd or not.\n"
 "Attributes that read the segment raise ValueError once it is closed; name, dtype,\n"
 "shape, ndim, nbytes, readonly, closed, held, raw, private, ring, created, offset and\n"
 "seen stay.");
@@ -820,6 +821,31 @@ PyDoc_STRVAR(segment_set_destroy_doc,
 "Raw mappings never destroy anything. Returns None. Raises ValueError if the segment\n"
 "is closed.");
 
+PyDoc_STRVAR(segment_dup_doc,
+"dup($self, /)\n"
+"--\n"
+"\n"
+"Return another Segment on the same mapping (the library's shmap_dup()): no new\n"
+"mapping and no open by name, the same memory, type, shape, access and seen.\n"
+"\n"
+"The two close independently: closing one leaves the other open and the mapping\n"
+"mapped, and the destroy policy applies when the last reference goes. Each holds\n"
+"its own locks, as two processes would: the copy holds none (not even when this\n"
+"Segment was opened with hold=True), and taking the exclusive lock through one\n"
+"while the other holds a lock waits for it, so threads may each lock through a\n"
+"Segment of their own. It works where opening by name again does not: for a memfd\n"
+"segment, which has no name, and while the mapping is unmap-pending (after\n"
+"close() of another Segment with arrays still alive), where shmap.open() raises\n"
+"shmap.Error with code EPENDING. copy.copy(seg) calls it.\n"
+"\n"
+"Raises ValueError if the segment is closed.");
+
+PyDoc_STRVAR(segment_copy_doc,
+"__copy__($self, /)\n"
+"--\n"
+"\n"
+"copy.copy(seg): the same as dup(), another Segment on the same mapping.");
+
 PyDoc_STRVAR(segment_fileno_doc,
 "fileno($self, /)\n"
 "--\n"
@@ -857,7 +883,8 @@ PyDoc_STRVAR(segment_reduce_doc,
 "\n"
 "Pickle as a reference by name: unpickling calls shmap.open(name, readonly). A memfd\n"
 "segment has no name: pickling it raises TypeError; give another process its\n"
-"descriptor (fileno()) and attach it there with shmap.open_fd().");
+"descriptor (fileno()) and attach it there with shmap.open_fd(). copy.copy() does\n"
+"not come here: it calls dup().");
 
 /* ---------------------------------------------------------------------------------------- */
 

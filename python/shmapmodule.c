@@ -2413,6 +2413,33 @@ static PyObject *seg_exit(PyObject *obj, PyObject *args)
     Py_RETURN_FALSE;
 }
 
+/*
+ * dup(): another reference to the same mapping, with its own lock ownership. The library's
+ * shmap_dup() works while the mapping is unmap-pending, where opening by name again would
+ * not, and for memfd segments, which have no name: so copy.copy() uses it too, rather than
+ * __reduce__, which reopens by name. The copy holds no lock, even when this Segment was
+ * opened with hold=True; it waits from the same generation (seen) as this one.
+ */
+static PyObject *seg_dup(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    shmap_seg *seg;
+    int rc = shmap_dup(&seg, self->seg);
+    if (rc < 0)
+        return raise_seg(self, rc);
+    /* The element type goes along: a raw mapping's is not in a header to read it from. */
+    Py_INCREF(self->descr);
+    SegmentObject *res = (SegmentObject *)segment_wrap(seg, self->descr);
+    if (!res)
+        return NULL;
+    res->priv = self->priv;
+    res->seen = self->seen;
+    return (PyObject *)res;
+}
+
 static PyObject *mod_open_obj; /* shmap.open, for pickling */
 
 /*
@@ -2651,6 +2678,8 @@ static PyMethodDef segment_methods[] = {
     {"close", seg_close, METH_NOARGS, segment_close_doc},
     {"unmap", seg_close, METH_NOARGS, segment_unmap_doc},
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
+    {"dup", seg_dup, METH_NOARGS, segment_dup_doc},
+    {"__copy__", seg_dup, METH_NOARGS, segment_copy_doc},
     {"fileno", seg_fileno, METH_NOARGS, segment_fileno_doc},
     {"__enter__", seg_enter, METH_NOARGS, segment_enter_doc},
     {"__exit__", seg_exit, METH_VARARGS, segment_exit_doc},
