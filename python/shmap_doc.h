@@ -447,6 +447,24 @@ PyDoc_STRVAR(unique_name_doc,
 "'shm://frames' give 'frames-...'). Raises shmap.ArgumentError (code EBADNAME) for a\n"
 "prefix that is not a valid name or names another store ('file:...', 'sysv://...').");
 
+PyDoc_STRVAR(check_name_doc,
+"check_name($module, /, name)\n"
+"--\n"
+"\n"
+"Check a segment name (a str or bytes, as for open()) without touching any object,\n"
+"and return the store it picks: 'posix' ('frames', '/frames', 'shm://frames'),\n"
+"'sysv' ('sysv://0x5eed', 'sysv://id=N'), 'file' ('file:/path') or 'memfd'\n"
+"('memfd:'). Whether the object exists is not asked: open() or perm() tell.\n"
+"\n"
+"    >>> shmap.check_name('shm://frames')\n"
+"    'posix'\n"
+"\n"
+"Raises shmap.ArgumentError (code EBADNAME) with the library's reason for a name\n"
+"that is not valid (empty, a '/' inside a POSIX name, '.' or '..', the reserved\n"
+"'.shmap-' start, too long, a NUL inside, a str the file-system encoding cannot\n"
+"encode), shmap.Error (code ESTORE) for a store this build cannot use, TypeError\n"
+"for a name that is neither str nor bytes.");
+
 PyDoc_STRVAR(mappings_doc,
 "mappings($module, /)\n"
 "--\n"

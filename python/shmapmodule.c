@@ -3997,6 +3997,44 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     return res;
 }
 
+/*
+ * check_name(): the store a name picks, or why it is no name. It answers for a name a user
+ * typed, so every way a name can be wrong is shmap.ArgumentError (EBADNAME), including the
+ * two that name_arg() raises as a plain ValueError before the library sees the name: a NUL
+ * inside, and a str the file-system encoding cannot encode. A wrong Python type stays a
+ * TypeError.
+ */
+static PyObject *mod_check_name(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", NULL};
+    PyObject *name_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:check_name", kwlist, &name_obj))
+        return NULL;
+    char name[SHMAP_NAME_MAX];
+    if (name_arg(name_obj, "name", name) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError) || PyErr_ExceptionMatches(ArgumentError))
+            return NULL;
+        PyObject *type, *exc, *tb;
+        PyErr_Fetch(&type, &exc, &tb);
+        PyErr_NormalizeException(&type, &exc, &tb);
+        PyObject *text = exc ? PyObject_Str(exc) : NULL;
+        const char *utf8 = text ? PyUnicode_AsUTF8(text) : NULL;
+        if (utf8)
+            raise_text(ArgumentError, SHMAP_EBADNAME, NULL, utf8);
+        Py_XDECREF(text);
+        Py_XDECREF(type);
+        Py_XDECREF(exc);
+        Py_XDECREF(tb);
+        return NULL;
+    }
+    shmap_store store;
+    int rc = shmap_name_check(name, &store);
+    if (rc < 0)
+        return raise_lib(rc, name);
+    return PyUnicode_FromString(shmap_store_name(store));
+}
+
 static PyObject *mod_unique_name(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
@@ -4293,6 +4331,8 @@ static PyMethodDef module_methods[] = {
     {"info", (PyCFunction)(void (*)(void))mod_info, METH_VARARGS | METH_KEYWORDS, info_doc},
     {"unique_name", (PyCFunction)(void (*)(void))mod_unique_name, METH_VARARGS | METH_KEYWORDS,
      unique_name_doc},
+    {"check_name", (PyCFunction)(void (*)(void))mod_check_name, METH_VARARGS | METH_KEYWORDS,
+     check_name_doc},
     {"mappings", mod_mappings, METH_NOARGS, mappings_doc},
     {"gc", (PyCFunction)(void (*)(void))mod_gc, METH_VARARGS | METH_KEYWORDS, gc_doc},
     {"parse_dtype", mod_parse_dtype, METH_O, parse_dtype_doc},
