@@ -661,6 +661,28 @@ PyDoc_STRVAR(segment_lock_info_doc,
 "                be checked and counts as alive\n"
 "Works on a read-only Segment. Raises ValueError if the segment is closed,\n"
 "shmap.Error (ERAW) for a raw mapping.");
+PyDoc_STRVAR(segment_lock_holders_doc,
+"lock_holders($self, /)\n"
+"--\n"
+"\n"
+"Say who holds the segment's lock now, in the library's words, the sentence the\n"
+"TimeoutError of lock() and delete() ends with: for a message telling a user who\n"
+"blocks them.\n"
+"\n"
+"    >>> try:\n"
+"    ...     lk = seg.lock(exclusive=True, timeout=0)\n"
+"    ... except BlockingIOError:\n"
+"    ...     print('busy:', seg.lock_holders())\n"
+"    busy: the exclusive lock is held by pid 4242\n"
+"\n"
+"Returns a str: 'the exclusive lock is held by pid N' (or 'is being taken (waiting\n"
+"for readers) by pid N', a writer that waits for the shared holds to end), 'shared\n"
+"holds by pids N, M', both joined by '; '. A pid of this process says '(this\n"
+"process)' ('(this process, through another handle)' for the writer), a dead writer\n"
+"'(dead)'; dead readers are left out. When nobody holds it it says 'a lock holder\n"
+"that has just let go', as after a wait that just failed: locked and lock_info say\n"
+"whether anyone holds it. Works on a read-only Segment. Raises ValueError if the\n"
+"segment is closed, shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_locked_doc,
 "True if any process holds the segment's lock, shared or exclusive (or is taking the\n"
 "exclusive one): a snapshot, see lock_info. Raises as lock_info does.");

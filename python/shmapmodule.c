@@ -1912,6 +1912,26 @@ static PyObject *seg_get_lock_info(PyObject *obj, void *closure)
     return lockinfo_dict(&li);
 }
 
+/* Room for the longest sentence shmap_lock_holders() makes: every attach slot a shared
+ * holder in another pid namespace, each with the note on why it cannot be checked. */
+#define HOLDERS_TEXT_MAX 32768
+
+/* lock_holders(): the library's sentence on who holds the lock, read now. */
+static PyObject *seg_lock_holders(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    char *buf = PyMem_Malloc(HOLDERS_TEXT_MAX);
+    if (!buf)
+        return PyErr_NoMemory();
+    int rc = shmap_lock_holders(self->seg, buf, HOLDERS_TEXT_MAX);
+    PyObject *res = rc < 0 ? raise_seg(self, rc) : PyUnicode_DecodeFSDefault(buf);
+    PyMem_Free(buf);
+    return res;
+}
+
 static PyObject *seg_get_locked(PyObject *obj, void *closure)
 {
     (void)closure;
@@ -2679,6 +2699,7 @@ static PyMethodDef segment_methods[] = {
     {"unmap", seg_close, METH_NOARGS, segment_unmap_doc},
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
     {"dup", seg_dup, METH_NOARGS, segment_dup_doc},
+    {"lock_holders", seg_lock_holders, METH_NOARGS, segment_lock_holders_doc},
     {"__copy__", seg_dup, METH_NOARGS, segment_copy_doc},
     {"fileno", seg_fileno, METH_NOARGS, segment_fileno_doc},
     {"__enter__", seg_enter, METH_NOARGS, segment_enter_doc},
