@@ -356,6 +356,27 @@ PyDoc_STRVAR(chown_doc,
 "shmap.ArgumentError for a bad id or name, shmap.Error (EINVAL) for an object that\n"
 "is not a regular file.");
 
+PyDoc_STRVAR(perm_doc,
+"perm($module, /, name)\n"
+"--\n"
+"\n"
+"Return the permission bits and owner of the object a name picks, as the kernel\n"
+"reports them: a shmap.Perm, the named tuple (mode, uid, gid) of ints, where mode\n"
+"holds the permission bits only (0o640; os.stat(path).st_mode & 0o7777 for a file).\n"
+"\n"
+"It reads what chmod() and chown() change, on any object the name picks (a segment,\n"
+"a foreign object, a file, a System V segment), without opening it: the user needs\n"
+"no read access to it, only to the directory a file is in. The values are those of\n"
+"info()'s mode (there a string, '0640'), uid and gid, and of `shmap info --json`.\n"
+"\n"
+"    >>> mode, uid, gid = shmap.perm('frames')\n"
+"    >>> shmap.chmod('frames', shmap.perm('frames').mode | 0o040)   # g+r\n"
+"\n"
+"Raises FileNotFoundError if there is no such object, PermissionError if the path\n"
+"of a file cannot be searched, shmap.ArgumentError for a bad name, shmap.Error\n"
+"(ESTORE) for 'memfd:', which names no object, shmap.Error (EINVAL) for an object\n"
+"that is not a regular file.");
+
 PyDoc_STRVAR(list_doc,
 "list($module, /, all=False)\n"
 "--\n"
@@ -425,6 +446,24 @@ PyDoc_STRVAR(unique_name_doc,
 "silent overwrite. The names are POSIX shared-memory names ('/frames' and\n"
 "'shm://frames' give 'frames-...'). Raises shmap.ArgumentError (code EBADNAME) for a\n"
 "prefix that is not a valid name or names another store ('file:...', 'sysv://...').");
+
+PyDoc_STRVAR(check_name_doc,
+"check_name($module, /, name)\n"
+"--\n"
+"\n"
+"Check a segment name (a str or bytes, as for open()) without touching any object,\n"
+"and return the store it picks: 'posix' ('frames', '/frames', 'shm://frames'),\n"
+"'sysv' ('sysv://0x5eed', 'sysv://id=N'), 'file' ('file:/path') or 'memfd'\n"
+"('memfd:'). Whether the object exists is not asked: open() or perm() tell.\n"
+"\n"
+"    >>> shmap.check_name('shm://frames')\n"
+"    'posix'\n"
+"\n"
+"Raises shmap.ArgumentError (code EBADNAME) with the library's reason for a name\n"
+"that is not valid (empty, a '/' inside a POSIX name, '.' or '..', the reserved\n"
+"'.shmap-' start, too long, a NUL inside, a str the file-system encoding cannot\n"
+"encode), shmap.Error (code ESTORE) for a store this build cannot use, TypeError\n"
+"for a name that is neither str nor bytes.");
 
 PyDoc_STRVAR(mappings_doc,
 "mappings($module, /)\n"
@@ -520,7 +559,8 @@ PyDoc_STRVAR(segment_doc,
 "A Segment is a context manager that closes on exit, and pickles as a reference by\n"
 "name: unpickling reopens the segment with the same access (for multiprocessing).\n"
 "A memfd segment, which has no name, refuses to pickle (TypeError): pass its\n"
-"descriptor, fileno(), and attach it with shmap.open_fd().\n"
+"descriptor, fileno(), and attach it with shmap.open_fd(). Within the process,\n"
+"dup() and copy.copy() give another Segment on the same mapping, memfd or not.\n"
 "Attributes that read the segment raise ValueError once it is closed; name, dtype,\n"
 "shape, ndim, nbytes, readonly, closed, held, raw, private, ring, created, offset and\n"
 "seen stay.");
@@ -621,6 +661,28 @@ PyDoc_STRVAR(segment_lock_info_doc,
 "                be checked and counts as alive\n"
 "Works on a read-only Segment. Raises ValueError if the segment is closed,\n"
 "shmap.Error (ERAW) for a raw mapping.");
+PyDoc_STRVAR(segment_lock_holders_doc,
+"lock_holders($self, /)\n"
+"--\n"
+"\n"
+"Say who holds the segment's lock now, in the library's words, the sentence the\n"
+"TimeoutError of lock() and delete() ends with: for a message telling a user who\n"
+"blocks them.\n"
+"\n"
+"    >>> try:\n"
+"    ...     lk = seg.lock(exclusive=True, timeout=0)\n"
+"    ... except BlockingIOError:\n"
+"    ...     print('busy:', seg.lock_holders())\n"
+"    busy: the exclusive lock is held by pid 4242\n"
+"\n"
+"Returns a str: 'the exclusive lock is held by pid N' (or 'is being taken (waiting\n"
+"for readers) by pid N', a writer that waits for the shared holds to end), 'shared\n"
+"holds by pids N, M', both joined by '; '. A pid of this process says '(this\n"
+"process)' ('(this process, through another handle)' for the writer), a dead writer\n"
+"'(dead)'; dead readers are left out. When nobody holds it it says 'a lock holder\n"
+"that has just let go', as after a wait that just failed: locked and lock_info say\n"
+"whether anyone holds it. Works on a read-only Segment. Raises ValueError if the\n"
+"segment is closed, shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_locked_doc,
 "True if any process holds the segment's lock, shared or exclusive (or is taking the\n"
 "exclusive one): a snapshot, see lock_info. Raises as lock_info does.");
@@ -799,6 +861,31 @@ PyDoc_STRVAR(segment_set_destroy_doc,
 "Raw mappings never destroy anything. Returns None. Raises ValueError if the segment\n"
 "is closed.");
 
+PyDoc_STRVAR(segment_dup_doc,
+"dup($self, /)\n"
+"--\n"
+"\n"
+"Return another Segment on the same mapping (the library's shmap_dup()): no new\n"
+"mapping and no open by name, the same memory, type, shape, access and seen.\n"
+"\n"
+"The two close independently: closing one leaves the other open and the mapping\n"
+"mapped, and the destroy policy applies when the last reference goes. Each holds\n"
+"its own locks, as two processes would: the copy holds none (not even when this\n"
+"Segment was opened with hold=True), and taking the exclusive lock through one\n"
+"while the other holds a lock waits for it, so threads may each lock through a\n"
+"Segment of their own. It works where opening by name again does not: for a memfd\n"
+"segment, which has no name, and while the mapping is unmap-pending (after\n"
+"close() of another Segment with arrays still alive), where shmap.open() raises\n"
+"shmap.Error with code EPENDING. copy.copy(seg) calls it.\n"
+"\n"
+"Raises ValueError if the segment is closed.");
+
+PyDoc_STRVAR(segment_copy_doc,
+"__copy__($self, /)\n"
+"--\n"
+"\n"
+"copy.copy(seg): the same as dup(), another Segment on the same mapping.");
+
 PyDoc_STRVAR(segment_fileno_doc,
 "fileno($self, /)\n"
 "--\n"
@@ -836,7 +923,8 @@ PyDoc_STRVAR(segment_reduce_doc,
 "\n"
 "Pickle as a reference by name: unpickling calls shmap.open(name, readonly). A memfd\n"
 "segment has no name: pickling it raises TypeError; give another process its\n"
-"descriptor (fileno()) and attach it there with shmap.open_fd().");
+"descriptor (fileno()) and attach it there with shmap.open_fd(). copy.copy() does\n"
+"not come here: it calls dup().");
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -1022,6 +1110,13 @@ PyDoc_STRVAR(gc_event_status_doc,
 PyDoc_STRVAR(gc_event_message_doc,
 "The library's message for a failed or kept action, naming the object ('frames: kept:\n"
 "pid 12 (uid 1000) may map it ...'); None when status is 0.");
+
+PyDoc_STRVAR(perm_tuple_doc,
+"The mode and owner of an object, from shmap.perm(): a named tuple (mode, uid, gid).");
+PyDoc_STRVAR(perm_mode_doc,
+"The permission bits, an int (0o640): what chmod() sets and info()'s mode spells.");
+PyDoc_STRVAR(perm_uid_doc, "The owner's user id, an int.");
+PyDoc_STRVAR(perm_gid_doc, "The group id, an int.");
 
 PyDoc_STRVAR(owner_died_warning_doc,
 "Issued (warnings.warn) when a lock or a frame is obtained from a writer that died\n"

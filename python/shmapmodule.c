@@ -1912,6 +1912,26 @@ static PyObject *seg_get_lock_info(PyObject *obj, void *closure)
     return lockinfo_dict(&li);
 }
 
+/* Room for the longest sentence shmap_lock_holders() makes: every attach slot a shared
+ * holder in another pid namespace, each with the note on why it cannot be checked. */
+#define HOLDERS_TEXT_MAX 32768
+
+/* lock_holders(): the library's sentence on who holds the lock, read now. */
+static PyObject *seg_lock_holders(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    char *buf = PyMem_Malloc(HOLDERS_TEXT_MAX);
+    if (!buf)
+        return PyErr_NoMemory();
+    int rc = shmap_lock_holders(self->seg, buf, HOLDERS_TEXT_MAX);
+    PyObject *res = rc < 0 ? raise_seg(self, rc) : PyUnicode_DecodeFSDefault(buf);
+    PyMem_Free(buf);
+    return res;
+}
+
 static PyObject *seg_get_locked(PyObject *obj, void *closure)
 {
     (void)closure;
@@ -2413,6 +2433,33 @@ static PyObject *seg_exit(PyObject *obj, PyObject *args)
     Py_RETURN_FALSE;
 }
 
+/*
+ * dup(): another reference to the same mapping, with its own lock ownership. The library's
+ * shmap_dup() works while the mapping is unmap-pending, where opening by name again would
+ * not, and for memfd segments, which have no name: so copy.copy() uses it too, rather than
+ * __reduce__, which reopens by name. The copy holds no lock, even when this Segment was
+ * opened with hold=True; it waits from the same generation (seen) as this one.
+ */
+static PyObject *seg_dup(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    shmap_seg *seg;
+    int rc = shmap_dup(&seg, self->seg);
+    if (rc < 0)
+        return raise_seg(self, rc);
+    /* The element type goes along: a raw mapping's is not in a header to read it from. */
+    Py_INCREF(self->descr);
+    SegmentObject *res = (SegmentObject *)segment_wrap(seg, self->descr);
+    if (!res)
+        return NULL;
+    res->priv = self->priv;
+    res->seen = self->seen;
+    return (PyObject *)res;
+}
+
 static PyObject *mod_open_obj; /* shmap.open, for pickling */
 
 /*
@@ -2651,6 +2698,9 @@ static PyMethodDef segment_methods[] = {
     {"close", seg_close, METH_NOARGS, segment_close_doc},
     {"unmap", seg_close, METH_NOARGS, segment_unmap_doc},
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
+    {"dup", seg_dup, METH_NOARGS, segment_dup_doc},
+    {"lock_holders", seg_lock_holders, METH_NOARGS, segment_lock_holders_doc},
+    {"__copy__", seg_dup, METH_NOARGS, segment_copy_doc},
     {"fileno", seg_fileno, METH_NOARGS, segment_fileno_doc},
     {"__enter__", seg_enter, METH_NOARGS, segment_enter_doc},
     {"__exit__", seg_exit, METH_VARARGS, segment_exit_doc},
@@ -3740,7 +3790,7 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
-/* chmod() and chown() are quick system calls that never wait: they keep the GIL. */
+/* chmod(), chown() and perm() are quick system calls that never wait: they keep the GIL. */
 static PyObject *mod_chmod(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
@@ -3783,6 +3833,44 @@ static PyObject *mod_chown(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc < 0)
         return raise_lib(rc, name);
     Py_RETURN_NONE;
+}
+
+static PyTypeObject Perm_Type;
+
+static PyStructSequence_Field perm_fields[] = {
+    {"mode", perm_mode_doc},
+    {"uid", perm_uid_doc},
+    {"gid", perm_gid_doc},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc perm_desc = {"shmap.Perm", perm_tuple_doc, perm_fields, 3};
+
+static int seq_put(PyObject *seq, Py_ssize_t i, PyObject *value);
+
+/* perm(): the kernel's mode and owner of whatever the name picks, read without opening it. */
+static PyObject *mod_perm(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", NULL};
+    PyObject *name_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:perm", kwlist, &name_obj))
+        return NULL;
+    char name[SHMAP_NAME_MAX];
+    if (name_arg(name_obj, "name", name) < 0)
+        return NULL;
+    unsigned mode;
+    uid_t uid;
+    gid_t gid;
+    int rc = shmap_perm_get(name, &mode, &uid, &gid);
+    if (rc < 0)
+        return raise_lib(rc, name);
+    PyObject *res = PyStructSequence_New(&Perm_Type);
+    if (res && (seq_put(res, 0, PyLong_FromUnsignedLong(mode)) < 0 ||
+                seq_put(res, 1, PyLong_FromUnsignedLong((unsigned long)uid)) < 0 ||
+                seq_put(res, 2, PyLong_FromUnsignedLong((unsigned long)gid)) < 0))
+        Py_CLEAR(res);
+    return res;
 }
 
 /* What info() reads without the GIL: the description, the keywords and the attach state. */
@@ -3928,6 +4016,44 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_XDECREF(ids.groups);
     shmap_list_free(list);
     return res;
+}
+
+/*
+ * check_name(): the store a name picks, or why it is no name. It answers for a name a user
+ * typed, so every way a name can be wrong is shmap.ArgumentError (EBADNAME), including the
+ * two that name_arg() raises as a plain ValueError before the library sees the name: a NUL
+ * inside, and a str the file-system encoding cannot encode. A wrong Python type stays a
+ * TypeError.
+ */
+static PyObject *mod_check_name(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"name", NULL};
+    PyObject *name_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:check_name", kwlist, &name_obj))
+        return NULL;
+    char name[SHMAP_NAME_MAX];
+    if (name_arg(name_obj, "name", name) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError) || PyErr_ExceptionMatches(ArgumentError))
+            return NULL;
+        PyObject *type, *exc, *tb;
+        PyErr_Fetch(&type, &exc, &tb);
+        PyErr_NormalizeException(&type, &exc, &tb);
+        PyObject *text = exc ? PyObject_Str(exc) : NULL;
+        const char *utf8 = text ? PyUnicode_AsUTF8(text) : NULL;
+        if (utf8)
+            raise_text(ArgumentError, SHMAP_EBADNAME, NULL, utf8);
+        Py_XDECREF(text);
+        Py_XDECREF(type);
+        Py_XDECREF(exc);
+        Py_XDECREF(tb);
+        return NULL;
+    }
+    shmap_store store;
+    int rc = shmap_name_check(name, &store);
+    if (rc < 0)
+        return raise_lib(rc, name);
+    return PyUnicode_FromString(shmap_store_name(store));
 }
 
 static PyObject *mod_unique_name(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -4221,10 +4347,13 @@ static PyMethodDef module_methods[] = {
      delete_doc},
     {"chmod", (PyCFunction)(void (*)(void))mod_chmod, METH_VARARGS | METH_KEYWORDS, chmod_doc},
     {"chown", (PyCFunction)(void (*)(void))mod_chown, METH_VARARGS | METH_KEYWORDS, chown_doc},
+    {"perm", (PyCFunction)(void (*)(void))mod_perm, METH_VARARGS | METH_KEYWORDS, perm_doc},
     {"list", (PyCFunction)(void (*)(void))mod_list, METH_VARARGS | METH_KEYWORDS, list_doc},
     {"info", (PyCFunction)(void (*)(void))mod_info, METH_VARARGS | METH_KEYWORDS, info_doc},
     {"unique_name", (PyCFunction)(void (*)(void))mod_unique_name, METH_VARARGS | METH_KEYWORDS,
      unique_name_doc},
+    {"check_name", (PyCFunction)(void (*)(void))mod_check_name, METH_VARARGS | METH_KEYWORDS,
+     check_name_doc},
     {"mappings", mod_mappings, METH_NOARGS, mappings_doc},
     {"gc", (PyCFunction)(void (*)(void))mod_gc, METH_VARARGS | METH_KEYWORDS, gc_doc},
     {"parse_dtype", mod_parse_dtype, METH_O, parse_dtype_doc},
@@ -4294,6 +4423,8 @@ PyMODINIT_FUNC PyInit_shmap(void)
     if (!GcEvent_Type.tp_name &&
         PyStructSequence_InitType2(&GcEvent_Type, &gc_event_desc) < 0)
         return NULL;
+    if (!Perm_Type.tp_name && PyStructSequence_InitType2(&Perm_Type, &perm_desc) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&shmap_module);
     if (!m)
         return NULL;
@@ -4324,6 +4455,7 @@ PyMODINIT_FUNC PyInit_shmap(void)
         PyModule_AddObjectRef(m, "Lock", (PyObject *)&Lock_Type) < 0 ||
         PyModule_AddObjectRef(m, "Frame", (PyObject *)&Frame_Type) < 0 ||
         PyModule_AddObjectRef(m, "GcEvent", (PyObject *)&GcEvent_Type) < 0 ||
+        PyModule_AddObjectRef(m, "Perm", (PyObject *)&Perm_Type) < 0 ||
         PyModule_AddObjectRef(m, "Keywords", (PyObject *)&Keywords_Type) < 0 ||
         PyModule_AddObjectRef(m, "_MapRef", (PyObject *)&MapRef_Type) < 0 ||
         PyModule_AddStringConstant(m, "__version__", SHMAP_VERSION_STRING) < 0 ||

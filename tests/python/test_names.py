@@ -108,7 +108,52 @@ def test_names__refused():
 
 
 def test_names__documented():
-    for fn in (shmap.open, shmap.create, shmap.info, shmap.delete, shmap.list):
+    for fn in (shmap.open, shmap.create, shmap.info, shmap.delete, shmap.list,
+               shmap.check_name):
         assert "surrogateescape" in fn.__doc__ or "os.fsdecode" in fn.__doc__ or \
             "bytes" in fn.__doc__, fn
     assert "os.fsencode" in shmap.__doc__ and "os.fsdecode" in shmap.__doc__
+
+
+@pytest.mark.parametrize("name, store", [
+    ("frames", "posix"), ("/frames", "posix"), ("shm://frames", "posix"),
+    ("shmem://frames", "posix"), (b"frames", "posix"), ("bad\udcffname", "posix"),
+    ("sysv://0x5eed", "sysv"), ("sysv://id=32769", "sysv"), (b"sysv://24301", "sysv"),
+    ("file:/tmp/frames.shm", "file"), (b"file:/tmp/\xff", "file"), ("memfd:", "memfd"),
+])
+def test_names__check_name_gives_the_store(name, store):
+    assert shmap.check_name(name) == store
+    assert shmap.check_name(name=name) == store
+
+
+def test_names__check_name_touches_nothing(name):
+    assert shmap.check_name(name) == "posix"
+    assert not os.path.exists(os.path.join(SHM_DIR, name))  # neither made nor looked for
+    with shmap.create(name, 4, "u1") as seg:
+        assert shmap.check_name(seg.name) == seg.store == "posix"
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", ".", "..", ".shmap-x", "x" * 256, "sysv://zz",
+                                 "file:", b"a/b"])
+def test_names__check_name_refuses_with_the_library_reason(bad):
+    """The reason the command gives for the name (after its 'shmap: NAME: ')."""
+    with pytest.raises(shmap.ArgumentError) as exc:
+        shmap.check_name(bad)
+    assert exc.value.code == shmap.EBADNAME and exc.value.errname == "SHMAP_EBADNAME"
+    cli = subprocess.run([shmap_bin(), "info", os.fsdecode(bad)], capture_output=True,
+                         text=True, timeout=60)
+    assert cli.returncode == 2  # bad usage
+    reason = cli.stderr.splitlines()[0].rsplit(": ", 1)[-1]
+    assert reason and reason in str(exc.value)
+
+
+def test_names__check_name_refuses_what_never_reaches_the_library():
+    """A NUL, a name too long for any buffer and a str with no bytes: ArgumentError too, since
+    check_name() answers whether a name is valid; a wrong type stays a TypeError."""
+    for bad in ("a\0b", b"a\0b", "\ud800", b"file:/" + b"x" * 5000):
+        with pytest.raises(shmap.ArgumentError) as exc:
+            shmap.check_name(bad)
+        assert exc.value.code == shmap.EBADNAME
+    for bad in (3, None, bytearray(b"x")):
+        with pytest.raises(TypeError, match="name must be a str or bytes"):
+            shmap.check_name(bad)

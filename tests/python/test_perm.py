@@ -1,5 +1,6 @@
-"""shmap.chmod() and shmap.chown(): every store, what info(), list() and open handles show
-afterwards, the errors, and (as root) what the user nobody can and cannot do then."""
+"""shmap.chmod(), shmap.chown() and shmap.perm(): every store, what info(), list() and open
+handles show afterwards, the errors, and (as root) what the user nobody can and cannot do
+then."""
 import grp
 import os
 import pathlib
@@ -248,3 +249,61 @@ def test_perm__a_user_who_is_not_the_owner_gets_permission_error(seg_name):
     assert proc.stdout.splitlines() == ["EPERM True", "EPERM True"]
     info = shmap.info(seg_name)
     assert (info["mode"], info["uid"]) == ("0644", 0)
+
+
+def test_perm__perm_reads_what_chmod_and_chown_set(seg_name):
+    for mode in (0o640, 0o604, 0, 0o600):
+        shmap.chmod(seg_name, mode)
+        perm = shmap.perm(seg_name)
+        assert isinstance(perm, shmap.Perm) and isinstance(perm, tuple)
+        assert perm == (mode, os.geteuid(), os.getegid())
+        assert (perm.mode, perm.uid, perm.gid) == perm
+        info = cli_json("info", seg_name, "--json")
+        assert (info["mode"], info["uid"], info["gid"]) == ("%04o" % mode, perm.uid, perm.gid)
+        assert shmap.info(seg_name)["mode"] == "%04o" % perm.mode
+    assert shmap.perm(os.fsencode(seg_name)) == shmap.perm(seg_name)
+
+
+def test_perm__perm_is_what_os_stat_says(seg_name, foreign):
+    """POSIX objects and files: the mode and owner os.stat() gives, segment or not."""
+    objects = [foreign(b"x" * 10)]
+    if not seg_name.startswith("sysv://"):
+        objects.append(seg_name)
+    for n in objects:
+        path = n[len("file:"):] if n.startswith("file:") else os.path.join(SHM_DIR, n)
+        os.chmod(path, 0o632)
+        st = os.stat(path)
+        assert shmap.perm(n) == (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) \
+            == (0o632, st.st_uid, st.st_gid)
+
+
+@root_only
+def test_perm__perm_needs_no_read_access(seg_name):
+    """nobody cannot open a root segment of mode 0600 (a file in a directory it may search
+    but not read), but reads its mode and owner."""
+    shmap.chown(seg_name, 0, 0)
+    shmap.chmod(seg_name, 0o600)
+    code = NOBODY_OPENS + "print(tuple(shmap.perm(sys.argv[1])))\n"
+    proc = run_python_as_nobody(code, seg_name)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["refused", "(384, 0, 0)"]
+
+
+def test_perm__perm_errors(name, tmp_dir):
+    with pytest.raises(FileNotFoundError):
+        shmap.perm(name)
+    with pytest.raises(FileNotFoundError):
+        shmap.perm("file:%s" % (tmp_dir / "none"))
+    with pytest.raises(shmap.ArgumentError) as exc:
+        shmap.perm("a/b")
+    assert exc.value.errname == "SHMAP_EBADNAME"
+    with pytest.raises(shmap.Error) as exc:
+        shmap.perm("memfd:")
+    assert exc.value.errname == "SHMAP_ESTORE"
+    with pytest.raises(shmap.Error) as exc:
+        shmap.perm("file:%s" % tmp_dir)
+    assert exc.value.errno == 22 and "not a regular file" in str(exc.value)
+    with pytest.raises(TypeError):
+        shmap.perm(3)
+    with pytest.raises(ValueError):
+        shmap.perm("a\0b")
