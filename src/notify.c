@@ -83,11 +83,12 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
     if ((seq & 1) && h->writer_pid == shmap__getpid())
         return shmap__err(-EALREADY, "%s: a write is already in progress in this process",
                           seg->map->name.name);
-    h->writer_pid = shmap__getpid();
-    h->writer_start = shmap__self_start();
-    /* Odd (a write left open by a dead writer is simply taken over). The fence orders this
-     * store before the frame's data stores, as a seqlock writer must. */
-    __atomic_store_n(&h->write_seq, (seq | 1) + ((seq & 1) ? 2 : 0), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->writer_start, shmap__self_start(), __ATOMIC_RELAXED);
+    /* Odd (a write left open by a dead writer is simply taken over), after the writer's
+     * identity (release: a reader that sees the write in progress sees who makes it). The
+     * fence orders this store before the frame's data stores, as a seqlock writer must. */
+    __atomic_store_n(&h->write_seq, (seq | 1) + ((seq & 1) ? 2 : 0), __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (frame) {
         uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
@@ -210,7 +211,8 @@ int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s)
 /* Is the writer of the write in progress gone? */
 static bool writer_gone(const struct shmap__header *h)
 {
-    return !shmap__proc_alive(h->writer_pid, h->writer_start);
+    return !shmap__proc_alive(__atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED),
+                              __atomic_load_n(&h->writer_start, __ATOMIC_RELAXED));
 }
 
 int shmap_write_state(const shmap_seg *seg, pid_t *writer)
