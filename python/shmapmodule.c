@@ -3613,6 +3613,21 @@ static int offset_from_py(PyObject *obj, int raw, unsigned long long *out)
     return 0;
 }
 
+/* The Segment of an open that returned `rc` (raising for a failure, in which case `descr`
+ * is released), private when asked for. */
+static PyObject *opened(int rc, shmap_seg *seg, PyArray_Descr *descr, int priv,
+                        const char *who)
+{
+    if (rc < 0) {
+        Py_XDECREF(descr);
+        return raise_lib(rc, who);
+    }
+    PyObject *res = segment_wrap(seg, descr);
+    if (res)
+        ((SegmentObject *)res)->priv = priv;
+    return res;
+}
+
 static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
@@ -3647,12 +3662,7 @@ static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
         Py_BEGIN_ALLOW_THREADS
         rc = shmap_open(&seg, name, flags);
         Py_END_ALLOW_THREADS
-        if (rc < 0)
-            return raise_lib(rc, name);
-        PyObject *res = segment_wrap(seg, NULL);
-        if (res)
-            ((SegmentObject *)res)->priv = priv;
-        return res;
+        return opened(rc, seg, NULL, priv, name);
     }
     raw_array *ra = PyMem_Malloc(sizeof *ra);
     if (!ra)
@@ -3670,14 +3680,7 @@ static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_END_ALLOW_THREADS
     PyArray_Descr *descr = ra->descr;
     PyMem_Free(ra);
-    if (rc < 0) {
-        Py_DECREF(descr);
-        return raise_lib(rc, name);
-    }
-    PyObject *res = segment_wrap(seg, descr);
-    if (res)
-        ((SegmentObject *)res)->priv = priv;
-    return res;
+    return opened(rc, seg, descr, priv, name);
 }
 
 static PyObject *mod_open_fd(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -3704,12 +3707,7 @@ static PyObject *mod_open_fd(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_BEGIN_ALLOW_THREADS
     rc = shmap_open_fd(&seg, fd, flags);
     Py_END_ALLOW_THREADS
-    if (rc < 0)
-        return raise_lib(rc, label);
-    PyObject *res = segment_wrap(seg, NULL);
-    if (res)
-        ((SegmentObject *)res)->priv = priv;
-    return res;
+    return opened(rc, seg, NULL, priv, label);
 }
 
 typedef struct {
