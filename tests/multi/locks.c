@@ -41,18 +41,6 @@ static pid_t spawn_holder(const char *name, unsigned flags, struct util_chan *c)
     return pid;
 }
 
-/* A child holding the lock, once it says so. */
-static pid_t holding(const char *name, unsigned flags)
-{
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = spawn_holder(name, flags, &c);
-    char said = util_parent_recv(&c);
-    util_chan_close(&c);
-    CHECK_EQ_INT(said, 'L');
-    return pid;
-}
-
 static struct shmap__lockarea *area(shmap_seg *seg)
 {
     return (struct shmap__lockarea *)((char *)shmap_data(seg) - 4096 + SHMAP__LOCK_OFFSET);
@@ -277,7 +265,7 @@ TEST(lock__timeout_gives_etimedout_within_bounds)
     shmap_seg *seg = make_seg(name, 4);
     shmap_seg *mine = NULL;
     CHECK_OK(shmap_dup(&mine, seg));
-    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     double t0 = util_now_s();
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.2), -ETIMEDOUT);
     double t1 = util_now_s();
@@ -294,7 +282,7 @@ TEST(lock__timeout_of_a_draining_writer_lets_readers_back_in)
 {
     const char *name = test_name("drain");
     shmap_seg *seg = make_seg(name, 4);
-    pid_t pid = holding(name, SHMAP_LOCK_SHARED);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_SHARED);
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.1), -ETIMEDOUT);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
     CHECK_OK(shmap_unlock(seg));
@@ -307,7 +295,7 @@ TEST(lock__writer_killed_releases_and_next_writer_is_told)
 {
     const char *name = test_name("wdead");
     shmap_seg *seg = make_seg(name, 4);
-    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_SHARED, 0), -EBUSY);
     CHECK(kill(pid, SIGKILL) == 0);
     /* Dead but not reaped: a zombie holder must count as dead too. */
@@ -339,7 +327,7 @@ TEST(lock__writer_killed_while_readers_wait_is_still_reported)
 {
     const char *name = test_name("wdead2");
     shmap_seg *seg = make_seg(name, 4);
-    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
     /* A reader recovers the lock first; the next writer is told all the same. */
@@ -624,7 +612,7 @@ TEST(lock__attach_table_lists_processes_and_their_death)
     CHECK_EQ_INT(shmap_attached(seg, at, 4), 1);
     CHECK_EQ_INT(at[0].pid, getpid());
     CHECK(at[0].alive && at[0].start != 0);
-    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     CHECK_EQ_INT(shmap_attached(seg, at, 4), 2);
     int k = at[0].pid == pid ? 0 : 1;
     CHECK_EQ_INT(at[k].pid, pid);
@@ -722,7 +710,7 @@ TEST(lock__a_wait_check_keeps_the_writers_place_and_can_end_the_wait)
     shmap_seg *seg = make_seg(name, 4);
     struct check_state st = {0, 1, NULL};
     CHECK_OK(shmap_dup(&st.reader, seg));
-    pid_t pid = holding(name, SHMAP_LOCK_SHARED);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_SHARED);
 
     shmap_set_wait_check(count_then_cancel, &st);
     double t0 = util_now_s();
@@ -771,7 +759,7 @@ TEST(lock__a_wait_check_that_says_go_on_changes_nothing_and_is_per_thread)
 {
     const char *name = test_name("goon");
     shmap_seg *seg = make_seg(name, 4);
-    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     int calls = 0;
     shmap_set_wait_check(go_on, &calls);
     /* A wait that runs only after its deadline never sleeps, so never asks: on a loaded
@@ -810,7 +798,7 @@ TEST(lock__a_wait_check_that_returns_no_errno_code_ends_the_wait_as_ecanceled)
 {
     const char *name = test_name("ckcode");
     shmap_seg *seg = make_seg(name, 4);
-    pid_t pid = holding(name, SHMAP_LOCK_EXCLUSIVE);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     /* A library code would claim what did not happen (owner died: lock held). */
     const int codes[] = {SHMAP_EOWNERDEAD, 7, -ETIMEDOUT};
     const int want[] = {-ECANCELED, -ECANCELED, -ETIMEDOUT};
@@ -854,7 +842,7 @@ TEST(lock__a_writer_killed_while_waiting_for_readers_wrote_nothing_and_is_not_re
 {
     const char *name = test_name("wkw");
     shmap_seg *seg = make_seg(name, 4);
-    pid_t reader = holding(name, SHMAP_LOCK_SHARED);
+    pid_t reader = util_spawn_holder(name, SHMAP_LOCK_SHARED);
     pid_t writer = waiting_writer(seg, name);
     char who[256];
     CHECK_OK(shmap_lock_holders(seg, who, sizeof who));
@@ -877,10 +865,10 @@ TEST(lock__an_earlier_writers_death_is_still_told_after_a_waiting_writer_is_kill
 {
     const char *name = test_name("wkw2");
     shmap_seg *seg = make_seg(name, 4);
-    pid_t first = holding(name, SHMAP_LOCK_EXCLUSIVE);
+    pid_t first = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
     kill(first, SIGKILL);
     test_wait(first);
-    pid_t reader = holding(name, SHMAP_LOCK_SHARED); /* gets in once the death is found */
+    pid_t reader = util_spawn_holder(name, SHMAP_LOCK_SHARED); /* gets in once the death is found */
     pid_t writer = waiting_writer(seg, name);
     kill(writer, SIGKILL);
     test_wait(writer);
