@@ -278,8 +278,11 @@ pid_t util_spawn_mid_frame_writer(const char *name, const void *value, size_t el
 int util_gc_collect(const shmap_gc_event *ev, void *ctx)
 {
     struct util_gc_events *e = ctx;
-    if (e->n < (int)(sizeof e->ev / sizeof e->ev[0]))
-        e->ev[e->n++] = *ev;
+    if (e->n < (int)(sizeof e->ev / sizeof e->ev[0])) {
+        e->ev[e->n] = *ev;
+        snprintf(e->detail[e->n], sizeof e->detail[0], "%s", ev->status ? shmap_last_error() : "");
+        e->n++;
+    }
     return 0;
 }
 

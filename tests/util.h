@@ -149,10 +149,12 @@ pid_t util_spawn_mid_frame_writer(const char *name, const void *value, size_t el
                                   size_t n);
 
 /* gc events gathered for a test, by util_gc_collect() as shmap_gc()'s callback (ctx: a
- * struct util_gc_events, zeroed first); the first 16 are kept. */
+ * struct util_gc_events, zeroed first); the first 16 are kept, each with the detail message
+ * a failed or kept one left ("" for the others). */
 struct util_gc_events {
     int n;
     shmap_gc_event ev[16];
+    char detail[16][512];
 };
 int util_gc_collect(const shmap_gc_event *ev, void *ctx);
 

@@ -19,29 +19,12 @@
 
 #include "../util.h"
 
-#define NOBODY 65534
-
-static void need_root(void)
-{
-    if (geteuid() != 0)
-        TEST_SKIP("switching to the user nobody and back needs root");
-}
-
-/* In a child: become nobody, every id and no supplementary group. */
-static void become_nobody(void)
-{
-    gid_t g = NOBODY;
-    uid_t u = NOBODY;
-    if (setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0 || setresuid(u, u, u) < 0)
-        test_fail(__FILE__, __LINE__, "cannot become nobody: %s", strerror(errno));
-}
-
 /* Run fn(arg) as nobody in a child, which fails the test if fn does. */
 static void as_nobody(void (*fn)(const void *), const void *arg)
 {
     pid_t pid = util_spawn();
     if (pid == 0) {
-        become_nobody();
+        util_become_nobody();
         fn(arg);
         _exit(0);
     }
@@ -54,7 +37,7 @@ static pid_t make_transient(const char *name, bool by_nobody, unsigned mode)
     pid_t pid = util_spawn();
     if (pid == 0) {
         if (by_nobody)
-            become_nobody();
+            util_become_nobody();
         umask(0);
         shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
         opts.flags = SHMAP_CREATE_KEEP | SHMAP_CREATE_TRANSIENT;
@@ -99,28 +82,10 @@ static void stop_reader(pid_t pid, struct util_chan *c)
     util_chan_close(c);
 }
 
-/* gc events gathered, with the detail message each one left. */
-struct events {
-    int n;
-    shmap_gc_event ev[8];
-    char detail[8][512];
-};
-
-static int collect(const shmap_gc_event *ev, void *ctx)
-{
-    struct events *e = ctx;
-    if (e->n < 8) {
-        e->ev[e->n] = *ev;
-        snprintf(e->detail[e->n], sizeof e->detail[0], "%s", ev->status ? shmap_last_error() : "");
-        e->n++;
-    }
-    return 0;
-}
-
-static void gc_events(struct events *e, const char *name, unsigned flags)
+static void gc_events(struct util_gc_events *e, const char *name, unsigned flags)
 {
     memset(e, 0, sizeof *e);
-    CHECK_OK(shmap_gc(name, flags, collect, e));
+    CHECK_OK(shmap_gc(name, flags, util_gc_collect, e));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -129,7 +94,7 @@ static void gc_events(struct events *e, const char *name, unsigned flags)
 static void nobody_gc_removes_nothing(const void *arg)
 {
     const char *name = arg;
-    struct events e;
+    struct util_gc_events e;
     gc_events(&e, name, SHMAP_GC_DRY_RUN);
     CHECK_EQ_INT(e.n, 0);
     gc_events(&e, name, 0);
@@ -158,7 +123,7 @@ static void nobody_gc_removes_it(const void *arg)
 
 TEST(gc_users__an_unprivileged_gc_keeps_its_segment_that_a_root_reader_maps)
 {
-    need_root();
+    util_need_root();
     const char *name = test_name("own");
     pid_t creator = make_transient(name, true, 0644);
     struct util_chan c;
@@ -167,7 +132,7 @@ TEST(gc_users__an_unprivileged_gc_keeps_its_segment_that_a_root_reader_maps)
     /* The reader's maps are closed to nobody, but nobody owns the object: the kernel
      * tells the owner whether anyone has it open or mapped. */
     as_nobody(nobody_gc_removes_nothing, name);
-    struct events e;
+    struct util_gc_events e;
     gc_events(&e, name, 0);
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_shm_exists(name));
@@ -210,7 +175,7 @@ static void check_kept_detail(const char *detail, const char *name)
 static void nobody_gc_keeps_and_says_why(const void *arg)
 {
     const char *name = arg;
-    struct events e;
+    struct util_gc_events e;
     for (int dry = 0; dry < 2; dry++) {
         gc_events(&e, name, dry ? SHMAP_GC_DRY_RUN : 0);
         CHECK_EQ_INT(e.n, 1);
@@ -240,7 +205,7 @@ static void nobody_gc_keeps_and_says_why(const void *arg)
 
 TEST(gc_users__an_unprivileged_gc_keeps_a_segment_it_cannot_judge_and_says_why)
 {
-    need_root();
+    util_need_root();
     const char *name = test_name("root");
     pid_t creator = make_transient(name, false, 0644);
     struct util_chan c;
@@ -249,7 +214,7 @@ TEST(gc_users__an_unprivileged_gc_keeps_a_segment_it_cannot_judge_and_says_why)
     /* Nobody neither owns it nor may read root's maps: root's processes could map it. */
     as_nobody(nobody_gc_keeps_and_says_why, name);
     /* Root knows the reader maps it, and keeps it without a word. */
-    struct events e;
+    struct util_gc_events e;
     gc_events(&e, name, 0);
     CHECK_EQ_INT(e.n, 0);
     CHECK(util_shm_exists(name));
@@ -292,7 +257,7 @@ static void nobody_gc_fails_on_sysv(const void *arg)
 
 TEST(gc_users__a_failed_removal_names_the_segment_once_and_the_summary_counts_it)
 {
-    need_root();
+    util_need_root();
     char name[64];
     snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
     make_transient(name, false, 0644);
@@ -329,7 +294,7 @@ static void in_pid_namespace(const char *name)
         _exit(77);
     }
     pid_t creator = make_transient(name, false, 0644);
-    become_nobody();
+    util_become_nobody();
     /* Dumpable again, so that gc, as nobody too, may read this process's maps. */
     prctl(PR_SET_DUMPABLE, 1);
     char *out = NULL, *err = NULL, line[256];
@@ -350,7 +315,7 @@ static void in_pid_namespace(const char *name)
 
 TEST(gc_users__a_failed_posix_removal_is_one_line_and_counted)
 {
-    need_root();
+    util_need_root();
     const char *name = test_name("ns");
     pid_t pid = util_spawn();
     if (pid == 0)
