@@ -317,6 +317,17 @@ void util_become_nobody(void)
         test_fail(__FILE__, __LINE__, "cannot become nobody: %s", strerror(errno));
 }
 
+void util_as_nobody(void (*fn)(const char *), const char *name)
+{
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        util_become_nobody();
+        fn(name);
+        _exit(0);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
+}
+
 pid_t util_dead_pid(void)
 {
     fflush(NULL);

@@ -184,6 +184,9 @@ void util_need_root(void);
 
 /* In a child: become nobody, every uid and gid, with no supplementary group. CHECKs. */
 void util_become_nobody(void);
+/* Run fn(name) as nobody in a child (util_become_nobody()), which fails the test if fn
+ * does. */
+void util_as_nobody(void (*fn)(const char *), const char *name);
 
 /* Whether a System V segment (not yet removed) has `key`. */
 int util_sysv_exists(key_t key);

@@ -19,18 +19,6 @@
 
 #include "../util.h"
 
-/* Run fn(arg) as nobody in a child, which fails the test if fn does. */
-static void as_nobody(void (*fn)(const void *), const void *arg)
-{
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        util_become_nobody();
-        fn(arg);
-        _exit(0);
-    }
-    CHECK_EQ_INT(test_wait(pid), 0);
-}
-
 /* A transient segment of mode 0644 whose creator (nobody, or root) has exited; its pid. */
 static pid_t make_transient(const char *name, bool by_nobody, unsigned mode)
 {
@@ -91,9 +79,8 @@ static void gc_events(struct util_gc_events *e, const char *name, unsigned flags
 /* ---------------------------------------------------------------------------------------- */
 
 /* As nobody: gc of its own segment, which a root reader maps, removes nothing. */
-static void nobody_gc_removes_nothing(const void *arg)
+static void nobody_gc_removes_nothing(const char *name)
 {
-    const char *name = arg;
     struct util_gc_events e;
     gc_events(&e, name, SHMAP_GC_DRY_RUN);
     CHECK_EQ_INT(e.n, 0);
@@ -109,9 +96,8 @@ static void nobody_gc_removes_nothing(const void *arg)
 }
 
 /* As nobody: gc of its own segment nobody uses any more removes it. */
-static void nobody_gc_removes_it(const void *arg)
+static void nobody_gc_removes_it(const char *name)
 {
-    const char *name = arg;
     char *out = NULL, *err = NULL;
     RUN(0, "gc", "--prefix", name);
     CHECK_CONTAINS(out, "removed transient segment ");
@@ -131,7 +117,7 @@ TEST(gc_users__an_unprivileged_gc_keeps_its_segment_that_a_root_reader_maps)
 
     /* The reader's maps are closed to nobody, but nobody owns the object: the kernel
      * tells the owner whether anyone has it open or mapped. */
-    as_nobody(nobody_gc_removes_nothing, name);
+    util_as_nobody(nobody_gc_removes_nothing, name);
     struct util_gc_events e;
     gc_events(&e, name, 0);
     CHECK_EQ_INT(e.n, 0);
@@ -143,7 +129,7 @@ TEST(gc_users__an_unprivileged_gc_keeps_its_segment_that_a_root_reader_maps)
     CHECK(e.ev[0].action == SHMAP_GC_REMOVED_TRANSIENT && e.ev[0].status == 0);
     CHECK(e.ev[0].dry_run && e.ev[0].pid == creator);
     CHECK(util_shm_exists(name));
-    as_nobody(nobody_gc_removes_it, name);
+    util_as_nobody(nobody_gc_removes_it, name);
 }
 
 /* The detail of a kept segment: "NAME: kept: pid P (uid U) ...". Checks that P, if still
@@ -172,9 +158,8 @@ static void check_kept_detail(const char *detail, const char *name)
 }
 
 /* As nobody, of a root-owned segment: kept, said through -EBUSY and the detail. */
-static void nobody_gc_keeps_and_says_why(const void *arg)
+static void nobody_gc_keeps_and_says_why(const char *name)
 {
-    const char *name = arg;
     struct util_gc_events e;
     for (int dry = 0; dry < 2; dry++) {
         gc_events(&e, name, dry ? SHMAP_GC_DRY_RUN : 0);
@@ -212,7 +197,7 @@ TEST(gc_users__an_unprivileged_gc_keeps_a_segment_it_cannot_judge_and_says_why)
     pid_t reader = spawn_reader(name, &c);
 
     /* Nobody neither owns it nor may read root's maps: root's processes could map it. */
-    as_nobody(nobody_gc_keeps_and_says_why, name);
+    util_as_nobody(nobody_gc_keeps_and_says_why, name);
     /* Root knows the reader maps it, and keeps it without a word. */
     struct util_gc_events e;
     gc_events(&e, name, 0);
@@ -221,7 +206,7 @@ TEST(gc_users__an_unprivileged_gc_keeps_a_segment_it_cannot_judge_and_says_why)
 
     stop_reader(reader, &c);
     /* This test's process is root and alive, so nobody still cannot rule it out. */
-    as_nobody(nobody_gc_keeps_and_says_why, name);
+    util_as_nobody(nobody_gc_keeps_and_says_why, name);
 
     char *out = NULL, *err = NULL, line[256];
     RUN(0, "gc", "--dry-run", "--prefix", name);
@@ -244,9 +229,8 @@ TEST(gc_users__an_unprivileged_gc_keeps_a_segment_it_cannot_judge_and_says_why)
 /* Failures */
 
 /* As nobody: the removal of root's System V segment fails (IPC_RMID is the owner's). */
-static void nobody_gc_fails_on_sysv(const void *arg)
+static void nobody_gc_fails_on_sysv(const char *name)
 {
-    const char *name = arg;
     char *out = NULL, *err = NULL, line[128];
     RUN(1, "gc", "--prefix", name);
     snprintf(line, sizeof line, "shmap: %s: cannot remove: %s\n", name, strerror(EPERM));
@@ -261,7 +245,7 @@ TEST(gc_users__a_failed_removal_names_the_segment_once_and_the_summary_counts_it
     char name[64];
     snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
     make_transient(name, false, 0644);
-    as_nobody(nobody_gc_fails_on_sysv, name);
+    util_as_nobody(nobody_gc_fails_on_sysv, name);
     char *out = NULL, *err = NULL;
     RUN(0, "gc", "--prefix", name);
     CHECK_CONTAINS(out, "gc: 1 transient segment removed, ");

@@ -325,18 +325,6 @@ static void open_test_dir(void)
     CHECK(chmod(util_test_dir(), 0711) == 0);
 }
 
-/* Run fn(name) as nobody in a child, which fails the test if fn does. */
-static void as_nobody(void (*fn)(const char *), const char *name)
-{
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        util_become_nobody();
-        fn(name);
-        _exit(0);
-    }
-    CHECK_EQ_INT(test_wait(pid), 0);
-}
-
 TEST(perm__chown_then_stat_shows_the_new_owner)
 {
     util_need_root();
@@ -413,11 +401,11 @@ TEST(perm__after_chmod_644_another_user_attaches_read_only_and_after_600_cannot)
     for (int s = POSIX; s <= FILE_STORE; s++) {
         const char *name = name_on((enum store)s, "seg");
         make_segment(name, 0600);
-        as_nobody(nobody_is_kept_out, name);
+        util_as_nobody(nobody_is_kept_out, name);
         CHECK_OK(shmap_chmod(name, 0644));
-        as_nobody(nobody_reads, name);
+        util_as_nobody(nobody_reads, name);
         CHECK_OK(shmap_chmod(name, 0600));
-        as_nobody(nobody_is_kept_out, name);
+        util_as_nobody(nobody_is_kept_out, name);
         CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
     }
 }
@@ -449,7 +437,7 @@ TEST(perm__a_user_who_is_not_the_owner_cannot_chmod_and_is_told_who_may)
     for (int s = POSIX; s <= FILE_STORE; s++) {
         const char *name = name_on((enum store)s, "seg");
         make_segment(name, 0644);
-        as_nobody(nobody_cannot_change, name);
+        util_as_nobody(nobody_cannot_change, name);
         struct kperm k = kernel_perm(name);
         CHECK_EQ_INT(k.mode, 0644);
         CHECK_EQ_INT(k.uid, 0);
@@ -480,7 +468,7 @@ TEST(perm__the_owner_of_a_mode_0000_segment_can_give_it_a_mode_back)
         const char *name = name_on((enum store)s, "seg");
         make_segment(name, 0);
         CHECK_OK(shmap_chown(name, UTIL_NOBODY, UTIL_NOBODY));
-        as_nobody(owner_restores_mode, name);
+        util_as_nobody(owner_restores_mode, name);
         CHECK_EQ_INT(kernel_perm(name).mode, 0600);
         CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
     }
