@@ -317,6 +317,20 @@ void util_become_nobody(void)
         test_fail(__FILE__, __LINE__, "cannot become nobody: %s", strerror(errno));
 }
 
+pid_t util_make_by_dead_creator(const char *name, unsigned flags)
+{
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_KEEP | flags;
+        shmap_seg *seg = NULL;
+        const uint64_t dims[1] = {16};
+        _exit(shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts) == 0 ? 0 : 1);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
+    return pid;
+}
+
 void util_as_nobody(void (*fn)(const char *), const char *name)
 {
     pid_t pid = util_spawn();

@@ -11,20 +11,6 @@
 
 #include "../util.h"
 
-/* A kept segment made by a child that has exited and been reaped. */
-static void make_by_dead_creator(const char *name, unsigned extra)
-{
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-        opts.flags = SHMAP_CREATE_KEEP | extra;
-        shmap_seg *seg = NULL;
-        const uint64_t dims[1] = {16};
-        _exit(shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts) == 0 ? 0 : 1);
-    }
-    CHECK_EQ_INT(test_wait(pid), 0);
-}
-
 /*
  * A child that attaches segment `id` with shmat alone and says 'A'; then 'W' writes 42 at
  * `offset` and answers 'w', and anything else detaches and exits 0. It dies with the test.
@@ -83,7 +69,7 @@ TEST(deleted__a_system_v_segment_deleted_while_attached_is_described_not_opened)
     /* From test_sysv_key(): the runner removes it should a CHECK fail before the delete;
      * after it, the attacher and this process take it with them when they end. */
     snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
-    make_by_dead_creator(name, 0);
+    util_make_by_dead_creator(name, 0);
     shmap_info info;
     CHECK_OK(shmap_stat(name, &info));
     CHECK_EQ_INT(info.deleted, 0);
@@ -179,7 +165,7 @@ TEST(deleted__gc_leaves_a_deleted_system_v_segment_to_its_last_detach)
 {
     char name[64], byid[64];
     snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
-    make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
     shmap_info info;
     CHECK_OK(shmap_stat(name, &info));
     int id = atoi(info.os_handle);

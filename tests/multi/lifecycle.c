@@ -30,21 +30,6 @@ static void make_kept(const char *name, unsigned extra)
     CHECK_OK(shmap_close(seg));
 }
 
-/* A kept segment made by a child that has exited and been reaped; its pid. */
-static pid_t make_by_dead_creator(const char *name, unsigned extra)
-{
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-        opts.flags = SHMAP_CREATE_KEEP | extra;
-        shmap_seg *seg = NULL;
-        const uint64_t dims[1] = {16};
-        _exit(shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts) == 0 ? 0 : 1);
-    }
-    CHECK_EQ_INT(test_wait(pid), 0);
-    return pid;
-}
-
 /* A child that opens `name` with `flags`, optionally locks, says 'L', then waits for a
  * byte: 'U' unlocks, closes and exits 0; anything else exits at once. */
 static pid_t spawn_holder(const char *name, unsigned flags, unsigned lock, struct util_chan *c)
@@ -431,7 +416,7 @@ TEST(gc__removes_the_hidden_leftover_of_a_creator_killed_mid_creation)
 TEST(gc__keeps_a_persistent_segment_whose_creator_died)
 {
     const char *name = test_name("persist");
-    make_by_dead_creator(name, 0);
+    util_make_by_dead_creator(name, 0);
     struct util_gc_events e;
     gc_here(&e, 0);
     CHECK(!find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name));
@@ -474,7 +459,7 @@ TEST(gc__keeps_a_transient_segment_whose_creator_is_alive)
 TEST(gc__keeps_a_transient_segment_with_a_live_attacher)
 {
     const char *name = test_name("used");
-    make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
     /* A read-write attacher, in the attach table. */
     struct util_chan c;
     util_chan_open(&c);
@@ -512,8 +497,8 @@ TEST(gc__removes_a_transient_segment_whose_creator_and_attachers_are_dead)
 {
     const char *name = test_name("dead");
     const char *keep = test_name("keep");
-    pid_t creator = make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
-    make_by_dead_creator(keep, 0);
+    pid_t creator = util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    util_make_by_dead_creator(keep, 0);
     /* An attacher killed while attached, holding a shared lock. */
     struct util_chan c;
     util_chan_open(&c);
@@ -641,7 +626,7 @@ TEST(gc__removes_a_system_v_transient_segment_once_nobody_attaches)
 {
     char name[64];
     key_t key = sysv_key(name, sizeof name);
-    pid_t creator = make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    pid_t creator = util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
     struct util_gc_events e;
     /* A read-only attacher is in no table, but the kernel counts its attach. The creator
      * exited without closing: only its slot goes. */
@@ -685,7 +670,7 @@ TEST(gc__keeps_system_v_segments_that_are_persistent_or_in_use)
     key_t kp = sysv_key(persist, sizeof persist);
     key_t ku = sysv_key(used, sizeof used);
     /* The creator exits without closing: a persistent segment with its stale slot. */
-    make_by_dead_creator(persist, 0);
+    util_make_by_dead_creator(persist, 0);
     struct util_gc_events e;
     gc_name(&e, persist, SHMAP_GC_DRY_RUN);
     CHECK_EQ_INT(e.n, 1);
@@ -829,8 +814,8 @@ static int stop_at_first(const shmap_gc_event *ev, void *ctx)
 
 TEST(gc__a_callback_can_stop_the_walk)
 {
-    make_by_dead_creator(test_name("a"), SHMAP_CREATE_TRANSIENT);
-    make_by_dead_creator(test_name("b"), SHMAP_CREATE_TRANSIENT);
+    util_make_by_dead_creator(test_name("a"), SHMAP_CREATE_TRANSIENT);
+    util_make_by_dead_creator(test_name("b"), SHMAP_CREATE_TRANSIENT);
     int calls = 0;
     CHECK_EQ_INT(shmap_gc(test_prefix(), SHMAP_GC_DRY_RUN, stop_at_first, &calls), 7);
     CHECK_EQ_INT(calls, 1);
