@@ -184,12 +184,13 @@ void util_need_root(void);
 
 /* In a child: become nobody, every uid and gid, with no supplementary group. CHECKs. */
 void util_become_nobody(void);
-/* A kept u64[16] segment, with create `flags` besides KEEP, made by a child that has exited
- * and been reaped; that child's pid. */
-pid_t util_make_by_dead_creator(const char *name, unsigned flags);
 /* Run fn(name) as nobody in a child (util_become_nobody()), which fails the test if fn
  * does. */
 void util_as_nobody(void (*fn)(const char *), const char *name);
+
+/* A kept u64[16] segment, with create `flags` besides KEEP, made by a child that has exited
+ * and been reaped; that child's pid. */
+pid_t util_make_by_dead_creator(const char *name, unsigned flags);
 
 /* Whether a System V segment (not yet removed) has `key`. */
 int util_sysv_exists(key_t key);
