@@ -286,10 +286,17 @@ size_t shmap_dtype_size(shmap_dtype dtype)
     return i < sizeof types / sizeof types[0] && types[i].dtype == dtype ? types[i].size : 0;
 }
 
-/* The next field of a checked field list: its name (length *nlen), type and count; the
- * text after it, or NULL at the end (or on a field that does not parse). */
-static const char *next_field(const char *p, const char **name, size_t *nlen, shmap_dtype *dt,
-                              unsigned long long *count)
+/* One field of a checked field list, as next_field() reads it. */
+struct field {
+    const char *name, *type; /* its name and its type's text, count left out */
+    size_t nlen, tlen;
+    shmap_dtype dt;
+    unsigned long long count;
+};
+
+/* The next field of a checked field list into `f`; the text after it, or NULL at the end
+ * (or on a field that does not parse). */
+static const char *next_field(const char *p, struct field *f)
 {
     const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
     size_t flen = comma ? (size_t)(comma - p) : strlen(p);
@@ -299,29 +306,29 @@ static const char *next_field(const char *p, const char **name, size_t *nlen, sh
     size_t tlen = flen - (size_t)(colon + 1 - p);
     memcpy(type, colon + 1, tlen);
     type[tlen] = '\0';
-    *count = 1;
+    f->count = 1;
     char *bracket = strchr(type, '[');
     if (bracket) {
-        *count = strtoull(bracket + 1, NULL, 10);
+        f->count = strtoull(bracket + 1, NULL, 10);
         *bracket = '\0';
     }
-    if (shmap__dtype_parse_quiet(type, dt) < 0)
+    if (shmap__dtype_parse_quiet(type, &f->dt) < 0)
         return NULL;
-    *name = p;
-    *nlen = (size_t)(colon - p);
+    f->name = p;
+    f->nlen = (size_t)(colon - p);
+    f->type = colon + 1;
+    f->tlen = strlen(type);
     return comma ? comma + 1 : p + flen;
 }
 
 bool shmap__record_same(const char *a, const char *b)
 {
     while (*a && *b) {
-        const char *na, *nb;
-        size_t la, lb;
-        shmap_dtype ta, tb;
-        unsigned long long ca, cb;
-        a = next_field(a, &na, &la, &ta, &ca);
-        b = next_field(b, &nb, &lb, &tb, &cb);
-        if (!a || !b || la != lb || memcmp(na, nb, la) != 0 || ta != tb || ca != cb)
+        struct field fa, fb;
+        a = next_field(a, &fa);
+        b = next_field(b, &fb);
+        if (!a || !b || fa.nlen != fb.nlen || memcmp(fa.name, fb.name, fa.nlen) != 0 ||
+            fa.dt != fb.dt || fa.count != fb.count)
             return false;
     }
     return !*a && !*b;
@@ -335,23 +342,20 @@ bool shmap__record_same(const char *a, const char *b)
 int shmap__record_canon(const char *fields, char *out, size_t size)
 {
     size_t len = 0;
-    for (const char *p = fields; *p;) {
-        const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
-        const char *end = comma ? comma : p + strlen(p);
-        const char *type = colon + 1, *bracket = memchr(type, '[', (size_t)(end - type));
-        size_t tlen = (size_t)((bracket ? bracket : end) - type);
-        char letter[3] = "";
-        shmap_dtype dt;
-        if ((tlen == 1 || (tlen == 2 && strchr("<>=|", type[0]))) &&
-            (memcpy(letter, type, tlen), shmap__dtype_parse_quiet(letter, &dt) == 0)) {
-            len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%.*s%s%.*s%s",
-                                    (int)(type - p), p, shmap_dtype_name(dt),
-                                    (int)(end - type - tlen), type + tlen, comma ? "," : "");
-        } else {
-            len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%.*s%s",
-                                    (int)(end - p), p, comma ? "," : "");
-        }
-        p = comma ? comma + 1 : end;
+    for (const char *p = fields; p && *p;) {
+        struct field f;
+        const char *next = next_field(p, &f);
+        if (!next)
+            return shmap__err(SHMAP_EDTYPE, "record: field list '%s' does not parse", fields);
+        const char *end = *next ? next - 1 : next; /* the comma, or the end */
+        bool letter = f.tlen == 1 || (f.tlen == 2 && strchr("<>=|", f.type[0]));
+        const char *tail = f.type + f.tlen; /* a count, "[3]", or nothing */
+        len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%.*s%s%.*s%s",
+                                (int)(f.type - p), p,
+                                letter ? shmap_dtype_name(f.dt) : "",
+                                (int)(end - (letter ? tail : f.type)), letter ? tail : f.type,
+                                *next ? "," : "");
+        p = next;
     }
     if (len >= size)
         return shmap__err(SHMAP_EDTYPE, "record: field list longer than %zu bytes once its "
