@@ -4,6 +4,7 @@ Every segment a test makes is named by the `names` fixture, from a prefix unique
 (`pyt<pid>`), and is removed when the test ends, passed or failed. test_zz_leftovers.py checks
 at the end that nothing with the prefix is left in /dev/shm.
 """
+import errno
 import json
 import os
 import select
@@ -95,6 +96,22 @@ def run_python_as_nobody(code, *args):
     if "Permission denied" in proc.stderr and "shmap" not in proc.stderr:
         pytest.skip("the build directory is not readable by nobody")
     return proc
+
+
+def delete_refused_while_held(name, pid):
+    """delete(name) while process `pid` holds its lock: a try is busy and a 0.25 s wait times
+    out, both naming `pid`, and the segment is still there."""
+    with pytest.raises(BlockingIOError) as exc:
+        shmap.delete(name, timeout=0)
+    assert exc.value.errno == errno.EBUSY
+    assert "pid %d" % pid in str(exc.value)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError) as exc:
+        shmap.delete(name, timeout=0.25)
+    assert 0.25 <= time.monotonic() - t0 < 0.25 + PROMPT
+    assert "timed out after 0.25 s" in str(exc.value)
+    assert "held by pid %d" % pid in str(exc.value)
+    assert shmap.info(name)["name"] == name  # still there
 
 
 def remove(name):

@@ -1,6 +1,5 @@
 """Lifetimes: arrays keep their mapping alive; closing under a live array is safe; attaching
 never removes anything; the destroy policy at close and at exit."""
-import errno
 import gc
 import os
 import signal
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 import shmap
-from conftest import PROMPT, ended_wait, read_line, run_python
+from conftest import PROMPT, delete_refused_while_held, ended_wait, read_line, run_python
 
 
 def mapped(name):
@@ -239,17 +238,7 @@ def test_delete__both_mappings_pending_waits_for_another_process(name, child):
     a, b = both_pending(name)
     holder = child(HOLDER % name)
     assert read_line(holder) == "locked"
-    with pytest.raises(BlockingIOError) as exc:
-        shmap.delete(name, timeout=0)
-    assert exc.value.errno == errno.EBUSY
-    assert "pid %d" % holder.pid in str(exc.value)
-    t0 = time.monotonic()
-    with pytest.raises(TimeoutError) as exc:
-        shmap.delete(name, timeout=0.25)
-    assert 0.25 <= time.monotonic() - t0 < 0.25 + PROMPT
-    assert "timed out after 0.25 s" in str(exc.value)
-    assert "held by pid %d" % holder.pid in str(exc.value)
-    assert shmap.info(name)["name"] == name  # still there
+    delete_refused_while_held(name, holder.pid)
     assert [m["pending"] for m in mapped(name)] == [True, True]
     t0 = time.monotonic()  # before the holder's 0.3 s can start
     os.kill(holder.pid, signal.SIGUSR1)

@@ -15,8 +15,8 @@ import warnings
 import pytest
 
 import shmap
-from conftest import (PROMPT, ended_wait, python_env, read_line, run_python,
-                      run_python_as_nobody, spin)
+from conftest import (PROMPT, delete_refused_while_held, ended_wait, python_env, read_line,
+                      run_python, run_python_as_nobody, spin)
 from procstate import wait_asleep, wait_sleeps
 
 # A child that opens the segment read-write, takes a lock, says so and waits to be killed.
@@ -605,17 +605,7 @@ def test_delete__busy_and_timeout(name, child):
     with shmap.create(name, 4, "u1"):
         holder = child(SIGNALLED_HOLDER % (name, True))
         assert read_line(holder) == "locked"
-        with pytest.raises(BlockingIOError) as exc:
-            shmap.delete(name, timeout=0)
-        assert exc.value.errno == errno.EBUSY
-        assert "pid %d" % holder.pid in str(exc.value)
-        t0 = time.monotonic()
-        with pytest.raises(TimeoutError) as exc:
-            shmap.delete(name, timeout=0.25)
-        assert 0.25 <= time.monotonic() - t0 < 0.25 + PROMPT
-        assert "timed out after 0.25 s" in str(exc.value)
-        assert "held by pid %d" % holder.pid in str(exc.value)
-        assert shmap.info(name)["name"] == name  # still there
+        delete_refused_while_held(name, holder.pid)
         shmap.delete(name, force=True)  # force does not wait
         with pytest.raises(FileNotFoundError):
             shmap.info(name)
