@@ -319,10 +319,19 @@ void cli_json_null(cli_json *j, const char *key);
 
 /* The object `info --dtype ... --shape ...` prints for a raw mapping (no header). */
 void cli_json_raw(cli_json *j, const shmap_info *info, int priv);
+/* What shmap_mapped_by() found: the processes mapping a segment outside its attach table. */
+typedef struct cli_mapped {
+    shmap_mapper *list;
+    int n;
+    int unseen; /* as shmap_mapped_by() says */
+} cli_mapped;
+
 /* One segment object; @p nkw < 0 writes "keywords": null (they could not be read). @p att
- * (natt entries) and @p li may be NULL: "attached" is then [] and "lock" null. */
+ * (natt entries) and @p li may be NULL: "attached" is then [] and "lock" null; @p mapped
+ * NULL (nobody looked: ls) writes "mapped_by" and "mapped_by_unseen" null. */
 void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,
-                      const shmap_attacher *att, int natt, const shmap_lockinfo *li);
+                      const shmap_attacher *att, int natt, const shmap_lockinfo *li,
+                      const cli_mapped *mapped);
 /* One object `shmap ls --all` found that is not a valid segment. */
 void cli_json_foreign(cli_json *j, const shmap_entry *e);
 

@@ -94,10 +94,29 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
              (long)li->dead_pid);
     LINE("attached", "%d process%s", natt, natt == 1 ? "" : "es");
     for (int i = 0; i < natt; i++)
-        printf("  pid %-8ld %-5s shared %u%s%s\n", (long)att[i].pid,
+        printf("  pid %-8ld %-5s shared %u  %s%s%s\n", (long)att[i].pid,
                att[i].other_pidns ? "?" : att[i].alive ? "alive" : "dead", att[i].shared,
-               att[i].writer ? "  writer" : "",
+               att[i].writable ? "read-write" : "read-only", att[i].writer ? "  writer" : "",
                att[i].other_pidns ? "  (in another pid namespace: cannot be checked)" : "");
+}
+
+/* The processes that map the segment outside the attach table (read-only opens). */
+static void print_mapped(const cli_mapped *mapped)
+{
+    if (mapped->n < 0) {
+        LINE("mapped_by", "unknown: %s", shmap_strerror(mapped->n));
+        return;
+    }
+    LINE("mapped_by", "%d other process%s%s", mapped->n, mapped->n == 1 ? "" : "es",
+         mapped->n ? " outside the attach table (read-only opens that never locked)" : "");
+    for (int i = 0; i < mapped->n; i++)
+        printf("  pid %-8ld %s\n", (long)mapped->list[i].pid,
+               mapped->list[i].writable ? "read-write" : "read-only");
+    if (mapped->unseen > 0)
+        printf("  (and maybe %d process%s of other users, whose maps this user cannot "
+               "read)\n", mapped->unseen, mapped->unseen == 1 ? "" : "es");
+    else if (mapped->unseen < 0)
+        printf("  (and maybe processes of other users: /proc hides them)\n");
 }
 
 static void print_deleted(const shmap_info *info)
@@ -154,7 +173,8 @@ static void print_raw(const shmap_info *info, int priv)
 }
 
 static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
-                       const shmap_attacher *att, int natt, const shmap_lockinfo *li)
+                       const shmap_attacher *att, int natt, const shmap_lockinfo *li,
+                       const cli_mapped *mapped)
 {
     char buf[SHMAP_NAME_MAX], when[64], age[32];
 
@@ -190,6 +210,7 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
         LINE("ring", "no");
     }
     print_locks(att, natt, li);
+    print_mapped(mapped);
     print_keywords(info, kw, nkw);
 }
 
@@ -252,15 +273,19 @@ int cmd_info(int argc, char **argv)
     if (natt < 0)
         natt = 0;
     shmap_lock_info(seg, &li);
+    /* Where /proc cannot be read, the rest is still worth printing: mapped_by is unknown. */
+    cli_mapped mapped = {0};
+    mapped.n = shmap_mapped_by(seg, &mapped.list, &mapped.unseen);
     shmap_close(seg);
 
     if (json) {
         cli_json j;
         cli_json_init(&j, stdout);
-        cli_json_segment(&j, &info, kw, nkw, att, natt, &li);
+        cli_json_segment(&j, &info, kw, nkw, att, natt, &li, mapped.n < 0 ? NULL : &mapped);
     } else {
-        print_text(&info, kw, nkw, att, natt, &li);
+        print_text(&info, kw, nkw, att, natt, &li, &mapped);
     }
+    free(mapped.list);
     free(att);
     free(kw);
     return CLI_EXIT_OK;

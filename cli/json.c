@@ -76,6 +76,16 @@
  *                               keeps until the last process detaches and which is listed
  *                               (`ls --all` only) and described (`info sysv://id=N`) under
  *                               its id, but no longer opened by any other command
+ *   "mapped_by"        [object] other processes that map the segment and are not in the
+ *                               attach table (read-only opens that never locked), found in
+ *                               /proc by `info` (null in `ls`, which does not look, and
+ *                               where /proc cannot be read): each
+ *                               {"pid": int, "start": int, "writable": bool (a shared
+ *                               writable mapping)}; the process running `info` is not listed
+ *   "mapped_by_unseen" int      processes whose maps this user cannot read (other users')
+ *                               and that could have opened the segment, so could map it
+ *                               too; -1 when /proc hides them altogether (hidepid); null in
+ *                               `ls`
  *
  * Raw mapping (only from `info NAME --dtype TYPE --shape D,D,...`: any object read as an
  * array the command line describes, header or not):
@@ -367,8 +377,28 @@ static void stream_members(cli_json *j, const shmap_info *info)
     }
 }
 
+static void mapped_members(cli_json *j, const cli_mapped *mapped)
+{
+    if (!mapped) {
+        cli_json_null(j, "mapped_by");
+        cli_json_null(j, "mapped_by_unseen");
+        return;
+    }
+    cli_json_open(j, "mapped_by", '[');
+    for (int i = 0; i < mapped->n; i++) {
+        cli_json_open(j, NULL, '{');
+        cli_json_i64(j, "pid", mapped->list[i].pid);
+        cli_json_u64(j, "start", mapped->list[i].start);
+        cli_json_bool(j, "writable", mapped->list[i].writable);
+        cli_json_close(j, '}');
+    }
+    cli_json_close(j, ']');
+    cli_json_i64(j, "mapped_by_unseen", mapped->unseen);
+}
+
 void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,
-                      const shmap_attacher *att, int natt, const shmap_lockinfo *li)
+                      const shmap_attacher *att, int natt, const shmap_lockinfo *li,
+                      const cli_mapped *mapped)
 {
     char buf[64];
     cli_json_open(j, NULL, '{');
@@ -423,6 +453,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     keyword_members(j, kw, nkw);
     stream_members(j, info);
     cli_json_bool(j, "deleted", info->deleted);
+    mapped_members(j, mapped);
     cli_json_close(j, '}');
 }
 

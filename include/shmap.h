@@ -941,6 +941,35 @@ SHMAP_EXTERN int shmap_attached(const shmap_seg *seg, shmap_attacher *out, size_
  */
 SHMAP_EXTERN int shmap_attached_alloc(const shmap_seg *seg, shmap_attacher **out);
 
+/** @brief A process that maps a segment without being in its attach table, as
+ * shmap_mapped_by() finds it. */
+typedef struct shmap_mapper {
+    pid_t pid;
+    uint64_t start;     /**< process start time, clock ticks since boot */
+    int writable;       /**< one of its mappings is shared and writable */
+} shmap_mapper;
+
+/**
+ * @brief Find the other processes that map a segment and are not in its attach table.
+ *
+ * The attach table lists read-write openers and the read-only handles that took a lock; a
+ * read-only open that never locks writes nothing (so a plain attach stays as cheap as the
+ * bare system calls) and is found here instead, by reading /proc/PID/maps of every process:
+ * a system call or more per process, so milliseconds on a busy host; `shmap info` calls it,
+ * `shmap ls` does not. This user can read the maps of its own processes (root: of all), so
+ * other users' processes are not seen: @p unseen counts those that could have opened the
+ * object. The calling process is never listed; processes in the table (same pid and start
+ * time) are not either. For a raw handle (no table), every other process that maps the
+ * object. Copy-on-write (private) mappings count, as read-only ones.
+ * @param[out] out a new array, to release with free(); NULL when the count is 0.
+ * @param[out] unseen (may be NULL) processes whose maps this user cannot read and that
+ *             could have opened the object, by their credentials; -1 when /proc hides other
+ *             users' processes altogether (mounted with hidepid).
+ * @return the number of entries in @p *out; #SHMAP_EINVAL, -ENOMEM, or another negative
+ *         errno when /proc cannot be read.
+ */
+SHMAP_EXTERN int shmap_mapped_by(const shmap_seg *seg, shmap_mapper **out, int *unseen);
+
 /** @brief The lock state of a segment, as shmap_lock_info() reports it. */
 typedef struct shmap_lockinfo {
     pid_t writer;        /**< process holding (or taking) the exclusive lock, or 0 */

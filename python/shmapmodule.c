@@ -1116,6 +1116,43 @@ static PyObject *attached_list(const shmap_attacher *att, int natt)
     return list;
 }
 
+/* What shmap_mapped_by() found; n < 0 where it could not look. */
+typedef struct mapped_set {
+    shmap_mapper *list;
+    int n;
+    int unseen;
+} mapped_set;
+
+static void mapped_find(shmap_seg *seg, mapped_set *out)
+{
+    out->n = shmap_mapped_by(seg, &out->list, &out->unseen);
+}
+
+/* "mapped_by" and "mapped_by_unseen", as `shmap info --json` has them; None for both where
+ * nobody looked (@p m NULL: a listing) or /proc could not be read. */
+static int mapped_members(PyObject *d, const mapped_set *m)
+{
+    if (!m || m->n < 0)
+        return put(d, "mapped_by", Py_NewRef(Py_None)) < 0 ||
+                       put(d, "mapped_by_unseen", Py_NewRef(Py_None)) < 0
+                   ? -1 : 0;
+    PyObject *list = PyList_New(m->n);
+    for (int i = 0; list && i < m->n; i++) {
+        PyObject *e = PyDict_New();
+        if (!e || put(e, "pid", PyLong_FromLong((long)m->list[i].pid)) < 0 ||
+            put(e, "start", PyLong_FromUnsignedLongLong(m->list[i].start)) < 0 ||
+            put(e, "writable", PyBool_FromLong(m->list[i].writable)) < 0) {
+            Py_XDECREF(e);
+            Py_CLEAR(list);
+        } else {
+            PyList_SET_ITEM(list, i, e);
+        }
+    }
+    return put(d, "mapped_by", list) < 0 ||
+                   put(d, "mapped_by_unseen", PyLong_FromLong(m->unseen)) < 0
+               ? -1 : 0;
+}
+
 static PyObject *pid_or_none(pid_t pid);
 
 /* A lock state as a dict (the CLI's JSON "lock"), or None when @p li is NULL. */
@@ -1158,10 +1195,10 @@ static int stream_members(PyObject *d, const shmap_info *info)
 }
 
 /* A segment's description; @p att may be NULL when @p natt is 0, @p li NULL where the lock
- * state was not read, @p ids NULL outside a listing. */
+ * state was not read, @p mapped NULL where nobody looked, @p ids NULL outside a listing. */
 static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int nkw,
                            const shmap_attacher *att, int natt, const shmap_lockinfo *li,
-                           const id_names *ids)
+                           const mapped_set *mapped, const id_names *ids)
 {
     PyObject *d = PyDict_New();
     if (!d)
@@ -1183,7 +1220,7 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
         put(d, "flags", PyLong_FromUnsignedLong(info->flags)) < 0 ||
         put(d, "keyword_capacity", PyLong_FromUnsignedLong(info->keyword_capacity)) < 0 ||
         keyword_members(d, kw, nkw) < 0 || stream_members(d, info) < 0 ||
-        put(d, "deleted", PyBool_FromLong(info->deleted)) < 0;
+        put(d, "deleted", PyBool_FromLong(info->deleted)) < 0 || mapped_members(d, mapped) < 0;
     if (bad)
         Py_CLEAR(d);
     return d;
@@ -1825,13 +1862,19 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
     shmap_attacher *att = NULL;
     shmap_lockinfo li;
     PyObject *res = NULL;
+    mapped_set mapped = {NULL, -1, 0};
     int rc = shmap_info_get(self->seg, info), nkw = 0, natt = 0;
     if (rc < 0 || (rc = nkw = shmap_keyword_list_alloc(self->seg, &kw)) < 0 ||
         (rc = natt = shmap_attached_alloc(self->seg, &att)) < 0 ||
-        (rc = shmap_lock_info(self->seg, &li)) < 0)
+        (rc = shmap_lock_info(self->seg, &li)) < 0) {
         raise_seg(self, rc);
-    else
-        res = info_dict(info, kw, nkw, att, natt, &li, NULL);
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        mapped_find(self->seg, &mapped);
+        Py_END_ALLOW_THREADS
+        res = info_dict(info, kw, nkw, att, natt, &li, &mapped, NULL);
+    }
+    free(mapped.list);
     free(att);
     free(kw);
     PyMem_Free(info);
@@ -3880,6 +3923,7 @@ typedef struct {
     int natt;
     shmap_lockinfo li;
     int has_li; /* li was read */
+    mapped_set mapped;
 } described;
 
 /* Describe a segment by name, opened read-only (@p flags: SHMAP_RDONLY, or SHMAP_PRIVATE,
@@ -3893,6 +3937,7 @@ static int describe(const char *name, unsigned flags, described *out)
     out->att = NULL;
     out->natt = 0;
     out->has_li = 0;
+    out->mapped = (mapped_set){NULL, -1, 0};
     int rc = shmap_open(&seg, name, flags);
     if (rc == SHMAP_EPENDING)
         return shmap_stat(name, &out->info); /* keywords unreadable here, but it exists */
@@ -3905,6 +3950,8 @@ static int describe(const char *name, unsigned flags, described *out)
         out->natt = 0;
     if (rc == 0)
         out->has_li = shmap_lock_info(seg, &out->li) == 0;
+    if (rc == 0)
+        mapped_find(seg, &out->mapped);
     shmap_close(seg);
     return rc;
 }
@@ -3974,7 +4021,8 @@ static PyObject *mod_info(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_END_ALLOW_THREADS
     PyObject *res = rc < 0 ? raise_lib(rc, name)
                            : info_dict(&d->info, d->kw, d->nkw, d->att, d->natt,
-                                       d->has_li ? &d->li : NULL, NULL);
+                                       d->has_li ? &d->li : NULL, &d->mapped, NULL);
+    free(d->mapped.list);
     free(d->kw);
     free(d->att);
     PyMem_Free(d);
@@ -4003,7 +4051,7 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
         const shmap_entry *e = &list[i];
         int nkw = e->keywords_status < 0 ? -1 : (int)e->nkeywords;
         PyObject *d = e->status == 0 ? info_dict(&e->info, e->keywords, nkw, e->attachers,
-                                                 (int)e->nattachers, &e->lock, &ids)
+                                                 (int)e->nattachers, &e->lock, NULL, &ids)
                                      : foreign_dict(e, &ids);
         if (!d)
             Py_CLEAR(res);

@@ -179,6 +179,15 @@ struct shmap__unseen {
 };
 SHMAP__HIDDEN enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
                                                       struct shmap__unseen *why);
+/*
+ * linux/maps.c: the processes other than `self` that map the object `st` describes (with
+ * `sysv`, the System V segment whose id is st_ino), as /proc shows them: pid, start time and
+ * whether a mapping is shared and writable. A new array in *out (NULL when none); the count,
+ * or -errno. *unseen: processes whose maps this user cannot read and that could have opened
+ * the object (permissions as in `st`), or -1 when /proc hides other users' processes.
+ */
+SHMAP__HIDDEN int shmap__mappers_scan(const struct stat *st, bool sysv, pid_t self,
+                                      shmap_mapper **out, int *unseen);
 
 /*
  * backend/posix_shm.c: the POSIX store. Creation runs under a hidden name and is then

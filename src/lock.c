@@ -761,6 +761,42 @@ int shmap_attached_alloc(const shmap_seg *seg, shmap_attacher **out)
     return n;
 }
 
+int shmap_mapped_by(const shmap_seg *seg, shmap_mapper **out, int *unseen)
+{
+    int ignored;
+    if (!unseen)
+        unseen = &ignored;
+    *unseen = 0;
+    if (!seg || !out)
+        return shmap__err(SHMAP_EINVAL, "shmap_mapped_by: NULL argument");
+    *out = NULL;
+    const struct shmap__map *m = seg->map;
+    struct stat st = {.st_dev = m->dev, .st_ino = m->ino};
+    st.st_mode = __atomic_load_n(&m->mode, __ATOMIC_RELAXED);
+    st.st_uid = __atomic_load_n(&m->uid, __ATOMIC_RELAXED);
+    st.st_gid = __atomic_load_n(&m->gid, __ATOMIC_RELAXED);
+    shmap_mapper *list;
+    int n = shmap__mappers_scan(&st, m->name.store == SHMAP_STORE_SYSV, shmap__getpid(), &list,
+                                unseen);
+    if (n < 0)
+        return shmap__err(n, "%s: cannot read /proc: %s", m->name.name, strerror(-n));
+    shmap_attacher att[SHMAP__LOCK_SLOTS];
+    int natt = m->raw ? 0 : shmap_attached(seg, att, SHMAP__LOCK_SLOTS);
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        bool listed = false;
+        for (int j = 0; j < natt && !listed; j++)
+            listed = att[j].pid == list[i].pid && (!att[j].start || att[j].start == list[i].start);
+        if (!listed)
+            list[kept++] = list[i];
+    }
+    if (kept)
+        *out = list;
+    else
+        free(list);
+    return kept;
+}
+
 int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out)
 {
     if (!seg || !out)

@@ -234,12 +234,18 @@ int util_remove_hidden_of(pid_t pid)
 
 pid_t util_spawn_holder(const char *name, unsigned flags)
 {
+    return util_spawn_opener(name, SHMAP_RDWR, flags);
+}
+
+pid_t util_spawn_opener(const char *name, unsigned open_flags, unsigned lock_flags)
+{
     struct util_chan c;
     util_chan_open(&c);
     pid_t pid = util_spawn();
     if (pid == 0) {
         shmap_seg *seg = NULL;
-        if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || (flags && shmap_lock(seg, flags, -1))) {
+        if (shmap_open(&seg, name, open_flags) < 0 ||
+            (lock_flags && shmap_lock(seg, lock_flags, -1))) {
             util_child_send(&c, 'E');
             _exit(1);
         }

@@ -138,9 +138,11 @@ char util_parent_recv(struct util_chan *c);
 void util_parent_send(struct util_chan *c, char b);
 
 /*
- * A child that opens `name` read-write, takes the lock with `flags` (0: none), waiting as
- * long as it must, and sleeps until killed; returns once it holds it (CHECKs that it could).
+ * A child that opens `name` with `open_flags` (shmap_open()'s), takes the lock with
+ * `lock_flags` (0: none), waiting as long as it must, and sleeps until killed; returns once
+ * it holds it (CHECKs that it could). util_spawn_holder() opens read-write.
  */
+pid_t util_spawn_opener(const char *name, unsigned open_flags, unsigned lock_flags);
 pid_t util_spawn_holder(const char *name, unsigned flags);
 /* A child that opens `name` read-write, begins a frame (shmap_write_begin), stores the
  * `elsize` bytes at `value` into the first half of its `n` elements and waits to be killed:

@@ -73,21 +73,49 @@ static FILE *proc_open(int proc, const char *pid, const char *what, enum verdict
     return f;
 }
 
-/* Does process `pid` map dev:ino? YES, NO, GONE, or UNREADABLE (EACCES/EPERM: not ours). */
-static enum verdict maps_has(int proc, const char *pid, dev_t dev, ino_t ino)
+/* What a maps line must name: a file's device and inode, or a System V segment's id. */
+struct target {
+    dev_t dev;
+    ino_t ino;
+    bool sysv; /* match "/SYSV<key>" mappings whose inode is the id `ino` */
+};
+
+static bool line_names(const char *line, const struct target *t, bool *shared_rw)
+{
+    char perms[8];
+    unsigned maj, min;
+    unsigned long long inode;
+    int path = 0;
+    if (sscanf(line, "%*s %7s %*s %x:%x %llu %n", perms, &maj, &min, &inode, &path) < 4 ||
+        inode != (unsigned long long)t->ino)
+        return false;
+    if (t->sysv ? strncmp(line + path, "/SYSV", 5) != 0
+                : maj != major(t->dev) || min != minor(t->dev))
+        return false;
+    *shared_rw = perms[1] == 'w' && perms[3] == 's';
+    return true;
+}
+
+/*
+ * Does process `pid` map the target? YES, NO, GONE, or UNREADABLE (EACCES/EPERM: not ours).
+ * With `writable`, read on after a match for a shared writable mapping of it, and say
+ * whether there is one.
+ */
+static enum verdict maps_has(int proc, const char *pid, const struct target *t, bool *writable)
 {
     char line[512];
     enum verdict v = NO;
+    bool rw = false;
     FILE *f = proc_open(proc, pid, "maps", &v);
     if (!f)
         return v;
     errno = 0;
-    while (v == NO && fgets(line, sizeof line, f)) {
-        unsigned maj, min;
-        unsigned long long inode;
-        if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &inode) == 3 &&
-            inode == (unsigned long long)ino && maj == major(dev) && min == minor(dev))
+    while (!rw && (v == NO || writable) && fgets(line, sizeof line, f)) {
+        bool line_rw;
+        if (line_names(line, t, &line_rw)) {
             v = YES;
+            rw = line_rw;
+        }
         /* A line longer than the buffer: skip the rest of it. */
         while (!strchr(line, '\n') && fgets(line, sizeof line, f))
             ;
@@ -96,6 +124,8 @@ static enum verdict maps_has(int proc, const char *pid, dev_t dev, ino_t ino)
     if (v == NO && ferror(f))
         v = failed(errno);
     fclose(f);
+    if (writable)
+        *writable = rw;
     return v;
 }
 
@@ -183,6 +213,7 @@ enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
         why->reason = "/proc cannot be read";
         return SHMAP__MAYBE_MAPPED;
     }
+    const struct target t = {st->st_dev, st->st_ino, false};
     bool mapped = false, unseen = false, init = false;
     for (;;) {
         errno = 0;
@@ -195,7 +226,7 @@ enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
         if (!isdigit((unsigned char)e->d_name[0]))
             continue;
         init |= strcmp(e->d_name, "1") == 0;
-        enum verdict v = maps_has(dirfd(d), e->d_name, st->st_dev, st->st_ino);
+        enum verdict v = maps_has(dirfd(d), e->d_name, &t, NULL);
         if (v == YES) {
             mapped = true;
             break;
@@ -223,4 +254,59 @@ enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
         return SHMAP__MAYBE_MAPPED;
     }
     return SHMAP__NOT_MAPPED;
+}
+
+int shmap__mappers_scan(const struct stat *st, bool sysv, pid_t self, shmap_mapper **out,
+                        int *unseen)
+{
+    *out = NULL;
+    *unseen = 0;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -errno;
+    const struct target t = {st->st_dev, st->st_ino, sysv};
+    shmap_mapper *list = NULL;
+    int n = 0, cap = 0, rc = 0;
+    bool init = false;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            rc = -errno;
+            break;
+        }
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        init |= strcmp(e->d_name, "1") == 0;
+        pid_t pid = (pid_t)atoi(e->d_name);
+        bool writable;
+        uid_t uid;
+        enum verdict v = pid == self ? NO : maps_has(dirfd(d), e->d_name, &t, &writable);
+        if (v == UNREADABLE) {
+            *unseen += could_open(dirfd(d), e->d_name, st, &uid) == YES;
+            continue;
+        }
+        uint64_t start;
+        if (v != YES || (start = shmap__proc_start(pid)) == 0) /* 0: it has just exited */
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            shmap_mapper *grown = realloc(list, (size_t)cap * sizeof *list);
+            if (!grown) {
+                rc = -ENOMEM;
+                break;
+            }
+            list = grown;
+        }
+        list[n++] = (shmap_mapper){.pid = pid, .start = start, .writable = writable};
+    }
+    closedir(d);
+    if (rc < 0) {
+        free(list);
+        return rc;
+    }
+    if (!init)
+        *unseen = -1;
+    *out = list;
+    return n;
 }

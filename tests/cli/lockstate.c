@@ -171,8 +171,8 @@ TEST(cli__a_holder_in_another_pid_namespace_is_reported_as_unchecked)
     CHECK_EQ_INT(s->pid, gone); /* not reclaimed */
 
     RUN(0, "info", name);
-    snprintf(want, sizeof want, "  pid %-8d ?     shared 1  (in another pid namespace: cannot "
-                                "be checked)\n", (int)gone);
+    snprintf(want, sizeof want, "  pid %-8d ?     shared 1  read-write  (in another pid "
+                                "namespace: cannot be checked)\n", (int)gone);
     CHECK_CONTAINS(out, want);
     RUN(0, "info", name, "--json");
     snprintf(want, sizeof want, "{\"pid\": %d, \"alive\": true, \"shared\": 1, ", (int)gone);

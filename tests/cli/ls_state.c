@@ -288,12 +288,14 @@ TEST(cli__a_system_v_segment_deleted_while_attached_is_shown_deleted_until_it_go
     CHECK_STR(cell(line, column(out, "STATUS"), word, sizeof word), "ok");
     CHECK_EQ_INT(word_column(line, "ok"), word_column(out, "STATUS"));
 
-    /* JSON: "deleted" comes last. */
+    /* JSON: "deleted" after the stream members, then what only info looks for. */
     RUN(0, "ls", "--all", "--json");
     line_of(out, byid, 1, line, sizeof line);
-    CHECK(strstr(line, ", \"published_ns\": null, \"deleted\": true}"));
+    CHECK(strstr(line, ", \"published_ns\": null, \"deleted\": true, \"mapped_by\": null, "
+                       "\"mapped_by_unseen\": null}"));
     line_of(out, live, 1, line, sizeof line);
-    CHECK(strstr(line, ", \"published_ns\": null, \"deleted\": false}"));
+    CHECK(strstr(line, ", \"published_ns\": null, \"deleted\": false, \"mapped_by\": null, "
+                       "\"mapped_by_unseen\": null}"));
 
     /* info by id says so under the name, and shows who keeps it. */
     RUN(0, "info", byid);
@@ -304,7 +306,7 @@ TEST(cli__a_system_v_segment_deleted_while_attached_is_shown_deleted_until_it_go
     snprintf(want, sizeof want, "  pid %-8d alive", (int)kid);
     CHECK_CONTAINS(out, want);
     RUN(0, "info", byid, "--json");
-    CHECK_CONTAINS(out, ",\n  \"deleted\": true\n}\n");
+    CHECK_CONTAINS(out, ",\n  \"deleted\": true,\n  \"mapped_by\": [],\n");
     RUN(0, "info", byid, "--dtype", "u1", "--shape", "8");
     CHECK_CONTAINS(out, "\ndeleted:         yes (kept until its last user detaches)\n");
     RUN(0, "info", byid, "--dtype", "u1", "--shape", "8", "--json");

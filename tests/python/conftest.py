@@ -58,6 +58,11 @@ def _python_members(obj):
     return obj
 
 
+def as_listed(info):
+    """info()'s dict as a listing has it: what info() searches /proc for is None there."""
+    return dict(info, mapped_by=None, mapped_by_unseen=None)
+
+
 def cli_json(*args):
     """The command's JSON output, its segment objects without CLI_ONLY_MEMBERS."""
     out = json.loads(run_cli(*args).stdout)

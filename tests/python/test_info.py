@@ -6,14 +6,15 @@ import time
 import pytest
 
 import shmap
-from conftest import PREFIX, cli_json, read_line
+from conftest import PREFIX, as_listed, cli_json, read_line
 
 INFO_FIELDS = ["name", "shmap", "store", "os_handle", "size", "mode", "uid", "gid", "owner",
                "group", "version", "dtype", "numpy", "record_fields", "elsize", "ndim",
                "shape", "nelem", "bytes", "data_offset", "creator_pid", "creator_uid",
                "attached", "lock", "generation", "created", "created_ns", "transient", "flags",
                "keyword_capacity", "keywords", "keyword_comments", "ring", "ring_length",
-               "frame_size", "published", "published_ns", "deleted"]
+               "frame_size", "published", "published_ns", "deleted", "mapped_by",
+               "mapped_by_unseen"]
 
 
 def make(name, **kw):
@@ -47,6 +48,8 @@ def test_info__fields_and_types(name):
     assert info["creator_pid"] == os.getpid()
     assert info["creator_uid"] == os.geteuid()
     assert info["attached"] == []
+    assert info["mapped_by"] == []
+    assert type(info["mapped_by_unseen"]) is int and info["mapped_by_unseen"] >= -1
     assert info["generation"] == 1
     assert t0 - 10 ** 9 <= info["created_ns"] <= time.time_ns()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", info["created"])
@@ -114,6 +117,37 @@ def test_info__attached_and_locks_key_by_key_with_cli(name, child):
         seg.close()
 
 
+def test_info__mapped_by_finds_read_only_opens_outside_the_table(name, child):
+    """A read-only open that never locks is in no attach table: info finds it in /proc, in
+    Python and in the CLI alike, and a list() (which does not search /proc) says None."""
+    make(name)
+    reader = child("import shmap, time\n"
+                   "seg = shmap.open(%r)\n"
+                   "a = seg.array\n"
+                   "print('open', flush=True)\n"
+                   "time.sleep(60)\n" % name)
+    assert read_line(reader) == "open"
+    writer = child("import shmap, time\n"
+                   "seg = shmap.open(%r, readonly=False)\n"
+                   "print('open', flush=True)\n"
+                   "time.sleep(60)\n" % name)
+    assert read_line(writer) == "open"
+    py = shmap.info(name)
+    cli = cli_json("info", name, "--json")
+    assert [a["pid"] for a in py["attached"]] == [writer.pid]
+    assert py["mapped_by"] == cli["mapped_by"] == [
+        {"pid": reader.pid, "start": py["mapped_by"][0]["start"], "writable": False}]
+    assert py["mapped_by"][0]["start"] > 0
+    assert py["mapped_by_unseen"] == cli["mapped_by_unseen"]
+    with shmap.open(name) as seg:  # this process is never listed
+        assert seg.info["mapped_by"] == py["mapped_by"]
+    entry = [e for e in shmap.list() if e["name"] == name][0]
+    assert entry["mapped_by"] is None and entry["mapped_by_unseen"] is None
+    reader.kill()
+    reader.wait()
+    assert shmap.info(name)["mapped_by"] == []
+
+
 def test_info__segment_info_matches(name):
     make(name)
     with shmap.open(name) as seg:
@@ -139,7 +173,7 @@ def test_list__same_as_cli_json(names):
     cli = {d["name"]: d for d in cli_json("ls", "--json")}
     for n in mine:
         assert listed[n] == cli[n]
-        assert listed[n] == shmap.info(n)
+        assert listed[n] == as_listed(shmap.info(n))
     names_in_order = [d["name"] for d in shmap.list()]
     assert names_in_order == sorted(names_in_order)
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import shmap
-from conftest import cli_json, read_line
+from conftest import as_listed, cli_json, read_line
 
 # A child that opens the segment read-write, takes a lock (None: none), says so and waits
 # to be killed.
@@ -40,7 +40,7 @@ def listed(name):
 def same_as_info_and_cli(name):
     """list()'s entry equals info() and `shmap ls --json`'s; returns it."""
     entry = listed(name)
-    assert entry == shmap.info(name)
+    assert entry == as_listed(shmap.info(name))
     assert entry == {d["name"]: d for d in cli_json("ls", "--json")}[name]
     return entry
 
