@@ -213,7 +213,7 @@ def test_mappings__fields(name):
         a = seg.array
         b = memoryview(seg)
         assert [x["refs"] for x in shmap.mappings() if x["name"] == name] == [3]
-        with shmap.open(name) as ro:
+        with shmap.open(name):  # a read-only mapping beside the read-write one
             ro_map = [x for x in shmap.mappings() if x["name"] == name and not x["writable"]]
             assert ro_map[0]["destroy"] is False and ro_map[0]["refs"] == 1
         del a
