@@ -296,6 +296,31 @@ int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg
              shmap_info *info, cli_layout *layout);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Making segments (cmd_create.c): the options of `create` that `import` takes too */
+
+/* How a segment is made: --mode, --transient, --prefault, --hugepages, --keyword. */
+#define CLI_CREATE_OPTS                                                                       \
+    {"mode", 1}, {"transient", 0}, {"prefault", 0}, {"hugepages", 0}, {"keyword", 1}
+
+typedef struct cli_create {
+    shmap_create_opts opts; /* defaults, with SHMAP_CREATE_KEEP */
+    shmap_keyword *kw;      /* the --keyword options, one slot per argument */
+    int nkw;
+} cli_create;
+
+/* Defaults, and room for the keywords of @p argc arguments. 0, or -1 out of memory. */
+int cli_create_init(cli_create *c, int argc);
+void cli_create_free(cli_create *c);
+
+/* Take option @p opt (its name) if it is one of CLI_CREATE_OPTS: 1 if taken, 0 if not,
+ * -1 after a usage error of @p cmd (a bad mode or keyword). */
+int cli_create_option(const char *cmd, cli_create *c, const char *opt, const char *value);
+
+/* Set the --keyword options on a new segment. CLI_EXIT_OK, or CLI_EXIT_FAIL after saying
+ * why. */
+int cli_create_keywords(const char *name, shmap_seg *seg, const cli_create *c);
+
+/* ---------------------------------------------------------------------------------------- */
 /* JSON (json.c): the schema is documented there. */
 
 #define CLI_JSON_MAX_DEPTH 16
