@@ -751,7 +751,8 @@ static void write_fits(const char *path, const char *const *cards, int ncards,
     for (int i = 0; i < ncards; i++)
         memcpy(f + 80 * i, cards[i], strlen(cards[i]));
     memcpy(f + 80 * ncards, "END", 3);
-    memcpy(f + hlen, data, dlen);
+    if (dlen)
+        memcpy(f + hlen, data, dlen);
     write_file(path, f, total);
     free(f);
 }
