@@ -1,5 +1,6 @@
 # shmap: GNU make build. `make`, `make check`, `make demo`, `make bench`, `make install`.
-# Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined, PYTHON, BENCHFLAGS.
+# Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined, PYTHON, BENCHFLAGS,
+# FITS=no (build the command without CFITSIO even where pkg-config finds it).
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -29,6 +30,20 @@ endif
 LIB_SRC := $(wildcard src/*.c) $(wildcard src/backend/*.c) $(wildcard src/linux/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 CLI_SRC := $(wildcard cli/*.c)
+# FITS import and export use CFITSIO when pkg-config finds it (FITS=no builds without it):
+# cli/fits.c then, else cli/fits_none.c, which says what to install. Only the command links
+# it; libshmap never depends on CFITSIO.
+ifeq ($(origin FITS),undefined)
+FITS := $(shell pkg-config --exists cfitsio 2>/dev/null && echo yes)
+endif
+ifeq ($(FITS),yes)
+FITS_CFLAGS := -DSHMAP_HAVE_CFITSIO $(shell pkg-config --cflags cfitsio)
+FITS_LIBS := $(shell pkg-config --libs cfitsio)
+CLI_SRC := $(filter-out cli/fits_none.c,$(CLI_SRC))
+else
+CLI_SRC := $(filter-out cli/fits.c,$(CLI_SRC))
+FITS_SKIP := FITS support not built: install libcfitsio-dev
+endif
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(wildcard tests/*.c) $(wildcard tests/unit/*.c) $(wildcard tests/multi/*.c) \
 	$(wildcard tests/cli/*.c)
@@ -87,6 +102,9 @@ all: $(LIBA) $(LIBSO) $(SHMAP) $(B)/shmap.pc $(PYMOD)
 ifneq ($(PY_SKIP),)
 	@echo "$(PY_SKIP)"
 endif
+ifneq ($(FITS_SKIP),)
+	@echo "$(FITS_SKIP)"
+endif
 
 $(B)/%.o: %.c include/shmap.h $(wildcard src/*.h) $(wildcard tests/*.h) $(wildcard cli/*.h) \
 	$(wildcard bench/*.h)
@@ -102,8 +120,10 @@ $(LIBSO): $(LIB_OBJ)
 	ln -sf libshmap.so.$(VERSION) $(B)/libshmap.so.$(SOMAJOR)
 	ln -sf libshmap.so.$(SOMAJOR) $(B)/libshmap.so
 
+$(B)/cli/fits.o: ALL_CFLAGS += $(FITS_CFLAGS)
+
 $(SHMAP): $(CLI_OBJ) $(LIBA)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LDLIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(FITS_LIBS) $(LDLIBS) -lm
 
 $(B)/shmap.pc: shmap.pc.in include/shmap.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \

@@ -67,6 +67,8 @@ int cmd_lock(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Errors (util.c) */
@@ -294,6 +296,91 @@ int cli_raw_check(const char *cmd, cli_raw *r);
  */
 int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg **seg,
              shmap_info *info, cli_layout *layout);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Making segments (cmd_create.c): the options of `create` that `import` takes too */
+
+/* How a segment is made: --mode, --transient, --prefault, --hugepages, --keyword. */
+#define CLI_CREATE_OPTS                                                                       \
+    {"mode", 1}, {"transient", 0}, {"prefault", 0}, {"hugepages", 0}, {"keyword", 1}
+
+typedef struct cli_create {
+    shmap_create_opts opts; /* defaults, with SHMAP_CREATE_KEEP */
+    shmap_keyword *kw;      /* the --keyword options, one slot per argument */
+    int nkw;
+} cli_create;
+
+/* Defaults, and room for the keywords of @p argc arguments. 0, or -1 out of memory. */
+int cli_create_init(cli_create *c, int argc);
+void cli_create_free(cli_create *c);
+
+/* Take option @p opt (its name) if it is one of CLI_CREATE_OPTS: 1 if taken, 0 if not,
+ * -1 after a usage error of @p cmd (a bad mode or keyword). */
+int cli_create_option(const char *cmd, cli_create *c, const char *opt, const char *value);
+
+/* Set the --keyword options on a new segment. CLI_EXIT_OK, or CLI_EXIT_FAIL after saying
+ * why. */
+int cli_create_keywords(const char *name, shmap_seg *seg, const cli_create *c);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Array files (npy.c, fits.c or fits_none.c): what `import` and `export` read and write */
+
+/* An array as a file holds it: what `import` creates. */
+typedef struct cli_file_array {
+    shmap_dtype dtype;
+    char fields[SHMAP_RECORD_FIELDS_MAX]; /* field list of a record type, else "" */
+    size_t elsize;
+    unsigned int ndim;
+    uint64_t dims[SHMAP_MAX_DIMS]; /* C order */
+    uint64_t data_offset;          /* where the data starts in the file */
+    int swap;                      /* stored in the other byte order */
+    int fortran;                   /* stored in Fortran order (first index fastest) */
+} cli_file_array;
+
+/*
+ * Read a .npy header (versions 1.0, 2.0, 3.0) from @p fd, which is at the start of the file
+ * (the first @p nprefix bytes already read into @p prefix), leaving it at the data. 0, or -1
+ * with a message in @p err naming what is wrong ("unsupported descr '<U4' ...").
+ */
+int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
+                        cli_file_array *a, char *err, size_t errsize);
+
+/* The .npy header (version 1.0, or 2.0 when it needs more than 65535 bytes) of an array
+ * laid out as @p l with @p ndim dims, in a new buffer (to free). 0, or -1 with err. */
+int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *dims,
+                        char **out, size_t *len, char *err, size_t errsize);
+
+/* Reverse the bytes of every number in @p nelem elements laid out as @p l (records field
+ * by field, complex numbers part by part). */
+void cli_swap_bytes(const cli_layout *l, void *data, uint64_t nelem);
+
+/* Whether this shmap reads and writes FITS files (built with CFITSIO), and the message when
+ * it does not. */
+extern const int cli_fits_built;
+#define CLI_FITS_MISSING "FITS support not built: install libcfitsio-dev and rebuild"
+
+/* An open FITS file, being imported. */
+typedef struct cli_fits cli_fits;
+
+/*
+ * Open FITS file @p path and find its image: the primary HDU's, or the first image
+ * extension's when the primary has none. Fills @p a (dtype, shape in C order) and the
+ * keywords shmap can keep (*kw, *nkw, to free), with a warning line per card left out.
+ * 0, or -1 with a message in @p err.
+ */
+int cli_fits_open(const char *path, cli_fits **f, cli_file_array *a, shmap_keyword **kw,
+                  int *nkw, char *err, size_t errsize);
+/* Read the image into @p dst (a's dtype and shape). 0, or -1 with err. */
+int cli_fits_read(cli_fits *f, const cli_file_array *a, void *dst, char *err, size_t errsize);
+void cli_fits_close(cli_fits *f);
+
+/* Can FITS hold this element type? 0, or -1 with err saying why not. */
+int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize);
+
+/* Write a new FITS file at @p path (which must not exist) holding the array and the
+ * keywords. 0, or -1 with err. */
+int cli_fits_write(const char *path, const shmap_info *info, const void *data,
+                   const shmap_keyword *kw, int nkw, char *err, size_t errsize);
 
 /* ---------------------------------------------------------------------------------------- */
 /* JSON (json.c): the schema is documented there. */

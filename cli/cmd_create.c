@@ -6,6 +6,9 @@
  * command exits would be of no use, which is also why it refuses memfd names. Every
  * argument is checked before anything is created, so bad usage never leaves a segment
  * behind.
+ *
+ * The options that say how a segment is made (CLI_CREATE_OPTS) are read here for `import`
+ * too, which creates its segment from a file.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,25 +16,18 @@
 #include "cli.h"
 
 static const cli_opt create_opts[] = {
-    {"mode", 1}, {"transient", 0}, {"prefault", 0}, {"replace", 0},
-    {"exist-ok", 0}, {"keyword", 1}, {"hugepages", 0}, {NULL, 0},
-};
-enum {
-    OPT_MODE, OPT_TRANSIENT, OPT_PREFAULT, OPT_REPLACE, OPT_EXIST_OK, OPT_KEYWORD,
-    OPT_HUGEPAGES
+    CLI_CREATE_OPTS, {"replace", 0}, {"exist-ok", 0}, {NULL, 0},
 };
 
 /* The default keyword area of shmap_create_opts (keyword_capacity 0). */
-#define DEFAULT_KEYWORD_CAPACITY 32
+#define DEFAULT_KEYWORD_CAPACITY SHMAP_KEYWORD_CAPACITY_DEFAULT
 
 typedef struct create_args {
     const char *name;
     shmap_dtype dtype;
     unsigned int ndim;
     uint64_t dims[SHMAP_MAX_DIMS];
-    shmap_create_opts opts;
-    shmap_keyword *kw; /* one slot per argument is always enough */
-    int nkw;
+    cli_create c;
 } create_args;
 
 /* Octal permission bits, at most 0777: set-id and sticky bits mean nothing here. */
@@ -46,50 +42,83 @@ static int parse_mode(const char *text, unsigned int *mode)
     return 0;
 }
 
+int cli_create_init(cli_create *c, int argc)
+{
+    memset(c, 0, sizeof *c);
+    shmap_create_opts defaults = SHMAP_CREATE_OPTS_INIT;
+    c->opts = defaults;
+    c->opts.flags |= SHMAP_CREATE_KEEP;
+    c->kw = calloc(argc > 0 ? (size_t)argc : 1, sizeof *c->kw);
+    return c->kw ? 0 : -1;
+}
+
+void cli_create_free(cli_create *c)
+{
+    free(c->kw);
+    c->kw = NULL;
+    c->nkw = 0;
+}
+
+int cli_create_option(const char *cmd, cli_create *c, const char *opt, const char *value)
+{
+    if (strcmp(opt, "mode") == 0) {
+        if (parse_mode(value, &c->opts.mode) < 0) {
+            cli_usage_error(cmd, "invalid mode '%s' (octal, 0 to 0777)", value);
+            return -1;
+        }
+    } else if (strcmp(opt, "transient") == 0) {
+        c->opts.flags |= SHMAP_CREATE_TRANSIENT;
+    } else if (strcmp(opt, "prefault") == 0) {
+        c->opts.flags |= SHMAP_CREATE_PREFAULT;
+    } else if (strcmp(opt, "hugepages") == 0) {
+        c->opts.flags |= SHMAP_CREATE_HUGEPAGES;
+    } else if (strcmp(opt, "keyword") == 0) {
+        int rc = shmap_keyword_parse(value, &c->kw[c->nkw]);
+        if (rc < 0) {
+            /* The detail starts "keyword: " where a segment's name would go. */
+            const char *msg = cli_lib_message(rc);
+            if (strncmp(msg, "keyword: ", 9) == 0)
+                msg += 9;
+            cli_usage_error(cmd, "--keyword '%s': %s", value, msg);
+            return -1;
+        }
+        c->nkw++;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+int cli_create_keywords(const char *name, shmap_seg *seg, const cli_create *c)
+{
+    for (int i = 0; i < c->nkw; i++) {
+        int rc = shmap_keyword_set(seg, &c->kw[i]);
+        if (rc < 0)
+            return cli_fail_lib(name, rc);
+    }
+    return CLI_EXIT_OK;
+}
+
 /* Options; returns 0 to go on, or 1 to stop with the exit status in a->status. */
 static int parse_options(int argc, char **argv, create_args *c, cli_args *a)
 {
     int opt, replace = 0, exist_ok = 0;
     cli_args_init(a, "create", create_opts, argc, argv);
     while ((opt = cli_args_next(a)) >= 0) {
-        switch (opt) {
-        case OPT_MODE:
-            if (parse_mode(a->value, &c->opts.mode) < 0) {
-                a->status = cli_usage_error("create", "invalid mode '%s' (octal, 0 to 0777)",
-                                            a->value);
-                return 1;
-            }
-            break;
-        case OPT_TRANSIENT:
-            c->opts.flags |= SHMAP_CREATE_TRANSIENT;
-            break;
-        case OPT_PREFAULT:
-            c->opts.flags |= SHMAP_CREATE_PREFAULT;
-            break;
-        case OPT_HUGEPAGES:
-            c->opts.flags |= SHMAP_CREATE_HUGEPAGES;
-            break;
-        case OPT_REPLACE:
-            replace = 1;
-            c->opts.flags |= SHMAP_CREATE_REPLACE;
-            break;
-        case OPT_EXIST_OK:
-            exist_ok = 1;
-            c->opts.flags |= SHMAP_CREATE_OPEN;
-            break;
-        case OPT_KEYWORD: {
-            int rc = shmap_keyword_parse(a->value, &c->kw[c->nkw]);
-            if (rc < 0) {
-                /* The detail starts "keyword: " where a segment's name would go. */
-                const char *msg = cli_lib_message(rc);
-                if (strncmp(msg, "keyword: ", 9) == 0)
-                    msg += 9;
-                a->status = cli_usage_error("create", "--keyword '%s': %s", a->value, msg);
-                return 1;
-            }
-            c->nkw++;
-            break;
+        const char *o = create_opts[opt].name;
+        int taken = cli_create_option("create", &c->c, o, a->value);
+        if (taken < 0) {
+            a->status = CLI_EXIT_USAGE;
+            return 1;
         }
+        if (taken)
+            continue;
+        if (strcmp(o, "replace") == 0) {
+            replace = 1;
+            c->c.opts.flags |= SHMAP_CREATE_REPLACE;
+        } else {
+            exist_ok = 1;
+            c->c.opts.flags |= SHMAP_CREATE_OPEN;
         }
     }
     if (opt == CLI_ARGS_EXIT)
@@ -129,7 +158,7 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
     }
     if (cli_check_names("create", a.argv, 1) != 0)
         return -1;
-    if (cli_parse_type("create", NULL, a.argv[1], &c->dtype, &c->opts.record_fields) != 0)
+    if (cli_parse_type("create", NULL, a.argv[1], &c->dtype, &c->c.opts.record_fields) != 0)
         return -1;
     c->ndim = (unsigned int)(a.npos - 2);
     for (unsigned int i = 0; i < c->ndim; i++) {
@@ -140,15 +169,15 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
         }
     }
     /* Room for every keyword given, and as many again as the default for later. */
-    if (c->nkw > DEFAULT_KEYWORD_CAPACITY)
-        c->opts.keyword_capacity = (unsigned int)c->nkw + DEFAULT_KEYWORD_CAPACITY;
+    if (c->c.nkw > DEFAULT_KEYWORD_CAPACITY)
+        c->c.opts.keyword_capacity = (unsigned int)c->c.nkw + DEFAULT_KEYWORD_CAPACITY;
     return 0;
 }
 
 static int create(const create_args *c)
 {
     shmap_seg *seg;
-    int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, &c->opts);
+    int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, &c->c.opts);
     /* A shape too large for any object (its size overflows) is refused before anything is
      * made: the arguments are wrong, not the system. */
     if (rc == SHMAP_ESIZE)
@@ -160,11 +189,7 @@ static int create(const create_args *c)
      * the library tells which of the two it did. */
     int status = CLI_EXIT_OK;
     if (shmap_created(seg)) {
-        for (int i = 0; i < c->nkw && status == CLI_EXIT_OK; i++) {
-            rc = shmap_keyword_set(seg, &c->kw[i]);
-            if (rc < 0)
-                status = cli_fail_lib(c->name, rc);
-        }
+        status = cli_create_keywords(c->name, seg, &c->c);
         /* A segment without the keywords asked for is a failed create: take it away. */
         if (status != CLI_EXIT_OK)
             shmap_set_destroy(seg, 1);
@@ -179,16 +204,12 @@ int cmd_create(int argc, char **argv)
 {
     create_args c;
     memset(&c, 0, sizeof c);
-    shmap_create_opts defaults = SHMAP_CREATE_OPTS_INIT;
-    c.opts = defaults;
-    c.opts.flags |= SHMAP_CREATE_KEEP;
-    c.kw = calloc((size_t)argc, sizeof *c.kw);
-    if (!c.kw)
+    if (cli_create_init(&c.c, argc) < 0)
         return cli_fail(NULL, "out of memory");
 
     int status;
     if (parse_args(argc, argv, &c, &status) == 0)
         status = create(&c);
-    free(c.kw);
+    cli_create_free(&c.c);
     return status;
 }

@@ -1,0 +1,359 @@
+/*
+ * shmap export NAME FILE [--format npy|fits|raw] [--force] [--timeout SECONDS]
+ *              [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
+ *
+ * Writes a segment's array to a file: .npy, FITS (with the keywords) or raw bytes, picked
+ * by FILE's extension or --format.
+ *
+ * A snapshot, never torn by a writer that plays by the rules. The data is copied out while
+ * holding the segment's shared lock, which keeps out writers that take the exclusive one
+ * (`shmap lock`, shmap_lock()), and the copy is checked as shmap_read_frame() checks a
+ * frame: against the generation and the write in progress (shmap_write_begin), so writers
+ * that only publish, as `fill` does, are caught too; a copy a writer touched is made again.
+ * A user who may read but not write the segment cannot lock it, and gets the checked copy
+ * alone.
+ *
+ * The file appears whole or not at all. It is written under a hidden directory made next
+ * to FILE, then renamed into place (without replacing anything unless --force), so a
+ * failure, a full disk or a signal leaves FILE as it was; the hidden directory goes with a
+ * failure or a signal, and only a kill -9 can leave one (.NAME.shmap-XXXXXX).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const cli_opt export_opts[] = {
+    {"format", 1}, {"force", 0}, {"timeout", 1}, CLI_RAW_OPTS, {NULL, 0},
+};
+
+enum { FMT_NPY, FMT_FITS, FMT_RAW };
+static const char *const format_names[] = {"npy", "fits", "raw"};
+
+/* By content of the name: .npy, .fits/.fit/.fts (any case), anything else raw. */
+static int format_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    if (!dot)
+        return FMT_RAW;
+    if (strcasecmp(dot, ".npy") == 0)
+        return FMT_NPY;
+    if (strcasecmp(dot, ".fits") == 0 || strcasecmp(dot, ".fit") == 0 ||
+        strcasecmp(dot, ".fts") == 0)
+        return FMT_FITS;
+    return FMT_RAW;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The output file: written hidden, then renamed into place */
+
+/* What a signal handler removes: set while the hidden files exist. */
+static char tmp_dir[PATH_MAX], tmp_file[PATH_MAX];
+static volatile sig_atomic_t tmp_live;
+
+static void on_signal(int sig)
+{
+    if (tmp_live) {
+        unlink(tmp_file);
+        rmdir(tmp_dir);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void remove_tmp(void)
+{
+    tmp_live = 0;
+    unlink(tmp_file);
+    rmdir(tmp_dir);
+}
+
+/* Make the hidden directory beside @p path and name the file in it. 0, or CLI_EXIT_FAIL. */
+static int make_tmp(const char *path)
+{
+    char copy[PATH_MAX], copy2[PATH_MAX];
+    if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy)
+        return cli_fail(path, "path too long");
+    snprintf(copy2, sizeof copy2, "%s", path);
+    const char *dir = dirname(copy), *base = basename(copy2);
+    if (snprintf(tmp_dir, sizeof tmp_dir, "%s/.%s.shmap-XXXXXX", dir, base) >=
+        (int)sizeof tmp_dir)
+        return cli_fail(path, "path too long");
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], on_signal);
+    if (!mkdtemp(tmp_dir))
+        return cli_fail(path, "cannot write in %s: %s", dir, strerror(errno));
+    if (snprintf(tmp_file, sizeof tmp_file, "%s/%s", tmp_dir, base) >= (int)sizeof tmp_file) {
+        rmdir(tmp_dir);
+        return cli_fail(path, "path too long");
+    }
+    tmp_live = 1;
+    return 0;
+}
+
+static int sync_path(const char *path, int flags)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Put the hidden file in place of @p path, and remove the hidden directory. */
+static int commit_tmp(const char *path, int force)
+{
+    if (sync_path(tmp_file, 0) < 0) {
+        int e = errno;
+        remove_tmp();
+        return cli_fail(path, "%s", strerror(e));
+    }
+    int rc;
+    if (force) {
+        rc = rename(tmp_file, path);
+    } else {
+        /* Never replace a file that appeared meanwhile. A file system without
+         * RENAME_NOREPLACE gets a hard link, which refuses an existing name too. */
+        rc = renameat2(AT_FDCWD, tmp_file, AT_FDCWD, path, RENAME_NOREPLACE);
+        if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
+            rc = link(tmp_file, path);
+            if (rc == 0)
+                unlink(tmp_file);
+        }
+    }
+    int e = errno;
+    remove_tmp();
+    if (rc < 0 && e == EEXIST)
+        return cli_fail(path, "exists: give --force to replace it");
+    if (rc < 0)
+        return cli_fail(path, "%s", strerror(e));
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    sync_path(dirname(copy), O_DIRECTORY);
+    return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n < (1u << 30) ? n : (1u << 30));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The snapshot */
+
+typedef struct snapshot {
+    const unsigned char *data; /* the copy, or the mapping of a raw object */
+    unsigned char *copy;
+    shmap_keyword *kw;
+    int nkw;
+} snapshot;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Copy the data until a copy is whole: no write began or was published meanwhile. */
+static int copy_whole(const char *name, shmap_seg *seg, const shmap_info *info,
+                      unsigned char *dst, double timeout)
+{
+    double deadline = timeout < 0 ? -1 : mono_s() + timeout;
+    for (;;) {
+        pid_t writer = 0;
+        int state = shmap_write_state(seg, &writer);
+        uint64_t g0 = shmap_generation(seg);
+        if (state == SHMAP_WRITE_IN_PROGRESS) {
+            /* Wait for its publish, in short slices to see a writer die meanwhile. */
+            double left = deadline < 0 ? 0.05 : deadline - mono_s();
+            if (deadline >= 0 && left <= 0)
+                return cli_fail(name, "no whole copy within the timeout: pid %d is writing "
+                                      "the data", (int)writer);
+            uint64_t seen = g0;
+            shmap_wait(seg, &seen, left < 0.05 ? left : 0.05);
+            continue;
+        }
+        memcpy(dst, shmap_data(seg), (size_t)info->data_size);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        int state2 = shmap_write_state(seg, NULL);
+        if (shmap_generation(seg) == g0 && state2 != SHMAP_WRITE_IN_PROGRESS) {
+            if (state == SHMAP_WRITE_ABANDONED)
+                cli_warn(name, "the writer (pid %d) died while writing: the data may be "
+                               "half-written", (int)writer);
+            return 0;
+        }
+        if (deadline >= 0 && mono_s() > deadline)
+            return cli_fail(name, "no whole copy within the timeout: the data kept changing");
+    }
+}
+
+static int take_snapshot(const char *name, shmap_seg *seg, const shmap_info *info, int raw,
+                         double timeout, snapshot *s)
+{
+    if (raw) {
+        s->data = shmap_data(seg);
+        return 0;
+    }
+    int rc = shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
+    int locked = rc == 0;
+    if (rc == -ETIMEDOUT || rc == -EBUSY) {
+        char who[512];
+        shmap_lock_holders(seg, who, sizeof who);
+        return cli_fail(name, "timed out waiting for the lock: %s", who);
+    }
+    /* A reader who may not write the segment cannot lock it: the checked copy alone. */
+    if (rc < 0 && rc != SHMAP_EREADONLY)
+        return cli_fail_lib(name, rc);
+    int status = CLI_EXIT_OK;
+    s->copy = malloc(info->data_size ? (size_t)info->data_size : 1);
+    if (!s->copy)
+        status = cli_fail(name, "out of memory for a copy of %" PRIu64 " bytes",
+                          info->data_size);
+    if (status == CLI_EXIT_OK)
+        status = copy_whole(name, seg, info, s->copy, timeout);
+    if (status == CLI_EXIT_OK) {
+        s->nkw = shmap_keyword_list_alloc(seg, &s->kw);
+        if (s->nkw < 0) {
+            status = cli_fail_lib(name, s->nkw);
+            s->nkw = 0;
+        }
+    }
+    if (locked)
+        shmap_unlock(seg);
+    s->data = s->copy;
+    return status;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static int write_file(int format, const char *path, const shmap_info *info,
+                      const cli_layout *layout, const snapshot *s)
+{
+    char err[512];
+    if (format == FMT_FITS) {
+        if (cli_fits_write(tmp_file, info, s->data, s->kw, s->nkw, err, sizeof err) < 0)
+            return cli_fail(path, "%s", err);
+        return 0;
+    }
+    char *header = NULL;
+    size_t hlen = 0;
+    if (format == FMT_NPY &&
+        cli_npy_make_header(layout, info->ndim, info->dims, &header, &hlen, err, sizeof err) < 0)
+        return cli_fail(path, "%s", err);
+    int fd = open(tmp_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int status = 0;
+    if (fd < 0 || write_all(fd, header, hlen) < 0 ||
+        write_all(fd, s->data, (size_t)info->data_size) < 0)
+        status = cli_fail(path, "%s", strerror(errno));
+    if (fd >= 0 && close(fd) < 0 && status == 0)
+        status = cli_fail(path, "%s", strerror(errno));
+    free(header);
+    return status;
+}
+
+static int export(const char *name, const char *path, int format, int force, double timeout,
+                  const cli_raw *raw)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return cli_fail(path, "is a directory");
+        if (!force)
+            return cli_fail(path, "exists: give --force to replace it");
+    }
+    shmap_seg *seg;
+    shmap_info info;
+    cli_layout layout;
+    if (cli_open(name, SHMAP_RDONLY, raw, &seg, &info, &layout) != 0)
+        return CLI_EXIT_FAIL;
+    char err[256];
+    int status = CLI_EXIT_OK;
+    /* What FITS cannot hold is refused before anything is written. */
+    if (format == FMT_FITS && cli_fits_check_type(info.dtype, err, sizeof err) < 0)
+        status = cli_fail(name, "%s", err);
+    snapshot s = {0};
+    if (status == CLI_EXIT_OK)
+        status = take_snapshot(name, seg, &info, raw->raw, timeout, &s);
+    if (status == CLI_EXIT_OK)
+        status = make_tmp(path);
+    if (status == CLI_EXIT_OK) {
+        status = write_file(format, path, &info, &layout, &s);
+        if (status == CLI_EXIT_OK)
+            status = commit_tmp(path, force);
+        else
+            remove_tmp();
+    }
+    free(s.copy);
+    free(s.kw);
+    cli_layout_free(&layout);
+    shmap_close(seg);
+    return status;
+}
+
+int cmd_export(int argc, char **argv)
+{
+    int opt, force = 0, format = -1;
+    double timeout = -1;
+    cli_raw raw = {0};
+    cli_args a;
+    cli_args_init(&a, "export", export_opts, argc, argv);
+    while ((opt = cli_args_next(&a)) >= 0) {
+        const char *o = export_opts[opt].name;
+        if (cli_raw_option(&raw, o, a.value))
+            continue;
+        if (strcmp(o, "force") == 0) {
+            force = 1;
+        } else if (strcmp(o, "timeout") == 0) {
+            if (cli_parse_timeout("export", a.value, &timeout) != 0)
+                return CLI_EXIT_USAGE;
+        } else {
+            for (format = 2; format >= 0; format--)
+                if (strcmp(a.value, format_names[format]) == 0)
+                    break;
+            if (format < 0)
+                return cli_usage_error("export", "--format '%s': give npy, fits or raw",
+                                       a.value);
+        }
+    }
+    if (opt == CLI_ARGS_EXIT)
+        return a.status;
+    if (a.npos < 2)
+        return cli_usage_error("export", "missing %s", a.npos == 0 ? "NAME" : "FILE");
+    if (a.npos > 2)
+        return cli_usage_error("export", "unexpected argument '%s'", a.argv[2]);
+    if (cli_raw_check("export", &raw) != 0 || cli_check_names("export", a.argv, 1) != 0)
+        return CLI_EXIT_USAGE;
+    const char *name = a.argv[0], *path = a.argv[1];
+    if (!*path)
+        return cli_usage_error("export", "FILE is empty");
+    if (format < 0)
+        format = format_of(path);
+    if (format == FMT_FITS && !cli_fits_built)
+        return cli_fail(path, "%s", CLI_FITS_MISSING);
+    return export(name, path, format, force, timeout, &raw);
+}

@@ -1,0 +1,396 @@
+/*
+ * shmap import FILE NAME [--mode MODE] [--transient] [--prefault] [--hugepages]
+ *              [--keyword KEY=VALUE]... [--dtype TYPE --shape D,D,... [--offset BYTES]]
+ *
+ * Makes segment NAME from an array file: a .npy file or a FITS image, told apart by their
+ * first bytes whatever the file's name, or any file as raw bytes when --dtype and --shape
+ * say what it holds.
+ *
+ * All or nothing. Everything that can be known from the file before its data is read (its
+ * header, its size against what the header announces) is checked before the segment is
+ * made. The segment is made with the destroy-on-close policy, so that a failure later (a
+ * read error, a signal, a keyword that does not fit) takes it away on close; only a
+ * complete import switches it to kept. A file segment, which no close destroys, is removed
+ * by name. A kill -9 in the middle leaves a transient segment, which `shmap gc` removes once
+ * this process is gone. Meanwhile the new segment holds the exclusive lock and a write in
+ * progress (shmap_write_begin), and publishes once at the end: readers that lock, wait or
+ * read whole frames never see a half-imported array.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const cli_opt import_opts[] = {
+    CLI_CREATE_OPTS, {"dtype", 1}, {"shape", 1}, {"offset", 1}, {NULL, 0},
+};
+
+#define NPY_MAGIC "\x93NUMPY"
+#define FITS_MAGIC "SIMPLE  ="
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    interrupted = sig;
+}
+
+/* Signals that end the command are noted, so the segment being filled can be taken away;
+ * no SA_RESTART, so a read in progress returns. */
+static void catch_signals(struct sigaction *old)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; i++)
+        sigaction(sigs[i], &sa, &old[i]);
+}
+
+static void restore_signals(const struct sigaction *old)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++)
+        sigaction(sigs[i], &old[i], NULL);
+}
+
+/*
+ * Read exactly @p n bytes unless the file ends first. Returns the bytes read (fewer at the
+ * end of the file), or -1 with errno set (EINTR once a signal asked us to stop).
+ */
+static ssize_t read_all(int fd, void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    size_t done = 0;
+    while (done < n) {
+        if (interrupted) {
+            errno = EINTR;
+            return -1;
+        }
+        /* In pieces, so a signal is noticed within one piece. */
+        size_t piece = n - done < (64u << 20) ? n - done : (64u << 20);
+        ssize_t r = read(fd, p + done, piece);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+/* Skip @p n bytes of a file that may not seek (a pipe). 0, or -1 (errno 0: it ended). */
+static int skip_bytes(int fd, uint64_t n)
+{
+    if (n == 0 || lseek(fd, (off_t)n, SEEK_CUR) >= 0)
+        return 0;
+    unsigned char buf[4096];
+    while (n > 0) {
+        size_t want = n < sizeof buf ? (size_t)n : sizeof buf;
+        ssize_t r = read_all(fd, buf, want);
+        if (r < 0)
+            return -1;
+        if ((size_t)r < want) {
+            errno = 0;
+            return -1;
+        }
+        n -= want;
+    }
+    return 0;
+}
+
+/*
+ * Fortran order (first index fastest) to C order (last index fastest): walk the C order,
+ * keeping the element's place in the Fortran layout as an odometer would.
+ */
+static void fortran_to_c(unsigned char *dst, const unsigned char *src, unsigned int ndim,
+                         const uint64_t *dims, size_t elsize)
+{
+    uint64_t fstride[SHMAP_MAX_DIMS], idx[SHMAP_MAX_DIMS] = {0}, n = 1, off = 0;
+    for (unsigned int k = 0; k < ndim; k++) {
+        fstride[k] = k ? fstride[k - 1] * dims[k - 1] : 1;
+        n *= dims[k];
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        memcpy(dst + i * elsize, src + off * elsize, elsize);
+        for (int k = (int)ndim - 1; k >= 0; k--) {
+            off += fstride[k];
+            if (++idx[k] < dims[k])
+                break;
+            off -= fstride[k] * dims[k];
+            idx[k] = 0;
+        }
+    }
+}
+
+typedef struct source {
+    const char *path;
+    int fd;
+    const char *kind; /* "npy", "fits", "raw": for messages */
+    cli_file_array a;
+    uint64_t bytes;   /* of data */
+    cli_fits *fits;
+    shmap_keyword *kw; /* from a FITS header */
+    int nkw;
+} source;
+
+/* Describe a raw file as --dtype, --shape and --offset say. */
+static int describe_raw(source *s, const cli_raw *raw, const struct stat *st)
+{
+    s->kind = "raw";
+    s->a.dtype = raw->dtype;
+    if (raw->fields) {
+        snprintf(s->a.fields, sizeof s->a.fields, "%s", raw->fields);
+        shmap_record_parse(raw->fields, &s->a.elsize); /* checked by cli_raw_check */
+    } else {
+        s->a.elsize = shmap_dtype_size(raw->dtype);
+    }
+    s->a.ndim = raw->ndim;
+    memcpy(s->a.dims, raw->dims, sizeof raw->dims);
+    s->a.data_offset = raw->offset;
+    s->bytes = s->a.elsize;
+    for (unsigned int i = 0; i < s->a.ndim; i++)
+        s->bytes *= s->a.dims[i]; /* no overflow: cli_raw_check said so */
+    if (S_ISREG(st->st_mode) && (uint64_t)st->st_size != raw->offset + s->bytes) {
+        char shape[160];
+        cli_format_shape(shape, sizeof shape, s->a.ndim, s->a.dims);
+        return cli_fail(s->path, "is %lld bytes; %s of %s at offset %" PRIu64 " makes %" PRIu64
+                        " (the file must end where the array does)", (long long)st->st_size,
+                        shape, raw->dtype_text, raw->offset, raw->offset + s->bytes);
+    }
+    if (skip_bytes(s->fd, raw->offset) < 0)
+        return cli_fail(s->path, "%s", errno ? strerror(errno) : "ends before --offset");
+    return 0;
+}
+
+/* Open FILE and find out what it holds, from its first bytes, or from the raw options. */
+static int describe(source *s, const cli_raw *raw)
+{
+    s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0)
+        return cli_fail(s->path, "%s", strerror(errno));
+    struct stat st;
+    if (fstat(s->fd, &st) < 0)
+        return cli_fail(s->path, "%s", strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return cli_fail(s->path, "is a directory");
+    if (raw->raw)
+        return describe_raw(s, raw, &st);
+
+    unsigned char prefix[16];
+    ssize_t n = read_all(s->fd, prefix, sizeof prefix);
+    if (n < 0)
+        return cli_fail(s->path, "%s", strerror(errno));
+    char err[512];
+    if ((size_t)n >= 6 && memcmp(prefix, NPY_MAGIC, 6) == 0) {
+        s->kind = "npy";
+        if (cli_npy_read_header(s->fd, prefix, (size_t)n, &s->a, err, sizeof err) < 0)
+            return cli_fail(s->path, "%s", err);
+        if (s->a.data_offset < (uint64_t)n)
+            return cli_fail(s->path, "the .npy header is shorter than its own prelude");
+    } else if ((size_t)n >= 9 && memcmp(prefix, FITS_MAGIC, 9) == 0) {
+        s->kind = "fits";
+        if (!cli_fits_built)
+            return cli_fail(s->path, "%s", CLI_FITS_MISSING);
+        close(s->fd);
+        s->fd = -1;
+        if (cli_fits_open(s->path, &s->fits, &s->a, &s->kw, &s->nkw, err, sizeof err) < 0)
+            return cli_fail(s->path, "%s", err);
+    } else {
+        return cli_fail(s->path, "not a .npy file (no \\x93NUMPY magic) nor a FITS file (no "
+                                 "'SIMPLE  =' card); give --dtype and --shape to import raw "
+                                 "bytes");
+    }
+    s->bytes = s->a.elsize;
+    for (unsigned int i = 0; i < s->a.ndim; i++)
+        s->bytes *= s->a.dims[i]; /* no overflow: the readers checked */
+    if (s->fits || !S_ISREG(st.st_mode))
+        return 0;
+    uint64_t have = (uint64_t)st.st_size > s->a.data_offset
+                        ? (uint64_t)st.st_size - s->a.data_offset : 0;
+    if (have < s->bytes)
+        return cli_fail(s->path, "truncated: the header announces %" PRIu64 " bytes of data, "
+                                 "the file holds %" PRIu64, s->bytes, have);
+    return 0;
+}
+
+/* Read the data into the segment, in C order and this machine's byte order. */
+static int read_data(source *s, const char *name, shmap_seg *seg)
+{
+    unsigned char *data = shmap_data(seg);
+    char err[512];
+    if (s->fits) {
+        if (cli_fits_read(s->fits, &s->a, data, err, sizeof err) < 0)
+            return cli_fail(s->path, "%s", err);
+        return interrupted ? cli_fail(name, "interrupted") : 0;
+    }
+    unsigned char *dst = data, *tmp = NULL;
+    if (s->a.fortran && s->a.ndim > 1) {
+        tmp = malloc(s->bytes ? (size_t)s->bytes : 1);
+        if (!tmp)
+            return cli_fail(s->path, "out of memory for a Fortran-order array of %" PRIu64
+                                     " bytes", s->bytes);
+        dst = tmp;
+    }
+    ssize_t n = read_all(s->fd, dst, (size_t)s->bytes);
+    int status = 0;
+    if (n < 0 && errno == EINTR)
+        status = cli_fail(name, "interrupted");
+    else if (n < 0)
+        status = cli_fail(s->path, "%s", strerror(errno));
+    else if ((uint64_t)n < s->bytes)
+        status = cli_fail(s->path, "truncated: the header announces %" PRIu64 " bytes of "
+                                   "data, the file holds %zd", s->bytes, n);
+    if (status == 0 && tmp)
+        fortran_to_c(data, tmp, s->a.ndim, s->a.dims, s->a.elsize);
+    free(tmp);
+    if (status != 0 || !s->a.swap)
+        return status;
+    shmap_info info;
+    cli_layout l;
+    if (shmap_info_get(seg, &info) < 0 || cli_layout_init(&l, &info, err, sizeof err) < 0)
+        return cli_fail(name, "cannot read back the new segment's type");
+    cli_swap_bytes(&l, data, info.nelem);
+    cli_layout_free(&l);
+    return 0;
+}
+
+static int set_keywords(const char *name, shmap_seg *seg, const source *s, const cli_create *c)
+{
+    for (int i = 0; i < s->nkw; i++) {
+        int rc = shmap_keyword_set(seg, &s->kw[i]);
+        if (rc < 0)
+            return cli_fail_lib(name, rc);
+    }
+    /* The command line's keywords come last, so they win over the file's. */
+    return cli_create_keywords(name, seg, c);
+}
+
+static int import(source *s, const char *name, const cli_raw *raw, const cli_create *c)
+{
+    if (describe(s, raw) != 0)
+        return CLI_EXIT_FAIL;
+
+    shmap_create_opts opts = c->opts;
+    /* Destroyed on close until the import is complete (see the top of this file). */
+    opts.flags &= ~(unsigned int)SHMAP_CREATE_KEEP;
+    opts.record_fields = s->a.dtype == SHMAP_RECORD ? s->a.fields : NULL;
+    unsigned int nkw = (unsigned int)(s->nkw + c->nkw);
+    if (nkw > SHMAP_KEYWORD_CAPACITY_MAX)
+        return cli_fail(s->path, "%u keywords: a segment holds at most %d", nkw,
+                        SHMAP_KEYWORD_CAPACITY_MAX);
+    if (nkw > SHMAP_KEYWORD_CAPACITY_DEFAULT) {
+        nkw += SHMAP_KEYWORD_CAPACITY_DEFAULT; /* and room for as many again */
+        opts.keyword_capacity = nkw < SHMAP_KEYWORD_CAPACITY_MAX ? nkw
+                                                                 : SHMAP_KEYWORD_CAPACITY_MAX;
+    }
+
+    struct sigaction old[3];
+    catch_signals(old);
+    shmap_seg *seg;
+    int rc = shmap_create(&seg, name, s->a.dtype, s->a.ndim, s->a.dims, &opts);
+    if (rc < 0) {
+        restore_signals(old);
+        return cli_fail_lib(name, rc);
+    }
+    shmap_info info;
+    shmap_info_get(seg, &info);
+
+    int status = CLI_EXIT_OK, locked = 0;
+    rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, -1);
+    if (rc == 0)
+        locked = 1;
+    if (rc == 0)
+        rc = shmap_write_begin(seg, NULL);
+    if (rc < 0)
+        status = cli_fail_lib(name, rc);
+    if (status == CLI_EXIT_OK)
+        status = read_data(s, name, seg);
+    if (status == CLI_EXIT_OK)
+        status = set_keywords(name, seg, s, c);
+    if (status == CLI_EXIT_OK && (rc = shmap_publish(seg)) < 0)
+        status = cli_fail_lib(name, rc);
+    if (status == CLI_EXIT_OK && interrupted)
+        status = cli_fail(name, "interrupted");
+    if (locked)
+        shmap_unlock(seg);
+    if (status == CLI_EXIT_OK)
+        shmap_set_destroy(seg, 0);
+    rc = shmap_close(seg);
+    if (rc < 0 && status == CLI_EXIT_OK)
+        status = cli_fail_lib(name, rc);
+    /* No close destroys a file: a failed import removes it by name. */
+    if (status != CLI_EXIT_OK && info.store == SHMAP_STORE_FILE)
+        shmap_unlink(name);
+
+    restore_signals(old);
+    if (interrupted) {
+        /* Now that nothing is left behind, end as the signal would have. */
+        signal(interrupted, SIG_DFL);
+        raise(interrupted);
+    }
+    return status;
+}
+
+int cmd_import(int argc, char **argv)
+{
+    cli_create c;
+    if (cli_create_init(&c, argc) < 0)
+        return cli_fail(NULL, "out of memory");
+    cli_raw raw = {0};
+    cli_args a;
+    int opt, status = CLI_EXIT_USAGE;
+    cli_args_init(&a, "import", import_opts, argc, argv);
+    while ((opt = cli_args_next(&a)) >= 0) {
+        const char *o = import_opts[opt].name;
+        int taken = cli_create_option("import", &c, o, a.value);
+        if (taken < 0)
+            goto out;
+        if (!taken)
+            cli_raw_option(&raw, o, a.value);
+    }
+    if (opt == CLI_ARGS_EXIT) {
+        status = a.status;
+        goto out;
+    }
+    if (a.npos < 2) {
+        cli_usage_error("import", "missing %s", a.npos == 0 ? "FILE" : "NAME");
+        goto out;
+    }
+    if (a.npos > 2) {
+        cli_usage_error("import", "unexpected argument '%s'", a.argv[2]);
+        goto out;
+    }
+    const char *file = a.argv[0], *name = a.argv[1];
+    shmap_store store;
+    if (shmap_name_check(name, &store) == 0 && store == SHMAP_STORE_MEMFD) {
+        cli_usage_error("import", "'%s': a memfd segment would vanish when this command "
+                                  "exits; name a POSIX, System V or file segment", name);
+        goto out;
+    }
+    if (cli_raw_check("import", &raw) != 0 || cli_check_names("import", a.argv + 1, 1) != 0)
+        goto out;
+
+    source s;
+    memset(&s, 0, sizeof s);
+    s.path = file;
+    s.fd = -1;
+    status = import(&s, name, &raw, &c);
+    if (s.fd >= 0)
+        close(s.fd);
+    if (s.fits)
+        cli_fits_close(s.fits);
+    free(s.kw);
+out:
+    cli_create_free(&c);
+    return status;
+}

@@ -1,0 +1,415 @@
+/*
+ * fits.c: FITS images, through CFITSIO, as `import` reads them and `export` writes them.
+ * The build compiles this file when pkg-config finds CFITSIO, else fits_none.c.
+ *
+ * Types. A FITS image stores BITPIX 8, 16, 32, 64 (unsigned 8-bit, signed wider) or -32,
+ * -64 (IEEE floats), big-endian, and other integer types by convention through BZERO:
+ * uint16 is BITPIX 16 with BZERO 32768, int8 is BITPIX 8 with BZERO -128, and so on.
+ * CFITSIO does that arithmetic for us (USHORT_IMG, SBYTE_IMG..., and its "equivalent
+ * type" when reading), so the mapping is CFITSIO's: what it writes for a uint16 array is
+ * what every FITS reader takes for one. Other scaling (BSCALE != 1, another BZERO) means
+ * the stored integers are not the values: the image is read as the physical values,
+ * in the float type CFITSIO's equivalent type names.
+ *
+ * Axes. FITS lists axes fastest first (NAXIS1 varies fastest, Fortran's way), shmap
+ * slowest first (C's way): the same bytes, with the dimensions listed in reverse.
+ *
+ * Keywords. A segment's keywords become header cards and come back as keywords, with their
+ * comments; the cards that describe the HDU's structure are the file's business and are
+ * never taken for keywords, nor written from them.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <fitsio.h>
+
+#include "cli.h"
+
+const int cli_fits_built = 1;
+
+struct cli_fits {
+    fitsfile *f;
+    int datatype; /* CFITSIO's type code of the values read (TUSHORT...) */
+    int to_float; /* scaled integers read as physical (float) values */
+};
+
+static const struct {
+    shmap_dtype dtype;
+    int imgtype;  /* CFITSIO's image type (BITPIX, or the BZERO conventions) */
+    int datatype; /* CFITSIO's type code for such values in memory */
+} types[] = {
+    {SHMAP_U8, BYTE_IMG, TBYTE},           {SHMAP_I8, SBYTE_IMG, TSBYTE},
+    {SHMAP_I16, SHORT_IMG, TSHORT},        {SHMAP_U16, USHORT_IMG, TUSHORT},
+    {SHMAP_I32, LONG_IMG, TINT},           {SHMAP_U32, ULONG_IMG, TUINT},
+    {SHMAP_I64, LONGLONG_IMG, TLONGLONG},  {SHMAP_U64, ULONGLONG_IMG, TULONGLONG},
+    {SHMAP_F32, FLOAT_IMG, TFLOAT},        {SHMAP_F64, DOUBLE_IMG, TDOUBLE},
+};
+#define NTYPES (sizeof types / sizeof types[0])
+
+static int fail(char *err, size_t errsize, const char *fmt, ...) CLI_PRINTF(3, 4);
+
+static int fail(char *err, size_t errsize, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* CFITSIO's words for a failure: its status text, and the first message it stacked. */
+static int fail_status(char *err, size_t errsize, const char *what, int status)
+{
+    char text[FLEN_STATUS], msg[FLEN_ERRMSG] = "";
+    fits_get_errstatus(status, text);
+    fits_read_errmsg(msg);
+    fits_clear_errmsg();
+    if (msg[0] && strcmp(msg, text) != 0)
+        return fail(err, errsize, "%s: %s (%s)", what, text, msg);
+    return fail(err, errsize, "%s: %s", what, text);
+}
+
+/* Cards that describe the HDU (or carry no value of their own), never keywords. */
+static int structural(const char *name, int compressed)
+{
+    static const char *const exact[] = {
+        "SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BZERO", "BSCALE", "END", "XTENSION",
+        "PCOUNT", "GCOUNT", "COMMENT", "HISTORY", "CONTINUE", "CHECKSUM", "DATASUM",
+        "LONGSTRN", "",
+    };
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(name, exact[i]) == 0)
+            return 1;
+    if (strncmp(name, "NAXIS", 5) == 0 && name[5] && strspn(name + 5, "0123456789") ==
+                                                         strlen(name + 5))
+        return 1;
+    /* A tile-compressed image is a binary table underneath: its table's cards and the
+     * Z cards that describe the image are structure too. */
+    if (compressed && (name[0] == 'Z' || strcmp(name, "TFIELDS") == 0 ||
+                       strncmp(name, "TTYPE", 5) == 0 || strncmp(name, "TFORM", 5) == 0 ||
+                       strcmp(name, "THEAP") == 0))
+        return 1;
+    return 0;
+}
+
+static int keyword_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= SHMAP_KEYWORD_NAME_MAX)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+            return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reading */
+
+/* Find the image: the primary HDU's, or the first image extension's if that has none. */
+static int find_image(fitsfile *f, int *naxis, char *err, size_t errsize)
+{
+    int status = 0, nhdu = 0, type;
+    if (fits_get_img_dim(f, naxis, &status))
+        return fail_status(err, errsize, "reading the primary header", status);
+    if (*naxis > 0)
+        return 0;
+    fits_get_num_hdus(f, &nhdu, &status);
+    for (int i = 2; i <= nhdu && !status; i++) {
+        if (fits_movabs_hdu(f, i, &type, &status))
+            break;
+        if (type != IMAGE_HDU)
+            continue;
+        if (fits_get_img_dim(f, naxis, &status) == 0 && *naxis > 0)
+            return 0;
+    }
+    if (status)
+        return fail_status(err, errsize, "reading the extensions", status);
+    return fail(err, errsize, "no image in this FITS file (the primary HDU has NAXIS = 0 and "
+                              "no image extension has data)");
+}
+
+/* One card as a keyword: 1 kept, 0 left out (with a warning), -1 for a read error. */
+static int card_keyword(const char *path, fitsfile *f, const char *name0, const char *value,
+                        const char *comment, shmap_keyword *kw)
+{
+    int status = 0;
+    const char *name = name0;
+    if (strncmp(name, "HIERARCH ", 9) == 0)
+        name += 9;
+    if (!keyword_name_ok(name)) {
+        cli_warn(path, "card '%s' left out: shmap keyword names are 1 to %d letters, digits, "
+                       "'_' or '-'", name, SHMAP_KEYWORD_NAME_MAX - 1);
+        return 0;
+    }
+    memset(kw, 0, sizeof *kw);
+    snprintf(kw->name, sizeof kw->name, "%s", name);
+    char type = 0;
+    if (!value[0] || fits_get_keytype((char *)value, &type, &status)) {
+        cli_warn(path, "card '%s' left out: it has no value", name);
+        return 0;
+    }
+    char buf[FLEN_VALUE + 1];
+    switch (type) {
+    case 'C': {
+        char *s = NULL;
+        char longcomment[FLEN_COMMENT];
+        if (fits_read_key_longstr(f, (char *)name0, &s, longcomment, &status))
+            return -1;
+        kw->type = SHMAP_KW_STRING;
+        if (strlen(s) >= sizeof kw->s)
+            cli_warn(path, "keyword %s: string value cut to %zu characters", name,
+                     sizeof kw->s - 1);
+        snprintf(kw->s, sizeof kw->s, "%s", s);
+        fits_free_memory(s, &status);
+        break;
+    }
+    case 'L':
+        kw->type = SHMAP_KW_BOOL;
+        kw->i = value[strspn(value, " ")] == 'T';
+        break;
+    case 'I':
+    case 'F': {
+        errno = 0;
+        long long v = type == 'I' ? strtoll(value, NULL, 10) : 0;
+        if (type == 'I' && !errno) {
+            kw->type = SHMAP_KW_INT;
+            kw->i = v;
+            break;
+        }
+        /* A float, or an integer beyond 64 bits kept as the nearest double. FITS allows
+         * a D exponent (1.5D+03), which C spells E. */
+        snprintf(buf, sizeof buf, "%s", value);
+        for (char *p = buf; *p; p++)
+            if (*p == 'D' || *p == 'd')
+                *p = 'E';
+        kw->type = SHMAP_KW_FLOAT;
+        kw->f = strtod(buf, NULL);
+        break;
+    }
+    default:
+        cli_warn(path, "card '%s' left out: shmap keywords hold no complex value", name);
+        return 0;
+    }
+    /* Comments keep what fits, printable as FITS requires. */
+    snprintf(kw->comment, sizeof kw->comment, "%.*s", (int)sizeof kw->comment - 1, comment);
+    return 1;
+}
+
+static int read_keywords(const char *path, fitsfile *f, int compressed, int skip_blank,
+                         shmap_keyword **out, int *nout, char *err, size_t errsize)
+{
+    int status = 0, nkeys = 0, more = 0;
+    if (fits_get_hdrspace(f, &nkeys, &more, &status))
+        return fail_status(err, errsize, "reading the header", status);
+    shmap_keyword *kw = calloc(nkeys > 0 ? (size_t)nkeys : 1, sizeof *kw);
+    if (!kw)
+        return fail(err, errsize, "out of memory");
+    int n = 0;
+    for (int i = 1; i <= nkeys; i++) {
+        char name[FLEN_KEYWORD], value[FLEN_VALUE], comment[FLEN_COMMENT];
+        if (fits_read_keyn(f, i, name, value, comment, &status)) {
+            free(kw);
+            return fail_status(err, errsize, "reading the header", status);
+        }
+        if (structural(name, compressed) || (skip_blank && strcmp(name, "BLANK") == 0))
+            continue;
+        /* A name set twice (as FITS allows) keeps the last value, as a segment would. */
+        int rc = card_keyword(path, f, name, value, comment, &kw[n]);
+        if (rc < 0) {
+            free(kw);
+            return fail_status(err, errsize, "reading the header", status);
+        }
+        n += rc;
+    }
+    *out = kw;
+    *nout = n;
+    return 0;
+}
+
+int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_keyword **kw,
+                  int *nkw, char *err, size_t errsize)
+{
+    *out = NULL;
+    *kw = NULL;
+    *nkw = 0;
+    memset(a, 0, sizeof *a);
+    cli_fits *c = calloc(1, sizeof *c);
+    if (!c)
+        return fail(err, errsize, "out of memory");
+    int status = 0;
+    /* A disk file by its name: no CFITSIO extended syntax ("x.fits[1]", "-", "!x"). */
+    if (fits_open_diskfile(&c->f, path, READONLY, &status)) {
+        free(c);
+        return fail_status(err, errsize, "not a FITS file CFITSIO can read", status);
+    }
+    *out = c;
+    int naxis = 0, bitpix = 0, equiv = 0;
+    if (find_image(c->f, &naxis, err, errsize) < 0)
+        return -1;
+    if (naxis > SHMAP_MAX_DIMS)
+        return fail(err, errsize, "image has %d axes, shmap at most %d", naxis, SHMAP_MAX_DIMS);
+    LONGLONG naxes[SHMAP_MAX_DIMS];
+    if (fits_get_img_paramll(c->f, SHMAP_MAX_DIMS, &bitpix, &naxis, naxes, &status) ||
+        fits_get_img_equivtype(c->f, &equiv, &status))
+        return fail_status(err, errsize, "reading the image header", status);
+    /* CFITSIO 4.2 reports BITPIX 64 with BZERO 2^63 as signed: it is unsigned. */
+    double bzero = 0, bscale = 1;
+    if (equiv == LONGLONG_IMG) {
+        int s1 = 0, s2 = 0;
+        fits_read_key(c->f, TDOUBLE, "BZERO", &bzero, NULL, &s1);
+        fits_read_key(c->f, TDOUBLE, "BSCALE", &bscale, NULL, &s2);
+        if (s2)
+            bscale = 1;
+        fits_clear_errmsg();
+        if (!s1 && bscale == 1 && bzero == 9223372036854775808.0)
+            equiv = ULONGLONG_IMG;
+    }
+    size_t t = 0;
+    while (t < NTYPES && types[t].imgtype != equiv)
+        t++;
+    if (t == NTYPES)
+        return fail(err, errsize, "image of BITPIX %d (equivalent type %d): no shmap type",
+                    bitpix, equiv);
+    a->dtype = types[t].dtype;
+    a->elsize = shmap_dtype_size(a->dtype);
+    c->datatype = types[t].datatype;
+    c->to_float = bitpix > 0 && (equiv == FLOAT_IMG || equiv == DOUBLE_IMG);
+    a->ndim = (unsigned int)naxis;
+    uint64_t bytes = a->elsize;
+    for (int i = 0; i < naxis; i++) {
+        if (naxes[i] <= 0)
+            return fail(err, errsize, "image is empty (NAXIS%d = %lld)", i + 1,
+                        (long long)naxes[i]);
+        a->dims[naxis - 1 - i] = (uint64_t)naxes[i];
+        if (__builtin_mul_overflow(bytes, (uint64_t)naxes[i], &bytes))
+            return fail(err, errsize, "image's size overflows 64 bits");
+    }
+
+    /* A data unit cut short is found now, before any segment is made. */
+    int compressed = fits_is_compressed_image(c->f, &status);
+    LONGLONG head, data, end;
+    struct stat st;
+    if (!compressed && fits_get_hduaddrll(c->f, &head, &data, &end, &status) == 0 &&
+        stat(path, &st) == 0) {
+        uint64_t stored = bytes / a->elsize * (uint64_t)(abs(bitpix) / 8);
+        if ((uint64_t)st.st_size < (uint64_t)data + stored)
+            return fail(err, errsize, "truncated: the image needs %" PRIu64 " bytes of data, "
+                                      "the file holds %lld", stored,
+                        (long long)(st.st_size > data ? st.st_size - data : 0));
+    }
+    if (status)
+        return fail_status(err, errsize, "reading the image header", status);
+    return read_keywords(path, c->f, compressed, c->to_float, kw, nkw, err, errsize);
+}
+
+int cli_fits_read(cli_fits *c, const cli_file_array *a, void *dst, char *err, size_t errsize)
+{
+    LONGLONG first[SHMAP_MAX_DIMS], n = 1;
+    for (unsigned int i = 0; i < a->ndim; i++) {
+        first[i] = 1;
+        n *= (LONGLONG)a->dims[i];
+    }
+    int status = 0, anynul = 0;
+    /* Undefined pixels (BLANK) of scaled integers read as NaN; other types are read as
+     * they are stored, with no null check. */
+    float fnan = NAN;
+    double dnan = NAN;
+    void *nulval = !c->to_float ? NULL : c->datatype == TFLOAT ? (void *)&fnan : (void *)&dnan;
+    if (fits_read_pixll(c->f, c->datatype, first, n, nulval, dst, &anynul, &status))
+        return fail_status(err, errsize, "reading the image", status);
+    return 0;
+}
+
+void cli_fits_close(cli_fits *c)
+{
+    int status = 0;
+    if (c && c->f)
+        fits_close_file(c->f, &status);
+    free(c);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writing */
+
+int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize)
+{
+    for (size_t t = 0; t < NTYPES; t++)
+        if (types[t].dtype == dtype)
+            return 0;
+    return fail(err, errsize, "%s elements have no FITS image type (FITS images hold u8 i8 "
+                              "u16 i16 u32 i32 u64 i64 f32 f64)", shmap_dtype_name(dtype));
+}
+
+static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
+{
+    char *comment = k->comment[0] ? (char *)k->comment : NULL;
+    switch (k->type) {
+    case SHMAP_KW_INT: {
+        LONGLONG v = k->i;
+        return fits_write_key(f, TLONGLONG, k->name, &v, comment, status);
+    }
+    case SHMAP_KW_FLOAT: {
+        double v = k->f;
+        return fits_write_key(f, TDOUBLE, k->name, &v, comment, status);
+    }
+    case SHMAP_KW_BOOL: {
+        int v = k->i != 0;
+        return fits_write_key(f, TLOGICAL, k->name, &v, comment, status);
+    }
+    default:
+        /* Strings over 68 characters continue on CONTINUE cards (the long-string
+         * convention), which fits_write_key_longstr announces with LONGSTRN. */
+        return fits_write_key_longstr(f, k->name, k->s, comment, status);
+    }
+}
+
+int cli_fits_write(const char *path, const shmap_info *info, const void *data,
+                   const shmap_keyword *kw, int nkw, char *err, size_t errsize)
+{
+    size_t t = 0;
+    while (t < NTYPES && types[t].dtype != info->dtype)
+        t++;
+    if (t == NTYPES)
+        return cli_fits_check_type(info->dtype, err, errsize);
+    LONGLONG naxes[SHMAP_MAX_DIMS], first[SHMAP_MAX_DIMS];
+    for (unsigned int i = 0; i < info->ndim; i++) {
+        naxes[i] = (LONGLONG)info->dims[info->ndim - 1 - i];
+        first[i] = 1;
+    }
+    fitsfile *f;
+    int status = 0;
+    if (fits_create_diskfile(&f, path, &status))
+        return fail_status(err, errsize, "creating the file", status);
+    fits_create_imgll(f, types[t].imgtype, (int)info->ndim, naxes, &status);
+    for (int i = 0; i < nkw && !status; i++) {
+        /* BLANK marks undefined pixels of integer images only. */
+        int is_float = info->dtype == SHMAP_F32 || info->dtype == SHMAP_F64;
+        if (structural(kw[i].name, 0) || (is_float && strcmp(kw[i].name, "BLANK") == 0)) {
+            cli_warn(info->name, "keyword %s left out: FITS uses that card for the image's "
+                                 "structure", kw[i].name);
+            continue;
+        }
+        if (kw[i].type == SHMAP_KW_FLOAT && !isfinite(kw[i].f)) {
+            cli_warn(info->name, "keyword %s left out: FITS has no card for a %s value",
+                     kw[i].name, isnan(kw[i].f) ? "NaN" : "infinite");
+            continue;
+        }
+        write_keyword(f, &kw[i], &status);
+    }
+    if (!status)
+        fits_write_pixll(f, types[t].datatype, first, (LONGLONG)info->nelem, (void *)data,
+                         &status);
+    int wstatus = status;
+    status = 0;
+    fits_close_file(f, &status);
+    if (wstatus || status)
+        return fail_status(err, errsize, "writing the file", wstatus ? wstatus : status);
+    return 0;
+}

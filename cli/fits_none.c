@@ -1,0 +1,61 @@
+/*
+ * fits_none.c: FITS import and export when shmap is built without CFITSIO. Every call says
+ * so, in the one sentence CLI_FITS_MISSING, so the user knows what to install; the build
+ * picks this file or fits.c (see the Makefile).
+ */
+#include <stdio.h>
+
+#include "cli.h"
+
+const int cli_fits_built = 0;
+
+struct cli_fits {
+    int unused;
+};
+
+static int missing(char *err, size_t errsize)
+{
+    snprintf(err, errsize, "%s", CLI_FITS_MISSING);
+    return -1;
+}
+
+int cli_fits_open(const char *path, cli_fits **f, cli_file_array *a, shmap_keyword **kw,
+                  int *nkw, char *err, size_t errsize)
+{
+    (void)path;
+    (void)a;
+    *f = NULL;
+    *kw = NULL;
+    *nkw = 0;
+    return missing(err, errsize);
+}
+
+int cli_fits_read(cli_fits *f, const cli_file_array *a, void *dst, char *err, size_t errsize)
+{
+    (void)f;
+    (void)a;
+    (void)dst;
+    return missing(err, errsize);
+}
+
+void cli_fits_close(cli_fits *f)
+{
+    (void)f;
+}
+
+int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize)
+{
+    (void)dtype;
+    return missing(err, errsize);
+}
+
+int cli_fits_write(const char *path, const shmap_info *info, const void *data,
+                   const shmap_keyword *kw, int nkw, char *err, size_t errsize)
+{
+    (void)path;
+    (void)info;
+    (void)data;
+    (void)kw;
+    (void)nkw;
+    return missing(err, errsize);
+}

@@ -1,0 +1,894 @@
+/*
+ * shmap import and shmap export: .npy files both ways for every type (and with numpy itself
+ * when /usr/bin/python3 or python3 has it), raw bytes, FITS images when the command is built
+ * with CFITSIO (read back here by hand from the FITS standard, and made here by hand for
+ * import), and the failures: a missing or unknown file, a truncated one (no segment left),
+ * an existing NAME (unchanged) or FILE (untouched), a type FITS cannot hold, bad usage.
+ *
+ * Files live in this test's directory, which a guard process removes however the test
+ * ends; segments carry this test's prefix, which the runner removes if a test fails.
+ */
+#include <fcntl.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+
+#include "../util.h"
+
+static const char *path_of(const char *leaf)
+{
+    static char buf[8][256];
+    static int i;
+    char *b = buf[i++ % 8];
+    snprintf(b, sizeof buf[0], "%s/%s", util_test_dir(), leaf);
+    return b;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    CHECK(write(fd, data, len) == (ssize_t)len);
+    close(fd);
+}
+
+/* A whole file in a new buffer (NUL-terminated too); its length in *len. */
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        test_fail(__FILE__, __LINE__, "open %s: %s", path, strerror(errno));
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0);
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    CHECK(buf != NULL);
+    CHECK(read(fd, buf, (size_t)st.st_size) == st.st_size);
+    buf[st.st_size] = '\0';
+    close(fd);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* What `shmap cat NAME` prints. */
+static char *cat_of(const char *name)
+{
+    char *out = NULL, *err = NULL;
+    RUN(0, "cat", name);
+    free(err);
+    return out;
+}
+
+/* The value of `field:` in `shmap info NAME`, such as "f32" for "dtype". */
+static void info_field(const char *name, const char *field, char *buf, size_t size)
+{
+    char *out = NULL, *err = NULL;
+    RUN(0, "info", name);
+    char pat[64];
+    snprintf(pat, sizeof pat, "\n%s:", field);
+    const char *p = strstr(out, pat);
+    if (!p)
+        test_fail(__FILE__, __LINE__, "no %s in info: %s", field, out);
+    p += strlen(pat);
+    p += strspn(p, " ");
+    snprintf(buf, size, "%.*s", (int)strcspn(p, field[0] == 'k' ? "\n" : " \n"), p);
+    util_clear(&out, &err);
+}
+
+/* `shmap info` lists keyword `key` as "  KEY  = value": the names are padded alike. */
+static void check_keyword(const char *info, const char *key, const char *value, int line)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\n  %s ", key);
+    const char *p = strstr(info, pat);
+    if (p) {
+        p += strlen(pat);
+        p += strspn(p, " ");
+    }
+    size_t n = strlen(value);
+    if (!p || strncmp(p, "= ", 2) != 0 || strncmp(p + 2, value, n) != 0 || p[2 + n] != '\n')
+        test_fail(__FILE__, line, "no keyword %s = %s in:\n%s", key, value, info);
+}
+#define CHECK_KEYWORD(info, key, value) check_keyword((info), (key), (value), __LINE__)
+
+/* Whether the command was built with CFITSIO: a FITS file with no image says either
+ * "no image" or that FITS support is not built. */
+static int fits_built(void)
+{
+    char card[2880];
+    memset(card, ' ', sizeof card);
+    const char *cards[] = {"SIMPLE  =                    T", "BITPIX  =                    8",
+                           "NAXIS   =                    0", "END"};
+    for (int i = 0; i < 4; i++)
+        memcpy(card + 80 * i, cards[i], strlen(cards[i]));
+    const char *path = path_of("probe.fits");
+    write_file(path, card, sizeof card);
+    char *out = NULL, *err = NULL;
+    RUN(1, "import", path, test_name("probe"));
+    int built = strstr(err, "FITS support not built") == NULL;
+    if (built)
+        CHECK_ERROR_LINE(err, "no image");
+    util_clear(&out, &err);
+    return built;
+}
+
+static void need_fits(void)
+{
+    if (!fits_built())
+        TEST_SKIP("shmap is built without CFITSIO (install libcfitsio-dev)");
+}
+
+/* A python3 with numpy, or a skip. */
+static const char *need_numpy(void)
+{
+    static const char *const pythons[] = {"/usr/bin/python3", "python3"};
+    for (size_t i = 0; i < 2; i++) {
+        char *out = NULL, *err = NULL;
+        int rc = test_sh(&out, &err, "%s -c 'import numpy' 2>&1", pythons[i]);
+        util_clear(&out, &err);
+        if (rc == 0)
+            return pythons[i];
+    }
+    TEST_SKIP("no python3 with numpy here (apt-get install python3-numpy)");
+}
+
+/* Run a Python script (with numpy) in this test's directory; it must exit 0. */
+static void run_python(const char *script)
+{
+    const char *py = need_numpy();
+    const char *path = path_of("script.py");
+    write_file(path, script, strlen(script));
+    char *out = NULL, *err = NULL;
+    int rc = test_sh(&out, &err, "cd '%s' && %s script.py", util_test_dir(), py);
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "python exited %d:\n%s%s", rc, out ? out : "",
+                  err ? err : "");
+    util_clear(&out, &err);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* .npy */
+
+static const char *const npy_types[] = {
+    "u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "f16", "f32", "f64",
+    "c64", "c128", "bool", "record:x:f4,pos:f8[3],flag:u1",
+};
+
+TEST(io__npy_round_trip_keeps_type_shape_and_values_for_every_type)
+{
+    char *out = NULL, *err = NULL;
+    for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++) {
+        char a[64], b[64], file[32], ta[128], tb[128];
+        snprintf(a, sizeof a, "%s", test_name("a"));
+        snprintf(b, sizeof b, "%s", test_name("b"));
+        snprintf(file, sizeof file, "t%zu.npy", i);
+        const char *path = path_of(file);
+        RUN(0, "create", a, npy_types[i], "2", "3", "4");
+        RUN(0, "fill", a, "ramp");
+        RUN(0, "export", a, path);
+        CHECK_STR(out, "");
+        CHECK_STR(err, "");
+        size_t len;
+        unsigned char *bytes = read_file(path, &len);
+        CHECK(memcmp(bytes, "\x93NUMPY\x01\x00", 8) == 0);
+        size_t hlen = bytes[8] | (size_t)bytes[9] << 8;
+        CHECK_EQ_INT((10 + hlen) % 64, 0);
+        CHECK(bytes[10 + hlen - 1] == '\n');
+        CHECK_CONTAINS((char *)bytes + 10, "'fortran_order': False, 'shape': (2, 3, 4), }");
+        free(bytes);
+        RUN(0, "import", path, b);
+        info_field(a, "dtype", ta, sizeof ta);
+        info_field(b, "dtype", tb, sizeof tb);
+        CHECK_STR(tb, ta);
+        info_field(b, "shape", tb, sizeof tb);
+        CHECK_STR(tb, "2x3x4");
+        char *ca = cat_of(a), *cb = cat_of(b);
+        CHECK_STR(cb, ca);
+        free(ca);
+        free(cb);
+        CHECK_OK(shmap_unlink(a));
+        CHECK_OK(shmap_unlink(b));
+    }
+    util_clear(&out, &err);
+}
+
+TEST(io__numpy_files_import_with_their_values)
+{
+    run_python("import numpy as np\n"
+               "np.save('le.npy', np.arange(6, dtype='<f4').reshape(2, 3) - 2.5)\n"
+               "np.save('be.npy', np.arange(6, dtype='>i4').reshape(2, 3) - 3)\n"
+               "np.save('bec.npy', np.array([1+2j, -3.5-4j], dtype='>c16'))\n"
+               "np.save('beu.npy', np.array([1, 65535, 258], dtype='>u2'))\n"
+               "np.save('f.npy', np.asfortranarray(np.arange(24, dtype='>i8').reshape(2, 3, "
+               "4)))\n"
+               "np.save('h.npy', np.array([0.5, -2, 1024], dtype='<f2'))\n"
+               "np.save('b.npy', np.array([[True, False], [False, True]]))\n"
+               "np.save('rec.npy', np.array([(1.5, [1, 2, 3], 7), (-2.5, [4, 5, 6], 8)],\n"
+               "        dtype=[('x', '>f4'), ('pos', '>f8', (3,)), ('flag', 'u1')]))\n"
+               "np.save('s.npy', np.int16(-7))\n"
+               "with open('v2.npy', 'wb') as f:\n"
+               "    np.lib.format.write_array(f, np.arange(4, dtype='<u8'), version=(2, 0))\n"
+               "with open('v3.npy', 'wb') as f:\n"
+               "    np.lib.format.write_array(f, np.arange(3, dtype='<i2'), version=(3, 0))\n");
+    static const char *const cases[][4] = {
+        {"le.npy", "f32", "2x3", "-2.5 -1.5 -0.5\n0.5 1.5 2.5\n"},
+        {"be.npy", "i32", "2x3", "-3 -2 -1\n0 1 2\n"},
+        {"bec.npy", "c128", "2", "1+2j -3.5-4j\n"},
+        {"beu.npy", "u16", "3", "1 65535 258\n"},
+        {"f.npy", "i64", "2x3x4", "0 1 2 3\n4 5 6 7\n8 9 10 11\n\n12 13 14 15\n16 17 18 19\n"
+                                  "20 21 22 23\n"},
+        {"h.npy", "f16", "3", "0.5 -2 1024\n"},
+        {"b.npy", "bool", "2x2", "True False\nFalse True\n"},
+        {"rec.npy", "record", "2", "(x=1.5, pos=[1, 2, 3], flag=7) (x=-2.5, pos=[4, 5, 6], "
+                                   "flag=8)\n"},
+        {"s.npy", "i16", "1", "-7\n"},
+        {"v2.npy", "u64", "4", "0 1 2 3\n"},
+        {"v3.npy", "i16", "3", "0 1 2\n"},
+    };
+    char *out = NULL, *err = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *name = test_name("np");
+        RUN(0, "import", path_of(cases[i][0]), name);
+        char buf[128];
+        info_field(name, "dtype", buf, sizeof buf);
+        CHECK_STR(buf, cases[i][1]);
+        info_field(name, "shape", buf, sizeof buf);
+        CHECK_STR(buf, cases[i][2]);
+        char *c = cat_of(name);
+        CHECK_STR(c, cases[i][3]);
+        free(c);
+        CHECK_OK(shmap_unlink(name));
+    }
+    util_clear(&out, &err);
+}
+
+TEST(io__exported_npy_files_load_in_numpy_with_the_same_values)
+{
+    need_numpy();
+    char *out = NULL, *err = NULL;
+    const char *a = test_name("f"), *b = test_name("r"), *c = test_name("c");
+    RUN(0, "create", a, "f64", "3", "4");
+    RUN(0, "fill", a, "ramp");
+    RUN(0, "set", a, "2", "3", "-0.25");
+    RUN(0, "export", a, path_of("f.npy"));
+    RUN(0, "create", b, "record:x:f4,pos:f8[3],flag:u1,ok:bool", "2");
+    RUN(0, "set", b, "1", "(x=1.5, pos=[1, 2, 3], flag=9, ok=true)");
+    RUN(0, "export", b, path_of("r.npy"));
+    RUN(0, "create", c, "c64", "2");
+    RUN(0, "set", c, "0", "1-2j");
+    RUN(0, "export", c, path_of("c.npy"));
+    run_python("import numpy as np\n"
+               "a = np.load('f.npy')\n"
+               "assert a.dtype == np.float64 and a.shape == (3, 4), (a.dtype, a.shape)\n"
+               "want = np.arange(12.0).reshape(3, 4); want[2, 3] = -0.25\n"
+               "assert (a == want).all(), a\n"
+               "r = np.load('r.npy')\n"
+               "assert r.shape == (2,) and r.dtype.names == ('x', 'pos', 'flag', 'ok'), r.dtype\n"
+               "assert r.dtype['pos'].shape == (3,) and r.dtype['ok'] == np.bool_\n"
+               "assert r[1]['x'] == 1.5 and list(r[1]['pos']) == [1, 2, 3]\n"
+               "assert r[1]['flag'] == 9 and r[1]['ok'] and r[0]['x'] == 0\n"
+               "c = np.load('c.npy')\n"
+               "assert c.dtype == np.complex64 and list(c) == [1-2j, 0], c\n");
+    CHECK_OK(shmap_unlink(a));
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(c));
+    util_clear(&out, &err);
+}
+
+TEST(io__a_header_numpy_would_refuse_or_a_type_shmap_lacks_is_a_clear_failure)
+{
+    char *out = NULL, *err = NULL;
+    static const char *const headers[][2] = {
+        {"{'descr': '<U4', 'fortran_order': False, 'shape': (2,), }", "'<U4' (a string"},
+        {"{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", "Python objects"},
+        {"{'descr': '<f4', 'shape': (2,), }", "must have the keys"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", "empty"},
+        {"{'descr': [('a', [('b', '<f4')])], 'fortran_order': False, 'shape': (1,), }",
+         "nested record"},
+        {"{'descr': [('a', '<f4'), ('b', '>f4')], 'fortran_order': False, 'shape': (1,), }",
+         "both byte orders"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), ", "ends inside"},
+        {"__import__('os').system('false')", "not a Python literal"},
+    };
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+        unsigned char file[256];
+        size_t hlen = strlen(headers[i][0]);
+        memcpy(file, "\x93NUMPY\x01\x00", 8);
+        file[8] = (unsigned char)hlen;
+        file[9] = 0;
+        memcpy(file + 10, headers[i][0], hlen);
+        memset(file + 10 + hlen, 0, 16); /* some data */
+        const char *path = path_of("bad.npy");
+        write_file(path, file, 10 + hlen + 16);
+        const char *name = test_name("bad");
+        RUN(1, "import", path, name);
+        CHECK_ERROR_LINE(err, headers[i][1]);
+        CHECK_CONTAINS(err, "bad.npy");
+        CHECK(!util_shm_exists(name));
+    }
+    util_clear(&out, &err);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Raw */
+
+TEST(io__raw_export_writes_the_data_bytes_in_c_order)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("raw");
+    RUN(0, "create", name, "u16", "2", "3");
+    RUN(0, "fill", name, "ramp");
+    RUN(0, "export", name, path_of("a.raw"));
+    RUN(0, "export", name, path_of("b.npy"), "--format", "raw");
+    RUN(0, "export", name, path_of("noext"));
+    const uint16_t want[6] = {0, 1, 2, 3, 4, 5};
+    const char *files[] = {"a.raw", "b.npy", "noext"};
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        unsigned char *bytes = read_file(path_of(files[i]), &len);
+        CHECK_EQ_INT(len, sizeof want);
+        CHECK(memcmp(bytes, want, sizeof want) == 0);
+        free(bytes);
+    }
+    /* --format npy on any name; the extension in any case. */
+    RUN(0, "export", name, path_of("c.dat"), "--format", "npy");
+    RUN(0, "export", name, path_of("d.NPY"));
+    const char *npys[] = {"c.dat", "d.NPY"};
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        unsigned char *bytes = read_file(path_of(npys[i]), &len);
+        CHECK(len == 128 + sizeof want && memcmp(bytes, "\x93NUMPY", 6) == 0);
+        CHECK(memcmp(bytes + 128, want, sizeof want) == 0);
+        free(bytes);
+    }
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__raw_files_import_and_export_with_dtype_and_shape)
+{
+    char *out = NULL, *err = NULL;
+    /* A 4-byte header, then 2x3 int16. */
+    unsigned char file[4 + 12] = "HDR:";
+    const int16_t v[6] = {-3, -2, -1, 0, 1, 2};
+    memcpy(file + 4, v, sizeof v);
+    const char *path = path_of("cam.raw");
+    write_file(path, file, sizeof file);
+    const char *name = test_name("cam");
+    RUN(0, "import", path, name, "--dtype", "i2", "--shape", "2,3", "--offset", "4");
+    char *c = cat_of(name);
+    CHECK_STR(c, "-3 -2 -1\n0 1 2\n");
+    free(c);
+    /* Export reads a plain file as a raw array too, like cat. */
+    char farg[300];
+    snprintf(farg, sizeof farg, "file:%s", path);
+    RUN(0, "export", farg, path_of("cam.npy"), "--dtype", "i2", "--shape", "3x2", "--offset",
+        "4");
+    const char *b = test_name("back");
+    RUN(0, "import", path_of("cam.npy"), b);
+    c = cat_of(b);
+    CHECK_STR(c, "-3 -2\n-1 0\n1 2\n");
+    free(c);
+    /* The file must end where the array does: no segment otherwise. */
+    const char *bad = test_name("bad");
+    RUN(1, "import", path, bad, "--dtype", "i2", "--shape", "2,2", "--offset", "4");
+    CHECK_ERROR_LINE(err, "cam.raw: is 16 bytes");
+    RUN(1, "import", path, bad, "--dtype", "i2", "--shape", "2,4", "--offset", "4");
+    CHECK_ERROR_LINE(err, "must end where the array does");
+    CHECK(!util_shm_exists(bad));
+    CHECK_OK(shmap_unlink(name));
+    CHECK_OK(shmap_unlink(b));
+    util_clear(&out, &err);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Stores, failures, usage */
+
+TEST(io__import_makes_segments_of_every_store)
+{
+    char *out = NULL, *err = NULL;
+    const char *src = test_name("src");
+    RUN(0, "create", src, "i32", "5");
+    RUN(0, "fill", src, "ramp");
+    RUN(0, "export", src, path_of("src.npy"));
+    char key[32], file[300];
+    snprintf(key, sizeof key, "sysv://0x%08x", (unsigned)test_sysv_key());
+    snprintf(file, sizeof file, "file:%s", path_of("seg.shm"));
+    const char *names[] = {key, file};
+    for (int i = 0; i < 2; i++) {
+        RUN(0, "import", path_of("src.npy"), names[i], "--mode", "0640", "--keyword",
+            "ORIGIN='src' / where from");
+        char *c = cat_of(names[i]);
+        CHECK_STR(c, "0 1 2 3 4\n");
+        free(c);
+        char buf[128];
+        info_field(names[i], "mode", buf, sizeof buf);
+        CHECK_STR(buf, "0640");
+        RUN(0, "info", names[i]);
+        CHECK_KEYWORD(out, "ORIGIN", "'src' / where from");
+        CHECK_CONTAINS(out, "generation:      1");
+        CHECK_CONTAINS(out, "transient:       no");
+        RUN(0, "rm", names[i]);
+    }
+    CHECK_OK(shmap_unlink(src));
+    util_clear(&out, &err);
+}
+
+TEST(io__a_truncated_or_unknown_file_is_refused_and_leaves_no_segment)
+{
+    char *out = NULL, *err = NULL;
+    const char *src = test_name("src");
+    RUN(0, "create", src, "f64", "100");
+    RUN(0, "export", src, path_of("full.npy"));
+    size_t len;
+    unsigned char *bytes = read_file(path_of("full.npy"), &len);
+    write_file(path_of("short.npy"), bytes, len - 8);
+    write_file(path_of("hdr.npy"), bytes, 40); /* cut inside the header */
+    free(bytes);
+    const char *name = test_name("dst");
+    char file[300];
+    snprintf(file, sizeof file, "file:%s", path_of("dst.shm"));
+    RUN(1, "import", path_of("short.npy"), name);
+    CHECK_ERROR_LINE(err, "short.npy: truncated: the header announces 800 bytes of data, "
+                          "the file holds 792");
+    RUN(1, "import", path_of("short.npy"), file);
+    CHECK_ERROR_LINE(err, "truncated");
+    RUN(1, "import", path_of("hdr.npy"), name);
+    CHECK_ERROR_LINE(err, "hdr.npy: truncated .npy header");
+    /* Through a pipe the size is not known beforehand: the segment made is taken away. */
+    RUN(1, "import", "/dev/stdin", name);
+    CHECK_ERROR_LINE(err, "not a .npy file");
+    char *o2 = NULL, *e2 = NULL;
+    CHECK_EQ_INT(test_sh(&o2, &e2, "cat '%s' | %s import /dev/stdin %s", path_of("short.npy"),
+                         test_shmap_bin(), name), 1);
+    CHECK_ERROR_LINE(e2, "truncated: the header announces 800 bytes of data, the file holds "
+                         "792");
+    CHECK_EQ_INT(test_sh(&o2, &e2, "cat '%s' | %s import /dev/stdin %s", path_of("short.npy"),
+                         test_shmap_bin(), file), 1);
+    util_clear(&o2, &e2);
+    CHECK(!util_shm_exists(name));
+    CHECK(!file_exists(path_of("dst.shm")));
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+
+    write_file(path_of("text.txt"), "hello, world\n", 13);
+    RUN(1, "import", path_of("text.txt"), name);
+    CHECK_ERROR_LINE(err, "text.txt: not a .npy file (no \\x93NUMPY magic) nor a FITS file");
+    CHECK_CONTAINS(err, "--dtype and --shape");
+    RUN(1, "import", path_of("missing.npy"), name);
+    CHECK_ERROR_LINE(err, "missing.npy: No such file or directory");
+    RUN(1, "import", util_test_dir(), name);
+    CHECK_ERROR_LINE(err, "is a directory");
+    CHECK(!util_shm_exists(name));
+    CHECK_OK(shmap_unlink(src));
+    util_clear(&out, &err);
+}
+
+TEST(io__an_existing_name_or_file_is_left_as_it_is)
+{
+    char *out = NULL, *err = NULL;
+    const char *a = test_name("a"), *b = test_name("b");
+    RUN(0, "create", a, "u8", "3");
+    RUN(0, "fill", a, "7");
+    RUN(0, "create", b, "u8", "4");
+    RUN(0, "fill", b, "9");
+    RUN(0, "export", a, path_of("a.npy"));
+    RUN(1, "import", path_of("a.npy"), b);
+    CHECK_ERROR_LINE(err, b);
+    CHECK_CONTAINS(err, "exists");
+    char *c = cat_of(b);
+    CHECK_STR(c, "9 9 9 9\n");
+    free(c);
+
+    /* FILE exists: refused, untouched, unless --force; no hidden file stays behind. */
+    write_file(path_of("keep.npy"), "precious", 8);
+    RUN(1, "export", b, path_of("keep.npy"));
+    CHECK_ERROR_LINE(err, "keep.npy: exists: give --force to replace it");
+    size_t len;
+    unsigned char *bytes = read_file(path_of("keep.npy"), &len);
+    CHECK(len == 8 && memcmp(bytes, "precious", 8) == 0);
+    free(bytes);
+    RUN(0, "export", b, path_of("keep.npy"), "--force");
+    const char *back = test_name("back");
+    RUN(0, "import", path_of("keep.npy"), back);
+    c = cat_of(back);
+    CHECK_STR(c, "9 9 9 9\n");
+    free(c);
+    RUN(1, "export", b, util_test_dir(), "--force");
+    CHECK_ERROR_LINE(err, "is a directory");
+    /* A segment that is not there: nothing is written. */
+    RUN(1, "export", test_name("missing"), path_of("none.npy"));
+    CHECK_ERROR_LINE(err, "missing");
+    CHECK(!file_exists(path_of("none.npy")));
+    /* a.npy, keep.npy: nothing else, no hidden directory. */
+    CHECK_EQ_INT(util_dir_entries(util_test_dir()), 2);
+    CHECK_OK(shmap_unlink(a));
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(back));
+    util_clear(&out, &err);
+}
+
+TEST(io__bad_usage_exits_2_before_anything_is_done)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("u");
+    RUN(2, "import");
+    CHECK_USAGE_LINES(err, "import", "missing FILE");
+    RUN(2, "import", "x.npy");
+    CHECK_USAGE_LINES(err, "import", "missing NAME");
+    RUN(2, "import", "x.npy", name, "extra");
+    CHECK_USAGE_LINES(err, "import", "unexpected argument 'extra'");
+    RUN(2, "import", "x.npy", "a/b");
+    CHECK_USAGE_LINES(err, "import", "a/b");
+    RUN(2, "import", "x.npy", "memfd:x");
+    CHECK_USAGE_LINES(err, "import", "would vanish");
+    RUN(2, "import", "x.npy", name, "--mode", "999");
+    CHECK_USAGE_LINES(err, "import", "invalid mode");
+    RUN(2, "import", "x.npy", name, "--keyword", "NOVALUE");
+    CHECK_USAGE_LINES(err, "import", "--keyword");
+    RUN(2, "import", "x.npy", name, "--dtype", "f4");
+    CHECK_USAGE_LINES(err, "import", "--dtype needs --shape");
+    RUN(2, "import", "x.npy", name, "--private");
+    CHECK_USAGE_LINES(err, "import", "unknown option '--private'");
+    RUN(2, "export");
+    CHECK_USAGE_LINES(err, "export", "missing NAME");
+    RUN(2, "export", name);
+    CHECK_USAGE_LINES(err, "export", "missing FILE");
+    RUN(2, "export", name, path_of("x.npy"), "--format", "tiff");
+    CHECK_USAGE_LINES(err, "export", "--format 'tiff'");
+    RUN(2, "export", name, path_of("x.npy"), "--timeout", "soon");
+    CHECK_USAGE_LINES(err, "export", "--timeout");
+    RUN(2, "export", "", path_of("x.npy"));
+    CHECK_USAGE_LINES(err, "export", "empty segment name");
+    RUN(2, "export", name, path_of("x.npy"), "--shape", "3");
+    CHECK_USAGE_LINES(err, "export", "--shape needs --dtype");
+    CHECK(!file_exists(path_of("x.npy")));
+    RUN(0, "help", "import");
+    CHECK_CONTAINS(out, "fortran_order");
+    RUN(0, "help", "export");
+    CHECK_CONTAINS(out, "--force");
+    util_clear(&out, &err);
+}
+
+TEST(io__export_waits_for_the_exclusive_lock_and_gives_up_after_timeout)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("lk");
+    RUN(0, "create", name, "u8", "4");
+    pid_t holder = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    RUN(1, "export", name, path_of("l.npy"), "--timeout", "0.2");
+    CHECK_ERROR_LINE(err, "timed out waiting for the lock");
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %d", (int)holder);
+    CHECK_CONTAINS(err, pid);
+    CHECK(!file_exists(path_of("l.npy")));
+    util_kill9(holder);
+    RUN(0, "export", name, path_of("l.npy"), "--timeout", "5");
+    CHECK(file_exists(path_of("l.npy")));
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* FITS */
+
+/* One header card's value text ("16", "'west    '") and comment, or NULL: by hand, from
+ * the standard, so CFITSIO is not checked against itself. */
+static const char *fits_card(const unsigned char *file, size_t len, const char *key,
+                             char *comment, size_t csize)
+{
+    static char value[81];
+    char pat[9];
+    snprintf(pat, sizeof pat, "%-8s", key);
+    for (size_t off = 0; off + 80 <= len; off += 80) {
+        const char *card = (const char *)file + off;
+        if (memcmp(card, "END     ", 8) == 0)
+            return NULL;
+        if (memcmp(card, pat, 8) != 0 || memcmp(card + 8, "= ", 2) != 0)
+            continue;
+        char text[81];
+        memcpy(text, card + 10, 70);
+        text[70] = '\0';
+        /* The value ends at a '/' outside quotes. */
+        int q = 0;
+        char *p = text;
+        for (; *p && (q || *p != '/'); p++)
+            q ^= *p == '\'';
+        char *cm = *p == '/' ? p + 1 : p + strlen(p);
+        *p = '\0';
+        char *v = text + strspn(text, " ");
+        size_t vl = strlen(v);
+        while (vl && v[vl - 1] == ' ')
+            v[--vl] = '\0';
+        snprintf(value, sizeof value, "%s", v);
+        if (comment) {
+            cm += strspn(cm, " ");
+            size_t cl = strlen(cm);
+            while (cl && cm[cl - 1] == ' ')
+                cm[--cl] = '\0';
+            snprintf(comment, csize, "%s", cm);
+        }
+        return value;
+    }
+    return NULL;
+}
+
+/* Where the data starts: after the header block holding END. */
+static size_t fits_data_start(const unsigned char *file, size_t len)
+{
+    for (size_t off = 0; off + 80 <= len; off += 80)
+        if (memcmp(file + off, "END     ", 8) == 0)
+            return (off / 2880 + 1) * 2880;
+    test_fail(__FILE__, __LINE__, "no END card");
+}
+
+/* Big-endian integer of n bytes at p. */
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+TEST(io__fits_round_trip_keeps_values_axes_and_keywords_for_every_fits_type)
+{
+    need_fits();
+    static const struct {
+        const char *type;
+        int bitpix;
+        const char *bzero; /* NULL: none */
+    } types[] = {
+        {"u8", 8, NULL},   {"i8", 8, "-128"},           {"i16", 16, NULL},
+        {"u16", 16, "32768"}, {"i32", 32, NULL},         {"u32", 32, "2147483648"},
+        {"i64", 64, NULL}, {"u64", 64, "9223372036854775808"}, {"f32", -32, NULL},
+        {"f64", -64, NULL},
+    };
+    char *out = NULL, *err = NULL;
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%s", test_name("a"));
+        snprintf(b, sizeof b, "%s", test_name("b"));
+        const char *path = path_of("rt.fits");
+        unlink(path);
+        /* 2 rows of 3: element [r][c] = 3r + c, so the order of the values tells the axes. */
+        RUN(0, "create", a, types[t].type, "2", "3", "--keyword", "EXPTIME=0.5",
+            "--keyword", "CAMERA='west' / which camera", "--keyword", "NFRAMES=12 / frames",
+            "--keyword", "DARK=T", "--keyword", "TEMPERATURE_CCD=-80.5 / deg C");
+        RUN(0, "fill", a, "ramp");
+        RUN(0, "export", a, path);
+        CHECK_STR(err, "");
+        size_t len;
+        unsigned char *f = read_file(path, &len);
+        CHECK_EQ_INT(len % 2880, 0);
+        CHECK(memcmp(f, "SIMPLE  =                    T", 30) == 0);
+        char bitpix[16], cm[80];
+        snprintf(bitpix, sizeof bitpix, "%d", types[t].bitpix);
+        CHECK_STR(fits_card(f, len, "BITPIX", NULL, 0), bitpix);
+        CHECK_STR(fits_card(f, len, "NAXIS", NULL, 0), "2");
+        CHECK_STR(fits_card(f, len, "NAXIS1", NULL, 0), "3");
+        CHECK_STR(fits_card(f, len, "NAXIS2", NULL, 0), "2");
+        if (types[t].bzero)
+            CHECK_STR(fits_card(f, len, "BZERO", NULL, 0), types[t].bzero);
+        else
+            CHECK(fits_card(f, len, "BZERO", NULL, 0) == NULL);
+        CHECK_STR(fits_card(f, len, "CAMERA", cm, sizeof cm), "'west    '");
+        CHECK_STR(cm, "which camera");
+        CHECK_STR(fits_card(f, len, "NFRAMES", cm, sizeof cm), "12");
+        CHECK_STR(cm, "frames");
+        CHECK_STR(fits_card(f, len, "DARK", NULL, 0), "T");
+        CHECK(strstr((char *)f, "HIERARCH TEMPERATURE_CCD = -80.5 / deg C") != NULL);
+        /* The data: big-endian, NAXIS1 fastest, stored value = value - BZERO. */
+        size_t data = fits_data_start(f, len);
+        int size = types[t].bitpix < 0 ? -types[t].bitpix / 8 : types[t].bitpix / 8;
+        CHECK(data + 6 * (size_t)size <= len);
+        for (int i = 0; i < 6; i++) {
+            uint64_t raw = be(f + data + (size_t)i * (size_t)size, size);
+            double v;
+            if (types[t].bitpix == -32) {
+                uint32_t u = (uint32_t)raw;
+                float x;
+                memcpy(&x, &u, 4);
+                v = x;
+            } else if (types[t].bitpix == -64) {
+                memcpy(&v, &raw, 8);
+            } else {
+                /* Two's complement of the width, plus BZERO. */
+                int64_t s = size == 8 ? (int64_t)raw
+                                      : (int64_t)(raw << (64 - 8 * size)) >> (64 - 8 * size);
+                if (types[t].bitpix == 8)
+                    s = (int64_t)raw; /* BITPIX 8 is unsigned */
+                double zero = types[t].bzero ? strtod(types[t].bzero, NULL) : 0;
+                v = (double)s + zero;
+                if (types[t].bzero && size == 8) /* BZERO 2^63: the top bit flipped */
+                    v = (double)(raw ^ UINT64_C(0x8000000000000000));
+            }
+            if (v != i)
+                test_fail(__FILE__, __LINE__, "%s: FITS pixel %d is %g", types[t].type, i, v);
+        }
+        free(f);
+        RUN(0, "import", path, b);
+        CHECK_STR(err, "");
+        char ta[64], tb[64];
+        info_field(b, "dtype", tb, sizeof tb);
+        CHECK_STR(tb, types[t].type);
+        info_field(b, "shape", tb, sizeof tb);
+        CHECK_STR(tb, "2x3");
+        char *ca = cat_of(a), *cb = cat_of(b);
+        CHECK_STR(cb, ca);
+        free(ca);
+        free(cb);
+        RUN(0, "info", b);
+        CHECK_KEYWORD(out, "EXPTIME", "0.5");
+        CHECK_KEYWORD(out, "CAMERA", "'west' / which camera");
+        CHECK_KEYWORD(out, "NFRAMES", "12 / frames");
+        CHECK_KEYWORD(out, "DARK", "T");
+        CHECK_KEYWORD(out, "TEMPERATURE_CCD", "-80.5 / deg C");
+        CHECK(strstr(out, "BITPIX") == NULL && strstr(out, "NAXIS") == NULL);
+        CHECK(strstr(out, "COMMENT") == NULL && strstr(out, "BZERO") == NULL);
+        info_field(a, "keywords", ta, sizeof ta);
+        info_field(b, "keywords", tb, sizeof tb);
+        CHECK_STR(tb, "5 of 32 slots");
+        CHECK_OK(shmap_unlink(a));
+        CHECK_OK(shmap_unlink(b));
+    }
+    util_clear(&out, &err);
+}
+
+/* A FITS file by hand: header cards (padded to 2880), then big-endian data (padded). */
+static void write_fits(const char *path, const char *const *cards, int ncards,
+                       const unsigned char *data, size_t dlen)
+{
+    size_t hlen = ((size_t)(ncards + 1) * 80 + 2879) / 2880 * 2880;
+    size_t total = hlen + (dlen + 2879) / 2880 * 2880;
+    unsigned char *f = calloc(1, total);
+    CHECK(f != NULL);
+    memset(f, ' ', hlen);
+    for (int i = 0; i < ncards; i++)
+        memcpy(f + 80 * i, cards[i], strlen(cards[i]));
+    memcpy(f + 80 * ncards, "END", 3);
+    if (dlen)
+        memcpy(f + hlen, data, dlen);
+    write_file(path, f, total);
+    free(f);
+}
+
+TEST(io__a_fits_file_written_by_hand_imports_as_the_standard_says)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* uint16 by BZERO, 2 rows (NAXIS2) of 3 (NAXIS1). */
+    static const char *const cards[] = {
+        "SIMPLE  =                    T / conforms",
+        "BITPIX  =                   16",
+        "NAXIS   =                    2",
+        "NAXIS1  =                    3",
+        "NAXIS2  =                    2",
+        "BZERO   =                32768",
+        "OBJECT  = 'M31     '           / the target",
+        "GAIN    =              1.5D+00 / e-/ADU",
+        "COMMENT a comment card, not a keyword",
+        "HISTORY neither",
+    };
+    unsigned char data[12];
+    const uint16_t v[6] = {0, 1, 2, 65533, 65534, 65535};
+    for (int i = 0; i < 6; i++) {
+        uint16_t s = (uint16_t)(v[i] - 32768); /* stored: value - BZERO, as int16 */
+        data[2 * i] = (unsigned char)(s >> 8);
+        data[2 * i + 1] = (unsigned char)s;
+    }
+    const char *path = path_of("hand.img"); /* any name: the content decides */
+    write_fits(path, cards, 10, data, sizeof data);
+    const char *name = test_name("hand");
+    RUN(0, "import", path, name);
+    CHECK_STR(err, "");
+    char *c = cat_of(name);
+    CHECK_STR(c, "0 1 2\n65533 65534 65535\n");
+    free(c);
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "dtype:           u16");
+    CHECK_CONTAINS(out, "shape:           2x3");
+    CHECK_KEYWORD(out, "OBJECT", "'M31' / the target");
+    CHECK_KEYWORD(out, "GAIN", "1.5 / e-/ADU");
+    CHECK(strstr(out, "COMMENT") == NULL && strstr(out, "HISTORY") == NULL);
+    CHECK_OK(shmap_unlink(name));
+
+    /* An empty primary HDU and an image extension; BSCALE makes physical values (f32). */
+    static const char *const ext[] = {
+        "SIMPLE  =                    T",
+        "BITPIX  =                    8",
+        "NAXIS   =                    0",
+        "EXTEND  =                    T",
+    };
+    static const char *const img[] = {
+        "XTENSION= 'IMAGE   '",
+        "BITPIX  =                   16",
+        "NAXIS   =                    1",
+        "NAXIS1  =                    3",
+        "PCOUNT  =                    0",
+        "GCOUNT  =                    1",
+        "BSCALE  =                  0.5",
+        "BZERO   =                   10",
+        "EXTNAME = 'SCI     '",
+    };
+    const unsigned char d16[6] = {0, 1, 0xff, 0xfe, 0, 4}; /* 1, -2, 4 */
+    unsigned char both[2 * 2880 + 2880 * 2];
+    memset(both, ' ', sizeof both);
+    write_fits(path_of("p.fits"), ext, 4, NULL, 0);
+    write_fits(path_of("x.fits"), img, 9, d16, sizeof d16);
+    size_t lp, lx;
+    unsigned char *p = read_file(path_of("p.fits"), &lp), *x = read_file(path_of("x.fits"), &lx);
+    CHECK(lp + lx <= sizeof both);
+    memcpy(both, p, lp);
+    memcpy(both + lp, x, lx);
+    write_file(path_of("ext.fits"), both, lp + lx);
+    free(p);
+    free(x);
+    RUN(0, "import", path_of("ext.fits"), name);
+    c = cat_of(name);
+    CHECK_STR(c, "10.5 9 12\n");
+    free(c);
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "dtype:           f32");
+    CHECK_KEYWORD(out, "EXTNAME", "'SCI'");
+    CHECK(strstr(out, "BSCALE") == NULL);
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__fits_refuses_types_it_cannot_hold_and_truncated_files)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    static const char *const no[] = {"c64", "c128", "f16", "bool", "record:x:f4,y:f4"};
+    const char *name = test_name("no");
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        RUN(0, "create", name, no[i], "3");
+        RUN(1, "export", name, path_of("no.fits"));
+        CHECK_ERROR_LINE(err, "have no FITS image type");
+        CHECK(!file_exists(path_of("no.fits")));
+        CHECK_EQ_INT(util_dir_entries(util_test_dir()), 1); /* probe.fits only */
+        CHECK_OK(shmap_unlink(name));
+    }
+    /* --format fits on another name, .FIT and .fts in any case. */
+    RUN(0, "create", name, "f32", "100");
+    RUN(0, "export", name, path_of("a.dat"), "--format", "fits");
+    RUN(0, "export", name, path_of("b.FIT"));
+    RUN(0, "export", name, path_of("c.Fts"));
+    const char *files[] = {"a.dat", "b.FIT", "c.Fts"};
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        unsigned char *f = read_file(path_of(files[i]), &len);
+        CHECK(memcmp(f, "SIMPLE  =", 9) == 0);
+        if (i == 0) {
+            /* Cut short: refused before a segment is made. */
+            write_file(path_of("short.fits"), f, len - 2880);
+        }
+        free(f);
+    }
+    const char *dst = test_name("dst");
+    RUN(1, "import", path_of("short.fits"), dst);
+    CHECK_ERROR_LINE(err, "short.fits: truncated");
+    CHECK(!util_shm_exists(dst));
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__without_cfitsio_fits_is_one_clear_failure)
+{
+    if (fits_built())
+        TEST_SKIP("shmap is built with CFITSIO (build with FITS=no to test this)");
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("nf");
+    RUN(0, "create", name, "u8", "3");
+    RUN(1, "export", name, path_of("x.fits"));
+    CHECK_ERROR_LINE(err, "FITS support not built: install libcfitsio-dev and rebuild");
+    CHECK(!file_exists(path_of("x.fits")));
+    RUN(0, "export", name, path_of("x.npy"));
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
