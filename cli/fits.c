@@ -25,7 +25,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fitsio.h>
 
@@ -133,6 +135,101 @@ static int find_image(fitsfile *f, int *naxis, char *err, size_t errsize)
         return fail_status(err, errsize, "reading the extensions", status);
     return fail(err, errsize, "no image in this FITS file (the primary HDU has NAXIS = 0 and "
                               "no image extension has data)");
+}
+
+/*
+ * CFITSIO 4.2 crashes (reads out of bounds) when it opens a header with NAXIS over about 100,
+ * which the standard allows up to 999, and it parses every HDU's header (to count them).
+ * So the headers are walked here first, by the standard, and such a file is refused before
+ * CFITSIO sees it. The walk stops quietly at anything it cannot follow (a header without
+ * END, a size that overflows, the end of the file): CFITSIO then says what is wrong.
+ */
+#define NAXIS_SAFE 99
+
+/* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. */
+static int card_int(const char *card, long long *v)
+{
+    if (card[8] != '=' || card[9] != ' ')
+        return -1;
+    char text[71], *end;
+    memcpy(text, card + 10, 70);
+    text[70] = '\0';
+    errno = 0;
+    *v = strtoll(text, &end, 10);
+    if (end == text || errno)
+        return -1;
+    end += strspn(end, " ");
+    return *end == '\0' || *end == '/' ? 0 : -1;
+}
+
+static int check_axes(const char *path, char *err, size_t errsize)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* CFITSIO will say why */
+    uint64_t off = 0;
+    int rc = 0;
+    for (int hdu = 1; hdu <= 10000 && rc == 0; hdu++) {
+        long long naxis = -1, bitpix = 0, pcount = 0, gcount = 1, n[NAXIS_SAFE + 1];
+        for (int k = 0; k <= NAXIS_SAFE; k++)
+            n[k] = -1;
+        int end = 0;
+        char block[2880];
+        while (!end && pread(fd, block, sizeof block, (off_t)off) == (ssize_t)sizeof block) {
+            off += sizeof block;
+            for (int c = 0; c < 36 && !end; c++) {
+                const char *card = block + 80 * c;
+                long long v;
+                if (memcmp(card, "END     ", 8) == 0)
+                    end = 1;
+                else if (memcmp(card, "NAXIS   ", 8) == 0 && card_int(card, &v) == 0)
+                    naxis = v;
+                else if (memcmp(card, "BITPIX  ", 8) == 0 && card_int(card, &v) == 0)
+                    bitpix = v;
+                else if (memcmp(card, "PCOUNT  ", 8) == 0 && card_int(card, &v) == 0)
+                    pcount = v;
+                else if (memcmp(card, "GCOUNT  ", 8) == 0 && card_int(card, &v) == 0)
+                    gcount = v;
+                else if (memcmp(card, "NAXIS", 5) == 0 && card_int(card, &v) == 0) {
+                    char *e;
+                    long k = strtol(card + 5, &e, 10);
+                    if (k >= 1 && k <= NAXIS_SAFE && (*e == ' ' || *e == '='))
+                        n[k] = v;
+                }
+            }
+        }
+        if (!end)
+            break;
+        if (naxis > NAXIS_SAFE) {
+            rc = fail(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes in "
+                                    "shmap (and CFITSIO cannot read over %d safely)",
+                      hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
+            break;
+        }
+        /* Skip the data: |BITPIX|/8 * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISn). */
+        uint64_t size = naxis > 0 ? 1 : 0, bytes;
+        if (naxis < 0 || bitpix < -64 || bitpix > 64 || bitpix % 8 || bitpix == 0 ||
+            pcount < 0 || gcount < 0)
+            break;
+        int bad = 0;
+        for (long long k = 1; k <= naxis; k++)
+            bad |= n[k] < 0 || __builtin_mul_overflow(size, (uint64_t)n[k], &size);
+        if (naxis > 0 && n[1] == 0 && naxis > 1) { /* random groups: NAXIS1 = 0 */
+            size = 1;
+            for (long long k = 2; k <= naxis; k++)
+                bad |= __builtin_mul_overflow(size, (uint64_t)n[k], &size);
+        }
+        bad |= __builtin_add_overflow(size, (uint64_t)pcount, &size) ||
+               __builtin_mul_overflow(size, (uint64_t)gcount, &size) ||
+               __builtin_mul_overflow(size, (uint64_t)(bitpix < 0 ? -bitpix : bitpix) / 8,
+                                      &bytes) ||
+               __builtin_add_overflow(bytes, (uint64_t)2879, &bytes) ||
+               __builtin_add_overflow(off, bytes / 2880 * 2880, &off) || off > INT64_MAX;
+        if (bad)
+            break;
+    }
+    close(fd);
+    return rc;
 }
 
 /* One card as a keyword: 1 kept, 0 left out (with a warning), -1 for a read error. */
@@ -244,6 +341,10 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     if (!c)
         return fail(err, errsize, "out of memory");
     int status = 0;
+    if (check_axes(path, err, errsize) < 0) {
+        free(c);
+        return -1;
+    }
     /* A disk file by its name: no CFITSIO extended syntax ("x.fits[1]", "-", "!x"). */
     if (fits_open_diskfile(&c->f, path, READONLY, &status)) {
         free(c);
