@@ -233,8 +233,8 @@ static int check_axes(const char *path, char *err, size_t errsize)
 }
 
 /* One card as a keyword: 1 kept, 0 left out (with a warning), -1 for a read error. */
-static int card_keyword(const char *path, fitsfile *f, const char *name0, const char *value,
-                        const char *comment, shmap_keyword *kw)
+static int card_keyword(const char *path, fitsfile *f, int keynum, const char *name0,
+                        const char *value, const char *comment, shmap_keyword *kw)
 {
     int status = 0;
     const char *name = name0;
@@ -256,8 +256,12 @@ static int card_keyword(const char *path, fitsfile *f, const char *name0, const 
     switch (type) {
     case 'C': {
         char *s = NULL;
-        char longcomment[FLEN_COMMENT];
-        if (fits_read_key_longstr(f, (char *)name0, &s, longcomment, &status))
+        char longcomment[FLEN_COMMENT], card[FLEN_CARD];
+        /* The string and its CONTINUE cards are read by name, and CFITSIO searches from the
+         * card after the last one read: so from the card before this one, or a name set
+         * twice would give this card the other's value. */
+        if (fits_read_record(f, keynum - 1, card, &status) ||
+            fits_read_key_longstr(f, (char *)name0, &s, longcomment, &status))
             return -1;
         kw->type = SHMAP_KW_STRING;
         if (strlen(s) >= sizeof kw->s)
@@ -318,7 +322,7 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
         if (structural(name, compressed) || (skip_blank && strcmp(name, "BLANK") == 0))
             continue;
         /* A name set twice (as FITS allows) keeps the last value, as a segment would. */
-        int rc = card_keyword(path, f, name, value, comment, &kw[n]);
+        int rc = card_keyword(path, f, i, name, value, comment, &kw[n]);
         if (rc < 0) {
             free(kw);
             return fail_status(err, errsize, "reading the header", status);
@@ -457,8 +461,17 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
         return fits_write_key(f, TLONGLONG, k->name, &v, comment, status);
     }
     case SHMAP_KW_FLOAT: {
-        double v = k->f;
-        return fits_write_key(f, TDOUBLE, k->name, &v, comment, status);
+        /* As few significant digits as read back as the same double (0.1, not CFITSIO's
+         * default of 15, which turns 0.30000000000000004 into 0.3). A negative decim asks
+         * CFITSIO for %G, to which it adds a '.' so the card stays a float. */
+        int digits = 1;
+        char text[64];
+        for (; digits < 17; digits++) {
+            snprintf(text, sizeof text, "%.*G", digits, k->f);
+            if (strtod(text, NULL) == k->f)
+                break;
+        }
+        return fits_write_key_dbl(f, k->name, k->f, -digits, comment, status);
     }
     case SHMAP_KW_BOOL: {
         int v = k->i != 0;
