@@ -484,7 +484,7 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
     }
 }
 
-int cli_fits_write(const char *path, const shmap_info *info, const void *data,
+int cli_fits_write(const char *path, int fd, const shmap_info *info, const void *data,
                    const shmap_keyword *kw, int nkw, char *err, size_t errsize)
 {
     size_t t = 0;
@@ -499,8 +499,16 @@ int cli_fits_write(const char *path, const shmap_info *info, const void *data,
     }
     fitsfile *f;
     int status = 0;
-    if (fits_create_diskfile(&f, path, &status))
+    void *mem = NULL;
+    size_t memsize = 0;
+    if (fd >= 0)
+        fits_create_memfile(&f, &mem, &memsize, 2880, realloc, &status);
+    else
+        fits_create_diskfile(&f, path, &status);
+    if (status) {
+        free(mem);
         return fail_status(err, errsize, "creating the file", status);
+    }
     fits_create_imgll(f, types[t].imgtype, (int)info->ndim, naxes, &status);
     for (int i = 0; i < nkw && !status; i++) {
         /* BLANK marks undefined pixels of integer images only. */
@@ -520,10 +528,32 @@ int cli_fits_write(const char *path, const shmap_info *info, const void *data,
     if (!status)
         fits_write_pixll(f, types[t].datatype, first, (LONGLONG)info->nelem, (void *)data,
                          &status);
+    /* Where the HDU ends, data padding included: the length of the file. */
+    LONGLONG head = 0, start = 0, end = 0;
+    if (!status)
+        fits_get_hduaddrll(f, &head, &start, &end, &status);
     int wstatus = status;
     status = 0;
     fits_close_file(f, &status);
-    if (wstatus || status)
+    if (wstatus || status) {
+        free(mem);
         return fail_status(err, errsize, "writing the file", wstatus ? wstatus : status);
+    }
+    /* In memory, CFITSIO's buffer may have grown past the file's end. */
+    const unsigned char *p = mem;
+    size_t left = (uint64_t)end < memsize ? (size_t)end : memsize;
+    while (fd >= 0 && left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            free(mem);
+            return fail(err, errsize, "%s", strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    free(mem);
     return 0;
 }
