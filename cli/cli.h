@@ -378,8 +378,9 @@ void cli_fits_close(cli_fits *f);
 int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize);
 
 /* Write a new FITS file at @p path (which must not exist) holding the array and the
- * keywords. 0, or -1 with err. */
-int cli_fits_write(const char *path, const shmap_info *info, const void *data,
+ * keywords; or, when @p fd >= 0, write it to @p fd (a pipe, standard output), made in
+ * memory first. 0, or -1 with err. */
+int cli_fits_write(const char *path, int fd, const shmap_info *info, const void *data,
                    const shmap_keyword *kw, int nkw, char *err, size_t errsize);
 
 /* ---------------------------------------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /*
- * shmap export NAME FILE [--format npy|fits|raw] [--force] [--timeout SECONDS]
+ * shmap export NAME FILE|- [--format npy|fits|raw] [--force] [--timeout SECONDS]
  *              [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
  *
  * Writes a segment's array to a file: .npy, FITS (with the keywords) or raw bytes, picked
@@ -88,20 +88,32 @@ static int make_tmp(const char *path)
         return cli_fail(path, "path too long");
     snprintf(copy2, sizeof copy2, "%s", path);
     const char *dir = dirname(copy), *base = basename(copy2);
-    if (snprintf(tmp_dir, sizeof tmp_dir, "%s/.%s.shmap-XXXXXX", dir, base) >=
+    /* The directory's name keeps at most 200 bytes of FILE's, so that a FILE name near
+     * NAME_MAX (255) still leaves room for the dot and the suffix. */
+    if (snprintf(tmp_dir, sizeof tmp_dir, "%s/.%.200s.shmap-XXXXXX", dir, base) >=
         (int)sizeof tmp_dir)
         return cli_fail(path, "path too long");
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         signal(sigs[i], on_signal);
-    if (!mkdtemp(tmp_dir))
-        return cli_fail(path, "cannot write in %s: %s", dir, strerror(errno));
-    if (snprintf(tmp_file, sizeof tmp_file, "%s/%s", tmp_dir, base) >= (int)sizeof tmp_file) {
+    /* No signal between making the directory and noting it for the handler. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&block, sigs[i]);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    int status = 0;
+    if (!mkdtemp(tmp_dir)) {
+        status = cli_fail(path, "cannot write in %s: %s", dir, strerror(errno));
+    } else if (snprintf(tmp_file, sizeof tmp_file, "%s/%s", tmp_dir, base) >=
+               (int)sizeof tmp_file) {
         rmdir(tmp_dir);
-        return cli_fail(path, "path too long");
+        status = cli_fail(path, "path too long");
+    } else {
+        tmp_live = 1;
     }
-    tmp_live = 1;
-    return 0;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return status;
 }
 
 static int sync_path(const char *path, int flags)
@@ -179,19 +191,32 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * With no --timeout, how long a copy is tried again while writers keep it from being whole.
+ * The lock is waited for as long as it takes, as `shmap lock` does, but writers that
+ * publish without taking it (`fill`, shmap_write_begin() alone) can change the data for
+ * ever: the export then ends, saying so, rather than spinning unseen.
+ */
+#define COPY_PATIENCE_S 10.0
+
 /* Copy the data until a copy is whole: no write began or was published meanwhile. */
 static int copy_whole(const char *name, shmap_seg *seg, const shmap_info *info,
                       unsigned char *dst, double timeout)
 {
-    double deadline = timeout < 0 ? -1 : mono_s() + timeout;
+    int patience = timeout < 0;
+    double deadline = mono_s() + (patience ? COPY_PATIENCE_S : timeout);
     for (;;) {
         pid_t writer = 0;
         int state = shmap_write_state(seg, &writer);
         uint64_t g0 = shmap_generation(seg);
         if (state == SHMAP_WRITE_IN_PROGRESS) {
             /* Wait for its publish, in short slices to see a writer die meanwhile. */
-            double left = deadline < 0 ? 0.05 : deadline - mono_s();
-            if (deadline >= 0 && left <= 0)
+            double left = deadline - mono_s();
+            if (left <= 0 && patience)
+                return cli_fail(name, "no whole copy in %g s: pid %d has been writing the "
+                                      "data all along; give --timeout SECONDS to wait longer",
+                                COPY_PATIENCE_S, (int)writer);
+            if (left <= 0)
                 return cli_fail(name, "no whole copy within the timeout: pid %d is writing "
                                       "the data", (int)writer);
             uint64_t seen = g0;
@@ -207,7 +232,11 @@ static int copy_whole(const char *name, shmap_seg *seg, const shmap_info *info,
                                "half-written", (int)writer);
             return 0;
         }
-        if (deadline >= 0 && mono_s() > deadline)
+        if (mono_s() > deadline && patience)
+            return cli_fail(name, "no whole copy in %g s: the data kept changing (a writer "
+                                  "publishes without taking the lock); give --timeout SECONDS "
+                                  "to try longer, or pause the writers", COPY_PATIENCE_S);
+        if (mono_s() > deadline)
             return cli_fail(name, "no whole copy within the timeout: the data kept changing");
     }
 }
@@ -251,12 +280,13 @@ static int take_snapshot(const char *name, shmap_seg *seg, const shmap_info *inf
 
 /* ---------------------------------------------------------------------------------------- */
 
-static int write_file(int format, const char *path, const shmap_info *info,
+/* Write the file: to @p fd when it is a stream (>= 0), else as the hidden file. */
+static int write_file(int format, const char *path, int fd, const shmap_info *info,
                       const cli_layout *layout, const snapshot *s)
 {
     char err[512];
     if (format == FMT_FITS) {
-        if (cli_fits_write(tmp_file, info, s->data, s->kw, s->nkw, err, sizeof err) < 0)
+        if (cli_fits_write(tmp_file, fd, info, s->data, s->kw, s->nkw, err, sizeof err) < 0)
             return cli_fail(path, "%s", err);
         return 0;
     }
@@ -265,22 +295,69 @@ static int write_file(int format, const char *path, const shmap_info *info,
     if (format == FMT_NPY &&
         cli_npy_make_header(layout, info->ndim, info->dims, &header, &hlen, err, sizeof err) < 0)
         return cli_fail(path, "%s", err);
-    int fd = open(tmp_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int stream = fd >= 0;
+    if (!stream)
+        fd = open(tmp_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     int status = 0;
     if (fd < 0 || write_all(fd, header, hlen) < 0 ||
         write_all(fd, s->data, (size_t)info->data_size) < 0)
         status = cli_fail(path, "%s", strerror(errno));
-    if (fd >= 0 && close(fd) < 0 && status == 0)
+    if (!stream && fd >= 0 && close(fd) < 0 && status == 0)
         status = cli_fail(path, "%s", strerror(errno));
     free(header);
     return status;
 }
 
+/*
+ * A FILE that is a stream rather than a file to replace: "-" (standard output), or a path
+ * that is or leads to a character device, a FIFO or a socket (/dev/stdout, /dev/null,
+ * `>(gzip > x.gz)`). It is written straight, with no hidden file and no --force, as a
+ * shell redirection would. A FIFO is opened without waiting for a reader: with none, the
+ * export fails at once instead of hanging. A terminal is refused (binary data), and so is
+ * a block device (a disk: never written over by accident).
+ * *fd gets the descriptor, or -1 when FILE is a file; 0, or CLI_EXIT_FAIL.
+ */
+static int open_stream(const char *path, int *fd)
+{
+    *fd = -1;
+    struct stat st;
+    if (strcmp(path, "-") == 0) {
+        *fd = fcntl(1, F_DUPFD_CLOEXEC, 0);
+        if (*fd < 0)
+            return cli_fail(path, "standard output: %s", strerror(errno));
+    } else if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+        return cli_fail(path, "is a block device: export writes no disk");
+    } else if (stat(path, &st) == 0 &&
+               (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (*fd < 0 && errno == ENXIO && S_ISFIFO(st.st_mode))
+            return cli_fail(path, "no process reads this FIFO: start the reader first");
+        if (*fd < 0)
+            return cli_fail(path, "%s", strerror(errno));
+        int fl = fcntl(*fd, F_GETFL);
+        if (fl >= 0)
+            fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
+    } else {
+        return 0;
+    }
+    if (isatty(*fd)) {
+        close(*fd);
+        *fd = -1;
+        return cli_fail(path, "is a terminal: redirect the data to a file or a pipe");
+    }
+    return 0;
+}
+
 static int export(const char *name, const char *path, int format, int force, double timeout,
                   const cli_raw *raw)
 {
+    int fd;
+    if (open_stream(path, &fd) != 0)
+        return CLI_EXIT_FAIL;
+    /* A file is replaced, never written through: a symbolic link is FILE itself, replaced
+     * (with --force) by the new file, whatever it points to. */
     struct stat st;
-    if (lstat(path, &st) == 0) {
+    if (fd < 0 && lstat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode))
             return cli_fail(path, "is a directory");
         if (!force)
@@ -289,8 +366,11 @@ static int export(const char *name, const char *path, int format, int force, dou
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDONLY, raw, &seg, &info, &layout) != 0)
+    if (cli_open(name, SHMAP_RDONLY, raw, &seg, &info, &layout) != 0) {
+        if (fd >= 0)
+            close(fd);
         return CLI_EXIT_FAIL;
+    }
     char err[256];
     int status = CLI_EXIT_OK;
     /* What FITS cannot hold is refused before anything is written. */
@@ -299,15 +379,17 @@ static int export(const char *name, const char *path, int format, int force, dou
     snapshot s = {0};
     if (status == CLI_EXIT_OK)
         status = take_snapshot(name, seg, &info, raw->raw, timeout, &s);
-    if (status == CLI_EXIT_OK)
-        status = make_tmp(path);
-    if (status == CLI_EXIT_OK) {
-        status = write_file(format, path, &info, &layout, &s);
+    if (status == CLI_EXIT_OK && fd >= 0) {
+        status = write_file(format, path, fd, &info, &layout, &s);
+    } else if (status == CLI_EXIT_OK && (status = make_tmp(path)) == CLI_EXIT_OK) {
+        status = write_file(format, path, -1, &info, &layout, &s);
         if (status == CLI_EXIT_OK)
             status = commit_tmp(path, force);
         else
             remove_tmp();
     }
+    if (fd >= 0 && close(fd) < 0 && status == CLI_EXIT_OK)
+        status = cli_fail(path, "%s", strerror(errno));
     free(s.copy);
     free(s.kw);
     cli_layout_free(&layout);

@@ -1,5 +1,5 @@
 /*
- * shmap import FILE NAME [--mode MODE] [--transient] [--prefault] [--hugepages]
+ * shmap import FILE|- NAME [--mode MODE] [--transient] [--prefault] [--hugepages]
  *              [--keyword KEY=VALUE]... [--dtype TYPE --shape D,D,... [--offset BYTES]]
  *
  * Makes segment NAME from an array file: a .npy file or a FITS image, told apart by their
@@ -172,10 +172,22 @@ static int describe_raw(source *s, const cli_raw *raw, const struct stat *st)
     return 0;
 }
 
-/* Open FILE and find out what it holds, from its first bytes, or from the raw options. */
+/*
+ * Open FILE ("-": standard input) and find out what it holds, from its first bytes, or from
+ * the raw options.
+ *
+ * What FILE may be. A regular file, or a pipe or socket (standard input, `<(cmd)`, a named
+ * FIFO), whose size is known only at its end: the segment is then made at the header's size
+ * and taken away if the data falls short. Never a device: /dev/zero would fill memory for
+ * any shape, a terminal would wait for typed binary. A FIFO is opened without waiting for
+ * a writer (O_NONBLOCK, cleared once open), so with none it reads as empty instead of
+ * hanging: its writer must be started first.
+ */
 static int describe(source *s, const cli_raw *raw)
 {
-    s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    int std_in = strcmp(s->path, "-") == 0;
+    s->fd = std_in ? fcntl(0, F_DUPFD_CLOEXEC, 0)
+                   : open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (s->fd < 0)
         return cli_fail(s->path, "%s", strerror(errno));
     struct stat st;
@@ -183,6 +195,11 @@ static int describe(source *s, const cli_raw *raw)
         return cli_fail(s->path, "%s", strerror(errno));
     if (S_ISDIR(st.st_mode))
         return cli_fail(s->path, "is a directory");
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+        return cli_fail(s->path, "is a device: import reads regular files and pipes");
+    int fl = std_in ? 0 : fcntl(s->fd, F_GETFL);
+    if (fl < 0 || (!std_in && fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
+        return cli_fail(s->path, "%s", strerror(errno));
     if (raw->raw)
         return describe_raw(s, raw, &st);
 
@@ -190,6 +207,10 @@ static int describe(source *s, const cli_raw *raw)
     ssize_t n = read_all(s->fd, prefix, sizeof prefix);
     if (n < 0)
         return cli_fail(s->path, "%s", strerror(errno));
+    if (n == 0)
+        return cli_fail(s->path, S_ISFIFO(st.st_mode) ? "is empty (a FIFO with no writer reads "
+                                                        "as empty: start the writer first)"
+                                                      : "is empty");
     char err[512];
     if ((size_t)n >= 6 && memcmp(prefix, NPY_MAGIC, 6) == 0) {
         s->kind = "npy";
@@ -201,9 +222,15 @@ static int describe(source *s, const cli_raw *raw)
         s->kind = "fits";
         if (!cli_fits_built)
             return cli_fail(s->path, "%s", CLI_FITS_MISSING);
+        /* CFITSIO reads the file by name, from its start: a pipe cannot be read again. */
+        if (!S_ISREG(st.st_mode))
+            return cli_fail(s->path, "a FITS file is read by name, and this one is not a "
+                                     "regular file: save it to a file first");
         close(s->fd);
         s->fd = -1;
-        if (cli_fits_open(s->path, &s->fits, &s->a, &s->kw, &s->nkw, err, sizeof err) < 0)
+        /* A regular file on standard input is opened again, at its start, by that name. */
+        const char *by_name = std_in ? "/dev/stdin" : s->path;
+        if (cli_fits_open(by_name, &s->fits, &s->a, &s->kw, &s->nkw, err, sizeof err) < 0)
             return cli_fail(s->path, "%s", err);
     } else {
         return cli_fail(s->path, "not a .npy file (no \\x93NUMPY magic) nor a FITS file (no "
@@ -233,15 +260,10 @@ static int read_data(source *s, const char *name, shmap_seg *seg)
             return cli_fail(s->path, "%s", err);
         return interrupted ? cli_fail(name, "interrupted") : 0;
     }
-    unsigned char *dst = data, *tmp = NULL;
-    if (s->a.fortran && s->a.ndim > 1) {
-        tmp = malloc(s->bytes ? (size_t)s->bytes : 1);
-        if (!tmp)
-            return cli_fail(s->path, "out of memory for a Fortran-order array of %" PRIu64
-                                     " bytes", s->bytes);
-        dst = tmp;
-    }
-    ssize_t n = read_all(s->fd, dst, (size_t)s->bytes);
+    /* Fortran order is read into the segment as it comes and put in C order through a
+     * copy: the copy is made once the file has proved it holds the data, so a header that
+     * announces more than a pipe brings costs no allocation. */
+    ssize_t n = read_all(s->fd, data, (size_t)s->bytes);
     int status = 0;
     if (n < 0 && errno == EINTR)
         status = cli_fail(name, "interrupted");
@@ -250,9 +272,15 @@ static int read_data(source *s, const char *name, shmap_seg *seg)
     else if ((uint64_t)n < s->bytes)
         status = cli_fail(s->path, "truncated: the header announces %" PRIu64 " bytes of "
                                    "data, the file holds %zd", s->bytes, n);
-    if (status == 0 && tmp)
+    if (status == 0 && s->a.fortran && s->a.ndim > 1) {
+        unsigned char *tmp = malloc((size_t)s->bytes);
+        if (!tmp)
+            return cli_fail(s->path, "out of memory for a Fortran-order array of %" PRIu64
+                                     " bytes", s->bytes);
+        memcpy(tmp, data, (size_t)s->bytes);
         fortran_to_c(data, tmp, s->a.ndim, s->a.dims, s->a.elsize);
-    free(tmp);
+        free(tmp);
+    }
     if (status != 0 || !s->a.swap)
         return status;
     shmap_info info;

@@ -25,7 +25,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fitsio.h>
 
@@ -135,9 +137,104 @@ static int find_image(fitsfile *f, int *naxis, char *err, size_t errsize)
                               "no image extension has data)");
 }
 
+/*
+ * CFITSIO 4.2 crashes (reads out of bounds) when it opens a header with NAXIS over about 100,
+ * which the standard allows up to 999, and it parses every HDU's header (to count them).
+ * So the headers are walked here first, by the standard, and such a file is refused before
+ * CFITSIO sees it. The walk stops quietly at anything it cannot follow (a header without
+ * END, a size that overflows, the end of the file): CFITSIO then says what is wrong.
+ */
+#define NAXIS_SAFE 99
+
+/* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. */
+static int card_int(const char *card, long long *v)
+{
+    if (card[8] != '=' || card[9] != ' ')
+        return -1;
+    char text[71], *end;
+    memcpy(text, card + 10, 70);
+    text[70] = '\0';
+    errno = 0;
+    *v = strtoll(text, &end, 10);
+    if (end == text || errno)
+        return -1;
+    end += strspn(end, " ");
+    return *end == '\0' || *end == '/' ? 0 : -1;
+}
+
+static int check_axes(const char *path, char *err, size_t errsize)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* CFITSIO will say why */
+    uint64_t off = 0;
+    int rc = 0;
+    for (int hdu = 1; hdu <= 10000 && rc == 0; hdu++) {
+        long long naxis = -1, bitpix = 0, pcount = 0, gcount = 1, n[NAXIS_SAFE + 1];
+        for (int k = 0; k <= NAXIS_SAFE; k++)
+            n[k] = -1;
+        int end = 0;
+        char block[2880];
+        while (!end && pread(fd, block, sizeof block, (off_t)off) == (ssize_t)sizeof block) {
+            off += sizeof block;
+            for (int c = 0; c < 36 && !end; c++) {
+                const char *card = block + 80 * c;
+                long long v;
+                if (memcmp(card, "END     ", 8) == 0)
+                    end = 1;
+                else if (memcmp(card, "NAXIS   ", 8) == 0 && card_int(card, &v) == 0)
+                    naxis = v;
+                else if (memcmp(card, "BITPIX  ", 8) == 0 && card_int(card, &v) == 0)
+                    bitpix = v;
+                else if (memcmp(card, "PCOUNT  ", 8) == 0 && card_int(card, &v) == 0)
+                    pcount = v;
+                else if (memcmp(card, "GCOUNT  ", 8) == 0 && card_int(card, &v) == 0)
+                    gcount = v;
+                else if (memcmp(card, "NAXIS", 5) == 0 && card_int(card, &v) == 0) {
+                    char *e;
+                    long k = strtol(card + 5, &e, 10);
+                    if (k >= 1 && k <= NAXIS_SAFE && (*e == ' ' || *e == '='))
+                        n[k] = v;
+                }
+            }
+        }
+        if (!end)
+            break;
+        if (naxis > NAXIS_SAFE) {
+            rc = fail(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes in "
+                                    "shmap (and CFITSIO cannot read over %d safely)",
+                      hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
+            break;
+        }
+        /* Skip the data: |BITPIX|/8 * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISn). */
+        uint64_t size = naxis > 0 ? 1 : 0, bytes;
+        if (naxis < 0 || bitpix < -64 || bitpix > 64 || bitpix % 8 || bitpix == 0 ||
+            pcount < 0 || gcount < 0)
+            break;
+        int bad = 0;
+        for (long long k = 1; k <= naxis; k++)
+            bad |= n[k] < 0 || __builtin_mul_overflow(size, (uint64_t)n[k], &size);
+        if (naxis > 0 && n[1] == 0 && naxis > 1) { /* random groups: NAXIS1 = 0 */
+            size = 1;
+            for (long long k = 2; k <= naxis; k++)
+                bad |= __builtin_mul_overflow(size, (uint64_t)n[k], &size);
+        }
+        bad |= __builtin_add_overflow(size, (uint64_t)pcount, &size) ||
+               __builtin_mul_overflow(size, (uint64_t)gcount, &size) ||
+               __builtin_mul_overflow(size, (uint64_t)(bitpix < 0 ? -bitpix : bitpix) / 8,
+                                      &bytes) ||
+               __builtin_add_overflow(bytes, (uint64_t)2879, &bytes) ||
+               __builtin_add_overflow(off, bytes / 2880 * 2880, &off) || off > INT64_MAX;
+        if (bad)
+            break;
+    }
+    close(fd);
+    return rc;
+}
+
 /* One card as a keyword: 1 kept, 0 left out (with a warning), -1 for a read error. */
-static int card_keyword(const char *path, fitsfile *f, const char *name0, const char *value,
-                        const char *comment, shmap_keyword *kw)
+static int card_keyword(const char *path, fitsfile *f, int keynum, const char *name0,
+                        const char *value, const char *comment, shmap_keyword *kw)
 {
     int status = 0;
     const char *name = name0;
@@ -159,8 +256,12 @@ static int card_keyword(const char *path, fitsfile *f, const char *name0, const 
     switch (type) {
     case 'C': {
         char *s = NULL;
-        char longcomment[FLEN_COMMENT];
-        if (fits_read_key_longstr(f, (char *)name0, &s, longcomment, &status))
+        char longcomment[FLEN_COMMENT], card[FLEN_CARD];
+        /* The string and its CONTINUE cards are read by name, and CFITSIO searches from the
+         * card after the last one read: so from the card before this one, or a name set
+         * twice would give this card the other's value. */
+        if (fits_read_record(f, keynum - 1, card, &status) ||
+            fits_read_key_longstr(f, (char *)name0, &s, longcomment, &status))
             return -1;
         kw->type = SHMAP_KW_STRING;
         if (strlen(s) >= sizeof kw->s)
@@ -221,7 +322,7 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
         if (structural(name, compressed) || (skip_blank && strcmp(name, "BLANK") == 0))
             continue;
         /* A name set twice (as FITS allows) keeps the last value, as a segment would. */
-        int rc = card_keyword(path, f, name, value, comment, &kw[n]);
+        int rc = card_keyword(path, f, i, name, value, comment, &kw[n]);
         if (rc < 0) {
             free(kw);
             return fail_status(err, errsize, "reading the header", status);
@@ -244,6 +345,10 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     if (!c)
         return fail(err, errsize, "out of memory");
     int status = 0;
+    if (check_axes(path, err, errsize) < 0) {
+        free(c);
+        return -1;
+    }
     /* A disk file by its name: no CFITSIO extended syntax ("x.fits[1]", "-", "!x"). */
     if (fits_open_diskfile(&c->f, path, READONLY, &status)) {
         free(c);
@@ -356,8 +461,17 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
         return fits_write_key(f, TLONGLONG, k->name, &v, comment, status);
     }
     case SHMAP_KW_FLOAT: {
-        double v = k->f;
-        return fits_write_key(f, TDOUBLE, k->name, &v, comment, status);
+        /* As few significant digits as read back as the same double (0.1, not CFITSIO's
+         * default of 15, which turns 0.30000000000000004 into 0.3). A negative decim asks
+         * CFITSIO for %G, to which it adds a '.' so the card stays a float. */
+        int digits = 1;
+        char text[64];
+        for (; digits < 17; digits++) {
+            snprintf(text, sizeof text, "%.*G", digits, k->f);
+            if (strtod(text, NULL) == k->f)
+                break;
+        }
+        return fits_write_key_dbl(f, k->name, k->f, -digits, comment, status);
     }
     case SHMAP_KW_BOOL: {
         int v = k->i != 0;
@@ -370,7 +484,7 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
     }
 }
 
-int cli_fits_write(const char *path, const shmap_info *info, const void *data,
+int cli_fits_write(const char *path, int fd, const shmap_info *info, const void *data,
                    const shmap_keyword *kw, int nkw, char *err, size_t errsize)
 {
     size_t t = 0;
@@ -385,8 +499,16 @@ int cli_fits_write(const char *path, const shmap_info *info, const void *data,
     }
     fitsfile *f;
     int status = 0;
-    if (fits_create_diskfile(&f, path, &status))
+    void *mem = NULL;
+    size_t memsize = 0;
+    if (fd >= 0)
+        fits_create_memfile(&f, &mem, &memsize, 2880, realloc, &status);
+    else
+        fits_create_diskfile(&f, path, &status);
+    if (status) {
+        free(mem);
         return fail_status(err, errsize, "creating the file", status);
+    }
     fits_create_imgll(f, types[t].imgtype, (int)info->ndim, naxes, &status);
     for (int i = 0; i < nkw && !status; i++) {
         /* BLANK marks undefined pixels of integer images only. */
@@ -406,10 +528,32 @@ int cli_fits_write(const char *path, const shmap_info *info, const void *data,
     if (!status)
         fits_write_pixll(f, types[t].datatype, first, (LONGLONG)info->nelem, (void *)data,
                          &status);
+    /* Where the HDU ends, data padding included: the length of the file. */
+    LONGLONG head = 0, start = 0, end = 0;
+    if (!status)
+        fits_get_hduaddrll(f, &head, &start, &end, &status);
     int wstatus = status;
     status = 0;
     fits_close_file(f, &status);
-    if (wstatus || status)
+    if (wstatus || status) {
+        free(mem);
         return fail_status(err, errsize, "writing the file", wstatus ? wstatus : status);
+    }
+    /* In memory, CFITSIO's buffer may have grown past the file's end. */
+    const unsigned char *p = mem;
+    size_t left = (uint64_t)end < memsize ? (size_t)end : memsize;
+    while (fd >= 0 && left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            free(mem);
+            return fail(err, errsize, "%s", strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    free(mem);
     return 0;
 }

@@ -49,10 +49,11 @@ int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize)
     return missing(err, errsize);
 }
 
-int cli_fits_write(const char *path, const shmap_info *info, const void *data,
+int cli_fits_write(const char *path, int fd, const shmap_info *info, const void *data,
                    const shmap_keyword *kw, int nkw, char *err, size_t errsize)
 {
     (void)path;
+    (void)fd;
     (void)info;
     (void)data;
     (void)kw;

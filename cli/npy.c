@@ -85,8 +85,16 @@ static void skip_space(parser *ps)
 
 static int new_node(parser *ps, int kind)
 {
-    if (ps->nnodes == ps->cap)
-        return fail(ps->err, ps->errsize, "header has too many items");
+    /* Grown as items are found, so a header costs memory for what it holds, not for the
+     * length it announces. */
+    if (ps->nnodes == ps->cap) {
+        int cap = ps->cap ? 2 * ps->cap : 64;
+        lit *nodes = realloc(ps->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes)
+            return fail(ps->err, ps->errsize, "out of memory");
+        ps->nodes = nodes;
+        ps->cap = cap;
+    }
     lit *n = &ps->nodes[ps->nnodes];
     memset(n, 0, sizeof *n);
     n->kind = kind;
@@ -474,34 +482,52 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
                                   "needs", hlen);
     a->data_offset = 8 + lensize + hlen;
 
-    /* The header: what the prefix holds beyond the length, and the rest from the file. */
-    char *text = malloc((size_t)hlen + 1);
-    char *pool = malloc((size_t)hlen + 1);
-    int cap = (int)hlen + 16;
-    lit *nodes = malloc((size_t)cap * sizeof *nodes);
+    /* The header: what the prefix holds beyond the length, and the rest from the file, read
+     * in growing pieces so that a length the file does not back costs no memory. */
+    char *text = NULL, *pool = NULL;
+    parser ps = {NULL, NULL, NULL, 0, 0, NULL, 0, 0, err, errsize};
     int rc = -1;
-    if (!text || !pool || !nodes) {
+    size_t got = 0;
+    if (nprefix > 8 + lensize)
+        got = nprefix - (8 + lensize) < hlen ? nprefix - (8 + lensize) : hlen;
+    text = malloc(got + 1);
+    if (!text) {
         fail(err, errsize, "out of memory");
         goto out;
     }
-    size_t got = 0;
-    if (nprefix > 8 + lensize) {
-        got = nprefix - (8 + lensize) < hlen ? nprefix - (8 + lensize) : hlen;
-        memcpy(text, prefix + 8 + lensize, got);
-    }
-    if (got < hlen && read_full(fd, text + got, hlen - got) < 0) {
-        if (errno == 0)
-            fail(err, errsize, "truncated .npy header (%" PRIu32 " bytes announced)", hlen);
-        else
-            fail(err, errsize, "%s", strerror(errno));
-        goto out;
+    memcpy(text, prefix + 8 + lensize, got);
+    while (got < hlen) {
+        size_t want = got < 2048 ? 4096 : 2 * got;
+        want = want < hlen ? want : hlen;
+        char *t = realloc(text, want + 1);
+        if (!t) {
+            fail(err, errsize, "out of memory");
+            goto out;
+        }
+        text = t;
+        if (read_full(fd, text + got, want - got) < 0) {
+            if (errno == 0)
+                fail(err, errsize, "truncated .npy header (%" PRIu32 " bytes announced)",
+                     hlen);
+            else
+                fail(err, errsize, "%s", strerror(errno));
+            goto out;
+        }
+        got = want;
     }
     text[hlen] = '\0';
     if (memchr(text, '\0', hlen)) {
         fail(err, errsize, ".npy header holds a NUL byte");
         goto out;
     }
-    parser ps = {text, text + hlen, nodes, 0, cap, pool, 0, 0, err, errsize};
+    pool = malloc((size_t)hlen + 1);
+    if (!pool) {
+        fail(err, errsize, "out of memory");
+        goto out;
+    }
+    ps.p = text;
+    ps.end = text + hlen;
+    ps.pool = pool;
     int top = parse_value(&ps);
     if (top < 0)
         goto out;
@@ -511,7 +537,7 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
         goto out;
     }
     char why[384];
-    if (interpret(&ps, &nodes[top], a, why, sizeof why) < 0) {
+    if (interpret(&ps, &ps.nodes[top], a, why, sizeof why) < 0) {
         fail(err, errsize, "%s", why);
         goto out;
     }
@@ -519,7 +545,7 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
 out:
     free(text);
     free(pool);
-    free(nodes);
+    free(ps.nodes);
     return rc;
 }
 

@@ -17,7 +17,7 @@
 
 static const char *path_of(const char *leaf)
 {
-    static char buf[8][256];
+    static char buf[8][512];
     static int i;
     char *b = buf[i++ % 8];
     snprintf(b, sizeof buf[0], "%s/%s", util_test_dir(), leaf);
@@ -441,8 +441,8 @@ TEST(io__a_truncated_or_unknown_file_is_refused_and_leaves_no_segment)
     RUN(1, "import", path_of("hdr.npy"), name);
     CHECK_ERROR_LINE(err, "hdr.npy: truncated .npy header");
     /* Through a pipe the size is not known beforehand: the segment made is taken away. */
-    RUN(1, "import", "/dev/stdin", name);
-    CHECK_ERROR_LINE(err, "not a .npy file");
+    RUN(1, "import", "/dev/stdin", name); /* /dev/null here: a device */
+    CHECK_ERROR_LINE(err, "is a device");
     char *o2 = NULL, *e2 = NULL;
     CHECK_EQ_INT(test_sh(&o2, &e2, "cat '%s' | %s import /dev/stdin %s", path_of("short.npy"),
                          test_shmap_bin(), name), 1);
@@ -890,5 +890,275 @@ TEST(io__without_cfitsio_fits_is_one_clear_failure)
     CHECK(!file_exists(path_of("x.fits")));
     RUN(0, "export", name, path_of("x.npy"));
     CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Hostile files and odd paths */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UTIL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UTIL_ASAN 1
+#endif
+#endif
+
+/* Run a shell command line (the shmap command as "$SHMAP") with memory for allocations
+ * capped near 300 MiB: by RLIMIT_AS, or under AddressSanitizer, which needs terabytes of
+ * address space, by its own cap on one allocation (64 MiB) with malloc returning NULL. */
+static int sh_capped(char **out, char **err, const char *cmdline)
+{
+#ifdef UTIL_ASAN
+    return test_sh(out, err, "SHMAP='%s' ASAN_OPTIONS=max_allocation_size_mb=64:"
+                   "allocator_may_return_null=1 sh -c '%s'", test_shmap_bin(), cmdline);
+#else
+    return test_sh(out, err, "ulimit -v 320000 && SHMAP='%s' sh -c '%s'", test_shmap_bin(),
+                   cmdline);
+#endif
+}
+
+/* A .npy file of @p header (padded as numpy pads it), version @p major, then @p data. */
+static void write_npy(const char *path, const char *header, int major, const void *data,
+                      size_t dlen)
+{
+    size_t pre = major == 1 ? 10 : 12, hlen = strlen(header);
+    size_t padded = (pre + hlen + 1 + 63) / 64 * 64 - pre;
+    unsigned char *f = malloc(pre + padded + dlen);
+    CHECK(f != NULL);
+    memcpy(f, "\x93NUMPY", 6);
+    f[6] = (unsigned char)major;
+    f[7] = 0;
+    for (size_t i = 0; i < pre - 8; i++)
+        f[8 + i] = (unsigned char)(padded >> (8 * i));
+    memset(f + pre, ' ', padded);
+    memcpy(f + pre, header, hlen);
+    f[pre + padded - 1] = '\n';
+    if (dlen)
+        memcpy(f + pre + padded, data, dlen);
+    write_file(path, f, pre + padded + dlen);
+    free(f);
+}
+
+TEST(io__a_header_announcing_more_than_the_file_holds_allocates_nothing_for_it)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("big");
+    /* Version 2.0 announcing a header of 16 MiB, in a 40-byte file. */
+    unsigned char f[40] = "\x93NUMPY\x02\x00\x00\x00\x00\x01{'descr': '<f4', ";
+    write_file(path_of("long.npy"), f, sizeof f);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "\"$SHMAP\" import %s %s", path_of("long.npy"), name);
+    CHECK_EQ_INT(sh_capped(&out, &err, cmd), 1);
+    CHECK_ERROR_LINE(err, "truncated .npy header (16777216 bytes announced)");
+    /* Fortran order through a pipe, announcing 200 MB and bringing 16 bytes: the
+     * transposition must not be allocated before the data is there. */
+    write_npy(path_of("lie.npy"), "{'descr': '|u1', 'fortran_order': True, "
+                                  "'shape': (100000000, 2), }", 1, "0123456789abcdef", 16);
+    snprintf(cmd, sizeof cmd, "cat %s | \"$SHMAP\" import - %s", path_of("lie.npy"), name);
+    CHECK_EQ_INT(sh_capped(&out, &err, cmd), 1);
+    CHECK_ERROR_LINE(err, "truncated: the header announces 200000000 bytes of data, the file "
+                          "holds 16");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__fifos_devices_and_standard_input_are_read_or_refused_without_waiting)
+{
+    char *out = NULL, *err = NULL;
+    const char *src = test_name("src"), *name = test_name("in");
+    RUN(0, "create", src, "i16", "2", "3");
+    RUN(0, "fill", src, "ramp");
+    RUN(0, "export", src, path_of("src.npy"));
+    /* A FIFO with no writer: an immediate failure, not a wait for ever. */
+    const char *fifo = path_of("fifo");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    double t0 = util_now_s();
+    RUN(1, "import", fifo, name);
+    CHECK_ERROR_LINE(err, "start the writer first");
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    /* A writer started first is read. */
+    CHECK_EQ_INT(test_sh(&out, &err, "cat '%s' > '%s' & sleep 0.2; '%s' import '%s' %s; "
+                         "wait", path_of("src.npy"), fifo, test_shmap_bin(), fifo, name), 0);
+    char *c = cat_of(name);
+    CHECK_STR(c, "0 1 2\n3 4 5\n");
+    free(c);
+    CHECK_OK(shmap_unlink(name));
+    /* '-' is standard input, a pipe or a file. */
+    CHECK_EQ_INT(test_sh(&out, &err, "cat '%s' | '%s' import - %s", path_of("src.npy"),
+                         test_shmap_bin(), name), 0);
+    CHECK_OK(shmap_unlink(name));
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' import - %s < '%s'", test_shmap_bin(), name,
+                         path_of("src.npy")), 0);
+    CHECK_OK(shmap_unlink(name));
+    /* Devices are refused: /dev/zero would fill memory for any shape. */
+    RUN(1, "import", "/dev/zero", name, "--dtype", "u8", "--shape", "16");
+    CHECK_ERROR_LINE(err, "/dev/zero: is a device");
+    RUN(1, "import", "-", name); /* standard input is /dev/null here */
+    CHECK_ERROR_LINE(err, "-: is a device");
+    CHECK(!util_shm_exists(name));
+    CHECK_OK(shmap_unlink(src));
+    util_clear(&out, &err);
+}
+
+TEST(io__export_writes_to_standard_output_and_streams_and_replaces_links)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("so"), *back = test_name("back");
+    RUN(0, "create", name, "u16", "2", "2");
+    RUN(0, "fill", name, "ramp");
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s - --format npy > '%s'", test_shmap_bin(),
+                         name, path_of("out.npy")), 0);
+    CHECK_STR(err, "");
+    RUN(0, "import", path_of("out.npy"), back);
+    char *c = cat_of(back);
+    CHECK_STR(c, "0 1\n2 3\n");
+    free(c);
+    CHECK_OK(shmap_unlink(back));
+    /* /dev/stdout is written through, not replaced; so is /dev/null. */
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s /dev/stdout | wc -c", test_shmap_bin(),
+                         name), 0);
+    CHECK_STR(out, "8\n");
+    RUN(0, "export", name, "/dev/null");
+    /* A FIFO with no reader fails at once. */
+    CHECK(mkfifo(path_of("fifo"), 0600) == 0);
+    RUN(1, "export", name, path_of("fifo"));
+    CHECK_ERROR_LINE(err, "no process reads this FIFO");
+    /* A symbolic link is FILE itself: refused, or replaced with --force (its target is
+     * left as it was), dangling or not. */
+    write_file(path_of("target"), "keep", 4);
+    CHECK(symlink("target", path_of("link.npy")) == 0);
+    CHECK(symlink("nowhere/x", path_of("dangling.npy")) == 0);
+    RUN(1, "export", name, path_of("link.npy"));
+    CHECK_ERROR_LINE(err, "exists: give --force");
+    RUN(1, "export", name, path_of("dangling.npy"));
+    CHECK_ERROR_LINE(err, "exists: give --force");
+    RUN(0, "export", name, path_of("link.npy"), "--force");
+    RUN(0, "export", name, path_of("dangling.npy"), "--force");
+    struct stat st;
+    CHECK(lstat(path_of("link.npy"), &st) == 0 && S_ISREG(st.st_mode));
+    CHECK(lstat(path_of("dangling.npy"), &st) == 0 && S_ISREG(st.st_mode));
+    size_t len;
+    unsigned char *t = read_file(path_of("target"), &len);
+    CHECK(len == 4 && memcmp(t, "keep", 4) == 0);
+    free(t);
+    /* A name near NAME_MAX still gets its hidden directory. */
+    char leaf[256];
+    memset(leaf, 'n', 251);
+    snprintf(leaf + 251, 5, ".npy");
+    RUN(0, "export", name, path_of(leaf));
+    CHECK(file_exists(path_of(leaf)));
+    /* out.npy fifo target link.npy dangling.npy and the long one: nothing hidden. */
+    CHECK_EQ_INT(util_dir_entries(util_test_dir()), 6);
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__export_with_no_timeout_ends_when_a_writer_never_finishes)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("mid");
+    RUN(0, "create", name, "u8", "64");
+    const unsigned char v = 7;
+    pid_t writer = util_spawn_mid_frame_writer(name, &v, 1, 64);
+    double t0 = util_now_s();
+    RUN(1, "export", name, path_of("mid.npy"));
+    double took = util_now_s() - t0;
+    CHECK(took >= 9.5 && took < 10 + 2 * UTIL_PROMPT_S);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %d", (int)writer);
+    CHECK_ERROR_LINE(err, pid);
+    CHECK_CONTAINS(err, "--timeout");
+    CHECK(!file_exists(path_of("mid.npy")));
+    CHECK_EQ_INT(util_dir_entries(util_test_dir()), 0);
+    util_kill9(writer);
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_value)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    const char *a = test_name("kw"), *b = test_name("back");
+    RUN(0, "create", a, "u8", "2", "--keyword", "GAIN=0.30000000000000004", "--keyword",
+        "TENTH=0.1", "--keyword", "MAXI=9223372036854775807", "--keyword",
+        "MINI=-9223372036854775808", "--keyword", "TINY=2.5e-300", "--keyword",
+        "QUOTE=\"it's / here\" / a 'comment'");
+    RUN(0, "export", a, path_of("kw.fits"));
+    RUN(0, "import", path_of("kw.fits"), b);
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "GAIN", "0.30000000000000004");
+    CHECK_KEYWORD(out, "TENTH", "0.1");
+    CHECK_KEYWORD(out, "MAXI", "9223372036854775807");
+    CHECK_KEYWORD(out, "MINI", "-9223372036854775808");
+    CHECK_KEYWORD(out, "TINY", "2.5e-300");
+    CHECK_KEYWORD(out, "QUOTE", "'it''s / here' / a 'comment'");
+    CHECK_OK(shmap_unlink(b));
+    /* FITS allows a name twice: the last card wins, strings as numbers. */
+    static const char *const cards[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    1",
+        "DUP     = 'first'",              "NUM     =                    1",
+        "DUP     = 'second'",             "NUM     =                    2",
+        "DUP     = 'third'",
+    };
+    write_fits(path_of("dup.fits"), cards, 9, (const unsigned char *)"x", 1);
+    RUN(0, "import", path_of("dup.fits"), b);
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "DUP", "'third'");
+    CHECK_KEYWORD(out, "NUM", "2");
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    util_clear(&out, &err);
+}
+
+TEST(io__a_fits_header_with_hundreds_of_axes_is_refused_before_cfitsio_reads_it)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* CFITSIO 4.2 crashes on such a header; the standard allows NAXIS up to 999. */
+    static char cards[204][81];
+    const char *list[204];
+    snprintf(cards[0], 81, "SIMPLE  =                    T");
+    snprintf(cards[1], 81, "BITPIX  =                    8");
+    snprintf(cards[2], 81, "NAXIS   =                  200");
+    for (int i = 1; i <= 200; i++)
+        snprintf(cards[2 + i], 81, "NAXIS%-3d=                    1", i);
+    for (int i = 0; i < 203; i++)
+        list[i] = cards[i];
+    write_fits(path_of("axes.fits"), list, 203, (const unsigned char *)"x", 1);
+    const char *name = test_name("axes");
+    RUN(1, "import", path_of("axes.fits"), name);
+    CHECK_ERROR_LINE(err, "HDU 1 has NAXIS = 200");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__a_fits_file_through_a_pipe_is_refused_with_the_reason)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    const char *a = test_name("p"), *b = test_name("b");
+    RUN(0, "create", a, "i16", "3");
+    RUN(0, "export", a, path_of("p.fits"));
+    CHECK_EQ_INT(test_sh(&out, &err, "cat '%s' | '%s' import - %s", path_of("p.fits"),
+                         test_shmap_bin(), b), 1);
+    CHECK_ERROR_LINE(err, "save it to a file first");
+    CHECK(!util_shm_exists(b));
+    /* A file on standard input is read by its name there. */
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' import - %s < '%s'", test_shmap_bin(), b,
+                         path_of("p.fits")), 0);
+    CHECK_OK(shmap_unlink(b));
+    /* And FITS goes to standard output. */
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s - --format fits > '%s'",
+                         test_shmap_bin(), a, path_of("o.fits")), 0);
+    size_t len;
+    unsigned char *f = read_file(path_of("o.fits"), &len);
+    CHECK(len == 2 * 2880 && memcmp(f, "SIMPLE  =", 9) == 0);
+    free(f);
+    RUN(0, "import", path_of("o.fits"), b);
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
     util_clear(&out, &err);
 }
