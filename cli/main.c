@@ -125,7 +125,7 @@ static const cli_command commands[] = {
      "value and read access.\n"
      "\n" CLI_RAW_HELP},
     {"import", cmd_import,
-     "import FILE NAME [--mode MODE] [--transient] [--prefault] [--hugepages] "
+     "import FILE|- NAME [--mode MODE] [--transient] [--prefault] [--hugepages] "
      "[--keyword KEY=VALUE]... [--dtype TYPE --shape D,D,... [--offset BYTES]]",
      "create a segment holding the array of a .npy, FITS or raw file",
      "FILE's format is told by its first bytes, whatever its name:\n"
@@ -150,8 +150,11 @@ static const cli_command commands[] = {
      "  raw    with --dtype and --shape, any file is read as that array at --offset\n"
      "         (default 0), in C order and this machine's byte order; the file must end\n"
      "         where the array does\n"
-     "Anything else is refused (exit 1). NAME may be any store's name (frames,\n"
-     "sysv://0x5eed, file:/data/frames.shm) and must not exist.\n"
+     "Anything else is refused (exit 1). FILE is a regular file or a pipe: - is standard\n"
+     "input, and <(command) or a named FIFO work too (a FIFO is not waited for: start its\n"
+     "writer first); devices are refused. FITS is read by name, so not from a pipe.\n"
+     "NAME may be any store's name (frames, sysv://0x5eed, file:/data/frames.shm) and\n"
+     "must not exist.\n"
      "\n"
      "  --mode MODE, --transient, --prefault, --hugepages\n"
      "                     as for `shmap create`\n"
@@ -165,7 +168,7 @@ static const cli_command commands[] = {
      "/dev/shm, a signal) removes it. Until the data is in, the new segment's exclusive\n"
      "lock is held and a write is in progress; it is published once (generation 1)."},
     {"export", cmd_export,
-     "export NAME FILE [--format npy|fits|raw] [--force] [--timeout S] " CLI_RAW_USAGE,
+     "export NAME FILE|- [--format npy|fits|raw] [--force] [--timeout S] " CLI_RAW_USAGE,
      "write a segment's array to a .npy, FITS or raw file",
      "The format follows FILE's extension, in any case: .npy is numpy's format, .fits,\n"
      ".fit and .fts are FITS, anything else is raw bytes.\n"
@@ -185,14 +188,19 @@ static const cli_command commands[] = {
      "  --format F     npy, fits or raw, whatever FILE is called\n"
      "  --force        replace FILE if it exists (refused otherwise)\n"
      "  --timeout S    give up after S seconds waiting for the lock or for a whole copy;\n"
-     "                 by default wait\n"
+     "                 by default the lock is waited for as long as it takes, and a\n"
+     "                 whole copy is tried for 10 s at most\n"
      "\n"
      "The data is a snapshot: copied while holding the shared lock, so writers that lock\n"
      "are kept out, and copied again if a writer began or published a frame meanwhile\n"
      "(a user who may not write the segment cannot lock it and gets the checked copy). A\n"
      "writer that died mid-write gets a warning. FILE is written under a hidden name in\n"
      "its directory and renamed into place, so it is never seen half-written and a\n"
-     "failure leaves it as it was.\n"
+     "failure leaves it as it was. A symbolic link is FILE itself: replaced (with\n"
+     "--force), never written through. - writes to standard output; a FILE that is or\n"
+     "leads to a character device, a FIFO or a socket (/dev/stdout, >(command)) is\n"
+     "written straight, without a hidden file or --force. A FIFO with no reader fails at\n"
+     "once; a terminal and a block device are refused.\n"
      "\n" CLI_RAW_HELP},
     {"lock", cmd_lock, "lock NAME [--read|--write] [--timeout S] -- COMMAND [ARGS...]",
      "run a command holding the segment's lock",
