@@ -9,6 +9,7 @@
  * ends; segments carry this test's prefix, which the runner removes if a test fails.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -1161,4 +1162,94 @@ TEST(io__a_fits_file_through_a_pipe_is_refused_with_the_reason)
     CHECK_OK(shmap_unlink(b));
     CHECK_OK(shmap_unlink(a));
     util_clear(&out, &err);
+}
+
+/*
+ * A full file system, here a 1 MiB tmpfs: an export of 2 MiB fails in one line and leaves
+ * neither FILE nor its hidden directory; an import into a file segment there, from a pipe
+ * whose header announces 2 MiB, is refused before any space is taken, and leaves nothing.
+ */
+static void export_import_on_a_full_file_system(const char *mnt)
+{
+    char *out = NULL, *err = NULL, file[600], dst[600];
+    const char *src = test_name("big");
+    RUN(0, "create", src, "f32", "524288");
+    snprintf(file, sizeof file, "%s/big.npy", mnt);
+    RUN(1, "export", src, file);
+    CHECK_ERROR_LINE(err, "No space left on device");
+    CHECK_EQ_INT(util_dir_entries(mnt), 0);
+
+    snprintf(dst, sizeof dst, "file:%s/big.shm", mnt);
+    CHECK_EQ_INT(test_sh(&out, &err, "%s export %s - --format npy 2>/dev/null | %s import - %s",
+                         test_shmap_bin(), src, test_shmap_bin(), dst), 1);
+    CHECK_ERROR_LINE(err, "not enough space");
+    CHECK_EQ_INT(util_dir_entries(mnt), 0);
+
+    /* What fits goes in and comes out whole. */
+    const char *small = test_name("small");
+    RUN(0, "create", small, "u8", "1000");
+    RUN(0, "fill", small, "ramp");
+    RUN(0, "export", small, file);
+    snprintf(dst, sizeof dst, "file:%s/small.shm", mnt);
+    RUN(0, "import", file, dst);
+    RUN(0, "cat", dst, "--slice", "997:1000");
+    CHECK_STR(out, "229 230 231\n");
+    RUN(0, "rm", dst, src, small);
+    CHECK_OK(unlink(file));
+    util_clear(&out, &err);
+}
+
+TEST(io__a_full_file_system_fails_export_and_import_in_one_line_and_leaves_nothing)
+{
+    util_with_tmpfs(export_import_on_a_full_file_system, "1m");
+}
+
+/*
+ * SIGTERM or SIGINT while a large export writes its hidden file (or renames it): FILE is
+ * either whole or absent, and no hidden directory stays. Each signal is sent once the
+ * hidden directory is there, after a delay that varies from none to more than the write.
+ */
+static void export_interrupted(const char *mnt)
+{
+    char *out = NULL, *err = NULL, file[600];
+    const char *src = test_name("sig");
+    RUN(0, "create", src, "f64", "16777216"); /* 128 MiB */
+    snprintf(file, sizeof file, "%s/sig.npy", mnt);
+    static const int delays_ms[] = {0, 2, 5, 10, 20, 40, 80, 500};
+    int whole = 0, none = 0;
+    for (int i = 0; i < 16; i++) {
+        pid_t pid = util_spawn();
+        if (pid == 0) {
+            execl(test_shmap_bin(), "shmap", "export", src, file, (char *)NULL);
+            _exit(127);
+        }
+        double give_up = util_now_s() + 30;
+        while (util_dir_entries(mnt) == 0 && util_now_s() < give_up)
+            util_sleep_ms(1);
+        CHECK_EQ_INT(util_dir_entries(mnt), 1);
+        util_sleep_ms(delays_ms[i % 8]);
+        kill(pid, i % 2 ? SIGINT : SIGTERM);
+        int status = test_wait(pid);
+        struct stat st;
+        if (stat(file, &st) == 0) {
+            /* It had put FILE in place: it may have exited, or died of the signal since. */
+            CHECK(status == 0 || status == 128 + (i % 2 ? SIGINT : SIGTERM));
+            CHECK_EQ_INT(st.st_size, 128 + 16777216 * 8);
+            CHECK_EQ_INT(util_dir_entries(mnt), 1);
+            CHECK_OK(unlink(file));
+            whole++;
+        } else {
+            CHECK(status != 0);
+            CHECK_EQ_INT(util_dir_entries(mnt), 0);
+            none++;
+        }
+    }
+    CHECK(none > 0 && whole > 0); /* both ends of the write were reached */
+    RUN(0, "rm", src);
+    util_clear(&out, &err);
+}
+
+TEST(io__an_export_stopped_by_a_signal_leaves_no_file_or_a_whole_one)
+{
+    util_with_tmpfs(export_interrupted, "512m");
 }
