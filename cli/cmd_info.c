@@ -108,7 +108,7 @@ static void print_mapped(const cli_mapped *mapped)
         return;
     }
     LINE("mapped_by", "%d other process%s%s", mapped->n, mapped->n == 1 ? "" : "es",
-         mapped->n ? " outside the attach table (read-only opens that never locked)" : "");
+         mapped->n ? " outside the attach table" : "");
     for (int i = 0; i < mapped->n; i++)
         printf("  pid %-8ld %s\n", (long)mapped->list[i].pid,
                mapped->list[i].writable ? "read-write" : "read-only");
