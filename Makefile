@@ -35,14 +35,17 @@ CLI_SRC := $(wildcard cli/*.c)
 # it; libshmap never depends on CFITSIO.
 ifeq ($(origin FITS),undefined)
 FITS := $(shell pkg-config --exists cfitsio 2>/dev/null && echo yes)
+FITS_SKIP := FITS support not built: install libcfitsio-dev
+else
+FITS_SKIP := FITS support not built (FITS=$(FITS))
 endif
 ifeq ($(FITS),yes)
-FITS_CFLAGS := -DSHMAP_HAVE_CFITSIO $(shell pkg-config --cflags cfitsio)
+FITS_CFLAGS := $(shell pkg-config --cflags cfitsio)
 FITS_LIBS := $(shell pkg-config --libs cfitsio)
 CLI_SRC := $(filter-out cli/fits_none.c,$(CLI_SRC))
+FITS_SKIP :=
 else
 CLI_SRC := $(filter-out cli/fits.c,$(CLI_SRC))
-FITS_SKIP := FITS support not built: install libcfitsio-dev
 endif
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(wildcard tests/*.c) $(wildcard tests/unit/*.c) $(wildcard tests/multi/*.c) \

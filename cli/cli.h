@@ -98,6 +98,20 @@ const char *cli_lib_detail(void);
 /* cli_lib_detail(), or else shmap_strerror(rc): for failures that concern no segment. */
 const char *cli_lib_message(int rc);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Signals (util.c) */
+
+/*
+ * The signals by which a user stops a command: INT, TERM, HUP and QUIT. A command that must
+ * tidy up before it ends (give back a claim, remove what it half made) catches them with
+ * cli_catch_end_signals(): those not ignored get @p handler, without SA_RESTART, so a
+ * blocking call returns; one ignored (HUP under nohup) stays ignored. @p also (0: none) is
+ * caught too where not ignored (SIGPIPE, for a writer). cli_block_end_signals() holds them
+ * off (1) across a step that must finish, and lets them in again (0).
+ */
+void cli_catch_end_signals(void (*handler)(int), int also);
+void cli_block_end_signals(int block);
+
 /* "shmap: message" and "usage: shmap CMD ..." on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 
@@ -274,6 +288,8 @@ void cli_value_print(FILE *out, const cli_layout *l, const void *elem);
 typedef struct cli_raw {
     const char *dtype_text, *shape_text, *offset_text; /* as given, or NULL */
     int priv;                 /* --private */
+    int any_offset;           /* set by the caller: the array is read, not mapped, so
+                                 --offset may misalign its type */
     int raw;                  /* set by cli_raw_check: --dtype and --shape were given */
     shmap_dtype dtype;        /* the rest is valid when raw is set */
     const char *fields;       /* record field list, or NULL */

@@ -93,15 +93,9 @@ static int make_tmp(const char *path)
     if (snprintf(tmp_dir, sizeof tmp_dir, "%s/.%.200s.shmap-XXXXXX", dir, base) >=
         (int)sizeof tmp_dir)
         return cli_fail(path, "path too long");
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        signal(sigs[i], on_signal);
+    cli_catch_end_signals(on_signal, SIGPIPE);
     /* No signal between making the directory and noting it for the handler. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        sigaddset(&block, sigs[i]);
-    sigprocmask(SIG_BLOCK, &block, &old);
+    cli_block_end_signals(1);
     int status = 0;
     if (!mkdtemp(tmp_dir)) {
         status = cli_fail(path, "cannot write in %s: %s", dir, strerror(errno));
@@ -112,7 +106,7 @@ static int make_tmp(const char *path)
     } else {
         tmp_live = 1;
     }
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    cli_block_end_signals(0);
     return status;
 }
 
@@ -248,8 +242,12 @@ static int take_snapshot(const char *name, shmap_seg *seg, const shmap_info *inf
         s->data = shmap_data(seg);
         return 0;
     }
+    /* One --timeout for both waits: the lock's, then the copy's. */
+    double start = mono_s();
     int rc = shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
     int locked = rc == 0;
+    if (timeout >= 0)
+        timeout = timeout > mono_s() - start ? timeout - (mono_s() - start) : 0;
     if (rc == -ETIMEDOUT || rc == -EBUSY) {
         char who[512];
         shmap_lock_holders(seg, who, sizeof who);
@@ -329,7 +327,7 @@ static int open_stream(const char *path, int *fd)
         return cli_fail(path, "is a block device: export writes no disk");
     } else if (stat(path, &st) == 0 &&
                (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
-        *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (*fd < 0 && errno == ENXIO && S_ISFIFO(st.st_mode))
             return cli_fail(path, "no process reads this FIFO: start the reader first");
         if (*fd < 0)

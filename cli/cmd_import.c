@@ -41,25 +41,6 @@ static void on_signal(int sig)
     interrupted = sig;
 }
 
-/* Signals that end the command are noted, so the segment being filled can be taken away;
- * no SA_RESTART, so a read in progress returns. */
-static void catch_signals(struct sigaction *old)
-{
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < 3; i++)
-        sigaction(sigs[i], &sa, &old[i]);
-}
-
-static void restore_signals(const struct sigaction *old)
-{
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    for (int i = 0; i < 3; i++)
-        sigaction(sigs[i], &old[i], NULL);
-}
 
 /*
  * Read exactly @p n bytes unless the file ends first. Returns the bytes read (fewer at the
@@ -179,24 +160,38 @@ static int describe_raw(source *s, const cli_raw *raw, const struct stat *st)
  * What FILE may be. A regular file, or a pipe or socket (standard input, `<(cmd)`, a named
  * FIFO), whose size is known only at its end: the segment is then made at the header's size
  * and taken away if the data falls short. Never a device: /dev/zero would fill memory for
- * any shape, a terminal would wait for typed binary. A FIFO is opened without waiting for
- * a writer (O_NONBLOCK, cleared once open), so with none it reads as empty instead of
- * hanging: its writer must be started first.
+ * any shape, a terminal would wait for typed binary; and a device is refused before it is
+ * opened, since opening some does something (a tape rewinds, a watchdog arms). A FIFO is
+ * opened without waiting for a writer (O_NONBLOCK, cleared once open), so with none it
+ * reads as empty instead of hanging: its writer must be started first.
  */
+static int refuse_kind(const char *path, const struct stat *st)
+{
+    if (S_ISDIR(st->st_mode))
+        return cli_fail(path, "is a directory");
+    if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+        return cli_fail(path, "is a device: import reads regular files and pipes");
+    return 0;
+}
+
 static int describe(source *s, const cli_raw *raw)
 {
     int std_in = strcmp(s->path, "-") == 0;
+    struct stat st, named;
+    if (!std_in && stat(s->path, &named) < 0)
+        return cli_fail(s->path, "%s", strerror(errno));
+    if (!std_in && refuse_kind(s->path, &named) != 0)
+        return CLI_EXIT_FAIL;
     s->fd = std_in ? fcntl(0, F_DUPFD_CLOEXEC, 0)
-                   : open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+                   : open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (s->fd < 0)
         return cli_fail(s->path, "%s", strerror(errno));
-    struct stat st;
     if (fstat(s->fd, &st) < 0)
         return cli_fail(s->path, "%s", strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return cli_fail(s->path, "is a directory");
-    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
-        return cli_fail(s->path, "is a device: import reads regular files and pipes");
+    if (refuse_kind(s->path, &st) != 0)
+        return CLI_EXIT_FAIL;
+    if (!std_in && (st.st_dev != named.st_dev || st.st_ino != named.st_ino))
+        return cli_fail(s->path, "was replaced while it was being opened");
     int fl = std_in ? 0 : fcntl(s->fd, F_GETFL);
     if (fl < 0 || (!std_in && fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
         return cli_fail(s->path, "%s", strerror(errno));
@@ -303,7 +298,8 @@ static int set_keywords(const char *name, shmap_seg *seg, const source *s, const
     return cli_create_keywords(name, seg, c);
 }
 
-static int import(source *s, const char *name, const cli_raw *raw, const cli_create *c)
+static int import(source *s, const char *name, shmap_store store, const cli_raw *raw,
+                  const cli_create *c)
 {
     if (describe(s, raw) != 0)
         return CLI_EXIT_FAIL;
@@ -322,16 +318,13 @@ static int import(source *s, const char *name, const cli_raw *raw, const cli_cre
                                                                  : SHMAP_KEYWORD_CAPACITY_MAX;
     }
 
-    struct sigaction old[3];
-    catch_signals(old);
+    /* Signals that end the command are noted, so that the segment being filled can be
+     * taken away; a read in progress returns. */
+    cli_catch_end_signals(on_signal, 0);
     shmap_seg *seg;
     int rc = shmap_create(&seg, name, s->a.dtype, s->a.ndim, s->a.dims, &opts);
-    if (rc < 0) {
-        restore_signals(old);
+    if (rc < 0)
         return cli_fail_lib(name, rc);
-    }
-    shmap_info info;
-    shmap_info_get(seg, &info);
 
     int status = CLI_EXIT_OK, locked = 0;
     rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, -1);
@@ -347,6 +340,10 @@ static int import(source *s, const char *name, const cli_raw *raw, const cli_cre
         status = set_keywords(name, seg, s, c);
     if (status == CLI_EXIT_OK && (rc = shmap_publish(seg)) < 0)
         status = cli_fail_lib(name, rc);
+    /* From the last look at a signal to the close, signals wait: one that came before is
+     * seen and the segment goes; one that comes after finds the segment complete, and
+     * ends the command once it is closed. */
+    cli_block_end_signals(1);
     if (status == CLI_EXIT_OK && interrupted)
         status = cli_fail(name, "interrupted");
     if (locked)
@@ -357,10 +354,10 @@ static int import(source *s, const char *name, const cli_raw *raw, const cli_cre
     if (rc < 0 && status == CLI_EXIT_OK)
         status = cli_fail_lib(name, rc);
     /* No close destroys a file: a failed import removes it by name. */
-    if (status != CLI_EXIT_OK && info.store == SHMAP_STORE_FILE)
+    if (status != CLI_EXIT_OK && store == SHMAP_STORE_FILE)
         shmap_unlink(name);
 
-    restore_signals(old);
+    cli_block_end_signals(0);
     if (interrupted) {
         /* Now that nothing is left behind, end as the signal would have. */
         signal(interrupted, SIG_DFL);
@@ -399,12 +396,13 @@ int cmd_import(int argc, char **argv)
         goto out;
     }
     const char *file = a.argv[0], *name = a.argv[1];
-    shmap_store store;
+    shmap_store store = SHMAP_STORE_POSIX;
     if (shmap_name_check(name, &store) == 0 && store == SHMAP_STORE_MEMFD) {
         cli_usage_error("import", "'%s': a memfd segment would vanish when this command "
                                   "exits; name a POSIX, System V or file segment", name);
         goto out;
     }
+    raw.any_offset = 1; /* the file is read, not mapped */
     if (cli_raw_check("import", &raw) != 0 || cli_check_names("import", a.argv + 1, 1) != 0)
         goto out;
 
@@ -412,7 +410,7 @@ int cmd_import(int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.path = file;
     s.fd = -1;
-    status = import(&s, name, &raw, &c);
+    status = import(&s, name, store, &raw, &c);
     if (s.fd >= 0)
         close(s.fd);
     if (s.fits)

@@ -17,8 +17,6 @@
 
 #include "cli.h"
 
-static const int end_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-#define NEND (sizeof end_signals / sizeof end_signals[0])
 static volatile sig_atomic_t caught;
 
 static void on_signal(int sig)
@@ -36,15 +34,7 @@ static int stop_waiting(void *arg)
 /* Catch the signals that would end us (those not ignored), without SA_RESTART. */
 static void catch_signals(void)
 {
-    for (size_t i = 0; i < NEND; i++) {
-        struct sigaction sa, old;
-        if (sigaction(end_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
-            continue;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(end_signals[i], &sa, NULL);
-    }
+    cli_catch_end_signals(on_signal, 0);
     shmap_set_wait_check(stop_waiting, NULL);
 }
 

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,37 @@ void cli_warn(const char *name, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     cli_fail(name, "warning: %s", msg);
+}
+
+static const int end_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NEND (sizeof end_signals / sizeof end_signals[0])
+
+static void catch_one(int sig, void (*handler)(int))
+{
+    struct sigaction sa, old;
+    if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+        return;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+void cli_catch_end_signals(void (*handler)(int), int also)
+{
+    for (size_t i = 0; i < NEND; i++)
+        catch_one(end_signals[i], handler);
+    if (also)
+        catch_one(also, handler);
+}
+
+void cli_block_end_signals(int block)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < NEND; i++)
+        sigaddset(&set, end_signals[i]);
+    sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
 int cli_fail(const char *name, const char *fmt, ...)
@@ -499,7 +531,7 @@ int cli_raw_check(const char *cmd, cli_raw *r)
         return cli_usage_error(cmd, "--shape '%s' of %s at --offset %" PRIu64 ": more bytes "
                                     "than 64 bits count", r->shape_text, r->dtype_text,
                                r->offset);
-    size_t align = r->fields ? 1 : elsize < 8 ? elsize : 8;
+    size_t align = r->fields || r->any_offset ? 1 : elsize < 8 ? elsize : 8;
     if (align > 1 && r->offset % align != 0)
         return cli_usage_error(cmd, "--offset %" PRIu64 " misaligns %s elements (give a "
                                     "multiple of %zu)", r->offset, r->dtype_text, align);
