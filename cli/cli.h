@@ -325,6 +325,13 @@ int cli_create_keywords(const char *name, shmap_seg *seg, const cli_create *c);
 /* ---------------------------------------------------------------------------------------- */
 /* Array files (npy.c, fits.c or fits_none.c): what `import` and `export` read and write */
 
+/* The first bytes of a .npy file. */
+#define CLI_NPY_MAGIC "\x93NUMPY"
+#define CLI_NPY_MAGIC_LEN 6
+
+/* The readers' and writers' way to fail: the message into @p err (as snprintf), and -1. */
+int cli_errf(char *err, size_t errsize, const char *fmt, ...) CLI_PRINTF(3, 4);
+
 /* An array as a file holds it: what `import` creates. */
 typedef struct cli_file_array {
     shmap_dtype dtype;

@@ -31,7 +31,6 @@ static const cli_opt import_opts[] = {
     CLI_CREATE_OPTS, {"dtype", 1}, {"shape", 1}, {"offset", 1}, {NULL, 0},
 };
 
-#define NPY_MAGIC "\x93NUMPY"
 #define FITS_MAGIC "SIMPLE  ="
 
 static volatile sig_atomic_t interrupted;
@@ -212,7 +211,7 @@ static int describe(source *s, const cli_raw *raw)
                                                         "as empty: start the writer first)"
                                                       : "is empty");
     char err[512];
-    if ((size_t)n >= 6 && memcmp(prefix, NPY_MAGIC, 6) == 0) {
+    if ((size_t)n >= CLI_NPY_MAGIC_LEN && memcmp(prefix, CLI_NPY_MAGIC, CLI_NPY_MAGIC_LEN) == 0) {
         s->kind = "npy";
         if (cli_npy_read_header(s->fd, prefix, (size_t)n, &s->a, err, sizeof err) < 0)
             return cli_fail(s->path, "%s", err);

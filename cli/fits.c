@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -54,17 +53,6 @@ static const struct {
 };
 #define NTYPES (sizeof types / sizeof types[0])
 
-static int fail(char *err, size_t errsize, const char *fmt, ...) CLI_PRINTF(3, 4);
-
-static int fail(char *err, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsize, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* CFITSIO's words for a failure: its status text, and the first message it stacked. */
 static int fail_status(char *err, size_t errsize, const char *what, int status)
 {
@@ -73,8 +61,8 @@ static int fail_status(char *err, size_t errsize, const char *what, int status)
     fits_read_errmsg(msg);
     fits_clear_errmsg();
     if (msg[0] && strcmp(msg, text) != 0)
-        return fail(err, errsize, "%s: %s (%s)", what, text, msg);
-    return fail(err, errsize, "%s: %s", what, text);
+        return cli_errf(err, errsize, "%s: %s (%s)", what, text, msg);
+    return cli_errf(err, errsize, "%s: %s", what, text);
 }
 
 /* Cards that describe the HDU (or carry no value of their own), never keywords. */
@@ -133,8 +121,8 @@ static int find_image(fitsfile *f, int *naxis, char *err, size_t errsize)
     }
     if (status)
         return fail_status(err, errsize, "reading the extensions", status);
-    return fail(err, errsize, "no image in this FITS file (the primary HDU has NAXIS = 0 and "
-                              "no image extension has data)");
+    return cli_errf(err, errsize, "no image in this FITS file (the primary HDU has NAXIS = 0 and "
+                                  "no image extension has data)");
 }
 
 /*
@@ -201,9 +189,9 @@ static int check_axes(const char *path, char *err, size_t errsize)
         if (!end)
             break;
         if (naxis > NAXIS_SAFE) {
-            rc = fail(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes in "
-                                    "shmap (and CFITSIO cannot read over %d safely)",
-                      hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
+            rc = cli_errf(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes in "
+                                        "shmap (and CFITSIO cannot read over %d safely)",
+                          hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
             break;
         }
         /* Skip the data: |BITPIX|/8 * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISn). */
@@ -311,7 +299,7 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
         return fail_status(err, errsize, "reading the header", status);
     shmap_keyword *kw = calloc(nkeys > 0 ? (size_t)nkeys : 1, sizeof *kw);
     if (!kw)
-        return fail(err, errsize, "out of memory");
+        return cli_errf(err, errsize, "out of memory");
     int n = 0;
     for (int i = 1; i <= nkeys; i++) {
         char name[FLEN_KEYWORD], value[FLEN_VALUE], comment[FLEN_COMMENT];
@@ -343,7 +331,7 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     memset(a, 0, sizeof *a);
     cli_fits *c = calloc(1, sizeof *c);
     if (!c)
-        return fail(err, errsize, "out of memory");
+        return cli_errf(err, errsize, "out of memory");
     int status = 0;
     if (check_axes(path, err, errsize) < 0) {
         free(c);
@@ -359,7 +347,7 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     if (find_image(c->f, &naxis, err, errsize) < 0)
         return -1;
     if (naxis > SHMAP_MAX_DIMS)
-        return fail(err, errsize, "image has %d axes, shmap at most %d", naxis, SHMAP_MAX_DIMS);
+        return cli_errf(err, errsize, "image has %d axes, shmap at most %d", naxis, SHMAP_MAX_DIMS);
     LONGLONG naxes[SHMAP_MAX_DIMS];
     if (fits_get_img_paramll(c->f, SHMAP_MAX_DIMS, &bitpix, &naxis, naxes, &status) ||
         fits_get_img_equivtype(c->f, &equiv, &status))
@@ -380,8 +368,8 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     while (t < NTYPES && types[t].imgtype != equiv)
         t++;
     if (t == NTYPES)
-        return fail(err, errsize, "image of BITPIX %d (equivalent type %d): no shmap type",
-                    bitpix, equiv);
+        return cli_errf(err, errsize, "image of BITPIX %d (equivalent type %d): no shmap type",
+                        bitpix, equiv);
     a->dtype = types[t].dtype;
     a->elsize = shmap_dtype_size(a->dtype);
     c->datatype = types[t].datatype;
@@ -390,11 +378,11 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     uint64_t bytes = a->elsize;
     for (int i = 0; i < naxis; i++) {
         if (naxes[i] <= 0)
-            return fail(err, errsize, "image is empty (NAXIS%d = %lld)", i + 1,
-                        (long long)naxes[i]);
+            return cli_errf(err, errsize, "image is empty (NAXIS%d = %lld)", i + 1,
+                            (long long)naxes[i]);
         a->dims[naxis - 1 - i] = (uint64_t)naxes[i];
         if (__builtin_mul_overflow(bytes, (uint64_t)naxes[i], &bytes))
-            return fail(err, errsize, "image's size overflows 64 bits");
+            return cli_errf(err, errsize, "image's size overflows 64 bits");
     }
 
     /* A data unit cut short is found now, before any segment is made. */
@@ -405,9 +393,9 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
         stat(path, &st) == 0) {
         uint64_t stored = bytes / a->elsize * (uint64_t)(abs(bitpix) / 8);
         if ((uint64_t)st.st_size < (uint64_t)data + stored)
-            return fail(err, errsize, "truncated: the image needs %" PRIu64 " bytes of data, "
-                                      "the file holds %lld", stored,
-                        (long long)(st.st_size > data ? st.st_size - data : 0));
+            return cli_errf(err, errsize, "truncated: the image needs %" PRIu64 " bytes of data, "
+                                          "the file holds %lld", stored,
+                            (long long)(st.st_size > data ? st.st_size - data : 0));
     }
     if (status)
         return fail_status(err, errsize, "reading the image header", status);
@@ -448,8 +436,8 @@ int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize)
     for (size_t t = 0; t < NTYPES; t++)
         if (types[t].dtype == dtype)
             return 0;
-    return fail(err, errsize, "%s elements have no FITS image type (FITS images hold u8 i8 "
-                              "u16 i16 u32 i32 u64 i64 f32 f64)", shmap_dtype_name(dtype));
+    return cli_errf(err, errsize, "%s elements have no FITS image type (FITS images hold u8 i8 "
+                                  "u16 i16 u32 i32 u64 i64 f32 f64)", shmap_dtype_name(dtype));
 }
 
 static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
@@ -549,7 +537,7 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
         if (w < 0) {
             int e = errno;
             free(mem);
-            return fail(err, errsize, "%s", strerror(e));
+            return cli_errf(err, errsize, "%s", strerror(e));
         }
         p += w;
         left -= (size_t)w;

@@ -27,8 +27,6 @@
 
 #include "cli.h"
 
-#define NPY_MAGIC "\x93NUMPY"
-#define NPY_MAGIC_LEN 6
 /* A header longer than this is not one numpy would write for any array shmap can hold. */
 #define NPY_HEADER_MAX (16u << 20)
 
@@ -40,9 +38,7 @@ static int host_little_endian(void)
     return b == 1;
 }
 
-static int fail(char *err, size_t errsize, const char *fmt, ...) CLI_PRINTF(3, 4);
-
-static int fail(char *err, size_t errsize, const char *fmt, ...)
+int cli_errf(char *err, size_t errsize, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -91,7 +87,7 @@ static int new_node(parser *ps, int kind)
         int cap = ps->cap ? 2 * ps->cap : 64;
         lit *nodes = realloc(ps->nodes, (size_t)cap * sizeof *nodes);
         if (!nodes)
-            return fail(ps->err, ps->errsize, "out of memory");
+            return cli_errf(ps->err, ps->errsize, "out of memory");
         ps->nodes = nodes;
         ps->cap = cap;
     }
@@ -111,7 +107,7 @@ static int parse_string(parser *ps)
     size_t n = 0;
     for (;;) {
         if (ps->p == ps->end)
-            return fail(ps->err, ps->errsize, "header has an unterminated string");
+            return cli_errf(ps->err, ps->errsize, "header has an unterminated string");
         char c = *ps->p++;
         if (c == quote)
             break;
@@ -137,12 +133,12 @@ static int parse_int(parser *ps)
     while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') {
         unsigned d = (unsigned)(*ps->p++ - '0');
         if (v > (UINT64_C(1) << 62) / 10)
-            return fail(ps->err, ps->errsize, "header has a number too large");
+            return cli_errf(ps->err, ps->errsize, "header has a number too large");
         v = v * 10 + d;
     }
     if (ps->p == start)
-        return fail(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
-                    start);
+        return cli_errf(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
+                        start);
     if (ps->p < ps->end && (*ps->p == 'L' || *ps->p == 'l'))
         ps->p++; /* Python 2 wrote longs as 3L */
     int id = new_node(ps, LIT_INT);
@@ -158,12 +154,12 @@ static int parse_items(parser *ps, int kind, char close)
     if (id < 0)
         return -1;
     if (++ps->depth > 32)
-        return fail(ps->err, ps->errsize, "header nests too deep");
+        return cli_errf(ps->err, ps->errsize, "header nests too deep");
     ps->p++;
     for (;;) {
         skip_space(ps);
         if (ps->p == ps->end)
-            return fail(ps->err, ps->errsize, "header ends inside a '%c'", close);
+            return cli_errf(ps->err, ps->errsize, "header ends inside a '%c'", close);
         if (*ps->p == close) {
             ps->p++;
             break;
@@ -172,7 +168,7 @@ static int parse_items(parser *ps, int kind, char close)
             if (part == 1) {
                 skip_space(ps);
                 if (ps->p == ps->end || *ps->p != ':')
-                    return fail(ps->err, ps->errsize, "header has a dict item without ':'");
+                    return cli_errf(ps->err, ps->errsize, "header has a dict item without ':'");
                 ps->p++;
             }
             int c = parse_value(ps);
@@ -189,8 +185,8 @@ static int parse_items(parser *ps, int kind, char close)
         if (ps->p < ps->end && *ps->p == ',')
             ps->p++;
         else if (ps->p < ps->end && *ps->p != close)
-            return fail(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
-                        ps->p);
+            return cli_errf(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
+                            ps->p);
     }
     ps->depth--;
     return id;
@@ -209,7 +205,7 @@ static int parse_value(parser *ps)
 {
     skip_space(ps);
     if (ps->p == ps->end)
-        return fail(ps->err, ps->errsize, "header ends where a value should be");
+        return cli_errf(ps->err, ps->errsize, "header ends where a value should be");
     char c = *ps->p;
     if (c == '\'' || c == '"')
         return parse_string(ps);
@@ -230,8 +226,8 @@ static int parse_value(parser *ps)
     else if (word(ps, "None"))
         kind = LIT_NONE;
     else
-        return fail(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
-                    ps->p);
+        return cli_errf(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
+                        ps->p);
     int id = new_node(ps, kind);
     if (id >= 0)
         ps->nodes[id].i = v;
@@ -285,7 +281,7 @@ static int parse_typestr(const char *t, shmap_dtype *dtype, char *order, char *e
                        : kind == 'M' || kind == 'm' ? "a date or a time"
                        : kind == 'f' || kind == 'c' ? "a float of that size (long double?)"
                                                     : "a type numpy does not write";
-    return fail(err, errsize, "numpy type '%s' (%s) has no shmap element type", t, what);
+    return cli_errf(err, errsize, "numpy type '%s' (%s) has no shmap element type", t, what);
 }
 
 /* descr as a list of (name, type[, shape]) tuples: a record's field list. */
@@ -295,21 +291,21 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
     size_t used = 0;
     char order = '|';
     if (list->nchild == 0)
-        return fail(err, errsize, "descr has no fields");
+        return cli_errf(err, errsize, "descr has no fields");
     for (int id = list->child; id >= 0; id = ps->nodes[id].next) {
         const lit *t = &ps->nodes[id];
         if (t->kind != LIT_TUPLE || t->nchild < 2 || t->nchild > 3)
-            return fail(err, errsize, "descr has a field that is not (name, type[, shape])");
+            return cli_errf(err, errsize, "descr has a field that is not (name, type[, shape])");
         const lit *name = &ps->nodes[t->child];
         const lit *type = &ps->nodes[name->next];
         /* A (title, name) pair names a field with a title: the name is what counts. */
         if (name->kind == LIT_TUPLE && name->nchild == 2)
             name = &ps->nodes[ps->nodes[name->child].next];
         if (name->kind != LIT_STR)
-            return fail(err, errsize, "descr has a field whose name is not a string");
+            return cli_errf(err, errsize, "descr has a field whose name is not a string");
         if (type->kind != LIT_STR)
-            return fail(err, errsize, "field '%s' is a nested record, which shmap records "
-                                      "cannot hold", name->s);
+            return cli_errf(err, errsize, "field '%s' is a nested record, which shmap records "
+                                          "cannot hold", name->s);
         uint64_t count = 1;
         if (t->nchild == 3) {
             const lit *shape = &ps->nodes[type->next];
@@ -320,24 +316,24 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
                     const lit *dim = &ps->nodes[d];
                     if (dim->kind != LIT_INT || dim->i < 0 ||
                         __builtin_mul_overflow(count, (uint64_t)dim->i, &count))
-                        return fail(err, errsize, "field '%s' has a bad shape", name->s);
+                        return cli_errf(err, errsize, "field '%s' has a bad shape", name->s);
                 }
             } else {
-                return fail(err, errsize, "field '%s' has a bad shape", name->s);
+                return cli_errf(err, errsize, "field '%s' has a bad shape", name->s);
             }
             if (count == 0 || count > (1u << 20))
-                return fail(err, errsize, "field '%s' has %" PRIu64 " items (shmap record "
-                                          "fields hold 1 to %u)", name->s, count, 1u << 20);
+                return cli_errf(err, errsize, "field '%s' has %" PRIu64 " items (shmap record "
+                                              "fields hold 1 to %u)", name->s, count, 1u << 20);
         }
         shmap_dtype dt;
         char o;
         char why[160];
         if (parse_typestr(type->s, &dt, &o, why, sizeof why) < 0)
-            return fail(err, errsize, "field '%s': %s", name->s, why);
+            return cli_errf(err, errsize, "field '%s': %s", name->s, why);
         if (o != '|') {
             if (order != '|' && order != o)
-                return fail(err, errsize, "fields of both byte orders in one record: shmap "
-                                          "reads one order per file");
+                return cli_errf(err, errsize, "fields of both byte orders in one record: shmap "
+                                              "reads one order per file");
             order = o;
         }
         char item[128];
@@ -346,13 +342,13 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
                           : snprintf(item, sizeof item, "%s%s:%s", used ? "," : "", name->s,
                                      shmap_dtype_name(dt));
         if (n < 0 || (size_t)n >= sizeof item || used + (size_t)n >= sizeof a->fields)
-            return fail(err, errsize, "record descr is too long for a shmap field list "
-                                      "(%d bytes at most)", SHMAP_RECORD_FIELDS_MAX - 1);
+            return cli_errf(err, errsize, "record descr is too long for a shmap field list "
+                                          "(%d bytes at most)", SHMAP_RECORD_FIELDS_MAX - 1);
         memcpy(a->fields + used, item, (size_t)n + 1);
         used += (size_t)n;
     }
     if (shmap_record_parse(a->fields, &a->elsize) < 0)
-        return fail(err, errsize, "%s", cli_lib_message(SHMAP_EDTYPE));
+        return cli_errf(err, errsize, "%s", cli_lib_message(SHMAP_EDTYPE));
     a->dtype = SHMAP_RECORD;
     a->swap = order != '|' && (order == 'L') != host_little_endian();
     return 0;
@@ -370,15 +366,15 @@ static int interpret(const parser *ps, const lit *top, cli_file_array *a, char *
                      size_t errsize)
 {
     if (top->kind != LIT_DICT)
-        return fail(err, errsize, "header is not a dict");
+        return cli_errf(err, errsize, "header is not a dict");
     const lit *descr = dict_get(ps, top, "descr");
     const lit *fortran = dict_get(ps, top, "fortran_order");
     const lit *shape = dict_get(ps, top, "shape");
     if (!descr || !fortran || !shape || top->nchild != 6)
-        return fail(err, errsize, "header must have the keys 'descr', 'fortran_order' and "
-                                  "'shape', and no others");
+        return cli_errf(err, errsize, "header must have the keys 'descr', 'fortran_order' and "
+                                      "'shape', and no others");
     if (fortran->kind != LIT_BOOL)
-        return fail(err, errsize, "header's fortran_order is not True or False");
+        return cli_errf(err, errsize, "header's fortran_order is not True or False");
     a->fortran = (int)fortran->i;
 
     if (descr->kind == LIT_STR) {
@@ -391,22 +387,22 @@ static int interpret(const parser *ps, const lit *top, cli_file_array *a, char *
         if (parse_fields(ps, descr, a, err, errsize) < 0)
             return -1;
     } else {
-        return fail(err, errsize, "header's descr is neither a type string nor a field list");
+        return cli_errf(err, errsize, "header's descr is neither a type string nor a field list");
     }
 
     if (shape->kind != LIT_TUPLE)
-        return fail(err, errsize, "header's shape is not a tuple");
+        return cli_errf(err, errsize, "header's shape is not a tuple");
     if (shape->nchild > SHMAP_MAX_DIMS)
-        return fail(err, errsize, "array has %d dimensions, shmap at most %d", shape->nchild,
-                    SHMAP_MAX_DIMS);
+        return cli_errf(err, errsize, "array has %d dimensions, shmap at most %d", shape->nchild,
+                        SHMAP_MAX_DIMS);
     a->ndim = 0;
     for (int d = shape->child; d >= 0; d = ps->nodes[d].next) {
         const lit *dim = &ps->nodes[d];
         if (dim->kind != LIT_INT || dim->i < 0)
-            return fail(err, errsize, "header's shape holds something other than sizes");
+            return cli_errf(err, errsize, "header's shape holds something other than sizes");
         if (dim->i == 0)
-            return fail(err, errsize, "array is empty (a dimension of 0): shmap arrays have "
-                                      "at least one element");
+            return cli_errf(err, errsize, "array is empty (a dimension of 0): shmap arrays have "
+                                          "at least one element");
         a->dims[a->ndim++] = (uint64_t)dim->i;
     }
     /* A 0-d array (a numpy scalar) is one element. */
@@ -417,7 +413,7 @@ static int interpret(const parser *ps, const lit *top, cli_file_array *a, char *
     uint64_t bytes = a->elsize;
     for (unsigned int i = 0; i < a->ndim; i++)
         if (__builtin_mul_overflow(bytes, a->dims[i], &bytes))
-            return fail(err, errsize, "array's size overflows 64 bits");
+            return cli_errf(err, errsize, "array's size overflows 64 bits");
     return 0;
 }
 
@@ -450,8 +446,8 @@ static int read_more(int fd, unsigned char *buf, size_t have, size_t want, char 
     if (read_full(fd, buf + have, want - have) == 0)
         return 0;
     if (errno == 0)
-        return fail(err, errsize, "truncated .npy header");
-    return fail(err, errsize, "%s", strerror(errno));
+        return cli_errf(err, errsize, "truncated .npy header");
+    return cli_errf(err, errsize, "%s", strerror(errno));
 }
 
 int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
@@ -464,12 +460,12 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
     if (read_more(fd, start, have, 10, err, errsize) < 0)
         return -1;
     have = have > 10 ? have : 10;
-    if (memcmp(start, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-        return fail(err, errsize, "not a .npy file (no \\x93NUMPY magic)");
+    if (memcmp(start, CLI_NPY_MAGIC, CLI_NPY_MAGIC_LEN) != 0)
+        return cli_errf(err, errsize, "not a .npy file (no \\x93NUMPY magic)");
     unsigned major = start[6], minor = start[7];
     if (major < 1 || major > 3 || minor != 0)
-        return fail(err, errsize, ".npy format version %u.%u: this shmap reads 1.0, 2.0 and "
-                                  "3.0", major, minor);
+        return cli_errf(err, errsize, ".npy format version %u.%u: this shmap reads 1.0, 2.0 and "
+                                      "3.0", major, minor);
     size_t lensize = major == 1 ? 2 : 4;
     if (read_more(fd, start, have, 8 + lensize, err, errsize) < 0)
         return -1;
@@ -478,8 +474,8 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
     if (lensize == 4)
         hlen |= (uint32_t)start[10] << 16 | (uint32_t)start[11] << 24;
     if (hlen > NPY_HEADER_MAX)
-        return fail(err, errsize, ".npy header of %" PRIu32 " bytes: more than any array "
-                                  "needs", hlen);
+        return cli_errf(err, errsize, ".npy header of %" PRIu32 " bytes: more than any array "
+                                      "needs", hlen);
     a->data_offset = 8 + lensize + hlen;
 
     /* The header: what the prefix holds beyond the length, and the rest from the file, read
@@ -492,7 +488,7 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
         got = nprefix - (8 + lensize) < hlen ? nprefix - (8 + lensize) : hlen;
     text = malloc(got + 1);
     if (!text) {
-        fail(err, errsize, "out of memory");
+        cli_errf(err, errsize, "out of memory");
         goto out;
     }
     memcpy(text, prefix + 8 + lensize, got);
@@ -501,28 +497,28 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
         want = want < hlen ? want : hlen;
         char *t = realloc(text, want + 1);
         if (!t) {
-            fail(err, errsize, "out of memory");
+            cli_errf(err, errsize, "out of memory");
             goto out;
         }
         text = t;
         if (read_full(fd, text + got, want - got) < 0) {
             if (errno == 0)
-                fail(err, errsize, "truncated .npy header (%" PRIu32 " bytes announced)",
-                     hlen);
+                cli_errf(err, errsize, "truncated .npy header (%" PRIu32 " bytes announced)",
+                         hlen);
             else
-                fail(err, errsize, "%s", strerror(errno));
+                cli_errf(err, errsize, "%s", strerror(errno));
             goto out;
         }
         got = want;
     }
     text[hlen] = '\0';
     if (memchr(text, '\0', hlen)) {
-        fail(err, errsize, ".npy header holds a NUL byte");
+        cli_errf(err, errsize, ".npy header holds a NUL byte");
         goto out;
     }
     pool = malloc((size_t)hlen + 1);
     if (!pool) {
-        fail(err, errsize, "out of memory");
+        cli_errf(err, errsize, "out of memory");
         goto out;
     }
     ps.p = text;
@@ -533,12 +529,12 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
         goto out;
     skip_space(&ps);
     if (ps.p != ps.end) {
-        fail(err, errsize, "header has text after its dict");
+        cli_errf(err, errsize, "header has text after its dict");
         goto out;
     }
     char why[384];
     if (interpret(&ps, &ps.nodes[top], a, why, sizeof why) < 0) {
-        fail(err, errsize, "%s", why);
+        cli_errf(err, errsize, "%s", why);
         goto out;
     }
     rc = 0;
@@ -602,8 +598,8 @@ int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *
         const char *t = shmap_dtype_numpy(l->dtype);
         if (!t) {
             free(b.s);
-            return fail(err, errsize, "element type %s has no numpy type",
-                        shmap_dtype_name(l->dtype));
+            return cli_errf(err, errsize, "element type %s has no numpy type",
+                            shmap_dtype_name(l->dtype));
         }
         bad |= sb_add(&b, "'%s'", t);
     }
@@ -622,15 +618,15 @@ int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *
     bad |= sb_add(&b, "\n");
     if (bad) {
         free(b.s);
-        return fail(err, errsize, "out of memory");
+        return cli_errf(err, errsize, "out of memory");
     }
     size_t hlen = b.len;
     char *h = malloc(prelude + hlen);
     if (!h) {
         free(b.s);
-        return fail(err, errsize, "out of memory");
+        return cli_errf(err, errsize, "out of memory");
     }
-    memcpy(h, NPY_MAGIC, NPY_MAGIC_LEN);
+    memcpy(h, CLI_NPY_MAGIC, CLI_NPY_MAGIC_LEN);
     h[6] = prelude == 10 ? 1 : 2;
     h[7] = 0;
     for (size_t i = 0; i < prelude - 8; i++)
