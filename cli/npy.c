@@ -284,6 +284,21 @@ static int parse_typestr(const char *t, shmap_dtype *dtype, char *order, char *e
     return cli_errf(err, errsize, "numpy type '%s' (%s) has no shmap element type", t, what);
 }
 
+/*
+ * Whether @p name can name a field of a shmap record, by the library's own rule: the name
+ * alone in a one-field list must parse. A name holding the list's punctuation (':' ','
+ * '[' ']') is refused first, as it would parse as other fields: 'x:f8,y' pasted into the
+ * list makes x:f64,y:f32.
+ */
+static int field_name_ok(const char *name)
+{
+    char one[SHMAP_RECORD_FIELDS_MAX];
+    if (name[strcspn(name, ":,[]")] != '\0' ||
+        (size_t)snprintf(one, sizeof one, "%s:u1", name) >= sizeof one)
+        return 0;
+    return shmap_record_parse(one, NULL) == 0;
+}
+
 /* descr as a list of (name, type[, shape]) tuples: a record's field list. */
 static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, char *err,
                         size_t errsize)
@@ -303,6 +318,13 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
             name = &ps->nodes[ps->nodes[name->child].next];
         if (name->kind != LIT_STR)
             return cli_errf(err, errsize, "descr has a field whose name is not a string");
+        if (!field_name_ok(name->s)) {
+            char shown[96];
+            cli_escape(shown, sizeof shown, name->s);
+            return cli_errf(err, errsize, "field '%s' is not a shmap record field name "
+                                          "(letters, digits and '_', not first a digit)",
+                            shown);
+        }
         if (type->kind != LIT_STR)
             return cli_errf(err, errsize, "field '%s' is a nested record, which shmap records "
                                           "cannot hold", name->s);

@@ -879,6 +879,52 @@ TEST(io__fits_refuses_types_it_cannot_hold_and_truncated_files)
     util_clear(&out, &err);
 }
 
+TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field)
+{
+    char *out = NULL, *err = NULL;
+    /* A name holding the field list's own punctuation would make a record of other fields
+     * (here x:f64,y:f32, 12 bytes where the file has 4): refused, as are names that are
+     * not C identifiers, before any segment is made. */
+    static const char *const names[] = {"x:f8,y", "a b", "1st", "", "p[2]", "\xe9t\xe9"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char header[160];
+        snprintf(header, sizeof header, "{'descr': [('%s', '<f4')], 'fortran_order': False, "
+                                        "'shape': (2,), }", names[i]);
+        unsigned char file[256];
+        size_t hlen = strlen(header);
+        memcpy(file, "\x93NUMPY\x01\x00", 8);
+        file[8] = (unsigned char)hlen;
+        file[9] = 0;
+        memcpy(file + 10, header, hlen);
+        memset(file + 10 + hlen, 0, 24); /* room for the record the name would make */
+        const char *path = path_of("names.npy");
+        write_file(path, file, 10 + hlen + 24);
+        const char *name = test_name("fn");
+        RUN(1, "import", path, name);
+        CHECK_ERROR_LINE(err, "names.npy: field '");
+        CHECK_CONTAINS(err, "not a shmap record field name");
+        CHECK(!util_shm_exists(name));
+    }
+    /* A (title, name) pair and a valid name still make a record. */
+    const char *ok = "{'descr': [(('the title', 'x_1'), '<f4'), ('_y', '<u1')], "
+                     "'fortran_order': False, 'shape': (1,), }";
+    unsigned char file[256];
+    size_t hlen = strlen(ok);
+    memcpy(file, "\x93NUMPY\x01\x00", 8);
+    file[8] = (unsigned char)hlen;
+    file[9] = 0;
+    memcpy(file + 10, ok, hlen);
+    memset(file + 10 + hlen, 0, 5);
+    write_file(path_of("ok.npy"), file, 10 + hlen + 5);
+    const char *name = test_name("ok");
+    RUN(0, "import", path_of("ok.npy"), name);
+    char fields[64];
+    info_field(name, "record_fields", fields, sizeof fields);
+    CHECK_STR(fields, "x_1:f32,_y:u8");
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
 TEST(io__without_cfitsio_fits_is_one_clear_failure)
 {
     if (fits_built())
