@@ -220,11 +220,26 @@ static int check_axes(const char *path, char *err, size_t errsize)
     return rc;
 }
 
-/* One card as a keyword: 1 kept, 0 left out (with a warning), -1 for a read error. */
-static int card_keyword(const char *path, fitsfile *f, int keynum, const char *name0,
-                        const char *value, const char *comment, shmap_keyword *kw)
+/* Replace each byte FITS does not allow in a card (outside printable ASCII, 32 to 126) by
+ * '?'; how many were replaced. */
+static int printable_ascii(char *s)
 {
-    int status = 0;
+    int n = 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) {
+            *s = '?';
+            n++;
+        }
+    return n;
+}
+
+/* One card as a keyword: 1 kept, 0 left out (with a warning), -1 for a read error, with
+ * CFITSIO's code in *status. */
+static int card_keyword(const char *path, fitsfile *f, int keynum, const char *name0,
+                        const char *value, const char *comment, shmap_keyword *kw,
+                        int *status)
+{
+    int ignored = 0;
     const char *name = name0;
     if (strncmp(name, "HIERARCH ", 9) == 0)
         name += 9;
@@ -236,7 +251,7 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
     memset(kw, 0, sizeof *kw);
     snprintf(kw->name, sizeof kw->name, "%s", name);
     char type = 0;
-    if (!value[0] || fits_get_keytype((char *)value, &type, &status)) {
+    if (!value[0] || fits_get_keytype((char *)value, &type, &ignored)) {
         cli_warn(path, "card '%s' left out: it has no value", name);
         return 0;
     }
@@ -248,15 +263,15 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
         /* The string and its CONTINUE cards are read by name, and CFITSIO searches from the
          * card after the last one read: so from the card before this one, or a name set
          * twice would give this card the other's value. */
-        if (fits_read_record(f, keynum - 1, card, &status) ||
-            fits_read_key_longstr(f, (char *)name0, &s, longcomment, &status))
+        if (fits_read_record(f, keynum - 1, card, status) ||
+            fits_read_key_longstr(f, (char *)name0, &s, longcomment, status))
             return -1;
         kw->type = SHMAP_KW_STRING;
         if (strlen(s) >= sizeof kw->s)
             cli_warn(path, "keyword %s: string value cut to %zu characters", name,
                      sizeof kw->s - 1);
         snprintf(kw->s, sizeof kw->s, "%s", s);
-        fits_free_memory(s, &status);
+        fits_free_memory(s, status);
         break;
     }
     case 'L':
@@ -286,8 +301,16 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
         cli_warn(path, "card '%s' left out: shmap keywords hold no complex value", name);
         return 0;
     }
-    /* Comments keep what fits, printable as FITS requires. */
+    /* Comments keep what fits. A byte FITS does not allow (a file from anywhere may hold
+     * one) is no reason to lose the card: in a string value or the comment it is read as
+     * '?', with a warning, so the keyword holds printable text as FITS requires. */
     snprintf(kw->comment, sizeof kw->comment, "%.*s", (int)sizeof kw->comment - 1, comment);
+    int odd = printable_ascii(kw->comment);
+    if (kw->type == SHMAP_KW_STRING)
+        odd += printable_ascii(kw->s);
+    if (odd)
+        cli_warn(path, "keyword %s: %d byte%s outside printable ASCII, which FITS does not "
+                       "allow, read as '?'", name, odd, odd > 1 ? "s" : "");
     return 1;
 }
 
@@ -310,7 +333,7 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
         if (structural(name, compressed) || (skip_blank && strcmp(name, "BLANK") == 0))
             continue;
         /* A name set twice (as FITS allows) keeps the last value, as a segment would. */
-        int rc = card_keyword(path, f, i, name, value, comment, &kw[n]);
+        int rc = card_keyword(path, f, i, name, value, comment, &kw[n], &status);
         if (rc < 0) {
             free(kw);
             return fail_status(err, errsize, "reading the header", status);

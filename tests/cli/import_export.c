@@ -925,6 +925,37 @@ TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field
     util_clear(&out, &err);
 }
 
+TEST(io__fits_characters_outside_printable_ascii_are_read_as_question_marks)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* FITS allows printable ASCII only; a file from anywhere may hold other bytes. The
+     * keyword is kept, each such byte read as '?', with one warning line per card. */
+    static const char *const cards[] = {
+        "SIMPLE  =                    T",
+        "BITPIX  =                    8",
+        "NAXIS   =                    1",
+        "NAXIS1  =                    3",
+        "GAIN    =                  1.5 / e-\x7f" "ADU",
+        "OBJECT  = 'M3\x01" "1'                / caf\xe9",
+        "EXPTIME =                   30 / seconds",
+    };
+    write_fits(path_of("odd.fits"), cards, 7, (const unsigned char *)"abc", 3);
+    const char *name = test_name("odd");
+    RUN(0, "import", path_of("odd.fits"), name);
+    /* Two warning lines, naming the file and the keyword. */
+    const char *second = strchr(err, '\n');
+    CHECK(second && strchr(second + 1, '\n') && !strchr(second + 1, '\n')[1]);
+    CHECK_CONTAINS(err, "odd.fits: warning: keyword GAIN:");
+    CHECK_CONTAINS(err, "odd.fits: warning: keyword OBJECT:");
+    RUN(0, "info", name);
+    CHECK_KEYWORD(out, "GAIN", "1.5 / e-?ADU");
+    CHECK_KEYWORD(out, "OBJECT", "'M3?1' / caf?");
+    CHECK_KEYWORD(out, "EXPTIME", "30 / seconds");
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
 TEST(io__without_cfitsio_fits_is_one_clear_failure)
 {
     if (fits_built())
