@@ -24,7 +24,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,11 +149,8 @@ static int card_int(const char *card, long long *v)
     return *end == '\0' || *end == '/' ? 0 : -1;
 }
 
-static int check_axes(const char *path, char *err, size_t errsize)
+static int check_axes(int fd, char *err, size_t errsize)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0; /* CFITSIO will say why */
     uint64_t off = 0;
     int rc = 0;
     for (int hdu = 1; hdu <= 10000 && rc == 0; hdu++) {
@@ -216,7 +212,6 @@ static int check_axes(const char *path, char *err, size_t errsize)
         if (bad)
             break;
     }
-    close(fd);
     return rc;
 }
 
@@ -345,23 +340,51 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
     return 0;
 }
 
-int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_keyword **kw,
-                  int *nkw, char *err, size_t errsize)
+/*
+ * The name CFITSIO is to open the file by, in @p buf or @p path; NULL if there is none.
+ * CFITSIO opens files only by name, while the checks here (the NAXIS walk, the size) read
+ * the descriptor the command opened: /proc/self/fd/N makes CFITSIO open that same file,
+ * whatever has become of its name since. Where /proc is not mounted the name is all there
+ * is (standard input's is /dev/stdin): it is used if it still names the descriptor's file,
+ * which narrows, but cannot close, the window in which another file could take its place.
+ */
+static const char *cfitsio_name(const char *path, int fd, const struct stat *st, char *buf,
+                                size_t size)
+{
+    struct stat by;
+    snprintf(buf, size, "/proc/self/fd/%d", fd);
+    if (stat(buf, &by) == 0 && by.st_dev == st->st_dev && by.st_ino == st->st_ino)
+        return buf;
+    const char *name = strcmp(path, "-") == 0 ? "/dev/stdin" : path;
+    if (stat(name, &by) == 0 && by.st_dev == st->st_dev && by.st_ino == st->st_ino)
+        return name;
+    return NULL;
+}
+
+int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
+                  shmap_keyword **kw, int *nkw, char *err, size_t errsize)
 {
     *out = NULL;
     *kw = NULL;
     *nkw = 0;
     memset(a, 0, sizeof *a);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return cli_errf(err, errsize, "%s", strerror(errno));
+    if (check_axes(fd, err, errsize) < 0)
+        return -1;
+    char by_fd[32];
+    const char *name = cfitsio_name(path, fd, &st, by_fd, sizeof by_fd);
+    if (!name)
+        return cli_errf(err, errsize, "CFITSIO cannot open it again: /proc/self/fd is not "
+                                      "there, and %s does not lead to this file",
+                        strcmp(path, "-") == 0 ? "/dev/stdin" : "its name");
     cli_fits *c = calloc(1, sizeof *c);
     if (!c)
         return cli_errf(err, errsize, "out of memory");
     int status = 0;
-    if (check_axes(path, err, errsize) < 0) {
-        free(c);
-        return -1;
-    }
     /* A disk file by its name: no CFITSIO extended syntax ("x.fits[1]", "-", "!x"). */
-    if (fits_open_diskfile(&c->f, path, READONLY, &status)) {
+    if (fits_open_diskfile(&c->f, name, READONLY, &status)) {
         free(c);
         return fail_status(err, errsize, "not a FITS file CFITSIO can read", status);
     }
@@ -411,9 +434,7 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     /* A data unit cut short is found now, before any segment is made. */
     int compressed = fits_is_compressed_image(c->f, &status);
     LONGLONG head, data, end;
-    struct stat st;
-    if (!compressed && fits_get_hduaddrll(c->f, &head, &data, &end, &status) == 0 &&
-        stat(path, &st) == 0) {
+    if (!compressed && fits_get_hduaddrll(c->f, &head, &data, &end, &status) == 0) {
         uint64_t stored = bytes / a->elsize * (uint64_t)(abs(bitpix) / 8);
         if ((uint64_t)st.st_size < (uint64_t)data + stored)
             return cli_errf(err, errsize, "truncated: the image needs %" PRIu64 " bytes of data, "

@@ -956,6 +956,46 @@ TEST(io__fits_characters_outside_printable_ascii_are_read_as_question_marks)
     util_clear(&out, &err);
 }
 
+TEST(io__a_fits_file_is_opened_once_and_read_through_that_descriptor)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    if (test_sh(&out, &err, "strace -f -qq -e trace=none true") != 0)
+        TEST_SKIP("no strace that works here");
+    const char *src = test_name("src"), *name = test_name("once");
+    RUN(0, "create", src, "i16", "2", "3");
+    RUN(0, "fill", src, "ramp");
+    RUN(0, "export", src, path_of("once.fits"));
+    /* Opened by name once: the NAXIS guard, CFITSIO and the size check all see the file
+     * that was opened, which another cannot replace in between. */
+    const char *log = path_of("strace.log");
+    CHECK_EQ_INT(test_sh(&out, &err, "strace -f -qq -e trace=open,openat,openat2 -o '%s' "
+                         "'%s' import '%s' %s", log, test_shmap_bin(), path_of("once.fits"),
+                         name), 0);
+    size_t len;
+    char *trace = (char *)read_file(log, &len);
+    int opens = 0;
+    for (const char *p = trace; (p = strstr(p, "once.fits")) != NULL; p++)
+        opens++;
+    if (opens != 1)
+        test_fail(__FILE__, __LINE__, "once.fits opened %d times:\n%s", opens, trace);
+    free(trace);
+    char *c = cat_of(name);
+    CHECK_STR(c, "0 1 2\n3 4 5\n");
+    free(c);
+    CHECK_OK(shmap_unlink(name));
+    /* Standard input redirected from the file, even once the file has no name. */
+    CHECK_EQ_INT(test_sh(&out, &err, "exec < '%s' && rm '%s' && '%s' import - %s",
+                         path_of("once.fits"), path_of("once.fits"), test_shmap_bin(), name),
+                 0);
+    c = cat_of(name);
+    CHECK_STR(c, "0 1 2\n3 4 5\n");
+    free(c);
+    CHECK_OK(shmap_unlink(name));
+    CHECK_OK(shmap_unlink(src));
+    util_clear(&out, &err);
+}
+
 TEST(io__without_cfitsio_fits_is_one_clear_failure)
 {
     if (fits_built())
