@@ -240,6 +240,12 @@ static int parse_value(parser *ps)
 /*
  * A numpy type string ('<f4', '|b1', '>i2', 'u1') to a shmap type. @p order gets its byte
  * order: 'L' little, 'B' big, '|' none (one byte). 0, or -1 with err.
+ *
+ * The type is the library's reading of numpy's kind letter and size (shmap_dtype_parse),
+ * given this machine's byte order, since a swap is ours to make and not a reason to refuse.
+ * Only that form goes to the library, which also reads words and IDL's names: 'int' is
+ * i16 there but int64 to numpy, and 'f16' shmap's half float where '<f16' is numpy's long
+ * double. The refusals keep their own words, which say what numpy meant.
  */
 static int parse_typestr(const char *t, shmap_dtype *dtype, char *order, char *err,
                          size_t errsize)
@@ -249,31 +255,19 @@ static int parse_typestr(const char *t, shmap_dtype *dtype, char *order, char *e
     if (*s == '<' || *s == '>' || *s == '|' || *s == '=')
         o = *s++;
     char kind = *s ? *s++ : '\0';
-    char *end;
-    errno = 0;
-    unsigned long size = strtoul(s, &end, 10);
-    int sized = *s >= '0' && *s <= '9' && *end == '\0' && !errno;
-    static const struct {
-        char kind;
-        unsigned long size;
-        shmap_dtype dtype;
-    } map[] = {
-        {'b', 1, SHMAP_BOOL}, {'i', 1, SHMAP_I8},  {'i', 2, SHMAP_I16}, {'i', 4, SHMAP_I32},
-        {'i', 8, SHMAP_I64},  {'u', 1, SHMAP_U8},  {'u', 2, SHMAP_U16}, {'u', 4, SHMAP_U32},
-        {'u', 8, SHMAP_U64},  {'f', 2, SHMAP_F16}, {'f', 4, SHMAP_F32}, {'f', 8, SHMAP_F64},
-        {'c', 8, SHMAP_C64},  {'c', 16, SHMAP_C128},
-    };
-    for (size_t i = 0; sized && i < sizeof map / sizeof map[0]; i++)
-        if (map[i].kind == kind && map[i].size == size) {
-            *dtype = map[i].dtype;
-            if (size == 1)
-                *order = '|';
-            else if (o == '<' || (o != '>' && host_little_endian()))
-                *order = 'L';
-            else
-                *order = 'B';
-            return 0;
-        }
+    char code[32];
+    if (kind && strchr("biufc", kind) && *s && strspn(s, "0123456789") == strlen(s) &&
+        (size_t)snprintf(code, sizeof code, "%c%c%s", host_little_endian() ? '<' : '>', kind,
+                         s) < sizeof code &&
+        shmap_dtype_parse(code, dtype) == 0) {
+        if (shmap_dtype_size(*dtype) == 1)
+            *order = '|';
+        else if (o == '<' || (o != '>' && host_little_endian()))
+            *order = 'L';
+        else
+            *order = 'B';
+        return 0;
+    }
     const char *what = kind == 'U'                 ? "a string of unicode characters"
                        : kind == 'S' || kind == 'a' ? "a byte string"
                        : kind == 'V'               ? "raw bytes (or padding)"

@@ -879,6 +879,20 @@ TEST(io__fits_refuses_types_it_cannot_hold_and_truncated_files)
     util_clear(&out, &err);
 }
 
+/* A version 1.0 .npy file of @p header, unpadded, then @p dlen zero bytes of data. */
+static void write_npy1(const char *path, const char *header, size_t dlen)
+{
+    unsigned char file[512];
+    size_t hlen = strlen(header);
+    CHECK(10 + hlen + dlen <= sizeof file);
+    memcpy(file, "\x93NUMPY\x01\x00", 8);
+    file[8] = (unsigned char)hlen;
+    file[9] = 0;
+    memcpy(file + 10, header, hlen);
+    memset(file + 10 + hlen, 0, dlen);
+    write_file(path, file, 10 + hlen + dlen);
+}
+
 TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field)
 {
     char *out = NULL, *err = NULL;
@@ -890,15 +904,8 @@ TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field
         char header[160];
         snprintf(header, sizeof header, "{'descr': [('%s', '<f4')], 'fortran_order': False, "
                                         "'shape': (2,), }", names[i]);
-        unsigned char file[256];
-        size_t hlen = strlen(header);
-        memcpy(file, "\x93NUMPY\x01\x00", 8);
-        file[8] = (unsigned char)hlen;
-        file[9] = 0;
-        memcpy(file + 10, header, hlen);
-        memset(file + 10 + hlen, 0, 24); /* room for the record the name would make */
         const char *path = path_of("names.npy");
-        write_file(path, file, 10 + hlen + 24);
+        write_npy1(path, header, 24); /* room for the record the name would make */
         const char *name = test_name("fn");
         RUN(1, "import", path, name);
         CHECK_ERROR_LINE(err, "names.npy: field '");
@@ -908,20 +915,50 @@ TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field
     /* A (title, name) pair and a valid name still make a record. */
     const char *ok = "{'descr': [(('the title', 'x_1'), '<f4'), ('_y', '<u1')], "
                      "'fortran_order': False, 'shape': (1,), }";
-    unsigned char file[256];
-    size_t hlen = strlen(ok);
-    memcpy(file, "\x93NUMPY\x01\x00", 8);
-    file[8] = (unsigned char)hlen;
-    file[9] = 0;
-    memcpy(file + 10, ok, hlen);
-    memset(file + 10 + hlen, 0, 5);
-    write_file(path_of("ok.npy"), file, 10 + hlen + 5);
+    write_npy1(path_of("ok.npy"), ok, 5);
     const char *name = test_name("ok");
     RUN(0, "import", path_of("ok.npy"), name);
     char fields[64];
     info_field(name, "record_fields", fields, sizeof fields);
     CHECK_STR(fields, "x_1:f32,_y:u8");
     CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__npy_type_strings_are_read_as_numpy_reads_them)
+{
+    char *out = NULL, *err = NULL;
+    /* Kind letter and size, in either byte order: the types shmap has. */
+    static const char *const ok[][2] = {
+        {"<f2", "f16"}, {">i2", "i16"}, {"|u1", "u8"}, {"|b1", "bool"}, {"=c16", "c128"},
+        {"u8", "u64"},  {">c8", "c64"},
+    };
+    const char *name = test_name("ts");
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char header[128];
+        snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
+                                        "'shape': (1,), }", ok[i][0]);
+        write_npy1(path_of("ts.npy"), header, 16);
+        RUN(0, "import", path_of("ts.npy"), name);
+        char dtype[32];
+        info_field(name, "dtype", dtype, sizeof dtype);
+        CHECK_STR(dtype, ok[i][1]);
+        CHECK_OK(shmap_unlink(name));
+    }
+    /* Only the form numpy writes is read: words, which shmap's type names may read another
+     * way ('int' is int64 to numpy, i16 to shmap), a long double ('<f16'; 'f16' is shmap's
+     * half float) and codes numpy never writes are refused. */
+    static const char *const no[] = {"int", "long", "float32", "<f16", "|f16", "f16", "<F4",
+                                     "<i3", "<f+4"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        char header[128];
+        snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
+                                        "'shape': (1,), }", no[i]);
+        write_npy1(path_of("ts.npy"), header, 16);
+        RUN(1, "import", path_of("ts.npy"), name);
+        CHECK_ERROR_LINE(err, "has no shmap element type");
+        CHECK(!util_shm_exists(name));
+    }
     util_clear(&out, &err);
 }
 
