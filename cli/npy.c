@@ -466,10 +466,13 @@ static int read_more(int fd, unsigned char *buf, size_t have, size_t want, char 
     return cli_errf(err, errsize, "%s", strerror(errno));
 }
 
-int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
-                        cli_file_array *a, char *err, size_t errsize)
+/*
+ * The prelude: magic, version and the header's length, from @p prefix (@p nprefix bytes
+ * already read) and then @p fd. Sets *lensize (2 or 4) and *hlen. 0, or -1 with err.
+ */
+static int read_prelude(int fd, const unsigned char *prefix, size_t nprefix, size_t *lensize,
+                        uint32_t *hlen, char *err, size_t errsize)
 {
-    memset(a, 0, sizeof *a);
     unsigned char start[12];
     size_t have = nprefix < sizeof start ? nprefix : sizeof start;
     memcpy(start, prefix, have);
@@ -480,66 +483,86 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
         return cli_errf(err, errsize, "not a .npy file (no \\x93NUMPY magic)");
     unsigned major = start[6], minor = start[7];
     if (major < 1 || major > 3 || minor != 0)
-        return cli_errf(err, errsize, ".npy format version %u.%u: this shmap reads 1.0, 2.0 and "
-                                      "3.0", major, minor);
-    size_t lensize = major == 1 ? 2 : 4;
-    if (read_more(fd, start, have, 8 + lensize, err, errsize) < 0)
+        return cli_errf(err, errsize, ".npy format version %u.%u: this shmap reads 1.0, 2.0 "
+                                      "and 3.0", major, minor);
+    *lensize = major == 1 ? 2 : 4;
+    if (read_more(fd, start, have, 8 + *lensize, err, errsize) < 0)
         return -1;
-    have = have > 8 + lensize ? have : 8 + lensize;
-    uint32_t hlen = (uint32_t)start[8] | (uint32_t)start[9] << 8;
-    if (lensize == 4)
-        hlen |= (uint32_t)start[10] << 16 | (uint32_t)start[11] << 24;
-    if (hlen > NPY_HEADER_MAX)
+    *hlen = (uint32_t)start[8] | (uint32_t)start[9] << 8;
+    if (*lensize == 4)
+        *hlen |= (uint32_t)start[10] << 16 | (uint32_t)start[11] << 24;
+    if (*hlen > NPY_HEADER_MAX)
         return cli_errf(err, errsize, ".npy header of %" PRIu32 " bytes: more than any array "
-                                      "needs", hlen);
-    a->data_offset = 8 + lensize + hlen;
+                                      "needs", *hlen);
+    return 0;
+}
 
-    /* The header: what the prefix holds beyond the length, and the rest from the file, read
-     * in growing pieces so that a length the file does not back costs no memory. */
-    char *text = NULL, *pool = NULL;
-    parser ps = {NULL, NULL, NULL, 0, 0, NULL, 0, 0, err, errsize};
-    int rc = -1;
-    size_t got = 0;
-    if (nprefix > 8 + lensize)
-        got = nprefix - (8 + lensize) < hlen ? nprefix - (8 + lensize) : hlen;
-    text = malloc(got + 1);
+/*
+ * The header's @p hlen bytes of text, NUL-terminated, in a new buffer (to free): what
+ * @p have bytes at @p got hold, and the rest from @p fd, read in growing pieces so that a
+ * length the file does not back costs no memory. NULL with err.
+ */
+static char *read_text(int fd, const unsigned char *got, size_t have, uint32_t hlen,
+                       char *err, size_t errsize)
+{
+    char *text = malloc(have + 1);
     if (!text) {
         cli_errf(err, errsize, "out of memory");
-        goto out;
+        return NULL;
     }
-    memcpy(text, prefix + 8 + lensize, got);
-    while (got < hlen) {
-        size_t want = got < 2048 ? 4096 : 2 * got;
+    memcpy(text, got, have);
+    while (have < hlen) {
+        size_t want = have < 2048 ? 4096 : 2 * have;
         want = want < hlen ? want : hlen;
         char *t = realloc(text, want + 1);
         if (!t) {
             cli_errf(err, errsize, "out of memory");
-            goto out;
+            free(text);
+            return NULL;
         }
         text = t;
-        if (read_full(fd, text + got, want - got) < 0) {
+        if (read_full(fd, text + have, want - have) < 0) {
             if (errno == 0)
                 cli_errf(err, errsize, "truncated .npy header (%" PRIu32 " bytes announced)",
                          hlen);
             else
                 cli_errf(err, errsize, "%s", strerror(errno));
-            goto out;
+            free(text);
+            return NULL;
         }
-        got = want;
+        have = want;
     }
     text[hlen] = '\0';
     if (memchr(text, '\0', hlen)) {
         cli_errf(err, errsize, ".npy header holds a NUL byte");
-        goto out;
+        free(text);
+        return NULL;
     }
-    pool = malloc((size_t)hlen + 1);
-    if (!pool) {
+    return text;
+}
+
+int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
+                        cli_file_array *a, char *err, size_t errsize)
+{
+    memset(a, 0, sizeof *a);
+    size_t lensize = 0;
+    uint32_t hlen = 0;
+    if (read_prelude(fd, prefix, nprefix, &lensize, &hlen, err, errsize) < 0)
+        return -1;
+    a->data_offset = 8 + lensize + hlen;
+    size_t got = 0;
+    if (nprefix > 8 + lensize)
+        got = nprefix - (8 + lensize) < hlen ? nprefix - (8 + lensize) : hlen;
+    char *text = read_text(fd, prefix + 8 + lensize, got, hlen, err, errsize);
+    if (!text)
+        return -1;
+
+    int rc = -1;
+    parser ps = {text, text + hlen, NULL, 0, 0, malloc((size_t)hlen + 1), 0, 0, err, errsize};
+    if (!ps.pool) {
         cli_errf(err, errsize, "out of memory");
         goto out;
     }
-    ps.p = text;
-    ps.end = text + hlen;
-    ps.pool = pool;
     int top = parse_value(&ps);
     if (top < 0)
         goto out;
@@ -556,7 +579,7 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
     rc = 0;
 out:
     free(text);
-    free(pool);
+    free(ps.pool);
     free(ps.nodes);
     return rc;
 }
