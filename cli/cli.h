@@ -341,6 +341,13 @@ int cli_create_keywords(const char *name, shmap_seg *seg, const cli_create *c);
 /* ---------------------------------------------------------------------------------------- */
 /* Array files (npy.c, fits.c or fits_none.c): what `import` and `export` read and write */
 
+/* The first bytes of a .npy file. */
+#define CLI_NPY_MAGIC "\x93NUMPY"
+#define CLI_NPY_MAGIC_LEN 6
+
+/* The readers' and writers' way to fail: the message into @p err (as snprintf), and -1. */
+int cli_errf(char *err, size_t errsize, const char *fmt, ...) CLI_PRINTF(3, 4);
+
 /* An array as a file holds it: what `import` creates. */
 typedef struct cli_file_array {
     shmap_dtype dtype;
@@ -379,13 +386,16 @@ extern const int cli_fits_built;
 typedef struct cli_fits cli_fits;
 
 /*
- * Open FITS file @p path and find its image: the primary HDU's, or the first image
- * extension's when the primary has none. Fills @p a (dtype, shape in C order) and the
- * keywords shmap can keep (*kw, *nkw, to free), with a warning line per card left out.
- * 0, or -1 with a message in @p err.
+ * Open FITS file @p path, a regular file already open as @p fd (which stays the caller's;
+ * "-": standard input), and find its image: the primary HDU's, or the first image
+ * extension's when the primary has none. The file is read through @p fd (CFITSIO through
+ * /proc/self/fd), so a file put in its name's place meanwhile is never read; @p path names
+ * it in warnings. Fills @p a (dtype, shape in C order) and the keywords shmap can keep
+ * (*kw, *nkw, to free), with a warning line per card left out or changed. 0, or -1 with
+ * a message in @p err.
  */
-int cli_fits_open(const char *path, cli_fits **f, cli_file_array *a, shmap_keyword **kw,
-                  int *nkw, char *err, size_t errsize);
+int cli_fits_open(const char *path, int fd, cli_fits **f, cli_file_array *a,
+                  shmap_keyword **kw, int *nkw, char *err, size_t errsize);
 /* Read the image into @p dst (a's dtype and shape). 0, or -1 with err. */
 int cli_fits_read(cli_fits *f, const cli_file_array *a, void *dst, char *err, size_t errsize);
 void cli_fits_close(cli_fits *f);

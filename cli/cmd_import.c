@@ -31,7 +31,6 @@ static const cli_opt import_opts[] = {
     CLI_CREATE_OPTS, {"dtype", 1}, {"shape", 1}, {"offset", 1}, {NULL, 0},
 };
 
-#define NPY_MAGIC "\x93NUMPY"
 #define FITS_MAGIC "SIMPLE  ="
 
 static volatile sig_atomic_t interrupted;
@@ -207,7 +206,7 @@ static int describe(source *s, const cli_raw *raw)
                                                         "as empty: start the writer first)"
                                                       : "is empty");
     char err[512];
-    if ((size_t)n >= 6 && memcmp(prefix, NPY_MAGIC, 6) == 0) {
+    if ((size_t)n >= CLI_NPY_MAGIC_LEN && memcmp(prefix, CLI_NPY_MAGIC, CLI_NPY_MAGIC_LEN) == 0) {
         s->kind = "npy";
         if (cli_npy_read_header(s->fd, prefix, (size_t)n, &s->a, err, sizeof err) < 0)
             return cli_fail(s->path, "%s", err);
@@ -217,15 +216,13 @@ static int describe(source *s, const cli_raw *raw)
         s->kind = "fits";
         if (!cli_fits_built)
             return cli_fail(s->path, "%s", CLI_FITS_MISSING);
-        /* CFITSIO reads the file by name, from its start: a pipe cannot be read again. */
+        /* CFITSIO opens the file again (the one open here, through /proc/self/fd) and
+         * reads it from its start: a pipe cannot be read again. */
         if (!S_ISREG(st.st_mode))
-            return cli_fail(s->path, "a FITS file is read by name, and this one is not a "
-                                     "regular file: save it to a file first");
-        close(s->fd);
-        s->fd = -1;
-        /* A regular file on standard input is opened again, at its start, by that name. */
-        const char *by_name = std_in ? "/dev/stdin" : s->path;
-        if (cli_fits_open(by_name, &s->fits, &s->a, &s->kw, &s->nkw, err, sizeof err) < 0)
+            return cli_fail(s->path, "a FITS file is read from its start again, and this one "
+                                     "is not a regular file: save it to a file first");
+        if (cli_fits_open(s->path, s->fd, &s->fits, &s->a, &s->kw, &s->nkw, err,
+                          sizeof err) < 0)
             return cli_fail(s->path, "%s", err);
     } else {
         return cli_fail(s->path, "not a .npy file (no \\x93NUMPY magic) nor a FITS file (no "

@@ -22,10 +22,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,17 +52,6 @@ static const struct {
 };
 #define NTYPES (sizeof types / sizeof types[0])
 
-static int fail(char *err, size_t errsize, const char *fmt, ...) CLI_PRINTF(3, 4);
-
-static int fail(char *err, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsize, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* CFITSIO's words for a failure: its status text, and the first message it stacked. */
 static int fail_status(char *err, size_t errsize, const char *what, int status)
 {
@@ -73,8 +60,8 @@ static int fail_status(char *err, size_t errsize, const char *what, int status)
     fits_read_errmsg(msg);
     fits_clear_errmsg();
     if (msg[0] && strcmp(msg, text) != 0)
-        return fail(err, errsize, "%s: %s (%s)", what, text, msg);
-    return fail(err, errsize, "%s: %s", what, text);
+        return cli_errf(err, errsize, "%s: %s (%s)", what, text, msg);
+    return cli_errf(err, errsize, "%s: %s", what, text);
 }
 
 /* Cards that describe the HDU (or carry no value of their own), never keywords. */
@@ -133,8 +120,8 @@ static int find_image(fitsfile *f, int *naxis, char *err, size_t errsize)
     }
     if (status)
         return fail_status(err, errsize, "reading the extensions", status);
-    return fail(err, errsize, "no image in this FITS file (the primary HDU has NAXIS = 0 and "
-                              "no image extension has data)");
+    return cli_errf(err, errsize, "no image in this FITS file (the primary HDU has NAXIS = 0 and "
+                                  "no image extension has data)");
 }
 
 /*
@@ -162,11 +149,8 @@ static int card_int(const char *card, long long *v)
     return *end == '\0' || *end == '/' ? 0 : -1;
 }
 
-static int check_axes(const char *path, char *err, size_t errsize)
+static int check_axes(int fd, char *err, size_t errsize)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0; /* CFITSIO will say why */
     uint64_t off = 0;
     int rc = 0;
     for (int hdu = 1; hdu <= 10000 && rc == 0; hdu++) {
@@ -201,9 +185,9 @@ static int check_axes(const char *path, char *err, size_t errsize)
         if (!end)
             break;
         if (naxis > NAXIS_SAFE) {
-            rc = fail(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes in "
-                                    "shmap (and CFITSIO cannot read over %d safely)",
-                      hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
+            rc = cli_errf(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes in "
+                                        "shmap (and CFITSIO cannot read over %d safely)",
+                          hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
             break;
         }
         /* Skip the data: |BITPIX|/8 * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISn). */
@@ -228,15 +212,29 @@ static int check_axes(const char *path, char *err, size_t errsize)
         if (bad)
             break;
     }
-    close(fd);
     return rc;
 }
 
-/* One card as a keyword: 1 kept, 0 left out (with a warning), -1 for a read error. */
-static int card_keyword(const char *path, fitsfile *f, int keynum, const char *name0,
-                        const char *value, const char *comment, shmap_keyword *kw)
+/* Replace each byte FITS does not allow in a card (outside printable ASCII, 32 to 126) by
+ * '?'; how many were replaced. */
+static int printable_ascii(char *s)
 {
-    int status = 0;
+    int n = 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) {
+            *s = '?';
+            n++;
+        }
+    return n;
+}
+
+/* One card as a keyword: 1 kept, 0 left out (with a warning), -1 for a read error, with
+ * CFITSIO's code in *status. */
+static int card_keyword(const char *path, fitsfile *f, int keynum, const char *name0,
+                        const char *value, const char *comment, shmap_keyword *kw,
+                        int *status)
+{
+    int ignored = 0;
     const char *name = name0;
     if (strncmp(name, "HIERARCH ", 9) == 0)
         name += 9;
@@ -248,7 +246,7 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
     memset(kw, 0, sizeof *kw);
     snprintf(kw->name, sizeof kw->name, "%s", name);
     char type = 0;
-    if (!value[0] || fits_get_keytype((char *)value, &type, &status)) {
+    if (!value[0] || fits_get_keytype((char *)value, &type, &ignored)) {
         cli_warn(path, "card '%s' left out: it has no value", name);
         return 0;
     }
@@ -260,15 +258,15 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
         /* The string and its CONTINUE cards are read by name, and CFITSIO searches from the
          * card after the last one read: so from the card before this one, or a name set
          * twice would give this card the other's value. */
-        if (fits_read_record(f, keynum - 1, card, &status) ||
-            fits_read_key_longstr(f, (char *)name0, &s, longcomment, &status))
+        if (fits_read_record(f, keynum - 1, card, status) ||
+            fits_read_key_longstr(f, (char *)name0, &s, longcomment, status))
             return -1;
         kw->type = SHMAP_KW_STRING;
         if (strlen(s) >= sizeof kw->s)
             cli_warn(path, "keyword %s: string value cut to %zu characters", name,
                      sizeof kw->s - 1);
         snprintf(kw->s, sizeof kw->s, "%s", s);
-        fits_free_memory(s, &status);
+        fits_free_memory(s, status);
         break;
     }
     case 'L':
@@ -298,8 +296,16 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
         cli_warn(path, "card '%s' left out: shmap keywords hold no complex value", name);
         return 0;
     }
-    /* Comments keep what fits, printable as FITS requires. */
+    /* Comments keep what fits. A byte FITS does not allow (a file from anywhere may hold
+     * one) is no reason to lose the card: in a string value or the comment it is read as
+     * '?', with a warning, so the keyword holds printable text as FITS requires. */
     snprintf(kw->comment, sizeof kw->comment, "%.*s", (int)sizeof kw->comment - 1, comment);
+    int odd = printable_ascii(kw->comment);
+    if (kw->type == SHMAP_KW_STRING)
+        odd += printable_ascii(kw->s);
+    if (odd)
+        cli_warn(path, "keyword %s: %d byte%s outside printable ASCII, which FITS does not "
+                       "allow, read as '?'", name, odd, odd > 1 ? "s" : "");
     return 1;
 }
 
@@ -311,7 +317,7 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
         return fail_status(err, errsize, "reading the header", status);
     shmap_keyword *kw = calloc(nkeys > 0 ? (size_t)nkeys : 1, sizeof *kw);
     if (!kw)
-        return fail(err, errsize, "out of memory");
+        return cli_errf(err, errsize, "out of memory");
     int n = 0;
     for (int i = 1; i <= nkeys; i++) {
         char name[FLEN_KEYWORD], value[FLEN_VALUE], comment[FLEN_COMMENT];
@@ -322,7 +328,7 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
         if (structural(name, compressed) || (skip_blank && strcmp(name, "BLANK") == 0))
             continue;
         /* A name set twice (as FITS allows) keeps the last value, as a segment would. */
-        int rc = card_keyword(path, f, i, name, value, comment, &kw[n]);
+        int rc = card_keyword(path, f, i, name, value, comment, &kw[n], &status);
         if (rc < 0) {
             free(kw);
             return fail_status(err, errsize, "reading the header", status);
@@ -334,23 +340,51 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
     return 0;
 }
 
-int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_keyword **kw,
-                  int *nkw, char *err, size_t errsize)
+/*
+ * The name CFITSIO is to open the file by, in @p buf or @p path; NULL if there is none.
+ * CFITSIO opens files only by name, while the checks here (the NAXIS walk, the size) read
+ * the descriptor the command opened: /proc/self/fd/N makes CFITSIO open that same file,
+ * whatever has become of its name since. Where /proc is not mounted the name is all there
+ * is (standard input's is /dev/stdin): it is used if it still names the descriptor's file,
+ * which narrows, but cannot close, the window in which another file could take its place.
+ */
+static const char *cfitsio_name(const char *path, int fd, const struct stat *st, char *buf,
+                                size_t size)
+{
+    struct stat by;
+    snprintf(buf, size, "/proc/self/fd/%d", fd);
+    if (stat(buf, &by) == 0 && by.st_dev == st->st_dev && by.st_ino == st->st_ino)
+        return buf;
+    const char *name = strcmp(path, "-") == 0 ? "/dev/stdin" : path;
+    if (stat(name, &by) == 0 && by.st_dev == st->st_dev && by.st_ino == st->st_ino)
+        return name;
+    return NULL;
+}
+
+int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
+                  shmap_keyword **kw, int *nkw, char *err, size_t errsize)
 {
     *out = NULL;
     *kw = NULL;
     *nkw = 0;
     memset(a, 0, sizeof *a);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return cli_errf(err, errsize, "%s", strerror(errno));
+    if (check_axes(fd, err, errsize) < 0)
+        return -1;
+    char by_fd[32];
+    const char *name = cfitsio_name(path, fd, &st, by_fd, sizeof by_fd);
+    if (!name)
+        return cli_errf(err, errsize, "CFITSIO cannot open it again: /proc/self/fd is not "
+                                      "there, and %s does not lead to this file",
+                        strcmp(path, "-") == 0 ? "/dev/stdin" : "its name");
     cli_fits *c = calloc(1, sizeof *c);
     if (!c)
-        return fail(err, errsize, "out of memory");
+        return cli_errf(err, errsize, "out of memory");
     int status = 0;
-    if (check_axes(path, err, errsize) < 0) {
-        free(c);
-        return -1;
-    }
     /* A disk file by its name: no CFITSIO extended syntax ("x.fits[1]", "-", "!x"). */
-    if (fits_open_diskfile(&c->f, path, READONLY, &status)) {
+    if (fits_open_diskfile(&c->f, name, READONLY, &status)) {
         free(c);
         return fail_status(err, errsize, "not a FITS file CFITSIO can read", status);
     }
@@ -359,7 +393,7 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     if (find_image(c->f, &naxis, err, errsize) < 0)
         return -1;
     if (naxis > SHMAP_MAX_DIMS)
-        return fail(err, errsize, "image has %d axes, shmap at most %d", naxis, SHMAP_MAX_DIMS);
+        return cli_errf(err, errsize, "image has %d axes, shmap at most %d", naxis, SHMAP_MAX_DIMS);
     LONGLONG naxes[SHMAP_MAX_DIMS];
     if (fits_get_img_paramll(c->f, SHMAP_MAX_DIMS, &bitpix, &naxis, naxes, &status) ||
         fits_get_img_equivtype(c->f, &equiv, &status))
@@ -380,8 +414,8 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     while (t < NTYPES && types[t].imgtype != equiv)
         t++;
     if (t == NTYPES)
-        return fail(err, errsize, "image of BITPIX %d (equivalent type %d): no shmap type",
-                    bitpix, equiv);
+        return cli_errf(err, errsize, "image of BITPIX %d (equivalent type %d): no shmap type",
+                        bitpix, equiv);
     a->dtype = types[t].dtype;
     a->elsize = shmap_dtype_size(a->dtype);
     c->datatype = types[t].datatype;
@@ -390,24 +424,22 @@ int cli_fits_open(const char *path, cli_fits **out, cli_file_array *a, shmap_key
     uint64_t bytes = a->elsize;
     for (int i = 0; i < naxis; i++) {
         if (naxes[i] <= 0)
-            return fail(err, errsize, "image is empty (NAXIS%d = %lld)", i + 1,
-                        (long long)naxes[i]);
+            return cli_errf(err, errsize, "image is empty (NAXIS%d = %lld)", i + 1,
+                            (long long)naxes[i]);
         a->dims[naxis - 1 - i] = (uint64_t)naxes[i];
         if (__builtin_mul_overflow(bytes, (uint64_t)naxes[i], &bytes))
-            return fail(err, errsize, "image's size overflows 64 bits");
+            return cli_errf(err, errsize, "image's size overflows 64 bits");
     }
 
     /* A data unit cut short is found now, before any segment is made. */
     int compressed = fits_is_compressed_image(c->f, &status);
     LONGLONG head, data, end;
-    struct stat st;
-    if (!compressed && fits_get_hduaddrll(c->f, &head, &data, &end, &status) == 0 &&
-        stat(path, &st) == 0) {
+    if (!compressed && fits_get_hduaddrll(c->f, &head, &data, &end, &status) == 0) {
         uint64_t stored = bytes / a->elsize * (uint64_t)(abs(bitpix) / 8);
         if ((uint64_t)st.st_size < (uint64_t)data + stored)
-            return fail(err, errsize, "truncated: the image needs %" PRIu64 " bytes of data, "
-                                      "the file holds %lld", stored,
-                        (long long)(st.st_size > data ? st.st_size - data : 0));
+            return cli_errf(err, errsize, "truncated: the image needs %" PRIu64 " bytes of data, "
+                                          "the file holds %lld", stored,
+                            (long long)(st.st_size > data ? st.st_size - data : 0));
     }
     if (status)
         return fail_status(err, errsize, "reading the image header", status);
@@ -448,8 +480,8 @@ int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize)
     for (size_t t = 0; t < NTYPES; t++)
         if (types[t].dtype == dtype)
             return 0;
-    return fail(err, errsize, "%s elements have no FITS image type (FITS images hold u8 i8 "
-                              "u16 i16 u32 i32 u64 i64 f32 f64)", shmap_dtype_name(dtype));
+    return cli_errf(err, errsize, "%s elements have no FITS image type (FITS images hold u8 i8 "
+                                  "u16 i16 u32 i32 u64 i64 f32 f64)", shmap_dtype_name(dtype));
 }
 
 static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
@@ -549,7 +581,7 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
         if (w < 0) {
             int e = errno;
             free(mem);
-            return fail(err, errsize, "%s", strerror(e));
+            return cli_errf(err, errsize, "%s", strerror(e));
         }
         p += w;
         left -= (size_t)w;

@@ -27,8 +27,6 @@
 
 #include "cli.h"
 
-#define NPY_MAGIC "\x93NUMPY"
-#define NPY_MAGIC_LEN 6
 /* A header longer than this is not one numpy would write for any array shmap can hold. */
 #define NPY_HEADER_MAX (16u << 20)
 
@@ -40,9 +38,7 @@ static int host_little_endian(void)
     return b == 1;
 }
 
-static int fail(char *err, size_t errsize, const char *fmt, ...) CLI_PRINTF(3, 4);
-
-static int fail(char *err, size_t errsize, const char *fmt, ...)
+int cli_errf(char *err, size_t errsize, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -91,7 +87,7 @@ static int new_node(parser *ps, int kind)
         int cap = ps->cap ? 2 * ps->cap : 64;
         lit *nodes = realloc(ps->nodes, (size_t)cap * sizeof *nodes);
         if (!nodes)
-            return fail(ps->err, ps->errsize, "out of memory");
+            return cli_errf(ps->err, ps->errsize, "out of memory");
         ps->nodes = nodes;
         ps->cap = cap;
     }
@@ -111,7 +107,7 @@ static int parse_string(parser *ps)
     size_t n = 0;
     for (;;) {
         if (ps->p == ps->end)
-            return fail(ps->err, ps->errsize, "header has an unterminated string");
+            return cli_errf(ps->err, ps->errsize, "header has an unterminated string");
         char c = *ps->p++;
         if (c == quote)
             break;
@@ -137,12 +133,12 @@ static int parse_int(parser *ps)
     while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') {
         unsigned d = (unsigned)(*ps->p++ - '0');
         if (v > (UINT64_C(1) << 62) / 10)
-            return fail(ps->err, ps->errsize, "header has a number too large");
+            return cli_errf(ps->err, ps->errsize, "header has a number too large");
         v = v * 10 + d;
     }
     if (ps->p == start)
-        return fail(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
-                    start);
+        return cli_errf(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
+                        start);
     if (ps->p < ps->end && (*ps->p == 'L' || *ps->p == 'l'))
         ps->p++; /* Python 2 wrote longs as 3L */
     int id = new_node(ps, LIT_INT);
@@ -158,12 +154,12 @@ static int parse_items(parser *ps, int kind, char close)
     if (id < 0)
         return -1;
     if (++ps->depth > 32)
-        return fail(ps->err, ps->errsize, "header nests too deep");
+        return cli_errf(ps->err, ps->errsize, "header nests too deep");
     ps->p++;
     for (;;) {
         skip_space(ps);
         if (ps->p == ps->end)
-            return fail(ps->err, ps->errsize, "header ends inside a '%c'", close);
+            return cli_errf(ps->err, ps->errsize, "header ends inside a '%c'", close);
         if (*ps->p == close) {
             ps->p++;
             break;
@@ -172,7 +168,7 @@ static int parse_items(parser *ps, int kind, char close)
             if (part == 1) {
                 skip_space(ps);
                 if (ps->p == ps->end || *ps->p != ':')
-                    return fail(ps->err, ps->errsize, "header has a dict item without ':'");
+                    return cli_errf(ps->err, ps->errsize, "header has a dict item without ':'");
                 ps->p++;
             }
             int c = parse_value(ps);
@@ -189,8 +185,8 @@ static int parse_items(parser *ps, int kind, char close)
         if (ps->p < ps->end && *ps->p == ',')
             ps->p++;
         else if (ps->p < ps->end && *ps->p != close)
-            return fail(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
-                        ps->p);
+            return cli_errf(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
+                            ps->p);
     }
     ps->depth--;
     return id;
@@ -209,7 +205,7 @@ static int parse_value(parser *ps)
 {
     skip_space(ps);
     if (ps->p == ps->end)
-        return fail(ps->err, ps->errsize, "header ends where a value should be");
+        return cli_errf(ps->err, ps->errsize, "header ends where a value should be");
     char c = *ps->p;
     if (c == '\'' || c == '"')
         return parse_string(ps);
@@ -230,8 +226,8 @@ static int parse_value(parser *ps)
     else if (word(ps, "None"))
         kind = LIT_NONE;
     else
-        return fail(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
-                    ps->p);
+        return cli_errf(ps->err, ps->errsize, "header is not a Python literal near '%.10s'",
+                        ps->p);
     int id = new_node(ps, kind);
     if (id >= 0)
         ps->nodes[id].i = v;
@@ -244,6 +240,12 @@ static int parse_value(parser *ps)
 /*
  * A numpy type string ('<f4', '|b1', '>i2', 'u1') to a shmap type. @p order gets its byte
  * order: 'L' little, 'B' big, '|' none (one byte). 0, or -1 with err.
+ *
+ * The type is the library's reading of numpy's kind letter and size (shmap_dtype_parse),
+ * given this machine's byte order, since a swap is ours to make and not a reason to refuse.
+ * Only that form goes to the library, which also reads words and IDL's names: 'int' is
+ * i16 there but int64 to numpy, and 'f16' shmap's half float where '<f16' is numpy's long
+ * double. The refusals keep their own words, which say what numpy meant.
  */
 static int parse_typestr(const char *t, shmap_dtype *dtype, char *order, char *err,
                          size_t errsize)
@@ -253,31 +255,19 @@ static int parse_typestr(const char *t, shmap_dtype *dtype, char *order, char *e
     if (*s == '<' || *s == '>' || *s == '|' || *s == '=')
         o = *s++;
     char kind = *s ? *s++ : '\0';
-    char *end;
-    errno = 0;
-    unsigned long size = strtoul(s, &end, 10);
-    int sized = *s >= '0' && *s <= '9' && *end == '\0' && !errno;
-    static const struct {
-        char kind;
-        unsigned long size;
-        shmap_dtype dtype;
-    } map[] = {
-        {'b', 1, SHMAP_BOOL}, {'i', 1, SHMAP_I8},  {'i', 2, SHMAP_I16}, {'i', 4, SHMAP_I32},
-        {'i', 8, SHMAP_I64},  {'u', 1, SHMAP_U8},  {'u', 2, SHMAP_U16}, {'u', 4, SHMAP_U32},
-        {'u', 8, SHMAP_U64},  {'f', 2, SHMAP_F16}, {'f', 4, SHMAP_F32}, {'f', 8, SHMAP_F64},
-        {'c', 8, SHMAP_C64},  {'c', 16, SHMAP_C128},
-    };
-    for (size_t i = 0; sized && i < sizeof map / sizeof map[0]; i++)
-        if (map[i].kind == kind && map[i].size == size) {
-            *dtype = map[i].dtype;
-            if (size == 1)
-                *order = '|';
-            else if (o == '<' || (o != '>' && host_little_endian()))
-                *order = 'L';
-            else
-                *order = 'B';
-            return 0;
-        }
+    char code[32];
+    if (kind && strchr("biufc", kind) && *s && strspn(s, "0123456789") == strlen(s) &&
+        (size_t)snprintf(code, sizeof code, "%c%c%s", host_little_endian() ? '<' : '>', kind,
+                         s) < sizeof code &&
+        shmap_dtype_parse(code, dtype) == 0) {
+        if (shmap_dtype_size(*dtype) == 1)
+            *order = '|';
+        else if (o == '<' || (o != '>' && host_little_endian()))
+            *order = 'L';
+        else
+            *order = 'B';
+        return 0;
+    }
     const char *what = kind == 'U'                 ? "a string of unicode characters"
                        : kind == 'S' || kind == 'a' ? "a byte string"
                        : kind == 'V'               ? "raw bytes (or padding)"
@@ -285,7 +275,22 @@ static int parse_typestr(const char *t, shmap_dtype *dtype, char *order, char *e
                        : kind == 'M' || kind == 'm' ? "a date or a time"
                        : kind == 'f' || kind == 'c' ? "a float of that size (long double?)"
                                                     : "a type numpy does not write";
-    return fail(err, errsize, "numpy type '%s' (%s) has no shmap element type", t, what);
+    return cli_errf(err, errsize, "numpy type '%s' (%s) has no shmap element type", t, what);
+}
+
+/*
+ * Whether @p name can name a field of a shmap record, by the library's own rule: the name
+ * alone in a one-field list must parse. A name holding the list's punctuation (':' ','
+ * '[' ']') is refused first, as it would parse as other fields: 'x:f8,y' pasted into the
+ * list makes x:f64,y:f32.
+ */
+static int field_name_ok(const char *name)
+{
+    char one[SHMAP_RECORD_FIELDS_MAX];
+    if (name[strcspn(name, ":,[]")] != '\0' ||
+        (size_t)snprintf(one, sizeof one, "%s:u1", name) >= sizeof one)
+        return 0;
+    return shmap_record_parse(one, NULL) == 0;
 }
 
 /* descr as a list of (name, type[, shape]) tuples: a record's field list. */
@@ -295,21 +300,28 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
     size_t used = 0;
     char order = '|';
     if (list->nchild == 0)
-        return fail(err, errsize, "descr has no fields");
+        return cli_errf(err, errsize, "descr has no fields");
     for (int id = list->child; id >= 0; id = ps->nodes[id].next) {
         const lit *t = &ps->nodes[id];
         if (t->kind != LIT_TUPLE || t->nchild < 2 || t->nchild > 3)
-            return fail(err, errsize, "descr has a field that is not (name, type[, shape])");
+            return cli_errf(err, errsize, "descr has a field that is not (name, type[, shape])");
         const lit *name = &ps->nodes[t->child];
         const lit *type = &ps->nodes[name->next];
         /* A (title, name) pair names a field with a title: the name is what counts. */
         if (name->kind == LIT_TUPLE && name->nchild == 2)
             name = &ps->nodes[ps->nodes[name->child].next];
         if (name->kind != LIT_STR)
-            return fail(err, errsize, "descr has a field whose name is not a string");
+            return cli_errf(err, errsize, "descr has a field whose name is not a string");
+        if (!field_name_ok(name->s)) {
+            char shown[96];
+            cli_escape(shown, sizeof shown, name->s);
+            return cli_errf(err, errsize, "field '%s' is not a shmap record field name "
+                                          "(letters, digits and '_', not first a digit)",
+                            shown);
+        }
         if (type->kind != LIT_STR)
-            return fail(err, errsize, "field '%s' is a nested record, which shmap records "
-                                      "cannot hold", name->s);
+            return cli_errf(err, errsize, "field '%s' is a nested record, which shmap records "
+                                          "cannot hold", name->s);
         uint64_t count = 1;
         if (t->nchild == 3) {
             const lit *shape = &ps->nodes[type->next];
@@ -320,24 +332,24 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
                     const lit *dim = &ps->nodes[d];
                     if (dim->kind != LIT_INT || dim->i < 0 ||
                         __builtin_mul_overflow(count, (uint64_t)dim->i, &count))
-                        return fail(err, errsize, "field '%s' has a bad shape", name->s);
+                        return cli_errf(err, errsize, "field '%s' has a bad shape", name->s);
                 }
             } else {
-                return fail(err, errsize, "field '%s' has a bad shape", name->s);
+                return cli_errf(err, errsize, "field '%s' has a bad shape", name->s);
             }
             if (count == 0 || count > (1u << 20))
-                return fail(err, errsize, "field '%s' has %" PRIu64 " items (shmap record "
-                                          "fields hold 1 to %u)", name->s, count, 1u << 20);
+                return cli_errf(err, errsize, "field '%s' has %" PRIu64 " items (shmap record "
+                                              "fields hold 1 to %u)", name->s, count, 1u << 20);
         }
         shmap_dtype dt;
         char o;
         char why[160];
         if (parse_typestr(type->s, &dt, &o, why, sizeof why) < 0)
-            return fail(err, errsize, "field '%s': %s", name->s, why);
+            return cli_errf(err, errsize, "field '%s': %s", name->s, why);
         if (o != '|') {
             if (order != '|' && order != o)
-                return fail(err, errsize, "fields of both byte orders in one record: shmap "
-                                          "reads one order per file");
+                return cli_errf(err, errsize, "fields of both byte orders in one record: shmap "
+                                              "reads one order per file");
             order = o;
         }
         char item[128];
@@ -346,13 +358,13 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
                           : snprintf(item, sizeof item, "%s%s:%s", used ? "," : "", name->s,
                                      shmap_dtype_name(dt));
         if (n < 0 || (size_t)n >= sizeof item || used + (size_t)n >= sizeof a->fields)
-            return fail(err, errsize, "record descr is too long for a shmap field list "
-                                      "(%d bytes at most)", SHMAP_RECORD_FIELDS_MAX - 1);
+            return cli_errf(err, errsize, "record descr is too long for a shmap field list "
+                                          "(%d bytes at most)", SHMAP_RECORD_FIELDS_MAX - 1);
         memcpy(a->fields + used, item, (size_t)n + 1);
         used += (size_t)n;
     }
     if (shmap_record_parse(a->fields, &a->elsize) < 0)
-        return fail(err, errsize, "%s", cli_lib_message(SHMAP_EDTYPE));
+        return cli_errf(err, errsize, "%s", cli_lib_message(SHMAP_EDTYPE));
     a->dtype = SHMAP_RECORD;
     a->swap = order != '|' && (order == 'L') != host_little_endian();
     return 0;
@@ -370,15 +382,15 @@ static int interpret(const parser *ps, const lit *top, cli_file_array *a, char *
                      size_t errsize)
 {
     if (top->kind != LIT_DICT)
-        return fail(err, errsize, "header is not a dict");
+        return cli_errf(err, errsize, "header is not a dict");
     const lit *descr = dict_get(ps, top, "descr");
     const lit *fortran = dict_get(ps, top, "fortran_order");
     const lit *shape = dict_get(ps, top, "shape");
     if (!descr || !fortran || !shape || top->nchild != 6)
-        return fail(err, errsize, "header must have the keys 'descr', 'fortran_order' and "
-                                  "'shape', and no others");
+        return cli_errf(err, errsize, "header must have the keys 'descr', 'fortran_order' and "
+                                      "'shape', and no others");
     if (fortran->kind != LIT_BOOL)
-        return fail(err, errsize, "header's fortran_order is not True or False");
+        return cli_errf(err, errsize, "header's fortran_order is not True or False");
     a->fortran = (int)fortran->i;
 
     if (descr->kind == LIT_STR) {
@@ -391,22 +403,22 @@ static int interpret(const parser *ps, const lit *top, cli_file_array *a, char *
         if (parse_fields(ps, descr, a, err, errsize) < 0)
             return -1;
     } else {
-        return fail(err, errsize, "header's descr is neither a type string nor a field list");
+        return cli_errf(err, errsize, "header's descr is neither a type string nor a field list");
     }
 
     if (shape->kind != LIT_TUPLE)
-        return fail(err, errsize, "header's shape is not a tuple");
+        return cli_errf(err, errsize, "header's shape is not a tuple");
     if (shape->nchild > SHMAP_MAX_DIMS)
-        return fail(err, errsize, "array has %d dimensions, shmap at most %d", shape->nchild,
-                    SHMAP_MAX_DIMS);
+        return cli_errf(err, errsize, "array has %d dimensions, shmap at most %d", shape->nchild,
+                        SHMAP_MAX_DIMS);
     a->ndim = 0;
     for (int d = shape->child; d >= 0; d = ps->nodes[d].next) {
         const lit *dim = &ps->nodes[d];
         if (dim->kind != LIT_INT || dim->i < 0)
-            return fail(err, errsize, "header's shape holds something other than sizes");
+            return cli_errf(err, errsize, "header's shape holds something other than sizes");
         if (dim->i == 0)
-            return fail(err, errsize, "array is empty (a dimension of 0): shmap arrays have "
-                                      "at least one element");
+            return cli_errf(err, errsize, "array is empty (a dimension of 0): shmap arrays have "
+                                          "at least one element");
         a->dims[a->ndim++] = (uint64_t)dim->i;
     }
     /* A 0-d array (a numpy scalar) is one element. */
@@ -417,7 +429,7 @@ static int interpret(const parser *ps, const lit *top, cli_file_array *a, char *
     uint64_t bytes = a->elsize;
     for (unsigned int i = 0; i < a->ndim; i++)
         if (__builtin_mul_overflow(bytes, a->dims[i], &bytes))
-            return fail(err, errsize, "array's size overflows 64 bits");
+            return cli_errf(err, errsize, "array's size overflows 64 bits");
     return 0;
 }
 
@@ -450,101 +462,124 @@ static int read_more(int fd, unsigned char *buf, size_t have, size_t want, char 
     if (read_full(fd, buf + have, want - have) == 0)
         return 0;
     if (errno == 0)
-        return fail(err, errsize, "truncated .npy header");
-    return fail(err, errsize, "%s", strerror(errno));
+        return cli_errf(err, errsize, "truncated .npy header");
+    return cli_errf(err, errsize, "%s", strerror(errno));
 }
 
-int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
-                        cli_file_array *a, char *err, size_t errsize)
+/*
+ * The prelude: magic, version and the header's length, from @p prefix (@p nprefix bytes
+ * already read) and then @p fd. Sets *lensize (2 or 4) and *hlen. 0, or -1 with err.
+ */
+static int read_prelude(int fd, const unsigned char *prefix, size_t nprefix, size_t *lensize,
+                        uint32_t *hlen, char *err, size_t errsize)
 {
-    memset(a, 0, sizeof *a);
     unsigned char start[12];
     size_t have = nprefix < sizeof start ? nprefix : sizeof start;
     memcpy(start, prefix, have);
     if (read_more(fd, start, have, 10, err, errsize) < 0)
         return -1;
     have = have > 10 ? have : 10;
-    if (memcmp(start, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-        return fail(err, errsize, "not a .npy file (no \\x93NUMPY magic)");
+    if (memcmp(start, CLI_NPY_MAGIC, CLI_NPY_MAGIC_LEN) != 0)
+        return cli_errf(err, errsize, "not a .npy file (no \\x93NUMPY magic)");
     unsigned major = start[6], minor = start[7];
     if (major < 1 || major > 3 || minor != 0)
-        return fail(err, errsize, ".npy format version %u.%u: this shmap reads 1.0, 2.0 and "
-                                  "3.0", major, minor);
-    size_t lensize = major == 1 ? 2 : 4;
-    if (read_more(fd, start, have, 8 + lensize, err, errsize) < 0)
+        return cli_errf(err, errsize, ".npy format version %u.%u: this shmap reads 1.0, 2.0 "
+                                      "and 3.0", major, minor);
+    *lensize = major == 1 ? 2 : 4;
+    if (read_more(fd, start, have, 8 + *lensize, err, errsize) < 0)
         return -1;
-    have = have > 8 + lensize ? have : 8 + lensize;
-    uint32_t hlen = (uint32_t)start[8] | (uint32_t)start[9] << 8;
-    if (lensize == 4)
-        hlen |= (uint32_t)start[10] << 16 | (uint32_t)start[11] << 24;
-    if (hlen > NPY_HEADER_MAX)
-        return fail(err, errsize, ".npy header of %" PRIu32 " bytes: more than any array "
-                                  "needs", hlen);
-    a->data_offset = 8 + lensize + hlen;
+    *hlen = (uint32_t)start[8] | (uint32_t)start[9] << 8;
+    if (*lensize == 4)
+        *hlen |= (uint32_t)start[10] << 16 | (uint32_t)start[11] << 24;
+    if (*hlen > NPY_HEADER_MAX)
+        return cli_errf(err, errsize, ".npy header of %" PRIu32 " bytes: more than any array "
+                                      "needs", *hlen);
+    return 0;
+}
 
-    /* The header: what the prefix holds beyond the length, and the rest from the file, read
-     * in growing pieces so that a length the file does not back costs no memory. */
-    char *text = NULL, *pool = NULL;
-    parser ps = {NULL, NULL, NULL, 0, 0, NULL, 0, 0, err, errsize};
-    int rc = -1;
-    size_t got = 0;
-    if (nprefix > 8 + lensize)
-        got = nprefix - (8 + lensize) < hlen ? nprefix - (8 + lensize) : hlen;
-    text = malloc(got + 1);
+/*
+ * The header's @p hlen bytes of text, NUL-terminated, in a new buffer (to free): what
+ * @p have bytes at @p got hold, and the rest from @p fd, read in growing pieces so that a
+ * length the file does not back costs no memory. NULL with err.
+ */
+static char *read_text(int fd, const unsigned char *got, size_t have, uint32_t hlen,
+                       char *err, size_t errsize)
+{
+    char *text = malloc(have + 1);
     if (!text) {
-        fail(err, errsize, "out of memory");
-        goto out;
+        cli_errf(err, errsize, "out of memory");
+        return NULL;
     }
-    memcpy(text, prefix + 8 + lensize, got);
-    while (got < hlen) {
-        size_t want = got < 2048 ? 4096 : 2 * got;
+    memcpy(text, got, have);
+    while (have < hlen) {
+        size_t want = have < 2048 ? 4096 : 2 * have;
         want = want < hlen ? want : hlen;
         char *t = realloc(text, want + 1);
         if (!t) {
-            fail(err, errsize, "out of memory");
-            goto out;
+            cli_errf(err, errsize, "out of memory");
+            free(text);
+            return NULL;
         }
         text = t;
-        if (read_full(fd, text + got, want - got) < 0) {
+        if (read_full(fd, text + have, want - have) < 0) {
             if (errno == 0)
-                fail(err, errsize, "truncated .npy header (%" PRIu32 " bytes announced)",
-                     hlen);
+                cli_errf(err, errsize, "truncated .npy header (%" PRIu32 " bytes announced)",
+                         hlen);
             else
-                fail(err, errsize, "%s", strerror(errno));
-            goto out;
+                cli_errf(err, errsize, "%s", strerror(errno));
+            free(text);
+            return NULL;
         }
-        got = want;
+        have = want;
     }
     text[hlen] = '\0';
     if (memchr(text, '\0', hlen)) {
-        fail(err, errsize, ".npy header holds a NUL byte");
+        cli_errf(err, errsize, ".npy header holds a NUL byte");
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
+                        cli_file_array *a, char *err, size_t errsize)
+{
+    memset(a, 0, sizeof *a);
+    size_t lensize = 0;
+    uint32_t hlen = 0;
+    if (read_prelude(fd, prefix, nprefix, &lensize, &hlen, err, errsize) < 0)
+        return -1;
+    a->data_offset = 8 + lensize + hlen;
+    size_t got = 0;
+    if (nprefix > 8 + lensize)
+        got = nprefix - (8 + lensize) < hlen ? nprefix - (8 + lensize) : hlen;
+    char *text = read_text(fd, prefix + 8 + lensize, got, hlen, err, errsize);
+    if (!text)
+        return -1;
+
+    int rc = -1;
+    parser ps = {text, text + hlen, NULL, 0, 0, malloc((size_t)hlen + 1), 0, 0, err, errsize};
+    if (!ps.pool) {
+        cli_errf(err, errsize, "out of memory");
         goto out;
     }
-    pool = malloc((size_t)hlen + 1);
-    if (!pool) {
-        fail(err, errsize, "out of memory");
-        goto out;
-    }
-    ps.p = text;
-    ps.end = text + hlen;
-    ps.pool = pool;
     int top = parse_value(&ps);
     if (top < 0)
         goto out;
     skip_space(&ps);
     if (ps.p != ps.end) {
-        fail(err, errsize, "header has text after its dict");
+        cli_errf(err, errsize, "header has text after its dict");
         goto out;
     }
     char why[384];
     if (interpret(&ps, &ps.nodes[top], a, why, sizeof why) < 0) {
-        fail(err, errsize, "%s", why);
+        cli_errf(err, errsize, "%s", why);
         goto out;
     }
     rc = 0;
 out:
     free(text);
-    free(pool);
+    free(ps.pool);
     free(ps.nodes);
     return rc;
 }
@@ -602,8 +637,8 @@ int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *
         const char *t = shmap_dtype_numpy(l->dtype);
         if (!t) {
             free(b.s);
-            return fail(err, errsize, "element type %s has no numpy type",
-                        shmap_dtype_name(l->dtype));
+            return cli_errf(err, errsize, "element type %s has no numpy type",
+                            shmap_dtype_name(l->dtype));
         }
         bad |= sb_add(&b, "'%s'", t);
     }
@@ -622,15 +657,15 @@ int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *
     bad |= sb_add(&b, "\n");
     if (bad) {
         free(b.s);
-        return fail(err, errsize, "out of memory");
+        return cli_errf(err, errsize, "out of memory");
     }
     size_t hlen = b.len;
     char *h = malloc(prelude + hlen);
     if (!h) {
         free(b.s);
-        return fail(err, errsize, "out of memory");
+        return cli_errf(err, errsize, "out of memory");
     }
-    memcpy(h, NPY_MAGIC, NPY_MAGIC_LEN);
+    memcpy(h, CLI_NPY_MAGIC, CLI_NPY_MAGIC_LEN);
     h[6] = prelude == 10 ? 1 : 2;
     h[7] = 0;
     for (size_t i = 0; i < prelude - 8; i++)
