@@ -153,7 +153,7 @@ static const cli_command commands[] = {
      "         where the array does\n"
      "Anything else is refused (exit 1). FILE is a regular file or a pipe: - is standard\n"
      "input, and <(command) or a named FIFO work too (a FIFO is not waited for: start its\n"
-     "writer first); devices are refused. FITS is read by name, so not from a pipe.\n"
+     "writer first); devices are refused. FITS is read from its start again: not a pipe.\n"
      "NAME may be any store's name (frames, sysv://0x5eed, file:/data/frames.shm) and\n"
      "must not exist.\n"
      "\n"
