@@ -112,6 +112,9 @@ const char *cli_lib_message(int rc);
 void cli_catch_end_signals(void (*handler)(int), int also);
 void cli_block_end_signals(int block);
 
+/* Write all @p n bytes, in pieces a write(2) takes, again after EINTR. 0, or -1 (errno). */
+int cli_write_all(int fd, const void *buf, size_t n);
+
 /* "shmap: message" and "usage: shmap CMD ..." on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 
@@ -337,6 +340,10 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
 /* Set the --keyword options on a new segment. CLI_EXIT_OK, or CLI_EXIT_FAIL after saying
  * why. */
 int cli_create_keywords(const char *name, shmap_seg *seg, const cli_create *c);
+
+/* The keyword capacity to create with for @p nkw keywords: 0 (the default) when they fit
+ * in it, else room for them and as many again as the default, at most the library's most. */
+unsigned int cli_keyword_capacity(unsigned int nkw);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Array files (npy.c, fits.c or fits_none.c): what `import` and `export` read and write */

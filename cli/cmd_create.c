@@ -168,10 +168,16 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
             return -1;
         }
     }
-    /* Room for every keyword given, and as many again as the default for later. */
-    if (c->c.nkw > DEFAULT_KEYWORD_CAPACITY)
-        c->c.opts.keyword_capacity = (unsigned int)c->c.nkw + DEFAULT_KEYWORD_CAPACITY;
+    c->c.opts.keyword_capacity = cli_keyword_capacity((unsigned int)c->c.nkw);
     return 0;
+}
+
+unsigned int cli_keyword_capacity(unsigned int nkw)
+{
+    if (nkw <= DEFAULT_KEYWORD_CAPACITY)
+        return 0;
+    nkw += DEFAULT_KEYWORD_CAPACITY;
+    return nkw < SHMAP_KEYWORD_CAPACITY_MAX ? nkw : SHMAP_KEYWORD_CAPACITY_MAX;
 }
 
 static int create(const create_args *c)

@@ -153,20 +153,6 @@ static int commit_tmp(const char *path, int force)
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n < (1u << 30) ? n : (1u << 30));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* The snapshot */
@@ -297,8 +283,8 @@ static int write_file(int format, const char *path, int fd, const shmap_info *in
     if (!stream)
         fd = open(tmp_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     int status = 0;
-    if (fd < 0 || write_all(fd, header, hlen) < 0 ||
-        write_all(fd, s->data, (size_t)info->data_size) < 0)
+    if (fd < 0 || cli_write_all(fd, header, hlen) < 0 ||
+        cli_write_all(fd, s->data, (size_t)info->data_size) < 0)
         status = cli_fail(path, "%s", strerror(errno));
     if (!stream && fd >= 0 && close(fd) < 0 && status == 0)
         status = cli_fail(path, "%s", strerror(errno));

@@ -309,11 +309,7 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
     if (nkw > SHMAP_KEYWORD_CAPACITY_MAX)
         return cli_fail(s->path, "%u keywords: a segment holds at most %d", nkw,
                         SHMAP_KEYWORD_CAPACITY_MAX);
-    if (nkw > SHMAP_KEYWORD_CAPACITY_DEFAULT) {
-        nkw += SHMAP_KEYWORD_CAPACITY_DEFAULT; /* and room for as many again */
-        opts.keyword_capacity = nkw < SHMAP_KEYWORD_CAPACITY_MAX ? nkw
-                                                                 : SHMAP_KEYWORD_CAPACITY_MAX;
-    }
+    opts.keyword_capacity = cli_keyword_capacity(nkw);
 
     /* Signals that end the command are noted, so that the segment being filled can be
      * taken away; a read in progress returns. */

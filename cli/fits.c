@@ -574,17 +574,10 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
     /* In memory, CFITSIO's buffer may have grown past the file's end. */
     const unsigned char *p = mem;
     size_t left = (uint64_t)end < memsize ? (size_t)end : memsize;
-    while (fd >= 0 && left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            free(mem);
-            return cli_errf(err, errsize, "%s", strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
+    if (fd >= 0 && cli_write_all(fd, p, left) < 0) {
+        int e = errno;
+        free(mem);
+        return cli_errf(err, errsize, "%s", strerror(e));
     }
     free(mem);
     return 0;

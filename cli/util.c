@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -88,6 +89,21 @@ void cli_block_end_signals(int block)
     for (size_t i = 0; i < NEND; i++)
         sigaddset(&set, end_signals[i]);
     sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+int cli_write_all(int fd, const void *buf, size_t n)
+{
+    const unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n < (1u << 30) ? n : (1u << 30));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 int cli_fail(const char *name, const char *fmt, ...)
