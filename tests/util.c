@@ -544,6 +544,23 @@ const char *util_test_dir(void)
     return test_dir_path;
 }
 
+const char *util_test_path(const char *leaf)
+{
+    static char buf[8][512];
+    static int i;
+    char *b = buf[i++ % 8];
+    snprintf(b, sizeof buf[0], "%s/%s", util_test_dir(), leaf);
+    return b;
+}
+
+void util_write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    CHECK(write(fd, data, len) == (ssize_t)len);
+    close(fd);
+}
+
 int util_maps_path(const char *path)
 {
     FILE *f = fopen("/proc/self/maps", "r");

@@ -75,6 +75,11 @@ int util_proc_maps_has(const char *name);
  * however it ends.
  */
 const char *util_test_dir(void);
+/* The path of `leaf` in util_test_dir(), in one of 8 buffers used in turn: copy a path that
+ * must outlive 7 more calls. */
+const char *util_test_path(const char *leaf);
+/* Write `len` bytes to a new (or emptied) file at `path`; CHECKs that all were written. */
+void util_write_file(const char *path, const void *data, size_t len);
 
 /* Whether this process maps anything whose /proc/self/maps line contains `path`. */
 int util_maps_path(const char *path);

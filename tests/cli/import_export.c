@@ -17,22 +17,6 @@
 
 #include "../util.h"
 
-static const char *path_of(const char *leaf)
-{
-    static char buf[8][512];
-    static int i;
-    char *b = buf[i++ % 8];
-    snprintf(b, sizeof buf[0], "%s/%s", util_test_dir(), leaf);
-    return b;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    CHECK(fd >= 0);
-    CHECK(write(fd, data, len) == (ssize_t)len);
-    close(fd);
-}
 
 /* A whole file in a new buffer (NUL-terminated too); its length in *len. */
 static unsigned char *read_file(const char *path, size_t *len)
@@ -108,8 +92,8 @@ static int fits_built(void)
                            "NAXIS   =                    0", "END"};
     for (int i = 0; i < 4; i++)
         memcpy(card + 80 * i, cards[i], strlen(cards[i]));
-    const char *path = path_of("probe.fits");
-    write_file(path, card, sizeof card);
+    const char *path = util_test_path("probe.fits");
+    util_write_file(path, card, sizeof card);
     char *out = NULL, *err = NULL;
     RUN(1, "import", path, test_name("probe"));
     int built = strstr(err, "FITS support not built") == NULL;
@@ -143,8 +127,8 @@ static const char *need_numpy(void)
 static void run_python(const char *script)
 {
     const char *py = need_numpy();
-    const char *path = path_of("script.py");
-    write_file(path, script, strlen(script));
+    const char *path = util_test_path("script.py");
+    util_write_file(path, script, strlen(script));
     char *out = NULL, *err = NULL;
     int rc = test_sh(&out, &err, "cd '%s' && %s script.py", util_test_dir(), py);
     if (rc != 0)
@@ -169,7 +153,7 @@ TEST(io__npy_round_trip_keeps_type_shape_and_values_for_every_type)
         snprintf(a, sizeof a, "%s", test_name("a"));
         snprintf(b, sizeof b, "%s", test_name("b"));
         snprintf(file, sizeof file, "t%zu.npy", i);
-        const char *path = path_of(file);
+        const char *path = util_test_path(file);
         RUN(0, "create", a, npy_types[i], "2", "3", "4");
         RUN(0, "fill", a, "ramp");
         RUN(0, "export", a, path);
@@ -235,7 +219,7 @@ TEST(io__numpy_files_import_with_their_values)
     char *out = NULL, *err = NULL;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *name = test_name("np");
-        RUN(0, "import", path_of(cases[i][0]), name);
+        RUN(0, "import", util_test_path(cases[i][0]), name);
         char buf[128];
         info_field(name, "dtype", buf, sizeof buf);
         CHECK_STR(buf, cases[i][1]);
@@ -257,13 +241,13 @@ TEST(io__exported_npy_files_load_in_numpy_with_the_same_values)
     RUN(0, "create", a, "f64", "3", "4");
     RUN(0, "fill", a, "ramp");
     RUN(0, "set", a, "2", "3", "-0.25");
-    RUN(0, "export", a, path_of("f.npy"));
+    RUN(0, "export", a, util_test_path("f.npy"));
     RUN(0, "create", b, "record:x:f4,pos:f8[3],flag:u1,ok:bool", "2");
     RUN(0, "set", b, "1", "(x=1.5, pos=[1, 2, 3], flag=9, ok=true)");
-    RUN(0, "export", b, path_of("r.npy"));
+    RUN(0, "export", b, util_test_path("r.npy"));
     RUN(0, "create", c, "c64", "2");
     RUN(0, "set", c, "0", "1-2j");
-    RUN(0, "export", c, path_of("c.npy"));
+    RUN(0, "export", c, util_test_path("c.npy"));
     run_python("import numpy as np\n"
                "a = np.load('f.npy')\n"
                "assert a.dtype == np.float64 and a.shape == (3, 4), (a.dtype, a.shape)\n"
@@ -305,8 +289,8 @@ TEST(io__a_header_numpy_would_refuse_or_a_type_shmap_lacks_is_a_clear_failure)
         file[9] = 0;
         memcpy(file + 10, headers[i][0], hlen);
         memset(file + 10 + hlen, 0, 16); /* some data */
-        const char *path = path_of("bad.npy");
-        write_file(path, file, 10 + hlen + 16);
+        const char *path = util_test_path("bad.npy");
+        util_write_file(path, file, 10 + hlen + 16);
         const char *name = test_name("bad");
         RUN(1, "import", path, name);
         CHECK_ERROR_LINE(err, headers[i][1]);
@@ -325,25 +309,25 @@ TEST(io__raw_export_writes_the_data_bytes_in_c_order)
     const char *name = test_name("raw");
     RUN(0, "create", name, "u16", "2", "3");
     RUN(0, "fill", name, "ramp");
-    RUN(0, "export", name, path_of("a.raw"));
-    RUN(0, "export", name, path_of("b.npy"), "--format", "raw");
-    RUN(0, "export", name, path_of("noext"));
+    RUN(0, "export", name, util_test_path("a.raw"));
+    RUN(0, "export", name, util_test_path("b.npy"), "--format", "raw");
+    RUN(0, "export", name, util_test_path("noext"));
     const uint16_t want[6] = {0, 1, 2, 3, 4, 5};
     const char *files[] = {"a.raw", "b.npy", "noext"};
     for (int i = 0; i < 3; i++) {
         size_t len;
-        unsigned char *bytes = read_file(path_of(files[i]), &len);
+        unsigned char *bytes = read_file(util_test_path(files[i]), &len);
         CHECK_EQ_INT(len, sizeof want);
         CHECK(memcmp(bytes, want, sizeof want) == 0);
         free(bytes);
     }
     /* --format npy on any name; the extension in any case. */
-    RUN(0, "export", name, path_of("c.dat"), "--format", "npy");
-    RUN(0, "export", name, path_of("d.NPY"));
+    RUN(0, "export", name, util_test_path("c.dat"), "--format", "npy");
+    RUN(0, "export", name, util_test_path("d.NPY"));
     const char *npys[] = {"c.dat", "d.NPY"};
     for (int i = 0; i < 2; i++) {
         size_t len;
-        unsigned char *bytes = read_file(path_of(npys[i]), &len);
+        unsigned char *bytes = read_file(util_test_path(npys[i]), &len);
         CHECK(len == 128 + sizeof want && memcmp(bytes, "\x93NUMPY", 6) == 0);
         CHECK(memcmp(bytes + 128, want, sizeof want) == 0);
         free(bytes);
@@ -359,8 +343,8 @@ TEST(io__raw_files_import_and_export_with_dtype_and_shape)
     unsigned char file[4 + 12] = "HDR:";
     const int16_t v[6] = {-3, -2, -1, 0, 1, 2};
     memcpy(file + 4, v, sizeof v);
-    const char *path = path_of("cam.raw");
-    write_file(path, file, sizeof file);
+    const char *path = util_test_path("cam.raw");
+    util_write_file(path, file, sizeof file);
     const char *name = test_name("cam");
     RUN(0, "import", path, name, "--dtype", "i2", "--shape", "2,3", "--offset", "4");
     char *c = cat_of(name);
@@ -369,10 +353,10 @@ TEST(io__raw_files_import_and_export_with_dtype_and_shape)
     /* Export reads a plain file as a raw array too, like cat. */
     char farg[300];
     snprintf(farg, sizeof farg, "file:%s", path);
-    RUN(0, "export", farg, path_of("cam.npy"), "--dtype", "i2", "--shape", "3x2", "--offset",
+    RUN(0, "export", farg, util_test_path("cam.npy"), "--dtype", "i2", "--shape", "3x2", "--offset",
         "4");
     const char *b = test_name("back");
-    RUN(0, "import", path_of("cam.npy"), b);
+    RUN(0, "import", util_test_path("cam.npy"), b);
     c = cat_of(b);
     CHECK_STR(c, "-3 -2\n-1 0\n1 2\n");
     free(c);
@@ -397,13 +381,13 @@ TEST(io__import_makes_segments_of_every_store)
     const char *src = test_name("src");
     RUN(0, "create", src, "i32", "5");
     RUN(0, "fill", src, "ramp");
-    RUN(0, "export", src, path_of("src.npy"));
+    RUN(0, "export", src, util_test_path("src.npy"));
     char key[32], file[300];
     snprintf(key, sizeof key, "sysv://0x%08x", (unsigned)test_sysv_key());
-    snprintf(file, sizeof file, "file:%s", path_of("seg.shm"));
+    snprintf(file, sizeof file, "file:%s", util_test_path("seg.shm"));
     const char *names[] = {key, file};
     for (int i = 0; i < 2; i++) {
-        RUN(0, "import", path_of("src.npy"), names[i], "--mode", "0640", "--keyword",
+        RUN(0, "import", util_test_path("src.npy"), names[i], "--mode", "0640", "--keyword",
             "ORIGIN='src' / where from");
         char *c = cat_of(names[i]);
         CHECK_STR(c, "0 1 2 3 4\n");
@@ -426,42 +410,42 @@ TEST(io__a_truncated_or_unknown_file_is_refused_and_leaves_no_segment)
     char *out = NULL, *err = NULL;
     const char *src = test_name("src");
     RUN(0, "create", src, "f64", "100");
-    RUN(0, "export", src, path_of("full.npy"));
+    RUN(0, "export", src, util_test_path("full.npy"));
     size_t len;
-    unsigned char *bytes = read_file(path_of("full.npy"), &len);
-    write_file(path_of("short.npy"), bytes, len - 8);
-    write_file(path_of("hdr.npy"), bytes, 40); /* cut inside the header */
+    unsigned char *bytes = read_file(util_test_path("full.npy"), &len);
+    util_write_file(util_test_path("short.npy"), bytes, len - 8);
+    util_write_file(util_test_path("hdr.npy"), bytes, 40); /* cut inside the header */
     free(bytes);
     const char *name = test_name("dst");
     char file[300];
-    snprintf(file, sizeof file, "file:%s", path_of("dst.shm"));
-    RUN(1, "import", path_of("short.npy"), name);
+    snprintf(file, sizeof file, "file:%s", util_test_path("dst.shm"));
+    RUN(1, "import", util_test_path("short.npy"), name);
     CHECK_ERROR_LINE(err, "short.npy: truncated: the header announces 800 bytes of data, "
                           "the file holds 792");
-    RUN(1, "import", path_of("short.npy"), file);
+    RUN(1, "import", util_test_path("short.npy"), file);
     CHECK_ERROR_LINE(err, "truncated");
-    RUN(1, "import", path_of("hdr.npy"), name);
+    RUN(1, "import", util_test_path("hdr.npy"), name);
     CHECK_ERROR_LINE(err, "hdr.npy: truncated .npy header");
     /* Through a pipe the size is not known beforehand: the segment made is taken away. */
     RUN(1, "import", "/dev/stdin", name); /* /dev/null here: a device */
     CHECK_ERROR_LINE(err, "is a device");
     char *o2 = NULL, *e2 = NULL;
-    CHECK_EQ_INT(test_sh(&o2, &e2, "cat '%s' | %s import /dev/stdin %s", path_of("short.npy"),
-                         test_shmap_bin(), name), 1);
+    CHECK_EQ_INT(test_sh(&o2, &e2, "cat '%s' | %s import /dev/stdin %s",
+                         util_test_path("short.npy"), test_shmap_bin(), name), 1);
     CHECK_ERROR_LINE(e2, "truncated: the header announces 800 bytes of data, the file holds "
                          "792");
-    CHECK_EQ_INT(test_sh(&o2, &e2, "cat '%s' | %s import /dev/stdin %s", path_of("short.npy"),
-                         test_shmap_bin(), file), 1);
+    CHECK_EQ_INT(test_sh(&o2, &e2, "cat '%s' | %s import /dev/stdin %s",
+                         util_test_path("short.npy"), test_shmap_bin(), file), 1);
     util_clear(&o2, &e2);
     CHECK(!util_shm_exists(name));
-    CHECK(!file_exists(path_of("dst.shm")));
+    CHECK(!file_exists(util_test_path("dst.shm")));
     CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
 
-    write_file(path_of("text.txt"), "hello, world\n", 13);
-    RUN(1, "import", path_of("text.txt"), name);
+    util_write_file(util_test_path("text.txt"), "hello, world\n", 13);
+    RUN(1, "import", util_test_path("text.txt"), name);
     CHECK_ERROR_LINE(err, "text.txt: not a .npy file (no \\x93NUMPY magic) nor a FITS file");
     CHECK_CONTAINS(err, "--dtype and --shape");
-    RUN(1, "import", path_of("missing.npy"), name);
+    RUN(1, "import", util_test_path("missing.npy"), name);
     CHECK_ERROR_LINE(err, "missing.npy: No such file or directory");
     RUN(1, "import", util_test_dir(), name);
     CHECK_ERROR_LINE(err, "is a directory");
@@ -478,8 +462,8 @@ TEST(io__an_existing_name_or_file_is_left_as_it_is)
     RUN(0, "fill", a, "7");
     RUN(0, "create", b, "u8", "4");
     RUN(0, "fill", b, "9");
-    RUN(0, "export", a, path_of("a.npy"));
-    RUN(1, "import", path_of("a.npy"), b);
+    RUN(0, "export", a, util_test_path("a.npy"));
+    RUN(1, "import", util_test_path("a.npy"), b);
     CHECK_ERROR_LINE(err, b);
     CHECK_CONTAINS(err, "exists");
     char *c = cat_of(b);
@@ -487,25 +471,25 @@ TEST(io__an_existing_name_or_file_is_left_as_it_is)
     free(c);
 
     /* FILE exists: refused, untouched, unless --force; no hidden file stays behind. */
-    write_file(path_of("keep.npy"), "precious", 8);
-    RUN(1, "export", b, path_of("keep.npy"));
+    util_write_file(util_test_path("keep.npy"), "precious", 8);
+    RUN(1, "export", b, util_test_path("keep.npy"));
     CHECK_ERROR_LINE(err, "keep.npy: exists: give --force to replace it");
     size_t len;
-    unsigned char *bytes = read_file(path_of("keep.npy"), &len);
+    unsigned char *bytes = read_file(util_test_path("keep.npy"), &len);
     CHECK(len == 8 && memcmp(bytes, "precious", 8) == 0);
     free(bytes);
-    RUN(0, "export", b, path_of("keep.npy"), "--force");
+    RUN(0, "export", b, util_test_path("keep.npy"), "--force");
     const char *back = test_name("back");
-    RUN(0, "import", path_of("keep.npy"), back);
+    RUN(0, "import", util_test_path("keep.npy"), back);
     c = cat_of(back);
     CHECK_STR(c, "9 9 9 9\n");
     free(c);
     RUN(1, "export", b, util_test_dir(), "--force");
     CHECK_ERROR_LINE(err, "is a directory");
     /* A segment that is not there: nothing is written. */
-    RUN(1, "export", test_name("missing"), path_of("none.npy"));
+    RUN(1, "export", test_name("missing"), util_test_path("none.npy"));
     CHECK_ERROR_LINE(err, "missing");
-    CHECK(!file_exists(path_of("none.npy")));
+    CHECK(!file_exists(util_test_path("none.npy")));
     /* a.npy, keep.npy: nothing else, no hidden directory. */
     CHECK_EQ_INT(util_dir_entries(util_test_dir()), 2);
     CHECK_OK(shmap_unlink(a));
@@ -540,15 +524,15 @@ TEST(io__bad_usage_exits_2_before_anything_is_done)
     CHECK_USAGE_LINES(err, "export", "missing NAME");
     RUN(2, "export", name);
     CHECK_USAGE_LINES(err, "export", "missing FILE");
-    RUN(2, "export", name, path_of("x.npy"), "--format", "tiff");
+    RUN(2, "export", name, util_test_path("x.npy"), "--format", "tiff");
     CHECK_USAGE_LINES(err, "export", "--format 'tiff'");
-    RUN(2, "export", name, path_of("x.npy"), "--timeout", "soon");
+    RUN(2, "export", name, util_test_path("x.npy"), "--timeout", "soon");
     CHECK_USAGE_LINES(err, "export", "--timeout");
-    RUN(2, "export", "", path_of("x.npy"));
+    RUN(2, "export", "", util_test_path("x.npy"));
     CHECK_USAGE_LINES(err, "export", "empty segment name");
-    RUN(2, "export", name, path_of("x.npy"), "--shape", "3");
+    RUN(2, "export", name, util_test_path("x.npy"), "--shape", "3");
     CHECK_USAGE_LINES(err, "export", "--shape needs --dtype");
-    CHECK(!file_exists(path_of("x.npy")));
+    CHECK(!file_exists(util_test_path("x.npy")));
     RUN(0, "help", "import");
     CHECK_CONTAINS(out, "fortran_order");
     RUN(0, "help", "export");
@@ -562,15 +546,15 @@ TEST(io__export_waits_for_the_exclusive_lock_and_gives_up_after_timeout)
     const char *name = test_name("lk");
     RUN(0, "create", name, "u8", "4");
     pid_t holder = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
-    RUN(1, "export", name, path_of("l.npy"), "--timeout", "0.2");
+    RUN(1, "export", name, util_test_path("l.npy"), "--timeout", "0.2");
     CHECK_ERROR_LINE(err, "timed out waiting for the lock");
     char pid[32];
     snprintf(pid, sizeof pid, "pid %d", (int)holder);
     CHECK_CONTAINS(err, pid);
-    CHECK(!file_exists(path_of("l.npy")));
+    CHECK(!file_exists(util_test_path("l.npy")));
     util_kill9(holder);
-    RUN(0, "export", name, path_of("l.npy"), "--timeout", "5");
-    CHECK(file_exists(path_of("l.npy")));
+    RUN(0, "export", name, util_test_path("l.npy"), "--timeout", "5");
+    CHECK(file_exists(util_test_path("l.npy")));
     CHECK_OK(shmap_unlink(name));
     util_clear(&out, &err);
 }
@@ -655,7 +639,7 @@ TEST(io__fits_round_trip_keeps_values_axes_and_keywords_for_every_fits_type)
         char a[64], b[64];
         snprintf(a, sizeof a, "%s", test_name("a"));
         snprintf(b, sizeof b, "%s", test_name("b"));
-        const char *path = path_of("rt.fits");
+        const char *path = util_test_path("rt.fits");
         unlink(path);
         /* 2 rows of 3: element [r][c] = 3r + c, so the order of the values tells the axes. */
         RUN(0, "create", a, types[t].type, "2", "3", "--keyword", "EXPTIME=0.5",
@@ -755,7 +739,7 @@ static void write_fits(const char *path, const char *const *cards, int ncards,
     memcpy(f + 80 * ncards, "END", 3);
     if (dlen)
         memcpy(f + hlen, data, dlen);
-    write_file(path, f, total);
+    util_write_file(path, f, total);
     free(f);
 }
 
@@ -783,7 +767,7 @@ TEST(io__a_fits_file_written_by_hand_imports_as_the_standard_says)
         data[2 * i] = (unsigned char)(s >> 8);
         data[2 * i + 1] = (unsigned char)s;
     }
-    const char *path = path_of("hand.img"); /* any name: the content decides */
+    const char *path = util_test_path("hand.img"); /* any name: the content decides */
     write_fits(path, cards, 10, data, sizeof data);
     const char *name = test_name("hand");
     RUN(0, "import", path, name);
@@ -820,17 +804,18 @@ TEST(io__a_fits_file_written_by_hand_imports_as_the_standard_says)
     const unsigned char d16[6] = {0, 1, 0xff, 0xfe, 0, 4}; /* 1, -2, 4 */
     unsigned char both[2 * 2880 + 2880 * 2];
     memset(both, ' ', sizeof both);
-    write_fits(path_of("p.fits"), ext, 4, NULL, 0);
-    write_fits(path_of("x.fits"), img, 9, d16, sizeof d16);
+    write_fits(util_test_path("p.fits"), ext, 4, NULL, 0);
+    write_fits(util_test_path("x.fits"), img, 9, d16, sizeof d16);
     size_t lp, lx;
-    unsigned char *p = read_file(path_of("p.fits"), &lp), *x = read_file(path_of("x.fits"), &lx);
+    unsigned char *p = read_file(util_test_path("p.fits"), &lp);
+    unsigned char *x = read_file(util_test_path("x.fits"), &lx);
     CHECK(lp + lx <= sizeof both);
     memcpy(both, p, lp);
     memcpy(both + lp, x, lx);
-    write_file(path_of("ext.fits"), both, lp + lx);
+    util_write_file(util_test_path("ext.fits"), both, lp + lx);
     free(p);
     free(x);
-    RUN(0, "import", path_of("ext.fits"), name);
+    RUN(0, "import", util_test_path("ext.fits"), name);
     c = cat_of(name);
     CHECK_STR(c, "10.5 9 12\n");
     free(c);
@@ -850,30 +835,30 @@ TEST(io__fits_refuses_types_it_cannot_hold_and_truncated_files)
     const char *name = test_name("no");
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
         RUN(0, "create", name, no[i], "3");
-        RUN(1, "export", name, path_of("no.fits"));
+        RUN(1, "export", name, util_test_path("no.fits"));
         CHECK_ERROR_LINE(err, "have no FITS image type");
-        CHECK(!file_exists(path_of("no.fits")));
+        CHECK(!file_exists(util_test_path("no.fits")));
         CHECK_EQ_INT(util_dir_entries(util_test_dir()), 1); /* probe.fits only */
         CHECK_OK(shmap_unlink(name));
     }
     /* --format fits on another name, .FIT and .fts in any case. */
     RUN(0, "create", name, "f32", "100");
-    RUN(0, "export", name, path_of("a.dat"), "--format", "fits");
-    RUN(0, "export", name, path_of("b.FIT"));
-    RUN(0, "export", name, path_of("c.Fts"));
+    RUN(0, "export", name, util_test_path("a.dat"), "--format", "fits");
+    RUN(0, "export", name, util_test_path("b.FIT"));
+    RUN(0, "export", name, util_test_path("c.Fts"));
     const char *files[] = {"a.dat", "b.FIT", "c.Fts"};
     for (int i = 0; i < 3; i++) {
         size_t len;
-        unsigned char *f = read_file(path_of(files[i]), &len);
+        unsigned char *f = read_file(util_test_path(files[i]), &len);
         CHECK(memcmp(f, "SIMPLE  =", 9) == 0);
         if (i == 0) {
             /* Cut short: refused before a segment is made. */
-            write_file(path_of("short.fits"), f, len - 2880);
+            util_write_file(util_test_path("short.fits"), f, len - 2880);
         }
         free(f);
     }
     const char *dst = test_name("dst");
-    RUN(1, "import", path_of("short.fits"), dst);
+    RUN(1, "import", util_test_path("short.fits"), dst);
     CHECK_ERROR_LINE(err, "short.fits: truncated");
     CHECK(!util_shm_exists(dst));
     CHECK_OK(shmap_unlink(name));
@@ -891,7 +876,7 @@ static void write_npy1(const char *path, const char *header, size_t dlen)
     file[9] = 0;
     memcpy(file + 10, header, hlen);
     memset(file + 10 + hlen, 0, dlen);
-    write_file(path, file, 10 + hlen + dlen);
+    util_write_file(path, file, 10 + hlen + dlen);
 }
 
 TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field)
@@ -905,7 +890,7 @@ TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field
         char header[160];
         snprintf(header, sizeof header, "{'descr': [('%s', '<f4')], 'fortran_order': False, "
                                         "'shape': (2,), }", names[i]);
-        const char *path = path_of("names.npy");
+        const char *path = util_test_path("names.npy");
         write_npy1(path, header, 24); /* room for the record the name would make */
         const char *name = test_name("fn");
         RUN(1, "import", path, name);
@@ -916,9 +901,9 @@ TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field
     /* A (title, name) pair and a valid name still make a record. */
     const char *ok = "{'descr': [(('the title', 'x_1'), '<f4'), ('_y', '<u1')], "
                      "'fortran_order': False, 'shape': (1,), }";
-    write_npy1(path_of("ok.npy"), ok, 5);
+    write_npy1(util_test_path("ok.npy"), ok, 5);
     const char *name = test_name("ok");
-    RUN(0, "import", path_of("ok.npy"), name);
+    RUN(0, "import", util_test_path("ok.npy"), name);
     char fields[64];
     info_field(name, "record_fields", fields, sizeof fields);
     CHECK_STR(fields, "x_1:f32,_y:u8");
@@ -939,8 +924,8 @@ TEST(io__npy_type_strings_are_read_as_numpy_reads_them)
         char header[128];
         snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
                                         "'shape': (1,), }", ok[i][0]);
-        write_npy1(path_of("ts.npy"), header, 16);
-        RUN(0, "import", path_of("ts.npy"), name);
+        write_npy1(util_test_path("ts.npy"), header, 16);
+        RUN(0, "import", util_test_path("ts.npy"), name);
         char dtype[32];
         info_field(name, "dtype", dtype, sizeof dtype);
         CHECK_STR(dtype, ok[i][1]);
@@ -955,8 +940,8 @@ TEST(io__npy_type_strings_are_read_as_numpy_reads_them)
         char header[128];
         snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
                                         "'shape': (1,), }", no[i]);
-        write_npy1(path_of("ts.npy"), header, 16);
-        RUN(1, "import", path_of("ts.npy"), name);
+        write_npy1(util_test_path("ts.npy"), header, 16);
+        RUN(1, "import", util_test_path("ts.npy"), name);
         CHECK_ERROR_LINE(err, "has no shmap element type");
         CHECK(!util_shm_exists(name));
     }
@@ -978,9 +963,9 @@ TEST(io__fits_characters_outside_printable_ascii_are_read_as_question_marks)
         "OBJECT  = 'M3\x01" "1'                / caf\xe9",
         "EXPTIME =                   30 / seconds",
     };
-    write_fits(path_of("odd.fits"), cards, 7, (const unsigned char *)"abc", 3);
+    write_fits(util_test_path("odd.fits"), cards, 7, (const unsigned char *)"abc", 3);
     const char *name = test_name("odd");
-    RUN(0, "import", path_of("odd.fits"), name);
+    RUN(0, "import", util_test_path("odd.fits"), name);
     /* Two warning lines, naming the file and the keyword. */
     const char *second = strchr(err, '\n');
     CHECK(second && strchr(second + 1, '\n') && !strchr(second + 1, '\n')[1]);
@@ -1003,14 +988,14 @@ TEST(io__a_fits_file_is_opened_once_and_read_through_that_descriptor)
     const char *src = test_name("src"), *name = test_name("once");
     RUN(0, "create", src, "i16", "2", "3");
     RUN(0, "fill", src, "ramp");
-    RUN(0, "export", src, path_of("once.fits"));
+    RUN(0, "export", src, util_test_path("once.fits"));
     /* Opened by name once: the NAXIS guard, CFITSIO and the size check all see the file
      * that was opened, which another cannot replace in between. (LeakSanitizer cannot run
      * under ptrace: it is turned off for this run of a sanitizer build.) */
-    const char *log = path_of("strace.log");
+    const char *log = util_test_path("strace.log");
     CHECK_EQ_INT(test_sh(&out, &err, "ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" strace -f "
                          "-qq -e trace=open,openat,openat2 -o '%s' '%s' import '%s' %s", log,
-                         test_shmap_bin(), path_of("once.fits"), name), 0);
+                         test_shmap_bin(), util_test_path("once.fits"), name), 0);
     size_t len;
     char *trace = (char *)read_file(log, &len);
     int opens = 0;
@@ -1025,8 +1010,8 @@ TEST(io__a_fits_file_is_opened_once_and_read_through_that_descriptor)
     CHECK_OK(shmap_unlink(name));
     /* Standard input redirected from the file, even once the file has no name. */
     CHECK_EQ_INT(test_sh(&out, &err, "exec < '%s' && rm '%s' && '%s' import - %s",
-                         path_of("once.fits"), path_of("once.fits"), test_shmap_bin(), name),
-                 0);
+                         util_test_path("once.fits"), util_test_path("once.fits"),
+                         test_shmap_bin(), name), 0);
     c = cat_of(name);
     CHECK_STR(c, "0 1 2\n3 4 5\n");
     free(c);
@@ -1042,10 +1027,10 @@ TEST(io__without_cfitsio_fits_is_one_clear_failure)
     char *out = NULL, *err = NULL;
     const char *name = test_name("nf");
     RUN(0, "create", name, "u8", "3");
-    RUN(1, "export", name, path_of("x.fits"));
+    RUN(1, "export", name, util_test_path("x.fits"));
     CHECK_ERROR_LINE(err, "FITS support not built: install libcfitsio-dev and rebuild");
-    CHECK(!file_exists(path_of("x.fits")));
-    RUN(0, "export", name, path_of("x.npy"));
+    CHECK(!file_exists(util_test_path("x.fits")));
+    RUN(0, "export", name, util_test_path("x.npy"));
     CHECK_OK(shmap_unlink(name));
     util_clear(&out, &err);
 }
@@ -1093,7 +1078,7 @@ static void write_npy(const char *path, const char *header, int major, const voi
     f[pre + padded - 1] = '\n';
     if (dlen)
         memcpy(f + pre + padded, data, dlen);
-    write_file(path, f, pre + padded + dlen);
+    util_write_file(path, f, pre + padded + dlen);
     free(f);
 }
 
@@ -1103,16 +1088,16 @@ TEST(io__a_header_announcing_more_than_the_file_holds_allocates_nothing_for_it)
     const char *name = test_name("big");
     /* Version 2.0 announcing a header of 16 MiB, in a 40-byte file. */
     unsigned char f[40] = "\x93NUMPY\x02\x00\x00\x00\x00\x01{'descr': '<f4', ";
-    write_file(path_of("long.npy"), f, sizeof f);
+    util_write_file(util_test_path("long.npy"), f, sizeof f);
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "\"$SHMAP\" import %s %s", path_of("long.npy"), name);
+    snprintf(cmd, sizeof cmd, "\"$SHMAP\" import %s %s", util_test_path("long.npy"), name);
     CHECK_EQ_INT(sh_capped(&out, &err, cmd), 1);
     CHECK_ERROR_LINE(err, "truncated .npy header (16777216 bytes announced)");
     /* Fortran order through a pipe, announcing 200 MB and bringing 16 bytes: the
      * transposition must not be allocated before the data is there. */
-    write_npy(path_of("lie.npy"), "{'descr': '|u1', 'fortran_order': True, "
+    write_npy(util_test_path("lie.npy"), "{'descr': '|u1', 'fortran_order': True, "
                                   "'shape': (100000000, 2), }", 1, "0123456789abcdef", 16);
-    snprintf(cmd, sizeof cmd, "cat %s | \"$SHMAP\" import - %s", path_of("lie.npy"), name);
+    snprintf(cmd, sizeof cmd, "cat %s | \"$SHMAP\" import - %s", util_test_path("lie.npy"), name);
     CHECK_EQ_INT(sh_capped(&out, &err, cmd), 1);
     CHECK_ERROR_LINE(err, "truncated: the header announces 200000000 bytes of data, the file "
                           "holds 16");
@@ -1126,9 +1111,9 @@ TEST(io__fifos_devices_and_standard_input_are_read_or_refused_without_waiting)
     const char *src = test_name("src"), *name = test_name("in");
     RUN(0, "create", src, "i16", "2", "3");
     RUN(0, "fill", src, "ramp");
-    RUN(0, "export", src, path_of("src.npy"));
+    RUN(0, "export", src, util_test_path("src.npy"));
     /* A FIFO with no writer: an immediate failure, not a wait for ever. */
-    const char *fifo = path_of("fifo");
+    const char *fifo = util_test_path("fifo");
     CHECK(mkfifo(fifo, 0600) == 0);
     double t0 = util_now_s();
     RUN(1, "import", fifo, name);
@@ -1137,18 +1122,18 @@ TEST(io__fifos_devices_and_standard_input_are_read_or_refused_without_waiting)
     /* A writer started first is read. The shell holds the FIFO open both ways, so the
      * writer's data waits in it and the import finds a writer, whatever runs first. */
     CHECK_EQ_INT(test_sh(&out, &err, "exec 3<>'%s'; cat '%s' > '%s' || exit 9; '%s' import "
-                         "'%s' %s", fifo, path_of("src.npy"), fifo, test_shmap_bin(), fifo,
+                         "'%s' %s", fifo, util_test_path("src.npy"), fifo, test_shmap_bin(), fifo,
                          name), 0);
     char *c = cat_of(name);
     CHECK_STR(c, "0 1 2\n3 4 5\n");
     free(c);
     CHECK_OK(shmap_unlink(name));
     /* '-' is standard input, a pipe or a file. */
-    CHECK_EQ_INT(test_sh(&out, &err, "cat '%s' | '%s' import - %s", path_of("src.npy"),
+    CHECK_EQ_INT(test_sh(&out, &err, "cat '%s' | '%s' import - %s", util_test_path("src.npy"),
                          test_shmap_bin(), name), 0);
     CHECK_OK(shmap_unlink(name));
     CHECK_EQ_INT(test_sh(&out, &err, "'%s' import - %s < '%s'", test_shmap_bin(), name,
-                         path_of("src.npy")), 0);
+                         util_test_path("src.npy")), 0);
     CHECK_OK(shmap_unlink(name));
     /* Devices are refused: /dev/zero would fill memory for any shape. */
     RUN(1, "import", "/dev/zero", name, "--dtype", "u8", "--shape", "16");
@@ -1167,9 +1152,9 @@ TEST(io__export_writes_to_standard_output_and_streams_and_replaces_links)
     RUN(0, "create", name, "u16", "2", "2");
     RUN(0, "fill", name, "ramp");
     CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s - --format npy > '%s'", test_shmap_bin(),
-                         name, path_of("out.npy")), 0);
+                         name, util_test_path("out.npy")), 0);
     CHECK_STR(err, "");
-    RUN(0, "import", path_of("out.npy"), back);
+    RUN(0, "import", util_test_path("out.npy"), back);
     char *c = cat_of(back);
     CHECK_STR(c, "0 1\n2 3\n");
     free(c);
@@ -1180,33 +1165,33 @@ TEST(io__export_writes_to_standard_output_and_streams_and_replaces_links)
     CHECK_STR(out, "8\n");
     RUN(0, "export", name, "/dev/null");
     /* A FIFO with no reader fails at once. */
-    CHECK(mkfifo(path_of("fifo"), 0600) == 0);
-    RUN(1, "export", name, path_of("fifo"));
+    CHECK(mkfifo(util_test_path("fifo"), 0600) == 0);
+    RUN(1, "export", name, util_test_path("fifo"));
     CHECK_ERROR_LINE(err, "no process reads this FIFO");
     /* A symbolic link is FILE itself: refused, or replaced with --force (its target is
      * left as it was), dangling or not. */
-    write_file(path_of("target"), "keep", 4);
-    CHECK(symlink("target", path_of("link.npy")) == 0);
-    CHECK(symlink("nowhere/x", path_of("dangling.npy")) == 0);
-    RUN(1, "export", name, path_of("link.npy"));
+    util_write_file(util_test_path("target"), "keep", 4);
+    CHECK(symlink("target", util_test_path("link.npy")) == 0);
+    CHECK(symlink("nowhere/x", util_test_path("dangling.npy")) == 0);
+    RUN(1, "export", name, util_test_path("link.npy"));
     CHECK_ERROR_LINE(err, "exists: give --force");
-    RUN(1, "export", name, path_of("dangling.npy"));
+    RUN(1, "export", name, util_test_path("dangling.npy"));
     CHECK_ERROR_LINE(err, "exists: give --force");
-    RUN(0, "export", name, path_of("link.npy"), "--force");
-    RUN(0, "export", name, path_of("dangling.npy"), "--force");
+    RUN(0, "export", name, util_test_path("link.npy"), "--force");
+    RUN(0, "export", name, util_test_path("dangling.npy"), "--force");
     struct stat st;
-    CHECK(lstat(path_of("link.npy"), &st) == 0 && S_ISREG(st.st_mode));
-    CHECK(lstat(path_of("dangling.npy"), &st) == 0 && S_ISREG(st.st_mode));
+    CHECK(lstat(util_test_path("link.npy"), &st) == 0 && S_ISREG(st.st_mode));
+    CHECK(lstat(util_test_path("dangling.npy"), &st) == 0 && S_ISREG(st.st_mode));
     size_t len;
-    unsigned char *t = read_file(path_of("target"), &len);
+    unsigned char *t = read_file(util_test_path("target"), &len);
     CHECK(len == 4 && memcmp(t, "keep", 4) == 0);
     free(t);
     /* A name near NAME_MAX still gets its hidden directory. */
     char leaf[256];
     memset(leaf, 'n', 251);
     snprintf(leaf + 251, 5, ".npy");
-    RUN(0, "export", name, path_of(leaf));
-    CHECK(file_exists(path_of(leaf)));
+    RUN(0, "export", name, util_test_path(leaf));
+    CHECK(file_exists(util_test_path(leaf)));
     /* out.npy fifo target link.npy dangling.npy and the long one: nothing hidden. */
     CHECK_EQ_INT(util_dir_entries(util_test_dir()), 6);
     CHECK_OK(shmap_unlink(name));
@@ -1221,14 +1206,14 @@ TEST(io__export_with_no_timeout_ends_when_a_writer_never_finishes)
     const unsigned char v = 7;
     pid_t writer = util_spawn_mid_frame_writer(name, &v, 1, 64);
     double t0 = util_now_s();
-    RUN(1, "export", name, path_of("mid.npy"));
+    RUN(1, "export", name, util_test_path("mid.npy"));
     double took = util_now_s() - t0;
     CHECK(took >= 9.5 && took < 10 + 2 * UTIL_PROMPT_S);
     char pid[32];
     snprintf(pid, sizeof pid, "pid %d", (int)writer);
     CHECK_ERROR_LINE(err, pid);
     CHECK_CONTAINS(err, "--timeout");
-    CHECK(!file_exists(path_of("mid.npy")));
+    CHECK(!file_exists(util_test_path("mid.npy")));
     CHECK_EQ_INT(util_dir_entries(util_test_dir()), 0);
     util_kill9(writer);
     CHECK_OK(shmap_unlink(name));
@@ -1244,8 +1229,8 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
         "TENTH=0.1", "--keyword", "MAXI=9223372036854775807", "--keyword",
         "MINI=-9223372036854775808", "--keyword", "TINY=2.5e-300", "--keyword",
         "QUOTE=\"it's / here\" / a 'comment'");
-    RUN(0, "export", a, path_of("kw.fits"));
-    RUN(0, "import", path_of("kw.fits"), b);
+    RUN(0, "export", a, util_test_path("kw.fits"));
+    RUN(0, "import", util_test_path("kw.fits"), b);
     RUN(0, "info", b);
     CHECK_KEYWORD(out, "GAIN", "0.30000000000000004");
     CHECK_KEYWORD(out, "TENTH", "0.1");
@@ -1262,8 +1247,8 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
         "DUP     = 'second'",             "NUM     =                    2",
         "DUP     = 'third'",
     };
-    write_fits(path_of("dup.fits"), cards, 9, (const unsigned char *)"x", 1);
-    RUN(0, "import", path_of("dup.fits"), b);
+    write_fits(util_test_path("dup.fits"), cards, 9, (const unsigned char *)"x", 1);
+    RUN(0, "import", util_test_path("dup.fits"), b);
     RUN(0, "info", b);
     CHECK_KEYWORD(out, "DUP", "'third'");
     CHECK_KEYWORD(out, "NUM", "2");
@@ -1286,9 +1271,9 @@ TEST(io__a_fits_header_with_hundreds_of_axes_is_refused_before_cfitsio_reads_it)
         snprintf(cards[2 + i], 81, "NAXIS%-3d=                    1", i);
     for (int i = 0; i < 203; i++)
         list[i] = cards[i];
-    write_fits(path_of("axes.fits"), list, 203, (const unsigned char *)"x", 1);
+    write_fits(util_test_path("axes.fits"), list, 203, (const unsigned char *)"x", 1);
     const char *name = test_name("axes");
-    RUN(1, "import", path_of("axes.fits"), name);
+    RUN(1, "import", util_test_path("axes.fits"), name);
     CHECK_ERROR_LINE(err, "HDU 1 has NAXIS = 200");
     CHECK(!util_shm_exists(name));
     util_clear(&out, &err);
@@ -1300,23 +1285,23 @@ TEST(io__a_fits_file_through_a_pipe_is_refused_with_the_reason)
     char *out = NULL, *err = NULL;
     const char *a = test_name("p"), *b = test_name("b");
     RUN(0, "create", a, "i16", "3");
-    RUN(0, "export", a, path_of("p.fits"));
-    CHECK_EQ_INT(test_sh(&out, &err, "cat '%s' | '%s' import - %s", path_of("p.fits"),
+    RUN(0, "export", a, util_test_path("p.fits"));
+    CHECK_EQ_INT(test_sh(&out, &err, "cat '%s' | '%s' import - %s", util_test_path("p.fits"),
                          test_shmap_bin(), b), 1);
     CHECK_ERROR_LINE(err, "save it to a file first");
     CHECK(!util_shm_exists(b));
     /* A file on standard input is read by its name there. */
     CHECK_EQ_INT(test_sh(&out, &err, "'%s' import - %s < '%s'", test_shmap_bin(), b,
-                         path_of("p.fits")), 0);
+                         util_test_path("p.fits")), 0);
     CHECK_OK(shmap_unlink(b));
     /* And FITS goes to standard output. */
     CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s - --format fits > '%s'",
-                         test_shmap_bin(), a, path_of("o.fits")), 0);
+                         test_shmap_bin(), a, util_test_path("o.fits")), 0);
     size_t len;
-    unsigned char *f = read_file(path_of("o.fits"), &len);
+    unsigned char *f = read_file(util_test_path("o.fits"), &len);
     CHECK(len == 2 * 2880 && memcmp(f, "SIMPLE  =", 9) == 0);
     free(f);
-    RUN(0, "import", path_of("o.fits"), b);
+    RUN(0, "import", util_test_path("o.fits"), b);
     CHECK_OK(shmap_unlink(b));
     CHECK_OK(shmap_unlink(a));
     util_clear(&out, &err);
@@ -1428,9 +1413,9 @@ static pid_t spawn_blocked_import(const char *fifo, const char *name, const char
     *fd = open(fifo, O_RDWR | O_CLOEXEC);
     CHECK(*fd >= 0);
     const char hdr[] = "{'descr': '<u4', 'fortran_order': False, 'shape': (256,), }";
-    write_npy(path_of("blocked.npy"), hdr, 1, NULL, 0);
+    write_npy(util_test_path("blocked.npy"), hdr, 1, NULL, 0);
     size_t len;
-    unsigned char *h = read_file(path_of("blocked.npy"), &len);
+    unsigned char *h = read_file(util_test_path("blocked.npy"), &len);
     CHECK(write(*fd, h, len) == (ssize_t)len);
     free(h);
     uint32_t first[100] = {0};
@@ -1458,8 +1443,8 @@ static pid_t spawn_blocked_import(const char *fifo, const char *name, const char
 TEST(io__a_signal_stops_an_import_and_takes_its_segment_away_unless_ignored)
 {
     char fifo[600], file[620], file_path[600];
-    snprintf(fifo, sizeof fifo, "%s", path_of("slow")); /* path_of's buffers are reused */
-    snprintf(file_path, sizeof file_path, "%s", path_of("slow.shm"));
+    snprintf(fifo, sizeof fifo, "%s", util_test_path("slow")); /* its buffers are reused */
+    snprintf(file_path, sizeof file_path, "%s", util_test_path("slow.shm"));
     snprintf(file, sizeof file, "file:%s", file_path);
     const char *name = test_name("slow");
     int fd;
@@ -1521,10 +1506,10 @@ TEST(io__export_copies_a_whole_frame_from_writers_that_do_not_lock)
     const char *name = test_name("hammer");
     RUN(0, "create", name, "u32", "4096");
     pid_t w = spawn_hammering_writer(name);
-    RUN(0, "export", name, path_of("hammer.raw"));
+    RUN(0, "export", name, util_test_path("hammer.raw"));
     util_kill9(w);
     size_t len;
-    uint32_t *v = (uint32_t *)read_file(path_of("hammer.raw"), &len);
+    uint32_t *v = (uint32_t *)read_file(util_test_path("hammer.raw"), &len);
     CHECK_EQ_INT(len, 4096 * 4);
     for (size_t i = 1; i < 4096; i++)
         if (v[i] != v[0])
@@ -1537,7 +1522,7 @@ TEST(io__export_copies_a_whole_frame_from_writers_that_do_not_lock)
     util_kill9(w);
     char want[128];
     snprintf(want, sizeof want, "warning: the writer (pid %d) died while writing", (int)w);
-    RUN(0, "export", name, path_of("dead.raw"));
+    RUN(0, "export", name, util_test_path("dead.raw"));
     CHECK_ERROR_LINE(err, want);
     RUN(0, "rm", name);
     util_clear(&out, &err);
@@ -1572,9 +1557,9 @@ TEST(io__raw_import_takes_an_offset_that_misaligns_the_type)
 {
     char *out = NULL, *err = NULL;
     const unsigned char bytes[7] = {0xee, 0xee, 0xee, 1, 0, 2, 0};
-    write_file(path_of("odd.raw"), bytes, sizeof bytes);
+    util_write_file(util_test_path("odd.raw"), bytes, sizeof bytes);
     const char *name = test_name("odd");
-    RUN(0, "import", path_of("odd.raw"), name, "--dtype", "u2", "--shape", "2", "--offset",
+    RUN(0, "import", util_test_path("odd.raw"), name, "--dtype", "u2", "--shape", "2", "--offset",
         "3");
     RUN(0, "cat", name);
     CHECK_STR(out, "1 2\n");

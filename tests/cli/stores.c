@@ -31,16 +31,6 @@
         CHECK_CONTAINS(first_, needle);                                                       \
     } while (0)
 
-/* This test's directory (made, and guarded, on first use) and a path in it. */
-static const char *path_of(const char *leaf)
-{
-    static char buf[4][160];
-    static int i;
-    char *b = buf[i++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", util_test_dir(), leaf);
-    return b;
-}
-
 static const char *file_arg(const char *path)
 {
     static char buf[4][200];
@@ -50,13 +40,6 @@ static const char *file_arg(const char *path)
     return b;
 }
 
-static void write_file(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    CHECK(fd >= 0);
-    CHECK(write(fd, data, len) == (ssize_t)len);
-    close(fd);
-}
 
 /* Read a whole (small) file into buf; returns its length. */
 static size_t read_file(const char *path, void *buf, size_t size)
@@ -121,8 +104,8 @@ TEST(cli__raw_cat_reads_a_plain_file_at_offsets_that_are_not_page_aligned)
     unsigned char bytes[8192];
     for (size_t i = 0; i < sizeof bytes; i++)
         bytes[i] = (unsigned char)(i % 251);
-    const char *path = path_of("plain.bin");
-    write_file(path, bytes, sizeof bytes);
+    const char *path = util_test_path("plain.bin");
+    util_write_file(path, bytes, sizeof bytes);
     const char *f = file_arg(path);
     char *out = NULL, *err = NULL, want[256];
 
@@ -160,8 +143,8 @@ TEST(cli__raw_fill_and_set_write_the_file_without_publishing)
 {
     unsigned char bytes[64], now[64];
     memset(bytes, 0xee, sizeof bytes);
-    const char *path = path_of("w.bin");
-    write_file(path, bytes, sizeof bytes);
+    const char *path = util_test_path("w.bin");
+    util_write_file(path, bytes, sizeof bytes);
     const char *f = file_arg(path);
     char *out = NULL, *err = NULL;
 
@@ -200,8 +183,8 @@ TEST(cli__private_fill_and_set_leave_the_file_unchanged)
     unsigned char bytes[100], now[100];
     for (int i = 0; i < 100; i++)
         bytes[i] = (unsigned char)i;
-    const char *path = path_of("p.bin");
-    write_file(path, bytes, sizeof bytes);
+    const char *path = util_test_path("p.bin");
+    util_write_file(path, bytes, sizeof bytes);
     const char *f = file_arg(path);
     char *out = NULL, *err = NULL;
 
@@ -234,7 +217,7 @@ TEST(cli__private_fill_and_set_leave_the_file_unchanged)
     CHECK(memcmp(now, bytes, sizeof bytes) == 0);
 
     /* A described segment in a file: --private alone maps it copy-on-write. */
-    const char *seg = file_arg(path_of("seg.shm"));
+    const char *seg = file_arg(util_test_path("seg.shm"));
     RUN(0, "create", seg, "i32", "4");
     RUN(0, "fill", seg, "ramp");
     RUN(0, "fill", seg, "9", "--private");
@@ -332,8 +315,8 @@ TEST(cli__raw_reads_and_writes_a_system_v_segment_by_id)
 TEST(cli__raw_info_says_it_is_raw_and_shows_the_object)
 {
     unsigned char bytes[40] = {0};
-    const char *path = path_of("i.bin");
-    write_file(path, bytes, sizeof bytes);
+    const char *path = util_test_path("i.bin");
+    util_write_file(path, bytes, sizeof bytes);
     const char *f = file_arg(path);
     char *out = NULL, *err = NULL, v[512], want[256];
 
@@ -366,8 +349,8 @@ TEST(cli__raw_info_says_it_is_raw_and_shows_the_object)
 TEST(cli__raw_watch_polls_and_shows_the_statistics)
 {
     float vals[4] = {1.5f, -2.0f, 4.0f, 0.5f};
-    const char *path = path_of("watch.bin");
-    write_file(path, vals, sizeof vals);
+    const char *path = util_test_path("watch.bin");
+    util_write_file(path, vals, sizeof vals);
     const char *f = file_arg(path);
     char *out = NULL, *err = NULL;
 
@@ -383,8 +366,8 @@ TEST(cli__raw_watch_polls_and_shows_the_statistics)
 
 TEST(cli__raw_options_misused_are_usage_errors_naming_the_fault)
 {
-    const char *f = file_arg(path_of("u.bin"));
-    write_file(path_of("u.bin"), "0123456789abcdef", 16);
+    const char *f = file_arg(util_test_path("u.bin"));
+    util_write_file(util_test_path("u.bin"), "0123456789abcdef", 16);
     char *out = NULL, *err = NULL;
 
     /* --dtype and --shape go together; --offset needs them. */
@@ -434,7 +417,7 @@ TEST(cli__raw_options_misused_are_usage_errors_naming_the_fault)
     CHECK_USAGE(err, "64 bits");
     /* Nothing was written by any of them. */
     char now[17] = {0};
-    read_file(path_of("u.bin"), now, 16);
+    read_file(util_test_path("u.bin"), now, 16);
     CHECK_STR(now, "0123456789abcdef");
     free(out);
     free(err);
@@ -442,8 +425,8 @@ TEST(cli__raw_options_misused_are_usage_errors_naming_the_fault)
 
 TEST(cli__raw_failures_are_one_line_naming_the_object_and_the_fault)
 {
-    const char *path = path_of("e.bin");
-    write_file(path, "0123456789", 10);
+    const char *path = util_test_path("e.bin");
+    util_write_file(path, "0123456789", 10);
     const char *f = file_arg(path);
     char *out = NULL, *err = NULL;
 
@@ -456,7 +439,7 @@ TEST(cli__raw_failures_are_one_line_naming_the_object_and_the_fault)
     RUN(1, "watch", f, "--dtype", "u1", "--shape", "11", "--count", "1");
     CHECK_ERROR_LINE(err, "need 11");
     /* A missing file and a missing POSIX object. */
-    const char *gone = file_arg(path_of("missing.bin"));
+    const char *gone = file_arg(util_test_path("missing.bin"));
     RUN(1, "cat", gone, "--dtype", "u1", "--shape", "1");
     CHECK_ERROR_LINE(err, gone);
     CHECK_ERROR_LINE(err, "no such file");
@@ -471,7 +454,7 @@ TEST(cli__raw_failures_are_one_line_naming_the_object_and_the_fault)
 /* A FIFO opened read-only waits for a writer for ever: every command refuses it at once. */
 TEST(cli__a_fifo_is_refused_at_once_by_every_command_that_opens_a_name)
 {
-    const char *path = path_of("fifo");
+    const char *path = util_test_path("fifo");
     CHECK(mkfifo(path, 0600) == 0);
     char shm[256];
     const char *name = test_name("fifo");
@@ -556,7 +539,7 @@ TEST(cli__create_hugepages_on_a_posix_name_fails_naming_the_stores_that_have_the
 
 TEST(cli__create_hugepages_on_a_file_off_hugetlbfs_fails_and_leaves_nothing)
 {
-    const char *f = file_arg(path_of("huge.shm"));
+    const char *f = file_arg(util_test_path("huge.shm"));
     char *out = NULL, *err = NULL;
     RUN(1, "create", f, "f32", "1000", "--hugepages");
     CHECK_ERROR_LINE(err, f);
@@ -658,7 +641,7 @@ TEST(cli__create_hugepages_file_beyond_the_free_pool_fails_and_leaves_nothing)
 TEST(cli__create_prefault_works_with_every_store)
 {
     const char *posix = test_name("pf");
-    const char *f = file_arg(path_of("pf.shm"));
+    const char *f = file_arg(util_test_path("pf.shm"));
     const char *names[] = {posix, key_name(), f};
     char *out = NULL, *err = NULL;
     for (size_t i = 0; i < 3; i++) {
@@ -685,7 +668,7 @@ TEST(cli__create_refuses_a_memfd_name_that_would_vanish)
 TEST(cli__info_shows_the_store_and_os_handle_of_every_store)
 {
     const char *posix = test_name("os");
-    const char *path = path_of("os.shm");
+    const char *path = util_test_path("os.shm");
     const char *f = file_arg(path);
     char *out = NULL, *err = NULL, v[256], want[256];
     RUN(0, "create", posix, "u8", "4");
