@@ -41,7 +41,7 @@ static const cli_opt export_opts[] = {
 enum { FMT_NPY, FMT_FITS, FMT_RAW };
 static const char *const format_names[] = {"npy", "fits", "raw"};
 
-/* By content of the name: .npy, .fits/.fit/.fts (any case), anything else raw. */
+/* By the name's extension: .npy, .fits/.fit/.fts (any case), anything else raw. */
 static int format_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
