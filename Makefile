@@ -94,7 +94,8 @@ PYTEST_FLAGS := -p no:faulthandler
 endif
 ifneq ($(PYMOD),)
 ifneq ($(PYTEST_OK),)
-PYTEST_CMD := PYTHONPATH=$(abspath $(B)/python) $(PY_PRELOAD) $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_FLAGS) tests/python 2>&1
+PYTEST_CMD := PYTHONPATH=$(abspath $(B)/python) $(PY_PRELOAD) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	--basetemp=$(abspath $(B))/pytest-tmp $(PYTEST_FLAGS) tests/python 2>&1
 else
 PY_SKIP := Python tests not run: install python3-pytest
 endif
