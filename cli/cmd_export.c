@@ -305,13 +305,14 @@ static int open_stream(const char *path, int *fd)
 {
     *fd = -1;
     struct stat st;
-    if (strcmp(path, "-") == 0) {
+    int std_out = strcmp(path, "-") == 0, found = !std_out && stat(path, &st) == 0;
+    if (std_out) {
         *fd = fcntl(1, F_DUPFD_CLOEXEC, 0);
         if (*fd < 0)
             return cli_fail(path, "standard output: %s", strerror(errno));
-    } else if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+    } else if (found && S_ISBLK(st.st_mode)) {
         return cli_fail(path, "is a block device: export writes no disk");
-    } else if (stat(path, &st) == 0 &&
+    } else if (found &&
                (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
         *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (*fd < 0 && errno == ENXIO && S_ISFIFO(st.st_mode))
