@@ -634,35 +634,35 @@ static int id_name_put(const struct id_name *m, char *buf, size_t size)
     return m->found;
 }
 
+/* Remember @p name (NULL: none, so the number) for @p id in the one-entry cache @p last. */
+static void id_name_fill(struct id_name *last, unsigned long id, const char *name)
+{
+    last->valid = 1;
+    last->id = id;
+    last->found = name != NULL;
+    if (name)
+        snprintf(last->name, sizeof last->name, "%s", name);
+    else
+        snprintf(last->name, sizeof last->name, "%lu", id);
+}
+
 int cli_user_name(uid_t uid, char *buf, size_t size)
 {
     static struct id_name last;
-    if (last.valid && last.id == (unsigned long)uid)
-        return id_name_put(&last, buf, size);
-    struct passwd *pw = getpwuid(uid);
-    last.valid = 1;
-    last.id = (unsigned long)uid;
-    last.found = pw != NULL;
-    if (pw)
-        snprintf(last.name, sizeof last.name, "%s", pw->pw_name);
-    else
-        snprintf(last.name, sizeof last.name, "%lu", (unsigned long)uid);
+    if (!last.valid || last.id != (unsigned long)uid) {
+        struct passwd *pw = getpwuid(uid);
+        id_name_fill(&last, (unsigned long)uid, pw ? pw->pw_name : NULL);
+    }
     return id_name_put(&last, buf, size);
 }
 
 int cli_group_name(gid_t gid, char *buf, size_t size)
 {
     static struct id_name last;
-    if (last.valid && last.id == (unsigned long)gid)
-        return id_name_put(&last, buf, size);
-    struct group *gr = getgrgid(gid);
-    last.valid = 1;
-    last.id = (unsigned long)gid;
-    last.found = gr != NULL;
-    if (gr)
-        snprintf(last.name, sizeof last.name, "%s", gr->gr_name);
-    else
-        snprintf(last.name, sizeof last.name, "%lu", (unsigned long)gid);
+    if (!last.valid || last.id != (unsigned long)gid) {
+        struct group *gr = getgrgid(gid);
+        id_name_fill(&last, (unsigned long)gid, gr ? gr->gr_name : NULL);
+    }
     return id_name_put(&last, buf, size);
 }
 
