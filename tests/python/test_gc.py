@@ -48,6 +48,17 @@ def killed_creator(child, segments):
     return proc.pid
 
 
+def gc_as_nobody(prefix):
+    """gc(prefix) run by nobody, with dry_run=True then False: the two lists of events, as
+    tuples."""
+    proc = run_python_as_nobody(
+        "import json, shmap, sys\n"
+        "print(json.dumps([list(shmap.gc(sys.argv[1], dry_run=d)) for d in (True, False)]))\n",
+        prefix)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 def summary(events):
     """What gc events say, as `shmap gc`'s lines say it, sorted by name."""
     return sorted((e.action, e.name, e.pid, e.slots if e.action == "cleared_slots" else None)
@@ -181,12 +192,7 @@ def test_gc__kept_when_this_user_cannot_see_who_may_map_it(family, child):
     read, could map it, so it is kept and the event says why, as the command's line does."""
     name = family + "root"
     creator = killed_creator(child, [(name, True)])
-    proc = run_python_as_nobody(
-        "import json, shmap, sys\n"
-        "print(json.dumps([list(shmap.gc(sys.argv[1], dry_run=d)) for d in (True, False)]))\n",
-        name)
-    assert proc.returncode == 0, proc.stderr
-    for dry, events in zip((True, False), json.loads(proc.stdout)):
+    for dry, events in zip((True, False), gc_as_nobody(name)):
         (e,) = [shmap.GcEvent(e) for e in events]
         assert (e.action, e.name, e.pid, e.dry_run, e.status) == \
             ("kept_transient", name, creator, dry, -errno.EBUSY)
@@ -211,13 +217,7 @@ def test_gc__a_failure_on_one_segment_is_an_event_not_an_exception(sysv_names, c
     stderr and exits 1."""
     name = sysv_names()
     creator = killed_creator(child, [(name, True)])
-    proc = run_python_as_nobody(
-        "import json, shmap, sys\n"
-        "print(json.dumps([list(shmap.gc(sys.argv[1], dry_run=d)) for d in (True, False)]))\n",
-        name)
-    assert proc.returncode == 0, proc.stderr
-    dry, done = [[shmap.GcEvent(e) for e in events]
-                 for events in json.loads(proc.stdout)]
+    dry, done = [[shmap.GcEvent(e) for e in events] for events in gc_as_nobody(name)]
     assert summary(dry) == summary(done) == [("removed_transient", name, creator, None)]
     assert dry[0].status == 0 and dry[0].message is None
     assert done[0].status == -errno.EPERM
