@@ -81,10 +81,11 @@ int shmap__fd_open_nonblock(int dirfd, const char *path, int flags)
 
 int shmap__fd_open_error(int dirfd, const char *path, int flags, const char *who, int e)
 {
-    /* A directory opened for writing (EISDIR) or a socket (ENXIO) fails in open(): say what
-     * it is, as for the FIFOs and devices refused after opening them. */
+    /* A directory opened for writing (EISDIR), a socket (ENXIO) or, where links are not
+     * followed, a symbolic link (ELOOP) fails in open(): say what it is, as for the FIFOs
+     * and devices refused after opening them. */
     struct stat st;
-    if ((e == EISDIR || e == ENXIO) &&
+    if ((e == EISDIR || e == ENXIO || (e == ELOOP && (flags & O_NOFOLLOW))) &&
         fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
         !S_ISREG(st.st_mode))
         return shmap__err(-EINVAL, "%s: not a regular file (it is %s)", who,

@@ -62,7 +62,7 @@ int shmap__posix_open(const struct shmap__name *n, bool writable)
                           writable ? "read-write" : "read-only");
     if (e == EMFILE || e == ENFILE)
         return shmap__err(-e, "%s: too many open files", n->name);
-    if (e == EISDIR || e == ENXIO)
+    if (e == EISDIR || e == ENXIO || e == ELOOP)
         return shmap__fd_open_error(AT_FDCWD, path, flags, n->name, e);
     return shmap__err(-e, "%s: %s", n->name, strerror(e));
 }

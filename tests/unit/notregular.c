@@ -1,6 +1,6 @@
 /*
  * Names of things that are not regular files: a FIFO under a file: name or in /dev/shm, a
- * directory, a device. Every open by name (read-only, read-write, private, raw, stat,
+ * symbolic link in /dev/shm (never followed), a directory, a device. Every open by name (read-only, read-write, private, raw, stat,
  * delete, open-or-create) and shmap_open_fd() refuse them at once with SHMAP_EINVAL's
  * -EINVAL and "not a regular file", leaving no descriptor open. A FIFO opened read-only
  * with no writer waits in open() for ever, so each call runs in a child that must finish
@@ -196,6 +196,31 @@ TEST(stores__a_fifo_in_dev_shm_is_refused_at_once_by_every_open)
     shmap_list_free(list);
     CHECK_OK(shmap_gc(name, 0, NULL, NULL));
     CHECK(unlink(path) == 0);
+}
+
+TEST(stores__a_symbolic_link_in_dev_shm_is_refused_as_one_and_never_followed)
+{
+    /* It points at a real segment: following it would open, or delete, that one. */
+    const char *target = test_name("target"), *name = test_name("link");
+    const uint64_t dims[1] = {4};
+    shmap_create_opts keep = SHMAP_CREATE_OPTS_INIT;
+    keep.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, target, SHMAP_U8, 1, dims, &keep));
+    CHECK_OK(shmap_close(seg));
+    char from[512], to[512];
+    snprintf(from, sizeof from, "/dev/shm/%s", target);
+    snprintf(to, sizeof to, "/dev/shm/%s", name);
+    CHECK(symlink(from, to) == 0); /* the runner removes it if the test fails */
+    check_all_refused(name);
+    /* What it says is what it is, not the system's "too many levels of symbolic links". */
+    CHECK_ERR(open_rdonly(name), -EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "not a regular file (it is a symbolic link)");
+    struct stat st;
+    CHECK(lstat(to, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(util_shm_exists(target));
+    CHECK(unlink(to) == 0);
+    CHECK_OK(shmap_delete(target, 1, 0));
 }
 
 TEST(stores__a_directory_or_a_device_under_a_file_name_is_refused)
