@@ -19,6 +19,7 @@
  * checks accept an object larger than that. The kernel reserves the pages at shmget, so
  * a short pool fails there and no faulting in is needed, unless SHMAP_CREATE_PREFAULT asks.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -60,10 +61,12 @@ int shmap__sysv_parse(const char *text, const char *rest, struct shmap__name *ou
         num += 2;
         base = 16;
     }
-    char *end;
+    /* strtoull() would also take leading blanks and a sign: only digits make a key. */
+    bool digit = base == 16 ? isxdigit((unsigned char)*num) : isdigit((unsigned char)*num);
+    char *end = (char *)num;
     errno = 0;
-    unsigned long long v = *num && *num != '-' && *num != '+' ? strtoull(num, &end, base) : 0;
-    if (!*num || *num == '-' || *num == '+' || *end || errno ||
+    unsigned long long v = digit ? strtoull(num, &end, base) : 0;
+    if (!digit || *end || errno ||
         v > (by_id ? (unsigned long long)INT32_MAX : 0xffffffffull))
         return shmap__err(SHMAP_EBADNAME, "'%s': give sysv://KEY (decimal, or hex with 0x) or "
                                           "sysv://id=N", text);

@@ -359,6 +359,11 @@ TEST(stores__sysv_names_are_checked)
     CHECK_ERR(shmap_name_check("sysv://0x1g", NULL), SHMAP_EBADNAME);
     CHECK_ERR(shmap_name_check("sysv://-1", NULL), SHMAP_EBADNAME);
     CHECK_ERR(shmap_name_check("sysv://0x100000000", NULL), SHMAP_EBADNAME);
+    /* Digits only: no blank nor sign before them, none after. */
+    const char *strays[] = {"sysv:// 5", "sysv://\t5", "sysv://+5", "sysv://5 ", "sysv://0x 5",
+                            "sysv://0x+5", "sysv://id= 5", "sysv://id=+5", "sysv://id=-5"};
+    for (size_t i = 0; i < sizeof strays / sizeof strays[0]; i++)
+        CHECK_ERR(shmap_name_check(strays[i], NULL), SHMAP_EBADNAME);
     CHECK_OK(shmap_name_check("file:/tmp/x", &store));
     CHECK_EQ_INT(store, SHMAP_STORE_FILE);
     CHECK_OK(shmap_name_check("file:///tmp/x", &store));
