@@ -237,11 +237,20 @@ int cli_fail_lib(const char *name, int rc)
     return cli_fail_detail(name, detail);
 }
 
+/* Is text[0..len) a System V segment named by key ("sysv://0x00005eed") while the user
+ * named it by id ("sysv://id=7")? The library names a segment it found by its key. */
+static int key_for_id(const char *text, size_t len, const char *name)
+{
+    return strncmp(name, "sysv://id=", 10) == 0 && len > 9 && strncmp(text, "sysv://0x", 9) == 0 &&
+           strspn(text + 9, "0123456789abcdef") == len - 9;
+}
+
 int cli_fail_detail(const char *name, const char *detail)
 {
     const char *colon = strstr(detail, ": ");
     if (colon && (mentions(detail, (size_t)(colon - detail), name) ||
-                  is_quoted(detail, (size_t)(colon - detail), name)))
+                  is_quoted(detail, (size_t)(colon - detail), name) ||
+                  key_for_id(detail, (size_t)(colon - detail), name)))
         return cli_fail(name, "%s", colon + 2);
     if (mentions(detail, strlen(detail), name))
         return cli_fail(NULL, "%s", detail);

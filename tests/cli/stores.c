@@ -665,6 +665,26 @@ TEST(cli__create_refuses_a_memfd_name_that_would_vanish)
     free(err);
 }
 
+TEST(cli__errors_about_a_segment_named_by_id_name_it_once)
+{
+    /* Not a shmap segment: the library names it by its key, the user gave its id. */
+    int id = make_sysv(4096);
+    char name[64], want[160];
+    snprintf(name, sizeof name, "sysv://id=%d", id);
+    char *out = NULL, *err = NULL;
+    RUN(1, "info", name);
+    snprintf(want, sizeof want, "shmap: %s: not a shmap segment (", name);
+    CHECK(strncmp(err, want, strlen(want)) == 0);
+    CHECK(!strstr(err, "sysv://0x"));
+    RUN(1, "cat", name, "--dtype", "f4", "--shape", "1025");
+    snprintf(want, sizeof want, "shmap: %s: object is 4096 bytes", name);
+    CHECK(strncmp(err, want, strlen(want)) == 0);
+    CHECK(!strstr(err, "sysv://0x"));
+    CHECK(shmctl(id, IPC_RMID, NULL) == 0);
+    free(out);
+    free(err);
+}
+
 TEST(cli__info_shows_the_store_and_os_handle_of_every_store)
 {
     const char *posix = test_name("os");
