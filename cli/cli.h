@@ -133,7 +133,7 @@ int cli_usage_lib(const char *cmd, const char *name, int rc);
  * an unknown store prefix, a bad System V key...) gets its error line as a failure would,
  * and so does a memfd: name, which no command can reach; then the usage line follows once.
  * 0, or CLI_EXIT_USAGE. A name of a store that cannot do what is asked (--private on
- * System V) is left to fail (1) when used.
+ * System V) is found when it is used (cli_store_misuse()).
  */
 int cli_check_names(const char *cmd, char **names, int n);
 
@@ -308,13 +308,24 @@ int cli_raw_option(cli_raw *r, const char *opt, const char *value);
 int cli_raw_check(const char *cmd, cli_raw *r);
 
 /*
+ * Is what is asked of @p name impossible by the form of the name and the options alone,
+ * whatever the system holds: creating (@p create) a System V segment by id, huge pages
+ * (SHMAP_CREATE_HUGEPAGES in @p create_flags) for a POSIX name, a private mapping
+ * (SHMAP_PRIVATE in @p open_flags) of System V? The library refuses each; a command
+ * reports that refusal as bad usage (exit 2), as it does a malformed name.
+ */
+int cli_store_misuse(const char *name, int create, unsigned int create_flags,
+                     unsigned int open_flags);
+
+/*
  * Open a segment and describe it, printing any error: a described segment by name, or with
  * @p raw giving --dtype and --shape, any object as a raw array (shmap_open_raw); @p raw
  * may be NULL. --private adds SHMAP_PRIVATE to @p flags. On success the caller owns *seg
- * (to shmap_close) and *layout (to cli_layout_free). Returns 0 or CLI_EXIT_FAIL.
+ * (to shmap_close) and *layout (to cli_layout_free). Returns 0, CLI_EXIT_FAIL, or
+ * CLI_EXIT_USAGE (cli_store_misuse(), reported with command @p cmd's usage line).
  */
-int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg **seg,
-             shmap_info *info, cli_layout *layout);
+int cli_open(const char *cmd, const char *name, unsigned int flags, const cli_raw *raw,
+             shmap_seg **seg, shmap_info *info, cli_layout *layout);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Making segments (cmd_create.c): the options of `create` that `import` takes too */

@@ -215,8 +215,9 @@ int cmd_cat(int argc, char **argv)
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDONLY, &raw, &seg, &info, &layout) != 0)
-        return CLI_EXIT_FAIL;
+    int opened = cli_open("cat", name, SHMAP_RDONLY, &raw, &seg, &info, &layout);
+    if (opened != 0)
+        return opened;
     view v;
     int status = make_view(name, &info, items, nitems, &v);
     if (status == 0)

@@ -184,9 +184,10 @@ static int create(const create_args *c)
 {
     shmap_seg *seg;
     int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, &c->c.opts);
-    /* A shape too large for any object (its size overflows) is refused before anything is
-     * made: the arguments are wrong, not the system. */
-    if (rc == SHMAP_ESIZE)
+    /* A shape too large for any object (its size overflows), or a store that cannot do what
+     * the options ask, is refused before anything is made: the arguments are wrong, not the
+     * system. */
+    if (rc == SHMAP_ESIZE || (rc < 0 && cli_store_misuse(c->name, 1, c->c.opts.flags, 0)))
         return cli_usage_lib("create", c->name, rc);
     if (rc < 0)
         return cli_fail_lib(c->name, rc);

@@ -351,10 +351,11 @@ static int export(const char *name, const char *path, int format, int force, dou
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDONLY, raw, &seg, &info, &layout) != 0) {
+    int opened = cli_open("export", name, SHMAP_RDONLY, raw, &seg, &info, &layout);
+    if (opened != 0) {
         if (fd >= 0)
             close(fd);
-        return CLI_EXIT_FAIL;
+        return opened;
     }
     char err[256];
     int status = CLI_EXIT_OK;

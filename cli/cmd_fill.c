@@ -32,8 +32,9 @@ int cmd_fill(int argc, char **argv)
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDWR, &raw, &seg, &info, &layout) != 0)
-        return CLI_EXIT_FAIL;
+    int opened = cli_open("fill", name, SHMAP_RDWR, &raw, &seg, &info, &layout);
+    if (opened != 0)
+        return opened;
 
     int status = CLI_EXIT_OK, ramp = strcmp(text, "ramp") == 0;
     cli_value v = {0};

@@ -316,6 +316,8 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
     cli_catch_end_signals(on_signal, 0);
     shmap_seg *seg;
     int rc = shmap_create(&seg, name, s->a.dtype, s->a.ndim, s->a.dims, &opts);
+    if (rc < 0 && cli_store_misuse(name, 1, opts.flags, 0))
+        return cli_usage_lib("import", name, rc);
     if (rc < 0)
         return cli_fail_lib(name, rc);
 

@@ -220,8 +220,10 @@ static int info_raw(const char *name, const cli_raw *raw, int json)
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDONLY | SHMAP_DELETED, raw, &seg, &info, &layout) != 0)
-        return CLI_EXIT_FAIL;
+    int opened =
+        cli_open("info", name, SHMAP_RDONLY | SHMAP_DELETED, raw, &seg, &info, &layout);
+    if (opened != 0)
+        return opened;
     cli_layout_free(&layout);
     shmap_close(seg);
     if (json) {

@@ -66,8 +66,9 @@ int cmd_set(int argc, char **argv)
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDWR, &raw, &seg, &info, &layout) != 0)
-        return CLI_EXIT_FAIL;
+    int opened = cli_open("set", name, SHMAP_RDWR, &raw, &seg, &info, &layout);
+    if (opened != 0)
+        return opened;
 
     int status = CLI_EXIT_USAGE;
     int64_t offset = element_offset(name, &info, a.argv + 1, index, nindex);

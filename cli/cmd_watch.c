@@ -187,8 +187,9 @@ int cmd_watch(int argc, char **argv)
     shmap_seg *seg;
     shmap_info info;
     cli_layout layout;
-    if (cli_open(name, SHMAP_RDONLY, &raw, &seg, &info, &layout) != 0)
-        return CLI_EXIT_FAIL;
+    int opened = cli_open("watch", name, SHMAP_RDONLY, &raw, &seg, &info, &layout);
+    if (opened != 0)
+        return opened;
     int tty = isatty(1), keys = tty && isatty(0);
     if (interval < 0)
         interval = tty ? 0.5 : 1.0;

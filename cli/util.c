@@ -696,8 +696,20 @@ void cli_format_double(char *buf, size_t size, double v)
 /* ---------------------------------------------------------------------------------------- */
 /* Segments */
 
-int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg **seg,
-             shmap_info *info, cli_layout *layout)
+int cli_store_misuse(const char *name, int create, unsigned int create_flags,
+                     unsigned int open_flags)
+{
+    shmap_store store;
+    if (shmap_name_check(name, &store) != 0)
+        return 0;
+    if (store == SHMAP_STORE_SYSV)
+        return (create && strncmp(name, "sysv://id=", 10) == 0) ||
+               (open_flags & SHMAP_PRIVATE) != 0;
+    return store == SHMAP_STORE_POSIX && create && (create_flags & SHMAP_CREATE_HUGEPAGES);
+}
+
+int cli_open(const char *cmd, const char *name, unsigned int flags, const cli_raw *raw,
+             shmap_seg **seg, shmap_info *info, cli_layout *layout)
 {
     int rc;
     /* Copy-on-write replaces read-write: the object is then opened read-only. */
@@ -712,6 +724,8 @@ int cli_open(const char *name, unsigned int flags, const cli_raw *raw, shmap_seg
     } else {
         rc = shmap_open(seg, name, flags);
     }
+    if (rc < 0 && cli_store_misuse(name, 0, 0, flags))
+        return cli_usage_lib(cmd, name, rc);
     if (rc < 0)
         return cli_fail_lib(name, rc);
     rc = shmap_info_get(*seg, info);

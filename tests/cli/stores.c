@@ -298,12 +298,12 @@ TEST(cli__raw_reads_and_writes_a_system_v_segment_by_id)
     /* By key as well. */
     RUN(0, "cat", key_name(), "--dtype", "u1", "--shape", "2", "--offset", "14");
     CHECK_STR(out, "5 5\n");
-    /* Copy-on-write is for files and POSIX objects. */
-    RUN(1, "cat", name, "--dtype", "u1", "--shape", "2", "--private");
-    CHECK_ERROR_LINE(err, "System V");
-    CHECK_ERROR_LINE(err, name);
-    RUN(1, "fill", name, "1", "--dtype", "u1", "--shape", "2", "--private");
-    CHECK_ERROR_LINE(err, "System V");
+    /* Copy-on-write is for files and POSIX objects: asking it of System V is bad usage. */
+    RUN(2, "cat", name, "--dtype", "u1", "--shape", "2", "--private");
+    CHECK_USAGE_LINES(err, "cat", "System V");
+    CHECK_USAGE_LINES(err, "cat", name);
+    RUN(2, "fill", name, "1", "--dtype", "u1", "--shape", "2", "--private");
+    CHECK_USAGE_LINES(err, "fill", "System V");
     shmdt(p);
     CHECK(shmctl(id, IPC_RMID, NULL) == 0);
     RUN(1, "cat", name, "--dtype", "u1", "--shape", "1");
@@ -524,15 +524,52 @@ TEST(cli__help_lists_every_name_form_and_the_raw_options)
 /* ---------------------------------------------------------------------------------------- */
 /* create --hugepages, --prefault; info on every store */
 
-TEST(cli__create_hugepages_on_a_posix_name_fails_naming_the_stores_that_have_them)
+TEST(cli__create_hugepages_on_a_posix_name_is_bad_usage_naming_the_stores_that_have_them)
 {
+    /* Refused by the name's form and the option alone, whatever the system: exit 2. */
     const char *name = test_name("huge");
     char *out = NULL, *err = NULL;
-    RUN(1, "create", name, "f32", "1000", "--hugepages");
-    CHECK_ERROR_LINE(err, name);
-    CHECK_ERROR_LINE(err, "sysv://");
-    CHECK_ERROR_LINE(err, "hugetlbfs");
+    RUN(2, "create", name, "f32", "1000", "--hugepages");
+    CHECK_USAGE_LINES(err, "create", name);
+    CHECK_USAGE_LINES(err, "create", "sysv://");
+    CHECK_USAGE_LINES(err, "create", "hugetlbfs");
     CHECK(!util_shm_exists(name));
+    const char *npy = util_test_path("huge.npy");
+    util_write_file(npy, "\x93NUMPY\x01\x00\x76\x00{'descr': '|u1', 'fortran_order': False, "
+                         "'shape': (2,), }                                                  "
+                         "                         \n\x01\x02", 130);
+    RUN(2, "import", npy, name, "--hugepages");
+    CHECK_USAGE_LINES(err, "import", "hugetlbfs");
+    CHECK(!util_shm_exists(name));
+    free(out);
+    free(err);
+}
+
+TEST(cli__store_misuse_is_bad_usage_in_every_command)
+{
+    char *out = NULL, *err = NULL, byid[64];
+    /* Creating by id: an id is what the system gives a segment it made. */
+    int id = make_sysv(4096);
+    snprintf(byid, sizeof byid, "sysv://id=%d", id);
+    RUN(2, "create", byid, "f32", "4");
+    CHECK_USAGE_LINES(err, "create", "not by id");
+    /* A private (copy-on-write) mapping of System V, by key or by id, in each command. */
+    const char *cmds[][2] = {{"cat", NULL}, {"info", NULL}, {"export", "-"}, {"watch", NULL},
+                             {"fill", "1"}};
+    const char *names[2] = {key_name(), byid};
+    for (int n = 0; n < 2; n++)
+        for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+            if (cmds[i][1])
+                RUN(2, cmds[i][0], names[n], cmds[i][1], "--dtype", "u1", "--shape", "4",
+                    "--private");
+            else
+                RUN(2, cmds[i][0], names[n], "--dtype", "u1", "--shape", "4", "--private");
+            CHECK_CONTAINS(err, "cannot be mapped privately");
+            CHECK_CONTAINS(err, "\nusage: shmap ");
+        }
+    RUN(2, "set", key_name(), "0", "1", "--dtype", "u1", "--shape", "4", "--private");
+    CHECK_CONTAINS(err, "cannot be mapped privately");
+    CHECK(shmctl(id, IPC_RMID, NULL) == 0);
     free(out);
     free(err);
 }
