@@ -16,8 +16,8 @@ static const cli_command commands[] = {
      "create a segment holding a zero-filled array, and keep it",
      "TYPE is an element type: u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool,\n"
      "or a numpy or IDL spelling of one (f4, float32, <f8, byte, long, double, dcomplex...).\n"
-     "A record type is written record:FIELDS, FIELDS being a packed field list such as\n"
-     "record:x:f4,y:f4,flag:u1 or record:pos:f8[3],t:f8.\n"
+     "A record type is a packed field list such as x:f4,y:f4,flag:u1 or pos:f8[3],t:f8,\n"
+     "with or without a record: prefix (record:x:f4,y:f4,flag:u1).\n"
      "DIM... is the shape in C order (last index fastest): 1 to 8 dimensions, each >= 1.\n"
      "\n"
      "  --mode MODE        permission bits, octal (default 0600; the umask applies)\n"

@@ -456,9 +456,11 @@ int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dty
 {
     int rc;
     *fields = NULL;
-    if (strncasecmp(text, "record:", 7) == 0) {
+    /* A record is its field list, with or without the prefix: no type name has a colon. */
+    int prefixed = strncasecmp(text, "record:", 7) == 0;
+    if (prefixed || strchr(text, ':')) {
         *dtype = SHMAP_RECORD;
-        *fields = text + 7;
+        *fields = prefixed ? text + 7 : text;
         rc = shmap_record_parse(*fields, NULL);
     } else {
         rc = shmap_dtype_parse(text, dtype);

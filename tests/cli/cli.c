@@ -181,6 +181,21 @@ TEST(cli__create_accepts_numpy_idl_and_record_types)
     CHECK_EQ_INT(st.elsize, 9);
     CHECK_STR(st.record_fields, "x:f4,y:f4,flag:u1");
     CHECK_OK(shmap_unlink(name));
+    /* The field list alone, as SPEC writes it, in create and as a raw --dtype. */
+    RUN(0, "create", name, "x:f4,y:f4,flag:u1", "7");
+    CHECK_OK(shmap_stat(name, &st));
+    CHECK_EQ_INT(st.dtype, SHMAP_RECORD);
+    CHECK_EQ_INT(st.elsize, 9);
+    CHECK_STR(st.record_fields, "x:f4,y:f4,flag:u1");
+    RUN(0, "set", name, "1", "(x=1.5,flag=2)");
+    RUN(0, "cat", name, "--dtype", "x:f4,y:f4,flag:u1", "--shape", "2", "--offset", "4096");
+    CHECK_STR(out, "(x=0, y=0, flag=0) (x=1.5, y=0, flag=2)\n");
+    CHECK_OK(shmap_unlink(name));
+    /* A bad field is named, as with the prefix. */
+    RUN(2, "create", name, "x:q4", "7");
+    CHECK_CONTAINS(err, "field 'x' has an unknown type 'q4'");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
 }
 
 TEST(cli__create_with_mode_keyword_and_transient)
