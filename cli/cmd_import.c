@@ -1,10 +1,13 @@
 /*
  * shmap import FILE|- NAME [--mode MODE] [--transient] [--prefault] [--hugepages]
  *              [--keyword KEY=VALUE]... [--dtype TYPE --shape D,D,... [--offset BYTES]]
+ * shmap import FILE|- NAME --existing [--timeout SECONDS] [--keyword KEY=VALUE]...
+ *              [--dtype TYPE --shape D,D,... [--offset BYTES]]
  *
  * Makes segment NAME from an array file: a .npy file or a FITS image, told apart by their
  * first bytes whatever the file's name, or any file as raw bytes when --dtype and --shape
- * say what it holds.
+ * say what it holds. With --existing it writes the array into segment NAME, which must
+ * exist with the same type and shape: the processes that map it keep their mapping.
  *
  * All or nothing. Everything that can be known from the file before its data is read (its
  * header, its size against what the header announces) is checked before the segment is
@@ -15,6 +18,14 @@
  * this process is gone. Meanwhile the new segment holds the exclusive lock and a write in
  * progress (shmap_write_begin), and publishes once at the end: readers that lock, wait or
  * read whole frames never see a half-imported array.
+ *
+ * --existing is all or nothing too: the whole array is read from the file into memory of
+ * our own (and put in C order and this machine's byte order there) before the segment is
+ * touched, so a short pipe, a read error or a signal leaves it as it was. Only then is the
+ * exclusive lock taken (waiting for ever, or --timeout seconds; a signal that would end us
+ * ends the wait), the keywords set, the copy made inside shmap_write_begin() and published.
+ * The signals that would end us wait from the lock to the unlock, so the copy is never
+ * left half made.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +39,8 @@
 #include "cli.h"
 
 static const cli_opt import_opts[] = {
-    CLI_CREATE_OPTS, {"dtype", 1}, {"shape", 1}, {"offset", 1}, {NULL, 0},
+    CLI_CREATE_OPTS, {"dtype", 1}, {"shape", 1}, {"offset", 1}, {"existing", 0},
+    {"timeout", 1}, {NULL, 0},
 };
 
 #define FITS_MAGIC "SIMPLE  ="
@@ -38,6 +50,13 @@ static volatile sig_atomic_t interrupted;
 static void on_signal(int sig)
 {
     interrupted = sig;
+}
+
+/* The library's wait check: a signal that would end us ends a lock wait. */
+static int stop_waiting(void *arg)
+{
+    (void)arg;
+    return interrupted ? -EINTR : 0;
 }
 
 
@@ -242,10 +261,10 @@ static int describe(source *s, const cli_raw *raw)
     return 0;
 }
 
-/* Read the data into the segment, in C order and this machine's byte order. */
-static int read_data(source *s, const char *name, shmap_seg *seg)
+/* Read the data into @p data (a segment's, or a copy), in C order and this machine's byte
+ * order; @p info describes the segment it is for. */
+static int read_data(source *s, const char *name, unsigned char *data, const shmap_info *info)
 {
-    unsigned char *data = shmap_data(seg);
     char err[512];
     if (s->fits) {
         if (cli_fits_read(s->fits, &s->a, data, err, sizeof err) < 0)
@@ -275,11 +294,10 @@ static int read_data(source *s, const char *name, shmap_seg *seg)
     }
     if (status != 0 || !s->a.swap)
         return status;
-    shmap_info info;
     cli_layout l;
-    if (shmap_info_get(seg, &info) < 0 || cli_layout_init(&l, &info, err, sizeof err) < 0)
-        return cli_fail(name, "cannot read back the new segment's type");
-    cli_swap_bytes(&l, data, info.nelem);
+    if (cli_layout_init(&l, info, err, sizeof err) < 0)
+        return cli_fail(name, "cannot read back the segment's type");
+    cli_swap_bytes(&l, data, info->nelem);
     cli_layout_free(&l);
     return 0;
 }
@@ -329,8 +347,11 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
         rc = shmap_write_begin(seg, NULL);
     if (rc < 0)
         status = cli_fail_lib(name, rc);
+    shmap_info info;
+    if (status == CLI_EXIT_OK && (rc = shmap_info_get(seg, &info)) < 0)
+        status = cli_fail_lib(name, rc);
     if (status == CLI_EXIT_OK)
-        status = read_data(s, name, seg);
+        status = read_data(s, name, shmap_data(seg), &info);
     if (status == CLI_EXIT_OK)
         status = set_keywords(name, seg, s, c);
     if (status == CLI_EXIT_OK && (rc = shmap_publish(seg)) < 0)
@@ -361,6 +382,189 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
     return status;
 }
 
+/* ---- --existing ---- */
+
+/* One field of a field list ("pos:f8[3]"): its name, type and count. 0, or -1. */
+static int field_of(char *text, char **name, shmap_dtype *dtype, unsigned long *count)
+{
+    char *colon = strchr(text, ':');
+    if (!colon)
+        return -1;
+    *colon = '\0';
+    *name = text;
+    char *type = colon + 1, *bracket = strchr(type, '[');
+    *count = 1;
+    if (bracket) {
+        char *end;
+        *bracket = '\0';
+        *count = strtoul(bracket + 1, &end, 10);
+        if (*end != ']' || end[1])
+            return -1;
+    }
+    return shmap_dtype_parse(type, dtype) == 0 ? 0 : -1;
+}
+
+/* Do two field lists name the same fields, of the same types and counts, however each
+ * spells its types ("x:f4" and "x:f32")? */
+static int same_fields(const char *a, const char *b)
+{
+    char x[SHMAP_RECORD_FIELDS_MAX], y[SHMAP_RECORD_FIELDS_MAX], *sx, *sy;
+    snprintf(x, sizeof x, "%s", a);
+    snprintf(y, sizeof y, "%s", b);
+    char *fx = strtok_r(x, ",", &sx), *fy = strtok_r(y, ",", &sy);
+    for (; fx && fy; fx = strtok_r(NULL, ",", &sx), fy = strtok_r(NULL, ",", &sy)) {
+        char *nx, *ny;
+        shmap_dtype tx, ty;
+        unsigned long cx, cy;
+        if (field_of(fx, &nx, &tx, &cx) < 0 || field_of(fy, &ny, &ty, &cy) < 0 ||
+            strcmp(nx, ny) != 0 || tx != ty || cx != cy)
+            return 0;
+    }
+    return !fx && !fy;
+}
+
+/* "f32 480x640" or "record x:f4,y:f4 100", for messages. */
+static void describe_array(char *buf, size_t size, shmap_dtype dtype, const char *fields,
+                           unsigned int ndim, const uint64_t *dims)
+{
+    char shape[160];
+    cli_format_shape(shape, sizeof shape, ndim, dims);
+    if (dtype == SHMAP_RECORD)
+        snprintf(buf, size, "record %s %s", fields, shape);
+    else
+        snprintf(buf, size, "%s %s", shmap_dtype_name(dtype), shape);
+}
+
+/* The file's array has the segment's type and shape: 0, or CLI_EXIT_FAIL after saying how
+ * they differ. */
+static int check_same_array(const char *name, const source *s, const shmap_info *info)
+{
+    int same = info->dtype == s->a.dtype && info->ndim == s->a.ndim &&
+               memcmp(info->dims, s->a.dims, info->ndim * sizeof info->dims[0]) == 0 &&
+               (info->dtype != SHMAP_RECORD ||
+                (info->elsize == s->a.elsize && same_fields(info->record_fields, s->a.fields)));
+    if (same)
+        return 0;
+    char have[SHMAP_RECORD_FIELDS_MAX + 200], want[SHMAP_RECORD_FIELDS_MAX + 200];
+    describe_array(have, sizeof have, info->dtype, info->record_fields, info->ndim, info->dims);
+    describe_array(want, sizeof want, s->a.dtype, s->a.fields, s->a.ndim, s->a.dims);
+    return cli_fail(name, "holds %s, and %s holds %s: --existing needs the same type and shape",
+                    have, s->path, want);
+}
+
+/* The keyword at @p i of the file's and then the command line's. */
+static const shmap_keyword *keyword_at(const source *s, const cli_create *c, int i)
+{
+    return i < s->nkw ? &s->kw[i] : &c->kw[i - s->nkw];
+}
+
+/* There is a free slot for every keyword to set that the segment does not have yet. */
+static int check_keyword_room(const char *name, shmap_seg *seg, const shmap_info *info,
+                              const source *s, const cli_create *c)
+{
+    unsigned int add = 0;
+    for (int i = 0; i < s->nkw + c->nkw; i++) {
+        const shmap_keyword *k = keyword_at(s, c, i);
+        shmap_keyword old;
+        int known = shmap_keyword_get(seg, k->name, &old) == 0;
+        for (int j = 0; j < i && !known; j++)
+            known = strcasecmp(keyword_at(s, c, j)->name, k->name) == 0;
+        add += !known;
+    }
+    unsigned int room = info->keyword_capacity - info->nkeywords;
+    if (add <= room)
+        return 0;
+    return cli_fail(name, "has room for %u more keyword%s, and %u new one%s would be set",
+                    room, room == 1 ? "" : "s", add, add == 1 ? "" : "s");
+}
+
+/* Take the exclusive lock, waiting @p timeout seconds at most (< 0: for ever); a signal
+ * that would end us ends the wait. 1 when held, or 0 after saying why not. */
+static int lock_existing(const char *name, shmap_seg *seg, double timeout)
+{
+    shmap_set_wait_check(stop_waiting, NULL);
+    int rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, timeout);
+    shmap_set_wait_check(NULL, NULL);
+    if (rc == SHMAP_EOWNERDEAD) {
+        /* The data is about to be replaced whole, so a writer that died in it costs nothing,
+         * but it is said, as every command that takes the lock says it. */
+        shmap_lockinfo li;
+        if (shmap_lock_info(seg, &li) == 0 && li.dead_pid > 0)
+            cli_warn(name, "previous writer (pid %ld) died while holding the lock",
+                     (long)li.dead_pid);
+        return 1;
+    }
+    if (rc == 0)
+        return 1;
+    char who[512];
+    if (interrupted)
+        cli_fail(name, "interrupted");
+    else if ((rc == -ETIMEDOUT || rc == -EBUSY) && shmap_lock_holders(seg, who, sizeof who) >= 0)
+        cli_fail(name, "timed out after %g s waiting for the exclusive lock: %s", timeout, who);
+    else
+        cli_fail_lib(name, rc);
+    return 0;
+}
+
+static int import_existing(source *s, const char *name, const cli_raw *raw,
+                           const cli_create *c, double timeout)
+{
+    if (describe(s, raw) != 0)
+        return CLI_EXIT_FAIL;
+    shmap_seg *seg;
+    int rc = shmap_open(&seg, name, SHMAP_RDWR);
+    if (rc < 0)
+        return cli_fail_lib(name, rc);
+    shmap_info info;
+    int status = CLI_EXIT_OK, locked = 0;
+    unsigned char *copy = NULL;
+    if ((rc = shmap_info_get(seg, &info)) < 0)
+        status = cli_fail_lib(name, rc);
+    else if (info.flags & SHMAP_SEG_RING)
+        status = cli_fail(name, "is a ring of frames: --existing writes one whole array; "
+                                "write frames with shmap_write_begin() and shmap_publish()");
+    if (status == CLI_EXIT_OK)
+        status = check_same_array(name, s, &info);
+    if (status == CLI_EXIT_OK)
+        status = check_keyword_room(name, seg, &info, s, c);
+    if (status == CLI_EXIT_OK && !(copy = malloc(s->bytes ? (size_t)s->bytes : 1)))
+        status = cli_fail(name, "out of memory for a copy of the %" PRIu64 " bytes to import",
+                          s->bytes);
+
+    cli_catch_end_signals(on_signal, 0);
+    if (status == CLI_EXIT_OK)
+        status = read_data(s, name, copy, &info);
+    if (status == CLI_EXIT_OK && interrupted)
+        status = cli_fail(name, "interrupted");
+    if (status == CLI_EXIT_OK && !(locked = lock_existing(name, seg, timeout)))
+        status = CLI_EXIT_FAIL;
+    /* From here to the unlock the copy is made whole or not at all: signals wait. */
+    cli_block_end_signals(1);
+    if (status == CLI_EXIT_OK && interrupted)
+        status = cli_fail(name, "interrupted");
+    if (status == CLI_EXIT_OK)
+        status = set_keywords(name, seg, s, c);
+    if (status == CLI_EXIT_OK && (rc = shmap_write_begin(seg, NULL)) < 0)
+        status = cli_fail_lib(name, rc);
+    if (status == CLI_EXIT_OK) {
+        memcpy(shmap_data(seg), copy, (size_t)s->bytes);
+        if ((rc = shmap_publish(seg)) < 0)
+            status = cli_fail_lib(name, rc);
+    }
+    if (locked)
+        shmap_unlock(seg);
+    rc = shmap_close(seg);
+    if (rc < 0 && status == CLI_EXIT_OK)
+        status = cli_fail_lib(name, rc);
+    free(copy);
+    cli_block_end_signals(0);
+    if (interrupted) {
+        signal(interrupted, SIG_DFL);
+        raise(interrupted);
+    }
+    return status;
+}
+
 int cmd_import(int argc, char **argv)
 {
     cli_create c;
@@ -368,13 +572,27 @@ int cmd_import(int argc, char **argv)
         return cli_fail(NULL, "out of memory");
     cli_raw raw = {0};
     cli_args a;
-    int opt, status = CLI_EXIT_USAGE;
+    int opt, status = CLI_EXIT_USAGE, existing = 0;
+    const char *made_with = NULL, *timeout_text = NULL; /* an option that makes a segment */
+    double timeout = -1;
     cli_args_init(&a, "import", import_opts, argc, argv);
     while ((opt = cli_args_next(&a)) >= 0) {
         const char *o = import_opts[opt].name;
+        if (strcmp(o, "existing") == 0) {
+            existing = 1;
+            continue;
+        }
+        if (strcmp(o, "timeout") == 0) {
+            if (cli_parse_timeout("import", a.value, &timeout) != 0)
+                goto out;
+            timeout_text = a.value;
+            continue;
+        }
         int taken = cli_create_option("import", &c, o, a.value);
         if (taken < 0)
             goto out;
+        if (taken && strcmp(o, "keyword") != 0)
+            made_with = o;
         if (!taken)
             cli_raw_option(&raw, o, a.value);
     }
@@ -388,6 +606,16 @@ int cmd_import(int argc, char **argv)
     }
     if (a.npos > 2) {
         cli_usage_error("import", "unexpected argument '%s'", a.argv[2]);
+        goto out;
+    }
+    if (existing && made_with) {
+        cli_usage_error("import", "--%s is for a new segment, and --existing writes into one "
+                                  "that exists", made_with);
+        goto out;
+    }
+    if (timeout_text && !existing) {
+        cli_usage_error("import", "--timeout is for --existing (a new segment has no one to "
+                                  "wait for)");
         goto out;
     }
     const char *file = a.argv[0], *name = a.argv[1];
@@ -405,7 +633,8 @@ int cmd_import(int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.path = file;
     s.fd = -1;
-    status = import(&s, name, store, &raw, &c);
+    status = existing ? import_existing(&s, name, &raw, &c, timeout)
+                      : import(&s, name, store, &raw, &c);
     if (s.fd >= 0)
         close(s.fd);
     if (s.fits)

@@ -126,8 +126,9 @@ static const cli_command commands[] = {
      "\n" CLI_RAW_HELP},
     {"import", cmd_import,
      "import FILE|- NAME [--mode MODE] [--transient] [--prefault] [--hugepages] "
-     "[--keyword KEY=VALUE]... [--dtype TYPE --shape D,D,... [--offset BYTES]]",
-     "create a segment holding the array of a .npy, FITS or raw file",
+     "[--existing [--timeout SECONDS]] [--keyword KEY=VALUE]... "
+     "[--dtype TYPE --shape D,D,... [--offset BYTES]]",
+     "create a segment holding the array of a .npy, FITS or raw file, or write it into one",
      "FILE's format is told by its first bytes, whatever its name:\n"
      "  .npy   numpy's format, versions 1.0, 2.0 and 3.0: every type shmap has (bool,\n"
      "         int and uint of 8 to 64 bits, f2 f4 f8, c8 c16) in either byte order,\n"
@@ -155,10 +156,15 @@ static const cli_command commands[] = {
      "input, and <(command) or a named FIFO work too (a FIFO is not waited for: start its\n"
      "writer first); devices are refused. FITS is read from its start again: not a pipe.\n"
      "NAME may be any store's name (frames, sysv://0x5eed, file:/data/frames.shm) and\n"
-     "must not exist.\n"
+     "must not exist, unless --existing is given.\n"
      "\n"
      "  --mode MODE, --transient, --prefault, --hugepages\n"
      "                     as for `shmap create`\n"
+     "  --existing         write into segment NAME, which exists with FILE's type and\n"
+     "                     shape, instead of making one: the processes that map it keep\n"
+     "                     their mapping and see the new data; its other keywords stay\n"
+     "  --timeout SECONDS  with --existing, wait at most this long for its exclusive lock\n"
+     "                     (default: for ever)\n"
      "  --keyword K=V[ / COMMENT]\n"
      "                     set a keyword (repeatable), after the file's: it wins\n"
      "  --dtype TYPE --shape D,D,... [--offset BYTES]\n"
@@ -167,7 +173,10 @@ static const cli_command commands[] = {
      "All or nothing: a file that is not what its header says (truncated, a bad header)\n"
      "is refused before the segment is made, and a failure after (a read error, a full\n"
      "/dev/shm, a signal) removes it. Until the data is in, the new segment's exclusive\n"
-     "lock is held and a write is in progress; it is published once (generation 1)."},
+     "lock is held and a write is in progress; it is published once (generation 1).\n"
+     "With --existing the whole file is read into memory first, then the segment's\n"
+     "exclusive lock is taken and the data copied in and published once: a failure\n"
+     "before that leaves the segment as it was."},
     {"export", cmd_export,
      "export NAME FILE|- [--format npy|fits|raw] [--force] [--timeout S] " CLI_RAW_USAGE,
      "write a segment's array to a .npy, FITS or raw file",
