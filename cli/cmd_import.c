@@ -52,6 +52,17 @@ static void on_signal(int sig)
     interrupted = sig;
 }
 
+/* Let the signals through again; if one came, end as it would have, now that nothing is
+ * left half done. */
+static void end_as_signalled(void)
+{
+    cli_block_end_signals(0);
+    if (interrupted) {
+        signal(interrupted, SIG_DFL);
+        raise(interrupted);
+    }
+}
+
 /* The library's wait check: a signal that would end us ends a lock wait. */
 static int stop_waiting(void *arg)
 {
@@ -373,12 +384,7 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
     if (status != CLI_EXIT_OK && store == SHMAP_STORE_FILE)
         shmap_unlink(name);
 
-    cli_block_end_signals(0);
-    if (interrupted) {
-        /* Now that nothing is left behind, end as the signal would have. */
-        signal(interrupted, SIG_DFL);
-        raise(interrupted);
-    }
+    end_as_signalled();
     return status;
 }
 
@@ -557,11 +563,7 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
     if (rc < 0 && status == CLI_EXIT_OK)
         status = cli_fail_lib(name, rc);
     free(copy);
-    cli_block_end_signals(0);
-    if (interrupted) {
-        signal(interrupted, SIG_DFL);
-        raise(interrupted);
-    }
+    end_as_signalled();
     return status;
 }
 
