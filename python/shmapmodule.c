@@ -1290,12 +1290,14 @@ typedef struct SegmentObject {
     uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
     char *format;          /* PEP 3118 format of one element, made on first export */
     PyObject *weakrefs;
+    uint64_t serial;       /* which Segment took a Lock, without a pointer that may dangle */
     list_link link; /* in the list of open Segments */
 } SegmentObject;
 
 static PyTypeObject Segment_Type;
 static PyTypeObject Keywords_Type;
 static list_link *segments_head;
+static uint64_t segment_serials; /* the last SegmentObject.serial given (under the GIL) */
 
 static void segments_add(SegmentObject *s)
 {
@@ -1598,6 +1600,7 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->shape = NULL;
     self->format = NULL;
     self->weakrefs = NULL;
+    self->serial = ++segment_serials;
     self->writable = shmap_writable(seg);
     self->raw = info->version == 0;
     self->ring = (info->flags & SHMAP_SEG_RING) != 0;
@@ -2026,6 +2029,13 @@ static void detail_copy(int rc, char *buf, size_t size)
  * handles. So each Lock takes its own reference (shmap_dup): two threads may hold shared
  * locks through one Segment, a Lock outlives the Segment's close(), and releasing it never
  * races the Segment's handle.
+ *
+ * That hides from the library a thread that locks one Segment twice, which the library
+ * refuses on one handle (-EDEADLK): the second lock would wait for the first, held by the
+ * thread that waits. So the held Locks are listed with the thread and the Segment that took
+ * them, and Segment.lock() refuses what its thread holds already (lock_of_this_thread()).
+ * The thread is named by its thread state's id, which the interpreter never gives again,
+ * so a Lock left held by a thread that ended belongs to no thread that asks.
  */
 typedef struct {
     PyObject_HEAD
@@ -2036,9 +2046,31 @@ typedef struct {
     int held;             /* the lock was taken through node.seg */
     pid_t pid;            /* the process that took it: a forked child holds nothing */
     PyObject *owner_died; /* pid of the writer that died holding the lock, or None */
+    uint64_t thread;      /* PyThreadState_GetID() of the thread that took it */
+    uint64_t segment;     /* serial of the Segment it was taken through */
+    list_link held_link;  /* in locks_head while held */
 } LockObject;
 
 static PyTypeObject Lock_Type;
+static list_link *locks_head; /* the held Locks (under the GIL) */
+
+static uint64_t this_thread(void)
+{
+    return PyThreadState_GetID(PyThreadState_Get());
+}
+
+/* The Lock this thread holds through @p seg in this process, or NULL. */
+static const LockObject *lock_of_this_thread(const SegmentObject *seg)
+{
+    uint64_t me = this_thread();
+    pid_t pid = getpid();
+    for (list_link *l = locks_head; l; l = l->next) {
+        const LockObject *lk = LIST_ENTRY(l, LockObject, held_link);
+        if (lk->segment == seg->serial && lk->thread == me && lk->pid == pid && lk->held)
+            return lk;
+    }
+    return NULL;
+}
 
 /* Unlock (in the process that locked) and drop the reference: 0 or the library's code. */
 static int lock_release(LockObject *self)
@@ -2048,6 +2080,7 @@ static int lock_release(LockObject *self)
         return 0;
     int rc = self->held && self->pid == getpid() ? shmap_unlock(seg) : 0;
     self->held = 0;
+    list_remove(&locks_head, &self->held_link);
     self->node.seg = NULL;
     refs_remove(&self->node);
     int rc2 = close_handle(seg, 0);
@@ -2178,6 +2211,24 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
                  self->writable ? "exclusive" : "shared");
         return raise_text(NULL, -EDEADLK, name, msg);
     }
+    const LockObject *mine = lock_of_this_thread(self);
+    if (mine) {
+        /* Certain deadlocks, refused before any wait: an exclusive lock held lets nothing
+         * in; an exclusive lock asked for waits for every shared hold, this one included;
+         * and a shared one asked for waits behind any writer that queues meanwhile, while
+         * that writer waits for this hold. Other threads' Locks, and this thread's through
+         * other Segments, may be released by another thread: those are waited for. */
+        const char *why = mine->exclusive ? "another lock would wait for it for ever"
+                          : exclusive ? "the exclusive lock would wait for it for ever (there "
+                                        "is no upgrade)"
+                                      : "a second one would wait for ever behind any writer "
+                                        "that queues meanwhile";
+        char msg[512];
+        snprintf(msg, sizeof msg, "%.300s: this thread already holds the %s lock on this "
+                 "Segment: %s; release it first, or lock through another Segment (dup())",
+                 name, mine->exclusive ? "exclusive" : "shared", why);
+        return raise_text(NULL, -EDEADLK, name, msg);
+    }
     LockObject *lk = PyObject_New(LockObject, &Lock_Type);
     if (!lk)
         return NULL;
@@ -2189,6 +2240,9 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
     lk->held = 0;
     lk->pid = getpid();
     lk->owner_died = Py_NewRef(Py_None);
+    lk->thread = this_thread();
+    lk->segment = self->serial;
+    lk->held_link.prev = lk->held_link.next = NULL;
     if (borrow(self, &lk->node) < 0) {
         Py_DECREF(lk);
         return NULL;
@@ -2221,6 +2275,7 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     lk->held = 1;
+    list_add(&locks_head, &lk->held_link);
     if (rc == SHMAP_EOWNERDEAD) {
         /* The lock is ours, and the data may be half-written: say so, but do not raise. */
         shmap_lockinfo li;
