@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -618,11 +619,29 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
     return 0;
 }
 
+/* A record field list given as text, checked by the library and copied to @p fields: 0, or
+ * -1 with DtypeError naming the bad field. */
+static int record_from_text(const char *list, shmap_dtype *out, char *fields)
+{
+    size_t len = 0;
+    if (fields_append(fields, &len, list) < 0)
+        return -1;
+    if (shmap_record_parse(fields, NULL) < 0) {
+        raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+        return -1;
+    }
+    *out = SHMAP_RECORD;
+    return 0;
+}
+
 /*
  * What create() stores for a dtype argument: the type, and for records the field list in
  * @p fields (SHMAP_RECORD_FIELDS_MAX bytes). Strings go to the library's parser first, so
  * shmap and IDL spellings mean what they mean in C and the CLI ('int' is i16); numpy's own
- * spellings and every other dtype-like object go through numpy.
+ * spellings and every other dtype-like object go through numpy. A record is written as the
+ * SPEC writes it, a bare field list (x:f4,y:f4,flag:u1), or as the CLI does, after
+ * "record:". No type word and no numpy spelling has a ':', so a string with one that is no
+ * type word is a field list, and its errors are the record parser's, which name the field.
  */
 static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
 {
@@ -636,17 +655,8 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
         const char *s = utf8_arg(obj, "dtype");
         if (!s)
             return -1;
-        if (strncmp(s, "record:", 7) == 0) {
-            size_t len = 0;
-            if (fields_append(fields, &len, s + 7) < 0)
-                return -1;
-            if (shmap_record_parse(fields, NULL) < 0) {
-                raise_as(DtypeError, SHMAP_EDTYPE, NULL);
-                return -1;
-            }
-            *out = SHMAP_RECORD;
-            return 0;
-        }
+        if (strncasecmp(s, "record:", 7) == 0)
+            return record_from_text(s + 7, out, fields);
         int rc = shmap_dtype_parse(s, out);
         if (rc == 0)
             return 0;
@@ -654,13 +664,25 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
             raise_as(DtypeError, rc, NULL);
             return -1;
         }
+        if (strchr(s, ':'))
+            return record_from_text(s, out, fields);
         /* Not a shmap word: numpy may know it ('float_', 'f4,u1', a record spelling). If it
-         * does not either, the library's message (with its list of names) is the better. */
+         * does not either, the library's message (with its list of names) is the better,
+         * told of the records the binding also takes: the library's parser takes no record,
+         * so its list of words cannot name them. */
         PyArray_Descr *d = NULL;
         if (!PyArray_DescrConverter(obj, &d)) {
             PyErr_Clear();
             shmap_dtype_parse(s, out);
-            raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+            const char *detail = shmap_last_error();
+            if (detail && strncmp(detail, "unknown type ", 13) == 0) {
+                char msg[SHMAP_RECORD_FIELDS_MAX + 256];
+                snprintf(msg, sizeof msg, "%s, or a record field list such as "
+                         "x:f4,y:f4,flag:u1", detail);
+                raise_text(DtypeError, SHMAP_EDTYPE, NULL, msg);
+            } else {
+                raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+            }
             return -1;
         }
         conv = (PyObject *)d;

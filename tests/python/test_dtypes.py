@@ -116,8 +116,11 @@ def test_dtype__none_is_type_error(name):
 
 
 def test_dtype__unknown_word_message_lists_types():
-    with pytest.raises(shmap.DtypeError, match="unknown type 'foo'"):
+    with pytest.raises(shmap.DtypeError, match="unknown type 'foo'") as exc:
         shmap.parse_dtype("foo")
+    assert "bool" in str(exc.value)
+    # and the record form, which has no word of its own to guess
+    assert "record field list such as x:f4,y:f4,flag:u1" in str(exc.value)
 
 
 def test_dtype__other_byte_order_says_so():
@@ -181,6 +184,41 @@ def test_record__open_or_create_matches_fields_however_spelled(name):
         other = np.dtype([("x", "<f4"), ("y", "<f4"), ("flag", "i1")])
         with pytest.raises(shmap.Error, match="flag:u1.*flag:i8"):
             shmap.create(name, 3, other, exist_ok=True)
+
+
+def test_record__bare_field_list_as_the_spec_writes_it(name, foreign):
+    """A field list is a type on its own, without the CLI's record: prefix, wherever a type
+    is given: create(), parse_dtype(), open() and info() of an object without a header."""
+    fields = "x:f4,y:f4,flag:u1"
+    assert shmap.parse_dtype(fields) == POINT
+    assert shmap.parse_dtype("RECORD:" + fields) == POINT  # as the CLI, any case
+    assert shmap.parse_dtype("pos:f8[3],t:f8") == np.dtype([("pos", "<f8", (3,)),
+                                                             ("t", "<f8")])
+    with shmap.create(name, 3, fields) as seg:
+        assert seg.dtype == POINT
+        assert shmap.info(name)["record_fields"] == fields  # as given, as the CLI keeps it
+        with shmap.create(name, 3, "x:float32,y:f32,flag:byte", exist_ok=True) as again:
+            assert again.dtype == POINT
+    junk = foreign(bytes(range(18)))
+    with shmap.open(junk, dtype=fields, shape=2) as raw:
+        assert raw.dtype == POINT
+        assert raw.array["flag"].tolist() == [8, 17]
+    assert shmap.info(junk, dtype=fields, shape=2)["elsize"] == 9
+
+
+@pytest.mark.parametrize("fields,msg", [
+    ("x:f4,y:nope", "record: field 'y' has an unknown type 'nope'"),
+    ("x:f4,y", "record: field 2 'y' has no ':type'"),
+    ("x:f4,x:u1", "record: field name 'x' appears twice"),
+    ("x:f4,", "record: field list ends with ','"),
+])
+def test_record__bare_field_list_errors_name_the_field(name, fields, msg):
+    with pytest.raises(shmap.DtypeError) as exc:
+        shmap.create(name, 3, fields)
+    assert msg in str(exc.value)
+    assert "unknown type '%s'" % fields not in str(exc.value)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
 
 
 def test_record__numpy_string_spelling(name):
