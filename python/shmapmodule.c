@@ -547,6 +547,38 @@ static int fields_append(char *buf, size_t *len, const char *text)
 }
 
 /*
+ * Refuse a structured dtype whose fields are not packed one after another, saying why: @p
+ * what says where it differs. Its bytes are kept as they are, not repacked behind the
+ * caller's back (arrays of the dtype, and other programs, would then read other bytes); the
+ * message says how to get a packed dtype instead. Padding (align=True, explicit offsets, a
+ * larger itemsize) is the usual cause; with none, fields overlap or are out of order.
+ * Returns -1 with DtypeError.
+ */
+static int refuse_unpacked(PyArray_Descr *d, const char *what)
+{
+    PyObject *names = PyDataType_NAMES(d), *fields = PyDataType_FIELDS(d);
+    Py_ssize_t bytes = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *spec = PyDict_GetItem(fields, PyTuple_GET_ITEM(names, i));
+        if (spec && PyTuple_Check(spec) && PyTuple_GET_SIZE(spec) >= 1)
+            bytes += PyDataType_ELSIZE((PyArray_Descr *)PyTuple_GET_ITEM(spec, 0));
+    }
+    Py_ssize_t pad = (Py_ssize_t)PyDataType_ELSIZE(d) - bytes;
+    if (pad > 0)
+        PyErr_Format(DtypeError, "%s: the dtype has %zd bytes of padding (alignment holes, "
+                                 "from align=True, explicit offsets or itemsize), which "
+                                 "shmap's packed records cannot hold; pack it with "
+                                 "numpy.lib.recfunctions.repack_fields(dtype) (arrays of it "
+                                 "too), or make it with align=False", what, pad);
+    else
+        PyErr_Format(DtypeError, "%s: the dtype's fields overlap or are not in the order of "
+                                 "their offsets, which shmap's packed records cannot hold; "
+                                 "numpy.lib.recfunctions.repack_fields(dtype) lays them out "
+                                 "one after another", what);
+    return -1;
+}
+
+/*
  * A structured numpy dtype as a shmap field list, which must describe exactly the same
  * bytes: fields in order, packed, no padding anywhere, 1-d subarrays at most.
  */
@@ -570,10 +602,10 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
         if (foff < 0 && PyErr_Occurred())
             return -1;
         if (foff != offset) {
-            PyErr_Format(DtypeError, "record field '%s' is at offset %zd, packed it would be "
-                                     "at %zd: shmap records are packed (no padding, no "
-                                     "align=True, no explicit offsets)", fname, foff, offset);
-            return -1;
+            char what[SHMAP_RECORD_FIELDS_MAX + 128];
+            snprintf(what, sizeof what, "record field '%.*s' is at offset %zd, packed it "
+                     "would be at %zd", SHMAP_RECORD_FIELDS_MAX, fname, foff, offset);
+            return refuse_unpacked(d, what);
         }
         PyArray_Descr *base = fd;
         long long count = 0; /* 0: a scalar field, no [count] */
@@ -606,10 +638,10 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
         offset += PyDataType_ELSIZE(fd);
     }
     if (offset != PyDataType_ELSIZE(d)) {
-        PyErr_Format(DtypeError, "structured dtype has %zd bytes of fields in a %zd-byte item: "
-                                 "shmap records are packed (no trailing padding)", offset,
-                     (Py_ssize_t)PyDataType_ELSIZE(d));
-        return -1;
+        char what[128];
+        snprintf(what, sizeof what, "structured dtype has %zd bytes of fields in a %zd-byte "
+                 "item", offset, (Py_ssize_t)PyDataType_ELSIZE(d));
+        return refuse_unpacked(d, what);
     }
     size_t elsize;
     if (shmap_record_parse(buf, &elsize) < 0) {

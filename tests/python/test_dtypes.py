@@ -1,6 +1,7 @@
 """Element types: every type round trips, numpy and IDL spellings, records, buffer formats."""
 import numpy as np
 import pytest
+from numpy.lib.recfunctions import repack_fields
 
 import shmap
 
@@ -232,6 +233,10 @@ RECORD_BAD = [
     ("gap", np.dtype({"names": ["a", "b"], "formats": ["u1", "<f4"], "offsets": [0, 4]}),
      "offset"),
     ("trailing", np.dtype({"names": ["a"], "formats": ["<f4"], "itemsize": 8}), "padding"),
+    ("overlap", np.dtype({"names": ["a", "b"], "formats": ["u1", "u1"], "offsets": [0, 0]}),
+     "fields overlap or are not in the order of their offsets"),
+    ("order", np.dtype({"names": ["b", "a"], "formats": ["u1", "<f4"], "offsets": [4, 0]}),
+     "fields overlap or are not in the order of their offsets"),
     ("nested", np.dtype([("a", [("b", "<f4")])]), "nested"),
     ("object", np.dtype([("a", "O")]), "no shmap element type"),
     ("string", np.dtype([("a", "S4")]), "no shmap element type"),
@@ -247,6 +252,38 @@ def test_record__refused(name, why, dtype, msg):
         shmap.create(name, 3, dtype)
     with pytest.raises(FileNotFoundError):
         shmap.open(name)
+
+
+PADDED = [
+    ("aligned", np.dtype([("a", "u1"), ("b", "<f8")], align=True)),
+    ("gap", np.dtype({"names": ["a", "b"], "formats": ["u1", "<f4"], "offsets": [0, 4]})),
+    ("trailing", np.dtype({"names": ["a"], "formats": ["<f4"], "itemsize": 8})),
+    ("aligned_trailing", np.dtype([("a", "<f8"), ("b", "u1")], align=True)),
+]
+
+
+@pytest.mark.parametrize("why,dtype", PADDED, ids=[p[0] for p in PADDED])
+def test_record__with_holes_is_refused_saying_how_to_pack_it(name, why, dtype):
+    """A structured dtype with holes (align=True, explicit offsets, a larger itemsize) is
+    refused, not packed behind the caller's back: the message says why and how to get the
+    packed dtype, which is then taken as it is."""
+    with pytest.raises(shmap.DtypeError) as exc:
+        shmap.create(name, 3, dtype)
+    msg = str(exc.value)
+    assert "padding" in msg and "packed records cannot hold" in msg, msg
+    assert "numpy.lib.recfunctions.repack_fields(dtype)" in msg and "align=False" in msg, msg
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+    packed = repack_fields(dtype)
+    with shmap.create(name, 3, packed) as seg:
+        assert seg.dtype == packed and seg.dtype.names == dtype.names
+        assert seg.dtype.itemsize == sum(dtype[f].itemsize for f in dtype.names)
+
+
+def test_record__aligned_without_holes_is_taken(name):
+    dtype = np.dtype([("a", "<f8"), ("b", "<f8")], align=True)
+    with shmap.create(name, 3, dtype) as seg:
+        assert seg.dtype.names == ("a", "b") and seg.dtype.itemsize == 16
 
 
 def test_record__bad_cli_field_list(name):
