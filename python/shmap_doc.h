@@ -144,11 +144,13 @@ PyDoc_STRVAR(create_doc,
 "          'float', 'double', 'complex', 'dcomplex'). In strings, shmap's and IDL's\n"
 "          meanings win over numpy's: 'int' is int16, 'long' int32, 'float' float32,\n"
 "          'f16' float16, and 'i8' and 'u8' are 8-bit (write np.int64, 'int64' or\n"
-"          '<i8' for numpy's 64-bit meaning). A structured numpy dtype\n"
-"          (np.dtype([('x', 'f4'), ('flag', 'u1')])) makes a record segment; it\n"
-"          must be packed (no padding, no align=True), its fields of the types\n"
-"          above or 1-d subarrays of them; the CLI's 'record:x:f4,flag:u1' is\n"
-"          accepted as well.\n"
+"          '<i8' for numpy's 64-bit meaning). A record segment is made by a\n"
+"          field list, 'x:f4,y:f4,flag:u1' (also written 'record:x:f4,...' as\n"
+"          the CLI does; 'pos:f8[3]' is a field of 3), or a structured numpy\n"
+"          dtype (np.dtype([('x', 'f4'), ('flag', 'u1')])); its fields are of\n"
+"          the types above or 1-d subarrays of them, packed: a dtype with padding\n"
+"          (align=True, explicit offsets, a larger itemsize) is refused, not\n"
+"          repacked; numpy.lib.recfunctions.repack_fields() packs it.\n"
 "mode      permission bits 0 to 0o777, less the umask (default 0o600). Set-user-id,\n"
 "          set-group-id and sticky bits (0o7000) are refused, as by the CLI.\n"
 "keep      keep the segment when this process's last reference goes (default: a\n"
@@ -756,6 +758,17 @@ PyDoc_STRVAR(segment_lock_doc,
 "preferred: a waiting writer holds back new readers. A read-only Segment can lock\n"
 "when its user may write the segment (the header page is mapped read-write for it).\n"
 "\n"
+"One lock per thread and Segment: a thread that holds a Lock taken through this\n"
+"Segment and asks this Segment for another gets shmap.Error (an OSError) with errno\n"
+"EDEADLK at once, whatever the timeout. Any lock after an exclusive one, and an\n"
+"exclusive one after a shared one, would wait for ever for the thread's own hold; a\n"
+"shared one after a shared one would too as soon as a writer queues between them\n"
+"(writers are preferred), so it is refused as well: pass the Lock held to the code\n"
+"that needs it. A Lock another thread took through this Segment is waited for, and\n"
+"so is one taken through another Segment (dup(), another open), even by this\n"
+"thread: another thread may release it. To have another thread release a lock while\n"
+"this one locks again, take that lock through another Segment.\n"
+"\n"
 "If the previous holder of the exclusive lock died holding it (killed, crashed), the\n"
 "lock is taken all the same, but the data may be half-written: Lock.owner_died is\n"
 "the dead process's pid and a shmap.OwnerDiedWarning is issued. If warnings are\n"
@@ -764,9 +777,10 @@ PyDoc_STRVAR(segment_lock_doc,
 "Returns a held shmap.Lock. Raises TimeoutError (naming the holders) when the\n"
 "timeout passes, BlockingIOError (EBUSY) for timeout=0 when the lock is not free,\n"
 "shmap.ReadOnlyError (a PermissionError, code EREADONLY) for a read-only Segment whose\n"
-"user may not write the segment, shmap.Error with code ERAW for a raw mapping, errno\n"
-"EDEADLK for a Segment opened with hold=True (it holds the lock already, until\n"
-"close), ValueError if the segment is (or gets) closed.");
+"user may not write the segment, shmap.Error with code ERAW for a raw mapping,\n"
+"shmap.Error with errno EDEADLK when this thread holds a lock through this Segment\n"
+"already (see above) or the Segment was opened with hold=True (it holds the lock\n"
+"until close), ValueError if the segment is (or gets) closed.");
 
 PyDoc_STRVAR(segment_wait_doc,
 "wait($self, /, timeout=None)\n"
@@ -1043,8 +1057,10 @@ PyDoc_STRVAR(lock_doc,
 "\n"
 "The lock is held from the lock() call until release(), the end of a with block,\n"
 "or the Lock's garbage collection. It has its own reference to the mapping, so it\n"
-"stays valid after the Segment is closed. In a child made by fork() the lock is\n"
-"the parent's: there, held is False and release() only drops the child's reference.");
+"stays valid after the Segment is closed. Any thread may release it; while it is\n"
+"held, the thread that took it cannot lock its Segment again (see Segment.lock()).\n"
+"In a child made by fork() the lock is the parent's: there, held is False and\n"
+"release() only drops the child's reference.");
 
 PyDoc_STRVAR(lock_release_doc,
 "release($self, /)\n"

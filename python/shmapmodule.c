@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -546,6 +547,38 @@ static int fields_append(char *buf, size_t *len, const char *text)
 }
 
 /*
+ * Refuse a structured dtype whose fields are not packed one after another, saying why: @p
+ * what says where it differs. Its bytes are kept as they are, not repacked behind the
+ * caller's back (arrays of the dtype, and other programs, would then read other bytes); the
+ * message says how to get a packed dtype instead. Padding (align=True, explicit offsets, a
+ * larger itemsize) is the usual cause; with none, fields overlap or are out of order.
+ * Returns -1 with DtypeError.
+ */
+static int refuse_unpacked(PyArray_Descr *d, const char *what)
+{
+    PyObject *names = PyDataType_NAMES(d), *fields = PyDataType_FIELDS(d);
+    Py_ssize_t bytes = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *spec = PyDict_GetItem(fields, PyTuple_GET_ITEM(names, i));
+        if (spec && PyTuple_Check(spec) && PyTuple_GET_SIZE(spec) >= 1)
+            bytes += PyDataType_ELSIZE((PyArray_Descr *)PyTuple_GET_ITEM(spec, 0));
+    }
+    Py_ssize_t pad = (Py_ssize_t)PyDataType_ELSIZE(d) - bytes;
+    if (pad > 0)
+        PyErr_Format(DtypeError, "%s: the dtype has %zd bytes of padding (alignment holes, "
+                                 "from align=True, explicit offsets or itemsize), which "
+                                 "shmap's packed records cannot hold; pack it with "
+                                 "numpy.lib.recfunctions.repack_fields(dtype) (arrays of it "
+                                 "too), or make it with align=False", what, pad);
+    else
+        PyErr_Format(DtypeError, "%s: the dtype's fields overlap or are not in the order of "
+                                 "their offsets, which shmap's packed records cannot hold; "
+                                 "numpy.lib.recfunctions.repack_fields(dtype) lays them out "
+                                 "one after another", what);
+    return -1;
+}
+
+/*
  * A structured numpy dtype as a shmap field list, which must describe exactly the same
  * bytes: fields in order, packed, no padding anywhere, 1-d subarrays at most.
  */
@@ -569,10 +602,10 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
         if (foff < 0 && PyErr_Occurred())
             return -1;
         if (foff != offset) {
-            PyErr_Format(DtypeError, "record field '%s' is at offset %zd, packed it would be "
-                                     "at %zd: shmap records are packed (no padding, no "
-                                     "align=True, no explicit offsets)", fname, foff, offset);
-            return -1;
+            char what[SHMAP_RECORD_FIELDS_MAX + 128];
+            snprintf(what, sizeof what, "record field '%.*s' is at offset %zd, packed it "
+                     "would be at %zd", SHMAP_RECORD_FIELDS_MAX, fname, foff, offset);
+            return refuse_unpacked(d, what);
         }
         PyArray_Descr *base = fd;
         long long count = 0; /* 0: a scalar field, no [count] */
@@ -605,10 +638,10 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
         offset += PyDataType_ELSIZE(fd);
     }
     if (offset != PyDataType_ELSIZE(d)) {
-        PyErr_Format(DtypeError, "structured dtype has %zd bytes of fields in a %zd-byte item: "
-                                 "shmap records are packed (no trailing padding)", offset,
-                     (Py_ssize_t)PyDataType_ELSIZE(d));
-        return -1;
+        char what[128];
+        snprintf(what, sizeof what, "structured dtype has %zd bytes of fields in a %zd-byte "
+                 "item", offset, (Py_ssize_t)PyDataType_ELSIZE(d));
+        return refuse_unpacked(d, what);
     }
     size_t elsize;
     if (shmap_record_parse(buf, &elsize) < 0) {
@@ -618,11 +651,29 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
     return 0;
 }
 
+/* A record field list given as text, checked by the library and copied to @p fields: 0, or
+ * -1 with DtypeError naming the bad field. */
+static int record_from_text(const char *list, shmap_dtype *out, char *fields)
+{
+    size_t len = 0;
+    if (fields_append(fields, &len, list) < 0)
+        return -1;
+    if (shmap_record_parse(fields, NULL) < 0) {
+        raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+        return -1;
+    }
+    *out = SHMAP_RECORD;
+    return 0;
+}
+
 /*
  * What create() stores for a dtype argument: the type, and for records the field list in
  * @p fields (SHMAP_RECORD_FIELDS_MAX bytes). Strings go to the library's parser first, so
  * shmap and IDL spellings mean what they mean in C and the CLI ('int' is i16); numpy's own
- * spellings and every other dtype-like object go through numpy.
+ * spellings and every other dtype-like object go through numpy. A record is written as the
+ * SPEC writes it, a bare field list (x:f4,y:f4,flag:u1), or as the CLI does, after
+ * "record:". No type word and no numpy spelling has a ':', so a string with one that is no
+ * type word is a field list, and its errors are the record parser's, which name the field.
  */
 static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
 {
@@ -636,17 +687,8 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
         const char *s = utf8_arg(obj, "dtype");
         if (!s)
             return -1;
-        if (strncmp(s, "record:", 7) == 0) {
-            size_t len = 0;
-            if (fields_append(fields, &len, s + 7) < 0)
-                return -1;
-            if (shmap_record_parse(fields, NULL) < 0) {
-                raise_as(DtypeError, SHMAP_EDTYPE, NULL);
-                return -1;
-            }
-            *out = SHMAP_RECORD;
-            return 0;
-        }
+        if (strncasecmp(s, "record:", 7) == 0)
+            return record_from_text(s + 7, out, fields);
         int rc = shmap_dtype_parse(s, out);
         if (rc == 0)
             return 0;
@@ -654,13 +696,25 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
             raise_as(DtypeError, rc, NULL);
             return -1;
         }
+        if (strchr(s, ':'))
+            return record_from_text(s, out, fields);
         /* Not a shmap word: numpy may know it ('float_', 'f4,u1', a record spelling). If it
-         * does not either, the library's message (with its list of names) is the better. */
+         * does not either, the library's message (with its list of names) is the better,
+         * told of the records the binding also takes: the library's parser takes no record,
+         * so its list of words cannot name them. */
         PyArray_Descr *d = NULL;
         if (!PyArray_DescrConverter(obj, &d)) {
             PyErr_Clear();
             shmap_dtype_parse(s, out);
-            raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+            const char *detail = shmap_last_error();
+            if (detail && strncmp(detail, "unknown type ", 13) == 0) {
+                char msg[SHMAP_RECORD_FIELDS_MAX + 256];
+                snprintf(msg, sizeof msg, "%s, or a record field list such as "
+                         "x:f4,y:f4,flag:u1", detail);
+                raise_text(DtypeError, SHMAP_EDTYPE, NULL, msg);
+            } else {
+                raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+            }
             return -1;
         }
         conv = (PyObject *)d;
@@ -1290,12 +1344,14 @@ typedef struct SegmentObject {
     uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
     char *format;          /* PEP 3118 format of one element, made on first export */
     PyObject *weakrefs;
+    uint64_t serial;       /* which Segment took a Lock, without a pointer that may dangle */
     list_link link; /* in the list of open Segments */
 } SegmentObject;
 
 static PyTypeObject Segment_Type;
 static PyTypeObject Keywords_Type;
 static list_link *segments_head;
+static uint64_t segment_serials; /* the last SegmentObject.serial given (under the GIL) */
 
 static void segments_add(SegmentObject *s)
 {
@@ -1598,6 +1654,7 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->shape = NULL;
     self->format = NULL;
     self->weakrefs = NULL;
+    self->serial = ++segment_serials;
     self->writable = shmap_writable(seg);
     self->raw = info->version == 0;
     self->ring = (info->flags & SHMAP_SEG_RING) != 0;
@@ -2026,6 +2083,13 @@ static void detail_copy(int rc, char *buf, size_t size)
  * handles. So each Lock takes its own reference (shmap_dup): two threads may hold shared
  * locks through one Segment, a Lock outlives the Segment's close(), and releasing it never
  * races the Segment's handle.
+ *
+ * That hides from the library a thread that locks one Segment twice, which the library
+ * refuses on one handle (-EDEADLK): the second lock would wait for the first, held by the
+ * thread that waits. So the held Locks are listed with the thread and the Segment that took
+ * them, and Segment.lock() refuses what its thread holds already (lock_of_this_thread()).
+ * The thread is named by its thread state's id, which the interpreter never gives again,
+ * so a Lock left held by a thread that ended belongs to no thread that asks.
  */
 typedef struct {
     PyObject_HEAD
@@ -2036,9 +2100,31 @@ typedef struct {
     int held;             /* the lock was taken through node.seg */
     pid_t pid;            /* the process that took it: a forked child holds nothing */
     PyObject *owner_died; /* pid of the writer that died holding the lock, or None */
+    uint64_t thread;      /* PyThreadState_GetID() of the thread that took it */
+    uint64_t segment;     /* serial of the Segment it was taken through */
+    list_link held_link;  /* in locks_head while held */
 } LockObject;
 
 static PyTypeObject Lock_Type;
+static list_link *locks_head; /* the held Locks (under the GIL) */
+
+static uint64_t this_thread(void)
+{
+    return PyThreadState_GetID(PyThreadState_Get());
+}
+
+/* The Lock this thread holds through @p seg in this process, or NULL. */
+static const LockObject *lock_of_this_thread(const SegmentObject *seg)
+{
+    uint64_t me = this_thread();
+    pid_t pid = getpid();
+    for (list_link *l = locks_head; l; l = l->next) {
+        const LockObject *lk = LIST_ENTRY(l, LockObject, held_link);
+        if (lk->segment == seg->serial && lk->thread == me && lk->pid == pid && lk->held)
+            return lk;
+    }
+    return NULL;
+}
 
 /* Unlock (in the process that locked) and drop the reference: 0 or the library's code. */
 static int lock_release(LockObject *self)
@@ -2048,6 +2134,7 @@ static int lock_release(LockObject *self)
         return 0;
     int rc = self->held && self->pid == getpid() ? shmap_unlock(seg) : 0;
     self->held = 0;
+    list_remove(&locks_head, &self->held_link);
     self->node.seg = NULL;
     refs_remove(&self->node);
     int rc2 = close_handle(seg, 0);
@@ -2178,6 +2265,24 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
                  self->writable ? "exclusive" : "shared");
         return raise_text(NULL, -EDEADLK, name, msg);
     }
+    const LockObject *mine = lock_of_this_thread(self);
+    if (mine) {
+        /* Certain deadlocks, refused before any wait: an exclusive lock held lets nothing
+         * in; an exclusive lock asked for waits for every shared hold, this one included;
+         * and a shared one asked for waits behind any writer that queues meanwhile, while
+         * that writer waits for this hold. Other threads' Locks, and this thread's through
+         * other Segments, may be released by another thread: those are waited for. */
+        const char *why = mine->exclusive ? "another lock would wait for it for ever"
+                          : exclusive ? "the exclusive lock would wait for it for ever (there "
+                                        "is no upgrade)"
+                                      : "a second one would wait for ever behind any writer "
+                                        "that queues meanwhile";
+        char msg[512];
+        snprintf(msg, sizeof msg, "%.300s: this thread already holds the %s lock on this "
+                 "Segment: %s; release it first, or lock through another Segment (dup())",
+                 name, mine->exclusive ? "exclusive" : "shared", why);
+        return raise_text(NULL, -EDEADLK, name, msg);
+    }
     LockObject *lk = PyObject_New(LockObject, &Lock_Type);
     if (!lk)
         return NULL;
@@ -2189,6 +2294,9 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
     lk->held = 0;
     lk->pid = getpid();
     lk->owner_died = Py_NewRef(Py_None);
+    lk->thread = this_thread();
+    lk->segment = self->serial;
+    lk->held_link.prev = lk->held_link.next = NULL;
     if (borrow(self, &lk->node) < 0) {
         Py_DECREF(lk);
         return NULL;
@@ -2221,6 +2329,7 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     lk->held = 1;
+    list_add(&locks_head, &lk->held_link);
     if (rc == SHMAP_EOWNERDEAD) {
         /* The lock is ours, and the data may be half-written: say so, but do not raise. */
         shmap_lockinfo li;

@@ -1,6 +1,7 @@
 """Element types: every type round trips, numpy and IDL spellings, records, buffer formats."""
 import numpy as np
 import pytest
+from numpy.lib.recfunctions import repack_fields
 
 import shmap
 
@@ -116,8 +117,11 @@ def test_dtype__none_is_type_error(name):
 
 
 def test_dtype__unknown_word_message_lists_types():
-    with pytest.raises(shmap.DtypeError, match="unknown type 'foo'"):
+    with pytest.raises(shmap.DtypeError, match="unknown type 'foo'") as exc:
         shmap.parse_dtype("foo")
+    assert "bool" in str(exc.value)
+    # and the record form, which has no word of its own to guess
+    assert "record field list such as x:f4,y:f4,flag:u1" in str(exc.value)
 
 
 def test_dtype__other_byte_order_says_so():
@@ -183,6 +187,41 @@ def test_record__open_or_create_matches_fields_however_spelled(name):
             shmap.create(name, 3, other, exist_ok=True)
 
 
+def test_record__bare_field_list_as_the_spec_writes_it(name, foreign):
+    """A field list is a type on its own, without the CLI's record: prefix, wherever a type
+    is given: create(), parse_dtype(), open() and info() of an object without a header."""
+    fields = "x:f4,y:f4,flag:u1"
+    assert shmap.parse_dtype(fields) == POINT
+    assert shmap.parse_dtype("RECORD:" + fields) == POINT  # as the CLI, any case
+    assert shmap.parse_dtype("pos:f8[3],t:f8") == np.dtype([("pos", "<f8", (3,)),
+                                                             ("t", "<f8")])
+    with shmap.create(name, 3, fields) as seg:
+        assert seg.dtype == POINT
+        assert shmap.info(name)["record_fields"] == fields  # as given, as the CLI keeps it
+        with shmap.create(name, 3, "x:float32,y:f32,flag:byte", exist_ok=True) as again:
+            assert again.dtype == POINT
+    junk = foreign(bytes(range(18)))
+    with shmap.open(junk, dtype=fields, shape=2) as raw:
+        assert raw.dtype == POINT
+        assert raw.array["flag"].tolist() == [8, 17]
+    assert shmap.info(junk, dtype=fields, shape=2)["elsize"] == 9
+
+
+@pytest.mark.parametrize("fields,msg", [
+    ("x:f4,y:nope", "record: field 'y' has an unknown type 'nope'"),
+    ("x:f4,y", "record: field 2 'y' has no ':type'"),
+    ("x:f4,x:u1", "record: field name 'x' appears twice"),
+    ("x:f4,", "record: field list ends with ','"),
+])
+def test_record__bare_field_list_errors_name_the_field(name, fields, msg):
+    with pytest.raises(shmap.DtypeError) as exc:
+        shmap.create(name, 3, fields)
+    assert msg in str(exc.value)
+    assert "unknown type '%s'" % fields not in str(exc.value)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
 def test_record__numpy_string_spelling(name):
     with shmap.create(name, 2, "f4,u1") as seg:
         assert seg.dtype.names == ("f0", "f1")
@@ -194,6 +233,10 @@ RECORD_BAD = [
     ("gap", np.dtype({"names": ["a", "b"], "formats": ["u1", "<f4"], "offsets": [0, 4]}),
      "offset"),
     ("trailing", np.dtype({"names": ["a"], "formats": ["<f4"], "itemsize": 8}), "padding"),
+    ("overlap", np.dtype({"names": ["a", "b"], "formats": ["u1", "u1"], "offsets": [0, 0]}),
+     "fields overlap or are not in the order of their offsets"),
+    ("order", np.dtype({"names": ["b", "a"], "formats": ["u1", "<f4"], "offsets": [4, 0]}),
+     "fields overlap or are not in the order of their offsets"),
     ("nested", np.dtype([("a", [("b", "<f4")])]), "nested"),
     ("object", np.dtype([("a", "O")]), "no shmap element type"),
     ("string", np.dtype([("a", "S4")]), "no shmap element type"),
@@ -209,6 +252,38 @@ def test_record__refused(name, why, dtype, msg):
         shmap.create(name, 3, dtype)
     with pytest.raises(FileNotFoundError):
         shmap.open(name)
+
+
+PADDED = [
+    ("aligned", np.dtype([("a", "u1"), ("b", "<f8")], align=True)),
+    ("gap", np.dtype({"names": ["a", "b"], "formats": ["u1", "<f4"], "offsets": [0, 4]})),
+    ("trailing", np.dtype({"names": ["a"], "formats": ["<f4"], "itemsize": 8})),
+    ("aligned_trailing", np.dtype([("a", "<f8"), ("b", "u1")], align=True)),
+]
+
+
+@pytest.mark.parametrize("why,dtype", PADDED, ids=[p[0] for p in PADDED])
+def test_record__with_holes_is_refused_saying_how_to_pack_it(name, why, dtype):
+    """A structured dtype with holes (align=True, explicit offsets, a larger itemsize) is
+    refused, not packed behind the caller's back: the message says why and how to get the
+    packed dtype, which is then taken as it is."""
+    with pytest.raises(shmap.DtypeError) as exc:
+        shmap.create(name, 3, dtype)
+    msg = str(exc.value)
+    assert "padding" in msg and "packed records cannot hold" in msg, msg
+    assert "numpy.lib.recfunctions.repack_fields(dtype)" in msg and "align=False" in msg, msg
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+    packed = repack_fields(dtype)
+    with shmap.create(name, 3, packed) as seg:
+        assert seg.dtype == packed and seg.dtype.names == dtype.names
+        assert seg.dtype.itemsize == sum(dtype[f].itemsize for f in dtype.names)
+
+
+def test_record__aligned_without_holes_is_taken(name):
+    dtype = np.dtype([("a", "<f8"), ("b", "<f8")], align=True)
+    with shmap.create(name, 3, dtype) as seg:
+        assert seg.dtype.names == ("a", "b") and seg.dtype.itemsize == 16
 
 
 def test_record__bad_cli_field_list(name):

@@ -89,10 +89,21 @@ def test_lock__timeout_argument(name):
         seg.lock()
 
 
+def locked_in_a_thread(seg, exclusive=False):
+    """A Lock of `seg` taken by a thread of its own, which has ended: for the calling thread
+    it is another thread's, which it waits for (any thread may release it)."""
+    got = []
+    t = threading.Thread(target=lambda: got.append(seg.lock(exclusive=exclusive)))
+    t.start()
+    t.join(10)
+    assert not t.is_alive() and got[0].held
+    return got[0]
+
+
 def test_lock__threads_share__exclusive_excludes(name):
     with shmap.create(name, 4, "u1") as seg:
-        a = seg.lock()
-        b = seg.lock()  # a second shared hold through the same Segment: another thread's
+        a = locked_in_a_thread(seg)
+        b = locked_in_a_thread(seg)  # a second shared hold through the same Segment
         assert seg.lock_info["shared"] == 2
         t0 = time.monotonic()
         with pytest.raises(TimeoutError) as exc:  # no upgrade: waits for our own readers
@@ -107,19 +118,130 @@ def test_lock__threads_share__exclusive_excludes(name):
         assert name in str(exc.value)
         a.release()
         b.release()
-        with seg.lock(exclusive=True, timeout=0):
-            with pytest.raises(BlockingIOError):
-                seg.lock(timeout=0)  # readers wait for the writer, this process's too
+        writer = locked_in_a_thread(seg, exclusive=True)
+        with pytest.raises(BlockingIOError):
+            seg.lock(timeout=0)  # readers wait for the writer, this process's too
+        writer.release()
 
 
 def test_lock__timeout_is_kept(name):
-    with shmap.create(name, 1, "u1") as seg, seg.lock(exclusive=True):
+    with shmap.create(name, 1, "u1") as seg, locked_in_a_thread(seg, exclusive=True):
         for timeout in (0.05, 0.12, 0.31):
             t0 = time.monotonic()
             with pytest.raises(TimeoutError):
                 seg.lock(timeout=timeout)
             elapsed = time.monotonic() - t0
             assert timeout <= elapsed < timeout + PROMPT, (timeout, elapsed)
+
+
+def kind(exclusive):
+    return "exclusive" if exclusive else "shared"
+
+
+@pytest.mark.parametrize("timeout", [0, PROMPT + 1])  # beyond PROMPT: a wait would show
+@pytest.mark.parametrize("outer,inner", [(True, True), (True, False), (False, True),
+                                         (False, False)])
+def test_lock__nested_in_one_thread_on_one_segment_fails_at_once_with_edeadlk(
+        name, outer, inner, timeout):
+    """A thread that holds a lock taken through a Segment and asks that Segment for another
+    would wait for itself: for ever after an exclusive lock, and for an exclusive lock after
+    a shared one (there is no upgrade); a shared lock after a shared one waits for ever as
+    soon as a writer queues between the two. Each fails at once with EDEADLK, as the library
+    refuses a second lock on one handle; the lock held stays held."""
+    with shmap.create(name, 4, "u1") as seg:
+        with seg.lock(exclusive=outer) as held:
+            t0 = time.monotonic()
+            with pytest.raises(shmap.Error) as exc:
+                seg.lock(exclusive=inner, timeout=timeout)
+            assert time.monotonic() - t0 < PROMPT
+            e = exc.value
+            assert isinstance(e, OSError)
+            assert e.errno == errno.EDEADLK and e.errname == "EDEADLK"
+            assert e.code == -errno.EDEADLK
+            assert "%s: this thread already holds the %s lock on this Segment" \
+                % (name, kind(outer)) in str(e)
+            assert held.held
+            assert seg.lock_info["shared"] == (0 if outer else 1)
+            assert seg.lock_info["writer"] == (os.getpid() if outer else None)
+        with seg.lock(exclusive=inner, timeout=0):  # released: the thread may lock again
+            pass
+
+
+NESTED_WITHOUT_TIMEOUT = """
+import errno, shmap, sys
+seg = shmap.create(sys.argv[1], 4, "f4")
+with seg.lock(exclusive=sys.argv[2] == "exclusive"):
+    try:
+        with seg.lock(exclusive=True):
+            print("granted")
+    except OSError as e:
+        print(e.errno == errno.EDEADLK, e)
+seg.close()
+"""
+
+
+@pytest.mark.parametrize("outer", ["exclusive", "shared"])
+def test_lock__exclusive_nested_without_timeout_fails_instead_of_hanging(name, outer):
+    """The hang users met: `with seg.lock(...): with seg.lock(exclusive=True):` with no
+    timeout. Run in a child the test kills if it hangs."""
+    try:
+        proc = subprocess.run([sys.executable, "-c", NESTED_WITHOUT_TIMEOUT, name, outer],
+                              capture_output=True, text=True, timeout=PROMPT + 10,
+                              env=python_env())
+    except subprocess.TimeoutExpired:
+        pytest.fail("the nested lock waited for ever")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("True [Errno %d] %s: this thread already holds the %s lock "
+                                  "on this Segment" % (errno.EDEADLK, name, outer)), proc.stdout
+
+
+def test_lock__another_thread_holding_it_through_the_same_segment_is_waited_for(name):
+    """Only this thread's own locks fail at once: one that another thread holds through the
+    same Segment is waited for (until the timeout, or until that thread lets go)."""
+    with shmap.create(name, 4, "u1") as seg:
+        ready, done = threading.Event(), threading.Event()
+        got = []
+
+        def hold():
+            with seg.lock(exclusive=True) as lk:
+                got.append(lk)
+                ready.set()
+                done.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert ready.wait(10)
+            t0 = time.monotonic()
+            with pytest.raises(TimeoutError) as exc:
+                seg.lock(exclusive=True, timeout=0.3)
+            assert 0.3 <= time.monotonic() - t0 < 0.3 + PROMPT
+            assert "held by pid %d" % os.getpid() in str(exc.value)
+            with pytest.raises(BlockingIOError):
+                seg.lock(timeout=0)
+            main = threading.current_thread()
+            releaser = threading.Thread(target=lambda: (wait_asleep(main), done.set()))
+            releaser.start()
+            t0 = time.monotonic()
+            with seg.lock(exclusive=True, timeout=10) as lk:  # granted once it lets go
+                assert lk.held and time.monotonic() - t0 < 10
+            releaser.join(10)
+        finally:
+            done.set()
+            holder.join(10)
+        assert not got[0].held
+
+
+def test_lock__held_by_this_thread_through_another_segment_is_waited_for(name):
+    """Another Segment (dup(), another open) locks on its own, like another process: the
+    lock it holds is waited for, whichever thread holds it, since any thread may release
+    it."""
+    with shmap.create(name, 4, "u1") as seg, seg.dup() as other:
+        with other.lock(exclusive=True):
+            with pytest.raises(BlockingIOError):
+                seg.lock(timeout=0)
+            with pytest.raises(TimeoutError):
+                seg.lock(exclusive=True, timeout=0.1)
 
 
 def test_lock__other_process_waits_for_ours(name):
@@ -147,7 +269,7 @@ def test_lock__other_process_waits_for_ours(name):
 def test_lock__another_thread_runs_while_one_waits(name):
     """The wait releases the GIL: a thread that needs it to release the lock gets it."""
     with shmap.create(name, 4, "u1") as seg:
-        holder = seg.lock(exclusive=True)
+        holder = locked_in_a_thread(seg, exclusive=True)
         rounds = []
 
         def release_later():
@@ -294,6 +416,11 @@ def test_lock__forked_child_holds_nothing(name):
             ok = False
             try:
                 ok = lk.held is False
+                try:  # the parent's lock, not this thread's: busy, not EDEADLK
+                    seg.lock(timeout=0)
+                    ok = False
+                except BlockingIOError:
+                    pass
                 lk.release()  # drops the child's reference only
                 ok = ok and shmap.open(name).lock_info["writer"] == os.getppid()
             finally:
