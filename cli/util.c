@@ -468,6 +468,10 @@ int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dty
     if (rc == 0)
         return 0;
     const char *detail = cli_lib_detail();
+    /* The library's list of type names cannot tell of records, which only we parse here. */
+    if (detail && strncmp(detail, "unknown type ", 13) == 0)
+        return cli_usage_error(cmd, "%s%s%s, or a record field list such as x:f4,y:f4,flag:u1",
+                               opt ? opt : "", opt ? ": " : "", detail);
     if (detail)
         return cli_usage_error(cmd, "%s%s%s", opt ? opt : "", opt ? ": " : "", detail);
     return cli_usage_error(cmd, "%s%sinvalid type '%s': %s", opt ? opt : "", opt ? ": " : "",

@@ -191,6 +191,10 @@ TEST(cli__create_accepts_numpy_idl_and_record_types)
     RUN(0, "cat", name, "--dtype", "x:f4,y:f4,flag:u1", "--shape", "2", "--offset", "4096");
     CHECK_STR(out, "(x=0, y=0, flag=0) (x=1.5, y=0, flag=2)\n");
     CHECK_OK(shmap_unlink(name));
+    /* An unknown word tells of the record form too. */
+    RUN(2, "create", name, "blah", "7");
+    CHECK_CONTAINS(err, "unknown type 'blah' (try u8 ");
+    CHECK_CONTAINS(err, "), or a record field list such as x:f4,y:f4,flag:u1\n");
     /* A bad field is named, as with the prefix. */
     RUN(2, "create", name, "x:q4", "7");
     CHECK_CONTAINS(err, "field 'x' has an unknown type 'q4'");
