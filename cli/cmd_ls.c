@@ -9,6 +9,11 @@
  * The table is laid out in two passes over the rows, one to size the columns and one to
  * print them; formatting a row twice is cheaper than keeping thousands of them around.
  *
+ * The STATUS of an object that is not a segment is the library's detail of why
+ * (shmap_entry::error), which tells a System V segment still being created ("segment is
+ * still being created by pid 4120") from one whose creator died ("segment was never
+ * completed: ..."), as `shmap info` does; the code alone says the same of both.
+ *
  * USERS and LOCK condense what `shmap info` shows of the attach table and the lock into one
  * word each, without blanks so that the columns split on white space (shmap.1, ls):
  *
@@ -99,7 +104,7 @@ static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int
             if (c != COL_BYTES && c != COL_MODE && c != COL_OWNER)
                 snprintf(r->cell[c], SHMAP_NAME_MAX, "-");
         snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "%s%s", in->deleted ? "deleted; " : "",
-                 shmap_strerror(e->status));
+                 e->error[0] ? e->error : shmap_strerror(e->status));
         return;
     }
     snprintf(r->cell[COL_DTYPE], SHMAP_NAME_MAX, "%s", shmap_dtype_name(in->dtype));

@@ -104,8 +104,10 @@
  *   "name"             string   its name
  *   "shmap"            false
  *   "store" ... "group"         as above, same order
- *   "error"            string   why it is not a segment ("not a shmap segment")
- *   "error_code"       string   the same as a stable symbol ("SHMAP_EFORMAT", "EACCES")
+ *   "error"            string   why it is not a segment, as opening it would say:
+ *                               "not a shmap segment (no shmap magic in its 100 bytes)",
+ *                               "segment is still being created by pid 4120"
+ *   "error_code"       string   the code as a stable symbol ("SHMAP_EFORMAT", "EACCES")
  *   "deleted"          bool     as for a segment (a System V segment deleted while attached)
  */
 #include <inttypes.h>
@@ -481,7 +483,7 @@ void cli_json_foreign(cli_json *j, const shmap_entry *e)
     cli_json_string(j, "name", e->info.name);
     cli_json_bool(j, "shmap", 0);
     object_members(j, &e->info);
-    cli_json_string(j, "error", shmap_strerror(e->status));
+    cli_json_string(j, "error", e->error[0] ? e->error : shmap_strerror(e->status));
     cli_json_string(j, "error_code", shmap_errname(e->status));
     cli_json_bool(j, "deleted", e->info.deleted);
     cli_json_close(j, '}');

@@ -1256,9 +1256,11 @@ static PyObject *foreign_dict(const shmap_entry *e, const id_names *ids)
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
+    /* The detail may quote bytes of a damaged header: U+FFFD for what is not UTF-8. */
+    const char *why = e->error[0] ? e->error : shmap_strerror(e->status);
     if (put(d, "name", name_to_py(e->info.name)) < 0 ||
         put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info, ids) < 0 ||
-        put(d, "error", PyUnicode_FromString(shmap_strerror(e->status))) < 0 ||
+        put(d, "error", PyUnicode_DecodeUTF8(why, (Py_ssize_t)strlen(why), "replace")) < 0 ||
         put(d, "error_code", PyUnicode_FromString(shmap_errname(e->status))) < 0 ||
         put(d, "deleted", PyBool_FromLong(e->info.deleted)) < 0)
         Py_CLEAR(d);
