@@ -104,6 +104,11 @@
  *   "name"             string   its name
  *   "shmap"            false
  *   "store" ... "group"         as above, same order
+ *   "dtype" ... "bytes"
+ *                      null     as above, same order: no header says them
+ *   "creator_pid", "attached", "generation", "created"
+ *                      null     as for a raw object (with "dtype", "shape" and "bytes" they
+ *                               make every object have the members SPEC.md requires)
  *   "error"            string   why it is not a segment, as opening it would say:
  *                               "not a shmap segment (no shmap magic in its 100 bytes)",
  *                               "segment is still being created by pid 4120"
@@ -339,8 +344,16 @@ static void keyword_members(cli_json *j, const shmap_keyword *kw, int nkw)
 }
 
 /* "dtype" to "bytes": the array, described or raw. */
+/* "dtype" to "bytes"; all null without @p info (a foreign object: no type, no shape). */
 static void array_members(cli_json *j, const shmap_info *info)
 {
+    if (!info) {
+        static const char *const names[] = {"dtype", "numpy", "record_fields", "elsize",
+                                            "ndim",  "shape", "nelem",         "bytes"};
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            cli_json_null(j, names[i]);
+        return;
+    }
     cli_json_string(j, "dtype", shmap_dtype_name(info->dtype));
     cli_json_string(j, "numpy", shmap_dtype_numpy(info->dtype));
     cli_json_string(j, "record_fields",
@@ -459,6 +472,16 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_close(j, '}');
 }
 
+/* What only a shmap header records, null for an object that has none (raw or foreign):
+ * these are among the members every object has. */
+static void header_only_members(cli_json *j)
+{
+    cli_json_null(j, "creator_pid");
+    cli_json_null(j, "attached");
+    cli_json_null(j, "generation");
+    cli_json_null(j, "created");
+}
+
 void cli_json_raw(cli_json *j, const shmap_info *info, int priv)
 {
     cli_json_open(j, NULL, '{');
@@ -469,10 +492,7 @@ void cli_json_raw(cli_json *j, const shmap_info *info, int priv)
     array_members(j, info);
     cli_json_u64(j, "data_offset", info->data_offset);
     cli_json_bool(j, "private", priv);
-    cli_json_null(j, "creator_pid");
-    cli_json_null(j, "attached");
-    cli_json_null(j, "generation");
-    cli_json_null(j, "created");
+    header_only_members(j);
     cli_json_bool(j, "deleted", info->deleted);
     cli_json_close(j, '}');
 }
@@ -483,6 +503,8 @@ void cli_json_foreign(cli_json *j, const shmap_entry *e)
     cli_json_string(j, "name", e->info.name);
     cli_json_bool(j, "shmap", 0);
     object_members(j, &e->info);
+    array_members(j, NULL);
+    header_only_members(j);
     cli_json_string(j, "error", e->error[0] ? e->error : shmap_strerror(e->status));
     cli_json_string(j, "error_code", shmap_errname(e->status));
     cli_json_bool(j, "deleted", e->info.deleted);

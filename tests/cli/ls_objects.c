@@ -119,3 +119,86 @@ TEST(cli__ls_all_tells_a_segment_being_created_from_one_whose_creator_died)
     CHECK(!util_shm_exists(name));
     util_clear(&out, &err);
 }
+
+/* The members SPEC.md requires of every object that `--json` prints. */
+static const char *const required[] = {"name", "store", "dtype", "shape", "bytes", "mode",
+                                       "uid", "gid", "creator_pid", "attached", "generation",
+                                       "created"};
+#define NREQUIRED (sizeof required / sizeof required[0])
+
+/* Whether a one-line JSON object has member `key` at its top level (depth 1). */
+static int has_member(const char *obj, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    size_t len = strlen(pat);
+    int depth = 0, in_str = 0;
+    for (const char *p = obj; *p; p++) {
+        if (in_str) {
+            if (*p == '\\' && p[1])
+                p++;
+            else if (*p == '"')
+                in_str = 0;
+            continue;
+        }
+        if (*p == '{' || *p == '[')
+            depth++;
+        else if (*p == '}' || *p == ']')
+            depth--;
+        else if (*p == '"') {
+            if (depth == 1 && strncmp(p, pat, len) == 0 && (p[-1] == '{' || p[-2] == ','))
+                return 1;
+            in_str = 1;
+        }
+    }
+    return 0;
+}
+
+TEST(cli__ls_all_json_gives_every_object_the_members_every_object_has)
+{
+    const char *seg = test_name("seg"), *zeros = test_name("zeros"), *init = test_name("init");
+    const uint64_t dims[2] = {4, 3};
+    char zero[100] = {0};
+    char *out = NULL, *err = NULL, obj[8192], want[SHMAP_NAME_MAX + 16];
+    util_make_kept(seg, SHMAP_F32, 2, dims);
+    util_shm_write(zeros, zero, sizeof zero); /* head -c 100 /dev/zero > /dev/shm/NAME */
+    make_being_created(init, getpid());
+
+    RUN(0, "ls", "--all", "--json");
+    /* Every object, ours and whatever else this machine holds. */
+    int objects = 0;
+    for (const char *p = out; (p = strstr(p, "{\"name\": ")); p++) {
+        snprintf(obj, sizeof obj, "%.*s", (int)strcspn(p, "\n"), p);
+        for (size_t k = 0; k < NREQUIRED; k++)
+            if (!has_member(obj, required[k]))
+                test_fail(__FILE__, __LINE__, "no member \"%s\" in %s", required[k], obj);
+        objects++;
+    }
+    CHECK(objects >= 3);
+
+    /* What is unknown of an object that is no segment is null, as for a raw one. */
+    const char *others[] = {zeros, init};
+    for (int i = 0; i < 2; i++) {
+        snprintf(want, sizeof want, "{\"name\": \"%s\",", others[i]);
+        line_with(out, want, obj, sizeof obj);
+        CHECK_CONTAINS(obj, "\"shmap\": false,");
+        CHECK_CONTAINS(obj, "\"dtype\": null,");
+        CHECK_CONTAINS(obj, "\"shape\": null,");
+        CHECK_CONTAINS(obj, "\"bytes\": null,");
+        CHECK_CONTAINS(obj, "\"creator_pid\": null, \"attached\": null, \"generation\": null, "
+                            "\"created\": null, \"error\": ");
+    }
+    snprintf(want, sizeof want, "{\"name\": \"%s\",", zeros);
+    line_with(out, want, obj, sizeof obj);
+    CHECK_CONTAINS(obj, "\"size\": 100,");
+    CHECK_CONTAINS(obj, ", \"error_code\": \"SHMAP_EFORMAT\", \"deleted\": false}");
+    snprintf(want, sizeof want, "{\"name\": \"%s\",", seg);
+    line_with(out, want, obj, sizeof obj);
+    CHECK_CONTAINS(obj, "\"dtype\": \"f32\",");
+    CHECK_CONTAINS(obj, "\"shape\": [4, 3],");
+
+    util_shm_remove(zeros);
+    util_shm_remove(init);
+    CHECK_OK(shmap_unlink(seg));
+    util_clear(&out, &err);
+}
