@@ -127,40 +127,14 @@ void cli_json_init(cli_json *j, FILE *out)
     j->out = out;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 (overlong, surrogate, truncated...). */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, cp = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0)
-        n = 3, cp = c & 0x0f, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    /* A NUL ends the loop too: it is not a continuation byte, so nothing is read past it. */
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 static void put_string(FILE *out, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
     fputc('"', out);
     while (*s) {
         unsigned c = *s;
-        size_t n = utf8_len(s);
+        uint32_t cp;
+        size_t n = cli_utf8_next(s, &cp);
         if (n == 0) {
             fputs("\\ufffd", out);
             s++;

@@ -4,7 +4,9 @@
  * every object of `ls --all --json` has the members every object must have; names that
  * are not ASCII keep the columns straight, and bytes that are not text print escaped.
  */
+#include <locale.h>
 #include <signal.h>
+#include <wchar.h>
 
 #include "../util.h"
 
@@ -200,5 +202,105 @@ TEST(cli__ls_all_json_gives_every_object_the_members_every_object_has)
     util_shm_remove(zeros);
     util_shm_remove(init);
     CHECK_OK(shmap_unlink(seg));
+    util_clear(&out, &err);
+}
+
+/* Columns a UTF-8 terminal gives the first `len` bytes of `s`. */
+static int display_width(const char *s, size_t len)
+{
+    wchar_t wc[512];
+    char part[2048];
+    snprintf(part, sizeof part, "%.*s", (int)len, s);
+    size_t n = mbstowcs(wc, part, sizeof wc / sizeof wc[0]);
+    CHECK(n != (size_t)-1);
+    int w = wcswidth(wc, n);
+    CHECK(w >= 0);
+    return w;
+}
+
+/* The columns (in terminal cells) where the cell `col` of a table line starts and ends. */
+static void cell_span(const char *line, int col, int *start, int *end)
+{
+    const char *p = line;
+    for (int c = 0;; c++) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, " ");
+        if (c == col) {
+            *start = display_width(line, (size_t)(p - line));
+            *end = display_width(line, (size_t)(p + len - line));
+            return;
+        }
+        CHECK(*p);
+        p += len;
+    }
+}
+
+/* Check that cell `col` of lines `a` and `b` line up: left-aligned cells start in the same
+ * terminal column, right-aligned ones end in the same. */
+static void check_aligned(const char *a, const char *b, int col, int right)
+{
+    int sa, ea, sb, eb;
+    cell_span(a, col, &sa, &ea);
+    cell_span(b, col, &sb, &eb);
+    if (right ? ea != eb : sa != sb)
+        test_fail(__FILE__, __LINE__, "column %d not aligned:\n%s\n%s", col, a, b);
+}
+
+TEST(cli__ls_lines_up_names_by_their_width_on_the_terminal)
+{
+    /* A 2-byte character of one column, and two 3-byte characters of two columns each. */
+    const char *wide = test_name("x-\xc3\xa9\xe6\x97\xa5\xe6\x9c\xac"), *plain = test_name("x");
+    /* NAME DTYPE SHAPE BYTES MODE OWNER CREATOR USERS LOCK GEN AGE: numbers align right. */
+    static const int right[] = {0, 0, 0, 1, 0, 0, 1, 1, 0, 1, 1};
+    char *out = NULL, *err = NULL, head[1024], a[1024], b[1024], key[SHMAP_NAME_MAX + 4];
+    if (!setlocale(LC_ALL, "C.UTF-8"))
+        TEST_SKIP("no C.UTF-8 locale here");
+    RUN(0, "create", wide, "u8", "4");
+    RUN(0, "create", plain, "u8", "4");
+    /* The output is UTF-8 whatever the locale, and so are the widths it is padded to. */
+    static const char *const locales[] = {"C.UTF-8", "C"};
+    for (int l = 0; l < 2; l++) {
+        CHECK(setenv("LC_ALL", locales[l], 1) == 0);
+        RUN(0, "ls");
+        line_with(out, "NAME ", head, sizeof head);
+        snprintf(key, sizeof key, "%s ", wide);
+        line_with(out, key, a, sizeof a);
+        snprintf(key, sizeof key, "%s ", plain);
+        line_with(out, key, b, sizeof b);
+        for (int col = 1; col < 11; col++) {
+            check_aligned(a, b, col, right[col]);
+            check_aligned(head, a, col, right[col]);
+        }
+    }
+    RUN(0, "rm", wide, plain);
+    util_clear(&out, &err);
+}
+
+TEST(cli__ls_all_escapes_bytes_that_are_not_text)
+{
+    /* An invalid UTF-8 byte and a control character, in objects no shmap made. */
+    char bad[SHMAP_NAME_MAX], ctl[SHMAP_NAME_MAX];
+    snprintf(bad, sizeof bad, "%s", test_name("bad\xff" "x"));
+    snprintf(ctl, sizeof ctl, "%s", test_name("ctl\x01" "x"));
+    char *out = NULL, *err = NULL, want[SHMAP_NAME_MAX + 16], line[2048];
+    util_shm_write(bad, "junk", 4);
+    util_shm_write(ctl, "junk", 4);
+    RUN(0, "ls", "--all");
+    snprintf(want, sizeof want, "%sbad\\xffx  ", test_prefix());
+    line_with(out, want, line, sizeof line);
+    CHECK(!strchr(line, '\xff'));
+    snprintf(want, sizeof want, "%sctl\\x01x  ", test_prefix());
+    line_with(out, want, line, sizeof line);
+    CHECK(!strchr(line, '\x01'));
+    CHECK(!strstr(out, bad) && !strstr(out, ctl));
+    /* info names them alike. */
+    RUN(0, "info", bad, "--dtype", "u8", "--shape", "4");
+    snprintf(want, sizeof want, "name:            %sbad\\xffx\n", test_prefix());
+    CHECK_CONTAINS(out, want);
+    snprintf(want, sizeof want, "\nos_handle:       /%sbad\\xffx\n", test_prefix());
+    CHECK_CONTAINS(out, want);
+    util_shm_remove(bad);
+    util_shm_remove(ctl);
     util_clear(&out, &err);
 }
