@@ -112,9 +112,12 @@ static void print_mapped(const cli_mapped *mapped)
     for (int i = 0; i < mapped->n; i++)
         printf("  pid %-8ld %s\n", (long)mapped->list[i].pid,
                mapped->list[i].writable ? "read-write" : "read-only");
+    /* Mostly other users', but not only: a process of this user that is not dumpable (it
+     * changed its ids; a container's pid 1) hides its maps from all but a root that has
+     * CAP_SYS_PTRACE, which a container's root often lacks. */
     if (mapped->unseen > 0)
-        printf("  (and maybe %d process%s of other users, whose maps this user cannot "
-               "read)\n", mapped->unseen, mapped->unseen == 1 ? "" : "es");
+        printf("  (and maybe %d process%s whose maps this user cannot read)\n", mapped->unseen,
+               mapped->unseen == 1 ? "" : "es");
     else if (mapped->unseen < 0)
         printf("  (and maybe processes of other users: /proc hides them)\n");
 }

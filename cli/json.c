@@ -82,10 +82,10 @@
  *                               where /proc cannot be read): each
  *                               {"pid": int, "start": int, "writable": bool (a shared
  *                               writable mapping)}; the process running `info` is not listed
- *   "mapped_by_unseen" int      processes whose maps this user cannot read (other users')
- *                               and that could have opened the segment, so could map it
- *                               too; -1 when /proc hides them altogether (hidepid); null in
- *                               `ls`
+ *   "mapped_by_unseen" int      processes whose maps this user cannot read (mostly other
+ *                               users', but also its own that are not dumpable) and that
+ *                               could have opened the segment, so could map it too; -1 when
+ *                               /proc hides other users' altogether (hidepid); null in `ls`
  *
  * Raw mapping (only from `info NAME --dtype TYPE --shape D,D,...`: any object read as an
  * array the command line describes, header or not):
