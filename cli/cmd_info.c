@@ -59,7 +59,8 @@ static void print_keyword_value(const shmap_keyword *kw)
 
 static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int nkw)
 {
-    LINE("keywords", "%d of %u slots", nkw, info->keyword_capacity);
+    LINE("keywords", "%d of %u slot%s", nkw, info->keyword_capacity,
+         info->keyword_capacity == 1 ? "" : "s");
     int width = 8; /* as FITS pads names */
     for (int i = 0; i < nkw; i++)
         if ((int)strlen(kw[i].name) > width)
@@ -207,8 +208,9 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     /* A ring's frames are what a reader copies and a writer fills: say how many, how big. */
     if ((info->flags & SHMAP_SEG_RING) && info->dims[0] > 0) {
         LINE("ring", "yes");
-        LINE("ring_length", "%" PRIu64 " frames", info->dims[0]);
-        LINE("frame_size", "%" PRIu64 " bytes", info->data_size / info->dims[0]);
+        uint64_t frame = info->data_size / info->dims[0];
+        LINE("ring_length", "%" PRIu64 " frame%s", info->dims[0], info->dims[0] == 1 ? "" : "s");
+        LINE("frame_size", "%" PRIu64 " byte%s", frame, frame == 1 ? "" : "s");
     } else {
         LINE("ring", "no");
     }
