@@ -216,6 +216,20 @@ int cli_group_name(gid_t gid, char *buf, size_t size);
 void cli_format_double(char *buf, size_t size, double v);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Text for a terminal (text.c) */
+
+/* Length of the valid UTF-8 sequence at @p s, its code point in @p *cp; 0 if none there
+ * (an overlong form, a surrogate, a truncated sequence...). */
+size_t cli_utf8_next(const unsigned char *s, uint32_t *cp);
+/* Copy @p s with control characters (C0, DEL, C1) and bytes that are not valid UTF-8
+ * written as \xNN, so it stays on one line and shows what it holds. */
+void cli_escape_text(char *buf, size_t size, const char *s);
+/* Take LC_CTYPE from the environment, or C.UTF-8 if that is not UTF-8 (once). */
+void cli_text_locale(void);
+/* Cells a terminal gives @p s (after cli_text_locale()): wcwidth() of each character. */
+size_t cli_text_width(const char *s);
+
+/* ---------------------------------------------------------------------------------------- */
 /* Element values (value.c) */
 
 /* One field of a record: `name:type[count]`, packed at @p offset. */

@@ -59,7 +59,8 @@ static void print_keyword_value(const shmap_keyword *kw)
 
 static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int nkw)
 {
-    LINE("keywords", "%d of %u slots", nkw, info->keyword_capacity);
+    LINE("keywords", "%d of %u slot%s", nkw, info->keyword_capacity,
+         info->keyword_capacity == 1 ? "" : "s");
     int width = 8; /* as FITS pads names */
     for (int i = 0; i < nkw; i++)
         if ((int)strlen(kw[i].name) > width)
@@ -112,9 +113,12 @@ static void print_mapped(const cli_mapped *mapped)
     for (int i = 0; i < mapped->n; i++)
         printf("  pid %-8ld %s\n", (long)mapped->list[i].pid,
                mapped->list[i].writable ? "read-write" : "read-only");
+    /* Mostly other users', but not only: a process of this user that is not dumpable (it
+     * changed its ids; a container's pid 1) hides its maps from all but a root that has
+     * CAP_SYS_PTRACE, which a container's root often lacks. */
     if (mapped->unseen > 0)
-        printf("  (and maybe %d process%s of other users, whose maps this user cannot "
-               "read)\n", mapped->unseen, mapped->unseen == 1 ? "" : "es");
+        printf("  (and maybe %d process%s whose maps this user cannot read)\n", mapped->unseen,
+               mapped->unseen == 1 ? "" : "es");
     else if (mapped->unseen < 0)
         printf("  (and maybe processes of other users: /proc hides them)\n");
 }
@@ -129,7 +133,7 @@ static void print_object(const shmap_info *info)
 {
     char buf[SHMAP_NAME_MAX];
     LINE("store", "%s", shmap_store_name(info->store));
-    cli_escape(buf, sizeof buf, info->os_handle);
+    cli_escape_text(buf, sizeof buf, info->os_handle);
     LINE("os_handle", "%s", buf);
     LINE("size", "%" PRIu64, info->size);
     cli_format_mode(buf, sizeof buf, info->mode);
@@ -162,7 +166,7 @@ static void print_array(const shmap_info *info)
 static void print_raw(const shmap_info *info, int priv)
 {
     char buf[SHMAP_NAME_MAX];
-    cli_escape(buf, sizeof buf, info->name);
+    cli_escape_text(buf, sizeof buf, info->name);
     LINE("name", "%s", buf);
     print_deleted(info);
     LINE("raw", "yes: no shmap header; the type and shape are those given");
@@ -178,7 +182,7 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
 {
     char buf[SHMAP_NAME_MAX], when[64], age[32];
 
-    cli_escape(buf, sizeof buf, info->name);
+    cli_escape_text(buf, sizeof buf, info->name);
     LINE("name", "%s", buf);
     print_deleted(info);
     print_object(info);
@@ -204,8 +208,9 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     /* A ring's frames are what a reader copies and a writer fills: say how many, how big. */
     if ((info->flags & SHMAP_SEG_RING) && info->dims[0] > 0) {
         LINE("ring", "yes");
-        LINE("ring_length", "%" PRIu64 " frames", info->dims[0]);
-        LINE("frame_size", "%" PRIu64 " bytes", info->data_size / info->dims[0]);
+        uint64_t frame = info->data_size / info->dims[0];
+        LINE("ring_length", "%" PRIu64 " frame%s", info->dims[0], info->dims[0] == 1 ? "" : "s");
+        LINE("frame_size", "%" PRIu64 " byte%s", frame, frame == 1 ? "" : "s");
     } else {
         LINE("ring", "no");
     }

@@ -8,6 +8,13 @@
  *
  * The table is laid out in two passes over the rows, one to size the columns and one to
  * print them; formatting a row twice is cheaper than keeping thousands of them around.
+ * Columns are as wide as their text on the terminal, not as its bytes (text.c): a name
+ * "x-é日本" takes 7 cells in 11 bytes. Names and messages are escaped as text.c says.
+ *
+ * The STATUS of an object that is not a segment is the library's detail of why
+ * (shmap_entry::error), which tells a System V segment still being created ("segment is
+ * still being created by pid 4120") from one whose creator died ("segment was never
+ * completed: ..."), as `shmap info` does; the code alone says the same of both.
  *
  * USERS and LOCK condense what `shmap info` shows of the attach table and the lock into one
  * word each, without blanks so that the columns split on white space (shmap.1, ls):
@@ -89,7 +96,7 @@ static void format_lock(char *buf, size_t size, const shmap_lockinfo *li)
 static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int64_t now)
 {
     const shmap_info *in = &e->info;
-    cli_escape(r->cell[COL_NAME], SHMAP_NAME_MAX, in->name);
+    cli_escape_text(r->cell[COL_NAME], SHMAP_NAME_MAX, in->name);
     cli_format_mode(r->cell[COL_MODE], SHMAP_NAME_MAX, in->mode);
     snprintf(r->cell[COL_OWNER], SHMAP_NAME_MAX, "%s", owner_name(owners, in->uid));
     if (e->status != 0) {
@@ -98,8 +105,10 @@ static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int
         for (int c = COL_DTYPE; c <= COL_AGE; c++)
             if (c != COL_BYTES && c != COL_MODE && c != COL_OWNER)
                 snprintf(r->cell[c], SHMAP_NAME_MAX, "-");
-        snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "%s%s", in->deleted ? "deleted; " : "",
-                 shmap_strerror(e->status));
+        char why[SHMAP_NAME_MAX];
+        snprintf(why, sizeof why, "%s%s", in->deleted ? "deleted; " : "",
+                 e->error[0] ? e->error : shmap_strerror(e->status));
+        cli_escape_text(r->cell[COL_STATUS], SHMAP_NAME_MAX, why);
         return;
     }
     snprintf(r->cell[COL_DTYPE], SHMAP_NAME_MAX, "%s", shmap_dtype_name(in->dtype));
@@ -113,16 +122,21 @@ static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int
     snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "%s", in->deleted ? "deleted" : "ok");
 }
 
+static void pad(size_t n)
+{
+    while (n--)
+        putchar(' ');
+}
+
 static void print_cells(char cells[][SHMAP_NAME_MAX], const size_t *width, int ncols)
 {
     for (int c = 0; c < ncols; c++) {
-        int w = (int)width[c];
-        if (c == ncols - 1 && !columns[c].right)
-            fputs(cells[c], stdout); /* no trailing blanks */
-        else if (columns[c].right)
-            printf("%*s", w, cells[c]);
-        else
-            printf("%-*s", w, cells[c]);
+        size_t w = cli_text_width(cells[c]), fill = width[c] > w ? width[c] - w : 0;
+        if (columns[c].right)
+            pad(fill);
+        fputs(cells[c], stdout);
+        if (!columns[c].right && c < ncols - 1) /* no trailing blanks */
+            pad(fill);
         fputs(c == ncols - 1 ? "\n" : "  ", stdout);
     }
 }
@@ -135,6 +149,7 @@ static int print_table(const shmap_entry *list, size_t n, int all)
     int64_t now = cli_now_ns();
     if (n == 0)
         return CLI_EXIT_OK;
+    cli_text_locale();
     ls_row *row = malloc(sizeof *row);
     if (!row)
         return cli_fail(NULL, "out of memory");
@@ -144,9 +159,11 @@ static int print_table(const shmap_entry *list, size_t n, int all)
     }
     for (size_t i = 0; i < n; i++) {
         format_row(row, &list[i], &owners, now);
-        for (int c = 0; c < ncols; c++)
-            if (strlen(row->cell[c]) > width[c])
-                width[c] = strlen(row->cell[c]);
+        for (int c = 0; c < ncols; c++) {
+            size_t w = cli_text_width(row->cell[c]);
+            if (w > width[c])
+                width[c] = w;
+        }
     }
     for (int c = 0; c < ncols; c++)
         snprintf(row->cell[c], SHMAP_NAME_MAX, "%s", columns[c].title);

@@ -82,10 +82,10 @@
  *                               where /proc cannot be read): each
  *                               {"pid": int, "start": int, "writable": bool (a shared
  *                               writable mapping)}; the process running `info` is not listed
- *   "mapped_by_unseen" int      processes whose maps this user cannot read (other users')
- *                               and that could have opened the segment, so could map it
- *                               too; -1 when /proc hides them altogether (hidepid); null in
- *                               `ls`
+ *   "mapped_by_unseen" int      processes whose maps this user cannot read (mostly other
+ *                               users', but also its own that are not dumpable) and that
+ *                               could have opened the segment, so could map it too; -1 when
+ *                               /proc hides other users' altogether (hidepid); null in `ls`
  *
  * Raw mapping (only from `info NAME --dtype TYPE --shape D,D,...`: any object read as an
  * array the command line describes, header or not):
@@ -104,8 +104,15 @@
  *   "name"             string   its name
  *   "shmap"            false
  *   "store" ... "group"         as above, same order
- *   "error"            string   why it is not a segment ("not a shmap segment")
- *   "error_code"       string   the same as a stable symbol ("SHMAP_EFORMAT", "EACCES")
+ *   "dtype" ... "bytes"
+ *                      null     as above, same order: no header says them
+ *   "creator_pid", "attached", "generation", "created"
+ *                      null     as for a raw object (with "dtype", "shape" and "bytes" they
+ *                               make every object have the members SPEC.md requires)
+ *   "error"            string   why it is not a segment, as opening it would say:
+ *                               "not a shmap segment (no shmap magic in its 100 bytes)",
+ *                               "segment is still being created by pid 4120"
+ *   "error_code"       string   the code as a stable symbol ("SHMAP_EFORMAT", "EACCES")
  *   "deleted"          bool     as for a segment (a System V segment deleted while attached)
  */
 #include <inttypes.h>
@@ -120,40 +127,14 @@ void cli_json_init(cli_json *j, FILE *out)
     j->out = out;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 (overlong, surrogate, truncated...). */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, cp = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0)
-        n = 3, cp = c & 0x0f, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    /* A NUL ends the loop too: it is not a continuation byte, so nothing is read past it. */
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 static void put_string(FILE *out, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
     fputc('"', out);
     while (*s) {
         unsigned c = *s;
-        size_t n = utf8_len(s);
+        uint32_t cp;
+        size_t n = cli_utf8_next(s, &cp);
         if (n == 0) {
             fputs("\\ufffd", out);
             s++;
@@ -337,8 +318,16 @@ static void keyword_members(cli_json *j, const shmap_keyword *kw, int nkw)
 }
 
 /* "dtype" to "bytes": the array, described or raw. */
+/* "dtype" to "bytes"; all null without @p info (a foreign object: no type, no shape). */
 static void array_members(cli_json *j, const shmap_info *info)
 {
+    if (!info) {
+        static const char *const names[] = {"dtype", "numpy", "record_fields", "elsize",
+                                            "ndim",  "shape", "nelem",         "bytes"};
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            cli_json_null(j, names[i]);
+        return;
+    }
     cli_json_string(j, "dtype", shmap_dtype_name(info->dtype));
     cli_json_string(j, "numpy", shmap_dtype_numpy(info->dtype));
     cli_json_string(j, "record_fields",
@@ -457,6 +446,16 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_close(j, '}');
 }
 
+/* What only a shmap header records, null for an object that has none (raw or foreign):
+ * these are among the members every object has. */
+static void header_only_members(cli_json *j)
+{
+    cli_json_null(j, "creator_pid");
+    cli_json_null(j, "attached");
+    cli_json_null(j, "generation");
+    cli_json_null(j, "created");
+}
+
 void cli_json_raw(cli_json *j, const shmap_info *info, int priv)
 {
     cli_json_open(j, NULL, '{');
@@ -467,10 +466,7 @@ void cli_json_raw(cli_json *j, const shmap_info *info, int priv)
     array_members(j, info);
     cli_json_u64(j, "data_offset", info->data_offset);
     cli_json_bool(j, "private", priv);
-    cli_json_null(j, "creator_pid");
-    cli_json_null(j, "attached");
-    cli_json_null(j, "generation");
-    cli_json_null(j, "created");
+    header_only_members(j);
     cli_json_bool(j, "deleted", info->deleted);
     cli_json_close(j, '}');
 }
@@ -481,7 +477,9 @@ void cli_json_foreign(cli_json *j, const shmap_entry *e)
     cli_json_string(j, "name", e->info.name);
     cli_json_bool(j, "shmap", 0);
     object_members(j, &e->info);
-    cli_json_string(j, "error", shmap_strerror(e->status));
+    array_members(j, NULL);
+    header_only_members(j);
+    cli_json_string(j, "error", e->error[0] ? e->error : shmap_strerror(e->status));
     cli_json_string(j, "error_code", shmap_errname(e->status));
     cli_json_bool(j, "deleted", e->info.deleted);
     cli_json_close(j, '}');

@@ -1199,9 +1199,10 @@ enum shmap_list_flags {
 /**
  * @brief One object found by shmap_list().
  *
- * The members after @p info were appended in 0.x, the keywords last, in 0.2 (the library is
- * not at 1.0 yet: programs built against an older, shorter entry must be rebuilt). They are
- * read with the same reads as @p info, and are zero unless @p status is 0.
+ * The members after @p info were appended in 0.x, the keywords in 0.2, @p error last (the
+ * library is not at 1.0 yet: programs built against an older, shorter entry must be
+ * rebuilt). They are read with the same reads as @p info, and are zero unless @p status is
+ * 0, but for @p error, which is set only when it is not.
  */
 typedef struct shmap_entry {
     int status;       /**< 0 for a valid described segment, else why not (a negative code) */
@@ -1222,6 +1223,14 @@ typedef struct shmap_entry {
                                      shmap_keyword_list() reports them (in the order they
                                      were first set), or NULL when there are none; it lives
                                      in the list's memory, valid until shmap_list_free() */
+    char error[512];            /**< when @p status is not 0, why, in the words of the detail
+                                     message that opening the object would leave (see
+                                     shmap_last_error()) without its name in front: "segment
+                                     is still being created by pid 4120" and "segment was
+                                     never completed: its creator (pid 4120) died while
+                                     creating it..." where shmap_strerror() of their one code
+                                     says neither; at least shmap_strerror(status); "" when
+                                     @p status is 0 */
 } shmap_entry;
 
 /**

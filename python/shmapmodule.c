@@ -1305,14 +1305,23 @@ static PyObject *raw_info_dict(const shmap_info *info, int priv)
     return d;
 }
 
+/* As `shmap ls --all --json` prints it (cli/json.c): what no header says is None. */
 static PyObject *foreign_dict(const shmap_entry *e, const id_names *ids)
 {
+    static const char *const unknown[] = {"dtype", "numpy", "record_fields", "elsize", "ndim",
+                                          "shape", "nelem", "bytes", "creator_pid", "attached",
+                                          "generation", "created"};
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
-    if (put(d, "name", name_to_py(e->info.name)) < 0 ||
-        put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info, ids) < 0 ||
-        put(d, "error", PyUnicode_FromString(shmap_strerror(e->status))) < 0 ||
+    int bad = put(d, "name", name_to_py(e->info.name)) < 0 ||
+              put(d, "shmap", Py_NewRef(Py_False)) < 0 || object_members(d, &e->info, ids) < 0;
+    for (size_t i = 0; !bad && i < sizeof unknown / sizeof unknown[0]; i++)
+        bad = put(d, unknown[i], Py_NewRef(Py_None)) < 0;
+    /* The detail may quote bytes of a damaged header: U+FFFD for what is not UTF-8. */
+    const char *why = e->error[0] ? e->error : shmap_strerror(e->status);
+    if (bad ||
+        put(d, "error", PyUnicode_DecodeUTF8(why, (Py_ssize_t)strlen(why), "replace")) < 0 ||
         put(d, "error_code", PyUnicode_FromString(shmap_errname(e->status))) < 0 ||
         put(d, "deleted", PyBool_FromLong(e->info.deleted)) < 0)
         Py_CLEAR(d);

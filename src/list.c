@@ -227,6 +227,22 @@ static void list_keywords(struct shmap__list *l, const struct listed_keywords *k
     l->nkw += kw->n;
 }
 
+/*
+ * An entry that is not a valid segment keeps why, as the detail message says it without the
+ * name in front, which the code alone cannot tell: a creation at work from one whose creator
+ * died (both SHMAP_EINCOMPLETE), the byte count of an object without the magic. A message
+ * that does not name the object was left by something else: the code's own message is kept
+ * then (list_finish()), as it is for entries the stores fill without describing them.
+ */
+static int entry_failed(shmap_entry *ent, int rc, const char *who)
+{
+    const char *msg = shmap_last_error();
+    size_t len = strlen(who);
+    if (strncmp(msg, who, len) == 0 && msg[len] == ':' && msg[len + 1] == ' ')
+        snprintf(ent->error, sizeof ent->error, "%s", msg + len + 2);
+    return rc;
+}
+
 int shmap__describe_entry(const struct shmap__store_ops *ops, struct shmap__obj *obj,
                           struct shmap__list *l, const char *who)
 {
@@ -237,12 +253,13 @@ int shmap__describe_entry(const struct shmap__store_ops *ops, struct shmap__obj 
     shmap_entry *ent = &l->v[l->n - 1];
     int rc = describe_header(ops, obj, &ent->info, who, &h, &got, keywords ? &kw : NULL);
     if (rc < 0)
-        return rc;
+        return entry_failed(ent, rc, who);
     /* A checked header is from an object of at least a page; a shorter read means it
      * shrank while we read, and a lock area read in part would tell nothing true. */
     if (got < sizeof h) {
         free(kw.slots);
-        return shmap__err(SHMAP_ETRUNCATED, "%s: the header page cannot be read whole", who);
+        return entry_failed(ent, shmap__err(SHMAP_ETRUNCATED, "%s: the header page cannot "
+                                                              "be read whole", who), who);
     }
     /* shmap__list_add() left room for a whole table in the pool. */
     struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
@@ -326,7 +343,8 @@ static int by_name(const void *a, const void *b)
 }
 
 /* Close the list: the attachers move up behind the last entry and the keywords behind them
- * (the block keeps its size), and each entry points at its own. */
+ * (the block keeps its size), and each entry points at its own; an entry that is not a
+ * segment and has no detail of why gets its code's message. */
 static int list_finish(struct shmap__list *l)
 {
     if (!l->v && !(l->v = malloc(sizeof *l->v)))
@@ -342,6 +360,8 @@ static int list_finish(struct shmap__list *l)
         dst += l->v[i].nattachers;
         l->v[i].keywords = l->v[i].nkeywords ? kdst : NULL;
         kdst += l->v[i].nkeywords;
+        if (l->v[i].status < 0 && !l->v[i].error[0])
+            snprintf(l->v[i].error, sizeof l->v[i].error, "%s", shmap_strerror(l->v[i].status));
     }
     return 0;
 }

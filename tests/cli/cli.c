@@ -734,3 +734,22 @@ TEST(cli__cat_slice_selects_elements)
     util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }
+
+/* One of a thing is not "1 things": a ring of one one-byte frame, one keyword slot. */
+TEST(cli__info_says_one_frame_one_byte_one_slot)
+{
+    const char *name = test_name("one");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP | SHMAP_CREATE_RING;
+    opts.keyword_capacity = 1;
+    const uint64_t d[1] = {1};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, d, &opts));
+    CHECK_OK(shmap_close(seg));
+    char *out = NULL, *err = NULL;
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "\nring_length:     1 frame\nframe_size:      1 byte\n");
+    CHECK_CONTAINS(out, "\nkeywords:        0 of 1 slot\n");
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}

@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,4 +165,63 @@ TEST(api__mapped_by_refuses_null_arguments)
     CHECK(list == NULL);
     shmap_close(seg);
     CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+}
+
+/*
+ * The processes info cannot look into are not all other users': a process of the caller's
+ * own user that is not dumpable (one that changed its ids, a container's pid 1) hides its
+ * maps too, from everyone but root. As nobody, with such a process of nobody's own running,
+ * the line counts them without saying whose they are, in the right number.
+ */
+TEST(cli__info_counts_the_processes_it_cannot_look_into_without_saying_whose)
+{
+    util_need_root();
+    const char *name = test_name("unseen");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "4", "--mode", "0644");
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        close(p[0]);
+        util_become_nobody();
+        if (access(test_shmap_bin(), X_OK) != 0)
+            _exit(77);
+        pid_t hidden = fork();
+        if (hidden == 0) {
+            prctl(PR_SET_DUMPABLE, 0);
+            for (;;)
+                pause();
+        }
+        char *o = NULL;
+        int rc = hidden > 0 ? test_cli(&o, NULL, NULL, "info", name, NULL) : 99;
+        kill(hidden, SIGKILL);
+        if (o && write(p[1], o, strlen(o)) < 0)
+            _exit(98);
+        _exit(rc);
+    }
+    close(p[1]);
+    char buf[16384];
+    size_t n = 0;
+    ssize_t got;
+    while (n < sizeof buf - 1 && (got = read(p[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)got;
+    buf[n] = '\0';
+    close(p[0]);
+    int rc = test_wait(pid);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+    if (rc == 77)
+        TEST_SKIP("nobody may not run %s", test_shmap_bin());
+    CHECK_EQ_INT(rc, 0);
+    CHECK(!strstr(buf, "other users"));
+    const char *line = strstr(buf, "\n  (and maybe ");
+    if (!line)
+        test_fail(__FILE__, __LINE__, "no line of unseen processes in:\n%s", buf);
+    int count = atoi(line + strlen("\n  (and maybe "));
+    char want[128];
+    snprintf(want, sizeof want, "\n  (and maybe %d process%s whose maps this user cannot "
+                                "read)\n", count, count == 1 ? "" : "es");
+    CHECK(count >= 1);
+    CHECK_CONTAINS(buf, want);
 }

@@ -187,7 +187,11 @@ def test_list__all_includes_foreign_objects(name, foreign):
     assert listed[name]["shmap"] is True
     f = listed[junk]
     assert list(f) == ["name", "shmap", "store", "os_handle", "size", "mode", "uid", "gid",
-                       "owner", "group", "error", "error_code", "deleted"]
+                       "owner", "group", "dtype", "numpy", "record_fields", "elsize", "ndim",
+                       "shape", "nelem", "bytes", "creator_pid", "attached", "generation",
+                       "created", "error", "error_code", "deleted"]
+    assert all(f[k] is None for k in ("dtype", "shape", "bytes", "creator_pid", "attached",
+                                      "generation", "created"))
     assert f["shmap"] is False
     assert f["size"] == 8192
     assert f["error_code"].startswith("SHMAP_E")

@@ -111,6 +111,8 @@ TEST(list__skips_a_foreign_object_unless_all_then_reports_eformat)
         if (strcmp(in->name, foreign) == 0) {
             seen_foreign = 1;
             CHECK_EQ_INT(mine[i]->status, SHMAP_EFORMAT);
+            /* Why, as opening it would say, without its name in front. */
+            CHECK_STR(mine[i]->error, "not a shmap segment (no shmap magic in its 5000 bytes)");
             CHECK_EQ_INT(in->size, sizeof junk);
             CHECK_EQ_INT(in->mode, 0600);
         } else if (strcmp(in->name, empty) == 0) {
@@ -120,6 +122,7 @@ TEST(list__skips_a_foreign_object_unless_all_then_reports_eformat)
         } else if (strcmp(in->name, goodname) == 0) {
             seen_good = 1;
             CHECK_EQ_INT(mine[i]->status, 0);
+            CHECK_STR(mine[i]->error, "");
         }
     }
     CHECK(seen_foreign && seen_empty && seen_good);
@@ -144,6 +147,7 @@ TEST(list__reports_a_damaged_segment_only_with_all)
     CHECK_OK(shmap_list(&list, &n, SHMAP_LIST_ALL));
     CHECK_EQ_INT(ours(list, n, mine, 4), 1);
     CHECK_EQ_INT(mine[0]->status, SHMAP_ETRUNCATED);
+    CHECK(strncmp(mine[0]->error, "object is 4096 bytes, its header needs ", 39) == 0);
     CHECK_EQ_INT(mine[0]->info.size, 4096);
     shmap_list_free(list);
     util_shm_remove(name);
