@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -698,8 +699,10 @@ void cli_value_ramp(const cli_layout *l, void *data, uint64_t nelem)
 /* Printing */
 
 /*
- * The shortest "%g" text that reads back as the same float. Fewer than 6 digits never need
- * checking: a float carries 7.2 digits, so rounding to 6 already drops any trailing noise.
+ * The shortest "%g" text that reads back as the same float (parsed as a float: through a
+ * double, the text could round twice). Any text of up to FLT_DIG (6) digits reads back from
+ * a normal float printed with 6 digits, so the search starts there; a subnormal carries
+ * fewer digits (1e-45 has one) and starts at 1.
  */
 static void format_f32(char *buf, size_t size, float v)
 {
@@ -707,13 +710,14 @@ static void format_f32(char *buf, size_t size, float v)
         cli_format_double(buf, size, v);
         return;
     }
-    for (int prec = 6; prec <= 9; prec++) {
+    for (int prec = fpclassify(v) == FP_SUBNORMAL ? 1 : FLT_DIG; prec <= 9; prec++) {
         snprintf(buf, size, "%.*g", prec, (double)v);
         if (strtof(buf, NULL) == v)
             return;
     }
 }
 
+/* The same for a half float, whose normal numbers keep 3 digits; 5 always read back. */
 static void format_f16(char *buf, size_t size, uint16_t h)
 {
     double v = f16_to_double(h);
@@ -721,7 +725,8 @@ static void format_f16(char *buf, size_t size, uint16_t h)
         cli_format_double(buf, size, v);
         return;
     }
-    for (int prec = 3; prec <= 5; prec++) {
+    int subnormal = (h & 0x7c00) == 0 && (h & 0x3ff) != 0;
+    for (int prec = subnormal ? 1 : 3; prec <= 5; prec++) {
         snprintf(buf, size, "%.*g", prec, v);
         if (double_to_f16(strtod(buf, NULL)) == h)
             return;

@@ -1,0 +1,55 @@
+/*
+ * Values as the command prints and reads them: floats in the shortest form that reads back
+ * (subnormals too, which carry fewer digits than normal numbers).
+ */
+#include "../util.h"
+
+/* Set each element of a new one-dimensional array of `type` to values[i], then check that
+ * cat prints `want` (values[] as they should read, or other texts of the same numbers). */
+static void check_cat_of(const char *type, const char *const *values, size_t n,
+                         const char *want)
+{
+    const char *name = test_name("fl");
+    char *out = NULL, *err = NULL, count[16], index[16];
+    snprintf(count, sizeof count, "%zu", n);
+    RUN(0, "create", name, type, count);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(index, sizeof index, "%zu", i);
+        RUN(0, "set", name, index, values[i]);
+    }
+    RUN(0, "cat", name);
+    if (strcmp(out, want) != 0)
+        test_fail(__FILE__, __LINE__, "cat of %s prints \"%s\", expected \"%s\"", type, out,
+                  want);
+    util_clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(values__cat_prints_floats_in_the_shortest_form_that_reads_back)
+{
+    /* The smallest and largest subnormals, subnormals in between, and normal numbers. */
+    static const char *const f32[] = {"1e-45", "1e-40", "1.1754942e-38", "-1e-45",
+                                      "1.1754944e-38", "0.3", "1e-07", "3.4028235e+38",
+                                      "-0", "inf", "-inf", "nan"};
+    check_cat_of("f32", f32, sizeof f32 / sizeof f32[0],
+                 "1e-45 1e-40 1.1754942e-38 -1e-45 1.1754944e-38 0.3 1e-07 3.4028235e+38 "
+                 "-0 inf -inf nan\n");
+    static const char *const f64[] = {"5e-324", "1e-310", "2.225073858507201e-308",
+                                      "-5e-324", "2.2250738585072014e-308", "0.1", "0.3",
+                                      "1.7976931348623157e+308", "-0", "inf", "nan"};
+    check_cat_of("f64", f64, sizeof f64 / sizeof f64[0],
+                 "5e-324 1e-310 2.225073858507201e-308 -5e-324 2.2250738585072014e-308 0.1 "
+                 "0.3 1.7976931348623157e+308 -0 inf nan\n");
+    /* Written another way, the same numbers print the same. */
+    static const char *const other[] = {"1.4013e-45", "4.94065645841247e-324"};
+    check_cat_of("f32", other, 1, "1e-45\n");
+    check_cat_of("f64", other + 1, 1, "5e-324\n");
+    /* Complex parts are floats of their own. */
+    static const char *const c64[] = {"1e-45+1e-40j", "(0.3, -1e-45)", "1e-07-infj"};
+    check_cat_of("c64", c64, 3, "1e-45+1e-40j 0.3-1e-45j 1e-07-infj\n");
+    static const char *const c128[] = {"5e-324-1e-310j", "0.1+2.2250738585072014e-308j"};
+    check_cat_of("c128", c128, 2, "5e-324-1e-310j 0.1+2.2250738585072014e-308j\n");
+    /* Half floats: the smallest and largest subnormals, then normal numbers. */
+    static const char *const f16[] = {"6e-08", "6.1e-05", "0.1", "1.5", "-2"};
+    check_cat_of("f16", f16, 5, "6e-08 6.1e-05 0.1 1.5 -2\n");
+}
