@@ -890,3 +890,13 @@ int cli_value_real(const cli_layout *l, const void *elem, double *out)
     *out = scalar_real(l->dtype, elem);
     return 0;
 }
+
+void cli_value_format_real(char *buf, size_t size, const cli_layout *l, double v)
+{
+    if (l->dtype == SHMAP_F32)
+        format_f32(buf, size, (float)v);
+    else if (l->dtype == SHMAP_F16)
+        format_f16(buf, size, double_to_f16(v));
+    else
+        cli_format_double(buf, size, v);
+}

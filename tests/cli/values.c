@@ -1,6 +1,7 @@
 /*
  * Values as the command prints and reads them: floats in the shortest form that reads back
- * (subnormals too, which carry fewer digits than normal numbers).
+ * (subnormals too, which carry fewer digits than normal numbers), and the statistics of
+ * watch, also when no element is a number.
  */
 #include "../util.h"
 
@@ -52,4 +53,71 @@ TEST(values__cat_prints_floats_in_the_shortest_form_that_reads_back)
     /* Half floats: the smallest and largest subnormals, then normal numbers. */
     static const char *const f16[] = {"6e-08", "6.1e-05", "0.1", "1.5", "-2"};
     check_cat_of("f16", f16, 5, "6e-08 6.1e-05 0.1 1.5 -2\n");
+}
+
+/* The statistics part of one `shmap watch NAME --count 1` line ("min ..." to its end). */
+static char *watch_stats(const char *name)
+{
+    char *out = NULL, *err = NULL;
+    RUN(0, "watch", name, "--count", "1");
+    free(err);
+    char *p = strstr(out, "  min ");
+    if (!p)
+        test_fail(__FILE__, __LINE__, "no statistics in \"%s\"", out);
+    memmove(out, p + 2, strlen(p + 2) + 1);
+    return out;
+}
+
+/* Fill a new f32 array of `n` elements with `values` in turn and check watch's statistics. */
+static void check_watch_of(const char *const *values, size_t n, const char *want)
+{
+    const char *name = test_name("ws");
+    char *out = NULL, *err = NULL, count[16], index[16];
+    snprintf(count, sizeof count, "%zu", n);
+    RUN(0, "create", name, "f32", count);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(index, sizeof index, "%zu", i);
+        RUN(0, "set", name, index, values[i]);
+    }
+    util_clear(&out, &err);
+    char *stats = watch_stats(name);
+    if (strcmp(stats, want) != 0)
+        test_fail(__FILE__, __LINE__, "watch shows \"%s\", expected \"%s\"", stats, want);
+    free(stats);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(values__watch_without_a_number_but_nan_shows_nan_for_min_and_max)
+{
+    static const char *const nans[] = {"nan", "nan", "nan"};
+    check_watch_of(nans, 3, "min nan  max nan  mean nan  nan 3\n");
+    static const char *const infs[] = {"inf", "inf"};
+    check_watch_of(infs, 2, "min inf  max inf  mean inf\n");
+    static const char *const mix[] = {"nan", "inf", "nan"};
+    check_watch_of(mix, 3, "min inf  max inf  mean inf  nan 2\n");
+    static const char *const both[] = {"-inf", "nan", "inf"};
+    check_watch_of(both, 3, "min -inf  max inf  mean nan  nan 1\n");
+}
+
+/* Statistics print as cat prints the elements: a float array's extremes are floats. */
+TEST(values__watch_shows_min_and_max_as_cat_prints_them)
+{
+    const char *name = test_name("wf");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "f32", "2");
+    RUN(0, "set", name, "0", "0.3");
+    RUN(0, "set", name, "1", "1e-45");
+    util_clear(&out, &err);
+    char *stats = watch_stats(name);
+    CHECK_CONTAINS(stats, "min 1e-45  max 0.3  mean ");
+    free(stats);
+    CHECK_OK(shmap_unlink(name));
+    RUN(0, "create", name, "f64", "2");
+    RUN(0, "set", name, "0", "5e-324");
+    RUN(0, "set", name, "1", "1e-310");
+    util_clear(&out, &err);
+    stats = watch_stats(name);
+    CHECK_CONTAINS(stats, "min 5e-324  max 1e-310  mean ");
+    free(stats);
+    CHECK_OK(shmap_unlink(name));
 }
