@@ -330,6 +330,44 @@ static int value_error(char *err, size_t errsize, const cli_field *f, int rc, sh
 /* ---------------------------------------------------------------------------------------- */
 /* Records */
 
+/*
+ * Brackets must pair up before a value is read: "(flag=1" read on would make "(flag=1" the
+ * first field's value and blame that field. The innermost bracket left open (or closed by
+ * the other kind) is named, from where it opens to the end of the text. Nesting deeper than
+ * any value needs (record, field items, complex parts) is left to the parsers to refuse.
+ */
+static int brackets_check(const char *text, char *err, size_t errsize)
+{
+    const char *open[16];
+    size_t depth = 0;
+    int len = (int)strlen(text);
+    for (const char *p = text; *p; p++) {
+        if (*p == '(' || *p == '[') {
+            if (depth == sizeof open / sizeof open[0])
+                return 0;
+            open[depth++] = p;
+        } else if (*p == ')' || *p == ']') {
+            if (depth == 0) {
+                snprintf(err, errsize, "'%.*s' has a '%c' that closes no bracket", len, text,
+                         *p);
+                return -1;
+            }
+            const char *o = open[--depth];
+            if ((*o == '(') != (*p == ')')) {
+                snprintf(err, errsize, "'%s' is missing its closing '%c'", o,
+                         *o == '(' ? ')' : ']');
+                return -1;
+            }
+        }
+    }
+    if (depth) {
+        const char *o = open[depth - 1];
+        snprintf(err, errsize, "'%s' is missing its closing '%c'", o, *o == '(' ? ')' : ']');
+        return -1;
+    }
+    return 0;
+}
+
 /* The bracket closing the '(' or '[' at s, or NULL. */
 static const char *match_close(const char *s, const char *e)
 {
@@ -576,7 +614,9 @@ int cli_value_parse(const cli_layout *l, const char *text, cli_value *v, char *e
         return -1;
     }
     int rc;
-    if (l->dtype == SHMAP_RECORD) {
+    if (brackets_check(text, err, errsize) < 0) {
+        rc = -1;
+    } else if (l->dtype == SHMAP_RECORD) {
         rc = parse_record(l, text, v, err, errsize);
     } else {
         const char *e = text + strlen(text);

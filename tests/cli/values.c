@@ -1,7 +1,7 @@
 /*
  * Values as the command prints and reads them: floats in the shortest form that reads back
- * (subnormals too, which carry fewer digits than normal numbers), and the statistics of
- * watch, also when no element is a number.
+ * (subnormals too, which carry fewer digits than normal numbers), the statistics of watch
+ * when no element is a number, and record values written with a bracket left open.
  */
 #include "../util.h"
 
@@ -120,4 +120,45 @@ TEST(values__watch_shows_min_and_max_as_cat_prints_them)
     CHECK_CONTAINS(stats, "min 5e-324  max 1e-310  mean ");
     free(stats);
     CHECK_OK(shmap_unlink(name));
+}
+
+/* A record value with its '(' left open, or a field's '[', or a complex value's '(': the
+ * message says which bracket is missing, rather than reading the text as the first field's
+ * value. Bad usage: status 2, and nothing is written. */
+TEST(values__a_value_missing_its_closing_bracket_says_so)
+{
+    const char *name = test_name("br");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "record:x:f4,y:f4,flag:u1,v:i2[2]", "3");
+    static const char *const open_paren[] = {"(flag=1", "(1, 2", "( x=1, v=[1, 2]"};
+    for (size_t i = 0; i < sizeof open_paren / sizeof open_paren[0]; i++) {
+        char want[96];
+        snprintf(want, sizeof want, "'%s' is missing its closing ')'", open_paren[i]);
+        RUN(2, "set", name, "2", open_paren[i]);
+        CHECK_USAGE_LINES(err, "set", want);
+        RUN(2, "fill", name, open_paren[i]);
+        CHECK_USAGE_LINES(err, "fill", want);
+    }
+    RUN(2, "set", name, "2", "(v=[1, 2)");
+    CHECK_USAGE_LINES(err, "set", "'[1, 2)' is missing its closing ']'");
+    RUN(2, "set", name, "2", "v=[1");
+    CHECK_USAGE_LINES(err, "set", "'[1' is missing its closing ']'");
+    RUN(2, "set", name, "2", "(flag=1))");
+    CHECK_USAGE_LINES(err, "set", "'(flag=1))' has a ')' that closes no bracket");
+    /* A complex value too. */
+    const char *cname = test_name("bc");
+    RUN(0, "create", cname, "c64", "2");
+    RUN(2, "set", cname, "0", "(1, 2");
+    CHECK_USAGE_LINES(err, "set", "'(1, 2' is missing its closing ')'");
+    RUN(0, "set", cname, "0", "(1, 2)");
+    /* Nothing was written; whole values still are. */
+    RUN(0, "set", name, "2", "(flag=1)");
+    RUN(0, "cat", name);
+    CHECK_STR(out, "(x=0, y=0, flag=0, v=[0, 0]) (x=0, y=0, flag=0, v=[0, 0]) "
+                   "(x=0, y=0, flag=1, v=[0, 0])\n");
+    RUN(0, "cat", cname);
+    CHECK_STR(out, "1+2j 0+0j\n");
+    util_clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+    CHECK_OK(shmap_unlink(cname));
 }
