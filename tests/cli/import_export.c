@@ -911,6 +911,36 @@ TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field
     util_clear(&out, &err);
 }
 
+/*
+ * numpy writes the alignment holes of an aligned structured type (align=True, or a C struct)
+ * as fields named '' of raw bytes: the message says the record has padding, which shmap's
+ * packed records cannot hold, and how to save a packed copy, rather than calling '' a bad
+ * field name.
+ */
+TEST(io__npy_records_with_padding_are_refused_saying_how_to_pack_them)
+{
+    char *out = NULL, *err = NULL;
+    static const char *const descrs[] = {
+        "[('a', '|u1'), ('', '|V7'), ('b', '<f8')]", /* a hole inside */
+        "[('b', '<f8'), ('a', '|u1'), ('', '|V7')]", /* at the end */
+    };
+    const char *name = test_name("pad");
+    for (size_t i = 0; i < sizeof descrs / sizeof descrs[0]; i++) {
+        char header[160];
+        snprintf(header, sizeof header, "{'descr': %s, 'fortran_order': False, "
+                                        "'shape': (2,), }", descrs[i]);
+        const char *path = util_test_path("aligned.npy");
+        write_npy1(path, header, 32);
+        RUN(1, "import", path, name);
+        CHECK_ERROR_LINE(err, "aligned.npy: ");
+        CHECK_CONTAINS(err, "padding");
+        CHECK_CONTAINS(err, "numpy.lib.recfunctions.repack_fields");
+        CHECK(strstr(err, "field name") == NULL);
+        CHECK(!util_shm_exists(name));
+    }
+    util_clear(&out, &err);
+}
+
 TEST(io__npy_type_strings_are_read_as_numpy_reads_them)
 {
     char *out = NULL, *err = NULL;
