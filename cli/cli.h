@@ -214,6 +214,11 @@ int cli_user_name(uid_t uid, char *buf, size_t size);
 int cli_group_name(gid_t gid, char *buf, size_t size);
 /* Shortest "%g" text that reads back as the same double ("0.1", "nan", "-inf"). */
 void cli_format_double(char *buf, size_t size, double v);
+/* @p one or @p many, as @p n asks, for messages that count: "1 byte", "29 bytes". */
+static inline const char *cli_plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Element values (value.c) */

@@ -542,8 +542,8 @@ static char *read_text(int fd, const unsigned char *got, size_t have, uint32_t h
         text = t;
         if (read_full(fd, text + have, want - have) < 0) {
             if (errno == 0)
-                cli_errf(err, errsize, "truncated .npy header (%" PRIu32 " bytes announced)",
-                         hlen);
+                cli_errf(err, errsize, "truncated .npy header (%" PRIu32 " %s announced)", hlen,
+                         cli_plural(hlen, "byte", "bytes"));
             else
                 cli_errf(err, errsize, "%s", strerror(errno));
             free(text);

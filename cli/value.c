@@ -431,8 +431,8 @@ static int parse_field(const cli_field *f, const char *s, const char *e, unsigne
         for (;;) {
             const char *q = item_end(p, end);
             if (k == f->count) {
-                snprintf(err, errsize, "field '%s' has %zu items, more values given", f->name,
-                         f->count);
+                snprintf(err, errsize, "field '%s' has %zu %s, more values given", f->name,
+                         f->count, cli_plural(f->count, "item", "items"));
                 return -1;
             }
             int rc = parse_scalar(f->dtype, p, q, dst + k * f->size);
@@ -444,8 +444,8 @@ static int parse_field(const cli_field *f, const char *s, const char *e, unsigne
             p = q + 1;
         }
         if (k != f->count) {
-            snprintf(err, errsize, "field '%s' has %zu items, %zu values given", f->name,
-                     f->count, k);
+            snprintf(err, errsize, "field '%s' has %zu %s, %zu %s given", f->name, f->count,
+                     cli_plural(f->count, "item", "items"), k, cli_plural(k, "value", "values"));
             return -1;
         }
         return 0;
@@ -495,7 +495,8 @@ static int parse_record(const cli_layout *l, const char *text, cli_value *v, cha
                      (int)(b - a), a);
             return -1;
         } else if (pos >= l->nfields) {
-            snprintf(err, errsize, "too many values: the record has %zu fields", l->nfields);
+            snprintf(err, errsize, "too many values: the record has %zu %s", l->nfields,
+                     cli_plural(l->nfields, "field", "fields"));
             return -1;
         } else {
             f = &l->fields[pos++];
@@ -564,8 +565,8 @@ static int parse_fields(cli_layout *l, const char *spec, char *err, size_t errsi
         s = q + 1;
     }
     if (offset != l->elsize) {
-        snprintf(err, errsize, "record fields '%s' make %zu bytes, elements have %zu", spec,
-                 offset, l->elsize);
+        snprintf(err, errsize, "record fields '%s' make %zu %s, elements have %zu", spec,
+                 offset, cli_plural(offset, "byte", "bytes"), l->elsize);
         return -1;
     }
     return 0;
@@ -589,8 +590,8 @@ int cli_layout_init(cli_layout *l, const shmap_info *info, char *err, size_t err
         return -1;
     }
     if (shmap_dtype_size(info->dtype) == 0 || shmap_dtype_size(info->dtype) != info->elsize) {
-        snprintf(err, errsize, "element type %u (%zu bytes) is unknown to this shmap",
-                 (unsigned)info->dtype, info->elsize);
+        snprintf(err, errsize, "element type %u (%zu %s) is unknown to this shmap",
+                 (unsigned)info->dtype, info->elsize, cli_plural(info->elsize, "byte", "bytes"));
         return -1;
     }
     return 0;

@@ -1,7 +1,8 @@
 /*
  * Values as the command prints and reads them: floats in the shortest form that reads back
  * (subnormals too, which carry fewer digits than normal numbers), the statistics of watch
- * when no element is a number, and record values written with a bracket left open.
+ * when no element is a number, record values written with a bracket left open, and errors
+ * that count one item in the singular.
  */
 #include "../util.h"
 
@@ -161,4 +162,25 @@ TEST(values__a_value_missing_its_closing_bracket_says_so)
     util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
     CHECK_OK(shmap_unlink(cname));
+}
+
+/* Counts in record value errors agree with their number: "1 field", "1 item", "1 value". */
+TEST(values__record_value_counts_of_one_are_in_the_singular)
+{
+    const char *name = test_name("one");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "record:x:f4", "2");
+    RUN(2, "set", name, "0", "1, 2");
+    CHECK_USAGE_LINES(err, "set", "too many values: the record has 1 field");
+    CHECK(strstr(err, "1 fields") == NULL);
+    CHECK_OK(shmap_unlink(name));
+    RUN(0, "create", name, "record:x:f4,v:i2[2]", "2");
+    RUN(2, "set", name, "0", "(x=[1, 2])");
+    CHECK_USAGE_LINES(err, "set", "field 'x' has 1 item, more values given");
+    RUN(2, "set", name, "0", "(v=[1])");
+    CHECK_USAGE_LINES(err, "set", "field 'v' has 2 items, 1 value given");
+    RUN(2, "set", name, "0", "(v=[1, 2, 3])");
+    CHECK_USAGE_LINES(err, "set", "field 'v' has 2 items, more values given");
+    util_clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
 }
