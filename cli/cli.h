@@ -214,6 +214,11 @@ int cli_user_name(uid_t uid, char *buf, size_t size);
 int cli_group_name(gid_t gid, char *buf, size_t size);
 /* Shortest "%g" text that reads back as the same double ("0.1", "nan", "-inf"). */
 void cli_format_double(char *buf, size_t size, double v);
+/* @p one or @p many, as @p n asks, for messages that count: "1 byte", "29 bytes". */
+static inline const char *cli_plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Text for a terminal (text.c) */
@@ -276,6 +281,10 @@ void cli_value_ramp(const cli_layout *l, void *data, uint64_t nelem);
 /* One element as a number, for statistics: complex values give their magnitude. Returns
  * 0, or -1 for records, which have no single value. */
 int cli_value_real(const cli_layout *l, const void *elem, double *out);
+
+/* A number cli_value_real() gave (the smallest or largest element) as text: for f16 and f32
+ * elements in the shortest form of their own type, as cli_value_print() prints them. */
+void cli_value_format_real(char *buf, size_t size, const cli_layout *l, double v);
 
 /* Print one element ("1.5", "1+2j", "True", "(x=1.5, y=2)"). */
 void cli_value_print(FILE *out, const cli_layout *l, const void *elem);

@@ -109,8 +109,9 @@ static int make_view(const char *name, const shmap_info *info, const slice_item 
                      int nitems, view *v)
 {
     if ((unsigned int)nitems > info->ndim)
-        return cli_usage_error_on("cat", name, "--slice has %d items for %u dimension%s",
-                                  nitems, info->ndim, info->ndim == 1 ? "" : "s");
+        return cli_usage_error_on("cat", name, "--slice has %d items for %u %s",
+                                  nitems, info->ndim,
+                                  cli_plural(info->ndim, "dimension", "dimensions"));
     memset(v, 0, sizeof *v);
     int64_t stride = 1;
     for (int d = (int)info->ndim - 1; d >= 0; d--) {

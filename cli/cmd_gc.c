@@ -20,11 +20,6 @@ struct tally {
     unsigned failed, failed_segments, failed_tmp;
 };
 
-static const char *plural(unsigned n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
-
 /*
  * Why a transient segment was kept: the library's detail after its "NAME: kept: ", or a
  * plain explanation when there is no such detail.
@@ -70,7 +65,7 @@ static int on_event(const shmap_gc_event *ev, void *ctx)
         t->cleared_slots += ev->slots;
         t->cleared_segments++;
         printf("%s %u stale attach %s in %s\n", ev->dry_run ? "would clear" : "cleared",
-               ev->slots, plural(ev->slots, "slot", "slots"), name);
+               ev->slots, cli_plural(ev->slots, "slot", "slots"), name);
         break;
     case SHMAP_GC_REMOVED_TMP:
         /* System V has no hidden names: its unfinished creations are under their key. */
@@ -121,29 +116,29 @@ int cmd_gc(int argc, char **argv)
             printf("nothing to do");
     } else {
         printf("%u transient %s %s, %u stale attach %s %s in %u %s, %u hidden %s %s", t.removed,
-               plural(t.removed, "segment", "segments"), removed, t.cleared_slots,
-               plural(t.cleared_slots, "slot", "slots"), cleared, t.cleared_segments,
-               plural(t.cleared_segments, "segment", "segments"), t.tmp,
-               plural(t.tmp, "leftover", "leftovers"), removed);
+               cli_plural(t.removed, "segment", "segments"), removed, t.cleared_slots,
+               cli_plural(t.cleared_slots, "slot", "slots"), cleared, t.cleared_segments,
+               cli_plural(t.cleared_segments, "segment", "segments"), t.tmp,
+               cli_plural(t.tmp, "leftover", "leftovers"), removed);
         /* Only when there are some, so the usual summary keeps its form. */
         if (t.unfinished)
             printf(", %u unfinished System V %s %s", t.unfinished,
-                   plural(t.unfinished, "segment", "segments"), removed);
+                   cli_plural(t.unfinished, "segment", "segments"), removed);
         sep = ", ";
     }
     if (t.kept) {
         printf("%s%u transient %s kept (may be in use)", sep, t.kept,
-               plural(t.kept, "segment", "segments"));
+               cli_plural(t.kept, "segment", "segments"));
         sep = ", ";
     }
     if (t.failed_segments) {
         printf("%s%u %s could not be removed", sep, t.failed_segments,
-               plural(t.failed_segments, "segment", "segments"));
+               cli_plural(t.failed_segments, "segment", "segments"));
         sep = ", ";
     }
     if (t.failed_tmp)
         printf("%s%u hidden %s could not be removed", sep, t.failed_tmp,
-               plural(t.failed_tmp, "leftover", "leftovers"));
+               cli_plural(t.failed_tmp, "leftover", "leftovers"));
     putchar('\n');
     return t.failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -173,9 +173,10 @@ static int describe_raw(source *s, const cli_raw *raw, const struct stat *st)
     if (S_ISREG(st->st_mode) && (uint64_t)st->st_size != raw->offset + s->bytes) {
         char shape[160];
         cli_format_shape(shape, sizeof shape, s->a.ndim, s->a.dims);
-        return cli_fail(s->path, "is %lld bytes; %s of %s at offset %" PRIu64 " makes %" PRIu64
+        return cli_fail(s->path, "is %lld %s; %s of %s at offset %" PRIu64 " makes %" PRIu64
                         " (the file must end where the array does)", (long long)st->st_size,
-                        shape, raw->dtype_text, raw->offset, raw->offset + s->bytes);
+                        cli_plural((uint64_t)st->st_size, "byte", "bytes"), shape,
+                        raw->dtype_text, raw->offset, raw->offset + s->bytes);
     }
     if (skip_bytes(s->fd, raw->offset) < 0)
         return cli_fail(s->path, "%s", errno ? strerror(errno) : "ends before --offset");
@@ -267,8 +268,9 @@ static int describe(source *s, const cli_raw *raw)
     uint64_t have = (uint64_t)st.st_size > s->a.data_offset
                         ? (uint64_t)st.st_size - s->a.data_offset : 0;
     if (have < s->bytes)
-        return cli_fail(s->path, "truncated: the header announces %" PRIu64 " bytes of data, "
-                                 "the file holds %" PRIu64, s->bytes, have);
+        return cli_fail(s->path, "truncated: the header announces %" PRIu64 " %s of data, "
+                                 "the file holds %" PRIu64, s->bytes,
+                        cli_plural(s->bytes, "byte", "bytes"), have);
     return 0;
 }
 
@@ -292,8 +294,9 @@ static int read_data(source *s, const char *name, unsigned char *data, const shm
     else if (n < 0)
         status = cli_fail(s->path, "%s", strerror(errno));
     else if ((uint64_t)n < s->bytes)
-        status = cli_fail(s->path, "truncated: the header announces %" PRIu64 " bytes of "
-                                   "data, the file holds %zd", s->bytes, n);
+        status = cli_fail(s->path, "truncated: the header announces %" PRIu64 " %s of "
+                                   "data, the file holds %zd", s->bytes,
+                          cli_plural(s->bytes, "byte", "bytes"), n);
     if (status == 0 && s->a.fortran && s->a.ndim > 1) {
         unsigned char *tmp = malloc((size_t)s->bytes);
         if (!tmp)

@@ -17,9 +17,9 @@ static int64_t element_offset(const char *name, const shmap_info *info, char **t
                               const int64_t *index, int nindex)
 {
     if ((unsigned int)nindex != info->ndim) {
-        cli_usage_error_on("set", name, "%d %s given for %u dimension%s", nindex,
-                           nindex == 1 ? "index" : "indices", info->ndim,
-                           info->ndim == 1 ? "" : "s");
+        cli_usage_error_on("set", name, "%d %s given for %u %s", nindex,
+                           cli_plural((uint64_t)nindex, "index", "indices"), info->ndim,
+                           cli_plural(info->ndim, "dimension", "dimensions"));
         return -1;
     }
     int64_t offset = 0;

@@ -89,6 +89,9 @@ static void compute(const cli_layout *l, const unsigned char *frame, size_t nele
     }
     st->valid = 1;
     st->mean = n ? sum / (double)n : NAN;
+    /* Nothing but NaN: no minimum or maximum, rather than the search's starting values. */
+    if (n == 0)
+        st->min = st->max = NAN;
 }
 
 /*
@@ -128,7 +131,7 @@ static void read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *fram
 
 /* @p info NULL: a raw mapping, which has no generation, rate or last update to show. */
 static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info *info,
-                 const struct stats *st, const char *note)
+                 const cli_layout *l, const struct stats *st, const char *note)
 {
     char when[64] = "never", ago[32] = "", mn[32], mx[32], mean[32];
     if (info && info->published_ns) {
@@ -143,8 +146,8 @@ static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info
     else
         fputs("raw", out);
     if (st->valid) {
-        cli_format_double(mn, sizeof mn, st->min);
-        cli_format_double(mx, sizeof mx, st->max);
+        cli_value_format_real(mn, sizeof mn, l, st->min);
+        cli_value_format_real(mx, sizeof mx, l, st->max);
         cli_format_double(mean, sizeof mean, st->mean);
         fprintf(out, "  min %s  max %s  mean %s", mn, mx, mean);
         if (st->nan)
@@ -239,7 +242,7 @@ int cmd_watch(int argc, char **argv)
                 shown_gen = gen;
                 shown_at = now;
             }
-            show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &st, note);
+            show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &layout, &st, note);
             next = now + interval;
             if (count && ++lines >= count)
                 break;

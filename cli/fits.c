@@ -304,8 +304,9 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
     if (kw->type == SHMAP_KW_STRING)
         odd += printable_ascii(kw->s);
     if (odd)
-        cli_warn(path, "keyword %s: %d byte%s outside printable ASCII, which FITS does not "
-                       "allow, read as '?'", name, odd, odd > 1 ? "s" : "");
+        cli_warn(path, "keyword %s: %d %s outside printable ASCII, which FITS does not "
+                       "allow, read as '?'", name, odd,
+                 cli_plural((uint64_t)odd, "byte", "bytes"));
     return 1;
 }
 
@@ -437,8 +438,9 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     if (!compressed && fits_get_hduaddrll(c->f, &head, &data, &end, &status) == 0) {
         uint64_t stored = bytes / a->elsize * (uint64_t)(abs(bitpix) / 8);
         if ((uint64_t)st.st_size < (uint64_t)data + stored)
-            return cli_errf(err, errsize, "truncated: the image needs %" PRIu64 " bytes of data, "
+            return cli_errf(err, errsize, "truncated: the image needs %" PRIu64 " %s of data, "
                                           "the file holds %lld", stored,
+                            cli_plural(stored, "byte", "bytes"),
                             (long long)(st.st_size > data ? st.st_size - data : 0));
     }
     if (status)

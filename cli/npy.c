@@ -293,6 +293,20 @@ static int field_name_ok(const char *name)
     return shmap_record_parse(one, NULL) == 0;
 }
 
+/*
+ * Whether a descr field is an alignment hole: numpy writes the padding of an aligned type
+ * (align=True, or offsets with gaps) as a field named '' of raw bytes ('|V7').
+ */
+static int is_padding(const char *name, const lit *type)
+{
+    if (name[0] != '\0' || type->kind != LIT_STR)
+        return 0;
+    const char *t = type->s;
+    if (*t && strchr("|<>=", *t))
+        t++;
+    return t[0] == 'V' && t[1] && strspn(t + 1, "0123456789") == strlen(t + 1);
+}
+
 /* descr as a list of (name, type[, shape]) tuples: a record's field list. */
 static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, char *err,
                         size_t errsize)
@@ -312,6 +326,11 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
             name = &ps->nodes[ps->nodes[name->child].next];
         if (name->kind != LIT_STR)
             return cli_errf(err, errsize, "descr has a field whose name is not a string");
+        if (is_padding(name->s, type))
+            return cli_errf(err, errsize, "the record has padding (alignment holes, written as "
+                                          "'' fields of '%s'), which shmap's packed records "
+                                          "cannot hold: save a packed copy, numpy.save(FILE, "
+                                          "numpy.lib.recfunctions.repack_fields(a))", type->s);
         if (!field_name_ok(name->s)) {
             char shown[96];
             cli_escape(shown, sizeof shown, name->s);
@@ -523,8 +542,8 @@ static char *read_text(int fd, const unsigned char *got, size_t have, uint32_t h
         text = t;
         if (read_full(fd, text + have, want - have) < 0) {
             if (errno == 0)
-                cli_errf(err, errsize, "truncated .npy header (%" PRIu32 " bytes announced)",
-                         hlen);
+                cli_errf(err, errsize, "truncated .npy header (%" PRIu32 " %s announced)", hlen,
+                         cli_plural(hlen, "byte", "bytes"));
             else
                 cli_errf(err, errsize, "%s", strerror(errno));
             free(text);

@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <math.h>
@@ -691,8 +692,11 @@ void cli_format_double(char *buf, size_t size, double v)
         snprintf(buf, size, v < 0 ? "-inf" : "inf");
         return;
     }
-    /* 17 significant digits always read back exactly; fewer usually do, and read better. */
-    for (int prec = 15; prec <= 17; prec++) {
+    /* 17 significant digits always read back exactly; fewer usually do, and read better.
+     * Any text of up to DBL_DIG (15) digits reads back from a normal double printed with 15,
+     * so the search starts there; a subnormal has fewer digits (5e-324 has one) and starts
+     * at 1. */
+    for (int prec = fpclassify(v) == FP_SUBNORMAL ? 1 : DBL_DIG; prec <= 17; prec++) {
         snprintf(buf, size, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
             return;

@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -329,6 +330,44 @@ static int value_error(char *err, size_t errsize, const cli_field *f, int rc, sh
 /* ---------------------------------------------------------------------------------------- */
 /* Records */
 
+/*
+ * Brackets must pair up before a value is read: "(flag=1" read on would make "(flag=1" the
+ * first field's value and blame that field. The innermost bracket left open (or closed by
+ * the other kind) is named, from where it opens to the end of the text. Nesting deeper than
+ * any value needs (record, field items, complex parts) is left to the parsers to refuse.
+ */
+static int brackets_check(const char *text, char *err, size_t errsize)
+{
+    const char *open[16];
+    size_t depth = 0;
+    int len = (int)strlen(text);
+    for (const char *p = text; *p; p++) {
+        if (*p == '(' || *p == '[') {
+            if (depth == sizeof open / sizeof open[0])
+                return 0;
+            open[depth++] = p;
+        } else if (*p == ')' || *p == ']') {
+            if (depth == 0) {
+                snprintf(err, errsize, "'%.*s' has a '%c' that closes no bracket", len, text,
+                         *p);
+                return -1;
+            }
+            const char *o = open[--depth];
+            if ((*o == '(') != (*p == ')')) {
+                snprintf(err, errsize, "'%s' is missing its closing '%c'", o,
+                         *o == '(' ? ')' : ']');
+                return -1;
+            }
+        }
+    }
+    if (depth) {
+        const char *o = open[depth - 1];
+        snprintf(err, errsize, "'%s' is missing its closing '%c'", o, *o == '(' ? ')' : ']');
+        return -1;
+    }
+    return 0;
+}
+
 /* The bracket closing the '(' or '[' at s, or NULL. */
 static const char *match_close(const char *s, const char *e)
 {
@@ -392,8 +431,8 @@ static int parse_field(const cli_field *f, const char *s, const char *e, unsigne
         for (;;) {
             const char *q = item_end(p, end);
             if (k == f->count) {
-                snprintf(err, errsize, "field '%s' has %zu items, more values given", f->name,
-                         f->count);
+                snprintf(err, errsize, "field '%s' has %zu %s, more values given", f->name,
+                         f->count, cli_plural(f->count, "item", "items"));
                 return -1;
             }
             int rc = parse_scalar(f->dtype, p, q, dst + k * f->size);
@@ -405,8 +444,8 @@ static int parse_field(const cli_field *f, const char *s, const char *e, unsigne
             p = q + 1;
         }
         if (k != f->count) {
-            snprintf(err, errsize, "field '%s' has %zu items, %zu values given", f->name,
-                     f->count, k);
+            snprintf(err, errsize, "field '%s' has %zu %s, %zu %s given", f->name, f->count,
+                     cli_plural(f->count, "item", "items"), k, cli_plural(k, "value", "values"));
             return -1;
         }
         return 0;
@@ -456,7 +495,8 @@ static int parse_record(const cli_layout *l, const char *text, cli_value *v, cha
                      (int)(b - a), a);
             return -1;
         } else if (pos >= l->nfields) {
-            snprintf(err, errsize, "too many values: the record has %zu fields", l->nfields);
+            snprintf(err, errsize, "too many values: the record has %zu %s", l->nfields,
+                     cli_plural(l->nfields, "field", "fields"));
             return -1;
         } else {
             f = &l->fields[pos++];
@@ -525,8 +565,8 @@ static int parse_fields(cli_layout *l, const char *spec, char *err, size_t errsi
         s = q + 1;
     }
     if (offset != l->elsize) {
-        snprintf(err, errsize, "record fields '%s' make %zu bytes, elements have %zu", spec,
-                 offset, l->elsize);
+        snprintf(err, errsize, "record fields '%s' make %zu %s, elements have %zu", spec,
+                 offset, cli_plural(offset, "byte", "bytes"), l->elsize);
         return -1;
     }
     return 0;
@@ -550,8 +590,8 @@ int cli_layout_init(cli_layout *l, const shmap_info *info, char *err, size_t err
         return -1;
     }
     if (shmap_dtype_size(info->dtype) == 0 || shmap_dtype_size(info->dtype) != info->elsize) {
-        snprintf(err, errsize, "element type %u (%zu bytes) is unknown to this shmap",
-                 (unsigned)info->dtype, info->elsize);
+        snprintf(err, errsize, "element type %u (%zu %s) is unknown to this shmap",
+                 (unsigned)info->dtype, info->elsize, cli_plural(info->elsize, "byte", "bytes"));
         return -1;
     }
     return 0;
@@ -575,7 +615,9 @@ int cli_value_parse(const cli_layout *l, const char *text, cli_value *v, char *e
         return -1;
     }
     int rc;
-    if (l->dtype == SHMAP_RECORD) {
+    if (brackets_check(text, err, errsize) < 0) {
+        rc = -1;
+    } else if (l->dtype == SHMAP_RECORD) {
         rc = parse_record(l, text, v, err, errsize);
     } else {
         const char *e = text + strlen(text);
@@ -698,8 +740,10 @@ void cli_value_ramp(const cli_layout *l, void *data, uint64_t nelem)
 /* Printing */
 
 /*
- * The shortest "%g" text that reads back as the same float. Fewer than 6 digits never need
- * checking: a float carries 7.2 digits, so rounding to 6 already drops any trailing noise.
+ * The shortest "%g" text that reads back as the same float (parsed as a float: through a
+ * double, the text could round twice). Any text of up to FLT_DIG (6) digits reads back from
+ * a normal float printed with 6 digits, so the search starts there; a subnormal carries
+ * fewer digits (1e-45 has one) and starts at 1.
  */
 static void format_f32(char *buf, size_t size, float v)
 {
@@ -707,13 +751,14 @@ static void format_f32(char *buf, size_t size, float v)
         cli_format_double(buf, size, v);
         return;
     }
-    for (int prec = 6; prec <= 9; prec++) {
+    for (int prec = fpclassify(v) == FP_SUBNORMAL ? 1 : FLT_DIG; prec <= 9; prec++) {
         snprintf(buf, size, "%.*g", prec, (double)v);
         if (strtof(buf, NULL) == v)
             return;
     }
 }
 
+/* The same for a half float, whose normal numbers keep 3 digits; 5 always read back. */
 static void format_f16(char *buf, size_t size, uint16_t h)
 {
     double v = f16_to_double(h);
@@ -721,7 +766,8 @@ static void format_f16(char *buf, size_t size, uint16_t h)
         cli_format_double(buf, size, v);
         return;
     }
-    for (int prec = 3; prec <= 5; prec++) {
+    int subnormal = (h & 0x7c00) == 0 && (h & 0x3ff) != 0;
+    for (int prec = subnormal ? 1 : 3; prec <= 5; prec++) {
         snprintf(buf, size, "%.*g", prec, v);
         if (double_to_f16(strtod(buf, NULL)) == h)
             return;
@@ -884,4 +930,14 @@ int cli_value_real(const cli_layout *l, const void *elem, double *out)
         return -1;
     *out = scalar_real(l->dtype, elem);
     return 0;
+}
+
+void cli_value_format_real(char *buf, size_t size, const cli_layout *l, double v)
+{
+    if (l->dtype == SHMAP_F32)
+        format_f32(buf, size, (float)v);
+    else if (l->dtype == SHMAP_F16)
+        format_f16(buf, size, double_to_f16(v));
+    else
+        cli_format_double(buf, size, v);
 }

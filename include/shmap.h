@@ -995,7 +995,7 @@ SHMAP_EXTERN int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out);
 /**
  * @brief Say who holds a segment's lock, for a message after a lock or delete timed out:
  * "the exclusive lock is held by pid 12" (or "is being taken (waiting for readers) by pid
- * 12"), "shared holds by pids 13, 14 (this process)",
+ * 12"), "shared holds by pids 13, 14 (this process)" ("shared hold by pid 13" for one),
  * both joined by "; ", or "a lock holder that has just let go" when nobody does now. A
  * dead writer is marked "(dead)"; dead readers are left out.
  * @param[out] buf the text, always NUL-terminated (cut to @p size).

@@ -86,16 +86,23 @@ int shmap__layout(struct shmap__layout *lay, const char *who, size_t elsize,
     lay->kw_capacity = kw_capacity;
     lay->rec_len = (uint32_t)rec_len;
     uint64_t end, kw_bytes;
-    if (!mul_ok(n, elsize, &lay->data_size) || !add_ok(lay->data_offset, lay->data_size, &end) ||
-        !add_ok(end, 7, &end))
-        return shmap__err(SHMAP_ESIZE, "%s: %llu elements of %zu bytes overflow 64 bits", who,
-                          (unsigned long long)n, elsize);
-    lay->kw_offset = end & ~(uint64_t)7;
+    if (!mul_ok(n, elsize, &lay->data_size))
+        return shmap__err(SHMAP_ESIZE, "%s: %llu %s of %zu %s overflow 64 bits", who,
+                          (unsigned long long)n, shmap__plural(n, "element", "elements"), elsize,
+                          shmap__plural(elsize, "byte", "bytes"));
+    /* The data alone may fit and the whole segment not: say what overflows. */
     kw_bytes = (uint64_t)kw_capacity * SHMAP__KW_SLOT_SIZE;
-    if (!add_ok(lay->kw_offset, kw_bytes, &lay->rec_offset) ||
-        !add_ok(lay->rec_offset, rec_len, &lay->total_size) || lay->total_size > MAX_TOTAL)
-        return shmap__err(SHMAP_ESIZE, "%s: %llu bytes of data is more than this system can map",
-                          who, (unsigned long long)lay->data_size);
+    if (!add_ok(lay->data_offset, lay->data_size, &end) || !add_ok(end, 7, &end) ||
+        !add_ok(end & ~(uint64_t)7, kw_bytes, &lay->rec_offset) ||
+        !add_ok(lay->rec_offset, rec_len, &lay->total_size))
+        return shmap__err(SHMAP_ESIZE, "%s: %llu bytes of data overflow 64 bits once the header "
+                                       "and keyword area are added", who,
+                          (unsigned long long)lay->data_size);
+    lay->kw_offset = end & ~(uint64_t)7;
+    if (lay->total_size > MAX_TOTAL)
+        return shmap__err(SHMAP_ESIZE, "%s: %llu %s of data is more than this system can map",
+                          who, (unsigned long long)lay->data_size,
+                          shmap__plural(lay->data_size, "byte", "bytes"));
     return 0;
 }
 
@@ -180,11 +187,12 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
 {
     if (avail < SHMAP__MAGIC_LEN || memcmp(h->magic, SHMAP__MAGIC, SHMAP__MAGIC_LEN) != 0)
         return shmap__err(SHMAP_EFORMAT, "%s: not a shmap segment (no shmap magic in its %llu "
-                                         "bytes)", who, (unsigned long long)object_size);
+                                         "%s)", who, (unsigned long long)object_size,
+                          shmap__plural(object_size, "byte", "bytes"));
     if (avail < SHMAP__CHECKED_SIZE || object_size < SHMAP__HEADER_SIZE)
-        return shmap__err(SHMAP_ETRUNCATED, "%s: object is %llu bytes, shorter than a %u-byte "
+        return shmap__err(SHMAP_ETRUNCATED, "%s: object is %llu %s, shorter than a %u-byte "
                                             "header", who, (unsigned long long)object_size,
-                          SHMAP__HEADER_SIZE);
+                          shmap__plural(object_size, "byte", "bytes"), SHMAP__HEADER_SIZE);
     if (h->bom == SHMAP__BOM_SWAPPED)
         return shmap__err(SHMAP_EBYTEORDER, "%s: segment was made on a machine of the other "
                                             "byte order", who);
@@ -217,9 +225,10 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
             return shmap__err(SHMAP_ECORRUPT, "%s: element size %u does not match type %s", who,
                               h->elsize, shmap_dtype_name((shmap_dtype)h->dtype));
         if (h->rec_len != 0)
-            return shmap__err(SHMAP_ECORRUPT, "%s: a record field list (%u bytes) is recorded "
+            return shmap__err(SHMAP_ECORRUPT, "%s: a record field list (%u %s) is recorded "
                                               "for type %s, which is not a record", who,
-                              h->rec_len, shmap_dtype_name((shmap_dtype)h->dtype));
+                              h->rec_len, shmap__plural(h->rec_len, "byte", "bytes"),
+                              shmap_dtype_name((shmap_dtype)h->dtype));
     }
     if (h->ndim < 1 || h->ndim > SHMAP_MAX_DIMS)
         return shmap__err(SHMAP_ECORRUPT, "%s: %u dimensions recorded", who, h->ndim);
@@ -244,9 +253,10 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
     if (!add_ok(h->data_offset, lay.data_size, &end) || !add_ok(end, 7, &end))
         return shmap__err(SHMAP_ECORRUPT, "%s: data extends past 64 bits", who);
     if (h->data_size != lay.data_size)
-        return shmap__err(SHMAP_ECORRUPT, "%s: data size %llu does not match %llu elements of "
-                                          "%zu bytes", who, (unsigned long long)h->data_size,
-                          (unsigned long long)lay.nelem, elsize);
+        return shmap__err(SHMAP_ECORRUPT, "%s: data size %llu does not match %llu %s of %zu %s",
+                          who, (unsigned long long)h->data_size, (unsigned long long)lay.nelem,
+                          shmap__plural(lay.nelem, "element", "elements"), elsize,
+                          shmap__plural(elsize, "byte", "bytes"));
     end &= ~(uint64_t)7;
     if (!add_ok(end, (uint64_t)h->kw_capacity * SHMAP__KW_SLOT_SIZE, &kw_end) ||
         !add_ok(kw_end, h->rec_len, &total) || h->kw_offset != end || h->rec_offset != kw_end ||

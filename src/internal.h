@@ -14,6 +14,12 @@
 /* error.c: set the thread's detail message and return `code`. */
 SHMAP__HIDDEN int shmap__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* @p one or @p many, as @p n asks, for messages that count: "1 byte", "29 bytes". */
+static inline const char *shmap__plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 /* A parsed segment name. */
 struct shmap__name {
     shmap_store store;

@@ -253,7 +253,7 @@ int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
     }
     if (!slot && !empty) {
         kw_unlock(h);
-        return shmap__err(SHMAP_EKEYFULL, "%s: all %u keyword slots are in use", who,
+        return shmap__err(SHMAP_EKEYFULL, "%s: every keyword slot is in use (%u in all)", who,
                           h->kw_capacity);
     }
     begin_change(h);

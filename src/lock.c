@@ -861,16 +861,21 @@ int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
                                 writer_me ? " (this process, through another handle)" : "",
                                 li.writer_alive ? "" : " (dead)",
                                 li.writer_other_pidns ? OTHER_PIDNS : "");
-    int shared = 0;
+    /* Counted first, so one holder reads "shared hold by pid N". */
+    unsigned shared = 0, nshared = 0;
+    for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS; i++)
+        nshared += att[i].shared && att[i].alive;
     for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS && len < size; i++) {
         if (!att[i].shared || !att[i].alive)
             continue;
-        len += (size_t)snprintf(buf + len, size - len, "%s%d%s%s",
-                                shared++ ? ", " : len ? "; shared holds by pids "
-                                                      : "shared holds by pids ",
-                                (int)att[i].pid,
+        const char *lead = shared ? ", "
+                                  : shmap__plural(nshared, "shared hold by pid ",
+                                                  "shared holds by pids ");
+        len += (size_t)snprintf(buf + len, size - len, "%s%s%d%s%s",
+                                !shared && len ? "; " : "", lead, (int)att[i].pid,
                                 shmap__attacher_is_me(&att[i]) ? " (this process)" : "",
                                 att[i].other_pidns ? OTHER_PIDNS : "");
+        shared++;
     }
     if (!buf[0])
         snprintf(buf, size, "a lock holder that has just let go");

@@ -653,8 +653,10 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     }
     if (__builtin_mul_overflow(nelem, (uint64_t)elsize, &data_size) ||
         __builtin_add_overflow(data_size, opts->offset, &end) || end > SIZE_MAX / 2)
-        return shmap__err(SHMAP_ESIZE, "%s: array of %llu elements at offset %llu is too large",
-                          n.name, (unsigned long long)nelem, (unsigned long long)opts->offset);
+        return shmap__err(SHMAP_ESIZE, "%s: array of %llu %s at offset %llu is too large",
+                          n.name, (unsigned long long)nelem,
+                          shmap__plural(nelem, "element", "elements"),
+                          (unsigned long long)opts->offset);
     size_t align = alignment_of(dtype, elsize);
     if (opts->offset % align != 0)
         return shmap__err(SHMAP_EINVAL, "%s: offset %llu misaligns %s elements (it must be a "
@@ -672,10 +674,14 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     }
     if ((uint64_t)obj.st.st_size < end) {
         ops->close(&obj);
-        return shmap__err(SHMAP_ETRUNCATED, "%s: object is %llu bytes; %llu elements of %zu "
-                                            "bytes at offset %llu need %llu", n.name,
-                          (unsigned long long)obj.st.st_size, (unsigned long long)nelem, elsize,
-                          (unsigned long long)opts->offset, (unsigned long long)end);
+        return shmap__err(SHMAP_ETRUNCATED, "%s: object is %llu %s; %llu %s of %zu %s at offset "
+                                            "%llu %s %llu", n.name,
+                          (unsigned long long)obj.st.st_size,
+                          shmap__plural((uint64_t)obj.st.st_size, "byte", "bytes"),
+                          (unsigned long long)nelem, shmap__plural(nelem, "element", "elements"),
+                          elsize, shmap__plural(elsize, "byte", "bytes"),
+                          (unsigned long long)opts->offset, shmap__plural(nelem, "needs", "need"),
+                          (unsigned long long)end);
     }
     /* Map from the page boundary below the offset, in whole pages of the store's granule
      * (huge pages for a file on hugetlbfs); System V maps the whole segment. */
@@ -701,7 +707,8 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
             ops->unmap(base, len);
         free(desc);
         free(fields);
-        return err ? shmap__err(err, "%s: cannot map %zu bytes: %s", n.name, len, strerror(-err))
+        return err ? shmap__err(err, "%s: cannot map %zu %s: %s", n.name, len,
+                                shmap__plural(len, "byte", "bytes"), strerror(-err))
                    : shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
     /* The description a header would give, kept privately for shmap_info_get(). */

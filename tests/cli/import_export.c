@@ -140,6 +140,20 @@ static void run_python(const char *script)
 /* ---------------------------------------------------------------------------------------- */
 /* .npy */
 
+/* A version 1.0 .npy file of @p header, unpadded, then @p dlen zero bytes of data. */
+static void write_npy1(const char *path, const char *header, size_t dlen)
+{
+    unsigned char file[512];
+    size_t hlen = strlen(header);
+    CHECK(10 + hlen + dlen <= sizeof file);
+    memcpy(file, "\x93NUMPY\x01\x00", 8);
+    file[8] = (unsigned char)hlen;
+    file[9] = 0;
+    memcpy(file + 10, header, hlen);
+    memset(file + 10 + hlen, 0, dlen);
+    util_write_file(path, file, 10 + hlen + dlen);
+}
+
 static const char *const npy_types[] = {
     "u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64", "f16", "f32", "f64",
     "c64", "c128", "bool", "record:x:f4,pos:f8[3],flag:u1",
@@ -426,6 +440,12 @@ TEST(io__a_truncated_or_unknown_file_is_refused_and_leaves_no_segment)
     CHECK_ERROR_LINE(err, "truncated");
     RUN(1, "import", util_test_path("hdr.npy"), name);
     CHECK_ERROR_LINE(err, "hdr.npy: truncated .npy header");
+    /* One byte announced, none there: in the singular. */
+    write_npy1(util_test_path("one.npy"), "{'descr': '|u1', 'fortran_order': False, "
+                                          "'shape': (1,), }", 0);
+    RUN(1, "import", util_test_path("one.npy"), name);
+    CHECK_ERROR_LINE(err, "one.npy: truncated: the header announces 1 byte of data, the file "
+                          "holds 0");
     /* Through a pipe the size is not known beforehand: the segment made is taken away. */
     RUN(1, "import", "/dev/stdin", name); /* /dev/null here: a device */
     CHECK_ERROR_LINE(err, "is a device");
@@ -865,20 +885,6 @@ TEST(io__fits_refuses_types_it_cannot_hold_and_truncated_files)
     util_clear(&out, &err);
 }
 
-/* A version 1.0 .npy file of @p header, unpadded, then @p dlen zero bytes of data. */
-static void write_npy1(const char *path, const char *header, size_t dlen)
-{
-    unsigned char file[512];
-    size_t hlen = strlen(header);
-    CHECK(10 + hlen + dlen <= sizeof file);
-    memcpy(file, "\x93NUMPY\x01\x00", 8);
-    file[8] = (unsigned char)hlen;
-    file[9] = 0;
-    memcpy(file + 10, header, hlen);
-    memset(file + 10 + hlen, 0, dlen);
-    util_write_file(path, file, 10 + hlen + dlen);
-}
-
 TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field)
 {
     char *out = NULL, *err = NULL;
@@ -908,6 +914,36 @@ TEST(io__npy_field_names_a_shmap_record_cannot_take_are_refused_naming_the_field
     info_field(name, "record_fields", fields, sizeof fields);
     CHECK_STR(fields, "x_1:f32,_y:u8");
     CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+/*
+ * numpy writes the alignment holes of an aligned structured type (align=True, or a C struct)
+ * as fields named '' of raw bytes: the message says the record has padding, which shmap's
+ * packed records cannot hold, and how to save a packed copy, rather than calling '' a bad
+ * field name.
+ */
+TEST(io__npy_records_with_padding_are_refused_saying_how_to_pack_them)
+{
+    char *out = NULL, *err = NULL;
+    static const char *const descrs[] = {
+        "[('a', '|u1'), ('', '|V7'), ('b', '<f8')]", /* a hole inside */
+        "[('b', '<f8'), ('a', '|u1'), ('', '|V7')]", /* at the end */
+    };
+    const char *name = test_name("pad");
+    for (size_t i = 0; i < sizeof descrs / sizeof descrs[0]; i++) {
+        char header[160];
+        snprintf(header, sizeof header, "{'descr': %s, 'fortran_order': False, "
+                                        "'shape': (2,), }", descrs[i]);
+        const char *path = util_test_path("aligned.npy");
+        write_npy1(path, header, 32);
+        RUN(1, "import", path, name);
+        CHECK_ERROR_LINE(err, "aligned.npy: ");
+        CHECK_CONTAINS(err, "padding");
+        CHECK_CONTAINS(err, "numpy.lib.recfunctions.repack_fields");
+        CHECK(strstr(err, "field name") == NULL);
+        CHECK(!util_shm_exists(name));
+    }
     util_clear(&out, &err);
 }
 

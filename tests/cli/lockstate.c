@@ -81,8 +81,21 @@ TEST(cli__lock_busy_or_timed_out_names_the_holders)
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
     RUN(1, "lock", name, "--timeout", "0.1", "--", "true");
     snprintf(want, sizeof want, "shmap: %s: timed out after 0.1 s waiting for the exclusive "
-                                "lock: shared holds by pids %d\n", name, (int)getpid());
+                                "lock: shared hold by pid %d\n", name, (int)getpid());
     CHECK_STR(err, want);
+    /* Two holders: in the plural. */
+    pid_t other = util_spawn_holder(name, SHMAP_LOCK_SHARED);
+    RUN(1, "lock", name, "--timeout", "0", "--", "true");
+    int first = other < getpid() ? (int)other : (int)getpid();
+    int second = other < getpid() ? (int)getpid() : (int)other;
+    char want2[256];
+    snprintf(want, sizeof want, "shmap: %s: not free: shared holds by pids %d, %d\n", name,
+             first, second);
+    snprintf(want2, sizeof want2, "shmap: %s: not free: shared holds by pids %d, %d\n", name,
+             second, first);
+    if (strcmp(err, want) != 0 && strcmp(err, want2) != 0)
+        test_fail(__FILE__, __LINE__, "\"%s\" is neither \"%s\" nor \"%s\"", err, want, want2);
+    util_kill9(other);
     util_clear(&out, &err);
     CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_close(seg));

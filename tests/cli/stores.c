@@ -438,6 +438,15 @@ TEST(cli__raw_failures_are_one_line_naming_the_object_and_the_fault)
     CHECK_ERROR_LINE(err, "need 11");
     RUN(1, "watch", f, "--dtype", "u1", "--shape", "11", "--count", "1");
     CHECK_ERROR_LINE(err, "need 11");
+    /* One byte, one element: counted in the singular. */
+    RUN(1, "cat", f, "--dtype", "u1", "--shape", "29");
+    CHECK_ERROR_LINE(err, "object is 10 bytes; 29 elements of 1 byte at offset 0 need 29");
+    RUN(1, "cat", f, "--dtype", "f64", "--shape", "1", "--offset", "8");
+    CHECK_ERROR_LINE(err, "object is 10 bytes; 1 element of 8 bytes at offset 8 needs 16");
+    const char *one = util_test_path("one.bin");
+    util_write_file(one, "x", 1);
+    RUN(1, "cat", file_arg(one), "--dtype", "u1", "--shape", "2");
+    CHECK_ERROR_LINE(err, "object is 1 byte; 2 elements of 1 byte at offset 0 need 2");
     /* A missing file and a missing POSIX object. */
     const char *gone = file_arg(util_test_path("missing.bin"));
     RUN(1, "cat", gone, "--dtype", "u1", "--shape", "1");

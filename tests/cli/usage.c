@@ -102,7 +102,11 @@ TEST(cli__a_shape_no_object_can_hold_is_bad_usage_and_makes_nothing)
     char *out = NULL, *err = NULL;
     RUN_USAGE("create", "overflow", name, "f32", "4294967296", "4294967296");
     CHECK_CONTAINS(err, name);
-    RUN_USAGE("create", "overflow 64 bits", name, "c128", "1152921504606846976");
+    RUN_USAGE("create", "1152921504606846976 elements of 16 bytes overflow 64 bits", name,
+              "c128", "1152921504606846976");
+    /* The data fits 64 bits; with the header and keyword area added it does not. */
+    RUN_USAGE("create", "18446744073709551615 bytes of data overflow 64 bits once the header "
+              "and keyword area are added", name, "u8", "18446744073709551615");
     CHECK(!util_shm_exists(name));
     util_clear(&out, &err);
 }

@@ -145,7 +145,7 @@ TEST(delete__try_and_timeout_fail_naming_the_holder)
     CHECK_EQ_INT(test_wait(pid), 0);
     pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_SHARED, &c);
     CHECK_EQ_INT(util_parent_recv(&c), 'L');
-    snprintf(want, sizeof want, "pids %d", (int)pid);
+    snprintf(want, sizeof want, "shared hold by pid %d", (int)pid);
     CHECK_ERR(shmap_delete(name, 0.05, 0), -ETIMEDOUT);
     CHECK_CONTAINS(shmap_last_error(), want);
     util_parent_send(&c, 'U');

@@ -346,7 +346,7 @@ def test_hold__delete_waits_for_a_hold(name, child):
     assert read_line(holder) == "held"
     with pytest.raises(BlockingIOError) as exc:
         shmap.delete(name, timeout=0)
-    assert str(exc.value).endswith("shared holds by pids %d" % holder.pid)
+    assert str(exc.value).endswith("shared hold by pid %d" % holder.pid)
     os.kill(holder.pid, signal.SIGUSR1)
     assert read_line(holder) == "closed"
     shmap.delete(name, timeout=0)

@@ -111,7 +111,7 @@ def test_lock__threads_share__exclusive_excludes(name):
         assert 0.2 <= time.monotonic() - t0 < 0.2 + PROMPT
         assert exc.value.errno == errno.ETIMEDOUT and exc.value.code == -errno.ETIMEDOUT
         assert "timed out after 0.2 s" in str(exc.value)
-        assert "shared holds by pids %d (this process)" % os.getpid() in str(exc.value)
+        assert "shared hold by pid %d (this process)" % os.getpid() in str(exc.value)
         with pytest.raises(BlockingIOError) as exc:
             seg.lock(exclusive=True, timeout=0)
         assert exc.value.errno == errno.EBUSY and exc.value.errname == "EBUSY"

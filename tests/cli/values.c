@@ -1,0 +1,186 @@
+/*
+ * Values as the command prints and reads them: floats in the shortest form that reads back
+ * (subnormals too, which carry fewer digits than normal numbers), the statistics of watch
+ * when no element is a number, record values written with a bracket left open, and errors
+ * that count one item in the singular.
+ */
+#include "../util.h"
+
+/* Set each element of a new one-dimensional array of `type` to values[i], then check that
+ * cat prints `want` (values[] as they should read, or other texts of the same numbers). */
+static void check_cat_of(const char *type, const char *const *values, size_t n,
+                         const char *want)
+{
+    const char *name = test_name("fl");
+    char *out = NULL, *err = NULL, count[16], index[16];
+    snprintf(count, sizeof count, "%zu", n);
+    RUN(0, "create", name, type, count);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(index, sizeof index, "%zu", i);
+        RUN(0, "set", name, index, values[i]);
+    }
+    RUN(0, "cat", name);
+    if (strcmp(out, want) != 0)
+        test_fail(__FILE__, __LINE__, "cat of %s prints \"%s\", expected \"%s\"", type, out,
+                  want);
+    util_clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(values__cat_prints_floats_in_the_shortest_form_that_reads_back)
+{
+    /* The smallest and largest subnormals, subnormals in between, and normal numbers. */
+    static const char *const f32[] = {"1e-45", "1e-40", "1.1754942e-38", "-1e-45",
+                                      "1.1754944e-38", "0.3", "1e-07", "3.4028235e+38",
+                                      "-0", "inf", "-inf", "nan"};
+    check_cat_of("f32", f32, sizeof f32 / sizeof f32[0],
+                 "1e-45 1e-40 1.1754942e-38 -1e-45 1.1754944e-38 0.3 1e-07 3.4028235e+38 "
+                 "-0 inf -inf nan\n");
+    static const char *const f64[] = {"5e-324", "1e-310", "2.225073858507201e-308",
+                                      "-5e-324", "2.2250738585072014e-308", "0.1", "0.3",
+                                      "1.7976931348623157e+308", "-0", "inf", "nan"};
+    check_cat_of("f64", f64, sizeof f64 / sizeof f64[0],
+                 "5e-324 1e-310 2.225073858507201e-308 -5e-324 2.2250738585072014e-308 0.1 "
+                 "0.3 1.7976931348623157e+308 -0 inf nan\n");
+    /* Written another way, the same numbers print the same. */
+    static const char *const other[] = {"1.4013e-45", "4.94065645841247e-324"};
+    check_cat_of("f32", other, 1, "1e-45\n");
+    check_cat_of("f64", other + 1, 1, "5e-324\n");
+    /* Complex parts are floats of their own. */
+    static const char *const c64[] = {"1e-45+1e-40j", "(0.3, -1e-45)", "1e-07-infj"};
+    check_cat_of("c64", c64, 3, "1e-45+1e-40j 0.3-1e-45j 1e-07-infj\n");
+    static const char *const c128[] = {"5e-324-1e-310j", "0.1+2.2250738585072014e-308j"};
+    check_cat_of("c128", c128, 2, "5e-324-1e-310j 0.1+2.2250738585072014e-308j\n");
+    /* Half floats: the smallest and largest subnormals, then normal numbers. */
+    static const char *const f16[] = {"6e-08", "6.1e-05", "0.1", "1.5", "-2"};
+    check_cat_of("f16", f16, 5, "6e-08 6.1e-05 0.1 1.5 -2\n");
+}
+
+/* The statistics part of one `shmap watch NAME --count 1` line ("min ..." to its end). */
+static char *watch_stats(const char *name)
+{
+    char *out = NULL, *err = NULL;
+    RUN(0, "watch", name, "--count", "1");
+    free(err);
+    char *p = strstr(out, "  min ");
+    if (!p)
+        test_fail(__FILE__, __LINE__, "no statistics in \"%s\"", out);
+    memmove(out, p + 2, strlen(p + 2) + 1);
+    return out;
+}
+
+/* Fill a new f32 array of `n` elements with `values` in turn and check watch's statistics. */
+static void check_watch_of(const char *const *values, size_t n, const char *want)
+{
+    const char *name = test_name("ws");
+    char *out = NULL, *err = NULL, count[16], index[16];
+    snprintf(count, sizeof count, "%zu", n);
+    RUN(0, "create", name, "f32", count);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(index, sizeof index, "%zu", i);
+        RUN(0, "set", name, index, values[i]);
+    }
+    util_clear(&out, &err);
+    char *stats = watch_stats(name);
+    if (strcmp(stats, want) != 0)
+        test_fail(__FILE__, __LINE__, "watch shows \"%s\", expected \"%s\"", stats, want);
+    free(stats);
+    CHECK_OK(shmap_unlink(name));
+}
+
+TEST(values__watch_without_a_number_but_nan_shows_nan_for_min_and_max)
+{
+    static const char *const nans[] = {"nan", "nan", "nan"};
+    check_watch_of(nans, 3, "min nan  max nan  mean nan  nan 3\n");
+    static const char *const infs[] = {"inf", "inf"};
+    check_watch_of(infs, 2, "min inf  max inf  mean inf\n");
+    static const char *const mix[] = {"nan", "inf", "nan"};
+    check_watch_of(mix, 3, "min inf  max inf  mean inf  nan 2\n");
+    static const char *const both[] = {"-inf", "nan", "inf"};
+    check_watch_of(both, 3, "min -inf  max inf  mean nan  nan 1\n");
+}
+
+/* Statistics print as cat prints the elements: a float array's extremes are floats. */
+TEST(values__watch_shows_min_and_max_as_cat_prints_them)
+{
+    const char *name = test_name("wf");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "f32", "2");
+    RUN(0, "set", name, "0", "0.3");
+    RUN(0, "set", name, "1", "1e-45");
+    util_clear(&out, &err);
+    char *stats = watch_stats(name);
+    CHECK_CONTAINS(stats, "min 1e-45  max 0.3  mean ");
+    free(stats);
+    CHECK_OK(shmap_unlink(name));
+    RUN(0, "create", name, "f64", "2");
+    RUN(0, "set", name, "0", "5e-324");
+    RUN(0, "set", name, "1", "1e-310");
+    util_clear(&out, &err);
+    stats = watch_stats(name);
+    CHECK_CONTAINS(stats, "min 5e-324  max 1e-310  mean ");
+    free(stats);
+    CHECK_OK(shmap_unlink(name));
+}
+
+/* A record value with its '(' left open, or a field's '[', or a complex value's '(': the
+ * message says which bracket is missing, rather than reading the text as the first field's
+ * value. Bad usage: status 2, and nothing is written. */
+TEST(values__a_value_missing_its_closing_bracket_says_so)
+{
+    const char *name = test_name("br");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "record:x:f4,y:f4,flag:u1,v:i2[2]", "3");
+    static const char *const open_paren[] = {"(flag=1", "(1, 2", "( x=1, v=[1, 2]"};
+    for (size_t i = 0; i < sizeof open_paren / sizeof open_paren[0]; i++) {
+        char want[96];
+        snprintf(want, sizeof want, "'%s' is missing its closing ')'", open_paren[i]);
+        RUN(2, "set", name, "2", open_paren[i]);
+        CHECK_USAGE_LINES(err, "set", want);
+        RUN(2, "fill", name, open_paren[i]);
+        CHECK_USAGE_LINES(err, "fill", want);
+    }
+    RUN(2, "set", name, "2", "(v=[1, 2)");
+    CHECK_USAGE_LINES(err, "set", "'[1, 2)' is missing its closing ']'");
+    RUN(2, "set", name, "2", "v=[1");
+    CHECK_USAGE_LINES(err, "set", "'[1' is missing its closing ']'");
+    RUN(2, "set", name, "2", "(flag=1))");
+    CHECK_USAGE_LINES(err, "set", "'(flag=1))' has a ')' that closes no bracket");
+    /* A complex value too. */
+    const char *cname = test_name("bc");
+    RUN(0, "create", cname, "c64", "2");
+    RUN(2, "set", cname, "0", "(1, 2");
+    CHECK_USAGE_LINES(err, "set", "'(1, 2' is missing its closing ')'");
+    RUN(0, "set", cname, "0", "(1, 2)");
+    /* Nothing was written; whole values still are. */
+    RUN(0, "set", name, "2", "(flag=1)");
+    RUN(0, "cat", name);
+    CHECK_STR(out, "(x=0, y=0, flag=0, v=[0, 0]) (x=0, y=0, flag=0, v=[0, 0]) "
+                   "(x=0, y=0, flag=1, v=[0, 0])\n");
+    RUN(0, "cat", cname);
+    CHECK_STR(out, "1+2j 0+0j\n");
+    util_clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+    CHECK_OK(shmap_unlink(cname));
+}
+
+/* Counts in record value errors agree with their number: "1 field", "1 item", "1 value". */
+TEST(values__record_value_counts_of_one_are_in_the_singular)
+{
+    const char *name = test_name("one");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "record:x:f4", "2");
+    RUN(2, "set", name, "0", "1, 2");
+    CHECK_USAGE_LINES(err, "set", "too many values: the record has 1 field");
+    CHECK(strstr(err, "1 fields") == NULL);
+    CHECK_OK(shmap_unlink(name));
+    RUN(0, "create", name, "record:x:f4,v:i2[2]", "2");
+    RUN(2, "set", name, "0", "(x=[1, 2])");
+    CHECK_USAGE_LINES(err, "set", "field 'x' has 1 item, more values given");
+    RUN(2, "set", name, "0", "(v=[1])");
+    CHECK_USAGE_LINES(err, "set", "field 'v' has 2 items, 1 value given");
+    RUN(2, "set", name, "0", "(v=[1, 2, 3])");
+    CHECK_USAGE_LINES(err, "set", "field 'v' has 2 items, more values given");
+    util_clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
