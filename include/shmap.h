@@ -49,9 +49,9 @@ extern "C" {
 
 /** @brief Library version, as numbers and as a string. */
 #define SHMAP_VERSION_MAJOR 0
-#define SHMAP_VERSION_MINOR 3
-#define SHMAP_VERSION_PATCH 1
-#define SHMAP_VERSION_STRING "0.3.1"
+#define SHMAP_VERSION_MINOR 4
+#define SHMAP_VERSION_PATCH 0
+#define SHMAP_VERSION_STRING "0.4.0"
 
 /** @brief The library's version string at run time (may differ from the header's). */
 SHMAP_EXTERN const char *shmap_version(void);
@@ -1199,9 +1199,9 @@ enum shmap_list_flags {
 /**
  * @brief One object found by shmap_list().
  *
- * The members after @p info were appended in 0.x, the keywords in 0.2, @p error last (the
+ * The members after @p info were appended in 0.x, the keywords in 0.3, @p error in 0.4 (the
  * library is not at 1.0 yet: programs built against an older, shorter entry must be
- * rebuilt). They are read with the same reads as @p info, and are zero unless @p status is
+ * rebuilt; the soname, libshmap.so.0.4, keeps them from loading this one). They are read with the same reads as @p info, and are zero unless @p status is
  * 0, but for @p error, which is set only when it is not.
  */
 typedef struct shmap_entry {
