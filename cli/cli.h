@@ -196,8 +196,6 @@ int cli_parse_i64(const char *text, int64_t *out);
 /* ---------------------------------------------------------------------------------------- */
 /* Formatting (util.c) */
 
-/* Copy @p s with control characters written as \xNN, so it stays on one line. */
-void cli_escape(char *buf, size_t size, const char *s);
 /* "512x512" */
 void cli_format_shape(char *buf, size_t size, unsigned int ndim, const uint64_t *dims);
 /* "0600" */

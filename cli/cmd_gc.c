@@ -37,10 +37,10 @@ static int on_event(const shmap_gc_event *ev, void *ctx)
 {
     struct tally *t = ctx;
     char name[4 * SHMAP_NAME_MAX];
-    cli_escape(name, sizeof name, ev->name);
+    cli_escape_text(name, sizeof name, ev->name);
     if (ev->action == SHMAP_GC_REMOVED_TRANSIENT && ev->status == -EBUSY) {
         char why[1024];
-        cli_escape(why, sizeof why, kept_reason(ev->name));
+        cli_escape_text(why, sizeof why, kept_reason(ev->name));
         t->kept++;
         printf("kept transient segment %s: %s\n", name, why);
         return 0;

@@ -333,7 +333,7 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
                                           "numpy.lib.recfunctions.repack_fields(a))", type->s);
         if (!field_name_ok(name->s)) {
             char shown[96];
-            cli_escape(shown, sizeof shown, name->s);
+            cli_escape_text(shown, sizeof shown, name->s);
             return cli_errf(err, errsize, "field '%s' is not a shmap record field name "
                                           "(letters, digits and '_', not first a digit)",
                             shown);

@@ -22,32 +22,19 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Errors */
 
-void cli_escape(char *buf, size_t size, const char *s)
-{
-    size_t used = 0;
-    for (; *s && used + 5 <= size; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f)
-            used += (size_t)snprintf(buf + used, size - used, "\\x%02x", c);
-        else
-            buf[used++] = (char)c;
-    }
-    if (size)
-        buf[used < size ? used : size - 1] = '\0';
-}
-
 static void vprint_error(const char *name, const char *fmt, va_list ap)
 {
-    /* Escaped, because a control character (a newline in a name) would split the line. */
+    /* Escaped, because a control character (a newline in a name) would split the line, and
+     * bytes that are not text would reach the terminal as they are. */
     char msg[2048], line[4 * sizeof msg];
     vsnprintf(msg, sizeof msg, fmt, ap);
     fputs("shmap: ", stderr);
     if (name) {
         /* An empty name would print as "shmap: : ..."; quote it so the reader sees it. */
-        cli_escape(line, sizeof line, *name ? name : "''");
+        cli_escape_text(line, sizeof line, *name ? name : "''");
         fprintf(stderr, "%s: ", line);
     }
-    cli_escape(line, sizeof line, msg);
+    cli_escape_text(line, sizeof line, msg);
     fprintf(stderr, "%s\n", line);
 }
 

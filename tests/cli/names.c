@@ -25,3 +25,18 @@ TEST(cli__a_refused_name_is_named_once)
     CHECK_STR(err, want);
     util_clear(&out, &err);
 }
+
+TEST(cli__an_error_line_shows_bytes_that_are_not_text_escaped)
+{
+    /* A control character would split the line; a byte that is not UTF-8 would reach the
+     * terminal as it is. Both are written \xNN; the name's UTF-8 stays as it is. */
+    char *out = NULL, *err = NULL;
+    char name[64];
+    snprintf(name, sizeof name, "%s-\xff\xc3\xa9x", test_name("bytes"));
+    RUN(1, "info", name);
+    CHECK(strncmp(err, "shmap: ", 7) == 0);
+    CHECK(strstr(err, "-\\xff\xc3\xa9x: no such segment\n") != NULL);
+    RUN(2, "info", "bad\x01name");
+    CHECK_STR(err, "shmap: bad\\x01name: control character 0x01 in name\n" USAGE_INFO);
+    util_clear(&out, &err);
+}
