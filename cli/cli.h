@@ -212,6 +212,10 @@ int cli_user_name(uid_t uid, char *buf, size_t size);
 int cli_group_name(gid_t gid, char *buf, size_t size);
 /* Shortest "%g" text that reads back as the same double ("0.1", "nan", "-inf"). */
 void cli_format_double(char *buf, size_t size, double v);
+/* The shortest "%g"-style text of finite @p v, with @p lo to @p hi significant digits, that
+ * @p reads_back(text, @p arg) accepts: @p hi digits are taken in any case. */
+void cli_format_shortest(char *buf, size_t size, double v, int lo, int hi,
+                         int (*reads_back)(const char *text, const void *arg), const void *arg);
 /* @p one or @p many, as @p n asks, for messages that count: "1 byte", "29 bytes". */
 static inline const char *cli_plural(uint64_t n, const char *one, const char *many)
 {

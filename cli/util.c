@@ -669,6 +669,118 @@ int cli_group_name(gid_t gid, char *buf, size_t size)
     return id_name_put(&last, buf, size);
 }
 
+/*
+ * The decimal digits[0..n) (d.ddd times 10^exp, n >= 1) as "%.*g" with precision @p prec
+ * writes a decimal of that many digits: trailing zeros dropped, exponent form below 1e-4
+ * and from 10^prec.
+ */
+static void format_g(char *buf, size_t size, int neg, const char *digits, int n, int exp,
+                     int prec)
+{
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    /* At most 17 digits, and a fixed form only for exponents -4 to prec - 1 (<= 16). */
+    char t[64];
+    size_t u = 0;
+    if (neg)
+        t[u++] = '-';
+    if (exp < -4 || exp >= prec) {
+        t[u++] = digits[0];
+        if (n > 1) {
+            t[u++] = '.';
+            memcpy(t + u, digits + 1, (size_t)n - 1);
+            u += (size_t)n - 1;
+        }
+        snprintf(t + u, sizeof t - u, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    } else {
+        if (exp < 0) {
+            t[u++] = '0';
+            t[u++] = '.';
+            for (int i = 0; i < -exp - 1; i++)
+                t[u++] = '0';
+        }
+        for (int i = 0; i < n; i++) {
+            if (exp >= 0 && i == exp + 1)
+                t[u++] = '.';
+            t[u++] = digits[i];
+        }
+        for (int i = n; exp >= 0 && i <= exp; i++)
+            t[u++] = '0';
+        t[u] = '\0';
+    }
+    snprintf(buf, size, "%s", t);
+}
+
+/*
+ * Try the decimals one unit in the last of @p prec digits above and below the one nearest
+ * to @p v: at a power of two the gaps to the neighbouring values differ, and the nearest
+ * decimal can fall outside the range that reads back while one of these falls inside.
+ */
+static int neighbours_read_back(char *buf, size_t size, double v, int prec,
+                                int (*reads_back)(const char *text, const void *arg),
+                                const void *arg)
+{
+    char e[64];
+    snprintf(e, sizeof e, "%.*e", prec - 1, v);
+    int neg = e[0] == '-';
+    const char *p = e + neg, *mark = strchr(p, 'e');
+    if (!mark)
+        return 0;
+    char digits[40];
+    int n = 0;
+    for (; p < mark && n < (int)sizeof digits - 1; p++)
+        if (*p != '.')
+            digits[n++] = *p;
+    int exp = atoi(mark + 1);
+    for (int step = 1; step >= -1; step -= 2) {
+        char d[40];
+        memcpy(d, digits, (size_t)n);
+        int k = n - 1, m = n, x = exp;
+        while (k >= 0 && d[k] == (step > 0 ? '9' : '0'))
+            d[k--] = step > 0 ? '0' : '9';
+        if (k < 0 && step > 0) { /* 9.99 + 1 unit is 10.0: 1.00 at the next power of ten */
+            d[0] = '1';
+            x++;
+        } else if (k < 0) {
+            continue; /* below 0.00...: no neighbour of this many digits */
+        } else {
+            d[k] = (char)(d[k] + step);
+        }
+        if (d[0] == '0') { /* 1.00 - 1 unit is 0.999: 9.99 at the power of ten below */
+            memmove(d, d + 1, (size_t)--m);
+            x--;
+            if (m == 0)
+                continue;
+        }
+        format_g(buf, size, neg, d, m, x, prec);
+        if (reads_back(buf, arg))
+            return 1;
+    }
+    return 0;
+}
+
+void cli_format_shortest(char *buf, size_t size, double v, int lo, int hi,
+                         int (*reads_back)(const char *text, const void *arg), const void *arg)
+{
+    /* Elsewhere the values that read back lie evenly around v, and a decimal farther than
+     * the nearest one cannot be among them when it is not: only a power of two needs the
+     * neighbours (which would double what printing costs if every value tried them). */
+    int exp;
+    int pow2 = fabs(frexp(v, &exp)) == 0.5;
+    for (int prec = lo; prec <= hi; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (reads_back(buf, arg) || prec == hi)
+            return;
+        if (pow2 && neighbours_read_back(buf, size, v, prec, reads_back, arg))
+            return;
+    }
+}
+
+static int double_reads_back(const char *text, const void *arg)
+{
+    return strtod(text, NULL) == *(const double *)arg;
+}
+
 void cli_format_double(char *buf, size_t size, double v)
 {
     if (isnan(v)) {
@@ -683,11 +795,8 @@ void cli_format_double(char *buf, size_t size, double v)
      * Any text of up to DBL_DIG (15) digits reads back from a normal double printed with 15,
      * so the search starts there; a subnormal has fewer digits (5e-324 has one) and starts
      * at 1. */
-    for (int prec = fpclassify(v) == FP_SUBNORMAL ? 1 : DBL_DIG; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
-    }
+    cli_format_shortest(buf, size, v, fpclassify(v) == FP_SUBNORMAL ? 1 : DBL_DIG, 17,
+                        double_reads_back, &v);
 }
 
 /* ---------------------------------------------------------------------------------------- */

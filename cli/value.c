@@ -745,17 +745,24 @@ void cli_value_ramp(const cli_layout *l, void *data, uint64_t nelem)
  * a normal float printed with 6 digits, so the search starts there; a subnormal carries
  * fewer digits (1e-45 has one) and starts at 1.
  */
+static int f32_reads_back(const char *text, const void *arg)
+{
+    return strtof(text, NULL) == *(const float *)arg;
+}
+
 static void format_f32(char *buf, size_t size, float v)
 {
     if (isnan(v) || isinf(v)) {
         cli_format_double(buf, size, v);
         return;
     }
-    for (int prec = fpclassify(v) == FP_SUBNORMAL ? 1 : FLT_DIG; prec <= 9; prec++) {
-        snprintf(buf, size, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v)
-            return;
-    }
+    cli_format_shortest(buf, size, v, fpclassify(v) == FP_SUBNORMAL ? 1 : FLT_DIG, 9,
+                        f32_reads_back, &v);
+}
+
+static int f16_reads_back(const char *text, const void *arg)
+{
+    return double_to_f16(strtod(text, NULL)) == *(const uint16_t *)arg;
 }
 
 /* The same for a half float, whose normal numbers keep 3 digits; 5 always read back. */
@@ -767,11 +774,7 @@ static void format_f16(char *buf, size_t size, uint16_t h)
         return;
     }
     int subnormal = (h & 0x7c00) == 0 && (h & 0x3ff) != 0;
-    for (int prec = subnormal ? 1 : 3; prec <= 5; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        if (double_to_f16(strtod(buf, NULL)) == h)
-            return;
-    }
+    cli_format_shortest(buf, size, v, subnormal ? 1 : 3, 5, f16_reads_back, &h);
 }
 
 static void format_part(char *buf, size_t size, shmap_dtype t, const void *p)

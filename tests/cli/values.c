@@ -56,6 +56,25 @@ TEST(values__cat_prints_floats_in_the_shortest_form_that_reads_back)
     check_cat_of("f16", f16, 5, "6e-08 6.1e-05 0.1 1.5 -2\n");
 }
 
+TEST(values__powers_of_two_print_as_short_as_values_elsewhere)
+{
+    /* Below a power of two the values are twice as close as above it, so the decimal
+     * nearest at some length can miss while its neighbour a unit higher reads back: 2^-96
+     * as f32 is 1.2621775e-29, not 1.26217745e-29 (nine digits, one too many). Each text
+     * is what numpy prints, the shortest there is. */
+    static const char *const f32[] = {"1.2621775e-29", "1.5474251e+26", "1.2379401e+27",
+                                      "2.3509887e-38"};
+    check_cat_of("f32", f32, 4, "1.2621775e-29 1.5474251e+26 1.2379401e+27 2.3509887e-38\n");
+    static const char *const f64[] = {"7.120236347223045e-307", "7.291122019556398e-304",
+                                      "8.209073602596753e-289"};
+    check_cat_of("f64", f64, 3,
+                 "7.120236347223045e-307 7.291122019556398e-304 8.209073602596753e-289\n");
+    /* Half floats: 2^-6 is 0.015625, and 0.01563, a neighbour of the nearest four-digit
+     * decimal (0.01562), reads back as it. */
+    static const char *const f16[] = {"0.015625", "-0.015625", "65504", "0.00012207"};
+    check_cat_of("f16", f16, 4, "0.01563 -0.01563 6.55e+04 0.0001221\n");
+}
+
 /* The statistics part of one `shmap watch NAME --count 1` line ("min ..." to its end). */
 static char *watch_stats(const char *name)
 {
