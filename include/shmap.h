@@ -1144,15 +1144,21 @@ typedef struct shmap_keyword {
 
 /**
  * @brief Set a keyword, replacing one of the same name.
+ *
+ * Writers of keywords take turns. One that died in the middle of a change is found (by pid
+ * and start time) and taken over; one alive that has not finished within a second (stopped
+ * by a debugger or SIGSTOP) makes this call fail with -EBUSY rather than wait without end.
+ * Readers of keywords wait for no one longer than that either.
  * @return 0; #SHMAP_EKEYWORD (bad name, type or too long a string); #SHMAP_EKEYFULL;
- *         #SHMAP_EREADONLY.
+ *         #SHMAP_EREADONLY; -EBUSY (another process's change did not end within a second).
  */
 SHMAP_EXTERN int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw);
 
 /** @brief Read a keyword by name. @return 0, #SHMAP_ENOKEY or #SHMAP_EKEYWORD. */
 SHMAP_EXTERN int shmap_keyword_get(const shmap_seg *seg, const char *name, shmap_keyword *out);
 
-/** @brief Delete a keyword. @return 0, #SHMAP_ENOKEY or #SHMAP_EREADONLY. */
+/** @brief Delete a keyword. @return 0, #SHMAP_ENOKEY, #SHMAP_EREADONLY or -EBUSY (as for
+ * shmap_keyword_set()). */
 SHMAP_EXTERN int shmap_keyword_delete(shmap_seg *seg, const char *name);
 
 /**

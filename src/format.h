@@ -83,8 +83,9 @@ struct shmap__header {
     uint32_t removed;                      /* 312: 1 once deleted through the library */
     uint32_t reserved4;                    /* 316 */
     unsigned char notify_reserved[384 - 320]; /* 320 */
-    /* 384..511: free for the backing stores and lifecycle. */
-    unsigned char reserved3[512 - 384];    /* 384 */
+    /* 384..511: lifecycle; free for the backing stores. */
+    uint64_t kw_lock_start;                /* 384: kw_lock's start time, clock ticks, or 0 */
+    unsigned char reserved3[512 - 392];    /* 392 */
     /* 512..4095: lock and attach tables (lock_offset, lock_size) */
     unsigned char locks[SHMAP__HEADER_SIZE - 512];
 };

@@ -80,6 +80,9 @@ SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, u
 struct shmap__kwsource {
     /* The keyword writer's pid and the change sequence (kw_lock and kw_seq). */
     int (*words)(void *ctx, uint32_t *lock, uint32_t *seq);
+    /* The keyword writer's start time (kw_lock_start), 0 if unknown or unreadable; asked
+     * only to judge a writer that has not finished. */
+    uint64_t (*start)(void *ctx);
     /* Copy the `cap` slots. */
     int (*slots)(void *ctx, struct shmap__kwslot *copy, unsigned cap);
     void *ctx;

@@ -55,14 +55,21 @@ unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap)
     return n;
 }
 
-/* Has the keyword writer `pid` died (so nobody will finish its change)? */
-static bool writer_dead(uint32_t pid)
+/*
+ * Has the keyword writer `pid`, which started at `start` (0: it did not say), died, so that
+ * nobody will finish its change? By its start time when it gave one (since 0.4), so that a
+ * pid reused by another process is not taken for it; else by the pid alone. A zombie is
+ * dead either way.
+ */
+static bool writer_dead(uint32_t pid, uint64_t start)
 {
-    return pid != 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+    return pid != 0 && !shmap__proc_alive((pid_t)pid, start);
 }
 
-/* How long a reader waits for a live writer to finish a keyword change. */
+/* How long a reader, or another writer, waits for a live writer to finish a keyword change,
+ * and how often a writer waiting for the lock judges whether its holder is alive. */
 #define CHANGE_WAIT_NS 1000000000LL
+#define JUDGE_EVERY_NS 10000000LL
 
 int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
                             struct shmap__kwslot *copy, const char *who)
@@ -81,7 +88,8 @@ int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
          * within a second (stopped, or stuck) is reported rather than waited for without end.
          */
         if (seq & 1) {
-            bool abandoned = spins > 100 && (holder == 0 || writer_dead(holder));
+            bool abandoned = spins > 100 && (holder == 0 ||
+                                             writer_dead(holder, src->start(src->ctx)));
             if (!abandoned) {
                 if (spins > 100 && !t0) {
                     t0 = shmap__mono_ns();
@@ -116,6 +124,12 @@ static int map_words(void *ctx, uint32_t *lock, uint32_t *seq)
     *seq = __atomic_load_n(&m->h->kw_seq, __ATOMIC_ACQUIRE);
     *lock = __atomic_load_n(&m->h->kw_lock, __ATOMIC_RELAXED);
     return 0;
+}
+
+static uint64_t map_start(void *ctx)
+{
+    const struct map_source *m = ctx;
+    return __atomic_load_n(&m->h->kw_lock_start, __ATOMIC_ACQUIRE);
 }
 
 static int map_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
@@ -154,31 +168,64 @@ static int printable(const char *s, size_t max)
     return 0;
 }
 
-static void kw_lock(struct shmap__header *h)
+/*
+ * Take the keyword writer lock: kw_lock from 0 to our pid by CAS, then our start time in
+ * kw_lock_start, which goes back to 0 before the lock does, so that a judge reading both
+ * sees the holder's start time or 0, never another's with this pid. A holder found dead
+ * (by pid and start time: see writer_dead()) has its hold taken over. A live one that has
+ * not let go within a second (stopped, or stuck) is reported with -EBUSY rather than
+ * waited for without end; the wait sleeps after its first hundred looks, and judges the
+ * holder at most every 10 ms (each judgement reads /proc).
+ */
+static int kw_lock(struct shmap__header *h, const char *who)
 {
     uint32_t me = (uint32_t)shmap__getpid();
+    uint64_t my_start = shmap__self_start();
+    int64_t t0 = 0, judged = 0;
     for (int spins = 0;; spins++) {
         uint32_t expected = 0;
         if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED))
-            return;
-        /* A holder that died would block us for ever: take its hold over. */
-        if (spins > 100 && expected != me && kill((pid_t)expected, 0) < 0 && errno == ESRCH) {
-            if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false,
-                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-                /* It may have died mid-change: make the sequence even again. */
-                uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED);
-                if (seq & 1)
-                    __atomic_store_n(&h->kw_seq, seq + 1, __ATOMIC_RELEASE);
-                return;
+                                        __ATOMIC_RELAXED)) {
+            __atomic_store_n(&h->kw_lock_start, my_start, __ATOMIC_RELEASE);
+            return 0;
+        }
+        if (spins < 100) {
+            sched_yield();
+            continue;
+        }
+        int64_t now = shmap__mono_ns();
+        if (!t0)
+            t0 = now;
+        uint64_t start = __atomic_load_n(&h->kw_lock_start, __ATOMIC_ACQUIRE);
+        /* Another thread of this process holds it (our pid, our start): it will let go. */
+        bool ours = expected == me && (start == 0 || start == my_start);
+        if (!ours && now - judged >= JUDGE_EVERY_NS) {
+            judged = now;
+            if (writer_dead(expected, start)) {
+                if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false,
+                                                __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+                    __atomic_store_n(&h->kw_lock_start, my_start, __ATOMIC_RELEASE);
+                    /* It may have died mid-change: make the sequence even again. */
+                    uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED);
+                    if (seq & 1)
+                        __atomic_store_n(&h->kw_seq, seq + 1, __ATOMIC_RELEASE);
+                    return 0;
+                }
+                continue; /* someone else took it over first: look again */
             }
         }
-        sched_yield();
+        if (now - t0 > CHANGE_WAIT_NS)
+            return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u, which has not "
+                                      "finished in %lld ms", who, expected,
+                              CHANGE_WAIT_NS / 1000000);
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
     }
 }
 
 static void kw_unlock(struct shmap__header *h)
 {
+    __atomic_store_n(&h->kw_lock_start, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->kw_lock, 0, __ATOMIC_RELEASE);
 }
 
@@ -241,7 +288,8 @@ int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
 
     struct shmap__header *h = shmap__hdr(seg);
     struct shmap__kwslot *slots = slots_of(seg);
-    kw_lock(h);
+    if ((rc = kw_lock(h, who)) < 0)
+        return rc;
     struct shmap__kwslot *slot = NULL, *empty = NULL;
     for (unsigned i = 0; i < h->kw_capacity && !slot; i++) {
         if (!shmap__kwslot_valid(&slots[i])) {
@@ -304,7 +352,7 @@ static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc)
         return NULL;
     }
     struct map_source m = {h, slots_of(seg)};
-    const struct shmap__kwsource src = {map_words, map_slots, &m};
+    const struct shmap__kwsource src = {map_words, map_start, map_slots, &m};
     if ((*rc = shmap__keyword_snapshot(&src, h->kw_capacity, copy, seg->map->name.name)) < 0) {
         free(copy);
         return NULL;
@@ -348,7 +396,8 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
         return rc;
     struct shmap__header *h = shmap__hdr(seg);
     struct shmap__kwslot *slots = slots_of(seg);
-    kw_lock(h);
+    if ((rc = kw_lock(h, who)) < 0)
+        return rc;
     rc = shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
     for (unsigned i = 0; i < h->kw_capacity; i++) {
         if (shmap__kwslot_valid(&slots[i]) &&

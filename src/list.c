@@ -87,6 +87,16 @@ static int store_words(void *ctx, uint32_t *lock, uint32_t *seq)
     return 0;
 }
 
+static uint64_t store_start(void *ctx)
+{
+    struct store_source *s = ctx;
+    uint64_t start = 0;
+    if (s->ops->read(s->obj, &start, sizeof start,
+                     offsetof(struct shmap__header, kw_lock_start)) != (ssize_t)sizeof start)
+        return 0;
+    return start;
+}
+
 static int store_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
 {
     struct store_source *s = ctx;
@@ -127,7 +137,7 @@ static int describe_header(const struct shmap__store_ops *ops, struct shmap__obj
         rc = shmap__record_check(rec, h->rec_len, h->elsize, who);
     if (rc == 0 && kw) {
         struct store_source s = {ops, obj, h->kw_offset, h};
-        const struct shmap__kwsource src = {store_words, store_slots, &s};
+        const struct shmap__kwsource src = {store_words, store_start, store_slots, &s};
         kw->status = shmap__keyword_snapshot(&src, h->kw_capacity, slots, who);
         /* A writer that does not finish leaves the keywords unread, not the segment. */
         if (kw->status != -EBUSY)

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "../util.h"
+#include "internal.h"
 
 static shmap_seg *make(const char *name, unsigned capacity)
 {
@@ -506,6 +507,92 @@ TEST(keyword__readers_are_not_hung_by_a_change_a_dead_writer_left_open)
                   "shmap_keyword_get never returns once a writer died "
                   "mid-change (kw_seq left odd)");
     CHECK_EQ_INT(rc, 0);
+    util_shm_remove(name);
+}
+
+/* A child that sleeps until it is killed: a live process that is not changing keywords. */
+static pid_t spawn_sleeper(void)
+{
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    return pid;
+}
+
+/* Name `pid`, said to have started at `start`, as the keyword writer of `name`, mid-change. */
+static void hold_keywords_as(const char *name, pid_t pid, uint64_t start)
+{
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.kw_lock = (uint32_t)pid;
+    h.kw_lock_start = start;
+    h.kw_seq |= 1;
+    util_header_write(name, &h);
+}
+
+/* Set OFFSET = 3: 0, or why not (10 + the library's code's distance from -EBUSY: 0 means
+ * exactly -EBUSY, with the holder's pid named). */
+static int write_keyword_busy(const char *name)
+{
+    shmap_seg *seg = NULL;
+    if (shmap_open(&seg, name, SHMAP_RDWR) != 0)
+        return 20;
+    shmap_keyword kw = kw_int("OFFSET", 3);
+    int rc = shmap_keyword_set(seg, &kw);
+    shmap_close(seg);
+    if (rc == 0)
+        return 0;
+    return rc == -EBUSY && strstr(shmap_last_error(), "keywords are being changed by pid") ? 1
+                                                                                           : 21;
+}
+
+TEST(keyword__a_live_writer_that_never_finishes_makes_others_fail_not_spin_for_ever)
+{
+    /* Stopped in a debugger, or by SIGSTOP, half-way through a change: its hold is not
+     * broken (it may go on), but another writer gives up after a second with -EBUSY. */
+    const char *name = test_name("kwstuck");
+    make_left_by_dead_writer(name);
+    pid_t sleeper = spawn_sleeper();
+    hold_keywords_as(name, sleeper, shmap__proc_start(sleeper));
+    double t0 = util_now_s();
+    int rc = run_bounded(write_keyword_busy, name, 10);
+    if (rc < 0)
+        test_fail(__FILE__, __LINE__, "shmap_keyword_set waits for ever on a live holder");
+    CHECK_EQ_INT(rc, 1);
+    CHECK(util_now_s() - t0 >= 0.9);
+    /* Readers give up alike, and nothing was changed. */
+    struct shmap__header h;
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_lock, sleeper);
+    CHECK_EQ_INT(h.kw_seq & 1, 1);
+    util_kill9(sleeper);
+    util_shm_remove(name);
+}
+
+TEST(keyword__a_dead_writer_whose_pid_was_reused_is_known_by_its_start_time)
+{
+    /* The holder died mid-change and its pid now names another, live, process: its start
+     * time tells them apart, so its hold is taken over at once, by writers and readers. */
+    const char *name = test_name("kwreuse");
+    make_left_by_dead_writer(name);
+    pid_t other = spawn_sleeper();
+    hold_keywords_as(name, other, shmap__proc_start(other) + 12345);
+    int rc = run_bounded(read_keyword, name, 3);
+    CHECK_EQ_INT(rc, 0);
+    double t0 = util_now_s();
+    rc = run_bounded(write_keyword_busy, name, 10);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(util_now_s() - t0 < 0.9); /* not the second a live holder is given */
+    struct shmap__header h;
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_lock, 0);
+    CHECK_EQ_INT(h.kw_lock_start, 0);
+    CHECK_EQ_INT(h.kw_seq & 1, 0);
+    rc = run_bounded(read_keyword, name, 3);
+    CHECK_EQ_INT(rc, 0);
+    util_kill9(other);
     util_shm_remove(name);
 }
 
