@@ -63,7 +63,14 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
 {
     if (strcmp(opt, "mode") == 0) {
         if (parse_mode(value, &c->opts.mode) < 0) {
-            cli_usage_error(cmd, "invalid mode '%s' (octal, 0 to 0777)", value);
+            cli_usage_error(cmd, "invalid mode '%s' (octal, 1 to 0777)", value);
+            return -1;
+        }
+        /* The library takes a mode of 0 for its default, 0600: what was asked would not be
+         * what was made. */
+        if (c->opts.mode == 0) {
+            cli_usage_error(cmd, "a segment cannot be created with --mode 0 (it would get 0600): "
+                                 "create it, then `shmap chmod 0 NAME`");
             return -1;
         }
     } else if (strcmp(opt, "transient") == 0) {

@@ -345,3 +345,22 @@ TEST(cli_chmod__another_user_reads_after_644_not_after_600_and_may_not_chmod)
     }
     util_clear(&out, &err);
 }
+
+TEST(cli_create__mode_0_is_refused_rather_than_made_0600)
+{
+    /* The library takes a mode of 0 for its default: a segment asked with --mode 0 would
+     * be readable and writable by its owner. Refused, nothing made; chmod 0 is the way. */
+    const char *name = test_name("m0");
+    char *out = NULL, *err = NULL;
+    RUN(2, "create", name, "u8", "4", "--mode", "0");
+    CHECK_USAGE_LINES(err, "create", "cannot be created with --mode 0");
+    CHECK_CONTAINS(err, "shmap chmod 0 NAME");
+    CHECK(!util_shm_exists(name));
+    RUN(2, "create", name, "u8", "4", "--mode", "000");
+    CHECK(!util_shm_exists(name));
+    RUN(0, "create", name, "u8", "4");
+    RUN(0, "chmod", "0", name);
+    CHECK_EQ_INT(util_shm_mode(name), 0);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
