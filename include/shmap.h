@@ -503,8 +503,11 @@ SHMAP_EXTERN int shmap_fd(const shmap_seg *seg);
  *
  * The descriptor is duplicated (the caller keeps and closes its own). Checked like
  * shmap_open(); flags as for shmap_open() (#SHMAP_RDWR needs a descriptor opened
- * read-write; #SHMAP_PRIVATE maps copy-on-write).
- * @return as shmap_open(); -EBADF for a bad descriptor.
+ * read-write; #SHMAP_PRIVATE maps copy-on-write). The descriptor's access mode is checked
+ * first, so the answer is the same whether or not this process already maps the object.
+ * @return as shmap_open(); -EBADF for a bad descriptor; -EINVAL for one that is not a
+ *         regular file or memfd; -EACCES for #SHMAP_RDWR with a descriptor opened read-only
+ *         (or for any open of a write-only one): the detail says which.
  */
 SHMAP_EXTERN int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags);
 

@@ -404,7 +404,24 @@ int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
         return shmap__err(-EINVAL, "shmap_open_fd: descriptor %d is not a regular file or "
                                    "memfd", fd);
     }
-    rc = attach_obj(out, &obj, &n, access_of(flags), true);
+    /*
+     * The access is the descriptor's, checked here: a read-write mapping of the object this
+     * process already has would otherwise be shared with it, and mmap would have refused it
+     * (a private mapping needs only read access).
+     */
+    int access = access_of(flags), mode = fcntl(obj.fd, F_GETFL) & O_ACCMODE;
+    if (access == SHMAP__ACC_RDWR && mode != O_RDWR) {
+        close(obj.fd);
+        return shmap__err(-EACCES, "%s: descriptor %d is open %s: SHMAP_RDWR needs one opened "
+                                   "read-write", n.name, fd,
+                          mode == O_WRONLY ? "write-only" : "read-only");
+    }
+    if (mode == O_WRONLY) {
+        close(obj.fd);
+        return shmap__err(-EACCES, "%s: descriptor %d is open write-only: mapping it needs "
+                                   "one opened for reading", n.name, fd);
+    }
+    rc = attach_obj(out, &obj, &n, access, true);
     shmap__fd_close(&obj);
     if (rc == 0 && (flags & SHMAP_HOLD)) {
         rc = shmap_lock(*out, (flags & SHMAP_RDWR) ? SHMAP_LOCK_EXCLUSIVE : SHMAP_LOCK_SHARED,
