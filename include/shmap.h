@@ -695,6 +695,11 @@ SHMAP_EXTERN void *shmap_data(const shmap_seg *seg);
 /**
  * @brief Whether this process created the segment behind @p seg (rather than opened it):
  * tells the two outcomes of #SHMAP_CREATE_OPEN apart.
+ *
+ * Only the creating process: in a forked child it is 0, for the handles it inherited and
+ * for those it opens itself, which share the creator's mapping (as the destroy policy, a
+ * child created nothing).
+ * @return 1 or 0 (0 also for NULL).
  */
 SHMAP_EXTERN int shmap_created(const shmap_seg *seg);
 

@@ -79,7 +79,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->size = (uint64_t)st->st_size;
     m->writable = access != SHMAP__ACC_RDONLY;
     m->priv = access == SHMAP__ACC_PRIVATE;
-    m->created = false;
+    m->created_pid = 0;
     m->pending = false;
     m->refs = 1;
     m->destroy_pid = 0;
@@ -597,7 +597,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
         obj.fd = -1;
     }
     ops->close(&obj);
-    m->created = true;
+    m->created_pid = shmap__getpid();
     m->destroy_pid = destroys ? shmap__getpid() : 0;
     pthread_mutex_lock(&registry_lock);
     registry_add(m);
@@ -919,7 +919,7 @@ int shmap_set_destroy(shmap_seg *seg, int destroy)
     /* The creator's choice is also gc's: a segment its creator destroys goes with it, so
      * one left by a creator that was killed is removed once nobody uses it. */
     struct shmap__header *h = m->base;
-    if (m->created && m->writable && !m->priv && !m->raw &&
+    if (m->created_pid == shmap__getpid() && m->writable && !m->priv && !m->raw &&
         m->name.store != SHMAP_STORE_MEMFD && h->creator_pid == shmap__getpid())
         __atomic_store_n(&h->creator_destroys, m->destroy_pid ? 1u : 0u, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_lock);
@@ -946,7 +946,8 @@ void *shmap_data(const shmap_seg *seg)
 
 int shmap_created(const shmap_seg *seg)
 {
-    return seg && seg->map->created;
+    /* In a forked child the mapping is the creator's, the creation is not. */
+    return seg && seg->map->created_pid == shmap__getpid();
 }
 
 int shmap_writable(const shmap_seg *seg)
