@@ -267,7 +267,11 @@ typedef struct shmap_seg shmap_seg;
 enum shmap_create_flags {
     /** Replace an existing segment of the same name, atomically. */
     SHMAP_CREATE_REPLACE = 1u << 0,
-    /** Open an existing segment instead if its type and shape match; else #SHMAP_EMISMATCH. */
+    /**
+     * Open an existing segment instead if its type and shape match; else #SHMAP_EMISMATCH.
+     * Being a ring is part of the shape: with #SHMAP_CREATE_RING only a ring matches,
+     * without it only a plain array.
+     */
     SHMAP_CREATE_OPEN = 1u << 1,
     /**
      * Keep the segment when this process unmaps it (default: destroy what we created). A

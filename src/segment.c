@@ -444,10 +444,13 @@ int shmap_fd(const shmap_seg *seg)
     return seg->map->fd;
 }
 
+/* A ring is part of the shape: its first dimension counts frames, a plain array's does not,
+ * so a caller that gets the other kind would misread every frame. */
 static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t elsize,
-                       unsigned ndim, const uint64_t *dims, const char *rec)
+                       unsigned ndim, const uint64_t *dims, const char *rec, bool ring)
 {
-    if (h->dtype != (uint32_t)dtype || h->elsize != elsize || h->ndim != ndim)
+    if (h->dtype != (uint32_t)dtype || h->elsize != elsize || h->ndim != ndim ||
+        !(h->flags & SHMAP_SEG_RING) != !ring)
         return false;
     for (unsigned i = 0; i < ndim; i++)
         if (h->dims[i] != dims[i])
@@ -457,9 +460,10 @@ static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t 
     return true;
 }
 
-/* "f32[512,512]", or for a record with `fields` given "record[3] {x:f4,y:f4}". */
+/* "f32[512,512]", or for a record with `fields` given "record[3] {x:f4,y:f4}"; `ring` < 0
+ * says nothing of rings, else "(a ring of 8 frames)" or "(not a ring)" follows. */
 static void format_shape(char *buf, size_t size, shmap_dtype dtype, unsigned ndim,
-                         const uint64_t *dims, const char *fields)
+                         const uint64_t *dims, const char *fields, int ring)
 {
     int len = snprintf(buf, size, "%s[", shmap_dtype_name(dtype));
     for (unsigned i = 0; i < ndim && len > 0 && (size_t)len < size; i++)
@@ -468,25 +472,33 @@ static void format_shape(char *buf, size_t size, shmap_dtype dtype, unsigned ndi
     if (len > 0 && (size_t)len < size)
         len += snprintf(buf + len, size - (size_t)len, "]");
     if (fields && len > 0 && (size_t)len < size)
-        snprintf(buf + len, size - (size_t)len, " {%s}", fields);
+        len += snprintf(buf + len, size - (size_t)len, " {%s}", fields);
+    if (ring > 0 && len > 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len, " (a ring of %llu %s)",
+                 (unsigned long long)dims[0], shmap__plural(dims[0], "frame", "frames"));
+    else if (ring == 0 && len > 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len, " (not a ring)");
 }
 
 /* Open-or-create found an existing segment: it must hold the same array. */
 static int open_existing(shmap_seg **out, const char *name, shmap_dtype dtype, size_t elsize,
-                         unsigned ndim, const uint64_t *dims, const char *rec)
+                         unsigned ndim, const uint64_t *dims, const char *rec, bool ring)
 {
     shmap_seg *seg;
     int rc = shmap_open(&seg, name, SHMAP_RDWR);
     if (rc < 0)
         return rc;
     const struct shmap__header *h = shmap__hdr(seg);
-    if (!same_shape(h, dtype, elsize, ndim, dims, rec)) {
-        /* Both field lists when both are records: the difference may be in them alone. */
+    if (!same_shape(h, dtype, elsize, ndim, dims, rec, ring)) {
+        /* Both field lists when both are records: the difference may be in them alone;
+         * what each is of rings when either is one. */
         bool recs = dtype == SHMAP_RECORD && h->dtype == SHMAP_RECORD;
-        char want[128 + SHMAP_RECORD_FIELDS_MAX], have[sizeof want];
-        format_shape(want, sizeof want, dtype, ndim, dims, recs ? rec : NULL);
+        bool h_ring = (h->flags & SHMAP_SEG_RING) != 0, rings = ring || h_ring;
+        char want[160 + SHMAP_RECORD_FIELDS_MAX], have[sizeof want];
+        format_shape(want, sizeof want, dtype, ndim, dims, recs ? rec : NULL,
+                     rings ? ring : -1);
         format_shape(have, sizeof have, (shmap_dtype)h->dtype, h->ndim, h->dims,
-                     recs ? (const char *)h + h->rec_offset : NULL);
+                     recs ? (const char *)h + h->rec_offset : NULL, rings ? h_ring : -1);
         shmap_close(seg);
         return shmap__err(SHMAP_EMISMATCH, "%s: exists as %s, asked for %s", name, have, want);
     }
@@ -549,8 +561,9 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
 
     /* Open-or-create: open what is there; create only when nothing is. A creator racing
      * us may win between the two: then open what it made. */
+    bool ring = (opts->flags & SHMAP_CREATE_RING) != 0;
     if (opts->flags & SHMAP_CREATE_OPEN) {
-        rc = open_existing(out, name, dtype, elsize, ndim, dims, rec);
+        rc = open_existing(out, name, dtype, elsize, ndim, dims, rec, ring);
         if (rc != -ENOENT)
             return rc;
     }
@@ -572,7 +585,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     void *base = NULL;
     rc = ops->create(&n, &req, &obj, &base);
     if (rc == -EEXIST && (opts->flags & SHMAP_CREATE_OPEN))
-        return open_existing(out, name, dtype, elsize, ndim, dims, rec); /* lost a race */
+        return open_existing(out, name, dtype, elsize, ndim, dims, rec, ring); /* lost a race */
     if (rc < 0)
         return rc;
     /* The whole object: more than the layout where huge pages rounded it up. */
