@@ -506,6 +506,15 @@ static int open_existing(shmap_seg **out, const char *name, shmap_dtype dtype, s
     return 0;
 }
 
+/* A field list's error, which names the field, prefixed with the segment it was given for
+ * (shmap_record_parse() has no segment to name). */
+static int record_error(int rc, const char *who)
+{
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", shmap_last_error());
+    return shmap__err(rc, "%s: %s", who, detail);
+}
+
 int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned int ndim,
                  const uint64_t *dims, const shmap_create_opts *opts)
 {
@@ -546,7 +555,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     if (dtype == SHMAP_RECORD) {
         if ((rc = shmap_record_parse(opts->record_fields, &elsize)) < 0 ||
             (rc = shmap__record_canon(opts->record_fields, canon, sizeof canon)) < 0)
-            return rc;
+            return record_error(rc, n.name);
         rec = canon;
         rec_len = strlen(rec) + 1;
     } else if ((elsize = shmap_dtype_size(dtype)) == 0) {
@@ -667,7 +676,7 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     size_t elsize;
     if (dtype == SHMAP_RECORD) {
         if ((rc = shmap_record_parse(rec, &elsize)) < 0)
-            return rc;
+            return record_error(rc, n.name);
     } else if ((elsize = shmap_dtype_size(dtype)) == 0) {
         return shmap__err(SHMAP_EDTYPE, "%s: invalid element type code %d", n.name, (int)dtype);
     }
