@@ -650,9 +650,10 @@ enum shmap_seg_flags {
  * @p deleted is non-zero for a segment that was deleted while processes still map it: the
  * system keeps its memory until the last of them unmaps, but no open reaches it any more.
  * A POSIX object or a file is then gone from its directory, so only a handle can tell:
- * shmap_info_get() and shmap_mappings() check, at each call, that the name still leads to
- * the object the handle maps (one stat(2), or shmctl(IPC_STAT)), and report a name removed
- * or now holding another object as deleted. A System V segment deleted while attached (by
+ * shmap_info_get() checks, at each call, that the name still leads to the object the
+ * handle maps (one stat(2), or shmctl(IPC_STAT)), and reports a name removed or now
+ * holding another object as deleted; shmap_mappings() asks nothing and gives the last
+ * answer each mapping learned. A System V segment deleted while attached (by
  * shmap_delete(), `ipcrm`, a replace) stays visible under its id, `sysv://id=N`, without
  * its key: shmap_list() with #SHMAP_LIST_ALL and shmap_stat() describe it with @p deleted
  * set, while shmap_open() refuses it as not found unless asked with #SHMAP_DELETED.
