@@ -188,7 +188,7 @@ typedef enum shmap_dtype {
  *            `D` c128); numpy's `U4` (a string of 4 characters) is refused rather than read
  *            as u4.
  * @param[out] out the type.
- * @return 0, or #SHMAP_EDTYPE / #SHMAP_EBYTEORDER.
+ * @return 0, #SHMAP_EDTYPE / #SHMAP_EBYTEORDER, or #SHMAP_EINVAL for a NULL @p out.
  */
 SHMAP_EXTERN int shmap_dtype_parse(const char *spelling, shmap_dtype *out);
 
@@ -250,7 +250,9 @@ SHMAP_EXTERN int shmap_name_check(const char *name, shmap_store *store);
  *            prefix of up to 230 bytes.
  * @param[in] prefix start of the name (NULL for "shmap"); must itself be a valid name of a
  *            POSIX segment (no store prefix).
- * @return 0, #SHMAP_EBADNAME for a bad prefix, or -ERANGE if @p buf is too small.
+ * @return 0; #SHMAP_EBADNAME for a bad prefix; -ERANGE if @p buf is too small;
+ *         #SHMAP_EINVAL for a NULL @p buf; -EEXIST if no free name was found in many tries;
+ *         another -errno if a name could not be checked.
  */
 SHMAP_EXTERN int shmap_name_unique(char *buf, size_t size, const char *prefix);
 
@@ -267,7 +269,11 @@ typedef struct shmap_seg shmap_seg;
 enum shmap_create_flags {
     /** Replace an existing segment of the same name, atomically. */
     SHMAP_CREATE_REPLACE = 1u << 0,
-    /** Open an existing segment instead if its type and shape match; else #SHMAP_EMISMATCH. */
+    /**
+     * Open an existing segment instead if its type and shape match; else #SHMAP_EMISMATCH.
+     * Being a ring is part of the shape: with #SHMAP_CREATE_RING only a ring matches,
+     * without it only a plain array.
+     */
     SHMAP_CREATE_OPEN = 1u << 1,
     /**
      * Keep the segment when this process unmaps it (default: destroy what we created). A
@@ -333,8 +339,13 @@ typedef struct shmap_create_opts {
  * @param[in] ndim number of dimensions, 1 to #SHMAP_MAX_DIMS.
  * @param[in] dims the dimensions, C order (last index fastest), each at least 1.
  * @param[in] opts options, or NULL for the defaults.
- * @return 0; -EEXIST; -ENOSPC; -EACCES; #SHMAP_EBADNAME; #SHMAP_EDTYPE; #SHMAP_ESHAPE;
- *         #SHMAP_ESIZE; #SHMAP_EINVAL (bad options, among them a mode beyond 0777);
+ * @return 0; -EEXIST; -ENOSPC; -ENOMEM; -EACCES; -EPERM (with #SHMAP_CREATE_REPLACE,
+ *         another user's segment or file in a sticky directory such as /dev/shm; huge
+ *         pages this user may not use for System V); -EINVAL (the name holds something
+ *         that is not a regular file; a System V size beyond kernel.shmmax);
+ *         #SHMAP_EBADNAME; #SHMAP_EDTYPE; #SHMAP_ESHAPE; #SHMAP_ESIZE; #SHMAP_ESTORE (huge
+ *         pages where the store or system has none: see #SHMAP_CREATE_HUGEPAGES);
+ *         #SHMAP_EINVAL (bad options, among them a mode beyond 0777);
  *         #SHMAP_EMISMATCH (with #SHMAP_CREATE_OPEN); or a code from shmap_open() when an
  *         existing segment is opened.
  */
@@ -390,9 +401,13 @@ enum shmap_open_flags {
  * @param[in] name the segment name.
  * @param[in] flags #SHMAP_RDONLY or #SHMAP_RDWR, optionally with #SHMAP_HOLD; or
  *            #SHMAP_RDONLY with #SHMAP_DELETED.
- * @return 0; -ENOENT; -EACCES; #SHMAP_EBADNAME; #SHMAP_EFORMAT (not a shmap segment);
+ * @return 0; -ENOENT; -EACCES; -EINVAL (the name holds something that is not a regular
+ *         file); -ENOMEM; #SHMAP_EBADNAME; #SHMAP_EFORMAT (not a shmap segment);
  *         #SHMAP_EVERSION; #SHMAP_EBYTEORDER; #SHMAP_ECORRUPT; #SHMAP_ETRUNCATED;
- *         #SHMAP_EINCOMPLETE; #SHMAP_EPENDING. With #SHMAP_HOLD also the codes of
+ *         #SHMAP_EINCOMPLETE; #SHMAP_EPENDING; #SHMAP_EINVAL (a NULL @p out, unknown
+ *         flags, #SHMAP_DELETED with #SHMAP_RDWR or #SHMAP_HOLD, #SHMAP_PRIVATE with
+ *         #SHMAP_HOLD or for System V); #SHMAP_ESTORE (a memfd name, which cannot be
+ *         opened: see shmap_open_fd()). With #SHMAP_HOLD also the codes of
  *         shmap_lock(): #SHMAP_EOWNERDEAD leaves the handle open with the lock held
  *         (`*out` is set); any other failure closes it.
  */
@@ -433,14 +448,15 @@ SHMAP_EXTERN int shmap_unmap(shmap_seg *seg);
  * segment its creator destroys counts as transient (removed once the creator is dead and
  * nobody uses it), one it keeps as persistent unless it was created transient.
  * @param[in] destroy non-zero to destroy, zero to keep.
- * @return 0.
+ * @return 0, or #SHMAP_EINVAL for a NULL @p seg.
  */
 SHMAP_EXTERN int shmap_set_destroy(shmap_seg *seg, int destroy);
 
 /**
  * @brief Remove a segment's name. Processes that map it keep their memory until they unmap.
  * @return 0; -ENOENT (also for a System V segment already deleted, which has no name left
- *         to remove); -EACCES / -EPERM; #SHMAP_EBADNAME.
+ *         to remove); -EACCES / -EPERM; #SHMAP_EBADNAME; #SHMAP_ESTORE (a memfd name: a
+ *         memfd has no name to remove).
  */
 SHMAP_EXTERN int shmap_unlink(const char *name);
 
@@ -479,8 +495,10 @@ typedef struct shmap_raw_opts {
  * offset), shmap_close() and shmap_dup() work; keywords, locks, publishing and waiting give
  * #SHMAP_ERAW. Raw mappings are never shared with other handles of the process and never
  * destroy anything.
- * @return 0; -ENOENT; -EACCES; #SHMAP_EBADNAME; #SHMAP_EDTYPE; #SHMAP_ESHAPE; #SHMAP_ESIZE;
- *         #SHMAP_EINVAL (a misaligned offset, bad flags); #SHMAP_ETRUNCATED.
+ * @return 0; -ENOENT; -EACCES; -EINVAL (not a regular file); -ENOMEM; #SHMAP_EBADNAME;
+ *         #SHMAP_EDTYPE; #SHMAP_ESHAPE; #SHMAP_ESIZE; #SHMAP_EINVAL (a misaligned offset,
+ *         bad flags or options, a template with a type); #SHMAP_ETRUNCATED; #SHMAP_ESTORE
+ *         (a memfd name); with opts->template_name, the codes of shmap_stat().
  */
 SHMAP_EXTERN int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype,
                                 unsigned int ndim, const uint64_t *dims,
@@ -503,8 +521,11 @@ SHMAP_EXTERN int shmap_fd(const shmap_seg *seg);
  *
  * The descriptor is duplicated (the caller keeps and closes its own). Checked like
  * shmap_open(); flags as for shmap_open() (#SHMAP_RDWR needs a descriptor opened
- * read-write; #SHMAP_PRIVATE maps copy-on-write).
- * @return as shmap_open(); -EBADF for a bad descriptor.
+ * read-write; #SHMAP_PRIVATE maps copy-on-write). The descriptor's access mode is checked
+ * first, so the answer is the same whether or not this process already maps the object.
+ * @return as shmap_open(); -EBADF for a bad descriptor; -EINVAL for one that is not a
+ *         regular file or memfd; -EACCES for #SHMAP_RDWR with a descriptor opened read-only
+ *         (or for any open of a write-only one): the detail says which.
  */
 SHMAP_EXTERN int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags);
 
@@ -643,9 +664,10 @@ enum shmap_seg_flags {
  * @p deleted is non-zero for a segment that was deleted while processes still map it: the
  * system keeps its memory until the last of them unmaps, but no open reaches it any more.
  * A POSIX object or a file is then gone from its directory, so only a handle can tell:
- * shmap_info_get() and shmap_mappings() check, at each call, that the name still leads to
- * the object the handle maps (one stat(2), or shmctl(IPC_STAT)), and report a name removed
- * or now holding another object as deleted. A System V segment deleted while attached (by
+ * shmap_info_get() checks, at each call, that the name still leads to the object the
+ * handle maps (one stat(2), or shmctl(IPC_STAT)), and reports a name removed or now
+ * holding another object as deleted; shmap_mappings() asks nothing and gives the last
+ * answer each mapping learned. A System V segment deleted while attached (by
  * shmap_delete(), `ipcrm`, a replace) stays visible under its id, `sysv://id=N`, without
  * its key: shmap_list() with #SHMAP_LIST_ALL and shmap_stat() describe it with @p deleted
  * set, while shmap_open() refuses it as not found unless asked with #SHMAP_DELETED.
@@ -692,6 +714,11 @@ SHMAP_EXTERN void *shmap_data(const shmap_seg *seg);
 /**
  * @brief Whether this process created the segment behind @p seg (rather than opened it):
  * tells the two outcomes of #SHMAP_CREATE_OPEN apart.
+ *
+ * Only the creating process: in a forked child it is 0, for the handles it inherited and
+ * for those it opens itself, which share the creator's mapping (as the destroy policy, a
+ * child created nothing).
+ * @return 1 or 0 (0 also for NULL).
  */
 SHMAP_EXTERN int shmap_created(const shmap_seg *seg);
 
@@ -729,7 +756,8 @@ SHMAP_EXTERN int shmap_stat(const char *name, shmap_info *out);
 /**
  * @brief The OS handle behind a segment (IDL's GET_OS_HANDLE): the POSIX name
  * ("/frames"), the System V id, or the file's path.
- * @return 0, or -ERANGE if @p buf is too small (#SHMAP_NAME_MAX is enough for POSIX).
+ * @return 0, -ERANGE if @p buf is too small (#SHMAP_NAME_MAX is enough for POSIX), or
+ *         #SHMAP_EINVAL for a NULL argument.
  */
 SHMAP_EXTERN int shmap_os_handle(const shmap_seg *seg, char *buf, size_t size);
 
@@ -766,14 +794,15 @@ SHMAP_EXTERN uint64_t shmap_generation(const shmap_seg *seg);
  * @param[out] frame where frame number shmap_generation() goes: the data for a plain
  *             segment, index generation % N of the first dimension for a ring (may be NULL).
  * @return 0, #SHMAP_EREADONLY, or -EALREADY if a write is already in progress by this
- *         process (one writer at a time: take the exclusive lock if several may write).
+ *         process (one writer at a time: take the exclusive lock if several may write);
+ *         #SHMAP_EINVAL for a NULL @p seg; #SHMAP_ERAW.
  */
 SHMAP_EXTERN int shmap_write_begin(shmap_seg *seg, void **frame);
 
 /**
  * @brief Mark a new version of the data: end the write in progress if any, bump the
  * generation and wake every waiter.
- * @return 0, or #SHMAP_EREADONLY.
+ * @return 0, #SHMAP_EREADONLY, #SHMAP_EINVAL for a NULL @p seg, or #SHMAP_ERAW.
  */
 SHMAP_EXTERN int shmap_publish(shmap_seg *seg);
 
@@ -786,7 +815,9 @@ SHMAP_EXTERN int shmap_publish(shmap_seg *seg);
  *                without end.
  * @return 0; -EAGAIN (timeout 0 and nothing new); -ETIMEDOUT; -EINTR (a signal arrived:
  *         call again to go on waiting); #SHMAP_EREMOVED (the segment was deleted, or its
- *         name now holds another object: nobody will publish here again).
+ *         name now holds another object: nobody will publish here again); #SHMAP_EINVAL (a
+ *         NULL argument, a timeout that is not a number); #SHMAP_ERAW; or the code a wait
+ *         check ended the wait with (shmap_set_wait_check()).
  */
 SHMAP_EXTERN int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s);
 
@@ -901,13 +932,14 @@ enum shmap_lock_flags {
  *         half-written); -EBUSY (a try that would wait); -ETIMEDOUT; #SHMAP_EREADONLY
  *         (a read-only handle whose user may not write the segment);
  *         -EDEADLK (the handle already holds a lock); -EUSERS (the attach table is full);
- *         #SHMAP_EINVAL.
+ *         #SHMAP_EINVAL; #SHMAP_ERAW; or the code a wait check ended the wait with
+ *         (shmap_set_wait_check()).
  */
 SHMAP_EXTERN int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s);
 
 /**
  * @brief Release the lock held through a handle.
- * @return 0; #SHMAP_EINVAL if this handle holds no lock in this process.
+ * @return 0; #SHMAP_EINVAL if this handle holds no lock in this process; #SHMAP_ERAW.
  */
 SHMAP_EXTERN int shmap_unlock(shmap_seg *seg);
 
@@ -930,14 +962,15 @@ typedef struct shmap_attacher {
  * Dead processes are listed (alive = 0) until a waiter or a new attacher clears them.
  * Works through a read-only handle.
  * @param[out] out array of @p cap entries (may be NULL when @p cap is 0).
- * @return the number of attached processes (may exceed @p cap), or #SHMAP_EINVAL.
+ * @return the number of attached processes (may exceed @p cap), #SHMAP_EINVAL, or
+ *         #SHMAP_ERAW.
  */
 SHMAP_EXTERN int shmap_attached(const shmap_seg *seg, shmap_attacher *out, size_t cap);
 
 /**
  * @brief List the attached processes into a new array, in one read of the table.
  * @param[out] out the array, to release with free(); NULL when none are attached.
- * @return the number of entries in @p *out; #SHMAP_EINVAL, or -ENOMEM.
+ * @return the number of entries in @p *out; #SHMAP_EINVAL, #SHMAP_ERAW, or -ENOMEM.
  */
 SHMAP_EXTERN int shmap_attached_alloc(const shmap_seg *seg, shmap_attacher **out);
 
@@ -989,7 +1022,7 @@ typedef struct shmap_lockinfo {
 } shmap_lockinfo;
 
 /** @brief Read a segment's lock state (a snapshot). Works through a read-only handle.
- *  @return 0 or #SHMAP_EINVAL. */
+ *  @return 0, #SHMAP_EINVAL or #SHMAP_ERAW. */
 SHMAP_EXTERN int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out);
 
 /**
@@ -1150,15 +1183,24 @@ typedef struct shmap_keyword {
  * by a debugger or SIGSTOP) makes this call fail with -EBUSY rather than wait without end.
  * Readers of keywords wait for no one longer than that either.
  * @return 0; #SHMAP_EKEYWORD (bad name, type or too long a string); #SHMAP_EKEYFULL;
- *         #SHMAP_EREADONLY; -EBUSY (another process's change did not end within a second).
+ *         #SHMAP_EREADONLY; #SHMAP_EINVAL (a NULL argument); #SHMAP_ERAW; -EBUSY (another
+ *         process's change did not end within a second).
  */
 SHMAP_EXTERN int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw);
 
-/** @brief Read a keyword by name. @return 0, #SHMAP_ENOKEY or #SHMAP_EKEYWORD. */
+/**
+ * @brief Read a keyword by name.
+ * @return 0; #SHMAP_ENOKEY; #SHMAP_EKEYWORD (a bad name); #SHMAP_EINVAL (a NULL argument);
+ *         #SHMAP_ERAW; -EBUSY (a keyword change by another process has not finished
+ *         within a second); -ENOMEM.
+ */
 SHMAP_EXTERN int shmap_keyword_get(const shmap_seg *seg, const char *name, shmap_keyword *out);
 
-/** @brief Delete a keyword. @return 0, #SHMAP_ENOKEY, #SHMAP_EREADONLY or -EBUSY (as for
- * shmap_keyword_set()). */
+/**
+ * @brief Delete a keyword.
+ * @return 0; #SHMAP_ENOKEY; #SHMAP_EREADONLY; #SHMAP_EKEYWORD (a bad name); #SHMAP_EINVAL
+ *         (a NULL @p seg); #SHMAP_ERAW; -EBUSY (as for shmap_keyword_set()).
+ */
 SHMAP_EXTERN int shmap_keyword_delete(shmap_seg *seg, const char *name);
 
 /**
@@ -1257,7 +1299,8 @@ typedef struct shmap_entry {
  * it).
  * @param[out] out a new array, to be freed with shmap_list_free().
  * @param[out] count its length.
- * @return 0, or a negative code if the store cannot be listed at all.
+ * @return 0, a negative code if the store cannot be listed at all, or #SHMAP_EINVAL for a
+ *         NULL argument.
  */
 SHMAP_EXTERN int shmap_list(shmap_entry **out, size_t *count, unsigned int flags);
 
@@ -1280,7 +1323,7 @@ typedef struct shmap_mapping {
  * last shmap_info_get() of one of its handles).
  * @param[out] out a new array, to be freed with shmap_mappings_free().
  * @param[out] count its length.
- * @return 0 or -ENOMEM.
+ * @return 0, -ENOMEM, or #SHMAP_EINVAL for a NULL argument.
  */
 SHMAP_EXTERN int shmap_mappings(shmap_mapping **out, size_t *count);
 

@@ -233,7 +233,8 @@ struct shmap__map {
     uid_t uid;
     gid_t gid;
     bool writable;
-    bool created;           /* this process created the object */
+    pid_t created_pid;      /* the process that created the object, or 0: opened (a
+                               forked child inherits the mapping, not the creation) */
     bool pending;           /* unmap-pending: no new references */
     unsigned refs;
     pid_t destroy_pid;      /* destroy the name at last close, if we are this process */

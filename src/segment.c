@@ -79,7 +79,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->size = (uint64_t)st->st_size;
     m->writable = access != SHMAP__ACC_RDONLY;
     m->priv = access == SHMAP__ACC_PRIVATE;
-    m->created = false;
+    m->created_pid = 0;
     m->pending = false;
     m->refs = 1;
     m->destroy_pid = 0;
@@ -404,7 +404,24 @@ int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
         return shmap__err(-EINVAL, "shmap_open_fd: descriptor %d is not a regular file or "
                                    "memfd", fd);
     }
-    rc = attach_obj(out, &obj, &n, access_of(flags), true);
+    /*
+     * The access is the descriptor's, checked here: a read-write mapping of the object this
+     * process already has would otherwise be shared with it, and mmap would have refused it
+     * (a private mapping needs only read access).
+     */
+    int access = access_of(flags), mode = fcntl(obj.fd, F_GETFL) & O_ACCMODE;
+    if (access == SHMAP__ACC_RDWR && mode != O_RDWR) {
+        close(obj.fd);
+        return shmap__err(-EACCES, "%s: descriptor %d is open %s: SHMAP_RDWR needs one opened "
+                                   "read-write", n.name, fd,
+                          mode == O_WRONLY ? "write-only" : "read-only");
+    }
+    if (mode == O_WRONLY) {
+        close(obj.fd);
+        return shmap__err(-EACCES, "%s: descriptor %d is open write-only: mapping it needs "
+                                   "one opened for reading", n.name, fd);
+    }
+    rc = attach_obj(out, &obj, &n, access, true);
     shmap__fd_close(&obj);
     if (rc == 0 && (flags & SHMAP_HOLD)) {
         rc = shmap_lock(*out, (flags & SHMAP_RDWR) ? SHMAP_LOCK_EXCLUSIVE : SHMAP_LOCK_SHARED,
@@ -427,10 +444,13 @@ int shmap_fd(const shmap_seg *seg)
     return seg->map->fd;
 }
 
+/* A ring is part of the shape: its first dimension counts frames, a plain array's does not,
+ * so a caller that gets the other kind would misread every frame. */
 static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t elsize,
-                       unsigned ndim, const uint64_t *dims, const char *rec)
+                       unsigned ndim, const uint64_t *dims, const char *rec, bool ring)
 {
-    if (h->dtype != (uint32_t)dtype || h->elsize != elsize || h->ndim != ndim)
+    if (h->dtype != (uint32_t)dtype || h->elsize != elsize || h->ndim != ndim ||
+        !(h->flags & SHMAP_SEG_RING) != !ring)
         return false;
     for (unsigned i = 0; i < ndim; i++)
         if (h->dims[i] != dims[i])
@@ -440,9 +460,10 @@ static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t 
     return true;
 }
 
-/* "f32[512,512]", or for a record with `fields` given "record[3] {x:f4,y:f4}". */
+/* "f32[512,512]", or for a record with `fields` given "record[3] {x:f4,y:f4}"; `ring` < 0
+ * says nothing of rings, else "(a ring of 8 frames)" or "(not a ring)" follows. */
 static void format_shape(char *buf, size_t size, shmap_dtype dtype, unsigned ndim,
-                         const uint64_t *dims, const char *fields)
+                         const uint64_t *dims, const char *fields, int ring)
 {
     int len = snprintf(buf, size, "%s[", shmap_dtype_name(dtype));
     for (unsigned i = 0; i < ndim && len > 0 && (size_t)len < size; i++)
@@ -451,30 +472,47 @@ static void format_shape(char *buf, size_t size, shmap_dtype dtype, unsigned ndi
     if (len > 0 && (size_t)len < size)
         len += snprintf(buf + len, size - (size_t)len, "]");
     if (fields && len > 0 && (size_t)len < size)
-        snprintf(buf + len, size - (size_t)len, " {%s}", fields);
+        len += snprintf(buf + len, size - (size_t)len, " {%s}", fields);
+    if (ring > 0 && len > 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len, " (a ring of %llu %s)",
+                 (unsigned long long)dims[0], shmap__plural(dims[0], "frame", "frames"));
+    else if (ring == 0 && len > 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len, " (not a ring)");
 }
 
 /* Open-or-create found an existing segment: it must hold the same array. */
 static int open_existing(shmap_seg **out, const char *name, shmap_dtype dtype, size_t elsize,
-                         unsigned ndim, const uint64_t *dims, const char *rec)
+                         unsigned ndim, const uint64_t *dims, const char *rec, bool ring)
 {
     shmap_seg *seg;
     int rc = shmap_open(&seg, name, SHMAP_RDWR);
     if (rc < 0)
         return rc;
     const struct shmap__header *h = shmap__hdr(seg);
-    if (!same_shape(h, dtype, elsize, ndim, dims, rec)) {
-        /* Both field lists when both are records: the difference may be in them alone. */
+    if (!same_shape(h, dtype, elsize, ndim, dims, rec, ring)) {
+        /* Both field lists when both are records: the difference may be in them alone;
+         * what each is of rings when either is one. */
         bool recs = dtype == SHMAP_RECORD && h->dtype == SHMAP_RECORD;
-        char want[128 + SHMAP_RECORD_FIELDS_MAX], have[sizeof want];
-        format_shape(want, sizeof want, dtype, ndim, dims, recs ? rec : NULL);
+        bool h_ring = (h->flags & SHMAP_SEG_RING) != 0, rings = ring || h_ring;
+        char want[160 + SHMAP_RECORD_FIELDS_MAX], have[sizeof want];
+        format_shape(want, sizeof want, dtype, ndim, dims, recs ? rec : NULL,
+                     rings ? ring : -1);
         format_shape(have, sizeof have, (shmap_dtype)h->dtype, h->ndim, h->dims,
-                     recs ? (const char *)h + h->rec_offset : NULL);
+                     recs ? (const char *)h + h->rec_offset : NULL, rings ? h_ring : -1);
         shmap_close(seg);
         return shmap__err(SHMAP_EMISMATCH, "%s: exists as %s, asked for %s", name, have, want);
     }
     *out = seg;
     return 0;
+}
+
+/* A field list's error, which names the field, prefixed with the segment it was given for
+ * (shmap_record_parse() has no segment to name). */
+static int record_error(int rc, const char *who)
+{
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", shmap_last_error());
+    return shmap__err(rc, "%s: %s", who, detail);
 }
 
 int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned int ndim,
@@ -517,7 +555,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     if (dtype == SHMAP_RECORD) {
         if ((rc = shmap_record_parse(opts->record_fields, &elsize)) < 0 ||
             (rc = shmap__record_canon(opts->record_fields, canon, sizeof canon)) < 0)
-            return rc;
+            return record_error(rc, n.name);
         rec = canon;
         rec_len = strlen(rec) + 1;
     } else if ((elsize = shmap_dtype_size(dtype)) == 0) {
@@ -532,8 +570,9 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
 
     /* Open-or-create: open what is there; create only when nothing is. A creator racing
      * us may win between the two: then open what it made. */
+    bool ring = (opts->flags & SHMAP_CREATE_RING) != 0;
     if (opts->flags & SHMAP_CREATE_OPEN) {
-        rc = open_existing(out, name, dtype, elsize, ndim, dims, rec);
+        rc = open_existing(out, name, dtype, elsize, ndim, dims, rec, ring);
         if (rc != -ENOENT)
             return rc;
     }
@@ -555,7 +594,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     void *base = NULL;
     rc = ops->create(&n, &req, &obj, &base);
     if (rc == -EEXIST && (opts->flags & SHMAP_CREATE_OPEN))
-        return open_existing(out, name, dtype, elsize, ndim, dims, rec); /* lost a race */
+        return open_existing(out, name, dtype, elsize, ndim, dims, rec, ring); /* lost a race */
     if (rc < 0)
         return rc;
     /* The whole object: more than the layout where huge pages rounded it up. */
@@ -580,7 +619,7 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
         obj.fd = -1;
     }
     ops->close(&obj);
-    m->created = true;
+    m->created_pid = shmap__getpid();
     m->destroy_pid = destroys ? shmap__getpid() : 0;
     pthread_mutex_lock(&registry_lock);
     registry_add(m);
@@ -637,7 +676,7 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     size_t elsize;
     if (dtype == SHMAP_RECORD) {
         if ((rc = shmap_record_parse(rec, &elsize)) < 0)
-            return rc;
+            return record_error(rc, n.name);
     } else if ((elsize = shmap_dtype_size(dtype)) == 0) {
         return shmap__err(SHMAP_EDTYPE, "%s: invalid element type code %d", n.name, (int)dtype);
     }
@@ -902,7 +941,7 @@ int shmap_set_destroy(shmap_seg *seg, int destroy)
     /* The creator's choice is also gc's: a segment its creator destroys goes with it, so
      * one left by a creator that was killed is removed once nobody uses it. */
     struct shmap__header *h = m->base;
-    if (m->created && m->writable && !m->priv && !m->raw &&
+    if (m->created_pid == shmap__getpid() && m->writable && !m->priv && !m->raw &&
         m->name.store != SHMAP_STORE_MEMFD && h->creator_pid == shmap__getpid())
         __atomic_store_n(&h->creator_destroys, m->destroy_pid ? 1u : 0u, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_lock);
@@ -929,7 +968,8 @@ void *shmap_data(const shmap_seg *seg)
 
 int shmap_created(const shmap_seg *seg)
 {
-    return seg && seg->map->created;
+    /* In a forked child the mapping is the creator's, the creation is not. */
+    return seg && seg->map->created_pid == shmap__getpid();
 }
 
 int shmap_writable(const shmap_seg *seg)

@@ -542,6 +542,42 @@ TEST(multi__a_forked_child_reports_inherited_mappings_but_will_not_destroy_them)
     CHECK(!util_shm_exists(name));
 }
 
+TEST(multi__a_forked_child_did_not_create_what_it_inherits_or_opens)
+{
+    const char *name = test_name("fc");
+    const uint64_t dims[1] = {8};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, NULL));
+    CHECK_EQ_INT(shmap_created(seg), 1);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        /* Open-or-create found the segment there: the child opened it, whatever mapping its
+         * handle shares with the one inherited from the creator. */
+        shmap_create_opts ooc = SHMAP_CREATE_OPTS_INIT;
+        ooc.flags = SHMAP_CREATE_OPEN;
+        shmap_seg *opened = NULL, *again = NULL;
+        if (shmap_create(&opened, name, SHMAP_U8, 1, dims, &ooc) != 0)
+            _exit(10);
+        if (shmap_created(opened) != 0)
+            _exit(11);
+        if (shmap_open(&again, name, SHMAP_RDWR) != 0 || shmap_created(again) != 0)
+            _exit(12);
+        if (shmap_created(seg) != 0)
+            _exit(13);
+        shmap_close(again);
+        shmap_close(opened);
+        _exit(0);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
+    /* The creator still says it created the segment, and still destroys it. */
+    CHECK_EQ_INT(shmap_created(seg), 1);
+    CHECK(util_shm_exists(name));
+    CHECK_OK(shmap_close(seg));
+    CHECK(!util_shm_exists(name));
+}
+
 TEST(multi__keywords_set_in_one_process_are_read_in_another)
 {
     const char *name = test_name("kwp");

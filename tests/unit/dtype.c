@@ -455,9 +455,27 @@ TEST(create__record_without_or_with_bad_fields_is_edtype)
     const char *name = test_name("rec");
     uint64_t dims[] = {4};
     shmap_seg *seg = NULL;
+    char want[SHMAP_NAME_MAX + 64];
     CHECK_ERR(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, NULL), SHMAP_EDTYPE);
+    /* The detail names the segment, as every other create error does. */
+    snprintf(want, sizeof want, "%s: record: empty field list", name);
+    CHECK_STR(shmap_last_error(), want);
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
     opts.record_fields = "x:f4,x:f4";
     CHECK_ERR(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts), SHMAP_EDTYPE);
+    snprintf(want, sizeof want, "%s: record: field name 'x' appears twice", name);
+    CHECK_STR(shmap_last_error(), want);
     CHECK(!util_shm_exists(name));
+    /* The same for a raw mapping, which parses its field list before it opens anything. */
+    shmap_raw_opts ro = SHMAP_RAW_OPTS_INIT;
+    CHECK_ERR(shmap_open_raw(&seg, name, SHMAP_RECORD, 1, dims, &ro), SHMAP_EDTYPE);
+    snprintf(want, sizeof want, "%s: record: empty field list", name);
+    CHECK_STR(shmap_last_error(), want);
+    ro.record_fields = "x:f4,y:nope";
+    CHECK_ERR(shmap_open_raw(&seg, name, SHMAP_RECORD, 1, dims, &ro), SHMAP_EDTYPE);
+    snprintf(want, sizeof want, "%s: record: field 'y' has an unknown type 'nope'", name);
+    CHECK_STR(shmap_last_error(), want);
+    /* The parser alone has no segment to name. */
+    CHECK_ERR(shmap_record_parse("", NULL), SHMAP_EDTYPE);
+    CHECK_STR(shmap_last_error(), "record: empty field list");
 }

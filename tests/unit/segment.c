@@ -384,6 +384,47 @@ TEST(create__open_or_create_mismatch_is_emismatch)
     CHECK_OK(shmap_unlink(name));
 }
 
+TEST(create__open_or_create_takes_ring_or_not_as_part_of_the_shape)
+{
+    const char *plain = test_name("plain"), *ring = test_name("ring");
+    uint64_t dims[2] = {8, 1024};
+    util_make_kept(plain, SHMAP_F32, 2, dims);
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_RING | SHMAP_CREATE_KEEP;
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, ring, SHMAP_F32, 2, dims, &opts));
+    CHECK_OK(shmap_close(seg));
+
+    /* A ring of 8 frames asked for, a plain array of that shape there: 8 times the frame. */
+    shmap_create_opts ooc = SHMAP_CREATE_OPTS_INIT;
+    ooc.flags = SHMAP_CREATE_OPEN | SHMAP_CREATE_RING;
+    CHECK_ERR(shmap_create(&seg, plain, SHMAP_F32, 2, dims, &ooc), SHMAP_EMISMATCH);
+    CHECK(seg == NULL);
+    CHECK_DETAIL_NAMES(plain);
+    CHECK_CONTAINS(shmap_last_error(), "exists as f32[8,1024] (not a ring), asked for "
+                                       "f32[8,1024] (a ring of 8 frames)");
+    /* And a plain array asked for where a ring is. */
+    ooc.flags = SHMAP_CREATE_OPEN;
+    CHECK_ERR(shmap_create(&seg, ring, SHMAP_F32, 2, dims, &ooc), SHMAP_EMISMATCH);
+    CHECK_CONTAINS(shmap_last_error(), "exists as f32[8,1024] (a ring of 8 frames), asked "
+                                       "for f32[8,1024] (not a ring)");
+    CHECK_EQ_INT(util_mapping_refs(plain, NULL) + util_mapping_refs(ring, NULL), 0);
+
+    /* Each opens what it is. */
+    CHECK_OK(shmap_create(&seg, plain, SHMAP_F32, 2, dims, &ooc));
+    CHECK_EQ_INT(shmap_created(seg), 0);
+    CHECK_EQ_INT(shmap_ring_length(seg), 1);
+    CHECK_OK(shmap_close(seg));
+    ooc.flags = SHMAP_CREATE_OPEN | SHMAP_CREATE_RING;
+    CHECK_OK(shmap_create(&seg, ring, SHMAP_F32, 2, dims, &ooc));
+    CHECK_EQ_INT(shmap_created(seg), 0);
+    CHECK_EQ_INT(shmap_ring_length(seg), 8);
+    CHECK_EQ_INT(shmap_frame_size(seg), 4096);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(plain));
+    CHECK_OK(shmap_unlink(ring));
+}
+
 TEST(create__open_or_create_of_a_foreign_object_is_eformat)
 {
     const char *name = test_name("oocf");

@@ -545,6 +545,56 @@ TEST(stores__memfd_has_no_name_and_keeps_its_fd)
     CHECK_OK(shmap_close(seg));
 }
 
+/* The answer must not depend on what else the process maps: a read-write mapping of the
+ * object already there is no licence to write through a read-only descriptor. */
+static void check_rdwr_refused(int fd)
+{
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_open_fd(&seg, fd, SHMAP_RDWR), -EACCES);
+    CHECK(seg == NULL);
+    CHECK_CONTAINS(shmap_last_error(), "is open read-only");
+    CHECK_ERR(shmap_open_fd(&seg, fd, SHMAP_RDWR | SHMAP_HOLD), -EACCES);
+    /* Read-only and private (copy-on-write) opens need only read access. */
+    CHECK_OK(shmap_open_fd(&seg, fd, SHMAP_RDONLY));
+    CHECK(!shmap_writable(seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_open_fd(&seg, fd, SHMAP_PRIVATE));
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(stores__open_fd_read_write_refuses_a_read_only_descriptor_always)
+{
+    uint64_t n = 64;
+    const char *path = tmp_path("rofd.dat");
+    const char *name = file_name(path);
+    shmap_create_opts keep = SHMAP_CREATE_OPTS_INIT;
+    keep.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg, *rw;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_I64, 1, &n, &keep));
+    CHECK_OK(shmap_close(seg));
+    int ro = open(path, O_RDONLY);
+    CHECK(ro >= 0);
+    check_rdwr_refused(ro);
+    /* The same with a read-write mapping of the file in the process. */
+    CHECK_OK(shmap_open(&rw, name, SHMAP_RDWR));
+    check_rdwr_refused(ro);
+    CHECK_EQ_INT(util_mapping_refs(name, NULL), 1);
+    CHECK_OK(shmap_close(rw));
+    close(ro);
+
+    /* A memfd reopened read-only through /proc, while its read-write mapping is there. */
+    CHECK_OK(shmap_create(&seg, NULL, SHMAP_I64, 1, &n, NULL));
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", shmap_fd(seg));
+    ro = open(proc, O_RDONLY | O_CLOEXEC);
+    CHECK(ro >= 0);
+    check_rdwr_refused(ro);
+    CHECK_OK(shmap_close(seg));
+    check_rdwr_refused(ro);
+    close(ro);
+    tmp_cleanup();
+}
+
 TEST(stores__hugepages_without_configured_pages_say_how)
 {
     FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r");
