@@ -807,7 +807,11 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * until it publishes. If it has died, the call returns the copy it made with
  * #SHMAP_EOWNERDEAD: after a moment (10 ms) of waiting, or at once when the call is about
  * to give up (a try with @p timeout_s 0, or the end of the timeout), so a try and a wait
- * give the same answer about a dead writer. Checking the writer reads /proc.
+ * give the same answer about a dead writer. Checking the writer reads /proc. Before the
+ * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0): its copy
+ * then counts as frame 0, so a writer that takes over and publishes frame 0 again brings that
+ * reader nothing new. A ring's reader never copies a frame being written: it waits for it,
+ * whatever became of its writer.
  * @param[in,out] seen frames the caller has had; on success, the number of the copied
  *                frame plus one.
  * @param[out] dst shmap_frame_size() bytes.
