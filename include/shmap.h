@@ -674,7 +674,12 @@ typedef struct shmap_info {
     int64_t created_ns;             /**< creation time, ns since the Epoch */
     uint64_t generation;            /**< bumped by shmap_publish() */
     unsigned int flags;             /**< #shmap_seg_flags, as the header records them */
-    unsigned int nkeywords;         /**< keywords set */
+    unsigned int nkeywords;         /**< keywords set: from shmap_info_get() and
+                                         shmap_mappings(), a count the segment held, unless a
+                                         keyword change stays unfinished (its writer died, or
+                                         stopped for 100 ms): then it may be off by one;
+                                         from shmap_list(), as the slots read (a snapshot
+                                         with #SHMAP_LIST_KEYWORDS) */
     unsigned int keyword_capacity;  /**< keyword slots */
     char record_fields[SHMAP_RECORD_FIELDS_MAX]; /**< field list of a record type, else "" */
     int64_t published_ns;           /**< time of the last publish, ns since the Epoch; 0 if
