@@ -1006,7 +1006,8 @@ SHMAP_EXTERN int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out);
  * "the exclusive lock is held by pid 12" (or "is being taken (waiting for readers) by pid
  * 12"), "shared holds by pids 13, 14 (this process)" ("shared hold by pid 13" for one),
  * both joined by "; ", or "a lock holder that has just let go" when nobody does now. A
- * dead writer is marked "(dead)"; dead readers are left out.
+ * dead writer is marked "(dead)"; dead readers are left out. Each process is named once,
+ * however many of its handles hold the lock.
  * @param[out] buf the text, always NUL-terminated (cut to @p size).
  * @return 0; #SHMAP_EINVAL; #SHMAP_ERAW.
  */
