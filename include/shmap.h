@@ -696,7 +696,12 @@ typedef struct shmap_info {
     int64_t created_ns;             /**< creation time, ns since the Epoch */
     uint64_t generation;            /**< bumped by shmap_publish() */
     unsigned int flags;             /**< #shmap_seg_flags, as the header records them */
-    unsigned int nkeywords;         /**< keywords set */
+    unsigned int nkeywords;         /**< keywords set: from shmap_info_get() and
+                                         shmap_mappings(), a count the segment held, unless a
+                                         keyword change stays unfinished (its writer died, or
+                                         stopped for 100 ms): then it may be off by one;
+                                         from shmap_list(), as the slots read (a snapshot
+                                         with #SHMAP_LIST_KEYWORDS) */
     unsigned int keyword_capacity;  /**< keyword slots */
     char record_fields[SHMAP_RECORD_FIELDS_MAX]; /**< field list of a record type, else "" */
     int64_t published_ns;           /**< time of the last publish, ns since the Epoch; 0 if
@@ -838,7 +843,11 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * until it publishes. If it has died, the call returns the copy it made with
  * #SHMAP_EOWNERDEAD: after a moment (10 ms) of waiting, or at once when the call is about
  * to give up (a try with @p timeout_s 0, or the end of the timeout), so a try and a wait
- * give the same answer about a dead writer. Checking the writer reads /proc.
+ * give the same answer about a dead writer. Checking the writer reads /proc. Before the
+ * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0): its copy
+ * then counts as frame 0, so a writer that takes over and publishes frame 0 again brings that
+ * reader nothing new. A ring's reader never copies a frame being written: it waits for it,
+ * whatever became of its writer.
  * @param[in,out] seen frames the caller has had; on success, the number of the copied
  *                frame plus one.
  * @param[out] dst shmap_frame_size() bytes.
@@ -1030,7 +1039,8 @@ SHMAP_EXTERN int shmap_lock_info(const shmap_seg *seg, shmap_lockinfo *out);
  * "the exclusive lock is held by pid 12" (or "is being taken (waiting for readers) by pid
  * 12"), "shared holds by pids 13, 14 (this process)" ("shared hold by pid 13" for one),
  * both joined by "; ", or "a lock holder that has just let go" when nobody does now. A
- * dead writer is marked "(dead)"; dead readers are left out.
+ * dead writer is marked "(dead)"; dead readers are left out. Each process is named once,
+ * however many of its handles hold the lock.
  * @param[out] buf the text, always NUL-terminated (cut to @p size).
  * @return 0; #SHMAP_EINVAL; #SHMAP_ERAW.
  */

@@ -837,6 +837,21 @@ void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsigned *live, uns
 #define OTHER_PIDNS " (in another pid namespace, so it cannot be checked: if that process is " \
                     "gone, delete with force)"
 
+/*
+ * Is attacher `i` a live shared holder not listed before it? A process with two mappings of
+ * a segment (read-write and read-only) has a slot for each: it is one holder all the same.
+ */
+static bool shared_holder_first(const shmap_attacher *att, int i)
+{
+    if (!att[i].shared || !att[i].alive)
+        return false;
+    for (int j = 0; j < i; j++)
+        if (att[j].shared && att[j].alive && att[j].pid == att[i].pid &&
+            att[j].start == att[i].start && att[j].other_pidns == att[i].other_pidns)
+            return false;
+    return true;
+}
+
 int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
 {
     if (!seg || !buf || size == 0)
@@ -864,9 +879,9 @@ int shmap_lock_holders(const shmap_seg *seg, char *buf, size_t size)
     /* Counted first, so one holder reads "shared hold by pid N". */
     unsigned shared = 0, nshared = 0;
     for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS; i++)
-        nshared += att[i].shared && att[i].alive;
+        nshared += shared_holder_first(att, i);
     for (int i = 0; i < n && i < (int)SHMAP__LOCK_SLOTS && len < size; i++) {
-        if (!att[i].shared || !att[i].alive)
+        if (!shared_holder_first(att, i))
             continue;
         const char *lead = shared ? ", "
                                   : shmap__plural(nshared, "shared hold by pid ",

@@ -244,11 +244,19 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
     const uint64_t n = shmap_ring_length(seg);
     const size_t size = shmap_frame_size(seg);
     const char *data = shmap_data(seg);
-    int64_t deadline, stuck_since = 0;
+    int64_t deadline, stuck_since = 0, named_at = 0;
     int rc = deadline_of(seg, timeout_s, &deadline);
     while (rc == 0) {
         uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
-        if (g <= *seen) {
+        uint32_t seq0 = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+        /*
+         * Frame 0 of a plain segment, begun and not yet published, is the only frame there
+         * is for a reader that has had none: it goes the way of a frame being rewritten
+         * below (waited for, or given torn if its writer died), not to a wait for a publish
+         * that a dead writer never makes.
+         */
+        bool first = n == 1 && g == 0 && *seen == 0 && (seq0 & 1);
+        if (g <= *seen && !first) {
             rc = wait_past(seg, g, deadline);
             continue;
         }
@@ -256,7 +264,6 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
          * The oldest frame after *seen that the ring still holds whole: while frame g is
          * being written, the frame g - n it overwrites is gone already.
          */
-        uint32_t seq0 = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
         uint64_t oldest = g >= n ? g - n + ((seq0 & 1) && n > 1 ? 1 : 0) : 0;
         uint64_t f = *seen > oldest ? *seen : oldest;
         memcpy(dst, data + (f % n) * size, size);
@@ -264,7 +271,8 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
         uint64_t g2 = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
         uint64_t newest_touched = (seq & 1) ? g2 : g2 - 1;
-        if (newest_touched < f + n) {
+        /* The first frame was being written when the copy began: never whole. */
+        if (!first && newest_touched < f + n) {
             if (missed)
                 *missed = f - *seen;
             *seen = f + 1;
@@ -283,9 +291,19 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
          * answer about a dead writer and a try is not told to come back for a frame that
          * will never come.
          */
+        if (__atomic_load_n(&h->removed, __ATOMIC_ACQUIRE))
+            return removed_err(seg);
         int64_t now = shmap__mono_ns();
         if (!stuck_since)
             stuck_since = now;
+        /* As in wait_past(): a deletion by another tool leaves no flag, only the name gone. */
+        if (!named_at)
+            named_at = now;
+        if (now - named_at >= WATCH_NS) {
+            if (!shmap__map_named(seg->map))
+                return removed_err(seg);
+            named_at = now;
+        }
         bool giving_up = deadline == 0 || (deadline > 0 && now > deadline);
         if ((giving_up || now - stuck_since > WRITER_CHECK_NS) && writer_gone(h)) {
             /* A writer that published and exited while we judged it left a whole frame:

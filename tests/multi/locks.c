@@ -884,3 +884,54 @@ TEST(lock__an_earlier_writers_death_is_still_told_after_a_waiting_writer_is_kill
     CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_close(seg));
 }
+
+/* How many of the pids listed after "shared hold(s) by pid(s) " in `who` are `pid`. */
+static int listed(const char *who, pid_t pid)
+{
+    const char *p = strstr(who, "shared hold");
+    CHECK(p != NULL);
+    p = strstr(p, "pid") + 3;
+    p += *p == 's';
+    int n = 0;
+    for (;;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        CHECK(end != p);
+        n += v == pid;
+        p = strstr(end, ", ");
+        if (!p)
+            return n;
+        p += 2;
+    }
+}
+
+/*
+ * A process that maps a segment twice (read-write and read-only) and holds shared locks
+ * through both is one holder: shmap_lock_holders() names it once, and counts it once for
+ * "hold" or "holds".
+ */
+TEST(lock__holders_name_a_process_with_two_handles_once)
+{
+    const char *name = test_name("twohandles");
+    shmap_seg *rw = make_seg(name, 4), *ro = NULL;
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    CHECK_OK(shmap_lock(rw, SHMAP_LOCK_SHARED, 0));
+    CHECK_OK(shmap_lock(ro, SHMAP_LOCK_SHARED, 0));
+    char who[512], want[64];
+    snprintf(want, sizeof want, "shared hold by pid %d (this process)", (int)getpid());
+    CHECK_OK(shmap_lock_holders(rw, who, sizeof who));
+    CHECK_STR(who, want);
+
+    /* With another process holding too: two holders, each named once. */
+    pid_t other = util_spawn_holder(name, SHMAP_LOCK_SHARED);
+    CHECK_OK(shmap_lock_holders(ro, who, sizeof who));
+    CHECK(strncmp(who, "shared holds by pids ", 21) == 0);
+    CHECK_EQ_INT(listed(who, getpid()), 1);
+    CHECK_EQ_INT(listed(who, other), 1);
+    CHECK(strstr(who, ", ") && !strstr(strstr(who, ", ") + 2, ", "));
+    util_kill9(other);
+    CHECK_OK(shmap_unlock(ro));
+    CHECK_OK(shmap_unlock(rw));
+    CHECK_OK(shmap_close(ro));
+    CHECK_OK(shmap_close(rw));
+}

@@ -484,6 +484,183 @@ TEST(notify__a_try_reports_a_writer_killed_mid_frame_as_a_wait_does)
     CHECK_OK(shmap_close(seg));
 }
 
+/*
+ * A reader in a child with an endless wait (timeout -1) on a plain segment whose writer was
+ * killed mid-frame: the child exits 0 if it was told SHMAP_EOWNERDEAD with frame `want`'s
+ * first element and *seen `want_seen`; SIGALRM ends it if the wait never returns.
+ */
+static pid_t endless_reader(const char *name, uint32_t want, uint64_t want_seen)
+{
+    pid_t kid = util_spawn();
+    if (kid == 0) {
+        shmap_seg *r = NULL;
+        if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
+            _exit(10);
+        uint32_t *frame = malloc(shmap_frame_size(r));
+        uint64_t seen = 0;
+        signal(SIGALRM, SIG_DFL);
+        alarm((unsigned)UTIL_PROMPT_S + 2);
+        int rc = shmap_read_frame(r, &seen, frame, -1, NULL);
+        _exit(rc == SHMAP_EOWNERDEAD && seen == want_seen && frame[0] == want ? 0 : 12);
+    }
+    return kid;
+}
+
+/*
+ * The first frame of a plain segment (generation 0, nothing published yet) is the only frame
+ * there is: a reader that has had nothing waits for its writer, and is told when that writer
+ * dies in the middle of it, as for any later frame, with the torn copy counted as frame 0.
+ */
+TEST(notify__a_writer_killed_mid_first_frame_is_reported_not_waited_for)
+{
+    const char *name = test_name("deadfirst");
+    enum { N = 1024 };
+    const uint64_t dims[1] = {N};
+    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, 0);
+    CHECK_EQ_INT(shmap_generation(seg), 0);
+    const uint32_t two = 2;
+    pid_t writer = util_spawn_mid_frame_writer(name, &two, sizeof two, N);
+    char pid_text[32];
+    snprintf(pid_text, sizeof pid_text, "pid %d", (int)writer);
+    uint32_t frame[N];
+    uint64_t seen = 0;
+    /* While the writer lives, the frame is waited for, and the reader told who writes it. */
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_CONTAINS(shmap_last_error(), pid_text);
+    CHECK_EQ_INT(seen, 0);
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0.05, NULL), -ETIMEDOUT);
+    CHECK_CONTAINS(shmap_last_error(), pid_text);
+    CHECK_EQ_INT(seen, 0);
+
+    util_kill9(writer);
+    pid_t who = 0;
+    CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_ABANDONED);
+    CHECK_EQ_INT(who, writer);
+    shmap_seg *ro = NULL;
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    shmap_seg *const handles[] = {seg, ro};
+    const double timeouts[] = {0, 0.001, 10.0};
+    for (size_t h = 0; h < 2; h++)
+        for (size_t t = 0; t < sizeof timeouts / sizeof timeouts[0]; t++) {
+            seen = 0;
+            uint64_t missed = 99;
+            memset(frame, 0xff, sizeof frame);
+            double t0 = util_now_s();
+            int rc = shmap_read_frame(handles[h], &seen, frame, timeouts[t], &missed);
+            if (rc != SHMAP_EOWNERDEAD)
+                test_fail(__FILE__, __LINE__, "%s handle, timeout %g: %s (%s)",
+                          h ? "read-only" : "read-write", timeouts[t], shmap_errname(rc),
+                          shmap_last_error());
+            CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+            CHECK_CONTAINS(shmap_last_error(), "died while writing frame 0");
+            CHECK_CONTAINS(shmap_last_error(), pid_text);
+            /* The torn copy: the new first half, the second half as created. */
+            CHECK_EQ_INT(frame[0], 2);
+            CHECK_EQ_INT(frame[N / 2 - 1], 2);
+            CHECK_EQ_INT(frame[N / 2], 0);
+            CHECK_EQ_INT(frame[N - 1], 0);
+            CHECK_EQ_INT(seen, 1);
+            CHECK_EQ_INT(missed, 0);
+        }
+    /* An endless wait too: in a child, so that a wait that never ends fails the test. */
+    double t0 = util_now_s();
+    CHECK_EQ_INT(test_wait(endless_reader(name, 2, 1)), 0);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+
+    /* Having had frame 0, a try waits for the next one. */
+    CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_EQ_INT(seen, 1);
+    /* A new writer takes over frame 0: a reader that had nothing gets it whole. */
+    void *fp;
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    CHECK(fp == shmap_data(seg));
+    memset(fp, 0, N * sizeof(uint32_t));
+    CHECK_OK(shmap_publish(seg));
+    /* Which is frame 0 again, had already by the reader that was given the torn copy. */
+    CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
+    seen = 0;
+    CHECK_OK(shmap_read_frame(ro, &seen, frame, 0, NULL));
+    CHECK_EQ_INT(seen, 1);
+    CHECK_EQ_INT(frame[0], 0);
+    CHECK_EQ_INT(frame[N - 1], 0);
+    CHECK_OK(shmap_close(ro));
+    CHECK_OK(shmap_close(seg));
+}
+
+/*
+ * A reader blocked on a live writer in the middle of the only frame is still told when the
+ * segment is deleted, as a waiter for a publish is.
+ */
+TEST(notify__a_reader_stuck_on_a_live_writer_is_told_of_deletion)
+{
+    const char *name = test_name("stuckdel");
+    enum { N = 1024 };
+    const uint64_t dims[1] = {N};
+    const uint32_t two = 2;
+    for (int published = 0; published < 2; published++) {
+        shmap_seg *seg = make(name, SHMAP_U32, 1, dims, SHMAP_CREATE_KEEP);
+        if (published)
+            CHECK_OK(shmap_publish(seg));
+        pid_t writer = util_spawn_mid_frame_writer(name, &two, sizeof two, N);
+        struct util_chan c;
+        util_chan_open(&c);
+        pid_t kid = util_spawn();
+        if (kid == 0) {
+            shmap_seg *r = NULL;
+            if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
+                _exit(10);
+            uint32_t frame[N];
+            uint64_t seen = 0;
+            signal(SIGALRM, SIG_DFL);
+            alarm(10);
+            util_child_send(&c, 'r');
+            _exit(shmap_read_frame(r, &seen, frame, -1, NULL) == SHMAP_EREMOVED ? 0 : 12);
+        }
+        CHECK_EQ_INT(util_parent_recv(&c), 'r');
+        util_chan_close(&c);
+        CHECK(util_wait_asleep(kid));
+        CHECK_OK(shmap_delete(name, 1.0, 0));
+        double t0 = util_now_s();
+        CHECK_EQ_INT(test_wait(kid), 0);
+        CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+        util_kill9(writer);
+        CHECK_OK(shmap_close(seg));
+    }
+}
+
+/*
+ * A ring reader never copies a frame being written, so it has nothing torn to be given:
+ * one that finds the writer of the first frame dead waits for the frame as for any other,
+ * and gets it whole when a new writer takes over.
+ */
+TEST(notify__a_ring_reader_waits_past_a_writer_killed_mid_first_frame)
+{
+    const char *name = test_name("ringdeadfirst");
+    enum { N = 256 };
+    const uint64_t dims[2] = {4, N};
+    shmap_seg *seg = make(name, SHMAP_U32, 2, dims, SHMAP_CREATE_RING);
+    const uint32_t two = 2;
+    util_kill9(util_spawn_mid_frame_writer(name, &two, sizeof two, N));
+    CHECK_EQ_INT(shmap_write_state(seg, NULL), SHMAP_WRITE_ABANDONED);
+    uint32_t frame[N];
+    uint64_t seen = 0;
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0.05, NULL), -ETIMEDOUT);
+    CHECK_EQ_INT(seen, 0);
+    void *fp;
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    CHECK(fp == shmap_data(seg));
+    memset(fp, 0, N * sizeof(uint32_t));
+    CHECK_OK(shmap_publish(seg));
+    uint64_t missed = 99;
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 1);
+    CHECK_EQ_INT(missed, 0);
+    CHECK_EQ_INT(frame[0], 0);
+    CHECK_EQ_INT(frame[N / 2 - 1], 0);
+    CHECK_OK(shmap_close(seg));
+}
+
 TEST(notify__write_state_refuses_null_and_raw_handles)
 {
     pid_t who = -1;

@@ -441,8 +441,12 @@ static int read_keyword(const char *name)
     int rc = shmap_keyword_get(seg, "GAIN", &kw);
     if (rc != 0 || kw.i != 2)
         return 11;
-    if (shmap_keyword_list(seg, &kw, 1) < 1)
+    int n = shmap_keyword_list(seg, &kw, 1);
+    if (n < 1)
         return 12;
+    shmap_info info;
+    if (shmap_info_get(seg, &info) != 0 || info.nkeywords != (unsigned)n)
+        return 13;
     shmap_close(seg);
     return 0;
 }
@@ -594,6 +598,68 @@ TEST(keyword__a_dead_writer_whose_pid_was_reused_is_known_by_its_start_time)
     CHECK_EQ_INT(rc, 0);
     util_kill9(other);
     util_shm_remove(name);
+}
+
+/*
+ * shmap_info_get() counts keywords as a consistent snapshot would, while another process
+ * changes them. The slots are laid out so that counting them as they read gives a number
+ * the segment never held: FILL keywords in slots 1 .. CAP - 2, and a writer that keeps
+ * moving between {A} and {A, B}, with A in the last slot and B in the first (set takes the
+ * first free slot): a walk that reads slot 0 empty, and then the last slot empty after the
+ * writer set B and deleted A, would count FILL.
+ */
+TEST(keyword__info_counts_keywords_consistently_while_another_process_changes_them)
+{
+    enum { CAP = 512, FILL = CAP - 2 };
+    const char *name = test_name("kwcount");
+    shmap_seg *seg = make(name, CAP);
+    shmap_keyword kw = kw_int("B", 1);
+    CHECK_OK(shmap_keyword_set(seg, &kw)); /* slot 0 for now */
+    for (int i = 0; i < FILL; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "K%d", i);
+        kw = kw_int(key, i);
+        CHECK_OK(shmap_keyword_set(seg, &kw));
+    }
+    kw = kw_int("A", 1);
+    CHECK_OK(shmap_keyword_set(seg, &kw)); /* the last slot */
+    CHECK_OK(shmap_keyword_delete(seg, "B"));
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.nkeywords, FILL + 1);
+
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        shmap_seg *w = NULL;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0)
+            _exit(20);
+        shmap_keyword a = kw_int("A", 1), b = kw_int("B", 1);
+        util_child_send(&c, 'w');
+        /* Paced a little, as real writers are: a count never waits for the next change. */
+        for (;;) {
+            if (shmap_keyword_set(w, &b) < 0 || shmap_keyword_delete(w, "A") < 0 ||
+                shmap_keyword_set(w, &a) < 0 || shmap_keyword_delete(w, "B") < 0)
+                _exit(21);
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'w');
+    util_chan_close(&c);
+    unsigned seen[3] = {0, 0, 0};
+    double t0 = util_now_s();
+    for (int i = 0; i < 200000 && util_now_s() - t0 < 1.0; i++) {
+        CHECK_OK(shmap_info_get(seg, &info));
+        if (info.nkeywords < FILL + 1 || info.nkeywords > FILL + 2)
+            test_fail(__FILE__, __LINE__, "%u keywords counted: the segment held %d or %d",
+                      info.nkeywords, FILL + 1, FILL + 2);
+        seen[info.nkeywords - FILL]++;
+    }
+    util_kill9(writer);
+    CHECK(seen[1] > 0);
+    CHECK_OK(shmap_close(seg));
 }
 
 TEST(keyword__a_damaged_keyword_area_never_crashes_and_yields_only_valid_keywords)
