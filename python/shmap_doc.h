@@ -109,14 +109,14 @@ PyDoc_STRVAR(module_doc,
 "TypeError, and out-of-range Python values ValueError, as usual.\n"
 "\n"
 "Threads and signals. The GIL is released while the library creates, opens, closes,\n"
-"lists, deletes or cleans up (gc()) segments, and while lock(), wait(), read_frame(),\n"
-"delete() and open(..., hold=True) wait.\n"
+"lists, describes (info(), Segment.info), deletes or cleans up (gc()) segments, and\n"
+"while lock(), wait(), read_frame(), delete() and open(..., hold=True) wait.\n"
 "While they wait they come back for Python's signal handlers whenever a signal\n"
 "arrives (and every few ms), so Ctrl-C (KeyboardInterrupt) interrupts them at once,\n"
 "without giving up their place: a writer waiting for readers keeps new readers out\n"
 "for the whole wait, as in C. Their timeouts are kept exactly.\n"
 "A Segment may be shared between threads; closing it while another thread waits in\n"
-"it makes that wait raise ValueError.");
+"it, or reads it, makes that call raise ValueError (or return what it read).");
 
 PyDoc_STRVAR(create_doc,
 "create($module, /, name, shape, dtype, *, mode=0o600, keep=False, transient=False,\n"

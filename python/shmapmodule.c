@@ -25,12 +25,13 @@
  *
  * The GIL is released around library calls that may block or take long: create (memory is
  * reserved), open (waits briefly for a creator still writing the header), close (munmap of
- * a large mapping, destroy), list, gc, and the waits of lock, wait, read_frame, delete and an
- * open with hold=True (see "Blocking calls" below). Calls on a handle that are quick
- * (publish, keywords) keep it.
+ * a large mapping, destroy), list, gc, info's search of /proc, and the waits of lock, wait,
+ * read_frame, delete and an open with hold=True (see "Blocking calls" below). Calls on a
+ * handle that are quick (publish, keywords) keep it.
  * The handle of a Segment is used only with the GIL held or, for close, after the Segment
- * has let go of it, so close() cannot race another use of the handle: the waits work on
- * references of their own, and a Lock holds its lock through one.
+ * has let go of it, so close() cannot race another use of the handle: whatever runs without
+ * the GIL on a Segment's behalf (the waits, Segment.info's /proc search) works on a
+ * reference of its own (borrow()), and a Lock holds its lock through one.
  *
  * The library's error codes become exceptions in raise_lib(): FileNotFoundError and the
  * other OSError subclasses for the matching errno values, shmap.DtypeError (TypeError) and
@@ -333,11 +334,12 @@ static int close_handle(shmap_seg *seg, int unmap)
 /* Drop a reference taken by borrow() (below), if it is still held. */
 static void unborrow(ref_node *node)
 {
-    if (!node->seg)
+    shmap_seg *seg = node->seg;
+    if (!seg)
         return;
+    node->seg = NULL; /* before the GIL goes, as segment_release() does */
     refs_remove(node);
-    close_handle(node->seg, 0);
-    node->seg = NULL;
+    close_handle(seg, 0);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1935,10 +1937,16 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
         (rc = shmap_lock_info(self->seg, &li)) < 0) {
         raise_seg(self, rc);
     } else {
-        Py_BEGIN_ALLOW_THREADS
-        mapped_find(self->seg, &mapped);
-        Py_END_ALLOW_THREADS
-        res = info_dict(info, kw, nkw, att, natt, &li, &mapped, NULL);
+        /* Reading /proc takes a while: the GIL goes, and another thread may close the
+         * Segment meanwhile, so the search uses a reference of its own. */
+        ref_node node;
+        if (borrow(self, &node) == 0) {
+            Py_BEGIN_ALLOW_THREADS
+            mapped_find(node.seg, &mapped);
+            Py_END_ALLOW_THREADS
+            unborrow(&node);
+            res = info_dict(info, kw, nkw, att, natt, &li, &mapped, NULL);
+        }
     }
     free(mapped.list);
     free(att);
@@ -2955,15 +2963,15 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
 {
     shmap_keyword kw;
     memset(&kw, 0, sizeof kw);
+    const char *who = seg_cname(self->segment);
+    if (kw_name_from_py(key, who, kw.name) < 0 || kw_value_from_py(value, who, &kw) < 0 ||
+        (comment && kw_comment_from_py(comment, who, &kw) < 0))
+        return -1;
+    /* Checked after the conversions, which may run Python code (a numpy scalar subclass's
+     * __index__) and so let another thread close the Segment. */
     if (check_open(self->segment) < 0)
         return -1;
-    const char *who = seg_cname(self->segment);
-    if (kw_name_from_py(key, who, kw.name) < 0 || kw_value_from_py(value, who, &kw) < 0)
-        return -1;
-    if (comment) {
-        if (kw_comment_from_py(comment, who, &kw) < 0)
-            return -1;
-    } else {
+    if (!comment) {
         shmap_keyword old;
         if (shmap_keyword_get(self->segment->seg, kw.name, &old) == 0)
             memcpy(kw.comment, old.comment, sizeof kw.comment);

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import shmap
-from conftest import run_cli
+from conftest import run_cli, run_python
 
 
 def test_segment__attributes(name):
@@ -428,6 +428,48 @@ def test_threads__gil_released_during_create(name):
         stop.set()
         t.join()
     assert during > 0
+
+
+CLOSE_UNDER_READERS = r"""
+import shmap, threading, time
+name = NAME
+owner = shmap.create(name, (4,), "f8")  # keeps the name, and its own mapping, alive
+bad = []
+for i in range(ROUNDS):
+    seg = shmap.open(name)  # read-only: a mapping of its own, which close() unmaps
+    stop = False
+
+    def reader():
+        while not stop:
+            for attr in ("info", "attached", "lock_info", "generation", "write_state"):
+                try:
+                    getattr(seg, attr)
+                except ValueError as e:  # closed: what the docs promise
+                    if "closed" not in str(e):
+                        bad.append(repr(e))
+                except Exception as e:
+                    bad.append(repr(e))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.002)
+    seg.close()  # lets go of the handle while the reader may be in a call on it
+    stop = True
+    t.join()
+owner.close()
+print("bad:", bad[:3])
+"""
+
+
+def test_threads__attributes_read_while_another_thread_closes(name):
+    """A Segment shared between threads: reading info (which lets the GIL go while it reads
+    /proc) while another thread closes the Segment raises ValueError (closed) or gives the
+    value, never a use of the freed handle. Run in a child, so that a crash fails this test
+    only."""
+    code = CLOSE_UNDER_READERS.replace("NAME", repr(name)).replace("ROUNDS", "150")
+    proc = run_python(code, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "bad: []"
 
 
 # ---------------------------------------------------------------------------------------
