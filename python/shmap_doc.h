@@ -151,8 +151,10 @@ PyDoc_STRVAR(create_doc,
 "          the types above or 1-d subarrays of them, packed: a dtype with padding\n"
 "          (align=True, explicit offsets, a larger itemsize) is refused, not\n"
 "          repacked; numpy.lib.recfunctions.repack_fields() packs it.\n"
-"mode      permission bits 0 to 0o777, less the umask (default 0o600). Set-user-id,\n"
-"          set-group-id and sticky bits (0o7000) are refused, as by the CLI.\n"
+"mode      permission bits 0o1 to 0o777, less the umask (default 0o600). Set-user-id,\n"
+"          set-group-id and sticky bits (0o7000) are refused, as by the CLI, and so is\n"
+"          0, which the library takes for its default: to make a segment nobody may\n"
+"          open, create it, then call shmap.chmod(name, 0).\n"
 "keep      keep the segment when this process's last reference goes (default: a\n"
 "          segment you create is destroyed then, as in IDL, and counts as transient,\n"
 "          so shmap.gc() removes it if this process is killed before it can).\n"
@@ -184,7 +186,7 @@ PyDoc_STRVAR(create_doc,
 "\n"
 "Returns a read-write Segment. Raises FileExistsError if the name exists (without\n"
 "replace or exist_ok), shmap.DtypeError, shmap.ArgumentError (also for a mode or\n"
-"keyword_capacity out of range, naming it), TypeError (an argument of the wrong type,\n"
+"keyword_capacity out of range, naming it, and for mode=0), TypeError (an argument of the wrong type,\n"
 "such as keywords that are not a mapping), shmap.OutOfMemoryError (ENOMEM: a System V\n"
 "segment larger than the system's memory), or OSError (ENOSPC: /dev/shm is full).");
 

@@ -3511,6 +3511,15 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
                     "is not a set of permission bits (0 to 0o777: set-user-id, set-group-id "
                     "and sticky bits cannot be set)", &mode) < 0)
             return NULL;
+        /* The library reads 0 as "the default, 0600": passing it on would make the segment
+         * its owner's instead of nobody's. */
+        if (mode == 0) {
+            raise_text(ArgumentError, SHMAP_EINVAL, NULL,
+                       "mode=0 cannot be given to create(): it means the default, 0o600; to "
+                       "make a segment nobody may open, create it, then call "
+                       "shmap.chmod(name, 0)");
+            return NULL;
+        }
         opts.mode = (unsigned)mode;
     }
     if (kwcap_obj) {
