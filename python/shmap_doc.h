@@ -186,9 +186,10 @@ PyDoc_STRVAR(create_doc,
 "\n"
 "Returns a read-write Segment. Raises FileExistsError if the name exists (without\n"
 "replace or exist_ok), shmap.DtypeError, shmap.ArgumentError (also for a mode or\n"
-"keyword_capacity out of range, naming it, and for mode=0), TypeError (an argument of the wrong type,\n"
-"such as keywords that are not a mapping), shmap.OutOfMemoryError (ENOMEM: a System V\n"
-"segment larger than the system's memory), or OSError (ENOSPC: /dev/shm is full).");
+"keyword_capacity out of range, naming it, and for mode=0), TypeError (an argument\n"
+"of the wrong type, such as keywords that are not a mapping), shmap.OutOfMemoryError\n"
+"(ENOMEM: a System V segment larger than the system's memory), or OSError (ENOSPC:\n"
+"/dev/shm is full).");
 
 PyDoc_STRVAR(open_doc,
 "open($module, /, name, readonly=True, *, dtype=None, shape=None, offset=0,\n"
@@ -690,12 +691,13 @@ PyDoc_STRVAR(segment_lock_holders_doc,
 "\n"
 "Returns a str: 'the exclusive lock is held by pid N' (or 'is being taken (waiting\n"
 "for readers) by pid N', a writer that waits for the shared holds to end), 'shared\n"
-"holds by pids N, M' ('shared hold by pid N' for one), both joined by '; '. A pid of this process says '(this\n"
-"process)' ('(this process, through another handle)' for the writer), a dead writer\n"
-"'(dead)'; dead readers are left out. When nobody holds it it says 'a lock holder\n"
-"that has just let go', as after a wait that just failed: locked and lock_info say\n"
-"whether anyone holds it. Works on a read-only Segment. Raises ValueError if the\n"
-"segment is closed, shmap.Error (ERAW) for a raw mapping.");
+"holds by pids N, M' ('shared hold by pid N' for one), both joined by '; '. A pid\n"
+"of this process says '(this process)' ('(this process, through another handle)'\n"
+"for the writer), a dead writer '(dead)'; dead readers are left out. When nobody\n"
+"holds it it says 'a lock holder that has just let go', as after a wait that just\n"
+"failed: locked and lock_info say whether anyone holds it. Works on a read-only\n"
+"Segment. Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw\n"
+"mapping.");
 PyDoc_STRVAR(segment_locked_doc,
 "True if any process holds the segment's lock, shared or exclusive (or is taking the\n"
 "exclusive one): a snapshot, see lock_info. Raises as lock_info does.");
