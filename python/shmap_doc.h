@@ -163,7 +163,9 @@ PyDoc_STRVAR(create_doc,
 "replace   replace an existing segment of that name, atomically.\n"
 "exist_ok  if the name exists with this type and shape, open it read-write instead\n"
 "          (raise shmap.Error with code EMISMATCH if the type or shape differ);\n"
-"          Segment.created says which happened.\n"
+"          Segment.created says which happened, except in the process that created\n"
+"          the segment while it still maps it read-write: the open then shares that\n"
+"          mapping and its created, True (see Segment.created).\n"
 "prefault  fault every page in now (MAP_POPULATE), so that first writes do not.\n"
 "keywords  a mapping (a dict, or anything with items()) of keywords to set:\n"
 "          {'EXPTIME': 1.5, 'OBJECT': ('M31', 'target name')}; a (value, comment)\n"
@@ -626,13 +628,19 @@ PyDoc_STRVAR(segment_ring_doc,
 "True for a ring of frames (create(..., ring=True)): the first dimension counts the\n"
 "frames, and read_frame() and write_begin() work on one of them.");
 PyDoc_STRVAR(segment_created_doc,
-"True if this process created the segment (create() made it), False if it opened one\n"
-"that was there: how create(..., exist_ok=True) tells its two outcomes apart, where\n"
-"info['creator_pid'] == os.getpid() would also be true of a segment this process made\n"
-"earlier and then let go of. It belongs to the mapping: another Segment of this\n"
-"process that shares it (an open() with the same access while the creator's Segment\n"
-"or its arrays still map it) says True too. False for raw mappings. Stays after\n"
-"close(). (info['created'] is the creation time.)");
+"True if this process created the segment behind this Segment's mapping (create()\n"
+"made it), False if the mapping was made by opening one that was there.\n"
+"\n"
+"It belongs to the mapping, not to the call that returned this Segment: every Segment\n"
+"of this process that shares the mapping says the same. So create(...,\n"
+"exist_ok=True) tells its two outcomes apart by it in any process but the creator;\n"
+"in the process that created the segment and still maps it read-write (its Segment,\n"
+"a dup() or an array of it is alive), an exist_ok create() or an open() with\n"
+"readonly=False shares that mapping and says True too, though the call made\n"
+"nothing. Once every read-write reference is gone, an exist_ok create() makes a\n"
+"mapping of its own and says False, where info['creator_pid'] == os.getpid() would\n"
+"still be true. False for raw mappings. Stays after close(). (info['created'] is the\n"
+"creation time.)");
 PyDoc_STRVAR(segment_offset_doc,
 "Byte offset of the data in the object, an int: page-aligned for a described segment\n"
 "(after its header), the offset given for a raw mapping.");

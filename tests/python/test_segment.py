@@ -189,6 +189,17 @@ def test_create__created_tells_the_outcomes_of_exist_ok(name, names):
     assert "exist_ok" in shmap.Segment.created.__doc__
 
 
+def test_create__created_is_the_mappings_for_exist_ok_in_the_creating_process(name):
+    """An exist_ok create() of a segment this process made and still maps read-write shares
+    that mapping, and with it created (True): the docs say so where they offer created to
+    tell exist_ok's outcomes apart."""
+    with shmap.create(name, 4, "u1") as seg:
+        with shmap.create(name, 4, "u1", exist_ok=True) as again:
+            assert again.created is True
+    for doc in (shmap.Segment.created.__doc__, shmap.create.__doc__):
+        assert "still maps it read-write" in doc, doc
+
+
 def test_create__replace(name):
     with shmap.create(name, 1, "u1", keep=True) as old:
         old.array[0] = 1
