@@ -51,6 +51,7 @@
 #include <numpy/arrayobject.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <grp.h>
 #include <math.h>
@@ -1351,6 +1352,8 @@ typedef struct SegmentObject {
     char held;             /* opened with hold=True: the handle holds the lock until close */
     char created;          /* this process created the segment behind the mapping */
     pid_t held_pid;        /* the process that took the hold: a forked child holds nothing */
+    int fd;                /* open_fd() of a mapping without a descriptor: a duplicate of
+                            * the one given, for fileno(); -1 otherwise */
     uint64_t offset;       /* where the data starts in the object */
     uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
     char *format;          /* PEP 3118 format of one element, made on first export */
@@ -1672,6 +1675,7 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->priv = 0;
     self->held = 0;
     self->held_pid = 0;
+    self->fd = -1;
     self->created = shmap_created(seg) != 0; /* fixed for the mapping's life */
     self->offset = info->data_offset;
     self->seen = self->raw ? 0 : info->generation;
@@ -1720,6 +1724,10 @@ static int segment_release(SegmentObject *self, int unmap)
         return 0;
     __atomic_store_n(&self->seg, NULL, __ATOMIC_RELEASE); /* wait checks read it without the GIL */
     segments_remove(self);
+    if (self->fd >= 0) {
+        close(self->fd);
+        self->fd = -1;
+    }
     return close_handle(seg, unmap);
 }
 
@@ -1858,9 +1866,28 @@ static const char *store_words(shmap_store store)
 }
 
 /*
+ * A Segment made from descriptor @p fd (open_fd(), or a dup() of such a Segment) whose
+ * mapping keeps no descriptor keeps a duplicate of @p fd, for fileno(): open_fd() of a file
+ * this process maps by name already returns another reference to that mapping, made by
+ * name. 0, or -1 with OSError.
+ */
+static int keep_descriptor(SegmentObject *self, int fd)
+{
+    if (shmap_fd(self->seg) >= 0)
+        return 0;
+    self->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (self->fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+/*
  * fileno(): the descriptor of a memfd segment (or one opened with open_fd()), which belongs
- * to the mapping. Other stores keep none: io.UnsupportedOperation, what a file object
- * without a descriptor raises, so code that probes fileno() works the same here.
+ * to the mapping, or the Segment's own duplicate (keep_descriptor()). Other stores keep
+ * none: io.UnsupportedOperation, what a file object without a descriptor raises, so code
+ * that probes fileno() works the same here.
  */
 static PyObject *seg_fileno(PyObject *obj, PyObject *unused)
 {
@@ -1871,6 +1898,8 @@ static PyObject *seg_fileno(PyObject *obj, PyObject *unused)
     int fd = shmap_fd(self->seg);
     if (fd >= 0)
         return PyLong_FromLong(fd);
+    if (self->fd >= 0)
+        return PyLong_FromLong(self->fd);
     if (fd != SHMAP_ESTORE)
         return raise_seg(self, fd);
     shmap_info *info = PyMem_Malloc(sizeof *info);
@@ -2626,6 +2655,10 @@ static PyObject *seg_dup(PyObject *obj, PyObject *unused)
         return NULL;
     res->priv = self->priv;
     res->seen = self->seen;
+    if (self->fd >= 0 && keep_descriptor(res, self->fd) < 0) {
+        Py_DECREF(res);
+        return NULL;
+    }
     return (PyObject *)res;
 }
 
@@ -3725,6 +3758,11 @@ static PyObject *open_held(const char *name, int fd, int readonly, double timeou
         SegmentObject *self = (SegmentObject *)res;
         self->held = 1;
         self->held_pid = getpid();
+        if (fd >= 0 && keep_descriptor(self, fd) < 0) {
+            Py_CLEAR(res); /* closing it lets go of the hold */
+            PyMem_Free(a);
+            return NULL;
+        }
         /* The lock is ours, and the data may be half-written: say so, but do not raise
          * unless warnings are errors, and then let go of the hold as Segment.lock() does. */
         if (rc == SHMAP_EOWNERDEAD && PyErr_WarnEx(OwnerDiedWarning, a->detail, 1) < 0)
@@ -3885,7 +3923,10 @@ static PyObject *mod_open_fd(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_BEGIN_ALLOW_THREADS
     rc = shmap_open_fd(&seg, fd, flags);
     Py_END_ALLOW_THREADS
-    return opened(rc, seg, NULL, priv, label);
+    PyObject *res = opened(rc, seg, NULL, priv, label);
+    if (res && keep_descriptor((SegmentObject *)res, fd) < 0)
+        Py_CLEAR(res);
+    return res;
 }
 
 typedef struct {
