@@ -971,11 +971,11 @@ PyDoc_STRVAR(keywords_doc,
 "collections.abc.MutableMapping).\n"
 "\n"
 "kw[name], kw[name] = value, del kw[name], name in kw, len(kw), iteration (names in\n"
-"the order they were first set), keys(), values(), items(), get(), pop(),\n"
-"setdefault(), update(), clear(), and comparison with other mappings. Values are\n"
-"int (64-bit), float, str (at most 71 characters) or bool; numpy scalars are\n"
-"accepted. Floats are stored as given, inf and nan included (the library keeps any\n"
-"double; FITS has no such values, and `shmap info --json` shows them as null).\n"
+"the order they were first set), keys(), values(), items() (lists), get(), pop(),\n"
+"popitem(), setdefault(), update(), clear(), and comparison with other mappings.\n"
+"Values are int (64-bit), float, str (at most 71 characters) or bool; numpy scalars\n"
+"are accepted. Floats are stored as given, inf and nan included (the library keeps\n"
+"any double; FITS has no such values, and `shmap info --json` shows them as null).\n"
 "Names are 1 to 23 letters, digits, '_' or '-', stored upper-case and compared\n"
 "case-insensitively; a name no keyword can have is simply missing when read (KeyError,\n"
 "not in). Setting a value keeps the keyword's comment; a (value, comment) pair sets\n"
@@ -985,8 +985,10 @@ PyDoc_STRVAR(keywords_doc,
 "comments() give the comments.\n"
 "\n"
 "Every access reads or writes the segment itself, so other processes' changes are\n"
-"seen at once. Writing needs a segment open read-write (else shmap.ReadOnlyError, a\n"
-"PermissionError, code EREADONLY).\n"
+"seen at once. Writing needs a segment open read-write: on a read-only Segment every\n"
+"method that may write (setting, del, pop(), popitem(), setdefault(), update(),\n"
+"clear(), set()) raises shmap.ReadOnlyError (a PermissionError, code EREADONLY),\n"
+"whatever the keywords hold.\n"
 "Every method raises ValueError once the segment is closed, and shmap.Error (ERAW)\n"
 "for a raw mapping; setting raises shmap.ArgumentError (a ValueError, code EKEYWORD,\n"
 "with the library's message) for a bad name, too long a string or comment or one\n"
@@ -1044,15 +1046,25 @@ PyDoc_STRVAR(keywords_pop_doc,
 "--\n"
 "\n"
 "Remove a keyword and return its value; return default (or raise KeyError) if there\n"
-"is none.");
+"is none. Raises shmap.ReadOnlyError on a read-only Segment, with a default too.");
+
+PyDoc_STRVAR(keywords_popitem_doc,
+"popitem($self, /)\n"
+"--\n"
+"\n"
+"Remove the last keyword in iteration order (the one first set most recently, as\n"
+"dict.popitem() takes the last inserted) and return its (name, value) pair. Raises\n"
+"KeyError when there is none, shmap.ReadOnlyError (EREADONLY) on a read-only\n"
+"Segment.");
 
 PyDoc_STRVAR(keywords_setdefault_doc,
-"setdefault($self, name, default, /)\n"
+"setdefault($self, name, default=None, /)\n"
 "--\n"
 "\n"
 "Return the value of a keyword, setting it to default first if there is none (which\n"
-"raises as setting kw[name] does); a default that is a (value, comment) pair sets\n"
-"both, and its value is returned.");
+"raises as setting kw[name] does: TypeError for None, the default); a default that\n"
+"is a (value, comment) pair sets both, and its value is returned. Raises\n"
+"shmap.ReadOnlyError on a read-only Segment, even for a keyword that is there.");
 
 PyDoc_STRVAR(keywords_update_doc,
 "update($self, other=(), /, **kwargs)\n"
@@ -1060,14 +1072,15 @@ PyDoc_STRVAR(keywords_update_doc,
 "\n"
 "Set keywords from a mapping or an iterable of (name, value) pairs, then from\n"
 "kwargs; a value may be a (value, comment) pair. Returns None; raises as setting\n"
-"kw[name] does, stopping at the first failure (the keywords before it are set).");
+"kw[name] does, stopping at the first failure (the keywords before it are set), and\n"
+"shmap.ReadOnlyError on a read-only Segment, even with nothing to set.");
 
 PyDoc_STRVAR(keywords_clear_doc,
 "clear($self, /)\n"
 "--\n"
 "\n"
 "Delete every keyword. Returns None; raises shmap.ReadOnlyError (EREADONLY) on a\n"
-"read-only Segment.");
+"read-only Segment, even one with no keywords.");
 
 PyDoc_STRVAR(lock_doc,
 "A held shared or exclusive lock of a segment, made by Segment.lock() (not\n"

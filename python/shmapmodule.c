@@ -3152,6 +3152,31 @@ static PyObject *kw_to_dict(PyObject *obj)
     return d;
 }
 
+/*
+ * Refuse a method that may write (pop, popitem, setdefault, update, clear) on a read-only
+ * Segment before it looks at the keywords, so that it fails whatever they hold, as the
+ * library refuses a set or a delete: 0, or -1 raised (also for a closed Segment, and ERAW
+ * for a raw mapping).
+ */
+static int kw_check_write(KeywordsObject *self)
+{
+    SegmentObject *seg = self->segment;
+    if (check_open(seg) < 0)
+        return -1;
+    if (seg->raw) {
+        raise_raw(seg, "keywords");
+        return -1;
+    }
+    if (seg->writable)
+        return 0;
+    char msg[SHMAP_NAME_MAX + 256];
+    snprintf(msg, sizeof msg, "%s: cannot change keywords through a read-only handle (this "
+             "Segment was opened read-only: open the segment with readonly=False to write it)",
+             seg_cname(seg));
+    raise_text(NULL, SHMAP_EREADONLY, seg_cname(seg), msg);
+    return -1;
+}
+
 static PyObject *kw_get(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
 {
     if (check_nargs("get", nargs, 1, 2) < 0)
@@ -3170,6 +3195,8 @@ static PyObject *kw_pop(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
     if (check_nargs("pop", nargs, 1, 2) < 0)
         return NULL;
     KeywordsObject *self = (KeywordsObject *)obj;
+    if (kw_check_write(self) < 0)
+        return NULL;
     shmap_keyword kw;
     int found = kw_lookup(self, args[0], &kw);
     if (found < 0)
@@ -3187,19 +3214,23 @@ static PyObject *kw_pop(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
 
 static PyObject *kw_setdefault(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (check_nargs("setdefault", nargs, 2, 2) < 0)
+    if (check_nargs("setdefault", nargs, 1, 2) < 0)
         return NULL;
     KeywordsObject *self = (KeywordsObject *)obj;
+    if (kw_check_write(self) < 0)
+        return NULL;
     shmap_keyword kw;
     int found = kw_lookup(self, args[0], &kw);
     if (found < 0)
         return NULL;
     if (found)
         return kw_value_to_py(&kw);
-    if (kw_store_value(self, args[0], args[1]) < 0)
+    /* MutableMapping's default, None, is no keyword value: storing it raises TypeError. */
+    PyObject *value = nargs > 1 ? args[1] : Py_None;
+    if (kw_store_value(self, args[0], value) < 0)
         return NULL;
     /* The value now there: of a pair, its value. */
-    return Py_NewRef(kw_is_pair(args[1]) ? PyTuple_GET_ITEM(args[1], 0) : args[1]);
+    return Py_NewRef(kw_is_pair(value) ? PyTuple_GET_ITEM(value, 0) : value);
 }
 
 static int kw_update_from(KeywordsObject *self, PyObject *other)
@@ -3254,7 +3285,7 @@ static PyObject *kw_update(PyObject *obj, PyObject *args, PyObject *kwargs)
 {
     KeywordsObject *self = (KeywordsObject *)obj;
     PyObject *other = NULL;
-    if (!PyArg_UnpackTuple(args, "update", 0, 1, &other))
+    if (!PyArg_UnpackTuple(args, "update", 0, 1, &other) || kw_check_write(self) < 0)
         return NULL;
     if (other && kw_update_from(self, other) < 0)
         return NULL;
@@ -3267,6 +3298,8 @@ static PyObject *kw_clear(PyObject *obj, PyObject *unused)
 {
     (void)unused;
     KeywordsObject *self = (KeywordsObject *)obj;
+    if (kw_check_write(self) < 0)
+        return NULL;
     PyObject *keys = kw_listing(self, KW_KEYS);
     if (!keys)
         return NULL;
@@ -3282,6 +3315,36 @@ static PyObject *kw_clear(PyObject *obj, PyObject *unused)
     }
     Py_DECREF(keys);
     Py_RETURN_NONE;
+}
+
+/* popitem(): the last keyword in iteration order (the one first set most recently), as
+ * dict.popitem() takes the last inserted. */
+static PyObject *kw_popitem(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    KeywordsObject *self = (KeywordsObject *)obj;
+    if (kw_check_write(self) < 0)
+        return NULL;
+    for (;;) {
+        PyObject *items = kw_listing(self, KW_ITEMS);
+        if (!items)
+            return NULL;
+        Py_ssize_t n = PyList_GET_SIZE(items);
+        if (n == 0) {
+            Py_DECREF(items);
+            PyErr_SetString(PyExc_KeyError, "popitem(): no keywords");
+            return NULL;
+        }
+        PyObject *item = Py_NewRef(PyList_GET_ITEM(items, n - 1));
+        Py_DECREF(items);
+        if (kw_delete(self, PyTuple_GET_ITEM(item, 0)) == 0)
+            return item;
+        Py_DECREF(item);
+        /* Deleted meanwhile by another process: take the next one. */
+        if (!PyErr_ExceptionMatches(PyExc_KeyError))
+            return NULL;
+        PyErr_Clear();
+    }
 }
 
 static PyObject *kw_set(PyObject *obj, PyObject *args, PyObject *kwargs)
@@ -3383,6 +3446,7 @@ static PyMethodDef keywords_methods[] = {
      keywords_setdefault_doc},
     {"update", (PyCFunction)(void (*)(void))kw_update, METH_VARARGS | METH_KEYWORDS,
      keywords_update_doc},
+    {"popitem", kw_popitem, METH_NOARGS, keywords_popitem_doc},
     {"clear", kw_clear, METH_NOARGS, keywords_clear_doc},
     {"set", (PyCFunction)(void (*)(void))kw_set, METH_VARARGS | METH_KEYWORDS,
      keywords_set_doc},

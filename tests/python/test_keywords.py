@@ -318,3 +318,79 @@ def test_keywords__a_name_with_a_nul_is_no_keyword_even_to_delete(name):
         with pytest.raises(KeyError):
             del seg.keywords["A\0x"]
         assert seg.keywords["A"] == 1
+
+
+def test_keywords__popitem_takes_the_last_in_iteration_order(seg):
+    """popitem(), of the MutableMapping interface: the last keyword in iteration order (the
+    one first set most recently), as dict.popitem() takes the last inserted; KeyError when
+    there is none."""
+    kw = seg.keywords
+    with pytest.raises(KeyError, match="no keywords"):
+        kw.popitem()
+    kw["A"] = 1
+    kw["B"] = ("two", "a comment")
+    kw["C"] = 3.5
+    kw["A"] = 10  # setting again keeps its place
+    assert kw.popitem() == ("C", 3.5)
+    assert kw.popitem() == ("B", "two")
+    assert list(kw) == ["A"]
+    kw["D"] = True
+    assert kw.popitem() == ("D", True)
+    while kw:  # code written against the ABC
+        kw.popitem()
+    assert len(kw) == 0
+    with pytest.raises(KeyError):
+        kw.popitem()
+    assert "popitem" in shmap.Keywords.__doc__
+    assert "last" in shmap.Keywords.popitem.__doc__
+
+
+def test_keywords__every_mutable_mapping_method(seg, names):
+    kw = seg.keywords
+    abc = collections.abc
+    for cls in (abc.MutableMapping, abc.Mapping, abc.Collection, abc.Sized, abc.Iterable,
+                abc.Container):  # every method the ABC names or gives
+        for method, f in vars(cls).items():
+            if callable(f) and method not in ("__subclasshook__", "__init_subclass__"):
+                assert callable(getattr(kw, method, None)), method
+    kw.update(A=1)  # kwargs alone
+    kw.update({"B": 2}, C=3)
+    kw.update([("D", 4)], E=5)
+    kw.update()  # nothing
+    assert dict(kw) == {"A": 1, "B": 2, "C": 3, "D": 4, "E": 5}
+    with shmap.create(names(), 1, "u1", keywords={"X": "x"}) as other:
+        kw.update(other.keywords)  # another Keywords (has keys())
+        assert other.keywords == {"X": "x"} and other.keywords != kw
+    assert kw["X"] == "x"
+    assert kw.pop("A") == 1 and kw.pop("A", None) is None and kw.pop("NOPE", 7) == 7
+    assert kw.setdefault("B") == 2  # one argument, as MutableMapping's
+    with pytest.raises(TypeError):  # which would store None: not a keyword value
+        kw.setdefault("NEW")
+    assert "NEW" not in kw
+    assert kw.get("B") == 2 and kw.get("NOPE") is None
+    assert sorted(kw.keys()) == ["B", "C", "D", "E", "X"]
+    assert sorted(kw.items()) == [("B", 2), ("C", 3), ("D", 4), ("E", 5), ("X", "x")]
+    assert sorted(map(str, kw.values())) == ["2", "3", "4", "5", "x"]
+    assert kw == dict(kw) and not (kw != dict(kw))
+    kw.clear()
+    assert kw == {} and not kw
+
+
+def test_keywords__every_change_is_refused_on_a_read_only_segment(name):
+    """Whatever the keywords hold, and whether or not the change would change anything: on a
+    read-only Segment every method that writes raises shmap.ReadOnlyError."""
+    with shmap.create(name, 1, "u1") as seg, shmap.open(name) as ro:
+        kw = ro.keywords
+        for has in (False, True):
+            if has:
+                seg.keywords["A"] = 1
+            for call in (kw.clear, lambda: kw.update({}), kw.update, lambda: kw.update(B=2),
+                         kw.popitem, lambda: kw.pop("A"), lambda: kw.pop("NOPE", 0),
+                         lambda: kw.setdefault("A", 2), lambda: kw.setdefault("NOPE", 2),
+                         lambda: kw.__setitem__("A", 2), lambda: kw.__delitem__("NOPE"),
+                         lambda: kw.set("A", 2, comment="c")):
+                with pytest.raises(shmap.ReadOnlyError) as exc:
+                    call()
+                assert exc.value.code == shmap.EREADONLY
+                assert "readonly=False" in str(exc.value) and name in str(exc.value)
+            assert dict(kw) == ({"A": 1} if has else {})
