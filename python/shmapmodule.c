@@ -851,7 +851,9 @@ static int kw_name_from_py(PyObject *name, const char *who, char *out)
 
 /*
  * The text of a keyword's string value or comment (@p what), as UTF-8 that fits a buffer of
- * @p size with its NUL and has no NUL inside; NULL with TypeError or shmap.ArgumentError.
+ * @p size with its NUL and has no control character (NUL included), which the library
+ * refuses as not printable; NULL with TypeError or shmap.ArgumentError. The limits are in
+ * bytes of UTF-8, and the messages say so (a non-ASCII character takes 2 to 4).
  */
 static const char *kw_text(PyObject *obj, const char *what, const char *who,
                            const shmap_keyword *kw, size_t size, size_t *lenp)
@@ -865,12 +867,27 @@ static const char *kw_text(PyObject *obj, const char *what, const char *who,
     const char *s = PyUnicode_AsUTF8AndSize(obj, &len);
     if (!s)
         return NULL;
-    int nul = strlen(s) != (size_t)len;
-    if (nul || (size_t)len >= size) {
-        char upper[SHMAP_KEYWORD_NAME_MAX];
+    char upper[SHMAP_KEYWORD_NAME_MAX];
+    Py_ssize_t index = 0; /* of the character at byte i: controls are ASCII, one byte */
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            PyObject *ch = PyUnicode_FromOrdinal(c);
+            if (!ch)
+                return NULL;
+            kw_upper(kw, upper);
+            kw_refuse("%s: keyword %s: %s holds a control character, %R at index %zd: "
+                      "keyword strings are printable text", who, upper, what, ch, index);
+            Py_DECREF(ch);
+            return NULL;
+        }
+        if ((c & 0xc0) != 0x80)
+            index++;
+    }
+    if ((size_t)len >= size) {
         kw_upper(kw, upper);
-        kw_refuse("%s: keyword %s: %s must be at most %d printable characters (it is %zd "
-                  "bytes%s)", who, upper, what, (int)size - 1, len, nul ? ", with a NUL" : "");
+        kw_refuse("%s: keyword %s: %s must be at most %d bytes in UTF-8 (it is %zd bytes)",
+                  who, upper, what, (int)size - 1, len);
         return NULL;
     }
     *lenp = (size_t)len;

@@ -262,17 +262,43 @@ def test_keywords__bad_names_given_to_create_create_nothing(name):
 
 
 def test_keywords__too_long_strings_and_comments_are_argument_errors(seg):
+    """The limits are in bytes of UTF-8, and the messages say so."""
     kw = seg.keywords
     msg = argument_error(lambda: kw.__setitem__("obj", "x" * 72))
-    assert msg == ("%s: keyword OBJ: string value must be at most 71 printable characters "
+    assert msg == ("%s: keyword OBJ: string value must be at most 71 bytes in UTF-8 "
                    "(it is 72 bytes)" % seg.name)
-    msg = argument_error(lambda: kw.__setitem__("obj", "a\0b"))
-    assert msg.endswith("at most 71 printable characters (it is 3 bytes, with a NUL)")
+    msg = argument_error(lambda: kw.__setitem__("obj", "\u00e9" * 36))  # 36 characters
+    assert msg == ("%s: keyword OBJ: string value must be at most 71 bytes in UTF-8 "
+                   "(it is 72 bytes)" % seg.name)
+    kw["obj"] = "\u00e9" * 35  # 70 bytes: fits
+    assert kw["obj"] == "\u00e9" * 35
+    del kw["obj"]
     msg = argument_error(lambda: kw.set("obj", 1, comment="c" * 40))
-    assert msg == ("%s: keyword OBJ: comment must be at most 39 printable characters "
+    assert msg == ("%s: keyword OBJ: comment must be at most 39 bytes in UTF-8 "
                    "(it is 40 bytes)" % seg.name)
-    argument_error(lambda: kw.__setitem__("obj", "tab\there"))  # the library's check
+    msg = argument_error(lambda: kw.set("obj", 1, comment="\u00e9" * 20))
+    assert msg == ("%s: keyword OBJ: comment must be at most 39 bytes in UTF-8 "
+                   "(it is 40 bytes)" % seg.name)
     assert len(kw) == 0
+
+
+@pytest.mark.parametrize("text,char,index", [("tab\there", "'\\t'", 3), ("a\nb", "'\\n'", 1),
+                                             ("a\0b", "'\\x00'", 1),
+                                             ("\u00e9\u00e9\x7f", "'\\x7f'", 2)])
+def test_keywords__control_characters_are_refused_as_such(seg, text, char, index):
+    kw = seg.keywords
+    for what, call in (("string value", lambda: kw.__setitem__("obj", text)),
+                       ("comment", lambda: kw.set("obj", 1, comment=text))):
+        msg = argument_error(call)
+        assert msg == ("%s: keyword OBJ: %s holds a control character, %s at index %d: "
+                       "keyword strings are printable text" % (seg.name, what, char, index))
+    assert len(kw) == 0
+
+
+def test_keywords__limits_documented_in_bytes():
+    for doc in (shmap.Keywords.__doc__, shmap.Keywords.set.__doc__):
+        assert "71 characters" not in doc and "39 characters" not in doc and "bytes" in doc
+    assert "71 bytes" in shmap.Keywords.__doc__ and "39 bytes" in shmap.Keywords.__doc__
 
 
 def test_keywords__full(names):
