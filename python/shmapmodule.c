@@ -77,6 +77,9 @@
 #define PyDataType_ELSIZE(d) ((npy_intp)(d)->elsize)
 #endif
 
+#define SHMAP_STR_(x) #x
+#define SHMAP_STR(x) SHMAP_STR_(x) /* a macro's value as a string literal, for messages */
+
 static PyObject *Error;            /* shmap.Error(OSError) */
 static PyObject *DtypeError;       /* shmap.DtypeError(Error, TypeError) */
 static PyObject *ArgumentError;    /* shmap.ArgumentError(Error, ValueError) */
@@ -231,8 +234,10 @@ static const char *utf8_arg(PyObject *obj, const char *what)
  * for messages.
  */
 
-/* A name argument into @p buf (SHMAP_NAME_MAX bytes): 0, or -1 with TypeError, ValueError
- * (a NUL, a str that the file-system encoding cannot encode) or shmap.ArgumentError. */
+/* A name argument into @p buf (SHMAP_NAME_MAX bytes): 0, or -1 with TypeError,
+ * UnicodeEncodeError (a str that the file-system encoding cannot encode, as os.open()
+ * raises) or shmap.ArgumentError with code EBADNAME (a NUL inside, too long), as the
+ * library refuses other bad names. */
 static int name_arg(PyObject *obj, const char *what, char *buf)
 {
     PyObject *bytes;
@@ -250,7 +255,9 @@ static int name_arg(PyObject *obj, const char *what, char *buf)
     Py_ssize_t len = PyBytes_GET_SIZE(bytes);
     int rc = 0;
     if (memchr(s, '\0', (size_t)len)) {
-        PyErr_Format(PyExc_ValueError, "%s contains a NUL character", what);
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s contains a NUL character", what);
+        raise_text(ArgumentError, SHMAP_EBADNAME, NULL, msg);
         rc = -1;
     } else if (len >= SHMAP_NAME_MAX) {
         char msg[160];
@@ -747,7 +754,29 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
 /* ---------------------------------------------------------------------------------------- */
 /* Shapes */
 
-static int shape_from_py(PyObject *obj, unsigned *ndim, uint64_t *dims)
+/* Refuse a shape as the library does: shmap.ArgumentError, code ESHAPE, naming the segment
+ * @p who (may be NULL). Returns -1. */
+static int shape_refuse(const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int shape_refuse(const char *who, const char *fmt, ...)
+{
+    char text[128], msg[SHMAP_NAME_MAX + 160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof msg, "%s%s%s", who ? who : "", who ? ": " : "", text);
+    raise_text(ArgumentError, SHMAP_ESHAPE, NULL, msg);
+    return -1;
+}
+
+/*
+ * A shape argument (an int or a sequence of ints) for segment @p who (may be NULL): 0, or
+ * -1 with TypeError (not ints) or shmap.ArgumentError, code ESHAPE (the wrong number of
+ * dimensions, one out of range or zero), refused here before any name is looked up.
+ */
+static int shape_from_py(PyObject *obj, const char *who, unsigned *ndim, uint64_t *dims)
 {
     PyObject *seq;
     if (PyLong_Check(obj) || PyArray_IsScalar(obj, Integer)) {
@@ -759,10 +788,9 @@ static int shape_from_py(PyObject *obj, unsigned *ndim, uint64_t *dims)
         return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     if (n < 1 || n > SHMAP_MAX_DIMS) {
-        PyErr_Format(PyExc_ValueError, "shape has %zd dimensions: 1 to %d are allowed", n,
-                     SHMAP_MAX_DIMS);
         Py_DECREF(seq);
-        return -1;
+        return shape_refuse(who, "shape has %zd dimensions: 1 to " SHMAP_STR(SHMAP_MAX_DIMS)
+                            " are allowed", n);
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
@@ -781,10 +809,13 @@ static int shape_from_py(PyObject *obj, unsigned *ndim, uint64_t *dims)
         Py_DECREF(index);
         if (PyErr_Occurred() || overflow < 0 || (overflow == 0 && small < 0)) {
             PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "shape[%zd] is out of range (dimensions are 1 to "
-                                           "2**64-1)", i);
             Py_DECREF(seq);
-            return -1;
+            return shape_refuse(who, "shape[%zd] is out of range (dimensions are 1 to "
+                                     "2**64-1)", i);
+        }
+        if (v == 0) {
+            Py_DECREF(seq);
+            return shape_refuse(who, "dimension %zd is zero", i); /* the library's words */
         }
         dims[i] = v;
     }
@@ -3498,8 +3529,6 @@ static PyTypeObject Keywords_Type = {
  * PyLong_AsLong, whose errors do not say which argument. @p octal writes the value in octal
  * (permission bits); PyUnicode_FromFormat has no %o, PyNumber_ToBase does it for any size.
  */
-#define SHMAP_STR_(x) #x
-#define SHMAP_STR(x) SHMAP_STR_(x) /* a macro's value as a string literal, for messages */
 
 static int int_arg(PyObject *obj, const char *what, long long lo, long long hi, int octal,
                    const char *range, long long *out)
@@ -3610,7 +3639,7 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     unsigned ndim;
     uint64_t dims[SHMAP_MAX_DIMS];
-    if (shape_from_py(shape_obj, &ndim, dims) < 0)
+    if (shape_from_py(shape_obj, name, &ndim, dims) < 0)
         return NULL;
     shmap_dtype dt;
     char fields[SHMAP_RECORD_FIELDS_MAX];
@@ -3699,8 +3728,8 @@ typedef struct {
     char template_name[SHMAP_NAME_MAX];
 } raw_array;
 
-static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject *template,
-                             raw_array *out)
+static int raw_array_from_py(const char *name, PyObject *dtype_obj, PyObject *shape_obj,
+                             PyObject *template, raw_array *out)
 {
     out->descr = NULL;
     out->fields[0] = '\0';
@@ -3764,7 +3793,7 @@ static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject 
         return -1;
     }
     if (dtype_from_py(dtype_obj, &out->dtype, out->fields) < 0 ||
-        shape_from_py(shape_obj, &out->ndim, out->dims) < 0)
+        shape_from_py(shape_obj, name, &out->ndim, out->dims) < 0)
         return -1;
     out->descr = descr_of_parsed(out->dtype, out->fields);
     return out->descr ? 0 : -1;
@@ -3964,7 +3993,7 @@ static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
     raw_array *ra = PyMem_Malloc(sizeof *ra);
     if (!ra)
         return PyErr_NoMemory();
-    if (raw_array_from_py(dtype_obj, shape_obj, template, ra) < 0) {
+    if (raw_array_from_py(name, dtype_obj, shape_obj, template, ra) < 0) {
         PyMem_Free(ra);
         return NULL;
     }
@@ -4228,7 +4257,7 @@ static PyObject *info_raw(const char *name, PyObject *dtype_obj, PyObject *shape
         PyMem_Free(info);
         return PyErr_NoMemory();
     }
-    if (raw_array_from_py(dtype_obj, shape_obj, template, ra) == 0) {
+    if (raw_array_from_py(name, dtype_obj, shape_obj, template, ra) == 0) {
         Py_DECREF(ra->descr);
         shmap_raw_opts opts = SHMAP_RAW_OPTS_INIT;
         opts.flags = (priv ? SHMAP_PRIVATE : SHMAP_RDONLY) | SHMAP_DELETED;
@@ -4324,9 +4353,9 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
 /*
  * check_name(): the store a name picks, or why it is no name. It answers for a name a user
  * typed, so every way a name can be wrong is shmap.ArgumentError (EBADNAME), including the
- * two that name_arg() raises as a plain ValueError before the library sees the name: a NUL
- * inside, and a str the file-system encoding cannot encode. A wrong Python type stays a
- * TypeError.
+ * one that name_arg() raises as UnicodeEncodeError, as the os module does, before the
+ * library sees the name: a str the file-system encoding cannot encode. A wrong Python type
+ * stays a TypeError.
  */
 static PyObject *mod_check_name(PyObject *module, PyObject *args, PyObject *kwargs)
 {
