@@ -1092,8 +1092,8 @@ PyDoc_STRVAR(lock_doc,
 "or the Lock's garbage collection. It has its own reference to the mapping, so it\n"
 "stays valid after the Segment is closed. Any thread may release it; while it is\n"
 "held, the thread that took it cannot lock its Segment again (see Segment.lock()).\n"
-"In a child made by fork() the lock is the parent's: there, held is False and\n"
-"release() only drops the child's reference.");
+"In a child made by fork() the lock is the parent's: there, held is False, the repr\n"
+"says \"not held (the parent's)\" and release() only drops the child's reference.");
 
 PyDoc_STRVAR(lock_release_doc,
 "release($self, /)\n"

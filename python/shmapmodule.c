@@ -2248,9 +2248,12 @@ static void lock_dealloc(PyObject *obj)
 static PyObject *lock_repr(PyObject *obj)
 {
     LockObject *self = (LockObject *)obj;
+    /* As held says: in a forked child the lock is the parent's. */
+    const char *state = !self->node.seg || !self->held ? "released"
+                        : self->pid == getpid()        ? "held"
+                                                       : "not held (the parent's)";
     return PyUnicode_FromFormat("<shmap.Lock %s on %R %s>",
-                                self->exclusive ? "exclusive" : "shared", self->name,
-                                self->node.seg ? "held" : "released");
+                                self->exclusive ? "exclusive" : "shared", self->name, state);
 }
 
 static PyObject *lock_release_method(PyObject *obj, PyObject *unused)
