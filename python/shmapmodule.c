@@ -141,25 +141,117 @@ static int is_errno(int rc)
 }
 
 /*
+ * Design note: messages. The library's details are written for C callers, and a few name
+ * C functions ("pass the descriptor (shmap_fd, shmap_open_fd)", "shmap_open_fd: descriptor
+ * 9: ...") or the name as the library spells it ('memfd:' is 'memfd:shmap' there). A Python
+ * user is told the Python calls instead, and sees the name as given: python_words() rewrites
+ * a detail before it is raised.
+ */
+static const struct {
+    const char *c, *py;
+} c_words[] = {
+    {"shmap_fd()", "seg.fileno()"}, /* before "shmap_fd", which it starts with */
+    {"shmap_fd", "seg.fileno()"},
+    {"shmap_open_fd", "shmap.open_fd()"},
+    {"shmap_open_raw", "shmap.open()"},
+    {"shmap_open", "shmap.open()"},
+    {"shmap_create", "shmap.create()"},
+    {"shmap_delete", "shmap.delete()"},
+    {"shmap_list", "shmap.list()"},
+    {"shmap_mappings", "shmap.mappings()"},
+    {"shmap_gc", "shmap.gc()"},
+    {"shmap_lock_holders", "lock_holders()"},
+    {"fchmod(2)", "os.fchmod()"},
+    {"fchown(2)", "os.fchown()"},
+};
+
+static int ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_';
+}
+
+/* The C word of c_words[] that starts at @p p (preceded by a non-identifier character), as
+ * a whole word; -1 if none. */
+static int c_word_at(const char *text, const char *p)
+{
+    if (p > text && ident_char(p[-1]))
+        return -1;
+    for (size_t i = 0; i < sizeof c_words / sizeof c_words[0]; i++) {
+        size_t len = strlen(c_words[i].c);
+        if (strncmp(p, c_words[i].c, len) == 0 &&
+            !(ident_char(c_words[i].c[len - 1]) && ident_char(p[len])))
+            return (int)i;
+    }
+    return -1;
+}
+
+/*
+ * @p text in a Python user's words (see "messages" above), into a new PyMem buffer (NULL:
+ * out of memory). The first "WORD: " of a detail is the segment's name unless it is a C
+ * function's: it is left alone (a name is the user's, whatever it holds), but for a memfd
+ * name given as @p name, which it becomes (quoted when it ends with ':', as 'memfd:' does,
+ * so that the colon after it still reads as one).
+ */
+static char *python_words(const char *text, const char *name)
+{
+    size_t len = strlen(text), nlen = name ? strlen(name) : 0;
+    char *out = PyMem_Malloc(2 * len + nlen + 8); /* each rewrite at most doubles a word */
+    if (!out)
+        return NULL;
+    char *o = out;
+    const char *p = text;
+    const char *colon = strstr(text, ": ");
+    if (colon && c_word_at(text, text) < 0) {
+        if (name && strncmp(name, "memfd:", 6) == 0 && strncmp(text, "memfd:", 6) == 0) {
+            int quote = nlen && name[nlen - 1] == ':';
+            o += sprintf(o, quote ? "'%s'" : "%s", name);
+        } else {
+            memcpy(o, text, (size_t)(colon - text));
+            o += colon - text;
+        }
+        p = colon;
+    }
+    while (*p) {
+        int w = c_word_at(text, p);
+        if (w < 0) {
+            *o++ = *p++;
+            continue;
+        }
+        o += sprintf(o, "%s", c_words[w].py);
+        p += strlen(c_words[w].c);
+    }
+    *o = '\0';
+    return out;
+}
+
+/*
  * Raise @p cls (NULL: by code) for library code @p rc with the message @p text, made to
  * name @p name when it does not already, and the attributes code, errname and errno.
- * The text is decoded as names are (see name_arg()), so it spells a name as list() and
- * Segment.name do. Returns NULL, for `return raise_text(...)`.
+ * The text is put in a Python user's words (python_words()) and decoded as names are (see
+ * name_arg()), so it spells a name as list() and Segment.name do. Returns NULL, for
+ * `return raise_text(...)`.
  */
-static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char *text)
+static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char *c_text)
 {
     PyObject *msg;
+    char *text = python_words(c_text, name);
+    if (!text)
+        return PyErr_NoMemory();
     if (mentions(text, name)) {
         msg = PyUnicode_DecodeFSDefault(text);
     } else {
         size_t len = strlen(name) + strlen(text) + 3;
         char *both = PyMem_Malloc(len);
-        if (!both)
+        if (!both) {
+            PyMem_Free(text);
             return PyErr_NoMemory();
+        }
         snprintf(both, len, "%s: %s", name, text);
         msg = PyUnicode_DecodeFSDefault(both);
         PyMem_Free(both);
     }
+    PyMem_Free(text);
     if (!msg)
         return NULL;
     if (!cls)
@@ -2117,6 +2209,8 @@ static PyObject *seg_lock_holders(PyObject *obj, PyObject *unused)
     SegmentObject *self = (SegmentObject *)obj;
     if (check_open(self) < 0)
         return NULL;
+    if (self->raw)
+        return raise_raw(self, "lock_holders()");
     char *buf = PyMem_Malloc(HOLDERS_TEXT_MAX);
     if (!buf)
         return PyErr_NoMemory();

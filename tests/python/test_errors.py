@@ -299,3 +299,44 @@ def test_errors__a_bad_shape_is_an_argument_error_everywhere(name, call, shape, 
     assert text in str(e)
     with pytest.raises(FileNotFoundError):
         shmap.open(name)
+
+
+C_NAMES = ("shmap_fd", "shmap_open_fd", "shmap_lock_holders", "(2)")
+
+
+def test_errors__messages_speak_python_and_give_the_name_as_given(tmp_path):
+    """Messages name the Python calls to use, never the C library's functions, and the name
+    as the user gave it ('memfd:', not the library's default label)."""
+    for name in ("memfd:", "memfd:frames"):
+        for call in (shmap.open, shmap.info, shmap.delete):
+            with pytest.raises(shmap.Error) as exc:
+                call(name)
+            msg = str(exc.value)
+            assert not any(c in msg for c in C_NAMES), msg
+            assert "memfd:shmap" not in msg and name in msg, msg
+            assert "seg.fileno()" in msg and "shmap.open_fd()" in msg, msg
+        for call in (shmap.perm, lambda n: shmap.chmod(n, 0o600)):
+            with pytest.raises(shmap.Error) as exc:
+                call(name)
+            msg = str(exc.value)
+            assert not any(c in msg for c in C_NAMES), msg
+            assert "memfd:shmap" not in msg and name in msg, msg
+            assert "os.fchmod()" in msg and "seg.fileno()" in msg, msg
+    with pytest.raises(shmap.Error) as exc:
+        shmap.open("memfd:")
+    assert str(exc.value).startswith("'memfd:': ")
+    path = tmp_path / "plain"
+    path.write_bytes(b"x" * 16)
+    with shmap.open("file:%s" % path, dtype="u1", shape=16) as raw:
+        with pytest.raises(shmap.Error) as exc:
+            raw.lock_holders()
+        assert exc.value.code == shmap.ERAW
+        assert str(exc.value) == ("file:%s: raw mapping has no header: lock_holders() needs "
+                                  "a described segment" % path)
+    fd = os.open(path, os.O_RDONLY)
+    os.close(fd)  # a descriptor that is not open
+    with pytest.raises(OSError) as exc:
+        shmap.open_fd(fd)
+    assert exc.value.errno == errno.EBADF
+    assert str(exc.value) == ("[Errno 9] shmap.open_fd(): descriptor %d: Bad file descriptor"
+                              % fd)
