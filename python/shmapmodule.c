@@ -290,6 +290,22 @@ static PyObject *raise_as(PyObject *cls, int rc, const char *name)
     const char *detail = shmap_last_error();
     if (!detail || !*detail)
         detail = shmap_strerror(rc);
+    if (rc == SHMAP_EPENDING) {
+        /* SPEC's unmap-pending rule, which a Python user meets without asking for it: an
+         * open()/close() pair while another reference lives. Say what happened and what to
+         * do, in Python's terms. */
+        char *msg = PyMem_Malloc(strlen(detail) + 512);
+        if (!msg)
+            return PyErr_NoMemory();
+        sprintf(msg, "%s (close() was called in this process on a Segment of this segment "
+                "while other references to the same mapping were alive: Segments, dup()s, "
+                "arrays or buffers; opens with this access fail until every one of them is "
+                "gone. Close every reference, or use with blocks, whose exit leaves nothing "
+                "pending; seg.dup() of a live Segment works meanwhile)", detail);
+        raise_text(cls, rc, name, msg);
+        PyMem_Free(msg);
+        return NULL;
+    }
     return raise_text(cls, rc, name, detail);
 }
 
