@@ -3157,11 +3157,13 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
 {
     shmap_keyword kw;
     memset(&kw, 0, sizeof kw);
+    if (check_open(self->segment) < 0)
+        return -1;
     const char *who = seg_cname(self->segment);
     if (kw_name_from_py(key, who, kw.name) < 0 || kw_value_from_py(value, who, &kw) < 0 ||
         (comment && kw_comment_from_py(comment, who, &kw) < 0))
         return -1;
-    /* Checked after the conversions, which may run Python code (a numpy scalar subclass's
+    /* Again after the conversions, which may run Python code (a numpy scalar subclass's
      * __index__) and so let another thread close the Segment. */
     if (check_open(self->segment) < 0)
         return -1;

@@ -420,3 +420,19 @@ def test_keywords__every_change_is_refused_on_a_read_only_segment(name):
                 assert exc.value.code == shmap.EREADONLY
                 assert "readonly=False" in str(exc.value) and name in str(exc.value)
             assert dict(kw) == ({"A": 1} if has else {})
+
+
+def test_keywords__a_value_whose_conversion_closes_the_segment(name):
+    """Converting a value may run Python code (a numpy scalar subclass's __index__), which
+    may close the Segment (or let another thread do so): the store then raises ValueError,
+    never uses the handle let go of."""
+    seg = shmap.create(name, 1, "u1")
+
+    class Closing(np.int64):
+        def __index__(self):
+            seg.close()
+            return 5
+
+    with pytest.raises(ValueError, match="closed"):
+        seg.keywords["A"] = Closing(5)
+    assert seg.closed
