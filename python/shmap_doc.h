@@ -42,7 +42,10 @@ PyDoc_STRVAR(module_doc,
 "then the mapping is unmap-pending (IDL's SHMUNMAP): opening the segment again in\n"
 "this process with the same access (read-only, or readonly=False) raises shmap.Error\n"
 "with code EPENDING. Mappings are per access, so an open with the other access gets a\n"
-"mapping of its own and succeeds; delete() works too.\n"
+"mapping of its own and succeeds; delete() works too. Other Segments on the mapping\n"
+"(opens with the same access, dup()) count as arrays do: an open() ... close() pair\n"
+"while any of them lives leaves it pending too. A with block's exit is a plain close,\n"
+"which never does: use with blocks where a segment is opened again later.\n"
 "\n"
 "Destroy policy (IDL's): a segment this process created is destroyed (its name\n"
 "removed) when this process's last reference to it goes, and at interpreter exit,\n"
@@ -109,14 +112,14 @@ PyDoc_STRVAR(module_doc,
 "TypeError, and out-of-range Python values ValueError, as usual.\n"
 "\n"
 "Threads and signals. The GIL is released while the library creates, opens, closes,\n"
-"lists, deletes or cleans up (gc()) segments, and while lock(), wait(), read_frame(),\n"
-"delete() and open(..., hold=True) wait.\n"
+"lists, describes (info(), Segment.info), deletes or cleans up (gc()) segments, and\n"
+"while lock(), wait(), read_frame(), delete() and open(..., hold=True) wait.\n"
 "While they wait they come back for Python's signal handlers whenever a signal\n"
 "arrives (and every few ms), so Ctrl-C (KeyboardInterrupt) interrupts them at once,\n"
 "without giving up their place: a writer waiting for readers keeps new readers out\n"
 "for the whole wait, as in C. Their timeouts are kept exactly.\n"
 "A Segment may be shared between threads; closing it while another thread waits in\n"
-"it makes that wait raise ValueError.");
+"it, or reads it, makes that call raise ValueError (or return what it read).");
 
 PyDoc_STRVAR(create_doc,
 "create($module, /, name, shape, dtype, *, mode=0o600, keep=False, transient=False,\n"
@@ -151,8 +154,10 @@ PyDoc_STRVAR(create_doc,
 "          the types above or 1-d subarrays of them, packed: a dtype with padding\n"
 "          (align=True, explicit offsets, a larger itemsize) is refused, not\n"
 "          repacked; numpy.lib.recfunctions.repack_fields() packs it.\n"
-"mode      permission bits 0 to 0o777, less the umask (default 0o600). Set-user-id,\n"
-"          set-group-id and sticky bits (0o7000) are refused, as by the CLI.\n"
+"mode      permission bits 0o1 to 0o777, less the umask (default 0o600). Set-user-id,\n"
+"          set-group-id and sticky bits (0o7000) are refused, as by the CLI, and so is\n"
+"          0, which the library takes for its default: to make a segment nobody may\n"
+"          open, create it, then call shmap.chmod(name, 0).\n"
 "keep      keep the segment when this process's last reference goes (default: a\n"
 "          segment you create is destroyed then, as in IDL, and counts as transient,\n"
 "          so shmap.gc() removes it if this process is killed before it can).\n"
@@ -161,8 +166,10 @@ PyDoc_STRVAR(create_doc,
 "replace   replace an existing segment of that name, atomically.\n"
 "exist_ok  if the name exists with this type and shape, open it read-write instead\n"
 "          (raise shmap.Error with code EMISMATCH if the type or shape differ, or if\n"
-"          one is a ring and the other is not);\n"
-"          Segment.created says which happened.\n"
+"          one is a ring and the other is not); Segment.created says which\n"
+"          happened, except in the process that created the segment while it still\n"
+"          maps it read-write: the open then shares that mapping and its created,\n"
+"          True (see Segment.created).\n"
 "prefault  fault every page in now (MAP_POPULATE), so that first writes do not.\n"
 "keywords  a mapping (a dict, or anything with items()) of keywords to set:\n"
 "          {'EXPTIME': 1.5, 'OBJECT': ('M31', 'target name')}; a (value, comment)\n"
@@ -185,9 +192,10 @@ PyDoc_STRVAR(create_doc,
 "\n"
 "Returns a read-write Segment. Raises FileExistsError if the name exists (without\n"
 "replace or exist_ok), shmap.DtypeError, shmap.ArgumentError (also for a mode or\n"
-"keyword_capacity out of range, naming it), TypeError (an argument of the wrong type,\n"
-"such as keywords that are not a mapping), shmap.OutOfMemoryError (ENOMEM: a System V\n"
-"segment larger than the system's memory), or OSError (ENOSPC: /dev/shm is full).");
+"keyword_capacity out of range, naming it, and for mode=0), TypeError (an argument\n"
+"of the wrong type, such as keywords that are not a mapping), shmap.OutOfMemoryError\n"
+"(ENOMEM: a System V segment larger than the system's memory), or OSError (ENOSPC:\n"
+"/dev/shm is full).");
 
 PyDoc_STRVAR(open_doc,
 "open($module, /, name, readonly=True, *, dtype=None, shape=None, offset=0,\n"
@@ -202,6 +210,10 @@ PyDoc_STRVAR(open_doc,
 "the kernel reports); a segment that fails raises shmap.Error. A read-only open maps\n"
 "the memory read-only and its arrays refuse writes. If this process already maps the\n"
 "segment with the same access, the new Segment is another reference to that mapping.\n"
+"If that mapping is unmap-pending (close() was called on a Segment of it while other\n"
+"references lived: Segments, dup()s, arrays, buffers), the open raises shmap.Error\n"
+"with code EPENDING until every one of them is gone; with blocks, whose exit is a\n"
+"plain close, never leave a mapping pending (see Segment.close()).\n"
 "Opening never removes or changes anything.\n"
 "\n"
 "name      'frames', '/frames', 'shm://frames', 'sysv://KEY', 'sysv://id=N',\n"
@@ -624,13 +636,19 @@ PyDoc_STRVAR(segment_ring_doc,
 "True for a ring of frames (create(..., ring=True)): the first dimension counts the\n"
 "frames, and read_frame() and write_begin() work on one of them.");
 PyDoc_STRVAR(segment_created_doc,
-"True if this process created the segment (create() made it), False if it opened one\n"
-"that was there: how create(..., exist_ok=True) tells its two outcomes apart, where\n"
-"info['creator_pid'] == os.getpid() would also be true of a segment this process made\n"
-"earlier and then let go of. It belongs to the mapping: another Segment of this\n"
-"process that shares it (an open() with the same access while the creator's Segment\n"
-"or its arrays still map it) says True too. False for raw mappings. Stays after\n"
-"close(). (info['created'] is the creation time.)");
+"True if this process created the segment behind this Segment's mapping (create()\n"
+"made it), False if the mapping was made by opening one that was there.\n"
+"\n"
+"It belongs to the mapping, not to the call that returned this Segment: every Segment\n"
+"of this process that shares the mapping says the same. So create(...,\n"
+"exist_ok=True) tells its two outcomes apart by it in any process but the creator;\n"
+"in the process that created the segment and still maps it read-write (its Segment,\n"
+"a dup() or an array of it is alive), an exist_ok create() or an open() with\n"
+"readonly=False shares that mapping and says True too, though the call made\n"
+"nothing. Once every read-write reference is gone, an exist_ok create() makes a\n"
+"mapping of its own and says False, where info['creator_pid'] == os.getpid() would\n"
+"still be true. False for raw mappings. Stays after close(). (info['created'] is the\n"
+"creation time.)");
 PyDoc_STRVAR(segment_offset_doc,
 "Byte offset of the data in the object, an int: page-aligned for a described segment\n"
 "(after its header), the offset given for a raw mapping.");
@@ -689,12 +707,13 @@ PyDoc_STRVAR(segment_lock_holders_doc,
 "\n"
 "Returns a str: 'the exclusive lock is held by pid N' (or 'is being taken (waiting\n"
 "for readers) by pid N', a writer that waits for the shared holds to end), 'shared\n"
-"holds by pids N, M' ('shared hold by pid N' for one), both joined by '; '. A pid of this process says '(this\n"
-"process)' ('(this process, through another handle)' for the writer), a dead writer\n"
-"'(dead)'; dead readers are left out. When nobody holds it it says 'a lock holder\n"
-"that has just let go', as after a wait that just failed: locked and lock_info say\n"
-"whether anyone holds it. Works on a read-only Segment. Raises ValueError if the\n"
-"segment is closed, shmap.Error (ERAW) for a raw mapping.");
+"holds by pids N, M' ('shared hold by pid N' for one), both joined by '; '. A pid\n"
+"of this process says '(this process)' ('(this process, through another handle)'\n"
+"for the writer), a dead writer '(dead)'; dead readers are left out. When nobody\n"
+"holds it it says 'a lock holder that has just let go', as after a wait that just\n"
+"failed: locked and lock_info say whether anyone holds it. Works on a read-only\n"
+"Segment. Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw\n"
+"mapping.");
 PyDoc_STRVAR(segment_locked_doc,
 "True if any process holds the segment's lock, shared or exclusive (or is taking the\n"
 "exclusive one): a snapshot, see lock_info. Raises as lock_info does.");
@@ -860,6 +879,13 @@ PyDoc_STRVAR(segment_close_doc,
 "goes. If this process created the segment (without keep) and this was the last\n"
 "reference, the segment is destroyed. Closing a closed Segment does nothing. Locks\n"
 "taken with lock() hold references of their own and stay held.\n"
+"\n"
+"Other Segments on the same mapping count as arrays do: an open() with the same\n"
+"access while another Segment maps the segment, or a dup(), shares its mapping, so\n"
+"an open() ... close() pair while any other reference lives (in a helper, another\n"
+"thread) leaves the mapping unmap-pending, and later opens fail with EPENDING until\n"
+"every reference is gone. Where the segment will be opened again, use a with block\n"
+"(its exit is a plain close, which leaves nothing pending) or close every reference.\n"
 "Returns None. Raises OSError if destroying the segment fails (the Segment is closed\n"
 "all the same).");
 
@@ -920,7 +946,10 @@ PyDoc_STRVAR(segment_fileno_doc,
 "(socket.send_fds()); it attaches with shmap.open_fd(fd).\n"
 "\n"
 "The descriptor belongs to the mapping: do not close it, and take os.dup() of it to\n"
-"keep it after this Segment is closed. It is close-on-exec (pass_fds makes the\n"
+"keep it after this Segment is closed. (A Segment that open_fd() made while this\n"
+"process already mapped the same file by name shares that mapping, which keeps no\n"
+"descriptor: it keeps a duplicate of the descriptor it was given, closed when it is\n"
+"closed, and its dup() another.) It is close-on-exec (pass_fds makes the\n"
 "child's copy inheritable). os.fchmod() and os.fchown() on it change who may open\n"
 "it through /proc.\n"
 "\n"
@@ -957,33 +986,37 @@ PyDoc_STRVAR(keywords_doc,
 "collections.abc.MutableMapping).\n"
 "\n"
 "kw[name], kw[name] = value, del kw[name], name in kw, len(kw), iteration (names in\n"
-"the order they were first set), keys(), values(), items(), get(), pop(),\n"
-"setdefault(), update(), clear(), and comparison with other mappings. Values are\n"
-"int (64-bit), float, str (at most 71 characters) or bool; numpy scalars are\n"
-"accepted. Floats are stored as given, inf and nan included (the library keeps any\n"
-"double; FITS has no such values, and `shmap info --json` shows them as null).\n"
+"the order they were first set), keys(), values(), items() (lists), get(), pop(),\n"
+"popitem(), setdefault(), update(), clear(), and comparison with other mappings.\n"
+"Values are int (64-bit), float, str (at most 71 bytes in UTF-8, so fewer characters\n"
+"when some are not ASCII; no control characters) or bool; numpy scalars are\n"
+"accepted. Floats are stored as given, inf and nan included (the library keeps\n"
+"any double; FITS has no such values, and `shmap info --json` shows them as null).\n"
 "Names are 1 to 23 letters, digits, '_' or '-', stored upper-case and compared\n"
 "case-insensitively; a name no keyword can have is simply missing when read (KeyError,\n"
 "not in). Setting a value keeps the keyword's comment; a (value, comment) pair sets\n"
 "both, wherever a value is given (kw[name] = ('M31', 'target'), update(), setdefault(),\n"
 "set()), as in create(keywords=...), with the same rules: the comment a str of at\n"
-"most 39 characters ('' removes it). Reading gives the value alone; comment() and\n"
-"comments() give the comments.\n"
+"most 39 bytes in UTF-8, no control characters ('' removes it). Reading gives the\n"
+"value alone; comment() and comments() give the comments.\n"
 "\n"
 "Every access reads or writes the segment itself, so other processes' changes are\n"
-"seen at once. Writing needs a segment open read-write (else shmap.ReadOnlyError, a\n"
-"PermissionError, code EREADONLY).\n"
+"seen at once. Writing needs a segment open read-write: on a read-only Segment every\n"
+"method that may write (setting, del, pop(), popitem(), setdefault(), update(),\n"
+"clear(), set()) raises shmap.ReadOnlyError (a PermissionError, code EREADONLY),\n"
+"whatever the keywords hold.\n"
 "Every method raises ValueError once the segment is closed, and shmap.Error (ERAW)\n"
 "for a raw mapping; setting raises shmap.ArgumentError (a ValueError, code EKEYWORD,\n"
-"with the library's message) for a bad name, too long a string or comment or one\n"
-"with a control character, TypeError for a value of another type, OverflowError for\n"
+"with a message naming the keyword) for a bad name, too long a string or comment\n"
+"(the message gives its length in bytes) or one with a control character (the\n"
+"message says which, and where), TypeError for a value of another type, OverflowError for\n"
 "an int beyond 64 bits, shmap.Error (EKEYFULL) when every slot is taken.");
 
 PyDoc_STRVAR(keywords_set_doc,
 "set($self, name, value, /, comment=None)\n"
 "--\n"
 "\n"
-"Set a keyword with a comment (at most 39 characters). comment=None keeps the\n"
+"Set a keyword with a comment (at most 39 bytes in UTF-8). comment=None keeps the\n"
 "comment the keyword has, unless value is a (value, comment) pair; '' removes it.\n"
 "Returns None; raises as setting kw[name] does (see shmap.Keywords),\n"
 "shmap.ArgumentError for too long a comment, TypeError for a pair and comment= both.");
@@ -1030,15 +1063,25 @@ PyDoc_STRVAR(keywords_pop_doc,
 "--\n"
 "\n"
 "Remove a keyword and return its value; return default (or raise KeyError) if there\n"
-"is none.");
+"is none. Raises shmap.ReadOnlyError on a read-only Segment, with a default too.");
+
+PyDoc_STRVAR(keywords_popitem_doc,
+"popitem($self, /)\n"
+"--\n"
+"\n"
+"Remove the last keyword in iteration order (the one first set most recently, as\n"
+"dict.popitem() takes the last inserted) and return its (name, value) pair. Raises\n"
+"KeyError when there is none, shmap.ReadOnlyError (EREADONLY) on a read-only\n"
+"Segment.");
 
 PyDoc_STRVAR(keywords_setdefault_doc,
-"setdefault($self, name, default, /)\n"
+"setdefault($self, name, default=None, /)\n"
 "--\n"
 "\n"
 "Return the value of a keyword, setting it to default first if there is none (which\n"
-"raises as setting kw[name] does); a default that is a (value, comment) pair sets\n"
-"both, and its value is returned.");
+"raises as setting kw[name] does: TypeError for None, the default); a default that\n"
+"is a (value, comment) pair sets both, and its value is returned. Raises\n"
+"shmap.ReadOnlyError on a read-only Segment, even for a keyword that is there.");
 
 PyDoc_STRVAR(keywords_update_doc,
 "update($self, other=(), /, **kwargs)\n"
@@ -1046,14 +1089,15 @@ PyDoc_STRVAR(keywords_update_doc,
 "\n"
 "Set keywords from a mapping or an iterable of (name, value) pairs, then from\n"
 "kwargs; a value may be a (value, comment) pair. Returns None; raises as setting\n"
-"kw[name] does, stopping at the first failure (the keywords before it are set).");
+"kw[name] does, stopping at the first failure (the keywords before it are set), and\n"
+"shmap.ReadOnlyError on a read-only Segment, even with nothing to set.");
 
 PyDoc_STRVAR(keywords_clear_doc,
 "clear($self, /)\n"
 "--\n"
 "\n"
 "Delete every keyword. Returns None; raises shmap.ReadOnlyError (EREADONLY) on a\n"
-"read-only Segment.");
+"read-only Segment, even one with no keywords.");
 
 PyDoc_STRVAR(lock_doc,
 "A held shared or exclusive lock of a segment, made by Segment.lock() (not\n"
@@ -1063,8 +1107,8 @@ PyDoc_STRVAR(lock_doc,
 "or the Lock's garbage collection. It has its own reference to the mapping, so it\n"
 "stays valid after the Segment is closed. Any thread may release it; while it is\n"
 "held, the thread that took it cannot lock its Segment again (see Segment.lock()).\n"
-"In a child made by fork() the lock is the parent's: there, held is False and\n"
-"release() only drops the child's reference.");
+"In a child made by fork() the lock is the parent's: there, held is False, the repr\n"
+"says \"not held (the parent's)\" and release() only drops the child's reference.");
 
 PyDoc_STRVAR(lock_release_doc,
 "release($self, /)\n"

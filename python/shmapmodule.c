@@ -25,12 +25,13 @@
  *
  * The GIL is released around library calls that may block or take long: create (memory is
  * reserved), open (waits briefly for a creator still writing the header), close (munmap of
- * a large mapping, destroy), list, gc, and the waits of lock, wait, read_frame, delete and an
- * open with hold=True (see "Blocking calls" below). Calls on a handle that are quick
- * (publish, keywords) keep it.
+ * a large mapping, destroy), list, gc, info's search of /proc, and the waits of lock, wait,
+ * read_frame, delete and an open with hold=True (see "Blocking calls" below). Calls on a
+ * handle that are quick (publish, keywords) keep it.
  * The handle of a Segment is used only with the GIL held or, for close, after the Segment
- * has let go of it, so close() cannot race another use of the handle: the waits work on
- * references of their own, and a Lock holds its lock through one.
+ * has let go of it, so close() cannot race another use of the handle: whatever runs without
+ * the GIL on a Segment's behalf (the waits, Segment.info's /proc search) works on a
+ * reference of its own (borrow()), and a Lock holds its lock through one.
  *
  * The library's error codes become exceptions in raise_lib(): FileNotFoundError and the
  * other OSError subclasses for the matching errno values, shmap.DtypeError (TypeError) and
@@ -50,6 +51,7 @@
 #include <numpy/arrayobject.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <grp.h>
 #include <math.h>
@@ -74,6 +76,9 @@
 #define PyDataType_SUBARRAY(d) ((d)->subarray)
 #define PyDataType_ELSIZE(d) ((npy_intp)(d)->elsize)
 #endif
+
+#define SHMAP_STR_(x) #x
+#define SHMAP_STR(x) SHMAP_STR_(x) /* a macro's value as a string literal, for messages */
 
 static PyObject *Error;            /* shmap.Error(OSError) */
 static PyObject *DtypeError;       /* shmap.DtypeError(Error, TypeError) */
@@ -136,25 +141,117 @@ static int is_errno(int rc)
 }
 
 /*
+ * Design note: messages. The library's details are written for C callers, and a few name
+ * C functions ("pass the descriptor (shmap_fd, shmap_open_fd)", "shmap_open_fd: descriptor
+ * 9: ...") or the name as the library spells it ('memfd:' is 'memfd:shmap' there). A Python
+ * user is told the Python calls instead, and sees the name as given: python_words() rewrites
+ * a detail before it is raised.
+ */
+static const struct {
+    const char *c, *py;
+} c_words[] = {
+    {"shmap_fd()", "seg.fileno()"}, /* before "shmap_fd", which it starts with */
+    {"shmap_fd", "seg.fileno()"},
+    {"shmap_open_fd", "shmap.open_fd()"},
+    {"shmap_open_raw", "shmap.open()"},
+    {"shmap_open", "shmap.open()"},
+    {"shmap_create", "shmap.create()"},
+    {"shmap_delete", "shmap.delete()"},
+    {"shmap_list", "shmap.list()"},
+    {"shmap_mappings", "shmap.mappings()"},
+    {"shmap_gc", "shmap.gc()"},
+    {"shmap_lock_holders", "lock_holders()"},
+    {"fchmod(2)", "os.fchmod()"},
+    {"fchown(2)", "os.fchown()"},
+};
+
+static int ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_';
+}
+
+/* The C word of c_words[] that starts at @p p (preceded by a non-identifier character), as
+ * a whole word; -1 if none. */
+static int c_word_at(const char *text, const char *p)
+{
+    if (p > text && ident_char(p[-1]))
+        return -1;
+    for (size_t i = 0; i < sizeof c_words / sizeof c_words[0]; i++) {
+        size_t len = strlen(c_words[i].c);
+        if (strncmp(p, c_words[i].c, len) == 0 &&
+            !(ident_char(c_words[i].c[len - 1]) && ident_char(p[len])))
+            return (int)i;
+    }
+    return -1;
+}
+
+/*
+ * @p text in a Python user's words (see "messages" above), into a new PyMem buffer (NULL:
+ * out of memory). The first "WORD: " of a detail is the segment's name unless it is a C
+ * function's: it is left alone (a name is the user's, whatever it holds), but for a memfd
+ * name given as @p name, which it becomes (quoted when it ends with ':', as 'memfd:' does,
+ * so that the colon after it still reads as one).
+ */
+static char *python_words(const char *text, const char *name)
+{
+    size_t len = strlen(text), nlen = name ? strlen(name) : 0;
+    char *out = PyMem_Malloc(2 * len + nlen + 8); /* each rewrite at most doubles a word */
+    if (!out)
+        return NULL;
+    char *o = out;
+    const char *p = text;
+    const char *colon = strstr(text, ": ");
+    if (colon && c_word_at(text, text) < 0) {
+        if (name && strncmp(name, "memfd:", 6) == 0 && strncmp(text, "memfd:", 6) == 0) {
+            int quote = nlen && name[nlen - 1] == ':';
+            o += sprintf(o, quote ? "'%s'" : "%s", name);
+        } else {
+            memcpy(o, text, (size_t)(colon - text));
+            o += colon - text;
+        }
+        p = colon;
+    }
+    while (*p) {
+        int w = c_word_at(text, p);
+        if (w < 0) {
+            *o++ = *p++;
+            continue;
+        }
+        o += sprintf(o, "%s", c_words[w].py);
+        p += strlen(c_words[w].c);
+    }
+    *o = '\0';
+    return out;
+}
+
+/*
  * Raise @p cls (NULL: by code) for library code @p rc with the message @p text, made to
  * name @p name when it does not already, and the attributes code, errname and errno.
- * The text is decoded as names are (see name_arg()), so it spells a name as list() and
- * Segment.name do. Returns NULL, for `return raise_text(...)`.
+ * The text is put in a Python user's words (python_words()) and decoded as names are (see
+ * name_arg()), so it spells a name as list() and Segment.name do. Returns NULL, for
+ * `return raise_text(...)`.
  */
-static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char *text)
+static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char *c_text)
 {
     PyObject *msg;
+    char *text = python_words(c_text, name);
+    if (!text)
+        return PyErr_NoMemory();
     if (mentions(text, name)) {
         msg = PyUnicode_DecodeFSDefault(text);
     } else {
         size_t len = strlen(name) + strlen(text) + 3;
         char *both = PyMem_Malloc(len);
-        if (!both)
+        if (!both) {
+            PyMem_Free(text);
             return PyErr_NoMemory();
+        }
         snprintf(both, len, "%s: %s", name, text);
         msg = PyUnicode_DecodeFSDefault(both);
         PyMem_Free(both);
     }
+    PyMem_Free(text);
     if (!msg)
         return NULL;
     if (!cls)
@@ -193,6 +290,22 @@ static PyObject *raise_as(PyObject *cls, int rc, const char *name)
     const char *detail = shmap_last_error();
     if (!detail || !*detail)
         detail = shmap_strerror(rc);
+    if (rc == SHMAP_EPENDING) {
+        /* SPEC's unmap-pending rule, which a Python user meets without asking for it: an
+         * open()/close() pair while another reference lives. Say what happened and what to
+         * do, in Python's terms. */
+        char *msg = PyMem_Malloc(strlen(detail) + 512);
+        if (!msg)
+            return PyErr_NoMemory();
+        sprintf(msg, "%s (close() was called in this process on a Segment of this segment "
+                "while other references to the same mapping were alive: Segments, dup()s, "
+                "arrays or buffers; opens with this access fail until every one of them is "
+                "gone. Close every reference, or use with blocks, whose exit leaves nothing "
+                "pending; seg.dup() of a live Segment works meanwhile)", detail);
+        raise_text(cls, rc, name, msg);
+        PyMem_Free(msg);
+        return NULL;
+    }
     return raise_text(cls, rc, name, detail);
 }
 
@@ -229,8 +342,10 @@ static const char *utf8_arg(PyObject *obj, const char *what)
  * for messages.
  */
 
-/* A name argument into @p buf (SHMAP_NAME_MAX bytes): 0, or -1 with TypeError, ValueError
- * (a NUL, a str that the file-system encoding cannot encode) or shmap.ArgumentError. */
+/* A name argument into @p buf (SHMAP_NAME_MAX bytes): 0, or -1 with TypeError,
+ * UnicodeEncodeError (a str that the file-system encoding cannot encode, as os.open()
+ * raises) or shmap.ArgumentError with code EBADNAME (a NUL inside, too long), as the
+ * library refuses other bad names. */
 static int name_arg(PyObject *obj, const char *what, char *buf)
 {
     PyObject *bytes;
@@ -248,7 +363,9 @@ static int name_arg(PyObject *obj, const char *what, char *buf)
     Py_ssize_t len = PyBytes_GET_SIZE(bytes);
     int rc = 0;
     if (memchr(s, '\0', (size_t)len)) {
-        PyErr_Format(PyExc_ValueError, "%s contains a NUL character", what);
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s contains a NUL character", what);
+        raise_text(ArgumentError, SHMAP_EBADNAME, NULL, msg);
         rc = -1;
     } else if (len >= SHMAP_NAME_MAX) {
         char msg[160];
@@ -333,11 +450,12 @@ static int close_handle(shmap_seg *seg, int unmap)
 /* Drop a reference taken by borrow() (below), if it is still held. */
 static void unborrow(ref_node *node)
 {
-    if (!node->seg)
+    shmap_seg *seg = node->seg;
+    if (!seg)
         return;
+    node->seg = NULL; /* before the GIL goes, as segment_release() does */
     refs_remove(node);
-    close_handle(node->seg, 0);
-    node->seg = NULL;
+    close_handle(seg, 0);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -744,7 +862,29 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
 /* ---------------------------------------------------------------------------------------- */
 /* Shapes */
 
-static int shape_from_py(PyObject *obj, unsigned *ndim, uint64_t *dims)
+/* Refuse a shape as the library does: shmap.ArgumentError, code ESHAPE, naming the segment
+ * @p who (may be NULL). Returns -1. */
+static int shape_refuse(const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int shape_refuse(const char *who, const char *fmt, ...)
+{
+    char text[128], msg[SHMAP_NAME_MAX + 160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof msg, "%s%s%s", who ? who : "", who ? ": " : "", text);
+    raise_text(ArgumentError, SHMAP_ESHAPE, NULL, msg);
+    return -1;
+}
+
+/*
+ * A shape argument (an int or a sequence of ints) for segment @p who (may be NULL): 0, or
+ * -1 with TypeError (not ints) or shmap.ArgumentError, code ESHAPE (the wrong number of
+ * dimensions, one out of range or zero), refused here before any name is looked up.
+ */
+static int shape_from_py(PyObject *obj, const char *who, unsigned *ndim, uint64_t *dims)
 {
     PyObject *seq;
     if (PyLong_Check(obj) || PyArray_IsScalar(obj, Integer)) {
@@ -756,10 +896,9 @@ static int shape_from_py(PyObject *obj, unsigned *ndim, uint64_t *dims)
         return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     if (n < 1 || n > SHMAP_MAX_DIMS) {
-        PyErr_Format(PyExc_ValueError, "shape has %zd dimensions: 1 to %d are allowed", n,
-                     SHMAP_MAX_DIMS);
         Py_DECREF(seq);
-        return -1;
+        return shape_refuse(who, "shape has %zd dimensions: 1 to " SHMAP_STR(SHMAP_MAX_DIMS)
+                            " are allowed", n);
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
@@ -778,10 +917,13 @@ static int shape_from_py(PyObject *obj, unsigned *ndim, uint64_t *dims)
         Py_DECREF(index);
         if (PyErr_Occurred() || overflow < 0 || (overflow == 0 && small < 0)) {
             PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "shape[%zd] is out of range (dimensions are 1 to "
-                                           "2**64-1)", i);
             Py_DECREF(seq);
-            return -1;
+            return shape_refuse(who, "shape[%zd] is out of range (dimensions are 1 to "
+                                     "2**64-1)", i);
+        }
+        if (v == 0) {
+            Py_DECREF(seq);
+            return shape_refuse(who, "dimension %zd is zero", i); /* the library's words */
         }
         dims[i] = v;
     }
@@ -848,7 +990,9 @@ static int kw_name_from_py(PyObject *name, const char *who, char *out)
 
 /*
  * The text of a keyword's string value or comment (@p what), as UTF-8 that fits a buffer of
- * @p size with its NUL and has no NUL inside; NULL with TypeError or shmap.ArgumentError.
+ * @p size with its NUL and has no control character (NUL included), which the library
+ * refuses as not printable; NULL with TypeError or shmap.ArgumentError. The limits are in
+ * bytes of UTF-8, and the messages say so (a non-ASCII character takes 2 to 4).
  */
 static const char *kw_text(PyObject *obj, const char *what, const char *who,
                            const shmap_keyword *kw, size_t size, size_t *lenp)
@@ -862,12 +1006,27 @@ static const char *kw_text(PyObject *obj, const char *what, const char *who,
     const char *s = PyUnicode_AsUTF8AndSize(obj, &len);
     if (!s)
         return NULL;
-    int nul = strlen(s) != (size_t)len;
-    if (nul || (size_t)len >= size) {
-        char upper[SHMAP_KEYWORD_NAME_MAX];
+    char upper[SHMAP_KEYWORD_NAME_MAX];
+    Py_ssize_t index = 0; /* of the character at byte i: controls are ASCII, one byte */
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            PyObject *ch = PyUnicode_FromOrdinal(c);
+            if (!ch)
+                return NULL;
+            kw_upper(kw, upper);
+            kw_refuse("%s: keyword %s: %s holds a control character, %R at index %zd: "
+                      "keyword strings are printable text", who, upper, what, ch, index);
+            Py_DECREF(ch);
+            return NULL;
+        }
+        if ((c & 0xc0) != 0x80)
+            index++;
+    }
+    if ((size_t)len >= size) {
         kw_upper(kw, upper);
-        kw_refuse("%s: keyword %s: %s must be at most %d printable characters (it is %zd "
-                  "bytes%s)", who, upper, what, (int)size - 1, len, nul ? ", with a NUL" : "");
+        kw_refuse("%s: keyword %s: %s must be at most %d bytes in UTF-8 (it is %zd bytes)",
+                  who, upper, what, (int)size - 1, len);
         return NULL;
     }
     *lenp = (size_t)len;
@@ -1349,6 +1508,8 @@ typedef struct SegmentObject {
     char held;             /* opened with hold=True: the handle holds the lock until close */
     char created;          /* this process created the segment behind the mapping */
     pid_t held_pid;        /* the process that took the hold: a forked child holds nothing */
+    int fd;                /* open_fd() of a mapping without a descriptor: a duplicate of
+                            * the one given, for fileno(); -1 otherwise */
     uint64_t offset;       /* where the data starts in the object */
     uint64_t seen;         /* the generation wait() and read_frame() wait to pass */
     char *format;          /* PEP 3118 format of one element, made on first export */
@@ -1670,6 +1831,7 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->priv = 0;
     self->held = 0;
     self->held_pid = 0;
+    self->fd = -1;
     self->created = shmap_created(seg) != 0; /* fixed for the mapping's life */
     self->offset = info->data_offset;
     self->seen = self->raw ? 0 : info->generation;
@@ -1718,6 +1880,10 @@ static int segment_release(SegmentObject *self, int unmap)
         return 0;
     __atomic_store_n(&self->seg, NULL, __ATOMIC_RELEASE); /* wait checks read it without the GIL */
     segments_remove(self);
+    if (self->fd >= 0) {
+        close(self->fd);
+        self->fd = -1;
+    }
     return close_handle(seg, unmap);
 }
 
@@ -1856,9 +2022,28 @@ static const char *store_words(shmap_store store)
 }
 
 /*
+ * A Segment made from descriptor @p fd (open_fd(), or a dup() of such a Segment) whose
+ * mapping keeps no descriptor keeps a duplicate of @p fd, for fileno(): open_fd() of a file
+ * this process maps by name already returns another reference to that mapping, made by
+ * name. 0, or -1 with OSError.
+ */
+static int keep_descriptor(SegmentObject *self, int fd)
+{
+    if (shmap_fd(self->seg) >= 0)
+        return 0;
+    self->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (self->fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+/*
  * fileno(): the descriptor of a memfd segment (or one opened with open_fd()), which belongs
- * to the mapping. Other stores keep none: io.UnsupportedOperation, what a file object
- * without a descriptor raises, so code that probes fileno() works the same here.
+ * to the mapping, or the Segment's own duplicate (keep_descriptor()). Other stores keep
+ * none: io.UnsupportedOperation, what a file object without a descriptor raises, so code
+ * that probes fileno() works the same here.
  */
 static PyObject *seg_fileno(PyObject *obj, PyObject *unused)
 {
@@ -1869,6 +2054,8 @@ static PyObject *seg_fileno(PyObject *obj, PyObject *unused)
     int fd = shmap_fd(self->seg);
     if (fd >= 0)
         return PyLong_FromLong(fd);
+    if (self->fd >= 0)
+        return PyLong_FromLong(self->fd);
     if (fd != SHMAP_ESTORE)
         return raise_seg(self, fd);
     shmap_info *info = PyMem_Malloc(sizeof *info);
@@ -1935,10 +2122,16 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
         (rc = shmap_lock_info(self->seg, &li)) < 0) {
         raise_seg(self, rc);
     } else {
-        Py_BEGIN_ALLOW_THREADS
-        mapped_find(self->seg, &mapped);
-        Py_END_ALLOW_THREADS
-        res = info_dict(info, kw, nkw, att, natt, &li, &mapped, NULL);
+        /* Reading /proc takes a while: the GIL goes, and another thread may close the
+         * Segment meanwhile, so the search uses a reference of its own. */
+        ref_node node;
+        if (borrow(self, &node) == 0) {
+            Py_BEGIN_ALLOW_THREADS
+            mapped_find(node.seg, &mapped);
+            Py_END_ALLOW_THREADS
+            unborrow(&node);
+            res = info_dict(info, kw, nkw, att, natt, &li, &mapped, NULL);
+        }
     }
     free(mapped.list);
     free(att);
@@ -2032,6 +2225,8 @@ static PyObject *seg_lock_holders(PyObject *obj, PyObject *unused)
     SegmentObject *self = (SegmentObject *)obj;
     if (check_open(self) < 0)
         return NULL;
+    if (self->raw)
+        return raise_raw(self, "lock_holders()");
     char *buf = PyMem_Malloc(HOLDERS_TEXT_MAX);
     if (!buf)
         return PyErr_NoMemory();
@@ -2163,9 +2358,12 @@ static void lock_dealloc(PyObject *obj)
 static PyObject *lock_repr(PyObject *obj)
 {
     LockObject *self = (LockObject *)obj;
+    /* As held says: in a forked child the lock is the parent's. */
+    const char *state = !self->node.seg || !self->held ? "released"
+                        : self->pid == getpid()        ? "held"
+                                                       : "not held (the parent's)";
     return PyUnicode_FromFormat("<shmap.Lock %s on %R %s>",
-                                self->exclusive ? "exclusive" : "shared", self->name,
-                                self->node.seg ? "held" : "released");
+                                self->exclusive ? "exclusive" : "shared", self->name, state);
 }
 
 static PyObject *lock_release_method(PyObject *obj, PyObject *unused)
@@ -2618,6 +2816,10 @@ static PyObject *seg_dup(PyObject *obj, PyObject *unused)
         return NULL;
     res->priv = self->priv;
     res->seen = self->seen;
+    if (self->fd >= 0 && keep_descriptor(res, self->fd) < 0) {
+        Py_DECREF(res);
+        return NULL;
+    }
     return (PyObject *)res;
 }
 
@@ -2958,12 +3160,14 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
     if (check_open(self->segment) < 0)
         return -1;
     const char *who = seg_cname(self->segment);
-    if (kw_name_from_py(key, who, kw.name) < 0 || kw_value_from_py(value, who, &kw) < 0)
+    if (kw_name_from_py(key, who, kw.name) < 0 || kw_value_from_py(value, who, &kw) < 0 ||
+        (comment && kw_comment_from_py(comment, who, &kw) < 0))
         return -1;
-    if (comment) {
-        if (kw_comment_from_py(comment, who, &kw) < 0)
-            return -1;
-    } else {
+    /* Again after the conversions, which may run Python code (a numpy scalar subclass's
+     * __index__) and so let another thread close the Segment. */
+    if (check_open(self->segment) < 0)
+        return -1;
+    if (!comment) {
         shmap_keyword old;
         if (shmap_keyword_get(self->segment->seg, kw.name, &old) == 0)
             memcpy(kw.comment, old.comment, sizeof kw.comment);
@@ -3111,6 +3315,31 @@ static PyObject *kw_to_dict(PyObject *obj)
     return d;
 }
 
+/*
+ * Refuse a method that may write (pop, popitem, setdefault, update, clear) on a read-only
+ * Segment before it looks at the keywords, so that it fails whatever they hold, as the
+ * library refuses a set or a delete: 0, or -1 raised (also for a closed Segment, and ERAW
+ * for a raw mapping).
+ */
+static int kw_check_write(KeywordsObject *self)
+{
+    SegmentObject *seg = self->segment;
+    if (check_open(seg) < 0)
+        return -1;
+    if (seg->raw) {
+        raise_raw(seg, "keywords");
+        return -1;
+    }
+    if (seg->writable)
+        return 0;
+    char msg[SHMAP_NAME_MAX + 256];
+    snprintf(msg, sizeof msg, "%s: cannot change keywords through a read-only handle (this "
+             "Segment was opened read-only: open the segment with readonly=False to write it)",
+             seg_cname(seg));
+    raise_text(NULL, SHMAP_EREADONLY, seg_cname(seg), msg);
+    return -1;
+}
+
 static PyObject *kw_get(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
 {
     if (check_nargs("get", nargs, 1, 2) < 0)
@@ -3129,6 +3358,8 @@ static PyObject *kw_pop(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
     if (check_nargs("pop", nargs, 1, 2) < 0)
         return NULL;
     KeywordsObject *self = (KeywordsObject *)obj;
+    if (kw_check_write(self) < 0)
+        return NULL;
     shmap_keyword kw;
     int found = kw_lookup(self, args[0], &kw);
     if (found < 0)
@@ -3146,19 +3377,23 @@ static PyObject *kw_pop(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
 
 static PyObject *kw_setdefault(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (check_nargs("setdefault", nargs, 2, 2) < 0)
+    if (check_nargs("setdefault", nargs, 1, 2) < 0)
         return NULL;
     KeywordsObject *self = (KeywordsObject *)obj;
+    if (kw_check_write(self) < 0)
+        return NULL;
     shmap_keyword kw;
     int found = kw_lookup(self, args[0], &kw);
     if (found < 0)
         return NULL;
     if (found)
         return kw_value_to_py(&kw);
-    if (kw_store_value(self, args[0], args[1]) < 0)
+    /* MutableMapping's default, None, is no keyword value: storing it raises TypeError. */
+    PyObject *value = nargs > 1 ? args[1] : Py_None;
+    if (kw_store_value(self, args[0], value) < 0)
         return NULL;
     /* The value now there: of a pair, its value. */
-    return Py_NewRef(kw_is_pair(args[1]) ? PyTuple_GET_ITEM(args[1], 0) : args[1]);
+    return Py_NewRef(kw_is_pair(value) ? PyTuple_GET_ITEM(value, 0) : value);
 }
 
 static int kw_update_from(KeywordsObject *self, PyObject *other)
@@ -3213,7 +3448,7 @@ static PyObject *kw_update(PyObject *obj, PyObject *args, PyObject *kwargs)
 {
     KeywordsObject *self = (KeywordsObject *)obj;
     PyObject *other = NULL;
-    if (!PyArg_UnpackTuple(args, "update", 0, 1, &other))
+    if (!PyArg_UnpackTuple(args, "update", 0, 1, &other) || kw_check_write(self) < 0)
         return NULL;
     if (other && kw_update_from(self, other) < 0)
         return NULL;
@@ -3226,6 +3461,8 @@ static PyObject *kw_clear(PyObject *obj, PyObject *unused)
 {
     (void)unused;
     KeywordsObject *self = (KeywordsObject *)obj;
+    if (kw_check_write(self) < 0)
+        return NULL;
     PyObject *keys = kw_listing(self, KW_KEYS);
     if (!keys)
         return NULL;
@@ -3241,6 +3478,36 @@ static PyObject *kw_clear(PyObject *obj, PyObject *unused)
     }
     Py_DECREF(keys);
     Py_RETURN_NONE;
+}
+
+/* popitem(): the last keyword in iteration order (the one first set most recently), as
+ * dict.popitem() takes the last inserted. */
+static PyObject *kw_popitem(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    KeywordsObject *self = (KeywordsObject *)obj;
+    if (kw_check_write(self) < 0)
+        return NULL;
+    for (;;) {
+        PyObject *items = kw_listing(self, KW_ITEMS);
+        if (!items)
+            return NULL;
+        Py_ssize_t n = PyList_GET_SIZE(items);
+        if (n == 0) {
+            Py_DECREF(items);
+            PyErr_SetString(PyExc_KeyError, "popitem(): no keywords");
+            return NULL;
+        }
+        PyObject *item = Py_NewRef(PyList_GET_ITEM(items, n - 1));
+        Py_DECREF(items);
+        if (kw_delete(self, PyTuple_GET_ITEM(item, 0)) == 0)
+            return item;
+        Py_DECREF(item);
+        /* Deleted meanwhile by another process: take the next one. */
+        if (!PyErr_ExceptionMatches(PyExc_KeyError))
+            return NULL;
+        PyErr_Clear();
+    }
 }
 
 static PyObject *kw_set(PyObject *obj, PyObject *args, PyObject *kwargs)
@@ -3342,6 +3609,7 @@ static PyMethodDef keywords_methods[] = {
      keywords_setdefault_doc},
     {"update", (PyCFunction)(void (*)(void))kw_update, METH_VARARGS | METH_KEYWORDS,
      keywords_update_doc},
+    {"popitem", kw_popitem, METH_NOARGS, keywords_popitem_doc},
     {"clear", kw_clear, METH_NOARGS, keywords_clear_doc},
     {"set", (PyCFunction)(void (*)(void))kw_set, METH_VARARGS | METH_KEYWORDS,
      keywords_set_doc},
@@ -3376,8 +3644,6 @@ static PyTypeObject Keywords_Type = {
  * PyLong_AsLong, whose errors do not say which argument. @p octal writes the value in octal
  * (permission bits); PyUnicode_FromFormat has no %o, PyNumber_ToBase does it for any size.
  */
-#define SHMAP_STR_(x) #x
-#define SHMAP_STR(x) SHMAP_STR_(x) /* a macro's value as a string literal, for messages */
 
 static int int_arg(PyObject *obj, const char *what, long long lo, long long hi, int octal,
                    const char *range, long long *out)
@@ -3488,7 +3754,7 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     unsigned ndim;
     uint64_t dims[SHMAP_MAX_DIMS];
-    if (shape_from_py(shape_obj, &ndim, dims) < 0)
+    if (shape_from_py(shape_obj, name, &ndim, dims) < 0)
         return NULL;
     shmap_dtype dt;
     char fields[SHMAP_RECORD_FIELDS_MAX];
@@ -3503,6 +3769,15 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
                     "is not a set of permission bits (0 to 0o777: set-user-id, set-group-id "
                     "and sticky bits cannot be set)", &mode) < 0)
             return NULL;
+        /* The library reads 0 as "the default, 0600": passing it on would make the segment
+         * its owner's instead of nobody's. */
+        if (mode == 0) {
+            raise_text(ArgumentError, SHMAP_EINVAL, NULL,
+                       "mode=0 cannot be given to create(): it means the default, 0o600; to "
+                       "make a segment nobody may open, create it, then call "
+                       "shmap.chmod(name, 0)");
+            return NULL;
+        }
         opts.mode = (unsigned)mode;
     }
     if (kwcap_obj) {
@@ -3568,8 +3843,8 @@ typedef struct {
     char template_name[SHMAP_NAME_MAX];
 } raw_array;
 
-static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject *template,
-                             raw_array *out)
+static int raw_array_from_py(const char *name, PyObject *dtype_obj, PyObject *shape_obj,
+                             PyObject *template, raw_array *out)
 {
     out->descr = NULL;
     out->fields[0] = '\0';
@@ -3633,7 +3908,7 @@ static int raw_array_from_py(PyObject *dtype_obj, PyObject *shape_obj, PyObject 
         return -1;
     }
     if (dtype_from_py(dtype_obj, &out->dtype, out->fields) < 0 ||
-        shape_from_py(shape_obj, &out->ndim, out->dims) < 0)
+        shape_from_py(shape_obj, name, &out->ndim, out->dims) < 0)
         return -1;
     out->descr = descr_of_parsed(out->dtype, out->fields);
     return out->descr ? 0 : -1;
@@ -3708,6 +3983,11 @@ static PyObject *open_held(const char *name, int fd, int readonly, double timeou
         SegmentObject *self = (SegmentObject *)res;
         self->held = 1;
         self->held_pid = getpid();
+        if (fd >= 0 && keep_descriptor(self, fd) < 0) {
+            Py_CLEAR(res); /* closing it lets go of the hold */
+            PyMem_Free(a);
+            return NULL;
+        }
         /* The lock is ours, and the data may be half-written: say so, but do not raise
          * unless warnings are errors, and then let go of the hold as Segment.lock() does. */
         if (rc == SHMAP_EOWNERDEAD && PyErr_WarnEx(OwnerDiedWarning, a->detail, 1) < 0)
@@ -3828,7 +4108,7 @@ static PyObject *mod_open(PyObject *module, PyObject *args, PyObject *kwargs)
     raw_array *ra = PyMem_Malloc(sizeof *ra);
     if (!ra)
         return PyErr_NoMemory();
-    if (raw_array_from_py(dtype_obj, shape_obj, template, ra) < 0) {
+    if (raw_array_from_py(name, dtype_obj, shape_obj, template, ra) < 0) {
         PyMem_Free(ra);
         return NULL;
     }
@@ -3868,7 +4148,10 @@ static PyObject *mod_open_fd(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_BEGIN_ALLOW_THREADS
     rc = shmap_open_fd(&seg, fd, flags);
     Py_END_ALLOW_THREADS
-    return opened(rc, seg, NULL, priv, label);
+    PyObject *res = opened(rc, seg, NULL, priv, label);
+    if (res && keep_descriptor((SegmentObject *)res, fd) < 0)
+        Py_CLEAR(res);
+    return res;
 }
 
 typedef struct {
@@ -4089,7 +4372,7 @@ static PyObject *info_raw(const char *name, PyObject *dtype_obj, PyObject *shape
         PyMem_Free(info);
         return PyErr_NoMemory();
     }
-    if (raw_array_from_py(dtype_obj, shape_obj, template, ra) == 0) {
+    if (raw_array_from_py(name, dtype_obj, shape_obj, template, ra) == 0) {
         Py_DECREF(ra->descr);
         shmap_raw_opts opts = SHMAP_RAW_OPTS_INIT;
         opts.flags = (priv ? SHMAP_PRIVATE : SHMAP_RDONLY) | SHMAP_DELETED;
@@ -4185,9 +4468,9 @@ static PyObject *mod_list(PyObject *module, PyObject *args, PyObject *kwargs)
 /*
  * check_name(): the store a name picks, or why it is no name. It answers for a name a user
  * typed, so every way a name can be wrong is shmap.ArgumentError (EBADNAME), including the
- * two that name_arg() raises as a plain ValueError before the library sees the name: a NUL
- * inside, and a str the file-system encoding cannot encode. A wrong Python type stays a
- * TypeError.
+ * one that name_arg() raises as UnicodeEncodeError, as the os module does, before the
+ * library sees the name: a str the file-system encoding cannot encode. A wrong Python type
+ * stays a TypeError.
  */
 static PyObject *mod_check_name(PyObject *module, PyObject *args, PyObject *kwargs)
 {

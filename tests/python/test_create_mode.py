@@ -54,3 +54,30 @@ def test_create_mode__0777_is_taken_as_given(store_name):
     finally:
         os.umask(old)
     shmap.delete(n, force=True)
+
+
+def test_create_mode__0_is_refused_with_the_way_to_get_it(store_name):
+    """The library takes mode 0 for its default, 0o600: create() refuses 0 rather than make
+    a segment its owner can read and write, and says how to get mode 0."""
+    n, path = store_name
+    with pytest.raises(shmap.ArgumentError) as exc:
+        shmap.create(n, 8, "u1", keep=True, mode=0)
+    e = exc.value
+    assert isinstance(e, ValueError) and e.code == shmap.EINVAL
+    assert "mode=0" in str(e) and "0o600" in str(e)
+    assert "shmap.chmod(name, 0)" in str(e)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(n)
+    if path:
+        assert not os.path.exists(path)
+    # The way the message gives.
+    with shmap.create(n, 8, "u1", keep=True):
+        shmap.chmod(n, 0)
+        assert shmap.perm(n).mode == 0
+    shmap.delete(n, force=True)
+
+
+def test_create_mode__documented_range():
+    doc = shmap.create.__doc__
+    assert "0 to 0o777" not in doc
+    assert "shmap.chmod(name, 0)" in doc

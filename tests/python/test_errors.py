@@ -240,3 +240,103 @@ def test_errors__read_only_error_documented():
     doc = shmap.ReadOnlyError.__doc__
     assert "EREADONLY" in doc and "readonly=False" in doc and "why" in doc.lower()
     assert "ReadOnlyError" in shmap.__doc__ and "ReadOnlyError" in shmap.Segment.lock.__doc__
+
+
+NUL_NAME = "pyt-a\0b"
+NAME_CALLS = {
+    "open": lambda n: shmap.open(n),
+    "open raw": lambda n: shmap.open(n, dtype="u1", shape=1),
+    "open hold": lambda n: shmap.open(n, hold=True, timeout=0),
+    "open template": lambda n: shmap.open("pyt-x", template=n),
+    "create": lambda n: shmap.create(n, 1, "u1"),
+    "delete": lambda n: shmap.delete(n),
+    "delete force": lambda n: shmap.delete(n, force=True),
+    "info": lambda n: shmap.info(n),
+    "info raw": lambda n: shmap.info(n, dtype="u1", shape=1),
+    "perm": lambda n: shmap.perm(n),
+    "chmod": lambda n: shmap.chmod(n, 0o600),
+    "chown": lambda n: shmap.chown(n, -1, -1),
+    "check_name": lambda n: shmap.check_name(n),
+    "unique_name": lambda n: shmap.unique_name(n),
+    "gc": lambda n: shmap.gc(n, dry_run=True),
+}
+
+
+@pytest.mark.parametrize("call", sorted(NAME_CALLS))
+@pytest.mark.parametrize("bad", [NUL_NAME, os.fsencode(NUL_NAME)])
+def test_errors__a_nul_in_a_name_is_an_argument_error_everywhere(call, bad):
+    """As the docs promise and check_name() always did: shmap.ArgumentError (a ValueError and
+    a shmap.Error), code EBADNAME, from every function that takes a name."""
+    with pytest.raises(shmap.ArgumentError) as exc:
+        NAME_CALLS[call](bad)
+    e = exc.value
+    assert isinstance(e, ValueError) and isinstance(e, shmap.Error)
+    assert e.code == e.errno == shmap.EBADNAME and e.errname == "SHMAP_EBADNAME"
+    assert "NUL" in str(e)
+
+
+SHAPE_CALLS = {
+    "create": lambda n, shape: shmap.create(n, shape, "u1"),
+    "open raw": lambda n, shape: shmap.open(n, dtype="u1", shape=shape),
+    "info raw": lambda n, shape: shmap.info(n, dtype="u1", shape=shape),
+}
+
+
+@pytest.mark.parametrize("call", sorted(SHAPE_CALLS))
+@pytest.mark.parametrize("shape,text", [
+    ((), "shape has 0 dimensions: 1 to 8 are allowed"),
+    ((1,) * 9, "shape has 9 dimensions: 1 to 8 are allowed"),
+    (-1, "shape[0] is out of range (dimensions are 1 to 2**64-1)"),
+    ((2, 2 ** 64), "shape[1] is out of range (dimensions are 1 to 2**64-1)"),
+    (0, "dimension 0 is zero"),
+])
+def test_errors__a_bad_shape_is_an_argument_error_everywhere(name, call, shape, text):
+    with pytest.raises(shmap.ArgumentError) as exc:
+        SHAPE_CALLS[call](name, shape)
+    e = exc.value
+    assert isinstance(e, ValueError) and isinstance(e, shmap.Error)
+    assert e.code == e.errno == shmap.ESHAPE and e.errname == "SHMAP_ESHAPE"
+    assert text in str(e)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+C_NAMES = ("shmap_fd", "shmap_open_fd", "shmap_lock_holders", "(2)")
+
+
+def test_errors__messages_speak_python_and_give_the_name_as_given(tmp_path):
+    """Messages name the Python calls to use, never the C library's functions, and the name
+    as the user gave it ('memfd:', not the library's default label)."""
+    for name in ("memfd:", "memfd:frames"):
+        for call in (shmap.open, shmap.info, shmap.delete):
+            with pytest.raises(shmap.Error) as exc:
+                call(name)
+            msg = str(exc.value)
+            assert not any(c in msg for c in C_NAMES), msg
+            assert "memfd:shmap" not in msg and name in msg, msg
+            assert "seg.fileno()" in msg and "shmap.open_fd()" in msg, msg
+        for call in (shmap.perm, lambda n: shmap.chmod(n, 0o600)):
+            with pytest.raises(shmap.Error) as exc:
+                call(name)
+            msg = str(exc.value)
+            assert not any(c in msg for c in C_NAMES), msg
+            assert "memfd:shmap" not in msg and name in msg, msg
+            assert "os.fchmod()" in msg and "seg.fileno()" in msg, msg
+    with pytest.raises(shmap.Error) as exc:
+        shmap.open("memfd:")
+    assert str(exc.value).startswith("'memfd:': ")
+    path = tmp_path / "plain"
+    path.write_bytes(b"x" * 16)
+    with shmap.open("file:%s" % path, dtype="u1", shape=16) as raw:
+        with pytest.raises(shmap.Error) as exc:
+            raw.lock_holders()
+        assert exc.value.code == shmap.ERAW
+        assert str(exc.value) == ("file:%s: raw mapping has no header: lock_holders() needs "
+                                  "a described segment" % path)
+    fd = os.open(path, os.O_RDONLY)
+    os.close(fd)  # a descriptor that is not open
+    with pytest.raises(OSError) as exc:
+        shmap.open_fd(fd)
+    assert exc.value.errno == errno.EBADF
+    assert str(exc.value) == ("[Errno 9] shmap.open_fd(): descriptor %d: Bad file descriptor"
+                              % fd)

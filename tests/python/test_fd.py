@@ -88,6 +88,41 @@ def test_fd__open_fd_of_a_file(tmp_path):
         os.close(fd)
 
 
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("hold", [False, True])
+def test_fd__fileno_of_open_fd_when_the_file_is_mapped_by_name(tmp_path, hold):
+    """open_fd() of a file this process already maps by name gives another reference to that
+    mapping, which keeps no descriptor: the Segment keeps a duplicate of the one it was
+    given, so that fileno() works as documented, and closes it at close()."""
+    path = tmp_path / "seg"
+    before = open_fds()
+    with shmap.create("file:%s" % path, 2, "f4") as seg:
+        seg.array[:] = [1.5, 2.5]
+        fd = os.open(path, os.O_RDWR)
+        try:
+            g = shmap.open_fd(fd, readonly=False, hold=hold)
+        finally:
+            os.close(fd)  # the caller's: the Segment keeps its own
+        with g:
+            n = g.fileno()
+            assert n >= 0 and n == g.fileno()
+            assert os.fstat(n).st_ino == os.stat(path).st_ino
+            assert os.get_inheritable(n) is False  # close-on-exec, as a memfd's
+            with shmap.open_fd(n) as again:  # and it attaches as documented
+                assert list(again.array) == [1.5, 2.5]
+            d = g.dup()
+            assert os.fstat(d.fileno()).st_ino == os.stat(path).st_ino
+            d.close()
+            with pytest.raises(io.UnsupportedOperation):
+                seg.fileno()  # opened by name: none, as before
+        with pytest.raises(ValueError, match="closed"):
+            g.fileno()
+    assert open_fds() == before
+
+
 def test_fd__hold_through_a_descriptor():
     with shmap.create("memfd:", 4, "u1") as seg:
         with shmap.open_fd(seg.fileno(), readonly=False, hold=True, timeout=5) as held:

@@ -262,17 +262,43 @@ def test_keywords__bad_names_given_to_create_create_nothing(name):
 
 
 def test_keywords__too_long_strings_and_comments_are_argument_errors(seg):
+    """The limits are in bytes of UTF-8, and the messages say so."""
     kw = seg.keywords
     msg = argument_error(lambda: kw.__setitem__("obj", "x" * 72))
-    assert msg == ("%s: keyword OBJ: string value must be at most 71 printable characters "
+    assert msg == ("%s: keyword OBJ: string value must be at most 71 bytes in UTF-8 "
                    "(it is 72 bytes)" % seg.name)
-    msg = argument_error(lambda: kw.__setitem__("obj", "a\0b"))
-    assert msg.endswith("at most 71 printable characters (it is 3 bytes, with a NUL)")
+    msg = argument_error(lambda: kw.__setitem__("obj", "\u00e9" * 36))  # 36 characters
+    assert msg == ("%s: keyword OBJ: string value must be at most 71 bytes in UTF-8 "
+                   "(it is 72 bytes)" % seg.name)
+    kw["obj"] = "\u00e9" * 35  # 70 bytes: fits
+    assert kw["obj"] == "\u00e9" * 35
+    del kw["obj"]
     msg = argument_error(lambda: kw.set("obj", 1, comment="c" * 40))
-    assert msg == ("%s: keyword OBJ: comment must be at most 39 printable characters "
+    assert msg == ("%s: keyword OBJ: comment must be at most 39 bytes in UTF-8 "
                    "(it is 40 bytes)" % seg.name)
-    argument_error(lambda: kw.__setitem__("obj", "tab\there"))  # the library's check
+    msg = argument_error(lambda: kw.set("obj", 1, comment="\u00e9" * 20))
+    assert msg == ("%s: keyword OBJ: comment must be at most 39 bytes in UTF-8 "
+                   "(it is 40 bytes)" % seg.name)
     assert len(kw) == 0
+
+
+@pytest.mark.parametrize("text,char,index", [("tab\there", "'\\t'", 3), ("a\nb", "'\\n'", 1),
+                                             ("a\0b", "'\\x00'", 1),
+                                             ("\u00e9\u00e9\x7f", "'\\x7f'", 2)])
+def test_keywords__control_characters_are_refused_as_such(seg, text, char, index):
+    kw = seg.keywords
+    for what, call in (("string value", lambda: kw.__setitem__("obj", text)),
+                       ("comment", lambda: kw.set("obj", 1, comment=text))):
+        msg = argument_error(call)
+        assert msg == ("%s: keyword OBJ: %s holds a control character, %s at index %d: "
+                       "keyword strings are printable text" % (seg.name, what, char, index))
+    assert len(kw) == 0
+
+
+def test_keywords__limits_documented_in_bytes():
+    for doc in (shmap.Keywords.__doc__, shmap.Keywords.set.__doc__):
+        assert "71 characters" not in doc and "39 characters" not in doc and "bytes" in doc
+    assert "71 bytes" in shmap.Keywords.__doc__ and "39 bytes" in shmap.Keywords.__doc__
 
 
 def test_keywords__full(names):
@@ -318,3 +344,95 @@ def test_keywords__a_name_with_a_nul_is_no_keyword_even_to_delete(name):
         with pytest.raises(KeyError):
             del seg.keywords["A\0x"]
         assert seg.keywords["A"] == 1
+
+
+def test_keywords__popitem_takes_the_last_in_iteration_order(seg):
+    """popitem(), of the MutableMapping interface: the last keyword in iteration order (the
+    one first set most recently), as dict.popitem() takes the last inserted; KeyError when
+    there is none."""
+    kw = seg.keywords
+    with pytest.raises(KeyError, match="no keywords"):
+        kw.popitem()
+    kw["A"] = 1
+    kw["B"] = ("two", "a comment")
+    kw["C"] = 3.5
+    kw["A"] = 10  # setting again keeps its place
+    assert kw.popitem() == ("C", 3.5)
+    assert kw.popitem() == ("B", "two")
+    assert list(kw) == ["A"]
+    kw["D"] = True
+    assert kw.popitem() == ("D", True)
+    while kw:  # code written against the ABC
+        kw.popitem()
+    assert len(kw) == 0
+    with pytest.raises(KeyError):
+        kw.popitem()
+    assert "popitem" in shmap.Keywords.__doc__
+    assert "last" in shmap.Keywords.popitem.__doc__
+
+
+def test_keywords__every_mutable_mapping_method(seg, names):
+    kw = seg.keywords
+    abc = collections.abc
+    for cls in (abc.MutableMapping, abc.Mapping, abc.Collection, abc.Sized, abc.Iterable,
+                abc.Container):  # every method the ABC names or gives
+        for method, f in vars(cls).items():
+            if callable(f) and method not in ("__subclasshook__", "__init_subclass__"):
+                assert callable(getattr(kw, method, None)), method
+    kw.update(A=1)  # kwargs alone
+    kw.update({"B": 2}, C=3)
+    kw.update([("D", 4)], E=5)
+    kw.update()  # nothing
+    assert dict(kw) == {"A": 1, "B": 2, "C": 3, "D": 4, "E": 5}
+    with shmap.create(names(), 1, "u1", keywords={"X": "x"}) as other:
+        kw.update(other.keywords)  # another Keywords (has keys())
+        assert other.keywords == {"X": "x"} and other.keywords != kw
+    assert kw["X"] == "x"
+    assert kw.pop("A") == 1 and kw.pop("A", None) is None and kw.pop("NOPE", 7) == 7
+    assert kw.setdefault("B") == 2  # one argument, as MutableMapping's
+    with pytest.raises(TypeError):  # which would store None: not a keyword value
+        kw.setdefault("NEW")
+    assert "NEW" not in kw
+    assert kw.get("B") == 2 and kw.get("NOPE") is None
+    assert sorted(kw.keys()) == ["B", "C", "D", "E", "X"]
+    assert sorted(kw.items()) == [("B", 2), ("C", 3), ("D", 4), ("E", 5), ("X", "x")]
+    assert sorted(map(str, kw.values())) == ["2", "3", "4", "5", "x"]
+    assert kw == dict(kw) and not (kw != dict(kw))
+    kw.clear()
+    assert kw == {} and not kw
+
+
+def test_keywords__every_change_is_refused_on_a_read_only_segment(name):
+    """Whatever the keywords hold, and whether or not the change would change anything: on a
+    read-only Segment every method that writes raises shmap.ReadOnlyError."""
+    with shmap.create(name, 1, "u1") as seg, shmap.open(name) as ro:
+        kw = ro.keywords
+        for has in (False, True):
+            if has:
+                seg.keywords["A"] = 1
+            for call in (kw.clear, lambda: kw.update({}), kw.update, lambda: kw.update(B=2),
+                         kw.popitem, lambda: kw.pop("A"), lambda: kw.pop("NOPE", 0),
+                         lambda: kw.setdefault("A", 2), lambda: kw.setdefault("NOPE", 2),
+                         lambda: kw.__setitem__("A", 2), lambda: kw.__delitem__("NOPE"),
+                         lambda: kw.set("A", 2, comment="c")):
+                with pytest.raises(shmap.ReadOnlyError) as exc:
+                    call()
+                assert exc.value.code == shmap.EREADONLY
+                assert "readonly=False" in str(exc.value) and name in str(exc.value)
+            assert dict(kw) == ({"A": 1} if has else {})
+
+
+def test_keywords__a_value_whose_conversion_closes_the_segment(name):
+    """Converting a value may run Python code (a numpy scalar subclass's __index__), which
+    may close the Segment (or let another thread do so): the store then raises ValueError,
+    never uses the handle let go of."""
+    seg = shmap.create(name, 1, "u1")
+
+    class Closing(np.int64):
+        def __index__(self):
+            seg.close()
+            return 5
+
+    with pytest.raises(ValueError, match="closed"):
+        seg.keywords["A"] = Closing(5)
+    assert seg.closed

@@ -137,6 +137,33 @@ def test_lifetime__pending_refuses_the_same_access_only(name):
     assert mapped(name) == []
 
 
+def test_lifetime__pending_message_says_what_happened_and_what_to_do(name):
+    """An open()/close() pair while another reference of the same access lives (here the
+    creator's Segment) leaves the mapping unmap-pending, as SPEC's rule says: the error of
+    the next open tells a Python user why and what to do, and the docs of close() and
+    open() say it."""
+    with shmap.create(name, 4, "f4") as owner:
+        tmp = shmap.open(name, readonly=False)  # another reference to owner's mapping
+        tmp.close()  # an explicit close while owner lives: pending
+        with pytest.raises(shmap.Error) as exc:
+            shmap.open(name, readonly=False)
+        e = exc.value
+        assert e.code == shmap.EPENDING and e.errname == "SHMAP_EPENDING"
+        msg = str(e)
+        assert msg.startswith(name + ": ")
+        for words in ("close()", "with", "every", "dup()"):
+            assert words in msg, (words, msg)
+        d = owner.dup()  # dup() still works meanwhile, as the message says
+        d.__exit__(None, None, None)
+    with shmap.create(name, 4, "f4") as owner:
+        with shmap.open(name, readonly=False):  # a with block's exit leaves nothing pending
+            pass
+        with shmap.open(name, readonly=False) as again:
+            assert again.shape == (4,)
+    for doc in (shmap.Segment.close.__doc__, shmap.open.__doc__):
+        assert "EPENDING" in doc and "with" in doc, doc
+
+
 def test_delete__while_read_write_mapping_pending(name):
     """delete() takes the lock through a mapping of its own when this process's read-write
     one is pending, and the arrays keep working on the nameless memory."""

@@ -431,6 +431,27 @@ def test_lock__forked_child_holds_nothing(name):
         lk.release()
 
 
+def test_lock__repr_in_a_forked_child_follows_held(name):
+    """In a child made by fork() the lock is the parent's: held is False there, and the repr
+    says so rather than 'held'."""
+    with shmap.create(name, 4, "u1") as seg:
+        lk = seg.lock(exclusive=True)
+        pid = os.fork()
+        if pid == 0:
+            ok = False
+            try:
+                ok = (lk.held is False and
+                      repr(lk) == "<shmap.Lock exclusive on %r not held (the parent's)>" % name)
+                lk.release()
+                ok = ok and repr(lk) == "<shmap.Lock exclusive on %r released>" % name
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert lk.held and repr(lk) == "<shmap.Lock exclusive on %r held>" % name
+        lk.release()
+
+
 def test_lock__holder_killed__next_writer_told(name, child):
     with shmap.create(name, (2, 2), "f4") as seg:
         proc = child(HOLDER % (name, True))

@@ -98,8 +98,9 @@ def test_names__refused():
         with pytest.raises(TypeError, match="name must be a str or bytes"):
             shmap.open(bad)
     for bad in ("a\0b", b"a\0b"):
-        with pytest.raises(ValueError, match="NUL"):
+        with pytest.raises(shmap.ArgumentError, match="NUL") as exc:
             shmap.open(bad)
+        assert exc.value.code == shmap.EBADNAME
     with pytest.raises(shmap.ArgumentError) as exc:
         shmap.open(b"file:/" + b"x" * 5000)
     assert exc.value.code == shmap.EBADNAME

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import shmap
-from conftest import run_cli
+from conftest import run_cli, run_python
 
 
 def test_segment__attributes(name):
@@ -187,6 +187,17 @@ def test_create__created_tells_the_outcomes_of_exist_ok(name, names):
     with shmap.create("memfd:", 4, "u1") as anon:
         assert anon.created is True
     assert "exist_ok" in shmap.Segment.created.__doc__
+
+
+def test_create__created_is_the_mappings_for_exist_ok_in_the_creating_process(name):
+    """An exist_ok create() of a segment this process made and still maps read-write shares
+    that mapping, and with it created (True): the docs say so where they offer created to
+    tell exist_ok's outcomes apart."""
+    with shmap.create(name, 4, "u1") as seg:
+        with shmap.create(name, 4, "u1", exist_ok=True) as again:
+            assert again.created is True
+    for doc in (shmap.Segment.created.__doc__, shmap.create.__doc__):
+        assert "still maps it read-write" in doc, doc
 
 
 def test_create__replace(name):
@@ -428,6 +439,48 @@ def test_threads__gil_released_during_create(name):
         stop.set()
         t.join()
     assert during > 0
+
+
+CLOSE_UNDER_READERS = r"""
+import shmap, threading, time
+name = NAME
+owner = shmap.create(name, (4,), "f8")  # keeps the name, and its own mapping, alive
+bad = []
+for i in range(ROUNDS):
+    seg = shmap.open(name)  # read-only: a mapping of its own, which close() unmaps
+    stop = False
+
+    def reader():
+        while not stop:
+            for attr in ("info", "attached", "lock_info", "generation", "write_state"):
+                try:
+                    getattr(seg, attr)
+                except ValueError as e:  # closed: what the docs promise
+                    if "closed" not in str(e):
+                        bad.append(repr(e))
+                except Exception as e:
+                    bad.append(repr(e))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.002)
+    seg.close()  # lets go of the handle while the reader may be in a call on it
+    stop = True
+    t.join()
+owner.close()
+print("bad:", bad[:3])
+"""
+
+
+def test_threads__attributes_read_while_another_thread_closes(name):
+    """A Segment shared between threads: reading info (which lets the GIL go while it reads
+    /proc) while another thread closes the Segment raises ValueError (closed) or gives the
+    value, never a use of the freed handle. Run in a child, so that a crash fails this test
+    only."""
+    code = CLOSE_UNDER_READERS.replace("NAME", repr(name)).replace("ROUNDS", "150")
+    proc = run_python(code, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "bad: []"
 
 
 # ---------------------------------------------------------------------------------------
