@@ -561,6 +561,17 @@ void util_write_file(const char *path, const void *data, size_t len)
     close(fd);
 }
 
+size_t util_read_to_end(int fd, char *buf, size_t size)
+{
+    size_t n = 0;
+    ssize_t got;
+    while (n < size - 1 && (got = read(fd, buf + n, size - 1 - n)) > 0)
+        n += (size_t)got;
+    buf[n] = '\0';
+    close(fd);
+    return n;
+}
+
 int util_maps_path(const char *path)
 {
     FILE *f = fopen("/proc/self/maps", "r");

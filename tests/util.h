@@ -80,6 +80,8 @@ const char *util_test_dir(void);
 const char *util_test_path(const char *leaf);
 /* Write `len` bytes to a new (or emptied) file at `path`; CHECKs that all were written. */
 void util_write_file(const char *path, const void *data, size_t len);
+/* Read `fd` to its end (or until `buf` is full), NUL-terminate, close it; the bytes read. */
+size_t util_read_to_end(int fd, char *buf, size_t size);
 
 /* Whether this process maps anything whose /proc/self/maps line contains `path`. */
 int util_maps_path(const char *path);

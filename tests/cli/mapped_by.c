@@ -202,12 +202,7 @@ TEST(cli__info_counts_the_processes_it_cannot_look_into_without_saying_whose)
     }
     close(p[1]);
     char buf[16384];
-    size_t n = 0;
-    ssize_t got;
-    while (n < sizeof buf - 1 && (got = read(p[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)got;
-    buf[n] = '\0';
-    close(p[0]);
+    util_read_to_end(p[0], buf, sizeof buf);
     int rc = test_wait(pid);
     RUN(0, "rm", name);
     util_clear(&out, &err);

@@ -305,12 +305,7 @@ static int run_as_nobody(char **err, const char *cmd, const char *arg, const cha
     }
     close(p[1]);
     char buf[4096];
-    size_t n = 0;
-    ssize_t got;
-    while (n < sizeof buf - 1 && (got = read(p[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)got;
-    buf[n] = '\0';
-    close(p[0]);
+    util_read_to_end(p[0], buf, sizeof buf);
     int rc = test_wait(pid);
     if (rc == 77)
         TEST_SKIP("nobody may not run %s", test_shmap_bin());
