@@ -647,8 +647,8 @@ PyDoc_STRVAR(segment_created_doc,
 "readonly=False shares that mapping and says True too, though the call made\n"
 "nothing. Once every read-write reference is gone, an exist_ok create() makes a\n"
 "mapping of its own and says False, where info['creator_pid'] == os.getpid() would\n"
-"still be true. False for raw mappings. Stays after close(). (info['created'] is the\n"
-"creation time.)");
+"still be true. False for raw mappings, and in a child made by fork() (which made\n"
+"nothing). Stays after close(). (info['created'] is the creation time.)");
 PyDoc_STRVAR(segment_offset_doc,
 "Byte offset of the data in the object, an int: page-aligned for a described segment\n"
 "(after its header), the offset given for a raw mapping.");

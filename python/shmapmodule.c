@@ -1506,7 +1506,8 @@ typedef struct SegmentObject {
     char ring;             /* a ring of frames: the first dimension counts them */
     char priv;             /* a private (copy-on-write) mapping */
     char held;             /* opened with hold=True: the handle holds the lock until close */
-    char created;          /* this process created the segment behind the mapping */
+    char created;          /* the process created_pid created the segment behind the mapping */
+    pid_t created_pid;     /* the process that opened this Segment: a forked child made nothing */
     pid_t held_pid;        /* the process that took the hold: a forked child holds nothing */
     int fd;                /* open_fd() of a mapping without a descriptor: a duplicate of
                             * the one given, for fileno(); -1 otherwise */
@@ -1833,6 +1834,7 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->held_pid = 0;
     self->fd = -1;
     self->created = shmap_created(seg) != 0; /* fixed for the mapping's life */
+    self->created_pid = getpid();
     self->offset = info->data_offset;
     self->seen = self->raw ? 0 : info->generation;
     self->elsize = (Py_ssize_t)info->elsize;
@@ -3026,13 +3028,21 @@ static PyMemberDef segment_members[] = {
     {"raw", T_BOOL, offsetof(SegmentObject, raw), READONLY, segment_raw_doc},
     {"private", T_BOOL, offsetof(SegmentObject, priv), READONLY, segment_private_doc},
     {"ring", T_BOOL, offsetof(SegmentObject, ring), READONLY, segment_ring_doc},
-    {"created", T_BOOL, offsetof(SegmentObject, created), READONLY, segment_created_doc},
     {"offset", T_ULONGLONG, offsetof(SegmentObject, offset), READONLY, segment_offset_doc},
     {NULL, 0, 0, 0, NULL},
 };
 
+/* A Segment carried into a child by fork() did not create anything there. */
+static PyObject *seg_get_created(PyObject *obj, void *closure)
+{
+    (void)closure;
+    SegmentObject *self = (SegmentObject *)obj;
+    return PyBool_FromLong(self->created && self->created_pid == getpid());
+}
+
 static PyGetSetDef segment_getset[] = {
     {"array", seg_get_array, NULL, segment_array_doc, NULL},
+    {"created", seg_get_created, NULL, segment_created_doc, NULL},
     {"store", seg_get_store, NULL, segment_store_doc, NULL},
     {"os_handle", seg_get_os_handle, NULL, segment_os_handle_doc, NULL},
     {"generation", seg_get_generation, NULL, segment_generation_doc, NULL},

@@ -422,6 +422,26 @@ def test_lifetime__forked_child_never_destroys(name):
         shmap.open(name)
 
 
+def test_lifetime__a_forked_child_created_nothing(name):
+    """created is the creating process's: a Segment carried into a child by fork() says
+    False there, as does one the child opens, while the parent's still says True."""
+    seg = shmap.create(name, 2, "u1")
+    assert seg.created
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            with shmap.open(name) as again:
+                code = 0 if (not seg.created and not again.created) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert seg.created
+    seg.close()
+    assert seg.created  # stays after close()
+
+
 def test_lifetime__forked_child_exiting_normally(name):
     """A forked child that ends normally runs the exit hook on inherited handles; the
     segment is the parent's to destroy, and it does, at its own exit."""
