@@ -16,7 +16,7 @@
 #include "cli.h"
 
 static const cli_opt create_opts[] = {
-    CLI_CREATE_OPTS, {"replace", 0}, {"exist-ok", 0}, {NULL, 0},
+    CLI_CREATE_OPTS, {"replace", 0}, {"exist-ok", 0}, {"ring", 0}, {NULL, 0},
 };
 
 /* The default keyword area of shmap_create_opts (keyword_capacity 0). */
@@ -123,6 +123,8 @@ static int parse_options(int argc, char **argv, create_args *c, cli_args *a)
         if (strcmp(o, "replace") == 0) {
             replace = 1;
             c->c.opts.flags |= SHMAP_CREATE_REPLACE;
+        } else if (strcmp(o, "ring") == 0) {
+            c->c.opts.flags |= SHMAP_CREATE_RING;
         } else {
             exist_ok = 1;
             c->c.opts.flags |= SHMAP_CREATE_OPEN;

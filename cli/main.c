@@ -12,7 +12,7 @@
 static const cli_command commands[] = {
     {"create", cmd_create,
      "create NAME TYPE DIM [DIM...] [--mode MODE] [--transient] [--prefault] [--hugepages] "
-     "[--replace|--exist-ok] [--keyword KEY=VALUE]...",
+     "[--ring] [--replace|--exist-ok] [--keyword KEY=VALUE]...",
      "create a segment holding a zero-filled array, and keep it",
      "TYPE is an element type: u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool,\n"
      "or a numpy or IDL spelling of one (f4, float32, <f8, byte, long, double, dcomplex...).\n"
@@ -29,9 +29,13 @@ static const cli_command commands[] = {
      "                     hugetlbfs mount (file:/dev/hugepages/NAME); not POSIX names.\n"
      "                     The object's size rounds up to whole huge pages. A file on\n"
      "                     hugetlbfs is in huge pages with or without this option\n"
+     "  --ring             make a ring of frames: the first dimension is the number of\n"
+     "                     frames, which writers fill in turn and readers copy whole\n"
+     "                     (shmap_write_begin(), shmap_read_frame(); `shmap watch`)\n"
      "  --replace          replace an existing segment of that name\n"
-     "  --exist-ok         if NAME exists with this type and shape, succeed and leave it\n"
-     "                     as it is (mode, flags and keywords untouched)\n"
+     "  --exist-ok         if NAME exists with this type and shape (a ring, or not, as\n"
+     "                     asked), succeed and leave it as it is (mode, flags and keywords\n"
+     "                     untouched)\n"
      "  --keyword K=V[ / COMMENT]\n"
      "                     set a keyword (repeatable): T, F, true, false are bool, an\n"
      "                     integer is an integer, a number a float, other text a string\n"

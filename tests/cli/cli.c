@@ -753,3 +753,27 @@ TEST(cli__info_says_one_frame_one_byte_one_slot)
     RUN(0, "rm", name);
     util_clear(&out, &err);
 }
+
+TEST(cli__create_ring_makes_a_ring_and_exist_ok_asks_for_one_or_not)
+{
+    const char *name = test_name("ring");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "f32", "4", "16", "--ring");
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    CHECK_EQ_INT(shmap_ring_length(seg), 4);
+    CHECK_EQ_INT(shmap_frame_size(seg), 64);
+    CHECK_OK(shmap_close(seg));
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "ring_length:     4 frames\n");
+    /* Open-or-create: a ring is part of the shape, both ways. */
+    RUN(0, "create", name, "f32", "4", "16", "--ring", "--exist-ok");
+    RUN(1, "create", name, "f32", "4", "16", "--exist-ok");
+    CHECK_ERROR_LINE(err, "(a ring of 4 frames), asked for f32[4,16] (not a ring)");
+    RUN(0, "rm", name);
+    RUN(0, "create", name, "f32", "4", "16", "--exist-ok");
+    RUN(1, "create", name, "f32", "4", "16", "--ring", "--exist-ok");
+    CHECK_ERROR_LINE(err, "(not a ring), asked for f32[4,16] (a ring of 4 frames)");
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
