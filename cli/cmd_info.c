@@ -9,6 +9,7 @@
  * until the last one detaches; no other command opens it (SHMAP_DELETED), and info says
  * right under its name that it is deleted, so nobody takes it for a live one.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,15 @@ static void print_keyword_value(const shmap_keyword *kw)
     }
 }
 
+/* Why the keywords could not be read (a keyword writer that did not finish): kept to print. */
+static char keywords_unread[512];
+
 static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int nkw)
 {
+    if (nkw < 0) {
+        LINE("keywords", "not read: %s", keywords_unread);
+        return;
+    }
     LINE("keywords", "%d of %u slot%s", nkw, info->keyword_capacity,
          info->keyword_capacity == 1 ? "" : "s");
     int width = 8; /* as FITS pads names */
@@ -264,13 +272,27 @@ int cmd_info(int argc, char **argv)
         return info_raw(name, &raw, json);
     shmap_seg *seg;
     shmap_info info;
-    int rc = shmap_open(&seg, name, (raw.priv ? SHMAP_PRIVATE : SHMAP_RDONLY) | SHMAP_DELETED);
+    unsigned int flags = (raw.priv ? SHMAP_PRIVATE : SHMAP_RDONLY) | SHMAP_DELETED;
+    int rc = shmap_open(&seg, name, flags);
+    if (rc < 0 && cli_store_misuse(name, 0, 0, flags))
+        return cli_usage_lib("info", name, rc);
     if (rc < 0)
         return cli_fail_lib(name, rc);
     shmap_keyword *kw = NULL;
     int nkw = 0;
-    if ((rc = shmap_info_get(seg, &info)) < 0 ||
-        (rc = nkw = shmap_keyword_list_alloc(seg, &kw)) < 0) {
+    if ((rc = shmap_info_get(seg, &info)) == 0) {
+        /* A keyword writer that does not finish leaves the keywords unread, not the rest:
+         * null in the JSON, as `ls --json` gives them, and said in the text. */
+        rc = nkw = shmap_keyword_list_alloc(seg, &kw);
+        const char *detail = cli_lib_detail(), *why;
+        if (rc == -EBUSY) {
+            why = detail ? strstr(detail, "keywords are being changed") : NULL;
+            snprintf(keywords_unread, sizeof keywords_unread, "%s",
+                     why ? why : "a keyword change did not finish");
+            rc = 0;
+        }
+    }
+    if (rc < 0) {
         shmap_close(seg);
         return cli_fail_lib(name, rc);
     }

@@ -578,6 +578,11 @@ TEST(cli__store_misuse_is_bad_usage_in_every_command)
         }
     RUN(2, "set", key_name(), "0", "1", "--dtype", "u1", "--shape", "4", "--private");
     CHECK_CONTAINS(err, "cannot be mapped privately");
+    /* A described open too, without --dtype. */
+    for (int n = 0; n < 2; n++) {
+        RUN(2, "info", names[n], "--private");
+        CHECK_USAGE_LINES(err, "info", "cannot be mapped privately");
+    }
     CHECK(shmctl(id, IPC_RMID, NULL) == 0);
     free(out);
     free(err);
