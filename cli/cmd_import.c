@@ -475,7 +475,10 @@ static int check_keyword_room(const char *name, shmap_seg *seg, const shmap_info
     for (int i = 0; i < s->nkw + c->nkw; i++) {
         const shmap_keyword *k = keyword_at(s, c, i);
         shmap_keyword old;
-        int known = shmap_keyword_get(seg, k->name, &old) == 0;
+        int rc = shmap_keyword_get(seg, k->name, &old);
+        if (rc < 0 && rc != SHMAP_ENOKEY)
+            return cli_fail_lib(name, rc); /* a keyword writer that did not finish */
+        int known = rc == 0;
         for (int j = 0; j < i && !known; j++)
             known = strcasecmp(keyword_at(s, c, j)->name, k->name) == 0;
         add += !known;

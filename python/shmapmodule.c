@@ -3177,12 +3177,19 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
      * __index__) and so let another thread close the Segment. */
     if (check_open(self->segment) < 0)
         return -1;
+    int rc = 0;
     if (!comment) {
+        /* A keyword writer that does not finish fails this read after a second: say so
+         * then, rather than wait that second again in the set. */
         shmap_keyword old;
-        if (shmap_keyword_get(self->segment->seg, kw.name, &old) == 0)
+        rc = shmap_keyword_get(self->segment->seg, kw.name, &old);
+        if (rc == 0)
             memcpy(kw.comment, old.comment, sizeof kw.comment);
+        else if (rc == SHMAP_ENOKEY)
+            rc = 0;
     }
-    int rc = shmap_keyword_set(self->segment->seg, &kw);
+    if (rc == 0)
+        rc = shmap_keyword_set(self->segment->seg, &kw);
     if (rc < 0) {
         raise_seg(self->segment, rc);
         return -1;

@@ -436,3 +436,36 @@ def test_keywords__a_value_whose_conversion_closes_the_segment(name):
     with pytest.raises(ValueError, match="closed"):
         seg.keywords["A"] = Closing(5)
     assert seg.closed
+
+
+def test_keywords__a_stuck_keyword_writer_fails_a_store_after_one_second_not_two(name):
+    """A keyword writer stopped mid-change (pid and start time of a live process in the
+    header, the change count odd, as docs/FORMAT.md lays them out) is waited for a second:
+    an assignment that keeps the comment reads the old keyword first, and must not wait that
+    second twice."""
+    import struct
+    import subprocess
+    import time
+    with shmap.create(name, 1, "u1") as s:
+        s.keywords["A"] = 1
+        sleeper = subprocess.Popen(["sleep", "30"])
+        try:
+            with open("/proc/%d/stat" % sleeper.pid) as f:
+                start = int(f.read().rsplit(")", 1)[1].split()[19])
+            with open("/dev/shm/" + name, "r+b") as f:
+                f.seek(268)
+                lock, seq = struct.unpack("<II", f.read(8))
+                f.seek(268)
+                f.write(struct.pack("<II", sleeper.pid, seq | 1))
+                f.seek(384)
+                f.write(struct.pack("<Q", start))
+            t0 = time.monotonic()
+            with pytest.raises(OSError) as e:
+                s.keywords["B"] = 2
+            took = time.monotonic() - t0
+            assert e.value.errno == 16  # EBUSY
+            assert "keywords are being changed by pid %d" % sleeper.pid in str(e.value)
+            assert 0.9 <= took < 1.8, took
+        finally:
+            sleeper.kill()
+            sleeper.wait()
