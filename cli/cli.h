@@ -285,7 +285,8 @@ void cli_value_ramp(const cli_layout *l, void *data, uint64_t nelem);
 int cli_value_real(const cli_layout *l, const void *elem, double *out);
 
 /* A number cli_value_real() gave (the smallest or largest element) as text: for f16 and f32
- * elements in the shortest form of their own type, as cli_value_print() prints them. */
+ * elements in the shortest form of their own type, as cli_value_print() prints them, and
+ * a c64's magnitude as an f32. */
 void cli_value_format_real(char *buf, size_t size, const cli_layout *l, double v);
 
 /* Print one element ("1.5", "1+2j", "True", "(x=1.5, y=2)"). */

@@ -140,6 +140,22 @@ TEST(values__watch_shows_min_and_max_as_cat_prints_them)
     CHECK_CONTAINS(stats, "min 5e-324  max 1e-310  mean ");
     free(stats);
     CHECK_OK(shmap_unlink(name));
+    /* Complex: magnitudes, at the precision of the parts (a c64's as an f32). */
+    RUN(0, "create", name, "c64", "2");
+    RUN(0, "set", name, "0", "0.1+0.2j");
+    RUN(0, "set", name, "1", "-1e-45j");
+    util_clear(&out, &err);
+    stats = watch_stats(name);
+    CHECK_CONTAINS(stats, "min 1e-45  max 0.2236068  mean ");
+    free(stats);
+    CHECK_OK(shmap_unlink(name));
+    RUN(0, "create", name, "c128", "1");
+    RUN(0, "set", name, "0", "3+4j");
+    util_clear(&out, &err);
+    stats = watch_stats(name);
+    CHECK_CONTAINS(stats, "min 5  max 5  mean 5");
+    free(stats);
+    CHECK_OK(shmap_unlink(name));
 }
 
 /* A record value with its '(' left open, or a field's '[', or a complex value's '(': the
