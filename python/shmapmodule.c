@@ -3665,6 +3665,11 @@ static PyTypeObject Keywords_Type = {
 static int int_arg(PyObject *obj, const char *what, long long lo, long long hi, int octal,
                    const char *range, long long *out)
 {
+    /* True is an int to Python, but never a mode, a size or a count anyone meant. */
+    if (PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not bool", what);
+        return -1;
+    }
     PyObject *index = PyNumber_Index(obj);
     if (!index) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
@@ -3783,7 +3788,7 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
          * those bits: a segment has no use for them and a set-user-id one is a hazard. */
         long long mode;
         if (int_arg(mode_obj, "mode", 0, 0777, 1,
-                    "is not a set of permission bits (0 to 0o777: set-user-id, set-group-id "
+                    "is not a set of permission bits (0o1 to 0o777: set-user-id, set-group-id "
                     "and sticky bits cannot be set)", &mode) < 0)
             return NULL;
         /* The library reads 0 as "the default, 0600": passing it on would make the segment

@@ -38,7 +38,7 @@ def test_create_mode__set_id_and_sticky_bits_are_refused(store_name, mode):
         shmap.create(n, 8, "u1", keep=True, mode=mode)
     assert exc.value.errname == "SHMAP_EINVAL"
     assert "set-user-id, set-group-id and sticky bits cannot be set" in str(exc.value)
-    assert "0 to 0o777" in str(exc.value) and oct(mode) in str(exc.value)
+    assert "0o1 to 0o777" in str(exc.value) and oct(mode) in str(exc.value)
     with pytest.raises(FileNotFoundError):
         shmap.open(n)
     if path:
@@ -81,3 +81,24 @@ def test_create_mode__documented_range():
     doc = shmap.create.__doc__
     assert "0 to 0o777" not in doc
     assert "shmap.chmod(name, 0)" in doc
+
+
+@pytest.mark.parametrize("call", ["create", "chmod"])
+def test_mode__a_bool_is_refused_not_taken_for_1(name, call):
+    """True is an int to Python, but a mode of True is a mistake (keep=True in the wrong
+    place): refused with TypeError, nothing made or changed."""
+    if call == "create":
+        with pytest.raises(TypeError, match="mode must be an int, not bool"):
+            shmap.create(name, 3, "f4", mode=True)
+        with pytest.raises(FileNotFoundError):
+            shmap.info(name)
+    else:
+        with shmap.create(name, 3, "f4"):
+            with pytest.raises(TypeError, match="mode must be an int, not bool"):
+                shmap.chmod(name, True)
+            assert shmap.perm(name).mode == 0o600
+
+
+def test_mode__the_range_said_starts_at_1(name):
+    with pytest.raises(shmap.ArgumentError, match=r"\(0o1 to 0o777"):
+        shmap.create(name, 3, "f4", mode=0o4600)

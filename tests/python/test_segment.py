@@ -224,7 +224,7 @@ def test_create__mode(name, names):
     for bad, text in ((-1, "-0o1"), (0o10000, "0o10000"), (2**70, oct(2**70))):
         with pytest.raises(shmap.ArgumentError) as exc:
             shmap.create(name, 1, "u1", mode=bad)
-        assert str(exc.value) == ("mode=%s is not a set of permission bits (0 to 0o777: "
+        assert str(exc.value) == ("mode=%s is not a set of permission bits (0o1 to 0o777: "
                                   "set-user-id, set-group-id and sticky bits cannot be set)"
                                   % text)
     for bad in ("0600", 0.5):
@@ -242,7 +242,7 @@ def test_create__mode_refuses_set_id_and_sticky_bits(name, bad):
         shmap.create(name, 1, "u1", mode=bad)
     e = exc.value
     assert isinstance(e, ValueError) and e.code == shmap.EINVAL
-    assert str(e) == ("mode=%s is not a set of permission bits (0 to 0o777: set-user-id, "
+    assert str(e) == ("mode=%s is not a set of permission bits (0o1 to 0o777: set-user-id, "
                       "set-group-id and sticky bits cannot be set)" % oct(bad))
     with pytest.raises(FileNotFoundError):
         shmap.open(name)
