@@ -103,9 +103,19 @@ static void read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *fram
 {
     note[0] = '\0';
     if (gen == 0) {
-        /* Nothing published yet: the data as it is. */
+        /* Nothing published yet: the data as it is, unless a first frame is being written
+         * (then there is nothing whole to show yet) or was abandoned half-way (torn). */
+        pid_t writer = 0;
+        int state = shmap_write_state(seg, &writer);
+        if (state == SHMAP_WRITE_IN_PROGRESS) {
+            snprintf(note, notesize, "  no statistics yet: pid %d is writing a frame",
+                     (int)writer);
+            return;
+        }
         memcpy(frame, shmap_data(seg), fsize);
         compute(l, frame, fsize / l->elsize, st);
+        if (state == SHMAP_WRITE_ABANDONED)
+            snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
         return;
     }
     uint64_t fseen = gen - 1;

@@ -160,6 +160,29 @@ TEST(cli__watch_shows_a_frame_torn_by_a_dead_writer_and_names_a_busy_one)
     util_clear(&out, &err);
 }
 
+TEST(cli__watch_marks_a_first_frame_being_written_or_torn_before_any_publish)
+{
+    /* Generation 0: nothing published, but a first frame begun is not data to show whole. */
+    const char *name = test_name("cwatchfirst");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "f32", "1000");
+    const float two = 2;
+    pid_t writer = util_spawn_mid_frame_writer(name, &two, sizeof two, 1000);
+    char mark[96];
+    RUN(0, "watch", name, "--count", "1", "--interval", "0.1");
+    CHECK_CONTAINS(out, "gen 0 ");
+    snprintf(mark, sizeof mark, "  no statistics yet: pid %d is writing a frame\n", (int)writer);
+    CHECK_CONTAINS(out, mark);
+    CHECK(!strstr(out, "min "));
+    util_kill9(writer);
+    RUN(0, "watch", name, "--count", "1", "--interval", "0.1");
+    snprintf(mark, sizeof mark, "min 0  max 2  mean 1  torn: writer pid %d died mid-frame\n",
+             (int)writer);
+    CHECK_CONTAINS(out, mark);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
 TEST(cli__watch_counts_updates_and_stops_on_sigint)
 {
     const char *name = test_name("cwatchint");
