@@ -106,8 +106,13 @@ static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int
             if (c != COL_BYTES && c != COL_MODE && c != COL_OWNER)
                 snprintf(r->cell[c], SHMAP_NAME_MAX, "-");
         char why[SHMAP_NAME_MAX];
-        snprintf(why, sizeof why, "%s%s", in->deleted ? "deleted; " : "",
-                 e->error[0] ? e->error : shmap_strerror(e->status));
+        /* A name no command takes (a control character in it) cannot be given to `rm
+         * --force`: say how to remove the object, rather than list what cannot be reached. */
+        int unnamable = in->store == SHMAP_STORE_POSIX && shmap_name_check(in->name, NULL) < 0;
+        snprintf(why, sizeof why, "%s%s%s", in->deleted ? "deleted; " : "",
+                 e->error[0] ? e->error : shmap_strerror(e->status),
+                 unnamable ? "; its name is not one shmap takes: remove it with rm(1) in "
+                             "/dev/shm" : "");
         cli_escape_text(r->cell[COL_STATUS], SHMAP_NAME_MAX, why);
         return;
     }

@@ -293,7 +293,14 @@ TEST(cli__ls_all_escapes_bytes_that_are_not_text)
     snprintf(want, sizeof want, "%sctl\\x01x  ", test_prefix());
     line_with(out, want, line, sizeof line);
     CHECK(!strchr(line, '\x01'));
+    /* No command takes that name (rm --force refuses it): the line says how to remove it;
+     * a name that is only not UTF-8 is one shmap takes, and gets no such words. */
+    CHECK_CONTAINS(line, "; its name is not one shmap takes: remove it with rm(1) in /dev/shm");
     CHECK(!strstr(out, bad) && !strstr(out, ctl));
+    snprintf(want, sizeof want, "%sbad\\xffx  ", test_prefix());
+    line_with(out, want, line, sizeof line);
+    CHECK(!strstr(line, "not one shmap takes"));
+    RUN(2, "rm", "--force", ctl);
     /* info names them alike. */
     RUN(0, "info", bad, "--dtype", "u8", "--shape", "4");
     snprintf(want, sizeof want, "name:            %sbad\\xffx\n", test_prefix());
