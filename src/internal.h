@@ -146,6 +146,11 @@ SHMAP__HIDDEN void shmap__attach_created(struct shmap__header *h, struct shmap__
 /* Take a slot for this process in a writable mapping unless it has one; 0 or a negative
  * code (a full table: locks will fail, the mapping is still usable). */
 SHMAP__HIDDEN int shmap__attach(struct shmap__map *m);
+/* Take (true) or let go of (false) the library's mutexes around fork() (process.c), so that
+ * a child never starts with one held by a thread it does not have: the registry's, then
+ * the attach slots' (segment.c takes them in that order), let go in the other. */
+SHMAP__HIDDEN void shmap__registry_hold(bool hold);
+SHMAP__HIDDEN void shmap__slots_hold(bool hold);
 /* Free this process's slot when its last reference to the mapping goes. */
 SHMAP__HIDDEN void shmap__detach(struct shmap__map *m);
 /* Release the lock a handle holds, if this process took it (on close). */

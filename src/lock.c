@@ -83,6 +83,14 @@
 
 static pthread_mutex_t slot_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+void shmap__slots_hold(bool hold)
+{
+    if (hold)
+        pthread_mutex_lock(&slot_mutex);
+    else
+        pthread_mutex_unlock(&slot_mutex);
+}
+
 /* The lock area to write (valid once my_slot() succeeded) and to read. */
 static inline struct shmap__lockarea *area_of(const struct shmap__map *m)
 {

@@ -2,6 +2,11 @@
  * This process's identity, cached. glibc no longer caches getpid(), and a create asks for
  * the pid several times; the start time needs a read of /proc. Both are reset in a child
  * after fork, through a pthread_atfork handler registered on first use.
+ *
+ * The same handlers hold the library's mutexes across fork(): a thread other than the one
+ * forking may be inside the library holding one, and the child, which has no such thread,
+ * would wait on it for ever. Registered at the first use of the library, which comes
+ * before any mutex of it can be held.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,9 +25,27 @@ static void forget_self(void)
     __atomic_store_n(&self_start, 0, __ATOMIC_RELAXED);
 }
 
+static void before_fork(void)
+{
+    shmap__registry_hold(true);
+    shmap__slots_hold(true);
+}
+
+static void after_fork_in_parent(void)
+{
+    shmap__slots_hold(false);
+    shmap__registry_hold(false);
+}
+
+static void after_fork_in_child(void)
+{
+    after_fork_in_parent();
+    forget_self();
+}
+
 static void register_atfork(void)
 {
-    pthread_atfork(NULL, NULL, forget_self);
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }
 
 pid_t shmap__getpid(void)

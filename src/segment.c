@@ -31,6 +31,14 @@
 #include "store.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void shmap__registry_hold(bool hold)
+{
+    if (hold)
+        pthread_mutex_lock(&registry_lock);
+    else
+        pthread_mutex_unlock(&registry_lock);
+}
 static struct shmap__map *registry;
 
 /* How long an open waits for a creator that is still writing the header. */
