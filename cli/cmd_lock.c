@@ -80,6 +80,24 @@ static int stop_check(void *arg)
     return stop_sig ? -EINTR : 0;
 }
 
+/*
+ * Is the segment we hold no longer the one under NAME? `shmap rm` marks it deleted (a wait
+ * that only checks says so); rm --force only removes the name, so the name is looked up
+ * too: gone, or now another segment (another creation time or creator).
+ */
+static int deleted_meanwhile(shmap_seg *seg, const char *name)
+{
+    uint64_t seen = shmap_generation(seg);
+    if (shmap_wait(seg, &seen, 0) == SHMAP_EREMOVED)
+        return 1;
+    shmap_info mine, now;
+    if (shmap_info_get(seg, &mine) < 0)
+        return 0;
+    int rc = shmap_stat(name, &now);
+    return rc == -ENOENT || (rc == 0 && (now.created_ns != mine.created_ns ||
+                                         now.creator_pid != mine.creator_pid));
+}
+
 /* The lock was busy or the wait timed out: say so, and who holds it. (Made here rather
  * than cut from the library's detail, whose name may itself hold ": ".) */
 static int fail_busy(shmap_seg *seg, const char *name, int rc, double timeout, int exclusive)
@@ -275,6 +293,14 @@ int cmd_lock(int argc, char **argv)
         shmap_unlock(seg);
         shmap_close(seg);
         return die_of(&saved, stop_sig);
+    }
+    /* Deleted while we waited (`shmap rm` took the lock first, or --force): the lock is of
+     * an object nobody else will open again, and COMMAND would act on nothing shared. */
+    if (deleted_meanwhile(seg, name)) {
+        shmap_unlock(seg);
+        shmap_close(seg);
+        signals_restore(&saved);
+        return cli_fail(name, "was deleted while waiting for its lock; COMMAND not run");
     }
     int status = run(argv + dash + 1, &saved);
     shmap_unlock(seg);

@@ -303,3 +303,31 @@ TEST(cli__lock_sigterm_while_waiting_ends_it_and_leaves_the_lock_clean)
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }
+
+TEST(cli__lock_granted_after_the_segment_was_deleted_does_not_run_the_command)
+{
+    /* A lock waited for behind a holder, while the segment is deleted (rm --force, or an
+     * rm that got the lock first): once granted it is the lock of an object nobody will
+     * open again, so the command is not run, and the wait ends with exit 1 saying why. */
+    const char *name = test_name("lock-rm");
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    int fd;
+    pid_t pid = start_lock(name, "echo ran", &fd);
+    shmap_lockinfo li;
+    double t0 = util_now_s();
+    do {
+        CHECK_OK(shmap_lock_info(seg, &li));
+        CHECK(util_now_s() - t0 < 10);
+        util_sleep_ms(5);
+    } while (li.waiters == 0);
+    CHECK(util_wait_asleep(pid));
+    CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_EQ_INT(test_wait(pid), 1);
+    char buf[256];
+    read_from(fd, buf, sizeof buf, NULL);
+    CHECK_STR(buf, ""); /* the command never ran */
+    close(fd);
+    CHECK_OK(shmap_close(seg));
+}
