@@ -13,9 +13,11 @@
  * header, its size against what the header announces) is checked before the segment is
  * made. The segment is made with the destroy-on-close policy, so that a failure later (a
  * read error, a signal, a keyword that does not fit) takes it away on close; only a
- * complete import switches it to kept. A file segment, which no close destroys, is removed
- * by name. A kill -9 in the middle leaves a transient segment, which `shmap gc` removes once
- * this process is gone. Meanwhile the new segment holds the exclusive lock and a write in
+ * complete import switches it to kept. A file segment, which no close destroys, is made
+ * under a hidden name beside its final one, renamed into place once complete and removed by
+ * that name on failure. A kill -9 in the middle leaves a transient segment, which `shmap gc`
+ * removes once this process is gone, or a hidden file (.NAME.shmap-import-PID), never a
+ * half-imported file under the name. Meanwhile the new segment holds the exclusive lock and a write in
  * progress (shmap_write_begin), and publishes once at the end: readers that lock, wait or
  * read whole frames never see a half-imported array.
  *
@@ -30,7 +32,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -327,11 +331,56 @@ static int set_keywords(const char *name, shmap_seg *seg, const source *s, const
     return cli_create_keywords(name, seg, c);
 }
 
+/*
+ * A file segment is made under a hidden name beside FILE's final one and renamed into place
+ * once complete, so that even a kill -9 (which no close can follow) leaves nothing half
+ * imported under the name: at worst the hidden file (.NAME.shmap-import-PID). `hidden` gets
+ * that name as a segment name ("file:DIR/.BASE.shmap-import-PID"), `final` the path.
+ */
+static int file_names(const char *name, char *hidden, size_t hsize, char *final, size_t fsize)
+{
+    const char *path = strncmp(name, "file://", 7) == 0 ? name + 7 : name + 5;
+    const char *slash = strrchr(path, '/');
+    int dlen = slash ? (int)(slash - path) + 1 : 0;
+    if (snprintf(final, fsize, "%s", path) >= (int)fsize ||
+        snprintf(hidden, hsize, "file:%.*s.%s.shmap-import-%ld", dlen, path,
+                 slash ? slash + 1 : path, (long)getpid()) >= (int)hsize)
+        return cli_fail(name, "path too long");
+    return 0;
+}
+
+/* Put the complete hidden file in place, never replacing one that appeared meanwhile. */
+static int publish_file(const char *name, const char *hidden, const char *final)
+{
+    const char *from = hidden + 5;
+    int rc = renameat2(AT_FDCWD, from, AT_FDCWD, final, RENAME_NOREPLACE);
+    if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
+        /* A file system without RENAME_NOREPLACE: a link refuses an existing name too. */
+        rc = link(from, final);
+        if (rc == 0)
+            unlink(from);
+    }
+    if (rc == 0)
+        return CLI_EXIT_OK;
+    int e = errno;
+    return e == EEXIST ? cli_fail(name, "the file exists") : cli_fail(name, "%s", strerror(e));
+}
+
 static int import(source *s, const char *name, shmap_store store, const cli_raw *raw,
                   const cli_create *c)
 {
     if (describe(s, raw) != 0)
         return CLI_EXIT_FAIL;
+    char hidden[PATH_MAX + 64], final[PATH_MAX];
+    const char *made = name; /* the name the segment is made under */
+    if (store == SHMAP_STORE_FILE) {
+        struct stat st;
+        if (file_names(name, hidden, sizeof hidden, final, sizeof final) != 0)
+            return CLI_EXIT_FAIL;
+        if (lstat(final, &st) == 0)
+            return cli_fail(name, "the file exists");
+        made = hidden;
+    }
 
     shmap_create_opts opts = c->opts;
     /* Destroyed on close until the import is complete (see the top of this file). */
@@ -347,7 +396,7 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
      * taken away; a read in progress returns. */
     cli_catch_end_signals(on_signal, 0);
     shmap_seg *seg;
-    int rc = shmap_create(&seg, name, s->a.dtype, s->a.ndim, s->a.dims, &opts);
+    int rc = shmap_create(&seg, made, s->a.dtype, s->a.ndim, s->a.dims, &opts);
     if (rc < 0 && cli_store_misuse(name, 1, opts.flags, 0))
         return cli_usage_lib("import", name, rc);
     if (rc < 0)
@@ -383,9 +432,11 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
     rc = shmap_close(seg);
     if (rc < 0 && status == CLI_EXIT_OK)
         status = cli_fail_lib(name, rc);
-    /* No close destroys a file: a failed import removes it by name. */
+    if (status == CLI_EXIT_OK && store == SHMAP_STORE_FILE)
+        status = publish_file(name, hidden, final);
+    /* No close destroys a file: a failed import removes the hidden one by name. */
     if (status != CLI_EXIT_OK && store == SHMAP_STORE_FILE)
-        shmap_unlink(name);
+        shmap_unlink(hidden);
 
     end_as_signalled();
     return status;

@@ -1463,10 +1463,18 @@ static pid_t spawn_blocked_import(const char *fifo, const char *name, const char
         execl(test_shmap_bin(), "shmap", "import", fifo, name, (char *)NULL);
         _exit(127);
     }
-    /* Asleep in its read once the segment exists (it is made before the data is read). */
+    /* Asleep in its read once the segment exists (it is made before the data is read); a
+     * file segment, under its hidden name beside the final one until it is complete. */
+    char hidden[700] = "";
+    if (file) {
+        const char *slash = strrchr(file, '/');
+        snprintf(hidden, sizeof hidden, "%.*s.%s.shmap-import-%d", (int)(slash - file) + 1,
+                 file, slash + 1, (int)pid);
+    }
     double give_up = util_now_s() + 30;
-    while (!(file ? file_exists(file) : util_shm_exists(name)) && util_now_s() < give_up)
+    while (!(file ? file_exists(hidden) : util_shm_exists(name)) && util_now_s() < give_up)
         util_sleep_ms(1);
+    CHECK(file ? file_exists(hidden) && !file_exists(file) : util_shm_exists(name));
     CHECK(util_wait_asleep(pid));
     return pid;
 }
@@ -1494,6 +1502,17 @@ TEST(io__a_signal_stops_an_import_and_takes_its_segment_away_unless_ignored)
     kill(pid, SIGINT);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGINT);
     CHECK(!file_exists(file_path));
+    close(fd);
+
+    /* A kill -9, which no clean-up can follow: nothing half imported under the name, only
+     * the hidden file, which the next import is not stopped by. */
+    pid = spawn_blocked_import(fifo, file, file_path, 0, &fd);
+    util_kill9(pid);
+    CHECK(!file_exists(file_path));
+    char hidden[700];
+    snprintf(hidden, sizeof hidden, "%s/.slow.shm.shmap-import-%d", util_test_dir(), (int)pid);
+    CHECK(file_exists(hidden));
+    CHECK(unlink(hidden) == 0);
     close(fd);
 
     pid = spawn_blocked_import(fifo, name, NULL, 1, &fd);
