@@ -335,7 +335,8 @@ static int set_keywords(const char *name, shmap_seg *seg, const source *s, const
  * A file segment is made under a hidden name beside FILE's final one and renamed into place
  * once complete, so that even a kill -9 (which no close can follow) leaves nothing half
  * imported under the name: at worst the hidden file (.NAME.shmap-import-PID). `hidden` gets
- * that name as a segment name ("file:DIR/.BASE.shmap-import-PID"), `final` the path.
+ * that name as a segment name ("file:DIR/.BASE.shmap-import-PID"; at most 200 bytes of BASE,
+ * so that a BASE near NAME_MAX still leaves room), `final` the path.
  */
 static int file_names(const char *name, char *hidden, size_t hsize, char *final, size_t fsize)
 {
@@ -343,7 +344,7 @@ static int file_names(const char *name, char *hidden, size_t hsize, char *final,
     const char *slash = strrchr(path, '/');
     int dlen = slash ? (int)(slash - path) + 1 : 0;
     if (snprintf(final, fsize, "%s", path) >= (int)fsize ||
-        snprintf(hidden, hsize, "file:%.*s.%s.shmap-import-%ld", dlen, path,
+        snprintf(hidden, hsize, "file:%.*s.%.200s.shmap-import-%ld", dlen, path,
                  slash ? slash + 1 : path, (long)getpid()) >= (int)hsize)
         return cli_fail(name, "path too long");
     return 0;
