@@ -538,8 +538,8 @@ static int check_keyword_room(const char *name, shmap_seg *seg, const shmap_info
     unsigned int room = info->keyword_capacity - info->nkeywords;
     if (add <= room)
         return 0;
-    return cli_fail(name, "has room for %u more keyword%s, and %u new one%s would be set",
-                    room, room == 1 ? "" : "s", add, add == 1 ? "" : "s");
+    return cli_fail(name, "has room for %u more %s, and %u new %s would be set", room,
+                    cli_plural(room, "keyword", "keywords"), add, cli_plural(add, "one", "ones"));
 }
 
 /* Take the exclusive lock, waiting @p timeout seconds at most (< 0: for ever); a signal

@@ -58,17 +58,16 @@ static void print_keyword_value(const shmap_keyword *kw)
     }
 }
 
-/* Why the keywords could not be read (a keyword writer that did not finish): kept to print. */
-static char keywords_unread[512];
-
-static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int nkw)
+/* @p nkw < 0: the keywords could not be read, for the reason @p unread gives. */
+static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int nkw,
+                           const char *unread)
 {
     if (nkw < 0) {
-        LINE("keywords", "not read: %s", keywords_unread);
+        LINE("keywords", "not read: %s", unread);
         return;
     }
-    LINE("keywords", "%d of %u slot%s", nkw, info->keyword_capacity,
-         info->keyword_capacity == 1 ? "" : "s");
+    LINE("keywords", "%d of %u %s", nkw, info->keyword_capacity,
+         cli_plural(info->keyword_capacity, "slot", "slots"));
     int width = 8; /* as FITS pads names */
     for (int i = 0; i < nkw; i++)
         if ((int)strlen(kw[i].name) > width)
@@ -85,15 +84,15 @@ static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int 
 static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
     if (li->writer && li->writer_waiting)
-        LINE("lock", "exclusive, being taken by pid %ld%s, waiting for %u shared hold%s to end",
+        LINE("lock", "exclusive, being taken by pid %ld%s, waiting for %u shared %s to end",
              (long)li->writer, li->writer_alive ? "" : " (dead: the next locker recovers it)",
-             li->shared, li->shared == 1 ? "" : "s");
+             li->shared, cli_plural(li->shared, "hold", "holds"));
     else if (li->writer)
         LINE("lock", "exclusive, held by pid %ld%s%s", (long)li->writer,
              li->writer_alive ? "" : " (dead: the next locker recovers it)",
              li->writer_other_pidns ? " (in another pid namespace: cannot be checked)" : "");
     else if (li->shared)
-        LINE("lock", "shared, %u hold%s", li->shared, li->shared == 1 ? "" : "s");
+        LINE("lock", "shared, %u %s", li->shared, cli_plural(li->shared, "hold", "holds"));
     else
         LINE("lock", "free");
     if (li->waiters)
@@ -101,7 +100,7 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
     if (li->owner_died)
         LINE("owner_died", "pid %ld died holding the exclusive lock; the next writer is told",
              (long)li->dead_pid);
-    LINE("attached", "%d process%s", natt, natt == 1 ? "" : "es");
+    LINE("attached", "%d %s", natt, cli_plural((uint64_t)natt, "process", "processes"));
     for (int i = 0; i < natt; i++)
         printf("  pid %-8ld %-5s shared %u  %s%s%s\n", (long)att[i].pid,
                att[i].other_pidns ? "?" : att[i].alive ? "alive" : "dead", att[i].shared,
@@ -116,7 +115,8 @@ static void print_mapped(const cli_mapped *mapped)
         LINE("mapped_by", "unknown: %s", shmap_strerror(mapped->n));
         return;
     }
-    LINE("mapped_by", "%d other process%s%s", mapped->n, mapped->n == 1 ? "" : "es",
+    LINE("mapped_by", "%d other %s%s", mapped->n,
+         cli_plural((uint64_t)mapped->n, "process", "processes"),
          mapped->n ? " outside the attach table" : "");
     for (int i = 0; i < mapped->n; i++)
         printf("  pid %-8ld %s\n", (long)mapped->list[i].pid,
@@ -125,8 +125,8 @@ static void print_mapped(const cli_mapped *mapped)
      * changed its ids; a container's pid 1) hides its maps from all but a root that has
      * CAP_SYS_PTRACE, which a container's root often lacks. */
     if (mapped->unseen > 0)
-        printf("  (and maybe %d process%s whose maps this user cannot read)\n", mapped->unseen,
-               mapped->unseen == 1 ? "" : "es");
+        printf("  (and maybe %d %s whose maps this user cannot read)\n", mapped->unseen,
+               cli_plural((uint64_t)mapped->unseen, "process", "processes"));
     else if (mapped->unseen < 0)
         printf("  (and maybe processes of other users: /proc hides them)\n");
 }
@@ -185,8 +185,8 @@ static void print_raw(const shmap_info *info, int priv)
 }
 
 static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
-                       const shmap_attacher *att, int natt, const shmap_lockinfo *li,
-                       const cli_mapped *mapped)
+                       const char *unread, const shmap_attacher *att, int natt,
+                       const shmap_lockinfo *li, const cli_mapped *mapped)
 {
     char buf[SHMAP_NAME_MAX], when[64], age[32];
 
@@ -217,14 +217,15 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     if ((info->flags & SHMAP_SEG_RING) && info->dims[0] > 0) {
         LINE("ring", "yes");
         uint64_t frame = info->data_size / info->dims[0];
-        LINE("ring_length", "%" PRIu64 " frame%s", info->dims[0], info->dims[0] == 1 ? "" : "s");
-        LINE("frame_size", "%" PRIu64 " byte%s", frame, frame == 1 ? "" : "s");
+        LINE("ring_length", "%" PRIu64 " %s", info->dims[0],
+             cli_plural(info->dims[0], "frame", "frames"));
+        LINE("frame_size", "%" PRIu64 " %s", frame, cli_plural(frame, "byte", "bytes"));
     } else {
         LINE("ring", "no");
     }
     print_locks(att, natt, li);
     print_mapped(mapped);
-    print_keywords(info, kw, nkw);
+    print_keywords(info, kw, nkw, unread);
 }
 
 /* info --dtype ... --shape ...: what a raw mapping can tell. */
@@ -280,15 +281,15 @@ int cmd_info(int argc, char **argv)
         return cli_fail_lib(name, rc);
     shmap_keyword *kw = NULL;
     int nkw = 0;
+    char unread[512] = "";
     if ((rc = shmap_info_get(seg, &info)) == 0) {
         /* A keyword writer that does not finish leaves the keywords unread, not the rest:
          * null in the JSON, as `ls --json` gives them, and said in the text. */
         rc = nkw = shmap_keyword_list_alloc(seg, &kw);
-        const char *detail = cli_lib_detail(), *why;
         if (rc == -EBUSY) {
-            why = detail ? strstr(detail, "keywords are being changed") : NULL;
-            snprintf(keywords_unread, sizeof keywords_unread, "%s",
-                     why ? why : "a keyword change did not finish");
+            const char *detail = cli_lib_detail();
+            const char *why = detail ? strstr(detail, "keywords are being changed") : NULL;
+            snprintf(unread, sizeof unread, "%s", why ? why : "a keyword change did not finish");
             rc = 0;
         }
     }
@@ -312,7 +313,7 @@ int cmd_info(int argc, char **argv)
         cli_json_init(&j, stdout);
         cli_json_segment(&j, &info, kw, nkw, att, natt, &li, mapped.n < 0 ? NULL : &mapped);
     } else {
-        print_text(&info, kw, nkw, att, natt, &li, &mapped);
+        print_text(&info, kw, nkw, unread, att, natt, &li, &mapped);
     }
     free(mapped.list);
     free(att);

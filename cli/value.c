@@ -340,7 +340,6 @@ static int brackets_check(const char *text, char *err, size_t errsize)
 {
     const char *open[16];
     size_t depth = 0;
-    int len = (int)strlen(text);
     for (const char *p = text; *p; p++) {
         if (*p == '(' || *p == '[') {
             if (depth == sizeof open / sizeof open[0])
@@ -348,16 +347,13 @@ static int brackets_check(const char *text, char *err, size_t errsize)
             open[depth++] = p;
         } else if (*p == ')' || *p == ']') {
             if (depth == 0) {
-                snprintf(err, errsize, "'%.*s' has a '%c' that closes no bracket", len, text,
-                         *p);
+                snprintf(err, errsize, "'%s' has a '%c' that closes no bracket", text, *p);
                 return -1;
             }
-            const char *o = open[--depth];
-            if ((*o == '(') != (*p == ')')) {
-                snprintf(err, errsize, "'%s' is missing its closing '%c'", o,
-                         *o == '(' ? ')' : ']');
-                return -1;
-            }
+            /* Closed by the other kind: the one it closes is left open. */
+            if ((*open[depth - 1] == '(') != (*p == ')'))
+                break;
+            depth--;
         }
     }
     if (depth) {

@@ -5,8 +5,6 @@
  * before anything is computed from it.
  */
 #include <errno.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -302,47 +300,6 @@ bool shmap__transient(const struct shmap__header *h)
            __atomic_load_n(&h->creator_destroys, __ATOMIC_RELAXED) == 1;
 }
 
-/* How long a count waits for a keyword change in progress by a live writer. */
-#define KW_CHANGE_WAIT_NS 100000000LL
-
-/*
- * The keywords of a mapping counted between two reads of the change sequence, as a keyword
- * snapshot copies them (keyword.c), so that the count is one the segment held; but in place
- * and with a short wait, as shmap_mappings() counts under the registry lock. A change in
- * progress is waited for while its writer lives, 100 ms at most (a change takes
- * microseconds: only a stopped writer takes longer); then, or if the writer died, the count
- * is taken as the slots read, off at most by the keyword being changed. Slots that are a
- * copy (a listing read them with `h`) do not change: they are counted as they are.
- */
-static unsigned keyword_count(const struct shmap__header *h, const struct shmap__kwslot *slots)
-{
-    const unsigned cap = h->kw_capacity;
-    if ((const char *)slots != (const char *)h + h->kw_offset)
-        return shmap__keyword_count(slots, cap);
-    int64_t give_up = 0;
-    for (int tries = 0; tries < 100; tries++) {
-        uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
-        for (int spins = 0; seq & 1; spins++) {
-            if (spins >= 1000) {
-                uint32_t holder = __atomic_load_n(&h->kw_lock, __ATOMIC_RELAXED);
-                int64_t now = shmap__mono_ns();
-                if (!give_up)
-                    give_up = now + KW_CHANGE_WAIT_NS;
-                if (holder == 0 || now > give_up ||
-                    (kill((pid_t)holder, 0) < 0 && errno == ESRCH))
-                    return shmap__keyword_count(slots, cap);
-                sched_yield();
-            }
-            seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
-        }
-        unsigned n = shmap__keyword_count(slots, cap);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED) == seq)
-            return n;
-    }
-    return shmap__keyword_count(slots, cap);
-}
-
 void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
                       const struct shmap__kwslot *slots, const char *rec)
 {
@@ -365,7 +322,14 @@ void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
     info->flags = h->flags;
     info->transient = shmap__transient(h);
     info->keyword_capacity = h->kw_capacity;
-    info->nkeywords = slots ? keyword_count(h, slots) : 0;
+    /* The mapping's slots may change under us (counted as a snapshot would be); a copy a
+     * listing read does not. */
+    if (!slots)
+        info->nkeywords = 0;
+    else if ((const char *)slots == (const char *)h + h->kw_offset)
+        info->nkeywords = shmap__keyword_count_live(h);
+    else
+        info->nkeywords = shmap__keyword_count(slots, h->kw_capacity);
     info->published_ns = __atomic_load_n(&h->last_publish_ns, __ATOMIC_RELAXED);
     info->record_fields[0] = '\0';
     if (rec && h->rec_len)

@@ -75,6 +75,10 @@ SHMAP__HIDDEN void shmap__info_fill(shmap_info *info, const struct shmap__header
 /* Is a slot (a copy, or one that may change) a well-formed keyword? */
 SHMAP__HIDDEN bool shmap__kwslot_valid(const struct shmap__kwslot *slot);
 SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap);
+/* The keywords of the mapping whose header is `h`, counted between two reads of the change
+ * sequence, so that the count is one the segment held; a change in progress is waited for
+ * while its writer lives, 100 ms at most, then counted as the slots read. */
+SHMAP__HIDDEN unsigned shmap__keyword_count_live(const struct shmap__header *h);
 /* Where a keyword snapshot reads from: a mapping, or an object read through its store (a
  * listing). Each function returns 0 or a negative code, without a detail. */
 struct shmap__kwsource {

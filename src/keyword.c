@@ -71,6 +71,44 @@ static bool writer_dead(uint32_t pid, uint64_t start)
 #define CHANGE_WAIT_NS 1000000000LL
 #define JUDGE_EVERY_NS 10000000LL
 
+/* How long a count waits for a keyword change in progress by a live writer. */
+#define COUNT_WAIT_NS 100000000LL
+
+/*
+ * As a snapshot copies the slots, but in place and with a short wait, as shmap_mappings()
+ * counts under the registry lock: a change takes microseconds, so only a stopped writer
+ * makes the count wait its 100 ms, after which (or at once if the writer died) the count
+ * is taken as the slots read, off at most by the keyword being changed.
+ */
+unsigned shmap__keyword_count_live(const struct shmap__header *h)
+{
+    const unsigned cap = h->kw_capacity;
+    const struct shmap__kwslot *slots =
+        (const struct shmap__kwslot *)((const char *)h + h->kw_offset);
+    int64_t give_up = 0;
+    for (int tries = 0; tries < 100; tries++) {
+        uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
+        for (int spins = 0; seq & 1; spins++) {
+            if (spins >= 1000) {
+                uint32_t holder = __atomic_load_n(&h->kw_lock, __ATOMIC_RELAXED);
+                uint64_t start = __atomic_load_n(&h->kw_lock_start, __ATOMIC_ACQUIRE);
+                int64_t now = shmap__mono_ns();
+                if (!give_up)
+                    give_up = now + COUNT_WAIT_NS;
+                if (holder == 0 || now > give_up || writer_dead(holder, start))
+                    return shmap__keyword_count(slots, cap);
+                sched_yield();
+            }
+            seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
+        }
+        unsigned n = shmap__keyword_count(slots, cap);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED) == seq)
+            return n;
+    }
+    return shmap__keyword_count(slots, cap);
+}
+
 int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
                             struct shmap__kwslot *copy, const char *who)
 {

@@ -31,6 +31,7 @@
 #include "store.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shmap__map *registry;
 
 void shmap__registry_hold(bool hold)
 {
@@ -39,7 +40,6 @@ void shmap__registry_hold(bool hold)
     else
         pthread_mutex_unlock(&registry_lock);
 }
-static struct shmap__map *registry;
 
 /* How long an open waits for a creator that is still writing the header. */
 #define INIT_WAIT_NS 2000000000LL
@@ -418,16 +418,12 @@ int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
      * (a private mapping needs only read access).
      */
     int access = access_of(flags), mode = fcntl(obj.fd, F_GETFL) & O_ACCMODE;
-    if (access == SHMAP__ACC_RDWR && mode != O_RDWR) {
+    if (mode == O_WRONLY || (access == SHMAP__ACC_RDWR && mode != O_RDWR)) {
         close(obj.fd);
-        return shmap__err(-EACCES, "%s: descriptor %d is open %s: SHMAP_RDWR needs one opened "
-                                   "read-write", n.name, fd,
-                          mode == O_WRONLY ? "write-only" : "read-only");
-    }
-    if (mode == O_WRONLY) {
-        close(obj.fd);
-        return shmap__err(-EACCES, "%s: descriptor %d is open write-only: mapping it needs "
-                                   "one opened for reading", n.name, fd);
+        return shmap__err(-EACCES, "%s: descriptor %d is open %s: %s", n.name, fd,
+                          mode == O_WRONLY ? "write-only" : "read-only",
+                          access == SHMAP__ACC_RDWR ? "SHMAP_RDWR needs one opened read-write"
+                                                    : "mapping it needs one opened for reading");
     }
     rc = attach_obj(out, &obj, &n, access, true);
     shmap__fd_close(&obj);

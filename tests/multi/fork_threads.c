@@ -36,11 +36,7 @@ TEST(multi__a_child_forked_while_other_threads_are_in_the_library_is_not_stuck)
 {
     const char *name = test_name("forkthr");
     const uint64_t dims[1] = {1024};
-    shmap_create_opts keep = SHMAP_CREATE_OPTS_INIT;
-    keep.flags = SHMAP_CREATE_KEEP;
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &keep));
-    CHECK_OK(shmap_close(seg));
+    util_make_kept(name, SHMAP_U8, 1, dims);
     struct churn c[2] = {{name, 0, 0}, {name, 0, 1}};
     pthread_t t[2];
     for (int i = 0; i < 2; i++)

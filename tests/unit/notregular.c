@@ -203,11 +203,7 @@ TEST(stores__a_symbolic_link_in_dev_shm_is_refused_as_one_and_never_followed)
     /* It points at a real segment: following it would open, or delete, that one. */
     const char *target = test_name("target"), *name = test_name("link");
     const uint64_t dims[1] = {4};
-    shmap_create_opts keep = SHMAP_CREATE_OPTS_INIT;
-    keep.flags = SHMAP_CREATE_KEEP;
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_create(&seg, target, SHMAP_U8, 1, dims, &keep));
-    CHECK_OK(shmap_close(seg));
+    util_make_kept(target, SHMAP_U8, 1, dims);
     char from[512], to[512];
     snprintf(from, sizeof from, "/dev/shm/%s", target);
     snprintf(to, sizeof to, "/dev/shm/%s", name);
