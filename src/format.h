@@ -85,7 +85,10 @@ struct shmap__header {
     unsigned char notify_reserved[384 - 320]; /* 320 */
     /* 384..511: lifecycle; free for the backing stores. */
     uint64_t kw_lock_start;                /* 384: kw_lock's start time, clock ticks, or 0 */
-    unsigned char reserved3[512 - 392];    /* 392 */
+    int32_t gc_pid;                        /* 392: a gc judging whether to remove it, or 0 */
+    uint32_t gc_pidns;                     /* 396: its pid namespace, 0 if unknown */
+    uint64_t gc_start;                     /* 400: its start time, clock ticks */
+    unsigned char reserved3[512 - 408];    /* 408 */
     /* 512..4095: lock and attach tables (lock_offset, lock_size) */
     unsigned char locks[SHMAP__HEADER_SIZE - 512];
 };

@@ -29,6 +29,17 @@
  * removed only while it still names the object that was judged: shmap__posix_destroy
  * compares device and inode; a System V id is re-read with IPC_STAT and must still have
  * the key, creator pid and creation time it had, and no attach, just before IPC_RMID.
+ *
+ * A process may open a transient segment in the instant between gc's judgement and its
+ * removal. So gc first marks the segment, writing its pid to `gc_pid` in the header, then
+ * judges it again on a fresh copy and looks for users, removes it if there are none, and
+ * clears the mark, having set `removed` first when it removed it. An opener maps the object
+ * before it reads the header (segment.c): if gc looked for users before that mapping
+ * existed, it had marked the segment before, and the opener's copy shows the mark, or
+ * `removed` when the opener comes to read only after gc is done. The opener then waits for
+ * the mark to go (shmap__gc_wait) and starts again from the name if the object lost it. The mark's owner is judged by pid
+ * and start time like a lock holder, so a gc killed half-way holds nobody up. Marking takes
+ * write access; a gc that cannot write the segment removes it as before, unmarked.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +51,7 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -114,6 +126,68 @@ static int kept_unseen(const char *name, const struct shmap__unseen *u)
                       name, who, fix);
 }
 
+/* How long an opener waits for a gc's verdict at most: a gc of another pid namespace
+ * cannot be judged, and one stopped (SIGSTOP, a debugger) should not hold opens for good. */
+#define GC_WAIT_NS 2000000000ll
+
+/* Is the gc `pid` whose mark is in the live header `live` still at work? */
+static bool gc_alive(const struct shmap__header *live, int32_t pid)
+{
+    uint64_t start = __atomic_load_n(&live->gc_start, __ATOMIC_ACQUIRE);
+    uint32_t ns = __atomic_load_n(&live->gc_pidns, __ATOMIC_RELAXED);
+    if (pid == shmap__getpid() || (ns && shmap__self_pidns() && ns != shmap__self_pidns()))
+        return true;
+    /* Start 0: the mark is being written or cleared; the pid alone judges. */
+    return shmap__proc_alive(pid, start);
+}
+
+void shmap__gc_wait(const struct shmap__header *live)
+{
+    int64_t t0 = shmap__mono_ns();
+    for (;;) {
+        int32_t pid = __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE);
+        if (pid == 0 || pid == shmap__getpid() || !gc_alive(live, pid) ||
+            shmap__mono_ns() - t0 >= GC_WAIT_NS)
+            return;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+/*
+ * Mark a segment through a read-write mapping of its header: false when another gc at
+ * work holds the mark (it decides). The start time is zeroed while the pid changes hands,
+ * so an opener never judges one gc by another's start time.
+ */
+static bool gc_mark(struct shmap__header *live)
+{
+    int32_t cur = __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE);
+    if (cur && gc_alive(live, cur))
+        return false;
+    __atomic_store_n(&live->gc_start, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&live->gc_pidns, 0, __ATOMIC_RELAXED);
+    if (!__atomic_compare_exchange_n(&live->gc_pid, &cur, shmap__getpid(), false,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        return false;
+    __atomic_store_n(&live->gc_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&live->gc_start, shmap__self_start(), __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return true;
+}
+
+/* Clear our mark; `removed`: the name is gone, which `removed` in the header says first, for
+ * an opener that reached the object before and reads its header only now. */
+static void gc_unmark(struct shmap__header *live, bool removed)
+{
+    if (removed)
+        shmap__notify_removed(live);
+    int32_t me = shmap__getpid();
+    __atomic_store_n(&live->gc_start, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&live->gc_pidns, 0, __ATOMIC_RELAXED);
+    __atomic_compare_exchange_n(&live->gc_pid, &me, 0, false, __ATOMIC_SEQ_CST,
+                                __ATOMIC_RELAXED);
+}
+
 /* Remove /dev/shm/<name> if it is still the object (dev, ino). */
 static int remove_object(const char *name, const struct stat *st)
 {
@@ -161,6 +235,81 @@ static int gc_tmp(struct gc *g, int dfd, const char *name)
     return report(g, SHMAP_GC_REMOVED_TMP, name, (pid_t)pid, 0, (uint64_t)st.st_size, rc);
 }
 
+/* Is a checked header copy that of a transient segment nobody holds a slot in, and whose
+ * creator is gone? `stale` gets the number of dead processes' slots. */
+static bool unused_transient(struct shmap__header *h, unsigned *stale)
+{
+    unsigned nlive;
+    shmap__lock_scan((struct shmap__lockarea *)((char *)h + SHMAP__LOCK_OFFSET), false, &nlive,
+                     stale);
+    return shmap__transient(h) && nlive == 0 && creator_gone(h);
+}
+
+/*
+ * A transient segment that the copy read through `fd` (read-only; closed here) shows
+ * unused: marked when this user may write it, judged again on a fresh copy, and removed
+ * when nobody maps it either. `*removed` tells whether it was (or would be, in a dry run);
+ * the return is the report's answer, or a kept segment's when it is only maybe used.
+ */
+static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const struct stat *st,
+                        bool *removed)
+{
+    bool dry = g->flags & SHMAP_GC_DRY_RUN;
+    *removed = false;
+    int wfd = dry ? -1 : openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat now;
+    if (wfd >= 0 &&
+        (fstat(wfd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
+        close(wfd);
+        wfd = -1;
+    }
+    void *live = wfd < 0 ? MAP_FAILED
+                         : mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                wfd, 0);
+    bool marked = live != MAP_FAILED && gc_mark(live);
+    if (live != MAP_FAILED)
+        munmap(live, SHMAP__HEADER_SIZE);
+    if (live != MAP_FAILED && !marked) { /* another gc at work decides */
+        close(wfd);
+        close(fd);
+        return 0;
+    }
+    /* Our only descriptor from here, for the lease and the search of /proc. */
+    if (marked) {
+        close(fd);
+        fd = wfd;
+    } else if (wfd >= 0) {
+        close(wfd);
+    }
+    struct shmap__header h;
+    unsigned stale = 0;
+    struct shmap__unseen unseen;
+    enum shmap__mapped m = SHMAP__MAPPED;
+    if (pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+        shmap__header_check(&h, sizeof h, (uint64_t)st->st_size, name) == 0 &&
+        unused_transient(&h, &stale))
+        m = shmap__mapped_by_any(fd, st, &unseen);
+    int status = 0;
+    if (m == SHMAP__NOT_MAPPED && !dry)
+        status = remove_object(name, st);
+    if (marked && (live = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                               fd, 0)) != MAP_FAILED) {
+        gc_unmark(live, m == SHMAP__NOT_MAPPED && status == 0);
+        munmap(live, SHMAP__HEADER_SIZE);
+    }
+    close(fd);
+    if (m == SHMAP__NOT_MAPPED) {
+        *removed = true;
+        return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, stale,
+                      (uint64_t)st->st_size, status);
+    }
+    /* Kept: said when it is only a maybe. */
+    if (m == SHMAP__MAYBE_MAPPED)
+        return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, 0,
+                      (uint64_t)st->st_size, kept_unseen(name, &unseen));
+    return 0;
+}
+
 /* A visible object: a described segment, or something we leave alone. */
 static int gc_segment(struct gc *g, int dfd, const char *name)
 {
@@ -178,29 +327,15 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
         return 0;
     }
     /* Judge on the copy; the live table is mapped only to clear it. This process uses
-     * the object only through `fd` here, so any other open file or mapping of it, ours
-     * included, means a user. */
-    struct shmap__lockarea *a =
-        (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
+     * the object only through one descriptor when it looks for users, so any other open
+     * file or mapping of it, ours included, means a user. */
     unsigned nlive, stale;
-    shmap__lock_scan(a, false, &nlive, &stale);
-    pid_t creator = h.creator_pid;
-    if (shmap__transient(&h) && nlive == 0 && creator_gone(&h)) {
-        struct shmap__unseen unseen;
-        enum shmap__mapped m = shmap__mapped_by_any(fd, &st, &unseen);
-        close(fd);
-        if (m == SHMAP__NOT_MAPPED) {
-            int status = dry ? 0 : remove_object(name, &st);
-            return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, creator, stale,
-                          (uint64_t)st.st_size, status);
-        }
-        /* Kept: said when it is only a maybe. Its stale slots are still cleared below. */
-        int rc = 0;
-        if (m == SHMAP__MAYBE_MAPPED)
-            rc = report(g, SHMAP_GC_REMOVED_TRANSIENT, name, creator, 0, (uint64_t)st.st_size,
-                        kept_unseen(name, &unseen));
-        if (rc)
+    if (unused_transient(&h, &stale)) {
+        bool removed;
+        int rc = gc_transient(g, dfd, name, fd, &st, &removed);
+        if (removed || rc)
             return rc;
+        /* Kept: its stale slots are still cleared below. */
     } else {
         close(fd);
     }
@@ -218,7 +353,7 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
     if (!dry) {
         if (p == MAP_FAILED)
             return 0;
-        a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
+        struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
         shmap__lock_scan(a, true, &nlive, &stale);
         munmap(p, SHMAP__HEADER_SIZE);
     }
@@ -226,14 +361,15 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
                  : 0;
 }
 
-/* Is System V segment `id` still the one described by `was`, with nobody attached? */
-static bool sysv_same_and_unused(int id, const struct shmid_ds *was)
+/* Is System V segment `id` still the one described by `was`, attached `ours` times (by
+ * this gc) and by nobody else? */
+static bool sysv_same_and_unused(int id, const struct shmid_ds *was, shmatt_t ours)
 {
     struct shmid_ds now;
     if (shmctl(id, IPC_STAT, &now) < 0)
         return false;
     return now.shm_perm.__key == was->shm_perm.__key && now.shm_cpid == was->shm_cpid &&
-           now.shm_ctime == was->shm_ctime && now.shm_nattch == 0 &&
+           now.shm_ctime == was->shm_ctime && now.shm_nattch == ours &&
            !(now.shm_perm.mode & SHM_DEST);
 }
 
@@ -250,7 +386,7 @@ static bool sysv_same_and_unused(int id, const struct shmid_ds *was)
 static int gc_sysv_incomplete(struct gc *g, int id, const struct shmid_ds *ds,
                               const struct shmap__header *h, const char *name)
 {
-    if (!creator_gone(h) || !sysv_same_and_unused(id, ds))
+    if (!creator_gone(h) || !sysv_same_and_unused(id, ds, 0))
         return 0;
     int status = 0;
     if (!(g->flags & SHMAP_GC_DRY_RUN) && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL &&
@@ -260,6 +396,47 @@ static int gc_sysv_incomplete(struct gc *g, int id, const struct shmid_ds *ds,
     }
     return report(g, SHMAP_GC_REMOVED_TMP, name, h->creator_pid, 0, (uint64_t)ds->shm_segsz,
                   status);
+}
+
+/* gc_transient() for a System V segment, the kernel's attach count in place of /proc: an
+ * opener attaches before it reads the header. */
+static int gc_sysv_transient(struct gc *g, int id, const struct shmid_ds *ds, const char *name,
+                             bool *removed)
+{
+    bool dry = g->flags & SHMAP_GC_DRY_RUN;
+    *removed = false;
+    void *live = dry ? (void *)-1 : shmat(id, NULL, 0);
+    bool marked = live != (void *)-1 && gc_mark(live);
+    if (live != (void *)-1 && !marked) { /* another gc at work decides */
+        shmdt(live);
+        return 0;
+    }
+    struct shmap__header h;
+    unsigned stale = 0;
+    int status = 0;
+    if (marked) {
+        memcpy(&h, live, sizeof h);
+    } else {
+        void *p = shmat(id, NULL, SHM_RDONLY);
+        if (p == (void *)-1)
+            return 0;
+        memcpy(&h, p, sizeof h);
+        shmdt(p);
+    }
+    *removed = shmap__header_check(&h, sizeof h, (uint64_t)ds->shm_segsz, name) == 0 &&
+               unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, marked ? 1 : 0);
+    if (*removed && !dry && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL &&
+        errno != EIDRM) {
+        int e = errno;
+        status = shmap__err(-e, "%s: cannot remove: %s", name, strerror(e));
+    }
+    if (marked) {
+        gc_unmark(live, *removed && status == 0);
+        shmdt(live);
+    }
+    return *removed ? report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, stale,
+                             (uint64_t)ds->shm_segsz, status)
+                    : 0;
 }
 
 /* A System V segment: the same judgement as gc_segment(), with the kernel's attach count
@@ -286,18 +463,12 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
         return gc_sysv_incomplete(g, id, ds, &h, name);
     if (check < 0)
         return 0;
-    struct shmap__lockarea *a =
-        (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
     unsigned nlive, stale;
-    shmap__lock_scan(a, false, &nlive, &stale);
-    if (shmap__transient(&h) && nlive == 0 && creator_gone(&h) &&
-        sysv_same_and_unused(id, ds)) {
-        int status = 0;
-        if (!dry && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL && errno != EIDRM) {
-            int e = errno;
-            status = shmap__err(-e, "%s: cannot remove: %s", name, strerror(e));
-        }
-        return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, stale, size, status);
+    if (unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, 0)) {
+        bool removed;
+        int rc = gc_sysv_transient(g, id, ds, name, &removed);
+        if (removed || rc)
+            return rc;
     }
     if (!stale)
         return 0;
@@ -306,7 +477,7 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
     if (p == (void *)-1)
         return 0;
     if (!dry) {
-        a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
+        struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
         shmap__lock_scan(a, true, &nlive, &stale);
     }
     shmdt(p);

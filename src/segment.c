@@ -193,17 +193,31 @@ static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__ob
     return rc;
 }
 
+/* Has the object lost its name since it was opened (gc removed it)? */
+static bool unnamed_now(const struct shmap__name *n, const struct shmap__obj *obj)
+{
+    struct stat st;
+    if (n->store == SHMAP_STORE_SYSV)
+        return !shmap__sysv_alive(obj->id);
+    return obj->fd >= 0 && fstat(obj->fd, &st) == 0 && st.st_nlink == 0;
+}
+
 /*
- * Check an open object, then map it; the registry lock is held unless the mapping is to
- * stay out of the registry (shmap__open_unregistered()).
+ * Map an open object and check it; the registry lock is held unless the mapping is to stay
+ * out of the registry (shmap__open_unregistered()). `by_name`: the object was reached by
+ * its name, which gc may be removing (SHMAP__EGONE when it did).
  *
  * The header is checked in a private copy read through the store (pread for descriptors):
  * the checks cannot be raced by a writer changing it meanwhile, and an attach does not
  * fault in the header page (which costs more than the read), so attach stays close to the
- * bare system calls.
+ * bare system calls. The copy is read after the object is mapped: gc marks a segment
+ * (`gc_pid`) before it looks for processes that map it, and sets `removed` before it
+ * clears the mark, so either it sees this mapping or this copy shows the one or the other,
+ * and the open waits for gc's verdict (gc.c). A segment deleted since it was opened is not
+ * given either.
  */
 static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, int access,
-                         struct shmap__map **out)
+                         bool by_name, struct shmap__map **out)
 {
     const struct shmap__store_ops *ops = shmap__store_ops(n->store);
     const struct stat *st = &obj->st;
@@ -217,15 +231,28 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         return shmap__err(-ENOMEM, "%s: out of memory", n->name);
     _Static_assert(sizeof m->head >= SHMAP__CHECKED_SIZE, "room for the checked header");
     struct shmap__header *h = (struct shmap__header *)m->head;
+    int err = 0;
+    void *base = len ? ops->map(obj, len, 0, access, false, &err) : NULL;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     ssize_t got = ops->read(obj, h, SHMAP__CHECKED_SIZE, 0);
-    int rc = got < 0 ? shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got))
-                     : shmap__header_check(h, (size_t)got, (uint64_t)len, n->name);
+    int rc;
+    /* A System V segment removed since shmget can no longer be attached. */
+    if ((got < 0 || !base) && by_name && unnamed_now(n, obj))
+        rc = SHMAP__EGONE;
+    else if (got < 0)
+        rc = shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got));
+    else
+        rc = shmap__header_check(h, (size_t)got, (uint64_t)len, n->name);
     if (rc == SHMAP_EINCOMPLETE)
         rc = wait_for_creator(ops, obj, len, n->name, h);
-    int err = 0;
-    void *base = rc < 0 ? NULL : ops->map(obj, len, 0, access, false, &err);
     if (rc == 0 && !base)
         rc = shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
+    if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
+        if (h->gc_pid)
+            shmap__gc_wait(base);
+        if (unnamed_now(n, obj))
+            rc = SHMAP__EGONE;
+    }
     if (rc == 0 && h->dtype == SHMAP_RECORD &&
         (rc = shmap__record_check((const char *)base + h->rec_offset, h->rec_len, h->elsize,
                                   n->name)) == 0 &&
@@ -244,9 +271,10 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     return 0;
 }
 
-/* Find or map an open object and give a handle to it. `keep_fd`: the map keeps obj->fd. */
+/* Find or map an open object and give a handle to it. `keep_fd`: the map keeps obj->fd;
+ * `by_name`: as map_and_check() takes it. */
 static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shmap__name *n,
-                      int access, bool keep_fd)
+                      int access, bool keep_fd, bool by_name)
 {
     int rc = 0;
     pthread_mutex_lock(&registry_lock);
@@ -262,7 +290,7 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
             __atomic_store_n(&m->deleted_seen, true, __ATOMIC_RELAXED);
         }
     } else {
-        rc = map_and_check(obj, n, access, &m);
+        rc = map_and_check(obj, n, access, by_name, &m);
         if (rc == 0) {
             m->deleted = m->deleted_seen = obj->deleted;
             if (keep_fd) {
@@ -341,13 +369,20 @@ static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
         return rc;
     const struct shmap__store_ops *ops = shmap__store_ops(n.store);
     int access = access_of(flags);
-    struct shmap__obj obj = SHMAP__OBJ_INIT;
-    if ((rc = ops->open(&n, access, &obj)) < 0)
-        return rc;
-    if ((rc = refuse_deleted(&obj, &n, flags)) == 0)
-        rc = attach_obj(out, &obj, &n, access, false);
-    ops->close(&obj);
-    return rc;
+    /* Once more from the name when gc removed the object in the middle of the open: the
+     * name is gone, or holds a new segment. */
+    for (int tries = 0;; tries++) {
+        struct shmap__obj obj = SHMAP__OBJ_INIT;
+        if ((rc = ops->open(&n, access, &obj)) < 0)
+            return rc;
+        if ((rc = refuse_deleted(&obj, &n, flags)) == 0)
+            rc = attach_obj(out, &obj, &n, access, false, !(flags & SHMAP_DELETED));
+        ops->close(&obj);
+        if (rc != SHMAP__EGONE)
+            return rc;
+        if (tries == 2)
+            return shmap__err(-ENOENT, "%s: no such segment (removed by gc)", n.name);
+    }
 }
 
 /*
@@ -367,8 +402,10 @@ int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, in
     if (rc < 0)
         return rc;
     struct shmap__map *m = NULL;
-    rc = map_and_check(&obj, &n, access, &m);
+    rc = map_and_check(&obj, &n, access, true, &m);
     ops->close(&obj);
+    if (rc == SHMAP__EGONE)
+        rc = shmap__err(-ENOENT, "%s: no such segment (removed by gc)", n.name);
     if (rc < 0)
         return rc;
     if (!(*out = new_handle(m))) {
@@ -425,7 +462,7 @@ int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
                           access == SHMAP__ACC_RDWR ? "SHMAP_RDWR needs one opened read-write"
                                                     : "mapping it needs one opened for reading");
     }
-    rc = attach_obj(out, &obj, &n, access, true);
+    rc = attach_obj(out, &obj, &n, access, true, false);
     shmap__fd_close(&obj);
     if (rc == 0 && (flags & SHMAP_HOLD)) {
         rc = shmap_lock(*out, (flags & SHMAP_RDWR) ? SHMAP_LOCK_EXCLUSIVE : SHMAP_LOCK_SHARED,

@@ -1,0 +1,172 @@
+/*
+ * gc racing an open. A process that opens a transient segment while gc judges it either
+ * gets the segment, which then keeps its name, or finds no segment: never a mapping of a
+ * segment gc removed from under it. Each round leaves a transient segment whose creator is
+ * dead and runs gc while a child opens and closes it in a loop, so that some opens land
+ * inside gc's judgement (without the protocol in gc.c, a few rounds in 300 catch gc
+ * removing a segment the child had just opened).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "../util.h"
+
+#define ROUNDS 300
+
+/* Spin for about `us` microseconds: a sleep would round up to the timer's slack. */
+static void spin_us(long us)
+{
+    double until = util_now_s() + (double)us * 1e-6;
+    while (util_now_s() < until)
+        ;
+}
+
+/*
+ * One round. The child opens the segment over and over, holding each handle a moment and
+ * asking whether the segment still has its name, until it finds no segment or this process
+ * has run gc; it answers 'X' if a segment it held lost its name, 'E' if an open failed
+ * otherwise than finding none, else 'O'. `turn` (shared): 0 until the child's first open,
+ * 1 once gc is done.
+ */
+static void race_once(const char *name, unsigned open_flags, unsigned seed, int *turn)
+{
+    util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    __atomic_store_n(turn, 0, __ATOMIC_SEQ_CST);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        int lost = 0, rc = 0;
+        while (__atomic_load_n(turn, __ATOMIC_SEQ_CST) != 1) {
+            shmap_seg *seg = NULL;
+            if ((rc = shmap_open(&seg, name, open_flags)) < 0)
+                break;
+            int zero = 0;
+            __atomic_compare_exchange_n(turn, &zero, -1, false, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST);
+            spin_us(5);
+            shmap_info info;
+            lost += shmap_info_get(seg, &info) < 0 || info.deleted;
+            shmap_close(seg);
+        }
+        int zero = 0;
+        __atomic_compare_exchange_n(turn, &zero, -1, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
+        util_child_send(&c, lost ? 'X' : rc < 0 && rc != -ENOENT ? 'E' : 'O');
+        _exit(0);
+    }
+    /* gc once the child is at it, after a moment that varies from round to round. */
+    while (__atomic_load_n(turn, __ATOMIC_SEQ_CST) == 0)
+        ;
+    srand(seed);
+    spin_us(rand() % 20);
+    CHECK_OK(shmap_gc(name, 0, NULL, NULL));
+    __atomic_store_n(turn, 1, __ATOMIC_SEQ_CST);
+    char said = util_parent_recv(&c);
+    CHECK_EQ_INT(test_wait(pid), 0);
+    util_chan_close(&c);
+    /* Kept because the child held it when gc looked: removed now. */
+    shmap_seg *seg = NULL;
+    if (shmap_open(&seg, name, SHMAP_RDONLY) == 0) {
+        CHECK_OK(shmap_close(seg));
+        CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+    }
+    if (said == 'X')
+        test_fail(__FILE__, __LINE__, "round %u: gc removed %s while a child held it", seed,
+                  name);
+    CHECK_EQ_INT(said, 'O');
+}
+
+static void race(const char *name, unsigned open_flags)
+{
+    int *turn = mmap(NULL, sizeof *turn, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+    CHECK(turn != MAP_FAILED);
+    for (unsigned i = 0; i < ROUNDS; i++)
+        race_once(name, open_flags, i, turn);
+    munmap(turn, sizeof *turn);
+}
+
+TEST(gc_race__an_open_read_write_racing_gc_keeps_its_segment_named_or_finds_none)
+{
+    race(test_name("rw"), SHMAP_RDWR);
+}
+
+TEST(gc_race__an_open_read_only_racing_gc_keeps_its_segment_named_or_finds_none)
+{
+    race(test_name("ro"), SHMAP_RDONLY);
+}
+
+TEST(gc_race__a_system_v_open_racing_gc_keeps_its_segment_named_or_finds_none)
+{
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
+    race(name, SHMAP_RDWR);
+}
+
+/* Write `pid` (0: none) into the segment's gc mark, and `removed`, through its header. */
+static void set_mark(const char *name, pid_t pid, uint32_t removed)
+{
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.gc_pid = pid;
+    h.gc_start = 0; /* judged by pid alone */
+    h.removed = removed;
+    util_header_write(name, &h);
+}
+
+/* Open `name` read-only and close it; the seconds it took. */
+static double timed_open(const char *name)
+{
+    double t0 = util_now_s();
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    double took = util_now_s() - t0;
+    CHECK_OK(shmap_close(seg));
+    return took;
+}
+
+static void *clear_mark_later(void *name)
+{
+    util_sleep_ms(300);
+    set_mark(name, 0, 0);
+    return NULL;
+}
+
+/*
+ * The mark as an open meets it: a live gc's is waited for until gc clears it, or for two
+ * seconds at most (a gc stopped half-way holds no open for good); a dead gc's, or
+ * `removed` on a segment that still has its name (a delete that failed), is no reason to
+ * wait.
+ */
+TEST(gc_race__an_open_waits_for_a_live_gc_mark_only)
+{
+    const char *name = test_name("mark");
+    util_make_kept(name, SHMAP_U8, 1, (const uint64_t[]){16});
+    pid_t gc = util_spawn();
+    if (gc == 0) {
+        for (;;)
+            pause();
+    }
+    set_mark(name, gc, 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, clear_mark_later, (void *)name) == 0);
+    double took = timed_open(name);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(took >= 0.25 && took < 1.5);
+
+    set_mark(name, gc, 0);
+    took = timed_open(name);
+    CHECK(took >= 1.9 && took < 5.0);
+
+    util_kill9(gc);
+    set_mark(name, gc, 0); /* gc died marking it */
+    CHECK(timed_open(name) < 0.5);
+    set_mark(name, 0, 1);
+    CHECK(timed_open(name) < 0.5);
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
