@@ -374,10 +374,6 @@ void cli_create_free(cli_create *c);
  * -1 after a usage error of @p cmd (a bad mode or keyword). */
 int cli_create_option(const char *cmd, cli_create *c, const char *opt, const char *value);
 
-/* Set the --keyword options on a new segment. CLI_EXIT_OK, or CLI_EXIT_FAIL after saying
- * why. */
-int cli_create_keywords(const char *name, shmap_seg *seg, const cli_create *c);
-
 /* The keyword capacity to create with for @p nkw keywords: 0 (the default) when they fit
  * in it, else room for them and as many again as the default, at most the library's most. */
 unsigned int cli_keyword_capacity(unsigned int nkw);

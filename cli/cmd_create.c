@@ -96,16 +96,6 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
     return 1;
 }
 
-int cli_create_keywords(const char *name, shmap_seg *seg, const cli_create *c)
-{
-    for (int i = 0; i < c->nkw; i++) {
-        int rc = shmap_keyword_set(seg, &c->kw[i]);
-        if (rc < 0)
-            return cli_fail_lib(name, rc);
-    }
-    return CLI_EXIT_OK;
-}
-
 /* Options; returns 0 to go on, or 1 to stop with the exit status in a->status. */
 static int parse_options(int argc, char **argv, create_args *c, cli_args *a)
 {
@@ -178,6 +168,8 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
         }
     }
     c->c.opts.keyword_capacity = cli_keyword_capacity((unsigned int)c->c.nkw);
+    c->c.opts.keywords = c->c.kw;
+    c->c.opts.nkeywords = (unsigned int)c->c.nkw;
     return 0;
 }
 
@@ -201,19 +193,10 @@ static int create(const create_args *c)
     if (rc < 0)
         return cli_fail_lib(c->name, rc);
 
-    /* An existing segment (--exist-ok) is left as it is, as `mkdir -p` leaves a directory:
-     * the library tells which of the two it did. */
-    int status = CLI_EXIT_OK;
-    if (shmap_created(seg)) {
-        status = cli_create_keywords(c->name, seg, &c->c);
-        /* A segment without the keywords asked for is a failed create: take it away. */
-        if (status != CLI_EXIT_OK)
-            shmap_set_destroy(seg, 1);
-    }
+    /* The keywords are in the segment from the start; an existing segment (--exist-ok) is
+     * left as it is, as `mkdir -p` leaves a directory. */
     rc = shmap_close(seg);
-    if (rc < 0 && status == CLI_EXIT_OK)
-        status = cli_fail_lib(c->name, rc);
-    return status;
+    return rc < 0 ? cli_fail_lib(c->name, rc) : CLI_EXIT_OK;
 }
 
 int cmd_create(int argc, char **argv)

@@ -320,17 +320,6 @@ static int read_data(source *s, const char *name, unsigned char *data, const shm
     return 0;
 }
 
-static int set_keywords(const char *name, shmap_seg *seg, const source *s, const cli_create *c)
-{
-    for (int i = 0; i < s->nkw; i++) {
-        int rc = shmap_keyword_set(seg, &s->kw[i]);
-        if (rc < 0)
-            return cli_fail_lib(name, rc);
-    }
-    /* The command line's keywords come last, so they win over the file's. */
-    return cli_create_keywords(name, seg, c);
-}
-
 /*
  * A file segment is made under a hidden name beside FILE's final one and renamed into place
  * once complete, so that even a kill -9 (which no close can follow) leaves nothing half
@@ -392,12 +381,22 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
         return cli_fail(s->path, "%u keywords: a segment holds at most %d", nkw,
                         SHMAP_KEYWORD_CAPACITY_MAX);
     opts.keyword_capacity = cli_keyword_capacity(nkw);
+    /* The file's keywords, then the command line's, which so win over the file's: in the
+     * segment from the start. */
+    shmap_keyword *kw = calloc(nkw ? nkw : 1, sizeof *kw);
+    if (!kw)
+        return cli_fail(name, "out of memory");
+    memcpy(kw, s->kw, (size_t)s->nkw * sizeof *kw);
+    memcpy(kw + s->nkw, c->kw, (size_t)c->nkw * sizeof *kw);
+    opts.keywords = kw;
+    opts.nkeywords = nkw;
 
     /* Signals that end the command are noted, so that the segment being filled can be
      * taken away; a read in progress returns. */
     cli_catch_end_signals(on_signal, 0);
     shmap_seg *seg;
     int rc = shmap_create(&seg, made, s->a.dtype, s->a.ndim, s->a.dims, &opts);
+    free(kw);
     if (rc < 0 && cli_store_misuse(name, 1, opts.flags, 0))
         return cli_usage_lib("import", name, rc);
     if (rc < 0)
@@ -416,8 +415,6 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
         status = cli_fail_lib(name, rc);
     if (status == CLI_EXIT_OK)
         status = read_data(s, name, shmap_data(seg), &info);
-    if (status == CLI_EXIT_OK)
-        status = set_keywords(name, seg, s, c);
     if (status == CLI_EXIT_OK && (rc = shmap_publish(seg)) < 0)
         status = cli_fail_lib(name, rc);
     /* From the last look at a signal to the close, signals wait: one that came before is
@@ -517,6 +514,17 @@ static int check_same_array(const char *name, const source *s, const shmap_info 
 static const shmap_keyword *keyword_at(const source *s, const cli_create *c, int i)
 {
     return i < s->nkw ? &s->kw[i] : &c->kw[i - s->nkw];
+}
+
+/* Set the file's keywords, then the command line's, which so win over the file's. */
+static int set_keywords(const char *name, shmap_seg *seg, const source *s, const cli_create *c)
+{
+    for (int i = 0; i < s->nkw + c->nkw; i++) {
+        int rc = shmap_keyword_set(seg, keyword_at(s, c, i));
+        if (rc < 0)
+            return cli_fail_lib(name, rc);
+    }
+    return CLI_EXIT_OK;
 }
 
 /* There is a free slot for every keyword to set that the segment does not have yet. */

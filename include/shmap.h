@@ -50,8 +50,8 @@ extern "C" {
 /** @brief Library version, as numbers and as a string. */
 #define SHMAP_VERSION_MAJOR 0
 #define SHMAP_VERSION_MINOR 4
-#define SHMAP_VERSION_PATCH 0
-#define SHMAP_VERSION_STRING "0.4.0"
+#define SHMAP_VERSION_PATCH 1
+#define SHMAP_VERSION_STRING "0.4.1"
 
 /** @brief The library's version string at run time (may differ from the header's). */
 SHMAP_EXTERN const char *shmap_version(void);
@@ -301,8 +301,12 @@ enum shmap_create_flags {
     SHMAP_CREATE_HUGEPAGES = 1u << 6
 };
 
-/** @brief Version of #shmap_create_opts this header knows. */
-#define SHMAP_CREATE_OPTS_VERSION 1
+/**
+ * @brief Version of #shmap_create_opts this header knows: 2 since 0.4.1 (`keywords`,
+ * `nkeywords`). The library takes version 1 options too, as programs built against 0.4.0
+ * pass them.
+ */
+#define SHMAP_CREATE_OPTS_VERSION 2
 
 /** @brief Options for shmap_create(); start from #SHMAP_CREATE_OPTS_INIT. */
 typedef struct shmap_create_opts {
@@ -311,12 +315,19 @@ typedef struct shmap_create_opts {
     unsigned int mode;             /**< permission bits, 0 to 0777 (set-id and sticky bits
                                         are refused), less the umask; default 0600 (0
                                         also gives 0600) */
-    unsigned int keyword_capacity; /**< keyword slots; 0 for the default (32) */
+    unsigned int keyword_capacity; /**< keyword slots; 0 for the default: 32, or
+                                        `nkeywords` when that is more */
     const char *record_fields;     /**< field list when the type is #SHMAP_RECORD */
+    /** Keywords the segment has from the start: written before it appears under its name
+     * (and before it replaces another), so no reader ever sees it without them. Each is
+     * checked as shmap_keyword_set() checks it; a name given twice takes its last value.
+     * A segment opened instead (#SHMAP_CREATE_OPEN) is left as it is. Version 2. */
+    const struct shmap_keyword *keywords;
+    unsigned int nkeywords;        /**< how many `keywords` there are. Version 2. */
 } shmap_create_opts;
 
 /** @brief Default options: exclusive create, mode 0600, destroy when unmapped. */
-#define SHMAP_CREATE_OPTS_INIT {SHMAP_CREATE_OPTS_VERSION, 0, 0600, 0, NULL}
+#define SHMAP_CREATE_OPTS_INIT {SHMAP_CREATE_OPTS_VERSION, 0, 0600, 0, NULL, NULL, 0}
 
 /**
  * @brief Create a described segment and map it read-write.

@@ -3824,6 +3824,9 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_ssize_t nkw;
     if (create_keywords(keywords, name, &kw, &nkw) < 0)
         return NULL;
+    /* A new segment has them before it appears under its name. */
+    opts.keywords = kw;
+    opts.nkeywords = (unsigned)nkw;
 
     shmap_seg *seg;
     int rc;
@@ -3834,13 +3837,13 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
         PyMem_Free(kw);
         return raise_lib(rc, name);
     }
-    for (Py_ssize_t i = 0; i < nkw; i++) {
+    /* One that exist_ok found gets them set on it (a new one has them already: setting
+     * them again changes nothing, and `created` cannot tell the two apart in the process
+     * that made the segment). */
+    for (Py_ssize_t i = 0; exist_ok && i < nkw; i++) {
         rc = shmap_keyword_set(seg, &kw[i]);
         if (rc < 0) {
             raise_lib(rc, name);
-            /* Undo a segment made here; one found by exist_ok is left as it was. */
-            if (!exist_ok)
-                shmap_set_destroy(seg, 1);
             close_handle(seg, 0);
             PyMem_Free(kw);
             return NULL;

@@ -96,6 +96,12 @@ struct shmap__kwsource {
  * the code a source's function returned. */
 SHMAP__HIDDEN int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
                                           struct shmap__kwslot *copy, const char *who);
+/* The `n` keywords a segment is created with, into `slots` (room for n, or for `cap` if
+ * fewer; zeroed here), as shmap_keyword_set() would set them one after another (a name
+ * given twice keeps its first place and its last value): how many slots they take, or a
+ * negative code (detail naming `who`) for a bad keyword or more names than `cap`. */
+SHMAP__HIDDEN int shmap__keyword_prefill(const shmap_keyword *kws, unsigned n, unsigned cap,
+                                         struct shmap__kwslot *slots, const char *who);
 /* Move the valid slots of a snapshot first, in the order their keywords were first set, and
  * return how many there are; the slots after them are left in no particular state. */
 SHMAP__HIDDEN unsigned shmap__keyword_sort(struct shmap__kwslot *copy, unsigned cap);
@@ -138,6 +144,9 @@ SHMAP__HIDDEN void shmap__meminfo(const char *const *fields, unsigned long long 
                                   size_t n);
 /* linux/sysv_list.c: is System V segment `id` still there and not marked for removal? */
 SHMAP__HIDDEN bool shmap__sysv_alive(int id);
+/* linux/sysv_list.c: was System V segment `id` made at most `within_s` seconds ago, by a
+ * process still running? (Its memory is zero until its creator writes the header.) */
+SHMAP__HIDDEN bool shmap__sysv_fresh(int id, int64_t within_s);
 /* notify.c: tell waiters at once that the segment was deleted (the caller maps it
  * writable). */
 SHMAP__HIDDEN void shmap__notify_removed(struct shmap__header *h);

@@ -289,13 +289,10 @@ static int writable_or_err(const shmap_seg *seg)
     return 0;
 }
 
-int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
+/* Check a keyword as shmap_keyword_set() takes it; its name upper-cased into `upper`. */
+static int keyword_check(const shmap_keyword *kw, char *upper, const char *who)
 {
-    int rc = writable_or_err(seg);
-    if (rc < 0)
-        return rc;
-    const char *who = seg->map->name.name;
-    char upper[SHMAP_KEYWORD_NAME_MAX];
+    int rc;
     if (!kw)
         return shmap__err(SHMAP_EINVAL, "%s: NULL keyword", who);
     if ((rc = check_name(kw->name, upper, who)) < 0)
@@ -323,20 +320,76 @@ int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
         return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: comment must be at most %d printable "
                                           "characters", who, upper,
                           SHMAP_KEYWORD_COMMENT_MAX - 1);
+    return 0;
+}
 
+/* A checked keyword's value and comment into its slot (name and order are the slot's). */
+static void slot_write(struct shmap__kwslot *slot, const shmap_keyword *kw)
+{
+    slot->i = kw->type == SHMAP_KW_INT || kw->type == SHMAP_KW_BOOL ? kw->i : 0;
+    slot->f = kw->type == SHMAP_KW_FLOAT ? kw->f : 0;
+    memset(slot->s, 0, sizeof slot->s);
+    if (kw->type == SHMAP_KW_STRING)
+        snprintf(slot->s, sizeof slot->s, "%s", kw->s);
+    memset(slot->comment, 0, sizeof slot->comment);
+    snprintf(slot->comment, sizeof slot->comment, "%s", kw->comment);
+    slot->type = (uint32_t)kw->type;
+}
+
+/* The slot named `upper` among `n`, or the first empty one in `*empty` (may stay NULL). */
+static struct shmap__kwslot *slot_find(struct shmap__kwslot *slots, unsigned n,
+                                       const char *upper, struct shmap__kwslot **empty)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (!shmap__kwslot_valid(&slots[i])) {
+            if (!*empty)
+                *empty = &slots[i];
+        } else if (strncmp(slots[i].name, upper, sizeof slots[i].name) == 0) {
+            return &slots[i];
+        }
+    }
+    return NULL;
+}
+
+int shmap__keyword_prefill(const shmap_keyword *kws, unsigned n, unsigned cap,
+                           struct shmap__kwslot *slots, const char *who)
+{
+    unsigned used = 0;
+    memset(slots, 0, (size_t)(n < cap ? n : cap) * sizeof *slots);
+    for (unsigned k = 0; k < n; k++) {
+        char upper[SHMAP_KEYWORD_NAME_MAX];
+        int rc = keyword_check(&kws[k], upper, who);
+        if (rc < 0)
+            return rc;
+        struct shmap__kwslot *empty = NULL, *slot = slot_find(slots, used, upper, &empty);
+        if (!slot) {
+            if (used == cap)
+                return shmap__err(SHMAP_EKEYFULL, "%s: %u keyword slots cannot hold the "
+                                                  "keywords given (%s is one too many)",
+                                  who, cap, upper);
+            slot = &slots[used];
+            memcpy(slot->name, upper, sizeof slot->name);
+            slot->order = used++;
+        }
+        slot_write(slot, &kws[k]);
+    }
+    return (int)used;
+}
+
+int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
+{
+    int rc = writable_or_err(seg);
+    if (rc < 0)
+        return rc;
+    const char *who = seg->map->name.name;
+    char upper[SHMAP_KEYWORD_NAME_MAX];
+    if ((rc = keyword_check(kw, upper, who)) < 0)
+        return rc;
     struct shmap__header *h = shmap__hdr(seg);
     struct shmap__kwslot *slots = slots_of(seg);
     if ((rc = kw_lock(h, who)) < 0)
         return rc;
-    struct shmap__kwslot *slot = NULL, *empty = NULL;
-    for (unsigned i = 0; i < h->kw_capacity && !slot; i++) {
-        if (!shmap__kwslot_valid(&slots[i])) {
-            if (!empty)
-                empty = &slots[i];
-        } else if (strncmp(slots[i].name, upper, sizeof slots[i].name) == 0) {
-            slot = &slots[i];
-        }
-    }
+    struct shmap__kwslot *empty = NULL, *slot = slot_find(slots, h->kw_capacity, upper, &empty);
     if (!slot && !empty) {
         kw_unlock(h);
         return shmap__err(SHMAP_EKEYFULL, "%s: every keyword slot is in use (%u in all)", who,
@@ -349,14 +402,7 @@ int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
         memcpy(slot->name, upper, sizeof slot->name);
         slot->order = h->kw_order++;
     }
-    slot->i = kw->type == SHMAP_KW_INT || kw->type == SHMAP_KW_BOOL ? kw->i : 0;
-    slot->f = kw->type == SHMAP_KW_FLOAT ? kw->f : 0;
-    memset(slot->s, 0, sizeof slot->s);
-    if (kw->type == SHMAP_KW_STRING)
-        snprintf(slot->s, sizeof slot->s, "%s", kw->s);
-    memset(slot->comment, 0, sizeof slot->comment);
-    snprintf(slot->comment, sizeof slot->comment, "%s", kw->comment);
-    slot->type = (uint32_t)kw->type;
+    slot_write(slot, kw);
     end_change(h);
     kw_unlock(h);
     return 0;

@@ -163,15 +163,30 @@ static int access_of(unsigned flags)
 }
 
 /*
+ * A System V segment's memory is zero from shmget until its creator writes the header in
+ * (it has no hidden name to be built under): a header with no magic at all, in a segment
+ * made a moment ago by a live process, is one being created.
+ */
+static bool sysv_being_made(const struct shmap__name *n, const struct shmap__obj *obj,
+                            const struct shmap__header *h)
+{
+    static const unsigned char zero[SHMAP__MAGIC_LEN];
+    return n->store == SHMAP_STORE_SYSV && memcmp(h->magic, zero, sizeof zero) == 0 &&
+           shmap__sysv_fresh(obj->id, INIT_WAIT_NS / 1000000000);
+}
+
+/*
  * A header still marked INIT: a creator still writing it is given a moment; a dead one is
  * reported at once, and one of another pid namespace, which cannot be judged, is given the
  * moment too. The whole header page is read for this (the creator's pid namespace is in
  * slot 0 of the attach table, past the part an attach checks); on success the checked
- * part is copied to `h`.
+ * part is copied to `h`. A System V header not written yet (sysv_being_made()) is waited
+ * for the same way.
  */
 static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__obj *obj,
-                            size_t len, const char *who, struct shmap__header *h)
+                            const struct shmap__name *n, size_t len, struct shmap__header *h)
 {
+    const char *who = n->name;
     struct shmap__header *full = malloc(sizeof *full);
     if (!full)
         return shmap__err(-ENOMEM, "%s: out of memory", who);
@@ -181,7 +196,10 @@ static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__ob
         ssize_t got = ops->read(obj, full, sizeof *full, 0);
         size_t avail = got > 0 ? (size_t)got : 0;
         rc = shmap__header_check(full, avail, (uint64_t)len, who);
-        if (rc != SHMAP_EINCOMPLETE || shmap__creator_state(full, avail) == SHMAP__CREATOR_DEAD ||
+        bool unwritten = rc == SHMAP_EFORMAT && sysv_being_made(n, obj, full);
+        if ((rc != SHMAP_EINCOMPLETE && !unwritten) ||
+            (rc == SHMAP_EINCOMPLETE &&
+             shmap__creator_state(full, avail) == SHMAP__CREATOR_DEAD) ||
             shmap__mono_ns() - t0 >= INIT_WAIT_NS)
             break;
         struct timespec ms = {0, 1000000};
@@ -243,8 +261,8 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         rc = shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got));
     else
         rc = shmap__header_check(h, (size_t)got, (uint64_t)len, n->name);
-    if (rc == SHMAP_EINCOMPLETE)
-        rc = wait_for_creator(ops, obj, len, n->name, h);
+    if (rc == SHMAP_EINCOMPLETE || (rc == SHMAP_EFORMAT && sysv_being_made(n, obj, h)))
+        rc = wait_for_creator(ops, obj, n, len, h);
     if (rc == 0 && !base)
         rc = shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
     if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
@@ -556,6 +574,23 @@ static int record_error(int rc, const char *who)
     return shmap__err(rc, "%s: %s", who, detail);
 }
 
+/* What shmap_create() has checked and worked out, for create_new(). */
+struct create_plan {
+    struct shmap__name n;
+    shmap_dtype dtype;
+    size_t elsize;
+    unsigned ndim;
+    const uint64_t *dims;
+    const char *rec; /* canonical field list, or NULL */
+    size_t rec_len;
+    struct shmap__layout lay;
+    const struct shmap__kwslot *kw; /* keyword slots to write, `nkw` of them */
+    unsigned nkw;
+};
+
+static int create_new(shmap_seg **out, const char *name, const shmap_create_opts *opts,
+                      const struct create_plan *p);
+
 int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned int ndim,
                  const uint64_t *dims, const shmap_create_opts *opts)
 {
@@ -604,10 +639,46 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     } else if (opts->record_fields) {
         return shmap__err(SHMAP_EINVAL, "%s: a field list is for record types only", n.name);
     }
+    const shmap_keyword *kws = opts->version >= 2 ? opts->keywords : NULL;
+    unsigned nkw = opts->version >= 2 ? opts->nkeywords : 0;
+    if (nkw && !kws)
+        return shmap__err(SHMAP_EINVAL, "%s: %u keywords given as NULL", n.name, nkw);
+    unsigned kwcap = opts->keyword_capacity ? opts->keyword_capacity
+                     : nkw > SHMAP__KW_DEFAULT_CAPACITY ? nkw
+                                                        : SHMAP__KW_DEFAULT_CAPACITY;
     struct shmap__layout lay;
-    unsigned kwcap = opts->keyword_capacity ? opts->keyword_capacity : SHMAP__KW_DEFAULT_CAPACITY;
     if ((rc = shmap__layout(&lay, n.name, elsize, ndim, dims, kwcap, rec_len)) < 0)
         return rc;
+    /* The keywords' slots, checked before anything is made. */
+    struct shmap__kwslot *kwslots = NULL;
+    int kwused = 0;
+    if (nkw) {
+        if (!(kwslots = malloc((size_t)(nkw < kwcap ? nkw : kwcap) * sizeof *kwslots)))
+            return shmap__err(-ENOMEM, "%s: out of memory", n.name);
+        if ((kwused = shmap__keyword_prefill(kws, nkw, kwcap, kwslots, n.name)) < 0) {
+            free(kwslots);
+            return kwused;
+        }
+    }
+    struct create_plan plan = {n,   dtype, elsize, ndim,    dims,
+                               rec, rec_len, lay, kwslots, (unsigned)kwused};
+    rc = create_new(out, name, opts, &plan);
+    free(kwslots);
+    return rc;
+}
+
+/* shmap_create() once its arguments are checked. */
+static int create_new(shmap_seg **out, const char *name, const shmap_create_opts *opts,
+                      const struct create_plan *p)
+{
+    struct shmap__name n = p->n;
+    const struct shmap__layout lay = p->lay;
+    shmap_dtype dtype = p->dtype;
+    size_t elsize = p->elsize;
+    unsigned ndim = p->ndim;
+    const uint64_t *dims = p->dims;
+    const char *rec = p->rec;
+    int rc;
 
     /* Open-or-create: open what is there; create only when nothing is. A creator racing
      * us may win between the two: then open what it made. */
@@ -624,13 +695,20 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
                          ((opts->flags & SHMAP_CREATE_RING) ? SHMAP_SEG_RING : 0);
     shmap__header_init(&h, &lay, dtype, ndim, dims, seg_flags);
     h.state = SHMAP__STATE_READY;
+    h.kw_order = p->nkw;
     shmap__attach_created(&h, NULL);
 
     const struct shmap__store_ops *ops = shmap__store_ops(n.store);
     bool destroys = !(opts->flags & SHMAP_CREATE_KEEP) && ops->destroys;
     h.creator_destroys = destroys && n.store != SHMAP_STORE_MEMFD;
-    struct shmap__create_req req = {&h, rec, rec_len, lay.total_size,
-                                    opts->mode ? opts->mode : 0600, opts->flags};
+    struct shmap__create_req req = {&h,
+                                    rec,
+                                    p->rec_len,
+                                    p->nkw ? p->kw : NULL,
+                                    (size_t)p->nkw * sizeof *p->kw,
+                                    lay.total_size,
+                                    opts->mode ? opts->mode : 0600,
+                                    opts->flags};
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     void *base = NULL;
     rc = ops->create(&n, &req, &obj, &base);

@@ -41,6 +41,8 @@ struct shmap__create_req {
     const struct shmap__header *h; /* complete header (state READY) */
     const char *rec;               /* record field list, or NULL */
     size_t rec_len;
+    const void *kw;                /* keyword slots to write at h->kw_offset, or NULL */
+    size_t kw_len;
     uint64_t size;                 /* bytes of the object: h->total_size */
     unsigned mode;                 /* permission bits */
     unsigned flags;                /* SHMAP_CREATE_* */

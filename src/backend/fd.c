@@ -196,7 +196,9 @@ int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__create_req *req, 
         return shmap__err(-errno, "%s: fstat: %s", who, strerror(errno));
     if (pwrite(obj->fd, req->h, sizeof *req->h, 0) != (ssize_t)sizeof *req->h ||
         (req->rec && pwrite(obj->fd, req->rec, req->rec_len, (off_t)req->h->rec_offset) !=
-                         (ssize_t)req->rec_len))
+                         (ssize_t)req->rec_len) ||
+        (req->kw && pwrite(obj->fd, req->kw, req->kw_len, (off_t)req->h->kw_offset) !=
+                        (ssize_t)req->kw_len))
         return shmap__err(errno ? -errno : -EIO, "%s: cannot write the header: %s", who,
                           strerror(errno));
     int err = 0;

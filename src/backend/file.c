@@ -120,6 +120,8 @@ static int fill_huge(struct shmap__obj *obj, const struct shmap__create_req *req
     memcpy(*base, req->h, sizeof *req->h);
     if (req->rec)
         memcpy((char *)*base + req->h->rec_offset, req->rec, req->rec_len);
+    if (req->kw)
+        memcpy((char *)*base + req->h->kw_offset, req->kw, req->kw_len);
     return 0;
 }
 

@@ -65,6 +65,8 @@ static int memfd_create_seg(struct shmap__name *n, const struct shmap__create_re
             memcpy(*base, req->h, sizeof *req->h);
             if (req->rec)
                 memcpy((char *)*base + req->h->rec_offset, req->rec, req->rec_len);
+            if (req->kw)
+                memcpy((char *)*base + req->h->kw_offset, req->kw, req->kw_len);
         }
     }
     if (rc < 0) {

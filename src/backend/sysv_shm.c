@@ -307,12 +307,16 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
         shmctl(id, IPC_RMID, NULL);
         return rc;
     }
-    /* The header first, marked INIT: readers who find the key now wait for READY. */
-    struct shmap__header *h = p;
-    memcpy(h, req->h, sizeof *h);
-    h->state = SHMAP__STATE_INIT;
+    /* The field list and keywords, then the header marked INIT (never READY, even for a
+     * moment): readers who find the key now wait for READY, as they wait while the header
+     * is still zero (segment.c). */
     if (req->rec)
         memcpy((char *)p + req->h->rec_offset, req->rec, req->rec_len);
+    if (req->kw)
+        memcpy((char *)p + req->h->kw_offset, req->kw, req->kw_len);
+    struct shmap__header *h = p, init = *req->h;
+    init.state = SHMAP__STATE_INIT;
+    memcpy(h, &init, sizeof init);
     /* Reserve: fault in every page so a full system fails here. Huge pages were reserved
      * by shmget; faulting them in is only for PREFAULT. */
     bool populate = !hp || (req->flags & SHMAP_CREATE_PREFAULT);

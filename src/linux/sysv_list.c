@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <time.h>
 
 #include "store.h"
 
@@ -89,4 +90,13 @@ bool shmap__sysv_alive(int id)
     if (shmctl(id, IPC_STAT, &ds) < 0)
         return errno != EINVAL && errno != EIDRM;
     return !(ds.shm_perm.mode & SHM_DEST);
+}
+
+bool shmap__sysv_fresh(int id, int64_t within_s)
+{
+    struct shmid_ds ds;
+    if (shmctl(id, IPC_STAT, &ds) < 0 || (ds.shm_perm.mode & SHM_DEST))
+        return false;
+    time_t now = time(NULL);
+    return now - ds.shm_ctime <= within_s && shmap__proc_alive(ds.shm_cpid, 0);
 }

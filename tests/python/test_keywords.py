@@ -469,3 +469,43 @@ def test_keywords__a_stuck_keyword_writer_fails_a_store_after_one_second_not_two
         finally:
             sleeper.kill()
             sleeper.wait()
+
+
+def test_keywords__given_to_create_are_there_before_the_name(name):
+    """A reader that opens the name while create(replace=True, keywords=...) replaces the
+    segment again and again never finds it without them."""
+    import multiprocessing
+    shmap.create(name, 4, "u1", keep=True, keywords={"RUN": 0})
+    stop = multiprocessing.Event()
+    missing = multiprocessing.Value("i", 0)
+
+    def reader():
+        while not stop.is_set():
+            try:
+                with shmap.open(name) as seg:
+                    if "RUN" not in seg.keywords:
+                        missing.value += 1
+            except FileNotFoundError:
+                pass
+
+    proc = multiprocessing.get_context("fork").Process(target=reader)
+    proc.start()
+    try:
+        for i in range(1, 200):
+            shmap.create(name, 4, "u1", keep=True, replace=True,
+                         keywords={"RUN": i, "OBJECT": ("M31", "target")}).close()
+    finally:
+        stop.set()
+        proc.join(10)
+    assert proc.exitcode == 0
+    assert missing.value == 0
+    with shmap.open(name) as seg:
+        assert dict(seg.keywords) == {"RUN": 199, "OBJECT": "M31"}
+        assert seg.keywords.comment("OBJECT") == "target"
+
+
+def test_keywords__create_takes_more_than_the_default_area_holds(name):
+    many = {"K%d" % i: i for i in range(40)}
+    with shmap.create(name, 4, "u1", keywords=many) as seg:
+        assert dict(seg.keywords) == many
+        assert seg.info["keyword_capacity"] == 40

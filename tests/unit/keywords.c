@@ -702,3 +702,102 @@ TEST(keyword__a_damaged_keyword_area_never_crashes_and_yields_only_valid_keyword
     CHECK_OK(shmap_close(seg));
     util_shm_remove(name);
 }
+
+/* shmap_create() with `keywords`: the keywords read back in order, and the segment's
+ * keyword state as set one by one would leave it. */
+static void create_with(const char *name, const shmap_keyword *kws, unsigned n, unsigned cap)
+{
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.keywords = kws;
+    opts.nkeywords = n;
+    opts.keyword_capacity = cap;
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    shmap_keyword got[3];
+    CHECK_EQ_INT(shmap_keyword_list(seg, got, 3), 2);
+    CHECK_STR(got[0].name, "FIRST");
+    CHECK(got[0].type == SHMAP_KW_INT && got[0].i == 3); /* given twice: the last value */
+    CHECK_STR(got[0].comment, "again");
+    CHECK_STR(got[1].name, "OBJECT");
+    CHECK_STR(got[1].s, "M31");
+    /* A keyword set now comes after them. */
+    shmap_keyword more = kw_int("LATER", 1);
+    CHECK_OK(shmap_keyword_set(seg, &more));
+    CHECK_EQ_INT(shmap_keyword_list(seg, got, 3), 3);
+    CHECK_STR(got[2].name, "LATER");
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__create_writes_keywords_into_the_segment_before_it_has_its_name)
+{
+    shmap_keyword kws[3];
+    kws[0] = kw_int("first", 1);
+    memset(&kws[1], 0, sizeof kws[1]);
+    snprintf(kws[1].name, sizeof kws[1].name, "OBJECT");
+    kws[1].type = SHMAP_KW_STRING;
+    snprintf(kws[1].s, sizeof kws[1].s, "M31");
+    kws[2] = kw_int("FIRST", 3);
+    snprintf(kws[2].comment, sizeof kws[2].comment, "again");
+    create_with(test_name("pos"), kws, 3, 0);
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
+    create_with(name, kws, 3, 0);
+    char file[600];
+    snprintf(file, sizeof file, "file:%s", util_test_path("kw.shm"));
+    create_with(file, kws, 3, 3); /* room for the two and the one set later */
+    create_with("memfd:kw", kws, 3, 0);
+}
+
+TEST(keyword__create_sizes_the_default_keyword_area_to_the_keywords_given)
+{
+    shmap_keyword kws[40];
+    for (int i = 0; i < 40; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "K%d", i);
+        kws[i] = kw_int(n, i);
+    }
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.keywords = kws;
+    opts.nkeywords = 40;
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, test_name("many"), SHMAP_U8, 1, dims, &opts));
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.keyword_capacity, 40);
+    CHECK_EQ_INT(info.nkeywords, 40);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(keyword__create_with_bad_keywords_fails_and_leaves_nothing)
+{
+    const char *name = test_name("bad");
+    shmap_keyword kws[3] = {kw_int("A", 1), kw_int("B", 2), kw_int("C", 3)};
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.keywords = kws;
+    opts.nkeywords = 3;
+    opts.keyword_capacity = 2;
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts), SHMAP_EKEYFULL);
+    CHECK_CONTAINS(shmap_last_error(), ": 2 keyword slots cannot hold the keywords given (C is "
+                                       "one too many)");
+    opts.keyword_capacity = 0;
+    kws[1].type = SHMAP_KW_BOOL;
+    kws[1].i = 2;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts), SHMAP_EKEYWORD);
+    kws[1] = kw_int("not a name", 1);
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts), SHMAP_EKEYWORD);
+    opts.keywords = NULL;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts), SHMAP_EINVAL);
+    CHECK(!util_shm_exists(name));
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+    /* Options of version 1 have no keywords: whatever follows them is not read. */
+    opts.version = 1;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.nkeywords, 0);
+    CHECK_OK(shmap_close(seg));
+}

@@ -1,0 +1,93 @@
+/*
+ * A System V segment has its key from shmget on, with its memory zero until its creator
+ * writes the header: an open that comes in between waits for the header, as it waits for a
+ * header marked INIT, rather than calling the segment foreign. A zero segment whose
+ * creator is gone is foreign at once.
+ */
+#include <sys/ipc.h>
+#include <sys/shm.h>
+
+#include "../util.h"
+
+/* The bytes of a complete shmap segment of 8 u32s under System V key `key`. */
+static void *complete_image(key_t key, size_t *size)
+{
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, (const uint64_t[]){8}, &opts));
+    CHECK_OK(shmap_close(seg));
+    int id = shmget(key, 0, 0);
+    CHECK(id >= 0);
+    struct shmid_ds ds;
+    CHECK(shmctl(id, IPC_STAT, &ds) == 0);
+    void *p = shmat(id, NULL, SHM_RDONLY);
+    CHECK(p != (void *)-1);
+    void *copy = malloc(ds.shm_segsz);
+    CHECK(copy);
+    memcpy(copy, p, ds.shm_segsz);
+    shmdt(p);
+    CHECK_OK(shmap_delete(name, 0, 0));
+    *size = ds.shm_segsz;
+    return copy;
+}
+
+TEST(sysv_create__an_open_waits_for_the_header_of_a_segment_being_created)
+{
+    size_t size;
+    void *image = complete_image(test_sysv_key(), &size);
+    key_t key = test_sysv_key();
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        /* A creator: the key now, the header 300 ms later. */
+        int id = shmget(key, size, IPC_CREAT | IPC_EXCL | 0600);
+        void *p = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+        util_child_send(&c, p == (void *)-1 ? 'E' : 'K');
+        util_sleep_ms(300);
+        memcpy(p, image, size);
+        util_child_recv(&c);
+        _exit(0);
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'K');
+    double t0 = util_now_s();
+    shmap_seg *seg = NULL;
+    int rc = shmap_open(&seg, name, SHMAP_RDONLY);
+    double took = util_now_s() - t0;
+    util_parent_send(&c, 'D');
+    CHECK_EQ_INT(test_wait(pid), 0);
+    util_chan_close(&c);
+    free(image);
+    CHECK_OK(rc);
+    CHECK(took >= 0.2 && took < 1.9);
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.dims[0], 8);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
+TEST(sysv_create__a_zero_segment_whose_creator_is_gone_is_foreign_at_once)
+{
+    key_t key = test_sysv_key();
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
+    pid_t pid = util_spawn();
+    if (pid == 0)
+        _exit(shmget(key, 8192, IPC_CREAT | IPC_EXCL | 0600) < 0);
+    CHECK_EQ_INT(test_wait(pid), 0);
+    int id = shmget(key, 0, 0);
+    CHECK(id >= 0);
+    double t0 = util_now_s();
+    shmap_seg *seg = NULL;
+    int rc = shmap_open(&seg, name, SHMAP_RDONLY);
+    double took = util_now_s() - t0;
+    shmctl(id, IPC_RMID, NULL);
+    CHECK_ERR(rc, SHMAP_EFORMAT);
+    CHECK(took < 0.5);
+}
