@@ -11,15 +11,12 @@
  *
  * All or nothing. Everything that can be known from the file before its data is read (its
  * header, its size against what the header announces) is checked before the segment is
- * made. The segment is made with the destroy-on-close policy, so that a failure later (a
- * read error, a signal, a keyword that does not fit) takes it away on close; only a
- * complete import switches it to kept. A file segment, which no close destroys, is made
- * under a hidden name beside its final one, renamed into place once complete and removed by
- * that name on failure. A kill -9 in the middle leaves a transient segment, which `shmap gc`
- * removes once this process is gone, or a hidden file (.NAME.shmap-import-PID), never a
- * half-imported file under the name. Meanwhile the new segment holds the exclusive lock and a write in
- * progress (shmap_write_begin), and publishes once at the end: readers that lock, wait or
- * read whole frames never see a half-imported array.
+ * made. The segment is made hidden (SHMAP_CREATE_HIDDEN) with its keywords, filled, and
+ * given its name only once complete (shmap_create_finish()): a failure or a signal before
+ * that takes it away at close, and a kill -9 leaves nothing under the name, only a hidden
+ * object that `shmap gc` removes (.shmap-tmp-PID-N in /dev/shm, or beside a file segment;
+ * a System V segment, which has its key from the start, stays marked as being created, and
+ * gc removes it too). Readers never see a half-imported array.
  *
  * --existing is all or nothing too: the whole array is read from the file into memory of
  * our own (and put in C order and this machine's byte order there) before the segment is
@@ -320,74 +317,30 @@ static int read_data(source *s, const char *name, unsigned char *data, const shm
     return 0;
 }
 
-/*
- * A file segment is made under a hidden name beside FILE's final one and renamed into place
- * once complete, so that even a kill -9 (which no close can follow) leaves nothing half
- * imported under the name: at worst the hidden file (.NAME.shmap-import-PID). `hidden` gets
- * that name as a segment name ("file:DIR/.BASE.shmap-import-PID"; at most 200 bytes of BASE,
- * so that a BASE near NAME_MAX still leaves room), `final` the path.
- */
-static int file_names(const char *name, char *hidden, size_t hsize, char *final, size_t fsize)
+/* The keyword at @p i of the file's and then the command line's. */
+static const shmap_keyword *keyword_at(const source *s, const cli_create *c, int i)
 {
-    const char *path = strncmp(name, "file://", 7) == 0 ? name + 7 : name + 5;
-    const char *slash = strrchr(path, '/');
-    int dlen = slash ? (int)(slash - path) + 1 : 0;
-    if (snprintf(final, fsize, "%s", path) >= (int)fsize ||
-        snprintf(hidden, hsize, "file:%.*s.%.200s.shmap-import-%ld", dlen, path,
-                 slash ? slash + 1 : path, (long)getpid()) >= (int)hsize)
-        return cli_fail(name, "path too long");
-    return 0;
+    return i < s->nkw ? &s->kw[i] : &c->kw[i - s->nkw];
 }
 
-/* Put the complete hidden file in place, never replacing one that appeared meanwhile. */
-static int publish_file(const char *name, const char *hidden, const char *final)
-{
-    const char *from = hidden + 5;
-    int rc = renameat2(AT_FDCWD, from, AT_FDCWD, final, RENAME_NOREPLACE);
-    if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
-        /* A file system without RENAME_NOREPLACE: a link refuses an existing name too. */
-        rc = link(from, final);
-        if (rc == 0)
-            unlink(from);
-    }
-    if (rc == 0)
-        return CLI_EXIT_OK;
-    int e = errno;
-    return e == EEXIST ? cli_fail(name, "the file exists") : cli_fail(name, "%s", strerror(e));
-}
-
-static int import(source *s, const char *name, shmap_store store, const cli_raw *raw,
-                  const cli_create *c)
+static int import(source *s, const char *name, const cli_raw *raw, const cli_create *c)
 {
     if (describe(s, raw) != 0)
         return CLI_EXIT_FAIL;
-    char hidden[PATH_MAX + 64], final[PATH_MAX];
-    const char *made = name; /* the name the segment is made under */
-    if (store == SHMAP_STORE_FILE) {
-        struct stat st;
-        if (file_names(name, hidden, sizeof hidden, final, sizeof final) != 0)
-            return CLI_EXIT_FAIL;
-        if (lstat(final, &st) == 0)
-            return cli_fail(name, "the file exists");
-        made = hidden;
-    }
-
     shmap_create_opts opts = c->opts;
-    /* Destroyed on close until the import is complete (see the top of this file). */
-    opts.flags &= ~(unsigned int)SHMAP_CREATE_KEEP;
+    opts.flags |= SHMAP_CREATE_HIDDEN;
     opts.record_fields = s->a.dtype == SHMAP_RECORD ? s->a.fields : NULL;
     unsigned int nkw = (unsigned int)(s->nkw + c->nkw);
     if (nkw > SHMAP_KEYWORD_CAPACITY_MAX)
         return cli_fail(s->path, "%u keywords: a segment holds at most %d", nkw,
                         SHMAP_KEYWORD_CAPACITY_MAX);
     opts.keyword_capacity = cli_keyword_capacity(nkw);
-    /* The file's keywords, then the command line's, which so win over the file's: in the
-     * segment from the start. */
+    /* The file's keywords, then the command line's, which so win over the file's. */
     shmap_keyword *kw = calloc(nkw ? nkw : 1, sizeof *kw);
     if (!kw)
         return cli_fail(name, "out of memory");
-    memcpy(kw, s->kw, (size_t)s->nkw * sizeof *kw);
-    memcpy(kw + s->nkw, c->kw, (size_t)c->nkw * sizeof *kw);
+    for (unsigned int i = 0; i < nkw; i++)
+        kw[i] = *keyword_at(s, c, (int)i);
     opts.keywords = kw;
     opts.nkeywords = nkw;
 
@@ -395,47 +348,33 @@ static int import(source *s, const char *name, shmap_store store, const cli_raw 
      * taken away; a read in progress returns. */
     cli_catch_end_signals(on_signal, 0);
     shmap_seg *seg;
-    int rc = shmap_create(&seg, made, s->a.dtype, s->a.ndim, s->a.dims, &opts);
+    int rc = shmap_create(&seg, name, s->a.dtype, s->a.ndim, s->a.dims, &opts);
     free(kw);
     if (rc < 0 && cli_store_misuse(name, 1, opts.flags, 0))
         return cli_usage_lib("import", name, rc);
     if (rc < 0)
         return cli_fail_lib(name, rc);
 
-    int status = CLI_EXIT_OK, locked = 0;
-    rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, -1);
-    if (rc == 0)
-        locked = 1;
-    if (rc == 0)
-        rc = shmap_write_begin(seg, NULL);
-    if (rc < 0)
-        status = cli_fail_lib(name, rc);
+    int status = CLI_EXIT_OK;
     shmap_info info;
-    if (status == CLI_EXIT_OK && (rc = shmap_info_get(seg, &info)) < 0)
+    if ((rc = shmap_info_get(seg, &info)) < 0)
         status = cli_fail_lib(name, rc);
     if (status == CLI_EXIT_OK)
         status = read_data(s, name, shmap_data(seg), &info);
-    if (status == CLI_EXIT_OK && (rc = shmap_publish(seg)) < 0)
-        status = cli_fail_lib(name, rc);
     /* From the last look at a signal to the close, signals wait: one that came before is
      * seen and the segment goes; one that comes after finds the segment complete, and
      * ends the command once it is closed. */
     cli_block_end_signals(1);
     if (status == CLI_EXIT_OK && interrupted)
         status = cli_fail(name, "interrupted");
-    if (locked)
-        shmap_unlock(seg);
-    if (status == CLI_EXIT_OK)
-        shmap_set_destroy(seg, 0);
-    rc = shmap_close(seg);
+    /* Published once, as a writer publishes a frame: generation 1. */
+    if (status == CLI_EXIT_OK && (rc = shmap_publish(seg)) < 0)
+        status = cli_fail_lib(name, rc);
+    if (status == CLI_EXIT_OK && (rc = shmap_create_finish(seg)) < 0)
+        status = cli_fail_lib(name, rc);
+    rc = shmap_close(seg); /* not finished: removed */
     if (rc < 0 && status == CLI_EXIT_OK)
         status = cli_fail_lib(name, rc);
-    if (status == CLI_EXIT_OK && store == SHMAP_STORE_FILE)
-        status = publish_file(name, hidden, final);
-    /* No close destroys a file: a failed import removes the hidden one by name. */
-    if (status != CLI_EXIT_OK && store == SHMAP_STORE_FILE)
-        shmap_unlink(hidden);
-
     end_as_signalled();
     return status;
 }
@@ -510,11 +449,6 @@ static int check_same_array(const char *name, const source *s, const shmap_info 
                     have, s->path, want);
 }
 
-/* The keyword at @p i of the file's and then the command line's. */
-static const shmap_keyword *keyword_at(const source *s, const cli_create *c, int i)
-{
-    return i < s->nkw ? &s->kw[i] : &c->kw[i - s->nkw];
-}
 
 /* Set the file's keywords, then the command line's, which so win over the file's. */
 static int set_keywords(const char *name, shmap_seg *seg, const source *s, const cli_create *c)
@@ -702,7 +636,7 @@ int cmd_import(int argc, char **argv)
     s.path = file;
     s.fd = -1;
     status = existing ? import_existing(&s, name, &raw, &c, timeout)
-                      : import(&s, name, store, &raw, &c);
+                      : import(&s, name, &raw, &c);
     if (s.fd >= 0)
         close(s.fd);
     if (s.fits)

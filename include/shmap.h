@@ -298,7 +298,19 @@ enum shmap_create_flags {
      * (/proc/sys/vm/nr_hugepages is 0: the message says how to reserve some); with -ENOSPC
      * when too few are free; with -EPERM when this user may not use them for System V.
      */
-    SHMAP_CREATE_HUGEPAGES = 1u << 6
+    SHMAP_CREATE_HUGEPAGES = 1u << 6,
+    /**
+     * Make the segment complete but do not give it its name yet: it gets it at
+     * shmap_create_finish(), so the data can be filled first and no process ever opens it
+     * half-filled. Until then a POSIX or file segment is under a hidden name (which
+     * `shmap gc` removes if this process dies), and a System V one, which has its key from
+     * the start, is marked as being created (an open waits up to two seconds for it, then
+     * fails with #SHMAP_EINCOMPLETE); a memfd segment has no name to give. The name is
+     * checked free at create as at finish (unless #SHMAP_CREATE_REPLACE). If the last
+     * reference in this process goes before shmap_create_finish(), the segment is removed,
+     * even with #SHMAP_CREATE_KEEP. Excludes #SHMAP_CREATE_OPEN. Since 0.4.1.
+     */
+    SHMAP_CREATE_HIDDEN = 1u << 7
 };
 
 /**
@@ -363,6 +375,21 @@ typedef struct shmap_create_opts {
 SHMAP_EXTERN int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype,
                               unsigned int ndim, const uint64_t *dims,
                               const shmap_create_opts *opts);
+
+/**
+ * @brief Give a segment created with #SHMAP_CREATE_HIDDEN its name.
+ *
+ * A POSIX or file segment is renamed into place atomically, never over an existing one
+ * unless it was created with #SHMAP_CREATE_REPLACE; a System V segment is marked complete;
+ * a memfd segment has nothing to do. From then on it is as if shmap_create() had made it
+ * so: #SHMAP_CREATE_KEEP and shmap_set_destroy() decide what its last close does.
+ *
+ * @param[in] seg a handle of the segment, in the process that created it.
+ * @return 0; -EEXIST (the name was taken meanwhile: the segment stays hidden, and goes at
+ *         its last close); #SHMAP_EINVAL (not a hidden creation of this process, or one
+ *         finished already); another -errno of the rename.
+ */
+SHMAP_EXTERN int shmap_create_finish(shmap_seg *seg);
 
 /** @brief Flags of shmap_open(). */
 enum shmap_open_flags {

@@ -124,7 +124,7 @@ PyDoc_STRVAR(module_doc,
 PyDoc_STRVAR(create_doc,
 "create($module, /, name, shape, dtype, *, mode=0o600, keep=False, transient=False,\n"
 "       replace=False, exist_ok=False, prefault=False, keywords=None,\n"
-"       keyword_capacity=0, ring=False, hugepages=False)\n"
+"       keyword_capacity=0, ring=False, hugepages=False, hidden=False)\n"
 "--\n"
 "\n"
 "Create a segment holding a zero-filled array and open it read-write.\n"
@@ -192,6 +192,12 @@ PyDoc_STRVAR(create_doc,
 "          elsewhere than on hugetlbfs, and where none are configured (vm.nr_hugepages\n"
 "          is 0: the message says how to reserve some); OSError ENOSPC when too few are\n"
 "          free; PermissionError when this user may not use them for System V.\n"
+"hidden    make the segment complete but give it its name only at\n"
+"          Segment.finish_create(), so that it can be filled first and nobody ever opens\n"
+"          it half-filled: until then a POSIX or file segment is under a hidden name\n"
+"          (which shmap.gc() removes if this process dies), a System V one is marked as\n"
+"          being created. The name is checked free at once (unless replace). Closed\n"
+"          before it is finished, it is removed, even with keep=True.\n"
 "\n"
 "Returns a read-write Segment. Raises FileExistsError if the name exists (without\n"
 "replace or exist_ok), shmap.DtypeError, shmap.ArgumentError (also for a mode or\n"
@@ -913,6 +919,18 @@ PyDoc_STRVAR(segment_set_destroy_doc,
 "creator is killed first), one it keeps as persistent unless created transient=True.\n"
 "Raw mappings never destroy anything. Returns None. Raises ValueError if the segment\n"
 "is closed.");
+
+PyDoc_STRVAR(segment_finish_create_doc,
+"finish_create($self, /)\n"
+"--\n"
+"\n"
+"Give a segment made with create(..., hidden=True) its name, once it is filled: a\n"
+"POSIX or file segment is renamed into place atomically (never over another segment\n"
+"unless created with replace=True), a System V one is marked complete; a memfd\n"
+"segment has nothing to do. Returns None. Raises FileExistsError if the name was\n"
+"taken meanwhile (the segment stays hidden, and goes when closed); shmap.Error\n"
+"(code EINVAL) if the segment was not created hidden by this process or was finished\n"
+"already; ValueError if the segment is closed.");
 
 PyDoc_STRVAR(segment_dup_doc,
 "dup($self, /)\n"

@@ -2776,6 +2776,18 @@ static PyObject *seg_set_destroy(PyObject *obj, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *seg_finish_create(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    int rc = shmap_create_finish(self->seg);
+    if (rc < 0)
+        return raise_seg(self, rc);
+    Py_RETURN_NONE;
+}
+
 static PyObject *seg_enter(PyObject *obj, PyObject *unused)
 {
     (void)unused;
@@ -3071,6 +3083,7 @@ static PyMethodDef segment_methods[] = {
     {"close", seg_close, METH_NOARGS, segment_close_doc},
     {"unmap", seg_close, METH_NOARGS, segment_unmap_doc},
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
+    {"finish_create", seg_finish_create, METH_NOARGS, segment_finish_create_doc},
     {"dup", seg_dup, METH_NOARGS, segment_dup_doc},
     {"lock_holders", seg_lock_holders, METH_NOARGS, segment_lock_holders_doc},
     {"__copy__", seg_dup, METH_NOARGS, segment_copy_doc},
@@ -3762,14 +3775,15 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     (void)module;
     static char *kwlist[] = {"name", "shape", "dtype", "mode", "keep", "transient", "replace",
                              "exist_ok", "prefault", "keywords", "keyword_capacity", "ring",
-                             "hugepages", NULL};
+                             "hugepages", "hidden", NULL};
     PyObject *name_obj, *shape_obj, *dtype_obj, *mode_obj = NULL, *keywords = Py_None;
     PyObject *kwcap_obj = NULL;
     int keep = 0, transient = 0, replace = 0, exist_ok = 0, prefault = 0, ring = 0, huge = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOOpp:create", kwlist, &name_obj,
+    int hidden = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|$OpppppOOppp:create", kwlist, &name_obj,
                                      &shape_obj, &dtype_obj, &mode_obj, &keep, &transient,
                                      &replace, &exist_ok, &prefault, &keywords, &kwcap_obj,
-                                     &ring, &huge))
+                                     &ring, &huge, &hidden))
         return NULL;
     char name[SHMAP_NAME_MAX];
     if (name_arg(name_obj, "name", name) < 0)
@@ -3815,10 +3829,15 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "replace and exist_ok exclude each other");
         return NULL;
     }
+    if (hidden && exist_ok) {
+        PyErr_SetString(PyExc_ValueError, "hidden and exist_ok exclude each other (an existing "
+                                          "segment has its name already)");
+        return NULL;
+    }
     opts.flags = (keep ? SHMAP_CREATE_KEEP : 0) | (transient ? SHMAP_CREATE_TRANSIENT : 0) |
                  (replace ? SHMAP_CREATE_REPLACE : 0) | (exist_ok ? SHMAP_CREATE_OPEN : 0) |
                  (prefault ? SHMAP_CREATE_PREFAULT : 0) | (ring ? SHMAP_CREATE_RING : 0) |
-                 (huge ? SHMAP_CREATE_HUGEPAGES : 0);
+                 (huge ? SHMAP_CREATE_HUGEPAGES : 0) | (hidden ? SHMAP_CREATE_HIDDEN : 0);
     opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
     shmap_keyword *kw;
     Py_ssize_t nkw;

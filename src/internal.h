@@ -264,6 +264,11 @@ struct shmap__map {
     bool pending;           /* unmap-pending: no new references */
     unsigned refs;
     pid_t destroy_pid;      /* destroy the name at last close, if we are this process */
+    char *hidden;           /* created hidden and not finished yet: the store's hidden name
+                               (shmap_create_finish()), else NULL */
+    pid_t hidden_pid;       /* the process that created it hidden, which removes it if it
+                               does not finish it */
+    bool hidden_replace;    /* finishing it may replace a segment of its name */
     int lock_slot;          /* our slot in the attach table (lock.c), valid when... */
     pid_t lock_slot_pid;    /* ...this is our pid (0: no slot; a forked child claims its own) */
     bool lock_touched;      /* the lock area was written through this mapping */

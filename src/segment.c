@@ -91,6 +91,9 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->pending = false;
     m->refs = 1;
     m->destroy_pid = 0;
+    m->hidden = NULL;
+    m->hidden_pid = 0;
+    m->hidden_replace = false;
     m->lock_slot = 0;
     m->lock_slot_pid = 0;
     m->lock_touched = false;
@@ -123,6 +126,7 @@ static void map_free(struct shmap__map *m)
         close(m->fd);
     free(m->desc);
     free(m->desc_fields);
+    free(m->hidden);
     struct shmap__map *none = NULL;
     if (!__atomic_compare_exchange_n(&spare_map, &none, m, false, __ATOMIC_RELEASE,
                                      __ATOMIC_RELAXED))
@@ -605,11 +609,14 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
                                         "1 to %d", opts->version, SHMAP_CREATE_OPTS_VERSION);
     const unsigned known = SHMAP_CREATE_REPLACE | SHMAP_CREATE_OPEN | SHMAP_CREATE_KEEP |
                            SHMAP_CREATE_TRANSIENT | SHMAP_CREATE_PREFAULT | SHMAP_CREATE_RING |
-                           SHMAP_CREATE_HUGEPAGES;
+                           SHMAP_CREATE_HUGEPAGES | SHMAP_CREATE_HIDDEN;
     if (opts->flags & ~known)
         return shmap__err(SHMAP_EINVAL, "shmap_create: unknown flags 0x%x", opts->flags & ~known);
     if ((opts->flags & SHMAP_CREATE_REPLACE) && (opts->flags & SHMAP_CREATE_OPEN))
         return shmap__err(SHMAP_EINVAL, "shmap_create: REPLACE and OPEN exclude each other");
+    if ((opts->flags & SHMAP_CREATE_HIDDEN) && (opts->flags & SHMAP_CREATE_OPEN))
+        return shmap__err(SHMAP_EINVAL, "shmap_create: HIDDEN and OPEN exclude each other (an "
+                                        "existing segment has its name already)");
     struct shmap__name n;
     int rc = shmap__name_parse(name ? name : "memfd:", &n);
     if (rc < 0)
@@ -718,16 +725,25 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
         return rc;
     /* The whole object: more than the layout where huge pages rounded it up. */
     size_t maplen = (size_t)obj.st.st_size;
+    bool hidden = opts->flags & SHMAP_CREATE_HIDDEN;
     struct shmap__map *m = map_new(&n, &obj.st, base, maplen, SHMAP__ACC_RDWR);
     shmap_seg *seg = m ? new_handle(m) : NULL;
+    if (seg && hidden && !(m->hidden = strdup(obj.hidden))) {
+        free(seg);
+        seg = NULL;
+    }
     if (!seg) {
         free(m);
         ops->unmap(base, maplen);
-        if (ops->destroy)
+        if (hidden && ops->drop)
+            ops->drop(&n, obj.hidden);
+        else if (ops->destroy)
             ops->destroy(&n, obj.st.st_dev, obj.st.st_ino);
         ops->close(&obj);
         return shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
+    m->hidden_pid = hidden ? shmap__getpid() : 0;
+    m->hidden_replace = (opts->flags & SHMAP_CREATE_REPLACE) != 0;
     shmap__attach_created(&h, m);
     m->data = (char *)base + lay.data_offset;
     memcpy(m->head, &h, sizeof m->head);
@@ -1026,8 +1042,14 @@ static int release(shmap_seg *seg, bool unmap)
         return 0;
     int rc = 0;
     bool destroyed = false;
-    if (m->destroy_pid == shmap__getpid() && m->ops->destroy && !m->raw)
+    if (m->hidden && m->hidden_pid == shmap__getpid()) {
+        /* Never finished: it goes, whatever was asked of its last close. */
+        if (m->ops->drop)
+            m->ops->drop(&m->name, m->hidden);
+        destroyed = true;
+    } else if (m->destroy_pid == shmap__getpid() && m->ops->destroy && !m->raw) {
         destroyed = (rc = m->ops->destroy(&m->name, m->dev, m->ino)) == 0;
+    }
     /*
      * Leave the attach table. A creator that has just removed the name and never wrote the
      * header through this mapping skips it: nobody can attach any more, and the write would
@@ -1037,6 +1059,28 @@ static int release(shmap_seg *seg, bool unmap)
         shmap__detach(m);
     m->ops->unmap(m->base, m->length);
     map_free(m);
+    return rc;
+}
+
+int shmap_create_finish(shmap_seg *seg)
+{
+    if (!seg)
+        return shmap__err(SHMAP_EINVAL, "shmap_create_finish: NULL segment");
+    struct shmap__map *m = seg->map;
+    pthread_mutex_lock(&registry_lock);
+    int rc = 0;
+    if (!m->hidden || m->hidden_pid != shmap__getpid())
+        rc = shmap__err(SHMAP_EINVAL, "%s: %s", m->name.name,
+                        m->hidden ? "created hidden by another process: only it can finish it"
+                                  : "not created hidden (SHMAP_CREATE_HIDDEN), or finished "
+                                    "already");
+    else if (m->ops->reveal)
+        rc = m->ops->reveal(&m->name, m->hidden, m->base, m->hidden_replace);
+    if (rc == 0) {
+        free(m->hidden);
+        m->hidden = NULL;
+    }
+    pthread_mutex_unlock(&registry_lock);
     return rc;
 }
 

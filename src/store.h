@@ -32,9 +32,11 @@ struct shmap__obj {
     void *peek;      /* System V: a read-only attach through which the header is read */
     struct stat st;  /* st_size, st_dev/st_ino (identity), st_mode, st_uid, st_gid */
     bool deleted;    /* System V: marked for removal, kept only until its last detach */
+    char hidden[64]; /* create() with SHMAP_CREATE_HIDDEN: the hidden name it left the object
+                        under (POSIX and files), for reveal() and drop() */
 };
 
-#define SHMAP__OBJ_INIT {-1, -1, NULL, {0}, false}
+#define SHMAP__OBJ_INIT {-1, -1, NULL, {0}, false, {0}}
 
 /* What shmap_create() asks of a store: a complete object, mapped read-write. */
 struct shmap__create_req {
@@ -100,6 +102,11 @@ struct shmap__store_ops {
     int (*destroy)(const struct shmap__name *n, dev_t dev, ino_t ino);
     /* Remove a name (shmap_unlink). */
     int (*unlink)(const struct shmap__name *n);
+    /* SHMAP_CREATE_HIDDEN: give the object create() left hidden (`hidden`, mapped at `base`)
+     * its name, never replacing a segment unless `replace`; NULL where there is no name
+     * (memfd). drop() removes it instead, its creation given up. */
+    int (*reveal)(const struct shmap__name *n, const char *hidden, void *base, bool replace);
+    void (*drop)(const struct shmap__name *n, const char *hidden);
     /* Append the store's objects to a list (NULL: the store has no listing). */
     int (*list)(struct shmap__list *l, unsigned flags);
     /* Read the mode and owner of the object under a name, whatever it holds, and with `ch`

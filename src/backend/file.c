@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -134,6 +135,14 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
     int dfd = open_dir(n->os_handle, dir, &final, n->name);
     if (dfd < 0)
         return dfd;
+    bool hidden = req->flags & SHMAP_CREATE_HIDDEN;
+    struct stat st;
+    /* Named later: a name taken already is said now, before the work that would fill it. */
+    if (hidden && !(req->flags & SHMAP_CREATE_REPLACE) &&
+        fstatat(dfd, final, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        close(dfd);
+        return shmap__err(-EEXIST, "%s: the file exists", n->name);
+    }
     size_t hp = shmap__hugetlbfs_page_size(dfd);
     if ((req->flags & SHMAP_CREATE_HUGEPAGES) && hp == 0) {
         close(dfd);
@@ -167,7 +176,9 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
         if (rc == 0)
             rc = shmap__fd_fill(obj, req, n->name, base);
     }
-    if (rc == 0)
+    if (rc == 0 && hidden)
+        snprintf(obj->hidden, sizeof obj->hidden, "%s", tmp);
+    else if (rc == 0)
         rc = publish(dfd, tmp, final, req->flags & SHMAP_CREATE_REPLACE, n->name);
     if (rc < 0) {
         if (*base)
@@ -178,6 +189,31 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
     }
     close(dfd);
     return rc;
+}
+
+static int file_reveal(const struct shmap__name *n, const char *hidden, void *base,
+                       bool replace)
+{
+    (void)base;
+    const char *final;
+    char dir[PATH_MAX];
+    int dfd = open_dir(n->os_handle, dir, &final, n->name);
+    if (dfd < 0)
+        return dfd;
+    int rc = publish(dfd, hidden, final, replace, n->name);
+    close(dfd);
+    return rc;
+}
+
+static void file_drop(const struct shmap__name *n, const char *hidden)
+{
+    const char *final;
+    char dir[PATH_MAX];
+    int dfd = open_dir(n->os_handle, dir, &final, n->name);
+    if (dfd >= 0) {
+        unlinkat(dfd, hidden, 0);
+        close(dfd);
+    }
 }
 
 static int file_unlink(const struct shmap__name *n)
@@ -212,6 +248,8 @@ const struct shmap__store_ops shmap__file_ops = {
     .create = file_create,
     .destroy = NULL,
     .unlink = file_unlink,
+    .reveal = file_reveal,
+    .drop = file_drop,
     .list = NULL,
     .perm = file_perm,
 };

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,6 +115,13 @@ static int posix_open(struct shmap__name *n, int access, struct shmap__obj *obj)
 static int posix_create(struct shmap__name *n, const struct shmap__create_req *req,
                         struct shmap__obj *obj, void **base)
 {
+    bool hidden = req->flags & SHMAP_CREATE_HIDDEN;
+    char path[SHMAP_NAME_MAX + 16];
+    struct stat st;
+    /* Named later: a name taken already is said now, before the work that would fill it. */
+    if (hidden && !(req->flags & SHMAP_CREATE_REPLACE) &&
+        shmap__posix_path(path, sizeof path, n->os_handle) && lstat(path, &st) == 0)
+        return shmap__err(-EEXIST, "%s: a segment of that name exists", n->name);
     /* A hidden name left by a dead process that had our pid is skipped, not reused. */
     char tmp[64];
     int fd = -EEXIST;
@@ -126,7 +134,9 @@ static int posix_create(struct shmap__name *n, const struct shmap__create_req *r
     obj->fd = fd;
     *base = NULL;
     int rc = shmap__fd_fill(obj, req, n->name, base);
-    if (rc == 0)
+    if (rc == 0 && hidden)
+        snprintf(obj->hidden, sizeof obj->hidden, "%s", tmp);
+    else if (rc == 0)
         rc = shmap__posix_publish(tmp, n->os_handle, req->flags & SHMAP_CREATE_REPLACE,
                                   n->name);
     if (rc < 0) {
@@ -137,6 +147,19 @@ static int posix_create(struct shmap__name *n, const struct shmap__create_req *r
         shm_unlink(tmp);
     }
     return rc;
+}
+
+static int posix_reveal(const struct shmap__name *n, const char *hidden, void *base,
+                        bool replace)
+{
+    (void)base;
+    return shmap__posix_publish(hidden, n->os_handle, replace, n->name);
+}
+
+static void posix_drop(const struct shmap__name *n, const char *hidden)
+{
+    (void)n;
+    shm_unlink(hidden);
 }
 
 static int posix_unlink(const struct shmap__name *n)
@@ -225,6 +248,8 @@ const struct shmap__store_ops shmap__posix_ops = {
     .create = posix_create,
     .destroy = shmap__posix_destroy,
     .unlink = posix_unlink,
+    .reveal = posix_reveal,
+    .drop = posix_drop,
     .list = posix_list,
     .perm = posix_perm,
 };

@@ -333,11 +333,31 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
         shmctl(id, IPC_RMID, NULL);
         return rc;
     }
-    __atomic_store_n(&h->state, SHMAP__STATE_READY, __ATOMIC_RELEASE);
+    /* Hidden: the key is taken, and readers that find it wait for READY until shmap gives
+     * it (sysv_reveal). */
+    if (!(req->flags & SHMAP_CREATE_HIDDEN))
+        __atomic_store_n(&h->state, SHMAP__STATE_READY, __ATOMIC_RELEASE);
     obj->id = id;
     snprintf(n->os_handle, sizeof n->os_handle, "%d", id);
     *base = p;
     return 0;
+}
+
+static int sysv_reveal(const struct shmap__name *n, const char *hidden, void *base,
+                       bool replace)
+{
+    (void)n;
+    (void)hidden;
+    (void)replace; /* the key was taken at shmget, over any segment replaced */
+    __atomic_store_n(&((struct shmap__header *)base)->state, SHMAP__STATE_READY,
+                     __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void sysv_drop(const struct shmap__name *n, const char *hidden)
+{
+    (void)hidden;
+    shmctl(atoi(n->os_handle), IPC_RMID, NULL);
 }
 
 /* Remove the segment if its id still names the one we mapped (ids stay ours while mapped). */
@@ -473,6 +493,8 @@ const struct shmap__store_ops shmap__sysv_ops = {
     .create = sysv_create,
     .destroy = sysv_destroy,
     .unlink = sysv_unlink,
+    .reveal = sysv_reveal,
+    .drop = sysv_drop,
     .list = shmap__sysv_list,
     .perm = sysv_perm,
 };

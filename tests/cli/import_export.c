@@ -8,6 +8,7 @@
  * Files live in this test's directory, which a guard process removes however the test
  * ends; segments carry this test's prefix, which the runner removes if a test fails.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ipc.h>
@@ -1435,6 +1436,34 @@ TEST(io__an_export_stopped_by_a_signal_leaves_no_file_or_a_whole_one)
     util_with_tmpfs(export_interrupted, "512m");
 }
 
+/* How many hidden objects of creations by `pid` are in /dev/shm, or beside `file` when it
+ * is not NULL (".shmap-tmp-PID-N"); with `remove`, they are removed. */
+static int hidden_in(pid_t pid, const char *file, int remove)
+{
+    char dir[600], prefix[64];
+    if (!file)
+        return remove ? util_remove_hidden_of(pid) : util_count_hidden_of(pid);
+    snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(file, '/') - file), file);
+    snprintf(prefix, sizeof prefix, ".shmap-tmp-%d-", (int)pid);
+    DIR *d = opendir(dir);
+    CHECK(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        n++;
+        if (remove)
+            CHECK(unlinkat(dirfd(d), e->d_name, 0) == 0);
+    }
+    closedir(d);
+    return n;
+}
+
+static int hidden_of(pid_t pid, const char *file)
+{
+    return hidden_in(pid, file, 0);
+}
+
 /*
  * An import blocked reading a FIFO: the FIFO is held open both ways here, so the import
  * finds a writer, and only the .npy header and part of the data are written into it.
@@ -1463,18 +1492,13 @@ static pid_t spawn_blocked_import(const char *fifo, const char *name, const char
         execl(test_shmap_bin(), "shmap", "import", fifo, name, (char *)NULL);
         _exit(127);
     }
-    /* Asleep in its read once the segment exists (it is made before the data is read); a
-     * file segment, under its hidden name beside the final one until it is complete. */
-    char hidden[700] = "";
-    if (file) {
-        const char *slash = strrchr(file, '/');
-        snprintf(hidden, sizeof hidden, "%.*s.%s.shmap-import-%d", (int)(slash - file) + 1,
-                 file, slash + 1, (int)pid);
-    }
+    /* Asleep in its read once the segment exists (it is made before the data is read),
+     * under its hidden name until it is complete: in /dev/shm, or beside a file segment. */
     double give_up = util_now_s() + 30;
-    while (!(file ? file_exists(hidden) : util_shm_exists(name)) && util_now_s() < give_up)
+    while (hidden_of(pid, file) == 0 && util_now_s() < give_up)
         util_sleep_ms(1);
-    CHECK(file ? file_exists(hidden) && !file_exists(file) : util_shm_exists(name));
+    CHECK_EQ_INT(hidden_of(pid, file), 1);
+    CHECK(file ? !file_exists(file) : !util_shm_exists(name));
     CHECK(util_wait_asleep(pid));
     return pid;
 }
@@ -1505,14 +1529,19 @@ TEST(io__a_signal_stops_an_import_and_takes_its_segment_away_unless_ignored)
     close(fd);
 
     /* A kill -9, which no clean-up can follow: nothing half imported under the name, only
-     * the hidden file, which the next import is not stopped by. */
+     * the hidden object, which gc removes from /dev/shm. */
     pid = spawn_blocked_import(fifo, file, file_path, 0, &fd);
     util_kill9(pid);
     CHECK(!file_exists(file_path));
-    char hidden[700];
-    snprintf(hidden, sizeof hidden, "%s/.slow.shm.shmap-import-%d", util_test_dir(), (int)pid);
-    CHECK(file_exists(hidden));
-    CHECK(unlink(hidden) == 0);
+    CHECK_EQ_INT(hidden_in(pid, file_path, 1), 1);
+    close(fd);
+    pid = spawn_blocked_import(fifo, name, NULL, 0, &fd);
+    util_kill9(pid);
+    CHECK(!util_shm_exists(name));
+    char hidden[64];
+    snprintf(hidden, sizeof hidden, ".shmap-tmp-%d-", (int)pid);
+    CHECK_OK(shmap_gc(hidden, 0, NULL, NULL));
+    CHECK_EQ_INT(util_count_hidden_of(pid), 0);
     close(fd);
 
     pid = spawn_blocked_import(fifo, name, NULL, 1, &fd);

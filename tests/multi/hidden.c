@@ -1,0 +1,197 @@
+/*
+ * SHMAP_CREATE_HIDDEN and shmap_create_finish(): a segment filled before it has its name.
+ * Nobody opens it by name until it is finished; finishing gives it the name atomically
+ * (never over another segment without REPLACE); a creation given up, closed or killed,
+ * leaves nothing under the name, and gc removes what a killed creator left hidden.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+
+#include "../util.h"
+#include "format.h"
+
+static shmap_seg *make_hidden(const char *name, unsigned extra)
+{
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_HIDDEN | SHMAP_CREATE_KEEP | extra;
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, (const uint64_t[]){16}, &opts));
+    return seg;
+}
+
+static void fill(shmap_seg *seg, uint32_t v)
+{
+    uint32_t *d = shmap_data(seg);
+    for (int i = 0; i < 16; i++)
+        d[i] = v + (uint32_t)i;
+}
+
+/* Open `name` read-only and check it holds what fill(v) wrote. */
+static void check_holds(const char *name, uint32_t v)
+{
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    const uint32_t *d = shmap_data(seg);
+    for (int i = 0; i < 16; i++)
+        CHECK_EQ_INT(d[i], v + (uint32_t)i);
+    CHECK_OK(shmap_close(seg));
+}
+
+/* A name's store before and after: for a file, the test directory must hold `n` entries. */
+static void filled_then_named(const char *name)
+{
+    shmap_seg *seg = make_hidden(name, 0);
+    fill(seg, 100);
+    shmap_seg *other = NULL;
+    CHECK_ERR(shmap_open(&other, name, SHMAP_RDONLY), -ENOENT);
+    CHECK_OK(shmap_create_finish(seg));
+    CHECK_ERR(shmap_create_finish(seg), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "finished already");
+    CHECK_OK(shmap_close(seg)); /* KEEP: it stays */
+    check_holds(name, 100);
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
+TEST(hidden__a_posix_segment_gets_its_name_only_when_finished)
+{
+    filled_then_named(test_name("h"));
+}
+
+TEST(hidden__a_file_segment_gets_its_name_only_when_finished)
+{
+    char name[600];
+    snprintf(name, sizeof name, "file:%s", util_test_path("h.shm"));
+    filled_then_named(name);
+    CHECK_EQ_INT(util_dir_entries(util_test_dir()), 0);
+}
+
+TEST(hidden__a_system_v_segment_is_being_created_until_finished)
+{
+    key_t key = test_sysv_key();
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
+    shmap_seg *seg = make_hidden(name, 0);
+    fill(seg, 7);
+    /* Its key is taken, its header says INIT: an open waits, and gives up after 2 s. */
+    int id = shmget(key, 0, 0);
+    CHECK(id >= 0);
+    const struct shmap__header *h = shmat(id, NULL, SHM_RDONLY);
+    CHECK(h != (void *)-1);
+    CHECK_EQ_INT(h->state, SHMAP__STATE_INIT);
+    CHECK_OK(shmap_create_finish(seg));
+    CHECK_EQ_INT(h->state, SHMAP__STATE_READY);
+    shmdt(h);
+    CHECK_OK(shmap_close(seg));
+    check_holds(name, 7);
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
+TEST(hidden__a_memfd_segment_has_nothing_to_finish)
+{
+    shmap_seg *seg = make_hidden("memfd:h", 0);
+    CHECK_OK(shmap_create_finish(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+/* Closed unfinished: nothing is left, KEEP or not, in any store. */
+TEST(hidden__closed_before_it_is_finished_it_leaves_nothing)
+{
+    const char *name = test_name("gone");
+    shmap_seg *seg = make_hidden(name, 0), *dup = NULL;
+    CHECK_OK(shmap_dup(&dup, seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 1); /* a reference is left */
+    CHECK_OK(shmap_close(dup));
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+    CHECK(!util_shm_exists(name));
+
+    char file[600];
+    snprintf(file, sizeof file, "file:%s", util_test_path("gone.shm"));
+    CHECK_OK(shmap_close(make_hidden(file, 0)));
+    CHECK_EQ_INT(util_dir_entries(util_test_dir()), 0);
+
+    key_t key = test_sysv_key();
+    char sysv[64];
+    snprintf(sysv, sizeof sysv, "sysv://0x%08x", (unsigned)key);
+    CHECK_OK(shmap_close(make_hidden(sysv, 0)));
+    CHECK(!util_sysv_exists(key));
+}
+
+TEST(hidden__the_name_is_checked_at_create_and_taken_atomically_at_finish)
+{
+    const char *name = test_name("taken");
+    util_make_kept(name, SHMAP_U8, 1, (const uint64_t[]){4});
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_HIDDEN;
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U32, 1, (const uint64_t[]){16}, &opts), -EEXIST);
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+    opts.flags |= SHMAP_CREATE_OPEN;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U32, 1, (const uint64_t[]){16}, &opts),
+              SHMAP_EINVAL);
+
+    /* Taken between create and finish: EEXIST, the other segment untouched, ours gone at
+     * close. */
+    CHECK_OK(shmap_delete(name, 0, 0));
+    seg = make_hidden(name, 0);
+    fill(seg, 1);
+    util_make_kept(name, SHMAP_U8, 1, (const uint64_t[]){4});
+    CHECK_ERR(shmap_create_finish(seg), -EEXIST);
+    CHECK_OK(shmap_close(seg));
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+    shmap_seg *there = NULL;
+    CHECK_OK(shmap_open(&there, name, SHMAP_RDONLY));
+    shmap_info info;
+    CHECK_OK(shmap_info_get(there, &info));
+    CHECK_EQ_INT(info.dtype, SHMAP_U8);
+    CHECK_OK(shmap_close(there));
+
+    /* With REPLACE, finishing replaces it at once. */
+    seg = make_hidden(name, SHMAP_CREATE_REPLACE);
+    fill(seg, 50);
+    CHECK_OK(shmap_create_finish(seg));
+    CHECK_OK(shmap_close(seg));
+    check_holds(name, 50);
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
+/* A creator killed before it finished: nothing under the name, and gc takes what is left. */
+TEST(hidden__a_creator_killed_before_finishing_leaves_what_gc_removes)
+{
+    const char *name = test_name("killed");
+    key_t key = test_sysv_key();
+    char sysv[64];
+    snprintf(sysv, sizeof sysv, "sysv://0x%08x", (unsigned)key);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_seg *a = make_hidden(name, 0), *b = make_hidden(sysv, 0);
+        fill(a, 1);
+        fill(b, 1);
+        util_child_send(&c, 'M');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'M');
+    util_chan_close(&c);
+    CHECK_EQ_INT(util_count_hidden_of(pid), 1);
+    util_kill9(pid);
+    CHECK(!util_shm_exists(name));
+    /* gc scoped to what the creator left, not to other tests' objects. */
+    char hidden[64];
+    snprintf(hidden, sizeof hidden, ".shmap-tmp-%d-", (int)pid);
+    struct util_gc_events e;
+    memset(&e, 0, sizeof e);
+    CHECK_OK(shmap_gc(hidden, 0, util_gc_collect, &e));
+    CHECK_EQ_INT(e.n, 1);
+    CHECK(e.ev[0].action == SHMAP_GC_REMOVED_TMP && e.ev[0].pid == pid);
+    memset(&e, 0, sizeof e);
+    CHECK_OK(shmap_gc(sysv, 0, util_gc_collect, &e));
+    CHECK_EQ_INT(e.n, 1);
+    CHECK(e.ev[0].action == SHMAP_GC_REMOVED_TMP && e.ev[0].pid == pid);
+    CHECK_EQ_INT(util_count_hidden_of(pid), 0);
+    CHECK(!util_sysv_exists(key));
+}
