@@ -528,15 +528,15 @@ PyDoc_STRVAR(gc_doc,
 "  segment is never removed;\n"
 "- any other segment this user may write gets the attach slots of dead processes\n"
 "  cleared, and their locks released ('cleared_slots');\n"
-"- what a creation whose process died left is removed: a hidden '.shmap-tmp-PID-N'\n"
-"  object ('removed_leftover'), or a System V segment still marked as being created\n"
-"  ('removed_unfinished').\n"
+"- what a creation whose process died left is removed: a hidden\n"
+"  '.shmap-tmp-PID-N-NAME' object ('removed_leftover'), or a System V segment still\n"
+"  marked as being created ('removed_unfinished').\n"
 "Objects that are not shmap segments are never touched.\n"
 "\n"
 "prefix    only objects whose name starts with this, a str or bytes: the POSIX name\n"
-"          without its '/' ('frames' matches 'frames-1'; hidden leftovers are named\n"
-"          '.shmap-tmp-...'), and for System V the canonical name ('sysv://0x00005eed',\n"
-"          'sysv://id=N'). None: everything this user can see.\n"
+"          without its '/' ('frames' matches 'frames-1', and the hidden leftovers of\n"
+"          such names, '.shmap-tmp-PID-N-frames-1'), and for System V the canonical\n"
+"          name ('sysv://0x00005eed', 'sysv://id=N'). None: everything this user can see.\n"
 "dry_run   change nothing: report what would be done (the events have dry_run True).\n"
 "\n"
 "An action that fails on one object (this user may not remove it, say) does not stop\n"
@@ -1182,10 +1182,11 @@ PyDoc_STRVAR(gc_event_action_doc,
 "creator is dead and that nobody uses), 'kept_transient' (one kept because processes\n"
 "this user cannot inspect may map it: message says which and what to do),\n"
 "'cleared_slots' (dead processes' attach slots in a segment), 'removed_leftover' (a\n"
-"hidden '.shmap-tmp-PID-N' object of a creation whose process died), or\n"
+"hidden '.shmap-tmp-PID-N-NAME' object of a creation whose process died), or\n"
 "'removed_unfinished' (a System V segment whose creator died creating it).");
 PyDoc_STRVAR(gc_event_name_doc,
-"The segment ('frames', 'sysv://0x00005eed') or hidden object ('.shmap-tmp-PID-N').");
+"The segment ('frames', 'sysv://0x00005eed') or hidden object\n"
+"('.shmap-tmp-PID-N-frames').");
 PyDoc_STRVAR(gc_event_pid_doc,
 "The dead creator's pid, an int; None for 'cleared_slots'.");
 PyDoc_STRVAR(gc_event_slots_doc,

@@ -16,9 +16,10 @@
  *   attach slots        of dead processes, in any described segment we can write: cleared
  *                       through a read-write mapping of the header page, by the same CAS
  *                       protocol the lock waiters use, so a concurrent locker is safe;
- *   hidden objects      ".shmap-tmp-PID-N", creations whose process died before renaming
- *                       them into place: removed when PID is dead (the start time in the
- *                       header, when it was written, guards against a reused pid);
+ *   hidden objects      ".shmap-tmp-PID-N-NAME", creations whose process died before
+ *                       renaming them into place: removed when PID is dead (the start time
+ *                       in the header, when it was written, guards against a reused pid);
+ *                       a prefix takes those of the names it takes;
  *   unfinished System V segments
  *                       whose header still says INIT: System V has no hidden names, so
  *                       these are its creations whose process died; removed when the
@@ -37,9 +38,10 @@
  * before it reads the header (segment.c): if gc looked for users before that mapping
  * existed, it had marked the segment before, and the opener's copy shows the mark, or
  * `removed` when the opener comes to read only after gc is done. The opener then waits for
- * the mark to go (shmap__gc_wait) and starts again from the name if the object lost it. The mark's owner is judged by pid
- * and start time like a lock holder, so a gc killed half-way holds nobody up. Marking takes
- * write access; a gc that cannot write the segment removes it as before, unmarked.
+ * the mark to go (shmap__gc_wait) and starts again from the name if the object lost it.
+ * The mark's owner is judged by pid and start time like a lock holder, so a gc killed
+ * half-way holds nobody up. Marking takes write access; a gc that cannot write the
+ * segment removes it as before, unmarked.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -198,7 +200,30 @@ static int remove_object(const char *name, const struct stat *st)
     return shmap__posix_destroy(&n, st->st_dev, st->st_ino);
 }
 
-/* A hidden object of a creation: ".shmap-tmp-PID-N". */
+/*
+ * Is the hidden object `name` (".shmap-tmp-PID-N-NAME") in the scope of `prefix`: named
+ * by it (".shmap-tmp-PID-" scopes one process's), or made for a NAME that starts with it?
+ * A NAME cut to its first SHMAP__TMP_NAME_KEPT bytes is taken for any name it starts.
+ * Objects of versions before 0.4.1, ".shmap-tmp-PID-N", have no NAME.
+ */
+static bool tmp_matches(const char *name, const char *prefix, size_t plen)
+{
+    if (strncmp(name, prefix, plen) == 0)
+        return true;
+    const char *p = name + strlen(TMP_PREFIX);
+    p += strspn(p, "0123456789");
+    if (*p++ != '-')
+        return false;
+    p += strspn(p, "0123456789");
+    if (*p++ != '-')
+        return false;
+    size_t len = strlen(p);
+    if (len >= plen)
+        return strncmp(p, prefix, plen) == 0;
+    return len == SHMAP__TMP_NAME_KEPT && strncmp(p, prefix, len) == 0;
+}
+
+/* A hidden object of a creation: ".shmap-tmp-PID-N-NAME". */
 static int gc_tmp(struct gc *g, int dfd, const char *name)
 {
     char *end;
@@ -496,11 +521,13 @@ int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
         return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
     int rc = 0;
     for (struct dirent *e; rc == 0 && (e = readdir(d));) {
-        if (plen && strncmp(e->d_name, prefix, plen) != 0)
+        bool tmp = strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0;
+        if (plen && !(tmp ? tmp_matches(e->d_name, prefix, plen)
+                          : strncmp(e->d_name, prefix, plen) == 0))
             continue;
         if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
             continue;
-        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
+        if (tmp)
             rc = gc_tmp(&g, dirfd(d), e->d_name);
         else if (e->d_name[0] != '.')
             rc = gc_segment(&g, dirfd(d), e->d_name);

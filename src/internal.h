@@ -228,7 +228,6 @@ SHMAP__HIDDEN int shmap__mappers_scan(const struct stat *st, bool sysv, pid_t se
  * backend/posix_shm.c: the POSIX store. Creation runs under a hidden name and is then
  * published under the real one (see shmap__posix_publish).
  */
-SHMAP__HIDDEN int shmap__posix_tmpname(char *buf, size_t size);
 SHMAP__HIDDEN int shmap__posix_publish(const char *tmp, const char *name, bool replace,
                                        const char *who);
 SHMAP__HIDDEN const char *shmap__posix_dir(void);

@@ -25,6 +25,17 @@ enum shmap__access {
     SHMAP__ACC_PRIVATE = 2  /* PROT_READ|PROT_WRITE, copy-on-write; opened read-only */
 };
 
+/*
+ * The hidden name a creation runs under: ".shmap-tmp-PID-N-NAME" (with a '/' before it for
+ * POSIX), NAME being at most SHMAP__TMP_NAME_KEPT bytes of the final name (the base name of
+ * a file), so that `shmap gc --prefix` finds the leftovers of the names it is asked about.
+ */
+#define SHMAP__TMP_NAME_KEPT 200
+#define SHMAP__TMP_NAME_MAX (SHMAP__TMP_NAME_KEPT + 48)
+/* Write it into `buf` (SHMAP__TMP_NAME_MAX bytes): `slash` puts a '/' first (a POSIX
+ * handle); `final` is the name without one. */
+SHMAP__HIDDEN void shmap__tmp_name(char *buf, bool slash, const char *final);
+
 /* An object open for the length of one call. */
 struct shmap__obj {
     int fd;          /* descriptor stores; -1 otherwise */
@@ -32,8 +43,9 @@ struct shmap__obj {
     void *peek;      /* System V: a read-only attach through which the header is read */
     struct stat st;  /* st_size, st_dev/st_ino (identity), st_mode, st_uid, st_gid */
     bool deleted;    /* System V: marked for removal, kept only until its last detach */
-    char hidden[64]; /* create() with SHMAP_CREATE_HIDDEN: the hidden name it left the object
-                        under (POSIX and files), for reveal() and drop() */
+    char hidden[SHMAP__TMP_NAME_MAX]; /* create() with SHMAP_CREATE_HIDDEN: the hidden name
+                                         it left the object under (POSIX and files), for
+                                         reveal() and drop() */
 };
 
 #define SHMAP__OBJ_INIT {-1, -1, NULL, {0}, false, {0}}

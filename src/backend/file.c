@@ -1,7 +1,7 @@
 /*
  * The file store: `file:PATH` and `file://PATH`, a described array in a regular file.
  *
- * A new file is built under a hidden name in the same directory (".shmap-tmp-PID-N", made
+ * A new file is built under a hidden name in the same directory (".shmap-tmp-PID-N-BASE",
  * with O_CREAT|O_EXCL|O_NOFOLLOW so a planted symlink cannot redirect it) and renamed into
  * place with renameat2(RENAME_NOREPLACE), which neither follows nor replaces what is at the
  * final name: the name appears only on a complete file, as for POSIX segments. Files are
@@ -129,7 +129,6 @@ static int fill_huge(struct shmap__obj *obj, const struct shmap__create_req *req
 static int file_create(struct shmap__name *n, const struct shmap__create_req *req,
                        struct shmap__obj *obj, void **base)
 {
-    static atomic_uint counter;
     const char *final;
     char dir[PATH_MAX];
     int dfd = open_dir(n->os_handle, dir, &final, n->name);
@@ -150,11 +149,10 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
                                         "and its directory is on another file system (mount "
                                         "one with `mount -t hugetlbfs none DIR`)", n->name);
     }
-    char tmp[64];
+    char tmp[SHMAP__TMP_NAME_MAX];
     int fd = -1;
     for (int attempt = 0; fd < 0 && attempt < 16; attempt++) {
-        snprintf(tmp, sizeof tmp, ".shmap-tmp-%d-%u", (int)shmap__getpid(),
-                 atomic_fetch_add(&counter, 1) + 1);
+        shmap__tmp_name(tmp, false, final);
         fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     (mode_t)req->mode);
         if (fd < 0 && errno != EEXIST)

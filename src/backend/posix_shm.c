@@ -18,12 +18,12 @@
  * died (their pid is gone) from creations in progress. Pid and counter make the name unique
  * among live processes; O_EXCL catches a leftover of a dead process with the same pid.
  */
-int shmap__posix_tmpname(char *buf, size_t size)
+void shmap__tmp_name(char *buf, bool slash, const char *final)
 {
     static atomic_uint counter;
-    snprintf(buf, size, "/.shmap-tmp-%d-%u", (int)shmap__getpid(),
-             atomic_fetch_add(&counter, 1) + 1);
-    return 0;
+    snprintf(buf, SHMAP__TMP_NAME_MAX, "%s.shmap-tmp-%d-%u-%.*s", slash ? "/" : "",
+             (int)shmap__getpid(), atomic_fetch_add(&counter, 1) + 1, SHMAP__TMP_NAME_KEPT,
+             final);
 }
 
 /*
@@ -123,10 +123,10 @@ static int posix_create(struct shmap__name *n, const struct shmap__create_req *r
         shmap__posix_path(path, sizeof path, n->os_handle) && lstat(path, &st) == 0)
         return shmap__err(-EEXIST, "%s: a segment of that name exists", n->name);
     /* A hidden name left by a dead process that had our pid is skipped, not reused. */
-    char tmp[64];
+    char tmp[SHMAP__TMP_NAME_MAX];
     int fd = -EEXIST;
     for (int attempt = 0; fd == -EEXIST && attempt < 16; attempt++) {
-        shmap__posix_tmpname(tmp, sizeof tmp);
+        shmap__tmp_name(tmp, true, n->os_handle + 1);
         fd = shmap__posix_create_tmp(tmp, req->mode, req->size, n->name);
     }
     if (fd < 0)

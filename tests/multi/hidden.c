@@ -195,3 +195,55 @@ TEST(hidden__a_creator_killed_before_finishing_leaves_what_gc_removes)
     CHECK_EQ_INT(util_count_hidden_of(pid), 0);
     CHECK(!util_sysv_exists(key));
 }
+
+/* A child that creates `name` hidden and is killed; its pid. */
+static pid_t killed_hidden_creator(const char *name)
+{
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        make_hidden(name, 0);
+        util_child_send(&c, 'M');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'M');
+    util_chan_close(&c);
+    util_kill9(pid);
+    return pid;
+}
+
+/*
+ * The hidden object carries (the first 200 bytes of) its name, so gc scoped to a prefix
+ * removes the leftovers of the names it covers, and only those.
+ */
+TEST(hidden__gc_with_a_prefix_removes_the_leftovers_of_its_names_only)
+{
+    const char *mine = test_name("scoped"), *other = test_name("other");
+    char longname[240];
+    snprintf(longname, sizeof longname, "%s-%0210d", test_name("long"), 7);
+    pid_t a = killed_hidden_creator(mine), b = killed_hidden_creator(other);
+    pid_t c = killed_hidden_creator(longname);
+    CHECK_EQ_INT(util_count_hidden_of(a) + util_count_hidden_of(b) + util_count_hidden_of(c),
+                 3);
+    struct util_gc_events e;
+    memset(&e, 0, sizeof e);
+    CHECK_OK(shmap_gc(mine, 0, util_gc_collect, &e));
+    CHECK_EQ_INT(e.n, 1);
+    CHECK(e.ev[0].action == SHMAP_GC_REMOVED_TMP && e.ev[0].pid == a);
+    CHECK_CONTAINS(e.ev[0].name, mine);
+    CHECK_EQ_INT(util_count_hidden_of(a), 0);
+    CHECK_EQ_INT(util_count_hidden_of(b), 1);
+    /* A name longer than the hidden object keeps: the prefix of the whole name finds it. */
+    memset(&e, 0, sizeof e);
+    CHECK_OK(shmap_gc(longname, 0, util_gc_collect, &e));
+    CHECK_EQ_INT(e.n, 1);
+    CHECK(e.ev[0].pid == c);
+    char *out = NULL, *err = NULL;
+    RUN(0, "gc", "--prefix", other);
+    CHECK_CONTAINS(out, "removed hidden leftover .shmap-tmp-");
+    CHECK_CONTAINS(out, other);
+    CHECK_EQ_INT(util_count_hidden_of(b), 0);
+    util_clear(&out, &err);
+}
