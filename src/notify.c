@@ -250,13 +250,14 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
         uint32_t seq0 = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
         /*
-         * Frame 0 of a plain segment, begun and not yet published, is the only frame there
-         * is for a reader that has had none: it goes the way of a frame being rewritten
-         * below (waited for, or given torn if its writer died), not to a wait for a publish
-         * that a dead writer never makes.
+         * The next frame of a plain segment, begun and not yet published, for a reader that
+         * has had every frame before it (frame 0 for one that has had none): it goes the
+         * way of a frame being rewritten below (waited for, or given torn if its writer
+         * died), not to a wait for a publish that a dead writer never makes. There is
+         * nothing whole to copy meanwhile.
          */
-        bool first = n == 1 && g == 0 && *seen == 0 && (seq0 & 1);
-        if (g <= *seen && !first) {
+        bool next = n == 1 && g == *seen && (seq0 & 1);
+        if (g <= *seen && !next) {
             rc = wait_past(seg, g, deadline);
             continue;
         }
@@ -266,17 +267,20 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
          */
         uint64_t oldest = g >= n ? g - n + ((seq0 & 1) && n > 1 ? 1 : 0) : 0;
         uint64_t f = *seen > oldest ? *seen : oldest;
-        memcpy(dst, data + (f % n) * size, size);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
-        uint64_t g2 = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
-        uint64_t newest_touched = (seq & 1) ? g2 : g2 - 1;
-        /* The first frame was being written when the copy began: never whole. */
-        if (!first && newest_touched < f + n) {
-            if (missed)
-                *missed = f - *seen;
-            *seen = f + 1;
-            return 0;
+        uint32_t seq = seq0;
+        uint64_t g2 = g;
+        if (!next) {
+            memcpy(dst, data + (f % n) * size, size);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+            g2 = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
+            uint64_t newest_touched = (seq & 1) ? g2 : g2 - 1;
+            if (newest_touched < f + n) {
+                if (missed)
+                    *missed = f - *seen;
+                *seen = f + 1;
+                return 0;
+            }
         }
         /* Torn. If the ring has moved on, the next round picks a later frame. */
         if (!(seq & 1) || n > 1 || g2 != g) {
@@ -313,9 +317,13 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
                 stuck_since = 0;
                 continue;
             }
+            /* Its writer gone, the frame stays as it was left, copied now: frame g2, torn
+             * (the frame before it, which its slot held, is missed by a reader that had not
+             * had it). */
+            memcpy(dst, data, size);
             if (missed)
-                *missed = f - *seen;
-            *seen = f + 1;
+                *missed = g2 - *seen;
+            *seen = g2 + 1;
             return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while writing "
                                                 "frame %llu: the copy may be torn",
                               seg->map->name.name, (int)h->writer_pid,

@@ -387,13 +387,67 @@ TEST(notify__a_writer_killed_mid_frame_is_reported_not_waited_for)
     double t0 = util_now_s();
     CHECK_ERR(shmap_read_frame(seg, &seen, frame, 10.0, NULL), SHMAP_EOWNERDEAD);
     CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
-    CHECK_CONTAINS(shmap_last_error(), "died while writing");
-    /* A new writer takes over and readers get whole frames again. */
-    void *fp;
-    CHECK_OK(shmap_write_begin(seg, &fp));
-    memset(fp, 0, 4096);
-    CHECK_OK(shmap_publish(seg));
+    CHECK_CONTAINS(shmap_last_error(), "died while writing frame 1");
+    CHECK_EQ_INT(seen, 2);
+    /* A new writer takes over (its first publish rewrites frame 1, had already, torn) and
+     * readers get whole frames again. */
+    for (int i = 0; i < 2; i++) {
+        void *fp;
+        CHECK_OK(shmap_write_begin(seg, &fp));
+        memset(fp, 0, 4096);
+        CHECK_OK(shmap_publish(seg));
+    }
     CHECK_OK(shmap_read_frame(seg, &seen, frame, 1.0, NULL));
+    CHECK_EQ_INT(seen, 3);
+    CHECK_OK(shmap_close(seg));
+}
+
+/*
+ * A reader that has had every frame and waits for the next is told when the writer dies in
+ * the middle of that frame, with the torn copy, rather than waiting for a publish that
+ * never comes; while the writer lives, the frame is waited for.
+ */
+TEST(notify__a_reader_waiting_for_the_next_frame_is_told_its_writer_died_in_it)
+{
+    const char *name = test_name("deadnext");
+    enum { N = 1024 };
+    const uint64_t dims[1] = {N};
+    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, 0);
+    uint32_t *data = shmap_data(seg);
+    for (size_t i = 0; i < N; i++)
+        data[i] = 1;
+    CHECK_OK(shmap_publish(seg));
+    uint32_t frame[N];
+    uint64_t seen = 0, missed = 9;
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 1);
+    const uint32_t two = 2;
+    pid_t writer = util_spawn_mid_frame_writer(name, &two, sizeof two, N);
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0.05, NULL), -ETIMEDOUT);
+    CHECK_EQ_INT(seen, 1);
+    util_kill9(writer);
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 10.0, &missed), SHMAP_EOWNERDEAD);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK_CONTAINS(shmap_last_error(), "died while writing frame 1");
+    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(missed, 0);
+    CHECK_EQ_INT(frame[0], 2);
+    CHECK_EQ_INT(frame[N - 1], 1);
+    /* Told once: the next call waits for the next frame. */
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), -EAGAIN);
+    /* An endless wait too, in a child, which has had frame 0. */
+    pid_t kid = util_spawn();
+    if (kid == 0) {
+        shmap_seg *r = NULL;
+        uint64_t s = 1;
+        if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
+            _exit(10);
+        signal(SIGALRM, SIG_DFL);
+        alarm((unsigned)UTIL_PROMPT_S + 2);
+        _exit(shmap_read_frame(r, &s, frame, -1, NULL) == SHMAP_EOWNERDEAD && s == 2 ? 0 : 12);
+    }
+    CHECK_EQ_INT(test_wait(kid), 0);
     CHECK_OK(shmap_close(seg));
 }
 
@@ -457,13 +511,14 @@ TEST(notify__a_try_reports_a_writer_killed_mid_frame_as_a_wait_does)
             CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
             CHECK_CONTAINS(shmap_last_error(), "died while writing");
             CHECK_CONTAINS(shmap_last_error(), pid_text);
-            /* The torn copy: the new first half, the old second half. */
+            /* The torn copy of frame 1: the new first half, the old second half. Frame 0,
+             * which the slot held before, was missed. */
             CHECK_EQ_INT(frame[0], 2);
             CHECK_EQ_INT(frame[N / 2 - 1], 2);
             CHECK_EQ_INT(frame[N / 2], 1);
             CHECK_EQ_INT(frame[N - 1], 1);
-            CHECK_EQ_INT(seen, 1);
-            CHECK_EQ_INT(missed, 0);
+            CHECK_EQ_INT(seen, 2);
+            CHECK_EQ_INT(missed, 1);
         }
     /* Having had the frame, a try waits for the next one, as before. */
     CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
@@ -478,7 +533,11 @@ TEST(notify__a_try_reports_a_writer_killed_mid_frame_as_a_wait_does)
     CHECK_OK(shmap_publish(seg));
     CHECK_EQ_INT(shmap_write_state(ro, &who), SHMAP_WRITE_NONE);
     CHECK_EQ_INT(who, 0);
+    /* Which is frame 1 again, had already by the reader given the torn copy. */
+    CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
+    seen = 1;
     CHECK_OK(shmap_read_frame(ro, &seen, frame, 0, NULL));
+    CHECK_EQ_INT(seen, 2);
     CHECK_EQ_INT(frame[0], 0);
     CHECK_OK(shmap_close(ro));
     CHECK_OK(shmap_close(seg));

@@ -51,9 +51,26 @@ def test_torn_frame__a_dead_writer_is_reported_by_a_try_as_by_a_wait(mid_frame, 
             reader.seen = 0
             with pytest.warns(shmap.OwnerDiedWarning, match="pid %d" % proc.pid):
                 f = reader.read_frame(timeout=timeout)
-            assert f.torn is True and f.number == 0
+            # Frame 1, torn; frame 0, which its slot held, is missed.
+            assert f.torn is True and f.number == 1 and f.missed == 1
             assert f.data.tolist() == [9] * 8 + [1] * 8
-            assert reader.seen == 1
+            assert reader.seen == 2
+
+
+def test_torn_frame__a_reader_waiting_for_the_next_frame_is_told(mid_frame):
+    """A reader that had frame 0 and waits for frame 1 is told its writer died in it."""
+    seg, proc = mid_frame
+    seg.seen = 1
+    with pytest.raises(TimeoutError):
+        seg.read_frame(timeout=0.05)
+    proc.kill()
+    proc.wait(30)
+    with pytest.warns(shmap.OwnerDiedWarning, match="pid %d" % proc.pid):
+        f = seg.read_frame(timeout=10)
+    assert f.torn is True and f.number == 1 and f.missed == 0
+    assert seg.seen == 2
+    with pytest.raises(BlockingIOError):
+        seg.read_frame(timeout=0)
 
 
 def test_torn_frame__watch_shows_the_torn_statistics_marked(mid_frame):
