@@ -27,9 +27,11 @@ against the standard library doing the same work as shmap:
                case, the default, is shown beside it with its ratio, for information;
   fallocate    (create) with os.posix_fallocate() of the object: shmap reserves the memory
                at create (a full /dev/shm is an error then, not a SIGBUS at the first write)
-               and the standard library does not. "no reserve" is the standard library as
-               it is, shown with its ratio, for information: at 64 MiB it sets a 64 MiB
-               allocation against none.
+               and the standard library does not. The object made and reserved is as large
+               as shmap's (its header page and keyword area included), as in the C
+               benchmark: the same reservation on both sides. "no reserve" is the
+               standard library as it is, shown with its ratio, for information: at 64
+               MiB it sets a 64 MiB allocation against none.
 
 The tracker in the tracked cases. It is started before any timing (it is a process of its
 own). Every object the standard library side makes is unlinked through unlink(), which
@@ -152,9 +154,12 @@ def op_shmap_create(c):
 
 
 def _std_create(c, track, reserve):
-    shm = std_create(c["std_name"], c["nbytes"], track)
+    # Reserving, it makes and reserves an object of shmap's size (header page and keyword
+    # area included), as the C benchmark's baseline does: the same reservation both sides.
+    size = c["object_bytes"] if reserve else c["nbytes"]
+    shm = std_create(c["std_name"], size, track)
     if reserve:
-        os.posix_fallocate(shm._fd, 0, c["nbytes"])
+        os.posix_fallocate(shm._fd, 0, size)
     a = np.ndarray(c["shape"], c["dtype"], buffer=shm.buf)
     del a
     shm.close()
@@ -240,6 +245,7 @@ def measure(shape, rounds_attach, rounds_create, create_warmup):
 
     # Attach: a kept shmap segment, and an object of the standard library's own.
     seg = shmap.create(ctx["name"], shape, dtype, keep=True)
+    ctx["object_bytes"] = seg.info["size"]
     seg.close()
     owner = std_create(ctx["std_name"], nbytes, True)
     try:
