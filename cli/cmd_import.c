@@ -14,7 +14,7 @@
  * made. The segment is made hidden (SHMAP_CREATE_HIDDEN) with its keywords, filled, and
  * given its name only once complete (shmap_create_finish()): a failure or a signal before
  * that takes it away at close, and a kill -9 leaves nothing under the name, only a hidden
- * object that `shmap gc` removes (.shmap-tmp-PID-N in /dev/shm, or beside a file segment;
+ * object that `shmap gc` removes (.shmap-tmp-PID-N-NAME in /dev/shm, or beside a file;
  * a System V segment, which has its key from the start, stays marked as being created, and
  * gc removes it too). Readers never see a half-imported array.
  *

@@ -97,7 +97,7 @@ static const cli_command commands[] = {
      "Removes transient segments (create --transient, or a program's segment that its\n"
      "creator would have destroyed on closing it) whose creator is dead and that no\n"
      "live process uses, clears the attach slots of dead processes, and removes the hidden\n"
-     "leftovers (.shmap-tmp-PID-N) of creations killed half-way. Never removes a\n"
+     "leftovers (.shmap-tmp-PID-N-NAME) of creations killed half-way. Never removes a\n"
      "persistent segment, nor one a process may map that this user cannot see (a\n"
      "\"kept\" line says which: run gc as root or as the segment's owner). Prints one\n"
      "line per action and a summary.\n"

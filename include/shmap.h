@@ -308,7 +308,10 @@ enum shmap_create_flags {
      * fails with #SHMAP_EINCOMPLETE); a memfd segment has no name to give. The name is
      * checked free at create as at finish (unless #SHMAP_CREATE_REPLACE). If the last
      * reference in this process goes before shmap_create_finish(), the segment is removed,
-     * even with #SHMAP_CREATE_KEEP. Excludes #SHMAP_CREATE_OPEN. Since 0.4.1.
+     * even with #SHMAP_CREATE_KEEP. While hidden, its handles work as any (locks, keywords,
+     * info, which says it is not deleted; shmap_os_handle() gives the hidden object's
+     * handle). Excludes #SHMAP_CREATE_OPEN, and #SHMAP_CREATE_REPLACE for System V (whose
+     * key is taken at creation: the old segment would go at once). Since 0.4.1.
      */
     SHMAP_CREATE_HIDDEN = 1u << 7
 };
@@ -1130,7 +1133,7 @@ typedef enum shmap_gc_action {
     SHMAP_GC_REMOVED_TRANSIENT = 1,
     /** Cleared the attach-table slots of dead processes in a segment (and their holds). */
     SHMAP_GC_CLEARED_SLOTS = 2,
-    /** Removed what a creation whose process died left: a hidden `.shmap-tmp-PID-N`
+    /** Removed what a creation whose process died left: a hidden `.shmap-tmp-PID-N-NAME`
      *  object, or a System V segment whose header still says it is being created. */
     SHMAP_GC_REMOVED_TMP = 3
 } shmap_gc_action;
@@ -1138,7 +1141,7 @@ typedef enum shmap_gc_action {
 /** @brief One action of shmap_gc(), as its callback sees it. */
 typedef struct shmap_gc_event {
     shmap_gc_action action;
-    char name[SHMAP_NAME_MAX]; /**< the segment, or the hidden object (".shmap-tmp-PID-N") */
+    char name[SHMAP_NAME_MAX]; /**< the segment, or the hidden object (".shmap-tmp-PID-N-NAME") */
     pid_t pid;                 /**< the dead creator (REMOVED_TRANSIENT, REMOVED_TMP) */
     unsigned int slots;        /**< slots cleared (CLEARED_SLOTS) */
     uint64_t size;             /**< size of the object in bytes */
@@ -1174,7 +1177,7 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  *   handles it.
  * - Any other described segment this user may write gets the attach slots of dead
  *   processes cleared, their locks released as a lock waiter would.
- * - A hidden object `.shmap-tmp-PID-N` is a creation that never completed; it is removed
+ * - A hidden object `.shmap-tmp-PID-N-NAME` is a creation that never completed; it is removed
  *   when process PID is dead (checked against the start time in its header when the
  *   header was written). Such objects never appear under a segment name nor in
  *   shmap_list().

@@ -854,10 +854,11 @@ PyDoc_STRVAR(segment_read_frame_doc,
 "Returns a Frame: data, a new numpy array (a copy: shape[1:] for a ring, shape\n"
 "otherwise); number, the frame's number (generation - 1 when it was published);\n"
 "missed, how many frames after seen the ring no longer held (skipped); torn, True\n"
-"only when, in a plain segment, the writer died in the middle of the frame wanted (or\n"
-"of the one overwriting it): that frame as the writer left it, number its number, and\n"
-"a shmap.OwnerDiedWarning is issued too. Raises as wait() does; a live writer in the\n"
-"middle of the only frame there is is waited for too (write_state says who).");
+"only when, in a plain segment, the writer died in the middle of a frame: the frame\n"
+"wanted as the writer left its slot (a reader a frame behind gets the frame the\n"
+"writer overwrote, then the one it was writing), and a shmap.OwnerDiedWarning is\n"
+"issued too. Raises as wait() does; a live writer in the middle of the only frame\n"
+"there is is waited for too (write_state says who).");
 
 PyDoc_STRVAR(segment_write_begin_doc,
 "write_begin($self, /)\n"

@@ -85,10 +85,12 @@ struct shmap__header {
     unsigned char notify_reserved[384 - 320]; /* 320 */
     /* 384..511: lifecycle; free for the backing stores. */
     uint64_t kw_lock_start;                /* 384: kw_lock's start time, clock ticks, or 0 */
-    int32_t gc_pid;                        /* 392: a gc judging whether to remove it, or 0 */
+    int32_t gc_pid;                        /* 392: a gc judging whether to remove it, or 0;
+                                              minus its pid while it writes the next three */
     uint32_t gc_pidns;                     /* 396: its pid namespace, 0 if unknown */
     uint64_t gc_start;                     /* 400: its start time, clock ticks */
-    unsigned char reserved3[512 - 408];    /* 408 */
+    int64_t gc_ns;                         /* 408: when it marked it, CLOCK_REALTIME ns */
+    unsigned char reserved3[512 - 416];    /* 416 */
     /* 512..4095: lock and attach tables (lock_offset, lock_size) */
     unsigned char locks[SHMAP__HEADER_SIZE - 512];
 };

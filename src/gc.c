@@ -34,7 +34,10 @@
  * A process may open a transient segment in the instant between gc's judgement and its
  * removal. So gc first marks the segment, writing its pid to `gc_pid` in the header, then
  * judges it again on a fresh copy and looks for users, removes it if there are none, and
- * clears the mark, having set `removed` first when it removed it. An opener maps the object
+ * clears the mark, having set `removed` first when it removed it (a mark that is no longer
+ * its own, or older than GC_TRUST_NS, and so perhaps no longer heeded, removes nothing). A
+ * mark older than GC_WAIT_NS is heeded by nobody, so that a gc killed or stopped half-way,
+ * even one of another pid namespace, holds nobody up for long. An opener maps the object
  * before it reads the header (segment.c): if gc looked for users before that mapping
  * existed, it had marked the segment before, and the opener's copy shows the mark, or
  * `removed` when the opener comes to read only after gc is done. The opener then waits for
@@ -128,19 +131,40 @@ static int kept_unseen(const char *name, const struct shmap__unseen *u)
                       name, who, fix);
 }
 
-/* How long an opener waits for a gc's verdict at most: a gc of another pid namespace
- * cannot be judged, and one stopped (SIGSTOP, a debugger) should not hold opens for good. */
+/* How long an opener waits for a gc's verdict at most, and how old a mark may be before
+ * nobody heeds it: a gc of another pid namespace cannot be judged, and one stopped
+ * (SIGSTOP, a debugger) or killed there should not hold opens for good. */
 #define GC_WAIT_NS 2000000000ll
+/* How old its mark may be when a gc removes the segment: well inside GC_WAIT_NS, so that no
+ * opener has stopped heeding it by then (a gc takes milliseconds). */
+#define GC_TRUST_NS 1000000000ll
 
-/* Is the gc `pid` whose mark is in the live header `live` still at work? */
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Is the gc whose mark `pid` is in the live header `live` still at work? A mark being
+ * written (pid < 0) is judged by the pid alone; a complete one by pid and start time, or
+ * taken as alive when made in another pid namespace, and not heeded any more once older
+ * than GC_WAIT_NS. This process's own mark is another thread's gc: alive.
+ */
 static bool gc_alive(const struct shmap__header *live, int32_t pid)
 {
-    uint64_t start = __atomic_load_n(&live->gc_start, __ATOMIC_ACQUIRE);
-    uint32_t ns = __atomic_load_n(&live->gc_pidns, __ATOMIC_RELAXED);
-    if (pid == shmap__getpid() || (ns && shmap__self_pidns() && ns != shmap__self_pidns()))
+    if (pid < 0)
+        return pid != INT32_MIN && shmap__proc_alive(-pid, 0);
+    int64_t at = __atomic_load_n(&live->gc_ns, __ATOMIC_RELAXED);
+    if (realtime_ns() - at >= GC_WAIT_NS)
+        return false;
+    if (pid == shmap__getpid())
         return true;
-    /* Start 0: the mark is being written or cleared; the pid alone judges. */
-    return shmap__proc_alive(pid, start);
+    uint32_t ns = __atomic_load_n(&live->gc_pidns, __ATOMIC_RELAXED);
+    if (ns && shmap__self_pidns() && ns != shmap__self_pidns())
+        return true;
+    return shmap__proc_alive(pid, __atomic_load_n(&live->gc_start, __ATOMIC_RELAXED));
 }
 
 void shmap__gc_wait(const struct shmap__header *live)
@@ -148,8 +172,7 @@ void shmap__gc_wait(const struct shmap__header *live)
     int64_t t0 = shmap__mono_ns();
     for (;;) {
         int32_t pid = __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE);
-        if (pid == 0 || pid == shmap__getpid() || !gc_alive(live, pid) ||
-            shmap__mono_ns() - t0 >= GC_WAIT_NS)
+        if (pid == 0 || !gc_alive(live, pid) || shmap__mono_ns() - t0 >= GC_WAIT_NS)
             return;
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
@@ -158,23 +181,33 @@ void shmap__gc_wait(const struct shmap__header *live)
 
 /*
  * Mark a segment through a read-write mapping of its header: false when another gc at
- * work holds the mark (it decides). The start time is zeroed while the pid changes hands,
- * so an opener never judges one gc by another's start time.
+ * work holds the mark (it decides). The pid is claimed first, negative, by compare-and-swap,
+ * so that only the winner writes the rest; the positive pid then publishes it whole.
+ * Returns the mark's time in `*at`.
  */
-static bool gc_mark(struct shmap__header *live)
+static bool gc_mark(struct shmap__header *live, int64_t *at)
 {
     int32_t cur = __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE);
     if (cur && gc_alive(live, cur))
         return false;
-    __atomic_store_n(&live->gc_start, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&live->gc_pidns, 0, __ATOMIC_RELAXED);
-    if (!__atomic_compare_exchange_n(&live->gc_pid, &cur, shmap__getpid(), false,
-                                     __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+    int32_t me = shmap__getpid();
+    if (!__atomic_compare_exchange_n(&live->gc_pid, &cur, -me, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_RELAXED))
         return false;
+    *at = realtime_ns();
     __atomic_store_n(&live->gc_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
-    __atomic_store_n(&live->gc_start, shmap__self_start(), __ATOMIC_RELEASE);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&live->gc_start, shmap__self_start(), __ATOMIC_RELAXED);
+    __atomic_store_n(&live->gc_ns, *at, __ATOMIC_RELAXED);
+    __atomic_store_n(&live->gc_pid, me, __ATOMIC_SEQ_CST);
     return true;
+}
+
+/* Is our mark, made at `at`, still ours and young enough to act on? */
+static bool gc_mark_holds(const struct shmap__header *live, int64_t at)
+{
+    return __atomic_load_n(&live->gc_pid, __ATOMIC_SEQ_CST) == shmap__getpid() &&
+           __atomic_load_n(&live->gc_ns, __ATOMIC_RELAXED) == at &&
+           realtime_ns() - at < GC_TRUST_NS;
 }
 
 /* Clear our mark; `removed`: the name is gone, which `removed` in the header says first, for
@@ -184,20 +217,29 @@ static void gc_unmark(struct shmap__header *live, bool removed)
     if (removed)
         shmap__notify_removed(live);
     int32_t me = shmap__getpid();
-    __atomic_store_n(&live->gc_start, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&live->gc_pidns, 0, __ATOMIC_RELAXED);
     __atomic_compare_exchange_n(&live->gc_pid, &me, 0, false, __ATOMIC_SEQ_CST,
                                 __ATOMIC_RELAXED);
 }
 
-/* Remove /dev/shm/<name> if it is still the object (dev, ino). */
-static int remove_object(const char *name, const struct stat *st)
+/*
+ * Remove /dev/shm/<name> if it is still the object (dev, ino): 0 when removed, 1 when the
+ * name no longer names it (another gc or a delete was first, or a replace), nothing done.
+ * (A replacement between the check and the unlink can still be lost; POSIX offers no
+ * unlink-if-same.)
+ */
+static int remove_object(int dfd, const char *name, const struct stat *st)
 {
-    struct shmap__name n;
-    n.store = SHMAP_STORE_POSIX;
-    snprintf(n.name, sizeof n.name, "%s", name);
-    snprintf(n.os_handle, sizeof n.os_handle, "/%s", name);
-    return shmap__posix_destroy(&n, st->st_dev, st->st_ino);
+    struct stat now;
+    if (fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != st->st_dev ||
+        now.st_ino != st->st_ino)
+        return 1;
+    if (unlinkat(dfd, name, 0) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return 1;
+    /* Said as shm_unlink() says it: the sticky bit's EPERM is EACCES there. */
+    int e = errno == EPERM ? EACCES : errno;
+    return shmap__err(-e, "%s: cannot remove: %s", name, strerror(e));
 }
 
 /*
@@ -255,8 +297,8 @@ static int gc_tmp(struct gc *g, int dfd, const char *name)
     if ((pid_t)pid == shmap__getpid() || shmap__proc_alive((pid_t)pid, start))
         return 0;
     int rc = 0;
-    if (!(g->flags & SHMAP_GC_DRY_RUN))
-        rc = remove_object(name, &st);
+    if (!(g->flags & SHMAP_GC_DRY_RUN) && (rc = remove_object(dfd, name, &st)) == 1)
+        return 0; /* gone already */
     return report(g, SHMAP_GC_REMOVED_TMP, name, (pid_t)pid, 0, (uint64_t)st.st_size, rc);
 }
 
@@ -273,14 +315,16 @@ static bool unused_transient(struct shmap__header *h, unsigned *stale)
 /*
  * A transient segment that the copy read through `fd` (read-only; closed here) shows
  * unused: marked when this user may write it, judged again on a fresh copy, and removed
- * when nobody maps it either. `*removed` tells whether it was (or would be, in a dry run);
- * the return is the report's answer, or a kept segment's when it is only maybe used.
+ * when nobody maps it either. `*done`: nothing more to do with it (it was removed, or
+ * would be in a dry run, or another gc is judging it); else its stale slots are the
+ * caller's to clear. The return is the report's answer, or a kept segment's when it is only
+ * maybe used.
  */
 static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const struct stat *st,
-                        bool *removed)
+                        bool *done)
 {
     bool dry = g->flags & SHMAP_GC_DRY_RUN;
-    *removed = false;
+    *done = false;
     int wfd = dry ? -1 : openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat now;
     if (wfd >= 0 &&
@@ -291,12 +335,14 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
     void *live = wfd < 0 ? MAP_FAILED
                          : mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
                                 wfd, 0);
-    bool marked = live != MAP_FAILED && gc_mark(live);
+    int64_t at = 0;
+    bool marked = live != MAP_FAILED && gc_mark(live, &at);
     if (live != MAP_FAILED)
         munmap(live, SHMAP__HEADER_SIZE);
-    if (live != MAP_FAILED && !marked) { /* another gc at work decides */
+    if (live != MAP_FAILED && !marked) { /* another gc at work decides, slots too */
         close(wfd);
         close(fd);
+        *done = true;
         return 0;
     }
     /* Our only descriptor from here, for the lease and the search of /proc. */
@@ -314,17 +360,23 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
         shmap__header_check(&h, sizeof h, (uint64_t)st->st_size, name) == 0 &&
         unused_transient(&h, &stale))
         m = shmap__mapped_by_any(fd, st, &unseen);
+    /* Our mark again (unmapped while /proc was searched, where our mapping would count as a
+     * user): it must still be ours, and young enough that openers still heed it. */
+    if (marked) {
+        live = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (m == SHMAP__NOT_MAPPED && (live == MAP_FAILED || !gc_mark_holds(live, at)))
+            m = SHMAP__MAPPED; /* kept: the next gc judges it */
+    }
     int status = 0;
-    if (m == SHMAP__NOT_MAPPED && !dry)
-        status = remove_object(name, st);
-    if (marked && (live = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-                               fd, 0)) != MAP_FAILED) {
+    if (m == SHMAP__NOT_MAPPED && !dry && (status = remove_object(dfd, name, st)) == 1)
+        m = SHMAP__MAPPED; /* gone already, by another's hand: not ours to report */
+    if (marked && live != MAP_FAILED) {
         gc_unmark(live, m == SHMAP__NOT_MAPPED && status == 0);
         munmap(live, SHMAP__HEADER_SIZE);
     }
     close(fd);
     if (m == SHMAP__NOT_MAPPED) {
-        *removed = true;
+        *done = true;
         return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, stale,
                       (uint64_t)st->st_size, status);
     }
@@ -356,9 +408,9 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
      * file or mapping of it, ours included, means a user. */
     unsigned nlive, stale;
     if (unused_transient(&h, &stale)) {
-        bool removed;
-        int rc = gc_transient(g, dfd, name, fd, &st, &removed);
-        if (removed || rc)
+        bool done;
+        int rc = gc_transient(g, dfd, name, fd, &st, &done);
+        if (done || rc)
             return rc;
         /* Kept: its stale slots are still cleared below. */
     } else {
@@ -426,14 +478,16 @@ static int gc_sysv_incomplete(struct gc *g, int id, const struct shmid_ds *ds,
 /* gc_transient() for a System V segment, the kernel's attach count in place of /proc: an
  * opener attaches before it reads the header. */
 static int gc_sysv_transient(struct gc *g, int id, const struct shmid_ds *ds, const char *name,
-                             bool *removed)
+                             bool *done)
 {
     bool dry = g->flags & SHMAP_GC_DRY_RUN;
-    *removed = false;
+    *done = false;
     void *live = dry ? (void *)-1 : shmat(id, NULL, 0);
-    bool marked = live != (void *)-1 && gc_mark(live);
-    if (live != (void *)-1 && !marked) { /* another gc at work decides */
+    int64_t at = 0;
+    bool marked = live != (void *)-1 && gc_mark(live, &at);
+    if (live != (void *)-1 && !marked) { /* another gc at work decides, slots too */
         shmdt(live);
+        *done = true;
         return 0;
     }
     struct shmap__header h;
@@ -448,20 +502,21 @@ static int gc_sysv_transient(struct gc *g, int id, const struct shmid_ds *ds, co
         memcpy(&h, p, sizeof h);
         shmdt(p);
     }
-    *removed = shmap__header_check(&h, sizeof h, (uint64_t)ds->shm_segsz, name) == 0 &&
-               unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, marked ? 1 : 0);
-    if (*removed && !dry && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL &&
+    *done = shmap__header_check(&h, sizeof h, (uint64_t)ds->shm_segsz, name) == 0 &&
+            unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, marked ? 1 : 0) &&
+            (!marked || gc_mark_holds(live, at));
+    if (*done && !dry && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL &&
         errno != EIDRM) {
         int e = errno;
         status = shmap__err(-e, "%s: cannot remove: %s", name, strerror(e));
     }
     if (marked) {
-        gc_unmark(live, *removed && status == 0);
+        gc_unmark(live, *done && status == 0);
         shmdt(live);
     }
-    return *removed ? report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, stale,
-                             (uint64_t)ds->shm_segsz, status)
-                    : 0;
+    return *done ? report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, stale,
+                          (uint64_t)ds->shm_segsz, status)
+                 : 0;
 }
 
 /* A System V segment: the same judgement as gc_segment(), with the kernel's attach count
@@ -490,9 +545,9 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
         return 0;
     unsigned nlive, stale;
     if (unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, 0)) {
-        bool removed;
-        int rc = gc_sysv_transient(g, id, ds, name, &removed);
-        if (removed || rc)
+        bool done;
+        int rc = gc_sysv_transient(g, id, ds, name, &done);
+        if (done || rc)
             return rc;
     }
     if (!stale)

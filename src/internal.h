@@ -263,8 +263,9 @@ struct shmap__map {
     bool pending;           /* unmap-pending: no new references */
     unsigned refs;
     pid_t destroy_pid;      /* destroy the name at last close, if we are this process */
-    char *hidden;           /* created hidden and not finished yet: the store's hidden name
-                               (shmap_create_finish()), else NULL */
+    char *hidden;           /* created hidden: the store's hidden name, else NULL */
+    bool unfinished;        /* created hidden and not given its name yet
+                               (shmap_create_finish()); read atomically */
     pid_t hidden_pid;       /* the process that created it hidden, which removes it if it
                                does not finish it */
     bool hidden_replace;    /* finishing it may replace a segment of its name */

@@ -317,13 +317,13 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
                 stuck_since = 0;
                 continue;
             }
-            /* Its writer gone, the frame stays as it was left, copied now: frame g2, torn
-             * (the frame before it, which its slot held, is missed by a reader that had not
-             * had it). */
+            /* Its writer gone, the slot stays as it was left, copied now: the frame asked
+             * for, torn (the one the dead writer overwrote for a reader behind, then, on the
+             * next call, the one it was writing). */
             memcpy(dst, data, size);
             if (missed)
-                *missed = g2 - *seen;
-            *seen = g2 + 1;
+                *missed = f - *seen;
+            *seen = f + 1;
             return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while writing "
                                                 "frame %llu: the copy may be torn",
                               seg->map->name.name, (int)h->writer_pid,

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -92,6 +93,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->refs = 1;
     m->destroy_pid = 0;
     m->hidden = NULL;
+    m->unfinished = false;
     m->hidden_pid = 0;
     m->hidden_replace = false;
     m->lock_slot = 0;
@@ -166,16 +168,22 @@ static int access_of(unsigned flags)
                                    : SHMAP__ACC_RDONLY;
 }
 
-/*
- * A System V segment's memory is zero from shmget until its creator writes the header in
- * (it has no hidden name to be built under): a header with no magic at all, in a segment
- * made a moment ago by a live process, is one being created.
- */
-static bool sysv_being_made(const struct shmap__name *n, const struct shmap__obj *obj,
-                            const struct shmap__header *h)
+/* Is `rc` a header check's verdict on what the header holds? */
+static bool header_refused(int rc)
 {
-    static const unsigned char zero[SHMAP__MAGIC_LEN];
-    return n->store == SHMAP_STORE_SYSV && memcmp(h->magic, zero, sizeof zero) == 0 &&
+    return rc == SHMAP_EFORMAT || rc == SHMAP_ECORRUPT || rc == SHMAP_EVERSION ||
+           rc == SHMAP_EBYTEORDER || rc == SHMAP_ETRUNCATED;
+}
+
+/*
+ * A System V segment's memory is zero from shmget until its creator has copied the header
+ * in (it has no hidden name to be built under), and a reader may catch the copy half-way:
+ * a header refused in a segment made a moment ago by a live process may be one being
+ * created, and is read again a while before it is believed.
+ */
+static bool sysv_being_made(const struct shmap__name *n, const struct shmap__obj *obj, int rc)
+{
+    return n->store == SHMAP_STORE_SYSV && header_refused(rc) &&
            shmap__sysv_fresh(obj->id, INIT_WAIT_NS / 1000000000);
 }
 
@@ -200,7 +208,7 @@ static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__ob
         ssize_t got = ops->read(obj, full, sizeof *full, 0);
         size_t avail = got > 0 ? (size_t)got : 0;
         rc = shmap__header_check(full, avail, (uint64_t)len, who);
-        bool unwritten = rc == SHMAP_EFORMAT && sysv_being_made(n, obj, full);
+        bool unwritten = sysv_being_made(n, obj, rc);
         if ((rc != SHMAP_EINCOMPLETE && !unwritten) ||
             (rc == SHMAP_EINCOMPLETE &&
              shmap__creator_state(full, avail) == SHMAP__CREATOR_DEAD) ||
@@ -265,7 +273,7 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         rc = shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got));
     else
         rc = shmap__header_check(h, (size_t)got, (uint64_t)len, n->name);
-    if (rc == SHMAP_EINCOMPLETE || (rc == SHMAP_EFORMAT && sysv_being_made(n, obj, h)))
+    if (rc == SHMAP_EINCOMPLETE || sysv_being_made(n, obj, rc))
         rc = wait_for_creator(ops, obj, n, len, h);
     if (rc == 0 && !base)
         rc = shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
@@ -391,10 +399,13 @@ static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
         return rc;
     const struct shmap__store_ops *ops = shmap__store_ops(n.store);
     int access = access_of(flags);
-    /* Once more from the name when gc removed the object in the middle of the open: the
-     * name is gone, or holds a new segment. */
+    /* Once more from the name when the object lost it in the middle of the open (gc, a
+     * delete or a replace): the name is gone, or holds a new segment. Each try starts from
+     * the name as given (a System V open rewrites it to the key it found). */
+    const struct shmap__name given = n;
     for (int tries = 0;; tries++) {
         struct shmap__obj obj = SHMAP__OBJ_INIT;
+        n = given;
         if ((rc = ops->open(&n, access, &obj)) < 0)
             return rc;
         if ((rc = refuse_deleted(&obj, &n, flags)) == 0)
@@ -403,7 +414,8 @@ static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
         if (rc != SHMAP__EGONE)
             return rc;
         if (tries == 2)
-            return shmap__err(-ENOENT, "%s: no such segment (removed by gc)", n.name);
+            return shmap__err(-ENOENT, "%s: no such segment (removed while it was being "
+                                       "opened)", n.name);
     }
 }
 
@@ -427,7 +439,8 @@ int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, in
     rc = map_and_check(&obj, &n, access, true, &m);
     ops->close(&obj);
     if (rc == SHMAP__EGONE)
-        rc = shmap__err(-ENOENT, "%s: no such segment (removed by gc)", n.name);
+        rc = shmap__err(-ENOENT, "%s: no such segment (removed while it was being opened)",
+                        n.name);
     if (rc < 0)
         return rc;
     if (!(*out = new_handle(m))) {
@@ -628,6 +641,12 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
                                         "ask for: use sysv://KEY, a file: on a hugetlbfs mount "
                                         "or a memfd segment, or mount /dev/shm with "
                                         "huge=within_size for transparent ones", n.name);
+    if ((opts->flags & SHMAP_CREATE_HIDDEN) && (opts->flags & SHMAP_CREATE_REPLACE) &&
+        n.store == SHMAP_STORE_SYSV)
+        return shmap__err(SHMAP_EINVAL, "%s: a System V segment takes its key at creation, so a "
+                                        "hidden one cannot replace another only when finished "
+                                        "(remove the old one first, or create without "
+                                        "SHMAP_CREATE_HIDDEN)", n.name);
     if ((opts->flags & SHMAP_CREATE_OPEN) && n.store == SHMAP_STORE_MEMFD)
         return shmap__err(SHMAP_EINVAL, "%s: a memfd segment has no name to open",
                           n.name);
@@ -743,6 +762,7 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
         return shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
     m->hidden_pid = hidden ? shmap__getpid() : 0;
+    m->unfinished = hidden;
     m->hidden_replace = (opts->flags & SHMAP_CREATE_REPLACE) != 0;
     shmap__attach_created(&h, m);
     m->data = (char *)base + lay.data_offset;
@@ -936,6 +956,9 @@ bool shmap__map_named(const struct shmap__map *m)
     char path[SHMAP_NAME_MAX + 16];
     struct stat st;
     int rc;
+    /* Created hidden and not finished: not named yet, but not deleted either. */
+    if (__atomic_load_n(&m->unfinished, __ATOMIC_ACQUIRE))
+        return true;
     switch (m->name.store) {
     case SHMAP_STORE_POSIX:
         if (!shmap__posix_path(path, sizeof path, m->name.os_handle))
@@ -1042,7 +1065,7 @@ static int release(shmap_seg *seg, bool unmap)
         return 0;
     int rc = 0;
     bool destroyed = false;
-    if (m->hidden && m->hidden_pid == shmap__getpid()) {
+    if (m->unfinished && m->hidden_pid == shmap__getpid()) {
         /* Never finished: it goes, whatever was asked of its last close. */
         if (m->ops->drop)
             m->ops->drop(&m->name, m->hidden);
@@ -1069,17 +1092,16 @@ int shmap_create_finish(shmap_seg *seg)
     struct shmap__map *m = seg->map;
     pthread_mutex_lock(&registry_lock);
     int rc = 0;
-    if (!m->hidden || m->hidden_pid != shmap__getpid())
+    if (!m->unfinished || m->hidden_pid != shmap__getpid())
         rc = shmap__err(SHMAP_EINVAL, "%s: %s", m->name.name,
-                        m->hidden ? "created hidden by another process: only it can finish it"
-                                  : "not created hidden (SHMAP_CREATE_HIDDEN), or finished "
-                                    "already");
+                        m->unfinished ? "created hidden by another process: only it can "
+                                        "finish it"
+                                      : "not created hidden (SHMAP_CREATE_HIDDEN), or "
+                                        "finished already");
     else if (m->ops->reveal)
         rc = m->ops->reveal(&m->name, m->hidden, m->base, m->hidden_replace);
-    if (rc == 0) {
-        free(m->hidden);
-        m->hidden = NULL;
-    }
+    if (rc == 0)
+        __atomic_store_n(&m->unfinished, false, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&registry_lock);
     return rc;
 }
@@ -1205,7 +1227,16 @@ int shmap_os_handle(const shmap_seg *seg, char *buf, size_t size)
 {
     if (!seg || !buf)
         return shmap__err(SHMAP_EINVAL, "shmap_os_handle: NULL argument");
-    const char *handle = seg->map->name.os_handle;
+    const struct shmap__map *m = seg->map;
+    const char *handle = m->name.os_handle;
+    char hidden[PATH_MAX];
+    /* Not finished: the hidden object's handle, the name it is under now. */
+    if (__atomic_load_n(&m->unfinished, __ATOMIC_ACQUIRE) && m->hidden[0]) {
+        const char *slash = strrchr(handle, '/');
+        int dlen = m->name.store == SHMAP_STORE_FILE && slash ? (int)(slash - handle) + 1 : 0;
+        snprintf(hidden, sizeof hidden, "%.*s%s", dlen, handle, m->hidden);
+        handle = hidden;
+    }
     if (strlen(handle) >= size)
         return shmap__err(-ERANGE, "%s: OS handle needs %zu bytes", seg->map->name.name,
                           strlen(handle) + 1);

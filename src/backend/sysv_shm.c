@@ -316,7 +316,12 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
         memcpy((char *)p + req->h->kw_offset, req->kw, req->kw_len);
     struct shmap__header *h = p, init = *req->h;
     init.state = SHMAP__STATE_INIT;
+    /* The magic last: a reader that sees it sees the rest (one that reads in between gets
+     * a header it refuses, and reads again while the segment is young: segment.c). */
+    memset(init.magic, 0, sizeof init.magic);
     memcpy(h, &init, sizeof init);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    memcpy(h->magic, req->h->magic, sizeof h->magic);
     /* Reserve: fault in every page so a full system fails here. Huge pages were reserved
      * by shmget; faulting them in is only for PREFAULT. */
     bool populate = !hp || (req->flags & SHMAP_CREATE_PREFAULT);

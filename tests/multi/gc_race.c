@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include "../util.h"
@@ -109,14 +111,26 @@ TEST(gc_race__a_system_v_open_racing_gc_keeps_its_segment_named_or_finds_none)
 }
 
 /* Write `pid` (0: none) into the segment's gc mark, and `removed`, through its header. */
-static void set_mark(const char *name, pid_t pid, uint32_t removed)
+/* Write `pid` (0: none) into the segment's gc mark, made `age_s` seconds ago in pid
+ * namespace `pidns` (0: unknown), and `removed`, through its header. */
+static void set_mark_at(const char *name, pid_t pid, double age_s, uint32_t pidns,
+                        uint32_t removed)
 {
     struct shmap__header h;
     util_header_read(name, &h);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     h.gc_pid = pid;
     h.gc_start = 0; /* judged by pid alone */
+    h.gc_pidns = pidns;
+    h.gc_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t)(age_s * 1e9);
     h.removed = removed;
     util_header_write(name, &h);
+}
+
+static void set_mark(const char *name, pid_t pid, uint32_t removed)
+{
+    set_mark_at(name, pid, 0, 0, removed);
 }
 
 /* Open `name` read-only and close it; the seconds it took. */
@@ -163,10 +177,153 @@ TEST(gc_race__an_open_waits_for_a_live_gc_mark_only)
     took = timed_open(name);
     CHECK(took >= 1.9 && took < 5.0);
 
+    /* A mark over two seconds old is heeded by nobody (a gc stopped, or killed in another
+     * pid namespace, whose pid cannot be judged from here); a fresh one of another pid
+     * namespace is waited for. */
+    set_mark_at(name, gc, 3.0, 0, 0);
+    CHECK(timed_open(name) < 0.5);
+    set_mark_at(name, getpid(), 3.0, 12345, 0);
+    CHECK(timed_open(name) < 0.5);
+    set_mark_at(name, getpid(), 1.7, 12345, 0);
+    took = timed_open(name);
+    CHECK(took >= 0.15 && took < 1.5);
+    /* A gc that died while it wrote its mark (minus its pid) holds nobody up either. */
     util_kill9(gc);
     set_mark(name, gc, 0); /* gc died marking it */
+    CHECK(timed_open(name) < 0.5);
+    set_mark(name, -gc, 0);
     CHECK(timed_open(name) < 0.5);
     set_mark(name, 0, 1);
     CHECK(timed_open(name) < 0.5);
     CHECK_OK(shmap_delete(name, 0, 0));
+}
+
+/* A gc whose mark nobody heeds any more is replaced: the next gc removes the segment. */
+TEST(gc_race__a_stale_mark_does_not_keep_a_segment_from_gc)
+{
+    const char *name = test_name("stale");
+    util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    set_mark_at(name, getppid(), 3.0, 12345, 0); /* another namespace's, long ago */
+    struct util_gc_events e;
+    memset(&e, 0, sizeof e);
+    CHECK_OK(shmap_gc(name, 0, util_gc_collect, &e));
+    CHECK_EQ_INT(e.n, 1);
+    CHECK(e.ev[0].action == SHMAP_GC_REMOVED_TRANSIENT && e.ev[0].status == 0);
+    CHECK(!util_shm_exists(name));
+}
+
+/* One gc thread, another thread of the same process opening: the same guarantee. */
+struct thread_race {
+    const char *name;
+    int *turn;
+    int lost, failed;
+};
+
+static void *open_loop(void *arg)
+{
+    struct thread_race *r = arg;
+    while (__atomic_load_n(r->turn, __ATOMIC_SEQ_CST) != 1) {
+        shmap_seg *seg = NULL;
+        int rc = shmap_open(&seg, r->name, SHMAP_RDONLY);
+        if (rc < 0) {
+            r->failed += rc != -ENOENT;
+            break;
+        }
+        int zero = 0;
+        __atomic_compare_exchange_n(r->turn, &zero, -1, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
+        spin_us(5);
+        shmap_info info;
+        r->lost += shmap_info_get(seg, &info) < 0 || info.deleted;
+        shmap_close(seg);
+    }
+    int zero = 0;
+    __atomic_compare_exchange_n(r->turn, &zero, -1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+TEST(gc_race__an_open_in_another_thread_of_the_gc_process_is_safe_too)
+{
+    const char *name = test_name("thr");
+    int turn;
+    for (unsigned i = 0; i < ROUNDS; i++) {
+        util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+        __atomic_store_n(&turn, 0, __ATOMIC_SEQ_CST);
+        struct thread_race r = {name, &turn, 0, 0};
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, open_loop, &r) == 0);
+        while (__atomic_load_n(&turn, __ATOMIC_SEQ_CST) == 0)
+            ;
+        srand(i);
+        spin_us(rand() % 20);
+        int rc = shmap_gc(name, 0, NULL, NULL);
+        __atomic_store_n(&turn, 1, __ATOMIC_SEQ_CST);
+        CHECK(pthread_join(t, NULL) == 0);
+        shmap_seg *seg = NULL;
+        if (shmap_open(&seg, name, SHMAP_RDONLY) == 0) {
+            CHECK_OK(shmap_close(seg));
+            CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+        }
+        CHECK_OK(rc);
+        if (r.lost)
+            test_fail(__FILE__, __LINE__, "round %u: gc removed %s while a thread held it", i,
+                      name);
+        CHECK_EQ_INT(r.failed, 0);
+    }
+}
+
+/* gc's callback: count[0] removals of transient segments, count[1] failed or kept ones.
+ * (A gc may also clear the stale slots of a segment it kept because the other gc had it
+ * open, before that one removes it.) */
+static int count_events(const shmap_gc_event *ev, void *ctx)
+{
+    int *count = ctx;
+    if (ev->status != 0)
+        count[1]++;
+    else if (ev->action == SHMAP_GC_REMOVED_TRANSIENT)
+        count[0]++;
+    return 0;
+}
+
+/*
+ * Two gcs at once over the same leftovers: none is removed twice, nothing fails. Each gc
+ * keeps a segment the other has open while it looks: what both kept, the next gc removes.
+ */
+TEST(gc_race__two_gcs_at_once_remove_each_leftover_once)
+{
+    enum { N = 40 };
+    const char *family = test_name("two");
+    char names[N][128];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "%s-%02d", family, i);
+        util_make_by_dead_creator(names[i], SHMAP_CREATE_TRANSIENT);
+    }
+    int up[2];
+    CHECK(pipe(up) == 0);
+    pid_t other = util_spawn();
+    if (other == 0) {
+        int count[2] = {0, 0};
+        int rc = shmap_gc(family, 0, count_events, count);
+        char said[2] = {(char)count[0], (char)(rc == 0 && count[1] == 0)};
+        _exit(write(up[1], said, 2) == 2 ? 0 : 1);
+    }
+    int count[2] = {0, 0};
+    CHECK_OK(shmap_gc(family, 0, count_events, count));
+    char said[2];
+    CHECK(read(up[0], said, 2) == 2);
+    CHECK_EQ_INT(test_wait(other), 0);
+    close(up[0]);
+    close(up[1]);
+    CHECK_EQ_INT(said[1], 1);
+    CHECK_EQ_INT(count[1], 0);
+    int left = 0;
+    for (int i = 0; i < N; i++)
+        left += util_shm_exists(names[i]);
+    CHECK_EQ_INT(count[0] + said[0] + left, N);
+    count[0] = 0;
+    CHECK_OK(shmap_gc(family, 0, count_events, count));
+    CHECK_EQ_INT(count[0], left);
+    CHECK_EQ_INT(count[1], 0);
+    for (int i = 0; i < N; i++)
+        CHECK(!util_shm_exists(names[i]));
 }

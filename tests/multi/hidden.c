@@ -247,3 +247,39 @@ TEST(hidden__gc_with_a_prefix_removes_the_leftovers_of_its_names_only)
     CHECK_EQ_INT(util_count_hidden_of(b), 0);
     util_clear(&out, &err);
 }
+
+/*
+ * A hidden segment's handle works as any until it is finished: it is not deleted, a wait
+ * waits (for a publish, not a deletion), and its OS handle is the hidden object's. A
+ * System V one cannot replace another (its key is taken at creation).
+ */
+TEST(hidden__a_handle_works_before_it_is_finished)
+{
+    const char *name = test_name("works");
+    shmap_seg *seg = make_hidden(name, 0);
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.deleted, 0);
+    uint64_t seen = shmap_generation(seg);
+    CHECK_ERR(shmap_wait(seg, &seen, 0.1), -ETIMEDOUT);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_OK(shmap_unlock(seg));
+    char handle[256];
+    CHECK_OK(shmap_os_handle(seg, handle, sizeof handle));
+    char want[64];
+    snprintf(want, sizeof want, "/.shmap-tmp-%d-", (int)getpid());
+    CHECK(strncmp(handle, want, strlen(want)) == 0);
+    CHECK_OK(shmap_create_finish(seg));
+    CHECK_OK(shmap_os_handle(seg, handle, sizeof handle));
+    CHECK_STR(handle + 1, name);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_delete(name, 0, 0));
+
+    char sysv[64];
+    snprintf(sysv, sizeof sysv, "sysv://0x%08x", (unsigned)test_sysv_key());
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_HIDDEN | SHMAP_CREATE_REPLACE;
+    CHECK_ERR(shmap_create(&seg, sysv, SHMAP_U8, 1, (const uint64_t[]){4}, &opts),
+              SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "takes its key at creation");
+}

@@ -4,8 +4,11 @@
  * header marked INIT, rather than calling the segment foreign. A zero segment whose
  * creator is gone is foreign at once.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <unistd.h>
 
 #include "../util.h"
 
@@ -90,4 +93,51 @@ TEST(sysv_create__a_zero_segment_whose_creator_is_gone_is_foreign_at_once)
     shmctl(id, IPC_RMID, NULL);
     CHECK_ERR(rc, SHMAP_EFORMAT);
     CHECK(took < 0.5);
+}
+
+/*
+ * Opens racing creations of one key, made and destroyed in a loop: an open finds no
+ * segment, waits for one being created, or gets it whole; never a half-copied header
+ * taken for a foreign or corrupt segment.
+ */
+TEST(sysv_create__opens_racing_creations_never_see_a_half_written_header)
+{
+    key_t key = test_sysv_key();
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
+    int stop[2];
+    CHECK(pipe(stop) == 0);
+    pid_t maker = util_spawn();
+    if (maker == 0) {
+        close(stop[1]);
+        fcntl(stop[0], F_SETFL, O_NONBLOCK);
+        char c;
+        while (read(stop[0], &c, 1) < 0) {
+            shmap_seg *seg = NULL;
+            if (shmap_create(&seg, name, SHMAP_U8, 1, (const uint64_t[]){64}, NULL) == 0)
+                shmap_close(seg); /* destroyed: created without KEEP */
+        }
+        _exit(0);
+    }
+    close(stop[0]);
+    double until = util_now_s() + 1.0;
+    long opens = 0, got = 0;
+    while (util_now_s() < until) {
+        shmap_seg *seg = NULL;
+        int rc = shmap_open(&seg, name, SHMAP_RDONLY);
+        opens++;
+        if (rc == 0) {
+            got++;
+            shmap_close(seg);
+        } else if (rc != -ENOENT && rc != SHMAP_EINCOMPLETE) {
+            close(stop[1]);
+            test_wait(maker);
+            test_fail(__FILE__, __LINE__, "open %ld: %s (%s)", opens, shmap_errname(rc),
+                      shmap_last_error());
+        }
+    }
+    close(stop[1]);
+    CHECK_EQ_INT(test_wait(maker), 0);
+    CHECK(opens > 0);
+    CHECK(!util_sysv_exists(key));
 }
