@@ -1300,8 +1300,9 @@ enum shmap_list_flags {
  *
  * The members after @p info were appended in 0.x, the keywords in 0.3, @p error in 0.4 (the
  * library is not at 1.0 yet: programs built against an older, shorter entry must be
- * rebuilt; the soname, libshmap.so.0.4, keeps them from loading this one). They are read with the same reads as @p info, and are zero unless @p status is
- * 0, but for @p error, which is set only when it is not.
+ * rebuilt; the soname, libshmap.so.0.4, keeps them from loading this one). They are read
+ * with the same reads as @p info, and are zero unless @p status is 0, but for @p error,
+ * which is set only when it is not.
  */
 typedef struct shmap_entry {
     int status;       /**< 0 for a valid described segment, else why not (a negative code) */
