@@ -449,6 +449,12 @@ int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize);
 int cli_fits_write(const char *path, int fd, const shmap_info *info, const void *data,
                    const shmap_keyword *kw, int nkw, char *err, size_t errsize);
 
+/* Write the FITS file into @p fd, a new, empty regular file open for reading and writing
+ * (an unnamed one, O_TMPFILE), through the descriptor: block by block, with no copy of it
+ * in memory. 0, or -1 with err. */
+int cli_fits_write_fd(int fd, const shmap_info *info, const void *data,
+                      const shmap_keyword *kw, int nkw, char *err, size_t errsize);
+
 /* ---------------------------------------------------------------------------------------- */
 /* JSON (json.c): the schema is documented there. */
 

@@ -13,10 +13,21 @@
  * A user who may read but not write the segment cannot lock it, and gets the checked copy
  * alone.
  *
- * The file appears whole or not at all. It is written under a hidden directory made next
- * to FILE, then renamed into place (without replacing anything unless --force), so a
- * failure, a full disk or a signal leaves FILE as it was; the hidden directory goes with a
- * failure or a signal, and only a kill -9 can leave one (.NAME.shmap-XXXXXX).
+ * The file appears whole or not at all, and nothing else is left, even by a kill -9. It
+ * is written as an unnamed file in FILE's directory (open(O_TMPFILE)), synced, and only
+ * then given its name by linking /proc/self/fd/N (linkat). A link never replaces a name,
+ * so a FILE that appeared meanwhile is refused without --force. With --force, a FILE that
+ * is there is replaced at once: the file is linked under a hidden name beside it
+ * (.FILE.shmap-XXXXXX) and renamed over it, with INT, TERM, HUP and QUIT held off between
+ * the two calls; a kill -9 in that window alone leaves the hidden name, a whole file. A
+ * failure, a full disk or any signal before the link leaves FILE as it was: the unnamed
+ * file goes with the process's last descriptor of it. FITS goes the same way: CFITSIO
+ * writes into the descriptor through a driver of our own (fits.c).
+ *
+ * Where the file system has no O_TMPFILE (or no /proc is mounted to link it by), the file
+ * is written under a hidden directory made next to FILE, then renamed into place (without
+ * replacing anything unless --force); the hidden directory goes with a failure or a
+ * catchable signal, and only a kill -9 can leave one (.FILE.shmap-XXXXXX).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,30 +69,81 @@ static int format_of(const char *path)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* The output file: written hidden, then renamed into place */
+/* The output file: unnamed until it is whole, or written hidden and renamed into place */
 
-/* What a signal handler removes: set while the hidden files exist. */
-static char tmp_dir[PATH_MAX], tmp_file[PATH_MAX];
+/* The unnamed file (O_TMPFILE) being written, or -1 when the hidden directory serves. */
+static int tmp_fd = -1;
+/*
+ * The hidden name beside FILE, .FILE.shmap-XXXXXX: the directory the file is written in
+ * when it cannot be unnamed, or the name an unnamed file is linked under to replace FILE
+ * (--force). tmp_file is the file in that directory.
+ */
+static char hidden[PATH_MAX], tmp_file[PATH_MAX];
+/* What a signal handler removes: set while the hidden directory exists. */
 static volatile sig_atomic_t tmp_live;
 
 static void on_signal(int sig)
 {
     if (tmp_live) {
         unlink(tmp_file);
-        rmdir(tmp_dir);
+        rmdir(hidden);
     }
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
+/* Remove what make_tmp() made: close the unnamed file, or remove the hidden directory. */
 static void remove_tmp(void)
 {
+    if (tmp_fd >= 0) {
+        close(tmp_fd);
+        tmp_fd = -1;
+        return;
+    }
     tmp_live = 0;
     unlink(tmp_file);
-    rmdir(tmp_dir);
+    rmdir(hidden);
 }
 
-/* Make the hidden directory beside @p path and name the file in it. 0, or CLI_EXIT_FAIL. */
+/* Put random letters and digits in place of the XXXXXX that end @p name. */
+static void random_suffix(char *name)
+{
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char r[6];
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t v = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid();
+        for (size_t i = 0; i < sizeof r; i++, v /= 62)
+            r[i] = (unsigned char)(v % 62);
+    }
+    char *x = name + strlen(name) - sizeof r;
+    for (size_t i = 0; i < sizeof r; i++)
+        x[i] = chars[r[i] % 62];
+}
+
+/*
+ * An unnamed file in @p dir, to be named once whole by linking /proc/self/fd/N: its
+ * descriptor, or -1 with errno. Without /proc it could not be named: EOPNOTSUPP then, as
+ * from a file system without O_TMPFILE, so that the hidden directory serves instead.
+ */
+static int open_unnamed(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return -1;
+    char proc[32];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (access(proc, F_OK) < 0) {
+        close(fd);
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    return fd;
+}
+
+/* Make the file to write beside @p path: unnamed, or else in a hidden directory. 0, or
+ * CLI_EXIT_FAIL. */
 static int make_tmp(const char *path)
 {
     char copy[PATH_MAX], copy2[PATH_MAX];
@@ -88,20 +151,26 @@ static int make_tmp(const char *path)
         return cli_fail(path, "path too long");
     snprintf(copy2, sizeof copy2, "%s", path);
     const char *dir = dirname(copy), *base = basename(copy2);
-    /* The directory's name keeps at most 200 bytes of FILE's, so that a FILE name near
+    /* The hidden name keeps at most 200 bytes of FILE's, so that a FILE name near
      * NAME_MAX (255) still leaves room for the dot and the suffix. */
-    if (snprintf(tmp_dir, sizeof tmp_dir, "%s/.%.200s.shmap-XXXXXX", dir, base) >=
-        (int)sizeof tmp_dir)
+    if (snprintf(hidden, sizeof hidden, "%s/.%.200s.shmap-XXXXXX", dir, base) >=
+        (int)sizeof hidden)
         return cli_fail(path, "path too long");
+    tmp_fd = open_unnamed(dir);
+    if (tmp_fd >= 0)
+        return 0;
+    /* What file systems without O_TMPFILE, and kernels before 3.11, answer. */
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        return cli_fail(path, "cannot write in %s: %s", dir, strerror(errno));
     cli_catch_end_signals(on_signal, SIGPIPE);
     /* No signal between making the directory and noting it for the handler. */
     cli_block_end_signals(1);
     int status = 0;
-    if (!mkdtemp(tmp_dir)) {
+    if (!mkdtemp(hidden)) {
         status = cli_fail(path, "cannot write in %s: %s", dir, strerror(errno));
-    } else if (snprintf(tmp_file, sizeof tmp_file, "%s/%s", tmp_dir, base) >=
+    } else if (snprintf(tmp_file, sizeof tmp_file, "%s/%s", hidden, base) >=
                (int)sizeof tmp_file) {
-        rmdir(tmp_dir);
+        rmdir(hidden);
         status = cli_fail(path, "path too long");
     } else {
         tmp_live = 1;
@@ -120,27 +189,61 @@ static int sync_path(const char *path, int flags)
     return rc;
 }
 
-/* Put the hidden file in place of @p path, and remove the hidden directory. */
+/*
+ * Give the unnamed file the name @p path. linkat() never replaces a name, so a FILE that
+ * appeared meanwhile is refused (EEXIST). With --force, a FILE that is there is replaced
+ * at once by rename() from the hidden name, linked first; the end signals are held off
+ * between the two. 0, or -1 with errno.
+ */
+static int link_unnamed(const char *path, int force)
+{
+    char proc[32];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", tmp_fd);
+    int rc = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+    if (rc == 0 || errno != EEXIST || !force)
+        return rc;
+    cli_block_end_signals(1);
+    for (int tries = 0; tries < 100; tries++) {
+        random_suffix(hidden);
+        rc = linkat(AT_FDCWD, proc, AT_FDCWD, hidden, AT_SYMLINK_FOLLOW);
+        if (rc == 0 || errno != EEXIST)
+            break;
+    }
+    if (rc == 0 && (rc = rename(hidden, path)) < 0) {
+        int e = errno;
+        unlink(hidden);
+        errno = e;
+    }
+    cli_block_end_signals(0);
+    return rc;
+}
+
+/* Put the hidden directory's file in place of @p path, and remove the directory. */
+static int commit_hidden(const char *path, int force)
+{
+    if (sync_path(tmp_file, 0) < 0)
+        return -1;
+    if (force)
+        return rename(tmp_file, path);
+    /* Never replace a file that appeared meanwhile. A file system without
+     * RENAME_NOREPLACE gets a hard link, which refuses an existing name too. */
+    int rc = renameat2(AT_FDCWD, tmp_file, AT_FDCWD, path, RENAME_NOREPLACE);
+    if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
+        rc = link(tmp_file, path);
+        if (rc == 0)
+            unlink(tmp_file);
+    }
+    return rc;
+}
+
+/* Sync the file written and give it the name @p path; remove what is left. */
 static int commit_tmp(const char *path, int force)
 {
-    if (sync_path(tmp_file, 0) < 0) {
-        int e = errno;
-        remove_tmp();
-        return cli_fail(path, "%s", strerror(e));
-    }
     int rc;
-    if (force) {
-        rc = rename(tmp_file, path);
-    } else {
-        /* Never replace a file that appeared meanwhile. A file system without
-         * RENAME_NOREPLACE gets a hard link, which refuses an existing name too. */
-        rc = renameat2(AT_FDCWD, tmp_file, AT_FDCWD, path, RENAME_NOREPLACE);
-        if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
-            rc = link(tmp_file, path);
-            if (rc == 0)
-                unlink(tmp_file);
-        }
-    }
+    if (tmp_fd >= 0)
+        rc = fsync(tmp_fd) < 0 ? -1 : link_unnamed(path, force);
+    else
+        rc = commit_hidden(path, force);
     int e = errno;
     remove_tmp();
     if (rc < 0 && e == EEXIST)
@@ -152,7 +255,6 @@ static int commit_tmp(const char *path, int force)
     sync_path(dirname(copy), O_DIRECTORY);
     return 0;
 }
-
 
 /* ---------------------------------------------------------------------------------------- */
 /* The snapshot */
@@ -264,29 +366,35 @@ static int take_snapshot(const char *name, shmap_seg *seg, const shmap_info *inf
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* Write the file: to @p fd when it is a stream (>= 0), else as the hidden file. */
-static int write_file(int format, const char *path, int fd, const shmap_info *info,
+/* Write the file: to @p stream when FILE is one (>= 0), else to the unnamed file or as the
+ * hidden directory's file (make_tmp()). */
+static int write_file(int format, const char *path, int stream, const shmap_info *info,
                       const cli_layout *layout, const snapshot *s)
 {
     char err[512];
     if (format == FMT_FITS) {
-        if (cli_fits_write(tmp_file, fd, info, s->data, s->kw, s->nkw, err, sizeof err) < 0)
-            return cli_fail(path, "%s", err);
-        return 0;
+        int rc;
+        if (stream >= 0)
+            rc = cli_fits_write(NULL, stream, info, s->data, s->kw, s->nkw, err, sizeof err);
+        else if (tmp_fd >= 0)
+            rc = cli_fits_write_fd(tmp_fd, info, s->data, s->kw, s->nkw, err, sizeof err);
+        else
+            rc = cli_fits_write(tmp_file, -1, info, s->data, s->kw, s->nkw, err, sizeof err);
+        return rc < 0 ? cli_fail(path, "%s", err) : 0;
     }
     char *header = NULL;
     size_t hlen = 0;
     if (format == FMT_NPY &&
         cli_npy_make_header(layout, info->ndim, info->dims, &header, &hlen, err, sizeof err) < 0)
         return cli_fail(path, "%s", err);
-    int stream = fd >= 0;
-    if (!stream)
+    int fd = stream >= 0 ? stream : tmp_fd, opened = fd < 0;
+    if (opened)
         fd = open(tmp_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     int status = 0;
     if (fd < 0 || cli_write_all(fd, header, hlen) < 0 ||
         cli_write_all(fd, s->data, (size_t)info->data_size) < 0)
         status = cli_fail(path, "%s", strerror(errno));
-    if (!stream && fd >= 0 && close(fd) < 0 && status == 0)
+    if (opened && fd >= 0 && close(fd) < 0 && status == 0)
         status = cli_fail(path, "%s", strerror(errno));
     free(header);
     return status;

@@ -21,13 +21,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fitsio.h>
+/* fitsio2.h: fitsio.h and fits_register_driver() (see "Writing through a descriptor"). */
+#include <fitsio2.h>
 
 #include "cli.h"
 
@@ -518,31 +520,17 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
     }
 }
 
-int cli_fits_write(const char *path, int fd, const shmap_info *info, const void *data,
-                   const shmap_keyword *kw, int nkw, char *err, size_t errsize)
+/* Write the image HDU (header, keywords, data) into @p f, new and empty, and close it: the
+ * CFITSIO status of the first failure, else 0; *end gets the length of the file. */
+static int write_image(fitsfile *f, size_t t, const shmap_info *info, const void *data,
+                       const shmap_keyword *kw, int nkw, LONGLONG *end)
 {
-    size_t t = 0;
-    while (t < NTYPES && types[t].dtype != info->dtype)
-        t++;
-    if (t == NTYPES)
-        return cli_fits_check_type(info->dtype, err, errsize);
     LONGLONG naxes[SHMAP_MAX_DIMS], first[SHMAP_MAX_DIMS];
     for (unsigned int i = 0; i < info->ndim; i++) {
         naxes[i] = (LONGLONG)info->dims[info->ndim - 1 - i];
         first[i] = 1;
     }
-    fitsfile *f;
     int status = 0;
-    void *mem = NULL;
-    size_t memsize = 0;
-    if (fd >= 0)
-        fits_create_memfile(&f, &mem, &memsize, 2880, realloc, &status);
-    else
-        fits_create_diskfile(&f, path, &status);
-    if (status) {
-        free(mem);
-        return fail_status(err, errsize, "creating the file", status);
-    }
     fits_create_imgll(f, types[t].imgtype, (int)info->ndim, naxes, &status);
     for (int i = 0; i < nkw && !status; i++) {
         /* BLANK marks undefined pixels of integer images only. */
@@ -563,15 +551,47 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
         fits_write_pixll(f, types[t].datatype, first, (LONGLONG)info->nelem, (void *)data,
                          &status);
     /* Where the HDU ends, data padding included: the length of the file. */
-    LONGLONG head = 0, start = 0, end = 0;
+    LONGLONG head = 0, start = 0;
+    *end = 0;
     if (!status)
-        fits_get_hduaddrll(f, &head, &start, &end, &status);
+        fits_get_hduaddrll(f, &head, &start, end, &status);
     int wstatus = status;
     status = 0;
     fits_close_file(f, &status);
-    if (wstatus || status) {
+    return wstatus ? wstatus : status;
+}
+
+static size_t type_index(shmap_dtype dtype)
+{
+    size_t t = 0;
+    while (t < NTYPES && types[t].dtype != dtype)
+        t++;
+    return t;
+}
+
+int cli_fits_write(const char *path, int fd, const shmap_info *info, const void *data,
+                   const shmap_keyword *kw, int nkw, char *err, size_t errsize)
+{
+    size_t t = type_index(info->dtype);
+    if (t == NTYPES)
+        return cli_fits_check_type(info->dtype, err, errsize);
+    fitsfile *f;
+    int status = 0;
+    void *mem = NULL;
+    size_t memsize = 0;
+    if (fd >= 0)
+        fits_create_memfile(&f, &mem, &memsize, 2880, realloc, &status);
+    else
+        fits_create_diskfile(&f, path, &status);
+    if (status) {
         free(mem);
-        return fail_status(err, errsize, "writing the file", wstatus ? wstatus : status);
+        return fail_status(err, errsize, "creating the file", status);
+    }
+    LONGLONG end = 0;
+    status = write_image(f, t, info, data, kw, nkw, &end);
+    if (status) {
+        free(mem);
+        return fail_status(err, errsize, "writing the file", status);
     }
     /* In memory, CFITSIO's buffer may have grown past the file's end. */
     const unsigned char *p = mem;
@@ -582,5 +602,177 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
         return cli_errf(err, errsize, "%s", strerror(e));
     }
     free(mem);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writing through a descriptor */
+
+/*
+ * CFITSIO opens and creates files by name, and its create refuses a name that exists, as
+ * /proc/self/fd/N of an unnamed file (O_TMPFILE) always does; a "!" first would have it
+ * remove that name, which cannot be removed, and then refuse it all the same. What it does
+ * offer is its own extension point: a program may add an I/O driver for a URL prefix of
+ * its own (fits_register_driver(), declared in fitsio2.h, which CFITSIO installs and uses
+ * to register its file://, mem:// and other drivers). "shmapfd://N" creates into
+ * descriptor N with pread and pwrite at CFITSIO's positions, so the file is written block
+ * by block as a file on disk is: no copy of it in memory (fits_create_memfile() would hold
+ * all of it, as much again as the data), and a write that fails keeps its errno for the
+ * message ("No space left on device" rather than CFITSIO's "error writing to FITS file").
+ * The descriptor stays the caller's. One file at a time: the command writes one.
+ */
+static struct {
+    int fd;
+    LONGLONG pos;
+    int err; /* errno of the first read or write that failed, or 0 */
+} fdfile = {-1, 0, 0};
+
+static int fd_create(char *name, int *handle)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(name, &end, 10);
+    if (errno || *end || end == name || n < 0 || n > INT_MAX || fdfile.fd >= 0)
+        return FILE_NOT_CREATED;
+    fdfile.fd = (int)n;
+    fdfile.pos = 0;
+    *handle = 0;
+    return 0;
+}
+
+static int fd_open(char *name, int rwmode, int *handle)
+{
+    (void)name;
+    (void)rwmode;
+    (void)handle;
+    return FILE_NOT_OPENED; /* only created, never opened by this prefix */
+}
+
+static int fd_truncate(int handle, LONGLONG size)
+{
+    (void)handle;
+    if (ftruncate(fdfile.fd, (off_t)size) < 0) {
+        if (!fdfile.err)
+            fdfile.err = errno;
+        return WRITE_ERROR;
+    }
+    return 0;
+}
+
+static int fd_close(int handle)
+{
+    (void)handle;
+    fdfile.fd = -1;
+    return 0;
+}
+
+static int fd_remove(char *name)
+{
+    (void)name;
+    return 0; /* an unnamed file goes with its last descriptor */
+}
+
+static int fd_size(int handle, LONGLONG *size)
+{
+    (void)handle;
+    struct stat st;
+    if (fstat(fdfile.fd, &st) < 0)
+        return READ_ERROR;
+    *size = (LONGLONG)st.st_size;
+    return 0;
+}
+
+static int fd_flush(int handle)
+{
+    (void)handle;
+    return 0; /* nothing buffered here; the caller syncs the file */
+}
+
+static int fd_seek(int handle, LONGLONG offset)
+{
+    (void)handle;
+    fdfile.pos = offset;
+    return 0;
+}
+
+static int fd_read(int handle, void *buffer, long nbytes)
+{
+    (void)handle;
+    unsigned char *p = buffer;
+    for (long done = 0; done < nbytes;) {
+        ssize_t r = pread(fdfile.fd, p + done, (size_t)(nbytes - done), fdfile.pos + done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r < 0 && !fdfile.err)
+                fdfile.err = errno;
+            return READ_ERROR;
+        }
+        done += r;
+    }
+    fdfile.pos += nbytes;
+    return 0;
+}
+
+static int fd_write(int handle, void *buffer, long nbytes)
+{
+    (void)handle;
+    const unsigned char *p = buffer;
+    for (long done = 0; done < nbytes;) {
+        ssize_t w = pwrite(fdfile.fd, p + done, (size_t)(nbytes - done), fdfile.pos + done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            if (!fdfile.err)
+                fdfile.err = errno;
+            return WRITE_ERROR;
+        }
+        done += w;
+    }
+    fdfile.pos += nbytes;
+    return 0;
+}
+
+/* Register the driver once: 0, or CFITSIO's status. */
+static int fd_driver(void)
+{
+    static int status = -1;
+    static char prefix[] = "shmapfd://";
+    if (status < 0) {
+        status = fits_init_cfitsio();
+        if (!status)
+            status = fits_register_driver(prefix, NULL, NULL, NULL, NULL, NULL, NULL, fd_open,
+                                          fd_create, fd_truncate, fd_close, fd_remove, fd_size,
+                                          fd_flush, fd_seek, fd_read, fd_write);
+    }
+    return status;
+}
+
+int cli_fits_write_fd(int fd, const shmap_info *info, const void *data,
+                      const shmap_keyword *kw, int nkw, char *err, size_t errsize)
+{
+    size_t t = type_index(info->dtype);
+    if (t == NTYPES)
+        return cli_fits_check_type(info->dtype, err, errsize);
+    /* A CFITSIO that takes no more drivers: the way of streams, through memory. */
+    if (fd_driver() != 0) {
+        fits_clear_errmsg();
+        return cli_fits_write(NULL, fd, info, data, kw, nkw, err, errsize);
+    }
+    char name[32];
+    snprintf(name, sizeof name, "shmapfd://%d", fd);
+    fitsfile *f;
+    int status = 0;
+    fdfile.err = 0;
+    if (fits_create_file(&f, name, &status))
+        return fail_status(err, errsize, "creating the file", status);
+    LONGLONG end;
+    status = write_image(f, t, info, data, kw, nkw, &end);
+    if (status && fdfile.err) {
+        fits_clear_errmsg();
+        return cli_errf(err, errsize, "%s", strerror(fdfile.err));
+    }
+    if (status)
+        return fail_status(err, errsize, "writing the file", status);
     return 0;
 }

@@ -61,3 +61,9 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
     (void)nkw;
     return missing(err, errsize);
 }
+
+int cli_fits_write_fd(int fd, const shmap_info *info, const void *data,
+                      const shmap_keyword *kw, int nkw, char *err, size_t errsize)
+{
+    return cli_fits_write(NULL, fd, info, data, kw, nkw, err, errsize);
+}

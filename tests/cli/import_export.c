@@ -14,6 +14,7 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "../util.h"
@@ -1223,12 +1224,13 @@ TEST(io__export_writes_to_standard_output_and_streams_and_replaces_links)
     unsigned char *t = read_file(util_test_path("target"), &len);
     CHECK(len == 4 && memcmp(t, "keep", 4) == 0);
     free(t);
-    /* A name near NAME_MAX still gets its hidden directory. */
+    /* A name near NAME_MAX still gets its hidden name, for --force. */
     char leaf[256];
     memset(leaf, 'n', 251);
     snprintf(leaf + 251, 5, ".npy");
     RUN(0, "export", name, util_test_path(leaf));
     CHECK(file_exists(util_test_path(leaf)));
+    RUN(0, "export", name, util_test_path(leaf), "--force");
     /* out.npy fifo target link.npy dangling.npy and the long one: nothing hidden. */
     CHECK_EQ_INT(util_dir_entries(util_test_dir()), 6);
     CHECK_OK(shmap_unlink(name));
@@ -1345,9 +1347,10 @@ TEST(io__a_fits_file_through_a_pipe_is_refused_with_the_reason)
 }
 
 /*
- * A full file system, here a 1 MiB tmpfs: an export of 2 MiB fails in one line and leaves
- * neither FILE nor its hidden directory; an import into a file segment there, from a pipe
- * whose header announces 2 MiB, is refused before any space is taken, and leaves nothing.
+ * A full file system, here a 1 MiB tmpfs: an export of 2 MiB, to .npy or FITS, fails in
+ * one line that says so and leaves nothing, neither FILE nor a hidden file; an import into
+ * a file segment there, from a pipe whose header announces 2 MiB, is refused before any
+ * space is taken, and leaves nothing.
  */
 static void export_import_on_a_full_file_system(const char *mnt)
 {
@@ -1358,6 +1361,14 @@ static void export_import_on_a_full_file_system(const char *mnt)
     RUN(1, "export", src, file);
     CHECK_ERROR_LINE(err, "No space left on device");
     CHECK_EQ_INT(util_dir_entries(mnt), 0);
+    int fits = fits_built();
+    CHECK_OK(unlink(util_test_path("probe.fits")));
+    if (fits) {
+        snprintf(dst, sizeof dst, "%s/big.fits", mnt);
+        RUN(1, "export", src, dst);
+        CHECK_ERROR_LINE(err, "big.fits: No space left on device");
+        CHECK_EQ_INT(util_dir_entries(mnt), 0);
+    }
 
     snprintf(dst, sizeof dst, "file:%s/big.shm", mnt);
     CHECK_EQ_INT(test_sh(&out, &err, "%s export %s - --format npy 2>/dev/null | %s import - %s",
@@ -1384,11 +1395,20 @@ TEST(io__a_full_file_system_fails_export_and_import_in_one_line_and_leaves_nothi
     util_with_tmpfs(export_import_on_a_full_file_system, "1m");
 }
 
+/* Blocks in use on the file system at @p path. */
+static unsigned long long used_blocks(const char *path)
+{
+    struct statvfs sv;
+    CHECK(statvfs(path, &sv) == 0);
+    return (unsigned long long)(sv.f_blocks - sv.f_bfree);
+}
+
 /*
- * SIGTERM or SIGINT while a large export writes its hidden file (or renames it): FILE is
- * either whole or absent, and no hidden directory stays. Each signal is sent once the
- * hidden directory is there, after a delay that varies from none to more than the write;
- * a last export, not signalled, must give the whole file.
+ * SIGTERM or SIGINT while a large export writes its file (or names it): FILE is either
+ * whole or absent, and nothing else stays. Each signal is sent once the file system holds
+ * part of the file, whatever its name (an unnamed file has none), after a delay that
+ * varies from none to more than the write; a last export, not signalled, must give the
+ * whole file.
  */
 static void export_interrupted(const char *mnt)
 {
@@ -1405,9 +1425,9 @@ static void export_interrupted(const char *mnt)
             _exit(127);
         }
         double give_up = util_now_s() + 30;
-        while (util_dir_entries(mnt) == 0 && util_now_s() < give_up)
+        while (used_blocks(mnt) == 0 && util_now_s() < give_up)
             util_sleep_ms(1);
-        CHECK_EQ_INT(util_dir_entries(mnt), 1);
+        CHECK(used_blocks(mnt) > 0);
         util_sleep_ms(delays_ms[i % 8]);
         if (i < 16) /* the last one is left to finish */
             kill(pid, i % 2 ? SIGINT : SIGTERM);
