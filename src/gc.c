@@ -167,12 +167,21 @@ static bool gc_alive(const struct shmap__header *live, int32_t pid)
     return shmap__proc_alive(pid, __atomic_load_n(&live->gc_start, __ATOMIC_RELAXED));
 }
 
-void shmap__gc_wait(const struct shmap__header *live)
+void shmap__gc_wait(struct shmap__header *live, bool writable)
 {
     int64_t t0 = shmap__mono_ns();
     for (;;) {
         int32_t pid = __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE);
-        if (pid == 0 || !gc_alive(live, pid) || shmap__mono_ns() - t0 >= GC_WAIT_NS)
+        if (pid == 0)
+            return;
+        if (!gc_alive(live, pid)) {
+            /* A mark nobody heeds: cleared when we may, so later opens need not look. */
+            if (writable)
+                __atomic_compare_exchange_n(&live->gc_pid, &pid, 0, false, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED);
+            return;
+        }
+        if (shmap__mono_ns() - t0 >= GC_WAIT_NS)
             return;
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);

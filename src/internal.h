@@ -187,9 +187,10 @@ SHMAP__HIDDEN int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li
                                    struct shmap__alive_cache *cache);
 /* gc.c: an opener that mapped a segment and then read `gc_pid` set in its header: wait,
  * through the mapping `live`, until that gc has decided whether to remove the segment (it
- * clears the mark), has died, or two seconds have passed. The caller then checks whether
- * the object still has its name. */
-SHMAP__HIDDEN void shmap__gc_wait(const struct shmap__header *live);
+ * clears the mark), has died, or two seconds have passed; a mark nobody heeds any more is
+ * cleared when the mapping is `writable`. The caller then checks whether the object still
+ * has its name. */
+SHMAP__HIDDEN void shmap__gc_wait(struct shmap__header *live, bool writable);
 /* An internal code, never returned to callers: a segment an open reached by name was
  * removed by gc while the open mapped it; the open starts again from the name. */
 #define SHMAP__EGONE (-30999)

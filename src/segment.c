@@ -279,7 +279,7 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         rc = shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
     if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
         if (h->gc_pid)
-            shmap__gc_wait(base);
+            shmap__gc_wait(base, access == SHMAP__ACC_RDWR);
         if (unnamed_now(n, obj))
             rc = SHMAP__EGONE;
     }
