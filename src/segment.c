@@ -401,11 +401,12 @@ static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
     int access = access_of(flags);
     /* Once more from the name when the object lost it in the middle of the open (gc, a
      * delete or a replace): the name is gone, or holds a new segment. Each try starts from
-     * the name as given (a System V open rewrites it to the key it found). */
-    const struct shmap__name given = n;
+     * the name as given (a System V open rewrites it to the key it found); it is parsed
+     * again rather than kept in a copy, which would cost every open a copy of 8 KiB. */
     for (int tries = 0;; tries++) {
         struct shmap__obj obj = SHMAP__OBJ_INIT;
-        n = given;
+        if (tries && (rc = shmap__name_parse(name, &n)) < 0)
+            return rc;
         if ((rc = ops->open(&n, access, &obj)) < 0)
             return rc;
         if ((rc = refuse_deleted(&obj, &n, flags)) == 0)
@@ -591,16 +592,17 @@ static int record_error(int rc, const char *who)
     return shmap__err(rc, "%s: %s", who, detail);
 }
 
-/* What shmap_create() has checked and worked out, for create_new(). */
+/* What shmap_create() has checked and worked out, for create_new() (pointers: a name is
+ * 8 KiB, too much to copy on every create). */
 struct create_plan {
-    struct shmap__name n;
+    struct shmap__name *n;
     shmap_dtype dtype;
     size_t elsize;
     unsigned ndim;
     const uint64_t *dims;
     const char *rec; /* canonical field list, or NULL */
     size_t rec_len;
-    struct shmap__layout lay;
+    const struct shmap__layout *lay;
     const struct shmap__kwslot *kw; /* keyword slots to write, `nkw` of them */
     unsigned nkw;
 };
@@ -686,8 +688,8 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
             return kwused;
         }
     }
-    struct create_plan plan = {n,   dtype, elsize, ndim,    dims,
-                               rec, rec_len, lay, kwslots, (unsigned)kwused};
+    struct create_plan plan = {&n,  dtype,   elsize, ndim,    dims,
+                               rec, rec_len, &lay,   kwslots, (unsigned)kwused};
     rc = create_new(out, name, opts, &plan);
     free(kwslots);
     return rc;
@@ -697,8 +699,8 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
 static int create_new(shmap_seg **out, const char *name, const shmap_create_opts *opts,
                       const struct create_plan *p)
 {
-    struct shmap__name n = p->n;
-    const struct shmap__layout lay = p->lay;
+    struct shmap__name *n = p->n;
+    const struct shmap__layout *lay = p->lay;
     shmap_dtype dtype = p->dtype;
     size_t elsize = p->elsize;
     unsigned ndim = p->ndim;
@@ -719,25 +721,25 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
     memset(&h, 0, sizeof h);
     unsigned seg_flags = ((opts->flags & SHMAP_CREATE_TRANSIENT) ? SHMAP_SEG_TRANSIENT : 0) |
                          ((opts->flags & SHMAP_CREATE_RING) ? SHMAP_SEG_RING : 0);
-    shmap__header_init(&h, &lay, dtype, ndim, dims, seg_flags);
+    shmap__header_init(&h, lay, dtype, ndim, dims, seg_flags);
     h.state = SHMAP__STATE_READY;
     h.kw_order = p->nkw;
     shmap__attach_created(&h, NULL);
 
-    const struct shmap__store_ops *ops = shmap__store_ops(n.store);
+    const struct shmap__store_ops *ops = shmap__store_ops(n->store);
     bool destroys = !(opts->flags & SHMAP_CREATE_KEEP) && ops->destroys;
-    h.creator_destroys = destroys && n.store != SHMAP_STORE_MEMFD;
+    h.creator_destroys = destroys && n->store != SHMAP_STORE_MEMFD;
     struct shmap__create_req req = {&h,
                                     rec,
                                     p->rec_len,
                                     p->nkw ? p->kw : NULL,
                                     (size_t)p->nkw * sizeof *p->kw,
-                                    lay.total_size,
+                                    lay->total_size,
                                     opts->mode ? opts->mode : 0600,
                                     opts->flags};
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     void *base = NULL;
-    rc = ops->create(&n, &req, &obj, &base);
+    rc = ops->create(n, &req, &obj, &base);
     if (rc == -EEXIST && (opts->flags & SHMAP_CREATE_OPEN))
         return open_existing(out, name, dtype, elsize, ndim, dims, rec, ring); /* lost a race */
     if (rc < 0)
@@ -745,7 +747,7 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
     /* The whole object: more than the layout where huge pages rounded it up. */
     size_t maplen = (size_t)obj.st.st_size;
     bool hidden = opts->flags & SHMAP_CREATE_HIDDEN;
-    struct shmap__map *m = map_new(&n, &obj.st, base, maplen, SHMAP__ACC_RDWR);
+    struct shmap__map *m = map_new(n, &obj.st, base, maplen, SHMAP__ACC_RDWR);
     shmap_seg *seg = m ? new_handle(m) : NULL;
     if (seg && hidden && !(m->hidden = strdup(obj.hidden))) {
         free(seg);
@@ -755,21 +757,21 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
         free(m);
         ops->unmap(base, maplen);
         if (hidden && ops->drop)
-            ops->drop(&n, obj.hidden);
+            ops->drop(n, obj.hidden);
         else if (ops->destroy)
-            ops->destroy(&n, obj.st.st_dev, obj.st.st_ino);
+            ops->destroy(n, obj.st.st_dev, obj.st.st_ino);
         ops->close(&obj);
-        return shmap__err(-ENOMEM, "%s: out of memory", n.name);
+        return shmap__err(-ENOMEM, "%s: out of memory", n->name);
     }
     m->hidden_pid = hidden ? shmap__getpid() : 0;
     m->unfinished = hidden;
     m->hidden_replace = (opts->flags & SHMAP_CREATE_REPLACE) != 0;
     shmap__attach_created(&h, m);
-    m->data = (char *)base + lay.data_offset;
+    m->data = (char *)base + lay->data_offset;
     memcpy(m->head, &h, sizeof m->head);
     if (rec)
         m->desc_fields = strdup(rec); /* NULL when out of memory: info reads the segment */
-    if (n.store == SHMAP_STORE_MEMFD) {
+    if (n->store == SHMAP_STORE_MEMFD) {
         m->fd = obj.fd;
         obj.fd = -1;
     }
