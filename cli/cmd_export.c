@@ -192,8 +192,8 @@ static int sync_path(const char *path, int flags)
 /*
  * Give the unnamed file the name @p path. linkat() never replaces a name, so a FILE that
  * appeared meanwhile is refused (EEXIST). With --force, a FILE that is there is replaced
- * at once by rename() from the hidden name, linked first; the end signals are held off
- * between the two. 0, or -1 with errno.
+ * at once by rename() from the hidden name, linked first; signals are held off between the
+ * two. 0, or -1 with errno.
  */
 static int link_unnamed(const char *path, int force)
 {
@@ -202,7 +202,11 @@ static int link_unnamed(const char *path, int force)
     int rc = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
     if (rc == 0 || errno != EEXIST || !force)
         return rc;
-    cli_block_end_signals(1);
+    /* Every signal that can be held waits, not only the end signals: any that ends the
+     * command between the link and the rename would leave the hidden name. */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
     for (int tries = 0; tries < 100; tries++) {
         random_suffix(hidden);
         rc = linkat(AT_FDCWD, proc, AT_FDCWD, hidden, AT_SYMLINK_FOLLOW);
@@ -214,7 +218,9 @@ static int link_unnamed(const char *path, int force)
         unlink(hidden);
         errno = e;
     }
-    cli_block_end_signals(0);
+    int e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = e;
     return rc;
 }
 

@@ -34,17 +34,19 @@
  * A process may open a transient segment in the instant between gc's judgement and its
  * removal. So gc first marks the segment, writing its pid to `gc_pid` in the header, then
  * judges it again on a fresh copy and looks for users, removes it if there are none, and
- * clears the mark, having set `removed` first when it removed it (a mark that is no longer
- * its own, or older than GC_TRUST_NS, and so perhaps no longer heeded, removes nothing). A
- * mark older than GC_WAIT_NS is heeded by nobody, so that a gc killed or stopped half-way,
- * even one of another pid namespace, holds nobody up for long. An opener maps the object
+ * clears the mark, having set `removed` first when it removed it. An opener maps the object
  * before it reads the header (segment.c): if gc looked for users before that mapping
  * existed, it had marked the segment before, and the opener's copy shows the mark, or
  * `removed` when the opener comes to read only after gc is done. The opener then waits for
- * the mark to go (shmap__gc_wait) and starts again from the name if the object lost it.
+ * the mark to go (shmap__gc_wait), GC_WAIT_NS at most, and starts again from the name if
+ * the object lost it; so a gc acts only on a mark of its own under GC_TRUST_NS old.
+ *
  * The mark's owner is judged by pid and start time like a lock holder, so a gc killed
- * half-way holds nobody up. Marking takes write access; a gc that cannot write the
- * segment removes it as before, unmarked.
+ * half-way holds nobody up; one of another pid namespace, by the mark's age (gc_ns); a
+ * claim in progress (negative), by not staying unchanged over GC_CLAIM_NS. Marking takes
+ * write access; a gc that cannot write the segment removes it as before, unmarked. What
+ * is left uncovered: a gc stopped for seconds between its last look at its mark and its
+ * removal, and openers that give up waiting, which they do only after GC_WAIT_NS.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -131,9 +133,9 @@ static int kept_unseen(const char *name, const struct shmap__unseen *u)
                       name, who, fix);
 }
 
-/* How long an opener waits for a gc's verdict at most, and how old a mark may be before
- * nobody heeds it: a gc of another pid namespace cannot be judged, and one stopped
- * (SIGSTOP, a debugger) or killed there should not hold opens for good. */
+/* How long an opener waits for a gc's verdict at most, and how old a mark of another pid
+ * namespace may be before nobody heeds it: such a gc cannot be judged by its pid, and one
+ * stopped or killed there should not hold opens up for good. */
 #define GC_WAIT_NS 2000000000ll
 /* How old its mark may be when a gc removes the segment: well inside GC_WAIT_NS, so that no
  * opener has stopped heeding it by then (a gc takes milliseconds). */
@@ -146,35 +148,64 @@ static int64_t realtime_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A mark being written (gc_pid negative) lasts a few stores: one seen unchanged this long
+ * was left by a gc that died, or froze, in the middle of them. */
+#define GC_CLAIM_NS 10000000ll
+
 /*
- * Is the gc whose mark `pid` is in the live header `live` still at work? A mark being
- * written (pid < 0) is judged by the pid alone; a complete one by pid and start time, or
- * taken as alive when made in another pid namespace, and not heeded any more once older
- * than GC_WAIT_NS. This process's own mark is another thread's gc: alive.
+ * Is the gc whose complete mark (`pid` > 0) is in the live header `live` still at work? By
+ * pid and start time, as a lock holder is judged, in this pid namespace; one of another
+ * namespace, whose pid means nothing here, is heeded while its mark is under GC_WAIT_NS
+ * old (and not dated as far ahead: a clock stepped back must not stretch it). This
+ * process's own mark is another thread's gc: alive.
  */
 static bool gc_alive(const struct shmap__header *live, int32_t pid)
 {
-    if (pid < 0)
-        return pid != INT32_MIN && shmap__proc_alive(-pid, 0);
-    int64_t at = __atomic_load_n(&live->gc_ns, __ATOMIC_RELAXED);
-    if (realtime_ns() - at >= GC_WAIT_NS)
-        return false;
+    uint32_t ns = __atomic_load_n(&live->gc_pidns, __ATOMIC_RELAXED);
+    if (ns && shmap__self_pidns() && ns != shmap__self_pidns()) {
+        int64_t age = realtime_ns() - __atomic_load_n(&live->gc_ns, __ATOMIC_RELAXED);
+        return age > -GC_WAIT_NS && age < GC_WAIT_NS;
+    }
     if (pid == shmap__getpid())
         return true;
-    uint32_t ns = __atomic_load_n(&live->gc_pidns, __ATOMIC_RELAXED);
-    if (ns && shmap__self_pidns() && ns != shmap__self_pidns())
-        return true;
     return shmap__proc_alive(pid, __atomic_load_n(&live->gc_start, __ATOMIC_RELAXED));
+}
+
+/*
+ * The mark `pid` as read, once a claim in progress (negative) has settled: the value it
+ * moved on to, or the claim itself with `*stale` set when it stayed unchanged GC_CLAIM_NS
+ * (its gc died or froze half-way).
+ */
+static int32_t settled_mark(const struct shmap__header *live, int32_t pid, bool *stale)
+{
+    *stale = false;
+    int64_t t0 = shmap__mono_ns();
+    while (pid < 0) {
+        if (shmap__mono_ns() - t0 >= GC_CLAIM_NS) {
+            *stale = true;
+            return pid;
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        int32_t now = __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE);
+        if (now != pid) {
+            pid = now;
+            t0 = shmap__mono_ns();
+        }
+    }
+    return pid;
 }
 
 void shmap__gc_wait(struct shmap__header *live, bool writable)
 {
     int64_t t0 = shmap__mono_ns();
     for (;;) {
-        int32_t pid = __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE);
+        bool stale;
+        int32_t pid = settled_mark(live, __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE),
+                                   &stale);
         if (pid == 0)
             return;
-        if (!gc_alive(live, pid)) {
+        if (stale || !gc_alive(live, pid)) {
             /* A mark nobody heeds: cleared when we may, so later opens need not look. */
             if (writable)
                 __atomic_compare_exchange_n(&live->gc_pid, &pid, 0, false, __ATOMIC_SEQ_CST,
@@ -192,31 +223,35 @@ void shmap__gc_wait(struct shmap__header *live, bool writable)
  * Mark a segment through a read-write mapping of its header: false when another gc at
  * work holds the mark (it decides). The pid is claimed first, negative, by compare-and-swap,
  * so that only the winner writes the rest; the positive pid then publishes it whole.
- * Returns the mark's time in `*at`.
+ * `*since` gets the time of the mark on this process's monotonic clock.
  */
-static bool gc_mark(struct shmap__header *live, int64_t *at)
+static bool gc_mark(struct shmap__header *live, int64_t *since)
 {
-    int32_t cur = __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE);
-    if (cur && gc_alive(live, cur))
+    bool stale;
+    int32_t cur = settled_mark(live, __atomic_load_n(&live->gc_pid, __ATOMIC_ACQUIRE), &stale);
+    if (cur > 0 && !stale && gc_alive(live, cur))
         return false;
     int32_t me = shmap__getpid();
     if (!__atomic_compare_exchange_n(&live->gc_pid, &cur, -me, false, __ATOMIC_SEQ_CST,
                                      __ATOMIC_RELAXED))
         return false;
-    *at = realtime_ns();
+    *since = shmap__mono_ns();
     __atomic_store_n(&live->gc_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
     __atomic_store_n(&live->gc_start, shmap__self_start(), __ATOMIC_RELAXED);
-    __atomic_store_n(&live->gc_ns, *at, __ATOMIC_RELAXED);
+    __atomic_store_n(&live->gc_ns, realtime_ns(), __ATOMIC_RELAXED);
     __atomic_store_n(&live->gc_pid, me, __ATOMIC_SEQ_CST);
     return true;
 }
 
-/* Is our mark, made at `at`, still ours and young enough to act on? */
-static bool gc_mark_holds(const struct shmap__header *live, int64_t at)
+/*
+ * Is our mark, made at `since`, still ours, and young enough to act on? An opener waits
+ * GC_WAIT_NS at most from when it began to, which is after the mark: a gc that acts within
+ * GC_TRUST_NS of its mark acts while every opener still heeds it.
+ */
+static bool gc_mark_holds(const struct shmap__header *live, int64_t since)
 {
     return __atomic_load_n(&live->gc_pid, __ATOMIC_SEQ_CST) == shmap__getpid() &&
-           __atomic_load_n(&live->gc_ns, __ATOMIC_RELAXED) == at &&
-           realtime_ns() - at < GC_TRUST_NS;
+           shmap__mono_ns() - since < GC_TRUST_NS;
 }
 
 /* Clear our mark; `removed`: the name is gone, which `removed` in the header says first, for
@@ -344,8 +379,8 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
     void *live = wfd < 0 ? MAP_FAILED
                          : mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
                                 wfd, 0);
-    int64_t at = 0;
-    bool marked = live != MAP_FAILED && gc_mark(live, &at);
+    int64_t since = 0;
+    bool marked = live != MAP_FAILED && gc_mark(live, &since);
     if (live != MAP_FAILED)
         munmap(live, SHMAP__HEADER_SIZE);
     if (live != MAP_FAILED && !marked) { /* another gc at work decides, slots too */
@@ -373,7 +408,7 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
      * user): it must still be ours, and young enough that openers still heed it. */
     if (marked) {
         live = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (m == SHMAP__NOT_MAPPED && (live == MAP_FAILED || !gc_mark_holds(live, at)))
+        if (m == SHMAP__NOT_MAPPED && (live == MAP_FAILED || !gc_mark_holds(live, since)))
             m = SHMAP__MAPPED; /* kept: the next gc judges it */
     }
     int status = 0;
@@ -492,8 +527,8 @@ static int gc_sysv_transient(struct gc *g, int id, const struct shmid_ds *ds, co
     bool dry = g->flags & SHMAP_GC_DRY_RUN;
     *done = false;
     void *live = dry ? (void *)-1 : shmat(id, NULL, 0);
-    int64_t at = 0;
-    bool marked = live != (void *)-1 && gc_mark(live, &at);
+    int64_t since = 0;
+    bool marked = live != (void *)-1 && gc_mark(live, &since);
     if (live != (void *)-1 && !marked) { /* another gc at work decides, slots too */
         shmdt(live);
         *done = true;
@@ -513,7 +548,7 @@ static int gc_sysv_transient(struct gc *g, int id, const struct shmid_ds *ds, co
     }
     *done = shmap__header_check(&h, sizeof h, (uint64_t)ds->shm_segsz, name) == 0 &&
             unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, marked ? 1 : 0) &&
-            (!marked || gc_mark_holds(live, at));
+            (!marked || gc_mark_holds(live, since));
     if (*done && !dry && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL &&
         errno != EIDRM) {
         int e = errno;

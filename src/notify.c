@@ -324,6 +324,13 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
             if (missed)
                 *missed = f - *seen;
             *seen = f + 1;
+            if (f < g2)
+                return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while "
+                                                    "writing frame %llu over frame %llu: the "
+                                                    "copy of frame %llu may be torn",
+                                  seg->map->name.name, (int)h->writer_pid,
+                                  (unsigned long long)g2, (unsigned long long)f,
+                                  (unsigned long long)f);
             return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while writing "
                                                 "frame %llu: the copy may be torn",
                               seg->map->name.name, (int)h->writer_pid,

@@ -958,8 +958,10 @@ bool shmap__map_named(const struct shmap__map *m)
     char path[SHMAP_NAME_MAX + 16];
     struct stat st;
     int rc;
-    /* Created hidden and not finished: not named yet, but not deleted either. */
-    if (__atomic_load_n(&m->unfinished, __ATOMIC_ACQUIRE))
+    /* Created hidden and not finished by this process: not named yet, but not deleted
+     * either. (A forked child cannot tell whether its parent finished it: it asks the
+     * name, as for any segment.) */
+    if (__atomic_load_n(&m->unfinished, __ATOMIC_ACQUIRE) && m->hidden_pid == shmap__getpid())
         return true;
     switch (m->name.store) {
     case SHMAP_STORE_POSIX:
@@ -1068,7 +1070,9 @@ static int release(shmap_seg *seg, bool unmap)
     int rc = 0;
     bool destroyed = false;
     if (m->unfinished && m->hidden_pid == shmap__getpid()) {
-        /* Never finished: it goes, whatever was asked of its last close. */
+        /* Never finished: it goes, whatever was asked of its last close; waiters that
+         * share it (a forked child) learn of it first. */
+        shmap__notify_removed(m->base);
         if (m->ops->drop)
             m->ops->drop(&m->name, m->hidden);
         destroyed = true;
@@ -1233,7 +1237,8 @@ int shmap_os_handle(const shmap_seg *seg, char *buf, size_t size)
     const char *handle = m->name.os_handle;
     char hidden[PATH_MAX];
     /* Not finished: the hidden object's handle, the name it is under now. */
-    if (__atomic_load_n(&m->unfinished, __ATOMIC_ACQUIRE) && m->hidden[0]) {
+    if (__atomic_load_n(&m->unfinished, __ATOMIC_ACQUIRE) && m->hidden_pid == shmap__getpid() &&
+        m->hidden[0]) {
         const char *slash = strrchr(handle, '/');
         int dlen = m->name.store == SHMAP_STORE_FILE && slash ? (int)(slash - handle) + 1 : 0;
         snprintf(hidden, sizeof hidden, "%.*s%s", dlen, handle, m->hidden);

@@ -283,3 +283,26 @@ TEST(hidden__a_handle_works_before_it_is_finished)
               SHMAP_EINVAL);
     CHECK_CONTAINS(shmap_last_error(), "takes its key at creation");
 }
+
+/* A forked child that shares the handle learns when its parent gives the creation up. */
+TEST(hidden__a_forked_child_learns_that_its_parent_gave_it_up)
+{
+    const char *name = test_name("child");
+    shmap_seg *seg = make_hidden(name, 0);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t kid = util_spawn();
+    if (kid == 0) {
+        uint64_t seen = shmap_generation(seg);
+        util_child_send(&c, 'W');
+        double t0 = util_now_s();
+        int rc = shmap_wait(seg, &seen, 5.0);
+        _exit(rc == SHMAP_EREMOVED && util_now_s() - t0 < 3.0 ? 0 : 10);
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'W');
+    util_sleep_ms(50);
+    CHECK_OK(shmap_close(seg));
+    CHECK_EQ_INT(test_wait(kid), 0);
+    util_chan_close(&c);
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+}

@@ -506,7 +506,7 @@ TEST(notify__a_try_reports_a_writer_killed_mid_frame_as_a_wait_does)
                           h ? "read-only" : "read-write", timeouts[t], shmap_errname(rc),
                           shmap_last_error());
             CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
-            CHECK_CONTAINS(shmap_last_error(), "died while writing");
+            CHECK_CONTAINS(shmap_last_error(), "died while writing frame 1 over frame 0");
             CHECK_CONTAINS(shmap_last_error(), pid_text);
             /* The torn copy: the new first half, the old second half. It is frame 0 for
              * a reader that had nothing: the dead writer overwrote half of it. */
