@@ -399,6 +399,20 @@ TEST(notify__a_writer_killed_mid_frame_is_reported_not_waited_for)
     CHECK_OK(shmap_close(seg));
 }
 
+/* A plain segment of ONES u32, all 1, published once (frame 0). */
+enum { ONES = 1024 };
+
+static shmap_seg *published_ones(const char *name)
+{
+    const uint64_t dims[1] = {ONES};
+    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, 0);
+    uint32_t *data = shmap_data(seg);
+    for (size_t i = 0; i < ONES; i++)
+        data[i] = 1;
+    CHECK_OK(shmap_publish(seg));
+    return seg;
+}
+
 /*
  * A reader that has had every frame and waits for the next is told when the writer dies in
  * the middle of that frame, with the torn copy, rather than waiting for a publish that
@@ -407,13 +421,8 @@ TEST(notify__a_writer_killed_mid_frame_is_reported_not_waited_for)
 TEST(notify__a_reader_waiting_for_the_next_frame_is_told_its_writer_died_in_it)
 {
     const char *name = test_name("deadnext");
-    enum { N = 1024 };
-    const uint64_t dims[1] = {N};
-    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, 0);
-    uint32_t *data = shmap_data(seg);
-    for (size_t i = 0; i < N; i++)
-        data[i] = 1;
-    CHECK_OK(shmap_publish(seg));
+    enum { N = ONES };
+    shmap_seg *seg = published_ones(name);
     uint32_t frame[N];
     uint64_t seen = 0, missed = 9;
     CHECK_OK(shmap_read_frame(seg, &seen, frame, 0, &missed));
@@ -457,13 +466,8 @@ TEST(notify__a_reader_waiting_for_the_next_frame_is_told_its_writer_died_in_it)
 TEST(notify__a_try_reports_a_writer_killed_mid_frame_as_a_wait_does)
 {
     const char *name = test_name("trydead");
-    enum { N = 1024 };
-    const uint64_t dims[1] = {N};
-    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, 0);
-    uint32_t *data = shmap_data(seg);
-    for (size_t i = 0; i < N; i++)
-        data[i] = 1;
-    CHECK_OK(shmap_publish(seg));
+    enum { N = ONES };
+    shmap_seg *seg = published_ones(name);
     pid_t none = -1;
     CHECK_EQ_INT(shmap_write_state(seg, &none), SHMAP_WRITE_NONE);
     CHECK_EQ_INT(none, 0);
