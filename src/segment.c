@@ -223,7 +223,7 @@ static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__ob
     return rc;
 }
 
-/* Has the object lost its name since it was opened (gc removed it)? */
+/* Has the object lost its name since it was opened (gc, a delete or a replace)? */
 static bool unnamed_now(const struct shmap__name *n, const struct shmap__obj *obj)
 {
     struct stat st;
@@ -275,6 +275,10 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         rc = shmap__header_check(h, (size_t)got, (uint64_t)len, n->name);
     if (rc == SHMAP_EINCOMPLETE || sysv_being_made(n, obj, rc))
         rc = wait_for_creator(ops, obj, n, len, h);
+    /* A header refused, or never finished, in an object removed meanwhile (a System V
+     * segment destroyed between its creator's shmget and its header): gone, not foreign. */
+    if (by_name && (header_refused(rc) || rc == SHMAP_EINCOMPLETE) && unnamed_now(n, obj))
+        rc = SHMAP__EGONE;
     if (rc == 0 && !base)
         rc = shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
     if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
