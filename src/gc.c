@@ -157,7 +157,8 @@ static int64_t realtime_ns(void)
  * pid and start time, as a lock holder is judged, in this pid namespace; one of another
  * namespace, whose pid means nothing here, is heeded while its mark is under GC_WAIT_NS
  * old (and not dated as far ahead: a clock stepped back must not stretch it). This
- * process's own mark is another thread's gc: alive.
+ * process's own mark is another thread's gc: alive (one left by an earlier process that
+ * had our pid has another start time: dead).
  */
 static bool gc_alive(const struct shmap__header *live, int32_t pid)
 {
@@ -166,9 +167,10 @@ static bool gc_alive(const struct shmap__header *live, int32_t pid)
         int64_t age = realtime_ns() - __atomic_load_n(&live->gc_ns, __ATOMIC_RELAXED);
         return age > -GC_WAIT_NS && age < GC_WAIT_NS;
     }
-    if (pid == shmap__getpid())
+    uint64_t start = __atomic_load_n(&live->gc_start, __ATOMIC_RELAXED);
+    if (pid == shmap__getpid() && (start == 0 || start == shmap__self_start()))
         return true;
-    return shmap__proc_alive(pid, __atomic_load_n(&live->gc_start, __ATOMIC_RELAXED));
+    return shmap__proc_alive(pid, start);
 }
 
 /*
