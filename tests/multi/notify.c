@@ -458,6 +458,39 @@ TEST(notify__a_reader_waiting_for_the_next_frame_is_told_its_writer_died_in_it)
 }
 
 /*
+ * Through each of two handles (read-write, read-only), with a try, a timeout shorter than
+ * the waiting path's moment and a long one, a reader that had nothing is given the torn
+ * frame at once with SHMAP_EOWNERDEAD and a detail holding `says` and `pid_text`: `n`
+ * elements, the first half 2 (the dead writer's), the second half `rest`; *seen 1, nothing
+ * missed.
+ */
+static void torn_every_way(shmap_seg *const handles[2], uint32_t *frame, size_t n,
+                           const char *says, const char *pid_text, uint32_t rest)
+{
+    const double timeouts[] = {0, 0.001, 10.0};
+    for (size_t h = 0; h < 2; h++)
+        for (size_t t = 0; t < sizeof timeouts / sizeof timeouts[0]; t++) {
+            uint64_t seen = 0, missed = 99;
+            memset(frame, 0xff, n * sizeof *frame);
+            double t0 = util_now_s();
+            int rc = shmap_read_frame(handles[h], &seen, frame, timeouts[t], &missed);
+            if (rc != SHMAP_EOWNERDEAD)
+                test_fail(__FILE__, __LINE__, "%s handle, timeout %g: %s (%s)",
+                          h ? "read-only" : "read-write", timeouts[t], shmap_errname(rc),
+                          shmap_last_error());
+            CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+            CHECK_CONTAINS(shmap_last_error(), says);
+            CHECK_CONTAINS(shmap_last_error(), pid_text);
+            CHECK_EQ_INT(frame[0], 2);
+            CHECK_EQ_INT(frame[n / 2 - 1], 2);
+            CHECK_EQ_INT(frame[n / 2], rest);
+            CHECK_EQ_INT(frame[n - 1], rest);
+            CHECK_EQ_INT(seen, 1);
+            CHECK_EQ_INT(missed, 0);
+        }
+}
+
+/*
  * A try (timeout 0) or a timeout too short for the waiting path's moment judges a writer
  * that died mid-frame as a long wait does: the frame, torn, with SHMAP_EOWNERDEAD, rather
  * than "no whole frame within the timeout" (-EAGAIN) for a frame that will never come. While
@@ -497,32 +530,12 @@ TEST(notify__a_try_reports_a_writer_killed_mid_frame_as_a_wait_does)
     shmap_seg *ro = NULL;
     CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
     shmap_seg *const handles[] = {seg, ro};
-    const double timeouts[] = {0, 0.001, 10.0};
-    for (size_t h = 0; h < 2; h++)
-        for (size_t t = 0; t < sizeof timeouts / sizeof timeouts[0]; t++) {
-            seen = 0;
-            uint64_t missed = 99;
-            memset(frame, 0, sizeof frame);
-            t0 = util_now_s();
-            int rc = shmap_read_frame(handles[h], &seen, frame, timeouts[t], &missed);
-            if (rc != SHMAP_EOWNERDEAD)
-                test_fail(__FILE__, __LINE__, "%s handle, timeout %g: %s (%s)",
-                          h ? "read-only" : "read-write", timeouts[t], shmap_errname(rc),
-                          shmap_last_error());
-            CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
-            CHECK_CONTAINS(shmap_last_error(), "died while writing frame 1 over frame 0");
-            CHECK_CONTAINS(shmap_last_error(), pid_text);
-            /* The torn copy: the new first half, the old second half. It is frame 0 for
-             * a reader that had nothing: the dead writer overwrote half of it. */
-            CHECK_EQ_INT(frame[0], 2);
-            CHECK_EQ_INT(frame[N / 2 - 1], 2);
-            CHECK_EQ_INT(frame[N / 2], 1);
-            CHECK_EQ_INT(frame[N - 1], 1);
-            CHECK_EQ_INT(seen, 1);
-            CHECK_EQ_INT(missed, 0);
-        }
+    /* The torn copy: the new first half, the old second half. It is frame 0 for a reader
+     * that had nothing: the dead writer overwrote half of it. */
+    torn_every_way(handles, frame, N, "died while writing frame 1 over frame 0", pid_text, 1);
     /* Having had frame 0, a try is told of frame 1, the one the dead writer was writing,
      * torn too, once; then it waits for the next. */
+    seen = 1;
     CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), SHMAP_EOWNERDEAD);
     CHECK_CONTAINS(shmap_last_error(), "died while writing frame 1");
     CHECK_EQ_INT(seen, 2);
@@ -604,35 +617,15 @@ TEST(notify__a_writer_killed_mid_first_frame_is_reported_not_waited_for)
     shmap_seg *ro = NULL;
     CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
     shmap_seg *const handles[] = {seg, ro};
-    const double timeouts[] = {0, 0.001, 10.0};
-    for (size_t h = 0; h < 2; h++)
-        for (size_t t = 0; t < sizeof timeouts / sizeof timeouts[0]; t++) {
-            seen = 0;
-            uint64_t missed = 99;
-            memset(frame, 0xff, sizeof frame);
-            double t0 = util_now_s();
-            int rc = shmap_read_frame(handles[h], &seen, frame, timeouts[t], &missed);
-            if (rc != SHMAP_EOWNERDEAD)
-                test_fail(__FILE__, __LINE__, "%s handle, timeout %g: %s (%s)",
-                          h ? "read-only" : "read-write", timeouts[t], shmap_errname(rc),
-                          shmap_last_error());
-            CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
-            CHECK_CONTAINS(shmap_last_error(), "died while writing frame 0");
-            CHECK_CONTAINS(shmap_last_error(), pid_text);
-            /* The torn copy: the new first half, the second half as created. */
-            CHECK_EQ_INT(frame[0], 2);
-            CHECK_EQ_INT(frame[N / 2 - 1], 2);
-            CHECK_EQ_INT(frame[N / 2], 0);
-            CHECK_EQ_INT(frame[N - 1], 0);
-            CHECK_EQ_INT(seen, 1);
-            CHECK_EQ_INT(missed, 0);
-        }
+    /* The torn copy: the new first half, the second half as created. */
+    torn_every_way(handles, frame, N, "died while writing frame 0", pid_text, 0);
     /* An endless wait too: in a child, so that a wait that never ends fails the test. */
     double t0 = util_now_s();
     CHECK_EQ_INT(test_wait(endless_reader(name, 2, 1)), 0);
     CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
 
     /* Having had frame 0, a try waits for the next one. */
+    seen = 1;
     CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
     CHECK_EQ_INT(seen, 1);
     /* A new writer takes over frame 0: a reader that had nothing gets it whole. */
