@@ -359,15 +359,15 @@ static bool unused_transient(struct shmap__header *h, unsigned *stale)
 }
 
 /*
- * A transient segment that the copy read through `fd` (read-only; closed here) shows
- * unused: marked when this user may write it, judged again on a fresh copy, and removed
- * when nobody maps it either. `*done`: nothing more to do with it (it was removed, or
+ * A transient segment that the copy `h0`, read through `fd` (read-only; closed here), shows
+ * unused: marked when this user may write it, judged again on a fresh copy once marked, and
+ * removed when nobody maps it either. `*done`: nothing more to do with it (it was removed, or
  * would be in a dry run, or another gc is judging it); else its stale slots are the
  * caller's to clear. The return is the report's answer, or a kept segment's when it is only
  * maybe used.
  */
 static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const struct stat *st,
-                        bool *done)
+                        const struct shmap__header *h0, bool *done)
 {
     bool dry = g->flags & SHMAP_GC_DRY_RUN;
     *done = false;
@@ -398,12 +398,13 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
     } else if (wfd >= 0) {
         close(wfd);
     }
-    struct shmap__header h;
+    /* Marked, the judgement is made again on what the header says now. */
+    struct shmap__header h = *h0;
     unsigned stale = 0;
     struct shmap__unseen unseen;
     enum shmap__mapped m = SHMAP__MAPPED;
-    if (pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
-        shmap__header_check(&h, sizeof h, (uint64_t)st->st_size, name) == 0 &&
+    if ((!marked || (pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+                     shmap__header_check(&h, sizeof h, (uint64_t)st->st_size, name) == 0)) &&
         unused_transient(&h, &stale))
         m = shmap__mapped_by_any(fd, st, &unseen);
     /* Our mark again (unmapped while /proc was searched, where our mapping would count as a
@@ -455,7 +456,7 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
     unsigned nlive, stale;
     if (unused_transient(&h, &stale)) {
         bool done;
-        int rc = gc_transient(g, dfd, name, fd, &st, &done);
+        int rc = gc_transient(g, dfd, name, fd, &st, &h, &done);
         if (done || rc)
             return rc;
         /* Kept: its stale slots are still cleared below. */
@@ -524,7 +525,7 @@ static int gc_sysv_incomplete(struct gc *g, int id, const struct shmid_ds *ds,
 /* gc_transient() for a System V segment, the kernel's attach count in place of /proc: an
  * opener attaches before it reads the header. */
 static int gc_sysv_transient(struct gc *g, int id, const struct shmid_ds *ds, const char *name,
-                             bool *done)
+                             const struct shmap__header *h0, bool *done)
 {
     bool dry = g->flags & SHMAP_GC_DRY_RUN;
     *done = false;
@@ -536,18 +537,12 @@ static int gc_sysv_transient(struct gc *g, int id, const struct shmid_ds *ds, co
         *done = true;
         return 0;
     }
-    struct shmap__header h;
+    /* Marked, the judgement is made again on what the header says now. */
+    struct shmap__header h = *h0;
     unsigned stale = 0;
     int status = 0;
-    if (marked) {
+    if (marked)
         memcpy(&h, live, sizeof h);
-    } else {
-        void *p = shmat(id, NULL, SHM_RDONLY);
-        if (p == (void *)-1)
-            return 0;
-        memcpy(&h, p, sizeof h);
-        shmdt(p);
-    }
     *done = shmap__header_check(&h, sizeof h, (uint64_t)ds->shm_segsz, name) == 0 &&
             unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, marked ? 1 : 0) &&
             (!marked || gc_mark_holds(live, since));
@@ -592,7 +587,7 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
     unsigned nlive, stale;
     if (unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, 0)) {
         bool done;
-        int rc = gc_sysv_transient(g, id, ds, name, &done);
+        int rc = gc_sysv_transient(g, id, ds, name, &h, &done);
         if (done || rc)
             return rc;
     }
