@@ -225,8 +225,10 @@ int shmap__dtype_parse_quiet(const char *s, shmap_dtype *out)
         return SHMAP_EDTYPE;
     if (!s[1])
         return parse_numpy_letter(s, out) < 0 ? SHMAP_EDTYPE : 0;
+    /* Words are lower-case: the first letter rules most of them out without a call. */
+    char first = (char)tolower((unsigned char)s[0]);
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        if (strcasecmp(s, words[i].word) == 0) {
+        if (words[i].word[0] == first && strcasecmp(s, words[i].word) == 0) {
             *out = words[i].dtype;
             return 0;
         }
