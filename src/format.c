@@ -245,12 +245,16 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
      * what it means here put after the name, and the code made ECORRUPT: the header is bad,
      * not a caller's request. */
     struct shmap__layout lay;
-    char what[SHMAP_NAME_MAX + 32];
-    snprintf(what, sizeof what, "%s: recorded layout is invalid", who);
-    if (shmap__layout(&lay, what, elsize, h->ndim, h->dims, h->kw_capacity, h->rec_len) < 0) {
+    if (shmap__layout(&lay, who, elsize, h->ndim, h->dims, h->kw_capacity, h->rec_len) < 0) {
+        /* Its message is "WHO: detail"; the detail is copied before the new message is
+         * made (built only now: every open passes here). */
+        const char *detail = shmap_last_error();
+        size_t wlen = strlen(who);
+        if (strncmp(detail, who, wlen) == 0 && strncmp(detail + wlen, ": ", 2) == 0)
+            detail += wlen + 2;
         char why[512]; /* as long as any detail */
-        snprintf(why, sizeof why, "%s", shmap_last_error());
-        return shmap__err(SHMAP_ECORRUPT, "%s", why);
+        snprintf(why, sizeof why, "%s", detail);
+        return shmap__err(SHMAP_ECORRUPT, "%s: recorded layout is invalid: %s", who, why);
     }
     /* Every offset is recomputed from the recorded data offset, each sum overflow-checked. */
     uint64_t end, kw_end, total;
