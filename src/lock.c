@@ -377,11 +377,11 @@ void shmap__attach_created(struct shmap__header *h, struct shmap__map *m)
     }
 }
 
-static int my_slot(struct shmap__map *m);
+static inline int my_slot(struct shmap__map *m, pid_t me);
 
 int shmap__attach(struct shmap__map *m)
 {
-    int rc = m->writable ? my_slot(m) : 0;
+    int rc = m->writable ? my_slot(m, shmap__getpid()) : 0;
     return rc < 0 ? rc : 0;
 }
 
@@ -410,13 +410,9 @@ static int map_lock_page(struct shmap__map *m)
     return shmap__header_map_rw(m, &m->lock_base);
 }
 
-/* Our slot in this mapping: a child after fork, or an attach that found the table full,
- * claims one now. */
-static int my_slot(struct shmap__map *m)
+/* Claim our slot in this mapping (my_slot() found none of this process's). */
+static __attribute__((noinline, cold)) int claim_my_slot(struct shmap__map *m, pid_t me)
 {
-    pid_t me = shmap__getpid();
-    if (__atomic_load_n(&m->lock_slot_pid, __ATOMIC_ACQUIRE) == me)
-        return m->lock_slot;
     int rc = 0;
     pthread_mutex_lock(&slot_mutex);
     __atomic_store_n(&m->lock_touched, true, __ATOMIC_RELAXED);
@@ -434,6 +430,15 @@ static int my_slot(struct shmap__map *m)
     }
     pthread_mutex_unlock(&slot_mutex);
     return rc < 0 ? rc : m->lock_slot;
+}
+
+/* Our slot in this mapping (`me` is our pid): a child after fork, or an attach that found
+ * the table full, claims one now. */
+static inline int my_slot(struct shmap__map *m, pid_t me)
+{
+    if (__atomic_load_n(&m->lock_slot_pid, __ATOMIC_ACQUIRE) == me)
+        return m->lock_slot;
+    return claim_my_slot(m, me);
 }
 
 static void shared_release(struct shmap__lockarea *a, struct shmap__lockslot *s)
@@ -604,7 +609,7 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
     pid_t me = shmap__getpid();
     if (seg->lock_held && seg->lock_pid == me)
         return shmap__err(-EDEADLK, "%s: this handle already holds a lock", who);
-    int slot = my_slot(m);
+    int slot = my_slot(m, me);
     if (slot < 0)
         return slot;
     if (!__atomic_load_n(&m->lock_touched, __ATOMIC_RELAXED))
