@@ -537,9 +537,9 @@ static void unwind_writer(struct shmap__lockarea *a, uint32_t claim)
 static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
                           int64_t deadline, bool *died)
 {
-    uint32_t mine = SHMAP__LW_WRITER | slot, claim;
+    uint32_t mine = SHMAP__LW_WRITER | slot, claim, w;
     for (;;) {
-        uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+        w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
         if (!(w & SHMAP__LW_WRITER)) {
             uint32_t gen = (w + SHMAP__LW_GEN_ONE) & SHMAP__LW_GEN;
             claim = gen | mine;
@@ -565,7 +565,13 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
         return rc;
     }
     __atomic_store_n(&a->draining, 0, __ATOMIC_RELEASE);
-    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+    /* `w` is the word our CAS replaced. DIED is set only by writer_gone(), by the same CAS
+     * that takes WRITER away, and cleared only by the holder: while the word holds our
+     * claim its DIED bit is the one our CAS took over, so without it there is nothing to
+     * clear nor to read again. */
+    if (!(w & SHMAP__LW_DIED))
+        return 0;
+    w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
     while ((w & SHMAP__LW_DIED) &&
            !__atomic_compare_exchange_n(&a->word, &w, w & ~SHMAP__LW_DIED, false,
                                         __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
