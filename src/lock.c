@@ -45,7 +45,10 @@
  * attach, and the write would only fault the page in.
  *
  * Uncontended, a shared lock+unlock is two atomic adds and two loads on lines already in
- * the cache; an exclusive one is a CAS, a scan of `nslots` counts and a swap.
+ * the cache; an exclusive one is a CAS, a scan of `nslots` counts and a CAS back (the word
+ * is read again after the scan only if the first CAS found DIED). shmap_lock() does that
+ * first round inline; waiting, a try's recovery and the error messages are out of line, so
+ * the path that takes a free lock is short.
  *
  * Wait check. After every sleep (a wake, a slice's end, a signal) a waiter asks the calling
  * thread's wait check, if one is set (shmap_set_wait_check()); a non-zero answer ends the
@@ -80,6 +83,11 @@
 
 #define SLICE_NS 10000000LL
 #define NO_DEADLINE INT64_MAX
+
+/* Kept out of the inline path that takes a free lock: waits (SLOW) and what seldom runs
+ * (RARE, which the compiler also places apart from the hot code). */
+#define SLOW __attribute__((noinline))
+#define RARE __attribute__((noinline, cold))
 
 static pthread_mutex_t slot_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -377,11 +385,11 @@ void shmap__attach_created(struct shmap__header *h, struct shmap__map *m)
     }
 }
 
-static int my_slot(struct shmap__map *m);
+static inline int my_slot(struct shmap__map *m, pid_t me);
 
 int shmap__attach(struct shmap__map *m)
 {
-    int rc = m->writable ? my_slot(m) : 0;
+    int rc = m->writable ? my_slot(m, shmap__getpid()) : 0;
     return rc < 0 ? rc : 0;
 }
 
@@ -410,13 +418,9 @@ static int map_lock_page(struct shmap__map *m)
     return shmap__header_map_rw(m, &m->lock_base);
 }
 
-/* Our slot in this mapping: a child after fork, or an attach that found the table full,
- * claims one now. */
-static int my_slot(struct shmap__map *m)
+/* Claim our slot in this mapping (my_slot() found none of this process's). */
+static RARE int claim_my_slot(struct shmap__map *m, pid_t me)
 {
-    pid_t me = shmap__getpid();
-    if (__atomic_load_n(&m->lock_slot_pid, __ATOMIC_ACQUIRE) == me)
-        return m->lock_slot;
     int rc = 0;
     pthread_mutex_lock(&slot_mutex);
     __atomic_store_n(&m->lock_touched, true, __ATOMIC_RELAXED);
@@ -434,6 +438,15 @@ static int my_slot(struct shmap__map *m)
     }
     pthread_mutex_unlock(&slot_mutex);
     return rc < 0 ? rc : m->lock_slot;
+}
+
+/* Our slot in this mapping (`me` is our pid): a child after fork, or an attach that found
+ * the table full, claims one now. */
+static inline int my_slot(struct shmap__map *m, pid_t me)
+{
+    if (__atomic_load_n(&m->lock_slot_pid, __ATOMIC_ACQUIRE) == me)
+        return m->lock_slot;
+    return claim_my_slot(m, me);
 }
 
 static void shared_release(struct shmap__lockarea *a, struct shmap__lockslot *s)
@@ -466,21 +479,32 @@ static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline)
     return check.fn ? shmap__wait_check_ask(check) : 0;
 }
 
-static int lock_shared(struct shmap__lockarea *a, unsigned slot, int64_t deadline)
+/* A writer had the word when we added our hold (`w`): let go, wait, and try again. */
+static SLOW int lock_shared_wait(struct shmap__lockarea *a, struct shmap__lockslot *s,
+                                 uint32_t w, int64_t deadline)
 {
-    struct shmap__lockslot *s = &a->slots[slot];
     for (;;) {
-        __atomic_add_fetch(&s->shared, 1, __ATOMIC_SEQ_CST);
-        uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
-        if (!(w & SHMAP__LW_WRITER))
-            return 0;
         shared_release(a, s);
         if (deadline == 0)
             return -EBUSY;
         int rc = wait_word(a, w, deadline);
         if (rc < 0)
             return rc;
+        __atomic_add_fetch(&s->shared, 1, __ATOMIC_SEQ_CST);
+        w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+        if (!(w & SHMAP__LW_WRITER))
+            return 0;
     }
+}
+
+static inline int lock_shared(struct shmap__lockarea *a, unsigned slot, int64_t deadline)
+{
+    struct shmap__lockslot *s = &a->slots[slot];
+    __atomic_add_fetch(&s->shared, 1, __ATOMIC_SEQ_CST);
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+    if (!(w & SHMAP__LW_WRITER))
+        return 0;
+    return lock_shared_wait(a, s, w, deadline);
 }
 
 /* With WRITER taken, wait until no process has a shared hold. */
@@ -523,43 +547,20 @@ static void unwind_writer(struct shmap__lockarea *a, uint32_t claim)
         shmap__wake_all(&a->word);
 }
 
-/*
- * Claim the word, then wait for readers to drain. While it drains, the writer's claim is
- * in `draining` and DIED stays in the word: a writer killed now has written nothing, and
- * an earlier writer's death is still the next holder's to hear of. Once drained, the claim
- * leaves `draining` first and DIED second, so a death in between counts as one holding.
- */
-static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
-                          int64_t deadline, bool *died)
+/* Does any process hold a shared lock? The scan drain() starts with, made inline for the
+ * writer that finds none; its loads follow the writer's CAS, a full barrier, as there. */
+static inline bool readers_hold(struct shmap__lockarea *a)
 {
-    uint32_t mine = SHMAP__LW_WRITER | slot, claim;
-    for (;;) {
-        uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
-        if (!(w & SHMAP__LW_WRITER)) {
-            uint32_t gen = (w + SHMAP__LW_GEN_ONE) & SHMAP__LW_GEN;
-            claim = gen | mine;
-            if (__atomic_compare_exchange_n(&a->word, &w,
-                                            (w & (SHMAP__LW_SLEEP | SHMAP__LW_DIED)) | claim,
-                                            false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-                break;
-            continue;
-        }
-        if (deadline == 0)
-            return -EBUSY;
-        int rc = wait_word(a, w, deadline);
-        if (rc < 0)
-            return rc;
-    }
-    /* Plain stores: only a judge of this process's death reads `draining`, and a death
-     * leaves every store made before it visible. */
-    __atomic_store_n(&a->draining, claim, __ATOMIC_RELEASE);
-    __atomic_store_n(&a->writer_pid, me, __ATOMIC_RELAXED);
-    int rc = drain(a, deadline);
-    if (rc < 0) {
-        unwind_writer(a, claim);
-        return rc;
-    }
-    __atomic_store_n(&a->draining, 0, __ATOMIC_RELEASE);
+    unsigned n = nslots_of(a);
+    for (unsigned i = 0; i < n; i++)
+        if (__atomic_load_n(&a->slots[i].shared, __ATOMIC_SEQ_CST) != 0)
+            return true;
+    return false;
+}
+
+/* Drained, with DIED in the word we took: clear it, telling the caller through `died`. */
+static SLOW int clear_died(struct shmap__lockarea *a, bool *died)
+{
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
     while ((w & SHMAP__LW_DIED) &&
            !__atomic_compare_exchange_n(&a->word, &w, w & ~SHMAP__LW_DIED, false,
@@ -569,6 +570,89 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
     return 0;
 }
 
+/* Claimed, with readers still holding: wait for them (`w` is the word our CAS replaced). */
+static SLOW int exclusive_drain(struct shmap__lockarea *a, uint32_t claim, uint32_t w,
+                                int64_t deadline, bool *died)
+{
+    int rc = drain(a, deadline);
+    if (rc < 0) {
+        unwind_writer(a, claim);
+        return rc;
+    }
+    __atomic_store_n(&a->draining, 0, __ATOMIC_RELEASE);
+    return w & SHMAP__LW_DIED ? clear_died(a, died) : 0;
+}
+
+/*
+ * The word is ours (`claim`, by a CAS that replaced `w`): wait for readers to drain. While
+ * it drains, the writer's claim is in `draining` and DIED stays in the word: a writer
+ * killed now has written nothing, and an earlier writer's death is still the next holder's
+ * to hear of. Once drained, the claim leaves `draining` first and DIED second, so a death
+ * in between counts as one holding.
+ */
+static inline int exclusive_claimed(struct shmap__lockarea *a, uint32_t claim, uint32_t w,
+                                    pid_t me, int64_t deadline, bool *died)
+{
+    /* Plain stores: only a judge of this process's death reads `draining`, and a death
+     * leaves every store made before it visible. */
+    __atomic_store_n(&a->draining, claim, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->writer_pid, me, __ATOMIC_RELAXED);
+    if (readers_hold(a))
+        return exclusive_drain(a, claim, w, deadline, died);
+    __atomic_store_n(&a->draining, 0, __ATOMIC_RELEASE);
+    /* DIED is set only by writer_gone(), by the same CAS that takes WRITER away, and
+     * cleared only by the holder: while the word holds our claim its DIED bit is the one
+     * our CAS took over, so without it there is nothing to clear nor to read again. */
+    return w & SHMAP__LW_DIED ? clear_died(a, died) : 0;
+}
+
+/* The claim that replaces the word `w` (WRITER clear): the next GEN, our slot, and the
+ * word's SLEEP and DIED. */
+static inline uint32_t claim_word(uint32_t w, uint32_t claim)
+{
+    return (w & (SHMAP__LW_SLEEP | SHMAP__LW_DIED)) | claim;
+}
+
+static inline uint32_t next_claim(uint32_t w, unsigned slot)
+{
+    return ((w + SHMAP__LW_GEN_ONE) & SHMAP__LW_GEN) | SHMAP__LW_WRITER | slot;
+}
+
+/* Claim the word, waiting while another writer has it; then drain the readers. */
+static SLOW int lock_exclusive_wait(struct shmap__lockarea *a, unsigned slot, pid_t me,
+                                    int64_t deadline, bool *died)
+{
+    for (;;) {
+        uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+        if (!(w & SHMAP__LW_WRITER)) {
+            uint32_t claim = next_claim(w, slot);
+            if (__atomic_compare_exchange_n(&a->word, &w, claim_word(w, claim), false,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+                return exclusive_claimed(a, claim, w, me, deadline, died);
+            continue;
+        }
+        if (deadline == 0)
+            return -EBUSY;
+        int rc = wait_word(a, w, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* lock_exclusive_wait()'s first round, inline: a free word taken at the first CAS. */
+static inline int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
+                                 int64_t deadline, bool *died)
+{
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+    if (!(w & SHMAP__LW_WRITER)) {
+        uint32_t claim = next_claim(w, slot);
+        if (__atomic_compare_exchange_n(&a->word, &w, claim_word(w, claim), false,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            return exclusive_claimed(a, claim, w, me, deadline, died);
+    }
+    return lock_exclusive_wait(a, slot, me, deadline, died);
+}
+
 /*
  * A try found the lock busy. It never sleeps, so no slice of its own ends to check the
  * holders: it checks them now, with its claim already given back, and at most once a slice
@@ -576,7 +660,7 @@ static int lock_exclusive(struct shmap__lockarea *a, unsigned slot, pid_t me,
  * against live holders must not pay that each time, nor keep a claim that long). True if
  * it checked, to try once more.
  */
-static bool try_recovers(struct shmap__map *m, struct shmap__lockarea *a)
+static RARE bool try_recovers(struct shmap__map *m, struct shmap__lockarea *a)
 {
     int64_t now = shmap__mono_ns();
     int64_t last = __atomic_load_n(&m->try_checked_ns, __ATOMIC_RELAXED);
@@ -588,23 +672,64 @@ static bool try_recovers(struct shmap__map *m, struct shmap__lockarea *a)
     return true;
 }
 
-int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
+/* A try found the lock busy: once more if try_recovers(), else -EBUSY still. */
+static RARE int lock_retry(struct shmap__map *m, struct shmap__lockarea *a, unsigned flags,
+                           unsigned slot, pid_t me, bool *died)
+{
+    if (!try_recovers(m, a))
+        return -EBUSY;
+    return flags == SHMAP_LOCK_SHARED ? lock_shared(a, slot, 0)
+                                      : lock_exclusive(a, slot, me, 0, died);
+}
+
+/* shmap_lock() refused its arguments or this handle's state: say why. Out of line, with
+ * the other ends below, so that the path that takes the lock stays short. */
+static RARE int lock_refused(shmap_seg *seg, unsigned flags, double timeout_s)
 {
     if (!seg)
         return shmap__err(SHMAP_EINVAL, "shmap_lock: NULL segment");
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "lock");
-    struct shmap__map *m = seg->map;
-    const char *who = m->name.name;
+    const char *who = seg->map->name.name;
     if (flags != SHMAP_LOCK_SHARED && flags != SHMAP_LOCK_EXCLUSIVE)
         return shmap__err(SHMAP_EINVAL, "%s: lock flags 0x%x: give SHARED or EXCLUSIVE", who,
                           flags);
     if (isnan(timeout_s))
         return shmap__err(SHMAP_EINVAL, "%s: lock timeout is not a number", who);
+    return shmap__err(-EDEADLK, "%s: this handle already holds a lock", who);
+}
+
+/* The lock was not taken (`rc`: -EBUSY, -ETIMEDOUT or the wait check's code). */
+static RARE int lock_failed(shmap_seg *seg, unsigned flags, double timeout_s, int rc)
+{
+    const char *who = seg->map->name.name;
+    if (rc == -EBUSY)
+        return shmap__err(rc, "%s: the lock is held", who);
+    if (rc == -ETIMEDOUT)
+        return shmap__err(rc, "%s: timed out after %g s waiting for the %s lock", who,
+                          timeout_s, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive");
+    return shmap__err(rc, "%s: the wait for the %s lock was stopped by the wait check",
+                      who, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive");
+}
+
+/* The lock is ours, from a writer that died holding it. */
+static RARE int lock_owner_died(shmap_seg *seg, struct shmap__lockarea *a)
+{
+    return shmap__err(SHMAP_EOWNERDEAD, "%s: previous writer (pid %d) died while holding "
+                                        "the lock: data may be inconsistent",
+                      seg->map->name.name, (int)__atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED));
+}
+
+int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
+{
+    if (!seg || seg->map->raw || (flags != SHMAP_LOCK_SHARED && flags != SHMAP_LOCK_EXCLUSIVE) ||
+        isnan(timeout_s))
+        return lock_refused(seg, flags, timeout_s);
+    struct shmap__map *m = seg->map;
     pid_t me = shmap__getpid();
     if (seg->lock_held && seg->lock_pid == me)
-        return shmap__err(-EDEADLK, "%s: this handle already holds a lock", who);
-    int slot = my_slot(m);
+        return lock_refused(seg, flags, timeout_s);
+    int slot = my_slot(m, me);
     if (slot < 0)
         return slot;
     if (!__atomic_load_n(&m->lock_touched, __ATOMIC_RELAXED))
@@ -618,35 +743,37 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
     bool died = false;
     int rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, deadline)
                                         : lock_exclusive(a, (unsigned)slot, me, deadline, &died);
-    if (rc == -EBUSY && try_recovers(m, a))
-        rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, 0)
-                                        : lock_exclusive(a, (unsigned)slot, me, 0, &died);
     if (rc == -EBUSY)
-        return shmap__err(rc, "%s: the lock is held", who);
-    if (rc == -ETIMEDOUT)
-        return shmap__err(rc, "%s: timed out after %g s waiting for the %s lock", who,
-                          timeout_s, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive");
+        rc = lock_retry(m, a, flags, (unsigned)slot, me, &died);
     if (rc < 0)
-        return shmap__err(rc, "%s: the wait for the %s lock was stopped by the wait check",
-                          who, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive");
+        return lock_failed(seg, flags, timeout_s, rc);
     seg->lock_held = flags;
     seg->lock_pid = me;
     if (died)
-        return shmap__err(SHMAP_EOWNERDEAD, "%s: previous writer (pid %d) died while holding "
-                                            "the lock: data may be inconsistent", who,
-                          (int)__atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED));
+        return lock_owner_died(seg, a);
     return 0;
 }
 
-int shmap_unlock(shmap_seg *seg)
+/* shmap_unlock() found nothing to unlock, or a lock taken from this process. */
+static RARE int unlock_refused(shmap_seg *seg, bool taken)
 {
     if (!seg)
         return shmap__err(SHMAP_EINVAL, "shmap_unlock: NULL segment");
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "unlock");
+    if (taken)
+        return shmap__err(SHMAP_EINVAL, "%s: the exclusive lock was taken from this "
+                                        "process (it was thought dead)", seg->map->name.name);
+    return shmap__err(SHMAP_EINVAL, "%s: this handle holds no lock", seg->map->name.name);
+}
+
+int shmap_unlock(shmap_seg *seg)
+{
+    if (!seg || seg->map->raw)
+        return unlock_refused(seg, false);
     struct shmap__map *m = seg->map;
     if (!seg->lock_held || seg->lock_pid != shmap__getpid())
-        return shmap__err(SHMAP_EINVAL, "%s: this handle holds no lock", m->name.name);
+        return unlock_refused(seg, false);
     struct shmap__lockarea *a = area_of(m);
     unsigned held = seg->lock_held;
     seg->lock_held = 0;
@@ -658,8 +785,7 @@ int shmap_unlock(shmap_seg *seg)
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_RELAXED);
     do {
         if ((w & (SHMAP__LW_WRITER | SHMAP__LW_SLOT)) != mine)
-            return shmap__err(SHMAP_EINVAL, "%s: the exclusive lock was taken from this "
-                                            "process (it was thought dead)", m->name.name);
+            return unlock_refused(seg, true);
     } while (!__atomic_compare_exchange_n(&a->word, &w, w & SHMAP__LW_GEN, false,
                                           __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));
