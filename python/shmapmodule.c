@@ -1739,10 +1739,29 @@ static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject
     return w.raised ? BLOCKING_PYERR : rc;
 }
 
-/* A forked child has only the thread that forked: its count is that thread's calls (a
- * signal handler run inside a wait may fork), not those of the parent's other threads. */
-static void count_waits_after_fork(void)
+/* This process's pid, asked of the kernel once (getpid() is a system call each time): a
+ * forked child forgets it (after_fork_child), so the cache is used only once that handler
+ * is registered. */
+static int atfork_registered;
+static pid_t cached_pid;
+
+static pid_t this_pid(void)
 {
+    pid_t pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    if (pid)
+        return pid;
+    pid = getpid();
+    if (__atomic_load_n(&atfork_registered, __ATOMIC_RELAXED))
+        __atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
+    return pid;
+}
+
+/* A forked child has another pid, and only the thread that forked: its count of waits is
+ * that thread's calls (a signal handler run inside a wait may fork), not those of the
+ * parent's other threads. */
+static void after_fork_child(void)
+{
+    __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
     main_thread_id = PyThread_get_thread_ident();
     int n = 0;
     for (wait_state *w = current_wait; w; w = w->outer)
@@ -1834,7 +1853,7 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->held_pid = 0;
     self->fd = -1;
     self->created = shmap_created(seg) != 0; /* fixed for the mapping's life */
-    self->created_pid = getpid();
+    self->created_pid = this_pid();
     self->offset = info->data_offset;
     self->seen = self->raw ? 0 : info->generation;
     self->elsize = (Py_ssize_t)info->elsize;
@@ -1907,7 +1926,7 @@ static void segment_dealloc(PyObject *obj)
  * process that opened it, while it is open. */
 static int segment_holds(const SegmentObject *self)
 {
-    return self->seg && self->held && self->held_pid == getpid();
+    return self->seg && self->held && self->held_pid == this_pid();
 }
 
 static PyObject *segment_repr(PyObject *obj)
@@ -2323,7 +2342,7 @@ static uint64_t this_thread(void)
 static const LockObject *lock_of_this_thread(const SegmentObject *seg)
 {
     uint64_t me = this_thread();
-    pid_t pid = getpid();
+    pid_t pid = this_pid();
     for (list_link *l = locks_head; l; l = l->next) {
         const LockObject *lk = LIST_ENTRY(l, LockObject, held_link);
         if (lk->segment == seg->serial && lk->thread == me && lk->pid == pid && lk->held)
@@ -2338,7 +2357,7 @@ static int lock_release(LockObject *self)
     shmap_seg *seg = self->node.seg;
     if (!seg)
         return 0;
-    int rc = self->held && self->pid == getpid() ? shmap_unlock(seg) : 0;
+    int rc = self->held && self->pid == this_pid() ? shmap_unlock(seg) : 0;
     self->held = 0;
     list_remove(&locks_head, &self->held_link);
     self->node.seg = NULL;
@@ -2362,7 +2381,7 @@ static PyObject *lock_repr(PyObject *obj)
     LockObject *self = (LockObject *)obj;
     /* As held says: in a forked child the lock is the parent's. */
     const char *state = !self->node.seg || !self->held ? "released"
-                        : self->pid == getpid()        ? "held"
+                        : self->pid == this_pid()      ? "held"
                                                        : "not held (the parent's)";
     return PyUnicode_FromFormat("<shmap.Lock %s on %R %s>",
                                 self->exclusive ? "exclusive" : "shared", self->name, state);
@@ -2404,7 +2423,7 @@ static PyObject *lock_get_held(PyObject *obj, void *closure)
 {
     (void)closure;
     LockObject *self = (LockObject *)obj;
-    return PyBool_FromLong(self->node.seg && self->held && self->pid == getpid());
+    return PyBool_FromLong(self->node.seg && self->held && self->pid == this_pid());
 }
 
 /* Plain fields, read-only. */
@@ -2501,7 +2520,7 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
     lk->cname = Py_NewRef(self->cname);
     lk->exclusive = exclusive;
     lk->held = 0;
-    lk->pid = getpid();
+    lk->pid = this_pid();
     lk->owner_died = Py_NewRef(Py_None);
     lk->thread = this_thread();
     lk->segment = self->serial;
@@ -3049,7 +3068,7 @@ static PyObject *seg_get_created(PyObject *obj, void *closure)
 {
     (void)closure;
     SegmentObject *self = (SegmentObject *)obj;
-    return PyBool_FromLong(self->created && self->created_pid == getpid());
+    return PyBool_FromLong(self->created && self->created_pid == this_pid());
 }
 
 static PyGetSetDef segment_getset[] = {
@@ -4026,7 +4045,7 @@ static PyObject *open_held(const char *name, int fd, int readonly, double timeou
     } else if ((res = segment_wrap(a->seg, NULL))) {
         SegmentObject *self = (SegmentObject *)res;
         self->held = 1;
-        self->held_pid = getpid();
+        self->held_pid = this_pid();
         if (fd >= 0 && keep_descriptor(self, fd) < 0) {
             Py_CLEAR(res); /* closing it lets go of the hold */
             PyMem_Free(a);
@@ -4966,9 +4985,8 @@ PyMODINIT_FUNC PyInit_shmap(void)
     if (!(mod_open_obj = PyObject_GetAttrString(m, "open")) || register_with_stdlib(m) < 0 ||
         find_main_thread() < 0)
         goto fail;
-    static int atfork_registered;
-    if (!atfork_registered && pthread_atfork(NULL, NULL, count_waits_after_fork) == 0)
-        atfork_registered = 1;
+    if (!atfork_registered && pthread_atfork(NULL, NULL, after_fork_child) == 0)
+        __atomic_store_n(&atfork_registered, 1, __ATOMIC_RELAXED);
     return m;
 fail:
     Py_XDECREF(bases);
