@@ -418,8 +418,9 @@ static int map_lock_page(struct shmap__map *m)
     return shmap__header_map_rw(m, &m->lock_base);
 }
 
-/* Claim our slot in this mapping (my_slot() found none of this process's). */
-static RARE int claim_my_slot(struct shmap__map *m, pid_t me)
+/* Claim our slot in this mapping (my_slot() found none of this process's): every
+ * read-write open passes here, so it is out of line but not cold. */
+static SLOW int claim_my_slot(struct shmap__map *m, pid_t me)
 {
     int rc = 0;
     pthread_mutex_lock(&slot_mutex);
@@ -536,14 +537,17 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
 /* Give the word back after a failed drain; DIED, if there, stays for the next locker. */
 static void unwind_writer(struct shmap__lockarea *a, uint32_t claim)
 {
+    /* Only while the word still holds our claim: one taken from us meanwhile (we were
+     * thought dead) may be another writer's now. */
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_RELAXED);
-    while (!__atomic_compare_exchange_n(&a->word, &w, w & (SHMAP__LW_GEN | SHMAP__LW_DIED),
+    bool ours;
+    while ((ours = claim_of(w) == claim) &&
+           !__atomic_compare_exchange_n(&a->word, &w, w & (SHMAP__LW_GEN | SHMAP__LW_DIED),
                                         false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
         ;
-    uint32_t old = w;
     __atomic_compare_exchange_n(&a->draining, &claim, 0, false, __ATOMIC_SEQ_CST,
                                 __ATOMIC_RELAXED);
-    if (old & SHMAP__LW_SLEEP)
+    if (ours && (w & SHMAP__LW_SLEEP))
         shmap__wake_all(&a->word);
 }
 
@@ -579,7 +583,10 @@ static SLOW int exclusive_drain(struct shmap__lockarea *a, uint32_t claim, uint3
         unwind_writer(a, claim);
         return rc;
     }
-    __atomic_store_n(&a->draining, 0, __ATOMIC_RELEASE);
+    /* By CAS: after a long drain, `draining` may name another writer's claim if ours was
+     * taken from us meanwhile (the inline path's few nanoseconds are left a store). */
+    __atomic_compare_exchange_n(&a->draining, &claim, 0, false, __ATOMIC_SEQ_CST,
+                                __ATOMIC_RELAXED);
     return w & SHMAP__LW_DIED ? clear_died(a, died) : 0;
 }
 

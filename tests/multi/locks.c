@@ -504,6 +504,76 @@ TEST(lock__reused_pid_with_another_start_time_is_treated_as_dead)
     CHECK_OK(shmap_close(seg));
 }
 
+/* Replaces the word, once a writer of ours has claimed it, with the claim `fake`. */
+struct take_claim {
+    struct shmap__lockarea *a;
+    uint32_t fake;
+    int done;
+};
+
+static void *take_claim_thread(void *p)
+{
+    struct take_claim *t = p;
+    double t0 = util_now_s();
+    while (util_now_s() - t0 < 5) {
+        uint32_t w = __atomic_load_n(&t->a->word, __ATOMIC_SEQ_CST);
+        if ((w & SHMAP__LW_WRITER) && w != t->fake &&
+            __atomic_compare_exchange_n(&t->a->word, &w, t->fake, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST)) {
+            __atomic_store_n(&t->a->draining, t->fake, __ATOMIC_SEQ_CST);
+            t->done = 1;
+            break;
+        }
+        util_sleep_ms(1);
+    }
+    return NULL;
+}
+
+/*
+ * A writer whose claim was taken from it while it waited for readers (it was thought
+ * dead: simulated by rewriting the word) and whose wait then times out leaves the word
+ * and `draining` to the claim that replaced its own: giving back "its" claim would
+ * release another writer's lock.
+ */
+TEST(lock__a_timed_out_writer_gives_back_only_its_own_claim)
+{
+    const char *name = test_name("unwind");
+    shmap_seg *seg = make_seg(name, 4);
+    pid_t live = util_spawn();
+    if (live == 0) {
+        for (;;)
+            pause();
+    }
+    struct shmap__lockarea *a = area(seg);
+    uint64_t start = start_of(live);
+    /* Slot 5: a live reader holding the shared lock, so the writer has to wait. Slot 7:
+     * the live writer whose claim replaces ours. */
+    a->slots[5].pid = live;
+    a->slots[5].start = start;
+    a->slots[5].flags = SHMAP__SLOT_RDWR;
+    __atomic_store_n(&a->slots[5].shared, 1, __ATOMIC_SEQ_CST);
+    a->slots[7].pid = live;
+    a->slots[7].start = start;
+    a->slots[7].flags = SHMAP__SLOT_RDWR;
+    a->nslots = 8;
+    struct take_claim t = {a, SHMAP__LW_WRITER | SHMAP__LW_GEN_ONE * 77 | 7u, 0};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, take_claim_thread, &t) == 0);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.3), -ETIMEDOUT);
+    pthread_join(th, NULL);
+    CHECK(t.done);
+    CHECK_EQ_INT(__atomic_load_n(&a->word, __ATOMIC_SEQ_CST), t.fake);
+    CHECK_EQ_INT(__atomic_load_n(&a->draining, __ATOMIC_SEQ_CST), t.fake);
+
+    __atomic_store_n(&a->word, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->draining, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&a->slots[5].shared, 0, __ATOMIC_SEQ_CST);
+    a->slots[5].pid = a->slots[7].pid = 0;
+    kill(live, SIGKILL);
+    test_wait(live);
+    CHECK_OK(shmap_close(seg));
+}
+
 /*
  * A process killed while it reclaimed a dead holder's slot leaves the slot marked with
  * minus its pid and its start time in `rstart`, the holds not yet dropped. While that
