@@ -699,6 +699,22 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     return rc;
 }
 
+/*
+ * Replacing replaces segments: an object of the name that is not one (no shmap magic: a
+ * user's file under a mistyped file: name, another program's object or System V segment)
+ * is refused, as delete refuses it, rather than lost. One that cannot be read is left to
+ * the store, as before (its owner may replace a segment of mode 0). Another process can
+ * still put something there between this look and the replace.
+ */
+static int replace_check(const char *name, const struct shmap__name *n)
+{
+    shmap_info info;
+    if (shmap_stat(name, &info) != SHMAP_EFORMAT)
+        return 0;
+    return shmap__err(SHMAP_EFORMAT, "%s: not a shmap segment: refusing to replace it "
+                                     "(remove it with a forced delete first)", n->name);
+}
+
 /* shmap_create() once its arguments are checked. */
 static int create_new(shmap_seg **out, const char *name, const shmap_create_opts *opts,
                       const struct create_plan *p)
@@ -720,6 +736,9 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
         if (rc != -ENOENT)
             return rc;
     }
+
+    if ((opts->flags & SHMAP_CREATE_REPLACE) && (rc = replace_check(name, n)) < 0)
+        return rc;
 
     struct shmap__header h;
     memset(&h, 0, sizeof h);

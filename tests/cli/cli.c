@@ -3,6 +3,7 @@
  * its errors (one line on stderr, "shmap: ...", naming the segment).
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "../util.h"
@@ -247,6 +248,22 @@ TEST(cli__create_of_an_existing_name_fails_with_one_line_naming_it)
     CHECK_OK(shmap_stat(name, &st));
     CHECK_EQ_INT(st.dtype, SHMAP_U8);
     CHECK_OK(shmap_unlink(name));
+
+    /* A file that is not a segment (a mistyped file: name) is not replaced. */
+    const char *path = util_test_path("notes.txt");
+    util_write_file(path, "my notes\n", 9);
+    char fname[SHMAP_NAME_MAX], line[SHMAP_NAME_MAX + 128];
+    snprintf(fname, sizeof fname, "file:%s", path);
+    RUN(1, "create", fname, "u8", "10", "--replace");
+    snprintf(line, sizeof line, "shmap: %s: not a shmap segment: refusing to replace it", fname);
+    CHECK_CONTAINS(err, line);
+    check_one_line_error(err, fname);
+    util_clear(&out, &err);
+    char buf[32];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    util_read_to_end(fd, buf, sizeof buf);
+    CHECK_STR(buf, "my notes\n");
 }
 
 TEST(cli__create_bad_usage_exits_2_and_creates_nothing)

@@ -210,6 +210,22 @@ def test_create__replace(name):
         assert seg.dtype == np.float64 and seg.shape == (4,)
 
 
+def test_create__replace_refuses_what_is_not_a_segment(name):
+    """replace=True replaces segments: another program's object under the name stays."""
+    path = "/dev/shm/" + name
+    with open(path, "wb") as f:
+        f.write(b"not ours")
+    try:
+        with pytest.raises(shmap.Error) as exc:
+            shmap.create(name, 4, "u1", replace=True)
+        assert exc.value.code == shmap.EFORMAT
+        assert "not a shmap segment: refusing to replace it" in str(exc.value)
+        with open(path, "rb") as f:
+            assert f.read() == b"not ours"
+    finally:
+        os.unlink(path)
+
+
 def test_create__replace_and_exist_ok_exclude_each_other(name):
     with pytest.raises(ValueError):
         shmap.create(name, 1, "u1", replace=True, exist_ok=True)

@@ -1,4 +1,6 @@
 /* Creating, opening and describing segments: types, shapes, sizes, modes, creation options. */
+#include <fcntl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -320,6 +322,65 @@ TEST(create__replace_swaps_in_a_new_segment_atomically)
     CHECK_OK(shmap_create(&neu, name, SHMAP_U8, 1, dims, &repl));
     CHECK_OK(shmap_close(neu));
     CHECK(!util_shm_exists(name));
+}
+
+/* The bytes of file `path` (at most size - 1, NUL-terminated). */
+static const char *file_text(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    util_read_to_end(fd, buf, size);
+    return buf;
+}
+
+/*
+ * Replace replaces segments, not whatever has the name: a user's file under a mistyped
+ * file: name, another program's POSIX object or System V segment is refused with
+ * EFORMAT, as a delete refuses it, and stays as it was.
+ */
+TEST(create__replace_refuses_an_object_that_is_not_a_segment)
+{
+    uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    shmap_create_opts repl = SHMAP_CREATE_OPTS_INIT;
+    repl.flags = SHMAP_CREATE_REPLACE;
+    char buf[64], want[SHMAP_NAME_MAX + 64];
+
+    const char *path = util_test_path("precious.txt");
+    util_write_file(path, "precious\n", 9);
+    char fname[SHMAP_NAME_MAX];
+    snprintf(fname, sizeof fname, "file:%s", path);
+    CHECK_ERR(shmap_create(&seg, fname, SHMAP_U8, 1, dims, &repl), SHMAP_EFORMAT);
+    snprintf(want, sizeof want, "%s: not a shmap segment: refusing to replace it", fname);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK_STR(file_text(path, buf, sizeof buf), "precious\n");
+    CHECK(unlink(path) == 0);
+
+    const char *name = test_name("foreign");
+    util_shm_write(name, "other program", 13);
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, dims, &repl), SHMAP_EFORMAT);
+    CHECK_EQ_INT(util_shm_size(name), 13);
+    /* Hidden (an import's way) is refused the same. */
+    repl.flags = SHMAP_CREATE_REPLACE | SHMAP_CREATE_HIDDEN;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, dims, &repl), SHMAP_EFORMAT);
+    CHECK_EQ_INT(util_shm_size(name), 13);
+    CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+    util_shm_remove(name);
+
+    key_t key = test_sysv_key();
+    int id = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    CHECK(id >= 0);
+    char *p = shmat(id, NULL, 0);
+    CHECK(p != (void *)-1);
+    memcpy(p, "another program's data", 22);
+    char sname[64];
+    snprintf(sname, sizeof sname, "sysv://0x%08x", (unsigned)key);
+    repl.flags = SHMAP_CREATE_REPLACE;
+    CHECK_ERR(shmap_create(&seg, sname, SHMAP_U8, 1, dims, &repl), SHMAP_EFORMAT);
+    CHECK_EQ_INT(shmget(key, 0, 0), id);
+    CHECK(memcmp(p, "another program's data", 22) == 0);
+    shmdt(p);
+    CHECK(shmctl(id, IPC_RMID, NULL) == 0);
 }
 
 TEST(create__open_or_create_creates_when_missing_and_opens_a_match)
