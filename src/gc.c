@@ -625,7 +625,8 @@ int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
             continue;
         if (tmp)
             rc = gc_tmp(&g, dirfd(d), e->d_name);
-        else if (e->d_name[0] != '.')
+        else if (strncmp(e->d_name, ".shmap-", 7) != 0 && strcmp(e->d_name, ".") != 0 &&
+                 strcmp(e->d_name, "..") != 0)
             rc = gc_segment(&g, dirfd(d), e->d_name);
     }
     closedir(d);

@@ -190,9 +190,10 @@ int test_sh(char **out, char **err, const char *fmt, ...)
 }
 
 /*
- * Remove /dev/shm objects whose names start with `pfx`; return how many there were.
- * With `dead_only`, only hidden objects of unfinished creations (".shmap-tmp-PID-N") whose
- * creator is gone are counted and removed: a live process may be creating one right now.
+ * Remove /dev/shm objects whose names start with `pfx`, or with a dot and `pfx` (a test's
+ * dot-named segments); return how many there were. With `dead_only`, only hidden objects
+ * of unfinished creations (".shmap-tmp-PID-N") whose creator is gone are counted and
+ * removed: a live process may be creating one right now.
  */
 static int sweep_objects(const char *pfx, bool dead_only, char *names, size_t size)
 {
@@ -202,7 +203,8 @@ static int sweep_objects(const char *pfx, bool dead_only, char *names, size_t si
         return 0;
     names[0] = '\0';
     for (struct dirent *e; (e = readdir(d));) {
-        if (strncmp(e->d_name, pfx, strlen(pfx)) != 0)
+        const char *n = e->d_name + (!dead_only && e->d_name[0] == '.');
+        if (strncmp(n, pfx, strlen(pfx)) != 0)
             continue;
         if (dead_only) {
             int pid = atoi(e->d_name + strlen(pfx));

@@ -182,8 +182,10 @@ static int posix_list(struct shmap__list *l, unsigned flags)
         return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
     int rc = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        /* Hidden names are segments being created (or their crashed leftovers). */
-        if (e->d_name[0] == '.')
+        /* Names starting ".shmap-" are segments being created (or their crashed leftovers);
+         * other names starting with a dot are names like any other. */
+        if (strncmp(e->d_name, ".shmap-", 7) == 0 || strcmp(e->d_name, ".") == 0 ||
+            strcmp(e->d_name, "..") == 0)
             continue;
         if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
             continue;

@@ -424,6 +424,27 @@ TEST(gc__keeps_a_persistent_segment_whose_creator_died)
     CHECK_OK(shmap_delete(name, 0, 0));
 }
 
+/* A name may start with a dot (only ".shmap-" is reserved): such a segment is listed,
+ * and gc collects it as any other. */
+TEST(gc__collects_and_list_shows_a_segment_whose_name_starts_with_a_dot)
+{
+    char name[SHMAP_NAME_MAX];
+    snprintf(name, sizeof name, ".%s", test_name("dot"));
+    util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    shmap_entry *list = NULL;
+    size_t n = 0, seen = 0;
+    CHECK_OK(shmap_list(&list, &n, 0));
+    for (size_t i = 0; i < n; i++)
+        seen += strcmp(list[i].info.name, name) == 0 && list[i].status == 0;
+    shmap_list_free(list);
+    CHECK_EQ_INT(seen, 1);
+    struct util_gc_events e;
+    memset(&e, 0, sizeof e);
+    CHECK_OK(shmap_gc(name, 0, util_gc_collect, &e));
+    CHECK(find_event(&e, SHMAP_GC_REMOVED_TRANSIENT, name));
+    CHECK(!util_shm_exists(name));
+}
+
 TEST(gc__keeps_a_transient_segment_whose_creator_is_alive)
 {
     const char *name = test_name("alive");
