@@ -1623,6 +1623,7 @@ typedef struct wait_state {
     int raised;                 /* the check set a Python exception */
     int abandoned;              /* the check ended the wait for the interpreter's exit */
     struct wait_state *outer;   /* a blocking call that a signal handler interrupted */
+    unsigned exits;             /* exit hooks run before the call began (exit_hooks) */
 } wait_state;
 
 /* The innermost blocking call of this thread: a signal handler run by a check may block
@@ -1633,13 +1634,17 @@ static _Thread_local wait_state *current_wait;
  * Exit. Only daemon threads can still be waiting when the exit hook runs, and once the
  * interpreter finalizes, a thread that asks for the GIL is ended on the spot (or blocks for
  * ever): a check caught there would leave its wait's claim on the lock, which other
- * processes would then take for a writer that died. So the hook sets `exiting` and lets the
- * GIL go until no blocking call is left in the library (`blocking_calls`, which a forked
- * child counts afresh for the one thread it has); checks see the
- * flag and end their waits, which undo their claims, and those threads then park for good
- * without the GIL, as the interpreter would have stopped them anyway.
+ * processes would then take for a writer that died. So the hook counts itself in
+ * `exit_hooks` and lets the GIL go until no blocking call is left in the library
+ * (`blocking_calls`, which a forked child counts afresh for the one thread it has); checks
+ * of the calls that began before see the count move and end their waits, which undo their
+ * claims, and those threads then park for good without the GIL, as the interpreter would
+ * have stopped them anyway. Calls that begin after the hook (an exit handler registered
+ * before the module was imported runs after its hook, and so do __del__ methods at
+ * shutdown) are left to finish as any other: the thread that exits runs them, and parking
+ * it would hang the exit for good.
  */
-static int exiting;
+static unsigned exit_hooks;
 static int blocking_calls;
 static unsigned long gil_checks; /* checks that took the GIL, for the tests (_gil_checks) */
 
@@ -1655,7 +1660,7 @@ static int64_t mono_ns(void)
 static int wait_check(void *arg)
 {
     wait_state *w = arg;
-    if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE)) {
+    if (__atomic_load_n(&exit_hooks, __ATOMIC_ACQUIRE) != w->exits) {
         w->abandoned = 1;
         return -ECANCELED;
     }
@@ -1671,7 +1676,7 @@ static int wait_check(void *arg)
     }
     __atomic_add_fetch(&gil_checks, 1, __ATOMIC_RELAXED);
     PyEval_RestoreThread(w->tstate);
-    if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE)) {
+    if (__atomic_load_n(&exit_hooks, __ATOMIC_ACQUIRE) != w->exits) {
         w->abandoned = 1;
     } else if (PyErr_CheckSignals() < 0) {
         w->raised = 1;
@@ -1717,7 +1722,8 @@ static int find_main_thread(void)
  */
 static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject *owner)
 {
-    wait_state w = {NULL, owner, runs_signal_handlers(), 0, 0, 0, current_wait};
+    wait_state w = {NULL, owner, runs_signal_handlers(), 0, 0, 0, current_wait,
+                    __atomic_load_n(&exit_hooks, __ATOMIC_ACQUIRE)};
     if (timeout != 0) {
         current_wait = &w;
         shmap_set_wait_check(wait_check, &w);
@@ -1773,7 +1779,7 @@ static void after_fork_child(void)
  * second at most. */
 static void abandon_waits(void)
 {
-    __atomic_store_n(&exiting, 1, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&exit_hooks, 1, __ATOMIC_ACQ_REL);
     for (int i = 0; i < 200 && __atomic_load_n(&blocking_calls, __ATOMIC_SEQ_CST) > 0; i++) {
         Py_BEGIN_ALLOW_THREADS
         struct timespec ms5 = {0, 5000000};

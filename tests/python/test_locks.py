@@ -699,6 +699,38 @@ print(round(time.monotonic() - t0, 3), usage.ru_nvcsw)
     assert float(seconds) < PROMPT, proc.stdout
 
 
+def test_lock__a_wait_that_begins_after_the_exit_hook_ends_as_any_other(name, child):
+    """Exit handlers registered before shmap was imported run after its exit hook, and so do
+    __del__ methods at shutdown: a lock, wait or delete they start must end on its own terms
+    (here a timeout, then the lock once the holder lets go), not park the exiting thread for
+    ever."""
+    seg = shmap.create(name, 4, "u1", keep=True)
+    holder = child(SIGNALLED_HOLDER % (name, True))
+    assert read_line(holder) == "locked"
+    try:
+        proc = run_python("""
+import atexit, time
+def late():
+    import shmap
+    s = shmap.open(%r, readonly=False)
+    t0 = time.monotonic()
+    try:
+        with s.lock(timeout=0.3):
+            print("locked")
+    except TimeoutError:
+        print("timed out", round(time.monotonic() - t0, 1))
+    s.close()
+atexit.register(late)
+import shmap
+""" % name)
+        assert proc.stdout.strip() == "timed out 0.3", proc.stdout
+    finally:
+        os.kill(holder.pid, signal.SIGUSR1)
+        assert read_line(holder) == "released"
+    seg.close()
+    shmap.delete(name)
+
+
 def test_delete__is_not_starved_by_overlapping_readers(name, child):
     seg = shmap.create(name, 4, "u1", keep=True)
     start_overlapping_readers(name, child)
