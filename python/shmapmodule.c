@@ -91,10 +91,14 @@ static PyObject *OwnerDiedWarning; /* shmap.OwnerDiedWarning(RuntimeWarning) */
 /* Errors */
 
 /* Does the detail message name the segment? Compare with the name as the library prints
- * it: without a store prefix or a leading '/'. */
+ * it: without a store prefix or a leading '/'; a name too long to be one is quoted cut to
+ * its first 40 bytes ("'NAME...': name is N bytes"). */
 static int mentions(const char *detail, const char *name)
 {
     if (!name || !*name)
+        return 1;
+    if (detail[0] == '\'' && strlen(name) > 40 && strncmp(detail + 1, name, 40) == 0 &&
+        strncmp(detail + 41, "...'", 4) == 0)
         return 1;
     if (strncmp(name, "shm://", 6) == 0)
         name += 6;
@@ -266,6 +270,15 @@ static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char 
     int bad = !code || !errname || PyObject_SetAttrString(exc, "code", code) < 0 ||
               PyObject_SetAttrString(exc, "errname", errname) < 0 ||
               (!is_errno(rc) && PyObject_SetAttrString(exc, "errno", code) < 0);
+    /* OSError keeps errno in a slot, which a pickle (a multiprocessing pool returning the
+     * exception) rebuilds from the arguments alone: a copy in the instance's dict, which
+     * the slot hides from lookups, is set back through it on unpickling. */
+    PyObject *dict = !bad && !is_errno(rc) ? PyObject_GenericGetDict(exc, NULL) : NULL;
+    if (dict && PyDict_SetItemString(dict, "errno", code) < 0)
+        bad = 1;
+    if (!bad && !is_errno(rc) && !dict)
+        bad = 1;
+    Py_XDECREF(dict);
     Py_XDECREF(code);
     Py_XDECREF(errname);
     if (bad) {
@@ -700,6 +713,20 @@ static int refuse_unpacked(PyArray_Descr *d, const char *what)
  * A structured numpy dtype as a shmap field list, which must describe exactly the same
  * bytes: fields in order, packed, no padding anywhere, 1-d subarrays at most.
  */
+/* Is `fname` a field name the record syntax takes (letters, digits and '_', not first a
+ * digit)? Others would be read as a different record: 'x:f4,y' as two fields. */
+static int field_name_ok(const char *fname)
+{
+    if (!((*fname >= 'A' && *fname <= 'Z') || (*fname >= 'a' && *fname <= 'z') ||
+          *fname == '_'))
+        return 0;
+    for (const char *c = fname; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+              (*c >= '0' && *c <= '9') || *c == '_'))
+            return 0;
+    return 1;
+}
+
 static int fields_of_descr(PyArray_Descr *d, char *buf)
 {
     PyObject *names = PyDataType_NAMES(d), *fields = PyDataType_FIELDS(d);
@@ -713,6 +740,11 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
         if (!spec || !fname || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2) {
             if (!PyErr_Occurred())
                 PyErr_SetString(DtypeError, "malformed structured dtype");
+            return -1;
+        }
+        if (!field_name_ok(fname)) {
+            PyErr_Format(DtypeError, "record field %R has a bad name: shmap field names are "
+                                     "letters, digits and '_', not starting with a digit", name);
             return -1;
         }
         PyArray_Descr *fd = (PyArray_Descr *)PyTuple_GET_ITEM(spec, 0);
@@ -764,6 +796,12 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
     size_t elsize;
     if (shmap_record_parse(buf, &elsize) < 0) {
         raise_as(DtypeError, SHMAP_EDTYPE, NULL);
+        return -1;
+    }
+    if (elsize != (size_t)PyDataType_ELSIZE(d)) {
+        PyErr_Format(DtypeError, "structured dtype %R reads back as %zu-byte records, not "
+                                 "%zd", (PyObject *)d, elsize,
+                     (Py_ssize_t)PyDataType_ELSIZE(d));
         return -1;
     }
     return 0;
@@ -3187,6 +3225,17 @@ static int kw_lookup(KeywordsObject *self, PyObject *key, shmap_keyword *out)
     return 1;
 }
 
+/* KeyError(key), the key kept whole: a tuple given to PyErr_SetObject would be taken for
+ * the exception's arguments (KeyError(('X',)) would say 'X', KeyError(()) nothing). */
+static void raise_key_error(PyObject *key)
+{
+    PyObject *args = PyTuple_Pack(1, key);
+    if (args) {
+        PyErr_SetObject(PyExc_KeyError, args);
+        Py_DECREF(args);
+    }
+}
+
 static PyObject *kw_getitem(PyObject *obj, PyObject *key)
 {
     shmap_keyword kw;
@@ -3194,7 +3243,7 @@ static PyObject *kw_getitem(PyObject *obj, PyObject *key)
     if (found < 0)
         return NULL;
     if (!found) {
-        PyErr_SetObject(PyExc_KeyError, key);
+        raise_key_error(key);
         return NULL;
     }
     return kw_value_to_py(&kw);
@@ -3260,7 +3309,7 @@ static int kw_delete(KeywordsObject *self, PyObject *key)
         return -1;
     int rc = valid ? shmap_keyword_delete(self->segment->seg, name) : SHMAP_ENOKEY;
     if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD) {
-        PyErr_SetObject(PyExc_KeyError, key);
+        raise_key_error(key);
         return -1;
     }
     if (rc < 0) {
@@ -3422,7 +3471,7 @@ static PyObject *kw_pop(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
     if (!found) {
         if (nargs > 1)
             return Py_NewRef(args[1]);
-        PyErr_SetObject(PyExc_KeyError, args[0]);
+        raise_key_error(args[0]);
         return NULL;
     }
     if (kw_delete(self, args[0]) < 0)
@@ -3593,7 +3642,7 @@ static PyObject *kw_comment(PyObject *obj, PyObject *key)
     if (found < 0)
         return NULL;
     if (!found) {
-        PyErr_SetObject(PyExc_KeyError, key);
+        raise_key_error(key);
         return NULL;
     }
     return str_or_none(kw.comment);
@@ -4081,6 +4130,9 @@ static int open_access(PyObject *readonly_obj, int priv, int hold, PyObject *tim
     }
     if (timeout_obj && timeout_from_py(timeout_obj, timeout) < 0)
         return -1;
+    /* None is "not given", as a wrapper passing its own default on means it: read-only. */
+    if (readonly_obj == Py_None)
+        readonly_obj = NULL;
     *readonly = readonly_obj ? PyObject_IsTrue(readonly_obj) : 1;
     if (*readonly < 0)
         return -1;

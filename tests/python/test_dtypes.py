@@ -243,6 +243,9 @@ RECORD_BAD = [
     ("2d", np.dtype([("a", "<f4", (2, 3))]), "1-d"),
     ("bigendian", np.dtype([("a", ">f4")]), "byte order"),
     ("badname", np.dtype([("my field", "<f4")]), "bad name"),
+    # Names the record syntax would read as more fields: refused, not made another record.
+    ("separators", np.dtype([("x:f4,y", "u1")]), "'x:f4,y' has a bad name"),
+    ("digit", np.dtype([("1st", "u1")]), "bad name"),
 ]
 
 

@@ -2,11 +2,25 @@
 segment."""
 import errno
 import os
+import pickle
 
 import pytest
 
 import shmap
 from conftest import run_cli, run_python, run_python_as_nobody
+
+
+def test_errors__survive_a_pickle_whole():
+    """A pool of processes returns an exception pickled: its class, message, code, errname
+    and errno come back, the library's own codes as the system's."""
+    for call in (lambda: shmap.parse_dtype("zz"), lambda: shmap.open("no-such-segment-x")):
+        with pytest.raises(OSError) as exc:
+            call()
+        e = exc.value
+        back = pickle.loads(pickle.dumps(e))
+        assert type(back) is type(e) and str(back) == str(e)
+        assert (back.errno, back.code, back.errname) == (e.errno, e.code, e.errname)
+    assert e.errno == errno.ENOENT
 
 
 def test_errors__hierarchy():
@@ -55,6 +69,8 @@ def test_errors__bad_names(bad):
     assert exc.value.errno == shmap.EBADNAME
     assert exc.value.errname == "SHMAP_EBADNAME"
     assert str(exc.value)
+    # A name too long is quoted cut short, once: not put whole in front besides.
+    assert len(str(exc.value)) < 200
 
 
 def test_errors__argument_types():

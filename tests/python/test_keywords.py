@@ -110,6 +110,12 @@ def test_keywords__missing(seg):
         del kw["NOPE"]
     with pytest.raises(KeyError):
         kw[3]
+    # The key is the exception's one argument, a tuple as any other (as dict does).
+    for key in [("X",), ()]:
+        for op in (kw.__getitem__, kw.__delitem__, kw.pop):
+            with pytest.raises(KeyError) as exc:
+                op(key)
+            assert exc.value.args == (key,), op
     assert 3 not in kw
     assert "bad name!" not in kw
     assert kw.get("NOPE") is None

@@ -87,6 +87,9 @@ def test_segment__readonly_by_default_readwrite_on_request(name):
         assert ro.readonly and not rw.readonly
         rw.array[:] = [1, 2, 3]
         assert list(ro.array) == [1, 2, 3]
+    # None is the default, as a wrapper that passes its own None on means it.
+    with shmap.open(name, readonly=None) as seg:
+        assert seg.readonly
 
 
 def test_segment__publish_bumps_generation(name):
