@@ -122,9 +122,10 @@ static const cli_command commands[] = {
     {"fill", cmd_fill, "fill NAME VALUE|ramp " CLI_RAW_USAGE, "set every element, then publish",
      "VALUE is written as for `shmap set`. `ramp` sets element i (in C order) to i, like\n"
      "IDL's DINDGEN: integer types wrap modulo their range as C converts a uint64_t,\n"
-     "floats get the nearest value, complex numbers i+0j, bool i%2 (the index's low bit:\n"
-     "False, True, False...), records i in every field. Publishing bumps the generation\n"
-     "and wakes waiting readers. A raw mapping (--dtype) has no generation: it is written,\n"
+     "floats get the nearest value (f16: infinity from 65520 on, as a conversion rounds),\n"
+     "complex numbers i+0j, bool i%2 (the index's low bit: False, True, False...),\n"
+     "records i in every field. Publishing bumps the generation and wakes waiting\n"
+     "readers. A raw mapping (--dtype) has no generation: it is written,\n"
      "not published. With --private nothing reaches the object: a dry run that checks the\n"
      "value and read access.\n"
      "\n" CLI_RAW_HELP},

@@ -676,6 +676,11 @@ static void scalar_from_index(shmap_dtype t, uint64_t i, void *out)
     } else if (t == SHMAP_BOOL) {
         uint8_t b = (uint8_t)(i & 1);
         memcpy(out, &b, 1);
+    } else if (t == SHMAP_F16) {
+        /* Rounded as a conversion rounds (numpy's astype too): from 65520 on, past the
+         * largest finite half (65504), that is infinity. store_real() refuses it. */
+        uint16_t h = double_to_f16((double)i);
+        memcpy(out, &h, sizeof h);
     } else {
         /* Complex: the real part takes the index, the imaginary part stays 0. */
         memset(out, 0, shmap_dtype_size(t));

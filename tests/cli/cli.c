@@ -615,6 +615,32 @@ TEST(cli__fill_ramp_then_cat_prints_0_to_n_minus_1)
     CHECK_EQ_INT(shmap_generation(seg), 1);
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
+    /* f16 past its largest finite value (65504): rounded as a conversion rounds, to
+     * infinity from 65520 on, in a plain array and in a record's field alike. */
+    RUN(0, "create", name, "f16", "70000");
+    util_clear(&out, &err);
+    RUN(0, "fill", name, "ramp");
+    util_clear(&out, &err);
+    RUN(0, "cat", name, "--slice", "65518:65522");
+    CHECK_STR(out, "6.55e+04 6.55e+04 inf inf\n");
+    util_clear(&out, &err);
+    RUN(0, "cat", name, "--slice", "-1");
+    CHECK_STR(out, "inf\n");
+    util_clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+    RUN(0, "create", name, "h:f16,n:u32", "65530");
+    util_clear(&out, &err);
+    RUN(0, "fill", name, "ramp");
+    util_clear(&out, &err);
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    const unsigned char *rec = shmap_data(seg);
+    uint16_t h;
+    memcpy(&h, rec + 65525 * 6, 2);
+    CHECK_EQ_INT(h, 0x7c00);
+    memcpy(&h, rec + 65519 * 6, 2);
+    CHECK_EQ_INT(h, 0x7bff);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
 }
 
 TEST(cli__fill_a_value_then_cat_prints_it_everywhere)
