@@ -545,7 +545,17 @@ static int write_image(fitsfile *f, size_t t, const shmap_info *info, const void
                      kw[i].name, isnan(kw[i].f) ? "NaN" : "infinite");
             continue;
         }
-        write_keyword(f, &kw[i], &status);
+        /* FITS cards hold printable ASCII: other bytes (UTF-8 text, say) are written as
+         * '?', with a warning, as import reads them (CFITSIO would blank them unsaid). */
+        shmap_keyword k = kw[i];
+        int odd = printable_ascii(k.comment);
+        if (k.type == SHMAP_KW_STRING)
+            odd += printable_ascii(k.s);
+        if (odd)
+            cli_warn(info->name, "keyword %s: %d %s outside printable ASCII, which FITS does "
+                                 "not allow, written as '?'", k.name, odd,
+                     cli_plural((uint64_t)odd, "byte", "bytes"));
+        write_keyword(f, &k, &status);
     }
     if (!status)
         fits_write_pixll(f, types[t].datatype, first, (LONGLONG)info->nelem, (void *)data,

@@ -1294,6 +1294,24 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
     CHECK_OK(shmap_unlink(b));
     CHECK_OK(shmap_unlink(a));
     util_clear(&out, &err);
+    /* Text FITS cannot hold (UTF-8 here) is written as '?', with a warning each, as
+     * import reads it: not blanked unsaid. */
+    RUN(0, "create", a, "u8", "1", "--keyword", "U=\xc3\xa9t\xc3\xa9", "--keyword",
+        "A=1 / \xc3\xa9 comment");
+    util_clear(&out, &err);
+    RUN(0, "export", a, util_test_path("utf8.fits"));
+    CHECK_CONTAINS(err, "warning: keyword U: 4 bytes outside printable ASCII, which FITS does "
+                        "not allow, written as '?'\n");
+    CHECK_CONTAINS(err, "warning: keyword A: 2 bytes outside printable ASCII");
+    util_clear(&out, &err);
+    RUN(0, "import", util_test_path("utf8.fits"), b);
+    CHECK(!strstr(err, "warning"));
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "U", "'?\?t?\?'");
+    CHECK_KEYWORD(out, "A", "1 / ?\? comment");
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    util_clear(&out, &err);
 }
 
 TEST(io__a_fits_header_with_hundreds_of_axes_is_refused_before_cfitsio_reads_it)
