@@ -97,8 +97,9 @@ PyDoc_STRVAR(module_doc,
 "  shmap.ArgumentError  a bad name, shape, size, keyword or argument (also a\n"
 "                     ValueError)\n"
 "  shmap.OutOfMemoryError  the system has not the memory asked for (ENOMEM: a\n"
-"                     System V segment larger than memory and swap, a mapping the\n"
-"                     kernel refuses; also a MemoryError)\n"
+"                     segment larger than the memory and swap left, or than the\n"
+"                     process's memory cgroup allows; a mapping the kernel\n"
+"                     refuses; also a MemoryError)\n"
 "  shmap.ReadOnlyError  EREADONLY: a write through a read-only Segment, or a lock by\n"
 "                     a user who may not write the segment (also a PermissionError)\n"
 "  shmap.Error        anything else: not a shmap segment, corrupt header, wrong byte\n"
@@ -204,8 +205,8 @@ PyDoc_STRVAR(create_doc,
 "replace or exist_ok), shmap.DtypeError, shmap.ArgumentError (also for a mode or\n"
 "keyword_capacity out of range, naming it, and for mode=0), TypeError (an argument\n"
 "of the wrong type, such as keywords that are not a mapping), shmap.OutOfMemoryError\n"
-"(ENOMEM: a System V segment larger than the system's memory), or OSError (ENOSPC:\n"
-"/dev/shm is full).");
+"(ENOMEM: a segment of 64 MiB or more larger than the memory and swap left, or than\n"
+"the process's memory cgroup allows), or OSError (ENOSPC: /dev/shm is full).");
 
 PyDoc_STRVAR(open_doc,
 "open($module, /, name, readonly=True, *, dtype=None, shape=None, offset=0,\n"

@@ -286,6 +286,10 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
         size = (size + hp - 1) / hp * hp;
         shmflg |= SHM_HUGETLB;
     }
+    /* Huge pages come from their own pool, which shmget checks. */
+    int rc = hp ? 0 : shmap__memory_check(-1, size, n->name);
+    if (rc < 0)
+        return rc;
     int id = shmget(key, (size_t)size, shmflg);
     if (id < 0 && errno == EEXIST && (req->flags & SHMAP_CREATE_REPLACE)) {
         /* Replace: the old segment loses its key now; its users keep it until they detach. */
@@ -301,7 +305,6 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
         return create_error(e, n, size, hp);
     }
     void *p = shmat(id, NULL, 0);
-    int rc = 0;
     if (p == (void *)-1) {
         rc = shmap__err(-errno, "%s: shmat: %s", n->name, strerror(errno));
         shmctl(id, IPC_RMID, NULL);

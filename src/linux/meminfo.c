@@ -1,7 +1,13 @@
-/* Linux: numbers from /proc/meminfo, for the huge page size and the free pool. */
+/* Linux: numbers from /proc/meminfo, for the huge page size and the free pool, and the
+ * memory a new segment can still take. */
+#include <errno.h>
+#include <linux/magic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -20,4 +26,99 @@ void shmap__meminfo(const char *const *fields, unsigned long long *values, size_
                 values[i] = strtoull(line + len + 1, NULL, 10);
         }
     fclose(f);
+}
+
+/* The number in the file `dir`/`leaf`; "max" (cgroup v2's no limit) and errors are
+ * UINT64_MAX. */
+static uint64_t number_in(const char *dir, const char *leaf)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, leaf);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return UINT64_MAX;
+    char line[64];
+    uint64_t v = UINT64_MAX;
+    if (fgets(line, sizeof line, f) && line[0] >= '0' && line[0] <= '9')
+        v = strtoull(line, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+/*
+ * The room under the memory limits of this process's cgroup and its ancestors: the least
+ * of limit - usage, UINT64_MAX where none is set or none can be read. cgroup v2 (memory.max,
+ * memory.current; mounted at /sys/fs/cgroup, or /sys/fs/cgroup/unified beside v1) and v1's
+ * memory controller (memory.limit_in_bytes, memory.usage_in_bytes; "no limit" is a number
+ * near 2^63). Swap the cgroup may use is not counted: a segment larger than its memory
+ * would live in swap.
+ */
+static uint64_t cgroup_room(void)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return UINT64_MAX;
+    char line[4200], dir[4200];
+    uint64_t room = UINT64_MAX;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        const char *base, *limit, *usage, *path;
+        if (strncmp(line, "0::", 3) == 0) {
+            path = line + 3;
+            base = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0
+                       ? "/sys/fs/cgroup"
+                       : "/sys/fs/cgroup/unified";
+            limit = "memory.max";
+            usage = "memory.current";
+        } else {
+            const char *c = strchr(line, ':');
+            const char *c2 = c ? strchr(c + 1, ':') : NULL;
+            if (!c2 || (size_t)(c2 - c - 1) != 6 || strncmp(c + 1, "memory", 6) != 0)
+                continue;
+            path = c2 + 1;
+            base = "/sys/fs/cgroup/memory";
+            limit = "memory.limit_in_bytes";
+            usage = "memory.usage_in_bytes";
+        }
+        /* This cgroup, then each ancestor up to the root. */
+        int n = snprintf(dir, sizeof dir, "%s%s", base, strcmp(path, "/") == 0 ? "" : path);
+        if (n < 0 || (size_t)n >= sizeof dir)
+            continue;
+        for (;;) {
+            uint64_t max = number_in(dir, limit), used = number_in(dir, usage);
+            if (max < (UINT64_C(1) << 62) && used != UINT64_MAX)
+                room = used >= max ? 0 : max - used < room ? max - used : room;
+            char *slash = strrchr(dir, '/');
+            if (!slash || (size_t)(slash - dir) < strlen(base))
+                break;
+            *slash = '\0';
+        }
+    }
+    fclose(f);
+    return room;
+}
+
+uint64_t shmap__memory_room(void)
+{
+    static const char *const fields[2] = {"MemAvailable", "SwapFree"};
+    unsigned long long kb[2];
+    shmap__meminfo(fields, kb, 2);
+    uint64_t host = kb[0] ? (uint64_t)(kb[0] + kb[1]) * 1024 : UINT64_MAX;
+    uint64_t cg = cgroup_room();
+    return cg < host ? cg : host;
+}
+
+int shmap__memory_check(int fd, uint64_t size, const char *who)
+{
+    if (size < SHMAP__MEMCHECK_MIN)
+        return 0;
+    struct statfs fs;
+    if (fd >= 0 && (fstatfs(fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC))
+        return 0;
+    uint64_t room = shmap__memory_room();
+    if (size <= room)
+        return 0;
+    return shmap__err(-ENOMEM, "%s: not enough memory: %llu bytes needed, %llu available (free "
+                               "memory and swap, within this process's memory cgroup limits)",
+                      who, (unsigned long long)size, (unsigned long long)room);
 }

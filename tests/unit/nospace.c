@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include "../util.h"
@@ -314,4 +315,104 @@ static void file_larger_than_its_file_system(const char *mnt)
 TEST(create__a_file_larger_than_its_file_system_is_refused_before_taking_any_space)
 {
     util_with_tmpfs(file_larger_than_its_file_system, "1m");
+}
+
+/*
+ * A memory cgroup with `limit` bytes for a child, which joins it and runs fn(): fn's
+ * status; 77 when no memory cgroup can be made here (needs root, and cgroup v2's
+ * memory.max or v1's memory controller). The child is the only member; the group is
+ * removed after it.
+ */
+static int in_memory_cgroup(const char *limit, int (*fn)(void))
+{
+    char self[600] = "", line[600];
+    const char *base = NULL, *knob = NULL;
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return 77;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "0::", 3) == 0 && !base &&
+            access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+            snprintf(self, sizeof self, "%s", line + 3);
+            base = "/sys/fs/cgroup", knob = "memory.max";
+        } else if (strstr(line, ":memory:")) {
+            snprintf(self, sizeof self, "%s", strstr(line, ":memory:") + 8);
+            base = "/sys/fs/cgroup/memory", knob = "memory.limit_in_bytes";
+        }
+    }
+    fclose(f);
+    if (!base)
+        return 77;
+    char dir[1400], path[1500];
+    snprintf(dir, sizeof dir, "%s%s/%sgroup", base, strcmp(self, "/") == 0 ? "" : self,
+             test_prefix());
+    if (mkdir(dir, 0755) < 0)
+        return 77;
+    snprintf(path, sizeof path, "%s/%s", dir, knob);
+    FILE *k = fopen(path, "we");
+    int ok = k && fputs(limit, k) >= 0;
+    ok = (k && fclose(k) == 0) && ok;
+    int status = 77;
+    if (ok) {
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+            FILE *p = fopen(path, "we");
+            if (!p || fprintf(p, "%d\n", (int)getpid()) < 0 || fclose(p) != 0)
+                _exit(77);
+            _exit(fn());
+        }
+        status = test_wait(pid);
+    }
+    CHECK(rmdir(dir) == 0);
+    return status;
+}
+
+/* A key of the test's own (the runner removes what is left under it), taken before the
+ * child is forked. */
+static key_t cg_key;
+
+static int over_the_cgroup(void)
+{
+    /* 192 MiB in a 128 MiB group: refused for memory, before any page is taken (else the
+     * group's out-of-memory killer ends this child). */
+    const uint64_t dims[1] = {48u << 20};
+    shmap_seg *seg = NULL;
+    char sysv[64];
+    snprintf(sysv, sizeof sysv, "sysv://0x%08x", (unsigned)cg_key);
+    const char *names[2] = {small_name, sysv};
+    for (int i = 0; i < 2; i++) {
+        int rc = shmap_create(&seg, names[i], SHMAP_F32, 1, dims, NULL);
+        if (rc != -ENOMEM || !strstr(shmap_last_error(), "not enough memory: ")) {
+            fprintf(stderr, "%s: %s (%s)\n", names[i], shmap_errname(rc), shmap_last_error());
+            return 1;
+        }
+    }
+    if (util_shm_exists(small_name) || util_sysv_exists(cg_key) || util_count_hidden(NULL) != 0) {
+        fprintf(stderr, "a refused create left something behind\n");
+        return 1;
+    }
+    /* What fits is made as before. */
+    const uint64_t fits[1] = {16u << 20};
+    int rc = shmap_create(&seg, small_name, SHMAP_F32, 1, fits, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "64 MiB in 128 MiB: %s (%s)\n", shmap_errname(rc), shmap_last_error());
+        return 1;
+    }
+    shmap_close(seg);
+    return 0;
+}
+
+TEST(create__more_than_a_memory_cgroup_allows_is_enomem_not_an_oom_kill)
+{
+    small_name = test_name("cg");
+    cg_key = test_sysv_key();
+    int rc = in_memory_cgroup("134217728", over_the_cgroup);
+    if (rc == 77)
+        TEST_SKIP("cannot make a memory cgroup here (needs root and a memory controller)");
+    CHECK_EQ_INT(rc, 0);
+    CHECK(!util_shm_exists(small_name));
 }
