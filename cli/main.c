@@ -4,6 +4,7 @@
  * help texts, so `shmap help NAME`, `shmap NAME --help` and usage errors all print the same
  * words.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -307,7 +308,9 @@ static void print_overview(FILE *out)
 
 static int cmd_help(int argc, char **argv)
 {
-    if (argc < 2) {
+    /* `help --help` as every command takes --help: what help does is the overview's. */
+    if (argc < 2 || (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+                                   strcmp(argv[1], "-h") == 0))) {
         print_overview(stdout);
         return CLI_EXIT_OK;
     }
@@ -330,7 +333,10 @@ static int dispatch(int argc, char **argv)
         return cli_usage_error(NULL, "no command given");
     }
     const char *arg = argv[1];
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+    bool help = strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+    if ((help || strcmp(arg, "--version") == 0) && argc > 2)
+        return cli_usage_error(NULL, "%s takes no arguments ('%s' given)", arg, argv[2]);
+    if (help) {
         print_overview(stdout);
         return CLI_EXIT_OK;
     }

@@ -765,6 +765,16 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
     rc = ops->create(n, &req, &obj, &base);
     if (rc == -EEXIST && (opts->flags & SHMAP_CREATE_OPEN))
         return open_existing(out, name, dtype, elsize, ndim, dims, rec, ring); /* lost a race */
+    if (rc == -EEXIST && !(opts->flags & SHMAP_CREATE_REPLACE)) {
+        /* Said as it is when what holds the name is not a segment at all. */
+        char said[SHMAP_NAME_MAX + 128];
+        snprintf(said, sizeof said, "%s", shmap_last_error());
+        shmap_info info;
+        if (shmap_stat(name, &info) == SHMAP_EFORMAT)
+            return shmap__err(-EEXIST, "%s: the name is taken by an object that is not a "
+                                       "shmap segment", n->name);
+        return shmap__err(-EEXIST, "%s", said);
+    }
     if (rc < 0)
         return rc;
     /* The whole object: more than the layout where huge pages rounded it up. */

@@ -259,6 +259,12 @@ TEST(cli__create_of_an_existing_name_fails_with_one_line_naming_it)
     CHECK_CONTAINS(err, line);
     check_one_line_error(err, fname);
     util_clear(&out, &err);
+    /* Without --replace the name is said to be taken by something else than a segment. */
+    RUN(1, "create", fname, "u8", "10");
+    snprintf(line, sizeof line,
+             "shmap: %s: the name is taken by an object that is not a shmap segment\n", fname);
+    CHECK_STR(err, line);
+    util_clear(&out, &err);
     char buf[32];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     CHECK(fd >= 0);
@@ -330,6 +336,20 @@ TEST(cli__bad_usage_of_the_command_exits_2)
     util_clear(&out, &err);
     RUN(0, "--version");
     CHECK_CONTAINS(out, SHMAP_VERSION_STRING);
+    util_clear(&out, &err);
+    /* help takes --help as every command does; --help and --version take nothing more. */
+    RUN(0, "help", "--help");
+    CHECK_CONTAINS(out, "usage: shmap COMMAND");
+    util_clear(&out, &err);
+    RUN(0, "help", "-h");
+    CHECK_CONTAINS(out, "usage: shmap COMMAND");
+    util_clear(&out, &err);
+    RUN(2, "--version", "extra");
+    CHECK_CONTAINS(err, "shmap: --version takes no arguments ('extra' given)\n");
+    CHECK_STR(out, "");
+    util_clear(&out, &err);
+    RUN(2, "--help", "extra");
+    CHECK_CONTAINS(err, "shmap: --help takes no arguments ('extra' given)\n");
     util_clear(&out, &err);
 }
 
