@@ -11,6 +11,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -422,10 +423,17 @@ int cli_parse_i64(const char *text, int64_t *out)
 
 int cli_parse_seconds(const char *text, double *out)
 {
+    /* Decimal seconds ("2", "0.5", "1e-3") or "inf": strtod's hexadecimal ("0x10" would be
+     * 16 s) and blanks are no way to write them. */
+    bool word = strcasecmp(text, "inf") == 0 || strcasecmp(text, "infinity") == 0;
+    if (!word && text[strspn(text, "0123456789.eE+-")] != '\0')
+        return -1;
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (*text == '\0' || *end != '\0' || errno || isnan(v) || v < 0)
+    /* Beyond a double's range, a tiny value (1e-400) is 0 and a huge one (1e400) infinity,
+     * as strtod gives them. */
+    if (*text == '\0' || *end != '\0' || (errno && errno != ERANGE) || isnan(v) || v < 0)
         return -1;
     *out = v;
     return 0;
