@@ -765,6 +765,7 @@ PyDoc_STRVAR(segment_lock_doc,
 "\n"
 "Take the segment's shared lock (many holders at once) or, with exclusive=True, its\n"
 "exclusive lock (one holder and no shared ones), and return a shmap.Lock holding it.\n"
+"A float for exclusive (lock(2.0), a timeout meant) raises TypeError.\n"
 "\n"
 "The lock is taken here, at the call, not at __enter__: use the Lock in a with block,\n"
 "which releases it at the end, or call its release():\n"

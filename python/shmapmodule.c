@@ -2519,12 +2519,19 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"exclusive", "timeout", NULL};
     SegmentObject *self = (SegmentObject *)obj;
-    int exclusive = 0;
-    PyObject *timeout_obj = Py_None;
+    PyObject *exclusive_obj = Py_False, *timeout_obj = Py_None;
     double timeout;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|pO:lock", kwlist, &exclusive,
-                                     &timeout_obj) ||
-        timeout_from_py(timeout_obj, &timeout) < 0 || check_open(self) < 0)
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:lock", kwlist, &exclusive_obj,
+                                     &timeout_obj))
+        return NULL;
+    /* lock(2.0) means a timeout, and would take an exclusive lock that waits for ever. */
+    if (PyFloat_Check(exclusive_obj)) {
+        PyErr_Format(PyExc_TypeError, "lock(): exclusive is a bool, not %R (a timeout is "
+                                      "given as timeout=)", exclusive_obj);
+        return NULL;
+    }
+    int exclusive = PyObject_IsTrue(exclusive_obj);
+    if (exclusive < 0 || timeout_from_py(timeout_obj, &timeout) < 0 || check_open(self) < 0)
         return NULL;
     const char *name = seg_cname(self);
     if (segment_holds(self)) {

@@ -85,6 +85,11 @@ def test_lock__timeout_argument(name):
             seg.lock(timeout="1")
         with seg.lock(timeout=float("inf")):  # inf waits for ever, like None
             pass
+        # A float first is a timeout meant, not an exclusive lock waiting for ever.
+        with pytest.raises(TypeError, match="timeout="):
+            seg.lock(2.0)
+        with seg.lock(True) as lk:
+            assert lk.exclusive
     with pytest.raises(ValueError, match="closed"):
         seg.lock()
 
