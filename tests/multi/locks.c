@@ -460,23 +460,38 @@ static uint64_t start_of(pid_t pid)
     return start;
 }
 
+/* A child that sleeps until killed: a live pid for the slots the tests forge. */
+static pid_t sleeper(void)
+{
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    return pid;
+}
+
+/* Forge slot i of the attach table: a read-write process `pid` started at `start`, with
+ * `shared` shared holds. */
+static void forge_slot(struct shmap__lockarea *a, unsigned i, pid_t pid, uint64_t start,
+                       uint32_t shared)
+{
+    a->slots[i].pid = pid;
+    a->slots[i].start = start;
+    a->slots[i].flags = SHMAP__SLOT_RDWR;
+    __atomic_store_n(&a->slots[i].shared, shared, __ATOMIC_SEQ_CST);
+}
+
 TEST(lock__reused_pid_with_another_start_time_is_treated_as_dead)
 {
     const char *name = test_name("reuse");
     shmap_seg *seg = make_seg(name, 4);
     /* A live process (a sleeping child) whose pid a dead holder's slot claims to have. */
-    pid_t live = util_spawn();
-    if (live == 0) {
-        for (;;)
-            pause();
-    }
+    pid_t live = sleeper();
     struct shmap__lockarea *a = area(seg);
     uint64_t real = start_of(live);
     /* Slot 5: a "reader" holding the shared lock, with the live pid but a wrong start. */
-    a->slots[5].pid = live;
-    a->slots[5].start = real + 12345;
-    a->slots[5].flags = SHMAP__SLOT_RDWR;
-    __atomic_store_n(&a->slots[5].shared, 2, __ATOMIC_SEQ_CST);
+    forge_slot(a, 5, live, real + 12345, 2);
     a->nslots = 6;
     double t0 = util_now_s();
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10));
@@ -539,22 +554,13 @@ TEST(lock__a_timed_out_writer_gives_back_only_its_own_claim)
 {
     const char *name = test_name("unwind");
     shmap_seg *seg = make_seg(name, 4);
-    pid_t live = util_spawn();
-    if (live == 0) {
-        for (;;)
-            pause();
-    }
+    pid_t live = sleeper();
     struct shmap__lockarea *a = area(seg);
     uint64_t start = start_of(live);
     /* Slot 5: a live reader holding the shared lock, so the writer has to wait. Slot 7:
      * the live writer whose claim replaces ours. */
-    a->slots[5].pid = live;
-    a->slots[5].start = start;
-    a->slots[5].flags = SHMAP__SLOT_RDWR;
-    __atomic_store_n(&a->slots[5].shared, 1, __ATOMIC_SEQ_CST);
-    a->slots[7].pid = live;
-    a->slots[7].start = start;
-    a->slots[7].flags = SHMAP__SLOT_RDWR;
+    forge_slot(a, 5, live, start, 1);
+    forge_slot(a, 7, live, start, 0);
     a->nslots = 8;
     struct take_claim t = {a, SHMAP__LW_WRITER | SHMAP__LW_GEN_ONE * 77 | 7u, 0};
     pthread_t th;
@@ -585,11 +591,7 @@ TEST(lock__a_reclaimer_killed_half_way_blocks_nobody)
 {
     const char *name = test_name("reclaim");
     shmap_seg *seg = make_seg(name, 4);
-    pid_t reclaimer = util_spawn();
-    if (reclaimer == 0) {
-        for (;;)
-            pause();
-    }
+    pid_t reclaimer = sleeper();
     struct shmap__lockarea *a = area(seg);
     uint64_t start = start_of(reclaimer);
     /* Slot 5 had a reader with 2 holds, and the reclaimer has marked it. */
