@@ -270,15 +270,6 @@ static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char 
     int bad = !code || !errname || PyObject_SetAttrString(exc, "code", code) < 0 ||
               PyObject_SetAttrString(exc, "errname", errname) < 0 ||
               (!is_errno(rc) && PyObject_SetAttrString(exc, "errno", code) < 0);
-    /* OSError keeps errno in a slot, which a pickle (a multiprocessing pool returning the
-     * exception) rebuilds from the arguments alone: a copy in the instance's dict, which
-     * the slot hides from lookups, is set back through it on unpickling. */
-    PyObject *dict = !bad && !is_errno(rc) ? PyObject_GenericGetDict(exc, NULL) : NULL;
-    if (dict && PyDict_SetItemString(dict, "errno", code) < 0)
-        bad = 1;
-    if (!bad && !is_errno(rc) && !dict)
-        bad = 1;
-    Py_XDECREF(dict);
     Py_XDECREF(code);
     Py_XDECREF(errname);
     if (bad) {
@@ -1661,7 +1652,7 @@ typedef struct wait_state {
     int raised;                 /* the check set a Python exception */
     int abandoned;              /* the check ended the wait for the interpreter's exit */
     struct wait_state *outer;   /* a blocking call that a signal handler interrupted */
-    unsigned exits;             /* exit hooks run before the call began (exit_hooks) */
+    unsigned long thread;       /* the calling thread (PyThread_get_thread_ident()) */
 } wait_state;
 
 /* The innermost blocking call of this thread: a signal handler run by a check may block
@@ -1672,17 +1663,18 @@ static _Thread_local wait_state *current_wait;
  * Exit. Only daemon threads can still be waiting when the exit hook runs, and once the
  * interpreter finalizes, a thread that asks for the GIL is ended on the spot (or blocks for
  * ever): a check caught there would leave its wait's claim on the lock, which other
- * processes would then take for a writer that died. So the hook counts itself in
- * `exit_hooks` and lets the GIL go until no blocking call is left in the library
- * (`blocking_calls`, which a forked child counts afresh for the one thread it has); checks
- * of the calls that began before see the count move and end their waits, which undo their
+ * processes would then take for a writer that died. So the hook notes the thread that runs
+ * it (`exit_thread`, set once `exiting`) and lets the GIL go until no blocking call is left
+ * in the library (`blocking_calls`, which a forked child counts afresh for the one thread
+ * it has); checks in every other thread see the flag and end their waits, which undo their
  * claims, and those threads then park for good without the GIL, as the interpreter would
- * have stopped them anyway. Calls that begin after the hook (an exit handler registered
- * before the module was imported runs after its hook, and so do __del__ methods at
- * shutdown) are left to finish as any other: the thread that exits runs them, and parking
- * it would hang the exit for good.
+ * have stopped them anyway; so do calls such a thread begins later. The exiting thread's
+ * own calls after the hook (an exit handler registered before the module was imported runs
+ * after its hook, and so do __del__ methods at shutdown) are left to finish as any other:
+ * parking that thread would hang the exit for good.
  */
-static unsigned exit_hooks;
+static int exiting;
+static unsigned long exit_thread;
 static int blocking_calls;
 static unsigned long gil_checks; /* checks that took the GIL, for the tests (_gil_checks) */
 
@@ -1698,7 +1690,8 @@ static int64_t mono_ns(void)
 static int wait_check(void *arg)
 {
     wait_state *w = arg;
-    if (__atomic_load_n(&exit_hooks, __ATOMIC_ACQUIRE) != w->exits) {
+    if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE) &&
+        w->thread != __atomic_load_n(&exit_thread, __ATOMIC_RELAXED)) {
         w->abandoned = 1;
         return -ECANCELED;
     }
@@ -1714,7 +1707,8 @@ static int wait_check(void *arg)
     }
     __atomic_add_fetch(&gil_checks, 1, __ATOMIC_RELAXED);
     PyEval_RestoreThread(w->tstate);
-    if (__atomic_load_n(&exit_hooks, __ATOMIC_ACQUIRE) != w->exits) {
+    if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE) &&
+        w->thread != __atomic_load_n(&exit_thread, __ATOMIC_RELAXED)) {
         w->abandoned = 1;
     } else if (PyErr_CheckSignals() < 0) {
         w->raised = 1;
@@ -1761,7 +1755,7 @@ static int find_main_thread(void)
 static int blocking(blocking_call call, void *ctx, double timeout, SegmentObject *owner)
 {
     wait_state w = {NULL, owner, runs_signal_handlers(), 0, 0, 0, current_wait,
-                    __atomic_load_n(&exit_hooks, __ATOMIC_ACQUIRE)};
+                    PyThread_get_thread_ident()};
     if (timeout != 0) {
         current_wait = &w;
         shmap_set_wait_check(wait_check, &w);
@@ -1817,7 +1811,8 @@ static void after_fork_child(void)
  * second at most. */
 static void abandon_waits(void)
 {
-    __atomic_add_fetch(&exit_hooks, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&exit_thread, PyThread_get_thread_ident(), __ATOMIC_RELAXED);
+    __atomic_store_n(&exiting, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < 200 && __atomic_load_n(&blocking_calls, __ATOMIC_SEQ_CST) > 0; i++) {
         Py_BEGIN_ALLOW_THREADS
         struct timespec ms5 = {0, 5000000};
@@ -4945,6 +4940,32 @@ static struct PyModuleDef shmap_module = {
     .m_methods = module_methods,
 };
 
+/*
+ * shmap.Error.__reduce__: OSError keeps errno in a slot, which its pickle rebuilds from the
+ * arguments alone, and the library's codes are not among the arguments (the message is):
+ * a pool of processes returning the exception lost it. The state given back holds errno
+ * beside the instance's attributes (code, errname), and unpickling sets each again.
+ */
+static PyObject *error_reduce(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    PyObject *args = PyObject_GetAttrString(self, "args");
+    PyObject *dict = args ? PyObject_GenericGetDict(self, NULL) : NULL;
+    PyObject *state = dict ? PyDict_Copy(dict) : NULL;
+    PyObject *err = state ? PyObject_GetAttrString(self, "errno") : NULL;
+    PyObject *res = NULL;
+    if (err && PyDict_SetItemString(state, "errno", err) == 0)
+        res = PyTuple_Pack(3, (PyObject *)Py_TYPE(self), args, state);
+    Py_XDECREF(err);
+    Py_XDECREF(state);
+    Py_XDECREF(dict);
+    Py_XDECREF(args);
+    return res;
+}
+
+static PyMethodDef error_reduce_def = {"__reduce__", error_reduce, METH_NOARGS,
+                                       "Pickle the exception with its errno."};
+
 /* Make an exception class with a docstring and add it to the module. */
 static PyObject *add_exception(PyObject *m, const char *name, const char *doc, PyObject *bases)
 {
@@ -5005,6 +5026,11 @@ PyMODINIT_FUNC PyInit_shmap(void)
         return NULL;
     PyObject *bases = NULL;
     if (!(Error = add_exception(m, "Error", error_doc, PyExc_OSError)))
+        goto fail;
+    PyObject *reduce = PyDescr_NewMethod((PyTypeObject *)Error, &error_reduce_def);
+    int set = reduce ? PyObject_SetAttrString(Error, "__reduce__", reduce) : -1;
+    Py_XDECREF(reduce);
+    if (set < 0)
         goto fail;
     if (!(bases = PyTuple_Pack(2, Error, PyExc_TypeError)) ||
         !(DtypeError = add_exception(m, "DtypeError", dtype_error_doc, bases)))

@@ -1,5 +1,6 @@
 """Library failures become the right exceptions, carrying the code and a message naming the
 segment."""
+import copy
 import errno
 import os
 import pickle
@@ -18,9 +19,12 @@ def test_errors__survive_a_pickle_whole():
         with pytest.raises(OSError) as exc:
             call()
         e = exc.value
-        back = pickle.loads(pickle.dumps(e))
-        assert type(back) is type(e) and str(back) == str(e)
-        assert (back.errno, back.code, back.errname) == (e.errno, e.code, e.errname)
+        # Once, twice (to a worker and back), and from a copy.
+        once = pickle.loads(pickle.dumps(e))
+        twice = pickle.loads(pickle.dumps(once))
+        for back in (once, twice, pickle.loads(pickle.dumps(copy.copy(e)))):
+            assert type(back) is type(e) and str(back) == str(e) and back.args == e.args
+            assert (back.errno, back.code, back.errname) == (e.errno, e.code, e.errname)
     assert e.errno == errno.ENOENT
 
 

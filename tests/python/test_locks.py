@@ -680,6 +680,38 @@ def test_lock__daemon_threads_waiting_at_exit_leave_no_claim(name, child):
                 assert lk.owner_died is None
 
 
+LATE_DAEMON_WAITER = """
+import atexit, threading, time
+go = threading.Event()
+def late():
+    go.wait()
+    import shmap
+    shmap.open(%r, readonly=False).lock(exclusive=True)
+# Registered before shmap is imported, so it runs after shmap's exit hook, and lets the
+# daemon thread begin its wait then.
+atexit.register(lambda: (go.set(), time.sleep(0.5)))
+import shmap
+threading.Thread(target=late, daemon=True).start()
+print("exiting", flush=True)
+"""
+
+
+def test_lock__a_daemon_thread_that_begins_waiting_after_the_exit_hook_leaves_no_claim(
+        name, child):
+    """Only the exiting thread's own waits after the hook run to their end: a daemon
+    thread's, begun while a later exit handler lets the GIL go, is ended as those begun
+    before, rather than cut off at finalization with its claim on the lock."""
+    with shmap.create(name, 4, "u1") as seg:
+        holder = child(HOLDER % (name, False))
+        assert read_line(holder) == "locked"
+        proc = run_python(LATE_DAEMON_WAITER % name)
+        assert proc.stdout == "exiting\n" and proc.stderr == ""
+        info = seg.lock_info
+        assert info["writer"] is None and not info["writer_waiting"], info
+        holder.kill()
+        holder.wait(10)
+
+
 def test_lock__a_child_forked_while_a_thread_waits_exits_at_once(name):
     """The child has no waiting thread, so its exit hook has no wait to end. Were it to wait
     for the parent's, it would look 200 times, 5 ms apart (1 s): the child would go to sleep
