@@ -152,11 +152,12 @@ SHMAP__HIDDEN uint64_t shmap__memory_room(void);
  * Refuse (-ENOMEM, detail set) to reserve `size` bytes of memory that is not there, before
  * the kernel's out-of-memory killer would end this process or another for it: for the
  * object `fd` when it lives in memory (tmpfs: POSIX objects, memfds, files under a tmpfs),
- * or for a System V segment (fd -1). Sizes below SHMAP__MEMCHECK_MIN pass unlooked at: the
- * look costs tens of microseconds, and so small a request is not what exhausts memory.
+ * or for a System V segment (fd -1); `freed` bytes are given back first (a replaced System
+ * V segment). Sizes below SHMAP__MEMCHECK_MIN pass unlooked at: the look costs tens of
+ * microseconds, and so small a request is not what exhausts memory.
  */
 #define SHMAP__MEMCHECK_MIN (UINT64_C(64) << 20)
-SHMAP__HIDDEN int shmap__memory_check(int fd, uint64_t size, const char *who);
+SHMAP__HIDDEN int shmap__memory_check(int fd, uint64_t size, uint64_t freed, const char *who);
 /* linux/sysv_list.c: is System V segment `id` still there and not marked for removal? */
 SHMAP__HIDDEN bool shmap__sysv_alive(int id);
 /* linux/sysv_list.c: was System V segment `id` made at most `within_s` seconds ago, by a

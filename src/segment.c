@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -699,20 +700,57 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     return rc;
 }
 
+/* Is the System V segment under the key of `n` one a live process made a moment ago, whose
+ * header may not be written yet (as an open waits for it)? */
+static bool sysv_key_fresh(const struct shmap__name *n)
+{
+    key_t key = (key_t)(uint32_t)strtoull(n->name + 9, NULL, 16);
+    int id = shmget(key, 0, 0);
+    return id >= 0 && shmap__sysv_fresh(id, INIT_WAIT_NS / 1000000000);
+}
+
 /*
- * Replacing replaces segments: an object of the name that is not one (no shmap magic: a
- * user's file under a mistyped file: name, another program's object or System V segment)
- * is refused, as delete refuses it, rather than lost. One that cannot be read is left to
- * the store, as before (its owner may replace a segment of mode 0). Another process can
- * still put something there between this look and the replace.
+ * Does the name hold an object that is certainly not a segment: one with no shmap magic
+ * (SHMAP_EFORMAT), or no regular file at all (-EINVAL: a FIFO, a socket, a device; `why`
+ * gets the open's detail)? 0 for a segment, for nothing, and for what cannot be told: an
+ * object this user may not read. A System V segment just made by a live process may not
+ * have its header yet: it is waited for, as an open waits. By id a System V segment cannot
+ * be created, which the store says: 0 too.
+ */
+static int not_a_segment(const char *name, const struct shmap__name *n, char *why, size_t size)
+{
+    bool sysv = n->store == SHMAP_STORE_SYSV;
+    if (sysv && strncmp(n->name, "sysv://0x", 9) != 0)
+        return 0;
+    shmap_info info;
+    int rc = shmap_stat(name, &info);
+    int64_t t0 = shmap__mono_ns();
+    while (rc == SHMAP_EFORMAT && sysv && sysv_key_fresh(n) &&
+           shmap__mono_ns() - t0 < INIT_WAIT_NS) {
+        struct timespec ms2 = {0, 2000000};
+        nanosleep(&ms2, NULL);
+        rc = shmap_stat(name, &info);
+    }
+    snprintf(why, size, "%s", rc < 0 ? shmap_last_error() : "");
+    return rc == -EINVAL || rc == SHMAP_EFORMAT ? rc : 0;
+}
+
+/*
+ * Replacing replaces segments: an object of the name that is not one (a user's file under a
+ * mistyped file: name, another program's object or System V segment, a FIFO or a device)
+ * is refused, as delete refuses it, rather than lost. Another process can still put
+ * something there between this look and the replace.
  */
 static int replace_check(const char *name, const struct shmap__name *n)
 {
-    shmap_info info;
-    if (shmap_stat(name, &info) != SHMAP_EFORMAT)
-        return 0;
-    return shmap__err(SHMAP_EFORMAT, "%s: not a shmap segment: refusing to replace it "
-                                     "(remove it with a forced delete first)", n->name);
+    char why[SHMAP_NAME_MAX + 128];
+    int rc = not_a_segment(name, n, why, sizeof why);
+    if (rc == -EINVAL)
+        return shmap__err(rc, "%s: refusing to replace it", why);
+    if (rc < 0)
+        return shmap__err(rc, "%s: not a shmap segment: refusing to replace it (remove it "
+                              "with a forced delete first)", n->name);
+    return 0;
 }
 
 /* shmap_create() once its arguments are checked. */
@@ -767,10 +805,9 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
         return open_existing(out, name, dtype, elsize, ndim, dims, rec, ring); /* lost a race */
     if (rc == -EEXIST && !(opts->flags & SHMAP_CREATE_REPLACE)) {
         /* Said as it is when what holds the name is not a segment at all. */
-        char said[SHMAP_NAME_MAX + 128];
+        char said[SHMAP_NAME_MAX + 128], why[SHMAP_NAME_MAX + 128];
         snprintf(said, sizeof said, "%s", shmap_last_error());
-        shmap_info info;
-        if (shmap_stat(name, &info) == SHMAP_EFORMAT)
+        if (not_a_segment(name, n, why, sizeof why) < 0)
             return shmap__err(-EEXIST, "%s: the name is taken by an object that is not a "
                                        "shmap segment", n->name);
         return shmap__err(-EEXIST, "%s", said);

@@ -173,7 +173,7 @@ int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *lackin
         if (blocks > (geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail))
             return no_space(fd, size, free_bytes(&vfs), who, lacking, where);
     }
-    int rc = shmap__memory_check(fd, size, who);
+    int rc = shmap__memory_check(fd, size, 0, who);
     if (rc < 0)
         return rc;
     int e = posix_fallocate(fd, 0, (off_t)size);

@@ -286,8 +286,20 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
         size = (size + hp - 1) / hp * hp;
         shmflg |= SHM_HUGETLB;
     }
-    /* Huge pages come from their own pool, which shmget checks. */
-    int rc = hp ? 0 : shmap__memory_check(-1, size, n->name);
+    /* Memory there is not (huge pages come from their own pool, which shmget checks). A
+     * replaced segment nobody has attached gives its memory back before the new one takes
+     * any; a key taken without replace is EEXIST below, whatever the size. */
+    int rc = 0;
+    if (!hp && size >= SHMAP__MEMCHECK_MIN) {
+        int old = shmget(key, 0, 0);
+        struct shmid_ds ds;
+        uint64_t credit = 0;
+        if (old >= 0 && (req->flags & SHMAP_CREATE_REPLACE) &&
+            shmctl(old, IPC_STAT, &ds) == 0 && ds.shm_nattch == 0)
+            credit = ds.shm_segsz;
+        if (old < 0 || (req->flags & SHMAP_CREATE_REPLACE))
+            rc = shmap__memory_check(-1, size, credit, n->name);
+    }
     if (rc < 0)
         return rc;
     int id = shmget(key, (size_t)size, shmflg);

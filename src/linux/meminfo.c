@@ -32,7 +32,7 @@ void shmap__meminfo(const char *const *fields, unsigned long long *values, size_
  * UINT64_MAX. */
 static uint64_t number_in(const char *dir, const char *leaf)
 {
-    char path[4200];
+    char path[4220];
     snprintf(path, sizeof path, "%s/%s", dir, leaf);
     FILE *f = fopen(path, "re");
     if (!f)
@@ -45,13 +45,33 @@ static uint64_t number_in(const char *dir, const char *leaf)
     return v;
 }
 
+/* The file pages counted in `dir`'s usage, which the kernel reclaims before it kills for
+ * memory (shared memory is not among them: its pages are on the anonymous lists): the sum
+ * of the memory.stat fields `inactive` and `active`, 0 where they cannot be read. */
+static uint64_t file_pages(const char *dir, const char *inactive, const char *active)
+{
+    char path[4220], line[128];
+    snprintf(path, sizeof path, "%s/memory.stat", dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    uint64_t sum = 0;
+    size_t li = strlen(inactive), la = strlen(active);
+    while (fgets(line, sizeof line, f))
+        if ((strncmp(line, inactive, li) == 0 && line[li] == ' ') ||
+            (strncmp(line, active, la) == 0 && line[la] == ' '))
+            sum += strtoull(strchr(line, ' ') + 1, NULL, 10);
+    fclose(f);
+    return sum;
+}
+
 /*
  * The room under the memory limits of this process's cgroup and its ancestors: the least
- * of limit - usage, UINT64_MAX where none is set or none can be read. cgroup v2 (memory.max,
- * memory.current; mounted at /sys/fs/cgroup, or /sys/fs/cgroup/unified beside v1) and v1's
- * memory controller (memory.limit_in_bytes, memory.usage_in_bytes; "no limit" is a number
- * near 2^63). Swap the cgroup may use is not counted: a segment larger than its memory
- * would live in swap.
+ * of limit - (usage - file pages), UINT64_MAX where none is set or none can be read.
+ * cgroup v2 (memory.max, memory.current; mounted at /sys/fs/cgroup, or
+ * /sys/fs/cgroup/unified beside v1) and v1's memory controller (memory.limit_in_bytes,
+ * memory.usage_in_bytes; "no limit" is a number near 2^63). Swap the cgroup may use is not
+ * counted: a segment larger than its memory would live in swap.
  */
 static uint64_t cgroup_room(void)
 {
@@ -62,7 +82,7 @@ static uint64_t cgroup_room(void)
     uint64_t room = UINT64_MAX;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
-        const char *base, *limit, *usage, *path;
+        const char *base, *limit, *usage, *path, *inactive, *active;
         if (strncmp(line, "0::", 3) == 0) {
             path = line + 3;
             base = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0
@@ -70,6 +90,8 @@ static uint64_t cgroup_room(void)
                        : "/sys/fs/cgroup/unified";
             limit = "memory.max";
             usage = "memory.current";
+            inactive = "inactive_file";
+            active = "active_file";
         } else {
             const char *c = strchr(line, ':');
             const char *c2 = c ? strchr(c + 1, ':') : NULL;
@@ -79,6 +101,8 @@ static uint64_t cgroup_room(void)
             base = "/sys/fs/cgroup/memory";
             limit = "memory.limit_in_bytes";
             usage = "memory.usage_in_bytes";
+            inactive = "total_inactive_file";
+            active = "total_active_file";
         }
         /* This cgroup, then each ancestor up to the root. */
         int n = snprintf(dir, sizeof dir, "%s%s", base, strcmp(path, "/") == 0 ? "" : path);
@@ -86,8 +110,11 @@ static uint64_t cgroup_room(void)
             continue;
         for (;;) {
             uint64_t max = number_in(dir, limit), used = number_in(dir, usage);
-            if (max < (UINT64_C(1) << 62) && used != UINT64_MAX)
+            if (max < (UINT64_C(1) << 62) && used != UINT64_MAX) {
+                uint64_t cache = file_pages(dir, inactive, active);
+                used = cache < used ? used - cache : 0;
                 room = used >= max ? 0 : max - used < room ? max - used : room;
+            }
             char *slash = strrchr(dir, '/');
             if (!slash || (size_t)(slash - dir) < strlen(base))
                 break;
@@ -108,7 +135,7 @@ uint64_t shmap__memory_room(void)
     return cg < host ? cg : host;
 }
 
-int shmap__memory_check(int fd, uint64_t size, const char *who)
+int shmap__memory_check(int fd, uint64_t size, uint64_t freed, const char *who)
 {
     if (size < SHMAP__MEMCHECK_MIN)
         return 0;
@@ -116,9 +143,11 @@ int shmap__memory_check(int fd, uint64_t size, const char *who)
     if (fd >= 0 && (fstatfs(fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC))
         return 0;
     uint64_t room = shmap__memory_room();
+    room = room > UINT64_MAX - freed ? UINT64_MAX : room + freed;
     if (size <= room)
         return 0;
-    return shmap__err(-ENOMEM, "%s: not enough memory: %llu bytes needed, %llu available (free "
-                               "memory and swap, within this process's memory cgroup limits)",
+    return shmap__err(-ENOMEM, "%s: not enough memory: %llu bytes needed, %llu available "
+                               "(available memory and swap, or the room under this process's "
+                               "memory cgroup limits)",
                       who, (unsigned long long)size, (unsigned long long)room);
 }

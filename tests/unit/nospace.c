@@ -371,9 +371,11 @@ static int in_memory_cgroup(const char *limit, int (*fn)(void))
     return status;
 }
 
-/* A key of the test's own (the runner removes what is left under it), taken before the
- * child is forked. */
+/* A key of the test's own (the runner removes what is left under it) and a file's path,
+ * taken before the child is forked (the test directory's guard process would join the
+ * group, which could then not be removed). */
 static key_t cg_key;
+static char cg_file[256];
 
 static int over_the_cgroup(void)
 {
@@ -395,14 +397,43 @@ static int over_the_cgroup(void)
         fprintf(stderr, "a refused create left something behind\n");
         return 1;
     }
-    /* What fits is made as before. */
+    /* Page cache the group has filled (a file written on disk) is given back before any
+     * kill, so it does not count: what fits is made as before. */
+    const char *path = cg_file;
+    static char chunk[1 << 20];
+    memset(chunk, 'c', sizeof chunk);
+    FILE *f = fopen(path, "we");
+    for (int i = 0; f && i < 100; i++)
+        fwrite(chunk, 1, sizeof chunk, f);
+    if (!f || fclose(f) != 0) {
+        fprintf(stderr, "cannot write %s\n", path);
+        return 1;
+    }
     const uint64_t fits[1] = {16u << 20};
     int rc = shmap_create(&seg, small_name, SHMAP_F32, 1, fits, NULL);
+    unlink(path);
     if (rc != 0) {
-        fprintf(stderr, "64 MiB in 128 MiB: %s (%s)\n", shmap_errname(rc), shmap_last_error());
+        fprintf(stderr, "64 MiB in 128 MiB beside 100 MiB of page cache: %s (%s)\n",
+                shmap_errname(rc), shmap_last_error());
         return 1;
     }
     shmap_close(seg);
+    /* Replacing a System V segment nobody has attached gives its memory back first: 80 MiB
+     * replaced by 80 MiB fits in 128. */
+    const uint64_t eighty[1] = {20u << 20};
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    for (int i = 0; i < 2; i++) {
+        rc = shmap_create(&seg, sysv, SHMAP_F32, 1, eighty, &opts);
+        if (rc != 0) {
+            fprintf(stderr, "80 MiB System V segment, %s: %s (%s)\n", i ? "replacing" : "new",
+                    shmap_errname(rc), shmap_last_error());
+            return 1;
+        }
+        shmap_close(seg);
+        opts.flags |= SHMAP_CREATE_REPLACE;
+    }
+    shmap_unlink(sysv);
     return 0;
 }
 
@@ -410,6 +441,7 @@ TEST(create__more_than_a_memory_cgroup_allows_is_enomem_not_an_oom_kill)
 {
     small_name = test_name("cg");
     cg_key = test_sysv_key();
+    snprintf(cg_file, sizeof cg_file, "%s", util_test_path("cache"));
     int rc = in_memory_cgroup("134217728", over_the_cgroup);
     if (rc == 77)
         TEST_SKIP("cannot make a memory cgroup here (needs root and a memory controller)");

@@ -355,6 +355,13 @@ TEST(create__replace_refuses_an_object_that_is_not_a_segment)
     CHECK_CONTAINS(shmap_last_error(), want);
     CHECK_STR(file_text(path, buf, sizeof buf), "precious\n");
     CHECK(unlink(path) == 0);
+    /* Nor a FIFO (or a socket, a device): no regular file at all. */
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK_ERR(shmap_create(&seg, fname, SHMAP_U8, 1, dims, &repl), -EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "not a regular file (it is a FIFO): refusing to replace it");
+    struct stat st;
+    CHECK(lstat(path, &st) == 0 && S_ISFIFO(st.st_mode));
+    CHECK(unlink(path) == 0);
 
     const char *name = test_name("foreign");
     util_shm_write(name, "other program", 13);
@@ -367,12 +374,23 @@ TEST(create__replace_refuses_an_object_that_is_not_a_segment)
     CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
     util_shm_remove(name);
 
+    /* Made by another program, which has gone (a segment a live process made a moment ago
+     * may be a shmap segment still being written: that one is waited for). */
     key_t key = test_sysv_key();
-    int id = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    pid_t maker = util_spawn();
+    if (maker == 0) {
+        int made = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0600);
+        char *q = made >= 0 ? shmat(made, NULL, 0) : (void *)-1;
+        if (q == (void *)-1)
+            _exit(1);
+        memcpy(q, "another program's data", 22);
+        _exit(0);
+    }
+    CHECK_EQ_INT(test_wait(maker), 0);
+    int id = shmget(key, 0, 0);
     CHECK(id >= 0);
     char *p = shmat(id, NULL, 0);
     CHECK(p != (void *)-1);
-    memcpy(p, "another program's data", 22);
     char sname[64];
     snprintf(sname, sizeof sname, "sysv://0x%08x", (unsigned)key);
     repl.flags = SHMAP_CREATE_REPLACE;
