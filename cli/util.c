@@ -425,7 +425,8 @@ int cli_parse_seconds(const char *text, double *out)
 {
     /* Decimal seconds ("2", "0.5", "1e-3") or "inf": strtod's hexadecimal ("0x10" would be
      * 16 s) and blanks are no way to write them. */
-    bool word = strcasecmp(text, "inf") == 0 || strcasecmp(text, "infinity") == 0;
+    const char *w = text + (text[0] == '+');
+    bool word = strcasecmp(w, "inf") == 0 || strcasecmp(w, "infinity") == 0;
     if (!word && text[strspn(text, "0123456789.eE+-")] != '\0')
         return -1;
     char *end;

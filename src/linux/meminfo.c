@@ -2,6 +2,7 @@
  * memory a new segment can still take. */
 #include <errno.h>
 #include <linux/magic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,9 +94,17 @@ static uint64_t cgroup_room(void)
             inactive = "inactive_file";
             active = "active_file";
         } else {
-            const char *c = strchr(line, ':');
-            const char *c2 = c ? strchr(c + 1, ':') : NULL;
-            if (!c2 || (size_t)(c2 - c - 1) != 6 || strncmp(c + 1, "memory", 6) != 0)
+            /* "N:memory:/path", or with controllers mounted together "N:cpu,memory:/path". */
+            char *c = strchr(line, ':');
+            char *c2 = c ? strchr(c + 1, ':') : NULL;
+            if (!c2)
+                continue;
+            *c2 = '\0';
+            bool memory = false;
+            for (char *save = NULL, *t = strtok_r(c + 1, ",", &save); t && !memory;
+                 t = strtok_r(NULL, ",", &save))
+                memory = strcmp(t, "memory") == 0;
+            if (!memory)
                 continue;
             path = c2 + 1;
             base = "/sys/fs/cgroup/memory";
