@@ -181,6 +181,11 @@ TEST(values__a_value_missing_its_closing_bracket_says_so)
     CHECK_USAGE_LINES(err, "set", "'[1' is missing its closing ']'");
     RUN(2, "set", name, "2", "(flag=1))");
     CHECK_USAGE_LINES(err, "set", "'(flag=1))' has a ')' that closes no bracket");
+    /* An index that is no number names the segment, as one out of range does. */
+    char bad[SHMAP_NAME_MAX + 32];
+    snprintf(bad, sizeof bad, "%s: invalid index 'abc'", name);
+    RUN(2, "set", name, "abc", "1");
+    CHECK_USAGE_LINES(err, "set", bad);
     /* A complex value too. */
     const char *cname = test_name("bc");
     RUN(0, "create", cname, "c64", "2");
