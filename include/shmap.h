@@ -268,7 +268,8 @@ typedef struct shmap_seg shmap_seg;
 /** @brief Flags of #shmap_create_opts. */
 enum shmap_create_flags {
     /** Replace an existing segment of the same name, atomically. An object of that name
-     *  that is not a shmap segment (no shmap magic) is refused with #SHMAP_EFORMAT. */
+     *  that is not a shmap segment is refused: #SHMAP_EFORMAT (no shmap magic; an empty file
+     *  is replaced) or -EINVAL (not a regular file). */
     SHMAP_CREATE_REPLACE = 1u << 0,
     /**
      * Open an existing segment instead if its type and shape match; else #SHMAP_EMISMATCH.

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -735,11 +736,26 @@ static int not_a_segment(const char *name, const struct shmap__name *n, char *wh
     return rc == -EINVAL || rc == SHMAP_EFORMAT ? rc : 0;
 }
 
+/* Is the POSIX object or file of `n` an empty regular file (mktemp makes one to reserve
+ * a path)? */
+static bool empty_file(const struct shmap__name *n)
+{
+    char posix[SHMAP_NAME_MAX + 16];
+    const char *path = n->os_handle;
+    if (n->store == SHMAP_STORE_POSIX && shmap__posix_path(posix, sizeof posix, n->os_handle))
+        path = posix;
+    else if (n->store != SHMAP_STORE_FILE)
+        return false;
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;
+}
+
 /*
  * Replacing replaces segments: an object of the name that is not one (a user's file under a
  * mistyped file: name, another program's object or System V segment, a FIFO or a device)
- * is refused, as delete refuses it, rather than lost. Another process can still put
- * something there between this look and the replace.
+ * is refused, as delete refuses it, rather than lost; an empty file holds nothing to lose,
+ * and is replaced. Another process can still put something there between this look and
+ * the replace.
  */
 static int replace_check(const char *name, const struct shmap__name *n)
 {
@@ -747,6 +763,8 @@ static int replace_check(const char *name, const struct shmap__name *n)
     int rc = not_a_segment(name, n, why, sizeof why);
     if (rc == -EINVAL)
         return shmap__err(rc, "%s: refusing to replace it", why);
+    if (rc < 0 && empty_file(n))
+        return 0;
     if (rc < 0)
         return shmap__err(rc, "%s: not a shmap segment: refusing to replace it (remove it "
                               "with a forced delete first)", n->name);

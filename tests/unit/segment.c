@@ -362,6 +362,14 @@ TEST(create__replace_refuses_an_object_that_is_not_a_segment)
     struct stat st;
     CHECK(lstat(path, &st) == 0 && S_ISFIFO(st.st_mode));
     CHECK(unlink(path) == 0);
+    /* An empty file holds nothing to lose (mktemp makes one to reserve a path): replaced. */
+    util_write_file(path, "", 0);
+    CHECK_OK(shmap_create(&seg, fname, SHMAP_U8, 1, dims, &repl));
+    CHECK_OK(shmap_close(seg));
+    shmap_info got;
+    CHECK_OK(shmap_stat(fname, &got));
+    CHECK_EQ_INT(got.dims[0], 4);
+    CHECK(unlink(path) == 0);
 
     const char *name = test_name("foreign");
     util_shm_write(name, "other program", 13);
