@@ -27,7 +27,7 @@
  *
  * Headers are read into a copy (pread, or a moment's read-only shmat for System V) and
  * checked like any other untrusted header before anything in them is believed. A name is
- * removed only while it still names the object that was judged: shmap__posix_destroy
+ * removed only while it still names the object that was judged: shmap__posix_remove_same
  * compares device and inode; a System V id is re-read with IPC_STAT and must still have
  * the key, creator pid and creation time it had, and no attach, just before IPC_RMID.
  *
@@ -267,25 +267,11 @@ static void gc_unmark(struct shmap__header *live, bool removed)
                                 __ATOMIC_RELAXED);
 }
 
-/*
- * Remove /dev/shm/<name> if it is still the object (dev, ino): 0 when removed, 1 when the
- * name no longer names it (another gc or a delete was first, or a replace), nothing done.
- * (A replacement between the check and the unlink can still be lost; POSIX offers no
- * unlink-if-same.)
- */
+/* Remove /dev/shm/<name> (in `dfd`) if it is still the object judged: see
+ * shmap__posix_remove_same(). */
 static int remove_object(int dfd, const char *name, const struct stat *st)
 {
-    struct stat now;
-    if (fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != st->st_dev ||
-        now.st_ino != st->st_ino)
-        return 1;
-    if (unlinkat(dfd, name, 0) == 0)
-        return 0;
-    if (errno == ENOENT)
-        return 1;
-    /* Said as shm_unlink() says it: the sticky bit's EPERM is EACCES there. */
-    int e = errno == EPERM ? EACCES : errno;
-    return shmap__err(-e, "%s: cannot remove: %s", name, strerror(e));
+    return shmap__posix_remove_same(dfd, name, st->st_dev, st->st_ino, name);
 }
 
 /*
@@ -625,8 +611,7 @@ int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
             continue;
         if (tmp)
             rc = gc_tmp(&g, dirfd(d), e->d_name);
-        else if (strncmp(e->d_name, ".shmap-", 7) != 0 && strcmp(e->d_name, ".") != 0 &&
-                 strcmp(e->d_name, "..") != 0)
+        else if (shmap__posix_listed(e->d_name))
             rc = gc_segment(&g, dirfd(d), e->d_name);
     }
     closedir(d);

@@ -256,6 +256,18 @@ SHMAP__HIDDEN int shmap__posix_open(const struct shmap__name *n, bool writable);
 SHMAP__HIDDEN int shmap__posix_create_tmp(const char *tmp, unsigned mode, uint64_t size,
                                           const char *who);
 SHMAP__HIDDEN int shmap__posix_destroy(const struct shmap__name *n, dev_t dev, ino_t ino);
+/*
+ * Remove `path` (relative to directory `dfd`) only while it still names the object `dev`,
+ * `ino`: 0 when removed, 1 when it names something else or nothing (a delete, a gc or a
+ * replace came first), or a negative code with the detail set. A replacement between the
+ * check and the unlink can still be lost: POSIX offers no unlink-if-same.
+ */
+SHMAP__HIDDEN int shmap__posix_remove_same(int dfd, const char *path, dev_t dev, ino_t ino,
+                                           const char *who);
+/* Is the entry of /dev/shm named `entry` one to list as a segment? Names starting
+ * ".shmap-" are segments being created (or their crashed leftovers); other names starting
+ * with a dot are names like any other. */
+SHMAP__HIDDEN bool shmap__posix_listed(const char *entry);
 /* list.c: describe an open object from its header, read with pread. */
 SHMAP__HIDDEN int shmap__describe_fd(int fd, const struct stat *st, shmap_info *info,
                                      const char *who);

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -701,38 +700,23 @@ int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned 
     return rc;
 }
 
-/* Is the System V segment under the key of `n` one a live process made a moment ago, whose
- * header may not be written yet (as an open waits for it)? */
-static bool sysv_key_fresh(const struct shmap__name *n)
-{
-    key_t key = (key_t)(uint32_t)strtoull(n->name + 9, NULL, 16);
-    int id = shmget(key, 0, 0);
-    return id >= 0 && shmap__sysv_fresh(id, INIT_WAIT_NS / 1000000000);
-}
-
 /*
  * Does the name hold an object that is certainly not a segment: one with no shmap magic
  * (SHMAP_EFORMAT), or no regular file at all (-EINVAL: a FIFO, a socket, a device; `why`
  * gets the open's detail)? 0 for a segment, for nothing, and for what cannot be told: an
- * object this user may not read. A System V segment just made by a live process may not
- * have its header yet: it is waited for, as an open waits. By id a System V segment cannot
- * be created, which the store says: 0 too.
+ * object this user may not read. Judged by a read-only open, as delete judges it, so a
+ * segment whose creator is still writing its header is waited for. By id a System V
+ * segment cannot be created, which the store says: 0 too.
  */
-static int not_a_segment(const char *name, const struct shmap__name *n, char *why, size_t size)
+static int not_a_segment(const struct shmap__name *n, char *why, size_t size)
 {
-    bool sysv = n->store == SHMAP_STORE_SYSV;
-    if (sysv && strncmp(n->name, "sysv://0x", 9) != 0)
+    if (n->store == SHMAP_STORE_SYSV && strncmp(n->name, "sysv://0x", 9) != 0)
         return 0;
-    shmap_info info;
-    int rc = shmap_stat(name, &info);
-    int64_t t0 = shmap__mono_ns();
-    while (rc == SHMAP_EFORMAT && sysv && sysv_key_fresh(n) &&
-           shmap__mono_ns() - t0 < INIT_WAIT_NS) {
-        struct timespec ms2 = {0, 2000000};
-        nanosleep(&ms2, NULL);
-        rc = shmap_stat(name, &info);
-    }
+    shmap_seg *seg = NULL;
+    int rc = shmap__open_unregistered(&seg, n, SHMAP__ACC_RDONLY);
     snprintf(why, size, "%s", rc < 0 ? shmap_last_error() : "");
+    if (seg)
+        shmap_close(seg);
     return rc == -EINVAL || rc == SHMAP_EFORMAT ? rc : 0;
 }
 
@@ -757,10 +741,10 @@ static bool empty_file(const struct shmap__name *n)
  * and is replaced. Another process can still put something there between this look and
  * the replace.
  */
-static int replace_check(const char *name, const struct shmap__name *n)
+static int replace_check(const struct shmap__name *n)
 {
     char why[SHMAP_NAME_MAX + 128];
-    int rc = not_a_segment(name, n, why, sizeof why);
+    int rc = not_a_segment(n, why, sizeof why);
     if (rc == -EINVAL)
         return shmap__err(rc, "%s: refusing to replace it", why);
     if (rc < 0 && empty_file(n))
@@ -793,7 +777,7 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
             return rc;
     }
 
-    if ((opts->flags & SHMAP_CREATE_REPLACE) && (rc = replace_check(name, n)) < 0)
+    if ((opts->flags & SHMAP_CREATE_REPLACE) && (rc = replace_check(n)) < 0)
         return rc;
 
     struct shmap__header h;
@@ -825,7 +809,7 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
         /* Said as it is when what holds the name is not a segment at all. */
         char said[SHMAP_NAME_MAX + 128], why[SHMAP_NAME_MAX + 128];
         snprintf(said, sizeof said, "%s", shmap_last_error());
-        if (not_a_segment(name, n, why, sizeof why) < 0)
+        if (not_a_segment(n, why, sizeof why) < 0)
             return shmap__err(-EEXIST, "%s: the name is taken by an object that is not a "
                                        "shmap segment", n->name);
         return shmap__err(-EEXIST, "%s", said);

@@ -84,22 +84,36 @@ int shmap__posix_create_tmp(const char *tmp, unsigned mode, uint64_t size, const
     return fd;
 }
 
-/*
- * Remove a name only if it still names the object we mapped: a segment that was replaced
- * meanwhile belongs to someone else. (A replacement between this check and the unlink can
- * still be lost; POSIX offers no unlink-if-same.)
- */
+int shmap__posix_remove_same(int dfd, const char *path, dev_t dev, ino_t ino, const char *who)
+{
+    struct stat now;
+    if (fstatat(dfd, path, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != dev ||
+        now.st_ino != ino)
+        return 1;
+    if (unlinkat(dfd, path, 0) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return 1;
+    /* Said as shm_unlink() says it: the sticky bit's EPERM is EACCES there. */
+    int e = errno == EPERM ? EACCES : errno;
+    return shmap__err(-e, "%s: cannot remove: %s", who, strerror(e));
+}
+
+bool shmap__posix_listed(const char *entry)
+{
+    return strncmp(entry, ".shmap-", 7) != 0 && strcmp(entry, ".") != 0 &&
+           strcmp(entry, "..") != 0;
+}
+
+/* Remove a name only if it still names the object we mapped: a segment that was replaced
+ * meanwhile belongs to someone else. */
 int shmap__posix_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
 {
-    struct stat st;
     char path[SHMAP_NAME_MAX + 16];
-    if (shmap__posix_path(path, sizeof path, n->os_handle) && lstat(path, &st) == 0 &&
-        (st.st_dev != dev || st.st_ino != ino))
-        return 0;
-    if (shm_unlink(n->os_handle) == 0 || errno == ENOENT)
-        return 0;
-    int e = errno;
-    return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
+    if (!shmap__posix_path(path, sizeof path, n->os_handle))
+        return shmap__err(SHMAP_EBADNAME, "%s: name too long", n->name);
+    int rc = shmap__posix_remove_same(AT_FDCWD, path, dev, ino, n->name);
+    return rc == 1 ? 0 : rc;
 }
 
 /* ---- the store's operations (store.h) ---- */
@@ -182,10 +196,7 @@ static int posix_list(struct shmap__list *l, unsigned flags)
         return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
     int rc = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        /* Names starting ".shmap-" are segments being created (or their crashed leftovers);
-         * other names starting with a dot are names like any other. */
-        if (strncmp(e->d_name, ".shmap-", 7) == 0 || strcmp(e->d_name, ".") == 0 ||
-            strcmp(e->d_name, "..") == 0)
+        if (!shmap__posix_listed(e->d_name))
             continue;
         if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
             continue;
