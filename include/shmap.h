@@ -407,10 +407,15 @@ enum shmap_open_flags {
      */
     SHMAP_HOLD = 1u << 1,
     /**
-     * A private, copy-on-write mapping of a file (`file:PATH`): the file is opened read-only,
-     * so read access is enough, and writes through the mapping (data and keywords) stay in
-     * this process. Locks taken through it are the shared ones, when the user may write the
-     * file. Not for System V segments.
+     * A private, copy-on-write mapping of a file (`file:PATH`) or a POSIX segment: the object
+     * is opened read-only, so read access is enough, and writes through the mapping (data
+     * and keywords) stay in this process. It still follows the object's writers: its
+     * generation, waits, frame reads and write state are the object's (read through a
+     * shared read-only mapping of the header page, which this flag adds), and so are its
+     * keywords until it changes one, after which its keyword area is its own copy. What it
+     * publishes tells nobody, itself included. Locks taken through it are the segment's
+     * own, shared with every process, when the user may write the object. Not for System V
+     * segments.
      */
     SHMAP_PRIVATE = 1u << 2,
     /**

@@ -331,7 +331,7 @@ void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
     if (!slots)
         info->nkeywords = 0;
     else if ((const char *)slots == (const char *)h + h->kw_offset)
-        info->nkeywords = shmap__keyword_count_live(h);
+        info->nkeywords = shmap__keyword_count_live(h, slots);
     else
         info->nkeywords = shmap__keyword_count(slots, h->kw_capacity);
     info->published_ns = __atomic_load_n(&h->last_publish_ns, __ATOMIC_RELAXED);

@@ -75,10 +75,12 @@ SHMAP__HIDDEN void shmap__info_fill(shmap_info *info, const struct shmap__header
 /* Is a slot (a copy, or one that may change) a well-formed keyword? */
 SHMAP__HIDDEN bool shmap__kwslot_valid(const struct shmap__kwslot *slot);
 SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap);
-/* The keywords of the mapping whose header is `h`, counted between two reads of the change
- * sequence, so that the count is one the segment held; a change in progress is waited for
- * while its writer lives, 100 ms at most, then counted as the slots read. */
-SHMAP__HIDDEN unsigned shmap__keyword_count_live(const struct shmap__header *h);
+/* The keywords in the mapped `slots` (kw_capacity of `words`), counted between two reads of
+ * the change sequence in the header `words`, so that the count is one the segment held; a
+ * change in progress is waited for while its writer lives, 100 ms at most, then counted as
+ * the slots read. */
+SHMAP__HIDDEN unsigned shmap__keyword_count_live(const struct shmap__header *words,
+                                                 const struct shmap__kwslot *slots);
 /* Where a keyword snapshot reads from: a mapping, or an object read through its store (a
  * listing). Each function returns 0 or a negative code, without a detail. */
 struct shmap__kwsource {
@@ -309,6 +311,15 @@ struct shmap__map {
     const struct shmap__store_ops *ops; /* the backing store (store.h) */
     void *data;             /* start of the array */
     bool priv;              /* a private (copy-on-write) mapping */
+    /* The header as the object holds it now, for what other processes change in it (the
+     * generation, the write sequence, `removed`, the keyword words, the lock table): `base`,
+     * but for a private mapping a shared read-only mapping of the header page (`live_len`
+     * bytes), since its own copy of that page stops following the object once written to,
+     * and a futex on it would make it that copy (see notify.c). */
+    struct shmap__header *live;
+    size_t live_len;
+    bool kw_own;            /* private: keywords were written through it, so its copy of the
+                               keyword area is its own (keyword.c); read atomically */
     bool raw;               /* no header: `desc` describes the array */
     struct shmap__header *desc; /* raw: a private header made from the caller's description */
     char *desc_fields;      /* records: the field list, else NULL */
@@ -350,6 +361,22 @@ static inline struct shmap__header *shmap__hdr(const shmap_seg *seg)
 {
     /* A raw mapping has no header: its private description stands in. */
     return seg->map->raw ? seg->map->desc : (struct shmap__header *)seg->map->base;
+}
+
+/* The header to read what other processes change (see shmap__map.live): the same as
+ * shmap__hdr() but for a private mapping, whose own copy may have stopped following them. */
+static inline struct shmap__header *shmap__live(const shmap_seg *seg)
+{
+    return seg->map->raw ? seg->map->desc : seg->map->live;
+}
+
+/* The header whose keyword words (kw_lock, kw_seq) guard the keyword slots as a mapping
+ * sees them: the object's, unless a private mapping has made the slots its own. */
+static inline struct shmap__header *shmap__kw_words(const struct shmap__map *m)
+{
+    return m->priv && !__atomic_load_n(&m->kw_own, __ATOMIC_ACQUIRE)
+               ? m->live
+               : (struct shmap__header *)m->base;
 }
 
 #endif

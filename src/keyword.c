@@ -12,10 +12,20 @@
  * store without mapping them (list.c): a `struct shmap__kwsource` says how to read the two
  * words and the slots. What a snapshot holds is then sorted and decoded by the same two
  * functions for shmap_keyword_list() and shmap_list(), so a damaged slot is skipped alike.
+ *
+ * A private (copy-on-write) mapping reads the keywords other processes change, under the
+ * object's words (shmap__kw_words(): its own copy of the header page may have stopped
+ * following the object), until it changes one itself. Its first change makes the whole
+ * keyword area its own: a consistent snapshot is written over its copy of the slots, and
+ * its own copy of the words starts afresh; from then on it reads and writes that copy, under
+ * its own words, and no other process's change reaches it (own_keywords()). Until then, a
+ * private write of data in the page the data shares with the first slots also freezes
+ * those slots as they were: that is copy-on-write, and the slots stay whole or are skipped.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -80,11 +90,10 @@ static bool writer_dead(uint32_t pid, uint64_t start)
  * makes the count wait its 100 ms, after which (or at once if the writer died) the count
  * is taken as the slots read, off at most by the keyword being changed.
  */
-unsigned shmap__keyword_count_live(const struct shmap__header *h)
+unsigned shmap__keyword_count_live(const struct shmap__header *h,
+                                   const struct shmap__kwslot *slots)
 {
     const unsigned cap = h->kw_capacity;
-    const struct shmap__kwslot *slots =
-        (const struct shmap__kwslot *)((const char *)h + h->kw_offset);
     int64_t give_up = 0;
     for (int tries = 0; tries < 100; tries++) {
         uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
@@ -277,6 +286,43 @@ static void end_change(struct shmap__header *h)
     __atomic_add_fetch(&h->kw_seq, 1, __ATOMIC_RELEASE);
 }
 
+static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc);
+
+/* Serialises the first keyword changes of private mappings (own_keywords()). */
+static pthread_mutex_t own_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Before a private mapping's first keyword change: make its keyword area its own (see the
+ * note above). Every byte of the area is written, so whatever the copy-on-write faults
+ * copied meanwhile is replaced by the snapshot, which is whole. Another thread reading the
+ * keywords while this runs reads the slots under the object's words and may see the
+ * snapshot half written over a newer state: a moment, in a process that chose to diverge.
+ */
+static int own_keywords(const shmap_seg *seg)
+{
+    struct shmap__map *m = seg->map;
+    if (!m->priv || __atomic_load_n(&m->kw_own, __ATOMIC_ACQUIRE))
+        return 0;
+    pthread_mutex_lock(&own_mutex);
+    int rc = 0;
+    if (!__atomic_load_n(&m->kw_own, __ATOMIC_RELAXED)) {
+        struct shmap__kwslot *copy = snapshot(seg, &rc);
+        if (copy) {
+            struct shmap__header *own = m->base;
+            memcpy(slots_of(seg), copy, (size_t)own->kw_capacity * sizeof *copy);
+            free(copy);
+            /* After the snapshot: at least the order of every keyword it holds. */
+            own->kw_order = __atomic_load_n(&m->live->kw_order, __ATOMIC_ACQUIRE);
+            own->kw_lock_start = 0;
+            own->kw_lock = 0;
+            own->kw_seq = 0;
+            __atomic_store_n(&m->kw_own, true, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&own_mutex);
+    return rc;
+}
+
 static int writable_or_err(const shmap_seg *seg)
 {
     if (!seg)
@@ -383,7 +429,7 @@ int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
         return rc;
     const char *who = seg->map->name.name;
     char upper[SHMAP_KEYWORD_NAME_MAX];
-    if ((rc = keyword_check(kw, upper, who)) < 0)
+    if ((rc = keyword_check(kw, upper, who)) < 0 || (rc = own_keywords(seg)) < 0)
         return rc;
     struct shmap__header *h = shmap__hdr(seg);
     struct shmap__kwslot *slots = slots_of(seg);
@@ -435,7 +481,7 @@ static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc)
         *rc = shmap__err(-ENOMEM, "%s: out of memory", seg->map->name.name);
         return NULL;
     }
-    struct map_source m = {h, slots_of(seg)};
+    struct map_source m = {shmap__kw_words(seg->map), slots_of(seg)};
     const struct shmap__kwsource src = {map_words, map_start, map_slots, &m};
     if ((*rc = shmap__keyword_snapshot(&src, h->kw_capacity, copy, seg->map->name.name)) < 0) {
         free(copy);
@@ -476,7 +522,7 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
         return rc;
     const char *who = seg->map->name.name;
     char upper[SHMAP_KEYWORD_NAME_MAX];
-    if ((rc = check_name(name, upper, who)) < 0)
+    if ((rc = check_name(name, upper, who)) < 0 || (rc = own_keywords(seg)) < 0)
         return rc;
     struct shmap__header *h = shmap__hdr(seg);
     struct shmap__kwslot *slots = slots_of(seg);

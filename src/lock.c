@@ -107,7 +107,8 @@ static inline struct shmap__lockarea *area_of(const struct shmap__map *m)
 
 static inline struct shmap__lockarea *area_rd(const struct shmap__map *m)
 {
-    return (struct shmap__lockarea *)((char *)m->base + SHMAP__LOCK_OFFSET);
+    /* The object's table: a private mapping's own copy of it may be stale (segment.c). */
+    return (struct shmap__lockarea *)((char *)m->live + SHMAP__LOCK_OFFSET);
 }
 
 /* The high-water mark, which comes from shared memory and is clamped to the table. */

@@ -20,6 +20,12 @@
  * that is f + N or more, the copy may be torn and is retried. The writer publishes by
  * bumping the generation before it makes `write_seq` even, so a reader can only err
  * towards a retry, never towards a torn frame.
+ *
+ * Private (copy-on-write) handles read and wait on the object's header through a shared
+ * read-only mapping of its page (shmap__live(), made at open: segment.c), never on their own
+ * copy, which stops following the object once anything writes to it, a futex wait included.
+ * What they publish or begin to write goes to their own copy and tells nobody, themselves
+ * included: their generation is the object's.
  */
 #include <errno.h>
 #include <math.h>
@@ -45,7 +51,7 @@ static uint32_t *gen_word(struct shmap__header *h)
 
 uint64_t shmap_generation(const shmap_seg *seg)
 {
-    return seg ? __atomic_load_n(&shmap__hdr(seg)->generation, __ATOMIC_ACQUIRE) : 0;
+    return seg ? __atomic_load_n(&shmap__live(seg)->generation, __ATOMIC_ACQUIRE) : 0;
 }
 
 uint64_t shmap_ring_length(const shmap_seg *seg)
@@ -160,7 +166,7 @@ static int after_sleep(const shmap_seg *seg, struct shmap__check check, int rc)
 /* Sleep until the generation is no longer `g`, the deadline passes or the name goes. */
 static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
 {
-    struct shmap__header *h = shmap__hdr(seg);
+    struct shmap__header *h = shmap__live(seg);
     if (__atomic_load_n(&h->removed, __ATOMIC_ACQUIRE))
         return removed_err(seg);
     if (deadline == 0)
@@ -198,7 +204,7 @@ int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s)
     int64_t deadline;
     int rc = deadline_of(seg, timeout_s, &deadline);
     while (rc == 0) {
-        uint64_t g = __atomic_load_n(&shmap__hdr(seg)->generation, __ATOMIC_ACQUIRE);
+        uint64_t g = __atomic_load_n(&shmap__live(seg)->generation, __ATOMIC_ACQUIRE);
         if (g > *seen) {
             *seen = g;
             return 0;
@@ -223,7 +229,7 @@ int shmap_write_state(const shmap_seg *seg, pid_t *writer)
         return shmap__err(SHMAP_EINVAL, "shmap_write_state: NULL segment");
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "write_state");
-    const struct shmap__header *h = shmap__hdr(seg);
+    const struct shmap__header *h = shmap__live(seg);
     if (!(__atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE) & 1))
         return SHMAP_WRITE_NONE;
     /* Read after the sequence: the pid of the write it marks, or of one begun since. */
@@ -240,7 +246,7 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         return shmap__err(SHMAP_EINVAL, "shmap_read_frame: NULL argument");
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "read_frame");
-    struct shmap__header *h = shmap__hdr(seg);
+    struct shmap__header *h = shmap__live(seg);
     const uint64_t n = shmap_ring_length(seg);
     const size_t size = shmap_frame_size(seg);
     const char *data = shmap_data(seg);

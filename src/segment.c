@@ -106,6 +106,9 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->lock_len = 0;
     m->ops = shmap__store_ops(n->store);
     m->data = base;
+    m->live = base;
+    m->live_len = 0;
+    m->kw_own = false;
     m->raw = false;
     m->desc = NULL;
     m->desc_fields = NULL;
@@ -121,6 +124,14 @@ static void map_set_perm(struct shmap__map *m, const struct stat *st)
     __atomic_store_n(&m->mode, (unsigned)st->st_mode & 07777u, __ATOMIC_RELAXED);
     __atomic_store_n(&m->uid, st->st_uid, __ATOMIC_RELAXED);
     __atomic_store_n(&m->gid, st->st_gid, __ATOMIC_RELAXED);
+}
+
+/* Unmap what a mapping record maps: the object, and a private mapping's live header. */
+static void map_unmap(struct shmap__map *m)
+{
+    m->ops->unmap(m->base, m->length);
+    if (m->live_len)
+        m->ops->unmap(m->live, m->live_len);
 }
 
 static void map_free(struct shmap__map *m)
@@ -293,6 +304,25 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
                                   n->name)) == 0 &&
         !(m->desc_fields = strndup((const char *)base + h->rec_offset, h->rec_len)))
         rc = shmap__err(-ENOMEM, "%s: out of memory", n->name);
+    /*
+     * A private mapping's header page becomes this process's copy at the first write to it
+     * (a keyword, a publish) and at the first futex wait on it: FUTEX_WAIT pins the page for
+     * writing, which breaks copy-on-write on a writable private mapping, and the key of the
+     * wait is then private, out of reach of the writers' wakes. So what other processes
+     * change in the header is read, and waited on, through a shared read-only mapping of
+     * the header page (the descriptor is open read-only, which is enough). Plain opens
+     * need none: their mapping is shared already.
+     */
+    void *live = NULL;
+    size_t live_len = 0;
+    if (rc == 0 && access == SHMAP__ACC_PRIVATE) {
+        live_len = ops->granule ? ops->granule(obj) : 0;
+        if (live_len < SHMAP__HEADER_SIZE)
+            live_len = SHMAP__HEADER_SIZE;
+        if (!(live = ops->map(obj, live_len, 0, SHMAP__ACC_RDONLY, false, &err)))
+            rc = shmap__err(err, "%s: cannot map the header page: %s", n->name,
+                            strerror(-err));
+    }
     if (rc < 0) {
         if (base)
             ops->unmap(base, len);
@@ -300,6 +330,8 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         return rc;
     }
     m->base = base;
+    m->live = live ? live : base;
+    m->live_len = live ? live_len : 0;
     m->lock_base = access == SHMAP__ACC_RDWR ? base : NULL;
     m->data = (char *)base + h->data_offset;
     *out = m;
@@ -450,7 +482,7 @@ int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, in
     if (rc < 0)
         return rc;
     if (!(*out = new_handle(m))) {
-        ops->unmap(m->base, m->length);
+        map_unmap(m);
         map_free(m);
         return shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
@@ -992,6 +1024,7 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     desc->rec_len = fields ? (uint32_t)strlen(fields) + 1 : 0;
     m->raw = true;
     m->desc = desc;
+    m->live = desc;
     m->desc_fields = fields;
     m->lock_base = NULL;
     m->data = (char *)base + (opts->offset - page_off);
@@ -1158,7 +1191,7 @@ static int release(shmap_seg *seg, bool unmap)
      */
     if (!m->raw && (!destroyed || m->lock_touched))
         shmap__detach(m);
-    m->ops->unmap(m->base, m->length);
+    map_unmap(m);
     map_free(m);
     return rc;
 }
@@ -1273,8 +1306,17 @@ static void map_info(struct shmap__map *m, shmap_info *out, bool ask)
         shmap__info_fill(out, h, NULL, m->desc_fields);
         return;
     }
-    shmap__info_fill(out, h, (const struct shmap__kwslot *)((const char *)h + h->kw_offset),
-                     h->rec_len ? (const char *)h + h->rec_offset : NULL);
+    const struct shmap__kwslot *slots =
+        (const struct shmap__kwslot *)((const char *)h + h->kw_offset);
+    const char *rec = h->rec_len ? (const char *)h + h->rec_offset : NULL;
+    if (!m->priv) {
+        shmap__info_fill(out, h, slots, rec);
+        return;
+    }
+    /* Private: the counters as the object holds them now, the keywords as this mapping
+     * sees them (see shmap__kw_words()). */
+    shmap__info_fill(out, m->live, NULL, rec);
+    out->nkeywords = shmap__keyword_count_live(shmap__kw_words(m), slots);
 }
 
 int shmap_info_get(const shmap_seg *seg, shmap_info *out)

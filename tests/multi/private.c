@@ -1,0 +1,183 @@
+/*
+ * Private (copy-on-write) handles across processes: they keep their own writes to
+ * themselves, yet follow the object's writers. A wait, a frame read or a keyword change
+ * through a private mapping writes to (or, for a futex wait, pins for writing) its header
+ * page, which copy-on-write then makes the process's own copy: these tests make such a
+ * handle do that first, then check that another process's publishes still reach it, at
+ * once, and that its own publishes and keywords reach nobody.
+ */
+#include <sys/stat.h>
+
+#include "../util.h"
+
+/* In a child: after `delay_ms`, open `name` read-write, set keyword `key` = `value` when
+ * `key` is given, fill the data with `value` and publish it once. */
+static pid_t spawn_publisher(const char *name, long delay_ms, const char *key, int value)
+{
+    fflush(NULL);
+    pid_t pid = util_spawn();
+    CHECK(pid >= 0);
+    if (pid != 0)
+        return pid;
+    util_sleep_ms(delay_ms);
+    shmap_seg *w = NULL;
+    if (shmap_open(&w, name, SHMAP_RDWR) < 0)
+        _exit(10);
+    if (key) {
+        shmap_keyword kw;
+        memset(&kw, 0, sizeof kw);
+        snprintf(kw.name, sizeof kw.name, "%s", key);
+        kw.type = SHMAP_KW_INT;
+        kw.i = value;
+        if (shmap_keyword_set(w, &kw) < 0)
+            _exit(11);
+    }
+    int32_t *d = shmap_data(w);
+    if (shmap_write_begin(w, NULL) < 0)
+        _exit(12);
+    for (int i = 0; i < 4; i++)
+        d[i] = value;
+    if (shmap_publish(w) < 0)
+        _exit(13);
+    shmap_close(w);
+    _exit(0);
+}
+
+static void set_int(shmap_seg *seg, const char *key, int value)
+{
+    shmap_keyword kw;
+    memset(&kw, 0, sizeof kw);
+    snprintf(kw.name, sizeof kw.name, "%s", key);
+    kw.type = SHMAP_KW_INT;
+    kw.i = value;
+    CHECK_OK(shmap_keyword_set(seg, &kw));
+}
+
+/*
+ * The whole story on one segment: a private handle whose wait slept (and timed out) is
+ * woken by the next publish of another process, at once, and sees its generation; so is a
+ * frame read; its own publish and keyword stay in this process, after which it still
+ * follows the writers' generations, but no longer their keywords (its keyword area is its
+ * own copy from its first keyword change on).
+ */
+static void private_handle_follows_the_writers(const char *name)
+{
+    const uint64_t dims[1] = {4};
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *made = NULL, *p = NULL, *shared = NULL;
+    CHECK_OK(shmap_create(&made, name, SHMAP_I32, 1, dims, &opts));
+    CHECK_OK(shmap_close(made));
+    CHECK_OK(shmap_open(&p, name, SHMAP_PRIVATE));
+    CHECK_OK(shmap_open(&shared, name, SHMAP_RDONLY));
+
+    /* Nothing published: the wait sleeps on the futex, then times out. */
+    uint64_t seen = 0;
+    CHECK_ERR(shmap_wait(p, &seen, 0.2), -ETIMEDOUT);
+    pid_t kid = spawn_publisher(name, 200, "THEIRS", 7);
+    double t0 = util_now_s();
+    CHECK_OK(shmap_wait(p, &seen, 10.0));
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S); /* woken, not timed out */
+    CHECK_EQ_INT(seen, 1);
+    CHECK_EQ_INT(test_wait(kid), 0);
+    CHECK_EQ_INT(shmap_generation(p), 1);
+    shmap_info info;
+    CHECK_OK(shmap_info_get(p, &info));
+    CHECK_EQ_INT(info.generation, 1);
+    CHECK(info.published_ns > 0);
+    CHECK_EQ_INT(info.nkeywords, 1);
+    shmap_keyword kw;
+    CHECK_OK(shmap_keyword_get(p, "THEIRS", &kw));
+    CHECK_EQ_INT(kw.i, 7);
+    CHECK_EQ_INT(((const int32_t *)shmap_data(p))[3], 7);
+
+    /* A frame read that sleeps first. */
+    int32_t frame[4];
+    CHECK_ERR(shmap_read_frame(p, &seen, frame, 0.1, NULL), -ETIMEDOUT);
+    kid = spawn_publisher(name, 200, NULL, 8);
+    t0 = util_now_s();
+    CHECK_OK(shmap_read_frame(p, &seen, frame, 10.0, NULL));
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK_EQ_INT(test_wait(kid), 0);
+    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(frame[0], 8);
+
+    /* Its own writes: nobody sees them, and its generation stays the object's. */
+    set_int(p, "MINE", 1);
+    ((int32_t *)shmap_data(p))[0] = -1;
+    CHECK_OK(shmap_write_begin(p, NULL));
+    CHECK_OK(shmap_publish(p));
+    CHECK_EQ_INT(shmap_generation(p), 2);
+    CHECK_EQ_INT(shmap_generation(shared), 2);
+    CHECK_ERR(shmap_keyword_get(shared, "MINE", &kw), SHMAP_ENOKEY);
+    CHECK_EQ_INT(((const int32_t *)shmap_data(shared))[0], 8);
+    CHECK_EQ_INT(shmap_write_state(shared, NULL), SHMAP_WRITE_NONE);
+    CHECK_EQ_INT(shmap_write_state(p, NULL), SHMAP_WRITE_NONE);
+
+    /* And the writers' next publish still wakes it; their keywords no longer reach it. */
+    kid = spawn_publisher(name, 200, "LATER", 9);
+    t0 = util_now_s();
+    CHECK_OK(shmap_wait(p, &seen, 10.0));
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK_EQ_INT(test_wait(kid), 0);
+    CHECK_EQ_INT(seen, 3);
+    CHECK_OK(shmap_keyword_get(p, "MINE", &kw));
+    CHECK_EQ_INT(kw.i, 1);
+    CHECK_OK(shmap_keyword_get(p, "THEIRS", &kw));
+    CHECK_ERR(shmap_keyword_get(p, "LATER", &kw), SHMAP_ENOKEY);
+    CHECK_OK(shmap_keyword_get(shared, "LATER", &kw));
+    CHECK_ERR(shmap_keyword_get(shared, "MINE", &kw), SHMAP_ENOKEY);
+    CHECK_OK(shmap_info_get(p, &info));
+    CHECK_EQ_INT(info.generation, 3);
+    CHECK_EQ_INT(info.nkeywords, 2);
+    CHECK_OK(shmap_close(shared));
+    CHECK_OK(shmap_close(p));
+}
+
+TEST(private__a_file_handle_that_slept_in_a_wait_is_still_woken_by_other_writers)
+{
+    const char *dir = util_test_dir(); /* removed by its guard should a CHECK fail */
+    char name[160];
+    snprintf(name, sizeof name, "file:%s/frames", dir);
+    private_handle_follows_the_writers(name);
+    CHECK_OK(shmap_unlink(name));
+    CHECK(rmdir(dir) == 0);
+}
+
+TEST(private__a_posix_handle_that_slept_in_a_wait_is_still_woken_by_other_writers)
+{
+    const char *name = test_name("priv");
+    private_handle_follows_the_writers(name);
+    CHECK_OK(shmap_unlink(name));
+}
+
+/* A private handle learns of a deletion as any waiter does, and its own writes never make
+ * it think the segment was removed. */
+TEST(private__a_waiting_private_handle_is_told_of_the_deletion_at_once)
+{
+    const char *dir = util_test_dir();
+    char name[160];
+    snprintf(name, sizeof name, "file:%s/frames", dir);
+    const uint64_t dims[1] = {4};
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *made = NULL, *p = NULL;
+    CHECK_OK(shmap_create(&made, name, SHMAP_I32, 1, dims, &opts));
+    CHECK_OK(shmap_close(made));
+    CHECK_OK(shmap_open(&p, name, SHMAP_PRIVATE));
+    uint64_t seen = 0;
+    CHECK_ERR(shmap_wait(p, &seen, 0.1), -ETIMEDOUT);
+    fflush(NULL);
+    pid_t kid = util_spawn();
+    CHECK(kid >= 0);
+    if (kid == 0) {
+        util_sleep_ms(200);
+        _exit(shmap_delete(name, 10.0, 0) == 0 ? 0 : 1);
+    }
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_wait(p, &seen, 10.0), SHMAP_EREMOVED);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK_EQ_INT(test_wait(kid), 0);
+    CHECK_OK(shmap_close(p));
+    CHECK(rmdir(dir) == 0);
+}
