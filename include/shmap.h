@@ -611,6 +611,13 @@ enum shmap_delete_flags {
  * removes it like shmap_unlink(). A damaged segment is refused with the code shmap_open()
  * gives, and likewise removed by #SHMAP_DELETE_FORCE.
  *
+ * A `file:` name that is a symbolic link is refused (-EINVAL): removing it would leave the
+ * segment in place; remove the link with unlink(2), or delete the segment by its own name.
+ * (#SHMAP_DELETE_FORCE unlinks whatever the name is, a link included.) A name that is one
+ * of several hard links of the object is removed like any name, and the segment lives on
+ * under the others: only the removal of its last name tells its waiters
+ * (#SHMAP_EREMOVED).
+ *
  * If the name is replaced by another segment while the call waits, it starts again with
  * the new one; a lock owner found dead (#SHMAP_EOWNERDEAD) does not stop the deletion.
  * A lock this process holds through a handle of its own must be released first. Another of
@@ -625,8 +632,8 @@ enum shmap_delete_flags {
  *         names the pids holding the lock; -EDEADLK (this process holds the lock, and no other
  *         thread of it will let go); -EACCES
  *         (this user may not open it read-write to take the lock, or may not remove it);
- *         #SHMAP_EFORMAT; #SHMAP_EBADNAME;
- *         #SHMAP_EINVAL; or the codes of shmap_open().
+ *         #SHMAP_EFORMAT; #SHMAP_EBADNAME; -EINVAL (a `file:` name that is a symbolic
+ *         link); #SHMAP_EINVAL; or the codes of shmap_open().
  */
 SHMAP_EXTERN int shmap_delete(const char *name, double timeout_s, unsigned int flags);
 

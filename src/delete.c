@@ -45,31 +45,52 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Did the name stop naming the object behind `seg`: -ENOENT removed, 1 replaced, 0 not. */
-static int name_moved(const shmap_seg *seg)
+/*
+ * Did the name `name` stop naming the object behind `seg`: -ENOENT removed, 1 replaced, 0
+ * not. When it did not, `obj` keeps the object open (the caller closes it): after the
+ * removal, its link count tells whether that was the object's last name. The name is the
+ * one the caller gave, not the mapping's: this process may map the object already, under
+ * another of its names (a hard link), and the handle then shares that mapping.
+ */
+static int name_moved(const shmap_seg *seg, const struct shmap__name *name,
+                      struct shmap__obj *obj)
 {
     const struct shmap__map *m = seg->map;
-    struct shmap__name n = m->name;
-    struct shmap__obj obj = SHMAP__OBJ_INIT;
-    int rc = m->ops->open(&n, SHMAP__ACC_RDONLY, &obj);
+    struct shmap__name n = *name;
+    int rc = m->ops->open(&n, SHMAP__ACC_RDONLY, obj);
     if (rc < 0)
         return rc == -ENOENT ? -ENOENT : 0; /* cannot tell: the destroy below checks again */
     /* A System V segment named by its id keeps it when it is removed: marked, not gone. */
-    int moved = obj.deleted ? -ENOENT : obj.st.st_dev != m->dev || obj.st.st_ino != m->ino;
-    m->ops->close(&obj);
+    int moved = obj->deleted ? -ENOENT : obj->st.st_dev != m->dev || obj->st.st_ino != m->ino;
+    if (moved)
+        m->ops->close(obj);
     return moved;
 }
 
-/* Remove the name of the object we hold locked. */
-static int remove_name(const shmap_seg *seg)
+/*
+ * Has the object, its name just removed, no name left? A file or POSIX object may have
+ * other hard links, through which it lives on: its waiters must not be told it was deleted.
+ * A System V segment has one key. When it cannot be told (the object could not be opened),
+ * yes, as before links were looked at.
+ */
+static bool nameless(const struct shmap__obj *obj)
+{
+    struct stat st;
+    if (obj->fd < 0 || fstat(obj->fd, &st) < 0)
+        return true;
+    return st.st_nlink == 0;
+}
+
+/* Remove the name `n` of the object we hold locked (see name_moved()). */
+static int remove_name(const shmap_seg *seg, const struct shmap__name *n)
 {
     const struct shmap__map *m = seg->map;
     if (m->ops->destroy)
-        return m->ops->destroy(&m->name, m->dev, m->ino);
+        return m->ops->destroy(n, m->dev, m->ino);
     if (m->ops->unlink)
-        return m->ops->unlink(&m->name);
-    return shmap__err(SHMAP_EINVAL, "%s: a %s segment has no name to delete", m->name.name,
-                      shmap_store_name(m->name.store));
+        return m->ops->unlink(n);
+    return shmap__err(SHMAP_EINVAL, "%s: a %s segment has no name to delete", n->name,
+                      shmap_store_name(n->store));
 }
 
 /* A handle to lock the segment through: read-write, through a mapping of our own when
@@ -155,6 +176,10 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
         return rc;
     if (flags & SHMAP_DELETE_FORCE)
         return shmap_unlink(name);
+    /* A link would be removed in the segment's stead (the store refuses it again once the
+     * lock is held, should a link be put there meanwhile). */
+    if (n.store == SHMAP_STORE_FILE && (rc = shmap__file_symlink(&n)) < 0)
+        return rc;
 
     double deadline = timeout_s > 0 ? mono_s() + timeout_s : 0;
     for (;;) {
@@ -194,10 +219,14 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
             shmap_close(seg);
             return rc;
         }
-        int moved = name_moved(seg);
-        /* Waiters learn of the removal now, on any store. */
-        if (moved == 0 && (rc = remove_name(seg)) == 0)
+        struct shmap__obj obj = SHMAP__OBJ_INIT;
+        int moved = name_moved(seg, &n, &obj);
+        /* Waiters learn of the removal now, on any store, once the object has no name
+         * left: removing one of its hard links leaves it reachable, and in use. */
+        if (moved == 0 && (rc = remove_name(seg, &n)) == 0 && nameless(&obj))
             shmap__notify_removed((struct shmap__header *)seg->map->lock_base);
+        if (moved == 0)
+            seg->map->ops->close(&obj);
         shmap_unlock(seg);
         shmap_close(seg);
         if (moved < 0)

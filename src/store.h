@@ -202,6 +202,9 @@ SHMAP__HIDDEN int shmap__describe_entry(const struct shmap__store_ops *ops,
 SHMAP__HIDDEN int shmap__sysv_parse(const char *text, const char *rest, struct shmap__name *out);
 /* backend/file.c: parse the path of "file:PATH" / "file://PATH". */
 SHMAP__HIDDEN int shmap__file_parse(const char *text, const char *path, struct shmap__name *out);
+/* backend/file.c: -EINVAL (detail set) when the file name is a symbolic link, which a
+ * delete refuses: it would remove the link and leave the segment; else 0. */
+SHMAP__HIDDEN int shmap__file_symlink(const struct shmap__name *n);
 
 /* linux/sysv_list.c: every System V segment, as `ipcs -m` sees them. */
 SHMAP__HIDDEN int shmap__sysv_list(struct shmap__list *l, unsigned flags);

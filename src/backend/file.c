@@ -214,6 +214,41 @@ static void file_drop(const struct shmap__name *n, const char *hidden)
     }
 }
 
+/* The refusal of a delete by a name that is a symbolic link. */
+static int symlink_refused(const struct shmap__name *n)
+{
+    return shmap__err(-EINVAL, "%s: is a symbolic link: remove the link with rm(1), or delete "
+                               "the segment by its own name", n->name);
+}
+
+int shmap__file_symlink(const struct shmap__name *n)
+{
+    struct stat st;
+    if (lstat(n->os_handle, &st) == 0 && S_ISLNK(st.st_mode))
+        return symlink_refused(n);
+    return 0;
+}
+
+/*
+ * Remove the name if it still names the object (dev, ino), as POSIX segments are removed
+ * (shmap__posix_remove_same): looked at without following a symbolic link, so that a link
+ * is never taken for what it points to, nor removed in its stead. A link is refused.
+ */
+static int file_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
+{
+    const char *final;
+    char dir[PATH_MAX];
+    int dfd = open_dir(n->os_handle, dir, &final, n->name);
+    if (dfd < 0)
+        return dfd;
+    struct stat st;
+    int rc = fstatat(dfd, final, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)
+                 ? symlink_refused(n)
+                 : shmap__posix_remove_same(dfd, final, dev, ino, n->name);
+    close(dfd);
+    return rc == 1 ? 0 : rc;
+}
+
 static int file_unlink(const struct shmap__name *n)
 {
     if (unlink(n->os_handle) == 0)
@@ -244,7 +279,7 @@ const struct shmap__store_ops shmap__file_ops = {
     .granule = shmap__fd_granule,
     .close = shmap__fd_close,
     .create = file_create,
-    .destroy = NULL,
+    .destroy = file_destroy,
     .unlink = file_unlink,
     .reveal = file_reveal,
     .drop = file_drop,
