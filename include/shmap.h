@@ -330,8 +330,10 @@ typedef struct shmap_create_opts {
     unsigned int version;          /**< #SHMAP_CREATE_OPTS_VERSION */
     unsigned int flags;            /**< #shmap_create_flags */
     unsigned int mode;             /**< permission bits, 0 to 0777 (set-id and sticky bits
-                                        are refused), less the umask; default 0600 (0
-                                        also gives 0600) */
+                                        are refused), less the umask on every store (a
+                                        System V segment or a memfd too); default 0600 (0
+                                        also gives 0600). A memfd's mode bounds who may
+                                        reopen it through /proc/PID/fd/N, and how */
     unsigned int keyword_capacity; /**< keyword slots; 0 for the default: 32, or
                                         `nkeywords` when that is more */
     const char *record_fields;     /**< field list when the type is #SHMAP_RECORD */

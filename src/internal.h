@@ -136,6 +136,9 @@ SHMAP__HIDDEN int shmap__futex_wait(uint32_t *addr, uint32_t val, int64_t timeou
 /* linux/proc.c: is the process (pid, start time) still running? Zombies count as dead; a
  * start time of 0 is not compared. */
 SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);
+/* linux/proc.c: the process's umask, read without changing it (see there). For the stores
+ * whose creation does not apply it itself: System V segments and memfds. */
+SHMAP__HIDDEN mode_t shmap__umask(void);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
 SHMAP__HIDDEN unsigned shmap__self_threads(void);

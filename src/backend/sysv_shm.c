@@ -276,7 +276,8 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
     if (!by_key(n, &key))
         return shmap__err(SHMAP_EBADNAME, "%s: create a System V segment by key "
                                           "(sysv://KEY), not by id", n->name);
-    int shmflg = IPC_CREAT | IPC_EXCL | (int)(req->mode & 0777);
+    /* shmget applies no umask; shmap does, as for every store. */
+    int shmflg = IPC_CREAT | IPC_EXCL | (int)(req->mode & ~(unsigned)shmap__umask() & 0777u);
     uint64_t size = req->size;
     size_t hp = 0;
     if (req->flags & SHMAP_CREATE_HUGEPAGES) {

@@ -117,3 +117,30 @@ uint32_t shmap__self_pidns(void)
     __atomic_store_n(&cached, ns, __ATOMIC_RELAXED);
     return ns;
 }
+
+/*
+ * The umask, read without changing it: from the "Umask:" line of /proc/thread-self/status
+ * (Linux 4.7 and later), whose umask is the one this thread's creations get. Without it,
+ * umask() is asked, which can only be done by setting it: it is set to 077 for the moment
+ * between the two calls, so a file another thread creates meanwhile gets fewer permissions,
+ * never more.
+ */
+mode_t shmap__umask(void)
+{
+    char buf[512];
+    int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n > 0) {
+        buf[n] = '\0';
+        const char *line = strstr(buf, "\nUmask:");
+        char *end;
+        unsigned long v = line ? strtoul(line + 7, &end, 8) : 0;
+        if (line && end != line + 7 && v <= 0777)
+            return (mode_t)v;
+    }
+    mode_t old = umask(077);
+    umask(old);
+    return old & 0777;
+}
