@@ -269,6 +269,31 @@ static int create_error(int e, const struct shmap__name *n, uint64_t size, size_
     return shmap__err(-e, "%s: shmget: %s", n->name, strerror(e));
 }
 
+static int read_ds(int id, struct shmid_ds *ds, const char *who);
+
+/*
+ * Replace: remove the segment `old` that holds the key, so that the key is free again (its
+ * users keep it until they detach). Only its owner, its creator or root may: anyone else is
+ * told so, and by whom it may be done, rather than that the key is taken.
+ */
+static int remove_replaced(const struct shmap__name *n, int old)
+{
+    if (shmctl(old, IPC_RMID, NULL) == 0 || errno != EPERM)
+        return 0; /* gone, or the shmget that follows says what is wrong */
+    struct shmid_ds ds;
+    if (read_ds(old, &ds, n->name) < 0)
+        return shmap__err(-EPERM, "%s: permission denied to remove the existing segment to "
+                                  "replace it", n->name);
+    char may[96];
+    if (ds.shm_perm.cuid != ds.shm_perm.uid)
+        snprintf(may, sizeof may, "its owner (uid %u), its creator (uid %u) or root",
+                 (unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid);
+    else
+        snprintf(may, sizeof may, "its owner (uid %u) or root", (unsigned)ds.shm_perm.uid);
+    return shmap__err(-EPERM, "%s: permission denied to remove the existing segment to replace "
+                              "it: only %s may", n->name, may);
+}
+
 static int sysv_create(struct shmap__name *n, const struct shmap__create_req *req,
                        struct shmap__obj *obj, void **base)
 {
@@ -307,8 +332,8 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
     if (id < 0 && errno == EEXIST && (req->flags & SHMAP_CREATE_REPLACE)) {
         /* Replace: the old segment loses its key now; its users keep it until they detach. */
         int old = shmget(key, 0, 0);
-        if (old >= 0)
-            shmctl(old, IPC_RMID, NULL);
+        if (old >= 0 && (rc = remove_replaced(n, old)) < 0)
+            return rc;
         id = shmget(key, (size_t)size, shmflg);
     }
     if (id < 0) {
