@@ -291,7 +291,14 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
      * segment destroyed between its creator's shmget and its header): gone, not foreign. */
     if (by_name && (header_refused(rc) || rc == SHMAP_EINCOMPLETE) && unnamed_now(n, obj))
         rc = SHMAP__EGONE;
-    if (rc == 0 && !base)
+    /* System V checks access at shmat (a POSIX object or a file, at open): said as they
+     * say it. */
+    if (rc == 0 && !base && err == -EACCES && n->store == SHMAP_STORE_SYSV)
+        rc = shmap__err(-EACCES, "%s: permission denied to attach it %s (mode %04o, owner uid "
+                                 "%u)", n->name,
+                        access == SHMAP__ACC_RDWR ? "read-write" : "read-only",
+                        (unsigned)(st->st_mode & 0777), (unsigned)st->st_uid);
+    else if (rc == 0 && !base)
         rc = shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
     if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
         if (h->gc_pid)
