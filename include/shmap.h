@@ -1198,6 +1198,13 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  *   header was written). Such objects never appear under a segment name nor in
  *   shmap_list().
  *
+ * Files are looked at only when @p prefix names them, `file:PATH` (or `file://PATH`): then
+ * only the directory of PATH is, for the files whose names start with what follows the
+ * last '/' of PATH (`file:/data/` takes all of /data), and their hidden leftovers there
+ * (a creation or import into a file killed half-way leaves `.shmap-tmp-PID-N-NAME` beside
+ * the file's name); the POSIX and System V stores are not. Events name them
+ * `file:/DIR/NAME`.
+ *
  * Objects that are not shmap segments are never touched. Limits: a process in another
  * pid namespace (another container sharing /dev/shm) that created a transient segment and
  * no longer maps it cannot be told from a dead one; a process that attaches between the
@@ -1206,7 +1213,8 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  *
  * @param[in] prefix consider only objects whose name starts with this (hidden leftovers
  *            are named ".shmap-tmp-..."; System V segments are matched by their canonical
- *            name, "sysv://0x0000abcd" or "sysv://id=N"), or NULL for all.
+ *            name, "sysv://0x0000abcd" or "sysv://id=N"; "file:PATH" for files, as
+ *            above), or NULL for all but files.
  * @param[in] flags 0 or #SHMAP_GC_DRY_RUN.
  * @param[in] cb called for each action done, failed, or (dry run) found; may be NULL.
  * @param[in] ctx passed to @p cb.

@@ -1,5 +1,6 @@
 /*
- * shmap_gc(): what dead processes left behind in the POSIX and System V stores.
+ * shmap_gc(): what dead processes left behind in the POSIX and System V stores, and in a
+ * directory of files when the prefix names one ("file:/DIR/...", gc_files()).
  *
  * Design note. Four kinds of leftovers, each judged with the liveness rules of the lock
  * waiters (pid plus start time, zombies dead, other pid namespaces alive):
@@ -51,6 +52,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,19 @@ struct gc {
     void *ctx;
     const char *prefix;
     size_t plen;
+    const char *dir;          /* a directory of files ("file:/DIR/"), or NULL: /dev/shm */
+    char who[SHMAP_NAME_MAX]; /* the name of the object at hand, as events name it */
 };
+
+/* The name events and details give the entry `name` of the directory at hand: the entry
+ * itself in /dev/shm (a POSIX segment's name), "file:/DIR/NAME" for a file. */
+static const char *who_of(struct gc *g, const char *name)
+{
+    if (!g->dir)
+        return name;
+    snprintf(g->who, sizeof g->who, "%s%s", g->dir, name);
+    return g->who;
+}
 
 static int report(struct gc *g, shmap_gc_action action, const char *name, pid_t pid,
                   unsigned slots, uint64_t size, int status)
@@ -82,7 +96,7 @@ static int report(struct gc *g, shmap_gc_action action, const char *name, pid_t 
     shmap_gc_event ev;
     memset(&ev, 0, sizeof ev);
     ev.action = action;
-    snprintf(ev.name, sizeof ev.name, "%s", name);
+    snprintf(ev.name, sizeof ev.name, "%s", who_of(g, name));
     ev.pid = pid;
     ev.slots = slots;
     ev.size = size;
@@ -267,11 +281,11 @@ static void gc_unmark(struct shmap__header *live, bool removed)
                                 __ATOMIC_RELAXED);
 }
 
-/* Remove /dev/shm/<name> (in `dfd`) if it is still the object judged: see
- * shmap__posix_remove_same(). */
-static int remove_object(int dfd, const char *name, const struct stat *st)
+/* Remove /dev/shm/<name> (or a file: `dfd` is its directory) if it is still the object
+ * judged: see shmap__posix_remove_same(). */
+static int remove_object(struct gc *g, int dfd, const char *name, const struct stat *st)
 {
-    return shmap__posix_remove_same(dfd, name, st->st_dev, st->st_ino, name);
+    return shmap__posix_remove_same(dfd, name, st->st_dev, st->st_ino, who_of(g, name));
 }
 
 /*
@@ -329,7 +343,7 @@ static int gc_tmp(struct gc *g, int dfd, const char *name)
     if ((pid_t)pid == shmap__getpid() || shmap__proc_alive((pid_t)pid, start))
         return 0;
     int rc = 0;
-    if (!(g->flags & SHMAP_GC_DRY_RUN) && (rc = remove_object(dfd, name, &st)) == 1)
+    if (!(g->flags & SHMAP_GC_DRY_RUN) && (rc = remove_object(g, dfd, name, &st)) == 1)
         return 0; /* gone already */
     return report(g, SHMAP_GC_REMOVED_TMP, name, (pid_t)pid, 0, (uint64_t)st.st_size, rc);
 }
@@ -401,7 +415,7 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
             m = SHMAP__MAPPED; /* kept: the next gc judges it */
     }
     int status = 0;
-    if (m == SHMAP__NOT_MAPPED && !dry && (status = remove_object(dfd, name, st)) == 1)
+    if (m == SHMAP__NOT_MAPPED && !dry && (status = remove_object(g, dfd, name, st)) == 1)
         m = SHMAP__MAPPED; /* gone already, by another's hand: not ours to report */
     if (marked && live != MAP_FAILED) {
         gc_unmark(live, m == SHMAP__NOT_MAPPED && status == 0);
@@ -416,7 +430,7 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
     /* Kept: said when it is only a maybe. */
     if (m == SHMAP__MAYBE_MAPPED)
         return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, 0,
-                      (uint64_t)st->st_size, kept_unseen(name, &unseen));
+                      (uint64_t)st->st_size, kept_unseen(who_of(g, name), &unseen));
     return 0;
 }
 
@@ -591,13 +605,14 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
     return stale ? report(g, SHMAP_GC_CLEARED_SLOTS, name, 0, stale, size, 0) : 0;
 }
 
-int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
+/*
+ * Every entry of the directory `dir` (/dev/shm, or a directory of files) in the scope of
+ * the prefix: hidden leftovers of creations, and segments, judged alike in both.
+ */
+static int gc_dir(struct gc *g, const char *dir)
 {
-    if (flags & ~(unsigned)SHMAP_GC_DRY_RUN)
-        return shmap__err(SHMAP_EINVAL, "shmap_gc: unknown flags 0x%x", flags);
-    size_t plen = prefix ? strlen(prefix) : 0;
-    struct gc g = {flags, cb, ctx, prefix, plen};
-    const char *dir = shmap__posix_dir();
+    const char *prefix = g->prefix;
+    size_t plen = g->plen;
     DIR *d = opendir(dir);
     if (!d)
         return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
@@ -610,11 +625,53 @@ int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
         if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
             continue;
         if (tmp)
-            rc = gc_tmp(&g, dirfd(d), e->d_name);
+            rc = gc_tmp(g, dirfd(d), e->d_name);
         else if (shmap__posix_listed(e->d_name))
-            rc = gc_segment(&g, dirfd(d), e->d_name);
+            rc = gc_segment(g, dirfd(d), e->d_name);
     }
     closedir(d);
+    return rc;
+}
+
+/*
+ * A prefix "file:PATH" (or "file://PATH") names files: the directory of PATH is gc'd, for
+ * the entries that start with what follows its last '/' ("file:/DIR/" takes all of DIR),
+ * and nothing else. Files live anywhere, so no other walk could find them: a creation or
+ * import into a file killed half-way leaves its hidden ".shmap-tmp-PID-N-NAME" beside the
+ * file's name, as large as the data, and a transient file segment is removed only so.
+ */
+static int gc_files(struct gc *g, const char *path)
+{
+    char cwd[PATH_MAX], dir[PATH_MAX + 8], shown[PATH_MAX + 16];
+    if (path[0] != '/') {
+        if (!getcwd(cwd, sizeof cwd))
+            return shmap__err(-errno, "gc: cannot resolve the relative path %s: %s", path,
+                              strerror(errno));
+        if (snprintf(dir, sizeof dir, "%s/%s", cwd, path) >= (int)sizeof dir)
+            return shmap__err(SHMAP_EBADNAME, "gc: path too long: %s/%s", cwd, path);
+    } else if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        return shmap__err(SHMAP_EBADNAME, "gc: path too long: %s", path);
+    }
+    char *slash = strrchr(dir, '/');
+    g->prefix = path + strlen(path) - strlen(slash + 1);
+    g->plen = strlen(g->prefix);
+    slash[slash == dir] = '\0'; /* "/x" is in "/" */
+    snprintf(shown, sizeof shown, "file:%s%s", dir, slash == dir ? "" : "/");
+    g->dir = shown;
+    return gc_dir(g, dir);
+}
+
+int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
+{
+    if (flags & ~(unsigned)SHMAP_GC_DRY_RUN)
+        return shmap__err(SHMAP_EINVAL, "shmap_gc: unknown flags 0x%x", flags);
+    size_t plen = prefix ? strlen(prefix) : 0;
+    struct gc g = {flags, cb, ctx, prefix, plen, NULL, {0}};
+    if (prefix && strncmp(prefix, "file://", 7) == 0)
+        return gc_files(&g, prefix + 7);
+    if (prefix && strncmp(prefix, "file:", 5) == 0)
+        return gc_files(&g, prefix + 5);
+    int rc = gc_dir(&g, shmap__posix_dir());
     if (rc == 0)
         rc = shmap__sysv_each(gc_sysv, &g);
     return rc;
