@@ -545,7 +545,8 @@ int cli_raw_check(const char *cmd, cli_raw *r)
         return cli_usage_error(cmd, "--offset '%s': not a byte offset (a non-negative integer, "
                                     "decimal or 0x hex)", r->offset_text);
     /* What shmap_open_raw() would refuse whatever the object: an array whose bytes overflow,
-     * an offset that misaligns the type (its size up to 8; records are packed). */
+     * an offset that misaligns the type (its size up to 8, a complex number its
+     * component's; records are packed). */
     size_t elsize = 0;
     if (r->fields)
         shmap_record_parse(r->fields, &elsize); /* checked by cli_parse_type */
@@ -559,7 +560,8 @@ int cli_raw_check(const char *cmd, cli_raw *r)
         return cli_usage_error(cmd, "--shape '%s' of %s at --offset %" PRIu64 ": more bytes "
                                     "than 64 bits count", r->shape_text, r->dtype_text,
                                r->offset);
-    size_t align = r->fields || r->any_offset ? 1 : elsize < 8 ? elsize : 8;
+    size_t comp = r->dtype == SHMAP_C64 || r->dtype == SHMAP_C128 ? elsize / 2 : elsize;
+    size_t align = r->fields || r->any_offset ? 1 : comp < 8 ? comp : 8;
     if (align > 1 && r->offset % align != 0)
         return cli_usage_error(cmd, "--offset %" PRIu64 " misaligns %s elements (give a "
                                     "multiple of %zu)", r->offset, r->dtype_text, align);

@@ -533,8 +533,9 @@ typedef struct shmap_raw_opts {
  *
  * The caller gives the type, the dimensions and a byte offset. The offset need not be a
  * multiple of the page size: the mapping starts at the page boundary below it and the
- * data pointer adds the remainder. It must be a multiple of the element's alignment (its
- * size up to 8: 4 for f32, 8 for f64, c64 and c128, 1 for u8 and records), else
+ * data pointer adds the remainder. It must be a multiple of the element's alignment, as
+ * C's _Alignof and numpy give it (its size up to 8, a complex number its component's: 4
+ * for f32 and c64, 8 for f64 and c128, 1 for u8 and records), else
  * #SHMAP_EINVAL. The object must hold offset + nelem * elsize bytes, else
  * #SHMAP_ETRUNCATED naming both sizes. Any store works: a POSIX name, `sysv://KEY`,
  * `sysv://id=N` (a deleted one as shmap_open() takes it), `file:PATH`. With a template

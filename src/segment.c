@@ -896,11 +896,15 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
     return 0;
 }
 
-/* The alignment an element's offset must have: its size up to 8; records are packed. */
+/* The alignment an element's offset must have, as C's _Alignof and numpy's alignment give
+ * it: its size up to 8, a complex number its component's (c64 4, c128 8); records are
+ * packed. */
 static size_t alignment_of(shmap_dtype dtype, size_t elsize)
 {
     if (dtype == SHMAP_RECORD)
         return 1;
+    if (dtype == SHMAP_C64 || dtype == SHMAP_C128)
+        elsize /= 2;
     return elsize < 8 ? elsize : 8;
 }
 

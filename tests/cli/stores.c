@@ -139,6 +139,26 @@ TEST(cli__raw_cat_reads_a_plain_file_at_offsets_that_are_not_page_aligned)
     free(err);
 }
 
+/* A complex number is aligned as its component, as C and numpy align it: c64 at a multiple
+ * of 4 (numpy.memmap maps complex64 at offset 4), c128 at a multiple of 8. */
+TEST(cli__raw_complex_offsets_follow_the_component_alignment)
+{
+    float pairs[6] = {0, 1.5f, 2.5f, 3.5f, 4.5f, 0};
+    const char *path = util_test_path("c.bin");
+    util_write_file(path, pairs, sizeof pairs);
+    const char *f = file_arg(path);
+    char *out = NULL, *err = NULL;
+    RUN(0, "cat", f, "--dtype", "c64", "--shape", "2", "--offset", "4");
+    CHECK_STR(out, "1.5+2.5j 3.5+4.5j\n");
+    RUN(2, "cat", f, "--dtype", "c64", "--shape", "2", "--offset", "2");
+    CHECK_USAGE_LINES(err, "cat", "--offset 2 misaligns c64 elements (give a multiple of 4)");
+    RUN(2, "cat", f, "--dtype", "c128", "--shape", "1", "--offset", "4");
+    CHECK_USAGE_LINES(err, "cat", "--offset 4 misaligns c128 elements (give a multiple of 8)");
+    RUN(0, "cat", f, "--dtype", "c128", "--shape", "1", "--offset", "8");
+    free(out);
+    free(err);
+}
+
 TEST(cli__raw_fill_and_set_write_the_file_without_publishing)
 {
     unsigned char bytes[64], now[64];
