@@ -574,9 +574,10 @@ SHMAP_EXTERN int shmap_fd(const shmap_seg *seg);
  * shmap_open(); flags as for shmap_open() (#SHMAP_RDWR needs a descriptor opened
  * read-write; #SHMAP_PRIVATE maps copy-on-write). The descriptor's access mode is checked
  * first, so the answer is the same whether or not this process already maps the object.
- * @return as shmap_open(); -EBADF for a bad descriptor; -EINVAL for one that is not a
- *         regular file or memfd; -EACCES for #SHMAP_RDWR with a descriptor opened read-only
- *         (or for any open of a write-only one): the detail says which.
+ * @return as shmap_open(); -EBADF for a bad descriptor, or an O_PATH one (which cannot
+ *         be read or mapped); -EINVAL for one that is not a regular file or memfd; -EACCES
+ *         for #SHMAP_RDWR with a descriptor opened read-only (or for any open of a
+ *         write-only one): the detail says which.
  */
 SHMAP_EXTERN int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags);
 

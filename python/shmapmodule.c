@@ -4144,8 +4144,10 @@ static int open_access(PyObject *readonly_obj, int priv, int hold, PyObject *tim
         return -1;
     }
     if (hold && priv) {
-        PyErr_SetString(PyExc_ValueError, "hold=True takes the segment's lock, which a private "
-                                          "mapping cannot hold (it is a copy)");
+        PyErr_SetString(PyExc_ValueError, "hold=True is refused with private=True: holding the "
+                                          "segment's lock while open needs write access, which "
+                                          "a private open does not ask for (take it with "
+                                          "Segment.lock() if this user may write the segment)");
         return -1;
     }
     *flags = priv ? SHMAP_PRIVATE : *readonly ? SHMAP_RDONLY : SHMAP_RDWR;

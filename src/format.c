@@ -290,9 +290,21 @@ int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize, cons
         strlen(rec) != rec_len - 1)
         return shmap__err(SHMAP_ECORRUPT, "%s: record field list is not a string", who);
     memcpy(buf, rec, rec_len);
-    if (shmap_record_parse(buf, &fields_size) < 0 || fields_size != elsize)
-        return shmap__err(SHMAP_ECORRUPT, "%s: record field list '%s' does not describe the "
-                                          "%u-byte elements", who, buf, elsize);
+    if (shmap_record_parse(buf, &fields_size) < 0) {
+        /* The parser's detail says what is wrong ("field name 'x' appears twice"); it is
+         * copied out before the new detail is written over it. */
+        char why[256];
+        const char *detail = shmap_last_error();
+        if (strncmp(detail, "record: ", 8) == 0)
+            detail += 8;
+        snprintf(why, sizeof why, "%s", detail);
+        return shmap__err(SHMAP_ECORRUPT, "%s: record field list '%s' is not valid: %s", who,
+                          buf, why);
+    }
+    if (fields_size != elsize)
+        return shmap__err(SHMAP_ECORRUPT, "%s: record field list '%s' describes %zu-byte "
+                                          "elements, not the segment's %u-byte ones", who, buf,
+                          fields_size, elsize);
     return 0;
 }
 

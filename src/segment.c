@@ -405,8 +405,14 @@ static int check_open_flags(unsigned flags, const char *who)
 {
     if (flags & ~(unsigned)(SHMAP_RDWR | SHMAP_HOLD | SHMAP_PRIVATE | SHMAP_DELETED))
         return shmap__err(SHMAP_EINVAL, "%s: unknown flags 0x%x", who, flags);
+    /* Holding needs write access to the lock table, which a private open, made to need read
+     * access only, does not ask for (a private handle may still take the segment's lock with
+     * shmap_lock() when its user may write the object). */
     if ((flags & SHMAP_PRIVATE) && (flags & SHMAP_HOLD))
-        return shmap__err(SHMAP_EINVAL, "%s: a private mapping cannot hold a lock while open",
+        return shmap__err(SHMAP_EINVAL, "%s: SHMAP_HOLD is refused with SHMAP_PRIVATE: holding "
+                                        "the segment's lock while open needs write access, "
+                                        "which a private open does not ask for (take it with "
+                                        "shmap_lock() if this user may write the segment)",
                           who);
     if ((flags & SHMAP_DELETED) && (flags & (SHMAP_RDWR | SHMAP_HOLD)))
         return shmap__err(SHMAP_EINVAL, "%s: a deleted segment is opened only to be looked at: "
@@ -524,6 +530,14 @@ int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
     if ((obj.fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
         return shmap__err(-errno, "shmap_open_fd: descriptor %d: %s", fd, strerror(errno));
     snprintf(n.os_handle, sizeof n.os_handle, "/proc/%d/fd/%d", (int)getpid(), obj.fd);
+    /* An O_PATH descriptor duplicates and fstats like any other, then fails every read
+     * and mmap with EBADF: say so. */
+    int fl = fcntl(obj.fd, F_GETFL);
+    if (fl >= 0 && (fl & O_PATH)) {
+        close(obj.fd);
+        return shmap__err(-EBADF, "%s: descriptor %d is an O_PATH descriptor, which cannot be "
+                                  "read or mapped: open the file for reading", n.name, fd);
+    }
     if (fstat(obj.fd, &obj.st) < 0 || !S_ISREG(obj.st.st_mode)) {
         close(obj.fd);
         return shmap__err(-EINVAL, "shmap_open_fd: descriptor %d is not a regular file or "
@@ -534,7 +548,7 @@ int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
      * process already has would otherwise be shared with it, and mmap would have refused it
      * (a private mapping needs only read access).
      */
-    int access = access_of(flags), mode = fcntl(obj.fd, F_GETFL) & O_ACCMODE;
+    int access = access_of(flags), mode = fl & O_ACCMODE;
     if (mode == O_WRONLY || (access == SHMAP__ACC_RDWR && mode != O_RDWR)) {
         close(obj.fd);
         return shmap__err(-EACCES, "%s: descriptor %d is open %s: %s", n.name, fd,

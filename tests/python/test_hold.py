@@ -293,8 +293,11 @@ def test_hold__arguments(name):
                 shmap.open(name, hold=True, timeout=bad)
         with pytest.raises(ValueError, match="raw"):
             shmap.open(name, hold=True, dtype="u1", shape=4)
-        with pytest.raises(ValueError, match="private"):
+        with pytest.raises(ValueError, match=r"hold=True is refused with private=True: "
+                                             r"holding the segment's lock while open needs "
+                                             r"write access") as exc:
             shmap.open(name, hold=True, private=True)
+        assert "Segment.lock()" in str(exc.value)  # which a private handle may still take
         with pytest.raises(TypeError):
             shmap.open(name, True, None, None)  # hold and timeout are keyword-only
         with shmap.open(name, hold=True, timeout=float("inf")) as held:  # inf: for ever

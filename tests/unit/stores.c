@@ -538,9 +538,10 @@ TEST(stores__memfd_has_no_name_and_keeps_its_fd)
     CHECK_OK(shmap_open_fd(&again, fd, SHMAP_RDONLY));
     CHECK_EQ_INT(((uint32_t *)shmap_data(again))[3], 77);
     CHECK_OK(shmap_close(again));
-    /* As shmap_open(): a private mapping holds no lock. */
+    /* As shmap_open(): a private open holds no lock (it does not ask for write access). */
     CHECK_ERR(shmap_open_fd(&again, fd, SHMAP_PRIVATE | SHMAP_HOLD), SHMAP_EINVAL);
-    CHECK_CONTAINS(shmap_last_error(), "a private mapping cannot hold a lock");
+    CHECK_CONTAINS(shmap_last_error(), "SHMAP_HOLD is refused with SHMAP_PRIVATE: holding the "
+                                       "segment's lock while open needs write access");
     CHECK_ERR(shmap_open(&again, "memfd:shmap", SHMAP_RDONLY), SHMAP_ESTORE);
     shmap_seg *posix;
     CHECK_OK(shmap_create(&posix, test_name("nofd"), SHMAP_U8, 1, &n, NULL));

@@ -1,0 +1,97 @@
+/*
+ * Messages that say what is really wrong: an O_PATH descriptor handed to shmap_open_fd()
+ * (it duplicates and fstats like any other, then cannot be read); a record field list in a
+ * segment that does not parse (the parser's own reason, not a size mismatch); a private
+ * open asked to hold the lock, and a lock then taken through the private handle, which
+ * the refusal must not contradict.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "../util.h"
+
+TEST(messages__an_o_path_descriptor_is_named_as_such)
+{
+    const char *name = test_name("opath");
+    char path[SHMAP_NAME_MAX + 16];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    util_make_kept(name, SHMAP_U8, 1, (const uint64_t[]){8});
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    CHECK(fd >= 0);
+    shmap_seg *seg = NULL;
+    const unsigned flags[] = {SHMAP_RDONLY, SHMAP_RDWR, SHMAP_PRIVATE};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        CHECK_ERR(shmap_open_fd(&seg, fd, flags[i]), -EBADF);
+        char want[64];
+        snprintf(want, sizeof want, "descriptor %d is an O_PATH descriptor", fd);
+        CHECK_CONTAINS(shmap_last_error(), want);
+        CHECK_CONTAINS(shmap_last_error(), "cannot be read or mapped");
+    }
+    close(fd);
+    CHECK_OK(shmap_unlink(name));
+}
+
+/* A record segment whose field list is rewritten in place to `fields` (as long as the
+ * original, so that every offset and size still checks): opening it says `want`. */
+static void record_list_refused(const char *fields, const char *want)
+{
+    const char *name = test_name("rec");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    opts.record_fields = "xx:f4,yy:u1";
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_RECORD, 1, (const uint64_t[]){3}, &opts));
+    CHECK_OK(shmap_close(seg));
+    struct shmap__header h;
+    util_header_read(name, &h);
+    char path[SHMAP_NAME_MAX + 16], was[32] = {0};
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    CHECK(fd >= 0);
+    CHECK(pread(fd, was, h.rec_len, (off_t)h.rec_offset) == (ssize_t)h.rec_len);
+    CHECK_EQ_INT(strlen(fields) + 1, h.rec_len);
+    CHECK(pwrite(fd, fields, h.rec_len, (off_t)h.rec_offset) == (ssize_t)h.rec_len);
+    close(fd);
+    CHECK_ERR(shmap_open(&seg, name, SHMAP_RDONLY), SHMAP_ECORRUPT);
+    CHECK_DETAIL_NAMES(name);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+}
+
+TEST(messages__a_record_field_list_that_does_not_parse_says_why)
+{
+    record_list_refused("xx:f4,xx:u1", "record field list 'xx:f4,xx:u1' is not valid: field "
+                                       "name 'xx' appears twice");
+    record_list_refused("xx:q4,yy:u1", "is not valid: field 'xx' has an unknown type 'q4'");
+    record_list_refused("xx:f4,y[:u1", "is not valid: field 2 has a bad name 'y['");
+    /* One that parses, of another size, says so. */
+    record_list_refused("xx:f4,yy:u2", "record field list 'xx:f4,yy:u2' describes 6-byte "
+                                       "elements, not the segment's 5-byte ones");
+}
+
+TEST(messages__a_private_open_refuses_to_hold_but_its_handle_may_lock)
+{
+    const char *dir = util_test_dir(); /* removed by its guard should a CHECK fail */
+    char name[160];
+    snprintf(name, sizeof name, "file:%s/seg", dir);
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, (const uint64_t[]){8}, &opts));
+    CHECK_OK(shmap_close(seg));
+    CHECK_ERR(shmap_open(&seg, name, SHMAP_PRIVATE | SHMAP_HOLD), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "SHMAP_HOLD is refused with SHMAP_PRIVATE: holding the "
+                                       "segment's lock while open needs write access, which a "
+                                       "private open does not ask for (take it with "
+                                       "shmap_lock() if this user may write the segment)");
+    /* As it says: the private handle takes the segment's own lock (root may write). */
+    CHECK_OK(shmap_open(&seg, name, SHMAP_PRIVATE));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 1.0));
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK_EQ_INT(li.shared, 1);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+    CHECK(rmdir(dir) == 0);
+}
