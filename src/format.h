@@ -81,8 +81,9 @@ struct shmap__header {
     int32_t writer_pid;                    /* 300: who began the write in progress */
     uint64_t writer_start;                 /* 304: its start time, clock ticks */
     uint32_t removed;                      /* 312: 1 once deleted through the library */
-    uint32_t reserved4;                    /* 316 */
-    unsigned char notify_reserved[384 - 320]; /* 320 */
+    uint32_t writer_pidns;                 /* 316: its pid namespace, 0 if unknown */
+    uint64_t writer_frame;                 /* 320: the frame it writes, plus 1 (0: unknown) */
+    unsigned char notify_reserved[384 - 328]; /* 328 */
     /* 384..511: lifecycle; free for the backing stores. */
     uint64_t kw_lock_start;                /* 384: kw_lock's start time, clock ticks, or 0 */
     int32_t gc_pid;                        /* 392: a gc judging whether to remove it, or 0;

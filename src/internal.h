@@ -141,6 +141,7 @@ SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);
 SHMAP__HIDDEN mode_t shmap__umask(void);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
+SHMAP__HIDDEN void shmap__forget_pidns(void);
 SHMAP__HIDDEN unsigned shmap__self_threads(void);
 
 /* linux/meminfo.c: the numbers of `n` fields of /proc/meminfo ("HugePages_Free"; sizes in
@@ -307,6 +308,7 @@ struct shmap__map {
     pid_t lock_slot_pid;    /* ...this is our pid (0: no slot; a forked child claims its own) */
     bool lock_touched;      /* the lock area was written through this mapping */
     int64_t try_checked_ns; /* when a try last checked the lock's holders (lock.c) */
+    int64_t named_checked_ns; /* when a try to wait last checked the name (notify.c) */
     void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
                                read-write map of the header page made at its first lock */
     size_t lock_len;        /* bytes of that map of the header (a whole huge page on

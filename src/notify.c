@@ -19,7 +19,12 @@
  * generation g: the newest frame touched is g if a write is in progress, else g - 1; if
  * that is f + N or more, the copy may be torn and is retried. The writer publishes by
  * bumping the generation before it makes `write_seq` even, so a reader can only err
- * towards a retry, never towards a torn frame.
+ * towards a retry, never towards a torn frame. A write is in progress while `write_seq` is
+ * odd and the generation has not yet passed `writer_frame`, the frame it began (plus 1): a
+ * writer killed between the two stores of its publish leaves a whole frame. A retry copies
+ * the newest whole frame, which the writer overwrites only N - 1 frames later, and ends at
+ * the deadline as a wait does: a writer faster than a reader's copy would otherwise keep
+ * it copying for as long as it writes.
  *
  * Private (copy-on-write) handles read and wait on the object's header through a shared
  * read-only mapping of its page (shmap__live(), made at open: segment.c), never on their own
@@ -79,6 +84,30 @@ static int need_writable(const shmap_seg *seg, const char *what)
     return 0;
 }
 
+/*
+ * Is a frame being written, by the sequence `seq` and the generation `g` as read (the
+ * sequence first)? An odd sequence says so, unless the frame that write began has been
+ * published since: its writer died between the generation's increment and the sequence's
+ * (or an earlier version's writer did, which names no frame), and what it left is whole.
+ */
+static bool writing(const struct shmap__header *h, uint32_t seq, uint64_t g)
+{
+    if (!(seq & 1))
+        return false;
+    uint64_t frame = __atomic_load_n(&h->writer_frame, __ATOMIC_ACQUIRE);
+    return !frame || g < frame;
+}
+
+/* Does the write recorded in the header belong to this process (not to a dead one whose
+ * pid we were given again, nor to one in another pid namespace)? */
+static bool writer_is_me(const struct shmap__header *h)
+{
+    uint64_t start = __atomic_load_n(&h->writer_start, __ATOMIC_RELAXED);
+    uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_RELAXED);
+    return __atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED) == shmap__getpid() &&
+           (!start || start == shmap__self_start()) && (!ns || ns == shmap__self_pidns());
+}
+
 int shmap_write_begin(shmap_seg *seg, void **frame)
 {
     int rc = need_writable(seg, "write");
@@ -86,18 +115,21 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
         return rc;
     struct shmap__header *h = shmap__hdr(seg);
     uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
-    if ((seq & 1) && h->writer_pid == shmap__getpid())
+    uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
+    if (writing(h, seq, g) && writer_is_me(h))
         return shmap__err(-EALREADY, "%s: a write is already in progress in this process",
                           seg->map->name.name);
     __atomic_store_n(&h->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_start, shmap__self_start(), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->writer_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->writer_frame, g + 1, __ATOMIC_RELAXED);
     /* Odd (a write left open by a dead writer is simply taken over), after the writer's
      * identity (release: a reader that sees the write in progress sees who makes it). The
      * fence orders this store before the frame's data stores, as a seqlock writer must. */
     __atomic_store_n(&h->write_seq, (seq | 1) + ((seq & 1) ? 2 : 0), __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (frame) {
-        uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
+        g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
         *frame = (char *)shmap_data(seg) + (g % shmap_ring_length(seg)) * shmap_frame_size(seg);
     }
     return 0;
@@ -163,6 +195,25 @@ static int after_sleep(const shmap_seg *seg, struct shmap__check check, int rc)
                   : 0;
 }
 
+/*
+ * For a try that finds nothing new: does the segment still have its name? A wait learns it
+ * after a slice without news; a try has none, so it asks the name itself, at most once per
+ * slice and mapping, so that a loop of tries costs no system call each (the answer between
+ * two looks is yes). A deletion through the library is seen at once, by `removed`.
+ */
+static bool try_named(const shmap_seg *seg)
+{
+    struct shmap__map *m = seg->map;
+    int64_t now = shmap__mono_ns();
+    int64_t last = __atomic_load_n(&m->named_checked_ns, __ATOMIC_RELAXED);
+    if (last && now - last < WATCH_NS)
+        return true;
+    bool named = shmap__map_named(m);
+    /* A name found gone is asked again by the next try: it does not come back. */
+    __atomic_store_n(&m->named_checked_ns, named ? now : 0, __ATOMIC_RELAXED);
+    return named;
+}
+
 /* Sleep until the generation is no longer `g`, the deadline passes or the name goes. */
 static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
 {
@@ -170,8 +221,9 @@ static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
     if (__atomic_load_n(&h->removed, __ATOMIC_ACQUIRE))
         return removed_err(seg);
     if (deadline == 0)
-        return shmap__err(-EAGAIN, "%s: no generation newer than %llu", seg->map->name.name,
-                          (unsigned long long)g);
+        return try_named(seg) ? shmap__err(-EAGAIN, "%s: no generation newer than %llu",
+                                           seg->map->name.name, (unsigned long long)g)
+                              : removed_err(seg);
     int64_t slice = WATCH_NS;
     if (deadline > 0) {
         int64_t left = deadline - shmap__mono_ns();
@@ -214,9 +266,34 @@ int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s)
     return rc;
 }
 
-/* Is the writer of the write in progress gone? */
+/* How many copies a try makes before it says that every one was overwritten. */
+#define TRY_COPIES 4
+
+/*
+ * After the `tears`-th copy that tore while the writer moved on: 0 to copy again, or the end
+ * of the call: the deadline passed (a try: its copies are spent), or the wait check (a
+ * signal, for a binding) says stop.
+ */
+static int after_tear(const shmap_seg *seg, unsigned tears, int64_t deadline)
+{
+    if ((deadline == 0 && tears >= TRY_COPIES) ||
+        (deadline > 0 && shmap__mono_ns() >= deadline))
+        return shmap__err(deadline == 0 ? -EAGAIN : -ETIMEDOUT,
+                          "%s: no whole frame within the timeout: the writer overwrote "
+                          "every copy while it was made (%u copies)",
+                          seg->map->name.name, tears);
+    struct shmap__check check = shmap__wait_check_get();
+    return check.fn ? after_sleep(seg, check, 0) : 0;
+}
+
+/* Is the writer of the write in progress gone? One in another pid namespace (a container
+ * sharing the segment) cannot be judged from here, its pid meaning nothing to us: it counts
+ * as alive, as lock holders there do. */
 static bool writer_gone(const struct shmap__header *h)
 {
+    uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_RELAXED);
+    if (ns && shmap__self_pidns() && ns != shmap__self_pidns())
+        return false;
     return !shmap__proc_alive(__atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED),
                               __atomic_load_n(&h->writer_start, __ATOMIC_RELAXED));
 }
@@ -230,7 +307,8 @@ int shmap_write_state(const shmap_seg *seg, pid_t *writer)
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "write_state");
     const struct shmap__header *h = shmap__live(seg);
-    if (!(__atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE) & 1))
+    uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
+    if (!writing(h, __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE), g))
         return SHMAP_WRITE_NONE;
     /* Read after the sequence: the pid of the write it marks, or of one begun since. */
     pid_t pid = __atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED);
@@ -251,10 +329,12 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
     const size_t size = shmap_frame_size(seg);
     const char *data = shmap_data(seg);
     int64_t deadline, stuck_since = 0, named_at = 0;
+    unsigned tears = 0;
     int rc = deadline_of(seg, timeout_s, &deadline);
     while (rc == 0) {
         uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
-        uint32_t seq0 = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+        uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+        bool busy0 = writing(h, seq, g);
         /*
          * The next frame of a plain segment, begun and not yet published, for a reader that
          * has had every frame before it (frame 0 for one that has had none): it goes the
@@ -262,25 +342,31 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
          * died), not to a wait for a publish that a dead writer never makes. There is
          * nothing whole to copy meanwhile.
          */
-        bool next = n == 1 && g == *seen && (seq0 & 1);
+        bool next = n == 1 && g == *seen && busy0;
         if (g <= *seen && !next) {
             rc = wait_past(seg, g, deadline);
             continue;
         }
         /*
          * The oldest frame after *seen that the ring still holds whole: while frame g is
-         * being written, the frame g - n it overwrites is gone already.
+         * being written, the frame g - n it overwrites is gone already. After a copy that
+         * tore, the newest whole frame instead: the oldest is the next one the writer
+         * overwrites, so a reader that lags would tear on it again and again, where the
+         * newest leaves it the time of n - 1 frames (those skipped count as missed).
          */
-        uint64_t oldest = g >= n ? g - n + ((seq0 & 1) && n > 1 ? 1 : 0) : 0;
+        uint64_t oldest = g >= n ? g - n + (busy0 && n > 1 ? 1 : 0) : 0;
+        if (tears && g >= 1 && g - 1 > oldest)
+            oldest = g - 1;
         uint64_t f = *seen > oldest ? *seen : oldest;
-        uint32_t seq = seq0;
+        bool busy = busy0;
         uint64_t g2 = g;
         if (!next) {
             memcpy(dst, data + (f % n) * size, size);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
             seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
             g2 = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
-            uint64_t newest_touched = (seq & 1) ? g2 : g2 - 1;
+            busy = writing(h, seq, g2);
+            uint64_t newest_touched = busy ? g2 : g2 - 1;
             if (newest_touched < f + n) {
                 if (missed)
                     *missed = f - *seen;
@@ -288,9 +374,11 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
                 return 0;
             }
         }
-        /* Torn. If the ring has moved on, the next round picks a later frame. */
-        if (!(seq & 1) || n > 1 || g2 != g) {
+        /* Torn. If the ring has moved on, the next round picks a later frame, within the
+         * timeout (a try makes a few copies) and heeding the wait check, as a sleep would. */
+        if (!busy || n > 1 || g2 != g) {
             stuck_since = 0;
+            rc = after_tear(seg, ++tears, deadline);
             continue;
         }
         /*

@@ -1,7 +1,8 @@
 /*
  * This process's identity, cached. glibc no longer caches getpid(), and a create asks for
- * the pid several times; the start time needs a read of /proc. Both are reset in a child
- * after fork, through a pthread_atfork handler registered on first use.
+ * the pid several times; the start time and the pid namespace need a read of /proc. All
+ * are reset in a child after fork (which may be in another pid namespace), through a
+ * pthread_atfork handler registered on first use.
  *
  * The same handlers hold the library's mutexes across fork(): a thread other than the one
  * forking may be inside the library holding one, and the child, which has no such thread,
@@ -23,6 +24,7 @@ static void forget_self(void)
 {
     __atomic_store_n(&self_pid, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&self_start, 0, __ATOMIC_RELAXED);
+    shmap__forget_pidns();
 }
 
 static void before_fork(void)

@@ -100,11 +100,19 @@ int shmap__futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
     return -errno;
 }
 
+/* Our pid namespace, once read; forgotten in a child after fork (process.c), which may be
+ * in another (unshare(CLONE_NEWPID) or setns() before the fork). */
+static uint32_t cached_pidns;
+
+void shmap__forget_pidns(void)
+{
+    __atomic_store_n(&cached_pidns, 0, __ATOMIC_RELAXED);
+}
+
 /* The inode of our pid namespace ("pid:[4026531836]"), low 32 bits; 0 if unknown. */
 uint32_t shmap__self_pidns(void)
 {
-    static uint32_t cached;
-    uint32_t ns = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    uint32_t ns = __atomic_load_n(&cached_pidns, __ATOMIC_RELAXED);
     if (ns)
         return ns;
     char buf[64];
@@ -114,7 +122,7 @@ uint32_t shmap__self_pidns(void)
     buf[n] = '\0';
     char *p = strchr(buf, '[');
     ns = p ? (uint32_t)strtoull(p + 1, NULL, 10) : 0;
-    __atomic_store_n(&cached, ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&cached_pidns, ns, __ATOMIC_RELAXED);
     return ns;
 }
 
