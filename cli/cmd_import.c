@@ -26,6 +26,7 @@
  * The signals that would end us wait from the lock to the unlock, so the copy is never
  * left half made.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -205,6 +206,31 @@ static int refuse_kind(const char *path, const struct stat *st)
     return 0;
 }
 
+/*
+ * Linux cannot open a socket by name, not even one of this process's descriptors named
+ * as /dev/stdin or /dev/fd/N (links to the socket): such a FILE is read through a copy of
+ * the descriptor that holds that socket, found by its inode. A copy, or -1.
+ */
+static int socket_descriptor(const struct stat *named)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int found = -1;
+    for (struct dirent *e; found < 0 && (e = readdir(d));) {
+        struct stat st;
+        char *end;
+        long n = strtol(e->d_name, &end, 10);
+        if (end == e->d_name || *end || n < 0 || n > INT_MAX || n == dirfd(d) ||
+            fstat((int)n, &st) < 0)
+            continue;
+        if (S_ISSOCK(st.st_mode) && st.st_dev == named->st_dev && st.st_ino == named->st_ino)
+            found = fcntl((int)n, F_DUPFD_CLOEXEC, 0);
+    }
+    closedir(d);
+    return found;
+}
+
 static int describe(source *s, const cli_raw *raw)
 {
     int std_in = strcmp(s->path, "-") == 0;
@@ -215,6 +241,13 @@ static int describe(source *s, const cli_raw *raw)
         return CLI_EXIT_FAIL;
     s->fd = std_in ? fcntl(0, F_DUPFD_CLOEXEC, 0)
                    : open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (s->fd < 0 && errno == ENXIO && S_ISSOCK(named.st_mode)) {
+        s->fd = socket_descriptor(&named);
+        if (s->fd < 0)
+            return cli_fail(s->path, "is a socket, which cannot be opened: give - and "
+                                     "redirect standard input from it");
+        std_in = 1; /* a descriptor of ours, as standard input is */
+    }
     if (s->fd < 0)
         return cli_fail(s->path, "%s", strerror(errno));
     if (fstat(s->fd, &st) < 0)
