@@ -513,10 +513,16 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
         int v = k->i != 0;
         return fits_write_key(f, TLOGICAL, k->name, &v, comment, status);
     }
-    default:
-        /* Strings over 68 characters continue on CONTINUE cards (the long-string
-         * convention), which fits_write_key_longstr announces with LONGSTRN. */
-        return fits_write_key_longstr(f, k->name, k->s, comment, status);
+    default: {
+        /* Strings that outgrow their card continue on CONTINUE cards (the long-string
+         * convention). A name over 8 characters is given with its HIERARCH prefix: given
+         * bare, CFITSIO 4.2 adds the prefix itself but counts the room for the value
+         * without it, and cuts the string and drops the comment, unsaid. */
+        char hname[FLEN_KEYWORD + 9];
+        snprintf(hname, sizeof hname, "%s%s", strlen(k->name) > 8 ? "HIERARCH " : "",
+                 k->name);
+        return fits_write_key_longstr(f, hname, k->s, comment, status);
+    }
     }
 }
 

@@ -1278,6 +1278,35 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
     CHECK_KEYWORD(out, "TINY", "2.5e-300");
     CHECK_KEYWORD(out, "QUOTE", "'it''s / here' / a 'comment'");
     CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    /* Names over 8 characters are HIERARCH cards: their strings, up to the 71 characters
+     * a keyword holds, come back whole, on CONTINUE cards when the card is full. */
+    static const int name_len[] = {9, 16, 23}, value_len[] = {44, 50, 58, 60, 68, 71};
+    enum { NV = sizeof value_len / sizeof value_len[0] };
+    for (size_t i = 0; i < sizeof name_len / sizeof name_len[0]; i++) {
+        char key[NV][128], names[NV][32], values[NV][80];
+        for (size_t x = 0; x < NV; x++) {
+            snprintf(names[x], sizeof names[x], "%.*s%c", name_len[i] - 1,
+                     "DETECTOR_SERIAL_NUMBERS", (char)('A' + x));
+            memset(values[x], 'v', (size_t)value_len[x]);
+            values[x][value_len[x]] = '\0';
+            snprintf(key[x], sizeof key[x], "%.31s='%.79s'", names[x], values[x]);
+        }
+        RUN(0, "create", a, "u8", "1", "--keyword", key[0], "--keyword", key[1], "--keyword",
+            key[2], "--keyword", key[3], "--keyword", key[4], "--keyword", key[5]);
+        RUN(0, "export", a, util_test_path("hier.fits"), "--force");
+        CHECK_STR(err, "");
+        RUN(0, "import", util_test_path("hier.fits"), b);
+        CHECK_STR(err, "");
+        RUN(0, "info", b);
+        for (size_t x = 0; x < NV; x++) {
+            char want[96];
+            snprintf(want, sizeof want, "'%.79s'", values[x]);
+            CHECK_KEYWORD(out, names[x], want);
+        }
+        CHECK_OK(shmap_unlink(b));
+        CHECK_OK(shmap_unlink(a));
+    }
     /* FITS allows a name twice: the last card wins, strings as numbers. */
     static const char *const cards[] = {
         "SIMPLE  =                    T", "BITPIX  =                    8",
@@ -1292,7 +1321,6 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
     CHECK_KEYWORD(out, "DUP", "'third'");
     CHECK_KEYWORD(out, "NUM", "2");
     CHECK_OK(shmap_unlink(b));
-    CHECK_OK(shmap_unlink(a));
     util_clear(&out, &err);
     /* Text FITS cannot hold (UTF-8 here) is written as '?', with a warning each, as
      * import reads it: not blanked unsaid. */
