@@ -401,17 +401,23 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     if (fits_get_img_paramll(c->f, SHMAP_MAX_DIMS, &bitpix, &naxis, naxes, &status) ||
         fits_get_img_equivtype(c->f, &equiv, &status))
         return fail_status(err, errsize, "reading the image header", status);
-    /* CFITSIO 4.2 reports BITPIX 64 with BZERO 2^63 as signed: it is unsigned. */
-    double bzero = 0, bscale = 1;
-    if (equiv == LONGLONG_IMG) {
+    /* CFITSIO 4.2 calls BITPIX 64 LONGLONG_IMG whatever its scaling: with BZERO 2^63 it
+     * is unsigned, and with any other scaling (BSCALE 0.5, BZERO 1) the physical values
+     * are read as doubles, as for other widths. Read as int64 instead, through CFITSIO's
+     * double arithmetic, they would lose their fractions, and values past 2^63 would turn
+     * into INT64_MIN, with no error. */
+    if (bitpix == LONGLONG_IMG) {
+        double bzero = 0, bscale = 1;
         int s1 = 0, s2 = 0;
-        fits_read_key(c->f, TDOUBLE, "BZERO", &bzero, NULL, &s1);
-        fits_read_key(c->f, TDOUBLE, "BSCALE", &bscale, NULL, &s2);
-        if (s2)
+        if (fits_read_key(c->f, TDOUBLE, "BZERO", &bzero, NULL, &s1))
+            bzero = 0;
+        if (fits_read_key(c->f, TDOUBLE, "BSCALE", &bscale, NULL, &s2))
             bscale = 1;
         fits_clear_errmsg();
-        if (!s1 && bscale == 1 && bzero == 9223372036854775808.0)
+        if (bscale == 1 && bzero == 9223372036854775808.0)
             equiv = ULONGLONG_IMG;
+        else if (bscale != 1 || bzero != 0)
+            equiv = DOUBLE_IMG;
     }
     size_t t = 0;
     while (t < NTYPES && types[t].imgtype != equiv)

@@ -1716,3 +1716,73 @@ TEST(io__raw_import_takes_an_offset_that_misaligns_the_type)
     RUN(0, "rm", name);
     util_clear(&out, &err);
 }
+
+/* Big-endian 64-bit integers, as a FITS data unit holds them. */
+static void put_be64(unsigned char *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)((uint64_t)v >> (56 - 8 * i));
+}
+
+TEST(io__fits_64_bit_integers_with_scaling_import_as_physical_f64_values)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* CFITSIO calls every BITPIX 64 image int64, whatever its scaling: read so, 0.5 * i
+     * lost its fractions and BZERO 1 turned 2^63 - 1 into INT64_MIN. */
+    static const struct {
+        const char *scaling[2];
+        int64_t stored[4];
+        const char *dtype, *values;
+    } cases[] = {
+        {{"BSCALE  =                  0.5", NULL}, {0, 1, 2, 3}, "f64", "0 0.5 1 1.5\n"},
+        {{"BZERO   =                    1", NULL},
+         {-3, 4, INT64_MAX - 1, 5},
+         "f64",
+         "-2 5 9.223372036854776e+18 6\n"},
+        {{"BZERO   =  9223372036854775808.0", "BSCALE  =                    2"},
+         {INT64_MIN, -1, 0, 1},
+         "f64",
+         "-9.223372036854776e+18 9.223372036854776e+18 9.223372036854776e+18 "
+         "9.223372036854776e+18\n"},
+        {{"BZERO   =                 -2.5", "BLANK   =                   -7"},
+         {0, -7, 10, 7},
+         "f64",
+         "-2.5 nan 7.5 4.5\n"},
+        /* The two without scaling: signed, and unsigned by BZERO 2^63. */
+        {{"BZERO   =                    0", "BSCALE  =                    1"},
+         {INT64_MIN, -1, 0, INT64_MAX},
+         "i64",
+         "-9223372036854775808 -1 0 9223372036854775807\n"},
+        {{"BZERO   =  9223372036854775808", NULL},
+         {INT64_MIN, -1, 0, INT64_MAX},
+         "u64",
+         "0 9223372036854775807 9223372036854775808 18446744073709551615\n"},
+    };
+    const char *name = test_name("b64");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *cards[6] = {"SIMPLE  =                    T", "BITPIX  =                   64",
+                                "NAXIS   =                    1", "NAXIS1  =                    4"};
+        int n = 4;
+        for (int k = 0; k < 2 && cases[i].scaling[k]; k++)
+            cards[n++] = cases[i].scaling[k];
+        unsigned char data[32];
+        for (int k = 0; k < 4; k++)
+            put_be64(data + 8 * k, cases[i].stored[k]);
+        write_fits(util_test_path("b64.fits"), cards, n, data, sizeof data);
+        RUN(0, "import", util_test_path("b64.fits"), name);
+        CHECK_STR(err, "");
+        char dtype[32];
+        info_field(name, "dtype", dtype, sizeof dtype);
+        CHECK_STR(dtype, cases[i].dtype);
+        char *c = cat_of(name);
+        if (strcmp(c, cases[i].values) != 0)
+            test_fail(__FILE__, __LINE__, "case %zu: cat gives %s, not %s", i, c,
+                      cases[i].values);
+        free(c);
+        RUN(0, "info", name);
+        CHECK(strstr(out, "BLANK") == NULL && strstr(out, "BZERO") == NULL);
+        CHECK_OK(shmap_unlink(name));
+    }
+    util_clear(&out, &err);
+}
