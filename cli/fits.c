@@ -103,37 +103,56 @@ static int keyword_name_ok(const char *name)
 /* ---------------------------------------------------------------------------------------- */
 /* Reading */
 
+/*
+ * CFITSIO 4.2 crashes (reads out of bounds) when it opens a header with NAXIS over about 100,
+ * which the standard allows up to 999. So the headers are walked here first, by the
+ * standard, and such a file is refused before CFITSIO sees it; CFITSIO is then let read only
+ * the headers the walk has read (not fits_get_num_hdus(), which parses every header of the
+ * file to count them). The walk ends at the end of the file, or at a header it cannot follow
+ * past (no END before the end of the file, a size that is no integer or overflows): that
+ * header was still checked, and CFITSIO may read it and say what is wrong with it, but
+ * nothing after it is read, and the file is refused if the image is not found before.
+ */
+#define NAXIS_SAFE 99
+
+/* What the walk found: the HDUs whose headers it read (1 to checked), and whether those
+ * are all the file holds. */
+typedef struct walk {
+    int checked;
+    int complete;
+} walk;
+
 /* Find the image: the primary HDU's, or the first image extension's if that has none. */
-static int find_image(fitsfile *f, int *naxis, char *err, size_t errsize)
+static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t errsize)
 {
-    int status = 0, nhdu = 0, type;
+    int status = 0, type;
     if (fits_get_img_dim(f, naxis, &status))
         return fail_status(err, errsize, "reading the primary header", status);
     if (*naxis > 0)
         return 0;
-    fits_get_num_hdus(f, &nhdu, &status);
-    for (int i = 2; i <= nhdu && !status; i++) {
-        if (fits_movabs_hdu(f, i, &type, &status))
-            break;
-        if (type != IMAGE_HDU)
+    for (int i = 2; i <= w->checked; i++) {
+        if (fits_movabs_hdu(f, i, &type, &status) == 0 && type != IMAGE_HDU)
             continue;
-        if (fits_get_img_dim(f, naxis, &status) == 0 && *naxis > 0)
+        if (status == END_OF_FILE) { /* blocks after the last HDU, with no header */
+            fits_clear_errmsg();
+            status = 0;
+            break;
+        }
+        if (!status && fits_get_img_dim(f, naxis, &status) == 0 && *naxis > 0)
             return 0;
+        if (status) {
+            char what[64];
+            snprintf(what, sizeof what, "HDU %d could not be read", i);
+            return fail_status(err, errsize, what, status);
+        }
     }
-    if (status)
-        return fail_status(err, errsize, "reading the extensions", status);
+    if (!w->complete)
+        return cli_errf(err, errsize, "no image in HDUs 1 to %d, and HDU %d cannot be read "
+                                      "safely: the header before it cannot be followed past",
+                        w->checked, w->checked + 1);
     return cli_errf(err, errsize, "no image in this FITS file (the primary HDU has NAXIS = 0 and "
                                   "no image extension has data)");
 }
-
-/*
- * CFITSIO 4.2 crashes (reads out of bounds) when it opens a header with NAXIS over about 100,
- * which the standard allows up to 999, and it parses every HDU's header (to count them).
- * So the headers are walked here first, by the standard, and such a file is refused before
- * CFITSIO sees it. The walk stops quietly at anything it cannot follow (a header without
- * END, a size that overflows, the end of the file): CFITSIO then says what is wrong.
- */
-#define NAXIS_SAFE 99
 
 /* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. */
 static int card_int(const char *card, long long *v)
@@ -151,18 +170,27 @@ static int card_int(const char *card, long long *v)
     return *end == '\0' || *end == '/' ? 0 : -1;
 }
 
-static int check_axes(int fd, char *err, size_t errsize)
+static int check_axes(int fd, walk *w, char *err, size_t errsize)
 {
     uint64_t off = 0;
-    int rc = 0;
-    for (int hdu = 1; hdu <= 10000 && rc == 0; hdu++) {
+    w->checked = 0;
+    w->complete = 0;
+    for (int hdu = 1; hdu < INT_MAX; hdu++) {
         long long naxis = -1, bitpix = 0, pcount = 0, gcount = 1, n[NAXIS_SAFE + 1];
         for (int k = 0; k <= NAXIS_SAFE; k++)
             n[k] = -1;
-        int end = 0;
+        int end = 0, blocks = 0;
         char block[2880];
-        while (!end && pread(fd, block, sizeof block, (off_t)off) == (ssize_t)sizeof block) {
+        while (!end) {
+            ssize_t got = pread(fd, block, sizeof block, (off_t)off);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0)
+                return cli_errf(err, errsize, "%s", strerror(errno));
+            if (got < (ssize_t)sizeof block)
+                break;
             off += sizeof block;
+            blocks++;
             for (int c = 0; c < 36 && !end; c++) {
                 const char *card = block + 80 * c;
                 long long v;
@@ -184,37 +212,43 @@ static int check_axes(int fd, char *err, size_t errsize)
                 }
             }
         }
-        if (!end)
-            break;
-        if (naxis > NAXIS_SAFE) {
-            rc = cli_errf(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes in "
-                                        "shmap (and CFITSIO cannot read over %d safely)",
-                          hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
-            break;
+        /* No whole block left: the file ends here, as CFITSIO sees it too. */
+        if (blocks == 0) {
+            w->complete = 1;
+            return 0;
+        }
+        if (naxis > NAXIS_SAFE)
+            return cli_errf(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes "
+                                          "in shmap (and CFITSIO cannot read over %d safely)",
+                            hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
+        w->checked = hdu;
+        if (!end) {
+            w->complete = 1; /* the header runs to the end of the file */
+            return 0;
         }
         /* Skip the data: |BITPIX|/8 * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISn). */
-        uint64_t size = naxis > 0 ? 1 : 0, bytes;
+        uint64_t bytes, data = naxis > 0 ? 1 : 0;
         if (naxis < 0 || bitpix < -64 || bitpix > 64 || bitpix % 8 || bitpix == 0 ||
             pcount < 0 || gcount < 0)
-            break;
+            return 0;
         int bad = 0;
         for (long long k = 1; k <= naxis; k++)
-            bad |= n[k] < 0 || __builtin_mul_overflow(size, (uint64_t)n[k], &size);
+            bad |= n[k] < 0 || __builtin_mul_overflow(data, (uint64_t)n[k], &data);
         if (naxis > 0 && n[1] == 0 && naxis > 1) { /* random groups: NAXIS1 = 0 */
-            size = 1;
+            data = 1;
             for (long long k = 2; k <= naxis; k++)
-                bad |= __builtin_mul_overflow(size, (uint64_t)n[k], &size);
+                bad |= __builtin_mul_overflow(data, (uint64_t)n[k], &data);
         }
-        bad |= __builtin_add_overflow(size, (uint64_t)pcount, &size) ||
-               __builtin_mul_overflow(size, (uint64_t)gcount, &size) ||
-               __builtin_mul_overflow(size, (uint64_t)(bitpix < 0 ? -bitpix : bitpix) / 8,
+        bad |= __builtin_add_overflow(data, (uint64_t)pcount, &data) ||
+               __builtin_mul_overflow(data, (uint64_t)gcount, &data) ||
+               __builtin_mul_overflow(data, (uint64_t)(bitpix < 0 ? -bitpix : bitpix) / 8,
                                       &bytes) ||
                __builtin_add_overflow(bytes, (uint64_t)2879, &bytes) ||
                __builtin_add_overflow(off, bytes / 2880 * 2880, &off) || off > INT64_MAX;
         if (bad)
-            break;
+            return 0;
     }
-    return rc;
+    return 0;
 }
 
 /* Replace each byte FITS does not allow in a card (outside printable ASCII, 32 to 126) by
@@ -374,7 +408,8 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     struct stat st;
     if (fstat(fd, &st) < 0)
         return cli_errf(err, errsize, "%s", strerror(errno));
-    if (check_axes(fd, err, errsize) < 0)
+    walk w;
+    if (check_axes(fd, &w, err, errsize) < 0)
         return -1;
     char by_fd[32];
     const char *name = cfitsio_name(path, fd, &st, by_fd, sizeof by_fd);
@@ -393,7 +428,7 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     }
     *out = c;
     int naxis = 0, bitpix = 0, equiv = 0;
-    if (find_image(c->f, &naxis, err, errsize) < 0)
+    if (find_image(c->f, &w, &naxis, err, errsize) < 0)
         return -1;
     if (naxis > SHMAP_MAX_DIMS)
         return cli_errf(err, errsize, "image has %d axes, shmap at most %d", naxis, SHMAP_MAX_DIMS);

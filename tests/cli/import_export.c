@@ -1364,6 +1364,95 @@ TEST(io__a_fits_header_with_hundreds_of_axes_is_refused_before_cfitsio_reads_it)
     util_clear(&out, &err);
 }
 
+/* One HDU by hand (header cards padded to 2880, then its data padded) into @p f. */
+static void put_hdu(FILE *f, const char *const *cards, int ncards, const char *data,
+                    size_t dlen)
+{
+    char block[2880];
+    memset(block, ' ', sizeof block);
+    CHECK(ncards < 36);
+    for (int i = 0; i < ncards; i++)
+        memcpy(block + 80 * i, cards[i], strlen(cards[i]));
+    memcpy(block + 80 * ncards, "END", 3);
+    CHECK(fwrite(block, 1, sizeof block, f) == sizeof block);
+    if (dlen) {
+        memset(block, 0, sizeof block);
+        memcpy(block, data, dlen);
+        CHECK(fwrite(block, 1, sizeof block, f) == sizeof block);
+    }
+}
+
+static const char *const empty_primary[] = {
+    "SIMPLE  =                    T", "BITPIX  =                    8",
+    "NAXIS   =                    0", "EXTEND  =                    T",
+};
+
+TEST(io__a_fits_file_is_read_by_cfitsio_only_as_far_as_its_headers_were_checked)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* 10000 empty extensions, then one with NAXIS = 120: CFITSIO crashed on it, since the
+     * check of the axes stopped at 10000 HDUs and let CFITSIO count them all. */
+    static const char *const empty_ext[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                    8",
+        "NAXIS   =                    0", "PCOUNT  =                    0",
+        "GCOUNT  =                    1",
+    };
+    static char axes[124][81];
+    const char *big[124];
+    snprintf(axes[0], 81, "XTENSION= 'IMAGE   '");
+    snprintf(axes[1], 81, "BITPIX  =                    8");
+    snprintf(axes[2], 81, "NAXIS   =                  120");
+    for (int i = 1; i <= 120; i++)
+        snprintf(axes[2 + i], 81, "NAXIS%-3d=                    1", i);
+    for (int i = 0; i < 123; i++)
+        big[i] = axes[i];
+    const char *path = util_test_path("many.fits");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, empty_primary, 4, NULL, 0);
+    for (int i = 0; i < 10000; i++)
+        put_hdu(f, empty_ext, 5, NULL, 0);
+    /* 123 cards take 4 blocks: written here, not by put_hdu(). */
+    char block[4 * 2880];
+    memset(block, ' ', sizeof block);
+    for (int i = 0; i < 123; i++)
+        memcpy(block + 80 * i, big[i], strlen(big[i]));
+    memcpy(block + 80 * 123, "END", 3);
+    CHECK(fwrite(block, 1, sizeof block, f) == sizeof block);
+    memset(block, 0, 2880);
+    CHECK(fwrite(block, 1, 2880, f) == 2880);
+    CHECK(fclose(f) == 0);
+    const char *name = test_name("many");
+    RUN(1, "import", path, name);
+    CHECK_ERROR_LINE(err, "HDU 10002 has NAXIS = 120");
+    CHECK(!util_shm_exists(name));
+    unlink(path);
+
+    /* A header CFITSIO cannot read (NAXIS1 = 2.E0) before the image: said so, where the
+     * command said "no image". */
+    static const char *const bad[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                 2.E0",
+        "PCOUNT  =                    0", "GCOUNT  =                    1",
+    };
+    static const char *const img[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    3",
+        "PCOUNT  =                    0", "GCOUNT  =                    1",
+    };
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, empty_primary, 4, NULL, 0);
+    put_hdu(f, bad, 6, "ab", 2);
+    put_hdu(f, img, 6, "abc", 3);
+    CHECK(fclose(f) == 0);
+    RUN(1, "import", path, name);
+    CHECK_ERROR_LINE(err, "many.fits: HDU 2 could not be read: ");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
+
 TEST(io__a_fits_file_through_a_pipe_is_refused_with_the_reason)
 {
     need_fits();
