@@ -66,6 +66,14 @@ static int fail_status(char *err, size_t errsize, const char *what, int status)
     return cli_errf(err, errsize, "%s: %s", what, text);
 }
 
+/* Is @p name @p prefix and a number (NAXIS1, TTYPE12)? */
+static int numbered(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(name, prefix, n) == 0 && name[n] &&
+           strspn(name + n, "0123456789") == strlen(name + n);
+}
+
 /* Cards that describe the HDU (or carry no value of their own), never keywords. */
 static int structural(const char *name, int compressed)
 {
@@ -74,18 +82,31 @@ static int structural(const char *name, int compressed)
         "PCOUNT", "GCOUNT", "COMMENT", "HISTORY", "CONTINUE", "CHECKSUM", "DATASUM",
         "LONGSTRN", "",
     };
+    /* A tile-compressed image is a binary table underneath: the table's cards and those
+     * of the tiled-image convention that describe the image are structure too, and only
+     * those (a user's ZENITH or ZD is a keyword). */
+    static const char *const compressed_exact[] = {
+        "TFIELDS", "THEAP", "ZIMAGE", "ZCMPTYPE", "ZBITPIX", "ZNAXIS", "ZMASKCMP",
+        "ZSIMPLE", "ZTENSION", "ZEXTEND", "ZBLOCKED", "ZPCOUNT", "ZGCOUNT", "ZHECKSUM",
+        "ZDATASUM", "ZQUANTIZ", "ZDITHER0", "ZBLANK", "ZSCALE", "ZZERO",
+    };
+    static const char *const compressed_numbered[] = {
+        "ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "TTYPE", "TFORM", "TUNIT", "TNULL", "TSCAL",
+        "TZERO", "TDIM", "TDISP",
+    };
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (strcmp(name, exact[i]) == 0)
             return 1;
-    if (strncmp(name, "NAXIS", 5) == 0 && name[5] && strspn(name + 5, "0123456789") ==
-                                                         strlen(name + 5))
+    if (numbered(name, "NAXIS"))
         return 1;
-    /* A tile-compressed image is a binary table underneath: its table's cards and the
-     * Z cards that describe the image are structure too. */
-    if (compressed && (name[0] == 'Z' || strcmp(name, "TFIELDS") == 0 ||
-                       strncmp(name, "TTYPE", 5) == 0 || strncmp(name, "TFORM", 5) == 0 ||
-                       strcmp(name, "THEAP") == 0))
-        return 1;
+    if (!compressed)
+        return 0;
+    for (size_t i = 0; i < sizeof compressed_exact / sizeof compressed_exact[0]; i++)
+        if (strcmp(name, compressed_exact[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof compressed_numbered / sizeof compressed_numbered[0]; i++)
+        if (numbered(name, compressed_numbered[i]))
+            return 1;
     return 0;
 }
 

@@ -1875,3 +1875,53 @@ TEST(io__fits_64_bit_integers_with_scaling_import_as_physical_f64_values)
     }
     util_clear(&out, &err);
 }
+
+TEST(io__a_tile_compressed_fits_image_keeps_user_keywords_named_like_its_structure)
+{
+    need_fits();
+    /* A GZIP_1 tile-compressed image (a binary table of gzip streams, a row per tile),
+     * made by hand: Python's gzip writes the streams. */
+    run_python("import gzip, numpy as np\n"
+               "def card(s): return s.ljust(80).encode()\n"
+               "def hdu(cards, data=b''):\n"
+               "    h = b''.join(card(c) for c in cards + ['END']); h += b' ' * (-len(h) % 2880)\n"
+               "    return h + data + b'\\0' * (-len(data) % 2880)\n"
+               "def kv(k, v): return f'{k:<8}= {v:>20}'\n"
+               "img = (np.arange(12).reshape(3, 4) * 100 - 300).astype('>i2')\n"
+               "tiles = [gzip.compress(row.tobytes()) for row in img]\n"
+               "rows, off = b'', 0\n"
+               "for t in tiles:\n"
+               "    rows += np.array([len(t), off], dtype='>i4').tobytes(); off += len(t)\n"
+               "heap = b''.join(tiles)\n"
+               "cards = [kv('XTENSION', \"'BINTABLE'\"), kv('BITPIX', 8), kv('NAXIS', 2),\n"
+               "         kv('NAXIS1', 8), kv('NAXIS2', 3), kv('PCOUNT', len(heap)),\n"
+               "         kv('GCOUNT', 1), kv('TFIELDS', 1), kv('TTYPE1', \"'COMPRESSED_DATA'\"),\n"
+               "         kv('TFORM1', \"'1PB(%d)'\" % max(map(len, tiles))), kv('ZIMAGE', 'T'),\n"
+               "         kv('ZSIMPLE', 'T'), kv('ZBITPIX', 16), kv('ZNAXIS', 2),\n"
+               "         kv('ZNAXIS1', 4), kv('ZNAXIS2', 3), kv('ZTILE1', 4), kv('ZTILE2', 1),\n"
+               "         kv('ZCMPTYPE', \"'GZIP_1  '\"),\n"
+               "         kv('ZENITH', 30.5) + ' / zenith distance, deg',\n"
+               "         kv('ZD', 12) + ' / zenith distance', kv('ZTILE', 1),\n"
+               "         kv('TTYPEX', \"'x'\"), kv('TFORMAT', 'T'), kv('TUNIT1A', 2),\n"
+               "         kv('EXPTIME', 2.5)]\n"
+               "prim = hdu([kv('SIMPLE', 'T'), kv('BITPIX', 8), kv('NAXIS', 0),\n"
+               "            kv('EXTEND', 'T')])\n"
+               "open('tiled.fits', 'wb').write(prim + hdu(cards, rows + heap))\n");
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("tiled");
+    RUN(0, "import", util_test_path("tiled.fits"), name);
+    CHECK_STR(err, "");
+    RUN(0, "cat", name);
+    CHECK_STR(out, "-300 -200 -100 0\n100 200 300 400\n500 600 700 800\n");
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "keywords:        7 of 32 slots");
+    CHECK_KEYWORD(out, "ZENITH", "30.5 / zenith distance, deg");
+    CHECK_KEYWORD(out, "ZD", "12 / zenith distance");
+    CHECK_KEYWORD(out, "ZTILE", "1");
+    CHECK_KEYWORD(out, "TTYPEX", "'x'");
+    CHECK_KEYWORD(out, "TFORMAT", "T");
+    CHECK_KEYWORD(out, "TUNIT1A", "2");
+    CHECK_KEYWORD(out, "EXPTIME", "2.5");
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
