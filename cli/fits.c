@@ -307,17 +307,25 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
         cli_warn(path, "card '%s' left out: it has no value", name);
         return 0;
     }
-    char buf[FLEN_VALUE + 1];
+    char buf[FLEN_VALUE + 1], longcomment[FLEN_COMMENT] = "";
     switch (type) {
     case 'C': {
         char *s = NULL;
-        char longcomment[FLEN_COMMENT], card[FLEN_CARD];
+        char card[FLEN_CARD];
         /* The string and its CONTINUE cards are read by name, and CFITSIO searches from the
          * card after the last one read: so from the card before this one, or a name set
          * twice would give this card the other's value. */
         if (fits_read_record(f, keynum - 1, card, status) ||
             fits_read_key_longstr(f, (char *)name0, &s, longcomment, status))
             return -1;
+        /* A string continued on CONTINUE cards (its first part ends with '&') has its
+         * comment on them: CFITSIO gives the comments of all its cards, joined, with the
+         * space that follows the '/'. */
+        size_t vlen = strlen(value);
+        while (vlen && value[vlen - 1] == ' ')
+            vlen--;
+        if (vlen >= 2 && value[vlen - 2] == '&' && value[vlen - 1] == '\'')
+            comment = longcomment + strspn(longcomment, " ");
         kw->type = SHMAP_KW_STRING;
         if (strlen(s) >= sizeof kw->s)
             cli_warn(path, "keyword %s: string value cut to %zu characters", name,

@@ -1307,6 +1307,32 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
         CHECK_OK(shmap_unlink(b));
         CHECK_OK(shmap_unlink(a));
     }
+    /* A string on CONTINUE cards has its comment there: it comes back, from a file of
+     * shmap's as from one by hand (where each card may have a part, joined). */
+    char obj[128];
+    snprintf(obj, sizeof obj, "OBJNAME='%070d' / the target", 7);
+    RUN(0, "create", a, "u8", "1", "--keyword", obj);
+    RUN(0, "export", a, util_test_path("cont.fits"));
+    RUN(0, "import", util_test_path("cont.fits"), b);
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "OBJNAME", "'0000000000000000000000000000000000000000000000000000000000000"
+                                  "000000007' / the target");
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    static const char *const continued[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    1",
+        "LS1     = 'abc&' / first",       "CONTINUE  'def' / second",
+        "LS2     = 'abc&'",               "CONTINUE  'def&' / middle",
+        "CONTINUE  'ghi'",                "SHORT   = 'text' /   spaced",
+    };
+    write_fits(util_test_path("cont.fits"), continued, 10, (const unsigned char *)"x", 1);
+    RUN(0, "import", util_test_path("cont.fits"), b);
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "LS1", "'abcdef' / first second");
+    CHECK_KEYWORD(out, "LS2", "'abcdefghi' / middle");
+    CHECK_KEYWORD(out, "SHORT", "'text' /   spaced");
+    CHECK_OK(shmap_unlink(b));
     /* FITS allows a name twice: the last card wins, strings as numbers. */
     static const char *const cards[] = {
         "SIMPLE  =                    T", "BITPIX  =                    8",
