@@ -596,6 +596,103 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
     }
 }
 
+/*
+ * A string keyword by hand, in the long-string convention: the value in parts that end
+ * with '&', on the keyword's card and CONTINUE cards, and the comment after the last part,
+ * which is never empty (CFITSIO takes '' for the end of the string, not a part). For a
+ * string whose comment CFITSIO would cut: it continues a string only when the value
+ * outgrows its card, and cuts the comment of one that fills it.
+ */
+static int write_long_string(fitsfile *f, const shmap_keyword *k, int *status)
+{
+    char card[FLEN_CARD];
+    int n = strlen(k->name) > 8 ? snprintf(card, sizeof card, "HIERARCH %s= '", k->name)
+                                : snprintf(card, sizeof card, "%-8s= '", k->name);
+    size_t clen = strlen(k->comment);
+    for (const char *p = k->s;;) {
+        /* The rest of the value as written: a quote is written twice. */
+        size_t rest = strlen(p);
+        for (const char *q = p; *q; q++)
+            rest += *q == '\'';
+        if ((size_t)n + rest + 1 + (clen ? 3 + clen : 0) <= 80) {
+            for (; *p; p++) {
+                if (*p == '\'')
+                    card[n++] = '\'';
+                card[n++] = *p;
+            }
+            snprintf(card + n, sizeof card - (size_t)n, clen ? "' / %s" : "'", k->comment);
+            return fits_write_record(f, card, status);
+        }
+        /* A part, with room for its '&' and the closing quote, and the last character
+         * kept for the next. */
+        while (p[0] && p[1] && n + (*p == '\'' ? 2 : 1) <= 78) {
+            if (*p == '\'')
+                card[n++] = '\'';
+            card[n++] = *p++;
+        }
+        snprintf(card + n, sizeof card - (size_t)n, "&'");
+        if (fits_write_record(f, card, status))
+            return *status;
+        n = snprintf(card, sizeof card, "CONTINUE  '");
+    }
+}
+
+/* How many characters of @p comment end @p card, after its " / ". */
+static size_t comment_on_card(const char *card, const char *comment)
+{
+    size_t len = strlen(card), want = strlen(comment);
+    while (len && card[len - 1] == ' ')
+        len--;
+    while (want && comment[want - 1] == ' ')
+        want--;
+    for (size_t n = want; n > 0; n--)
+        if (len >= n + 2 && memcmp(card + len - n, comment, n) == 0 &&
+            memcmp(card + len - n - 2, "/ ", 2) == 0)
+            return n == want ? strlen(comment) : n;
+    return 0;
+}
+
+/*
+ * CFITSIO cuts a comment that does not fit on the keyword's card, unsaid: after a string
+ * that fills the card, or a long HIERARCH name. The last card written (@p first is the
+ * keyword's first) is read back: a string whose comment was cut is written again by
+ * hand, with its comment on a CONTINUE card; a number or a bool, which cannot continue,
+ * keeps what fits, with a warning.
+ */
+static void keep_comment(fitsfile *f, const char *segname, const shmap_keyword *k, int first,
+                         int *status)
+{
+    int last = 0, more = 0;
+    char card[FLEN_CARD];
+    if (!k->comment[0] || fits_get_hdrspace(f, &last, &more, status) || last < first ||
+        fits_read_record(f, last, card, status))
+        return;
+    size_t kept = comment_on_card(card, k->comment);
+    /* The parts before the last must have no comment: CFITSIO puts the start of it after
+     * the first part of a HIERARCH string too, and a reader joins the two. */
+    int alone = 1;
+    for (int i = first; i < last && alone && !*status; i++) {
+        char part[FLEN_CARD] = "";
+        fits_read_record(f, i, part, status);
+        size_t len = strlen(part);
+        while (len && part[len - 1] == ' ')
+            len--;
+        alone = len && part[len - 1] == '\'';
+    }
+    if (*status || (kept == strlen(k->comment) && alone))
+        return;
+    if (k->type != SHMAP_KW_STRING) {
+        cli_warn(segname, "keyword %s: comment cut to %zu %s to fit its card (FITS continues "
+                          "only strings)", k->name, kept,
+                 cli_plural((uint64_t)kept, "character", "characters"));
+        return;
+    }
+    for (int i = last; i >= first && !*status; i--)
+        fits_delete_record(f, i, status);
+    if (!*status)
+        write_long_string(f, k, status);
+}
+
 /* Write the image HDU (header, keywords, data) into @p f, new and empty, and close it: the
  * CFITSIO status of the first failure, else 0; *end gets the length of the file. */
 static int write_image(fitsfile *f, size_t t, const shmap_info *info, const void *data,
@@ -631,7 +728,10 @@ static int write_image(fitsfile *f, size_t t, const shmap_info *info, const void
             cli_warn(info->name, "keyword %s: %d %s outside printable ASCII, which FITS does "
                                  "not allow, written as '?'", k.name, odd,
                      cli_plural((uint64_t)odd, "byte", "bytes"));
+        int nkeys = 0, more = 0;
+        fits_get_hdrspace(f, &nkeys, &more, &status);
         write_keyword(f, &k, &status);
+        keep_comment(f, info->name, &k, nkeys + 1, &status);
     }
     if (!status)
         fits_write_pixll(f, types[t].datatype, first, (LONGLONG)info->nelem, (void *)data,

@@ -1280,17 +1280,19 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
     CHECK_OK(shmap_unlink(b));
     CHECK_OK(shmap_unlink(a));
     /* Names over 8 characters are HIERARCH cards: their strings, up to the 71 characters
-     * a keyword holds, come back whole, on CONTINUE cards when the card is full. */
+     * a keyword holds, come back whole, on CONTINUE cards when the card is full, and so
+     * do their comments, up to the 39 characters a keyword holds. */
     static const int name_len[] = {9, 16, 23}, value_len[] = {44, 50, 58, 60, 68, 71};
+    static const char c39[] = "comment of 39 characters, the most kept";
     enum { NV = sizeof value_len / sizeof value_len[0] };
     for (size_t i = 0; i < sizeof name_len / sizeof name_len[0]; i++) {
-        char key[NV][128], names[NV][32], values[NV][80];
+        char key[NV][192], names[NV][32], values[NV][80];
         for (size_t x = 0; x < NV; x++) {
             snprintf(names[x], sizeof names[x], "%.*s%c", name_len[i] - 1,
                      "DETECTOR_SERIAL_NUMBERS", (char)('A' + x));
             memset(values[x], 'v', (size_t)value_len[x]);
             values[x][value_len[x]] = '\0';
-            snprintf(key[x], sizeof key[x], "%.31s='%.79s'", names[x], values[x]);
+            snprintf(key[x], sizeof key[x], "%.31s='%.79s' / %s", names[x], values[x], c39);
         }
         RUN(0, "create", a, "u8", "1", "--keyword", key[0], "--keyword", key[1], "--keyword",
             key[2], "--keyword", key[3], "--keyword", key[4], "--keyword", key[5]);
@@ -1300,13 +1302,31 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
         CHECK_STR(err, "");
         RUN(0, "info", b);
         for (size_t x = 0; x < NV; x++) {
-            char want[96];
-            snprintf(want, sizeof want, "'%.79s'", values[x]);
+            char want[160];
+            snprintf(want, sizeof want, "'%.79s' / %s", values[x], c39);
             CHECK_KEYWORD(out, names[x], want);
         }
         CHECK_OK(shmap_unlink(b));
         CHECK_OK(shmap_unlink(a));
     }
+    /* A comment that does not fit after its value is not cut: a string continues on a
+     * CONTINUE card that carries it; a number cannot, and keeps what fits, with a
+     * warning. */
+    char s60[128];
+    snprintf(s60, sizeof s60, "S60='%060d' / %s", 6, c39);
+    RUN(0, "create", a, "u8", "1", "--keyword", s60, "--keyword",
+        "NUMBER_WITH_A_LONG_NAME=123456789 / comment of 39 characters, the most kept");
+    RUN(0, "export", a, util_test_path("long.fits"));
+    CHECK_ERROR_LINE(err, "warning: keyword NUMBER_WITH_A_LONG_NAME: comment cut to 33 "
+                          "characters to fit its card");
+    RUN(0, "import", util_test_path("long.fits"), b);
+    CHECK_STR(err, "");
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "S60", "'000000000000000000000000000000000000000000000000000000000006' "
+                              "/ comment of 39 characters, the most kept");
+    CHECK_KEYWORD(out, "NUMBER_WITH_A_LONG_NAME", "123456789 / comment of 39 characters, the mos");
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
     /* A string on CONTINUE cards has its comment there: it comes back, from a file of
      * shmap's as from one by hand (where each card may have a part, joined). */
     char obj[128];
