@@ -340,21 +340,36 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
         break;
     case 'I':
     case 'F': {
-        errno = 0;
-        long long v = type == 'I' ? strtoll(value, NULL, 10) : 0;
-        if (type == 'I' && !errno) {
-            kw->type = SHMAP_KW_INT;
-            kw->i = v;
-            break;
-        }
-        /* A float, or an integer beyond 64 bits kept as the nearest double. FITS allows
-         * a D exponent (1.5D+03), which C spells E. */
-        snprintf(buf, sizeof buf, "%s", value);
+        /* CFITSIO calls a number any value that is not a string, T, F or complex (abc,
+         * 0x10, 1E400 too): what is no decimal number, or none a double holds, is left
+         * out, as C's parsers would read it as 0, 16 or inf. FITS allows a D exponent
+         * (1.5D+03), which C spells E. */
+        const char *v = value + strspn(value, " ");
+        size_t vlen = strlen(v);
+        while (vlen && v[vlen - 1] == ' ')
+            vlen--;
+        snprintf(buf, sizeof buf, "%.*s", (int)vlen, v);
         for (char *p = buf; *p; p++)
             if (*p == 'D' || *p == 'd')
                 *p = 'E';
-        kw->type = SHMAP_KW_FLOAT;
-        kw->f = strtod(buf, NULL);
+        char *end = buf;
+        if (vlen && strspn(buf, "0123456789+-.Ee") == vlen) {
+            errno = 0;
+            long long i = type == 'I' ? strtoll(buf, &end, 10) : 0;
+            if (type == 'I' && !errno && !*end) {
+                kw->type = SHMAP_KW_INT;
+                kw->i = i;
+                break;
+            }
+            /* A float, or an integer beyond 64 bits kept as the nearest double. */
+            kw->type = SHMAP_KW_FLOAT;
+            kw->f = strtod(buf, &end);
+        }
+        if (end == buf || *end || !isfinite(kw->f)) {
+            cli_warn(path, "card '%s' left out: its value %.*s is no number a keyword holds",
+                     name, (int)vlen, v);
+            return 0;
+        }
         break;
     }
     default:

@@ -1971,3 +1971,40 @@ TEST(io__a_tile_compressed_fits_image_keeps_user_keywords_named_like_its_structu
     CHECK_OK(shmap_unlink(name));
     util_clear(&out, &err);
 }
+
+TEST(io__fits_cards_whose_value_is_no_number_are_left_out_with_a_warning)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* CFITSIO calls these numbers; they came in as 0, 0 and inf (which export then could
+     * not write). */
+    static const char *const cards[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    1",
+        "STRNOQ  = abc / unquoted",        "HEXV    = 0x10",
+        "BIGEXP  = 1E400",                 "NANV    = nan",
+        "HALF    = 1E",                    "GOOD    = 1.5D+03 / D exponent",
+        "PLUS    = +5",                    "BIGINT  = 123456789012345678901234",
+    };
+    write_fits(util_test_path("bad.fits"), cards, 12, (const unsigned char *)"x", 1);
+    const char *name = test_name("bad");
+    RUN(0, "import", util_test_path("bad.fits"), name);
+    static const char *const left_out[][2] = {
+        {"STRNOQ", "abc"}, {"HEXV", "0x10"}, {"BIGEXP", "1E400"}, {"NANV", "nan"},
+        {"HALF", "1E"},
+    };
+    for (size_t i = 0; i < sizeof left_out / sizeof left_out[0]; i++) {
+        char want[160];
+        snprintf(want, sizeof want, "bad.fits: warning: card '%s' left out: its value %s is "
+                                    "no number a keyword holds\n", left_out[i][0],
+                 left_out[i][1]);
+        CHECK_CONTAINS(err, want);
+    }
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "keywords:        3 of 32 slots");
+    CHECK_KEYWORD(out, "GOOD", "1500.0 / D exponent");
+    CHECK_KEYWORD(out, "PLUS", "5");
+    CHECK_KEYWORD(out, "BIGINT", "1.2345678901234569e+23");
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
