@@ -22,7 +22,9 @@
  * our own (and put in C order and this machine's byte order there) before the segment is
  * touched, so a short pipe, a read error or a signal leaves it as it was. Only then is the
  * exclusive lock taken (waiting for ever, or --timeout seconds; a signal that would end us
- * ends the wait), the keywords set, the copy made inside shmap_write_begin() and published.
+ * ends the wait), the keywords set (all or none: keyword writers take no lock, so their
+ * room is counted again under it, and those set are put back if one fails), the copy made
+ * inside shmap_write_begin() and published.
  * The signals that would end us wait from the lock to the unlock, so the copy is never
  * left half made.
  */
@@ -483,15 +485,44 @@ static int check_same_array(const char *name, const source *s, const shmap_info 
 }
 
 
-/* Set the file's keywords, then the command line's, which so win over the file's. */
+/*
+ * Set the file's keywords, then the command line's, which so win over the file's: all or
+ * none. Keyword writers take no lock, so slots found free may be taken before they are
+ * used: if a keyword cannot be set, those set before it get their old values back, or go
+ * if they are new, and the segment's keywords are left as they were.
+ */
 static int set_keywords(const char *name, shmap_seg *seg, const source *s, const cli_create *c)
 {
-    for (int i = 0; i < s->nkw + c->nkw; i++) {
-        int rc = shmap_keyword_set(seg, keyword_at(s, c, i));
-        if (rc < 0)
-            return cli_fail_lib(name, rc);
+    int n = s->nkw + c->nkw, done = 0, rc = 0;
+    shmap_keyword *old = calloc(n ? (size_t)n : 1, sizeof *old);
+    char *had = calloc(n ? (size_t)n : 1, 1);
+    if (!old || !had) {
+        free(old);
+        free(had);
+        return cli_fail(name, "out of memory");
     }
-    return CLI_EXIT_OK;
+    for (; done < n; done++) {
+        const shmap_keyword *k = keyword_at(s, c, done);
+        rc = shmap_keyword_get(seg, k->name, &old[done]);
+        had[done] = rc == 0;
+        if (rc == SHMAP_ENOKEY)
+            rc = 0;
+        if (rc < 0 || (rc = shmap_keyword_set(seg, k)) < 0)
+            break;
+    }
+    int status = CLI_EXIT_OK;
+    if (rc < 0) {
+        status = cli_fail_lib(name, rc);
+        while (done-- > 0) {
+            const char *kname = keyword_at(s, c, done)->name;
+            if ((had[done] ? shmap_keyword_set(seg, &old[done])
+                           : shmap_keyword_delete(seg, kname)) < 0)
+                cli_warn(name, "keyword %s could not be put back as it was", kname);
+        }
+    }
+    free(old);
+    free(had);
+    return status;
 }
 
 /* There is a free slot for every keyword to set that the segment does not have yet. */
@@ -581,6 +612,11 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
     cli_block_end_signals(1);
     if (status == CLI_EXIT_OK && interrupted)
         status = cli_fail(name, "interrupted");
+    /* Keyword writers take no lock: the room is looked at again, as it is now. */
+    if (status == CLI_EXIT_OK && (rc = shmap_info_get(seg, &info)) < 0)
+        status = cli_fail_lib(name, rc);
+    if (status == CLI_EXIT_OK)
+        status = check_keyword_room(name, seg, &info, s, c);
     if (status == CLI_EXIT_OK)
         status = set_keywords(name, seg, s, c);
     if (status == CLI_EXIT_OK && (rc = shmap_write_begin(seg, NULL)) < 0)
