@@ -8,8 +8,9 @@
  * CFITSIO does that arithmetic for us (USHORT_IMG, SBYTE_IMG..., and its "equivalent
  * type" when reading), so the mapping is CFITSIO's: what it writes for a uint16 array is
  * what every FITS reader takes for one. Other scaling (BSCALE != 1, another BZERO) means
- * the stored integers are not the values: the image is read as the physical values,
- * in the float type CFITSIO's equivalent type names.
+ * the stored integers are not the values: the image is read as the physical values, in
+ * the type CFITSIO's equivalent type names (an integer type when the scaling keeps them
+ * whole, else a float type).
  *
  * Axes. FITS lists axes fastest first (NAXIS1 varies fastest, Fortran's way), shmap
  * slowest first (C's way): the same bytes, with the dimensions listed in reverse.
@@ -421,6 +422,42 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
     return 0;
 }
 
+/* Would export write an image of this type (CFITSIO's image type) with this BITPIX, BZERO
+ * and BSCALE? */
+static int written_back_alike(int imgtype, int bitpix, double bzero, double bscale)
+{
+    static const struct {
+        int imgtype, bitpix;
+        double bzero;
+    } offset[] = {
+        {SBYTE_IMG, 8, -128.0},
+        {USHORT_IMG, 16, 32768.0},
+        {ULONG_IMG, 32, 2147483648.0},
+        {ULONGLONG_IMG, 64, 9223372036854775808.0},
+    };
+    if (bscale != 1)
+        return 0;
+    for (size_t i = 0; i < sizeof offset / sizeof offset[0]; i++)
+        if (offset[i].imgtype == imgtype)
+            return bitpix == offset[i].bitpix && bzero == offset[i].bzero;
+    return imgtype == bitpix && bzero == 0;
+}
+
+/* BLANK * BSCALE + BZERO into @p k, for integral scaling that keeps it in 64 bits: 0, or
+ * -1 with @p k as it was. */
+static int scale_blank(shmap_keyword *k, double bzero, double bscale)
+{
+    if (bscale != trunc(bscale) || bzero != trunc(bzero) || fabs(bscale) >= 9.2e18 ||
+        fabs(bzero) >= 9.2e18)
+        return -1;
+    int64_t v;
+    if (__builtin_mul_overflow((int64_t)k->i, (int64_t)bscale, &v) ||
+        __builtin_add_overflow(v, (int64_t)bzero, &v))
+        return -1;
+    k->i = v;
+    return 0;
+}
+
 /*
  * The name CFITSIO is to open the file by, in @p buf or @p path; NULL if there is none.
  * CFITSIO opens files only by name, while the checks here (the NAXIS walk, the size) read
@@ -485,14 +522,14 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
      * are read as doubles, as for other widths. Read as int64 instead, through CFITSIO's
      * double arithmetic, they would lose their fractions, and values past 2^63 would turn
      * into INT64_MIN, with no error. */
+    double bzero = 0, bscale = 1;
+    int s1 = 0, s2 = 0;
+    if (fits_read_key(c->f, TDOUBLE, "BZERO", &bzero, NULL, &s1))
+        bzero = 0;
+    if (fits_read_key(c->f, TDOUBLE, "BSCALE", &bscale, NULL, &s2))
+        bscale = 1;
+    fits_clear_errmsg();
     if (bitpix == LONGLONG_IMG) {
-        double bzero = 0, bscale = 1;
-        int s1 = 0, s2 = 0;
-        if (fits_read_key(c->f, TDOUBLE, "BZERO", &bzero, NULL, &s1))
-            bzero = 0;
-        if (fits_read_key(c->f, TDOUBLE, "BSCALE", &bscale, NULL, &s2))
-            bscale = 1;
-        fits_clear_errmsg();
         if (bscale == 1 && bzero == 9223372036854775808.0)
             equiv = ULONGLONG_IMG;
         else if (bscale != 1 || bzero != 0)
@@ -532,7 +569,25 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     }
     if (status)
         return fail_status(err, errsize, "reading the image header", status);
-    return read_keywords(path, c->f, compressed, c->to_float, kw, nkw, err, errsize);
+    if (read_keywords(path, c->f, compressed, c->to_float, kw, nkw, err, errsize) < 0)
+        return -1;
+    /* BLANK gives the stored value of undefined pixels. Read as physical values, they are
+     * NaN and BLANK goes (read_keywords). Read as integers of a type that export writes
+     * back with this BITPIX and BZERO (u16 as BITPIX 16 with BZERO 32768), BLANK stays as
+     * it is, and is true again in the file export makes. Read as integers of another type
+     * (BITPIX 8 with BZERO 5 gives i16, exported as BITPIX 16 unscaled), the undefined
+     * pixels hold BLANK * BSCALE + BZERO: so does BLANK then, to go on marking them. */
+    if (!c->to_float && !written_back_alike(types[t].imgtype, bitpix, bzero, bscale))
+        for (int i = 0; i < *nkw; i++)
+            if (strcmp((*kw)[i].name, "BLANK") == 0 && (*kw)[i].type == SHMAP_KW_INT &&
+                scale_blank(&(*kw)[i], bzero, bscale) < 0) {
+                cli_warn(path, "card 'BLANK' left out: %lld * BSCALE + BZERO is no 64-bit "
+                               "integer", (long long)(*kw)[i].i);
+                memmove(&(*kw)[i], &(*kw)[i + 1], (size_t)(*nkw - i - 1) * sizeof **kw);
+                (*nkw)--;
+                i--;
+            }
+    return 0;
 }
 
 int cli_fits_read(cli_fits *c, const cli_file_array *a, void *dst, char *err, size_t errsize)

@@ -2008,3 +2008,80 @@ TEST(io__fits_cards_whose_value_is_no_number_are_left_out_with_a_warning)
     CHECK_OK(shmap_unlink(name));
     util_clear(&out, &err);
 }
+
+TEST(io__fits_integer_scaling_gives_an_integer_type_whose_blank_marks_the_same_pixels)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* Integral scaling of 8- and 16-bit data gives the smallest integer type that holds
+     * the values (CFITSIO's equivalent type), and BLANK the value its pixels have there,
+     * so that the export, unscaled in that type, still marks them. The unsigned offsets
+     * export writes back alike keep BLANK as it is. */
+    static const struct {
+        const char *bitpix, *scaling[2], *file_blank;
+        unsigned char data[8];
+        size_t dlen;
+        const char *dtype, *values, *blank;
+    } cases[] = {
+        {"BITPIX  =                    8",
+         {"BZERO   =                    5", NULL},
+         "3",
+         {0, 1, 2, 3},
+         4,
+         "i16",
+         "5 6 7 8\n",
+         "8"},
+        {"BITPIX  =                   16",
+         {"BZERO   =                32768", "BSCALE  =                    2"},
+         "1",
+         {0, 0, 0, 1, 0, 2, 0, 3},
+         8,
+         "i32",
+         "32768 32770 32772 32774\n",
+         "32770"},
+        {"BITPIX  =                   16",
+         {"BZERO   =                32768", NULL},
+         "-32768",
+         {0x80, 0, 0x80, 1, 0x80, 2, 0x80, 3},
+         8,
+         "u16",
+         "0 1 2 3\n",
+         "-32768"},
+    };
+    const char *name = test_name("sc"), *back = test_name("back");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *cards[7] = {"SIMPLE  =                    T", cases[i].bitpix,
+                                "NAXIS   =                    1",
+                                "NAXIS1  =                    4"};
+        int n = 4;
+        for (int k = 0; k < 2 && cases[i].scaling[k]; k++)
+            cards[n++] = cases[i].scaling[k];
+        char blank[81];
+        snprintf(blank, sizeof blank, "BLANK   = %20s", cases[i].file_blank);
+        cards[n++] = blank;
+        write_fits(util_test_path("sc.fits"), cards, n, cases[i].data, cases[i].dlen);
+        RUN(0, "import", util_test_path("sc.fits"), name);
+        CHECK_STR(err, "");
+        char dtype[32];
+        info_field(name, "dtype", dtype, sizeof dtype);
+        CHECK_STR(dtype, cases[i].dtype);
+        char *c = cat_of(name);
+        CHECK_STR(c, cases[i].values);
+        free(c);
+        RUN(0, "info", name);
+        CHECK_KEYWORD(out, "BLANK", cases[i].blank);
+        /* Exported and imported again: the same type, values and BLANK. */
+        RUN(0, "export", name, util_test_path("back.fits"), "--force");
+        RUN(0, "import", util_test_path("back.fits"), back);
+        info_field(back, "dtype", dtype, sizeof dtype);
+        CHECK_STR(dtype, cases[i].dtype);
+        c = cat_of(back);
+        CHECK_STR(c, cases[i].values);
+        free(c);
+        RUN(0, "info", back);
+        CHECK_KEYWORD(out, "BLANK", cases[i].blank);
+        CHECK_OK(shmap_unlink(back));
+        CHECK_OK(shmap_unlink(name));
+    }
+    util_clear(&out, &err);
+}
