@@ -350,6 +350,12 @@ static int take_snapshot(const char *name, shmap_seg *seg, const shmap_info *inf
     /* A reader who may not write the segment cannot lock it: the checked copy alone. */
     if (rc < 0 && rc != SHMAP_EREADONLY)
         return cli_fail_lib(name, rc);
+    /* A writer that died holding the exclusive lock may have left the data half-written:
+     * the next writer is told, and a reader is told here, as the copy may show it. */
+    shmap_lockinfo li;
+    if (shmap_lock_info(seg, &li) == 0 && li.owner_died && li.dead_pid > 0)
+        cli_warn(name, "previous writer (pid %ld) died while holding the lock: the data may "
+                       "be inconsistent", (long)li.dead_pid);
     int status = CLI_EXIT_OK;
     s->copy = malloc(info->data_size ? (size_t)info->data_size : 1);
     if (!s->copy)

@@ -2085,3 +2085,20 @@ TEST(io__fits_integer_scaling_gives_an_integer_type_whose_blank_marks_the_same_p
     }
     util_clear(&out, &err);
 }
+
+TEST(io__export_says_when_the_previous_writer_died_holding_the_lock)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("died");
+    RUN(0, "create", name, "u8", "4");
+    pid_t holder = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    util_kill9(holder);
+    RUN(0, "export", name, util_test_path("d.npy"));
+    char want[128];
+    snprintf(want, sizeof want, "warning: previous writer (pid %d) died while holding the "
+                                "lock: the data may be inconsistent", (int)holder);
+    CHECK_ERROR_LINE(err, want);
+    CHECK(file_exists(util_test_path("d.npy")));
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
