@@ -144,14 +144,38 @@ typedef struct walk {
     int complete;
 } walk;
 
-/* Find the image: the primary HDU's, or the first image extension's if that has none. */
+/* Has the current HDU's image data: 1 with *naxis set, 0 if not (NAXIS = 0, or an axis of
+ * length 0), or -1 with CFITSIO's code in *status. */
+static int has_image(fitsfile *f, int *naxis, int *status)
+{
+    LONGLONG naxes[NAXIS_SAFE];
+    if (fits_get_img_dim(f, naxis, status))
+        return -1;
+    if (*naxis <= 0 || *naxis > NAXIS_SAFE)
+        return *naxis > 0; /* too many axes: said later */
+    if (fits_get_img_sizell(f, *naxis, naxes, status))
+        return -1;
+    for (int i = 0; i < *naxis; i++)
+        if (naxes[i] == 0)
+            return 0;
+    return 1;
+}
+
+/*
+ * Find the image: the primary HDU's, or the first image extension's if that has none (no
+ * axes, or an axis of length 0). If none has data, an image with an empty axis is left
+ * current (the caller says which axis), else the file is refused.
+ */
 static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t errsize)
 {
-    int status = 0, type;
-    if (fits_get_img_dim(f, naxis, &status))
+    int status = 0, type, empty = 0;
+    int rc = has_image(f, naxis, &status);
+    if (rc < 0)
         return fail_status(err, errsize, "reading the primary header", status);
-    if (*naxis > 0)
+    if (rc > 0)
         return 0;
+    if (*naxis > 0)
+        empty = 1;
     for (int i = 2; i <= w->checked; i++) {
         if (fits_movabs_hdu(f, i, &type, &status) == 0 && type != IMAGE_HDU)
             continue;
@@ -160,20 +184,27 @@ static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t 
             status = 0;
             break;
         }
-        if (!status && fits_get_img_dim(f, naxis, &status) == 0 && *naxis > 0)
+        if (!status && (rc = has_image(f, naxis, &status)) > 0)
             return 0;
         if (status) {
             char what[64];
             snprintf(what, sizeof what, "HDU %d could not be read", i);
             return fail_status(err, errsize, what, status);
         }
+        if (*naxis > 0 && !empty)
+            empty = i;
     }
+    if (empty && fits_movabs_hdu(f, empty, &type, &status) == 0 &&
+        fits_get_img_dim(f, naxis, &status) == 0)
+        return 0;
+    if (status)
+        return fail_status(err, errsize, "reading the header", status);
     if (!w->complete)
         return cli_errf(err, errsize, "no image in HDUs 1 to %d, and HDU %d cannot be read "
                                       "safely: the header before it cannot be followed past",
                         w->checked, w->checked + 1);
-    return cli_errf(err, errsize, "no image in this FITS file (the primary HDU has NAXIS = 0 and "
-                                  "no image extension has data)");
+    return cli_errf(err, errsize, "no image in this FITS file (neither the primary HDU nor an "
+                                  "image extension has data)");
 }
 
 /* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. */

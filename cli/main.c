@@ -143,7 +143,7 @@ static const cli_command commands[] = {
      "         sub-arrays flattened: ('pos', '<f4', (3,)) is pos:f32[3]). A 0-d array\n"
      "         becomes one element of shape 1; an empty one is refused\n"
      "  FITS   the primary image, or the first image extension when the primary HDU\n"
-     "         has none (needs shmap built with CFITSIO). BITPIX 8, 16, 32, 64, -32, -64\n"
+     "         has no data (needs shmap built with CFITSIO). BITPIX 8, 16, 32, 64, -32, -64\n"
      "         are u8 i16 i32 i64 f32 f64; the BZERO offsets CFITSIO writes for unsigned\n"
      "         and signed-byte data give u16 u32 u64 and i8. Other scaling (BSCALE not 1,\n"
      "         another BZERO) gives the physical values, as CFITSIO's equivalent type\n"

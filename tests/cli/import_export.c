@@ -1499,6 +1499,42 @@ TEST(io__a_fits_file_is_read_by_cfitsio_only_as_far_as_its_headers_were_checked)
     util_clear(&out, &err);
 }
 
+TEST(io__a_fits_primary_hdu_with_an_empty_axis_has_no_image_and_the_extension_is_read)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    static const char *const zero_axis[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    2", "NAXIS1  =                    0",
+        "NAXIS2  =                    5", "EXTEND  =                    T",
+    };
+    static const char *const img[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    3",
+        "PCOUNT  =                    0", "GCOUNT  =                    1",
+    };
+    const char *path = util_test_path("zero.fits");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, zero_axis, 6, NULL, 0);
+    put_hdu(f, img, 6, "abc", 3);
+    CHECK(fclose(f) == 0);
+    const char *name = test_name("zero");
+    RUN(0, "import", path, name);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "97 98 99\n");
+    CHECK_OK(shmap_unlink(name));
+    /* With no extension, that empty image is what there is: refused, saying why. */
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, zero_axis, 6, NULL, 0);
+    CHECK(fclose(f) == 0);
+    RUN(1, "import", path, name);
+    CHECK_ERROR_LINE(err, "image is empty (NAXIS1 = 0)");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
+
 TEST(io__a_fits_file_through_a_pipe_is_refused_with_the_reason)
 {
     need_fits();
