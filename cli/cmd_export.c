@@ -68,6 +68,19 @@ static int format_of(const char *path)
     return FMT_RAW;
 }
 
+/* A name that says compressed (frame.fits.gz) gets raw bytes, uncompressed, by the rule
+ * above: said on a warning line, as a user would expect otherwise. */
+static void compressed_name(const char *path)
+{
+    static const char *const ext[] = {".gz", ".bz2", ".xz", ".zst", ".fz", ".npz", ".zip"};
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    for (size_t i = 0; dot && i < sizeof ext / sizeof ext[0]; i++)
+        if (strcasecmp(dot, ext[i]) == 0)
+            cli_warn(path, "written as raw bytes, uncompressed: export compresses nothing "
+                           "(give --format raw to say so, or pipe - through a compressor)");
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The output file: unnamed until it is whole, or written hidden and renamed into place */
 
@@ -664,9 +677,13 @@ int cmd_export(int argc, char **argv)
     const char *name = a.argv[0], *path = a.argv[1];
     if (!*path)
         return cli_usage_error("export", "FILE is empty");
-    if (format < 0)
+    int by_name = format < 0;
+    if (by_name)
         format = format_of(path);
     if (format == FMT_FITS && !cli_fits_built)
         return cli_fail(path, "%s", CLI_FITS_MISSING);
-    return export(name, path, format, force, timeout, &raw);
+    int status = export(name, path, format, force, timeout, &raw);
+    if (status == CLI_EXIT_OK && by_name)
+        compressed_name(path);
+    return status;
 }

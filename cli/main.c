@@ -197,7 +197,8 @@ static const cli_command commands[] = {
      "export NAME FILE|- [--format npy|fits|raw] [--force] [--timeout S] " CLI_RAW_USAGE,
      "write a segment's array to a .npy, FITS or raw file",
      "The format follows FILE's extension, in any case: .npy is numpy's format, .fits,\n"
-     ".fit and .fts are FITS, anything else is raw bytes.\n"
+     ".fit and .fts are FITS, anything else is raw bytes (with a warning for a name that\n"
+     "says compressed, such as frame.fits.gz: export compresses nothing).\n"
      "  npy    version 1.0 (2.0 for a header over 64 KiB), C order, this machine's byte\n"
      "         order; records as structured types (pos:f32[3] is ('pos', '<f4', (3,))):\n"
      "         numpy.load gives the same type, shape and values\n"

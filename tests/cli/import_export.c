@@ -2138,3 +2138,29 @@ TEST(io__export_says_when_the_previous_writer_died_holding_the_lock)
     CHECK_OK(shmap_unlink(name));
     util_clear(&out, &err);
 }
+
+TEST(io__compressed_files_are_named_as_such)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("gz");
+    RUN(0, "create", name, "u8", "3");
+    /* Export compresses nothing: a name that says it does gets raw bytes, and a warning. */
+    RUN(0, "export", name, util_test_path("a.fits.gz"));
+    CHECK_ERROR_LINE(err, "a.fits.gz: warning: written as raw bytes, uncompressed");
+    size_t len;
+    unsigned char *b = read_file(util_test_path("a.fits.gz"), &len);
+    CHECK_EQ_INT(len, 3);
+    free(b);
+    RUN(0, "export", name, util_test_path("b.gz"), "--format", "raw");
+    CHECK_STR(err, "");
+    /* Import reads no compressed file, and says what it is. */
+    static const unsigned char gz[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0,
+                                       0, 0, 0, 0};
+    util_write_file(util_test_path("c.npy.gz"), gz, sizeof gz);
+    const char *back = test_name("back");
+    RUN(1, "import", util_test_path("c.npy.gz"), back);
+    CHECK_ERROR_LINE(err, "c.npy.gz: is gzip-compressed: decompress it first");
+    CHECK(!util_shm_exists(back));
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
