@@ -68,6 +68,19 @@ static int format_of(const char *path)
     return FMT_RAW;
 }
 
+/* A name that says compressed (frame.fits.gz) gets raw bytes, uncompressed, by the rule
+ * above: said on a warning line, as a user would expect otherwise. */
+static void compressed_name(const char *path)
+{
+    static const char *const ext[] = {".gz", ".bz2", ".xz", ".zst", ".fz", ".npz", ".zip"};
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    for (size_t i = 0; dot && i < sizeof ext / sizeof ext[0]; i++)
+        if (strcasecmp(dot, ext[i]) == 0)
+            cli_warn(path, "written as raw bytes, uncompressed: export compresses nothing "
+                           "(give --format raw to say so, or pipe - through a compressor)");
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The output file: unnamed until it is whole, or written hidden and renamed into place */
 
@@ -350,6 +363,12 @@ static int take_snapshot(const char *name, shmap_seg *seg, const shmap_info *inf
     /* A reader who may not write the segment cannot lock it: the checked copy alone. */
     if (rc < 0 && rc != SHMAP_EREADONLY)
         return cli_fail_lib(name, rc);
+    /* A writer that died holding the exclusive lock may have left the data half-written:
+     * the next writer is told, and a reader is told here, as the copy may show it. */
+    shmap_lockinfo li;
+    if (shmap_lock_info(seg, &li) == 0 && li.owner_died && li.dead_pid > 0)
+        cli_warn(name, "previous writer (pid %ld) died while holding the lock: the data may "
+                       "be inconsistent", (long)li.dead_pid);
     int status = CLI_EXIT_OK;
     s->copy = malloc(info->data_size ? (size_t)info->data_size : 1);
     if (!s->copy)
@@ -407,28 +426,128 @@ static int write_file(int format, const char *path, int stream, const shmap_info
 }
 
 /*
- * A FILE that is a stream rather than a file to replace: "-" (standard output), or a path
- * that is or leads to a character device, a FIFO or a socket (/dev/stdout, /dev/null,
- * `>(gzip > x.gz)`). It is written straight, with no hidden file and no --force, as a
- * shell redirection would. A FIFO is opened without waiting for a reader: with none, the
- * export fails at once instead of hanging. A terminal is refused (binary data), and so is
- * a block device (a disk: never written over by accident).
- * *fd gets the descriptor, or -1 when FILE is a file; 0, or CLI_EXIT_FAIL.
+ * The descriptor FILE names, if it names one: /dev/stdout, /dev/stderr, /dev/fd/N,
+ * /proc/self/fd/N, /proc/PID/fd/N, or a symbolic link that leads to one of those. Linux
+ * shows each descriptor as a link to its open file ("/tmp/out.npy", "pipe:[81]"), which
+ * stat() follows: /dev/stdout redirected to a regular file looks like that file, and
+ * replacing it would replace the link in /dev (or /proc refuse it). So FILE's links are
+ * followed one at a time, each directory resolved by realpath(), until a name lands in a
+ * /proc/PID/fd directory (or /proc/PID/task/TID/fd). 1 with *pid and *fd set, else 0.
+ */
+static int descriptor_of(const char *path, long *pid, int *fd)
+{
+    char cur[PATH_MAX], dir[PATH_MAX], real[PATH_MAX], link[PATH_MAX];
+    if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur)
+        return 0;
+    for (int hops = 0; hops < 40; hops++) { /* as many as the kernel follows (ELOOP) */
+        char *slash = strrchr(cur, '/');
+        const char *base = slash ? slash + 1 : cur;
+        if (!*base)
+            return 0;
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else if (slash == cur)
+            snprintf(dir, sizeof dir, "/");
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - cur), cur);
+        if (!realpath(dir, real))
+            return 0;
+        long p = 0, t = 0;
+        int end = 0, len = (int)strlen(real);
+        size_t digits = strspn(base, "0123456789");
+        if (((sscanf(real, "/proc/%ld/fd%n", &p, &end) == 1 && end == len) ||
+             (sscanf(real, "/proc/%ld/task/%ld/fd%n", &p, &t, &end) == 2 && end == len)) &&
+            digits > 0 && digits < 10 && !base[digits]) {
+            *pid = p;
+            *fd = atoi(base);
+            return 1;
+        }
+        char joined[PATH_MAX * 2 + 2];
+        snprintf(joined, sizeof joined, "%s/%s", strcmp(real, "/") ? real : "", base);
+        ssize_t r = readlink(joined, link, sizeof link - 1);
+        if (r < 0)
+            return 0; /* not a link, or nothing there: a file to make or replace */
+        link[r] = '\0';
+        int w = link[0] == '/' ? snprintf(cur, sizeof cur, "%s", link)
+                               : snprintf(cur, sizeof cur, "%s/%s", real, link);
+        if (w >= (int)sizeof cur)
+            return 0;
+    }
+    return 0;
+}
+
+/*
+ * Standard output or another descriptor of this process that FILE names (- or
+ * descriptor_of()): a copy of it, written to as the data written to standard output is
+ * (where the shell's redirection put it, O_APPEND and all). *fd gets it; 0, or
+ * CLI_EXIT_FAIL.
+ */
+static int dup_descriptor(const char *path, int n, int *fd)
+{
+    char what[48];
+    if (n == 1)
+        snprintf(what, sizeof what, "standard output");
+    else if (n == 2)
+        snprintf(what, sizeof what, "standard error");
+    else
+        snprintf(what, sizeof what, "descriptor %d", n);
+    int fl = fcntl(n, F_GETFL);
+    if (fl < 0 && errno == EBADF)
+        return cli_fail(path, "%s is not open", what);
+    if (fl < 0)
+        return cli_fail(path, "%s: %s", what, strerror(errno));
+    if ((fl & O_ACCMODE) == O_RDONLY || (fl & O_PATH))
+        return cli_fail(path, "%s is open for reading only", what);
+    *fd = fcntl(n, F_DUPFD_CLOEXEC, 0);
+    if (*fd < 0)
+        return cli_fail(path, "%s: %s", what, strerror(errno));
+    return 0;
+}
+
+/*
+ * A FILE that is a stream rather than a file to replace, written straight, with no hidden
+ * file and no --force, as a shell redirection would:
+ *   - "-" (standard output), and a FILE that names a descriptor of this process
+ *     (/dev/stdout, /dev/fd/3: descriptor_of()), whatever it leads to (a regular file, a
+ *     pipe, a socket): written through a copy of the descriptor;
+ *   - a FILE that names another process's descriptor (/proc/PID/fd/N), or that is or leads
+ *     to a character device or a FIFO (/dev/null, `>(gzip > x.gz)`): opened for writing,
+ *     as the shell's `>` opens it (a regular file behind such a name is emptied first).
+ *     A FIFO is opened without waiting for a reader: with none, the export fails at once
+ *     instead of hanging.
+ * Refused: a terminal (binary data), a block device (a disk: never written over by
+ * accident), and a socket that is not a descriptor of ours, which Linux cannot open.
+ * *fd gets the descriptor, or -1 when FILE is a file to make or replace; 0, or
+ * CLI_EXIT_FAIL.
  */
 static int open_stream(const char *path, int *fd)
 {
     *fd = -1;
     struct stat st;
-    int std_out = strcmp(path, "-") == 0, found = !std_out && stat(path, &st) == 0;
-    if (std_out) {
-        *fd = fcntl(1, F_DUPFD_CLOEXEC, 0);
-        if (*fd < 0)
-            return cli_fail(path, "standard output: %s", strerror(errno));
+    long pid = 0;
+    int n = -1;
+    int std_out = strcmp(path, "-") == 0;
+    int ours = 0, theirs = 0;
+    if (!std_out && descriptor_of(path, &pid, &n)) {
+        ours = pid == (long)getpid();
+        theirs = !ours;
+    }
+    int found = !std_out && !ours && stat(path, &st) == 0;
+    if (std_out || ours) {
+        if (dup_descriptor(path, std_out ? 1 : n, fd) != 0)
+            return CLI_EXIT_FAIL;
+    } else if (theirs && !found) {
+        return cli_fail(path, "%s", strerror(errno));
     } else if (found && S_ISBLK(st.st_mode)) {
         return cli_fail(path, "is a block device: export writes no disk");
-    } else if (found &&
-               (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
-        *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    } else if (found && S_ISSOCK(st.st_mode)) {
+        return cli_fail(path, "is a socket, which cannot be opened: give - and redirect "
+                              "standard output to it");
+    } else if (found && theirs && S_ISDIR(st.st_mode)) {
+        return cli_fail(path, "is a directory");
+    } else if (found && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode) || theirs)) {
+        int trunc = S_ISREG(st.st_mode) ? O_TRUNC : 0;
+        *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | trunc);
         if (*fd < 0 && errno == ENXIO && S_ISFIFO(st.st_mode))
             return cli_fail(path, "no process reads this FIFO: start the reader first");
         if (*fd < 0)
@@ -439,12 +558,35 @@ static int open_stream(const char *path, int *fd)
     } else {
         return 0;
     }
+    if (fstat(*fd, &st) == 0 && S_ISBLK(st.st_mode)) {
+        close(*fd);
+        *fd = -1;
+        return cli_fail(path, "is a block device: export writes no disk");
+    }
     if (isatty(*fd)) {
         close(*fd);
         *fd = -1;
         return cli_fail(path, "is a terminal: redirect the data to a file or a pipe");
     }
     return 0;
+}
+
+/*
+ * /dev and /proc hold the system's names, not files: a file made or replaced there would
+ * take the place of a device or a link (/dev/stdout in a container that lacks it, say),
+ * and every later use of that name would reach the file. Refused: 0, or CLI_EXIT_FAIL.
+ */
+static int system_dir(const char *path)
+{
+    char copy[PATH_MAX], real[PATH_MAX];
+    if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy ||
+        !realpath(dirname(copy), real))
+        return 0; /* said when the file is made */
+    if (strcmp(real, "/dev") != 0 && strcmp(real, "/proc") != 0 &&
+        strncmp(real, "/proc/", 6) != 0)
+        return 0;
+    return cli_fail(path, "export makes no file in %s, where names stand for devices and "
+                          "descriptors: give - for standard output", real);
 }
 
 static int export(const char *name, const char *path, int format, int force, double timeout,
@@ -455,6 +597,8 @@ static int export(const char *name, const char *path, int format, int force, dou
         return CLI_EXIT_FAIL;
     /* A file is replaced, never written through: a symbolic link is FILE itself, replaced
      * (with --force) by the new file, whatever it points to. */
+    if (fd < 0 && system_dir(path) != 0)
+        return CLI_EXIT_FAIL;
     struct stat st;
     if (fd < 0 && lstat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode))
@@ -533,9 +677,13 @@ int cmd_export(int argc, char **argv)
     const char *name = a.argv[0], *path = a.argv[1];
     if (!*path)
         return cli_usage_error("export", "FILE is empty");
-    if (format < 0)
+    int by_name = format < 0;
+    if (by_name)
         format = format_of(path);
     if (format == FMT_FITS && !cli_fits_built)
         return cli_fail(path, "%s", CLI_FITS_MISSING);
-    return export(name, path, format, force, timeout, &raw);
+    int status = export(name, path, format, force, timeout, &raw);
+    if (status == CLI_EXIT_OK && by_name)
+        compressed_name(path);
+    return status;
 }

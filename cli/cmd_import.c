@@ -22,10 +22,13 @@
  * our own (and put in C order and this machine's byte order there) before the segment is
  * touched, so a short pipe, a read error or a signal leaves it as it was. Only then is the
  * exclusive lock taken (waiting for ever, or --timeout seconds; a signal that would end us
- * ends the wait), the keywords set, the copy made inside shmap_write_begin() and published.
+ * ends the wait), the keywords set (all or none: keyword writers take no lock, so their
+ * room is counted again under it, and those set are put back if one fails), the copy made
+ * inside shmap_write_begin() and published.
  * The signals that would end us wait from the lock to the unlock, so the copy is never
  * left half made.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -205,6 +208,31 @@ static int refuse_kind(const char *path, const struct stat *st)
     return 0;
 }
 
+/*
+ * Linux cannot open a socket by name, not even one of this process's descriptors named
+ * as /dev/stdin or /dev/fd/N (links to the socket): such a FILE is read through a copy of
+ * the descriptor that holds that socket, found by its inode. A copy, or -1.
+ */
+static int socket_descriptor(const struct stat *named)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int found = -1;
+    for (struct dirent *e; found < 0 && (e = readdir(d));) {
+        struct stat st;
+        char *end;
+        long n = strtol(e->d_name, &end, 10);
+        if (end == e->d_name || *end || n < 0 || n > INT_MAX || n == dirfd(d) ||
+            fstat((int)n, &st) < 0)
+            continue;
+        if (S_ISSOCK(st.st_mode) && st.st_dev == named->st_dev && st.st_ino == named->st_ino)
+            found = fcntl((int)n, F_DUPFD_CLOEXEC, 0);
+    }
+    closedir(d);
+    return found;
+}
+
 static int describe(source *s, const cli_raw *raw)
 {
     int std_in = strcmp(s->path, "-") == 0;
@@ -215,6 +243,13 @@ static int describe(source *s, const cli_raw *raw)
         return CLI_EXIT_FAIL;
     s->fd = std_in ? fcntl(0, F_DUPFD_CLOEXEC, 0)
                    : open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (s->fd < 0 && errno == ENXIO && S_ISSOCK(named.st_mode)) {
+        s->fd = socket_descriptor(&named);
+        if (s->fd < 0)
+            return cli_fail(s->path, "is a socket, which cannot be opened: give - and "
+                                     "redirect standard input from it");
+        std_in = 1; /* a descriptor of ours, as standard input is */
+    }
     if (s->fd < 0)
         return cli_fail(s->path, "%s", strerror(errno));
     if (fstat(s->fd, &st) < 0)
@@ -256,6 +291,8 @@ static int describe(source *s, const cli_raw *raw)
         if (cli_fits_open(s->path, s->fd, &s->fits, &s->a, &s->kw, &s->nkw, err,
                           sizeof err) < 0)
             return cli_fail(s->path, "%s", err);
+    } else if ((size_t)n >= 2 && prefix[0] == 0x1f && prefix[1] == 0x8b) {
+        return cli_fail(s->path, "is gzip-compressed: decompress it first (gunzip -k FILE)");
     } else {
         return cli_fail(s->path, "not a .npy file (no \\x93NUMPY magic) nor a FITS file (no "
                                  "'SIMPLE  =' card); give --dtype and --shape to import raw "
@@ -450,15 +487,44 @@ static int check_same_array(const char *name, const source *s, const shmap_info 
 }
 
 
-/* Set the file's keywords, then the command line's, which so win over the file's. */
+/*
+ * Set the file's keywords, then the command line's, which so win over the file's: all or
+ * none. Keyword writers take no lock, so slots found free may be taken before they are
+ * used: if a keyword cannot be set, those set before it get their old values back, or go
+ * if they are new, and the segment's keywords are left as they were.
+ */
 static int set_keywords(const char *name, shmap_seg *seg, const source *s, const cli_create *c)
 {
-    for (int i = 0; i < s->nkw + c->nkw; i++) {
-        int rc = shmap_keyword_set(seg, keyword_at(s, c, i));
-        if (rc < 0)
-            return cli_fail_lib(name, rc);
+    int n = s->nkw + c->nkw, done = 0, rc = 0;
+    shmap_keyword *old = calloc(n ? (size_t)n : 1, sizeof *old);
+    char *had = calloc(n ? (size_t)n : 1, 1);
+    if (!old || !had) {
+        free(old);
+        free(had);
+        return cli_fail(name, "out of memory");
     }
-    return CLI_EXIT_OK;
+    for (; done < n; done++) {
+        const shmap_keyword *k = keyword_at(s, c, done);
+        rc = shmap_keyword_get(seg, k->name, &old[done]);
+        had[done] = rc == 0;
+        if (rc == SHMAP_ENOKEY)
+            rc = 0;
+        if (rc < 0 || (rc = shmap_keyword_set(seg, k)) < 0)
+            break;
+    }
+    int status = CLI_EXIT_OK;
+    if (rc < 0) {
+        status = cli_fail_lib(name, rc);
+        while (done-- > 0) {
+            const char *kname = keyword_at(s, c, done)->name;
+            if ((had[done] ? shmap_keyword_set(seg, &old[done])
+                           : shmap_keyword_delete(seg, kname)) < 0)
+                cli_warn(name, "keyword %s could not be put back as it was", kname);
+        }
+    }
+    free(old);
+    free(had);
+    return status;
 }
 
 /* There is a free slot for every keyword to set that the segment does not have yet. */
@@ -548,6 +614,11 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
     cli_block_end_signals(1);
     if (status == CLI_EXIT_OK && interrupted)
         status = cli_fail(name, "interrupted");
+    /* Keyword writers take no lock: the room is looked at again, as it is now. */
+    if (status == CLI_EXIT_OK && (rc = shmap_info_get(seg, &info)) < 0)
+        status = cli_fail_lib(name, rc);
+    if (status == CLI_EXIT_OK)
+        status = check_keyword_room(name, seg, &info, s, c);
     if (status == CLI_EXIT_OK)
         status = set_keywords(name, seg, s, c);
     if (status == CLI_EXIT_OK && (rc = shmap_write_begin(seg, NULL)) < 0)

@@ -8,8 +8,9 @@
  * CFITSIO does that arithmetic for us (USHORT_IMG, SBYTE_IMG..., and its "equivalent
  * type" when reading), so the mapping is CFITSIO's: what it writes for a uint16 array is
  * what every FITS reader takes for one. Other scaling (BSCALE != 1, another BZERO) means
- * the stored integers are not the values: the image is read as the physical values,
- * in the float type CFITSIO's equivalent type names.
+ * the stored integers are not the values: the image is read as the physical values, in
+ * the type CFITSIO's equivalent type names (an integer type when the scaling keeps them
+ * whole, else a float type).
  *
  * Axes. FITS lists axes fastest first (NAXIS1 varies fastest, Fortran's way), shmap
  * slowest first (C's way): the same bytes, with the dimensions listed in reverse.
@@ -66,6 +67,14 @@ static int fail_status(char *err, size_t errsize, const char *what, int status)
     return cli_errf(err, errsize, "%s: %s", what, text);
 }
 
+/* Is @p name @p prefix and a number (NAXIS1, TTYPE12)? */
+static int numbered(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(name, prefix, n) == 0 && name[n] &&
+           strspn(name + n, "0123456789") == strlen(name + n);
+}
+
 /* Cards that describe the HDU (or carry no value of their own), never keywords. */
 static int structural(const char *name, int compressed)
 {
@@ -74,18 +83,31 @@ static int structural(const char *name, int compressed)
         "PCOUNT", "GCOUNT", "COMMENT", "HISTORY", "CONTINUE", "CHECKSUM", "DATASUM",
         "LONGSTRN", "",
     };
+    /* A tile-compressed image is a binary table underneath: the table's cards and those
+     * of the tiled-image convention that describe the image are structure too, and only
+     * those (a user's ZENITH or ZD is a keyword). */
+    static const char *const compressed_exact[] = {
+        "TFIELDS", "THEAP", "ZIMAGE", "ZCMPTYPE", "ZBITPIX", "ZNAXIS", "ZMASKCMP",
+        "ZSIMPLE", "ZTENSION", "ZEXTEND", "ZBLOCKED", "ZPCOUNT", "ZGCOUNT", "ZHECKSUM",
+        "ZDATASUM", "ZQUANTIZ", "ZDITHER0", "ZBLANK", "ZSCALE", "ZZERO",
+    };
+    static const char *const compressed_numbered[] = {
+        "ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "TTYPE", "TFORM", "TUNIT", "TNULL", "TSCAL",
+        "TZERO", "TDIM", "TDISP",
+    };
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (strcmp(name, exact[i]) == 0)
             return 1;
-    if (strncmp(name, "NAXIS", 5) == 0 && name[5] && strspn(name + 5, "0123456789") ==
-                                                         strlen(name + 5))
+    if (numbered(name, "NAXIS"))
         return 1;
-    /* A tile-compressed image is a binary table underneath: its table's cards and the
-     * Z cards that describe the image are structure too. */
-    if (compressed && (name[0] == 'Z' || strcmp(name, "TFIELDS") == 0 ||
-                       strncmp(name, "TTYPE", 5) == 0 || strncmp(name, "TFORM", 5) == 0 ||
-                       strcmp(name, "THEAP") == 0))
-        return 1;
+    if (!compressed)
+        return 0;
+    for (size_t i = 0; i < sizeof compressed_exact / sizeof compressed_exact[0]; i++)
+        if (strcmp(name, compressed_exact[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof compressed_numbered / sizeof compressed_numbered[0]; i++)
+        if (numbered(name, compressed_numbered[i]))
+            return 1;
     return 0;
 }
 
@@ -103,37 +125,87 @@ static int keyword_name_ok(const char *name)
 /* ---------------------------------------------------------------------------------------- */
 /* Reading */
 
-/* Find the image: the primary HDU's, or the first image extension's if that has none. */
-static int find_image(fitsfile *f, int *naxis, char *err, size_t errsize)
+/*
+ * CFITSIO 4.2 crashes (reads out of bounds) when it opens a header with NAXIS over about 100,
+ * which the standard allows up to 999. So the headers are walked here first, by the
+ * standard, and such a file is refused before CFITSIO sees it; CFITSIO is then let read only
+ * the headers the walk has read (not fits_get_num_hdus(), which parses every header of the
+ * file to count them). The walk ends at the end of the file, or at a header it cannot follow
+ * past (no END before the end of the file, a size that is no integer or overflows): that
+ * header was still checked, and CFITSIO may read it and say what is wrong with it, but
+ * nothing after it is read, and the file is refused if the image is not found before.
+ */
+#define NAXIS_SAFE 99
+
+/* What the walk found: the HDUs whose headers it read (1 to checked), and whether those
+ * are all the file holds. */
+typedef struct walk {
+    int checked;
+    int complete;
+} walk;
+
+/* Has the current HDU's image data: 1 with *naxis set, 0 if not (NAXIS = 0, or an axis of
+ * length 0), or -1 with CFITSIO's code in *status. */
+static int has_image(fitsfile *f, int *naxis, int *status)
 {
-    int status = 0, nhdu = 0, type;
-    if (fits_get_img_dim(f, naxis, &status))
-        return fail_status(err, errsize, "reading the primary header", status);
-    if (*naxis > 0)
-        return 0;
-    fits_get_num_hdus(f, &nhdu, &status);
-    for (int i = 2; i <= nhdu && !status; i++) {
-        if (fits_movabs_hdu(f, i, &type, &status))
-            break;
-        if (type != IMAGE_HDU)
-            continue;
-        if (fits_get_img_dim(f, naxis, &status) == 0 && *naxis > 0)
+    LONGLONG naxes[NAXIS_SAFE];
+    if (fits_get_img_dim(f, naxis, status))
+        return -1;
+    if (*naxis <= 0 || *naxis > NAXIS_SAFE)
+        return *naxis > 0; /* too many axes: said later */
+    if (fits_get_img_sizell(f, *naxis, naxes, status))
+        return -1;
+    for (int i = 0; i < *naxis; i++)
+        if (naxes[i] == 0)
             return 0;
-    }
-    if (status)
-        return fail_status(err, errsize, "reading the extensions", status);
-    return cli_errf(err, errsize, "no image in this FITS file (the primary HDU has NAXIS = 0 and "
-                                  "no image extension has data)");
+    return 1;
 }
 
 /*
- * CFITSIO 4.2 crashes (reads out of bounds) when it opens a header with NAXIS over about 100,
- * which the standard allows up to 999, and it parses every HDU's header (to count them).
- * So the headers are walked here first, by the standard, and such a file is refused before
- * CFITSIO sees it. The walk stops quietly at anything it cannot follow (a header without
- * END, a size that overflows, the end of the file): CFITSIO then says what is wrong.
+ * Find the image: the primary HDU's, or the first image extension's if that has none (no
+ * axes, or an axis of length 0). If none has data, an image with an empty axis is left
+ * current (the caller says which axis), else the file is refused.
  */
-#define NAXIS_SAFE 99
+static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t errsize)
+{
+    int status = 0, type, empty = 0;
+    int rc = has_image(f, naxis, &status);
+    if (rc < 0)
+        return fail_status(err, errsize, "reading the primary header", status);
+    if (rc > 0)
+        return 0;
+    if (*naxis > 0)
+        empty = 1;
+    for (int i = 2; i <= w->checked; i++) {
+        if (fits_movabs_hdu(f, i, &type, &status) == 0 && type != IMAGE_HDU)
+            continue;
+        if (status == END_OF_FILE) { /* blocks after the last HDU, with no header */
+            fits_clear_errmsg();
+            status = 0;
+            break;
+        }
+        if (!status && (rc = has_image(f, naxis, &status)) > 0)
+            return 0;
+        if (status) {
+            char what[64];
+            snprintf(what, sizeof what, "HDU %d could not be read", i);
+            return fail_status(err, errsize, what, status);
+        }
+        if (*naxis > 0 && !empty)
+            empty = i;
+    }
+    if (empty && fits_movabs_hdu(f, empty, &type, &status) == 0 &&
+        fits_get_img_dim(f, naxis, &status) == 0)
+        return 0;
+    if (status)
+        return fail_status(err, errsize, "reading the header", status);
+    if (!w->complete)
+        return cli_errf(err, errsize, "no image in HDUs 1 to %d, and HDU %d cannot be read "
+                                      "safely: the header before it cannot be followed past",
+                        w->checked, w->checked + 1);
+    return cli_errf(err, errsize, "no image in this FITS file (neither the primary HDU nor an "
+                                  "image extension has data)");
+}
 
 /* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. */
 static int card_int(const char *card, long long *v)
@@ -151,18 +223,27 @@ static int card_int(const char *card, long long *v)
     return *end == '\0' || *end == '/' ? 0 : -1;
 }
 
-static int check_axes(int fd, char *err, size_t errsize)
+static int check_axes(int fd, walk *w, char *err, size_t errsize)
 {
     uint64_t off = 0;
-    int rc = 0;
-    for (int hdu = 1; hdu <= 10000 && rc == 0; hdu++) {
+    w->checked = 0;
+    w->complete = 0;
+    for (int hdu = 1; hdu < INT_MAX; hdu++) {
         long long naxis = -1, bitpix = 0, pcount = 0, gcount = 1, n[NAXIS_SAFE + 1];
         for (int k = 0; k <= NAXIS_SAFE; k++)
             n[k] = -1;
-        int end = 0;
+        int end = 0, blocks = 0;
         char block[2880];
-        while (!end && pread(fd, block, sizeof block, (off_t)off) == (ssize_t)sizeof block) {
+        while (!end) {
+            ssize_t got = pread(fd, block, sizeof block, (off_t)off);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0)
+                return cli_errf(err, errsize, "%s", strerror(errno));
+            if (got < (ssize_t)sizeof block)
+                break;
             off += sizeof block;
+            blocks++;
             for (int c = 0; c < 36 && !end; c++) {
                 const char *card = block + 80 * c;
                 long long v;
@@ -184,37 +265,43 @@ static int check_axes(int fd, char *err, size_t errsize)
                 }
             }
         }
-        if (!end)
-            break;
-        if (naxis > NAXIS_SAFE) {
-            rc = cli_errf(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes in "
-                                        "shmap (and CFITSIO cannot read over %d safely)",
-                          hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
-            break;
+        /* No whole block left: the file ends here, as CFITSIO sees it too. */
+        if (blocks == 0) {
+            w->complete = 1;
+            return 0;
+        }
+        if (naxis > NAXIS_SAFE)
+            return cli_errf(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes "
+                                          "in shmap (and CFITSIO cannot read over %d safely)",
+                            hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
+        w->checked = hdu;
+        if (!end) {
+            w->complete = 1; /* the header runs to the end of the file */
+            return 0;
         }
         /* Skip the data: |BITPIX|/8 * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISn). */
-        uint64_t size = naxis > 0 ? 1 : 0, bytes;
+        uint64_t bytes, data = naxis > 0 ? 1 : 0;
         if (naxis < 0 || bitpix < -64 || bitpix > 64 || bitpix % 8 || bitpix == 0 ||
             pcount < 0 || gcount < 0)
-            break;
+            return 0;
         int bad = 0;
         for (long long k = 1; k <= naxis; k++)
-            bad |= n[k] < 0 || __builtin_mul_overflow(size, (uint64_t)n[k], &size);
+            bad |= n[k] < 0 || __builtin_mul_overflow(data, (uint64_t)n[k], &data);
         if (naxis > 0 && n[1] == 0 && naxis > 1) { /* random groups: NAXIS1 = 0 */
-            size = 1;
+            data = 1;
             for (long long k = 2; k <= naxis; k++)
-                bad |= __builtin_mul_overflow(size, (uint64_t)n[k], &size);
+                bad |= __builtin_mul_overflow(data, (uint64_t)n[k], &data);
         }
-        bad |= __builtin_add_overflow(size, (uint64_t)pcount, &size) ||
-               __builtin_mul_overflow(size, (uint64_t)gcount, &size) ||
-               __builtin_mul_overflow(size, (uint64_t)(bitpix < 0 ? -bitpix : bitpix) / 8,
+        bad |= __builtin_add_overflow(data, (uint64_t)pcount, &data) ||
+               __builtin_mul_overflow(data, (uint64_t)gcount, &data) ||
+               __builtin_mul_overflow(data, (uint64_t)(bitpix < 0 ? -bitpix : bitpix) / 8,
                                       &bytes) ||
                __builtin_add_overflow(bytes, (uint64_t)2879, &bytes) ||
                __builtin_add_overflow(off, bytes / 2880 * 2880, &off) || off > INT64_MAX;
         if (bad)
-            break;
+            return 0;
     }
-    return rc;
+    return 0;
 }
 
 /* Replace each byte FITS does not allow in a card (outside printable ASCII, 32 to 126) by
@@ -252,17 +339,25 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
         cli_warn(path, "card '%s' left out: it has no value", name);
         return 0;
     }
-    char buf[FLEN_VALUE + 1];
+    char buf[FLEN_VALUE + 1], longcomment[FLEN_COMMENT] = "";
     switch (type) {
     case 'C': {
         char *s = NULL;
-        char longcomment[FLEN_COMMENT], card[FLEN_CARD];
+        char card[FLEN_CARD];
         /* The string and its CONTINUE cards are read by name, and CFITSIO searches from the
          * card after the last one read: so from the card before this one, or a name set
          * twice would give this card the other's value. */
         if (fits_read_record(f, keynum - 1, card, status) ||
             fits_read_key_longstr(f, (char *)name0, &s, longcomment, status))
             return -1;
+        /* A string continued on CONTINUE cards (its first part ends with '&') has its
+         * comment on them: CFITSIO gives the comments of all its cards, joined, with the
+         * space that follows the '/'. */
+        size_t vlen = strlen(value);
+        while (vlen && value[vlen - 1] == ' ')
+            vlen--;
+        if (vlen >= 2 && value[vlen - 2] == '&' && value[vlen - 1] == '\'')
+            comment = longcomment + strspn(longcomment, " ");
         kw->type = SHMAP_KW_STRING;
         if (strlen(s) >= sizeof kw->s)
             cli_warn(path, "keyword %s: string value cut to %zu characters", name,
@@ -277,21 +372,36 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
         break;
     case 'I':
     case 'F': {
-        errno = 0;
-        long long v = type == 'I' ? strtoll(value, NULL, 10) : 0;
-        if (type == 'I' && !errno) {
-            kw->type = SHMAP_KW_INT;
-            kw->i = v;
-            break;
-        }
-        /* A float, or an integer beyond 64 bits kept as the nearest double. FITS allows
-         * a D exponent (1.5D+03), which C spells E. */
-        snprintf(buf, sizeof buf, "%s", value);
+        /* CFITSIO calls a number any value that is not a string, T, F or complex (abc,
+         * 0x10, 1E400 too): what is no decimal number, or none a double holds, is left
+         * out, as C's parsers would read it as 0, 16 or inf. FITS allows a D exponent
+         * (1.5D+03), which C spells E. */
+        const char *v = value + strspn(value, " ");
+        size_t vlen = strlen(v);
+        while (vlen && v[vlen - 1] == ' ')
+            vlen--;
+        snprintf(buf, sizeof buf, "%.*s", (int)vlen, v);
         for (char *p = buf; *p; p++)
             if (*p == 'D' || *p == 'd')
                 *p = 'E';
-        kw->type = SHMAP_KW_FLOAT;
-        kw->f = strtod(buf, NULL);
+        char *end = buf;
+        if (vlen && strspn(buf, "0123456789+-.Ee") == vlen) {
+            errno = 0;
+            long long i = type == 'I' ? strtoll(buf, &end, 10) : 0;
+            if (type == 'I' && !errno && !*end) {
+                kw->type = SHMAP_KW_INT;
+                kw->i = i;
+                break;
+            }
+            /* A float, or an integer beyond 64 bits kept as the nearest double. */
+            kw->type = SHMAP_KW_FLOAT;
+            kw->f = strtod(buf, &end);
+        }
+        if (end == buf || *end || !isfinite(kw->f)) {
+            cli_warn(path, "card '%s' left out: its value %.*s is no number a keyword holds",
+                     name, (int)vlen, v);
+            return 0;
+        }
         break;
     }
     default:
@@ -343,6 +453,42 @@ static int read_keywords(const char *path, fitsfile *f, int compressed, int skip
     return 0;
 }
 
+/* Would export write an image of this type (CFITSIO's image type) with this BITPIX, BZERO
+ * and BSCALE? */
+static int written_back_alike(int imgtype, int bitpix, double bzero, double bscale)
+{
+    static const struct {
+        int imgtype, bitpix;
+        double bzero;
+    } offset[] = {
+        {SBYTE_IMG, 8, -128.0},
+        {USHORT_IMG, 16, 32768.0},
+        {ULONG_IMG, 32, 2147483648.0},
+        {ULONGLONG_IMG, 64, 9223372036854775808.0},
+    };
+    if (bscale != 1)
+        return 0;
+    for (size_t i = 0; i < sizeof offset / sizeof offset[0]; i++)
+        if (offset[i].imgtype == imgtype)
+            return bitpix == offset[i].bitpix && bzero == offset[i].bzero;
+    return imgtype == bitpix && bzero == 0;
+}
+
+/* BLANK * BSCALE + BZERO into @p k, for integral scaling that keeps it in 64 bits: 0, or
+ * -1 with @p k as it was. */
+static int scale_blank(shmap_keyword *k, double bzero, double bscale)
+{
+    if (bscale != trunc(bscale) || bzero != trunc(bzero) || fabs(bscale) >= 9.2e18 ||
+        fabs(bzero) >= 9.2e18)
+        return -1;
+    int64_t v;
+    if (__builtin_mul_overflow((int64_t)k->i, (int64_t)bscale, &v) ||
+        __builtin_add_overflow(v, (int64_t)bzero, &v))
+        return -1;
+    k->i = v;
+    return 0;
+}
+
 /*
  * The name CFITSIO is to open the file by, in @p buf or @p path; NULL if there is none.
  * CFITSIO opens files only by name, while the checks here (the NAXIS walk, the size) read
@@ -374,7 +520,8 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     struct stat st;
     if (fstat(fd, &st) < 0)
         return cli_errf(err, errsize, "%s", strerror(errno));
-    if (check_axes(fd, err, errsize) < 0)
+    walk w;
+    if (check_axes(fd, &w, err, errsize) < 0)
         return -1;
     char by_fd[32];
     const char *name = cfitsio_name(path, fd, &st, by_fd, sizeof by_fd);
@@ -393,7 +540,7 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     }
     *out = c;
     int naxis = 0, bitpix = 0, equiv = 0;
-    if (find_image(c->f, &naxis, err, errsize) < 0)
+    if (find_image(c->f, &w, &naxis, err, errsize) < 0)
         return -1;
     if (naxis > SHMAP_MAX_DIMS)
         return cli_errf(err, errsize, "image has %d axes, shmap at most %d", naxis, SHMAP_MAX_DIMS);
@@ -401,17 +548,23 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     if (fits_get_img_paramll(c->f, SHMAP_MAX_DIMS, &bitpix, &naxis, naxes, &status) ||
         fits_get_img_equivtype(c->f, &equiv, &status))
         return fail_status(err, errsize, "reading the image header", status);
-    /* CFITSIO 4.2 reports BITPIX 64 with BZERO 2^63 as signed: it is unsigned. */
+    /* CFITSIO 4.2 calls BITPIX 64 LONGLONG_IMG whatever its scaling: with BZERO 2^63 it
+     * is unsigned, and with any other scaling (BSCALE 0.5, BZERO 1) the physical values
+     * are read as doubles, as for other widths. Read as int64 instead, through CFITSIO's
+     * double arithmetic, they would lose their fractions, and values past 2^63 would turn
+     * into INT64_MIN, with no error. */
     double bzero = 0, bscale = 1;
-    if (equiv == LONGLONG_IMG) {
-        int s1 = 0, s2 = 0;
-        fits_read_key(c->f, TDOUBLE, "BZERO", &bzero, NULL, &s1);
-        fits_read_key(c->f, TDOUBLE, "BSCALE", &bscale, NULL, &s2);
-        if (s2)
-            bscale = 1;
-        fits_clear_errmsg();
-        if (!s1 && bscale == 1 && bzero == 9223372036854775808.0)
+    int s1 = 0, s2 = 0;
+    if (fits_read_key(c->f, TDOUBLE, "BZERO", &bzero, NULL, &s1))
+        bzero = 0;
+    if (fits_read_key(c->f, TDOUBLE, "BSCALE", &bscale, NULL, &s2))
+        bscale = 1;
+    fits_clear_errmsg();
+    if (bitpix == LONGLONG_IMG) {
+        if (bscale == 1 && bzero == 9223372036854775808.0)
             equiv = ULONGLONG_IMG;
+        else if (bscale != 1 || bzero != 0)
+            equiv = DOUBLE_IMG;
     }
     size_t t = 0;
     while (t < NTYPES && types[t].imgtype != equiv)
@@ -447,7 +600,25 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     }
     if (status)
         return fail_status(err, errsize, "reading the image header", status);
-    return read_keywords(path, c->f, compressed, c->to_float, kw, nkw, err, errsize);
+    if (read_keywords(path, c->f, compressed, c->to_float, kw, nkw, err, errsize) < 0)
+        return -1;
+    /* BLANK gives the stored value of undefined pixels. Read as physical values, they are
+     * NaN and BLANK goes (read_keywords). Read as integers of a type that export writes
+     * back with this BITPIX and BZERO (u16 as BITPIX 16 with BZERO 32768), BLANK stays as
+     * it is, and is true again in the file export makes. Read as integers of another type
+     * (BITPIX 8 with BZERO 5 gives i16, exported as BITPIX 16 unscaled), the undefined
+     * pixels hold BLANK * BSCALE + BZERO: so does BLANK then, to go on marking them. */
+    if (!c->to_float && !written_back_alike(types[t].imgtype, bitpix, bzero, bscale))
+        for (int i = 0; i < *nkw; i++)
+            if (strcmp((*kw)[i].name, "BLANK") == 0 && (*kw)[i].type == SHMAP_KW_INT &&
+                scale_blank(&(*kw)[i], bzero, bscale) < 0) {
+                cli_warn(path, "card 'BLANK' left out: %lld * BSCALE + BZERO is no 64-bit "
+                               "integer", (long long)(*kw)[i].i);
+                memmove(&(*kw)[i], &(*kw)[i + 1], (size_t)(*nkw - i - 1) * sizeof **kw);
+                (*nkw)--;
+                i--;
+            }
+    return 0;
 }
 
 int cli_fits_read(cli_fits *c, const cli_file_array *a, void *dst, char *err, size_t errsize)
@@ -513,11 +684,114 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
         int v = k->i != 0;
         return fits_write_key(f, TLOGICAL, k->name, &v, comment, status);
     }
-    default:
-        /* Strings over 68 characters continue on CONTINUE cards (the long-string
-         * convention), which fits_write_key_longstr announces with LONGSTRN. */
-        return fits_write_key_longstr(f, k->name, k->s, comment, status);
+    default: {
+        /* Strings that outgrow their card continue on CONTINUE cards (the long-string
+         * convention). A name over 8 characters is given with its HIERARCH prefix: given
+         * bare, CFITSIO 4.2 adds the prefix itself but counts the room for the value
+         * without it, and cuts the string and drops the comment, unsaid. */
+        char hname[FLEN_KEYWORD + 9];
+        snprintf(hname, sizeof hname, "%s%s", strlen(k->name) > 8 ? "HIERARCH " : "",
+                 k->name);
+        return fits_write_key_longstr(f, hname, k->s, comment, status);
     }
+    }
+}
+
+/*
+ * A string keyword by hand, in the long-string convention: the value in parts that end
+ * with '&', on the keyword's card and CONTINUE cards, and the comment after the last part,
+ * which is never empty (CFITSIO takes '' for the end of the string, not a part). For a
+ * string whose comment CFITSIO would cut: it continues a string only when the value
+ * outgrows its card, and cuts the comment of one that fills it.
+ */
+static int write_long_string(fitsfile *f, const shmap_keyword *k, int *status)
+{
+    char card[FLEN_CARD];
+    int n = strlen(k->name) > 8 ? snprintf(card, sizeof card, "HIERARCH %s= '", k->name)
+                                : snprintf(card, sizeof card, "%-8s= '", k->name);
+    size_t clen = strlen(k->comment);
+    for (const char *p = k->s;;) {
+        /* The rest of the value as written: a quote is written twice. */
+        size_t rest = strlen(p);
+        for (const char *q = p; *q; q++)
+            rest += *q == '\'';
+        if ((size_t)n + rest + 1 + (clen ? 3 + clen : 0) <= 80) {
+            for (; *p; p++) {
+                if (*p == '\'')
+                    card[n++] = '\'';
+                card[n++] = *p;
+            }
+            snprintf(card + n, sizeof card - (size_t)n, clen ? "' / %s" : "'", k->comment);
+            return fits_write_record(f, card, status);
+        }
+        /* A part, with room for its '&' and the closing quote, and the last character
+         * kept for the next. */
+        while (p[0] && p[1] && n + (*p == '\'' ? 2 : 1) <= 78) {
+            if (*p == '\'')
+                card[n++] = '\'';
+            card[n++] = *p++;
+        }
+        snprintf(card + n, sizeof card - (size_t)n, "&'");
+        if (fits_write_record(f, card, status))
+            return *status;
+        n = snprintf(card, sizeof card, "CONTINUE  '");
+    }
+}
+
+/* How many characters of @p comment end @p card, after its " / ". */
+static size_t comment_on_card(const char *card, const char *comment)
+{
+    size_t len = strlen(card), want = strlen(comment);
+    while (len && card[len - 1] == ' ')
+        len--;
+    while (want && comment[want - 1] == ' ')
+        want--;
+    for (size_t n = want; n > 0; n--)
+        if (len >= n + 2 && memcmp(card + len - n, comment, n) == 0 &&
+            memcmp(card + len - n - 2, "/ ", 2) == 0)
+            return n == want ? strlen(comment) : n;
+    return 0;
+}
+
+/*
+ * CFITSIO cuts a comment that does not fit on the keyword's card, unsaid: after a string
+ * that fills the card, or a long HIERARCH name. The last card written (@p first is the
+ * keyword's first) is read back: a string whose comment was cut is written again by
+ * hand, with its comment on a CONTINUE card; a number or a bool, which cannot continue,
+ * keeps what fits, with a warning.
+ */
+static void keep_comment(fitsfile *f, const char *segname, const shmap_keyword *k, int first,
+                         int *status)
+{
+    int last = 0, more = 0;
+    char card[FLEN_CARD];
+    if (!k->comment[0] || fits_get_hdrspace(f, &last, &more, status) || last < first ||
+        fits_read_record(f, last, card, status))
+        return;
+    size_t kept = comment_on_card(card, k->comment);
+    /* The parts before the last must have no comment: CFITSIO puts the start of it after
+     * the first part of a HIERARCH string too, and a reader joins the two. */
+    int alone = 1;
+    for (int i = first; i < last && alone && !*status; i++) {
+        char part[FLEN_CARD] = "";
+        fits_read_record(f, i, part, status);
+        size_t len = strlen(part);
+        while (len && part[len - 1] == ' ')
+            len--;
+        alone = len && part[len - 1] == '\'';
+    }
+    if (*status || (kept == strlen(k->comment) && alone))
+        return;
+    if (k->type != SHMAP_KW_STRING) {
+        cli_warn(segname, "keyword %s: comment cut to %zu %s to fit its card (FITS continues "
+                          "only strings)", k->name, kept,
+                 cli_plural((uint64_t)kept, "character", "characters"));
+        return;
+    }
+    for (int i = last; i >= first && !*status; i--)
+        fits_delete_record(f, i, status);
+    if (!*status)
+        write_long_string(f, k, status);
 }
 
 /* Write the image HDU (header, keywords, data) into @p f, new and empty, and close it: the
@@ -555,7 +829,10 @@ static int write_image(fitsfile *f, size_t t, const shmap_info *info, const void
             cli_warn(info->name, "keyword %s: %d %s outside printable ASCII, which FITS does "
                                  "not allow, written as '?'", k.name, odd,
                      cli_plural((uint64_t)odd, "byte", "bytes"));
+        int nkeys = 0, more = 0;
+        fits_get_hdrspace(f, &nkeys, &more, &status);
         write_keyword(f, &k, &status);
+        keep_comment(f, info->name, &k, nkeys + 1, &status);
     }
     if (!status)
         fits_write_pixll(f, types[t].datatype, first, (LONGLONG)info->nelem, (void *)data,

@@ -7,6 +7,7 @@
  * Files come from `shmap export` of a segment filled here, so these tests need no numpy;
  * they live in this test's directory, which a guard process removes however the test ends.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -239,5 +240,56 @@ TEST(io__import_existing_bad_usage_exits_2_before_anything_is_done)
     RUN(1, "import", npy, ring, "--existing");
     CHECK_ERROR_LINE(err, "is a ring of frames");
     RUN(0, "rm", ring, name);
+    util_clear(&out, &err);
+}
+
+/*
+ * Keyword writers take no lock: the slots an import counted free may be taken while it
+ * waits for the lock. It then sets none of its keywords and writes no data, where it set
+ * those that still fitted and failed on the rest.
+ */
+TEST(io__import_existing_sets_no_keyword_when_the_slots_fill_while_it_waits)
+{
+    const char *name = test_name("dst");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "f32", "3", "4");
+    const char *npy = ramp_file("r.npy", "f32", "3", "4");
+    pid_t holder = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    const char *errfile = util_test_path("err");
+    pid_t imp = util_spawn();
+    if (imp == 0) {
+        int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 2) < 0)
+            _exit(126);
+        execl(test_shmap_bin(), "shmap", "import", npy, name, "--existing", "--keyword",
+              "NEWA=1", "--keyword", "NEWB=2", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(util_wait_asleep(imp));
+    /* Every slot but one taken meanwhile. */
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    int filled = 0;
+    for (;; filled++) {
+        shmap_keyword kw = {.type = SHMAP_KW_INT, .i = filled};
+        snprintf(kw.name, sizeof kw.name, "FILL%d", filled);
+        if (shmap_keyword_set(seg, &kw) < 0)
+            break;
+    }
+    CHECK(filled > 2);
+    CHECK_OK(shmap_keyword_delete(seg, "FILL0"));
+    util_kill9(holder);
+    CHECK_EQ_INT(test_wait(imp), 1);
+    shmap_keyword kw;
+    CHECK_ERR(shmap_keyword_get(seg, "NEWA", &kw), SHMAP_ENOKEY);
+    CHECK_ERR(shmap_keyword_get(seg, "NEWB", &kw), SHMAP_ENOKEY);
+    CHECK_EQ_INT(shmap_generation(seg), 0);
+    char msg[1024];
+    int fd = open(errfile, O_RDONLY);
+    CHECK(fd >= 0);
+    util_read_to_end(fd, msg, sizeof msg);
+    CHECK_CONTAINS(msg, "has room for 1 more keyword, and 2 new ones would be set");
+    CHECK_OK(shmap_close(seg));
+    RUN(0, "rm", name);
     util_clear(&out, &err);
 }

@@ -1278,6 +1278,81 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
     CHECK_KEYWORD(out, "TINY", "2.5e-300");
     CHECK_KEYWORD(out, "QUOTE", "'it''s / here' / a 'comment'");
     CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    /* Names over 8 characters are HIERARCH cards: their strings, up to the 71 characters
+     * a keyword holds, come back whole, on CONTINUE cards when the card is full, and so
+     * do their comments, up to the 39 characters a keyword holds. */
+    static const int name_len[] = {9, 16, 23}, value_len[] = {44, 50, 58, 60, 68, 71};
+    static const char c39[] = "comment of 39 characters, the most kept";
+    enum { NV = sizeof value_len / sizeof value_len[0] };
+    for (size_t i = 0; i < sizeof name_len / sizeof name_len[0]; i++) {
+        char key[NV][192], names[NV][32], values[NV][80];
+        for (size_t x = 0; x < NV; x++) {
+            snprintf(names[x], sizeof names[x], "%.*s%c", name_len[i] - 1,
+                     "DETECTOR_SERIAL_NUMBERS", (char)('A' + x));
+            memset(values[x], 'v', (size_t)value_len[x]);
+            values[x][value_len[x]] = '\0';
+            snprintf(key[x], sizeof key[x], "%.31s='%.79s' / %s", names[x], values[x], c39);
+        }
+        RUN(0, "create", a, "u8", "1", "--keyword", key[0], "--keyword", key[1], "--keyword",
+            key[2], "--keyword", key[3], "--keyword", key[4], "--keyword", key[5]);
+        RUN(0, "export", a, util_test_path("hier.fits"), "--force");
+        CHECK_STR(err, "");
+        RUN(0, "import", util_test_path("hier.fits"), b);
+        CHECK_STR(err, "");
+        RUN(0, "info", b);
+        for (size_t x = 0; x < NV; x++) {
+            char want[160];
+            snprintf(want, sizeof want, "'%.79s' / %s", values[x], c39);
+            CHECK_KEYWORD(out, names[x], want);
+        }
+        CHECK_OK(shmap_unlink(b));
+        CHECK_OK(shmap_unlink(a));
+    }
+    /* A comment that does not fit after its value is not cut: a string continues on a
+     * CONTINUE card that carries it; a number cannot, and keeps what fits, with a
+     * warning. */
+    char s60[128];
+    snprintf(s60, sizeof s60, "S60='%060d' / %s", 6, c39);
+    RUN(0, "create", a, "u8", "1", "--keyword", s60, "--keyword",
+        "NUMBER_WITH_A_LONG_NAME=123456789 / comment of 39 characters, the most kept");
+    RUN(0, "export", a, util_test_path("long.fits"));
+    CHECK_ERROR_LINE(err, "warning: keyword NUMBER_WITH_A_LONG_NAME: comment cut to 33 "
+                          "characters to fit its card");
+    RUN(0, "import", util_test_path("long.fits"), b);
+    CHECK_STR(err, "");
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "S60", "'000000000000000000000000000000000000000000000000000000000006' "
+                              "/ comment of 39 characters, the most kept");
+    CHECK_KEYWORD(out, "NUMBER_WITH_A_LONG_NAME", "123456789 / comment of 39 characters, the mos");
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    /* A string on CONTINUE cards has its comment there: it comes back, from a file of
+     * shmap's as from one by hand (where each card may have a part, joined). */
+    char obj[128];
+    snprintf(obj, sizeof obj, "OBJNAME='%070d' / the target", 7);
+    RUN(0, "create", a, "u8", "1", "--keyword", obj);
+    RUN(0, "export", a, util_test_path("cont.fits"));
+    RUN(0, "import", util_test_path("cont.fits"), b);
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "OBJNAME", "'0000000000000000000000000000000000000000000000000000000000000"
+                                  "000000007' / the target");
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    static const char *const continued[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    1",
+        "LS1     = 'abc&' / first",       "CONTINUE  'def' / second",
+        "LS2     = 'abc&'",               "CONTINUE  'def&' / middle",
+        "CONTINUE  'ghi'",                "SHORT   = 'text' /   spaced",
+    };
+    write_fits(util_test_path("cont.fits"), continued, 10, (const unsigned char *)"x", 1);
+    RUN(0, "import", util_test_path("cont.fits"), b);
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "LS1", "'abcdef' / first second");
+    CHECK_KEYWORD(out, "LS2", "'abcdefghi' / middle");
+    CHECK_KEYWORD(out, "SHORT", "'text' /   spaced");
+    CHECK_OK(shmap_unlink(b));
     /* FITS allows a name twice: the last card wins, strings as numbers. */
     static const char *const cards[] = {
         "SIMPLE  =                    T", "BITPIX  =                    8",
@@ -1292,7 +1367,6 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
     CHECK_KEYWORD(out, "DUP", "'third'");
     CHECK_KEYWORD(out, "NUM", "2");
     CHECK_OK(shmap_unlink(b));
-    CHECK_OK(shmap_unlink(a));
     util_clear(&out, &err);
     /* Text FITS cannot hold (UTF-8 here) is written as '?', with a warning each, as
      * import reads it: not blanked unsaid. */
@@ -1332,6 +1406,131 @@ TEST(io__a_fits_header_with_hundreds_of_axes_is_refused_before_cfitsio_reads_it)
     const char *name = test_name("axes");
     RUN(1, "import", util_test_path("axes.fits"), name);
     CHECK_ERROR_LINE(err, "HDU 1 has NAXIS = 200");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
+
+/* One HDU by hand (header cards padded to 2880, then its data padded) into @p f. */
+static void put_hdu(FILE *f, const char *const *cards, int ncards, const char *data,
+                    size_t dlen)
+{
+    char block[2880];
+    memset(block, ' ', sizeof block);
+    CHECK(ncards < 36);
+    for (int i = 0; i < ncards; i++)
+        memcpy(block + 80 * i, cards[i], strlen(cards[i]));
+    memcpy(block + 80 * ncards, "END", 3);
+    CHECK(fwrite(block, 1, sizeof block, f) == sizeof block);
+    if (dlen) {
+        memset(block, 0, sizeof block);
+        memcpy(block, data, dlen);
+        CHECK(fwrite(block, 1, sizeof block, f) == sizeof block);
+    }
+}
+
+static const char *const empty_primary[] = {
+    "SIMPLE  =                    T", "BITPIX  =                    8",
+    "NAXIS   =                    0", "EXTEND  =                    T",
+};
+
+TEST(io__a_fits_file_is_read_by_cfitsio_only_as_far_as_its_headers_were_checked)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* 10000 empty extensions, then one with NAXIS = 120: CFITSIO crashed on it, since the
+     * check of the axes stopped at 10000 HDUs and let CFITSIO count them all. */
+    static const char *const empty_ext[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                    8",
+        "NAXIS   =                    0", "PCOUNT  =                    0",
+        "GCOUNT  =                    1",
+    };
+    static char axes[124][81];
+    const char *big[124];
+    snprintf(axes[0], 81, "XTENSION= 'IMAGE   '");
+    snprintf(axes[1], 81, "BITPIX  =                    8");
+    snprintf(axes[2], 81, "NAXIS   =                  120");
+    for (int i = 1; i <= 120; i++)
+        snprintf(axes[2 + i], 81, "NAXIS%-3d=                    1", i);
+    for (int i = 0; i < 123; i++)
+        big[i] = axes[i];
+    const char *path = util_test_path("many.fits");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, empty_primary, 4, NULL, 0);
+    for (int i = 0; i < 10000; i++)
+        put_hdu(f, empty_ext, 5, NULL, 0);
+    /* 123 cards take 4 blocks: written here, not by put_hdu(). */
+    char block[4 * 2880];
+    memset(block, ' ', sizeof block);
+    for (int i = 0; i < 123; i++)
+        memcpy(block + 80 * i, big[i], strlen(big[i]));
+    memcpy(block + 80 * 123, "END", 3);
+    CHECK(fwrite(block, 1, sizeof block, f) == sizeof block);
+    memset(block, 0, 2880);
+    CHECK(fwrite(block, 1, 2880, f) == 2880);
+    CHECK(fclose(f) == 0);
+    const char *name = test_name("many");
+    RUN(1, "import", path, name);
+    CHECK_ERROR_LINE(err, "HDU 10002 has NAXIS = 120");
+    CHECK(!util_shm_exists(name));
+    unlink(path);
+
+    /* A header CFITSIO cannot read (NAXIS1 = 2.E0) before the image: said so, where the
+     * command said "no image". */
+    static const char *const bad[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                 2.E0",
+        "PCOUNT  =                    0", "GCOUNT  =                    1",
+    };
+    static const char *const img[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    3",
+        "PCOUNT  =                    0", "GCOUNT  =                    1",
+    };
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, empty_primary, 4, NULL, 0);
+    put_hdu(f, bad, 6, "ab", 2);
+    put_hdu(f, img, 6, "abc", 3);
+    CHECK(fclose(f) == 0);
+    RUN(1, "import", path, name);
+    CHECK_ERROR_LINE(err, "many.fits: HDU 2 could not be read: ");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__a_fits_primary_hdu_with_an_empty_axis_has_no_image_and_the_extension_is_read)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    static const char *const zero_axis[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    2", "NAXIS1  =                    0",
+        "NAXIS2  =                    5", "EXTEND  =                    T",
+    };
+    static const char *const img[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    3",
+        "PCOUNT  =                    0", "GCOUNT  =                    1",
+    };
+    const char *path = util_test_path("zero.fits");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, zero_axis, 6, NULL, 0);
+    put_hdu(f, img, 6, "abc", 3);
+    CHECK(fclose(f) == 0);
+    const char *name = test_name("zero");
+    RUN(0, "import", path, name);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "97 98 99\n");
+    CHECK_OK(shmap_unlink(name));
+    /* With no extension, that empty image is what there is: refused, saying why. */
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, zero_axis, 6, NULL, 0);
+    CHECK(fclose(f) == 0);
+    RUN(1, "import", path, name);
+    CHECK_ERROR_LINE(err, "image is empty (NAXIS1 = 0)");
     CHECK(!util_shm_exists(name));
     util_clear(&out, &err);
 }
@@ -1686,5 +1885,282 @@ TEST(io__raw_import_takes_an_offset_that_misaligns_the_type)
     RUN(0, "cat", name);
     CHECK_STR(out, "1 2\n");
     RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
+/* Big-endian 64-bit integers, as a FITS data unit holds them. */
+static void put_be64(unsigned char *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)((uint64_t)v >> (56 - 8 * i));
+}
+
+TEST(io__fits_64_bit_integers_with_scaling_import_as_physical_f64_values)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* CFITSIO calls every BITPIX 64 image int64, whatever its scaling: read so, 0.5 * i
+     * lost its fractions and BZERO 1 turned 2^63 - 1 into INT64_MIN. */
+    static const struct {
+        const char *scaling[2];
+        int64_t stored[4];
+        const char *dtype, *values;
+    } cases[] = {
+        {{"BSCALE  =                  0.5", NULL}, {0, 1, 2, 3}, "f64", "0 0.5 1 1.5\n"},
+        {{"BZERO   =                    1", NULL},
+         {-3, 4, INT64_MAX - 1, 5},
+         "f64",
+         "-2 5 9.223372036854776e+18 6\n"},
+        {{"BZERO   =  9223372036854775808.0", "BSCALE  =                    2"},
+         {INT64_MIN, -1, 0, 1},
+         "f64",
+         "-9.223372036854776e+18 9.223372036854776e+18 9.223372036854776e+18 "
+         "9.223372036854776e+18\n"},
+        {{"BZERO   =                 -2.5", "BLANK   =                   -7"},
+         {0, -7, 10, 7},
+         "f64",
+         "-2.5 nan 7.5 4.5\n"},
+        /* The two without scaling: signed, and unsigned by BZERO 2^63. */
+        {{"BZERO   =                    0", "BSCALE  =                    1"},
+         {INT64_MIN, -1, 0, INT64_MAX},
+         "i64",
+         "-9223372036854775808 -1 0 9223372036854775807\n"},
+        {{"BZERO   =  9223372036854775808", NULL},
+         {INT64_MIN, -1, 0, INT64_MAX},
+         "u64",
+         "0 9223372036854775807 9223372036854775808 18446744073709551615\n"},
+    };
+    const char *name = test_name("b64");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *cards[6] = {"SIMPLE  =                    T", "BITPIX  =                   64",
+                                "NAXIS   =                    1", "NAXIS1  =                    4"};
+        int n = 4;
+        for (int k = 0; k < 2 && cases[i].scaling[k]; k++)
+            cards[n++] = cases[i].scaling[k];
+        unsigned char data[32];
+        for (int k = 0; k < 4; k++)
+            put_be64(data + 8 * k, cases[i].stored[k]);
+        write_fits(util_test_path("b64.fits"), cards, n, data, sizeof data);
+        RUN(0, "import", util_test_path("b64.fits"), name);
+        CHECK_STR(err, "");
+        char dtype[32];
+        info_field(name, "dtype", dtype, sizeof dtype);
+        CHECK_STR(dtype, cases[i].dtype);
+        char *c = cat_of(name);
+        if (strcmp(c, cases[i].values) != 0)
+            test_fail(__FILE__, __LINE__, "case %zu: cat gives %s, not %s", i, c,
+                      cases[i].values);
+        free(c);
+        RUN(0, "info", name);
+        CHECK(strstr(out, "BLANK") == NULL && strstr(out, "BZERO") == NULL);
+        CHECK_OK(shmap_unlink(name));
+    }
+    util_clear(&out, &err);
+}
+
+TEST(io__a_tile_compressed_fits_image_keeps_user_keywords_named_like_its_structure)
+{
+    need_fits();
+    /* A GZIP_1 tile-compressed image (a binary table of gzip streams, a row per tile),
+     * made by hand: Python's gzip writes the streams. */
+    run_python("import gzip, numpy as np\n"
+               "def card(s): return s.ljust(80).encode()\n"
+               "def hdu(cards, data=b''):\n"
+               "    h = b''.join(card(c) for c in cards + ['END']); h += b' ' * (-len(h) % 2880)\n"
+               "    return h + data + b'\\0' * (-len(data) % 2880)\n"
+               "def kv(k, v): return f'{k:<8}= {v:>20}'\n"
+               "img = (np.arange(12).reshape(3, 4) * 100 - 300).astype('>i2')\n"
+               "tiles = [gzip.compress(row.tobytes()) for row in img]\n"
+               "rows, off = b'', 0\n"
+               "for t in tiles:\n"
+               "    rows += np.array([len(t), off], dtype='>i4').tobytes(); off += len(t)\n"
+               "heap = b''.join(tiles)\n"
+               "cards = [kv('XTENSION', \"'BINTABLE'\"), kv('BITPIX', 8), kv('NAXIS', 2),\n"
+               "         kv('NAXIS1', 8), kv('NAXIS2', 3), kv('PCOUNT', len(heap)),\n"
+               "         kv('GCOUNT', 1), kv('TFIELDS', 1), kv('TTYPE1', \"'COMPRESSED_DATA'\"),\n"
+               "         kv('TFORM1', \"'1PB(%d)'\" % max(map(len, tiles))), kv('ZIMAGE', 'T'),\n"
+               "         kv('ZSIMPLE', 'T'), kv('ZBITPIX', 16), kv('ZNAXIS', 2),\n"
+               "         kv('ZNAXIS1', 4), kv('ZNAXIS2', 3), kv('ZTILE1', 4), kv('ZTILE2', 1),\n"
+               "         kv('ZCMPTYPE', \"'GZIP_1  '\"),\n"
+               "         kv('ZENITH', 30.5) + ' / zenith distance, deg',\n"
+               "         kv('ZD', 12) + ' / zenith distance', kv('ZTILE', 1),\n"
+               "         kv('TTYPEX', \"'x'\"), kv('TFORMAT', 'T'), kv('TUNIT1A', 2),\n"
+               "         kv('EXPTIME', 2.5)]\n"
+               "prim = hdu([kv('SIMPLE', 'T'), kv('BITPIX', 8), kv('NAXIS', 0),\n"
+               "            kv('EXTEND', 'T')])\n"
+               "open('tiled.fits', 'wb').write(prim + hdu(cards, rows + heap))\n");
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("tiled");
+    RUN(0, "import", util_test_path("tiled.fits"), name);
+    CHECK_STR(err, "");
+    RUN(0, "cat", name);
+    CHECK_STR(out, "-300 -200 -100 0\n100 200 300 400\n500 600 700 800\n");
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "keywords:        7 of 32 slots");
+    CHECK_KEYWORD(out, "ZENITH", "30.5 / zenith distance, deg");
+    CHECK_KEYWORD(out, "ZD", "12 / zenith distance");
+    CHECK_KEYWORD(out, "ZTILE", "1");
+    CHECK_KEYWORD(out, "TTYPEX", "'x'");
+    CHECK_KEYWORD(out, "TFORMAT", "T");
+    CHECK_KEYWORD(out, "TUNIT1A", "2");
+    CHECK_KEYWORD(out, "EXPTIME", "2.5");
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__fits_cards_whose_value_is_no_number_are_left_out_with_a_warning)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* CFITSIO calls these numbers; they came in as 0, 0 and inf (which export then could
+     * not write). */
+    static const char *const cards[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    1",
+        "STRNOQ  = abc / unquoted",        "HEXV    = 0x10",
+        "BIGEXP  = 1E400",                 "NANV    = nan",
+        "HALF    = 1E",                    "GOOD    = 1.5D+03 / D exponent",
+        "PLUS    = +5",                    "BIGINT  = 123456789012345678901234",
+    };
+    write_fits(util_test_path("bad.fits"), cards, 12, (const unsigned char *)"x", 1);
+    const char *name = test_name("bad");
+    RUN(0, "import", util_test_path("bad.fits"), name);
+    static const char *const left_out[][2] = {
+        {"STRNOQ", "abc"}, {"HEXV", "0x10"}, {"BIGEXP", "1E400"}, {"NANV", "nan"},
+        {"HALF", "1E"},
+    };
+    for (size_t i = 0; i < sizeof left_out / sizeof left_out[0]; i++) {
+        char want[160];
+        snprintf(want, sizeof want, "bad.fits: warning: card '%s' left out: its value %s is "
+                                    "no number a keyword holds\n", left_out[i][0],
+                 left_out[i][1]);
+        CHECK_CONTAINS(err, want);
+    }
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "keywords:        3 of 32 slots");
+    CHECK_KEYWORD(out, "GOOD", "1500.0 / D exponent");
+    CHECK_KEYWORD(out, "PLUS", "5");
+    CHECK_KEYWORD(out, "BIGINT", "1.2345678901234569e+23");
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__fits_integer_scaling_gives_an_integer_type_whose_blank_marks_the_same_pixels)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* Integral scaling of 8- and 16-bit data gives the smallest integer type that holds
+     * the values (CFITSIO's equivalent type), and BLANK the value its pixels have there,
+     * so that the export, unscaled in that type, still marks them. The unsigned offsets
+     * export writes back alike keep BLANK as it is. */
+    static const struct {
+        const char *bitpix, *scaling[2], *file_blank;
+        unsigned char data[8];
+        size_t dlen;
+        const char *dtype, *values, *blank;
+    } cases[] = {
+        {"BITPIX  =                    8",
+         {"BZERO   =                    5", NULL},
+         "3",
+         {0, 1, 2, 3},
+         4,
+         "i16",
+         "5 6 7 8\n",
+         "8"},
+        {"BITPIX  =                   16",
+         {"BZERO   =                32768", "BSCALE  =                    2"},
+         "1",
+         {0, 0, 0, 1, 0, 2, 0, 3},
+         8,
+         "i32",
+         "32768 32770 32772 32774\n",
+         "32770"},
+        {"BITPIX  =                   16",
+         {"BZERO   =                32768", NULL},
+         "-32768",
+         {0x80, 0, 0x80, 1, 0x80, 2, 0x80, 3},
+         8,
+         "u16",
+         "0 1 2 3\n",
+         "-32768"},
+    };
+    const char *name = test_name("sc"), *back = test_name("back");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *cards[7] = {"SIMPLE  =                    T", cases[i].bitpix,
+                                "NAXIS   =                    1",
+                                "NAXIS1  =                    4"};
+        int n = 4;
+        for (int k = 0; k < 2 && cases[i].scaling[k]; k++)
+            cards[n++] = cases[i].scaling[k];
+        char blank[81];
+        snprintf(blank, sizeof blank, "BLANK   = %20s", cases[i].file_blank);
+        cards[n++] = blank;
+        write_fits(util_test_path("sc.fits"), cards, n, cases[i].data, cases[i].dlen);
+        RUN(0, "import", util_test_path("sc.fits"), name);
+        CHECK_STR(err, "");
+        char dtype[32];
+        info_field(name, "dtype", dtype, sizeof dtype);
+        CHECK_STR(dtype, cases[i].dtype);
+        char *c = cat_of(name);
+        CHECK_STR(c, cases[i].values);
+        free(c);
+        RUN(0, "info", name);
+        CHECK_KEYWORD(out, "BLANK", cases[i].blank);
+        /* Exported and imported again: the same type, values and BLANK. */
+        RUN(0, "export", name, util_test_path("back.fits"), "--force");
+        RUN(0, "import", util_test_path("back.fits"), back);
+        info_field(back, "dtype", dtype, sizeof dtype);
+        CHECK_STR(dtype, cases[i].dtype);
+        c = cat_of(back);
+        CHECK_STR(c, cases[i].values);
+        free(c);
+        RUN(0, "info", back);
+        CHECK_KEYWORD(out, "BLANK", cases[i].blank);
+        CHECK_OK(shmap_unlink(back));
+        CHECK_OK(shmap_unlink(name));
+    }
+    util_clear(&out, &err);
+}
+
+TEST(io__export_says_when_the_previous_writer_died_holding_the_lock)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("died");
+    RUN(0, "create", name, "u8", "4");
+    pid_t holder = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    util_kill9(holder);
+    RUN(0, "export", name, util_test_path("d.npy"));
+    char want[128];
+    snprintf(want, sizeof want, "warning: previous writer (pid %d) died while holding the "
+                                "lock: the data may be inconsistent", (int)holder);
+    CHECK_ERROR_LINE(err, want);
+    CHECK(file_exists(util_test_path("d.npy")));
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__compressed_files_are_named_as_such)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("gz");
+    RUN(0, "create", name, "u8", "3");
+    /* Export compresses nothing: a name that says it does gets raw bytes, and a warning. */
+    RUN(0, "export", name, util_test_path("a.fits.gz"));
+    CHECK_ERROR_LINE(err, "a.fits.gz: warning: written as raw bytes, uncompressed");
+    size_t len;
+    unsigned char *b = read_file(util_test_path("a.fits.gz"), &len);
+    CHECK_EQ_INT(len, 3);
+    free(b);
+    RUN(0, "export", name, util_test_path("b.gz"), "--format", "raw");
+    CHECK_STR(err, "");
+    /* Import reads no compressed file, and says what it is. */
+    static const unsigned char gz[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0,
+                                       0, 0, 0, 0};
+    util_write_file(util_test_path("c.npy.gz"), gz, sizeof gz);
+    const char *back = test_name("back");
+    RUN(1, "import", util_test_path("c.npy.gz"), back);
+    CHECK_ERROR_LINE(err, "c.npy.gz: is gzip-compressed: decompress it first");
+    CHECK(!util_shm_exists(back));
+    CHECK_OK(shmap_unlink(name));
     util_clear(&out, &err);
 }

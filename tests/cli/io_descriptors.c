@@ -1,0 +1,263 @@
+/*
+ * shmap export and import with a FILE that names a descriptor: /dev/stdout, /dev/stdin,
+ * /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N, or a link that leads to one. Linux shows
+ * each as a link to the descriptor's open file, so these names must be written through
+ * (as a shell's `>` would), never taken for a file to replace: replacing /dev/stdout would
+ * break every later `> /dev/stdout` on the machine. Sockets, which Linux cannot open by
+ * name, are written and read through the descriptor that holds them.
+ *
+ * Files live in this test's directory, which a guard process removes however the test
+ * ends; segments carry this test's prefix, which the runner removes if a test fails.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "../util.h"
+
+/* A whole file in a new buffer (NUL-terminated too); its length in *len. */
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        test_fail(__FILE__, __LINE__, "open %s: %s", path, strerror(errno));
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0);
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    CHECK(buf != NULL);
+    CHECK(read(fd, buf, (size_t)st.st_size) == st.st_size);
+    buf[st.st_size] = '\0';
+    close(fd);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+/* The raw bytes of a u16 2x2 ramp: what every export here writes. */
+static const uint16_t ramp[4] = {0, 1, 2, 3};
+
+/* A file holds the ramp's raw bytes, @p times over. */
+static void check_raw(const char *path, int times, int line)
+{
+    size_t len;
+    unsigned char *b = read_file(path, &len);
+    int ok = len == times * sizeof ramp;
+    for (int i = 0; ok && i < times; i++)
+        ok = memcmp(b + i * sizeof ramp, ramp, sizeof ramp) == 0;
+    free(b);
+    if (!ok)
+        test_fail(__FILE__, line, "%s holds %zu bytes, not the ramp %d times", path, len,
+                  times);
+}
+#define CHECK_RAW(path, times) check_raw((path), (times), __LINE__)
+
+static const char *make_ramp(void)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("src");
+    RUN(0, "create", name, "u16", "2", "2");
+    RUN(0, "fill", name, "ramp");
+    util_clear(&out, &err);
+    return name;
+}
+
+TEST(io__export_to_dev_stdout_writes_where_standard_output_is_redirected)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = make_ramp(), *bin = test_shmap_bin();
+    /* Standard output redirected to a regular file: /dev/stdout leads to that file. */
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s /dev/stdout --format raw > '%s'", bin,
+                         name, util_test_path("out.raw")), 0);
+    CHECK_STR(err, "");
+    CHECK_RAW(util_test_path("out.raw"), 1);
+    /* --force changes nothing for a descriptor: there is no file to replace. */
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s /dev/stdout --force --format raw > '%s'",
+                         bin, name, util_test_path("out.raw")), 0);
+    CHECK_RAW(util_test_path("out.raw"), 1);
+    /* .npy by the format option, read back by import. */
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s /dev/stdout --format npy > '%s'", bin,
+                         name, util_test_path("out.npy")), 0);
+    const char *back = test_name("back");
+    RUN(0, "import", util_test_path("out.npy"), back);
+    RUN(0, "cat", back);
+    CHECK_STR(out, "0 1\n2 3\n");
+    CHECK_OK(shmap_unlink(back));
+    /* /dev/fd/N and /proc/self/fd/N: the descriptor as the shell opened it, appending
+     * with >>. */
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s /dev/fd/3 --format raw 3> '%s' && "
+                         "'%s' export %s /proc/self/fd/3 --format raw 3>> '%s'", bin, name,
+                         util_test_path("fd3.raw"), bin, name, util_test_path("fd3.raw")), 0);
+    CHECK_RAW(util_test_path("fd3.raw"), 2);
+    /* A link of one's own to a descriptor is written through too, --force or not, and
+     * stays a link. */
+    const char *link = util_test_path("link.raw");
+    CHECK(symlink("/proc/self/fd/1", link) == 0);
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s '%s' --force > '%s'", bin, name, link,
+                         util_test_path("via.raw")), 0);
+    CHECK_RAW(util_test_path("via.raw"), 1);
+    struct stat st;
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    /* A descriptor that is not open, or open for reading only, is one clear line. */
+    RUN(1, "export", name, "/dev/fd/9");
+    CHECK_ERROR_LINE(err, "/dev/fd/9: descriptor 9 is not open");
+    CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s /dev/stdin < '%s'", bin, name,
+                         util_test_path("out.raw")), 1);
+    CHECK_ERROR_LINE(err, "/dev/stdin: descriptor 0 is open for reading only");
+    /* Another process's descriptor is opened as the shell's > opens it: emptied first. */
+    util_write_file(util_test_path("other.raw"), "old old old old old", 19);
+    CHECK_EQ_INT(test_sh(&out, &err, "sleep 30 >> '%s' 2>/dev/null & p=$!; "
+                         "'%s' export %s /proc/$p/fd/1 --format raw; rc=$?; kill $p; exit $rc",
+                         util_test_path("other.raw"), bin, name), 0);
+    CHECK_RAW(util_test_path("other.raw"), 1);
+    /* out.raw out.npy fd3.raw link.raw via.raw other.raw: nothing hidden beside them. */
+    CHECK_EQ_INT(util_dir_entries(util_test_dir()), 6);
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+/*
+ * What the audit saw as root: `export NAME /dev/stdout --force > out` replaced the link
+ * /dev/stdout with a regular file and left `out` empty. Shown in a private mount namespace
+ * with a /dev of its own, so the machine's /dev is never at stake, even with a shmap that
+ * has the fault. Root only (mounts), with a file: segment (this /dev has no shm).
+ */
+TEST(io__export_to_dev_stdout_with_force_never_replaces_the_link)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("needs root for a private mount namespace");
+    char *out = NULL, *err = NULL;
+    if (test_sh(&out, &err, "unshare -m --propagation private true") != 0)
+        TEST_SKIP("unshare -m does not work here: %s", err ? err : "");
+    char seg[600];
+    snprintf(seg, sizeof seg, "file:%s", util_test_path("seg.shm"));
+    RUN(0, "create", seg, "u16", "2", "2");
+    RUN(0, "fill", seg, "ramp");
+    CHECK_EQ_INT(test_sh(&out, &err, "unshare -m --propagation private sh -c '"
+                         "mount -t tmpfs -o size=1m tmpfs /dev && "
+                         "ln -s /proc/self/fd/1 /dev/stdout && "
+                         "\"$0\" export \"$1\" /dev/stdout --force --format raw > \"$2\"; "
+                         "echo rc=$?; ls /dev; test -L /dev/stdout && echo link || "
+                         "echo replaced' '%s' '%s' '%s'",
+                         test_shmap_bin(), seg, util_test_path("out.raw")), 0);
+    CHECK_STR(out, "rc=0\nstdout\nlink\n");
+    CHECK_RAW(util_test_path("out.raw"), 1);
+    RUN(0, "rm", seg);
+    util_clear(&out, &err);
+}
+
+/* A FILE in /dev that is no device is refused: it would stand for one. */
+TEST(io__export_makes_no_file_in_dev)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = make_ramp();
+    char path[300];
+    snprintf(path, sizeof path, "/dev/%s.npy", test_name("x"));
+    int rc = test_cli(&out, &err, NULL, "export", name, path, NULL);
+    int made = access(path, F_OK) == 0;
+    unlink(path); /* a shmap with the fault made it */
+    CHECK(!made);
+    CHECK_EQ_INT(rc, 1);
+    CHECK_ERROR_LINE(err, "export makes no file in /dev");
+    CHECK_CONTAINS(err, "give - for standard output");
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+/* Run the shmap command with @p in as standard input and @p outfd as standard output
+ * (-1: /dev/null), stderr into *err; its exit status. */
+static int run_fds(int in, int outfd, char **err, char *const *args)
+{
+    int ep[2];
+    CHECK(pipe(ep) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(in >= 0 ? in : null, 0);
+        dup2(outfd >= 0 ? outfd : null, 1);
+        dup2(ep[1], 2);
+        char *argv[16];
+        int n = 0;
+        argv[n++] = (char *)test_shmap_bin();
+        for (; args[n - 1] && n < 15; n++)
+            argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(ep[1]);
+    char buf[4096];
+    util_read_to_end(ep[0], buf, sizeof buf);
+    free(*err);
+    *err = strdup(buf);
+    return test_wait(pid);
+}
+
+TEST(io__sockets_are_written_and_read_through_the_descriptor_that_holds_them)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = make_ramp();
+    /* Standard output a socket: /dev/stdout, /dev/fd/1 and /proc/self/fd/1 are written
+     * through it, as - is. */
+    static const char *const outs[] = {"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "-"};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        char *args[] = {"export", (char *)name, (char *)outs[i], "--format", "raw", NULL};
+        int rc = run_fds(-1, sv[1], &err, args);
+        close(sv[1]);
+        if (rc != 0)
+            test_fail(__FILE__, __LINE__, "export to %s exited %d: %s", outs[i], rc, err);
+        unsigned char got[64];
+        size_t n = util_read_to_end(sv[0], (char *)got, sizeof got);
+        CHECK_EQ_INT(n, sizeof ramp);
+        CHECK(memcmp(got, ramp, sizeof ramp) == 0);
+    }
+    /* Standard input a socket: read through it as - is. */
+    const char *npy = util_test_path("r.npy");
+    RUN(0, "export", name, npy);
+    size_t len;
+    unsigned char *file = read_file(npy, &len);
+    static const char *const ins[] = {"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "-"};
+    const char *back = test_name("back");
+    for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++) {
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        pid_t writer = util_spawn();
+        if (writer == 0) {
+            close(sv[1]);
+            _exit(write(sv[0], file, len) == (ssize_t)len ? 0 : 1);
+        }
+        close(sv[0]);
+        char *args[] = {"import", (char *)ins[i], (char *)back, NULL};
+        int rc = run_fds(sv[1], -1, &err, args);
+        close(sv[1]);
+        CHECK_EQ_INT(test_wait(writer), 0);
+        if (rc != 0)
+            test_fail(__FILE__, __LINE__, "import from %s exited %d: %s", ins[i], rc, err);
+        RUN(0, "cat", back);
+        CHECK_STR(out, "0 1\n2 3\n");
+        CHECK_OK(shmap_unlink(back));
+    }
+    free(file);
+    /* A socket by its own name is no descriptor of ours: refused, saying what to do. */
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(s >= 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    const char *sock = util_test_path("s.sock");
+    CHECK(strlen(sock) < sizeof addr.sun_path);
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock);
+    CHECK(bind(s, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(s, 1) == 0);
+    RUN(1, "export", name, sock);
+    CHECK_ERROR_LINE(err, "s.sock: is a socket, which cannot be opened: give - and redirect "
+                          "standard output to it");
+    RUN(1, "import", sock, back);
+    CHECK_ERROR_LINE(err, "s.sock: is a socket, which cannot be opened: give - and redirect "
+                          "standard input from it");
+    CHECK(!util_shm_exists(back));
+    close(s);
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
