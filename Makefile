@@ -112,7 +112,7 @@ PY_SKIP := Python tests not run: install python3-pytest
 endif
 endif
 
-.PHONY: all check demo bench install uninstall clean
+.PHONY: all check demo bench install uninstall clean FORCE
 all: $(LIBA) $(LIBSO) $(SHMAP) $(B)/shmap.pc $(PYMOD)
 ifneq ($(PY_SKIP),)
 	@echo "$(PY_SKIP)"
@@ -140,7 +140,20 @@ $(B)/cli/fits.o: ALL_CFLAGS += $(FITS_CFLAGS)
 $(SHMAP): $(CLI_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(FITS_LIBS) $(LDLIBS) -lm
 
-$(B)/shmap.pc: shmap.pc.in include/shmap.h
+# A file that holds TEXT, rewritten only when TEXT changes, so that targets depending on it
+# are remade when a variable on the command line changes them and not otherwise (git's
+# GIT-CFLAGS and GIT-PREFIX). Use: `$(call write_if_changed,TEXT)` as a FORCE rule's recipe.
+sq = $(subst ','\'',$(1))
+write_if_changed = @mkdir -p $(dir $@); printf '%s\n' '$(call sq,$(1))' | cmp -s - $@ || \
+	printf '%s\n' '$(call sq,$(1))' > $@
+
+# The .pc names the install directories: built again when PREFIX, LIBDIR or INCLUDEDIR
+# change (`make install PREFIX=/opt/shmap` after a plain `make`), so what install copies
+# never names the directories of an earlier build.
+$(B)/pc-paths: FORCE
+	$(call write_if_changed,$(PREFIX) $(LIBDIR) $(INCLUDEDIR))
+
+$(B)/shmap.pc: shmap.pc.in include/shmap.h $(B)/pc-paths
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' $< > $@
 
@@ -213,3 +226,5 @@ uninstall:
 
 clean:
 	rm -rf build
+
+FORCE:
