@@ -1,12 +1,16 @@
 # shmap: GNU make build. `make`, `make check`, `make demo`, `make bench`, `make install`.
 # Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined (or thread), PYTHON,
-# BENCHFLAGS, FITS=no (build the command without CFITSIO even where pkg-config finds it).
+# PYTHONDIR, BENCHFLAGS, FITS=no (build the command without CFITSIO even where pkg-config
+# finds it).
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+
+# $(call sq,TEXT): TEXT for the inside of a shell's single quotes.
+sq = $(subst ','\'',$(1))
 
 VERSION := $(shell sed -n 's/^\#define SHMAP_VERSION_STRING "\(.*\)"/\1/p' include/shmap.h)
 # Before 1.0 any minor version may change the ABI (structs the library fills grow), so the
@@ -83,7 +87,18 @@ ifneq ($(PYTHON),)
 PY_INC := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 NP_INC := $(shell $(PYTHON) -c 'import numpy; print(numpy.get_include())')
 PY_EXT := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-PY_SITE := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+# Where install puts the module: under PREFIX, as everything else. That is the platlib of the
+# posix_prefix scheme with PREFIX as its base (PREFIX/lib/python3.X/site-packages), or the
+# interpreter's own platlib when it is a sibling of that one: Debian's python3 searches
+# /usr/local/lib/python3.X/dist-packages, not site-packages, and the default install is
+# then imported without PYTHONPATH. PYTHONDIR=DIR overrides.
+ifeq ($(origin PYTHONDIR),undefined)
+PYTHONDIR := $(shell $(PYTHON) -c 'import os, sys, sysconfig; \
+	base = {"base": sys.argv[1], "platbase": sys.argv[1]}; \
+	path = sysconfig.get_path("platlib", "posix_prefix", base); \
+	own = sysconfig.get_path("platlib"); \
+	print(own if os.path.dirname(own) == os.path.dirname(path) else path)' '$(call sq,$(PREFIX))')
+endif
 PY_OK := $(wildcard $(PY_INC)/Python.h)
 PYTEST_OK := $(shell $(PYTHON) -c 'import pytest' >/dev/null 2>&1 && echo yes)
 endif
@@ -143,7 +158,6 @@ $(SHMAP): $(CLI_OBJ) $(LIBA)
 # A file that holds TEXT, rewritten only when TEXT changes, so that targets depending on it
 # are remade when a variable on the command line changes them and not otherwise (git's
 # GIT-CFLAGS and GIT-PREFIX). Use: `$(call write_if_changed,TEXT)` as a FORCE rule's recipe.
-sq = $(subst ','\'',$(1))
 write_if_changed = @mkdir -p $(dir $@); printf '%s\n' '$(call sq,$(1))' | cmp -s - $@ || \
 	printf '%s\n' '$(call sq,$(1))' > $@
 
@@ -215,14 +229,17 @@ install: all
 	install -m 644 docs/shmap.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 docs/shmap.3 $(DESTDIR)$(MANDIR)/man3/
 ifneq ($(PYMOD),)
-	install -d $(DESTDIR)$(PY_SITE)
-	install -m 644 $(PYMOD) $(DESTDIR)$(PY_SITE)/
+	install -d $(DESTDIR)$(PYTHONDIR)
+	install -m 644 $(PYMOD) $(DESTDIR)$(PYTHONDIR)/
 endif
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmap.h $(DESTDIR)$(LIBDIR)/libshmap.* \
 	    $(DESTDIR)$(BINDIR)/shmap $(DESTDIR)$(LIBDIR)/pkgconfig/shmap.pc \
 	    $(DESTDIR)$(MANDIR)/man1/shmap.1 $(DESTDIR)$(MANDIR)/man3/shmap.3
+ifneq ($(PYTHON),)
+	rm -f $(DESTDIR)$(PYTHONDIR)/shmap$(PY_EXT)
+endif
 
 clean:
 	rm -rf build
