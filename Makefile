@@ -232,6 +232,15 @@ ifneq ($(PYMOD),)
 	install -d $(DESTDIR)$(PYTHONDIR)
 	install -m 644 $(PYMOD) $(DESTDIR)$(PYTHONDIR)/
 endif
+# The loader finds a new library in a directory ld.so.conf lists (/usr/local/lib on most
+# systems) only once its cache is rebuilt, as package managers do after an install: without
+# it, programs built against the installed copy do not start. Only in place (no DESTDIR);
+# a failure (not root, no ldconfig) fails nothing. A plain ldconfig, not `ldconfig LIBDIR`,
+# which would put a LIBDIR the system does not search into its cache until the next rebuild:
+# the README says what programs need for one of those.
+ifeq ($(DESTDIR),)
+	PATH="$$PATH:/sbin:/usr/sbin" ldconfig 2>/dev/null || true
+endif
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmap.h $(DESTDIR)$(LIBDIR)/libshmap.* \
