@@ -1,7 +1,7 @@
 # shmap: GNU make build. `make`, `make check`, `make demo`, `make bench`, `make install`.
 # Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined (or thread), PYTHON,
 # PYTHONDIR, BENCHFLAGS, FITS=no (build the command without CFITSIO even where pkg-config
-# finds it).
+# finds it), B (the build directory: build, or build/san with SANITIZE).
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -11,6 +11,12 @@ MANDIR ?= $(PREFIX)/share/man
 
 # $(call sq,TEXT): TEXT for the inside of a shell's single quotes.
 sq = $(subst ','\'',$(1))
+
+# A file that holds TEXT, rewritten only when TEXT changes, so that targets depending on it
+# are remade when a variable on the command line changes them and not otherwise (git's
+# GIT-CFLAGS and GIT-PREFIX). Use: `$(call write_if_changed,TEXT)` as a FORCE rule's recipe.
+write_if_changed = @mkdir -p $(dir $@); printf '%s\n' '$(call sq,$(1))' | cmp -s - $@ || \
+	printf '%s\n' '$(call sq,$(1))' > $@
 
 VERSION := $(shell sed -n 's/^\#define SHMAP_VERSION_STRING "\(.*\)"/\1/p' include/shmap.h)
 # Before 1.0 any minor version may change the ABI (structs the library fills grow), so the
@@ -136,8 +142,15 @@ ifneq ($(FITS_SKIP),)
 	@echo "$(FITS_SKIP)"
 endif
 
+# Objects depend on the compiler and its flags as on their sources: `make CC=clang` or
+# `make CFLAGS=-O0` after another build compiles everything again instead of finding
+# nothing to do (B=build/clang keeps both builds).
+BUILD_FLAGS := $(CC) $(ALL_CFLAGS) $(FITS_CFLAGS) $(LDFLAGS) $(LDLIBS)
+$(B)/build-flags: FORCE
+	$(call write_if_changed,$(BUILD_FLAGS))
+
 $(B)/%.o: %.c include/shmap.h $(wildcard src/*.h) $(wildcard tests/*.h) $(wildcard cli/*.h) \
-	$(wildcard bench/*.h)
+	$(wildcard bench/*.h) $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -Isrc -c $< -o $@
 
@@ -155,12 +168,6 @@ $(B)/cli/fits.o: ALL_CFLAGS += $(FITS_CFLAGS)
 $(SHMAP): $(CLI_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(FITS_LIBS) $(LDLIBS) -lm
 
-# A file that holds TEXT, rewritten only when TEXT changes, so that targets depending on it
-# are remade when a variable on the command line changes them and not otherwise (git's
-# GIT-CFLAGS and GIT-PREFIX). Use: `$(call write_if_changed,TEXT)` as a FORCE rule's recipe.
-write_if_changed = @mkdir -p $(dir $@); printf '%s\n' '$(call sq,$(1))' | cmp -s - $@ || \
-	printf '%s\n' '$(call sq,$(1))' > $@
-
 # The .pc names the install directories: built again when PREFIX, LIBDIR or INCLUDEDIR
 # change (`make install PREFIX=/opt/shmap` after a plain `make`), so what install copies
 # never names the directories of an earlier build.
@@ -171,7 +178,7 @@ $(B)/shmap.pc: shmap.pc.in include/shmap.h $(B)/pc-paths
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(PYMOD): $(wildcard python/*.c) $(wildcard python/*.h) include/shmap.h $(LIBA)
+$(PYMOD): $(wildcard python/*.c) $(wildcard python/*.h) include/shmap.h $(LIBA) $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -shared -I$(PY_INC) -I$(NP_INC) -o $@ python/shmapmodule.c \
 	    $(LDFLAGS) $(LIBA) $(LDLIBS)
