@@ -12,11 +12,13 @@ MANDIR ?= $(PREFIX)/share/man
 # $(call sq,TEXT): TEXT for the inside of a shell's single quotes.
 sq = $(subst ','\'',$(1))
 
-# A file that holds TEXT, rewritten only when TEXT changes, so that targets depending on it
-# are remade when a variable on the command line changes them and not otherwise (git's
-# GIT-CFLAGS and GIT-PREFIX). Use: `$(call write_if_changed,TEXT)` as a FORCE rule's recipe.
-write_if_changed = @mkdir -p $(dir $@); printf '%s\n' '$(call sq,$(1))' | cmp -s - $@ || \
-	printf '%s\n' '$(call sq,$(1))' > $@
+# $(call remember,FILE,TEXT): write TEXT into FILE now, as the Makefile is read (a dry run
+# too), unless FILE holds it already. Targets that depend on FILE are remade when TEXT
+# changes (a variable given on the command line) and only then, as with git's GIT-CFLAGS.
+# Done while reading, not by a rule that always runs, which would make `make -n` show every
+# target out of date.
+remember = $(shell mkdir -p $(dir $(1)) && { printf '%s\n' '$(call sq,$(2))' | cmp -s - $(1) || \
+	printf '%s\n' '$(call sq,$(2))' > $(1); })
 
 VERSION := $(shell sed -n 's/^\#define SHMAP_VERSION_STRING "\(.*\)"/\1/p' include/shmap.h)
 # Before 1.0 any minor version may change the ABI (structs the library fills grow), so the
@@ -133,7 +135,7 @@ PY_SKIP := Python tests not run: install python3-pytest
 endif
 endif
 
-.PHONY: all check demo bench install uninstall clean FORCE
+.PHONY: all check demo bench install uninstall clean
 all: $(LIBA) $(LIBSO) $(SHMAP) $(B)/shmap.pc $(PYMOD)
 ifneq ($(PY_SKIP),)
 	@echo "$(PY_SKIP)"
@@ -146,8 +148,7 @@ endif
 # `make CFLAGS=-O0` after another build compiles everything again instead of finding
 # nothing to do (B=build/clang keeps both builds).
 BUILD_FLAGS := $(CC) $(ALL_CFLAGS) $(FITS_CFLAGS) $(LDFLAGS) $(LDLIBS)
-$(B)/build-flags: FORCE
-	$(call write_if_changed,$(BUILD_FLAGS))
+remembered := $(call remember,$(B)/build-flags,$(BUILD_FLAGS))
 
 $(B)/%.o: %.c include/shmap.h $(wildcard src/*.h) $(wildcard tests/*.h) $(wildcard cli/*.h) \
 	$(wildcard bench/*.h) $(B)/build-flags
@@ -171,8 +172,7 @@ $(SHMAP): $(CLI_OBJ) $(LIBA)
 # The .pc names the install directories: built again when PREFIX, LIBDIR or INCLUDEDIR
 # change (`make install PREFIX=/opt/shmap` after a plain `make`), so what install copies
 # never names the directories of an earlier build.
-$(B)/pc-paths: FORCE
-	$(call write_if_changed,$(PREFIX) $(LIBDIR) $(INCLUDEDIR))
+remembered := $(call remember,$(B)/pc-paths,$(PREFIX) $(LIBDIR) $(INCLUDEDIR))
 
 $(B)/shmap.pc: shmap.pc.in include/shmap.h $(B)/pc-paths
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
@@ -259,5 +259,3 @@ endif
 
 clean:
 	rm -rf build
-
-FORCE:
