@@ -135,7 +135,7 @@ PY_SKIP := Python tests not run: install python3-pytest
 endif
 endif
 
-.PHONY: all check demo bench install uninstall clean
+.PHONY: all check install-check demo bench install uninstall clean
 all: $(LIBA) $(LIBSO) $(SHMAP) $(B)/shmap.pc $(PYMOD)
 ifneq ($(PY_SKIP),)
 	@echo "$(PY_SKIP)"
@@ -202,8 +202,35 @@ $(DEMO): $(B)/demo/demo.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
 
 check: all $(TESTS)
+	@$(MAKE) --no-print-directory install-check
 	SHMAP_BIN=$(abspath $(SHMAP)) SHMAP_PYTEST='$(PYTEST_CMD)' SHMAP_PYTEST_SKIP='$(PY_SKIP)' \
 	    $(TESTS) $(TESTARGS)
+
+# Install into a stage and uninstall, with another PREFIX than the build's: every path the
+# recipes name is checked to lie in the stage before anything runs (a dry run), the .pc
+# installed must name that PREFIX, and uninstall must leave no file. The build's own .pc is
+# made again at the end.
+STAGE := $(abspath $(B))/install-check
+STAGE_VARS := DESTDIR=$(STAGE) PREFIX=/opt/shmap-check
+SUBMAKE := $(MAKE) -s --no-print-directory
+install-check: all
+	@rm -rf $(STAGE)
+	@out=$$($(SUBMAKE) -n $(STAGE_VARS) install uninstall) || exit 1; \
+	 out=$$(printf '%s\n' "$$out" | sed -e ':a' -e '/\\$$/{N;s/\\\n//;ba' -e '}'); \
+	 bad=$$(printf '%s\n' "$$out" | tr ' \t' '\n\n' | grep '^/' | grep -v '^$(STAGE)/'); \
+	 if [ -n "$$bad" ]; then \
+	     echo "install-check: install or uninstall would write outside $(STAGE):" $$bad; \
+	     exit 1; \
+	 fi
+	@$(SUBMAKE) $(STAGE_VARS) install >/dev/null
+	@grep -qx 'libdir=/opt/shmap-check/lib' $(STAGE)/opt/shmap-check/lib/pkgconfig/shmap.pc || \
+	    { echo "install-check: the installed shmap.pc does not name PREFIX"; exit 1; }
+	@$(SUBMAKE) $(STAGE_VARS) uninstall
+	@left=$$(find $(STAGE) ! -type d); \
+	 if [ -n "$$left" ]; then echo "install-check: left after uninstall:" $$left; exit 1; fi
+	@rm -rf $(STAGE)
+	@$(SUBMAKE) $(B)/shmap.pc
+	@echo "install-check: install and uninstall stay within DESTDIR and PREFIX"
 
 demo: $(SHMAP) $(DEMO)
 	SHMAP_BIN=$(abspath $(SHMAP)) $(DEMO)
