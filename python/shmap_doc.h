@@ -1260,7 +1260,9 @@ PyDoc_STRVAR(read_only_error_doc,
 "plain PermissionError (EACCES).");
 
 PyDoc_STRVAR(dtype_error_doc,
-"An element type that shmap cannot store or does not know (also a TypeError).");
+"An element type that shmap cannot store or does not know (also a TypeError): code\n"
+"and errno EDTYPE, or EBYTEORDER for a type of the other byte order, whether the\n"
+"library refused a type name or the binding a numpy dtype.");
 
 PyDoc_STRVAR(argument_error_doc,
 "A bad name, shape, size, keyword or argument refused by the library (also a\n"
