@@ -92,13 +92,14 @@ static PyObject *OwnerDiedWarning; /* shmap.OwnerDiedWarning(RuntimeWarning) */
 
 /* Does the detail message name the segment? Compare with the name as the library prints
  * it: without a store prefix or a leading '/'; a name too long to be one is quoted cut to
- * its first 40 bytes ("'NAME...': name is N bytes"). */
+ * its first 40 bytes, with "..." ("'NAME...': name is N bytes") or without (a memfd label
+ * too long: "'memfd:NAME': a memfd label is at most 200 bytes"). */
 static int mentions(const char *detail, const char *name)
 {
     if (!name || !*name)
         return 1;
     if (detail[0] == '\'' && strlen(name) > 40 && strncmp(detail + 1, name, 40) == 0 &&
-        strncmp(detail + 41, "...'", 4) == 0)
+        (strncmp(detail + 41, "...'", 4) == 0 || detail[41] == '\''))
         return 1;
     if (strncmp(name, "shm://", 6) == 0)
         name += 6;
