@@ -33,7 +33,10 @@ PyDoc_STRVAR(module_doc,
 "A name is a str or bytes. To the system it is bytes, which need not be UTF-8: a str\n"
 "is encoded as os.fsencode() does (the file-system encoding, surrogateescape), and\n"
 "the names this module returns (Segment.name, os_handle, list(), info()) are decoded\n"
-"as os.fsdecode() does, so a name list() gives always opens and deletes its object.\n"
+"as os.fsdecode() does, so a name list() gives is its object's name byte for byte and\n"
+"opens and deletes it, unless it holds a control character: shmap takes none in any\n"
+"name (shmap.ArgumentError, EBADNAME), so such an object, renamed into /dev/shm by\n"
+"another tool, is removed with os.unlink('/dev/shm/' + name).\n"
 "\n"
 "Lifetimes. A Segment is one reference to a mapping of this process. Every array taken\n"
 "from Segment.array, and every buffer exported (numpy.asarray(seg), memoryview(seg)),\n"
@@ -421,7 +424,8 @@ PyDoc_STRVAR(list_doc,
 "shmap segment (...)'), error_code and deleted. A segment whose keywords a\n"
 "writer kept changing for a second has keywords=None. Names are decoded as os.fsdecode() does\n"
 "(surrogateescape), so each one, byte for byte the object's name, opens and deletes\n"
-"it. Raises OSError if the store cannot be listed.");
+"it, but for a name with a control character, which no shmap call takes (see the\n"
+"module's help). Raises OSError if the store cannot be listed.");
 
 PyDoc_STRVAR(info_doc,
 "info($module, /, name, *, dtype=None, shape=None, offset=0, private=False,\n"
