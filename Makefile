@@ -1,12 +1,24 @@
 # shmap: GNU make build. `make`, `make check`, `make demo`, `make bench`, `make install`.
 # Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined (or thread), PYTHON,
-# BENCHFLAGS, FITS=no (build the command without CFITSIO even where pkg-config finds it).
+# PYTHONDIR, BENCHFLAGS, FITS=no (build the command without CFITSIO even where pkg-config
+# finds it), B (the build directory: build, or build/san with SANITIZE).
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+
+# $(call sq,TEXT): TEXT for the inside of a shell's single quotes.
+sq = $(subst ','\'',$(1))
+
+# $(call remember,FILE,TEXT): write TEXT into FILE now, as the Makefile is read (a dry run
+# too), unless FILE holds it already. Targets that depend on FILE are remade when TEXT
+# changes (a variable given on the command line) and only then, as with git's GIT-CFLAGS.
+# Done while reading, not by a rule that always runs, which would make `make -n` show every
+# target out of date.
+remember = $(shell mkdir -p $(dir $(1)) && { printf '%s\n' '$(call sq,$(2))' | cmp -s - $(1) || \
+	printf '%s\n' '$(call sq,$(2))' > $(1); })
 
 VERSION := $(shell sed -n 's/^\#define SHMAP_VERSION_STRING "\(.*\)"/\1/p' include/shmap.h)
 # Before 1.0 any minor version may change the ABI (structs the library fills grow), so the
@@ -83,7 +95,18 @@ ifneq ($(PYTHON),)
 PY_INC := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 NP_INC := $(shell $(PYTHON) -c 'import numpy; print(numpy.get_include())')
 PY_EXT := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-PY_SITE := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+# Where install puts the module: under PREFIX, as everything else. That is the platlib of the
+# posix_prefix scheme with PREFIX as its base (PREFIX/lib/python3.X/site-packages), or the
+# interpreter's own platlib when it is a sibling of that one: Debian's python3 searches
+# /usr/local/lib/python3.X/dist-packages, not site-packages, and the default install is
+# then imported without PYTHONPATH. PYTHONDIR=DIR overrides.
+ifeq ($(origin PYTHONDIR),undefined)
+PYTHONDIR := $(shell $(PYTHON) -c 'import os, sys, sysconfig; \
+	base = {"base": sys.argv[1], "platbase": sys.argv[1]}; \
+	path = sysconfig.get_path("platlib", "posix_prefix", base); \
+	own = sysconfig.get_path("platlib"); \
+	print(own if os.path.dirname(own) == os.path.dirname(path) else path)' '$(call sq,$(PREFIX))')
+endif
 PY_OK := $(wildcard $(PY_INC)/Python.h)
 PYTEST_OK := $(shell $(PYTHON) -c 'import pytest' >/dev/null 2>&1 && echo yes)
 endif
@@ -112,7 +135,7 @@ PY_SKIP := Python tests not run: install python3-pytest
 endif
 endif
 
-.PHONY: all check demo bench install uninstall clean
+.PHONY: all check install-check demo bench install uninstall clean
 all: $(LIBA) $(LIBSO) $(SHMAP) $(B)/shmap.pc $(PYMOD)
 ifneq ($(PY_SKIP),)
 	@echo "$(PY_SKIP)"
@@ -121,8 +144,14 @@ ifneq ($(FITS_SKIP),)
 	@echo "$(FITS_SKIP)"
 endif
 
+# Objects depend on the compiler and its flags as on their sources: `make CC=clang` or
+# `make CFLAGS=-O0` after another build compiles everything again instead of finding
+# nothing to do (B=build/clang keeps both builds).
+BUILD_FLAGS := $(CC) $(ALL_CFLAGS) $(FITS_CFLAGS) $(LDFLAGS) $(LDLIBS)
+remembered := $(call remember,$(B)/build-flags,$(BUILD_FLAGS))
+
 $(B)/%.o: %.c include/shmap.h $(wildcard src/*.h) $(wildcard tests/*.h) $(wildcard cli/*.h) \
-	$(wildcard bench/*.h)
+	$(wildcard bench/*.h) $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -Isrc -c $< -o $@
 
@@ -140,11 +169,16 @@ $(B)/cli/fits.o: ALL_CFLAGS += $(FITS_CFLAGS)
 $(SHMAP): $(CLI_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(FITS_LIBS) $(LDLIBS) -lm
 
-$(B)/shmap.pc: shmap.pc.in include/shmap.h
+# The .pc names the install directories: built again when PREFIX, LIBDIR or INCLUDEDIR
+# change (`make install PREFIX=/opt/shmap` after a plain `make`), so what install copies
+# never names the directories of an earlier build.
+remembered := $(call remember,$(B)/pc-paths,$(PREFIX) $(LIBDIR) $(INCLUDEDIR))
+
+$(B)/shmap.pc: shmap.pc.in include/shmap.h $(B)/pc-paths
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(PYMOD): $(wildcard python/*.c) $(wildcard python/*.h) include/shmap.h $(LIBA)
+$(PYMOD): $(wildcard python/*.c) $(wildcard python/*.h) include/shmap.h $(LIBA) $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -shared -I$(PY_INC) -I$(NP_INC) -o $@ python/shmapmodule.c \
 	    $(LDFLAGS) $(LIBA) $(LDLIBS)
@@ -168,8 +202,35 @@ $(DEMO): $(B)/demo/demo.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
 
 check: all $(TESTS)
+	@$(MAKE) --no-print-directory install-check
 	SHMAP_BIN=$(abspath $(SHMAP)) SHMAP_PYTEST='$(PYTEST_CMD)' SHMAP_PYTEST_SKIP='$(PY_SKIP)' \
 	    $(TESTS) $(TESTARGS)
+
+# Install into a stage and uninstall, with another PREFIX than the build's: every path the
+# recipes name is checked to lie in the stage before anything runs (a dry run), the .pc
+# installed must name that PREFIX, and uninstall must leave no file. The build's own .pc is
+# made again at the end.
+STAGE := $(abspath $(B))/install-check
+STAGE_VARS := DESTDIR=$(STAGE) PREFIX=/opt/shmap-check
+SUBMAKE := $(MAKE) -s --no-print-directory
+install-check: all
+	@rm -rf $(STAGE)
+	@out=$$($(SUBMAKE) -n $(STAGE_VARS) install uninstall) || exit 1; \
+	 out=$$(printf '%s\n' "$$out" | sed -e ':a' -e '/\\$$/{N;s/\\\n//;ba' -e '}'); \
+	 bad=$$(printf '%s\n' "$$out" | tr ' \t' '\n\n' | grep '^/' | grep -v '^$(STAGE)/'); \
+	 if [ -n "$$bad" ]; then \
+	     echo "install-check: install or uninstall would write outside $(STAGE):" $$bad; \
+	     exit 1; \
+	 fi
+	@$(SUBMAKE) $(STAGE_VARS) install >/dev/null
+	@grep -qx 'libdir=/opt/shmap-check/lib' $(STAGE)/opt/shmap-check/lib/pkgconfig/shmap.pc || \
+	    { echo "install-check: the installed shmap.pc does not name PREFIX"; exit 1; }
+	@$(SUBMAKE) $(STAGE_VARS) uninstall
+	@left=$$(find $(STAGE) ! -type d); \
+	 if [ -n "$$left" ]; then echo "install-check: left after uninstall:" $$left; exit 1; fi
+	@rm -rf $(STAGE)
+	@$(SUBMAKE) $(B)/shmap.pc
+	@echo "install-check: install and uninstall stay within DESTDIR and PREFIX"
 
 demo: $(SHMAP) $(DEMO)
 	SHMAP_BIN=$(abspath $(SHMAP)) $(DEMO)
@@ -202,14 +263,26 @@ install: all
 	install -m 644 docs/shmap.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 docs/shmap.3 $(DESTDIR)$(MANDIR)/man3/
 ifneq ($(PYMOD),)
-	install -d $(DESTDIR)$(PY_SITE)
-	install -m 644 $(PYMOD) $(DESTDIR)$(PY_SITE)/
+	install -d $(DESTDIR)$(PYTHONDIR)
+	install -m 644 $(PYMOD) $(DESTDIR)$(PYTHONDIR)/
+endif
+# The loader finds a new library in a directory ld.so.conf lists (/usr/local/lib on most
+# systems) only once its cache is rebuilt, as package managers do after an install: without
+# it, programs built against the installed copy do not start. Only in place (no DESTDIR);
+# a failure (not root, no ldconfig) fails nothing. A plain ldconfig, not `ldconfig LIBDIR`,
+# which would put a LIBDIR the system does not search into its cache until the next rebuild:
+# the README says what programs need for one of those.
+ifeq ($(DESTDIR),)
+	PATH="$$PATH:/sbin:/usr/sbin" ldconfig 2>/dev/null || true
 endif
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmap.h $(DESTDIR)$(LIBDIR)/libshmap.* \
 	    $(DESTDIR)$(BINDIR)/shmap $(DESTDIR)$(LIBDIR)/pkgconfig/shmap.pc \
 	    $(DESTDIR)$(MANDIR)/man1/shmap.1 $(DESTDIR)$(MANDIR)/man3/shmap.3
+ifneq ($(PYTHON),)
+	rm -f $(DESTDIR)$(PYTHONDIR)/shmap$(PY_EXT)
+endif
 
 clean:
 	rm -rf build

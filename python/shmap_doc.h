@@ -33,7 +33,10 @@ PyDoc_STRVAR(module_doc,
 "A name is a str or bytes. To the system it is bytes, which need not be UTF-8: a str\n"
 "is encoded as os.fsencode() does (the file-system encoding, surrogateescape), and\n"
 "the names this module returns (Segment.name, os_handle, list(), info()) are decoded\n"
-"as os.fsdecode() does, so a name list() gives always opens and deletes its object.\n"
+"as os.fsdecode() does, so a name list() gives is its object's name byte for byte and\n"
+"opens and deletes it, unless it holds a control character: shmap takes none in any\n"
+"name (shmap.ArgumentError, EBADNAME), so such an object, renamed into /dev/shm by\n"
+"another tool, is removed with os.unlink('/dev/shm/' + name).\n"
 "\n"
 "Lifetimes. A Segment is one reference to a mapping of this process. Every array taken\n"
 "from Segment.array, and every buffer exported (numpy.asarray(seg), memoryview(seg)),\n"
@@ -421,7 +424,8 @@ PyDoc_STRVAR(list_doc,
 "shmap segment (...)'), error_code and deleted. A segment whose keywords a\n"
 "writer kept changing for a second has keywords=None. Names are decoded as os.fsdecode() does\n"
 "(surrogateescape), so each one, byte for byte the object's name, opens and deletes\n"
-"it. Raises OSError if the store cannot be listed.");
+"it, but for a name with a control character, which no shmap call takes (see the\n"
+"module's help). Raises OSError if the store cannot be listed.");
 
 PyDoc_STRVAR(info_doc,
 "info($module, /, name, *, dtype=None, shape=None, offset=0, private=False,\n"
@@ -439,18 +443,18 @@ PyDoc_STRVAR(info_doc,
 "list, or None), elsize, ndim, shape (a list), nelem, bytes, data_offset,\n"
 "creator_pid, creator_uid, attached (the processes in the attach table, those that\n"
 "opened it read-write or took a lock: a list of dicts as Segment.attached gives),\n"
-"lock (the lock state, as Segment.lock_info gives), mapped_by (the other processes\n"
-"that map it outside the attach table, read-only opens that never locked, found in\n"
-"/proc: dicts with pid, start and writable; None if /proc cannot be read; this\n"
-"process is not listed), mapped_by_unseen (processes whose maps this user cannot\n"
-"read and that could have opened it; -1 if /proc hides them),\n"
-"generation, created (ISO 8601\n"
+"lock (the lock state, as Segment.lock_info gives), generation, created (ISO 8601\n"
 "UTC with milliseconds), created_ns, transient, flags,\n"
 "keyword_capacity, keywords (name -> value, in the order set), keyword_comments\n"
 "(name -> comment, for those that have one), ring (a ring of frames), ring_length\n"
 "and frame_size (None unless a ring), published and published_ns (the last publish,\n"
-"as created is given; None if never). Keyword floats that are nan or\n"
-"infinite stay floats here (the JSON prints null).\n"
+"as created is given; None if never), deleted (True for a System V segment deleted\n"
+"while processes still attach it, described as sysv://id=N; else False), mapped_by\n"
+"(the other processes that map it outside the attach table, read-only opens that\n"
+"never locked, found in /proc: dicts with pid, start and writable; None if /proc\n"
+"cannot be read; this process is not listed), mapped_by_unseen (processes whose maps\n"
+"this user cannot read and that could have opened it; -1 if /proc hides them).\n"
+"Keyword floats that are nan or infinite stay floats here (the JSON prints null).\n"
 "\n"
 "Raw descriptions, as `shmap info NAME --dtype T --shape D,... [--offset B]\n"
 "[--private] --json` gives them, for an object without a shmap header (a plain\n"
@@ -1260,7 +1264,9 @@ PyDoc_STRVAR(read_only_error_doc,
 "plain PermissionError (EACCES).");
 
 PyDoc_STRVAR(dtype_error_doc,
-"An element type that shmap cannot store or does not know (also a TypeError).");
+"An element type that shmap cannot store or does not know (also a TypeError): code\n"
+"and errno EDTYPE, or EBYTEORDER for a type of the other byte order, whether the\n"
+"library refused a type name or the binding a numpy dtype.");
 
 PyDoc_STRVAR(argument_error_doc,
 "A bad name, shape, size, keyword or argument refused by the library (also a\n"

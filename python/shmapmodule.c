@@ -92,13 +92,14 @@ static PyObject *OwnerDiedWarning; /* shmap.OwnerDiedWarning(RuntimeWarning) */
 
 /* Does the detail message name the segment? Compare with the name as the library prints
  * it: without a store prefix or a leading '/'; a name too long to be one is quoted cut to
- * its first 40 bytes ("'NAME...': name is N bytes"). */
+ * its first 40 bytes, with "..." ("'NAME...': name is N bytes") or without (a memfd label
+ * too long: "'memfd:NAME': a memfd label is at most 200 bytes"). */
 static int mentions(const char *detail, const char *name)
 {
     if (!name || !*name)
         return 1;
     if (detail[0] == '\'' && strlen(name) > 40 && strncmp(detail + 1, name, 40) == 0 &&
-        strncmp(detail + 41, "...'", 4) == 0)
+        (strncmp(detail + 41, "...'", 4) == 0 || detail[41] == '\''))
         return 1;
     if (strncmp(name, "shm://", 6) == 0)
         name += 6;
@@ -230,6 +231,52 @@ static char *python_words(const char *text, const char *name)
 }
 
 /*
+ * Raise @p cls (NULL: by code) for code @p rc with the message @p msg (a reference this
+ * takes), and the attributes every shmap exception has: code (@p rc), errname and errno
+ * (-rc for a system code, else @p rc). Every shmap.Error raised goes through here, so a
+ * handler written as the docs say never meets one without them. Returns NULL.
+ */
+static PyObject *raise_msg(PyObject *cls, int rc, PyObject *msg)
+{
+    if (!cls)
+        cls = exception_class(rc);
+    PyObject *exc = is_errno(rc) ? PyObject_CallFunction(cls, "iO", -rc, msg)
+                                 : PyObject_CallFunctionObjArgs(cls, msg, NULL);
+    Py_DECREF(msg);
+    if (!exc)
+        return NULL;
+    PyObject *code = PyLong_FromLong(rc);
+    PyObject *errname = PyUnicode_FromString(shmap_errname(rc));
+    int bad = !code || !errname || PyObject_SetAttrString(exc, "code", code) < 0 ||
+              PyObject_SetAttrString(exc, "errname", errname) < 0 ||
+              (!is_errno(rc) && PyObject_SetAttrString(exc, "errno", code) < 0);
+    Py_XDECREF(code);
+    Py_XDECREF(errname);
+    if (bad) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/*
+ * Raise @p cls (NULL: by code) for code @p rc with a message formatted as
+ * PyUnicode_FromFormat() does (%R, %U, %s, %zd...), through raise_msg(): for what the
+ * binding itself refuses or finds wrong (a numpy dtype shmap cannot store, a record field
+ * list that does not read back), with the library's code for it. Returns NULL.
+ */
+static PyObject *raise_fmt(PyObject *cls, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    return msg ? raise_msg(cls, rc, msg) : NULL;
+}
+
+/*
  * Raise @p cls (NULL: by code) for library code @p rc with the message @p text, made to
  * name @p name when it does not already, and the attributes code, errname and errno.
  * The text is put in a Python user's words (python_words()) and decoded as names are (see
@@ -256,29 +303,7 @@ static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char 
         PyMem_Free(both);
     }
     PyMem_Free(text);
-    if (!msg)
-        return NULL;
-    if (!cls)
-        cls = exception_class(rc);
-    PyObject *exc = is_errno(rc) ? PyObject_CallFunction(cls, "iO", -rc, msg)
-                                 : PyObject_CallFunctionObjArgs(cls, msg, NULL);
-    Py_DECREF(msg);
-    if (!exc)
-        return NULL;
-    PyObject *code = PyLong_FromLong(rc);
-    PyObject *errname = PyUnicode_FromString(shmap_errname(rc));
-    int bad = !code || !errname || PyObject_SetAttrString(exc, "code", code) < 0 ||
-              PyObject_SetAttrString(exc, "errname", errname) < 0 ||
-              (!is_errno(rc) && PyObject_SetAttrString(exc, "errno", code) < 0);
-    Py_XDECREF(code);
-    Py_XDECREF(errname);
-    if (bad) {
-        Py_DECREF(exc);
-        return NULL;
-    }
-    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-    Py_DECREF(exc);
-    return NULL;
+    return msg ? raise_msg(cls, rc, msg) : NULL;
 }
 
 /*
@@ -525,7 +550,8 @@ static PyArray_Descr *descr_of_type(shmap_dtype dt)
 {
     int num = typenum_of(dt);
     if (num < 0) {
-        PyErr_Format(DtypeError, "element type code %d has no numpy equivalent", (int)dt);
+        raise_fmt(DtypeError, SHMAP_EDTYPE, "element type code %d has no numpy equivalent",
+                  (int)dt);
         return NULL;
     }
     return PyArray_DescrFromType(num);
@@ -585,15 +611,16 @@ static PyArray_Descr *descr_of_fields(const char *fields, size_t elsize)
     if (!ok)
         return NULL;
     if ((size_t)PyDataType_ELSIZE(descr) != elsize) {
+        Py_ssize_t got = (Py_ssize_t)PyDataType_ELSIZE(descr);
         Py_DECREF(descr);
-        PyErr_Format(Error, "record field list '%s' gives %zd-byte records, the segment has "
-                            "%zu", fields, (Py_ssize_t)PyDataType_ELSIZE(descr), elsize);
+        raise_fmt(Error, SHMAP_ECORRUPT, "record field list '%s' gives %zd-byte records, the "
+                  "segment has %zu", fields, got, elsize);
         return NULL;
     }
     return descr;
 bad:
     Py_DECREF(list);
-    PyErr_Format(Error, "cannot read the record field list '%s'", fields);
+    raise_fmt(Error, SHMAP_ECORRUPT, "cannot read the record field list '%s'", fields);
     return NULL;
 }
 
@@ -633,24 +660,24 @@ static int shmap_type_of_simple(PyArray_Descr *d, const char *field, shmap_dtype
     if (field)
         snprintf(where, sizeof where, "record field '%.60s': ", field);
     if (PyDataType_HASFIELDS(d) || PyDataType_SUBARRAY(d)) {
-        PyErr_Format(DtypeError, "%snested structured or subarray types cannot be stored "
-                                 "(shmap records are flat)", where);
+        raise_fmt(DtypeError, SHMAP_EDTYPE, "%snested structured or subarray types cannot be "
+                  "stored (shmap records are flat)", where);
         return -1;
     }
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (table[i].kind != d->kind || table[i].size != PyDataType_ELSIZE(d))
             continue;
         if (table[i].size > 1 && !PyArray_ISNBO(d->byteorder)) {
-            PyErr_Format(DtypeError, "%snumpy dtype %R has the other byte order: shmap "
-                                     "stores native order only", where, (PyObject *)d);
+            raise_fmt(DtypeError, SHMAP_EBYTEORDER, "%snumpy dtype %R has the other byte "
+                      "order: shmap stores native order only", where, (PyObject *)d);
             return -1;
         }
         *out = table[i].dtype;
         return 0;
     }
-    PyErr_Format(DtypeError, "%snumpy dtype %R has no shmap element type (shmap stores "
-                             "u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool and "
-                             "packed records of them)", where, (PyObject *)d);
+    raise_fmt(DtypeError, SHMAP_EDTYPE, "%snumpy dtype %R has no shmap element type (shmap "
+              "stores u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 c64 c128 bool and packed "
+              "records of them)", where, (PyObject *)d);
     return -1;
 }
 
@@ -659,8 +686,8 @@ static int fields_append(char *buf, size_t *len, const char *text)
 {
     size_t n = strlen(text);
     if (*len + n >= SHMAP_RECORD_FIELDS_MAX) {
-        PyErr_Format(DtypeError, "record field list is longer than %d bytes",
-                     SHMAP_RECORD_FIELDS_MAX - 1);
+        raise_fmt(DtypeError, SHMAP_EDTYPE, "record field list is longer than %d bytes",
+                  SHMAP_RECORD_FIELDS_MAX - 1);
         return -1;
     }
     memcpy(buf + *len, text, n + 1);
@@ -687,16 +714,15 @@ static int refuse_unpacked(PyArray_Descr *d, const char *what)
     }
     Py_ssize_t pad = (Py_ssize_t)PyDataType_ELSIZE(d) - bytes;
     if (pad > 0)
-        PyErr_Format(DtypeError, "%s: the dtype has %zd bytes of padding (alignment holes, "
-                                 "from align=True, explicit offsets or itemsize), which "
-                                 "shmap's packed records cannot hold; pack it with "
-                                 "numpy.lib.recfunctions.repack_fields(dtype) (arrays of it "
-                                 "too), or make it with align=False", what, pad);
+        raise_fmt(DtypeError, SHMAP_EDTYPE, "%s: the dtype has %zd bytes of padding (alignment "
+                  "holes, from align=True, explicit offsets or itemsize), which shmap's packed "
+                  "records cannot hold; pack it with numpy.lib.recfunctions.repack_fields(dtype) "
+                  "(arrays of it too), or make it with align=False", what, pad);
     else
-        PyErr_Format(DtypeError, "%s: the dtype's fields overlap or are not in the order of "
-                                 "their offsets, which shmap's packed records cannot hold; "
-                                 "numpy.lib.recfunctions.repack_fields(dtype) lays them out "
-                                 "one after another", what);
+        raise_fmt(DtypeError, SHMAP_EDTYPE, "%s: the dtype's fields overlap or are not in the "
+                  "order of their offsets, which shmap's packed records cannot hold; "
+                  "numpy.lib.recfunctions.repack_fields(dtype) lays them out one after "
+                  "another", what);
     return -1;
 }
 
@@ -730,12 +756,12 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
         const char *fname = PyUnicode_AsUTF8(name);
         if (!spec || !fname || !PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2) {
             if (!PyErr_Occurred())
-                PyErr_SetString(DtypeError, "malformed structured dtype");
+                raise_fmt(DtypeError, SHMAP_EDTYPE, "malformed structured dtype");
             return -1;
         }
         if (!field_name_ok(fname)) {
-            PyErr_Format(DtypeError, "record field %R has a bad name: shmap field names are "
-                                     "letters, digits and '_', not starting with a digit", name);
+            raise_fmt(DtypeError, SHMAP_EDTYPE, "record field %R has a bad name: shmap field "
+                      "names are letters, digits and '_', not starting with a digit", name);
             return -1;
         }
         PyArray_Descr *fd = (PyArray_Descr *)PyTuple_GET_ITEM(spec, 0);
@@ -754,14 +780,15 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
             PyObject *shape = PyDataType_SUBARRAY(fd)->shape;
             base = PyDataType_SUBARRAY(fd)->base;
             if (!PyTuple_Check(shape) || PyTuple_GET_SIZE(shape) != 1) {
-                PyErr_Format(DtypeError, "record field '%s' is a %R subarray: shmap records "
-                                         "hold 1-d counts only (flatten it)", fname, shape);
+                raise_fmt(DtypeError, SHMAP_EDTYPE, "record field '%s' is a %R subarray: shmap "
+                          "records hold 1-d counts only (flatten it)", fname, shape);
                 return -1;
             }
             count = PyLong_AsLongLong(PyTuple_GET_ITEM(shape, 0));
             if (count < 1) {
                 if (!PyErr_Occurred())
-                    PyErr_Format(DtypeError, "record field '%s' has %lld items", fname, count);
+                    raise_fmt(DtypeError, SHMAP_EDTYPE, "record field '%s' has %lld items",
+                              fname, count);
                 return -1;
             }
         }
@@ -790,9 +817,8 @@ static int fields_of_descr(PyArray_Descr *d, char *buf)
         return -1;
     }
     if (elsize != (size_t)PyDataType_ELSIZE(d)) {
-        PyErr_Format(DtypeError, "structured dtype %R reads back as %zu-byte records, not "
-                                 "%zd", (PyObject *)d, elsize,
-                     (Py_ssize_t)PyDataType_ELSIZE(d));
+        raise_fmt(DtypeError, SHMAP_EDTYPE, "structured dtype %R reads back as %zu-byte "
+                  "records, not %zd", (PyObject *)d, elsize, (Py_ssize_t)PyDataType_ELSIZE(d));
         return -1;
     }
     return 0;
@@ -878,8 +904,8 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
         if (rc == 0)
             *out = SHMAP_RECORD;
     } else if (PyDataType_SUBARRAY(d)) {
-        PyErr_Format(DtypeError, "dtype %R is a subarray type: give its dimensions in the "
-                                 "shape instead", conv);
+        raise_fmt(DtypeError, SHMAP_EDTYPE, "dtype %R is a subarray type: give its dimensions "
+                  "in the shape instead", conv);
         rc = -1;
     } else {
         rc = shmap_type_of_simple(d, NULL, out);
@@ -1905,15 +1931,15 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
         !(self->shape = PyTuple_New(self->ndim)))
         goto fail;
     if ((size_t)PyDataType_ELSIZE(self->descr) != info->elsize) {
-        PyErr_Format(Error, "%U: element type %R is not %zu bytes", self->name,
-                     (PyObject *)self->descr, info->elsize);
+        raise_fmt(Error, SHMAP_ECORRUPT, "%U: element type %R is not %zu bytes", self->name,
+                  (PyObject *)self->descr, info->elsize);
         goto fail;
     }
     npy_intp stride = self->elsize;
     for (int i = self->ndim - 1; i >= 0; i--) {
         if (info->dims[i] > (uint64_t)NPY_MAX_INTP) {
-            PyErr_Format(Error, "%U: dimension %llu is too large for numpy", self->name,
-                         (unsigned long long)info->dims[i]);
+            raise_fmt(Error, SHMAP_ECORRUPT, "%U: dimension %llu is too large for numpy",
+                      self->name, (unsigned long long)info->dims[i]);
             goto fail;
         }
         self->dims[i] = (npy_intp)info->dims[i];
@@ -2725,11 +2751,11 @@ static PyObject *seg_read_frame(PyObject *obj, PyObject *args, PyObject *kwargs)
                                          (npy_intp *)frame_dims(self), NULL, NULL, 0, NULL);
     if (!arr)
         return NULL;
-    if ((size_t)PyArray_NBYTES((PyArrayObject *)arr) != shmap_frame_size(self->seg)) {
+    Py_ssize_t shape_bytes = (Py_ssize_t)PyArray_NBYTES((PyArrayObject *)arr);
+    if ((size_t)shape_bytes != shmap_frame_size(self->seg)) {
         Py_DECREF(arr);
-        return PyErr_Format(Error, "%s: frames are %zu bytes, the shape says %zd", name,
-                            shmap_frame_size(self->seg),
-                            (Py_ssize_t)PyArray_NBYTES((PyArrayObject *)arr));
+        return raise_fmt(Error, SHMAP_ECORRUPT, "%s: frames are %zu bytes, the shape says %zd",
+                         name, shmap_frame_size(self->seg), shape_bytes);
     }
     ref_node node;
     if (borrow(self, &node) < 0) {

@@ -96,17 +96,34 @@ def test_dtype__spelling_used_by_create(name):
         assert shmap.info(name)["dtype"] == "i16"
 
 
-BAD = [">f4", ">i8", "U10", "S4", object, "M8[s]", np.longdouble, "foo", "O",
-       "float128", "(3,)f4", np.dtype("V8")]
+def assert_dtype_error(e, code=shmap.EDTYPE):
+    """A refused type is a shmap.DtypeError that carries code, errname and errno as the docs
+    promise every shmap.Error does, whether the library's parser refused a type word or the
+    binding a numpy dtype: a handler reading e.errname must never meet an AttributeError."""
+    assert isinstance(e, shmap.DtypeError) and isinstance(e, TypeError)
+    assert e.code == code and e.errno == code
+    assert e.errname == {shmap.EDTYPE: "SHMAP_EDTYPE",
+                         shmap.EBYTEORDER: "SHMAP_EBYTEORDER"}[code]
 
 
-@pytest.mark.parametrize("spelling", BAD, ids=[str(b) for b in BAD])
-def test_dtype__refused(name, spelling):
+# A spelling, and the code it is refused with.
+BAD = [(">f4", shmap.EBYTEORDER), (">i8", shmap.EBYTEORDER), ("U10", shmap.EDTYPE),
+       ("S4", shmap.EDTYPE), (object, shmap.EDTYPE), ("M8[s]", shmap.EDTYPE),
+       (np.longdouble, shmap.EDTYPE), ("foo", shmap.EDTYPE), ("O", shmap.EDTYPE),
+       ("float128", shmap.EDTYPE), ("(3,)f4", shmap.EDTYPE), (np.dtype("V8"), shmap.EDTYPE),
+       # numpy dtype objects go through the binding, not the library's parser
+       (np.dtype("<U4"), shmap.EDTYPE), (np.dtype("M8[ns]"), shmap.EDTYPE),
+       (np.dtype(">f4"), shmap.EBYTEORDER), (np.dtype("(2,)i4"), shmap.EDTYPE), ("g", shmap.EDTYPE)]
+
+
+@pytest.mark.parametrize("spelling,code", BAD, ids=[
+    "dtype(%s)" % b[0] if isinstance(b[0], np.dtype) else str(b[0]) for b in BAD])
+def test_dtype__refused(name, spelling, code):
     with pytest.raises(shmap.DtypeError) as exc:
         shmap.create(name, 4, spelling)
-    assert isinstance(exc.value, TypeError)
     assert isinstance(exc.value, shmap.Error)
     assert str(exc.value)
+    assert_dtype_error(exc.value, code)
     with pytest.raises(FileNotFoundError):
         shmap.open(name)
 
@@ -251,8 +268,27 @@ RECORD_BAD = [
 
 @pytest.mark.parametrize("why,dtype,msg", RECORD_BAD, ids=[r[0] for r in RECORD_BAD])
 def test_record__refused(name, why, dtype, msg):
-    with pytest.raises(shmap.DtypeError, match=msg):
+    with pytest.raises(shmap.DtypeError, match=msg) as exc:
         shmap.create(name, 3, dtype)
+    assert_dtype_error(exc.value, shmap.EBYTEORDER if why == "bigendian" else shmap.EDTYPE)
+    with pytest.raises(FileNotFoundError):
+        shmap.open(name)
+
+
+def test_record__refusals_of_the_binding_carry_the_code(name):
+    """What the binding itself refuses in a structured dtype or a field list, past the
+    cases above: a subarray field of no items, and a field list longer than a segment
+    holds, given as a dtype or as text."""
+    long_list = [("field%03d" % i, "u1") for i in range(60)]  # "field000:u8," * 60 > 512
+    for dtype, msg in [(np.dtype([("a", "<f4", (0,))]), "'a' has 0 items"),
+                       (np.dtype(long_list), "longer than 511 bytes"),
+                       (",".join("%s:%s" % f for f in long_list), "longer than 511 bytes")]:
+        with pytest.raises(shmap.DtypeError, match=msg) as exc:
+            shmap.create(name, 3, dtype)
+        assert_dtype_error(exc.value)
+        with pytest.raises(shmap.DtypeError) as exc:
+            shmap.parse_dtype(dtype)
+        assert_dtype_error(exc.value)
     with pytest.raises(FileNotFoundError):
         shmap.open(name)
 
@@ -272,6 +308,7 @@ def test_record__with_holes_is_refused_saying_how_to_pack_it(name, why, dtype):
     packed dtype, which is then taken as it is."""
     with pytest.raises(shmap.DtypeError) as exc:
         shmap.create(name, 3, dtype)
+    assert_dtype_error(exc.value)
     msg = str(exc.value)
     assert "padding" in msg and "packed records cannot hold" in msg, msg
     assert "numpy.lib.recfunctions.repack_fields(dtype)" in msg and "align=False" in msg, msg

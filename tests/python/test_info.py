@@ -63,6 +63,20 @@ def test_info__fields_and_types(name):
     assert info["keyword_comments"] == {"EXPTIME": "s"}
 
 
+def test_info__docstring_gives_the_fields_in_their_order():
+    """info()'s docstring says its dict has the JSON's fields "in the same order": the names
+    it lists, their remarks in parentheses left out, are the dict's keys in order."""
+    doc = shmap.info.__doc__
+    start = doc.index("with the same types:") + len("with the same types:")
+    text, depth = "", 0
+    for ch in doc[start:doc.index("Keyword floats")]:
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and ch != ")":
+            text += ch
+    listed = [w.strip() for w in re.split(r",|\band\b|\.", text) if w.strip()]
+    assert listed == INFO_FIELDS
+
+
 def test_info__same_as_cli_json(name, names):
     make(name)
     assert shmap.info(name) == cli_json("info", name, "--json")

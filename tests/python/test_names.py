@@ -58,6 +58,31 @@ def test_names__not_utf8_from_list_opens_and_deletes(bad_name):
     assert name in str(exc.value)  # the library's message names it as Python spells it
 
 
+def test_names__control_character_from_list_is_refused_as_documented(name):
+    """A name with a control character, which another tool can rename into /dev/shm, is
+    listed but taken by no call: open(), info() and delete() refuse it with ArgumentError
+    (EBADNAME), as the module's help says, and os.unlink() removes it as the help says.
+    (Non-UTF-8 names, by contrast, open and delete: see above.)"""
+    ctl = name + "-ctl\x01x"
+    with shmap.create(name, 4, "f4", keep=True):
+        pass
+    os.rename(os.path.join(SHM_DIR, name), os.path.join(SHM_DIR, ctl))
+    try:
+        assert [s["name"] for s in shmap.list(all=True) if s["name"] == ctl] == [ctl]
+        for call in (shmap.open, shmap.info, lambda n: shmap.delete(n, force=True)):
+            with pytest.raises(shmap.ArgumentError) as exc:
+                call(ctl)
+            assert exc.value.code == shmap.EBADNAME and "control character" in str(exc.value)
+        assert "always opens" not in shmap.__doc__
+        assert "unless it holds a control character" in shmap.__doc__
+        assert "os.unlink('/dev/shm/' + name)" in shmap.__doc__
+        os.unlink("/dev/shm/" + ctl)  # what the help says to do
+    finally:
+        if os.path.exists(os.path.join(SHM_DIR, ctl)):
+            os.unlink(os.path.join(SHM_DIR, ctl))
+    assert not [s for s in shmap.list(all=True) if s["name"] == ctl]
+
+
 def test_names__made_in_python_reach_the_cli(bad_name):
     name = os.fsdecode(bad_name)
     with shmap.create(name, 3, "u2", keep=True) as seg:
