@@ -12,6 +12,10 @@
  * marked "torn: writer pid N died mid-frame"; a live writer in the middle of it leaves the
  * statistics of an earlier frame, marked as such, or none yet.
  *
+ * SIGINT and SIGTERM stop it (status 0) at once: the signal interrupts a sleep, and one
+ * that arrives while watch is not sleeping is found by the wait check (asked at the end of
+ * every slice of a library wait) or by the mask that ppoll() lifts only while it sleeps.
+ *
  * A raw mapping has no generation to wait on and no write sequence to read by: it is
  * polled, once per interval, and its line has only the statistics of the data as it is
  * then (a writer in the middle of a frame may mix old and new values).
@@ -37,6 +41,38 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
+}
+
+/* The library's wait check: a long wait asks it at the end of every slice, so a signal
+ * that came while nothing slept still ends the wait within one. */
+static int stop_check(void *arg)
+{
+    (void)arg;
+    return stop ? -EINTR : 0;
+}
+
+/*
+ * Sleep @p s seconds (without end from 1e9 on: --interval inf), until a key is typed
+ * (@p keys), or until a signal asks to stop. The signals are let in only while ppoll()
+ * sleeps, so one that came before is seen at once rather than slept through.
+ */
+static void pause_for(double s, int keys)
+{
+    sigset_t ends, old;
+    sigemptyset(&ends);
+    sigaddset(&ends, SIGINT);
+    sigaddset(&ends, SIGTERM);
+    sigprocmask(SIG_BLOCK, &ends, &old);
+    if (!stop) {
+        struct pollfd p = {.fd = keys ? 0 : -1, .events = POLLIN};
+        struct timespec ts = {0};
+        if (s > 0 && s < 1e9) {
+            ts.tv_sec = (time_t)s;
+            ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+        }
+        ppoll(&p, 1, s < 1e9 ? &ts : NULL, &old);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static double mono_s(void)
@@ -166,7 +202,10 @@ static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info
     fputs(note, out);
     if (!tty)
         fputc('\n', out);
-    fflush(out);
+    /* A write cut short by the signal that stops watch (stdout a pipe nobody reads for the
+     * moment) is the stop, not a failure to write: what is left goes out at exit. */
+    if (fflush(out) != 0 && errno == EINTR && stop)
+        clearerr(out);
 }
 
 int cmd_watch(int argc, char **argv)
@@ -230,6 +269,8 @@ int cmd_watch(int argc, char **argv)
         keys = 0;
     }
 
+    shmap_set_wait_check(stop_check, NULL);
+
     int status = CLI_EXIT_OK;
     struct stats st = {0};
     uint64_t seen = raw.raw ? 0 : shmap_generation(seg), shown_gen = seen, lines = 0;
@@ -256,15 +297,14 @@ int cmd_watch(int argc, char **argv)
             next = now + interval;
             if (count && ++lines >= count)
                 break;
+            continue; /* a signal that came while the line was made ends watch now */
         }
         /* Short slices on a terminal, so 'q' is seen promptly. */
         double slice = next - mono_s();
         if (keys && slice > 0.1)
             slice = 0.1;
         if (raw.raw) {
-            /* Nothing to wait on but the clock (and a key, or a signal: no SA_RESTART). */
-            struct pollfd p = {.fd = keys ? 0 : -1, .events = POLLIN};
-            poll(&p, 1, slice > 0 ? (int)(slice * 1000) + 1 : 0);
+            pause_for(slice, keys);
             continue;
         }
         int rc = shmap_wait(seg, &seen, slice > 0 ? slice : 0);
@@ -280,6 +320,7 @@ int cmd_watch(int argc, char **argv)
             break;
         }
     }
+    shmap_set_wait_check(NULL, NULL);
     if (tty)
         fputc('\n', stdout);
     if (keys)

@@ -10,6 +10,78 @@
 
 #include "../util.h"
 
+/* A command running in the background, its standard output and error on pipes. */
+struct bg {
+    pid_t pid;
+    int out, err; /* read ends; out is -1 when the caller gave the output's descriptor */
+};
+
+/*
+ * Start `shmap ARGS...` (NULL-terminated). Its standard output goes to @p out_fd when that
+ * is not -1 (the caller keeps its copy), else to a new pipe read through b->out.
+ */
+static void bg_start(struct bg *b, int out_fd, const char *const *args)
+{
+    int o[2] = {-1, -1}, e[2];
+    if (out_fd < 0) {
+        CHECK(pipe(o) == 0);
+        out_fd = o[1];
+    }
+    CHECK(pipe(e) == 0);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        char *argv[16];
+        int n = 0;
+        argv[n++] = (char *)test_shmap_bin();
+        for (; args[n - 1] && n < 15; n++)
+            argv[n] = (char *)args[n - 1];
+        argv[n] = NULL;
+        dup2(out_fd, 1);
+        dup2(e[1], 2);
+        execv(test_shmap_bin(), argv);
+        _exit(127);
+    }
+    if (o[1] >= 0)
+        close(o[1]);
+    close(e[1]);
+    b->pid = pid;
+    b->out = o[0];
+    b->err = e[0];
+}
+
+/* A number from /proc/PID/status ("voluntary_ctxt_switches"), or the hex mask of a
+ * "Sig..." line; CHECKs that the line is there. */
+static unsigned long long proc_status(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    size_t len = strlen(field);
+    unsigned long long v = 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            found = 1;
+            v = strtoull(line + len + 1, NULL, strncmp(field, "Sig", 3) == 0 ? 16 : 10);
+        }
+    }
+    fclose(f);
+    CHECK(found);
+    return v;
+}
+
+/* Wait (10 s at most) until process @p pid catches signal @p sig (its handler is set). */
+static void wait_catching(pid_t pid, int sig)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (proc_status(pid, "SigCgt") & (1ull << (sig - 1)))
+            return;
+        util_sleep_ms(5);
+    }
+    test_fail(__FILE__, __LINE__, "pid %d never caught signal %d", (int)pid, sig);
+}
+
 TEST(cli__fill_and_set_refuse_a_ring_and_write_nothing)
 {
     const char *name = test_name("ringfill");
@@ -59,5 +131,64 @@ TEST(cli__fill_and_set_refuse_a_ring_and_write_nothing)
 
     CHECK_OK(shmap_close(seg));
     RUN(0, "rm", name, plain);
+    util_clear(&out, &err);
+}
+
+/*
+ * A signal that comes while watch is not asleep in a wait (here: while its line waits for
+ * room in a full pipe, as when its reader is stopped; or while it copies a large frame)
+ * ends it at once, not an interval later: status 0, nothing on stderr.
+ */
+static void stops_while_writing(const char *name, const char *const *args, int sig)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 0);
+    CHECK(fcntl(p[1], F_SETFL, O_NONBLOCK) == 0);
+    char fill[512];
+    memset(fill, '.', sizeof fill);
+    while (write(p[1], fill, sizeof fill) > 0)
+        ;
+    CHECK(errno == EAGAIN);
+    CHECK(fcntl(p[1], F_SETFL, 0) == 0);
+    struct bg b;
+    bg_start(&b, p[1], args);
+    close(p[1]);
+    /* Its handler is set just before its first line, whose write then blocks. */
+    wait_catching(b.pid, sig);
+    CHECK(util_wait_asleep(b.pid));
+    double t0 = util_now_s();
+    kill(b.pid, sig);
+    /* Reading makes room: its last line goes out at exit. */
+    static char all[1 << 16];
+    util_read_to_end(p[0], all, sizeof all);
+    double took = util_now_s() - t0;
+    int status = test_wait(b.pid);
+    char err[1024];
+    util_read_to_end(b.err, err, sizeof err);
+    if (status != 0 || took > UTIL_PROMPT_S)
+        test_fail(__FILE__, __LINE__, "%s: exited %d %.2f s after signal %d (interval 20 s); "
+                  "stderr: %s", name, status, took, sig, err);
+    CHECK_STR(err, "");
+    CHECK(strstr(all, "min 0  max 0  mean 0\n") != NULL);
+}
+
+TEST(cli__watch_stops_at_once_on_a_signal_that_comes_while_it_is_not_waiting)
+{
+    const char *name = test_name("wsig"), *raw = test_name("wsigraw");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "64");
+    const char *const args[] = {"watch", name, "--interval", "20", NULL};
+    stops_while_writing(name, args, SIGINT);
+    stops_while_writing(name, args, SIGTERM);
+    RUN(0, "rm", name);
+
+    /* A raw watch polls with no library wait: the same. */
+    unsigned char zeros[64] = {0};
+    util_shm_write(raw, zeros, sizeof zeros);
+    const char *const raw_args[] = {"watch",   raw, "--dtype", "u1", "--shape",
+                                    "64", "--interval", "20", NULL};
+    stops_while_writing(raw, raw_args, SIGTERM);
+    util_shm_remove(raw);
     util_clear(&out, &err);
 }
