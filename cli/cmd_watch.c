@@ -10,7 +10,8 @@
  * When the newest frame cannot be had whole, the line says why rather than going quiet: a
  * writer that died in the middle of it leaves a torn frame, whose statistics are shown
  * marked "torn: writer pid N died mid-frame"; a live writer in the middle of it leaves the
- * statistics of an earlier frame, marked as such, or none yet.
+ * statistics of an earlier frame, marked as such, or none yet. Statistics that are not of
+ * the newest frame are always marked, whatever the writer does by the time that is found.
  *
  * SIGINT and SIGTERM stop it (status 0) at once: the signal interrupts a sleep, and one
  * that arrives while watch is not sleeping is found by the wait check (asked at the end of
@@ -132,13 +133,17 @@ static void compute(const cli_layout *l, const unsigned char *frame, size_t nele
 
 /*
  * Read the newest frame into @p frame and its statistics into @p st, or say in @p note why
- * they are not of a whole newest frame. @p gen is the generation read just before.
+ * they are not of a whole newest frame. @p *gen is the generation read just before; a newer
+ * frame copied meanwhile (a writer in the middle of one is given @p wait_s to publish it)
+ * moves it on, so the line names the frame its statistics are of. Returns 0, or what ends
+ * the watch: #SHMAP_EREMOVED, or -EINTR from the wait check (a signal asked to stop).
  */
-static void read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame, size_t fsize,
-                        uint64_t gen, struct stats *st, char *note, size_t notesize)
+static int read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame, size_t fsize,
+                       double wait_s, uint64_t *gen, struct stats *st, char *note,
+                       size_t notesize)
 {
     note[0] = '\0';
-    if (gen == 0) {
+    if (*gen == 0) {
         /* Nothing published yet: the data as it is, unless a first frame is being written
          * (then there is nothing whole to show yet) or was abandoned half-way (torn). */
         pid_t writer = 0;
@@ -146,49 +151,71 @@ static void read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *fram
         if (state == SHMAP_WRITE_IN_PROGRESS) {
             snprintf(note, notesize, "  no statistics yet: pid %d is writing a frame",
                      (int)writer);
-            return;
+            return 0;
         }
         memcpy(frame, shmap_data(seg), fsize);
         compute(l, frame, fsize / l->elsize, st);
         if (state == SHMAP_WRITE_ABANDONED)
             snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
-        return;
+        return 0;
     }
-    uint64_t fseen = gen - 1;
-    int rc = shmap_read_frame(seg, &fseen, frame, 0, NULL);
-    if (rc == 0 || rc == SHMAP_EOWNERDEAD)
+    uint64_t fseen = *gen - 1;
+    int rc = shmap_read_frame(seg, &fseen, frame, wait_s, NULL);
+    if (rc == SHMAP_EREMOVED || rc == -EINTR)
+        return rc;
+    if (rc == 0 || rc == SHMAP_EOWNERDEAD) {
         compute(l, frame, fsize / l->elsize, st);
+        if (fseen > *gen)
+            *gen = fseen;
+    }
+    if (rc == 0)
+        return 0;
     pid_t writer = 0;
-    int state = rc < 0 ? shmap_write_state(seg, &writer) : SHMAP_WRITE_NONE;
+    int state = shmap_write_state(seg, &writer);
     if (rc == SHMAP_EOWNERDEAD) {
         if (state == SHMAP_WRITE_ABANDONED)
             snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
         else
             snprintf(note, notesize, "  torn: the writer died mid-frame");
-    } else if (rc < 0 && state == SHMAP_WRITE_IN_PROGRESS) {
-        /* Whatever `st` holds is of an earlier frame. */
+        return 0;
+    }
+    /*
+     * No whole frame: whatever `st` holds is of an earlier frame, or there is none. That is
+     * said whatever this second look finds, since the writer may have published since the
+     * copy failed; it only tells whom to name.
+     */
+    if ((rc == -EAGAIN || rc == -ETIMEDOUT) && state == SHMAP_WRITE_IN_PROGRESS)
         snprintf(note, notesize, st->valid ? "  (earlier frame: pid %d is writing)"
                                            : "  no statistics yet: pid %d is writing a frame",
                  (int)writer);
-    } else if (rc < 0 && rc != -EAGAIN) {
-        snprintf(note, notesize, "  no statistics: %s", shmap_strerror(rc));
-    }
+    else if (rc == -EAGAIN || rc == -ETIMEDOUT)
+        snprintf(note, notesize, st->valid ? "  (earlier frame: the newest was being written)"
+                                           : "  no statistics yet: a frame was being written");
+    else
+        snprintf(note, notesize, st->valid ? "  (earlier frame: %s)" : "  no statistics: %s",
+                 shmap_strerror(rc));
+    return 0;
 }
 
-/* @p info NULL: a raw mapping, which has no generation, rate or last update to show. */
+/*
+ * @p info NULL: a raw mapping, which has no generation, rate or last update to show. @p rate
+ * NaN: none measured yet (the first line has no interval to count over), shown as "-".
+ */
 static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info *info,
                  const cli_layout *l, const struct stats *st, const char *note)
 {
-    char when[64] = "never", ago[32] = "", mn[32], mx[32], mean[32];
+    char when[64] = "never", ago[32] = "", mn[32], mx[32], mean[32], per_s[40] = "-";
     if (info && info->published_ns) {
         cli_format_time(when, sizeof when, info->published_ns);
         cli_format_age(ago, sizeof ago, info->published_ns, cli_now_ns());
     }
+    if (!isnan(rate))
+        snprintf(per_s, sizeof per_s, "%.1f/s", rate);
     if (tty)
         fputs("\r\033[K", out);
     if (info)
-        fprintf(out, "gen %llu  rate %.1f/s  last %s%s%s%s", (unsigned long long)gen, rate,
-                when, *ago ? " (" : "", ago, *ago ? " ago)" : "");
+        fprintf(out, "gen %llu  rate %s  last %s%s%s%s", (unsigned long long)gen, per_s, when,
+                *ago ? " (" : "", ago, *ago ? " ago)" : "");
     else
         fputs("raw", out);
     if (st->valid) {
@@ -274,24 +301,39 @@ int cmd_watch(int argc, char **argv)
     int status = CLI_EXIT_OK;
     struct stats st = {0};
     uint64_t seen = raw.raw ? 0 : shmap_generation(seg), shown_gen = seen, lines = 0;
-    double shown_at = mono_s(), next = shown_at;
+    /* A live writer in the middle of the newest frame gets this long to publish it, so a
+     * slow writer's frames are shown rather than its earlier ones; lines keep their pace. */
+    double read_s = interval < 0.2 ? interval / 2 : 0.1;
+    double shown_at = 0, next = mono_s();
     char note[96] = "";
     while (!stop && !(keys && quit_key())) {
         double now = mono_s();
         if (now >= next) {
             uint64_t gen = 0;
-            double rate = 0;
+            double rate = NAN;
+            int rc = 0;
             if (raw.raw) {
                 /* Copied first: the statistics then describe one copy, not a moving target. */
                 memcpy(frame, shmap_data(seg), fsize);
                 compute(&layout, frame, fsize / layout.elsize, &st);
             } else {
                 gen = shmap_generation(seg);
-                read_newest(seg, &layout, frame, fsize, gen, &st, note, sizeof note);
+                rc = read_newest(seg, &layout, frame, fsize, read_s, &gen, &st, note,
+                                 sizeof note);
                 shmap_info_get(seg, &info);
-                rate = now > shown_at ? (double)(gen - shown_gen) / (now - shown_at) : 0;
+                if (lines)
+                    rate = (double)(gen - shown_gen) / (now - shown_at);
                 shown_gen = gen;
                 shown_at = now;
+            }
+            if (rc == -EINTR)
+                break; /* stopped by a signal */
+            if (rc == SHMAP_EREMOVED) {
+                if (tty)
+                    fputc('\n', stdout);
+                tty = 0;
+                status = cli_fail_lib(name, rc);
+                break;
             }
             show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &layout, &st, note);
             next = now + interval;

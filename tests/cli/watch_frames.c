@@ -192,3 +192,87 @@ TEST(cli__watch_stops_at_once_on_a_signal_that_comes_while_it_is_not_waiting)
     util_shm_remove(raw);
     util_clear(&out, &err);
 }
+
+TEST(cli__watch_first_line_has_no_rate_and_later_ones_count_the_publishes)
+{
+    const char *name = test_name("wrate");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "4");
+    RUN(0, "fill", name, "1");
+    /* One line: no interval to count publishes over, so no rate (not 0.0/s, nor a count
+     * divided by the microseconds since start-up). */
+    RUN(0, "watch", name, "--count", "1", "--interval", "0.1");
+    CHECK(strncmp(out, "gen 1  rate -  last ", 20) == 0);
+    RUN(0, "watch", name, "--count", "2", "--interval", "0.1");
+    CHECK(strncmp(out, "gen 1  rate -  last ", 20) == 0);
+    CHECK(strncmp(strchr(out, '\n') + 1, "gen 1  rate 0.0/s  last ", 24) == 0);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
+/* How long to keep a writer in the state it is in, without giving up the CPU. */
+static void spin_us(long us)
+{
+    double end = util_now_s() + (double)us / 1e6;
+    while (util_now_s() < end)
+        ;
+}
+
+/*
+ * A line's statistics are of the frame it names, or marked as not: never those of an
+ * earlier frame unmarked. The writer fills frame g with g + 1 (the generation its publish
+ * makes) and spends half its time in the middle of a frame, half between frames, so watch
+ * often finds it mid-frame and finds it has published by the time it looks again. A line
+ * with no mark must then show min = max = its generation: never less.
+ */
+TEST(cli__watch_marks_every_line_whose_statistics_are_not_of_the_newest_frame)
+{
+    const char *name = test_name("wstale");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u32", "4096");
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        shmap_seg *w = NULL;
+        uint32_t *frame;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0)
+            _exit(20);
+        util_child_send(&c, 'w');
+        for (;;) {
+            uint32_t v = (uint32_t)shmap_generation(w) + 1;
+            if (shmap_write_begin(w, (void **)&frame) < 0)
+                _exit(21);
+            for (int i = 0; i < 4096; i++)
+                frame[i] = v;
+            spin_us(40);
+            shmap_publish(w);
+            spin_us(40);
+        }
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'w');
+    util_chan_close(&c);
+    RUN(0, "watch", name, "--count", "150", "--interval", "0.01");
+    util_kill9(writer);
+    int whole = 0, marked = 0;
+    for (char *line = out, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = '\0';
+        unsigned long long gen, min, max;
+        const char *m = strstr(line, "  min "), *x = strstr(line, "  max ");
+        CHECK(sscanf(line, "gen %llu ", &gen) == 1);
+        if (strstr(line, "(earlier frame: ") || strstr(line, "no statistics")) {
+            marked++;
+            continue;
+        }
+        if (!m || !x || sscanf(m, "  min %llu", &min) != 1 || sscanf(x, "  max %llu", &max) != 1)
+            test_fail(__FILE__, __LINE__, "a line with neither statistics nor a mark: \"%s\"",
+                      line);
+        if (min != max || min < gen)
+            test_fail(__FILE__, __LINE__, "an unmarked line shows another frame than its "
+                      "own: \"%s\"", line);
+        whole++;
+    }
+    CHECK_EQ_INT(whole + marked, 150);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
