@@ -313,9 +313,13 @@ int cmd_watch(int argc, char **argv)
             double rate = NAN;
             int rc = 0;
             if (raw.raw) {
-                /* Copied first: the statistics then describe one copy, not a moving target. */
-                memcpy(frame, shmap_data(seg), fsize);
-                compute(&layout, frame, fsize / layout.elsize, &st);
+                /* Nothing to wait on tells a raw watch its object went: its name is asked. */
+                shmap_info_get(seg, &info);
+                if (!info.deleted) {
+                    /* Copied first: the statistics describe one copy, not a moving target. */
+                    memcpy(frame, shmap_data(seg), fsize);
+                    compute(&layout, frame, fsize / layout.elsize, &st);
+                }
             } else {
                 gen = shmap_generation(seg);
                 rc = read_newest(seg, &layout, frame, fsize, read_s, &gen, &st, note,
@@ -328,11 +332,13 @@ int cmd_watch(int argc, char **argv)
             }
             if (rc == -EINTR)
                 break; /* stopped by a signal */
-            if (rc == SHMAP_EREMOVED) {
+            if (rc == SHMAP_EREMOVED || info.deleted) {
                 if (tty)
                     fputc('\n', stdout);
                 tty = 0;
-                status = cli_fail_lib(name, rc);
+                status = rc < 0 ? cli_fail_lib(name, rc)
+                                : cli_fail(name, "the %s was deleted or replaced while watched",
+                                           raw.raw ? "object" : "segment");
                 break;
             }
             show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &layout, &st, note);

@@ -49,6 +49,19 @@ static void bg_start(struct bg *b, int out_fd, const char *const *args)
     b->err = e[0];
 }
 
+/* Read one line of @p fd into @p buf, without its newline; CHECKs that a whole line came. */
+static void read_line(int fd, char *buf, size_t size)
+{
+    size_t len = 0;
+    char c;
+    ssize_t n;
+    while ((n = read(fd, &c, 1)) == 1 && c != '\n')
+        if (len + 1 < size)
+            buf[len++] = c;
+    buf[len] = '\0';
+    CHECK(n == 1);
+}
+
 /* A number from /proc/PID/status ("voluntary_ctxt_switches"), or the hex mask of a
  * "Sig..." line; CHECKs that the line is there. */
 static unsigned long long proc_status(pid_t pid, const char *field)
@@ -275,4 +288,31 @@ TEST(cli__watch_marks_every_line_whose_statistics_are_not_of_the_newest_frame)
     CHECK_EQ_INT(whole + marked, 150);
     RUN(0, "rm", name);
     util_clear(&out, &err);
+}
+
+TEST(cli__raw_watch_exits_1_when_its_object_is_deleted)
+{
+    const char *name = test_name("wrawrm");
+    unsigned char bytes[4096] = {0};
+    util_shm_write(name, bytes, sizeof bytes);
+    /* At most 100 lines, 10 s: a watch that never notices ends that way, with 0. */
+    const char *const args[] = {"watch",    name, "--dtype", "f4",  "--shape", "1024",
+                                "--interval", "0.1", "--count", "100", NULL};
+    struct bg b;
+    bg_start(&b, -1, args);
+    char line[256];
+    read_line(b.out, line, sizeof line);
+    CHECK_STR(line, "raw  min 0  max 0  mean 0");
+    double t0 = util_now_s();
+    util_shm_remove(name);
+    int status = test_wait(b.pid);
+    double took = util_now_s() - t0;
+    char err[1024];
+    util_read_to_end(b.err, err, sizeof err);
+    close(b.out);
+    if (status != 1 || took > UTIL_PROMPT_S)
+        test_fail(__FILE__, __LINE__, "exited %d %.2f s after its object went; stderr: %s",
+                  status, took, err);
+    CHECK_ERROR_LINE(err, "the object was deleted or replaced while watched");
+    CHECK_CONTAINS(err, name);
 }
