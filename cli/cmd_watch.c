@@ -13,6 +13,11 @@
  * statistics of an earlier frame, marked as such, or none yet. Statistics that are not of
  * the newest frame are always marked, whatever the writer does by the time that is found.
  *
+ * Between lines watch waits for a publish only until it sees one: it then sleeps until the
+ * next line is due, so a writer publishing thousands of frames a second does not wake it
+ * for each. It learns at each line (one stat(2)) whether the segment still has its name,
+ * and while nothing is published, within the library's slice of 50 ms.
+ *
  * SIGINT and SIGTERM stop it (status 0) at once: the signal interrupts a sleep, and one
  * that arrives while watch is not sleeping is found by the wait check (asked at the end of
  * every slice of a library wait) or by the mask that ppoll() lifts only while it sleeps.
@@ -298,7 +303,13 @@ int cmd_watch(int argc, char **argv)
 
     shmap_set_wait_check(stop_check, NULL);
 
-    int status = CLI_EXIT_OK;
+    /*
+     * A line is due at `next`. Until then watch waits for a publish, which also finds the
+     * segment deleted within a slice; once it has seen one there is nothing more to learn
+     * before the line (it shows the newest frame and counts the publishes then), so it only
+     * sleeps: a fast writer does not wake it for each frame.
+     */
+    int status = CLI_EXIT_OK, fresh = 0;
     struct stats st = {0};
     uint64_t seen = raw.raw ? 0 : shmap_generation(seg), shown_gen = seen, lines = 0;
     /* A live writer in the middle of the newest frame gets this long to publish it, so a
@@ -329,6 +340,8 @@ int cmd_watch(int argc, char **argv)
                     rate = (double)(gen - shown_gen) / (now - shown_at);
                 shown_gen = gen;
                 shown_at = now;
+                seen = gen > seen ? gen : seen;
+                fresh = 0;
             }
             if (rc == -EINTR)
                 break; /* stopped by a signal */
@@ -351,11 +364,13 @@ int cmd_watch(int argc, char **argv)
         double slice = next - mono_s();
         if (keys && slice > 0.1)
             slice = 0.1;
-        if (raw.raw) {
+        if (raw.raw || fresh) {
             pause_for(slice, keys);
             continue;
         }
         int rc = shmap_wait(seg, &seen, slice > 0 ? slice : 0);
+        if (rc == 0)
+            fresh = 1;
         if (rc == SHMAP_EREMOVED) {
             if (tty)
                 fputc('\n', stdout);

@@ -316,3 +316,78 @@ TEST(cli__raw_watch_exits_1_when_its_object_is_deleted)
     CHECK_ERROR_LINE(err, "the object was deleted or replaced while watched");
     CHECK_CONTAINS(err, name);
 }
+
+/*
+ * watch prints once per interval, so once it has seen a publish it sleeps until its next
+ * line instead of waking for each of a writer's frames: 400 publishes during one interval
+ * cost it a few context switches, not one each.
+ */
+TEST(cli__watch_sleeps_through_publishes_until_its_next_line)
+{
+    const char *name = test_name("wwake");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "16");
+    const char *const args[] = {"watch", name, "--interval", "30", NULL};
+    struct bg b;
+    bg_start(&b, -1, args);
+    char line[256];
+    read_line(b.out, line, sizeof line);
+    CHECK_CONTAINS(line, "gen 0 ");
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    unsigned long long before = proc_status(b.pid, "voluntary_ctxt_switches");
+    for (int i = 0; i < 400; i++) {
+        CHECK_OK(shmap_publish(seg));
+        util_sleep_ms(2);
+    }
+    unsigned long long woke = proc_status(b.pid, "voluntary_ctxt_switches") - before;
+    kill(b.pid, SIGINT);
+    CHECK_EQ_INT(test_wait(b.pid), 0);
+    close(b.out);
+    close(b.err);
+    if (woke > 40)
+        test_fail(__FILE__, __LINE__, "watch woke %llu times for 400 publishes", woke);
+    CHECK_OK(shmap_close(seg));
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
+/*
+ * Sleeping through publishes does not make watch miss its segment's end: it learns at each
+ * line that the name is gone, while a writer keeps publishing on the old segment.
+ */
+TEST(cli__watch_exits_1_when_the_segment_goes_under_a_busy_writer)
+{
+    const char *name = test_name("wbusyrm");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "16");
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        for (;;) {
+            shmap_publish(seg);
+            util_sleep_ms(1);
+        }
+    }
+    const char *const args[] = {"watch", name, "--interval", "0.2", "--count", "50", NULL};
+    struct bg b;
+    bg_start(&b, -1, args);
+    char line[256];
+    read_line(b.out, line, sizeof line);
+    read_line(b.out, line, sizeof line);
+    double t0 = util_now_s();
+    util_shm_remove(name);
+    int status = test_wait(b.pid);
+    double took = util_now_s() - t0;
+    util_kill9(writer);
+    char errbuf[1024];
+    util_read_to_end(b.err, errbuf, sizeof errbuf);
+    close(b.out);
+    if (status != 1 || took > UTIL_PROMPT_S)
+        test_fail(__FILE__, __LINE__, "exited %d %.2f s after its segment went; stderr: %s",
+                  status, took, errbuf);
+    CHECK_ERROR_LINE(errbuf, "deleted or replaced");
+    CHECK_OK(shmap_close(seg));
+    util_clear(&out, &err);
+}
