@@ -4,6 +4,11 @@
  * The whole array is written, then published once, so a reader waiting on the generation
  * wakes to a complete fill rather than to each element. A raw mapping has no generation to
  * publish, and a private one nobody to tell: those are only written.
+ *
+ * A ring of frames is refused (as `import --existing` refuses it). shmap_write_begin()
+ * declares one frame, the next, as being written, and readers check their copy of any other
+ * frame against that alone: a fill rewrites every frame, so readers of the others would take
+ * torn copies for whole ones. Frames go into a ring one at a time, through the library.
  */
 #include <string.h>
 
@@ -39,7 +44,11 @@ int cmd_fill(int argc, char **argv)
     int status = CLI_EXIT_OK, ramp = strcmp(text, "ramp") == 0;
     cli_value v = {0};
     char err[256];
-    if (!ramp && cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
+    if (info.flags & SHMAP_SEG_RING) {
+        /* --private too: a dry run answers as the real command would. */
+        status = cli_fail(name, "is a ring of frames: fill writes every frame at once; write "
+                                "frames with shmap_write_begin() and shmap_publish()");
+    } else if (!ramp && cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
         status = cli_usage_error_on("fill", name, "%s", err); /* nothing written */
     } else {
         /* Bracketed by write_begin and publish, so readers of whole frames never see half

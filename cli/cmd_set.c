@@ -6,6 +6,10 @@
  * many or too few, one outside the shape, a value the type cannot hold): the command line
  * has to change, and nothing is written. As for fill, a raw or private mapping is written
  * without publishing.
+ *
+ * A ring of frames is refused, as fill refuses it: an element belongs to one frame, which
+ * readers may have copied already, while the publish would announce the next frame, whose
+ * slot set never wrote (it still holds a frame a lap older).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -71,10 +75,15 @@ int cmd_set(int argc, char **argv)
         return opened;
 
     int status = CLI_EXIT_USAGE;
-    int64_t offset = element_offset(name, &info, a.argv + 1, index, nindex);
+    int64_t offset = -1;
     cli_value v;
     char err[256];
-    if (offset < 0) {
+    if (info.flags & SHMAP_SEG_RING) {
+        /* --private too: a dry run answers as the real command would. */
+        status = cli_fail(name, "is a ring of frames: set would change a frame readers may "
+                                "have had; write frames with shmap_write_begin() and "
+                                "shmap_publish()");
+    } else if ((offset = element_offset(name, &info, a.argv + 1, index, nindex)) < 0) {
         /* reported */
     } else if (cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
         cli_usage_error_on("set", name, "%s", err);

@@ -10,7 +10,17 @@
  * When the newest frame cannot be had whole, the line says why rather than going quiet: a
  * writer that died in the middle of it leaves a torn frame, whose statistics are shown
  * marked "torn: writer pid N died mid-frame"; a live writer in the middle of it leaves the
- * statistics of an earlier frame, marked as such, or none yet.
+ * statistics of an earlier frame, marked as such, or none yet. Statistics that are not of
+ * the newest frame are always marked, whatever the writer does by the time that is found.
+ *
+ * Between lines watch waits for a publish only until it sees one: it then sleeps until the
+ * next line is due, so a writer publishing thousands of frames a second does not wake it
+ * for each. It learns at each line (one stat(2)) whether the segment still has its name,
+ * and while nothing is published, within the library's slice of 50 ms.
+ *
+ * SIGINT and SIGTERM stop it (status 0) at once: the signal interrupts a sleep, and one
+ * that arrives while watch is not sleeping is found by the wait check (asked at the end of
+ * every slice of a library wait) or by the mask that ppoll() lifts only while it sleeps.
  *
  * A raw mapping has no generation to wait on and no write sequence to read by: it is
  * polled, once per interval, and its line has only the statistics of the data as it is
@@ -37,6 +47,38 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
+}
+
+/* The library's wait check: a long wait asks it at the end of every slice, so a signal
+ * that came while nothing slept still ends the wait within one. */
+static int stop_check(void *arg)
+{
+    (void)arg;
+    return stop ? -EINTR : 0;
+}
+
+/*
+ * Sleep @p s seconds (without end from 1e9 on: --interval inf), until a key is typed
+ * (@p keys), or until a signal asks to stop. The signals are let in only while ppoll()
+ * sleeps, so one that came before is seen at once rather than slept through.
+ */
+static void pause_for(double s, int keys)
+{
+    sigset_t ends, old;
+    sigemptyset(&ends);
+    sigaddset(&ends, SIGINT);
+    sigaddset(&ends, SIGTERM);
+    sigprocmask(SIG_BLOCK, &ends, &old);
+    if (!stop) {
+        struct pollfd p = {.fd = keys ? 0 : -1, .events = POLLIN};
+        struct timespec ts = {0};
+        if (s > 0 && s < 1e9) {
+            ts.tv_sec = (time_t)s;
+            ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+        }
+        ppoll(&p, 1, s < 1e9 ? &ts : NULL, &old);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static double mono_s(void)
@@ -96,13 +138,17 @@ static void compute(const cli_layout *l, const unsigned char *frame, size_t nele
 
 /*
  * Read the newest frame into @p frame and its statistics into @p st, or say in @p note why
- * they are not of a whole newest frame. @p gen is the generation read just before.
+ * they are not of a whole newest frame. @p *gen is the generation read just before; a newer
+ * frame copied meanwhile (a writer in the middle of one is given @p wait_s to publish it)
+ * moves it on, so the line names the frame its statistics are of. Returns 0, or what ends
+ * the watch: #SHMAP_EREMOVED, or -EINTR from the wait check (a signal asked to stop).
  */
-static void read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame, size_t fsize,
-                        uint64_t gen, struct stats *st, char *note, size_t notesize)
+static int read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame, size_t fsize,
+                       double wait_s, uint64_t *gen, struct stats *st, char *note,
+                       size_t notesize)
 {
     note[0] = '\0';
-    if (gen == 0) {
+    if (*gen == 0) {
         /* Nothing published yet: the data as it is, unless a first frame is being written
          * (then there is nothing whole to show yet) or was abandoned half-way (torn). */
         pid_t writer = 0;
@@ -110,49 +156,71 @@ static void read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *fram
         if (state == SHMAP_WRITE_IN_PROGRESS) {
             snprintf(note, notesize, "  no statistics yet: pid %d is writing a frame",
                      (int)writer);
-            return;
+            return 0;
         }
         memcpy(frame, shmap_data(seg), fsize);
         compute(l, frame, fsize / l->elsize, st);
         if (state == SHMAP_WRITE_ABANDONED)
             snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
-        return;
+        return 0;
     }
-    uint64_t fseen = gen - 1;
-    int rc = shmap_read_frame(seg, &fseen, frame, 0, NULL);
-    if (rc == 0 || rc == SHMAP_EOWNERDEAD)
+    uint64_t fseen = *gen - 1;
+    int rc = shmap_read_frame(seg, &fseen, frame, wait_s, NULL);
+    if (rc == SHMAP_EREMOVED || rc == -EINTR)
+        return rc;
+    if (rc == 0 || rc == SHMAP_EOWNERDEAD) {
         compute(l, frame, fsize / l->elsize, st);
+        if (fseen > *gen)
+            *gen = fseen;
+    }
+    if (rc == 0)
+        return 0;
     pid_t writer = 0;
-    int state = rc < 0 ? shmap_write_state(seg, &writer) : SHMAP_WRITE_NONE;
+    int state = shmap_write_state(seg, &writer);
     if (rc == SHMAP_EOWNERDEAD) {
         if (state == SHMAP_WRITE_ABANDONED)
             snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
         else
             snprintf(note, notesize, "  torn: the writer died mid-frame");
-    } else if (rc < 0 && state == SHMAP_WRITE_IN_PROGRESS) {
-        /* Whatever `st` holds is of an earlier frame. */
+        return 0;
+    }
+    /*
+     * No whole frame: whatever `st` holds is of an earlier frame, or there is none. That is
+     * said whatever this second look finds, since the writer may have published since the
+     * copy failed; it only tells whom to name.
+     */
+    if ((rc == -EAGAIN || rc == -ETIMEDOUT) && state == SHMAP_WRITE_IN_PROGRESS)
         snprintf(note, notesize, st->valid ? "  (earlier frame: pid %d is writing)"
                                            : "  no statistics yet: pid %d is writing a frame",
                  (int)writer);
-    } else if (rc < 0 && rc != -EAGAIN) {
-        snprintf(note, notesize, "  no statistics: %s", shmap_strerror(rc));
-    }
+    else if (rc == -EAGAIN || rc == -ETIMEDOUT)
+        snprintf(note, notesize, st->valid ? "  (earlier frame: the newest was being written)"
+                                           : "  no statistics yet: a frame was being written");
+    else
+        snprintf(note, notesize, st->valid ? "  (earlier frame: %s)" : "  no statistics: %s",
+                 shmap_strerror(rc));
+    return 0;
 }
 
-/* @p info NULL: a raw mapping, which has no generation, rate or last update to show. */
+/*
+ * @p info NULL: a raw mapping, which has no generation, rate or last update to show. @p rate
+ * NaN: none measured yet (the first line has no interval to count over), shown as "-".
+ */
 static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info *info,
                  const cli_layout *l, const struct stats *st, const char *note)
 {
-    char when[64] = "never", ago[32] = "", mn[32], mx[32], mean[32];
+    char when[64] = "never", ago[32] = "", mn[32], mx[32], mean[32], per_s[40] = "-";
     if (info && info->published_ns) {
         cli_format_time(when, sizeof when, info->published_ns);
         cli_format_age(ago, sizeof ago, info->published_ns, cli_now_ns());
     }
+    if (!isnan(rate))
+        snprintf(per_s, sizeof per_s, "%.1f/s", rate);
     if (tty)
         fputs("\r\033[K", out);
     if (info)
-        fprintf(out, "gen %llu  rate %.1f/s  last %s%s%s%s", (unsigned long long)gen, rate,
-                when, *ago ? " (" : "", ago, *ago ? " ago)" : "");
+        fprintf(out, "gen %llu  rate %s  last %s%s%s%s", (unsigned long long)gen, per_s, when,
+                *ago ? " (" : "", ago, *ago ? " ago)" : "");
     else
         fputs("raw", out);
     if (st->valid) {
@@ -166,7 +234,10 @@ static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info
     fputs(note, out);
     if (!tty)
         fputc('\n', out);
-    fflush(out);
+    /* A write cut short by the signal that stops watch (stdout a pipe nobody reads for the
+     * moment) is the stop, not a failure to write: what is left goes out at exit. */
+    if (fflush(out) != 0 && errno == EINTR && stop)
+        clearerr(out);
 }
 
 int cmd_watch(int argc, char **argv)
@@ -230,44 +301,76 @@ int cmd_watch(int argc, char **argv)
         keys = 0;
     }
 
-    int status = CLI_EXIT_OK;
+    shmap_set_wait_check(stop_check, NULL);
+
+    /*
+     * A line is due at `next`. Until then watch waits for a publish, which also finds the
+     * segment deleted within a slice; once it has seen one there is nothing more to learn
+     * before the line (it shows the newest frame and counts the publishes then), so it only
+     * sleeps: a fast writer does not wake it for each frame.
+     */
+    int status = CLI_EXIT_OK, fresh = 0;
     struct stats st = {0};
     uint64_t seen = raw.raw ? 0 : shmap_generation(seg), shown_gen = seen, lines = 0;
-    double shown_at = mono_s(), next = shown_at;
+    /* A live writer in the middle of the newest frame gets this long to publish it, so a
+     * slow writer's frames are shown rather than its earlier ones; lines keep their pace. */
+    double read_s = interval < 0.2 ? interval / 2 : 0.1;
+    double shown_at = 0, next = mono_s();
     char note[96] = "";
     while (!stop && !(keys && quit_key())) {
         double now = mono_s();
         if (now >= next) {
             uint64_t gen = 0;
-            double rate = 0;
+            double rate = NAN;
+            int rc = 0;
             if (raw.raw) {
-                /* Copied first: the statistics then describe one copy, not a moving target. */
-                memcpy(frame, shmap_data(seg), fsize);
-                compute(&layout, frame, fsize / layout.elsize, &st);
+                /* Nothing to wait on tells a raw watch its object went: its name is asked. */
+                shmap_info_get(seg, &info);
+                if (!info.deleted) {
+                    /* Copied first: the statistics describe one copy, not a moving target. */
+                    memcpy(frame, shmap_data(seg), fsize);
+                    compute(&layout, frame, fsize / layout.elsize, &st);
+                }
             } else {
                 gen = shmap_generation(seg);
-                read_newest(seg, &layout, frame, fsize, gen, &st, note, sizeof note);
+                rc = read_newest(seg, &layout, frame, fsize, read_s, &gen, &st, note,
+                                 sizeof note);
                 shmap_info_get(seg, &info);
-                rate = now > shown_at ? (double)(gen - shown_gen) / (now - shown_at) : 0;
+                if (lines)
+                    rate = (double)(gen - shown_gen) / (now - shown_at);
                 shown_gen = gen;
                 shown_at = now;
+                seen = gen > seen ? gen : seen;
+                fresh = 0;
+            }
+            if (rc == -EINTR)
+                break; /* stopped by a signal */
+            if (rc == SHMAP_EREMOVED || info.deleted) {
+                if (tty)
+                    fputc('\n', stdout);
+                tty = 0;
+                status = rc < 0 ? cli_fail_lib(name, rc)
+                                : cli_fail(name, "the %s was deleted or replaced while watched",
+                                           raw.raw ? "object" : "segment");
+                break;
             }
             show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &layout, &st, note);
             next = now + interval;
             if (count && ++lines >= count)
                 break;
+            continue; /* a signal that came while the line was made ends watch now */
         }
         /* Short slices on a terminal, so 'q' is seen promptly. */
         double slice = next - mono_s();
         if (keys && slice > 0.1)
             slice = 0.1;
-        if (raw.raw) {
-            /* Nothing to wait on but the clock (and a key, or a signal: no SA_RESTART). */
-            struct pollfd p = {.fd = keys ? 0 : -1, .events = POLLIN};
-            poll(&p, 1, slice > 0 ? (int)(slice * 1000) + 1 : 0);
+        if (raw.raw || fresh) {
+            pause_for(slice, keys);
             continue;
         }
         int rc = shmap_wait(seg, &seen, slice > 0 ? slice : 0);
+        if (rc == 0)
+            fresh = 1;
         if (rc == SHMAP_EREMOVED) {
             if (tty)
                 fputc('\n', stdout);
@@ -280,6 +383,7 @@ int cmd_watch(int argc, char **argv)
             break;
         }
     }
+    shmap_set_wait_check(NULL, NULL);
     if (tty)
         fputc('\n', stdout);
     if (keys)
