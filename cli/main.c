@@ -98,7 +98,9 @@ static const cli_command commands[] = {
      "Removes transient segments (create --transient, or a program's segment that its\n"
      "creator would have destroyed on closing it) whose creator is dead and that no\n"
      "live process uses, clears the attach slots of dead processes, and removes the hidden\n"
-     "leftovers (.shmap-tmp-PID-N-NAME) of creations killed half-way. Never removes a\n"
+     "leftovers (.shmap-tmp-PID-N-NAME) of creations killed half-way, in /dev/shm and\n"
+     "among System V segments. Files are looked at only with --prefix file:/DIR/...: then\n"
+     "the same is done in that directory, and nowhere else. Never removes a\n"
      "persistent segment, nor one a process may map that this user cannot see (a\n"
      "\"kept\" line says which: run gc as root or as the segment's owner). Prints one\n"
      "line per action and a summary.\n"
@@ -128,7 +130,8 @@ static const cli_command commands[] = {
      "records i in every field. Publishing bumps the generation and wakes waiting\n"
      "readers. A raw mapping (--dtype) has no generation: it is written,\n"
      "not published. With --private nothing reaches the object: a dry run that checks the\n"
-     "value and read access.\n"
+     "value and read access. A ring of frames (create --ring) is refused, exit 1: its\n"
+     "frames go in one at a time, through shmap_write_begin() and shmap_publish().\n"
      "\n" CLI_RAW_HELP},
     {"import", cmd_import,
      "import FILE|- NAME [--mode MODE] [--transient] [--prefault] [--hugepages] "
@@ -262,6 +265,7 @@ static const cli_command commands[] = {
      "A raw mapping (--dtype) is written, not published; with --private nothing reaches\n"
      "the object (a dry run). The wrong number of indices, an index outside the shape or\n"
      "a value the type cannot hold is bad usage (exit 2), and nothing is written.\n"
+     "A ring of frames is refused (exit 1), as by fill.\n"
      "\n" CLI_RAW_HELP},
     {"wait", cmd_wait, "wait NAME [--timeout SECONDS]", "block until the segment's next update",
      "Exits 0 as soon as the generation passes the one the segment had when the command\n"
@@ -280,6 +284,8 @@ static const cli_command commands[] = {
      "A raw mapping (--dtype) has no generation: it is polled every interval and its line\n"
      "shows `raw` and the statistics of the data as it is then (not a copy checked against\n"
      "a writer, so a frame being written may show half old, half new).\n"
+     "The first line has no rate (rate -). Exits 1 when the segment or raw object is\n"
+     "deleted or replaced, 0 when stopped by q, SIGINT, SIGTERM or --count.\n"
      "\n" CLI_RAW_HELP},
 };
 
@@ -312,6 +318,7 @@ static void print_overview(FILE *out)
           out);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-8s%s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-8s%s\n", "help", "describe a command, or all of them (this text)");
     fputs("\n"
           "NAME picks the store, for every command:\n"
           "  frames, /frames, shm://frames, shmem://frames  POSIX shared memory\n"
@@ -326,9 +333,10 @@ static void print_overview(FILE *out)
 
 static int cmd_help(int argc, char **argv)
 {
-    /* `help --help` as every command takes --help: what help does is the overview's. */
+    /* `help --help` as every command takes --help, and `help help`: what help does is the
+     * overview's. */
     if (argc < 2 || (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-                                   strcmp(argv[1], "-h") == 0))) {
+                                   strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0))) {
         print_overview(stdout);
         return CLI_EXIT_OK;
     }

@@ -344,6 +344,11 @@ TEST(cli__bad_usage_of_the_command_exits_2)
     RUN(0, "help", "-h");
     CHECK_CONTAINS(out, "usage: shmap COMMAND");
     util_clear(&out, &err);
+    /* help is a command the overview lists, and describes like any other. */
+    RUN(0, "help", "help");
+    CHECK_CONTAINS(out, "usage: shmap COMMAND");
+    CHECK_CONTAINS(out, "\n  help    describe a command");
+    util_clear(&out, &err);
     RUN(2, "--version", "extra");
     CHECK_CONTAINS(err, "shmap: --version takes no arguments ('extra' given)\n");
     CHECK_STR(out, "");
