@@ -30,10 +30,14 @@ typedef struct create_args {
     cli_create c;
 } create_args;
 
-/* Octal permission bits, at most 0777: set-id and sticky bits mean nothing here. */
+/* Octal permission bits, at most 0777: set-id and sticky bits mean nothing here. Leading
+ * zeros are as many as chmod(1) takes. */
 static int parse_mode(const char *text, unsigned int *mode)
 {
-    if (!*text || strlen(text) > 4 || strspn(text, "01234567") != strlen(text))
+    if (!*text || strspn(text, "01234567") != strlen(text))
+        return -1;
+    text += strspn(text, "0");
+    if (strlen(text) > 3)
         return -1;
     unsigned long v = strtoul(text, NULL, 8);
     if (v > 0777)

@@ -113,6 +113,9 @@ int shmap__posix_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
     if (!shmap__posix_path(path, sizeof path, n->os_handle))
         return shmap__err(SHMAP_EBADNAME, "%s: name too long", n->name);
     int rc = shmap__posix_remove_same(AT_FDCWD, path, dev, ino, n->name);
+    /* Said as a forced removal says it (posix_unlink()): /dev/shm is sticky. */
+    if (rc == -EACCES)
+        return shmap__err(rc, "%s: permission denied to remove it", n->name);
     return rc == 1 ? 0 : rc;
 }
 

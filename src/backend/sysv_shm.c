@@ -413,6 +413,8 @@ static int sysv_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
     if (shmctl((int)ino, IPC_RMID, NULL) == 0 || errno == EINVAL || errno == EIDRM)
         return 0;
     int e = errno;
+    if (e == EPERM)
+        return shmap__err(-EPERM, "%s: permission denied to remove it", n->name);
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
 

@@ -359,3 +359,39 @@ TEST(cli_create__mode_0_is_refused_rather_than_made_0600)
     RUN(0, "rm", name);
     util_clear(&out, &err);
 }
+
+TEST(cli_create__mode_takes_leading_zeros_as_chmod_does)
+{
+    umask(0);
+    const char *name = test_name("m00");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "4", "--mode", "00640");
+    CHECK_EQ_INT(util_shm_mode(name), 0640);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+    /* Still at most 0777, however it is written. */
+    RUN(2, "create", name, "u8", "4", "--mode", "001000");
+    CHECK_USAGE_LINES(err, "create", "invalid mode '001000'");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
+
+TEST(cli_rm__another_users_segment_says_permission_denied_to_remove_it)
+{
+    /* Mode 0666 lets nobody take the lock that rm takes first; the removal itself is
+     * still refused (/dev/shm is sticky; only the owner or creator removes a System V
+     * segment): said as OPERATIONS.md says it, as a forced removal says it. */
+    util_need_root();
+    char *out = NULL, *err = NULL;
+    for (int s = 0; s < 2; s++) {
+        const char *name = name_on(s, "rmother");
+        create(name);
+        RUN(0, "chmod", "666", name);
+        CHECK_EQ_INT(run_as_nobody(&err, "rm", name, NULL), 1);
+        CHECK_ERROR_LINE(err, "permission denied to remove it");
+        CHECK_EQ_INT(run_as_nobody(&err, "rm", "--force", name), 1);
+        CHECK_ERROR_LINE(err, "permission denied to remove it");
+        remove_seg(name);
+    }
+    util_clear(&out, &err);
+}
