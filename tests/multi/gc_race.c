@@ -27,15 +27,22 @@ static void spin_us(long us)
         ;
 }
 
+/* Shared between a round's two processes. */
+struct race {
+    int turn;      /* 0 until the child's first open, 1 once gc is done */
+    int rc;        /* the child's failed open, when it says 'E' */
+    char why[512]; /* and its detail */
+};
+
 /*
  * One round. The child opens the segment over and over, holding each handle a moment and
  * asking whether the segment still has its name, until it finds no segment or this process
  * has run gc; it answers 'X' if a segment it held lost its name, 'E' if an open failed
- * otherwise than finding none, else 'O'. `turn` (shared): 0 until the child's first open,
- * 1 once gc is done.
+ * otherwise than finding none (the failure in `r`), else 'O'.
  */
-static void race_once(const char *name, unsigned open_flags, unsigned seed, int *turn)
+static void race_once(const char *name, unsigned open_flags, unsigned seed, struct race *r)
 {
+    int *turn = &r->turn;
     util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
     __atomic_store_n(turn, 0, __ATOMIC_SEQ_CST);
     struct util_chan c;
@@ -58,6 +65,10 @@ static void race_once(const char *name, unsigned open_flags, unsigned seed, int 
         int zero = 0;
         __atomic_compare_exchange_n(turn, &zero, -1, false, __ATOMIC_SEQ_CST,
                                     __ATOMIC_SEQ_CST);
+        if (!lost && rc < 0 && rc != -ENOENT) {
+            r->rc = rc;
+            snprintf(r->why, sizeof r->why, "%s", shmap_last_error());
+        }
         util_child_send(&c, lost ? 'X' : rc < 0 && rc != -ENOENT ? 'E' : 'O');
         _exit(0);
     }
@@ -80,17 +91,20 @@ static void race_once(const char *name, unsigned open_flags, unsigned seed, int 
     if (said == 'X')
         test_fail(__FILE__, __LINE__, "round %u: gc removed %s while a child held it", seed,
                   name);
+    if (said == 'E')
+        test_fail(__FILE__, __LINE__, "round %u: the child's open failed: %s (%d)", seed,
+                  r->why, r->rc);
     CHECK_EQ_INT(said, 'O');
 }
 
 static void race(const char *name, unsigned open_flags)
 {
-    int *turn = mmap(NULL, sizeof *turn, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                     -1, 0);
-    CHECK(turn != MAP_FAILED);
+    struct race *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                          -1, 0);
+    CHECK(r != MAP_FAILED);
     for (unsigned i = 0; i < ROUNDS; i++)
-        race_once(name, open_flags, i, turn);
-    munmap(turn, sizeof *turn);
+        race_once(name, open_flags, i, r);
+    munmap(r, sizeof *r);
 }
 
 TEST(gc_race__an_open_read_write_racing_gc_keeps_its_segment_named_or_finds_none)
