@@ -36,7 +36,8 @@ PyDoc_STRVAR(module_doc,
 "as os.fsdecode() does, so a name list() gives is its object's name byte for byte and\n"
 "opens and deletes it, unless it holds a control character: shmap takes none in any\n"
 "name (shmap.ArgumentError, EBADNAME), so such an object, renamed into /dev/shm by\n"
-"another tool, is removed with os.unlink('/dev/shm/' + name).\n"
+"another tool, is listed only by list(all=True), with an error saying why, and is\n"
+"removed with os.unlink('/dev/shm/' + name).\n"
 "\n"
 "Lifetimes. A Segment is one reference to a mapping of this process. Every array taken\n"
 "from Segment.array, and every buffer exported (numpy.asarray(seg), memoryview(seg)),\n"
@@ -425,7 +426,8 @@ PyDoc_STRVAR(list_doc,
 "writer kept changing for a second has keywords=None. Names are decoded as os.fsdecode() does\n"
 "(surrogateescape), so each one, byte for byte the object's name, opens and deletes\n"
 "it, but for a name with a control character, which no shmap call takes (see the\n"
-"module's help). Raises OSError if the store cannot be listed.");
+"module's help): such a segment is listed only with all=True, as an object with an\n"
+"error. Raises OSError if the store cannot be listed.");
 
 PyDoc_STRVAR(info_doc,
 "info($module, /, name, *, dtype=None, shape=None, offset=0, private=False,\n"

@@ -236,6 +236,20 @@ static int posix_list(struct shmap__list *l, unsigned flags)
             close(obj.fd);
             ent = &l->v[l->n - 1]; /* describing may have moved the list */
             ent->status = status;
+            /* A segment under a name no open nor delete takes (put there by another
+             * tool: a control character in it) cannot be reached: listed as what it is
+             * only among all objects, with why. */
+            if (status == 0 && shmap_name_check(e->d_name, NULL) < 0) {
+                /* The check's reason, without the name it starts with, quoted or not. */
+                const char *why = shmap_last_error();
+                size_t len = strlen(e->d_name);
+                bool quoted = why[0] == '\'';
+                if (strncmp(why + quoted, e->d_name, len) == 0 &&
+                    strncmp(why + quoted + len, quoted ? "': " : ": ", 3 - !quoted) == 0)
+                    why += quoted + len + 3 - !quoted;
+                snprintf(ent->error, sizeof ent->error, "a segment, but %s", why);
+                ent->status = SHMAP_EBADNAME;
+            }
         }
         if (ent->status < 0 && !(flags & SHMAP_LIST_ALL))
             shmap__list_drop(l);

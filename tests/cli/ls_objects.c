@@ -311,3 +311,28 @@ TEST(cli__ls_all_escapes_bytes_that_are_not_text)
     util_shm_remove(ctl);
     util_clear(&out, &err);
 }
+
+TEST(cli__a_segment_renamed_to_a_name_shmap_does_not_take_is_listed_only_with_all)
+{
+    /* Another tool renamed a segment to a name with a control character: no command can
+     * open or remove it by that name, so ls does not list it as a segment it could reach;
+     * --all shows it, says why, and says how to remove it. */
+    const char *made = test_name("torename");
+    char ctl[SHMAP_NAME_MAX], from[SHMAP_NAME_MAX + 16], to[SHMAP_NAME_MAX + 16];
+    snprintf(ctl, sizeof ctl, "%s", test_name("seg\x01" "x"));
+    const uint64_t dims[1] = {4};
+    util_make_kept(made, SHMAP_F32, 1, dims);
+    snprintf(from, sizeof from, "/dev/shm/%s", made);
+    snprintf(to, sizeof to, "/dev/shm/%s", ctl);
+    CHECK(rename(from, to) == 0);
+    char *out = NULL, *err = NULL, want[SHMAP_NAME_MAX + 16], line[2048];
+    RUN(0, "ls");
+    snprintf(want, sizeof want, "%sseg\\x01x", test_prefix());
+    CHECK(!strstr(out, want));
+    RUN(0, "ls", "--all");
+    line_with(out, want, line, sizeof line);
+    CHECK_CONTAINS(line, "a segment, but control character 0x01 in name; its name is not one "
+                         "shmap takes: remove it with rm(1) in /dev/shm");
+    util_shm_remove(ctl);
+    util_clear(&out, &err);
+}

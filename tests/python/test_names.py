@@ -60,8 +60,9 @@ def test_names__not_utf8_from_list_opens_and_deletes(bad_name):
 
 def test_names__control_character_from_list_is_refused_as_documented(name):
     """A name with a control character, which another tool can rename into /dev/shm, is
-    listed but taken by no call: open(), info() and delete() refuse it with ArgumentError
-    (EBADNAME), as the module's help says, and os.unlink() removes it as the help says.
+    listed only with all=True (with why), and taken by no call: open(), info() and delete()
+    refuse it with ArgumentError (EBADNAME), as the module's help says, and os.unlink()
+    removes it as the help says.
     (Non-UTF-8 names, by contrast, open and delete: see above.)"""
     ctl = name + "-ctl\x01x"
     with shmap.create(name, 4, "f4", keep=True):
@@ -69,6 +70,9 @@ def test_names__control_character_from_list_is_refused_as_documented(name):
     os.rename(os.path.join(SHM_DIR, name), os.path.join(SHM_DIR, ctl))
     try:
         assert [s["name"] for s in shmap.list(all=True) if s["name"] == ctl] == [ctl]
+        assert not [s for s in shmap.list() if s["name"] == ctl]
+        [entry] = [s for s in shmap.list(all=True) if s["name"] == ctl]
+        assert "control character 0x01 in name" in entry["error"]
         for call in (shmap.open, shmap.info, lambda n: shmap.delete(n, force=True)):
             with pytest.raises(shmap.ArgumentError) as exc:
                 call(ctl)
