@@ -343,12 +343,15 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
     switch (type) {
     case 'C': {
         char *s = NULL;
-        char card[FLEN_CARD];
+        char card[FLEN_CARD], lookup[FLEN_KEYWORD + 10];
         /* The string and its CONTINUE cards are read by name, and CFITSIO searches from the
          * card after the last one read: so from the card before this one, or a name set
-         * twice would give this card the other's value. */
+         * twice would give this card the other's value. A long name is looked up with its
+         * HIERARCH prefix: CFITSIO reads one that starts with "HIERARCH" (HIERARCHA) as that
+         * prefix and another name ("HIERARCH A"). */
+        snprintf(lookup, sizeof lookup, "%s%s", strlen(name) > 8 ? "HIERARCH " : "", name);
         if (fits_read_record(f, keynum - 1, card, status) ||
-            fits_read_key_longstr(f, (char *)name0, &s, longcomment, status))
+            fits_read_key_longstr(f, lookup, &s, longcomment, status))
             return -1;
         /* A string continued on CONTINUE cards (its first part ends with '&') has its
          * comment on them: CFITSIO gives the comments of all its cards, joined, with the

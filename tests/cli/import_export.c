@@ -1309,6 +1309,17 @@ TEST(io__fits_keywords_round_trip_exactly_and_a_repeated_name_keeps_its_last_val
         CHECK_OK(shmap_unlink(b));
         CHECK_OK(shmap_unlink(a));
     }
+    /* A long name that starts with HIERARCH itself is no prefix and another name. */
+    RUN(0, "create", a, "u8", "1", "--keyword", "HIERARCHA='abc' / c", "--keyword",
+        "HIERARCH1X=7");
+    RUN(0, "export", a, util_test_path("hh.fits"));
+    RUN(0, "import", util_test_path("hh.fits"), b);
+    CHECK_STR(err, "");
+    RUN(0, "info", b);
+    CHECK_KEYWORD(out, "HIERARCHA", "'abc' / c");
+    CHECK_KEYWORD(out, "HIERARCH1X", "7");
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
     /* A comment that does not fit after its value is not cut: a string continues on a
      * CONTINUE card that carries it; a number cannot, and keeps what fits, with a
      * warning. */
