@@ -80,8 +80,9 @@ int shmap__name_parse(const char *text, struct shmap__name *out)
         /* A label for /proc/PID/fd and /proc/PID/maps, not a name anyone can open. */
         size_t len = strlen(text + 6);
         if (len > 200 || strchr(text + 6, '/'))
-            return shmap__err(SHMAP_EBADNAME, "'%.40s': a memfd label is at most 200 bytes "
-                                              "with no '/'", text);
+            return shmap__err(SHMAP_EBADNAME, "'%.40s%s': a memfd label is at most 200 bytes "
+                                              "with no '/'", text,
+                              strlen(text) > 40 ? "..." : "");
         if (out) {
             out->store = SHMAP_STORE_MEMFD;
             snprintf(out->name, sizeof out->name, "memfd:%s", len ? text + 6 : "shmap");

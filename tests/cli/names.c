@@ -40,3 +40,15 @@ TEST(cli__an_error_line_shows_bytes_that_are_not_text_escaped)
     CHECK_STR(err, "shmap: bad\\x01name: control character 0x01 in name\n" USAGE_INFO);
     util_clear(&out, &err);
 }
+
+TEST(cli__a_memfd_label_too_long_is_named_once)
+{
+    char name[256], line[512];
+    snprintf(name, sizeof name, "memfd:%0201d", 7);
+    char *out = NULL, *err = NULL;
+    RUN(2, "create", name, "f4", "4");
+    snprintf(line, sizeof line, "shmap: %s: a memfd label is at most 200 bytes with no '/'\n",
+             name);
+    CHECK_CONTAINS(err, line);
+    util_clear(&out, &err);
+}

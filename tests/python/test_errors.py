@@ -343,15 +343,16 @@ C_NAMES = ("shmap_fd", "shmap_open_fd", "shmap_lock_holders", "(2)")
 
 
 def test_errors__a_memfd_label_too_long_is_named_once():
-    """The library quotes a memfd label over 200 bytes cut to its first 40; the message is
-    that, not the whole name put in front of it besides."""
+    """The library quotes a memfd label over 200 bytes cut to its first 40 bytes and '...';
+    the message is that, not the whole name put in front of it besides."""
     for name in ("memfd:" + "a" * 201, "memfd:" + "b" * 250 + "/x"):
         for call in (lambda n: shmap.create(n, 4, "f4"), shmap.check_name):
             with pytest.raises(shmap.ArgumentError) as exc:
                 call(name)
             msg = str(exc.value)
             assert exc.value.code == shmap.EBADNAME
-            assert msg == "'%s': a memfd label is at most 200 bytes with no '/'" % name[:40], msg
+            assert msg == ("'%s...': a memfd label is at most 200 bytes with no '/'"
+                           % name[:40]), msg
 
 
 def test_errors__messages_speak_python_and_give_the_name_as_given(tmp_path):
