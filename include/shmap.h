@@ -619,8 +619,9 @@ enum shmap_delete_flags {
  * segment in place; remove the link with unlink(2), or delete the segment by its own name.
  * (#SHMAP_DELETE_FORCE unlinks whatever the name is, a link included.) A name that is one
  * of several hard links of the object is removed like any name, and the segment lives on
- * under the others: only the removal of its last name tells its waiters
- * (#SHMAP_EREMOVED).
+ * under the others: only the removal of its last name tells all its waiters
+ * (#SHMAP_EREMOVED) at once; one that reached it by the name removed learns within a wait
+ * slice (50 ms) that its name is gone.
  *
  * If the name is replaced by another segment while the call waits, it starts again with
  * the new one; a lock owner found dead (#SHMAP_EOWNERDEAD) does not stop the deletion.
@@ -896,7 +897,11 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  *
  * Copies the oldest frame after @p *seen that the ring still holds (for a plain segment,
  * the latest), waiting as shmap_wait() does if there is none yet. If a write touches the
- * frame while it is copied, the copy is retried with the oldest frame still held.
+ * frame while it is copied, the copy is retried with the newest whole frame (the oldest is
+ * the next one the writer overwrites), within the timeout: against a writer that overwrites
+ * every copy, a timed call ends with -ETIMEDOUT at its timeout and a try with -EAGAIN after
+ * four copies, and the wait check (shmap_set_wait_check()) is asked between copies. A try
+ * on a segment whose name is gone returns #SHMAP_EREMOVED, as a wait does.
  *
  * A writer found in the middle of the only frame there is (a plain segment) is waited for
  * until it publishes. If it has died, the call returns the copy it made with
@@ -906,12 +911,14 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0): its copy
  * then counts as frame 0, so a writer that takes over and publishes frame 0 again brings that
  * reader nothing new. A ring's reader never copies a frame being written: it waits for it,
- * whatever became of its writer.
+ * whatever became of its writer. A writer in another pid namespace cannot be judged: it
+ * counts as alive.
  * @param[in,out] seen frames the caller has had; on success, the number of the copied
  *                frame plus one.
  * @param[out] dst shmap_frame_size() bytes.
  * @param[in] timeout_s as for shmap_wait().
- * @param[out] missed frames skipped because the ring no longer held them (may be NULL).
+ * @param[out] missed frames skipped, because the ring no longer held them or a copy tore
+ *             and the newest frame was taken instead (may be NULL).
  * @return as shmap_wait(), or #SHMAP_EOWNERDEAD when the writer died in the middle of the
  *         only frame there is (the copy in @p dst may then be torn; @p *seen counts it had).
  *         -EAGAIN and -ETIMEDOUT also come when a live writer is in the middle of the only

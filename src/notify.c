@@ -85,17 +85,21 @@ static int need_writable(const shmap_seg *seg, const char *what)
 }
 
 /*
- * Is a frame being written, by the sequence `seq` and the generation `g` as read (the
- * sequence first)? An odd sequence says so, unless the frame that write began has been
- * published since: its writer died between the generation's increment and the sequence's
- * (or an earlier version's writer did, which names no frame), and what it left is whole.
+ * Is a frame being written, by the sequence `seq` and the generation `g` as read? An odd
+ * sequence says so, unless the frame that write began has been published since: its writer
+ * died between the generation's increment and the sequence's, and what it left is whole.
+ * The frame counts only when `writer_seq` shows it was recorded by the write that made the
+ * sequence `seq` (read after `seq`, with acquire: that write's stores are seen, or a later
+ * write's, which differ): a writer of a version before 0.4.2 records none, and leaves the
+ * last one recorded, which is another write's.
  */
 static bool writing(const struct shmap__header *h, uint32_t seq, uint64_t g)
 {
     if (!(seq & 1))
         return false;
-    uint64_t frame = __atomic_load_n(&h->writer_frame, __ATOMIC_ACQUIRE);
-    return !frame || g < frame;
+    uint32_t wseq = __atomic_load_n(&h->writer_seq, __ATOMIC_ACQUIRE);
+    uint64_t frame = __atomic_load_n(&h->writer_frame, __ATOMIC_RELAXED);
+    return wseq != seq || !frame || g < frame;
 }
 
 /* Does the write recorded in the header belong to this process (not to a dead one whose
@@ -123,10 +127,12 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
     __atomic_store_n(&h->writer_start, shmap__self_start(), __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_frame, g + 1, __ATOMIC_RELAXED);
+    uint32_t odd = (seq | 1) + ((seq & 1) ? 2 : 0);
+    __atomic_store_n(&h->writer_seq, odd, __ATOMIC_RELEASE);
     /* Odd (a write left open by a dead writer is simply taken over), after the writer's
      * identity (release: a reader that sees the write in progress sees who makes it). The
      * fence orders this store before the frame's data stores, as a seqlock writer must. */
-    __atomic_store_n(&h->write_seq, (seq | 1) + ((seq & 1) ? 2 : 0), __ATOMIC_RELEASE);
+    __atomic_store_n(&h->write_seq, odd, __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (frame) {
         g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);

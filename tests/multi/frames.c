@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../util.h"
+#include "internal.h"
 
 /* A child that opens `name` read-write and, until killed, begins a frame, stores the
  * frame's number in its first, middle and last bytes when `mark`, sleeps `pause_us` (the
@@ -93,14 +94,14 @@ TEST(frames__a_timeout_ends_a_read_against_a_writer_that_overwrites_every_copy)
 TEST(frames__a_lagging_ring_reader_still_gets_whole_frames)
 {
     const char *name = test_name("lagring");
-    const uint64_t dims[2] = {256, 256u << 10}; /* 256 frames of 256 KiB */
+    const uint64_t dims[2] = {16, 1u << 20}; /* 16 frames of 1 MiB */
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
     opts.flags = SHMAP_CREATE_RING;
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 2, dims, &opts));
     struct util_chan c;
     util_chan_open(&c);
-    pid_t writer = spawn_busy_writer(name, &c, true, 0);
+    pid_t writer = spawn_busy_writer(name, &c, true, 1);
     CHECK_EQ_INT(util_parent_recv(&c), 'r');
     size_t size = shmap_frame_size(seg);
     unsigned char *dst = malloc(size);
@@ -320,5 +321,47 @@ TEST(frames__tries_learn_that_the_segment_was_removed_by_hand)
     CHECK_ERR(rc, SHMAP_EREMOVED);
     CHECK_ERR(shmap_read_frame(r, &seen, frame, 0, NULL), SHMAP_EREMOVED);
     CHECK_OK(shmap_close(r));
+    CHECK_OK(shmap_close(seg));
+}
+
+/*
+ * A writer of a version before 0.4.2 begins a frame the way it always did (pid, start time,
+ * an odd sequence) and records neither the frame nor the sequence it writes: the frame a
+ * newer writer recorded earlier is another write's and must not make its write count as
+ * finished. Readers wait for it, or are told a live writer is in the middle of it, as
+ * before; they never take its half-written frame for a whole one.
+ */
+TEST(frames__an_older_versions_write_in_progress_is_not_taken_for_a_finished_one)
+{
+    const char *name = test_name("oldwriter");
+    enum { N = 256 };
+    const uint64_t dims[1] = {N};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, dims, NULL));
+    void *fp;
+    CHECK_OK(shmap_write_begin(seg, &fp)); /* this version's frame 0: recorded */
+    memset(fp, 0, N * 4);
+    CHECK_OK(shmap_publish(seg));
+    pid_t writer = util_spawn();
+    if (writer == 0)
+        for (;;)
+            pause();
+    /* The older writer's begin, done here on its behalf: it is alive, mid-frame. */
+    struct shmap__header *h = (struct shmap__header *)((char *)shmap_data(seg) - 4096);
+    uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
+    h->writer_pid = writer;
+    h->writer_start = shmap__proc_start(writer);
+    __atomic_store_n(&h->write_seq, (seq | 1) + ((seq & 1) ? 2 : 0), __ATOMIC_RELEASE);
+    uint32_t *data = shmap_data(seg);
+    for (int i = 0; i < N / 2; i++)
+        data[i] = 2; /* half of frame 1 */
+    pid_t who = 0;
+    CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_IN_PROGRESS);
+    CHECK_EQ_INT(who, writer);
+    uint32_t frame[N];
+    uint64_t seen = 0; /* frame 0, which the older writer is overwriting */
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_EQ_INT(seen, 0);
+    util_kill9(writer);
     CHECK_OK(shmap_close(seg));
 }
