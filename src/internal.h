@@ -142,6 +142,11 @@ SHMAP__HIDDEN mode_t shmap__umask(void);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
 SHMAP__HIDDEN void shmap__forget_pidns(void);
+/* process.c: register the fork handlers that forget the cached identity (done by the first
+ * shmap__getpid(); whatever caches what they forget calls this first). */
+SHMAP__HIDDEN void shmap__atfork_register(void);
+/* keyword.c: hold (or release) the mutex of private mappings' first keyword changes. */
+SHMAP__HIDDEN void shmap__kw_own_hold(bool hold);
 SHMAP__HIDDEN unsigned shmap__self_threads(void);
 
 /* linux/meminfo.c: the numbers of `n` fields of /proc/meminfo ("HugePages_Free"; sizes in
@@ -235,6 +240,13 @@ struct shmap__unseen {
     bool one_uid;       /* all of them have `uid` */
     const char *reason; /* when pid is 0: what hides the processes */
 };
+/*
+ * linux/maps.c: would shmap__mapped_by_any() see the users of a file behind `fd`? Only on
+ * file systems known to show them (tmpfs, ext2-4, xfs, btrfs, hugetlbfs); elsewhere, false
+ * with why in `why`. On overlayfs, say, a mapping holds the file below: /proc names another
+ * device, and a lease on the file above is granted while it is mapped.
+ */
+SHMAP__HIDDEN bool shmap__users_visible(int fd, char *why, size_t size);
 SHMAP__HIDDEN enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
                                                       struct shmap__unseen *why);
 /*

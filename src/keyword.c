@@ -288,8 +288,18 @@ static void end_change(struct shmap__header *h)
 
 static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc);
 
-/* Serialises the first keyword changes of private mappings (own_keywords()). */
+/* Serialises the first keyword changes of private mappings (own_keywords()); held across
+ * fork() with the library's other mutexes (process.c), so a child never finds it taken by a
+ * thread it does not have. */
 static pthread_mutex_t own_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void shmap__kw_own_hold(bool hold)
+{
+    if (hold)
+        pthread_mutex_lock(&own_mutex);
+    else
+        pthread_mutex_unlock(&own_mutex);
+}
 
 /*
  * Before a private mapping's first keyword change: make its keyword area its own (see the

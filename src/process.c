@@ -31,10 +31,12 @@ static void before_fork(void)
 {
     shmap__registry_hold(true);
     shmap__slots_hold(true);
+    shmap__kw_own_hold(true);
 }
 
 static void after_fork_in_parent(void)
 {
+    shmap__kw_own_hold(false);
     shmap__slots_hold(false);
     shmap__registry_hold(false);
 }
@@ -48,6 +50,11 @@ static void after_fork_in_child(void)
 static void register_atfork(void)
 {
     pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+}
+
+void shmap__atfork_register(void)
+{
+    pthread_once(&atfork_once, register_atfork);
 }
 
 pid_t shmap__getpid(void)

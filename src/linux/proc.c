@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+#include <sys/single_threaded.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -115,6 +118,7 @@ uint32_t shmap__self_pidns(void)
     uint32_t ns = __atomic_load_n(&cached_pidns, __ATOMIC_RELAXED);
     if (ns)
         return ns;
+    shmap__atfork_register(); /* so that a child after fork forgets what is cached here */
     char buf[64];
     ssize_t n = readlink("/proc/self/ns/pid", buf, sizeof buf - 1);
     if (n <= 0)
@@ -127,14 +131,22 @@ uint32_t shmap__self_pidns(void)
 }
 
 /*
- * The umask, read without changing it: from the "Umask:" line of /proc/thread-self/status
- * (Linux 4.7 and later), whose umask is the one this thread's creations get. Without it,
- * umask() is asked, which can only be done by setting it: it is set to 077 for the moment
- * between the two calls, so a file another thread creates meanwhile gets fewer permissions,
- * never more.
+ * The umask. umask() can only be asked by setting it; in a process with one thread nobody
+ * can create a file between the two calls, so that costs two system calls. With other
+ * threads it is read without changing it, from the "Umask:" line of
+ * /proc/thread-self/status (Linux 4.7 and later; tens of microseconds). Without that file,
+ * it is set to 077 for the moment between the two calls, so a file another thread creates
+ * meanwhile gets fewer permissions, never more.
  */
 mode_t shmap__umask(void)
 {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    if (__libc_single_threaded) {
+        mode_t mask = umask(077);
+        umask(mask);
+        return mask & 0777;
+    }
+#endif
     char buf[512];
     int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;

@@ -6,9 +6,11 @@
  * handle do that first, then check that another process's publishes still reach it, at
  * once, and that its own publishes and keywords reach nobody.
  */
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "../util.h"
+#include "internal.h"
 
 /* In a child: after `delay_ms`, open `name` read-write, set keyword `key` = `value` when
  * `key` is given, fill the data with `value` and publish it once. */
@@ -180,4 +182,72 @@ TEST(private__a_waiting_private_handle_is_told_of_the_deletion_at_once)
     CHECK_EQ_INT(test_wait(kid), 0);
     CHECK_OK(shmap_close(p));
     CHECK(rmdir(dir) == 0);
+}
+
+struct stuck_change {
+    shmap_seg *seg;
+    int rc;
+};
+
+static void *set_on_stuck(void *arg)
+{
+    struct stuck_change *c = arg;
+    shmap_keyword kw;
+    memset(&kw, 0, sizeof kw);
+    snprintf(kw.name, sizeof kw.name, "A");
+    kw.type = SHMAP_KW_INT;
+    kw.i = 1;
+    c->rc = shmap_keyword_set(c->seg, &kw);
+    return NULL;
+}
+
+/*
+ * A thread's first keyword change through a private handle makes the handle's keywords its
+ * own under a mutex, held while it waits (up to a second) for another process's keyword
+ * change to end. A fork meanwhile must not leave that mutex taken in the child, where no
+ * thread would ever release it: the child's own first change through another private
+ * handle completes.
+ */
+TEST(private__a_fork_while_a_thread_makes_keywords_its_own_does_not_hang_the_child)
+{
+    const char *stuck = test_name("kwstuck"), *other = test_name("kwother");
+    const uint64_t dims[1] = {4};
+    util_make_kept(stuck, SHMAP_F32, 1, dims);
+    util_make_kept(other, SHMAP_F32, 1, dims);
+    pid_t sleeper = util_spawn();
+    if (sleeper == 0)
+        for (;;)
+            pause();
+    /* `stuck` is in the middle of a keyword change by a live process that never ends it. */
+    struct shmap__header h;
+    util_header_read(stuck, &h);
+    h.kw_lock = (uint32_t)sleeper;
+    h.kw_lock_start = shmap__proc_start(sleeper);
+    h.kw_seq |= 1;
+    util_header_write(stuck, &h);
+    shmap_seg *a = NULL, *b = NULL;
+    CHECK_OK(shmap_open(&a, stuck, SHMAP_PRIVATE));
+    CHECK_OK(shmap_open(&b, other, SHMAP_PRIVATE));
+    struct stuck_change c = {a, 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, set_on_stuck, &c) == 0);
+    util_sleep_ms(200); /* the thread waits for the stuck change, holding the mutex */
+    pid_t child = util_spawn();
+    if (child == 0) {
+        alarm(10);
+        shmap_keyword kw;
+        memset(&kw, 0, sizeof kw);
+        snprintf(kw.name, sizeof kw.name, "B");
+        kw.type = SHMAP_KW_INT;
+        kw.i = 2;
+        _exit(shmap_keyword_set(b, &kw) == 0 ? 0 : 1);
+    }
+    CHECK_EQ_INT(test_wait(child), 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK_ERR(c.rc, -EBUSY); /* the stuck change never ended */
+    util_kill9(sleeper);
+    CHECK_OK(shmap_close(a));
+    CHECK_OK(shmap_close(b));
+    CHECK_OK(shmap_unlink(stuck));
+    CHECK_OK(shmap_unlink(other));
 }
