@@ -5,8 +5,8 @@
  * shmap_fd() and shmap_open_fd(). Its OS handle is /proc/PID/fd/N, which a process allowed
  * to look into ours can also open. With SHMAP_CREATE_HUGEPAGES it lives in huge pages
  * (MFD_HUGETLB); hugetlbfs has no write(), so the header is written through the mapping.
- * Its mode is the one asked less the umask, as for the other stores; it bounds who may open
- * the descriptor again through /proc, and with what access.
+ * Its mode is the one asked less the umask, as for the other stores, and less the execute
+ * bits; it bounds who may open the descriptor again through /proc, and with what access.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -47,8 +47,10 @@ static int memfd_create_seg(struct shmap__name *n, const struct shmap__create_re
     /* memfd_create makes the inode 0777, whatever was asked. The mode matters: a process
      * given a read-only descriptor can open /proc/self/fd/N again, read-write if the mode
      * lets it (and lock through it: segment.c), so it gets the mode asked less the umask,
-     * as a POSIX segment or a file does. */
-    if (fchmod(fd, (mode_t)(req->mode & ~(unsigned)shmap__umask() & 0777u)) < 0)
+     * as a POSIX segment or a file does. Without execute bits: a memfd holds data, and
+     * where vm.memfd_noexec is set the kernel seals them off, refusing a mode that has
+     * them. */
+    if (fchmod(fd, (mode_t)(req->mode & ~(unsigned)shmap__umask() & 0666u)) < 0)
         rc = shmap__err(-errno, "%s: fchmod: %s", n->name, strerror(errno));
     if (rc == 0 && huge && ftruncate(fd, (off_t)size) < 0)
         rc = shmap__err(-errno, "%s: ftruncate: %s", n->name, strerror(errno));

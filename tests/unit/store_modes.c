@@ -35,7 +35,9 @@ TEST(modes__a_memfd_gets_the_mode_asked_less_the_umask_not_0777)
     CHECK_OK(shmap_close(seg));
     CHECK_EQ_INT(memfd_mode(0666, 077, &seg), 0600);
     CHECK_OK(shmap_close(seg));
-    CHECK_EQ_INT(memfd_mode(0777, 0, &seg), 0777); /* asked for, and no umask */
+    /* Asked for, and no umask: all but the execute bits, which a memfd does without (and
+     * where vm.memfd_noexec is set, the kernel refuses). */
+    CHECK_EQ_INT(memfd_mode(0777, 0, &seg), 0666);
     CHECK_OK(shmap_close(seg));
 }
 
