@@ -358,6 +358,13 @@ static bool unused_transient(struct shmap__header *h, unsigned *stale)
     return shmap__transient(h) && nlive == 0 && creator_gone(h);
 }
 
+/* The length to map the header page with: a whole huge page on hugetlbfs (its block size),
+ * where a shorter map is rounded up and could not be unmapped with its own length. */
+static size_t header_map_len(const struct stat *st)
+{
+    return st->st_blksize > SHMAP__HEADER_SIZE ? (size_t)st->st_blksize : SHMAP__HEADER_SIZE;
+}
+
 /*
  * A transient segment that the copy `h0`, read through `fd` (read-only; closed here), shows
  * unused: marked when this user may write it, judged again on a fresh copy once marked, and
@@ -378,13 +385,13 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
         close(wfd);
         wfd = -1;
     }
+    size_t maplen = header_map_len(st);
     void *live = wfd < 0 ? MAP_FAILED
-                         : mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-                                wfd, 0);
+                         : mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, wfd, 0);
     int64_t since = 0;
     bool marked = live != MAP_FAILED && gc_mark(live, &since);
     if (live != MAP_FAILED)
-        munmap(live, SHMAP__HEADER_SIZE);
+        munmap(live, maplen);
     if (live != MAP_FAILED && !marked) { /* another gc at work decides, slots too */
         close(wfd);
         close(fd);
@@ -407,10 +414,15 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
                      shmap__header_check(&h, sizeof h, (uint64_t)st->st_size, name) == 0)) &&
         unused_transient(&h, &stale))
         m = shmap__mapped_by_any(fd, st, &unseen);
+    /* A file (gc given a directory) on a file system that does not show its users is
+     * kept, however unused it looks. */
+    char hidden[160] = "";
+    if (g->dir && m == SHMAP__NOT_MAPPED && !shmap__users_visible(fd, hidden, sizeof hidden))
+        m = SHMAP__MAYBE_MAPPED;
     /* Our mark again (unmapped while /proc was searched, where our mapping would count as a
      * user): it must still be ours, and young enough that openers still heed it. */
     if (marked) {
-        live = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        live = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (m == SHMAP__NOT_MAPPED && (live == MAP_FAILED || !gc_mark_holds(live, since)))
             m = SHMAP__MAPPED; /* kept: the next gc judges it */
     }
@@ -419,7 +431,7 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
         m = SHMAP__MAPPED; /* gone already, by another's hand: not ours to report */
     if (marked && live != MAP_FAILED) {
         gc_unmark(live, m == SHMAP__NOT_MAPPED && status == 0);
-        munmap(live, SHMAP__HEADER_SIZE);
+        munmap(live, maplen);
     }
     close(fd);
     if (m == SHMAP__NOT_MAPPED) {
@@ -428,6 +440,12 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
                       (uint64_t)st->st_size, status);
     }
     /* Kept: said when it is only a maybe. */
+    if (m == SHMAP__MAYBE_MAPPED && hidden[0])
+        return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, 0,
+                      (uint64_t)st->st_size,
+                      shmap__err(-EBUSY, "%s: kept: %s; remove it with shmap rm if nobody "
+                                         "uses it",
+                                 who_of(g, name), hidden));
     if (m == SHMAP__MAYBE_MAPPED)
         return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, 0,
                       (uint64_t)st->st_size, kept_unseen(who_of(g, name), &unseen));
@@ -472,14 +490,14 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
     struct stat now;
     void *p = MAP_FAILED;
     if (!dry && fstat(fd, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
-        p = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        p = mmap(NULL, header_map_len(&st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (!dry) {
         if (p == MAP_FAILED)
             return 0;
         struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
         shmap__lock_scan(a, true, &nlive, &stale);
-        munmap(p, SHMAP__HEADER_SIZE);
+        munmap(p, header_map_len(&st));
     }
     return stale ? report(g, SHMAP_GC_CLEARED_SLOTS, name, 0, stale, (uint64_t)st.st_size, 0)
                  : 0;

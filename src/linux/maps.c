@@ -37,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -198,6 +200,31 @@ static enum shmap__mapped lease_probe(int fd)
     }
     /* EACCES: not ours; EINVAL: leases disabled (fs.leases-enable) or unsupported. */
     return errno == EAGAIN ? SHMAP__MAPPED : SHMAP__MAYBE_MAPPED;
+}
+
+bool shmap__users_visible(int fd, char *why, size_t size)
+{
+    struct statfs fs;
+    if (fstatfs(fd, &fs) < 0) {
+        snprintf(why, size, "its file system cannot be asked what it is (%s)", strerror(errno));
+        return false;
+    }
+    switch ((unsigned long)fs.f_type) {
+    case TMPFS_MAGIC:
+    case EXT4_SUPER_MAGIC: /* ext2, ext3 and ext4 alike */
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case HUGETLBFS_MAGIC:
+        return true;
+    case OVERLAYFS_SUPER_MAGIC:
+        snprintf(why, size, "it is on overlayfs, where a mapping holds the file below: "
+                            "neither a lease nor /proc shows who maps it");
+        return false;
+    default:
+        snprintf(why, size, "it is on a file system (type 0x%lx) where who maps a file is "
+                            "not known to show", (unsigned long)fs.f_type);
+        return false;
+    }
 }
 
 enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,

@@ -7,9 +7,26 @@
  * live processes hold, are left alone.
  */
 #include <dirent.h>
+#include <linux/magic.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
 
 #include "../util.h"
+
+/* Skip unless `dir` is on a file system whose files' users gc can see (as the library's
+ * list has them): elsewhere (a container's overlayfs /tmp) it keeps every transient file. */
+static void need_users_visible(const char *dir)
+{
+    struct statfs fs;
+    CHECK(statfs(dir, &fs) == 0);
+    unsigned long t = (unsigned long)fs.f_type;
+    if (t != TMPFS_MAGIC && t != EXT4_SUPER_MAGIC && t != XFS_SUPER_MAGIC &&
+        t != BTRFS_SUPER_MAGIC)
+        TEST_SKIP("%s is on a file system (0x%lx) where gc does not remove files", dir, t);
+}
 
 /* The one entry of `dir` starting with ".shmap-tmp-", into `buf`; 0 if there is none. */
 static int hidden_entry(const char *dir, char *buf, size_t size)
@@ -93,6 +110,7 @@ TEST(gc_files__a_live_creators_hidden_file_stays)
 TEST(gc_files__a_transient_file_of_a_dead_creator_goes_a_persistent_one_stays)
 {
     const char *dir = util_test_dir();
+    need_users_visible(dir);
     char transient[160], persistent[160], used[160], prefix[160];
     snprintf(transient, sizeof transient, "file:%s/t.shm", dir);
     snprintf(persistent, sizeof persistent, "file:%s/p.shm", dir);
@@ -130,4 +148,60 @@ TEST(gc_files__a_transient_file_of_a_dead_creator_goes_a_persistent_one_stays)
     CHECK_OK(shmap_unlink(persistent));
     CHECK_OK(shmap_unlink(used));
     CHECK(rmdir(dir) == 0);
+}
+
+/* In a mount namespace of its own: an overlay in `dir`, a transient file segment in it whose
+ * creator is dead and that nobody maps, and a gc of that directory, which must keep it. */
+static void overlay_keeps(const char *dir)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        _exit(77);
+    char sub[4][256], opts[1024];
+    static const char *const leaf[4] = {"lower", "upper", "work", "merged"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(sub[i], sizeof sub[i], "%s/%s", dir, leaf[i]);
+        CHECK(mkdir(sub[i], 0700) == 0);
+    }
+    snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", sub[0], sub[1], sub[2]);
+    if (mount("overlay", sub[3], "overlay", 0, opts) < 0)
+        _exit(77);
+    char name[512], prefix[512];
+    snprintf(name, sizeof name, "file:%s/t.shm", sub[3]);
+    snprintf(prefix, sizeof prefix, "file:%s/", sub[3]);
+    util_make_by_dead_creator(name, SHMAP_CREATE_TRANSIENT);
+    struct util_gc_events ev;
+    memset(&ev, 0, sizeof ev);
+    CHECK_OK(shmap_gc(prefix, 0, util_gc_collect, &ev));
+    int kept = 0;
+    for (int i = 0; i < ev.n; i++)
+        if (ev.ev[i].action == SHMAP_GC_REMOVED_TRANSIENT) {
+            CHECK_EQ_INT(ev.ev[i].status, -EBUSY);
+            CHECK_STR(ev.ev[i].name, name);
+            kept++;
+        }
+    CHECK_EQ_INT(kept, 1);
+    shmap_info info;
+    CHECK_OK(shmap_stat(name, &info));
+    CHECK_OK(shmap_unlink(name));
+    CHECK(umount(sub[3]) == 0);
+    _exit(0);
+}
+
+/*
+ * On overlayfs (a container's root, say) a process that maps a file holds the file below:
+ * its /proc maps name another device, and a lease on the file above is granted while it is
+ * mapped, so gc cannot see who uses a file there. It keeps transient files there, saying
+ * why, rather than remove one a process still maps.
+ */
+TEST(gc_files__a_transient_file_on_overlayfs_is_kept_saying_why)
+{
+    util_need_root();
+    const char *dir = util_test_dir();
+    pid_t pid = util_spawn();
+    if (pid == 0)
+        overlay_keeps(dir);
+    int rc = test_wait(pid);
+    if (rc == 77)
+        TEST_SKIP("cannot mount an overlay here (needs root and a kernel with overlayfs)");
+    CHECK_EQ_INT(rc, 0);
 }
