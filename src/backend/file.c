@@ -246,6 +246,9 @@ static int file_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
                  ? symlink_refused(n)
                  : shmap__posix_remove_same(dfd, final, dev, ino, n->name);
     close(dfd);
+    /* Said as a forced removal says it (file_unlink()): a sticky or unwritable directory. */
+    if (rc == -EACCES)
+        return shmap__err(rc, "%s: permission denied to remove it", n->name);
     return rc == 1 ? 0 : rc;
 }
 

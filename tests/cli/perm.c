@@ -380,11 +380,17 @@ TEST(cli_rm__another_users_segment_says_permission_denied_to_remove_it)
 {
     /* Mode 0666 lets nobody take the lock that rm takes first; the removal itself is
      * still refused (/dev/shm is sticky; only the owner or creator removes a System V
-     * segment): said as OPERATIONS.md says it, as a forced removal says it. */
+     * segment; a file in a sticky directory likewise): said as OPERATIONS.md says it, as
+     * a forced removal says it. */
     util_need_root();
+    char sticky[SHMAP_NAME_MAX], file[SHMAP_NAME_MAX + 16];
+    snprintf(sticky, sizeof sticky, "%s/sticky", util_test_dir());
+    CHECK(mkdir(sticky, 01777) == 0 && chmod(sticky, 01777) == 0);
+    CHECK(chmod(util_test_dir(), 0711) == 0);
+    snprintf(file, sizeof file, "file:%s/seg", sticky);
     char *out = NULL, *err = NULL;
-    for (int s = 0; s < 2; s++) {
-        const char *name = name_on(s, "rmother");
+    for (int s = 0; s < 3; s++) {
+        const char *name = s < 2 ? name_on(s, "rmother") : file;
         create(name);
         RUN(0, "chmod", "666", name);
         CHECK_EQ_INT(run_as_nobody(&err, "rm", name, NULL), 1);
