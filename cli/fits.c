@@ -662,6 +662,8 @@ int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize)
                                   "u16 i16 u32 i32 u64 i64 f32 f64)", shmap_dtype_name(dtype));
 }
 
+static int write_long_string(fitsfile *f, const shmap_keyword *k, int *status);
+
 static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
 {
     char *comment = k->comment[0] ? (char *)k->comment : NULL;
@@ -687,53 +689,69 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
         int v = k->i != 0;
         return fits_write_key(f, TLOGICAL, k->name, &v, comment, status);
     }
-    default: {
-        /* Strings that outgrow their card continue on CONTINUE cards (the long-string
-         * convention). A name over 8 characters is given with its HIERARCH prefix: given
-         * bare, CFITSIO 4.2 adds the prefix itself but counts the room for the value
-         * without it, and cuts the string and drops the comment, unsaid. */
-        char hname[FLEN_KEYWORD + 9];
-        snprintf(hname, sizeof hname, "%s%s", strlen(k->name) > 8 ? "HIERARCH " : "",
-                 k->name);
-        return fits_write_key_longstr(f, hname, k->s, comment, status);
-    }
+    default:
+        /* By hand, never through fits_write_key_longstr(): see write_long_string(). */
+        return write_long_string(f, k, status);
     }
 }
 
 /*
- * A string keyword by hand, in the long-string convention: the value in parts that end
- * with '&', on the keyword's card and CONTINUE cards, and the comment after the last part,
- * which is never empty (CFITSIO takes '' for the end of the string, not a part). For a
- * string whose comment CFITSIO would cut: it continues a string only when the value
- * outgrows its card, and cuts the comment of one that fills it.
+ * A string keyword, written by hand in the long-string convention: on one card when the
+ * value and its comment fit there (the value padded to 8 characters, as CFITSIO pads it),
+ * else in parts that end with '&', on the keyword's card and CONTINUE cards, with the
+ * comment after the last part. Not through fits_write_key_longstr(): CFITSIO 4.2's never
+ * returns for some values with many quotes and a comment of 30 to 39 characters, adding
+ * CONTINUE cards until the disk is full. Every card here takes at least one character of
+ * the value, so the cards are at most as many as the value's characters.
+ *
+ * Trailing spaces mean nothing in a FITS string, and a last part of spaces only (' ') is
+ * read as the empty string that ends a continued one, leaving the '&' in the value and
+ * the comment out: so they are dropped first, and the last part ends with the value's
+ * last character that is not a space. A value of spaces only is one space, which always
+ * fits one card with its comment. A HIERARCH name is followed by "= " with no space
+ * before the '=': with 23 characters of name, a value of one quote and 39 characters of
+ * comment then fit one card, exactly (80 columns).
  */
 static int write_long_string(fitsfile *f, const shmap_keyword *k, int *status)
 {
-    char card[FLEN_CARD];
+    char card[FLEN_CARD], value[sizeof k->s];
+    snprintf(value, sizeof value, "%s", k->s);
+    size_t vlen = strlen(value);
+    while (vlen > 1 && value[vlen - 1] == ' ')
+        value[--vlen] = '\0';
     int n = strlen(k->name) > 8 ? snprintf(card, sizeof card, "HIERARCH %s= '", k->name)
                                 : snprintf(card, sizeof card, "%-8s= '", k->name);
     size_t clen = strlen(k->comment);
-    for (const char *p = k->s;;) {
+    for (const char *p = value;;) {
         /* The rest of the value as written: a quote is written twice. */
         size_t rest = strlen(p);
         for (const char *q = p; *q; q++)
             rest += *q == '\'';
-        if ((size_t)n + rest + 1 + (clen ? 3 + clen : 0) <= 80) {
+        size_t tail = 1 + (clen ? 3 + clen : 0);
+        if ((size_t)n + rest + tail <= 80) {
+            size_t pad = p == value && rest < 8 && (size_t)n + 8 + tail <= 80 ? 8 - rest : 0;
             for (; *p; p++) {
                 if (*p == '\'')
                     card[n++] = '\'';
                 card[n++] = *p;
             }
+            memset(card + n, ' ', pad);
+            n += (int)pad;
             snprintf(card + n, sizeof card - (size_t)n, clen ? "' / %s" : "'", k->comment);
             return fits_write_record(f, card, status);
         }
         /* A part, with room for its '&' and the closing quote, and the last character
-         * kept for the next. */
+         * kept for the next. The first card has room for one (HIERARCH and 23 characters
+         * of name take 35 columns), and a CONTINUE card with one character has room for
+         * the comment: each card takes at least one character, so this ends. */
+        const char *from = p;
         while (p[0] && p[1] && n + (*p == '\'' ? 2 : 1) <= 78) {
             if (*p == '\'')
                 card[n++] = '\'';
             card[n++] = *p++;
         }
+        if (p == from) /* cannot happen, by the sizes above: never loop */
+            return *status = BAD_KEYCHAR;
         snprintf(card + n, sizeof card - (size_t)n, "&'");
         if (fits_write_record(f, card, status))
             return *status;
