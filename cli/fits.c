@@ -791,15 +791,19 @@ static void keep_comment(fitsfile *f, const char *segname, const shmap_keyword *
         return;
     size_t kept = comment_on_card(card, k->comment);
     /* The parts before the last must have no comment: CFITSIO puts the start of it after
-     * the first part of a HIERARCH string too, and a reader joins the two. */
+     * the first part of a HIERARCH string too, and a reader joins the two. The card is
+     * parsed, not looked at: a comment may itself end with a quote ("... / '"). CFITSIO
+     * parses a CONTINUE card as a comment only, so one is parsed under another name. */
     int alone = 1;
     for (int i = first; i < last && alone && !*status; i++) {
-        char part[FLEN_CARD] = "";
-        fits_read_record(f, i, part, status);
-        size_t len = strlen(part);
-        while (len && part[len - 1] == ' ')
-            len--;
-        alone = len && part[len - 1] == '\'';
+        char part[FLEN_CARD] = "", value[FLEN_VALUE], comment[FLEN_COMMENT] = "";
+        if (fits_read_record(f, i, part, status))
+            break;
+        if (strncmp(part, "CONTINUE  ", 10) == 0)
+            memcpy(part, "CONTPART= ", 10);
+        if (fits_parse_value(part, value, comment, status))
+            break;
+        alone = comment[strspn(comment, " ")] == '\0';
     }
     if (*status || (kept == strlen(k->comment) && alone))
         return;
