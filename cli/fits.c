@@ -137,12 +137,33 @@ static int keyword_name_ok(const char *name)
  */
 #define NAXIS_SAFE 99
 
-/* What the walk found: the HDUs whose headers it read (1 to checked), and whether those
- * are all the file holds. */
+/* What the walk found: the HDUs whose headers it read (1 to checked), whether those are
+ * all the file holds, and where each of them starts (start[i] for HDU i, 2 to checked). */
 typedef struct walk {
     int checked;
     int complete;
+    uint64_t *start;
+    size_t nstart;
 } walk;
+
+/*
+ * Move CFITSIO to HDU @p i, which follows the current one, only if CFITSIO finds it where
+ * the walk did: were they to count a data unit differently, CFITSIO would read a header
+ * the walk never checked. 0 with *type set, -1 with *status set (or not, for a mismatch,
+ * said in @p err).
+ */
+static int move_to(fitsfile *f, const walk *w, int i, int *type, int *status, char *err,
+                   size_t errsize)
+{
+    LONGLONG head, data, end;
+    if (fits_get_hduaddrll(f, &head, &data, &end, status))
+        return -1;
+    if (i < 2 || (size_t)i >= w->nstart || (uint64_t)end != w->start[i])
+        return cli_errf(err, errsize, "HDU %d cannot be read safely: CFITSIO finds it at byte "
+                                      "%lld, the header walk at %llu", i, (long long)end,
+                        (size_t)i < w->nstart ? (unsigned long long)w->start[i] : 0ULL);
+    return fits_movabs_hdu(f, i, type, status) ? -1 : 0;
+}
 
 /* Has the current HDU's image data: 1 with *naxis set, 0 if not (NAXIS = 0, or an axis of
  * length 0), or -1 with CFITSIO's code in *status. */
@@ -177,7 +198,9 @@ static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t 
     if (*naxis > 0)
         empty = 1;
     for (int i = 2; i <= w->checked; i++) {
-        if (fits_movabs_hdu(f, i, &type, &status) == 0 && type != IMAGE_HDU)
+        if (move_to(f, w, i, &type, &status, err, errsize) < 0 && !status)
+            return -1;
+        if (!status && type != IMAGE_HDU)
             continue;
         if (status == END_OF_FILE) { /* blocks after the last HDU, with no header */
             fits_clear_errmsg();
@@ -228,8 +251,20 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
     uint64_t off = 0;
     w->checked = 0;
     w->complete = 0;
+    w->start = NULL;
+    w->nstart = 0;
     for (int hdu = 1; hdu < INT_MAX; hdu++) {
+        if ((size_t)hdu >= w->nstart) {
+            size_t n = w->nstart ? 2 * w->nstart : 16;
+            uint64_t *more = realloc(w->start, n * sizeof *more);
+            if (!more)
+                return cli_errf(err, errsize, "out of memory");
+            w->start = more;
+            w->nstart = n;
+        }
+        w->start[hdu] = off;
         long long naxis = -1, bitpix = 0, pcount = 0, gcount = 1, n[NAXIS_SAFE + 1];
+        int groups = 0;
         for (int k = 0; k <= NAXIS_SAFE; k++)
             n[k] = -1;
         int end = 0, blocks = 0;
@@ -257,6 +292,8 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
                     pcount = v;
                 else if (memcmp(card, "GCOUNT  ", 8) == 0 && card_int(card, &v) == 0)
                     gcount = v;
+                else if (memcmp(card, "GROUPS  =", 9) == 0)
+                    groups = card[9 + strspn(card + 9, " ")] == 'T';
                 else if (memcmp(card, "NAXIS", 5) == 0 && card_int(card, &v) == 0) {
                     char *e;
                     long k = strtol(card + 5, &e, 10);
@@ -287,7 +324,9 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
         int bad = 0;
         for (long long k = 1; k <= naxis; k++)
             bad |= n[k] < 0 || __builtin_mul_overflow(data, (uint64_t)n[k], &data);
-        if (naxis > 0 && n[1] == 0 && naxis > 1) { /* random groups: NAXIS1 = 0 */
+        /* Random groups (NAXIS1 = 0 and GROUPS = T, in the primary HDU only, as CFITSIO
+         * reads them): NAXIS1 counts for nothing. Elsewhere an axis of 0 is no data. */
+        if (hdu == 1 && groups && naxis > 1 && n[1] == 0) {
             data = 1;
             for (long long k = 2; k <= naxis; k++)
                 bad |= __builtin_mul_overflow(data, (uint64_t)n[k], &data);
@@ -524,26 +563,36 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     if (fstat(fd, &st) < 0)
         return cli_errf(err, errsize, "%s", strerror(errno));
     walk w;
-    if (check_axes(fd, &w, err, errsize) < 0)
+    int rc = check_axes(fd, &w, err, errsize);
+    if (rc < 0) {
+        free(w.start);
         return -1;
+    }
     char by_fd[32];
     const char *name = cfitsio_name(path, fd, &st, by_fd, sizeof by_fd);
-    if (!name)
+    if (!name) {
+        free(w.start);
         return cli_errf(err, errsize, "CFITSIO cannot open it again: /proc/self/fd is not "
                                       "there, and %s does not lead to this file",
                         strcmp(path, "-") == 0 ? "/dev/stdin" : "its name");
+    }
     cli_fits *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        free(w.start);
         return cli_errf(err, errsize, "out of memory");
+    }
     int status = 0;
     /* A disk file by its name: no CFITSIO extended syntax ("x.fits[1]", "-", "!x"). */
     if (fits_open_diskfile(&c->f, name, READONLY, &status)) {
         free(c);
+        free(w.start);
         return fail_status(err, errsize, "not a FITS file CFITSIO can read", status);
     }
     *out = c;
     int naxis = 0, bitpix = 0, equiv = 0;
-    if (find_image(c->f, &w, &naxis, err, errsize) < 0)
+    rc = find_image(c->f, &w, &naxis, err, errsize);
+    free(w.start);
+    if (rc < 0)
         return -1;
     if (naxis > SHMAP_MAX_DIMS)
         return cli_errf(err, errsize, "image has %d axes, shmap at most %d", naxis, SHMAP_MAX_DIMS);

@@ -2378,3 +2378,41 @@ TEST(io__fits_strings_round_trip_through_cfitsio_for_names_quotes_and_comments_o
     CHECK_OK(shmap_unlink(a));
     util_clear(&out, &err);
 }
+
+TEST(io__a_fits_primary_with_naxis1_0_and_no_groups_has_no_data_as_cfitsio_reads_it)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* NAXIS1 = 0 with no GROUPS = T is no random-groups array: 0 bytes of data, as
+     * CFITSIO counts them, so the header walk checks the extension CFITSIO reads next
+     * (with NAXIS = 120, which crashed CFITSIO when the walk looked elsewhere). */
+    static const char *const primary[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    2", "NAXIS1  =                    0",
+        "NAXIS2  =                 2880", "EXTEND  =                    T",
+    };
+    const char *path = util_test_path("groups.fits");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, primary, 6, NULL, 0);
+    char block[4 * 2880];
+    memset(block, ' ', sizeof block);
+    snprintf(block, 81, "XTENSION= 'IMAGE   '");
+    snprintf(block + 80, 81, "BITPIX  =                    8");
+    snprintf(block + 160, 81, "NAXIS   =                  120");
+    for (int i = 1; i <= 120; i++)
+        snprintf(block + 80 * (2 + i), 81, "NAXIS%-3d=                    1", i);
+    memcpy(block + 80 * 123, "END", 3);
+    for (size_t i = 0; i < sizeof block; i++)
+        if (block[i] == '\0')
+            block[i] = ' ';
+    CHECK(fwrite(block, 1, sizeof block, f) == sizeof block);
+    memset(block, 0, 2880);
+    CHECK(fwrite(block, 1, 2880, f) == 2880);
+    CHECK(fclose(f) == 0);
+    const char *name = test_name("groups");
+    RUN(1, "import", path, name);
+    CHECK_ERROR_LINE(err, "HDU 2 has NAXIS = 120");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
