@@ -433,6 +433,8 @@ static int write_file(int format, const char *path, int stream, const shmap_info
  * replacing it would replace the link in /dev (or /proc refuse it). So FILE's links are
  * followed one at a time, each directory resolved by realpath(), until a name lands in a
  * /proc/PID/fd directory (or /proc/PID/task/TID/fd). 1 with *pid and *fd set, else 0.
+ * A number with a leading zero (/dev/fd/01) names no descriptor: the kernel has no such
+ * entry, and the name is taken for a file (which /proc then refuses).
  */
 static int descriptor_of(const char *path, long *pid, int *fd)
 {
@@ -457,7 +459,7 @@ static int descriptor_of(const char *path, long *pid, int *fd)
         size_t digits = strspn(base, "0123456789");
         if (((sscanf(real, "/proc/%ld/fd%n", &p, &end) == 1 && end == len) ||
              (sscanf(real, "/proc/%ld/task/%ld/fd%n", &p, &t, &end) == 2 && end == len)) &&
-            digits > 0 && digits < 10 && !base[digits]) {
+            digits > 0 && digits < 10 && !base[digits] && (digits == 1 || base[0] != '0')) {
             *pid = p;
             *fd = atoi(base);
             return 1;

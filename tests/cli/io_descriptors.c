@@ -261,3 +261,20 @@ TEST(io__sockets_are_written_and_read_through_the_descriptor_that_holds_them)
     CHECK_OK(shmap_unlink(name));
     util_clear(&out, &err);
 }
+
+TEST(io__export_takes_no_descriptor_number_with_a_leading_zero)
+{
+    char *out = NULL, *err = NULL;
+    const char *bin = test_shmap_bin(), *name = make_ramp();
+    /* The kernel has no /proc/self/fd/01: it is no name of descriptor 1, and no file
+     * export may make there. */
+    static const char *const paths[] = {"/dev/fd/01", "/proc/self/fd/00001", "/dev/fd/00"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s %s --format raw > '%s'", bin, name,
+                             paths[i], util_test_path("o.raw")), 1);
+        CHECK_CONTAINS(err, "export makes no file in /proc/");
+        CHECK_RAW(util_test_path("o.raw"), 0);
+    }
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
