@@ -479,6 +479,23 @@ static int descriptor_of(const char *path, long *pid, int *fd)
 }
 
 /*
+ * This process's number in the /proc that is mounted: getpid() is its number in its own
+ * pid namespace, which differs when /proc belongs to another (unshare -p without
+ * --mount-proc, a sandbox that binds the host's /proc). -1 if /proc says nothing.
+ */
+static long proc_self(void)
+{
+    char link[32];
+    ssize_t r = readlink("/proc/self", link, sizeof link - 1);
+    if (r <= 0)
+        return -1;
+    link[r] = '\0';
+    char *end;
+    long pid = strtol(link, &end, 10);
+    return *end || pid <= 0 ? -1 : pid;
+}
+
+/*
  * Standard output or another descriptor of this process that FILE names (- or
  * descriptor_of()): a copy of it, written to as the data written to standard output is
  * (where the shell's redirection put it, O_APPEND and all). *fd gets it; 0, or
@@ -531,7 +548,7 @@ static int open_stream(const char *path, int *fd)
     int std_out = strcmp(path, "-") == 0;
     int ours = 0, theirs = 0;
     if (!std_out && descriptor_of(path, &pid, &n)) {
-        ours = pid == (long)getpid();
+        ours = pid == proc_self();
         theirs = !ours;
     }
     int found = !std_out && !ours && stat(path, &st) == 0;

@@ -262,6 +262,29 @@ TEST(io__sockets_are_written_and_read_through_the_descriptor_that_holds_them)
     util_clear(&out, &err);
 }
 
+TEST(io__export_to_dev_stdout_is_ours_with_a_proc_of_another_pid_namespace)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("needs root for a pid namespace");
+    char *out = NULL, *err = NULL;
+    if (test_sh(&out, &err, "unshare -p -f true") != 0)
+        TEST_SKIP("unshare -p does not work here: %s", err ? err : "");
+    const char *bin = test_shmap_bin(), *name = make_ramp();
+    /* Without --mount-proc, /proc is the parent namespace's: /proc/self is not getpid(),
+     * and /dev/stdout was taken for another process's descriptor, emptied. */
+    const char *log = util_test_path("log.txt");
+    util_write_file(log, "line1\nline2\n", 12);
+    CHECK_EQ_INT(test_sh(&out, &err, "unshare -p -f sh -c '\"$0\" export \"$1\" /dev/stdout "
+                         "--format raw >> \"$2\"' '%s' %s '%s'", bin, name, log), 0);
+    size_t len;
+    unsigned char *b = read_file(log, &len);
+    CHECK(len == 12 + sizeof ramp && memcmp(b, "line1\nline2\n", 12) == 0 &&
+          memcmp(b + 12, ramp, sizeof ramp) == 0);
+    free(b);
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
 TEST(io__export_takes_no_descriptor_number_with_a_leading_zero)
 {
     char *out = NULL, *err = NULL;
