@@ -53,6 +53,15 @@ static void check_raw(const char *path, int times, int line)
 }
 #define CHECK_RAW(path, times) check_raw((path), (times), __LINE__)
 
+/*
+ * Shell text that waits (10 s at most) until process $p's descriptor (the first %s) leads
+ * to the file (the second %s), so that its redirection is in place; the holder started
+ * with `&` may not have made it yet when the shell goes on.
+ */
+#define HOLDER_READY                                                                          \
+    "i=0; while [ \"$(readlink /proc/$p/fd/%s)\" != '%s' ] && [ $i -lt 1000 ]; do "           \
+    "sleep 0.01; i=$((i+1)); done; "
+
 static const char *make_ramp(void)
 {
     char *out = NULL, *err = NULL;
@@ -105,11 +114,14 @@ TEST(io__export_to_dev_stdout_writes_where_standard_output_is_redirected)
     CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s /dev/stdin < '%s'", bin, name,
                          util_test_path("out.raw")), 1);
     CHECK_ERROR_LINE(err, "/dev/stdin: descriptor 0 is open for reading only");
-    /* Another process's descriptor is opened as the shell's > opens it: emptied first. */
+    /* Another process's descriptor is opened as the shell's > opens it: emptied first.
+     * The holder's redirection is waited for: until then, /proc/$p/fd/1 is still this
+     * test's own standard output. */
     util_write_file(util_test_path("other.raw"), "old old old old old", 19);
-    CHECK_EQ_INT(test_sh(&out, &err, "sleep 30 >> '%s' 2>/dev/null & p=$!; "
+    CHECK_EQ_INT(test_sh(&out, &err, "sleep 30 >> '%s' 2>/dev/null & p=$!; " HOLDER_READY
                          "'%s' export %s /proc/$p/fd/1 --format raw; rc=$?; kill $p; exit $rc",
-                         util_test_path("other.raw"), bin, name), 0);
+                         util_test_path("other.raw"), "1", util_test_path("other.raw"), bin,
+                         name), 0);
     CHECK_RAW(util_test_path("other.raw"), 1);
     /* out.raw out.npy fd3.raw link.raw via.raw other.raw: nothing hidden beside them. */
     CHECK_EQ_INT(util_dir_entries(util_test_dir()), 6);
