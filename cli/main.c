@@ -235,10 +235,13 @@ static const cli_command commands[] = {
      "descriptors (/dev/stdout, /dev/fd/N, /proc/self/fd/N, or a link to one), whatever\n"
      "it leads to: `export NAME /dev/stdout > f.npy` writes f.npy, and the name is never\n"
      "replaced. Another process's descriptor (/proc/PID/fd/N) and a FILE that is or leads\n"
-     "to a character device or a FIFO (/dev/null, >(command)) are opened as a shell's >\n"
-     "opens them. None gets a hidden file or needs --force. A FIFO with no reader fails\n"
-     "at once; a terminal, a block device and a socket by its own name are refused (give\n"
-     "- and redirect), and so is a new file in /dev or /proc.\n"
+     "to a character device or a FIFO (/dev/null, >(command)) are opened for writing,\n"
+     "with no hidden file. A regular file behind another process's descriptor needs\n"
+     "--force, as by its name; it is written in place, emptied only once the data is in\n"
+     "hand (a failed export leaves it as it was), and refused if it is the segment's own\n"
+     "object. A FIFO with no reader fails at once; a terminal, a block device and a\n"
+     "socket by its own name are refused (give - and redirect), and so is a new file in\n"
+     "/dev or /proc. /dev/fd/01 (a leading zero) names no descriptor.\n"
      "\n" CLI_RAW_HELP},
     {"lock", cmd_lock, "lock NAME [--read|--write] [--timeout S] -- COMMAND [ARGS...]",
      "run a command holding the segment's lock",
