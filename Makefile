@@ -209,25 +209,34 @@ check: all $(TESTS)
 # Install into a stage and uninstall, with another PREFIX than the build's: every path the
 # recipes name is checked to lie in the stage before anything runs (a dry run), the .pc
 # installed must name that PREFIX, and uninstall must leave no file. The build's own .pc is
-# made again at the end.
+# made again at the end. Every directory variable is given to the stage's make: one given
+# on the command line (LIBDIR=/usr/lib64 for a packager) reaches sub-makes through
+# MAKEFLAGS and would otherwise take the place of the one PREFIX implies. A failure
+# removes the stage and makes the build's .pc again too.
 STAGE := $(abspath $(B))/install-check
-STAGE_VARS := DESTDIR=$(STAGE) PREFIX=/opt/shmap-check
+STAGE_PREFIX := /opt/shmap-check
+STAGE_VARS := DESTDIR=$(STAGE) PREFIX=$(STAGE_PREFIX) LIBDIR=$(STAGE_PREFIX)/lib \
+	INCLUDEDIR=$(STAGE_PREFIX)/include BINDIR=$(STAGE_PREFIX)/bin \
+	MANDIR=$(STAGE_PREFIX)/share/man
 SUBMAKE := $(MAKE) -s --no-print-directory
+STAGE_FAILED := { rm -rf $(STAGE); $(SUBMAKE) $(B)/shmap.pc; exit 1; }
 install-check: all
 	@rm -rf $(STAGE)
-	@out=$$($(SUBMAKE) -n $(STAGE_VARS) install uninstall) || exit 1; \
+	@out=$$($(SUBMAKE) -n $(STAGE_VARS) install uninstall) || $(STAGE_FAILED); \
 	 out=$$(printf '%s\n' "$$out" | sed -e ':a' -e '/\\$$/{N;s/\\\n//;ba' -e '}'); \
 	 bad=$$(printf '%s\n' "$$out" | tr ' \t' '\n\n' | grep '^/' | grep -v '^$(STAGE)/'); \
 	 if [ -n "$$bad" ]; then \
 	     echo "install-check: install or uninstall would write outside $(STAGE):" $$bad; \
-	     exit 1; \
+	     $(STAGE_FAILED); \
 	 fi
-	@$(SUBMAKE) $(STAGE_VARS) install >/dev/null
-	@grep -qx 'libdir=/opt/shmap-check/lib' $(STAGE)/opt/shmap-check/lib/pkgconfig/shmap.pc || \
-	    { echo "install-check: the installed shmap.pc does not name PREFIX"; exit 1; }
-	@$(SUBMAKE) $(STAGE_VARS) uninstall
+	@$(SUBMAKE) $(STAGE_VARS) install >/dev/null || $(STAGE_FAILED)
+	@grep -qx 'libdir=$(STAGE_PREFIX)/lib' $(STAGE)$(STAGE_PREFIX)/lib/pkgconfig/shmap.pc || \
+	    { echo "install-check: the installed shmap.pc does not name PREFIX"; $(STAGE_FAILED); }
+	@$(SUBMAKE) $(STAGE_VARS) uninstall || $(STAGE_FAILED)
 	@left=$$(find $(STAGE) ! -type d); \
-	 if [ -n "$$left" ]; then echo "install-check: left after uninstall:" $$left; exit 1; fi
+	 if [ -n "$$left" ]; then \
+	     echo "install-check: left after uninstall:" $$left; $(STAGE_FAILED); \
+	 fi
 	@rm -rf $(STAGE)
 	@$(SUBMAKE) $(B)/shmap.pc
 	@echo "install-check: install and uninstall stay within DESTDIR and PREFIX"

@@ -41,6 +41,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -433,6 +434,8 @@ static int write_file(int format, const char *path, int stream, const shmap_info
  * replacing it would replace the link in /dev (or /proc refuse it). So FILE's links are
  * followed one at a time, each directory resolved by realpath(), until a name lands in a
  * /proc/PID/fd directory (or /proc/PID/task/TID/fd). 1 with *pid and *fd set, else 0.
+ * A number with a leading zero (/dev/fd/01) names no descriptor: the kernel has no such
+ * entry, and the name is taken for a file (which /proc then refuses).
  */
 static int descriptor_of(const char *path, long *pid, int *fd)
 {
@@ -457,7 +460,7 @@ static int descriptor_of(const char *path, long *pid, int *fd)
         size_t digits = strspn(base, "0123456789");
         if (((sscanf(real, "/proc/%ld/fd%n", &p, &end) == 1 && end == len) ||
              (sscanf(real, "/proc/%ld/task/%ld/fd%n", &p, &t, &end) == 2 && end == len)) &&
-            digits > 0 && digits < 10 && !base[digits]) {
+            digits > 0 && digits < 10 && !base[digits] && (digits == 1 || base[0] != '0')) {
             *pid = p;
             *fd = atoi(base);
             return 1;
@@ -474,6 +477,23 @@ static int descriptor_of(const char *path, long *pid, int *fd)
             return 0;
     }
     return 0;
+}
+
+/*
+ * This process's number in the /proc that is mounted: getpid() is its number in its own
+ * pid namespace, which differs when /proc belongs to another (unshare -p without
+ * --mount-proc, a sandbox that binds the host's /proc). -1 if /proc says nothing.
+ */
+static long proc_self(void)
+{
+    char link[32];
+    ssize_t r = readlink("/proc/self", link, sizeof link - 1);
+    if (r <= 0)
+        return -1;
+    link[r] = '\0';
+    char *end;
+    long pid = strtol(link, &end, 10);
+    return *end || pid <= 0 ? -1 : pid;
 }
 
 /*
@@ -511,25 +531,29 @@ static int dup_descriptor(const char *path, int n, int *fd)
  *     (/dev/stdout, /dev/fd/3: descriptor_of()), whatever it leads to (a regular file, a
  *     pipe, a socket): written through a copy of the descriptor;
  *   - a FILE that names another process's descriptor (/proc/PID/fd/N), or that is or leads
- *     to a character device or a FIFO (/dev/null, `>(gzip > x.gz)`): opened for writing,
- *     as the shell's `>` opens it (a regular file behind such a name is emptied first).
+ *     to a character device or a FIFO (/dev/null, `>(gzip > x.gz)`): opened for writing.
  *     A FIFO is opened without waiting for a reader: with none, the export fails at once
- *     instead of hanging.
+ *     instead of hanging. A regular file behind another process's descriptor is an
+ *     existing file, written over only with --force, as one given by its name; it is
+ *     opened without O_TRUNC and *empty set, to be emptied only once the data is in hand
+ *     (export() also refuses it if it is the segment's own object): an export that fails
+ *     leaves it as it was.
  * Refused: a terminal (binary data), a block device (a disk: never written over by
  * accident), and a socket that is not a descriptor of ours, which Linux cannot open.
  * *fd gets the descriptor, or -1 when FILE is a file to make or replace; 0, or
  * CLI_EXIT_FAIL.
  */
-static int open_stream(const char *path, int *fd)
+static int open_stream(const char *path, int force, int *fd, int *empty)
 {
     *fd = -1;
+    *empty = 0;
     struct stat st;
     long pid = 0;
     int n = -1;
     int std_out = strcmp(path, "-") == 0;
     int ours = 0, theirs = 0;
     if (!std_out && descriptor_of(path, &pid, &n)) {
-        ours = pid == (long)getpid();
+        ours = pid == proc_self();
         theirs = !ours;
     }
     int found = !std_out && !ours && stat(path, &st) == 0;
@@ -546,8 +570,11 @@ static int open_stream(const char *path, int *fd)
     } else if (found && theirs && S_ISDIR(st.st_mode)) {
         return cli_fail(path, "is a directory");
     } else if (found && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode) || theirs)) {
-        int trunc = S_ISREG(st.st_mode) ? O_TRUNC : 0;
-        *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | trunc);
+        if (S_ISREG(st.st_mode) && !force)
+            return cli_fail(path, "is an existing file (another process's descriptor): give "
+                                  "--force to write over it");
+        *empty = S_ISREG(st.st_mode);
+        *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (*fd < 0 && errno == ENXIO && S_ISFIFO(st.st_mode))
             return cli_fail(path, "no process reads this FIFO: start the reader first");
         if (*fd < 0)
@@ -589,11 +616,42 @@ static int system_dir(const char *path)
                           "descriptors: give - for standard output", real);
 }
 
+/*
+ * Is @p fd's file the object mapped at @p addr (a segment's, by any store)? /proc/self/maps
+ * names each mapping's device and inode, for a hidden or deleted object too. 0 if not, or
+ * if it cannot be told.
+ */
+static int same_object(int fd, const void *addr)
+{
+    struct stat st;
+    FILE *maps;
+    if (!addr || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        !(maps = fopen("/proc/self/maps", "re")))
+        return 0;
+    char line[PATH_MAX + 128];
+    int same = 0;
+    uintptr_t a = (uintptr_t)addr;
+    while (!same && fgets(line, sizeof line, maps)) {
+        unsigned long long lo, hi, ino;
+        unsigned int major, minor;
+        if (sscanf(line, "%llx-%llx %*s %*s %x:%x %llu", &lo, &hi, &major, &minor, &ino) == 5 &&
+            a >= lo && a < hi)
+            same = makedev(major, minor) == st.st_dev && ino == (unsigned long long)st.st_ino;
+        if (!strchr(line, '\n')) { /* a line longer than the buffer: skip the rest */
+            int c;
+            while ((c = fgetc(maps)) != EOF && c != '\n')
+                ;
+        }
+    }
+    fclose(maps);
+    return same;
+}
+
 static int export(const char *name, const char *path, int format, int force, double timeout,
                   const cli_raw *raw)
 {
-    int fd;
-    if (open_stream(path, &fd) != 0)
+    int fd, empty;
+    if (open_stream(path, force, &fd, &empty) != 0)
         return CLI_EXIT_FAIL;
     /* A file is replaced, never written through: a symbolic link is FILE itself, replaced
      * (with --force) by the new file, whatever it points to. */
@@ -617,12 +675,17 @@ static int export(const char *name, const char *path, int format, int force, dou
     }
     char err[256];
     int status = CLI_EXIT_OK;
+    if (fd >= 0 && same_object(fd, shmap_data(seg)))
+        status = cli_fail(path, "is %s's own object: export would write over what it reads",
+                          name);
     /* What FITS cannot hold is refused before anything is written. */
     if (format == FMT_FITS && cli_fits_check_type(info.dtype, err, sizeof err) < 0)
         status = cli_fail(name, "%s", err);
     snapshot s = {0};
     if (status == CLI_EXIT_OK)
         status = take_snapshot(name, seg, &info, raw->raw, timeout, &s);
+    if (status == CLI_EXIT_OK && fd >= 0 && empty && ftruncate(fd, 0) < 0)
+        status = cli_fail(path, "%s", strerror(errno));
     if (status == CLI_EXIT_OK && fd >= 0) {
         status = write_file(format, path, fd, &info, &layout, &s);
     } else if (status == CLI_EXIT_OK && (status = make_tmp(path)) == CLI_EXIT_OK) {

@@ -356,7 +356,9 @@ int cmd_watch(int argc, char **argv)
             }
             show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &layout, &st, note);
             next = now + interval;
-            if (count && ++lines >= count)
+            /* Counted with or without --count: a line after the first shows a rate. */
+            lines++;
+            if (count && lines >= count)
                 break;
             continue; /* a signal that came while the line was made ends watch now */
         }

@@ -137,12 +137,33 @@ static int keyword_name_ok(const char *name)
  */
 #define NAXIS_SAFE 99
 
-/* What the walk found: the HDUs whose headers it read (1 to checked), and whether those
- * are all the file holds. */
+/* What the walk found: the HDUs whose headers it read (1 to checked), whether those are
+ * all the file holds, and where each of them starts (start[i] for HDU i, 2 to checked). */
 typedef struct walk {
     int checked;
     int complete;
+    uint64_t *start;
+    size_t nstart;
 } walk;
+
+/*
+ * Move CFITSIO to HDU @p i, which follows the current one, only if CFITSIO finds it where
+ * the walk did: were they to count a data unit differently, CFITSIO would read a header
+ * the walk never checked. 0 with *type set, -1 with *status set (or not, for a mismatch,
+ * said in @p err).
+ */
+static int move_to(fitsfile *f, const walk *w, int i, int *type, int *status, char *err,
+                   size_t errsize)
+{
+    LONGLONG head, data, end;
+    if (fits_get_hduaddrll(f, &head, &data, &end, status))
+        return -1;
+    if (i < 2 || (size_t)i >= w->nstart || (uint64_t)end != w->start[i])
+        return cli_errf(err, errsize, "HDU %d cannot be read safely: CFITSIO finds it at byte "
+                                      "%lld, the header walk at %llu", i, (long long)end,
+                        (size_t)i < w->nstart ? (unsigned long long)w->start[i] : 0ULL);
+    return fits_movabs_hdu(f, i, type, status) ? -1 : 0;
+}
 
 /* Has the current HDU's image data: 1 with *naxis set, 0 if not (NAXIS = 0, or an axis of
  * length 0), or -1 with CFITSIO's code in *status. */
@@ -177,7 +198,9 @@ static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t 
     if (*naxis > 0)
         empty = 1;
     for (int i = 2; i <= w->checked; i++) {
-        if (fits_movabs_hdu(f, i, &type, &status) == 0 && type != IMAGE_HDU)
+        if (move_to(f, w, i, &type, &status, err, errsize) < 0 && !status)
+            return -1;
+        if (!status && type != IMAGE_HDU)
             continue;
         if (status == END_OF_FILE) { /* blocks after the last HDU, with no header */
             fits_clear_errmsg();
@@ -228,8 +251,20 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
     uint64_t off = 0;
     w->checked = 0;
     w->complete = 0;
+    w->start = NULL;
+    w->nstart = 0;
     for (int hdu = 1; hdu < INT_MAX; hdu++) {
+        if ((size_t)hdu >= w->nstart) {
+            size_t n = w->nstart ? 2 * w->nstart : 16;
+            uint64_t *more = realloc(w->start, n * sizeof *more);
+            if (!more)
+                return cli_errf(err, errsize, "out of memory");
+            w->start = more;
+            w->nstart = n;
+        }
+        w->start[hdu] = off;
         long long naxis = -1, bitpix = 0, pcount = 0, gcount = 1, n[NAXIS_SAFE + 1];
+        int groups = 0;
         for (int k = 0; k <= NAXIS_SAFE; k++)
             n[k] = -1;
         int end = 0, blocks = 0;
@@ -257,6 +292,8 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
                     pcount = v;
                 else if (memcmp(card, "GCOUNT  ", 8) == 0 && card_int(card, &v) == 0)
                     gcount = v;
+                else if (memcmp(card, "GROUPS  =", 9) == 0)
+                    groups = card[9 + strspn(card + 9, " ")] == 'T';
                 else if (memcmp(card, "NAXIS", 5) == 0 && card_int(card, &v) == 0) {
                     char *e;
                     long k = strtol(card + 5, &e, 10);
@@ -287,7 +324,9 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
         int bad = 0;
         for (long long k = 1; k <= naxis; k++)
             bad |= n[k] < 0 || __builtin_mul_overflow(data, (uint64_t)n[k], &data);
-        if (naxis > 0 && n[1] == 0 && naxis > 1) { /* random groups: NAXIS1 = 0 */
+        /* Random groups (NAXIS1 = 0 and GROUPS = T, in the primary HDU only, as CFITSIO
+         * reads them): NAXIS1 counts for nothing. Elsewhere an axis of 0 is no data. */
+        if (hdu == 1 && groups && naxis > 1 && n[1] == 0) {
             data = 1;
             for (long long k = 2; k <= naxis; k++)
                 bad |= __builtin_mul_overflow(data, (uint64_t)n[k], &data);
@@ -524,26 +563,36 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     if (fstat(fd, &st) < 0)
         return cli_errf(err, errsize, "%s", strerror(errno));
     walk w;
-    if (check_axes(fd, &w, err, errsize) < 0)
+    int rc = check_axes(fd, &w, err, errsize);
+    if (rc < 0) {
+        free(w.start);
         return -1;
+    }
     char by_fd[32];
     const char *name = cfitsio_name(path, fd, &st, by_fd, sizeof by_fd);
-    if (!name)
+    if (!name) {
+        free(w.start);
         return cli_errf(err, errsize, "CFITSIO cannot open it again: /proc/self/fd is not "
                                       "there, and %s does not lead to this file",
                         strcmp(path, "-") == 0 ? "/dev/stdin" : "its name");
+    }
     cli_fits *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        free(w.start);
         return cli_errf(err, errsize, "out of memory");
+    }
     int status = 0;
     /* A disk file by its name: no CFITSIO extended syntax ("x.fits[1]", "-", "!x"). */
     if (fits_open_diskfile(&c->f, name, READONLY, &status)) {
         free(c);
+        free(w.start);
         return fail_status(err, errsize, "not a FITS file CFITSIO can read", status);
     }
     *out = c;
     int naxis = 0, bitpix = 0, equiv = 0;
-    if (find_image(c->f, &w, &naxis, err, errsize) < 0)
+    rc = find_image(c->f, &w, &naxis, err, errsize);
+    free(w.start);
+    if (rc < 0)
         return -1;
     if (naxis > SHMAP_MAX_DIMS)
         return cli_errf(err, errsize, "image has %d axes, shmap at most %d", naxis, SHMAP_MAX_DIMS);
@@ -662,6 +711,8 @@ int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize)
                                   "u16 i16 u32 i32 u64 i64 f32 f64)", shmap_dtype_name(dtype));
 }
 
+static int write_long_string(fitsfile *f, const shmap_keyword *k, int *status);
+
 static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
 {
     char *comment = k->comment[0] ? (char *)k->comment : NULL;
@@ -687,53 +738,69 @@ static int write_keyword(fitsfile *f, const shmap_keyword *k, int *status)
         int v = k->i != 0;
         return fits_write_key(f, TLOGICAL, k->name, &v, comment, status);
     }
-    default: {
-        /* Strings that outgrow their card continue on CONTINUE cards (the long-string
-         * convention). A name over 8 characters is given with its HIERARCH prefix: given
-         * bare, CFITSIO 4.2 adds the prefix itself but counts the room for the value
-         * without it, and cuts the string and drops the comment, unsaid. */
-        char hname[FLEN_KEYWORD + 9];
-        snprintf(hname, sizeof hname, "%s%s", strlen(k->name) > 8 ? "HIERARCH " : "",
-                 k->name);
-        return fits_write_key_longstr(f, hname, k->s, comment, status);
-    }
+    default:
+        /* By hand, never through fits_write_key_longstr(): see write_long_string(). */
+        return write_long_string(f, k, status);
     }
 }
 
 /*
- * A string keyword by hand, in the long-string convention: the value in parts that end
- * with '&', on the keyword's card and CONTINUE cards, and the comment after the last part,
- * which is never empty (CFITSIO takes '' for the end of the string, not a part). For a
- * string whose comment CFITSIO would cut: it continues a string only when the value
- * outgrows its card, and cuts the comment of one that fills it.
+ * A string keyword, written by hand in the long-string convention: on one card when the
+ * value and its comment fit there (the value padded to 8 characters, as CFITSIO pads it),
+ * else in parts that end with '&', on the keyword's card and CONTINUE cards, with the
+ * comment after the last part. Not through fits_write_key_longstr(): CFITSIO 4.2's never
+ * returns for some values with many quotes and a comment of 30 to 39 characters, adding
+ * CONTINUE cards until the disk is full. Every card here takes at least one character of
+ * the value, so the cards are at most as many as the value's characters.
+ *
+ * Trailing spaces mean nothing in a FITS string, and a last part of spaces only (' ') is
+ * read as the empty string that ends a continued one, leaving the '&' in the value and
+ * the comment out: so they are dropped first, and the last part ends with the value's
+ * last character that is not a space. A value of spaces only is one space, which always
+ * fits one card with its comment. A HIERARCH name is followed by "= " with no space
+ * before the '=': with 23 characters of name, a value of one quote and 39 characters of
+ * comment then fit one card, exactly (80 columns).
  */
 static int write_long_string(fitsfile *f, const shmap_keyword *k, int *status)
 {
-    char card[FLEN_CARD];
+    char card[FLEN_CARD], value[sizeof k->s];
+    snprintf(value, sizeof value, "%s", k->s);
+    size_t vlen = strlen(value);
+    while (vlen > 1 && value[vlen - 1] == ' ')
+        value[--vlen] = '\0';
     int n = strlen(k->name) > 8 ? snprintf(card, sizeof card, "HIERARCH %s= '", k->name)
                                 : snprintf(card, sizeof card, "%-8s= '", k->name);
     size_t clen = strlen(k->comment);
-    for (const char *p = k->s;;) {
+    for (const char *p = value;;) {
         /* The rest of the value as written: a quote is written twice. */
         size_t rest = strlen(p);
         for (const char *q = p; *q; q++)
             rest += *q == '\'';
-        if ((size_t)n + rest + 1 + (clen ? 3 + clen : 0) <= 80) {
+        size_t tail = 1 + (clen ? 3 + clen : 0);
+        if ((size_t)n + rest + tail <= 80) {
+            size_t pad = p == value && rest < 8 && (size_t)n + 8 + tail <= 80 ? 8 - rest : 0;
             for (; *p; p++) {
                 if (*p == '\'')
                     card[n++] = '\'';
                 card[n++] = *p;
             }
+            memset(card + n, ' ', pad);
+            n += (int)pad;
             snprintf(card + n, sizeof card - (size_t)n, clen ? "' / %s" : "'", k->comment);
             return fits_write_record(f, card, status);
         }
         /* A part, with room for its '&' and the closing quote, and the last character
-         * kept for the next. */
+         * kept for the next. The first card has room for one (HIERARCH and 23 characters
+         * of name take 35 columns), and a CONTINUE card with one character has room for
+         * the comment: each card takes at least one character, so this ends. */
+        const char *from = p;
         while (p[0] && p[1] && n + (*p == '\'' ? 2 : 1) <= 78) {
             if (*p == '\'')
                 card[n++] = '\'';
             card[n++] = *p++;
         }
+        if (p == from) /* cannot happen, by the sizes above: never loop */
+            return *status = BAD_KEYCHAR;
         snprintf(card + n, sizeof card - (size_t)n, "&'");
         if (fits_write_record(f, card, status))
             return *status;
@@ -773,15 +840,19 @@ static void keep_comment(fitsfile *f, const char *segname, const shmap_keyword *
         return;
     size_t kept = comment_on_card(card, k->comment);
     /* The parts before the last must have no comment: CFITSIO puts the start of it after
-     * the first part of a HIERARCH string too, and a reader joins the two. */
+     * the first part of a HIERARCH string too, and a reader joins the two. The card is
+     * parsed, not looked at: a comment may itself end with a quote ("... / '"). CFITSIO
+     * parses a CONTINUE card as a comment only, so one is parsed under another name. */
     int alone = 1;
     for (int i = first; i < last && alone && !*status; i++) {
-        char part[FLEN_CARD] = "";
-        fits_read_record(f, i, part, status);
-        size_t len = strlen(part);
-        while (len && part[len - 1] == ' ')
-            len--;
-        alone = len && part[len - 1] == '\'';
+        char part[FLEN_CARD] = "", value[FLEN_VALUE], comment[FLEN_COMMENT] = "";
+        if (fits_read_record(f, i, part, status))
+            break;
+        if (strncmp(part, "CONTINUE  ", 10) == 0)
+            memcpy(part, "CONTPART= ", 10);
+        if (fits_parse_value(part, value, comment, status))
+            break;
+        alone = comment[strspn(comment, " ")] == '\0';
     }
     if (*status || (kept == strlen(k->comment) && alone))
         return;

@@ -265,10 +265,20 @@ TEST(io__import_existing_sets_no_keyword_when_the_slots_fill_while_it_waits)
               "NEWA=1", "--keyword", "NEWB=2", (char *)NULL);
         _exit(127);
     }
-    CHECK(util_wait_asleep(imp));
-    /* Every slot but one taken meanwhile. */
+    /* The slots fill only once the import waits for the lock, so past its first count of
+     * the room: any sleep before that (state S) would let the first count alone refuse
+     * it, and the test pass without the count made again under the lock. */
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    shmap_lockinfo li = {0};
+    for (int i = 0; i < 1000 && !li.waiters; i++) {
+        CHECK_OK(shmap_lock_info(seg, &li));
+        if (!li.waiters)
+            util_sleep_ms(10);
+    }
+    CHECK(li.waiters);
+    CHECK(util_wait_asleep(imp));
+    /* Every slot but one taken meanwhile. */
     int filled = 0;
     for (;; filled++) {
         shmap_keyword kw = {.type = SHMAP_KW_INT, .i = filled};

@@ -2175,3 +2175,244 @@ TEST(io__compressed_files_are_named_as_such)
     CHECK_OK(shmap_unlink(name));
     util_clear(&out, &err);
 }
+
+/*
+ * Export NAME to PATH (FITS, by its name) with the file size capped at 4 MB and the time
+ * at 60 s: a writer that never stops is killed (SIGXFSZ or SIGKILL, exit over 128) before
+ * it fills the disk. Memory is capped too, for a FITS built in memory. The exit status.
+ */
+static int capped_export(char **out, char **err, const char *name, const char *path)
+{
+    return test_sh(out, err, "ulimit -f 8000 && ulimit -v 1000000 && exec timeout -s KILL 60 "
+                             "'%s' export '%s' '%s' --force",
+                   test_shmap_bin(), name, path);
+}
+
+/* A segment of u8[1] named @p name with these keywords, made through the library. */
+static void create_with_keywords(const char *name, const shmap_keyword *kw, unsigned int n)
+{
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_KEEP;
+    o.keywords = kw;
+    o.nkeywords = n;
+    shmap_seg *seg;
+    uint64_t one = 1;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, &one, &o));
+    CHECK_OK(shmap_close(seg));
+}
+
+static void string_keyword(shmap_keyword *k, const char *name, const char *value,
+                           const char *comment)
+{
+    memset(k, 0, sizeof *k);
+    snprintf(k->name, sizeof k->name, "%s", name);
+    k->type = SHMAP_KW_STRING;
+    snprintf(k->s, sizeof k->s, "%s", value);
+    snprintf(k->comment, sizeof k->comment, "%s", comment);
+}
+
+/* Segment @p name has string keyword @p want, its value as FITS keeps it: with no
+ * trailing spaces (a value of spaces only is empty, as CFITSIO reads it). */
+static void check_string_keyword(const char *name, const shmap_keyword *want, int line)
+{
+    shmap_seg *seg;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    shmap_keyword got;
+    int rc = shmap_keyword_get(seg, want->name, &got);
+    CHECK_OK(shmap_close(seg));
+    char value[sizeof want->s];
+    snprintf(value, sizeof value, "%s", want->s);
+    size_t n = strlen(value);
+    while (n && value[n - 1] == ' ')
+        value[--n] = '\0';
+    if (rc < 0 || got.type != SHMAP_KW_STRING || strcmp(got.s, value) != 0 ||
+        strcmp(got.comment, want->comment) != 0)
+        test_fail(__FILE__, line, "keyword %s came back as '%s' / '%s' (rc %d), not '%s' / '%s'",
+                  want->name, rc < 0 ? "" : got.s, rc < 0 ? "" : got.comment, rc, value,
+                  want->comment);
+}
+
+TEST(io__fits_export_of_a_string_with_many_quotes_and_a_long_comment_ends)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* CFITSIO 4.2's fits_write_key_longstr() never returned for these (name length,
+     * quotes, comment length), writing CONTINUE cards until the disk was full. */
+    static const int cases[][3] = {{4, 45, 35}, {8, 50, 39}, {9, 35, 39}, {23, 30, 35},
+                                   {23, 70, 39}, {9, 50, 39}, {23, 30, 39}, {16, 60, 39}};
+    enum { N = sizeof cases / sizeof cases[0] };
+    shmap_keyword kw[N];
+    for (int i = 0; i < N; i++) {
+        char name[32], value[80], comment[48];
+        snprintf(name, sizeof name, "%c%.*s", 'A' + i, cases[i][0] - 1,
+                 "BCDEFGHIJKLMNOPQRSTUVWXYZ");
+        value[0] = 'x';
+        memset(value + 1, '\'', (size_t)cases[i][1]);
+        value[1 + cases[i][1]] = '\0';
+        memset(comment, 'c', (size_t)cases[i][2]);
+        comment[cases[i][2]] = '\0';
+        string_keyword(&kw[i], name, value, comment);
+    }
+    const char *a = test_name("q"), *b = test_name("qb");
+    create_with_keywords(a, kw, N);
+    const char *path = util_test_path("q.fits");
+    int rc = capped_export(&out, &err, a, path);
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "capped export exited %d: %s", rc, err);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && st.st_size <= 4 * 2880);
+    util_clear(&out, &err);
+    /* Written to standard output, the file is built in memory: it ends too. */
+    rc = test_sh(&out, &err, "ulimit -f 8000 && ulimit -v 1000000 && timeout -s KILL 60 "
+                             "'%s' export '%s' - --format fits | wc -c",
+                 test_shmap_bin(), a);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(atol(out), st.st_size);
+    util_clear(&out, &err);
+    RUN(0, "import", path, b);
+    CHECK_STR(err, "");
+    for (int i = 0; i < N; i++)
+        check_string_keyword(b, &kw[i], __LINE__);
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    util_clear(&out, &err);
+}
+
+TEST(io__fits_a_long_string_that_ends_in_a_space_keeps_its_comment)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* Its last part was ' ', which readers take for the end of the string: the value
+     * came back ending in '&', and the comment was lost. */
+    char value[80];
+    memset(value, 'a', 60);
+    snprintf(value + 60, sizeof value - 60, " ");
+    shmap_keyword kw[4];
+    string_keyword(&kw[0], "OBJECT", value, "the target of this exposure");
+    memset(value, 'b', 66);
+    snprintf(value + 66, sizeof value - 66, "     ");
+    string_keyword(&kw[1], "SPACES", value, "five of them");
+    string_keyword(&kw[2], "BLANKS", "       ", "spaces only, and a comment");
+    string_keyword(&kw[3], "HIERARCH_NAME_OF_23_CHR", "   ",
+                   "comment of 39 characters, the most kept");
+    const char *a = test_name("sp"), *b = test_name("spb");
+    create_with_keywords(a, kw, 4);
+    const char *path = util_test_path("sp.fits");
+    CHECK_EQ_INT(capped_export(&out, &err, a, path), 0);
+    CHECK_STR(err, "");
+    RUN(0, "import", path, b);
+    CHECK_STR(err, "");
+    for (int i = 0; i < 4; i++)
+        check_string_keyword(b, &kw[i], __LINE__);
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    util_clear(&out, &err);
+}
+
+TEST(io__fits_strings_round_trip_through_cfitsio_for_names_quotes_and_comments_of_each_length)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* Names of 1 to 23 characters (HIERARCH past 8), values up to the 71 characters a
+     * keyword holds, of characters that matter to a card (quotes, '&', '/', '=', spaces,
+     * trailing ones too), comments up to 39 characters, some starting with a quote: each
+     * comes back, through CFITSIO's reader, as it went, but for trailing spaces. */
+    static const char alphabet[] = "abcXYZ '&/ =-''";
+    static const int name_len[] = {1, 4, 8, 9, 16, 17, 23};
+    enum { NN = sizeof name_len / sizeof name_len[0], PER = 120, N = NN * PER };
+    static shmap_keyword kw[N];
+    unsigned long long seed = 12345;
+    for (int i = 0; i < N; i++) {
+        int len = name_len[i / PER], j = i % PER;
+        char name[32], value[80], comment[48];
+        /* 1 character: 36 names; shorter names take the sweep's first values only. */
+        snprintf(name, sizeof name, "K%0*d", len > 1 && len < 24 ? len - 1 : 1, j % 1000);
+        if (len == 1) {
+            if (j >= 26)
+                continue;
+            snprintf(name, sizeof name, "%c", 'A' + j);
+        } else if (len <= 3 && j >= 100) {
+            continue;
+        }
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        int vlen = (int)((seed >> 33) % 72), clen = (int)((seed >> 20) % 40);
+        int quotes = (int)((seed >> 12) % 4);
+        for (int c = 0; c < vlen; c++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            /* Every few keywords, a value of quotes only past its first character. */
+            value[c] = quotes == 0 && c ? '\'' : alphabet[(seed >> 33) % (sizeof alphabet - 1)];
+        }
+        value[vlen] = '\0';
+        for (int c = 0; c < clen; c++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            comment[c] = alphabet[(seed >> 33) % (sizeof alphabet - 1)];
+        }
+        /* Leading spaces of a continued string's comment are not kept (the space after
+         * its '/' cannot be told from them): none here. */
+        if (clen && comment[0] == ' ')
+            comment[0] = '-';
+        if (clen && quotes == 1)
+            comment[0] = '\'';
+        /* A comment's trailing spaces are not kept by FITS: none here. */
+        while (clen && comment[clen - 1] == ' ')
+            clen--;
+        comment[clen] = '\0';
+        string_keyword(&kw[i], name, value, comment);
+    }
+    int n = 0;
+    for (int i = 0; i < N; i++)
+        if (kw[i].name[0])
+            kw[n++] = kw[i];
+    const char *a = test_name("sw"), *b = test_name("swb");
+    create_with_keywords(a, kw, (unsigned int)n);
+    const char *path = util_test_path("sweep.fits");
+    int rc = capped_export(&out, &err, a, path);
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "capped export exited %d: %s", rc, err);
+    CHECK_STR(err, "");
+    RUN(0, "import", path, b);
+    CHECK_STR(err, "");
+    for (int i = 0; i < n; i++)
+        check_string_keyword(b, &kw[i], __LINE__);
+    CHECK_OK(shmap_unlink(b));
+    CHECK_OK(shmap_unlink(a));
+    util_clear(&out, &err);
+}
+
+TEST(io__a_fits_primary_with_naxis1_0_and_no_groups_has_no_data_as_cfitsio_reads_it)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    /* NAXIS1 = 0 with no GROUPS = T is no random-groups array: 0 bytes of data, as
+     * CFITSIO counts them, so the header walk checks the extension CFITSIO reads next
+     * (with NAXIS = 120, which crashed CFITSIO when the walk looked elsewhere). */
+    static const char *const primary[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    2", "NAXIS1  =                    0",
+        "NAXIS2  =                 2880", "EXTEND  =                    T",
+    };
+    const char *path = util_test_path("groups.fits");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    put_hdu(f, primary, 6, NULL, 0);
+    char block[4 * 2880];
+    memset(block, ' ', sizeof block);
+    snprintf(block, 81, "XTENSION= 'IMAGE   '");
+    snprintf(block + 80, 81, "BITPIX  =                    8");
+    snprintf(block + 160, 81, "NAXIS   =                  120");
+    for (int i = 1; i <= 120; i++)
+        snprintf(block + 80 * (2 + i), 81, "NAXIS%-3d=                    1", i);
+    memcpy(block + 80 * 123, "END", 3);
+    for (size_t i = 0; i < sizeof block; i++)
+        if (block[i] == '\0')
+            block[i] = ' ';
+    CHECK(fwrite(block, 1, sizeof block, f) == sizeof block);
+    memset(block, 0, 2880);
+    CHECK(fwrite(block, 1, 2880, f) == 2880);
+    CHECK(fclose(f) == 0);
+    const char *name = test_name("groups");
+    RUN(1, "import", path, name);
+    CHECK_ERROR_LINE(err, "HDU 2 has NAXIS = 120");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}

@@ -53,6 +53,15 @@ static void check_raw(const char *path, int times, int line)
 }
 #define CHECK_RAW(path, times) check_raw((path), (times), __LINE__)
 
+/*
+ * Shell text that waits (10 s at most) until process $p's descriptor (the first %s) leads
+ * to the file (the second %s), so that its redirection is in place; the holder started
+ * with `&` may not have made it yet when the shell goes on.
+ */
+#define HOLDER_READY                                                                          \
+    "i=0; while [ \"$(readlink /proc/$p/fd/%s)\" != '%s' ] && [ $i -lt 1000 ]; do "           \
+    "sleep 0.01; i=$((i+1)); done; "
+
 static const char *make_ramp(void)
 {
     char *out = NULL, *err = NULL;
@@ -105,11 +114,14 @@ TEST(io__export_to_dev_stdout_writes_where_standard_output_is_redirected)
     CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s /dev/stdin < '%s'", bin, name,
                          util_test_path("out.raw")), 1);
     CHECK_ERROR_LINE(err, "/dev/stdin: descriptor 0 is open for reading only");
-    /* Another process's descriptor is opened as the shell's > opens it: emptied first. */
+    /* A regular file behind another process's descriptor is an existing file: written
+     * over with --force, emptied first. The holder's redirection is waited for: until
+     * then, /proc/$p/fd/1 is still this test's own standard output. */
     util_write_file(util_test_path("other.raw"), "old old old old old", 19);
-    CHECK_EQ_INT(test_sh(&out, &err, "sleep 30 >> '%s' 2>/dev/null & p=$!; "
-                         "'%s' export %s /proc/$p/fd/1 --format raw; rc=$?; kill $p; exit $rc",
-                         util_test_path("other.raw"), bin, name), 0);
+    CHECK_EQ_INT(test_sh(&out, &err, "sleep 30 >> '%s' 2>/dev/null & p=$!; " HOLDER_READY
+                         "'%s' export %s /proc/$p/fd/1 --format raw --force; rc=$?; kill $p; "
+                         "exit $rc", util_test_path("other.raw"), "1", util_test_path("other.raw"),
+                         bin, name), 0);
     CHECK_RAW(util_test_path("other.raw"), 1);
     /* out.raw out.npy fd3.raw link.raw via.raw other.raw: nothing hidden beside them. */
     CHECK_EQ_INT(util_dir_entries(util_test_dir()), 6);
@@ -258,6 +270,97 @@ TEST(io__sockets_are_written_and_read_through_the_descriptor_that_holds_them)
                           "standard input from it");
     CHECK(!util_shm_exists(back));
     close(s);
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__export_to_another_process_descriptor_checks_everything_before_it_writes)
+{
+    char *out = NULL, *err = NULL;
+    const char *bin = test_shmap_bin(), *name = make_ramp();
+    const char *data = util_test_path("data.txt");
+    util_write_file(data, "precious data\n", 14);
+    /* A failed export emptied the file behind the descriptor (opened with O_TRUNC before
+     * the segment was even looked for); now it is untouched. */
+    const char *none = test_name("none");
+    CHECK_EQ_INT(test_sh(&out, &err, "sleep 30 3< '%s' & p=$!; " HOLDER_READY
+                         "'%s' export %s /proc/$p/fd/3 --force; rc=$?; kill $p; exit $rc",
+                         data, "3", data, bin, none), 1);
+    CHECK_ERROR_LINE(err, "no such segment");
+    size_t len;
+    unsigned char *b = read_file(data, &len);
+    CHECK(len == 14 && memcmp(b, "precious data\n", 14) == 0);
+    free(b);
+    /* An existing regular file needs --force, as it does by its name. */
+    CHECK_EQ_INT(test_sh(&out, &err, "sleep 30 3< '%s' & p=$!; " HOLDER_READY
+                         "'%s' export %s /proc/$p/fd/3 --format raw; rc=$?; kill $p; exit $rc",
+                         data, "3", data, bin, name), 1);
+    CHECK_CONTAINS(err, "give --force to write over it");
+    b = read_file(data, &len);
+    CHECK(len == 14 && memcmp(b, "precious data\n", 14) == 0);
+    free(b);
+    /* With it, the file holds the data, and nothing of what was longer before. */
+    CHECK_EQ_INT(test_sh(&out, &err, "sleep 30 3< '%s' & p=$!; " HOLDER_READY
+                         "'%s' export %s /proc/$p/fd/3 --format raw --force; rc=$?; kill $p; "
+                         "exit $rc", data, "3", data, bin, name), 0);
+    CHECK_RAW(data, 1);
+    CHECK_OK(shmap_unlink(name));
+    /* The segment's own object behind the descriptor is refused, and stays whole: it was
+     * emptied, and the segment lost. */
+    char seg[600];
+    const char *path = util_test_path("seg.shm");
+    snprintf(seg, sizeof seg, "file:%s", path);
+    RUN(0, "create", seg, "u16", "2", "2");
+    RUN(0, "fill", seg, "ramp");
+    struct stat before, after;
+    CHECK(stat(path, &before) == 0);
+    CHECK_EQ_INT(test_sh(&out, &err, "sleep 30 3< '%s' & p=$!; " HOLDER_READY
+                         "'%s' export '%s' /proc/$p/fd/3 --format raw --force; rc=$?; kill $p; "
+                         "exit $rc", path, "3", path, bin, seg), 1);
+    CHECK_CONTAINS(err, "own object");
+    CHECK(stat(path, &after) == 0 && after.st_size == before.st_size);
+    RUN(0, "cat", seg);
+    CHECK_STR(out, "0 1\n2 3\n");
+    RUN(0, "rm", seg);
+    util_clear(&out, &err);
+}
+
+TEST(io__export_to_dev_stdout_is_ours_with_a_proc_of_another_pid_namespace)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("needs root for a pid namespace");
+    char *out = NULL, *err = NULL;
+    if (test_sh(&out, &err, "unshare -p -f true") != 0)
+        TEST_SKIP("unshare -p does not work here: %s", err ? err : "");
+    const char *bin = test_shmap_bin(), *name = make_ramp();
+    /* Without --mount-proc, /proc is the parent namespace's: /proc/self is not getpid(),
+     * and /dev/stdout was taken for another process's descriptor, emptied. */
+    const char *log = util_test_path("log.txt");
+    util_write_file(log, "line1\nline2\n", 12);
+    CHECK_EQ_INT(test_sh(&out, &err, "unshare -p -f sh -c '\"$0\" export \"$1\" /dev/stdout "
+                         "--format raw >> \"$2\"' '%s' %s '%s'", bin, name, log), 0);
+    size_t len;
+    unsigned char *b = read_file(log, &len);
+    CHECK(len == 12 + sizeof ramp && memcmp(b, "line1\nline2\n", 12) == 0 &&
+          memcmp(b + 12, ramp, sizeof ramp) == 0);
+    free(b);
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
+TEST(io__export_takes_no_descriptor_number_with_a_leading_zero)
+{
+    char *out = NULL, *err = NULL;
+    const char *bin = test_shmap_bin(), *name = make_ramp();
+    /* The kernel has no /proc/self/fd/01: it is no name of descriptor 1, and no file
+     * export may make there. */
+    static const char *const paths[] = {"/dev/fd/01", "/proc/self/fd/00001", "/dev/fd/00"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s %s --format raw > '%s'", bin, name,
+                             paths[i], util_test_path("o.raw")), 1);
+        CHECK_CONTAINS(err, "export makes no file in /proc/");
+        CHECK_RAW(util_test_path("o.raw"), 0);
+    }
     CHECK_OK(shmap_unlink(name));
     util_clear(&out, &err);
 }

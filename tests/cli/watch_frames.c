@@ -223,6 +223,30 @@ TEST(cli__watch_first_line_has_no_rate_and_later_ones_count_the_publishes)
     util_clear(&out, &err);
 }
 
+TEST(cli__watch_without_count_shows_a_rate_from_its_second_line)
+{
+    const char *name = test_name("wnocount");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "4");
+    RUN(0, "fill", name, "1");
+    /* With no --count, every line showed "rate -": only counted lines had one. */
+    struct bg b;
+    const char *const args[] = {"watch", name, "--interval", "0.1", NULL};
+    bg_start(&b, -1, args);
+    char first[256], second[256];
+    read_line(b.out, first, sizeof first);
+    read_line(b.out, second, sizeof second);
+    kill(b.pid, SIGINT);
+    CHECK_EQ_INT(test_wait(b.pid), 0);
+    close(b.out);
+    close(b.err);
+    if (strncmp(first, "gen 1  rate -  last ", 20) != 0 ||
+        strncmp(second, "gen 1  rate 0.0/s  last ", 24) != 0)
+        test_fail(__FILE__, __LINE__, "lines:\n%s\n%s", first, second);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
 /* How long to keep a writer in the state it is in, without giving up the CPU. */
 static void spin_us(long us)
 {
