@@ -489,15 +489,16 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
         return 0;
     struct stat now;
     void *p = MAP_FAILED;
+    size_t maplen = header_map_len(&st);
     if (!dry && fstat(fd, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
-        p = mmap(NULL, header_map_len(&st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (!dry) {
         if (p == MAP_FAILED)
             return 0;
         struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
         shmap__lock_scan(a, true, &nlive, &stale);
-        munmap(p, header_map_len(&st));
+        munmap(p, maplen);
     }
     return stale ? report(g, SHMAP_GC_CLEARED_SLOTS, name, 0, stale, (uint64_t)st.st_size, 0)
                  : 0;

@@ -384,7 +384,7 @@ static inline struct shmap__header *shmap__hdr(const shmap_seg *seg)
  * shmap__hdr() but for a private mapping, whose own copy may have stopped following them. */
 static inline struct shmap__header *shmap__live(const shmap_seg *seg)
 {
-    return seg->map->raw ? seg->map->desc : seg->map->live;
+    return seg->map->live; /* a raw mapping's is its description (shmap_open_raw()) */
 }
 
 /* The header whose keyword words (kw_lock, kw_seq) guard the keyword slots as a mapping

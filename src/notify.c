@@ -20,8 +20,9 @@
  * that is f + N or more, the copy may be torn and is retried. The writer publishes by
  * bumping the generation before it makes `write_seq` even, so a reader can only err
  * towards a retry, never towards a torn frame. A write is in progress while `write_seq` is
- * odd and the generation has not yet passed `writer_frame`, the frame it began (plus 1): a
- * writer killed between the two stores of its publish leaves a whole frame. A retry copies
+ * odd, unless the generation has passed `writer_frame`, the frame it began (plus 1), which
+ * counts only with `writer_seq` equal to the sequence (see writing()): a writer killed
+ * between the two stores of its publish leaves a whole frame. A retry copies
  * the newest whole frame, which the writer overwrites only N - 1 frames later, and ends at
  * the deadline as a wait does: a writer faster than a reader's copy would otherwise keep
  * it copying for as long as it writes.

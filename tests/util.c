@@ -561,6 +561,22 @@ void util_write_file(const char *path, const void *data, size_t len)
     close(fd);
 }
 
+unsigned char *util_read_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        test_fail(__FILE__, __LINE__, "open %s: %s", path, strerror(errno));
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0);
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    CHECK(buf != NULL);
+    CHECK(read(fd, buf, (size_t)st.st_size) == st.st_size);
+    buf[st.st_size] = '\0';
+    close(fd);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
 size_t util_read_to_end(int fd, char *buf, size_t size)
 {
     size_t n = 0;

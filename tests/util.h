@@ -82,6 +82,8 @@ const char *util_test_path(const char *leaf);
 void util_write_file(const char *path, const void *data, size_t len);
 /* Read `fd` to its end (or until `buf` is full), NUL-terminate, close it; the bytes read. */
 size_t util_read_to_end(int fd, char *buf, size_t size);
+/* A whole file in a new buffer (NUL-terminated too; free() it); its length in *len. */
+unsigned char *util_read_file(const char *path, size_t *len);
 
 /* Whether this process maps anything whose /proc/self/maps line contains `path`. */
 int util_maps_path(const char *path);

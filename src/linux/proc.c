@@ -10,6 +10,9 @@
 #include <sys/syscall.h>
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
 #include <sys/single_threaded.h>
+#define SINGLE_THREADED() (__libc_single_threaded != 0)
+#else
+#define SINGLE_THREADED() false
 #endif
 #include <time.h>
 #include <unistd.h>
@@ -138,15 +141,17 @@ uint32_t shmap__self_pidns(void)
  * it is set to 077 for the moment between the two calls, so a file another thread creates
  * meanwhile gets fewer permissions, never more.
  */
+static mode_t umask_by_setting(void)
+{
+    mode_t mask = umask(077);
+    umask(mask);
+    return mask & 0777;
+}
+
 mode_t shmap__umask(void)
 {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-    if (__libc_single_threaded) {
-        mode_t mask = umask(077);
-        umask(mask);
-        return mask & 0777;
-    }
-#endif
+    if (SINGLE_THREADED())
+        return umask_by_setting();
     char buf[512];
     int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
@@ -160,7 +165,5 @@ mode_t shmap__umask(void)
         if (line && end != line + 7 && v <= 0777)
             return (mode_t)v;
     }
-    mode_t old = umask(077);
-    umask(old);
-    return old & 0777;
+    return umask_by_setting();
 }

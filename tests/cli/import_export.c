@@ -20,23 +20,6 @@
 #include "../util.h"
 
 
-/* A whole file in a new buffer (NUL-terminated too); its length in *len. */
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        test_fail(__FILE__, __LINE__, "open %s: %s", path, strerror(errno));
-    struct stat st;
-    CHECK(fstat(fd, &st) == 0);
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    CHECK(buf != NULL);
-    CHECK(read(fd, buf, (size_t)st.st_size) == st.st_size);
-    buf[st.st_size] = '\0';
-    close(fd);
-    *len = (size_t)st.st_size;
-    return buf;
-}
-
 static int file_exists(const char *path)
 {
     struct stat st;
@@ -176,7 +159,7 @@ TEST(io__npy_round_trip_keeps_type_shape_and_values_for_every_type)
         CHECK_STR(out, "");
         CHECK_STR(err, "");
         size_t len;
-        unsigned char *bytes = read_file(path, &len);
+        unsigned char *bytes = util_read_file(path, &len);
         CHECK(memcmp(bytes, "\x93NUMPY\x01\x00", 8) == 0);
         size_t hlen = bytes[8] | (size_t)bytes[9] << 8;
         CHECK_EQ_INT((10 + hlen) % 64, 0);
@@ -332,7 +315,7 @@ TEST(io__raw_export_writes_the_data_bytes_in_c_order)
     const char *files[] = {"a.raw", "b.npy", "noext"};
     for (int i = 0; i < 3; i++) {
         size_t len;
-        unsigned char *bytes = read_file(util_test_path(files[i]), &len);
+        unsigned char *bytes = util_read_file(util_test_path(files[i]), &len);
         CHECK_EQ_INT(len, sizeof want);
         CHECK(memcmp(bytes, want, sizeof want) == 0);
         free(bytes);
@@ -343,7 +326,7 @@ TEST(io__raw_export_writes_the_data_bytes_in_c_order)
     const char *npys[] = {"c.dat", "d.NPY"};
     for (int i = 0; i < 2; i++) {
         size_t len;
-        unsigned char *bytes = read_file(util_test_path(npys[i]), &len);
+        unsigned char *bytes = util_read_file(util_test_path(npys[i]), &len);
         CHECK(len == 128 + sizeof want && memcmp(bytes, "\x93NUMPY", 6) == 0);
         CHECK(memcmp(bytes + 128, want, sizeof want) == 0);
         free(bytes);
@@ -428,7 +411,7 @@ TEST(io__a_truncated_or_unknown_file_is_refused_and_leaves_no_segment)
     RUN(0, "create", src, "f64", "100");
     RUN(0, "export", src, util_test_path("full.npy"));
     size_t len;
-    unsigned char *bytes = read_file(util_test_path("full.npy"), &len);
+    unsigned char *bytes = util_read_file(util_test_path("full.npy"), &len);
     util_write_file(util_test_path("short.npy"), bytes, len - 8);
     util_write_file(util_test_path("hdr.npy"), bytes, 40); /* cut inside the header */
     free(bytes);
@@ -497,7 +480,7 @@ TEST(io__an_existing_name_or_file_is_left_as_it_is)
     RUN(1, "export", b, util_test_path("keep.npy"));
     CHECK_ERROR_LINE(err, "keep.npy: exists: give --force to replace it");
     size_t len;
-    unsigned char *bytes = read_file(util_test_path("keep.npy"), &len);
+    unsigned char *bytes = util_read_file(util_test_path("keep.npy"), &len);
     CHECK(len == 8 && memcmp(bytes, "precious", 8) == 0);
     free(bytes);
     RUN(0, "export", b, util_test_path("keep.npy"), "--force");
@@ -671,7 +654,7 @@ TEST(io__fits_round_trip_keeps_values_axes_and_keywords_for_every_fits_type)
         RUN(0, "export", a, path);
         CHECK_STR(err, "");
         size_t len;
-        unsigned char *f = read_file(path, &len);
+        unsigned char *f = util_read_file(path, &len);
         CHECK_EQ_INT(len % 2880, 0);
         CHECK(memcmp(f, "SIMPLE  =                    T", 30) == 0);
         char bitpix[16], cm[80];
@@ -829,8 +812,8 @@ TEST(io__a_fits_file_written_by_hand_imports_as_the_standard_says)
     write_fits(util_test_path("p.fits"), ext, 4, NULL, 0);
     write_fits(util_test_path("x.fits"), img, 9, d16, sizeof d16);
     size_t lp, lx;
-    unsigned char *p = read_file(util_test_path("p.fits"), &lp);
-    unsigned char *x = read_file(util_test_path("x.fits"), &lx);
+    unsigned char *p = util_read_file(util_test_path("p.fits"), &lp);
+    unsigned char *x = util_read_file(util_test_path("x.fits"), &lx);
     CHECK(lp + lx <= sizeof both);
     memcpy(both, p, lp);
     memcpy(both + lp, x, lx);
@@ -871,7 +854,7 @@ TEST(io__fits_refuses_types_it_cannot_hold_and_truncated_files)
     const char *files[] = {"a.dat", "b.FIT", "c.Fts"};
     for (int i = 0; i < 3; i++) {
         size_t len;
-        unsigned char *f = read_file(util_test_path(files[i]), &len);
+        unsigned char *f = util_read_file(util_test_path(files[i]), &len);
         CHECK(memcmp(f, "SIMPLE  =", 9) == 0);
         if (i == 0) {
             /* Cut short: refused before a segment is made. */
@@ -1035,7 +1018,7 @@ TEST(io__a_fits_file_is_opened_once_and_read_through_that_descriptor)
                          "-qq -e trace=open,openat,openat2 -o '%s' '%s' import '%s' %s", log,
                          test_shmap_bin(), util_test_path("once.fits"), name), 0);
     size_t len;
-    char *trace = (char *)read_file(log, &len);
+    char *trace = (char *)util_read_file(log, &len);
     int opens = 0;
     for (const char *p = trace; (p = strstr(p, "once.fits")) != NULL; p++)
         opens++;
@@ -1221,7 +1204,7 @@ TEST(io__export_writes_to_standard_output_and_streams_and_replaces_links)
     CHECK(lstat(util_test_path("link.npy"), &st) == 0 && S_ISREG(st.st_mode));
     CHECK(lstat(util_test_path("dangling.npy"), &st) == 0 && S_ISREG(st.st_mode));
     size_t len;
-    unsigned char *t = read_file(util_test_path("target"), &len);
+    unsigned char *t = util_read_file(util_test_path("target"), &len);
     CHECK(len == 4 && memcmp(t, "keep", 4) == 0);
     free(t);
     /* A name near NAME_MAX still gets its hidden name, for --force. */
@@ -1565,7 +1548,7 @@ TEST(io__a_fits_file_through_a_pipe_is_refused_with_the_reason)
     CHECK_EQ_INT(test_sh(&out, &err, "'%s' export %s - --format fits > '%s'",
                          test_shmap_bin(), a, util_test_path("o.fits")), 0);
     size_t len;
-    unsigned char *f = read_file(util_test_path("o.fits"), &len);
+    unsigned char *f = util_read_file(util_test_path("o.fits"), &len);
     CHECK(len == 2 * 2880 && memcmp(f, "SIMPLE  =", 9) == 0);
     free(f);
     RUN(0, "import", util_test_path("o.fits"), b);
@@ -1728,7 +1711,7 @@ static pid_t spawn_blocked_import(const char *fifo, const char *name, const char
     const char hdr[] = "{'descr': '<u4', 'fortran_order': False, 'shape': (256,), }";
     write_npy(util_test_path("blocked.npy"), hdr, 1, NULL, 0);
     size_t len;
-    unsigned char *h = read_file(util_test_path("blocked.npy"), &len);
+    unsigned char *h = util_read_file(util_test_path("blocked.npy"), &len);
     CHECK(write(*fd, h, len) == (ssize_t)len);
     free(h);
     uint32_t first[100] = {0};
@@ -1841,7 +1824,7 @@ TEST(io__export_copies_a_whole_frame_from_writers_that_do_not_lock)
     RUN(0, "export", name, util_test_path("hammer.raw"));
     util_kill9(w);
     size_t len;
-    uint32_t *v = (uint32_t *)read_file(util_test_path("hammer.raw"), &len);
+    uint32_t *v = (uint32_t *)util_read_file(util_test_path("hammer.raw"), &len);
     CHECK_EQ_INT(len, 4096 * 4);
     for (size_t i = 1; i < 4096; i++)
         if (v[i] != v[0])
@@ -2159,7 +2142,7 @@ TEST(io__compressed_files_are_named_as_such)
     RUN(0, "export", name, util_test_path("a.fits.gz"));
     CHECK_ERROR_LINE(err, "a.fits.gz: warning: written as raw bytes, uncompressed");
     size_t len;
-    unsigned char *b = read_file(util_test_path("a.fits.gz"), &len);
+    unsigned char *b = util_read_file(util_test_path("a.fits.gz"), &len);
     CHECK_EQ_INT(len, 3);
     free(b);
     RUN(0, "export", name, util_test_path("b.gz"), "--format", "raw");

@@ -18,23 +18,6 @@
 
 #include "../util.h"
 
-/* A whole file in a new buffer (NUL-terminated too); its length in *len. */
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        test_fail(__FILE__, __LINE__, "open %s: %s", path, strerror(errno));
-    struct stat st;
-    CHECK(fstat(fd, &st) == 0);
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    CHECK(buf != NULL);
-    CHECK(read(fd, buf, (size_t)st.st_size) == st.st_size);
-    buf[st.st_size] = '\0';
-    close(fd);
-    *len = (size_t)st.st_size;
-    return buf;
-}
-
 /* The raw bytes of a u16 2x2 ramp: what every export here writes. */
 static const uint16_t ramp[4] = {0, 1, 2, 3};
 
@@ -42,7 +25,7 @@ static const uint16_t ramp[4] = {0, 1, 2, 3};
 static void check_raw(const char *path, int times, int line)
 {
     size_t len;
-    unsigned char *b = read_file(path, &len);
+    unsigned char *b = util_read_file(path, &len);
     int ok = len == times * sizeof ramp;
     for (int i = 0; ok && i < times; i++)
         ok = memcmp(b + i * sizeof ramp, ramp, sizeof ramp) == 0;
@@ -231,7 +214,7 @@ TEST(io__sockets_are_written_and_read_through_the_descriptor_that_holds_them)
     const char *npy = util_test_path("r.npy");
     RUN(0, "export", name, npy);
     size_t len;
-    unsigned char *file = read_file(npy, &len);
+    unsigned char *file = util_read_file(npy, &len);
     static const char *const ins[] = {"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "-"};
     const char *back = test_name("back");
     for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++) {
@@ -288,7 +271,7 @@ TEST(io__export_to_another_process_descriptor_checks_everything_before_it_writes
                          data, "3", data, bin, none), 1);
     CHECK_ERROR_LINE(err, "no such segment");
     size_t len;
-    unsigned char *b = read_file(data, &len);
+    unsigned char *b = util_read_file(data, &len);
     CHECK(len == 14 && memcmp(b, "precious data\n", 14) == 0);
     free(b);
     /* An existing regular file needs --force, as it does by its name. */
@@ -296,7 +279,7 @@ TEST(io__export_to_another_process_descriptor_checks_everything_before_it_writes
                          "'%s' export %s /proc/$p/fd/3 --format raw; rc=$?; kill $p; exit $rc",
                          data, "3", data, bin, name), 1);
     CHECK_CONTAINS(err, "give --force to write over it");
-    b = read_file(data, &len);
+    b = util_read_file(data, &len);
     CHECK(len == 14 && memcmp(b, "precious data\n", 14) == 0);
     free(b);
     /* With it, the file holds the data, and nothing of what was longer before. */
@@ -340,7 +323,7 @@ TEST(io__export_to_dev_stdout_is_ours_with_a_proc_of_another_pid_namespace)
     CHECK_EQ_INT(test_sh(&out, &err, "unshare -p -f sh -c '\"$0\" export \"$1\" /dev/stdout "
                          "--format raw >> \"$2\"' '%s' %s '%s'", bin, name, log), 0);
     size_t len;
-    unsigned char *b = read_file(log, &len);
+    unsigned char *b = util_read_file(log, &len);
     CHECK(len == 12 + sizeof ramp && memcmp(b, "line1\nline2\n", 12) == 0 &&
           memcmp(b + 12, ramp, sizeof ramp) == 0);
     free(b);

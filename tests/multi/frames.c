@@ -12,6 +12,15 @@
 #include "../util.h"
 #include "internal.h"
 
+/* The header of a segment this process maps read-write, to do by hand what a writer of
+ * another version, or one killed half-way, leaves there. */
+static struct shmap__header *header_of(shmap_seg *seg)
+{
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    return (struct shmap__header *)((char *)shmap_data(seg) - info.data_offset);
+}
+
 /* A child that opens `name` read-write and, until killed, begins a frame, stores the
  * frame's number in its first, middle and last bytes when `mark`, sleeps `pause_us` (the
  * timer rounds it up to tens of microseconds), and publishes it; it says 'r' on `c` after
@@ -265,7 +274,7 @@ TEST(frames__a_writer_killed_inside_its_publish_left_a_whole_frame)
             frame[i] = 5;
         /* The publish's first step alone (FORMAT.md: the generation, then the sequence),
          * then the end a SIGKILL would bring. */
-        struct shmap__header *h = (struct shmap__header *)((char *)shmap_data(w) - 4096);
+        struct shmap__header *h = header_of(w);
         __atomic_add_fetch(&h->generation, 1, __ATOMIC_SEQ_CST);
         _exit(0);
     }
@@ -342,7 +351,7 @@ TEST(frames__an_older_versions_write_in_progress_is_not_taken_for_a_finished_one
         for (;;)
             pause();
     /* The older writer's begin, done here on its behalf: it is alive, mid-frame. */
-    struct shmap__header *h = (struct shmap__header *)((char *)shmap_data(seg) - 4096);
+    struct shmap__header *h = header_of(seg);
     uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
     h->writer_pid = writer;
     h->writer_start = shmap__proc_start(writer);
