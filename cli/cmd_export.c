@@ -327,10 +327,16 @@ static int copy_whole(const char *name, shmap_seg *seg, const shmap_info *info,
         }
         memcpy(dst, shmap_data(seg), (size_t)info->data_size);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        int state2 = shmap_write_state(seg, NULL);
-        if (shmap_generation(seg) == g0 && state2 != SHMAP_WRITE_IN_PROGRESS) {
+        /* Whole if nothing was published, and no write began (and was given up, or its
+         * writer died) meanwhile: the same state, by the same writer. */
+        pid_t writer2 = 0;
+        int state2 = shmap_write_state(seg, &writer2);
+        if (shmap_generation(seg) == g0 && state2 == state && writer2 == writer) {
             if (state == SHMAP_WRITE_ABANDONED)
                 cli_warn(name, "the writer (pid %d) died while writing: the data may be "
+                               "half-written", (int)writer);
+            else if (state == SHMAP_WRITE_ABORTED)
+                cli_warn(name, "the writer (pid %d) aborted its write: the data may be "
                                "half-written", (int)writer);
             return 0;
         }

@@ -162,6 +162,8 @@ static int read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame
         compute(l, frame, fsize / l->elsize, st);
         if (state == SHMAP_WRITE_ABANDONED)
             snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
+        else if (state == SHMAP_WRITE_ABORTED)
+            snprintf(note, notesize, "  torn: writer pid %d aborted the frame", (int)writer);
         return 0;
     }
     uint64_t fseen = *gen - 1;
@@ -180,6 +182,8 @@ static int read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame
     if (rc == SHMAP_EOWNERDEAD) {
         if (state == SHMAP_WRITE_ABANDONED)
             snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
+        else if (state == SHMAP_WRITE_ABORTED)
+            snprintf(note, notesize, "  torn: writer pid %d aborted the frame", (int)writer);
         else
             snprintf(note, notesize, "  torn: the writer died mid-frame");
         return 0;

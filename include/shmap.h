@@ -50,8 +50,8 @@ extern "C" {
 /** @brief Library version, as numbers and as a string. */
 #define SHMAP_VERSION_MAJOR 0
 #define SHMAP_VERSION_MINOR 4
-#define SHMAP_VERSION_PATCH 2
-#define SHMAP_VERSION_STRING "0.4.2"
+#define SHMAP_VERSION_PATCH 3
+#define SHMAP_VERSION_STRING "0.4.3"
 
 /** @brief The library's version string at run time (may differ from the header's). */
 SHMAP_EXTERN const char *shmap_version(void);
@@ -865,6 +865,22 @@ SHMAP_EXTERN uint64_t shmap_generation(const shmap_seg *seg);
 SHMAP_EXTERN int shmap_write_begin(shmap_seg *seg, void **frame);
 
 /**
+ * @brief Give up the frame this process began with shmap_write_begin(), without publishing
+ * it: for a writer that fails in the middle of a frame (a camera error, an exception) and
+ * would otherwise have to publish a half-written frame.
+ *
+ * Nothing is undone: the frame stays half-written, and readers are told so as they are of a
+ * writer that died in the middle of it (shmap_write_state() says #SHMAP_WRITE_ABORTED; a
+ * reader of a plain segment gets the copy with #SHMAP_EOWNERDEAD, a ring's reader waits for
+ * the frame), until the next shmap_write_begin(), by this process or another, takes the
+ * write over. The generation does not change.
+ * @return 0; #SHMAP_EINVAL when this process has no write in progress (none begun, or it
+ *         was published or aborted already) or for a NULL @p seg; #SHMAP_EREADONLY;
+ *         #SHMAP_ERAW.
+ */
+SHMAP_EXTERN int shmap_write_abort(shmap_seg *seg);
+
+/**
  * @brief Mark a new version of the data: end the write in progress if any, bump the
  * generation and wake every waiter.
  * @return 0, #SHMAP_EREADONLY, #SHMAP_EINVAL for a NULL @p seg, or #SHMAP_ERAW.
@@ -907,7 +923,8 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * until it publishes. If it has died, the call returns the copy it made with
  * #SHMAP_EOWNERDEAD: after a moment (10 ms) of waiting, or at once when the call is about
  * to give up (a try with @p timeout_s 0, or the end of the timeout), so a try and a wait
- * give the same answer about a dead writer. Checking the writer reads /proc. Before the
+ * give the same answer about a dead writer; if it aborted the frame (shmap_write_abort()),
+ * at once. Checking the writer reads /proc. Before the
  * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0): its copy
  * then counts as frame 0, so a writer that takes over and publishes frame 0 again brings that
  * reader nothing new. A ring's reader never copies a frame being written: it waits for it,
@@ -920,7 +937,8 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * @param[out] missed frames skipped, because the ring no longer held them or a copy tore
  *             and the newest frame was taken instead (may be NULL).
  * @return as shmap_wait(), or #SHMAP_EOWNERDEAD when the writer died in the middle of the
- *         only frame there is (the copy in @p dst may then be torn; @p *seen counts it had).
+ *         only frame there is, or aborted it (shmap_write_abort()): the copy in @p dst may
+ *         then be torn; @p *seen counts it had.
  *         -EAGAIN and -ETIMEDOUT also come when a live writer is in the middle of the only
  *         frame; shmap_write_state() says who.
  */
@@ -931,8 +949,10 @@ SHMAP_EXTERN int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, dou
 typedef enum shmap_write_state_kind {
     SHMAP_WRITE_NONE = 0,        /**< no frame is being written */
     SHMAP_WRITE_IN_PROGRESS = 1, /**< a running process is writing a frame */
-    SHMAP_WRITE_ABANDONED = 2    /**< the process writing a frame died in the middle of it:
+    SHMAP_WRITE_ABANDONED = 2,   /**< the process writing a frame died in the middle of it:
                                       the frame stays half-written until a writer takes over */
+    SHMAP_WRITE_ABORTED = 3      /**< the process writing a frame gave it up
+                                      (shmap_write_abort()): half-written, as above */
 } shmap_write_state_kind;
 
 /**

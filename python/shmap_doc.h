@@ -741,6 +741,8 @@ PyDoc_STRVAR(segment_write_state_doc,
 "  ('in_progress', pid)     a running process is writing one\n"
 "  ('abandoned', pid)       the process writing one died in the middle of it: the frame\n"
 "                           stays half-written until a writer takes over\n"
+"  ('aborted', pid)         the process writing one gave it up (write_abort()):\n"
+"                           half-written as well\n"
 "For a reader that got no whole frame (read_frame() timed out, or BlockingIOError for\n"
 "timeout=0), or a torn one, to tell its user why. The writer is judged alive or dead\n"
 "as read_frame() judges it (pid and start time, from /proc). A snapshot: the write may\n"
@@ -863,10 +865,10 @@ PyDoc_STRVAR(segment_read_frame_doc,
 "Returns a Frame: data, a new numpy array (a copy: shape[1:] for a ring, shape\n"
 "otherwise); number, the frame's number (generation - 1 when it was published);\n"
 "missed, how many frames after seen the ring no longer held (skipped); torn, True\n"
-"only when, in a plain segment, the writer died in the middle of a frame: the frame\n"
-"wanted as the writer left its slot (a reader a frame behind gets the frame the\n"
-"writer overwrote, then the one it was writing), and a shmap.OwnerDiedWarning is\n"
-"issued too. Raises as wait() does; a live writer in the middle of the only frame\n"
+"only when, in a plain segment, the writer died in the middle of a frame or aborted\n"
+"it (write_abort()): the frame wanted as the writer left its slot (a reader a frame\n"
+"behind gets the frame the writer overwrote, then the one it was writing), and a\n"
+"shmap.OwnerDiedWarning is issued too. Raises as wait() does; a live writer in the middle of the only frame\n"
 "there is is waited for too (write_state says who).");
 
 PyDoc_STRVAR(segment_write_begin_doc,
@@ -886,7 +888,32 @@ PyDoc_STRVAR(segment_write_begin_doc,
 "Returns a numpy.ndarray. Raises shmap.ReadOnlyError (a PermissionError, code\n"
 "EREADONLY) on a read-only Segment, shmap.Error with code ERAW on a raw mapping, or\n"
 "errno EALREADY if a write is already in progress in this process; ValueError if the\n"
-"segment is closed.");
+"segment is closed. A writer that fails in the middle of a frame gives it up with\n"
+"write_abort().");
+
+PyDoc_STRVAR(segment_write_abort_doc,
+"write_abort($self, /)\n"
+"--\n"
+"\n"
+"Give up the frame this process began with write_begin(), without publishing it: for\n"
+"a writer that fails in the middle of a frame.\n"
+"\n"
+"    frame = seg.write_begin()\n"
+"    try:\n"
+"        frame[:] = camera.read()\n"
+"    except Exception:\n"
+"        seg.write_abort()\n"
+"        raise\n"
+"    seg.publish()\n"
+"\n"
+"Nothing is undone and the generation does not change: the frame stays half-written,\n"
+"and readers are told so as of a writer that died in the middle of it (write_state\n"
+"is ('aborted', pid); read_frame() on a plain segment returns the frame with\n"
+"torn=True, a ring's reader waits for it) until the next write_begin(), here or in\n"
+"another process, takes the write over. Returns None. Raises shmap.Error (EINVAL)\n"
+"when this process has no write in progress (none begun, or published or aborted\n"
+"already), shmap.ReadOnlyError on a read-only Segment, shmap.Error (ERAW) on a raw\n"
+"mapping, ValueError if the segment is closed.");
 
 PyDoc_STRVAR(segment_close_doc,
 "close($self, /)\n"

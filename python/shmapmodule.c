@@ -2358,6 +2358,18 @@ static PyObject *seg_publish(PyObject *obj, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *seg_write_abort(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    if (check_open(self) < 0)
+        return NULL;
+    int rc = shmap_write_abort(self->seg);
+    if (rc < 0)
+        return raise_seg(self, rc);
+    Py_RETURN_NONE;
+}
+
 /* The library's detail for @p rc, copied before other calls may replace it. */
 static void detail_copy(int rc, char *buf, size_t size)
 {
@@ -2817,6 +2829,7 @@ static PyObject *seg_get_write_state(PyObject *obj, void *closure)
         return raise_seg(self, rc);
     const char *state = rc == SHMAP_WRITE_IN_PROGRESS ? "in_progress"
                         : rc == SHMAP_WRITE_ABANDONED ? "abandoned"
+                        : rc == SHMAP_WRITE_ABORTED   ? "aborted"
                                                       : "none";
     return Py_BuildValue("(sN)", state, pid_or_none(rc == SHMAP_WRITE_NONE ? 0 : writer));
 }
@@ -3171,6 +3184,7 @@ static PyMethodDef segment_methods[] = {
     {"read_frame", (PyCFunction)(void (*)(void))seg_read_frame, METH_VARARGS | METH_KEYWORDS,
      segment_read_frame_doc},
     {"write_begin", seg_write_begin, METH_NOARGS, segment_write_begin_doc},
+    {"write_abort", seg_write_abort, METH_NOARGS, segment_write_abort_doc},
     {"close", seg_close, METH_NOARGS, segment_close_doc},
     {"unmap", seg_close, METH_NOARGS, segment_unmap_doc},
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},

@@ -27,6 +27,10 @@
  * the deadline as a wait does: a writer faster than a reader's copy would otherwise keep
  * it copying for as long as it writes.
  *
+ * A writer that gives up its frame (shmap_write_abort()) leaves the sequence odd and
+ * `writer_start` all ones, a start time no process has: the write is then its writer's no
+ * more, and readers treat it as a dead writer's, until the next write_begin() takes it over.
+ *
  * Private (copy-on-write) handles read and wait on the object's header through a shared
  * read-only mapping of its page (shmap__live(), made at open: segment.c), never on their own
  * copy, which stops following the object once anything writes to it, a futex wait included.
@@ -47,6 +51,9 @@
 #define WATCH_NS 50000000LL
 /* How long a reader gives a writer whose frame it needs before checking it is alive. */
 #define WRITER_CHECK_NS 10000000LL
+/* `writer_start` of a write its writer gave up (shmap_write_abort()): no process started
+ * then, so the write counts as its writer's no more, for it as for everyone. */
+#define ABORTED_START UINT64_MAX
 
 /* The futex word: the low half of the generation, wherever the byte order puts it. */
 static uint32_t *gen_word(struct shmap__header *h)
@@ -139,6 +146,26 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
         g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
         *frame = (char *)shmap_data(seg) + (g % shmap_ring_length(seg)) * shmap_frame_size(seg);
     }
+    return 0;
+}
+
+int shmap_write_abort(shmap_seg *seg)
+{
+    int rc = need_writable(seg, "abort a write");
+    if (rc < 0)
+        return rc;
+    struct shmap__header *h = shmap__hdr(seg);
+    uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+    if (!writing(h, seq, __atomic_load_n(&h->generation, __ATOMIC_RELAXED)) ||
+        !writer_is_me(h))
+        return shmap__err(SHMAP_EINVAL, "%s: no frame write in progress in this process to "
+                                        "abort", seg->map->name.name);
+    /* The sequence stays odd: the frame is half-written, and readers are told so as they
+     * are of a dead writer's, until the next shmap_write_begin() takes the write over. The
+     * wake lets a reader waiting for this frame see that at once. */
+    __atomic_store_n(&h->writer_pidns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->writer_start, ABORTED_START, __ATOMIC_RELEASE);
+    shmap__wake_all(gen_word(h));
     return 0;
 }
 
@@ -298,6 +325,8 @@ static int after_tear(const shmap_seg *seg, unsigned tears, int64_t deadline)
  * as alive, as lock holders there do. */
 static bool writer_gone(const struct shmap__header *h)
 {
+    if (__atomic_load_n(&h->writer_start, __ATOMIC_ACQUIRE) == ABORTED_START)
+        return true;
     uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_RELAXED);
     if (ns && shmap__self_pidns() && ns != shmap__self_pidns())
         return false;
@@ -321,6 +350,8 @@ int shmap_write_state(const shmap_seg *seg, pid_t *writer)
     pid_t pid = __atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED);
     if (writer)
         *writer = pid;
+    if (__atomic_load_n(&h->writer_start, __ATOMIC_ACQUIRE) == ABORTED_START)
+        return SHMAP_WRITE_ABORTED;
     return writer_gone(h) ? SHMAP_WRITE_ABANDONED : SHMAP_WRITE_IN_PROGRESS;
 }
 
@@ -410,7 +441,8 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
             named_at = now;
         }
         bool giving_up = deadline == 0 || (deadline > 0 && now > deadline);
-        if ((giving_up || now - stuck_since > WRITER_CHECK_NS) && writer_gone(h)) {
+        bool aborted = __atomic_load_n(&h->writer_start, __ATOMIC_ACQUIRE) == ABORTED_START;
+        if ((giving_up || aborted || now - stuck_since > WRITER_CHECK_NS) && writer_gone(h)) {
             /* A writer that published and exited while we judged it left a whole frame:
              * the next round reads it. */
             if (__atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE) != seq ||
@@ -425,16 +457,17 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
             if (missed)
                 *missed = f - *seen;
             *seen = f + 1;
+            const char *how = aborted ? "aborted its write of" : "died while writing";
             if (f < g2)
-                return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while "
-                                                    "writing frame %llu over frame %llu: the "
-                                                    "copy of frame %llu may be torn",
-                                  seg->map->name.name, (int)h->writer_pid,
+                return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) %s frame %llu "
+                                                    "over frame %llu: the copy of frame %llu "
+                                                    "may be torn",
+                                  seg->map->name.name, (int)h->writer_pid, how,
                                   (unsigned long long)g2, (unsigned long long)f,
                                   (unsigned long long)f);
-            return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while writing "
-                                                "frame %llu: the copy may be torn",
-                              seg->map->name.name, (int)h->writer_pid,
+            return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) %s frame %llu: the "
+                                                "copy may be torn",
+                              seg->map->name.name, (int)h->writer_pid, how,
                               (unsigned long long)g2);
         }
         if (giving_up)

@@ -183,6 +183,40 @@ TEST(cli__watch_marks_a_first_frame_being_written_or_torn_before_any_publish)
     util_clear(&out, &err);
 }
 
+/* A frame its writer gave up half-way (shmap_write_abort(); the writer lives on): watch
+ * and export say so, naming it, rather than calling it dead or waiting for it. */
+TEST(cli__watch_and_export_mark_a_frame_its_writer_aborted)
+{
+    const char *name = test_name("cwatchabort");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "f32", "1000");
+    RUN(0, "fill", name, "1");
+    shmap_seg *w = NULL;
+    float *frame;
+    CHECK_OK(shmap_open(&w, name, SHMAP_RDWR));
+    CHECK_OK(shmap_write_begin(w, (void **)&frame));
+    for (size_t i = 0; i < 500; i++)
+        frame[i] = 2;
+    CHECK_OK(shmap_write_abort(w));
+    char mark[96];
+    snprintf(mark, sizeof mark, "min 1  max 2  mean 1.5  torn: writer pid %d aborted the frame\n",
+             (int)getpid());
+    RUN(0, "watch", name, "--count", "1", "--interval", "0.1");
+    CHECK_CONTAINS(out, mark);
+    snprintf(mark, sizeof mark, "warning: the writer (pid %d) aborted its write: the data may be "
+                                "half-written", (int)getpid());
+    RUN(0, "export", name, util_test_path("aborted.raw"));
+    CHECK_ERROR_LINE(err, mark);
+    size_t len;
+    float *v = (float *)util_read_file(util_test_path("aborted.raw"), &len);
+    CHECK_EQ_INT(len, 1000 * sizeof(float));
+    CHECK(v[0] == 2 && v[999] == 1);
+    free(v);
+    CHECK_OK(shmap_close(w));
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
 TEST(cli__watch_counts_updates_and_stops_on_sigint)
 {
     const char *name = test_name("cwatchint");

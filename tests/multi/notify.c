@@ -753,6 +753,130 @@ TEST(notify__write_begin_refuses_read_only_handles_and_nested_writes)
     CHECK_OK(shmap_close(seg));
 }
 
+/*
+ * A writer in another process that gives up its frame half-way: a reader waiting for that
+ * frame is told at once that it is torn, with the copy (not after a wait for a publish that
+ * never comes, nor as a writer that died), and the writer may begin again and publish.
+ */
+TEST(notify__a_writer_that_aborts_a_frame_tells_readers_and_may_begin_again)
+{
+    const char *name = test_name("abort");
+    shmap_seg *seg = published_ones(name);
+    int go[2], done[2];
+    CHECK(pipe(go) == 0 && pipe(done) == 0);
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        shmap_seg *w = NULL;
+        void *frame;
+        char c;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
+            _exit(20);
+        for (size_t i = 0; i < ONES / 2; i++)
+            ((uint32_t *)frame)[i] = 2;
+        if (read(go[0], &c, 1) != 1)
+            _exit(21);
+        usleep(100000); /* the reader waits for this frame meanwhile */
+        if (shmap_write_abort(w) < 0 || write(done[1], "a", 1) != 1)
+            _exit(22);
+        if (read(go[0], &c, 1) != 1 || shmap_write_abort(w) != SHMAP_EINVAL)
+            _exit(23);
+        /* Begun again (not refused as a write in progress), whole this time. */
+        if (shmap_write_begin(w, &frame) < 0)
+            _exit(24);
+        for (size_t i = 0; i < ONES; i++)
+            ((uint32_t *)frame)[i] = 3;
+        if (shmap_publish(w) < 0 || shmap_close(w) < 0)
+            _exit(25);
+        _exit(0);
+    }
+    uint32_t frame[ONES];
+    uint64_t seen = 1;
+    CHECK(write(go[1], "g", 1) == 1);
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 10.0, NULL), SHMAP_EOWNERDEAD);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    char want[96];
+    snprintf(want, sizeof want, "the writer (pid %d) aborted its write of frame 1", (int)writer);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(frame[0], 2);
+    CHECK_EQ_INT(frame[ONES - 1], 1);
+    char c;
+    CHECK(read(done[0], &c, 1) == 1);
+    pid_t who = 0;
+    CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_ABORTED);
+    CHECK_EQ_INT(who, writer);
+    CHECK_EQ_INT(shmap_generation(seg), 1);
+    /* A try is told the same, at once. */
+    seen = 1;
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), SHMAP_EOWNERDEAD);
+    CHECK(write(go[1], "g", 1) == 1);
+    seen = 1;
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 10.0, NULL));
+    CHECK_EQ_INT(frame[0], 3);
+    CHECK_EQ_INT(frame[ONES - 1], 3);
+    CHECK_EQ_INT(test_wait(writer), 0);
+    CHECK_EQ_INT(shmap_write_state(seg, NULL), SHMAP_WRITE_NONE);
+    close(go[0]), close(go[1]), close(done[0]), close(done[1]);
+    CHECK_OK(shmap_close(seg));
+}
+
+/* A ring's reader never copies an aborted frame: it waits for the frame to be written. The
+ * frames before it stay whole and readable. */
+TEST(notify__a_ring_reader_waits_past_an_aborted_frame)
+{
+    const char *name = test_name("ringabort");
+    enum { N = 64 };
+    const uint64_t dims[2] = {4, N};
+    shmap_seg *seg = make(name, SHMAP_U32, 2, dims, SHMAP_CREATE_RING);
+    void *fp;
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    memset(fp, 0, N * sizeof(uint32_t));
+    CHECK_OK(shmap_publish(seg));
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    memset(fp, 0xff, sizeof(uint32_t));
+    CHECK_OK(shmap_write_abort(seg));
+    CHECK_EQ_INT(shmap_write_state(seg, NULL), SHMAP_WRITE_ABORTED);
+    uint32_t frame[N];
+    uint64_t seen = 0;
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 0, NULL));
+    CHECK_EQ_INT(seen, 1);
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0.05, NULL), -ETIMEDOUT);
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    CHECK(fp == (char *)shmap_data(seg) + N * sizeof(uint32_t));
+    memset(fp, 0, N * sizeof(uint32_t));
+    CHECK_OK(shmap_publish(seg));
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 0, NULL));
+    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(frame[0], 0);
+    CHECK_OK(shmap_close(seg));
+}
+
+TEST(notify__write_abort_refuses_without_a_write_of_its_own)
+{
+    const char *name = test_name("abortnone");
+    const uint64_t dims[1] = {8};
+    shmap_seg *seg = make(name, SHMAP_U8, 1, dims, 0);
+    shmap_seg *ro = NULL;
+    CHECK_OK(shmap_open(&ro, name, SHMAP_RDONLY));
+    CHECK_ERR(shmap_write_abort(NULL), SHMAP_EINVAL);
+    CHECK_ERR(shmap_write_abort(seg), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "no frame write in progress in this process");
+    CHECK_ERR(shmap_write_abort(ro), SHMAP_EREADONLY);
+    CHECK_OK(shmap_write_begin(seg, NULL));
+    CHECK_ERR(shmap_write_abort(ro), SHMAP_EREADONLY);
+    CHECK_OK(shmap_write_abort(seg));
+    CHECK_ERR(shmap_write_abort(seg), SHMAP_EINVAL);
+    /* Published: nothing left to abort. */
+    CHECK_OK(shmap_write_begin(seg, NULL));
+    CHECK_OK(shmap_publish(seg));
+    CHECK_ERR(shmap_write_abort(seg), SHMAP_EINVAL);
+    CHECK_EQ_INT(shmap_write_state(ro, NULL), SHMAP_WRITE_NONE);
+    CHECK_OK(shmap_close(ro));
+    CHECK_OK(shmap_close(seg));
+}
+
 TEST(notify__raw_mappings_have_no_generation_to_publish_or_wait_for)
 {
     const char *name = test_name("raw");

@@ -5,11 +5,13 @@ raise BlockingIOError. `shmap watch` shows the torn frame's statistics, marked, 
 Segment.write_state names the writer at work or the one that died."""
 import errno
 import os
+import subprocess
+import sys
 
 import pytest
 
 import shmap
-from conftest import read_line, run_cli
+from conftest import python_env, read_line, run_cli
 
 WRITER = ("import shmap, time\n"
           "seg = shmap.open(%r, readonly=False)\n"
@@ -115,3 +117,66 @@ def test_torn_frame__write_state_of_a_raw_mapping(foreign):
         with pytest.raises(shmap.Error) as exc:
             raw.write_state
         assert exc.value.code == shmap.ERAW
+
+
+ABORTER = ("import shmap, sys\n"
+           "seg = shmap.open(%r, readonly=False)\n"
+           "frame = seg.write_begin()\n"
+           "try:\n"
+           "    frame[:8] = 9\n"
+           "    raise OSError('camera gone')\n"
+           "except OSError:\n"
+           "    seg.write_abort()\n"
+           "print('aborted', flush=True)\n"
+           "sys.stdin.readline()\n"
+           "frame = seg.write_begin()\n"
+           "frame[:] = 3\n"
+           "seg.publish()\n"
+           "print('published', flush=True)\n"
+           "sys.stdin.readline()\n")
+
+
+def test_torn_frame__a_writer_that_aborts_a_frame_tells_readers_and_begins_again(name):
+    """A writer whose frame fails half-way gives it up with write_abort(): readers get it
+    marked torn at once (the writer lives on), and its next write_begin() is not refused."""
+    with shmap.create(name, 16, "u1") as seg:
+        seg.array[:] = 1
+        seg.publish()
+        proc = subprocess.Popen([sys.executable, "-c", ABORTER % name], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, bufsize=0, env=python_env())
+        try:
+            assert read_line(proc) == "aborted"
+            assert seg.write_state == ("aborted", proc.pid)
+            seg.seen = 1
+            with pytest.warns(shmap.OwnerDiedWarning, match="pid %d.* aborted" % proc.pid):
+                f = seg.read_frame(timeout=0)
+            assert f.torn is True and f.number == 1
+            assert f.data.tolist() == [9] * 8 + [1] * 8
+            out = run_cli("watch", name, "--count", "1", "--interval", "0.1").stdout
+            assert out.endswith("torn: writer pid %d aborted the frame\n" % proc.pid), out
+            proc.stdin.write(b"\n")
+            assert read_line(proc) == "published"
+            seg.seen = 1
+            f = seg.read_frame(timeout=10)
+            assert f.torn is False and f.data.tolist() == [3] * 16
+            assert seg.write_state == ("none", None)
+        finally:
+            proc.kill()
+            proc.wait(30)
+
+
+def test_torn_frame__write_abort_without_a_write_is_refused(name):
+    with shmap.create(name, 4, "u1") as seg:
+        with pytest.raises(shmap.Error, match="no frame write in progress") as exc:
+            seg.write_abort()
+        assert exc.value.code == shmap.EINVAL
+        seg.write_begin()
+        seg.write_abort()
+        with pytest.raises(shmap.Error):
+            seg.write_abort()
+        with shmap.open(name) as ro:
+            with pytest.raises(shmap.ReadOnlyError):
+                ro.write_abort()
+        assert "write_abort" in shmap.Segment.write_begin.__doc__
+    with pytest.raises(ValueError, match="closed"):
+        seg.write_abort()
