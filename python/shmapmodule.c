@@ -2202,22 +2202,25 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
     shmap_lockinfo li;
     PyObject *res = NULL;
     mapped_set mapped = {NULL, -1, 0};
-    int rc = shmap_info_get(self->seg, info), nkw = 0, natt = 0;
-    if (rc < 0 || (rc = nkw = shmap_keyword_list_alloc(self->seg, &kw)) < 0 ||
-        (rc = natt = shmap_attached_alloc(self->seg, &att)) < 0 ||
-        (rc = shmap_lock_info(self->seg, &li)) < 0) {
-        raise_seg(self, rc);
-    } else {
-        /* Reading /proc takes a while: the GIL goes, and another thread may close the
-         * Segment meanwhile, so the search uses a reference of its own. */
-        ref_node node;
-        if (borrow(self, &node) == 0) {
-            Py_BEGIN_ALLOW_THREADS
-            mapped_find(node.seg, &mapped);
-            Py_END_ALLOW_THREADS
-            unborrow(&node);
+    /* Reading /proc takes a while, and the keywords up to a second when a keyword writer
+     * is stopped in the middle of a change: the GIL goes, and another thread may close the
+     * Segment meanwhile, so the calls use a reference of its own. */
+    ref_node node;
+    int rc = 0, nkw = 0, natt = 0;
+    if (borrow(self, &node) == 0) {
+        shmap_seg *seg = node.seg;
+        Py_BEGIN_ALLOW_THREADS
+        if ((rc = shmap_info_get(seg, info)) == 0 &&
+            (rc = nkw = shmap_keyword_list_alloc(seg, &kw)) >= 0 &&
+            (rc = natt = shmap_attached_alloc(seg, &att)) >= 0 &&
+            (rc = shmap_lock_info(seg, &li)) == 0)
+            mapped_find(seg, &mapped);
+        Py_END_ALLOW_THREADS
+        if (rc < 0)
+            raise_seg(self, rc); /* before unborrow(), whose close may say something else */
+        else
             res = info_dict(info, kw, nkw, att, natt, &li, &mapped, NULL);
-        }
+        unborrow(&node);
     }
     free(mapped.list);
     free(att);
@@ -3235,6 +3238,71 @@ static void keywords_dealloc(PyObject *obj)
     Py_TYPE(obj)->tp_free(obj);
 }
 
+/*
+ * Keyword calls run with the GIL released: a keyword writer stopped in the middle of a
+ * change (a debugger, SIGSTOP) makes the library wait for it, up to a second, and the
+ * process's other threads must run meanwhile. Such a call uses a reference of its own, as
+ * blocking calls do, since another thread may close the Segment while the GIL is gone.
+ */
+enum { KWC_GET, KWC_SET, KWC_SET_KEEP_COMMENT, KWC_DELETE, KWC_COUNT, KWC_LIST };
+
+typedef struct kw_args {
+    shmap_seg *seg;
+    int op;
+    const char *name;     /* KWC_GET, KWC_DELETE */
+    shmap_keyword *kw;    /* KWC_GET: out; KWC_SET*: in (KWC_SET_KEEP_COMMENT: its comment
+                             becomes the existing keyword's) */
+    shmap_keyword **list; /* KWC_LIST: out, free() it */
+} kw_args;
+
+static int kw_run(void *ctx, double timeout)
+{
+    (void)timeout;
+    kw_args *a = ctx;
+    switch (a->op) {
+    case KWC_GET:
+        return shmap_keyword_get(a->seg, a->name, a->kw);
+    case KWC_SET_KEEP_COMMENT: {
+        /* A keyword writer that does not finish fails this read after a second: say so
+         * then, rather than wait that second again in the set. */
+        shmap_keyword old;
+        int rc = shmap_keyword_get(a->seg, a->kw->name, &old);
+        if (rc == 0)
+            memcpy(a->kw->comment, old.comment, sizeof a->kw->comment);
+        else if (rc != SHMAP_ENOKEY)
+            return rc;
+        return shmap_keyword_set(a->seg, a->kw);
+    }
+    case KWC_SET:
+        return shmap_keyword_set(a->seg, a->kw);
+    case KWC_DELETE:
+        return shmap_keyword_delete(a->seg, a->name);
+    case KWC_COUNT:
+        return shmap_keyword_list(a->seg, NULL, 0);
+    default:
+        return shmap_keyword_list_alloc(a->seg, a->list);
+    }
+}
+
+/* Run a keyword call on @p seg (open) without the GIL. Returns the library's result, its
+ * errors raised (-1 with a Python exception set) unless listed in @p quiet (0-terminated:
+ * returned as they are, nothing raised). */
+static int kw_call(SegmentObject *seg, kw_args *a, const int *quiet)
+{
+    ref_node node;
+    if (borrow(seg, &node) < 0)
+        return -1;
+    a->seg = node.seg;
+    int rc = blocking(kw_run, a, 0, seg);
+    int raise = rc < 0;
+    for (const int *q = quiet; raise && q && *q; q++)
+        raise = rc != *q;
+    if (raise)
+        raise_seg(seg, rc); /* before unborrow(), whose close may say something else */
+    unborrow(&node);
+    return raise ? -1 : rc;
+}
+
 /* A key as a keyword name: 1 and the name; 0 for a key no keyword can have (not a str, or
  * one with a NUL, which C would cut short and so name another keyword); -1 error. */
 static int kw_key(PyObject *key, const char **name)
@@ -3257,14 +3325,12 @@ static int kw_lookup(KeywordsObject *self, PyObject *key, shmap_keyword *out)
     int valid = kw_key(key, &name);
     if (valid <= 0)
         return valid;
-    int rc = shmap_keyword_get(self->segment->seg, name, out);
-    if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD)
-        return 0;
-    if (rc < 0) {
-        raise_seg(self->segment, rc);
+    static const int absent[] = {SHMAP_ENOKEY, SHMAP_EKEYWORD, 0};
+    kw_args a = {.op = KWC_GET, .name = name, .kw = out};
+    int rc = kw_call(self->segment, &a, absent);
+    if (rc == -1)
         return -1;
-    }
-    return 1;
+    return rc == 0;
 }
 
 /* KeyError(key), the key kept whole: a tuple given to PyErr_SetObject would be taken for
@@ -3306,24 +3372,8 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
      * __index__) and so let another thread close the Segment. */
     if (check_open(self->segment) < 0)
         return -1;
-    int rc = 0;
-    if (!comment) {
-        /* A keyword writer that does not finish fails this read after a second: say so
-         * then, rather than wait that second again in the set. */
-        shmap_keyword old;
-        rc = shmap_keyword_get(self->segment->seg, kw.name, &old);
-        if (rc == 0)
-            memcpy(kw.comment, old.comment, sizeof kw.comment);
-        else if (rc == SHMAP_ENOKEY)
-            rc = 0;
-    }
-    if (rc == 0)
-        rc = shmap_keyword_set(self->segment->seg, &kw);
-    if (rc < 0) {
-        raise_seg(self->segment, rc);
-        return -1;
-    }
-    return 0;
+    kw_args a = {.op = comment ? KWC_SET : KWC_SET_KEEP_COMMENT, .kw = &kw};
+    return kw_call(self->segment, &a, NULL) < 0 ? -1 : 0;
 }
 
 /* Is @p value a (value, comment) pair, as create(keywords=) and assignments take them? */
@@ -3349,16 +3399,15 @@ static int kw_delete(KeywordsObject *self, PyObject *key)
     int valid = kw_key(key, &name);
     if (valid < 0)
         return -1;
-    int rc = valid ? shmap_keyword_delete(self->segment->seg, name) : SHMAP_ENOKEY;
-    if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD) {
+    static const int absent[] = {SHMAP_ENOKEY, SHMAP_EKEYWORD, 0};
+    int rc = SHMAP_ENOKEY;
+    if (valid) {
+        kw_args a = {.op = KWC_DELETE, .name = name};
+        rc = kw_call(self->segment, &a, absent);
+    }
+    if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD)
         raise_key_error(key);
-        return -1;
-    }
-    if (rc < 0) {
-        raise_seg(self->segment, rc);
-        return -1;
-    }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static int kw_ass_subscript(PyObject *obj, PyObject *key, PyObject *value)
@@ -3372,12 +3421,8 @@ static Py_ssize_t kw_length(PyObject *obj)
     KeywordsObject *self = (KeywordsObject *)obj;
     if (check_open(self->segment) < 0)
         return -1;
-    int n = shmap_keyword_list(self->segment->seg, NULL, 0);
-    if (n < 0) {
-        raise_seg(self->segment, n);
-        return -1;
-    }
-    return n;
+    kw_args a = {.op = KWC_COUNT};
+    return kw_call(self->segment, &a, NULL);
 }
 
 static int kw_contains(PyObject *obj, PyObject *key)
@@ -3393,9 +3438,10 @@ static PyObject *kw_listing(KeywordsObject *self, int what)
     if (check_open(self->segment) < 0)
         return NULL;
     shmap_keyword *kw;
-    int n = shmap_keyword_list_alloc(self->segment->seg, &kw);
+    kw_args a = {.op = KWC_LIST, .list = &kw};
+    int n = kw_call(self->segment, &a, NULL);
     if (n < 0)
-        return raise_seg(self->segment, n);
+        return NULL;
     PyObject *list = PyList_New(n);
     for (int i = 0; list && i < n; i++) {
         PyObject *item = NULL, *name = NULL, *value = NULL;
@@ -3697,9 +3743,10 @@ static PyObject *kw_comments(PyObject *obj, PyObject *unused)
     if (check_open(self->segment) < 0)
         return NULL;
     shmap_keyword *kw;
-    int n = shmap_keyword_list_alloc(self->segment->seg, &kw);
+    kw_args a = {.op = KWC_LIST, .list = &kw};
+    int n = kw_call(self->segment, &a, NULL);
     if (n < 0)
-        return raise_seg(self->segment, n);
+        return NULL;
     PyObject *d = PyDict_New();
     for (int i = 0; d && i < n; i++)
         if (kw[i].comment[0] && put(d, kw[i].name, str_or_none(kw[i].comment)) < 0)

@@ -1,6 +1,11 @@
 """Segment keywords as a mutable mapping."""
 import collections.abc
+import contextlib
 import math
+import struct
+import subprocess
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -444,37 +449,76 @@ def test_keywords__a_value_whose_conversion_closes_the_segment(name):
     assert seg.closed
 
 
+@contextlib.contextmanager
+def stuck_keyword_writer(name):
+    """A keyword writer stopped mid-change in segment `name`: pid and start time of a live
+    process in the header, the change count odd, as docs/FORMAT.md lays them out. Yields
+    the process's pid."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        with open("/proc/%d/stat" % sleeper.pid) as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/dev/shm/" + name, "r+b") as f:
+            f.seek(268)
+            lock, seq = struct.unpack("<II", f.read(8))
+            f.seek(268)
+            f.write(struct.pack("<II", sleeper.pid, seq | 1))
+            f.seek(384)
+            f.write(struct.pack("<Q", start))
+        yield sleeper.pid
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_keywords__a_stuck_keyword_writer_fails_a_store_after_one_second_not_two(name):
-    """A keyword writer stopped mid-change (pid and start time of a live process in the
-    header, the change count odd, as docs/FORMAT.md lays them out) is waited for a second:
-    an assignment that keeps the comment reads the old keyword first, and must not wait that
-    second twice."""
-    import struct
-    import subprocess
-    import time
+    """A keyword writer stopped mid-change is waited for a second: an assignment that keeps
+    the comment reads the old keyword first, and must not wait that second twice."""
     with shmap.create(name, 1, "u1") as s:
         s.keywords["A"] = 1
-        sleeper = subprocess.Popen(["sleep", "30"])
-        try:
-            with open("/proc/%d/stat" % sleeper.pid) as f:
-                start = int(f.read().rsplit(")", 1)[1].split()[19])
-            with open("/dev/shm/" + name, "r+b") as f:
-                f.seek(268)
-                lock, seq = struct.unpack("<II", f.read(8))
-                f.seek(268)
-                f.write(struct.pack("<II", sleeper.pid, seq | 1))
-                f.seek(384)
-                f.write(struct.pack("<Q", start))
+        with stuck_keyword_writer(name) as pid:
             t0 = time.monotonic()
             with pytest.raises(OSError) as e:
                 s.keywords["B"] = 2
             took = time.monotonic() - t0
             assert e.value.errno == 16  # EBUSY
-            assert "keywords are being changed by pid %d" % sleeper.pid in str(e.value)
+            assert "keywords are being changed by pid %d" % pid in str(e.value)
             assert 0.9 <= took < 1.8, took
-        finally:
-            sleeper.kill()
-            sleeper.wait()
+
+
+@pytest.mark.parametrize("call", ["get", "set", "delete", "len", "list", "info"])
+def test_keywords__other_threads_run_while_a_stuck_keyword_writer_is_waited_for(name, call):
+    """The second a keyword call waits for a stuck keyword writer is spent without the GIL:
+    the main thread goes on meanwhile, and the call still fails as it should."""
+    calls = {"get": lambda kw, s: kw["A"], "set": lambda kw, s: kw.__setitem__("B", 2),
+             "delete": lambda kw, s: kw.__delitem__("A"), "len": lambda kw, s: len(kw),
+             "list": lambda kw, s: kw.items(), "info": lambda kw, s: s.info}
+    with shmap.create(name, 1, "u1") as s:
+        s.keywords["A"] = 1
+        kw = s.keywords
+        with stuck_keyword_writer(name):
+            errors = []
+
+            def waiter():
+                try:
+                    calls[call](kw, s)
+                except OSError as e:
+                    errors.append(e.errno)
+
+            t = threading.Thread(target=waiter)
+            # The main thread's longest pause while the call waits: the GIL held by the
+            # waiting thread would make it the whole second.
+            longest, last = 0.0, time.monotonic()
+            t.start()
+            while t.is_alive() and time.monotonic() - last < 5:
+                time.sleep(0.001)
+                now = time.monotonic()
+                longest = max(longest, now - last)
+                last = now
+            t.join(5)
+            assert not t.is_alive()
+            assert longest < 0.5, longest
+            assert errors == [16], errors
 
 
 def test_keywords__given_to_create_are_there_before_the_name(name):
