@@ -159,6 +159,9 @@ SHMAP__HIDDEN int shmap__fd_open_error(int dirfd, const char *path, int flags, c
 /* Open a path (following symlinks: the user named it) and fstat it; a regular file only. */
 SHMAP__HIDDEN int shmap__fd_open_path(const char *path, const char *who, int access,
                                       struct shmap__obj *obj);
+/* -EFBIG, said as this process's file size limit (RLIMIT_FSIZE), when `size` is past it:
+ * growing a file there sends SIGXFSZ, which kills a process that does not ignore it. */
+SHMAP__HIDDEN int shmap__fsize_check(uint64_t size, const char *who);
 /* Reserve `size` bytes of a new descriptor (posix_fallocate), with clear errors: "not enough
  * `lacking`: N bytes needed, M available in `where`" when it does not fit, found before any
  * block is taken. A `where` that is a path is replaced by the mount point of the file

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -163,6 +164,19 @@ static int no_space(int fd, uint64_t size, unsigned long long avail, const char 
                       avail >= size ? " (it filled up while the space was being reserved)" : "");
 }
 
+int shmap__fsize_check(uint64_t size, const char *who)
+{
+    /* Past this process's file size limit the kernel sends SIGXFSZ, which kills a process
+     * that does not ignore it, leaving the half-made object behind: say so first. */
+    struct rlimit fsz;
+    if (getrlimit(RLIMIT_FSIZE, &fsz) == 0 && fsz.rlim_cur != RLIM_INFINITY &&
+        size > (uint64_t)fsz.rlim_cur)
+        return shmap__err(-EFBIG, "%s: %llu bytes is more than this process's file size "
+                                  "limit allows (ulimit -f: %llu bytes)",
+                          who, (unsigned long long)size, (unsigned long long)fsz.rlim_cur);
+    return 0;
+}
+
 int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *lacking,
                       const char *where)
 {
@@ -175,6 +189,8 @@ int shmap__fd_reserve(int fd, uint64_t size, const char *who, const char *lackin
     }
     int rc = shmap__memory_check(fd, size, 0, who);
     if (rc < 0)
+        return rc;
+    if ((rc = shmap__fsize_check(size, who)) < 0)
         return rc;
     int e = posix_fallocate(fd, 0, (off_t)size);
     if (e == 0)

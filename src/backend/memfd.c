@@ -52,7 +52,8 @@ static int memfd_create_seg(struct shmap__name *n, const struct shmap__create_re
      * them. */
     if (fchmod(fd, (mode_t)(req->mode & ~(unsigned)shmap__umask() & 0666u)) < 0)
         rc = shmap__err(-errno, "%s: fchmod: %s", n->name, strerror(errno));
-    if (rc == 0 && huge && ftruncate(fd, (off_t)size) < 0)
+    if (rc == 0 && huge && (rc = shmap__fsize_check(size, n->name)) == 0 &&
+        ftruncate(fd, (off_t)size) < 0)
         rc = shmap__err(-errno, "%s: ftruncate: %s", n->name, strerror(errno));
     if (rc == 0) {
         rc = shmap__fd_reserve(fd, size, n->name, "space", huge ? "huge pages" : "memory");
