@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
@@ -294,6 +295,65 @@ static int remove_replaced(const struct shmap__name *n, int old)
                               "it: only %s may", n->name, may);
 }
 
+/*
+ * Replace removes the old segment before it makes the new one (a key cannot be given to a
+ * segment once made), and a removal cannot be undone: what would make the new one fail is
+ * looked for first, and the old one kept. More than kernel.shmmax; more than kernel.shmall
+ * or kernel.shmmni leave with the old one gone (while processes attach it, its memory and
+ * its id stay in use); more than this process's address space limit leaves to attach it.
+ */
+static int replace_check(const struct shmap__name *n, int old, uint64_t size)
+{
+    static const char kept[] = "the existing segment is kept";
+    struct shmid_ds ds;
+    if (shmctl(old, IPC_STAT, &ds) < 0)
+        return 0; /* gone meanwhile, or not ours to see: shmget says what is wrong */
+    unsigned long long shmmax = kernel_limit("shmmax");
+    if (shmmax && size > shmmax)
+        return shmap__err(-EINVAL, "%s: %llu bytes is more than the system allows for one "
+                                   "System V segment (kernel.shmmax is %llu; raise it with "
+                                   "sysctl kernel.shmmax); %s", n->name,
+                          (unsigned long long)size, shmmax, kept);
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t pages = (size + page - 1) / page;
+    bool freed = ds.shm_nattch == 0;
+    uint64_t old_pages = freed ? (ds.shm_segsz + page - 1) / page : 0;
+    struct shm_info si;
+    unsigned long long shmall = kernel_limit("shmall"), shmmni = kernel_limit("shmmni");
+    if (shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&si) >= 0) {
+        char why[96] = "";
+        if (!freed)
+            snprintf(why, sizeof why, ", the existing one's while %llu process%s attach it",
+                     (unsigned long long)ds.shm_nattch, ds.shm_nattch == 1 ? "" : "es");
+        if (shmmni && (uint64_t)si.used_ids + !freed >= shmmni + 1)
+            return shmap__err(-ENOSPC, "%s: no System V segment id left for the new "
+                                       "segment (kernel.shmmni is %llu, all in use%s); %s",
+                              n->name, shmmni, why, kept);
+        uint64_t in_use = (uint64_t)si.shm_tot - old_pages;
+        if (shmall && in_use + pages > shmall)
+            return shmap__err(-ENOSPC, "%s: %llu bytes (%llu pages) is more than System V "
+                                       "memory has left: kernel.shmall is %llu pages in all, "
+                                       "%llu in use%s; %s", n->name, (unsigned long long)size,
+                              (unsigned long long)pages, shmall, (unsigned long long)in_use,
+                              why, kept);
+    }
+    struct rlimit as;
+    unsigned long long vm_pages;
+    FILE *f;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY &&
+        (f = fopen("/proc/self/statm", "re"))) {
+        int got = fscanf(f, "%llu", &vm_pages);
+        fclose(f);
+        uint64_t vm = got == 1 ? vm_pages * page : 0;
+        if (got == 1 && vm + size > (uint64_t)as.rlim_cur)
+            return shmap__err(-ENOMEM, "%s: attaching %llu bytes would pass this process's "
+                                       "address space limit (ulimit -v: %llu bytes, %llu in "
+                                       "use); %s", n->name, (unsigned long long)size,
+                              (unsigned long long)as.rlim_cur, (unsigned long long)vm, kept);
+    }
+    return 0;
+}
+
 static int sysv_create(struct shmap__name *n, const struct shmap__create_req *req,
                        struct shmap__obj *obj, void **base)
 {
@@ -332,7 +392,8 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
     if (id < 0 && errno == EEXIST && (req->flags & SHMAP_CREATE_REPLACE)) {
         /* Replace: the old segment loses its key now; its users keep it until they detach. */
         int old = shmget(key, 0, 0);
-        if (old >= 0 && (rc = remove_replaced(n, old)) < 0)
+        if (old >= 0 && ((rc = replace_check(n, old, size)) < 0 ||
+                         (rc = remove_replaced(n, old)) < 0))
             return rc;
         id = shmget(key, (size_t)size, shmflg);
     }
