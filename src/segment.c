@@ -275,10 +275,14 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     _Static_assert(sizeof m->head >= SHMAP__CHECKED_SIZE, "room for the checked header");
     struct shmap__header *h = (struct shmap__header *)m->head;
     int err = 0;
+    int rc = shmap__fd_holes_check(obj, 0, len, n->name);
+    if (rc < 0) {
+        map_free(m);
+        return rc;
+    }
     void *base = len ? ops->map(obj, len, 0, access, false, &err) : NULL;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     ssize_t got = ops->read(obj, h, SHMAP__CHECKED_SIZE, 0);
-    int rc;
     /* A System V segment removed since shmget can no longer be attached. */
     if ((got < 0 || !base) && by_name && unnamed_now(n, obj))
         rc = SHMAP__EGONE;
@@ -1018,6 +1022,10 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     size_t len = n.store == SHMAP_STORE_SYSV ? (size_t)obj.st.st_size : (size_t)(end - page_off);
     if (granule > shmap__page_size()) /* munmap takes only whole huge pages */
         len = (len + granule - 1) / granule * granule;
+    if ((rc = shmap__fd_holes_check(&obj, page_off, len, n.name)) < 0) {
+        ops->close(&obj);
+        return rc;
+    }
     struct shmap__header *desc = calloc(1, sizeof *desc);
     char *fields = dtype == SHMAP_RECORD ? strdup(rec) : NULL;
     int err = 0;

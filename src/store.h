@@ -159,6 +159,12 @@ SHMAP__HIDDEN int shmap__fd_open_error(int dirfd, const char *path, int flags, c
 /* Open a path (following symlinks: the user named it) and fstat it; a regular file only. */
 SHMAP__HIDDEN int shmap__fd_open_path(const char *path, const char *who, int access,
                                       struct shmap__obj *obj);
+/* -ENOSPC, saying why, when [off, off + len) of an object on tmpfs has holes (another
+ * program made it without reserving its memory) that its file system has no room left to
+ * fill: the first access to one would crash the process with SIGBUS. 0 otherwise, and for
+ * every object that is not on a tmpfs with a size limit. */
+SHMAP__HIDDEN int shmap__fd_holes_check(const struct shmap__obj *obj, uint64_t off,
+                                        uint64_t len, const char *who);
 /* -EFBIG, said as this process's file size limit (RLIMIT_FSIZE), when `size` is past it:
  * growing a file there sends SIGXFSZ, which kills a process that does not ignore it. */
 SHMAP__HIDDEN int shmap__fsize_check(uint64_t size, const char *who);

@@ -5,11 +5,14 @@
  * would fault the header page in, which costs more than the copy).
  */
 #include <errno.h>
+#include <linux/magic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -162,6 +165,54 @@ static int no_space(int fd, uint64_t size, unsigned long long avail, const char 
     return shmap__err(-ENOSPC, "%s: not enough %s: %llu bytes needed, %llu available in %s%s",
                       who, lacking, (unsigned long long)size, avail, where,
                       avail >= size ? " (it filled up while the space was being reserved)" : "");
+}
+
+/* Bytes of holes (no memory behind them) in [off, off + len) of a tmpfs object. */
+static uint64_t hole_bytes(int fd, uint64_t off, uint64_t len)
+{
+    uint64_t holes = 0, end = off + len, at = off;
+    while (at < end) {
+        off_t data = lseek(fd, (off_t)at, SEEK_DATA);
+        if (data < 0 || (uint64_t)data >= end) {
+            holes += end - at; /* ENXIO: nothing but a hole to the end */
+            break;
+        }
+        holes += (uint64_t)data - at;
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        if (hole <= data)
+            break;
+        at = (uint64_t)hole;
+    }
+    return holes;
+}
+
+int shmap__fd_holes_check(const struct shmap__obj *obj, uint64_t off, uint64_t len,
+                          const char *who)
+{
+    /* shmap reserves what it makes: only an object made by another program (ftruncate
+     * alone, a sparse copy) has fewer blocks than bytes. */
+    if (obj->fd < 0 || !S_ISREG(obj->st.st_mode) ||
+        (uint64_t)obj->st.st_blocks * 512 >= (uint64_t)obj->st.st_size)
+        return 0;
+    /* On tmpfs, reading a hole through a shared mapping takes a page as writing does, and
+     * a file system with no page left answers with SIGBUS. One with no size limit (a
+     * memfd's) is limited by memory alone, as everything else is. */
+    struct statfs fs;
+    struct statvfs vfs;
+    if (fstatfs(obj->fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC ||
+        fstatvfs(obj->fd, &vfs) < 0 || vfs.f_blocks == 0)
+        return 0;
+    unsigned long long avail = free_bytes(&vfs);
+    uint64_t missing = (uint64_t)obj->st.st_size - (uint64_t)obj->st.st_blocks * 512;
+    if (missing <= avail || (missing = hole_bytes(obj->fd, off, len)) <= avail)
+        return 0;
+    char mnt[SHMAP_NAME_MAX];
+    if (shmap__fd_mount_point(obj->fd, mnt, sizeof mnt) < 0)
+        snprintf(mnt, sizeof mnt, "its file system");
+    return shmap__err(-ENOSPC, "%s: %llu bytes of it have no memory behind them (the program "
+                               "that made it did not reserve it) and %s has %llu bytes free: "
+                               "reading or writing them would crash this process (SIGBUS)",
+                      who, (unsigned long long)missing, mnt, avail);
 }
 
 int shmap__fsize_check(uint64_t size, const char *who)
