@@ -304,7 +304,8 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
                         access == SHMAP__ACC_RDWR ? "read-write" : "read-only",
                         (unsigned)(st->st_mode & 0777), (unsigned)st->st_uid);
     else if (rc == 0 && !base)
-        rc = shmap__err(err, "%s: cannot map %zu bytes: %s", n->name, len, strerror(-err));
+        rc = shmap__err(err, "%s: cannot map %zu bytes: %s%s", n->name, len, strerror(-err),
+                        shmap__map_hint(err, len));
     if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
         if (h->gc_pid)
             shmap__gc_wait(base, access == SHMAP__ACC_RDWR);
@@ -1041,8 +1042,9 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
             ops->unmap(base, len);
         free(desc);
         free(fields);
-        return err ? shmap__err(err, "%s: cannot map %zu %s: %s", n.name, len,
-                                shmap__plural(len, "byte", "bytes"), strerror(-err))
+        return err ? shmap__err(err, "%s: cannot map %zu %s: %s%s", n.name, len,
+                                shmap__plural(len, "byte", "bytes"), strerror(-err),
+                                shmap__map_hint(err, len))
                    : shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
     /* The description a header would give, kept privately for shmap_info_get(). */

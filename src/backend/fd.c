@@ -5,8 +5,8 @@
  * would fault the header page in, which costs more than the copy).
  */
 #include <errno.h>
-#include <linux/magic.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -275,8 +275,9 @@ int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__create_req *req, 
     *base = shmap__fd_map(obj, (size_t)req->size, 0, SHMAP__ACC_RDWR,
                           req->flags & SHMAP_CREATE_PREFAULT, &err);
     if (!*base)
-        return shmap__err(err, "%s: cannot map %llu bytes: %s", who,
-                          (unsigned long long)req->size, strerror(-err));
+        return shmap__err(err, "%s: cannot map %llu bytes: %s%s", who,
+                          (unsigned long long)req->size, strerror(-err),
+                          shmap__map_hint(err, req->size));
     return 0;
 }
 

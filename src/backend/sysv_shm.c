@@ -405,7 +405,9 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
     }
     void *p = shmat(id, NULL, 0);
     if (p == (void *)-1) {
-        rc = shmap__err(-errno, "%s: shmat: %s", n->name, strerror(errno));
+        int e = errno;
+        rc = shmap__err(-e, "%s: cannot attach %llu bytes: %s%s", n->name,
+                        (unsigned long long)size, strerror(e), shmap__map_hint(-e, size));
         shmctl(id, IPC_RMID, NULL);
         return rc;
     }

@@ -1,0 +1,84 @@
+/*
+ * Linux: which of this process's limits a failed mapping ran into, for its message. An
+ * mmap or shmat that fails with ENOMEM may lack memory, or pass the address space limit
+ * (ulimit -v) or vm.max_map_count; one that fails with EAGAIN, in a process that locks its
+ * memory (mlockall(MCL_FUTURE)), passes the locked-memory limit (ulimit -l). The kernel says
+ * which by the errno alone; /proc and the limits tell the rest.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "../internal.h"
+
+/* The first number after `key` in a /proc file of "Key: value" lines, or 0. */
+static unsigned long long proc_value(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long v = 0;
+    size_t klen = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, klen) == 0 && sscanf(line + klen, "%llu", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+static unsigned long long first_number(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    unsigned long long v = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
+static unsigned long long count_lines(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    unsigned long long n = 0;
+    int c;
+    while ((c = getc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+const char *shmap__map_hint(int err, uint64_t len)
+{
+    static _Thread_local char hint[160];
+    hint[0] = '\0';
+    struct rlimit lim;
+    unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
+    if (err == -ENOMEM && getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+        unsigned long long vm = first_number("/proc/self/statm") * page;
+        if (vm + len > lim.rlim_cur) {
+            snprintf(hint, sizeof hint, " (past this process's address space limit, ulimit "
+                     "-v: %llu bytes, %llu in use)", (unsigned long long)lim.rlim_cur, vm);
+            return hint;
+        }
+    }
+    if (err == -ENOMEM) {
+        unsigned long long max = first_number("/proc/sys/vm/max_map_count");
+        unsigned long long maps = max ? count_lines("/proc/self/maps") : 0;
+        if (max && maps + 2 >= max)
+            snprintf(hint, sizeof hint, " (this process has %llu mappings, as many as "
+                     "vm.max_map_count allows)", maps);
+        return hint;
+    }
+    if (err == -EAGAIN && getrlimit(RLIMIT_MEMLOCK, &lim) == 0 &&
+        lim.rlim_cur != RLIM_INFINITY && proc_value("/proc/self/status", "VmLck:") > 0)
+        snprintf(hint, sizeof hint, " (this process locks its memory, and the locked-memory "
+                 "limit, ulimit -l, is %llu bytes)", (unsigned long long)lim.rlim_cur);
+    return hint;
+}
