@@ -215,6 +215,18 @@ int shmap__fd_holes_check(const struct shmap__obj *obj, uint64_t off, uint64_t l
                       who, (unsigned long long)missing, mnt, avail);
 }
 
+const char *shmap__enospc_hint(int e, int dirfd, const char *path)
+{
+    static _Thread_local char hint[128];
+    hint[0] = '\0';
+    struct statvfs vfs;
+    if (e == ENOSPC && (dirfd >= 0 ? fstatvfs(dirfd, &vfs) : statvfs(path, &vfs)) == 0 &&
+        vfs.f_files > 0 && vfs.f_ffree == 0)
+        snprintf(hint, sizeof hint, " (no inode left: its file system holds as many files "
+                 "as it may, %llu, whatever space it has)", (unsigned long long)vfs.f_files);
+    return hint;
+}
+
 int shmap__fsize_check(uint64_t size, const char *who)
 {
     /* Past this process's file size limit the kernel sends SIGXFSZ, which kills a process

@@ -160,9 +160,10 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
     }
     if (fd < 0) {
         int e = errno;
+        const char *hint = shmap__enospc_hint(e, dfd, NULL);
         close(dfd);
-        return shmap__err(-e, "%s: cannot create a file in its directory: %s", n->name,
-                          strerror(e));
+        return shmap__err(-e, "%s: cannot create a file in its directory: %s%s", n->name,
+                          strerror(e), hint);
     }
     obj->fd = fd;
     *base = NULL;

@@ -73,7 +73,8 @@ int shmap__posix_create_tmp(const char *tmp, unsigned mode, uint64_t size, const
     int fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL, (mode_t)mode);
     if (fd < 0) {
         int e = errno;
-        return shmap__err(-e, "%s: cannot create shared memory: %s", who, strerror(e));
+        return shmap__err(-e, "%s: cannot create shared memory: %s%s", who, strerror(e),
+                          shmap__enospc_hint(e, -1, shmap__posix_dir()));
     }
     int rc = shmap__fd_reserve(fd, size, who, "shared memory", shmap__posix_dir());
     if (rc < 0) {
