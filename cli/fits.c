@@ -949,10 +949,15 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
         return fail_status(err, errsize, "creating the file", status);
     }
     LONGLONG end = 0;
+    errno = 0;
     status = write_image(f, t, info, data, kw, nkw, &end);
     if (status) {
+        /* On disk, CFITSIO's own driver leaves the errno of the write that failed. */
+        int e = fd < 0 && (status == WRITE_ERROR || status == FILE_NOT_CLOSED) ? errno : 0;
         free(mem);
-        return fail_status(err, errsize, "writing the file", status);
+        fail_status(err, errsize, "writing the file", status);
+        errno = e;
+        return -1;
     }
     /* In memory, CFITSIO's buffer may have grown past the file's end. */
     const unsigned char *p = mem;
@@ -960,7 +965,9 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
     if (fd >= 0 && cli_write_all(fd, p, left) < 0) {
         int e = errno;
         free(mem);
-        return cli_errf(err, errsize, "%s", strerror(e));
+        cli_errf(err, errsize, "%s", strerror(e));
+        errno = e;
+        return -1;
     }
     free(mem);
     return 0;
@@ -1131,9 +1138,14 @@ int cli_fits_write_fd(int fd, const shmap_info *info, const void *data,
     status = write_image(f, t, info, data, kw, nkw, &end);
     if (status && fdfile.err) {
         fits_clear_errmsg();
-        return cli_errf(err, errsize, "%s", strerror(fdfile.err));
+        cli_errf(err, errsize, "%s", strerror(fdfile.err));
+        errno = fdfile.err;
+        return -1;
     }
-    if (status)
-        return fail_status(err, errsize, "writing the file", status);
+    if (status) {
+        fail_status(err, errsize, "writing the file", status);
+        errno = 0;
+        return -1;
+    }
     return 0;
 }

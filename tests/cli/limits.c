@@ -1,0 +1,319 @@
+/*
+ * The command under the limits a user meets, each set for real in the child that runs it:
+ * the file size limit (ulimit -f, setrlimit) and a full file system (a private tmpfs).
+ * What each proves: the command ends in one error line that names the limit and the
+ * numbers a user can act on, with its usual exit status, and leaves nothing behind (no
+ * hidden file).
+ *
+ * Mounts are made in forked children with a mount namespace of their own (root only:
+ * others skip, saying so), and go with them. Files live in this test's directory, which a
+ * guard process removes however the test ends.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+
+#include "../util.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UTIL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UTIL_ASAN 1
+#endif
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Running the command in a child that has the limit */
+
+/* How a run is set up. */
+struct run {
+    int resource;      /* RLIMIT_*, given soft and hard; -1: none */
+    rlim_t limit;
+    const char *out;   /* standard output: this file, opened with out_flags; NULL: /dev/null */
+    int out_flags;
+    int nobody;        /* as the user nobody (root only) */
+    int no_proc;       /* in a mount namespace of its own, with /proc unmounted (root only) */
+};
+
+/* A child could not be set up (status of its exit): a mount or exec failed. */
+#define SETUP_FAILED 120
+
+/* Remove the lines a sanitizer adds ("==PID==WARNING: ..."): without /proc, the sanitized
+ * build warns that it cannot read its own executable's name, whatever the command does. */
+static void drop_sanitizer_lines(char *text)
+{
+    char *w = text;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (!(line[0] == '=' && line[1] == '=')) {
+            memmove(w, line, len);
+            w += len;
+        }
+        line += len;
+    }
+    *w = '\0';
+}
+
+/*
+ * Run `shmap ARGS...` (up to a NULL) as @p r says; its standard error into *err (to free).
+ * The child keeps only descriptors 0, 1 and 2: the runner's log and anything else this
+ * test holds would count against a descriptor limit. Returns the exit status, or 128+N if
+ * signal N ended it.
+ */
+static int run_limited(const struct run *r, char **err, ...)
+{
+    const char *argv[32] = {test_shmap_bin()};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, err);
+    for (const char *a; (a = va_arg(ap, const char *));) {
+        CHECK(argc < 31);
+        argv[argc++] = a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        if (r->no_proc && (unshare(CLONE_NEWNS) < 0 ||
+                           mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+                           umount2("/proc", MNT_DETACH) < 0))
+            _exit(SETUP_FAILED);
+        int in = open("/dev/null", O_RDONLY);
+        int out = r->out ? open(r->out, r->out_flags, 0600) : open("/dev/null", O_WRONLY);
+        if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(p[1], 2) < 0)
+            _exit(SETUP_FAILED);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        if (r->nobody)
+            util_become_nobody();
+#ifdef UTIL_ASAN
+        /* LeakSanitizer makes a thread at exit, which a process limit refuses, and reads
+         * /proc to find it. */
+        if (r->resource == RLIMIT_NPROC || r->no_proc)
+            setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+#endif
+        struct rlimit rl = {r->limit, r->limit};
+        if (r->resource >= 0 && setrlimit(r->resource, &rl) < 0)
+            _exit(SETUP_FAILED);
+        execv(argv[0], (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(SETUP_FAILED);
+    }
+    close(p[1]);
+    char *buf = malloc(1 << 16);
+    CHECK(buf != NULL);
+    util_read_to_end(p[0], buf, 1 << 16);
+    drop_sanitizer_lines(buf);
+    *err = buf;
+    return test_wait(pid);
+}
+
+/* A kept segment of @p bytes (u8), its data made of non-zero bytes. */
+static void make_segment(const char *name, uint64_t bytes)
+{
+    shmap_seg *seg = util_kept_rdwr(name, bytes);
+    memset(shmap_data(seg), 0x5a, (size_t)bytes);
+    CHECK_OK(shmap_publish(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+/* Whether the command was built with CFITSIO: an export to .fits of a small segment. */
+static int fits_built(void)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("probe"), *path = util_test_path("probe.fits");
+    make_segment(name, 4);
+    int rc = test_cli(&out, &err, NULL, "export", name, path, NULL);
+    CHECK(rc == 0 || (rc == 1 && strstr(err, "FITS support not built")));
+    if (rc == 0)
+        CHECK(unlink(path) == 0);
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+    return rc == 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The file size limit (ulimit -f) */
+
+#define FSIZE_LIMIT 65536
+#define BIG 262144 /* bytes of data: four times the limit */
+
+/*
+ * A write past the limit raised SIGXFSZ, which killed export (exit 153) with no word and,
+ * where the file is written in a hidden directory, left that directory. Now the write fails
+ * with EFBIG and the export says so, in one line, exit 1, and leaves nothing.
+ */
+TEST(limits__export_past_the_file_size_limit_says_so_and_leaves_nothing)
+{
+    const char *name = test_name("fsz");
+    make_segment(name, BIG);
+    const char *dir = util_test_dir();
+    char *err = NULL, want[256];
+    struct run r = {RLIMIT_FSIZE, FSIZE_LIMIT, NULL, 0, 0, 0};
+
+    CHECK_EQ_INT(run_limited(&r, &err, "export", name, util_test_path("f.npy"), NULL), 1);
+    snprintf(want, sizeof want, "f.npy: exceeds this process's file size limit (ulimit -f) "
+                                "of %d bytes: %d bytes to write", FSIZE_LIMIT, BIG + 128);
+    CHECK_ERROR_LINE(err, want);
+    CHECK_EQ_INT(util_dir_entries(dir), 0);
+    free(err);
+
+    CHECK_EQ_INT(run_limited(&r, &err, "export", name, util_test_path("f.raw"), NULL), 1);
+    snprintf(want, sizeof want, "f.raw: exceeds this process's file size limit (ulimit -f) "
+                                "of %d bytes: %d bytes to write", FSIZE_LIMIT, BIG);
+    CHECK_ERROR_LINE(err, want);
+    CHECK_EQ_INT(util_dir_entries(dir), 0);
+    free(err);
+
+    if (fits_built()) {
+        CHECK_EQ_INT(run_limited(&r, &err, "export", name, util_test_path("f.fits"), NULL), 1);
+        snprintf(want, sizeof want, "f.fits: exceeds this process's file size limit "
+                                    "(ulimit -f) of %d bytes: at least ", FSIZE_LIMIT);
+        CHECK_ERROR_LINE(err, want);
+        CHECK_EQ_INT(util_dir_entries(dir), 0);
+        free(err);
+    }
+    CHECK_OK(shmap_unlink(name));
+}
+
+/* Standard output redirected to a file: written as it is (no hidden file), so what made it
+ * is said, counting what the file held already when appended to. */
+TEST(limits__export_to_standard_output_past_the_file_size_limit_says_so)
+{
+    const char *name = test_name("fszout");
+    make_segment(name, BIG);
+    char *err = NULL, want[256];
+    const char *path = util_test_path("out.raw");
+    struct run r = {RLIMIT_FSIZE, FSIZE_LIMIT, path, O_WRONLY | O_CREAT | O_TRUNC, 0, 0};
+    CHECK_EQ_INT(run_limited(&r, &err, "export", name, "-", NULL), 1);
+    snprintf(want, sizeof want, "-: exceeds this process's file size limit (ulimit -f) of "
+                                "%d bytes: %d bytes to write", FSIZE_LIMIT, BIG);
+    CHECK_ERROR_LINE(err, want);
+    free(err);
+
+    /* >> path: 1000 bytes there already, and /dev/stdout names the descriptor. */
+    char head[1000];
+    memset(head, 'h', sizeof head);
+    util_write_file(path, head, sizeof head);
+    r.out_flags = O_WRONLY | O_APPEND;
+    CHECK_EQ_INT(run_limited(&r, &err, "export", name, "/dev/stdout", "--format", "raw",
+                             NULL), 1);
+    snprintf(want, sizeof want, "/dev/stdout: exceeds this process's file size limit "
+                                "(ulimit -f) of %d bytes: %d bytes to write after the 1000 "
+                                "already in it", FSIZE_LIMIT, BIG);
+    CHECK_ERROR_LINE(err, want);
+    free(err);
+
+    /* Any command's standard output: cat's text of the same data. */
+    r.out_flags = O_WRONLY | O_CREAT | O_TRUNC;
+    CHECK_EQ_INT(run_limited(&r, &err, "cat", name, NULL), 1);
+    snprintf(want, sizeof want, "standard output: exceeds this process's file size limit "
+                                "(ulimit -f) of %d bytes", FSIZE_LIMIT);
+    CHECK_ERROR_LINE(err, want);
+    free(err);
+    CHECK_OK(shmap_unlink(name));
+}
+
+/*
+ * Without /proc the unnamed file cannot be named, and the file is written in a hidden
+ * directory beside FILE (.FILE.shmap-XXXXXX): SIGXFSZ left it there, half written. The
+ * failed write now removes it, for .npy and FITS (which CFITSIO writes by name there).
+ */
+TEST(limits__export_in_a_hidden_directory_past_the_file_size_limit_leaves_nothing)
+{
+    if (geteuid() != 0)
+        TEST_SKIP("unmounting /proc in a mount namespace of its own needs root");
+    const char *name = test_name("fszdir");
+    make_segment(name, BIG);
+    const char *dir = util_test_dir();
+    char *err = NULL;
+    struct run r = {RLIMIT_FSIZE, FSIZE_LIMIT, NULL, 0, 0, 1};
+    int fits = fits_built();
+    static const char *const leaves[] = {"d.npy", "d.fits"};
+    for (int i = 0; i < 1 + fits; i++) {
+        int rc = run_limited(&r, &err, "export", name, util_test_path(leaves[i]), NULL);
+        if (rc == SETUP_FAILED)
+            TEST_SKIP("cannot unmount /proc in a mount namespace here: %s", err);
+        if (rc != 1)
+            test_fail(__FILE__, __LINE__, "export to %s exited %d: %s", leaves[i], rc, err);
+        CHECK_ERROR_LINE(err, "exceeds this process's file size limit (ulimit -f)");
+        CHECK_CONTAINS(err, leaves[i]);
+        CHECK_EQ_INT(util_dir_entries(dir), 0);
+        free(err);
+    }
+    CHECK_OK(shmap_unlink(name));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* A full file system */
+
+#define FULL_DATA 2097152 /* bytes of data, for a 1 MiB file system */
+
+static const char *full_segment;
+
+/* Bytes free on @p mnt for root, as the command counts them, and its real path. */
+static unsigned long long free_bytes(const char *mnt, char *real)
+{
+    struct statvfs vfs;
+    CHECK(statvfs(mnt, &vfs) == 0);
+    CHECK(realpath(mnt, real) != NULL);
+    return (unsigned long long)vfs.f_bfree * vfs.f_frsize;
+}
+
+static void export_to_a_full_file_system(const char *mnt)
+{
+    char real[PATH_MAX], path[PATH_MAX + 16], want[PATH_MAX + 256], *err = NULL;
+    unsigned long long avail = free_bytes(mnt, real);
+    struct run r = {-1, 0, NULL, 0, 0, 0};
+
+    snprintf(path, sizeof path, "%s/b.npy", mnt);
+    CHECK_EQ_INT(run_limited(&r, &err, "export", full_segment, path, NULL), 1);
+    snprintf(want, sizeof want, "b.npy: No space left on device: %d bytes to write, %llu "
+                                "bytes free in %s\n", FULL_DATA + 128, avail, real);
+    CHECK_ERROR_LINE(err, want);
+    CHECK_EQ_INT(util_dir_entries(mnt), 0);
+    free(err);
+
+    if (fits_built()) {
+        snprintf(path, sizeof path, "%s/b.fits", mnt);
+        CHECK_EQ_INT(run_limited(&r, &err, "export", full_segment, path, NULL), 1);
+        /* The data in blocks of 2880 bytes, and one header block. */
+        snprintf(want, sizeof want, "b.fits: No space left on device: at least %d bytes to "
+                                    "write, %llu bytes free in %s\n",
+                 (FULL_DATA / 2880 + 2) * 2880, avail, real);
+        CHECK_ERROR_LINE(err, want);
+        CHECK_EQ_INT(util_dir_entries(mnt), 0);
+        free(err);
+    }
+
+    /* Standard output into a file there. */
+    snprintf(path, sizeof path, "%s/s.raw", mnt);
+    r.out = path;
+    r.out_flags = O_WRONLY | O_CREAT | O_TRUNC;
+    CHECK_EQ_INT(run_limited(&r, &err, "export", full_segment, "-", NULL), 1);
+    snprintf(want, sizeof want, "-: No space left on device: %d bytes to write, %llu bytes "
+                                "free in %s\n", FULL_DATA, avail, real);
+    CHECK_ERROR_LINE(err, want);
+    free(err);
+    CHECK(unlink(path) == 0);
+}
+
+/* "No space left on device" said alone: now with the bytes to write and those free. */
+TEST(limits__export_to_a_full_file_system_gives_the_bytes_to_write_and_free)
+{
+    full_segment = test_name("full");
+    make_segment(full_segment, FULL_DATA);
+    util_with_tmpfs(export_to_a_full_file_system, "1m");
+    CHECK_OK(shmap_unlink(full_segment));
+}
