@@ -1,14 +1,16 @@
 /*
  * The command under the limits a user meets, each set for real in the child that runs it:
- * the file size limit (ulimit -f, setrlimit) and a full file system (a private tmpfs).
+ * the file size limit (ulimit -f, setrlimit), a full file system (a private tmpfs), and a
+ * signal while the memory of a large segment is being reserved (in a private /dev/shm).
  * What each proves: the command ends in one error line that names the limit and the
  * numbers a user can act on, with its usual exit status, and leaves nothing behind (no
- * hidden file).
+ * hidden file, no hidden object of a creation).
  *
  * Mounts are made in forked children with a mount namespace of their own (root only:
  * others skip, saying so), and go with them. Files live in this test's directory, which a
  * guard process removes however the test ends.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
@@ -316,4 +318,150 @@ TEST(limits__export_to_a_full_file_system_gives_the_bytes_to_write_and_free)
     make_segment(full_segment, FULL_DATA);
     util_with_tmpfs(export_to_a_full_file_system, "1m");
     CHECK_OK(shmap_unlink(full_segment));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* A signal while a large segment's memory is reserved */
+
+/* 256 MiB: reserving it takes tens of ms here, time enough to be caught in the middle. */
+#define RESERVE_BYTES "268435456"
+
+/* The first hidden object of a creation (".shmap-tmp-") in @p dir into @p buf; 1 if any. */
+static int find_hidden(const char *dir, char *buf, size_t size)
+{
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        if (strncmp(e->d_name, ".shmap-tmp-", 11) == 0) {
+            snprintf(buf, size, "%s", e->d_name);
+            found = 1;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* Whether segment @p name exists whole; removed if it does. */
+static int remove_if_made(const char *name)
+{
+    shmap_info info;
+    if (shmap_stat(name, &info) != 0)
+        return 0;
+    CHECK_OK(shmap_unlink(name));
+    return 1;
+}
+
+/*
+ * Start `shmap create NAME u8 256 MiB` and send it @p sig once its hidden object exists in
+ * @p dir: in the middle of the reservation. It must die of that signal, after one line
+ * saying it was interrupted, leaving nothing in @p dir. A create that was whole before the
+ * signal came (a fast or busy machine) is tried again.
+ */
+static void interrupt_create(const char *dir, const char *name, int sig)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int p[2];
+        CHECK(pipe(p) == 0);
+        pid_t pid = util_spawn();
+        if (pid == 0) {
+            dup2(p[1], 2);
+            close(p[0]);
+            close(p[1]);
+            execl(test_shmap_bin(), test_shmap_bin(), "create", name, "u8", RESERVE_BYTES,
+                  (char *)NULL);
+            _exit(127);
+        }
+        close(p[1]);
+        char hidden[NAME_MAX + 1];
+        int seen = 0;
+        double deadline = util_now_s() + 10;
+        siginfo_t si;
+        for (;;) {
+            if ((seen = find_hidden(dir, hidden, sizeof hidden)) || util_now_s() > deadline)
+                break;
+            /* Ended already? (Left to be reaped below.) */
+            si.si_pid = 0;
+            CHECK(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0);
+            if (si.si_pid == pid)
+                break;
+            usleep(500);
+        }
+        if (seen)
+            kill(pid, sig);
+        char err[4096];
+        util_read_to_end(p[0], err, sizeof err);
+        int rc = test_wait(pid);
+        if (remove_if_made(name))
+            continue; /* whole before the signal came, which then ended nothing half made */
+        if (!seen)
+            test_fail(__FILE__, __LINE__, "create exited %d, made nothing: %s", rc, err);
+        if (rc != 128 + sig)
+            test_fail(__FILE__, __LINE__, "create exited %d, not by signal %d: %s", rc, sig,
+                      err);
+        if (util_dir_entries(dir) != 0)
+            test_fail(__FILE__, __LINE__, "signal %d left %s behind (create exited %d: %s)",
+                      sig, find_hidden(dir, hidden, sizeof hidden) ? hidden : "an object",
+                      rc, err);
+        char want[PATH_MAX + 64];
+        snprintf(want, sizeof want, "%s: interrupted\n", name);
+        CHECK_ERROR_LINE(err, want);
+        return;
+    }
+    test_fail(__FILE__, __LINE__, "the create was never caught in the middle");
+}
+
+static void interrupt_posix_creates(const char *dir)
+{
+    (void)dir;
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        interrupt_create("/dev/shm", test_name("big"), sigs[i]);
+}
+
+/*
+ * In a mount namespace of its own, with a private 1 GiB /dev/shm mounted over the real one
+ * (which no other test then sees being filled), and nothing of it outlives the child.
+ */
+static void with_private_dev_shm(void (*body)(const char *))
+{
+    if (geteuid() != 0)
+        TEST_SKIP("mounting a private /dev/shm needs root");
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) < 0)
+            TEST_SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+            TEST_SKIP("making mounts private: %s", strerror(errno));
+        if (mount("none", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1g,mode=1777") < 0)
+            TEST_SKIP("mount -t tmpfs on /dev/shm: %s", strerror(errno));
+        body("/dev/shm");
+        umount2("/dev/shm", MNT_DETACH);
+        _exit(0);
+    }
+    int rc = test_wait(pid);
+    if (rc == 77)
+        TEST_SKIP("(the line above says why)");
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "the child with a private /dev/shm failed (%d)", rc);
+}
+
+/* A signal during the reservation killed create there, leaving .shmap-tmp-PID-N-NAME with
+ * what was reserved so far. */
+TEST(limits__create_stopped_by_a_signal_while_reserving_leaves_nothing)
+{
+    with_private_dev_shm(interrupt_posix_creates);
+}
+
+static void interrupt_file_create(const char *mnt)
+{
+    char name[PATH_MAX + 16];
+    snprintf(name, sizeof name, "file:%s/big.shm", mnt);
+    interrupt_create(mnt, name, SIGTERM);
+}
+
+/* The same beside a file: segment, where gc does not look. */
+TEST(limits__create_of_a_file_stopped_by_a_signal_while_reserving_leaves_nothing)
+{
+    util_with_tmpfs(interrupt_file_create, "1g");
 }
