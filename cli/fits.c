@@ -21,11 +21,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -552,6 +554,31 @@ static const char *cfitsio_name(const char *path, int fd, const struct stat *st,
     return NULL;
 }
 
+/*
+ * CFITSIO could not open @p name, a file we have open and have read the start of: the
+ * cause is this process rather than the file when opening it once more fails now (too many
+ * open files, no memory). Then -1 with that cause in @p err, which CFITSIO would have
+ * called "could not open the named file", as if the file were not FITS; else 0.
+ */
+static int reopen_error(const char *name, char *err, size_t errsize)
+{
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    int e = errno;
+    struct rlimit rl;
+    if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        return cli_errf(err, errsize, "cannot open it again for CFITSIO: %s (this process's "
+                                      "limit, ulimit -n, is %llu)", strerror(e),
+                        (unsigned long long)rl.rlim_cur);
+    if (e == ENFILE)
+        return cli_errf(err, errsize, "cannot open it again for CFITSIO: %s (the system's "
+                                      "limit: fs.file-max)", strerror(e));
+    return cli_errf(err, errsize, "cannot open it again for CFITSIO: %s", strerror(e));
+}
+
 int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
                   shmap_keyword **kw, int *nkw, char *err, size_t errsize)
 {
@@ -586,6 +613,10 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     if (fits_open_diskfile(&c->f, name, READONLY, &status)) {
         free(c);
         free(w.start);
+        if (status == FILE_NOT_OPENED && reopen_error(name, err, errsize) < 0) {
+            fits_clear_errmsg();
+            return -1;
+        }
         return fail_status(err, errsize, "not a FITS file CFITSIO can read", status);
     }
     *out = c;

@@ -1,7 +1,8 @@
 /*
  * The command under the limits a user meets, each set for real in the child that runs it:
- * the file size limit (ulimit -f, setrlimit), a full file system (a private tmpfs), and a
- * signal while the memory of a large segment is being reserved (in a private /dev/shm).
+ * the file size limit (ulimit -f, setrlimit), a full file system (a private tmpfs), the
+ * open files limit (ulimit -n), and a signal while the memory of a large segment is being
+ * reserved (in a private /dev/shm).
  * What each proves: the command ends in one error line that names the limit and the
  * numbers a user can act on, with its usual exit status, and leaves nothing behind (no
  * hidden file, no hidden object of a creation).
@@ -318,6 +319,32 @@ TEST(limits__export_to_a_full_file_system_gives_the_bytes_to_write_and_free)
     make_segment(full_segment, FULL_DATA);
     util_with_tmpfs(export_to_a_full_file_system, "1m");
     CHECK_OK(shmap_unlink(full_segment));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Too many open files (ulimit -n) */
+
+/* CFITSIO opens the file a second time; with no descriptor left that failed as "not a
+ * FITS file CFITSIO can read: could not open the named file". */
+TEST(limits__fits_import_out_of_descriptors_names_the_limit)
+{
+    if (!fits_built())
+        TEST_SKIP("shmap is built without CFITSIO (install libcfitsio-dev)");
+    const char *a = test_name("nofa"), *b = test_name("nofb");
+    make_segment(a, 4096);
+    const char *path = util_test_path("n.fits");
+    char *out = NULL, *err = NULL;
+    RUN(0, "export", a, path);
+    /* 0, 1, 2 and the file itself: no room for CFITSIO's open. */
+    struct run r = {RLIMIT_NOFILE, 4, NULL, 0, 0, 0};
+    util_clear(&out, &err);
+    CHECK_EQ_INT(run_limited(&r, &err, "import", path, b, NULL), 1);
+    CHECK_ERROR_LINE(err, "n.fits: cannot open it again for CFITSIO: Too many open files "
+                          "(this process's limit, ulimit -n, is 4)");
+    CHECK(!util_shm_exists(b));
+    CHECK_EQ_INT(util_count_hidden(b), 0);
+    free(err);
+    CHECK_OK(shmap_unlink(a));
 }
 
 /* ---------------------------------------------------------------------------------------- */
