@@ -1,11 +1,11 @@
 /*
  * The command under the limits a user meets, each set for real in the child that runs it:
  * the file size limit (ulimit -f, setrlimit), a full file system (a private tmpfs), the
- * open files limit (ulimit -n), and a signal while the memory of a large segment is being
- * reserved (in a private /dev/shm).
- * What each proves: the command ends in one error line that names the limit and the
- * numbers a user can act on, with its usual exit status, and leaves nothing behind (no
- * hidden file, no hidden object of a creation).
+ * open files limit (ulimit -n), the process limit (ulimit -u), and a signal while the
+ * memory of a large segment is being reserved (in a private /dev/shm). What each proves:
+ * the command ends in one error line that names the limit and the numbers a user can act
+ * on, with its usual exit status, and leaves nothing behind (no hidden file, no hidden
+ * object of a creation).
  *
  * Mounts are made in forked children with a mount namespace of their own (root only:
  * others skip, saying so), and go with them. Files live in this test's directory, which a
@@ -345,6 +345,41 @@ TEST(limits__fits_import_out_of_descriptors_names_the_limit)
     CHECK_EQ_INT(util_count_hidden(b), 0);
     free(err);
     CHECK_OK(shmap_unlink(a));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The process limit (ulimit -u) */
+
+/* "shmap: lock: cannot fork: Resource temporarily unavailable" named neither the segment
+ * nor the limit. The lock is given back, and the command exits 1. */
+TEST(limits__lock_that_cannot_fork_names_the_segment_and_the_process_limit)
+{
+    /* Root is not held to RLIMIT_NPROC: the child runs as nobody then. Another user is
+     * held to it, and already runs more than one process (this test). */
+    int as_nobody = geteuid() == 0;
+    const char *name = test_name("nproc");
+    make_segment(name, 8);
+    char path[SHMAP_NAME_MAX + 16];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    CHECK(chmod(path, 0666) == 0);
+    char *err = NULL, want[256];
+    struct run r = {RLIMIT_NPROC, 1, NULL, 0, as_nobody, 0};
+    int rc = run_limited(&r, &err, "lock", name, "--", "true", NULL);
+    if (rc == SETUP_FAILED && as_nobody)
+        TEST_SKIP("cannot run the command as nobody here: %s", err);
+    if (rc != 1)
+        test_fail(__FILE__, __LINE__, "lock exited %d: %s", rc, err);
+    snprintf(want, sizeof want, "%s: cannot run 'true': fork: %s (this user's process "
+                                "limit, ulimit -u, is 1)\n", name, strerror(EAGAIN));
+    CHECK_ERROR_LINE(err, want);
+    free(err);
+    /* The lock was given back. */
+    shmap_seg *seg;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
 }
 
 /* ---------------------------------------------------------------------------------------- */
