@@ -445,13 +445,14 @@ int cli_fits_check_type(shmap_dtype dtype, char *err, size_t errsize);
 
 /* Write a new FITS file at @p path (which must not exist) holding the array and the
  * keywords; or, when @p fd >= 0, write it to @p fd (a pipe, standard output), made in
- * memory first. 0, or -1 with err. */
+ * memory first. 0, or -1 with err, and errno that of the write that failed (ENOSPC,
+ * EFBIG...), or 0 when none did. */
 int cli_fits_write(const char *path, int fd, const shmap_info *info, const void *data,
                    const shmap_keyword *kw, int nkw, char *err, size_t errsize);
 
 /* Write the FITS file into @p fd, a new, empty regular file open for reading and writing
  * (an unnamed one, O_TMPFILE), through the descriptor: block by block, with no copy of it
- * in memory. 0, or -1 with err. */
+ * in memory. 0, or -1 with err and errno as cli_fits_write() leaves them. */
 int cli_fits_write_fd(int fd, const shmap_info *info, const void *data,
                       const shmap_keyword *kw, int nkw, char *err, size_t errsize);
 

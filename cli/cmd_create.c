@@ -10,6 +10,7 @@
  * The options that say how a segment is made (CLI_CREATE_OPTS) are read here for `import`
  * too, which creates its segment from a file.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,22 +186,72 @@ unsigned int cli_keyword_capacity(unsigned int nkw)
     return nkw < SHMAP_KEYWORD_CAPACITY_MAX ? nkw : SHMAP_KEYWORD_CAPACITY_MAX;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    interrupted = sig;
+}
+
+/*
+ * Design note. Reserving the memory of a large segment takes seconds (posix_fallocate
+ * takes tens of GB page by page), and a signal whose default action ended the command in
+ * the middle would leave the hidden object being made (.shmap-tmp-PID-N-NAME in /dev/shm,
+ * or beside a file: segment), holding what was reserved so far, until `shmap gc`. So INT,
+ * TERM, HUP and QUIT are caught, as import catches them, and the reservation returns:
+ * with EINTR where the kernel stops it for a caught signal (the library then removes what
+ * it made), or whole where it stops only for a fatal one (tmpfs on Linux 6). The segment
+ * is made hidden (SHMAP_CREATE_HIDDEN) and named by shmap_create_finish() only if no
+ * signal came, with the signals held off: otherwise the close takes the unfinished segment
+ * away. Either the whole segment is there or nothing is, and the command then dies of the
+ * signal it got. Hidden creation excludes --exist-ok (an existing segment is opened, not
+ * made) and replacing a System V segment (whose key is taken at creation): those are made
+ * under their name at once, and a signal that comes once they are whole ends the command
+ * after them.
+ */
 static int create(const create_args *c)
 {
+    shmap_create_opts opts = c->c.opts;
+    shmap_store store = SHMAP_STORE_POSIX;
+    shmap_name_check(c->name, &store);
+    int hidden = !(opts.flags & SHMAP_CREATE_OPEN) &&
+                 !(store == SHMAP_STORE_SYSV && (opts.flags & SHMAP_CREATE_REPLACE));
+    if (hidden)
+        opts.flags |= SHMAP_CREATE_HIDDEN;
+    cli_catch_end_signals(on_signal, 0);
     shmap_seg *seg;
-    int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, &c->c.opts);
-    /* A shape too large for any object (its size overflows), or a store that cannot do what
-     * the options ask, is refused before anything is made: the arguments are wrong, not the
-     * system. */
-    if (rc == SHMAP_ESIZE || (rc < 0 && cli_store_misuse(c->name, 1, c->c.opts.flags, 0)))
-        return cli_usage_lib("create", c->name, rc);
-    if (rc < 0)
-        return cli_fail_lib(c->name, rc);
-
-    /* The keywords are in the segment from the start; an existing segment (--exist-ok) is
-     * left as it is, as `mkdir -p` leaves a directory. */
-    rc = shmap_close(seg);
-    return rc < 0 ? cli_fail_lib(c->name, rc) : CLI_EXIT_OK;
+    int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, &opts);
+    /* From here to the close, signals wait: one that came is seen once, below. */
+    cli_block_end_signals(1);
+    int status = CLI_EXIT_OK;
+    if (rc < 0 && interrupted) {
+        status = cli_fail(c->name, "interrupted");
+    } else if (rc == SHMAP_ESIZE || (rc < 0 && cli_store_misuse(c->name, 1, opts.flags, 0))) {
+        /* A shape too large for any object (its size overflows), or a store that cannot
+         * do what the options ask, is refused before anything is made: the arguments are
+         * wrong, not the system. */
+        status = cli_usage_lib("create", c->name, rc);
+    } else if (rc < 0) {
+        status = cli_fail_lib(c->name, rc);
+    } else {
+        if (hidden && interrupted)
+            status = cli_fail(c->name, "interrupted");
+        else if (hidden && (rc = shmap_create_finish(seg)) < 0)
+            status = cli_fail_lib(c->name, rc);
+        /* The keywords are in the segment from the start; an existing segment
+         * (--exist-ok) is left as it is, as `mkdir -p` leaves a directory. Not finished,
+         * a hidden one goes here. */
+        rc = shmap_close(seg);
+        if (rc < 0 && status == CLI_EXIT_OK)
+            status = cli_fail_lib(c->name, rc);
+    }
+    /* End as the signal would have, now that nothing is left half made. */
+    cli_block_end_signals(0);
+    if (interrupted) {
+        signal(interrupted, SIG_DFL);
+        raise(interrupted);
+    }
+    return status;
 }
 
 int cmd_create(int argc, char **argv)

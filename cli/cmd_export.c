@@ -28,6 +28,11 @@
  * is written under a hidden directory made next to FILE, then renamed into place (without
  * replacing anything unless --force); the hidden directory goes with a failure or a
  * catchable signal, and only a kill -9 can leave one (.FILE.shmap-XXXXXX).
+ *
+ * A write past this process's file size limit (ulimit -f) is a failure like a full disk:
+ * main.c catches SIGXFSZ, which would otherwise end the command in the middle, so the
+ * write returns EFBIG. Either failure is said with the bytes to write, and the limit or
+ * the bytes free (fail_write()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +45,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -397,14 +404,121 @@ static int take_snapshot(const char *name, shmap_seg *seg, const shmap_info *inf
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* A write that fails, said in numbers */
+
+/*
+ * "No space left on device" or "File too large" alone does not tell a user how much room
+ * is missing, nor that a limit of this process (ulimit -f) stopped the export rather than
+ * the disk. So what the file needs and what its file system had free are taken before
+ * writing (afterwards, the part written has taken the space), and a failure says them.
+ */
+typedef struct target {
+    uint64_t bytes;          /* to write */
+    int at_least;            /* FITS: data and one header block; the header may be more */
+    uint64_t start;          /* a stream's size or position, where the writing starts */
+    int have_free;           /* free and mount were measured */
+    unsigned long long free; /* bytes this process could take there */
+    char mount[PATH_MAX];    /* the file system's mount point ("" if not found) */
+} target;
+
+/* The mount point of the file system that holds directory @p dir: the highest directory
+ * above it on the same device. "" if it cannot be told. */
+static void mount_point(const char *dir, char *buf, size_t size)
+{
+    char cur[PATH_MAX];
+    struct stat st, up;
+    buf[0] = '\0';
+    if (!realpath(dir, cur) || stat(cur, &st) < 0)
+        return;
+    while (strcmp(cur, "/") != 0) {
+        /* Cut to the parent, "/a" of "/a/b" or "/" of "/a"; put back if it is another. */
+        char *slash = strrchr(cur, '/');
+        char *cut = slash == cur ? slash + 1 : slash;
+        char was = *cut;
+        *cut = '\0';
+        if (stat(cur, &up) < 0 || up.st_dev != st.st_dev) {
+            *cut = was;
+            break;
+        }
+    }
+    snprintf(buf, size, "%s", cur);
+}
+
+/*
+ * Take the measures of @p t for @p bytes (at least, for FITS) written to @p fd (a stream,
+ * or the unnamed file: -1 for the hidden directory's file), whose file system holds
+ * directory @p dir (NULL: the stream's own, when it is a regular file).
+ */
+static void target_measure(target *t, uint64_t bytes, int at_least, int fd, const char *dir)
+{
+    memset(t, 0, sizeof *t);
+    t->bytes = bytes;
+    t->at_least = at_least;
+    char where[PATH_MAX];
+    struct stat st;
+    if (!dir) {
+        /* A stream: only a regular file fills up, from where it stands now. */
+        char proc[32];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        ssize_t r = readlink(proc, where, sizeof where - 1);
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || r <= 0 || where[0] != '/')
+            return;
+        where[r] = '\0';
+        *strrchr(where, '/') = '\0';
+        if (!where[0])
+            snprintf(where, sizeof where, "/");
+        int fl = fcntl(fd, F_GETFL);
+        off_t pos = lseek(fd, 0, SEEK_CUR);
+        t->start = fl >= 0 && (fl & O_APPEND) ? (uint64_t)st.st_size
+                   : pos > 0                  ? (uint64_t)pos
+                                              : 0;
+        dir = where;
+    }
+    struct statvfs vfs;
+    if ((fd >= 0 ? fstatvfs(fd, &vfs) : statvfs(dir, &vfs)) < 0)
+        return;
+    fsblkcnt_t blocks = geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail;
+    t->free = (unsigned long long)blocks * vfs.f_frsize;
+    t->have_free = 1;
+    mount_point(dir, t->mount, sizeof t->mount);
+}
+
+/* Report the failed write of @p path, errno @p e, with the measures of @p t. */
+static int fail_write(const char *path, int e, const target *t)
+{
+    char need[160];
+    int n = snprintf(need, sizeof need, "%s%" PRIu64 " %s to write", t->at_least ? "at least " : "",
+                     t->bytes, cli_plural(t->bytes, "byte", "bytes"));
+    if (t->start > 0)
+        snprintf(need + n, sizeof need - (size_t)n, " after the %" PRIu64 " already in it",
+                 t->start);
+    struct rlimit rl;
+    if (e == EFBIG && getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        return cli_fail(path, "exceeds this process's file size limit (ulimit -f) of %llu "
+                              "bytes: %s", (unsigned long long)rl.rlim_cur, need);
+    if (e == ENOSPC && t->have_free)
+        return cli_fail(path, "%s: %s, %llu %s free%s%s%s", strerror(e), need, t->free,
+                        cli_plural(t->free, "byte", "bytes"), t->mount[0] ? " in " : "",
+                        t->mount, t->free >= t->bytes + t->start
+                                      ? " (it filled up while the file was written)" : "");
+    return cli_fail(path, "%s", strerror(e));
+}
+
+/* ---------------------------------------------------------------------------------------- */
 
 /* Write the file: to @p stream when FILE is one (>= 0), else to the unnamed file or as the
  * hidden directory's file (make_tmp()). */
 static int write_file(int format, const char *path, int stream, const shmap_info *info,
                       const cli_layout *layout, const snapshot *s)
 {
-    char err[512];
+    char err[512], dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    const char *in = stream >= 0 ? NULL : dirname(dir);
+    target t;
     if (format == FMT_FITS) {
+        /* The data in whole blocks of 2880 bytes, after one header block at least. */
+        uint64_t blocks = info->data_size / 2880 + (info->data_size % 2880 != 0);
+        target_measure(&t, (blocks + 1) * 2880, 1, stream >= 0 ? stream : tmp_fd, in);
         int rc;
         if (stream >= 0)
             rc = cli_fits_write(NULL, stream, info, s->data, s->kw, s->nkw, err, sizeof err);
@@ -412,6 +526,8 @@ static int write_file(int format, const char *path, int stream, const shmap_info
             rc = cli_fits_write_fd(tmp_fd, info, s->data, s->kw, s->nkw, err, sizeof err);
         else
             rc = cli_fits_write(tmp_file, -1, info, s->data, s->kw, s->nkw, err, sizeof err);
+        if (rc < 0 && (errno == EFBIG || errno == ENOSPC))
+            return fail_write(path, errno, &t);
         return rc < 0 ? cli_fail(path, "%s", err) : 0;
     }
     char *header = NULL;
@@ -423,11 +539,15 @@ static int write_file(int format, const char *path, int stream, const shmap_info
     if (opened)
         fd = open(tmp_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     int status = 0;
-    if (fd < 0 || cli_write_all(fd, header, hlen) < 0 ||
-        cli_write_all(fd, s->data, (size_t)info->data_size) < 0)
+    if (fd >= 0)
+        target_measure(&t, hlen + info->data_size, 0, fd, in);
+    if (fd < 0)
         status = cli_fail(path, "%s", strerror(errno));
+    else if (cli_write_all(fd, header, hlen) < 0 ||
+             cli_write_all(fd, s->data, (size_t)info->data_size) < 0)
+        status = fail_write(path, errno, &t);
     if (opened && fd >= 0 && close(fd) < 0 && status == 0)
-        status = cli_fail(path, "%s", strerror(errno));
+        status = fail_write(path, errno, &t);
     free(header);
     return status;
 }

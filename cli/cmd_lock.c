@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -183,8 +184,27 @@ static void forward(pid_t pid)
     }
 }
 
+/*
+ * fork() failed with @p e: said for segment @p name, with the limit a user can look at.
+ * EAGAIN is a process limit: this user's (RLIMIT_NPROC, `ulimit -u`, which root is not
+ * held to), or else the system's. ENOMEM is memory, said as it is.
+ */
+static int fail_fork(const char *name, const char *command, int e)
+{
+    struct rlimit rl;
+    char why[160] = "";
+    if (e == EAGAIN && getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        getuid() != 0)
+        snprintf(why, sizeof why, " (this user's process limit, ulimit -u, is %llu)",
+                 (unsigned long long)rl.rlim_cur);
+    else if (e == EAGAIN)
+        snprintf(why, sizeof why, " (the system's process limit: kernel.threads-max, "
+                                  "kernel.pid_max, or a cgroup's pids.max)");
+    return cli_fail(name, "cannot run '%s': fork: %s%s", command, strerror(e), why);
+}
+
 /* Run the command; the signals are caught and blocked. */
-static int run(char **command, const saved_signals *s)
+static int run(const char *name, char **command, const saved_signals *s)
 {
     fflush(NULL);
     pid_t pid = fork();
@@ -192,13 +212,12 @@ static int run(char **command, const saved_signals *s)
         signals_restore(s);
         execvp(command[0], command);
         int e = errno;
-        fprintf(stderr, "shmap: lock: cannot run '%s': %s\n", command[0], strerror(e));
+        cli_fail(name, "cannot run '%s': %s", command[0], strerror(e));
+        fflush(stderr);
         _exit(e == ENOENT ? 127 : 126);
     }
-    if (pid < 0) {
-        fprintf(stderr, "shmap: lock: cannot fork: %s\n", strerror(errno));
-        return CLI_EXIT_FAIL;
-    }
+    if (pid < 0)
+        return fail_fork(name, command[0], errno);
     command_pid = pid;
     /* While waiting, unblock what we catch, and SIGCHLD, which tells us COMMAND ended. */
     sigset_t waiting = s->mask;
@@ -214,7 +233,7 @@ static int run(char **command, const saved_signals *s)
         if (r == pid)
             break;
         if (r < 0 && errno != EINTR) {
-            fprintf(stderr, "shmap: lock: cannot wait for the command: %s\n", strerror(errno));
+            cli_fail(name, "cannot wait for '%s': %s", command[0], strerror(errno));
             command_pid = 0;
             return CLI_EXIT_FAIL;
         }
@@ -302,7 +321,7 @@ int cmd_lock(int argc, char **argv)
         signals_restore(&saved);
         return cli_fail(name, "was deleted while waiting for its lock; COMMAND not run");
     }
-    int status = run(argv + dash + 1, &saved);
+    int status = run(name, argv + dash + 1, &saved);
     shmap_unlock(seg);
     shmap_close(seg);
     /* Signals that came after COMMAND ended are dropped, not left pending to kill us on

@@ -21,11 +21,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -552,6 +554,31 @@ static const char *cfitsio_name(const char *path, int fd, const struct stat *st,
     return NULL;
 }
 
+/*
+ * CFITSIO could not open @p name, a file we have open and have read the start of: the
+ * cause is this process rather than the file when opening it once more fails now (too many
+ * open files, no memory). Then -1 with that cause in @p err, which CFITSIO would have
+ * called "could not open the named file", as if the file were not FITS; else 0.
+ */
+static int reopen_error(const char *name, char *err, size_t errsize)
+{
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    int e = errno;
+    struct rlimit rl;
+    if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        return cli_errf(err, errsize, "cannot open it again for CFITSIO: %s (this process's "
+                                      "limit, ulimit -n, is %llu)", strerror(e),
+                        (unsigned long long)rl.rlim_cur);
+    if (e == ENFILE)
+        return cli_errf(err, errsize, "cannot open it again for CFITSIO: %s (the system's "
+                                      "limit: fs.file-max)", strerror(e));
+    return cli_errf(err, errsize, "cannot open it again for CFITSIO: %s", strerror(e));
+}
+
 int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
                   shmap_keyword **kw, int *nkw, char *err, size_t errsize)
 {
@@ -586,6 +613,10 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     if (fits_open_diskfile(&c->f, name, READONLY, &status)) {
         free(c);
         free(w.start);
+        if (status == FILE_NOT_OPENED && reopen_error(name, err, errsize) < 0) {
+            fits_clear_errmsg();
+            return -1;
+        }
         return fail_status(err, errsize, "not a FITS file CFITSIO can read", status);
     }
     *out = c;
@@ -949,10 +980,15 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
         return fail_status(err, errsize, "creating the file", status);
     }
     LONGLONG end = 0;
+    errno = 0;
     status = write_image(f, t, info, data, kw, nkw, &end);
     if (status) {
+        /* On disk, CFITSIO's own driver leaves the errno of the write that failed. */
+        int e = fd < 0 && (status == WRITE_ERROR || status == FILE_NOT_CLOSED) ? errno : 0;
         free(mem);
-        return fail_status(err, errsize, "writing the file", status);
+        fail_status(err, errsize, "writing the file", status);
+        errno = e;
+        return -1;
     }
     /* In memory, CFITSIO's buffer may have grown past the file's end. */
     const unsigned char *p = mem;
@@ -960,7 +996,9 @@ int cli_fits_write(const char *path, int fd, const shmap_info *info, const void 
     if (fd >= 0 && cli_write_all(fd, p, left) < 0) {
         int e = errno;
         free(mem);
-        return cli_errf(err, errsize, "%s", strerror(e));
+        cli_errf(err, errsize, "%s", strerror(e));
+        errno = e;
+        return -1;
     }
     free(mem);
     return 0;
@@ -1131,9 +1169,14 @@ int cli_fits_write_fd(int fd, const shmap_info *info, const void *data,
     status = write_image(f, t, info, data, kw, nkw, &end);
     if (status && fdfile.err) {
         fits_clear_errmsg();
-        return cli_errf(err, errsize, "%s", strerror(fdfile.err));
+        cli_errf(err, errsize, "%s", strerror(fdfile.err));
+        errno = fdfile.err;
+        return -1;
     }
-    if (status)
-        return fail_status(err, errsize, "writing the file", status);
+    if (status) {
+        fail_status(err, errsize, "writing the file", status);
+        errno = 0;
+        return -1;
+    }
     return 0;
 }

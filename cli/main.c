@@ -4,9 +4,13 @@
  * help texts, so `shmap help NAME`, `shmap NAME --help` and usage errors all print the same
  * words.
  */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -230,8 +234,10 @@ static const cli_command commands[] = {
      "writer that died mid-write gets a warning. FILE gets its name only once whole, so\n"
      "it is never seen half-written and a failure leaves it as it was and, where the\n"
      "file system has unnamed files (O_TMPFILE), even a kill -9 leaves nothing beside\n"
-     "it. A symbolic link is FILE itself: replaced (with\n"
-     "--force), never written through, unless it leads to a descriptor.\n"
+     "it. A full file system, or a file larger than this process may write (ulimit -f),\n"
+     "is said with the bytes to write and the room there was. A symbolic link is FILE\n"
+     "itself: replaced (with --force), never written through, unless it leads to a\n"
+     "descriptor.\n"
      "- writes to standard output, and so does a FILE that names one of this command's\n"
      "descriptors (/dev/stdout, /dev/fd/N, /proc/self/fd/N, or a link to one), whatever\n"
      "it leads to: `export NAME /dev/stdout > f.npy` writes f.npy, and the name is never\n"
@@ -385,13 +391,58 @@ static int dispatch(int argc, char **argv)
     return cmd->fn(argc - 1, argv + 1);
 }
 
+static void on_xfsz(int sig)
+{
+    (void)sig;
+}
+
+/*
+ * A write past this process's file size limit (ulimit -f) raises SIGXFSZ, whose default
+ * action ends the process there and then: no message, and what it was making left half
+ * made (a hidden file beside an export's FILE, a hidden object of a creation). With the
+ * signal caught, the write fails with EFBIG instead, and the command's own error path
+ * tidies up and says which limit it met. Caught rather than ignored: an ignored signal
+ * stays ignored in the program `shmap lock` runs, a caught one is back to its default
+ * there (exec resets it). One that shmap inherited ignored stays ignored.
+ */
+static void catch_xfsz(void)
+{
+    struct sigaction sa, old;
+    if (sigaction(SIGXFSZ, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+        return;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_xfsz;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGXFSZ, &sa, NULL);
+}
+
+/* Standard output is a regular file that has reached this process's file size limit. */
+static int stdout_at_fsize_limit(unsigned long long *limit)
+{
+    struct rlimit rl;
+    struct stat st;
+    if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+        fstat(STDOUT_FILENO, &st) < 0 || !S_ISREG(st.st_mode) ||
+        (unsigned long long)st.st_size < (unsigned long long)rl.rlim_cur)
+        return 0;
+    *limit = (unsigned long long)rl.rlim_cur;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
+    catch_xfsz();
     int status = dispatch(argc, argv);
 
     /* Output that never reached its file (a full disk, a closed pipe) is a failure too. */
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fputs("shmap: error writing to standard output\n", stderr);
+        unsigned long long limit;
+        if (stdout_at_fsize_limit(&limit))
+            fprintf(stderr, "shmap: standard output: exceeds this process's file size limit "
+                            "(ulimit -f) of %llu bytes\n", limit);
+        else
+            fputs("shmap: error writing to standard output\n", stderr);
         return CLI_EXIT_FAIL;
     }
     return status;
