@@ -27,7 +27,6 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
@@ -337,20 +336,10 @@ static int replace_check(const struct shmap__name *n, int old, uint64_t size)
                               (unsigned long long)pages, shmall, (unsigned long long)in_use,
                               why, kept);
     }
-    struct rlimit as;
-    unsigned long long vm_pages;
-    FILE *f;
-    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY &&
-        (f = fopen("/proc/self/statm", "re"))) {
-        int got = fscanf(f, "%llu", &vm_pages);
-        fclose(f);
-        uint64_t vm = got == 1 ? vm_pages * page : 0;
-        if (got == 1 && vm + size > (uint64_t)as.rlim_cur)
-            return shmap__err(-ENOMEM, "%s: attaching %llu bytes would pass this process's "
-                                       "address space limit (ulimit -v: %llu bytes, %llu in "
-                                       "use); %s", n->name, (unsigned long long)size,
-                              (unsigned long long)as.rlim_cur, (unsigned long long)vm, kept);
-    }
+    const char *as = shmap__as_hint(size);
+    if (*as)
+        return shmap__err(-ENOMEM, "%s: cannot attach %llu bytes%s; %s", n->name,
+                          (unsigned long long)size, as, kept);
     return 0;
 }
 

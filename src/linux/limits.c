@@ -54,20 +54,28 @@ static unsigned long long count_lines(const char *path)
     return n;
 }
 
-const char *shmap__map_hint(int err, uint64_t len)
+static _Thread_local char hint[160];
+
+const char *shmap__as_hint(uint64_t len)
 {
-    static _Thread_local char hint[160];
     hint[0] = '\0';
     struct rlimit lim;
-    unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
-    if (err == -ENOMEM && getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
-        unsigned long long vm = first_number("/proc/self/statm") * page;
-        if (vm + len > lim.rlim_cur) {
+    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+        unsigned long long vm =
+            first_number("/proc/self/statm") * (unsigned long long)sysconf(_SC_PAGESIZE);
+        if (vm + len > lim.rlim_cur)
             snprintf(hint, sizeof hint, " (past this process's address space limit, ulimit "
                      "-v: %llu bytes, %llu in use)", (unsigned long long)lim.rlim_cur, vm);
-            return hint;
-        }
     }
+    return hint;
+}
+
+const char *shmap__map_hint(int err, uint64_t len)
+{
+    hint[0] = '\0';
+    struct rlimit lim;
+    if (err == -ENOMEM && *shmap__as_hint(len))
+        return hint;
     if (err == -ENOMEM) {
         unsigned long long max = first_number("/proc/sys/vm/max_map_count");
         unsigned long long maps = max ? count_lines("/proc/self/maps") : 0;

@@ -116,7 +116,7 @@ static void past_the_address_space_limit(void)
     CHECK(setrlimit(RLIMIT_AS, &as) == 0);
     set_limit("shmmax", 1ull << 40);
     set_limit("shmall", 1ull << 30);
-    refused_replace((2ull << 30) / 8, -ENOMEM, "address space limit (ulimit -v: 1073741824");
+    refused_replace((2ull << 30) / 8, -ENOMEM, "address space limit, ulimit -v: 1073741824");
 }
 
 TEST(sysv_replace__past_shmmax_keeps_the_old_segment)
