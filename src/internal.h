@@ -13,6 +13,18 @@
 
 /* error.c: set the thread's detail message and return `code`. */
 SHMAP__HIDDEN int shmap__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * list.c: is `rc` a failure of this process rather than of the object at hand: out of
+ * descriptors (-EMFILE, -ENFILE) or of memory or address space (-ENOMEM, -ENOBUFS)? A
+ * listing or a gc then fails whole (see list.c), where a failure about one object (another
+ * user's, gone meanwhile, not a segment) is that object's alone.
+ */
+SHMAP__HIDDEN bool shmap__process_failure(int rc);
+/* list.c: the error for such a failure: `rc`, with a detail that names the cause first and
+ * the limit reached when it is known, "too many open files: WHAT (this process's limit,
+ * ulimit -n, is 1024)", WHAT formatted from `fmt`. */
+SHMAP__HIDDEN int shmap__process_error(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* @p one or @p many, as @p n asks, for messages that count: "1 byte", "29 bytes". */
 static inline const char *shmap__plural(uint64_t n, const char *one, const char *many)
