@@ -242,7 +242,8 @@ SHMAP__HIDDEN void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsig
  * process), which `st` describes? SHMAP__MAPPED: another open file or mapping of it exists,
  * in this process too. SHMAP__MAYBE_MAPPED: none seen, but some process whose maps this user
  * cannot read could have opened it, or /proc does not show every process; `*why` says which.
- * SHMAP__NOT_MAPPED: nobody uses it.
+ * SHMAP__NOT_MAPPED: nobody uses it. A search that this process could not make (out of
+ * descriptors or memory) is SHMAP__MAYBE_MAPPED with why->error set.
  */
 enum shmap__mapped { SHMAP__NOT_MAPPED, SHMAP__MAPPED, SHMAP__MAYBE_MAPPED };
 struct shmap__unseen {
@@ -251,6 +252,8 @@ struct shmap__unseen {
     unsigned others;    /* how many more such processes */
     bool one_uid;       /* all of them have `uid` */
     const char *reason; /* when pid is 0: what hides the processes */
+    int error;          /* when /proc could not be searched for want of descriptors or
+                           memory (shmap__process_failure()): that code; else 0 */
 };
 /*
  * linux/maps.c: would shmap__mapped_by_any() see the users of a file behind `fd`? Only on
