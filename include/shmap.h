@@ -1249,7 +1249,14 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  * @param[in] ctx passed to @p cb.
  * @return 0; the callback's non-zero value if it stopped the walk; #SHMAP_EINVAL; or a
  *         negative code if the store cannot be listed. Failures on single objects are
- *         reported through the callback (shmap_gc_event::status), not here.
+ *         reported through the callback (shmap_gc_event::status), or pass them by (one
+ *         this user may not open), not here. Running out of descriptors or memory is no
+ *         failure of an object, and every object after it would fail alike: the gc stops
+ *         there and returns -EMFILE, -ENFILE or -ENOMEM, with a detail that names the
+ *         cause, the object and the limit ("too many open files: cannot open
+ *         /dev/shm/NAME (this process's limit, ulimit -n, is 1024)"; a System V segment
+ *         is attached whole, so a small address-space limit, ulimit -v, fails it with
+ *         -ENOMEM). What was done before stays done.
  */
 SHMAP_EXTERN int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx);
 
@@ -1371,7 +1378,7 @@ typedef struct shmap_entry {
                                      read, else 0 */
     int keywords_status;        /**< with #SHMAP_LIST_KEYWORDS: 0 when @p keywords were read,
                                      else why not (-EBUSY: a writer did not finish a change
-                                     within a second; -ENOMEM); 0 without the flag */
+                                     within a second); 0 without the flag */
     shmap_keyword *keywords;    /**< with #SHMAP_LIST_KEYWORDS, the keywords as
                                      shmap_keyword_list() reports them (in the order they
                                      were first set), or NULL when there are none; it lives
@@ -1402,10 +1409,19 @@ typedef struct shmap_entry {
  * the last detaches, is listed only with #SHMAP_LIST_ALL, under `sysv://id=N` and with
  * shmap_info::deleted set (a deleted POSIX object is gone from /dev/shm: no listing sees
  * it).
+ * An object this user may not open, or that went away meanwhile, is that object's affair
+ * (an entry with its @p status, or left out); running out of descriptors or memory is this
+ * process's, and every object after it would fail alike, so the listing fails whole, with
+ * no partial list (see @return).
  * @param[out] out a new array, to be freed with shmap_list_free().
  * @param[out] count its length.
- * @return 0, a negative code if the store cannot be listed at all, or #SHMAP_EINVAL for a
- *         NULL argument.
+ * @return 0; a negative code if the store cannot be listed at all; -EMFILE, -ENFILE or
+ *         -ENOMEM when this process runs out of descriptors or memory while listing, with
+ *         a detail that names the cause, the object and the limit ("too many open files:
+ *         cannot open /dev/shm/NAME to list it (this process's limit, ulimit -n, is
+ *         1024)"; a System V segment is attached whole to be read, so a small
+ *         address-space limit, ulimit -v, fails it with -ENOMEM); or #SHMAP_EINVAL for a
+ *         NULL argument. *out is NULL and *count 0 on failure.
  */
 SHMAP_EXTERN int shmap_list(shmap_entry **out, size_t *count, unsigned int flags);
 

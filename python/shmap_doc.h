@@ -427,7 +427,13 @@ PyDoc_STRVAR(list_doc,
 "(surrogateescape), so each one, byte for byte the object's name, opens and deletes\n"
 "it, but for a name with a control character, which no shmap call takes (see the\n"
 "module's help): such a segment is listed only with all=True, as an object with an\n"
-"error. Raises OSError if the store cannot be listed.");
+"error. Raises OSError if the store cannot be listed. An object this user may not\n"
+"open is left out (listed with all=True), but running out of descriptors or memory\n"
+"fails the whole call, as every later object would fail alike: shmap.Error with\n"
+"errno EMFILE or ENFILE ('too many open files: cannot open /dev/shm/NAME to list it\n"
+"(this process's limit, ulimit -n, is 1024)'), or shmap.OutOfMemoryError, also for a\n"
+"System V segment larger than the address space left (ulimit -v): it is attached\n"
+"whole to be read.");
 
 PyDoc_STRVAR(info_doc,
 "info($module, /, name, *, dtype=None, shape=None, offset=0, private=False,\n"
@@ -558,7 +564,11 @@ PyDoc_STRVAR(gc_doc,
 "delete(force=True).\n"
 "\n"
 "Returns a list (empty when there was nothing to do). Raises OSError (PermissionError,\n"
-"...) when a store cannot be listed at all (actions already done stay done),\n"
+"...) when a store cannot be listed at all, and when the process runs out of\n"
+"descriptors or memory, which would pass every later object by (shmap.Error with\n"
+"errno EMFILE, 'too many open files: cannot open /dev/shm/NAME (...)';\n"
+"shmap.OutOfMemoryError, also for a System V segment larger than the address space\n"
+"left): actions already done stay done;\n"
 "TypeError or ValueError for a bad prefix.");
 
 PyDoc_STRVAR(parse_dtype_doc,

@@ -4917,7 +4917,9 @@ static PyObject *mod_gc(PyObject *module, PyObject *args, PyObject *kwargs)
     if (g.out_of_memory)
         PyErr_NoMemory();
     else if (rc < 0)
-        raise_lib(rc, NULL); /* the walk itself failed: "cannot list /dev/shm: ..." */
+        /* The walk itself failed ("cannot list /dev/shm: ..."), or stopped for want of
+         * descriptors or memory ("too many open files: cannot open /dev/shm/NAME ..."). */
+        raise_lib(rc, NULL);
     else
         res = PyList_New((Py_ssize_t)g.n);
     for (size_t i = 0; res && i < g.n; i++) {

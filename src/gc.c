@@ -48,6 +48,13 @@
  * write access; a gc that cannot write the segment removes it as before, unmarked. What
  * is left uncovered: a gc stopped for seconds between its last look at its mark and its
  * removal, and openers that give up waiting, which they do only after GC_WAIT_NS.
+ *
+ * An object gc cannot open, read or map is passed by, as it was before gc looked: that is
+ * the object's affair (another user's, gone meanwhile, not a segment). Running out of
+ * descriptors or memory is this process's (list.c, "failures of this process"): every
+ * object after it would be passed by alike, and gc would report nothing to do with
+ * leftovers in place, or keep a segment for a /proc it could not read. So gc stops there,
+ * and returns that failure with a detail naming the cause (gc_failed()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -75,8 +82,31 @@ struct gc {
     const char *prefix;
     size_t plen;
     const char *dir;          /* a directory of files ("file:/DIR/"), or NULL: /dev/shm */
+    const char *listing;      /* the path of the directory being walked, for messages */
     char who[SHMAP_NAME_MAX]; /* the name of the object at hand, as events name it */
 };
+
+/*
+ * A step on the entry `name` of the directory being walked that failed with errno `e` (0:
+ * none was set): 0 when that is the object's affair, which gc passes by, or the failure of
+ * this process that ends the gc, "too many open files: cannot open /dev/shm/NAME (...)".
+ */
+static int gc_failed(struct gc *g, int e, const char *what, const char *name)
+{
+    if (!shmap__process_failure(-e))
+        return 0;
+    return shmap__process_error(-e, "cannot %s %s/%s", what,
+                                strcmp(g->listing, "/") == 0 ? "" : g->listing, name);
+}
+
+/* The same for a System V segment, attached whole: its size tells what did not fit. */
+static int gc_sysv_failed(int e, const char *what, const char *name, uint64_t size)
+{
+    if (!shmap__process_failure(-e))
+        return 0;
+    return shmap__process_error(-e, "cannot %s %s (%llu bytes)", what, name,
+                                (unsigned long long)size);
+}
 
 /* The name events and details give the entry `name` of the directory at hand: the entry
  * itself in /dev/shm (a POSIX segment's name), "file:/DIR/NAME" for a file. */
@@ -321,17 +351,21 @@ static int gc_tmp(struct gc *g, int dfd, const char *name)
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0)
-        return 0;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        return gc_failed(g, errno, "open", name);
+    int e = fstat(fd, &st) < 0 ? errno : 0;
+    if (e || !S_ISREG(st.st_mode)) {
         close(fd);
-        return 0;
+        return gc_failed(g, e, "stat", name);
     }
     /* The header, if the creator got as far as writing it, holds its start time and, in
      * slot 0 of the attach table, its pid namespace. */
     struct shmap__header h;
     uint64_t start = 0;
     ssize_t got = pread(fd, &h, sizeof h, 0);
+    e = got < 0 ? errno : 0;
     close(fd);
+    if (shmap__process_failure(-e))
+        return gc_failed(g, e, "read", name);
     if (got == (ssize_t)sizeof h && h.creator_pid == (int32_t)pid) {
         const struct shmap__lockarea *a =
             (const struct shmap__lockarea *)((const char *)&h + SHMAP__LOCK_OFFSET);
@@ -379,6 +413,8 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
     bool dry = g->flags & SHMAP_GC_DRY_RUN;
     *done = false;
     int wfd = dry ? -1 : openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    /* Not writable, it is removed unmarked: only when this user may not write it. */
+    int fatal = wfd < 0 && !dry ? gc_failed(g, errno, "open", name) : 0;
     struct stat now;
     if (wfd >= 0 &&
         (fstat(wfd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
@@ -388,6 +424,14 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
     size_t maplen = header_map_len(st);
     void *live = wfd < 0 ? MAP_FAILED
                          : mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, wfd, 0);
+    if (wfd >= 0 && live == MAP_FAILED)
+        fatal = gc_failed(g, errno, "map", name);
+    if (fatal) {
+        if (wfd >= 0)
+            close(wfd);
+        close(fd);
+        return fatal;
+    }
     int64_t since = 0;
     bool marked = live != MAP_FAILED && gc_mark(live, &since);
     if (live != MAP_FAILED)
@@ -414,6 +458,11 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
                      shmap__header_check(&h, sizeof h, (uint64_t)st->st_size, name) == 0)) &&
         unused_transient(&h, &stale))
         m = shmap__mapped_by_any(fd, st, &unseen);
+    /* /proc could not be searched for want of descriptors or memory: kept, and gc stops. */
+    if (m == SHMAP__MAYBE_MAPPED && unseen.error) {
+        fatal = gc_failed(g, -unseen.error, "search /proc for the users of", name);
+        m = SHMAP__MAPPED;
+    }
     /* A file (gc given a directory) on a file system that does not show its users is
      * kept, however unused it looks. */
     char hidden[160] = "";
@@ -423,6 +472,8 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
      * user): it must still be ours, and young enough that openers still heed it. */
     if (marked) {
         live = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (live == MAP_FAILED && !fatal)
+            fatal = gc_failed(g, errno, "map", name);
         if (m == SHMAP__NOT_MAPPED && (live == MAP_FAILED || !gc_mark_holds(live, since)))
             m = SHMAP__MAPPED; /* kept: the next gc judges it */
     }
@@ -434,6 +485,8 @@ static int gc_transient(struct gc *g, int dfd, const char *name, int fd, const s
         munmap(live, maplen);
     }
     close(fd);
+    if (fatal)
+        return fatal;
     if (m == SHMAP__NOT_MAPPED) {
         *done = true;
         return report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, stale,
@@ -458,15 +511,17 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
     bool dry = g->flags & SHMAP_GC_DRY_RUN;
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return gc_failed(g, errno, "open", name);
     struct stat st;
     struct shmap__header h;
-    ssize_t got;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (got = pread(fd, &h, sizeof h, 0)) < 0 ||
-        shmap__header_check(&h, (size_t)got, (uint64_t)st.st_size, name) < 0 ||
+    ssize_t got = -1;
+    int e = fstat(fd, &st) < 0 ? errno : 0;
+    if (!e && S_ISREG(st.st_mode) && (got = pread(fd, &h, sizeof h, 0)) < 0)
+        e = errno;
+    if (got < 0 || shmap__header_check(&h, (size_t)got, (uint64_t)st.st_size, name) < 0 ||
         got != (ssize_t)sizeof h) {
         close(fd);
-        return 0;
+        return gc_failed(g, e, "read", name);
     }
     /* Judge on the copy; the live table is mapped only to clear it. This process uses
      * the object only through one descriptor when it looks for users, so any other open
@@ -486,16 +541,18 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
     /* Clearing needs write access; a dry run only checks that it would have it. */
     fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return gc_failed(g, errno, "open", name);
     struct stat now;
     void *p = MAP_FAILED;
     size_t maplen = header_map_len(&st);
-    if (!dry && fstat(fd, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
-        p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    e = 0;
+    if (!dry && fstat(fd, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino &&
+        (p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+        e = errno;
     close(fd);
     if (!dry) {
         if (p == MAP_FAILED)
-            return 0;
+            return gc_failed(g, e, "map", name);
         struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
         shmap__lock_scan(a, true, &nlive, &stale);
         munmap(p, maplen);
@@ -549,6 +606,12 @@ static int gc_sysv_transient(struct gc *g, int id, const struct shmid_ds *ds, co
     bool dry = g->flags & SHMAP_GC_DRY_RUN;
     *done = false;
     void *live = dry ? (void *)-1 : shmat(id, NULL, 0);
+    /* Not writable, it is removed unmarked: only when this user may not write it. */
+    int fatal = live == (void *)-1 && !dry
+                    ? gc_sysv_failed(errno, "attach", name, (uint64_t)ds->shm_segsz)
+                    : 0;
+    if (fatal)
+        return fatal;
     int64_t since = 0;
     bool marked = live != (void *)-1 && gc_mark(live, &since);
     if (live != (void *)-1 && !marked) { /* another gc at work decides, slots too */
@@ -594,7 +657,7 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
     struct shmap__header h;
     void *p = shmat(id, NULL, SHM_RDONLY);
     if (p == (void *)-1)
-        return 0;
+        return gc_sysv_failed(errno, "attach", name, (uint64_t)ds->shm_segsz);
     memcpy(&h, p, sizeof h);
     shmdt(p);
     uint64_t size = (uint64_t)ds->shm_segsz;
@@ -615,7 +678,7 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
     /* Clearing needs write access; a dry run only checks that it would have it. */
     p = shmat(id, NULL, 0);
     if (p == (void *)-1)
-        return 0;
+        return gc_sysv_failed(errno, "attach", name, size);
     if (!dry) {
         struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)p + SHMAP__LOCK_OFFSET);
         shmap__lock_scan(a, true, &nlive, &stale);
@@ -632,11 +695,22 @@ static int gc_dir(struct gc *g, const char *dir)
 {
     const char *prefix = g->prefix;
     size_t plen = g->plen;
+    g->listing = dir;
     DIR *d = opendir(dir);
+    if (!d && shmap__process_failure(-errno))
+        return shmap__process_error(-errno, "cannot list %s", dir);
     if (!d)
         return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
     int rc = 0;
-    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+    while (rc == 0) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e && errno && shmap__process_failure(-errno))
+            rc = shmap__process_error(-errno, "cannot list %s", dir);
+        else if (!e && errno)
+            rc = shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
+        if (!e)
+            break;
         bool tmp = strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0;
         if (plen && !(tmp ? tmp_matches(e->d_name, prefix, plen)
                           : strncmp(e->d_name, prefix, plen) == 0))
@@ -685,7 +759,7 @@ int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
     if (flags & ~(unsigned)SHMAP_GC_DRY_RUN)
         return shmap__err(SHMAP_EINVAL, "shmap_gc: unknown flags 0x%x", flags);
     size_t plen = prefix ? strlen(prefix) : 0;
-    struct gc g = {flags, cb, ctx, prefix, plen, NULL, {0}};
+    struct gc g = {flags, cb, ctx, prefix, plen, NULL, NULL, {0}};
     if (prefix && strncmp(prefix, "file://", 7) == 0)
         return gc_files(&g, prefix + 7);
     if (prefix && strncmp(prefix, "file:", 5) == 0)

@@ -13,6 +13,18 @@
 
 /* error.c: set the thread's detail message and return `code`. */
 SHMAP__HIDDEN int shmap__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * list.c: is `rc` a failure of this process rather than of the object at hand: out of
+ * descriptors (-EMFILE, -ENFILE) or of memory or address space (-ENOMEM, -ENOBUFS)? A
+ * listing or a gc then fails whole (see list.c), where a failure about one object (another
+ * user's, gone meanwhile, not a segment) is that object's alone.
+ */
+SHMAP__HIDDEN bool shmap__process_failure(int rc);
+/* list.c: the error for such a failure: `rc`, with a detail that names the cause first and
+ * the limit reached when it is known, "too many open files: WHAT (this process's limit,
+ * ulimit -n, is 1024)", WHAT formatted from `fmt`. */
+SHMAP__HIDDEN int shmap__process_error(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* @p one or @p many, as @p n asks, for messages that count: "1 byte", "29 bytes". */
 static inline const char *shmap__plural(uint64_t n, const char *one, const char *many)
@@ -236,7 +248,8 @@ SHMAP__HIDDEN void shmap__lock_scan(struct shmap__lockarea *a, bool clear, unsig
  * process), which `st` describes? SHMAP__MAPPED: another open file or mapping of it exists,
  * in this process too. SHMAP__MAYBE_MAPPED: none seen, but some process whose maps this user
  * cannot read could have opened it, or /proc does not show every process; `*why` says which.
- * SHMAP__NOT_MAPPED: nobody uses it.
+ * SHMAP__NOT_MAPPED: nobody uses it. A search that this process could not make (out of
+ * descriptors or memory) is SHMAP__MAYBE_MAPPED with why->error set.
  */
 enum shmap__mapped { SHMAP__NOT_MAPPED, SHMAP__MAPPED, SHMAP__MAYBE_MAPPED };
 struct shmap__unseen {
@@ -245,6 +258,8 @@ struct shmap__unseen {
     unsigned others;    /* how many more such processes */
     bool one_uid;       /* all of them have `uid` */
     const char *reason; /* when pid is 0: what hides the processes */
+    int error;          /* when /proc could not be searched for want of descriptors or
+                           memory (shmap__process_failure()): that code; else 0 */
 };
 /*
  * linux/maps.c: would shmap__mapped_by_any() see the users of a file behind `fd`? Only on

@@ -36,17 +36,62 @@
  * segment with more keywords grows the block while it is described; that may move the
  * entries, which is why the stores find their entry again afterwards. The text listing
  * does not ask: it reads the area once, as before, and has no pool.
+ *
+ * Design note: failures of this process. An object that cannot be opened or read is that
+ * object's affair (another user's, gone meanwhile, not a segment): its entry says why, and
+ * the listing goes on. Running out of descriptors or memory is this process's: every
+ * object after it would fail alike, each for no fault of its own, and a listing that left
+ * them out (or, with SHMAP_LIST_ALL, called each one unreadable) would look complete and
+ * be wrong. So the listing fails whole with that code, and a detail that names the cause
+ * and the limit reached (shmap__process_error()); shmap_gc() does the same, for the same
+ * reason: a gc that skipped what it could not open would report "nothing to do".
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "store.h"
+
+bool shmap__process_failure(int rc)
+{
+    return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -ENOBUFS;
+}
+
+int shmap__process_error(int rc, const char *fmt, ...)
+{
+    char what[512], limit[96] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    struct rlimit r;
+    const char *cause = strerror(-rc);
+    if (rc == -EMFILE) {
+        cause = "too many open files";
+        if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+            snprintf(limit, sizeof limit, " (this process's limit, ulimit -n, is %llu)",
+                     (unsigned long long)r.rlim_cur);
+    } else if (rc == -ENFILE) {
+        cause = "too many open files in the system";
+        snprintf(limit, sizeof limit, " (the system-wide limit, fs.file-max, is reached)");
+    } else if (rc == -ENOMEM) {
+        /* A System V segment is attached whole to be read: the address space may be what
+         * ran out. */
+        cause = "out of memory";
+        if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+            snprintf(limit, sizeof limit,
+                     " (this process's address-space limit, ulimit -v, is %llu kB)",
+                     (unsigned long long)r.rlim_cur / 1024);
+    }
+    return shmap__err(rc, "%s: %s%s", cause, what, limit);
+}
 
 static void stat_fields(shmap_info *info, const struct stat *st)
 {
@@ -222,19 +267,23 @@ static size_t pool_room(size_t used, size_t cap, size_t need)
 }
 
 /* Put the last entry's keywords, a sorted snapshot, in the keyword pool; growing it may move
- * the list. Out of memory leaves the entry without them (keywords_status). */
-static void list_keywords(struct shmap__list *l, const struct listed_keywords *kw)
+ * the list. A snapshot that could not be taken leaves the entry without them
+ * (keywords_status); no memory for them fails the listing (see "failures of this process"
+ * above). */
+static int list_keywords(struct shmap__list *l, const struct listed_keywords *kw,
+                         const char *who)
 {
-    int rc = kw->status;
-    if (rc == 0 && l->kwcap - l->nkw < kw->n)
-        rc = list_grow(l, l->cap, l->attcap, pool_room(l->nkw, l->kwcap, kw->n));
+    l->v[l->n - 1].keywords_status = kw->status;
+    if (kw->status < 0)
+        return 0;
+    if (l->kwcap - l->nkw < kw->n &&
+        list_grow(l, l->cap, l->attcap, pool_room(l->nkw, l->kwcap, kw->n)) < 0)
+        return shmap__process_error(-ENOMEM, "no room for the %u keywords of %s", kw->n, who);
     shmap_entry *ent = &l->v[l->n - 1];
-    ent->keywords_status = rc;
-    if (rc < 0)
-        return;
     shmap__keyword_decode(kw->slots, kw->n, kw_pool(l) + l->nkw);
     ent->nkeywords = kw->n;
     l->nkw += kw->n;
+    return 0;
 }
 
 /*
@@ -262,6 +311,12 @@ int shmap__describe_entry(const struct shmap__store_ops *ops, struct shmap__obj 
     bool keywords = (l->flags & SHMAP_LIST_KEYWORDS) != 0;
     shmap_entry *ent = &l->v[l->n - 1];
     int rc = describe_header(ops, obj, &ent->info, who, &h, &got, keywords ? &kw : NULL);
+    /* A System V segment is attached whole to be read: its size tells what did not fit. */
+    if (shmap__process_failure(rc) && ops->store == SHMAP_STORE_SYSV)
+        return shmap__process_error(rc, "cannot attach %s (%llu bytes) to list it", who,
+                                    (unsigned long long)obj->st.st_size);
+    if (shmap__process_failure(rc))
+        return shmap__process_error(rc, "cannot read %s to list it", who);
     if (rc < 0)
         return entry_failed(ent, rc, who);
     /* A checked header is from an object of at least a page; a shorter read means it
@@ -278,10 +333,10 @@ int shmap__describe_entry(const struct shmap__store_ops *ops, struct shmap__obj 
     ent->nattachers = (unsigned)n;
     l->natt += (size_t)n;
     if (keywords) {
-        list_keywords(l, &kw);
+        rc = list_keywords(l, &kw, who);
         free(kw.slots);
     }
-    return 0;
+    return rc;
 }
 
 int shmap__describe_fd(int fd, const struct stat *st, shmap_info *info, const char *who)

@@ -206,7 +206,9 @@ SHMAP__HIDDEN int shmap__describe(const struct shmap__store_ops *ops, struct shm
                                   shmap_info *info, const char *who);
 /* list.c: the same for the last entry of a list, with its attach table and lock state, and
  * its keywords when the list's flags ask for them. The keywords may move the list: callers
- * find their entry again (l->v[l->n - 1]) after the call. */
+ * find their entry again (l->v[l->n - 1]) after the call. Returns 0, the entry's status, or
+ * a failure of this process (shmap__process_failure(), its detail said), which ends the
+ * listing. */
 SHMAP__HIDDEN int shmap__describe_entry(const struct shmap__store_ops *ops,
                                         struct shmap__obj *obj, struct shmap__list *l,
                                         const char *who);

@@ -192,21 +192,42 @@ static int posix_unlink(const struct shmap__name *n)
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
 
+/* The failure of the listing itself (not of one object) while reading /dev/shm. */
+static int posix_list_error(int e, const char *dir)
+{
+    if (shmap__process_failure(-e))
+        return shmap__process_error(-e, "cannot list %s", dir);
+    return shmap__err(-e, "cannot list %s: %s", dir, strerror(e));
+}
+
+/*
+ * Each object of /dev/shm is opened and described; one that cannot be (another user's,
+ * gone meanwhile, not a regular file) is its entry's affair, listed with SHMAP_LIST_ALL or
+ * left out, but a failure of this process (out of descriptors or memory) ends the listing
+ * (list.c, "failures of this process").
+ */
 static int posix_list(struct shmap__list *l, unsigned flags)
 {
     const char *dir = shmap__posix_dir();
     DIR *d = opendir(dir);
     if (!d)
-        return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
+        return posix_list_error(errno, dir);
     int rc = 0;
-    for (struct dirent *e; (e = readdir(d));) {
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno)
+                rc = posix_list_error(errno, dir);
+            break;
+        }
         if (!shmap__posix_listed(e->d_name))
             continue;
         if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
             continue;
         shmap_entry *ent = shmap__list_add(l);
         if (!ent) {
-            rc = shmap__err(-ENOMEM, "shmap_list: out of memory");
+            rc = shmap__process_error(-ENOMEM, "no room to list %s", e->d_name);
             break;
         }
         snprintf(ent->info.name, sizeof ent->info.name, "%s", e->d_name);
@@ -215,8 +236,14 @@ static int posix_list(struct shmap__list *l, unsigned flags)
         struct shmap__obj obj = SHMAP__OBJ_INIT;
         obj.fd = shmap__fd_open_nonblock(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW |
                                                                 O_CLOEXEC);
+        int oe = obj.fd < 0 ? errno : 0;
+        if (shmap__process_failure(-oe)) {
+            rc = shmap__process_error(-oe, "cannot open %s/%s to list it", dir, e->d_name);
+            shmap__list_drop(l);
+            break;
+        }
         if (obj.fd < 0) {
-            ent->status = shmap__err(-errno, "%s: %s", e->d_name, strerror(errno));
+            ent->status = shmap__err(-oe, "%s: %s", e->d_name, strerror(oe));
             if (fstatat(dirfd(d), e->d_name, &obj.st, AT_SYMLINK_NOFOLLOW) == 0 &&
                 S_ISREG(obj.st.st_mode)) {
                 ent->info.size = (uint64_t)obj.st.st_size;
@@ -228,13 +255,24 @@ static int posix_list(struct shmap__list *l, unsigned flags)
                 continue;
             }
         } else {
-            if (fstat(obj.fd, &obj.st) < 0 || !S_ISREG(obj.st.st_mode)) {
+            int se = fstat(obj.fd, &obj.st) < 0 ? errno : 0;
+            if (se || !S_ISREG(obj.st.st_mode)) {
                 close(obj.fd);
                 shmap__list_drop(l);
+                if (shmap__process_failure(-se)) {
+                    rc = shmap__process_error(-se, "cannot stat %s/%s to list it", dir,
+                                              e->d_name);
+                    break;
+                }
                 continue;
             }
             int status = shmap__describe_entry(&shmap__posix_ops, &obj, l, e->d_name);
             close(obj.fd);
+            if (shmap__process_failure(status)) {
+                rc = status;
+                shmap__list_drop(l);
+                break;
+            }
             ent = &l->v[l->n - 1]; /* describing may have moved the list */
             ent->status = status;
             /* A segment under a name no open nor delete takes (put there by another

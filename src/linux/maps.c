@@ -28,6 +28,11 @@
  *
  * /proc may also hide other users' processes altogether (mounted with hidepid=2): then the
  * pid 1 that every pid namespace has is missing from it, and nothing can be ruled out.
+ *
+ * A /proc file that this process cannot open for want of descriptors or memory says
+ * nothing of the process it describes (FAILED): the search stops there and says why, where
+ * taking it for a hidden process would keep the segment with a wrong reason ("this user
+ * cannot read its mappings") and name a process that has nothing to do with it.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -44,33 +49,39 @@
 
 #include "internal.h"
 
-/* What /proc says of one process. */
-enum verdict { GONE, NO, YES, UNREADABLE };
+/* What /proc says of one process; FAILED: nothing, for want of descriptors or memory. */
+enum verdict { GONE, NO, YES, UNREADABLE, FAILED };
 
 /* Capabilities that get past file permissions or change them: CAP_CHOWN, CAP_DAC_OVERRIDE,
  * CAP_DAC_READ_SEARCH and CAP_FOWNER, bits 0 to 3 (linux/capability.h). */
 #define FILE_CAPS 0xfull
 
-/* A failed open or read of a /proc file: the process has exited, or it is hidden from us. */
-static enum verdict failed(int e)
+/* A failed open or read of a /proc file: the process has exited, or it is hidden from us,
+ * or this process is out of descriptors or memory (FAILED, with the code in *err). */
+static enum verdict failed(int e, int *err)
 {
+    if (shmap__process_failure(-e)) {
+        *err = -e;
+        return FAILED;
+    }
     return e == ENOENT || e == ESRCH ? GONE : UNREADABLE;
 }
 
 /* Open /proc/PID/<what> for reading, relative to the /proc directory `proc`. */
-static FILE *proc_open(int proc, const char *pid, const char *what, enum verdict *v)
+static FILE *proc_open(int proc, const char *pid, const char *what, enum verdict *v, int *err)
 {
     char path[64];
     snprintf(path, sizeof path, "%s/%s", pid, what);
     int fd = openat(proc, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        *v = failed(errno);
+        *v = failed(errno, err);
         return NULL;
     }
     FILE *f = fdopen(fd, "r");
     if (!f) {
+        int e = errno;
         close(fd);
-        *v = UNREADABLE;
+        *v = failed(e, err) == FAILED ? FAILED : UNREADABLE;
     }
     return f;
 }
@@ -99,16 +110,17 @@ static bool line_names(const char *line, const struct target *t, bool *shared_rw
 }
 
 /*
- * Does process `pid` map the target? YES, NO, GONE, or UNREADABLE (EACCES/EPERM: not ours).
- * With `writable`, read on after a match for a shared writable mapping of it, and say
- * whether there is one.
+ * Does process `pid` map the target? YES, NO, GONE, UNREADABLE (EACCES/EPERM: not ours), or
+ * FAILED (*err). With `writable`, read on after a match for a shared writable mapping of
+ * it, and say whether there is one.
  */
-static enum verdict maps_has(int proc, const char *pid, const struct target *t, bool *writable)
+static enum verdict maps_has(int proc, const char *pid, const struct target *t, bool *writable,
+                             int *err)
 {
     char line[512];
     enum verdict v = NO;
     bool rw = false;
-    FILE *f = proc_open(proc, pid, "maps", &v);
+    FILE *f = proc_open(proc, pid, "maps", &v, err);
     if (!f)
         return v;
     errno = 0;
@@ -124,7 +136,7 @@ static enum verdict maps_has(int proc, const char *pid, const struct target *t, 
     }
     /* Older kernels refuse at the first read rather than at open. */
     if (v == NO && ferror(f))
-        v = failed(errno);
+        v = failed(errno, err);
     fclose(f);
     if (writable)
         *writable = rw;
@@ -142,15 +154,17 @@ static bool id_opens(unsigned long id, const struct stat *st, bool owner)
 /*
  * Could process `pid` have opened the object, as its /proc/PID/status says? YES, NO or
  * GONE; its effective uid in *euid, (uid_t)-1 when the status does not say. A status that
- * cannot be read or understood counts as YES.
+ * cannot be read or understood counts as YES; one this process cannot open for want of
+ * descriptors or memory is FAILED (*err).
  */
-static enum verdict could_open(int proc, const char *pid, const struct stat *st, uid_t *euid)
+static enum verdict could_open(int proc, const char *pid, const struct stat *st, uid_t *euid,
+                               int *err)
 {
     *euid = (uid_t)-1;
     enum verdict v = NO;
-    FILE *f = proc_open(proc, pid, "status", &v);
+    FILE *f = proc_open(proc, pid, "status", &v, err);
     if (!f)
-        return v == GONE ? GONE : YES;
+        return v == GONE || v == FAILED ? v : YES;
     char *line = NULL;
     size_t cap = 0;
     bool could = (st->st_mode & S_IROTH) != 0, uids = false, gids = false;
@@ -180,8 +194,9 @@ static enum verdict could_open(int proc, const char *pid, const struct stat *st,
             could |= (caps & FILE_CAPS) != 0;
         }
     }
-    if (ferror(f) && failed(errno) == GONE)
-        v = GONE;
+    enum verdict end = ferror(f) ? failed(errno, err) : NO;
+    if (end == GONE || end == FAILED)
+        v = end;
     else
         v = could || !uids || !gids ? YES : NO;
     free(line);
@@ -237,6 +252,7 @@ enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
         return known;
     DIR *d = opendir("/proc");
     if (!d) {
+        failed(errno, &why->error);
         why->reason = "/proc cannot be read";
         return SHMAP__MAYBE_MAPPED;
     }
@@ -246,20 +262,28 @@ enum shmap__mapped shmap__mapped_by_any(int fd, const struct stat *st,
         errno = 0;
         struct dirent *e = readdir(d);
         if (!e) {
-            if (errno)
+            if (errno) {
+                failed(errno, &why->error);
                 why->reason = "/proc cannot be read";
+            }
             break;
         }
         if (!isdigit((unsigned char)e->d_name[0]))
             continue;
         init |= strcmp(e->d_name, "1") == 0;
-        enum verdict v = maps_has(dirfd(d), e->d_name, &t, NULL);
+        enum verdict v = maps_has(dirfd(d), e->d_name, &t, NULL, &why->error);
         if (v == YES) {
             mapped = true;
             break;
         }
         uid_t uid;
-        if (v != UNREADABLE || could_open(dirfd(d), e->d_name, st, &uid) != YES)
+        if (v == UNREADABLE)
+            v = could_open(dirfd(d), e->d_name, st, &uid, &why->error);
+        if (v == FAILED) {
+            why->reason = "/proc cannot be read";
+            break;
+        }
+        if (v != YES)
             continue;
         if (!unseen) {
             why->pid = (pid_t)atoi(e->d_name);
@@ -308,10 +332,18 @@ int shmap__mappers_scan(const struct stat *st, bool sysv, pid_t self, shmap_mapp
         pid_t pid = (pid_t)atoi(e->d_name);
         bool writable;
         uid_t uid;
-        enum verdict v = pid == self ? NO : maps_has(dirfd(d), e->d_name, &t, &writable);
+        int err = 0;
+        enum verdict v = pid == self ? NO : maps_has(dirfd(d), e->d_name, &t, &writable, &err);
         if (v == UNREADABLE) {
-            *unseen += could_open(dirfd(d), e->d_name, st, &uid) == YES;
-            continue;
+            v = could_open(dirfd(d), e->d_name, st, &uid, &err);
+            *unseen += v == YES;
+            if (v != FAILED)
+                continue;
+        }
+        /* Out of descriptors or memory: the count would be wrong, and nothing says so. */
+        if (v == FAILED) {
+            rc = err;
+            break;
         }
         uint64_t start;
         if (v != YES || (start = shmap__proc_start(pid)) == 0) /* 0: it has just exited */

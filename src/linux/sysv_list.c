@@ -48,10 +48,12 @@ static int list_one(int id, const struct shmid_ds *ds, void *ctx)
     bool dying = (ds->shm_perm.mode & SHM_DEST) != 0;
     if (dying && !(w->flags & SHMAP_LIST_ALL))
         return 0;
+    char name[64];
+    shmap__sysv_name(id, ds, name, sizeof name);
     shmap_entry *ent = shmap__list_add(w->l);
     if (!ent)
-        return shmap__err(-ENOMEM, "shmap_list: out of memory");
-    shmap__sysv_name(id, ds, ent->info.name, sizeof ent->info.name);
+        return shmap__process_error(-ENOMEM, "no room to list %s", name);
+    snprintf(ent->info.name, sizeof ent->info.name, "%s", name);
     snprintf(ent->info.os_handle, sizeof ent->info.os_handle, "%d", id);
     ent->info.store = SHMAP_STORE_SYSV;
     ent->info.size = (uint64_t)ds->shm_segsz;
@@ -59,6 +61,12 @@ static int list_one(int id, const struct shmid_ds *ds, void *ctx)
     ent->info.uid = ds->shm_perm.uid;
     ent->info.gid = ds->shm_perm.gid;
     int status = shmap__sysv_describe_id(id, w->l);
+    /* Out of memory or address space (a segment is attached whole to be read): a failure
+     * of this process, which ends the listing (list.c), not of this segment. */
+    if (shmap__process_failure(status)) {
+        shmap__list_drop(w->l);
+        return status;
+    }
     ent = &w->l->v[w->l->n - 1]; /* describing may have moved the list */
     ent->status = status;
     ent->info.deleted = dying;
