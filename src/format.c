@@ -308,17 +308,20 @@ int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize, cons
     return 0;
 }
 
-bool shmap__transient(const struct shmap__header *h)
+bool shmap__transient(const struct shmap__header *h, const struct shmap__header *live)
 {
     /* 1 only: the field was 0 in every segment made before it was used, and damage must
      * not widen what gc removes. */
     return (h->flags & SHMAP_SEG_TRANSIENT) ||
-           __atomic_load_n(&h->creator_destroys, __ATOMIC_RELAXED) == 1;
+           __atomic_load_n(&live->creator_destroys, __ATOMIC_RELAXED) == 1;
 }
 
 void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
-                      const struct shmap__kwslot *slots, const char *rec)
+                      const struct shmap__header *live, const struct shmap__kwslot *slots,
+                      const char *rec)
 {
+    if (!live)
+        live = h;
     info->version = h->version;
     info->dtype = (shmap_dtype)h->dtype;
     info->elsize = h->elsize;
@@ -334,19 +337,12 @@ void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
     info->creator_pid = h->creator_pid;
     info->creator_uid = h->creator_uid;
     info->created_ns = h->created_ns;
-    info->generation = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
+    info->generation = __atomic_load_n(&live->generation, __ATOMIC_ACQUIRE);
     info->flags = h->flags;
-    info->transient = shmap__transient(h);
+    info->transient = shmap__transient(h, live);
     info->keyword_capacity = h->kw_capacity;
-    /* The mapping's slots may change under us (counted as a snapshot would be); a copy a
-     * listing read does not. */
-    if (!slots)
-        info->nkeywords = 0;
-    else if ((const char *)slots == (const char *)h + h->kw_offset)
-        info->nkeywords = shmap__keyword_count_live(h, slots);
-    else
-        info->nkeywords = shmap__keyword_count(slots, h->kw_capacity);
-    info->published_ns = __atomic_load_n(&h->last_publish_ns, __ATOMIC_RELAXED);
+    info->nkeywords = slots ? shmap__keyword_count(slots, h->kw_capacity) : 0;
+    info->published_ns = __atomic_load_n(&live->last_publish_ns, __ATOMIC_RELAXED);
     info->record_fields[0] = '\0';
     if (rec && h->rec_len)
         snprintf(info->record_fields, sizeof info->record_fields, "%.*s", (int)h->rec_len, rec);

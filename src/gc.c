@@ -389,7 +389,7 @@ static bool unused_transient(struct shmap__header *h, unsigned *stale)
     unsigned nlive;
     shmap__lock_scan((struct shmap__lockarea *)((char *)h + SHMAP__LOCK_OFFSET), false, &nlive,
                      stale);
-    return shmap__transient(h) && nlive == 0 && creator_gone(h);
+    return shmap__transient(h, h) && nlive == 0 && creator_gone(h);
 }
 
 /* The length to map the header page with: a whole huge page on hugetlbfs (its block size),

@@ -77,22 +77,29 @@ SHMAP__HIDDEN int shmap__record_check(const char *rec, uint32_t rec_len, uint32_
                                       const char *who);
 /* lock.c: is an attach-table entry this process (pid, start time, pid namespace)? */
 SHMAP__HIDDEN bool shmap__attacher_is_me(const shmap_attacher *a);
-/* Is the segment transient: created so, or destroyed by its creator when it unmaps it (so
- * one whose creator was killed is gc's to remove once nobody uses it)? */
-SHMAP__HIDDEN bool shmap__transient(const struct shmap__header *h);
+/* Is the segment transient: created so (the flags of `h`), or destroyed by its creator when
+ * it unmaps it, as `live` says now (so one whose creator was killed is gc's to remove once
+ * nobody uses it)? */
+SHMAP__HIDDEN bool shmap__transient(const struct shmap__header *h,
+                                    const struct shmap__header *live);
+/* Fill `info` from a header: its fixed part from `h`, what changes (the generation, the
+ * publish time, the creator's destroy policy) from `live` (NULL: `h` too, a copy). The
+ * keywords are counted in `slots`, a copy (NULL: 0, for the caller to count). */
 SHMAP__HIDDEN void shmap__info_fill(shmap_info *info, const struct shmap__header *h,
+                                    const struct shmap__header *live,
                                     const struct shmap__kwslot *slots, const char *rec);
 
 /* keyword.c */
 /* Is a slot (a copy, or one that may change) a well-formed keyword? */
 SHMAP__HIDDEN bool shmap__kwslot_valid(const struct shmap__kwslot *slot);
 SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap);
-/* The keywords in the mapped `slots` (kw_capacity of `words`), counted between two reads of
- * the change sequence in the header `words`, so that the count is one the segment held; a
- * change in progress is waited for while its writer lives, 100 ms at most, then counted as
- * the slots read. */
+/* The keywords in the `cap` mapped `slots`, counted between two reads of the change
+ * sequence in the header `words`, so that the count is one the segment held; a change in
+ * progress is waited for while its writer lives, 100 ms at most, then counted as the slots
+ * read. */
 SHMAP__HIDDEN unsigned shmap__keyword_count_live(const struct shmap__header *words,
-                                                 const struct shmap__kwslot *slots);
+                                                 const struct shmap__kwslot *slots,
+                                                 unsigned cap);
 /* Where a keyword snapshot reads from: a mapping, or an object read through its store (a
  * listing). Each function returns 0 or a negative code, without a detail. */
 struct shmap__kwsource {
@@ -399,6 +406,19 @@ static inline struct shmap__header *shmap__hdr(const shmap_seg *seg)
 {
     /* A raw mapping has no header: its private description stands in. */
     return seg->map->raw ? seg->map->desc : (struct shmap__header *)seg->map->base;
+}
+
+/* The header's fixed part (sizes, offsets, flags, dims, keyword capacity) as it was checked
+ * at open, or written at create: a process that may write the object could change it in the
+ * mapping since, and nothing read there is trusted. A raw mapping's description stands in. */
+static inline const struct shmap__header *shmap__fixed_of(const struct shmap__map *m)
+{
+    return m->raw ? m->desc : (const struct shmap__header *)(const void *)m->head;
+}
+
+static inline const struct shmap__header *shmap__fixed(const shmap_seg *seg)
+{
+    return shmap__fixed_of(seg->map);
 }
 
 /* The header to read what other processes change (see shmap__map.live): the same as

@@ -39,8 +39,13 @@
 
 static struct shmap__kwslot *slots_of(const shmap_seg *seg)
 {
-    const struct shmap__header *h = shmap__hdr(seg);
-    return (struct shmap__kwslot *)((char *)seg->map->base + h->kw_offset);
+    return (struct shmap__kwslot *)((char *)seg->map->base + shmap__fixed(seg)->kw_offset);
+}
+
+/* Slots in the keyword area, as checked at open. */
+static unsigned capacity_of(const shmap_seg *seg)
+{
+    return shmap__fixed(seg)->kw_capacity;
 }
 
 /* Slots come from shared memory: anything but a well-formed keyword is skipped. */
@@ -91,9 +96,8 @@ static bool writer_dead(uint32_t pid, uint64_t start)
  * is taken as the slots read, off at most by the keyword being changed.
  */
 unsigned shmap__keyword_count_live(const struct shmap__header *h,
-                                   const struct shmap__kwslot *slots)
+                                   const struct shmap__kwslot *slots, unsigned cap)
 {
-    const unsigned cap = h->kw_capacity;
     int64_t give_up = 0;
     for (int tries = 0; tries < 100; tries++) {
         uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
@@ -319,7 +323,7 @@ static int own_keywords(const shmap_seg *seg)
         struct shmap__kwslot *copy = snapshot(seg, &rc);
         if (copy) {
             struct shmap__header *own = m->base;
-            memcpy(slots_of(seg), copy, (size_t)own->kw_capacity * sizeof *copy);
+            memcpy(slots_of(seg), copy, (size_t)capacity_of(seg) * sizeof *copy);
             free(copy);
             /* After the snapshot: at least the order of every keyword it holds. */
             own->kw_order = __atomic_load_n(&m->live->kw_order, __ATOMIC_ACQUIRE);
@@ -445,11 +449,12 @@ int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
     struct shmap__kwslot *slots = slots_of(seg);
     if ((rc = kw_lock(h, who)) < 0)
         return rc;
-    struct shmap__kwslot *empty = NULL, *slot = slot_find(slots, h->kw_capacity, upper, &empty);
+    const unsigned cap = capacity_of(seg);
+    struct shmap__kwslot *empty = NULL, *slot = slot_find(slots, cap, upper, &empty);
     if (!slot && !empty) {
         kw_unlock(h);
         return shmap__err(SHMAP_EKEYFULL, "%s: every keyword slot is in use (%u in all)", who,
-                          h->kw_capacity);
+                          cap);
     }
     begin_change(h);
     if (!slot) {
@@ -485,15 +490,15 @@ static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc)
         *rc = shmap__raw_refuse(seg, "keywords");
         return NULL;
     }
-    const struct shmap__header *h = shmap__hdr(seg);
-    struct shmap__kwslot *copy = malloc(((size_t)h->kw_capacity + 1) * sizeof *copy);
+    const unsigned cap = capacity_of(seg);
+    struct shmap__kwslot *copy = malloc(((size_t)cap + 1) * sizeof *copy);
     if (!copy) {
         *rc = shmap__err(-ENOMEM, "%s: out of memory", seg->map->name.name);
         return NULL;
     }
     struct map_source m = {shmap__kw_words(seg->map), slots_of(seg)};
     const struct shmap__kwsource src = {map_words, map_start, map_slots, &m};
-    if ((*rc = shmap__keyword_snapshot(&src, h->kw_capacity, copy, seg->map->name.name)) < 0) {
+    if ((*rc = shmap__keyword_snapshot(&src, cap, copy, seg->map->name.name)) < 0) {
         free(copy);
         return NULL;
     }
@@ -513,7 +518,7 @@ int shmap_keyword_get(const shmap_seg *seg, const char *name, shmap_keyword *out
     if (!copy)
         return rc;
     rc = shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
-    for (unsigned i = 0; i < shmap__hdr(seg)->kw_capacity; i++) {
+    for (unsigned i = 0; i < capacity_of(seg); i++) {
         if (shmap__kwslot_valid(&copy[i]) &&
             strncmp(copy[i].name, upper, sizeof copy[i].name) == 0) {
             slot_to_keyword(&copy[i], out);
@@ -539,7 +544,7 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
     if ((rc = kw_lock(h, who)) < 0)
         return rc;
     rc = shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
-    for (unsigned i = 0; i < h->kw_capacity; i++) {
+    for (unsigned i = 0; i < capacity_of(seg); i++) {
         if (shmap__kwslot_valid(&slots[i]) &&
             strncmp(slots[i].name, upper, sizeof slots[i].name) == 0) {
             begin_change(h);
@@ -586,7 +591,7 @@ static struct shmap__kwslot *sorted_snapshot(const shmap_seg *seg, int *n)
     struct shmap__kwslot *copy = snapshot(seg, n);
     if (!copy)
         return NULL;
-    *n = (int)shmap__keyword_sort(copy, shmap__hdr(seg)->kw_capacity);
+    *n = (int)shmap__keyword_sort(copy, capacity_of(seg));
     return copy;
 }
 

@@ -197,7 +197,7 @@ static int describe_header(const struct shmap__store_ops *ops, struct shmap__obj
         free(slots);
         return rc;
     }
-    shmap__info_fill(info, h, slots, h->rec_len ? rec : NULL);
+    shmap__info_fill(info, h, NULL, slots, h->rec_len ? rec : NULL);
     if (kw && kw->status == 0) {
         kw->n = shmap__keyword_sort(slots, h->kw_capacity);
         kw->slots = slots;

@@ -71,13 +71,13 @@ uint64_t shmap_ring_length(const shmap_seg *seg)
 {
     if (!seg)
         return 0;
-    const struct shmap__header *h = shmap__hdr(seg);
+    const struct shmap__header *h = shmap__fixed(seg);
     return (h->flags & SHMAP_SEG_RING) ? h->dims[0] : 1;
 }
 
 size_t shmap_frame_size(const shmap_seg *seg)
 {
-    return seg ? (size_t)(shmap__hdr(seg)->data_size / shmap_ring_length(seg)) : 0;
+    return seg ? (size_t)(shmap__fixed(seg)->data_size / shmap_ring_length(seg)) : 0;
 }
 
 static int need_writable(const shmap_seg *seg, const char *what)

@@ -587,8 +587,19 @@ int shmap_fd(const shmap_seg *seg)
 
 /* A ring is part of the shape: its first dimension counts frames, a plain array's does not,
  * so a caller that gets the other kind would misread every frame. */
-static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t elsize,
-                       unsigned ndim, const uint64_t *dims, const char *rec, bool ring)
+/* A described mapping's record field list: as read at open (or given at create), else where
+ * the checked header puts it; NULL when it has none. */
+static const char *fields_of(const struct shmap__map *m)
+{
+    const struct shmap__header *h = shmap__fixed_of(m);
+    return m->desc_fields ? m->desc_fields
+           : h->rec_len   ? (const char *)m->base + h->rec_offset
+                          : NULL;
+}
+
+static bool same_shape(const struct shmap__header *h, const char *h_rec, shmap_dtype dtype,
+                       size_t elsize, unsigned ndim, const uint64_t *dims, const char *rec,
+                       bool ring)
 {
     if (h->dtype != (uint32_t)dtype || h->elsize != elsize || h->ndim != ndim ||
         !(h->flags & SHMAP_SEG_RING) != !ring)
@@ -596,7 +607,7 @@ static bool same_shape(const struct shmap__header *h, shmap_dtype dtype, size_t 
     for (unsigned i = 0; i < ndim; i++)
         if (h->dims[i] != dims[i])
             return false;
-    if (dtype == SHMAP_RECORD && !shmap__record_same((const char *)h + h->rec_offset, rec))
+    if (dtype == SHMAP_RECORD && (!h_rec || !shmap__record_same(h_rec, rec)))
         return false;
     return true;
 }
@@ -629,8 +640,9 @@ static int open_existing(shmap_seg **out, const char *name, shmap_dtype dtype, s
     int rc = shmap_open(&seg, name, SHMAP_RDWR);
     if (rc < 0)
         return rc;
-    const struct shmap__header *h = shmap__hdr(seg);
-    if (!same_shape(h, dtype, elsize, ndim, dims, rec, ring)) {
+    const struct shmap__header *h = shmap__fixed(seg);
+    const char *h_rec = fields_of(seg->map);
+    if (!same_shape(h, h_rec, dtype, elsize, ndim, dims, rec, ring)) {
         /* Both field lists when both are records: the difference may be in them alone;
          * what each is of rings when either is one. */
         bool recs = dtype == SHMAP_RECORD && h->dtype == SHMAP_RECORD;
@@ -639,7 +651,7 @@ static int open_existing(shmap_seg **out, const char *name, shmap_dtype dtype, s
         format_shape(want, sizeof want, dtype, ndim, dims, recs ? rec : NULL,
                      rings ? ring : -1);
         format_shape(have, sizeof have, (shmap_dtype)h->dtype, h->ndim, h->dims,
-                     recs ? (const char *)h + h->rec_offset : NULL, rings ? h_ring : -1);
+                     recs ? h_rec : NULL, rings ? h_ring : -1);
         shmap_close(seg);
         return shmap__err(SHMAP_EMISMATCH, "%s: exists as %s, asked for %s", name, have, want);
     }
@@ -1274,7 +1286,7 @@ int shmap_set_destroy(shmap_seg *seg, int destroy)
      * one left by a creator that was killed is removed once nobody uses it. */
     struct shmap__header *h = m->base;
     if (m->created_pid == shmap__getpid() && m->writable && !m->priv && !m->raw &&
-        m->name.store != SHMAP_STORE_MEMFD && h->creator_pid == shmap__getpid())
+        m->name.store != SHMAP_STORE_MEMFD && shmap__fixed_of(m)->creator_pid == shmap__getpid())
         __atomic_store_n(&h->creator_destroys, m->destroy_pid ? 1u : 0u, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_lock);
     return 0;
@@ -1332,27 +1344,23 @@ static void object_info(const struct shmap__map *m, shmap_info *out)
  * its last open or the last asking). */
 static void map_info(struct shmap__map *m, shmap_info *out, bool ask)
 {
-    const struct shmap__header *h = m->raw ? m->desc : m->base;
+    const struct shmap__header *h = shmap__fixed_of(m);
     memset(out, 0, sizeof *out);
     object_info(m, out);
     if (ask)
         __atomic_store_n(&m->deleted_seen, !shmap__map_named(m), __ATOMIC_RELAXED);
     out->deleted = __atomic_load_n(&m->deleted_seen, __ATOMIC_RELAXED);
     if (m->raw) {
-        shmap__info_fill(out, h, NULL, m->desc_fields);
+        shmap__info_fill(out, h, NULL, NULL, m->desc_fields);
         return;
     }
+    /* The fixed part as checked at open; the counters as the object holds them now, the
+     * keywords as this mapping sees them (see shmap__kw_words()); the field list as it was
+     * read at open, or where the checked header puts it. */
     const struct shmap__kwslot *slots =
-        (const struct shmap__kwslot *)((const char *)h + h->kw_offset);
-    const char *rec = h->rec_len ? (const char *)h + h->rec_offset : NULL;
-    if (!m->priv) {
-        shmap__info_fill(out, h, slots, rec);
-        return;
-    }
-    /* Private: the counters as the object holds them now, the keywords as this mapping
-     * sees them (see shmap__kw_words()). */
-    shmap__info_fill(out, m->live, NULL, rec);
-    out->nkeywords = shmap__keyword_count_live(shmap__kw_words(m), slots);
+        (const struct shmap__kwslot *)((const char *)m->base + h->kw_offset);
+    shmap__info_fill(out, h, m->live, NULL, fields_of(m));
+    out->nkeywords = shmap__keyword_count_live(shmap__kw_words(m), slots, h->kw_capacity);
 }
 
 int shmap_info_get(const shmap_seg *seg, shmap_info *out)
@@ -1377,7 +1385,7 @@ int shmap_info_at_open(const shmap_seg *seg, shmap_info *out)
      * segment is read, so no page of it is touched. */
     const struct shmap__header *h = (const struct shmap__header *)(const void *)m->head;
     object_info(m, out);
-    shmap__info_fill(out, h, NULL, NULL);
+    shmap__info_fill(out, h, NULL, NULL, NULL);
     out->deleted = __atomic_load_n(&m->deleted, __ATOMIC_RELAXED);
     if (m->desc_fields)
         snprintf(out->record_fields, sizeof out->record_fields, "%s", m->desc_fields);
