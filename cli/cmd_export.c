@@ -499,7 +499,7 @@ static int fail_write(const char *path, int e, const target *t)
     if (e == ENOSPC && t->have_free)
         return cli_fail(path, "%s: %s, %llu %s free%s%s%s", strerror(e), need, t->free,
                         cli_plural(t->free, "byte", "bytes"), t->mount[0] ? " in " : "",
-                        t->mount, t->free >= t->bytes + t->start
+                        t->mount, t->free >= t->bytes
                                       ? " (it filled up while the file was written)" : "");
     return cli_fail(path, "%s", strerror(e));
 }

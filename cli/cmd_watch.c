@@ -153,8 +153,10 @@ static int read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame
          * (then there is nothing whole to show yet) or was abandoned half-way (torn). */
         pid_t writer = 0;
         int state = shmap_write_state(seg, &writer);
-        if (state == SHMAP_WRITE_IN_PROGRESS) {
-            snprintf(note, notesize, "  no statistics yet: pid %d is writing a frame",
+        if (state == SHMAP_WRITE_IN_PROGRESS || state == SHMAP_WRITE_ABORTED) {
+            snprintf(note, notesize, state == SHMAP_WRITE_ABORTED
+                                         ? "  no statistics yet: pid %d aborted a frame"
+                                         : "  no statistics yet: pid %d is writing a frame",
                      (int)writer);
             return 0;
         }
@@ -162,8 +164,6 @@ static int read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame
         compute(l, frame, fsize / l->elsize, st);
         if (state == SHMAP_WRITE_ABANDONED)
             snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
-        else if (state == SHMAP_WRITE_ABORTED)
-            snprintf(note, notesize, "  torn: writer pid %d aborted the frame", (int)writer);
         return 0;
     }
     uint64_t fseen = *gen - 1;
@@ -182,8 +182,6 @@ static int read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame
     if (rc == SHMAP_EOWNERDEAD) {
         if (state == SHMAP_WRITE_ABANDONED)
             snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);
-        else if (state == SHMAP_WRITE_ABORTED)
-            snprintf(note, notesize, "  torn: writer pid %d aborted the frame", (int)writer);
         else
             snprintf(note, notesize, "  torn: the writer died mid-frame");
         return 0;
@@ -196,6 +194,10 @@ static int read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame
     if ((rc == -EAGAIN || rc == -ETIMEDOUT) && state == SHMAP_WRITE_IN_PROGRESS)
         snprintf(note, notesize, st->valid ? "  (earlier frame: pid %d is writing)"
                                            : "  no statistics yet: pid %d is writing a frame",
+                 (int)writer);
+    else if ((rc == -EAGAIN || rc == -ETIMEDOUT) && state == SHMAP_WRITE_ABORTED)
+        snprintf(note, notesize, st->valid ? "  (earlier frame: pid %d aborted the newest)"
+                                           : "  no statistics yet: pid %d aborted a frame",
                  (int)writer);
     else if (rc == -EAGAIN || rc == -ETIMEDOUT)
         snprintf(note, notesize, st->valid ? "  (earlier frame: the newest was being written)"

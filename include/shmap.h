@@ -869,11 +869,11 @@ SHMAP_EXTERN int shmap_write_begin(shmap_seg *seg, void **frame);
  * it: for a writer that fails in the middle of a frame (a camera error, an exception) and
  * would otherwise have to publish a half-written frame.
  *
- * Nothing is undone: the frame stays half-written, and readers are told so as they are of a
- * writer that died in the middle of it (shmap_write_state() says #SHMAP_WRITE_ABORTED; a
- * reader of a plain segment gets the copy with #SHMAP_EOWNERDEAD, a ring's reader waits for
- * the frame), until the next shmap_write_begin(), by this process or another, takes the
- * write over. The generation does not change.
+ * Nothing is undone and the generation does not change: the frame stays half-written, and
+ * readers wait for it as for a frame being written (shmap_write_state() says
+ * #SHMAP_WRITE_ABORTED), until the next shmap_write_begin(), by this process or another,
+ * takes the write over and publishes the frame, which readers then get whole. Should this
+ * process die first, readers are told as of any writer that died in the middle of a frame.
  * @return 0; #SHMAP_EINVAL when this process has no write in progress (none begun, or it
  *         was published or aborted already) or for a NULL @p seg; #SHMAP_EREADONLY;
  *         #SHMAP_ERAW.
@@ -920,11 +920,11 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * on a segment whose name is gone returns #SHMAP_EREMOVED, as a wait does.
  *
  * A writer found in the middle of the only frame there is (a plain segment) is waited for
- * until it publishes. If it has died, the call returns the copy it made with
+ * until it publishes (one that aborted the frame, until it writes it again and publishes).
+ * If it has died, the call returns the copy it made with
  * #SHMAP_EOWNERDEAD: after a moment (10 ms) of waiting, or at once when the call is about
  * to give up (a try with @p timeout_s 0, or the end of the timeout), so a try and a wait
- * give the same answer about a dead writer; if it aborted the frame (shmap_write_abort()),
- * at once. Checking the writer reads /proc. Before the
+ * give the same answer about a dead writer. Checking the writer reads /proc. Before the
  * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0): its copy
  * then counts as frame 0, so a writer that takes over and publishes frame 0 again brings that
  * reader nothing new. A ring's reader never copies a frame being written: it waits for it,
@@ -937,8 +937,7 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * @param[out] missed frames skipped, because the ring no longer held them or a copy tore
  *             and the newest frame was taken instead (may be NULL).
  * @return as shmap_wait(), or #SHMAP_EOWNERDEAD when the writer died in the middle of the
- *         only frame there is, or aborted it (shmap_write_abort()): the copy in @p dst may
- *         then be torn; @p *seen counts it had.
+ *         only frame there is (the copy in @p dst may then be torn; @p *seen counts it had).
  *         -EAGAIN and -ETIMEDOUT also come when a live writer is in the middle of the only
  *         frame; shmap_write_state() says who.
  */
@@ -951,8 +950,9 @@ typedef enum shmap_write_state_kind {
     SHMAP_WRITE_IN_PROGRESS = 1, /**< a running process is writing a frame */
     SHMAP_WRITE_ABANDONED = 2,   /**< the process writing a frame died in the middle of it:
                                       the frame stays half-written until a writer takes over */
-    SHMAP_WRITE_ABORTED = 3      /**< the process writing a frame gave it up
-                                      (shmap_write_abort()): half-written, as above */
+    SHMAP_WRITE_ABORTED = 3      /**< the process writing a frame, alive, gave it up
+                                      (shmap_write_abort()): half-written until it, or another
+                                      writer, writes it again */
 } shmap_write_state_kind;
 
 /**

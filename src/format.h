@@ -84,7 +84,9 @@ struct shmap__header {
     uint32_t writer_pidns;                 /* 316: its pid namespace, 0 if unknown */
     uint64_t writer_frame;                 /* 320: the frame it writes, plus 1 (0: unknown) */
     uint32_t writer_seq;                   /* 328: the odd write_seq of that write */
-    unsigned char notify_reserved[384 - 332]; /* 332 */
+    uint32_t writer_aborted;               /* 332: the write_seq of a write its writer
+                                              aborted (shmap_write_abort()), or 0 */
+    unsigned char notify_reserved[384 - 336]; /* 336 */
     /* 384..511: lifecycle; free for the backing stores. */
     uint64_t kw_lock_start;                /* 384: kw_lock's start time, clock ticks, or 0 */
     int32_t gc_pid;                        /* 392: a gc judging whether to remove it, or 0;

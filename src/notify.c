@@ -27,9 +27,11 @@
  * the deadline as a wait does: a writer faster than a reader's copy would otherwise keep
  * it copying for as long as it writes.
  *
- * A writer that gives up its frame (shmap_write_abort()) leaves the sequence odd and
- * `writer_start` all ones, a start time no process has: the write is then its writer's no
- * more, and readers treat it as a dead writer's, until the next write_begin() takes it over.
+ * A writer that gives up its frame (shmap_write_abort()) leaves the sequence odd and records
+ * it in `writer_aborted`: to readers the frame is still being written, by a writer that
+ * lives (they wait for it, and are told the copy may be torn only if that writer dies), and
+ * the writer's next write_begin() takes the write over rather than being refused, so the
+ * frame readers get is the one written again, whole.
  *
  * Private (copy-on-write) handles read and wait on the object's header through a shared
  * read-only mapping of its page (shmap__live(), made at open: segment.c), never on their own
@@ -51,9 +53,6 @@
 #define WATCH_NS 50000000LL
 /* How long a reader gives a writer whose frame it needs before checking it is alive. */
 #define WRITER_CHECK_NS 10000000LL
-/* `writer_start` of a write its writer gave up (shmap_write_abort()): no process started
- * then, so the write counts as its writer's no more, for it as for everyone. */
-#define ABORTED_START UINT64_MAX
 
 /* The futex word: the low half of the generation, wherever the byte order puts it. */
 static uint32_t *gen_word(struct shmap__header *h)
@@ -101,6 +100,12 @@ static int need_writable(const shmap_seg *seg, const char *what)
  * write's, which differ): a writer of a version before 0.4.2 records none, and leaves the
  * last one recorded, which is another write's.
  */
+/* Did its writer abort the write in progress that made the sequence `seq`? */
+static bool aborted(const struct shmap__header *h, uint32_t seq)
+{
+    return __atomic_load_n(&h->writer_aborted, __ATOMIC_ACQUIRE) == seq;
+}
+
 static bool writing(const struct shmap__header *h, uint32_t seq, uint64_t g)
 {
     if (!(seq & 1))
@@ -128,9 +133,11 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
     struct shmap__header *h = shmap__hdr(seg);
     uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
     uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
-    if (writing(h, seq, g) && writer_is_me(h))
+    if (writing(h, seq, g) && writer_is_me(h) && !aborted(h, seq))
         return shmap__err(-EALREADY, "%s: a write is already in progress in this process",
                           seg->map->name.name);
+    /* A mark left by an aborted write never matches a later one's sequence (0 is even). */
+    __atomic_store_n(&h->writer_aborted, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_start, shmap__self_start(), __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
@@ -157,15 +164,12 @@ int shmap_write_abort(shmap_seg *seg)
     struct shmap__header *h = shmap__hdr(seg);
     uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
     if (!writing(h, seq, __atomic_load_n(&h->generation, __ATOMIC_RELAXED)) ||
-        !writer_is_me(h))
+        !writer_is_me(h) || aborted(h, seq))
         return shmap__err(SHMAP_EINVAL, "%s: no frame write in progress in this process to "
                                         "abort", seg->map->name.name);
-    /* The sequence stays odd: the frame is half-written, and readers are told so as they
-     * are of a dead writer's, until the next shmap_write_begin() takes the write over. The
-     * wake lets a reader waiting for this frame see that at once. */
-    __atomic_store_n(&h->writer_pidns, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&h->writer_start, ABORTED_START, __ATOMIC_RELEASE);
-    shmap__wake_all(gen_word(h));
+    /* The sequence stays odd: the frame is half-written, and readers wait for it to be
+     * written again (see the design note). */
+    __atomic_store_n(&h->writer_aborted, seq, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -325,8 +329,6 @@ static int after_tear(const shmap_seg *seg, unsigned tears, int64_t deadline)
  * as alive, as lock holders there do. */
 static bool writer_gone(const struct shmap__header *h)
 {
-    if (__atomic_load_n(&h->writer_start, __ATOMIC_ACQUIRE) == ABORTED_START)
-        return true;
     uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_RELAXED);
     if (ns && shmap__self_pidns() && ns != shmap__self_pidns())
         return false;
@@ -344,15 +346,16 @@ int shmap_write_state(const shmap_seg *seg, pid_t *writer)
         return shmap__raw_refuse(seg, "write_state");
     const struct shmap__header *h = shmap__live(seg);
     uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
-    if (!writing(h, __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE), g))
+    uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+    if (!writing(h, seq, g))
         return SHMAP_WRITE_NONE;
     /* Read after the sequence: the pid of the write it marks, or of one begun since. */
     pid_t pid = __atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED);
     if (writer)
         *writer = pid;
-    if (__atomic_load_n(&h->writer_start, __ATOMIC_ACQUIRE) == ABORTED_START)
-        return SHMAP_WRITE_ABORTED;
-    return writer_gone(h) ? SHMAP_WRITE_ABANDONED : SHMAP_WRITE_IN_PROGRESS;
+    if (writer_gone(h))
+        return SHMAP_WRITE_ABANDONED;
+    return aborted(h, seq) ? SHMAP_WRITE_ABORTED : SHMAP_WRITE_IN_PROGRESS;
 }
 
 int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s,
@@ -441,8 +444,7 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
             named_at = now;
         }
         bool giving_up = deadline == 0 || (deadline > 0 && now > deadline);
-        bool aborted = __atomic_load_n(&h->writer_start, __ATOMIC_ACQUIRE) == ABORTED_START;
-        if ((giving_up || aborted || now - stuck_since > WRITER_CHECK_NS) && writer_gone(h)) {
+        if ((giving_up || now - stuck_since > WRITER_CHECK_NS) && writer_gone(h)) {
             /* A writer that published and exited while we judged it left a whole frame:
              * the next round reads it. */
             if (__atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE) != seq ||
@@ -457,23 +459,24 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
             if (missed)
                 *missed = f - *seen;
             *seen = f + 1;
-            const char *how = aborted ? "aborted its write of" : "died while writing";
             if (f < g2)
-                return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) %s frame %llu "
-                                                    "over frame %llu: the copy of frame %llu "
-                                                    "may be torn",
-                                  seg->map->name.name, (int)h->writer_pid, how,
+                return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while "
+                                                    "writing frame %llu over frame %llu: the "
+                                                    "copy of frame %llu may be torn",
+                                  seg->map->name.name, (int)h->writer_pid,
                                   (unsigned long long)g2, (unsigned long long)f,
                                   (unsigned long long)f);
-            return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) %s frame %llu: the "
-                                                "copy may be torn",
-                              seg->map->name.name, (int)h->writer_pid, how,
+            return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while writing "
+                                                "frame %llu: the copy may be torn",
+                              seg->map->name.name, (int)h->writer_pid,
                               (unsigned long long)g2);
         }
         if (giving_up)
             return shmap__err(deadline == 0 ? -EAGAIN : -ETIMEDOUT,
-                              "%s: no whole frame within the timeout: pid %d is writing it",
-                              seg->map->name.name, (int)h->writer_pid);
+                              "%s: no whole frame within the timeout: pid %d %s",
+                              seg->map->name.name, (int)h->writer_pid,
+                              aborted(h, seq) ? "aborted it and has not written it again"
+                                              : "is writing it");
         /* No longer than the timeout leaves: the end of it gets its own look at the writer. */
         int64_t slice = WRITER_CHECK_NS;
         if (deadline > 0 && deadline - now < slice)

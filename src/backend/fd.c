@@ -167,9 +167,11 @@ static int no_space(int fd, uint64_t size, unsigned long long avail, const char 
                       avail >= size ? " (it filled up while the space was being reserved)" : "");
 }
 
-/* Bytes of holes (no memory behind them) in [off, off + len) of a tmpfs object. */
+/* Bytes of holes (no memory behind them) in [off, off + len) of a tmpfs object. The
+ * descriptor's offset, which a caller of shmap_open_fd() shares, is put back. */
 static uint64_t hole_bytes(int fd, uint64_t off, uint64_t len)
 {
+    off_t was = lseek(fd, 0, SEEK_CUR);
     uint64_t holes = 0, end = off + len, at = off;
     while (at < end) {
         off_t data = lseek(fd, (off_t)at, SEEK_DATA);
@@ -183,6 +185,8 @@ static uint64_t hole_bytes(int fd, uint64_t off, uint64_t len)
             break;
         at = (uint64_t)hole;
     }
+    if (was >= 0)
+        lseek(fd, was, SEEK_SET);
     return holes;
 }
 

@@ -136,9 +136,10 @@ ABORTER = ("import shmap, sys\n"
            "sys.stdin.readline()\n")
 
 
-def test_torn_frame__a_writer_that_aborts_a_frame_tells_readers_and_begins_again(name):
-    """A writer whose frame fails half-way gives it up with write_abort(): readers get it
-    marked torn at once (the writer lives on), and its next write_begin() is not refused."""
+def test_torn_frame__readers_wait_for_a_frame_its_writer_aborted_and_get_it_rewritten(name):
+    """A writer whose frame fails half-way gives it up with write_abort(): readers wait for
+    that frame as for one being written (never given it torn while its writer lives), the
+    writer begins it again without being refused, and readers get it rewritten, whole."""
     with shmap.create(name, 16, "u1") as seg:
         seg.array[:] = 1
         seg.publish()
@@ -147,18 +148,16 @@ def test_torn_frame__a_writer_that_aborts_a_frame_tells_readers_and_begins_again
         try:
             assert read_line(proc) == "aborted"
             assert seg.write_state == ("aborted", proc.pid)
-            seg.seen = 1
-            with pytest.warns(shmap.OwnerDiedWarning, match="pid %d.* aborted" % proc.pid):
-                f = seg.read_frame(timeout=0)
-            assert f.torn is True and f.number == 1
-            assert f.data.tolist() == [9] * 8 + [1] * 8
+            seg.seen = 1  # a reader that has had frame 0
+            with pytest.raises(BlockingIOError, match="pid %d aborted it" % proc.pid):
+                seg.read_frame(timeout=0)
             out = run_cli("watch", name, "--count", "1", "--interval", "0.1").stdout
-            assert out.endswith("torn: writer pid %d aborted the frame\n" % proc.pid), out
+            assert out.endswith("no statistics yet: pid %d aborted a frame\n" % proc.pid), out
             proc.stdin.write(b"\n")
-            assert read_line(proc) == "published"
-            seg.seen = 1
             f = seg.read_frame(timeout=10)
-            assert f.torn is False and f.data.tolist() == [3] * 16
+            assert f.torn is False and f.number == 1 and f.missed == 0
+            assert f.data.tolist() == [3] * 16
+            assert read_line(proc) == "published"
             assert seg.write_state == ("none", None)
         finally:
             proc.kill()

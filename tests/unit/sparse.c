@@ -98,6 +98,12 @@ static void files_on_a_full_tmpfs(const char *dir)
     CHECK_ERR(shmap_open(&seg, name, SHMAP_RDONLY), -ENOSPC);
     CHECK_CONTAINS(shmap_last_error(), "have no memory behind them");
     CHECK_ERR(shmap_open(&seg, name, SHMAP_RDWR), -ENOSPC);
+    /* Through a descriptor of the caller's, whose offset (shared) is left where it was. */
+    int fd = open(seg_path, O_RDONLY);
+    CHECK(fd >= 0 && lseek(fd, 123, SEEK_SET) == 123);
+    CHECK_ERR(shmap_open_fd(&seg, fd, SHMAP_RDONLY), -ENOSPC);
+    CHECK_EQ_INT(lseek(fd, 0, SEEK_CUR), 123);
+    close(fd);
 
     /* Room again: both open, and their holes read as zeros. */
     CHECK(unlink(filler) == 0);
