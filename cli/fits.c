@@ -27,6 +27,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -232,7 +233,8 @@ static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t 
                                   "image extension has data)");
 }
 
-/* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. */
+/* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. Every
+ * scan of a card stays within its 80 bytes: the block holding it is no C string. */
 static int card_int(const char *card, long long *v)
 {
     if (card[8] != '=' || card[9] != ' ')
@@ -246,6 +248,152 @@ static int card_int(const char *card, long long *v)
         return -1;
     end += strspn(end, " ");
     return *end == '\0' || *end == '/' ? 0 : -1;
+}
+
+/* The first character of a card's value (after "= " and spaces), or 0 if it has none. */
+static char card_first(const char *card)
+{
+    if (card[8] != '=')
+        return 0;
+    for (int i = 9; i < 80; i++)
+        if (card[i] != ' ')
+            return card[i];
+    return 0;
+}
+
+/* Is the card's name @p prefix and a number 1 to @p max, padded with spaces (NAXIS12)?
+ * The number, else 0. */
+static int card_numbered(const char *card, const char *prefix, int max)
+{
+    size_t n = strlen(prefix);
+    if (memcmp(card, prefix, n) != 0 || card[n] < '1' || card[n] > '9')
+        return 0;
+    long k = 0;
+    size_t i = n;
+    for (; i < 8 && card[i] >= '0' && card[i] <= '9'; i++)
+        k = 10 * k + (card[i] - '0');
+    for (; i < 8; i++)
+        if (card[i] != ' ')
+            return 0;
+    return k <= max ? (int)k : 0;
+}
+
+/* A card's string value ('RICE_1  ') without its quotes and trailing spaces, cut to fit
+ * @p size; "" if it has none. */
+static void card_string(const char *card, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (card_first(card) != '\'')
+        return;
+    const char *p = (const char *)memchr(card + 9, '\'', 71) + 1, *end = card + 80;
+    size_t n = 0;
+    while (p < end && *p != '\'' && n + 1 < size)
+        out[n++] = *p++;
+    while (n && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
+}
+
+/*
+ * The tiled-image keywords of one header, as check_tiles() needs them: for each, whether
+ * a card had it (the first one, which CFITSIO reads) and whether its value is an integer.
+ */
+typedef struct tile_key {
+    int state; /* TILE_ABSENT, TILE_NOT_INT or TILE_INT (then v) */
+    long long v;
+} tile_key;
+enum { TILE_ABSENT, TILE_NOT_INT, TILE_INT };
+typedef struct tiling {
+    int zimage;                 /* ZIMAGE present and not F */
+    int rice;                   /* ZCMPTYPE is RICE_1 */
+    tile_key znaxis, zval1;
+    tile_key zn[MAX_COMPRESS_DIM + 1], zt[MAX_COMPRESS_DIM + 1]; /* ZNAXISn, ZTILEn */
+} tiling;
+
+static void tile_set(tile_key *key, const char *card)
+{
+    if (key->state == TILE_ABSENT)
+        key->state = card_int(card, &key->v) == 0 ? TILE_INT : TILE_NOT_INT;
+}
+
+/* Is @p key an integer from @p min to @p max? Else its state as words in @p v. */
+static int tile_in(const tile_key *key, long long min, long long max, char *v, size_t size)
+{
+    if (key->state == TILE_INT && key->v >= min && key->v <= max)
+        return 1;
+    snprintf(v, size, key->state == TILE_ABSENT ? "missing" : key->state == TILE_NOT_INT ?
+             "no integer" : "%lld", key->v);
+    return 0;
+}
+
+/* Take one card of a header into @p t. */
+static void tiling_card(tiling *t, const char *card)
+{
+    int k;
+    if (memcmp(card, "ZIMAGE  =", 9) == 0) {
+        /* CFITSIO reads ZIMAGE as a logical, and takes numbers for one too (1 is T). */
+        char c = card_first(card);
+        long long v;
+        t->zimage = c && c != 'F' && !(card_int(card, &v) == 0 && v == 0);
+    } else if (memcmp(card, "ZCMPTYPE=", 9) == 0) {
+        char s[72];
+        card_string(card, s, sizeof s);
+        t->rice = strcasecmp(s, "RICE_1") == 0 || strcasecmp(s, "RICE_ONE") == 0;
+    } else if (memcmp(card, "ZNAXIS  ", 8) == 0) {
+        tile_set(&t->znaxis, card);
+    } else if (memcmp(card, "ZVAL1   ", 8) == 0) {
+        tile_set(&t->zval1, card);
+    } else if ((k = card_numbered(card, "ZNAXIS", MAX_COMPRESS_DIM)) > 0) {
+        tile_set(&t->zn[k], card);
+    } else if ((k = card_numbered(card, "ZTILE", MAX_COMPRESS_DIM)) > 0) {
+        tile_set(&t->zt[k], card);
+    }
+}
+
+/*
+ * CFITSIO 4.2 opens a tile-compressed image (a binary table with ZIMAGE = T) by dividing
+ * each axis length by its tile's (ZNAXISn by ZTILEn, or by ZNAXIS1 where ZTILE1 is
+ * missing), and a Rice-compressed one's tile length by its block size (ZVAL1), checking
+ * none of them first: a 0 there kills the process with SIGFPE, and -1 does too under an
+ * axis of -2^63 (-2^63 / -1 traps). It takes those values as it takes any integer, from
+ * floats and logicals too (ZTILE1 = 0.5 or F are 0). So such a header is refused here,
+ * before CFITSIO opens it, unless each of these is an integer, written as one, in range:
+ * ZNAXIS 1 to 6 (CFITSIO's MAX_COMPRESS_DIM), each ZNAXISn and ZTILEn at least 1 (with
+ * ZTILEn's product within an int, which CFITSIO keeps a tile's length in), and ZVAL1 at
+ * least 1 for RICE_1.
+ */
+static int check_tiles(const tiling *t, int hdu, char *err, size_t errsize)
+{
+    if (!t->zimage)
+        return 0;
+    char v[32];
+    if (!tile_in(&t->znaxis, 1, MAX_COMPRESS_DIM, v, sizeof v))
+        return cli_errf(err, errsize, "HDU %d: ZNAXIS is %s: a tile-compressed image needs "
+                                      "ZNAXIS = 1 to %d", hdu, v, MAX_COMPRESS_DIM);
+    long long len = 1;
+    for (int k = 1; k <= t->znaxis.v; k++) {
+        if (!tile_in(&t->zn[k], 1, LLONG_MAX, v, sizeof v))
+            return cli_errf(err, errsize, "HDU %d: ZNAXIS%d is %s: a tile-compressed image "
+                                          "needs each ZNAXISn an integer of at least 1", hdu,
+                            k, v);
+        /* CFITSIO's default tile is a row: ZNAXIS1 by 1 by 1... */
+        tile_key tile = {TILE_INT, k == 1 ? t->zn[1].v : 1};
+        if (t->zt[k].state != TILE_ABSENT)
+            tile = t->zt[k];
+        if (!tile_in(&tile, 1, LLONG_MAX, v, sizeof v))
+            return cli_errf(err, errsize, "HDU %d: ZTILE%d is %s: a tile-compressed image "
+                                          "needs each ZTILEn an integer of at least 1", hdu,
+                            k, v);
+        if (__builtin_mul_overflow(len, tile.v, &len) || len > INT_MAX)
+            return cli_errf(err, errsize, "HDU %d: tiles of ZTILE1 x ... x ZTILE%d pixels, "
+                                          "over %d: CFITSIO holds a tile's length in an int",
+                            hdu, k, INT_MAX);
+    }
+    if (t->rice && !tile_in(&t->zval1, 1, LLONG_MAX, v, sizeof v))
+        return cli_errf(err, errsize, "HDU %d: ZVAL1 is %s: a RICE_1 tile-compressed image "
+                                      "needs its block size, ZVAL1, an integer of at least 1",
+                        hdu, v);
+    return 0;
 }
 
 static int check_axes(int fd, walk *w, char *err, size_t errsize)
@@ -270,6 +418,8 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
         for (int k = 0; k <= NAXIS_SAFE; k++)
             n[k] = -1;
         int end = 0, blocks = 0;
+        tiling tiles;
+        memset(&tiles, 0, sizeof tiles);
         char block[2880];
         while (!end) {
             ssize_t got = pread(fd, block, sizeof block, (off_t)off);
@@ -284,6 +434,7 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
             for (int c = 0; c < 36 && !end; c++) {
                 const char *card = block + 80 * c;
                 long long v;
+                int k;
                 if (memcmp(card, "END     ", 8) == 0)
                     end = 1;
                 else if (memcmp(card, "NAXIS   ", 8) == 0 && card_int(card, &v) == 0)
@@ -295,13 +446,12 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
                 else if (memcmp(card, "GCOUNT  ", 8) == 0 && card_int(card, &v) == 0)
                     gcount = v;
                 else if (memcmp(card, "GROUPS  =", 9) == 0)
-                    groups = card[9 + strspn(card + 9, " ")] == 'T';
-                else if (memcmp(card, "NAXIS", 5) == 0 && card_int(card, &v) == 0) {
-                    char *e;
-                    long k = strtol(card + 5, &e, 10);
-                    if (k >= 1 && k <= NAXIS_SAFE && (*e == ' ' || *e == '='))
+                    groups = card_first(card) == 'T';
+                else if ((k = card_numbered(card, "NAXIS", NAXIS_SAFE)) > 0) {
+                    if (card_int(card, &v) == 0)
                         n[k] = v;
-                }
+                } else if (card[0] == 'Z')
+                    tiling_card(&tiles, card);
             }
         }
         /* No whole block left: the file ends here, as CFITSIO sees it too. */
@@ -313,6 +463,8 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
             return cli_errf(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes "
                                           "in shmap (and CFITSIO cannot read over %d safely)",
                             hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
+        if (check_tiles(&tiles, hdu, err, errsize) < 0)
+            return -1;
         w->checked = hdu;
         if (!end) {
             w->complete = 1; /* the header runs to the end of the file */
