@@ -731,6 +731,105 @@ static int reopen_error(const char *name, char *err, size_t errsize)
     return cli_errf(err, errsize, "cannot open it again for CFITSIO: %s", strerror(e));
 }
 
+/*
+ * How many pixels @p bytes of one tile, in a column of the compressed table, can decompress
+ * to at most (UINT64_MAX: no bound known). Rice codes a block of `blocksize` equal pixels in
+ * a 3- to 5-bit code; deflate (GZIP_1, GZIP_2, and the GZIP_COMPRESSED_DATA column of float
+ * tiles left unquantized) expands 1032 times at most, and a pixel is a byte at least; a
+ * PLIO instruction (2 bytes) gives a run of 4095 pixels at most; UNCOMPRESSED_DATA holds
+ * one pixel per element. HCOMPRESS_1 codes a tile of zeros in a few bytes whatever its
+ * size: no bound.
+ */
+static uint64_t tile_bound(int type, int blocksize, uint64_t bytes, uint64_t elements)
+{
+    if (bytes > UINT64_MAX / 4096)
+        return UINT64_MAX;
+    switch (type) {
+    case INT_MIN: /* UNCOMPRESSED_DATA */
+        return elements;
+    case RICE_1:
+        return (bytes * 8 / 3 + 1) * (uint64_t)blocksize;
+    case GZIP_1:
+    case GZIP_2:
+        return bytes * 1032 + 64;
+    case PLIO_1:
+        return (bytes / 2 + 1) * 4095;
+    case NOCOMPRESS:
+        return bytes;
+    default:
+        return UINT64_MAX;
+    }
+}
+
+/*
+ * A tile-compressed image announces its size in its header (ZNAXISn), which costs nothing
+ * to write: an 8 KB file can announce 800 MB, and import made a segment that large before
+ * the first tile failed to decompress. So before any segment is made, what the table says
+ * of its tiles is checked against the file, at the cost of reading its descriptors: the
+ * table and its heap (PCOUNT) lie within the file, every tile's bytes within the heap, and
+ * those bytes can decompress to the image's pixels by the bounds of tile_bound(). Tiles of
+ * HCOMPRESS_1, which has no such bound, are not checked against the image's size.
+ */
+static int check_compressed(fitsfile *f, const struct stat *st, uint64_t pixels, uint64_t bytes,
+                            char *err, size_t errsize)
+{
+    FITSfile *F = f->Fptr;
+    int status = 0;
+    LONGLONG head, data, end, rowlen = 0, nrows = 0, pcount = 0;
+    if (fits_get_hduaddrll(f, &head, &data, &end, &status) ||
+        fits_read_key(f, TLONGLONG, "NAXIS1", &rowlen, NULL, &status) ||
+        fits_read_key(f, TLONGLONG, "NAXIS2", &nrows, NULL, &status) ||
+        fits_read_key(f, TLONGLONG, "PCOUNT", &pcount, NULL, &status))
+        return fail_status(err, errsize, "reading the compressed image's table", status);
+    uint64_t unit; /* the table and its heap */
+    if (rowlen < 0 || nrows < 0 || pcount < 0 ||
+        __builtin_mul_overflow((uint64_t)rowlen, (uint64_t)nrows, &unit) ||
+        __builtin_add_overflow(unit, (uint64_t)pcount, &unit) ||
+        (uint64_t)st->st_size < (uint64_t)data || unit > (uint64_t)st->st_size - (uint64_t)data)
+        return cli_errf(err, errsize, "truncated: the compressed image's table and heap need "
+                                      "%lld x %lld + %lld bytes, the file holds %lld",
+                        (long long)rowlen, (long long)nrows, (long long)pcount,
+                        (long long)(st->st_size > data ? st->st_size - data : 0));
+    const int cols[] = {F->cn_compressed, F->cn_uncompressed, F->cn_gzip_data};
+    const int kinds[] = {F->compress_type, INT_MIN, GZIP_1};
+    uint64_t bound = 0, stored = 0;
+    for (int k = 0; k < 3; k++) {
+        int typecode;
+        LONGLONG repeat, width;
+        if (cols[k] <= 0)
+            continue;
+        if (fits_get_coltypell(f, cols[k], &typecode, &repeat, &width, &status))
+            return fail_status(err, errsize, "reading the compressed image's table", status);
+        if (typecode >= 0) /* no descriptor column: CFITSIO says so when reading */
+            continue;
+        for (LONGLONG row = 1; row <= nrows; row++) {
+            LONGLONG n, offset;
+            uint64_t len, last;
+            if (fits_read_descriptll(f, cols[k], row, &n, &offset, &status))
+                return fail_status(err, errsize, "reading the compressed image's tiles",
+                                   status);
+            if (n < 0 || offset < 0 || __builtin_mul_overflow((uint64_t)n, (uint64_t)width, &len) ||
+                __builtin_add_overflow((uint64_t)F->heapstart, (uint64_t)offset, &last) ||
+                __builtin_add_overflow(last, len, &last) || (n > 0 && last > unit))
+                return cli_errf(err, errsize, "tile %lld's %lld bytes at heap offset %lld lie "
+                                              "outside the heap (PCOUNT = %lld): the file is "
+                                              "damaged", (long long)row, (long long)n * width,
+                                (long long)offset, (long long)pcount);
+            uint64_t b = tile_bound(kinds[k], F->rice_blocksize, len, (uint64_t)n);
+            bound = __builtin_add_overflow(bound, b, &bound) ? UINT64_MAX : bound;
+            stored += len;
+        }
+    }
+    if (bound < pixels)
+        return cli_errf(err, errsize, "the image's %" PRIu64 " %s (%" PRIu64 " bytes) cannot "
+                                      "come from its tiles' %" PRIu64 " compressed %s, which "
+                                      "%s decompresses to %" PRIu64 " pixels at most: refused "
+                                      "before making a segment for it", pixels,
+                        cli_plural(pixels, "pixel", "pixels"), bytes, stored,
+                        cli_plural(stored, "byte", "bytes"), F->zcmptype, bound);
+    return 0;
+}
+
 int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
                   shmap_keyword **kw, int *nkw, char *err, size_t errsize)
 {
@@ -835,6 +934,8 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     }
     if (status)
         return fail_status(err, errsize, "reading the image header", status);
+    if (compressed && check_compressed(c->f, &st, bytes / a->elsize, bytes, err, errsize) < 0)
+        return -1;
     if (read_keywords(path, c->f, compressed, c->to_float, kw, nkw, err, errsize) < 0)
         return -1;
     /* BLANK gives the stored value of undefined pixels. Read as physical values, they are
