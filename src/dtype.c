@@ -344,11 +344,11 @@ bool shmap__record_same(const char *a, const char *b)
 }
 
 /*
- * A checked field list as a segment stores it: each type by shmap's name (`f32` for `<f4`,
- * `f`, `float32`, `=f4`), each count in plain digits. Readers then meet only the names of
- * this table, however long the spellings a writer used were (`|||b` once overflowed
- * readers' buffers), and numpy's one-letter codes (`l`), whose sizes follow the platform,
- * are written out as the size this one gave them.
+ * A checked field list as a segment stores it: numpy's one-letter codes (`l`, `<h`, `?`)
+ * written out as shmap's names, since their sizes follow the platform that reads them and
+ * readers before they were accepted do not know them; each count in plain digits ("[03]",
+ * "[ 3]", "[+3]" are stored as "[3]", the form FORMAT.md gives). Other spellings are kept:
+ * with one byte-order character at most, none is longer than readers take.
  */
 int shmap__record_canon(const char *fields, char *out, size_t size)
 {
@@ -358,17 +358,19 @@ int shmap__record_canon(const char *fields, char *out, size_t size)
         const char *next = next_field(p, &f);
         if (!next)
             return shmap__err(SHMAP_EDTYPE, "record: field list '%s' does not parse", fields);
+        bool letter = f.tlen == 1 || (f.tlen == 2 && strchr("<>=|", f.type[0]));
         char count[32] = "";
         if (f.bracket)
             snprintf(count, sizeof count, "[%llu]", f.count);
-        len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%.*s:%s%s%s",
-                                (int)f.nlen, f.name, shmap_dtype_name(f.dt), count,
-                                *next ? "," : "");
+        len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%.*s:%.*s%s%s",
+                                (int)f.nlen, f.name, letter ? (int)strlen(shmap_dtype_name(f.dt))
+                                : (int)f.tlen, letter ? shmap_dtype_name(f.dt) : f.type,
+                                count, *next ? "," : "");
         p = next;
     }
     if (len >= size)
         return shmap__err(SHMAP_EDTYPE, "record: field list longer than %zu bytes once its "
-                                        "types are written by shmap's names", size - 1);
+                                        "one-letter types are written out", size - 1);
     if (!*fields && size)
         out[0] = '\0';
     return 0;
