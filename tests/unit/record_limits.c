@@ -7,13 +7,14 @@
 TEST(record_limits__names_of_63_bytes_are_taken_and_of_64_refused_naming_the_field)
 {
     char fields[256];
-    snprintf(fields, sizeof fields, "%.63s:f4,y:u1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    memset(fields, 'a', 63);
+    strcpy(fields + 63, ":f4,y:u1");
     size_t elsize = 0;
     CHECK_OK(shmap_record_parse(fields, &elsize));
     CHECK_EQ_INT(elsize, 5);
-    snprintf(fields, sizeof fields, "y:u1,%.64s:f4", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-             "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+    strcpy(fields, "y:u1,");
+    memset(fields + 5, 'b', 64);
+    strcpy(fields + 69, ":f4");
     CHECK_ERR(shmap_record_parse(fields, NULL), SHMAP_EDTYPE);
     CHECK_CONTAINS(shmap_last_error(), "field 2's name 'bbbb");
     CHECK_CONTAINS(shmap_last_error(), "is 64 bytes, at most 63");
