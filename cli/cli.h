@@ -241,7 +241,7 @@ size_t cli_text_width(const char *s);
 
 /* One field of a record: `name:type[count]`, packed at @p offset. */
 typedef struct cli_field {
-    char name[64];
+    char name[SHMAP_RECORD_FIELDS_MAX]; /* any name a field list holds, as long as it */
     shmap_dtype dtype;
     size_t size;   /* of one item */
     size_t count;  /* items: 1, or n for name:type[n] */
@@ -396,7 +396,7 @@ typedef struct cli_file_array {
     unsigned int ndim;
     uint64_t dims[SHMAP_MAX_DIMS]; /* C order */
     uint64_t data_offset;          /* where the data starts in the file */
-    int swap;                      /* stored in the other byte order */
+    int swap; /* to be put right after reading: other byte order, or bools (npy.c) */
     int fortran;                   /* stored in Fortran order (first index fastest) */
 } cli_file_array;
 
@@ -413,8 +413,10 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
 int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *dims,
                         char **out, size_t *len, char *err, size_t errsize);
 
-/* Reverse the bytes of every number in @p nelem elements laid out as @p l (records field
- * by field, complex numbers part by part). */
+/* Put @p nelem elements laid out as @p l, read from the file cli_npy_read_header() read
+ * last, into this machine's form: reverse the bytes of every number if the file has the
+ * other byte order (records field by field, complex numbers part by part), and set every
+ * bool to 0 or 1. Called when that header set the file array's swap. */
 void cli_swap_bytes(const cli_layout *l, void *data, uint64_t nelem);
 
 /* Whether this shmap reads and writes FITS files (built with CFITSIO), and the message when

@@ -27,6 +27,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -232,7 +233,8 @@ static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t 
                                   "image extension has data)");
 }
 
-/* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. */
+/* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. Every
+ * scan of a card stays within its 80 bytes: the block holding it is no C string. */
 static int card_int(const char *card, long long *v)
 {
     if (card[8] != '=' || card[9] != ' ')
@@ -246,6 +248,152 @@ static int card_int(const char *card, long long *v)
         return -1;
     end += strspn(end, " ");
     return *end == '\0' || *end == '/' ? 0 : -1;
+}
+
+/* The first character of a card's value (after "= " and spaces), or 0 if it has none. */
+static char card_first(const char *card)
+{
+    if (card[8] != '=')
+        return 0;
+    for (int i = 9; i < 80; i++)
+        if (card[i] != ' ')
+            return card[i];
+    return 0;
+}
+
+/* Is the card's name @p prefix and a number 1 to @p max, padded with spaces (NAXIS12)?
+ * The number, else 0. */
+static int card_numbered(const char *card, const char *prefix, int max)
+{
+    size_t n = strlen(prefix);
+    if (memcmp(card, prefix, n) != 0 || card[n] < '1' || card[n] > '9')
+        return 0;
+    long k = 0;
+    size_t i = n;
+    for (; i < 8 && card[i] >= '0' && card[i] <= '9'; i++)
+        k = 10 * k + (card[i] - '0');
+    for (; i < 8; i++)
+        if (card[i] != ' ')
+            return 0;
+    return k <= max ? (int)k : 0;
+}
+
+/* A card's string value ('RICE_1  ') without its quotes and trailing spaces, cut to fit
+ * @p size; "" if it has none. */
+static void card_string(const char *card, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (card_first(card) != '\'')
+        return;
+    const char *p = (const char *)memchr(card + 9, '\'', 71) + 1, *end = card + 80;
+    size_t n = 0;
+    while (p < end && *p != '\'' && n + 1 < size)
+        out[n++] = *p++;
+    while (n && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
+}
+
+/*
+ * The tiled-image keywords of one header, as check_tiles() needs them: for each, whether
+ * a card had it (the first one, which CFITSIO reads) and whether its value is an integer.
+ */
+typedef struct tile_key {
+    int state; /* TILE_ABSENT, TILE_NOT_INT or TILE_INT (then v) */
+    long long v;
+} tile_key;
+enum { TILE_ABSENT, TILE_NOT_INT, TILE_INT };
+typedef struct tiling {
+    int zimage;                 /* ZIMAGE present and not F */
+    int rice;                   /* ZCMPTYPE is RICE_1 */
+    tile_key znaxis, zval1;
+    tile_key zn[MAX_COMPRESS_DIM + 1], zt[MAX_COMPRESS_DIM + 1]; /* ZNAXISn, ZTILEn */
+} tiling;
+
+static void tile_set(tile_key *key, const char *card)
+{
+    if (key->state == TILE_ABSENT)
+        key->state = card_int(card, &key->v) == 0 ? TILE_INT : TILE_NOT_INT;
+}
+
+/* Is @p key an integer from @p min to @p max? Else its state as words in @p v. */
+static int tile_in(const tile_key *key, long long min, long long max, char *v, size_t size)
+{
+    if (key->state == TILE_INT && key->v >= min && key->v <= max)
+        return 1;
+    snprintf(v, size, key->state == TILE_ABSENT ? "missing" : key->state == TILE_NOT_INT ?
+             "no integer" : "%lld", key->v);
+    return 0;
+}
+
+/* Take one card of a header into @p t. */
+static void tiling_card(tiling *t, const char *card)
+{
+    int k;
+    if (memcmp(card, "ZIMAGE  =", 9) == 0) {
+        /* CFITSIO reads ZIMAGE as a logical, and takes numbers for one too (1 is T). */
+        char c = card_first(card);
+        long long v;
+        t->zimage = c && c != 'F' && !(card_int(card, &v) == 0 && v == 0);
+    } else if (memcmp(card, "ZCMPTYPE=", 9) == 0) {
+        char s[72];
+        card_string(card, s, sizeof s);
+        t->rice = strcasecmp(s, "RICE_1") == 0 || strcasecmp(s, "RICE_ONE") == 0;
+    } else if (memcmp(card, "ZNAXIS  ", 8) == 0) {
+        tile_set(&t->znaxis, card);
+    } else if (memcmp(card, "ZVAL1   ", 8) == 0) {
+        tile_set(&t->zval1, card);
+    } else if ((k = card_numbered(card, "ZNAXIS", MAX_COMPRESS_DIM)) > 0) {
+        tile_set(&t->zn[k], card);
+    } else if ((k = card_numbered(card, "ZTILE", MAX_COMPRESS_DIM)) > 0) {
+        tile_set(&t->zt[k], card);
+    }
+}
+
+/*
+ * CFITSIO 4.2 opens a tile-compressed image (a binary table with ZIMAGE = T) by dividing
+ * each axis length by its tile's (ZNAXISn by ZTILEn, or by ZNAXIS1 where ZTILE1 is
+ * missing), and a Rice-compressed one's tile length by its block size (ZVAL1), checking
+ * none of them first: a 0 there kills the process with SIGFPE, and -1 does too under an
+ * axis of -2^63 (-2^63 / -1 traps). It takes those values as it takes any integer, from
+ * floats and logicals too (ZTILE1 = 0.5 or F are 0). So such a header is refused here,
+ * before CFITSIO opens it, unless each of these is an integer, written as one, in range:
+ * ZNAXIS 1 to 6 (CFITSIO's MAX_COMPRESS_DIM), each ZNAXISn and ZTILEn at least 1 (with
+ * ZTILEn's product within an int, which CFITSIO keeps a tile's length in), and ZVAL1 at
+ * least 1 for RICE_1.
+ */
+static int check_tiles(const tiling *t, int hdu, char *err, size_t errsize)
+{
+    if (!t->zimage)
+        return 0;
+    char v[32];
+    if (!tile_in(&t->znaxis, 1, MAX_COMPRESS_DIM, v, sizeof v))
+        return cli_errf(err, errsize, "HDU %d: ZNAXIS is %s: a tile-compressed image needs "
+                                      "ZNAXIS = 1 to %d", hdu, v, MAX_COMPRESS_DIM);
+    long long len = 1;
+    for (int k = 1; k <= t->znaxis.v; k++) {
+        if (!tile_in(&t->zn[k], 1, LLONG_MAX, v, sizeof v))
+            return cli_errf(err, errsize, "HDU %d: ZNAXIS%d is %s: a tile-compressed image "
+                                          "needs each ZNAXISn an integer of at least 1", hdu,
+                            k, v);
+        /* CFITSIO's default tile is a row: ZNAXIS1 by 1 by 1... */
+        tile_key tile = {TILE_INT, k == 1 ? t->zn[1].v : 1};
+        if (t->zt[k].state != TILE_ABSENT)
+            tile = t->zt[k];
+        if (!tile_in(&tile, 1, LLONG_MAX, v, sizeof v))
+            return cli_errf(err, errsize, "HDU %d: ZTILE%d is %s: a tile-compressed image "
+                                          "needs each ZTILEn an integer of at least 1", hdu,
+                            k, v);
+        if (__builtin_mul_overflow(len, tile.v, &len) || len > INT_MAX)
+            return cli_errf(err, errsize, "HDU %d: tiles of ZTILE1 x ... x ZTILE%d pixels, "
+                                          "over %d: CFITSIO holds a tile's length in an int",
+                            hdu, k, INT_MAX);
+    }
+    if (t->rice && !tile_in(&t->zval1, 1, LLONG_MAX, v, sizeof v))
+        return cli_errf(err, errsize, "HDU %d: ZVAL1 is %s: a RICE_1 tile-compressed image "
+                                      "needs its block size, ZVAL1, an integer of at least 1",
+                        hdu, v);
+    return 0;
 }
 
 static int check_axes(int fd, walk *w, char *err, size_t errsize)
@@ -270,6 +418,8 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
         for (int k = 0; k <= NAXIS_SAFE; k++)
             n[k] = -1;
         int end = 0, blocks = 0;
+        tiling tiles;
+        memset(&tiles, 0, sizeof tiles);
         char block[2880];
         while (!end) {
             ssize_t got = pread(fd, block, sizeof block, (off_t)off);
@@ -284,6 +434,7 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
             for (int c = 0; c < 36 && !end; c++) {
                 const char *card = block + 80 * c;
                 long long v;
+                int k;
                 if (memcmp(card, "END     ", 8) == 0)
                     end = 1;
                 else if (memcmp(card, "NAXIS   ", 8) == 0 && card_int(card, &v) == 0)
@@ -295,13 +446,12 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
                 else if (memcmp(card, "GCOUNT  ", 8) == 0 && card_int(card, &v) == 0)
                     gcount = v;
                 else if (memcmp(card, "GROUPS  =", 9) == 0)
-                    groups = card[9 + strspn(card + 9, " ")] == 'T';
-                else if (memcmp(card, "NAXIS", 5) == 0 && card_int(card, &v) == 0) {
-                    char *e;
-                    long k = strtol(card + 5, &e, 10);
-                    if (k >= 1 && k <= NAXIS_SAFE && (*e == ' ' || *e == '='))
+                    groups = card_first(card) == 'T';
+                else if ((k = card_numbered(card, "NAXIS", NAXIS_SAFE)) > 0) {
+                    if (card_int(card, &v) == 0)
                         n[k] = v;
-                }
+                } else if (card[0] == 'Z')
+                    tiling_card(&tiles, card);
             }
         }
         /* No whole block left: the file ends here, as CFITSIO sees it too. */
@@ -313,6 +463,8 @@ static int check_axes(int fd, walk *w, char *err, size_t errsize)
             return cli_errf(err, errsize, "HDU %d has NAXIS = %lld: an image has at most %d axes "
                                           "in shmap (and CFITSIO cannot read over %d safely)",
                             hdu, naxis, SHMAP_MAX_DIMS, NAXIS_SAFE);
+        if (check_tiles(&tiles, hdu, err, errsize) < 0)
+            return -1;
         w->checked = hdu;
         if (!end) {
             w->complete = 1; /* the header runs to the end of the file */
@@ -579,6 +731,105 @@ static int reopen_error(const char *name, char *err, size_t errsize)
     return cli_errf(err, errsize, "cannot open it again for CFITSIO: %s", strerror(e));
 }
 
+/*
+ * How many pixels @p bytes of one tile, in a column of the compressed table, can decompress
+ * to at most (UINT64_MAX: no bound known). Rice codes a block of `blocksize` equal pixels in
+ * a 3- to 5-bit code; deflate (GZIP_1, GZIP_2, and the GZIP_COMPRESSED_DATA column of float
+ * tiles left unquantized) expands 1032 times at most, and a pixel is a byte at least; a
+ * PLIO instruction (2 bytes) gives a run of 4095 pixels at most; UNCOMPRESSED_DATA holds
+ * one pixel per element. HCOMPRESS_1 codes a tile of zeros in a few bytes whatever its
+ * size: no bound.
+ */
+static uint64_t tile_bound(int type, int blocksize, uint64_t bytes, uint64_t elements)
+{
+    if (bytes > UINT64_MAX / 4096)
+        return UINT64_MAX;
+    switch (type) {
+    case INT_MIN: /* UNCOMPRESSED_DATA */
+        return elements;
+    case RICE_1:
+        return (bytes * 8 / 3 + 1) * (uint64_t)blocksize;
+    case GZIP_1:
+    case GZIP_2:
+        return bytes * 1032 + 64;
+    case PLIO_1:
+        return (bytes / 2 + 1) * 4095;
+    case NOCOMPRESS:
+        return bytes;
+    default:
+        return UINT64_MAX;
+    }
+}
+
+/*
+ * A tile-compressed image announces its size in its header (ZNAXISn), which costs nothing
+ * to write: an 8 KB file can announce 800 MB, and import made a segment that large before
+ * the first tile failed to decompress. So before any segment is made, what the table says
+ * of its tiles is checked against the file, at the cost of reading its descriptors: the
+ * table and its heap (PCOUNT) lie within the file, every tile's bytes within the heap, and
+ * those bytes can decompress to the image's pixels by the bounds of tile_bound(). Tiles of
+ * HCOMPRESS_1, which has no such bound, are not checked against the image's size.
+ */
+static int check_compressed(fitsfile *f, const struct stat *st, uint64_t pixels, uint64_t bytes,
+                            char *err, size_t errsize)
+{
+    FITSfile *F = f->Fptr;
+    int status = 0;
+    LONGLONG head, data, end, rowlen = 0, nrows = 0, pcount = 0;
+    if (fits_get_hduaddrll(f, &head, &data, &end, &status) ||
+        fits_read_key(f, TLONGLONG, "NAXIS1", &rowlen, NULL, &status) ||
+        fits_read_key(f, TLONGLONG, "NAXIS2", &nrows, NULL, &status) ||
+        fits_read_key(f, TLONGLONG, "PCOUNT", &pcount, NULL, &status))
+        return fail_status(err, errsize, "reading the compressed image's table", status);
+    uint64_t unit; /* the table and its heap */
+    if (rowlen < 0 || nrows < 0 || pcount < 0 ||
+        __builtin_mul_overflow((uint64_t)rowlen, (uint64_t)nrows, &unit) ||
+        __builtin_add_overflow(unit, (uint64_t)pcount, &unit) ||
+        (uint64_t)st->st_size < (uint64_t)data || unit > (uint64_t)st->st_size - (uint64_t)data)
+        return cli_errf(err, errsize, "truncated: the compressed image's table and heap need "
+                                      "%lld x %lld + %lld bytes, the file holds %lld",
+                        (long long)rowlen, (long long)nrows, (long long)pcount,
+                        (long long)(st->st_size > data ? st->st_size - data : 0));
+    const int cols[] = {F->cn_compressed, F->cn_uncompressed, F->cn_gzip_data};
+    const int kinds[] = {F->compress_type, INT_MIN, GZIP_1};
+    uint64_t bound = 0, stored = 0;
+    for (int k = 0; k < 3; k++) {
+        int typecode;
+        LONGLONG repeat, width;
+        if (cols[k] <= 0)
+            continue;
+        if (fits_get_coltypell(f, cols[k], &typecode, &repeat, &width, &status))
+            return fail_status(err, errsize, "reading the compressed image's table", status);
+        if (typecode >= 0) /* no descriptor column: CFITSIO says so when reading */
+            continue;
+        for (LONGLONG row = 1; row <= nrows; row++) {
+            LONGLONG n, offset;
+            uint64_t len, last;
+            if (fits_read_descriptll(f, cols[k], row, &n, &offset, &status))
+                return fail_status(err, errsize, "reading the compressed image's tiles",
+                                   status);
+            if (n < 0 || offset < 0 || __builtin_mul_overflow((uint64_t)n, (uint64_t)width, &len) ||
+                __builtin_add_overflow((uint64_t)F->heapstart, (uint64_t)offset, &last) ||
+                __builtin_add_overflow(last, len, &last) || (n > 0 && last > unit))
+                return cli_errf(err, errsize, "tile %lld's %lld bytes at heap offset %lld lie "
+                                              "outside the heap (PCOUNT = %lld): the file is "
+                                              "damaged", (long long)row, (long long)n * width,
+                                (long long)offset, (long long)pcount);
+            uint64_t b = tile_bound(kinds[k], F->rice_blocksize, len, (uint64_t)n);
+            bound = __builtin_add_overflow(bound, b, &bound) ? UINT64_MAX : bound;
+            stored += len;
+        }
+    }
+    if (bound < pixels)
+        return cli_errf(err, errsize, "the image's %" PRIu64 " %s (%" PRIu64 " bytes) cannot "
+                                      "come from its tiles' %" PRIu64 " compressed %s, which "
+                                      "%s decompresses to %" PRIu64 " pixels at most: refused "
+                                      "before making a segment for it", pixels,
+                        cli_plural(pixels, "pixel", "pixels"), bytes, stored,
+                        cli_plural(stored, "byte", "bytes"), F->zcmptype, bound);
+    return 0;
+}
+
 int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
                   shmap_keyword **kw, int *nkw, char *err, size_t errsize)
 {
@@ -683,6 +934,8 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     }
     if (status)
         return fail_status(err, errsize, "reading the image header", status);
+    if (compressed && check_compressed(c->f, &st, bytes / a->elsize, bytes, err, errsize) < 0)
+        return -1;
     if (read_keywords(path, c->f, compressed, c->to_float, kw, nkw, err, errsize) < 0)
         return -1;
     /* BLANK gives the stored value of undefined pixels. Read as physical values, they are

@@ -335,8 +335,8 @@ static int parse_fields(const parser *ps, const lit *list, cli_file_array *a, ch
             char shown[96];
             cli_escape_text(shown, sizeof shown, name->s);
             return cli_errf(err, errsize, "field '%s' is not a shmap record field name "
-                                          "(letters, digits and '_', not first a digit)",
-                            shown);
+                                          "(1 to 63 letters, digits and '_', not first a "
+                                          "digit)", shown);
         }
         if (type->kind != LIT_STR)
             return cli_errf(err, errsize, "field '%s' is a nested record, which shmap records "
@@ -560,6 +560,22 @@ static char *read_text(int fd, const unsigned char *got, size_t have, uint32_t h
     return text;
 }
 
+/* Whether the last header read says the data is in the other byte order: what
+ * cli_swap_bytes() is then to do besides setting bools to 0 or 1. A command reads one
+ * file. */
+static int byteswap;
+
+/* Whether @p a holds bools, alone or as record fields. */
+static int holds_bool(const cli_file_array *a)
+{
+    if (a->dtype != SHMAP_RECORD)
+        return a->dtype == SHMAP_BOOL;
+    for (const char *p = a->fields; (p = strchr(p, ':')) != NULL; p++)
+        if (strncmp(p + 1, "bool", 4) == 0 && (p[5] == '\0' || p[5] == ',' || p[5] == '['))
+            return 1;
+    return 0;
+}
+
 int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
                         cli_file_array *a, char *err, size_t errsize)
 {
@@ -595,6 +611,13 @@ int cli_npy_read_header(int fd, const unsigned char *prefix, size_t nprefix,
         cli_errf(err, errsize, "%s", why);
         goto out;
     }
+    /* A bool is 0 or 1 in a segment (FORMAT.md); numpy reads any nonzero byte as True and
+     * leaves it as it is. The data of a file holding bools is put right after reading,
+     * through the call that swaps bytes (import makes it when a->swap is set), which then
+     * also knows whether the bytes are to be swapped. */
+    byteswap = a->swap;
+    if (holds_bool(a))
+        a->swap = 1;
     rc = 0;
 out:
     free(text);
@@ -723,16 +746,28 @@ static void swap_scalars(shmap_dtype t, unsigned char *p, size_t count, size_t s
     swap_items(p, size, count, stride);
 }
 
+/* @p count scalars of type @p t, @p stride bytes apart, into this machine's form: bytes
+ * swapped if the file's order is the other, and bools 0 or 1. */
+static void fix_scalars(shmap_dtype t, unsigned char *p, size_t count, size_t stride)
+{
+    if (t == SHMAP_BOOL) {
+        for (size_t k = 0; k < count; k++)
+            p[k * stride] = p[k * stride] != 0;
+    } else if (byteswap) {
+        swap_scalars(t, p, count, stride);
+    }
+}
+
 void cli_swap_bytes(const cli_layout *l, void *data, uint64_t nelem)
 {
     unsigned char *p = data;
     if (l->dtype != SHMAP_RECORD) {
-        swap_scalars(l->dtype, p, (size_t)nelem, l->elsize);
+        fix_scalars(l->dtype, p, (size_t)nelem, l->elsize);
         return;
     }
     for (uint64_t e = 0; e < nelem; e++)
         for (size_t i = 0; i < l->nfields; i++) {
             const cli_field *f = &l->fields[i];
-            swap_scalars(f->dtype, p + e * l->elsize + f->offset, f->count, f->size);
+            fix_scalars(f->dtype, p + e * l->elsize + f->offset, f->count, f->size);
         }
 }

@@ -314,7 +314,7 @@ static int value_error(char *err, size_t errsize, const cli_field *f, int rc, sh
                        const char *s, const char *e)
 {
     trim(&s, &e);
-    char where[96] = "";
+    char where[SHMAP_RECORD_FIELDS_MAX + 16] = "";
     if (f)
         snprintf(where, sizeof where, "field '%s': ", f->name);
     int len = (int)(e - s);
@@ -524,11 +524,15 @@ static int parse_fields(cli_layout *l, const char *spec, char *err, size_t errsi
     }
     const char *s = spec, *end = spec + strlen(spec);
     size_t offset = 0;
+    /* Buffers as long as a whole field list: segments made before the library limited
+     * names and wrote types by its names hold any name or spelling it then accepted. */
     for (;;) {
         const char *q = item_end(s, end), *a = s, *b = q;
         trim(&a, &b);
         const char *colon = memchr(a, ':', (size_t)(b - a));
         cli_field *f = &l->fields[l->nfields];
+        size_t nth = l->nfields + 1;
+        const char *why = NULL;
         f->count = 1;
         const char *type_end = b;
         if (colon && b > colon && b[-1] == ']') {
@@ -536,29 +540,44 @@ static int parse_fields(cli_layout *l, const char *spec, char *err, size_t errsi
             int neg;
             uint64_t count;
             if (!open || parse_integer(open + 1, b - 1, &neg, &count) != VAL_OK || neg ||
-                count == 0 || count > SIZE_MAX / 16)
+                count == 0 || count > SIZE_MAX / 16) {
+                why = "a bad count";
                 goto bad;
+            }
             f->count = (size_t)count;
             type_end = open;
         }
-        char type[32];
+        char type[SHMAP_RECORD_FIELDS_MAX];
         const char *name_end = colon;
-        if (!colon || colon == a || (size_t)(colon - a) >= sizeof f->name ||
-            (size_t)(type_end - colon) > sizeof type)
+        if (!colon || colon == a) {
+            why = colon ? "no name" : "no ':type'";
             goto bad;
+        }
+        if ((size_t)(colon - a) >= sizeof f->name || (size_t)(type_end - colon) > sizeof type) {
+            why = "a name or type longer than a field list";
+            goto bad;
+        }
         trim(&a, &name_end);
         memcpy(f->name, a, (size_t)(name_end - a));
         const char *ts = colon + 1;
         trim(&ts, &type_end);
         snprintf(type, sizeof type, "%.*s", (int)(type_end - ts), ts);
-        if (shmap_dtype_parse(type, &f->dtype) < 0 || (f->size = shmap_dtype_size(f->dtype)) == 0)
+        if (shmap_dtype_parse(type, &f->dtype) < 0 ||
+            (f->size = shmap_dtype_size(f->dtype)) == 0) {
+            why = "a type this shmap does not know";
             goto bad;
+        }
         f->offset = offset;
         offset += f->size * f->count;
         l->nfields++;
         if (q == end)
             break;
         s = q + 1;
+        continue;
+    bad:
+        snprintf(err, errsize, "cannot read record field list '%s': field %zu '%.*s' has %s",
+                 spec, nth, (int)(q - s), s, why);
+        return -1;
     }
     if (offset != l->elsize) {
         snprintf(err, errsize, "record fields '%s' make %zu %s, elements have %zu", spec,
@@ -566,9 +585,6 @@ static int parse_fields(cli_layout *l, const char *spec, char *err, size_t errsi
         return -1;
     }
     return 0;
-bad:
-    snprintf(err, errsize, "cannot read record field list '%s'", spec);
-    return -1;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -566,23 +566,33 @@ static PyArray_Descr *descr_of_fields(const char *fields, size_t elsize)
     PyObject *list = PyList_New(0);
     if (!list)
         return NULL;
-    for (const char *p = fields; *p;) {
-        const char *end = strchr(p, ',');
+    const char *p = fields, *end = fields, *why = NULL;
+    int nth = 0;
+    for (; *p; nth++) {
+        end = strchr(p, ',');
         if (!end)
             end = p + strlen(p);
         const char *colon = memchr(p, ':', (size_t)(end - p));
-        if (!colon)
+        if (!colon) {
+            why = "no ':type'";
             goto bad;
+        }
         const char *bracket = memchr(colon, '[', (size_t)(end - colon));
         const char *tend = bracket ? bracket : end;
-        char type[64];
-        if ((size_t)(tend - colon - 1) >= sizeof type)
+        /* As long as a whole field list: a segment made before the library wrote types by
+         * its names holds any spelling it then accepted. */
+        char type[SHMAP_RECORD_FIELDS_MAX];
+        if ((size_t)(tend - colon - 1) >= sizeof type) {
+            why = "a type longer than a field list";
             goto bad;
+        }
         memcpy(type, colon + 1, (size_t)(tend - colon - 1));
         type[tend - colon - 1] = '\0';
         shmap_dtype dt;
-        if (shmap_dtype_parse(type, &dt) < 0)
+        if (shmap_dtype_parse(type, &dt) < 0) {
+            why = "a type this shmap does not know";
             goto bad;
+        }
         PyObject *name = PyUnicode_FromStringAndSize(p, colon - p);
         PyArray_Descr *fd = name ? descr_of_type(dt) : NULL;
         PyObject *item = NULL;
@@ -620,7 +630,10 @@ static PyArray_Descr *descr_of_fields(const char *fields, size_t elsize)
     return descr;
 bad:
     Py_DECREF(list);
-    raise_fmt(Error, SHMAP_ECORRUPT, "cannot read the record field list '%s'", fields);
+    char field[SHMAP_RECORD_FIELDS_MAX];
+    snprintf(field, sizeof field, "%.*s", (int)(end - p), p);
+    raise_fmt(Error, SHMAP_ECORRUPT, "cannot read the record field list '%s': field %d '%s' "
+              "has %s", fields, nth + 1, field, why);
     return NULL;
 }
 

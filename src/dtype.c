@@ -8,6 +8,10 @@
 
 #include "internal.h"
 
+/* The longest record field name, in bytes: what every reader of a field list takes (the
+ * command's and the Python module's buffers hold 64 with the NUL). */
+#define SHMAP__FIELD_NAME_MAX 63
+
 static const struct {
     shmap_dtype dtype;
     const char *name, *numpy;
@@ -210,8 +214,9 @@ int shmap__dtype_parse_quiet(const char *s, shmap_dtype *out)
         if (numpy_unicode(s + 1))
             return SHMAP_EDTYPE;
         if (parse_numpy_code(s + 1, &dt) < 0 && parse_numpy_letter(s + 1, &dt) < 0) {
-            /* "<float32" is not numpy, but "=f4" is; allow words after '=' and '|'. */
-            if (order != '=' && order != '|')
+            /* "<float32" is not numpy, but "=f4" is; allow words after '=' and '|', and
+             * one such character only ("|<f4", "=<f4", "|||b" are no type). */
+            if ((order != '=' && order != '|') || strchr("<>=|!", s[1]))
                 return SHMAP_EDTYPE;
             return shmap__dtype_parse_quiet(s + 1, out);
         }
@@ -294,6 +299,7 @@ struct field {
     size_t nlen, tlen;
     shmap_dtype dt;
     unsigned long long count;
+    bool bracket; /* a count was written */
 };
 
 /* The next field of a checked field list into `f`; the text after it, or NULL at the end
@@ -310,6 +316,7 @@ static const char *next_field(const char *p, struct field *f)
     type[tlen] = '\0';
     f->count = 1;
     char *bracket = strchr(type, '[');
+    f->bracket = bracket != NULL;
     if (bracket) {
         f->count = strtoull(bracket + 1, NULL, 10);
         *bracket = '\0';
@@ -339,7 +346,9 @@ bool shmap__record_same(const char *a, const char *b)
 /*
  * A checked field list as a segment stores it: numpy's one-letter codes (`l`, `<h`, `?`)
  * written out as shmap's names, since their sizes follow the platform that reads them and
- * readers before they were accepted do not know them. Other spellings are kept.
+ * readers before they were accepted do not know them; each count in plain digits ("[03]",
+ * "[ 3]", "[+3]" are stored as "[3]", the form FORMAT.md gives). Other spellings are kept:
+ * with one byte-order character at most, none is longer than readers take.
  */
 int shmap__record_canon(const char *fields, char *out, size_t size)
 {
@@ -349,14 +358,14 @@ int shmap__record_canon(const char *fields, char *out, size_t size)
         const char *next = next_field(p, &f);
         if (!next)
             return shmap__err(SHMAP_EDTYPE, "record: field list '%s' does not parse", fields);
-        const char *end = *next ? next - 1 : next; /* the comma, or the end */
         bool letter = f.tlen == 1 || (f.tlen == 2 && strchr("<>=|", f.type[0]));
-        const char *tail = f.type + f.tlen; /* a count, "[3]", or nothing */
-        len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%.*s%s%.*s%s",
-                                (int)(f.type - p), p,
-                                letter ? shmap_dtype_name(f.dt) : "",
-                                (int)(end - (letter ? tail : f.type)), letter ? tail : f.type,
-                                *next ? "," : "");
+        char count[32] = "";
+        if (f.bracket)
+            snprintf(count, sizeof count, "[%llu]", f.count);
+        len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%.*s:%.*s%s%s",
+                                (int)f.nlen, f.name, letter ? (int)strlen(shmap_dtype_name(f.dt))
+                                : (int)f.tlen, letter ? shmap_dtype_name(f.dt) : f.type,
+                                count, *next ? "," : "");
         p = next;
     }
     if (len >= size)
@@ -396,6 +405,10 @@ int shmap_record_parse(const char *fields, size_t *elsize)
                               field);
         *colon = '\0';
         const char *fname = field, *ftype = colon + 1;
+        if (strlen(fname) > SHMAP__FIELD_NAME_MAX)
+            return shmap__err(SHMAP_EDTYPE, "record: field %d's name '%s' is %zu bytes, at "
+                                            "most %d", nfield, fname, strlen(fname),
+                              SHMAP__FIELD_NAME_MAX);
         if (!*fname || !(isalpha((unsigned char)fname[0]) || fname[0] == '_'))
             return shmap__err(SHMAP_EDTYPE, "record: field %d has a bad name '%s'", nfield,
                               fname);
@@ -416,6 +429,8 @@ int shmap_record_parse(const char *fields, size_t *elsize)
             char *end;
             errno = 0;
             count = strtoull(bracket + 1, &end, 10);
+            /* strtoull's reading ("[ 3]", "[+3]", "[03]" are 3): a segment stores the
+             * count as "[3]" (shmap__record_canon), and reads back what it stored before. */
             if (errno || end == bracket + 1 || *end != ']' || end[1] || count == 0 ||
                 count > (1u << 20))
                 return shmap__err(SHMAP_EDTYPE, "record: field '%s' has a bad count '%s'", fname,
