@@ -667,6 +667,26 @@ static void with_private_mount(const char *fstype, const char *opts, void (*body
         test_fail(__FILE__, __LINE__, "the child with the %s mount failed (%d)", fstype, rc);
 }
 
+void util_with_private_dev_shm(const char *opts, void (*body)(void))
+{
+    util_need_root();
+    fflush(NULL);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+            TEST_SKIP("a mount namespace of its own: %s", strerror(errno));
+        if (mount("none", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+            TEST_SKIP("mount -t tmpfs -o %s on /dev/shm: %s", opts, strerror(errno));
+        body();
+        _exit(0);
+    }
+    int rc = test_wait(pid);
+    if (rc == 77)
+        TEST_SKIP("(the line above says why)");
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "the child with its own /dev/shm failed (%d)", rc);
+}
+
 void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages)
 {
     if (geteuid() != 0)

@@ -15,6 +15,16 @@
 #include "format.h"
 #include "test.h"
 
+/* Built with AddressSanitizer, which needs terabytes of address space: tests that set an
+ * address space limit (ulimit -v) skip or cap allocations another way. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UTIL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UTIL_ASAN 1
+#endif
+#endif
+
 /* The checksum of a header's fixed part as docs/FORMAT.md defines it: FNV-1a's step over
  * the 31 native 64-bit words at 0..247, written here from the document. */
 uint64_t util_header_checksum(const struct shmap__header *h);
@@ -109,6 +119,10 @@ void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages
  * file system to fill. Root only: others skip. Nothing stays mounted.
  */
 void util_with_tmpfs(void (*body)(const char *mnt), const char *size);
+/* Run body() in a child (root) whose /dev/shm is a tmpfs of its own, mounted with `opts`
+ * ("size=1m,nr_inodes=4") in a mount namespace of its own: a full /dev/shm without
+ * touching the machine's. The test fails if body does, skips where it cannot be made. */
+void util_with_private_dev_shm(const char *opts, void (*body)(void));
 
 /* Sleep `ms` milliseconds, through signals. */
 void util_sleep_ms(long ms);

@@ -41,14 +41,7 @@ static unsigned long long kernel_limit(const char *what)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/sys/kernel/%s", what);
-    FILE *f = fopen(path, "re");
-    unsigned long long v = 0;
-    if (f) {
-        if (fscanf(f, "%llu", &v) != 1)
-            v = 0;
-        fclose(f);
-    }
-    return v;
+    return shmap__proc_number(path);
 }
 
 /* Parse what follows "sysv://": the key, or id=N. */

@@ -29,7 +29,7 @@ static unsigned long long proc_value(const char *path, const char *key)
     return v;
 }
 
-static unsigned long long first_number(const char *path)
+unsigned long long shmap__proc_number(const char *path)
 {
     FILE *f = fopen(path, "re");
     unsigned long long v = 0;
@@ -62,7 +62,7 @@ const char *shmap__as_hint(uint64_t len)
     struct rlimit lim;
     if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
         unsigned long long vm =
-            first_number("/proc/self/statm") * (unsigned long long)sysconf(_SC_PAGESIZE);
+            shmap__proc_number("/proc/self/statm") * (unsigned long long)sysconf(_SC_PAGESIZE);
         if (vm + len > lim.rlim_cur)
             snprintf(hint, sizeof hint, " (past this process's address space limit, ulimit "
                      "-v: %llu bytes, %llu in use)", (unsigned long long)lim.rlim_cur, vm);
@@ -77,7 +77,7 @@ const char *shmap__map_hint(int err, uint64_t len)
     if (err == -ENOMEM && *shmap__as_hint(len))
         return hint;
     if (err == -ENOMEM) {
-        unsigned long long max = first_number("/proc/sys/vm/max_map_count");
+        unsigned long long max = shmap__proc_number("/proc/sys/vm/max_map_count");
         unsigned long long maps = max ? count_lines("/proc/self/maps") : 0;
         if (max && maps + 2 >= max)
             snprintf(hint, sizeof hint, " (this process has %llu mappings, as many as "

@@ -1059,14 +1059,6 @@ TEST(io__without_cfitsio_fits_is_one_clear_failure)
 /* ---------------------------------------------------------------------------------------- */
 /* Hostile files and odd paths */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UTIL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UTIL_ASAN 1
-#endif
-#endif
-
 /* Run a shell command line (the shmap command as "$SHMAP") with memory for allocations
  * capped near 300 MiB: by RLIMIT_AS, or under AddressSanitizer, which needs terabytes of
  * address space, by its own cap on one allocation (64 MiB) with malloc returning NULL. */

@@ -25,14 +25,6 @@
 
 #include "../util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UTIL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UTIL_ASAN 1
-#endif
-#endif
-
 /* ---------------------------------------------------------------------------------------- */
 /* Running the command in a child that has the limit */
 

@@ -16,14 +16,6 @@
 
 #include "../util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define LIMITS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LIMITS_ASAN 1
-#endif
-#endif
-
 /* What a memfd holds, NUL-terminated (to be freed). */
 static char *memfd_text(int fd)
 {
@@ -180,7 +172,7 @@ TEST(cli_limits__gc_of_files_out_of_descriptors_fails)
 
 TEST(cli_limits__system_v_out_of_address_space_fails_ls_and_gc)
 {
-#ifdef LIMITS_ASAN
+#ifdef UTIL_ASAN
     TEST_SKIP("AddressSanitizer needs more address space than a cap would leave");
 #endif
     char *out = NULL, *err = NULL;

@@ -17,14 +17,6 @@
 
 #include "../util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define LIMITS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LIMITS_ASAN 1
-#endif
-#endif
-
 /* The descriptor limit the children set: low, and not one a default could be taken for. */
 #define NOFILE 64
 
@@ -226,7 +218,7 @@ static void sysv_out_of_address_space(void)
 
 TEST(list_limits__a_system_v_segment_out_of_address_space_fails_listing_and_gc)
 {
-#ifdef LIMITS_ASAN
+#ifdef UTIL_ASAN
     TEST_SKIP("AddressSanitizer needs more address space than a cap would leave");
 #endif
     snprintf(sysv_name, sizeof sysv_name, "sysv://0x%08x", (unsigned)test_sysv_key());

@@ -10,14 +10,6 @@
 
 #include "../util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define NO_AS_LIMIT 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NO_AS_LIMIT 1
-#endif
-#endif
-
 #define KEY "sysv://0x5eed"
 
 static void set_limit(const char *what, unsigned long long v)
@@ -136,7 +128,7 @@ TEST(sysv_replace__with_no_id_left_keeps_the_old_segment)
 
 TEST(sysv_replace__past_the_address_space_limit_keeps_the_old_segment)
 {
-#ifdef NO_AS_LIMIT
+#ifdef UTIL_ASAN
     TEST_SKIP("an address space limit cannot be set under AddressSanitizer");
 #endif
     in_ipc_namespace(past_the_address_space_limit);

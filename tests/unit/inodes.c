@@ -3,44 +3,31 @@
  * saying that it is the inodes, not the space, that ran out, and leaves nothing. Runs with a
  * private /dev/shm of 4 inodes, in a mount namespace of its own (root).
  */
-#include <sched.h>
-#include <sys/mount.h>
-
 #include "../util.h"
+
+static void no_inode_left(void)
+{
+    const uint64_t dims[1] = {16};
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg = NULL;
+    char name[32];
+    int rc = 0, i;
+    for (i = 0; i < 8 && rc == 0; i++) {
+        snprintf(name, sizeof name, "ino%d", i);
+        if ((rc = shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts)) == 0)
+            CHECK_OK(shmap_close(seg));
+    }
+    CHECK_EQ_INT(rc, -ENOSPC);
+    CHECK_CONTAINS(shmap_last_error(), "no inode left: its file system holds as many files "
+                                       "as it may, 4");
+    CHECK_DETAIL_NAMES(name);
+    CHECK_ERR(shmap_create(&seg, "file:/dev/shm/ino.seg", SHMAP_U8, 1, dims, &opts), -ENOSPC);
+    CHECK_CONTAINS(shmap_last_error(), "no inode left");
+    CHECK_EQ_INT(util_dir_entries("/dev/shm"), i - 1);
+}
 
 TEST(create__with_no_inode_left_says_so)
 {
-    util_need_root();
-    fflush(NULL);
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-            TEST_SKIP("a mount namespace of its own: %s", strerror(errno));
-        if (mount("none", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4") < 0)
-            TEST_SKIP("mount -t tmpfs on /dev/shm: %s", strerror(errno));
-        const uint64_t dims[1] = {16};
-        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-        opts.flags = SHMAP_CREATE_KEEP;
-        shmap_seg *seg = NULL;
-        char name[32];
-        int rc = 0, i;
-        for (i = 0; i < 8 && rc == 0; i++) {
-            snprintf(name, sizeof name, "ino%d", i);
-            if ((rc = shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts)) == 0)
-                CHECK_OK(shmap_close(seg));
-        }
-        CHECK_EQ_INT(rc, -ENOSPC);
-        CHECK_CONTAINS(shmap_last_error(), "no inode left: its file system holds as many "
-                                           "files as it may, 4");
-        CHECK_DETAIL_NAMES(name);
-        CHECK_ERR(shmap_create(&seg, "file:/dev/shm/ino.seg", SHMAP_U8, 1, dims, &opts),
-                  -ENOSPC);
-        CHECK_CONTAINS(shmap_last_error(), "no inode left");
-        CHECK_EQ_INT(util_dir_entries("/dev/shm"), i - 1);
-        _exit(0);
-    }
-    int rc = test_wait(pid);
-    if (rc == 77)
-        TEST_SKIP("(the line above says why)");
-    CHECK_EQ_INT(rc, 0);
+    util_with_private_dev_shm("size=1m,nr_inodes=4", no_inode_left);
 }

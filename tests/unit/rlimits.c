@@ -12,14 +12,6 @@
 
 #include "../util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define NO_AS_LIMIT 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NO_AS_LIMIT 1
-#endif
-#endif
-
 static void limited_create(const char *name)
 {
     signal(SIGXFSZ, SIG_DFL);
@@ -89,7 +81,7 @@ static void open_past_the_address_space_limit(const char *name)
 
 TEST(open__past_the_address_space_limit_says_so)
 {
-#ifdef NO_AS_LIMIT
+#ifdef UTIL_ASAN
     TEST_SKIP("an address space limit cannot be set under AddressSanitizer");
 #endif
     const char *name = test_name("aslimit");

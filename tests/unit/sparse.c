@@ -7,8 +7,6 @@
  * namespace of its own for POSIX objects.
  */
 #include <fcntl.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "../util.h"
@@ -121,28 +119,19 @@ TEST(sparse__files_on_a_full_tmpfs_are_refused_not_a_sigbus)
     util_with_tmpfs(files_on_a_full_tmpfs, "1536k");
 }
 
+static void posix_object_in_a_full_dev_shm(void)
+{
+    make_sparse("/dev/shm/sparse-raw", MIB, 8192);
+    fill_up("/dev/shm");
+    const uint64_t all[1] = {MIB};
+    shmap_raw_opts ro = SHMAP_RAW_OPTS_INIT;
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_open_raw(&seg, "sparse-raw", SHMAP_U8, 1, all, &ro), -ENOSPC);
+    CHECK_CONTAINS(shmap_last_error(), "/dev/shm has ");
+    CHECK_DETAIL_NAMES("sparse-raw");
+}
+
 TEST(sparse__posix_objects_in_a_full_dev_shm_are_refused_not_a_sigbus)
 {
-    util_need_root();
-    fflush(NULL);
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-            TEST_SKIP("a mount namespace of its own: %s", strerror(errno));
-        if (mount("none", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1536k") < 0)
-            TEST_SKIP("mount -t tmpfs on /dev/shm: %s", strerror(errno));
-        make_sparse("/dev/shm/sparse-raw", MIB, 8192);
-        fill_up("/dev/shm");
-        const uint64_t all[1] = {MIB};
-        shmap_raw_opts ro = SHMAP_RAW_OPTS_INIT;
-        shmap_seg *seg = NULL;
-        CHECK_ERR(shmap_open_raw(&seg, "sparse-raw", SHMAP_U8, 1, all, &ro), -ENOSPC);
-        CHECK_CONTAINS(shmap_last_error(), "/dev/shm has ");
-        CHECK_DETAIL_NAMES("sparse-raw");
-        _exit(0);
-    }
-    int rc = test_wait(pid);
-    if (rc == 77)
-        TEST_SKIP("(the line above says why)");
-    CHECK_EQ_INT(rc, 0);
+    util_with_private_dev_shm("size=1536k", posix_object_in_a_full_dev_shm);
 }
