@@ -381,7 +381,9 @@ int shmap__record_canon(const char *fields, char *out, size_t size)
  * field at fault. Records of records are not supported (a flat list describes any IDL
  * structure without pointers once nested structures are flattened).
  */
-int shmap_record_parse(const char *fields, size_t *elsize)
+/* `stored`: a list read from a segment, which a version before 0.4.3 may have written with
+ * a longer field name: it is read, as its data must stay reachable, but none is made so. */
+static int record_parse(const char *fields, size_t *elsize, bool stored)
 {
     if (!fields || !*fields)
         return shmap__err(SHMAP_EDTYPE, "record: empty field list");
@@ -405,7 +407,7 @@ int shmap_record_parse(const char *fields, size_t *elsize)
                               field);
         *colon = '\0';
         const char *fname = field, *ftype = colon + 1;
-        if (strlen(fname) > SHMAP__FIELD_NAME_MAX)
+        if (!stored && strlen(fname) > SHMAP__FIELD_NAME_MAX)
             return shmap__err(SHMAP_EDTYPE, "record: field %d's name '%s' is %zu bytes, at "
                                             "most %d", nfield, fname, strlen(fname),
                               SHMAP__FIELD_NAME_MAX);
@@ -453,4 +455,14 @@ int shmap_record_parse(const char *fields, size_t *elsize)
     if (elsize)
         *elsize = (size_t)total;
     return 0;
+}
+
+int shmap_record_parse(const char *fields, size_t *elsize)
+{
+    return record_parse(fields, elsize, false);
+}
+
+int shmap__record_parse_stored(const char *fields, size_t *elsize)
+{
+    return record_parse(fields, elsize, true);
 }

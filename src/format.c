@@ -290,7 +290,7 @@ int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize, cons
         strlen(rec) != rec_len - 1)
         return shmap__err(SHMAP_ECORRUPT, "%s: record field list is not a string", who);
     memcpy(buf, rec, rec_len);
-    if (shmap_record_parse(buf, &fields_size) < 0) {
+    if (shmap__record_parse_stored(buf, &fields_size) < 0) {
         /* The parser's detail says what is wrong ("field name 'x' appears twice"); it is
          * copied out before the new detail is written over it. */
         char why[256];

@@ -72,6 +72,9 @@ SHMAP__HIDDEN bool shmap__record_same(const char *a, const char *b);
 /* dtype.c: a checked field list with numpy's one-letter codes written as shmap's names,
  * as a segment stores it, into `out` (`size` bytes). */
 SHMAP__HIDDEN int shmap__record_canon(const char *fields, char *out, size_t size);
+/* dtype.c: shmap_record_parse() of a field list read from a segment, which may have a field
+ * name longer than new ones may (written by a version before 0.4.3). */
+SHMAP__HIDDEN int shmap__record_parse_stored(const char *fields, size_t *elsize);
 /* Check a record field list read from a segment against its element size. */
 SHMAP__HIDDEN int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize,
                                       const char *who);

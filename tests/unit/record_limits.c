@@ -2,6 +2,8 @@
  * Record field lists the library accepts are ones every reader takes back: names of at most
  * 63 bytes, one byte-order character before a type, and counts stored in plain digits.
  */
+#include <fcntl.h>
+
 #include "../util.h"
 
 TEST(record_limits__names_of_63_bytes_are_taken_and_of_64_refused_naming_the_field)
@@ -72,4 +74,40 @@ TEST(record_limits__counts_are_stored_in_plain_digits)
     CHECK_OK(shmap_close(again));
     CHECK_OK(shmap_close(seg)); /* its creator's close removes it */
     CHECK(!util_shm_exists(name));
+}
+
+/* A segment a version before 0.4.3 made with a field name longer than new ones may have
+ * still opens, and its field list reads back as stored: its data stays reachable. */
+TEST(record_limits__a_stored_field_name_longer_than_new_ones_still_opens)
+{
+    const char *path = util_test_path("oldnames.seg");
+    char name[600];
+    snprintf(name, sizeof name, "file:%s", path);
+    char made[80], old[80];
+    memset(made, 'A', 60);
+    strcpy(made + 60, ":f4,bbbbb:f4"); /* 72 bytes, 8-byte elements */
+    memset(old, 'A', 69);
+    strcpy(old + 69, ":f8"); /* as long, as wide: a 69-byte name */
+    CHECK_EQ_INT(strlen(made), strlen(old));
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.record_fields = made;
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_RECORD, 1, dims, &opts));
+    CHECK_OK(shmap_close(seg));
+    /* Written in place as the older version wrote it. */
+    struct shmap__header h;
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    CHECK(pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h);
+    CHECK(pwrite(fd, old, strlen(old), (off_t)h.rec_offset) == (ssize_t)strlen(old));
+    close(fd);
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK(strcmp(info.record_fields, old) == 0);
+    CHECK_OK(shmap_close(seg));
+    /* New ones are still refused. */
+    CHECK_ERR(shmap_record_parse(old, NULL), SHMAP_EDTYPE);
+    CHECK_OK(shmap_unlink(name));
 }
