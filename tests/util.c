@@ -667,6 +667,69 @@ static void with_private_mount(const char *fstype, const char *opts, void (*body
         test_fail(__FILE__, __LINE__, "the child with the %s mount failed (%d)", fstype, rc);
 }
 
+pid_t util_spawn_in_new_pid_namespace(void (*body)(const char *), const char *name)
+{
+    util_need_root();
+    pid_t outer = util_spawn();
+    if (outer != 0)
+        return outer;
+    if (unshare(CLONE_NEWPID | CLONE_NEWNS) < 0)
+        _exit(77);
+    pid_t init = fork();
+    if (init < 0)
+        _exit(1);
+    if (init > 0)
+        _exit(test_wait(init));
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        _exit(77);
+    body(name);
+    _exit(0);
+}
+
+void util_pid_namespace_done(pid_t outer)
+{
+    int rc = test_wait(outer);
+    if (rc == 77)
+        TEST_SKIP("cannot make a pid namespace here (unshare(CLONE_NEWPID) needs root)");
+    CHECK_EQ_INT(rc, 0);
+}
+
+void util_in_new_pid_namespace(void (*body)(const char *), const char *name)
+{
+    util_pid_namespace_done(util_spawn_in_new_pid_namespace(body, name));
+}
+
+void util_write_kernel_limit(const char *what, unsigned long long v)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/sys/kernel/%s", what);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    CHECK(fprintf(f, "%llu\n", v) > 0);
+    CHECK(fclose(f) == 0);
+}
+
+int util_fits_built(void)
+{
+    char block[2880];
+    memset(block, ' ', sizeof block);
+    const char *cards[] = {"SIMPLE  =                    T", "BITPIX  =                    8",
+                           "NAXIS   =                    0", "END"};
+    for (int i = 0; i < 4; i++)
+        memcpy(block + 80 * i, cards[i], strlen(cards[i]));
+    const char *path = util_test_path("probe.fits");
+    util_write_file(path, block, sizeof block);
+    char *out = NULL, *err = NULL;
+    RUN(1, "import", path, test_name("probe"));
+    int built = strstr(err, "FITS support not built") == NULL;
+    if (built)
+        CHECK_ERROR_LINE(err, "no image");
+    util_clear(&out, &err);
+    unlink(path);
+    return built;
+}
+
 void util_with_private_dev_shm(const char *opts, void (*body)(void))
 {
     util_need_root();

@@ -119,6 +119,19 @@ void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages
  * file system to fill. Root only: others skip. Nothing stays mounted.
  */
 void util_with_tmpfs(void (*body)(const char *mnt), const char *size);
+/* Start `body(name)` as pid 1 of a new pid namespace (root), with a /proc of its own so
+ * that its pids mean what they say there: the pid of the process that waits for it, which
+ * exits 77 when the namespace cannot be made. util_pid_namespace_done() waits for it,
+ * skipping the test on 77; util_in_new_pid_namespace() does both. */
+pid_t util_spawn_in_new_pid_namespace(void (*body)(const char *), const char *name);
+void util_pid_namespace_done(pid_t outer);
+void util_in_new_pid_namespace(void (*body)(const char *), const char *name);
+/* Write a System V limit, /proc/sys/kernel/`what` (root, in an IPC namespace of the
+ * test's own: the machine's are never changed). CHECKs. */
+void util_write_kernel_limit(const char *what, unsigned long long v);
+/* Whether the shmap command was built with CFITSIO: a FITS file with no image is refused as
+ * such ("no image"), not as "FITS support not built". */
+int util_fits_built(void);
 /* Run body() in a child (root) whose /dev/shm is a tmpfs of its own, mounted with `opts`
  * ("size=1m,nr_inodes=4") in a mount namespace of its own: a full /dev/shm without
  * touching the machine's. The test fails if body does, skips where it cannot be made. */

@@ -48,21 +48,6 @@ static long long fits_size(long long n)
     return 2880 + (n + 2879) / 2880 * 2880;
 }
 
-/* Whether the command was built with CFITSIO: an export to .fits of a small segment. */
-static int fits_built(void)
-{
-    char *out = NULL, *err = NULL;
-    const char *name = test_name("probe"), *path = util_test_path("probe.fits");
-    RUN(0, "create", name, "u8", "4");
-    int rc = test_cli(&out, &err, NULL, "export", name, path, NULL);
-    CHECK(rc == 0 || (rc == 1 && strstr(err, "FITS support not built")));
-    if (rc == 0)
-        CHECK(unlink(path) == 0);
-    CHECK_OK(shmap_unlink(name));
-    util_clear(&out, &err);
-    return rc == 0;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* A file system without O_TMPFILE, by a seccomp filter */
 
@@ -326,7 +311,7 @@ TEST(export__a_kill_9_in_the_middle_of_writing_leaves_nothing_behind)
     const char *name = make_seg("big", BIG);
     kill_mid_write(name, "out.npy", npy_size(BIG));
     kill_mid_write(name, "out.raw", BIG);
-    if (fits_built())
+    if (util_fits_built())
         kill_mid_write(name, "out.fits", fits_size(BIG));
     CHECK_OK(shmap_unlink(name));
 }
@@ -445,7 +430,7 @@ TEST(export__without_o_tmpfile_writes_under_a_hidden_directory)
     CHECK_EQ_INT(file_size(path), npy_size(100000));
     CHECK_EQ_INT(util_dir_entries(dir), 1);
     CHECK(unlink(path) == 0);
-    if (fits_built()) {
+    if (util_fits_built()) {
         snprintf(path, sizeof path, "%s", util_test_path("out.fits"));
         CHECK_EQ_INT(export_no_tmpfile(err, sizeof err, small, path, NULL), 0);
         CHECK_EQ_INT(file_size(path), fits_size(100000));

@@ -9,23 +9,10 @@
 
 #include "../util.h"
 
-/* Whether the command was built with CFITSIO (else these tests are skipped). */
+/* These tests are skipped where the command was built without CFITSIO. */
 static void need_fits(void)
 {
-    char block[2880];
-    memset(block, ' ', sizeof block);
-    const char *cards[] = {"SIMPLE  =                    T", "BITPIX  =                    8",
-                           "NAXIS   =                    0", "END"};
-    for (int i = 0; i < 4; i++)
-        memcpy(block + 80 * i, cards[i], strlen(cards[i]));
-    const char *path = util_test_path("probe.fits");
-    util_write_file(path, block, sizeof block);
-    char *out = NULL, *err = NULL;
-    RUN(1, "import", path, test_name("probe"));
-    int built = strstr(err, "FITS support not built") == NULL;
-    util_clear(&out, &err);
-    unlink(path);
-    if (!built)
+    if (!util_fits_built())
         TEST_SKIP("shmap is built without CFITSIO (install libcfitsio-dev)");
 }
 

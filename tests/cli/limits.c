@@ -123,21 +123,6 @@ static void make_segment(const char *name, uint64_t bytes)
     CHECK_OK(shmap_close(seg));
 }
 
-/* Whether the command was built with CFITSIO: an export to .fits of a small segment. */
-static int fits_built(void)
-{
-    char *out = NULL, *err = NULL;
-    const char *name = test_name("probe"), *path = util_test_path("probe.fits");
-    make_segment(name, 4);
-    int rc = test_cli(&out, &err, NULL, "export", name, path, NULL);
-    CHECK(rc == 0 || (rc == 1 && strstr(err, "FITS support not built")));
-    if (rc == 0)
-        CHECK(unlink(path) == 0);
-    CHECK_OK(shmap_unlink(name));
-    util_clear(&out, &err);
-    return rc == 0;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* The file size limit (ulimit -f) */
 
@@ -171,7 +156,7 @@ TEST(limits__export_past_the_file_size_limit_says_so_and_leaves_nothing)
     CHECK_EQ_INT(util_dir_entries(dir), 0);
     free(err);
 
-    if (fits_built()) {
+    if (util_fits_built()) {
         CHECK_EQ_INT(run_limited(&r, &err, "export", name, util_test_path("f.fits"), NULL), 1);
         snprintf(want, sizeof want, "f.fits: exceeds this process's file size limit "
                                     "(ulimit -f) of %d bytes: at least ", FSIZE_LIMIT);
@@ -234,7 +219,7 @@ TEST(limits__export_in_a_hidden_directory_past_the_file_size_limit_leaves_nothin
     const char *dir = util_test_dir();
     char *err = NULL;
     struct run r = {RLIMIT_FSIZE, FSIZE_LIMIT, NULL, 0, 0, 1};
-    int fits = fits_built();
+    int fits = util_fits_built();
     static const char *const leaves[] = {"d.npy", "d.fits"};
     for (int i = 0; i < 1 + fits; i++) {
         int rc = run_limited(&r, &err, "export", name, util_test_path(leaves[i]), NULL);
@@ -280,7 +265,7 @@ static void export_to_a_full_file_system(const char *mnt)
     CHECK_EQ_INT(util_dir_entries(mnt), 0);
     free(err);
 
-    if (fits_built()) {
+    if (util_fits_built()) {
         snprintf(path, sizeof path, "%s/b.fits", mnt);
         CHECK_EQ_INT(run_limited(&r, &err, "export", full_segment, path, NULL), 1);
         /* The data in blocks of 2880 bytes, and one header block. */
@@ -320,7 +305,7 @@ TEST(limits__export_to_a_full_file_system_gives_the_bytes_to_write_and_free)
  * FITS file CFITSIO can read: could not open the named file". */
 TEST(limits__fits_import_out_of_descriptors_names_the_limit)
 {
-    if (!fits_built())
+    if (!util_fits_built())
         TEST_SKIP("shmap is built without CFITSIO (install libcfitsio-dev)");
     const char *a = test_name("nofa"), *b = test_name("nofb");
     make_segment(a, 4096);
@@ -465,46 +450,19 @@ static void interrupt_create(const char *dir, const char *name, int sig)
     test_fail(__FILE__, __LINE__, "the create was never caught in the middle");
 }
 
-static void interrupt_posix_creates(const char *dir)
+static void interrupt_posix_creates(void)
 {
-    (void)dir;
     static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         interrupt_create("/dev/shm", test_name("big"), sigs[i]);
-}
-
-/*
- * In a mount namespace of its own, with a private 1 GiB /dev/shm mounted over the real one
- * (which no other test then sees being filled), and nothing of it outlives the child.
- */
-static void with_private_dev_shm(void (*body)(const char *))
-{
-    if (geteuid() != 0)
-        TEST_SKIP("mounting a private /dev/shm needs root");
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        if (unshare(CLONE_NEWNS) < 0)
-            TEST_SKIP("unshare(CLONE_NEWNS): %s", strerror(errno));
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-            TEST_SKIP("making mounts private: %s", strerror(errno));
-        if (mount("none", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1g,mode=1777") < 0)
-            TEST_SKIP("mount -t tmpfs on /dev/shm: %s", strerror(errno));
-        body("/dev/shm");
-        umount2("/dev/shm", MNT_DETACH);
-        _exit(0);
-    }
-    int rc = test_wait(pid);
-    if (rc == 77)
-        TEST_SKIP("(the line above says why)");
-    if (rc != 0)
-        test_fail(__FILE__, __LINE__, "the child with a private /dev/shm failed (%d)", rc);
 }
 
 /* A signal during the reservation killed create there, leaving .shmap-tmp-PID-N-NAME with
  * what was reserved so far. */
 TEST(limits__create_stopped_by_a_signal_while_reserving_leaves_nothing)
 {
-    with_private_dev_shm(interrupt_posix_creates);
+    /* A private 1 GiB /dev/shm over the real one, which no other test then sees filled. */
+    util_with_private_dev_shm("size=1g,mode=1777", interrupt_posix_creates);
 }
 
 static void interrupt_file_create(const char *mnt)

@@ -136,44 +136,6 @@ TEST(frames__a_lagging_ring_reader_still_gets_whole_frames)
     CHECK_OK(shmap_close(seg));
 }
 
-/* Start `body(name)` as pid 1 of a new pid namespace (with a /proc of its own, so that its
- * pids mean what they say there): the pid of the process that waits for it, and exits 77
- * when the namespace cannot be made. */
-static pid_t spawn_in_new_pid_namespace(void (*body)(const char *), const char *name)
-{
-    util_need_root();
-    pid_t outer = util_spawn();
-    if (outer != 0)
-        return outer;
-    if (unshare(CLONE_NEWPID | CLONE_NEWNS) < 0)
-        _exit(77);
-    pid_t init = fork();
-    if (init < 0)
-        _exit(1);
-    if (init > 0)
-        _exit(test_wait(init));
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        _exit(77);
-    body(name);
-    _exit(0);
-}
-
-/* The end of a process spawn_in_new_pid_namespace() started: skips the test on 77. */
-static void pid_namespace_done(pid_t outer)
-{
-    int rc = test_wait(outer);
-    if (rc == 77)
-        TEST_SKIP("cannot make a pid namespace here (unshare(CLONE_NEWPID) needs root)");
-    CHECK_EQ_INT(rc, 0);
-}
-
-/* Run `body(name)` as pid 1 of a new pid namespace, and wait for it. */
-static void in_new_pid_namespace(void (*body)(const char *), const char *name)
-{
-    pid_namespace_done(spawn_in_new_pid_namespace(body, name));
-}
-
 /* In a pid namespace of its own: begin a frame, say so, and wait to be killed. */
 static int ns_ready[2];
 
@@ -202,11 +164,11 @@ TEST(frames__a_writer_in_another_pid_namespace_counts_as_alive)
     CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, dims, NULL));
     CHECK_OK(shmap_publish(seg));
     CHECK(pipe(ns_ready) == 0);
-    pid_t outer = spawn_in_new_pid_namespace(begin_and_wait, name);
+    pid_t outer = util_spawn_in_new_pid_namespace(begin_and_wait, name);
     close(ns_ready[1]); /* the writer's: an end of file when it exits without a word */
     char x;
     if (read(ns_ready[0], &x, 1) != 1)
-        pid_namespace_done(outer); /* skips, or fails: the writer never began */
+        util_pid_namespace_done(outer); /* skips, or fails: the writer never began */
     pid_t who = 0;
     CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_IN_PROGRESS);
     CHECK_EQ_INT(who, 1); /* pid 1 there */
@@ -242,12 +204,12 @@ TEST(frames__a_restarted_writer_with_the_dead_ones_pid_takes_over)
     const uint64_t dims[1] = {64};
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, dims, NULL));
-    in_new_pid_namespace(begin_and_exit, name);
+    util_in_new_pid_namespace(begin_and_exit, name);
     /* From here, a writer in another pid namespace cannot be judged: it counts as alive. */
     pid_t who = 0;
     CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_IN_PROGRESS);
     CHECK_EQ_INT(who, 1);
-    in_new_pid_namespace(begin_and_exit, name);
+    util_in_new_pid_namespace(begin_and_exit, name);
     CHECK_OK(shmap_close(seg));
 }
 

@@ -262,21 +262,6 @@ TEST(gc_users__a_failed_removal_names_the_segment_once_and_the_summary_counts_it
  */
 static void in_pid_namespace(const char *name)
 {
-    if (unshare(CLONE_NEWPID | CLONE_NEWNS) < 0) {
-        fprintf(stderr, "unshare(CLONE_NEWPID | CLONE_NEWNS): %s\n", strerror(errno));
-        _exit(77);
-    }
-    pid_t init = fork();
-    if (init < 0)
-        _exit(1);
-    if (init > 0)
-        _exit(test_wait(init));
-    /* pid 1 of the new namespace. */
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
-        fprintf(stderr, "mounting a /proc of our own: %s\n", strerror(errno));
-        _exit(77);
-    }
     pid_t creator = make_transient(name, false, 0644);
     util_become_nobody();
     /* Dumpable again, so that gc, as nobody too, may read this process's maps. */
@@ -299,15 +284,8 @@ static void in_pid_namespace(const char *name)
 
 TEST(gc_users__a_failed_posix_removal_is_one_line_and_counted)
 {
-    util_need_root();
     const char *name = test_name("ns");
-    pid_t pid = util_spawn();
-    if (pid == 0)
-        in_pid_namespace(name);
-    int rc = test_wait(pid);
-    if (rc == 77)
-        TEST_SKIP("no pid and mount namespace of our own here (the line above says why)");
-    CHECK_EQ_INT(rc, 0);
+    util_in_new_pid_namespace(in_pid_namespace, name);
     CHECK(util_shm_exists(name));
     char *out = NULL, *err = NULL;
     RUN(0, "gc", "--prefix", name);

@@ -12,16 +12,6 @@
 
 #define KEY "sysv://0x5eed"
 
-static void set_limit(const char *what, unsigned long long v)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/sys/kernel/%s", what);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    CHECK(fprintf(f, "%llu\n", v) > 0);
-    CHECK(fclose(f) == 0);
-}
-
 /* The old segment, 10 f64 of 7, is still under the key after a refused replace. */
 static void check_kept(void)
 {
@@ -74,14 +64,14 @@ static void in_ipc_namespace(void (*body)(void))
 
 static void past_shmmax(void)
 {
-    set_limit("shmmax", 100000);
+    util_write_kernel_limit("shmmax", 100000);
     refused_replace(100000, -EINVAL, "kernel.shmmax is 100000");
 }
 
 static void past_shmall(void)
 {
     /* Room for the old segment's pages and a few more, not for 2 MiB. */
-    set_limit("shmall", 16);
+    util_write_kernel_limit("shmall", 16);
     refused_replace(256 * 1024, -ENOSPC, "kernel.shmall is 16 pages in all");
 }
 
@@ -90,7 +80,7 @@ static void no_id_left_while_attached(void)
     /* This process attaches the old segment, so it keeps its id once removed. */
     shmap_seg *old = NULL;
     CHECK_OK(shmap_open(&old, KEY, SHMAP_RDONLY));
-    set_limit("shmmni", 1);
+    util_write_kernel_limit("shmmni", 1);
     refused_replace(20, -ENOSPC, "while 1 process attach it");
     CHECK_OK(shmap_close(old));
     /* Detached, its id is freed by the removal: the replace is made. */
@@ -106,8 +96,8 @@ static void past_the_address_space_limit(void)
 {
     struct rlimit as = {1ull << 30, 1ull << 30};
     CHECK(setrlimit(RLIMIT_AS, &as) == 0);
-    set_limit("shmmax", 1ull << 40);
-    set_limit("shmall", 1ull << 30);
+    util_write_kernel_limit("shmmax", 1ull << 40);
+    util_write_kernel_limit("shmall", 1ull << 30);
     refused_replace((2ull << 30) / 8, -ENOMEM, "address space limit, ulimit -v: 1073741824");
 }
 

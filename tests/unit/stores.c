@@ -278,16 +278,6 @@ TEST(stores__sysv_foreign_segment_listed_with_all_and_refused_by_open)
  * (it ends with the test, and every segment made in it goes with it) and lowers them there.
  * Elsewhere the test needs limits already low enough to reach.
  */
-static void write_limit(const char *what, unsigned long long v)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/sys/kernel/%s", what);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    CHECK(fprintf(f, "%llu\n", v) > 0);
-    CHECK(fclose(f) == 0);
-}
-
 static unsigned long long read_limit(const char *what)
 {
     char path[64];
@@ -309,7 +299,7 @@ static void private_ipc_namespace(void)
 TEST(stores__sysv_size_above_shmmax_is_a_clear_error)
 {
     private_ipc_namespace();
-    write_limit("shmmax", 1 << 20);
+    util_write_kernel_limit("shmmax", 1 << 20);
     CHECK_EQ_INT(read_limit("shmmax"), 1 << 20);
     char name[64];
     snprintf(name, sizeof name, "sysv://0x%x", (unsigned)test_sysv_key());
@@ -328,7 +318,7 @@ TEST(stores__sysv_size_above_shmmax_is_a_clear_error)
 TEST(stores__sysv_out_of_segments_is_a_clear_error)
 {
     private_ipc_namespace();
-    write_limit("shmmni", 2);
+    util_write_kernel_limit("shmmni", 2);
     char a[64], b[64], c[64];
     snprintf(a, sizeof a, "sysv://0x%x", (unsigned)test_sysv_key());
     snprintf(b, sizeof b, "sysv://0x%x", (unsigned)test_sysv_key());
