@@ -3297,6 +3297,10 @@ static int kw_run(void *ctx, double timeout)
     }
 }
 
+/* What a keyword lookup or delete answers for a keyword that is not there (or whose name
+ * no keyword can have): not an error to raise as such (KeyError, or not found). */
+static const int kw_absent[] = {SHMAP_ENOKEY, SHMAP_EKEYWORD, 0};
+
 /* Run a keyword call on @p seg (open) without the GIL. Returns the library's result, its
  * errors raised (-1 with a Python exception set) unless listed in @p quiet (0-terminated:
  * returned as they are, nothing raised). */
@@ -3338,9 +3342,8 @@ static int kw_lookup(KeywordsObject *self, PyObject *key, shmap_keyword *out)
     int valid = kw_key(key, &name);
     if (valid <= 0)
         return valid;
-    static const int absent[] = {SHMAP_ENOKEY, SHMAP_EKEYWORD, 0};
     kw_args a = {.op = KWC_GET, .name = name, .kw = out};
-    int rc = kw_call(self->segment, &a, absent);
+    int rc = kw_call(self->segment, &a, kw_absent);
     if (rc == -1)
         return -1;
     return rc == 0;
@@ -3412,11 +3415,10 @@ static int kw_delete(KeywordsObject *self, PyObject *key)
     int valid = kw_key(key, &name);
     if (valid < 0)
         return -1;
-    static const int absent[] = {SHMAP_ENOKEY, SHMAP_EKEYWORD, 0};
     int rc = SHMAP_ENOKEY;
     if (valid) {
         kw_args a = {.op = KWC_DELETE, .name = name};
-        rc = kw_call(self->segment, &a, absent);
+        rc = kw_call(self->segment, &a, kw_absent);
     }
     if (rc == SHMAP_ENOKEY || rc == SHMAP_EKEYWORD)
         raise_key_error(key);

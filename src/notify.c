@@ -100,12 +100,6 @@ static int need_writable(const shmap_seg *seg, const char *what)
  * write's, which differ): a writer of a version before 0.4.2 records none, and leaves the
  * last one recorded, which is another write's.
  */
-/* Did its writer abort the write in progress that made the sequence `seq`? */
-static bool aborted(const struct shmap__header *h, uint32_t seq)
-{
-    return __atomic_load_n(&h->writer_aborted, __ATOMIC_ACQUIRE) == seq;
-}
-
 static bool writing(const struct shmap__header *h, uint32_t seq, uint64_t g)
 {
     if (!(seq & 1))
@@ -113,6 +107,12 @@ static bool writing(const struct shmap__header *h, uint32_t seq, uint64_t g)
     uint32_t wseq = __atomic_load_n(&h->writer_seq, __ATOMIC_ACQUIRE);
     uint64_t frame = __atomic_load_n(&h->writer_frame, __ATOMIC_RELAXED);
     return wseq != seq || !frame || g < frame;
+}
+
+/* Did its writer abort the write in progress that made the sequence `seq`? */
+static bool aborted(const struct shmap__header *h, uint32_t seq)
+{
+    return __atomic_load_n(&h->writer_aborted, __ATOMIC_ACQUIRE) == seq;
 }
 
 /* Does the write recorded in the header belong to this process (not to a dead one whose
