@@ -75,9 +75,12 @@ int shmap__fd_open_nonblock(int dirfd, const char *path, int flags)
     int fd = openat(dirfd, path, flags | O_NONBLOCK);
     if (fd >= 0 || errno != EWOULDBLOCK)
         return fd;
+    /* The lease holder may be gc, which removes the name as it gives the lease back: a
+     * name gone meanwhile is said as such (ENOENT), not as the EWOULDBLOCK of a moment ago. */
     struct stat st;
-    if (fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
-        S_ISREG(st.st_mode))
+    if (fstatat(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) < 0)
+        return -1;
+    if (S_ISREG(st.st_mode))
         return openat(dirfd, path, flags);
     errno = EWOULDBLOCK;
     return -1;

@@ -7,6 +7,9 @@
  * removing a segment the child had just opened).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -358,4 +361,81 @@ TEST(gc_race__two_gcs_at_once_remove_each_leftover_once)
     CHECK_EQ_INT(count[1], 0);
     for (int i = 0; i < N; i++)
         CHECK(!util_shm_exists(names[i]));
+}
+
+/*
+ * gc asks whether a process maps a segment by taking a write lease on it for a moment, and
+ * may remove the name before it gives the lease back. An open that meets the lease and
+ * then finds the name gone finds no segment (-ENOENT); it used to fail with the lease's
+ * EAGAIN. Here a holder takes the lease and, when an open breaks it, removes the name and
+ * gives the lease back; the opener runs at idle priority on the holder's CPU, so the
+ * holder acts between the opener's first try and its next step. On a loaded machine the
+ * opener may go on first and wait for the lease, and get the segment it reached by name.
+ */
+static void on_cpu0(void)
+{
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    CPU_SET(0, &cpus);
+    if (sched_setaffinity(0, sizeof cpus, &cpus) < 0)
+        _exit(4);
+}
+
+TEST(gc_race__an_open_meeting_a_lease_as_the_name_goes_finds_no_segment)
+{
+    const char *name = test_name("lease");
+    char path[SHMAP_NAME_MAX + 16];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    struct race *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                          -1, 0);
+    CHECK(r != MAP_FAILED);
+    for (int round = 0; round < 20; round++) {
+        util_make_kept(name, SHMAP_U8, 1, (const uint64_t[]){16});
+        struct util_chan c;
+        util_chan_open(&c);
+        pid_t holder = util_spawn();
+        if (holder == 0) {
+            on_cpu0();
+            sigset_t io;
+            sigemptyset(&io);
+            sigaddset(&io, SIGIO);
+            sigprocmask(SIG_BLOCK, &io, NULL);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) < 0)
+                _exit(2);
+            util_child_send(&c, 'L');
+            struct timespec wait = {10, 0};
+            if (sigtimedwait(&io, NULL, &wait) != SIGIO)
+                _exit(3);
+            unlink(path);
+            fcntl(fd, F_SETLEASE, F_UNLCK);
+            _exit(0);
+        }
+        CHECK_EQ_INT(util_parent_recv(&c), 'L');
+        r->rc = 1;
+        pid_t opener = util_spawn();
+        if (opener == 0) {
+            on_cpu0();
+            struct sched_param idle = {0};
+            if (sched_setscheduler(0, SCHED_IDLE, &idle) < 0)
+                _exit(5);
+            shmap_seg *seg = NULL;
+            int rc = shmap_open(&seg, name, SHMAP_RDONLY);
+            snprintf(r->why, sizeof r->why, "%s", rc < 0 ? shmap_last_error() : "opened");
+            if (rc == 0)
+                shmap_close(seg);
+            r->rc = rc;
+            _exit(0);
+        }
+        int opened = test_wait(opener), held = test_wait(holder);
+        util_chan_close(&c);
+        if (util_shm_exists(name))
+            util_shm_remove(name);
+        CHECK_EQ_INT(opened, 0);
+        CHECK_EQ_INT(held, 0);
+        if (r->rc != -ENOENT && r->rc != 0)
+            test_fail(__FILE__, __LINE__, "round %d: the open gave %d: %s", round, r->rc,
+                      r->why);
+    }
+    munmap(r, sizeof *r);
 }
