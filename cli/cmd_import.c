@@ -387,6 +387,14 @@ static int import(source *s, const char *name, const cli_raw *raw, const cli_cre
     shmap_seg *seg;
     int rc = shmap_create(&seg, name, s->a.dtype, s->a.ndim, s->a.dims, &opts);
     free(kw);
+    /* A reservation a signal cut short (EINTR, where the kernel stops for a caught signal)
+     * has been taken away: end as the signal would have, as create does. */
+    if (rc < 0 && interrupted) {
+        cli_block_end_signals(1);
+        int status = cli_fail(name, "interrupted");
+        end_as_signalled();
+        return status;
+    }
     if (rc < 0 && cli_store_misuse(name, 1, opts.flags, 0))
         return cli_usage_lib("import", name, rc);
     if (rc < 0)

@@ -392,13 +392,15 @@ static int remove_if_made(const char *name)
 }
 
 /*
- * Start `shmap create NAME u8 256 MiB` and send it @p sig once its hidden object exists in
- * @p dir: in the middle of the reservation. It must die of that signal, after one line
- * saying it was interrupted, leaving nothing in @p dir. A create that was whole before the
- * signal came (a fast or busy machine) is tried again.
+ * Start `shmap create NAME u8 256 MiB` (or, with @p npy, `shmap import NPY NAME` of a file of
+ * that size) and send it @p sig once its hidden object exists in @p dir: in the middle of the
+ * reservation. It must die of that signal, after one line saying it was interrupted, leaving
+ * nothing in @p dir. A segment that was whole before the signal came (a fast or busy
+ * machine) is tried again.
  */
-static void interrupt_create(const char *dir, const char *name, int sig)
+static void interrupt_making(const char *dir, const char *name, int sig, const char *npy)
 {
+    const char *what = npy ? "import" : "create";
     for (int attempt = 0; attempt < 5; attempt++) {
         int p[2];
         CHECK(pipe(p) == 0);
@@ -407,8 +409,11 @@ static void interrupt_create(const char *dir, const char *name, int sig)
             dup2(p[1], 2);
             close(p[0]);
             close(p[1]);
-            execl(test_shmap_bin(), test_shmap_bin(), "create", name, "u8", RESERVE_BYTES,
-                  (char *)NULL);
+            if (npy)
+                execl(test_shmap_bin(), test_shmap_bin(), "import", npy, name, (char *)NULL);
+            else
+                execl(test_shmap_bin(), test_shmap_bin(), "create", name, "u8", RESERVE_BYTES,
+                      (char *)NULL);
             _exit(127);
         }
         close(p[1]);
@@ -434,27 +439,27 @@ static void interrupt_create(const char *dir, const char *name, int sig)
         if (remove_if_made(name))
             continue; /* whole before the signal came, which then ended nothing half made */
         if (!seen)
-            test_fail(__FILE__, __LINE__, "create exited %d, made nothing: %s", rc, err);
+            test_fail(__FILE__, __LINE__, "%s exited %d, made nothing: %s", what, rc, err);
         if (rc != 128 + sig)
-            test_fail(__FILE__, __LINE__, "create exited %d, not by signal %d: %s", rc, sig,
+            test_fail(__FILE__, __LINE__, "%s exited %d, not by signal %d: %s", what, rc, sig,
                       err);
         if (util_dir_entries(dir) != 0)
-            test_fail(__FILE__, __LINE__, "signal %d left %s behind (create exited %d: %s)",
-                      sig, find_hidden(dir, hidden, sizeof hidden) ? hidden : "an object",
+            test_fail(__FILE__, __LINE__, "signal %d left %s behind (%s exited %d: %s)", sig,
+                      find_hidden(dir, hidden, sizeof hidden) ? hidden : "an object", what,
                       rc, err);
         char want[PATH_MAX + 64];
         snprintf(want, sizeof want, "%s: interrupted\n", name);
         CHECK_ERROR_LINE(err, want);
         return;
     }
-    test_fail(__FILE__, __LINE__, "the create was never caught in the middle");
+    test_fail(__FILE__, __LINE__, "the %s was never caught in the middle", what);
 }
 
 static void interrupt_posix_creates(void)
 {
     static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        interrupt_create("/dev/shm", test_name("big"), sigs[i]);
+        interrupt_making("/dev/shm", test_name("big"), sigs[i], NULL);
 }
 
 /* A signal during the reservation killed create there, leaving .shmap-tmp-PID-N-NAME with
@@ -469,11 +474,39 @@ static void interrupt_file_create(const char *mnt)
 {
     char name[PATH_MAX + 16];
     snprintf(name, sizeof name, "file:%s/big.shm", mnt);
-    interrupt_create(mnt, name, SIGTERM);
+    interrupt_making(mnt, name, SIGTERM, NULL);
 }
 
 /* The same beside a file: segment, where gc does not look. */
 TEST(limits__create_of_a_file_stopped_by_a_signal_while_reserving_leaves_nothing)
 {
     util_with_tmpfs(interrupt_file_create, "1g");
+}
+
+/* A .npy file of RESERVE_BYTES u8 zeros, sparse: its data costs nothing until read. */
+static void interrupt_imports(void)
+{
+    char npy[PATH_MAX], head[128];
+    snprintf(npy, sizeof npy, "%s", util_test_path("big.npy"));
+    int len = snprintf(head, sizeof head, "\x93NUMPY\x01%c%c%c{'descr': '|u1', "
+                       "'fortran_order': False, 'shape': (%s,), }", 0, 0, 0, RESERVE_BYTES);
+    memset(head + len, ' ', sizeof head - (size_t)len);
+    head[8] = (char)(sizeof head - 10);
+    head[sizeof head - 1] = '\n';
+    int fd = open(npy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    CHECK(write(fd, head, sizeof head) == (ssize_t)sizeof head);
+    CHECK(ftruncate(fd, (off_t)sizeof head + atoll(RESERVE_BYTES)) == 0);
+    close(fd);
+    static const int sigs[] = {SIGTERM, SIGINT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        interrupt_making("/dev/shm", test_name("bignpy"), sigs[i], npy);
+    unlink(npy);
+}
+
+/* A signal during the import's reservation made it exit 1, "cannot reserve": an import
+ * ends as the signal would have, as a create does, having left nothing. */
+TEST(limits__import_stopped_by_a_signal_while_reserving_dies_of_it_leaving_nothing)
+{
+    util_with_private_dev_shm("size=1g,mode=1777", interrupt_imports);
 }
