@@ -1,27 +1,23 @@
 /*
  * shmap_delete(): CFITSIO's deletion, which waits for the segment's users.
  *
- * Design note. Deleting takes the exclusive lock through an ordinary read-write handle, so
- * it waits exactly as a writer would: for the holder of the exclusive lock and for every
- * shared hold (hold-while-open readers included), and new readers queue behind it. Once it
- * holds the lock the name is removed, if it still names the object we locked: a segment
- * put under the name meanwhile is someone else's, so we start again with it. Releasing the
+ * Design note. Deleting takes the exclusive lock through a read-write handle, so it waits
+ * exactly as a writer would: for the holder of the exclusive lock and for every shared
+ * hold (hold-while-open readers included), and new readers queue behind it. Once it holds
+ * the lock the name is removed, if it still names the object we locked: a segment put
+ * under the name meanwhile is someone else's, so we start again with it. Releasing the
  * lock then lets waiting processes go on with their mappings of the now nameless object,
  * which the kernel frees when the last of them unmaps it.
  *
- * The handle is a reference like any other, so this process's own unmap-pending mapping
- * (an array still views a segment it closed) would refuse it with SHMAP_EPENDING. Pending
- * forbids new references to keep a mapping from being revived, and deleting revives
- * nothing: the handle lives only while we lock and remove the name. So when the read-write
- * mapping is pending we lock through a read-write mapping of our own, made for the call
- * outside the registry (shmap__open_unregistered()) and unmapped before we return. Nothing
- * else in this process can find it, and the pending mappings, with the arrays that view
- * them, are left exactly as they were. Borrowing this process's read-only mapping instead
- * would fail when that one is pending too; a mapping of our own serves every case with
- * one mmap. Attach-table slots are per mapping (lock.c), so it takes a slot of its own at
- * the lock and frees it at close, and it waits as any writer does: for every holder, in
- * other processes or in this one (a lock held through a handle of the pending mapping
- * must be released first, as always).
+ * The handle is a read-write mapping of the header page alone, made for the call outside
+ * the registry (shmap__open_unregistered()) and unmapped before we return: the lock, the
+ * attach table and the word waiters sleep on are all in that page. So a segment larger
+ * than this process's address space limit (ulimit -v) is deleted as any other, and this
+ * process's own mappings of it are left exactly as they were: an unmap-pending one (an
+ * array still views a segment it closed), which refuses new references, included. Attach
+ * slots are per mapping (lock.c), so it takes a slot of its own at the lock and frees it
+ * at close, and it waits as any writer does: for every holder, in other processes or in
+ * this one (a lock held through another handle must be released first, as always).
  *
  * Foreign objects are refused: we cannot know how their owners lock them. FORCE is the old
  * immediate unlink, for them and for segments whose users cannot be waited for.
@@ -93,15 +89,6 @@ static int remove_name(const shmap_seg *seg, const struct shmap__name *n)
                       shmap_store_name(n->store));
 }
 
-/* A handle to lock the segment through: read-write, through a mapping of our own when
- * this process's read-write mapping is unmap-pending (see the note above). */
-static int open_to_lock(shmap_seg **seg, const char *name, const struct shmap__name *n)
-{
-    int rc = shmap_open(seg, name, SHMAP_RDWR);
-    if (rc != SHMAP_EPENDING)
-        return rc;
-    return shmap__open_unregistered(seg, n, SHMAP__ACC_RDWR);
-}
 
 /*
  * Whether this user may remove the name without the lock, as force does: a name in a sticky
@@ -184,7 +171,7 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
     double deadline = timeout_s > 0 ? mono_s() + timeout_s : 0;
     for (;;) {
         shmap_seg *seg = NULL;
-        rc = open_to_lock(&seg, name, &n);
+        rc = shmap__open_unregistered(&seg, &n, SHMAP__ACC_RDWR);
         if (rc == SHMAP_EFORMAT)
             return shmap__err(rc, "%s: not a shmap segment: refusing to delete it (delete "
                                   "with force to remove it anyway)", n.name);

@@ -260,7 +260,7 @@ static bool unnamed_now(const struct shmap__name *n, const struct shmap__obj *ob
  * given either.
  */
 static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, int access,
-                         bool by_name, struct shmap__map **out)
+                         bool by_name, bool header_only, struct shmap__map **out)
 {
     const struct shmap__store_ops *ops = shmap__store_ops(n->store);
     const struct stat *st = &obj->st;
@@ -268,19 +268,27 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         return shmap__err(SHMAP_ESIZE, "%s: object of %lld bytes cannot be mapped", n->name,
                           (long long)st->st_size);
     size_t len = (size_t)st->st_size;
+    /* The header page alone, as a whole granule (a huge page on hugetlbfs); a System V
+     * segment is attached whole whatever is asked. */
+    size_t maplen = len;
+    if (header_only) {
+        size_t g = ops->granule ? ops->granule(obj) : 0;
+        maplen = g > SHMAP__HEADER_SIZE ? g : SHMAP__HEADER_SIZE;
+        maplen = maplen < len ? maplen : len;
+    }
     /* The header is read straight into the record that keeps it (shmap_info_at_open()). */
-    struct shmap__map *m = map_new(n, st, NULL, len, access);
+    struct shmap__map *m = map_new(n, st, NULL, maplen, access);
     if (!m)
         return shmap__err(-ENOMEM, "%s: out of memory", n->name);
     _Static_assert(sizeof m->head >= SHMAP__CHECKED_SIZE, "room for the checked header");
     struct shmap__header *h = (struct shmap__header *)m->head;
     int err = 0;
-    int rc = shmap__fd_holes_check(obj, 0, len, n->name);
+    int rc = shmap__fd_holes_check(obj, 0, maplen, n->name);
     if (rc < 0) {
         map_free(m);
         return rc;
     }
-    void *base = len ? ops->map(obj, len, 0, access, false, &err) : NULL;
+    void *base = len ? ops->map(obj, maplen, 0, access, false, &err) : NULL;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     ssize_t got = ops->read(obj, h, SHMAP__CHECKED_SIZE, 0);
     /* A System V segment removed since shmget can no longer be attached. */
@@ -304,15 +312,15 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
                         access == SHMAP__ACC_RDWR ? "read-write" : "read-only",
                         (unsigned)(st->st_mode & 0777), (unsigned)st->st_uid);
     else if (rc == 0 && !base)
-        rc = shmap__err(err, "%s: cannot map %zu bytes: %s%s", n->name, len, strerror(-err),
-                        shmap__map_hint(err, len));
+        rc = shmap__err(err, "%s: cannot map %zu bytes: %s%s", n->name, maplen,
+                        strerror(-err), shmap__map_hint(err, maplen));
     if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
         if (h->gc_pid)
             shmap__gc_wait(base, access == SHMAP__ACC_RDWR);
         if (unnamed_now(n, obj))
             rc = SHMAP__EGONE;
     }
-    if (rc == 0 && h->dtype == SHMAP_RECORD &&
+    if (rc == 0 && h->dtype == SHMAP_RECORD && !header_only &&
         (rc = shmap__record_check((const char *)base + h->rec_offset, h->rec_len, h->elsize,
                                   n->name)) == 0 &&
         !(m->desc_fields = strndup((const char *)base + h->rec_offset, h->rec_len)))
@@ -338,7 +346,7 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     }
     if (rc < 0) {
         if (base)
-            ops->unmap(base, len);
+            ops->unmap(base, maplen);
         map_free(m);
         return rc;
     }
@@ -346,7 +354,7 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     m->live = live ? live : base;
     m->live_len = live ? live_len : 0;
     m->lock_base = access == SHMAP__ACC_RDWR ? base : NULL;
-    m->data = (char *)base + h->data_offset;
+    m->data = header_only ? NULL : (char *)base + h->data_offset;
     *out = m;
     return 0;
 }
@@ -370,7 +378,7 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
             __atomic_store_n(&m->deleted_seen, true, __ATOMIC_RELAXED);
         }
     } else {
-        rc = map_and_check(obj, n, access, by_name, &m);
+        rc = map_and_check(obj, n, access, by_name, false, &m);
         if (rc == 0) {
             m->deleted = m->deleted_seen = obj->deleted;
             if (keep_fd) {
@@ -479,33 +487,42 @@ static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
 /*
  * A mapping of its own, left out of the registry: no open finds it and shmap_mappings()
  * does not list it, so it neither takes nor needs a reference to this process's mapping of
- * the object, pending or not. It is checked as an attach checks, takes a slot of its own in
- * the attach table at its first lock (slots are per mapping), and shmap_close() frees that
- * slot and unmaps it; the registry has nothing to remove then.
+ * the object, pending or not. It maps the header page alone (data NULL): what delete locks
+ * and notifies through, and what tells whether a name holds a segment, so that neither
+ * needs the address space of the data (a segment larger than ulimit -v is deleted as any
+ * other). It is checked as an attach checks, takes a slot of its own in the attach table
+ * at its first lock (slots are per mapping), and shmap_close() frees that slot and unmaps
+ * it; the registry has nothing to remove then.
  */
 int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, int access)
 {
     *out = NULL;
-    struct shmap__name n = *name;
-    const struct shmap__store_ops *ops = shmap__store_ops(n.store);
-    struct shmap__obj obj = SHMAP__OBJ_INIT;
-    int rc = ops->open(&n, access, &obj);
-    if (rc < 0)
-        return rc;
-    struct shmap__map *m = NULL;
-    rc = map_and_check(&obj, &n, access, true, &m);
-    ops->close(&obj);
-    if (rc == SHMAP__EGONE)
-        rc = shmap__err(-ENOENT, "%s: no such segment (removed while it was being opened)",
-                        n.name);
-    if (rc < 0)
-        return rc;
-    if (!(*out = new_handle(m))) {
-        map_unmap(m);
-        map_free(m);
-        return shmap__err(-ENOMEM, "%s: out of memory", n.name);
+    const struct shmap__store_ops *ops = shmap__store_ops(name->store);
+    /* As open_segment(): once more from the name when the object lost it meanwhile. */
+    for (int tries = 0;; tries++) {
+        struct shmap__name n = *name;
+        struct shmap__obj obj = SHMAP__OBJ_INIT;
+        int rc = ops->open(&n, access, &obj);
+        if (rc < 0)
+            return rc;
+        struct shmap__map *m = NULL;
+        if ((rc = refuse_deleted(&obj, &n, 0)) == 0)
+            rc = map_and_check(&obj, &n, access, true, true, &m);
+        ops->close(&obj);
+        if (rc == SHMAP__EGONE && tries < 2)
+            continue;
+        if (rc == SHMAP__EGONE)
+            rc = shmap__err(-ENOENT, "%s: no such segment (removed while it was being "
+                                     "opened)", n.name);
+        if (rc < 0)
+            return rc;
+        if (!(*out = new_handle(m))) {
+            map_unmap(m);
+            map_free(m);
+            return shmap__err(-ENOMEM, "%s: out of memory", n.name);
+        }
+        return 0;
     }
-    return 0;
 }
 
 int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)

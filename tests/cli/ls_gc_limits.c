@@ -9,6 +9,7 @@
  * AddressSanitizer, which needs terabytes of address space.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -221,5 +222,36 @@ TEST(cli_limits__system_v_out_of_address_space_fails_ls_and_gc)
     CHECK_EQ_INT(run_limited(&out, &err, 0, 0, "gc", "--prefix", name, NULL), 0);
     CHECK_CONTAINS(out, "gc: 1 transient segment removed");
     CHECK(!util_sysv_exists((key_t)strtoul(name + 7, NULL, 16)));
+    util_clear(&out, &err);
+}
+
+/* A POSIX segment and a file segment larger than the address space left to the command:
+ * info cannot map them, and says so; rm locks and removes them through their header page
+ * (it mapped them whole, and failed as info does). */
+TEST(cli_limits__rm_of_a_segment_larger_than_the_address_space_removes_it)
+{
+#ifdef UTIL_ASAN
+    TEST_SKIP("AddressSanitizer needs more address space than a cap would leave");
+#endif
+    char *out = NULL, *err = NULL;
+    char file[PATH_MAX + 8], want[PATH_MAX + 64];
+    snprintf(file, sizeof file, "file:%s", util_test_path("big.shm"));
+    const char *names[] = {test_name("big"), file};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_KEEP;
+        shmap_seg *seg = NULL;
+        CHECK_OK(shmap_create(&seg, names[i], SHMAP_U8, 1, (const uint64_t[]){BIG_BYTES},
+                              &opts));
+        CHECK_OK(shmap_close(seg));
+        CHECK_EQ_INT(run_limited(&out, &err, 0, AS_KB, "info", names[i], NULL), 1);
+        snprintf(want, sizeof want, "shmap: %s: cannot map ", names[i]);
+        CHECK_ERROR_LINE(err, want);
+        CHECK_CONTAINS(err, "ulimit -v");
+        CHECK_EQ_INT(run_limited(&out, &err, 0, AS_KB, "rm", names[i], NULL), 0);
+        CHECK_STR(err, "");
+        shmap_info info;
+        CHECK_ERR(shmap_stat(names[i], &info), -ENOENT);
+    }
     util_clear(&out, &err);
 }
