@@ -58,6 +58,18 @@ static int stop_check(void *arg)
 }
 
 /*
+ * Is this process in the terminal's foreground? Started in the background (`timeout`
+ * moves its command to a process group of its own; `&` in an interactive shell), a change
+ * to the terminal's settings would stop it with SIGTTOU and a read with SIGTTIN, for good
+ * when nothing continues it: so keys are read only from the foreground.
+ */
+static int foreground(void)
+{
+    pid_t fg = tcgetpgrp(0);
+    return fg >= 0 && fg == getpgrp();
+}
+
+/*
  * Sleep @p s seconds (without end from 1e9 on: --interval inf), until a key is typed
  * (@p keys), or until a signal asks to stop. The signals are let in only while ppoll()
  * sleeps, so one that came before is seen at once rather than slept through.
@@ -70,7 +82,7 @@ static void pause_for(double s, int keys)
     sigaddset(&ends, SIGTERM);
     sigprocmask(SIG_BLOCK, &ends, &old);
     if (!stop) {
-        struct pollfd p = {.fd = keys ? 0 : -1, .events = POLLIN};
+        struct pollfd p = {.fd = keys && foreground() ? 0 : -1, .events = POLLIN};
         struct timespec ts = {0};
         if (s > 0 && s < 1e9) {
             ts.tv_sec = (time_t)s;
@@ -91,6 +103,8 @@ static double mono_s(void)
 /* Has the user typed 'q' (or 'Q')? Reads what is waiting on a raw terminal. */
 static int quit_key(void)
 {
+    if (!foreground())
+        return 0;
     struct pollfd p = {.fd = 0, .events = POLLIN};
     char c;
     while (poll(&p, 1, 0) > 0 && (p.revents & POLLIN)) {
@@ -280,7 +294,7 @@ int cmd_watch(int argc, char **argv)
     int opened = cli_open("watch", name, SHMAP_RDONLY, &raw, &seg, &info, &layout);
     if (opened != 0)
         return opened;
-    int tty = isatty(1), keys = tty && isatty(0);
+    int tty = isatty(1), keys = tty && isatty(0) && foreground();
     if (interval < 0)
         interval = tty ? 0.5 : 1.0;
     size_t fsize = raw.raw ? (size_t)info.data_size : shmap_frame_size(seg);
@@ -394,8 +408,16 @@ int cmd_watch(int argc, char **argv)
     shmap_set_wait_check(NULL, NULL);
     if (tty)
         fputc('\n', stdout);
-    if (keys)
+    if (keys) {
+        /* Put back even if moved to the background meanwhile (Ctrl-Z, bg): held off,
+         * SIGTTOU does not stop the change. */
+        sigset_t ttou, old;
+        sigemptyset(&ttou);
+        sigaddset(&ttou, SIGTTOU);
+        sigprocmask(SIG_BLOCK, &ttou, &old);
         tcsetattr(0, TCSANOW, &saved);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     free(frame);

@@ -3,6 +3,8 @@
  * what its lines claim, when it notices a deleted object, and how often a writer wakes it.
  */
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -414,4 +416,65 @@ TEST(cli__watch_exits_1_when_the_segment_goes_under_a_busy_writer)
     CHECK_ERROR_LINE(errbuf, "deleted or replaced");
     CHECK_OK(shmap_close(seg));
     util_clear(&out, &err);
+}
+
+/*
+ * watch on a terminal whose foreground is another process group: `timeout 5 shmap watch`
+ * in a script run from a terminal, or `shmap watch &`. It changed the terminal's settings
+ * to read keys, which stopped it with SIGTTOU, and nothing continued it: it printed nothing
+ * and never ended. A session on a new pseudo-terminal runs it in a background group of its
+ * own; it must print its lines and exit 0 without ever stopping.
+ */
+TEST(cli__watch_in_a_background_process_group_of_a_terminal_runs_to_its_count)
+{
+    const char *name = test_name("wbg");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "16");
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    CHECK(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0);
+    char slave[128];
+    CHECK(ptsname_r(master, slave, sizeof slave) == 0);
+    pid_t leader = util_spawn();
+    if (leader == 0) {
+        /* The session's leader holds the terminal's foreground; watch gets a group of its
+         * own, in the background. Exits 0 once watch exits 0, 3 if watch stopped. */
+        int fd = setsid() < 0 ? -1 : open(slave, O_RDWR);
+        if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) < 0)
+            _exit(2);
+        pid_t w = fork();
+        if (w == 0) {
+            setpgid(0, 0);
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            execl(test_shmap_bin(), test_shmap_bin(), "watch", name, "--interval", "0.05",
+                  "--count", "2", (char *)NULL);
+            _exit(127);
+        }
+        setpgid(w, w);
+        int st;
+        if (waitpid(w, &st, WUNTRACED) != w)
+            _exit(4);
+        if (WIFSTOPPED(st)) {
+            kill(w, SIGKILL);
+            waitpid(w, &st, 0);
+            _exit(3);
+        }
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 5);
+    }
+    /* Drain the terminal so the lines never block. */
+    char buf[4096], all[8192] = "";
+    for (ssize_t n; (n = read(master, buf, sizeof buf - 1)) > 0;) {
+        buf[n] = '\0';
+        strncat(all, buf, sizeof all - strlen(all) - 1);
+    }
+    int status = test_wait(leader);
+    close(master);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+    if (status == 3)
+        test_fail(__FILE__, __LINE__, "watch stopped (SIGTTOU) in a background group: %s",
+                  all);
+    CHECK_EQ_INT(status, 0);
+    CHECK_CONTAINS(all, "min 0  max 0  mean 0");
 }
