@@ -255,7 +255,9 @@ static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info
     if (!tty)
         fputc('\n', out);
     /* A write cut short by the signal that stops watch (stdout a pipe nobody reads for the
-     * moment) is the stop, not a failure to write: what is left goes out at exit. */
+     * moment) is the stop, not a failure to write. The line goes with it (stdio drops what
+     * a failed write held): waiting at exit for a reader to make room would not end watch
+     * at once. A pipe takes a line whole or not at all, so no part of one is left. */
     if (fflush(out) != 0 && errno == EINTR && stop)
         clearerr(out);
 }
