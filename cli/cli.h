@@ -343,6 +343,19 @@ int cli_raw_check(const char *cmd, cli_raw *r);
 int cli_store_misuse(const char *name, int create, unsigned int create_flags,
                      unsigned int open_flags);
 
+/* Copies the data at @p data, the segment's mapping, into the caller's copy. */
+typedef void (*cli_copy_fn)(void *ctx, const unsigned char *data);
+
+/*
+ * A consistent copy of a described segment's data (snapshot.c): under the shared lock
+ * (waited for @p timeout seconds, < 0 for ever; a reader who may not write the segment
+ * goes without it), @p copy is called until a copy is whole, no write having begun or been
+ * published meanwhile; @p also (NULL: none) is then called, still under the lock. Says
+ * what failed; returns CLI_EXIT_OK or CLI_EXIT_FAIL.
+ */
+int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn copy,
+                 void *ctx, int (*also)(void *ctx));
+
 /*
  * Open a segment and describe it, printing any error: a described segment by name, or with
  * @p raw giving --dtype and --shape, any object as a raw array (shmap_open_raw); @p raw

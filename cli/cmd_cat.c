@@ -1,5 +1,11 @@
 /*
- * shmap cat NAME [--slice SPEC] [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
+ * shmap cat NAME [--slice SPEC] [--timeout SECONDS]
+ *          [--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]
+ *
+ * A segment's values are printed from one consistent copy of what is printed
+ * (cli_snapshot(): under the shared lock, checked against the writers' publishes), so a
+ * writer never shows half-way; --timeout bounds the wait for the lock. A raw object has no
+ * lock nor generation, and is printed from its mapping.
  *
  * A slice is resolved as numpy resolves it (CPython's PySlice_AdjustIndices): an integer
  * item picks one index and drops the dimension; a start:stop:step item keeps it, with
@@ -8,11 +14,12 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-static const cli_opt cat_opts[] = {{"slice", 1}, CLI_RAW_OPTS, {NULL, 0}};
+static const cli_opt cat_opts[] = {{"slice", 1}, {"timeout", 1}, CLI_RAW_OPTS, {NULL, 0}};
 
 typedef struct slice_item {
     int is_range;
@@ -192,6 +199,62 @@ static void print_view(const view *v, const cli_layout *l, const unsigned char *
     }
 }
 
+/*
+ * The elements of view @p v of @p data, in the order they are printed, into @p dst; @p out
+ * becomes the same view of that compact copy. What a described segment's cat prints is
+ * gathered so, as a consistent copy (cli_snapshot()): the slice alone is copied, however
+ * large the array.
+ */
+struct gather {
+    const view *v;
+    size_t elsize;
+    unsigned char *dst;
+};
+
+static void gather_view(void *ctx, const unsigned char *data)
+{
+    const struct gather *g = ctx;
+    const view *v = g->v;
+    unsigned char *dst = g->dst;
+    if (v->ndim == 0) {
+        memcpy(dst, data + (size_t)v->base * g->elsize, g->elsize);
+        return;
+    }
+    for (int d = 0; d < v->ndim; d++)
+        if (v->count[d] == 0)
+            return;
+    int last = v->ndim - 1;
+    uint64_t idx[SHMAP_MAX_DIMS] = {0};
+    for (;;) {
+        int64_t row = v->base;
+        for (int d = 0; d < last; d++)
+            row += (int64_t)idx[d] * v->stride[d];
+        for (uint64_t j = 0; j < v->count[last]; j++) {
+            int64_t off = row + (int64_t)j * v->stride[last];
+            memcpy(dst, data + (size_t)off * g->elsize, g->elsize);
+            dst += g->elsize;
+        }
+        int k = last - 1;
+        while (k >= 0 && ++idx[k] == v->count[k])
+            idx[k--] = 0;
+        if (k < 0)
+            return;
+    }
+}
+
+/* The view @p v as laid out by gather_view(): from 0, in C order. Its number of elements. */
+static uint64_t compact_view(const view *v, view *out)
+{
+    *out = *v;
+    out->base = 0;
+    uint64_t n = 1;
+    for (int d = v->ndim - 1; d >= 0; d--) {
+        out->stride[d] = (int64_t)n;
+        n *= v->count[d];
+    }
+    return n;
+}
+
 int cmd_cat(int argc, char **argv)
 {
     int opt, nitems = 0;
@@ -199,10 +262,17 @@ int cmd_cat(int argc, char **argv)
     cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "cat", cat_opts, argc, argv);
-    while ((opt = cli_args_next(&a)) >= 0)
-        if (!cli_raw_option(&raw, cat_opts[opt].name, a.value) &&
-            (nitems = parse_slice(a.value, items)) < 0)
+    double timeout = -1;
+    while ((opt = cli_args_next(&a)) >= 0) {
+        if (cli_raw_option(&raw, cat_opts[opt].name, a.value))
+            continue;
+        if (strcmp(cat_opts[opt].name, "timeout") == 0) {
+            if (cli_parse_timeout("cat", a.value, &timeout) != 0)
+                return CLI_EXIT_USAGE;
+        } else if ((nitems = parse_slice(a.value, items)) < 0) {
             return CLI_EXIT_USAGE;
+        }
+    }
     if (opt == CLI_ARGS_EXIT)
         return a.status;
     if (a.npos == 0)
@@ -219,10 +289,26 @@ int cmd_cat(int argc, char **argv)
     int opened = cli_open("cat", name, SHMAP_RDONLY, &raw, &seg, &info, &layout);
     if (opened != 0)
         return opened;
-    view v;
+    view v, cv;
     int status = make_view(name, &info, items, nitems, &v);
-    if (status == 0)
+    if (status == 0 && raw.raw && timeout >= 0)
+        status = cli_usage_error_on("cat", name, "--timeout is for a segment's lock: a raw "
+                                    "object has none");
+    if (status == 0 && raw.raw) {
         print_view(&v, &layout, shmap_data(seg));
+    } else if (status == 0) {
+        /* What is printed is one consistent copy: never half of one fill and half of the
+         * next. */
+        uint64_t n = compact_view(&v, &cv);
+        struct gather g = {&v, layout.elsize, malloc(n ? (size_t)(n * layout.elsize) : 1)};
+        if (!g.dst)
+            status = cli_fail(name, "out of memory for a copy of %" PRIu64 " elements", n);
+        if (status == 0)
+            status = cli_snapshot(name, seg, timeout, gather_view, &g, NULL);
+        if (status == 0)
+            print_view(&cv, &layout, g.dst);
+        free(g.dst);
+    }
     cli_layout_free(&layout);
     shmap_close(seg);
     return status;

@@ -113,7 +113,8 @@ static const cli_command commands[] = {
      "  --prefix PREFIX    look only at objects whose name starts with PREFIX\n"
      "\n"
      "Exits 1 if an action failed (an error line says which), else 0."},
-    {"cat", cmd_cat, "cat NAME [--slice SPEC] " CLI_RAW_USAGE, "print the values of a segment",
+    {"cat", cmd_cat, "cat NAME [--slice SPEC] [--timeout SECONDS] " CLI_RAW_USAGE,
+     "print the values of a segment",
      "A 1-D array prints on one line, a 2-D array one row per line, higher dimensions as\n"
      "2-D blocks separated by blank lines; values are separated by one space. Integers\n"
      "print exactly; floats in the shortest form that reads back to the same value (nan,\n"
@@ -125,6 +126,11 @@ static const cli_command commands[] = {
      "                 ::2, 1:10:3, ::-1) keeps it; missing items mean ':'. Negative\n"
      "                 numbers count from the end. More items than dimensions, or an\n"
      "                 index outside one, is bad usage (exit 2).\n"
+     "  --timeout S    give up after S seconds waiting for a writer's lock (exit 1); by\n"
+     "                 default wait as long as it takes\n"
+     "\n"
+     "What is printed is one consistent copy, taken under the shared lock as export takes\n"
+     "it: never half of one fill and half of the next.\n"
      "\n" CLI_RAW_HELP},
     {"fill", cmd_fill, "fill NAME VALUE|ramp " CLI_RAW_USAGE, "set every element, then publish",
      "VALUE is written as for `shmap set`. `ramp` sets element i (in C order) to i, like\n"

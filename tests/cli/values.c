@@ -2,8 +2,12 @@
  * Values as the command prints and reads them: floats in the shortest form that reads back
  * (subnormals too, which carry fewer digits than normal numbers), the statistics of watch
  * when no element is a number, record values written with a bracket left open, and errors
- * that count one item in the singular.
+ * that count one item in the singular; cat printing one whole frame while a writer
+ * publishes.
  */
+#include <string.h>
+#include <sys/mman.h>
+
 #include "../util.h"
 
 /* Set each element of a new one-dimensional array of `type` to values[i], then check that
@@ -223,4 +227,83 @@ TEST(values__record_value_counts_of_one_are_in_the_singular)
     CHECK_USAGE_LINES(err, "set", "field 'v' has 2 items, more values given");
     util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
+}
+
+/*
+ * cat against a writer that publishes whole frames without the lock (as fill does): every
+ * cat prints one frame, never a mix of two. It printed from the live mapping, so a cat of
+ * 256 Ki values spanning a few publishes mixed them. And a slice is one frame too.
+ */
+TEST(values__cat_prints_one_whole_frame_while_a_writer_publishes)
+{
+    const char *name = test_name("torn");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "256", "1024");
+    int *stop = mmap(NULL, sizeof *stop, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+    CHECK(stop != MAP_FAILED);
+    *stop = 0;
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        shmap_seg *seg = NULL;
+        if (shmap_open(&seg, name, SHMAP_RDWR) < 0)
+            _exit(1);
+        for (unsigned k = 0; !__atomic_load_n(stop, __ATOMIC_ACQUIRE); k++) {
+            void *data;
+            if (shmap_write_begin(seg, &data) < 0)
+                _exit(2);
+            memset(data, 1 + (int)(k % 2), 256 * 1024);
+            if (shmap_publish(seg) < 0)
+                _exit(3);
+            util_sleep_ms(1);
+        }
+        shmap_close(seg);
+        _exit(0);
+    }
+    static const char *const slices[] = {NULL, "::-1,::3", "100:200"};
+    for (int round = 0; round < 9; round++) {
+        const char *slice = slices[round % 3];
+        if (slice)
+            RUN(0, "cat", name, "--slice", slice);
+        else
+            RUN(0, "cat", name);
+        /* One value, whichever frame it was: all 1s or all 2s (0s before the first). */
+        int seen[3] = {0};
+        for (const char *p = out; *p; p++)
+            if (*p >= '0' && *p <= '2')
+                seen[*p - '0'] = 1;
+        if (seen[0] + seen[1] + seen[2] != 1)
+            test_fail(__FILE__, __LINE__, "round %d: cat%s%s printed a mix of frames "
+                      "(0s %d, 1s %d, 2s %d)", round, slice ? " --slice " : "",
+                      slice ? slice : "", seen[0], seen[1], seen[2]);
+    }
+    __atomic_store_n(stop, 1, __ATOMIC_RELEASE);
+    CHECK_EQ_INT(test_wait(writer), 0);
+    munmap(stop, sizeof *stop);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
+/* cat waits for a writer's exclusive lock, --timeout seconds at most; a raw object has no
+ * lock to wait for, and --timeout with one is bad usage. */
+TEST(values__cat_waits_for_the_writers_lock_up_to_its_timeout)
+{
+    const char *name = test_name("catlock");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "4");
+    pid_t holder = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    double t0 = util_now_s();
+    RUN(1, "cat", name, "--timeout", "0.3");
+    CHECK(util_now_s() - t0 >= 0.25);
+    CHECK_ERROR_LINE(err, "timed out waiting for the lock");
+    CHECK_STR(out, "");
+    util_kill9(holder);
+    /* The dead writer's hold is recovered, and cat says the data may be half-written. */
+    RUN(0, "cat", name, "--timeout", "5");
+    CHECK_STR(out, "0 0 0 0\n");
+    CHECK_ERROR_LINE(err, "died while holding the lock: the data may be inconsistent");
+    RUN(2, "cat", name, "--dtype", "u1", "--shape", "4", "--timeout", "1");
+    CHECK_CONTAINS(err, "a raw object has none");
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
 }
