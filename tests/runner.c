@@ -328,6 +328,28 @@ static void run_pytest(int *passed, int *failed, int *skipped)
     }
 }
 
+/*
+ * Ignored signals and the signal mask outlive fork and exec, so a run started by nohup
+ * (SIGHUP ignored), as a background job of a script (SIGINT and SIGQUIT ignored) or by a
+ * CI agent that blocks some would hand them to every test and to the commands the tests
+ * start. Those commands rightly leave an ignored signal ignored, and the tests that stop
+ * them with it (an interrupted create or import) then fail or hang.
+ * The tests are written for a fresh process's dispositions: every signal at its default
+ * and none blocked (SIGPIPE is then ignored again, below, as the tests expect).
+ */
+static void default_signals(void)
+{
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
+            sa.sa_handler == SIG_IGN)
+            signal(sig, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static int matches(const char *name, int nfilter, char **filter)
 {
     if (nfilter == 0)
@@ -356,6 +378,7 @@ int main(int argc, char **argv)
     }
     runner_pid = getpid();
     setvbuf(stdout, NULL, _IOLBF, 0);
+    default_signals();
     signal(SIGPIPE, SIG_IGN);
 
     int passed = 0, failed = 0, skipped = 0;
