@@ -334,6 +334,7 @@ pid_t util_make_by_dead_creator(const char *name, unsigned flags)
         _exit(shmap_create(&seg, name, SHMAP_U64, 1, dims, &opts) == 0 ? 0 : 1);
     }
     CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK(util_wait_unmapped(name)); /* dead, but its mapping may outlive it a moment */
     return pid;
 }
 
@@ -489,6 +490,41 @@ void util_wait_zombie(pid_t pid)
 int util_sysv_exists(key_t key)
 {
     return shmget(key, 0, 0) >= 0;
+}
+
+int util_wait_unmapped(const char *name)
+{
+    if (strncmp(name, "sysv://0x", 9) == 0) {
+        int id = shmget((key_t)strtoul(name + 9, NULL, 16), 0, 0);
+        struct shmid_ds ds;
+        for (int i = 0; i < 1000; i++) {
+            if (id < 0 || shmctl(id, IPC_STAT, &ds) < 0 || ds.shm_nattch == 0)
+                return 1;
+            util_sleep_ms(10);
+        }
+        return 0;
+    }
+    char path[SHMAP_NAME_MAX + 16];
+    if (strncmp(name, "file://", 7) == 0 || strncmp(name, "file:", 5) == 0)
+        snprintf(path, sizeof path, "%s", name + (name[5] == '/' && name[6] == '/' ? 7 : 5));
+    else
+        snprintf(path, sizeof path, "/dev/shm/%s", name + (name[0] == '/'));
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    int done = 0;
+    for (int i = 0; i < 1000 && !done; i++) {
+        if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+            fcntl(fd, F_SETLEASE, F_UNLCK);
+            done = 1;
+        } else if (errno != EAGAIN) {
+            done = 1; /* no lease here (another user's object, a file system without) */
+        } else {
+            util_sleep_ms(10);
+        }
+    }
+    close(fd);
+    return done;
 }
 
 pid_t util_spawn_unfinished_sysv(const char *name, key_t key, uint64_t bytes, int up, int down)

@@ -233,6 +233,17 @@ pid_t util_make_by_dead_creator(const char *name, unsigned flags);
 /* Whether a System V segment (not yet removed) has `key`. */
 int util_sysv_exists(key_t key);
 
+/*
+ * Wait (10 s at most) until no process maps segment `name` (a POSIX name, "file:PATH" or
+ * "sysv://0xKEY"): the kernel counts no attach of the System V segment, or grants this
+ * process a write lease on the object, as gc asks. A child that mapped it and has been
+ * reaped may still map it: its memory is let go only when the last reference to it goes,
+ * and a process reading its /proc/PID/maps or smaps as it exits (shmap ls or gc, ps) holds
+ * one until its read ends. 1 once nothing maps it (or it is gone, or this cannot be
+ * asked), else 0. The caller must not have it open itself.
+ */
+int util_wait_unmapped(const char *name);
+
 /* Wait (10 s at most) until process `pid` is asleep (state S in /proc/PID/stat), as a
  * child blocked in a wait is; 1 once it is, else 0. */
 int util_wait_asleep(pid_t pid);

@@ -189,6 +189,7 @@ TEST(cli_limits__system_v_out_of_address_space_fails_ls_and_gc)
         _exit(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts) == 0 ? 0 : 1);
     }
     CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK(util_wait_unmapped(name)); /* the kernel counts its attach a moment longer */
     /* System V needs no descriptor: out of them, a gc of its names alone goes on. */
     CHECK_EQ_INT(run_limited(&out, &err, 4, 0, "gc", "--dry-run", "--prefix", name, NULL), 0);
     snprintf(want, sizeof want, "would remove transient segment %s (creator pid %d dead", name,

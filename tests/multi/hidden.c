@@ -179,6 +179,7 @@ TEST(hidden__a_creator_killed_before_finishing_leaves_what_gc_removes)
     util_chan_close(&c);
     CHECK_EQ_INT(util_count_hidden_of(pid), 1);
     util_kill9(pid);
+    CHECK(util_wait_unmapped(sysv)); /* the kernel counts its attach a moment longer */
     CHECK(!util_shm_exists(name));
     /* gc scoped to what the creator left, not to other tests' objects. */
     char hidden[64];

@@ -669,6 +669,7 @@ TEST(gc__removes_a_system_v_transient_segment_once_nobody_attaches)
     CHECK_EQ_INT(e.n, 0);
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+    CHECK(util_wait_unmapped(name)); /* the kernel counts its attach a moment longer */
 
     gc_name(&e, name, SHMAP_GC_DRY_RUN);
     CHECK_EQ_INT(e.n, 1);

@@ -232,6 +232,7 @@ TEST(list_limits__a_system_v_segment_out_of_address_space_fails_listing_and_gc)
         _exit(shmap_create(&seg, sysv_name, SHMAP_U8, 1, dims, &opts) == 0 ? 0 : 1);
     }
     CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK(util_wait_unmapped(sysv_name)); /* the kernel counts its attach a moment longer */
     in_child(sysv_out_of_address_space);
     /* It is still there, for a gc with room to attach it. */
     struct util_gc_events ev;
