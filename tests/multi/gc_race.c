@@ -150,15 +150,20 @@ static void set_mark(const char *name, pid_t pid, uint32_t removed)
     set_mark_at(name, pid, 0, 0, removed);
 }
 
-/* Open `name` read-only and close it; the seconds it took. */
-static double timed_open(const char *name)
+/* Open `name` read-only and close it; the seconds from `t0` until it was open. */
+static double open_since(const char *name, double t0)
 {
-    double t0 = util_now_s();
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
     double took = util_now_s() - t0;
     CHECK_OK(shmap_close(seg));
     return took;
+}
+
+/* Open `name` read-only and close it; the seconds it took. */
+static double timed_open(const char *name)
+{
+    return open_since(name, util_now_s());
 }
 
 static void *clear_mark_later(void *name)
@@ -184,9 +189,12 @@ TEST(gc_race__an_open_waits_for_a_live_gc_mark_only)
             pause();
     }
     set_mark(name, gc, 0);
+    /* Lower bounds are timed from before what they wait for starts (the thread's 300 ms,
+     * the mark's last 0.3 s): a stall of this thread cannot make a wait look shorter. */
     pthread_t t;
+    double t0 = util_now_s();
     CHECK(pthread_create(&t, NULL, clear_mark_later, (void *)name) == 0);
-    double took = timed_open(name);
+    double took = open_since(name, t0);
     CHECK(pthread_join(t, NULL) == 0);
     CHECK(took >= 0.25 && took < 1.5);
 
@@ -197,8 +205,9 @@ TEST(gc_race__an_open_waits_for_a_live_gc_mark_only)
     /* A gc of this pid namespace is judged by its pid, however old its mark (its clock may
      * have been stepped): waited for until it clears it. */
     set_mark_at(name, gc, 3.0, 0, 0);
+    t0 = util_now_s();
     CHECK(pthread_create(&t, NULL, clear_mark_later, (void *)name) == 0);
-    took = timed_open(name);
+    took = open_since(name, t0);
     CHECK(pthread_join(t, NULL) == 0);
     CHECK(took >= 0.25 && took < 1.5);
     /* One of another pid namespace, whose pid cannot be judged from here, is heeded while
@@ -208,8 +217,9 @@ TEST(gc_race__an_open_waits_for_a_live_gc_mark_only)
     CHECK(timed_open(name) < 0.5);
     set_mark_at(name, other, -3.0, 12345, 0);
     CHECK(timed_open(name) < 0.5);
+    t0 = util_now_s();
     set_mark_at(name, other, 1.7, 12345, 0);
-    took = timed_open(name);
+    took = open_since(name, t0);
     CHECK(took >= 0.15 && took < 1.5);
     /* A claim being written (minus a pid) that stays so is a gc that died or froze half-way,
      * whoever has that pid now. */

@@ -238,9 +238,10 @@ TEST(delete__with_both_mappings_pending_waits_for_another_process_lock)
     shmap_info info;
     CHECK_OK(shmap_stat(name, &info));
 
-    /* Waiting: the name goes once the holder lets go, not before. */
-    util_parent_send(&c, 'U');
+    /* Waiting: the name goes once the holder lets go (300 ms after it is told), not
+     * before. The clock starts before the word, so a stall here cannot shorten it. */
     t0 = util_now_s();
+    util_parent_send(&c, 'U');
     CHECK_OK(shmap_delete(name, 10, 0));
     CHECK(util_now_s() - t0 > 0.25);
     CHECK_EQ_INT(test_wait(pid), 0);
