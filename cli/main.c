@@ -350,15 +350,12 @@ static int cmd_help(int argc, char **argv)
         print_overview(stdout);
         return CLI_EXIT_OK;
     }
-    if (argc > 2) {
-        fprintf(stderr, "shmap: help takes one command name\nusage: shmap help COMMAND\n");
-        return CLI_EXIT_USAGE;
-    }
+    if (argc > 2)
+        return cli_usage_error(NULL, "help takes one command name: unexpected argument '%s'",
+                               argv[2]);
     const cli_command *cmd = cli_command_find(argv[1]);
-    if (!cmd) {
-        fprintf(stderr, "shmap: unknown command '%s'\nusage: shmap help COMMAND\n", argv[1]);
-        return CLI_EXIT_USAGE;
-    }
+    if (!cmd)
+        return cli_usage_error(NULL, "help: unknown command '%s'", argv[1]);
     cli_command_help(stdout, cmd);
     return CLI_EXIT_OK;
 }
