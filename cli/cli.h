@@ -120,6 +120,13 @@ void cli_block_end_signals(int block);
 /* Write all @p n bytes, in pieces a write(2) takes, again after EINTR. 0, or -1 (errno). */
 int cli_write_all(int fd, const void *buf, size_t n);
 
+/*
+ * Has writing to standard output failed (a full disk, a closed pipe)? 0, or the errno of
+ * the first failure seen (-1 if unknown). A command that prints much asks after each line
+ * and stops; main() asks once the output is flushed, and says why on the error line.
+ */
+int cli_stdout_failed(void);
+
 /* "shmap: NAME: message (see shmap help CMD)" on stderr, NAME the command line's segment
  * (cli_subject()), or "shmap: message (see shmap help CMD)" when it has none; @p cmd NULL
  * (no command, or an unknown one) points to "shmap --help". Returns CLI_EXIT_USAGE. */

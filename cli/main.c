@@ -4,6 +4,7 @@
  * help texts, so `shmap help NAME`, `shmap NAME --help` and usage errors all print the same
  * words.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -432,14 +433,22 @@ int main(int argc, char **argv)
     catch_xfsz();
     int status = dispatch(argc, argv);
 
-    /* Output that never reached its file (a full disk, a closed pipe) is a failure too. */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
+    /* Output that never reached its file (a full disk, a closed pipe) is a failure too,
+     * said of the segment whose output it was. errno is cleared so that only the flush's
+     * own failure, or one a command saw as it wrote (cli_stdout_failed()), gives a reason. */
+    errno = 0;
+    fflush(stdout);
+    int e = cli_stdout_failed();
+    if (e != 0) {
         unsigned long long limit;
         if (stdout_at_fsize_limit(&limit))
-            fprintf(stderr, "shmap: standard output: exceeds this process's file size limit "
-                            "(ulimit -f) of %llu bytes\n", limit);
+            cli_fail(cli_subject(), "cannot write to standard output: exceeds this "
+                                    "process's file size limit (ulimit -f) of %llu bytes",
+                     limit);
+        else if (e > 0)
+            cli_fail(cli_subject(), "cannot write to standard output: %s", strerror(e));
         else
-            fputs("shmap: error writing to standard output\n", stderr);
+            cli_fail(cli_subject(), "cannot write to standard output");
         return CLI_EXIT_FAIL;
     }
     return status;

@@ -113,6 +113,20 @@ int cli_write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
+/* errno of the first failed write to standard output that cli_stdout_failed() saw, or 0. */
+static int stdout_errno;
+
+int cli_stdout_failed(void)
+{
+    if (!ferror(stdout))
+        return 0;
+    /* Seen right after the write that failed, errno is still that write's: later writes
+     * to the same output would fail alike, and nothing else between sets it. */
+    if (!stdout_errno)
+        stdout_errno = errno ? errno : -1;
+    return stdout_errno;
+}
+
 int cli_fail(const char *name, const char *fmt, ...)
 {
     va_list ap;
