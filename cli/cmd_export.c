@@ -799,6 +799,9 @@ static int export(const char *name, const char *path, int format, int force, dou
             close(fd);
         return opened;
     }
+    /* The FITS writer's warnings name the segment by info.name: as the user wrote it, as
+     * every other line of the command does ("shm://frames", not the canonical "frames"). */
+    snprintf(info.name, sizeof info.name, "%s", name);
     char err[256];
     int status = CLI_EXIT_OK;
     if (fd >= 0 && same_object(fd, shmap_data(seg)))
@@ -837,6 +840,7 @@ int cmd_export(int argc, char **argv)
     cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "export", export_opts, argc, argv);
+    cli_args_subject(&a, 0, 0);
     while ((opt = cli_args_next(&a)) >= 0) {
         const char *o = export_opts[opt].name;
         if (cli_raw_option(&raw, o, a.value))
