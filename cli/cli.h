@@ -190,12 +190,13 @@ void cli_args_init(cli_args *a, const char *cmd, const cli_opt *opts, int argc, 
 int cli_args_next(cli_args *a);
 
 /*
- * The segment the command line is about, which every usage error names from then on: a
- * command says, before it scans, which operand is its NAME (@p index: 0 is the first), and
- * with @p all that every operand from there on is one (rm's NAME...). The arguments are
- * looked over as the scanner will take them, so a NAME after a bad option is found too.
- * Several NAMEs give none: an error of an option or of MODE is none's in particular, and
- * one of a NAME names it (cli_usage_error_on()). cli_subject() gives it, or NULL.
+ * The segment the command line is about, which every usage error names from then on. It
+ * is the first operand unless the command says, before it scans, which operand is its
+ * NAME (@p index: 0 is the first; -1: it has none), and with @p all that every operand
+ * from there on is one (rm's NAME...). The arguments are looked over as the scanner will
+ * take them, so a NAME after a bad option is found too. Several NAMEs give none: an error
+ * of an option or of MODE is none's in particular, and one of a NAME names it
+ * (cli_usage_error_on()). cli_subject() gives it, or NULL.
  */
 void cli_args_subject(const cli_args *a, int index, int all);
 const char *cli_subject(void);

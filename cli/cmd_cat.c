@@ -202,7 +202,6 @@ int cmd_cat(int argc, char **argv)
     cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "cat", cat_opts, argc, argv);
-    cli_args_subject(&a, 0, 0);
     while ((opt = cli_args_next(&a)) >= 0)
         if (!cli_raw_option(&raw, cat_opts[opt].name, a.value) &&
             (nitems = parse_slice(a.value, items)) < 0)

@@ -106,7 +106,6 @@ static int parse_options(int argc, char **argv, create_args *c, cli_args *a)
 {
     int opt, replace = 0, exist_ok = 0;
     cli_args_init(a, "create", create_opts, argc, argv);
-    cli_args_subject(a, 0, 0);
     if (cli_create_init(&c->c, argc) < 0) {
         a->status = cli_fail(cli_subject(), "out of memory");
         return 1;

@@ -840,7 +840,6 @@ int cmd_export(int argc, char **argv)
     cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "export", export_opts, argc, argv);
-    cli_args_subject(&a, 0, 0);
     while ((opt = cli_args_next(&a)) >= 0) {
         const char *o = export_opts[opt].name;
         if (cli_raw_option(&raw, o, a.value))

@@ -22,7 +22,6 @@ int cmd_fill(int argc, char **argv)
     cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "fill", fill_opts, argc, argv);
-    cli_args_subject(&a, 0, 0);
     while ((opt = cli_args_next(&a)) >= 0)
         cli_raw_option(&raw, fill_opts[opt].name, a.value);
     if (opt == CLI_ARGS_EXIT)

@@ -256,7 +256,6 @@ int cmd_info(int argc, char **argv)
     cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "info", info_opts, argc, argv);
-    cli_args_subject(&a, 0, 0);
     while ((opt = cli_args_next(&a)) >= 0)
         if (!cli_raw_option(&raw, info_opts[opt].name, a.value))
             json = 1;

@@ -255,7 +255,6 @@ int cmd_lock(int argc, char **argv)
     double timeout = -1;
     cli_args a;
     cli_args_init(&a, "lock", lock_opts, dash, argv);
-    cli_args_subject(&a, 0, 0);
     while ((opt = cli_args_next(&a)) >= 0) {
         if (opt == 0 || opt == 1) {
             flags = opt == 0 ? SHMAP_LOCK_SHARED : SHMAP_LOCK_EXCLUSIVE;

@@ -17,7 +17,6 @@ int cmd_wait(int argc, char **argv)
     int opt;
     cli_args a;
     cli_args_init(&a, "wait", opts, argc, argv);
-    cli_args_subject(&a, 0, 0);
     while ((opt = cli_args_next(&a)) >= 0) {
         if (opt == OPT_TIMEOUT && cli_parse_seconds(a.value, &timeout) < 0)
             return cli_usage_error("wait", "--timeout wants seconds, not '%s'", a.value);

@@ -258,7 +258,6 @@ int cmd_watch(int argc, char **argv)
     cli_raw raw = {0};
     cli_args a;
     cli_args_init(&a, "watch", opts, argc, argv);
-    cli_args_subject(&a, 0, 0);
     while ((opt = cli_args_next(&a)) >= 0) {
         if (cli_raw_option(&raw, opts[opt].name, a.value))
             continue;

@@ -369,6 +369,9 @@ void cli_args_init(cli_args *a, const char *cmd, const cli_opt *opts, int argc, 
     a->argc = argc;
     a->argv = argv;
     a->next = 1; /* argv[0] is the command's name */
+    /* Most commands' NAME comes first (shmap info NAME ...); the others say where theirs
+     * is, or that they have none. */
+    cli_args_subject(a, 0, 0);
 }
 
 /* "-1", "-2.5", "-.5", "-3:", "-1,2", "-inf", "-nan": negative values, not options. */
