@@ -6,7 +6,12 @@
  *   - cmd_NAME(argc, argv) gets argv[0] == "NAME" and returns the exit status:
  *     0 success, 1 failure, 2 bad usage (CLI_EXIT_*).
  *   - Every error is one line on stderr, "shmap: NAME: message" (cli_fail, cli_fail_lib),
- *     or for bad usage "shmap: message" plus the command's "usage:" line (cli_usage_error).
+ *     NAME the segment (or file) the command line names, whatever the error: a usage error
+ *     met while scanning options before the NAME names it too (cli_args_subject()). Only a
+ *     command line with no NAME (ls, gc, none given yet) or with several, for an error of
+ *     none of them, gives "shmap: message", which then names what was wrong (the option,
+ *     the argument). A usage error's line ends "(see shmap help CMD)" (cli_usage_error).
+ *     A warning is one line too, "shmap: NAME: warning: message" (cli_warn).
  *   - Bad usage (2) is an argument that is malformed, or that cannot fit the segment it is
  *     for whatever the segment's state: an invalid NAME, a number that does not parse, the
  *     wrong number of indices or slice items, an index outside the shape, a value the type
@@ -115,25 +120,34 @@ void cli_block_end_signals(int block);
 /* Write all @p n bytes, in pieces a write(2) takes, again after EINTR. 0, or -1 (errno). */
 int cli_write_all(int fd, const void *buf, size_t n);
 
-/* "shmap: message" and "usage: shmap CMD ..." on stderr; returns CLI_EXIT_USAGE. */
+/*
+ * Has writing to standard output failed (a full disk, a closed pipe)? 0, or the errno of
+ * the first failure seen (-1 if unknown). A command that prints much asks after each line
+ * and stops; main() asks once the output is flushed, and says why on the error line.
+ */
+int cli_stdout_failed(void);
+
+/* "shmap: NAME: message (see shmap help CMD)" on stderr, NAME the command line's segment
+ * (cli_subject()), or "shmap: message (see shmap help CMD)" when it has none; @p cmd NULL
+ * (no command, or an unknown one) points to "shmap --help". Returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 
-/* The same for an argument that does not fit segment @p name (an index outside its shape, a
- * value its type cannot hold): "shmap: NAME: message", then the usage line. */
+/* The same naming segment @p name, for an argument that does not fit it (an index outside
+ * its shape, a value its type cannot hold), or one NAME of several. */
 int cli_usage_error_on(const char *cmd, const char *name, const char *fmt, ...)
     CLI_PRINTF(3, 4);
 
 /* A library call refused an argument (SHMAP_EBADNAME, SHMAP_ESIZE...): its error line as
- * cli_fail_lib() prints it, then the usage line. Returns CLI_EXIT_USAGE. */
+ * cli_fail_lib() prints it, ended as a usage error's. Returns CLI_EXIT_USAGE. */
 int cli_usage_lib(const char *cmd, const char *name, int rc);
 
 /*
  * Bad usage is found before anything is done: a command checks its NAMEs (all of them,
  * before acting on any) with this. A malformed name (SHMAP_EBADNAME: empty, a '/' inside,
- * an unknown store prefix, a bad System V key...) gets its error line as a failure would,
- * and so does a memfd: name, which no command can reach; then the usage line follows once.
- * 0, or CLI_EXIT_USAGE. A name of a store that cannot do what is asked (--private on
- * System V) is found when it is used (cli_store_misuse()).
+ * an unknown store prefix, a bad System V key...) gets its usage error line, naming it, and
+ * so does a memfd: name, which no command can reach: one line per bad name. 0, or
+ * CLI_EXIT_USAGE. A name of a store that cannot do what is asked (--private on System V)
+ * is found when it is used (cli_store_misuse()).
  */
 int cli_check_names(const char *cmd, char **names, int n);
 
@@ -174,6 +188,18 @@ void cli_args_init(cli_args *a, const char *cmd, const cli_opt *opts, int argc, 
  * CLI_ARGS_EXIT after --help (status 0, help printed) or a usage error (status 2, printed).
  */
 int cli_args_next(cli_args *a);
+
+/*
+ * The segment the command line is about, which every usage error names from then on. It
+ * is the first operand unless the command says, before it scans, which operand is its
+ * NAME (@p index: 0 is the first; -1: it has none), and with @p all that every operand
+ * from there on is one (rm's NAME...). The arguments are looked over as the scanner will
+ * take them, so a NAME after a bad option is found too. Several NAMEs give none: an error
+ * of an option or of MODE is none's in particular, and one of a NAME names it
+ * (cli_usage_error_on()). cli_subject() gives it, or NULL.
+ */
+void cli_args_subject(const cli_args *a, int index, int all);
+const char *cli_subject(void);
 
 /*
  * TYPE as `create` and `--dtype` take it: a type spelling, or record:FIELDS (then *fields
@@ -361,7 +387,7 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
  * @p raw giving --dtype and --shape, any object as a raw array (shmap_open_raw); @p raw
  * may be NULL. --private adds SHMAP_PRIVATE to @p flags. On success the caller owns *seg
  * (to shmap_close) and *layout (to cli_layout_free). Returns 0, CLI_EXIT_FAIL, or
- * CLI_EXIT_USAGE (cli_store_misuse(), reported with command @p cmd's usage line).
+ * CLI_EXIT_USAGE (cli_store_misuse(), reported as a usage error of command @p cmd).
  */
 int cli_open(const char *cmd, const char *name, unsigned int flags, const cli_raw *raw,
              shmap_seg **seg, shmap_info *info, cli_layout *layout);

@@ -161,7 +161,8 @@ static int make_view(const char *name, const shmap_info *info, const slice_item 
 /*
  * Rows of the last dimension, one per line. When an outer dimension k (beyond the last two)
  * moves on, print as many blank lines as dimensions lie between it and the rows, as numpy
- * separates 2-D blocks by one blank line and 3-D blocks by two.
+ * separates 2-D blocks by one blank line and 3-D blocks by two. Output that fails (a full
+ * disk) stops it: the rest would fail too, and main() says why.
  */
 static void print_view(const view *v, const cli_layout *l, const unsigned char *data)
 {
@@ -185,6 +186,8 @@ static void print_view(const view *v, const cli_layout *l, const unsigned char *
             cli_value_print(stdout, l, data + (size_t)off * l->elsize);
         }
         putchar('\n');
+        if (cli_stdout_failed())
+            return;
 
         int k = last - 1;
         while (k >= 0 && ++idx[k] == v->count[k])

@@ -105,6 +105,8 @@ int cmd_chmod(int argc, char **argv)
     int opt;
     cli_args a;
     cli_args_init(&a, "chmod", chmod_opts, argc, argv);
+    /* MODE is the first operand, unless it was taken above. */
+    cli_args_subject(&a, mode_text ? 0 : 1, 1);
     while ((opt = cli_args_next(&a)) >= 0)
         ;
     if (opt == CLI_ARGS_EXIT)

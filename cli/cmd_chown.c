@@ -79,6 +79,7 @@ int cmd_chown(int argc, char **argv)
     int opt;
     cli_args a;
     cli_args_init(&a, "chown", chown_opts, argc, argv);
+    cli_args_subject(&a, 1, 1);
     while ((opt = cli_args_next(&a)) >= 0)
         ;
     if (opt == CLI_ARGS_EXIT)

@@ -106,6 +106,10 @@ static int parse_options(int argc, char **argv, create_args *c, cli_args *a)
 {
     int opt, replace = 0, exist_ok = 0;
     cli_args_init(a, "create", create_opts, argc, argv);
+    if (cli_create_init(&c->c, argc) < 0) {
+        a->status = cli_fail(cli_subject(), "out of memory");
+        return 1;
+    }
     while ((opt = cli_args_next(a)) >= 0) {
         const char *o = create_opts[opt].name;
         int taken = cli_create_option("create", &c->c, o, a->value);
@@ -156,8 +160,8 @@ static int parse_args(int argc, char **argv, create_args *c, int *status)
     c->name = a.argv[0];
     shmap_store store;
     if (shmap_name_check(c->name, &store) == 0 && store == SHMAP_STORE_MEMFD) {
-        cli_usage_error("create", "'%s': a memfd segment would vanish when this command "
-                                  "exits; name a POSIX, System V or file segment", c->name);
+        cli_usage_error_on("create", c->name, "a memfd segment would vanish when this "
+                           "command exits; name a POSIX, System V or file segment");
         return -1;
     }
     if (cli_check_names("create", a.argv, 1) != 0)
@@ -258,9 +262,6 @@ int cmd_create(int argc, char **argv)
 {
     create_args c;
     memset(&c, 0, sizeof c);
-    if (cli_create_init(&c.c, argc) < 0)
-        return cli_fail(NULL, "out of memory");
-
     int status;
     if (parse_args(argc, argv, &c, &status) == 0)
         status = create(&c);

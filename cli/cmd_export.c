@@ -728,6 +728,9 @@ static int export(const char *name, const char *path, int format, int force, dou
             close(fd);
         return opened;
     }
+    /* The FITS writer's warnings name the segment by info.name: as the user wrote it, as
+     * every other line of the command does ("shm://frames", not the canonical "frames"). */
+    snprintf(info.name, sizeof info.name, "%s", name);
     char err[256];
     int status = CLI_EXIT_OK;
     if (fd >= 0 && same_object(fd, shmap_data(seg)))

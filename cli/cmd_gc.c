@@ -90,6 +90,7 @@ int cmd_gc(int argc, char **argv)
     const char *prefix = NULL;
     cli_args a;
     cli_args_init(&a, "gc", gc_opts, argc, argv);
+    cli_args_subject(&a, -1, 0); /* no NAME */
     while ((opt = cli_args_next(&a)) >= 0) {
         if (opt == 0)
             flags |= SHMAP_GC_DRY_RUN;

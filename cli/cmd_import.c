@@ -649,14 +649,17 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
 int cmd_import(int argc, char **argv)
 {
     cli_create c;
-    if (cli_create_init(&c, argc) < 0)
-        return cli_fail(NULL, "out of memory");
     cli_raw raw = {0};
     cli_args a;
     int opt, status = CLI_EXIT_USAGE, existing = 0;
     const char *made_with = NULL, *timeout_text = NULL; /* an option that makes a segment */
     double timeout = -1;
     cli_args_init(&a, "import", import_opts, argc, argv);
+    cli_args_subject(&a, 1, 0);
+    if (cli_create_init(&c, argc) < 0) {
+        status = cli_fail(cli_subject(), "out of memory");
+        goto out;
+    }
     while ((opt = cli_args_next(&a)) >= 0) {
         const char *o = import_opts[opt].name;
         if (strcmp(o, "existing") == 0) {
@@ -702,8 +705,8 @@ int cmd_import(int argc, char **argv)
     const char *file = a.argv[0], *name = a.argv[1];
     shmap_store store = SHMAP_STORE_POSIX;
     if (shmap_name_check(name, &store) == 0 && store == SHMAP_STORE_MEMFD) {
-        cli_usage_error("import", "'%s': a memfd segment would vanish when this command "
-                                  "exits; name a POSIX, System V or file segment", name);
+        cli_usage_error_on("import", name, "a memfd segment would vanish when this command "
+                           "exits; name a POSIX, System V or file segment");
         goto out;
     }
     raw.any_offset = 1; /* the file is read, not mapped */

@@ -211,6 +211,7 @@ int cmd_ls(int argc, char **argv)
     int opt, all = 0, json = 0;
     cli_args a;
     cli_args_init(&a, "ls", ls_opts, argc, argv);
+    cli_args_subject(&a, -1, 0); /* no NAME */
     while ((opt = cli_args_next(&a)) >= 0) {
         if (opt == OPT_ALL)
             all = 1;

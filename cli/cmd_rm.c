@@ -80,6 +80,7 @@ int cmd_rm(int argc, char **argv)
     double timeout = -1;
     cli_args a;
     cli_args_init(&a, "rm", rm_opts, argc, argv);
+    cli_args_subject(&a, 0, 1);
     while ((opt = cli_args_next(&a)) >= 0) {
         if (opt == 0) {
             flags |= SHMAP_DELETE_FORCE;

@@ -62,7 +62,7 @@ int cmd_set(int argc, char **argv)
     int64_t index[SHMAP_MAX_DIMS];
     for (int d = 0; d < nindex; d++)
         if (cli_parse_i64(a.argv[1 + d], &index[d]) < 0)
-            return cli_usage_error("set", "%s: invalid index '%s'", a.argv[0], a.argv[1 + d]);
+            return cli_usage_error("set", "invalid index '%s'", a.argv[1 + d]);
     if (cli_raw_check("set", &raw) != 0 || cli_check_names("set", a.argv, 1) != 0)
         return CLI_EXIT_USAGE;
 

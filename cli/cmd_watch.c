@@ -257,9 +257,13 @@ static void show(FILE *out, int tty, uint64_t gen, double rate, const shmap_info
     /* A write cut short by the signal that stops watch (stdout a pipe nobody reads for the
      * moment) is the stop, not a failure to write. The line goes with it (stdio drops what
      * a failed write held): waiting at exit for a reader to make room would not end watch
-     * at once. A pipe takes a line whole or not at all, so no part of one is left. */
+     * at once. A pipe takes a line whole or not at all, so no part of one is left. Another
+     * failure is noted with its errno while it is fresh (cli_stdout_failed()), for the
+     * error line. */
     if (fflush(out) != 0 && errno == EINTR && stop)
         clearerr(out);
+    else
+        cli_stdout_failed();
 }
 
 int cmd_watch(int argc, char **argv)
@@ -377,6 +381,8 @@ int cmd_watch(int argc, char **argv)
                 break;
             }
             show(stdout, tty, gen, rate, raw.raw ? NULL : &info, &layout, &st, note);
+            if (cli_stdout_failed())
+                break; /* the lines reach nobody (a full disk): main() says why */
             next = now + interval;
             /* Counted with or without --count: a line after the first shows a rate. */
             lines++;

@@ -4,6 +4,7 @@
  * help texts, so `shmap help NAME`, `shmap NAME --help` and usage errors all print the same
  * words.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -356,15 +357,12 @@ static int cmd_help(int argc, char **argv)
         print_overview(stdout);
         return CLI_EXIT_OK;
     }
-    if (argc > 2) {
-        fprintf(stderr, "shmap: help takes one command name\nusage: shmap help COMMAND\n");
-        return CLI_EXIT_USAGE;
-    }
+    if (argc > 2)
+        return cli_usage_error(NULL, "help takes one command name: unexpected argument '%s'",
+                               argv[2]);
     const cli_command *cmd = cli_command_find(argv[1]);
-    if (!cmd) {
-        fprintf(stderr, "shmap: unknown command '%s'\nusage: shmap help COMMAND\n", argv[1]);
-        return CLI_EXIT_USAGE;
-    }
+    if (!cmd)
+        return cli_usage_error(NULL, "help: unknown command '%s'", argv[1]);
     cli_command_help(stdout, cmd);
     return CLI_EXIT_OK;
 }
@@ -441,14 +439,22 @@ int main(int argc, char **argv)
     catch_xfsz();
     int status = dispatch(argc, argv);
 
-    /* Output that never reached its file (a full disk, a closed pipe) is a failure too. */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
+    /* Output that never reached its file (a full disk, a closed pipe) is a failure too,
+     * said of the segment whose output it was. errno is cleared so that only the flush's
+     * own failure, or one a command saw as it wrote (cli_stdout_failed()), gives a reason. */
+    errno = 0;
+    fflush(stdout);
+    int e = cli_stdout_failed();
+    if (e != 0) {
         unsigned long long limit;
         if (stdout_at_fsize_limit(&limit))
-            fprintf(stderr, "shmap: standard output: exceeds this process's file size limit "
-                            "(ulimit -f) of %llu bytes\n", limit);
+            cli_fail(cli_subject(), "cannot write to standard output: exceeds this "
+                                    "process's file size limit (ulimit -f) of %llu bytes",
+                     limit);
+        else if (e > 0)
+            cli_fail(cli_subject(), "cannot write to standard output: %s", strerror(e));
         else
-            fputs("shmap: error writing to standard output\n", stderr);
+            cli_fail(cli_subject(), "cannot write to standard output");
         return CLI_EXIT_FAIL;
     }
     return status;

@@ -23,7 +23,14 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Errors */
 
-static void vprint_error(const char *name, const char *fmt, va_list ap)
+/* The segment the command line names, for usage errors (cli_args_subject()). */
+static const char *subject;
+
+/*
+ * One error line: "shmap: ", @p name and ": " when there is one, the message, and @p suffix
+ * (NULL: none) as it is: the pointer to the help of a usage error.
+ */
+static void vprint_error(const char *name, const char *suffix, const char *fmt, va_list ap)
 {
     /* Escaped, because a control character (a newline in a name) would split the line, and
      * bytes that are not text would reach the terminal as they are. */
@@ -36,7 +43,18 @@ static void vprint_error(const char *name, const char *fmt, va_list ap)
         fprintf(stderr, "%s: ", line);
     }
     cli_escape_text(line, sizeof line, msg);
-    fprintf(stderr, "%s\n", line);
+    fprintf(stderr, "%s%s\n", line, suffix ? suffix : "");
+}
+
+static void print_error(const char *name, const char *suffix, const char *fmt, ...)
+    CLI_PRINTF(3, 4);
+
+static void print_error(const char *name, const char *suffix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_error(name, suffix, fmt, ap);
+    va_end(ap);
 }
 
 void cli_warn(const char *name, const char *fmt, ...)
@@ -95,11 +113,25 @@ int cli_write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
+/* errno of the first failed write to standard output that cli_stdout_failed() saw, or 0. */
+static int stdout_errno;
+
+int cli_stdout_failed(void)
+{
+    if (!ferror(stdout))
+        return 0;
+    /* Seen right after the write that failed, errno is still that write's: later writes
+     * to the same output would fail alike, and nothing else between sets it. */
+    if (!stdout_errno)
+        stdout_errno = errno ? errno : -1;
+    return stdout_errno;
+}
+
 int cli_fail(const char *name, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vprint_error(name, fmt, ap);
+    vprint_error(name, NULL, fmt, ap);
     va_end(ap);
     return CLI_EXIT_FAIL;
 }
@@ -218,12 +250,23 @@ const char *cli_lib_message(int rc)
     return detail ? detail : shmap_strerror(rc);
 }
 
+/* cli_fail_lib() ending its line with @p suffix (NULL: none). */
+static int fail_lib(const char *name, int rc, const char *suffix);
+static int fail_detail(const char *name, const char *detail, const char *suffix);
+
 int cli_fail_lib(const char *name, int rc)
 {
+    return fail_lib(name, rc, NULL);
+}
+
+static int fail_lib(const char *name, int rc, const char *suffix)
+{
     const char *detail = cli_lib_detail();
-    if (!detail)
-        return cli_fail(name, "%s", shmap_strerror(rc));
-    return cli_fail_detail(name, detail);
+    if (!detail) {
+        print_error(name, suffix, "%s", shmap_strerror(rc));
+        return CLI_EXIT_FAIL;
+    }
+    return fail_detail(name, detail, suffix);
 }
 
 /* Is text[0..len) a System V segment named by key ("sysv://0x00005eed") while the user
@@ -236,68 +279,83 @@ static int key_for_id(const char *text, size_t len, const char *name)
 
 int cli_fail_detail(const char *name, const char *detail)
 {
+    return fail_detail(name, detail, NULL);
+}
+
+static int fail_detail(const char *name, const char *detail, const char *suffix)
+{
     const char *colon = strstr(detail, ": ");
     if (colon && (mentions(detail, (size_t)(colon - detail), name) ||
                   is_quoted(detail, (size_t)(colon - detail), name) ||
                   key_for_id(detail, (size_t)(colon - detail), name)))
-        return cli_fail(name, "%s", colon + 2);
-    if (mentions(detail, strlen(detail), name))
-        return cli_fail(NULL, "%s", detail);
-    return cli_fail(name, "%s", detail);
+        print_error(name, suffix, "%s", colon + 2);
+    else if (mentions(detail, strlen(detail), name))
+        print_error(NULL, suffix, "%s", detail);
+    else
+        print_error(name, suffix, "%s", detail);
+    return CLI_EXIT_FAIL;
 }
 
-/* The line that follows every usage error. */
-static int usage_line(const char *cmd)
+/*
+ * What ends a usage error's line: where the synopsis is, which has no room of its own, as
+ * an error is one line (SPEC). A command's own help, or the overview when there is no
+ * command (none given, or one unknown).
+ */
+static const char *usage_suffix(const char *cmd, char *buf, size_t size)
 {
-    const cli_command *c = cmd ? cli_command_find(cmd) : NULL;
-    if (c)
-        fprintf(stderr, "usage: shmap %s\n", c->usage);
+    if (cmd && cli_command_find(cmd))
+        snprintf(buf, size, " (see shmap help %s)", cmd);
     else
-        fputs("usage: shmap COMMAND [ARGS...] (see shmap --help)\n", stderr);
-    return CLI_EXIT_USAGE;
+        snprintf(buf, size, " (see shmap --help)");
+    return buf;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+    char suffix[64];
     va_list ap;
     va_start(ap, fmt);
-    vprint_error(NULL, fmt, ap);
+    vprint_error(subject, usage_suffix(cmd, suffix, sizeof suffix), fmt, ap);
     va_end(ap);
-    return usage_line(cmd);
+    return CLI_EXIT_USAGE;
 }
 
 int cli_usage_error_on(const char *cmd, const char *name, const char *fmt, ...)
 {
+    char suffix[64];
     va_list ap;
     va_start(ap, fmt);
-    vprint_error(name, fmt, ap);
+    vprint_error(name, usage_suffix(cmd, suffix, sizeof suffix), fmt, ap);
     va_end(ap);
-    return usage_line(cmd);
+    return CLI_EXIT_USAGE;
 }
 
 int cli_usage_lib(const char *cmd, const char *name, int rc)
 {
-    cli_fail_lib(name, rc);
-    return usage_line(cmd);
+    char suffix[64];
+    fail_lib(name, rc, usage_suffix(cmd, suffix, sizeof suffix));
+    return CLI_EXIT_USAGE;
 }
 
 int cli_check_names(const char *cmd, char **names, int n)
 {
+    char suffix[64];
+    usage_suffix(cmd, suffix, sizeof suffix);
     int bad = 0;
     for (int i = 0; i < n; i++) {
         shmap_store store;
         int rc = shmap_name_check(names[i], &store);
         if (rc == SHMAP_EBADNAME) {
-            cli_fail_lib(names[i], rc);
+            fail_lib(names[i], rc, suffix);
             bad = 1;
         } else if (rc == 0 && store == SHMAP_STORE_MEMFD) {
             /* Only its descriptor reaches one, which no command is given: never usable. */
-            cli_fail(names[i], "a memfd segment has no name a command can open it by: give "
-                               "file:/proc/PID/fd/N of a process that holds its descriptor");
+            print_error(names[i], suffix, "a memfd segment has no name a command can open it "
+                        "by: give file:/proc/PID/fd/N of a process that holds its descriptor");
             bad = 1;
         }
     }
-    return bad ? usage_line(cmd) : 0;
+    return bad ? CLI_EXIT_USAGE : 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -311,6 +369,9 @@ void cli_args_init(cli_args *a, const char *cmd, const cli_opt *opts, int argc, 
     a->argc = argc;
     a->argv = argv;
     a->next = 1; /* argv[0] is the command's name */
+    /* Most commands' NAME comes first (shmap info NAME ...); the others say where theirs
+     * is, or that they have none. */
+    cli_args_subject(a, 0, 0);
 }
 
 /* "-1", "-2.5", "-.5", "-3:", "-1,2", "-inf", "-nan": negative values, not options. */
@@ -381,6 +442,44 @@ int cli_args_next(cli_args *a)
         return args_option(a, arg);
     }
     return CLI_ARGS_END;
+}
+
+void cli_args_subject(const cli_args *a, int index, int all)
+{
+    /* The scanner's rules: "--" ends options, a negative number is a value, and an option
+     * that takes a value and has no "=" takes the next argument. An unknown option is
+     * taken to have none: the scanner stops at it anyway. */
+    const char *found = NULL;
+    int n = 0, from_index = 0, done = 0;
+    for (int i = 1; i < a->argc; i++) {
+        const char *arg = a->argv[i];
+        if (!done && strcmp(arg, "--") == 0) {
+            done = 1;
+            continue;
+        }
+        if (!done && arg[0] == '-' && arg[1] != '\0' && !is_negative_value(arg)) {
+            const char *opt = arg + 2;
+            size_t len = strcspn(opt, "=");
+            for (int k = 0; arg[1] == '-' && !opt[len] && a->opts && a->opts[k].name; k++)
+                if (a->opts[k].has_value && strlen(a->opts[k].name) == len &&
+                    strncmp(a->opts[k].name, opt, len) == 0)
+                    i++;
+            continue;
+        }
+        if (n == index)
+            found = arg;
+        if (n >= index)
+            from_index++;
+        n++;
+    }
+    /* Several NAMEs: an error of an option or of another argument is none's in particular,
+     * and an error of one NAME names it itself. */
+    subject = all && from_index > 1 ? NULL : found;
+}
+
+const char *cli_subject(void)
+{
+    return subject;
 }
 
 int cli_parse_u64(const char *text, uint64_t *out)

@@ -198,9 +198,10 @@ TEST(limits__export_to_standard_output_past_the_file_size_limit_says_so)
     /* Any command's standard output: cat's text of the same data. */
     r.out_flags = O_WRONLY | O_CREAT | O_TRUNC;
     CHECK_EQ_INT(run_limited(&r, &err, "cat", name, NULL), 1);
-    snprintf(want, sizeof want, "standard output: exceeds this process's file size limit "
-                                "(ulimit -f) of %d bytes", FSIZE_LIMIT);
-    CHECK_ERROR_LINE(err, want);
+    snprintf(want, sizeof want, "shmap: %s: cannot write to standard output: exceeds this "
+                                "process's file size limit (ulimit -f) of %d bytes\n", name,
+             FSIZE_LIMIT);
+    CHECK_STR(err, want);
     free(err);
     CHECK_OK(shmap_unlink(name));
 }

@@ -140,13 +140,13 @@ TEST(cli_chmod__bad_modes_are_usage_errors_that_change_nothing)
     create(name);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         RUN(2, "chmod", bad[i][0], name);
-        CHECK_USAGE_LINES(err, "chmod", bad[i][1]);
+        CHECK_USAGE_ERROR(err, "chmod", bad[i][1]);
         CHECK_STR(info_of(name, "mode"), "0600");
     }
     RUN(2, "chmod", name);
-    CHECK_USAGE_LINES(err, "chmod", "missing NAME");
+    CHECK_USAGE_ERROR(err, "chmod", "missing NAME");
     RUN(2, "chmod");
-    CHECK_USAGE_LINES(err, "chmod", "missing MODE");
+    CHECK_USAGE_ERROR(err, "chmod", "missing MODE");
     remove_seg(name);
     util_clear(&out, &err);
 }
@@ -218,19 +218,19 @@ TEST(cli_chown__unknown_users_and_groups_are_usage_errors)
     const char *name = test_name("seg");
     create(name);
     RUN(2, "chown", "no-such-user-q7", name);
-    CHECK_USAGE_LINES(err, "chown", "unknown user 'no-such-user-q7'");
+    CHECK_USAGE_ERROR(err, "chown", "unknown user 'no-such-user-q7'");
     RUN(2, "chown", ":no-such-group-q7", name);
-    CHECK_USAGE_LINES(err, "chown", "unknown group 'no-such-group-q7'");
+    CHECK_USAGE_ERROR(err, "chown", "unknown group 'no-such-group-q7'");
     RUN(2, "chown", "0:no-such-group-q7", name);
-    CHECK_USAGE_LINES(err, "chown", "unknown group 'no-such-group-q7'");
+    CHECK_USAGE_ERROR(err, "chown", "unknown group 'no-such-group-q7'");
     RUN(2, "chown", ":", name);
-    CHECK_USAGE_LINES(err, "chown", "invalid owner ':'");
+    CHECK_USAGE_ERROR(err, "chown", "invalid owner ':'");
     RUN(2, "chown", "0");
-    CHECK_USAGE_LINES(err, "chown", "missing NAME");
+    CHECK_USAGE_ERROR(err, "chown", "missing NAME");
     if (!getpwuid(3999999)) {
         /* USER: wants the login group, which a number with no passwd entry has not. */
         RUN(2, "chown", "3999999:", name);
-        CHECK_USAGE_LINES(err, "chown", "no login group");
+        CHECK_USAGE_ERROR(err, "chown", "no login group");
     }
     char owner[32];
     snprintf(owner, sizeof owner, "uid %u", (unsigned)geteuid());
@@ -348,7 +348,7 @@ TEST(cli_create__mode_0_is_refused_rather_than_made_0600)
     const char *name = test_name("m0");
     char *out = NULL, *err = NULL;
     RUN(2, "create", name, "u8", "4", "--mode", "0");
-    CHECK_USAGE_LINES(err, "create", "cannot be created with --mode 0");
+    CHECK_USAGE_ERROR(err, "create", "cannot be created with --mode 0");
     CHECK_CONTAINS(err, "shmap chmod 0 NAME");
     CHECK(!util_shm_exists(name));
     RUN(2, "create", name, "u8", "4", "--mode", "000");
@@ -371,7 +371,7 @@ TEST(cli_create__mode_takes_leading_zeros_as_chmod_does)
     util_clear(&out, &err);
     /* Still at most 0777, however it is written. */
     RUN(2, "create", name, "u8", "4", "--mode", "001000");
-    CHECK_USAGE_LINES(err, "create", "invalid mode '001000'");
+    CHECK_USAGE_ERROR(err, "create", "invalid mode '001000'");
     CHECK(!util_shm_exists(name));
     util_clear(&out, &err);
 }

@@ -175,26 +175,26 @@ TEST(values__a_value_missing_its_closing_bracket_says_so)
         char want[96];
         snprintf(want, sizeof want, "'%s' is missing its closing ')'", open_paren[i]);
         RUN(2, "set", name, "2", open_paren[i]);
-        CHECK_USAGE_LINES(err, "set", want);
+        CHECK_USAGE_ERROR(err, "set", want);
         RUN(2, "fill", name, open_paren[i]);
-        CHECK_USAGE_LINES(err, "fill", want);
+        CHECK_USAGE_ERROR(err, "fill", want);
     }
     RUN(2, "set", name, "2", "(v=[1, 2)");
-    CHECK_USAGE_LINES(err, "set", "'[1, 2)' is missing its closing ']'");
+    CHECK_USAGE_ERROR(err, "set", "'[1, 2)' is missing its closing ']'");
     RUN(2, "set", name, "2", "v=[1");
-    CHECK_USAGE_LINES(err, "set", "'[1' is missing its closing ']'");
+    CHECK_USAGE_ERROR(err, "set", "'[1' is missing its closing ']'");
     RUN(2, "set", name, "2", "(flag=1))");
-    CHECK_USAGE_LINES(err, "set", "'(flag=1))' has a ')' that closes no bracket");
+    CHECK_USAGE_ERROR(err, "set", "'(flag=1))' has a ')' that closes no bracket");
     /* An index that is no number names the segment, as one out of range does. */
     char bad[SHMAP_NAME_MAX + 32];
     snprintf(bad, sizeof bad, "%s: invalid index 'abc'", name);
     RUN(2, "set", name, "abc", "1");
-    CHECK_USAGE_LINES(err, "set", bad);
+    CHECK_USAGE_ERROR(err, "set", bad);
     /* A complex value too. */
     const char *cname = test_name("bc");
     RUN(0, "create", cname, "c64", "2");
     RUN(2, "set", cname, "0", "(1, 2");
-    CHECK_USAGE_LINES(err, "set", "'(1, 2' is missing its closing ')'");
+    CHECK_USAGE_ERROR(err, "set", "'(1, 2' is missing its closing ')'");
     RUN(0, "set", cname, "0", "(1, 2)");
     /* Nothing was written; whole values still are. */
     RUN(0, "set", name, "2", "(flag=1)");
@@ -215,16 +215,16 @@ TEST(values__record_value_counts_of_one_are_in_the_singular)
     char *out = NULL, *err = NULL;
     RUN(0, "create", name, "record:x:f4", "2");
     RUN(2, "set", name, "0", "1, 2");
-    CHECK_USAGE_LINES(err, "set", "too many values: the record has 1 field");
+    CHECK_USAGE_ERROR(err, "set", "too many values: the record has 1 field");
     CHECK(strstr(err, "1 fields") == NULL);
     CHECK_OK(shmap_unlink(name));
     RUN(0, "create", name, "record:x:f4,v:i2[2]", "2");
     RUN(2, "set", name, "0", "(x=[1, 2])");
-    CHECK_USAGE_LINES(err, "set", "field 'x' has 1 item, more values given");
+    CHECK_USAGE_ERROR(err, "set", "field 'x' has 1 item, more values given");
     RUN(2, "set", name, "0", "(v=[1])");
-    CHECK_USAGE_LINES(err, "set", "field 'v' has 2 items, 1 value given");
+    CHECK_USAGE_ERROR(err, "set", "field 'v' has 2 items, 1 value given");
     RUN(2, "set", name, "0", "(v=[1, 2, 3])");
-    CHECK_USAGE_LINES(err, "set", "field 'v' has 2 items, more values given");
+    CHECK_USAGE_ERROR(err, "set", "field 'v' has 2 items, more values given");
     util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name));
 }

@@ -66,9 +66,8 @@ def test_keywords__cli_refuses_a_float_beyond_a_double(name, text, number):
     proc = run_cli("create", name, "u1", "3", "--keyword", "OK=1", "--keyword", text,
                    check=False)
     assert proc.returncode == 2, proc.stderr  # bad usage, as other bad keywords
-    first = proc.stderr.splitlines()[0]
-    assert first == ("shmap: --keyword '%s': keyword E: value %s out of range for a double "
-                     "(f64)" % (text, number))
+    assert proc.stderr == ("shmap: %s: --keyword '%s': keyword E: value %s out of range for a "
+                           "double (f64) (see shmap help create)\n" % (name, text, number))
     with pytest.raises(FileNotFoundError):  # nothing was created
         shmap.open(name)
 

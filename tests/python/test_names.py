@@ -173,7 +173,9 @@ def test_names__check_name_refuses_with_the_library_reason(bad):
     cli = subprocess.run([shmap_bin(), "info", os.fsdecode(bad)], capture_output=True,
                          text=True, timeout=60)
     assert cli.returncode == 2  # bad usage
-    reason = cli.stderr.splitlines()[0].rsplit(": ", 1)[-1]
+    line = cli.stderr.splitlines()[0]
+    assert line.endswith(" (see shmap help info)")
+    reason = line[:-len(" (see shmap help info)")].rsplit(": ", 1)[-1]
     assert reason and reason in str(exc.value)
 
 

@@ -40,9 +40,11 @@ def test_numpy_codes__cli_create_makes_numpys_type(name, code):
         assert info["bytes"] == 4 * np.dtype(code).itemsize
     else:
         assert proc.returncode == 2, proc.stderr
-        first = proc.stderr.splitlines()[0]  # then the usage line
-        assert first.startswith("shmap: type '%s' is numpy's " % code), first
+        assert proc.stderr.count("\n") == 1, proc.stderr  # an error is one line
+        first = proc.stderr.splitlines()[0]
+        assert first.startswith("shmap: %s: type '%s' is numpy's " % (name, code)), first
         assert "which shmap cannot hold" in first
+        assert first.endswith(" (see shmap help create)"), first
         with pytest.raises(FileNotFoundError):
             shmap.open(name)
 
