@@ -282,7 +282,7 @@ static void object_members(cli_json *j, const shmap_info *info)
     cli_json_string(j, "group", cli_group_name(info->gid, buf, sizeof buf) ? buf : NULL);
 }
 
-static void keyword_members(cli_json *j, const shmap_keyword *kw, int nkw)
+void cli_json_keywords(cli_json *j, const shmap_keyword *kw, int nkw)
 {
     if (nkw < 0) {
         cli_json_null(j, "keywords");
@@ -439,7 +439,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_bool(j, "transient", info->transient);
     cli_json_u64(j, "flags", info->flags);
     cli_json_u64(j, "keyword_capacity", info->keyword_capacity);
-    keyword_members(j, kw, nkw);
+    cli_json_keywords(j, kw, nkw);
     stream_members(j, info);
     cli_json_bool(j, "deleted", info->deleted);
     mapped_members(j, mapped);
