@@ -1,5 +1,6 @@
 /*
- * json.c: the JSON that `shmap ls --json` and `shmap info --json` print.
+ * json.c: the JSON that `shmap ls --json`, `shmap info --json` and `shmap keyword --json`
+ * print.
  *
  * THE SCHEMA (stable: fields may be added, none renamed or removed without a format change)
  *
@@ -114,6 +115,19 @@
  *                               "segment is still being created by pid 4120"
  *   "error_code"       string   the code as a stable symbol ("SHMAP_EFORMAT", "EACCES")
  *   "deleted"          bool     as for a segment (a System V segment deleted while attached)
+ *
+ * Keywords of a segment (`keyword NAME --json`), one member per line, as `info` has them:
+ *   "name"             string   canonical name, as for a segment
+ *   "keyword_capacity", "keywords", "keyword_comments"
+ *                               as for a segment (never null: a keyword area that cannot be
+ *                               read is an error here)
+ *
+ * One keyword (`keyword NAME KEY --json`), one member per line:
+ *   "keyword"          string   its name, upper-case
+ *   "type"             string   "int", "float", "string" or "bool"
+ *   "value"            int, float, string or bool, as in "keywords" (a float with a point
+ *                               or an exponent; null if nan or infinite)
+ *   "comment"          string   "" when it has none
  */
 #include <inttypes.h>
 #include <math.h>
