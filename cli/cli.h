@@ -74,6 +74,7 @@ int cmd_wait(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_keyword(int argc, char **argv);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Errors (util.c) */
@@ -393,6 +394,18 @@ int cli_open(const char *cmd, const char *name, unsigned int flags, const cli_ra
              shmap_seg **seg, shmap_info *info, cli_layout *layout);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Keywords as `info` and `keyword` print them (cmd_keyword.c) */
+
+/* A keyword's value: integers as they are, floats in the shortest form that reads back with
+ * a decimal point or exponent (2.0, 1e-05; nan, inf, -inf), bools T or F, strings FITS
+ * style with @p quoted ('it''s': quoted, a quote inside doubled), else bare (it's). */
+void cli_keyword_print_value(FILE *out, const shmap_keyword *kw, int quoted);
+
+/* One line per keyword, "NAME     = VALUE / COMMENT" after @p indent, names padded to the
+ * longest (8 at least, as FITS pads them), values quoted. */
+void cli_keyword_print_lines(FILE *out, const char *indent, const shmap_keyword *kw, int nkw);
+
+/* ---------------------------------------------------------------------------------------- */
 /* Making segments (cmd_create.c): the options of `create` that `import` takes too */
 
 /* How a segment is made: --mode, --transient, --prefault, --hugepages, --keyword. */
@@ -518,6 +531,10 @@ void cli_json_i64(cli_json *j, const char *key, int64_t v);
 void cli_json_double(cli_json *j, const char *key, double v); /* nan, inf: null */
 void cli_json_bool(cli_json *j, const char *key, int v);
 void cli_json_null(cli_json *j, const char *key);
+
+/* The members "keywords" (name -> value) and "keyword_comments" (name -> comment, for those
+ * that have one) of @p nkw keywords, in their order; both null when @p nkw < 0. */
+void cli_json_keywords(cli_json *j, const shmap_keyword *kw, int nkw);
 
 /* The object `info --dtype ... --shape ...` prints for a raw mapping (no header). */
 void cli_json_raw(cli_json *j, const shmap_info *info, int priv);

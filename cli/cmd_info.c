@@ -25,39 +25,6 @@ static const cli_opt info_opts[] = {{"json", 0}, CLI_RAW_OPTS, {NULL, 0}};
         putchar('\n');                                                                        \
     } while (0)
 
-/* FITS style: strings quoted with embedded quotes doubled, bools T/F. */
-static void print_keyword_value(const shmap_keyword *kw)
-{
-    char buf[48];
-    switch (kw->type) {
-    case SHMAP_KW_INT:
-        printf("%" PRId64, kw->i);
-        break;
-    case SHMAP_KW_FLOAT:
-        /* "2.0", not "2", so a float keyword does not read as an integer one. */
-        cli_format_double(buf, sizeof buf, kw->f);
-        if (!strpbrk(buf, ".en"))
-            strcat(buf, ".0");
-        fputs(buf, stdout);
-        break;
-    case SHMAP_KW_BOOL:
-        fputs(kw->i ? "T" : "F", stdout);
-        break;
-    case SHMAP_KW_STRING:
-        putchar('\'');
-        for (const char *s = kw->s; *s; s++) {
-            if (*s == '\'')
-                putchar('\'');
-            putchar(*s);
-        }
-        putchar('\'');
-        break;
-    default:
-        fputs("?", stdout);
-        break;
-    }
-}
-
 /* @p nkw < 0: the keywords could not be read, for the reason @p unread gives. */
 static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int nkw,
                            const char *unread)
@@ -68,17 +35,7 @@ static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int 
     }
     LINE("keywords", "%d of %u %s", nkw, info->keyword_capacity,
          cli_plural(info->keyword_capacity, "slot", "slots"));
-    int width = 8; /* as FITS pads names */
-    for (int i = 0; i < nkw; i++)
-        if ((int)strlen(kw[i].name) > width)
-            width = (int)strlen(kw[i].name);
-    for (int i = 0; i < nkw; i++) {
-        printf("  %-*s = ", width, kw[i].name);
-        print_keyword_value(&kw[i]);
-        if (kw[i].comment[0])
-            printf(" / %s", kw[i].comment);
-        putchar('\n');
-    }
+    cli_keyword_print_lines(stdout, "  ", kw, nkw);
 }
 
 static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinfo *li)

@@ -1,5 +1,6 @@
 /*
- * json.c: the JSON that `shmap ls --json` and `shmap info --json` print.
+ * json.c: the JSON that `shmap ls --json`, `shmap info --json` and `shmap keyword --json`
+ * print.
  *
  * THE SCHEMA (stable: fields may be added, none renamed or removed without a format change)
  *
@@ -114,6 +115,19 @@
  *                               "segment is still being created by pid 4120"
  *   "error_code"       string   the code as a stable symbol ("SHMAP_EFORMAT", "EACCES")
  *   "deleted"          bool     as for a segment (a System V segment deleted while attached)
+ *
+ * Keywords of a segment (`keyword NAME --json`), one member per line, as `info` has them:
+ *   "name"             string   canonical name, as for a segment
+ *   "keyword_capacity", "keywords", "keyword_comments"
+ *                               as for a segment (never null: a keyword area that cannot be
+ *                               read is an error here)
+ *
+ * One keyword (`keyword NAME KEY --json`), one member per line:
+ *   "keyword"          string   its name, upper-case
+ *   "type"             string   "int", "float", "string" or "bool"
+ *   "value"            int, float, string or bool, as in "keywords" (a float with a point
+ *                               or an exponent; null if nan or infinite)
+ *   "comment"          string   "" when it has none
  */
 #include <inttypes.h>
 #include <math.h>
@@ -282,7 +296,7 @@ static void object_members(cli_json *j, const shmap_info *info)
     cli_json_string(j, "group", cli_group_name(info->gid, buf, sizeof buf) ? buf : NULL);
 }
 
-static void keyword_members(cli_json *j, const shmap_keyword *kw, int nkw)
+void cli_json_keywords(cli_json *j, const shmap_keyword *kw, int nkw)
 {
     if (nkw < 0) {
         cli_json_null(j, "keywords");
@@ -439,7 +453,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_bool(j, "transient", info->transient);
     cli_json_u64(j, "flags", info->flags);
     cli_json_u64(j, "keyword_capacity", info->keyword_capacity);
-    keyword_members(j, kw, nkw);
+    cli_json_keywords(j, kw, nkw);
     stream_members(j, info);
     cli_json_bool(j, "deleted", info->deleted);
     mapped_members(j, mapped);
