@@ -60,7 +60,14 @@ static const error_row rows[] = {
     {2, "a/b: ", "'/' is allowed only at the start", {"rm", "@P", "a/b"}},
     {2, "missing NAME", " (see shmap help rm)", {"rm", "--force"}},
     {1, "@Q: ", "no such segment", {"rm", "@Q"}},
+    /* keyword */
+    {2, "@P: ", "unknown option '--bogus'", {"keyword", "@P", "--bogus"}},
+    {2, "@P: ", "unknown option '--bogus'", {"keyword", "--bogus", "@P"}},
+    {2, "missing NAME", " (see shmap help keyword)", {"keyword"}},
+    {1, "@P: ", "no keyword NOSUCH", {"keyword", "@P", "NOSUCH"}},
+    {1, "@Q: ", "no such segment", {"keyword", "@Q"}},
     /* cat */
+    {2, "@P: ", "--timeout wants seconds", {"cat", "@P", "--timeout", "abc"}},
     {2, "@P: ", "--slice 'abc': invalid item 'abc'", {"cat", "@P", "--slice", "abc"}},
     {2, "@P: ", "--slice 'abc': invalid item 'abc'", {"cat", "--slice", "abc", "@P"}},
     {2, "@P: ", "--slice: index 5 out of range", {"cat", "@P", "--slice", "5"}},
