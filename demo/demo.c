@@ -180,6 +180,9 @@ static int consume(const char *name, int idx, int fd, pid_t producer)
         shmap_close(seg);
         return 1;
     }
+    /* The generation is read before the producer is told to start: read after, it could
+     * already count a frame this consumer would then neither see nor count as skipped. */
+    uint64_t seen = shmap_generation(seg);
     if (write(fd, "R", 1) != 1) { /* attached: the producer may start */
         free(frame);
         shmap_close(seg);
@@ -188,7 +191,6 @@ static int consume(const char *name, int idx, int fd, pid_t producer)
 
     struct tally t = {0, 0, 0, 0, -1, -1, 0};
     char problem[160] = "";
-    uint64_t seen = shmap_generation(seg);
 
     /*
      * Each frame is waited for (the producer's publish wakes us: no polling) and copied out
