@@ -158,6 +158,31 @@ static int make_view(const char *name, const shmap_info *info, const slice_item 
     return 0;
 }
 
+/* Has view @p v no element (a dimension of count 0)? */
+static int view_empty(const view *v)
+{
+    for (int d = 0; d < v->ndim; d++)
+        if (v->count[d] == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * The rows of view @p v (ndim >= 1) as an odometer over @p idx: moves to the next row and
+ * sets *@p row to its first element; returns the outermost dimension that moved on, or -1
+ * after the last row.
+ */
+static int next_row(const view *v, uint64_t *idx, int64_t *row)
+{
+    int last = v->ndim - 1, k = last - 1;
+    while (k >= 0 && ++idx[k] == v->count[k])
+        idx[k--] = 0;
+    *row = v->base;
+    for (int d = 0; d < last; d++)
+        *row += (int64_t)idx[d] * v->stride[d];
+    return k;
+}
+
 /*
  * Rows of the last dimension, one per line. When an outer dimension k (beyond the last two)
  * moves on, print as many blank lines as dimensions lie between it and the rows, as numpy
@@ -171,10 +196,8 @@ static void print_view(const view *v, const cli_layout *l, const unsigned char *
         putchar('\n');
         return;
     }
-    for (int d = 0; d < v->ndim; d++)
-        if (v->count[d] == 0)
-            return;
-
+    if (view_empty(v))
+        return;
     int last = v->ndim - 1;
     uint64_t idx[SHMAP_MAX_DIMS] = {0};
     int64_t row = v->base;
@@ -188,25 +211,19 @@ static void print_view(const view *v, const cli_layout *l, const unsigned char *
         putchar('\n');
         if (cli_stdout_failed())
             return;
-
-        int k = last - 1;
-        while (k >= 0 && ++idx[k] == v->count[k])
-            idx[k--] = 0;
+        int k = next_row(v, idx, &row);
         if (k < 0)
             return;
         for (int b = 0; b < last - 1 - k; b++)
             putchar('\n');
-        row = v->base;
-        for (int d = 0; d < last; d++)
-            row += (int64_t)idx[d] * v->stride[d];
     }
 }
 
 /*
- * The elements of view @p v of @p data, in the order they are printed, into @p dst; @p out
- * becomes the same view of that compact copy. What a described segment's cat prints is
- * gathered so, as a consistent copy (cli_snapshot()): the slice alone is copied, however
- * large the array.
+ * The elements of view @p v of @p data, in the order they are printed, into @p dst
+ * (compact_view() describes that copy). What a described segment's cat prints is gathered
+ * so, as a consistent copy (cli_snapshot()): the slice alone is copied, however large the
+ * array.
  */
 struct gather {
     const view *v;
@@ -223,26 +240,18 @@ static void gather_view(void *ctx, const unsigned char *data)
         memcpy(dst, data + (size_t)v->base * g->elsize, g->elsize);
         return;
     }
-    for (int d = 0; d < v->ndim; d++)
-        if (v->count[d] == 0)
-            return;
+    if (view_empty(v))
+        return;
     int last = v->ndim - 1;
     uint64_t idx[SHMAP_MAX_DIMS] = {0};
-    for (;;) {
-        int64_t row = v->base;
-        for (int d = 0; d < last; d++)
-            row += (int64_t)idx[d] * v->stride[d];
+    int64_t row = v->base;
+    do {
         for (uint64_t j = 0; j < v->count[last]; j++) {
             int64_t off = row + (int64_t)j * v->stride[last];
             memcpy(dst, data + (size_t)off * g->elsize, g->elsize);
             dst += g->elsize;
         }
-        int k = last - 1;
-        while (k >= 0 && ++idx[k] == v->count[k])
-            idx[k--] = 0;
-        if (k < 0)
-            return;
-    }
+    } while (next_row(v, idx, &row) >= 0);
 }
 
 /* The view @p v as laid out by gather_view(): from 0, in C order. Its number of elements. */
