@@ -225,6 +225,35 @@ static void print_view(const view *v, const cli_layout *l, const unsigned char *
  * so, as a consistent copy (cli_snapshot()): the slice alone is copied, however large the
  * array.
  */
+/*
+ * One element of @p size bytes: sizes the compiler copies inline, as a call per element
+ * made a strided gather of a large array slow enough that a writer publishing every
+ * millisecond always tore it.
+ */
+static void copy_element(unsigned char *dst, const unsigned char *src, size_t size)
+{
+    switch (size) {
+    case 1:
+        *dst = *src;
+        return;
+    case 2:
+        memcpy(dst, src, 2);
+        return;
+    case 4:
+        memcpy(dst, src, 4);
+        return;
+    case 8:
+        memcpy(dst, src, 8);
+        return;
+    case 16:
+        memcpy(dst, src, 16);
+        return;
+    default:
+        memcpy(dst, src, size);
+        return;
+    }
+}
+
 struct gather {
     const view *v;
     size_t elsize;
@@ -244,12 +273,18 @@ static void gather_view(void *ctx, const unsigned char *data)
         return;
     int last = v->ndim - 1;
     uint64_t idx[SHMAP_MAX_DIMS] = {0};
-    int64_t row = v->base;
+    int64_t row = v->base, step = v->stride[last];
+    size_t es = g->elsize;
     do {
-        for (uint64_t j = 0; j < v->count[last]; j++) {
-            int64_t off = row + (int64_t)j * v->stride[last];
-            memcpy(dst, data + (size_t)off * g->elsize, g->elsize);
-            dst += g->elsize;
+        const unsigned char *src = data + (size_t)row * es;
+        if (step == 1) {
+            memcpy(dst, src, (size_t)v->count[last] * es);
+            dst += (size_t)v->count[last] * es;
+            continue;
+        }
+        for (uint64_t j = 0; j < v->count[last]; j++, dst += es) {
+            const unsigned char *s = src + (ptrdiff_t)((int64_t)j * step) * (ptrdiff_t)es;
+            copy_element(dst, s, es);
         }
     } while (next_row(v, idx, &row) >= 0);
 }
