@@ -416,6 +416,7 @@ typedef struct cli_create {
     shmap_create_opts opts; /* defaults, with SHMAP_CREATE_KEEP */
     shmap_keyword *kw;      /* the --keyword options, one slot per argument */
     int nkw;
+    int mode_given;         /* --mode: the mode exactly, the umask set aside */
 } cli_create;
 
 /* Defaults, and room for the keywords of @p argc arguments. 0, or -1 out of memory. */
@@ -429,6 +430,12 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
 /* The keyword capacity to create with for @p nkw keywords: 0 (the default) when they fit
  * in it, else room for them and as many again as the default, at most the library's most. */
 unsigned int cli_keyword_capacity(unsigned int nkw);
+
+/* shmap_create() with @p opts (from @p c): a --mode given is the new segment's mode
+ * exactly, as `mkdir -m` makes a directory's; without one, 0600 less the umask. */
+int cli_create_segment(const cli_create *c, shmap_seg **seg, const char *name,
+                       shmap_dtype dtype, unsigned int ndim, const uint64_t *dims,
+                       const shmap_create_opts *opts);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Array files (npy.c, fits.c or fits_none.c): what `import` and `export` read and write */

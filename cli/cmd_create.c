@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -78,6 +79,7 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
                                  "create it, then `shmap chmod 0 NAME`");
             return -1;
         }
+        c->mode_given = 1;
     } else if (strcmp(opt, "transient") == 0) {
         c->opts.flags |= SHMAP_CREATE_TRANSIENT;
     } else if (strcmp(opt, "prefault") == 0) {
@@ -99,6 +101,24 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
         return 0;
     }
     return 1;
+}
+
+/*
+ * The library takes the umask off a mode, as open(2) does. A mode given on the command line
+ * is meant as it is written (`--mode 0660` to share with a group), as `mkdir -m` and
+ * `install -m` mean theirs: the umask is set aside for the creation alone. It is made with
+ * that mode from the start, never briefly narrower or wider under its name. The command has
+ * one thread: nothing else is created meanwhile.
+ */
+int cli_create_segment(const cli_create *c, shmap_seg **seg, const char *name,
+                       shmap_dtype dtype, unsigned int ndim, const uint64_t *dims,
+                       const shmap_create_opts *opts)
+{
+    mode_t mask = c->mode_given ? umask(0) : 0;
+    int rc = shmap_create(seg, name, dtype, ndim, dims, opts);
+    if (c->mode_given)
+        umask(mask);
+    return rc;
 }
 
 /* Options; returns 0 to go on, or 1 to stop with the exit status in a->status. */
@@ -224,7 +244,7 @@ static int create(const create_args *c)
         opts.flags |= SHMAP_CREATE_HIDDEN;
     cli_catch_end_signals(on_signal, 0);
     shmap_seg *seg;
-    int rc = shmap_create(&seg, c->name, c->dtype, c->ndim, c->dims, &opts);
+    int rc = cli_create_segment(&c->c, &seg, c->name, c->dtype, c->ndim, c->dims, &opts);
     /* From here to the close, signals wait: one that came is seen once, below. */
     cli_block_end_signals(1);
     int status = CLI_EXIT_OK;

@@ -385,7 +385,7 @@ static int import(source *s, const char *name, const cli_raw *raw, const cli_cre
      * taken away; a read in progress returns. */
     cli_catch_end_signals(on_signal, 0);
     shmap_seg *seg;
-    int rc = shmap_create(&seg, name, s->a.dtype, s->a.ndim, s->a.dims, &opts);
+    int rc = cli_create_segment(c, &seg, name, s->a.dtype, s->a.ndim, s->a.dims, &opts);
     free(kw);
     /* A reservation a signal cut short (EINTR, where the kernel stops for a caught signal)
      * has been taken away: end as the signal would have, as create does. */

@@ -376,6 +376,43 @@ TEST(cli_create__mode_takes_leading_zeros_as_chmod_does)
     util_clear(&out, &err);
 }
 
+/*
+ * A --mode given is the mode made, whatever the umask, as `mkdir -m` does: `--mode 0660`
+ * shares with the group. It had the umask taken off, so under the common 022 the group
+ * could only read. Without --mode, 0600 less the umask. On every store, for create and
+ * import alike.
+ */
+TEST(cli_create__mode_given_is_made_exactly_whatever_the_umask)
+{
+    char *out = NULL, *err = NULL;
+    const char *src = util_test_path("four.bin");
+    util_write_file(src, "abcd", 4);
+    for (int s = 0; s < 3; s++) {
+        const char *name = name_on(s, "exact");
+        umask(022);
+        RUN(0, "create", name, "u8", "4", "--mode", "0660");
+        CHECK_STR(info_of(name, "mode"), "0660");
+        remove_seg(name);
+        umask(077);
+        RUN(0, "create", name, "u8", "4", "--mode", "0664");
+        CHECK_STR(info_of(name, "mode"), "0664");
+        remove_seg(name);
+        RUN(0, "import", src, name, "--dtype", "u8", "--shape", "4", "--mode", "0640");
+        CHECK_STR(info_of(name, "mode"), "0640");
+        remove_seg(name);
+        /* The default keeps the umask off. */
+        umask(066);
+        RUN(0, "create", name, "u8", "4");
+        CHECK_STR(info_of(name, "mode"), "0600");
+        remove_seg(name);
+        umask(0277);
+        RUN(0, "create", name, "u8", "4");
+        CHECK_STR(info_of(name, "mode"), "0400");
+        remove_seg(name);
+    }
+    util_clear(&out, &err);
+}
+
 TEST(cli_rm__another_users_segment_says_permission_denied_to_remove_it)
 {
     /* Mode 0666 lets nobody take the lock that rm takes first; the removal itself is
