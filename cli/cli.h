@@ -415,6 +415,7 @@ void cli_keyword_print_lines(FILE *out, const char *indent, const shmap_keyword 
 typedef struct cli_create {
     shmap_create_opts opts; /* defaults, with SHMAP_CREATE_KEEP */
     shmap_keyword *kw;      /* the --keyword options, one slot per argument */
+    unsigned char *kw_commented; /* for each: did it give a comment (" / ...")? */
     int nkw;
     int mode_given;         /* --mode: the mode exactly, the umask set aside */
 } cli_create;
@@ -426,6 +427,10 @@ void cli_create_free(cli_create *c);
 /* Take option @p opt (its name) if it is one of CLI_CREATE_OPTS: 1 if taken, 0 if not,
  * -1 after a usage error of @p cmd (a bad mode or keyword). */
 int cli_create_option(const char *cmd, cli_create *c, const char *opt, const char *value);
+
+/* Did KEY=VALUE text @p text give a comment (" / COMMENT", or " /" for an empty one)? A
+ * keyword set without one keeps the comment it has, as FITS tools do. */
+int cli_keyword_gives_comment(const char *text);
 
 /* The keyword capacity to create with for @p nkw keywords: 0 (the default) when they fit
  * in it, else room for them and as many again as the default, at most the library's most. */

@@ -55,13 +55,16 @@ int cli_create_init(cli_create *c, int argc)
     c->opts = defaults;
     c->opts.flags |= SHMAP_CREATE_KEEP;
     c->kw = calloc(argc > 0 ? (size_t)argc : 1, sizeof *c->kw);
-    return c->kw ? 0 : -1;
+    c->kw_commented = calloc(argc > 0 ? (size_t)argc : 1, 1);
+    return c->kw && c->kw_commented ? 0 : -1;
 }
 
 void cli_create_free(cli_create *c)
 {
     free(c->kw);
+    free(c->kw_commented);
     c->kw = NULL;
+    c->kw_commented = NULL;
     c->nkw = 0;
 }
 
@@ -96,6 +99,7 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
             cli_usage_error(cmd, "--keyword '%s': %s", value, msg);
             return -1;
         }
+        c->kw_commented[c->nkw] = (unsigned char)cli_keyword_gives_comment(value);
         c->nkw++;
     } else {
         return 0;

@@ -512,12 +512,16 @@ static int set_keywords(const char *name, shmap_seg *seg, const source *s, const
         return cli_fail(name, "out of memory");
     }
     for (; done < n; done++) {
-        const shmap_keyword *k = keyword_at(s, c, done);
-        rc = shmap_keyword_get(seg, k->name, &old[done]);
+        shmap_keyword k = *keyword_at(s, c, done);
+        rc = shmap_keyword_get(seg, k.name, &old[done]);
         had[done] = rc == 0;
         if (rc == SHMAP_ENOKEY)
             rc = 0;
-        if (rc < 0 || (rc = shmap_keyword_set(seg, k)) < 0)
+        /* A --keyword without a comment keeps the keyword's, as `shmap keyword` does; the
+         * file's keywords come whole. */
+        if (had[done] && done >= s->nkw && !c->kw_commented[done - s->nkw])
+            snprintf(k.comment, sizeof k.comment, "%s", old[done].comment);
+        if (rc < 0 || (rc = shmap_keyword_set(seg, &k)) < 0)
             break;
     }
     int status = CLI_EXIT_OK;

@@ -213,13 +213,13 @@ static const char *parse_message(int rc)
 }
 
 /*
- * Did @p text give a comment (" / COMMENT", or " /" for an empty one)? The parsed keyword
- * cannot tell: its comment is "" either way. So the library's parser is asked again with
+ * The parsed keyword cannot tell whether @p text gave a comment: its comment is "" either
+ * way. So the library's parser is asked again with
  * " / ~" after the text: where the text had no comment that becomes its comment, "~";
  * where it had one, " / ~" lands inside it. Asking the parser keeps its rules in one place
  * (a quoted string may hold " / " without starting a comment).
  */
-static int gives_comment(const char *text)
+int cli_keyword_gives_comment(const char *text)
 {
     size_t len = strlen(text);
     char *more = malloc(len + 5);
@@ -242,7 +242,7 @@ static int parse_change(const char *name, const char *text, int set, change *c)
     if (set) {
         if ((rc = shmap_keyword_parse(text, &c->kw)) < 0)
             return cli_usage_error_on("keyword", name, "%s", parse_message(rc));
-        c->keep_comment = !gives_comment(text);
+        c->keep_comment = !cli_keyword_gives_comment(text);
         return 0;
     }
     if (strchr(text, '='))

@@ -86,6 +86,35 @@ TEST(io__import_existing_writes_in_place_keeps_keywords_and_publishes_once)
     util_clear(&out, &err);
 }
 
+/* A --keyword KEY=VALUE without a comment keeps the keyword's comment, as `shmap keyword`
+ * does (it was dropped); one that gives a comment, even an empty one, sets it. */
+TEST(io__import_existing_keyword_without_a_comment_keeps_the_comment)
+{
+    const char *name = test_name("kwc");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "2", "--keyword", "GAIN=2 / e-/ADU", "--keyword",
+        "BIAS=1 / counts", "--keyword", "ZERO=0 / level");
+    const char *npy = ramp_file("kwc.npy", "u8", "2", NULL);
+    RUN(0, "import", npy, name, "--existing", "--keyword", "GAIN=4", "--keyword",
+        "BIAS=5 / adu", "--keyword", "ZERO=7 /", "--keyword", "NEW=1");
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    static const struct {
+        const char *key;
+        long long value;
+        const char *comment;
+    } want[] = {{"GAIN", 4, "e-/ADU"}, {"BIAS", 5, "adu"}, {"ZERO", 7, ""}, {"NEW", 1, ""}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        shmap_keyword kw;
+        CHECK_OK(shmap_keyword_get(seg, want[i].key, &kw));
+        CHECK_EQ_INT(kw.i, want[i].value);
+        CHECK_STR(kw.comment, want[i].comment);
+    }
+    CHECK_OK(shmap_close(seg));
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
 TEST(io__import_existing_takes_only_the_segments_type_and_shape)
 {
     const char *name = test_name("dst");
