@@ -1337,7 +1337,9 @@ SHMAP_EXTERN int shmap_keyword_list_alloc(const shmap_seg *seg, shmap_keyword **
  *
  * The value's type follows its form: `T`/`F`/`true`/`false` are bool, an integer (decimal,
  * or hexadecimal after `0x`) is INT, another number is FLOAT, a quoted or any other text is
- * STRING. A comment follows " / ". An integer beyond 64 bits is refused, not rounded.
+ * STRING; inside quotes, the quote doubled stands for itself (`'it''s'`, as FITS writes it
+ * and `shmap keyword` prints it). A comment follows " / ". An integer beyond 64 bits is
+ * refused, not rounded.
  * @return 0 or #SHMAP_EKEYWORD.
  */
 SHMAP_EXTERN int shmap_keyword_parse(const char *text, shmap_keyword *out);

@@ -659,11 +659,17 @@ int shmap_keyword_parse(const char *text, shmap_keyword *out)
     while (isspace((unsigned char)*value))
         value++;
     if (*value == '\'' || *value == '"') {
-        char *close = strchr(value + 1, *value);
-        if (!close)
+        /* The quote doubled stands for itself, as in FITS ('it''s'): what the keyword
+         * listings print reads back. The string is unquoted in place. */
+        char q = *value, *from = value + 1, *to = value + 1;
+        while (*from && (*from != q || from[1] == q)) {
+            from += *from == q;
+            *to++ = *from++;
+        }
+        if (!*from)
             return shmap__err(SHMAP_EKEYWORD, "keyword %s: unterminated quoted value", upper);
-        *close = '\0';
-        char *rest = trim(close + 1);
+        *to = '\0';
+        char *rest = trim(from + 1);
         if (*rest == '/')
             comment = trim(rest + 1);
         else if (*rest)

@@ -98,6 +98,37 @@ TEST(cli__keyword_lists_reads_and_sets_every_type_with_comments)
     util_clear(&out, &err);
 }
 
+/* Each line the listing prints, given back as it is, sets the same keyword: quotes inside
+ * a string are doubled there, as FITS writes them, and read back so (they were refused as
+ * text after the quoted value). */
+TEST(cli__keyword_lines_listed_read_back_as_they_are)
+{
+    const char *from = test_name("kwfrom"), *to = test_name("kwto");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", from, "u8", "1");
+    RUN(0, "create", to, "u8", "1");
+    RUN(0, "keyword", from, "A=it's", "B=''''", "C='say \"hi\"' / q", "D=x'' / y'' / z",
+        "E=' lead' / c", "F=1.5 / s", "G=T", "H=''", "I='a '' / b'");
+    RUN(0, "keyword", from);
+    char *listed = out;
+    out = NULL;
+    CHECK_CONTAINS(listed, "A        = 'it''s'\nB        = ''''\n");
+    int lines = 0;
+    for (char *line = strtok(listed, "\n"); line; line = strtok(NULL, "\n"), lines++)
+        RUN(0, "keyword", to, line);
+    CHECK_EQ_INT(lines, 9);
+    RUN(0, "keyword", from, "--json");
+    char *want = out;
+    out = NULL;
+    RUN(0, "keyword", to, "--json");
+    CHECK(strstr(want, "\"keywords\": {\"A\": \"it's\", \"B\": \"'\""));
+    CHECK_STR(strstr(out, "\"keywords\""), strstr(want, "\"keywords\""));
+    free(listed);
+    free(want);
+    RUN(0, "rm", from, to);
+    util_clear(&out, &err);
+}
+
 TEST(cli__keyword_overwrites_keeping_the_comment_unless_one_is_given)
 {
     const char *name = test_name("kwover");

@@ -338,6 +338,21 @@ TEST(keyword_parse__value_type_follows_its_form)
     CHECK_EQ_INT(k.type, SHMAP_KW_STRING);
     CHECK_STR(k.s, "M31");
     CHECK_STR(k.comment, "the galaxy");
+    /* A quote doubled inside quotes stands for itself, as in FITS. */
+    CHECK_OK(shmap_keyword_parse("OBJECT='it''s' / a ' quote", &k));
+    CHECK_STR(k.s, "it's");
+    CHECK_STR(k.comment, "a ' quote");
+    CHECK_OK(shmap_keyword_parse("OBJECT=\"a \"\"b\"\"\"", &k));
+    CHECK_STR(k.s, "a \"b\"");
+    CHECK_OK(shmap_keyword_parse("OBJECT=''", &k));
+    CHECK_EQ_INT(k.type, SHMAP_KW_STRING);
+    CHECK_STR(k.s, "");
+    CHECK_OK(shmap_keyword_parse("OBJECT=''''", &k));
+    CHECK_STR(k.s, "'");
+    CHECK_ERR(shmap_keyword_parse("OBJECT='it''", &k), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "unterminated quoted value");
+    CHECK_ERR(shmap_keyword_parse("OBJECT='a' b", &k), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "text after the quoted value");
     CHECK_OK(shmap_keyword_parse("OBJECT='12'", &k));
     CHECK_EQ_INT(k.type, SHMAP_KW_STRING);
     CHECK_STR(k.s, "12");
