@@ -425,7 +425,10 @@ static int list_finish(struct shmap__list *l)
         dst += l->v[i].nattachers;
         l->v[i].keywords = l->v[i].nkeywords ? kdst : NULL;
         kdst += l->v[i].nkeywords;
-        if (l->v[i].status < 0 && !l->v[i].error[0])
+        /* Said as the library's other messages are: in lower case, and what was denied. */
+        if (l->v[i].status == -EACCES && !l->v[i].error[0])
+            snprintf(l->v[i].error, sizeof l->v[i].error, "permission denied to read it");
+        else if (l->v[i].status < 0 && !l->v[i].error[0])
             snprintf(l->v[i].error, sizeof l->v[i].error, "%s", shmap_strerror(l->v[i].status));
     }
     return 0;

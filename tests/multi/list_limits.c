@@ -135,6 +135,7 @@ static void list_as_nobody(void)
         if (strcmp(list[i].info.name, private_name) == 0) {
             seen++;
             CHECK_EQ_INT(list[i].status, -EACCES);
+            CHECK_STR(list[i].error, "permission denied to read it");
             CHECK_EQ_INT(list[i].info.mode, 0600);
         }
     CHECK_EQ_INT(seen, 1);
