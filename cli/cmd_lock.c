@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,12 +204,21 @@ static int fail_fork(const char *name, const char *command, int e)
     return cli_fail(name, "cannot run '%s': fork: %s%s", command, strerror(e), why);
 }
 
-/* Run the command; the signals are caught and blocked. */
+/*
+ * Run the command; the signals are caught and blocked. COMMAND dies with this process
+ * (PR_SET_PDEATHSIG): a SIGKILL, which cannot be passed on, would otherwise leave it
+ * running on without the lock, its holder dead, while the next locker went in beside it.
+ * flock(1)'s command keeps the lock through the descriptor it inherits; here the lock is
+ * this process's, so the command goes with it, and the next writer is warned.
+ */
 static int run(const char *name, char **command, const saved_signals *s)
 {
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() != parent)
+            raise(SIGKILL); /* it died before the prctl */
         signals_restore(s);
         execvp(command[0], command);
         int e = errno;

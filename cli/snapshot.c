@@ -98,8 +98,8 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
      * the next writer is told, and a reader is told here, as the copy may show it. */
     shmap_lockinfo li;
     if (shmap_lock_info(seg, &li) == 0 && li.owner_died && li.dead_pid > 0)
-        cli_warn(name, "previous writer (pid %ld) died while holding the lock: the data may "
-                       "be inconsistent", (long)li.dead_pid);
+        cli_warn(name, "previous writer (pid %ld) died while holding the lock: data may be "
+                       "inconsistent", (long)li.dead_pid);
     int status = copy_whole(name, seg, timeout, copy, ctx);
     if (status == CLI_EXIT_OK && also)
         status = also(ctx);

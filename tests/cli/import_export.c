@@ -2096,7 +2096,7 @@ TEST(io__export_says_when_the_previous_writer_died_holding_the_lock)
     RUN(0, "export", name, util_test_path("d.npy"));
     char want[128];
     snprintf(want, sizeof want, "warning: previous writer (pid %d) died while holding the "
-                                "lock: the data may be inconsistent", (int)holder);
+                                "lock: data may be inconsistent", (int)holder);
     CHECK_ERROR_LINE(err, want);
     CHECK(file_exists(util_test_path("d.npy")));
     CHECK_OK(shmap_unlink(name));

@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -247,6 +248,45 @@ TEST(cli__lock_passes_sigterm_to_the_command_and_exits_128_plus_15)
     RUN(0, "lock", name, "--timeout", "0", "--", "echo", "free");
     CHECK_STR(out, "free\n");
     CHECK_STR(err, "");
+    util_clear(&out, &err);
+    close(fd);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+/*
+ * A SIGKILL, which shmap cannot pass on, ends the command too: it must not run on without
+ * the lock beside the next writer (it did, for as long as it ran). The next writer is
+ * warned that the holder died. This process adopts the orphaned command to see it end.
+ */
+TEST(cli__lock_killed_with_sigkill_takes_its_command_with_it)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("kill9");
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    char buf[256];
+    int fd;
+    pid_t pid = start_lock(name, "echo $$; exec sleep 30", &fd);
+    read_from(fd, buf, sizeof buf, "\n");
+    pid_t command = (pid_t)atoi(buf);
+    CHECK(command > 0);
+    util_kill9(pid);
+    /* Reaped here once the kernel has killed it: by SIGKILL, well before its 30 s. */
+    double t0 = util_now_s();
+    int status = 0;
+    pid_t r;
+    while ((r = waitpid(command, &status, WNOHANG)) == 0 && util_now_s() - t0 < 10)
+        util_sleep_ms(5);
+    if (r == 0) {
+        kill(command, SIGKILL);
+        waitpid(command, &status, 0);
+    }
+    CHECK_EQ_INT(r, command);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    RUN(0, "lock", name, "--timeout", "5", "--", "echo", "next");
+    CHECK_STR(out, "next\n");
+    CHECK_ERROR_LINE(err, "warning: previous writer");
     util_clear(&out, &err);
     close(fd);
     CHECK_OK(shmap_close(seg));

@@ -301,7 +301,7 @@ TEST(values__cat_waits_for_the_writers_lock_up_to_its_timeout)
     /* The dead writer's hold is recovered, and cat says the data may be half-written. */
     RUN(0, "cat", name, "--timeout", "5");
     CHECK_STR(out, "0 0 0 0\n");
-    CHECK_ERROR_LINE(err, "died while holding the lock: the data may be inconsistent");
+    CHECK_ERROR_LINE(err, "died while holding the lock: data may be inconsistent");
     RUN(2, "cat", name, "--dtype", "u1", "--shape", "4", "--timeout", "1");
     CHECK_CONTAINS(err, "a raw object has none");
     RUN(0, "rm", name);
