@@ -239,7 +239,8 @@ static const cli_command commands[] = {
      "lock is held and a write is in progress; it is published once (generation 1).\n"
      "A kill -9 leaves only the hidden object being filled: .shmap-tmp-PID-N-NAME in\n"
      "/dev/shm, which `shmap gc` removes, or beside a file: segment, in its directory,\n"
-     "which gc does not look in: remove that one with rm.\n"
+     "which `shmap gc --prefix file:DIR/` removes; a System V segment, which has its key\n"
+     "from the start, is left marked unfinished under it, and `shmap gc` removes it.\n"
      "With --existing the whole file is read into memory first, then the segment's\n"
      "exclusive lock is taken and the data copied in and published once: a failure\n"
      "before that leaves the segment as it was."},

@@ -267,9 +267,11 @@ typedef struct shmap_seg shmap_seg;
 
 /** @brief Flags of #shmap_create_opts. */
 enum shmap_create_flags {
-    /** Replace an existing segment of the same name, atomically. An object of that name
-     *  that is not a shmap segment is refused: #SHMAP_EFORMAT (no shmap magic; an empty file
-     *  is replaced) or -EINVAL (not a regular file). */
+    /** Replace an existing segment of the same name, atomically (System V: not atomically,
+     *  as a key cannot move: the old segment goes first, and a creator that dies before the
+     *  new one is complete leaves neither, only the unfinished one, for `shmap gc`). An
+     *  object of that name that is not a shmap segment is refused: #SHMAP_EFORMAT (no shmap
+     *  magic; an empty file is replaced) or -EINVAL (not a regular file). */
     SHMAP_CREATE_REPLACE = 1u << 0,
     /**
      * Open an existing segment instead if its type and shape match; else #SHMAP_EMISMATCH.

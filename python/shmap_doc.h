@@ -170,6 +170,8 @@ PyDoc_STRVAR(create_doc,
 "          may remove it once its creator and users are gone.\n"
 "replace   replace an existing segment of that name, atomically (an object of\n"
 "          that name that is not a shmap segment is refused: shmap.Error EFORMAT).\n"
+"          System V's is not atomic (a key cannot move): the old segment goes first,\n"
+"          and a process killed before the new one is complete leaves neither.\n"
 "exist_ok  if the name exists with this type and shape, open it read-write instead\n"
 "          (raise shmap.Error with code EMISMATCH if the type or shape differ, or if\n"
 "          one is a ring and the other is not); Segment.created says which\n"
