@@ -34,16 +34,17 @@ static void vprint_error(const char *name, const char *suffix, const char *fmt, 
 {
     /* Escaped, because a control character (a newline in a name) would split the line, and
      * bytes that are not text would reach the terminal as they are. */
-    char msg[2048], line[4 * sizeof msg];
+    char msg[2048], who[4 * sizeof msg], text[4 * sizeof msg];
+    char line[sizeof who + sizeof text + 512];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    fputs("shmap: ", stderr);
-    if (name) {
-        /* An empty name would print as "shmap: : ..."; quote it so the reader sees it. */
-        cli_escape_text(line, sizeof line, *name ? name : "''");
-        fprintf(stderr, "%s: ", line);
-    }
-    cli_escape_text(line, sizeof line, msg);
-    fprintf(stderr, "%s%s\n", line, suffix ? suffix : "");
+    /* An empty name would print as "shmap: : ..."; quote it so the reader sees it. */
+    if (name)
+        cli_escape_text(who, sizeof who, *name ? name : "''");
+    cli_escape_text(text, sizeof text, msg);
+    /* Written at once: commands sharing a stderr do not interleave their lines. */
+    snprintf(line, sizeof line, "shmap: %s%s%s%s\n", name ? who : "", name ? ": " : "", text,
+             suffix ? suffix : "");
+    fputs(line, stderr);
 }
 
 static void print_error(const char *name, const char *suffix, const char *fmt, ...)
