@@ -370,6 +370,25 @@ int cli_raw_check(const char *cmd, cli_raw *r);
 int cli_store_misuse(const char *name, int create, unsigned int create_flags,
                      unsigned int open_flags);
 
+/*
+ * The lock of @p seg that an enclosing `shmap lock` holds (this command runs under it, and
+ * it named itself in SHMAP_LOCK_PIDS): 'w' for the exclusive lock, 'r' for a shared hold,
+ * with its pid in *@p holder; 0 for none (snapshot.c).
+ */
+int cli_enclosing_lock(shmap_seg *seg, pid_t *holder);
+
+/*
+ * For a command that writes @p seg's data (snapshot.c): take its exclusive lock, waiting
+ * @p timeout seconds at most (< 0 for ever), unless an enclosing `shmap lock --write` holds
+ * it. A previous writer that died holding it is warned of. The end signals (INT, TERM,
+ * HUP, QUIT) end the wait, and the command dies of them; after that they wait until
+ * cli_write_unlock(). Returns 1 when taken here, 0 when held by the enclosing lock, or
+ * -CLI_EXIT_FAIL after saying why not.
+ */
+int cli_write_lock(const char *name, shmap_seg *seg, double timeout);
+/* Release what cli_write_lock() took (@p took, its result), and let the signals in. */
+void cli_write_unlock(shmap_seg *seg, int took);
+
 /* Copies the data at @p data, the segment's mapping, into the caller's copy. */
 typedef void (*cli_copy_fn)(void *ctx, const unsigned char *data);
 

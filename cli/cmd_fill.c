@@ -14,16 +14,19 @@
 
 #include "cli.h"
 
-static const cli_opt fill_opts[] = {CLI_RAW_OPTS, {NULL, 0}};
+static const cli_opt fill_opts[] = {CLI_RAW_OPTS, {"timeout", 1}, {NULL, 0}};
 
 int cmd_fill(int argc, char **argv)
 {
     int opt;
     cli_raw raw = {0};
     cli_args a;
+    double timeout = -1;
     cli_args_init(&a, "fill", fill_opts, argc, argv);
     while ((opt = cli_args_next(&a)) >= 0)
-        cli_raw_option(&raw, fill_opts[opt].name, a.value);
+        if (!cli_raw_option(&raw, fill_opts[opt].name, a.value) &&
+            cli_parse_timeout("fill", a.value, &timeout) != 0)
+            return CLI_EXIT_USAGE;
     if (opt == CLI_ARGS_EXIT)
         return a.status;
     if (a.npos < 2)
@@ -44,18 +47,23 @@ int cmd_fill(int argc, char **argv)
     int status = CLI_EXIT_OK, ramp = strcmp(text, "ramp") == 0;
     cli_value v = {0};
     char err[256];
-    if (info.flags & SHMAP_SEG_RING) {
+    if ((raw.raw || raw.priv) && timeout >= 0) {
+        status = cli_usage_error_on("fill", name, "--timeout is for a segment's lock: %s",
+                                    raw.raw ? "a raw object has none"
+                                            : "a private mapping is written without it");
+    } else if (info.flags & SHMAP_SEG_RING) {
         /* --private too: a dry run answers as the real command would. */
         status = cli_fail(name, "is a ring of frames: fill writes every frame at once; write "
                                 "frames with shmap_write_begin() and shmap_publish()");
     } else if (!ramp && cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
         status = cli_usage_error_on("fill", name, "%s", err); /* nothing written */
     } else {
-        /* Bracketed by write_begin and publish, so readers of whole frames never see half
-         * a fill. */
+        /* Under the exclusive lock, one writer at a time, and bracketed by write_begin and
+         * publish, so readers of whole frames never see half a fill. */
         int publish = !raw.raw && !raw.priv;
-        int rc = publish ? shmap_write_begin(seg, NULL) : 0;
-        if (rc == 0) {
+        int took = publish ? cli_write_lock(name, seg, timeout) : 0;
+        int rc = took < 0 ? 0 : publish ? shmap_write_begin(seg, NULL) : 0;
+        if (took >= 0 && rc == 0) {
             if (ramp)
                 cli_value_ramp(&layout, shmap_data(seg), info.nelem);
             else
@@ -63,8 +71,12 @@ int cmd_fill(int argc, char **argv)
             if (publish)
                 rc = shmap_publish(seg);
         }
-        if (rc < 0)
+        if (took < 0)
+            status = -took;
+        else if (rc < 0)
             status = cli_fail_lib(name, rc);
+        if (publish && took >= 0)
+            cli_write_unlock(seg, took);
         if (!ramp)
             cli_value_free(&v);
     }

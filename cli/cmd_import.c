@@ -563,9 +563,19 @@ static int check_keyword_room(const char *name, shmap_seg *seg, const shmap_info
 }
 
 /* Take the exclusive lock, waiting @p timeout seconds at most (< 0: for ever); a signal
- * that would end us ends the wait. 1 when held, or 0 after saying why not. */
+ * that would end us ends the wait. 1 when taken, 2 when an enclosing `shmap lock --write`
+ * holds it (cli_enclosing_lock()), or 0 after saying why not. */
 static int lock_existing(const char *name, shmap_seg *seg, double timeout)
 {
+    pid_t holder = 0;
+    int enclosing = cli_enclosing_lock(seg, &holder);
+    if (enclosing == 'w')
+        return 2;
+    if (enclosing == 'r') {
+        cli_fail(name, "runs under `shmap lock --read` (pid %d), whose shared hold would keep "
+                       "a write out for ever: use `shmap lock --write`", (int)holder);
+        return 0;
+    }
     shmap_set_wait_check(stop_waiting, NULL);
     int rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, timeout);
     shmap_set_wait_check(NULL, NULL);
@@ -640,7 +650,7 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
         if ((rc = shmap_publish(seg)) < 0)
             status = cli_fail_lib(name, rc);
     }
-    if (locked)
+    if (locked == 1)
         shmap_unlock(seg);
     rc = shmap_close(seg);
     if (rc < 0 && status == CLI_EXIT_OK)

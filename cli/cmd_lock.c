@@ -213,6 +213,13 @@ static int fail_fork(const char *name, const char *command, int e)
  */
 static int run(const char *name, char **command, const saved_signals *s)
 {
+    /* shmap commands under this one work under its hold (snapshot.c), not waiting for it. */
+    const char *outer = getenv("SHMAP_LOCK_PIDS");
+    char pids[4096];
+    int len = snprintf(pids, sizeof pids, "%s%s%ld", outer ? outer : "",
+                       outer && *outer ? " " : "", (long)getpid());
+    if (len > 0 && (size_t)len < sizeof pids)
+        setenv("SHMAP_LOCK_PIDS", pids, 1);
     fflush(NULL);
     pid_t parent = getpid();
     pid_t pid = fork();

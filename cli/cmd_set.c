@@ -40,16 +40,19 @@ static int64_t element_offset(const char *name, const shmap_info *info, char **t
     return offset;
 }
 
-static const cli_opt set_opts[] = {CLI_RAW_OPTS, {NULL, 0}};
+static const cli_opt set_opts[] = {CLI_RAW_OPTS, {"timeout", 1}, {NULL, 0}};
 
 int cmd_set(int argc, char **argv)
 {
     int opt;
     cli_raw raw = {0};
     cli_args a;
+    double timeout = -1;
     cli_args_init(&a, "set", set_opts, argc, argv);
     while ((opt = cli_args_next(&a)) >= 0)
-        cli_raw_option(&raw, set_opts[opt].name, a.value);
+        if (!cli_raw_option(&raw, set_opts[opt].name, a.value) &&
+            cli_parse_timeout("set", a.value, &timeout) != 0)
+            return CLI_EXIT_USAGE;
     if (opt == CLI_ARGS_EXIT)
         return a.status;
     if (a.npos < 3) {
@@ -78,7 +81,11 @@ int cmd_set(int argc, char **argv)
     int64_t offset = -1;
     cli_value v;
     char err[256];
-    if (info.flags & SHMAP_SEG_RING) {
+    if ((raw.raw || raw.priv) && timeout >= 0) {
+        status = cli_usage_error_on("set", name, "--timeout is for a segment's lock: %s",
+                                    raw.raw ? "a raw object has none"
+                                            : "a private mapping is written without it");
+    } else if (info.flags & SHMAP_SEG_RING) {
         /* --private too: a dry run answers as the real command would. */
         status = cli_fail(name, "is a ring of frames: set would change a frame readers may "
                                 "have had; write frames with shmap_write_begin() and "
@@ -88,18 +95,21 @@ int cmd_set(int argc, char **argv)
     } else if (cli_value_parse(&layout, text, &v, err, sizeof err) < 0) {
         cli_usage_error_on("set", name, "%s", err);
     } else {
-        /* Bracketed by write_begin and publish, so readers of whole frames never see the
-         * element half-written. */
+        /* Under the exclusive lock, one writer at a time, and bracketed by write_begin and
+         * publish, so readers of whole frames never see the element half-written. */
         int publish = !raw.raw && !raw.priv;
-        int rc = publish ? shmap_write_begin(seg, NULL) : 0;
-        if (rc == 0) {
+        int took = publish ? cli_write_lock(name, seg, timeout) : 0;
+        int rc = took < 0 ? 0 : publish ? shmap_write_begin(seg, NULL) : 0;
+        if (took >= 0 && rc == 0) {
             unsigned char *data = shmap_data(seg);
             cli_value_store(&layout, &v, data + (size_t)offset * layout.elsize);
             if (publish)
                 rc = shmap_publish(seg);
         }
         cli_value_free(&v);
-        status = rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;
+        status = took < 0 ? -took : rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;
+        if (publish && took >= 0)
+            cli_write_unlock(seg, took);
     }
     cli_layout_free(&layout);
     shmap_close(seg);

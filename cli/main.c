@@ -168,13 +168,17 @@ static const cli_command commands[] = {
      "What is printed is one consistent copy, taken under the shared lock as export takes\n"
      "it: never half of one fill and half of the next.\n"
      "\n" CLI_RAW_HELP},
-    {"fill", cmd_fill, "fill NAME VALUE|ramp " CLI_RAW_USAGE, "set every element, then publish",
+    {"fill", cmd_fill, "fill NAME VALUE|ramp [--timeout SECONDS] " CLI_RAW_USAGE,
+     "set every element, then publish",
      "VALUE is written as for `shmap set`. `ramp` sets element i (in C order) to i, like\n"
      "IDL's DINDGEN: integer types wrap modulo their range as C converts a uint64_t,\n"
      "floats get the nearest value (f16: infinity from 65520 on, as a conversion rounds),\n"
      "complex numbers i+0j, bool i%2 (the index's low bit: False, True, False...),\n"
      "records i in every field. Publishing bumps the generation and wakes waiting\n"
-     "readers. A raw mapping (--dtype) has no generation: it is written,\n"
+     "readers. The segment's exclusive lock is taken first, waited for as long as it\n"
+     "takes or --timeout SECONDS (then exit 1), so that writers never interleave; under\n"
+     "`shmap lock NAME --write` the command works under that lock.\n"
+     "A raw mapping (--dtype) has no generation nor lock: it is written,\n"
      "not published. With --private nothing reaches the object: a dry run that checks the\n"
      "value and read access. A ring of frames (create --ring) is refused, exit 1: its\n"
      "frames go in one at a time, through shmap_write_begin() and shmap_publish().\n"
@@ -307,7 +311,8 @@ static const cli_command commands[] = {
      "\n"
      "If the previous writer died holding the lock, a warning line naming its pid is\n"
      "printed and COMMAND still runs: the data may be half-written."},
-    {"set", cmd_set, "set NAME INDEX... VALUE " CLI_RAW_USAGE, "set one element, then publish",
+    {"set", cmd_set, "set NAME INDEX... VALUE [--timeout SECONDS] " CLI_RAW_USAGE,
+     "set one element, then publish",
      "One INDEX per dimension; a negative index counts from the end. VALUE is:\n"
      "  integers   decimal or 0x hex, within the type's range\n"
      "  floats     a decimal or hex float, nan, inf, -inf\n"
@@ -315,6 +320,7 @@ static const cli_command commands[] = {
      "  bool       true, false, t, f, 1, 0 (any case)\n"
      "  records    (x=1.5, y=2) by name or (1.5, 2, 1) in order; array fields as [1, 2, 3]\n"
      "             or one value for all items; fields not given keep their value\n"
+     "The exclusive lock is taken first, as by fill (--timeout SECONDS to wait at most).\n"
      "A raw mapping (--dtype) is written, not published; with --private nothing reaches\n"
      "the object (a dry run). The wrong number of indices, an index outside the shape or\n"
      "a value the type cannot hold is bad usage (exit 2), and nothing is written.\n"

@@ -1,5 +1,6 @@
 /*
- * A consistent copy of a segment's data for the commands that read it (export, cat).
+ * A consistent copy of a segment's data for the commands that read it (export, cat), and
+ * the exclusive lock for those that write it (fill, set).
  *
  * A snapshot, never torn by a writer that plays by the rules. The data is copied out while
  * holding the segment's shared lock, which keeps out writers that take the exclusive one
@@ -8,9 +9,26 @@
  * that only publish, as `fill` does, are caught too; a copy a writer touched is made again.
  * A user who may read but not write the segment cannot lock it, and gets the checked copy
  * alone.
+ *
+ * Writers take the exclusive lock: two fills at once would otherwise interleave for good,
+ * and the one that published first would end the other's write mark while it still wrote,
+ * so readers took half of each for a whole copy.
+ *
+ * Under `shmap lock NAME -- COMMAND`, a command on the same segment would wait for ever for
+ * the lock its parent holds. `shmap lock` names itself in SHMAP_LOCK_PIDS (the pids of the
+ * enclosing `shmap lock` processes, space-separated), and a command finding the segment's
+ * lock held by one of them works under that hold: a reader under either, a writer under
+ * --write (under --read it fails at once: the shared hold would keep it out for ever). The
+ * lock itself is asked, and the holder must be an ancestor of this process, so a stale or
+ * forged variable lends nobody a lock.
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -77,13 +95,150 @@ static int copy_whole(const char *name, shmap_seg *seg, double timeout, cli_copy
     }
 }
 
+/* The parent of process @p pid, from /proc; 0 when it cannot be read. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses. */
+    const char *close = strrchr(buf, ')');
+    int ppid = 0;
+    if (!close || sscanf(close + 1, " %*c %d", &ppid) != 1)
+        return 0;
+    return (pid_t)ppid;
+}
+
+/* Is @p pid one of the enclosing `shmap lock` processes: named in SHMAP_LOCK_PIDS, and an
+ * ancestor of this process? */
+static int encloses(pid_t pid)
+{
+    const char *s = getenv("SHMAP_LOCK_PIDS");
+    int named = 0;
+    while (s && *s && pid > 0 && !named) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s)
+            return 0;
+        named = v == (long)pid;
+        s = end;
+    }
+    pid_t p = named ? getppid() : 0;
+    for (int depth = 0; p > 1 && depth < 256; depth++, p = parent_of(p))
+        if (p == pid)
+            return 1;
+    return 0;
+}
+
+int cli_enclosing_lock(shmap_seg *seg, pid_t *holder)
+{
+    shmap_lockinfo li;
+    if (!getenv("SHMAP_LOCK_PIDS") || shmap_lock_info(seg, &li) < 0)
+        return 0;
+    if (li.writer > 0 && li.writer_alive && !li.writer_waiting && encloses(li.writer)) {
+        *holder = li.writer;
+        return 'w';
+    }
+    shmap_attacher *att = NULL;
+    int n = shmap_attached_alloc(seg, &att), found = 0;
+    for (int i = 0; i < n && !found; i++)
+        if (att[i].alive && att[i].shared > 0 && encloses(att[i].pid)) {
+            *holder = att[i].pid;
+            found = 'r';
+        }
+    free(att);
+    return found;
+}
+
+static volatile sig_atomic_t write_signal; /* an end signal that came while writing */
+
+static void on_write_signal(int sig)
+{
+    write_signal = sig;
+}
+
+static int stop_lock_wait(void *arg)
+{
+    (void)arg;
+    return write_signal ? -EINTR : 0;
+}
+
+/* Die of the end signal that came, now that nothing is left half done. */
+static void end_if_signalled(void)
+{
+    cli_block_end_signals(0);
+    if (write_signal) {
+        signal(write_signal, SIG_DFL);
+        raise(write_signal);
+    }
+}
+
+int cli_write_lock(const char *name, shmap_seg *seg, double timeout)
+{
+    pid_t holder = 0;
+    int enclosing = cli_enclosing_lock(seg, &holder);
+    if (enclosing == 'r')
+        return -cli_fail(name, "runs under `shmap lock --read` (pid %d), whose shared hold "
+                               "would keep a write out for ever: use `shmap lock --write`",
+                         (int)holder);
+    /* Signals end the wait (the library gives back a half-taken claim), then wait until
+     * the write is published and the lock released (cli_write_unlock()). */
+    cli_catch_end_signals(on_write_signal, 0);
+    int rc = 0;
+    if (!enclosing) {
+        shmap_set_wait_check(stop_lock_wait, NULL);
+        rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, timeout);
+        shmap_set_wait_check(NULL, NULL);
+    }
+    cli_block_end_signals(1);
+    if (rc == SHMAP_EOWNERDEAD) {
+        shmap_lockinfo li;
+        if (shmap_lock_info(seg, &li) == 0 && li.dead_pid > 0)
+            cli_warn(name, "previous writer (pid %ld) died while holding the lock: data may "
+                           "be inconsistent", (long)li.dead_pid);
+        rc = 0;
+    }
+    if (rc == 0 && write_signal) {
+        if (!enclosing)
+            shmap_unlock(seg);
+        rc = -EINTR;
+    }
+    if (rc == 0)
+        return !enclosing;
+    char who[512];
+    if (write_signal)
+        cli_fail(name, "interrupted");
+    else if ((rc == -ETIMEDOUT || rc == -EBUSY) && shmap_lock_holders(seg, who, sizeof who) >= 0)
+        cli_fail(name, "timed out after %g s waiting for the exclusive lock: %s", timeout, who);
+    else
+        cli_fail_lib(name, rc);
+    end_if_signalled();
+    return -CLI_EXIT_FAIL;
+}
+
+void cli_write_unlock(shmap_seg *seg, int took)
+{
+    if (took > 0)
+        shmap_unlock(seg);
+    end_if_signalled();
+}
+
 int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn copy,
                  void *ctx, int (*also)(void *ctx))
 {
-    /* One timeout for both waits: the lock's, then the copy's. */
+    /* One timeout for both waits: the lock's, then the copy's. Under a `shmap lock` that
+     * holds it, the copy is made under that hold. */
     double start = mono_s();
-    int rc = shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
+    pid_t holder = 0;
+    int rc = cli_enclosing_lock(seg, &holder) ? 1 : shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
     int locked = rc == 0;
+    if (rc == 1)
+        rc = 0;
     if (timeout >= 0)
         timeout = timeout > mono_s() - start ? timeout - (mono_s() - start) : 0;
     if (rc == -ETIMEDOUT || rc == -EBUSY) {

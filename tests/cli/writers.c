@@ -1,0 +1,122 @@
+/*
+ * The commands that write a segment's data (fill, set) take its exclusive lock, so writers
+ * from several processes never interleave, and commands run under `shmap lock` on the same
+ * segment work under that lock instead of waiting for ever for it.
+ */
+#include <fcntl.h>
+#include <sys/wait.h>
+
+#include "../util.h"
+
+/* Start `shmap fill NAME VALUE` in a child; its pid. */
+static pid_t start_fill(const char *name, const char *value)
+{
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        execl(test_shmap_bin(), "shmap", "fill", name, value, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/*
+ * Three fills at once leave one fill's array, never a mix. Without the lock the first to
+ * publish ended the others' write marks while they still wrote, and the array stayed
+ * mixed, every command exiting 0.
+ */
+TEST(writers__fills_at_once_leave_one_whole_fill)
+{
+    const char *name = test_name("fills");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "f64", "1000", "1000");
+    for (int round = 0; round < 3; round++) {
+        pid_t a = start_fill(name, "7"), b = start_fill(name, "-3"), c = start_fill(name, "ramp");
+        CHECK_EQ_INT(test_wait(a), 0);
+        CHECK_EQ_INT(test_wait(b), 0);
+        CHECK_EQ_INT(test_wait(c), 0);
+        shmap_seg *seg = NULL;
+        CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+        const double *d = shmap_data(seg);
+        size_t sevens = 0, threes = 0, ramp = 0;
+        for (size_t i = 0; i < 1000000; i++) {
+            sevens += d[i] == 7;
+            threes += d[i] == -3;
+            ramp += d[i] == (double)i;
+        }
+        CHECK_EQ_INT(shmap_generation(seg), 3 * (round + 1));
+        CHECK_OK(shmap_close(seg));
+        if (sevens != 1000000 && threes != 1000000 && ramp != 1000000)
+            test_fail(__FILE__, __LINE__, "round %d: a mix of fills: %zu 7s, %zu -3s, %zu of "
+                      "the ramp", round, sevens, threes, ramp);
+    }
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
+/* fill and set wait for a holder of the lock, --timeout seconds at most, naming it. */
+TEST(writers__fill_and_set_wait_for_the_lock_up_to_their_timeout)
+{
+    const char *name = test_name("wait");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "4");
+    pid_t holder = util_spawn_holder(name, SHMAP_LOCK_SHARED);
+    double t0 = util_now_s();
+    RUN(1, "fill", name, "1", "--timeout", "0.3");
+    CHECK(util_now_s() - t0 >= 0.25);
+    CHECK_ERROR_LINE(err, "timed out after 0.3 s waiting for the exclusive lock: shared hold");
+    RUN(1, "set", name, "0", "1", "--timeout", "0");
+    CHECK_ERROR_LINE(err, "waiting for the exclusive lock");
+    util_kill9(holder);
+    RUN(0, "fill", name, "2", "--timeout", "5");
+    RUN(0, "set", name, "0", "3", "--timeout", "5");
+    RUN(0, "cat", name);
+    CHECK_STR(out, "3 2 2 2\n");
+    /* A raw or private mapping is written without the lock: no --timeout for it. */
+    RUN(2, "fill", name, "1", "--dtype", "u8", "--shape", "4", "--timeout", "1");
+    CHECK_USAGE_ERROR(err, "fill", "--timeout is for a segment's lock: a raw object has none");
+    RUN(2, "set", name, "0", "1", "--private", "--timeout", "1");
+    CHECK_USAGE_ERROR(err, "set", "a private mapping is written without it");
+    RUN(2, "fill", name, "1", "--timeout", "soon");
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
+/*
+ * Under `shmap lock NAME --write`, commands on NAME read and write under its lock: they
+ * waited for ever for it. Under --read, readers do, and a writer fails at once, saying
+ * why. The lock itself decides: a forged SHMAP_LOCK_PIDS lends nobody a lock.
+ */
+TEST(writers__commands_under_shmap_lock_work_under_its_hold)
+{
+    const char *name = test_name("nest");
+    char *out = NULL, *err = NULL, script[1024];
+    const char *bin = test_shmap_bin(), *npy = util_test_path("n.npy");
+    RUN(0, "create", name, "u8", "3");
+    snprintf(script, sizeof script,
+             "'%s' fill %s 1 && '%s' set %s 0 5 && '%s' cat %s && '%s' export %s '%s' && "
+             "'%s' import '%s' %s --existing && '%s' cat %s", bin, name, bin, name, bin, name,
+             bin, name, npy, bin, npy, name, bin, name);
+    RUN(0, "lock", name, "--write", "--timeout", "5", "--", "sh", "-c", script);
+    CHECK_STR(out, "5 1 1\n5 1 1\n");
+    CHECK_STR(err, "");
+    snprintf(script, sizeof script, "'%s' cat %s && '%s' fill %s 9", bin, name, bin, name);
+    double t0 = util_now_s();
+    RUN(1, "lock", name, "--read", "--timeout", "5", "--", "sh", "-c", script);
+    CHECK(util_now_s() - t0 < 5);
+    CHECK_STR(out, "5 1 1\n");
+    CHECK_ERROR_LINE(err, "runs under `shmap lock --read` (pid ");
+    CHECK_CONTAINS(err, "use `shmap lock --write`");
+    /* Another process's hold, named in the variable, is not this command's to borrow. */
+    pid_t holder = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    char pids[64];
+    snprintf(pids, sizeof pids, "1 %d", (int)holder);
+    CHECK(setenv("SHMAP_LOCK_PIDS", pids, 1) == 0);
+    RUN(1, "fill", name, "4", "--timeout", "0.2");
+    CHECK(unsetenv("SHMAP_LOCK_PIDS") == 0);
+    CHECK_ERROR_LINE(err, "timed out");
+    util_kill9(holder);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
