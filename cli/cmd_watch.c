@@ -175,6 +175,24 @@ static int read_newest(shmap_seg *seg, const cli_layout *l, unsigned char *frame
             return 0;
         }
         memcpy(frame, shmap_data(seg), fsize);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        /* Whole only if no write began or was published meanwhile, as a snapshot is checked
+         * (cli/snapshot.c): a first fill that began during the copy was half in it. */
+        pid_t writer2 = 0;
+        int state2 = shmap_write_state(seg, &writer2);
+        uint64_t now = shmap_generation(seg);
+        if (now != 0) {
+            *gen = now; /* published meanwhile: that frame, read whole */
+            return read_newest(seg, l, frame, fsize, wait_s, gen, st, note, notesize);
+        }
+        if (state2 != state || writer2 != writer) {
+            if (state2 == SHMAP_WRITE_IN_PROGRESS)
+                snprintf(note, notesize, "  no statistics yet: pid %d is writing a frame",
+                         (int)writer2);
+            else
+                snprintf(note, notesize, "  no statistics yet: a frame was being written");
+            return 0;
+        }
         compute(l, frame, fsize / l->elsize, st);
         if (state == SHMAP_WRITE_ABANDONED)
             snprintf(note, notesize, "  torn: writer pid %d died mid-frame", (int)writer);

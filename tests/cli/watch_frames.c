@@ -485,3 +485,36 @@ TEST(cli__watch_in_a_background_process_group_of_a_terminal_runs_to_its_count)
     CHECK_EQ_INT(status, 0);
     CHECK_CONTAINS(all, "min 0  max 0  mean 0");
 }
+
+/*
+ * Before the first publish, watch shows the data as it is, and its statistics are of one
+ * state of it: a first fill that begins while watch copies makes the copy no whole frame.
+ * Its minimum and maximum were those of half a ramp, unmarked.
+ */
+TEST(cli__watch_before_the_first_publish_never_shows_half_a_fill)
+{
+    const char *name = test_name("wfirst");
+    char *out = NULL, *err = NULL;
+    int torn = 0, rounds = 40;
+    char first[512] = "";
+    for (int round = 0; round < rounds; round++) {
+        RUN(0, "create", name, "f64", "1000", "1000", "--replace");
+        pid_t filler = util_spawn();
+        if (filler == 0) {
+            util_sleep_ms(round % 6);
+            execl(test_shmap_bin(), "shmap", "fill", name, "ramp", (char *)NULL);
+            _exit(127);
+        }
+        RUN(0, "watch", name, "--count", "1", "--interval", "0.01");
+        CHECK_EQ_INT(test_wait(filler), 0);
+        /* All zeros, the whole ramp, or no statistics. */
+        if (!strstr(out, "  max 0  ") && !strstr(out, "  max 999999  ") &&
+            !strstr(out, "no statistics yet") && torn++ == 0)
+            snprintf(first, sizeof first, "round %d: %s", round, out);
+    }
+    if (torn)
+        test_fail(__FILE__, __LINE__, "%d of %d first lines showed part of a fill, first %s",
+                  torn, rounds, first);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
