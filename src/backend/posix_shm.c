@@ -242,6 +242,12 @@ static int posix_list(struct shmap__list *l, unsigned flags)
             shmap__list_drop(l);
             break;
         }
+        /* Gone since the directory was read (a name made again meanwhile is another
+         * object, for the next listing): left out, not listed half. */
+        if (obj.fd < 0 && oe == ENOENT) {
+            shmap__list_drop(l);
+            continue;
+        }
         if (obj.fd < 0) {
             ent->status = shmap__err(-oe, "%s: %s", e->d_name, strerror(oe));
             if (fstatat(dirfd(d), e->d_name, &obj.st, AT_SYMLINK_NOFOLLOW) == 0 &&

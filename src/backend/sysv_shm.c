@@ -572,6 +572,17 @@ int shmap__sysv_describe_id(int id, struct shmap__list *l)
     snprintf(who, sizeof who, "%s", ent->info.name);
     rc = shmap__describe_entry(&shmap__sysv_ops, &obj, l, who);
     sysv_close(&obj);
+    /* A header refused in a segment a live process made a moment ago is one its creator
+     * is still writing (it has no hidden name to be built under; an open waits for it,
+     * segment.c): said so, not called foreign. */
+    struct shmid_ds ds;
+    if ((rc == SHMAP_EFORMAT || rc == SHMAP_ECORRUPT || rc == SHMAP_ETRUNCATED) &&
+        shmap__sysv_fresh(id, 2) && shmctl(id, IPC_STAT, &ds) == 0) {
+        ent = &l->v[l->n - 1];
+        snprintf(ent->error, sizeof ent->error, "segment is still being created by pid %d",
+                 (int)ds.shm_cpid);
+        rc = SHMAP_EINCOMPLETE;
+    }
     return rc;
 }
 

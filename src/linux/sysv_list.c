@@ -68,6 +68,12 @@ static int list_one(int id, const struct shmid_ds *ds, void *ctx)
         return status;
     }
     ent = &w->l->v[w->l->n - 1]; /* describing may have moved the list */
+    /* Removed since it was found: left out, not listed half. */
+    struct shmid_ds now;
+    if (status < 0 && shmctl(id, IPC_STAT, &now) < 0 && (errno == EINVAL || errno == EIDRM)) {
+        shmap__list_drop(w->l);
+        return 0;
+    }
     ent->status = status;
     ent->info.deleted = dying;
     if (ent->status < 0 && !(w->flags & SHMAP_LIST_ALL))

@@ -9,6 +9,8 @@
  * children with it.
  */
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 
 #include "../util.h"
@@ -357,4 +359,107 @@ TEST(list__attach_tables_survive_the_list_growing)
             CHECK_OK(shmap_close(mine[i]));
         CHECK_OK(shmap_unlink(names[i]));
     }
+}
+
+/*
+ * A System V segment whose header its creator, alive and a moment ago, has not written
+ * yet is listed (with SHMAP_LIST_ALL) as being created, as an open waits for it: it was
+ * called a foreign object with no shmap magic. Once its creator is gone it is foreign.
+ */
+TEST(list__a_system_v_header_not_written_yet_is_being_created)
+{
+    key_t key = test_sysv_key();
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t maker = util_spawn();
+    if (maker == 0) {
+        close(p[0]);
+        int ok = shmget(key, 8192, IPC_CREAT | IPC_EXCL | 0600) >= 0;
+        if (write(p[1], ok ? "y" : "n", 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(p[1]);
+    char c = 0;
+    CHECK(read(p[0], &c, 1) == 1 && c == 'y');
+    close(p[0]);
+    int id = shmget(key, 0, 0);
+    CHECK(id >= 0);
+    shmap_entry *list;
+    size_t n;
+    CHECK_OK(shmap_list(&list, &n, SHMAP_LIST_ALL));
+    int seen = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].info.name, name) == 0) {
+            seen++;
+            CHECK_EQ_INT(list[i].status, SHMAP_EINCOMPLETE);
+            char want[64];
+            snprintf(want, sizeof want, "segment is still being created by pid %d", (int)maker);
+            CHECK_STR(list[i].error, want);
+        }
+    shmap_list_free(list);
+    CHECK_EQ_INT(seen, 1);
+    util_kill9(maker);
+    CHECK_OK(shmap_list(&list, &n, SHMAP_LIST_ALL));
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].info.name, name) == 0)
+            CHECK_EQ_INT(list[i].status, SHMAP_EFORMAT);
+    shmap_list_free(list);
+    shmctl(id, IPC_RMID, NULL);
+}
+
+/*
+ * Objects removed while a listing runs are left out of it, or listed whole: never an entry
+ * that failed because its object was gone (a POSIX name made again in between was listed
+ * with "No such file or directory", a System V id with "Invalid argument").
+ */
+TEST(list__objects_removed_while_listing_are_left_out)
+{
+    volatile int *stop = mmap(NULL, sizeof *stop, PROT_READ | PROT_WRITE,
+                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(stop != MAP_FAILED);
+    *stop = 0;
+    const char *posix = test_name("churn");
+    char sysv[64];
+    snprintf(sysv, sizeof sysv, "sysv://0x%08x", (unsigned)test_sysv_key());
+    const uint64_t dims[1] = {16};
+    pid_t churn = util_spawn();
+    if (churn == 0) {
+        for (int i = 0; i < 200000 && !__atomic_load_n(stop, __ATOMIC_ACQUIRE); i++) {
+            const char *name = i % 2 ? posix : sysv;
+            shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+            o.flags |= SHMAP_CREATE_KEEP;
+            shmap_seg *seg = NULL;
+            if (shmap_create(&seg, name, SHMAP_U8, 1, dims, &o) == 0)
+                shmap_close(seg);
+            shmap_delete(name, 0, SHMAP_DELETE_FORCE);
+        }
+        _exit(0);
+    }
+    int bad = 0;
+    char first[512] = "";
+    double t0 = util_now_s();
+    while (util_now_s() - t0 < 1.5) {
+        shmap_entry *list;
+        size_t n;
+        CHECK_OK(shmap_list(&list, &n, SHMAP_LIST_ALL));
+        for (size_t i = 0; i < n; i++) {
+            const shmap_entry *e = &list[i];
+            int ours = strcmp(e->info.name, posix) == 0 || strcmp(e->info.name, sysv) == 0;
+            if (ours && (e->status == -ENOENT || e->status == -EINVAL ||
+                         e->status == -EIDRM) && bad++ == 0)
+                snprintf(first, sizeof first, "%.200s: %.200s", e->info.name, e->error);
+        }
+        shmap_list_free(list);
+    }
+    __atomic_store_n(stop, 1, __ATOMIC_RELEASE);
+    CHECK_EQ_INT(test_wait(churn), 0);
+    shmap_delete(posix, 0, SHMAP_DELETE_FORCE);
+    shmap_delete(sysv, 0, SHMAP_DELETE_FORCE);
+    munmap((void *)stop, sizeof *stop);
+    if (bad)
+        test_fail(__FILE__, __LINE__, "%d entries of removed objects, first %s", bad, first);
 }
