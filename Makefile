@@ -56,7 +56,8 @@ CLI_SRC := $(wildcard cli/*.c)
 # it; libshmap never depends on CFITSIO.
 ifeq ($(origin FITS),undefined)
 FITS := $(shell pkg-config --exists cfitsio 2>/dev/null && echo yes)
-FITS_SKIP := FITS support not built: install libcfitsio-dev
+FITS_SKIP := FITS support not built: install libcfitsio-dev$(if $(shell command -v \
+	pkg-config),, and pkg-config)
 else
 FITS_SKIP := FITS support not built (FITS=$(FITS))
 endif
@@ -113,7 +114,12 @@ endif
 ifneq ($(and $(PY_OK),$(wildcard python/shmapmodule.c)),)
 PYMOD := $(B)/python/shmap$(PY_EXT)
 else
-PY_SKIP := Python binding not built: install python3-dev and python3-numpy
+# What is missing: numpy (no python3 imports it), the headers (python3-dev), or both.
+PY_ANY := $(or $(PYTHON),$(shell command -v python3 || command -v /usr/bin/python3))
+PY_HDR := $(if $(PY_ANY),$(wildcard $(shell $(PY_ANY) -c \
+	'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)/Python.h))
+PY_SKIP := Python binding not built: install $(if $(PY_HDR),,python3-dev$(if \
+	$(PYTHON),, and ))$(if $(PYTHON),,python3-numpy)
 endif
 
 # Sanitized extension modules load into an unsanitized interpreter only with the runtime
@@ -136,12 +142,15 @@ endif
 endif
 
 .PHONY: all check install-check demo bench install uninstall clean
+# What was not built is said once: check's own sub-make (SKIPS_SAID=1) does not repeat it.
 all: $(LIBA) $(LIBSO) $(SHMAP) $(B)/shmap.pc $(PYMOD)
+ifeq ($(SKIPS_SAID),)
 ifneq ($(PY_SKIP),)
 	@echo "$(PY_SKIP)"
 endif
 ifneq ($(FITS_SKIP),)
 	@echo "$(FITS_SKIP)"
+endif
 endif
 
 # Objects depend on the compiler and its flags as on their sources: `make CC=clang` or
@@ -202,7 +211,7 @@ $(DEMO): $(B)/demo/demo.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
 
 check: all $(TESTS)
-	@$(MAKE) --no-print-directory install-check
+	@$(MAKE) --no-print-directory install-check SKIPS_SAID=1
 	SHMAP_BIN=$(abspath $(SHMAP)) SHMAP_PYTEST='$(PYTEST_CMD)' SHMAP_PYTEST_SKIP='$(PY_SKIP)' \
 	    $(TESTS) $(TESTARGS)
 

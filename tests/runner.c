@@ -290,6 +290,49 @@ static void add_pytest_counts(const char *line, int *passed, int *failed, int *s
 }
 
 /*
+ * Skipped tests, gathered by their reason: a missing package (CFITSIO, numpy) skips many
+ * tests for one reason, said on one line at the end ("skip 22 tests: ... (install X)")
+ * rather than once per test; a reason given once keeps its test's name. -v prints each.
+ */
+#define MAX_REASONS 64
+
+static struct reason {
+    char *why;
+    const char *first; /* the first test skipped for it */
+    int n;
+} reasons[MAX_REASONS];
+static int nreasons;
+
+/* Note that @p test was skipped for @p why (its log: one line); 0, or -1 when it should be
+ * printed now (no room to gather it). */
+static int gather_skip(const char *test, const char *why)
+{
+    size_t len = strcspn(why, "\n");
+    for (int i = 0; i < nreasons; i++)
+        if (strlen(reasons[i].why) == len && strncmp(reasons[i].why, why, len) == 0) {
+            reasons[i].n++;
+            return 0;
+        }
+    if (nreasons == MAX_REASONS || !(reasons[nreasons].why = strndup(why, len)))
+        return -1;
+    reasons[nreasons].first = test;
+    reasons[nreasons++].n = 1;
+    return 0;
+}
+
+static void print_skips(void)
+{
+    for (int i = 0; i < nreasons; i++) {
+        if (reasons[i].n == 1)
+            printf("skip %s: %s\n", reasons[i].first, reasons[i].why);
+        else
+            printf("skip %d tests: %s\n", reasons[i].n, reasons[i].why);
+        free(reasons[i].why);
+    }
+    nreasons = 0;
+}
+
+/*
  * The Python binding's tests run under pytest as one more suite when the build says how
  * (SHMAP_PYTEST, a shell command), or are counted as one skip when it says why not
  * (SHMAP_PYTEST_SKIP, a one-line reason).
@@ -432,7 +475,8 @@ int main(int argc, char **argv)
             }
         } else if (rc == SKIP_STATUS) {
             skipped++;
-            printf("skip %s: %s", tests[i].name, log ? log : "\n");
+            if (verbose || gather_skip(tests[i].name, log ? log : "") < 0)
+                printf("skip %s: %s", tests[i].name, log ? log : "\n");
         } else {
             passed++;
             if (verbose)
@@ -440,6 +484,7 @@ int main(int argc, char **argv)
         }
         free(log);
     }
+    print_skips();
     run_pytest(&passed, &failed, &skipped);
     if (sweep_tmp(leftovers, sizeof leftovers)) {
         failed++;

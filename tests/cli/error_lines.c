@@ -279,7 +279,7 @@ TEST(cli__help_still_prints_the_synopsis_a_usage_error_points_to)
 TEST(cli__a_warning_is_one_line_naming_the_segment_as_given)
 {
     if (!util_fits_built())
-        test_skip("shmap is built without CFITSIO");
+        test_skip("shmap is built without CFITSIO (install libcfitsio-dev)");
     char name[256];
     snprintf(name, sizeof name, "shm://%s", test_name("warn"));
     char *out = NULL, *err = NULL, want[1024];

@@ -84,7 +84,7 @@ static const char *need_numpy(void)
         if (rc == 0)
             return pythons[i];
     }
-    TEST_SKIP("no python3 with numpy here (apt-get install python3-numpy)");
+    TEST_SKIP("no python3 with numpy here (install python3-numpy)");
 }
 
 /* Run a Python script (with numpy) in this test's directory; it must exit 0. */

@@ -11,7 +11,7 @@ static void need_numpy(void)
     int rc = test_sh(&out, &err, "/usr/bin/python3 -c 'import numpy' 2>&1");
     util_clear(&out, &err);
     if (rc != 0)
-        TEST_SKIP("no /usr/bin/python3 with numpy here (apt-get install python3-numpy)");
+        TEST_SKIP("no python3 with numpy here (install python3-numpy)");
 }
 
 static const char name63[] = "n23456789012345678901234567890123456789012345678901234567890123";
