@@ -165,6 +165,9 @@ static int describe_header(const struct shmap__store_ops *ops, struct shmap__obj
 {
     stat_fields(info, &obj->st);
     ssize_t n = ops->read(obj, h, sizeof *h, 0);
+    /* A System V segment is read by attaching it, which its mode may refuse its owner. */
+    if (n == -EACCES)
+        return shmap__err((int)n, "%s: permission denied to read it", who);
     if (n < 0)
         return shmap__err((int)n, "%s: read: %s", who, strerror((int)-n));
     *got = (size_t)n;

@@ -294,6 +294,9 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     /* A System V segment removed since shmget can no longer be attached. */
     if ((got < 0 || !base) && by_name && unnamed_now(n, obj))
         rc = SHMAP__EGONE;
+    else if (got == -EACCES) /* a System V segment's mode, checked when it is attached */
+        rc = shmap__err(-EACCES, "%s: permission denied to open it %s", n->name,
+                        access == SHMAP__ACC_RDWR ? "read-write" : "read-only");
     else if (got < 0)
         rc = shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got));
     else

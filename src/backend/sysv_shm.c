@@ -109,13 +109,22 @@ static void ds_stat(int id, const struct shmid_ds *ds, struct stat *st)
     st->st_gid = ds->shm_perm.gid;
 }
 
+static int read_ds(int id, struct shmid_ds *ds, const char *who);
+
 /* What IPC_STAT says, as a struct stat; the key, when `key` is not NULL; whether the
- * segment is marked for removal (SHM_DEST), when `deleted` is not NULL. */
+ * segment is marked for removal (SHM_DEST), when `deleted` is not NULL. An owner who took
+ * read permission from itself still gets it (read_ds()): it may remove the segment, and
+ * change its mode; another user is refused here, as IPC_STAT refuses it. */
 static int stat_id(int id, struct stat *st, key_t *key, bool *deleted, const char *who)
 {
     struct shmid_ds ds;
-    if (shmctl(id, IPC_STAT, &ds) < 0)
-        return stat_error(errno, id, who);
+    if (shmctl(id, IPC_STAT, &ds) < 0) {
+        int e = errno;
+        uid_t me = geteuid();
+        if (e != EACCES || read_ds(id, &ds, who) < 0 ||
+            (ds.shm_perm.uid != me && ds.shm_perm.cuid != me))
+            return stat_error(e, id, who);
+    }
     ds_stat(id, &ds, st);
     if (key)
         *key = ds.shm_perm.__key;
@@ -343,8 +352,11 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
     if (!by_key(n, &key))
         return shmap__err(SHMAP_EBADNAME, "%s: create a System V segment by key "
                                           "(sysv://KEY), not by id", n->name);
-    /* shmget applies no umask; shmap does, as for every store. */
-    int shmflg = IPC_CREAT | IPC_EXCL | (int)(req->mode & ~(unsigned)shmap__umask() & 0777u);
+    /* shmget applies no umask; shmap does, as for every store. A mode that does not let
+     * the owner read and write (0400) is set once the creator has attached read-write,
+     * which shmat checks against the mode, as open() does not for a new file. */
+    unsigned mode = req->mode & ~(unsigned)shmap__umask() & 0777u;
+    int shmflg = IPC_CREAT | IPC_EXCL | (int)(mode | 0600u);
     uint64_t size = req->size;
     size_t hp = 0;
     if (req->flags & SHMAP_CREATE_HUGEPAGES) {
@@ -392,6 +404,19 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
                         (unsigned long long)size, strerror(e), shmap__map_hint(-e, size));
         shmctl(id, IPC_RMID, NULL);
         return rc;
+    }
+    if ((mode & 0600u) != 0600u) {
+        struct shmid_ds ds;
+        int e = shmctl(id, IPC_STAT, &ds) < 0 ? errno : 0;
+        ds.shm_perm.mode = (unsigned short)((ds.shm_perm.mode & ~0777u) | mode);
+        if (!e && shmctl(id, IPC_SET, &ds) < 0)
+            e = errno;
+        if (e) {
+            rc = shmap__err(-e, "%s: cannot set mode %04o: %s", n->name, mode, strerror(e));
+            shmdt(p);
+            shmctl(id, IPC_RMID, NULL);
+            return rc;
+        }
     }
     /* The field list and keywords, then the header marked INIT (never READY, even for a
      * moment): readers who find the key now wait for READY, as they wait while the header

@@ -17,6 +17,10 @@
 
 #include "../util.h"
 
+#ifndef SHM_STAT_ANY
+#define SHM_STAT_ANY 15
+#endif
+
 /* The three stores a name can pick, each made by make_segment(). */
 enum store { POSIX, SYSV, FILE_STORE };
 static const char *const store_names[] = {"posix", "sysv", "file"};
@@ -59,13 +63,27 @@ struct kperm {
     gid_t gid;
 };
 
+/* IPC_STAT of segment @p id, or, where its mode denies this user reading (an owner after
+ * chmod 0), the entry `ipcs` reads (SHM_STAT_ANY, which needs no permission). */
+static int stat_any(int id, struct shmid_ds *ds)
+{
+    if (shmctl(id, IPC_STAT, ds) == 0)
+        return 0;
+    struct shm_info info;
+    int max = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info);
+    for (int i = 0; i <= max; i++)
+        if (shmctl(i, SHM_STAT_ANY, ds) == id)
+            return 0;
+    return -1;
+}
+
 static struct kperm kernel_perm(const char *name)
 {
     struct kperm k;
     if (strncmp(name, "sysv://0x", 9) == 0) {
         int id = shmget((key_t)strtoul(name + 9, NULL, 16), 0, 0);
         struct shmid_ds ds;
-        CHECK(id >= 0 && shmctl(id, IPC_STAT, &ds) == 0);
+        CHECK(id >= 0 && stat_any(id, &ds) == 0);
         k.mode = ds.shm_perm.mode & 0777;
         k.uid = ds.shm_perm.uid;
         k.gid = ds.shm_perm.gid;
