@@ -204,6 +204,8 @@ SHMAP__HIDDEN bool shmap__sysv_alive(int id);
 /* linux/sysv_list.c: was System V segment `id` made at most `within_s` seconds ago, by a
  * process still running? (Its memory is zero until its creator writes the header.) */
 SHMAP__HIDDEN bool shmap__sysv_fresh(int id, int64_t within_s);
+/* linux/sysv_list.c: has System V segment `id` gone altogether (no such id any more)? */
+SHMAP__HIDDEN bool shmap__sysv_gone(int id);
 /* notify.c: tell waiters at once that the segment was deleted (the caller maps it
  * writable). */
 SHMAP__HIDDEN void shmap__notify_removed(struct shmap__header *h);

@@ -168,6 +168,14 @@ static int sysv_open(struct shmap__name *n, int access, struct shmap__obj *obj)
     int rc = find_id(n, &id);
     if (rc == 0)
         rc = stat_id(id, &obj->st, &key, &obj->deleted, n->name);
+    /* A segment found by its key and removed before it could be looked at: the key may
+     * name a new one by now, or none. */
+    bool keyed = strncmp(n->name, "sysv://id=", 10) != 0;
+    for (int tries = 0; rc == -ENOENT && keyed && tries < 2; tries++)
+        if ((rc = find_id(n, &id)) == 0)
+            rc = stat_id(id, &obj->st, &key, &obj->deleted, n->name);
+    if (rc == -ENOENT && keyed)
+        return shmap__err(-ENOENT, "%s: no such segment", n->name);
     if (rc < 0)
         return rc;
     /* Opened by id, named by its key as the listing names it (a segment without one, or
@@ -382,22 +390,31 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
     }
     if (rc < 0)
         return rc;
-    int id = shmget(key, (size_t)size, shmflg);
-    if (id < 0 && errno == EEXIST && (req->flags & SHMAP_CREATE_REPLACE)) {
-        /* Replace: the old segment loses its key now; its users keep it until they detach. */
-        int old = shmget(key, 0, 0);
-        if (old >= 0 && ((rc = replace_check(n, old, size)) < 0 ||
-                         (rc = remove_replaced(n, old)) < 0))
-            return rc;
+    /* A segment made here and removed by another process (a forced delete of the key)
+     * before it could be attached is made again, twice at most. */
+    int id = -1;
+    void *p = (void *)-1;
+    for (int tries = 0; p == (void *)-1 && tries < 3; tries++) {
         id = shmget(key, (size_t)size, shmflg);
+        if (id < 0 && errno == EEXIST && (req->flags & SHMAP_CREATE_REPLACE)) {
+            /* Replace: the old segment loses its key now; its users keep it until they
+             * detach. */
+            int old = shmget(key, 0, 0);
+            if (old >= 0 && ((rc = replace_check(n, old, size)) < 0 ||
+                             (rc = remove_replaced(n, old)) < 0))
+                return rc;
+            id = shmget(key, (size_t)size, shmflg);
+        }
+        if (id < 0) {
+            int e = errno;
+            if (e == EEXIST)
+                return shmap__err(-EEXIST, "%s: a segment with that key exists", n->name);
+            return create_error(e, n, size, hp);
+        }
+        p = shmat(id, NULL, 0);
+        if (p == (void *)-1 && errno != EINVAL && errno != EIDRM)
+            break;
     }
-    if (id < 0) {
-        int e = errno;
-        if (e == EEXIST)
-            return shmap__err(-EEXIST, "%s: a segment with that key exists", n->name);
-        return create_error(e, n, size, hp);
-    }
-    void *p = shmat(id, NULL, 0);
     if (p == (void *)-1) {
         int e = errno;
         rc = shmap__err(-e, "%s: cannot attach %llu bytes: %s%s", n->name,
@@ -503,6 +520,9 @@ static int sysv_unlink(const struct shmap__name *n)
     int e = errno;
     if (e == EPERM)
         return shmap__err(-EPERM, "%s: permission denied to remove it", n->name);
+    /* Removed by another process since it was found: as a POSIX name removed twice. */
+    if (e == EINVAL || e == EIDRM)
+        return shmap__err(-ENOENT, "%s: no such segment", n->name);
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
 

@@ -69,8 +69,7 @@ static int list_one(int id, const struct shmid_ds *ds, void *ctx)
     }
     ent = &w->l->v[w->l->n - 1]; /* describing may have moved the list */
     /* Removed since it was found: left out, not listed half. */
-    struct shmid_ds now;
-    if (status < 0 && shmctl(id, IPC_STAT, &now) < 0 && (errno == EINVAL || errno == EIDRM)) {
+    if (status < 0 && shmap__sysv_gone(id)) {
         shmap__list_drop(w->l);
         return 0;
     }
@@ -104,6 +103,12 @@ bool shmap__sysv_alive(int id)
     if (shmctl(id, IPC_STAT, &ds) < 0)
         return errno != EINVAL && errno != EIDRM;
     return !(ds.shm_perm.mode & SHM_DEST);
+}
+
+bool shmap__sysv_gone(int id)
+{
+    struct shmid_ds ds;
+    return shmctl(id, IPC_STAT, &ds) < 0 && (errno == EINVAL || errno == EIDRM);
 }
 
 bool shmap__sysv_fresh(int id, int64_t within_s)

@@ -141,3 +141,59 @@ TEST(sysv_create__opens_racing_creations_never_see_a_half_written_header)
     CHECK(opens > 0);
     CHECK(!util_sysv_exists(key));
 }
+
+/*
+ * A key made and removed again and again by another process: a look at it (an open that
+ * takes deleted segments too, as `shmap info` opens), a forced delete and a create find a
+ * segment, find none ("no such segment"), or are told it went while they worked; never
+ * the system's EINVAL of an id that went between two calls ("read: Invalid argument",
+ * "cannot remove: Invalid argument"), nor "no System V segment with id N" for a name given
+ * by key.
+ */
+TEST(sysv_create__a_key_removed_while_it_is_used_is_no_such_segment)
+{
+    key_t key = test_sysv_key();
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
+    const uint64_t dims[1] = {16};
+    pid_t churn = util_spawn();
+    if (churn == 0) {
+        double t0 = util_now_s();
+        while (util_now_s() - t0 < 1.5) {
+            shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+            o.flags |= SHMAP_CREATE_KEEP;
+            shmap_seg *seg = NULL;
+            if (shmap_create(&seg, name, SHMAP_U8, 1, dims, &o) == 0)
+                shmap_close(seg);
+            shmap_delete(name, 0, SHMAP_DELETE_FORCE);
+        }
+        _exit(0);
+    }
+    int bad = 0;
+    char first[600] = "";
+    double t0 = util_now_s();
+    for (int i = 0; util_now_s() - t0 < 1.4; i++) {
+        int rc;
+        if (i % 3 == 0) {
+            shmap_seg *seg = NULL;
+            if ((rc = shmap_open(&seg, name, SHMAP_RDONLY | SHMAP_DELETED)) == 0)
+                shmap_close(seg);
+        } else if (i % 3 == 1) {
+            rc = shmap_delete(name, 0, SHMAP_DELETE_FORCE);
+        } else {
+            shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+            o.flags |= SHMAP_CREATE_KEEP;
+            shmap_seg *seg = NULL;
+            if ((rc = shmap_create(&seg, name, SHMAP_U8, 1, dims, &o)) == 0)
+                shmap_close(seg);
+        }
+        const char *msg = rc < 0 ? shmap_last_error() : "";
+        if ((rc == -EINVAL || rc == -EIDRM || strstr(msg, "Invalid argument") ||
+             strstr(msg, "with id")) && bad++ == 0)
+            snprintf(first, sizeof first, "%d: %.500s", rc, msg);
+    }
+    CHECK_EQ_INT(test_wait(churn), 0);
+    shmap_delete(name, 0, SHMAP_DELETE_FORCE);
+    if (bad)
+        test_fail(__FILE__, __LINE__, "%d calls said the id went, first %s", bad, first);
+}
