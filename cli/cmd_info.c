@@ -38,6 +38,16 @@ static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int 
     cli_keyword_print_lines(stdout, "  ", kw, nkw);
 }
 
+/* The shared holds of processes that died holding them. */
+static unsigned dead_holds(const shmap_attacher *att, int natt)
+{
+    unsigned n = 0;
+    for (int i = 0; i < natt; i++)
+        if (!att[i].alive && !att[i].other_pidns)
+            n += att[i].shared;
+    return n;
+}
+
 static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
     if (li->writer && li->writer_waiting)
@@ -48,6 +58,9 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
         LINE("lock", "exclusive, held by pid %ld%s%s", (long)li->writer,
              li->writer_alive ? "" : " (dead: the next locker recovers it)",
              li->writer_other_pidns ? " (in another pid namespace: cannot be checked)" : "");
+    else if (li->shared && dead_holds(att, natt))
+        LINE("lock", "shared, %u %s (%u by dead processes: the next locker recovers them)",
+             li->shared, cli_plural(li->shared, "hold", "holds"), dead_holds(att, natt));
     else if (li->shared)
         LINE("lock", "shared, %u %s", li->shared, cli_plural(li->shared, "hold", "holds"));
     else

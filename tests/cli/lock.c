@@ -128,6 +128,27 @@ TEST(cli__info_shows_the_attached_processes_and_the_lock)
     CHECK_OK(shmap_unlink(name));
 }
 
+/* Shared holds of killed readers are counted as such on the lock line, not only on each
+ * attached process's line further down: "shared, 3 holds" read as three live readers. */
+TEST(cli__info_says_which_shared_holds_are_of_dead_processes)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("deadrd");
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    pid_t live = util_spawn_holder(name, SHMAP_LOCK_SHARED);
+    pid_t dead[2] = {util_spawn_holder(name, SHMAP_LOCK_SHARED),
+                     util_spawn_holder(name, SHMAP_LOCK_SHARED)};
+    util_kill9(dead[0]);
+    util_kill9(dead[1]);
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "lock:            shared, 3 holds (2 by dead processes: the next "
+                        "locker recovers them)\n");
+    util_kill9(live);
+    util_clear(&out, &err);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
 /*
  * Start `shmap lock NAME [MODE] -- sh -c SCRIPT` with its stdout on a pipe (*out, to read).
  * It dies with the test; its command is in the test's process group, which the runner kills.
