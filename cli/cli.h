@@ -576,12 +576,22 @@ typedef struct cli_mapped {
     int unseen; /* as shmap_mapped_by() says */
 } cli_mapped;
 
+/* The frame write in progress, or the last one, as shmap_write_state() tells it. */
+typedef struct cli_write {
+    int state; /* SHMAP_WRITE_* */
+    pid_t pid; /* its writer, or 0 */
+} cli_write;
+
+/* The state's name in JSON ("none", "in_progress", "abandoned", "aborted"). */
+const char *cli_write_state_name(int state);
+
 /* One segment object; @p nkw < 0 writes "keywords": null (they could not be read). @p att
- * (natt entries) and @p li may be NULL: "attached" is then [] and "lock" null; @p mapped
- * NULL (nobody looked: ls) writes "mapped_by" and "mapped_by_unseen" null. */
+ * (natt entries) and @p li may be NULL: "attached" is then [] and "lock" null; @p w and
+ * @p mapped NULL (nobody looked: ls) write "write", "mapped_by" and "mapped_by_unseen"
+ * null. */
 void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,
                       const shmap_attacher *att, int natt, const shmap_lockinfo *li,
-                      const cli_mapped *mapped);
+                      const cli_write *w, const cli_mapped *mapped);
 /* One object `shmap ls --all` found that is not a valid segment. */
 void cli_json_foreign(cli_json *j, const shmap_entry *e);
 

@@ -156,7 +156,7 @@ static void print_raw(const shmap_info *info, int priv)
 
 static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
                        const char *unread, const shmap_attacher *att, int natt,
-                       const shmap_lockinfo *li, const cli_mapped *mapped)
+                       const shmap_lockinfo *li, const cli_write *w, const cli_mapped *mapped)
 {
     char buf[SHMAP_NAME_MAX], when[64], age[32];
 
@@ -181,6 +181,15 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     } else {
         LINE("published", "never");
     }
+    if (w->state == SHMAP_WRITE_IN_PROGRESS)
+        LINE("write", "in progress by pid %ld", (long)w->pid);
+    else if (w->state == SHMAP_WRITE_ABANDONED)
+        LINE("write", "abandoned: pid %ld died writing a frame (the data may be half-written)",
+             (long)w->pid);
+    else if (w->state == SHMAP_WRITE_ABORTED)
+        LINE("write", "aborted by pid %ld (the data may be half-written)", (long)w->pid);
+    else
+        LINE("write", "none");
     LINE("transient", "%s", info->transient ? "yes" : "no");
     LINE("flags", "0x%x", info->flags);
     /* A ring's frames are what a reader copies and a writer fills: say how many, how big. */
@@ -276,14 +285,19 @@ int cmd_info(int argc, char **argv)
     /* Where /proc cannot be read, the rest is still worth printing: mapped_by is unknown. */
     cli_mapped mapped = {0};
     mapped.n = shmap_mapped_by(seg, &mapped.list, &mapped.unseen);
+    cli_write w = {0, 0};
+    w.state = shmap_write_state(seg, &w.pid);
+    if (w.state < 0)
+        w.state = SHMAP_WRITE_NONE;
     shmap_close(seg);
 
     if (json) {
         cli_json j;
         cli_json_init(&j, stdout);
-        cli_json_segment(&j, &info, kw, nkw, att, natt, &li, mapped.n < 0 ? NULL : &mapped);
+        cli_json_segment(&j, &info, kw, nkw, att, natt, &li, &w,
+                         mapped.n < 0 ? NULL : &mapped);
     } else {
-        print_text(&info, kw, nkw, unread, att, natt, &li, &mapped);
+        print_text(&info, kw, nkw, unread, att, natt, &li, &w, &mapped);
     }
     free(mapped.list);
     free(att);

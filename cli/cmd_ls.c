@@ -189,7 +189,7 @@ static void print_json_segment(cli_json *j, const shmap_entry *e)
 {
     int nkw = e->keywords_status < 0 ? -1 : (int)e->nkeywords;
     cli_json_segment(j, &e->info, e->keywords, nkw, e->attachers, (int)e->nattachers,
-                     &e->lock, NULL);
+                     &e->lock, NULL, NULL);
 }
 
 static void print_json(const shmap_entry *list, size_t n)

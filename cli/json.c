@@ -72,6 +72,12 @@
  *   "frame_size"       int      bytes in one frame (bytes / ring_length); null if not a ring
  *   "published"        string   time of the last publish, as "created"; null if never
  *   "published_ns"     int      the same in nanoseconds since the Epoch; null if never
+ *   "write"            object   the frame write in progress or last left unfinished, as
+ *                               shmap_write_state() tells it (null in `ls`, which does not
+ *                               look): {"state": "none" (nothing being written), "in_progress"
+ *                               (a live process is writing), "abandoned" (its writer died
+ *                               mid-frame: the data may be half-written) or "aborted" (its
+ *                               writer gave it up), "pid": int or null (that writer)}
  *   "deleted"          bool     the segment was deleted while processes still use it: a
  *                               System V segment removed while attached, which the system
  *                               keeps until the last process detaches and which is listed
@@ -399,9 +405,38 @@ static void mapped_members(cli_json *j, const cli_mapped *mapped)
     cli_json_i64(j, "mapped_by_unseen", mapped->unseen);
 }
 
+const char *cli_write_state_name(int state)
+{
+    switch (state) {
+    case SHMAP_WRITE_IN_PROGRESS:
+        return "in_progress";
+    case SHMAP_WRITE_ABANDONED:
+        return "abandoned";
+    case SHMAP_WRITE_ABORTED:
+        return "aborted";
+    default:
+        return "none";
+    }
+}
+
+static void write_member(cli_json *j, const cli_write *w)
+{
+    if (!w) {
+        cli_json_null(j, "write");
+        return;
+    }
+    cli_json_open(j, "write", '{');
+    cli_json_string(j, "state", cli_write_state_name(w->state));
+    if (w->state != SHMAP_WRITE_NONE && w->pid > 0)
+        cli_json_i64(j, "pid", w->pid);
+    else
+        cli_json_null(j, "pid");
+    cli_json_close(j, '}');
+}
+
 void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *kw, int nkw,
                       const shmap_attacher *att, int natt, const shmap_lockinfo *li,
-                      const cli_mapped *mapped)
+                      const cli_write *w, const cli_mapped *mapped)
 {
     char buf[64];
     cli_json_open(j, NULL, '{');
@@ -455,6 +490,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_u64(j, "keyword_capacity", info->keyword_capacity);
     cli_json_keywords(j, kw, nkw);
     stream_members(j, info);
+    write_member(j, w);
     cli_json_bool(j, "deleted", info->deleted);
     mapped_members(j, mapped);
     cli_json_close(j, '}');

@@ -1397,16 +1397,42 @@ static PyObject *attached_list(const shmap_attacher *att, int natt)
     return list;
 }
 
-/* What shmap_mapped_by() found; n < 0 where it could not look. */
+/* What an info looks at that a listing does not: what shmap_mapped_by() found (n < 0
+ * where it could not look), and shmap_write_state() (write_state < 0 where not asked). */
 typedef struct mapped_set {
     shmap_mapper *list;
     int n;
     int unseen;
+    int write_state;
+    pid_t write_pid;
 } mapped_set;
+
+#define MAPPED_SET_INIT {NULL, -1, 0, -1, 0}
 
 static void mapped_find(shmap_seg *seg, mapped_set *out)
 {
     out->n = shmap_mapped_by(seg, &out->list, &out->unseen);
+    out->write_state = shmap_write_state(seg, &out->write_pid);
+    if (out->write_state < 0)
+        out->write_state = SHMAP_WRITE_NONE;
+}
+
+/* "write", as `shmap info --json` has it; None where nobody asked (a listing). */
+static int write_member(PyObject *d, const mapped_set *m)
+{
+    if (!m || m->write_state < 0)
+        return put(d, "write", Py_NewRef(Py_None));
+    static const char *const names[] = {"none", "in_progress", "abandoned", "aborted"};
+    int s = m->write_state <= SHMAP_WRITE_ABORTED ? m->write_state : SHMAP_WRITE_NONE;
+    PyObject *w = PyDict_New();
+    if (!w || put(w, "state", PyUnicode_FromString(names[s])) < 0 ||
+        put(w, "pid", s != SHMAP_WRITE_NONE && m->write_pid > 0
+                          ? PyLong_FromLong((long)m->write_pid)
+                          : Py_NewRef(Py_None)) < 0) {
+        Py_XDECREF(w);
+        return -1;
+    }
+    return put(d, "write", w);
 }
 
 /* "mapped_by" and "mapped_by_unseen", as `shmap info --json` has them; None for both where
@@ -1501,6 +1527,7 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
         put(d, "flags", PyLong_FromUnsignedLong(info->flags)) < 0 ||
         put(d, "keyword_capacity", PyLong_FromUnsignedLong(info->keyword_capacity)) < 0 ||
         keyword_members(d, kw, nkw) < 0 || stream_members(d, info) < 0 ||
+        write_member(d, mapped) < 0 ||
         put(d, "deleted", PyBool_FromLong(info->deleted)) < 0 || mapped_members(d, mapped) < 0;
     if (bad)
         Py_CLEAR(d);
@@ -2214,7 +2241,7 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
     shmap_attacher *att = NULL;
     shmap_lockinfo li;
     PyObject *res = NULL;
-    mapped_set mapped = {NULL, -1, 0};
+    mapped_set mapped = MAPPED_SET_INIT;
     /* Reading /proc takes a while, and the keywords up to a second when a keyword writer
      * is stopped in the middle of a change: the GIL goes, and another thread may close the
      * Segment meanwhile, so the calls use a reference of its own. */
@@ -4565,7 +4592,7 @@ static int describe(const char *name, unsigned flags, described *out)
     out->att = NULL;
     out->natt = 0;
     out->has_li = 0;
-    out->mapped = (mapped_set){NULL, -1, 0};
+    out->mapped = (mapped_set)MAPPED_SET_INIT;
     int rc = shmap_open(&seg, name, flags);
     if (rc == SHMAP_EPENDING)
         return shmap_stat(name, &out->info); /* keywords unreadable here, but it exists */

@@ -489,7 +489,7 @@ TEST(cli__info_shows_a_ring_its_frames_and_the_last_publish)
                      "numpy,record_fields,elsize,ndim,shape,nelem,bytes,data_offset,"
                      "creator_pid,creator_uid,attached,lock,generation,created,created_ns,"
                      "transient,flags,keyword_capacity,keywords,keyword_comments,ring,"
-                     "ring_length,frame_size,published,published_ns,deleted,mapped_by,"
+                     "ring_length,frame_size,published,published_ns,write,deleted,mapped_by,"
                      "mapped_by_unseen");
     CHECK_STR(json_member(out, "deleted", v, sizeof v), "false");
     CHECK_STR(json_member(out, "ring", v, sizeof v), "false");

@@ -291,11 +291,11 @@ TEST(cli__a_system_v_segment_deleted_while_attached_is_shown_deleted_until_it_go
     /* JSON: "deleted" after the stream members, then what only info looks for. */
     RUN(0, "ls", "--all", "--json");
     line_of(out, byid, 1, line, sizeof line);
-    CHECK(strstr(line, ", \"published_ns\": null, \"deleted\": true, \"mapped_by\": null, "
-                       "\"mapped_by_unseen\": null}"));
+    CHECK(strstr(line, ", \"published_ns\": null, \"write\": null, \"deleted\": true, "
+                       "\"mapped_by\": null, \"mapped_by_unseen\": null}"));
     line_of(out, live, 1, line, sizeof line);
-    CHECK(strstr(line, ", \"published_ns\": null, \"deleted\": false, \"mapped_by\": null, "
-                       "\"mapped_by_unseen\": null}"));
+    CHECK(strstr(line, ", \"published_ns\": null, \"write\": null, \"deleted\": false, "
+                       "\"mapped_by\": null, \"mapped_by_unseen\": null}"));
 
     /* info by id says so under the name, and shows who keeps it. */
     RUN(0, "info", byid);

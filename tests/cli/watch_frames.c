@@ -518,3 +518,48 @@ TEST(cli__watch_before_the_first_publish_never_shows_half_a_fill)
     RUN(0, "rm", name);
     util_clear(&out, &err);
 }
+
+/*
+ * info tells of a frame write in progress, or left unfinished by a writer that died in
+ * it, in its text and JSON: only cat, export and watch said so, and a wait that never
+ * ended left the user guessing why.
+ */
+TEST(cli__info_shows_a_write_in_progress_and_one_abandoned)
+{
+    const char *name = test_name("wstate");
+    char *out = NULL, *err = NULL, want[128];
+    RUN(0, "create", name, "u8", "4");
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "\nwrite:           none\n");
+    RUN(0, "info", name, "--json");
+    CHECK_CONTAINS(out, "\"write\": {\"state\": \"none\", \"pid\": null}");
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        shmap_seg *seg = NULL;
+        int ok = shmap_open(&seg, name, SHMAP_RDWR) == 0 && shmap_write_begin(seg, NULL) == 0;
+        if (write(p[1], ok ? "y" : "n", 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c = 0;
+    CHECK(read(p[0], &c, 1) == 1 && c == 'y');
+    close(p[0]);
+    close(p[1]);
+    RUN(0, "info", name);
+    snprintf(want, sizeof want, "\nwrite:           in progress by pid %d\n", (int)writer);
+    CHECK_CONTAINS(out, want);
+    util_kill9(writer);
+    RUN(0, "info", name);
+    snprintf(want, sizeof want, "\nwrite:           abandoned: pid %d died writing a frame "
+                                "(the data may be half-written)\n", (int)writer);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "info", name, "--json");
+    snprintf(want, sizeof want, "\"write\": {\"state\": \"abandoned\", \"pid\": %d}",
+             (int)writer);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}

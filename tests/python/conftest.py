@@ -59,8 +59,9 @@ def _python_members(obj):
 
 
 def as_listed(info):
-    """info()'s dict as a listing has it: what info() searches /proc for is None there."""
-    return dict(info, mapped_by=None, mapped_by_unseen=None)
+    """info()'s dict as a listing has it: what info() alone looks at (/proc, the frame write)
+    is None there."""
+    return dict(info, write=None, mapped_by=None, mapped_by_unseen=None)
 
 
 def cli_json(*args):

@@ -13,7 +13,7 @@ INFO_FIELDS = ["name", "shmap", "store", "os_handle", "size", "mode", "uid", "gi
                "shape", "nelem", "bytes", "data_offset", "creator_pid", "creator_uid",
                "attached", "lock", "generation", "created", "created_ns", "transient", "flags",
                "keyword_capacity", "keywords", "keyword_comments", "ring", "ring_length",
-               "frame_size", "published", "published_ns", "deleted", "mapped_by",
+               "frame_size", "published", "published_ns", "write", "deleted", "mapped_by",
                "mapped_by_unseen"]
 
 
@@ -330,3 +330,23 @@ def test_info__a_system_v_segment_deleted_while_attached_says_so(sysv_names):
         seg.close()
     with pytest.raises(FileNotFoundError):
         shmap.info(ident)
+
+
+def test_info__write_tells_a_frame_write_in_progress_and_one_abandoned(name, child):
+    """info()["write"], as `shmap info --json` has it: a writer in the middle of a frame,
+    then that writer killed there."""
+    with shmap.create(name, 4, "u1") as seg:
+        assert seg.info["write"] == {"state": "none", "pid": None}
+        proc = child("import shmap, time\n"
+                     "seg = shmap.open(%r, readonly=False)\n"
+                     "seg.write_begin()\n"
+                     "print('writing', flush=True)\n"
+                     "time.sleep(60)\n" % name)
+        assert read_line(proc) == "writing"
+        assert shmap.info(name)["write"] == {"state": "in_progress", "pid": proc.pid}
+        proc.kill()
+        proc.wait()
+        want = {"state": "abandoned", "pid": proc.pid}
+        assert shmap.info(name)["write"] == want == cli_json("info", name, "--json")["write"]
+        assert seg.info["write"] == want
+        assert [d for d in shmap.list() if d["name"] == name][0]["write"] is None
