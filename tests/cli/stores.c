@@ -620,7 +620,8 @@ TEST(cli__create_hugepages_on_a_file_off_hugetlbfs_fails_and_leaves_nothing)
 TEST(cli__create_hugepages_without_configured_pages_says_how)
 {
     if (util_meminfo("HugePages_Total") != 0)
-        TEST_SKIP("huge pages are configured here (%llu)", util_meminfo("HugePages_Total"));
+        TEST_SKIP("huge pages are configured here (vm.nr_hugepages is %llu)",
+                  util_meminfo("HugePages_Total"));
     char *out = NULL, *err = NULL;
     RUN(1, "create", key_name(), "u8", "100", "--hugepages");
     CHECK_ERROR_LINE(err, key_name());

@@ -67,7 +67,8 @@ TEST(hugepages__a_file_off_hugetlbfs_is_refused_and_leaves_nothing)
 TEST(hugepages__system_v_without_configured_pages_says_how)
 {
     if (util_meminfo("HugePages_Total") != 0)
-        TEST_SKIP("huge pages are configured here (%llu)", util_meminfo("HugePages_Total"));
+        TEST_SKIP("huge pages are configured here (vm.nr_hugepages is %llu)",
+                  util_meminfo("HugePages_Total"));
     key_t key = test_sysv_key();
     shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
     o.flags = SHMAP_CREATE_HUGEPAGES;

@@ -608,7 +608,7 @@ TEST(stores__hugepages_without_configured_pages_say_how)
         int rc = shmap_create(&seg, NULL, SHMAP_U8, 1, &n, &o);
         if (rc == 0)
             CHECK_OK(shmap_close(seg));
-        TEST_SKIP("huge pages are configured here (nr_hugepages %llu)", nr);
+        TEST_SKIP("huge pages are configured here (vm.nr_hugepages is %llu)", nr);
     }
     CHECK_ERR(shmap_create(&seg, NULL, SHMAP_U8, 1, &n, &o), SHMAP_ESTORE);
     CHECK_CONTAINS(shmap_last_error(), "nr_hugepages");
