@@ -165,17 +165,18 @@ static int sysv_open(struct shmap__name *n, int access, struct shmap__obj *obj)
                                         "(copy-on-write is for files)", n->name);
     int id;
     key_t key = IPC_PRIVATE;
+    key_t asked;
+    bool keyed = by_key(n, &asked);
     int rc = find_id(n, &id);
-    if (rc == 0)
-        rc = stat_id(id, &obj->st, &key, &obj->deleted, n->name);
     /* A segment found by its key and removed before it could be looked at: the key may
-     * name a new one by now, or none. */
-    bool keyed = strncmp(n->name, "sysv://id=", 10) != 0;
-    for (int tries = 0; rc == -ENOENT && keyed && tries < 2; tries++)
-        if ((rc = find_id(n, &id)) == 0)
-            rc = stat_id(id, &obj->st, &key, &obj->deleted, n->name);
-    if (rc == -ENOENT && keyed)
-        return shmap__err(-ENOENT, "%s: no such segment", n->name);
+     * name a new one by now, or none (then find_id() says no such segment). */
+    for (int tries = 0; rc == 0; tries++) {
+        rc = stat_id(id, &obj->st, &key, &obj->deleted, n->name);
+        if (rc != -ENOENT || !keyed)
+            break;
+        rc = tries < 2 ? find_id(n, &id)
+                       : shmap__err(-ENOENT, "%s: no such segment", n->name);
+    }
     if (rc < 0)
         return rc;
     /* Opened by id, named by its key as the listing names it (a segment without one, or
