@@ -6,6 +6,9 @@
  * or, when there is none to name, with what was wrong. A usage error's line ends with the
  * pointer to the help, which still prints the whole synopsis.
  */
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "../util.h"
 
 /*
@@ -290,4 +293,35 @@ TEST(cli__a_warning_is_one_line_naming_the_segment_as_given)
     CHECK_STR(err, want);
     util_clear(&out, &err);
     CHECK_OK(shmap_unlink(name + 6));
+}
+
+/*
+ * An error line leaves in one write: commands sharing a stderr never interleave theirs.
+ * It went out in three ("shmap: ", the name, the message), and three commands at once gave
+ * "shmap: shmap: sysv://0x5c30000a: no such segment". A packet pipe (O_DIRECT) keeps each
+ * write apart, so the first read returns the first write.
+ */
+TEST(cli__an_error_line_is_written_at_once)
+{
+    const char *name = test_name("oneline");
+    int p[2];
+    CHECK(pipe2(p, O_DIRECT) == 0);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        execl(test_shmap_bin(), "shmap", "info", name, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char buf[4096];
+    ssize_t n = read(p[0], buf, sizeof buf - 1);
+    CHECK(n > 0);
+    buf[n > 0 ? n : 0] = '\0';
+    char want[512];
+    snprintf(want, sizeof want, "shmap: %s: no such segment\n", name);
+    CHECK_STR(buf, want);
+    close(p[0]);
+    CHECK_EQ_INT(test_wait(pid), 1);
 }
