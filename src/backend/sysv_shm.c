@@ -426,9 +426,11 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
     if ((mode & 0600u) != 0600u) {
         struct shmid_ds ds;
         int e = shmctl(id, IPC_STAT, &ds) < 0 ? errno : 0;
-        ds.shm_perm.mode = (unsigned short)((ds.shm_perm.mode & ~0777u) | mode);
-        if (!e && shmctl(id, IPC_SET, &ds) < 0)
-            e = errno;
+        if (!e) {
+            ds.shm_perm.mode = (unsigned short)((ds.shm_perm.mode & ~0777u) | mode);
+            if (shmctl(id, IPC_SET, &ds) < 0)
+                e = errno;
+        }
         if (e) {
             rc = shmap__err(-e, "%s: cannot set mode %04o: %s", n->name, mode, strerror(e));
             shmdt(p);
