@@ -371,23 +371,24 @@ int cli_store_misuse(const char *name, int create, unsigned int create_flags,
                      unsigned int open_flags);
 
 /*
- * The lock of @p seg that an enclosing `shmap lock` holds (this command runs under it, and
- * it named itself in SHMAP_LOCK_PIDS): 'w' for the exclusive lock, 'r' for a shared hold,
- * with its pid in *@p holder; 0 for none (snapshot.c).
+ * Under `shmap lock NAME --write` (this command runs under it: snapshot.c), @p seg's lock
+ * is its own: 1 when that enclosing lock holds it, 0 when none does, -1 after saying why a
+ * write is refused (under `shmap lock --read`, whose shared hold would keep it out).
  */
-int cli_enclosing_lock(shmap_seg *seg, pid_t *holder);
+int cli_enclosing_write(const char *name, shmap_seg *seg);
 
 /*
  * For a command that writes @p seg's data (snapshot.c): take its exclusive lock, waiting
  * @p timeout seconds at most (< 0 for ever), unless an enclosing `shmap lock --write` holds
- * it. A previous writer that died holding it is warned of. The end signals (INT, TERM,
- * HUP, QUIT) end the wait, and the command dies of them; after that they wait until
- * cli_write_unlock(). Returns 1 when taken here, 0 when held by the enclosing lock, or
- * -CLI_EXIT_FAIL after saying why not.
+ * it, and begin a write (shmap_write_begin()). A previous writer that died holding it is
+ * warned of. The end signals (INT, TERM, HUP, QUIT) end the wait, and the command dies of
+ * them; after that they wait until cli_write_publish(). Returns what cli_write_publish()
+ * takes (>= 0), or -CLI_EXIT_FAIL after saying why not.
  */
-int cli_write_lock(const char *name, shmap_seg *seg, double timeout);
-/* Release what cli_write_lock() took (@p took, its result), and let the signals in. */
-void cli_write_unlock(shmap_seg *seg, int took);
+int cli_write_begin(const char *name, shmap_seg *seg, double timeout);
+/* Publish the write cli_write_begin() began (@p took, its result), release the lock and
+ * let the signals in: CLI_EXIT_OK, or CLI_EXIT_FAIL after saying why. */
+int cli_write_publish(const char *name, shmap_seg *seg, int took);
 
 /* Copies the data at @p data, the segment's mapping, into the caller's copy. */
 typedef void (*cli_copy_fn)(void *ctx, const unsigned char *data);
@@ -581,9 +582,6 @@ typedef struct cli_write {
     int state; /* SHMAP_WRITE_* */
     pid_t pid; /* its writer, or 0 */
 } cli_write;
-
-/* The state's name in JSON ("none", "in_progress", "abandoned", "aborted"). */
-const char *cli_write_state_name(int state);
 
 /* One segment object; @p nkw < 0 writes "keywords": null (they could not be read). @p att
  * (natt entries) and @p li may be NULL: "attached" is then [] and "lock" null; @p w and

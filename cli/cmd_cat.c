@@ -220,12 +220,6 @@ static void print_view(const view *v, const cli_layout *l, const unsigned char *
 }
 
 /*
- * The elements of view @p v of @p data, in the order they are printed, into @p dst
- * (compact_view() describes that copy). What a described segment's cat prints is gathered
- * so, as a consistent copy (cli_snapshot()): the slice alone is copied, however large the
- * array.
- */
-/*
  * One element of @p size bytes: sizes the compiler copies inline, as a call per element
  * made a strided gather of a large array slow enough that a writer publishing every
  * millisecond always tore it.
@@ -254,6 +248,12 @@ static void copy_element(unsigned char *dst, const unsigned char *src, size_t si
     }
 }
 
+/*
+ * The elements of view @p v of @p data, in the order they are printed, into @p dst
+ * (compact_view() describes that copy). What a described segment's cat prints is gathered
+ * so, as a consistent copy (cli_snapshot()): the slice alone is copied, however large the
+ * array.
+ */
 struct gather {
     const view *v;
     size_t elsize;

@@ -61,22 +61,17 @@ int cmd_fill(int argc, char **argv)
         /* Under the exclusive lock, one writer at a time, and bracketed by write_begin and
          * publish, so readers of whole frames never see half a fill. */
         int publish = !raw.raw && !raw.priv;
-        int took = publish ? cli_write_lock(name, seg, timeout) : 0;
-        int rc = took < 0 ? 0 : publish ? shmap_write_begin(seg, NULL) : 0;
-        if (took >= 0 && rc == 0) {
+        int took = publish ? cli_write_begin(name, seg, timeout) : 0;
+        if (took < 0) {
+            status = -took;
+        } else {
             if (ramp)
                 cli_value_ramp(&layout, shmap_data(seg), info.nelem);
             else
                 cli_value_fill(&layout, &v, shmap_data(seg), info.nelem);
             if (publish)
-                rc = shmap_publish(seg);
+                status = cli_write_publish(name, seg, took);
         }
-        if (took < 0)
-            status = -took;
-        else if (rc < 0)
-            status = cli_fail_lib(name, rc);
-        if (publish && took >= 0)
-            cli_write_unlock(seg, took);
         if (!ramp)
             cli_value_free(&v);
     }

@@ -564,18 +564,12 @@ static int check_keyword_room(const char *name, shmap_seg *seg, const shmap_info
 
 /* Take the exclusive lock, waiting @p timeout seconds at most (< 0: for ever); a signal
  * that would end us ends the wait. 1 when taken, 2 when an enclosing `shmap lock --write`
- * holds it (cli_enclosing_lock()), or 0 after saying why not. */
+ * holds it (cli_enclosing_write()), or 0 after saying why not. */
 static int lock_existing(const char *name, shmap_seg *seg, double timeout)
 {
-    pid_t holder = 0;
-    int enclosing = cli_enclosing_lock(seg, &holder);
-    if (enclosing == 'w')
-        return 2;
-    if (enclosing == 'r') {
-        cli_fail(name, "runs under `shmap lock --read` (pid %d), whose shared hold would keep "
-                       "a write out for ever: use `shmap lock --write`", (int)holder);
-        return 0;
-    }
+    int enclosing = cli_enclosing_write(name, seg);
+    if (enclosing != 0)
+        return enclosing > 0 ? 2 : 0;
     shmap_set_wait_check(stop_waiting, NULL);
     int rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, timeout);
     shmap_set_wait_check(NULL, NULL);

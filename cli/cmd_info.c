@@ -50,6 +50,7 @@ static unsigned dead_holds(const shmap_attacher *att, int natt)
 
 static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
+    unsigned dead = dead_holds(att, natt);
     if (li->writer && li->writer_waiting)
         LINE("lock", "exclusive, being taken by pid %ld%s, waiting for %u shared %s to end",
              (long)li->writer, li->writer_alive ? "" : " (dead: the next locker recovers it)",
@@ -58,9 +59,9 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
         LINE("lock", "exclusive, held by pid %ld%s%s", (long)li->writer,
              li->writer_alive ? "" : " (dead: the next locker recovers it)",
              li->writer_other_pidns ? " (in another pid namespace: cannot be checked)" : "");
-    else if (li->shared && dead_holds(att, natt))
+    else if (li->shared && dead)
         LINE("lock", "shared, %u %s (%u by dead processes: the next locker recovers them)",
-             li->shared, cli_plural(li->shared, "hold", "holds"), dead_holds(att, natt));
+             li->shared, cli_plural(li->shared, "hold", "holds"), dead);
     else if (li->shared)
         LINE("lock", "shared, %u %s", li->shared, cli_plural(li->shared, "hold", "holds"));
     else

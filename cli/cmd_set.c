@@ -98,18 +98,15 @@ int cmd_set(int argc, char **argv)
         /* Under the exclusive lock, one writer at a time, and bracketed by write_begin and
          * publish, so readers of whole frames never see the element half-written. */
         int publish = !raw.raw && !raw.priv;
-        int took = publish ? cli_write_lock(name, seg, timeout) : 0;
-        int rc = took < 0 ? 0 : publish ? shmap_write_begin(seg, NULL) : 0;
-        if (took >= 0 && rc == 0) {
+        int took = publish ? cli_write_begin(name, seg, timeout) : 0;
+        status = took < 0 ? -took : CLI_EXIT_OK;
+        if (took >= 0) {
             unsigned char *data = shmap_data(seg);
             cli_value_store(&layout, &v, data + (size_t)offset * layout.elsize);
             if (publish)
-                rc = shmap_publish(seg);
+                status = cli_write_publish(name, seg, took);
         }
         cli_value_free(&v);
-        status = took < 0 ? -took : rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;
-        if (publish && took >= 0)
-            cli_write_unlock(seg, took);
     }
     cli_layout_free(&layout);
     shmap_close(seg);

@@ -405,7 +405,8 @@ static void mapped_members(cli_json *j, const cli_mapped *mapped)
     cli_json_i64(j, "mapped_by_unseen", mapped->unseen);
 }
 
-const char *cli_write_state_name(int state)
+/* A write state's name in JSON. */
+static const char *write_state_name(int state)
 {
     switch (state) {
     case SHMAP_WRITE_IN_PROGRESS:
@@ -426,7 +427,7 @@ static void write_member(cli_json *j, const cli_write *w)
         return;
     }
     cli_json_open(j, "write", '{');
-    cli_json_string(j, "state", cli_write_state_name(w->state));
+    cli_json_string(j, "state", write_state_name(w->state));
     if (w->state != SHMAP_WRITE_NONE && w->pid > 0)
         cli_json_i64(j, "pid", w->pid);
     else

@@ -135,7 +135,11 @@ static int encloses(pid_t pid)
     return 0;
 }
 
-int cli_enclosing_lock(shmap_seg *seg, pid_t *holder)
+/*
+ * The lock of @p seg that an enclosing `shmap lock` holds: 'w' for the exclusive lock, 'r'
+ * for a shared hold, with its pid in *@p holder; 0 for none.
+ */
+static int enclosing_lock(shmap_seg *seg, pid_t *holder)
 {
     shmap_lockinfo li;
     if (!getenv("SHMAP_LOCK_PIDS") || shmap_lock_info(seg, &li) < 0)
@@ -178,16 +182,29 @@ static void end_if_signalled(void)
     }
 }
 
-int cli_write_lock(const char *name, shmap_seg *seg, double timeout)
+int cli_enclosing_write(const char *name, shmap_seg *seg)
 {
     pid_t holder = 0;
-    int enclosing = cli_enclosing_lock(seg, &holder);
-    if (enclosing == 'r')
-        return -cli_fail(name, "runs under `shmap lock --read` (pid %d), whose shared hold "
-                               "would keep a write out for ever: use `shmap lock --write`",
-                         (int)holder);
-    /* Signals end the wait (the library gives back a half-taken claim), then wait until
-     * the write is published and the lock released (cli_write_unlock()). */
+    int enclosing = enclosing_lock(seg, &holder);
+    if (enclosing == 'r') {
+        cli_fail(name, "runs under `shmap lock --read` (pid %d), whose shared hold would keep "
+                       "a write out for ever: use `shmap lock --write`", (int)holder);
+        return -1;
+    }
+    return enclosing == 'w';
+}
+
+/*
+ * Take the exclusive lock, unless an enclosing `shmap lock --write` holds it: 1 when taken
+ * here, 0 when held by the enclosing lock, or -CLI_EXIT_FAIL after saying why not.
+ * Signals end the wait (the library gives back a half-taken claim), then wait until the
+ * write is published and the lock released (write_unlock()).
+ */
+static int write_lock(const char *name, shmap_seg *seg, double timeout)
+{
+    int enclosing = cli_enclosing_write(name, seg);
+    if (enclosing < 0)
+        return -CLI_EXIT_FAIL;
     cli_catch_end_signals(on_write_signal, 0);
     int rc = 0;
     if (!enclosing) {
@@ -221,11 +238,33 @@ int cli_write_lock(const char *name, shmap_seg *seg, double timeout)
     return -CLI_EXIT_FAIL;
 }
 
-void cli_write_unlock(shmap_seg *seg, int took)
+/* Release what write_lock() took (@p took, its result), and let the signals in. */
+static void write_unlock(shmap_seg *seg, int took)
 {
     if (took > 0)
         shmap_unlock(seg);
     end_if_signalled();
+}
+
+int cli_write_begin(const char *name, shmap_seg *seg, double timeout)
+{
+    int took = write_lock(name, seg, timeout);
+    if (took < 0)
+        return took;
+    int rc = shmap_write_begin(seg, NULL);
+    if (rc == 0)
+        return took;
+    cli_fail_lib(name, rc);
+    write_unlock(seg, took);
+    return -CLI_EXIT_FAIL;
+}
+
+int cli_write_publish(const char *name, shmap_seg *seg, int took)
+{
+    int rc = shmap_publish(seg);
+    int status = rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;
+    write_unlock(seg, took);
+    return status;
 }
 
 int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn copy,
@@ -235,10 +274,9 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
      * holds it, the copy is made under that hold. */
     double start = mono_s();
     pid_t holder = 0;
-    int rc = cli_enclosing_lock(seg, &holder) ? 1 : shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
-    int locked = rc == 0;
-    if (rc == 1)
-        rc = 0;
+    int enclosed = enclosing_lock(seg, &holder) != 0;
+    int rc = enclosed ? 0 : shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
+    int locked = !enclosed && rc == 0;
     if (timeout >= 0)
         timeout = timeout > mono_s() - start ? timeout - (mono_s() - start) : 0;
     if (rc == -ETIMEDOUT || rc == -EBUSY) {

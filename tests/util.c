@@ -232,6 +232,25 @@ int util_remove_hidden_of(pid_t pid)
     return scan_hidden(needle, 1);
 }
 
+pid_t util_spawn_churn(const char *a, const char *b, double seconds)
+{
+    pid_t pid = util_spawn();
+    if (pid != 0)
+        return pid;
+    const uint64_t dims[1] = {16};
+    double t0 = util_now_s();
+    for (int i = 0; util_now_s() - t0 < seconds; i++) {
+        const char *name = b && i % 2 ? b : a;
+        shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+        o.flags |= SHMAP_CREATE_KEEP;
+        shmap_seg *seg = NULL;
+        if (shmap_create(&seg, name, SHMAP_U8, 1, dims, &o) == 0)
+            shmap_close(seg);
+        shmap_delete(name, 0, SHMAP_DELETE_FORCE);
+    }
+    _exit(0);
+}
+
 pid_t util_spawn_holder(const char *name, unsigned flags)
 {
     return util_spawn_opener(name, SHMAP_RDWR, flags);

@@ -180,6 +180,10 @@ void util_parent_send(struct util_chan *c, char b);
  */
 pid_t util_spawn_opener(const char *name, unsigned open_flags, unsigned lock_flags);
 pid_t util_spawn_holder(const char *name, unsigned flags);
+
+/* A child that, for @p seconds, creates (kept, u8[16]) and force-deletes @p a and @p b (NULL:
+ * @p a alone) in turn, as fast as it can: a name that comes and goes under other calls. */
+pid_t util_spawn_churn(const char *a, const char *b, double seconds);
 /* A child that opens `name` read-write, begins a frame (shmap_write_begin), stores the
  * `elsize` bytes at `value` into the first half of its `n` elements and waits to be killed:
  * a writer caught mid-frame, every time. */

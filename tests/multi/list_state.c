@@ -9,7 +9,6 @@
  * children with it.
  */
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
 
@@ -418,27 +417,10 @@ TEST(list__a_system_v_header_not_written_yet_is_being_created)
  */
 TEST(list__objects_removed_while_listing_are_left_out)
 {
-    volatile int *stop = mmap(NULL, sizeof *stop, PROT_READ | PROT_WRITE,
-                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(stop != MAP_FAILED);
-    *stop = 0;
     const char *posix = test_name("churn");
     char sysv[64];
     snprintf(sysv, sizeof sysv, "sysv://0x%08x", (unsigned)test_sysv_key());
-    const uint64_t dims[1] = {16};
-    pid_t churn = util_spawn();
-    if (churn == 0) {
-        for (int i = 0; i < 200000 && !__atomic_load_n(stop, __ATOMIC_ACQUIRE); i++) {
-            const char *name = i % 2 ? posix : sysv;
-            shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
-            o.flags |= SHMAP_CREATE_KEEP;
-            shmap_seg *seg = NULL;
-            if (shmap_create(&seg, name, SHMAP_U8, 1, dims, &o) == 0)
-                shmap_close(seg);
-            shmap_delete(name, 0, SHMAP_DELETE_FORCE);
-        }
-        _exit(0);
-    }
+    pid_t churn = util_spawn_churn(sysv, posix, 1.5);
     int bad = 0;
     char first[512] = "";
     double t0 = util_now_s();
@@ -455,11 +437,9 @@ TEST(list__objects_removed_while_listing_are_left_out)
         }
         shmap_list_free(list);
     }
-    __atomic_store_n(stop, 1, __ATOMIC_RELEASE);
     CHECK_EQ_INT(test_wait(churn), 0);
     shmap_delete(posix, 0, SHMAP_DELETE_FORCE);
     shmap_delete(sysv, 0, SHMAP_DELETE_FORCE);
-    munmap((void *)stop, sizeof *stop);
     if (bad)
         test_fail(__FILE__, __LINE__, "%d entries of removed objects, first %s", bad, first);
 }

@@ -156,19 +156,7 @@ TEST(sysv_create__a_key_removed_while_it_is_used_is_no_such_segment)
     char name[64];
     snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
     const uint64_t dims[1] = {16};
-    pid_t churn = util_spawn();
-    if (churn == 0) {
-        double t0 = util_now_s();
-        while (util_now_s() - t0 < 1.5) {
-            shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
-            o.flags |= SHMAP_CREATE_KEEP;
-            shmap_seg *seg = NULL;
-            if (shmap_create(&seg, name, SHMAP_U8, 1, dims, &o) == 0)
-                shmap_close(seg);
-            shmap_delete(name, 0, SHMAP_DELETE_FORCE);
-        }
-        _exit(0);
-    }
+    pid_t churn = util_spawn_churn(name, NULL, 1.5);
     int bad = 0;
     char first[600] = "";
     double t0 = util_now_s();
