@@ -284,8 +284,9 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
         shmap_lock_holders(seg, who, sizeof who);
         return cli_fail(name, "timed out waiting for the lock: %s", who);
     }
-    /* A reader who may not write the segment cannot lock it: the checked copy alone. */
-    if (rc < 0 && rc != SHMAP_EREADONLY)
+    /* A reader who may not write the segment cannot lock it, nor one that finds the attach
+     * table full: the checked copy alone. */
+    if (rc < 0 && rc != SHMAP_EREADONLY && rc != -EUSERS)
         return cli_fail_lib(name, rc);
     /* A writer that died holding the exclusive lock may have left the data half-written:
      * the next writer is told, and a reader is told here, as the copy may show it. */
