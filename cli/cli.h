@@ -376,6 +376,9 @@ int cli_store_misuse(const char *name, int create, unsigned int create_flags,
  * write is refused (under `shmap lock --read`, whose shared hold would keep it out).
  */
 int cli_enclosing_write(const char *name, shmap_seg *seg);
+/* The same for a reader: 1 when an enclosing `shmap lock` (--read or --write) holds @p
+ * seg's lock, 0 when none does. */
+int cli_enclosing_read(shmap_seg *seg);
 
 /*
  * For a command that writes @p seg's data (snapshot.c): take its exclusive lock, waiting

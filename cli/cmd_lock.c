@@ -20,6 +20,10 @@
  * check, which gives back a writer's half-taken claim (a plain death there would leave the
  * lock marked as if its writer died), and then this process dies of that same signal.
  *
+ * Nesting. Under a `shmap lock` of the same segment (a script that locks, run under a lock),
+ * this one takes no lock: COMMAND runs under the enclosing hold (snapshot.c), where waiting
+ * would be waiting for an ancestor, and --write under --read fails at once.
+ *
  * Races. The signals are blocked from the moment the lock is held: one caught before that
  * stops everything, one arriving later stays pending until COMMAND exists to receive it.
  * The child restores the inherited dispositions and mask before exec, so it never runs our
@@ -299,9 +303,17 @@ int cmd_lock(int argc, char **argv)
     int rc = shmap_open(&seg, name, SHMAP_RDWR);
     if (rc < 0)
         return cli_fail_lib(name, rc);
+    /* Under a `shmap lock` of the same segment (a script that locks, run under a lock),
+     * COMMAND runs under that hold: waiting for it would be waiting for an ancestor. */
+    int enclosed = flags == SHMAP_LOCK_EXCLUSIVE ? cli_enclosing_write(name, seg)
+                                                 : cli_enclosing_read(seg);
+    if (enclosed < 0) {
+        shmap_close(seg);
+        return CLI_EXIT_FAIL;
+    }
     saved_signals saved;
     signals_catch(&saved);
-    rc = shmap_lock(seg, (unsigned)flags, timeout);
+    rc = enclosed ? 0 : shmap_lock(seg, (unsigned)flags, timeout);
     signals_block();
     if (rc == SHMAP_EOWNERDEAD) {
         shmap_lockinfo li;
@@ -326,20 +338,22 @@ int cmd_lock(int argc, char **argv)
     }
     /* A signal that came before COMMAND could receive it ends this run: nothing to pass on. */
     if (stop_sig) {
-        shmap_unlock(seg);
+        if (!enclosed)
+            shmap_unlock(seg);
         shmap_close(seg);
         return die_of(&saved, stop_sig);
     }
     /* Deleted while we waited (`shmap rm` took the lock first, or --force): the lock is of
      * an object nobody else will open again, and COMMAND would act on nothing shared. */
-    if (deleted_meanwhile(seg, name)) {
+    if (!enclosed && deleted_meanwhile(seg, name)) {
         shmap_unlock(seg);
         shmap_close(seg);
         signals_restore(&saved);
         return cli_fail(name, "was deleted while waiting for its lock; COMMAND not run");
     }
     int status = run(name, argv + dash + 1, &saved);
-    shmap_unlock(seg);
+    if (!enclosed)
+        shmap_unlock(seg);
     shmap_close(seg);
     /* Signals that came after COMMAND ended are dropped, not left pending to kill us on
      * the way out: it is gone, and its status is what we exit with. */

@@ -310,7 +310,12 @@ static const cli_command commands[] = {
      "  --timeout S    give up after S seconds (0: only try) and exit 1; by default wait\n"
      "\n"
      "If the previous writer died holding the lock, a warning line naming its pid is\n"
-     "printed and COMMAND still runs: the data may be half-written."},
+     "printed and COMMAND still runs: the data may be half-written.\n"
+     "shmap commands that COMMAND runs on the same segment work under this lock\n"
+     "instead of waiting for it: cat and export under either lock; fill, set,\n"
+     "import --existing and lock --write under --write (under --read they fail at once,\n"
+     "saying why), and lock --read under either: a lock nested so runs its COMMAND\n"
+     "under the enclosing hold."},
     {"set", cmd_set, "set NAME INDEX... VALUE [--timeout SECONDS] " CLI_RAW_USAGE,
      "set one element, then publish",
      "One INDEX per dimension; a negative index counts from the end. VALUE is:\n"

@@ -159,6 +159,12 @@ static int enclosing_lock(shmap_seg *seg, pid_t *holder)
     return found;
 }
 
+int cli_enclosing_read(shmap_seg *seg)
+{
+    pid_t holder = 0;
+    return enclosing_lock(seg, &holder) != 0;
+}
+
 static volatile sig_atomic_t write_signal; /* an end signal that came while writing */
 
 static void on_write_signal(int sig)

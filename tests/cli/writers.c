@@ -120,3 +120,75 @@ TEST(writers__commands_under_shmap_lock_work_under_its_hold)
     RUN(0, "rm", name);
     util_clear(&out, &err);
 }
+
+/*
+ * A `shmap lock` of the same segment run under `shmap lock` (a script that locks, run under
+ * a lock) runs its command under the enclosing hold: --write waited for ever for its own
+ * ancestor, and --read under --read for a writer queued behind the outer hold. --write under
+ * --read fails at once, saying why.
+ */
+TEST(writers__shmap_lock_under_shmap_lock_runs_under_its_hold)
+{
+    const char *name = test_name("nestlock");
+    char *out = NULL, *err = NULL, script[1024];
+    const char *bin = test_shmap_bin();
+    RUN(0, "create", name, "u8", "3");
+    snprintf(script, sizeof script,
+             "'%s' lock %s --write --timeout 5 -- '%s' fill %s 7 && "
+             "'%s' lock %s --read --timeout 5 -- '%s' cat %s", bin, name, bin, name, bin, name,
+             bin, name);
+    double t0 = util_now_s();
+    RUN(0, "lock", name, "--write", "--timeout", "5", "--", "sh", "-c", script);
+    CHECK(util_now_s() - t0 < 5);
+    CHECK_STR(out, "7 7 7\n");
+    CHECK_STR(err, "");
+
+    /* Under --read, with a writer queued behind the outer hold: the inner --read does not
+     * queue behind that writer, and the inner --write is refused at once. */
+    struct util_chan c;
+    util_chan_open(&c);
+    const char *log = util_test_path("outer.log");
+    pid_t outer = util_spawn();
+    if (outer == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            _exit(126);
+        snprintf(script, sizeof script, "echo x >&%d; read -r _ <&%d; "
+                 "'%s' lock %s --read --timeout 5 -- '%s' cat %s && "
+                 "'%s' lock %s --write --timeout 5 -- true; echo \"inner write $?\"",
+                 c.up[1], c.down[0], bin, name, bin, name, bin, name);
+        execl(bin, bin, "lock", name, "--read", "--", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'x');
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        execl(bin, bin, "fill", name, "8", "--timeout", "20", (char *)NULL);
+        _exit(127);
+    }
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDONLY));
+    shmap_lockinfo li = {0};
+    double deadline = util_now_s() + 10;
+    while (shmap_lock_info(seg, &li) == 0 && li.writer != writer && util_now_s() < deadline)
+        util_sleep_ms(5);
+    CHECK(li.writer == writer && li.writer_waiting);
+    util_parent_send(&c, '\n');
+    int status = 0;
+    CHECK(waitpid(outer, &status, 0) == outer);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(waitpid(writer, &status, 0) == writer);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    util_chan_close(&c);
+    CHECK_OK(shmap_close(seg));
+    size_t len = 0;
+    char *said = (char *)util_read_file(log, &len);
+    CHECK_CONTAINS(said, "7 7 7\n");
+    CHECK_CONTAINS(said, "runs under `shmap lock --read` (pid ");
+    CHECK_CONTAINS(said, "inner write 1\n");
+    free(said);
+    RUN(0, "cat", name);
+    CHECK_STR(out, "8 8 8\n");
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
