@@ -6,11 +6,10 @@
  *
  * Design note. Reading opens the segment read-only, so a user who may only read it lists
  * and reads its keywords; the library's snapshot is consistent without writing anything.
- * Changing them opens it read-write and takes no lock, as `set` and `fill` take none: the
- * lock is advisory, and this command may well be the one `shmap lock NAME -- ...` runs to
- * group changes under the exclusive lock, where waiting for that lock would wait for its
- * own parent. A hold-while-open writer, which keeps the exclusive lock as long as it runs,
- * would block it too. Each keyword changes whole under the library's own keyword lock.
+ * Changing them opens it read-write and takes no lock (where `set` and `fill` take the
+ * exclusive one): a keyword is not the data, and a hold-while-open writer, which keeps the
+ * exclusive lock as long as it runs, would block it for that long. `shmap lock NAME -- ...`
+ * groups changes under the exclusive lock. Each keyword changes whole under the library's own keyword lock.
  * Several are changed all or none, as `import --existing` sets its keywords: every argument
  * is parsed before the segment is opened, the free slots are counted before the first
  * change, and a change that fails puts back the keywords changed before it. End signals

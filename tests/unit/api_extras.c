@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "../util.h"
 
@@ -99,6 +100,30 @@ TEST(version__the_library_reports_the_version_of_its_header)
 {
     CHECK_STR(shmap_version(), SHMAP_VERSION_STRING);
     CHECK_EQ_INT(SHMAP_KEYWORD_CAPACITY_DEFAULT, 32);
+}
+
+/* The manual pages give the version of the header they describe (run from the source tree,
+ * as make check does). */
+TEST(version__the_manual_pages_give_the_header_version)
+{
+    char want[128];
+    size_t len = 0;
+    unsigned char *page = NULL;
+    if (access("docs/shmap.3", R_OK) != 0)
+        TEST_SKIP("docs/shmap.3 not found: run from the source tree");
+    page = util_read_file("docs/shmap.3", &len);
+    snprintf(want, sizeof want, "\"shmap %s\"", SHMAP_VERSION_STRING);
+    CHECK_CONTAINS((char *)page, want);
+    snprintf(want, sizeof want,
+             ".B SHMAP_VERSION_MAJOR\n(%d),\n.B SHMAP_VERSION_MINOR\n(%d),\n"
+             ".B SHMAP_VERSION_PATCH\n(%d) and\n.B SHMAP_VERSION_STRING\n(\"%s\")",
+             SHMAP_VERSION_MAJOR, SHMAP_VERSION_MINOR, SHMAP_VERSION_PATCH, SHMAP_VERSION_STRING);
+    CHECK_CONTAINS((char *)page, want);
+    free(page);
+    page = util_read_file("docs/shmap.1", &len);
+    snprintf(want, sizeof want, "\"shmap %s\"", SHMAP_VERSION_STRING);
+    CHECK_CONTAINS((char *)page, want);
+    free(page);
 }
 
 /* Resident kilobytes of this process's mapping of /dev/shm/<name> (/proc/self/smaps). */
