@@ -60,6 +60,8 @@ FITS_SKIP := FITS support not built: install libcfitsio-dev$(if $(shell command 
 	pkg-config),, and pkg-config)
 else
 FITS_SKIP := FITS support not built (FITS=$(FITS))
+# Asked for by name: the command says so, rather than what to install.
+$(B)/cli/fits_none.o: ALL_CFLAGS += -DCLI_FITS_OFF
 endif
 ifeq ($(FITS),yes)
 FITS_CFLAGS := $(shell pkg-config --cflags cfitsio)
@@ -156,7 +158,7 @@ endif
 # Objects depend on the compiler and its flags as on their sources: `make CC=clang` or
 # `make CFLAGS=-O0` after another build compiles everything again instead of finding
 # nothing to do (B=build/clang keeps both builds).
-BUILD_FLAGS := $(CC) $(ALL_CFLAGS) $(FITS_CFLAGS) $(LDFLAGS) $(LDLIBS)
+BUILD_FLAGS := $(CC) $(ALL_CFLAGS) $(FITS_CFLAGS) $(LDFLAGS) $(LDLIBS) FITS=$(origin FITS)$(FITS)
 remembered := $(call remember,$(B)/build-flags,$(BUILD_FLAGS))
 
 $(B)/%.o: %.c include/shmap.h $(wildcard src/*.h) $(wildcard tests/*.h) $(wildcard cli/*.h) \

@@ -507,9 +507,9 @@ int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *
 void cli_swap_bytes(const cli_layout *l, void *data, uint64_t nelem);
 
 /* Whether this shmap reads and writes FITS files (built with CFITSIO), and the message when
- * it does not. */
+ * it does not: what to install, or that the build was asked to leave FITS out. */
 extern const int cli_fits_built;
-#define CLI_FITS_MISSING "FITS support not built: install libcfitsio-dev and rebuild"
+extern const char cli_fits_missing[];
 
 /* An open FITS file, being imported. */
 typedef struct cli_fits cli_fits;

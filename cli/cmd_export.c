@@ -802,7 +802,7 @@ int cmd_export(int argc, char **argv)
     if (by_name)
         format = format_of(path);
     if (format == FMT_FITS && !cli_fits_built)
-        return cli_fail(path, "%s", CLI_FITS_MISSING);
+        return cli_fail(path, "%s", cli_fits_missing);
     int status = export(name, path, format, force, timeout, &raw);
     if (status == CLI_EXIT_OK && by_name)
         compressed_name(path);

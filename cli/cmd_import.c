@@ -282,7 +282,7 @@ static int describe(source *s, const cli_raw *raw)
     } else if ((size_t)n >= 9 && memcmp(prefix, FITS_MAGIC, 9) == 0) {
         s->kind = "fits";
         if (!cli_fits_built)
-            return cli_fail(s->path, "%s", CLI_FITS_MISSING);
+            return cli_fail(s->path, "%s", cli_fits_missing);
         /* CFITSIO opens the file again (the one open here, through /proc/self/fd) and
          * reads it from its start: a pipe cannot be read again. */
         if (!S_ISREG(st.st_mode))

@@ -38,6 +38,7 @@
 #include "cli.h"
 
 const int cli_fits_built = 1;
+const char cli_fits_missing[] = "";
 
 struct cli_fits {
     fitsfile *f;

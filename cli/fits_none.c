@@ -1,7 +1,8 @@
 /*
  * fits_none.c: FITS import and export when shmap is built without CFITSIO. Every call says
- * so, in the one sentence CLI_FITS_MISSING, so the user knows what to install; the build
- * picks this file or fits.c (see the Makefile).
+ * so, in the one sentence cli_fits_missing, so the user knows what to install (or, built
+ * with FITS=no, CLI_FITS_OFF, that FITS was left out on purpose); the build picks this file
+ * or fits.c (see the Makefile).
  */
 #include <stdio.h>
 
@@ -10,6 +11,11 @@
 #include "cli.h"
 
 const int cli_fits_built = 0;
+#ifdef CLI_FITS_OFF
+const char cli_fits_missing[] = "FITS support not built (shmap was built with FITS=no)";
+#else
+const char cli_fits_missing[] = "FITS support not built: install libcfitsio-dev and rebuild";
+#endif
 
 struct cli_fits {
     int unused;
@@ -17,7 +23,7 @@ struct cli_fits {
 
 static int missing(char *err, size_t errsize)
 {
-    snprintf(err, errsize, "%s", CLI_FITS_MISSING);
+    snprintf(err, errsize, "%s", cli_fits_missing);
     return -1;
 }
 

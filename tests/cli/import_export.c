@@ -1028,7 +1028,10 @@ TEST(io__without_cfitsio_fits_is_one_clear_failure)
     const char *name = test_name("nf");
     RUN(0, "create", name, "u8", "3");
     RUN(1, "export", name, util_test_path("x.fits"));
-    CHECK_ERROR_LINE(err, "FITS support not built: install libcfitsio-dev and rebuild");
+    /* What to install, or (built with FITS=no) that FITS was left out on purpose. */
+    CHECK_ERROR_LINE(err, "FITS support not built");
+    CHECK(strstr(err, ": install libcfitsio-dev and rebuild\n") ||
+          strstr(err, " (shmap was built with FITS=no)\n"));
     CHECK(!file_exists(util_test_path("x.fits")));
     RUN(0, "export", name, util_test_path("x.npy"));
     CHECK_OK(shmap_unlink(name));
