@@ -355,6 +355,11 @@ struct shmap__map {
     pid_t lock_slot_pid;    /* ...this is our pid (0: no slot; a forked child claims its own) */
     bool lock_touched;      /* the lock area was written through this mapping */
     int64_t try_checked_ns; /* when a try last checked the lock's holders (lock.c) */
+    /* The last torn copy shmap_read_frame() gave in this process (notify.c): the reader's
+     * *seen after it, the generation then, and SHMAP__TORN_*; relaxed atomics. */
+    uint64_t torn_seen;
+    uint64_t torn_gen;
+    int torn_state;
     int64_t named_checked_ns; /* when a try to wait last checked the name (notify.c) */
     void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
                                read-write map of the header page made at its first lock */
@@ -402,6 +407,8 @@ SHMAP__HIDDEN int shmap__open_unregistered(shmap_seg **out, const struct shmap__
  * handles), and undo it; through the mapping's store. */
 SHMAP__HIDDEN int shmap__header_map_rw(struct shmap__map *m, void **out);
 SHMAP__HIDDEN void shmap__header_unmap_rw(struct shmap__map *m);
+
+enum { SHMAP__TORN_NONE, SHMAP__TORN_GIVEN, SHMAP__TORN_WAITED };
 
 struct shmap_seg {
     struct shmap__map *map;
