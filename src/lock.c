@@ -429,7 +429,7 @@ static SLOW int claim_my_slot(struct shmap__map *m, pid_t me)
     if (m->lock_slot_pid != me && !m->lock_base)
         rc = map_lock_page(m);
     if (rc == 0 && m->lock_slot_pid != me) {
-        int i = claim(area_of(m), m->writable ? SHMAP__SLOT_RDWR : 0);
+        int i = claim(area_of(m), m->writable && !m->priv ? SHMAP__SLOT_RDWR : 0);
         if (i >= 0) {
             m->lock_slot = i;
             __atomic_store_n(&m->lock_slot_pid, me, __ATOMIC_RELEASE);

@@ -251,3 +251,31 @@ TEST(private__a_fork_while_a_thread_makes_keywords_its_own_does_not_hang_the_chi
     CHECK_OK(shmap_unlink(stuck));
     CHECK_OK(shmap_unlink(other));
 }
+
+/*
+ * A private handle opens the object read-only: one that locks is in the attach table as a
+ * read-only locker, not as a read-write opener (the table is what `shmap info` lists).
+ */
+TEST(private__a_private_locker_is_attached_read_only)
+{
+    const char *name = test_name("privlock");
+    const uint64_t dims[1] = {4};
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg = NULL, *priv = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    CHECK_OK(shmap_close(seg));
+    pid_t kid = util_spawn();
+    if (kid == 0) {
+        shmap_attacher att[4];
+        if (shmap_open(&priv, name, SHMAP_PRIVATE) < 0 ||
+            shmap_lock(priv, SHMAP_LOCK_SHARED, 1.0) < 0)
+            _exit(10);
+        int n = shmap_attached(priv, att, 4);
+        if (n != 1 || att[0].pid != getpid())
+            _exit(11);
+        _exit(att[0].writable ? 12 : 0);
+    }
+    CHECK_EQ_INT(test_wait(kid), 0);
+    CHECK_OK(shmap_unlink(name));
+}
