@@ -1042,6 +1042,19 @@ SHMAP_EXTERN int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s
  */
 SHMAP_EXTERN int shmap_unlock(shmap_seg *seg);
 
+/**
+ * @brief Release an exclusive lock taken with #SHMAP_EOWNERDEAD without vouching for the
+ *        data: the next process to take the exclusive lock gets #SHMAP_EOWNERDEAD too,
+ *        naming the same dead writer.
+ *
+ * For a holder that cannot repair what the dead writer left, or a caller that refuses the
+ * lock on hearing of it (Python, when its warning is made an error): shmap_unlock() and
+ * shmap_close() say that the data is whole again.
+ * @return 0; #SHMAP_EINVAL if this handle holds no lock in this process, or did not take
+ *         it with #SHMAP_EOWNERDEAD; #SHMAP_ERAW.
+ */
+SHMAP_EXTERN int shmap_unlock_inconsistent(shmap_seg *seg);
+
 /** @brief One process in a segment's attach table, as shmap_attached() reports it. */
 typedef struct shmap_attacher {
     pid_t pid;

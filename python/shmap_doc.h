@@ -1270,8 +1270,10 @@ PyDoc_STRVAR(perm_gid_doc, "The group id, an int.");
 PyDoc_STRVAR(owner_died_warning_doc,
 "Issued (warnings.warn) when a lock or a frame is obtained from a writer that died\n"
 "while holding the exclusive lock or writing the frame: the data may be\n"
-"inconsistent. The call still succeeds; see Lock.owner_died and Frame.torn. A\n"
-"RuntimeWarning.");
+"inconsistent. The call still succeeds; see Lock.owner_died and Frame.torn. Made\n"
+"an error (python -W error), the call raises it and takes nothing: the lock or\n"
+"hold is let go still marked, so the next writer is told of the same death, and\n"
+"read_frame() leaves seen as it was. A RuntimeWarning.");
 
 PyDoc_STRVAR(mapref_doc,
 "A reference to a mapping, held by the arrays of a segment (their .base) to keep\n"

@@ -2691,7 +2691,11 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
         pid_t dead = shmap_lock_info(lk->node.seg, &li) == 0 ? li.dead_pid : 0;
         Py_SETREF(lk->owner_died, PyLong_FromLong(dead > 0 ? (long)dead : -1));
         if (!lk->owner_died || PyErr_WarnEx(OwnerDiedWarning, detail, 1) < 0) {
-            Py_DECREF(lk); /* releases it: a warning made an error leaves nothing held */
+            /* A warning made an error leaves nothing held, and the news for the next
+             * writer: this caller repaired nothing. */
+            if (shmap_unlock_inconsistent(lk->node.seg) == 0)
+                lk->held = 0;
+            Py_DECREF(lk);
             return NULL;
         }
     }
@@ -2834,11 +2838,12 @@ static PyObject *seg_read_frame(PyObject *obj, PyObject *args, PyObject *kwargs)
         }
         return raise_text(rc == -EAGAIN ? PyExc_BlockingIOError : NULL, rc, name, detail);
     }
-    self->seen = a.seen;
+    /* A warning made an error gives nothing: seen stays, and the next call is told again. */
     if (rc == SHMAP_EOWNERDEAD && PyErr_WarnEx(OwnerDiedWarning, detail, 1) < 0) {
         Py_DECREF(arr);
         return NULL;
     }
+    self->seen = a.seen;
     PyObject *frame = PyStructSequence_New(&Frame_Type);
     PyObject *number = PyLong_FromUnsignedLongLong(a.seen - 1);
     PyObject *missed = PyLong_FromUnsignedLongLong(a.missed);
@@ -4238,9 +4243,13 @@ static PyObject *open_held(const char *name, int fd, int readonly, double timeou
             return NULL;
         }
         /* The lock is ours, and the data may be half-written: say so, but do not raise
-         * unless warnings are errors, and then let go of the hold as Segment.lock() does. */
-        if (rc == SHMAP_EOWNERDEAD && PyErr_WarnEx(OwnerDiedWarning, a->detail, 1) < 0)
+         * unless warnings are errors, and then let go of the hold as Segment.lock() does,
+         * leaving the news for the next writer. */
+        if (rc == SHMAP_EOWNERDEAD && PyErr_WarnEx(OwnerDiedWarning, a->detail, 1) < 0) {
+            if (shmap_unlock_inconsistent(self->seg) == 0)
+                self->held = 0;
             Py_CLEAR(res);
+        }
     }
     PyMem_Free(a);
     return res;

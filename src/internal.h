@@ -414,6 +414,7 @@ struct shmap_seg {
     struct shmap__map *map;
     unsigned lock_held;     /* SHMAP_LOCK_SHARED / _EXCLUSIVE held through this handle, or 0 */
     pid_t lock_pid;         /* the process that took it (a forked child does not own it) */
+    bool lock_died;         /* the exclusive lock was taken with SHMAP_EOWNERDEAD */
 };
 
 static inline struct shmap__header *shmap__hdr(const shmap_seg *seg)

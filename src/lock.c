@@ -757,6 +757,7 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
         return lock_failed(seg, flags, timeout_s, rc);
     seg->lock_held = flags;
     seg->lock_pid = me;
+    seg->lock_died = died;
     if (died)
         return lock_owner_died(seg, a);
     return 0;
@@ -769,22 +770,24 @@ static RARE int unlock_refused(shmap_seg *seg, bool taken)
         return shmap__err(SHMAP_EINVAL, "shmap_unlock: NULL segment");
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "unlock");
+    if (seg->lock_held && seg->lock_pid == shmap__getpid() && !taken)
+        return shmap__err(SHMAP_EINVAL, "%s: this handle's lock was not taken from a writer "
+                                        "that died (SHMAP_EOWNERDEAD)", seg->map->name.name);
     if (taken)
         return shmap__err(SHMAP_EINVAL, "%s: the exclusive lock was taken from this "
                                         "process (it was thought dead)", seg->map->name.name);
     return shmap__err(SHMAP_EINVAL, "%s: this handle holds no lock", seg->map->name.name);
 }
 
-int shmap_unlock(shmap_seg *seg)
+/* Release the lock held through @p seg (checked); an exclusive one leaves the word with
+ * @p left (DIED or 0) beside its GEN. */
+static int unlock_held(shmap_seg *seg, uint32_t left)
 {
-    if (!seg || seg->map->raw)
-        return unlock_refused(seg, false);
     struct shmap__map *m = seg->map;
-    if (!seg->lock_held || seg->lock_pid != shmap__getpid())
-        return unlock_refused(seg, false);
     struct shmap__lockarea *a = area_of(m);
     unsigned held = seg->lock_held;
     seg->lock_held = 0;
+    seg->lock_died = false;
     if (held == SHMAP_LOCK_SHARED) {
         shared_release(a, &a->slots[m->lock_slot]);
         return 0;
@@ -794,12 +797,28 @@ int shmap_unlock(shmap_seg *seg)
     do {
         if ((w & (SHMAP__LW_WRITER | SHMAP__LW_SLOT)) != mine)
             return unlock_refused(seg, true);
-    } while (!__atomic_compare_exchange_n(&a->word, &w, w & SHMAP__LW_GEN, false,
+    } while (!__atomic_compare_exchange_n(&a->word, &w, (w & SHMAP__LW_GEN) | left, false,
                                           __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));
     if (w & SHMAP__LW_SLEEP)
         shmap__wake_all(&a->word);
     return 0;
+}
+
+int shmap_unlock(shmap_seg *seg)
+{
+    if (!seg || seg->map->raw || !seg->lock_held || seg->lock_pid != shmap__getpid())
+        return unlock_refused(seg, false);
+    return unlock_held(seg, 0);
+}
+
+int shmap_unlock_inconsistent(shmap_seg *seg)
+{
+    if (!seg || seg->map->raw || !seg->lock_held || seg->lock_pid != shmap__getpid() ||
+        !seg->lock_died)
+        return unlock_refused(seg, false);
+    /* The dead writer's pid is still in `dead_pid`: the next locker is told of it. */
+    return unlock_held(seg, SHMAP__LW_DIED);
 }
 
 void shmap__lock_drop(shmap_seg *seg)

@@ -323,6 +323,50 @@ TEST(lock__writer_killed_releases_and_next_writer_is_told)
     CHECK_OK(shmap_close(seg));
 }
 
+/*
+ * A holder that cannot repair what a dead writer left passes the news on: released with
+ * shmap_unlock_inconsistent(), the lock tells the next writer (another process) of the same
+ * dead writer; shmap_unlock() then clears it. A lock taken from a live writer cannot be
+ * released so.
+ */
+TEST(lock__an_unrepaired_lock_tells_the_next_writer_of_the_same_death)
+{
+    const char *name = test_name("unrep");
+    shmap_seg *seg = make_seg(name, 4);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_ERR(shmap_unlock_inconsistent(seg), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "not taken from a writer that died");
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_ERR(shmap_unlock_inconsistent(seg), SHMAP_EINVAL);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
+    CHECK_ERR(shmap_unlock_inconsistent(seg), SHMAP_EINVAL);
+    CHECK_OK(shmap_unlock(seg));
+
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    util_kill9(pid);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10), SHMAP_EOWNERDEAD);
+    CHECK_OK(shmap_unlock_inconsistent(seg));
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK(li.owner_died && li.dead_pid == pid && li.writer == 0);
+    pid_t next = util_spawn();
+    if (next == 0) {
+        shmap_seg *w = NULL;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0)
+            _exit(10);
+        int rc = shmap_lock(w, SHMAP_LOCK_EXCLUSIVE, 10);
+        char want[32];
+        snprintf(want, sizeof want, "pid %d", (int)pid);
+        if (rc != SHMAP_EOWNERDEAD || !strstr(shmap_last_error(), want))
+            _exit(11);
+        _exit(shmap_unlock(w) == 0 ? 0 : 12);
+    }
+    CHECK_EQ_INT(test_wait(next), 0);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 1));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
 TEST(lock__writer_killed_while_readers_wait_is_still_reported)
 {
     const char *name = test_name("wdead2");

@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 import shmap
-from conftest import PROMPT, read_line, run_python, run_python_as_nobody
+from conftest import PROMPT, read_line, run_cli, run_python, run_python_as_nobody
 from procstate import wait_asleep, wait_sleeps
 
 # A child that opens the segment with a hold, says when it waits and when it holds, keeps
@@ -245,6 +245,9 @@ def test_hold__owner_died_warning_made_an_error_closes(name, child):
         assert seg.locked is False
         # Only seg's reference is left: the held open was closed.
         assert [m["refs"] for m in shmap.mappings() if m["name"] == name] == [1]
+        # It repaired nothing: the next writer is told of the same death.
+        out = run_cli("lock", name, "--", "true")
+        assert "previous writer (pid %d) died" % proc.pid in out.stderr
 
 
 def test_hold__close_releases__arrays_keep_the_memory_not_the_lock(name):

@@ -511,6 +511,12 @@ def test_lock__owner_died_warning_made_an_error_releases(name, child):
             with pytest.raises(shmap.OwnerDiedWarning):
                 seg.lock(exclusive=True, timeout=10)
         assert seg.locked is False
+        # The caller repaired nothing: the next writer is told of the same death.
+        assert seg.lock_info["owner_died"] is True
+        with pytest.warns(shmap.OwnerDiedWarning, match="pid %d" % proc.pid):
+            with seg.lock(exclusive=True, timeout=10) as lk:
+                assert lk.owner_died == proc.pid
+        assert seg.lock_info["owner_died"] is False
 
 
 def test_lock__dead_reader_is_dropped_quietly(name, child):

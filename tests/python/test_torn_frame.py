@@ -7,6 +7,7 @@ import errno
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -103,6 +104,24 @@ def test_torn_frame__the_frame_written_again_whole_comes_to_the_reader_given_it_
         assert f.data.tolist() == [5] * 16 and ro.seen == 2
         with pytest.raises(BlockingIOError):
             ro.read_frame(timeout=0)
+
+
+def test_torn_frame__a_warning_made_an_error_gives_nothing(mid_frame):
+    """With OwnerDiedWarning an error, read_frame raises and seen stays: the next call
+    (warnings shown) is given the torn frame."""
+    seg, proc = mid_frame
+    proc.kill()
+    proc.wait(30)
+    with shmap.open(seg.name) as ro:
+        ro.seen = 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", shmap.OwnerDiedWarning)
+            with pytest.raises(shmap.OwnerDiedWarning):
+                ro.read_frame(timeout=10)
+        assert ro.seen == 1
+        with pytest.warns(shmap.OwnerDiedWarning):
+            f = ro.read_frame(timeout=10)
+        assert f.torn is True and f.number == 1 and ro.seen == 2
 
 
 def test_torn_frame__watch_shows_the_torn_statistics_marked(mid_frame):
