@@ -283,6 +283,48 @@ static PyObject *raise_fmt(PyObject *cls, int rc, const char *fmt, ...)
  * name_arg()), so it spells a name as list() and Segment.name do. Returns NULL, for
  * `return raise_text(...)`.
  */
+/*
+ * A message fit to print on one line, as the command writes its own: control characters
+ * (C0, DEL, C1) and the bytes a name could not be decoded from (lone surrogates, from
+ * os.fsdecode()) spelled \xNN. Steals @p msg; a new reference, or NULL with an exception.
+ */
+static PyObject *printable_msg(PyObject *msg)
+{
+    if (!msg)
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(msg), bad = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ_CHAR(msg, i);
+        bad += c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xdc80 && c <= 0xdcff);
+    }
+    if (bad == 0)
+        return msg;
+    PyObject *parts = PyList_New(0);
+    for (Py_ssize_t i = 0, from = 0; parts && i <= len; i++) {
+        Py_UCS4 c = i < len ? PyUnicode_READ_CHAR(msg, i) : 0;
+        int esc = i < len && (c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
+                               (c >= 0xdc80 && c <= 0xdcff));
+        if (!esc && i < len)
+            continue;
+        PyObject *run = PyUnicode_Substring(msg, from, i);
+        PyObject *e = esc ? PyUnicode_FromFormat("\\x%02x", (unsigned)(c & 0xff)) : NULL;
+        if (!run || (esc && !e) || PyList_Append(parts, run) < 0 ||
+            (e && PyList_Append(parts, e) < 0))
+            Py_CLEAR(parts);
+        Py_XDECREF(run);
+        Py_XDECREF(e);
+        from = i + 1;
+    }
+    Py_DECREF(msg);
+    if (!parts)
+        return NULL;
+    PyObject *empty = PyUnicode_FromStringAndSize("", 0);
+    PyObject *out = empty ? PyUnicode_Join(empty, parts) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(parts);
+    return out;
+}
+
 static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char *c_text)
 {
     PyObject *msg;
@@ -303,6 +345,7 @@ static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char 
         PyMem_Free(both);
     }
     PyMem_Free(text);
+    msg = printable_msg(msg);
     return msg ? raise_msg(cls, rc, msg) : NULL;
 }
 
