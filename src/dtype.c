@@ -435,8 +435,8 @@ static int record_parse(const char *fields, size_t *elsize, bool stored)
              * count as "[3]" (shmap__record_canon), and reads back what it stored before. */
             if (errno || end == bracket + 1 || *end != ']' || end[1] || count == 0 ||
                 count > (1u << 20))
-                return shmap__err(SHMAP_EDTYPE, "record: field '%s' has a bad count '%s'", fname,
-                                  bracket);
+                return shmap__err(SHMAP_EDTYPE, "record: field '%s' has a bad count '%s' (a "
+                                                "count is 1 to %u)", fname, bracket, 1u << 20);
             *bracket = '\0';
         }
         shmap_dtype dt;

@@ -377,6 +377,10 @@ TEST(record_parse__bad_fields_are_edtype_naming_the_field)
     }
     CHECK_ERR(shmap_record_parse("", NULL), SHMAP_EDTYPE);
     CHECK(shmap_record_parse(NULL, NULL) < 0);
+    /* A count past the limit says the limit. */
+    CHECK_OK(shmap_record_parse("p:u1[1048576]", NULL));
+    CHECK_ERR(shmap_record_parse("p:u1[1048577]", NULL), SHMAP_EDTYPE);
+    CHECK_CONTAINS(shmap_last_error(), "a count is 1 to 1048576");
 }
 
 TEST(record_parse__duplicate_field_names_are_edtype)
