@@ -179,6 +179,8 @@ PyDoc_STRVAR(create_doc,
 "          still maps it read-write: the open then shares that mapping and its\n"
 "          created, True (see Segment.created).\n"
 "prefault  fault every page in now (MAP_POPULATE), so that first writes do not.\n"
+"          For gigabytes that takes seconds, and Ctrl-C waits for it: the\n"
+"          KeyboardInterrupt comes once create() is done.\n"
 "keywords  a mapping (a dict, or anything with items()) of keywords to set:\n"
 "          {'EXPTIME': 1.5, 'OBJECT': ('M31', 'target name')}; a (value, comment)\n"
 "          pair sets a comment. A new segment has them before it appears under its\n"
@@ -1090,8 +1092,11 @@ PyDoc_STRVAR(keywords_doc,
 "for a raw mapping; setting raises shmap.ArgumentError (a ValueError, code EKEYWORD,\n"
 "with a message naming the keyword) for a bad name, too long a string or comment\n"
 "(the message gives its length in bytes) or one with a control character (the\n"
-"message says which, and where), TypeError for a value of another type, OverflowError for\n"
-"an int beyond 64 bits, shmap.Error (EKEYFULL) when every slot is taken.");
+"message says which, and where), TypeError for a value of another type,\n"
+"OverflowError for an int beyond 64 bits, shmap.Error (EKEYFULL) when every slot is\n"
+"taken. Any access raises shmap.Error with errno EBUSY when another process has\n"
+"been in the middle of a keyword change for over a second (stopped, say, in a\n"
+"debugger): a change never takes that long.");
 
 PyDoc_STRVAR(keywords_set_doc,
 "set($self, name, value, /, comment=None)\n"
