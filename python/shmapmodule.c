@@ -279,35 +279,43 @@ static PyObject *raise_fmt(PyObject *cls, int rc, const char *fmt, ...)
 /*
  * Raise @p cls (NULL: by code) for library code @p rc with the message @p text, made to
  * name @p name when it does not already, and the attributes code, errname and errno.
- * The text is put in a Python user's words (python_words()) and decoded as names are (see
- * name_arg()), so it spells a name as list() and Segment.name do. Returns NULL, for
- * `return raise_text(...)`.
+ * The text is put in a Python user's words (python_words()), decoded as names are (see
+ * name_arg()) and made printable (printable_msg()), so it spells a name as repr() spells
+ * list()'s and Segment.name. Returns NULL, for `return raise_text(...)`.
  */
 /*
- * A message fit to print on one line, as the command writes its own: control characters
- * (C0, DEL, C1) and the bytes a name could not be decoded from (lone surrogates, from
- * os.fsdecode()) spelled \xNN. Steals @p msg; a new reference, or NULL with an exception.
+ * A message fit to print on one line: control characters (C0, DEL, C1) and the bytes a name
+ * could not be decoded from (lone surrogates, from os.fsdecode()) spelled as repr() spells
+ * them (\n, \x1b, \udcff), so that a name reads as repr(name) shows it. Steals @p msg; a
+ * new reference, or NULL with an exception.
  */
+static int unprintable(Py_UCS4 c)
+{
+    return c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xdc80 && c <= 0xdcff);
+}
+
 static PyObject *printable_msg(PyObject *msg)
 {
     if (!msg)
         return NULL;
     Py_ssize_t len = PyUnicode_GET_LENGTH(msg), bad = 0;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        Py_UCS4 c = PyUnicode_READ_CHAR(msg, i);
-        bad += c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xdc80 && c <= 0xdcff);
-    }
+    for (Py_ssize_t i = 0; i < len; i++)
+        bad += unprintable(PyUnicode_READ_CHAR(msg, i));
     if (bad == 0)
         return msg;
     PyObject *parts = PyList_New(0);
     for (Py_ssize_t i = 0, from = 0; parts && i <= len; i++) {
         Py_UCS4 c = i < len ? PyUnicode_READ_CHAR(msg, i) : 0;
-        int esc = i < len && (c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
-                               (c >= 0xdc80 && c <= 0xdcff));
+        int esc = i < len && unprintable(c);
         if (!esc && i < len)
             continue;
         PyObject *run = PyUnicode_Substring(msg, from, i);
-        PyObject *e = esc ? PyUnicode_FromFormat("\\x%02x", (unsigned)(c & 0xff)) : NULL;
+        PyObject *e = !esc         ? NULL
+                      : c == '\n'   ? PyUnicode_FromString("\\n")
+                      : c == '\r'   ? PyUnicode_FromString("\\r")
+                      : c == '\t'   ? PyUnicode_FromString("\\t")
+                      : c >= 0xdc80  ? PyUnicode_FromFormat("\\u%04x", (unsigned)c)
+                                     : PyUnicode_FromFormat("\\x%02x", (unsigned)c);
         if (!run || (esc && !e) || PyList_Append(parts, run) < 0 ||
             (e && PyList_Append(parts, e) < 0))
             Py_CLEAR(parts);
