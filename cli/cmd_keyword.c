@@ -9,7 +9,8 @@
  * Changing them opens it read-write and takes no lock (where `set` and `fill` take the
  * exclusive one): a keyword is not the data, and a hold-while-open writer, which keeps the
  * exclusive lock as long as it runs, would block it for that long. `shmap lock NAME -- ...`
- * groups changes under the exclusive lock. Each keyword changes whole under the library's own keyword lock.
+ * groups changes under the exclusive lock. Each keyword changes whole under the library's
+ * own keyword lock.
  * Several are changed all or none, as `import --existing` sets its keywords: every argument
  * is parsed before the segment is opened, the free slots are counted before the first
  * change, and a change that fails puts back the keywords changed before it. End signals

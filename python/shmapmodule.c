@@ -277,13 +277,6 @@ static PyObject *raise_fmt(PyObject *cls, int rc, const char *fmt, ...)
 }
 
 /*
- * Raise @p cls (NULL: by code) for library code @p rc with the message @p text, made to
- * name @p name when it does not already, and the attributes code, errname and errno.
- * The text is put in a Python user's words (python_words()), decoded as names are (see
- * name_arg()) and made printable (printable_msg()), so it spells a name as repr() spells
- * list()'s and Segment.name. Returns NULL, for `return raise_text(...)`.
- */
-/*
  * A message fit to print on one line: control characters (C0, DEL, C1) and the bytes a name
  * could not be decoded from (lone surrogates, from os.fsdecode()) spelled as repr() spells
  * them (\n, \x1b, \udcff), so that a name reads as repr(name) shows it. Steals @p msg; a
@@ -310,12 +303,12 @@ static PyObject *printable_msg(PyObject *msg)
         if (!esc && i < len)
             continue;
         PyObject *run = PyUnicode_Substring(msg, from, i);
-        PyObject *e = !esc         ? NULL
+        PyObject *e = !esc          ? NULL
                       : c == '\n'   ? PyUnicode_FromString("\\n")
                       : c == '\r'   ? PyUnicode_FromString("\\r")
                       : c == '\t'   ? PyUnicode_FromString("\\t")
-                      : c >= 0xdc80  ? PyUnicode_FromFormat("\\u%04x", (unsigned)c)
-                                     : PyUnicode_FromFormat("\\x%02x", (unsigned)c);
+                      : c >= 0xdc80 ? PyUnicode_FromFormat("\\u%04x", (unsigned)c)
+                                    : PyUnicode_FromFormat("\\x%02x", (unsigned)c);
         if (!run || (esc && !e) || PyList_Append(parts, run) < 0 ||
             (e && PyList_Append(parts, e) < 0))
             Py_CLEAR(parts);
@@ -333,6 +326,13 @@ static PyObject *printable_msg(PyObject *msg)
     return out;
 }
 
+/*
+ * Raise @p cls (NULL: by code) for library code @p rc with the message @p text, made to
+ * name @p name when it does not already, and the attributes code, errname and errno.
+ * The text is put in a Python user's words (python_words()), decoded as names are (see
+ * name_arg()) and made printable (printable_msg()), so it spells a name as repr() spells
+ * list()'s and Segment.name. Returns NULL, for `return raise_text(...)`.
+ */
 static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char *c_text)
 {
     PyObject *msg;
