@@ -355,11 +355,6 @@ struct shmap__map {
     pid_t lock_slot_pid;    /* ...this is our pid (0: no slot; a forked child claims its own) */
     bool lock_touched;      /* the lock area was written through this mapping */
     int64_t try_checked_ns; /* when a try last checked the lock's holders (lock.c) */
-    /* The last torn copy shmap_read_frame() gave in this process (notify.c): the reader's
-     * *seen after it, the generation then, and SHMAP__TORN_*; relaxed atomics. */
-    uint64_t torn_seen;
-    uint64_t torn_gen;
-    int torn_state;
     int64_t named_checked_ns; /* when a try to wait last checked the name (notify.c) */
     void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
                                read-write map of the header page made at its first lock */
@@ -388,6 +383,12 @@ struct shmap__map {
                                for shmap_info_at_open() (shmap_info_get() asks anew) */
     bool deleted_seen;      /* its name no longer leads to it, as last learned (an open or
                                shmap_info_get()): for shmap_mappings(), which asks nothing */
+    /* The last torn copy shmap_read_frame() gave in this process (notify.c): the reader's
+     * *seen after it, the generation then, and SHMAP__TORN_*; relaxed atomics. Last, away
+     * from the fields every lock reads. */
+    uint64_t torn_seen;
+    uint64_t torn_gen;
+    int torn_state;
 };
 
 /* segment.c: this process's mappings of the object `st` describes (st_dev, st_ino) take
@@ -412,10 +413,11 @@ enum { SHMAP__TORN_NONE, SHMAP__TORN_GIVEN, SHMAP__TORN_WAITED };
 
 struct shmap_seg {
     struct shmap__map *map;
-    unsigned lock_held;     /* SHMAP_LOCK_SHARED / _EXCLUSIVE held through this handle, or 0 */
+    unsigned lock_held;     /* SHMAP_LOCK_SHARED / _EXCLUSIVE held through this handle, or 0;
+                               with SHMAP__HELD_DIED when taken with SHMAP_EOWNERDEAD */
     pid_t lock_pid;         /* the process that took it (a forked child does not own it) */
-    bool lock_died;         /* the exclusive lock was taken with SHMAP_EOWNERDEAD */
 };
+#define SHMAP__HELD_DIED (1u << 8)
 
 static inline struct shmap__header *shmap__hdr(const shmap_seg *seg)
 {

@@ -88,6 +88,9 @@
  * (RARE, which the compiler also places apart from the hot code). */
 #define SLOW __attribute__((noinline))
 #define RARE __attribute__((noinline, cold))
+/* Inlined wherever it is called, whatever the compiler makes of the caller's size: what
+ * shmap_unlock() does on its fast path (an out-of-line release costs it a tenth). */
+#define HOT __attribute__((always_inline))
 
 static pthread_mutex_t slot_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -451,7 +454,7 @@ static inline int my_slot(struct shmap__map *m, pid_t me)
     return claim_my_slot(m, me);
 }
 
-static void shared_release(struct shmap__lockarea *a, struct shmap__lockslot *s)
+static inline HOT void shared_release(struct shmap__lockarea *a, struct shmap__lockslot *s)
 {
     if (__atomic_sub_fetch(&s->shared, 1, __ATOMIC_SEQ_CST) == 0 &&
         (__atomic_load_n(&a->word, __ATOMIC_SEQ_CST) & SHMAP__LW_WRITER))
@@ -723,6 +726,7 @@ static RARE int lock_failed(shmap_seg *seg, unsigned flags, double timeout_s, in
 /* The lock is ours, from a writer that died holding it. */
 static RARE int lock_owner_died(shmap_seg *seg, struct shmap__lockarea *a)
 {
+    seg->lock_held |= SHMAP__HELD_DIED;
     return shmap__err(SHMAP_EOWNERDEAD, "%s: previous writer (pid %d) died while holding "
                                         "the lock: data may be inconsistent",
                       seg->map->name.name, (int)__atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED));
@@ -757,7 +761,6 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
         return lock_failed(seg, flags, timeout_s, rc);
     seg->lock_held = flags;
     seg->lock_pid = me;
-    seg->lock_died = died;
     if (died)
         return lock_owner_died(seg, a);
     return 0;
@@ -781,13 +784,12 @@ static RARE int unlock_refused(shmap_seg *seg, bool taken)
 
 /* Release the lock held through @p seg (checked); an exclusive one leaves the word with
  * @p left (DIED or 0) beside its GEN. */
-static int unlock_held(shmap_seg *seg, uint32_t left)
+static inline HOT int unlock_held(shmap_seg *seg, uint32_t left)
 {
     struct shmap__map *m = seg->map;
     struct shmap__lockarea *a = area_of(m);
     unsigned held = seg->lock_held;
     seg->lock_held = 0;
-    seg->lock_died = false;
     if (held == SHMAP_LOCK_SHARED) {
         shared_release(a, &a->slots[m->lock_slot]);
         return 0;
@@ -807,15 +809,17 @@ static int unlock_held(shmap_seg *seg, uint32_t left)
 
 int shmap_unlock(shmap_seg *seg)
 {
-    if (!seg || seg->map->raw || !seg->lock_held || seg->lock_pid != shmap__getpid())
+    if (!seg || seg->map->raw)
+        return unlock_refused(seg, false);
+    if (!seg->lock_held || seg->lock_pid != shmap__getpid())
         return unlock_refused(seg, false);
     return unlock_held(seg, 0);
 }
 
 int shmap_unlock_inconsistent(shmap_seg *seg)
 {
-    if (!seg || seg->map->raw || !seg->lock_held || seg->lock_pid != shmap__getpid() ||
-        !seg->lock_died)
+    if (!seg || seg->map->raw || !(seg->lock_held & SHMAP__HELD_DIED) ||
+        seg->lock_pid != shmap__getpid())
         return unlock_refused(seg, false);
     /* The dead writer's pid is still in `dead_pid`: the next locker is told of it. */
     return unlock_held(seg, SHMAP__LW_DIED);

@@ -60,7 +60,6 @@ static shmap_seg *new_handle(struct shmap__map *m)
         seg->map = m;
         seg->lock_held = 0;
         seg->lock_pid = 0;
-        seg->lock_died = false;
     }
     return seg;
 }
