@@ -927,12 +927,10 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * #SHMAP_EOWNERDEAD: after a moment (10 ms) of waiting, or at once when the call is about
  * to give up (a try with @p timeout_s 0, or the end of the timeout), so a try and a wait
  * give the same answer about a dead writer. Checking the writer reads /proc. Before the
- * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0). The torn
- * copy counts in @p *seen, so the next call waits for the frame rather than give it again;
- * once a writer that takes over publishes that frame whole, a reader of the process given
- * it, still at that @p *seen, is given it again, whole (shmap_wait() ends for it too, once).
- * A ring's reader never copies a frame being written: it waits for it, whatever became of
- * its writer. A writer in another pid namespace cannot be judged: it
+ * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0): its copy
+ * then counts as frame 0, so a writer that takes over and publishes frame 0 again brings that
+ * reader nothing new. A ring's reader never copies a frame being written: it waits for it,
+ * whatever became of its writer. A writer in another pid namespace cannot be judged: it
  * counts as alive.
  * @param[in,out] seen frames the caller has had; on success, the number of the copied
  *                frame plus one.

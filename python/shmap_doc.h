@@ -888,11 +888,9 @@ PyDoc_STRVAR(segment_read_frame_doc,
 "only when, in a plain segment, the writer died in the middle of a frame: the frame\n"
 "wanted as the writer left its slot (a reader a frame behind gets the frame the\n"
 "writer overwrote, then the one it was writing), and a shmap.OwnerDiedWarning is\n"
-"issued too; once a writer that takes over publishes that frame whole, the next\n"
-"read_frame() gives it again, whole (and wait() returns for it). Raises as wait()\n"
-"does; a live writer in the middle of the only frame there is is waited for too, and\n"
-"so is one that aborted it (write_abort()) until it writes it again (write_state\n"
-"says who).");
+"issued too. Raises as wait() does; a live writer in the middle of the only frame\n"
+"there is is waited for too, and so is one that aborted it (write_abort()) until it\n"
+"writes it again (write_state says who).");
 
 PyDoc_STRVAR(segment_write_begin_doc,
 "write_begin($self, /)\n"

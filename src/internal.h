@@ -383,12 +383,6 @@ struct shmap__map {
                                for shmap_info_at_open() (shmap_info_get() asks anew) */
     bool deleted_seen;      /* its name no longer leads to it, as last learned (an open or
                                shmap_info_get()): for shmap_mappings(), which asks nothing */
-    /* The last torn copy shmap_read_frame() gave in this process (notify.c): the reader's
-     * *seen after it, the generation then, and SHMAP__TORN_*; relaxed atomics. Last, away
-     * from the fields every lock reads. */
-    uint64_t torn_seen;
-    uint64_t torn_gen;
-    int torn_state;
 };
 
 /* segment.c: this process's mappings of the object `st` describes (st_dev, st_ino) take
@@ -408,8 +402,6 @@ SHMAP__HIDDEN int shmap__open_unregistered(shmap_seg **out, const struct shmap__
  * handles), and undo it; through the mapping's store. */
 SHMAP__HIDDEN int shmap__header_map_rw(struct shmap__map *m, void **out);
 SHMAP__HIDDEN void shmap__header_unmap_rw(struct shmap__map *m);
-
-enum { SHMAP__TORN_NONE, SHMAP__TORN_GIVEN, SHMAP__TORN_WAITED };
 
 struct shmap_seg {
     struct shmap__map *map;

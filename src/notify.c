@@ -33,16 +33,6 @@
  * the writer's next write_begin() takes the write over rather than being refused, so the
  * frame readers get is the one written again, whole.
  *
- * A torn copy, given when a writer died in the middle of the only frame, counts in the
- * reader's *seen (so the next call waits rather than give it again), but the frame, written
- * whole by a writer that takes over, is still that reader's due: the mapping remembers the
- * *seen it left and the generation then (shmap__map.torn_*, for every handle of this
- * process: a binding may read through a copy of its handle), and once a publish passes that
- * generation, a reader still at that *seen is given the frame again, whole, and a wait
- * ends for it (once: then the reader waits for the next, unless it reads the frame). Two
- * readers of one process given the same torn copy share that memory: the first to read
- * the frame whole takes it.
- *
  * Private (copy-on-write) handles read and wait on the object's header through a shared
  * read-only mapping of its page (shmap__live(), made at open: segment.c), never on their own
  * copy, which stops following the object once anything writes to it, a futex wait included.
@@ -295,17 +285,6 @@ static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
     return after_sleep(seg, check, rc);
 }
 
-/*
- * Was a reader now at @p seen given a torn copy in this process, since written whole (a
- * publish passed the generation of then, @p g now)? Then that frame is the reader's due.
- */
-static bool torn_due(const shmap_seg *seg, uint64_t seen, uint64_t g)
-{
-    return __atomic_load_n(&seg->map->torn_state, __ATOMIC_RELAXED) != SHMAP__TORN_NONE &&
-           __atomic_load_n(&seg->map->torn_seen, __ATOMIC_RELAXED) == seen &&
-           g > __atomic_load_n(&seg->map->torn_gen, __ATOMIC_RELAXED);
-}
-
 int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s)
 {
     if (!seg || !seen)
@@ -320,12 +299,6 @@ int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s)
             *seen = g;
             return 0;
         }
-        /* The frame a torn copy stood for is whole now: the wait ends for it, once. */
-        int given = SHMAP__TORN_GIVEN;
-        if (torn_due(seg, *seen, g) &&
-            __atomic_compare_exchange_n(&seg->map->torn_state, &given, SHMAP__TORN_WAITED,
-                                        false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-            return 0;
         rc = wait_past(seg, g, deadline);
     }
     return rc;
@@ -403,9 +376,6 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
         uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
         bool busy0 = writing(h, seq, g);
-        /* Frames had whole: one less than *seen when its last was a torn copy since written
-         * whole (see the design note). */
-        uint64_t had = torn_due(seg, *seen, g) ? *seen - 1 : *seen;
         /*
          * The next frame of a plain segment, begun and not yet published, for a reader that
          * has had every frame before it (frame 0 for one that has had none): it goes the
@@ -413,8 +383,8 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
          * died), not to a wait for a publish that a dead writer never makes. There is
          * nothing whole to copy meanwhile.
          */
-        bool next = n == 1 && g == had && busy0;
-        if (g <= had && !next) {
+        bool next = n == 1 && g == *seen && busy0;
+        if (g <= *seen && !next) {
             rc = wait_past(seg, g, deadline);
             continue;
         }
@@ -428,7 +398,7 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         uint64_t oldest = g >= n ? g - n + (busy0 && n > 1 ? 1 : 0) : 0;
         if (tears && g >= 1 && g - 1 > oldest)
             oldest = g - 1;
-        uint64_t f = had > oldest ? had : oldest;
+        uint64_t f = *seen > oldest ? *seen : oldest;
         bool busy = busy0;
         uint64_t g2 = g;
         if (!next) {
@@ -440,10 +410,7 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
             uint64_t newest_touched = busy ? g2 : g2 - 1;
             if (newest_touched < f + n) {
                 if (missed)
-                    *missed = f - had;
-                if (had != *seen) /* the frame a torn copy stood for, given whole */
-                    __atomic_store_n(&seg->map->torn_state, SHMAP__TORN_NONE,
-                                     __ATOMIC_RELAXED);
+                    *missed = f - *seen;
                 *seen = f + 1;
                 return 0;
             }
@@ -490,11 +457,8 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
              * next call, the one it was writing). */
             memcpy(dst, data, size);
             if (missed)
-                *missed = f - had;
+                *missed = f - *seen;
             *seen = f + 1;
-            __atomic_store_n(&seg->map->torn_seen, *seen, __ATOMIC_RELAXED);
-            __atomic_store_n(&seg->map->torn_gen, g2, __ATOMIC_RELAXED);
-            __atomic_store_n(&seg->map->torn_state, SHMAP__TORN_GIVEN, __ATOMIC_RELAXED);
             if (f < g2)
                 return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while "
                                                     "writing frame %llu over frame %llu: the "

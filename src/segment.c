@@ -101,9 +101,6 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->lock_slot_pid = 0;
     m->lock_touched = false;
     m->try_checked_ns = 0;
-    m->torn_seen = 0;
-    m->torn_gen = 0;
-    m->torn_state = SHMAP__TORN_NONE;
     m->named_checked_ns = 0;
     /* A private mapping's header is our own copy: locks go through a shared map of it. */
     m->lock_base = access == SHMAP__ACC_RDWR ? base : NULL;
