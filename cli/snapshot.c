@@ -273,12 +273,33 @@ int cli_write_publish(const char *name, shmap_seg *seg, int took)
     return status;
 }
 
+/*
+ * A reader that cannot lock (a full attach table, or no write permission) still waits for a
+ * live writer that holds the exclusive lock, as the shared lock would have: the lock state
+ * is readable without a slot. It looks every 10 ms; 0, or -ETIMEDOUT once @p timeout
+ * seconds (< 0: for ever) have passed.
+ */
+static int wait_for_writer(shmap_seg *seg, double timeout)
+{
+    double deadline = timeout >= 0 ? mono_s() + timeout : 0;
+    for (;;) {
+        shmap_lockinfo li;
+        if (shmap_lock_info(seg, &li) < 0 || li.writer <= 0 || !li.writer_alive ||
+            li.writer_waiting)
+            return 0;
+        if (timeout >= 0 && mono_s() >= deadline)
+            return -ETIMEDOUT;
+        struct timespec tick = {0, 10000000};
+        nanosleep(&tick, NULL);
+    }
+}
+
 int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn copy,
                  void *ctx, int (*also)(void *ctx))
 {
     /* One timeout for both waits: the lock's, then the copy's. Under a `shmap lock` that
      * holds it, the copy is made under that hold. */
-    double start = mono_s();
+    double start = mono_s(), total = timeout;
     pid_t holder = 0;
     int enclosed = enclosing_lock(seg, &holder) != 0;
     int rc = enclosed ? 0 : shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
@@ -291,9 +312,17 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
         return cli_fail(name, "timed out waiting for the lock: %s", who);
     }
     /* A reader who may not write the segment cannot lock it, nor one that finds the attach
-     * table full: the checked copy alone. */
+     * table full: it waits for a writer holding the exclusive lock, then makes the checked
+     * copy alone. */
     if (rc < 0 && rc != SHMAP_EREADONLY && rc != -EUSERS)
         return cli_fail_lib(name, rc);
+    if (rc < 0 && wait_for_writer(seg, timeout) < 0) {
+        char who[512];
+        shmap_lock_holders(seg, who, sizeof who);
+        return cli_fail(name, "timed out waiting for the lock: %s", who);
+    }
+    if (rc < 0 && total >= 0)
+        timeout = total > mono_s() - start ? total - (mono_s() - start) : 0;
     /* A writer that died holding the exclusive lock may have left the data half-written:
      * the next writer is told, and a reader is told here, as the copy may show it. */
     shmap_lockinfo li;

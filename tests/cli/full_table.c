@@ -1,8 +1,9 @@
 /*
  * A segment whose attach table is full (SHMAP__LOCK_SLOTS processes opened it read-write)
  * still opens, unrecorded, but its lock cannot be taken. Readers that copy the data (cat,
- * export) then make the checked copy alone, as a reader who may not write the segment
- * does; writers (fill, set) and `shmap lock` fail at once with one clear line, never wait.
+ * export) then wait for a writer holding the exclusive lock and make the checked copy
+ * alone, as a reader who may not write the segment does; writers (fill, set) and `shmap
+ * lock` fail at once with one clear line, never wait.
  */
 #include <signal.h>
 #include <string.h>
@@ -68,6 +69,36 @@ TEST(cli__a_full_attach_table_leaves_cat_and_export_the_checked_copy)
     RUN(0, "fill", name, "9");
     RUN(0, "cat", name);
     CHECK_STR(out, "9 9 9 9\n");
+
+    /* A writer that takes that slot and holds the exclusive lock, the table full again,
+     * writing half now and half later: cat waits for it, as the shared lock would. */
+    struct util_chan c;
+    util_chan_open(&c);
+    pids[0] = util_spawn();
+    if (pids[0] == 0) {
+        shmap_seg *w = NULL;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_lock(w, SHMAP_LOCK_EXCLUSIVE, 5) < 0)
+            _exit(10);
+        memset(shmap_data(w), 5, 2);
+        util_child_send(&c, 'L');
+        util_child_recv(&c);
+        util_sleep_ms(300);
+        memset((char *)shmap_data(w) + 2, 5, 2);
+        shmap_unlock(w);
+        util_child_send(&c, 'U');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    RUN(1, "cat", name, "--timeout", "0.1");
+    CHECK_ERROR_LINE(err, "timed out waiting for the lock");
+    util_parent_send(&c, 'g');
+    double t1 = util_now_s();
+    RUN(0, "cat", name);
+    CHECK_STR(out, "5 5 5 5\n");
+    CHECK(util_now_s() - t1 >= 0.2);
+    CHECK_EQ_INT(util_parent_recv(&c), 'U');
+    util_chan_close(&c);
 
     end_children(pids);
     RUN(0, "rm", name);
