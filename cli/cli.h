@@ -375,10 +375,11 @@ int cli_store_misuse(const char *name, int create, unsigned int create_flags,
  * is its own: 1 when that enclosing lock holds it, 0 when none does, -1 after saying why a
  * write is refused (under `shmap lock --read`, whose shared hold would keep it out).
  */
-int cli_enclosing_write(const char *name, shmap_seg *seg);
+int cli_enclosing_write(const char *name, shmap_seg *seg, pid_t *holder);
 /* The same for a reader: 1 when an enclosing `shmap lock` (--read or --write) holds @p
- * seg's lock, 0 when none does. */
-int cli_enclosing_read(shmap_seg *seg);
+ * seg's lock, 0 when none does. Both give that `shmap lock`'s pid in @p *holder (if not
+ * NULL) when they return 1. */
+int cli_enclosing_read(shmap_seg *seg, pid_t *holder);
 
 /*
  * For a command that writes @p seg's data (snapshot.c): take its exclusive lock, waiting

@@ -567,7 +567,7 @@ static int check_keyword_room(const char *name, shmap_seg *seg, const shmap_info
  * holds it (cli_enclosing_write()), or 0 after saying why not. */
 static int lock_existing(const char *name, shmap_seg *seg, double timeout)
 {
-    int enclosing = cli_enclosing_write(name, seg);
+    int enclosing = cli_enclosing_write(name, seg, NULL);
     if (enclosing != 0)
         return enclosing > 0 ? 2 : 0;
     shmap_set_wait_check(stop_waiting, NULL);

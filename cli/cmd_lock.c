@@ -22,7 +22,10 @@
  *
  * Nesting. Under a `shmap lock` of the same segment (a script that locks, run under a lock),
  * this one takes no lock: COMMAND runs under the enclosing hold (snapshot.c), where waiting
- * would be waiting for an ancestor, and --write under --read fails at once.
+ * would be waiting for an ancestor, and --write under --read fails at once. That hold lasts
+ * as long as the enclosing process, which need not be our parent (a shell may stand
+ * between, and outlive it): we watch it (a pidfd, or where there is none a look every
+ * 100 ms), and if it ends first, COMMAND is killed as the enclosing one's own would be.
  *
  * Races. The signals are blocked from the moment the lock is held: one caught before that
  * stops everything, one arriving later stays pending until COMMAND exists to receive it.
@@ -32,11 +35,14 @@
  * sigsuspend(), which a signal or the child's SIGCHLD ends, so none is left unforwarded.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,7 +221,36 @@ static int fail_fork(const char *name, const char *command, int e)
  * flock(1)'s command keeps the lock through the descriptor it inherits; here the lock is
  * this process's, so the command goes with it, and the next writer is warned.
  */
-static int run(const char *name, char **command, const saved_signals *s)
+/*
+ * Sleep until a signal in @p waiting comes, or until @p holder (an enclosing `shmap lock`,
+ * watched through @p fd, or by kill() every 100 ms when there is no pidfd) has ended: true
+ * then.
+ */
+static bool holder_gone(pid_t holder, int fd, const sigset_t *waiting)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    const struct timespec tick = {0, 100000000};
+    if (fd >= 0)
+        return ppoll(&p, 1, NULL, waiting) > 0 && (p.revents & POLLIN);
+    ppoll(NULL, 0, &tick, waiting);
+    return kill(holder, 0) < 0 && errno == ESRCH;
+}
+
+/* A pidfd of @p pid, or -1 (with errno: ESRCH when it has ended). */
+static int pid_watch(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* Run COMMAND (see above); under an enclosing `shmap lock` (@p holder, watched through
+ * @p holder_fd), only while it lasts. */
+static int run(const char *name, char **command, const saved_signals *s, pid_t holder,
+               int holder_fd)
 {
     /* shmap commands under this one work under its hold (snapshot.c), not waiting for it. */
     const char *outer = getenv("SHMAP_LOCK_PIDS");
@@ -258,8 +293,16 @@ static int run(const char *name, char **command, const saved_signals *s)
             command_pid = 0;
             return CLI_EXIT_FAIL;
         }
-        if (r == 0)
+        if (r == 0 && !holder) {
             sigsuspend(&waiting);
+        } else if (r == 0 && holder_gone(holder, holder_fd, &waiting)) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            command_pid = 0;
+            return cli_fail(name, "the enclosing `shmap lock` (pid %d) ended, and its lock "
+                                  "with it: '%s' killed", (int)holder, command[0]);
+        }
     }
     command_pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status)
@@ -305,11 +348,17 @@ int cmd_lock(int argc, char **argv)
         return cli_fail_lib(name, rc);
     /* Under a `shmap lock` of the same segment (a script that locks, run under a lock),
      * COMMAND runs under that hold: waiting for it would be waiting for an ancestor. */
-    int enclosed = flags == SHMAP_LOCK_EXCLUSIVE ? cli_enclosing_write(name, seg)
-                                                 : cli_enclosing_read(seg);
+    pid_t holder = 0;
+    int enclosed = flags == SHMAP_LOCK_EXCLUSIVE ? cli_enclosing_write(name, seg, &holder)
+                                                 : cli_enclosing_read(seg, &holder);
     if (enclosed < 0) {
         shmap_close(seg);
         return CLI_EXIT_FAIL;
+    }
+    int holder_fd = enclosed ? pid_watch(holder) : -1;
+    if (enclosed && holder_fd < 0 && errno == ESRCH) {
+        shmap_close(seg);
+        return cli_fail(name, "the enclosing `shmap lock` (pid %d) has ended", (int)holder);
     }
     saved_signals saved;
     signals_catch(&saved);
@@ -351,7 +400,9 @@ int cmd_lock(int argc, char **argv)
         signals_restore(&saved);
         return cli_fail(name, "was deleted while waiting for its lock; COMMAND not run");
     }
-    int status = run(name, argv + dash + 1, &saved);
+    int status = run(name, argv + dash + 1, &saved, enclosed ? holder : 0, holder_fd);
+    if (holder_fd >= 0)
+        close(holder_fd);
     if (!enclosed)
         shmap_unlock(seg);
     shmap_close(seg);

@@ -317,7 +317,7 @@ static const cli_command commands[] = {
      "instead of waiting for it: cat and export under either lock; fill, set,\n"
      "import --existing and lock --write under --write (under --read they fail at once,\n"
      "saying why), and lock --read under either: a lock nested so runs its COMMAND\n"
-     "under the enclosing hold."},
+     "under the enclosing hold, and kills it if the enclosing lock ends first."},
     {"set", cmd_set, "set NAME INDEX... VALUE [--timeout SECONDS] " CLI_RAW_USAGE,
      "set one element, then publish",
      "One INDEX per dimension; a negative index counts from the end. VALUE is:\n"

@@ -159,10 +159,13 @@ static int enclosing_lock(shmap_seg *seg, pid_t *holder)
     return found;
 }
 
-int cli_enclosing_read(shmap_seg *seg)
+int cli_enclosing_read(shmap_seg *seg, pid_t *holder)
 {
-    pid_t holder = 0;
-    return enclosing_lock(seg, &holder) != 0;
+    pid_t h = 0;
+    int found = enclosing_lock(seg, &h) != 0;
+    if (holder)
+        *holder = h;
+    return found;
 }
 
 static volatile sig_atomic_t write_signal; /* an end signal that came while writing */
@@ -188,15 +191,17 @@ static void end_if_signalled(void)
     }
 }
 
-int cli_enclosing_write(const char *name, shmap_seg *seg)
+int cli_enclosing_write(const char *name, shmap_seg *seg, pid_t *holder)
 {
-    pid_t holder = 0;
-    int enclosing = enclosing_lock(seg, &holder);
+    pid_t h = 0;
+    int enclosing = enclosing_lock(seg, &h);
     if (enclosing == 'r') {
         cli_fail(name, "runs under `shmap lock --read` (pid %d), whose shared hold would keep "
-                       "a write out for ever: use `shmap lock --write`", (int)holder);
+                       "a write out for ever: use `shmap lock --write`", (int)h);
         return -1;
     }
+    if (holder)
+        *holder = h;
     return enclosing == 'w';
 }
 
@@ -208,7 +213,7 @@ int cli_enclosing_write(const char *name, shmap_seg *seg)
  */
 static int write_lock(const char *name, shmap_seg *seg, double timeout)
 {
-    int enclosing = cli_enclosing_write(name, seg);
+    int enclosing = cli_enclosing_write(name, seg, NULL);
     if (enclosing < 0)
         return -CLI_EXIT_FAIL;
     cli_catch_end_signals(on_write_signal, 0);

@@ -192,3 +192,52 @@ TEST(writers__shmap_lock_under_shmap_lock_runs_under_its_hold)
     RUN(0, "rm", name);
     util_clear(&out, &err);
 }
+
+/*
+ * A nested `shmap lock` lasts only as long as the enclosing one: that one killed (kill -9),
+ * or ended by a signal it passes on to its command (the shell between, which dies of it),
+ * takes its hold with it, and the nested command, orphaned, is killed rather than left to
+ * run on beside the next writer.
+ */
+TEST(writers__a_nested_lock_ends_its_command_when_the_enclosing_one_ends)
+{
+    const char *name = test_name("nestend");
+    char *out = NULL, *err = NULL, script[2048];
+    const char *bin = test_shmap_bin();
+    const char *started = util_test_path("started"), *late = util_test_path("late");
+    const char *log = util_test_path("inner.log");
+    RUN(0, "create", name, "u8", "3");
+    const int sigs[] = {SIGKILL, SIGTERM};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        unlink(started);
+        unlink(late);
+        /* The shell between dies with the outer lock, leaving the nested one orphaned. */
+        snprintf(script, sizeof script,
+                 "'%s' lock %s --write -- sh -c 'touch %s; sleep 1; touch %s' 2>%s", bin, name,
+                 started, late, log);
+        pid_t outer = util_spawn();
+        if (outer == 0) {
+            execl(bin, bin, "lock", name, "--write", "--", "sh", "-c", script, (char *)NULL);
+            _exit(127);
+        }
+        double deadline = util_now_s() + 10;
+        while (access(started, F_OK) != 0 && util_now_s() < deadline)
+            util_sleep_ms(10);
+        CHECK(access(started, F_OK) == 0);
+        kill(outer, sigs[i]);
+        test_wait(outer);
+        /* The next writer gets the lock, and the nested command is gone. */
+        double t0 = util_now_s();
+        RUN(0, "lock", name, "--write", "--timeout", "5", "--", "true");
+        CHECK(util_now_s() - t0 < 2);
+        util_sleep_ms(1500);
+        CHECK(access(late, F_OK) != 0);
+        size_t len = 0;
+        char *said = (char *)util_read_file(log, &len);
+        CHECK_CONTAINS(said, "the enclosing `shmap lock` (pid ");
+        CHECK_CONTAINS(said, "ended, and its lock with it: 'sh' killed");
+        free(said);
+    }
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
