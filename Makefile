@@ -61,7 +61,7 @@ FITS_SKIP := FITS support not built: install libcfitsio-dev$(if $(shell command 
 else
 FITS_SKIP := FITS support not built (FITS=$(FITS))
 # Asked for by name: the command says so, rather than what to install.
-$(B)/cli/fits_none.o: ALL_CFLAGS += -DCLI_FITS_OFF
+$(B)/cli/fits_none.o: ALL_CFLAGS += -DCLI_FITS_OFF='"$(FITS)"'
 endif
 ifeq ($(FITS),yes)
 FITS_CFLAGS := $(shell pkg-config --cflags cfitsio)

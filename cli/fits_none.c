@@ -1,8 +1,8 @@
 /*
  * fits_none.c: FITS import and export when shmap is built without CFITSIO. Every call says
- * so, in the one sentence cli_fits_missing, so the user knows what to install (or, built
- * with FITS=no, CLI_FITS_OFF, that FITS was left out on purpose); the build picks this file
- * or fits.c (see the Makefile).
+ * so, in the one sentence cli_fits_missing, so the user knows what to install (or, when
+ * the build was given FITS other than yes, which CLI_FITS_OFF holds, that FITS was left out
+ * on purpose); the build picks this file or fits.c (see the Makefile).
  */
 #include <stdio.h>
 
@@ -12,7 +12,8 @@
 
 const int cli_fits_built = 0;
 #ifdef CLI_FITS_OFF
-const char cli_fits_missing[] = "FITS support not built (shmap was built with FITS=no)";
+const char cli_fits_missing[] = "FITS support not built (shmap was built with FITS="
+                                CLI_FITS_OFF ")";
 #else
 const char cli_fits_missing[] = "FITS support not built: install libcfitsio-dev and rebuild";
 #endif

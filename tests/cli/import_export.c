@@ -1031,7 +1031,7 @@ TEST(io__without_cfitsio_fits_is_one_clear_failure)
     /* What to install, or (built with FITS=no) that FITS was left out on purpose. */
     CHECK_ERROR_LINE(err, "FITS support not built");
     CHECK(strstr(err, ": install libcfitsio-dev and rebuild\n") ||
-          strstr(err, " (shmap was built with FITS=no)\n"));
+          strstr(err, " (shmap was built with FITS="));
     CHECK(!file_exists(util_test_path("x.fits")));
     RUN(0, "export", name, util_test_path("x.npy"));
     CHECK_OK(shmap_unlink(name));
