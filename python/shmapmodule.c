@@ -231,52 +231,6 @@ static char *python_words(const char *text, const char *name)
 }
 
 /*
- * Raise @p cls (NULL: by code) for code @p rc with the message @p msg (a reference this
- * takes), and the attributes every shmap exception has: code (@p rc), errname and errno
- * (-rc for a system code, else @p rc). Every shmap.Error raised goes through here, so a
- * handler written as the docs say never meets one without them. Returns NULL.
- */
-static PyObject *raise_msg(PyObject *cls, int rc, PyObject *msg)
-{
-    if (!cls)
-        cls = exception_class(rc);
-    PyObject *exc = is_errno(rc) ? PyObject_CallFunction(cls, "iO", -rc, msg)
-                                 : PyObject_CallFunctionObjArgs(cls, msg, NULL);
-    Py_DECREF(msg);
-    if (!exc)
-        return NULL;
-    PyObject *code = PyLong_FromLong(rc);
-    PyObject *errname = PyUnicode_FromString(shmap_errname(rc));
-    int bad = !code || !errname || PyObject_SetAttrString(exc, "code", code) < 0 ||
-              PyObject_SetAttrString(exc, "errname", errname) < 0 ||
-              (!is_errno(rc) && PyObject_SetAttrString(exc, "errno", code) < 0);
-    Py_XDECREF(code);
-    Py_XDECREF(errname);
-    if (bad) {
-        Py_DECREF(exc);
-        return NULL;
-    }
-    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-    Py_DECREF(exc);
-    return NULL;
-}
-
-/*
- * Raise @p cls (NULL: by code) for code @p rc with a message formatted as
- * PyUnicode_FromFormat() does (%R, %U, %s, %zd...), through raise_msg(): for what the
- * binding itself refuses or finds wrong (a numpy dtype shmap cannot store, a record field
- * list that does not read back), with the library's code for it. Returns NULL.
- */
-static PyObject *raise_fmt(PyObject *cls, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
-    va_end(ap);
-    return msg ? raise_msg(cls, rc, msg) : NULL;
-}
-
-/*
  * A message fit to print on one line: control characters (C0, DEL, C1) and the bytes a name
  * could not be decoded from (lone surrogates, from os.fsdecode()) spelled as repr() spells
  * them (\n, \x1b, \udcff), so that a name reads as repr(name) shows it. Steals @p msg; a
@@ -327,10 +281,59 @@ static PyObject *printable_msg(PyObject *msg)
 }
 
 /*
+ * Raise @p cls (NULL: by code) for code @p rc with the message @p msg (a reference this
+ * takes), and the attributes every shmap exception has: code (@p rc), errname and errno
+ * (-rc for a system code, else @p rc). Every shmap.Error raised goes through here, so a
+ * handler written as the docs say never meets one without them. The message is made
+ * printable first (printable_msg()). Returns NULL.
+ */
+static PyObject *raise_msg(PyObject *cls, int rc, PyObject *msg)
+{
+    if (!(msg = printable_msg(msg)))
+        return NULL;
+    if (!cls)
+        cls = exception_class(rc);
+    PyObject *exc = is_errno(rc) ? PyObject_CallFunction(cls, "iO", -rc, msg)
+                                 : PyObject_CallFunctionObjArgs(cls, msg, NULL);
+    Py_DECREF(msg);
+    if (!exc)
+        return NULL;
+    PyObject *code = PyLong_FromLong(rc);
+    PyObject *errname = PyUnicode_FromString(shmap_errname(rc));
+    int bad = !code || !errname || PyObject_SetAttrString(exc, "code", code) < 0 ||
+              PyObject_SetAttrString(exc, "errname", errname) < 0 ||
+              (!is_errno(rc) && PyObject_SetAttrString(exc, "errno", code) < 0);
+    Py_XDECREF(code);
+    Py_XDECREF(errname);
+    if (bad) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/*
+ * Raise @p cls (NULL: by code) for code @p rc with a message formatted as
+ * PyUnicode_FromFormat() does (%R, %U, %s, %zd...), through raise_msg(): for what the
+ * binding itself refuses or finds wrong (a numpy dtype shmap cannot store, a record field
+ * list that does not read back), with the library's code for it. Returns NULL.
+ */
+static PyObject *raise_fmt(PyObject *cls, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    return msg ? raise_msg(cls, rc, msg) : NULL;
+}
+
+/*
  * Raise @p cls (NULL: by code) for library code @p rc with the message @p text, made to
  * name @p name when it does not already, and the attributes code, errname and errno.
  * The text is put in a Python user's words (python_words()), decoded as names are (see
- * name_arg()) and made printable (printable_msg()), so it spells a name as repr() spells
+ * name_arg()), and made printable by raise_msg(), so it spells a name as repr() spells
  * list()'s and Segment.name. Returns NULL, for `return raise_text(...)`.
  */
 static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char *c_text)
@@ -353,7 +356,6 @@ static PyObject *raise_text(PyObject *cls, int rc, const char *name, const char 
         PyMem_Free(both);
     }
     PyMem_Free(text);
-    msg = printable_msg(msg);
     return msg ? raise_msg(cls, rc, msg) : NULL;
 }
 
@@ -1707,7 +1709,7 @@ static int check_open(SegmentObject *self)
 {
     if (self->seg)
         return 0;
-    PyErr_Format(PyExc_ValueError, "segment '%U' is closed", self->name);
+    PyErr_Format(PyExc_ValueError, "segment %R is closed", self->name);
     return -1;
 }
 
@@ -1830,7 +1832,7 @@ static int wait_check(void *arg)
     } else if (PyErr_CheckSignals() < 0) {
         w->raised = 1;
     } else if (w->owner && !w->owner->seg) {
-        PyErr_Format(PyExc_ValueError, "segment '%U' was closed while waiting",
+        PyErr_Format(PyExc_ValueError, "segment %R was closed while waiting",
                      w->owner->name);
         w->raised = 1;
     }
@@ -2573,7 +2575,7 @@ static PyObject *lock_enter(PyObject *obj, PyObject *unused)
     (void)unused;
     LockObject *self = (LockObject *)obj;
     if (!self->node.seg) {
-        PyErr_Format(PyExc_ValueError, "the lock on '%U' was released: take another with "
+        PyErr_Format(PyExc_ValueError, "the lock on %R was released: take another with "
                                        "Segment.lock()", self->name);
         return NULL;
     }
@@ -3172,7 +3174,7 @@ static int seg_getbuffer(PyObject *obj, Py_buffer *view, int flags)
     if (check_open(self) < 0)
         return -1;
     if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE && !self->writable) {
-        PyErr_Format(PyExc_BufferError, "segment '%U' is open read-only", self->name);
+        PyErr_Format(PyExc_BufferError, "segment %R is open read-only", self->name);
         return -1;
     }
     int fortran = 1;
@@ -3180,7 +3182,7 @@ static int seg_getbuffer(PyObject *obj, Py_buffer *view, int flags)
         if (self->dims[i] > 1 && big++)
             fortran = 0;
     if ((flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS && !fortran) {
-        PyErr_Format(PyExc_BufferError, "segment '%U' is C-contiguous, not Fortran-contiguous",
+        PyErr_Format(PyExc_BufferError, "segment %R is C-contiguous, not Fortran-contiguous",
                      self->name);
         return -1;
     }

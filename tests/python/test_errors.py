@@ -406,3 +406,9 @@ def test_errors__messages_escape_what_would_break_a_line_or_a_terminal(name):
         shmap.open(odd)
     assert name + "\\udcff\\udcfe: no such segment" in str(exc.value)
     str(exc.value).encode("utf-8")  # no lone surrogate left to fail on
+    # Messages the binding makes itself too.
+    with shmap.create(odd, 4, "u1") as seg:
+        pass
+    with pytest.raises(ValueError) as exc:
+        seg.array
+    assert repr(odd) in str(exc.value) and str(exc.value).isprintable()
