@@ -215,13 +215,6 @@ static int fail_fork(const char *name, const char *command, int e)
 }
 
 /*
- * Run the command; the signals are caught and blocked. COMMAND dies with this process
- * (PR_SET_PDEATHSIG): a SIGKILL, which cannot be passed on, would otherwise leave it
- * running on without the lock, its holder dead, while the next locker went in beside it.
- * flock(1)'s command keeps the lock through the descriptor it inherits; here the lock is
- * this process's, so the command goes with it, and the next writer is warned.
- */
-/*
  * Sleep until a signal in @p waiting comes, or until @p holder (an enclosing `shmap lock`,
  * watched through @p fd, or by kill() every 100 ms when there is no pidfd) has ended: true
  * then.
@@ -247,8 +240,15 @@ static int pid_watch(pid_t pid)
 #endif
 }
 
-/* Run COMMAND (see above); under an enclosing `shmap lock` (@p holder, watched through
- * @p holder_fd), only while it lasts. */
+/*
+ * Run the command; the signals are caught and blocked. COMMAND dies with this process
+ * (PR_SET_PDEATHSIG): a SIGKILL, which cannot be passed on, would otherwise leave it
+ * running on without the lock, its holder dead, while the next locker went in beside it.
+ * flock(1)'s command keeps the lock through the descriptor it inherits; here the lock is
+ * this process's, so the command goes with it, and the next writer is warned.
+ * Under an enclosing `shmap lock` (@p holder, watched through @p holder_fd), only while
+ * that one lasts.
+ */
 static int run(const char *name, char **command, const saved_signals *s, pid_t holder,
                int holder_fd)
 {
