@@ -39,6 +39,13 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* What is left of @p timeout seconds (< 0: for ever) begun at @p start (mono_s()). */
+static double time_left(double timeout, double start)
+{
+    double used = mono_s() - start;
+    return timeout < 0 ? timeout : timeout > used ? timeout - used : 0;
+}
+
 /*
  * With no timeout, how long a copy is tried again while writers keep it from being whole.
  * The lock is waited for as long as it takes, as `shmap lock` does, but writers that
@@ -304,37 +311,29 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
 {
     /* One timeout for both waits: the lock's, then the copy's. Under a `shmap lock` that
      * holds it, the copy is made under that hold. */
-    double start = mono_s(), total = timeout;
-    pid_t holder = 0;
-    int enclosed = enclosing_lock(seg, &holder) != 0;
+    double start = mono_s();
+    int enclosed = cli_enclosing_read(seg, NULL);
     int rc = enclosed ? 0 : shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
     int locked = !enclosed && rc == 0;
-    if (timeout >= 0)
-        timeout = timeout > mono_s() - start ? timeout - (mono_s() - start) : 0;
+    /* A reader who may not write the segment cannot lock it, nor one that finds the attach
+     * table full: it waits for a writer holding the exclusive lock, then makes the checked
+     * copy alone. */
+    if (rc == SHMAP_EREADONLY || rc == -EUSERS)
+        rc = wait_for_writer(seg, time_left(timeout, start));
     if (rc == -ETIMEDOUT || rc == -EBUSY) {
         char who[512];
         shmap_lock_holders(seg, who, sizeof who);
         return cli_fail(name, "timed out waiting for the lock: %s", who);
     }
-    /* A reader who may not write the segment cannot lock it, nor one that finds the attach
-     * table full: it waits for a writer holding the exclusive lock, then makes the checked
-     * copy alone. */
-    if (rc < 0 && rc != SHMAP_EREADONLY && rc != -EUSERS)
+    if (rc < 0)
         return cli_fail_lib(name, rc);
-    if (rc < 0 && wait_for_writer(seg, timeout) < 0) {
-        char who[512];
-        shmap_lock_holders(seg, who, sizeof who);
-        return cli_fail(name, "timed out waiting for the lock: %s", who);
-    }
-    if (rc < 0 && total >= 0)
-        timeout = total > mono_s() - start ? total - (mono_s() - start) : 0;
     /* A writer that died holding the exclusive lock may have left the data half-written:
      * the next writer is told, and a reader is told here, as the copy may show it. */
     shmap_lockinfo li;
     if (shmap_lock_info(seg, &li) == 0 && li.owner_died && li.dead_pid > 0)
         cli_warn(name, "previous writer (pid %ld) died while holding the lock: data may be "
                        "inconsistent", (long)li.dead_pid);
-    int status = copy_whole(name, seg, timeout, copy, ctx);
+    int status = copy_whole(name, seg, time_left(timeout, start), copy, ctx);
     if (status == CLI_EXIT_OK && also)
         status = also(ctx);
     if (locked)

@@ -230,17 +230,18 @@ static char *python_words(const char *text, const char *name)
     return out;
 }
 
-/*
- * A message fit to print on one line: control characters (C0, DEL, C1) and the bytes a name
- * could not be decoded from (lone surrogates, from os.fsdecode()) spelled as repr() spells
- * them (\n, \x1b, \udcff), so that a name reads as repr(name) shows it. Steals @p msg; a
- * new reference, or NULL with an exception.
- */
+/* A control character (C0, DEL, C1), or a byte os.fsdecode() could not decode (a lone
+ * surrogate). */
 static int unprintable(Py_UCS4 c)
 {
     return c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xdc80 && c <= 0xdcff);
 }
 
+/*
+ * A message fit to print on one line: unprintable() characters spelled as repr() spells
+ * them (\n, \x1b, \udcff), so that a name reads as repr(name) shows it. Steals @p msg; a
+ * new reference, or NULL with an exception.
+ */
 static PyObject *printable_msg(PyObject *msg)
 {
     if (!msg)
@@ -1470,15 +1471,21 @@ static void mapped_find(shmap_seg *seg, mapped_set *out)
         out->write_state = SHMAP_WRITE_NONE;
 }
 
+/* A write state's name, as `shmap info --json` and Segment.write_state spell it. */
+static const char *write_state_name(int state)
+{
+    static const char *const names[] = {"none", "in_progress", "abandoned", "aborted"};
+    return state >= 0 && state <= SHMAP_WRITE_ABORTED ? names[state] : names[0];
+}
+
 /* "write", as `shmap info --json` has it; None where nobody asked (a listing). */
 static int write_member(PyObject *d, const mapped_set *m)
 {
     if (!m || m->write_state < 0)
         return put(d, "write", Py_NewRef(Py_None));
-    static const char *const names[] = {"none", "in_progress", "abandoned", "aborted"};
-    int s = m->write_state <= SHMAP_WRITE_ABORTED ? m->write_state : SHMAP_WRITE_NONE;
+    int s = m->write_state;
     PyObject *w = PyDict_New();
-    if (!w || put(w, "state", PyUnicode_FromString(names[s])) < 0 ||
+    if (!w || put(w, "state", PyUnicode_FromString(write_state_name(s))) < 0 ||
         put(w, "pid", s != SHMAP_WRITE_NONE && m->write_pid > 0
                           ? PyLong_FromLong((long)m->write_pid)
                           : Py_NewRef(Py_None)) < 0) {
@@ -2928,11 +2935,8 @@ static PyObject *seg_get_write_state(PyObject *obj, void *closure)
     int rc = shmap_write_state(self->seg, &writer);
     if (rc < 0)
         return raise_seg(self, rc);
-    const char *state = rc == SHMAP_WRITE_IN_PROGRESS ? "in_progress"
-                        : rc == SHMAP_WRITE_ABANDONED ? "abandoned"
-                        : rc == SHMAP_WRITE_ABORTED   ? "aborted"
-                                                      : "none";
-    return Py_BuildValue("(sN)", state, pid_or_none(rc == SHMAP_WRITE_NONE ? 0 : writer));
+    return Py_BuildValue("(sN)", write_state_name(rc),
+                         pid_or_none(rc == SHMAP_WRITE_NONE ? 0 : writer));
 }
 
 static PyObject *seg_write_begin(PyObject *obj, PyObject *unused)

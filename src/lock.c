@@ -773,9 +773,6 @@ static RARE int unlock_refused(shmap_seg *seg, bool taken)
         return shmap__err(SHMAP_EINVAL, "shmap_unlock: NULL segment");
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "unlock");
-    if (seg->lock_held && seg->lock_pid == shmap__getpid() && !taken)
-        return shmap__err(SHMAP_EINVAL, "%s: this handle's lock was not taken from a writer "
-                                        "that died (SHMAP_EOWNERDEAD)", seg->map->name.name);
     if (taken)
         return shmap__err(SHMAP_EINVAL, "%s: the exclusive lock was taken from this "
                                         "process (it was thought dead)", seg->map->name.name);
@@ -818,9 +815,11 @@ int shmap_unlock(shmap_seg *seg)
 
 int shmap_unlock_inconsistent(shmap_seg *seg)
 {
-    if (!seg || seg->map->raw || !(seg->lock_held & SHMAP__HELD_DIED) ||
-        seg->lock_pid != shmap__getpid())
+    if (!seg || seg->map->raw || !seg->lock_held || seg->lock_pid != shmap__getpid())
         return unlock_refused(seg, false);
+    if (!(seg->lock_held & SHMAP__HELD_DIED))
+        return shmap__err(SHMAP_EINVAL, "%s: this handle's lock was not taken from a writer "
+                                        "that died (SHMAP_EOWNERDEAD)", seg->map->name.name);
     /* The dead writer's pid is still in `dead_pid`: the next locker is told of it. */
     return unlock_held(seg, SHMAP__LW_DIED);
 }

@@ -109,11 +109,31 @@ static void ds_stat(int id, const struct shmid_ds *ds, struct stat *st)
     st->st_gid = ds->shm_perm.gid;
 }
 
-static int read_ds(int id, struct shmid_ds *ds, const char *who);
+struct find_ds {
+    int id;
+    struct shmid_ds *ds;
+};
+
+static int match_id(int id, const struct shmid_ds *ds, void *ctx)
+{
+    struct find_ds *f = ctx;
+    if (id != f->id)
+        return 0;
+    *f->ds = *ds;
+    return 1;
+}
+
+/* Segment `id`'s description as the walk `ipcs` makes (SHM_STAT_ANY) reads it, which needs
+ * no read permission: true when found. */
+static bool listed_ds(int id, struct shmid_ds *ds)
+{
+    struct find_ds f = {id, ds};
+    return shmap__sysv_each(match_id, &f) == 1;
+}
 
 /* What IPC_STAT says, as a struct stat; the key, when `key` is not NULL; whether the
  * segment is marked for removal (SHM_DEST), when `deleted` is not NULL. An owner who took
- * read permission from itself still gets it (read_ds()): it may remove the segment, and
+ * read permission from itself still gets it (listed_ds()): it may remove the segment, and
  * change its mode; another user is refused here, as IPC_STAT refuses it. */
 static int stat_id(int id, struct stat *st, key_t *key, bool *deleted, const char *who)
 {
@@ -121,7 +141,7 @@ static int stat_id(int id, struct stat *st, key_t *key, bool *deleted, const cha
     if (shmctl(id, IPC_STAT, &ds) < 0) {
         int e = errno;
         uid_t me = geteuid();
-        if (e != EACCES || read_ds(id, &ds, who) < 0 ||
+        if (e != EACCES || !listed_ds(id, &ds) ||
             (ds.shm_perm.uid != me && ds.shm_perm.cuid != me))
             return stat_error(e, id, who);
     }
@@ -281,6 +301,8 @@ static int create_error(int e, const struct shmap__name *n, uint64_t size, size_
 }
 
 static int read_ds(int id, struct shmid_ds *ds, const char *who);
+static int set_ds(const struct shmap__name *n, int id, struct shmid_ds *ds,
+                  const struct shmap__perm_change *ch);
 
 /*
  * Replace: remove the segment `old` that holds the key, so that the key is free again (its
@@ -423,20 +445,13 @@ static int sysv_create(struct shmap__name *n, const struct shmap__create_req *re
         shmctl(id, IPC_RMID, NULL);
         return rc;
     }
-    if ((mode & 0600u) != 0600u) {
-        struct shmid_ds ds;
-        int e = shmctl(id, IPC_STAT, &ds) < 0 ? errno : 0;
-        if (!e) {
-            ds.shm_perm.mode = (unsigned short)((ds.shm_perm.mode & ~0777u) | mode);
-            if (shmctl(id, IPC_SET, &ds) < 0)
-                e = errno;
-        }
-        if (e) {
-            rc = shmap__err(-e, "%s: cannot set mode %04o: %s", n->name, mode, strerror(e));
-            shmdt(p);
-            shmctl(id, IPC_RMID, NULL);
-            return rc;
-        }
+    struct shmid_ds ds;
+    const struct shmap__perm_change ch = {true, mode, (uid_t)-1, (gid_t)-1};
+    if ((mode & 0600u) != 0600u &&
+        ((rc = read_ds(id, &ds, n->name)) < 0 || (rc = set_ds(n, id, &ds, &ch)) < 0)) {
+        shmdt(p);
+        shmctl(id, IPC_RMID, NULL);
+        return rc;
     }
     /* The field list and keywords, then the header marked INIT (never READY, even for a
      * moment): readers who find the key now wait for READY, as they wait while the header
@@ -529,29 +544,14 @@ static int sysv_unlink(const struct shmap__name *n)
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
 
-struct find_ds {
-    int id;
-    struct shmid_ds *ds;
-};
-
-static int match_id(int id, const struct shmid_ds *ds, void *ctx)
-{
-    struct find_ds *f = ctx;
-    if (id != f->id)
-        return 0;
-    *f->ds = *ds;
-    return 1;
-}
-
 /* IPC_STAT needs read permission, which an owner may have taken from itself; the walk
- * `ipcs` makes (SHM_STAT_ANY) needs none. */
+ * `ipcs` makes (listed_ds()) needs none. */
 static int read_ds(int id, struct shmid_ds *ds, const char *who)
 {
     if (shmctl(id, IPC_STAT, ds) == 0)
         return 0;
     int e = errno;
-    struct find_ds f = {id, ds};
-    if (e == EACCES && shmap__sysv_each(match_id, &f) == 1)
+    if (e == EACCES && listed_ds(id, ds))
         return 0;
     return stat_error(e, id, who);
 }

@@ -533,21 +533,8 @@ TEST(cli__info_shows_a_write_in_progress_and_one_abandoned)
     CHECK_CONTAINS(out, "\nwrite:           none\n");
     RUN(0, "info", name, "--json");
     CHECK_CONTAINS(out, "\"write\": {\"state\": \"none\", \"pid\": null}");
-    int p[2];
-    CHECK(pipe(p) == 0);
-    pid_t writer = util_spawn();
-    if (writer == 0) {
-        shmap_seg *seg = NULL;
-        int ok = shmap_open(&seg, name, SHMAP_RDWR) == 0 && shmap_write_begin(seg, NULL) == 0;
-        if (write(p[1], ok ? "y" : "n", 1) != 1)
-            _exit(1);
-        pause();
-        _exit(0);
-    }
-    char c = 0;
-    CHECK(read(p[0], &c, 1) == 1 && c == 'y');
-    close(p[0]);
-    close(p[1]);
+    const unsigned char seven = 7;
+    pid_t writer = util_spawn_mid_frame_writer(name, &seven, 1, 4);
     RUN(0, "info", name);
     snprintf(want, sizeof want, "\nwrite:           in progress by pid %d\n", (int)writer);
     CHECK_CONTAINS(out, want);

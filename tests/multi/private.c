@@ -260,11 +260,8 @@ TEST(private__a_private_locker_is_attached_read_only)
 {
     const char *name = test_name("privlock");
     const uint64_t dims[1] = {4};
-    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-    opts.flags = SHMAP_CREATE_KEEP;
-    shmap_seg *seg = NULL, *priv = NULL;
-    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
-    CHECK_OK(shmap_close(seg));
+    shmap_seg *priv = NULL;
+    util_make_kept(name, SHMAP_U8, 1, dims);
     pid_t kid = util_spawn();
     if (kid == 0) {
         shmap_attacher att[4];
