@@ -50,8 +50,8 @@ extern "C" {
 /** @brief Library version, as numbers and as a string. */
 #define SHMAP_VERSION_MAJOR 0
 #define SHMAP_VERSION_MINOR 4
-#define SHMAP_VERSION_PATCH 5
-#define SHMAP_VERSION_STRING "0.4.5"
+#define SHMAP_VERSION_PATCH 6
+#define SHMAP_VERSION_STRING "0.4.6"
 
 /** @brief The library's version string at run time (may differ from the header's). */
 SHMAP_EXTERN const char *shmap_version(void);
@@ -852,12 +852,18 @@ SHMAP_EXTERN int shmap_os_handle(const shmap_seg *seg, char *buf, size_t size);
  * many it missed. A plain segment is a ring of one frame: the whole array.
  * @{ */
 
-/** @brief The generation counter: how many times the data was published. */
+/** @brief The generation counter: how many frames were published (one a publish; a frame
+ *  whose writer died in the middle of it counts too, as lost, when the next write ends). */
 SHMAP_EXTERN uint64_t shmap_generation(const shmap_seg *seg);
 
 /**
  * @brief Begin writing the next frame: mark a write in progress (readers of the frame it
  * overwrites will retry) and tell where the frame goes.
+ *
+ * A write left in progress by a process that died is taken over. In a plain segment readers
+ * may have been given that frame torn, so the write takes the next frame number: the
+ * abandoned frame counts as published and lost, and the publish moves the generation two on
+ * (shmap_read_frame()).
  * @param[out] frame where frame number shmap_generation() goes: the data for a plain
  *             segment, index generation % N of the first dimension for a ring (may be NULL).
  * @return 0, #SHMAP_EREADONLY, or -EALREADY if a write is already in progress by this
@@ -885,6 +891,10 @@ SHMAP_EXTERN int shmap_write_abort(shmap_seg *seg);
 /**
  * @brief Mark a new version of the data: end the write in progress if any, bump the
  * generation and wake every waiter.
+ *
+ * The generation moves one on, or two for a write that took over the frame of a plain
+ * segment whose writer died in the middle of it (shmap_write_begin()); so does a publish
+ * without shmap_write_begin() that ends such a frame.
  * @return 0, #SHMAP_EREADONLY, #SHMAP_EINVAL for a NULL @p seg, or #SHMAP_ERAW.
  */
 SHMAP_EXTERN int shmap_publish(shmap_seg *seg);
@@ -927,11 +937,12 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * #SHMAP_EOWNERDEAD: after a moment (10 ms) of waiting, or at once when the call is about
  * to give up (a try with @p timeout_s 0, or the end of the timeout), so a try and a wait
  * give the same answer about a dead writer. Checking the writer reads /proc. Before the
- * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0): its copy
- * then counts as frame 0, so a writer that takes over and publishes frame 0 again brings that
- * reader nothing new. A ring's reader never copies a frame being written: it waits for it,
- * whatever became of its writer. A writer in another pid namespace cannot be judged: it
- * counts as alive.
+ * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0). The next
+ * writer, which takes the frame over (shmap_write_begin()), publishes it as a new frame, the
+ * one left torn counting as lost (the generation moves two on), so a reader given the torn
+ * copy gets it whole and is not left on the torn one. A ring's reader never copies a frame
+ * being written: it waits for it, whatever became of its writer. A writer in another pid
+ * namespace cannot be judged: it counts as alive.
  * @param[in,out] seen frames the caller has had; on success, the number of the copied
  *                frame plus one.
  * @param[out] dst shmap_frame_size() bytes.

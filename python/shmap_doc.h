@@ -648,7 +648,9 @@ PyDoc_STRVAR(segment_os_handle_doc,
 "('/frames'), the System V id ('123'), or the file's path. Raises ValueError if the\n"
 "segment is closed.");
 PyDoc_STRVAR(segment_generation_doc,
-"The generation counter, an int: how many times the data was published (read live).\n"
+"The generation counter, an int: how many frames were published (read live). Each\n"
+"publish counts one; a frame whose writer died in the middle of it (a plain segment)\n"
+"counts too, as lost, when the next write ends.\n"
 "Raises ValueError if the segment is closed, shmap.Error (ERAW) for a raw mapping.");
 PyDoc_STRVAR(segment_readonly_doc, "True if the segment is open read-only.");
 PyDoc_STRVAR(segment_closed_doc, "True once close() or unmap() was called.");
@@ -782,8 +784,10 @@ PyDoc_STRVAR(segment_publish_doc,
 "\n"
 "Mark a new version of the data: end the write begun by write_begin() if any, bump\n"
 "the generation counter and wake every process waiting for it (wait(), read_frame(),\n"
-"`shmap wait`). On a private Segment it changes its own copy of the header only,\n"
-"and tells nobody, itself included. Returns None. Raises ValueError if the segment\n"
+"`shmap wait`). The generation moves two on when the write took over a frame of a\n"
+"plain segment whose writer died in the middle of it (read_frame()). On a private\n"
+"Segment it changes its own copy of the header only, and tells nobody, itself\n"
+"included. Returns None. Raises ValueError if the segment\n"
 "is closed, shmap.ReadOnlyError (a PermissionError, code EREADONLY) on a read-only\n"
 "Segment, shmap.Error (ERAW) on a raw mapping.");
 
@@ -888,9 +892,11 @@ PyDoc_STRVAR(segment_read_frame_doc,
 "only when, in a plain segment, the writer died in the middle of a frame: the frame\n"
 "wanted as the writer left its slot (a reader a frame behind gets the frame the\n"
 "writer overwrote, then the one it was writing), and a shmap.OwnerDiedWarning is\n"
-"issued too. Raises as wait() does; a live writer in the middle of the only frame\n"
-"there is is waited for too, and so is one that aborted it (write_abort()) until it\n"
-"writes it again (write_state says who).");
+"issued too. The next writer takes that frame over and publishes it as a new frame,\n"
+"the torn one counting as lost, so the reader then gets it whole. Raises as wait()\n"
+"does; a live writer in the middle of the only frame there is is waited for too, and\n"
+"so is one that aborted it (write_abort()) until it writes it again (write_state\n"
+"says who).");
 
 PyDoc_STRVAR(segment_write_begin_doc,
 "write_begin($self, /)\n"

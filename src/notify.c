@@ -33,6 +33,14 @@
  * the writer's next write_begin() takes the write over rather than being refused, so the
  * frame readers get is the one written again, whole.
  *
+ * A plain segment's reader is given a frame torn when its writer died in the middle of it,
+ * and counts it had. The write that takes such a frame over therefore writes the next frame
+ * number, the abandoned one counting as lost (abandoned_here()): otherwise its publish would
+ * bring that reader nothing new, and it would stay on the torn copy until the frame after.
+ * The number is recorded as every write's is (`writer_frame`, the generation its publish
+ * brings), so the frame is the next one for such a reader, waited for and, should this writer
+ * die too, given torn in turn.
+ *
  * Private (copy-on-write) handles read and wait on the object's header through a shared
  * read-only mapping of its page (shmap__live(), made at open: segment.c), never on their own
  * copy, which stops following the object once anything writes to it, a futex wait included.
@@ -125,6 +133,36 @@ static bool writer_is_me(const struct shmap__header *h)
            (!start || start == shmap__self_start()) && (!ns || ns == shmap__self_pidns());
 }
 
+/*
+ * The generation that publishing the write in progress (the sequence `seq`, found writing
+ * at generation `g`) brings: the frame it writes, plus 1, as it recorded it; g + 1 when it
+ * recorded none (a writer of a version before 0.4.2).
+ */
+static uint64_t target_of(const struct shmap__header *h, uint32_t seq, uint64_t g)
+{
+    uint32_t wseq = __atomic_load_n(&h->writer_seq, __ATOMIC_ACQUIRE);
+    uint64_t frame = __atomic_load_n(&h->writer_frame, __ATOMIC_RELAXED);
+    return wseq == seq && frame > g ? frame : g + 1;
+}
+
+static bool writer_gone(const struct shmap__header *h);
+
+/*
+ * Is the write in progress in a plain segment one that its writer, another process, died in
+ * the middle of? Readers may have been given its frame torn (shmap_read_frame()), so the
+ * write that takes it over publishes the next frame number, the abandoned one counting as
+ * lost: published under the same number, it would be nothing new to a reader that had it
+ * torn, which would stay on the torn copy until the frame after. A ring's readers wait for
+ * a frame being written whatever became of its writer, so they never have one torn: its
+ * frames keep their numbers. Checking the writer reads /proc, only when a write was left in
+ * progress by another process.
+ */
+static bool abandoned_here(const struct shmap__header *h, uint32_t seq, uint64_t g)
+{
+    return !(h->flags & SHMAP_SEG_RING) && writing(h, seq, g) && !writer_is_me(h) &&
+           writer_gone(h);
+}
+
 int shmap_write_begin(shmap_seg *seg, void **frame)
 {
     int rc = need_writable(seg, "write");
@@ -136,12 +174,14 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
     if (writing(h, seq, g) && writer_is_me(h) && !aborted(h, seq))
         return shmap__err(-EALREADY, "%s: a write is already in progress in this process",
                           seg->map->name.name);
+    /* Judged before this write's identity replaces its writer's. */
+    uint64_t publishes_as = abandoned_here(h, seq, g) ? target_of(h, seq, g) + 1 : g + 1;
     /* A mark left by an aborted write never matches a later one's sequence (0 is even). */
     __atomic_store_n(&h->writer_aborted, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_start, shmap__self_start(), __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
-    __atomic_store_n(&h->writer_frame, g + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->writer_frame, publishes_as, __ATOMIC_RELAXED);
     uint32_t odd = (seq | 1) + ((seq & 1) ? 2 : 0);
     __atomic_store_n(&h->writer_seq, odd, __ATOMIC_RELEASE);
     /* Odd (a write left open by a dead writer is simply taken over), after the writer's
@@ -183,9 +223,19 @@ int shmap_publish(shmap_seg *seg)
     clock_gettime(CLOCK_REALTIME, &ts);
     __atomic_store_n(&h->last_publish_ns, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
                      __ATOMIC_RELAXED);
-    /* The generation first, then the sequence: see the design note. */
-    __atomic_add_fetch(&h->generation, 1, __ATOMIC_SEQ_CST);
+    /*
+     * The generation first, then the sequence: see the design note. It moves to what the
+     * write in progress recorded (two on, or more, for one that took over a frame whose
+     * writer died: abandoned_here()); one past that for a publish that ends such a frame
+     * without having begun a write.
+     */
     uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
+    uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
+    uint64_t step = 1;
+    if (seq & 1)
+        step = target_of(h, seq, g) - g + (abandoned_here(h, seq, g) ? 1 : 0);
+    __atomic_add_fetch(&h->generation, step, __ATOMIC_SEQ_CST);
+    seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
     if (seq & 1)
         __atomic_store_n(&h->write_seq, seq + 1, __ATOMIC_RELEASE);
     shmap__wake_all(gen_word(h));
@@ -381,9 +431,11 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
          * has had every frame before it (frame 0 for one that has had none): it goes the
          * way of a frame being rewritten below (waited for, or given torn if its writer
          * died), not to a wait for a publish that a dead writer never makes. There is
-         * nothing whole to copy meanwhile.
+         * nothing whole to copy meanwhile. A write that took over from a dead writer writes
+         * a later frame than g (abandoned_here()): a reader given the abandoned one torn
+         * waits for it as for the next.
          */
-        bool next = n == 1 && g == *seen && busy0;
+        bool next = n == 1 && busy0 && *seen >= g && *seen < target_of(h, seq, g);
         if (g <= *seen && !next) {
             rc = wait_past(seg, g, deadline);
             continue;
@@ -459,17 +511,18 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
             if (missed)
                 *missed = f - *seen;
             *seen = f + 1;
-            if (f < g2)
+            uint64_t writes = target_of(h, seq, g2) - 1;
+            if (f < writes)
                 return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while "
                                                     "writing frame %llu over frame %llu: the "
                                                     "copy of frame %llu may be torn",
                                   seg->map->name.name, (int)h->writer_pid,
-                                  (unsigned long long)g2, (unsigned long long)f,
+                                  (unsigned long long)writes, (unsigned long long)f,
                                   (unsigned long long)f);
             return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while writing "
                                                 "frame %llu: the copy may be torn",
                               seg->map->name.name, (int)h->writer_pid,
-                              (unsigned long long)g2);
+                              (unsigned long long)writes);
         }
         if (giving_up)
             return shmap__err(deadline == 0 ? -EAGAIN : -ETIMEDOUT,

@@ -389,13 +389,18 @@ TEST(notify__a_writer_killed_mid_frame_is_reported_not_waited_for)
     CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
     CHECK_CONTAINS(shmap_last_error(), "died while writing frame 1");
     CHECK_EQ_INT(seen, 1); /* frame 0, which the dead writer overwrote half of */
-    /* A new writer takes over and readers get whole frames again: frame 1, rewritten. */
+    /* A new writer takes over and readers get whole frames again: the frame rewritten is
+     * published as frame 2, frame 1 counting as lost. */
     void *fp;
     CHECK_OK(shmap_write_begin(seg, &fp));
     memset(fp, 0, 4096);
     CHECK_OK(shmap_publish(seg));
-    CHECK_OK(shmap_read_frame(seg, &seen, frame, 1.0, NULL));
-    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(shmap_generation(seg), 3);
+    uint64_t missed = 99;
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 1.0, &missed));
+    CHECK_EQ_INT(seen, 3);
+    CHECK_EQ_INT(missed, 1);
+    CHECK_EQ_INT(frame[0], 0);
     CHECK_OK(shmap_close(seg));
 }
 
@@ -547,16 +552,26 @@ TEST(notify__a_try_reports_a_writer_killed_mid_frame_as_a_wait_does)
     CHECK_OK(shmap_write_begin(seg, &fp));
     CHECK_EQ_INT(shmap_write_state(ro, &who), SHMAP_WRITE_IN_PROGRESS);
     CHECK_EQ_INT(who, getpid());
+    /* Meanwhile the frame is being written by a live writer: waited for, not torn again. */
+    CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_EQ_INT(seen, 2);
     memset(fp, 0, N * sizeof(uint32_t));
     CHECK_OK(shmap_publish(seg));
     CHECK_EQ_INT(shmap_write_state(ro, &who), SHMAP_WRITE_NONE);
     CHECK_EQ_INT(who, 0);
-    /* Which is frame 1 again, had already (torn) by the reader told of it; a reader that
-     * had only frame 0 gets it whole. */
-    CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
+    /* It is published as frame 2, frame 1 counting as lost: the reader given frame 1 torn
+     * gets it, whole, and so does one that had only frame 0, told it missed frame 1. */
+    CHECK_EQ_INT(shmap_generation(ro), 3);
+    uint64_t missed = 99;
+    CHECK_OK(shmap_read_frame(ro, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 3);
+    CHECK_EQ_INT(missed, 0);
+    CHECK_EQ_INT(frame[0], 0);
+    CHECK_EQ_INT(frame[N - 1], 0);
     seen = 1;
-    CHECK_OK(shmap_read_frame(ro, &seen, frame, 0, NULL));
-    CHECK_EQ_INT(seen, 2);
+    CHECK_OK(shmap_read_frame(ro, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 3);
+    CHECK_EQ_INT(missed, 1);
     CHECK_EQ_INT(frame[0], 0);
     CHECK_OK(shmap_close(ro));
     CHECK_OK(shmap_close(seg));
@@ -628,20 +643,165 @@ TEST(notify__a_writer_killed_mid_first_frame_is_reported_not_waited_for)
     seen = 1;
     CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
     CHECK_EQ_INT(seen, 1);
-    /* A new writer takes over frame 0: a reader that had nothing gets it whole. */
+    /* A new writer takes over frame 0 and publishes it as frame 1, frame 0 counting as
+     * lost: the reader given the torn copy gets it whole, and so does one that had nothing,
+     * told it missed frame 0. */
     void *fp;
     CHECK_OK(shmap_write_begin(seg, &fp));
     CHECK(fp == shmap_data(seg));
     memset(fp, 0, N * sizeof(uint32_t));
     CHECK_OK(shmap_publish(seg));
-    /* Which is frame 0 again, had already by the reader that was given the torn copy. */
-    CHECK_ERR(shmap_read_frame(ro, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_EQ_INT(shmap_generation(seg), 2);
+    uint64_t missed = 99;
+    CHECK_OK(shmap_read_frame(ro, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(missed, 0);
+    CHECK_EQ_INT(frame[0], 0);
+    CHECK_EQ_INT(frame[N - 1], 0);
     seen = 0;
-    CHECK_OK(shmap_read_frame(ro, &seen, frame, 0, NULL));
-    CHECK_EQ_INT(seen, 1);
+    CHECK_OK(shmap_read_frame(ro, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(missed, 1);
     CHECK_EQ_INT(frame[0], 0);
     CHECK_EQ_INT(frame[N - 1], 0);
     CHECK_OK(shmap_close(ro));
+    CHECK_OK(shmap_close(seg));
+}
+
+/* The first element of a frame of ONES u32 and its last: what a reader got. */
+#define HEAD_TAIL(frame) (((uint64_t)(frame)[0] << 32) | (frame)[ONES - 1])
+
+/*
+ * A reader given a torn frame is not left on it: the frame written again by the next writer
+ * (one that takes over from the dead one) reaches it as a new frame, the torn one counting as
+ * lost, also when that next writer dies in the middle of it too. The reader is a child that
+ * waits without a timeout between frames, so only the wake of the repaired frame's publish
+ * ends its last wait; a reader that had only the frame before is told it missed the lost ones.
+ */
+TEST(notify__a_reader_given_a_torn_frame_gets_it_once_written_again)
+{
+    const char *name = test_name("repair");
+    shmap_seg *seg = published_ones(name);
+    const uint32_t two = 2, four = 4;
+    util_kill9(util_spawn_mid_frame_writer(name, &two, sizeof two, ONES));
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t reader = util_spawn();
+    if (reader == 0) {
+        shmap_seg *r = NULL;
+        uint32_t got[ONES];
+        uint64_t seen = 1, missed = 99;
+        if (shmap_open(&r, name, SHMAP_RDONLY) < 0)
+            _exit(10);
+        signal(SIGALRM, SIG_DFL);
+        alarm(30);
+        /* Frame 1, torn by the first writer: its half of 2, the rest still 1. */
+        if (shmap_read_frame(r, &seen, got, -1, &missed) != SHMAP_EOWNERDEAD || seen != 2 ||
+            missed != 0 || HEAD_TAIL(got) != ((uint64_t)2 << 32 | 1))
+            _exit(11);
+        util_child_send(&c, 'a');
+        /* Frame 2, which the second writer took over and died in, torn too: its half of 4. */
+        if (shmap_read_frame(r, &seen, got, -1, &missed) != SHMAP_EOWNERDEAD || seen != 3 ||
+            missed != 0 || HEAD_TAIL(got) != ((uint64_t)4 << 32 | 1) ||
+            !strstr(shmap_last_error(), "died while writing frame 2"))
+            _exit(12);
+        util_child_send(&c, 'b');
+        /* Frame 3, written whole by the third writer. */
+        if (shmap_read_frame(r, &seen, got, -1, &missed) != 0 || seen != 4 || missed != 0 ||
+            HEAD_TAIL(got) != ((uint64_t)5 << 32 | 5))
+            _exit(13);
+        _exit(0);
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'a');
+    pid_t second = util_spawn_mid_frame_writer(name, &four, sizeof four, ONES);
+    CHECK_EQ_INT(shmap_write_state(seg, NULL), SHMAP_WRITE_IN_PROGRESS);
+    util_kill9(second);
+    CHECK_EQ_INT(util_parent_recv(&c), 'b');
+    CHECK(util_wait_asleep(reader));
+    void *fp;
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    for (size_t i = 0; i < ONES; i++)
+        ((uint32_t *)fp)[i] = 5;
+    CHECK_OK(shmap_publish(seg));
+    double t0 = util_now_s();
+    CHECK_EQ_INT(test_wait(reader), 0);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    util_chan_close(&c);
+    CHECK_EQ_INT(shmap_generation(seg), 4);
+    uint32_t frame[ONES];
+    uint64_t seen = 1, missed = 99;
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 4);
+    CHECK_EQ_INT(missed, 2);
+    CHECK_EQ_INT(HEAD_TAIL(frame), (uint64_t)5 << 32 | 5);
+    /* Frames written after it are numbered one by one again. */
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    CHECK_OK(shmap_publish(seg));
+    CHECK_EQ_INT(shmap_generation(seg), 5);
+    CHECK_OK(shmap_close(seg));
+}
+
+/* A writer that publishes without beginning a write ends a frame abandoned by a dead writer
+ * as one that takes it over does: as a new frame, for the reader given the torn one too. */
+TEST(notify__a_publish_over_a_torn_frame_is_a_new_frame)
+{
+    const char *name = test_name("repairpub");
+    shmap_seg *seg = published_ones(name);
+    const uint32_t two = 2;
+    util_kill9(util_spawn_mid_frame_writer(name, &two, sizeof two, ONES));
+    uint32_t frame[ONES];
+    uint64_t seen = 1;
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), SHMAP_EOWNERDEAD);
+    CHECK_EQ_INT(seen, 2);
+    uint32_t *data = shmap_data(seg);
+    for (size_t i = 0; i < ONES; i++)
+        data[i] = 6;
+    CHECK_OK(shmap_publish(seg));
+    CHECK_EQ_INT(shmap_generation(seg), 3);
+    CHECK_EQ_INT(shmap_write_state(seg, NULL), SHMAP_WRITE_NONE);
+    uint64_t missed = 99;
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 3);
+    CHECK_EQ_INT(missed, 0);
+    CHECK_EQ_INT(HEAD_TAIL(frame), (uint64_t)6 << 32 | 6);
+    CHECK_OK(shmap_close(seg));
+}
+
+/*
+ * A frame aborted by a writer that lives was never given torn (readers wait for it), so
+ * another process that writes it keeps its number; only a dead writer's frame counts as lost.
+ */
+TEST(notify__a_frame_aborted_by_a_live_writer_keeps_its_number_when_taken_over)
+{
+    const char *name = test_name("abortover");
+    shmap_seg *seg = published_ones(name);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        shmap_seg *w = NULL;
+        void *frame;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0 ||
+            shmap_write_abort(w) < 0)
+            _exit(20);
+        util_child_send(&c, 'a');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'a');
+    util_chan_close(&c);
+    CHECK_EQ_INT(shmap_write_state(seg, NULL), SHMAP_WRITE_ABORTED);
+    void *fp;
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    memset(fp, 0, ONES * sizeof(uint32_t));
+    CHECK_OK(shmap_publish(seg));
+    CHECK_EQ_INT(shmap_generation(seg), 2);
+    uint32_t frame[ONES];
+    uint64_t seen = 1, missed = 99;
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(missed, 0);
+    util_kill9(writer);
     CHECK_OK(shmap_close(seg));
 }
 

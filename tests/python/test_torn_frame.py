@@ -76,6 +76,34 @@ def test_torn_frame__a_reader_waiting_for_the_next_frame_is_told(mid_frame):
         seg.read_frame(timeout=0)
 
 
+def test_torn_frame__the_frame_written_again_reaches_the_reader_given_it_torn(mid_frame,
+                                                                             child):
+    """The next writer (another process) takes the torn frame over and publishes it as frame
+    2, frame 1 counting as lost: a reader given frame 1 torn and waiting for the next gets it
+    whole, and one that had only frame 0 is told it missed one."""
+    seg, proc = mid_frame
+    proc.kill()
+    proc.wait(30)
+    with shmap.open(seg.name) as ro:
+        ro.seen = 1
+        with pytest.warns(shmap.OwnerDiedWarning):
+            assert ro.read_frame(timeout=10).number == 1
+        writer = child("import shmap, time\n"
+                       "seg = shmap.open(%r, readonly=False)\n"
+                       "time.sleep(0.2)\n"
+                       "frame = seg.write_begin()\n"
+                       "frame[:] = 7\n"
+                       "seg.publish()\n" % seg.name)
+        f = ro.read_frame(timeout=30)
+        assert writer.wait(30) == 0
+        assert f.torn is False and f.number == 2 and f.missed == 0
+        assert f.data.tolist() == [7] * 16
+        assert ro.generation == 3
+        seg.seen = 1
+        f = seg.read_frame(timeout=0)
+        assert f.number == 2 and f.missed == 1 and f.data.tolist() == [7] * 16
+
+
 def test_torn_frame__a_warning_made_an_error_gives_nothing(mid_frame):
     """With OwnerDiedWarning an error, read_frame raises and seen stays: the next call
     (warnings shown) is given the torn frame."""
