@@ -456,6 +456,19 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
  * keyword set without one keeps the comment it has, as FITS tools do. */
 int cli_keyword_gives_comment(const char *text);
 
+/*
+ * Set @p n keywords on an open segment all or none, as `shmap keyword` sets its arguments:
+ * a free slot for each one the segment lacks is counted first, and a change that fails puts
+ * back those made before it. A keyword whose @p commented entry is 0 keeps the comment the
+ * segment gives it. For `import --existing` and `create --exist-ok`. The exit status, after
+ * saying what failed.
+ */
+int cli_keywords_set_all(const char *name, shmap_seg *seg, const shmap_keyword *kw,
+                         const unsigned char *commented, int n);
+/* Only the count of free slots, to refuse early what cli_keywords_set_all() would. */
+int cli_keywords_check_room(const char *name, shmap_seg *seg, const shmap_keyword *kw,
+                            const unsigned char *commented, int n);
+
 /* The keyword capacity to create with for @p nkw keywords: 0 (the default) when they fit
  * in it, else room for them and as many again as the default, at most the library's most. */
 unsigned int cli_keyword_capacity(unsigned int nkw);

@@ -222,6 +222,17 @@ static void on_signal(int sig)
 }
 
 /*
+ * A new segment has its keywords from the start; one that --exist-ok found gets them set
+ * on it (all or none), as Python's exist_ok sets them: the command states the keywords the
+ * segment is to have. Its mode and flags, which only a creation gives, stay as they are.
+ */
+static int set_keywords(const create_args *c, shmap_seg *seg)
+{
+    return c->c.nkw ? cli_keywords_set_all(c->name, seg, c->c.kw, c->c.kw_commented, c->c.nkw)
+                    : CLI_EXIT_OK;
+}
+
+/*
  * Design note. Reserving the memory of a large segment takes seconds (posix_fallocate
  * takes tens of GB page by page), and a signal whose default action ended the command in
  * the middle would leave the hidden object being made (.shmap-tmp-PID-N-NAME in /dev/shm,
@@ -266,9 +277,9 @@ static int create(const create_args *c)
             status = cli_fail(c->name, "interrupted");
         else if (hidden && (rc = shmap_create_finish(seg)) < 0)
             status = cli_fail_lib(c->name, rc);
-        /* The keywords are in the segment from the start; an existing segment
-         * (--exist-ok) is left as it is, as `mkdir -p` leaves a directory. Not finished,
-         * a hidden one goes here. */
+        else if (!shmap_created(seg))
+            status = set_keywords(c, seg);
+        /* Not finished, a hidden segment goes here. */
         rc = shmap_close(seg);
         if (rc < 0 && status == CLI_EXIT_OK)
             status = cli_fail_lib(c->name, rc);

@@ -354,10 +354,31 @@ static int read_data(source *s, const char *name, unsigned char *data, const shm
     return 0;
 }
 
-/* The keyword at @p i of the file's and then the command line's. */
-static const shmap_keyword *keyword_at(const source *s, const cli_create *c, int i)
+/*
+ * The file's keywords, then the command line's, which so win over the file's, in one array
+ * (@p *kw), with whether each gave a comment (@p *commented: a --keyword without one keeps
+ * the keyword's, as `shmap keyword` does; the file's come whole). Their number, or -1 after
+ * saying that memory ran out; both to free.
+ */
+static int all_keywords(const source *s, const cli_create *c, const char *name,
+                        shmap_keyword **kw, unsigned char **commented)
 {
-    return i < s->nkw ? &s->kw[i] : &c->kw[i - s->nkw];
+    int n = s->nkw + c->nkw;
+    *kw = calloc(n ? (size_t)n : 1, sizeof **kw);
+    *commented = calloc(n ? (size_t)n : 1, 1);
+    if (!*kw || !*commented) {
+        free(*kw);
+        free(*commented);
+        *kw = NULL;
+        *commented = NULL;
+        cli_fail(name, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        (*kw)[i] = i < s->nkw ? s->kw[i] : c->kw[i - s->nkw];
+        (*commented)[i] = i < s->nkw ? 1 : c->kw_commented[i - s->nkw];
+    }
+    return n;
 }
 
 static int import(source *s, const char *name, const cli_raw *raw, const cli_create *c)
@@ -372,12 +393,11 @@ static int import(source *s, const char *name, const cli_raw *raw, const cli_cre
         return cli_fail(s->path, "%u keywords: a segment holds at most %d", nkw,
                         SHMAP_KEYWORD_CAPACITY_MAX);
     opts.keyword_capacity = cli_keyword_capacity(nkw);
-    /* The file's keywords, then the command line's, which so win over the file's. */
-    shmap_keyword *kw = calloc(nkw ? nkw : 1, sizeof *kw);
-    if (!kw)
-        return cli_fail(name, "out of memory");
-    for (unsigned int i = 0; i < nkw; i++)
-        kw[i] = *keyword_at(s, c, (int)i);
+    shmap_keyword *kw;
+    unsigned char *commented;
+    if (all_keywords(s, c, name, &kw, &commented) < 0)
+        return CLI_EXIT_FAIL;
+    free(commented);
     opts.keywords = kw;
     opts.nkeywords = nkw;
 
@@ -495,73 +515,6 @@ static int check_same_array(const char *name, const source *s, const shmap_info 
 }
 
 
-/*
- * Set the file's keywords, then the command line's, which so win over the file's: all or
- * none. Keyword writers take no lock, so slots found free may be taken before they are
- * used: if a keyword cannot be set, those set before it get their old values back, or go
- * if they are new, and the segment's keywords are left as they were.
- */
-static int set_keywords(const char *name, shmap_seg *seg, const source *s, const cli_create *c)
-{
-    int n = s->nkw + c->nkw, done = 0, rc = 0;
-    shmap_keyword *old = calloc(n ? (size_t)n : 1, sizeof *old);
-    char *had = calloc(n ? (size_t)n : 1, 1);
-    if (!old || !had) {
-        free(old);
-        free(had);
-        return cli_fail(name, "out of memory");
-    }
-    for (; done < n; done++) {
-        shmap_keyword k = *keyword_at(s, c, done);
-        rc = shmap_keyword_get(seg, k.name, &old[done]);
-        had[done] = rc == 0;
-        if (rc == SHMAP_ENOKEY)
-            rc = 0;
-        /* A --keyword without a comment keeps the keyword's, as `shmap keyword` does; the
-         * file's keywords come whole. */
-        if (had[done] && done >= s->nkw && !c->kw_commented[done - s->nkw])
-            snprintf(k.comment, sizeof k.comment, "%s", old[done].comment);
-        if (rc < 0 || (rc = shmap_keyword_set(seg, &k)) < 0)
-            break;
-    }
-    int status = CLI_EXIT_OK;
-    if (rc < 0) {
-        status = cli_fail_lib(name, rc);
-        while (done-- > 0) {
-            const char *kname = keyword_at(s, c, done)->name;
-            if ((had[done] ? shmap_keyword_set(seg, &old[done])
-                           : shmap_keyword_delete(seg, kname)) < 0)
-                cli_warn(name, "keyword %s could not be put back as it was", kname);
-        }
-    }
-    free(old);
-    free(had);
-    return status;
-}
-
-/* There is a free slot for every keyword to set that the segment does not have yet. */
-static int check_keyword_room(const char *name, shmap_seg *seg, const shmap_info *info,
-                              const source *s, const cli_create *c)
-{
-    unsigned int add = 0;
-    for (int i = 0; i < s->nkw + c->nkw; i++) {
-        const shmap_keyword *k = keyword_at(s, c, i);
-        shmap_keyword old;
-        int rc = shmap_keyword_get(seg, k->name, &old);
-        if (rc < 0 && rc != SHMAP_ENOKEY)
-            return cli_fail_lib(name, rc); /* a keyword writer that did not finish */
-        int known = rc == 0;
-        for (int j = 0; j < i && !known; j++)
-            known = strcasecmp(keyword_at(s, c, j)->name, k->name) == 0;
-        add += !known;
-    }
-    unsigned int room = info->keyword_capacity - info->nkeywords;
-    if (add <= room)
-        return 0;
-    return cli_fail(name, "has room for %u more %s, and %u new %s would be set", room,
-                    cli_plural(room, "keyword", "keywords"), add, cli_plural(add, "one", "ones"));
-}
-
 /* Take the exclusive lock, waiting @p timeout seconds at most (< 0: for ever); a signal
  * that would end us ends the wait. 1 when taken, 2 when an enclosing `shmap lock --write`
  * holds it (cli_enclosing_write()), or 0 after saying why not. */
@@ -605,8 +558,12 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
         return cli_fail_lib(name, rc);
     shmap_info info;
     int status = CLI_EXIT_OK, locked = 0;
-    unsigned char *copy = NULL;
-    if ((rc = shmap_info_get(seg, &info)) < 0)
+    unsigned char *copy = NULL, *commented = NULL;
+    shmap_keyword *kw = NULL;
+    int nkw = all_keywords(s, c, name, &kw, &commented);
+    if (nkw < 0)
+        status = CLI_EXIT_FAIL;
+    else if ((rc = shmap_info_get(seg, &info)) < 0)
         status = cli_fail_lib(name, rc);
     else if (info.flags & SHMAP_SEG_RING)
         status = cli_fail(name, "is a ring of frames: --existing writes one whole array; "
@@ -614,7 +571,7 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
     if (status == CLI_EXIT_OK)
         status = check_same_array(name, s, &info);
     if (status == CLI_EXIT_OK)
-        status = check_keyword_room(name, seg, &info, s, c);
+        status = cli_keywords_check_room(name, seg, kw, commented, nkw);
     if (status == CLI_EXIT_OK && !(copy = malloc(s->bytes ? (size_t)s->bytes : 1)))
         status = cli_fail(name, "out of memory for a copy of the %" PRIu64 " bytes to import",
                           s->bytes);
@@ -630,13 +587,9 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
     cli_block_end_signals(1);
     if (status == CLI_EXIT_OK && interrupted)
         status = cli_fail(name, "interrupted");
-    /* Keyword writers take no lock: the room is looked at again, as it is now. */
-    if (status == CLI_EXIT_OK && (rc = shmap_info_get(seg, &info)) < 0)
-        status = cli_fail_lib(name, rc);
+    /* Keyword writers take no lock: the room is counted again, as it is now. */
     if (status == CLI_EXIT_OK)
-        status = check_keyword_room(name, seg, &info, s, c);
-    if (status == CLI_EXIT_OK)
-        status = set_keywords(name, seg, s, c);
+        status = cli_keywords_set_all(name, seg, kw, commented, nkw);
     if (status == CLI_EXIT_OK && (rc = shmap_write_begin(seg, NULL)) < 0)
         status = cli_fail_lib(name, rc);
     if (status == CLI_EXIT_OK) {
@@ -650,6 +603,8 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
     if (rc < 0 && status == CLI_EXIT_OK)
         status = cli_fail_lib(name, rc);
     free(copy);
+    free(kw);
+    free(commented);
     end_as_signalled();
     return status;
 }

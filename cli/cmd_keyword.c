@@ -418,6 +418,66 @@ static int delete_all(const char *name, shmap_seg *seg, const shmap_info *info, 
     return status;
 }
 
+/* The changes that set @p n keywords (@p commented: did each give a comment?), or NULL
+ * after saying that memory ran out. */
+static change *changes_of(const char *name, const shmap_keyword *kw,
+                          const unsigned char *commented, int n)
+{
+    change *c = calloc(n > 0 ? (size_t)n : 1, sizeof *c);
+    if (!c) {
+        cli_fail(name, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        c[i].kw = kw[i];
+        c[i].keep_comment = !commented[i];
+    }
+    mark_duplicates(c, n);
+    return c;
+}
+
+/* check_room() against the segment's keywords as they are now; fills @p info. */
+static int room_now(const char *name, shmap_seg *seg, shmap_info *info, const change *c, int n)
+{
+    int rc = shmap_info_get(seg, info);
+    if (rc < 0)
+        return cli_fail_lib(name, rc);
+    shmap_keyword *kw = NULL;
+    int nkw = shmap_keyword_list_alloc(seg, &kw);
+    if (nkw < 0)
+        return cli_fail_lib(name, nkw);
+    int status = check_room(name, info, kw, nkw, c, n);
+    free(kw);
+    return status;
+}
+
+/* Count the room for @p n keywords, and set them unless @p only_count. */
+static int set_on_open(const char *name, shmap_seg *seg, const shmap_keyword *kw,
+                       const unsigned char *commented, int n, int only_count)
+{
+    change *c = changes_of(name, kw, commented, n);
+    if (!c)
+        return CLI_EXIT_FAIL;
+    shmap_info info;
+    int status = room_now(name, seg, &info, c, n);
+    if (status == CLI_EXIT_OK && !only_count)
+        status = set_all(name, seg, &info, c, n);
+    free(c);
+    return status;
+}
+
+int cli_keywords_check_room(const char *name, shmap_seg *seg, const shmap_keyword *kw,
+                            const unsigned char *commented, int n)
+{
+    return set_on_open(name, seg, kw, commented, n, 1);
+}
+
+int cli_keywords_set_all(const char *name, shmap_seg *seg, const shmap_keyword *kw,
+                         const unsigned char *commented, int n)
+{
+    return set_on_open(name, seg, kw, commented, n, 0);
+}
+
 /* Set (@p set) or delete the keywords the @p n arguments @p texts give. */
 static int change_keywords(const char *name, char **texts, int n, int set, int missing_ok)
 {

@@ -3981,11 +3981,58 @@ static int int_arg(PyObject *obj, const char *what, long long lo, long long hi, 
     return 0;
 }
 
-/* Keywords given to create(): name -> value or (value, comment). */
+/*
+ * Set @p n keywords on an open segment, all or none, as `shmap create --exist-ok` does: if
+ * one cannot be set (its slots are all in use), those set before it get their old values
+ * back, or go if they are new. One whose @p commented entry is 0 keeps the comment it has,
+ * as setting a value through Segment.keywords does. 0; the code of the change that failed,
+ * with its message in @p detail (putting back may overwrite the library's); or 1 out of
+ * memory.
+ */
+static int set_keywords_all(shmap_seg *seg, const shmap_keyword *kw, const char *commented,
+                            Py_ssize_t n, char *detail, size_t size)
+{
+    shmap_keyword *old = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *old);
+    char *had = PyMem_Calloc(n > 0 ? (size_t)n : 1, 1);
+    int rc = 0;
+    Py_ssize_t done = 0;
+    if (!old || !had) {
+        PyMem_Free(old);
+        PyMem_Free(had);
+        return 1;
+    }
+    for (; done < n; done++) {
+        rc = shmap_keyword_get(seg, kw[done].name, &old[done]);
+        had[done] = rc == 0;
+        if (rc == SHMAP_ENOKEY)
+            rc = 0;
+        shmap_keyword k = kw[done];
+        if (had[done] && !commented[done])
+            snprintf(k.comment, sizeof k.comment, "%s", old[done].comment);
+        if (rc < 0 || (rc = shmap_keyword_set(seg, &k)) < 0)
+            break;
+    }
+    if (rc < 0) {
+        snprintf(detail, size, "%s", shmap_last_error());
+        while (done-- > 0)
+            (void)(had[done] ? shmap_keyword_set(seg, &old[done])
+                             : shmap_keyword_delete(seg, kw[done].name));
+    }
+    PyMem_Free(old);
+    PyMem_Free(had);
+    return rc;
+}
+
+/*
+ * The keywords create(keywords=...) gives, in @p *out (to free), with whether each gave a
+ * comment, as a (value, comment) pair, in @p *commented (to free; NULL when there are none).
+ * 0, or -1 with an exception set.
+ */
 static int create_keywords(PyObject *mapping, const char *who, shmap_keyword **out,
-                           Py_ssize_t *count)
+                           char **commented, Py_ssize_t *count)
 {
     *out = NULL;
+    *commented = NULL;
     *count = 0;
     if (!mapping || mapping == Py_None)
         return 0;
@@ -4011,7 +4058,10 @@ static int create_keywords(PyObject *mapping, const char *who, shmap_keyword **o
         }
     }
     shmap_keyword *kw = n ? PyMem_Calloc((size_t)n, sizeof *kw) : NULL;
-    if (n && !kw) {
+    char *given = n ? PyMem_Calloc((size_t)n, 1) : NULL;
+    if (n && (!kw || !given)) {
+        PyMem_Free(kw);
+        PyMem_Free(given);
         Py_DECREF(items);
         PyErr_NoMemory();
         return -1;
@@ -4022,17 +4072,20 @@ static int create_keywords(PyObject *mapping, const char *who, shmap_keyword **o
         if (kw_is_pair(value)) {
             comment = PyTuple_GET_ITEM(value, 1);
             value = PyTuple_GET_ITEM(value, 0);
+            given[i] = 1;
         }
         if (kw_name_from_py(PyTuple_GET_ITEM(pair, 0), who, kw[i].name) < 0 ||
             kw_value_from_py(value, who, &kw[i]) < 0 ||
             (comment && kw_comment_from_py(comment, who, &kw[i]) < 0)) {
             PyMem_Free(kw);
+            PyMem_Free(given);
             Py_DECREF(items);
             return -1;
         }
     }
     Py_DECREF(items);
     *out = kw;
+    *commented = given;
     *count = n;
     return 0;
 }
@@ -4107,8 +4160,9 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
                  (huge ? SHMAP_CREATE_HUGEPAGES : 0) | (hidden ? SHMAP_CREATE_HIDDEN : 0);
     opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
     shmap_keyword *kw;
+    char *commented;
     Py_ssize_t nkw;
-    if (create_keywords(keywords, name, &kw, &nkw) < 0)
+    if (create_keywords(keywords, name, &kw, &commented, &nkw) < 0)
         return NULL;
     /* A new segment has them before it appears under its name. */
     opts.keywords = kw;
@@ -4121,21 +4175,26 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         PyMem_Free(kw);
+        PyMem_Free(commented);
         return raise_lib(rc, name);
     }
-    /* One that exist_ok found gets them set on it (a new one has them already: setting
-     * them again changes nothing, and `created` cannot tell the two apart in the process
-     * that made the segment). */
-    for (Py_ssize_t i = 0; exist_ok && i < nkw; i++) {
-        rc = shmap_keyword_set(seg, &kw[i]);
-        if (rc < 0) {
-            raise_lib(rc, name);
-            close_handle(seg, 0);
-            PyMem_Free(kw);
-            return NULL;
-        }
+    /* One that exist_ok found gets them set on it, all or none (a new one has them
+     * already: setting them again changes nothing, and `created` cannot tell the two apart
+     * in the process that made the segment). */
+    char detail[1024];
+    if (exist_ok &&
+        (rc = set_keywords_all(seg, kw, commented, nkw, detail, sizeof detail)) != 0) {
+        if (rc > 0)
+            PyErr_NoMemory();
+        else
+            raise_text(NULL, rc, name, detail);
+        close_handle(seg, 0);
+        PyMem_Free(kw);
+        PyMem_Free(commented);
+        return NULL;
     }
     PyMem_Free(kw);
+    PyMem_Free(commented);
     return segment_wrap(seg, NULL);
 }
 

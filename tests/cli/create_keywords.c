@@ -72,3 +72,53 @@ TEST(cli__create_replace_of_a_system_v_segment_never_shows_it_without_its_keywor
     snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
     replaced_under_a_reader(name, "f64");
 }
+
+/*
+ * `create --exist-ok` states the keywords the segment is to have: one found existing gets
+ * them set on it, all or none (a keyword given no comment keeps its own), while its mode,
+ * which only a creation gives, stays as it is.
+ */
+TEST(cli__create_exist_ok_sets_its_keywords_on_the_segment_found)
+{
+    const char *name = test_name("kwexist");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u1", "4", "--mode", "0600", "--keyword", "A=1 / first",
+        "--keyword", "KEEP='x'");
+    RUN(0, "create", name, "u1", "4", "--exist-ok", "--mode", "0644", "--keyword", "A=2",
+        "--keyword", "B=3 / bee");
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    shmap_keyword kw;
+    CHECK_OK(shmap_keyword_get(seg, "A", &kw));
+    CHECK_EQ_INT(kw.i, 2);
+    CHECK_STR(kw.comment, "first");
+    CHECK_OK(shmap_keyword_get(seg, "B", &kw));
+    CHECK_EQ_INT(kw.i, 3);
+    CHECK_STR(kw.comment, "bee");
+    CHECK_OK(shmap_keyword_get(seg, "KEEP", &kw));
+    CHECK_STR(kw.s, "x");
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.mode, 0600);
+
+    /* One free slot left, two new keywords asked: none is set, A keeps its value. */
+    for (int i = 0; info.nkeywords + (unsigned)i < info.keyword_capacity - 1; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "FILL%d=%d", i, i);
+        CHECK_OK(shmap_keyword_parse(text, &kw));
+        CHECK_OK(shmap_keyword_set(seg, &kw));
+    }
+    RUN(1, "create", name, "u1", "4", "--exist-ok", "--keyword", "A=5", "--keyword", "N1=1",
+        "--keyword", "N2=2");
+    CHECK_ERROR_LINE(err, "no room for new keywords N1, N2: 1 of 32 keyword slots free");
+    CHECK_OK(shmap_keyword_get(seg, "A", &kw));
+    CHECK_EQ_INT(kw.i, 2);
+    CHECK_ERR(shmap_keyword_get(seg, "N1", &kw), SHMAP_ENOKEY);
+    /* Another type or shape is refused before any keyword is touched. */
+    RUN(1, "create", name, "u1", "5", "--exist-ok", "--keyword", "A=6");
+    CHECK_OK(shmap_keyword_get(seg, "A", &kw));
+    CHECK_EQ_INT(kw.i, 2);
+    CHECK_OK(shmap_close(seg));
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}

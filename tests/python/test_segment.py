@@ -168,6 +168,32 @@ def test_create__exist_ok_opens_a_matching_segment(name):
         assert exc.value.errname == "SHMAP_EMISMATCH"
 
 
+def test_create__exist_ok_sets_its_keywords_all_or_none(name, child):
+    """The segment exist_ok finds (made by another process) gets the keywords set on it; a
+    value without a comment keeps the keyword's comment. When they do not all fit, none is
+    set, as `shmap create --exist-ok` does."""
+    proc = child("import shmap\n"
+                 "shmap.create(%r, 4, 'u1', keep=True,\n"
+                 "             keywords={'A': (1, 'first'), 'KEEP': 'x'}).close()\n" % name)
+    assert proc.wait(30) == 0
+    try:
+        with shmap.create(name, 4, "u1", exist_ok=True,
+                          keywords={"A": 2, "B": (3, "bee")}) as seg:
+            assert not seg.created
+            kw = seg.keywords
+            assert dict(kw) == {"A": 2, "KEEP": "x", "B": 3}
+            assert kw.comments() == {"A": "first", "B": "bee"}
+            room = seg.info["keyword_capacity"] - len(kw)
+            kw.update({"FILL%d" % i: i for i in range(room - 1)})
+            with pytest.raises(shmap.Error) as exc:
+                shmap.create(name, 4, "u1", exist_ok=True,
+                             keywords={"A": 5, "N1": 1, "N2": 2})
+            assert "slot" in str(exc.value)
+            assert kw["A"] == 2 and "N1" not in kw and "N2" not in kw
+    finally:
+        shmap.delete(name)
+
+
 def test_create__created_tells_the_outcomes_of_exist_ok(name, names):
     """created says whether this process made the segment, where creator_pid cannot: a
     segment this process made, let go of and opened again has its pid as creator."""
