@@ -230,11 +230,12 @@ static char *python_words(const char *text, const char *name)
     return out;
 }
 
-/* A control character (C0, DEL, C1), or a byte os.fsdecode() could not decode (a lone
- * surrogate). */
+/* What repr() escapes, as str.isprintable() says: a control character, a byte os.fsdecode()
+ * could not decode (a lone surrogate), a line or paragraph separator (U+2028, U+2029), a
+ * format character, unassigned code points; a space other than ' '. */
 static int unprintable(Py_UCS4 c)
 {
-    return c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xdc80 && c <= 0xdcff);
+    return !Py_UNICODE_ISPRINTABLE(c);
 }
 
 /*
@@ -262,8 +263,9 @@ static PyObject *printable_msg(PyObject *msg)
                       : c == '\n'   ? PyUnicode_FromString("\\n")
                       : c == '\r'   ? PyUnicode_FromString("\\r")
                       : c == '\t'   ? PyUnicode_FromString("\\t")
-                      : c >= 0xdc80 ? PyUnicode_FromFormat("\\u%04x", (unsigned)c)
-                                    : PyUnicode_FromFormat("\\x%02x", (unsigned)c);
+                      : c < 0x100   ? PyUnicode_FromFormat("\\x%02x", (unsigned)c)
+                      : c < 0x10000 ? PyUnicode_FromFormat("\\u%04x", (unsigned)c)
+                                    : PyUnicode_FromFormat("\\U%08x", (unsigned)c);
         if (!run || (esc && !e) || PyList_Append(parts, run) < 0 ||
             (e && PyList_Append(parts, e) < 0))
             Py_CLEAR(parts);

@@ -401,6 +401,12 @@ def test_errors__messages_escape_what_would_break_a_line_or_a_terminal(name):
             shmap.open(bad)
         assert repr(bad)[1:-1] in str(exc.value)
         assert str(exc.value).isprintable()
+    # What else repr() escapes: a line separator, a no-break space, a format character.
+    for odd in ("\u2028", "\xa0", "\u200b", "\U000e0001"):
+        with pytest.raises(FileNotFoundError) as exc:
+            shmap.open(name + odd)
+        assert name + repr(odd)[1:-1] + ": no such segment" in str(exc.value)
+        assert str(exc.value).isprintable()
     odd = name + os.fsdecode(b"\xff\xfe")
     with pytest.raises(FileNotFoundError) as exc:
         shmap.open(odd)
