@@ -71,7 +71,15 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
     if (li->owner_died)
         LINE("owner_died", "pid %ld died holding the exclusive lock; the next writer is told",
              (long)li->dead_pid);
-    LINE("attached", "%d %s", natt, cli_plural((uint64_t)natt, "process", "processes"));
+    /* One process has a line for each way it maps the segment (read-write, read-only and
+     * locking, private): they are counted once. */
+    unsigned live, gone;
+    cli_count_processes(att, natt, &live, &gone);
+    if (live + gone == (unsigned)natt)
+        LINE("attached", "%d %s", natt, cli_plural((uint64_t)natt, "process", "processes"));
+    else
+        LINE("attached", "%u %s, in %d slots (one for each way a process maps it)",
+             live + gone, cli_plural(live + gone, "process", "processes"), natt);
     for (int i = 0; i < natt; i++)
         printf("  pid %-8ld %-5s shared %u  %s%s%s\n", (long)att[i].pid,
                att[i].other_pidns ? "?" : att[i].alive ? "alive" : "dead", att[i].shared,

@@ -69,11 +69,12 @@ static const char *owner_name(owner_cache *c, uid_t uid)
 
 static void format_users(char *buf, size_t size, const shmap_entry *e)
 {
-    unsigned dead = e->nattachers - e->attached;
+    unsigned alive, dead;
+    cli_count_processes(e->attachers, (int)e->nattachers, &alive, &dead);
     if (dead)
-        snprintf(buf, size, "%u+%udead", e->attached, dead);
+        snprintf(buf, size, "%u+%udead", alive, dead);
     else
-        snprintf(buf, size, "%u", e->attached);
+        snprintf(buf, size, "%u", alive);
 }
 
 static void format_lock(char *buf, size_t size, const shmap_lockinfo *li)

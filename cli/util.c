@@ -962,3 +962,15 @@ int cli_open(const char *cmd, const char *name, unsigned int flags, const cli_ra
     }
     return 0;
 }
+
+void cli_count_processes(const shmap_attacher *att, int n, unsigned *alive, unsigned *dead)
+{
+    *alive = *dead = 0;
+    for (int i = 0; i < n; i++) {
+        bool again = false;
+        for (int j = 0; j < i && !again; j++)
+            again = att[j].pid == att[i].pid && att[j].start == att[i].start;
+        if (!again)
+            ++*(att[i].alive ? alive : dead);
+    }
+}

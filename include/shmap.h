@@ -1396,7 +1396,10 @@ typedef struct shmap_entry {
     int status;       /**< 0 for a valid described segment, else why not (a negative code) */
     shmap_info info;  /**< name, os_handle, store, size, mode, uid, gid and deleted
                            always; the rest only when status is 0 */
-    unsigned int attached;      /**< processes in the attach table that are alive */
+    unsigned int attached;      /**< processes in the attach table that are alive, each
+                                     counted once (one process has an entry for each way it
+                                     maps the segment: read-write, read-only and locking,
+                                     private) */
     unsigned int nattachers;    /**< entries in @p attachers, dead processes included */
     shmap_attacher *attachers;  /**< the attach table as shmap_attached() reports it, or NULL
                                      when it is empty; it lives in the list's memory, valid

@@ -239,8 +239,9 @@ struct shmap__alive_cache {
 };
 /* Read a lock area, a mapping or a private copy, without writing it: the lock state into
  * `li` (may be NULL) and the first `cap` processes of the attach table, dead ones too, into
- * `out`. Returns how many processes the table holds; `live` (may be NULL) gets how many
- * of them are alive. `cache` may be NULL. */
+ * `out`. Returns how many entries (slots) the table holds; `live` (may be NULL) gets how
+ * many processes are alive among them, each counted once whatever its number of slots.
+ * `cache` may be NULL. */
 SHMAP__HIDDEN int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li,
                                    shmap_attacher *out, size_t cap, unsigned *live,
                                    struct shmap__alive_cache *cache);

@@ -848,6 +848,12 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
     int32_t writer_pid = 0;
     unsigned shared = 0, nlive = 0;
     int count = 0;
+    /* The live processes counted: one process has a slot per way it maps the segment
+     * (read-write, read-only and locking, private), and counts once. */
+    struct process {
+        int32_t pid;
+        uint64_t start;
+    } seen[SHMAP__LOCK_SLOTS];
     for (unsigned i = 0; i < n; i++) {
         struct shmap__lockslot *s = &a->slots[i];
         shared += __atomic_load_n(&s->shared, __ATOMIC_RELAXED);
@@ -862,12 +868,17 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
         }
         if (pid <= 0)
             continue;
-        nlive += alive;
+        uint64_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
+        bool again = false;
+        for (unsigned j = 0; alive && j < nlive && !again; j++)
+            again = seen[j].pid == pid && seen[j].start == start;
+        if (alive && !again && nlive < SHMAP__LOCK_SLOTS)
+            seen[nlive++] = (struct process){pid, start};
         if ((size_t)count < cap) {
             shmap_attacher *o = &out[count];
             memset(o, 0, sizeof *o); /* padding too: callers may compare or copy bytes */
             o->pid = pid;
-            o->start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
+            o->start = start;
             o->shared = __atomic_load_n(&s->shared, __ATOMIC_RELAXED);
             o->writer = is_writer;
             o->alive = alive;

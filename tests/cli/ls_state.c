@@ -343,3 +343,59 @@ TEST(cli__a_system_v_segment_deleted_while_attached_is_shown_deleted_until_it_go
     RUN(0, "rm", live);
     util_clear(&out, &err);
 }
+
+/*
+ * A process has a slot in the attach table for each way it maps a segment (read-write,
+ * read-only and locking, private and locking): it is one user all the same, in USERS, in
+ * info's count and in the listing's, alive and once killed.
+ */
+TEST(cli__a_process_with_several_slots_counts_once)
+{
+    const char *name = test_name("slots");
+    const uint64_t dims[1] = {8};
+    util_make_kept(name, SHMAP_U8, 1, dims);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t kid = util_spawn();
+    if (kid == 0) {
+        shmap_seg *rw = NULL, *ro = NULL, *priv = NULL;
+        if (shmap_open(&rw, name, SHMAP_RDWR) < 0 || shmap_open(&ro, name, SHMAP_RDONLY) < 0 ||
+            shmap_lock(ro, SHMAP_LOCK_SHARED, 10) < 0 ||
+            shmap_open(&priv, name, SHMAP_RDWR | SHMAP_PRIVATE) < 0 ||
+            shmap_lock(priv, SHMAP_LOCK_SHARED, 10) < 0)
+            _exit(20);
+        util_child_send(&c, 'h');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'h');
+    util_chan_close(&c);
+    char *out = NULL, *err = NULL, users[64], lock[64];
+    users_and_lock(name, users, lock, sizeof users);
+    CHECK_STR(users, "1");
+    CHECK_STR(lock, "r2");
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "attached:        1 process, in 3 slots (one for each way a process "
+                        "maps it)\n");
+    shmap_entry *list = NULL;
+    size_t count = 0;
+    CHECK_OK(shmap_list(&list, &count, 0));
+    int found = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(list[i].info.name, name) == 0) {
+            found = 1;
+            CHECK_EQ_INT(list[i].attached, 1);
+            CHECK_EQ_INT(list[i].nattachers, 3);
+        }
+    }
+    CHECK(found);
+    shmap_list_free(list);
+
+    util_kill9(kid);
+    users_and_lock(name, users, lock, sizeof users);
+    CHECK_STR(users, "0+1dead");
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, "attached:        1 process, in 3 slots");
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
