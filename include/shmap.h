@@ -863,9 +863,11 @@ SHMAP_EXTERN uint64_t shmap_generation(const shmap_seg *seg);
  * A write left in progress by a process that died is taken over. In a plain segment readers
  * may have been given that frame torn, so the write takes the next frame number: the
  * abandoned frame counts as published and lost, and the publish moves the generation two on
- * (shmap_read_frame()).
- * @param[out] frame where frame number shmap_generation() goes: the data for a plain
- *             segment, index generation % N of the first dimension for a ring (may be NULL).
+ * (more when several writers died in turn: shmap_read_frame()). A dead writer in another
+ * pid namespace cannot be told from a live one: it counts as dead here. A frame given up
+ * (shmap_write_abort()) and written again keeps the number its write took.
+ * @param[out] frame where the frame goes: the data for a plain segment, index generation % N
+ *             of the first dimension for a ring (may be NULL).
  * @return 0, #SHMAP_EREADONLY, or -EALREADY if a write is already in progress by this
  *         process (one writer at a time: take the exclusive lock if several may write);
  *         #SHMAP_EINVAL for a NULL @p seg; #SHMAP_ERAW.
@@ -892,9 +894,9 @@ SHMAP_EXTERN int shmap_write_abort(shmap_seg *seg);
  * @brief Mark a new version of the data: end the write in progress if any, bump the
  * generation and wake every waiter.
  *
- * The generation moves one on, or two for a write that took over the frame of a plain
- * segment whose writer died in the middle of it (shmap_write_begin()); so does a publish
- * without shmap_write_begin() that ends such a frame.
+ * The generation moves one on, or two (or more) for a write that took over the frame of a
+ * plain segment whose writer died in the middle of it (shmap_write_begin()); so does a
+ * publish without shmap_write_begin() that ends such a frame.
  * @return 0, #SHMAP_EREADONLY, #SHMAP_EINVAL for a NULL @p seg, or #SHMAP_ERAW.
  */
 SHMAP_EXTERN int shmap_publish(shmap_seg *seg);
@@ -903,7 +905,8 @@ SHMAP_EXTERN int shmap_publish(shmap_seg *seg);
  * @brief Wait until the generation passes @p *seen.
  *
  * @param[in,out] seen the generation the caller last saw; set to the current one on
- *                success (so `new - old` versions were published meanwhile).
+ *                success (so `new - old` frames were published meanwhile, frames lost to a
+ *                writer that died in them included).
  * @param[in] timeout_s seconds to wait at most; 0 only checks; a negative value waits
  *                without end.
  * @return 0; -EAGAIN (timeout 0 and nothing new); -ETIMEDOUT; -EINTR (a signal arrived:
@@ -939,7 +942,8 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  * give the same answer about a dead writer. Checking the writer reads /proc. Before the
  * first publish, frame 0 is that frame for a reader that has had none (@p *seen 0). The next
  * writer, which takes the frame over (shmap_write_begin()), publishes it as a new frame, the
- * one left torn counting as lost (the generation moves two on), so a reader given the torn
+ * one left torn counting as lost (the generation moves two on, or more when that writer dies
+ * too, and so on), so a reader given the torn
  * copy gets it whole and is not left on the torn one. A ring's reader never copies a frame
  * being written: it waits for it, whatever became of its writer. A writer in another pid
  * namespace cannot be judged: it counts as alive.
@@ -947,8 +951,9 @@ SHMAP_EXTERN uint64_t shmap_ring_length(const shmap_seg *seg);
  *                frame plus one.
  * @param[out] dst shmap_frame_size() bytes.
  * @param[in] timeout_s as for shmap_wait().
- * @param[out] missed frames skipped, because the ring no longer held them or a copy tore
- *             and the newest frame was taken instead (may be NULL).
+ * @param[out] missed frames skipped, because the ring no longer held them, a copy tore and
+ *             the newest frame was taken instead, or they were lost (a plain segment's frame
+ *             whose writer died in it, written again as the next) (may be NULL).
  * @return as shmap_wait(), or #SHMAP_EOWNERDEAD when the writer died in the middle of the
  *         only frame there is (the copy in @p dst may then be torn; @p *seen counts it had).
  *         -EAGAIN and -ETIMEDOUT also come when a live writer is in the middle of the only

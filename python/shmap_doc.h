@@ -785,12 +785,12 @@ PyDoc_STRVAR(segment_publish_doc,
 "\n"
 "Mark a new version of the data: end the write begun by write_begin() if any, bump\n"
 "the generation counter and wake every process waiting for it (wait(), read_frame(),\n"
-"`shmap wait`). The generation moves two on when the write took over a frame of a\n"
-"plain segment whose writer died in the middle of it (read_frame()). On a private\n"
-"Segment it changes its own copy of the header only, and tells nobody, itself\n"
-"included. Returns None. Raises ValueError if the segment\n"
-"is closed, shmap.ReadOnlyError (a PermissionError, code EREADONLY) on a read-only\n"
-"Segment, shmap.Error (ERAW) on a raw mapping.");
+"`shmap wait`). The generation moves two on (or more) when the write took over a\n"
+"frame of a plain segment whose writer died in the middle of it (read_frame()). On\n"
+"a private Segment it changes its own copy of the header only, and tells nobody,\n"
+"itself included. Returns None. Raises ValueError if the segment is closed,\n"
+"shmap.ReadOnlyError (a PermissionError, code EREADONLY) on a read-only Segment,\n"
+"shmap.Error (ERAW) on a raw mapping.");
 
 PyDoc_STRVAR(segment_lock_doc,
 "lock($self, /, exclusive=False, timeout=None)\n"
@@ -858,7 +858,8 @@ PyDoc_STRVAR(segment_wait_doc,
 "seen to the new generation and return it.\n"
 "\n"
 "Returns at once if something was published since. Each publish() (in any process)\n"
-"wakes every waiter; new - old tells how many versions were published meanwhile.\n"
+"wakes every waiter; new - old tells how many frames were published meanwhile\n"
+"(frames lost to a writer that died in them included).\n"
 "Read the data in place afterwards (seg.array); read_frame() is the wait that also\n"
 "copies a frame that is never torn.\n"
 "\n"
@@ -889,15 +890,15 @@ PyDoc_STRVAR(segment_read_frame_doc,
 "\n"
 "Returns a Frame: data, a new numpy array (a copy: shape[1:] for a ring, shape\n"
 "otherwise); number, the frame's number (generation - 1 when it was published);\n"
-"missed, how many frames after seen the ring no longer held (skipped); torn, True\n"
-"only when, in a plain segment, the writer died in the middle of a frame: the frame\n"
-"wanted as the writer left its slot (a reader a frame behind gets the frame the\n"
-"writer overwrote, then the one it was writing), and a shmap.OwnerDiedWarning is\n"
-"issued too. The next writer takes that frame over and publishes it as a new frame,\n"
-"the torn one counting as lost, so the reader then gets it whole. Raises as wait()\n"
-"does; a live writer in the middle of the only frame there is is waited for too, and\n"
-"so is one that aborted it (write_abort()) until it writes it again (write_state\n"
-"says who).");
+"missed, how many frames after seen the ring no longer held, or were lost to a\n"
+"writer that died in them (skipped); torn, True only when, in a plain segment, the\n"
+"writer died in the middle of a frame: the frame wanted as the writer left its slot\n"
+"(a reader a frame behind gets the frame the writer overwrote, then the one it was\n"
+"writing), and a shmap.OwnerDiedWarning is issued too. The next writer takes that\n"
+"frame over and publishes it as a new frame, the torn one counting as lost, so the\n"
+"reader then gets it whole. Raises as wait() does; a live writer in the middle of\n"
+"the only frame there is is waited for too, and so is one that aborted it\n"
+"(write_abort()) until it writes it again (write_state says who).");
 
 PyDoc_STRVAR(segment_write_begin_doc,
 "write_begin($self, /)\n"
@@ -1239,7 +1240,8 @@ PyDoc_STRVAR(frame_data_doc,
 PyDoc_STRVAR(frame_number_doc,
 "The frame's number, counting from 0: the generation it was published as, less one.");
 PyDoc_STRVAR(frame_missed_doc,
-"Frames after the Segment's seen that the ring no longer held: skipped, never read.");
+"Frames after the Segment's seen that the ring no longer held, or that were lost to a\n"
+"writer that died in them (a plain segment's): skipped, never read.");
 PyDoc_STRVAR(frame_torn_doc,
 "True when the writer died while writing the only frame there is (a plain segment):\n"
 "the copy may then be torn.");

@@ -39,7 +39,10 @@
  * bring that reader nothing new, and it would stay on the torn copy until the frame after.
  * The number is recorded as every write's is (`writer_frame`, the generation its publish
  * brings), so the frame is the next one for such a reader, waited for and, should this writer
- * die too, given torn in turn.
+ * die too, given torn in turn (a reader still on the lost frame is given this one, the lost
+ * one counted missed). A write that takes over a frame a live writer gave up keeps the
+ * number recorded, and the publish sets the generation with a compare-and-swap, so that two
+ * writers publishing at once do not both move it on past a lost frame.
  *
  * Private (copy-on-write) handles read and wait on the object's header through a shared
  * read-only mapping of its page (shmap__live(), made at open: segment.c), never on their own
@@ -147,20 +150,30 @@ static uint64_t target_of(const struct shmap__header *h, uint32_t seq, uint64_t 
 
 static bool writer_gone(const struct shmap__header *h);
 
+/* Does the writer of the write in progress run in another pid namespace than ours (both
+ * known)? */
+static bool writer_elsewhere(const struct shmap__header *h)
+{
+    uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_RELAXED);
+    return ns && shmap__self_pidns() && ns != shmap__self_pidns();
+}
+
 /*
  * Is the write in progress in a plain segment one that its writer, another process, died in
  * the middle of? Readers may have been given its frame torn (shmap_read_frame()), so the
  * write that takes it over publishes the next frame number, the abandoned one counting as
  * lost: published under the same number, it would be nothing new to a reader that had it
- * torn, which would stay on the torn copy until the frame after. A ring's readers wait for
- * a frame being written whatever became of its writer, so they never have one torn: its
- * frames keep their numbers. Checking the writer reads /proc, only when a write was left in
- * progress by another process.
+ * torn, which would stay on the torn copy until the frame after. A writer in another pid
+ * namespace, which cannot be judged from here, may have been judged dead by readers in its
+ * own: it counts as dead here, the worst of it a frame counted lost that was not. A ring's
+ * readers wait for a frame being written whatever became of its writer, so they never have
+ * one torn: its frames keep their numbers. Checking the writer reads /proc, only when a
+ * write was left in progress by another process.
  */
 static bool abandoned_here(const struct shmap__header *h, uint32_t seq, uint64_t g)
 {
     return !(h->flags & SHMAP_SEG_RING) && writing(h, seq, g) && !writer_is_me(h) &&
-           writer_gone(h);
+           (writer_elsewhere(h) || writer_gone(h));
 }
 
 int shmap_write_begin(shmap_seg *seg, void **frame)
@@ -174,8 +187,12 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
     if (writing(h, seq, g) && writer_is_me(h) && !aborted(h, seq))
         return shmap__err(-EALREADY, "%s: a write is already in progress in this process",
                           seg->map->name.name);
-    /* Judged before this write's identity replaces its writer's. */
-    uint64_t publishes_as = abandoned_here(h, seq, g) ? target_of(h, seq, g) + 1 : g + 1;
+    /* The frame the write in progress records (one a live writer aborted, or that this
+     * write takes over from a dead one, and then the next), judged before this write's
+     * identity replaces its writer's. */
+    uint64_t publishes_as = !writing(h, seq, g)       ? g + 1
+                            : abandoned_here(h, seq, g) ? target_of(h, seq, g) + 1
+                                                        : target_of(h, seq, g);
     /* A mark left by an aborted write never matches a later one's sequence (0 is even). */
     __atomic_store_n(&h->writer_aborted, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
@@ -230,11 +247,15 @@ int shmap_publish(shmap_seg *seg)
      * without having begun a write.
      */
     uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
-    uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
-    uint64_t step = 1;
-    if (seq & 1)
-        step = target_of(h, seq, g) - g + (abandoned_here(h, seq, g) ? 1 : 0);
-    __atomic_add_fetch(&h->generation, step, __ATOMIC_SEQ_CST);
+    uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_RELAXED), to;
+    /* A swap, not an add: two writers publishing at once (neither holding the lock) do not
+     * both move it two on. */
+    do {
+        to = g + 1;
+        if (seq & 1)
+            to = target_of(h, seq, g) + (abandoned_here(h, seq, g) ? 1 : 0);
+    } while (!__atomic_compare_exchange_n(&h->generation, &g, to, false, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_RELAXED));
     seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
     if (seq & 1)
         __atomic_store_n(&h->write_seq, seq + 1, __ATOMIC_RELEASE);
@@ -379,8 +400,7 @@ static int after_tear(const shmap_seg *seg, unsigned tears, int64_t deadline)
  * as alive, as lock holders there do. */
 static bool writer_gone(const struct shmap__header *h)
 {
-    uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_RELAXED);
-    if (ns && shmap__self_pidns() && ns != shmap__self_pidns())
+    if (writer_elsewhere(h))
         return false;
     return !shmap__proc_alive(__atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED),
                               __atomic_load_n(&h->writer_start, __ATOMIC_RELAXED));
@@ -506,12 +526,16 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
             }
             /* Its writer gone, the slot stays as it was left, copied now: the frame asked
              * for, torn (the one the dead writer overwrote for a reader behind, then, on the
-             * next call, the one it was writing). */
+             * next call, the one it was writing). A frame never published that the write
+             * took over from a writer that died before it counts as lost, not had: the copy
+             * is the frame being written. */
+            uint64_t writes = target_of(h, seq, g2) - 1;
+            if (f >= g2 && f < writes)
+                f = writes;
             memcpy(dst, data, size);
             if (missed)
                 *missed = f - *seen;
             *seen = f + 1;
-            uint64_t writes = target_of(h, seq, g2) - 1;
             if (f < writes)
                 return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while "
                                                     "writing frame %llu over frame %llu: the "
