@@ -185,9 +185,13 @@ $(SHMAP): $(CLI_OBJ) $(LIBA)
 # never names the directories of an earlier build.
 remembered := $(call remember,$(B)/pc-paths,$(PREFIX) $(LIBDIR) $(INCLUDEDIR))
 
+# Directories under PREFIX are written from ${prefix}, so that pkg-config --define-prefix
+# (or a tree copied elsewhere) moves them with it.
+PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 $(B)/shmap.pc: shmap.pc.in include/shmap.h $(B)/pc-paths
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(PC_LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 $(PYMOD): $(wildcard python/*.c) $(wildcard python/*.h) include/shmap.h $(LIBA) $(B)/build-flags
 	@mkdir -p $(dir $@)
@@ -241,7 +245,9 @@ install-check: all
 	     $(STAGE_FAILED); \
 	 fi
 	@$(SUBMAKE) $(STAGE_VARS) install >/dev/null || $(STAGE_FAILED)
-	@grep -qx 'libdir=$(STAGE_PREFIX)/lib' $(STAGE)$(STAGE_PREFIX)/lib/pkgconfig/shmap.pc || \
+	@pc=$(STAGE)$(STAGE_PREFIX)/lib/pkgconfig/shmap.pc; \
+	 grep -qx 'prefix=$(STAGE_PREFIX)' $$pc && grep -qx 'libdir=$${prefix}/lib' $$pc && \
+	 grep -qx 'includedir=$${prefix}/include' $$pc || \
 	    { echo "install-check: the installed shmap.pc does not name PREFIX"; $(STAGE_FAILED); }
 	@$(SUBMAKE) $(STAGE_VARS) uninstall || $(STAGE_FAILED)
 	@left=$$(find $(STAGE) ! -type d); \

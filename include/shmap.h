@@ -188,7 +188,7 @@ typedef enum shmap_dtype {
  *            `D` c128); numpy's `U4` (a string of 4 characters) is refused rather than read
  *            as u4.
  * @param[out] out the type.
- * @return 0, #SHMAP_EDTYPE / #SHMAP_EBYTEORDER, or #SHMAP_EINVAL for a NULL @p out.
+ * @return 0, #SHMAP_EDTYPE / #SHMAP_EBYTEORDER, or #SHMAP_EINVAL for a NULL argument.
  */
 SHMAP_EXTERN int shmap_dtype_parse(const char *spelling, shmap_dtype *out);
 

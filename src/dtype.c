@@ -243,8 +243,8 @@ int shmap__dtype_parse_quiet(const char *s, shmap_dtype *out)
 
 int shmap_dtype_parse(const char *spelling, shmap_dtype *out)
 {
-    if (!out)
-        return shmap__err(SHMAP_EINVAL, "shmap_dtype_parse: NULL output");
+    if (!out || !spelling)
+        return shmap__err(SHMAP_EINVAL, "shmap_dtype_parse: NULL argument");
     int rc = shmap__dtype_parse_quiet(spelling, out);
     if (rc == SHMAP_EBYTEORDER)
         return shmap__err(rc, "type '%s': byte order differs from this %s-endian host", spelling,
@@ -256,7 +256,7 @@ int shmap_dtype_parse(const char *spelling, shmap_dtype *out)
                           spelling, what);
     if (rc < 0)
         return shmap__err(rc, "unknown type '%s' (try u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 "
-                              "f64 c64 c128 bool)", spelling ? spelling : "(null)");
+                              "f64 c64 c128 bool)", spelling);
     return 0;
 }
 

@@ -193,11 +193,13 @@ static int map_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
 /* Check a name and make its upper-case form, NUL-padded: all of it goes into the segment. */
 static int check_name(const char *name, char *upper, const char *who)
 {
-    size_t len = name ? strlen(name) : 0;
     memset(upper, 0, SHMAP_KEYWORD_NAME_MAX);
+    if (!name)
+        return shmap__err(SHMAP_EINVAL, "%s: NULL keyword name", who);
+    size_t len = strlen(name);
     if (len == 0 || len >= SHMAP_KEYWORD_NAME_MAX)
         return shmap__err(SHMAP_EKEYWORD, "%s: keyword name '%s' must be 1 to %d characters", who,
-                          name ? name : "", SHMAP_KEYWORD_NAME_MAX - 1);
+                          name, SHMAP_KEYWORD_NAME_MAX - 1);
     for (size_t i = 0; i <= len; i++) {
         unsigned char c = (unsigned char)name[i];
         if (c && !isalnum(c) && c != '_' && c != '-')

@@ -251,8 +251,8 @@ TEST(dtype_parse__garbage_is_edtype)
 TEST(dtype_parse__null_arguments_are_refused_not_crashed)
 {
     shmap_dtype got;
-    CHECK(shmap_dtype_parse(NULL, &got) < 0);
-    CHECK(shmap_dtype_parse("f4", NULL) < 0);
+    CHECK_ERR(shmap_dtype_parse(NULL, &got), SHMAP_EINVAL);
+    CHECK_ERR(shmap_dtype_parse("f4", NULL), SHMAP_EINVAL);
 }
 
 TEST(dtype_size__every_fixed_type_has_its_size)

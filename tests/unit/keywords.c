@@ -279,6 +279,16 @@ TEST(keyword_list__returns_the_count_and_writes_at_most_cap)
     CHECK_OK(shmap_close(seg));
 }
 
+TEST(keyword_get__a_null_name_is_an_invalid_argument)
+{
+    shmap_seg *seg = make(test_name("kwnull"), 0);
+    shmap_keyword kw;
+    CHECK_ERR(shmap_keyword_get(seg, NULL, &kw), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "NULL keyword name");
+    CHECK_ERR(shmap_keyword_delete(seg, NULL), SHMAP_EINVAL);
+    CHECK_OK(shmap_close(seg));
+}
+
 TEST(keyword_list_alloc__none_is_zero_and_null)
 {
     shmap_seg *seg = make(test_name("kw"), 0);
