@@ -480,7 +480,10 @@ SHMAP_EXTERN int shmap_dup(shmap_seg **out, shmap_seg *seg);
  *
  * When the last reference to a mapping goes, the memory is unmapped and, if the destroy
  * policy says so (this process created the segment and did not ask to keep it), the
- * name is removed. A NULL @p seg is a no-op.
+ * name is removed. A frame this process began through the mapping (shmap_write_begin())
+ * and did not publish is given up with its last reference, as by shmap_write_abort():
+ * readers wait for it as for an aborted frame, and a new handle may begin it again. A
+ * NULL @p seg is a no-op.
  * @return 0, or the error from removing the name (the handle is freed all the same).
  */
 SHMAP_EXTERN int shmap_close(shmap_seg *seg);

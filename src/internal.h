@@ -355,6 +355,7 @@ struct shmap__map {
     int lock_slot;          /* our slot in the attach table (lock.c), valid when... */
     pid_t lock_slot_pid;    /* ...this is our pid (0: no slot; a forked child claims its own) */
     bool lock_touched;      /* the lock area was written through this mapping */
+    bool write_begun;       /* shmap_write_begin() was called through it (read atomically) */
     int64_t try_checked_ns; /* when a try last checked the lock's holders (lock.c) */
     int64_t named_checked_ns; /* when a try to wait last checked the name (notify.c) */
     void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
@@ -389,6 +390,9 @@ struct shmap__map {
 /* segment.c: this process's mappings of the object `st` describes (st_dev, st_ino) take
  * its mode and owner from `st` (perm.c, after a change). */
 SHMAP__HIDDEN void shmap__registry_perm(const struct stat *st);
+/* notify.c: the last reference to the registered mapping `m` goes: a frame this process
+ * began through it and neither published nor aborted is aborted (shmap_write_abort()). */
+SHMAP__HIDDEN void shmap__write_give_up(struct shmap__map *m);
 /* segment.c: does the mapping's name still lead to the object it maps (false: deleted, or
  * the name now holds another object)? */
 SHMAP__HIDDEN bool shmap__map_named(const struct shmap__map *m);

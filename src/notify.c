@@ -193,6 +193,8 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
     uint64_t publishes_as = !writing(h, seq, g)       ? g + 1
                             : abandoned_here(h, seq, g) ? target_of(h, seq, g) + 1
                                                         : target_of(h, seq, g);
+    /* Its last close gives the write up should it not be published (shmap__write_give_up()). */
+    __atomic_store_n(&seg->map->write_begun, true, __ATOMIC_RELAXED);
     /* A mark left by an aborted write never matches a later one's sequence (0 is even). */
     __atomic_store_n(&h->writer_aborted, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->writer_pid, shmap__getpid(), __ATOMIC_RELAXED);
@@ -228,6 +230,20 @@ int shmap_write_abort(shmap_seg *seg)
      * written again (see the design note). */
     __atomic_store_n(&h->writer_aborted, seq, __ATOMIC_RELEASE);
     return 0;
+}
+
+void shmap__write_give_up(struct shmap__map *m)
+{
+    /* A private mapping's writes reach nobody; a read-only one cannot have begun one. Nor
+     * is the header looked at unless a write was begun here: reading it would fault its page
+     * in, a cost a close that removes a segment just made avoids. */
+    if (m->raw || !m->writable || m->priv || !__atomic_load_n(&m->write_begun, __ATOMIC_RELAXED))
+        return;
+    struct shmap__header *h = m->base;
+    uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+    if ((seq & 1) && writing(h, seq, __atomic_load_n(&h->generation, __ATOMIC_RELAXED)) &&
+        writer_is_me(h) && !aborted(h, seq))
+        __atomic_store_n(&h->writer_aborted, seq, __ATOMIC_RELEASE);
 }
 
 int shmap_publish(shmap_seg *seg)

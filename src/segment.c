@@ -165,13 +165,15 @@ static void registry_add(struct shmap__map *m)
 }
 
 /* A mapping left out of the registry (shmap__open_unregistered()) is not found: no-op. */
-static void registry_remove(struct shmap__map *m)
+/* Take `m` out of the registry: false if it was never in it (shmap__open_unregistered()). */
+static bool registry_remove(struct shmap__map *m)
 {
     for (struct shmap__map **p = &registry; *p; p = &(*p)->next)
         if (*p == m) {
             *p = m->next;
-            return;
+            return true;
         }
+    return false;
 }
 
 static int access_of(unsigned flags)
@@ -1235,14 +1237,17 @@ static int release(shmap_seg *seg, bool unmap)
         shmap__lock_drop(seg);
     free(seg);
     pthread_mutex_lock(&registry_lock);
-    bool last = --m->refs == 0;
+    bool last = --m->refs == 0, registered = false;
     if (last)
-        registry_remove(m);
+        registered = registry_remove(m);
     else if (unmap)
         m->pending = true;
     pthread_mutex_unlock(&registry_lock);
     if (!last)
         return 0;
+    /* A frame this process began and never published goes with its last reference. */
+    if (registered)
+        shmap__write_give_up(m);
     int rc = 0;
     bool destroyed = false;
     if (m->unfinished && m->hidden_pid == shmap__getpid()) {

@@ -1115,6 +1115,67 @@ TEST(notify__a_writer_that_aborts_a_frame_keeps_readers_waiting_for_it)
     CHECK_OK(shmap_close(seg));
 }
 
+/*
+ * A frame begun and not published is given up with the last reference to the handle's
+ * mapping (a writer's error path that closes and opens again): readers wait for it as for
+ * an aborted frame, not for a write that will never end, and the process may begin it again
+ * through a new handle. Closing one of two references leaves the write in progress.
+ */
+TEST(notify__the_last_close_of_a_writer_gives_its_frame_up)
+{
+    const char *name = test_name("closeframe");
+    shmap_seg *seg = published_ones(name);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        shmap_seg *w = NULL, *w2 = NULL;
+        void *frame;
+        shmap_close(seg); /* the parent's handle, inherited: its reference too */
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_dup(&w2, w) < 0 ||
+            shmap_write_begin(w, &frame) < 0)
+            _exit(20);
+        for (size_t i = 0; i < ONES / 2; i++)
+            ((uint32_t *)frame)[i] = 2;
+        shmap_close(w);
+        util_child_send(&c, 'd'); /* one reference left: still being written */
+        util_child_recv(&c);
+        shmap_close(w2);
+        util_child_send(&c, 'c'); /* none left: given up */
+        util_child_recv(&c);
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
+            _exit(21);
+        for (size_t i = 0; i < ONES; i++)
+            ((uint32_t *)frame)[i] = 3;
+        if (shmap_publish(w) < 0)
+            _exit(22);
+        util_child_send(&c, 'p');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'd');
+    pid_t who = 0;
+    CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_IN_PROGRESS);
+    CHECK_EQ_INT(who, writer);
+    util_parent_send(&c, 'g');
+    CHECK_EQ_INT(util_parent_recv(&c), 'c');
+    CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_ABORTED);
+    CHECK_EQ_INT(who, writer);
+    uint32_t frame[ONES];
+    uint64_t seen = 1, missed = 99;
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_CONTAINS(shmap_last_error(), "aborted it and has not written it again");
+    util_parent_send(&c, 'g');
+    CHECK_EQ_INT(util_parent_recv(&c), 'p');
+    CHECK_OK(shmap_read_frame(seg, &seen, frame, 0, &missed));
+    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(missed, 0);
+    CHECK_EQ_INT(HEAD_TAIL(frame), (uint64_t)3 << 32 | 3);
+    util_kill9(writer);
+    util_chan_close(&c);
+    CHECK_OK(shmap_close(seg));
+}
+
 /* A ring's reader never copies an aborted frame: it waits for the frame to be written. The
  * frames before it stay whole and readable. */
 TEST(notify__a_ring_reader_waits_past_an_aborted_frame)
