@@ -100,6 +100,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->lock_slot = 0;
     m->lock_slot_pid = 0;
     m->lock_touched = false;
+    m->write_begun = false;
     m->try_checked_ns = 0;
     m->named_checked_ns = 0;
     /* A private mapping's header is our own copy: locks go through a shared map of it. */
@@ -248,9 +249,9 @@ static bool unnamed_now(const struct shmap__name *n, const struct shmap__obj *ob
 }
 
 /*
- * Map an open object and check it; the registry lock is held unless the mapping is to stay
- * out of the registry (shmap__open_unregistered()). `by_name`: the object was reached by
- * its name, which gc may be removing (SHMAP__EGONE when it did).
+ * Map an open object and check it, without the registry lock (the check may wait: see
+ * attach_obj()). `by_name`: the object was reached by its name, which gc may be removing
+ * (SHMAP__EGONE when it did).
  *
  * The header is checked in a private copy read through the store (pread for descriptors):
  * the checks cannot be raced by a writer changing it meanwhile, and an attach does not
@@ -369,12 +370,27 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
 
 /* Find or map an open object and give a handle to it. `keep_fd`: the map keeps obj->fd;
  * `by_name`: as map_and_check() takes it. */
+/*
+ * A new mapping is made and checked without the registry lock, which other threads' opens,
+ * dups and closes and fork() take: the check may wait up to seconds (for a creator still
+ * writing a System V header, for gc's verdict). The registry is asked again once it is
+ * made, and a mapping another thread added meanwhile is shared instead, this one undone.
+ */
 static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shmap__name *n,
                       int access, bool keep_fd, bool by_name)
 {
     int rc = 0;
+    struct shmap__map *fresh = NULL;
     pthread_mutex_lock(&registry_lock);
     struct shmap__map *m = registry_find(obj->st.st_dev, obj->st.st_ino, access);
+    if (!m) {
+        pthread_mutex_unlock(&registry_lock);
+        rc = map_and_check(obj, n, access, by_name, false, &fresh);
+        if (rc < 0)
+            return rc;
+        pthread_mutex_lock(&registry_lock);
+        m = registry_find(obj->st.st_dev, obj->st.st_ino, access);
+    }
     if (m && m->pending) {
         rc = shmap__err(SHMAP_EPENDING, "%s: unmap is pending in this process; no new "
                                         "references until the last one is closed", n->name);
@@ -386,15 +402,14 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
             __atomic_store_n(&m->deleted_seen, true, __ATOMIC_RELAXED);
         }
     } else {
-        rc = map_and_check(obj, n, access, by_name, false, &m);
-        if (rc == 0) {
-            m->deleted = m->deleted_seen = obj->deleted;
-            if (keep_fd) {
-                m->fd = obj->fd;
-                obj->fd = -1;
-            }
-            registry_add(m);
+        m = fresh;
+        fresh = NULL;
+        m->deleted = m->deleted_seen = obj->deleted;
+        if (keep_fd) {
+            m->fd = obj->fd;
+            obj->fd = -1;
         }
+        registry_add(m);
     }
     if (rc == 0 && !(*out = new_handle(m))) {
         m->refs--;
@@ -404,6 +419,10 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
     if (rc == 0 && access == SHMAP__ACC_RDWR)
         shmap__attach(m);
     pthread_mutex_unlock(&registry_lock);
+    if (fresh) {
+        map_unmap(fresh);
+        map_free(fresh);
+    }
     return rc;
 }
 

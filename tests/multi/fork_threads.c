@@ -68,3 +68,65 @@ TEST(multi__a_child_forked_while_other_threads_are_in_the_library_is_not_stuck)
         test_fail(__FILE__, __LINE__, "of 40 children forked, %d stuck and %d failed", stuck,
                   failed);
 }
+
+struct slow_open {
+    const char *name;
+    int rc;
+    double took;
+};
+
+static void *open_slowly(void *arg)
+{
+    struct slow_open *o = arg;
+    double t0 = util_now_s();
+    shmap_seg *s = NULL;
+    o->rc = shmap_open(&s, o->name, SHMAP_RDONLY);
+    o->took = util_now_s() - t0;
+    if (o->rc == 0)
+        shmap_close(s);
+    return NULL;
+}
+
+/*
+ * An open that waits for a creator still writing a System V header (2 s at most) waits
+ * alone: meanwhile other threads open, dup and close other segments, and fork, at once.
+ */
+TEST(multi__an_open_waiting_for_a_creator_holds_up_no_other_thread)
+{
+    char name[64];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_HIDDEN; /* its header says INIT until it is finished */
+    shmap_seg *making = NULL;
+    CHECK_OK(shmap_create(&making, name, SHMAP_U8, 1, (const uint64_t[]){16}, &opts));
+    const char *other = test_name("slowother");
+    util_make_kept(other, SHMAP_U8, 1, (const uint64_t[]){16});
+    shmap_seg *seg = NULL, *dup = NULL, *again = NULL;
+    CHECK_OK(shmap_open(&seg, other, SHMAP_RDWR));
+
+    struct slow_open o = {name, 0, 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, open_slowly, &o) == 0);
+    util_sleep_ms(300); /* the thread is in its wait */
+    double t0 = util_now_s();
+    CHECK_OK(shmap_dup(&dup, seg));
+    CHECK_OK(shmap_open(&again, other, SHMAP_RDONLY));
+    CHECK_OK(shmap_close(again));
+    CHECK_OK(shmap_close(dup));
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    CHECK_EQ_INT(test_wait(pid), 0);
+    double took = util_now_s() - t0;
+    pthread_join(t, NULL);
+    if (took > 1.0)
+        test_fail(__FILE__, __LINE__, "dup, open, close and fork took %.2f s beside a waiting "
+                  "open", took);
+    CHECK_EQ_INT(o.rc, SHMAP_EINCOMPLETE);
+    CHECK(o.took > 1.0);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_close(making)); /* never finished: it goes */
+    CHECK_OK(shmap_delete(other, 5, 0));
+}
