@@ -135,7 +135,9 @@ SHMAP_EXTERN const char *shmap_errname(int err);
  *
  * It names what was wrong ("segment '/frames': object is 4096 bytes, header needs
  * 266240"). It stays until the next failing call in the same thread; successful calls
- * do not clear it.
+ * do not clear or change it. It holds at most 511 bytes: a longer message (naming a path of
+ * kilobytes) keeps its start and its end, which says what went wrong, its middle written
+ * "...".
  * @return a thread-local string, never NULL (empty when nothing has failed).
  */
 SHMAP_EXTERN const char *shmap_last_error(void);

@@ -7,14 +7,48 @@
 
 #include "internal.h"
 
-static _Thread_local char last_error[512];
+static _Thread_local char last_error[SHMAP__ERR_SIZE];
 
+void shmap__err_keep(char saved[SHMAP__ERR_SIZE])
+{
+    memcpy(saved, last_error, strlen(last_error) + 1);
+}
+
+void shmap__err_put_back(const char saved[SHMAP__ERR_SIZE])
+{
+    memcpy(last_error, saved, strlen(saved) + 1);
+}
+
+/* Is byte `c` inside a UTF-8 sequence (not where a character starts)? */
+static int continues(char c)
+{
+    return ((unsigned char)c & 0xc0) == 0x80;
+}
+
+/*
+ * A message longer than the buffer (names may be paths of 4 KiB) keeps its start and its
+ * end, where the reason is, and loses the middle, written "...", cut between characters.
+ */
 int shmap__err(int code, const char *fmt, ...)
 {
+    char full[2 * SHMAP_NAME_MAX + sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    int n = vsnprintf(full, sizeof full, fmt, ap);
     va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof full ? (size_t)n : sizeof full - 1;
+    if (len < sizeof last_error) {
+        memcpy(last_error, full, len + 1);
+        return code;
+    }
+    size_t head = sizeof last_error / 2 - 2, tail = len - (sizeof last_error - head - 4);
+    while (head > 0 && continues(full[head]))
+        head--;
+    while (tail < len && continues(full[tail]))
+        tail++;
+    memcpy(last_error, full, head);
+    memcpy(last_error + head, "...", 3);
+    memcpy(last_error + head + 3, full + tail, len - tail + 1);
     return code;
 }
 

@@ -13,6 +13,11 @@
 
 /* error.c: set the thread's detail message and return `code`. */
 SHMAP__HIDDEN int shmap__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* error.c: the detail message's size, and a copy of it kept and put back, for a call that
+ * succeeds after failures of its own inner steps (successful calls leave it as it was). */
+#define SHMAP__ERR_SIZE 512
+SHMAP__HIDDEN void shmap__err_keep(char saved[SHMAP__ERR_SIZE]);
+SHMAP__HIDDEN void shmap__err_put_back(const char saved[SHMAP__ERR_SIZE]);
 /*
  * list.c: is `rc` a failure of this process rather than of the object at hand: out of
  * descriptors (-EMFILE, -ENFILE) or of memory or address space (-ENOMEM, -ENOBUFS)? A

@@ -730,8 +730,26 @@ struct create_plan {
 static int create_new(shmap_seg **out, const char *name, const shmap_create_opts *opts,
                       const struct create_plan *p);
 
+static int create_segment(shmap_seg **out, const char *name, shmap_dtype dtype,
+                          unsigned int ndim, const uint64_t *dims,
+                          const shmap_create_opts *opts);
+
+/* Opening instead (SHMAP_CREATE_OPEN) or replacing first tries what may fail: a creation
+ * that succeeds leaves the detail message as it found it, as every successful call does. */
 int shmap_create(shmap_seg **out, const char *name, shmap_dtype dtype, unsigned int ndim,
                  const uint64_t *dims, const shmap_create_opts *opts)
+{
+    char saved[SHMAP__ERR_SIZE];
+    shmap__err_keep(saved);
+    int rc = create_segment(out, name, dtype, ndim, dims, opts);
+    if (rc >= 0)
+        shmap__err_put_back(saved);
+    return rc;
+}
+
+static int create_segment(shmap_seg **out, const char *name, shmap_dtype dtype,
+                          unsigned int ndim, const uint64_t *dims,
+                          const shmap_create_opts *opts)
 {
     static const shmap_create_opts defaults = SHMAP_CREATE_OPTS_INIT;
     if (!out)

@@ -95,3 +95,58 @@ TEST(messages__a_private_open_refuses_to_hold_but_its_handle_may_lock)
     CHECK_OK(shmap_unlink(name));
     CHECK(rmdir(dir) == 0);
 }
+
+/*
+ * A message longer than the detail's buffer (a path of kilobytes) keeps its start and its
+ * end, which says what went wrong, and loses the middle, cut between UTF-8 characters.
+ */
+TEST(messages__a_long_message_keeps_its_reason)
+{
+    char dir[256], name[2048];
+    memset(dir, 0, sizeof dir);
+    for (int i = 0; i < 100; i++)
+        memcpy(dir + 2 * i, "\xc3\xa9", 2); /* U+00E9, two bytes */
+    snprintf(name, sizeof name, "file:/nonexistent-%d/%s/%s/%s/%s/x", (int)getpid(), dir, dir,
+             dir, dir);
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U8, 1, (const uint64_t[]){4}, NULL), -ENOENT);
+    const char *msg = shmap_last_error();
+    size_t len = strlen(msg);
+    CHECK(len < 512);
+    CHECK_CONTAINS(msg, "file:/nonexistent-");
+    CHECK_CONTAINS(msg, "...");
+    const char *reason = "No such file or directory";
+    CHECK(len > strlen(reason) && strcmp(msg + len - strlen(reason), reason) == 0);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c == 0xc3)
+            CHECK_EQ_INT((unsigned char)msg[i + 1], 0xa9);
+        if (c == 0xa9)
+            CHECK(i > 0 && (unsigned char)msg[i - 1] == 0xc3);
+    }
+}
+
+/* A creation that succeeds after inner steps failed (an open that finds nothing, for
+ * SHMAP_CREATE_OPEN; a replace with nothing to replace) leaves the detail as it was. */
+TEST(messages__a_successful_create_leaves_the_detail_as_it_was)
+{
+    shmap_seg *seg = NULL;
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s", test_name("nothere"));
+    CHECK_ERR(shmap_open(&seg, missing, SHMAP_RDONLY), -ENOENT);
+    char before[512];
+    snprintf(before, sizeof before, "%s", shmap_last_error());
+    const unsigned flags[] = {SHMAP_CREATE_OPEN, SHMAP_CREATE_REPLACE};
+    for (size_t i = 0; i < 2; i++) {
+        char sysv[64];
+        snprintf(sysv, sizeof sysv, "sysv://0x%08x", (unsigned)test_sysv_key());
+        const char *names[] = {test_name("leave"), sysv};
+        for (size_t k = 0; k < 2; k++) {
+            shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+            opts.flags = flags[i];
+            CHECK_OK(shmap_create(&seg, names[k], SHMAP_U8, 1, (const uint64_t[]){4}, &opts));
+            CHECK_STR(shmap_last_error(), before);
+            CHECK_OK(shmap_close(seg));
+        }
+    }
+}
