@@ -716,9 +716,16 @@ static RARE int lock_failed(shmap_seg *seg, unsigned flags, double timeout_s, in
     const char *who = seg->map->name.name;
     if (rc == -EBUSY)
         return shmap__err(rc, "%s: the lock is held", who);
-    if (rc == -ETIMEDOUT)
-        return shmap__err(rc, "%s: timed out after %g s waiting for the %s lock", who,
-                          timeout_s, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive");
+    if (rc == -ETIMEDOUT) {
+        /* Who holds it, as shmap_delete() and the command say (a try, which may be made in
+         * a loop, is spared the look at /proc). */
+        char holders[512];
+        if (shmap_lock_holders(seg, holders, sizeof holders) < 0 || !holders[0])
+            snprintf(holders, sizeof holders, "no holder left");
+        return shmap__err(rc, "%s: timed out after %g s waiting for the %s lock: %s", who,
+                          timeout_s, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive",
+                          holders);
+    }
     return shmap__err(rc, "%s: the wait for the %s lock was stopped by the wait check",
                       who, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive");
 }

@@ -270,6 +270,11 @@ TEST(lock__timeout_gives_etimedout_within_bounds)
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.2), -ETIMEDOUT);
     double t1 = util_now_s();
     CHECK(t1 - t0 >= 0.19 && t1 - t0 < 5);
+    /* The detail says who holds it. */
+    char holder[128];
+    snprintf(holder, sizeof holder, "waiting for the exclusive lock: the exclusive lock is "
+             "held by pid %d", (int)pid);
+    CHECK_CONTAINS(shmap_last_error(), holder);
     CHECK_ERR(shmap_lock(mine, SHMAP_LOCK_SHARED, 0.1), -ETIMEDOUT);
     CHECK(util_now_s() - t1 >= 0.09);
     kill(pid, SIGTERM);
