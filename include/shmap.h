@@ -789,7 +789,8 @@ SHMAP_EXTERN void *shmap_data(const shmap_seg *seg);
  *
  * Only the creating process: in a forked child it is 0, for the handles it inherited and
  * for those it opens itself, which share the creator's mapping (as the destroy policy, a
- * child created nothing).
+ * child created nothing). It belongs to the mapping: a #SHMAP_CREATE_OPEN that opens a
+ * segment this process created and still maps read-write shares that mapping, and says 1.
  * @return 1 or 0 (0 also for NULL).
  */
 SHMAP_EXTERN int shmap_created(const shmap_seg *seg);
@@ -1004,13 +1005,16 @@ SHMAP_EXTERN int shmap_write_state(const shmap_seg *seg, pid_t *writer);
  * **Ownership.** A lock is held through a handle: shmap_unlock() and shmap_close() on that
  * handle release it. A handle holds at most one lock at a time. Shared holds are counted
  * per process, so threads may share a segment through separate handles (shmap_dup()); one
- * handle must not be locked from two threads at once. Two handles of one process exclude
+ * handle must not be locked or unlocked from two threads at once (both locks may succeed,
+ * and a shared hold then stays behind until the mapping's last reference goes). Two handles of one process exclude
  * each other like two processes do, so taking the exclusive lock while another handle of
  * the same process holds a shared one waits for it (until the timeout: there is no upgrade).
  *
  * **Fork.** A child does not own its parent's locks: for it an inherited handle holds
  * nothing (shmap_unlock() gives #SHMAP_EINVAL) and may be locked afresh; the parent's holds
- * stay the parent's. The child gets its own attach slot when it first locks.
+ * stay the parent's. The child gets its own attach slot when it first opens read-write or
+ * locks. A lock held (or a frame begun) across execve() stays held until the process
+ * ends: the pid and start time live on, and the new program cannot release it.
  *
  * **Fairness.** Writers are preferred: a writer waiting for the lock blocks new readers
  * while the readers inside drain, so a stream of readers cannot starve it. Among waiters
