@@ -440,7 +440,12 @@ static int record_parse(const char *fields, size_t *elsize, bool stored)
             *bracket = '\0';
         }
         shmap_dtype dt;
-        if (shmap__dtype_parse_quiet(ftype, &dt) < 0)
+        int rc = shmap__dtype_parse_quiet(ftype, &dt);
+        if (rc == SHMAP_EBYTEORDER)
+            return shmap__err(SHMAP_EDTYPE, "record: field '%s' has type '%s', whose byte order "
+                                            "differs from this %s-endian host", fname, ftype,
+                              host_little_endian() ? "little" : "big");
+        if (rc < 0)
             return shmap__err(SHMAP_EDTYPE, "record: field '%s' has an unknown type '%s'", fname,
                               ftype);
         total += shmap_dtype_size(dt) * count;

@@ -210,6 +210,19 @@ static int check_name(const char *name, char *upper, const char *who)
     return 0;
 }
 
+/* Why text of at most `max` bytes, its NUL included, is refused: into `why`, for a message
+ * that says whether its length or a character is at fault. */
+static void unprintable_why(const char *s, size_t max, char *why, size_t size)
+{
+    size_t len = strnlen(s, max);
+    snprintf(why, size, "longer than %zu bytes", max - 1);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            snprintf(why, size, "control character 0x%02x at byte %zu", (unsigned char)s[i], i);
+            break;
+        }
+}
+
 static int printable(const char *s, size_t max)
 {
     size_t len = strnlen(s, max);
@@ -369,19 +382,25 @@ static int keyword_check(const shmap_keyword *kw, char *upper, const char *who)
                               upper);
         break;
     case SHMAP_KW_STRING:
-        if (printable(kw->s, SHMAP_KEYWORD_STRING_MAX) < 0)
+        if (printable(kw->s, SHMAP_KEYWORD_STRING_MAX) < 0) {
+            char why[64];
+            unprintable_why(kw->s, SHMAP_KEYWORD_STRING_MAX, why, sizeof why);
             return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: string value must be at most %d "
-                                              "printable characters", who, upper,
-                              SHMAP_KEYWORD_STRING_MAX - 1);
+                                              "printable characters (%s)", who, upper,
+                              SHMAP_KEYWORD_STRING_MAX - 1, why);
+        }
         break;
     default:
         return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: unknown value type %d", who, upper,
                           (int)kw->type);
     }
-    if (printable(kw->comment, SHMAP_KEYWORD_COMMENT_MAX) < 0)
+    if (printable(kw->comment, SHMAP_KEYWORD_COMMENT_MAX) < 0) {
+        char why[64];
+        unprintable_why(kw->comment, SHMAP_KEYWORD_COMMENT_MAX, why, sizeof why);
         return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: comment must be at most %d printable "
-                                          "characters", who, upper,
-                          SHMAP_KEYWORD_COMMENT_MAX - 1);
+                                          "characters (%s)", who, upper,
+                          SHMAP_KEYWORD_COMMENT_MAX - 1, why);
+    }
     return 0;
 }
 

@@ -339,16 +339,25 @@ static bool try_named(const shmap_seg *seg)
     return named;
 }
 
-/* Sleep until the generation is no longer `g`, the deadline passes or the name goes. */
-static int wait_past(const shmap_seg *seg, uint64_t g, int64_t deadline)
+/* Sleep until the generation is no longer `g`, the deadline passes or the name goes; `seen`,
+ * the caller's, is for what a try says. */
+static int wait_past(const shmap_seg *seg, uint64_t g, uint64_t seen, int64_t deadline)
 {
     struct shmap__header *h = shmap__live(seg);
     if (__atomic_load_n(&h->removed, __ATOMIC_ACQUIRE))
         return removed_err(seg);
-    if (deadline == 0)
-        return try_named(seg) ? shmap__err(-EAGAIN, "%s: no generation newer than %llu",
-                                           seg->map->name.name, (unsigned long long)g)
-                              : removed_err(seg);
+    if (deadline == 0) {
+        if (!try_named(seg))
+            return removed_err(seg);
+        /* A seen past the generation (it may pass it by the frames lost to dead writers) is
+         * said: one far past it belongs to another segment that had this name. */
+        if (seen > g)
+            return shmap__err(-EAGAIN, "%s: no generation newer than %llu (the generation is "
+                                       "%llu)", seg->map->name.name, (unsigned long long)seen,
+                              (unsigned long long)g);
+        return shmap__err(-EAGAIN, "%s: no generation newer than %llu", seg->map->name.name,
+                          (unsigned long long)g);
+    }
     int64_t slice = WATCH_NS;
     if (deadline > 0) {
         int64_t left = deadline - shmap__mono_ns();
@@ -386,7 +395,7 @@ int shmap_wait(shmap_seg *seg, uint64_t *seen, double timeout_s)
             *seen = g;
             return 0;
         }
-        rc = wait_past(seg, g, deadline);
+        rc = wait_past(seg, g, *seen, deadline);
     }
     return rc;
 }
@@ -473,7 +482,7 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
          */
         bool next = n == 1 && busy0 && *seen >= g && *seen < target_of(h, seq, g);
         if (g <= *seen && !next) {
-            rc = wait_past(seg, g, deadline);
+            rc = wait_past(seg, g, *seen, deadline);
             continue;
         }
         /*

@@ -1338,3 +1338,19 @@ TEST(notify__a_waiter_on_system_v_learns_of_ipc_rmid_by_another_tool)
     CHECK_OK(shmap_close(seg));
     CHECK_EQ_INT(status, 0);
 }
+
+/* A try with a seen past the generation (one kept from another segment of this name) says
+ * what the generation is. */
+TEST(notify__a_try_with_seen_past_the_generation_says_what_it_is)
+{
+    const char *name = test_name("seenpast");
+    shmap_seg *seg = published_ones(name);
+    uint64_t seen = 1000;
+    uint32_t frame[ONES];
+    CHECK_ERR(shmap_wait(seg, &seen, 0), -EAGAIN);
+    CHECK_CONTAINS(shmap_last_error(), "no generation newer than 1000 (the generation is 1)");
+    CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0, NULL), -EAGAIN);
+    CHECK_CONTAINS(shmap_last_error(), "(the generation is 1)");
+    CHECK_EQ_INT(seen, 1000);
+    CHECK_OK(shmap_close(seg));
+}

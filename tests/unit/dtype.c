@@ -482,4 +482,9 @@ TEST(create__record_without_or_with_bad_fields_is_edtype)
     /* The parser alone has no segment to name. */
     CHECK_ERR(shmap_record_parse("", NULL), SHMAP_EDTYPE);
     CHECK_STR(shmap_last_error(), "record: empty field list");
+    /* A field of the other byte order is said so, as a type alone is. */
+    const uint16_t one = 1;
+    const char *other = *(const unsigned char *)&one ? "x:>f4" : "x:<f4";
+    CHECK_ERR(shmap_record_parse(other, NULL), SHMAP_EDTYPE);
+    CHECK_CONTAINS(shmap_last_error(), "whose byte order differs from this");
 }

@@ -289,6 +289,28 @@ TEST(keyword_get__a_null_name_is_an_invalid_argument)
     CHECK_OK(shmap_close(seg));
 }
 
+/* A string refused says whether its length or one of its characters is at fault. */
+TEST(keyword_set__a_refused_string_says_why)
+{
+    shmap_seg *seg = make(test_name("kwwhy"), 0);
+    shmap_keyword kw;
+    memset(&kw, 0, sizeof kw);
+    snprintf(kw.name, sizeof kw.name, "S");
+    kw.type = SHMAP_KW_STRING;
+    snprintf(kw.s, sizeof kw.s, "a\tb");
+    CHECK_ERR(shmap_keyword_set(seg, &kw), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "(control character 0x09 at byte 1)");
+    memset(kw.s, 'x', sizeof kw.s); /* no NUL within its size */
+    CHECK_ERR(shmap_keyword_set(seg, &kw), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "(longer than 71 bytes)");
+    snprintf(kw.s, sizeof kw.s, "ok");
+    snprintf(kw.comment, sizeof kw.comment, "new\nline");
+    CHECK_ERR(shmap_keyword_set(seg, &kw), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "comment must be at most 39 printable characters "
+                                       "(control character 0x0a at byte 3)");
+    CHECK_OK(shmap_close(seg));
+}
+
 TEST(keyword_list_alloc__none_is_zero_and_null)
 {
     shmap_seg *seg = make(test_name("kw"), 0);
