@@ -53,7 +53,8 @@
  *                               another writer dies holding it; null if none ever did),
  *                               "writer_other_pidns": bool (the writer is in another pid
  *                               namespace: cannot be checked)}
- *   "generation"       int      bumped by every publish
+ *   "generation"       int      frames published (a publish adds one, more over a
+ *                               frame lost to a writer that died in it)
  *   "created"          string   creation time, ISO 8601 UTC with ms ("2026-11-23T16:30:00.123Z")
  *   "created_ns"       int      the same, in nanoseconds since the Epoch
  *   "transient"        bool     `shmap gc` removes it once its creator is dead and nobody

@@ -135,7 +135,8 @@ SHMAP_EXTERN const char *shmap_errname(int err);
  *
  * It names what was wrong ("segment '/frames': object is 4096 bytes, header needs
  * 266240"). It stays until the next failing call in the same thread; successful calls
- * do not clear or change it. It holds at most 511 bytes: a longer message (naming a path of
+ * do not clear or change it, but for shmap_gc(), which gives its callback the detail of each
+ * part that failed. It holds at most 511 bytes: a longer message (naming a path of
  * kilobytes) keeps its start and its end, which says what went wrong, its middle written
  * "...".
  * @return a thread-local string, never NULL (empty when nothing has failed).
@@ -1006,9 +1007,10 @@ SHMAP_EXTERN int shmap_write_state(const shmap_seg *seg, pid_t *writer);
  * handle release it. A handle holds at most one lock at a time. Shared holds are counted
  * per process, so threads may share a segment through separate handles (shmap_dup()); one
  * handle must not be locked or unlocked from two threads at once (both locks may succeed,
- * and a shared hold then stays behind until the mapping's last reference goes). Two handles of one process exclude
- * each other like two processes do, so taking the exclusive lock while another handle of
- * the same process holds a shared one waits for it (until the timeout: there is no upgrade).
+ * and a shared hold then stays behind until the mapping's last reference goes). Two handles
+ * of one process exclude each other like two processes do, so taking the exclusive lock
+ * while another handle of the same process holds a shared one waits for it (until the
+ * timeout: there is no upgrade).
  *
  * **Fork.** A child does not own its parent's locks: for it an inherited handle holds
  * nothing (shmap_unlock() gives #SHMAP_EINVAL) and may be locked afresh; the parent's holds
@@ -1097,7 +1099,8 @@ typedef struct shmap_attacher {
  * Dead processes are listed (alive = 0) until a waiter or a new attacher clears them.
  * Works through a read-only handle.
  * @param[out] out array of @p cap entries (may be NULL when @p cap is 0).
- * @return the number of attached processes (may exceed @p cap), #SHMAP_EINVAL, or
+ * @return the number of entries (slots: a process has one for each way it maps the
+ *         segment) in the table (may exceed @p cap), #SHMAP_EINVAL, or
  *         #SHMAP_ERAW.
  */
 SHMAP_EXTERN int shmap_attached(const shmap_seg *seg, shmap_attacher *out, size_t cap);

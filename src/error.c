@@ -36,6 +36,8 @@ int shmap__err(int code, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(full, sizeof full, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        full[0] = '\0';
     size_t len = n < 0 ? 0 : (size_t)n < sizeof full ? (size_t)n : sizeof full - 1;
     if (len < sizeof last_error) {
         memcpy(last_error, full, len + 1);

@@ -443,6 +443,10 @@ int shmap_list(shmap_entry **out, size_t *count, unsigned int flags)
         return shmap__err(SHMAP_EINVAL, "shmap_list: NULL argument");
     *out = NULL;
     *count = 0;
+    /* Entries that fail say why through the detail: a listing that succeeds leaves the
+     * caller's as it was, as every successful call does. */
+    char saved[SHMAP__ERR_SIZE];
+    shmap__err_keep(saved);
     struct shmap__list l;
     memset(&l, 0, sizeof l);
     l.flags = flags;
@@ -463,6 +467,7 @@ int shmap_list(shmap_entry **out, size_t *count, unsigned int flags)
     qsort(l.v, l.n, sizeof *l.v, by_name);
     *out = l.v;
     *count = l.n;
+    shmap__err_put_back(saved);
     return 0;
 }
 

@@ -16,7 +16,9 @@
  *
  * Every store is reached through its operations (store.h): open, read, map, unmap, close,
  * create, destroy, unlink. One mutex guards the registry. Opens run mmap under it, which
- * serialises opens within a process; that keeps two threads from mapping one object twice.
+ * serialises opens within a process; that keeps two threads from mapping one object twice,
+ * and fork() (which takes it) from copying a mapping not yet registered. An open that must
+ * wait (for a creator, for gc) lets it go meanwhile: see unlocked_wait().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -165,7 +167,6 @@ static void registry_add(struct shmap__map *m)
     registry = m;
 }
 
-/* A mapping left out of the registry (shmap__open_unregistered()) is not found: no-op. */
 /* Take `m` out of the registry: false if it was never in it (shmap__open_unregistered()). */
 static bool registry_remove(struct shmap__map *m)
 {
@@ -249,9 +250,32 @@ static bool unnamed_now(const struct shmap__name *n, const struct shmap__obj *ob
 }
 
 /*
- * Map an open object and check it, without the registry lock (the check may wait: see
- * attach_obj()). `by_name`: the object was reached by its name, which gc may be removing
- * (SHMAP__EGONE when it did).
+ * Let the registry lock go for a wait of up to seconds inside an open that holds it
+ * (`locked`), so that other threads' opens, dups and closes and fork() go on meanwhile, and
+ * take it again after (`begin` false). A child forked meanwhile must not get the mapping
+ * being made, which it could never release: it is kept out of forks until the lock is
+ * held again (one system call each way, on this waiting path only).
+ */
+static void unlocked_wait(bool locked, bool begin, void *base, size_t len)
+{
+    if (!locked)
+        return;
+    if (begin) {
+        if (base)
+            madvise(base, len, MADV_DONTFORK);
+        pthread_mutex_unlock(&registry_lock);
+    } else {
+        pthread_mutex_lock(&registry_lock);
+        if (base)
+            madvise(base, len, MADV_DOFORK);
+    }
+}
+
+/*
+ * Map an open object and check it; with `locked`, the caller holds the registry lock, which
+ * the waits let go (unlocked_wait()): the registry may have changed when this returns.
+ * `by_name`: the object was reached by its name, which gc may be removing (SHMAP__EGONE
+ * when it did).
  *
  * The header is checked in a private copy read through the store (pread for descriptors):
  * the checks cannot be raced by a writer changing it meanwhile, and an attach does not
@@ -263,7 +287,7 @@ static bool unnamed_now(const struct shmap__name *n, const struct shmap__obj *ob
  * given either.
  */
 static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, int access,
-                         bool by_name, bool header_only, struct shmap__map **out)
+                         bool by_name, bool header_only, bool locked, struct shmap__map **out)
 {
     const struct shmap__store_ops *ops = shmap__store_ops(n->store);
     const struct stat *st = &obj->st;
@@ -307,8 +331,11 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         rc = shmap__err((int)got, "%s: read: %s", n->name, strerror((int)-got));
     else
         rc = shmap__header_check(h, (size_t)got, (uint64_t)len, n->name);
-    if (rc == SHMAP_EINCOMPLETE || sysv_being_made(n, obj, rc))
+    if (rc == SHMAP_EINCOMPLETE || sysv_being_made(n, obj, rc)) {
+        unlocked_wait(locked, true, base, maplen);
         rc = wait_for_creator(ops, obj, n, len, h);
+        unlocked_wait(locked, false, base, maplen);
+    }
     /* A header refused, or never finished, in an object removed meanwhile (a System V
      * segment destroyed between its creator's shmget and its header): gone, not foreign. */
     if (by_name && (header_refused(rc) || rc == SHMAP_EINCOMPLETE) && unnamed_now(n, obj))
@@ -324,8 +351,11 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         rc = shmap__err(err, "%s: cannot map %zu bytes: %s%s", n->name, maplen,
                         strerror(-err), shmap__map_hint(err, maplen));
     if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
-        if (h->gc_pid)
+        if (h->gc_pid) {
+            unlocked_wait(locked, true, base, maplen);
             shmap__gc_wait(base, access == SHMAP__ACC_RDWR);
+            unlocked_wait(locked, false, base, maplen);
+        }
         if (unnamed_now(n, obj))
             rc = SHMAP__EGONE;
     }
@@ -371,10 +401,10 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
 /* Find or map an open object and give a handle to it. `keep_fd`: the map keeps obj->fd;
  * `by_name`: as map_and_check() takes it. */
 /*
- * A new mapping is made and checked without the registry lock, which other threads' opens,
- * dups and closes and fork() take: the check may wait up to seconds (for a creator still
- * writing a System V header, for gc's verdict). The registry is asked again once it is
- * made, and a mapping another thread added meanwhile is shared instead, this one undone.
+ * A new mapping is made and checked under the registry lock, but for the waits of the check
+ * (for a creator still writing a System V header, for gc's verdict: up to seconds), which
+ * let it go (unlocked_wait()). So the registry is asked again once the mapping is made, and
+ * one another thread added meanwhile is shared instead, this one undone.
  */
 static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shmap__name *n,
                       int access, bool keep_fd, bool by_name)
@@ -384,11 +414,11 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
     pthread_mutex_lock(&registry_lock);
     struct shmap__map *m = registry_find(obj->st.st_dev, obj->st.st_ino, access);
     if (!m) {
-        pthread_mutex_unlock(&registry_lock);
-        rc = map_and_check(obj, n, access, by_name, false, &fresh);
-        if (rc < 0)
+        rc = map_and_check(obj, n, access, by_name, false, true, &fresh);
+        if (rc < 0) {
+            pthread_mutex_unlock(&registry_lock);
             return rc;
-        pthread_mutex_lock(&registry_lock);
+        }
         m = registry_find(obj->st.st_dev, obj->st.st_ino, access);
     }
     if (m && m->pending) {
@@ -534,7 +564,7 @@ int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, in
             return rc;
         struct shmap__map *m = NULL;
         if ((rc = refuse_deleted(&obj, &n, 0)) == 0)
-            rc = map_and_check(&obj, &n, access, true, true, &m);
+            rc = map_and_check(&obj, &n, access, true, true, false, &m);
         ops->close(&obj);
         if (rc == SHMAP__EGONE && tries < 2)
             continue;

@@ -214,6 +214,9 @@ static ssize_t sysv_read(struct shmap__obj *obj, void *buf, size_t len, uint64_t
         void *p = shmat(obj->id, NULL, SHM_RDONLY);
         if (p == (void *)-1)
             return -errno;
+        /* Only this open reads through it: a child forked while it waits (segment.c,
+         * unlocked_wait()) must not get an attachment it could never detach. */
+        madvise(p, (size_t)obj->st.st_size, MADV_DONTFORK);
         obj->peek = p;
     }
     uint64_t size = (uint64_t)obj->st.st_size;

@@ -87,14 +87,32 @@ static void *open_slowly(void *arg)
     return NULL;
 }
 
+/* How many mappings of the System V segment of key `key` this process has. */
+static int sysv_mappings(key_t key)
+{
+    char line[512], tag[32];
+    snprintf(tag, sizeof tag, "SYSV%08x", (unsigned)key);
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, tag) != NULL;
+    fclose(f);
+    return n;
+}
+
 /*
  * An open that waits for a creator still writing a System V header (2 s at most) waits
  * alone: meanwhile other threads open, dup and close other segments, and fork, at once.
+ * A child forked then does not get the mapping the waiting open is making, which it could
+ * never release.
  */
 TEST(multi__an_open_waiting_for_a_creator_holds_up_no_other_thread)
 {
     char name[64];
-    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)test_sysv_key());
+    key_t key = test_sysv_key();
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
     opts.flags = SHMAP_CREATE_HIDDEN; /* its header says INIT until it is finished */
     shmap_seg *making = NULL;
@@ -104,6 +122,8 @@ TEST(multi__an_open_waiting_for_a_creator_holds_up_no_other_thread)
     shmap_seg *seg = NULL, *dup = NULL, *again = NULL;
     CHECK_OK(shmap_open(&seg, other, SHMAP_RDWR));
 
+    int before = sysv_mappings(key);
+    CHECK(before >= 1);
     struct slow_open o = {name, 0, 0};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, open_slowly, &o) == 0);
@@ -117,7 +137,7 @@ TEST(multi__an_open_waiting_for_a_creator_holds_up_no_other_thread)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0)
-        _exit(0);
+        _exit(sysv_mappings(key) == before ? 0 : 10 + sysv_mappings(key));
     CHECK_EQ_INT(test_wait(pid), 0);
     double took = util_now_s() - t0;
     pthread_join(t, NULL);

@@ -150,3 +150,30 @@ TEST(messages__a_successful_create_leaves_the_detail_as_it_was)
         }
     }
 }
+
+/* A listing that meets an object that is not a segment says why in its entry, and leaves
+ * the caller's detail as it was. */
+TEST(messages__a_successful_listing_leaves_the_detail_as_it_was)
+{
+    const char *foreign = test_name("foreign");
+    char junk[100];
+    memset(junk, 'j', sizeof junk);
+    util_shm_write(foreign, junk, sizeof junk);
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_open(&seg, test_name("nothere"), SHMAP_RDONLY), -ENOENT);
+    char before[512];
+    snprintf(before, sizeof before, "%s", shmap_last_error());
+    shmap_entry *list = NULL;
+    size_t count = 0;
+    CHECK_OK(shmap_list(&list, &count, SHMAP_LIST_ALL));
+    int seen = 0;
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(list[i].info.name, foreign) == 0) {
+            seen = 1;
+            CHECK_CONTAINS(list[i].error, "not a shmap segment");
+        }
+    shmap_list_free(list);
+    CHECK(seen);
+    CHECK_STR(shmap_last_error(), before);
+    CHECK_OK(shmap_unlink(foreign));
+}
