@@ -764,6 +764,27 @@ TEST(notify__a_publish_over_a_torn_frame_is_a_new_frame)
     CHECK_OK(shmap_close(seg));
 }
 
+/* A process that begins a frame of `name`, gives it up, and lives on. */
+static pid_t spawn_aborter(const char *name)
+{
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_seg *w = NULL;
+        void *fp;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &fp) < 0 ||
+            shmap_write_abort(w) < 0)
+            _exit(20);
+        util_child_send(&c, 'a');
+        for (;;)
+            pause();
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'a');
+    util_chan_close(&c);
+    return pid;
+}
+
 /*
  * The next frame number a takeover gave the torn frame stays with it when its new writer
  * gives it up and writes it again, in the same process or another: the reader given it torn
@@ -783,19 +804,7 @@ TEST(notify__a_taken_over_frame_keeps_its_new_number_through_an_abort)
         pid_t aborter = 0;
         void *fp;
         if (other) {
-            struct util_chan c;
-            util_chan_open(&c);
-            if ((aborter = util_spawn()) == 0) {
-                shmap_seg *w = NULL;
-                if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &fp) < 0 ||
-                    shmap_write_abort(w) < 0)
-                    _exit(20);
-                util_child_send(&c, 'a');
-                for (;;)
-                    pause();
-            }
-            CHECK_EQ_INT(util_parent_recv(&c), 'a');
-            util_chan_close(&c);
+            aborter = spawn_aborter(name);
         } else {
             CHECK_OK(shmap_write_begin(seg, &fp));
             CHECK_OK(shmap_write_abort(seg));
@@ -884,21 +893,7 @@ TEST(notify__a_frame_aborted_by_a_live_writer_keeps_its_number_when_taken_over)
 {
     const char *name = test_name("abortover");
     shmap_seg *seg = published_ones(name);
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t writer = util_spawn();
-    if (writer == 0) {
-        shmap_seg *w = NULL;
-        void *frame;
-        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0 ||
-            shmap_write_abort(w) < 0)
-            _exit(20);
-        util_child_send(&c, 'a');
-        for (;;)
-            pause();
-    }
-    CHECK_EQ_INT(util_parent_recv(&c), 'a');
-    util_chan_close(&c);
+    pid_t writer = spawn_aborter(name);
     CHECK_EQ_INT(shmap_write_state(seg, NULL), SHMAP_WRITE_ABORTED);
     void *fp;
     CHECK_OK(shmap_write_begin(seg, &fp));
