@@ -357,27 +357,29 @@ static int read_data(source *s, const char *name, unsigned char *data, const shm
 /*
  * The file's keywords, then the command line's, which so win over the file's, in one array
  * (@p *kw), with whether each gave a comment (@p *commented: a --keyword without one keeps
- * the keyword's, as `shmap keyword` does; the file's come whole). Their number, or -1 after
- * saying that memory ran out; both to free.
+ * the keyword's, as `shmap keyword` does; the file's come whole; NULL: not wanted). Their
+ * number, or -1 after saying that memory ran out; to free.
  */
 static int all_keywords(const source *s, const cli_create *c, const char *name,
                         shmap_keyword **kw, unsigned char **commented)
 {
     int n = s->nkw + c->nkw;
     *kw = calloc(n ? (size_t)n : 1, sizeof **kw);
-    *commented = calloc(n ? (size_t)n : 1, 1);
-    if (!*kw || !*commented) {
+    unsigned char *given = commented ? calloc(n ? (size_t)n : 1, 1) : NULL;
+    if (!*kw || (commented && !given)) {
         free(*kw);
-        free(*commented);
+        free(given);
         *kw = NULL;
-        *commented = NULL;
         cli_fail(name, "out of memory");
         return -1;
     }
     for (int i = 0; i < n; i++) {
         (*kw)[i] = i < s->nkw ? s->kw[i] : c->kw[i - s->nkw];
-        (*commented)[i] = i < s->nkw ? 1 : c->kw_commented[i - s->nkw];
+        if (given)
+            given[i] = i < s->nkw ? 1 : c->kw_commented[i - s->nkw];
     }
+    if (commented)
+        *commented = given;
     return n;
 }
 
@@ -394,10 +396,8 @@ static int import(source *s, const char *name, const cli_raw *raw, const cli_cre
                         SHMAP_KEYWORD_CAPACITY_MAX);
     opts.keyword_capacity = cli_keyword_capacity(nkw);
     shmap_keyword *kw;
-    unsigned char *commented;
-    if (all_keywords(s, c, name, &kw, &commented) < 0)
+    if (all_keywords(s, c, name, &kw, NULL) < 0)
         return CLI_EXIT_FAIL;
-    free(commented);
     opts.keywords = kw;
     opts.nkeywords = nkw;
 

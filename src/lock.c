@@ -719,9 +719,8 @@ static RARE int lock_failed(shmap_seg *seg, unsigned flags, double timeout_s, in
     if (rc == -ETIMEDOUT) {
         /* Who holds it, as shmap_delete() and the command say (a try, which may be made in
          * a loop, is spared the look at /proc). */
-        char holders[512];
-        if (shmap_lock_holders(seg, holders, sizeof holders) < 0 || !holders[0])
-            snprintf(holders, sizeof holders, "no holder left");
+        char holders[512] = "";
+        shmap_lock_holders(seg, holders, sizeof holders);
         return shmap__err(rc, "%s: timed out after %g s waiting for the %s lock: %s", who,
                           timeout_s, flags == SHMAP_LOCK_SHARED ? "shared" : "exclusive",
                           holders);
@@ -876,10 +875,10 @@ int shmap__lock_read(struct shmap__lockarea *a, shmap_lockinfo *li, shmap_attach
         if (pid <= 0)
             continue;
         uint64_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
-        bool again = false;
-        for (unsigned j = 0; alive && j < nlive && !again; j++)
+        bool again = !live || !alive;
+        for (unsigned j = 0; j < nlive && !again; j++)
             again = seen[j].pid == pid && seen[j].start == start;
-        if (alive && !again && nlive < SHMAP__LOCK_SLOTS)
+        if (!again)
             seen[nlive++] = (struct process){pid, start};
         if ((size_t)count < cap) {
             shmap_attacher *o = &out[count];

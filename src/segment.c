@@ -398,13 +398,13 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     return 0;
 }
 
-/* Find or map an open object and give a handle to it. `keep_fd`: the map keeps obj->fd;
- * `by_name`: as map_and_check() takes it. */
 /*
- * A new mapping is made and checked under the registry lock, but for the waits of the check
- * (for a creator still writing a System V header, for gc's verdict: up to seconds), which
- * let it go (unlocked_wait()). So the registry is asked again once the mapping is made, and
- * one another thread added meanwhile is shared instead, this one undone.
+ * Find or map an open object and give a handle to it. `keep_fd`: the map keeps obj->fd;
+ * `by_name`: as map_and_check() takes it. A new mapping is made and checked under the
+ * registry lock, but for the waits of the check (for a creator still writing a System V
+ * header, for gc's verdict: up to seconds), which let it go (unlocked_wait()). So the
+ * registry is asked again once the mapping is made, and one another thread added meanwhile
+ * is shared instead, this one undone.
  */
 static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shmap__name *n,
                       int access, bool keep_fd, bool by_name)
