@@ -460,15 +460,14 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
 int cli_keyword_gives_comment(const char *text);
 
 /*
- * Set @p n keywords on an open segment all or none, as `shmap keyword` sets its arguments:
- * a free slot for each one the segment lacks is counted first, and a change that fails puts
- * back those made before it. A keyword whose @p commented entry is 0 keeps the comment the
+ * Set @p n keywords on an open segment all or none, as `shmap keyword` sets its arguments
+ * (shmap_keyword_set_many()). A keyword whose @p commented entry is 0 keeps the comment the
  * segment gives it. For `import --existing` and `create --exist-ok`. The exit status, after
  * saying what failed.
  */
 int cli_keywords_set_all(const char *name, shmap_seg *seg, const shmap_keyword *kw,
                          const unsigned char *commented, int n);
-/* Only the count of free slots, to refuse early what cli_keywords_set_all() would. */
+/* Only the checks, to refuse early what cli_keywords_set_all() would. */
 int cli_keywords_check_room(const char *name, shmap_seg *seg, const shmap_keyword *kw,
                             const unsigned char *commented, int n);
 

@@ -12,16 +12,15 @@
  * groups changes under the exclusive lock. Each keyword changes whole under the library's
  * own keyword lock.
  * Several are changed all or none, as `import --existing` sets its keywords: every argument
- * is parsed before the segment is opened, the free slots are counted before the first
- * change, and a change that fails puts back the keywords changed before it. End signals
- * are held off from the first change to the last (or the last one put back), so Ctrl-C
- * never leaves half of them changed.
+ * is parsed before the segment is opened, and the library changes them in one step
+ * (shmap_keyword_set_many(), shmap_keyword_delete_many()), which counts the free slots, or
+ * finds every keyword to delete, before it changes anything; readers see them change
+ * together. End signals are held off during that step, so Ctrl-C never cuts it.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli.h"
 
@@ -185,24 +184,8 @@ static int read_keyword(const char *name, const char *key, int json)
 /* What one argument asks: the keyword to set (or the name to delete, in kw.name). */
 typedef struct change {
     shmap_keyword kw;
-    int keep_comment;   /* KEY=VALUE gave no comment: the keyword keeps the one it has */
-    int dup;            /* an earlier argument names the same keyword */
-    /* filled as the change is made, to put it back */
-    int done;
-    int had;
-    shmap_keyword old;
+    int keep_comment; /* KEY=VALUE gave no comment: the keyword keeps the one it has */
 } change;
-
-/* The library's message without the segment's name in front ("frames: every keyword slot
- * is in use..."), to follow the keyword's name in ours. */
-static const char *lib_message_on(const shmap_info *info, int rc)
-{
-    const char *msg = cli_lib_message(rc);
-    size_t len = strlen(info->name);
-    if (strncmp(msg, info->name, len) == 0 && strncmp(msg + len, ": ", 2) == 0)
-        msg += len + 2;
-    return msg;
-}
 
 /* The text of a usage error the library gave ("keyword: keyword name 'A B' may hold..."),
  * without the "keyword: " it puts where a segment's name would go. */
@@ -265,7 +248,7 @@ static int parse_change(const char *name, const char *text, int set, change *c)
 
 /* Open read-write, saying why not. Permission denied gets the way out: reading is allowed
  * with read permission alone. */
-static int open_to_change(const char *name, shmap_seg **seg, shmap_info *info)
+static int open_to_change(const char *name, shmap_seg **seg)
 {
     int rc = shmap_open(seg, name, SHMAP_RDWR);
     if (rc == -EACCES) {
@@ -275,237 +258,71 @@ static int open_to_change(const char *name, shmap_seg **seg, shmap_info *info)
                  "them needs only read permission)", detail ? detail : shmap_strerror(rc));
         return cli_fail_detail(name, text);
     }
-    if (rc < 0)
-        return cli_fail_lib(name, rc);
-    if ((rc = shmap_info_get(*seg, info)) < 0) {
-        cli_fail_lib(name, rc);
-        shmap_close(*seg);
-        return CLI_EXIT_FAIL;
-    }
-    return 0;
+    return rc < 0 ? cli_fail_lib(name, rc) : 0;
 }
 
-/* Is @p key among the @p nkw keywords listed? */
-static int listed(const shmap_keyword *kw, int nkw, const char *key)
+/* Set @p n keywords (those with @p commented 0 keep the comment they have), or only see
+ * whether they would be set (@p flags SHMAP_KEYWORD_CHECK_ONLY). */
+static int set_many(const char *name, shmap_seg *seg, const shmap_keyword *kw,
+                    const unsigned char *commented, int n, unsigned int flags)
 {
-    for (int i = 0; i < nkw; i++)
-        if (strcasecmp(kw[i].name, key) == 0)
-            return 1;
-    return 0;
-}
-
-/* Mark the changes that name a keyword an earlier one names. */
-static void mark_duplicates(change *c, int n)
-{
+    unsigned char *keep = calloc(n > 0 ? (size_t)n : 1, 1);
+    if (!keep)
+        return cli_fail(name, "out of memory");
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < i && !c[i].dup; j++)
-            c[i].dup = strcasecmp(c[j].kw.name, c[i].kw.name) == 0;
-}
-
-/*
- * There is a free slot for every keyword to set that the segment lacks; else say which do
- * not fit. From one snapshot of the keywords, so the count and the names agree. Another
- * writer may take a slot before we use it: set_all() then puts everything back.
- */
-static int check_room(const char *name, const shmap_info *info, const shmap_keyword *kw,
-                      int nkw, const change *c, int n)
-{
-    unsigned int add = 0;
-    for (int i = 0; i < n; i++)
-        add += !c[i].dup && !listed(kw, nkw, c[i].kw.name);
-    unsigned int room = info->keyword_capacity > (unsigned int)nkw
-                            ? info->keyword_capacity - (unsigned int)nkw : 0;
-    if (add <= room)
-        return 0;
-    char names[512];
-    size_t used = 0;
-    names[0] = '\0';
-    for (int i = 0; i < n && used < sizeof names; i++)
-        if (!c[i].dup && !listed(kw, nkw, c[i].kw.name))
-            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
-                                     used ? ", " : "", c[i].kw.name);
-    return cli_fail(name, "no room for new %s %s: %u of %u keyword %s free (the number of "
-                    "slots is set when the segment is created)",
-                    cli_plural(add, "keyword", "keywords"), names, room,
-                    info->keyword_capacity, cli_plural(info->keyword_capacity, "slot", "slots"));
-}
-
-/* Every keyword to delete is there; else say which are not, and delete none. */
-static int check_present(const char *name, const shmap_keyword *kw, int nkw, const change *c,
-                         int n)
-{
-    char names[512];
-    size_t used = 0;
-    int missing = 0;
-    names[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        if (c[i].dup || listed(kw, nkw, c[i].kw.name))
-            continue;
-        missing++;
-        if (used < sizeof names)
-            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
-                                     used ? ", " : "", c[i].kw.name);
-    }
-    if (!missing)
-        return 0;
-    return cli_fail(name, "%s %s%s", cli_plural((uint64_t)missing, "no keyword", "no keywords"),
-                    names,
-                    n > 1 ? " (none of the keywords given deleted)" : "");
-}
-
-/* Put back what the changes before a failure did, last first. */
-static void put_back(const char *name, shmap_seg *seg, change *c, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        if (!c[i].done)
-            continue;
-        int rc = c[i].had ? shmap_keyword_set(seg, &c[i].old)
-                          : shmap_keyword_delete(seg, c[i].kw.name);
-        if (rc < 0 && rc != SHMAP_ENOKEY)
-            cli_warn(name, "keyword %s could not be put back as it was", c[i].kw.name);
-    }
-}
-
-static int set_all(const char *name, shmap_seg *seg, const shmap_info *info, change *c, int n)
-{
-    int status = CLI_EXIT_OK;
-    for (int i = 0; i < n && status == CLI_EXIT_OK; i++) {
-        int rc = shmap_keyword_get(seg, c[i].kw.name, &c[i].old);
-        c[i].had = rc == 0;
-        if (rc == SHMAP_ENOKEY)
-            rc = 0;
-        if (rc == 0 && c[i].had && c[i].keep_comment)
-            snprintf(c[i].kw.comment, sizeof c[i].kw.comment, "%s", c[i].old.comment);
-        if (rc == 0)
-            rc = shmap_keyword_set(seg, &c[i].kw);
-        if (rc < 0) {
-            status = cli_fail(name, "keyword %s: %s%s", c[i].kw.name, lib_message_on(info, rc),
-                              i > 0 ? "; those set before it were put back" : "");
-            break;
-        }
-        c[i].done = 1;
-    }
-    if (status != CLI_EXIT_OK)
-        put_back(name, seg, c, n);
-    return status;
-}
-
-static int delete_all(const char *name, shmap_seg *seg, const shmap_info *info, change *c,
-                      int n)
-{
-    int status = CLI_EXIT_OK, deleted = 0;
-    for (int i = 0; i < n && status == CLI_EXIT_OK; i++) {
-        if (c[i].dup)
-            continue;
-        int rc = shmap_keyword_get(seg, c[i].kw.name, &c[i].old);
-        /* Absent (--missing-ok), or deleted by another writer since it was looked for. */
-        if (rc == SHMAP_ENOKEY)
-            continue;
-        if (rc == 0)
-            rc = shmap_keyword_delete(seg, c[i].kw.name);
-        if (rc == SHMAP_ENOKEY)
-            continue;
-        if (rc < 0) {
-            status = cli_fail(name, "keyword %s: %s%s", c[i].kw.name, lib_message_on(info, rc),
-                              deleted ? "; those deleted before it were put back" : "");
-            break;
-        }
-        c[i].done = c[i].had = 1;
-        deleted++;
-    }
-    if (status != CLI_EXIT_OK)
-        put_back(name, seg, c, n);
-    return status;
-}
-
-/* The changes that set @p n keywords (@p commented: did each give a comment?), or NULL
- * after saying that memory ran out. */
-static change *changes_of(const char *name, const shmap_keyword *kw,
-                          const unsigned char *commented, int n)
-{
-    change *c = calloc(n > 0 ? (size_t)n : 1, sizeof *c);
-    if (!c) {
-        cli_fail(name, "out of memory");
-        return NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        c[i].kw = kw[i];
-        c[i].keep_comment = !commented[i];
-    }
-    mark_duplicates(c, n);
-    return c;
-}
-
-/* check_room() against the segment's keywords as they are now; fills @p info. */
-static int room_now(const char *name, shmap_seg *seg, shmap_info *info, const change *c, int n)
-{
-    int rc = shmap_info_get(seg, info);
-    if (rc < 0)
-        return cli_fail_lib(name, rc);
-    shmap_keyword *kw = NULL;
-    int nkw = shmap_keyword_list_alloc(seg, &kw);
-    if (nkw < 0)
-        return cli_fail_lib(name, nkw);
-    int status = check_room(name, info, kw, nkw, c, n);
-    free(kw);
-    return status;
-}
-
-/* Count the room for @p n keywords, and set them unless @p only_count. */
-static int set_on_open(const char *name, shmap_seg *seg, const shmap_keyword *kw,
-                       const unsigned char *commented, int n, int only_count)
-{
-    change *c = changes_of(name, kw, commented, n);
-    if (!c)
-        return CLI_EXIT_FAIL;
-    shmap_info info;
-    int status = room_now(name, seg, &info, c, n);
-    if (status == CLI_EXIT_OK && !only_count)
-        status = set_all(name, seg, &info, c, n);
-    free(c);
-    return status;
+        keep[i] = !commented[i];
+    int rc = shmap_keyword_set_many(seg, kw, (size_t)n, keep, flags);
+    free(keep);
+    return rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;
 }
 
 int cli_keywords_check_room(const char *name, shmap_seg *seg, const shmap_keyword *kw,
                             const unsigned char *commented, int n)
 {
-    return set_on_open(name, seg, kw, commented, n, 1);
+    return set_many(name, seg, kw, commented, n, SHMAP_KEYWORD_CHECK_ONLY);
 }
 
 int cli_keywords_set_all(const char *name, shmap_seg *seg, const shmap_keyword *kw,
                          const unsigned char *commented, int n)
 {
-    return set_on_open(name, seg, kw, commented, n, 0);
+    return set_many(name, seg, kw, commented, n, 0);
 }
 
 /* Set (@p set) or delete the keywords the @p n arguments @p texts give. */
 static int change_keywords(const char *name, char **texts, int n, int set, int missing_ok)
 {
-    change *c = calloc((size_t)n, sizeof *c);
-    if (!c)
+    shmap_keyword *kw = calloc((size_t)n, sizeof *kw);
+    unsigned char *commented = calloc((size_t)n, 1);
+    const char **names = calloc((size_t)n, sizeof *names);
+    if (!kw || !commented || !names) {
+        free(kw);
+        free(commented);
+        free(names);
         return cli_fail(name, "out of memory");
+    }
     int status = CLI_EXIT_OK;
-    for (int i = 0; i < n && status == CLI_EXIT_OK; i++)
-        status = parse_change(name, texts[i], set, &c[i]);
-    mark_duplicates(c, n);
-
+    for (int i = 0; i < n && status == CLI_EXIT_OK; i++) {
+        change c;
+        status = parse_change(name, texts[i], set, &c);
+        kw[i] = c.kw;
+        commented[i] = !c.keep_comment;
+        names[i] = kw[i].name;
+    }
     shmap_seg *seg = NULL;
-    shmap_info info;
-    shmap_keyword *kw = NULL;
-    int nkw = 0;
     if (status == CLI_EXIT_OK)
-        status = open_to_change(name, &seg, &info);
-    if (status == CLI_EXIT_OK && (nkw = shmap_keyword_list_alloc(seg, &kw)) < 0)
-        status = cli_fail_lib(name, nkw);
-    if (status == CLI_EXIT_OK && set)
-        status = check_room(name, &info, kw, nkw, c, n);
-    if (status == CLI_EXIT_OK && !set && !missing_ok)
-        status = check_present(name, kw, nkw, c, n);
-
+        status = open_to_change(name, &seg);
     if (status == CLI_EXIT_OK) {
+        /* One change, all of it or none: a signal that comes meanwhile ends the command
+         * after it. */
         cli_block_end_signals(1);
-        status = set ? set_all(name, seg, &info, c, n) : delete_all(name, seg, &info, c, n);
-        /* A signal that came meanwhile ends the command here, the change whole. */
+        if (set) {
+            status = set_many(name, seg, kw, commented, n, 0);
+        } else {
+            int rc = shmap_keyword_delete_many(seg, names, (size_t)n,
+                                               missing_ok ? SHMAP_KEYWORD_MISSING_OK : 0);
+            if (rc < 0)
+                status = cli_fail_lib(name, rc);
+        }
         cli_block_end_signals(0);
     }
     if (seg) {
@@ -514,7 +331,8 @@ static int change_keywords(const char *name, char **texts, int n, int set, int m
             status = cli_fail_lib(name, rc);
     }
     free(kw);
-    free(c);
+    free(commented);
+    free(names);
     return status;
 }
 

@@ -50,8 +50,8 @@ extern "C" {
 /** @brief Library version, as numbers and as a string. */
 #define SHMAP_VERSION_MAJOR 0
 #define SHMAP_VERSION_MINOR 4
-#define SHMAP_VERSION_PATCH 6
-#define SHMAP_VERSION_STRING "0.4.6"
+#define SHMAP_VERSION_PATCH 7
+#define SHMAP_VERSION_STRING "0.4.7"
 
 /** @brief The library's version string at run time (may differ from the header's). */
 SHMAP_EXTERN const char *shmap_version(void);
@@ -1356,6 +1356,42 @@ SHMAP_EXTERN int shmap_keyword_get(const shmap_seg *seg, const char *name, shmap
  *         (a NULL @p seg); #SHMAP_ERAW; -EBUSY (as for shmap_keyword_set()).
  */
 SHMAP_EXTERN int shmap_keyword_delete(shmap_seg *seg, const char *name);
+
+/** @brief Flags of shmap_keyword_set_many() and shmap_keyword_delete_many(). */
+enum shmap_keyword_flags {
+    SHMAP_KEYWORD_CHECK_ONLY = 1u << 0, /**< check everything, change nothing */
+    SHMAP_KEYWORD_MISSING_OK = 1u << 1  /**< delete_many(): a name that is absent is no error */
+};
+
+/**
+ * @brief Set @p n keywords at once: all of them or none.
+ *
+ * Every keyword is checked, and the free slots counted against the new names, before the
+ * first change; readers then see the keywords change together, never some of them. A name
+ * given twice takes its last value, in one slot. Where @p keep_comment (NULL, or @p n
+ * flags) is nonzero for a keyword that exists, it keeps the comment it has and the one
+ * given is not used. With #SHMAP_KEYWORD_CHECK_ONLY nothing is changed: the return says
+ * whether it would be.
+ * @return 0 (also for @p n 0); #SHMAP_EKEYWORD (the first bad keyword, named);
+ *         #SHMAP_EKEYFULL (naming the new keywords that do not fit); #SHMAP_EREADONLY;
+ *         #SHMAP_EINVAL (a NULL @p seg, or @p kw with @p n > 0, or an unknown flag);
+ *         #SHMAP_ERAW; -EBUSY (as for shmap_keyword_set()); -ENOMEM.
+ */
+SHMAP_EXTERN int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
+                                        const unsigned char *keep_comment, unsigned int flags);
+
+/**
+ * @brief Delete @p n keywords at once: all of them or none.
+ *
+ * Readers see them go together. Without #SHMAP_KEYWORD_MISSING_OK, one that is absent
+ * fails the call and deletes nothing; with it, the ones there are deleted. A name given
+ * twice counts once. #SHMAP_KEYWORD_CHECK_ONLY changes nothing.
+ * @return the number deleted (or that would be), or #SHMAP_ENOKEY (naming the absent
+ *         keywords); #SHMAP_EKEYWORD (a bad name); #SHMAP_EREADONLY; #SHMAP_EINVAL;
+ *         #SHMAP_ERAW; -EBUSY; -ENOMEM.
+ */
+SHMAP_EXTERN int shmap_keyword_delete_many(shmap_seg *seg, const char *const *names, size_t n,
+                                           unsigned int flags);
 
 /**
  * @brief Read all keywords, in the order they were first set.

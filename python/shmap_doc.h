@@ -1182,16 +1182,19 @@ PyDoc_STRVAR(keywords_update_doc,
 "--\n"
 "\n"
 "Set keywords from a mapping or an iterable of (name, value) pairs, then from\n"
-"kwargs; a value may be a (value, comment) pair. Returns None; raises as setting\n"
-"kw[name] does, stopping at the first failure (the keywords before it are set), and\n"
-"shmap.ReadOnlyError on a read-only Segment, even with nothing to set.");
+"kwargs; a value may be a (value, comment) pair, and a plain value keeps the\n"
+"keyword's comment. All or none, in one change: every value is converted and\n"
+"the free slots counted first, and other processes see the keywords change\n"
+"together. Returns None; raises as setting kw[name] does (EKEYFULL naming the\n"
+"new keywords that do not fit), setting none, and shmap.ReadOnlyError on a\n"
+"read-only Segment, even with nothing to set.");
 
 PyDoc_STRVAR(keywords_clear_doc,
 "clear($self, /)\n"
 "--\n"
 "\n"
-"Delete every keyword. Returns None; raises shmap.ReadOnlyError (EREADONLY) on a\n"
-"read-only Segment, even one with no keywords.");
+"Delete every keyword, in one change. Returns None; raises shmap.ReadOnlyError\n"
+"(EREADONLY) on a read-only Segment, even one with no keywords.");
 
 PyDoc_STRVAR(lock_doc,
 "A held shared or exclusive lock of a segment, made by Segment.lock() (not\n"

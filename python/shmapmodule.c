@@ -3348,15 +3348,17 @@ static void keywords_dealloc(PyObject *obj)
  * process's other threads must run meanwhile. Such a call uses a reference of its own, as
  * blocking calls do, since another thread may close the Segment while the GIL is gone.
  */
-enum { KWC_GET, KWC_SET, KWC_SET_KEEP_COMMENT, KWC_DELETE, KWC_COUNT, KWC_LIST };
+enum { KWC_GET, KWC_SET, KWC_SET_MANY, KWC_DELETE, KWC_DELETE_MANY, KWC_COUNT, KWC_LIST };
 
 typedef struct kw_args {
     shmap_seg *seg;
     int op;
-    const char *name;     /* KWC_GET, KWC_DELETE */
-    shmap_keyword *kw;    /* KWC_GET: out; KWC_SET*: in (KWC_SET_KEEP_COMMENT: its comment
-                             becomes the existing keyword's) */
-    shmap_keyword **list; /* KWC_LIST: out, free() it */
+    const char *name;            /* KWC_GET, KWC_DELETE */
+    shmap_keyword *kw;           /* KWC_GET: out; KWC_SET, KWC_SET_MANY: in */
+    const unsigned char *keep;   /* KWC_SET_MANY: shmap_keyword_set_many()'s keep_comment */
+    const char *const *names;    /* KWC_DELETE_MANY */
+    size_t n;                    /* KWC_SET_MANY, KWC_DELETE_MANY: how many */
+    shmap_keyword **list;        /* KWC_LIST: out, free() it */
 } kw_args;
 
 static int kw_run(void *ctx, double timeout)
@@ -3366,21 +3368,14 @@ static int kw_run(void *ctx, double timeout)
     switch (a->op) {
     case KWC_GET:
         return shmap_keyword_get(a->seg, a->name, a->kw);
-    case KWC_SET_KEEP_COMMENT: {
-        /* A keyword writer that does not finish fails this read after a second: say so
-         * then, rather than wait that second again in the set. */
-        shmap_keyword old;
-        int rc = shmap_keyword_get(a->seg, a->kw->name, &old);
-        if (rc == 0)
-            memcpy(a->kw->comment, old.comment, sizeof a->kw->comment);
-        else if (rc != SHMAP_ENOKEY)
-            return rc;
-        return shmap_keyword_set(a->seg, a->kw);
-    }
     case KWC_SET:
         return shmap_keyword_set(a->seg, a->kw);
+    case KWC_SET_MANY:
+        return shmap_keyword_set_many(a->seg, a->kw, a->n, a->keep, 0);
     case KWC_DELETE:
         return shmap_keyword_delete(a->seg, a->name);
+    case KWC_DELETE_MANY:
+        return shmap_keyword_delete_many(a->seg, a->names, a->n, SHMAP_KEYWORD_MISSING_OK);
     case KWC_COUNT:
         return shmap_keyword_list(a->seg, NULL, 0);
     default:
@@ -3479,7 +3474,10 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
      * __index__) and so let another thread close the Segment. */
     if (check_open(self->segment) < 0)
         return -1;
-    kw_args a = {.op = comment ? KWC_SET : KWC_SET_KEEP_COMMENT, .kw = &kw};
+    /* Without a comment, one keyword set as several are: keeping its comment, in the
+     * same change. */
+    static const unsigned char keep = 1;
+    kw_args a = {.op = comment ? KWC_SET : KWC_SET_MANY, .kw = &kw, .keep = &keep, .n = 1};
     return kw_call(self->segment, &a, NULL) < 0 ? -1 : 0;
 }
 
@@ -3487,6 +3485,51 @@ static int kw_store(KeywordsObject *self, PyObject *key, PyObject *value, PyObje
 static int kw_is_pair(PyObject *value)
 {
     return PyTuple_Check(value) && PyTuple_GET_SIZE(value) == 2;
+}
+
+/*
+ * The keywords the (name, value) 2-tuples in the list @p pairs give, in @p *out (to free
+ * with PyMem_Free()), as kw[name] = value takes them: a (value, comment) pair gives the
+ * comment; a plain value keeps the keyword's, as @p *keep (to free) says for
+ * shmap_keyword_set_many(). Both NULL when there are none. 0, or -1 with an exception set.
+ */
+static int keywords_from_pairs(PyObject *pairs, const char *who, shmap_keyword **out,
+                               unsigned char **keep, Py_ssize_t *count)
+{
+    Py_ssize_t n = PyList_GET_SIZE(pairs);
+    *out = NULL;
+    *keep = NULL;
+    *count = 0;
+    if (n == 0)
+        return 0;
+    shmap_keyword *kw = PyMem_Calloc((size_t)n, sizeof *kw);
+    unsigned char *bare = PyMem_Calloc((size_t)n, 1);
+    if (!kw || !bare) {
+        PyMem_Free(kw);
+        PyMem_Free(bare);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(pairs, i);
+        PyObject *value = PyTuple_GET_ITEM(pair, 1), *comment = NULL;
+        bare[i] = !kw_is_pair(value);
+        if (!bare[i]) {
+            comment = PyTuple_GET_ITEM(value, 1);
+            value = PyTuple_GET_ITEM(value, 0);
+        }
+        if (kw_name_from_py(PyTuple_GET_ITEM(pair, 0), who, kw[i].name) < 0 ||
+            kw_value_from_py(value, who, &kw[i]) < 0 ||
+            (comment && kw_comment_from_py(comment, who, &kw[i]) < 0)) {
+            PyMem_Free(kw);
+            PyMem_Free(bare);
+            return -1;
+        }
+    }
+    *out = kw;
+    *keep = bare;
+    *count = n;
+    return 0;
 }
 
 /* Set name = value as kw[name] = value, update() and setdefault() do: a (value, comment)
@@ -3694,7 +3737,9 @@ static PyObject *kw_setdefault(PyObject *obj, PyObject *const *args, Py_ssize_t 
     return Py_NewRef(kw_is_pair(value) ? PyTuple_GET_ITEM(value, 0) : value);
 }
 
-static int kw_update_from(KeywordsObject *self, PyObject *other)
+/* Append to @p pairs the (name, value) tuples @p other gives: a mapping (one with keys()),
+ * or an iterable of 2-sequences, as dict.update() takes them. 0, or -1 with an exception. */
+static int kw_pairs_of(PyObject *pairs, PyObject *other)
 {
     PyObject *items;
     if (PyDict_Check(other)) {
@@ -3719,42 +3764,60 @@ static int kw_update_from(KeywordsObject *self, PyObject *other)
     }
     if (!items)
         return -1;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
-        PyObject *pair = PySequence_Fast(PyList_GET_ITEM(items, i),
-                                         "update() needs (name, value) pairs");
-        if (!pair)
-            goto fail;
-        if (PySequence_Fast_GET_SIZE(pair) != 2) {
-            Py_DECREF(pair);
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(items); i++) {
+        PyObject *seq = PySequence_Fast(PyList_GET_ITEM(items, i),
+                                        "update() needs (name, value) pairs");
+        PyObject *pair = NULL;
+        if (seq && PySequence_Fast_GET_SIZE(seq) != 2)
             PyErr_SetString(PyExc_ValueError, "update() needs (name, value) pairs");
-            goto fail;
-        }
-        int rc = kw_store_value(self, PySequence_Fast_GET_ITEM(pair, 0),
-                                PySequence_Fast_GET_ITEM(pair, 1));
-        Py_DECREF(pair);
-        if (rc < 0)
-            goto fail;
+        else if (seq)
+            pair = PyTuple_Pack(2, PySequence_Fast_GET_ITEM(seq, 0),
+                                PySequence_Fast_GET_ITEM(seq, 1));
+        if (!pair || PyList_Append(pairs, pair) < 0)
+            rc = -1;
+        Py_XDECREF(pair);
+        Py_XDECREF(seq);
     }
     Py_DECREF(items);
-    return 0;
-fail:
-    Py_DECREF(items);
-    return -1;
+    return rc;
 }
 
+/* update(): every keyword converted first, then set in one change, all or none. */
 static PyObject *kw_update(PyObject *obj, PyObject *args, PyObject *kwargs)
 {
     KeywordsObject *self = (KeywordsObject *)obj;
     PyObject *other = NULL;
     if (!PyArg_UnpackTuple(args, "update", 0, 1, &other) || kw_check_write(self) < 0)
         return NULL;
-    if (other && kw_update_from(self, other) < 0)
+    PyObject *pairs = PyList_New(0);
+    if (!pairs || (other && kw_pairs_of(pairs, other) < 0) ||
+        (kwargs && kw_pairs_of(pairs, kwargs) < 0)) {
+        Py_XDECREF(pairs);
         return NULL;
-    if (kwargs && kw_update_from(self, kwargs) < 0)
+    }
+    shmap_keyword *kw = NULL;
+    unsigned char *keep = NULL;
+    Py_ssize_t n = 0;
+    int rc = check_open(self->segment);
+    if (rc == 0)
+        rc = keywords_from_pairs(pairs, seg_cname(self->segment), &kw, &keep, &n);
+    Py_DECREF(pairs);
+    /* Again after the conversions, which may run Python code and so let another thread
+     * close the Segment. */
+    if (rc == 0 && n > 0 && (rc = check_open(self->segment)) == 0) {
+        kw_args a = {.op = KWC_SET_MANY, .kw = kw, .keep = keep, .n = (size_t)n};
+        rc = kw_call(self->segment, &a, NULL) < 0 ? -1 : 0;
+    }
+    PyMem_Free(kw);
+    PyMem_Free(keep);
+    if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
 }
 
+/* clear(): every keyword there deleted in one change (one another process deleted
+ * meanwhile is no error: that is what clear() wants). */
 static PyObject *kw_clear(PyObject *obj, PyObject *unused)
 {
     (void)unused;
@@ -3764,17 +3827,22 @@ static PyObject *kw_clear(PyObject *obj, PyObject *unused)
     PyObject *keys = kw_listing(self, KW_KEYS);
     if (!keys)
         return NULL;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
-        if (kw_delete(self, PyList_GET_ITEM(keys, i)) < 0) {
-            /* Deleted meanwhile by another process: that is what clear() wants. */
-            if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
-                Py_DECREF(keys);
-                return NULL;
-            }
-            PyErr_Clear();
-        }
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    const char **names = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *names);
+    int rc = names ? 0 : -1;
+    if (!names)
+        PyErr_NoMemory();
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
+        if (!(names[i] = PyUnicode_AsUTF8(PyList_GET_ITEM(keys, i))))
+            rc = -1;
+    if (rc == 0 && n > 0 && (rc = check_open(self->segment)) == 0) {
+        kw_args a = {.op = KWC_DELETE_MANY, .names = names, .n = (size_t)n};
+        rc = kw_call(self->segment, &a, NULL) < 0 ? -1 : 0;
     }
+    PyMem_Free(names);
     Py_DECREF(keys);
+    if (rc < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -3984,57 +4052,15 @@ static int int_arg(PyObject *obj, const char *what, long long lo, long long hi, 
 }
 
 /*
- * Set @p n keywords on an open segment, all or none, as `shmap create --exist-ok` does: if
- * one cannot be set (its slots are all in use), those set before it get their old values
- * back, or go if they are new. One whose @p commented entry is 0 keeps the comment it has,
- * as setting a value through Segment.keywords does. 0; the code of the change that failed,
- * with its message in @p detail (putting back may overwrite the library's); or 1 out of
- * memory.
- */
-static int set_keywords_all(shmap_seg *seg, const shmap_keyword *kw, const char *commented,
-                            Py_ssize_t n, char *detail, size_t size)
-{
-    shmap_keyword *old = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *old);
-    char *had = PyMem_Calloc(n > 0 ? (size_t)n : 1, 1);
-    int rc = 0;
-    Py_ssize_t done = 0;
-    if (!old || !had) {
-        PyMem_Free(old);
-        PyMem_Free(had);
-        return 1;
-    }
-    for (; done < n; done++) {
-        rc = shmap_keyword_get(seg, kw[done].name, &old[done]);
-        had[done] = rc == 0;
-        if (rc == SHMAP_ENOKEY)
-            rc = 0;
-        shmap_keyword k = kw[done];
-        if (had[done] && !commented[done])
-            snprintf(k.comment, sizeof k.comment, "%s", old[done].comment);
-        if (rc < 0 || (rc = shmap_keyword_set(seg, &k)) < 0)
-            break;
-    }
-    if (rc < 0) {
-        snprintf(detail, size, "%s", shmap_last_error());
-        while (done-- > 0)
-            (void)(had[done] ? shmap_keyword_set(seg, &old[done])
-                             : shmap_keyword_delete(seg, kw[done].name));
-    }
-    PyMem_Free(old);
-    PyMem_Free(had);
-    return rc;
-}
-
-/*
- * The keywords create(keywords=...) gives, in @p *out (to free), with whether each gave a
- * comment, as a (value, comment) pair, in @p *commented (to free; NULL when there are none).
- * 0, or -1 with an exception set.
+ * The keywords create(keywords=...) gives, in @p *out (to free), with whether each came
+ * without a comment (a value, not a (value, comment) pair), so that a keyword there keeps
+ * its own, in @p *keep (to free; NULL when there are none). 0, or -1 with an exception set.
  */
 static int create_keywords(PyObject *mapping, const char *who, shmap_keyword **out,
-                           char **commented, Py_ssize_t *count)
+                           unsigned char **keep, Py_ssize_t *count)
 {
     *out = NULL;
-    *commented = NULL;
+    *keep = NULL;
     *count = 0;
     if (!mapping || mapping == Py_None)
         return 0;
@@ -4059,37 +4085,9 @@ static int create_keywords(PyObject *mapping, const char *who, shmap_keyword **o
             return -1;
         }
     }
-    shmap_keyword *kw = n ? PyMem_Calloc((size_t)n, sizeof *kw) : NULL;
-    char *given = n ? PyMem_Calloc((size_t)n, 1) : NULL;
-    if (n && (!kw || !given)) {
-        PyMem_Free(kw);
-        PyMem_Free(given);
-        Py_DECREF(items);
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pair = PyList_GET_ITEM(items, i);
-        PyObject *value = PyTuple_GET_ITEM(pair, 1), *comment = NULL;
-        if (kw_is_pair(value)) {
-            comment = PyTuple_GET_ITEM(value, 1);
-            value = PyTuple_GET_ITEM(value, 0);
-            given[i] = 1;
-        }
-        if (kw_name_from_py(PyTuple_GET_ITEM(pair, 0), who, kw[i].name) < 0 ||
-            kw_value_from_py(value, who, &kw[i]) < 0 ||
-            (comment && kw_comment_from_py(comment, who, &kw[i]) < 0)) {
-            PyMem_Free(kw);
-            PyMem_Free(given);
-            Py_DECREF(items);
-            return -1;
-        }
-    }
+    int rc = keywords_from_pairs(items, who, out, keep, count);
     Py_DECREF(items);
-    *out = kw;
-    *commented = given;
-    *count = n;
-    return 0;
+    return rc;
 }
 
 static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -4162,9 +4160,9 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
                  (huge ? SHMAP_CREATE_HUGEPAGES : 0) | (hidden ? SHMAP_CREATE_HIDDEN : 0);
     opts.record_fields = dt == SHMAP_RECORD ? fields : NULL;
     shmap_keyword *kw;
-    char *commented;
+    unsigned char *keep_comment;
     Py_ssize_t nkw;
-    if (create_keywords(keywords, name, &kw, &commented, &nkw) < 0)
+    if (create_keywords(keywords, name, &kw, &keep_comment, &nkw) < 0)
         return NULL;
     /* A new segment has them before it appears under its name. */
     opts.keywords = kw;
@@ -4177,26 +4175,24 @@ static PyObject *mod_create(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         PyMem_Free(kw);
-        PyMem_Free(commented);
+        PyMem_Free(keep_comment);
         return raise_lib(rc, name);
     }
     /* One that exist_ok found gets them set on it, all or none (a new one has them
      * already: setting them again changes nothing, and `created` cannot tell the two apart
-     * in the process that made the segment). */
-    char detail[1024];
-    if (exist_ok &&
-        (rc = set_keywords_all(seg, kw, commented, nkw, detail, sizeof detail)) != 0) {
-        if (rc > 0)
-            PyErr_NoMemory();
-        else
-            raise_text(NULL, rc, name, detail);
-        close_handle(seg, 0);
-        PyMem_Free(kw);
-        PyMem_Free(commented);
-        return NULL;
+     * in the process that made the segment). Those given without a comment keep theirs. */
+    if (exist_ok && nkw > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = shmap_keyword_set_many(seg, kw, (size_t)nkw, keep_comment, 0);
+        Py_END_ALLOW_THREADS
     }
     PyMem_Free(kw);
-    PyMem_Free(commented);
+    PyMem_Free(keep_comment);
+    if (rc < 0) {
+        raise_lib(rc, name);
+        close_handle(seg, 0);
+        return NULL;
+    }
     return segment_wrap(seg, NULL);
 }
 

@@ -579,6 +579,188 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
     return rc;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Several at once */
+
+typedef char kw_name[SHMAP_KEYWORD_NAME_MAX];
+
+/* Is upper[i] the same name as one before it? */
+static bool named_before(const kw_name *upper, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(upper[j], upper[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Append @p name to the list "A, B" in @p buf, ending it with "..." when it is full. */
+static void list_add(char *buf, size_t size, size_t *used, const char *name)
+{
+    if (*used >= size)
+        return;
+    size_t need = strlen(name) + (*used ? 2 : 0);
+    if (*used + need + 5 > size) { /* room left for ", ..." */
+        snprintf(buf + *used, size - *used, ", ...");
+        *used = size;
+        return;
+    }
+    *used += (size_t)snprintf(buf + *used, size - *used, "%s%s", *used ? ", " : "", name);
+}
+
+/*
+ * The checks before a change of several: a writable handle, every name (@p upper, to free:
+ * upper-cased; NULL for none) and, for a set, every keyword. 0, or the code of the first
+ * that fails, its detail set.
+ */
+static int many_check(shmap_seg *seg, bool set, const shmap_keyword *kw,
+                      const char *const *names, size_t n, unsigned int flags,
+                      unsigned int allowed, kw_name **upper)
+{
+    *upper = NULL;
+    int rc = writable_or_err(seg);
+    if (rc < 0)
+        return rc;
+    const char *who = seg->map->name.name;
+    if (flags & ~allowed)
+        return shmap__err(SHMAP_EINVAL, "%s: unknown keyword flags 0x%x", who, flags & ~allowed);
+    if (n == 0)
+        return 0;
+    if (set ? !kw : !names)
+        return shmap__err(SHMAP_EINVAL, "%s: NULL keywords", who);
+    if (n > SIZE_MAX / sizeof **upper || !(*upper = malloc(n * sizeof **upper)))
+        return shmap__err(-ENOMEM, "%s: out of memory for %zu keywords", who, n);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = set ? keyword_check(&kw[i], (*upper)[i], who)
+                 : check_name(names[i], (*upper)[i], who);
+    if (rc == 0)
+        rc = own_keywords(seg);
+    if (rc < 0) {
+        free(*upper);
+        *upper = NULL;
+    }
+    return rc;
+}
+
+/* There is a free slot for each new name among @p upper; else SHMAP_EKEYFULL naming them. */
+static int room_for(struct shmap__kwslot *slots, unsigned cap, const kw_name *upper,
+                    size_t n, const char *who)
+{
+    unsigned free_slots = 0;
+    for (unsigned i = 0; i < cap; i++)
+        free_slots += !shmap__kwslot_valid(&slots[i]);
+    size_t add = 0;
+    char names[400];
+    size_t used = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        struct shmap__kwslot *empty = NULL;
+        if (slot_find(slots, cap, upper[i], &empty) ||
+            named_before(upper, i))
+            continue;
+        add++;
+        list_add(names, sizeof names, &used, upper[i]);
+    }
+    if (add <= free_slots)
+        return 0;
+    return shmap__err(SHMAP_EKEYFULL, "%s: no room for new %s %s: %u of %u keyword %s free "
+                                      "(the number of slots is set when the segment is "
+                                      "created)",
+                      who, add == 1 ? "keyword" : "keywords", names, free_slots, cap,
+                      cap == 1 ? "slot" : "slots");
+}
+
+int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
+                           const unsigned char *keep_comment, unsigned int flags)
+{
+    kw_name *upper;
+    int rc = many_check(seg, true, kw, NULL, n, flags, SHMAP_KEYWORD_CHECK_ONLY, &upper);
+    if (rc < 0 || n == 0)
+        return rc;
+    const char *who = seg->map->name.name;
+    struct shmap__header *h = shmap__hdr(seg);
+    struct shmap__kwslot *slots = slots_of(seg);
+    const unsigned cap = capacity_of(seg);
+    if ((rc = kw_lock(h, who)) < 0) {
+        free(upper);
+        return rc;
+    }
+    rc = room_for(slots, cap, (const kw_name *)upper, n, who);
+    if (rc == 0 && !(flags & SHMAP_KEYWORD_CHECK_ONLY)) {
+        begin_change(h);
+        for (size_t i = 0; i < n; i++) {
+            struct shmap__kwslot *empty = NULL, *slot = slot_find(slots, cap, upper[i], &empty);
+            shmap_keyword k = kw[i];
+            if (slot && keep_comment && keep_comment[i]) {
+                memcpy(k.comment, slot->comment, sizeof k.comment);
+                k.comment[sizeof k.comment - 1] = '\0';
+            } else if (!slot) {
+                slot = empty; /* there is one: room_for() counted them */
+                memset(slot, 0, sizeof *slot);
+                memcpy(slot->name, upper[i], sizeof slot->name);
+                slot->order = h->kw_order++;
+            }
+            slot_write(slot, &k);
+        }
+        end_change(h);
+    }
+    kw_unlock(h);
+    free(upper);
+    return rc;
+}
+
+int shmap_keyword_delete_many(shmap_seg *seg, const char *const *names, size_t n,
+                              unsigned int flags)
+{
+    kw_name *upper;
+    int rc = many_check(seg, false, NULL, names, n, flags,
+                        SHMAP_KEYWORD_CHECK_ONLY | SHMAP_KEYWORD_MISSING_OK, &upper);
+    if (rc < 0 || n == 0)
+        return rc;
+    const char *who = seg->map->name.name;
+    struct shmap__header *h = shmap__hdr(seg);
+    struct shmap__kwslot *slots = slots_of(seg);
+    const unsigned cap = capacity_of(seg);
+    if ((rc = kw_lock(h, who)) < 0) {
+        free(upper);
+        return rc;
+    }
+    char absent[400];
+    size_t used = 0, missing = 0;
+    int found = 0;
+    absent[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        struct shmap__kwslot *empty = NULL;
+        if (named_before((const kw_name *)upper, i))
+            continue;
+        if (slot_find(slots, cap, upper[i], &empty)) {
+            found++;
+        } else {
+            missing++;
+            list_add(absent, sizeof absent, &used, upper[i]);
+        }
+    }
+    if (missing && !(flags & SHMAP_KEYWORD_MISSING_OK)) {
+        rc = shmap__err(SHMAP_ENOKEY, "%s: no %s %s%s", who,
+                        missing == 1 ? "keyword" : "keywords", absent,
+                        n > 1 ? " (none of the keywords given deleted)" : "");
+    } else {
+        rc = found;
+        if (found && !(flags & SHMAP_KEYWORD_CHECK_ONLY)) {
+            begin_change(h);
+            for (size_t i = 0; i < n; i++) {
+                struct shmap__kwslot *empty = NULL;
+                struct shmap__kwslot *slot = slot_find(slots, cap, upper[i], &empty);
+                if (slot)
+                    memset(slot, 0, sizeof *slot);
+            }
+            end_change(h);
+        }
+    }
+    kw_unlock(h);
+    free(upper);
+    return rc;
+}
+
 static int by_order(const void *a, const void *b)
 {
     const struct shmap__kwslot *x = a, *y = b;

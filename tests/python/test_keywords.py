@@ -322,6 +322,28 @@ def test_keywords__full(names):
         assert dict(seg.keywords) == {"A": 5, "B": 2}
 
 
+def test_keywords__update_sets_all_or_none(names):
+    """update() converts every value first and sets them in one change: a value it cannot
+    store, or too few free slots, sets none of them; a plain value keeps the comment."""
+    with shmap.create(names(), 1, "u1", keyword_capacity=3,
+                      keywords={"A": (1, "first")}) as seg:
+        kw = seg.keywords
+        with pytest.raises(shmap.Error) as exc:
+            kw.update({"A": 2, "B": 2, "C": 3, "D": 4})
+        assert exc.value.code == shmap.EKEYFULL
+        assert "no room for new keywords B, C, D: 2 of 3 keyword slots free" in str(exc.value)
+        with pytest.raises(TypeError):
+            kw.update([("A", 2), ("B", 2), ("C", object())])
+        with pytest.raises(ValueError):
+            kw.update([("A", 2), ("B", 2, "three")])
+        assert dict(kw) == {"A": 1}
+        kw.update({"A": 2, "B": (3, "b")}, C=4)
+        assert dict(kw) == {"A": 2, "B": 3, "C": 4}
+        assert kw.comments() == {"A": "first", "B": "b"}
+        kw.clear()
+        assert dict(kw) == {}
+
+
 def test_keywords__readonly_segment(name):
     shmap.create(name, 1, "u1", keep=True, keywords={"A": 1}).close()
     with shmap.open(name) as ro:
