@@ -117,6 +117,16 @@ const char *cli_lib_message(int rc);
  */
 void cli_catch_end_signals(void (*handler)(int), int also);
 void cli_block_end_signals(int block);
+/* Give the end signals their default action again (those ignored stay ignored). */
+void cli_default_end_signals(void);
+
+/*
+ * A command that reads or writes a segment's data under its lock (snapshot.c) notes an end
+ * signal that comes meanwhile, stops waiting, gives back what it holds and closes the
+ * segment: no dead attach slot or hold is left to be found. It then returns, and main()
+ * ends the process by that signal here, as if it had not been caught.
+ */
+void cli_end_if_signalled(void);
 
 /* Write all @p n bytes, in pieces a write(2) takes, again after EINTR. 0, or -1 (errno). */
 int cli_write_all(int fd, const void *buf, size_t n);
@@ -388,9 +398,10 @@ int cli_enclosing_read(shmap_seg *seg, pid_t *holder);
  * For a command that writes @p seg's data (snapshot.c): take its exclusive lock, waiting
  * @p timeout seconds at most (< 0 for ever), unless an enclosing `shmap lock --write` holds
  * it, and begin a write (shmap_write_begin()). A previous writer that died holding it is
- * warned of. The end signals (INT, TERM, HUP, QUIT) end the wait, and the command dies of
- * them; after that they wait until cli_write_publish(). Returns what cli_write_publish()
- * takes (>= 0), or -CLI_EXIT_FAIL after saying why not.
+ * warned of. The end signals (INT, TERM, HUP, QUIT) end the wait (the command then fails,
+ * "interrupted", and ends by the signal once it has closed the segment:
+ * cli_end_if_signalled()); after that they wait until cli_write_publish(). Returns what
+ * cli_write_publish() takes (>= 0), or -CLI_EXIT_FAIL after saying why not.
  */
 int cli_write_begin(const char *name, shmap_seg *seg, double timeout);
 /* Publish the write cli_write_begin() began (@p took, its result), release the lock and
@@ -404,8 +415,9 @@ typedef void (*cli_copy_fn)(void *ctx, const unsigned char *data);
  * A consistent copy of a described segment's data (snapshot.c): under the shared lock
  * (waited for @p timeout seconds, < 0 for ever; a reader who may not write the segment
  * goes without it), @p copy is called until a copy is whole, no write having begun or been
- * published meanwhile; @p also (NULL: none) is then called, still under the lock. Says
- * what failed; returns CLI_EXIT_OK or CLI_EXIT_FAIL.
+ * published meanwhile; @p also (NULL: none) is then called, still under the lock. An end
+ * signal fails it, "interrupted", as it fails cli_write_begin(). Says what failed; returns
+ * CLI_EXIT_OK or CLI_EXIT_FAIL.
  */
 int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn copy,
                  void *ctx, int (*also)(void *ctx));

@@ -352,11 +352,16 @@ int cmd_cat(int argc, char **argv)
             status = cli_fail(name, "out of memory for a copy of %" PRIu64 " elements", n);
         if (status == 0)
             status = cli_snapshot(name, seg, timeout, gather_view, &g, NULL);
+        /* Printed from the copy once the segment is let go: a reader that stops reading
+         * (`| head`) ends us by SIGPIPE with nothing of the segment held. */
+        shmap_close(seg);
+        seg = NULL;
         if (status == 0)
             print_view(&cv, &layout, g.dst);
         free(g.dst);
     }
     cli_layout_free(&layout);
-    shmap_close(seg);
+    if (seg)
+        shmap_close(seg);
     return status;
 }

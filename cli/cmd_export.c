@@ -672,16 +672,14 @@ static int system_dir(const char *path)
 }
 
 /*
- * Is @p fd's file the object mapped at @p addr (a segment's, by any store)? /proc/self/maps
- * names each mapping's device and inode, for a hidden or deleted object too. 0 if not, or
- * if it cannot be told.
+ * Is the file @p st describes the object mapped at @p addr (a segment's, by any store)?
+ * /proc/self/maps names each mapping's device and inode, for a hidden or deleted object
+ * too. 0 if not, or if it cannot be told.
  */
-static int same_object(int fd, const void *addr)
+static int same_object(const struct stat *st, const void *addr)
 {
-    struct stat st;
     FILE *maps;
-    if (!addr || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        !(maps = fopen("/proc/self/maps", "re")))
+    if (!addr || !S_ISREG(st->st_mode) || !(maps = fopen("/proc/self/maps", "re")))
         return 0;
     char line[PATH_MAX + 128];
     int same = 0;
@@ -691,7 +689,7 @@ static int same_object(int fd, const void *addr)
         unsigned int major, minor;
         if (sscanf(line, "%llx-%llx %*s %*s %x:%x %llu", &lo, &hi, &major, &minor, &ino) == 5 &&
             a >= lo && a < hi)
-            same = makedev(major, minor) == st.st_dev && ino == (unsigned long long)st.st_ino;
+            same = makedev(major, minor) == st->st_dev && ino == (unsigned long long)st->st_ino;
         if (!strchr(line, '\n')) { /* a line longer than the buffer: skip the rest */
             int c;
             while ((c = fgetc(maps)) != EOF && c != '\n')
@@ -713,7 +711,8 @@ static int export(const char *name, const char *path, int format, int force, dou
     if (fd < 0 && system_dir(path) != 0)
         return CLI_EXIT_FAIL;
     struct stat st;
-    if (fd < 0 && lstat(path, &st) == 0) {
+    int exists = fd < 0 && lstat(path, &st) == 0;
+    if (exists) {
         if (S_ISDIR(st.st_mode))
             return cli_fail(path, "is a directory");
         if (!force)
@@ -733,15 +732,26 @@ static int export(const char *name, const char *path, int format, int force, dou
     snprintf(info.name, sizeof info.name, "%s", name);
     char err[256];
     int status = CLI_EXIT_OK;
-    if (fd >= 0 && same_object(fd, shmap_data(seg)))
+    /* Written over through a descriptor, or replaced by name (--force): either way the
+     * segment would lose its data, or its name, to its own copy. */
+    if (fd >= 0 && fstat(fd, &st) == 0 && same_object(&st, shmap_data(seg)))
         status = cli_fail(path, "is %s's own object: export would write over what it reads",
                           name);
+    else if (exists && same_object(&st, shmap_data(seg)))
+        status = cli_fail(path, "is %s's own object: export would replace the segment with "
+                                "its copy", name);
     /* What FITS cannot hold is refused before anything is written. */
     if (format == FMT_FITS && cli_fits_check_type(info.dtype, err, sizeof err) < 0)
         status = cli_fail(name, "%s", err);
     snapshot s = {0};
     if (status == CLI_EXIT_OK)
         status = take_snapshot(name, seg, &info, raw->raw, timeout, &s);
+    /* A described segment is written from its copy once it is let go: a signal or a
+     * closed pipe that ends us while the file is written finds nothing of it held. */
+    if (!raw->raw) {
+        shmap_close(seg);
+        seg = NULL;
+    }
     if (status == CLI_EXIT_OK && fd >= 0 && empty && ftruncate(fd, 0) < 0)
         status = cli_fail(path, "%s", strerror(errno));
     if (status == CLI_EXIT_OK && fd >= 0) {
@@ -758,7 +768,8 @@ static int export(const char *name, const char *path, int format, int force, dou
     free(s.copy);
     free(s.kw);
     cli_layout_free(&layout);
-    shmap_close(seg);
+    if (seg)
+        shmap_close(seg);
     return status;
 }
 

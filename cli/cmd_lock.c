@@ -321,15 +321,16 @@ int cmd_lock(int argc, char **argv)
     cli_args_init(&a, "lock", lock_opts, dash, argv);
     while ((opt = cli_args_next(&a)) >= 0) {
         if (opt == 0 || opt == 1) {
+            /* The same one twice is that one; both is a contradiction. */
+            modes |= 1 << opt;
             flags = opt == 0 ? SHMAP_LOCK_SHARED : SHMAP_LOCK_EXCLUSIVE;
-            modes++;
         } else if (cli_parse_timeout("lock", a.value, &timeout) != 0) {
             return CLI_EXIT_USAGE;
         }
     }
     if (opt == CLI_ARGS_EXIT)
         return a.status;
-    if (modes > 1)
+    if (modes == 3)
         return cli_usage_error("lock", "give one of --read and --write");
     if (a.npos == 0)
         return cli_usage_error("lock", "missing NAME");

@@ -487,6 +487,9 @@ int main(int argc, char **argv)
 {
     catch_xfsz();
     int status = dispatch(argc, argv);
+    /* A command that caught an end signal while it held a segment has let it go: end as
+     * that signal would have ended it. */
+    cli_end_if_signalled();
 
     /* Output that never reached its file (a full disk, a closed pipe) is a failure too,
      * said of the segment whose output it was. errno is cleared so that only the flush's

@@ -46,6 +46,46 @@ static double time_left(double timeout, double start)
     return timeout < 0 ? timeout : timeout > used ? timeout - used : 0;
 }
 
+/* An end signal that came while this command waited for, or held, a segment's lock. */
+static volatile sig_atomic_t end_signal;
+
+static void on_end_signal(int sig)
+{
+    if (!end_signal)
+        end_signal = sig;
+}
+
+static int stop_waiting(void *arg)
+{
+    (void)arg;
+    return end_signal ? -EINTR : 0;
+}
+
+/*
+ * From hold_end_signals(1) to hold_end_signals(0), an end signal is noted, and ends the
+ * library's waits, instead of ending the process with the segment still open. Let in (0),
+ * one held off meanwhile is noted too, before the default action is back.
+ */
+static void hold_end_signals(int hold)
+{
+    if (hold) {
+        cli_catch_end_signals(on_end_signal, 0);
+        shmap_set_wait_check(stop_waiting, NULL);
+    } else {
+        shmap_set_wait_check(NULL, NULL);
+        cli_block_end_signals(0);
+        cli_default_end_signals();
+    }
+}
+
+void cli_end_if_signalled(void)
+{
+    if (end_signal) {
+        signal(end_signal, SIG_DFL);
+        raise(end_signal);
+    }
+}
+
 /*
  * With no timeout, how long a copy is tried again while writers keep it from being whole.
  * The lock is waited for as long as it takes, as `shmap lock` does, but writers that
@@ -61,6 +101,8 @@ static int copy_whole(const char *name, shmap_seg *seg, double timeout, cli_copy
     int patience = timeout < 0;
     double deadline = mono_s() + (patience ? COPY_PATIENCE_S : timeout);
     for (;;) {
+        if (end_signal)
+            return cli_fail(name, "interrupted");
         pid_t writer = 0;
         int state = shmap_write_state(seg, &writer);
         uint64_t g0 = shmap_generation(seg);
@@ -175,29 +217,6 @@ int cli_enclosing_read(shmap_seg *seg, pid_t *holder)
     return found;
 }
 
-static volatile sig_atomic_t write_signal; /* an end signal that came while writing */
-
-static void on_write_signal(int sig)
-{
-    write_signal = sig;
-}
-
-static int stop_lock_wait(void *arg)
-{
-    (void)arg;
-    return write_signal ? -EINTR : 0;
-}
-
-/* Die of the end signal that came, now that nothing is left half done. */
-static void end_if_signalled(void)
-{
-    cli_block_end_signals(0);
-    if (write_signal) {
-        signal(write_signal, SIG_DFL);
-        raise(write_signal);
-    }
-}
-
 int cli_enclosing_write(const char *name, shmap_seg *seg, pid_t *holder)
 {
     pid_t h = 0;
@@ -223,13 +242,8 @@ static int write_lock(const char *name, shmap_seg *seg, double timeout)
     int enclosing = cli_enclosing_write(name, seg, NULL);
     if (enclosing < 0)
         return -CLI_EXIT_FAIL;
-    cli_catch_end_signals(on_write_signal, 0);
-    int rc = 0;
-    if (!enclosing) {
-        shmap_set_wait_check(stop_lock_wait, NULL);
-        rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, timeout);
-        shmap_set_wait_check(NULL, NULL);
-    }
+    hold_end_signals(1);
+    int rc = enclosing ? 0 : shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, timeout);
     cli_block_end_signals(1);
     if (rc == SHMAP_EOWNERDEAD) {
         shmap_lockinfo li;
@@ -238,7 +252,7 @@ static int write_lock(const char *name, shmap_seg *seg, double timeout)
                            "be inconsistent", (long)li.dead_pid);
         rc = 0;
     }
-    if (rc == 0 && write_signal) {
+    if (rc == 0 && end_signal) {
         if (!enclosing)
             shmap_unlock(seg);
         rc = -EINTR;
@@ -246,13 +260,13 @@ static int write_lock(const char *name, shmap_seg *seg, double timeout)
     if (rc == 0)
         return !enclosing;
     char who[512];
-    if (write_signal)
+    if (end_signal)
         cli_fail(name, "interrupted");
     else if ((rc == -ETIMEDOUT || rc == -EBUSY) && shmap_lock_holders(seg, who, sizeof who) >= 0)
         cli_fail(name, "timed out after %g s waiting for the exclusive lock: %s", timeout, who);
     else
         cli_fail_lib(name, rc);
-    end_if_signalled();
+    hold_end_signals(0);
     return -CLI_EXIT_FAIL;
 }
 
@@ -261,7 +275,7 @@ static void write_unlock(shmap_seg *seg, int took)
 {
     if (took > 0)
         shmap_unlock(seg);
-    end_if_signalled();
+    hold_end_signals(0);
 }
 
 int cli_write_begin(const char *name, shmap_seg *seg, double timeout)
@@ -301,9 +315,27 @@ static int wait_for_writer(shmap_seg *seg, double timeout)
             return 0;
         if (timeout >= 0 && mono_s() >= deadline)
             return -ETIMEDOUT;
+        if (end_signal)
+            return -EINTR;
         struct timespec tick = {0, 10000000};
         nanosleep(&tick, NULL);
     }
+}
+
+/* The copy, and @p also, once the lock is held (or cannot be). */
+static int copy_under_lock(const char *name, shmap_seg *seg, double timeout, cli_copy_fn copy,
+                           void *ctx, int (*also)(void *ctx))
+{
+    /* A writer that died holding the exclusive lock may have left the data half-written:
+     * the next writer is told, and a reader is told here, as the copy may show it. */
+    shmap_lockinfo li;
+    if (shmap_lock_info(seg, &li) == 0 && li.owner_died && li.dead_pid > 0)
+        cli_warn(name, "previous writer (pid %ld) died while holding the lock: data may be "
+                       "inconsistent", (long)li.dead_pid);
+    int status = copy_whole(name, seg, timeout, copy, ctx);
+    if (status == CLI_EXIT_OK && also)
+        status = also(ctx);
+    return status;
 }
 
 int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn copy,
@@ -313,6 +345,7 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
      * holds it, the copy is made under that hold. */
     double start = mono_s();
     int enclosed = cli_enclosing_read(seg, NULL);
+    hold_end_signals(1);
     int rc = enclosed ? 0 : shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
     int locked = !enclosed && rc == 0;
     /* A reader who may not write the segment cannot lock it, nor one that finds the attach
@@ -320,23 +353,22 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
      * copy alone. */
     if (rc == SHMAP_EREADONLY || rc == -EUSERS)
         rc = wait_for_writer(seg, time_left(timeout, start));
-    if (rc == -ETIMEDOUT || rc == -EBUSY) {
+    int status = CLI_EXIT_FAIL;
+    if (rc == -EINTR && end_signal) {
+        cli_fail(name, "interrupted");
+    } else if (rc == -ETIMEDOUT || rc == -EBUSY) {
         char who[512];
         shmap_lock_holders(seg, who, sizeof who);
-        return cli_fail(name, "timed out waiting for the lock: %s", who);
+        cli_fail(name, "timed out waiting for the lock: %s", who);
+    } else if (rc < 0) {
+        cli_fail_lib(name, rc);
+    } else {
+        status = copy_under_lock(name, seg, time_left(timeout, start), copy, ctx, also);
     }
-    if (rc < 0)
-        return cli_fail_lib(name, rc);
-    /* A writer that died holding the exclusive lock may have left the data half-written:
-     * the next writer is told, and a reader is told here, as the copy may show it. */
-    shmap_lockinfo li;
-    if (shmap_lock_info(seg, &li) == 0 && li.owner_died && li.dead_pid > 0)
-        cli_warn(name, "previous writer (pid %ld) died while holding the lock: data may be "
-                       "inconsistent", (long)li.dead_pid);
-    int status = copy_whole(name, seg, time_left(timeout, start), copy, ctx);
-    if (status == CLI_EXIT_OK && also)
-        status = also(ctx);
     if (locked)
         shmap_unlock(seg);
+    hold_end_signals(0);
+    if (status == CLI_EXIT_OK && end_signal)
+        status = cli_fail(name, "interrupted");
     return status;
 }

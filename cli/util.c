@@ -90,6 +90,15 @@ void cli_catch_end_signals(void (*handler)(int), int also)
         catch_one(also, handler);
 }
 
+void cli_default_end_signals(void)
+{
+    for (size_t i = 0; i < NEND; i++) {
+        struct sigaction old;
+        if (sigaction(end_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            signal(end_signals[i], SIG_DFL);
+    }
+}
+
 void cli_block_end_signals(int block)
 {
     sigset_t set;

@@ -308,6 +308,39 @@ TEST(io__export_to_another_process_descriptor_checks_everything_before_it_writes
     util_clear(&out, &err);
 }
 
+/* Replaced by its name, with --force, the segment's own object would leave the segment's
+ * name to the copy: refused, by any store with a file, and through another hard link. */
+TEST(io__export_never_replaces_the_segments_own_object)
+{
+    char *out = NULL, *err = NULL;
+    char seg[600], hard[600];
+    const char *path = util_test_path("own.shm");
+    snprintf(seg, sizeof seg, "file:%s", path);
+    snprintf(hard, sizeof hard, "%s", util_test_path("own-link"));
+    const char *posix = test_name("own");
+    char shm_path[600];
+    snprintf(shm_path, sizeof shm_path, "/dev/shm/%s", posix);
+    RUN(0, "create", seg, "u16", "2", "2");
+    RUN(0, "fill", seg, "ramp");
+    RUN(0, "create", posix, "u8", "3");
+    CHECK(link(path, hard) == 0);
+    const char *cases[3][2] = {{seg, path}, {seg, hard}, {posix, shm_path}};
+    for (int i = 0; i < 3; i++) {
+        struct stat before, after;
+        CHECK(stat(cases[i][1], &before) == 0);
+        RUN(1, "export", cases[i][0], cases[i][1], "--format", "raw", "--force");
+        CHECK_ERROR_LINE(err, "own object: export would replace the segment with its copy");
+        CHECK(stat(cases[i][1], &after) == 0 && after.st_ino == before.st_ino &&
+              after.st_size == before.st_size);
+    }
+    RUN(0, "cat", seg);
+    CHECK_STR(out, "0 1\n2 3\n");
+    RUN(0, "info", posix);
+    CHECK(unlink(hard) == 0);
+    RUN(0, "rm", seg, posix);
+    util_clear(&out, &err);
+}
+
 TEST(io__export_to_dev_stdout_is_ours_with_a_proc_of_another_pid_namespace)
 {
     if (geteuid() != 0)

@@ -30,6 +30,10 @@ TEST(cli__lock_runs_the_command_holding_the_lock_and_exits_with_its_status)
     CHECK_OK(shmap_unlock(seg));
     RUN(0, "lock", name, "--read", "--", "true");
     util_clear(&out, &err);
+    /* The same mode given twice is that mode (both, a usage error: error_lines.c). */
+    RUN(0, "lock", name, "--read", "--read", "--", "true");
+    RUN(0, "lock", name, "--write", "--write", "--", "true");
+    util_clear(&out, &err);
     RUN(127, "lock", name, "--", "/nonexistent/command");
     CHECK_CONTAINS(err, "cannot run");
     util_clear(&out, &err);
