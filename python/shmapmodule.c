@@ -376,17 +376,17 @@ static PyObject *raise_as(PyObject *cls, int rc, const char *name)
     if (!detail || !*detail)
         detail = shmap_strerror(rc);
     if (rc == SHMAP_EPENDING) {
-        /* SPEC's unmap-pending rule, which a Python user meets without asking for it: an
-         * open()/close() pair while another reference lives. Say what happened and what to
-         * do, in Python's terms. */
+        /* SPEC's unmap-pending rule, which a Python user meets when an array outlives its
+         * Segment's close(). Say what happened and what to do, in Python's terms. */
         char *msg = PyMem_Malloc(strlen(detail) + 512);
         if (!msg)
             return PyErr_NoMemory();
         sprintf(msg, "%s (close() was called in this process on a Segment of this segment "
-                "while other references to the same mapping were alive: Segments, dup()s, "
-                "arrays or buffers; opens with this access fail until every one of them is "
-                "gone. Close every reference, or use with blocks, whose exit leaves nothing "
-                "pending; seg.dup() of a live Segment works meanwhile)", detail);
+                "while arrays or buffers taken from it were alive, or unmap() while any "
+                "reference was: opens with this access fail until every reference to the "
+                "mapping is gone. Delete those arrays, or close with a with block, whose "
+                "exit leaves nothing pending; seg.dup() of a live Segment works meanwhile)",
+                detail);
         raise_text(cls, rc, name, msg);
         PyMem_Free(msg);
         return NULL;
@@ -507,6 +507,7 @@ static void list_remove(list_link **head, list_link *l)
 
 typedef struct ref_node {
     shmap_seg *seg;
+    uint64_t view_of; /* an array's or a buffer's: the serial of its Segment; else 0 */
     list_link link;
 } ref_node;
 
@@ -1953,6 +1954,7 @@ static void abandon_waits(void)
  * raised (-1). */
 static int borrow(SegmentObject *self, ref_node *node)
 {
+    node->view_of = 0;
     int rc = shmap_dup(&node->seg, self->seg);
     if (rc < 0) {
         node->seg = NULL;
@@ -2123,6 +2125,7 @@ static PyObject *segment_view(SegmentObject *self, void *data, int ndim, const n
         Py_DECREF(ref);
         return NULL;
     }
+    ref->node.view_of = self->serial;
     Py_INCREF(self->descr); /* stolen by PyArray_NewFromDescr */
     PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, self->descr, ndim, (npy_intp *)dims,
                                          (npy_intp *)strides, data,
@@ -2963,13 +2966,32 @@ static PyObject *seg_close_common(SegmentObject *self, int unmap)
     Py_RETURN_NONE;
 }
 
+/* Do arrays or buffers taken from @p self still view its mapping? */
+static int views_left(const SegmentObject *self)
+{
+    for (list_link *l = refs_head; l; l = l->next)
+        if (LIST_ENTRY(l, ref_node, link)->view_of == self->serial)
+            return 1;
+    return 0;
+}
+
 /*
- * close() is IDL's SHMUNMAP, as SPEC asks: arrays that still view the segment keep the
- * mapping alive, and it is unmap-pending (no new opens with its access in this process)
- * until the last of them goes. unmap() is the same method under IDL's name. Only __exit__
- * and the garbage collector's release of a forgotten Segment are plain closes.
+ * close() is IDL's SHMUNMAP where IDL's case arises, as SPEC asks: arrays or buffers taken
+ * from this Segment that still view the mapping keep it alive, and it is unmap-pending (no
+ * new opens with its access in this process) until the last of them goes. Without them it
+ * drops its reference, and other Segments on the mapping (another open(), a dup()) keep
+ * theirs with nothing pending: a helper's open() ... close() beside a long-lived Segment
+ * must not lock later opens out. unmap(), IDL's name, always marks the mapping pending;
+ * __exit__ and the garbage collector's release of a forgotten Segment are plain closes.
  */
 static PyObject *seg_close(PyObject *obj, PyObject *unused)
+{
+    (void)unused;
+    SegmentObject *self = (SegmentObject *)obj;
+    return seg_close_common(self, self->seg && views_left(self));
+}
+
+static PyObject *seg_unmap(PyObject *obj, PyObject *unused)
 {
     (void)unused;
     return seg_close_common((SegmentObject *)obj, 1);
@@ -3205,6 +3227,7 @@ static int seg_getbuffer(PyObject *obj, Py_buffer *view, int flags)
         raise_as(PyExc_BufferError, rc, seg_cname(self));
         return -1;
     }
+    b->node.view_of = self->serial;
     refs_add(&b->node);
     for (int i = 0; i < self->ndim; i++) {
         b->shape[i] = self->dims[i];
@@ -3293,7 +3316,7 @@ static PyMethodDef segment_methods[] = {
     {"write_begin", seg_write_begin, METH_NOARGS, segment_write_begin_doc},
     {"write_abort", seg_write_abort, METH_NOARGS, segment_write_abort_doc},
     {"close", seg_close, METH_NOARGS, segment_close_doc},
-    {"unmap", seg_close, METH_NOARGS, segment_unmap_doc},
+    {"unmap", seg_unmap, METH_NOARGS, segment_unmap_doc},
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
     {"finish_create", seg_finish_create, METH_NOARGS, segment_finish_create_doc},
     {"dup", seg_dup, METH_NOARGS, segment_dup_doc},

@@ -1,8 +1,11 @@
 """Lifetimes: arrays keep their mapping alive; closing under a live array is safe; attaching
 never removes anything; the destroy policy at close and at exit."""
+import copy
 import gc
 import os
+import pickle
 import signal
+import threading
 import time
 
 import numpy as np
@@ -138,23 +141,25 @@ def test_lifetime__pending_refuses_the_same_access_only(name):
 
 
 def test_lifetime__pending_message_says_what_happened_and_what_to_do(name):
-    """An open()/close() pair while another reference of the same access lives (here the
-    creator's Segment) leaves the mapping unmap-pending, as SPEC's rule says: the error of
-    the next open tells a Python user why and what to do, and the docs of close() and
-    open() say it."""
+    """close() of a Segment whose array lives on leaves the mapping unmap-pending, as SPEC's
+    rule says, though another Segment (here the creator's) lives too: the error of the
+    next open tells a Python user why and what to do, and the docs of close() and open()
+    say it."""
     with shmap.create(name, 4, "f4") as owner:
         tmp = shmap.open(name, readonly=False)  # another reference to owner's mapping
-        tmp.close()  # an explicit close while owner lives: pending
+        a = tmp.array
+        tmp.close()  # its array lives: pending
         with pytest.raises(shmap.Error) as exc:
             shmap.open(name, readonly=False)
         e = exc.value
         assert e.code == shmap.EPENDING and e.errname == "SHMAP_EPENDING"
         msg = str(e)
         assert msg.startswith(name + ": ")
-        for words in ("close()", "with", "every", "dup()"):
+        for words in ("close()", "arrays", "with", "every", "dup()"):
             assert words in msg, (words, msg)
         d = owner.dup()  # dup() still works meanwhile, as the message says
         d.__exit__(None, None, None)
+        del a
     with shmap.create(name, 4, "f4") as owner:
         with shmap.open(name, readonly=False):  # a with block's exit leaves nothing pending
             pass
@@ -162,6 +167,45 @@ def test_lifetime__pending_message_says_what_happened_and_what_to_do(name):
             assert again.shape == (4,)
     for doc in (shmap.Segment.close.__doc__, shmap.open.__doc__):
         assert "EPENDING" in doc and "with" in doc, doc
+
+
+def test_lifetime__close_beside_other_segments_leaves_nothing_pending(name):
+    """Other Segments on the mapping are not the closed Segment's arrays: an open() ...
+    close() pair beside a Segment that lives on (a helper, another thread, a pickle's
+    copy) drops its reference and keeps no later open out. unmap() still marks it."""
+    with shmap.create(name, (64, 64), "f4") as owner:
+        for _ in range(3):
+            r = shmap.open(name)
+            r.array.sum()  # an array, gone before the close
+            r.close()
+        rw = shmap.open(name, readonly=False)
+        rw.close()
+        s2 = pickle.loads(pickle.dumps(owner))
+        s2.close()
+        copy.deepcopy(owner).close()
+        assert [m["pending"] for m in mapped(name)] == [False]
+        errors = []
+
+        def reader():
+            for _ in range(200):
+                try:
+                    s = shmap.open(name)
+                    s.array.sum()
+                    s.close()
+                except shmap.Error as e:
+                    errors.append(e.errname)
+
+        threads = [threading.Thread(target=reader) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        u = shmap.open(name, readonly=False)
+        u.unmap()  # IDL's SHMUNMAP: pending while owner lives
+        with pytest.raises(shmap.Error) as exc:
+            shmap.open(name, readonly=False)
+        assert exc.value.code == shmap.EPENDING
 
 
 def test_delete__while_read_write_mapping_pending(name):
