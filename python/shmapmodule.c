@@ -50,6 +50,7 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -910,6 +911,37 @@ static int record_from_text(const char *list, shmap_dtype *out, char *fields)
 }
 
 /*
+ * numpy's list of unnamed fields ('f4,u1', 'i8, i8'), read with shmap's meanings of its types
+ * as every other string is ('i8' is 8 bits, as in 'x:i8' and the CLI): fields f0, f1, ...,
+ * as numpy names them. A part shmap does not spell ('(2)i4', 'float_') is refused with the
+ * record parser's message, which names the field; a numpy dtype object is read as numpy
+ * reads it.
+ */
+static int unnamed_fields(const char *s, shmap_dtype *out, char *fields)
+{
+    char list[SHMAP_RECORD_FIELDS_MAX];
+    size_t len = 0;
+    list[0] = '\0';
+    for (int i = 0;; i++) {
+        const char *end = strchr(s, ',');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        while (n > 0 && isspace((unsigned char)*s))
+            s++, n--;
+        while (n > 0 && isspace((unsigned char)s[n - 1]))
+            n--;
+        char part[SHMAP_RECORD_FIELDS_MAX + 32];
+        snprintf(part, sizeof part, "%sf%d:%.*s", i ? "," : "", i,
+                 (int)(n < SHMAP_RECORD_FIELDS_MAX ? n : SHMAP_RECORD_FIELDS_MAX), s);
+        if (fields_append(list, &len, part) < 0)
+            return -1;
+        if (!end)
+            break;
+        s = end + 1;
+    }
+    return record_from_text(list, out, fields);
+}
+
+/*
  * What create() stores for a dtype argument: the type, and for records the field list in
  * @p fields (SHMAP_RECORD_FIELDS_MAX bytes). Strings go to the library's parser first, so
  * shmap and IDL spellings mean what they mean in C and the CLI ('int' is i16); numpy's own
@@ -941,7 +973,9 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
         }
         if (strchr(s, ':'))
             return record_from_text(s, out, fields);
-        /* Not a shmap word: numpy may know it ('float_', 'f4,u1', a record spelling). If it
+        if (strchr(s, ','))
+            return unnamed_fields(s, out, fields);
+        /* Not a shmap word: numpy may know it ('float_', '<U4'). If it
          * does not either, the library's message (with its list of names) is the better,
          * told of the records the binding also takes: the library's parser takes no record,
          * so its list of words cannot name them. */

@@ -245,6 +245,19 @@ def test_record__numpy_string_spelling(name):
         assert seg.dtype.itemsize == 5
 
 
+def test_record__unnamed_fields_in_a_string_have_shmaps_meanings(names):
+    """numpy reads 'i8,i8' as two int64 fields; in a string shmap's meanings win, there as
+    in 'i8' alone and 'x:i8,y:i8': two int8 fields, named f0 and f1 as numpy names them."""
+    assert shmap.parse_dtype("i8,i8") == np.dtype([("f0", "i1"), ("f1", "i1")])
+    assert shmap.parse_dtype(" float , int ") == np.dtype([("f0", "<f4"), ("f1", "<i2")])
+    with shmap.create(names(), 2, "i8,u8") as seg:
+        assert seg.dtype.itemsize == 2 and seg.dtype["f0"] == np.int8
+    with pytest.raises(shmap.DtypeError) as exc:  # numpy-only forms: give a numpy dtype
+        shmap.parse_dtype("(2)i4,f8")
+    assert "field 'f0' has an unknown type '(2)i4'" in str(exc.value)
+    assert shmap.parse_dtype(np.dtype("i8,i8")) == np.dtype("i8,i8")  # numpy's object
+
+
 RECORD_BAD = [
     ("aligned", np.dtype([("a", "u1"), ("b", "<f8")], align=True), "packed"),
     ("gap", np.dtype({"names": ["a", "b"], "formats": ["u1", "<f4"], "offsets": [0, 4]}),
