@@ -279,7 +279,9 @@ enum shmap_create_flags {
     /**
      * Open an existing segment instead if its type and shape match; else #SHMAP_EMISMATCH.
      * Being a ring is part of the shape: with #SHMAP_CREATE_RING only a ring matches,
-     * without it only a plain array.
+     * without it only a plain array. A name that other processes create and remove
+     * meanwhile is opened or created, never reported missing: -EAGAIN only after 100 lost
+     * races.
      */
     SHMAP_CREATE_OPEN = 1u << 1,
     /**

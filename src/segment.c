@@ -918,6 +918,10 @@ static int replace_check(const struct shmap__name *n)
     return 0;
 }
 
+/* How many times open-or-create goes between a name that vanishes at its open and one that
+ * is there again at its create. */
+#define OPEN_RACE_TRIES 100
+
 /* shmap_create() once its arguments are checked. */
 static int create_new(shmap_seg **out, const char *name, const shmap_create_opts *opts,
                       const struct create_plan *p)
@@ -966,8 +970,21 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     void *base = NULL;
     rc = ops->create(n, &req, &obj, &base);
-    if (rc == -EEXIST && (opts->flags & SHMAP_CREATE_OPEN))
-        return open_existing(out, name, dtype, elsize, ndim, dims, rec, ring); /* lost a race */
+    /* Lost a race: open what the other creator made. Gone again by then (another process
+     * creates and deletes the name in turn), create again: open-or-create never answers
+     * "no such segment", and gives up only after OPEN_RACE_TRIES rounds. */
+    for (int tries = 0; rc == -EEXIST && (opts->flags & SHMAP_CREATE_OPEN); tries++) {
+        if (tries == OPEN_RACE_TRIES)
+            return shmap__err(-EAGAIN, "%s: created and removed by other processes faster "
+                                       "than it could be opened or created (%d tries)",
+                              n->name, OPEN_RACE_TRIES);
+        rc = open_existing(out, name, dtype, elsize, ndim, dims, rec, ring);
+        if (rc != -ENOENT)
+            return rc;
+        obj = (struct shmap__obj)SHMAP__OBJ_INIT;
+        base = NULL;
+        rc = ops->create(n, &req, &obj, &base);
+    }
     if (rc == -EEXIST && !(opts->flags & SHMAP_CREATE_REPLACE)) {
         /* Said as it is when what holds the name is not a segment at all. */
         char said[SHMAP_NAME_MAX + 128], why[SHMAP_NAME_MAX + 128];

@@ -846,3 +846,30 @@ TEST(gc__a_callback_can_stop_the_walk)
     CHECK_OK(shmap_gc(test_prefix(), 0, NULL, NULL));
     CHECK(!util_shm_exists(test_name("a")) && !util_shm_exists(test_name("b")));
 }
+
+/*
+ * Open-or-create never says "no such segment": another process that creates and deletes
+ * the name meanwhile makes it lose a race between its open and its create, and it tries
+ * again. Each call either opens the churner's segment or makes its own.
+ */
+TEST(create_open__against_a_name_that_comes_and_goes_never_fails_not_found)
+{
+    const char *name = test_name("race");
+    pid_t churn = util_spawn_churn(name, NULL, 1.0);
+    const uint64_t dims[1] = {16};
+    int done = 0, rc = 0;
+    double t0 = util_now_s();
+    while (rc == 0 && util_now_s() - t0 < 0.9) {
+        shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+        o.flags |= SHMAP_CREATE_OPEN | SHMAP_CREATE_KEEP;
+        shmap_seg *seg = NULL;
+        if ((rc = shmap_create(&seg, name, SHMAP_U8, 1, dims, &o)) == 0)
+            rc = shmap_close(seg);
+        done++;
+    }
+    /* The churner ends on its own, never killed in the middle of a creation. */
+    CHECK(test_wait(churn) == 0);
+    CHECK_OK(rc);
+    CHECK(done > 0);
+    shmap_delete(name, 0, SHMAP_DELETE_FORCE);
+}
