@@ -799,7 +799,8 @@ PyDoc_STRVAR(segment_lock_doc,
 "\n"
 "Take the segment's shared lock (many holders at once) or, with exclusive=True, its\n"
 "exclusive lock (one holder and no shared ones), and return a shmap.Lock holding it.\n"
-"A float for exclusive (lock(2.0), a timeout meant) raises TypeError.\n"
+"exclusive is a bool: anything else (lock(2.0) or lock(5), a timeout meant) raises\n"
+"TypeError.\n"
 "\n"
 "The lock is taken here, at the call, not at __enter__: use the Lock in a with block,\n"
 "which releases it at the end, or call its release():\n"
@@ -1001,6 +1002,14 @@ PyDoc_STRVAR(segment_finish_create_doc,
 "taken meanwhile (the segment stays hidden, and goes when closed); shmap.Error\n"
 "(code EINVAL) if the segment was not created hidden by this process or was finished\n"
 "already; ValueError if the segment is closed.");
+
+PyDoc_STRVAR(segment_array_protocol_doc,
+"__array__($self, /, dtype=None, copy=None)\n"
+"--\n"
+"\n"
+"The array numpy.asarray(seg) and numpy.array(seg) give: seg.array (no copy), cast\n"
+"to dtype or copied when asked. Raises ValueError if the segment is closed, where\n"
+"numpy would otherwise make an object array holding the Segment.");
 
 PyDoc_STRVAR(segment_dup_doc,
 "dup($self, /)\n"

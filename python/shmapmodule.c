@@ -1046,8 +1046,16 @@ static int shape_refuse(const char *who, const char *fmt, ...)
 static int shape_from_py(PyObject *obj, const char *who, unsigned *ndim, uint64_t *dims)
 {
     PyObject *seq;
-    if (PyLong_Check(obj) || PyArray_IsScalar(obj, Integer)) {
+    /* As numpy takes a shape: an int (a 0-d integer array too), or a sequence of them; not
+     * bytes (b"4" would be (52,)), a str, a set (unordered) or a mapping. */
+    if (PyLong_Check(obj) || PyArray_IsScalar(obj, Integer) ||
+        (PyArray_Check(obj) && PyArray_NDIM((PyArrayObject *)obj) == 0)) {
         seq = PyTuple_Pack(1, obj);
+    } else if (!PySequence_Check(obj) || PyUnicode_Check(obj) || PyBytes_Check(obj) ||
+               PyByteArray_Check(obj) || PyMemoryView_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "shape must be an int or a sequence of ints, not "
+                                      "%.100s", Py_TYPE(obj)->tp_name);
+        return -1;
     } else {
         seq = PySequence_Fast(obj, "shape must be an int or a sequence of ints");
     }
@@ -1061,8 +1069,12 @@ static int shape_from_py(PyObject *obj, const char *who, unsigned *ndim, uint64_
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        PyObject *index = PyNumber_Index(item);
+        /* A bool is no size (numpy deprecates it as one). */
+        PyObject *index = PyBool_Check(item) || PyArray_IsScalar(item, Bool)
+                              ? NULL
+                              : PyNumber_Index(item);
         if (!index) {
+            PyErr_Clear();
             PyErr_Format(PyExc_TypeError, "shape must hold ints, not %.100s",
                          Py_TYPE(item)->tp_name);
             Py_DECREF(seq);
@@ -1101,15 +1113,17 @@ static int shape_from_py(PyObject *obj, const char *who, unsigned *ndim, uint64_
  * created; the others (the characters of a name) are the library's. @p fmt starts with
  * "%s: " for the segment's name, as the library's messages do. Returns -1.
  */
-static int kw_refuse(const char *fmt, ...)
+static int kw_refuse(const char *who, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
     va_end(ap);
+    /* The segment's name is put in front as names are decoded (a byte that is not UTF-8
+     * as \udcXX), not through the format, which would make it U+FFFD. */
     const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
     if (text)
-        raise_text(ArgumentError, SHMAP_EKEYWORD, NULL, text);
+        raise_text(ArgumentError, SHMAP_EKEYWORD, who, text);
     Py_XDECREF(msg);
     return -1;
 }
@@ -1138,10 +1152,10 @@ static int kw_name_from_py(PyObject *name, const char *who, char *out)
         return -1;
     /* A NUL would cut the name short in C, and name another keyword. */
     if (strlen(s) != (size_t)len)
-        return kw_refuse("%s: keyword name %R may hold only letters, digits, '_' and '-'",
-                         who, name);
+        return kw_refuse(who, "keyword name %R may hold only letters, digits, '_' and '-'",
+                         name);
     if (len == 0 || len >= SHMAP_KEYWORD_NAME_MAX)
-        return kw_refuse("%s: keyword name '%s' must be 1 to %d characters", who, s,
+        return kw_refuse(who, "keyword name '%s' must be 1 to %d characters", s,
                          SHMAP_KEYWORD_NAME_MAX - 1);
     memcpy(out, s, (size_t)len + 1);
     return 0;
@@ -1169,13 +1183,15 @@ static const char *kw_text(PyObject *obj, const char *what, const char *who,
     Py_ssize_t index = 0; /* of the character at byte i: controls are ASCII, one byte */
     for (Py_ssize_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) {
-            PyObject *ch = PyUnicode_FromOrdinal(c);
+        /* C1 (U+0080 to U+009F, UTF-8 C2 80 to C2 9F) too, as the library refuses it. */
+        unsigned int cp = c == 0xc2 && i + 1 < len ? (unsigned char)s[i + 1] : c;
+        if (c < 0x20 || c == 0x7f || (c == 0xc2 && cp >= 0x80 && cp <= 0x9f)) {
+            PyObject *ch = PyUnicode_FromOrdinal(cp);
             if (!ch)
                 return NULL;
             kw_upper(kw, upper);
-            kw_refuse("%s: keyword %s: %s holds a control character, %R at index %zd: "
-                      "keyword strings are printable text", who, upper, what, ch, index);
+            kw_refuse(who, "keyword %s: %s holds a control character, %R at index %zd: "
+                           "keyword strings are printable text", upper, what, ch, index);
             Py_DECREF(ch);
             return NULL;
         }
@@ -1184,8 +1200,8 @@ static const char *kw_text(PyObject *obj, const char *what, const char *who,
     }
     if ((size_t)len >= size) {
         kw_upper(kw, upper);
-        kw_refuse("%s: keyword %s: %s must be at most %d bytes in UTF-8 (it is %zd bytes)",
-                  who, upper, what, (int)size - 1, len);
+        kw_refuse(who, "keyword %s: %s must be at most %d bytes in UTF-8 (it is %zd bytes)",
+                  upper, what, (int)size - 1, len);
         return NULL;
     }
     *lenp = (size_t)len;
@@ -2185,6 +2201,31 @@ static PyObject *seg_get_array(PyObject *obj, void *closure)
     return segment_view(self, shmap_data(self->seg), self->ndim, self->dims, self->strides);
 }
 
+/*
+ * numpy.asarray(seg) takes the buffer; of a closed Segment, whose buffer export fails, numpy
+ * would make an object array holding the Segment instead, without a word. __array__ is
+ * what it asks next: it raises, as .array does, and otherwise gives .array (cast to
+ * @p dtype, or copied, when asked).
+ */
+static PyObject *seg_array_protocol(PyObject *obj, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"dtype", "copy", NULL};
+    PyObject *dtype = Py_None, *copy = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:__array__", kwlist, &dtype, &copy))
+        return NULL;
+    int want_copy = copy == Py_None ? 0 : PyObject_IsTrue(copy);
+    if (want_copy < 0)
+        return NULL;
+    PyObject *arr = seg_get_array(obj, NULL);
+    if (!arr || (dtype == Py_None && !want_copy))
+        return arr;
+    PyObject *to = dtype == Py_None ? (PyObject *)PyArray_DESCR((PyArrayObject *)arr) : dtype;
+    PyObject *res = PyObject_CallMethod(arr, "astype", "OO", to,
+                                        want_copy ? Py_True : Py_False);
+    Py_DECREF(arr);
+    return res;
+}
+
 static PyObject *seg_get_readonly(PyObject *obj, void *closure)
 {
     (void)closure;
@@ -2699,8 +2740,9 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:lock", kwlist, &exclusive_obj,
                                      &timeout_obj))
         return NULL;
-    /* lock(2.0) means a timeout, and would take an exclusive lock that waits for ever. */
-    if (PyFloat_Check(exclusive_obj)) {
+    /* lock(2.0) or lock(5) means a timeout, and would take an exclusive lock that waits for
+     * ever; lock('no') would take it too. A bool only (numpy's too). */
+    if (!PyBool_Check(exclusive_obj) && !PyArray_IsScalar(exclusive_obj, Bool)) {
         PyErr_Format(PyExc_TypeError, "lock(): exclusive is a bool, not %R (a timeout is "
                                       "given as timeout=)", exclusive_obj);
         return NULL;
@@ -3354,6 +3396,8 @@ static PyMethodDef segment_methods[] = {
     {"set_destroy", seg_set_destroy, METH_O, segment_set_destroy_doc},
     {"finish_create", seg_finish_create, METH_NOARGS, segment_finish_create_doc},
     {"dup", seg_dup, METH_NOARGS, segment_dup_doc},
+    {"__array__", (PyCFunction)(void (*)(void))seg_array_protocol,
+     METH_VARARGS | METH_KEYWORDS, segment_array_protocol_doc},
     {"lock_holders", seg_lock_holders, METH_NOARGS, segment_lock_holders_doc},
     {"__copy__", seg_dup, METH_NOARGS, segment_copy_doc},
     {"fileno", seg_fileno, METH_NOARGS, segment_fileno_doc},
@@ -4004,6 +4048,11 @@ static PyObject *kw_richcompare(PyObject *obj, PyObject *other, int op)
 
 static PyObject *kw_repr(PyObject *obj)
 {
+    /* repr() of what a closed Segment leaves says so, as the Segment's own does: a repr
+     * that raises breaks debuggers and logging. */
+    SegmentObject *seg = ((KeywordsObject *)obj)->segment;
+    if (!seg->seg)
+        return PyUnicode_FromFormat("<shmap.Keywords of %R closed>", seg->name);
     PyObject *d = kw_to_dict(obj);
     if (!d)
         return NULL;

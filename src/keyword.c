@@ -212,15 +212,32 @@ static int check_name(const char *name, char *upper, const char *who)
 
 /* Why text of at most `max` bytes, its NUL included, is refused: into `why`, for a message
  * that says whether its length or a character is at fault. */
+/*
+ * The length of the control character at @p s, of @p left bytes, or 0: a C0 character,
+ * DEL, or a C1 character (U+0080 to U+009F, UTF-8 C2 80 to C2 9F), which some terminals
+ * obey as the start of an escape sequence when `shmap info` prints the keyword.
+ */
+static size_t control_at(const unsigned char *s, size_t left)
+{
+    if (s[0] < 0x20 || s[0] == 0x7f)
+        return 1;
+    return s[0] == 0xc2 && left > 1 && s[1] >= 0x80 && s[1] <= 0x9f ? 2 : 0;
+}
+
 static void unprintable_why(const char *s, size_t max, char *why, size_t size)
 {
+    const unsigned char *u = (const unsigned char *)s;
     size_t len = strnlen(s, max);
     snprintf(why, size, "longer than %zu bytes", max - 1);
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
-            snprintf(why, size, "control character 0x%02x at byte %zu", (unsigned char)s[i], i);
+    for (size_t i = 0; i < len; i++) {
+        size_t n = control_at(u + i, len - i);
+        if (n == 1)
+            snprintf(why, size, "control character 0x%02x at byte %zu", u[i], i);
+        else if (n == 2)
+            snprintf(why, size, "control character U+%04X at byte %zu", u[i + 1], i);
+        if (n)
             break;
-        }
+    }
 }
 
 static int printable(const char *s, size_t max)
@@ -229,7 +246,7 @@ static int printable(const char *s, size_t max)
     if (len == max)
         return -1;
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+        if (control_at((const unsigned char *)s + i, len - i))
             return -1;
     return 0;
 }

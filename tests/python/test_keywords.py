@@ -2,6 +2,7 @@
 import collections.abc
 import contextlib
 import math
+import os
 import struct
 import subprocess
 import threading
@@ -342,6 +343,38 @@ def test_keywords__update_sets_all_or_none(names):
         assert kw.comments() == {"A": "first", "B": "b"}
         kw.clear()
         assert dict(kw) == {}
+
+
+def test_keywords__c1_controls_are_refused_as_other_controls(seg):
+    """NEL (U+0085) and the other C1 controls are control characters, as str.isprintable()
+    says and the library refuses; U+0100, whose UTF-8 has a byte in 80..9F, is not."""
+    for bad in ("a\x85b", "\x9f", "x\x7f"):
+        with pytest.raises(shmap.ArgumentError, match="control character"):
+            seg.keywords["A"] = bad
+        with pytest.raises(shmap.ArgumentError, match="control character"):
+            seg.keywords["A"] = ("ok", bad)
+    seg.keywords["A"] = ("a\u0100b", "\u0100")
+    assert seg.keywords["A"] == "a\u0100b" and seg.keywords.comment("A") == "\u0100"
+
+
+def test_keywords__a_name_that_is_not_utf8_is_escaped_in_messages(names):
+    with shmap.create(os.fsencode(names()) + b"\xff", 1, "u1") as seg:
+        for call in (lambda: seg.keywords.__setitem__("A", "x" * 80),
+                     lambda: seg.keywords.__setitem__("", 1),
+                     lambda: seg.keywords.update({"A": "a\x01"})):
+            with pytest.raises(shmap.ArgumentError) as exc:
+                call()
+            assert "\\udcff: keyword" in str(exc.value) and "\ufffd" not in str(exc.value)
+
+
+def test_keywords__repr_of_a_closed_segments_keywords(name):
+    seg = shmap.create(name, 1, "u1", keywords={"A": 1})
+    kw = seg.keywords
+    assert repr(kw) == "<shmap.Keywords of %r {'A': 1}>" % name
+    seg.close()
+    assert repr(kw) == "<shmap.Keywords of %r closed>" % name
+    with pytest.raises(ValueError, match="closed"):
+        dict(kw)
 
 
 def test_keywords__readonly_segment(name):

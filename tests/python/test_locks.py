@@ -12,6 +12,7 @@ import threading
 import time
 import warnings
 
+import numpy as np
 import pytest
 
 import shmap
@@ -85,11 +86,15 @@ def test_lock__timeout_argument(name):
             seg.lock(timeout="1")
         with seg.lock(timeout=float("inf")):  # inf waits for ever, like None
             pass
-        # A float first is a timeout meant, not an exclusive lock waiting for ever.
-        with pytest.raises(TypeError, match="timeout="):
-            seg.lock(2.0)
+        # A number first is a timeout meant, not an exclusive lock waiting for ever; a
+        # string is no bool either.
+        for bad in (2.0, 5, 0, "no", None):
+            with pytest.raises(TypeError, match="timeout="):
+                seg.lock(bad)
         with seg.lock(True) as lk:
             assert lk.exclusive
+        with seg.lock(np.bool_(False)) as lk:
+            assert not lk.exclusive
     with pytest.raises(ValueError, match="closed"):
         seg.lock()
 

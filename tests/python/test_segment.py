@@ -374,7 +374,8 @@ def test_create__bad_keywords_leave_nothing(name):
 
 @pytest.mark.parametrize("shape,expect", [(5, (5,)), ((5,), (5,)), ([2, 3], (2, 3)),
                                           (np.int64(4), (4,)), ((np.uint8(2), 3), (2, 3)),
-                                          ((1,) * 8, (1,) * 8)])
+                                          ((1,) * 8, (1,) * 8), (np.array(3), (3,)),
+                                          (np.array([2, 3]), (2, 3))])
 def test_create__shapes(name, shape, expect):
     with shmap.create(name, shape, "u1") as seg:
         assert seg.shape == expect
@@ -385,12 +386,33 @@ def test_create__shapes(name, shape, expect):
                                        (-1, ValueError), ((), ValueError),
                                        ((1,) * 9, ValueError), ("ab", TypeError),
                                        ((2.5,), TypeError), (None, TypeError),
-                                       ((2 ** 64,), ValueError), ((2 ** 62, 2 ** 62), ValueError)])
+                                       ((2 ** 64,), ValueError), ((2 ** 62, 2 ** 62), ValueError),
+                                       # as numpy refuses them: b"4" is not (52,), a set
+                                       # has no order, a bool is no size
+                                       (b"4", TypeError), ("4", TypeError), ({3, 2}, TypeError),
+                                       ({"a": 1}, TypeError), (memoryview(b"ab"), TypeError),
+                                       ((True,), TypeError), ((np.bool_(True),), TypeError),
+                                       (iter([2]), TypeError)])
 def test_create__bad_shapes(name, shape, exc):
     with pytest.raises(exc):
         shmap.create(name, shape, "u1")
     with pytest.raises(FileNotFoundError):
         shmap.open(name)
+
+
+def test_asarray__of_a_closed_segment_raises(name):
+    """numpy.asarray() of a closed Segment raises, as .array does, where numpy would
+    otherwise make an object array holding it; open, it is the array, zero copy."""
+    seg = shmap.create(name, (2, 3), "f4")
+    a = np.asarray(seg)
+    assert a.shape == (2, 3) and np.shares_memory(a, seg.array)
+    assert np.asarray(seg, dtype="f8").dtype == np.float64
+    assert not np.shares_memory(np.array(seg), a)
+    del a
+    seg.close()
+    for make in (np.asarray, np.array):
+        with pytest.raises(ValueError, match="closed"):
+            make(seg)
 
 
 def test_create__destroyed_when_last_reference_goes(name):

@@ -308,6 +308,15 @@ TEST(keyword_set__a_refused_string_says_why)
     CHECK_ERR(shmap_keyword_set(seg, &kw), SHMAP_EKEYWORD);
     CHECK_CONTAINS(shmap_last_error(), "comment must be at most 39 printable characters "
                                        "(control character 0x0a at byte 3)");
+    /* A C1 control (NEL, U+0085, UTF-8 C2 85) too, which terminals may obey; a character
+     * whose UTF-8 has a byte in 80..9F after another lead (U+0100, C4 80) is none. */
+    snprintf(kw.comment, sizeof kw.comment, "ok");
+    snprintf(kw.s, sizeof kw.s, "a\xc2\x85");
+    CHECK_ERR(shmap_keyword_set(seg, &kw), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "(control character U+0085 at byte 1)");
+    CHECK_ERR(shmap_keyword_parse("S='a\xc2\x9f'", &kw), SHMAP_EKEYWORD);
+    snprintf(kw.s, sizeof kw.s, "a\xc4\x80\xc3\xa9");
+    CHECK_OK(shmap_keyword_set(seg, &kw));
     CHECK_OK(shmap_close(seg));
 }
 
