@@ -260,10 +260,25 @@ static int commit_hidden(const char *path, int force)
 }
 
 /* Sync the file written and give it the name @p path; remove what is left. */
-static int commit_tmp(const char *path, int force)
+/*
+ * Give the file made the permission bits of what it copies, as cp(1) does: the segment's
+ * read and write bits, less the umask. A 0600 segment does not become a file every user
+ * on the system may read. 0, or -1 with errno.
+ */
+static int give_mode(unsigned int seg_mode)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    mode_t mode = (mode_t)(seg_mode & 0666) & ~mask;
+    return tmp_fd >= 0 ? fchmod(tmp_fd, mode) : chmod(tmp_file, mode);
+}
+
+static int commit_tmp(const char *path, int force, unsigned int seg_mode)
 {
     int rc;
-    if (tmp_fd >= 0)
+    if (give_mode(seg_mode) < 0)
+        rc = -1;
+    else if (tmp_fd >= 0)
         rc = fsync(tmp_fd) < 0 ? -1 : link_unnamed(path, force);
     else
         rc = commit_hidden(path, force);
@@ -759,7 +774,7 @@ static int export(const char *name, const char *path, int format, int force, dou
     } else if (status == CLI_EXIT_OK && (status = make_tmp(path)) == CLI_EXIT_OK) {
         status = write_file(format, path, -1, &info, &layout, &s);
         if (status == CLI_EXIT_OK)
-            status = commit_tmp(path, force);
+            status = commit_tmp(path, force, info.mode);
         else
             remove_tmp();
     }
@@ -791,7 +806,7 @@ int cmd_export(int argc, char **argv)
                 return CLI_EXIT_USAGE;
         } else {
             for (format = 2; format >= 0; format--)
-                if (strcmp(a.value, format_names[format]) == 0)
+                if (strcasecmp(a.value, format_names[format]) == 0)
                     break;
             if (format < 0)
                 return cli_usage_error("export", "--format '%s': give npy, fits or raw",

@@ -281,6 +281,37 @@ TEST(io__a_header_numpy_would_refuse_or_a_type_shmap_lacks_is_a_clear_failure)
 /* ---------------------------------------------------------------------------------------- */
 /* Raw */
 
+/* A file made by export has the segment's read and write bits less the umask, as cp(1)
+ * gives a copy: a 0600 segment is not copied into a file every user may read. */
+TEST(io__an_exported_file_has_the_segments_permissions)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("mode");
+    RUN(0, "create", name, "u8", "4", "--mode", "0600");
+    const char *fmts[] = {"npy", "raw", "FITS"};
+    for (int i = 0; i < 3; i++) {
+        if (i == 2 && !util_fits_built())
+            break;
+        char path[600];
+        snprintf(path, sizeof path, "%s", util_test_path(fmts[i]));
+        CHECK_EQ_INT(test_sh(&out, &err, "umask 022; '%s' export %s '%s' --format %s",
+                             test_shmap_bin(), name, path, fmts[i]), 0);
+        struct stat st;
+        CHECK(stat(path, &st) == 0);
+        CHECK_EQ_INT(st.st_mode & 07777, 0600);
+    }
+    RUN(0, "chmod", "0664", name);
+    char path[600];
+    snprintf(path, sizeof path, "%s", util_test_path("wide.npy"));
+    CHECK_EQ_INT(test_sh(&out, &err, "umask 022; '%s' export %s '%s'", test_shmap_bin(), name,
+                         path), 0);
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    CHECK_EQ_INT(st.st_mode & 07777, 0644);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
 TEST(io__raw_export_writes_the_data_bytes_in_c_order)
 {
     char *out = NULL, *err = NULL;
