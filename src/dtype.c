@@ -164,6 +164,27 @@ static int parse_numpy_letter(const char *code, shmap_dtype *out)
  */
 static bool numpy_unheld(const char *s, char *buf, size_t size)
 {
+    /* numpy's names of the same (np.float128, np.longdouble, np.str_, ...). */
+    static const struct {
+        const char *name, *what;
+    } unheld_words[] = {
+        {"longdouble", "numpy's long double"},    {"longfloat", "numpy's long double"},
+        {"float96", "numpy's long double"},       {"float128", "numpy's long double"},
+        {"clongdouble", "numpy's complex long double"},
+        {"clongfloat", "numpy's complex long double"},
+        {"complex192", "numpy's complex long double"},
+        {"complex256", "numpy's complex long double"},
+        {"str_", "numpy's unicode string"},       {"unicode_", "numpy's unicode string"},
+        {"bytes_", "numpy's byte string"},        {"string_", "numpy's byte string"},
+        {"void", "numpy's raw bytes (void)"},     {"object_", "numpy's Python object"},
+        {"datetime64", "numpy's datetime64"},     {"timedelta64", "numpy's timedelta64"},
+    };
+    for (size_t i = 0; i < sizeof unheld_words / sizeof unheld_words[0]; i++) {
+        if (strcmp(s, unheld_words[i].name) == 0) {
+            snprintf(buf, size, "%s", unheld_words[i].what);
+            return true;
+        }
+    }
     bool ordered = s[0] == '<' || s[0] == '>' || s[0] == '=' || s[0] == '|';
     if (ordered)
         s++;

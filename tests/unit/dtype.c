@@ -188,6 +188,10 @@ TEST(dtype_parse__numpy_codes_shmap_cannot_hold_are_refused_saying_what_they_are
         {"O", "Python object"},    {"O8", "Python object"},      {"M", "datetime64"},
         {"M8[ns]", "datetime64"},  {"<M8[us]", "datetime64"},    {"m", "timedelta64"},
         {"m8", "timedelta64"},     {"<f16", "16-byte float"},    {"<c32", "32-byte complex"},
+        {"float128", "long double"}, {"longdouble", "long double"},
+        {"complex256", "complex long double"}, {"clongdouble", "complex long double"},
+        {"str_", "unicode string"}, {"bytes_", "byte string"},  {"object_", "Python object"},
+        {"datetime64", "datetime64"}, {"timedelta64", "timedelta64"},
     };
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         shmap_dtype got = SHMAP_DTYPE_NONE;
