@@ -282,14 +282,19 @@ int shmap__header_check(const struct shmap__header *h, size_t avail, uint64_t ob
     return 0;
 }
 
-int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize, const char *who)
+int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize, const char *who,
+                        char *out)
 {
+    /* Copied once, then only the copy is read: another process with write access may
+     * change the list in the mapping meanwhile, and a list checked there but read again
+     * (its NUL gone) would be read past its end. */
     char buf[SHMAP_RECORD_FIELDS_MAX];
     size_t fields_size;
-    if (rec_len < 4 || rec_len > sizeof buf || rec[rec_len - 1] != '\0' ||
-        strlen(rec) != rec_len - 1)
+    if (rec_len < 4 || rec_len > sizeof buf)
         return shmap__err(SHMAP_ECORRUPT, "%s: record field list is not a string", who);
     memcpy(buf, rec, rec_len);
+    if (buf[rec_len - 1] != '\0' || strlen(buf) != rec_len - 1)
+        return shmap__err(SHMAP_ECORRUPT, "%s: record field list is not a string", who);
     if (shmap__record_parse_stored(buf, &fields_size) < 0) {
         /* The parser's detail says what is wrong ("field name 'x' appears twice"); it is
          * copied out before the new detail is written over it. */
@@ -305,6 +310,8 @@ int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize, cons
         return shmap__err(SHMAP_ECORRUPT, "%s: record field list '%s' describes %zu-byte "
                                           "elements, not the segment's %u-byte ones", who, buf,
                           fields_size, elsize);
+    if (out)
+        memcpy(out, buf, rec_len);
     return 0;
 }
 

@@ -80,9 +80,11 @@ SHMAP__HIDDEN int shmap__record_canon(const char *fields, char *out, size_t size
 /* dtype.c: shmap_record_parse() of a field list read from a segment, which may have a field
  * name longer than new ones may (written by a version before 0.4.3). */
 SHMAP__HIDDEN int shmap__record_parse_stored(const char *fields, size_t *elsize);
-/* Check a record field list read from a segment against its element size. */
+/* Check a record field list read from a segment against its element size, from one copy
+ * of its @p rec_len bytes, which goes to @p out (SHMAP_RECORD_FIELDS_MAX bytes; may be
+ * NULL) when it passes. */
 SHMAP__HIDDEN int shmap__record_check(const char *rec, uint32_t rec_len, uint32_t elsize,
-                                      const char *who);
+                                      const char *who, char *out);
 /* lock.c: is an attach-table entry this process (pid, start time, pid namespace)? */
 SHMAP__HIDDEN bool shmap__attacher_is_me(const shmap_attacher *a);
 /* Is the segment transient: created so (the flags of `h`), or destroyed by its creator when

@@ -182,7 +182,7 @@ static int describe_header(const struct shmap__store_ops *ops, struct shmap__obj
     if (h->rec_len && ops->read(obj, rec, h->rec_len, h->rec_offset) != (ssize_t)h->rec_len)
         rc = SHMAP_ETRUNCATED;
     else if (h->rec_len)
-        rc = shmap__record_check(rec, h->rec_len, h->elsize, who);
+        rc = shmap__record_check(rec, h->rec_len, h->elsize, who, NULL);
     if (rc == 0 && kw) {
         struct store_source s = {ops, obj, h->kw_offset, h};
         const struct shmap__kwsource src = {store_words, store_start, store_slots, &s};

@@ -359,10 +359,11 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         if (unnamed_now(n, obj))
             rc = SHMAP__EGONE;
     }
+    char fields[SHMAP_RECORD_FIELDS_MAX];
     if (rc == 0 && h->dtype == SHMAP_RECORD && !header_only &&
         (rc = shmap__record_check((const char *)base + h->rec_offset, h->rec_len, h->elsize,
-                                  n->name)) == 0 &&
-        !(m->desc_fields = strndup((const char *)base + h->rec_offset, h->rec_len)))
+                                  n->name, fields)) == 0 &&
+        !(m->desc_fields = strdup(fields)))
         rc = shmap__err(-ENOMEM, "%s: out of memory", n->name);
     /*
      * A private mapping's header page becomes this process's copy at the first write to it
