@@ -134,18 +134,22 @@ static int make_view(const char *name, const shmap_info *info, const slice_item 
             v->base += i * stride;
         } else {
             int64_t start, stop, count;
-            if (it->step > 0) {
+            /* A step as long as the dimension or longer takes one element at most, as
+             * that length does: so the step is cut to it, and neither its negation
+             * (INT64_MIN) nor the stride it makes can overflow. */
+            int64_t step = it->step > n ? n : it->step < -n ? -n : it->step;
+            if (step > 0) {
                 start = it->has_start ? clamp_bound(it->start, n, 0, n) : 0;
                 stop = it->has_stop ? clamp_bound(it->stop, n, 0, n) : n;
-                count = stop > start ? (stop - start - 1) / it->step + 1 : 0;
+                count = stop > start ? (stop - start - 1) / step + 1 : 0;
             } else {
                 start = it->has_start ? clamp_bound(it->start, n, -1, n - 1) : n - 1;
                 stop = it->has_stop ? clamp_bound(it->stop, n, -1, n - 1) : -1;
-                count = start > stop ? (start - stop - 1) / -it->step + 1 : 0;
+                count = start > stop ? (start - stop - 1) / -step + 1 : 0;
             }
             /* Dimensions are filled from the last; shifted into place below. */
             v->count[SHMAP_MAX_DIMS - 1 - v->ndim] = (uint64_t)count;
-            v->stride[SHMAP_MAX_DIMS - 1 - v->ndim] = stride * it->step;
+            v->stride[SHMAP_MAX_DIMS - 1 - v->ndim] = stride * step;
             v->ndim++;
             if (count > 0)
                 v->base += start * stride;
