@@ -33,7 +33,7 @@ static const cli_opt keyword_opts[] = {
 
 void cli_keyword_print_value(FILE *out, const shmap_keyword *kw, int quoted)
 {
-    char buf[48];
+    char buf[48], text[4 * SHMAP_KEYWORD_STRING_MAX];
     switch (kw->type) {
     case SHMAP_KW_INT:
         fprintf(out, "%" PRId64, kw->i);
@@ -49,13 +49,16 @@ void cli_keyword_print_value(FILE *out, const shmap_keyword *kw, int quoted)
         fputs(kw->i ? "T" : "F", out);
         break;
     case SHMAP_KW_STRING:
+        /* The library writes no control character, but a segment another program wrote
+         * may hold one: escaped (text.c), it forges no line and moves no cursor. */
+        cli_escape_text(text, sizeof text, kw->s);
         if (!quoted) {
-            fputs(kw->s, out);
+            fputs(text, out);
             break;
         }
         /* FITS style: quoted, a quote inside doubled. */
         fputc('\'', out);
-        for (const char *s = kw->s; *s; s++) {
+        for (const char *s = text; *s; s++) {
             if (*s == '\'')
                 fputc('\'', out);
             fputc(*s, out);
@@ -77,8 +80,10 @@ void cli_keyword_print_lines(FILE *out, const char *indent, const shmap_keyword 
     for (int i = 0; i < nkw; i++) {
         fprintf(out, "%s%-*s = ", indent, width, kw[i].name);
         cli_keyword_print_value(out, &kw[i], 1);
-        if (kw[i].comment[0])
-            fprintf(out, " / %s", kw[i].comment);
+        char comment[4 * SHMAP_KEYWORD_COMMENT_MAX];
+        cli_escape_text(comment, sizeof comment, kw[i].comment);
+        if (comment[0])
+            fprintf(out, " / %s", comment);
         fputc('\n', out);
     }
 }

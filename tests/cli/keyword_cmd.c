@@ -5,6 +5,7 @@
  * segment reads its keywords and is told why it may not change them; the command takes no
  * lock (it runs under `shmap lock`) and publishes nothing.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -476,5 +477,42 @@ TEST(cli__keyword_with_a_stuck_keyword_writer_fails_naming_it)
     RUN(0, "keyword", name);
     CHECK_STR(out, "A        = 1\nB        = 2\n");
     RUN(0, "rm", "--force", name);
+    util_clear(&out, &err);
+}
+
+/*
+ * A keyword another program wrote with control characters in it (the library writes none)
+ * is printed escaped, by keyword and info alike: it forges no line of the listing and
+ * sends no escape sequence to the terminal.
+ */
+TEST(cli__keyword_control_characters_a_foreign_writer_left_are_printed_escaped)
+{
+    char *out = NULL, *err = NULL;
+    char name[600];
+    const char *path = util_test_path("ctl.seg");
+    snprintf(name, sizeof name, "file:%s", path);
+    RUN(0, "create", name, "f32", "4", "--keyword", "OBJECT=m31 / target");
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    struct shmap__header h;
+    CHECK(pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h);
+    struct shmap__kwslot slot;
+    CHECK(pread(fd, &slot, sizeof slot, (off_t)h.kw_offset) == (ssize_t)sizeof slot);
+    CHECK_STR(slot.name, "OBJECT");
+    memset(slot.s, 0, sizeof slot.s);
+    snprintf(slot.s, sizeof slot.s, "m31\nFAKE     = 'x'\033[31m");
+    memset(slot.comment, 0, sizeof slot.comment);
+    snprintf(slot.comment, sizeof slot.comment, "c\a\xc2\x85");
+    CHECK(pwrite(fd, &slot, sizeof slot, (off_t)h.kw_offset) == (ssize_t)sizeof slot);
+    close(fd);
+    const char *want = "OBJECT   = 'm31\\x0aFAKE     = ''x''\\x1b[31m' / c\\x07\\xc2\\x85\n";
+    RUN(0, "keyword", name);
+    CHECK_STR(out, want);
+    RUN(0, "info", name);
+    CHECK_CONTAINS(out, want);
+    CHECK(!strchr(out, '\033') && !strstr(out, "\nFAKE"));
+    RUN(0, "keyword", name, "OBJECT");
+    CHECK_STR(out, "m31\\x0aFAKE     = 'x'\\x1b[31m\n");
+    RUN(0, "rm", name);
     util_clear(&out, &err);
 }
