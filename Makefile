@@ -1,4 +1,5 @@
-# shmap: GNU make build. `make`, `make check`, `make demo`, `make bench`, `make install`.
+# shmap: GNU make build. `make`, `make check`, `make demo`, `make bench`, `make install`,
+# `make fuzz`.
 # Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined (or thread), PYTHON,
 # PYTHONDIR, BENCHFLAGS, FITS=no (build the command without CFITSIO even where pkg-config
 # finds it), B (the build directory: build, or build/san with SANITIZE).
@@ -143,7 +144,7 @@ PY_SKIP := Python tests not run: install python3-pytest
 endif
 endif
 
-.PHONY: all check install-check demo bench install uninstall clean
+.PHONY: all check install-check demo bench fuzz install uninstall clean
 # What was not built is said once: check's own sub-make (SKIPS_SAID=1) does not repeat it.
 all: $(LIBA) $(LIBSO) $(SHMAP) $(B)/shmap.pc $(PYMOD)
 ifeq ($(SKIPS_SAID),)
@@ -309,6 +310,32 @@ uninstall:
 ifneq ($(PYTHON),)
 	rm -f $(DESTDIR)$(PYTHONDIR)/shmap$(PY_EXT)
 endif
+
+# make fuzz: coverage-guided fuzzing, with clang's libFuzzer, of what reads bytes it cannot
+# trust: a segment's header, record list and keywords at attach (tests/fuzz/attach.c), type
+# spellings and field lists (dtype.c), and the command's slices, values and .npy headers
+# (cli.c); FUZZ_SECONDS (60) for each, the corpora kept in build/fuzz for the next run. A
+# crash stops it, its input left beside them. Not part of check: it needs clang and its
+# fuzzer runtime.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := attach dtype cli
+FUZZ_SRC := $(LIB_SRC) $(filter-out cli/fits.c,$(wildcard cli/*.c))
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Iinclude -Isrc -Icli -pthread -Dmain=cli_real_main
+fuzz:
+	@mkdir -p build/fuzz
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return !d && n; }' \
+	    > build/fuzz/probe.c
+	@$(FUZZ_CC) -fsanitize=fuzzer build/fuzz/probe.c -o build/fuzz/probe 2>/dev/null || \
+	    { echo "make fuzz needs clang and its fuzzer runtime: install clang and libclang-rt-dev"; \
+	      exit 1; }
+	set -e; for t in $(FUZZ_TARGETS); do \
+	    $(FUZZ_CC) $(FUZZ_CFLAGS) tests/fuzz/$$t.c $(FUZZ_SRC) -o build/fuzz/$$t -lrt -lm; \
+	    mkdir -p build/fuzz/corpus-$$t; \
+	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=3 \
+	        -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t; \
+	done
 
 clean:
 	rm -rf build
