@@ -127,6 +127,9 @@ void cli_default_end_signals(void);
  * ends the process by that signal here, as if it had not been caught.
  */
 void cli_end_if_signalled(void);
+/* Once the command has closed the segment: end by the signal noted, if one was, else give
+ * the end signals their default action again (a long print or write is stopped by them). */
+void cli_end_signals_after_close(void);
 
 /* Write all @p n bytes, in pieces a write(2) takes, again after EINTR. 0, or -1 (errno). */
 int cli_write_all(int fd, const void *buf, size_t n);

@@ -360,6 +360,7 @@ int cmd_cat(int argc, char **argv)
          * (`| head`) ends us by SIGPIPE with nothing of the segment held. */
         shmap_close(seg);
         seg = NULL;
+        cli_end_signals_after_close();
         if (status == 0)
             print_view(&cv, &layout, g.dst);
         free(g.dst);

@@ -766,6 +766,7 @@ static int export(const char *name, const char *path, int format, int force, dou
     if (!raw->raw) {
         shmap_close(seg);
         seg = NULL;
+        cli_end_signals_after_close();
     }
     if (status == CLI_EXIT_OK && fd >= 0 && empty && ftruncate(fd, 0) < 0)
         status = cli_fail(path, "%s", strerror(errno));

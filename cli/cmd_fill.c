@@ -77,5 +77,6 @@ int cmd_fill(int argc, char **argv)
     }
     cli_layout_free(&layout);
     shmap_close(seg);
+    cli_end_signals_after_close();
     return status;
 }

@@ -318,7 +318,7 @@ static int change_keywords(const char *name, char **texts, int n, int set, int m
         status = open_to_change(name, &seg);
     if (status == CLI_EXIT_OK) {
         /* One change, all of it or none: a signal that comes meanwhile ends the command
-         * after it. */
+         * after it, once the segment is closed. */
         cli_block_end_signals(1);
         if (set) {
             status = set_many(name, seg, kw, commented, n, 0);
@@ -328,12 +328,13 @@ static int change_keywords(const char *name, char **texts, int n, int set, int m
             if (rc < 0)
                 status = cli_fail_lib(name, rc);
         }
-        cli_block_end_signals(0);
     }
     if (seg) {
         int rc = shmap_close(seg);
         if (rc < 0 && status == CLI_EXIT_OK)
             status = cli_fail_lib(name, rc);
+        /* Let in, once the segment is let go, a signal held off meanwhile. */
+        cli_block_end_signals(0);
     }
     free(kw);
     free(commented);

@@ -110,5 +110,6 @@ int cmd_set(int argc, char **argv)
     }
     cli_layout_free(&layout);
     shmap_close(seg);
+    cli_end_signals_after_close();
     return status;
 }

@@ -62,9 +62,10 @@ static int stop_waiting(void *arg)
 }
 
 /*
- * From hold_end_signals(1) to hold_end_signals(0), an end signal is noted, and ends the
- * library's waits, instead of ending the process with the segment still open. Let in (0),
- * one held off meanwhile is noted too, before the default action is back.
+ * From hold_end_signals(1), an end signal is noted, and ends the library's waits, instead
+ * of ending the process with the segment still open; hold_end_signals(0) ends the waits'
+ * part and lets in one held off meanwhile, which is noted too. The signals keep being
+ * noted until the command has closed the segment: cli_end_signals_after_close().
  */
 static void hold_end_signals(int hold)
 {
@@ -74,7 +75,6 @@ static void hold_end_signals(int hold)
     } else {
         shmap_set_wait_check(NULL, NULL);
         cli_block_end_signals(0);
-        cli_default_end_signals();
     }
 }
 
@@ -84,6 +84,12 @@ void cli_end_if_signalled(void)
         signal(end_signal, SIG_DFL);
         raise(end_signal);
     }
+}
+
+void cli_end_signals_after_close(void)
+{
+    cli_end_if_signalled();
+    cli_default_end_signals();
 }
 
 /*

@@ -1369,15 +1369,17 @@ enum shmap_keyword_flags {
  * @brief Set @p n keywords at once: all of them or none.
  *
  * Every keyword is checked, and the free slots counted against the new names, before the
- * first change; readers then see the keywords change together, never some of them. A name
- * given twice takes its last value, in one slot. Where @p keep_comment (NULL, or @p n
- * flags) is nonzero for a keyword that exists, it keeps the comment it has and the one
- * given is not used. With #SHMAP_KEYWORD_CHECK_ONLY nothing is changed: the return says
- * whether it would be.
+ * first change; readers then see the keywords change together, never some of them (a
+ * process killed in the middle of the change, as by SIGKILL, may leave part of it made,
+ * as a kill in the middle of a data write does). Only the last of a name given twice
+ * counts. Where @p keep_comment (NULL, or @p n flags) is nonzero for a keyword that
+ * exists, it keeps the comment it has and the one given is not used. With
+ * #SHMAP_KEYWORD_CHECK_ONLY nothing is changed (a private mapping's keywords are not made
+ * its own either): the return says whether it would be.
  * @return 0 (also for @p n 0); #SHMAP_EKEYWORD (the first bad keyword, named);
- *         #SHMAP_EKEYFULL (naming the new keywords that do not fit); #SHMAP_EREADONLY;
- *         #SHMAP_EINVAL (a NULL @p seg, or @p kw with @p n > 0, or an unknown flag);
- *         #SHMAP_ERAW; -EBUSY (as for shmap_keyword_set()); -ENOMEM.
+ *         #SHMAP_EKEYFULL (naming the new keywords, when they do not all fit);
+ *         #SHMAP_EREADONLY; #SHMAP_EINVAL (a NULL @p seg, a NULL @p kw with @p n > 0, or
+ *         an unknown flag); #SHMAP_ERAW; -EBUSY (as for shmap_keyword_set()); -ENOMEM.
  */
 SHMAP_EXTERN int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
                                         const unsigned char *keep_comment, unsigned int flags);
@@ -1385,9 +1387,10 @@ SHMAP_EXTERN int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw,
 /**
  * @brief Delete @p n keywords at once: all of them or none.
  *
- * Readers see them go together. Without #SHMAP_KEYWORD_MISSING_OK, one that is absent
- * fails the call and deletes nothing; with it, the ones there are deleted. A name given
- * twice counts once. #SHMAP_KEYWORD_CHECK_ONLY changes nothing.
+ * Readers see them go together (but for a kill in the middle, as for
+ * shmap_keyword_set_many()). Without #SHMAP_KEYWORD_MISSING_OK, one that is absent fails
+ * the call and deletes nothing; with it, the ones there are deleted. A name given twice
+ * counts once. #SHMAP_KEYWORD_CHECK_ONLY changes nothing.
  * @return the number deleted (or that would be), or #SHMAP_ENOKEY (naming the absent
  *         keywords); #SHMAP_EKEYWORD (a bad name); #SHMAP_EREADONLY; #SHMAP_EINVAL;
  *         #SHMAP_ERAW; -EBUSY; -ENOMEM.

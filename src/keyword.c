@@ -599,24 +599,118 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
 /* ---------------------------------------------------------------------------------------- */
 /* Several at once */
 
+/*
+ * Design note. A change of several keywords is one change: every keyword is checked, and
+ * the names sorted, before the keyword lock is taken; under it, one pass over the slots
+ * finds the names there (a binary search of the sorted names each), and the writes go
+ * between one begin_change() and its end_change(), so readers see all of it or none.
+ * Only the last of a name given twice counts. Under the lock the work is O(capacity x log
+ * n + n), whatever n: a long list of names does not hold other writers up.
+ */
+
 typedef char kw_name[SHMAP_KEYWORD_NAME_MAX];
 
-/* Is upper[i] the same name as one before it? */
-static bool named_before(const kw_name *upper, size_t i)
+/* The names of one change of several, checked and upper-cased. */
+struct many {
+    size_t n;
+    kw_name *upper;    /* [n] */
+    size_t *uniq;      /* [nuniq]: the index of the last of each name, sorted by name */
+    size_t nuniq;
+    ptrdiff_t *kof;    /* [n]: the position in uniq of a last name, -1 for one given again */
+    ptrdiff_t *slotof; /* [nuniq]: the slot that holds the name, -1 for none */
+};
+
+static void many_free(struct many *m)
 {
-    for (size_t j = 0; j < i; j++)
-        if (strcmp(upper[j], upper[i]) == 0)
-            return true;
-    return false;
+    free(m->upper);
+    free(m->uniq);
+    free(m->kof);
+    free(m->slotof);
 }
 
-/* Append @p name to the list "A, B" in @p buf, ending it with "..." when it is full. */
+/* A name to sort, with its index: by name, then by index, so that the last of a name
+ * given twice sorts last. */
+struct named {
+    const char *name;
+    size_t i;
+};
+
+static int by_name(const void *a, const void *b)
+{
+    const struct named *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* The position in m->uniq of @p name, or -1. */
+static ptrdiff_t many_find(const struct many *m, const char *name)
+{
+    size_t lo = 0, hi = m->nuniq;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strncmp(name, m->upper[m->uniq[mid]], SHMAP_KEYWORD_NAME_MAX);
+        if (c == 0)
+            return (ptrdiff_t)mid;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+/* Sort the names; 0 or -ENOMEM. */
+static int many_sort(struct many *m)
+{
+    size_t n = m->n;
+    struct named *order = malloc(n * sizeof *order);
+    m->uniq = malloc(n * sizeof *m->uniq);
+    m->kof = malloc(n * sizeof *m->kof);
+    if (!order || !m->uniq || !m->kof) {
+        free(order);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        order[i] = (struct named){m->upper[i], i};
+        m->kof[i] = -1;
+    }
+    qsort(order, n, sizeof *order, by_name);
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && strcmp(order[i].name, order[i + 1].name) == 0)
+            continue; /* not the last of its name */
+        m->kof[order[i].i] = (ptrdiff_t)m->nuniq;
+        m->uniq[m->nuniq++] = order[i].i;
+    }
+    free(order);
+    m->slotof = malloc((m->nuniq ? m->nuniq : 1) * sizeof *m->slotof);
+    return m->slotof ? 0 : -ENOMEM;
+}
+
+/* Find which names @p cap slots hold, in m->slotof; the free slots' count. */
+static unsigned many_locate(struct many *m, const struct shmap__kwslot *slots, unsigned cap)
+{
+    unsigned free_slots = 0;
+    for (size_t k = 0; k < m->nuniq; k++)
+        m->slotof[k] = -1;
+    for (unsigned i = 0; i < cap; i++) {
+        if (!shmap__kwslot_valid(&slots[i])) {
+            free_slots++;
+            continue;
+        }
+        ptrdiff_t k = many_find(m, slots[i].name);
+        if (k >= 0 && m->slotof[k] < 0)
+            m->slotof[k] = (ptrdiff_t)i;
+    }
+    return free_slots;
+}
+
+/* Append @p name to the list "A, B" in @p buf, ending it with ", ..." when it is full. */
 static void list_add(char *buf, size_t size, size_t *used, const char *name)
 {
     if (*used >= size)
         return;
     size_t need = strlen(name) + (*used ? 2 : 0);
-    if (*used + need + 5 > size) { /* room left for ", ..." */
+    if (*used + need + sizeof ", ..." > size) {
         snprintf(buf + *used, size - *used, ", ...");
         *used = size;
         return;
@@ -624,16 +718,32 @@ static void list_add(char *buf, size_t size, size_t *used, const char *name)
     *used += (size_t)snprintf(buf + *used, size - *used, "%s%s", *used ? ", " : "", name);
 }
 
-/*
- * The checks before a change of several: a writable handle, every name (@p upper, to free:
- * upper-cased; NULL for none) and, for a set, every keyword. 0, or the code of the first
- * that fails, its detail set.
- */
-static int many_check(shmap_seg *seg, bool set, const shmap_keyword *kw,
-                      const char *const *names, size_t n, unsigned int flags,
-                      unsigned int allowed, kw_name **upper)
+/* The names (last of each, in the order given) that m->slotof has in no slot, as "A, B";
+ * their count. */
+static size_t many_absent(const struct many *m, char *buf, size_t size)
 {
-    *upper = NULL;
+    size_t used = 0, absent = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < m->n; i++) {
+        ptrdiff_t k = m->kof[i];
+        if (k >= 0 && m->slotof[k] < 0) {
+            absent++;
+            list_add(buf, size, &used, m->upper[i]);
+        }
+    }
+    return absent;
+}
+
+/*
+ * The checks before a change of several: a writable handle, known flags, and every name
+ * (or, for a set, every keyword), into @p m, sorted. 0, or the code of the first that
+ * fails, its detail set.
+ */
+static int many_check(shmap_seg *seg, const shmap_keyword *kw, const char *const *names,
+                      size_t n, unsigned int flags, unsigned int allowed, struct many *m)
+{
+    memset(m, 0, sizeof *m);
+    m->n = n;
     int rc = writable_or_err(seg);
     if (rc < 0)
         return rc;
@@ -642,139 +752,140 @@ static int many_check(shmap_seg *seg, bool set, const shmap_keyword *kw,
         return shmap__err(SHMAP_EINVAL, "%s: unknown keyword flags 0x%x", who, flags & ~allowed);
     if (n == 0)
         return 0;
-    if (set ? !kw : !names)
+    if (!kw && !names)
         return shmap__err(SHMAP_EINVAL, "%s: NULL keywords", who);
-    if (n > SIZE_MAX / sizeof **upper || !(*upper = malloc(n * sizeof **upper)))
+    if (n > SIZE_MAX / sizeof *m->upper || !(m->upper = malloc(n * sizeof *m->upper)))
         return shmap__err(-ENOMEM, "%s: out of memory for %zu keywords", who, n);
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = set ? keyword_check(&kw[i], (*upper)[i], who)
-                 : check_name(names[i], (*upper)[i], who);
-    if (rc == 0)
+        rc = kw ? keyword_check(&kw[i], m->upper[i], who) : check_name(names[i], m->upper[i], who);
+    if (rc == 0 && many_sort(m) < 0)
+        rc = shmap__err(-ENOMEM, "%s: out of memory for %zu keywords", who, n);
+    /* A private mapping's first change makes the keyword area its own; a check changes
+     * nothing, and reads a snapshot instead (many_slots()). */
+    if (rc == 0 && !(flags & SHMAP_KEYWORD_CHECK_ONLY))
         rc = own_keywords(seg);
-    if (rc < 0) {
-        free(*upper);
-        *upper = NULL;
-    }
     return rc;
 }
 
-/* There is a free slot for each new name among @p upper; else SHMAP_EKEYFULL naming them. */
-static int room_for(struct shmap__kwslot *slots, unsigned cap, const kw_name *upper,
-                    size_t n, const char *who)
+/*
+ * The slots a change of several works on: the segment's, under the keyword lock (@p
+ * *locked), or for a check alone a consistent snapshot, which takes no lock and makes no
+ * private mapping's keywords its own (@p *copy, to free). NULL on failure, detail set.
+ */
+static struct shmap__kwslot *many_slots(shmap_seg *seg, unsigned int flags, int *rc,
+                                        bool *locked, struct shmap__kwslot **copy)
 {
-    unsigned free_slots = 0;
-    for (unsigned i = 0; i < cap; i++)
-        free_slots += !shmap__kwslot_valid(&slots[i]);
-    size_t add = 0;
-    char names[400];
-    size_t used = 0;
-    names[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        struct shmap__kwslot *empty = NULL;
-        if (slot_find(slots, cap, upper[i], &empty) ||
-            named_before(upper, i))
-            continue;
-        add++;
-        list_add(names, sizeof names, &used, upper[i]);
-    }
-    if (add <= free_slots)
-        return 0;
-    return shmap__err(SHMAP_EKEYFULL, "%s: no room for new %s %s: %u of %u keyword %s free "
-                                      "(the number of slots is set when the segment is "
-                                      "created)",
-                      who, add == 1 ? "keyword" : "keywords", names, free_slots, cap,
-                      cap == 1 ? "slot" : "slots");
+    *locked = false;
+    *copy = NULL;
+    if (flags & SHMAP_KEYWORD_CHECK_ONLY)
+        return *copy = snapshot(seg, rc);
+    if ((*rc = kw_lock(shmap__hdr(seg), seg->map->name.name)) < 0)
+        return NULL;
+    *locked = true;
+    return slots_of(seg);
 }
 
 int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
                            const unsigned char *keep_comment, unsigned int flags)
 {
-    kw_name *upper;
-    int rc = many_check(seg, true, kw, NULL, n, flags, SHMAP_KEYWORD_CHECK_ONLY, &upper);
-    if (rc < 0 || n == 0)
-        return rc;
-    const char *who = seg->map->name.name;
-    struct shmap__header *h = shmap__hdr(seg);
-    struct shmap__kwslot *slots = slots_of(seg);
-    const unsigned cap = capacity_of(seg);
-    if ((rc = kw_lock(h, who)) < 0) {
-        free(upper);
+    struct many m;
+    int rc = many_check(seg, kw, NULL, n, flags, SHMAP_KEYWORD_CHECK_ONLY, &m);
+    if (rc < 0 || n == 0) {
+        many_free(&m);
         return rc;
     }
-    rc = room_for(slots, cap, (const kw_name *)upper, n, who);
-    if (rc == 0 && !(flags & SHMAP_KEYWORD_CHECK_ONLY)) {
+    const char *who = seg->map->name.name;
+    const unsigned cap = capacity_of(seg);
+    bool locked;
+    struct shmap__kwslot *copy, *slots = many_slots(seg, flags, &rc, &locked, &copy);
+    if (!slots) {
+        many_free(&m);
+        return rc;
+    }
+    unsigned free_slots = many_locate(&m, slots, cap);
+    char names[400];
+    size_t add = many_absent(&m, names, sizeof names);
+    if (add > free_slots)
+        rc = shmap__err(SHMAP_EKEYFULL, "%s: no room for new %s %s: %u of %u keyword %s free "
+                                        "(the number of slots is set when the segment is "
+                                        "created)",
+                        who, add == 1 ? "keyword" : "keywords", names, free_slots, cap,
+                        cap == 1 ? "slot" : "slots");
+    if (rc == 0 && locked) {
+        struct shmap__header *h = shmap__hdr(seg);
+        unsigned next_free = 0;
         begin_change(h);
         for (size_t i = 0; i < n; i++) {
-            struct shmap__kwslot *empty = NULL, *slot = slot_find(slots, cap, upper[i], &empty);
-            shmap_keyword k = kw[i];
-            if (slot && keep_comment && keep_comment[i]) {
-                memcpy(k.comment, slot->comment, sizeof k.comment);
-                k.comment[sizeof k.comment - 1] = '\0';
-            } else if (!slot) {
-                slot = empty; /* there is one: room_for() counted them */
+            ptrdiff_t k = m.kof[i];
+            if (k < 0)
+                continue; /* given again later: that one counts */
+            shmap_keyword one = kw[i];
+            struct shmap__kwslot *slot;
+            if (m.slotof[k] >= 0) {
+                slot = &slots[m.slotof[k]];
+                if (keep_comment && keep_comment[i]) {
+                    memcpy(one.comment, slot->comment, sizeof one.comment);
+                    one.comment[sizeof one.comment - 1] = '\0';
+                }
+            } else {
+                while (shmap__kwslot_valid(&slots[next_free]))
+                    next_free++; /* there is one: counted above */
+                slot = &slots[next_free];
                 memset(slot, 0, sizeof *slot);
-                memcpy(slot->name, upper[i], sizeof slot->name);
+                memcpy(slot->name, m.upper[i], sizeof slot->name);
                 slot->order = h->kw_order++;
             }
-            slot_write(slot, &k);
+            slot_write(slot, &one);
         }
         end_change(h);
     }
-    kw_unlock(h);
-    free(upper);
+    if (locked)
+        kw_unlock(shmap__hdr(seg));
+    free(copy);
+    many_free(&m);
     return rc;
 }
 
 int shmap_keyword_delete_many(shmap_seg *seg, const char *const *names, size_t n,
                               unsigned int flags)
 {
-    kw_name *upper;
-    int rc = many_check(seg, false, NULL, names, n, flags,
-                        SHMAP_KEYWORD_CHECK_ONLY | SHMAP_KEYWORD_MISSING_OK, &upper);
-    if (rc < 0 || n == 0)
+    struct many m;
+    int rc = many_check(seg, NULL, names, n, flags,
+                        SHMAP_KEYWORD_CHECK_ONLY | SHMAP_KEYWORD_MISSING_OK, &m);
+    if (rc < 0 || n == 0) {
+        many_free(&m);
         return rc;
+    }
     const char *who = seg->map->name.name;
-    struct shmap__header *h = shmap__hdr(seg);
-    struct shmap__kwslot *slots = slots_of(seg);
     const unsigned cap = capacity_of(seg);
-    if ((rc = kw_lock(h, who)) < 0) {
-        free(upper);
+    bool locked;
+    struct shmap__kwslot *copy, *slots = many_slots(seg, flags, &rc, &locked, &copy);
+    if (!slots) {
+        many_free(&m);
         return rc;
     }
+    many_locate(&m, slots, cap);
     char absent[400];
-    size_t used = 0, missing = 0;
-    int found = 0;
-    absent[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        struct shmap__kwslot *empty = NULL;
-        if (named_before((const kw_name *)upper, i))
-            continue;
-        if (slot_find(slots, cap, upper[i], &empty)) {
-            found++;
-        } else {
-            missing++;
-            list_add(absent, sizeof absent, &used, upper[i]);
-        }
-    }
+    size_t missing = many_absent(&m, absent, sizeof absent);
     if (missing && !(flags & SHMAP_KEYWORD_MISSING_OK)) {
         rc = shmap__err(SHMAP_ENOKEY, "%s: no %s %s%s", who,
                         missing == 1 ? "keyword" : "keywords", absent,
                         n > 1 ? " (none of the keywords given deleted)" : "");
     } else {
-        rc = found;
-        if (found && !(flags & SHMAP_KEYWORD_CHECK_ONLY)) {
+        rc = (int)(m.nuniq - missing);
+        if (rc > 0 && locked) {
+            struct shmap__header *h = shmap__hdr(seg);
             begin_change(h);
-            for (size_t i = 0; i < n; i++) {
-                struct shmap__kwslot *empty = NULL;
-                struct shmap__kwslot *slot = slot_find(slots, cap, upper[i], &empty);
-                if (slot)
-                    memset(slot, 0, sizeof *slot);
-            }
+            for (size_t k = 0; k < m.nuniq; k++)
+                if (m.slotof[k] >= 0)
+                    memset(&slots[m.slotof[k]], 0, sizeof slots[0]);
             end_change(h);
         }
     }
-    kw_unlock(h);
-    free(upper);
+    if (locked)
+        kw_unlock(shmap__hdr(seg));
+    free(copy);
+    many_free(&m);
     return rc;
 }
 

@@ -87,3 +87,37 @@ TEST(cli__cat_ended_by_a_closed_pipe_leaves_no_slot)
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }
+
+/*
+ * The same for a signal that comes after the lock is given back but before the segment is
+ * closed: delivered by a debugger as shmap_close() is entered. Skipped without gdb, or
+ * where this process may not trace another.
+ */
+TEST(cli__data_commands_signalled_as_they_close_leave_no_slot)
+{
+    char *out = NULL, *err = NULL;
+    if (test_sh(&out, &err, "gdb -q -batch -ex 'run' --args true") != 0 ||
+        !strstr(out ? out : "", "exited normally")) {
+        util_clear(&out, &err);
+        TEST_SKIP("gdb cannot run a program here");
+    }
+    util_clear(&out, &err);
+    const char *name = test_name("dclose");
+    char exp[600];
+    snprintf(exp, sizeof exp, "%s", util_test_path("close.npy"));
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    const char *cmds[4] = {"fill %s 1", "set %s 0 1", "cat %s", "export %s '%s' --force"};
+    for (int c = 0; c < 4; c++) {
+        char args[1200];
+        snprintf(args, sizeof args, cmds[c], name, exp);
+        CHECK_EQ_INT(test_sh(&out, &err, "gdb -q -batch -ex 'set pagination off' "
+                             "-ex 'set breakpoint pending on' -ex 'handle SIGINT stop pass' "
+                             "-ex 'break shmap_close' -ex run -ex delete -ex 'signal SIGINT' "
+                             "--args '%s' %s", test_shmap_bin(), args), 0);
+        CHECK_CONTAINS(out, "Breakpoint 1, shmap_close");
+        util_clear(&out, &err);
+        check_no_dead_slot(seg, 1, cmds[c]);
+    }
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}

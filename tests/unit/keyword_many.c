@@ -196,3 +196,69 @@ TEST(keyword_set_many__readers_see_the_keywords_change_together)
     CHECK(both > 0);
     CHECK_OK(shmap_close(seg));
 }
+
+/* A check alone changes nothing: not even a private mapping's keywords, which its first
+ * change makes its own, so that it stops seeing other processes' changes. */
+TEST(keyword_set_many__check_only_leaves_a_private_mapping_following_the_segment)
+{
+    const char *name = test_name("kwm");
+    shmap_seg *w = make(name, 8), *p = NULL;
+    CHECK_OK(shmap_open(&p, name, SHMAP_PRIVATE));
+    shmap_keyword a = kw_int("A", 1, ""), b = kw_int("B", 2, "");
+    CHECK_OK(shmap_keyword_set(w, &a));
+    CHECK_OK(shmap_keyword_set_many(p, &b, 1, NULL, SHMAP_KEYWORD_CHECK_ONLY));
+    const char *names[1] = {"A"};
+    CHECK_EQ_INT(shmap_keyword_delete_many(p, names, 1, SHMAP_KEYWORD_CHECK_ONLY), 1);
+    a.i = 99;
+    CHECK_OK(shmap_keyword_set(w, &a));
+    CHECK_STR(listing(p), "A=99/;");
+    CHECK_OK(shmap_close(p));
+    CHECK_OK(shmap_close(w));
+}
+
+/*
+ * Many names at once, most of them given twice or absent: the names are sorted before the
+ * keyword lock is taken, so a long list holds no other writer up (one that waits a second
+ * for the lock fails with -EBUSY).
+ */
+TEST(keyword_delete_many__a_long_list_holds_no_other_writer_up)
+{
+    enum { N = 60000 };
+    const char *name = test_name("kwm");
+    shmap_seg *seg = make(name, 64);
+    char(*text)[16] = malloc(N * sizeof *text);
+    const char **names = malloc(N * sizeof *names);
+    shmap_keyword *kw = malloc(N * sizeof *kw);
+    CHECK(text && names && kw);
+    for (int i = 0; i < N; i++) {
+        snprintf(text[i], sizeof text[i], "K%d", i % 30000);
+        names[i] = text[i];
+        kw[i] = kw_int(text[i], i, "");
+    }
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t other = util_spawn();
+    if (other == 0) {
+        shmap_seg *o = NULL;
+        if (shmap_open(&o, name, SHMAP_RDWR) < 0)
+            _exit(20);
+        util_child_send(&c, 'o');
+        shmap_keyword x = kw_int("OTHER", 0, "");
+        for (double t0 = util_now_s(); util_now_s() - t0 < 1.5;)
+            if (shmap_keyword_set(o, &x) < 0)
+                _exit(21);
+        _exit(0);
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'o');
+    util_chan_close(&c);
+    for (int round = 0; round < 3; round++)
+        CHECK_EQ_INT(shmap_keyword_delete_many(seg, names, N, SHMAP_KEYWORD_MISSING_OK), 0);
+    CHECK_ERR(shmap_keyword_set_many(seg, kw, N, NULL, 0), SHMAP_EKEYFULL);
+    CHECK_OK(shmap_keyword_set_many(seg, kw + 100, 60, NULL, 0)); /* K100..K159 */
+    CHECK_EQ_INT(shmap_keyword_delete_many(seg, names, N, SHMAP_KEYWORD_MISSING_OK), 60);
+    CHECK_EQ_INT(test_wait(other), 0);
+    free(text);
+    free(names);
+    free(kw);
+    CHECK_OK(shmap_close(seg));
+}
