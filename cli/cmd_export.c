@@ -88,6 +88,13 @@ static void compressed_name(const char *path)
 /* ---------------------------------------------------------------------------------------- */
 /* The output file: unnamed until it is whole, or written hidden and renamed into place */
 
+/*
+ * The permission bits of a file made: the segment's read and write bits (less the umask,
+ * as open() applies it), as cp(1) gives a copy, so that a 0600 segment does not become a
+ * file every user may read.
+ */
+static mode_t file_mode = 0666;
+
 /* The unnamed file (O_TMPFILE) being written, or -1 when the hidden directory serves. */
 static int tmp_fd = -1;
 /*
@@ -146,7 +153,7 @@ static void random_suffix(char *name)
  */
 static int open_unnamed(const char *dir)
 {
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, file_mode);
     if (fd < 0)
         return -1;
     char proc[32];
@@ -260,25 +267,10 @@ static int commit_hidden(const char *path, int force)
 }
 
 /* Sync the file written and give it the name @p path; remove what is left. */
-/*
- * Give the file made the permission bits of what it copies, as cp(1) does: the segment's
- * read and write bits, less the umask. A 0600 segment does not become a file every user
- * on the system may read. 0, or -1 with errno.
- */
-static int give_mode(unsigned int seg_mode)
-{
-    mode_t mask = umask(0);
-    umask(mask);
-    mode_t mode = (mode_t)(seg_mode & 0666) & ~mask;
-    return tmp_fd >= 0 ? fchmod(tmp_fd, mode) : chmod(tmp_file, mode);
-}
-
-static int commit_tmp(const char *path, int force, unsigned int seg_mode)
+static int commit_tmp(const char *path, int force)
 {
     int rc;
-    if (give_mode(seg_mode) < 0)
-        rc = -1;
-    else if (tmp_fd >= 0)
+    if (tmp_fd >= 0)
         rc = fsync(tmp_fd) < 0 ? -1 : link_unnamed(path, force);
     else
         rc = commit_hidden(path, force);
@@ -470,6 +462,14 @@ static int write_file(int format, const char *path, int stream, const shmap_info
             rc = cli_fits_write_fd(tmp_fd, info, s->data, s->kw, s->nkw, err, sizeof err);
         else
             rc = cli_fits_write(tmp_file, -1, info, s->data, s->kw, s->nkw, err, sizeof err);
+        if (rc == 0 && tmp_fd < 0 && stream < 0) {
+            /* CFITSIO made this one, with 0666 less the umask: narrowed as open() would
+             * have made it (where the file system keeps no modes, it stays as it is). */
+            mode_t mask = umask(0);
+            umask(mask);
+            if (chmod(tmp_file, file_mode & ~mask) < 0 && errno != EPERM && errno != ENOTSUP)
+                return cli_fail(path, "cannot set the file's permissions: %s", strerror(errno));
+        }
         if (rc < 0 && (errno == EFBIG || errno == ENOSPC))
             return fail_write(path, errno, &t);
         return rc < 0 ? cli_fail(path, "%s", err) : 0;
@@ -481,7 +481,7 @@ static int write_file(int format, const char *path, int stream, const shmap_info
         return cli_fail(path, "%s", err);
     int fd = stream >= 0 ? stream : tmp_fd, opened = fd < 0;
     if (opened)
-        fd = open(tmp_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        fd = open(tmp_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file_mode);
     int status = 0;
     if (fd >= 0)
         target_measure(&t, hlen + info->data_size, 0, fd, in);
@@ -745,6 +745,7 @@ static int export(const char *name, const char *path, int format, int force, dou
     /* The FITS writer's warnings name the segment by info.name: as the user wrote it, as
      * every other line of the command does ("shm://frames", not the canonical "frames"). */
     snprintf(info.name, sizeof info.name, "%s", name);
+    file_mode = (mode_t)(info.mode & 0666);
     char err[256];
     int status = CLI_EXIT_OK;
     /* Written over through a descriptor, or replaced by name (--force): either way the
@@ -775,7 +776,7 @@ static int export(const char *name, const char *path, int format, int force, dou
     } else if (status == CLI_EXIT_OK && (status = make_tmp(path)) == CLI_EXIT_OK) {
         status = write_file(format, path, -1, &info, &layout, &s);
         if (status == CLI_EXIT_OK)
-            status = commit_tmp(path, force, info.mode);
+            status = commit_tmp(path, force);
         else
             remove_tmp();
     }

@@ -42,7 +42,7 @@ PyDoc_STRVAR(module_doc,
 "Lifetimes. A Segment is one reference to a mapping of this process. Every array taken\n"
 "from Segment.array, and every buffer exported (numpy.asarray(seg), memoryview(seg)),\n"
 "holds a reference of its own: closing the Segment while arrays exist is safe, the\n"
-"arrays stay readable, and the memory is unmapped when the last of them goes. Until\n"
+"arrays stay readable, and the memory is unmapped when the last reference goes. Until\n"
 "then the mapping is unmap-pending (IDL's SHMUNMAP): opening the segment again in\n"
 "this process with the same access (read-only, or readonly=False) raises shmap.Error\n"
 "with code EPENDING. Mappings are per access, so an open with the other access gets a\n"
@@ -952,11 +952,12 @@ PyDoc_STRVAR(segment_close_doc,
 "--\n"
 "\n"
 "Drop this reference to the mapping. Arrays and buffers taken from this Segment keep\n"
-"theirs: while any lives they stay valid, the mapping is unmap-pending (IDL's\n"
+"theirs and stay valid. If one still lives, the mapping is unmap-pending (IDL's\n"
 "SHMUNMAP: opening the segment again in this process with the same access raises\n"
-"shmap.Error with code EPENDING; see the module's Lifetimes) and the memory goes\n"
-"when the last of them goes. If this process created the segment (without keep) and this was the last\n"
-"reference, the segment is destroyed. Closing a closed Segment does nothing. Locks\n"
+"shmap.Error with code EPENDING; see the module's Lifetimes) until every reference\n"
+"to it is gone, other Segments' included; the memory goes with the last. If this\n"
+"process created the segment (without keep) and this was the last reference, the\n"
+"segment is destroyed. Closing a closed Segment does nothing. Locks\n"
 "taken with lock() hold references of their own and stay held. A frame begun with\n"
 "write_begin() and not published is given up (as write_abort()) when the last\n"
 "reference to the mapping goes.\n"
@@ -1008,8 +1009,9 @@ PyDoc_STRVAR(segment_array_protocol_doc,
 "--\n"
 "\n"
 "The array numpy.asarray(seg) and numpy.array(seg) give: seg.array (no copy), cast\n"
-"to dtype or copied when asked. Raises ValueError if the segment is closed, where\n"
-"numpy would otherwise make an object array holding the Segment.");
+"to dtype or copied when asked (copy=False, numpy's \"never copy\", with a dtype\n"
+"that needs one raises ValueError). Raises ValueError if the segment is closed,\n"
+"where numpy would otherwise make an object array holding the Segment.");
 
 PyDoc_STRVAR(segment_dup_doc,
 "dup($self, /)\n"

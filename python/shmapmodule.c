@@ -1119,11 +1119,18 @@ static int kw_refuse(const char *who, const char *fmt, ...)
     va_start(ap, fmt);
     PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
     va_end(ap);
-    /* The segment's name is put in front as names are decoded (a byte that is not UTF-8
-     * as \udcXX), not through the format, which would make it U+FFFD. */
+    /* The segment's name is put in front as bytes, and the whole decoded as names are (a
+     * byte that is not UTF-8 as \udcXX), not through the format, which would make it
+     * U+FFFD; always in front, even where the text quotes it (a keyword name holding it). */
     const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
-    if (text)
-        raise_text(ArgumentError, SHMAP_EKEYWORD, who, text);
+    char *both = text ? PyMem_Malloc(strlen(who ? who : "") + strlen(text) + 3) : NULL;
+    if (both) {
+        sprintf(both, "%s%s%s", who ? who : "", who ? ": " : "", text);
+        raise_text(ArgumentError, SHMAP_EKEYWORD, NULL, both);
+        PyMem_Free(both);
+    } else if (text) {
+        PyErr_NoMemory();
+    }
     Py_XDECREF(msg);
     return -1;
 }
@@ -2219,9 +2226,28 @@ static PyObject *seg_array_protocol(PyObject *obj, PyObject *args, PyObject *kwa
     PyObject *arr = seg_get_array(obj, NULL);
     if (!arr || (dtype == Py_None && !want_copy))
         return arr;
+    /* copy=False is numpy's "never copy": another dtype cannot be given without one. */
+    int same = dtype == Py_None ? 1
+                                : PyObject_RichCompareBool(
+                                      (PyObject *)PyArray_DESCR((PyArrayObject *)arr), dtype,
+                                      Py_EQ);
+    if (same < 0 || (copy == Py_False && !same)) {
+        if (same >= 0)
+            PyErr_Format(PyExc_ValueError, "__array__: dtype %R needs a copy, and copy=False "
+                                           "forbids one", dtype);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    if (same && !want_copy)
+        return arr;
     PyObject *to = dtype == Py_None ? (PyObject *)PyArray_DESCR((PyArrayObject *)arr) : dtype;
-    PyObject *res = PyObject_CallMethod(arr, "astype", "OO", to,
-                                        want_copy ? Py_True : Py_False);
+    PyObject *astype = PyObject_GetAttrString(arr, "astype");
+    PyObject *pos = astype ? PyTuple_Pack(1, to) : NULL;
+    PyObject *kw = pos ? Py_BuildValue("{s:O}", "copy", want_copy ? Py_True : Py_False) : NULL;
+    PyObject *res = kw ? PyObject_Call(astype, pos, kw) : NULL;
+    Py_XDECREF(kw);
+    Py_XDECREF(pos);
+    Py_XDECREF(astype);
     Py_DECREF(arr);
     return res;
 }

@@ -212,42 +212,73 @@ static int check_name(const char *name, char *upper, const char *who)
 
 /* Why text of at most `max` bytes, its NUL included, is refused: into `why`, for a message
  * that says whether its length or a character is at fault. */
+/* The length of the UTF-8 sequence that starts at @p s, of @p left bytes (1 to 4), or 0
+ * if none does (a byte that continues one, or a lead without its continuation). */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+    size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+               : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    if (n == 0 || n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
 /*
  * The length of the control character at @p s, of @p left bytes, or 0: a C0 character,
- * DEL, or a C1 character (U+0080 to U+009F, UTF-8 C2 80 to C2 9F), which some terminals
- * obey as the start of an escape sequence when `shmap info` prints the keyword.
+ * DEL, or a C1 character, U+0080 to U+009F (UTF-8 C2 80 to C2 9F, or one such byte alone,
+ * not part of a UTF-8 sequence), which some terminals obey as the start of an escape
+ * sequence when `shmap info` prints the keyword.
  */
 static size_t control_at(const unsigned char *s, size_t left)
 {
     if (s[0] < 0x20 || s[0] == 0x7f)
         return 1;
-    return s[0] == 0xc2 && left > 1 && s[1] >= 0x80 && s[1] <= 0x9f ? 2 : 0;
+    if (s[0] == 0xc2 && left > 1 && s[1] >= 0x80 && s[1] <= 0x9f)
+        return 2;
+    return s[0] >= 0x80 && s[0] <= 0x9f && !utf8_seq(s, left) ? 1 : 0;
+}
+
+/* The next step of a walk over @p s: past the control character, the UTF-8 sequence, or
+ * the byte that is neither (Latin-1 text, say, which is kept as it is). */
+static size_t step_at(const unsigned char *s, size_t left, size_t *control)
+{
+    size_t seq;
+    if ((*control = control_at(s, left)) != 0)
+        return *control;
+    return (seq = utf8_seq(s, left)) != 0 ? seq : 1;
 }
 
 static void unprintable_why(const char *s, size_t max, char *why, size_t size)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t len = strnlen(s, max);
+    size_t len = strnlen(s, max), control, step;
     snprintf(why, size, "longer than %zu bytes", max - 1);
-    for (size_t i = 0; i < len; i++) {
-        size_t n = control_at(u + i, len - i);
-        if (n == 1)
-            snprintf(why, size, "control character 0x%02x at byte %zu", u[i], i);
-        else if (n == 2)
+    for (size_t i = 0; i < len; i += step) {
+        step = step_at(u + i, len - i, &control);
+        if (control == 0)
+            continue;
+        if (control == 2)
             snprintf(why, size, "control character U+%04X at byte %zu", u[i + 1], i);
-        if (n)
-            break;
+        else
+            snprintf(why, size, "control character 0x%02x at byte %zu", u[i], i);
+        break;
     }
 }
 
 static int printable(const char *s, size_t max)
 {
-    size_t len = strnlen(s, max);
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = strnlen(s, max), control, step;
     if (len == max)
         return -1;
-    for (size_t i = 0; i < len; i++)
-        if (control_at((const unsigned char *)s + i, len - i))
+    for (size_t i = 0; i < len; i += step) {
+        step = step_at(u + i, len - i, &control);
+        if (control)
             return -1;
+    }
     return 0;
 }
 

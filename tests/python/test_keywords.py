@@ -367,6 +367,13 @@ def test_keywords__a_name_that_is_not_utf8_is_escaped_in_messages(names):
             assert "\\udcff: keyword" in str(exc.value) and "\ufffd" not in str(exc.value)
 
 
+def test_keywords__a_message_names_the_segment_first_even_when_it_quotes_it(name):
+    with shmap.create(name, 1, "u1") as seg:
+        with pytest.raises(shmap.ArgumentError) as exc:
+            seg.keywords[name + "x" * 30] = 1
+        assert str(exc.value).startswith(name + ": keyword name '" + name)
+
+
 def test_keywords__repr_of_a_closed_segments_keywords(name):
     seg = shmap.create(name, 1, "u1", keywords={"A": 1})
     kw = seg.keywords

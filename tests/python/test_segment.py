@@ -408,6 +408,10 @@ def test_asarray__of_a_closed_segment_raises(name):
     assert a.shape == (2, 3) and np.shares_memory(a, seg.array)
     assert np.asarray(seg, dtype="f8").dtype == np.float64
     assert not np.shares_memory(np.array(seg), a)
+    assert not np.shares_memory(seg.__array__(copy=True), a)
+    assert np.shares_memory(seg.__array__("f4", copy=False), a)
+    with pytest.raises(ValueError, match="copy=False"):
+        seg.__array__("f8", copy=False)  # numpy's "never copy"
     del a
     seg.close()
     for make in (np.asarray, np.array):

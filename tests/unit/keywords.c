@@ -317,6 +317,13 @@ TEST(keyword_set__a_refused_string_says_why)
     CHECK_ERR(shmap_keyword_parse("S='a\xc2\x9f'", &kw), SHMAP_EKEYWORD);
     snprintf(kw.s, sizeof kw.s, "a\xc4\x80\xc3\xa9");
     CHECK_OK(shmap_keyword_set(seg, &kw));
+    /* The same C1 control as one byte (CSI, 9B), in no UTF-8 sequence; a Latin-1 letter
+     * (E9), in none either, is kept as it is. */
+    snprintf(kw.s, sizeof kw.s, "a\x9b" "31m");
+    CHECK_ERR(shmap_keyword_set(seg, &kw), SHMAP_EKEYWORD);
+    CHECK_CONTAINS(shmap_last_error(), "(control character 0x9b at byte 1)");
+    snprintf(kw.s, sizeof kw.s, "caf\xe9");
+    CHECK_OK(shmap_keyword_set(seg, &kw));
     CHECK_OK(shmap_close(seg));
 }
 
