@@ -1371,8 +1371,8 @@ enum shmap_keyword_flags {
  * Every keyword is checked, and the free slots counted against the new names, before the
  * first change; readers then see the keywords change together, never some of them (a
  * process killed in the middle of the change, as by SIGKILL, may leave part of it made,
- * as a kill in the middle of a data write does). Only the last of a name given twice
- * counts. Where @p keep_comment (NULL, or @p n flags) is nonzero for a keyword that
+ * as a kill in the middle of a data write does). Of a name given twice, the last (value
+ * and keep_comment) counts, listed where the first was given. Where @p keep_comment (NULL, or @p n flags) is nonzero for a keyword that
  * exists, it keeps the comment it has and the one given is not used. With
  * #SHMAP_KEYWORD_CHECK_ONLY nothing is changed (a private mapping's keywords are not made
  * its own either): the return says whether it would be.

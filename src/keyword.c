@@ -210,8 +210,6 @@ static int check_name(const char *name, char *upper, const char *who)
     return 0;
 }
 
-/* Why text of at most `max` bytes, its NUL included, is refused: into `why`, for a message
- * that says whether its length or a character is at fault. */
 /* The length of the UTF-8 sequence that starts at @p s, of @p left bytes (1 to 4), or 0
  * if none does (a byte that continues one, or a lead without its continuation). */
 static size_t utf8_seq(const unsigned char *s, size_t left)
@@ -251,6 +249,8 @@ static size_t step_at(const unsigned char *s, size_t left, size_t *control)
     return (seq = utf8_seq(s, left)) != 0 ? seq : 1;
 }
 
+/* Why text of at most `max` bytes, its NUL included, is refused: into `why`, for a message
+ * that says whether its length or a character is at fault. */
 static void unprintable_why(const char *s, size_t max, char *why, size_t size)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -262,6 +262,9 @@ static void unprintable_why(const char *s, size_t max, char *why, size_t size)
             continue;
         if (control == 2)
             snprintf(why, size, "control character U+%04X at byte %zu", u[i + 1], i);
+        else if (u[i] >= 0x80)
+            snprintf(why, size, "byte 0x%02x at byte %zu, in no UTF-8 character: a C1 control",
+                     u[i], i);
         else
             snprintf(why, size, "control character 0x%02x at byte %zu", u[i], i);
         break;
@@ -431,7 +434,7 @@ static int keyword_check(const shmap_keyword *kw, char *upper, const char *who)
         break;
     case SHMAP_KW_STRING:
         if (printable(kw->s, SHMAP_KEYWORD_STRING_MAX) < 0) {
-            char why[64];
+            char why[96];
             unprintable_why(kw->s, SHMAP_KEYWORD_STRING_MAX, why, sizeof why);
             return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: string value must be at most %d "
                                               "printable characters (%s)", who, upper,
@@ -443,7 +446,7 @@ static int keyword_check(const shmap_keyword *kw, char *upper, const char *who)
                           (int)kw->type);
     }
     if (printable(kw->comment, SHMAP_KEYWORD_COMMENT_MAX) < 0) {
-        char why[64];
+        char why[96];
         unprintable_why(kw->comment, SHMAP_KEYWORD_COMMENT_MAX, why, sizeof why);
         return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: comment must be at most %d printable "
                                           "characters (%s)", who, upper,
@@ -635,8 +638,11 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
  * the names sorted, before the keyword lock is taken; under it, one pass over the slots
  * finds the names there (a binary search of the sorted names each), and the writes go
  * between one begin_change() and its end_change(), so readers see all of it or none.
- * Only the last of a name given twice counts. Under the lock the work is O(capacity x log
- * n + n), whatever n: a long list of names does not hold other writers up.
+ * Of a name given twice, the last value counts, and a new one's place in the listing is
+ * where it was first given. Under the lock the work is O(capacity x log n + n), whatever
+ * n: a long list of names does not hold other writers up. The free slots are found once
+ * (many_locate()) and only those are written: a writer that ignores the lock and fills
+ * one meanwhile has it overwritten, never a byte past the keyword area.
  */
 
 typedef char kw_name[SHMAP_KEYWORD_NAME_MAX];
@@ -646,17 +652,27 @@ struct many {
     size_t n;
     kw_name *upper;    /* [n] */
     size_t *uniq;      /* [nuniq]: the index of the last of each name, sorted by name */
+    size_t *first;     /* [nuniq]: the index of the first of each name */
     size_t nuniq;
-    ptrdiff_t *kof;    /* [n]: the position in uniq of a last name, -1 for one given again */
+    size_t *kof;       /* [n]: the position in uniq of each name */
     ptrdiff_t *slotof; /* [nuniq]: the slot that holds the name, -1 for none */
+    unsigned *free_at; /* [capacity]: the free slots, many_locate()'s count of them */
 };
 
 static void many_free(struct many *m)
 {
     free(m->upper);
     free(m->uniq);
+    free(m->first);
     free(m->kof);
     free(m->slotof);
+    free(m->free_at);
+}
+
+/* Is m->upper[i] the first of its name? */
+static bool many_first(const struct many *m, size_t i)
+{
+    return m->first[m->kof[i]] == i;
 }
 
 /* A name to sort, with its index: by name, then by index, so that the last of a name
@@ -696,28 +712,30 @@ static int many_sort(struct many *m)
     size_t n = m->n;
     struct named *order = malloc(n * sizeof *order);
     m->uniq = malloc(n * sizeof *m->uniq);
+    m->first = malloc(n * sizeof *m->first);
     m->kof = malloc(n * sizeof *m->kof);
-    if (!order || !m->uniq || !m->kof) {
+    if (!order || !m->uniq || !m->first || !m->kof) {
         free(order);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         order[i] = (struct named){m->upper[i], i};
-        m->kof[i] = -1;
-    }
     qsort(order, n, sizeof *order, by_name);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, run = 0; i < n; i++) {
+        m->kof[order[i].i] = m->nuniq;
         if (i + 1 < n && strcmp(order[i].name, order[i + 1].name) == 0)
             continue; /* not the last of its name */
-        m->kof[order[i].i] = (ptrdiff_t)m->nuniq;
+        m->first[m->nuniq] = order[run].i;
         m->uniq[m->nuniq++] = order[i].i;
+        run = i + 1;
     }
     free(order);
     m->slotof = malloc((m->nuniq ? m->nuniq : 1) * sizeof *m->slotof);
     return m->slotof ? 0 : -ENOMEM;
 }
 
-/* Find which names @p cap slots hold, in m->slotof; the free slots' count. */
+/* Find which names @p cap slots hold, in m->slotof, and which slots are free, in
+ * m->free_at (NULL: not asked); the free slots' count. */
 static unsigned many_locate(struct many *m, const struct shmap__kwslot *slots, unsigned cap)
 {
     unsigned free_slots = 0;
@@ -725,6 +743,8 @@ static unsigned many_locate(struct many *m, const struct shmap__kwslot *slots, u
         m->slotof[k] = -1;
     for (unsigned i = 0; i < cap; i++) {
         if (!shmap__kwslot_valid(&slots[i])) {
+            if (m->free_at)
+                m->free_at[free_slots] = i;
             free_slots++;
             continue;
         }
@@ -749,15 +769,14 @@ static void list_add(char *buf, size_t size, size_t *used, const char *name)
     *used += (size_t)snprintf(buf + *used, size - *used, "%s%s", *used ? ", " : "", name);
 }
 
-/* The names (last of each, in the order given) that m->slotof has in no slot, as "A, B";
- * their count. */
+/* The names (each once, in the order first given) that m->slotof has in no slot, as
+ * "A, B"; their count. */
 static size_t many_absent(const struct many *m, char *buf, size_t size)
 {
     size_t used = 0, absent = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < m->n; i++) {
-        ptrdiff_t k = m->kof[i];
-        if (k >= 0 && m->slotof[k] < 0) {
+        if (many_first(m, i) && m->slotof[m->kof[i]] < 0) {
             absent++;
             list_add(buf, size, &used, m->upper[i]);
         }
@@ -827,13 +846,17 @@ int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
     }
     const char *who = seg->map->name.name;
     const unsigned cap = capacity_of(seg);
+    if (!(m.free_at = malloc((cap ? cap : 1) * sizeof *m.free_at))) {
+        many_free(&m);
+        return shmap__err(-ENOMEM, "%s: out of memory", who);
+    }
     bool locked;
     struct shmap__kwslot *copy, *slots = many_slots(seg, flags, &rc, &locked, &copy);
     if (!slots) {
         many_free(&m);
         return rc;
     }
-    unsigned free_slots = many_locate(&m, slots, cap);
+    unsigned free_slots = many_locate(&m, slots, cap), next_free = 0;
     char names[400];
     size_t add = many_absent(&m, names, sizeof names);
     if (add > free_slots)
@@ -844,24 +867,21 @@ int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
                         cap == 1 ? "slot" : "slots");
     if (rc == 0 && locked) {
         struct shmap__header *h = shmap__hdr(seg);
-        unsigned next_free = 0;
         begin_change(h);
         for (size_t i = 0; i < n; i++) {
-            ptrdiff_t k = m.kof[i];
-            if (k < 0)
-                continue; /* given again later: that one counts */
-            shmap_keyword one = kw[i];
+            if (!many_first(&m, i))
+                continue; /* the first of a name places it; the last gives its value */
+            size_t k = m.kof[i], last = m.uniq[k];
+            shmap_keyword one = kw[last];
             struct shmap__kwslot *slot;
             if (m.slotof[k] >= 0) {
                 slot = &slots[m.slotof[k]];
-                if (keep_comment && keep_comment[i]) {
+                if (keep_comment && keep_comment[last]) {
                     memcpy(one.comment, slot->comment, sizeof one.comment);
                     one.comment[sizeof one.comment - 1] = '\0';
                 }
             } else {
-                while (shmap__kwslot_valid(&slots[next_free]))
-                    next_free++; /* there is one: counted above */
-                slot = &slots[next_free];
+                slot = &slots[m.free_at[next_free++]]; /* one of those counted above */
                 memset(slot, 0, sizeof *slot);
                 memcpy(slot->name, m.upper[i], sizeof slot->name);
                 slot->order = h->kw_order++;
@@ -1084,12 +1104,18 @@ int shmap_keyword_parse(const char *text, shmap_keyword *out)
             snprintf(out->s, sizeof out->s, "%s", value);
         }
     }
-    if (out->type == SHMAP_KW_STRING && printable(out->s, sizeof out->s) < 0)
-        return shmap__err(SHMAP_EKEYWORD, "keyword %s: control characters in the value", upper);
+    char why[96];
+    if (out->type == SHMAP_KW_STRING && printable(out->s, sizeof out->s) < 0) {
+        unprintable_why(out->s, sizeof out->s, why, sizeof why);
+        return shmap__err(SHMAP_EKEYWORD, "keyword %s: the value is not printable text (%s)",
+                          upper, why);
+    }
     if (comment) {
-        if (printable(comment, strlen(comment) + 1) < 0)
-            return shmap__err(SHMAP_EKEYWORD, "keyword %s: control characters in the comment",
-                              upper);
+        if (printable(comment, strlen(comment) + 1) < 0) {
+            unprintable_why(comment, strlen(comment) + 1, why, sizeof why);
+            return shmap__err(SHMAP_EKEYWORD, "keyword %s: the comment is not printable text "
+                                              "(%s)", upper, why);
+        }
         if (strlen(comment) >= sizeof out->comment)
             return shmap__err(SHMAP_EKEYWORD, "keyword %s: comment longer than %zu", upper,
                               sizeof out->comment - 1);

@@ -58,6 +58,12 @@ TEST(keyword_set_many__sets_all_in_order_the_last_of_a_name_given_twice_wins)
     CHECK_OK(shmap_keyword_set_many(seg, &again, 1, NULL, 0));
     CHECK_STR(listing(seg), "OLD=11/;A=1/one;B=3/three;C=4/;");
     CHECK_OK(shmap_keyword_set_many(seg, NULL, 0, NULL, 0));
+    /* A new name given twice takes its place where it was first given, as create lists
+     * them (B, then A); its value is the last. */
+    shmap_keyword order[3] = {kw_int("N2", 1, ""), kw_int("N1", 2, ""), kw_int("N2", 3, "")};
+    CHECK_OK(shmap_keyword_delete_many(seg, (const char *[]){"A", "B", "C"}, 3, 0));
+    CHECK_OK(shmap_keyword_set_many(seg, order, 3, NULL, 0));
+    CHECK_STR(listing(seg), "OLD=11/;N2=3/;N1=2/;");
     CHECK_OK(shmap_close(seg));
 }
 
