@@ -1372,10 +1372,11 @@ enum shmap_keyword_flags {
  * first change; readers then see the keywords change together, never some of them (a
  * process killed in the middle of the change, as by SIGKILL, may leave part of it made,
  * as a kill in the middle of a data write does). Of a name given twice, the last (value
- * and keep_comment) counts, listed where the first was given. Where @p keep_comment (NULL, or @p n flags) is nonzero for a keyword that
- * exists, it keeps the comment it has and the one given is not used. With
- * #SHMAP_KEYWORD_CHECK_ONLY nothing is changed (a private mapping's keywords are not made
- * its own either): the return says whether it would be.
+ * and keep_comment) counts, listed where the first was given. Where @p keep_comment
+ * (NULL, or @p n flags) is nonzero for a keyword that exists, it keeps the comment it has
+ * and the one given is not used. With #SHMAP_KEYWORD_CHECK_ONLY nothing is changed (a
+ * private mapping's keywords are not made its own either): the return says whether it
+ * would be.
  * @return 0 (also for @p n 0); #SHMAP_EKEYWORD (the first bad keyword, named);
  *         #SHMAP_EKEYFULL (naming the new keywords, when they do not all fit);
  *         #SHMAP_EREADONLY; #SHMAP_EINVAL (a NULL @p seg, a NULL @p kw with @p n > 0, or
