@@ -835,6 +835,15 @@ static struct shmap__kwslot *many_slots(shmap_seg *seg, unsigned int flags, int 
     return slots_of(seg);
 }
 
+/* Let go of what a change of several took: the keyword lock, the snapshot, the names. */
+static void many_end(shmap_seg *seg, struct many *m, bool locked, struct shmap__kwslot *copy)
+{
+    if (locked)
+        kw_unlock(shmap__hdr(seg));
+    free(copy);
+    many_free(m);
+}
+
 int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
                            const unsigned char *keep_comment, unsigned int flags)
 {
@@ -890,10 +899,7 @@ int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
         }
         end_change(h);
     }
-    if (locked)
-        kw_unlock(shmap__hdr(seg));
-    free(copy);
-    many_free(&m);
+    many_end(seg, &m, locked, copy);
     return rc;
 }
 
@@ -933,10 +939,7 @@ int shmap_keyword_delete_many(shmap_seg *seg, const char *const *names, size_t n
             end_change(h);
         }
     }
-    if (locked)
-        kw_unlock(shmap__hdr(seg));
-    free(copy);
-    many_free(&m);
+    many_end(seg, &m, locked, copy);
     return rc;
 }
 
