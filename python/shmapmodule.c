@@ -1110,8 +1110,8 @@ static int shape_from_py(PyObject *obj, const char *who, unsigned *ndim, uint64_
  * Refuse a keyword the library would refuse: shmap.ArgumentError with code EKEYWORD, as
  * shmap_keyword_set() gives, and its wording. The checks that need no segment are made
  * here, before the name is cut to the fixed size of shmap_keyword::name or a segment is
- * created; the others (the characters of a name) are the library's. @p fmt starts with
- * "%s: " for the segment's name, as the library's messages do. Returns -1.
+ * created; the others (the characters of a name) are the library's. The message is @p
+ * who, the segment's name, then ": " and @p fmt, as the library's messages are. Returns -1.
  */
 static int kw_refuse(const char *who, const char *fmt, ...)
 {
@@ -1187,7 +1187,7 @@ static const char *kw_text(PyObject *obj, const char *what, const char *who,
     if (!s)
         return NULL;
     char upper[SHMAP_KEYWORD_NAME_MAX];
-    Py_ssize_t index = 0; /* of the character at byte i: controls are ASCII, one byte */
+    Py_ssize_t index = 0; /* of the character at byte i, counted as lead bytes go by */
     for (Py_ssize_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         /* C1 (U+0080 to U+009F, UTF-8 C2 80 to C2 9F) too, as the library refuses it. */
@@ -3080,7 +3080,7 @@ static int views_left(const SegmentObject *self)
 /*
  * close() is IDL's SHMUNMAP where IDL's case arises, as SPEC asks: arrays or buffers taken
  * from this Segment that still view the mapping keep it alive, and it is unmap-pending (no
- * new opens with its access in this process) until the last of them goes. Without them it
+ * new opens with its access in this process) until every reference goes. Without them it
  * drops its reference, and other Segments on the mapping (another open(), a dup()) keep
  * theirs with nothing pending: a helper's open() ... close() beside a long-lived Segment
  * must not lock later opens out. unmap(), IDL's name, always marks the mapping pending;
