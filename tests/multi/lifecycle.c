@@ -873,3 +873,59 @@ TEST(create_open__against_a_name_that_comes_and_goes_never_fails_not_found)
     CHECK(done > 0);
     shmap_delete(name, 0, SHMAP_DELETE_FORCE);
 }
+
+struct racing_open {
+    const char *name;
+    shmap_seg *seg;
+    int rc;
+};
+
+static void *open_racing(void *arg)
+{
+    struct racing_open *r = arg;
+    r->rc = shmap_open(&r->seg, r->name, SHMAP_RDONLY);
+    return NULL;
+}
+
+/*
+ * Two threads open a System V segment whose creator is still writing its header: both wait
+ * for it (without the registry lock), and when it is done both map it. The second to come
+ * back finds the first's mapping registered, gives up its own, and shares that one: one
+ * mapping in the process, with both references, not two.
+ */
+TEST(open__two_threads_that_waited_for_a_creator_share_one_mapping)
+{
+    char name[64];
+    key_t key = sysv_key(name, sizeof name);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t creator = util_spawn_unfinished_sysv(name, key, 4096, c.up[1], c.down[0]);
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    struct racing_open r[2] = {{name, NULL, 1}, {name, NULL, 1}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&t[i], NULL, open_racing, &r[i]) == 0);
+    util_sleep_ms(200); /* both in their wait, which lasts up to 2 s */
+    int id = shmget(key, 0, 0);
+    struct shmap__header *h = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+    CHECK(h != (void *)-1);
+    __atomic_store_n(&h->state, SHMAP__STATE_READY, __ATOMIC_RELEASE); /* the creator's end */
+    CHECK(shmdt(h) == 0);
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
+    CHECK_OK(r[0].rc);
+    CHECK_OK(r[1].rc);
+    CHECK(shmap_data(r[0].seg) == shmap_data(r[1].seg));
+    shmap_mapping *maps = NULL;
+    size_t n = 0;
+    CHECK_OK(shmap_mappings(&maps, &n));
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(maps[0].refs, 2);
+    shmap_mappings_free(maps);
+    CHECK_OK(shmap_close(r[0].seg));
+    CHECK_OK(shmap_close(r[1].seg));
+    util_parent_send(&c, 'Q'); /* the creator exits */
+    util_chan_close(&c);
+    CHECK_EQ_INT(test_wait(creator), 0);
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
