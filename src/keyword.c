@@ -249,13 +249,15 @@ static size_t step_at(const unsigned char *s, size_t left, size_t *control)
     return (seq = utf8_seq(s, left)) != 0 ? seq : 1;
 }
 
-/* Why text of at most `max` bytes, its NUL included, is refused: into `why`, for a message
- * that says whether its length or a character is at fault. */
-static void unprintable_why(const char *s, size_t max, char *why, size_t size)
+/*
+ * Is text of at most `max` bytes, its NUL included, printable: short enough, and with no
+ * control character? 0, or -1 with why not in `why` (`size` bytes), for a message that says
+ * whether its length or a character is at fault.
+ */
+static int printable(const char *s, size_t max, char *why, size_t size)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t len = strnlen(s, max), control, step;
-    snprintf(why, size, "longer than %zu bytes", max - 1);
     for (size_t i = 0; i < len; i += step) {
         step = step_at(u + i, len - i, &control);
         if (control == 0)
@@ -267,20 +269,11 @@ static void unprintable_why(const char *s, size_t max, char *why, size_t size)
                      u[i], i);
         else
             snprintf(why, size, "control character 0x%02x at byte %zu", u[i], i);
-        break;
-    }
-}
-
-static int printable(const char *s, size_t max)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t len = strnlen(s, max), control, step;
-    if (len == max)
         return -1;
-    for (size_t i = 0; i < len; i += step) {
-        step = step_at(u + i, len - i, &control);
-        if (control)
-            return -1;
+    }
+    if (len == max) {
+        snprintf(why, size, "longer than %zu bytes", max - 1);
+        return -1;
     }
     return 0;
 }
@@ -419,6 +412,7 @@ static int writable_or_err(const shmap_seg *seg)
 static int keyword_check(const shmap_keyword *kw, char *upper, const char *who)
 {
     int rc;
+    char why[96];
     if (!kw)
         return shmap__err(SHMAP_EINVAL, "%s: NULL keyword", who);
     if ((rc = check_name(kw->name, upper, who)) < 0)
@@ -433,25 +427,19 @@ static int keyword_check(const shmap_keyword *kw, char *upper, const char *who)
                               upper);
         break;
     case SHMAP_KW_STRING:
-        if (printable(kw->s, SHMAP_KEYWORD_STRING_MAX) < 0) {
-            char why[96];
-            unprintable_why(kw->s, SHMAP_KEYWORD_STRING_MAX, why, sizeof why);
+        if (printable(kw->s, SHMAP_KEYWORD_STRING_MAX, why, sizeof why) < 0)
             return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: string value must be at most %d "
                                               "printable characters (%s)", who, upper,
                               SHMAP_KEYWORD_STRING_MAX - 1, why);
-        }
         break;
     default:
         return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: unknown value type %d", who, upper,
                           (int)kw->type);
     }
-    if (printable(kw->comment, SHMAP_KEYWORD_COMMENT_MAX) < 0) {
-        char why[96];
-        unprintable_why(kw->comment, SHMAP_KEYWORD_COMMENT_MAX, why, sizeof why);
+    if (printable(kw->comment, SHMAP_KEYWORD_COMMENT_MAX, why, sizeof why) < 0)
         return shmap__err(SHMAP_EKEYWORD, "%s: keyword %s: comment must be at most %d printable "
                                           "characters (%s)", who, upper,
                           SHMAP_KEYWORD_COMMENT_MAX - 1, why);
-    }
     return 0;
 }
 
@@ -872,8 +860,8 @@ int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
         rc = shmap__err(SHMAP_EKEYFULL, "%s: no room for new %s %s: %u of %u keyword %s free "
                                         "(the number of slots is set when the segment is "
                                         "created)",
-                        who, add == 1 ? "keyword" : "keywords", names, free_slots, cap,
-                        cap == 1 ? "slot" : "slots");
+                        who, shmap__plural(add, "keyword", "keywords"), names, free_slots, cap,
+                        shmap__plural(cap, "slot", "slots"));
     if (rc == 0 && locked) {
         struct shmap__header *h = shmap__hdr(seg);
         begin_change(h);
@@ -926,7 +914,7 @@ int shmap_keyword_delete_many(shmap_seg *seg, const char *const *names, size_t n
     size_t missing = many_absent(&m, absent, sizeof absent);
     if (missing && !(flags & SHMAP_KEYWORD_MISSING_OK)) {
         rc = shmap__err(SHMAP_ENOKEY, "%s: no %s %s%s", who,
-                        missing == 1 ? "keyword" : "keywords", absent,
+                        shmap__plural(missing, "keyword", "keywords"), absent,
                         n > 1 ? " (none of the keywords given deleted)" : "");
     } else {
         rc = (int)(m.nuniq - missing);
@@ -1108,17 +1096,13 @@ int shmap_keyword_parse(const char *text, shmap_keyword *out)
         }
     }
     char why[96];
-    if (out->type == SHMAP_KW_STRING && printable(out->s, sizeof out->s) < 0) {
-        unprintable_why(out->s, sizeof out->s, why, sizeof why);
+    if (out->type == SHMAP_KW_STRING && printable(out->s, sizeof out->s, why, sizeof why) < 0)
         return shmap__err(SHMAP_EKEYWORD, "keyword %s: the value is not printable text (%s)",
                           upper, why);
-    }
     if (comment) {
-        if (printable(comment, strlen(comment) + 1) < 0) {
-            unprintable_why(comment, strlen(comment) + 1, why, sizeof why);
+        if (printable(comment, strlen(comment) + 1, why, sizeof why) < 0)
             return shmap__err(SHMAP_EKEYWORD, "keyword %s: the comment is not printable text "
                                               "(%s)", upper, why);
-        }
         if (strlen(comment) >= sizeof out->comment)
             return shmap__err(SHMAP_EKEYWORD, "keyword %s: comment longer than %zu", upper,
                               sizeof out->comment - 1);
