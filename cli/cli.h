@@ -457,7 +457,8 @@ void cli_keyword_print_lines(FILE *out, const char *indent, const shmap_keyword 
 typedef struct cli_create {
     shmap_create_opts opts; /* defaults, with SHMAP_CREATE_KEEP */
     shmap_keyword *kw;      /* the --keyword options, one slot per argument */
-    unsigned char *kw_commented; /* for each: did it give a comment (" / ...")? */
+    unsigned char *kw_keep;      /* for each: no comment given (" / ..."), so a keyword the
+                                  * segment has keeps its own (shmap_keyword_set_many()) */
     int nkw;
     int mode_given;         /* --mode: the mode exactly, the umask set aside */
 } cli_create;
@@ -476,15 +477,12 @@ int cli_keyword_gives_comment(const char *text);
 
 /*
  * Set @p n keywords on an open segment all or none, as `shmap keyword` sets its arguments
- * (shmap_keyword_set_many()). A keyword whose @p commented entry is 0 keeps the comment the
- * segment gives it. For `import --existing` and `create --exist-ok`. The exit status, after
- * saying what failed.
+ * (shmap_keyword_set_many(), with @p flags: SHMAP_KEYWORD_CHECK_ONLY refuses early what a
+ * change would). One whose @p keep entry is nonzero keeps the comment the segment gives it.
+ * For `import --existing` and `create --exist-ok`. The exit status, after saying what failed.
  */
 int cli_keywords_set_all(const char *name, shmap_seg *seg, const shmap_keyword *kw,
-                         const unsigned char *commented, int n);
-/* Only the checks, to refuse early what cli_keywords_set_all() would. */
-int cli_keywords_check_room(const char *name, shmap_seg *seg, const shmap_keyword *kw,
-                            const unsigned char *commented, int n);
+                         const unsigned char *keep, int n, unsigned int flags);
 
 /* The keyword capacity to create with for @p nkw keywords: 0 (the default) when they fit
  * in it, else room for them and as many again as the default, at most the library's most. */

@@ -55,16 +55,16 @@ int cli_create_init(cli_create *c, int argc)
     c->opts = defaults;
     c->opts.flags |= SHMAP_CREATE_KEEP;
     c->kw = calloc(argc > 0 ? (size_t)argc : 1, sizeof *c->kw);
-    c->kw_commented = calloc(argc > 0 ? (size_t)argc : 1, 1);
-    return c->kw && c->kw_commented ? 0 : -1;
+    c->kw_keep = calloc(argc > 0 ? (size_t)argc : 1, 1);
+    return c->kw && c->kw_keep ? 0 : -1;
 }
 
 void cli_create_free(cli_create *c)
 {
     free(c->kw);
-    free(c->kw_commented);
+    free(c->kw_keep);
     c->kw = NULL;
-    c->kw_commented = NULL;
+    c->kw_keep = NULL;
     c->nkw = 0;
 }
 
@@ -99,7 +99,7 @@ int cli_create_option(const char *cmd, cli_create *c, const char *opt, const cha
             cli_usage_error(cmd, "--keyword '%s': %s", value, msg);
             return -1;
         }
-        c->kw_commented[c->nkw] = (unsigned char)cli_keyword_gives_comment(value);
+        c->kw_keep[c->nkw] = (unsigned char)!cli_keyword_gives_comment(value);
         c->nkw++;
     } else {
         return 0;
@@ -228,7 +228,7 @@ static void on_signal(int sig)
  */
 static int set_keywords(const create_args *c, shmap_seg *seg)
 {
-    return c->c.nkw ? cli_keywords_set_all(c->name, seg, c->c.kw, c->c.kw_commented, c->c.nkw)
+    return c->c.nkw ? cli_keywords_set_all(c->name, seg, c->c.kw, c->c.kw_keep, c->c.nkw, 0)
                     : CLI_EXIT_OK;
 }
 

@@ -356,30 +356,30 @@ static int read_data(source *s, const char *name, unsigned char *data, const shm
 
 /*
  * The file's keywords, then the command line's, which so win over the file's, in one array
- * (@p *kw), with whether each gave a comment (@p *commented: a --keyword without one keeps
- * the keyword's, as `shmap keyword` does; the file's come whole; NULL: not wanted). Their
- * number, or -1 after saying that memory ran out; to free.
+ * (@p *kw), with whether each keeps the comment the segment has (@p *keep: a --keyword
+ * without one does, as `shmap keyword` does; the file's come whole; NULL: not wanted).
+ * Their number, or -1 after saying that memory ran out; to free.
  */
 static int all_keywords(const source *s, const cli_create *c, const char *name,
-                        shmap_keyword **kw, unsigned char **commented)
+                        shmap_keyword **kw, unsigned char **keep)
 {
     int n = s->nkw + c->nkw;
     *kw = calloc(n ? (size_t)n : 1, sizeof **kw);
-    unsigned char *given = commented ? calloc(n ? (size_t)n : 1, 1) : NULL;
-    if (!*kw || (commented && !given)) {
+    unsigned char *kept = keep ? calloc(n ? (size_t)n : 1, 1) : NULL;
+    if (!*kw || (keep && !kept)) {
         free(*kw);
-        free(given);
+        free(kept);
         *kw = NULL;
         cli_fail(name, "out of memory");
         return -1;
     }
     for (int i = 0; i < n; i++) {
         (*kw)[i] = i < s->nkw ? s->kw[i] : c->kw[i - s->nkw];
-        if (given)
-            given[i] = i < s->nkw ? 1 : c->kw_commented[i - s->nkw];
+        if (kept)
+            kept[i] = i < s->nkw ? 0 : c->kw_keep[i - s->nkw];
     }
-    if (commented)
-        *commented = given;
+    if (keep)
+        *keep = kept;
     return n;
 }
 
@@ -558,9 +558,9 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
         return cli_fail_lib(name, rc);
     shmap_info info;
     int status = CLI_EXIT_OK, locked = 0;
-    unsigned char *copy = NULL, *commented = NULL;
+    unsigned char *copy = NULL, *keep = NULL;
     shmap_keyword *kw = NULL;
-    int nkw = all_keywords(s, c, name, &kw, &commented);
+    int nkw = all_keywords(s, c, name, &kw, &keep);
     if (nkw < 0)
         status = CLI_EXIT_FAIL;
     else if ((rc = shmap_info_get(seg, &info)) < 0)
@@ -571,7 +571,7 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
     if (status == CLI_EXIT_OK)
         status = check_same_array(name, s, &info);
     if (status == CLI_EXIT_OK)
-        status = cli_keywords_check_room(name, seg, kw, commented, nkw);
+        status = cli_keywords_set_all(name, seg, kw, keep, nkw, SHMAP_KEYWORD_CHECK_ONLY);
     if (status == CLI_EXIT_OK && !(copy = malloc(s->bytes ? (size_t)s->bytes : 1)))
         status = cli_fail(name, "out of memory for a copy of the %" PRIu64 " bytes to import",
                           s->bytes);
@@ -589,7 +589,7 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
         status = cli_fail(name, "interrupted");
     /* Keyword writers take no lock: the room is counted again, as it is now. */
     if (status == CLI_EXIT_OK)
-        status = cli_keywords_set_all(name, seg, kw, commented, nkw);
+        status = cli_keywords_set_all(name, seg, kw, keep, nkw, 0);
     if (status == CLI_EXIT_OK && (rc = shmap_write_begin(seg, NULL)) < 0)
         status = cli_fail_lib(name, rc);
     if (status == CLI_EXIT_OK) {
@@ -604,7 +604,7 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
         status = cli_fail_lib(name, rc);
     free(copy);
     free(kw);
-    free(commented);
+    free(keep);
     end_as_signalled();
     return status;
 }

@@ -266,42 +266,22 @@ static int open_to_change(const char *name, shmap_seg **seg)
     return rc < 0 ? cli_fail_lib(name, rc) : 0;
 }
 
-/* Set @p n keywords (those with @p commented 0 keep the comment they have), or only see
- * whether they would be set (@p flags SHMAP_KEYWORD_CHECK_ONLY). */
-static int set_many(const char *name, shmap_seg *seg, const shmap_keyword *kw,
-                    const unsigned char *commented, int n, unsigned int flags)
-{
-    unsigned char *keep = calloc(n > 0 ? (size_t)n : 1, 1);
-    if (!keep)
-        return cli_fail(name, "out of memory");
-    for (int i = 0; i < n; i++)
-        keep[i] = !commented[i];
-    int rc = shmap_keyword_set_many(seg, kw, (size_t)n, keep, flags);
-    free(keep);
-    return rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;
-}
-
-int cli_keywords_check_room(const char *name, shmap_seg *seg, const shmap_keyword *kw,
-                            const unsigned char *commented, int n)
-{
-    return set_many(name, seg, kw, commented, n, SHMAP_KEYWORD_CHECK_ONLY);
-}
-
 int cli_keywords_set_all(const char *name, shmap_seg *seg, const shmap_keyword *kw,
-                         const unsigned char *commented, int n)
+                         const unsigned char *keep, int n, unsigned int flags)
 {
-    return set_many(name, seg, kw, commented, n, 0);
+    int rc = shmap_keyword_set_many(seg, kw, (size_t)n, keep, flags);
+    return rc < 0 ? cli_fail_lib(name, rc) : CLI_EXIT_OK;
 }
 
 /* Set (@p set) or delete the keywords the @p n arguments @p texts give. */
 static int change_keywords(const char *name, char **texts, int n, int set, int missing_ok)
 {
     shmap_keyword *kw = calloc((size_t)n, sizeof *kw);
-    unsigned char *commented = calloc((size_t)n, 1);
+    unsigned char *keep = calloc((size_t)n, 1);
     const char **names = calloc((size_t)n, sizeof *names);
-    if (!kw || !commented || !names) {
+    if (!kw || !keep || !names) {
         free(kw);
-        free(commented);
+        free(keep);
         free(names);
         return cli_fail(name, "out of memory");
     }
@@ -310,7 +290,7 @@ static int change_keywords(const char *name, char **texts, int n, int set, int m
         change c;
         status = parse_change(name, texts[i], set, &c);
         kw[i] = c.kw;
-        commented[i] = !c.keep_comment;
+        keep[i] = (unsigned char)c.keep_comment;
         names[i] = kw[i].name;
     }
     shmap_seg *seg = NULL;
@@ -321,7 +301,7 @@ static int change_keywords(const char *name, char **texts, int n, int set, int m
          * after it, once the segment is closed. */
         cli_block_end_signals(1);
         if (set) {
-            status = set_many(name, seg, kw, commented, n, 0);
+            status = cli_keywords_set_all(name, seg, kw, keep, n, 0);
         } else {
             int rc = shmap_keyword_delete_many(seg, names, (size_t)n,
                                                missing_ok ? SHMAP_KEYWORD_MISSING_OK : 0);
@@ -337,7 +317,7 @@ static int change_keywords(const char *name, char **texts, int n, int set, int m
         cli_block_end_signals(0);
     }
     free(kw);
-    free(commented);
+    free(keep);
     free(names);
     return status;
 }
