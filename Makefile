@@ -315,14 +315,26 @@ endif
 # trust: a segment's header, record list and keywords at attach (tests/fuzz/attach.c), type
 # spellings and field lists (dtype.c), and the command's slices, values and .npy headers
 # (cli.c); FUZZ_SECONDS (60) for each, the corpora kept in build/fuzz for the next run. A
-# crash stops it, its input left beside them. Not part of check: it needs clang and its
-# fuzzer runtime.
+# crash stops it, its input left beside them. The library and command are compiled once
+# for all three targets; the file the attach target writes lives in a directory of
+# /dev/shm removed when the run ends, however it ends. Not part of check: it needs clang
+# and its fuzzer runtime.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := attach dtype cli
 FUZZ_SRC := $(LIB_SRC) $(filter-out cli/fits.c,$(wildcard cli/*.c))
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(FUZZ_SRC))
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined -Iinclude -Isrc -Icli -pthread -Dmain=cli_real_main
+
+.SECONDARY: $(FUZZ_OBJ)
+build/fuzz/obj/%.o: %.c include/shmap.h $(wildcard src/*.h) $(wildcard cli/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) -o $@ -lrt -lm
+
 fuzz:
 	@mkdir -p build/fuzz
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return !d && n; }' \
@@ -330,11 +342,12 @@ fuzz:
 	@$(FUZZ_CC) -fsanitize=fuzzer build/fuzz/probe.c -o build/fuzz/probe 2>/dev/null || \
 	    { echo "make fuzz needs clang and its fuzzer runtime: install clang and libclang-rt-dev"; \
 	      exit 1; }
-	set -e; for t in $(FUZZ_TARGETS); do \
-	    $(FUZZ_CC) $(FUZZ_CFLAGS) tests/fuzz/$$t.c $(FUZZ_SRC) -o build/fuzz/$$t -lrt -lm; \
+	@$(MAKE) --no-print-directory $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+	@dir=$$(mktemp -d /dev/shm/.shmap-fuzz.XXXXXX) && trap 'rm -rf "$$dir"' EXIT && \
+	for t in $(FUZZ_TARGETS); do \
 	    mkdir -p build/fuzz/corpus-$$t; \
-	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=3 \
-	        -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t; \
+	    SHMAP_FUZZ_DIR=$$dir build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=3 \
+	        -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t || exit 1; \
 	done
 
 clean:

@@ -148,10 +148,12 @@ static unsigned char *described(size_t *len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[128], name[160];
+    static char path[1024], name[1040];
     if (!devnull) {
         devnull = fopen("/dev/null", "w");
-        snprintf(path, sizeof path, "/dev/shm/shmap-fuzz-%d", (int)getpid());
+        /* make fuzz gives a directory it removes however the run ends. */
+        const char *dir = getenv("SHMAP_FUZZ_DIR");
+        snprintf(path, sizeof path, "%s/shmap-fuzz-%d", dir ? dir : "/dev/shm", (int)getpid());
         snprintf(name, sizeof name, "file:%s", path);
     }
     in = data;
