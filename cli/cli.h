@@ -253,7 +253,8 @@ int cli_group_name(gid_t gid, char *buf, size_t size);
 /* Shortest "%g" text that reads back as the same double ("0.1", "nan", "-inf"). */
 void cli_format_double(char *buf, size_t size, double v);
 /* The shortest "%g"-style text of finite @p v, with @p lo to @p hi significant digits, that
- * @p reads_back(text, @p arg) accepts: @p hi digits are taken in any case. */
+ * @p reads_back(text, @p arg) accepts: @p hi digits are taken in any case. A whole number
+ * below 1e16 is written out in full rather than with an exponent. */
 void cli_format_shortest(char *buf, size_t size, double v, int lo, int hi,
                          int (*reads_back)(const char *text, const void *arg), const void *arg);
 /* The processes in @p n entries of an attach table, each counted once however many entries

@@ -153,9 +153,10 @@ static const cli_command commands[] = {
      "print the values of a segment",
      "A 1-D array prints on one line, a 2-D array one row per line, higher dimensions as\n"
      "2-D blocks separated by blank lines; values are separated by one space. Integers\n"
-     "print exactly; floats in the shortest form that reads back to the same value (nan,\n"
-     "inf, -inf); complex numbers as 1+2j; bool as True or False; records as\n"
-     "(x=1.5, y=2, flag=1), array fields as [1, 2, 3].\n"
+     "print exactly; floats in the shortest form that reads back to the same value,\n"
+     "whole numbers below 1e16 in full (16777220, not 1.677722e+07; nan, inf, -inf);\n"
+     "complex numbers as 1+2j; bool as True or False; records as (x=1.5, y=2, flag=1),\n"
+     "array fields as [1, 2, 3].\n"
      "\n"
      "  --slice SPEC   numpy-style, one item per dimension, comma-separated: an index\n"
      "                 (3, -1) selects and drops that dimension; start:stop[:step] (2:5,\n"

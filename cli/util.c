@@ -789,6 +789,9 @@ int cli_group_name(gid_t gid, char *buf, size_t size)
     return id_name_put(&last, buf, size);
 }
 
+/* Whole numbers below 10^16 print in full (fixed_below_1e16()). */
+#define FIXED_EXP_MAX 16
+
 /*
  * The decimal digits[0..n) (d.ddd times 10^exp, n >= 1) as "%.*g" with precision @p prec
  * writes a decimal of that many digits: trailing zeros dropped, exponent form below 1e-4
@@ -879,6 +882,28 @@ static int neighbours_read_back(char *buf, size_t size, double v, int prec,
     return 0;
 }
 
+/*
+ * "%g" writes a whole number of more digits than its precision in exponent form
+ * (16777220 with 7 digits is 1.677722e+07), so a column could mix the forms. Such a number
+ * below 1e16 is written out in full instead, as Python and numpy print it.
+ */
+static void fixed_below_1e16(char *buf, size_t size)
+{
+    const char *mark = strchr(buf, 'e');
+    if (!mark)
+        return;
+    int exp = atoi(mark + 1);
+    if (exp < 0 || exp >= FIXED_EXP_MAX)
+        return;
+    int neg = buf[0] == '-';
+    char digits[40];
+    int n = 0;
+    for (const char *p = buf + neg; p < mark && n < (int)sizeof digits; p++)
+        if (*p != '.')
+            digits[n++] = *p;
+    format_g(buf, size, neg, digits, n, exp, FIXED_EXP_MAX);
+}
+
 void cli_format_shortest(char *buf, size_t size, double v, int lo, int hi,
                          int (*reads_back)(const char *text, const void *arg), const void *arg)
 {
@@ -889,11 +914,11 @@ void cli_format_shortest(char *buf, size_t size, double v, int lo, int hi,
     int pow2 = fabs(frexp(v, &exp)) == 0.5;
     for (int prec = lo; prec <= hi; prec++) {
         snprintf(buf, size, "%.*g", prec, v);
-        if (reads_back(buf, arg) || prec == hi)
-            return;
-        if (pow2 && neighbours_read_back(buf, size, v, prec, reads_back, arg))
-            return;
+        if (reads_back(buf, arg) || prec == hi ||
+            (pow2 && neighbours_read_back(buf, size, v, prec, reads_back, arg)))
+            break;
     }
+    fixed_below_1e16(buf, size);
 }
 
 static int double_reads_back(const char *text, const void *arg)

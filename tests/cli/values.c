@@ -76,7 +76,25 @@ TEST(values__powers_of_two_print_as_short_as_values_elsewhere)
     /* Half floats: 2^-6 is 0.015625, and 0.01563, a neighbour of the nearest four-digit
      * decimal (0.01562), reads back as it. */
     static const char *const f16[] = {"0.015625", "-0.015625", "65504", "0.00012207"};
-    check_cat_of("f16", f16, 4, "0.01563 -0.01563 6.55e+04 0.0001221\n");
+    check_cat_of("f16", f16, 4, "0.01563 -0.01563 65500 0.0001221\n");
+}
+
+TEST(values__whole_numbers_below_1e16_print_in_full)
+{
+    /* Fewer digits than a whole number has read back (16777219 as f32 is 16777220, which
+     * 1.677722e+07 reads back as); the number is still written out, as numpy prints it, so
+     * that a column does not mix the forms. From 1e16 on, and below 1e-4, the exponent
+     * form is shorter and is kept. */
+    static const char *const f32[] = {"16777218", "16777219", "3e7", "-9.99e15", "1e16",
+                                      "1e-5", "123456.7"};
+    check_cat_of("f32", f32, 7,
+                 "16777218 16777220 30000000 -9990000000000000 1e+16 1e-05 123456.7\n");
+    static const char *const f64[] = {"9007199254740993", "1e15", "1.5e16", "2e-4"};
+    check_cat_of("f64", f64, 4, "9007199254740992 1000000000000000 1.5e+16 0.0002\n");
+    static const char *const c64[] = {"3e7-16777219j"};
+    check_cat_of("c64", c64, 1, "30000000-16777220j\n");
+    static const char *const f16[] = {"2049", "60000"};
+    check_cat_of("f16", f16, 2, "2048 60000\n");
 }
 
 /* The statistics part of one `shmap watch NAME --count 1` line ("min ..." to its end). */
