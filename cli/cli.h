@@ -121,11 +121,19 @@ void cli_block_end_signals(int block);
 void cli_default_end_signals(void);
 
 /*
- * A command that reads or writes a segment's data under its lock (snapshot.c) notes an end
- * signal that comes meanwhile, stops waiting, gives back what it holds and closes the
- * segment: no dead attach slot or hold is left to be found. It then returns, and main()
- * ends the process by that signal here, as if it had not been caught.
+ * A command that reads or writes a segment's data under its lock (snapshot.c), or waits to
+ * delete one (rm), notes an end signal that comes meanwhile, stops waiting, gives back what
+ * it holds and closes the segment: no dead attach slot, hold or claim is left to be found.
+ * It then returns, and main() ends the process by that signal here, as if it had not been
+ * caught.
+ *
+ * From cli_hold_end_signals(1) an end signal is noted (cli_end_signal() says which), and
+ * ends the library's waits (-EINTR), instead of ending the process; cli_hold_end_signals(0)
+ * ends the waits' part and lets in one held off meanwhile, which is noted too. The signals
+ * keep being noted until the command has closed the segment: cli_end_signals_after_close().
  */
+void cli_hold_end_signals(int hold);
+int cli_end_signal(void);
 void cli_end_if_signalled(void);
 /* Once the command has closed the segment: end by the signal noted, if one was, else give
  * the end signals their default action again (a long print or write is stopped by them). */

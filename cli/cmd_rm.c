@@ -8,42 +8,13 @@
  *
  * A wait holds a writer's claim on the lock, which keeps new readers out. A signal that
  * would end us (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) ends the wait through the library's wait
- * check, which gives the claim back, and then ends us by that same signal: readers are not
- * left to find a dead claimant first.
+ * check, which gives the claim back, and then ends us by that same signal (main(), through
+ * cli_end_if_signalled()): readers are not left to find a dead claimant first.
  */
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
 
 #include "cli.h"
-
-static volatile sig_atomic_t caught;
-
-static void on_signal(int sig)
-{
-    if (!caught)
-        caught = sig;
-}
-
-static int stop_waiting(void *arg)
-{
-    (void)arg;
-    return caught ? -EINTR : 0;
-}
-
-/* Catch the signals that would end us (those not ignored), without SA_RESTART. */
-static void catch_signals(void)
-{
-    cli_catch_end_signals(on_signal, 0);
-    shmap_set_wait_check(stop_waiting, NULL);
-}
-
-/* End by the signal caught, as if it had not been caught. */
-static void die_of_caught(void)
-{
-    signal(caught, SIG_DFL);
-    raise(caught);
-}
 
 /*
  * Why NAME could not be removed, with the way out where --force is one. The library's
@@ -97,13 +68,11 @@ int cmd_rm(int argc, char **argv)
         return CLI_EXIT_USAGE;
 
     int status = CLI_EXIT_OK;
-    catch_signals();
-    for (int i = 0; i < a.npos && !caught; i++) {
+    cli_hold_end_signals(1);
+    for (int i = 0; i < a.npos && !cli_end_signal(); i++) {
         int rc = shmap_delete(a.argv[i], timeout, flags);
-        if (rc < 0 && !(caught && rc == -EINTR)) /* not the wait the signal ended */
+        if (rc < 0 && !(cli_end_signal() && rc == -EINTR)) /* not the wait it ended */
             status = fail_rm(a.argv[i], rc);
     }
-    if (caught)
-        die_of_caught();
     return status;
 }

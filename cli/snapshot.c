@@ -61,13 +61,7 @@ static int stop_waiting(void *arg)
     return end_signal ? -EINTR : 0;
 }
 
-/*
- * From hold_end_signals(1), an end signal is noted, and ends the library's waits, instead
- * of ending the process with the segment still open; hold_end_signals(0) ends the waits'
- * part and lets in one held off meanwhile, which is noted too. The signals keep being
- * noted until the command has closed the segment: cli_end_signals_after_close().
- */
-static void hold_end_signals(int hold)
+void cli_hold_end_signals(int hold)
 {
     if (hold) {
         cli_catch_end_signals(on_end_signal, 0);
@@ -76,6 +70,11 @@ static void hold_end_signals(int hold)
         shmap_set_wait_check(NULL, NULL);
         cli_block_end_signals(0);
     }
+}
+
+int cli_end_signal(void)
+{
+    return end_signal;
 }
 
 void cli_end_if_signalled(void)
@@ -248,7 +247,7 @@ static int write_lock(const char *name, shmap_seg *seg, double timeout)
     int enclosing = cli_enclosing_write(name, seg, NULL);
     if (enclosing < 0)
         return -CLI_EXIT_FAIL;
-    hold_end_signals(1);
+    cli_hold_end_signals(1);
     int rc = enclosing ? 0 : shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, timeout);
     cli_block_end_signals(1);
     if (rc == SHMAP_EOWNERDEAD) {
@@ -272,7 +271,7 @@ static int write_lock(const char *name, shmap_seg *seg, double timeout)
         cli_fail(name, "timed out after %g s waiting for the exclusive lock: %s", timeout, who);
     else
         cli_fail_lib(name, rc);
-    hold_end_signals(0);
+    cli_hold_end_signals(0);
     return -CLI_EXIT_FAIL;
 }
 
@@ -281,7 +280,7 @@ static void write_unlock(shmap_seg *seg, int took)
 {
     if (took > 0)
         shmap_unlock(seg);
-    hold_end_signals(0);
+    cli_hold_end_signals(0);
 }
 
 int cli_write_begin(const char *name, shmap_seg *seg, double timeout)
@@ -351,7 +350,7 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
      * holds it, the copy is made under that hold. */
     double start = mono_s();
     int enclosed = cli_enclosing_read(seg, NULL);
-    hold_end_signals(1);
+    cli_hold_end_signals(1);
     int rc = enclosed ? 0 : shmap_lock(seg, SHMAP_LOCK_SHARED, timeout);
     int locked = !enclosed && rc == 0;
     /* A reader who may not write the segment cannot lock it, nor one that finds the attach
@@ -373,7 +372,7 @@ int cli_snapshot(const char *name, shmap_seg *seg, double timeout, cli_copy_fn c
     }
     if (locked)
         shmap_unlock(seg);
-    hold_end_signals(0);
+    cli_hold_end_signals(0);
     if (status == CLI_EXIT_OK && end_signal)
         status = cli_fail(name, "interrupted");
     return status;
