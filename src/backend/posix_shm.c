@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,11 +18,22 @@
  * Hidden names carry the creator's pid, so a tool can tell the leftovers of a creator that
  * died (their pid is gone) from creations in progress. Pid and counter make the name unique
  * among live processes; O_EXCL catches a leftover of a dead process with the same pid.
+ * The counter starts at a random number: /dev/shm is everyone's, and from 1 anyone could
+ * put files under the next names a known process will try, and make its creation fail.
  */
 void shmap__tmp_name(char *buf, bool slash, const char *final)
 {
-    static atomic_uint counter;
-    snprintf(buf, SHMAP__TMP_NAME_MAX, "%s.shmap-tmp-%d-%u-%.*s", slash ? "/" : "",
+    static atomic_ullong counter;
+    static atomic_bool seeded;
+    if (!atomic_load_explicit(&seeded, memory_order_acquire)) {
+        unsigned long long seed = 0;
+        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+            seed = (unsigned long long)shmap__mono_ns() * 0x9e3779b97f4a7c15ull;
+        unsigned long long zero = 0;
+        atomic_compare_exchange_strong(&counter, &zero, seed);
+        atomic_store_explicit(&seeded, true, memory_order_release);
+    }
+    snprintf(buf, SHMAP__TMP_NAME_MAX, "%s.shmap-tmp-%d-%llu-%.*s", slash ? "/" : "",
              (int)shmap__getpid(), atomic_fetch_add(&counter, 1) + 1, SHMAP__TMP_NAME_KEPT,
              final);
 }

@@ -5,7 +5,9 @@
  * leaves nothing under the name, and gc removes what a killed creator left hidden.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 
@@ -306,4 +308,37 @@ TEST(hidden__a_forked_child_learns_that_its_parent_gave_it_up)
     CHECK_EQ_INT(test_wait(kid), 0);
     util_chan_close(&c);
     CHECK_EQ_INT(util_count_hidden_of(getpid()), 0);
+}
+
+TEST(hidden__names_planted_for_a_known_pid_do_not_stop_its_creation)
+{
+    /* /dev/shm is everyone's: another user who knows a process's pid must not be able to
+     * take the hidden names its next creation will try, and make it fail with EEXIST. */
+    const char *name = test_name("plant");
+    int gofd;
+    pid_t pid = util_spawn_waiting(&gofd);
+    if (pid == 0) {
+        shmap_seg *seg = NULL;
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_KEEP;
+        _exit(shmap_create(&seg, name, SHMAP_U8, 1, (const uint64_t[]){8}, &opts) == 0 &&
+                      shmap_close(seg) == 0
+                  ? 0
+                  : 10);
+    }
+    char path[512];
+    int planted = 0;
+    for (int i = 0; i <= 64; i++) {
+        snprintf(path, sizeof path, "/dev/shm/.shmap-tmp-%d-%d-%s", (int)pid, i, name);
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        planted += fd >= 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    util_go(gofd);
+    int status = test_wait(pid);
+    CHECK_EQ_INT(util_remove_hidden_of(pid), planted);
+    CHECK_EQ_INT(planted, 65);
+    CHECK_EQ_INT(status, 0);
+    CHECK_OK(shmap_delete(name, 0, 0));
 }
