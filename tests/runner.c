@@ -190,12 +190,38 @@ int test_sh(char **out, char **err, const char *fmt, ...)
 }
 
 /*
- * Remove /dev/shm objects whose names start with `pfx`, or with a dot and `pfx` (a test's
- * dot-named segments); return how many there were. With `dead_only`, only hidden objects
- * of unfinished creations (".shmap-tmp-PID-N") whose creator is gone are counted and
- * removed: a live process may be creating one right now.
+ * Is `entry` the hidden object of an unfinished creation (".shmap-tmp-PID-N-NAME") made by
+ * this run, its creator gone? Its NAME starts with this run's C or Python prefix: other
+ * runs and other users may have theirs in /dev/shm, which are not ours to remove. A live
+ * creator may be making it right now.
  */
-static int sweep_objects(const char *pfx, bool dead_only, char *names, size_t size)
+static bool our_dead_hidden(const char *entry)
+{
+    static const char tmp[] = ".shmap-tmp-";
+    if (strncmp(entry, tmp, sizeof tmp - 1) != 0)
+        return false;
+    const char *p = entry + sizeof tmp - 1;
+    int pid = atoi(p);
+    p += strspn(p, "0123456789");
+    if (*p++ != '-')
+        return false;
+    p += strspn(p, "0123456789");
+    if (*p++ != '-')
+        return false;
+    char c[64], py[64];
+    snprintf(c, sizeof c, "shmapt-%d-", (int)runner_pid);
+    snprintf(py, sizeof py, "pyt%d-", (int)runner_pid);
+    if (strncmp(p, c, strlen(c)) != 0 && strncmp(p, py, strlen(py)) != 0)
+        return false;
+    return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/*
+ * Remove /dev/shm objects whose names start with `pfx`, or with a dot and `pfx` (a test's
+ * dot-named segments); return how many there were. With `hidden`, `pfx` is ignored: the
+ * objects taken are the hidden ones our_dead_hidden() says this run left.
+ */
+static int sweep_objects(const char *pfx, bool hidden, char *names, size_t size)
 {
     DIR *d = opendir("/dev/shm");
     int found = 0;
@@ -203,14 +229,9 @@ static int sweep_objects(const char *pfx, bool dead_only, char *names, size_t si
         return 0;
     names[0] = '\0';
     for (struct dirent *e; (e = readdir(d));) {
-        const char *n = e->d_name + (!dead_only && e->d_name[0] == '.');
-        if (strncmp(n, pfx, strlen(pfx)) != 0)
+        const char *n = e->d_name + (e->d_name[0] == '.');
+        if (hidden ? !our_dead_hidden(e->d_name) : strncmp(n, pfx, strlen(pfx)) != 0)
             continue;
-        if (dead_only) {
-            int pid = atoi(e->d_name + strlen(pfx));
-            if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
-                continue;
-        }
         char path[512];
         snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
         unlink(path);
@@ -254,10 +275,10 @@ static int sweep(const char *pfx, pid_t pid, char *names, size_t size)
     return found;
 }
 
-/* Hidden objects of segments being created, left by processes that died. */
+/* Hidden objects of segments this run was creating, left by processes that died. */
 static int sweep_tmp(char *names, size_t size)
 {
-    return sweep_objects(".shmap-tmp-", true, names, size);
+    return sweep_objects(NULL, true, names, size);
 }
 
 static double now(void)
@@ -347,6 +368,10 @@ static void run_pytest(int *passed, int *failed, int *skipped)
         }
         return;
     }
+    /* Names the runner's last sweep knows for this run's (sweep_tmp()). */
+    char py_prefix[32];
+    snprintf(py_prefix, sizeof py_prefix, "pyt%d-", (int)runner_pid);
+    setenv("SHMAP_PYTEST_PREFIX", py_prefix, 1);
     fflush(NULL);
     FILE *p = popen(cmd, "r");
     if (!p) {

@@ -1,8 +1,9 @@
 """Fixtures shared by the Python binding's tests.
 
 Every segment a test makes is named by the `names` fixture, from a prefix unique to this run
-(`pyt<pid>`), and is removed when the test ends, passed or failed. test_zz_leftovers.py checks
-at the end that nothing with the prefix is left in /dev/shm.
+(`pyt<pid>`, or $SHMAP_PYTEST_PREFIX, which the C test runner gives), and is removed when the
+test ends, passed or failed. test_zz_leftovers.py checks at the end that nothing with the
+prefix is left in /dev/shm.
 """
 import errno
 import json
@@ -20,7 +21,7 @@ from procstate import wait_asleep
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-PREFIX = "pyt%d" % os.getpid()
+PREFIX = os.environ.get("SHMAP_PYTEST_PREFIX") or "pyt%d" % os.getpid()
 SHM_DIR = "/dev/shm"
 
 # The upper bound, in seconds, on what the library promises to do at once or within a
