@@ -87,10 +87,10 @@ static const cli_command commands[] = {
      "                 keyword as {\"keyword\", \"type\", \"value\", \"comment\"} (shmap(1))\n"
      "\n"
      "Names are 1 to 23 letters, digits, _ and -, in any case (kept upper-case). Several\n"
-     "keywords are set or deleted all or none: they are all checked first (the free slots\n"
-     "counted, the keywords to delete looked for; a failure names the keywords), and a\n"
-     "change that fails puts back those made before it. A malformed KEY or KEY=VALUE is\n"
-     "bad usage (exit 2), found before the segment is opened.\n"
+     "keywords are set or deleted all or none, in one change that readers see whole: they\n"
+     "are all checked first (the free slots counted, the keywords to delete looked for; a\n"
+     "failure names the keywords). A malformed KEY or KEY=VALUE is bad usage (exit 2),\n"
+     "found before the segment is opened.\n"
      "Reading needs read permission only; setting and deleting need write permission.\n"
      "The command takes no lock (set and fill take the exclusive one): each keyword changes\n"
      "whole and no reader sees one half written, but a holder of the segment's lock is not\n"
@@ -394,7 +394,8 @@ static void print_overview(FILE *out)
           "info, cat, fill, set, watch and export read any object, or a file, as a raw\n"
           "array with --dtype TYPE --shape D,D,... [--offset BYTES] [--private].\n"
           "`shmap help COMMAND` describes a command's arguments and options.\n"
-          "Exit status: 0 on success, 1 on failure, 2 on bad usage.\n",
+          "Exit status: 0 on success, 1 on failure, 2 on bad usage; lock exits with its\n"
+          "command's status.\n",
           out);
 }
 
