@@ -39,18 +39,9 @@ static void print_keywords(const shmap_info *info, const shmap_keyword *kw, int 
 }
 
 /* The shared holds of processes that died holding them. */
-static unsigned dead_holds(const shmap_attacher *att, int natt)
-{
-    unsigned n = 0;
-    for (int i = 0; i < natt; i++)
-        if (!att[i].alive && !att[i].other_pidns)
-            n += att[i].shared;
-    return n;
-}
-
 static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinfo *li)
 {
-    unsigned dead = dead_holds(att, natt);
+    unsigned dead = cli_dead_holds(att, natt);
     if (li->writer && li->writer_waiting)
         LINE("lock", "exclusive, being taken by pid %ld%s, waiting for %u shared %s to end",
              (long)li->writer, li->writer_alive ? "" : " (dead: the next locker recovers it)",

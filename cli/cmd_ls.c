@@ -21,7 +21,8 @@
  *
  *   USERS  live processes in the attach table; "2+1dead" when slots of dead processes
  *          remain (a lock waiter or `shmap gc` clears them)
- *   LOCK   "-" free; else comma-separated parts: "r3" three shared holds; "w1234" the
+ *   LOCK   "-" free; else comma-separated parts: "r3" three shared holds, "r2+1dead" when
+ *          one is a dead process's (the next locker recovers it); "w1234" the
  *          exclusive lock held by pid 1234, "w1234:wait" pid 1234 has claimed it and waits
  *          for the shared holds to end, ":dead" when that writer is dead; "died:1234" a
  *          writer (pid 1234) died holding it, which the next exclusive locker is told
@@ -77,11 +78,13 @@ static void format_users(char *buf, size_t size, const shmap_entry *e)
         snprintf(buf, size, "%u", alive);
 }
 
-static void format_lock(char *buf, size_t size, const shmap_lockinfo *li)
+static void format_lock(char *buf, size_t size, const shmap_lockinfo *li, unsigned dead)
 {
     size_t len = 0;
     buf[0] = '\0';
-    if (li->shared)
+    if (li->shared && dead && dead <= li->shared)
+        len += (size_t)snprintf(buf + len, size - len, "r%u+%udead", li->shared - dead, dead);
+    else if (li->shared)
         len += (size_t)snprintf(buf + len, size - len, "r%u", li->shared);
     if (li->writer > 0 && len < size)
         len += (size_t)snprintf(buf + len, size - len, "%sw%" PRId64 "%s%s", len ? "," : "",
@@ -122,7 +125,8 @@ static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int
     snprintf(r->cell[COL_BYTES], SHMAP_NAME_MAX, "%llu", (unsigned long long)in->data_size);
     snprintf(r->cell[COL_CREATOR], SHMAP_NAME_MAX, "%ld", (long)in->creator_pid);
     format_users(r->cell[COL_USERS], SHMAP_NAME_MAX, e);
-    format_lock(r->cell[COL_LOCK], SHMAP_NAME_MAX, &e->lock);
+    format_lock(r->cell[COL_LOCK], SHMAP_NAME_MAX, &e->lock,
+                cli_dead_holds(e->attachers, (int)e->nattachers));
     snprintf(r->cell[COL_GEN], SHMAP_NAME_MAX, "%llu", (unsigned long long)in->generation);
     cli_format_age(r->cell[COL_AGE], SHMAP_NAME_MAX, in->created_ns, now);
     snprintf(r->cell[COL_STATUS], SHMAP_NAME_MAX, "%s", in->deleted ? "deleted" : "ok");

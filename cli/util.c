@@ -997,6 +997,15 @@ int cli_open(const char *cmd, const char *name, unsigned int flags, const cli_ra
     return 0;
 }
 
+unsigned cli_dead_holds(const shmap_attacher *att, int n)
+{
+    unsigned holds = 0;
+    for (int i = 0; i < n; i++)
+        if (!att[i].alive && !att[i].other_pidns)
+            holds += att[i].shared;
+    return holds;
+}
+
 void cli_count_processes(const shmap_attacher *att, int n, unsigned *alive, unsigned *dead)
 {
     *alive = *dead = 0;
