@@ -3,9 +3,10 @@
  *
  * Cleans up after dead processes with shmap_gc(): one line per action on stdout, then a
  * summary line. A failed action is one error line on stderr ("shmap: NAME: message") and
- * makes the status 1. A transient segment kept because processes this user cannot inspect
- * may map it (the library's -EBUSY) is not a failure: a line on stdout says why and what to
- * do, in a dry run too, and the status stays 0.
+ * makes the status 1. What the library keeps, saying so in its detail ("NAME: kept: ..."),
+ * is not a failure: a transient segment that processes this user cannot inspect may map
+ * (-EBUSY), or a leftover this user may not remove (-EPERM, -EACCES). A line on stdout says
+ * why and what to do, in a dry run too, and the status stays 0.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -16,13 +17,13 @@
 static const cli_opt gc_opts[] = {{"dry-run", 0}, {"prefix", 1}, {NULL, 0}};
 
 struct tally {
-    unsigned removed, cleared_slots, cleared_segments, tmp, unfinished, kept;
+    unsigned removed, cleared_slots, cleared_segments, tmp, unfinished, kept, kept_theirs;
     unsigned failed, failed_segments, failed_tmp;
 };
 
 /*
- * Why a transient segment was kept: the library's detail after its "NAME: kept: ", or a
- * plain explanation when there is no such detail.
+ * Why something was kept: the library's detail after its "NAME: kept: ", or NULL when
+ * there is no such detail.
  */
 static const char *kept_reason(const char *name)
 {
@@ -30,7 +31,18 @@ static const char *kept_reason(const char *name)
     size_t len = strlen(name);
     if (detail && strncmp(detail, name, len) == 0 && strncmp(detail + len, ": kept: ", 8) == 0)
         return detail + len + 8;
-    return "a process whose mappings this user cannot read may map it; run gc as root";
+    return NULL;
+}
+
+/* What an event is about, in the words of its line. */
+static const char *what_of(const shmap_gc_event *ev)
+{
+    if (ev->action == SHMAP_GC_REMOVED_TRANSIENT)
+        return "transient segment";
+    if (ev->action != SHMAP_GC_REMOVED_TMP)
+        return "segment";
+    /* System V has no hidden names: its unfinished creations are under their key. */
+    return strncmp(ev->name, "sysv://", 7) == 0 ? "unfinished segment" : "hidden leftover";
 }
 
 static int on_event(const shmap_gc_event *ev, void *ctx)
@@ -38,11 +50,19 @@ static int on_event(const shmap_gc_event *ev, void *ctx)
     struct tally *t = ctx;
     char name[4 * SHMAP_NAME_MAX];
     cli_escape_text(name, sizeof name, ev->name);
-    if (ev->action == SHMAP_GC_REMOVED_TRANSIENT && ev->status == -EBUSY) {
+    const char *reason = ev->status < 0 ? kept_reason(ev->name) : NULL;
+    if (ev->status == -EBUSY || reason) {
         char why[1024];
-        cli_escape_text(why, sizeof why, kept_reason(ev->name));
-        t->kept++;
-        printf("kept transient segment %s: %s\n", name, why);
+        cli_escape_text(why, sizeof why,
+                        reason ? reason
+                               : "a process whose mappings this user cannot read may map it; "
+                                 "run gc as root");
+        /* Kept as maybe in use (-EBUSY), or as not this user's to remove (its refusal). */
+        if (ev->status == -EBUSY)
+            t->kept++;
+        else
+            t->kept_theirs++;
+        printf("kept %s %s: %s\n", what_of(ev), name, why);
         return 0;
     }
     if (ev->status < 0) {
@@ -68,7 +88,6 @@ static int on_event(const shmap_gc_event *ev, void *ctx)
                ev->slots, cli_plural(ev->slots, "slot", "slots"), name);
         break;
     case SHMAP_GC_REMOVED_TMP:
-        /* System V has no hidden names: its unfinished creations are under their key. */
         if (strncmp(ev->name, "sysv://", 7) == 0) {
             t->unfinished++;
             printf("%s unfinished segment %s (its creator, pid %d, died creating it)\n", verb,
@@ -113,7 +132,7 @@ int cmd_gc(int argc, char **argv)
     const char *sep = "";
     if (!t.removed && !t.cleared_segments && !t.tmp && !t.unfinished) {
         /* Nothing done, but "nothing to do" would belie a kept or failed segment. */
-        if (!t.kept && !t.failed)
+        if (!t.kept && !t.kept_theirs && !t.failed)
             printf("nothing to do");
     } else {
         printf("%u transient %s %s, %u stale attach %s %s in %u %s, %u hidden %s %s", t.removed,
@@ -130,6 +149,10 @@ int cmd_gc(int argc, char **argv)
     if (t.kept) {
         printf("%s%u transient %s kept (may be in use)", sep, t.kept,
                cli_plural(t.kept, "segment", "segments"));
+        sep = ", ";
+    }
+    if (t.kept_theirs) {
+        printf("%s%u kept that this user may not remove", sep, t.kept_theirs);
         sep = ", ";
     }
     if (t.failed_segments) {

@@ -5133,15 +5133,19 @@ static int gc_collect(const shmap_gc_event *ev, void *ctx)
 /* The action of an event in the words of `shmap gc`'s lines. */
 static const char *gc_action_name(const shmap_gc_event *ev)
 {
+    /* Not a failure: kept because processes this user cannot inspect may map it (-EBUSY),
+     * or because this user may not remove it (-EPERM, -EACCES: the detail says who may). */
+    int kept = ev->status == -EBUSY || ev->status == -EPERM || ev->status == -EACCES;
     switch (ev->action) {
     case SHMAP_GC_REMOVED_TRANSIENT:
-        /* Not a failure: kept because processes this user cannot inspect may map it. */
-        return ev->status == -EBUSY ? "kept_transient" : "removed_transient";
+        return kept ? "kept_transient" : "removed_transient";
     case SHMAP_GC_CLEARED_SLOTS:
         return "cleared_slots";
     case SHMAP_GC_REMOVED_TMP:
         /* System V has no hidden names: its creations that never completed keep their key. */
-        return strncmp(ev->name, "sysv://", 7) == 0 ? "removed_unfinished" : "removed_leftover";
+        if (strncmp(ev->name, "sysv://", 7) == 0)
+            return kept ? "kept_unfinished" : "removed_unfinished";
+        return kept ? "kept_leftover" : "removed_leftover";
     }
     return "unknown";
 }

@@ -90,35 +90,35 @@ static int remove_name(const shmap_seg *seg, const struct shmap__name *n)
 }
 
 
-/*
- * Whether this user may remove the name without the lock, as force does: a name in a sticky
- * directory (/dev/shm is one) only if the object or the directory is theirs, any other name
- * if they may write its directory; a System V segment if they own or created it. When it
- * cannot be told, say yes: the hint then offers force, which reports its own refusal.
- */
-static bool may_remove(const struct shmap__name *n)
+int shmap__may_remove(const struct shmap__name *n, const char *doing)
 {
-    uid_t me = geteuid();
-    if (me == 0 || n->store == SHMAP_STORE_MEMFD)
-        return true;
-    if (n->store == SHMAP_STORE_SYSV) {
-        shmap_info info;
-        return shmap_stat(n->name, &info) < 0 || info.uid == me || info.creator_uid == me;
-    }
+    if (geteuid() == 0 || n->store == SHMAP_STORE_MEMFD)
+        return 0;
+    if (n->store == SHMAP_STORE_SYSV)
+        return shmap__sysv_removal_denied(n);
     char path[SHMAP_NAME_MAX + 16], dir[sizeof path];
     snprintf(path, sizeof path, "%s%s", n->store == SHMAP_STORE_POSIX ? "/dev/shm" : "",
              n->os_handle);
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (!slash)
-        return true;
+        return 0;
     slash[slash == dir] = '\0'; /* "/x" has the directory "/" */
     struct stat obj, d;
     if (lstat(path, &obj) < 0 || stat(dir, &d) < 0)
-        return true;
-    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0)
-        return false;
-    return !(d.st_mode & S_ISVTX) || obj.st_uid == me || d.st_uid == me;
+        return 0;
+    /* A read-only file system is nobody's to write: the removal says so. */
+    bool writable = faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0 || errno == EROFS;
+    int rc = shmap__may_unlink(&d, writable, &obj);
+    if (rc == -EACCES)
+        return shmap__err(rc, "%s: permission denied to %s: this user may not write its "
+                              "directory, %s", n->name, doing, dir);
+    /* As force would say it: glibc's shm_unlink() gives EACCES for the kernel's EPERM. */
+    if (rc < 0)
+        return shmap__err(n->store == SHMAP_STORE_POSIX ? -EACCES : rc,
+                          "%s: permission denied to %s: only its owner (uid %u) or root may, %s "
+                          "being a sticky directory", n->name, doing, (unsigned)obj.st_uid, dir);
+    return 0;
 }
 
 /*
@@ -146,7 +146,7 @@ static bool held_here(const shmap_seg *seg, char *how, size_t size)
 /* The hint for a user who may not take the lock: what force would do for them. */
 static const char *force_hint(const struct shmap__name *n)
 {
-    return may_remove(n) ? "delete with force to remove it without the lock"
+    return shmap__may_remove(n, "remove it") == 0 ? "delete with force to remove it without the lock"
                          : "nor may it remove it without the lock: this user may not remove "
                            "the name";
 }
@@ -180,6 +180,12 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
                                   "lock (%s)", n.name, force_hint(&n));
         if (rc < 0)
             return rc;
+        /* One who may write the segment but not remove its name would wait for its users,
+         * keeping new readers out meanwhile, only to fail: told at once. */
+        if ((rc = shmap__may_remove(&n, "remove it")) < 0) {
+            shmap_close(seg);
+            return rc;
+        }
         char how[64];
         bool alone = (flags & SHMAP_DELETE_NOT_MINE) || shmap__self_threads() == 1;
         if (alone && held_here(seg, how, sizeof how)) {

@@ -84,6 +84,9 @@ struct gc {
     const char *dir;          /* a directory of files ("file:/DIR/"), or NULL: /dev/shm */
     const char *listing;      /* the path of the directory being walked, for messages */
     char who[SHMAP_NAME_MAX]; /* the name of the object at hand, as events name it */
+    bool dir_known;           /* dir_st and dir_writable describe that directory */
+    bool dir_writable;        /* this process may write and search it */
+    struct stat dir_st;
 };
 
 /*
@@ -133,6 +136,43 @@ static int report(struct gc *g, shmap_gc_action action, const char *name, pid_t 
     ev.dry_run = (g->flags & SHMAP_GC_DRY_RUN) != 0;
     ev.status = status;
     return g->cb(&ev, g->ctx);
+}
+
+/*
+ * A leftover this user may not remove (another user's, in a sticky directory such as
+ * /dev/shm, or in a directory it may not write) is kept, and said to be, in a dry run as
+ * in a real one: the refusal the removal would meet (-EPERM, -EACCES), with a detail
+ * "NAME: kept: ..." saying who may remove it, as kept_unseen() says why a segment may be in
+ * use. 0 when this user may remove it, or when that cannot be told (the removal then says
+ * what is wrong).
+ */
+static int not_ours_to_remove(struct gc *g, const char *name, const struct stat *st)
+{
+    if (!g->dir_known)
+        return 0;
+    int rc = shmap__may_unlink(&g->dir_st, g->dir_writable, st);
+    if (rc == -EACCES)
+        return shmap__err(-EACCES, "%s: kept: this user may not write %s, where it is; run gc "
+                                  "as root or as a user who may", who_of(g, name), g->listing);
+    if (rc < 0)
+        return shmap__err(rc, "%s: kept: it belongs to uid %u, and only its owner or root "
+                                  "may remove it from %s, a sticky directory; run gc as root "
+                                  "or as uid %u", who_of(g, name), (unsigned)st->st_uid,
+                          g->listing, (unsigned)st->st_uid);
+    return 0;
+}
+
+/* The same for a System V segment, which its owner, its creator or root may remove. */
+static int sysv_not_ours_to_remove(const struct shmid_ds *ds, const char *name)
+{
+    unsigned uid = (unsigned)ds->shm_perm.uid, cuid = (unsigned)ds->shm_perm.cuid;
+    if (shmap__may_rmid(ds->shm_perm.uid, ds->shm_perm.cuid) == 0)
+        return 0;
+    if (uid != cuid)
+        return shmap__err(-EPERM, "%s: kept: only its owner (uid %u), its creator (uid %u) or "
+                                  "root may remove it; run gc as one of them", name, uid, cuid);
+    return shmap__err(-EPERM, "%s: kept: only its owner (uid %u) or root may remove it; run gc "
+                              "as root or as uid %u", name, uid, uid);
 }
 
 /* Is the creator recorded in a checked header copy gone? A creator that recorded itself in
@@ -376,8 +416,8 @@ static int gc_tmp(struct gc *g, int dfd, const char *name)
     }
     if ((pid_t)pid == shmap__getpid() || shmap__proc_alive((pid_t)pid, start))
         return 0;
-    int rc = 0;
-    if (!(g->flags & SHMAP_GC_DRY_RUN) && (rc = remove_object(g, dfd, name, &st)) == 1)
+    int rc = not_ours_to_remove(g, name, &st);
+    if (!rc && !(g->flags & SHMAP_GC_DRY_RUN) && (rc = remove_object(g, dfd, name, &st)) == 1)
         return 0; /* gone already */
     return report(g, SHMAP_GC_REMOVED_TMP, name, (pid_t)pid, 0, (uint64_t)st.st_size, rc);
 }
@@ -527,7 +567,8 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
      * the object only through one descriptor when it looks for users, so any other open
      * file or mapping of it, ours included, means a user. */
     unsigned nlive, stale;
-    if (unused_transient(&h, &stale)) {
+    int kept = 0;
+    if (unused_transient(&h, &stale) && !(kept = not_ours_to_remove(g, name, &st))) {
         bool done;
         int rc = gc_transient(g, dfd, name, fd, &st, &h, &done);
         if (done || rc)
@@ -536,6 +577,10 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
     } else {
         close(fd);
     }
+    int rc;
+    if (kept && (rc = report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, 0,
+                             (uint64_t)st.st_size, kept)) != 0)
+        return rc;
     if (!stale)
         return 0;
     /* Clearing needs write access; a dry run only checks that it would have it. */
@@ -588,9 +633,9 @@ static int gc_sysv_incomplete(struct gc *g, int id, const struct shmid_ds *ds,
 {
     if (!creator_gone(h) || !sysv_same_and_unused(id, ds, 0))
         return 0;
-    int status = 0;
-    if (!(g->flags & SHMAP_GC_DRY_RUN) && shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL &&
-        errno != EIDRM) {
+    int status = sysv_not_ours_to_remove(ds, name);
+    if (!status && !(g->flags & SHMAP_GC_DRY_RUN) && shmctl(id, IPC_RMID, NULL) < 0 &&
+        errno != EINVAL && errno != EIDRM) {
         int e = errno;
         status = shmap__err(-e, "%s: cannot remove: %s", name, strerror(e));
     }
@@ -667,12 +712,18 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
     if (check < 0)
         return 0;
     unsigned nlive, stale;
-    if (unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, 0)) {
+    int kept = 0;
+    if (unused_transient(&h, &stale) && sysv_same_and_unused(id, ds, 0) &&
+        !(kept = sysv_not_ours_to_remove(ds, name))) {
         bool done;
         int rc = gc_sysv_transient(g, id, ds, name, &h, &done);
         if (done || rc)
             return rc;
     }
+    int rc;
+    if (kept && (rc = report(g, SHMAP_GC_REMOVED_TRANSIENT, name, h.creator_pid, 0, size,
+                             kept)) != 0)
+        return rc;
     if (!stale)
         return 0;
     /* Clearing needs write access; a dry run only checks that it would have it. */
@@ -701,6 +752,10 @@ static int gc_dir(struct gc *g, const char *dir)
         return shmap__process_error(-errno, "cannot list %s", dir);
     if (!d)
         return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
+    /* Whether this user may remove what it finds there (not_ours_to_remove()). A read-only
+     * file system is nobody's to write: a removal there fails, and says why. */
+    g->dir_known = fstat(dirfd(d), &g->dir_st) == 0;
+    g->dir_writable = faccessat(dirfd(d), ".", W_OK | X_OK, AT_EACCESS) == 0 || errno == EROFS;
     int rc = 0;
     while (rc == 0) {
         errno = 0;

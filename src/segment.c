@@ -902,13 +902,22 @@ static bool empty_file(const struct shmap__name *n)
  * Replacing replaces segments: an object of the name that is not one (a user's file under a
  * mistyped file: name, another program's object or System V segment, a FIFO or a device)
  * is refused, as delete refuses it, rather than lost; an empty file holds nothing to lose,
- * and is replaced. Another process can still put something there between this look and
- * the replace.
+ * and is replaced. A file: name that is a symbolic link is refused too: the rename would
+ * replace the link, not the segment it leads to. A name this user may not remove (another
+ * user's, in the sticky /dev/shm) is refused before the work, saying who may; System V
+ * says so as it removes the old segment. Another process can still put something there
+ * between this look and the replace.
  */
 static int replace_check(const struct shmap__name *n)
 {
     char why[SHMAP_NAME_MAX + 128];
-    int rc = not_a_segment(n, why, sizeof why);
+    int rc;
+    if (n->store == SHMAP_STORE_FILE && (rc = shmap__file_symlink(n)) < 0)
+        return shmap__err(rc, "%s: is a symbolic link: refusing to replace it (the link would "
+                              "be replaced, not the segment it leads to)", n->name);
+    if (n->store != SHMAP_STORE_SYSV && (rc = shmap__may_remove(n, "replace it")) < 0)
+        return rc;
+    rc = not_a_segment(n, why, sizeof why);
     if (rc == -EINVAL)
         return shmap__err(rc, "%s: refusing to replace it", why);
     if (rc < 0 && empty_file(n))

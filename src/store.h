@@ -188,6 +188,23 @@ SHMAP__HIDDEN int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__cre
  * "no such ...". */
 SHMAP__HIDDEN int shmap__path_perm(const char *path, const char *who, const char *what,
                                    const struct shmap__perm_change *ch, struct stat *st);
+/*
+ * linux/perm.c: may this process remove a name, as unlink(2) and shmctl(IPC_RMID) judge it?
+ * 0 when it may, else the code the kernel would give. A name is removed from a directory
+ * (`dir`) it may write and search (`dir_writable`: faccessat(W_OK | X_OK, AT_EACCESS)), or
+ * -EACCES; from a sticky one (/dev/shm, /tmp) only if the object (`obj`) or the directory is
+ * its user's, or with CAP_FOWNER, or -EPERM. A System V segment by its owner `uid`, its
+ * creator `cuid`, or with CAP_SYS_ADMIN, or -EPERM. Removals refused this way are told
+ * before anything waits for them (shmap_delete()) and passed by (shmap_gc()).
+ */
+SHMAP__HIDDEN int shmap__may_unlink(const struct stat *dir, bool dir_writable,
+                                    const struct stat *obj);
+SHMAP__HIDDEN int shmap__may_rmid(uid_t uid, uid_t cuid);
+/* delete.c: the same for the name `n` picks, its object looked at without following a
+ * symbolic link: 0, or the refusal with a detail "NAME: permission denied to DOING: ..."
+ * saying who may (`doing`: "remove it", "replace it"). 0 too when it cannot be told (the
+ * name or its directory cannot be looked at): the removal then says what is wrong. */
+SHMAP__HIDDEN int shmap__may_remove(const struct shmap__name *n, const char *doing);
 /* perm.c: the error for a change the kernel refused with EPERM, saying who may make it:
  * the owner or root, and for System V segments (`sysv`) their creator `cuid` too. */
 SHMAP__HIDDEN int shmap__perm_denied(const char *who, const struct shmap__perm_change *ch,
@@ -233,6 +250,10 @@ SHMAP__HIDDEN void shmap__sysv_name(int id, const struct shmid_ds *ds, char *buf
 /* backend/sysv_shm.c: -ENOENT for a System V segment `who` that was deleted while still
  * attached, with a detail saying so and then `what` follows from it. */
 SHMAP__HIDDEN int shmap__sysv_deleted(const char *who, const char *what);
+/* backend/sysv_shm.c: -EPERM, with a detail saying who may, when this process may not
+ * remove the System V segment `n` names (shmap__may_rmid(), its owners read without read
+ * permission); 0 when it may, or when that cannot be told. */
+SHMAP__HIDDEN int shmap__sysv_removal_denied(const struct shmap__name *n);
 /* backend/sysv_shm.c: describe one System V segment by id into the last entry of a list. */
 SHMAP__HIDDEN int shmap__sysv_describe_id(int id, struct shmap__list *l);
 

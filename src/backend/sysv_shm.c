@@ -526,11 +526,31 @@ static int sysv_destroy(const struct shmap__name *n, dev_t dev, ino_t ino)
     return shmap__err(-e, "%s: cannot remove: %s", n->name, strerror(e));
 }
 
+int shmap__sysv_removal_denied(const struct shmap__name *n)
+{
+    int id;
+    struct shmid_ds ds;
+    if (find_id(n, &id) < 0 || !listed_ds(id, &ds))
+        return 0; /* cannot tell: the removal says what is wrong */
+    if (shmap__may_rmid(ds.shm_perm.uid, ds.shm_perm.cuid) == 0)
+        return 0;
+    if (ds.shm_perm.cuid != ds.shm_perm.uid)
+        return shmap__err(-EPERM, "%s: permission denied to remove it: only its owner (uid %u), "
+                                  "its creator (uid %u) or root may", n->name,
+                          (unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid);
+    return shmap__err(-EPERM, "%s: permission denied to remove it: only its owner (uid %u) or "
+                              "root may", n->name, (unsigned)ds.shm_perm.uid);
+}
+
 static int sysv_unlink(const struct shmap__name *n)
 {
     struct shmap__name copy = *n;
     struct shmap__obj obj = SHMAP__OBJ_INIT;
     int rc = sysv_open(&copy, SHMAP__ACC_RDONLY, &obj);
+    /* Removing needs no read permission: one who may not read it is told whether they may
+     * remove it, and who may, rather than that it cannot be read. */
+    if (rc == -EACCES && (rc = shmap__sysv_removal_denied(n)) == 0)
+        rc = find_id(n, &obj.id);
     if (rc < 0)
         return rc;
     /* Removed already: there is no name left, as for a POSIX segment removed twice. */
@@ -539,6 +559,8 @@ static int sysv_unlink(const struct shmap__name *n)
     if (shmctl(obj.id, IPC_RMID, NULL) == 0)
         return 0;
     int e = errno;
+    if (e == EPERM && (rc = shmap__sysv_removal_denied(n)) < 0)
+        return rc;
     if (e == EPERM)
         return shmap__err(-EPERM, "%s: permission denied to remove it", n->name);
     /* Removed by another process since it was found: as a POSIX name removed twice. */

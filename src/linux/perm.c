@@ -13,9 +13,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -70,4 +72,32 @@ int shmap__path_perm(const char *path, const char *who, const char *what,
         rc = shmap__err(-errno, "%s: fstat: %s", who, strerror(errno));
     close(fd);
     return rc;
+}
+
+/* Does this process have capability `cap` (linux/capability.h) in its effective set? When
+ * the kernel will not say, only root is taken to. */
+static bool capable(int cap)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+    if (syscall(SYS_capget, &h, d) != 0)
+        return geteuid() == 0;
+    return (d[cap / 32].effective >> (cap % 32)) & 1u;
+}
+
+int shmap__may_unlink(const struct stat *dir, bool dir_writable, const struct stat *obj)
+{
+    if (!dir_writable)
+        return -EACCES;
+    uid_t me = geteuid();
+    if (!(dir->st_mode & S_ISVTX) || obj->st_uid == me || dir->st_uid == me ||
+        capable(CAP_FOWNER))
+        return 0;
+    return -EPERM;
+}
+
+int shmap__may_rmid(uid_t uid, uid_t cuid)
+{
+    uid_t me = geteuid();
+    return uid == me || cuid == me || capable(CAP_SYS_ADMIN) ? 0 : -EPERM;
 }

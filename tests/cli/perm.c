@@ -443,6 +443,88 @@ TEST(cli_rm__another_users_segment_says_permission_denied_to_remove_it)
     util_clear(&out, &err);
 }
 
+TEST(cli_rm__one_who_may_not_remove_it_is_told_at_once_not_after_waiting_for_its_users)
+{
+    /* Mode 0666 lets nobody take the lock, and a reader holds it: rm would wait for the
+     * reader, keeping new readers out meanwhile, only to be refused the removal. It is
+     * refused first, naming who may remove it. */
+    util_need_root();
+    char sticky[SHMAP_NAME_MAX], file[SHMAP_NAME_MAX + 16];
+    snprintf(sticky, sizeof sticky, "%s/sticky", util_test_dir());
+    CHECK(mkdir(sticky, 01777) == 0 && chmod(sticky, 01777) == 0);
+    CHECK(chmod(util_test_dir(), 0711) == 0);
+    snprintf(file, sizeof file, "file:%s/seg", sticky);
+    char *out = NULL, *err = NULL;
+    for (int s = 0; s < 3; s++) {
+        const char *name = s < 2 ? name_on(s, "rmwait") : file;
+        create(name);
+        RUN(0, "chmod", "666", name);
+        pid_t reader = util_spawn_opener(name, SHMAP_RDONLY, SHMAP_LOCK_SHARED);
+        double t0 = util_now_s();
+        CHECK_EQ_INT(run_as_nobody(&err, "rm", "--timeout=10", name), 1);
+        CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+        CHECK_ERROR_LINE(err, "permission denied to remove it");
+        CHECK_CONTAINS(err, s == 1 ? "only its owner (uid 0) or root may"
+                                   : "only its owner (uid 0) or root may, ");
+        util_kill9(reader);
+        remove_seg(name);
+    }
+    util_clear(&out, &err);
+}
+
+TEST(cli_create__replacing_another_users_segment_is_refused_first_and_says_who_may)
+{
+    /* In a sticky directory only the owner or root may remove a name, and so replace it:
+     * said before the new segment is made, as System V says it, and nothing is left. */
+    util_need_root();
+    char sticky[SHMAP_NAME_MAX], file[SHMAP_NAME_MAX + 16];
+    snprintf(sticky, sizeof sticky, "%s/sticky", util_test_dir());
+    CHECK(mkdir(sticky, 01777) == 0 && chmod(sticky, 01777) == 0);
+    CHECK(chmod(util_test_dir(), 0711) == 0);
+    snprintf(file, sizeof file, "file:%s/seg", sticky);
+    char *out = NULL, *err = NULL;
+    for (int s = 0; s < 2; s++) {
+        const char *name = s == 0 ? name_on(0, "replother") : file;
+        create(name);
+        RUN(0, "chmod", "666", name);
+        /* More arguments than run_as_nobody() takes: a type and a shape. */
+        pid_t pid = util_spawn();
+        if (pid == 0) {
+            util_become_nobody();
+            char *e = NULL;
+            int rc = test_cli(NULL, &e, NULL, "create", name, "u16", "4", "--replace", NULL);
+            _exit(rc == 1 && e && strstr(e, "permission denied to replace it: only its owner "
+                                            "(uid 0) or root may, ") &&
+                          strstr(e, "being a sticky directory")
+                      ? 0
+                      : 10);
+        }
+        CHECK_EQ_INT(test_wait(pid), 0);
+        CHECK(strncmp(info_of(name, "dtype"), "u8 ", 3) == 0);
+        remove_seg(name);
+    }
+    CHECK_EQ_INT(util_dir_entries(sticky), 0);
+    util_clear(&out, &err);
+}
+
+TEST(cli_rm__a_system_v_segment_nobody_may_read_says_who_may_remove_it)
+{
+    /* IPC_STAT needs read permission, IPC_RMID does not: a user who may not read the
+     * segment is told who may remove it, not that it cannot be read, and is not offered
+     * --force, which could not help. */
+    util_need_root();
+    const char *name = name_on(1, "rmread");
+    create(name);
+    char *out = NULL, *err = NULL;
+    CHECK_EQ_INT(run_as_nobody(&err, "rm", name, NULL), 1);
+    CHECK_ERROR_LINE(err, "this user may not open it read-write to take its lock (nor may it "
+                          "remove it without the lock: this user may not remove the name)");
+    CHECK_EQ_INT(run_as_nobody(&err, "rm", "--force", name), 1);
+    CHECK_ERROR_LINE(err, "permission denied to remove it: only its owner (uid 0) or root may");
+    remove_seg(name);
+    util_clear(&out, &err);
+}
+
 /* As nobody: an owner who takes read or write access from itself, on System V. */
 static void own_access_as_nobody(const char *name)
 {

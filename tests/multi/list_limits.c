@@ -11,6 +11,7 @@
  * skip under AddressSanitizer, which needs terabytes of it.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -326,19 +327,27 @@ static void gc_proc_as_nobody(void)
     CHECK_EQ_INT(ev.ev[0].status, -EBUSY);
     /* Two descriptors: the directory's and the segment's. The read-write open to mark it
      * finds none; in a dry run, which does not mark, the search of /proc finds none. */
-    gc_fails(2, transient_name, 0, "too many open files: cannot open /dev/shm/");
-    gc_fails(2, transient_name, SHMAP_GC_DRY_RUN,
-             "too many open files: cannot search /proc for the users of /dev/shm/");
+    char open_fails[PATH_MAX + 64], search_fails[PATH_MAX + 64];
+    snprintf(open_fails, sizeof open_fails, "too many open files: cannot open %s/",
+             util_test_dir());
+    snprintf(search_fails, sizeof search_fails,
+             "too many open files: cannot search /proc for the users of %s/", util_test_dir());
+    gc_fails(2, transient_name, 0, open_fails);
+    gc_fails(2, transient_name, SHMAP_GC_DRY_RUN, search_fails);
     /* Three: /proc opens, a process's maps in it do not. */
-    gc_fails(3, transient_name, 0,
-             "too many open files: cannot search /proc for the users of /dev/shm/");
-    CHECK_CONTAINS(shmap_last_error(), transient_name);
+    gc_fails(3, transient_name, 0, search_fails);
+    CHECK_CONTAINS(shmap_last_error(), "/seen.shm");
 }
 
 TEST(gc_limits__out_of_descriptors_searching_proc_fails_rather_than_keeps)
 {
     util_need_root();
-    transient_name = test_name("seen");
+    /* A file in a directory anyone may write (not sticky): nobody may remove root's file
+     * there, but not ask for its lease, so only /proc can tell who maps it. */
+    static char name[PATH_MAX];
+    CHECK(chmod(util_test_dir(), 0777) == 0);
+    snprintf(name, sizeof name, "file:%s", util_test_path("seen.shm"));
+    transient_name = name;
     /* Root's transient segment, readable by all, whose creator has exited. */
     pid_t pid = util_spawn();
     if (pid == 0) {
@@ -352,7 +361,7 @@ TEST(gc_limits__out_of_descriptors_searching_proc_fails_rather_than_keeps)
     }
     CHECK_EQ_INT(test_wait(pid), 0);
     in_child(gc_proc_as_nobody);
-    CHECK(util_shm_exists(transient_name));
+    CHECK(access(transient_name + 5, F_OK) == 0);
     CHECK_OK(shmap_unlink(transient_name));
 }
 

@@ -186,11 +186,25 @@ def test_gc__a_hidden_leftover_of_a_dead_creation(child):
             os.unlink(path)
 
 
+@pytest.fixture
+def open_dir():
+    """A directory anyone may write, without the sticky bit: nobody may remove root's files
+    there, but not ask the kernel whether anyone maps them. Removed at teardown."""
+    path = os.path.join("/tmp", shmap.unique_name(PREFIX) + "-dir")
+    os.mkdir(path)
+    os.chmod(path, 0o777)
+    yield path
+    for entry in os.listdir(path):
+        os.unlink(os.path.join(path, entry))
+    os.rmdir(path)
+
+
 @needs_root
-def test_gc__kept_when_this_user_cannot_see_who_may_map_it(family, child):
-    """Run by nobody, of a segment of root's: root's processes, whose mappings nobody may not
-    read, could map it, so it is kept and the event says why, as the command's line does."""
-    name = family + "root"
+def test_gc__kept_when_this_user_cannot_see_who_may_map_it(open_dir, child):
+    """Run by nobody, of a file segment of root's that nobody may remove: root's processes,
+    whose mappings nobody may not read, could map it, so it is kept and the event says why,
+    as the command's line does."""
+    name = "file:%s/root.seg" % open_dir
     creator = killed_creator(child, [(name, True)])
     for dry, events in zip((True, False), gc_as_nobody(name)):
         (e,) = [shmap.GcEvent(e) for e in events]
@@ -207,26 +221,35 @@ def test_gc__kept_when_this_user_cannot_see_who_may_map_it(family, child):
     line = cli.stdout.splitlines()[0]
     assert line.startswith("kept transient segment %s: pid " % name), line
     assert line.rsplit("; ", 1)[1] == e.message.rsplit("; ", 1)[1]
-    assert os.path.exists(os.path.join(SHM_DIR, name))
+    assert os.path.exists(name[5:])
 
 
 @needs_root
-def test_gc__a_failure_on_one_segment_is_an_event_not_an_exception(sysv_names, child):
-    """nobody may read root's System V segment (mode 0644) but not remove it: gc reports the
-    failed removal (EPERM, with the library's message) and goes on; the command prints it on
-    stderr and exits 1."""
-    name = sysv_names()
-    creator = killed_creator(child, [(name, True)])
-    dry, done = [[shmap.GcEvent(e) for e in events] for events in gc_as_nobody(name)]
-    assert summary(dry) == summary(done) == [("removed_transient", name, creator, None)]
-    assert dry[0].status == 0 and dry[0].message is None
-    assert done[0].status == -errno.EPERM
-    assert done[0].message == "%s: cannot remove: %s" % (name, os.strerror(errno.EPERM))
-    cli = subprocess.run([shmap_bin(), "gc", "--prefix", name], capture_output=True,
-                         text=True, timeout=60, user=65534, group=65534, extra_groups=[])
-    assert cli.returncode == 1
-    assert cli.stderr == "shmap: %s: cannot remove: %s\n" % (name, os.strerror(errno.EPERM))
-    assert shmap.info(name)["transient"] is True  # still there
+def test_gc__what_this_user_may_not_remove_is_kept_and_says_who_may(family, sysv_names,
+                                                                     child):
+    """nobody may not remove root's segments (/dev/shm is sticky; a System V segment is its
+    owner's or creator's to remove): gc keeps them, in a dry run as in a real one, the
+    status being the refusal a removal would meet and the message saying who may; the
+    command prints the same on stdout and exits 0."""
+    posix, sysv = family + "root", sysv_names()
+    creator = killed_creator(child, [(posix, True), (sysv, True)])
+    why = {posix: "it belongs to uid 0, and only its owner or root may remove it from "
+                  "/dev/shm, a sticky directory; run gc as root or as uid 0",
+           sysv: "only its owner (uid 0) or root may remove it; run gc as root or as uid 0"}
+    for name in (posix, sysv):
+        for dry, events in zip((True, False), gc_as_nobody(name)):
+            (e,) = [shmap.GcEvent(e) for e in events]
+            assert (e.action, e.name, e.pid, e.dry_run, e.status) == \
+                ("kept_transient", name, creator, dry, -errno.EPERM)
+            assert e.message == "%s: kept: %s" % (name, why[name])
+        cli = subprocess.run([shmap_bin(), "gc", "--prefix", name], capture_output=True,
+                             text=True, timeout=60, user=65534, group=65534, extra_groups=[])
+        assert cli.returncode == 0, cli.stderr
+        assert cli.stdout == "kept transient segment %s: %s\ngc: 1 kept that this user may " \
+                             "not remove\n" % (name, why[name])
+        assert shmap.info(name)["transient"] is True  # still there
+    assert summary(shmap.gc(posix)) == [("removed_transient", posix, creator, None)]
+    assert summary(shmap.gc(sysv)) == [("removed_transient", sysv, creator, None)]
 
 
 @needs_root

@@ -52,6 +52,43 @@ TEST(delete__a_symbolic_link_to_a_file_segment_is_refused_and_leaves_it_whole)
     CHECK(rmdir(dir) == 0);
 }
 
+TEST(delete__a_replace_through_a_symbolic_link_is_refused_and_leaves_both_whole)
+{
+    /* The rename would put the new segment in the link's place, and the segment it leads
+     * to would live on under its own name: two segments where one was asked for. A dangling
+     * link is refused alike. */
+    const char *dir = util_test_dir();
+    char name[160], link_name[160], path[128], link_path[128], dangling[160];
+    snprintf(path, sizeof path, "%s/target", dir);
+    snprintf(link_path, sizeof link_path, "%s/link", dir);
+    snprintf(name, sizeof name, "file:%s", path);
+    snprintf(link_name, sizeof link_name, "file:%s", link_path);
+    snprintf(dangling, sizeof dangling, "file:%s/dangling", dir);
+    shmap_seg *seg = make_kept(name);
+    CHECK(symlink("target", link_path) == 0);
+    CHECK(symlink("nowhere", dangling + 5) == 0);
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP | SHMAP_CREATE_REPLACE;
+    const uint64_t dims[1] = {8};
+    shmap_seg *other = NULL;
+    for (int i = 0; i < 2; i++) {
+        CHECK_ERR(shmap_create(&other, i ? dangling : link_name, SHMAP_F64, 1, dims, &opts),
+                  -EINVAL);
+        CHECK_CONTAINS(shmap_last_error(), "is a symbolic link: refusing to replace it");
+    }
+    struct stat st;
+    CHECK(lstat(link_path, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(lstat(dangling + 5, &st) == 0 && S_ISLNK(st.st_mode));
+    shmap_info info;
+    CHECK_OK(shmap_stat(name, &info));
+    CHECK_EQ_INT(info.dtype, SHMAP_F32);
+    CHECK_EQ_INT(util_dir_entries(dir), 3);
+    CHECK_OK(shmap_close(seg));
+    CHECK(unlink(link_path) == 0 && unlink(dangling + 5) == 0);
+    CHECK_OK(shmap_unlink(name));
+    CHECK(rmdir(dir) == 0);
+}
+
 /* A link elsewhere to a POSIX segment, named as a file: the audit's case. */
 TEST(delete__a_symbolic_link_to_a_posix_segment_is_refused_and_leaves_it_whole)
 {
