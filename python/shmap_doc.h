@@ -694,9 +694,12 @@ PyDoc_STRVAR(segment_offset_doc,
 "(after its header), the offset given for a raw mapping.");
 PyDoc_STRVAR(segment_seen_doc,
 "The generation this Segment has seen, an int that wait() and read_frame() wait to\n"
-"pass and then advance. It starts at the generation at open. Set it to go back or\n"
-"skip: seen = 0 makes read_frame() return the oldest frame a ring still holds (the\n"
-"latest for a plain segment), and seen = seg.generation waits for the next publish.\n"
+"pass and then advance. It starts at the generation when this Segment was made by\n"
+"open(), open_fd() or create() (exist_ok=True too), even when another Segment of\n"
+"this process maps the segment already: only what is published later is new to it.\n"
+"dup() copies it. Set it to go back or skip: seen = 0 makes read_frame() return the\n"
+"oldest frame a ring still holds (the latest for a plain segment), and\n"
+"seen = seg.generation waits for the next publish.\n"
 "Shared by the threads that use this Segment: give each reader thread a Segment of\n"
 "its own.");
 PyDoc_STRVAR(segment_attached_doc,

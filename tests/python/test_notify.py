@@ -50,6 +50,55 @@ def test_wait__seen_starts_at_the_generation_at_open(name):
                 r.seen = 1.5
 
 
+def refs(name):
+    """The reference counts of the mappings of this process for a segment, sorted."""
+    return sorted(m["refs"] for m in shmap.mappings() if m["name"] == name)
+
+
+def test_wait__second_open_in_this_process_starts_at_its_own_generation(name):
+    """A later open shares the mapping of an earlier one (same access), yet its seen is the
+    generation at its own open, not at the mapping's: what came before it is not new."""
+    with shmap.create(name, 4, "u1") as w, shmap.open(name) as first:
+        assert first.seen == 0
+        w.publish()
+        w.publish()
+        with shmap.open(name) as later:
+            assert refs(name) == [1, 2]  # the creator's mapping, and first's shared by later
+            assert later.seen == 2 == later.generation
+            with pytest.raises(BlockingIOError):
+                later.wait(timeout=0)
+            w.publish()
+            assert later.wait(timeout=0) == 3
+        assert first.wait(timeout=0) == 3  # first's own seen is still its own
+
+
+def test_wait__exist_ok_of_an_existing_segment_starts_at_the_generation_now(name):
+    with shmap.create(name, 4, "u1") as w:
+        for _ in range(3):
+            w.publish()
+        with shmap.create(name, 4, "u1", exist_ok=True) as again:
+            assert refs(name) == [2]  # the creator's mapping, shared
+            assert again.seen == 3 == again.generation
+            with pytest.raises(BlockingIOError):
+                again.wait(timeout=0)
+
+
+def test_read_frame__ring_later_opener_gets_only_later_frames(name):
+    with shmap.create(name, (4, 2), "i2", ring=True) as w, shmap.open(name) as first:
+        for k in range(3):
+            w.write_begin()[:] = k
+            w.publish()
+        with shmap.open(name) as later:
+            assert refs(name) == [1, 2]
+            with pytest.raises(BlockingIOError):
+                later.read_frame(timeout=0)  # frames 0-2 came before it
+            w.write_begin()[:] = 3
+            w.publish()
+            f = later.read_frame(timeout=0)
+            assert (f.number, f.missed) == (3, 0) and (f.data == 3).all()
+        assert first.read_frame(timeout=0).number == 0  # the first opener had them all
+
+
 def test_wait__another_thread_runs_and_publishes(name):
     with shmap.create(name, 4, "u1") as seg, shmap.open(name) as r:
         rounds = []
