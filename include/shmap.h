@@ -809,13 +809,16 @@ SHMAP_EXTERN int shmap_writable(const shmap_seg *seg);
 SHMAP_EXTERN int shmap_info_get(const shmap_seg *seg, shmap_info *out);
 
 /**
- * @brief Describe an open segment as its mapping found it when it was opened or created,
+ * @brief Describe an open segment as it was when this handle was opened or created,
  * without reading the segment.
  *
  * The fields that never change are those of shmap_info_get(); generation and published_ns
- * are those of that moment, and nkeywords is not counted (0). Nothing of the segment is
- * touched, so no page of it is faulted in: for bindings that describe every handle they
- * wrap, and for a reader that takes "the generation when I attached" as its start.
+ * are those of the open or create that made @p seg (for a handle from shmap_dup(), of the
+ * one it copies), and nkeywords is not counted (0). An open that maps the segment keeps
+ * the header it checked; one that shares a mapping this process had already (an open
+ * with the same access) reads the two then. Nothing of the segment is touched here, so
+ * no page of it is faulted in: for bindings that describe every handle they wrap, and for
+ * a reader that takes "the generation when I attached" as its start.
  * @return 0, or #SHMAP_EINVAL for a NULL argument.
  */
 SHMAP_EXTERN int shmap_info_at_open(const shmap_seg *seg, shmap_info *out);

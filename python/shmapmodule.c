@@ -2081,10 +2081,10 @@ static PyObject *segment_wrap(shmap_seg *seg, PyArray_Descr *descr)
     self->created = shmap_created(seg) != 0; /* fixed for the mapping's life */
     self->created_pid = this_pid();
     self->offset = info->data_offset;
-    /* The generation now, not the one in the description: that is the mapping's, from the
-     * first open that made it, and an open that shares the mapping must not take frames
-     * published before it as new. Reading it faults in the header page, once. */
-    self->seen = self->raw ? 0 : shmap_generation(seg);
+    /* The generation when this handle was made, which shmap_info_at_open() reads even for
+     * an open that shares a mapping an earlier one made: frames published before are not
+     * new to it. */
+    self->seen = self->raw ? 0 : info->generation;
     self->elsize = (Py_ssize_t)info->elsize;
     self->nbytes = (Py_ssize_t)info->data_size;
     self->ndim = (int)info->ndim;

@@ -420,6 +420,12 @@ struct shmap_seg {
     unsigned lock_held;     /* SHMAP_LOCK_SHARED / _EXCLUSIVE held through this handle, or 0;
                                with SHMAP__HELD_DIED when taken with SHMAP_EOWNERDEAD */
     pid_t lock_pid;         /* the process that took it (a forked child does not own it) */
+    /* For shmap_info_at_open(), a handle whose open shared a mapping an earlier open made
+     * (and its dups): the generation and publish time at that open. The mapping's copy of
+     * the header is as the earlier open read it. */
+    bool start_own;
+    uint64_t start_gen;
+    int64_t start_pub_ns;
 };
 #define SHMAP__HELD_DIED (1u << 8)
 

@@ -62,8 +62,24 @@ static shmap_seg *new_handle(struct shmap__map *m)
         seg->map = m;
         seg->lock_held = 0;
         seg->lock_pid = 0;
+        seg->start_own = false;
     }
     return seg;
+}
+
+/*
+ * Note where a handle that an open gave by sharing an existing mapping starts, for
+ * shmap_info_at_open(): a reader takes that generation as the one it attached at, and what
+ * was published since the mapping's first open is not new to it. Reading the live header
+ * touches its page, which a handle with a mapping of its own, the usual case, is spared:
+ * its open has just read the header it keeps. (Raw mappings are never shared.)
+ */
+static void handle_start_now(shmap_seg *seg)
+{
+    const struct shmap__header *live = shmap__live(seg);
+    seg->start_gen = __atomic_load_n(&live->generation, __ATOMIC_ACQUIRE);
+    seg->start_pub_ns = __atomic_load_n(&live->last_publish_ns, __ATOMIC_RELAXED);
+    seg->start_own = true;
 }
 
 /*
@@ -411,6 +427,7 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
                       int access, bool keep_fd, bool by_name)
 {
     int rc = 0;
+    bool shared = false;
     struct shmap__map *fresh = NULL;
     pthread_mutex_lock(&registry_lock);
     struct shmap__map *m = registry_find(obj->st.st_dev, obj->st.st_ino, access);
@@ -427,6 +444,7 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
                                         "references until the last one is closed", n->name);
     } else if (m) {
         m->refs++;
+        shared = true;
         map_set_perm(m, &obj->st); /* a mode changed since is shown by every handle */
         if (obj->deleted) {
             __atomic_store_n(&m->deleted, true, __ATOMIC_RELAXED);
@@ -445,6 +463,8 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
     if (rc == 0 && !(*out = new_handle(m))) {
         m->refs--;
         rc = shmap__err(-ENOMEM, "%s: out of memory", n->name);
+    } else if (rc == 0 && shared) {
+        handle_start_now(*out);
     }
     /* Record this process in the attach table (a full table only disables locks). */
     if (rc == 0 && access == SHMAP__ACC_RDWR)
@@ -1314,10 +1334,16 @@ int shmap_dup(shmap_seg **out, shmap_seg *seg)
     int rc = 0;
     pthread_mutex_lock(&registry_lock);
     struct shmap__map *m = seg->map;
-    if (!(*out = new_handle(m)))
+    if (!(*out = new_handle(m))) {
         rc = shmap__err(-ENOMEM, "%s: out of memory", m->name.name);
-    else
+    } else {
         m->refs++;
+        /* Described as the handle it copies: reading the live header here would fault its
+         * page in for every dup, and bindings dup a handle for each array they export. */
+        (*out)->start_own = seg->start_own;
+        (*out)->start_gen = seg->start_gen;
+        (*out)->start_pub_ns = seg->start_pub_ns;
+    }
     pthread_mutex_unlock(&registry_lock);
     return rc;
 }
@@ -1508,6 +1534,10 @@ int shmap_info_at_open(const shmap_seg *seg, shmap_info *out)
     const struct shmap__header *h = (const struct shmap__header *)(const void *)m->head;
     object_info(m, out);
     shmap__info_fill(out, h, NULL, NULL, NULL);
+    if (seg->start_own) {
+        out->generation = seg->start_gen;
+        out->published_ns = seg->start_pub_ns;
+    }
     out->deleted = __atomic_load_n(&m->deleted, __ATOMIC_RELAXED);
     if (m->desc_fields)
         snprintf(out->record_fields, sizeof out->record_fields, "%s", m->desc_fields);

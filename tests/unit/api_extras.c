@@ -201,6 +201,60 @@ TEST(info__at_open_reads_nothing_of_the_segment_and_keeps_the_generation_then)
     CHECK_OK(shmap_unlink(name));
 }
 
+TEST(info__at_open_of_an_open_that_shares_a_mapping_is_its_own)
+{
+    /* A second open with the same access shares the first one's mapping; what it reports
+     * is as at its own open, not as the mapping's first open found the segment: a reader
+     * starting from it must not take earlier frames as new. A dup reports as its source,
+     * and neither dup nor report faults a page in. */
+    const char *name = test_name("atopen2");
+    const uint64_t dims[1] = {8};
+    shmap_create_opts o = SHMAP_CREATE_OPTS_INIT;
+    o.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *w = NULL, *first = NULL, *later = NULL, *d1 = NULL, *d2 = NULL;
+    CHECK_OK(shmap_create(&w, name, SHMAP_U8, 1, dims, &o));
+    CHECK_OK(shmap_close(w));
+    CHECK_OK(shmap_open(&first, name, SHMAP_RDONLY));
+    CHECK_OK(shmap_dup(&d1, first));
+    shmap_info a;
+    CHECK_OK(shmap_info_at_open(d1, &a));
+    CHECK_EQ_INT(mapping_rss_kb(name), 0);
+    CHECK_EQ_INT(a.generation, 0);
+    CHECK_OK(shmap_open(&w, name, SHMAP_RDWR));
+    CHECK_OK(shmap_publish(w));
+    CHECK_OK(shmap_publish(w));
+    shmap_info live;
+    CHECK_OK(shmap_info_get(w, &live));
+    CHECK_OK(shmap_open(&later, name, SHMAP_RDONLY));
+    CHECK(shmap_data(later) == shmap_data(first)); /* one mapping */
+    CHECK_OK(shmap_info_at_open(later, &a));
+    CHECK_EQ_INT(a.generation, 2);
+    CHECK(a.published_ns == live.published_ns && a.published_ns != 0);
+    CHECK_OK(shmap_info_at_open(first, &a));
+    CHECK_EQ_INT(a.generation, 0);
+    CHECK_EQ_INT(a.published_ns, 0);
+    CHECK_OK(shmap_dup(&d2, later));
+    CHECK_OK(shmap_info_at_open(d2, &a));
+    CHECK_EQ_INT(a.generation, 2);
+    CHECK_OK(shmap_info_at_open(d1, &a));
+    CHECK_EQ_INT(a.generation, 0);
+    /* create with OPEN of a segment this process maps read-write shares that mapping too. */
+    shmap_seg *again = NULL;
+    o.flags = SHMAP_CREATE_KEEP | SHMAP_CREATE_OPEN;
+    CHECK_OK(shmap_publish(w));
+    CHECK_OK(shmap_create(&again, name, SHMAP_U8, 1, dims, &o));
+    CHECK(shmap_data(again) == shmap_data(w));
+    CHECK_OK(shmap_info_at_open(again, &a));
+    CHECK_EQ_INT(a.generation, 3);
+    CHECK_OK(shmap_close(again));
+    CHECK_OK(shmap_close(d2));
+    CHECK_OK(shmap_close(d1));
+    CHECK_OK(shmap_close(later));
+    CHECK_OK(shmap_close(first));
+    CHECK_OK(shmap_close(w));
+    CHECK_OK(shmap_unlink(name));
+}
+
 TEST(attached_alloc__matches_attached_and_is_null_when_none)
 {
     const char *name = test_name("attalloc");
