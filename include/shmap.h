@@ -288,6 +288,9 @@ enum shmap_create_flags {
      * Keep the segment when this process unmaps it (default: destroy what we created). A
      * segment created without it goes with its creator: it counts as transient, so one
      * left by a creator that was killed is removed by `shmap gc` once nobody uses it.
+     * A `file:` segment with its name (not a hidden one never finished) is never removed by
+     * closing, with this flag or without it, and counts as transient only if created with
+     * #SHMAP_CREATE_TRANSIENT.
      */
     SHMAP_CREATE_KEEP = 1u << 2,
     /** Record the segment as transient: `shmap gc` may remove it once its users are gone. */
@@ -368,7 +371,9 @@ typedef struct shmap_create_opts {
  *
  * By default creation fails with -EEXIST if the name exists; see #shmap_create_flags.
  * Unless #SHMAP_CREATE_KEEP is given, the segment is destroyed when the last reference in
- * this process is closed (IDL's default); shmap_set_destroy() changes that later.
+ * this process is closed (IDL's default); shmap_set_destroy() changes that later. A `file:`
+ * segment is the exception: closing never removes a file that has its name, so it is kept
+ * as if #SHMAP_CREATE_KEEP were given.
  *
  * @param[out] out the new handle.
  * @param[in] name the segment name.
@@ -396,7 +401,8 @@ SHMAP_EXTERN int shmap_create(shmap_seg **out, const char *name, shmap_dtype dty
  * A POSIX or file segment is renamed into place atomically, never over an existing one
  * unless it was created with #SHMAP_CREATE_REPLACE; a System V segment is marked complete;
  * a memfd segment has nothing to do. From then on it is as if shmap_create() had made it
- * so: #SHMAP_CREATE_KEEP and shmap_set_destroy() decide what its last close does.
+ * so: #SHMAP_CREATE_KEEP and shmap_set_destroy() decide what its last close does (a
+ * `file:` segment is never removed by closing).
  *
  * @param[in] seg a handle of the segment, in the process that created it.
  * @return 0; -EEXIST (the name was taken meanwhile: the segment stays hidden, and goes at
@@ -507,6 +513,8 @@ SHMAP_EXTERN int shmap_unmap(shmap_seg *seg);
  * it calls this itself. The creator's choice is recorded in the segment for `shmap gc`: a
  * segment its creator destroys counts as transient (removed once the creator is dead and
  * nobody uses it), one it keeps as persistent unless it was created transient.
+ * A `file:` segment is never removed by closing: for one, this changes nothing and
+ * returns 0.
  * @param[in] destroy non-zero to destroy, zero to keep.
  * @return 0, or #SHMAP_EINVAL for a NULL @p seg.
  */

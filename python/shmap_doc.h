@@ -54,8 +54,10 @@ PyDoc_STRVAR(module_doc,
 "\n"
 "Destroy policy (IDL's): a segment this process created is destroyed (its name\n"
 "removed) when this process's last reference to it goes, and at interpreter exit,\n"
-"unless it was created with keep=True or set_destroy(False) was called. A segment\n"
-"this process only attached is never removed by it: attaching never unlinks, unlike\n"
+"unless it was created with keep=True or set_destroy(False) was called. A file:\n"
+"segment is never removed by closing, keep=True or not (only a hidden one never\n"
+"finished is), and set_destroy() changes nothing for it. A segment this process\n"
+"only attached is never removed by it: attaching never unlinks, unlike\n"
 "multiprocessing.shared_memory's resource tracker. A process that ends abruptly\n"
 "(os._exit, a signal) leaves its segments where they are: shmap.gc() (or `shmap gc`)\n"
 "collects those it would have destroyed, and those created transient=True, once\n"
@@ -167,7 +169,9 @@ PyDoc_STRVAR(create_doc,
 "          open, create it, then call shmap.chmod(name, 0).\n"
 "keep      keep the segment when this process's last reference goes (default: a\n"
 "          segment you create is destroyed then, as in IDL, and counts as transient,\n"
-"          so shmap.gc() removes it if this process is killed before it can).\n"
+"          so shmap.gc() removes it if this process is killed before it can). A\n"
+"          file: segment is kept either way, and counts as transient only with\n"
+"          transient=True.\n"
 "transient record it as transient, with keep=True too: shmap.gc() (or `shmap gc`)\n"
 "          may remove it once its creator and users are gone.\n"
 "replace   replace an existing segment of that name, atomically (an object of\n"
@@ -992,8 +996,9 @@ PyDoc_STRVAR(segment_set_destroy_doc,
 "attached; False keeps one it created. The creator's choice is recorded in the\n"
 "segment for shmap.gc(): one its creator destroys counts as transient (removed if the\n"
 "creator is killed first), one it keeps as persistent unless created transient=True.\n"
-"Raw mappings never destroy anything. Returns None. Raises ValueError if the segment\n"
-"is closed.");
+"Raw mappings never destroy anything, and a file: segment is never removed by\n"
+"closing: for one, this changes nothing. Returns None. Raises ValueError if the\n"
+"segment is closed.");
 
 PyDoc_STRVAR(segment_finish_create_doc,
 "finish_create($self, /)\n"

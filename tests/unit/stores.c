@@ -91,6 +91,24 @@ TEST(stores__idl_example_double_ramp_in_a_temporary_file)
     tmp_cleanup();
 }
 
+TEST(stores__file_is_never_removed_by_closing_even_with_set_destroy)
+{
+    /* As documented at SHMAP_CREATE_KEEP and shmap_set_destroy(): without KEEP, and asked
+     * to destroy, a file stays, and does not count as transient for gc. */
+    uint64_t n = 8;
+    const char *path = tmp_path("kept.dat");
+    shmap_seg *seg;
+    CHECK_OK(shmap_create(&seg, file_name(path), SHMAP_U8, 1, &n, NULL));
+    CHECK_OK(shmap_set_destroy(seg, 1));
+    shmap_info info;
+    CHECK_OK(shmap_info_get(seg, &info));
+    CHECK_EQ_INT(info.transient, 0);
+    CHECK_OK(shmap_close(seg));
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    tmp_cleanup();
+}
+
 TEST(stores__file_shared_mapping_writes_through)
 {
     uint64_t n = 100;
