@@ -249,8 +249,9 @@ SHMAP_EXTERN int shmap_name_check(const char *name, shmap_store *store);
 /**
  * @brief Make a fresh name that no segment has now (IDL's GET_NAME).
  * @param[out] buf receives the name, such as "shmap-4f2a9c1e-1".
- * @param[in] size size of @p buf; #SHMAP_NAME_MAX is always enough, 256 is for any
- *            prefix of up to 230 bytes.
+ * @param[in] size size of @p buf; 256 is always enough: a name longer than NAME_MAX (255)
+ *            bytes is never made, and a prefix too long for one is #SHMAP_EBADNAME
+ *            whatever the size.
  * @param[in] prefix start of the name (NULL for "shmap"); must itself be a valid name of a
  *            POSIX segment (no store prefix).
  * @return 0; #SHMAP_EBADNAME for a bad prefix; -ERANGE if @p buf is too small;

@@ -127,14 +127,18 @@ int shmap_name_unique(char *buf, size_t size, const char *prefix)
         uint32_t r;
         if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
             r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)atomic_load(&counter);
-        int len = snprintf(buf, size, "%s-%08x-%u", n.name, r,
+        /* Made whole first: a prefix too long for any name is the fault to report, not a
+         * buffer that no size would make big enough. */
+        char made[NAME_MAX + 32];
+        int len = snprintf(made, sizeof made, "%s-%08x-%u", n.name, r,
                            atomic_fetch_add(&counter, 1) + 1);
-        if (len < 0 || (size_t)len >= size)
-            return shmap__err(-ERANGE, "unique name from prefix '%s' needs %d bytes, buffer "
-                                       "has %zu", prefix, len + 1, size);
-        if (len > NAME_MAX)
+        if (len < 0 || len > NAME_MAX)
             return shmap__err(SHMAP_EBADNAME, "prefix '%s' is too long for a unique name",
                               prefix);
+        if ((size_t)len >= size)
+            return shmap__err(-ERANGE, "unique name from prefix '%s' needs %d bytes, buffer "
+                                       "has %zu", prefix, len + 1, size);
+        memcpy(buf, made, (size_t)len + 1);
         char handle[SHMAP_NAME_MAX + 1];
         snprintf(handle, sizeof handle, "/%s", buf);
         /* O_NONBLOCK: a FIFO there must not hang, and an object under a lease (shmap gc

@@ -148,8 +148,28 @@ TEST(name_unique__bad_prefix_is_ebadname_and_small_buffer_erange)
     char longp[260];
     memset(longp, 'p', 250);
     longp[250] = '\0';
-    int rc = shmap_name_unique(buf, sizeof buf, longp);
-    CHECK(rc == SHMAP_EBADNAME || rc == -ERANGE);
+    CHECK_ERR(shmap_name_unique(buf, sizeof buf, longp), SHMAP_EBADNAME);
+}
+
+TEST(name_unique__too_long_prefix_is_ebadname_whatever_the_buffer)
+{
+    /* 248 bytes and "-XXXXXXXX-N" make more than 255: no buffer helps, so the caller must
+     * not be told to grow a small one (-ERANGE) and then be refused for the prefix. */
+    char small[256], big[SHMAP_NAME_MAX], tiny[8];
+    char p[249];
+    memset(p, 'p', 248);
+    p[248] = '\0';
+    CHECK_ERR(shmap_name_unique(small, sizeof small, p), SHMAP_EBADNAME);
+    CHECK_CONTAINS(shmap_last_error(), "too long for a unique name");
+    CHECK_ERR(shmap_name_unique(tiny, sizeof tiny, p), SHMAP_EBADNAME);
+    CHECK_ERR(shmap_name_unique(big, sizeof big, p), SHMAP_EBADNAME);
+    /* A prefix that fits: 256 bytes are enough, a buffer one byte short is -ERANGE. */
+    p[230] = '\0';
+    CHECK_OK(shmap_name_unique(small, sizeof small, p));
+    size_t len = strlen(small);
+    CHECK(len <= NAME_MAX && strncmp(small, p, 230) == 0);
+    CHECK_ERR(shmap_name_unique(big, len, p), -ERANGE);
+    CHECK_CONTAINS(shmap_last_error(), "needs");
 }
 
 TEST(store_name__names_every_store)
