@@ -1123,9 +1123,11 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
     } else if ((elsize = shmap_dtype_size(dtype)) == 0) {
         return shmap__err(SHMAP_EDTYPE, "%s: invalid element type code %d", n.name, (int)dtype);
     }
-    if (!dims || ndim < 1 || ndim > SHMAP_MAX_DIMS)
+    if (ndim < 1 || ndim > SHMAP_MAX_DIMS)
         return shmap__err(SHMAP_ESHAPE, "%s: %u dimensions; give 1 to %d", n.name, ndim,
                           SHMAP_MAX_DIMS);
+    if (!dims) /* as shmap_create() says it: the count given is not at fault */
+        return shmap__err(SHMAP_ESHAPE, "%s: no dimensions given", n.name);
     uint64_t nelem = 1, data_size, end;
     for (unsigned i = 0; i < ndim; i++) {
         if (dims[i] == 0)

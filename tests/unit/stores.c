@@ -455,6 +455,24 @@ TEST(stores__raw_too_small_object_names_both_sizes)
     tmp_cleanup();
 }
 
+TEST(stores__raw_without_dims_says_none_were_given)
+{
+    /* As shmap_create() says it: the count of dimensions is not what is wrong. */
+    const char *path = tmp_path("nodims.bin");
+    write_pattern(path, 1000);
+    shmap_seg *seg;
+    for (unsigned ndim = 1; ndim <= 2; ndim++) {
+        CHECK_ERR(shmap_open_raw(&seg, file_name(path), SHMAP_U8, ndim, NULL, NULL),
+                  SHMAP_ESHAPE);
+        CHECK_CONTAINS(shmap_last_error(), "no dimensions given");
+    }
+    CHECK_ERR(shmap_open_raw(&seg, file_name(path), SHMAP_U8, 0, NULL, NULL), SHMAP_ESHAPE);
+    CHECK_CONTAINS(shmap_last_error(), "0 dimensions; give 1 to 8");
+    CHECK_ERR(shmap_create(&seg, test_name("nodims"), SHMAP_U8, 1, NULL, NULL), SHMAP_ESHAPE);
+    CHECK_CONTAINS(shmap_last_error(), "no dimensions given");
+    tmp_cleanup();
+}
+
 TEST(stores__raw_handle_refuses_header_calls_and_takes_templates)
 {
     uint64_t dims[2] = {4, 8};
