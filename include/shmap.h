@@ -133,10 +133,10 @@ SHMAP_EXTERN const char *shmap_errname(int err);
 /**
  * @brief The detailed message of the last failing call made by this thread.
  *
- * It names what was wrong ("segment '/frames': object is 4096 bytes, header needs
- * 266240"). It stays until the next failing call in the same thread; successful calls
- * do not clear or change it, but for shmap_gc(), which gives its callback the detail of each
- * part that failed. It holds at most 511 bytes: a longer message (naming a path of
+ * It names what was wrong ("frames: object is 4096 bytes, its header needs 266240"). It
+ * stays until the next failing call in the same thread; successful calls do not clear or
+ * change it, but for shmap_gc(), which gives its callback the detail of each part that
+ * failed. It holds at most 511 bytes: a longer message (naming a path of
  * kilobytes) keeps its start and its end, which says what went wrong, its middle written
  * "...".
  * @return a thread-local string, never NULL (empty when nothing has failed).
