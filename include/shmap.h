@@ -1523,7 +1523,7 @@ typedef struct shmap_entry {
  *         cannot open /dev/shm/NAME to list it (this process's limit, ulimit -n, is
  *         1024)"; a System V segment is attached whole to be read, so a small
  *         address-space limit, ulimit -v, fails it with -ENOMEM); or #SHMAP_EINVAL for a
- *         NULL argument. *out is NULL and *count 0 on failure.
+ *         NULL argument or unknown flags. *out is NULL and *count 0 on failure.
  */
 SHMAP_EXTERN int shmap_list(shmap_entry **out, size_t *count, unsigned int flags);
 

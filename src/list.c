@@ -443,6 +443,10 @@ int shmap_list(shmap_entry **out, size_t *count, unsigned int flags)
         return shmap__err(SHMAP_EINVAL, "shmap_list: NULL argument");
     *out = NULL;
     *count = 0;
+    /* As every call that takes flags: a bit this version does not know may mean something
+     * to a newer one, so it is refused rather than silently ignored. */
+    if (flags & ~(unsigned)(SHMAP_LIST_ALL | SHMAP_LIST_KEYWORDS))
+        return shmap__err(SHMAP_EINVAL, "shmap_list: unknown flags 0x%x", flags);
     /* Entries that fail say why through the detail: a listing that succeeds leaves the
      * caller's as it was, as every successful call does. */
     char saved[SHMAP__ERR_SIZE];

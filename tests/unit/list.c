@@ -539,3 +539,16 @@ TEST(list__keyword_change_left_unfinished_read_as_keyword_list_reads_it)
     util_kill9(live);
     CHECK_OK(shmap_unlink(name));
 }
+
+TEST(list__unknown_flags_are_einval_as_for_every_call_with_flags)
+{
+    shmap_entry sentinel;
+    shmap_entry *list = &sentinel; /* set to NULL even on this failure */
+    size_t n = 7;
+    CHECK_ERR(shmap_list(&list, &n, 1u << 7), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "unknown flags 0x80");
+    CHECK(list == NULL && n == 0);
+    CHECK_ERR(shmap_list(&list, &n, SHMAP_LIST_ALL | (1u << 2)), SHMAP_EINVAL);
+    CHECK_OK(shmap_list(&list, &n, SHMAP_LIST_ALL | SHMAP_LIST_KEYWORDS));
+    shmap_list_free(list);
+}
