@@ -1437,7 +1437,7 @@ SHMAP_EXTERN int shmap_keyword_list_alloc(const shmap_seg *seg, shmap_keyword **
  * STRING; inside quotes, the quote doubled stands for itself (`'it''s'`, as FITS writes it
  * and `shmap keyword` prints it). A comment follows " / ". An integer beyond 64 bits is
  * refused, not rounded.
- * @return 0 or #SHMAP_EKEYWORD.
+ * @return 0, #SHMAP_EKEYWORD, or #SHMAP_EINVAL for a NULL argument.
  */
 SHMAP_EXTERN int shmap_keyword_parse(const char *text, shmap_keyword *out);
 

@@ -363,6 +363,14 @@ TEST(keyword_list_alloc__matches_keyword_list)
     CHECK_OK(shmap_close(seg));
 }
 
+TEST(keyword_parse__null_arguments_are_einval)
+{
+    shmap_keyword kw;
+    CHECK_ERR(shmap_keyword_parse(NULL, &kw), SHMAP_EINVAL);
+    CHECK_ERR(shmap_keyword_parse("A=1", NULL), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "NULL argument");
+}
+
 TEST(keyword_parse__value_type_follows_its_form)
 {
     shmap_keyword k;
