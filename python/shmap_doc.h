@@ -403,8 +403,9 @@ PyDoc_STRVAR(perm_doc,
 "--\n"
 "\n"
 "Return the permission bits and owner of the object a name picks, as the kernel\n"
-"reports them: a shmap.Perm, the named tuple (mode, uid, gid) of ints, where mode\n"
-"holds the permission bits only (0o640; os.stat(path).st_mode & 0o7777 for a file).\n"
+"reports them: a shmap.Perm, a tuple (mode, uid, gid) of ints with named fields, as\n"
+"os.stat_result is, where mode holds the permission bits only (0o640;\n"
+"os.stat(path).st_mode & 0o7777 for a file).\n"
 "\n"
 "It reads what chmod() and chown() change, on any object the name picks (a segment,\n"
 "a foreign object, a file, a System V segment), without opening it: the user needs\n"
@@ -1260,7 +1261,9 @@ PyDoc_STRVAR(lock_owner_died_doc,
 PyDoc_STRVAR(lock_name_doc, "The name of the segment.");
 
 PyDoc_STRVAR(frame_doc,
-"A frame copied by Segment.read_frame(): a named tuple (data, number, missed, torn).");
+"A frame copied by Segment.read_frame(): a tuple (data, number, missed, torn) with\n"
+"named fields, as os.stat_result is (a struct sequence: no _fields or _asdict() of\n"
+"collections.namedtuple).");
 PyDoc_STRVAR(frame_data_doc,
 "The frame, a new numpy array (a copy that is never torn, unless torn is True).");
 PyDoc_STRVAR(frame_number_doc,
@@ -1273,8 +1276,9 @@ PyDoc_STRVAR(frame_torn_doc,
 "the copy may then be torn.");
 
 PyDoc_STRVAR(gc_event_doc,
-"One action of shmap.gc(): a named tuple (action, name, pid, slots, size, dry_run,\n"
-"status, message). With dry_run, what would be done.");
+"One action of shmap.gc(): a tuple (action, name, pid, slots, size, dry_run, status,\n"
+"message) with named fields, as os.stat_result is (a struct sequence: no _fields or\n"
+"_asdict() of collections.namedtuple). With dry_run, what would be done.");
 PyDoc_STRVAR(gc_event_action_doc,
 "What was done, as `shmap gc` says it: 'removed_transient' (a transient segment whose\n"
 "creator is dead and that nobody uses), 'kept_transient' (one kept because processes\n"
@@ -1302,7 +1306,9 @@ PyDoc_STRVAR(gc_event_message_doc,
 "pid 12 (uid 1000) may map it ...'); None when status is 0.");
 
 PyDoc_STRVAR(perm_tuple_doc,
-"The mode and owner of an object, from shmap.perm(): a named tuple (mode, uid, gid).");
+"The mode and owner of an object, from shmap.perm(): a tuple (mode, uid, gid) with\n"
+"named fields, as os.stat_result is (a struct sequence: no _fields or _asdict() of\n"
+"collections.namedtuple).");
 PyDoc_STRVAR(perm_mode_doc,
 "The permission bits, an int (0o640): what chmod() sets and info()'s mode spells.");
 PyDoc_STRVAR(perm_uid_doc, "The owner's user id, an int.");
