@@ -656,6 +656,9 @@ enum shmap_delete_flags {
  *         names the pids holding the lock; -EDEADLK (this process holds the lock, and no other
  *         thread of it will let go); -EACCES
  *         (this user may not open it read-write to take the lock, or may not remove it);
+ *         -EPERM (may not remove it: a file in a sticky directory, or a System V segment,
+ *         that is another user's). A user who may not remove the name is told at once,
+ *         before any wait, with a detail saying who may;
  *         #SHMAP_EFORMAT; #SHMAP_EBADNAME; -EINVAL (a `file:` name that is a symbolic
  *         link); #SHMAP_EINVAL; or the codes of shmap_open().
  */
@@ -1248,10 +1251,15 @@ typedef struct shmap_gc_event {
     unsigned int slots;        /**< slots cleared (CLEARED_SLOTS) */
     uint64_t size;             /**< size of the object in bytes */
     int dry_run;               /**< nothing was changed: this is what would be done */
-    int status;                /**< 0 done; else why it failed (the action was not done):
-                                    -EBUSY for a transient segment kept because processes
-                                    whose mappings cannot be read may map it (the detail,
-                                    naming one, is in shmap_last_error() during the call) */
+    int status;                /**< 0 done; else why it was not done. Kept, which is no
+                                    failure: -EBUSY for a transient segment that processes
+                                    whose mappings cannot be read may map; -EPERM or
+                                    -EACCES for what this user may not remove (another
+                                    user's, in a sticky directory such as /dev/shm; a System
+                                    V segment it neither owns nor created). The detail,
+                                    "NAME: kept: ..." saying which process or who may, is in
+                                    shmap_last_error() during the call. Any other code is a
+                                    failure of the removal. */
 } shmap_gc_event;
 
 /**
@@ -1283,6 +1291,10 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  *   when process PID is dead (checked against the start time in its header when the
  *   header was written). Such objects never appear under a segment name nor in
  *   shmap_list().
+ * - What this user may not remove (another user's, in a sticky directory such as
+ *   /dev/shm; anything in a directory it may not write; a System V segment it neither
+ *   owns nor created) is kept, dry run or not, and reported with the refusal a removal
+ *   would meet (-EPERM, -EACCES) and a detail saying who may remove it.
  *
  * Files are looked at only when @p prefix names them, `file:PATH` (or `file://PATH`): then
  * only the directory of PATH is, for the files whose names start with what follows the

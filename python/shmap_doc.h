@@ -561,6 +561,9 @@ PyDoc_STRVAR(gc_doc,
 "- what a creation whose process died left is removed: a hidden\n"
 "  '.shmap-tmp-PID-N-NAME' object ('removed_leftover'), or a System V segment still\n"
 "  marked as being created ('removed_unfinished').\n"
+"What this user may not remove (another user's, in the sticky /dev/shm; a System V\n"
+"segment it neither owns nor created) is kept, in a dry run too, and said so\n"
+"('kept_transient', 'kept_leftover', 'kept_unfinished', message naming who may).\n"
 "Objects that are not shmap segments are never touched.\n"
 "\n"
 "prefix    only objects whose name starts with this, a str or bytes: the POSIX name\n"
@@ -1282,10 +1285,12 @@ PyDoc_STRVAR(gc_event_doc,
 PyDoc_STRVAR(gc_event_action_doc,
 "What was done, as `shmap gc` says it: 'removed_transient' (a transient segment whose\n"
 "creator is dead and that nobody uses), 'kept_transient' (one kept because processes\n"
-"this user cannot inspect may map it: message says which and what to do),\n"
-"'cleared_slots' (dead processes' attach slots in a segment), 'removed_leftover' (a\n"
-"hidden '.shmap-tmp-PID-N-NAME' object of a creation whose process died), or\n"
-"'removed_unfinished' (a System V segment whose creator died creating it).");
+"this user cannot inspect may map it, or because this user may not remove it: message\n"
+"says which and what to do), 'cleared_slots' (dead processes' attach slots in a\n"
+"segment), 'removed_leftover' (a hidden '.shmap-tmp-PID-N-NAME' object of a creation\n"
+"whose process died), 'removed_unfinished' (a System V segment whose creator died\n"
+"creating it), or 'kept_leftover' and 'kept_unfinished' (those two, kept because this\n"
+"user may not remove them).");
 PyDoc_STRVAR(gc_event_name_doc,
 "The segment ('frames', 'sysv://0x00005eed') or hidden object\n"
 "('.shmap-tmp-PID-N-frames').");
@@ -1298,12 +1303,14 @@ PyDoc_STRVAR(gc_event_size_doc, "Size of the object in bytes, an int.");
 PyDoc_STRVAR(gc_event_dry_run_doc,
 "True when nothing was changed: gc(dry_run=True) reports what it would do.");
 PyDoc_STRVAR(gc_event_status_doc,
-"0 when the action was done (or, in a dry run, would be); -errno.EBUSY for\n"
-"'kept_transient', which is not a failure; any other value is the library's negative\n"
-"code of a failure (-errno.EPERM: this user may not remove it), the action not done.");
+"0 when the action was done (or, in a dry run, would be). For a kept object, which is\n"
+"not a failure: -errno.EBUSY (processes this user cannot inspect may map it), or\n"
+"-errno.EPERM or -errno.EACCES (this user may not remove it). Any other value is the\n"
+"library's negative code of a failure, the action not done.");
 PyDoc_STRVAR(gc_event_message_doc,
 "The library's message for a failed or kept action, naming the object ('frames: kept:\n"
-"pid 12 (uid 1000) may map it ...'); None when status is 0.");
+"pid 12 (uid 1000) may map it ...', 'frames: kept: it belongs to uid 1000, ...'); None\n"
+"when status is 0.");
 
 PyDoc_STRVAR(perm_tuple_doc,
 "The mode and owner of an object, from shmap.perm(): a tuple (mode, uid, gid) with\n"

@@ -113,11 +113,10 @@ int shmap__may_remove(const struct shmap__name *n, const char *doing)
     if (rc == -EACCES)
         return shmap__err(rc, "%s: permission denied to %s: this user may not write its "
                               "directory, %s", n->name, doing, dir);
-    /* As force would say it: glibc's shm_unlink() gives EACCES for the kernel's EPERM. */
     if (rc < 0)
-        return shmap__err(n->store == SHMAP_STORE_POSIX ? -EACCES : rc,
-                          "%s: permission denied to %s: only its owner (uid %u) or root may, %s "
-                          "being a sticky directory", n->name, doing, (unsigned)obj.st_uid, dir);
+        return shmap__err(rc, "%s: permission denied to %s: only its owner (uid %u) or root "
+                              "may, %s being a sticky directory", n->name, doing,
+                          (unsigned)obj.st_uid, dir);
     return 0;
 }
 
@@ -184,7 +183,8 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
          * keeping new readers out meanwhile, only to fail: told at once. */
         if ((rc = shmap__may_remove(&n, "remove it")) < 0) {
             shmap_close(seg);
-            return rc;
+            /* As force says it: glibc's shm_unlink() gives EACCES for the kernel's EPERM. */
+            return n.store == SHMAP_STORE_POSIX && rc == -EPERM ? -EACCES : rc;
         }
         char how[64];
         bool alone = (flags & SHMAP_DELETE_NOT_MINE) || shmap__self_threads() == 1;

@@ -11,6 +11,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -488,6 +489,52 @@ TEST(perm__the_owner_of_a_mode_0000_segment_can_give_it_a_mode_back)
         CHECK_OK(shmap_chown(name, UTIL_NOBODY, UTIL_NOBODY));
         util_as_nobody(owner_restores_mode, name);
         CHECK_EQ_INT(kernel_perm(name).mode, 0600);
+        CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+    }
+}
+
+/* As nobody, of root's mode 0666 segment: it may take the lock, but not remove the name,
+ * and is told so at once (no waiting for users first), with the code a forced removal
+ * gives, and who may. Replacing it is refused the same way, before anything is made. */
+static void nobody_may_not_remove(const char *name)
+{
+    bool sysv = strncmp(name, "sysv://", 7) == 0, file = strncmp(name, "file:", 5) == 0;
+    int code = sysv ? -EPERM : -EACCES; /* file: its directory is root's, 0711 */
+    const char *why = sysv   ? "permission denied to remove it: only its owner (uid 0) or root "
+                               "may"
+                      : file ? "permission denied to remove it: this user may not write its "
+                               "directory"
+                             : "permission denied to remove it: only its owner (uid 0) or root "
+                               "may, /dev/shm being a sticky directory";
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_delete(name, 10, 0), code);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK_CONTAINS(shmap_last_error(), why);
+    CHECK_ERR(shmap_delete(name, 10, SHMAP_DELETE_FORCE), code);
+    if (sysv)
+        CHECK_CONTAINS(shmap_last_error(), why);
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_REPLACE;
+    const uint64_t n = 4;
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_U16, 1, &n, &opts), sysv || !file ? -EPERM : code);
+    CHECK_CONTAINS(shmap_last_error(), sysv ? "permission denied to remove the existing segment"
+                                            : "permission denied to replace it");
+}
+
+TEST(perm__a_user_who_may_not_remove_a_name_is_told_at_once_with_the_forced_code)
+{
+    util_need_root();
+    open_test_dir();
+    for (int s = POSIX; s <= FILE_STORE; s++) {
+        const char *name = name_on((enum store)s, "seg");
+        make_segment(name, 0666);
+        pid_t reader = util_spawn_opener(name, SHMAP_RDONLY, SHMAP_LOCK_SHARED);
+        util_as_nobody(nobody_may_not_remove, name);
+        util_kill9(reader);
+        shmap_info info;
+        CHECK_OK(shmap_stat(name, &info));
+        CHECK_EQ_INT(info.dtype, SHMAP_U8);
         CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
     }
 }
