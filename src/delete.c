@@ -145,9 +145,9 @@ static bool held_here(const shmap_seg *seg, char *how, size_t size)
 /* The hint for a user who may not take the lock: what force would do for them. */
 static const char *force_hint(const struct shmap__name *n)
 {
-    return shmap__may_remove(n, "remove it") == 0 ? "delete with force to remove it without the lock"
-                         : "nor may it remove it without the lock: this user may not remove "
-                           "the name";
+    return shmap__may_remove(n, "remove it") == 0
+               ? "delete with force to remove it without the lock"
+               : "nor may it remove it without the lock: this user may not remove the name";
 }
 
 int shmap_delete(const char *name, double timeout_s, unsigned int flags)

@@ -417,6 +417,20 @@ TEST(cli_create__mode_given_is_made_exactly_whatever_the_umask)
     util_clear(&out, &err);
 }
 
+/* The file: name "seg" in a sticky directory anyone may write, "sticky" in the test's
+ * directory (made searchable): there, as in /dev/shm, only an object's owner or root may
+ * remove or replace its name. */
+static const char *file_in_sticky_dir(void)
+{
+    static char file[SHMAP_NAME_MAX + 16];
+    char sticky[SHMAP_NAME_MAX];
+    snprintf(sticky, sizeof sticky, "%s/sticky", util_test_dir());
+    CHECK(mkdir(sticky, 01777) == 0 && chmod(sticky, 01777) == 0);
+    CHECK(chmod(util_test_dir(), 0711) == 0);
+    snprintf(file, sizeof file, "file:%s/seg", sticky);
+    return file;
+}
+
 TEST(cli_rm__another_users_segment_says_permission_denied_to_remove_it)
 {
     /* Mode 0666 lets nobody take the lock that rm takes first; the removal itself is
@@ -424,11 +438,7 @@ TEST(cli_rm__another_users_segment_says_permission_denied_to_remove_it)
      * segment; a file in a sticky directory likewise): said as OPERATIONS.md says it, as
      * a forced removal says it. */
     util_need_root();
-    char sticky[SHMAP_NAME_MAX], file[SHMAP_NAME_MAX + 16];
-    snprintf(sticky, sizeof sticky, "%s/sticky", util_test_dir());
-    CHECK(mkdir(sticky, 01777) == 0 && chmod(sticky, 01777) == 0);
-    CHECK(chmod(util_test_dir(), 0711) == 0);
-    snprintf(file, sizeof file, "file:%s/seg", sticky);
+    const char *file = file_in_sticky_dir();
     char *out = NULL, *err = NULL;
     for (int s = 0; s < 3; s++) {
         const char *name = s < 2 ? name_on(s, "rmother") : file;
@@ -449,11 +459,7 @@ TEST(cli_rm__one_who_may_not_remove_it_is_told_at_once_not_after_waiting_for_its
      * reader, keeping new readers out meanwhile, only to be refused the removal. It is
      * refused first, naming who may remove it. */
     util_need_root();
-    char sticky[SHMAP_NAME_MAX], file[SHMAP_NAME_MAX + 16];
-    snprintf(sticky, sizeof sticky, "%s/sticky", util_test_dir());
-    CHECK(mkdir(sticky, 01777) == 0 && chmod(sticky, 01777) == 0);
-    CHECK(chmod(util_test_dir(), 0711) == 0);
-    snprintf(file, sizeof file, "file:%s/seg", sticky);
+    const char *file = file_in_sticky_dir();
     char *out = NULL, *err = NULL;
     for (int s = 0; s < 3; s++) {
         const char *name = s < 2 ? name_on(s, "rmwait") : file;
@@ -477,11 +483,7 @@ TEST(cli_create__replacing_another_users_segment_is_refused_first_and_says_who_m
     /* In a sticky directory only the owner or root may remove a name, and so replace it:
      * said before the new segment is made, as System V says it, and nothing is left. */
     util_need_root();
-    char sticky[SHMAP_NAME_MAX], file[SHMAP_NAME_MAX + 16];
-    snprintf(sticky, sizeof sticky, "%s/sticky", util_test_dir());
-    CHECK(mkdir(sticky, 01777) == 0 && chmod(sticky, 01777) == 0);
-    CHECK(chmod(util_test_dir(), 0711) == 0);
-    snprintf(file, sizeof file, "file:%s/seg", sticky);
+    const char *file = file_in_sticky_dir();
     char *out = NULL, *err = NULL;
     for (int s = 0; s < 2; s++) {
         const char *name = s == 0 ? name_on(0, "replother") : file;
@@ -503,7 +505,7 @@ TEST(cli_create__replacing_another_users_segment_is_refused_first_and_says_who_m
         CHECK(strncmp(info_of(name, "dtype"), "u8 ", 3) == 0);
         remove_seg(name);
     }
-    CHECK_EQ_INT(util_dir_entries(sticky), 0);
+    CHECK_EQ_INT(util_dir_entries(util_test_path("sticky")), 0);
     util_clear(&out, &err);
 }
 
