@@ -33,8 +33,9 @@ enum shmap__access {
 #define SHMAP__TMP_NAME_KEPT 200
 #define SHMAP__TMP_NAME_MAX (SHMAP__TMP_NAME_KEPT + 48)
 /* Write it into `buf` (SHMAP__TMP_NAME_MAX bytes): `slash` puts a '/' first (a POSIX
- * handle); `final` is the name without one. */
-SHMAP__HIDDEN void shmap__tmp_name(char *buf, bool slash, const char *final);
+ * handle); `final` is the name without one; `again` after a name was found taken, which
+ * moves N somewhere nobody can foresee. */
+SHMAP__HIDDEN void shmap__tmp_name(char *buf, bool slash, const char *final, bool again);
 
 /* An object open for the length of one call. */
 struct shmap__obj {

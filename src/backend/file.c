@@ -152,7 +152,7 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
     char tmp[SHMAP__TMP_NAME_MAX];
     int fd = -1;
     for (int attempt = 0; fd < 0 && attempt < 16; attempt++) {
-        shmap__tmp_name(tmp, false, final);
+        shmap__tmp_name(tmp, false, final, attempt > 0);
         fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     (mode_t)req->mode);
         if (fd < 0 && errno != EEXIST)

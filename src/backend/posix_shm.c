@@ -27,23 +27,33 @@ static char *put_decimal(char *p, unsigned long long v)
     return p;
 }
 
+/* A number nobody can foresee: getrandom's, or failing that the clock's. */
+static unsigned long long unforeseen(void)
+{
+    unsigned long long v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
+        v = (unsigned long long)shmap__mono_ns() * 0x9e3779b97f4a7c15ull;
+    return v;
+}
+
 /*
  * Hidden names carry the creator's pid, so a tool can tell the leftovers of a creator that
  * died (their pid is gone) from creations in progress. Pid and counter make the name unique
  * among live processes; O_EXCL catches a leftover of a dead process with the same pid.
- * The counter starts at a random number: /dev/shm is everyone's, and from 1 anyone could
- * put files under the next names a known process will try, and make its creation fail.
+ * /dev/shm is everyone's, and anyone who knows the names a process will try next can put
+ * files under them and make its creation fail: the counter starts at a random number, and
+ * a name taken (`again`) moves it to a new random one, which no name seen in /dev/shm (a
+ * creation in progress shows its number) gives away.
  */
-void shmap__tmp_name(char *buf, bool slash, const char *final)
+void shmap__tmp_name(char *buf, bool slash, const char *final, bool again)
 {
     static atomic_ullong counter;
     static atomic_bool seeded;
-    if (!atomic_load_explicit(&seeded, memory_order_acquire)) {
-        unsigned long long seed = 0;
-        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
-            seed = (unsigned long long)shmap__mono_ns() * 0x9e3779b97f4a7c15ull;
+    if (again) {
+        atomic_store(&counter, unforeseen());
+    } else if (!atomic_load_explicit(&seeded, memory_order_acquire)) {
         unsigned long long zero = 0;
-        atomic_compare_exchange_strong(&counter, &zero, seed);
+        atomic_compare_exchange_strong(&counter, &zero, unforeseen());
         atomic_store_explicit(&seeded, true, memory_order_release);
     }
     /* Written by hand, as shmap__posix_path() writes paths: snprintf costs a microsecond
@@ -180,7 +190,7 @@ static int posix_create(struct shmap__name *n, const struct shmap__create_req *r
     char tmp[SHMAP__TMP_NAME_MAX];
     int fd = -EEXIST;
     for (int attempt = 0; fd == -EEXIST && attempt < 16; attempt++) {
-        shmap__tmp_name(tmp, true, n->os_handle + 1);
+        shmap__tmp_name(tmp, true, n->os_handle + 1, attempt > 0);
         fd = shmap__posix_create_tmp(tmp, req->mode, req->size, n->name);
     }
     if (fd < 0)

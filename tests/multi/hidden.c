@@ -4,9 +4,11 @@
  * (never over another segment without REPLACE); a creation given up, closed or killed,
  * leaves nothing under the name, and gc removes what a killed creator left hidden.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <unistd.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
@@ -341,4 +343,70 @@ TEST(hidden__names_planted_for_a_known_pid_do_not_stop_its_creation)
     CHECK_EQ_INT(planted, 65);
     CHECK_EQ_INT(status, 0);
     CHECK_OK(shmap_delete(name, 0, 0));
+}
+
+/* The N of the hidden name process `pid` creates `name` under, read from /dev/shm. */
+static unsigned long long hidden_number(pid_t pid, const char *name)
+{
+    char start[64];
+    snprintf(start, sizeof start, ".shmap-tmp-%d-", (int)pid);
+    DIR *d = opendir("/dev/shm");
+    CHECK(d != NULL);
+    unsigned long long n = 0;
+    bool found = false;
+    for (struct dirent *e; (e = readdir(d));) {
+        char *end;
+        if (strncmp(e->d_name, start, strlen(start)) != 0)
+            continue;
+        n = strtoull(e->d_name + strlen(start), &end, 10);
+        found = *end == '-' && strcmp(end + 1, name) == 0;
+        if (found)
+            break;
+    }
+    closedir(d);
+    CHECK(found);
+    return n;
+}
+
+TEST(hidden__a_name_seen_in_dev_shm_does_not_give_away_the_next_ones)
+{
+    /* A creation in progress shows its hidden name, number and all: whoever reads it must
+     * not learn the names the process will try next. Those after it are taken here, as
+     * many as a creation tries; the next creation goes ahead all the same. */
+    const char *first = test_name("seen"), *next = test_name("next");
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_HIDDEN;
+        shmap_seg *shown = NULL, *seg = NULL;
+        if (shmap_create(&shown, first, SHMAP_U8, 1, (const uint64_t[]){8}, &opts) != 0)
+            _exit(10);
+        util_child_send(&c, 'H');
+        util_child_recv(&c);
+        opts.flags = SHMAP_CREATE_KEEP;
+        int rc = shmap_create(&seg, next, SHMAP_U8, 1, (const uint64_t[]){8}, &opts);
+        shmap_close(shown); /* unfinished: it goes */
+        _exit(rc == 0 && shmap_close(seg) == 0 ? 0 : 11);
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'H');
+    unsigned long long n = hidden_number(pid, first);
+    char path[512];
+    int planted = 0;
+    for (int i = 1; i <= 64; i++) {
+        snprintf(path, sizeof path, "/dev/shm/.shmap-tmp-%d-%llu-%s", (int)pid, n + (unsigned)i,
+                 next);
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        planted += fd >= 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    util_parent_send(&c, 'G');
+    int status = test_wait(pid);
+    util_chan_close(&c);
+    CHECK_EQ_INT(util_remove_hidden_of(pid), planted);
+    CHECK_EQ_INT(planted, 64);
+    CHECK_EQ_INT(status, 0);
+    CHECK_OK(shmap_delete(next, 0, 0));
 }
