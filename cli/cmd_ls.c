@@ -22,7 +22,8 @@
  *   USERS  live processes in the attach table; "2+1dead" when slots of dead processes
  *          remain (a lock waiter or `shmap gc` clears them)
  *   LOCK   "-" free; else comma-separated parts: "r3" three shared holds, "r2+1dead" when
- *          one is a dead process's (the next locker recovers it); "w1234" the
+ *          one is a dead process's ("r0+1dead" when all are; the next exclusive locker, or
+ *          gc, clears them); "w1234" the
  *          exclusive lock held by pid 1234, "w1234:wait" pid 1234 has claimed it and waits
  *          for the shared holds to end, ":dead" when that writer is dead; "died:1234" a
  *          writer (pid 1234) died holding it, which the next exclusive locker is told

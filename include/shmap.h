@@ -1251,15 +1251,16 @@ typedef struct shmap_gc_event {
     unsigned int slots;        /**< slots cleared (CLEARED_SLOTS) */
     uint64_t size;             /**< size of the object in bytes */
     int dry_run;               /**< nothing was changed: this is what would be done */
-    int status;                /**< 0 done; else why it was not done. Kept, which is no
-                                    failure: -EBUSY for a transient segment that processes
-                                    whose mappings cannot be read may map; -EPERM or
-                                    -EACCES for what this user may not remove (another
-                                    user's, in a sticky directory such as /dev/shm; a System
-                                    V segment it neither owns nor created). The detail,
-                                    "NAME: kept: ..." saying which process or who may, is in
-                                    shmap_last_error() during the call. Any other code is a
-                                    failure of the removal. */
+    int status;                /**< 0 done; else why it was not done. A kept object, which
+                                    is no failure, has the detail "NAME: kept: ..." in
+                                    shmap_last_error() during the call, saying why: -EBUSY
+                                    for a transient segment that processes whose mappings
+                                    cannot be read may map (naming one); -EPERM or -EACCES
+                                    for what this user may not remove (another user's, in a
+                                    sticky directory such as /dev/shm; a System V segment
+                                    it neither owns nor created), saying who may. Any other
+                                    event with a negative status is a removal that failed
+                                    (the same codes can be a failure's). */
 } shmap_gc_event;
 
 /**

@@ -1303,10 +1303,11 @@ PyDoc_STRVAR(gc_event_size_doc, "Size of the object in bytes, an int.");
 PyDoc_STRVAR(gc_event_dry_run_doc,
 "True when nothing was changed: gc(dry_run=True) reports what it would do.");
 PyDoc_STRVAR(gc_event_status_doc,
-"0 when the action was done (or, in a dry run, would be). For a kept object, which is\n"
-"not a failure: -errno.EBUSY (processes this user cannot inspect may map it), or\n"
-"-errno.EPERM or -errno.EACCES (this user may not remove it). Any other value is the\n"
-"library's negative code of a failure, the action not done.");
+"0 when the action was done (or, in a dry run, would be). For a kept object (a kept_*\n"
+"action, its message 'NAME: kept: ...'), which is not a failure: -errno.EBUSY (processes\n"
+"this user cannot inspect may map it), or -errno.EPERM or -errno.EACCES (this user may\n"
+"not remove it). Otherwise a negative value is the library's code of a failure, the\n"
+"action not done.");
 PyDoc_STRVAR(gc_event_message_doc,
 "The library's message for a failed or kept action, naming the object ('frames: kept:\n"
 "pid 12 (uid 1000) may map it ...', 'frames: kept: it belongs to uid 1000, ...'); None\n"

@@ -5134,11 +5134,15 @@ static int gc_collect(const shmap_gc_event *ev, void *ctx)
 }
 
 /* The action of an event in the words of `shmap gc`'s lines. */
-static const char *gc_action_name(const shmap_gc_event *ev)
+static const char *gc_action_name(const gc_record *r)
 {
-    /* Not a failure: kept because processes this user cannot inspect may map it (-EBUSY),
-     * or because this user may not remove it (-EPERM, -EACCES: the detail says who may). */
-    int kept = ev->status == -EBUSY || ev->status == -EPERM || ev->status == -EACCES;
+    /* Not a failure: kept, as the detail says ("NAME: kept: ...": processes this user
+     * cannot inspect may map it, or this user may not remove it), which tells it from a
+     * removal that failed with the same code. */
+    const shmap_gc_event *ev = &r->ev;
+    size_t len = strlen(ev->name);
+    int kept = ev->status < 0 && strncmp(r->message, ev->name, len) == 0 &&
+               strncmp(r->message + len, ": kept: ", 8) == 0;
     switch (ev->action) {
     case SHMAP_GC_REMOVED_TRANSIENT:
         return kept ? "kept_transient" : "removed_transient";
@@ -5184,7 +5188,7 @@ static PyObject *gc_event_object(const gc_record *r)
     const shmap_gc_event *ev = &r->ev;
     PyObject *res = PyStructSequence_New(&GcEvent_Type);
     if (res &&
-        (seq_put(res, 0, PyUnicode_FromString(gc_action_name(ev))) < 0 ||
+        (seq_put(res, 0, PyUnicode_FromString(gc_action_name(r))) < 0 ||
          seq_put(res, 1, name_to_py(ev->name)) < 0 ||
          seq_put(res, 2, pid_or_none(ev->action == SHMAP_GC_CLEARED_SLOTS ? 0 : ev->pid)) < 0 ||
          seq_put(res, 3, PyLong_FromUnsignedLong(ev->slots)) < 0 ||

@@ -92,7 +92,7 @@ static int remove_name(const shmap_seg *seg, const struct shmap__name *n)
 
 int shmap__may_remove(const struct shmap__name *n, const char *doing)
 {
-    if (geteuid() == 0 || n->store == SHMAP_STORE_MEMFD)
+    if (n->store == SHMAP_STORE_MEMFD)
         return 0;
     if (n->store == SHMAP_STORE_SYSV)
         return shmap__sysv_removal_denied(n);
@@ -107,8 +107,11 @@ int shmap__may_remove(const struct shmap__name *n, const char *doing)
     struct stat obj, d;
     if (lstat(path, &obj) < 0 || stat(dir, &d) < 0)
         return 0;
-    /* A read-only file system is nobody's to write: the removal says so. */
-    bool writable = faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0 || errno == EROFS;
+    /* A read-only file system is nobody's to write, whoever they are: the removal says so
+     * (EROFS, which the kernel gives before it looks at the sticky bit). */
+    bool writable = faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0;
+    if (!writable && errno == EROFS)
+        return 0;
     int rc = shmap__may_unlink(&d, writable, &obj);
     if (rc == -EACCES)
         return shmap__err(rc, "%s: permission denied to %s: this user may not write its "

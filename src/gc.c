@@ -753,9 +753,10 @@ static int gc_dir(struct gc *g, const char *dir)
     if (!d)
         return shmap__err(-errno, "cannot list %s: %s", dir, strerror(errno));
     /* Whether this user may remove what it finds there (not_ours_to_remove()). A read-only
-     * file system is nobody's to write: a removal there fails, and says why. */
-    g->dir_known = fstat(dirfd(d), &g->dir_st) == 0;
-    g->dir_writable = faccessat(dirfd(d), ".", W_OK | X_OK, AT_EACCESS) == 0 || errno == EROFS;
+     * file system is nobody's to write, whoever they are: a removal there fails, and says
+     * why (EROFS, which the kernel gives before it looks at the sticky bit). */
+    g->dir_writable = faccessat(dirfd(d), ".", W_OK | X_OK, AT_EACCESS) == 0;
+    g->dir_known = (g->dir_writable || errno != EROFS) && fstat(dirfd(d), &g->dir_st) == 0;
     int rc = 0;
     while (rc == 0) {
         errno = 0;

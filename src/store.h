@@ -191,12 +191,13 @@ SHMAP__HIDDEN int shmap__path_perm(const char *path, const char *who, const char
                                    const struct shmap__perm_change *ch, struct stat *st);
 /*
  * linux/perm.c: may this process remove a name, as unlink(2) and shmctl(IPC_RMID) judge it?
- * 0 when it may, else the code the kernel would give. A name is removed from a directory
- * (`dir`) it may write and search (`dir_writable`: faccessat(W_OK | X_OK, AT_EACCESS)), or
- * -EACCES; from a sticky one (/dev/shm, /tmp) only if the object (`obj`) or the directory is
- * its user's, or with CAP_FOWNER, or -EPERM. A System V segment by its owner `uid`, its
- * creator `cuid`, or with CAP_SYS_ADMIN, or -EPERM. Removals refused this way are told
- * before anything waits for them (shmap_delete()) and passed by (shmap_gc()).
+ * 0 when it may, or when that cannot be told (a capability in a user namespace of its own),
+ * else the code the kernel would give. A name is removed from a directory (`dir`) it may
+ * write and search (`dir_writable`: faccessat(W_OK | X_OK, AT_EACCESS)), or -EACCES; from a
+ * sticky one (/dev/shm, /tmp) only if the object (`obj`) or the directory is its file-system
+ * user's, or with CAP_FOWNER, or -EPERM. A System V segment by its owner `uid`, its creator
+ * `cuid`, or with CAP_SYS_ADMIN, or -EPERM. Removals refused this way are told before
+ * anything waits for them (shmap_delete()) and kept, and said to be, by shmap_gc().
  */
 SHMAP__HIDDEN int shmap__may_unlink(const struct stat *dir, bool dir_writable,
                                     const struct stat *obj);

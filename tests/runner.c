@@ -208,6 +208,7 @@ static bool our_dead_hidden(const char *entry)
     p += strspn(p, "0123456789");
     if (*p++ != '-')
         return false;
+    p += *p == '.'; /* a test's dot-named segment */
     char c[64], py[64];
     snprintf(c, sizeof c, "shmapt-%d-", (int)runner_pid);
     snprintf(py, sizeof py, "pyt%d-", (int)runner_pid);

@@ -16,6 +16,7 @@
 #include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -74,10 +75,23 @@ int shmap__path_perm(const char *path, const char *who, const char *what,
     return rc;
 }
 
-/* Does this process have capability `cap` (linux/capability.h) in its effective set? When
- * the kernel will not say, only root is taken to. */
-static bool capable(int cap)
+/* The initial user namespace's inode (PROC_USER_INIT_INO in the kernel). */
+#define INIT_USER_NS "user:[4026531837]"
+
+/*
+ * Does this process have capability `cap` (linux/capability.h) in its effective set, as the
+ * kernel counts it for objects of the host: 1, 0, or -1 when that cannot be told. Outside
+ * the initial user namespace a capability counts only for objects whose owners the
+ * namespace maps (for IPC, only in the namespace that owns it), which is not looked into
+ * here: -1. When the kernel will not say, only root is taken to have it.
+ */
+static int capable(int cap)
 {
+    char ns[64];
+    ssize_t len = readlink("/proc/self/ns/user", ns, sizeof ns - 1);
+    if (len > 0 && ((size_t)len != sizeof INIT_USER_NS - 1 ||
+                    memcmp(ns, INIT_USER_NS, (size_t)len) != 0))
+        return -1;
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
     if (syscall(SYS_capget, &h, d) != 0)
@@ -89,9 +103,11 @@ int shmap__may_unlink(const struct stat *dir, bool dir_writable, const struct st
 {
     if (!dir_writable)
         return -EACCES;
-    uid_t me = geteuid();
+    /* Names are judged by the file-system uid, which setfsuid() may have set apart from the
+     * effective one (setfsuid(-1) changes nothing and says what it is). */
+    uid_t me = (uid_t)setfsuid((uid_t)-1);
     if (!(dir->st_mode & S_ISVTX) || obj->st_uid == me || dir->st_uid == me ||
-        capable(CAP_FOWNER))
+        capable(CAP_FOWNER) != 0)
         return 0;
     return -EPERM;
 }
@@ -99,5 +115,5 @@ int shmap__may_unlink(const struct stat *dir, bool dir_writable, const struct st
 int shmap__may_rmid(uid_t uid, uid_t cuid)
 {
     uid_t me = geteuid();
-    return uid == me || cuid == me || capable(CAP_SYS_ADMIN) ? 0 : -EPERM;
+    return uid == me || cuid == me || capable(CAP_SYS_ADMIN) != 0 ? 0 : -EPERM;
 }

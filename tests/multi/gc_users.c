@@ -394,6 +394,7 @@ static void on_read_only_tmpfs(const char *mnt)
     snprintf(name, sizeof name, "file:%s/frames.shm", mnt);
     snprintf(prefix, sizeof prefix, "file:%s/", mnt);
     make_transient(name, false, 0644);
+    CHECK(chmod(mnt, 01777) == 0); /* sticky, as /dev/shm is: root's file is not nobody's */
     CHECK(mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0);
     char *out = NULL, *err = NULL;
     RUN(1, "gc", "--prefix", prefix);
@@ -402,6 +403,19 @@ static void on_read_only_tmpfs(const char *mnt)
     CHECK_STR(out, "gc: 1 segment could not be removed\n");
     util_clear(&out, &err);
     CHECK(exists(name));
+    /* The file system refuses everyone, before the sticky bit would refuse nobody: "only
+     * its owner or root may remove it" would be untrue, and nobody is not told it. (It is
+     * told what it cannot see: whether root's processes map the file.) */
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        util_become_nobody();
+        char *o = NULL, *e = NULL;
+        int rc = test_cli(&o, &e, NULL, "gc", "--prefix", prefix, NULL);
+        fprintf(stderr, "nobody's gc: %d, %s%s", rc, o ? o : "", e ? e : "");
+        _exit(o && strstr(o, "kept transient segment ") && !strstr(o, "only its owner") ? 0
+                                                                                    : 10);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
 }
 
 TEST(gc_users__a_failed_removal_names_the_segment_once_and_the_summary_counts_it)

@@ -186,7 +186,7 @@ static int fill_small(void)
                 free0, least, free_space("/dev/shm"));
         return 1;
     }
-    if (util_shm_exists(name_b) || util_count_hidden(NULL) != 0) {
+    if (util_shm_exists(name_b) || util_count_hidden(test_prefix()) != 0) {
         fprintf(stderr, "a failed create left something in /dev/shm\n");
         return 1;
     }
@@ -204,7 +204,7 @@ static int fill_small(void)
         fprintf(stderr, "second 640 KiB segment: %s (%s)\n", shmap_errname(rc), shmap_last_error());
         return 1;
     }
-    if (util_shm_exists(name_b) || util_count_hidden(NULL) != 0) {
+    if (util_shm_exists(name_b) || util_count_hidden(test_prefix()) != 0) {
         fprintf(stderr, "the second failed create left something in /dev/shm\n");
         return 1;
     }
@@ -246,7 +246,7 @@ static int fill_container(void)
         return 1;
     }
     rc = shmap_create(&b, name_b, SHMAP_F32, 3, f32dims, NULL);
-    if (rc != -ENOSPC || util_shm_exists(name_b) || util_count_hidden(NULL) != 0) {
+    if (rc != -ENOSPC || util_shm_exists(name_b) || util_count_hidden(test_prefix()) != 0) {
         fprintf(stderr, "second 48 MiB: %s (%s)\n", shmap_errname(rc), shmap_last_error());
         return 1;
     }
@@ -393,7 +393,7 @@ static int over_the_cgroup(void)
             return 1;
         }
     }
-    if (util_shm_exists(small_name) || util_sysv_exists(cg_key) || util_count_hidden(NULL) != 0) {
+    if (util_shm_exists(small_name) || util_sysv_exists(cg_key) || util_count_hidden(test_prefix()) != 0) {
         fprintf(stderr, "a refused create left something behind\n");
         return 1;
     }

@@ -10,11 +10,14 @@
  * and files live in the test's directory, which its guard removes.
  */
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../util.h"
 
@@ -537,4 +540,52 @@ TEST(perm__a_user_who_may_not_remove_a_name_is_told_at_once_with_the_forced_code
         CHECK_EQ_INT(info.dtype, SHMAP_U8);
         CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
     }
+}
+
+/* In a child: give up CAP_SYS_ADMIN from the effective set (root stays root). */
+static void drop_sys_admin(void)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+    CHECK(syscall(SYS_capget, &h, d) == 0);
+    d[CAP_SYS_ADMIN / 32].effective &= ~(1u << (CAP_SYS_ADMIN % 32));
+    CHECK(syscall(SYS_capset, &h, d) == 0);
+}
+
+TEST(perm__root_without_cap_sys_admin_is_refused_another_users_system_v_segment_at_once)
+{
+    /* IPC_RMID of a segment root neither owns nor created needs CAP_SYS_ADMIN, not uid 0:
+     * without it root is told at once, as any other user is, rather than wait for the
+     * segment's users only to be refused. */
+    util_need_root();
+    const char *name = name_on(SYSV, "seg");
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        util_become_nobody();
+        umask(0);
+        shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+        opts.flags = SHMAP_CREATE_KEEP;
+        opts.mode = 0666;
+        const uint64_t n = 8;
+        shmap_seg *seg = NULL;
+        _exit(shmap_create(&seg, name, SHMAP_U8, 1, &n, &opts) == 0 && shmap_close(seg) == 0
+                  ? 0
+                  : 1);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
+    pid_t reader = util_spawn_opener(name, SHMAP_RDONLY, SHMAP_LOCK_SHARED);
+    pid = util_spawn();
+    if (pid == 0) {
+        drop_sys_admin();
+        double t0 = util_now_s();
+        CHECK_ERR(shmap_delete(name, 10, 0), -EPERM);
+        CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+        CHECK_CONTAINS(shmap_last_error(), "permission denied to remove it: only its owner "
+                                           "(uid 65534) or root may");
+        _exit(0);
+    }
+    int status = test_wait(pid);
+    util_kill9(reader);
+    CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
+    CHECK_EQ_INT(status, 0);
 }
