@@ -268,8 +268,8 @@ void cli_format_shortest(char *buf, size_t size, double v, int lo, int hi,
 /* The processes in @p n entries of an attach table, each counted once however many entries
  * it has (one per way it maps the segment): into @p alive and @p dead. */
 void cli_count_processes(const shmap_attacher *att, int n, unsigned *alive, unsigned *dead);
-/* The shared holds of dead processes in @p n entries of an attach table (the next locker
- * recovers them). */
+/* The shared holds of dead processes in @p n entries of an attach table (an exclusive
+ * locker, or gc, clears them). */
 unsigned cli_dead_holds(const shmap_attacher *att, int n);
 /* @p one or @p many, as @p n asks, for messages that count: "1 byte", "29 bytes". */
 static inline const char *cli_plural(uint64_t n, const char *one, const char *many)

@@ -165,14 +165,14 @@ static int not_ours_to_remove(struct gc *g, const char *name, const struct stat 
 /* The same for a System V segment, which its owner, its creator or root may remove. */
 static int sysv_not_ours_to_remove(const struct shmid_ds *ds, const char *name)
 {
-    unsigned uid = (unsigned)ds->shm_perm.uid, cuid = (unsigned)ds->shm_perm.cuid;
-    if (shmap__may_rmid(ds->shm_perm.uid, ds->shm_perm.cuid) == 0)
+    uid_t uid = ds->shm_perm.uid, cuid = ds->shm_perm.cuid;
+    if (shmap__may_rmid(uid, cuid) == 0)
         return 0;
-    if (uid != cuid)
-        return shmap__err(-EPERM, "%s: kept: only its owner (uid %u), its creator (uid %u) or "
-                                  "root may remove it; run gc as one of them", name, uid, cuid);
-    return shmap__err(-EPERM, "%s: kept: only its owner (uid %u) or root may remove it; run gc "
-                              "as root or as uid %u", name, uid, uid);
+    char may[SHMAP__WHO_MAY_MAX], run[64] = "one of them";
+    if (uid == cuid)
+        snprintf(run, sizeof run, "root or as uid %u", (unsigned)uid);
+    return shmap__err(-EPERM, "%s: kept: only %s may remove it; run gc as %s", name,
+                      shmap__who_may(may, sizeof may, uid, true, cuid), run);
 }
 
 /* Is the creator recorded in a checked header copy gone? A creator that recorded itself in

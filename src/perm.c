@@ -22,15 +22,21 @@
 
 #include "store.h"
 
+const char *shmap__who_may(char *buf, size_t size, uid_t owner, bool sysv, uid_t cuid)
+{
+    if (sysv && cuid != owner)
+        snprintf(buf, size, "its owner (uid %u), its creator (uid %u) or root",
+                 (unsigned)owner, (unsigned)cuid);
+    else
+        snprintf(buf, size, "its owner (uid %u) or root", (unsigned)owner);
+    return buf;
+}
+
 int shmap__perm_denied(const char *who, const struct shmap__perm_change *ch, uid_t owner,
                        bool sysv, uid_t cuid)
 {
-    char may[96];
-    if (sysv && cuid != owner)
-        snprintf(may, sizeof may, "its owner (uid %u), its creator (uid %u) or root",
-                 (unsigned)owner, (unsigned)cuid);
-    else
-        snprintf(may, sizeof may, "its owner (uid %u) or root", (unsigned)owner);
+    char may[SHMAP__WHO_MAY_MAX];
+    shmap__who_may(may, sizeof may, owner, sysv, cuid);
     if (ch->set_mode)
         return shmap__err(-EPERM, "%s: permission denied: only %s may change its mode", who,
                           may);

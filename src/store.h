@@ -207,6 +207,12 @@ SHMAP__HIDDEN int shmap__may_rmid(uid_t uid, uid_t cuid);
  * saying who may (`doing`: "remove it", "replace it"). 0 too when it cannot be told (the
  * name or its directory cannot be looked at): the removal then says what is wrong. */
 SHMAP__HIDDEN int shmap__may_remove(const struct shmap__name *n, const char *doing);
+/* perm.c: who may change or remove an object, for a refusal's detail: "its owner (uid U)
+ * or root", or for a System V segment whose creator `cuid` is another user "its owner (uid
+ * U), its creator (uid C) or root". Into `buf` (SHMAP__WHO_MAY_MAX bytes do); returns it. */
+#define SHMAP__WHO_MAY_MAX 96
+SHMAP__HIDDEN const char *shmap__who_may(char *buf, size_t size, uid_t owner, bool sysv,
+                                         uid_t cuid);
 /* perm.c: the error for a change the kernel refused with EPERM, saying who may make it:
  * the owner or root, and for System V segments (`sysv`) their creator `cuid` too. */
 SHMAP__HIDDEN int shmap__perm_denied(const char *who, const struct shmap__perm_change *ch,

@@ -49,11 +49,10 @@ void shmap__tmp_name(char *buf, bool slash, const char *final, bool again)
 {
     static atomic_ullong counter;
     static atomic_bool seeded;
-    if (again) {
+    /* Two threads seeding at once each store a number of their own: either will do, as
+     * O_EXCL catches the rare name two of them come to. */
+    if (again || !atomic_load_explicit(&seeded, memory_order_acquire)) {
         atomic_store(&counter, unforeseen());
-    } else if (!atomic_load_explicit(&seeded, memory_order_acquire)) {
-        unsigned long long zero = 0;
-        atomic_compare_exchange_strong(&counter, &zero, unforeseen());
         atomic_store_explicit(&seeded, true, memory_order_release);
     }
     /* Written by hand, as shmap__posix_path() writes paths: snprintf costs a microsecond

@@ -320,14 +320,10 @@ static int remove_replaced(const struct shmap__name *n, int old)
     if (read_ds(old, &ds, n->name) < 0)
         return shmap__err(-EPERM, "%s: permission denied to remove the existing segment to "
                                   "replace it", n->name);
-    char may[96];
-    if (ds.shm_perm.cuid != ds.shm_perm.uid)
-        snprintf(may, sizeof may, "its owner (uid %u), its creator (uid %u) or root",
-                 (unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid);
-    else
-        snprintf(may, sizeof may, "its owner (uid %u) or root", (unsigned)ds.shm_perm.uid);
+    char may[SHMAP__WHO_MAY_MAX];
     return shmap__err(-EPERM, "%s: permission denied to remove the existing segment to replace "
-                              "it: only %s may", n->name, may);
+                              "it: only %s may", n->name,
+                      shmap__who_may(may, sizeof may, ds.shm_perm.uid, true, ds.shm_perm.cuid));
 }
 
 /*
@@ -530,16 +526,15 @@ int shmap__sysv_removal_denied(const struct shmap__name *n)
 {
     int id;
     struct shmid_ds ds;
-    if (find_id(n, &id) < 0 || !listed_ds(id, &ds))
+    /* As read_ds() reads it (the walk only when IPC_STAT is refused), but with no detail
+     * left behind when it cannot be told. */
+    if (find_id(n, &id) < 0 || (shmctl(id, IPC_STAT, &ds) < 0 && !listed_ds(id, &ds)))
         return 0; /* cannot tell: the removal says what is wrong */
     if (shmap__may_rmid(ds.shm_perm.uid, ds.shm_perm.cuid) == 0)
         return 0;
-    if (ds.shm_perm.cuid != ds.shm_perm.uid)
-        return shmap__err(-EPERM, "%s: permission denied to remove it: only its owner (uid %u), "
-                                  "its creator (uid %u) or root may", n->name,
-                          (unsigned)ds.shm_perm.uid, (unsigned)ds.shm_perm.cuid);
-    return shmap__err(-EPERM, "%s: permission denied to remove it: only its owner (uid %u) or "
-                              "root may", n->name, (unsigned)ds.shm_perm.uid);
+    char may[SHMAP__WHO_MAY_MAX];
+    return shmap__err(-EPERM, "%s: permission denied to remove it: only %s may", n->name,
+                      shmap__who_may(may, sizeof may, ds.shm_perm.uid, true, ds.shm_perm.cuid));
 }
 
 static int sysv_unlink(const struct shmap__name *n)
