@@ -51,7 +51,8 @@ static void print_locks(const shmap_attacher *att, int natt, const shmap_lockinf
              li->writer_alive ? "" : " (dead: the next locker recovers it)",
              li->writer_other_pidns ? " (in another pid namespace: cannot be checked)" : "");
     else if (li->shared && dead)
-        LINE("lock", "shared, %u %s (%u by dead processes: the next locker recovers them)",
+        LINE("lock", "shared, %u %s (%u by dead processes: the next exclusive locker, or gc, "
+                     "clears them)",
              li->shared, cli_plural(li->shared, "hold", "holds"), dead);
     else if (li->shared)
         LINE("lock", "shared, %u %s", li->shared, cli_plural(li->shared, "hold", "holds"));

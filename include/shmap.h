@@ -1295,7 +1295,8 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  * - What this user may not remove (another user's, in a sticky directory such as
  *   /dev/shm; anything in a directory it may not write; a System V segment it neither
  *   owns nor created) is kept, dry run or not, and reported with the refusal a removal
- *   would meet (-EPERM, -EACCES) and a detail saying who may remove it.
+ *   would meet (-EPERM, -EACCES) and a detail saying who may remove it; one in use (a
+ *   process is seen to map it) is not reported, as no segment in use is.
  *
  * Files are looked at only when @p prefix names them, `file:PATH` (or `file://PATH`): then
  * only the directory of PATH is, for the files whose names start with what follows the

@@ -575,6 +575,12 @@ static int gc_segment(struct gc *g, int dfd, const char *name)
             return rc;
         /* Kept: its stale slots are still cleared below. */
     } else {
+        /* One this user may not remove is said to be kept for that only when nobody is
+         * seen to map it: root's gc would keep one in use too, and the line would send
+         * the user to run it for nothing. */
+        struct shmap__unseen unseen;
+        if (kept && shmap__mapped_by_any(fd, &st, &unseen) == SHMAP__MAPPED)
+            kept = 0;
         close(fd);
     }
     int rc;

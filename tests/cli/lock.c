@@ -147,7 +147,7 @@ TEST(cli__info_says_which_shared_holds_are_of_dead_processes)
     util_kill9(dead[1]);
     RUN(0, "info", name);
     CHECK_CONTAINS(out, "lock:            shared, 3 holds (2 by dead processes: the next "
-                        "locker recovers them)\n");
+                        "exclusive locker, or gc, clears them)\n");
     util_kill9(live);
     util_clear(&out, &err);
     CHECK_OK(shmap_close(seg));

@@ -347,6 +347,65 @@ TEST(gc_users__an_unprivileged_gc_keeps_what_it_may_not_remove_and_says_who_may)
     CHECK_ERR(shmap_open(&seg, theirs[2], SHMAP_RDONLY), -ENOENT);
 }
 
+/* As nobody: root's transient segment, which a process of nobody's maps, is in use, and
+ * nothing is said of it: root's gc would keep it too. */
+static void nobody_gc_says_nothing_of_one_in_use(const char *name)
+{
+    struct util_gc_events e;
+    for (int dry = 1; dry >= 0; dry--) {
+        gc_events(&e, name, dry ? SHMAP_GC_DRY_RUN : 0);
+        CHECK_EQ_INT(e.n, 0);
+    }
+    char *out = NULL, *err = NULL;
+    RUN(0, "gc", "--prefix", name);
+    CHECK_STR(out, "gc: nothing to do\n");
+    CHECK_STR(err, "");
+    util_clear(&out, &err);
+}
+
+static void nobody_gc_keeps_it_unused(const char *name)
+{
+    char *out = NULL, *err = NULL, line[512];
+    RUN(0, "gc", "--prefix", name);
+    snprintf(line, sizeof line, "kept transient segment %s: it belongs to uid 0, and only its "
+             "owner or root may remove it from /dev/shm, a sticky directory; run gc as root "
+             "or as uid 0\ngc: 1 kept that this user may not remove\n", name);
+    CHECK_STR(out, line);
+    CHECK_STR(err, "");
+    util_clear(&out, &err);
+}
+
+TEST(gc_users__an_unprivileged_gc_does_not_send_to_root_for_a_segment_in_use)
+{
+    util_need_root();
+    const char *name = test_name("used");
+    make_transient(name, false, 0666);
+    /* A reader of nobody's, in no attach table, dumpable so that nobody's gc sees it. */
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t reader = util_spawn();
+    if (reader == 0) {
+        util_become_nobody();
+        prctl(PR_SET_DUMPABLE, 1);
+        shmap_seg *seg = NULL;
+        if (shmap_open(&seg, name, SHMAP_RDONLY) != 0) {
+            util_child_send(&c, 'E');
+            _exit(1);
+        }
+        util_child_send(&c, 'L');
+        char b = util_child_recv(&c);
+        shmap_close(seg);
+        _exit(b == 'U' ? 0 : 2);
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    util_as_nobody(nobody_gc_says_nothing_of_one_in_use, name);
+    stop_reader(reader, &c);
+    CHECK(exists(name));
+    /* Once unused, it is kept for want of the right to remove it, and said to be. */
+    util_as_nobody(nobody_gc_keeps_it_unused, name);
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
 /*
  * In a pid namespace of its own, with its own /proc, nobody sees every process there is
  * (none of root's): /proc rules out every user, but root's POSIX object is not nobody's to
