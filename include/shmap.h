@@ -650,7 +650,10 @@ enum shmap_delete_flags {
  * at once rather than wait for itself.
  *
  * @param[in] name the segment name.
- * @param[in] timeout_s how long to wait for users: < 0 for ever, 0 only tries.
+ * @param[in] timeout_s how long to wait for users: < 0 for ever, 0 only tries. A creator
+ *            still writing the header is waited for within it too: up to two seconds, as an
+ *            open waits, but no longer than the timeout, and not at all with 0
+ *            (#SHMAP_EINCOMPLETE, "segment is still being created by pid N").
  * @param[in] flags 0, #SHMAP_DELETE_FORCE, #SHMAP_DELETE_NOT_MINE.
  * @return 0; -ENOENT; -EBUSY (timeout 0 and in use); -ETIMEDOUT; in both cases the detail
  *         names the pids holding the lock; -EDEADLK (this process holds the lock, and no other

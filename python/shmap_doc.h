@@ -342,6 +342,8 @@ PyDoc_STRVAR(delete_doc,
 "\n"
 "It waits, as an exclusive lock() does, for the processes that hold the lock (new\n"
 "readers queue behind it), at most timeout seconds (None: for ever; 0: only try).\n"
+"A segment whose creator is still writing it is waited for within the timeout too,\n"
+"two seconds at most, as open() waits for it (not at all with 0).\n"
 "Processes that map the segment without a lock are not waited for. Every process\n"
 "that maps it, this one included, keeps its memory until it unmaps; the memory is\n"
 "freed after the last one. That includes this process's unmap-pending mappings\n"

@@ -153,6 +153,16 @@ static const char *force_hint(const struct shmap__name *n)
                : "nor may it remove it without the lock: this user may not remove the name";
 }
 
+/* How long the open waits for a creator still writing the header: within the timeout
+ * (not at all with 0), as long as any open waits without one. */
+static int64_t creator_wait_ns(double timeout_s, double deadline)
+{
+    double left = timeout_s > 0 ? deadline - mono_s() : timeout_s;
+    if (timeout_s < 0 || left * 1e9 >= (double)SHMAP__CREATOR_WAIT_NS)
+        return SHMAP__CREATOR_WAIT_NS;
+    return left > 0 ? (int64_t)(left * 1e9) : 0;
+}
+
 int shmap_delete(const char *name, double timeout_s, unsigned int flags)
 {
     if (flags & ~(unsigned)(SHMAP_DELETE_FORCE | SHMAP_DELETE_NOT_MINE))
@@ -173,7 +183,8 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
     double deadline = timeout_s > 0 ? mono_s() + timeout_s : 0;
     for (;;) {
         shmap_seg *seg = NULL;
-        rc = shmap__open_unregistered(&seg, &n, SHMAP__ACC_RDWR);
+        rc = shmap__open_unregistered(&seg, &n, SHMAP__ACC_RDWR,
+                                      creator_wait_ns(timeout_s, deadline));
         if (rc == SHMAP_EFORMAT)
             return shmap__err(rc, "%s: not a shmap segment: refusing to delete it (delete "
                                   "with force to remove it anyway)", n.name);

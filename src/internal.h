@@ -405,11 +405,15 @@ SHMAP__HIDDEN void shmap__write_give_up(struct shmap__map *m);
 SHMAP__HIDDEN bool shmap__map_named(const struct shmap__map *m);
 /* segment.c: refuse header operations on a raw handle (#SHMAP_ERAW naming `what`). */
 SHMAP__HIDDEN int shmap__raw_refuse(const shmap_seg *seg, const char *what);
+/* How long an open waits at most for a creator that is still writing the header. */
+#define SHMAP__CREATOR_WAIT_NS 2000000000LL
 /* segment.c: open a described segment through a new mapping that stays out of the registry
  * (shmap_delete(), whose own reference would be refused by an unmap-pending mapping);
- * `access` is a SHMAP__ACC_* of store.h. shmap_close() frees its lock slot and unmaps it. */
+ * `access` is a SHMAP__ACC_* of store.h; a creator still writing the header is waited for
+ * up to `wait_ns` (#SHMAP_EINCOMPLETE after). shmap_close() frees its lock slot and unmaps
+ * it. */
 SHMAP__HIDDEN int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name,
-                                           int access);
+                                           int access, int64_t wait_ns);
 /* segment.c: map the header of a mapping's object read-write (lock.c, for read-only
  * handles), and undo it; through the mapping's store. */
 SHMAP__HIDDEN int shmap__header_map_rw(struct shmap__map *m, void **out);

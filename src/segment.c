@@ -46,7 +46,7 @@ void shmap__registry_hold(bool hold)
 }
 
 /* How long an open waits for a creator that is still writing the header. */
-#define INIT_WAIT_NS 2000000000LL
+#define INIT_WAIT_NS SHMAP__CREATOR_WAIT_NS
 
 /*
  * One freed mapping record is kept for the next open. A record is some 9 KiB (names can be
@@ -226,10 +226,11 @@ static bool sysv_being_made(const struct shmap__name *n, const struct shmap__obj
  * moment too. The whole header page is read for this (the creator's pid namespace is in
  * slot 0 of the attach table, past the part an attach checks); on success the checked
  * part is copied to `h`. A System V header not written yet (sysv_being_made()) is waited
- * for the same way.
+ * for the same way. `wait_ns` bounds the moment (0: the header is read once more).
  */
 static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__obj *obj,
-                            const struct shmap__name *n, size_t len, struct shmap__header *h)
+                            const struct shmap__name *n, size_t len, struct shmap__header *h,
+                            int64_t wait_ns)
 {
     const char *who = n->name;
     struct shmap__header *full = malloc(sizeof *full);
@@ -245,7 +246,7 @@ static int wait_for_creator(const struct shmap__store_ops *ops, struct shmap__ob
         if ((rc != SHMAP_EINCOMPLETE && !unwritten) ||
             (rc == SHMAP_EINCOMPLETE &&
              shmap__creator_state(full, avail) == SHMAP__CREATOR_DEAD) ||
-            shmap__mono_ns() - t0 >= INIT_WAIT_NS)
+            shmap__mono_ns() - t0 >= wait_ns)
             break;
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
@@ -300,10 +301,11 @@ static void unlocked_wait(bool locked, bool begin, void *base, size_t len)
  * (`gc_pid`) before it looks for processes that map it, and sets `removed` before it
  * clears the mark, so either it sees this mapping or this copy shows the one or the other,
  * and the open waits for gc's verdict (gc.c). A segment deleted since it was opened is not
- * given either.
+ * given either. A creator still writing the header is waited for up to `wait_ns`.
  */
 static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, int access,
-                         bool by_name, bool header_only, bool locked, struct shmap__map **out)
+                         bool by_name, bool header_only, bool locked, int64_t wait_ns,
+                         struct shmap__map **out)
 {
     const struct shmap__store_ops *ops = shmap__store_ops(n->store);
     const struct stat *st = &obj->st;
@@ -349,7 +351,7 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
         rc = shmap__header_check(h, (size_t)got, (uint64_t)len, n->name);
     if (rc == SHMAP_EINCOMPLETE || sysv_being_made(n, obj, rc)) {
         unlocked_wait(locked, true, base, maplen);
-        rc = wait_for_creator(ops, obj, n, len, h);
+        rc = wait_for_creator(ops, obj, n, len, h, wait_ns);
         unlocked_wait(locked, false, base, maplen);
     }
     /* A header refused, or never finished, in an object removed meanwhile (a System V
@@ -432,7 +434,7 @@ static int attach_obj(shmap_seg **out, struct shmap__obj *obj, const struct shma
     pthread_mutex_lock(&registry_lock);
     struct shmap__map *m = registry_find(obj->st.st_dev, obj->st.st_ino, access);
     if (!m) {
-        rc = map_and_check(obj, n, access, by_name, false, true, &fresh);
+        rc = map_and_check(obj, n, access, by_name, false, true, INIT_WAIT_NS, &fresh);
         if (rc < 0) {
             pthread_mutex_unlock(&registry_lock);
             return rc;
@@ -572,7 +574,8 @@ static int open_segment(shmap_seg **out, const char *name, unsigned int flags)
  * at its first lock (slots are per mapping), and shmap_close() frees that slot and unmaps
  * it; the registry has nothing to remove then.
  */
-int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, int access)
+int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, int access,
+                             int64_t wait_ns)
 {
     *out = NULL;
     const struct shmap__store_ops *ops = shmap__store_ops(name->store);
@@ -585,7 +588,7 @@ int shmap__open_unregistered(shmap_seg **out, const struct shmap__name *name, in
             return rc;
         struct shmap__map *m = NULL;
         if ((rc = refuse_deleted(&obj, &n, 0)) == 0)
-            rc = map_and_check(&obj, &n, access, true, true, false, &m);
+            rc = map_and_check(&obj, &n, access, true, true, false, wait_ns, &m);
         ops->close(&obj);
         if (rc == SHMAP__EGONE && tries < 2)
             continue;
@@ -897,7 +900,7 @@ static int not_a_segment(const struct shmap__name *n, char *why, size_t size)
     if (n->store == SHMAP_STORE_SYSV && strncmp(n->name, "sysv://0x", 9) != 0)
         return 0;
     shmap_seg *seg = NULL;
-    int rc = shmap__open_unregistered(&seg, n, SHMAP__ACC_RDONLY);
+    int rc = shmap__open_unregistered(&seg, n, SHMAP__ACC_RDONLY, INIT_WAIT_NS);
     snprintf(why, size, "%s", rc < 0 ? shmap_last_error() : "");
     if (seg)
         shmap_close(seg);
