@@ -143,6 +143,9 @@ SHMAP__HIDDEN void shmap__keyword_decode(const struct shmap__kwslot *sorted, uns
 /* linux/limits.c: for the message of a mapping of `len` bytes that failed with `err`, which
  * of this process's limits it ran into, as " (...)", or "" (thread-local). */
 SHMAP__HIDDEN const char *shmap__map_hint(int err, uint64_t len);
+/* linux/limits.c: for the message of an open or a creation that failed with errno `e`, the
+ * descriptor limit it reached (EMFILE, ENFILE) as " (...)", or "" (thread-local). */
+SHMAP__HIDDEN const char *shmap__fd_hint(int e);
 /* linux/limits.c: the first number in a /proc file (a sysctl, statm), or 0. */
 SHMAP__HIDDEN unsigned long long shmap__proc_number(const char *path);
 /* linux/limits.c: " (past this process's address space limit ...)" when mapping `len` bytes

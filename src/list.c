@@ -73,14 +73,9 @@ int shmap__process_error(int rc, const char *fmt, ...)
     va_end(ap);
     struct rlimit r;
     const char *cause = strerror(-rc);
-    if (rc == -EMFILE) {
-        cause = "too many open files";
-        if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
-            snprintf(limit, sizeof limit, " (this process's limit, ulimit -n, is %llu)",
-                     (unsigned long long)r.rlim_cur);
-    } else if (rc == -ENFILE) {
-        cause = "too many open files in the system";
-        snprintf(limit, sizeof limit, " (the system-wide limit, fs.file-max, is reached)");
+    if (rc == -EMFILE || rc == -ENFILE) {
+        cause = rc == -EMFILE ? "too many open files" : "too many open files in the system";
+        snprintf(limit, sizeof limit, "%s", shmap__fd_hint(-rc));
     } else if (rc == -ENOMEM) {
         /* A System V segment is attached whole to be read: the address space may be what
          * ran out. */

@@ -168,8 +168,9 @@ SHMAP__HIDDEN int shmap__fd_holes_check(const struct shmap__obj *obj, uint64_t o
                                         uint64_t len, const char *who);
 /* For the message of a create that failed with errno `e` in the directory `dirfd` (or
  * `path` when dirfd is -1): " (no inode left: ...)" when ENOSPC came of the inodes, not of the
- * space; else "" (thread-local). */
-SHMAP__HIDDEN const char *shmap__enospc_hint(int e, int dirfd, const char *path);
+ * space; the descriptor limit reached for EMFILE and ENFILE (shmap__fd_hint()); else ""
+ * (thread-local). */
+SHMAP__HIDDEN const char *shmap__create_hint(int e, int dirfd, const char *path);
 /* -EFBIG, said as this process's file size limit (RLIMIT_FSIZE), when `size` is past it:
  * growing a file there sends SIGXFSZ, which kills a process that does not ignore it. */
 SHMAP__HIDDEN int shmap__fsize_check(uint64_t size, const char *who);

@@ -97,7 +97,7 @@ int shmap__fd_open_error(int dirfd, const char *path, int flags, const char *who
         !S_ISREG(st.st_mode))
         return shmap__err(-EINVAL, "%s: not a regular file (it is %s)", who,
                           file_kind(st.st_mode));
-    return shmap__err(-e, "%s: cannot open: %s", who, strerror(e));
+    return shmap__err(-e, "%s: cannot open: %s%s", who, strerror(e), shmap__fd_hint(e));
 }
 
 int shmap__fd_adopt(int fd, const char *who, struct shmap__obj *obj)
@@ -222,11 +222,13 @@ int shmap__fd_holes_check(const struct shmap__obj *obj, uint64_t off, uint64_t l
                       who, (unsigned long long)missing, mnt, avail);
 }
 
-const char *shmap__enospc_hint(int e, int dirfd, const char *path)
+const char *shmap__create_hint(int e, int dirfd, const char *path)
 {
     static _Thread_local char hint[128];
     hint[0] = '\0';
     struct statvfs vfs;
+    if (e == EMFILE || e == ENFILE)
+        return shmap__fd_hint(e);
     if (e == ENOSPC && (dirfd >= 0 ? fstatvfs(dirfd, &vfs) : statvfs(path, &vfs)) == 0 &&
         vfs.f_files > 0 && vfs.f_ffree == 0)
         snprintf(hint, sizeof hint, " (no inode left: its file system holds as many files "

@@ -73,7 +73,8 @@ static int open_dir(const char *path, char *dir, const char **base, const char *
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         int e = errno;
-        return shmap__err(-e, "%s: directory %s: %s", who, dir, strerror(e));
+        return shmap__err(-e, "%s: directory %s: %s%s", who, dir, strerror(e),
+                          shmap__fd_hint(e));
     }
     return dfd;
 }
@@ -160,7 +161,7 @@ static int file_create(struct shmap__name *n, const struct shmap__create_req *re
     }
     if (fd < 0) {
         int e = errno;
-        const char *hint = shmap__enospc_hint(e, dfd, NULL);
+        const char *hint = shmap__create_hint(e, dfd, NULL);
         close(dfd);
         return shmap__err(-e, "%s: cannot create a file in its directory: %s%s", n->name,
                           strerror(e), hint);

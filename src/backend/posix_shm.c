@@ -107,7 +107,7 @@ int shmap__posix_open(const struct shmap__name *n, bool writable)
         return shmap__err(-EACCES, "%s: permission denied to open it %s", n->name,
                           writable ? "read-write" : "read-only");
     if (e == EMFILE || e == ENFILE)
-        return shmap__err(-e, "%s: too many open files", n->name);
+        return shmap__err(-e, "%s: too many open files%s", n->name, shmap__fd_hint(e));
     if (e == EISDIR || e == ENXIO || e == ELOOP)
         return shmap__fd_open_error(AT_FDCWD, path, flags, n->name, e);
     return shmap__err(-e, "%s: %s", n->name, strerror(e));
@@ -119,7 +119,7 @@ int shmap__posix_create_tmp(const char *tmp, unsigned mode, uint64_t size, const
     if (fd < 0) {
         int e = errno;
         return shmap__err(-e, "%s: cannot create shared memory: %s%s", who, strerror(e),
-                          shmap__enospc_hint(e, -1, shmap__posix_dir()));
+                          shmap__create_hint(e, -1, shmap__posix_dir()));
     }
     int rc = shmap__fd_reserve(fd, size, who, "shared memory", shmap__posix_dir());
     if (rc < 0) {

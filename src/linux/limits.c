@@ -3,7 +3,8 @@
  * mmap or shmat that fails with ENOMEM may lack memory, or pass the address space limit
  * (ulimit -v) or vm.max_map_count; one that fails with EAGAIN, in a process that locks its
  * memory (mlockall(MCL_FUTURE)), passes the locked-memory limit (ulimit -l). The kernel says
- * which by the errno alone; /proc and the limits tell the rest.
+ * which by the errno alone; /proc and the limits tell the rest. Likewise for an open that
+ * runs out of descriptors: this process's limit, or the system's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,6 +69,19 @@ const char *shmap__as_hint(uint64_t len)
                      "-v: %llu bytes, %llu in use)", (unsigned long long)lim.rlim_cur, vm);
     }
     return hint;
+}
+
+const char *shmap__fd_hint(int e)
+{
+    static _Thread_local char fd_hint[96];
+    fd_hint[0] = '\0';
+    struct rlimit lim;
+    if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+        snprintf(fd_hint, sizeof fd_hint, " (this process's limit, ulimit -n, is %llu)",
+                 (unsigned long long)lim.rlim_cur);
+    else if (e == ENFILE)
+        snprintf(fd_hint, sizeof fd_hint, " (the system-wide limit, fs.file-max, is reached)");
+    return fd_hint;
 }
 
 const char *shmap__map_hint(int err, uint64_t len)

@@ -41,5 +41,5 @@ int shmap__memfd_new(const char *label, bool hugepages, const char *who)
     int e = errno;
     if (hugepages && (e == EINVAL || e == ENOENT))
         return shmap__err(SHMAP_ESTORE, "%s: this kernel cannot make huge-page memfds", who);
-    return shmap__err(-e, "%s: memfd_create: %s", who, strerror(e));
+    return shmap__err(-e, "%s: memfd_create: %s%s", who, strerror(e), shmap__fd_hint(e));
 }

@@ -31,7 +31,7 @@ static int open_error(int e, const char *who, const char *what)
         return shmap__err(-EACCES, "%s: permission denied to reach it (a directory on its "
                                    "path cannot be searched)", who);
     if (e == EMFILE || e == ENFILE)
-        return shmap__err(-e, "%s: too many open files", who);
+        return shmap__err(-e, "%s: too many open files%s", who, shmap__fd_hint(e));
     return shmap__err(-e, "%s: %s", who, strerror(e));
 }
 

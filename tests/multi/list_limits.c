@@ -396,3 +396,51 @@ TEST(gc_limits__files_out_of_descriptors_fails_the_gc)
     CHECK_EQ_INT(ev.ev[0].status, 0);
     CHECK_EQ_INT(util_dir_entries(dir), 0);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* One segment's calls out of descriptors: their details named neither limit ("too many
+ * open files", "cannot create shared memory: Too many open files"). */
+
+static const char *fd_names[3]; /* an existing POSIX segment, a new one, a new file: one */
+
+static void one_call_out_of_fds(void)
+{
+    char limit[64];
+    snprintf(limit, sizeof limit, " (this process's limit, ulimit -n, is %d)", NOFILE);
+    const uint64_t dims[1] = {8};
+    shmap_seg *seg = NULL;
+    int rc[6];
+    char detail[6][512];
+    leave_spare_fds(0);
+    rc[0] = shmap_open(&seg, fd_names[0], SHMAP_RDONLY);
+    snprintf(detail[0], sizeof detail[0], "%s", shmap_last_error());
+    rc[1] = shmap_create(&seg, fd_names[1], SHMAP_U8, 1, dims, NULL);
+    snprintf(detail[1], sizeof detail[1], "%s", shmap_last_error());
+    rc[2] = shmap_create(&seg, fd_names[2], SHMAP_U8, 1, dims, NULL);
+    snprintf(detail[2], sizeof detail[2], "%s", shmap_last_error());
+    rc[3] = shmap_create(&seg, "memfd:fds", SHMAP_U8, 1, dims, NULL);
+    snprintf(detail[3], sizeof detail[3], "%s", shmap_last_error());
+    rc[4] = shmap_chmod(fd_names[0], 0644);
+    snprintf(detail[4], sizeof detail[4], "%s", shmap_last_error());
+    rc[5] = shmap_delete(fd_names[0], 0, 0);
+    snprintf(detail[5], sizeof detail[5], "%s", shmap_last_error());
+    release_fds();
+    for (int i = 0; i < 6; i++) {
+        CHECK_ERR(rc[i], -EMFILE);
+        CHECK_CONTAINS(detail[i], limit);
+    }
+    CHECK(!util_shm_exists(fd_names[1]));
+}
+
+TEST(limits__one_segments_calls_out_of_descriptors_name_the_limit)
+{
+    fd_names[0] = test_name("fds");
+    fd_names[1] = test_name("fds-new");
+    char file[PATH_MAX];
+    snprintf(file, sizeof file, "file:%s", util_test_path("fds.shm"));
+    fd_names[2] = file;
+    util_make_kept(fd_names[0], SHMAP_U8, 1, (const uint64_t[]){8});
+    in_child(one_call_out_of_fds);
+    CHECK_EQ_INT(util_dir_entries(util_test_dir()), 0);
+    CHECK_OK(shmap_unlink(fd_names[0]));
+}
