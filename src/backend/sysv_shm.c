@@ -270,11 +270,13 @@ static int huge_create_error(int e, const struct shmap__name *n, uint64_t size, 
                                    "/proc/meminfo; raise vm.nr_hugepages)", n->name,
                           (unsigned long long)size, pages, kb, nfree > rsvd ? nfree - rsvd : 0);
     }
+    /* Kernels that still let a locked-memory limit (ulimit -l) stand in for these warn that
+     * it is obsolete, and recent ones refuse it: not offered. */
     if (e == EPERM)
         return shmap__err(-EPERM, "%s: this user may not put System V segments in huge "
-                                  "pages: that needs CAP_IPC_LOCK, the group named by "
-                                  "vm.hugetlb_shm_group, or a locked-memory limit (ulimit -l) "
-                                  "of at least %llu kB", n->name, (unsigned long long)size / 1024);
+                                  "pages: that needs CAP_IPC_LOCK, or membership of the group "
+                                  "vm.hugetlb_shm_group names (gid %llu now)", n->name,
+                          shmap__proc_number("/proc/sys/vm/hugetlb_shm_group"));
     return shmap__err(-EINVAL, "%s: %llu bytes (whole huge pages of %llu kB) is more than the "
                                "system allows for one System V segment (kernel.shmmax is %llu; "
                                "raise it with sysctl kernel.shmmax)", n->name,
