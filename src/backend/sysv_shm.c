@@ -256,6 +256,44 @@ static void sysv_close(struct shmap__obj *obj)
     obj->peek = NULL;
 }
 
+/*
+ * Which system-wide System V limit a new segment of `size` bytes passes, as -ENOSPC with a
+ * detail that names it and the figures: no id left (kernel.shmmni), or not enough of the
+ * memory System V may use (kernel.shmall). For a replace (`why` not NULL, added to the
+ * figures) the old segment's id and its `freed` bytes are taken as released first (0
+ * bytes: it stays while processes attach it), and the existing segment is said to be
+ * kept; else the detail says how to raise the limit. 0 when neither is passed, or when
+ * the kernel cannot tell.
+ */
+static int limit_passed(const struct shmap__name *n, uint64_t size, uint64_t freed,
+                        const char *why)
+{
+    struct shm_info si;
+    if (shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&si) < 0)
+        return 0;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t pages = (size + page - 1) / page, freed_pages = (freed + page - 1) / page;
+    unsigned long long shmall = kernel_limit("shmall"), shmmni = kernel_limit("shmmni");
+    bool replacing = why != NULL;
+    uint64_t ids = (uint64_t)si.used_ids - (replacing && freed ? 1 : 0);
+    if (shmmni && ids + 1 > shmmni)
+        return shmap__err(-ENOSPC, "%s: no System V segment id left for the new segment "
+                                   "(kernel.shmmni is %llu, all in use%s); %s", n->name,
+                          shmmni, replacing ? why : "",
+                          replacing ? "the existing segment is kept"
+                                    : "raise it with sysctl kernel.shmmni");
+    uint64_t in_use = (uint64_t)si.shm_tot - freed_pages;
+    if (shmall && in_use + pages > shmall)
+        return shmap__err(-ENOSPC, "%s: %llu bytes (%llu pages) is more than System V memory "
+                                   "has left: kernel.shmall is %llu pages in all, %llu in "
+                                   "use%s; %s", n->name, (unsigned long long)size,
+                          (unsigned long long)pages, shmall, (unsigned long long)in_use,
+                          replacing ? why : "",
+                          replacing ? "the existing segment is kept"
+                                    : "raise it with sysctl kernel.shmall");
+    return 0;
+}
+
 /* What shmget's ENOMEM, EPERM or EINVAL means for a segment in huge pages of @p hp bytes. */
 static int huge_create_error(int e, const struct shmap__name *n, uint64_t size, size_t hp)
 {
@@ -292,11 +330,14 @@ static int create_error(int e, const struct shmap__name *n, uint64_t size, size_
                                    "System V segment (kernel.shmmax is %llu; raise it with "
                                    "sysctl kernel.shmmax)", n->name, (unsigned long long)size,
                           kernel_limit("shmmax"));
+    int rc;
+    if (e == ENOSPC && (rc = limit_passed(n, size, 0, NULL)) < 0)
+        return rc;
     if (e == ENOSPC)
         return shmap__err(-ENOSPC, "%s: the system's System V limits are reached "
                                    "(kernel.shmmni %llu segments, kernel.shmall %llu pages "
-                                   "in all)", n->name, kernel_limit("shmmni"),
-                          kernel_limit("shmall"));
+                                   "in all; raise them with sysctl)", n->name,
+                          kernel_limit("shmmni"), kernel_limit("shmall"));
     if (e == ENOMEM)
         return shmap__err(-ENOMEM, "%s: not enough memory for %llu bytes", n->name,
                           (unsigned long long)size);
@@ -347,29 +388,14 @@ static int replace_check(const struct shmap__name *n, int old, uint64_t size)
                                    "System V segment (kernel.shmmax is %llu; raise it with "
                                    "sysctl kernel.shmmax); %s", n->name,
                           (unsigned long long)size, shmmax, kept);
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t pages = (size + page - 1) / page;
     bool freed = ds.shm_nattch == 0;
-    uint64_t old_pages = freed ? (ds.shm_segsz + page - 1) / page : 0;
-    struct shm_info si;
-    unsigned long long shmall = kernel_limit("shmall"), shmmni = kernel_limit("shmmni");
-    if (shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&si) >= 0) {
-        char why[96] = "";
-        if (!freed)
-            snprintf(why, sizeof why, ", the existing one's while %llu process%s attach it",
-                     (unsigned long long)ds.shm_nattch, ds.shm_nattch == 1 ? "" : "es");
-        if (shmmni && (uint64_t)si.used_ids + !freed >= shmmni + 1)
-            return shmap__err(-ENOSPC, "%s: no System V segment id left for the new "
-                                       "segment (kernel.shmmni is %llu, all in use%s); %s",
-                              n->name, shmmni, why, kept);
-        uint64_t in_use = (uint64_t)si.shm_tot - old_pages;
-        if (shmall && in_use + pages > shmall)
-            return shmap__err(-ENOSPC, "%s: %llu bytes (%llu pages) is more than System V "
-                                       "memory has left: kernel.shmall is %llu pages in all, "
-                                       "%llu in use%s; %s", n->name, (unsigned long long)size,
-                              (unsigned long long)pages, shmall, (unsigned long long)in_use,
-                              why, kept);
-    }
+    char why[96] = "";
+    if (!freed)
+        snprintf(why, sizeof why, ", the existing one's while %llu process%s attach it",
+                 (unsigned long long)ds.shm_nattch, ds.shm_nattch == 1 ? "" : "es");
+    int rc = limit_passed(n, size, freed ? ds.shm_segsz : 0, why);
+    if (rc < 0)
+        return rc;
     const char *as = shmap__as_hint(size);
     if (*as)
         return shmap__err(-ENOMEM, "%s: cannot attach %llu bytes%s; %s", n->name,

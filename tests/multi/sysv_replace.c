@@ -1,11 +1,14 @@
 /*
  * A System V replace removes the old segment before it makes the new one (a key cannot be
  * given to a segment once made): whatever would make the new one fail must be found first,
- * and the old one kept with its data. Each case runs in a child with an IPC namespace of its
- * own (root), whose limits it may set without touching the host's; its segments go with it.
+ * and the old one kept with its data. A creation past kernel.shmall names it (stores.c has
+ * kernel.shmmni's case).
+ * Each case runs in a child with an IPC namespace of its own (root), whose limits it may set
+ * without touching the host's; its segments go with it.
  */
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 
 #include "../util.h"
@@ -122,4 +125,29 @@ TEST(sysv_replace__past_the_address_space_limit_keeps_the_old_segment)
     TEST_SKIP("an address space limit cannot be set under AddressSanitizer");
 #endif
     in_ipc_namespace(past_the_address_space_limit);
+}
+
+/* A creation past a limit said "the system's System V limits are reached" with both limits'
+ * values: now which, with the figures and how to raise it. Nothing is left. */
+static void refused_create(uint64_t elems, const char *says)
+{
+    const uint64_t dims[1] = {elems};
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_create(&seg, "sysv://0x5eee", SHMAP_F64, 1, dims, NULL), -ENOSPC);
+    CHECK_CONTAINS(shmap_last_error(), says);
+    CHECK(shmget(0x5eee, 0, 0) < 0);
+    check_kept();
+}
+
+static void create_past_shmall(void)
+{
+    util_write_kernel_limit("shmall", 16);
+    refused_create(256 * 1024, "sysv://0x00005eee: 2106368 bytes (515 pages) is more than "
+                               "System V memory has left: kernel.shmall is 16 pages in all, "
+                               "3 in use; raise it with sysctl kernel.shmall");
+}
+
+TEST(sysv_replace__a_creation_past_shmall_names_that_limit)
+{
+    in_ipc_namespace(create_past_shmall);
 }

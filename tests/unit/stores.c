@@ -347,7 +347,9 @@ TEST(stores__sysv_out_of_segments_is_a_clear_error)
     CHECK_OK(shmap_create(&sb, b, SHMAP_U8, 1, &n, NULL));
     CHECK_ERR(shmap_create(&sc, c, SHMAP_U8, 1, &n, NULL), -ENOSPC);
     CHECK_CONTAINS(shmap_last_error(), c);
-    CHECK_CONTAINS(shmap_last_error(), "kernel.shmmni 2 segments");
+    CHECK_CONTAINS(shmap_last_error(), ": no System V segment id left for the new segment "
+                                       "(kernel.shmmni is 2, all in use); raise it with "
+                                       "sysctl kernel.shmmni");
     CHECK_OK(shmap_close(sb));
     /* A freed slot is usable again. */
     CHECK_OK(shmap_create(&sc, c, SHMAP_U8, 1, &n, NULL));
