@@ -1531,15 +1531,18 @@ typedef struct shmap_entry {
  * An object this user may not open, or that went away meanwhile, is that object's affair
  * (an entry with its @p status, or left out); running out of descriptors or memory is this
  * process's, and every object after it would fail alike, so the listing fails whole, with
- * no partial list (see @return).
+ * no partial list (see @return). A System V segment is attached whole to be read: one that
+ * alone passes this process's address-space limit (ulimit -v) is its own affair, an entry
+ * with -ENOMEM, "cannot attach its N bytes to read it (past this process's address space
+ * limit, ulimit -v: ...)".
  * @param[out] out a new array, to be freed with shmap_list_free().
  * @param[out] count its length.
  * @return 0; a negative code if the store cannot be listed at all; -EMFILE, -ENFILE or
  *         -ENOMEM when this process runs out of descriptors or memory while listing, with
  *         a detail that names the cause, the object and the limit ("too many open files:
  *         cannot open /dev/shm/NAME to list it (this process's limit, ulimit -n, is
- *         1024)"; a System V segment is attached whole to be read, so a small
- *         address-space limit, ulimit -v, fails it with -ENOMEM); or #SHMAP_EINVAL for a
+ *         1024)"; memory that runs out attaching a System V segment, which is attached
+ *         whole to be read, gives -ENOMEM); or #SHMAP_EINVAL for a
  *         NULL argument or unknown flags. *out is NULL and *count 0 on failure.
  */
 SHMAP_EXTERN int shmap_list(shmap_entry **out, size_t *count, unsigned int flags);

@@ -191,6 +191,14 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
         if (rc == -EACCES || rc == -EPERM)
             return shmap__err(rc, "%s: this user may not open it read-write to take its "
                                   "lock (%s)", n.name, force_hint(&n));
+        /* Only its header page is mapped to take the lock, but a System V segment is
+         * attached whole: one too large for this process's address space needs force. */
+        if (rc == -ENOMEM && n.store == SHMAP_STORE_SYSV) {
+            char was[SHMAP__ERR_SIZE];
+            shmap__err_keep(was);
+            return shmap__err(rc, "%s; a System V segment is attached whole to take its "
+                                  "lock (%s)", was, force_hint(&n));
+        }
         if (rc < 0)
             return rc;
         /* One who may write the segment but not remove its name would wait for its users,

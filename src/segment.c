@@ -342,6 +342,9 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     else if (got == -EACCES) /* a System V segment's mode, checked when it is attached */
         rc = shmap__err(-EACCES, "%s: permission denied to open it %s", n->name,
                         access == SHMAP__ACC_RDWR ? "read-write" : "read-only");
+    else if (got == -ENOMEM && n->store == SHMAP_STORE_SYSV) /* attached whole to be read */
+        rc = shmap__err(-ENOMEM, "%s: cannot attach its %zu bytes%s", n->name, len,
+                        shmap__map_hint(-ENOMEM, len));
     else if (got < 0 && n->store == SHMAP_STORE_SYSV && shmap__sysv_gone(obj->id))
         rc = shmap__err(-ENOENT, "%s: no such segment (removed while it was being opened)",
                         n->name);

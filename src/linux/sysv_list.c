@@ -61,13 +61,14 @@ static int list_one(int id, const struct shmid_ds *ds, void *ctx)
     ent->info.uid = ds->shm_perm.uid;
     ent->info.gid = ds->shm_perm.gid;
     int status = shmap__sysv_describe_id(id, w->l);
+    ent = &w->l->v[w->l->n - 1]; /* describing may have moved the list */
     /* Out of memory or address space (a segment is attached whole to be read): a failure
-     * of this process, which ends the listing (list.c), not of this segment. */
-    if (shmap__process_failure(status)) {
+     * of this process, which ends the listing (list.c), not of this segment; unless the
+     * segment alone passes the address-space limit, which its entry then says. */
+    if (shmap__process_failure(status) && !ent->error[0]) {
         shmap__list_drop(w->l);
         return status;
     }
-    ent = &w->l->v[w->l->n - 1]; /* describing may have moved the list */
     /* Removed since it was found: left out, not listed half. */
     if (status < 0 && shmap__sysv_gone(id)) {
         shmap__list_drop(w->l);

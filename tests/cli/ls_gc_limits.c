@@ -5,8 +5,9 @@
  *
  * The command runs as `ulimit -n 4` leaves it, with descriptors 0, 1 and 2 only: /dev/shm
  * (or a file's directory) opens, nothing in it does. Or as `ulimit -v` leaves it, below the
- * size of a System V segment, which is attached whole to be read; those tests skip under
- * AddressSanitizer, which needs terabytes of address space.
+ * size of a System V segment, which is attached whole to be read: gc stops there, rm and
+ * info say so, and ls lists that segment apart; those tests skip under AddressSanitizer,
+ * which needs terabytes of address space.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -171,7 +172,7 @@ TEST(cli_limits__gc_of_files_out_of_descriptors_fails)
 #define BIG_BYTES (64ull << 20)
 #define AS_KB 40000
 
-TEST(cli_limits__system_v_out_of_address_space_fails_ls_and_gc)
+TEST(cli_limits__system_v_out_of_address_space_fails_gc_and_rm_and_is_listed_apart)
 {
 #ifdef UTIL_ASAN
     TEST_SKIP("AddressSanitizer needs more address space than a cap would leave");
@@ -209,16 +210,30 @@ TEST(cli_limits__system_v_out_of_address_space_fails_ls_and_gc)
         CHECK_ERROR_LINE(err, want);
         CHECK_CONTAINS(err, limit);
     }
-    /* The listing attaches every System V segment: ours does not fit (nor, maybe, some
-     * other one first). */
-    static const char *const opts[] = {NULL, "--all", "--json"};
+    /* The listing attaches every System V segment: ours alone does not fit, and is left
+     * out, as an object this user may not read is, or listed with why (--all, --json). */
+    snprintf(want, sizeof want, "cannot attach its %llu bytes to read it (past this "
+             "process's address space limit, ulimit -v: %d bytes, ",
+             BIG_BYTES + 4096 + 32 * 160, AS_KB * 1024);
+    static const char *const opts[][2] = {{NULL, NULL}, {"--json", NULL}, {"--all", NULL},
+                                          {"--all", "--json"}};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
-        CHECK_EQ_INT(run_limited(&out, &err, 0, AS_KB, "ls", opts[i], NULL), 1);
-        CHECK_STR(out, "");
-        CHECK_ERROR_LINE(err, "shmap: cannot list segments: out of memory: cannot attach "
-                              "sysv://");
-        CHECK_CONTAINS(err, limit);
+        CHECK_EQ_INT(run_limited(&out, &err, 0, AS_KB, "ls", opts[i][0], opts[i][1], NULL), 0);
+        CHECK_STR(err, "");
+        if (i >= 2)
+            CHECK_CONTAINS(out, want);
+        else
+            CHECK(!strstr(out, name + 7));
     }
+    /* Nor can it be opened, nor locked to be removed: said so, with the way out. */
+    CHECK_EQ_INT(run_limited(&out, &err, 0, AS_KB, "info", name, NULL), 1);
+    snprintf(want, sizeof want, "shmap: %s: cannot attach its %llu bytes (past this process's "
+             "address space limit, ulimit -v: ", name, BIG_BYTES + 4096 + 32 * 160);
+    CHECK_ERROR_LINE(err, want);
+    CHECK_EQ_INT(run_limited(&out, &err, 0, AS_KB, "rm", name, NULL), 1);
+    CHECK_ERROR_LINE(err, want);
+    CHECK_CONTAINS(err, "; a System V segment is attached whole to take its lock (use --force "
+                        "to remove it without the lock)\n");
     /* With room, gc removes it. */
     CHECK_EQ_INT(run_limited(&out, &err, 0, 0, "gc", "--prefix", name, NULL), 0);
     CHECK_CONTAINS(out, "gc: 1 transient segment removed");
