@@ -624,6 +624,23 @@ static bool sysv_same_and_unused(int id, const struct shmid_ds *was, shmatt_t ou
            !(now.shm_perm.mode & SHM_DEST);
 }
 
+/* Is System V segment `id` (described by `ds`) still marked INIT, read afresh? */
+static bool sysv_still_incomplete(int id, const struct shmid_ds *ds)
+{
+    struct shmap__header h;
+    void *p = shmat(id, NULL, SHM_RDONLY);
+    if (p == (void *)-1)
+        return false;
+    memcpy(&h, p, sizeof h);
+    shmdt(p);
+    char saved[SHMAP__ERR_SIZE];
+    shmap__err_keep(saved);
+    bool incomplete = shmap__header_check(&h, sizeof h, (uint64_t)ds->shm_segsz, "") ==
+                      SHMAP_EINCOMPLETE;
+    shmap__err_put_back(saved);
+    return incomplete;
+}
+
 /*
  * A System V segment still marked INIT (sysv_shm.c): its creator either is at work or died
  * between shmget and the READY store, typically while faulting in a large segment, which
@@ -632,12 +649,14 @@ static bool sysv_same_and_unused(int id, const struct shmid_ds *was, shmatt_t ou
  * transient or not, once the creator is dead (pid and start time; a dead creator cannot
  * finish) and the kernel counts no attach, as REMOVED_TMP: a creation that never completed.
  * The header was checked in every other respect, so a foreign segment is never taken for
- * one of these.
+ * one of these. The copy `h` was read before the creator was judged: one that completed
+ * the segment and exited meanwhile is dead too, so the state is read again once it is (a
+ * dead creator cannot change it any more).
  */
 static int gc_sysv_incomplete(struct gc *g, int id, const struct shmid_ds *ds,
                               const struct shmap__header *h, const char *name)
 {
-    if (!creator_gone(h) || !sysv_same_and_unused(id, ds, 0))
+    if (!creator_gone(h) || !sysv_still_incomplete(id, ds) || !sysv_same_and_unused(id, ds, 0))
         return 0;
     int status = sysv_not_ours_to_remove(ds, name);
     if (!status && !(g->flags & SHMAP_GC_DRY_RUN) && shmctl(id, IPC_RMID, NULL) < 0 &&

@@ -790,6 +790,63 @@ TEST(gc__removes_an_unfinished_system_v_segment_once_its_creator_is_dead)
     CHECK_EQ_INT(e.n, 0);
 }
 
+/* The kernel's attach count of System V segment `key`, or -1. */
+static int sysv_nattch(key_t key)
+{
+    struct shmid_ds ds;
+    int id = shmget(key, 0, 0);
+    return id >= 0 && shmctl(id, IPC_STAT, &ds) == 0 ? (int)ds.shm_nattch : -1;
+}
+
+/*
+ * gc copied the header of a segment being created, its creator alive; the creator then
+ * completed it and exited before gc judged it. gc took the copy's INIT for the segment's,
+ * found the creator dead, and removed a complete persistent segment as unfinished. The
+ * moment is held open with strace, which delays gc's detach after its copy (the attach
+ * counts 1 meanwhile, which the test waits for).
+ */
+TEST(gc__keeps_a_system_v_segment_completed_while_it_was_judged)
+{
+    if (system("strace -V >/dev/null 2>&1") != 0)
+        TEST_SKIP("strace is not installed (apt-get install strace)");
+    char name[64];
+    key_t key = sysv_key(name, sizeof name);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t creator = util_spawn_unfinished_sysv(name, key, 4096, c.up[1], c.down[0]);
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    CHECK_EQ_INT(sysv_nattch(key), 0);
+    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    CHECK(out >= 0);
+    pid_t gc = util_spawn();
+    if (gc == 0) {
+        dup2(out, 1);
+        execlp("strace", "strace", "-qq", "-o", "/dev/null", "-e", "trace=shmdt", "-e",
+               "inject=shmdt:delay_enter=2000000:when=1", test_shmap_bin(), "gc", "--prefix",
+               name, (char *)NULL);
+        _exit(127);
+    }
+    close(out);
+    double t0 = util_now_s();
+    while (sysv_nattch(key) != 1 && util_now_s() - t0 < 10)
+        util_sleep_ms(1);
+    CHECK_EQ_INT(sysv_nattch(key), 1);
+    /* Completed, as its creator would, which then exits. */
+    int id = shmget(key, 0, 0);
+    struct shmap__header *h = shmat(id, NULL, 0);
+    CHECK(h != (void *)-1);
+    __atomic_store_n(&h->state, SHMAP__STATE_READY, __ATOMIC_RELEASE);
+    shmdt(h);
+    util_parent_send(&c, 'Q');
+    CHECK_EQ_INT(test_wait(creator), 0);
+    util_chan_close(&c);
+    CHECK_EQ_INT(test_wait(gc), 0);
+    CHECK(util_sysv_exists(key));
+    shmap_info info;
+    CHECK_OK(shmap_stat(name, &info));
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
 /* The fastest of three calls of shmap_delete(name, timeout, 0), each failing with `code`. */
 static double fastest_failing_delete(const char *name, double timeout, int code)
 {
