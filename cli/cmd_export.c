@@ -166,6 +166,19 @@ static int open_unnamed(const char *dir)
     return fd;
 }
 
+/* " (no inode left: ...)" when @p e is ENOSPC for want of an inode in @p dir's file system,
+ * whatever space it has (as a creation says it); else "". */
+static const char *inode_hint(int e, const char *dir)
+{
+    static char hint[128];
+    struct statvfs vfs;
+    hint[0] = '\0';
+    if (e == ENOSPC && statvfs(dir, &vfs) == 0 && vfs.f_files > 0 && vfs.f_ffree == 0)
+        snprintf(hint, sizeof hint, " (no inode left: its file system holds as many files "
+                 "as it may, %llu, whatever space it has)", (unsigned long long)vfs.f_files);
+    return hint;
+}
+
 /* Make the file to write beside @p path: unnamed, or else in a hidden directory. 0, or
  * CLI_EXIT_FAIL. */
 static int make_tmp(const char *path)
@@ -184,14 +197,16 @@ static int make_tmp(const char *path)
     if (tmp_fd >= 0)
         return 0;
     /* What file systems without O_TMPFILE, and kernels before 3.11, answer. */
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-        return cli_fail(path, "cannot write in %s: %s", dir, strerror(errno));
+    int e = errno;
+    if (e != EOPNOTSUPP && e != EISDIR && e != EINVAL)
+        return cli_fail(path, "cannot write in %s: %s%s", dir, strerror(e), inode_hint(e, dir));
     cli_catch_end_signals(on_signal, SIGPIPE);
     /* No signal between making the directory and noting it for the handler. */
     cli_block_end_signals(1);
     int status = 0;
     if (!mkdtemp(hidden)) {
-        status = cli_fail(path, "cannot write in %s: %s", dir, strerror(errno));
+        e = errno;
+        status = cli_fail(path, "cannot write in %s: %s%s", dir, strerror(e), inode_hint(e, dir));
     } else if (snprintf(tmp_file, sizeof tmp_file, "%s/%s", hidden, base) >=
                (int)sizeof tmp_file) {
         rmdir(hidden);
