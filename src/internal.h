@@ -146,6 +146,10 @@ SHMAP__HIDDEN const char *shmap__map_hint(int err, uint64_t len);
 /* linux/limits.c: for the message of an open or a creation that failed with errno `e`, the
  * descriptor limit it reached (EMFILE, ENFILE) as " (...)", or "" (thread-local). */
 SHMAP__HIDDEN const char *shmap__fd_hint(int e);
+/* linux/limits.c: shmap__map_hint() for an object whose mappings come in `granule` bytes:
+ * one in huge pages (hugetlbfs), which reserves them when it is mapped, is told about them
+ * for ENOMEM. */
+SHMAP__HIDDEN const char *shmap__huge_map_hint(int err, uint64_t len, size_t granule);
 /* linux/limits.c: the first number in a /proc file (a sysctl, statm), or 0. */
 SHMAP__HIDDEN unsigned long long shmap__proc_number(const char *path);
 /* linux/limits.c: " (past this process's address space limit ...)" when mapping `len` bytes

@@ -370,7 +370,8 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
                         (unsigned)(st->st_mode & 0777), (unsigned)st->st_uid);
     else if (rc == 0 && !base)
         rc = shmap__err(err, "%s: cannot map %zu bytes: %s%s", n->name, maplen,
-                        strerror(-err), shmap__map_hint(err, maplen));
+                        strerror(-err),
+                        shmap__huge_map_hint(err, maplen, ops->granule ? ops->granule(obj) : 0));
     if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
         if (h->gc_pid) {
             unlocked_wait(locked, true, base, maplen);
@@ -1203,7 +1204,7 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
         free(fields);
         return err ? shmap__err(err, "%s: cannot map %zu %s: %s%s", n.name, len,
                                 shmap__plural(len, "byte", "bytes"), strerror(-err),
-                                shmap__map_hint(err, len))
+                                shmap__huge_map_hint(err, len, granule))
                    : shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
     /* The description a header would give, kept privately for shmap_info_get(). */

@@ -55,7 +55,7 @@ static unsigned long long count_lines(const char *path)
     return n;
 }
 
-static _Thread_local char hint[160];
+static _Thread_local char hint[224];
 
 const char *shmap__as_hint(uint64_t len)
 {
@@ -82,6 +82,18 @@ const char *shmap__fd_hint(int e)
     else if (e == ENFILE)
         snprintf(fd_hint, sizeof fd_hint, " (the system-wide limit, fs.file-max, is reached)");
     return fd_hint;
+}
+
+const char *shmap__huge_map_hint(int err, uint64_t len, size_t granule)
+{
+    if (err != -ENOMEM || granule <= (size_t)sysconf(_SC_PAGESIZE))
+        return shmap__map_hint(err, len);
+    unsigned long long kb = granule / 1024;
+    snprintf(hint, sizeof hint, " (its huge pages are reserved when it is mapped: %llu x %llu "
+             "kB, more than are free; see free_hugepages in /sys/kernel/mm/hugepages/"
+             "hugepages-%llukB, raise vm.nr_hugepages)",
+             (unsigned long long)((len + granule - 1) / granule), kb, kb);
+    return hint;
 }
 
 const char *shmap__map_hint(int err, uint64_t len)

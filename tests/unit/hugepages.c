@@ -216,6 +216,33 @@ TEST(hugepages__file_on_hugetlbfs_beyond_the_free_pool_is_enospc_and_leaves_noth
     util_with_hugetlbfs(file_beyond_pool, 0);
 }
 
+/* Another program's file on hugetlbfs, larger than the free pool, opened raw: its pages
+ * are reserved when it is mapped, and "Cannot allocate memory" said only that. */
+static void raw_beyond_pool(const char *mnt)
+{
+    char path[200], name[210];
+    snprintf(path, sizeof path, "%s/theirs", mnt);
+    snprintf(name, sizeof name, "file:%s", path);
+    uint64_t pages = util_free_hugepages() + 1, n = pages * util_hugepage_size();
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    CHECK(ftruncate(fd, (off_t)n) == 0); /* sparse: nothing is reserved yet */
+    close(fd);
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_open_raw(&seg, name, SHMAP_U8, 1, &n, NULL), -ENOMEM);
+    char want[160];
+    snprintf(want, sizeof want, "(its huge pages are reserved when it is mapped: %llu x %llu "
+             "kB, more than are free; ", (unsigned long long)pages,
+             (unsigned long long)util_hugepage_size() / 1024);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK(unlink(path) == 0);
+}
+
+TEST(hugepages__raw_file_on_hugetlbfs_beyond_the_free_pool_says_so)
+{
+    util_with_hugetlbfs(raw_beyond_pool, 0);
+}
+
 static void file_on_hugetlbfs(const char *mnt)
 {
     size_t hp = util_hugepage_size();
