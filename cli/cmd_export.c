@@ -35,6 +35,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -370,6 +372,7 @@ typedef struct target {
     int have_free;           /* free and mount were measured */
     unsigned long long free; /* bytes this process could take there */
     char mount[PATH_MAX];    /* the file system's mount point ("" if not found) */
+    int hugetlbfs;           /* the file is on hugetlbfs, which takes no write() */
 } target;
 
 /* The mount point of the file system that holds directory @p dir: the highest directory
@@ -425,6 +428,9 @@ static void target_measure(target *t, uint64_t bytes, int at_least, int fd, cons
                                               : 0;
         dir = where;
     }
+    struct statfs fs;
+    t->hugetlbfs = (fd >= 0 ? fstatfs(fd, &fs) : statfs(dir, &fs)) == 0 &&
+                   fs.f_type == HUGETLBFS_MAGIC;
     struct statvfs vfs;
     if ((fd >= 0 ? fstatvfs(fd, &vfs) : statvfs(dir, &vfs)) < 0)
         return;
@@ -452,6 +458,9 @@ static int fail_write(const char *path, int e, const target *t)
                         cli_plural(t->free, "byte", "bytes"), t->mount[0] ? " in " : "",
                         t->mount, t->free >= t->bytes
                                       ? " (it filled up while the file was written)" : "");
+    if (e == EINVAL && t->hugetlbfs)
+        return cli_fail(path, "%s: hugetlbfs takes no write(), only mappings: export to a "
+                              "file on another file system", strerror(e));
     return cli_fail(path, "%s", strerror(e));
 }
 

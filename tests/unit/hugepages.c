@@ -243,6 +243,29 @@ TEST(hugepages__raw_file_on_hugetlbfs_beyond_the_free_pool_says_so)
     util_with_hugetlbfs(raw_beyond_pool, 0);
 }
 
+/* export into hugetlbfs, which has no write(), said only "Invalid argument". */
+static const char *export_src;
+
+static void export_into_hugetlbfs(const char *mnt)
+{
+    char path[200], *out = NULL, *err = NULL, want[400];
+    snprintf(path, sizeof path, "%s/e.npy", mnt);
+    RUN(1, "export", export_src, path);
+    snprintf(want, sizeof want, "shmap: %s: %s: hugetlbfs takes no write(), only mappings: "
+             "export to a file on another file system\n", path, strerror(EINVAL));
+    CHECK_STR(err, want);
+    CHECK_EQ_INT(util_dir_entries(mnt), 0);
+    util_clear(&out, &err);
+}
+
+TEST(hugepages__export_into_hugetlbfs_says_it_takes_no_write)
+{
+    export_src = test_name("exp");
+    util_make_kept(export_src, SHMAP_U8, 1, (const uint64_t[]){8});
+    util_with_hugetlbfs(export_into_hugetlbfs, 0);
+    CHECK_OK(shmap_unlink(export_src));
+}
+
 static void file_on_hugetlbfs(const char *mnt)
 {
     size_t hp = util_hugepage_size();
