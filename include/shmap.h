@@ -1531,10 +1531,10 @@ typedef struct shmap_entry {
  * An object this user may not open, or that went away meanwhile, is that object's affair
  * (an entry with its @p status, or left out); running out of descriptors or memory is this
  * process's, and every object after it would fail alike, so the listing fails whole, with
- * no partial list (see @return). A System V segment is attached whole to be read: one that
- * alone passes this process's address-space limit (ulimit -v) is its own affair, an entry
- * with -ENOMEM, "cannot attach its N bytes to read it (past this process's address space
- * limit, ulimit -v: ...)".
+ * no partial list (see @return). A System V segment is attached whole to be read: one
+ * larger than this process's address-space limit (ulimit -v) itself is its own affair, an
+ * entry with -ENOMEM, "cannot attach its N bytes to read it (past this process's address
+ * space limit, ulimit -v: ...)".
  * @param[out] out a new array, to be freed with shmap_list_free().
  * @param[out] count its length.
  * @return 0; a negative code if the store cannot be listed at all; -EMFILE, -ENFILE or

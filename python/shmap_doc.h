@@ -447,8 +447,8 @@ PyDoc_STRVAR(list_doc,
 "fails the whole call, as every later object would fail alike: shmap.Error with\n"
 "errno EMFILE or ENFILE ('too many open files: cannot open /dev/shm/NAME to list it\n"
 "(this process's limit, ulimit -n, is 1024)'), or shmap.OutOfMemoryError. A System V\n"
-"segment is attached whole to be read: one larger than the address space left\n"
-"(ulimit -v) is left out, or listed with all=True with an error saying so.");
+"segment is attached whole to be read: one larger than the address-space limit\n"
+"(ulimit -v) itself is left out, or listed with all=True with an error saying so.");
 
 PyDoc_STRVAR(info_doc,
 "info($module, /, name, *, dtype=None, shape=None, offset=0, private=False,\n"

@@ -196,6 +196,9 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
         if (rc == -ENOMEM && n.store == SHMAP_STORE_SYSV) {
             char was[SHMAP__ERR_SIZE];
             shmap__err_keep(was);
+            int denied = shmap__may_remove(&n, "remove it");
+            if (denied < 0)
+                return denied; /* who may, as below */
             return shmap__err(rc, "%s; a System V segment is attached whole to take its "
                                   "lock (%s)", was, force_hint(&n));
         }

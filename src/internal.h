@@ -150,6 +150,9 @@ SHMAP__HIDDEN const char *shmap__fd_hint(int e);
  * one in huge pages (hugetlbfs), which reserves them when it is mapped, is told about them
  * for ENOMEM. */
 SHMAP__HIDDEN const char *shmap__huge_map_hint(int err, uint64_t len, size_t granule);
+/* linux/limits.c: is `len` more than this process's address-space limit (ulimit -v) itself,
+ * so that no process under it could map that much? */
+SHMAP__HIDDEN bool shmap__past_as_limit(uint64_t len);
 /* linux/limits.c: the first number in a /proc file (a sysctl, statm), or 0. */
 SHMAP__HIDDEN unsigned long long shmap__proc_number(const char *path);
 /* linux/limits.c: " (past this process's address space limit ...)" when mapping `len` bytes

@@ -45,8 +45,8 @@
  * be wrong. So the listing fails whole with that code, and a detail that names the cause
  * and the limit reached (shmap__process_error()); shmap_gc() does the same, for the same
  * reason: a gc that skipped what it could not open would report "nothing to do". One
- * exception: a System V segment (attached whole to be read) that alone passes this
- * process's address-space limit is that segment's affair: its entry says so.
+ * exception: a System V segment (attached whole to be read) larger than this process's
+ * address-space limit itself is that segment's affair: its entry says so.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -311,12 +311,12 @@ int shmap__describe_entry(const struct shmap__store_ops *ops, struct shmap__obj 
     bool keywords = (l->flags & SHMAP_LIST_KEYWORDS) != 0;
     shmap_entry *ent = &l->v[l->n - 1];
     int rc = describe_header(ops, obj, &ent->info, who, &h, &got, keywords ? &kw : NULL);
-    /* A System V segment is attached whole to be read. One that alone passes this process's
-     * address-space limit is its own affair, as an object this user may not read is: its
-     * entry says so. Else memory ran out, for every object after it too; its size tells
-     * what did not fit. */
+    /* A System V segment is attached whole to be read. One larger than this process's
+     * address-space limit itself is its own affair, as an object this user may not read
+     * is: its entry says so. Else memory ran out, for every object after it too; its size
+     * tells what did not fit. */
     uint64_t size = (uint64_t)obj->st.st_size;
-    if (rc == -ENOMEM && ops->store == SHMAP_STORE_SYSV && *shmap__as_hint(size))
+    if (rc == -ENOMEM && ops->store == SHMAP_STORE_SYSV && shmap__past_as_limit(size))
         return entry_failed(ent, shmap__err(-ENOMEM, "%s: cannot attach its %llu bytes to read "
                                                      "it%s", who, (unsigned long long)size,
                                             shmap__as_hint(size)), who);

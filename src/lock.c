@@ -960,7 +960,8 @@ int shmap_mapped_by(const shmap_seg *seg, shmap_mapper **out, int *unseen)
     int n = shmap__mappers_scan(&st, m->name.store == SHMAP_STORE_SYSV, shmap__getpid(), &list,
                                 unseen);
     if (n < 0)
-        return shmap__err(n, "%s: cannot read /proc: %s", m->name.name, strerror(-n));
+        return shmap__err(n, "%s: cannot read /proc: %s%s", m->name.name, strerror(-n),
+                          shmap__fd_hint(-n));
     shmap_attacher att[SHMAP__LOCK_SLOTS];
     int natt = m->raw ? 0 : shmap_attached(seg, att, SHMAP__LOCK_SLOTS);
     int kept = 0;

@@ -151,8 +151,10 @@ int shmap_name_unique(char *buf, size_t size, const char *prefix)
         }
         if (errno == ENOENT)
             return 0;
-        if (errno != EACCES)
-            return shmap__err(-errno, "unique name: checking '%s': %s", buf, strerror(errno));
+        int e = errno;
+        if (e != EACCES)
+            return shmap__err(-e, "unique name: checking '%s': %s%s", buf, strerror(e),
+                              shmap__fd_hint(e));
     }
     return shmap__err(-EEXIST, "no unique name found with prefix '%s'", prefix);
 }

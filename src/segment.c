@@ -635,8 +635,11 @@ int shmap_open_fd(shmap_seg **out, int fd, unsigned int flags)
         snprintf(n.name, sizeof n.name, "file:%s", len > 0 ? target : link);
     }
     struct shmap__obj obj = SHMAP__OBJ_INIT;
-    if ((obj.fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
-        return shmap__err(-errno, "shmap_open_fd: descriptor %d: %s", fd, strerror(errno));
+    if ((obj.fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        int e = errno;
+        return shmap__err(-e, "shmap_open_fd: descriptor %d: %s%s", fd, strerror(e),
+                          shmap__fd_hint(e));
+    }
     snprintf(n.os_handle, sizeof n.os_handle, "/proc/%d/fd/%d", (int)getpid(), obj.fd);
     /* An O_PATH descriptor duplicates and fstats like any other, then fails every read
      * and mmap with EBADF: say so. */

@@ -55,7 +55,7 @@ static unsigned long long count_lines(const char *path)
     return n;
 }
 
-static _Thread_local char hint[224];
+static _Thread_local char hint[288];
 
 const char *shmap__as_hint(uint64_t len)
 {
@@ -84,15 +84,29 @@ const char *shmap__fd_hint(int e)
     return fd_hint;
 }
 
+bool shmap__past_as_limit(uint64_t len)
+{
+    struct rlimit lim;
+    return getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+           len > lim.rlim_cur;
+}
+
 const char *shmap__huge_map_hint(int err, uint64_t len, size_t granule)
 {
-    if (err != -ENOMEM || granule <= (size_t)sysconf(_SC_PAGESIZE))
+    if (err != -ENOMEM || granule <= (size_t)sysconf(_SC_PAGESIZE) || *shmap__as_hint(len))
         return shmap__map_hint(err, len);
-    unsigned long long kb = granule / 1024;
+    /* The pool of this size, less what other mappings have reserved from it. */
+    unsigned long long kb = granule / 1024, need = (len + granule - 1) / granule;
+    char path[96];
+    snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages", kb);
+    unsigned long long nfree = shmap__proc_number(path);
+    snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%llukB/resv_hugepages", kb);
+    unsigned long long resv = shmap__proc_number(path), avail = nfree > resv ? nfree - resv : 0;
+    if (avail >= need)
+        return shmap__map_hint(err, len);
     snprintf(hint, sizeof hint, " (its huge pages are reserved when it is mapped: %llu x %llu "
-             "kB, more than are free; see free_hugepages in /sys/kernel/mm/hugepages/"
-             "hugepages-%llukB, raise vm.nr_hugepages)",
-             (unsigned long long)((len + granule - 1) / granule), kb, kb);
+             "kB, and %llu are free and unreserved; see /sys/kernel/mm/hugepages/"
+             "hugepages-%llukB, raise vm.nr_hugepages)", need, kb, avail, kb);
     return hint;
 }
 

@@ -64,7 +64,7 @@ static int list_one(int id, const struct shmid_ds *ds, void *ctx)
     ent = &w->l->v[w->l->n - 1]; /* describing may have moved the list */
     /* Out of memory or address space (a segment is attached whole to be read): a failure
      * of this process, which ends the listing (list.c), not of this segment; unless the
-     * segment alone passes the address-space limit, which its entry then says. */
+     * segment is larger than the address-space limit itself, which its entry then says. */
     if (shmap__process_failure(status) && !ent->error[0]) {
         shmap__list_drop(w->l);
         return status;

@@ -118,12 +118,14 @@ def test_gc__out_of_descriptors_raises_and_leaves_the_leftovers(family, child):
 def test_gc__a_system_v_segment_out_of_address_space_raises_and_is_listed_apart(sysv_names,
                                                                                child):
     name = sysv_names()
-    creator = dead_transient(child, name, 96 << 20)
+    size = 192 << 20
+    creator = dead_transient(child, name, size)
     got = in_child(
         "def cap():\n"
         "    kb = [int(l.split()[1]) for l in open('/proc/self/status')\n"
         "          if l.startswith('VmSize:')][0]\n"
         "    limit = (kb + 32 * 1024) * 1024\n"
+        "    assert limit < %d, 'the segment must be larger than the limit itself'\n"
         "    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
         "p = %r\n"
         "got = [attempt(lambda: shmap.gc(p, dry_run=True))]\n"
@@ -132,10 +134,10 @@ def test_gc__a_system_v_segment_out_of_address_space_raises_and_is_listed_apart(
         "        attempt(lambda: shmap.gc(p), None)]\n"
         "got += [[(e['name'], e['error']) for e in shmap.list() if e['name'] == p],\n"
         "        [(e['name'], e['error']) for e in shmap.list(all=True) if e['name'] == p]]\n"
-        "print(json.dumps(got))\n" % name)
+        "print(json.dumps(got))\n" % (size, name))
     # No descriptor is needed for System V: out of them, a gc of its names goes on.
     assert got[0] == {"returned": [name]}, got
-    # Listed apart: left out, or with why; the rest of the listing goes on.
+    # Larger than the address-space limit itself: listed apart: left out, or with why; the rest of the listing goes on.
     assert got[3] == [], got
     ((listed, error),) = got[4]
     assert listed == name and error.startswith("cannot attach its "), got

@@ -232,8 +232,8 @@ static void raw_beyond_pool(const char *mnt)
     CHECK_ERR(shmap_open_raw(&seg, name, SHMAP_U8, 1, &n, NULL), -ENOMEM);
     char want[160];
     snprintf(want, sizeof want, "(its huge pages are reserved when it is mapped: %llu x %llu "
-             "kB, more than are free; ", (unsigned long long)pages,
-             (unsigned long long)util_hugepage_size() / 1024);
+             "kB, and %llu are free and unreserved; ", (unsigned long long)pages,
+             (unsigned long long)util_hugepage_size() / 1024, (unsigned long long)pages - 1);
     CHECK_CONTAINS(shmap_last_error(), want);
     CHECK(unlink(path) == 0);
 }
@@ -241,6 +241,42 @@ static void raw_beyond_pool(const char *mnt)
 TEST(hugepages__raw_file_on_hugetlbfs_beyond_the_free_pool_says_so)
 {
     util_with_hugetlbfs(raw_beyond_pool, 0);
+}
+
+/* The same file in a process without the address space for it: the kernel refuses the
+ * address space first, and that is what is said, not the pool. */
+static void raw_past_address_space(const char *mnt)
+{
+    char path[200], name[210];
+    snprintf(path, sizeof path, "%s/theirs", mnt);
+    snprintf(name, sizeof name, "file:%s", path);
+    uint64_t n = (util_free_hugepages() + 1) * util_hugepage_size();
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    CHECK(ftruncate(fd, (off_t)n) == 0);
+    close(fd);
+    FILE *f = fopen("/proc/self/status", "r");
+    CHECK(f != NULL);
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    struct rlimit r = {(kb + 1024) * 1024, (kb + 1024) * 1024};
+    CHECK(setrlimit(RLIMIT_AS, &r) == 0);
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_open_raw(&seg, name, SHMAP_U8, 1, &n, NULL), -ENOMEM);
+    CHECK_CONTAINS(shmap_last_error(), "(past this process's address space limit, ulimit -v: ");
+    CHECK(unlink(path) == 0);
+}
+
+TEST(hugepages__raw_file_on_hugetlbfs_past_the_address_space_limit_says_so)
+{
+#ifdef UTIL_ASAN
+    TEST_SKIP("AddressSanitizer needs more address space than a cap would leave");
+#endif
+    util_with_hugetlbfs(raw_past_address_space, 0);
 }
 
 /* export into hugetlbfs, which has no write(), said only "Invalid argument". */
