@@ -1,8 +1,9 @@
 # shmap: GNU make build. `make`, `make check`, `make demo`, `make bench`, `make install`,
 # `make fuzz`.
-# Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined (or thread), PYTHON,
-# PYTHONDIR, BENCHFLAGS, FITS=no (build the command without CFITSIO even where pkg-config
-# finds it), B (the build directory: build, or build/san with SANITIZE).
+# Variables: CC, CFLAGS, PREFIX, DESTDIR, SANITIZE=address,undefined (or thread), PYTHON
+# (PYTHON=no: without the binding), PYTHONDIR, BENCHFLAGS, FITS=no (build the command without
+# CFITSIO even where pkg-config finds it), B (the build directory: build, or build/san with
+# SANITIZE).
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -91,9 +92,17 @@ BENCHFLAGS ?=
 DEMO := $(B)/shmap-demo
 
 # The Python binding is built for PYTHON: by default the first python3 that imports numpy.
+# PYTHON=no (or empty) builds without it; one given that cannot be run or lacks numpy is said
+# to be, once, rather than run for each of its questions below.
 ifeq ($(origin PYTHON),undefined)
 PYTHON := $(shell for p in python3 /usr/bin/python3; do \
 	$$p -c 'import numpy' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+else ifeq ($(filter-out no,$(PYTHON)),)
+PY_OFF := Python binding not built (PYTHON=$(PYTHON))
+override PYTHON :=
+else ifeq ($(shell $(PYTHON) -c 'import numpy' >/dev/null 2>&1 && echo yes),)
+PY_OFF := Python binding not built: PYTHON=$(PYTHON) cannot be run or does not import numpy
+override PYTHON :=
 endif
 ifneq ($(PYTHON),)
 PY_INC := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
@@ -121,8 +130,8 @@ else
 PY_ANY := $(or $(PYTHON),$(shell command -v python3 || command -v /usr/bin/python3))
 PY_HDR := $(if $(PY_ANY),$(wildcard $(shell $(PY_ANY) -c \
 	'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)/Python.h))
-PY_SKIP := Python binding not built: install $(if $(PY_HDR),,python3-dev$(if \
-	$(PYTHON),, and ))$(if $(PYTHON),,python3-numpy)
+PY_SKIP := $(or $(PY_OFF),Python binding not built: install $(if $(PY_HDR),,python3-dev$(if \
+	$(PYTHON),, and ))$(if $(PYTHON),,python3-numpy))
 endif
 
 # Sanitized extension modules load into an unsanitized interpreter only with the runtime
@@ -238,25 +247,26 @@ SUBMAKE := $(MAKE) -s --no-print-directory
 STAGE_FAILED := { rm -rf $(STAGE); $(SUBMAKE) $(B)/shmap.pc; exit 1; }
 install-check: all
 	@rm -rf $(STAGE)
-	@out=$$($(SUBMAKE) -n $(STAGE_VARS) install uninstall) || $(STAGE_FAILED); \
+	@+out=$$($(SUBMAKE) -n $(STAGE_VARS) install uninstall) || $(STAGE_FAILED); \
 	 out=$$(printf '%s\n' "$$out" | sed -e ':a' -e '/\\$$/{N;s/\\\n//;ba' -e '}'); \
-	 bad=$$(printf '%s\n' "$$out" | tr ' \t' '\n\n' | grep '^/' | grep -v '^$(STAGE)/'); \
+	 bad=$$(printf '%s\n' "$$out" | tr ' \t' '\n\n' | grep '^/' | grep -v '^$(STAGE)/' | \
+	     grep -v '^$(abspath $(B))/'); \
 	 if [ -n "$$bad" ]; then \
 	     echo "install-check: install or uninstall would write outside $(STAGE):" $$bad; \
 	     $(STAGE_FAILED); \
 	 fi
-	@$(SUBMAKE) $(STAGE_VARS) install >/dev/null || $(STAGE_FAILED)
+	@+$(SUBMAKE) $(STAGE_VARS) install >/dev/null || $(STAGE_FAILED)
 	@pc=$(STAGE)$(STAGE_PREFIX)/lib/pkgconfig/shmap.pc; \
 	 grep -qx 'prefix=$(STAGE_PREFIX)' $$pc && grep -qx 'libdir=$${prefix}/lib' $$pc && \
 	 grep -qx 'includedir=$${prefix}/include' $$pc || \
 	    { echo "install-check: the installed shmap.pc does not name PREFIX"; $(STAGE_FAILED); }
-	@$(SUBMAKE) $(STAGE_VARS) uninstall || $(STAGE_FAILED)
+	@+$(SUBMAKE) $(STAGE_VARS) uninstall || $(STAGE_FAILED)
 	@left=$$(find $(STAGE) ! -type d); \
 	 if [ -n "$$left" ]; then \
 	     echo "install-check: left after uninstall:" $$left; $(STAGE_FAILED); \
 	 fi
 	@rm -rf $(STAGE)
-	@$(SUBMAKE) $(B)/shmap.pc
+	@+$(SUBMAKE) $(B)/shmap.pc
 	@echo "install-check: install and uninstall stay within DESTDIR and PREFIX"
 
 demo: $(SHMAP) $(DEMO)
@@ -303,8 +313,11 @@ ifeq ($(DESTDIR),)
 	PATH="$$PATH:/sbin:/usr/sbin" ldconfig 2>/dev/null || true
 endif
 
+# Only the names install made: another version's libshmap.so.0.3 stays, for its programs.
 uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/shmap.h $(DESTDIR)$(LIBDIR)/libshmap.* \
+	rm -f $(DESTDIR)$(INCLUDEDIR)/shmap.h $(DESTDIR)$(LIBDIR)/libshmap.a \
+	    $(DESTDIR)$(LIBDIR)/libshmap.so $(DESTDIR)$(LIBDIR)/libshmap.so.$(SOMAJOR) \
+	    $(DESTDIR)$(LIBDIR)/libshmap.so.$(VERSION) \
 	    $(DESTDIR)$(BINDIR)/shmap $(DESTDIR)$(LIBDIR)/pkgconfig/shmap.pc \
 	    $(DESTDIR)$(MANDIR)/man1/shmap.1 $(DESTDIR)$(MANDIR)/man3/shmap.3
 ifneq ($(PYTHON),)
@@ -350,5 +363,11 @@ fuzz:
 	        -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t || exit 1; \
 	done
 
+# B (build by default; make fuzz's corpora live in build/fuzz), never a directory that holds
+# the source tree.
 clean:
-	rm -rf build
+	@b='$(call sq,$(abspath $(B)))'; \
+	 case '$(call sq,$(CURDIR))/' in \
+	     "$${b%/}"/*) echo "clean: B=$$b holds the source tree: not removed"; exit 1;; \
+	 esac; \
+	 echo "rm -rf '$$b'"; rm -rf "$$b"
