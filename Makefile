@@ -19,8 +19,9 @@ sq = $(subst ','\'',$(1))
 # changes (a variable given on the command line) and only then, as with git's GIT-CFLAGS.
 # Done while reading, not by a rule that always runs, which would make `make -n` show every
 # target out of date.
-remember = $(shell mkdir -p $(dir $(1)) && { printf '%s\n' '$(call sq,$(2))' | cmp -s - $(1) || \
-	printf '%s\n' '$(call sq,$(2))' > $(1); })
+# Not for `make clean` alone, which must not write into the B it may refuse to remove.
+remember = $(if $(filter-out clean,$(or $(MAKECMDGOALS),all)),$(shell mkdir -p $(dir $(1)) && \
+	{ printf '%s\n' '$(call sq,$(2))' | cmp -s - $(1) || printf '%s\n' '$(call sq,$(2))' > $(1); }))
 
 VERSION := $(shell sed -n 's/^\#define SHMAP_VERSION_STRING "\(.*\)"/\1/p' include/shmap.h)
 # Before 1.0 any minor version may change the ABI (structs the library fills grow), so the
@@ -245,6 +246,11 @@ STAGE_VARS := DESTDIR=$(STAGE) PREFIX=$(STAGE_PREFIX) LIBDIR=$(STAGE_PREFIX)/lib
 	MANDIR=$(STAGE_PREFIX)/share/man
 SUBMAKE := $(MAKE) -s --no-print-directory
 STAGE_FAILED := { rm -rf $(STAGE); $(SUBMAKE) $(B)/shmap.pc; exit 1; }
+# Its sub-makes share the jobserver ('+'), which would run them for real under make -n.
+ifneq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+install-check: all
+	@echo "install-check: not run in a dry run"
+else
 install-check: all
 	@rm -rf $(STAGE)
 	@+out=$$($(SUBMAKE) -n $(STAGE_VARS) install uninstall) || $(STAGE_FAILED); \
@@ -268,6 +274,7 @@ install-check: all
 	@rm -rf $(STAGE)
 	@+$(SUBMAKE) $(B)/shmap.pc
 	@echo "install-check: install and uninstall stay within DESTDIR and PREFIX"
+endif
 
 demo: $(SHMAP) $(DEMO)
 	SHMAP_BIN=$(abspath $(SHMAP)) $(DEMO)
@@ -284,7 +291,7 @@ bench: $(BENCH) $(BENCH_NOTIFY) $(BENCH_LOCK) $(BENCH_FAULT) $(PYMOD)
 ifneq ($(PYMOD),)
 	PYTHONPATH=$(abspath $(B)/python) $(PY_PRELOAD) $(PYTHON) bench/py_bench.py $(BENCHFLAGS)
 else
-	@echo "Python bench not run: install python3-dev and python3-numpy"
+	@echo "Python bench not run: $(subst Python binding not built,the binding is not built,$(PY_SKIP))"
 endif
 
 install: all
@@ -366,8 +373,10 @@ fuzz:
 # B (build by default; make fuzz's corpora live in build/fuzz), never a directory that holds
 # the source tree.
 clean:
-	@b='$(call sq,$(abspath $(B)))'; \
-	 case '$(call sq,$(CURDIR))/' in \
-	     "$${b%/}"/*) echo "clean: B=$$b holds the source tree: not removed"; exit 1;; \
+	@b='$(call sq,$(abspath $(B)))'; [ -e "$$b" ] || [ -L "$$b" ] || exit 0; \
+	 real=$$(cd "$$b" 2>/dev/null && pwd -P) || real=$$b; src=$$(pwd -P); \
+	 case "$$src/" in \
+	     "$${real%/}"/*|"$${b%/}"/*) echo "clean: B=$$b holds the source tree: not removed"; \
+	         exit 1;; \
 	 esac; \
 	 echo "rm -rf '$$b'"; rm -rf "$$b"

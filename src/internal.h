@@ -146,10 +146,11 @@ SHMAP__HIDDEN const char *shmap__map_hint(int err, uint64_t len);
 /* linux/limits.c: for the message of an open or a creation that failed with errno `e`, the
  * descriptor limit it reached (EMFILE, ENFILE) as " (...)", or "" (thread-local). */
 SHMAP__HIDDEN const char *shmap__fd_hint(int e);
-/* linux/limits.c: shmap__map_hint() for an object whose mappings come in `granule` bytes:
- * one in huge pages (hugetlbfs), which reserves them when it is mapped, is told about them
- * for ENOMEM. */
-SHMAP__HIDDEN const char *shmap__huge_map_hint(int err, uint64_t len, size_t granule);
+/* linux/limits.c: shmap__map_hint() for an object whose mappings come in `granule` bytes,
+ * `allocated` of them held already: one in huge pages (hugetlbfs), which reserves the rest
+ * when it is mapped, is told about the pool for an ENOMEM no other limit explains. */
+SHMAP__HIDDEN const char *shmap__huge_map_hint(int err, uint64_t len, size_t granule,
+                                               uint64_t allocated);
 /* linux/limits.c: is `len` more than this process's address-space limit (ulimit -v) itself,
  * so that no process under it could map that much? */
 SHMAP__HIDDEN bool shmap__past_as_limit(uint64_t len);

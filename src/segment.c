@@ -371,7 +371,8 @@ static int map_and_check(struct shmap__obj *obj, const struct shmap__name *n, in
     else if (rc == 0 && !base)
         rc = shmap__err(err, "%s: cannot map %zu bytes: %s%s", n->name, maplen,
                         strerror(-err),
-                        shmap__huge_map_hint(err, maplen, ops->granule ? ops->granule(obj) : 0));
+                        shmap__huge_map_hint(err, maplen, ops->granule ? ops->granule(obj) : 0,
+                                             (uint64_t)st->st_blocks * 512));
     if (rc == 0 && by_name && (h->gc_pid || h->removed)) {
         if (h->gc_pid) {
             unlocked_wait(locked, true, base, maplen);
@@ -1207,7 +1208,8 @@ int shmap_open_raw(shmap_seg **out, const char *name, shmap_dtype dtype, unsigne
         free(fields);
         return err ? shmap__err(err, "%s: cannot map %zu %s: %s%s", n.name, len,
                                 shmap__plural(len, "byte", "bytes"), strerror(-err),
-                                shmap__huge_map_hint(err, len, granule))
+                                shmap__huge_map_hint(err, len, granule,
+                                                     (uint64_t)obj.st.st_blocks * 512))
                    : shmap__err(-ENOMEM, "%s: out of memory", n.name);
     }
     /* The description a header would give, kept privately for shmap_info_get(). */

@@ -91,22 +91,40 @@ bool shmap__past_as_limit(uint64_t len)
            len > lim.rlim_cur;
 }
 
-const char *shmap__huge_map_hint(int err, uint64_t len, size_t granule)
+/* A number in a file of sysfs, or -1 when it cannot be read. */
+static long long sys_number(const char *path)
 {
-    if (err != -ENOMEM || granule <= (size_t)sysconf(_SC_PAGESIZE) || *shmap__as_hint(len))
-        return shmap__map_hint(err, len);
-    /* The pool of this size, less what other mappings have reserved from it. */
-    unsigned long long kb = granule / 1024, need = (len + granule - 1) / granule;
+    FILE *f = fopen(path, "re");
+    long long v = -1;
+    if (f) {
+        if (fscanf(f, "%lld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+const char *shmap__huge_map_hint(int err, uint64_t len, size_t granule, uint64_t allocated)
+{
+    /* The kernel refuses the map count and the address space before the reservation. */
+    const char *limit = shmap__map_hint(err, len);
+    if (*limit || err != -ENOMEM || granule <= (size_t)sysconf(_SC_PAGESIZE))
+        return limit;
+    /* Pages the object holds already need no reservation; the pool of this size, less
+     * what other mappings have reserved from it, is what the rest may take. */
+    unsigned long long kb = granule / 1024, pages = (len + granule - 1) / granule;
+    unsigned long long held = allocated / granule, need = pages > held ? pages - held : 0;
     char path[96];
     snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages", kb);
-    unsigned long long nfree = shmap__proc_number(path);
+    long long nfree = sys_number(path);
     snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%llukB/resv_hugepages", kb);
-    unsigned long long resv = shmap__proc_number(path), avail = nfree > resv ? nfree - resv : 0;
-    if (avail >= need)
-        return shmap__map_hint(err, len);
-    snprintf(hint, sizeof hint, " (its huge pages are reserved when it is mapped: %llu x %llu "
-             "kB, and %llu are free and unreserved; see /sys/kernel/mm/hugepages/"
-             "hugepages-%llukB, raise vm.nr_hugepages)", need, kb, avail, kb);
+    long long resv = sys_number(path);
+    if (need == 0 || nfree < 0 || resv < 0 || nfree - resv >= (long long)need)
+        return limit;
+    snprintf(hint, sizeof hint, " (it needs %llu more huge %s of %llu kB, reserved when it is "
+             "mapped, and %lld %s free and unreserved; raise nr_hugepages in "
+             "/sys/kernel/mm/hugepages/hugepages-%llukB)", need, need == 1 ? "page" : "pages",
+             kb, nfree > resv ? nfree - resv : 0, nfree - resv == 1 ? "is" : "are", kb);
     return hint;
 }
 

@@ -119,13 +119,17 @@ def test_gc__a_system_v_segment_out_of_address_space_raises_and_is_listed_apart(
                                                                                child):
     name = sysv_names()
     size = 192 << 20
+    # The child caps itself 32 MiB above its own size, which is not more than this one's.
+    with open("/proc/self/status") as status:
+        vm_kb = [int(l.split()[1]) for l in status if l.startswith("VmSize:")][0]
+    if (vm_kb + 32 * 1024) * 1024 >= size:
+        pytest.skip("this interpreter is too large for a segment larger than the cap")
     creator = dead_transient(child, name, size)
     got = in_child(
         "def cap():\n"
         "    kb = [int(l.split()[1]) for l in open('/proc/self/status')\n"
         "          if l.startswith('VmSize:')][0]\n"
         "    limit = (kb + 32 * 1024) * 1024\n"
-        "    assert limit < %d, 'the segment must be larger than the limit itself'\n"
         "    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
         "p = %r\n"
         "got = [attempt(lambda: shmap.gc(p, dry_run=True))]\n"
@@ -134,7 +138,7 @@ def test_gc__a_system_v_segment_out_of_address_space_raises_and_is_listed_apart(
         "        attempt(lambda: shmap.gc(p), None)]\n"
         "got += [[(e['name'], e['error']) for e in shmap.list() if e['name'] == p],\n"
         "        [(e['name'], e['error']) for e in shmap.list(all=True) if e['name'] == p]]\n"
-        "print(json.dumps(got))\n" % (size, name))
+        "print(json.dumps(got))\n" % name)
     # No descriptor is needed for System V: out of them, a gc of its names goes on.
     assert got[0] == {"returned": [name]}, got
     # Larger than the address-space limit itself: listed apart: left out, or with why; the rest of the listing goes on.

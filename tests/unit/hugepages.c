@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
@@ -230,10 +231,13 @@ static void raw_beyond_pool(const char *mnt)
     close(fd);
     shmap_seg *seg = NULL;
     CHECK_ERR(shmap_open_raw(&seg, name, SHMAP_U8, 1, &n, NULL), -ENOMEM);
-    char want[160];
-    snprintf(want, sizeof want, "(its huge pages are reserved when it is mapped: %llu x %llu "
-             "kB, and %llu are free and unreserved; ", (unsigned long long)pages,
-             (unsigned long long)util_hugepage_size() / 1024, (unsigned long long)pages - 1);
+    char want[320];
+    unsigned long long kb = util_hugepage_size() / 1024;
+    snprintf(want, sizeof want, "(it needs %llu more huge %s of %llu kB, reserved when it is "
+             "mapped, and %llu %s free and unreserved; raise nr_hugepages in "
+             "/sys/kernel/mm/hugepages/hugepages-%llukB)", (unsigned long long)pages,
+             pages == 1 ? "page" : "pages", kb, (unsigned long long)pages - 1,
+             pages == 2 ? "is" : "are", kb);
     CHECK_CONTAINS(shmap_last_error(), want);
     CHECK(unlink(path) == 0);
 }
@@ -277,6 +281,72 @@ TEST(hugepages__raw_file_on_hugetlbfs_past_the_address_space_limit_says_so)
     TEST_SKIP("AddressSanitizer needs more address space than a cap would leave");
 #endif
     util_with_hugetlbfs(raw_past_address_space, 0);
+}
+
+/* With the pool's figures unreadable (sysfs hidden), nothing is claimed of it: 0 free is
+ * not what an unreadable file says. */
+static void raw_pool_unknown(const char *mnt)
+{
+    char path[200], name[210];
+    snprintf(path, sizeof path, "%s/theirs", mnt);
+    snprintf(name, sizeof name, "file:%s", path);
+    uint64_t n = (util_free_hugepages() + 1) * util_hugepage_size();
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    CHECK(ftruncate(fd, (off_t)n) == 0);
+    close(fd);
+    CHECK(mount("none", "/sys/kernel/mm/hugepages", "tmpfs", 0, "size=4k") == 0);
+    shmap_seg *seg = NULL;
+    CHECK_ERR(shmap_open_raw(&seg, name, SHMAP_U8, 1, &n, NULL), -ENOMEM);
+    CHECK(!strstr(shmap_last_error(), "free and unreserved"));
+    CHECK(umount("/sys/kernel/mm/hugepages") == 0);
+    CHECK(unlink(path) == 0);
+}
+
+TEST(hugepages__raw_file_on_hugetlbfs_with_the_pool_unknown_claims_nothing_of_it)
+{
+    util_with_hugetlbfs(raw_pool_unknown, 0);
+}
+
+/* A file whose pages it holds already, opened by a process out of mappings: the mappings
+ * are what is said, not the pool (which it has emptied). */
+static void raw_out_of_mappings(const char *mnt)
+{
+    char path[200], name[210];
+    snprintf(path, sizeof path, "%s/held", mnt);
+    snprintf(name, sizeof name, "file:%s", path);
+    uint64_t n = util_hugepage_size() * util_free_hugepages();
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    CHECK(ftruncate(fd, (off_t)n) == 0);
+    char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(p != MAP_FAILED);
+    for (uint64_t i = 0; i < n; i += util_hugepage_size())
+        p[i] = 1; /* every page of the pool is the file's now */
+    munmap(p, n);
+    close(fd);
+    CHECK_EQ_INT(util_free_hugepages(), 0);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < 1 << 20; i++) /* alternate protections: no two merge into one */
+        if (mmap(NULL, page, i % 2 ? PROT_READ : PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+            break;
+    shmap_seg *seg = NULL;
+    int rc = shmap_open_raw(&seg, name, SHMAP_U8, 1, &n, NULL);
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", shmap_last_error());
+    CHECK_ERR(rc, -ENOMEM);
+    CHECK_CONTAINS(detail, " mappings, as many as vm.max_map_count allows)");
+    CHECK(!strstr(detail, "free and unreserved"));
+    CHECK(unlink(path) == 0);
+}
+
+TEST(hugepages__raw_file_holding_its_pages_out_of_mappings_says_so)
+{
+#ifdef UTIL_ASAN
+    TEST_SKIP("AddressSanitizer needs mappings of its own to report");
+#endif
+    util_with_hugetlbfs(raw_out_of_mappings, 1);
 }
 
 /* export into hugetlbfs, which has no write(), said only "Invalid argument". */
