@@ -805,6 +805,21 @@ void util_with_private_dev_shm(const char *opts, void (*body)(void))
         test_fail(__FILE__, __LINE__, "the child with its own /dev/shm failed (%d)", rc);
 }
 
+unsigned long long util_vm_size_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    CHECK(f != NULL);
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    CHECK(kb > 0);
+    return kb;
+}
+
 void util_with_hugetlbfs(void (*body)(const char *mnt), unsigned long long pages)
 {
     if (geteuid() != 0)

@@ -104,6 +104,9 @@ unsigned long long util_meminfo(const char *field);
 size_t util_hugepage_size(void);
 unsigned long long util_free_hugepages(void);
 
+/* This process's address space in use (VmSize), in kB; CHECKs that it could be read. */
+unsigned long long util_vm_size_kb(void);
+
 /* Skip the test unless the kernel has huge pages and `n` of them are free (0: none needed). */
 void util_need_free_hugepages(unsigned long long n);
 

@@ -639,6 +639,16 @@ static key_t sysv_key(char *name, size_t size)
     return key;
 }
 
+/* util_spawn_unfinished_sysv() through a channel `c` opened here, once its segment is
+ * there: its pid. */
+static pid_t spawn_unfinished(const char *name, key_t key, uint64_t bytes, struct util_chan *c)
+{
+    util_chan_open(c);
+    pid_t pid = util_spawn_unfinished_sysv(name, key, bytes, c->up[1], c->down[0]);
+    CHECK_EQ_INT(util_parent_recv(c), 'L');
+    return pid;
+}
+
 static void gc_name(struct util_gc_events *e, const char *name, unsigned flags)
 {
     memset(e, 0, sizeof *e);
@@ -731,9 +741,7 @@ TEST(gc__removes_an_unfinished_system_v_segment_once_its_creator_is_dead)
     char name[64], want[160];
     key_t key = sysv_key(name, sizeof name);
     struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = util_spawn_unfinished_sysv(name, key, 1 << 20, c.up[1], c.down[0]);
-    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    pid_t pid = spawn_unfinished(name, key, 1 << 20, &c);
 
     /* Its creator lives, attached or not: a creation in progress, kept. */
     shmap_info info;
@@ -812,9 +820,7 @@ TEST(gc__keeps_a_system_v_segment_completed_while_it_was_judged)
     char name[64];
     key_t key = sysv_key(name, sizeof name);
     struct util_chan c;
-    util_chan_open(&c);
-    pid_t creator = util_spawn_unfinished_sysv(name, key, 4096, c.up[1], c.down[0]);
-    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    pid_t creator = spawn_unfinished(name, key, 4096, &c);
     CHECK_EQ_INT(sysv_nattch(key), 0);
     int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
     CHECK(out >= 0);
@@ -868,9 +874,7 @@ TEST(delete__waits_for_a_creator_still_writing_the_header_only_within_its_timeou
     char name[64], want[160];
     key_t key = sysv_key(name, sizeof name);
     struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = util_spawn_unfinished_sysv(name, key, 4096, c.up[1], c.down[0]);
-    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    pid_t pid = spawn_unfinished(name, key, 4096, &c);
     /* An open would give the creator 2 s; a delete that only tries does not wait, and one
      * with a timeout waits no longer than it. */
     snprintf(want, sizeof want, "%s: segment is still being created by pid %d", name, (int)pid);
@@ -895,9 +899,7 @@ TEST(gc__keeps_an_unfinished_system_v_segment_whose_creator_exits_only_later)
     char name[64];
     key_t key = sysv_key(name, sizeof name);
     struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = util_spawn_unfinished_sysv(name, key, 4096, c.up[1], c.down[0]);
-    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    pid_t pid = spawn_unfinished(name, key, 4096, &c);
     struct shmid_ds ds;
     CHECK(shmctl(shmget(key, 0, 0), IPC_STAT, &ds) == 0 && ds.shm_nattch == 0);
     struct util_gc_events e;
@@ -996,9 +998,7 @@ TEST(open__two_threads_that_waited_for_a_creator_share_one_mapping)
     char name[64];
     key_t key = sysv_key(name, sizeof name);
     struct util_chan c;
-    util_chan_open(&c);
-    pid_t creator = util_spawn_unfinished_sysv(name, key, 4096, c.up[1], c.down[0]);
-    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    pid_t creator = spawn_unfinished(name, key, 4096, &c);
     struct racing_open r[2] = {{name, NULL, 1}, {name, NULL, 1}};
     pthread_t t[2];
     for (int i = 0; i < 2; i++)

@@ -172,15 +172,7 @@ static char sysv_name[64];
  * and does not fit in what is left. */
 static void cap_address_space(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    CHECK(f != NULL);
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
-            break;
-    fclose(f);
-    CHECK(kb > 0);
+    unsigned long long kb = util_vm_size_kb();
     unsigned long long cap = (kb > BIG_BYTES / 1024 ? kb : BIG_BYTES / 1024) + HEADROOM_KB;
     struct rlimit r = {cap * 1024, cap * 1024};
     CHECK(setrlimit(RLIMIT_AS, &r) == 0);

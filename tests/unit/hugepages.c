@@ -217,18 +217,25 @@ TEST(hugepages__file_on_hugetlbfs_beyond_the_free_pool_is_enospc_and_leaves_noth
     util_with_hugetlbfs(file_beyond_pool, 0);
 }
 
+/* Another program's file `leaf` of `n` bytes in `mnt`, sparse (nothing reserved yet); its
+ * segment name into `name`, its path into `path` (200 bytes each). */
+static void make_sparse(const char *mnt, const char *leaf, uint64_t n, char *name, char *path)
+{
+    snprintf(path, 200, "%s/%s", mnt, leaf);
+    snprintf(name, 200, "file:%s", path);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0);
+    CHECK(ftruncate(fd, (off_t)n) == 0);
+    close(fd);
+}
+
 /* Another program's file on hugetlbfs, larger than the free pool, opened raw: its pages
  * are reserved when it is mapped, and "Cannot allocate memory" said only that. */
 static void raw_beyond_pool(const char *mnt)
 {
-    char path[200], name[210];
-    snprintf(path, sizeof path, "%s/theirs", mnt);
-    snprintf(name, sizeof name, "file:%s", path);
+    char path[200], name[200];
     uint64_t pages = util_free_hugepages() + 1, n = pages * util_hugepage_size();
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-    CHECK(fd >= 0);
-    CHECK(ftruncate(fd, (off_t)n) == 0); /* sparse: nothing is reserved yet */
-    close(fd);
+    make_sparse(mnt, "theirs", n, name, path);
     shmap_seg *seg = NULL;
     CHECK_ERR(shmap_open_raw(&seg, name, SHMAP_U8, 1, &n, NULL), -ENOMEM);
     char want[320];
@@ -251,22 +258,10 @@ TEST(hugepages__raw_file_on_hugetlbfs_beyond_the_free_pool_says_so)
  * address space first, and that is what is said, not the pool. */
 static void raw_past_address_space(const char *mnt)
 {
-    char path[200], name[210];
-    snprintf(path, sizeof path, "%s/theirs", mnt);
-    snprintf(name, sizeof name, "file:%s", path);
+    char path[200], name[200];
     uint64_t n = (util_free_hugepages() + 1) * util_hugepage_size();
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-    CHECK(fd >= 0);
-    CHECK(ftruncate(fd, (off_t)n) == 0);
-    close(fd);
-    FILE *f = fopen("/proc/self/status", "r");
-    CHECK(f != NULL);
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
-            break;
-    fclose(f);
+    make_sparse(mnt, "theirs", n, name, path);
+    unsigned long long kb = util_vm_size_kb();
     struct rlimit r = {(kb + 1024) * 1024, (kb + 1024) * 1024};
     CHECK(setrlimit(RLIMIT_AS, &r) == 0);
     shmap_seg *seg = NULL;
@@ -287,14 +282,9 @@ TEST(hugepages__raw_file_on_hugetlbfs_past_the_address_space_limit_says_so)
  * not what an unreadable file says. */
 static void raw_pool_unknown(const char *mnt)
 {
-    char path[200], name[210];
-    snprintf(path, sizeof path, "%s/theirs", mnt);
-    snprintf(name, sizeof name, "file:%s", path);
+    char path[200], name[200];
     uint64_t n = (util_free_hugepages() + 1) * util_hugepage_size();
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-    CHECK(fd >= 0);
-    CHECK(ftruncate(fd, (off_t)n) == 0);
-    close(fd);
+    make_sparse(mnt, "theirs", n, name, path);
     CHECK(mount("none", "/sys/kernel/mm/hugepages", "tmpfs", 0, "size=4k") == 0);
     shmap_seg *seg = NULL;
     CHECK_ERR(shmap_open_raw(&seg, name, SHMAP_U8, 1, &n, NULL), -ENOMEM);
@@ -312,13 +302,11 @@ TEST(hugepages__raw_file_on_hugetlbfs_with_the_pool_unknown_claims_nothing_of_it
  * are what is said, not the pool (which it has emptied). */
 static void raw_out_of_mappings(const char *mnt)
 {
-    char path[200], name[210];
-    snprintf(path, sizeof path, "%s/held", mnt);
-    snprintf(name, sizeof name, "file:%s", path);
+    char path[200], name[200];
     uint64_t n = util_hugepage_size() * util_free_hugepages();
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    make_sparse(mnt, "held", n, name, path);
+    int fd = open(path, O_RDWR);
     CHECK(fd >= 0);
-    CHECK(ftruncate(fd, (off_t)n) == 0);
     char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CHECK(p != MAP_FAILED);
     for (uint64_t i = 0; i < n; i += util_hugepage_size())

@@ -6,6 +6,24 @@
  */
 #include "../util.h"
 
+/* Create kept segments ino0, ino1, ... until one fails: -ENOSPC, the name that failed in
+ * `name` (32 bytes); how many were tried. */
+static int fill_inodes(char *name)
+{
+    const uint64_t dims[1] = {16};
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    shmap_seg *seg = NULL;
+    int rc = 0, i;
+    for (i = 0; i < 8 && rc == 0; i++) {
+        snprintf(name, 32, "ino%d", i);
+        if ((rc = shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts)) == 0)
+            CHECK_OK(shmap_close(seg));
+    }
+    CHECK_EQ_INT(rc, -ENOSPC);
+    return i;
+}
+
 static void no_inode_left(void)
 {
     const uint64_t dims[1] = {16};
@@ -13,13 +31,7 @@ static void no_inode_left(void)
     opts.flags = SHMAP_CREATE_KEEP;
     shmap_seg *seg = NULL;
     char name[32];
-    int rc = 0, i;
-    for (i = 0; i < 8 && rc == 0; i++) {
-        snprintf(name, sizeof name, "ino%d", i);
-        if ((rc = shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts)) == 0)
-            CHECK_OK(shmap_close(seg));
-    }
-    CHECK_EQ_INT(rc, -ENOSPC);
+    int i = fill_inodes(name);
     CHECK_CONTAINS(shmap_last_error(), "no inode left: its file system holds as many files "
                                        "as it may, 4");
     CHECK_DETAIL_NAMES(name);
@@ -36,18 +48,8 @@ TEST(create__with_no_inode_left_says_so)
 /* export made its file where no inode was left, and said only "No space left on device". */
 static void export_with_no_inode_left(void)
 {
-    const uint64_t dims[1] = {16};
-    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-    opts.flags = SHMAP_CREATE_KEEP;
-    shmap_seg *seg = NULL;
     char name[32];
-    int rc = 0;
-    for (int i = 0; i < 8 && rc == 0; i++) {
-        snprintf(name, sizeof name, "ino%d", i);
-        if ((rc = shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts)) == 0)
-            CHECK_OK(shmap_close(seg));
-    }
-    CHECK_EQ_INT(rc, -ENOSPC);
+    fill_inodes(name);
     char *out = NULL, *err = NULL;
     RUN(1, "export", "ino0", "/dev/shm/e.npy");
     CHECK_STR(err, "shmap: /dev/shm/e.npy: cannot write in /dev/shm: No space left on device "
