@@ -146,10 +146,12 @@ static bool held_here(const shmap_seg *seg, char *how, size_t size)
 }
 
 /* The hint for a user who may not take the lock: what force would do for them. */
+static const char force_way[] = "delete with force to remove it without the lock";
+
 static const char *force_hint(const struct shmap__name *n)
 {
     return shmap__may_remove(n, "remove it") == 0
-               ? "delete with force to remove it without the lock"
+               ? force_way
                : "nor may it remove it without the lock: this user may not remove the name";
 }
 
@@ -200,7 +202,7 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
             if (denied < 0)
                 return denied; /* who may, as below */
             return shmap__err(rc, "%s; a System V segment is attached whole to take its "
-                                  "lock (%s)", was, force_hint(&n));
+                                  "lock (%s)", was, force_way);
         }
         if (rc < 0)
             return rc;
