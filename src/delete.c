@@ -225,7 +225,9 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
         double left = timeout_s;
         if (timeout_s > 0 && (left = deadline - mono_s()) <= 0)
             left = 1e-9; /* spent: one more try, which times out */
-        rc = shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, left);
+        /* Quiet: a delete writes nothing, so one killed holding the lock leaves no news of
+         * a writer's death, and a death it finds stays the next writer's to hear of. */
+        rc = shmap__lock_quiet(seg, left);
         if (rc == -EBUSY || rc == -ETIMEDOUT) {
             char who[512];
             shmap_lock_holders(seg, who, sizeof who);
@@ -235,7 +237,7 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
             return shmap__err(rc, "%s: timed out after %g s waiting for exclusive access: %s",
                               n.name, timeout_s, who);
         }
-        if (rc < 0 && rc != SHMAP_EOWNERDEAD) {
+        if (rc < 0) {
             shmap_close(seg);
             return rc;
         }

@@ -135,7 +135,9 @@ struct shmap__lockarea {
     int32_t dead_pid;    /* 524: last writer found dead holding the lock, or 0 */
     int32_t writer_pid;  /* 528: last process to take the exclusive lock */
     uint32_t draining;   /* 532: the word of a writer still waiting for readers, or 0 */
-    uint64_t reserved[5];/* 536 */
+    uint32_t quiet;      /* 536: the word of an exclusive holder that writes nothing, or 0 */
+    uint32_t reserved32; /* 540 */
+    uint64_t reserved[4];/* 544 */
     struct shmap__lockslot slots[SHMAP__LOCK_SLOTS]; /* 576 */
 };
 

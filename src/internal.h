@@ -245,6 +245,10 @@ SHMAP__HIDDEN void shmap__slots_hold(bool hold);
 SHMAP__HIDDEN void shmap__detach(struct shmap__map *m);
 /* Release the lock a handle holds, if this process took it (on close). */
 SHMAP__HIDDEN void shmap__lock_drop(shmap_seg *seg);
+/* Take the exclusive lock as shmap_lock() does, for a holder that writes nothing in the
+ * segment (a delete): killed holding it, it leaves no news of a writer's death, and a death
+ * it finds is left for the next writer (never SHMAP_EOWNERDEAD). shmap_unlock() releases it. */
+SHMAP__HIDDEN int shmap__lock_quiet(shmap_seg *seg, double timeout_s);
 /* Liveness answers remembered while many lock areas are read in a row (a listing): one
  * process attached to many segments is looked up in /proc once. Zero it before use. */
 struct shmap__alive_cache {
@@ -433,7 +437,8 @@ SHMAP__HIDDEN void shmap__header_unmap_rw(struct shmap__map *m);
 struct shmap_seg {
     struct shmap__map *map;
     unsigned lock_held;     /* SHMAP_LOCK_SHARED / _EXCLUSIVE held through this handle, or 0;
-                               with SHMAP__HELD_DIED when taken with SHMAP_EOWNERDEAD */
+                               with SHMAP__HELD_DIED when taken with SHMAP_EOWNERDEAD,
+                               SHMAP__HELD_QUIET when taken by shmap__lock_quiet() */
     pid_t lock_pid;         /* the process that took it (a forked child does not own it) */
     /* For shmap_info_at_open(), a handle whose open shared a mapping an earlier open made
      * (and its dups): the generation and publish time at that open. The mapping's copy of
@@ -443,6 +448,7 @@ struct shmap_seg {
     int64_t start_pub_ns;
 };
 #define SHMAP__HELD_DIED (1u << 8)
+#define SHMAP__HELD_QUIET (1u << 9)
 
 static inline struct shmap__header *shmap__hdr(const shmap_seg *seg)
 {

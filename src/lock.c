@@ -59,10 +59,11 @@
  * the lock busy, at most once a slice per mapping: try_recovers()): a writer whose slot's
  * process is dead (or whose slot is free) has its WRITER bit replaced by DIED with a CAS,
  * its pid kept in `dead_pid`; readers that are dead have their slots reclaimed, which
- * drops their holds. A writer that died
- * while `draining` still named its claim never held the lock and wrote nothing: its claim
- * is dropped without DIED. The next exclusive locker that finds DIED clears it once it holds
- * the lock and returns SHMAP_EOWNERDEAD, as pthread robust mutexes do. Reclaiming a slot
+ * drops their holds. A writer that died while `draining` still named its claim never held
+ * the lock and wrote nothing: its claim is dropped without DIED, as is that of a holder
+ * that writes nothing (a delete, which names its claim in `quiet` for the whole hold). The
+ * next exclusive locker that finds DIED clears it once it holds the lock and returns
+ * SHMAP_EOWNERDEAD, as pthread robust mutexes do. Reclaiming a slot
  * that the word names as the writer first moves the word off it, so a later owner of the
  * slot is never mistaken for the writer. (A pid that dies and is reused by a process that
  * attaches within one check is not caught: the start time makes that need a wrap of the
@@ -167,16 +168,26 @@ static bool writer_draining(struct shmap__lockarea *a, uint32_t w)
     return __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) == claim_of(w);
 }
 
+/* Is the writer claim in `w` (WRITER set) a holder's that writes nothing (a delete)? */
+static bool writer_quiet(struct shmap__lockarea *a, uint32_t w)
+{
+    return __atomic_load_n(&a->quiet, __ATOMIC_SEQ_CST) == claim_of(w);
+}
+
 /*
  * Move the word off a writer that is gone, and wake sleepers. One that held the lock
  * leaves DIED, its pid kept for the next locker's message; one that was still waiting for
- * readers (`draining` names its claim) wrote nothing, and leaves DIED only if it was
- * there already, for an earlier death. `w` is the word as seen.
+ * readers (`draining` names its claim), or that holds it to write nothing (`quiet` names
+ * it), wrote nothing, and leaves DIED only if it was there already, for an earlier death.
+ * `w` is the word as seen. `draining` is read before `quiet`: a holder sets `quiet` before
+ * it clears `draining`, so a judge that finds `draining` clear finds `quiet` set.
  */
 static bool writer_gone(struct shmap__lockarea *a, uint32_t w, pid_t pid)
 {
-    uint32_t claim = claim_of(w);
-    bool held = !writer_draining(a, w);
+    uint32_t claim = claim_of(w), quiet_claim = claim;
+    bool draining = writer_draining(a, w);
+    bool quiet = writer_quiet(a, w);
+    bool held = !draining && !quiet;
     if (held) {
         if (pid <= 0)
             pid = __atomic_load_n(&a->writer_pid, __ATOMIC_RELAXED);
@@ -186,8 +197,11 @@ static bool writer_gone(struct shmap__lockarea *a, uint32_t w, pid_t pid)
     if (!__atomic_compare_exchange_n(&a->word, &w, next, false, __ATOMIC_SEQ_CST,
                                      __ATOMIC_RELAXED))
         return false;
-    if (!held)
+    if (draining)
         __atomic_compare_exchange_n(&a->draining, &claim, 0, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_RELAXED);
+    if (quiet)
+        __atomic_compare_exchange_n(&a->quiet, &quiet_claim, 0, false, __ATOMIC_SEQ_CST,
                                     __ATOMIC_RELAXED);
     shmap__wake_all(&a->word);
     return true;
@@ -541,6 +555,10 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
 /* Give the word back after a failed drain; DIED, if there, stays for the next locker. */
 static void unwind_writer(struct shmap__lockarea *a, uint32_t claim)
 {
+    /* A quiet holder's mark goes first (`draining` still names the claim meanwhile). */
+    uint32_t quiet_claim = claim;
+    __atomic_compare_exchange_n(&a->quiet, &quiet_claim, 0, false, __ATOMIC_SEQ_CST,
+                                __ATOMIC_RELAXED);
     /* Only while the word still holds our claim: one taken from us meanwhile (we were
      * thought dead) may be another writer's now. */
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_RELAXED);
@@ -591,7 +609,7 @@ static SLOW int exclusive_drain(struct shmap__lockarea *a, uint32_t claim, uint3
      * taken from us meanwhile (the inline path's few nanoseconds are left a store). */
     __atomic_compare_exchange_n(&a->draining, &claim, 0, false, __ATOMIC_SEQ_CST,
                                 __ATOMIC_RELAXED);
-    return w & SHMAP__LW_DIED ? clear_died(a, died) : 0;
+    return (w & SHMAP__LW_DIED) && died ? clear_died(a, died) : 0;
 }
 
 /*
@@ -600,6 +618,10 @@ static SLOW int exclusive_drain(struct shmap__lockarea *a, uint32_t claim, uint3
  * killed now has written nothing, and an earlier writer's death is still the next holder's
  * to hear of. Once drained, the claim leaves `draining` first and DIED second, so a death
  * in between counts as one holding.
+ *
+ * A holder that writes nothing (shmap__lock_quiet(), `died` NULL) also names its claim in
+ * `quiet` before it leaves `draining`, so that its death never counts as a writer's, and
+ * leaves DIED in the word: an earlier writer's death stays the next writer's to hear of.
  */
 static inline int exclusive_claimed(struct shmap__lockarea *a, uint32_t claim, uint32_t w,
                                     pid_t me, int64_t deadline, bool *died)
@@ -608,13 +630,15 @@ static inline int exclusive_claimed(struct shmap__lockarea *a, uint32_t claim, u
      * leaves every store made before it visible. */
     __atomic_store_n(&a->draining, claim, __ATOMIC_RELEASE);
     __atomic_store_n(&a->writer_pid, me, __ATOMIC_RELAXED);
+    if (!died)
+        __atomic_store_n(&a->quiet, claim, __ATOMIC_RELEASE);
     if (readers_hold(a))
         return exclusive_drain(a, claim, w, deadline, died);
     __atomic_store_n(&a->draining, 0, __ATOMIC_RELEASE);
     /* DIED is set only by writer_gone(), by the same CAS that takes WRITER away, and
      * cleared only by the holder: while the word holds our claim its DIED bit is the one
      * our CAS took over, so without it there is nothing to clear nor to read again. */
-    return w & SHMAP__LW_DIED ? clear_died(a, died) : 0;
+    return (w & SHMAP__LW_DIED) && died ? clear_died(a, died) : 0;
 }
 
 /* The claim that replaces the word `w` (WRITER clear): the next GEN, our slot, and the
@@ -738,7 +762,9 @@ static RARE int lock_owner_died(shmap_seg *seg, struct shmap__lockarea *a)
                       seg->map->name.name, (int)__atomic_load_n(&a->dead_pid, __ATOMIC_RELAXED));
 }
 
-int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
+/* shmap_lock(), or with `quiet` shmap__lock_quiet() (exclusive). */
+static inline HOT int lock_taking(shmap_seg *seg, unsigned int flags, double timeout_s,
+                                  bool quiet)
 {
     if (!seg || seg->map->raw || (flags != SHMAP_LOCK_SHARED && flags != SHMAP_LOCK_EXCLUSIVE) ||
         isnan(timeout_s))
@@ -758,18 +784,28 @@ int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
     else if (timeout_s > 0 && timeout_s < 1e9)
         deadline = shmap__mono_ns() + (int64_t)(timeout_s * 1e9);
     struct shmap__lockarea *a = area_of(m);
-    bool died = false;
+    bool died = false, *heard = quiet ? NULL : &died;
     int rc = flags == SHMAP_LOCK_SHARED ? lock_shared(a, (unsigned)slot, deadline)
-                                        : lock_exclusive(a, (unsigned)slot, me, deadline, &died);
+                                        : lock_exclusive(a, (unsigned)slot, me, deadline, heard);
     if (rc == -EBUSY)
-        rc = lock_retry(m, a, flags, (unsigned)slot, me, &died);
+        rc = lock_retry(m, a, flags, (unsigned)slot, me, heard);
     if (rc < 0)
         return lock_failed(seg, flags, timeout_s, rc);
-    seg->lock_held = flags;
+    seg->lock_held = flags | (quiet ? SHMAP__HELD_QUIET : 0);
     seg->lock_pid = me;
     if (died)
         return lock_owner_died(seg, a);
     return 0;
+}
+
+int shmap_lock(shmap_seg *seg, unsigned int flags, double timeout_s)
+{
+    return lock_taking(seg, flags, timeout_s, false);
+}
+
+int shmap__lock_quiet(shmap_seg *seg, double timeout_s)
+{
+    return lock_taking(seg, SHMAP_LOCK_EXCLUSIVE, timeout_s, true);
 }
 
 /* shmap_unlock() found nothing to unlock, or a lock taken from this process. */
@@ -785,8 +821,20 @@ static RARE int unlock_refused(shmap_seg *seg, bool taken)
     return shmap__err(SHMAP_EINVAL, "%s: this handle holds no lock", seg->map->name.name);
 }
 
+/* A quiet holder lets go (the word `w`, ours if it holds `mine`): its mark goes first, so
+ * that a death between the two is taken for a writer's rather than missed. The bits of the
+ * word to keep: DIED, which a quiet holder leaves for the next writer. */
+static RARE uint32_t quiet_release(struct shmap__lockarea *a, uint32_t w, uint32_t mine)
+{
+    uint32_t claim = claim_of(w);
+    if ((w & (SHMAP__LW_WRITER | SHMAP__LW_SLOT)) == mine)
+        __atomic_compare_exchange_n(&a->quiet, &claim, 0, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_RELAXED);
+    return SHMAP__LW_DIED;
+}
+
 /* Release the lock held through @p seg (checked); an exclusive one leaves the word with
- * @p left (DIED or 0) beside its GEN. */
+ * @p left (DIED or 0) beside its GEN (and, for a quiet holder, the DIED it found). */
 static inline HOT int unlock_held(shmap_seg *seg, uint32_t left)
 {
     struct shmap__map *m = seg->map;
@@ -799,10 +847,13 @@ static inline HOT int unlock_held(shmap_seg *seg, uint32_t left)
     }
     uint32_t mine = SHMAP__LW_WRITER | (uint32_t)m->lock_slot;
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_RELAXED);
+    uint32_t keep = SHMAP__LW_GEN;
+    if (held & SHMAP__HELD_QUIET)
+        keep |= quiet_release(a, w, mine);
     do {
         if ((w & (SHMAP__LW_WRITER | SHMAP__LW_SLOT)) != mine)
             return unlock_refused(seg, true);
-    } while (!__atomic_compare_exchange_n(&a->word, &w, (w & SHMAP__LW_GEN) | left, false,
+    } while (!__atomic_compare_exchange_n(&a->word, &w, (w & keep) | left, false,
                                           __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));
     if (w & SHMAP__LW_SLEEP)

@@ -325,6 +325,75 @@ TEST(delete__a_holder_killed_does_not_block_delete_for_long)
     }
 }
 
+/*
+ * A delete writes nothing: killed while it holds the lock (held open here by strace, which
+ * delays its unlink), it must not leave the next writer told that a writer died.
+ */
+TEST(delete__killed_holding_the_lock_leaves_no_writer_death_behind)
+{
+    if (system("strace -V >/dev/null 2>&1") != 0)
+        TEST_SKIP("strace is not installed (apt-get install strace)");
+    const char *name = test_name("quiet");
+    make_kept(name, 0);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    CHECK(out >= 0);
+    pid_t tracer = util_spawn();
+    if (tracer == 0) {
+        dup2(out, 2);
+#ifdef UTIL_ASAN
+        setenv("ASAN_OPTIONS", "detect_leaks=0", 1); /* LeakSanitizer cannot run traced */
+#endif
+        execlp("strace", "strace", "-qq", "-o", "/dev/null", "-e", "trace=unlink,unlinkat",
+               "-e", "inject=unlink,unlinkat:delay_enter=2000000", test_shmap_bin(), "rm",
+               name, (char *)NULL);
+        _exit(127);
+    }
+    close(out);
+    shmap_lockinfo li = {0};
+    double t0 = util_now_s();
+    while ((shmap_lock_info(seg, &li) != 0 || !li.writer || li.writer_waiting) &&
+           util_now_s() - t0 < 10)
+        util_sleep_ms(1);
+    CHECK(li.writer > 0 && li.writer != tracer && !li.writer_waiting);
+    CHECK(kill(li.writer, SIGKILL) == 0);
+    CHECK_EQ_INT(test_wait(tracer), 128 + SIGKILL);
+    CHECK(util_shm_exists(name));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5));
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK(!li.owner_died);
+    CHECK_EQ_INT(li.dead_pid, 0);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_delete(name, 0, 0));
+}
+
+/* A writer died holding the lock, then the segment was deleted while another process still
+ * maps it: that process's next exclusive lock is still told of the death. */
+TEST(delete__leaves_a_writer_death_for_the_next_writer_of_a_mapping_kept)
+{
+    const char *name = test_name("news");
+    make_kept(name, 0);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_EXCLUSIVE, &c);
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
+    util_chan_close(&c);
+    CHECK_OK(shmap_delete(name, 5, 0));
+    CHECK(!util_shm_exists(name));
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK_EQ_INT(li.dead_pid, pid);
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* gc */
 
