@@ -3,7 +3,8 @@
  *
  * Takes the segment's lock, runs COMMAND holding it, releases it and exits with COMMAND's
  * status (128+N if a signal N ended it, 127 if it could not be run, 126 if not executable),
- * as `flock(1)` does.
+ * as `flock(1)` does. COMMAND writes under our lock, so a signal that ends it under the
+ * write lock counts as a writer's death: the lock is released marked, naming COMMAND.
  *
  * Signals. The lock is only worth something while its holder lives, so this process must
  * outlive COMMAND: SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1 and SIGUSR2 are caught and
@@ -247,10 +248,10 @@ static int pid_watch(pid_t pid)
  * flock(1)'s command keeps the lock through the descriptor it inherits; here the lock is
  * this process's, so the command goes with it, and the next writer is warned.
  * Under an enclosing `shmap lock` (@p holder, watched through @p holder_fd), only while
- * that one lasts.
+ * that one lasts. A COMMAND that a signal ended has its pid put in @p killed.
  */
 static int run(const char *name, char **command, const saved_signals *s, pid_t holder,
-               int holder_fd)
+               int holder_fd, pid_t *killed)
 {
     /* shmap commands under this one work under its hold (snapshot.c), not waiting for it. */
     const char *outer = getenv("SHMAP_LOCK_PIDS");
@@ -305,8 +306,29 @@ static int run(const char *name, char **command, const saved_signals *s, pid_t h
         }
     }
     command_pid = 0;
+    if (WIFSIGNALED(status))
+        *killed = pid;
     return WIFEXITED(status) ? WEXITSTATUS(status)
                              : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : CLI_EXIT_FAIL;
+}
+
+/*
+ * Let go of the lock once COMMAND is gone. A writer that a signal ended may have left its
+ * writing half done: the lock is released as if it had died holding it, so that the next
+ * writer is warned, as it would be had COMMAND held the lock itself.
+ */
+static void release(shmap_seg *seg, const char *name, const char *command, unsigned flags,
+                    pid_t killed, int status)
+{
+    if (flags != SHMAP_LOCK_EXCLUSIVE || !killed) {
+        shmap_unlock(seg);
+        return;
+    }
+    int sig = status - 128;
+    if (shmap_unlock_died(seg, killed) == 0)
+        cli_warn(name, "'%s' (pid %ld) was ended by signal %d (%s) while holding the write "
+                       "lock: the next writer is told the data may be inconsistent",
+                 command, (long)killed, sig, strsignal(sig));
 }
 
 int cmd_lock(int argc, char **argv)
@@ -401,11 +423,12 @@ int cmd_lock(int argc, char **argv)
         signals_restore(&saved);
         return cli_fail(name, "was deleted while waiting for its lock; COMMAND not run");
     }
-    int status = run(name, argv + dash + 1, &saved, enclosed ? holder : 0, holder_fd);
+    pid_t killed = 0;
+    int status = run(name, argv + dash + 1, &saved, enclosed ? holder : 0, holder_fd, &killed);
     if (holder_fd >= 0)
         close(holder_fd);
     if (!enclosed)
-        shmap_unlock(seg);
+        release(seg, name, argv[dash + 1], (unsigned)flags, killed, status);
     shmap_close(seg);
     /* Signals that came after COMMAND ended are dropped, not left pending to kill us on
      * the way out: it is gone, and its status is what we exit with. */

@@ -50,8 +50,8 @@ extern "C" {
 /** @brief Library version, as numbers and as a string. */
 #define SHMAP_VERSION_MAJOR 0
 #define SHMAP_VERSION_MINOR 4
-#define SHMAP_VERSION_PATCH 9
-#define SHMAP_VERSION_STRING "0.4.9"
+#define SHMAP_VERSION_PATCH 10
+#define SHMAP_VERSION_STRING "0.4.10"
 
 /** @brief The library's version string at run time (may differ from the header's). */
 SHMAP_EXTERN const char *shmap_version(void);
@@ -1099,6 +1099,18 @@ SHMAP_EXTERN int shmap_unlock(shmap_seg *seg);
  *         it with #SHMAP_EOWNERDEAD; #SHMAP_ERAW.
  */
 SHMAP_EXTERN int shmap_unlock_inconsistent(shmap_seg *seg);
+
+/**
+ * @brief Release an exclusive lock as if process @p pid had died holding it: the next
+ *        process to take the exclusive lock gets #SHMAP_EOWNERDEAD naming @p pid.
+ *
+ * For a holder that lets another process write under its lock and sees that process die
+ * before it finished (killed by a signal): `shmap lock --write -- COMMAND` does this when
+ * COMMAND is killed. shmap_lock_info() reports @p pid as @c dead_pid.
+ * @return 0; #SHMAP_EINVAL if this handle holds no exclusive lock in this process, or
+ *         @p pid is not positive; #SHMAP_ERAW.
+ */
+SHMAP_EXTERN int shmap_unlock_died(shmap_seg *seg, pid_t pid);
 
 /** @brief One process in a segment's attach table, as shmap_attached() reports it. */
 typedef struct shmap_attacher {

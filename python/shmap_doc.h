@@ -1235,13 +1235,26 @@ PyDoc_STRVAR(lock_doc,
 "says \"not held (the parent's)\" and release() only drops the child's reference.");
 
 PyDoc_STRVAR(lock_release_doc,
-"release($self, /)\n"
+"release($self, /, *, writer_died=None)\n"
 "--\n"
 "\n"
 "Release the lock (waking waiters) and drop the Lock's reference to the mapping.\n"
 "Releasing a released Lock does nothing. Returns None. Raises shmap.ArgumentError\n"
 "(EINVAL) if the exclusive lock was taken from this process meanwhile (it was judged\n"
-"dead); the reference is dropped all the same.");
+"dead); the reference is dropped all the same.\n"
+"\n"
+"writer_died=PID releases an exclusive lock as if process PID had died holding it:\n"
+"for a holder that let another process write under its lock and saw it killed before\n"
+"it finished. The next process to take the exclusive lock is told (OwnerDiedWarning in\n"
+"Python, SHMAP_EOWNERDEAD in C, a warning line from the shmap command) naming PID.\n"
+"\n"
+"    with seg.lock(exclusive=True) as lk:\n"
+"        p = subprocess.run(['./writer'])\n"
+"        if p.returncode < 0:          # ended by a signal\n"
+"            lk.release(writer_died=p.pid)\n"
+"\n"
+"ValueError if the lock is shared, released already or the parent process's, or PID\n"
+"is not positive; TypeError if PID is not an int. Nothing is released then.");
 
 PyDoc_STRVAR(lock_enter_doc,
 "__enter__($self, /)\n"

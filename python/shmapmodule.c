@@ -2640,13 +2640,16 @@ static const LockObject *lock_of_this_thread(const SegmentObject *seg)
     return NULL;
 }
 
-/* Unlock (in the process that locked) and drop the reference: 0 or the library's code. */
-static int lock_release(LockObject *self)
+/* Unlock (in the process that locked; as if process `died` had died holding it, if > 0)
+ * and drop the reference: 0 or the library's code. */
+static int lock_release(LockObject *self, pid_t died)
 {
     shmap_seg *seg = self->node.seg;
     if (!seg)
         return 0;
-    int rc = self->held && self->pid == this_pid() ? shmap_unlock(seg) : 0;
+    int rc = 0;
+    if (self->held && self->pid == this_pid())
+        rc = died > 0 ? shmap_unlock_died(seg, died) : shmap_unlock(seg);
     self->held = 0;
     list_remove(&locks_head, &self->held_link);
     self->node.seg = NULL;
@@ -2658,7 +2661,7 @@ static int lock_release(LockObject *self)
 static void lock_dealloc(PyObject *obj)
 {
     LockObject *self = (LockObject *)obj;
-    lock_release(self);
+    lock_release(self, 0);
     Py_XDECREF(self->name);
     Py_XDECREF(self->cname);
     Py_XDECREF(self->owner_died);
@@ -2676,11 +2679,48 @@ static PyObject *lock_repr(PyObject *obj)
                                 self->exclusive ? "exclusive" : "shared", self->name, state);
 }
 
-static PyObject *lock_release_method(PyObject *obj, PyObject *unused)
+/* release(writer_died=...)'s pid: > 0, or 0 with an exception set. Only an exclusive lock
+ * this process holds can pass on a death: the news would otherwise be lost unsaid. */
+static pid_t lock_died_pid(LockObject *self, PyObject *obj)
 {
-    (void)unused;
+    if (!PyIndex_Check(obj) || PyBool_Check(obj) || PyArray_IsScalar(obj, Bool)) {
+        PyErr_Format(PyExc_TypeError, "writer_died is the pid of the process that died "
+                                      "writing (an int), not %.80s", Py_TYPE(obj)->tp_name);
+        return 0;
+    }
+    PyObject *index = PyNumber_Index(obj);
+    long pid = index ? PyLong_AsLong(index) : -1;
+    Py_XDECREF(index);
+    if (pid == -1 && PyErr_Occurred())
+        PyErr_Clear();
+    if (pid <= 0 || pid > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "writer_died=%R is not a process id", obj);
+        return 0;
+    }
+    const char *why = !self->node.seg || !self->held ? "it was released already"
+                      : self->pid != this_pid()      ? "it is the parent process's"
+                      : !self->exclusive             ? "it is a shared lock, and readers write "
+                                                       "nothing"
+                                                     : NULL;
+    if (why) {
+        PyErr_Format(PyExc_ValueError, "the lock on %R cannot record a writer's death: %s",
+                     self->name, why);
+        return 0;
+    }
+    return (pid_t)pid;
+}
+
+static PyObject *lock_release_method(PyObject *obj, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"writer_died", NULL};
+    PyObject *died_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$O:release", kwlist, &died_obj))
+        return NULL;
     LockObject *self = (LockObject *)obj;
-    int rc = lock_release(self);
+    pid_t died = 0;
+    if (died_obj != Py_None && !(died = lock_died_pid(self, died_obj)))
+        return NULL;
+    int rc = lock_release(self, died);
     if (rc < 0)
         return raise_lib(rc, PyBytes_AS_STRING(self->cname));
     Py_RETURN_NONE;
@@ -2701,10 +2741,10 @@ static PyObject *lock_enter(PyObject *obj, PyObject *unused)
 static PyObject *lock_exit(PyObject *obj, PyObject *args)
 {
     (void)args;
-    PyObject *res = lock_release_method(obj, NULL);
-    if (!res)
-        return NULL;
-    Py_DECREF(res);
+    LockObject *self = (LockObject *)obj;
+    int rc = lock_release(self, 0);
+    if (rc < 0)
+        return raise_lib(rc, PyBytes_AS_STRING(self->cname));
     Py_RETURN_FALSE;
 }
 
@@ -2730,7 +2770,8 @@ static PyGetSetDef lock_getset[] = {
 };
 
 static PyMethodDef lock_methods[] = {
-    {"release", lock_release_method, METH_NOARGS, lock_release_doc},
+    {"release", (PyCFunction)(void (*)(void))lock_release_method, METH_VARARGS | METH_KEYWORDS,
+     lock_release_doc},
     {"__enter__", lock_enter, METH_NOARGS, lock_enter_doc},
     {"__exit__", lock_exit, METH_VARARGS, lock_exit_doc},
     {NULL, NULL, 0, NULL},

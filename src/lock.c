@@ -881,6 +881,26 @@ int shmap_unlock_inconsistent(shmap_seg *seg)
     return unlock_held(seg, SHMAP__LW_DIED);
 }
 
+int shmap_unlock_died(shmap_seg *seg, pid_t pid)
+{
+    if (!seg || seg->map->raw || !seg->lock_held || seg->lock_pid != shmap__getpid())
+        return unlock_refused(seg, false);
+    const char *who = seg->map->name.name;
+    if (!(seg->lock_held & SHMAP_LOCK_EXCLUSIVE))
+        return shmap__err(SHMAP_EINVAL, "%s: this handle holds a shared lock: only a writer's "
+                                        "death is recorded", who);
+    if (pid <= 0)
+        return shmap__err(SHMAP_EINVAL, "%s: %d is not a process id", who, (int)pid);
+    /* Only while the lock is ours: one taken from us (we were thought dead) is refused by
+     * unlock_held(), and its dead_pid is the judge's. */
+    struct shmap__lockarea *a = area_of(seg->map);
+    uint32_t mine = SHMAP__LW_WRITER | (uint32_t)seg->map->lock_slot;
+    if ((__atomic_load_n(&a->word, __ATOMIC_SEQ_CST) & (SHMAP__LW_WRITER | SHMAP__LW_SLOT)) ==
+        mine)
+        __atomic_store_n(&a->dead_pid, pid, __ATOMIC_RELAXED);
+    return unlock_held(seg, SHMAP__LW_DIED);
+}
+
 void shmap__lock_drop(shmap_seg *seg)
 {
     if (seg->lock_held && seg->lock_pid == shmap__getpid())

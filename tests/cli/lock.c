@@ -103,6 +103,46 @@ TEST(cli__lock_warns_naming_the_writer_that_died_holding_it)
     CHECK_OK(shmap_unlink(name));
 }
 
+/*
+ * A command killed while it holds the write lock may have left its writing half done: the
+ * next writer is warned, naming it, as it would be had the command held the lock itself.
+ * One that exits, whatever its status, and a reader killed, leave no such news.
+ */
+TEST(cli__lock_write_warns_the_next_writer_of_a_command_killed_holding_it)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("cmdkill");
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    RUN(128 + SIGKILL, "lock", name, "--write", "--", "sh", "-c", "echo $$; kill -9 $$");
+    long cmd = strtol(out, NULL, 10);
+    CHECK(cmd > 0);
+    char want[128];
+    snprintf(want, sizeof want, "warning: 'sh' (pid %ld) was ended by signal %d (Killed) while "
+             "holding the write lock", cmd, SIGKILL);
+    CHECK_CONTAINS(err, want);
+    util_clear(&out, &err);
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK(li.owner_died && li.dead_pid == cmd && li.writer == 0);
+    snprintf(want, sizeof want, "previous writer (pid %ld) died while holding the lock", cmd);
+    RUN(0, "lock", name, "--timeout", "10", "--", "true");
+    CHECK_CONTAINS(err, want);
+    util_clear(&out, &err);
+    RUN(0, "lock", name, "--", "true"); /* told once */
+    CHECK_STR(err, "");
+    util_clear(&out, &err);
+    RUN(7, "lock", name, "--write", "--", "sh", "-c", "exit 7");
+    CHECK_STR(err, "");
+    util_clear(&out, &err);
+    RUN(128 + SIGKILL, "lock", name, "--read", "--", "sh", "-c", "kill -9 $$");
+    CHECK_STR(err, "");
+    util_clear(&out, &err);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
 TEST(cli__info_shows_the_attached_processes_and_the_lock)
 {
     char *out = NULL, *err = NULL;
@@ -266,14 +306,18 @@ TEST(cli__lock_passes_sigterm_to_the_command_and_exits_128_plus_15)
     CHECK(WIFEXITED(status));
     CHECK_EQ_INT(WEXITSTATUS(status), 128 + SIGTERM);
     CHECK(util_now_s() - t0 < 10);
-    /* Released, not left to a dead holder: free at once, and nobody is warned. */
+    /* Released, not left to a dead holder: free at once. The signal ended the command in
+     * the middle of whatever it did, so the next writer is warned, naming it. */
     shmap_lockinfo li;
     CHECK_OK(shmap_lock_info(seg, &li));
     CHECK_EQ_INT(li.writer, 0);
-    CHECK_EQ_INT(li.owner_died, 0);
+    CHECK_EQ_INT(li.owner_died, 1);
+    CHECK(li.dead_pid > 0 && li.dead_pid != pid);
+    char want[64];
+    snprintf(want, sizeof want, "previous writer (pid %d) died", (int)li.dead_pid);
     RUN(0, "lock", name, "--timeout", "0", "--", "echo", "free");
     CHECK_STR(out, "free\n");
-    CHECK_STR(err, "");
+    CHECK_CONTAINS(err, want);
     util_clear(&out, &err);
     close(fd);
     CHECK_OK(shmap_close(seg));

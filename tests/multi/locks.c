@@ -372,6 +372,53 @@ TEST(lock__an_unrepaired_lock_tells_the_next_writer_of_the_same_death)
     CHECK_OK(shmap_close(seg));
 }
 
+/*
+ * A holder that let another process write under its lock, and saw it killed, releases the
+ * lock as if that process had died holding it: the next writer (another process) is told,
+ * naming it. Only an exclusive lock held by this process can be released so.
+ */
+TEST(lock__unlock_died_tells_the_next_writer_of_the_process_named)
+{
+    const char *name = test_name("udied");
+    shmap_seg *seg = make_seg(name, 4);
+    CHECK_ERR(shmap_unlock_died(seg, 1234), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "holds no lock");
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
+    CHECK_ERR(shmap_unlock_died(seg, 1234), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "shared lock");
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    CHECK_ERR(shmap_unlock_died(seg, 0), SHMAP_EINVAL);
+    CHECK_CONTAINS(shmap_last_error(), "not a process id");
+    CHECK_ERR(shmap_unlock_died(NULL, 1234), SHMAP_EINVAL);
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        pause();
+        _exit(0);
+    }
+    util_kill9(writer);
+    CHECK_OK(shmap_unlock_died(seg, writer));
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK(li.owner_died && li.dead_pid == writer && li.writer == 0);
+    pid_t next = util_spawn();
+    if (next == 0) {
+        shmap_seg *w = NULL;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0)
+            _exit(10);
+        int rc = shmap_lock(w, SHMAP_LOCK_EXCLUSIVE, 10);
+        char want[32];
+        snprintf(want, sizeof want, "pid %d", (int)writer);
+        if (rc != SHMAP_EOWNERDEAD || !strstr(shmap_last_error(), want))
+            _exit(11);
+        _exit(shmap_unlock(w) == 0 ? 0 : 12);
+    }
+    CHECK_EQ_INT(test_wait(next), 0);
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 1)); /* told once */
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
 TEST(lock__writer_killed_while_readers_wait_is_still_reported)
 {
     const char *name = test_name("wdead2");

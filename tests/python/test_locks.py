@@ -524,6 +524,49 @@ def test_lock__owner_died_warning_made_an_error_releases(name, child):
         assert seg.lock_info["owner_died"] is False
 
 
+def test_lock__release_writer_died_tells_the_next_writer_in_another_process(name):
+    with shmap.create(name, 4, "u1") as seg:
+        writer = subprocess.Popen(["sleep", "30"])
+        with seg.lock(exclusive=True, timeout=10) as lk:
+            writer.kill()
+            writer.wait(30)
+            lk.release(writer_died=np.int32(writer.pid))  # any int, numpy's too
+            assert lk.held is False and seg.locked is False
+        info = seg.lock_info
+        assert info["owner_died"] is True and info["dead_pid"] == writer.pid
+        code = ("import shmap, warnings\n"
+                "with warnings.catch_warnings(record=True) as w:\n"
+                "    warnings.simplefilter('always')\n"
+                "    with shmap.open(%r, readonly=False) as seg:\n"
+                "        with seg.lock(exclusive=True, timeout=10) as lk:\n"
+                "            print(lk.owner_died, [str(x.message) for x in w])\n" % name)
+        out = subprocess.run([sys.executable, "-c", code], env=python_env(),
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("%d [" % writer.pid)
+        assert "previous writer (pid %d) died while holding the lock" % writer.pid in out.stdout
+        assert seg.lock_info["owner_died"] is False  # told once
+
+
+def test_lock__release_writer_died_refuses_what_records_nothing(name):
+    with shmap.create(name, 4, "u1") as seg:
+        for bad, error in [(0, ValueError), (-3, ValueError), (2 ** 40, ValueError),
+                           (True, TypeError), (1.0, TypeError), ("12", TypeError)]:
+            with seg.lock(exclusive=True, timeout=0) as lk:
+                with pytest.raises(error, match="writer_died"):
+                    lk.release(writer_died=bad)
+                assert lk.held  # nothing released
+        with seg.lock(timeout=0) as lk:
+            with pytest.raises(ValueError, match="shared lock, and readers write nothing"):
+                lk.release(writer_died=os.getpid())
+            assert lk.held
+        with pytest.raises(ValueError, match="released already"):
+            lk.release(writer_died=os.getpid())
+        with pytest.raises(TypeError):
+            lk.release(os.getpid())  # keyword only
+        assert seg.lock_info["owner_died"] is False
+
+
 def test_lock__dead_reader_is_dropped_quietly(name, child):
     with shmap.create(name, 4, "u1") as seg:
         proc = child(HOLDER % (name, False))
