@@ -220,7 +220,8 @@ SHMAP__HIDDEN int shmap__memory_check(int fd, uint64_t size, uint64_t freed, con
 /* linux/sysv_list.c: is System V segment `id` still there and not marked for removal? */
 SHMAP__HIDDEN bool shmap__sysv_alive(int id);
 /* linux/sysv_list.c: was System V segment `id` made at most `within_s` seconds ago, by a
- * process still running? (Its memory is zero until its creator writes the header.) */
+ * process still running, and is it large enough to hold a header? (Its memory is zero
+ * until its creator writes the header; a smaller one is never shmap's.) */
 SHMAP__HIDDEN bool shmap__sysv_fresh(int id, int64_t within_s);
 /* linux/sysv_list.c: has System V segment `id` gone altogether (no such id any more)? */
 SHMAP__HIDDEN bool shmap__sysv_gone(int id);

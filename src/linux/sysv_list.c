@@ -117,6 +117,8 @@ bool shmap__sysv_fresh(int id, int64_t within_s)
     struct shmid_ds ds;
     if (shmctl(id, IPC_STAT, &ds) < 0 || (ds.shm_perm.mode & SHM_DEST))
         return false;
+    if (ds.shm_segsz < SHMAP__HEADER_SIZE)
+        return false;
     time_t now = time(NULL);
     return now - ds.shm_ctime <= within_s && shmap__proc_alive(ds.shm_cpid, 0);
 }

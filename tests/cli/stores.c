@@ -328,6 +328,34 @@ TEST(cli__raw_reads_and_writes_a_system_v_segment_by_id)
     free(err);
 }
 
+/*
+ * A System V segment smaller than a header, fresh from a live process (another program's,
+ * as CFITSIO's are), can never be a shmap segment being created: it is called foreign at
+ * once, not "being created" for two seconds.
+ */
+TEST(cli__a_small_foreign_system_v_segment_is_never_taken_for_one_being_created)
+{
+    int id = make_sysv(448);
+    char *p = shmat(id, NULL, 0);
+    CHECK(p != (void *)-1);
+    memcpy(p, "SIMPLE  =                    T", 30);
+    char *out = NULL, *err = NULL;
+    double t0 = util_now_s();
+    RUN(1, "info", key_name());
+    CHECK(util_now_s() - t0 < 1.5);
+    CHECK_CONTAINS(err, "not a shmap segment");
+    util_clear(&out, &err);
+    RUN(0, "ls", "--all");
+    const char *line = strstr(out, key_name());
+    CHECK(line != NULL);
+    const char *end = line ? strchr(line, '\n') : NULL;
+    CHECK(end != NULL);
+    CHECK(!memmem(line, (size_t)(end - line), "being created", 13));
+    util_clear(&out, &err);
+    shmdt(p);
+    CHECK(shmctl(id, IPC_RMID, NULL) == 0);
+}
+
 TEST(cli__raw_info_says_it_is_raw_and_shows_the_object)
 {
     unsigned char bytes[40] = {0};
