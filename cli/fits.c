@@ -605,9 +605,13 @@ static int card_keyword(const char *path, fitsfile *f, int keynum, const char *n
         cli_warn(path, "card '%s' left out: shmap keywords hold no complex value", name);
         return 0;
     }
-    /* Comments keep what fits. A byte FITS does not allow (a file from anywhere may hold
-     * one) is no reason to lose the card: in a string value or the comment it is read as
-     * '?', with a warning, so the keyword holds printable text as FITS requires. */
+    /* Comments keep what fits, said as a value cut is. A byte FITS does not allow (a file
+     * from anywhere may hold one) is no reason to lose the card: in a string value or the
+     * comment it is read as '?', with a warning, so the keyword holds printable text as
+     * FITS requires. */
+    if (strlen(comment) >= sizeof kw->comment)
+        cli_warn(path, "keyword %s: comment cut to %zu characters", name,
+                 sizeof kw->comment - 1);
     snprintf(kw->comment, sizeof kw->comment, "%.*s", (int)sizeof kw->comment - 1, comment);
     int odd = printable_ascii(kw->comment);
     if (kw->type == SHMAP_KW_STRING)

@@ -842,6 +842,36 @@ TEST(io__a_fits_file_written_by_hand_imports_as_the_standard_says)
     util_clear(&out, &err);
 }
 
+/* A comment longer than a keyword holds is cut, and said so, as a string value cut is:
+ * the one CFITSIO's fits_write_date() writes is 44 characters. */
+TEST(io__fits_comments_cut_on_import_are_warned_of)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    static const char *const cards[] = {
+        "SIMPLE  =                    T",
+        "BITPIX  =                    8",
+        "NAXIS   =                    1",
+        "NAXIS1  =                    2",
+        "DATE    = '2026-12-03T18:00:00' / file creation date (YYYY-MM-DDThh:mm:ss UT)",
+        "EXPTIME =                  1.5 / exposure time, in seconds, of this frame",
+        "FILTER  = 'R       '           / a comment of exactly thirty-nine chars.",
+    };
+    const unsigned char data[2] = {7, 9};
+    const char *path = util_test_path("date.fits");
+    write_fits(path, cards, 7, data, sizeof data);
+    const char *name = test_name("cut");
+    RUN(0, "import", path, name);
+    CHECK_CONTAINS(err, "warning: keyword DATE: comment cut to 39 characters\n");
+    CHECK_CONTAINS(err, "warning: keyword EXPTIME: comment cut to 39 characters\n");
+    CHECK(strstr(err, "FILTER") == NULL);
+    RUN(0, "info", name);
+    CHECK_KEYWORD(out, "DATE", "'2026-12-03T18:00:00' / file creation date (YYYY-MM-DDThh:mm:ss");
+    CHECK_KEYWORD(out, "FILTER", "'R' / a comment of exactly thirty-nine chars.");
+    CHECK_OK(shmap_unlink(name));
+    util_clear(&out, &err);
+}
+
 TEST(io__fits_refuses_types_it_cannot_hold_and_truncated_files)
 {
     need_fits();
