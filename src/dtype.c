@@ -30,7 +30,8 @@ static const struct {
  * Whole-word spellings, compared case-insensitively (numpy's one-letter codes, whose case is
  * their meaning, are in `letters` below). Where numpy and IDL disagree (int, long, float,
  * complex), IDL's meaning is taken: the SPEC promises IDL's names, and numpy users have
- * unambiguous ones (int64, float64, complex128, or the codes 'l' and 'd').
+ * unambiguous ones (int64, float64, complex128, or the codes 'l' and 'd'). IDL's type
+ * names and SHMMAP's type keywords (integer, l64, ul64) are both taken.
  */
 static const struct {
     const char *word;
@@ -42,6 +43,7 @@ static const struct {
     {"u16", SHMAP_U16},       {"uint16", SHMAP_U16},   {"u2", SHMAP_U16},
     {"uint", SHMAP_U16},      {"ushort", SHMAP_U16},   {"i16", SHMAP_I16},
     {"int16", SHMAP_I16},     {"i2", SHMAP_I16},       {"int", SHMAP_I16},
+    {"integer", SHMAP_I16},   {"l64", SHMAP_I64},      {"ul64", SHMAP_U64},
     {"short", SHMAP_I16},     {"u32", SHMAP_U32},      {"uint32", SHMAP_U32},
     {"u4", SHMAP_U32},        {"ulong", SHMAP_U32},    {"uintc", SHMAP_U32},
     {"i32", SHMAP_I32},       {"int32", SHMAP_I32},    {"i4", SHMAP_I32},
@@ -277,7 +279,8 @@ int shmap_dtype_parse(const char *spelling, shmap_dtype *out)
                           spelling, what);
     if (rc < 0)
         return shmap__err(rc, "unknown type '%s' (try u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 "
-                              "f64 c64 c128 bool)", spelling);
+                              "f64 c64 c128 bool, numpy's names such as float32, or IDL's "
+                              "such as byte, int, long, float, double)", spelling);
     return 0;
 }
 

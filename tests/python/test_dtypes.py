@@ -80,6 +80,7 @@ SPELLINGS = [
     ("byte", "u1"), ("int", "i2"), ("uint", "u2"), ("long", "i4"), ("ulong", "u4"),
     ("long64", "i8"), ("ulong64", "u8"), ("float", "f4"), ("double", "f8"),
     ("complex", "c8"), ("dcomplex", "c16"), ("DOUBLE", "f8"),
+    ("integer", "i2"), ("l64", "i8"), ("ul64", "u8"),  # SHMMAP's type keywords
     # shmap
     ("f16", "f2"), ("c64", "c8"), ("c128", "c16"), ("i8", "i1"), ("u64", "u8"),
 ]

@@ -73,6 +73,9 @@ TEST(dtype_parse__idl_spellings_are_accepted_and_win_for_int_and_long)
         {"long", SHMAP_I32},    {"ulong", SHMAP_U32},     {"long64", SHMAP_I64},
         {"ulong64", SHMAP_U64}, {"float", SHMAP_F32},     {"double", SHMAP_F64},
         {"complex", SHMAP_C64}, {"dcomplex", SHMAP_C128},
+        /* SHMMAP's type keywords, where they differ from the names */
+        {"integer", SHMAP_I16}, {"l64", SHMAP_I64},       {"ul64", SHMAP_U64},
+        {"INTEGER", SHMAP_I16},
     };
     check_spellings(s, sizeof s / sizeof s[0]);
 }
