@@ -558,13 +558,14 @@ typedef struct cli_fits cli_fits;
 /*
  * Open FITS file @p path, a regular file already open as @p fd (which stays the caller's;
  * "-": standard input), and find its image: the primary HDU's, or the first image
- * extension's when the primary has none. The file is read through @p fd (CFITSIO through
+ * extension's when the primary has none; or, given @p hdu, that HDU's (a number, 0 the
+ * primary HDU, or an EXTNAME). The file is read through @p fd (CFITSIO through
  * /proc/self/fd), so a file put in its name's place meanwhile is never read; @p path names
  * it in warnings. Fills @p a (dtype, shape in C order) and the keywords shmap can keep
  * (*kw, *nkw, to free), with a warning line per card left out or changed. 0, or -1 with
  * a message in @p err.
  */
-int cli_fits_open(const char *path, int fd, cli_fits **f, cli_file_array *a,
+int cli_fits_open(const char *path, int fd, const char *hdu, cli_fits **f, cli_file_array *a,
                   shmap_keyword **kw, int *nkw, char *err, size_t errsize);
 /* Read the image into @p dst (a's dtype and shape). 0, or -1 with err. */
 int cli_fits_read(cli_fits *f, const cli_file_array *a, void *dst, char *err, size_t errsize);

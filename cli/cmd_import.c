@@ -1,6 +1,7 @@
 /*
  * shmap import FILE|- NAME [--mode MODE] [--transient] [--prefault] [--hugepages]
- *              [--keyword KEY=VALUE]... [--dtype TYPE --shape D,D,... [--offset BYTES]]
+ *              [--keyword KEY=VALUE]... [--hdu N|EXTNAME]
+ *              [--dtype TYPE --shape D,D,... [--offset BYTES]]
  * shmap import FILE|- NAME --existing [--timeout SECONDS] [--keyword KEY=VALUE]...
  *              [--dtype TYPE --shape D,D,... [--offset BYTES]]
  *
@@ -44,7 +45,7 @@
 
 static const cli_opt import_opts[] = {
     CLI_CREATE_OPTS, {"dtype", 1}, {"shape", 1}, {"offset", 1}, {"existing", 0},
-    {"timeout", 1}, {NULL, 0},
+    {"timeout", 1}, {"hdu", 1}, {NULL, 0},
 };
 
 #define FITS_MAGIC "SIMPLE  ="
@@ -150,6 +151,7 @@ typedef struct source {
     const char *path;
     int fd;
     const char *kind; /* "npy", "fits", "raw": for messages */
+    const char *hdu;  /* --hdu: the FITS HDU to read, or NULL */
     cli_file_array a;
     uint64_t bytes;   /* of data */
     cli_fits *fits;
@@ -275,6 +277,9 @@ static int describe(source *s, const cli_raw *raw)
     char err[512];
     if ((size_t)n >= CLI_NPY_MAGIC_LEN && memcmp(prefix, CLI_NPY_MAGIC, CLI_NPY_MAGIC_LEN) == 0) {
         s->kind = "npy";
+        if (s->hdu)
+            return cli_fail(s->path, "--hdu picks an HDU of a FITS file, and this is a .npy "
+                                     "file");
         if (cli_npy_read_header(s->fd, prefix, (size_t)n, &s->a, err, sizeof err) < 0)
             return cli_fail(s->path, "%s", err);
         if (s->a.data_offset < (uint64_t)n)
@@ -288,7 +293,7 @@ static int describe(source *s, const cli_raw *raw)
         if (!S_ISREG(st.st_mode))
             return cli_fail(s->path, "a FITS file is read from its start again, and this one "
                                      "is not a regular file: save it to a file first");
-        if (cli_fits_open(s->path, s->fd, &s->fits, &s->a, &s->kw, &s->nkw, err,
+        if (cli_fits_open(s->path, s->fd, s->hdu, &s->fits, &s->a, &s->kw, &s->nkw, err,
                           sizeof err) < 0)
             return cli_fail(s->path, "%s", err);
     } else if ((size_t)n >= 2 && prefix[0] == 0x1f && prefix[1] == 0x8b) {
@@ -616,6 +621,7 @@ int cmd_import(int argc, char **argv)
     cli_args a;
     int opt, status = CLI_EXIT_USAGE, existing = 0;
     const char *made_with = NULL, *timeout_text = NULL; /* an option that makes a segment */
+    const char *hdu = NULL;
     double timeout = -1;
     cli_args_init(&a, "import", import_opts, argc, argv);
     cli_args_subject(&a, 1, 0);
@@ -633,6 +639,21 @@ int cmd_import(int argc, char **argv)
             if (cli_parse_timeout("import", a.value, &timeout) != 0)
                 goto out;
             timeout_text = a.value;
+            continue;
+        }
+        if (strcmp(o, "hdu") == 0) {
+            /* A number (0 the primary HDU) or an EXTNAME, which FITS keeps to 68 printable
+             * characters. */
+            size_t len = strlen(a.value);
+            const char *p = a.value;
+            while (*p && *p >= ' ' && *p <= '~')
+                p++;
+            if (len == 0 || len > 68 || *p || a.value[0] == '-' || a.value[0] == '+') {
+                cli_usage_error("import", "--hdu '%s': give an HDU's number (0 the primary, 1 "
+                                          "the first extension...) or its EXTNAME", a.value);
+                goto out;
+            }
+            hdu = a.value;
             continue;
         }
         int taken = cli_create_option("import", &c, o, a.value);
@@ -675,10 +696,16 @@ int cmd_import(int argc, char **argv)
     raw.any_offset = 1; /* the file is read, not mapped */
     if (cli_raw_check("import", &raw) != 0 || cli_check_names("import", a.argv + 1, 1) != 0)
         goto out;
+    if (hdu && raw.raw) {
+        cli_usage_error("import", "--hdu picks an HDU of a FITS file, and --dtype reads FILE "
+                                  "as raw bytes");
+        goto out;
+    }
 
     source s;
     memset(&s, 0, sizeof s);
     s.path = file;
+    s.hdu = hdu;
     s.fd = -1;
     status = existing ? import_existing(&s, name, &raw, &c, timeout)
                       : import(&s, name, &raw, &c);

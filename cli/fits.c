@@ -234,6 +234,71 @@ static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t 
                                   "image extension has data)");
 }
 
+/* How the user counts HDU @p i (CFITSIO's, 1 the primary): 0 the primary, as --hdu does. */
+static void hdu_said(int i, char *buf, size_t size)
+{
+    if (i == 1)
+        snprintf(buf, size, "the primary HDU");
+    else
+        snprintf(buf, size, "extension %d", i - 1);
+}
+
+/*
+ * Make the HDU that @p want names current: a number (0 the primary HDU, 1 the first
+ * extension, as CFITSIO's file.fits[1] counts) or an EXTNAME, compared regardless of case
+ * as CFITSIO compares it. Only HDUs the walk checked are read. It must hold an image (one
+ * with an empty axis is left current: the caller says which axis). 0, or -1 with err.
+ */
+static int pick_hdu(fitsfile *f, const walk *w, const char *want, int *naxis, char *err,
+                    size_t errsize)
+{
+    int by_number = want[strspn(want, "0123456789")] == '\0';
+    long n = by_number ? strtol(want, NULL, 10) : -1;
+    int status = 0, type = IMAGE_HDU, target = 0, count = 0;
+    for (int i = 1; i <= w->checked && !target; i++) {
+        if (i > 1 && move_to(f, w, i, &type, &status, err, errsize) < 0) {
+            if (!status)
+                return -1;
+            if (status != END_OF_FILE) {
+                char what[64];
+                snprintf(what, sizeof what, "HDU %d could not be read", i);
+                return fail_status(err, errsize, what, status);
+            }
+            fits_clear_errmsg(); /* blocks after the last HDU, with no header */
+            break;
+        }
+        count = i;
+        char extname[FLEN_VALUE];
+        int s = 0;
+        if (by_number ? n == i - 1
+                      : fits_read_key(f, TSTRING, "EXTNAME", extname, NULL, &s) == 0 &&
+                            strcasecmp(extname, want) == 0)
+            target = i;
+        fits_clear_errmsg();
+    }
+    char which[64];
+    if (!target && !w->complete && count == w->checked)
+        return cli_errf(err, errsize, "--hdu %s: not in HDUs 1 to %d, and HDU %d cannot be "
+                                      "read safely: the header before it cannot be followed "
+                                      "past", want, count, count + 1);
+    if (!target && by_number)
+        return cli_errf(err, errsize, "--hdu %s: the file has %d %s (0 to %d)", want, count,
+                        cli_plural((uint64_t)count, "HDU", "HDUs"), count - 1);
+    if (!target)
+        return cli_errf(err, errsize, "--hdu %s: no HDU has EXTNAME = '%s' (%d %s read)", want,
+                        want, count, cli_plural((uint64_t)count, "HDU", "HDUs"));
+    hdu_said(target, which, sizeof which);
+    if (type != IMAGE_HDU)
+        return cli_errf(err, errsize, "--hdu %s: %s is %s, not an image", want, which,
+                        type == BINARY_TBL ? "a binary table" : "an ASCII table");
+    int rc = has_image(f, naxis, &status);
+    if (rc < 0)
+        return fail_status(err, errsize, "reading the image header", status);
+    if (*naxis == 0)
+        return cli_errf(err, errsize, "--hdu %s: %s holds no image (NAXIS = 0)", want, which);
+    return 0;
+}
+
 /* A card's integer value ("NAXIS   =                    2"), or -1 if it has none. Every
  * scan of a card stays within its 80 bytes: the block holding it is no C string. */
 static int card_int(const char *card, long long *v)
@@ -835,8 +900,8 @@ static int check_compressed(fitsfile *f, const struct stat *st, uint64_t pixels,
     return 0;
 }
 
-int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
-                  shmap_keyword **kw, int *nkw, char *err, size_t errsize)
+int cli_fits_open(const char *path, int fd, const char *hdu, cli_fits **out,
+                  cli_file_array *a, shmap_keyword **kw, int *nkw, char *err, size_t errsize)
 {
     *out = NULL;
     *kw = NULL;
@@ -877,7 +942,8 @@ int cli_fits_open(const char *path, int fd, cli_fits **out, cli_file_array *a,
     }
     *out = c;
     int naxis = 0, bitpix = 0, equiv = 0;
-    rc = find_image(c->f, &w, &naxis, err, errsize);
+    rc = hdu ? pick_hdu(c->f, &w, hdu, &naxis, err, errsize)
+             : find_image(c->f, &w, &naxis, err, errsize);
     free(w.start);
     if (rc < 0)
         return -1;

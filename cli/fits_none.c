@@ -28,11 +28,12 @@ static int missing(char *err, size_t errsize)
     return -1;
 }
 
-int cli_fits_open(const char *path, int fd, cli_fits **f, cli_file_array *a,
+int cli_fits_open(const char *path, int fd, const char *hdu, cli_fits **f, cli_file_array *a,
                   shmap_keyword **kw, int *nkw, char *err, size_t errsize)
 {
     (void)path;
     (void)fd;
+    (void)hdu;
     (void)a;
     *f = NULL;
     *kw = NULL;

@@ -872,6 +872,112 @@ TEST(io__fits_comments_cut_on_import_are_warned_of)
     util_clear(&out, &err);
 }
 
+/* Append file `part` to file `path`. */
+static void append_file(const char *path, const char *part)
+{
+    size_t lp, lx;
+    unsigned char *p = util_read_file(path, &lp);
+    unsigned char *x = util_read_file(part, &lx);
+    unsigned char *both = malloc(lp + lx);
+    CHECK(both != NULL);
+    memcpy(both, p, lp);
+    memcpy(both + lp, x, lx);
+    util_write_file(path, both, lp + lx);
+    free(both);
+    free(p);
+    free(x);
+}
+
+/* --hdu picks an HDU of a multi-extension file by number (0 the primary) or by EXTNAME,
+ * and refuses one that is a table, holds no image or is not there, naming it. */
+TEST(io__fits_hdu_picks_an_extension_by_number_or_name)
+{
+    need_fits();
+    char *out = NULL, *err = NULL;
+    static const char *const primary[] = {
+        "SIMPLE  =                    T", "BITPIX  =                    8",
+        "NAXIS   =                    0", "EXTEND  =                    T",
+    };
+    static const char *const sci[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                    8",
+        "NAXIS   =                    1", "NAXIS1  =                    2",
+        "PCOUNT  =                    0", "GCOUNT  =                    1",
+        "EXTNAME = 'SCI     '",
+    };
+    static const char *const errs[] = {
+        "XTENSION= 'IMAGE   '", "BITPIX  =                   16",
+        "NAXIS   =                    2", "NAXIS1  =                    2",
+        "NAXIS2  =                    1", "PCOUNT  =                    0",
+        "GCOUNT  =                    1", "EXTNAME = 'ERR     '",
+        "GAIN    =                  2.5",
+    };
+    static const char *const table[] = {
+        "XTENSION= 'BINTABLE'", "BITPIX  =                    8",
+        "NAXIS   =                    2", "NAXIS1  =                    4",
+        "NAXIS2  =                    1", "PCOUNT  =                    0",
+        "GCOUNT  =                    1", "TFIELDS =                    1",
+        "TFORM1  = '1J      '", "EXTNAME = 'TAB     '",
+    };
+    const unsigned char d8[2] = {5, 6}, d16[4] = {0xff, 0xfd, 0, 4}, dtab[4] = {0, 0, 0, 7};
+    const char *path = util_test_path("mef.fits"), *part = util_test_path("part.fits");
+    write_fits(path, primary, 4, NULL, 0);
+    write_fits(part, sci, 7, d8, sizeof d8);
+    append_file(path, part);
+    write_fits(part, errs, 9, d16, sizeof d16);
+    append_file(path, part);
+    write_fits(part, table, 10, dtab, sizeof dtab);
+    append_file(path, part);
+    const char *name = test_name("hdu");
+    static const char *const ways[][2] = {{"2", "-3 4\n"}, {"err", "-3 4\n"}, {"ERR", "-3 4\n"},
+                                          {"1", "5 6\n"}, {"SCI", "5 6\n"}};
+    for (size_t i = 0; i < sizeof ways / sizeof ways[0]; i++) {
+        RUN(0, "import", path, name, "--hdu", ways[i][0]);
+        CHECK_STR(err, "");
+        char *c = cat_of(name);
+        CHECK_STR(c, ways[i][1]);
+        free(c);
+        if (strcmp(ways[i][0], "err") == 0) {
+            RUN(0, "info", name);
+            CHECK_KEYWORD(out, "GAIN", "2.5");
+            CHECK_KEYWORD(out, "EXTNAME", "'ERR'");
+        }
+        CHECK_OK(shmap_unlink(name));
+    }
+    /* Without --hdu, the first image extension, as before. */
+    RUN(0, "import", path, name);
+    char *c = cat_of(name);
+    CHECK_STR(c, "5 6\n");
+    free(c);
+    CHECK_OK(shmap_unlink(name));
+    static const char *const refused[][2] = {
+        {"0", "--hdu 0: the primary HDU holds no image (NAXIS = 0)"},
+        {"3", "--hdu 3: extension 3 is a binary table, not an image"},
+        {"tab", "--hdu tab: extension 3 is a binary table, not an image"},
+        {"4", "--hdu 4: the file has 4 HDUs (0 to 3)"},
+        {"nope", "--hdu nope: no HDU has EXTNAME = 'nope' (4 HDUs read)"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        RUN(1, "import", path, name, "--hdu", refused[i][0]);
+        CHECK_ERROR_LINE(err, refused[i][1]);
+        CHECK(!util_shm_exists(name));
+    }
+    /* Bad usage: not a number nor a name, raw bytes, a .npy file. */
+    RUN(2, "import", path, name, "--hdu", "-1");
+    CHECK_USAGE_ERROR(err, "import", "--hdu '-1'");
+    RUN(2, "import", path, name, "--hdu", "");
+    CHECK_USAGE_ERROR(err, "import", "--hdu ''");
+    RUN(2, "import", path, name, "--hdu", "1", "--dtype", "u1", "--shape", "2880");
+    CHECK_USAGE_ERROR(err, "import", "--hdu picks an HDU of a FITS file");
+    util_write_file(util_test_path("a.npy"), (const unsigned char *)"\x93NUMPY\x01\x00\x76\x00"
+                    "{'descr': '|u1', 'fortran_order': False, 'shape': (1,), }"
+                    "                                                                 \n\x07",
+                    128 + 1);
+    RUN(1, "import", util_test_path("a.npy"), name, "--hdu", "1");
+    CHECK_ERROR_LINE(err, "--hdu picks an HDU of a FITS file, and this is a .npy file");
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
+
 TEST(io__fits_refuses_types_it_cannot_hold_and_truncated_files)
 {
     need_fits();
