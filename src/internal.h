@@ -380,7 +380,9 @@ struct shmap__map {
     bool lock_touched;      /* the lock area was written through this mapping */
     bool write_begun;       /* shmap_write_begin() was called through it (read atomically) */
     int64_t try_checked_ns; /* when a try last checked the lock's holders (lock.c) */
-    int64_t named_checked_ns; /* when a try to wait last checked the name (notify.c) */
+    int64_t named_checked_ns; /* when a wait or a try last checked the name (notify.c) */
+    int64_t writer_checked_ns; /* when a reader waiting for a frame being written last
+                                  looked at its writer (notify.c) */
     void *lock_base;        /* the header, writable: `base`, or for a read-only mapping a
                                read-write map of the header page made at its first lock */
     size_t lock_len;        /* bytes of that map of the header (a whole huge page on

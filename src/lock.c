@@ -54,9 +54,10 @@
  * thread's wait check, if one is set (shmap_set_wait_check()); a non-zero answer ends the
  * wait as a timeout would, giving back a writer's claim on the word.
  *
- * Crash recovery. Waiters sleep in 10 ms slices. After a slice that ends without a wake,
- * a waiter checks the holders (a try, which never sleeps, checks them before it reports
- * the lock busy, at most once a slice per mapping: try_recovers()): a writer whose slot's
+ * Crash recovery. Waiters sleep in 10 ms slices, and a waiter checks the holders every
+ * 10 ms of its wait, however its sleeps end (a signal or another process's wake may cut
+ * every one short: check_due()); a try, which never sleeps, checks them before it reports
+ * the lock busy, at most once a slice per mapping (try_recovers()). A writer whose slot's
  * process is dead (or whose slot is free) has its WRITER bit replaced by DIED with a CAS,
  * its pid kept in `dead_pid`; readers that are dead have their slots reclaimed, which
  * drops their holds. A writer that died while `draining` still named its claim never held
@@ -476,25 +477,47 @@ static inline HOT void shared_release(struct shmap__lockarea *a, struct shmap__l
 }
 
 /*
- * Sleep while the word is `w` (a writer holds it), one slice at most; check the writer
- * after a slice that ended without a wake. -ETIMEDOUT once the deadline has passed, or the
- * caller's wait check's code.
+ * Is a check of the holders due, a slice after the last one (`*checked`, 0 before the
+ * first: the wait starts then)? However the sleeps end: signals or other processes' wakes
+ * may cut every one short, and the holders must be checked all the same. Else the time
+ * left until it is, for the next sleep.
  */
-static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline)
+static bool check_due(int64_t now, int64_t *checked, int64_t *until)
 {
-    int64_t now = shmap__mono_ns();
+    if (!*checked)
+        *checked = now;
+    if (now - *checked >= SLICE_NS) {
+        *checked = now;
+        return true;
+    }
+    *until = *checked + SLICE_NS - now;
+    return false;
+}
+
+/*
+ * Sleep while the word is `w` (a writer holds it), until the next check of the writer at
+ * most (check_due(): `*checked` is the caller's, for the whole wait); or check it, when it
+ * is due. -ETIMEDOUT once the deadline has passed, or the caller's wait check's code.
+ */
+static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline, int64_t *checked)
+{
+    int64_t now = shmap__mono_ns(), slice;
     if (now >= deadline)
         return -ETIMEDOUT;
+    if (check_due(now, checked, &slice)) {
+        check_writer(a);
+        return 0; /* look again */
+    }
     if (!(w & SHMAP__LW_SLEEP)) {
         if (!__atomic_compare_exchange_n(&a->word, &w, w | SHMAP__LW_SLEEP, false,
                                          __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
             return 0; /* it changed: look again */
         w |= SHMAP__LW_SLEEP;
     }
-    int64_t slice = deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
+    if (deadline - now < slice)
+        slice = deadline - now;
     struct shmap__check check = shmap__wait_check_get();
-    if (shmap__futex_wait(&a->word, w, slice) == -ETIMEDOUT)
-        check_writer(a);
+    shmap__futex_wait(&a->word, w, slice);
     return check.fn ? shmap__wait_check_ask(check) : 0;
 }
 
@@ -502,11 +525,12 @@ static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline)
 static SLOW int lock_shared_wait(struct shmap__lockarea *a, struct shmap__lockslot *s,
                                  uint32_t w, int64_t deadline)
 {
+    int64_t checked = 0;
     for (;;) {
         shared_release(a, s);
         if (deadline == 0)
             return -EBUSY;
-        int rc = wait_word(a, w, deadline);
+        int rc = wait_word(a, w, deadline, &checked);
         if (rc < 0)
             return rc;
         __atomic_add_fetch(&s->shared, 1, __ATOMIC_SEQ_CST);
@@ -526,9 +550,11 @@ static inline int lock_shared(struct shmap__lockarea *a, unsigned slot, int64_t 
     return lock_shared_wait(a, s, w, deadline);
 }
 
-/* With WRITER taken, wait until no process has a shared hold. */
+/* With WRITER taken, wait until no process has a shared hold; the holders are checked a
+ * slice after the last check (check_due()), however the sleeps end. */
 static int drain(struct shmap__lockarea *a, int64_t deadline)
 {
+    int64_t checked = 0;
     for (;;) {
         uint32_t seq = __atomic_load_n(&a->drain, __ATOMIC_SEQ_CST);
         unsigned n = nslots_of(a);
@@ -539,13 +565,17 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
             return 0;
         if (deadline == 0)
             return -EBUSY;
-        int64_t now = shmap__mono_ns();
+        int64_t now = shmap__mono_ns(), slice;
         if (now >= deadline)
             return -ETIMEDOUT;
-        int64_t slice = deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
-        struct shmap__check check = shmap__wait_check_get();
-        if (shmap__futex_wait(&a->drain, seq, slice) == -ETIMEDOUT)
+        if (check_due(now, &checked, &slice)) {
             reap(a, n, true);
+            continue;
+        }
+        if (deadline - now < slice)
+            slice = deadline - now;
+        struct shmap__check check = shmap__wait_check_get();
+        shmap__futex_wait(&a->drain, seq, slice);
         int rc = check.fn ? shmap__wait_check_ask(check) : 0;
         if (rc < 0)
             return rc;
@@ -657,6 +687,7 @@ static inline uint32_t next_claim(uint32_t w, unsigned slot)
 static SLOW int lock_exclusive_wait(struct shmap__lockarea *a, unsigned slot, pid_t me,
                                     int64_t deadline, bool *died)
 {
+    int64_t checked = 0;
     for (;;) {
         uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
         if (!(w & SHMAP__LW_WRITER)) {
@@ -668,7 +699,7 @@ static SLOW int lock_exclusive_wait(struct shmap__lockarea *a, unsigned slot, pi
         }
         if (deadline == 0)
             return -EBUSY;
-        int rc = wait_word(a, w, deadline);
+        int rc = wait_word(a, w, deadline, &checked);
         if (rc < 0)
             return rc;
     }

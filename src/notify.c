@@ -321,10 +321,11 @@ static int after_sleep(const shmap_seg *seg, struct shmap__check check, int rc)
 }
 
 /*
- * For a try that finds nothing new: does the segment still have its name? A wait learns it
- * after a slice without news; a try has none, so it asks the name itself, at most once per
- * slice and mapping, so that a loop of tries costs no system call each (the answer between
- * two looks is yes). A deletion through the library is seen at once, by `removed`.
+ * For a wait or a try that finds nothing new: does the segment still have its name? Asked
+ * at most once per slice and mapping, so that a loop of tries or of short sleeps costs no
+ * system call each (the answer between two looks is yes), and at least that often however
+ * the calls end: a signal may end each, and the caller make a new one. A deletion through
+ * the library is seen at once, by `removed`.
  */
 static bool try_named(const shmap_seg *seg)
 {
@@ -337,6 +338,21 @@ static bool try_named(const shmap_seg *seg)
     /* A name found gone is asked again by the next try: it does not come back. */
     __atomic_store_n(&m->named_checked_ns, named ? now : 0, __ATOMIC_RELAXED);
     return named;
+}
+
+/*
+ * A frame is being rewritten and a reader waits for it: is a look at its writer due? One
+ * WRITER_CHECK_NS after the last look through this mapping (the first gives the writer
+ * that moment), kept across calls, which a signal may end each time.
+ */
+static bool writer_check_due(const shmap_seg *seg, int64_t now)
+{
+    struct shmap__map *m = seg->map;
+    int64_t last = __atomic_load_n(&m->writer_checked_ns, __ATOMIC_RELAXED);
+    if (last && now - last < WRITER_CHECK_NS)
+        return false;
+    __atomic_store_n(&m->writer_checked_ns, now, __ATOMIC_RELAXED);
+    return last != 0;
 }
 
 /* Sleep until the generation is no longer `g`, the deadline passes or the name goes; `seen`,
@@ -358,9 +374,17 @@ static int wait_past(const shmap_seg *seg, uint64_t g, uint64_t seen, int64_t de
         return shmap__err(-EAGAIN, "%s: no generation newer than %llu", seg->map->name.name,
                           (unsigned long long)g);
     }
-    int64_t slice = WATCH_NS;
+    /* The name is looked at every WATCH_NS, however the sleeps end: signals may cut every
+     * one short, and a caller retries after -EINTR with a new call (try_named() keeps the
+     * rhythm in the mapping). The sleep ends when the next look is due. */
+    if (!try_named(seg))
+        return removed_err(seg);
+    int64_t now = shmap__mono_ns(), slice = WATCH_NS;
+    int64_t last = __atomic_load_n(&seg->map->named_checked_ns, __ATOMIC_RELAXED);
+    if (last && last + WATCH_NS - now < slice)
+        slice = last + WATCH_NS - now > 0 ? last + WATCH_NS - now : 1;
     if (deadline > 0) {
-        int64_t left = deadline - shmap__mono_ns();
+        int64_t left = deadline - now;
         if (left <= 0)
             return shmap__err(-ETIMEDOUT, "%s: no update within the timeout",
                               seg->map->name.name);
@@ -376,7 +400,7 @@ static int wait_past(const shmap_seg *seg, uint64_t g, uint64_t seen, int64_t de
         return 0;
     struct shmap__check check = shmap__wait_check_get();
     int rc = shmap__futex_wait(gen_word(h), (uint32_t)g, slice);
-    if (rc == -ETIMEDOUT && !shmap__map_named(seg->map))
+    if (rc == -ETIMEDOUT && !try_named(seg))
         return removed_err(seg);
     return after_sleep(seg, check, rc);
 }
@@ -464,7 +488,7 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
     const uint64_t n = shmap_ring_length(seg);
     const size_t size = shmap_frame_size(seg);
     const char *data = shmap_data(seg);
-    int64_t deadline, stuck_since = 0, named_at = 0;
+    int64_t deadline;
     unsigned tears = 0;
     int rc = deadline_of(seg, timeout_s, &deadline);
     while (rc == 0) {
@@ -515,7 +539,6 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         /* Torn. If the ring has moved on, the next round picks a later frame, within the
          * timeout (a try makes a few copies) and heeding the wait check, as a sleep would. */
         if (!busy || n > 1 || g2 != g) {
-            stuck_since = 0;
             rc = after_tear(seg, ++tears, deadline);
             continue;
         }
@@ -530,25 +553,16 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         if (__atomic_load_n(&h->removed, __ATOMIC_ACQUIRE))
             return removed_err(seg);
         int64_t now = shmap__mono_ns();
-        if (!stuck_since)
-            stuck_since = now;
         /* As in wait_past(): a deletion by another tool leaves no flag, only the name gone. */
-        if (!named_at)
-            named_at = now;
-        if (now - named_at >= WATCH_NS) {
-            if (!shmap__map_named(seg->map))
-                return removed_err(seg);
-            named_at = now;
-        }
+        if (!try_named(seg))
+            return removed_err(seg);
         bool giving_up = deadline == 0 || (deadline > 0 && now > deadline);
-        if ((giving_up || now - stuck_since > WRITER_CHECK_NS) && writer_gone(h)) {
+        if ((giving_up || writer_check_due(seg, now)) && writer_gone(h)) {
             /* A writer that published and exited while we judged it left a whole frame:
              * the next round reads it. */
             if (__atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE) != seq ||
-                __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE) != g2) {
-                stuck_since = 0;
+                __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE) != g2)
                 continue;
-            }
             /* Its writer gone, the slot stays as it was left, copied now: the frame asked
              * for, torn (the one the dead writer overwrote for a reader behind, then, on the
              * next call, the one it was writing). A frame never published that the write

@@ -121,6 +121,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->write_begun = false;
     m->try_checked_ns = 0;
     m->named_checked_ns = 0;
+    m->writer_checked_ns = 0;
     /* A private mapping's header is our own copy: locks go through a shared map of it. */
     m->lock_base = access == SHMAP__ACC_RDWR ? base : NULL;
     m->lock_len = 0;

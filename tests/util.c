@@ -256,6 +256,37 @@ pid_t util_spawn_holder(const char *name, unsigned flags)
     return util_spawn_opener(name, SHMAP_RDWR, flags);
 }
 
+pid_t util_spawn_pest(int every_ms)
+{
+    pid_t target = getpid();
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        for (;;) {
+            util_sleep_ms(every_ms);
+            if (kill(target, SIGUSR1) < 0)
+                _exit(0);
+        }
+    }
+    return pid;
+}
+
+static void on_usr1_noop(int sig)
+{
+    (void)sig;
+}
+
+void util_usr1_noop(bool on, int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on ? on_usr1_noop : SIG_IGN;
+    sa.sa_flags = on ? flags : 0;
+    sigaction(SIGUSR1, &sa, NULL);
+    if (!on)
+        signal(SIGUSR1, SIG_DFL);
+}
+
 pid_t util_spawn_opener(const char *name, unsigned open_flags, unsigned lock_flags)
 {
     struct util_chan c;

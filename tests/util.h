@@ -8,6 +8,7 @@
 #ifndef SHMAP_TEST_UTIL_H
 #define SHMAP_TEST_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -183,6 +184,15 @@ void util_parent_send(struct util_chan *c, char b);
  */
 pid_t util_spawn_opener(const char *name, unsigned open_flags, unsigned lock_flags);
 pid_t util_spawn_holder(const char *name, unsigned flags);
+
+/* A child that sends SIGUSR1 to this process every @p every_ms milliseconds until killed
+ * (util_kill9()); the caller sets the handler first. Signals that often cut every sleep of
+ * a wait short. */
+pid_t util_spawn_pest(int every_ms);
+/* SIGUSR1 to a handler that does nothing, with @p flags (SA_RESTART or 0); or, with
+ * @p on false, back to the default once ignored meanwhile (a pest's last signal may still
+ * be on its way). */
+void util_usr1_noop(bool on, int flags);
 
 /* A child that, for @p seconds, creates (kept, u8[16]) and force-deletes @p a and @p b (NULL:
  * @p a alone) in turn, as fast as it can: a name that comes and goes under other calls. */

@@ -419,6 +419,43 @@ TEST(lock__unlock_died_tells_the_next_writer_of_the_process_named)
     CHECK_OK(shmap_close(seg));
 }
 
+/*
+ * A waiter checks the holders every 10 ms of its wait, however its sleeps end: signals
+ * every 3 ms (a profiler's, a timer's), with or without SA_RESTART, cut each sleep short,
+ * and a dead holder must be found all the same, not waited for until the timeout.
+ */
+TEST(lock__dead_holders_are_found_while_signals_cut_every_sleep_short)
+{
+    const char *name = test_name("pest");
+    shmap_seg *seg = make_seg(name, 4);
+    const int how[2] = {SA_RESTART, 0};
+    for (int k = 0; k < 2; k++) {
+        util_usr1_noop(true, how[k]);
+        pid_t pest = util_spawn_pest(3);
+        /* A dead writer: the exclusive lock is ours, told of it; a shared one is ours too. */
+        pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+        util_kill9(pid);
+        double t0 = util_now_s();
+        CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 10));
+        CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+        CHECK_OK(shmap_unlock(seg));
+        t0 = util_now_s();
+        CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10), SHMAP_EOWNERDEAD);
+        CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+        CHECK_OK(shmap_unlock(seg));
+        /* A dead reader, whom a writer waits for. */
+        pid = util_spawn_holder(name, SHMAP_LOCK_SHARED);
+        util_kill9(pid);
+        t0 = util_now_s();
+        CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 10));
+        CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+        CHECK_OK(shmap_unlock(seg));
+        util_kill9(pest);
+        util_usr1_noop(false, 0);
+    }
+    CHECK_OK(shmap_close(seg));
+}
+
 TEST(lock__writer_killed_while_readers_wait_is_still_reported)
 {
     const char *name = test_name("wdead2");

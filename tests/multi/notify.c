@@ -161,6 +161,60 @@ TEST(notify__a_signal_interrupts_a_wait_with_eintr)
     CHECK_OK(shmap_close(seg));
 }
 
+/*
+ * The name is looked at every 50 ms however the waits end: with signals every 5 ms and a
+ * caller that waits again after each -EINTR, as it should, a segment removed by hand is
+ * still noticed, and so is a writer that died in the middle of a frame.
+ */
+TEST(notify__waits_made_again_after_eintr_still_notice_removal_and_dead_writers)
+{
+    const char *name = test_name("eintr-again");
+    const uint64_t dims[1] = {1024};
+    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, SHMAP_CREATE_KEEP);
+    CHECK_OK(shmap_publish(seg));
+    /* A writer killed in the middle of frame 1, over frame 0. */
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t writer = util_spawn();
+    if (writer == 0) {
+        shmap_seg *w = NULL;
+        void *frame;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
+            _exit(20);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(21);
+        pause();
+        _exit(0);
+    }
+    char c;
+    CHECK(read(ready[0], &c, 1) == 1);
+    close(ready[0]);
+    close(ready[1]);
+    util_kill9(writer);
+    util_usr1_noop(true, 0);
+    pid_t pest = util_spawn_pest(5);
+    uint32_t frame[1024];
+    uint64_t seen = 0;
+    int rc = -EINTR;
+    double t0 = util_now_s();
+    while (rc == -EINTR && util_now_s() - t0 < 10)
+        rc = shmap_read_frame(seg, &seen, frame, 10.0, NULL);
+    CHECK_EQ_INT(rc, SHMAP_EOWNERDEAD);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    /* Nothing new, and the name removed by hand. */
+    seen = shmap_generation(seg);
+    util_shm_remove(name);
+    rc = -EINTR;
+    t0 = util_now_s();
+    while (rc == -EINTR && util_now_s() - t0 < 10)
+        rc = shmap_wait(seg, &seen, 10.0);
+    CHECK_EQ_INT(rc, SHMAP_EREMOVED);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    util_kill9(pest);
+    util_usr1_noop(false, 0);
+    CHECK_OK(shmap_close(seg));
+}
+
 static volatile sig_atomic_t got_usr1;
 
 static void on_usr1(int sig)
