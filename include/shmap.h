@@ -1074,7 +1074,9 @@ enum shmap_lock_flags {
  * @return 0 with the lock held; #SHMAP_EOWNERDEAD with the exclusive lock held, when the
  *         previous writer died holding it (the detail names its pid; the data may be
  *         half-written); -EBUSY (a try that would wait); -ETIMEDOUT; #SHMAP_EREADONLY
- *         (a read-only handle whose user may not write the segment);
+ *         (a read-only handle whose user may not write the segment); #SHMAP_EREMOVED (a
+ *         read-only handle whose segment was deleted or replaced since: it takes the lock
+ *         through the name);
  *         -EDEADLK (the handle already holds a lock); -EUSERS (the attach table is full);
  *         #SHMAP_EINVAL; #SHMAP_ERAW; or the code a wait check ended the wait with
  *         (shmap_set_wait_check()).

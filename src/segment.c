@@ -1315,11 +1315,17 @@ int shmap__header_map_rw(struct shmap__map *m, void **out)
     if (rc == -EACCES || rc == -EPERM)
         return shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and this user may not write "
                                            "the segment's lock table", who);
+    /* The name is the way to the object: gone, or leading elsewhere, the object is still
+     * there (mapped), but its lock is out of this handle's reach. */
+    static const char removed[] = "%s: deleted or replaced since this handle opened it "
+                                  "read-only, which takes the lock through the segment's name "
+                                  "(a handle opened read-write before takes it without)";
+    if (rc == -ENOENT || rc == -EIDRM)
+        return shmap__err(SHMAP_EREMOVED, removed, who);
     if (rc < 0)
         return rc;
     if (obj.st.st_dev != m->dev || obj.st.st_ino != m->ino)
-        rc = shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and the name now holds "
-                                         "another segment: cannot take its lock", who);
+        rc = shmap__err(SHMAP_EREMOVED, removed, who);
     int err = 0;
     void *p = NULL;
     size_t len = m->ops->granule ? m->ops->granule(&obj) : 0;

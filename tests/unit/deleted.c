@@ -67,6 +67,27 @@ TEST(deleted__a_posix_handle_says_when_its_name_is_removed_or_replaced)
     CHECK_OK(shmap_unlink(name));
 }
 
+/* A read-only handle takes the lock through the name (to map the header read-write): once
+ * the name is gone or leads to another segment, it is told the segment was removed, not
+ * "no such segment" nor that it may not write. A read-write handle still locks. */
+TEST(deleted__a_read_only_handle_cannot_lock_a_removed_segment_and_says_why)
+{
+    const char *name = test_name("rolock");
+    shmap_seg *seg = make(name, SHMAP_CREATE_KEEP), *reader = NULL;
+    CHECK_OK(shmap_open(&reader, name, SHMAP_RDONLY));
+    CHECK_OK(shmap_delete(name, 0, 0));
+    CHECK_ERR(shmap_lock(reader, SHMAP_LOCK_SHARED, 1), SHMAP_EREMOVED);
+    CHECK_CONTAINS(shmap_last_error(), "deleted or replaced since this handle opened it");
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 1));
+    CHECK_OK(shmap_unlock(seg));
+    shmap_seg *fresh = make(name, SHMAP_CREATE_KEEP);
+    CHECK_ERR(shmap_lock(reader, SHMAP_LOCK_SHARED, 1), SHMAP_EREMOVED);
+    CHECK_OK(shmap_close(reader));
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_close(fresh));
+    CHECK_OK(shmap_unlink(name));
+}
+
 TEST(deleted__a_file_handle_says_when_its_file_is_removed_and_a_memfd_never_does)
 {
     const char *dir = util_test_dir(); /* removed by its guard should a CHECK fail */
