@@ -408,7 +408,7 @@ static int import(source *s, const char *name, const cli_raw *raw, const cli_cre
 
     /* Signals that end the command are noted, so that the segment being filled can be
      * taken away; a read in progress returns. */
-    cli_catch_end_signals(on_signal, 0);
+    cli_catch_end_signals(on_signal, SIGPIPE);
     shmap_seg *seg;
     int rc = cli_create_segment(c, &seg, name, s->a.dtype, s->a.ndim, s->a.dims, &opts);
     free(kw);
@@ -581,7 +581,7 @@ static int import_existing(source *s, const char *name, const cli_raw *raw,
         status = cli_fail(name, "out of memory for a copy of the %" PRIu64 " bytes to import",
                           s->bytes);
 
-    cli_catch_end_signals(on_signal, 0);
+    cli_catch_end_signals(on_signal, SIGPIPE);
     if (status == CLI_EXIT_OK)
         status = read_data(s, name, copy, &info);
     if (status == CLI_EXIT_OK && interrupted)

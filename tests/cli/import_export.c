@@ -1860,6 +1860,7 @@ static pid_t spawn_blocked_import(const char *fifo, const char *name, const char
     if (pid == 0) {
         if (ignore_hup)
             signal(SIGHUP, SIG_IGN);
+        signal(SIGPIPE, SIG_DFL); /* as in a terminal: the runner ignores it */
         execl(test_shmap_bin(), "shmap", "import", fifo, name, (char *)NULL);
         _exit(127);
     }
@@ -1897,6 +1898,15 @@ TEST(io__a_signal_stops_an_import_and_takes_its_segment_away_unless_ignored)
     kill(pid, SIGINT);
     CHECK_EQ_INT(test_wait(pid), 128 + SIGINT);
     CHECK(!file_exists(file_path));
+    close(fd);
+
+    /* SIGPIPE as well (stderr a pipe whose reader went, when a warning is written), as
+     * export takes it. */
+    pid = spawn_blocked_import(fifo, name, NULL, 0, &fd);
+    kill(pid, SIGPIPE);
+    CHECK_EQ_INT(test_wait(pid), 128 + SIGPIPE);
+    CHECK(!util_shm_exists(name));
+    CHECK_EQ_INT(util_count_hidden_of(pid), 0);
     close(fd);
 
     /* A kill -9, which no clean-up can follow: nothing half imported under the name, only
