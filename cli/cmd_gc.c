@@ -18,6 +18,7 @@ static const cli_opt gc_opts[] = {{"dry-run", 0}, {"prefix", 1}, {NULL, 0}};
 
 struct tally {
     unsigned removed, cleared_slots, cleared_segments, tmp, unfinished, kept, kept_theirs;
+    unsigned kept_unseen; /* System V segments too large for this process to look at */
     unsigned failed, failed_segments, failed_tmp;
 };
 
@@ -59,9 +60,12 @@ static int on_event(const shmap_gc_event *ev, void *ctx)
                         reason ? reason
                                : "a process whose mappings this user cannot read may map it; "
                                  "run gc as root");
-        /* Kept as maybe in use (-EBUSY), or as not this user's to remove (its refusal). */
+        /* Kept as maybe in use (-EBUSY), as too large to look at (-ENOMEM), or as not this
+         * user's to remove (its refusal). */
         if (ev->status == -EBUSY)
             t->kept++;
+        else if (ev->status == -ENOMEM)
+            t->kept_unseen++;
         else
             t->kept_theirs++;
         printf("kept %s %s: %s\n", what_of(ev), name, why);
@@ -134,7 +138,7 @@ int cmd_gc(int argc, char **argv)
     const char *sep = "";
     if (!t.removed && !t.cleared_segments && !t.tmp && !t.unfinished) {
         /* Nothing done, but "nothing to do" would belie a kept or failed segment. */
-        if (!t.kept && !t.kept_theirs && !t.failed)
+        if (!t.kept && !t.kept_theirs && !t.kept_unseen && !t.failed)
             printf("nothing to do");
     } else {
         printf("%u transient %s %s, %u stale attach %s %s in %u %s, %u hidden %s %s", t.removed,
@@ -155,6 +159,10 @@ int cmd_gc(int argc, char **argv)
     }
     if (t.kept_theirs) {
         printf("%s%u kept that this user may not remove", sep, t.kept_theirs);
+        sep = ", ";
+    }
+    if (t.kept_unseen) {
+        printf("%s%u kept that this process cannot attach (ulimit -v)", sep, t.kept_unseen);
         sep = ", ";
     }
     if (t.failed_segments) {

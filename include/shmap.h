@@ -1275,7 +1275,10 @@ typedef struct shmap_gc_event {
                                     cannot be read may map (naming one); -EPERM or -EACCES
                                     for what this user may not remove (another user's, in a
                                     sticky directory such as /dev/shm; a System V segment
-                                    it neither owns nor created), saying who may. Any other
+                                    it neither owns nor created), saying who may; -ENOMEM
+                                    (CLEARED_SLOTS) for a System V segment larger than this
+                                    process's address-space limit, which it cannot attach
+                                    to look at. Any other
                                     event with a negative status is a removal that failed
                                     (the same codes can be a failure's). */
 } shmap_gc_event;
@@ -1343,8 +1346,9 @@ typedef int (*shmap_gc_cb)(const shmap_gc_event *ev, void *ctx);
  *         there and returns -EMFILE, -ENFILE or -ENOMEM, with a detail that names the
  *         cause, the object and the limit ("too many open files: cannot open
  *         /dev/shm/NAME (this process's limit, ulimit -n, is 1024)"; a System V segment
- *         is attached whole, so a small address-space limit, ulimit -v, fails it with
- *         -ENOMEM). What was done before stays done.
+ *         is attached whole, so one that does not fit in the address space left fails it
+ *         with -ENOMEM; one larger than the limit, ulimit -v, itself is kept, with an
+ *         event). What was done before stays done.
  */
 SHMAP_EXTERN int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx);
 

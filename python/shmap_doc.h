@@ -566,7 +566,9 @@ PyDoc_STRVAR(gc_doc,
 "  marked as being created ('removed_unfinished').\n"
 "What this user may not remove (another user's, in the sticky /dev/shm; a System V\n"
 "segment it neither owns nor created) is kept, in a dry run too, and said so\n"
-"('kept_transient', 'kept_leftover', 'kept_unfinished', message naming who may).\n"
+"('kept_transient', 'kept_leftover', 'kept_unfinished', message naming who may), and\n"
+"so is a System V segment larger than this process's address-space limit, which it\n"
+"cannot attach to look at ('kept_unattached').\n"
 "Objects that are not shmap segments are never touched.\n"
 "\n"
 "prefix    only objects whose name starts with this, a str or bytes: the POSIX name\n"
@@ -1305,8 +1307,9 @@ PyDoc_STRVAR(gc_event_action_doc,
 "says which and what to do), 'cleared_slots' (dead processes' attach slots in a\n"
 "segment), 'removed_leftover' (a hidden '.shmap-tmp-PID-N-NAME' object of a creation\n"
 "whose process died), 'removed_unfinished' (a System V segment whose creator died\n"
-"creating it), or 'kept_leftover' and 'kept_unfinished' (those two, kept because this\n"
-"user may not remove them).");
+"creating it), 'kept_leftover' and 'kept_unfinished' (those two, kept because this\n"
+"user may not remove them), or 'kept_unattached' (a System V segment larger than this\n"
+"process's address-space limit, ulimit -v, which it cannot attach to look at).");
 PyDoc_STRVAR(gc_event_name_doc,
 "The segment ('frames', 'sysv://0x00005eed') or hidden object\n"
 "('.shmap-tmp-PID-N-frames').");

@@ -5188,7 +5188,8 @@ static const char *gc_action_name(const gc_record *r)
     case SHMAP_GC_REMOVED_TRANSIENT:
         return kept ? "kept_transient" : "removed_transient";
     case SHMAP_GC_CLEARED_SLOTS:
-        return "cleared_slots";
+        /* Kept: a System V segment too large for this process to attach and look at. */
+        return kept ? "kept_unattached" : "cleared_slots";
     case SHMAP_GC_REMOVED_TMP:
         /* System V has no hidden names: its creations that never completed keep their key. */
         if (strncmp(ev->name, "sysv://", 7) == 0)

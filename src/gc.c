@@ -54,7 +54,9 @@
  * descriptors or memory is this process's (list.c, "failures of this process"): every
  * object after it would be passed by alike, and gc would report nothing to do with
  * leftovers in place, or keep a segment for a /proc it could not read. So gc stops there,
- * and returns that failure with a detail naming the cause (gc_failed()).
+ * and returns that failure with a detail naming the cause (gc_failed()). One exception, as
+ * in the listing: a System V segment (attached whole) larger than this process's
+ * address-space limit itself is that segment's affair: kept, with an event saying why.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -109,6 +111,25 @@ static int gc_sysv_failed(int e, const char *what, const char *name, uint64_t si
         return 0;
     return shmap__process_error(-e, "cannot %s %s (%llu bytes)", what, name,
                                 (unsigned long long)size);
+}
+
+static int report(struct gc *g, shmap_gc_action action, const char *name, pid_t pid,
+                  unsigned slots, uint64_t size, int status);
+
+/*
+ * A System V segment that could not be attached (errno `e`). One larger than this
+ * process's address-space limit itself is its own affair, as the listing takes it: kept,
+ * said in an event (a look at the segment, CLEARED_SLOTS, that could not be made), and gc
+ * goes on. Else as gc_sysv_failed() says.
+ */
+static int gc_sysv_unattached(struct gc *g, int e, const char *name, uint64_t size)
+{
+    if (e == ENOMEM && shmap__past_as_limit(size))
+        return report(g, SHMAP_GC_CLEARED_SLOTS, name, 0, 0, size,
+                      shmap__err(-ENOMEM, "%s: kept: cannot attach its %llu bytes to look at "
+                                          "it%s; run gc where the limit allows it", name,
+                                 (unsigned long long)size, shmap__as_hint(size)));
+    return gc_sysv_failed(e, "attach", name, size);
 }
 
 /* The name events and details give the entry `name` of the directory at hand: the entry
@@ -727,7 +748,7 @@ static int gc_sysv(int id, const struct shmid_ds *ds, void *ctx)
     struct shmap__header h;
     void *p = shmat(id, NULL, SHM_RDONLY);
     if (p == (void *)-1)
-        return gc_sysv_failed(errno, "attach", name, (uint64_t)ds->shm_segsz);
+        return gc_sysv_unattached(g, errno, name, (uint64_t)ds->shm_segsz);
     memcpy(&h, p, sizeof h);
     shmdt(p);
     uint64_t size = (uint64_t)ds->shm_segsz;
