@@ -54,21 +54,21 @@
  * thread's wait check, if one is set (shmap_set_wait_check()); a non-zero answer ends the
  * wait as a timeout would, giving back a writer's claim on the word.
  *
- * Crash recovery. Waiters sleep in 10 ms slices, and a waiter checks the holders every
- * 10 ms of its wait, however its sleeps end (a signal or another process's wake may cut
- * every one short: check_due()); a try, which never sleeps, checks them before it reports
- * the lock busy, at most once a slice per mapping (try_recovers()). A writer whose slot's
- * process is dead (or whose slot is free) has its WRITER bit replaced by DIED with a CAS,
- * its pid kept in `dead_pid`; readers that are dead have their slots reclaimed, which
- * drops their holds. A writer that died while `draining` still named its claim never held
- * the lock and wrote nothing: its claim is dropped without DIED, as is that of a holder
- * that writes nothing (a delete, which names its claim in `quiet` for the whole hold). The
- * next exclusive locker that finds DIED clears it once it holds the lock and returns
- * SHMAP_EOWNERDEAD, as pthread robust mutexes do. Reclaiming a slot
- * that the word names as the writer first moves the word off it, so a later owner of the
- * slot is never mistaken for the writer. (A pid that dies and is reused by a process that
- * attaches within one check is not caught: the start time makes that need a wrap of the
- * pid space in a few ms.)
+ * Crash recovery. Waiters sleep in 10 ms slices, and a waiter checks the holders every 10
+ * ms of its wait, however its sleeps end (a signal or another process's wake may cut
+ * every one short), and once more at its deadline (check_due()); a try, which never
+ * sleeps, checks them before it reports the lock busy, at most once a slice per mapping
+ * (try_recovers()). A writer whose slot's process is dead (or whose slot is free) has its
+ * WRITER bit replaced by DIED with a CAS, its pid kept in `dead_pid`; readers that are
+ * dead have their slots reclaimed, which drops their holds. A writer that died while
+ * `draining` still named its claim never held the lock and wrote nothing: its claim is
+ * dropped without DIED, as is that of a holder that writes nothing (a delete, which names
+ * its claim in `quiet` for the whole hold). The next exclusive locker that finds DIED
+ * clears it once it holds the lock and returns SHMAP_EOWNERDEAD, as pthread robust
+ * mutexes do. Reclaiming a slot that the word names as the writer first moves the word
+ * off it, so a later owner of the slot is never mistaken for the writer. (A pid that dies
+ * and is reused by a process that attaches within one check is not caught: the start time
+ * makes that need a wrap of the pid space in a few ms.)
  */
 #include <errno.h>
 #include <math.h>
@@ -476,14 +476,25 @@ static inline HOT void shared_release(struct shmap__lockarea *a, struct shmap__l
         wake_drainer(a);
 }
 
+/* `*checked` once a wait has had its last look at the holders, at its deadline. */
+#define LAST_LOOK_DONE (-1)
+
 /*
  * Is a check of the holders due, a slice after the last one (`*checked`, 0 before the
  * first: the wait starts then)? However the sleeps end: signals or other processes' wakes
- * may cut every one short, and the holders must be checked all the same. Else the time
- * left until it is, for the next sleep.
+ * may cut every one short, and the holders must be checked all the same. And once at the
+ * deadline, before the wait gives up, as a try checks before it says busy: a timeout
+ * shorter than a slice must find a dead holder too. Else the time left until a check is
+ * due, for the next sleep; -ETIMEDOUT in *until when the wait is over.
  */
-static bool check_due(int64_t now, int64_t *checked, int64_t *until)
+static bool check_due(int64_t now, int64_t deadline, int64_t *checked, int64_t *until)
 {
+    if (now >= deadline) {
+        bool last = *checked != LAST_LOOK_DONE;
+        *checked = LAST_LOOK_DONE;
+        *until = -ETIMEDOUT;
+        return last;
+    }
     if (!*checked)
         *checked = now;
     if (now - *checked >= SLICE_NS) {
@@ -491,6 +502,8 @@ static bool check_due(int64_t now, int64_t *checked, int64_t *until)
         return true;
     }
     *until = *checked + SLICE_NS - now;
+    if (deadline - now < *until)
+        *until = deadline - now;
     return false;
 }
 
@@ -501,21 +514,19 @@ static bool check_due(int64_t now, int64_t *checked, int64_t *until)
  */
 static int wait_word(struct shmap__lockarea *a, uint32_t w, int64_t deadline, int64_t *checked)
 {
-    int64_t now = shmap__mono_ns(), slice;
-    if (now >= deadline)
-        return -ETIMEDOUT;
-    if (check_due(now, checked, &slice)) {
+    int64_t slice;
+    if (check_due(shmap__mono_ns(), deadline, checked, &slice)) {
         check_writer(a);
         return 0; /* look again */
     }
+    if (slice < 0)
+        return (int)slice;
     if (!(w & SHMAP__LW_SLEEP)) {
         if (!__atomic_compare_exchange_n(&a->word, &w, w | SHMAP__LW_SLEEP, false,
                                          __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
             return 0; /* it changed: look again */
         w |= SHMAP__LW_SLEEP;
     }
-    if (deadline - now < slice)
-        slice = deadline - now;
     struct shmap__check check = shmap__wait_check_get();
     shmap__futex_wait(&a->word, w, slice);
     return check.fn ? shmap__wait_check_ask(check) : 0;
@@ -565,15 +576,13 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
             return 0;
         if (deadline == 0)
             return -EBUSY;
-        int64_t now = shmap__mono_ns(), slice;
-        if (now >= deadline)
-            return -ETIMEDOUT;
-        if (check_due(now, &checked, &slice)) {
+        int64_t slice;
+        if (check_due(shmap__mono_ns(), deadline, &checked, &slice)) {
             reap(a, n, true);
             continue;
         }
-        if (deadline - now < slice)
-            slice = deadline - now;
+        if (slice < 0)
+            return (int)slice;
         struct shmap__check check = shmap__wait_check_get();
         shmap__futex_wait(&a->drain, seq, slice);
         int rc = check.fn ? shmap__wait_check_ask(check) : 0;
@@ -652,6 +661,7 @@ static SLOW int exclusive_drain(struct shmap__lockarea *a, uint32_t claim, uint3
  * A holder that writes nothing (shmap__lock_quiet(), `died` NULL) also names its claim in
  * `quiet` before it leaves `draining`, so that its death never counts as a writer's, and
  * leaves DIED in the word: an earlier writer's death stays the next writer's to hear of.
+ * Any other writer sets `quiet` to 0.
  */
 static inline int exclusive_claimed(struct shmap__lockarea *a, uint32_t claim, uint32_t w,
                                     pid_t me, int64_t deadline, bool *died)
@@ -660,8 +670,9 @@ static inline int exclusive_claimed(struct shmap__lockarea *a, uint32_t claim, u
      * leaves every store made before it visible. */
     __atomic_store_n(&a->draining, claim, __ATOMIC_RELEASE);
     __atomic_store_n(&a->writer_pid, me, __ATOMIC_RELAXED);
-    if (!died)
-        __atomic_store_n(&a->quiet, claim, __ATOMIC_RELEASE);
+    /* 0 for a writer: a value left by a judge that knew nothing of `quiet` (an earlier
+     * version) or died before clearing it must not match a later claim of this slot. */
+    __atomic_store_n(&a->quiet, died ? 0 : claim, __ATOMIC_RELEASE);
     if (readers_hold(a))
         return exclusive_drain(a, claim, w, deadline, died);
     __atomic_store_n(&a->draining, 0, __ATOMIC_RELEASE);

@@ -6,9 +6,11 @@
  * Every child is started with PR_SET_PDEATHSIG, so a failing test (whose process exits)
  * takes its children with it.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -453,6 +455,57 @@ TEST(lock__dead_holders_are_found_while_signals_cut_every_sleep_short)
         util_kill9(pest);
         util_usr1_noop(false, 0);
     }
+    CHECK_OK(shmap_close(seg));
+}
+
+/* A wait shorter than a slice (10 ms) still has its look at the holders, before it gives
+ * up, as a try does: a dead holder is found, not reported busy for ever. */
+TEST(lock__a_timeout_shorter_than_a_slice_still_finds_a_dead_holder)
+{
+    const char *name = test_name("short");
+    shmap_seg *seg = make_seg(name, 4);
+    const double timeouts[3] = {0.001, 0.005, 0.01};
+    for (int i = 0; i < 3; i++) {
+        pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+        util_kill9(pid);
+        CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, timeouts[i]), SHMAP_EOWNERDEAD);
+        CHECK_OK(shmap_unlock(seg));
+        pid = util_spawn_holder(name, SHMAP_LOCK_SHARED);
+        util_kill9(pid);
+        CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, timeouts[i]));
+        CHECK_OK(shmap_unlock(seg));
+    }
+    CHECK_OK(shmap_close(seg));
+}
+
+/*
+ * `quiet` marks a delete's hold, which writes nothing. A value left in it by a judge that
+ * knew nothing of it (an earlier version), equal to a later writer's claim (the same slot,
+ * GEN come round), must not hide that writer's death: a writer's claim clears it.
+ */
+TEST(lock__a_stale_quiet_mark_does_not_hide_a_writers_death)
+{
+    const char *name = test_name("stale");
+    shmap_seg *seg = make_seg(name, 4);
+    char path[256];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    CHECK(fd >= 0);
+    struct shmap__header *h = mmap(NULL, SHMAP__HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                   fd, 0);
+    CHECK(h != MAP_FAILED);
+    close(fd);
+    struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)h + SHMAP__LOCK_OFFSET);
+    /* The claim the next writer makes: the next GEN, in slot 1 (ours is slot 0). */
+    uint32_t w = __atomic_load_n(&a->word, __ATOMIC_SEQ_CST);
+    uint32_t claim = ((w + SHMAP__LW_GEN_ONE) & SHMAP__LW_GEN) | SHMAP__LW_WRITER | 1u;
+    __atomic_store_n(&a->quiet, claim, __ATOMIC_SEQ_CST);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    CHECK_EQ_INT(__atomic_load_n(&a->word, __ATOMIC_SEQ_CST) & ~SHMAP__LW_SLEEP, claim);
+    util_kill9(pid);
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
+    CHECK_OK(shmap_unlock(seg));
+    munmap(h, SHMAP__HEADER_SIZE);
     CHECK_OK(shmap_close(seg));
 }
 
