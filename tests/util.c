@@ -459,16 +459,27 @@ void util_chan_close(struct util_chan *c)
     close(c->down[1]);
 }
 
+/* One byte through a pipe end, again after a signal's handler (a test may have signals
+ * come every few milliseconds, without SA_RESTART): 1, or what read/write said. */
+static ssize_t byte_io(int fd, char *b, bool out)
+{
+    ssize_t n;
+    do
+        n = out ? write(fd, b, 1) : read(fd, b, 1);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
 void util_child_send(struct util_chan *c, char b)
 {
-    if (write(c->up[1], &b, 1) != 1)
+    if (byte_io(c->up[1], &b, true) != 1)
         _exit(97);
 }
 
 char util_child_recv(struct util_chan *c)
 {
     char b = 0;
-    if (read(c->down[0], &b, 1) != 1)
+    if (byte_io(c->down[0], &b, false) != 1)
         _exit(96);
     return b;
 }
@@ -476,13 +487,13 @@ char util_child_recv(struct util_chan *c)
 char util_parent_recv(struct util_chan *c)
 {
     char b = 0;
-    CHECK(read(c->up[0], &b, 1) == 1);
+    CHECK(byte_io(c->up[0], &b, false) == 1);
     return b;
 }
 
 void util_parent_send(struct util_chan *c, char b)
 {
-    CHECK(write(c->down[1], &b, 1) == 1);
+    CHECK(byte_io(c->down[1], &b, true) == 1);
 }
 
 int util_wait_asleep(pid_t pid)
