@@ -234,13 +234,14 @@ static int find_image(fitsfile *f, const walk *w, int *naxis, char *err, size_t 
                                   "image extension has data)");
 }
 
-/* How the user counts HDU @p i (CFITSIO's, 1 the primary): 0 the primary, as --hdu does. */
+/* HDU @p i (CFITSIO's count, 1 the primary, as the other messages count) as --hdu counts
+ * it too (0 the primary): "extension 2 (HDU 3)". */
 static void hdu_said(int i, char *buf, size_t size)
 {
     if (i == 1)
-        snprintf(buf, size, "the primary HDU");
+        snprintf(buf, size, "the primary HDU (HDU 1)");
     else
-        snprintf(buf, size, "extension %d", i - 1);
+        snprintf(buf, size, "extension %d (HDU %d)", i - 1, i);
 }
 
 /*
@@ -260,8 +261,9 @@ static int pick_hdu(fitsfile *f, const walk *w, const char *want, int *naxis, ch
             if (!status)
                 return -1;
             if (status != END_OF_FILE) {
-                char what[64];
-                snprintf(what, sizeof what, "HDU %d could not be read", i);
+                char which[64], what[128];
+                hdu_said(i, which, sizeof which);
+                snprintf(what, sizeof what, "--hdu %s: %s could not be read", want, which);
                 return fail_status(err, errsize, what, status);
             }
             fits_clear_errmsg(); /* blocks after the last HDU, with no header */
@@ -277,17 +279,18 @@ static int pick_hdu(fitsfile *f, const walk *w, const char *want, int *naxis, ch
         fits_clear_errmsg();
     }
     char which[64];
+    hdu_said(target ? target : count + 1, which, sizeof which);
     if (!target && !w->complete && count == w->checked)
-        return cli_errf(err, errsize, "--hdu %s: not in HDUs 1 to %d, and HDU %d cannot be "
+        return cli_errf(err, errsize, "--hdu %s: not among the %d %s read, and %s cannot be "
                                       "read safely: the header before it cannot be followed "
-                                      "past", want, count, count + 1);
+                                      "past", want, count, cli_plural((uint64_t)count, "HDU",
+                                                                      "HDUs"), which);
     if (!target && by_number)
         return cli_errf(err, errsize, "--hdu %s: the file has %d %s (0 to %d)", want, count,
                         cli_plural((uint64_t)count, "HDU", "HDUs"), count - 1);
     if (!target)
         return cli_errf(err, errsize, "--hdu %s: no HDU has EXTNAME = '%s' (%d %s read)", want,
                         want, count, cli_plural((uint64_t)count, "HDU", "HDUs"));
-    hdu_said(target, which, sizeof which);
     if (type != IMAGE_HDU)
         return cli_errf(err, errsize, "--hdu %s: %s is %s, not an image", want, which,
                         type == BINARY_TBL ? "a binary table" : "an ASCII table");

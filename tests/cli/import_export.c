@@ -950,9 +950,9 @@ TEST(io__fits_hdu_picks_an_extension_by_number_or_name)
     free(c);
     CHECK_OK(shmap_unlink(name));
     static const char *const refused[][2] = {
-        {"0", "--hdu 0: the primary HDU holds no image (NAXIS = 0)"},
-        {"3", "--hdu 3: extension 3 is a binary table, not an image"},
-        {"tab", "--hdu tab: extension 3 is a binary table, not an image"},
+        {"0", "--hdu 0: the primary HDU (HDU 1) holds no image (NAXIS = 0)"},
+        {"3", "--hdu 3: extension 3 (HDU 4) is a binary table, not an image"},
+        {"tab", "--hdu tab: extension 3 (HDU 4) is a binary table, not an image"},
         {"4", "--hdu 4: the file has 4 HDUs (0 to 3)"},
         {"nope", "--hdu nope: no HDU has EXTNAME = 'nope' (4 HDUs read)"},
     };
