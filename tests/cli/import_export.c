@@ -843,7 +843,7 @@ TEST(io__a_fits_file_written_by_hand_imports_as_the_standard_says)
 }
 
 /* A comment longer than a keyword holds is cut, and said so, as a string value cut is:
- * the one CFITSIO's fits_write_date() writes is 44 characters. */
+ * the one CFITSIO's fits_write_date() writes is 43 characters. */
 TEST(io__fits_comments_cut_on_import_are_warned_of)
 {
     need_fits();

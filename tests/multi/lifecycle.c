@@ -67,6 +67,33 @@ static void gc_here(struct util_gc_events *e, unsigned flags)
     CHECK_OK(shmap_gc(test_prefix(), flags, util_gc_collect, e));
 }
 
+/*
+ * `shmap A1 [A2 [A3]]` under strace, which traces the system calls `calls` and delays them
+ * as `inject` says (strace's -e inject=), to hold a moment open; its descriptor `quiet` (1
+ * or 2) goes to /dev/null. The tracer's pid: the command is its child, and dies with it.
+ */
+static pid_t spawn_delayed(const char *calls, const char *inject, int quiet, const char *a1,
+                           const char *a2, const char *a3)
+{
+    char trace[64], inj[128];
+    snprintf(trace, sizeof trace, "trace=%s", calls);
+    snprintf(inj, sizeof inj, "inject=%s", inject);
+    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    CHECK(out >= 0);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        dup2(out, quiet);
+#ifdef UTIL_ASAN
+        setenv("ASAN_OPTIONS", "detect_leaks=0", 1); /* LeakSanitizer cannot run traced */
+#endif
+        execlp("strace", "strace", "-qq", "-o", "/dev/null", "-e", trace, "-e", inj,
+               test_shmap_bin(), a1, a2, a3, (char *)NULL);
+        _exit(127);
+    }
+    close(out);
+    return pid;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Delete */
 
@@ -337,20 +364,8 @@ TEST(delete__killed_holding_the_lock_leaves_no_writer_death_behind)
     make_kept(name, 0);
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
-    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    CHECK(out >= 0);
-    pid_t tracer = util_spawn();
-    if (tracer == 0) {
-        dup2(out, 2);
-#ifdef UTIL_ASAN
-        setenv("ASAN_OPTIONS", "detect_leaks=0", 1); /* LeakSanitizer cannot run traced */
-#endif
-        execlp("strace", "strace", "-qq", "-o", "/dev/null", "-e", "trace=unlink,unlinkat",
-               "-e", "inject=unlink,unlinkat:delay_enter=2000000", test_shmap_bin(), "rm",
-               name, (char *)NULL);
-        _exit(127);
-    }
-    close(out);
+    pid_t tracer = spawn_delayed("unlink,unlinkat", "unlink,unlinkat:delay_enter=2000000", 2,
+                                 "rm", name, NULL);
     shmap_lockinfo li = {0};
     double t0 = util_now_s();
     while ((shmap_lock_info(seg, &li) != 0 || !li.writer || li.writer_waiting) &&
@@ -891,20 +906,8 @@ TEST(gc__keeps_a_system_v_segment_completed_while_it_was_judged)
     struct util_chan c;
     pid_t creator = spawn_unfinished(name, key, 4096, &c);
     CHECK_EQ_INT(sysv_nattch(key), 0);
-    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    CHECK(out >= 0);
-    pid_t gc = util_spawn();
-    if (gc == 0) {
-        dup2(out, 1);
-#ifdef UTIL_ASAN
-        setenv("ASAN_OPTIONS", "detect_leaks=0", 1); /* LeakSanitizer cannot run traced */
-#endif
-        execlp("strace", "strace", "-qq", "-o", "/dev/null", "-e", "trace=shmdt", "-e",
-               "inject=shmdt:delay_enter=2000000:when=1", test_shmap_bin(), "gc", "--prefix",
-               name, (char *)NULL);
-        _exit(127);
-    }
-    close(out);
+    pid_t gc = spawn_delayed("shmdt", "shmdt:delay_enter=2000000:when=1", 1, "gc",
+                             "--prefix", name);
     double t0 = util_now_s();
     while (sysv_nattch(key) != 1 && util_now_s() - t0 < 10)
         util_sleep_ms(1);

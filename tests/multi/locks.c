@@ -330,6 +330,25 @@ TEST(lock__writer_killed_releases_and_next_writer_is_told)
     CHECK_OK(shmap_close(seg));
 }
 
+/* Another process takes the exclusive lock of `name` next: it must be told that `dead`
+ * died holding it. */
+static void check_next_writer_told(const char *name, pid_t dead)
+{
+    pid_t next = util_spawn();
+    if (next == 0) {
+        shmap_seg *w = NULL;
+        if (shmap_open(&w, name, SHMAP_RDWR) < 0)
+            _exit(10);
+        int rc = shmap_lock(w, SHMAP_LOCK_EXCLUSIVE, 10);
+        char want[32];
+        snprintf(want, sizeof want, "pid %d", (int)dead);
+        if (rc != SHMAP_EOWNERDEAD || !strstr(shmap_last_error(), want))
+            _exit(11);
+        _exit(shmap_unlock(w) == 0 ? 0 : 12);
+    }
+    CHECK_EQ_INT(test_wait(next), 0);
+}
+
 /*
  * A holder that cannot repair what a dead writer left passes the news on: released with
  * shmap_unlock_inconsistent(), the lock tells the next writer (another process) of the same
@@ -356,19 +375,7 @@ TEST(lock__an_unrepaired_lock_tells_the_next_writer_of_the_same_death)
     shmap_lockinfo li;
     CHECK_OK(shmap_lock_info(seg, &li));
     CHECK(li.owner_died && li.dead_pid == pid && li.writer == 0);
-    pid_t next = util_spawn();
-    if (next == 0) {
-        shmap_seg *w = NULL;
-        if (shmap_open(&w, name, SHMAP_RDWR) < 0)
-            _exit(10);
-        int rc = shmap_lock(w, SHMAP_LOCK_EXCLUSIVE, 10);
-        char want[32];
-        snprintf(want, sizeof want, "pid %d", (int)pid);
-        if (rc != SHMAP_EOWNERDEAD || !strstr(shmap_last_error(), want))
-            _exit(11);
-        _exit(shmap_unlock(w) == 0 ? 0 : 12);
-    }
-    CHECK_EQ_INT(test_wait(next), 0);
+    check_next_writer_told(name, pid);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 1));
     CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_close(seg));
@@ -403,19 +410,7 @@ TEST(lock__unlock_died_tells_the_next_writer_of_the_process_named)
     shmap_lockinfo li;
     CHECK_OK(shmap_lock_info(seg, &li));
     CHECK(li.owner_died && li.dead_pid == writer && li.writer == 0);
-    pid_t next = util_spawn();
-    if (next == 0) {
-        shmap_seg *w = NULL;
-        if (shmap_open(&w, name, SHMAP_RDWR) < 0)
-            _exit(10);
-        int rc = shmap_lock(w, SHMAP_LOCK_EXCLUSIVE, 10);
-        char want[32];
-        snprintf(want, sizeof want, "pid %d", (int)writer);
-        if (rc != SHMAP_EOWNERDEAD || !strstr(shmap_last_error(), want))
-            _exit(11);
-        _exit(shmap_unlock(w) == 0 ? 0 : 12);
-    }
-    CHECK_EQ_INT(test_wait(next), 0);
+    check_next_writer_told(name, writer);
     CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 1)); /* told once */
     CHECK_OK(shmap_unlock(seg));
     CHECK_OK(shmap_close(seg));

@@ -173,24 +173,8 @@ TEST(notify__waits_made_again_after_eintr_still_notice_removal_and_dead_writers)
     shmap_seg *seg = make(name, SHMAP_U32, 1, dims, SHMAP_CREATE_KEEP);
     CHECK_OK(shmap_publish(seg));
     /* A writer killed in the middle of frame 1, over frame 0. */
-    int ready[2];
-    CHECK(pipe(ready) == 0);
-    pid_t writer = util_spawn();
-    if (writer == 0) {
-        shmap_seg *w = NULL;
-        void *frame;
-        if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
-            _exit(20);
-        if (write(ready[1], "x", 1) != 1)
-            _exit(21);
-        pause();
-        _exit(0);
-    }
-    char c;
-    CHECK(read(ready[0], &c, 1) == 1);
-    close(ready[0]);
-    close(ready[1]);
-    util_kill9(writer);
+    const uint32_t seven = 7;
+    util_kill9(util_spawn_mid_frame_writer(name, &seven, sizeof seven, 1024));
     util_usr1_noop(true, 0);
     pid_t pest = util_spawn_pest(5);
     uint32_t frame[1024];
