@@ -380,9 +380,9 @@ static int wait_past(const shmap_seg *seg, uint64_t g, uint64_t seen, int64_t de
     if (!try_named(seg))
         return removed_err(seg);
     int64_t now = shmap__mono_ns(), slice = WATCH_NS;
-    int64_t last = __atomic_load_n(&seg->map->named_checked_ns, __ATOMIC_RELAXED);
-    if (last && last + WATCH_NS - now < slice)
-        slice = last + WATCH_NS - now > 0 ? last + WATCH_NS - now : 1;
+    int64_t due = __atomic_load_n(&seg->map->named_checked_ns, __ATOMIC_RELAXED) + WATCH_NS - now;
+    if (due < slice)
+        slice = due > 0 ? due : 1;
     if (deadline > 0) {
         int64_t left = deadline - now;
         if (left <= 0)
