@@ -3,7 +3,7 @@
  *              [--keyword KEY=VALUE]... [--hdu N|EXTNAME]
  *              [--dtype TYPE --shape D,D,... [--offset BYTES]]
  * shmap import FILE|- NAME --existing [--timeout SECONDS] [--keyword KEY=VALUE]...
- *              [--dtype TYPE --shape D,D,... [--offset BYTES]]
+ *              [--hdu N|EXTNAME] [--dtype TYPE --shape D,D,... [--offset BYTES]]
  *
  * Makes segment NAME from an array file: a .npy file or a FITS image, told apart by their
  * first bytes whatever the file's name, or any file as raw bytes when --dtype and --shape
