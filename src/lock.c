@@ -671,8 +671,12 @@ static inline int exclusive_claimed(struct shmap__lockarea *a, uint32_t claim, u
     __atomic_store_n(&a->draining, claim, __ATOMIC_RELEASE);
     __atomic_store_n(&a->writer_pid, me, __ATOMIC_RELAXED);
     /* 0 for a writer: a value left by a judge that knew nothing of `quiet` (an earlier
-     * version) or died before clearing it must not match a later claim of this slot. */
-    __atomic_store_n(&a->quiet, died ? 0 : claim, __ATOMIC_RELEASE);
+     * version) or died before clearing it must not match a later claim of this slot. (A
+     * load, most often of 0, is all a writer pays: the line is ours already.) */
+    if (!died)
+        __atomic_store_n(&a->quiet, claim, __ATOMIC_RELEASE);
+    else if (__atomic_load_n(&a->quiet, __ATOMIC_RELAXED))
+        __atomic_store_n(&a->quiet, 0, __ATOMIC_RELEASE);
     if (readers_hold(a))
         return exclusive_drain(a, claim, w, deadline, died);
     __atomic_store_n(&a->draining, 0, __ATOMIC_RELEASE);
