@@ -54,8 +54,8 @@
  * thread's wait check, if one is set (shmap_set_wait_check()); a non-zero answer ends the
  * wait as a timeout would, giving back a writer's claim on the word.
  *
- * Crash recovery. Waiters sleep in 10 ms slices, and a waiter checks the holders every 10
- * ms of its wait, however its sleeps end (a signal or another process's wake may cut
+ * Crash recovery. Waiters sleep in 10 ms slices, and a waiter checks the holders every
+ * 10 ms of its wait, however its sleeps end (a signal or another process's wake may cut
  * every one short), and once more at its deadline (check_due()); a try, which never
  * sleeps, checks them before it reports the lock busy, at most once a slice per mapping
  * (try_recovers()). A writer whose slot's process is dead (or whose slot is free) has its
@@ -169,6 +169,13 @@ static bool writer_draining(struct shmap__lockarea *a, uint32_t w)
     return __atomic_load_n(&a->draining, __ATOMIC_SEQ_CST) == claim_of(w);
 }
 
+/* Set `*field` (`draining` or `quiet`) to 0 if it still names `claim`: not if it was
+ * taken over meanwhile (we were thought dead) and names another writer's claim. */
+static void drop_claim(uint32_t *field, uint32_t claim)
+{
+    __atomic_compare_exchange_n(field, &claim, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
 /* Is the writer claim in `w` (WRITER set) a holder's that writes nothing (a delete)? */
 static bool writer_quiet(struct shmap__lockarea *a, uint32_t w)
 {
@@ -185,7 +192,7 @@ static bool writer_quiet(struct shmap__lockarea *a, uint32_t w)
  */
 static bool writer_gone(struct shmap__lockarea *a, uint32_t w, pid_t pid)
 {
-    uint32_t claim = claim_of(w), quiet_claim = claim;
+    uint32_t claim = claim_of(w);
     bool draining = writer_draining(a, w);
     bool quiet = writer_quiet(a, w);
     bool held = !draining && !quiet;
@@ -199,11 +206,9 @@ static bool writer_gone(struct shmap__lockarea *a, uint32_t w, pid_t pid)
                                      __ATOMIC_RELAXED))
         return false;
     if (draining)
-        __atomic_compare_exchange_n(&a->draining, &claim, 0, false, __ATOMIC_SEQ_CST,
-                                    __ATOMIC_RELAXED);
+        drop_claim(&a->draining, claim);
     if (quiet)
-        __atomic_compare_exchange_n(&a->quiet, &quiet_claim, 0, false, __ATOMIC_SEQ_CST,
-                                    __ATOMIC_RELAXED);
+        drop_claim(&a->quiet, claim);
     shmap__wake_all(&a->word);
     return true;
 }
@@ -595,9 +600,7 @@ static int drain(struct shmap__lockarea *a, int64_t deadline)
 static void unwind_writer(struct shmap__lockarea *a, uint32_t claim)
 {
     /* A quiet holder's mark goes first (`draining` still names the claim meanwhile). */
-    uint32_t quiet_claim = claim;
-    __atomic_compare_exchange_n(&a->quiet, &quiet_claim, 0, false, __ATOMIC_SEQ_CST,
-                                __ATOMIC_RELAXED);
+    drop_claim(&a->quiet, claim);
     /* Only while the word still holds our claim: one taken from us meanwhile (we were
      * thought dead) may be another writer's now. */
     uint32_t w = __atomic_load_n(&a->word, __ATOMIC_RELAXED);
@@ -606,8 +609,7 @@ static void unwind_writer(struct shmap__lockarea *a, uint32_t claim)
            !__atomic_compare_exchange_n(&a->word, &w, w & (SHMAP__LW_GEN | SHMAP__LW_DIED),
                                         false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
         ;
-    __atomic_compare_exchange_n(&a->draining, &claim, 0, false, __ATOMIC_SEQ_CST,
-                                __ATOMIC_RELAXED);
+    drop_claim(&a->draining, claim);
     if (ours && (w & SHMAP__LW_SLEEP))
         shmap__wake_all(&a->word);
 }
@@ -646,8 +648,7 @@ static SLOW int exclusive_drain(struct shmap__lockarea *a, uint32_t claim, uint3
     }
     /* By CAS: after a long drain, `draining` may name another writer's claim if ours was
      * taken from us meanwhile (the inline path's few nanoseconds are left a store). */
-    __atomic_compare_exchange_n(&a->draining, &claim, 0, false, __ATOMIC_SEQ_CST,
-                                __ATOMIC_RELAXED);
+    drop_claim(&a->draining, claim);
     return (w & SHMAP__LW_DIED) && died ? clear_died(a, died) : 0;
 }
 
@@ -872,10 +873,8 @@ static RARE int unlock_refused(shmap_seg *seg, bool taken)
  * word to keep: DIED, which a quiet holder leaves for the next writer. */
 static RARE uint32_t quiet_release(struct shmap__lockarea *a, uint32_t w, uint32_t mine)
 {
-    uint32_t claim = claim_of(w);
     if ((w & (SHMAP__LW_WRITER | SHMAP__LW_SLOT)) == mine)
-        __atomic_compare_exchange_n(&a->quiet, &claim, 0, false, __ATOMIC_SEQ_CST,
-                                    __ATOMIC_RELAXED);
+        drop_claim(&a->quiet, claim_of(w));
     return SHMAP__LW_DIED;
 }
 
