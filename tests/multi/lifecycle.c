@@ -392,13 +392,8 @@ TEST(delete__leaves_a_writer_death_for_the_next_writer_of_a_mapping_kept)
     make_kept(name, 0);
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_EXCLUSIVE, &c);
-    CHECK_EQ_INT(util_parent_recv(&c), 'L');
-    CHECK(kill(pid, SIGKILL) == 0);
-    CHECK_EQ_INT(test_wait(pid), 128 + SIGKILL);
-    util_chan_close(&c);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    util_kill9(pid);
     CHECK_OK(shmap_delete(name, 5, 0));
     CHECK(!util_shm_exists(name));
     CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 5), SHMAP_EOWNERDEAD);
