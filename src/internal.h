@@ -176,11 +176,6 @@ struct shmap__check {
 };
 SHMAP__HIDDEN struct shmap__check shmap__wait_check_get(void);
 SHMAP__HIDDEN int shmap__wait_check_ask(struct shmap__check check);
-/* linux/proc.c: wake every waiter on a futex word. */
-SHMAP__HIDDEN void shmap__wake_all(void *addr);
-/* linux/proc.c: sleep while *addr == val, at most timeout_ns; 0, or -ETIMEDOUT / -EINTR /
- * -EAGAIN (the value differed). */
-SHMAP__HIDDEN int shmap__futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns);
 /* linux/proc.c: is the process (pid, start time) still running? Zombies count as dead; a
  * start time of 0 is not compared. */
 SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);

@@ -1,13 +1,10 @@
-/* Linux: facts about processes from /proc, and the futex. */
+/* Linux: facts about processes from /proc. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
 #include <sys/single_threaded.h>
 #define SINGLE_THREADED() (__libc_single_threaded != 0)
@@ -68,11 +65,6 @@ unsigned shmap__self_threads(void)
     return (unsigned)stat_field(0, 20, NULL);
 }
 
-void shmap__wake_all(void *addr)
-{
-    syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
 uint64_t shmap__proc_start(pid_t pid)
 {
     return proc_stat(pid, NULL);
@@ -96,14 +88,6 @@ bool shmap__proc_alive(pid_t pid, uint64_t start)
     if (state == 'Z' || state == 'X' || state == 'x')
         return false;
     return start == 0 || now == start;
-}
-
-int shmap__futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
-{
-    struct timespec ts = {(time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000)};
-    if (syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0) == 0)
-        return 0;
-    return -errno;
 }
 
 /* Our pid namespace, once read; forgotten in a child after fork (process.c), which may be
