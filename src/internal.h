@@ -176,6 +176,8 @@ struct shmap__check {
 };
 SHMAP__HIDDEN struct shmap__check shmap__wait_check_get(void);
 SHMAP__HIDDEN int shmap__wait_check_ask(struct shmap__check check);
+/* linux/futex_inline.h: shmap__futex_wait() and shmap__wake_all(), inline. */
+#include "linux/futex_inline.h"
 /* linux/proc.c: is the process (pid, start time) still running? Zombies count as dead; a
  * start time of 0 is not compared. */
 SHMAP__HIDDEN bool shmap__proc_alive(pid_t pid, uint64_t start);

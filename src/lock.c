@@ -82,7 +82,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "linux/futex_inline.h"
 
 #define SLICE_NS 10000000LL
 #define NO_DEADLINE INT64_MAX

@@ -59,7 +59,6 @@
 #include <time.h>
 
 #include "internal.h"
-#include "linux/futex_inline.h"
 
 /* How often a waiter checks that its segment still has its name. */
 #define WATCH_NS 50000000LL
