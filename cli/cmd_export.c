@@ -430,7 +430,7 @@ static void target_measure(target *t, uint64_t bytes, int at_least, int fd, cons
     }
     struct statfs fs;
     t->hugetlbfs = (fd >= 0 ? fstatfs(fd, &fs) : statfs(dir, &fs)) == 0 &&
-                   fs.f_type == HUGETLBFS_MAGIC;
+                   (unsigned long)fs.f_type == (unsigned long)HUGETLBFS_MAGIC;
     struct statvfs vfs;
     if ((fd >= 0 ? fstatvfs(fd, &vfs) : statvfs(dir, &vfs)) < 0)
         return;

@@ -457,7 +457,8 @@ static bool unused_transient(struct shmap__header *h, unsigned *stale)
  * where a shorter map is rounded up and could not be unmapped with its own length. */
 static size_t header_map_len(const struct stat *st)
 {
-    return st->st_blksize > SHMAP__HEADER_SIZE ? (size_t)st->st_blksize : SHMAP__HEADER_SIZE;
+    return st->st_blksize > (blksize_t)SHMAP__HEADER_SIZE ? (size_t)st->st_blksize
+                                                          : SHMAP__HEADER_SIZE;
 }
 
 /*

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -282,6 +283,52 @@ TEST(lock__timeout_gives_etimedout_within_bounds)
     kill(pid, SIGTERM);
     test_wait(pid);
     CHECK_OK(shmap_close(mine));
+    CHECK_OK(shmap_close(seg));
+}
+
+/* Seconds of CPU this thread has used. */
+static double thread_cpu_s(void)
+{
+    struct rusage ru;
+    CHECK(getrusage(RUSAGE_THREAD, &ru) == 0);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/*
+ * Waits sleep in the kernel: half a second of waiting for a writer, for readers to drain and
+ * for a publish costs a few milliseconds of CPU (a look at the holders every 10 ms), not the
+ * half second of a wait whose sleeps end at once (a futex call that misreads its timeout, as
+ * the plain one does on a 32-bit system built with a 64-bit time_t, spins instead).
+ */
+TEST(lock__waits_sleep_rather_than_spin)
+{
+    const char *name = test_name("sleep");
+    shmap_seg *seg = make_seg(name, 4);
+    pid_t pid = util_spawn_holder(name, SHMAP_LOCK_EXCLUSIVE);
+    double cpu = thread_cpu_s(), t0 = util_now_s();
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.5), -ETIMEDOUT);
+    CHECK(util_now_s() - t0 >= 0.49);
+    double used = thread_cpu_s() - cpu;
+    if (used >= 0.05)
+        test_fail(__FILE__, __LINE__, "waiting 0.5 s for a writer used %.3f s of CPU", used);
+    kill(pid, SIGTERM);
+    test_wait(pid);
+    /* A writer waiting for a reader to let go sleeps on another word. */
+    pid = util_spawn_holder(name, SHMAP_LOCK_SHARED);
+    cpu = thread_cpu_s();
+    CHECK_ERR(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0.5), -ETIMEDOUT);
+    used = thread_cpu_s() - cpu;
+    if (used >= 0.05)
+        test_fail(__FILE__, __LINE__, "waiting 0.5 s for a reader used %.3f s of CPU", used);
+    kill(pid, SIGTERM);
+    test_wait(pid);
+    uint64_t seen = shmap_generation(seg);
+    cpu = thread_cpu_s();
+    CHECK_ERR(shmap_wait(seg, &seen, 0.5), -ETIMEDOUT);
+    used = thread_cpu_s() - cpu;
+    if (used >= 0.05)
+        test_fail(__FILE__, __LINE__, "waiting 0.5 s for a publish used %.3f s of CPU", used);
     CHECK_OK(shmap_close(seg));
 }
 
