@@ -1297,6 +1297,29 @@ int shmap__raw_refuse(const shmap_seg *seg, const char *what)
                                   "segment", seg->map->name.name, what);
 }
 
+/* The name is the way to the object: gone, or leading elsewhere, the object is still there
+ * (mapped), but its lock is out of a read-only handle's reach. */
+static const char removed_rw[] = "%s: deleted or replaced since this handle opened it "
+                                 "read-only, which takes the lock through the segment's name "
+                                 "(a handle opened read-write before takes it without)";
+
+/* Opening the name read-write was refused: this user may not write the segment, unless the
+ * name now leads to another object (ours deleted, and another user's made under its name),
+ * which a read-only look at it tells. */
+static int refused_rw(struct shmap__map *m, struct shmap__name *n)
+{
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    int rc = m->ops->open(n, SHMAP__ACC_RDONLY, &obj);
+    bool elsewhere = rc == -ENOENT || rc == -EIDRM ||
+                     (rc == 0 && (obj.st.st_dev != m->dev || obj.st.st_ino != m->ino));
+    if (rc == 0)
+        m->ops->close(&obj);
+    if (elsewhere)
+        return shmap__err(SHMAP_EREMOVED, removed_rw, m->name.name);
+    return shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and this user may not write "
+                                       "the segment's lock table", m->name.name);
+}
+
 int shmap__header_map_rw(struct shmap__map *m, void **out)
 {
     const char *who = m->name.name;
@@ -1312,20 +1335,17 @@ int shmap__header_map_rw(struct shmap__map *m, void **out)
     } else {
         rc = m->ops->open(&n, SHMAP__ACC_RDWR, &obj);
     }
+    if ((rc == -EACCES || rc == -EPERM) && m->fd < 0)
+        return refused_rw(m, &n);
     if (rc == -EACCES || rc == -EPERM)
         return shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and this user may not write "
                                            "the segment's lock table", who);
-    /* The name is the way to the object: gone, or leading elsewhere, the object is still
-     * there (mapped), but its lock is out of this handle's reach. */
-    static const char removed[] = "%s: deleted or replaced since this handle opened it "
-                                  "read-only, which takes the lock through the segment's name "
-                                  "(a handle opened read-write before takes it without)";
     if (rc == -ENOENT || rc == -EIDRM)
-        return shmap__err(SHMAP_EREMOVED, removed, who);
+        return shmap__err(SHMAP_EREMOVED, removed_rw, who);
     if (rc < 0)
         return rc;
     if (obj.st.st_dev != m->dev || obj.st.st_ino != m->ino)
-        rc = shmap__err(SHMAP_EREMOVED, removed, who);
+        rc = shmap__err(SHMAP_EREMOVED, removed_rw, who);
     int err = 0;
     void *p = NULL;
     size_t len = m->ops->granule ? m->ops->granule(&obj) : 0;
