@@ -2,9 +2,12 @@
  * shmap lock NAME [--read|--write] [--timeout S] -- COMMAND [ARGS...]
  *
  * Takes the segment's lock, runs COMMAND holding it, releases it and exits with COMMAND's
- * status (128+N if a signal N ended it, 127 if it could not be run, 126 if not executable),
- * as `flock(1)` does. COMMAND writes under our lock, so a signal that ends it under the
- * write lock counts as a writer's death: the lock is released marked, naming COMMAND.
+ * status (127 if it could not be run, 126 if not executable), as `flock(1)` does. When a
+ * signal N ended COMMAND, this process ends by N too, once the lock is released (a shell
+ * sees 128+N either way): a shell running a script stops on Ctrl-C only when its foreground
+ * command died of SIGINT, and a plain exit with status 130 would have it carry on. COMMAND
+ * writes under our lock, so a signal that ends it under the write lock counts as a writer's
+ * death: the lock is released marked, naming COMMAND.
  *
  * Signals. The lock is only worth something while its holder lives, so this process must
  * outlive COMMAND: SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1 and SIGUSR2 are caught and
@@ -177,6 +180,20 @@ static int die_of(const saved_signals *s, int sig)
 {
     signals_block();
     signals_restore(s);
+    fflush(NULL);
+    raise(sig);
+    return 128 + sig;
+}
+
+/*
+ * End by @p sig, which ended COMMAND (see the top of this file), with the dispositions and
+ * mask inherited (a signal inherited ignored or blocked leaves the status 128 + @p sig).
+ * Without a core dump: COMMAND's, if it made one, is the one that tells something.
+ */
+static int die_like_command(int sig)
+{
+    const struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
     fflush(NULL);
     raise(sig);
     return 128 + sig;
@@ -435,5 +452,7 @@ int cmd_lock(int argc, char **argv)
     sigprocmask(SIG_SETMASK, &saved.mask, NULL);
     signals_block();
     signals_restore(&saved);
+    if (killed && status > 128)
+        return die_like_command(status - 128);
     return status;
 }

@@ -307,10 +307,11 @@ static const cli_command commands[] = {
     {"lock", cmd_lock, "lock NAME [--read|--write] [--timeout S] -- COMMAND [ARGS...]",
      "run a command holding the segment's lock",
      "Takes the exclusive lock (--write, the default) or a shared one (--read), runs\n"
-     "COMMAND, releases the lock when it ends and exits with its status (128+N if signal N\n"
-     "ended it, 127 if it could not be found, 126 if it could not be run). TERM, HUP, INT,\n"
-     "QUIT, USR1 and USR2 sent to shmap are passed on to COMMAND, and the lock is held\n"
-     "until COMMAND has ended.\n"
+     "COMMAND, releases the lock when it ends and exits with its status (127 if it could\n"
+     "not be found, 126 if it could not be run); if a signal ended COMMAND, shmap ends by\n"
+     "it too (a shell sees 128+N), so Ctrl-C stops a script. TERM, HUP, INT, QUIT, USR1\n"
+     "and USR2 sent to shmap are passed on to COMMAND, and the lock is held until COMMAND\n"
+     "has ended.\n"
      "\n"
      "  --read         take a shared lock: other readers may hold it too\n"
      "  --write        take the exclusive lock (default)\n"
