@@ -325,6 +325,34 @@ TEST(cli__lock_passes_sigterm_to_the_command_and_ends_by_it_too)
 }
 
 /*
+ * A script run under `shmap lock NAME` that deletes NAME: under --write it deletes under the
+ * enclosing hold (it waited for its own ancestor for ever), under --read it fails at once,
+ * with the segment kept.
+ */
+TEST(cli__rm_under_shmap_lock_deletes_under_its_hold_or_fails_at_once)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("rm-under");
+    char script[512];
+    snprintf(script, sizeof script, "exec '%s' rm --timeout 3 %s", test_shmap_bin(), name);
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    CHECK_OK(shmap_close(seg));
+    double t0 = util_now_s();
+    RUN(0, "lock", name, "--timeout", "5", "--", "sh", "-c", script);
+    CHECK(util_now_s() - t0 < 4);
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+    seg = util_kept_rdwr(name, 8);
+    RUN(1, "lock", name, "--read", "--", "sh", "-c", script);
+    CHECK_CONTAINS(err, "runs under `shmap lock --read`");
+    CHECK(util_now_s() - t0 < 4);
+    CHECK(util_shm_exists(name));
+    util_clear(&out, &err);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+/*
  * Ctrl-C in a script that loops over locked commands stops the script, as it would with the
  * commands run bare: bash goes on after a foreground command that got the SIGINT it got
  * too unless that command died of it, so shmap must die of it, not exit with 130 (it did,
