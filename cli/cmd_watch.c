@@ -21,6 +21,10 @@
  * SIGINT and SIGTERM stop it (status 0) at once: the signal interrupts a sleep, and one
  * that arrives while watch is not sleeping is found by the wait check (asked at the end of
  * every slice of a library wait) or by the mask that ppoll() lifts only while it sleeps.
+ * With the terminal's echo turned off for the keys, any other signal that would end watch
+ * (Ctrl-\, a hangup, SIGUSR1...) puts the terminal's settings back first and then ends it as
+ * it would have, and Ctrl-Z puts them back while watch is stopped and turns echo off again
+ * when it is continued in the foreground.
  *
  * A raw mapping has no generation to wait on and no write sequence to read by: it is
  * polled, once per interval, and its line has only the statistics of the data as it is
@@ -47,6 +51,72 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
+}
+
+/* The terminal's settings while watch reads keys: as found, and with echo off. */
+static struct termios tty_saved, tty_keys;
+
+/* Signals that end a process by default: while echo is off, caught to put it back first. */
+static const int ending_signals[] = {SIGHUP,  SIGQUIT, SIGALRM,   SIGUSR1, SIGUSR2,
+                                     SIGPIPE, SIGXCPU, SIGVTALRM, SIGPROF, SIGXFSZ};
+#define NENDING (sizeof ending_signals / sizeof ending_signals[0])
+
+/* Put the terminal's settings back, even from the background (SIGTTOU held off). */
+static void tty_put_back(void)
+{
+    sigset_t ttou, old;
+    sigemptyset(&ttou);
+    sigaddset(&ttou, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &ttou, &old);
+    tcsetattr(0, TCSANOW, &tty_saved);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* An ending signal: the settings back, then the signal's own default action, which ends
+ * the process once the handler returns (the signal is held until then). */
+static void on_ending(int sig)
+{
+    int e = errno;
+    tty_put_back();
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    raise(sig);
+    errno = e;
+}
+
+/* Catch @p sig with @p fn, unless it was inherited ignored (nohup, a background job). */
+static void catch_signal(int sig, void (*fn)(int), struct sigaction *old)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sigaction(sig, NULL, old);
+    if (old->sa_handler == SIG_DFL)
+        sigaction(sig, &sa, NULL);
+}
+
+/* Ctrl-Z: the settings back, stopped here, and echo off again once continued in the
+ * foreground (in the background the keys are not read: the change waits for the end). */
+static void on_stop(int sig)
+{
+    int e = errno;
+    tty_put_back();
+    struct sigaction dfl, ours;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, &ours);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig); /* stopped until SIGCONT */
+    sigaction(sig, &ours, NULL);
+    pid_t fg = tcgetpgrp(0);
+    if (fg >= 0 && fg == getpgrp())
+        tcsetattr(0, TCSANOW, &tty_keys);
+    errno = e;
 }
 
 /* The library's wait check: a long wait asks it at the end of every slice, so a signal
@@ -329,18 +399,21 @@ int cmd_watch(int argc, char **argv)
         return cli_fail(name, "out of memory for a %zu-byte frame", fsize);
     }
 
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_ending[NENDING], old_tstp;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: a wait returns at once */
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    struct termios saved, noecho;
-    if (keys && tcgetattr(0, &saved) == 0) {
-        noecho = saved;
-        noecho.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
-        noecho.c_cc[VMIN] = 0;
-        noecho.c_cc[VTIME] = 0;
-        tcsetattr(0, TCSANOW, &noecho);
+    if (keys && tcgetattr(0, &tty_saved) == 0) {
+        tty_keys = tty_saved;
+        tty_keys.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        tty_keys.c_cc[VMIN] = 0;
+        tty_keys.c_cc[VTIME] = 0;
+        /* The handlers first: a signal between the two finds the settings to put back. */
+        for (size_t i = 0; i < NENDING; i++)
+            catch_signal(ending_signals[i], on_ending, &old_ending[i]);
+        catch_signal(SIGTSTP, on_stop, &old_tstp);
+        tcsetattr(0, TCSANOW, &tty_keys);
     } else {
         keys = 0;
     }
@@ -435,14 +508,11 @@ int cmd_watch(int argc, char **argv)
     if (tty)
         fputc('\n', stdout);
     if (keys) {
-        /* Put back even if moved to the background meanwhile (Ctrl-Z, bg): held off,
-         * SIGTTOU does not stop the change. */
-        sigset_t ttou, old;
-        sigemptyset(&ttou);
-        sigaddset(&ttou, SIGTTOU);
-        sigprocmask(SIG_BLOCK, &ttou, &old);
-        tcsetattr(0, TCSANOW, &saved);
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        /* Put back even if moved to the background meanwhile (Ctrl-Z, bg). */
+        tty_put_back();
+        for (size_t i = 0; i < NENDING; i++)
+            sigaction(ending_signals[i], &old_ending[i], NULL);
+        sigaction(SIGTSTP, &old_tstp, NULL);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

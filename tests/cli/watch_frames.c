@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 
 #include "../util.h"
@@ -484,6 +485,118 @@ TEST(cli__watch_in_a_background_process_group_of_a_terminal_runs_to_its_count)
                   all);
     CHECK_EQ_INT(status, 0);
     CHECK_CONTAINS(all, "min 0  max 0  mean 0");
+}
+
+/* Has the terminal (seen through its master @p m) echo and line editing on? */
+static int tty_cooked(int m)
+{
+    struct termios t;
+    CHECK(tcgetattr(m, &t) == 0);
+    return (t.c_lflag & ECHO) && (t.c_lflag & ICANON);
+}
+
+/* Read what the terminal has for us, without blocking, so watch's lines never fill it. */
+static void tty_drain(int m)
+{
+    char buf[4096];
+    while (read(m, buf, sizeof buf) > 0)
+        ;
+}
+
+/* Wait up to 5 s, draining, until the terminal is cooked (@p want 1) or has echo off. */
+static void tty_wait(int m, int want)
+{
+    double t0 = util_now_s();
+    while (tty_cooked(m) != want && util_now_s() - t0 < 5) {
+        tty_drain(m);
+        usleep(10000);
+    }
+    CHECK_EQ_INT(tty_cooked(m), want);
+}
+
+/* The next status change of watch that the session leader reports. */
+static int watch_event(int fd)
+{
+    int st = 0;
+    CHECK(read(fd, &st, sizeof st) == (ssize_t)sizeof st);
+    return st;
+}
+
+/*
+ * watch turns the terminal's echo off to read 'q': Ctrl-Z (SIGTSTP) must put it back while
+ * watch is stopped and turn it off again when watch is continued in the foreground, and a
+ * signal that ends watch other than SIGINT and SIGTERM (Ctrl-\, a hangup, SIGUSR1) must put
+ * it back before watch ends: the terminal was left without echo. A session on a new
+ * pseudo-terminal runs watch in the foreground group of its own, under a leader that
+ * reports watch's stops and end.
+ */
+TEST(cli__watch_puts_the_terminal_back_when_stopped_or_ended_by_a_signal)
+{
+    const char *name = test_name("wtty");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "16");
+    util_clear(&out, &err);
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    CHECK(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0);
+    char slave[128];
+    CHECK(ptsname_r(master, slave, sizeof slave) == 0);
+    int report[2];
+    CHECK(pipe(report) == 0);
+    pid_t leader = util_spawn();
+    if (leader == 0) {
+        close(report[0]);
+        int go[2];
+        int fd = setsid() < 0 ? -1 : open(slave, O_RDWR);
+        if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) < 0 || pipe(go) < 0)
+            _exit(2);
+        pid_t w = fork();
+        if (w == 0) {
+            char b;
+            close(go[1]);
+            if (read(go[0], &b, 1) != 1)
+                _exit(126);
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            execl(test_shmap_bin(), test_shmap_bin(), "watch", name, "--interval", "0.2",
+                  (char *)NULL);
+            _exit(127);
+        }
+        /* watch in a foreground group of its own (a group whose members' parents are all in
+         * it or out of the session is orphaned, and Ctrl-Z does not stop one). */
+        setpgid(w, w);
+        if (tcsetpgrp(fd, w) < 0 || write(go[1], "g", 1) != 1 ||
+            write(report[1], &w, sizeof w) != (ssize_t)sizeof w)
+            _exit(3);
+        for (int st;;) {
+            if (waitpid(w, &st, WUNTRACED | WCONTINUED) != w)
+                _exit(4);
+            if (write(report[1], &st, sizeof st) != (ssize_t)sizeof st)
+                _exit(5);
+            if (WIFEXITED(st) || WIFSIGNALED(st))
+                _exit(0);
+        }
+    }
+    close(report[1]);
+    pid_t w = 0;
+    CHECK(read(report[0], &w, sizeof w) == (ssize_t)sizeof w && w > 0);
+    CHECK(fcntl(master, F_SETFL, O_NONBLOCK) == 0);
+    tty_wait(master, 0); /* echo off: watch reads keys */
+    CHECK(kill(w, SIGTSTP) == 0);
+    CHECK(WIFSTOPPED(watch_event(report[0])));
+    CHECK(tty_cooked(master));
+    CHECK(kill(w, SIGCONT) == 0);
+    CHECK(WIFCONTINUED(watch_event(report[0])));
+    tty_wait(master, 0);
+    CHECK(kill(w, SIGHUP) == 0);
+    int st = watch_event(report[0]);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGHUP);
+    CHECK(tty_cooked(master));
+    CHECK_EQ_INT(test_wait(leader), 0);
+    close(report[0]);
+    close(master);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
 }
 
 /*
