@@ -30,13 +30,34 @@ static const char *subject;
  * One error line: "shmap: ", @p name and ": " when there is one, the message, and @p suffix
  * (NULL: none) as it is: the pointer to the help of a usage error.
  */
+/*
+ * A message into @p msg. One longer than that quotes a very long argument (a value of
+ * kilobytes): its start and its end, where the reason is, are kept and the middle cut, so
+ * that the line still says what was wrong.
+ */
+static void format_msg(char *msg, size_t size, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int len = vsnprintf(msg, size, fmt, ap);
+    char *full = len >= 0 && (size_t)len >= size ? malloc((size_t)len + 1) : NULL;
+    if (full) {
+        vsnprintf(full, (size_t)len + 1, fmt, again);
+        size_t keep = (size - 64) / 2;
+        snprintf(msg, size, "%.*s[... %zu bytes cut ...]%s", (int)keep, full,
+                 (size_t)len - 2 * keep, full + (size_t)len - keep);
+        free(full);
+    }
+    va_end(again);
+}
+
 static void vprint_error(const char *name, const char *suffix, const char *fmt, va_list ap)
 {
     /* Escaped, because a control character (a newline in a name) would split the line, and
      * bytes that are not text would reach the terminal as they are. */
     char msg[2048], who[4 * sizeof msg], text[4 * sizeof msg];
     char line[sizeof who + sizeof text + 512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    format_msg(msg, sizeof msg, fmt, ap);
     /* An empty name would print as "shmap: : ..."; quote it so the reader sees it. */
     if (name)
         cli_escape_text(who, sizeof who, *name ? name : "''");
@@ -63,7 +84,7 @@ void cli_warn(const char *name, const char *fmt, ...)
     char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    format_msg(msg, sizeof msg, fmt, ap);
     va_end(ap);
     cli_fail(name, "warning: %s", msg);
 }

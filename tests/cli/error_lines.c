@@ -325,3 +325,21 @@ TEST(cli__an_error_line_is_written_at_once)
     close(p[0]);
     CHECK_EQ_INT(test_wait(pid), 1);
 }
+
+/* A value of kilobytes quoted in an error line: the line was cut at 2 KiB, inside the
+ * quote, losing the reason and the pointer to the help. Its middle is cut now. */
+TEST(cli__an_error_about_a_very_long_value_keeps_its_reason)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("long");
+    char value[3001];
+    memset(value, 'a', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    RUN(2, "create", name, "u8", "4", "--mode", value);
+    CHECK_CONTAINS(err, "invalid mode 'aaaa");
+    CHECK_CONTAINS(err, " bytes cut ...]aaaa");
+    CHECK_CONTAINS(err, "aaaa' (octal, 1 to 0777) (see shmap help create)\n");
+    CHECK(strchr(err, '\n') == err + strlen(err) - 1); /* one line */
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+}
