@@ -65,11 +65,15 @@ void cli_escape_text(char *buf, size_t size, const char *str)
          * is no valid sequence, so it is escaped in turn. */
         if (escape)
             n = 1;
-        if (used + (escape ? 4 : n) >= size)
+        if (used + (escape ? 4 : *s == '\\' ? 2 : n) >= size)
             break;
         if (escape) {
             snprintf(buf + used, size - used, "\\x%02x", *s);
             used += 4;
+        } else if (*s == '\\') {
+            /* Doubled: else a name holding the text "\x01" would print as one holding 0x01. */
+            memcpy(buf + used, "\\\\", 2);
+            used += 2;
         } else {
             memcpy(buf + used, s, n);
             used += n;

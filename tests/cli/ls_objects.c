@@ -312,6 +312,26 @@ TEST(cli__ls_all_escapes_bytes_that_are_not_text)
     util_clear(&out, &err);
 }
 
+/* A name holding the text "\x01" is told from one holding the byte 0x01: its backslash is
+ * doubled, in ls, info and error lines alike (it printed as the byte's escape). */
+TEST(cli__a_backslash_in_a_name_is_doubled_so_escapes_stay_unambiguous)
+{
+    const char *name = test_name("bs\\x01");
+    char *out = NULL, *err = NULL, want[SHMAP_NAME_MAX + 16], line[2048];
+    RUN(0, "create", name, "u8", "4");
+    RUN(0, "ls");
+    snprintf(want, sizeof want, "%sbs\\\\x01  ", test_prefix());
+    line_with(out, want, line, sizeof line);
+    RUN(0, "info", name);
+    snprintf(want, sizeof want, "name:            %sbs\\\\x01\n", test_prefix());
+    CHECK_CONTAINS(out, want);
+    RUN(1, "create", name, "u8", "4");
+    snprintf(want, sizeof want, "shmap: %sbs\\\\x01: ", test_prefix());
+    CHECK_CONTAINS(err, want);
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+}
+
 TEST(cli__a_segment_renamed_to_a_name_shmap_does_not_take_is_listed_only_with_all)
 {
     /* Another tool renamed a segment to a name with a control character: no command can
