@@ -315,6 +315,15 @@ int cli_fail_detail(const char *name, const char *detail)
 
 static int fail_detail(const char *name, const char *detail, const char *suffix)
 {
+    /* The library's way out, said as this command line takes it. */
+    static const char lib_way[] = "a forced delete", our_way[] = "`shmap rm --force`";
+    char said[2048];
+    const char *way = strstr(detail, lib_way);
+    if (way && strlen(detail) + sizeof our_way < sizeof said) {
+        snprintf(said, sizeof said, "%.*s%s%s", (int)(way - detail), detail, our_way,
+                 way + sizeof lib_way - 1);
+        detail = said;
+    }
     const char *colon = strstr(detail, ": ");
     if (colon && (mentions(detail, (size_t)(colon - detail), name) ||
                   is_quoted(detail, (size_t)(colon - detail), name) ||

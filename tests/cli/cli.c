@@ -257,6 +257,8 @@ TEST(cli__create_of_an_existing_name_fails_with_one_line_naming_it)
     RUN(1, "create", fname, "u8", "10", "--replace");
     snprintf(line, sizeof line, "shmap: %s: not a shmap segment: refusing to replace it", fname);
     CHECK_CONTAINS(err, line);
+    /* The way out as the command line takes it, not as the library's flag. */
+    CHECK_CONTAINS(err, "(remove it with `shmap rm --force` first)");
     check_one_line_error(err, fname);
     util_clear(&out, &err);
     /* Without --replace the name is said to be taken by something else than a segment. */
