@@ -1,5 +1,5 @@
 /*
- * shmap rm NAME... [--force] [--timeout SECONDS]
+ * shmap rm NAME... [--force] [--timeout SECONDS] [--missing-ok]
  *
  * Each name is deleted with shmap_delete(): it waits for the segment's lock holders (for
  * ever, or --timeout seconds), or with --force removes the name at once. Each name is
@@ -88,11 +88,11 @@ static int rm_enclosed(const char *name, int *status)
     return 1;
 }
 
-static const cli_opt rm_opts[] = {{"force", 0}, {"timeout", 1}, {NULL, 0}};
+static const cli_opt rm_opts[] = {{"force", 0}, {"timeout", 1}, {"missing-ok", 0}, {NULL, 0}};
 
 int cmd_rm(int argc, char **argv)
 {
-    int opt;
+    int opt, missing_ok = 0;
     unsigned flags = 0;
     double timeout = -1;
     cli_args a;
@@ -101,6 +101,8 @@ int cmd_rm(int argc, char **argv)
     while ((opt = cli_args_next(&a)) >= 0) {
         if (opt == 0) {
             flags |= SHMAP_DELETE_FORCE;
+        } else if (opt == 2) {
+            missing_ok = 1;
         } else if (cli_parse_timeout("rm", a.value, &timeout) != 0) {
             return CLI_EXIT_USAGE;
         }
@@ -119,6 +121,8 @@ int cmd_rm(int argc, char **argv)
         if (!(flags & SHMAP_DELETE_FORCE) && rm_enclosed(a.argv[i], &status))
             continue;
         int rc = shmap_delete(a.argv[i], timeout, flags);
+        if (rc == -ENOENT && missing_ok)
+            continue; /* no segment of that name: what a cleanup asks for */
         if (rc < 0 && !(cli_end_signal() && rc == -EINTR)) /* not the wait it ended */
             status = fail_rm(a.argv[i], rc);
     }

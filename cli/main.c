@@ -99,7 +99,7 @@ static const cli_command commands[] = {
      "A keyword change publishes nothing: the generation stays, and `shmap wait` and\n"
      "readers waiting for an update are not woken; they find the new keywords when they\n"
      "next read them. A raw array (--dtype) has no keywords: those options are refused."},
-    {"rm", cmd_rm, "rm NAME... [--timeout SECONDS] [--force]", "remove segments",
+    {"rm", cmd_rm, "rm NAME... [--timeout SECONDS] [--force] [--missing-ok]", "remove segments",
      "Deletes each NAME once nobody holds its lock: takes the exclusive lock (waiting for\n"
      "lock holders and hold-while-open users), removes the name, lets go. Processes that\n"
      "map a segment keep its memory until they unmap it; new opens find no such segment.\n"
@@ -107,6 +107,7 @@ static const cli_command commands[] = {
      "  --timeout S    give up on a NAME after S seconds (0: only try); by default wait\n"
      "  --force        remove at once without waiting; also removes objects that are not\n"
      "                 shmap segments (refused otherwise)\n"
+     "  --missing-ok   a NAME with no segment is not a failure (for cleanups)\n"
      "\n"
      "Goes on after a failure, and exits 1 if any NAME could not be removed; a malformed\n"
      "NAME is bad usage (exit 2) and stops it before it removes any."},

@@ -612,6 +612,16 @@ TEST(cli__rm_removes_segments_and_a_missing_name_exits_1)
     check_one_line_error(err, nm);
     util_clear(&out, &err);
     CHECK(!util_shm_exists(na));
+    /* --missing-ok: a cleanup that finds nothing under a name is no failure, with or
+     * without --force; other failures still are (a malformed name, here). */
+    create_f32_4x3(na);
+    RUN(0, "rm", nm, na, "--missing-ok");
+    CHECK_STR(err, "");
+    CHECK(!util_shm_exists(na));
+    RUN(0, "rm", "--force", "--missing-ok", nm);
+    CHECK_STR(err, "");
+    RUN(2, "rm", "--missing-ok", "bad/name");
+    util_clear(&out, &err);
 }
 
 TEST(cli__fill_ramp_then_cat_prints_0_to_n_minus_1)
