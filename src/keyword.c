@@ -456,7 +456,45 @@ static void slot_write(struct shmap__kwslot *slot, const shmap_keyword *kw)
     slot->type = (uint32_t)kw->type;
 }
 
-/* The slot named `upper` among `n`, or the first empty one in `*empty` (may stay NULL). */
+struct ranked {
+    uint32_t order;
+    uint32_t slot;
+};
+
+static int by_rank(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * The order number of a keyword new to the segment (keywords list in the order they were
+ * first set). kw_order only grows, by one for each new keyword, deleted ones included: a
+ * writer that sets and deletes a keyword per frame would wrap it (2^32) within weeks, or
+ * an hour flat out, and new keywords would then list first. Before that, the keywords in
+ * use are numbered again from 0, in their order. Inside a change (begin_change()), with
+ * the keyword lock held; the slot being filled is still empty (type 0).
+ */
+static uint32_t next_order(struct shmap__header *h, struct shmap__kwslot *slots, unsigned cap)
+{
+    if (h->kw_order > UINT32_MAX - SHMAP__KW_MAX_CAPACITY) {
+        struct ranked *r = malloc((cap ? cap : 1) * sizeof *r);
+        unsigned n = 0;
+        for (unsigned i = 0; r && i < cap; i++)
+            if (slots[i].type != 0)
+                r[n++] = (struct ranked){slots[i].order, i};
+        if (r) { /* (without memory, tried again at the next new keyword) */
+            qsort(r, n, sizeof *r, by_rank);
+            for (unsigned k = 0; k < n; k++)
+                slots[r[k].slot].order = k;
+            h->kw_order = n;
+        }
+        free(r);
+    }
+    return h->kw_order++;
+}
+
+/* The slot named `upper` among `n`, or the first empty one in `*empty` (may stay NULL). *//* The slot named `upper` among `n`, or the first empty one in `*empty` (may stay NULL). */
 static struct shmap__kwslot *slot_find(struct shmap__kwslot *slots, unsigned n,
                                        const char *upper, struct shmap__kwslot **empty)
 {
@@ -521,7 +559,7 @@ int shmap_keyword_set(shmap_seg *seg, const shmap_keyword *kw)
         slot = empty;
         memset(slot, 0, sizeof *slot);
         memcpy(slot->name, upper, sizeof slot->name);
-        slot->order = h->kw_order++;
+        slot->order = next_order(h, slots, cap);
     }
     slot_write(slot, kw);
     end_change(h);
@@ -881,7 +919,7 @@ int shmap_keyword_set_many(shmap_seg *seg, const shmap_keyword *kw, size_t n,
                 slot = &slots[m.free_at[next_free++]]; /* one of those counted above */
                 memset(slot, 0, sizeof *slot);
                 memcpy(slot->name, m.upper[i], sizeof slot->name);
-                slot->order = h->kw_order++;
+                slot->order = next_order(h, slots, cap);
             }
             slot_write(slot, &one);
         }

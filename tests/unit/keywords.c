@@ -104,6 +104,32 @@ TEST(keyword__replacing_keeps_one_entry_in_first_set_order)
     CHECK_OK(shmap_close(seg));
 }
 
+/* The order number new keywords get only grows (deleted ones count): near 2^32 the
+ * keywords in use are numbered again, so that new ones still list last. They listed first
+ * once it wrapped (a writer setting and deleting a keyword per frame gets there). */
+TEST(keyword__order_stays_first_set_order_when_its_counter_nears_its_end)
+{
+    shmap_seg *seg = make(test_name("kwwrap"), 0);
+    shmap_keyword first = kw_int("FIRST", 1), gone = kw_int("GONE", 0);
+    CHECK_OK(shmap_keyword_set(seg, &first));
+    CHECK_OK(shmap_keyword_set(seg, &gone));
+    CHECK_OK(shmap_keyword_delete(seg, "GONE"));
+    /* As 2^32 - 2 new keywords since would have left it. */
+    shmap__hdr(seg)->kw_order = UINT32_MAX - 1;
+    shmap_keyword second = kw_int("SECOND", 2), third = kw_int("THIRD", 3);
+    CHECK_OK(shmap_keyword_set(seg, &second));
+    CHECK_OK(shmap_keyword_set(seg, &third));
+    shmap_keyword more[2] = {kw_int("FOURTH", 4), kw_int("FIFTH", 5)};
+    CHECK_OK(shmap_keyword_set_many(seg, more, 2, NULL, 0));
+    shmap_keyword list[8];
+    CHECK_EQ_INT(shmap_keyword_list(seg, list, 8), 5);
+    const char *want[5] = {"FIRST", "SECOND", "THIRD", "FOURTH", "FIFTH"};
+    for (int i = 0; i < 5; i++)
+        CHECK_STR(list[i].name, want[i]);
+    CHECK(shmap__hdr(seg)->kw_order <= 5); /* numbered again from 0 */
+    CHECK_OK(shmap_close(seg));
+}
+
 TEST(keyword__names_are_case_insensitive_and_stored_upper_case)
 {
     shmap_seg *seg = make(test_name("kw"), 0);
