@@ -178,19 +178,31 @@ TEST(lock__a_read_only_handle_locks_when_its_user_may_write_the_segment)
     CHECK_OK(shmap_close(seg));
 }
 
-TEST(lock__a_read_only_handle_without_write_permission_gets_ereadonly)
+/* A segment of 4 bytes with permission bits @p mode. */
+static shmap_seg *make_mode(const char *name, mode_t mode)
 {
-    const char *name = test_name("ro0444");
     shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-    opts.mode = 0444;
+    opts.mode = mode;
     shmap_seg *seg = NULL;
     const uint64_t dims[1] = {4};
     CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
-    /* Root bypasses permission bits: the check runs in a child as "nobody". */
+    return seg;
+}
+
+/* In a child: root bypasses permission bits, so checks of them run as "nobody". */
+static void child_as_nobody(void)
+{
+    if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+        _exit(10);
+}
+
+TEST(lock__a_read_only_handle_without_write_permission_gets_ereadonly)
+{
+    const char *name = test_name("ro0444");
+    shmap_seg *seg = make_mode(name, 0444);
     pid_t pid = util_spawn();
     if (pid == 0) {
-        if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
-            _exit(10);
+        child_as_nobody();
         shmap_seg *ro = NULL;
         if (shmap_open(&ro, name, SHMAP_RDONLY) != 0)
             _exit(11);
@@ -214,18 +226,12 @@ TEST(lock__a_read_only_handle_without_write_permission_gets_ereadonly)
 TEST(lock__a_read_only_handle_whose_name_leads_to_another_users_segment_gets_eremoved)
 {
     const char *name = test_name("ro-gone");
-    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-    opts.mode = 0666;
-    shmap_seg *seg = NULL;
-    const uint64_t dims[1] = {4};
-    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    shmap_seg *seg = make_mode(name, 0666);
     struct util_chan c;
     util_chan_open(&c);
     pid_t pid = util_spawn();
     if (pid == 0) {
-        /* Root bypasses permission bits: the handle is "nobody"'s. */
-        if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
-            _exit(10);
+        child_as_nobody();
         shmap_seg *ro = NULL;
         if (shmap_open(&ro, name, SHMAP_RDONLY) != 0)
             _exit(11);
@@ -240,8 +246,7 @@ TEST(lock__a_read_only_handle_whose_name_leads_to_another_users_segment_gets_ere
     CHECK_EQ_INT(util_parent_recv(&c), 'O');
     CHECK_OK(shmap_close(seg)); /* the creator's close deletes it */
     CHECK(!util_shm_exists(name));
-    opts.mode = 0644;
-    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    seg = make_mode(name, 0644);
     util_parent_send(&c, 'R');
     CHECK_EQ_INT(test_wait(pid), 0);
     util_chan_close(&c);
