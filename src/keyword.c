@@ -494,7 +494,7 @@ static uint32_t next_order(struct shmap__header *h, struct shmap__kwslot *slots,
     return h->kw_order++;
 }
 
-/* The slot named `upper` among `n`, or the first empty one in `*empty` (may stay NULL). *//* The slot named `upper` among `n`, or the first empty one in `*empty` (may stay NULL). */
+/* The slot named `upper` among `n`, or the first empty one in `*empty` (may stay NULL). */
 static struct shmap__kwslot *slot_find(struct shmap__kwslot *slots, unsigned n,
                                        const char *upper, struct shmap__kwslot **empty)
 {

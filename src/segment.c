@@ -1303,16 +1303,16 @@ static const char removed_rw[] = "%s: deleted or replaced since this handle open
                                  "read-only, which takes the lock through the segment's name "
                                  "(a handle opened read-write before takes it without)";
 
-/* Opening the name read-write was refused: this user may not write the segment, unless the
- * name now leads to another object (ours deleted, and another user's made under its name),
- * which a read-only look at it tells. */
+/* Opening the object read-write was refused: this user may not write the segment, unless
+ * the name it was reached by (@p n, NULL for a descriptor) now leads to another object
+ * (ours deleted, and another user's made under its name), which a read-only look tells. */
 static int refused_rw(struct shmap__map *m, struct shmap__name *n)
 {
     struct shmap__obj obj = SHMAP__OBJ_INIT;
-    int rc = m->ops->open(n, SHMAP__ACC_RDONLY, &obj);
-    bool elsewhere = rc == -ENOENT || rc == -EIDRM ||
-                     (rc == 0 && (obj.st.st_dev != m->dev || obj.st.st_ino != m->ino));
-    if (rc == 0)
+    int rc = n ? m->ops->open(n, SHMAP__ACC_RDONLY, &obj) : 0;
+    bool elsewhere = n && (rc == -ENOENT || rc == -EIDRM ||
+                           (rc == 0 && (obj.st.st_dev != m->dev || obj.st.st_ino != m->ino)));
+    if (n && rc == 0)
         m->ops->close(&obj);
     if (elsewhere)
         return shmap__err(SHMAP_EREMOVED, removed_rw, m->name.name);
@@ -1335,11 +1335,8 @@ int shmap__header_map_rw(struct shmap__map *m, void **out)
     } else {
         rc = m->ops->open(&n, SHMAP__ACC_RDWR, &obj);
     }
-    if ((rc == -EACCES || rc == -EPERM) && m->fd < 0)
-        return refused_rw(m, &n);
     if (rc == -EACCES || rc == -EPERM)
-        return shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and this user may not write "
-                                           "the segment's lock table", who);
+        return refused_rw(m, m->fd < 0 ? &n : NULL);
     if (rc == -ENOENT || rc == -EIDRM)
         return shmap__err(SHMAP_EREMOVED, removed_rw, who);
     if (rc < 0)
