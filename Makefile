@@ -176,8 +176,8 @@ endif
 BUILD_FLAGS := $(CC) $(ALL_CFLAGS) $(FITS_CFLAGS) $(LDFLAGS) $(LDLIBS) FITS=$(origin FITS)$(FITS)
 remembered := $(call remember,$(B)/build-flags,$(BUILD_FLAGS))
 
-$(B)/%.o: %.c include/shmap.h $(wildcard src/*.h src/*/*.h) $(wildcard tests/*.h) $(wildcard cli/*.h) \
-	$(wildcard bench/*.h) $(B)/build-flags
+$(B)/%.o: %.c include/shmap.h $(wildcard src/*.h src/*/*.h) $(wildcard tests/*.h) \
+	$(wildcard cli/*.h) $(wildcard bench/*.h) $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -Isrc -c $< -o $@
 
