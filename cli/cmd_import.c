@@ -299,7 +299,7 @@ static int describe(source *s, const cli_raw *raw)
     } else if ((size_t)n >= 2 && prefix[0] == 0x1f && prefix[1] == 0x8b) {
         return cli_fail(s->path, "is gzip-compressed: decompress it first (gunzip -k FILE)");
     } else {
-        return cli_fail(s->path, "not a .npy file (no \\x93NUMPY magic) nor a FITS file (no "
+        return cli_fail(s->path, "not a .npy file (no 0x93 NUMPY magic) nor a FITS file (no "
                                  "'SIMPLE  =' card); give --dtype and --shape to import raw "
                                  "bytes");
     }

@@ -499,7 +499,7 @@ static int read_prelude(int fd, const unsigned char *prefix, size_t nprefix, siz
         return -1;
     have = have > 10 ? have : 10;
     if (memcmp(start, CLI_NPY_MAGIC, CLI_NPY_MAGIC_LEN) != 0)
-        return cli_errf(err, errsize, "not a .npy file (no \\x93NUMPY magic)");
+        return cli_errf(err, errsize, "not a .npy file (no 0x93 NUMPY magic)");
     unsigned major = start[6], minor = start[7];
     if (major < 1 || major > 3 || minor != 0)
         return cli_errf(err, errsize, ".npy format version %u.%u: this shmap reads 1.0, 2.0 "

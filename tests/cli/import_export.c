@@ -458,7 +458,7 @@ TEST(io__a_truncated_or_unknown_file_is_refused_and_leaves_no_segment)
 
     util_write_file(util_test_path("text.txt"), "hello, world\n", 13);
     RUN(1, "import", util_test_path("text.txt"), name);
-    CHECK_ERROR_LINE(err, "text.txt: not a .npy file (no \\x93NUMPY magic) nor a FITS file");
+    CHECK_ERROR_LINE(err, "text.txt: not a .npy file (no 0x93 NUMPY magic) nor a FITS file");
     CHECK_CONTAINS(err, "--dtype and --shape");
     RUN(1, "import", util_test_path("missing.npy"), name);
     CHECK_ERROR_LINE(err, "missing.npy: No such file or directory");
