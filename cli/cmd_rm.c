@@ -12,9 +12,9 @@
  * cli_end_if_signalled()): readers are not left to find a dead claimant first.
  *
  * Under a `shmap lock` of the same segment (a script run under the lock deletes what it
- * locked), the delete would wait for an ancestor for ever: under --write it runs under that
- * hold, as fill and set do (snapshot.c), and under --read, whose shared hold keeps a delete
- * out, it fails at once.
+ * locked), the delete would wait for an ancestor for ever: it fails at once instead, saying
+ * so. (Deleting under the enclosing hold would need the library's checks of the name made
+ * without the lock; --force removes the name without them.)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -49,43 +49,22 @@ static int fail_rm(const char *name, int rc)
 }
 
 /*
- * NAME under an enclosing `shmap lock` (see the top): 1 when handled here, with the exit
- * status in *@p status; 0 when no enclosing lock holds it, for shmap_delete() to do (and
- * to report what stops it).
+ * NAME under an enclosing `shmap lock` (see the top): 1 after saying so, 0 when no enclosing
+ * lock holds it, for shmap_delete() to do (and to report what stops it).
  */
-static int rm_enclosed(const char *name, int *status)
+static int rm_enclosed(const char *name)
 {
     shmap_seg *seg;
     if (!getenv("SHMAP_LOCK_PIDS") || shmap_open(&seg, name, SHMAP_RDONLY) < 0)
         return 0;
     pid_t holder = 0;
-    shmap_lockinfo li;
-    shmap_info mine, now;
-    if (!cli_enclosing_read(seg, &holder) || shmap_lock_info(seg, &li) < 0 ||
-        shmap_info_get(seg, &mine) < 0) {
-        shmap_close(seg);
-        return 0;
-    }
-    if (li.writer != holder) {
-        shmap_close(seg);
-        *status = cli_fail(name, "runs under `shmap lock --read` (pid %d), whose shared hold "
-                                 "would keep the delete waiting for ever: use `shmap lock "
-                                 "--write`", (int)holder);
-        return 1;
-    }
-    /* The enclosing hold is of the segment we opened: the name must still lead to it. */
-    int rc = shmap_stat(name, &now);
-    if (rc == 0 && (now.created_ns != mine.created_ns || now.creator_pid != mine.creator_pid))
-        rc = -EAGAIN;
-    if (rc == 0)
-        rc = shmap_unlink(name);
+    int enclosed = cli_enclosing_read(seg, &holder);
     shmap_close(seg);
-    if (rc == -EAGAIN)
-        *status = cli_fail(name, "was replaced meanwhile: the enclosing `shmap lock` (pid %d) "
-                                 "holds the lock of the segment it replaced", (int)holder);
-    else if (rc < 0)
-        *status = cli_fail_lib(name, rc);
-    return 1;
+    if (enclosed)
+        cli_fail(name, "runs under `shmap lock` (pid %d), which holds its lock: the delete "
+                       "would wait for it for ever; delete after that lock ends, or with "
+                       "--force", (int)holder);
+    return enclosed;
 }
 
 static const cli_opt rm_opts[] = {{"force", 0}, {"timeout", 1}, {"missing-ok", 0}, {NULL, 0}};
@@ -118,8 +97,10 @@ int cmd_rm(int argc, char **argv)
     int status = CLI_EXIT_OK;
     cli_hold_end_signals(1);
     for (int i = 0; i < a.npos && !cli_end_signal(); i++) {
-        if (!(flags & SHMAP_DELETE_FORCE) && rm_enclosed(a.argv[i], &status))
+        if (!(flags & SHMAP_DELETE_FORCE) && rm_enclosed(a.argv[i])) {
+            status = CLI_EXIT_FAIL;
             continue;
+        }
         int rc = shmap_delete(a.argv[i], timeout, flags);
         if (rc == -ENOENT && missing_ok)
             continue; /* no segment of that name: what a cleanup asks for */
