@@ -284,9 +284,12 @@ static inline const char *cli_plural(uint64_t n, const char *one, const char *ma
  * (an overlong form, a surrogate, a truncated sequence...). */
 size_t cli_utf8_next(const unsigned char *s, uint32_t *cp);
 /* Copy @p s with control characters (C0, DEL, C1) and bytes that are not valid UTF-8
- * written as \xNN, and a backslash as \\, so it stays on one line and shows what it holds
- * (and text that reads "\x01" is told from the byte). */
+ * written as \xNN, so it stays on one line and shows what it holds. A keyword's text
+ * keeps its backslashes as they are, so that a listed line reads back as it is. */
 void cli_escape_text(char *buf, size_t size, const char *s);
+/* The same for a name, with a backslash written \\: a name holding the text "\x01" is
+ * told from one holding the byte. */
+void cli_escape_name(char *buf, size_t size, const char *s);
 /* Take LC_CTYPE from the environment, or C.UTF-8 if that is not UTF-8 (once). */
 void cli_text_locale(void);
 /* Cells a terminal gives @p s (after cli_text_locale()): wcwidth() of each character. */

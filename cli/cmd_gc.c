@@ -50,7 +50,7 @@ static int on_event(const shmap_gc_event *ev, void *ctx)
 {
     struct tally *t = ctx;
     char name[4 * SHMAP_NAME_MAX];
-    cli_escape_text(name, sizeof name, ev->name);
+    cli_escape_name(name, sizeof name, ev->name);
     /* Kept, as the library's detail says; a kept transient segment said in the older way
      * (-EBUSY with no such detail) too. */
     const char *reason = ev->status < 0 ? kept_reason(ev->name) : NULL;

@@ -112,7 +112,7 @@ static void print_object(const shmap_info *info)
 {
     char buf[SHMAP_NAME_MAX];
     LINE("store", "%s", shmap_store_name(info->store));
-    cli_escape_text(buf, sizeof buf, info->os_handle);
+    cli_escape_name(buf, sizeof buf, info->os_handle);
     LINE("os_handle", "%s", buf);
     LINE("size", "%" PRIu64, info->size);
     cli_format_mode(buf, sizeof buf, info->mode);
@@ -145,7 +145,7 @@ static void print_array(const shmap_info *info)
 static void print_raw(const shmap_info *info, int priv)
 {
     char buf[SHMAP_NAME_MAX];
-    cli_escape_text(buf, sizeof buf, info->name);
+    cli_escape_name(buf, sizeof buf, info->name);
     LINE("name", "%s", buf);
     print_deleted(info);
     LINE("raw", "yes: no shmap header; the type and shape are those given");
@@ -161,7 +161,7 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
 {
     char buf[SHMAP_NAME_MAX], when[64], age[32];
 
-    cli_escape_text(buf, sizeof buf, info->name);
+    cli_escape_name(buf, sizeof buf, info->name);
     LINE("name", "%s", buf);
     print_deleted(info);
     print_object(info);

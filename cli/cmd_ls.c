@@ -101,7 +101,7 @@ static void format_lock(char *buf, size_t size, const shmap_lockinfo *li, unsign
 static void format_row(ls_row *r, const shmap_entry *e, owner_cache *owners, int64_t now)
 {
     const shmap_info *in = &e->info;
-    cli_escape_text(r->cell[COL_NAME], SHMAP_NAME_MAX, in->name);
+    cli_escape_name(r->cell[COL_NAME], SHMAP_NAME_MAX, in->name);
     cli_format_mode(r->cell[COL_MODE], SHMAP_NAME_MAX, in->mode);
     snprintf(r->cell[COL_OWNER], SHMAP_NAME_MAX, "%s", owner_name(owners, in->uid));
     if (e->status != 0) {

@@ -51,7 +51,8 @@ size_t cli_utf8_next(const unsigned char *s, uint32_t *out)
     return n;
 }
 
-void cli_escape_text(char *buf, size_t size, const char *str)
+/* cli_escape_text(), and with @p names, a backslash doubled. */
+static void escape(char *buf, size_t size, const char *str, int names)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t used = 0;
@@ -65,12 +66,13 @@ void cli_escape_text(char *buf, size_t size, const char *str)
          * is no valid sequence, so it is escaped in turn. */
         if (escape)
             n = 1;
-        if (used + (escape ? 4 : *s == '\\' ? 2 : n) >= size)
+        int twice = names && *s == '\\';
+        if (used + (escape ? 4 : twice ? 2 : n) >= size)
             break;
         if (escape) {
             snprintf(buf + used, size - used, "\\x%02x", *s);
             used += 4;
-        } else if (*s == '\\') {
+        } else if (twice) {
             /* Doubled: else a name holding the text "\x01" would print as one holding 0x01. */
             memcpy(buf + used, "\\\\", 2);
             used += 2;
@@ -81,6 +83,16 @@ void cli_escape_text(char *buf, size_t size, const char *str)
         s += n;
     }
     buf[used] = '\0';
+}
+
+void cli_escape_text(char *buf, size_t size, const char *str)
+{
+    escape(buf, size, str, 0);
+}
+
+void cli_escape_name(char *buf, size_t size, const char *str)
+{
+    escape(buf, size, str, 1);
 }
 
 void cli_text_locale(void)

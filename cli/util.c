@@ -60,7 +60,7 @@ static void vprint_error(const char *name, const char *suffix, const char *fmt, 
     format_msg(msg, sizeof msg, fmt, ap);
     /* An empty name would print as "shmap: : ..."; quote it so the reader sees it. */
     if (name)
-        cli_escape_text(who, sizeof who, *name ? name : "''");
+        cli_escape_name(who, sizeof who, *name ? name : "''");
     cli_escape_text(text, sizeof text, msg);
     /* Written at once: commands sharing a stderr do not interleave their lines. */
     snprintf(line, sizeof line, "shmap: %s%s%s%s\n", name ? who : "", name ? ": " : "", text,

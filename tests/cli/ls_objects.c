@@ -328,6 +328,16 @@ TEST(cli__a_backslash_in_a_name_is_doubled_so_escapes_stay_unambiguous)
     RUN(1, "create", name, "u8", "4");
     snprintf(want, sizeof want, "shmap: %sbs\\\\x01: ", test_prefix());
     CHECK_CONTAINS(err, want);
+    /* A keyword's text keeps its backslashes single: the value prints as it is, and a
+     * listed line reads back as it is. */
+    RUN(0, "keyword", name, "Q=a\\b / com\\ment");
+    RUN(0, "keyword", name, "Q");
+    CHECK_STR(out, "a\\b\n");
+    RUN(0, "keyword", name);
+    CHECK_CONTAINS(out, "'a\\b' / com\\ment\n");
+    RUN(0, "keyword", name, "Q='a\\b' / com\\ment");
+    RUN(0, "keyword", name, "Q");
+    CHECK_STR(out, "a\\b\n");
     RUN(0, "rm", name);
     util_clear(&out, &err);
 }
