@@ -188,12 +188,15 @@ static int die_of(const saved_signals *s, int sig)
 /*
  * End by @p sig, which ended COMMAND (see the top of this file), with the dispositions and
  * mask inherited (a signal inherited ignored or blocked leaves the status 128 + @p sig).
- * Without a core dump: COMMAND's, if it made one, is the one that tells something.
+ * Without a core dump: COMMAND's, if it made one, is the one that tells something. (Not
+ * dumpable as well as a core limit of 0: a core_pattern that pipes to a crash handler
+ * ignores the limit.)
  */
 static int die_like_command(int sig)
 {
     const struct rlimit none = {0, 0};
     setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0);
     fflush(NULL);
     raise(sig);
     return 128 + sig;

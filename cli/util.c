@@ -43,9 +43,14 @@ static void format_msg(char *msg, size_t size, const char *fmt, va_list ap)
     char *full = len >= 0 && (size_t)len >= size ? malloc((size_t)len + 1) : NULL;
     if (full) {
         vsnprintf(full, (size_t)len + 1, fmt, again);
-        size_t keep = (size - 64) / 2;
-        snprintf(msg, size, "%.*s[... %zu bytes cut ...]%s", (int)keep, full,
-                 (size_t)len - 2 * keep, full + (size_t)len - keep);
+        /* Cut between characters: not before a UTF-8 continuation byte. */
+        size_t head = (size - 64) / 2, tail = (size_t)len - head;
+        while (head > 0 && ((unsigned char)full[head] & 0xc0) == 0x80)
+            head--;
+        while (tail < (size_t)len && ((unsigned char)full[tail] & 0xc0) == 0x80)
+            tail++;
+        snprintf(msg, size, "%.*s[... %zu bytes cut ...]%s", (int)head, full, tail - head,
+                 full + tail);
         free(full);
     }
     va_end(again);
@@ -318,7 +323,10 @@ static int fail_detail(const char *name, const char *detail, const char *suffix)
     /* The library's way out, said as this command line takes it. */
     static const char lib_way[] = "a forced delete", our_way[] = "`shmap rm --force`";
     char said[2048];
-    const char *way = strstr(detail, lib_way);
+    /* The last: a name quoted before it may hold the same words. */
+    const char *way = NULL;
+    for (const char *p = strstr(detail, lib_way); p; p = strstr(p + 1, lib_way))
+        way = p;
     if (way && strlen(detail) + sizeof our_way < sizeof said) {
         snprintf(said, sizeof said, "%.*s%s%s", (int)(way - detail), detail, our_way,
                  way + sizeof lib_way - 1);

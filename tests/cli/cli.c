@@ -257,9 +257,18 @@ TEST(cli__create_of_an_existing_name_fails_with_one_line_naming_it)
     RUN(1, "create", fname, "u8", "10", "--replace");
     snprintf(line, sizeof line, "shmap: %s: not a shmap segment: refusing to replace it", fname);
     CHECK_CONTAINS(err, line);
-    /* The way out as the command line takes it, not as the library's flag. */
+    /* The way out as the command line takes it, not as the library's flag; a name that
+     * holds the library's words keeps them. */
     CHECK_CONTAINS(err, "(remove it with `shmap rm --force` first)");
     check_one_line_error(err, fname);
+    const char *odd = util_test_path("a forced delete");
+    util_write_file(odd, "my notes\n", 9);
+    char oname[SHMAP_NAME_MAX];
+    snprintf(oname, sizeof oname, "file:%s", odd);
+    RUN(1, "create", oname, "u8", "10", "--replace");
+    snprintf(line, sizeof line, "shmap: %s: not a shmap segment: refusing to replace it (remove "
+             "it with `shmap rm --force` first)\n", oname);
+    CHECK_STR(err, line);
     util_clear(&out, &err);
     /* Without --replace the name is said to be taken by something else than a segment. */
     RUN(1, "create", fname, "u8", "10");

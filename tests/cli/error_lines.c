@@ -341,5 +341,14 @@ TEST(cli__an_error_about_a_very_long_value_keeps_its_reason)
     CHECK_CONTAINS(err, "aaaa' (octal, 1 to 0777) (see shmap help create)\n");
     CHECK(strchr(err, '\n') == err + strlen(err) - 1); /* one line */
     CHECK(!util_shm_exists(name));
+    /* Cut between characters, not inside one (a byte alone would print as \xNN). */
+    char wide[3001];
+    for (size_t i = 0; i + 2 < sizeof wide; i += 2)
+        memcpy(wide + i, "\xc3\xa9", 2);
+    wide[sizeof wide - 1] = '\0';
+    RUN(2, "create", name, "u8", "4", "--mode", wide);
+    CHECK_CONTAINS(err, "\xc3\xa9[... ");
+    CHECK_CONTAINS(err, " bytes cut ...]\xc3\xa9");
+    CHECK(!strstr(err, "\\x"));
     util_clear(&out, &err);
 }
