@@ -346,6 +346,14 @@ TEST(cli__an_error_about_a_very_long_value_keeps_its_reason)
     for (size_t i = 0; i + 2 < sizeof wide; i += 2)
         memcpy(wide + i, "\xc3\xa9", 2);
     wide[sizeof wide - 1] = '\0';
+    for (int shift = 0; shift < 2; shift++) { /* the characters at odd and even offsets */
+        memmove(wide + 1, wide, sizeof wide - 2);
+        wide[0] = 'x';
+        if ((unsigned char)wide[sizeof wide - 2] == 0xc3) /* no character cut at the end */
+            wide[sizeof wide - 2] = 'y';
+        RUN(2, "create", name, "u8", "4", "--mode", wide);
+        CHECK(!strstr(err, "\\x"));
+    }
     RUN(2, "create", name, "u8", "4", "--mode", wide);
     CHECK_CONTAINS(err, "\xc3\xa9[... ");
     CHECK_CONTAINS(err, " bytes cut ...]\xc3\xa9");
