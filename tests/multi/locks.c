@@ -221,36 +221,39 @@ TEST(lock__a_read_only_handle_without_write_permission_gets_ereadonly)
 }
 
 /* The segment a read-only handle opened is deleted, and a segment this user may not write
- * is made under its name: locking says the handle's segment is gone, not that this user may
- * not write it (which it could). */
+ * (nor read, the second time) is made under its name: locking says the handle's segment is
+ * gone, not that this user may not write it (which it could). */
 TEST(lock__a_read_only_handle_whose_name_leads_to_another_users_segment_gets_eremoved)
 {
-    const char *name = test_name("ro-gone");
-    shmap_seg *seg = make_mode(name, 0666);
-    struct util_chan c;
-    util_chan_open(&c);
-    pid_t pid = util_spawn();
-    if (pid == 0) {
-        child_as_nobody();
-        shmap_seg *ro = NULL;
-        if (shmap_open(&ro, name, SHMAP_RDONLY) != 0)
-            _exit(11);
-        util_child_send(&c, 'O');
-        if (util_child_recv(&c) != 'R')
-            _exit(12);
-        int rc = shmap_lock(ro, SHMAP_LOCK_SHARED, 0);
-        if (rc != SHMAP_EREMOVED || !strstr(shmap_last_error(), "deleted or replaced"))
-            _exit(rc == SHMAP_EREADONLY ? 13 : 14);
-        _exit(shmap_close(ro) == 0 ? 0 : 15);
+    const mode_t modes[2] = {0644, 0600};
+    for (int k = 0; k < 2; k++) {
+        const char *name = test_name("ro-gone");
+        shmap_seg *seg = make_mode(name, 0666);
+        struct util_chan c;
+        util_chan_open(&c);
+        pid_t pid = util_spawn();
+        if (pid == 0) {
+            child_as_nobody();
+            shmap_seg *ro = NULL;
+            if (shmap_open(&ro, name, SHMAP_RDONLY) != 0)
+                _exit(11);
+            util_child_send(&c, 'O');
+            if (util_child_recv(&c) != 'R')
+                _exit(12);
+            int rc = shmap_lock(ro, SHMAP_LOCK_SHARED, 0);
+            if (rc != SHMAP_EREMOVED || !strstr(shmap_last_error(), "deleted or replaced"))
+                _exit(rc == SHMAP_EREADONLY ? 13 : 14);
+            _exit(shmap_close(ro) == 0 ? 0 : 15);
+        }
+        CHECK_EQ_INT(util_parent_recv(&c), 'O');
+        CHECK_OK(shmap_close(seg)); /* the creator's close deletes it */
+        CHECK(!util_shm_exists(name));
+        seg = make_mode(name, modes[k]);
+        util_parent_send(&c, 'R');
+        CHECK_EQ_INT(test_wait(pid), 0);
+        util_chan_close(&c);
+        CHECK_OK(shmap_close(seg));
     }
-    CHECK_EQ_INT(util_parent_recv(&c), 'O');
-    CHECK_OK(shmap_close(seg)); /* the creator's close deletes it */
-    CHECK(!util_shm_exists(name));
-    seg = make_mode(name, 0644);
-    util_parent_send(&c, 'R');
-    CHECK_EQ_INT(test_wait(pid), 0);
-    util_chan_close(&c);
-    CHECK_OK(shmap_close(seg));
 }
 
 TEST(lock__hold_while_open_makes_opens_wait_for_each_other)
