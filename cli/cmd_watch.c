@@ -53,8 +53,10 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-/* The terminal's settings while watch reads keys: as found, and with echo off. */
+/* The terminal's settings while watch reads keys: as found, and with echo off; and
+ * whether they are put back for good (watch is ending), after which none turns echo off. */
 static struct termios tty_saved, tty_keys;
+static volatile sig_atomic_t tty_done;
 
 /* Signals that end a process by default: while echo is off, caught to put it back first. */
 static const int ending_signals[] = {SIGHUP,  SIGQUIT, SIGALRM,   SIGUSR1, SIGUSR2,
@@ -77,6 +79,7 @@ static void tty_put_back(void)
 static void on_ending(int sig)
 {
     int e = errno;
+    tty_done = 1;
     tty_put_back();
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -86,19 +89,29 @@ static void on_ending(int sig)
     errno = e;
 }
 
+/* The signals watch catches while echo is off: each handler holds off the others. */
+static void tty_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < NENDING; i++)
+        sigaddset(set, ending_signals[i]);
+    sigaddset(set, SIGTSTP);
+    sigaddset(set, SIGCONT);
+}
+
 /* Catch @p sig with @p fn, unless it was inherited ignored (nohup, a background job). */
 static void catch_signal(int sig, void (*fn)(int), struct sigaction *old)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = fn;
+    tty_signals(&sa.sa_mask);
     sigaction(sig, NULL, old);
     if (old->sa_handler == SIG_DFL)
         sigaction(sig, &sa, NULL);
 }
 
-/* Ctrl-Z: the settings back, stopped here, and echo off again once continued in the
- * foreground (in the background the keys are not read: the change waits for the end). */
+/* Ctrl-Z: the settings back, and stopped here. */
 static void on_stop(int sig)
 {
     int e = errno;
@@ -111,10 +124,19 @@ static void on_stop(int sig)
     sigemptyset(&set);
     sigaddset(&set, sig);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
-    raise(sig); /* stopped until SIGCONT */
+    raise(sig); /* stopped until SIGCONT, whose handler runs once this one returns */
     sigaction(sig, &ours, NULL);
+    errno = e;
+}
+
+/* Continued (`fg`, or `bg` and then `fg`): echo off again once in the foreground; in the
+ * background the keys are not read, and the change waits for the next SIGCONT. */
+static void on_cont(int sig)
+{
+    (void)sig;
+    int e = errno;
     pid_t fg = tcgetpgrp(0);
-    if (fg >= 0 && fg == getpgrp())
+    if (!tty_done && fg >= 0 && fg == getpgrp())
         tcsetattr(0, TCSANOW, &tty_keys);
     errno = e;
 }
@@ -399,7 +421,7 @@ int cmd_watch(int argc, char **argv)
         return cli_fail(name, "out of memory for a %zu-byte frame", fsize);
     }
 
-    struct sigaction sa, old_int, old_term, old_ending[NENDING], old_tstp;
+    struct sigaction sa, old_int, old_term, old_ending[NENDING], old_tstp, old_cont;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: a wait returns at once */
     sigaction(SIGINT, &sa, &old_int);
@@ -413,6 +435,7 @@ int cmd_watch(int argc, char **argv)
         for (size_t i = 0; i < NENDING; i++)
             catch_signal(ending_signals[i], on_ending, &old_ending[i]);
         catch_signal(SIGTSTP, on_stop, &old_tstp);
+        catch_signal(SIGCONT, on_cont, &old_cont);
         tcsetattr(0, TCSANOW, &tty_keys);
     } else {
         keys = 0;
@@ -508,11 +531,18 @@ int cmd_watch(int argc, char **argv)
     if (tty)
         fputc('\n', stdout);
     if (keys) {
-        /* Put back even if moved to the background meanwhile (Ctrl-Z, bg). */
+        /* Put back even if moved to the background meanwhile (Ctrl-Z, bg), with the
+         * signals held off until their own dispositions are back. */
+        sigset_t held, old;
+        tty_signals(&held);
+        sigprocmask(SIG_BLOCK, &held, &old);
+        tty_done = 1;
         tty_put_back();
         for (size_t i = 0; i < NENDING; i++)
             sigaction(ending_signals[i], &old_ending[i], NULL);
         sigaction(SIGTSTP, &old_tstp, NULL);
+        sigaction(SIGCONT, &old_cont, NULL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

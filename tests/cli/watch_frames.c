@@ -526,7 +526,8 @@ static int watch_event(int fd)
  * watch turns the terminal's echo off to read 'q': Ctrl-Z (SIGTSTP) must put it back while
  * watch is stopped and turn it off again when watch is continued in the foreground, and a
  * signal that ends watch other than SIGINT and SIGTERM (Ctrl-\, a hangup, SIGUSR1) must put
- * it back before watch ends: the terminal was left without echo. A session on a new
+ * it back before watch ends: the terminal was left without echo. After Ctrl-Z, `bg` and
+ * `fg`, echo is off again (it stayed on, and 'q' waited for Enter). A session on a new
  * pseudo-terminal runs watch in the foreground group of its own, under a leader that
  * reports watch's stops and end.
  */
@@ -565,16 +566,29 @@ TEST(cli__watch_puts_the_terminal_back_when_stopped_or_ended_by_a_signal)
         /* watch in a foreground group of its own (a group whose members' parents are all in
          * it or out of the session is orphaned, and Ctrl-Z does not stop one). */
         setpgid(w, w);
+        signal(SIGTTOU, SIG_IGN); /* the leader moves the foreground from the background */
         if (tcsetpgrp(fd, w) < 0 || write(go[1], "g", 1) != 1 ||
             write(report[1], &w, sizeof w) != (ssize_t)sizeof w)
             _exit(3);
-        for (int st;;) {
+        for (int st, stops = 0, fg_done = 0;;) {
             if (waitpid(w, &st, WUNTRACED | WCONTINUED) != w)
                 _exit(4);
             if (write(report[1], &st, sizeof st) != (ssize_t)sizeof st)
                 _exit(5);
             if (WIFEXITED(st) || WIFSIGNALED(st))
                 _exit(0);
+            /* After the second Ctrl-Z, as a shell's `bg` and then `fg` do. */
+            if (WIFSTOPPED(st) && ++stops == 2 &&
+                (tcsetpgrp(fd, getpgrp()) < 0 || kill(w, SIGCONT) < 0))
+                _exit(6);
+            if (WIFCONTINUED(st) && stops == 2 && !fg_done) {
+                fg_done = 1;
+                usleep(300000); /* watch runs in the background meanwhile */
+                int fg = 0x7fffffff;
+                if (tcsetpgrp(fd, w) < 0 || kill(w, SIGCONT) < 0 ||
+                    write(report[1], &fg, sizeof fg) != (ssize_t)sizeof fg)
+                    _exit(7);
+            }
         }
     }
     close(report[1]);
@@ -587,6 +601,13 @@ TEST(cli__watch_puts_the_terminal_back_when_stopped_or_ended_by_a_signal)
     CHECK(tty_cooked(master));
     CHECK(kill(w, SIGCONT) == 0);
     CHECK(WIFCONTINUED(watch_event(report[0])));
+    tty_wait(master, 0);
+    /* Ctrl-Z, `bg`: echo stays on while watch runs in the background; `fg`: off again. */
+    CHECK(kill(w, SIGTSTP) == 0);
+    CHECK(WIFSTOPPED(watch_event(report[0])));
+    CHECK(WIFCONTINUED(watch_event(report[0])));
+    CHECK(tty_cooked(master));
+    CHECK_EQ_INT(watch_event(report[0]), 0x7fffffff);
     tty_wait(master, 0);
     CHECK(kill(w, SIGHUP) == 0);
     int st = watch_event(report[0]);
