@@ -74,6 +74,15 @@ static void tty_put_back(void)
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Give @p sig its default action again, keeping the one it had in @p old (if not NULL). */
+static void to_default(int sig, struct sigaction *old)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, old);
+}
+
 /* An ending signal: the settings back, then the signal's own default action, which ends
  * the process once the handler returns (the signal is held until then). */
 static void on_ending(int sig)
@@ -81,10 +90,7 @@ static void on_ending(int sig)
     int e = errno;
     tty_done = 1;
     tty_put_back();
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigaction(sig, &dfl, NULL);
+    to_default(sig, NULL);
     raise(sig);
     errno = e;
 }
@@ -116,10 +122,8 @@ static void on_stop(int sig)
 {
     int e = errno;
     tty_put_back();
-    struct sigaction dfl, ours;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigaction(sig, &dfl, &ours);
+    struct sigaction ours;
+    to_default(sig, &ours);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, sig);

@@ -27,10 +27,6 @@
 static const char *subject;
 
 /*
- * One error line: "shmap: ", @p name and ": " when there is one, the message, and @p suffix
- * (NULL: none) as it is: the pointer to the help of a usage error.
- */
-/*
  * A message into @p msg. One longer than that quotes a very long argument (a value of
  * kilobytes): its start and its end, where the reason is, are kept and the middle cut, so
  * that the line still says what was wrong.
@@ -56,6 +52,10 @@ static void format_msg(char *msg, size_t size, const char *fmt, va_list ap)
     va_end(again);
 }
 
+/*
+ * One error line: "shmap: ", @p name and ": " when there is one, the message, and @p suffix
+ * (NULL: none) as it is: the pointer to the help of a usage error.
+ */
 static void vprint_error(const char *name, const char *suffix, const char *fmt, va_list ap)
 {
     /* Escaped, because a control character (a newline in a name) would split the line, and

@@ -1303,36 +1303,13 @@ static const char removed_rw[] = "%s: deleted or replaced since this handle open
                                  "read-only, which takes the lock through the segment's name "
                                  "(a handle opened read-write before takes it without)";
 
-/* Does the name @p n lead elsewhere than @p m's object, or nowhere? A file's (a POSIX
- * object's is one) is looked at with stat(2), which needs no read permission; a System V
- * key, by an open read-only. */
-static bool name_elsewhere(const struct shmap__map *m, struct shmap__name *n)
-{
-    char path[SHMAP_NAME_MAX + 16];
-    const char *file = NULL;
-    if (n->store == SHMAP_STORE_FILE)
-        file = n->os_handle;
-    else if (n->store == SHMAP_STORE_POSIX && shmap__posix_path(path, sizeof path, n->os_handle))
-        file = path;
-    struct stat st;
-    if (file)
-        return stat(file, &st) < 0 ? errno == ENOENT
-                                   : st.st_dev != m->dev || st.st_ino != m->ino;
-    struct shmap__obj obj = SHMAP__OBJ_INIT;
-    int rc = m->ops->open(n, SHMAP__ACC_RDONLY, &obj);
-    bool elsewhere = rc == -ENOENT || rc == -EIDRM ||
-                     (rc == 0 && (obj.st.st_dev != m->dev || obj.st.st_ino != m->ino));
-    if (rc == 0)
-        m->ops->close(&obj);
-    return elsewhere;
-}
-
 /* Opening the object read-write was refused: this user may not write the segment, unless
- * the name it was reached by (@p n, NULL for a descriptor) now leads to another object
- * (ours deleted, and another user's made under its name). */
-static int refused_rw(struct shmap__map *m, struct shmap__name *n)
+ * its name (@p by_name: it was reached by one, not by a descriptor) now leads to another
+ * object or none (ours deleted, and another user's made under its name), which
+ * shmap__map_named() tells without needing to read it. */
+static int refused_rw(struct shmap__map *m, bool by_name)
 {
-    if (n && name_elsewhere(m, n))
+    if (by_name && !shmap__map_named(m))
         return shmap__err(SHMAP_EREMOVED, removed_rw, m->name.name);
     return shmap__err(SHMAP_EREADONLY, "%s: opened read-only, and this user may not write "
                                        "the segment's lock table", m->name.name);
@@ -1354,7 +1331,7 @@ int shmap__header_map_rw(struct shmap__map *m, void **out)
         rc = m->ops->open(&n, SHMAP__ACC_RDWR, &obj);
     }
     if (rc == -EACCES || rc == -EPERM)
-        return refused_rw(m, m->fd < 0 ? &n : NULL);
+        return refused_rw(m, m->fd < 0);
     if (rc == -ENOENT || rc == -EIDRM)
         return shmap__err(SHMAP_EREMOVED, removed_rw, who);
     if (rc < 0)

@@ -189,11 +189,16 @@ static shmap_seg *make_mode(const char *name, mode_t mode)
     return seg;
 }
 
-/* In a child: root bypasses permission bits, so checks of them run as "nobody". */
-static void child_as_nobody(void)
+/* In a child: a read-only handle on @p name that "nobody" opened (root bypasses permission
+ * bits, so checks of them run as another user). Exits 10 or 11 when it cannot. */
+static shmap_seg *nobody_opens_read_only(const char *name)
 {
     if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
         _exit(10);
+    shmap_seg *ro = NULL;
+    if (shmap_open(&ro, name, SHMAP_RDONLY) != 0)
+        _exit(11);
+    return ro;
 }
 
 TEST(lock__a_read_only_handle_without_write_permission_gets_ereadonly)
@@ -202,10 +207,7 @@ TEST(lock__a_read_only_handle_without_write_permission_gets_ereadonly)
     shmap_seg *seg = make_mode(name, 0444);
     pid_t pid = util_spawn();
     if (pid == 0) {
-        child_as_nobody();
-        shmap_seg *ro = NULL;
-        if (shmap_open(&ro, name, SHMAP_RDONLY) != 0)
-            _exit(11);
+        shmap_seg *ro = nobody_opens_read_only(name);
         if (shmap_lock(ro, SHMAP_LOCK_SHARED, 0) != SHMAP_EREADONLY ||
             !strstr(shmap_last_error(), name))
             _exit(12);
@@ -233,10 +235,7 @@ TEST(lock__a_read_only_handle_whose_name_leads_to_another_users_segment_gets_ere
         util_chan_open(&c);
         pid_t pid = util_spawn();
         if (pid == 0) {
-            child_as_nobody();
-            shmap_seg *ro = NULL;
-            if (shmap_open(&ro, name, SHMAP_RDONLY) != 0)
-                _exit(11);
+            shmap_seg *ro = nobody_opens_read_only(name);
             util_child_send(&c, 'O');
             if (util_child_recv(&c) != 'R')
                 _exit(12);
