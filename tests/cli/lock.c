@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -320,6 +321,39 @@ TEST(cli__lock_passes_sigterm_to_the_command_and_ends_by_it_too)
     CHECK_CONTAINS(err, want);
     util_clear(&out, &err);
     close(fd);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
+}
+
+/*
+ * A command that dies of a signal which dumps core (SIGQUIT here; SIGSEGV and SIGABRT are
+ * alike): shmap ends by that signal too, so a shell sees 128 + 3, but writes no core of its
+ * own, even where the core limit would let it. The command keeps its own (here: none, by its
+ * own `ulimit -c 0`). SIGTERM, above, never dumps, so it cannot show this.
+ */
+TEST(cli__lock_ends_by_a_dumping_signal_without_a_core_of_its_own)
+{
+    const char *name = test_name("quit");
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    const char *dir = util_test_dir();
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        const struct rlimit all = {RLIM_INFINITY, RLIM_INFINITY};
+        if (setrlimit(RLIMIT_CORE, &all) != 0 || chdir(dir) != 0)
+            _exit(126);
+        execl(test_shmap_bin(), test_shmap_bin(), "lock", name, "--", "sh", "-c",
+              "ulimit -c 0; kill -QUIT $$", (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        CHECK(errno == EINTR);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGQUIT);
+    CHECK(!WCOREDUMP(status));
+    CHECK_EQ_INT(util_dir_entries(dir), 0);
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK_EQ_INT(li.writer, 0);
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }
