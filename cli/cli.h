@@ -231,13 +231,18 @@ const char *cli_subject(void);
 int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dtype *dtype,
                    const char **fields);
 
-/* Seconds in an argument: a non-negative number, inf included. 0 or -1. */
+/* @p s past its leading blanks (isspace). */
+const char *cli_skip_blanks(const char *s);
+
+/* Seconds in an argument: a non-negative number, inf included, blanks around it let be.
+ * 0 or -1. */
 int cli_parse_seconds(const char *text, double *out);
 
 /* --timeout of `lock` and `rm`: finite seconds. 0, or CLI_EXIT_USAGE after a usage error. */
 int cli_parse_timeout(const char *cmd, const char *text, double *out);
 
-/* Numbers in arguments: whole text, decimal (or 0x hex), no overflow. 0 or -1. */
+/* Numbers in arguments: whole text, decimal (or 0x hex), no overflow. 0 or -1. Blanks
+ * around a number are let be, as in values: "$(wc -l < f)" may hold some. */
 int cli_parse_u64(const char *text, uint64_t *out);
 int cli_parse_i64(const char *text, int64_t *out);
 

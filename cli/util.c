@@ -530,7 +530,15 @@ const char *cli_subject(void)
     return subject;
 }
 
-int cli_parse_u64(const char *text, uint64_t *out)
+const char *cli_skip_blanks(const char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    return s;
+}
+
+/* A number at the very start of @p text, with nothing but blanks after it. */
+static int parse_u64_here(const char *text, uint64_t *out)
 {
     int base = 10;
     const char *digits = text;
@@ -544,17 +552,23 @@ int cli_parse_u64(const char *text, uint64_t *out)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(digits, &end, base);
-    if (errno == ERANGE || *end != '\0')
+    if (errno == ERANGE || *cli_skip_blanks(end) != '\0')
         return -1;
     *out = v;
     return 0;
 }
 
+int cli_parse_u64(const char *text, uint64_t *out)
+{
+    return parse_u64_here(cli_skip_blanks(text), out);
+}
+
 int cli_parse_i64(const char *text, int64_t *out)
 {
+    text = cli_skip_blanks(text);
     int neg = text[0] == '-';
     uint64_t mag;
-    if (cli_parse_u64(text + (neg || text[0] == '+'), &mag) < 0)
+    if (parse_u64_here(text + (neg || text[0] == '+'), &mag) < 0)
         return -1;
     if (neg) {
         if (mag > (uint64_t)INT64_MAX + 1)
@@ -571,17 +585,23 @@ int cli_parse_i64(const char *text, int64_t *out)
 int cli_parse_seconds(const char *text, double *out)
 {
     /* Decimal seconds ("2", "0.5", "1e-3") or "inf": strtod's hexadecimal ("0x10" would be
-     * 16 s) and blanks are no way to write them. */
+     * 16 s) is no way to write them. */
+    text = cli_skip_blanks(text);
+    size_t len = strlen(text);
+    while (len && isspace((unsigned char)text[len - 1]))
+        len--;
     const char *w = text + (text[0] == '+');
-    bool word = strcasecmp(w, "inf") == 0 || strcasecmp(w, "infinity") == 0;
-    if (!word && text[strspn(text, "0123456789.eE+-")] != '\0')
+    size_t wlen = len - (size_t)(w - text);
+    bool word = (wlen == 3 && strncasecmp(w, "inf", 3) == 0) ||
+                (wlen == 8 && strncasecmp(w, "infinity", 8) == 0);
+    if (!word && strspn(text, "0123456789.eE+-") < len)
         return -1;
     char *end;
     errno = 0;
     double v = strtod(text, &end);
     /* Beyond a double's range, a tiny value (1e-400) is 0 and a huge one (1e400) infinity,
      * as strtod gives them. */
-    if (*text == '\0' || *end != '\0' || (errno && errno != ERANGE) || isnan(v) || v < 0)
+    if (len == 0 || end != text + len || (errno && errno != ERANGE) || isnan(v) || v < 0)
         return -1;
     *out = v;
     return 0;
@@ -650,9 +670,11 @@ static int parse_shape(const char *text, cli_raw *r, char *err, size_t errsize)
         char item[32];
         uint64_t d;
         snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), p);
+        const char *digits = cli_skip_blanks(item);
+        size_t ndigits = strspn(digits, "0123456789");
         /* Digits only: 0x would collide with the x separator, and a sign means nothing. */
-        if (len == 0 || len >= sizeof item || strspn(item, "0123456789") != len ||
-            cli_parse_u64(item, &d) < 0 || d == 0) {
+        if (len >= sizeof item || ndigits == 0 || *cli_skip_blanks(digits + ndigits) != '\0' ||
+            cli_parse_u64(digits, &d) < 0 || d == 0) {
             snprintf(err, errsize, "invalid dimension '%.*s' (give D,D,... or DxD..., each a "
                                    "positive decimal integer)", (int)(len > 40 ? 40 : len), p);
             return -1;

@@ -104,7 +104,7 @@ TEST(cli__rm_timeout_fails_with_status_1_naming_the_holder_and_force_removes_at_
     util_clear(&out, &err);
     /* Decimal seconds only ("0x10" is not 16 s), and beyond a double's range: a tiny
      * value is 0, a huge one infinite, which rm has no use for. */
-    static const char *const bad[] = {"0x10", " 1", "1 ", "1e400", "inf", "nan"};
+    static const char *const bad[] = {"0x10", "1 2", " ", "1e400", "inf", "nan"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         RUN(2, "rm", name, "--timeout", bad[i]);
         CHECK_CONTAINS(err, "--timeout wants seconds >= 0, not '");

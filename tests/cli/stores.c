@@ -439,7 +439,7 @@ TEST(cli__raw_options_misused_are_usage_errors_naming_the_fault)
         RUN(2, "cat", f, "--dtype", "u1", "--shape", shapes[i]);
         CHECK_USAGE(err, "--shape");
     }
-    static const char *const offsets[] = {"-1", "abc", "1.5", "0x", "", "+4", " 4", "4k",
+    static const char *const offsets[] = {"-1", "abc", "1.5", "0x", "", "+4", "4 4", "4k",
                                           "99999999999999999999"};
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
         RUN(2, "fill", f, "1", "--dtype", "u1", "--shape", "4", "--offset", offsets[i]);

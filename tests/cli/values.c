@@ -325,3 +325,45 @@ TEST(values__cat_waits_for_the_writers_lock_up_to_its_timeout)
     RUN(0, "rm", name);
     util_clear(&out, &err);
 }
+
+/*
+ * Numbers in arguments (dimensions, indices, counts, offsets, seconds) may have blanks
+ * before and after them, as values may: a script's "$(wc -l < f)" holds some where wc pads.
+ * A blank inside a number is still no number.
+ */
+TEST(cli__numbers_in_arguments_may_have_blanks_around_them)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("blanks");
+    RUN(0, "create", name, "i32", " 2\t", "2 ");
+    RUN(0, "set", name, " 0 ", "\t-1", "5");
+    RUN(0, "set", name, "+1 ", " 0x0", " 6 ");
+    RUN(0, "cat", name);
+    CHECK_STR(out, "0 5\n6 0\n");
+    RUN(0, "cat", name, "--dtype", "i32", "--shape", " 2 , 2 ", "--offset", " 4096 ");
+    CHECK_STR(out, "0 5\n6 0\n");
+    RUN(0, "lock", name, "--timeout", " 1 ", "--", "true");
+    RUN(1, "wait", name, "--timeout", " 0.01 ");
+    RUN(0, "watch", name, "--count", " 1 ", "--interval", " 0.01\t");
+    CHECK_CONTAINS(out, "gen 2");
+    RUN(2, "set", name, "1 0", "0", "7");
+    CHECK_USAGE_ERROR(err, "set", "invalid index '1 0'");
+    RUN(2, "set", name, "0", "+ 1", "7");
+    CHECK_USAGE_ERROR(err, "set", "invalid index '+ 1'");
+    RUN(2, "set", name, "0", " ", "7");
+    CHECK_USAGE_ERROR(err, "set", "invalid index ' '");
+    RUN(2, "cat", name, "--dtype", "i32", "--shape", "2 2");
+    CHECK_USAGE_ERROR(err, "cat", "invalid dimension '2 2'");
+    RUN(2, "lock", name, "--timeout", "1 2", "--", "true");
+    CHECK_USAGE_ERROR(err, "lock", "--timeout wants seconds >= 0, not '1 2'");
+    RUN(2, "wait", name, "--timeout", " inf x");
+    CHECK_USAGE_ERROR(err, "wait", "--timeout wants seconds, not ' inf x'");
+    RUN(0, "cat", name);
+    CHECK_STR(out, "0 5\n6 0\n");
+    const char *other = test_name("blanks2");
+    RUN(2, "create", other, "i32", "4 3");
+    CHECK_USAGE_ERROR(err, "create", "invalid dimension '4 3'");
+    CHECK(!util_shm_exists(other));
+    util_clear(&out, &err);
+    CHECK_OK(shmap_unlink(name));
+}
