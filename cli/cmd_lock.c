@@ -374,17 +374,26 @@ int cmd_lock(int argc, char **argv)
         return a.status;
     if (modes == 3)
         return cli_usage_error("lock", "give one of --read and --write");
-    if (a.npos == 0)
+    char **names = a.argv;
+    int nnames = a.npos;
+    /* "lock -- NAME -- COMMAND": the first "--" ended the options, as it does for every
+     * command, and the second starts COMMAND. */
+    if (nnames == 0 && dash + 2 < argc && strcmp(argv[dash + 2], "--") == 0) {
+        names = argv + dash + 1;
+        nnames = 1;
+        dash += 2;
+    }
+    if (nnames == 0)
         return cli_usage_error("lock", "missing NAME");
-    if (a.npos > 1)
+    if (nnames > 1)
         return cli_usage_error("lock", "unexpected argument '%s' (the command goes after --)",
-                               a.argv[1]);
+                               names[1]);
     if (dash + 1 >= argc)
         return cli_usage_error("lock", "missing -- COMMAND");
-    if (cli_check_names("lock", a.argv, 1) != 0)
+    if (cli_check_names("lock", names, 1) != 0)
         return CLI_EXIT_USAGE;
 
-    const char *name = a.argv[0];
+    const char *name = names[0];
     shmap_seg *seg;
     int rc = shmap_open(&seg, name, SHMAP_RDWR);
     if (rc < 0)

@@ -38,6 +38,15 @@ TEST(cli__lock_runs_the_command_holding_the_lock_and_exits_with_its_status)
     RUN(127, "lock", name, "--", "/nonexistent/command");
     CHECK_CONTAINS(err, "cannot run");
     util_clear(&out, &err);
+    /* "--" may end the options before NAME, as for every command: then the second "--"
+     * starts COMMAND. After NAME, a "--" is COMMAND's own argument. */
+    RUN(0, "lock", "--read", "--", name, "--", "echo", "ok");
+    CHECK_STR(out, "ok\n");
+    RUN(0, "lock", name, "--", "echo", "--", "x");
+    CHECK_STR(out, "-- x\n");
+    RUN(2, "lock", "--", "--", "true");
+    CHECK_USAGE_ERROR(err, "lock", "missing NAME");
+    util_clear(&out, &err);
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
 }
