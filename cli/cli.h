@@ -91,6 +91,10 @@ void cli_warn(const char *name, const char *fmt, ...) CLI_PRINTF(2, 3);
  */
 int cli_fail_lib(const char *name, int rc);
 
+/* Where @p words last occur in @p text, or NULL: the library's own words come after the
+ * name it quotes, which may hold the same words. */
+const char *cli_last_of(const char *text, const char *words);
+
 /* cli_fail_lib() with the detail given (a library detail the command has added to, which
  * names the segment as the library does). */
 int cli_fail_detail(const char *name, const char *detail);

@@ -35,7 +35,8 @@ static int fail_rm(const char *name, int rc)
     const char *detail = cli_lib_detail();
     char text[1024];
     snprintf(text, sizeof text, "%s", detail ? detail : shmap_strerror(rc));
-    char *hint = strstr(text, lib_hint);
+    const char *at = cli_last_of(text, lib_hint);
+    char *hint = at ? text + (at - text) : NULL;
     if (hint) {
         size_t cut = sizeof lib_hint - 1, add = sizeof our_hint - 1;
         memmove(hint + add, hint + cut, strlen(hint + cut) + 1);

@@ -313,6 +313,14 @@ static int key_for_id(const char *text, size_t len, const char *name)
            strspn(text + 9, "0123456789abcdef") == len - 9;
 }
 
+const char *cli_last_of(const char *text, const char *words)
+{
+    const char *last = NULL;
+    for (const char *p = strstr(text, words); p; p = strstr(p + 1, words))
+        last = p;
+    return last;
+}
+
 int cli_fail_detail(const char *name, const char *detail)
 {
     return fail_detail(name, detail, NULL);
@@ -323,10 +331,7 @@ static int fail_detail(const char *name, const char *detail, const char *suffix)
     /* The library's way out, said as this command line takes it. */
     static const char lib_way[] = "a forced delete", our_way[] = "`shmap rm --force`";
     char said[2048];
-    /* The last: a name quoted before it may hold the same words. */
-    const char *way = NULL;
-    for (const char *p = strstr(detail, lib_way); p; p = strstr(p + 1, lib_way))
-        way = p;
+    const char *way = cli_last_of(detail, lib_way);
     if (way && strlen(detail) + sizeof our_way < sizeof said) {
         snprintf(said, sizeof said, "%.*s%s%s", (int)(way - detail), detail, our_way,
                  way + sizeof lib_way - 1);

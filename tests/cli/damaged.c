@@ -125,5 +125,15 @@ TEST(cli__rm_of_a_foreign_object_names_the_option_that_removes_it)
     CHECK(util_shm_exists(name));
     RUN(0, "rm", name, "--force");
     CHECK(!util_shm_exists(name));
+    /* A name holding the library's words is said as it is; the words after it are the
+     * hint. */
+    const char *odd = test_name("delete with force");
+    util_shm_write(odd, "not a segment", 13);
+    RUN(1, "rm", odd);
+    check_named_first(err, odd, "not a shmap segment");
+    CHECK_CONTAINS(err, "use --force to remove it anyway");
+    CHECK_EQ_INT(count_of(err, "delete with force"), 1);
+    RUN(0, "rm", odd, "--force");
+    CHECK(!util_shm_exists(odd));
     util_clear(&out, &err);
 }
