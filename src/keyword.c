@@ -86,6 +86,9 @@ static bool writer_dead(uint32_t pid, uint64_t start)
 #define CHANGE_WAIT_NS 1000000000LL
 #define JUDGE_EVERY_NS 10000000LL
 
+/* How long a writer waits for its turn while others change keywords without a pause. */
+#define TURN_WAIT_NS 5000000000LL
+
 /* How long a count waits for a keyword change in progress by a live writer. */
 #define COUNT_WAIT_NS 100000000LL
 
@@ -125,7 +128,14 @@ unsigned shmap__keyword_count_live(const struct shmap__header *h,
 int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
                             struct shmap__kwslot *copy, const char *who)
 {
-    int64_t t0 = 0;
+    /*
+     * After the first hundred looks, when the first look that took no whole copy was made
+     * (`since`), and when the sequence was first seen as it is now (`still`): a live writer
+     * gets a second to finish a change, and its changes a second to leave room for a whole
+     * copy. A busy writer is no stuck one: every change it makes starts `still` again.
+     */
+    int64_t since = 0, still = 0;
+    uint32_t still_seq = 0;
     for (int spins = 0;; spins++) {
         uint32_t holder, seq, again;
         int rc = src->words(src->ctx, &holder, &seq);
@@ -135,31 +145,37 @@ int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
          * A change in progress (odd sequence) is waited for, unless nobody holds the
          * writer lock or its holder died: then nobody will finish it, and a reader (who
          * may not be able to write) takes the slots as they are; each is validated before
-         * use, and the next writer repairs the sequence. A live writer that does not finish
-         * within a second (stopped, or stuck) is reported rather than waited for without end.
+         * use, and the next writer repairs the sequence.
          */
-        if (seq & 1) {
-            bool abandoned = spins > 100 && (holder == 0 ||
-                                             writer_dead(holder, src->start(src->ctx)));
-            if (!abandoned) {
-                if (spins > 100 && !t0) {
-                    t0 = shmap__mono_ns();
-                } else if (t0 && shmap__mono_ns() - t0 > CHANGE_WAIT_NS) {
-                    return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u, "
-                                              "which has not finished in %lld ms", who, holder,
-                                      CHANGE_WAIT_NS / 1000000);
-                }
-                sched_yield();
-                continue;
-            }
+        bool waits = (seq & 1) && !(spins > 100 && (holder == 0 ||
+                                                    writer_dead(holder, src->start(src->ctx))));
+        if (!waits) {
+            if ((rc = src->slots(src->ctx, copy, cap)) < 0)
+                return rc;
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if ((rc = src->words(src->ctx, &holder, &again)) < 0)
+                return rc;
+            if (again == seq)
+                return 0;
         }
-        if ((rc = src->slots(src->ctx, copy, cap)) < 0)
-            return rc;
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if ((rc = src->words(src->ctx, &holder, &again)) < 0)
-            return rc;
-        if (again == seq)
-            return 0;
+        if (spins > 100) {
+            int64_t now = shmap__mono_ns();
+            if (!since || seq != still_seq) {
+                still = now;
+                still_seq = seq;
+                since = since ? since : now;
+            } else if (now - still > CHANGE_WAIT_NS) {
+                return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u, "
+                                          "which has not finished in %lld ms", who, holder,
+                                  CHANGE_WAIT_NS / 1000000);
+            }
+            if (now - since > CHANGE_WAIT_NS)
+                return shmap__err(-EBUSY, "%s: keywords change faster than they can be read: "
+                                          "they changed during every copy for %lld ms (pid %u "
+                                          "changes them)", who, CHANGE_WAIT_NS / 1000000, holder);
+        }
+        if (waits)
+            sched_yield();
     }
 }
 
@@ -284,14 +300,18 @@ static int printable(const char *s, size_t max, char *why, size_t size)
  * sees the holder's start time or 0, never another's with this pid. A holder found dead
  * (by pid and start time: see writer_dead()) has its hold taken over. A live one that has
  * not let go within a second (stopped, or stuck) is reported with -EBUSY rather than
- * waited for without end; the wait sleeps after its first hundred looks, and judges the
- * holder at most every 10 ms (each judgement reads /proc).
+ * waited for without end, as is a wait of 5 s for a turn while holders come and go; the
+ * wait sleeps after its first hundred looks, and judges the holder at most every 10 ms
+ * (each judgement reads /proc).
  */
 static int kw_lock(struct shmap__header *h, const char *who)
 {
     uint32_t me = (uint32_t)shmap__getpid();
     uint64_t my_start = shmap__self_start();
-    int64_t t0 = 0, judged = 0;
+    /* As for a snapshot: since the first wait, and since the holder and the sequence were
+     * as they are now. A holder that changes keywords is no stuck one. */
+    int64_t since = 0, t0 = 0, judged = 0;
+    uint32_t t0_holder = 0, t0_seq = 0;
     for (int spins = 0;; spins++) {
         uint32_t expected = 0;
         if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false, __ATOMIC_ACQUIRE,
@@ -304,8 +324,13 @@ static int kw_lock(struct shmap__header *h, const char *who)
             continue;
         }
         int64_t now = shmap__mono_ns();
-        if (!t0)
+        uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED);
+        if (!t0 || expected != t0_holder || seq != t0_seq) {
             t0 = now;
+            t0_holder = expected;
+            t0_seq = seq;
+            since = since ? since : now;
+        }
         uint64_t start = __atomic_load_n(&h->kw_lock_start, __ATOMIC_ACQUIRE);
         /* Another thread of this process holds it (our pid, our start): it will let go. */
         bool ours = expected == me && (start == 0 || start == my_start);
@@ -316,7 +341,7 @@ static int kw_lock(struct shmap__header *h, const char *who)
                                                 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
                     __atomic_store_n(&h->kw_lock_start, my_start, __ATOMIC_RELEASE);
                     /* It may have died mid-change: make the sequence even again. */
-                    uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED);
+                    seq = __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED);
                     if (seq & 1)
                         __atomic_store_n(&h->kw_seq, seq + 1, __ATOMIC_RELEASE);
                     return 0;
@@ -328,6 +353,10 @@ static int kw_lock(struct shmap__header *h, const char *who)
             return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u, which has not "
                                       "finished in %lld ms", who, expected,
                               CHANGE_WAIT_NS / 1000000);
+        if (now - since > TURN_WAIT_NS)
+            return shmap__err(-EBUSY, "%s: keywords were changed by others without a pause for "
+                                      "%lld ms (pid %u last): no turn to change them", who,
+                              TURN_WAIT_NS / 1000000, expected);
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
     }

@@ -1,6 +1,8 @@
 /* Keywords: set, get, delete, list; types, names, limits, read-only handles; publish. */
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -898,4 +900,153 @@ TEST(keyword__create_with_bad_keywords_fails_and_leaves_nothing)
     CHECK_OK(shmap_info_get(seg, &info));
     CHECK_EQ_INT(info.nkeywords, 0);
     CHECK_OK(shmap_close(seg));
+}
+
+/*
+ * A live keyword writer that changes them without a pause, here bumping the sequence as
+ * fast as it can while holding the writer lock (a buggy or hostile process may: it may
+ * write the header). Every copy a reader takes sees a change. Readers spun on for ever (they
+ * did), and a writer waiting for its turn was told after a second that the holder "has not
+ * finished", as if it were stuck. A reader now gives up after a second and a writer after
+ * five, with -EBUSY saying what happened.
+ */
+static pid_t spawn_bumper(const char *name)
+{
+    pid_t pid = util_spawn();
+    if (pid != 0)
+        return pid;
+    char path[SHMAP_NAME_MAX + 16];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int fd = open(path, O_RDWR);
+    void *p = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        _exit(1);
+    struct shmap__header *h = p;
+    __atomic_store_n(&h->kw_lock_start, shmap__self_start(), __ATOMIC_RELEASE);
+    __atomic_store_n(&h->kw_lock, (uint32_t)getpid(), __ATOMIC_RELEASE);
+    double end = util_now_s() + 30; /* killed long before */
+    while (util_now_s() < end)
+        for (int i = 0; i < 1000; i++)
+            __atomic_add_fetch(&h->kw_seq, 2, __ATOMIC_RELEASE);
+    _exit(0);
+}
+
+/* Read GAIN: 0, 1 for -EBUSY saying the keywords change too fast, 2 for another -EBUSY. */
+static int read_keyword_busy(const char *name)
+{
+    shmap_seg *seg = NULL;
+    if (shmap_open(&seg, name, SHMAP_RDONLY) != 0)
+        return 20;
+    shmap_keyword kw;
+    int rc = shmap_keyword_get(seg, "GAIN", &kw);
+    shmap_close(seg);
+    if (rc == 0)
+        return kw.i == 2 ? 0 : 21;
+    if (rc != -EBUSY)
+        return 22;
+    return strstr(shmap_last_error(), "keywords change faster than they can be read") ? 1 : 2;
+}
+
+/* Set OFFSET: 0, 1 for -EBUSY saying others left no turn, 2 for another -EBUSY. */
+static int write_keyword_no_turn(const char *name)
+{
+    shmap_seg *seg = NULL;
+    if (shmap_open(&seg, name, SHMAP_RDWR) != 0)
+        return 20;
+    shmap_keyword kw = kw_int("OFFSET", 3);
+    int rc = shmap_keyword_set(seg, &kw);
+    shmap_close(seg);
+    if (rc == 0)
+        return 23; /* the bumper holds the lock throughout */
+    if (rc != -EBUSY)
+        return 22;
+    return strstr(shmap_last_error(), "no turn to change them") ? 1 : 2;
+}
+
+TEST(keyword__a_writer_that_never_pauses_makes_others_fail_in_time_saying_so)
+{
+    const char *name = test_name("kwbusy");
+    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
+    opts.flags = SHMAP_CREATE_KEEP;
+    opts.keyword_capacity = 4096; /* a long copy */
+    const uint64_t dims[1] = {4};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, &opts));
+    shmap_keyword kw = kw_int("GAIN", 2);
+    CHECK_OK(shmap_keyword_set(seg, &kw));
+    CHECK_OK(shmap_close(seg));
+    pid_t bumper = spawn_bumper(name);
+    util_sleep_ms(50);
+    double t0 = util_now_s();
+    int rc = run_bounded(read_keyword_busy, name, 10);
+    if (rc < 0)
+        test_fail(__FILE__, __LINE__, "shmap_keyword_get spins for ever on a busy writer");
+    CHECK(rc == 0 || rc == 1); /* a copy slips in while the bumper is off its CPU */
+    CHECK(util_now_s() - t0 < 5);
+    t0 = util_now_s();
+    rc = run_bounded(write_keyword_no_turn, name, 15);
+    CHECK_EQ_INT(rc, 1);
+    CHECK(util_now_s() - t0 >= 4.5);
+    util_kill9(bumper);
+    util_shm_remove(name);
+}
+
+/*
+ * The same, played exactly: a source whose sequence moves at every look, as a writer on
+ * another CPU that never pauses makes it, so no copy is ever whole. Even, a reader spun for
+ * ever; odd (a change in progress at every look, each a new one), it was told after a second
+ * that the writer "has not finished". Both are now -EBUSY after a second, saying the
+ * keywords change too fast to be read.
+ */
+static uint32_t scripted_seq;
+
+static int scripted_words(void *ctx, uint32_t *lock, uint32_t *seq)
+{
+    (void)ctx;
+    *lock = (uint32_t)getpid(); /* alive: shmap__self_start() below */
+    *seq = scripted_seq;
+    scripted_seq += 2;
+    return 0;
+}
+
+static uint64_t scripted_start(void *ctx)
+{
+    (void)ctx;
+    return shmap__self_start();
+}
+
+static int scripted_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
+{
+    (void)ctx;
+    memset(copy, 0, (size_t)cap * sizeof *copy);
+    return 0;
+}
+
+/* A snapshot of the scripted source from `first` on: 1 for -EBUSY saying the keywords
+ * change too fast, 2 for another failure, 0 for a copy. */
+static int scripted_snapshot(const char *first)
+{
+    scripted_seq = (uint32_t)atoi(first);
+    const struct shmap__kwsource src = {scripted_words, scripted_start, scripted_slots, NULL};
+    struct shmap__kwslot copy[4];
+    int rc = shmap__keyword_snapshot(&src, 4, copy, "scripted");
+    if (rc == 0)
+        return 0;
+    return rc == -EBUSY && strstr(shmap_last_error(), "keywords change faster than they can "
+                                                      "be read") ? 1 : 2;
+}
+
+TEST(keyword__a_snapshot_of_keywords_that_change_at_every_look_fails_in_a_second)
+{
+    static const char *const first[] = {"100", "101"}; /* even, odd */
+    for (size_t i = 0; i < 2; i++) {
+        double t0 = util_now_s();
+        int rc = run_bounded(scripted_snapshot, first[i], 10);
+        if (rc < 0)
+            test_fail(__FILE__, __LINE__, "the snapshot spins for ever (sequence from %s)",
+                      first[i]);
+        CHECK_EQ_INT(rc, 1);
+        double took = util_now_s() - t0;
+        CHECK(took >= 0.9 && took < 5);
+    }
 }
