@@ -1057,26 +1057,35 @@ static int shape_from_py(PyObject *obj, const char *who, unsigned *ndim, uint64_
                                       "%.100s", Py_TYPE(obj)->tp_name);
         return -1;
     } else {
-        seq = PySequence_Fast(obj, "shape must be an int or a sequence of ints");
+        /* A copy: an item's __index__ may change a list the caller holds. */
+        seq = PySequence_Tuple(obj);
+        if (!seq && PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "shape must be an int or a sequence of ints, not "
+                                          "%.100s", Py_TYPE(obj)->tp_name);
+        }
     }
     if (!seq)
         return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
     if (n < 1 || n > SHMAP_MAX_DIMS) {
         Py_DECREF(seq);
         return shape_refuse(who, "shape has %zd dimensions: 1 to " SHMAP_STR(SHMAP_MAX_DIMS)
                             " are allowed", n);
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *item = PyTuple_GET_ITEM(seq, i);
         /* A bool is no size (numpy deprecates it as one). */
         PyObject *index = PyBool_Check(item) || PyArray_IsScalar(item, Bool)
                               ? NULL
                               : PyNumber_Index(item);
-        if (!index) {
+        /* What __index__ raised itself (a KeyboardInterrupt, say) goes on as it is. */
+        if (!index && (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_TypeError))) {
             PyErr_Clear();
             PyErr_Format(PyExc_TypeError, "shape must hold ints, not %.100s",
                          Py_TYPE(item)->tp_name);
+        }
+        if (!index) {
             Py_DECREF(seq);
             return -1;
         }
@@ -2689,10 +2698,15 @@ static pid_t lock_died_pid(LockObject *self, PyObject *obj)
         return 0;
     }
     PyObject *index = PyNumber_Index(obj);
-    long pid = index ? PyLong_AsLong(index) : -1;
-    Py_XDECREF(index);
-    if (pid == -1 && PyErr_Occurred())
+    if (!index)
+        return 0; /* what its __index__ raised */
+    long pid = PyLong_AsLong(index);
+    Py_DECREF(index);
+    if (pid == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return 0;
         PyErr_Clear();
+    }
     if (pid <= 0 || pid > INT_MAX) {
         PyErr_Format(PyExc_ValueError, "writer_died=%R is not a process id", obj);
         return 0;
@@ -2827,8 +2841,8 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
          * handle. */
         char msg[512];
         snprintf(msg, sizeof msg, "%.300s: opened with hold=True, this Segment holds the %s "
-                 "lock until close(): lock through another Segment", name,
-                 self->writable ? "exclusive" : "shared");
+                 "lock until close(): its hold is the lock, and another would wait for it",
+                 name, self->writable ? "exclusive" : "shared");
         return raise_text(NULL, -EDEADLK, name, msg);
     }
     const LockObject *mine = lock_of_this_thread(self);
@@ -2845,8 +2859,8 @@ static PyObject *seg_lock(PyObject *obj, PyObject *args, PyObject *kwargs)
                                         "that queues meanwhile";
         char msg[512];
         snprintf(msg, sizeof msg, "%.300s: this thread already holds the %s lock on this "
-                 "Segment: %s; release it first, or lock through another Segment (dup())",
-                 name, mine->exclusive ? "exclusive" : "shared", why);
+                 "Segment: %s; release it first, or pass the Lock held to the code that "
+                 "needs it", name, mine->exclusive ? "exclusive" : "shared", why);
         return raise_text(NULL, -EDEADLK, name, msg);
     }
     LockObject *lk = PyObject_New(LockObject, &Lock_Type);
@@ -3577,14 +3591,19 @@ static int kw_call(SegmentObject *seg, kw_args *a, const int *quiet)
     return raise ? -1 : rc;
 }
 
-/* A key as a keyword name: 1 and the name; 0 for a key no keyword can have (not a str, or
- * one with a NUL, which C would cut short and so name another keyword); -1 error. */
+/* A key as a keyword name: 1 and the name; 0 for a key no keyword can have (not a str, one
+ * with a lone surrogate, or one with a NUL, which C would cut short and so name another
+ * keyword); -1 error. */
 static int kw_key(PyObject *key, const char **name)
 {
     if (!PyUnicode_Check(key))
         return 0;
     Py_ssize_t len;
     *name = PyUnicode_AsUTF8AndSize(key, &len);
+    if (!*name && PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+        PyErr_Clear(); /* a lone surrogate: no keyword's name */
+        return 0;
+    }
     if (!*name)
         return -1;
     return strlen(*name) == (size_t)len;
@@ -3916,7 +3935,11 @@ static int kw_pairs_of(PyObject *pairs, PyObject *other)
     if (PyDict_Check(other)) {
         items = PyDict_Items(other);
     } else if (PyObject_HasAttrString(other, "keys")) {
-        PyObject *keys = PyMapping_Keys(other);
+        /* A copy of its own, as in create_keywords(): __getitem__ may change the list
+         * keys() gave. */
+        PyObject *given = PyMapping_Keys(other);
+        PyObject *keys = given ? PySequence_List(given) : NULL;
+        Py_XDECREF(given);
         if (!keys)
             return -1;
         items = PyList_New(0);
@@ -4248,7 +4271,11 @@ static int create_keywords(PyObject *mapping, const char *who, shmap_keyword **o
                      Py_TYPE(mapping)->tp_name);
         return -1;
     }
-    PyObject *items = PyMapping_Items(mapping);
+    /* A copy of its own: items() may give a list the caller holds, and converting a value
+     * runs code (an __index__, a __float__) that may change it. */
+    PyObject *given = PyMapping_Items(mapping);
+    PyObject *items = given ? PySequence_List(given) : NULL;
+    Py_XDECREF(given);
     if (!items)
         return -1;
     Py_ssize_t n = PyList_GET_SIZE(items);
