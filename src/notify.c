@@ -170,9 +170,11 @@ static bool writer_elsewhere(const struct shmap__header *h)
  * one torn: its frames keep their numbers. Checking the writer reads /proc, only when a
  * write was left in progress by another process.
  */
-static bool abandoned_here(const struct shmap__header *h, uint32_t seq, uint64_t g)
+static bool abandoned_here(const shmap_seg *seg, uint32_t seq, uint64_t g)
 {
-    return !(h->flags & SHMAP_SEG_RING) && writing(h, seq, g) && !writer_is_me(h) &&
+    const struct shmap__header *h = shmap__hdr(seg);
+    bool ring = shmap__fixed(seg)->flags & SHMAP_SEG_RING; /* as checked at open */
+    return !ring && writing(h, seq, g) && !writer_is_me(h) &&
            (writer_elsewhere(h) || writer_gone(h));
 }
 
@@ -191,7 +193,7 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
      * write takes over from a dead one, and then the next), judged before this write's
      * identity replaces its writer's. */
     uint64_t publishes_as = !writing(h, seq, g)       ? g + 1
-                            : abandoned_here(h, seq, g) ? target_of(h, seq, g) + 1
+                            : abandoned_here(seg, seq, g) ? target_of(h, seq, g) + 1
                                                         : target_of(h, seq, g);
     /* Its last close gives the write up should it not be published (shmap__write_give_up()). */
     __atomic_store_n(&seg->map->write_begun, true, __ATOMIC_RELAXED);
@@ -269,7 +271,7 @@ int shmap_publish(shmap_seg *seg)
     do {
         to = g + 1;
         if (seq & 1)
-            to = target_of(h, seq, g) + (abandoned_here(h, seq, g) ? 1 : 0);
+            to = target_of(h, seq, g) + (abandoned_here(seg, seq, g) ? 1 : 0);
     } while (!__atomic_compare_exchange_n(&h->generation, &g, to, false, __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));
     seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);

@@ -1387,3 +1387,29 @@ TEST(notify__a_try_with_seen_past_the_generation_says_what_it_is)
     CHECK_EQ_INT(seen, 1000);
     CHECK_OK(shmap_close(seg));
 }
+
+/*
+ * A write that takes over the frame of a writer killed in the middle of it publishes the
+ * next frame number (the abandoned one counts as lost) in a plain segment, as the header
+ * said at open: a process that marks the live header a ring meanwhile does not change how
+ * frames are numbered (it did: a ring's frames keep their numbers).
+ */
+TEST(notify__a_taken_over_frame_is_numbered_as_the_segment_was_opened)
+{
+    const char *name = test_name("ringflag");
+    const uint64_t dims[1] = {1024};
+    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, SHMAP_CREATE_KEEP);
+    CHECK_OK(shmap_publish(seg));
+    const uint32_t seven = 7;
+    util_kill9(util_spawn_mid_frame_writer(name, &seven, sizeof seven, 1024));
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.flags |= SHMAP_SEG_RING;
+    util_header_write(name, &h);
+    void *frame;
+    CHECK_OK(shmap_write_begin(seg, &frame));
+    CHECK_OK(shmap_publish(seg));
+    CHECK_EQ_INT(shmap_generation(seg), 3); /* frame 2 lost with its writer */
+    CHECK_OK(shmap_close(seg));
+    util_shm_remove(name);
+}
