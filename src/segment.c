@@ -692,8 +692,6 @@ int shmap_fd(const shmap_seg *seg)
     return seg->map->fd;
 }
 
-/* A ring is part of the shape: its first dimension counts frames, a plain array's does not,
- * so a caller that gets the other kind would misread every frame. */
 /* A described mapping's record field list: as read at open (or given at create), else where
  * the checked header puts it; NULL when it has none. */
 static const char *fields_of(const struct shmap__map *m)
@@ -704,6 +702,8 @@ static const char *fields_of(const struct shmap__map *m)
                           : NULL;
 }
 
+/* A ring is part of the shape: its first dimension counts frames, a plain array's does not,
+ * so a caller that gets the other kind would misread every frame. */
 static bool same_shape(const struct shmap__header *h, const char *h_rec, shmap_dtype dtype,
                        size_t elsize, unsigned ndim, const uint64_t *dims, const char *rec,
                        bool ring)
@@ -1043,7 +1043,11 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
     bool hidden = opts->flags & SHMAP_CREATE_HIDDEN;
     struct shmap__map *m = map_new(n, &obj.st, base, maplen, SHMAP__ACC_RDWR);
     shmap_seg *seg = m ? new_handle(m) : NULL;
-    if (seg && hidden && !(m->hidden = strdup(obj.hidden))) {
+    /* The field list as made, kept: info and open-or-create must not read it from the
+     * segment, where another process may change it. */
+    if (seg && ((hidden && !(m->hidden = strdup(obj.hidden))) ||
+                (rec && !(m->desc_fields = strdup(rec))))) {
+        free(m->hidden);
         free(seg);
         seg = NULL;
     }
@@ -1063,8 +1067,6 @@ static int create_new(shmap_seg **out, const char *name, const shmap_create_opts
     shmap__attach_created(&h, m);
     m->data = (char *)base + lay->data_offset;
     memcpy(m->head, &h, sizeof m->head);
-    if (rec)
-        m->desc_fields = strdup(rec); /* NULL when out of memory: info reads the segment */
     if (n->store == SHMAP_STORE_MEMFD) {
         m->fd = obj.fd;
         obj.fd = -1;
