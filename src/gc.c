@@ -854,7 +854,9 @@ static int gc_files(struct gc *g, const char *path)
     slash[slash == dir] = '\0'; /* "/x" is in "/" */
     snprintf(shown, sizeof shown, "file:%s%s", dir, slash == dir ? "" : "/");
     g->dir = shown;
-    return gc_dir(g, dir);
+    int rc = gc_dir(g, dir);
+    g->dir = NULL; /* shown goes with this frame */
+    return rc;
 }
 
 int shmap_gc(const char *prefix, unsigned int flags, shmap_gc_cb cb, void *ctx)
