@@ -503,15 +503,17 @@ static void tty_drain(int m)
         ;
 }
 
-/* Wait up to 5 s, draining, until the terminal is cooked (@p want 1) or has echo off. */
-static void tty_wait(int m, int want)
+/* Wait up to 5 s, draining, until the terminal is cooked (@p want 1) or has echo off;
+ * @p when names the step in a failure. */
+static void tty_wait(int m, int want, const char *when)
 {
     double t0 = util_now_s();
     while (tty_cooked(m) != want && util_now_s() - t0 < 5) {
         tty_drain(m);
         usleep(10000);
     }
-    CHECK_EQ_INT(tty_cooked(m), want);
+    if (tty_cooked(m) != want)
+        test_fail(__FILE__, __LINE__, "echo still %s 5 s %s", want ? "off" : "on", when);
 }
 
 /* The next status change of watch that the session leader reports. */
@@ -595,20 +597,20 @@ TEST(cli__watch_puts_the_terminal_back_when_stopped_or_ended_by_a_signal)
     pid_t w = 0;
     CHECK(read(report[0], &w, sizeof w) == (ssize_t)sizeof w && w > 0);
     CHECK(fcntl(master, F_SETFL, O_NONBLOCK) == 0);
-    tty_wait(master, 0); /* echo off: watch reads keys */
+    tty_wait(master, 0, "after watch started"); /* echo off: watch reads keys */
     CHECK(kill(w, SIGTSTP) == 0);
     CHECK(WIFSTOPPED(watch_event(report[0])));
     CHECK(tty_cooked(master));
     CHECK(kill(w, SIGCONT) == 0);
     CHECK(WIFCONTINUED(watch_event(report[0])));
-    tty_wait(master, 0);
+    tty_wait(master, 0, "after fg");
     /* Ctrl-Z, `bg`: echo stays on while watch runs in the background; `fg`: off again. */
     CHECK(kill(w, SIGTSTP) == 0);
     CHECK(WIFSTOPPED(watch_event(report[0])));
     CHECK(WIFCONTINUED(watch_event(report[0])));
     CHECK(tty_cooked(master));
     CHECK_EQ_INT(watch_event(report[0]), 0x7fffffff);
-    tty_wait(master, 0);
+    tty_wait(master, 0, "after bg and then fg");
     CHECK(kill(w, SIGHUP) == 0);
     int st = watch_event(report[0]);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGHUP);
