@@ -524,6 +524,26 @@ static int watch_event(int fd)
     return st;
 }
 
+/* The next status change, which must be a stop ('S') or a continue ('C'); else the test
+ * fails saying what came instead, @p when. */
+static void expect_event(int fd, char kind, const char *when)
+{
+    int st = watch_event(fd);
+    if (kind == 'S' ? WIFSTOPPED(st) : WIFCONTINUED(st))
+        return;
+    char what[64];
+    if (WIFEXITED(st))
+        snprintf(what, sizeof what, "exited %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(what, sizeof what, "killed by signal %d", WTERMSIG(st));
+    else if (WIFSTOPPED(st))
+        snprintf(what, sizeof what, "stopped by signal %d", WSTOPSIG(st));
+    else
+        snprintf(what, sizeof what, "status 0x%x", st);
+    test_fail(__FILE__, __LINE__, "watch %s %s, not %s", what, when,
+              kind == 'S' ? "stopped" : "continued");
+}
+
 /*
  * watch turns the terminal's echo off to read 'q': Ctrl-Z (SIGTSTP) must put it back while
  * watch is stopped and turn it off again when watch is continued in the foreground, and a
@@ -599,15 +619,15 @@ TEST(cli__watch_puts_the_terminal_back_when_stopped_or_ended_by_a_signal)
     CHECK(fcntl(master, F_SETFL, O_NONBLOCK) == 0);
     tty_wait(master, 0, "after watch started"); /* echo off: watch reads keys */
     CHECK(kill(w, SIGTSTP) == 0);
-    CHECK(WIFSTOPPED(watch_event(report[0])));
+    expect_event(report[0], 'S', "after Ctrl-Z");
     CHECK(tty_cooked(master));
     CHECK(kill(w, SIGCONT) == 0);
-    CHECK(WIFCONTINUED(watch_event(report[0])));
+    expect_event(report[0], 'C', "after fg");
     tty_wait(master, 0, "after fg");
     /* Ctrl-Z, `bg`: echo stays on while watch runs in the background; `fg`: off again. */
     CHECK(kill(w, SIGTSTP) == 0);
-    CHECK(WIFSTOPPED(watch_event(report[0])));
-    CHECK(WIFCONTINUED(watch_event(report[0])));
+    expect_event(report[0], 'S', "after the second Ctrl-Z");
+    expect_event(report[0], 'C', "after bg");
     CHECK(tty_cooked(master));
     CHECK_EQ_INT(watch_event(report[0]), 0x7fffffff);
     tty_wait(master, 0, "after bg and then fg");
