@@ -998,14 +998,17 @@ TEST(keyword__a_writer_that_never_pauses_makes_others_fail_in_time_saying_so)
  * that the writer "has not finished". Both are now -EBUSY after a second, saying the
  * keywords change too fast to be read.
  */
-static uint32_t scripted_seq;
+static uint32_t scripted_seq, scripted_moves;
 
 static int scripted_words(void *ctx, uint32_t *lock, uint32_t *seq)
 {
     (void)ctx;
     *lock = (uint32_t)getpid(); /* alive: shmap__self_start() below */
     *seq = scripted_seq;
-    scripted_seq += 2;
+    if (scripted_moves) {
+        scripted_seq += 2;
+        scripted_moves--;
+    }
     return 0;
 }
 
@@ -1022,16 +1025,20 @@ static int scripted_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
     return 0;
 }
 
-/* A snapshot of the scripted source from `first` on: 1 for -EBUSY saying the keywords
- * change too fast, 2 for another failure, 0 for a copy. */
+/* A snapshot of the scripted source from `first` on ("SEQ" or "SEQ/MOVES": it stands still
+ * after MOVES looks): 1 for -EBUSY saying the keywords change too fast, 3 for -EBUSY saying
+ * the writer has not finished, 2 for another failure, 0 for a copy. */
 static int scripted_snapshot(const char *first)
 {
     scripted_seq = (uint32_t)atoi(first);
+    scripted_moves = strchr(first, '/') ? (uint32_t)atoi(strchr(first, '/') + 1) : UINT32_MAX;
     const struct shmap__kwsource src = {scripted_words, scripted_start, scripted_slots, NULL};
     struct shmap__kwslot copy[4];
     int rc = shmap__keyword_snapshot(&src, 4, copy, "scripted");
     if (rc == 0)
         return 0;
+    if (rc == -EBUSY && strstr(shmap_last_error(), "which has not finished in 1000 ms"))
+        return 3;
     return rc == -EBUSY && strstr(shmap_last_error(), "keywords change faster than they can "
                                                       "be read") ? 1 : 2;
 }
@@ -1049,4 +1056,9 @@ TEST(keyword__a_snapshot_of_keywords_that_change_at_every_look_fails_in_a_second
         double took = util_now_s() - t0;
         CHECK(took >= 0.9 && took < 5);
     }
+    /* A writer that changed them busily and then stopped in the middle of a change is
+     * named as stuck, not as too fast. */
+    double t0 = util_now_s();
+    CHECK_EQ_INT(run_bounded(scripted_snapshot, "101/300", 10), 3);
+    CHECK(util_now_s() - t0 < 5);
 }
