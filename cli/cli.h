@@ -238,6 +238,9 @@ int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dty
 /* @p s past its leading blanks (isspace). */
 const char *cli_skip_blanks(const char *s);
 
+/* @p text without the blanks around it: its start in *@p start, its length returned. */
+int cli_unblanked(const char *text, const char **start);
+
 /* Seconds in an argument: a non-negative number, inf included, blanks around it let be.
  * 0 or -1. */
 int cli_parse_seconds(const char *text, double *out);

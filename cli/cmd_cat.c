@@ -127,9 +127,11 @@ static int make_view(const char *name, const shmap_info *info, const slice_item 
         const slice_item *it = d < nitems ? &items[d] : &all;
         if (!it->is_range) {
             int64_t i = it->index < 0 ? it->index + n : it->index;
+            const char *shown;
+            int len = cli_unblanked(it->text, &shown);
             if (i < 0 || i >= n)
-                return cli_usage_error_on("cat", name, "--slice: index %s out of range for "
-                                          "dimension %d of size %" PRIu64, it->text, d,
+                return cli_usage_error_on("cat", name, "--slice: index %.*s out of range for "
+                                          "dimension %d of size %" PRIu64, len, shown, d,
                                           info->dims[d]);
             v->base += i * stride;
         } else {

@@ -383,6 +383,9 @@ int cmd_lock(int argc, char **argv)
         nnames = 1;
         dash += 2;
     }
+    if (nnames == 0 && dash + 1 < argc && strcmp(argv[dash + 1], "--") != 0)
+        return cli_usage_error("lock", "missing NAME before -- COMMAND (to end the options "
+                                       "before NAME: shmap lock -- NAME -- COMMAND)");
     if (nnames == 0)
         return cli_usage_error("lock", "missing NAME");
     if (nnames > 1)

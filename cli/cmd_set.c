@@ -31,8 +31,10 @@ static int64_t element_offset(const char *name, const shmap_info *info, char **t
         int64_t dim = (int64_t)info->dims[d];
         int64_t i = index[d] < 0 ? index[d] + dim : index[d];
         if (i < 0 || i >= dim) {
-            cli_usage_error_on("set", name, "index %s out of range for dimension %d of size %"
-                               PRIu64, text[d], d, info->dims[d]);
+            const char *shown;
+            int len = cli_unblanked(text[d], &shown);
+            cli_usage_error_on("set", name, "index %.*s out of range for dimension %d of size %"
+                               PRIu64, len, shown, d, info->dims[d]);
             return -1;
         }
         offset = offset * dim + i;

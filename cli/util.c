@@ -7,6 +7,7 @@
 #include <float.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <pwd.h>
 #include <signal.h>
@@ -587,14 +588,21 @@ int cli_parse_i64(const char *text, int64_t *out)
     return 0;
 }
 
-int cli_parse_seconds(const char *text, double *out)
+int cli_unblanked(const char *text, const char **start)
 {
-    /* Decimal seconds ("2", "0.5", "1e-3") or "inf": strtod's hexadecimal ("0x10" would be
-     * 16 s) is no way to write them. */
     text = cli_skip_blanks(text);
     size_t len = strlen(text);
     while (len && isspace((unsigned char)text[len - 1]))
         len--;
+    *start = text;
+    return len > INT_MAX ? INT_MAX : (int)len;
+}
+
+int cli_parse_seconds(const char *text, double *out)
+{
+    /* Decimal seconds ("2", "0.5", "1e-3") or "inf": strtod's hexadecimal ("0x10" would be
+     * 16 s) is no way to write them. */
+    size_t len = (size_t)cli_unblanked(text, &text);
     const char *w = text + (text[0] == '+');
     size_t wlen = len - (size_t)(w - text);
     bool word = (wlen == 3 && strncasecmp(w, "inf", 3) == 0) ||

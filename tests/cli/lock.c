@@ -46,6 +46,10 @@ TEST(cli__lock_runs_the_command_holding_the_lock_and_exits_with_its_status)
     CHECK_STR(out, "-- x\n");
     RUN(2, "lock", "--", "--", "true");
     CHECK_USAGE_ERROR(err, "lock", "missing NAME");
+    /* "-- NAME COMMAND" is one "--" short: said so, with the way to write it. */
+    RUN(2, "lock", "--", name, "echo", "ok");
+    CHECK_USAGE_ERROR(err, "lock", "missing NAME before -- COMMAND (to end the options "
+                                   "before NAME: shmap lock -- NAME -- COMMAND)");
     util_clear(&out, &err);
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));

@@ -360,6 +360,21 @@ TEST(cli__numbers_in_arguments_may_have_blanks_around_them)
     CHECK_USAGE_ERROR(err, "wait", "--timeout wants seconds, not ' inf x'");
     RUN(0, "cat", name);
     CHECK_STR(out, "0 5\n6 0\n");
+    /* Said without its blanks where it is out of range. */
+    RUN(2, "set", name, " 9 ", "0", "7");
+    CHECK_USAGE_ERROR(err, "set", "index 9 out of range for dimension 0");
+    RUN(2, "cat", name, "--slice", " 5 ");
+    CHECK_USAGE_ERROR(err, "cat", "--slice: index 5 out of range for dimension 0");
+    /* An HDU's number too, with CFITSIO. */
+    if (util_fits_built()) {
+        const char *fits = util_test_path("blanks.fits");
+        RUN(0, "export", name, fits);
+        const char *copy = test_name("blanks3");
+        RUN(0, "import", fits, copy, "--hdu", " 0 ");
+        RUN(0, "cat", copy);
+        CHECK_STR(out, "0 5\n6 0\n");
+        RUN(0, "rm", copy);
+    }
     const char *other = test_name("blanks2");
     RUN(2, "create", other, "i32", "4 3");
     CHECK_USAGE_ERROR(err, "create", "invalid dimension '4 3'");
