@@ -1057,13 +1057,24 @@ static int shape_from_py(PyObject *obj, const char *who, unsigned *ndim, uint64_
                                       "%.100s", Py_TYPE(obj)->tp_name);
         return -1;
     } else {
-        /* A copy: an item's __index__ may change a list the caller holds. */
-        seq = PySequence_Tuple(obj);
-        if (!seq && PyErr_ExceptionMatches(PyExc_TypeError)) {
+        /* Too many refused before anything is copied; what it says of its length is only
+         * a hint (it is counted again below). */
+        Py_ssize_t hint = PySequence_Size(obj);
+        if (hint < 0)
+            PyErr_Clear();
+        else if (hint > SHMAP_MAX_DIMS)
+            return shape_refuse(who, "shape has %zd dimensions: 1 to "
+                                SHMAP_STR(SHMAP_MAX_DIMS) " are allowed", hint);
+        /* A copy: an item's __index__ may change a list the caller holds. What iterating
+         * it raises goes on as it is. */
+        PyObject *iter = PyObject_GetIter(obj);
+        if (!iter && PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Clear();
             PyErr_Format(PyExc_TypeError, "shape must be an int or a sequence of ints, not "
                                           "%.100s", Py_TYPE(obj)->tp_name);
         }
+        seq = iter ? PySequence_Tuple(iter) : NULL;
+        Py_XDECREF(iter);
     }
     if (!seq)
         return -1;

@@ -118,3 +118,23 @@ def test_callbacks__a_nested_lock_refusal_advises_what_works(name):
             held.lock(timeout=0)
         assert "another Segment" not in str(exc.value)
         assert "its hold is the lock" in str(exc.value)
+
+
+class Raising:
+    """A sequence whose items cannot be had: what it raises is its own."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        raise TypeError("inner type error")
+
+
+def test_callbacks__what_iterating_a_shape_raises_goes_on_as_it_is(name):
+    with pytest.raises(TypeError, match="^inner type error$"):
+        shmap.create(name, Raising(), "f4")
+    with pytest.raises(TypeError, match="shape must be an int or a sequence of ints"):
+        shmap.create(name, object(), "f4")
+    # Too many dimensions are refused before the shape is copied.
+    with pytest.raises(shmap.Error, match="shape has 10000000 dimensions"):
+        shmap.create(name, [1] * 10000000, "f4")
