@@ -20,6 +20,18 @@ static shmap_seg *make(const char *name, shmap_dtype dt, unsigned ndim, const ui
     return seg;
 }
 
+/* A kept u32[1024] segment, frame 0 published, and a writer killed in the middle of
+ * frame 1 over it: its handle. */
+static shmap_seg *left_mid_frame(const char *name)
+{
+    const uint64_t dims[1] = {1024};
+    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, SHMAP_CREATE_KEEP);
+    CHECK_OK(shmap_publish(seg));
+    const uint32_t seven = 7;
+    util_kill9(util_spawn_mid_frame_writer(name, &seven, sizeof seven, 1024));
+    return seg;
+}
+
 TEST(notify__one_publish_wakes_every_waiting_process)
 {
     const char *name = test_name("wake");
@@ -169,12 +181,7 @@ TEST(notify__a_signal_interrupts_a_wait_with_eintr)
 TEST(notify__waits_made_again_after_eintr_still_notice_removal_and_dead_writers)
 {
     const char *name = test_name("eintr-again");
-    const uint64_t dims[1] = {1024};
-    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, SHMAP_CREATE_KEEP);
-    CHECK_OK(shmap_publish(seg));
-    /* A writer killed in the middle of frame 1, over frame 0. */
-    const uint32_t seven = 7;
-    util_kill9(util_spawn_mid_frame_writer(name, &seven, sizeof seven, 1024));
+    shmap_seg *seg = left_mid_frame(name);
     util_usr1_noop(true, 0);
     pid_t pest = util_spawn_pest(5);
     uint32_t frame[1024];
@@ -1397,11 +1404,7 @@ TEST(notify__a_try_with_seen_past_the_generation_says_what_it_is)
 TEST(notify__a_taken_over_frame_is_numbered_as_the_segment_was_opened)
 {
     const char *name = test_name("ringflag");
-    const uint64_t dims[1] = {1024};
-    shmap_seg *seg = make(name, SHMAP_U32, 1, dims, SHMAP_CREATE_KEEP);
-    CHECK_OK(shmap_publish(seg));
-    const uint32_t seven = 7;
-    util_kill9(util_spawn_mid_frame_writer(name, &seven, sizeof seven, 1024));
+    shmap_seg *seg = left_mid_frame(name);
     struct shmap__header h;
     util_header_read(name, &h);
     h.flags |= SHMAP_SEG_RING;

@@ -636,9 +636,9 @@ static void hold_keywords_as(const char *name, pid_t pid, uint64_t start)
     util_header_write(name, &h);
 }
 
-/* Set OFFSET = 3: 0, or why not (10 + the library's code's distance from -EBUSY: 0 means
- * exactly -EBUSY, with the holder's pid named). */
-static int write_keyword_busy(const char *name)
+/* Set OFFSET = 3 in a handle of its own: @p if_set when it was set, 1 for -EBUSY whose
+ * detail holds @p busy_words, 20 or 21 for another failure. */
+static int set_offset_for(const char *name, const char *busy_words, int if_set)
 {
     shmap_seg *seg = NULL;
     if (shmap_open(&seg, name, SHMAP_RDWR) != 0)
@@ -647,9 +647,14 @@ static int write_keyword_busy(const char *name)
     int rc = shmap_keyword_set(seg, &kw);
     shmap_close(seg);
     if (rc == 0)
-        return 0;
-    return rc == -EBUSY && strstr(shmap_last_error(), "keywords are being changed by pid") ? 1
-                                                                                           : 21;
+        return if_set;
+    return rc == -EBUSY && strstr(shmap_last_error(), busy_words) ? 1 : 21;
+}
+
+/* Set OFFSET: 0, or 1 for -EBUSY naming a holder that has not finished. */
+static int write_keyword_busy(const char *name)
+{
+    return set_offset_for(name, "keywords are being changed by pid", 0);
 }
 
 TEST(keyword__a_live_writer_that_never_finishes_makes_others_fail_not_spin_for_ever)
@@ -947,20 +952,11 @@ static int read_keyword_busy(const char *name)
     return strstr(shmap_last_error(), "keywords change faster than they can be read") ? 1 : 2;
 }
 
-/* Set OFFSET: 0, 1 for -EBUSY saying others left no turn, 2 for another -EBUSY. */
+/* Set OFFSET: 1 for -EBUSY saying others left no turn (the bumper holds the lock
+ * throughout, so setting it is a failure too). */
 static int write_keyword_no_turn(const char *name)
 {
-    shmap_seg *seg = NULL;
-    if (shmap_open(&seg, name, SHMAP_RDWR) != 0)
-        return 20;
-    shmap_keyword kw = kw_int("OFFSET", 3);
-    int rc = shmap_keyword_set(seg, &kw);
-    shmap_close(seg);
-    if (rc == 0)
-        return 23; /* the bumper holds the lock throughout */
-    if (rc != -EBUSY)
-        return 22;
-    return strstr(shmap_last_error(), "no turn to change them") ? 1 : 2;
+    return set_offset_for(name, "no turn to change them", 23);
 }
 
 TEST(keyword__a_writer_that_never_pauses_makes_others_fail_in_time_saying_so)
