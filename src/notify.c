@@ -192,9 +192,9 @@ int shmap_write_begin(shmap_seg *seg, void **frame)
     /* The frame the write in progress records (one a live writer aborted, or that this
      * write takes over from a dead one, and then the next), judged before this write's
      * identity replaces its writer's. */
-    uint64_t publishes_as = !writing(h, seq, g)       ? g + 1
+    uint64_t publishes_as = !writing(h, seq, g)         ? g + 1
                             : abandoned_here(seg, seq, g) ? target_of(h, seq, g) + 1
-                                                        : target_of(h, seq, g);
+                                                          : target_of(h, seq, g);
     /* Its last close gives the write up should it not be published (shmap__write_give_up()). */
     __atomic_store_n(&seg->map->write_begun, true, __ATOMIC_RELAXED);
     /* A mark left by an aborted write never matches a later one's sequence (0 is even). */
