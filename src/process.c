@@ -2,12 +2,13 @@
  * This process's identity, cached. glibc no longer caches getpid(), and a create asks for
  * the pid several times; the start time and the pid namespace need a read of /proc. All
  * are reset in a child after fork (which may be in another pid namespace), through a
- * pthread_atfork handler registered on first use.
+ * pthread_atfork handler.
  *
  * The same handlers hold the library's mutexes across fork(): a thread other than the one
  * forking may be inside the library holding one, and the child, which has no such thread,
- * would wait on it for ever. Registered at the first use of the library, which comes
- * before any mutex of it can be held.
+ * would wait on it for ever. They are registered when the library is loaded, so before any
+ * of its mutexes can be held: a first use that takes one (a read-only open takes the
+ * registry's and asks for nothing above) could otherwise be forked in the middle of.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -55,6 +56,11 @@ static void register_atfork(void)
 void shmap__atfork_register(void)
 {
     pthread_once(&atfork_once, register_atfork);
+}
+
+__attribute__((constructor)) static void register_at_load(void)
+{
+    shmap__atfork_register();
 }
 
 pid_t shmap__getpid(void)

@@ -6,13 +6,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../util.h"
 
 struct churn {
     const char *name;
-    volatile int stop;
+    int stop; /* atomic */
     int id;
 };
 
@@ -21,7 +22,7 @@ struct churn {
 static void *churn(void *arg)
 {
     struct churn *c = arg;
-    for (long i = 0; !c->stop; i++) {
+    for (long i = 0; !__atomic_load_n(&c->stop, __ATOMIC_RELAXED); i++) {
         shmap_seg *s = NULL;
         if (shmap_open(&s, c->name, ((i + c->id) & 1) ? SHMAP_RDWR : SHMAP_RDONLY) == 0) {
             if (shmap_lock(s, i % 3 ? SHMAP_LOCK_SHARED : SHMAP_LOCK_EXCLUSIVE, 5) >= 0)
@@ -60,7 +61,7 @@ TEST(multi__a_child_forked_while_other_threads_are_in_the_library_is_not_stuck)
         util_sleep_ms(2);
     }
     for (int i = 0; i < 2; i++) {
-        c[i].stop = 1;
+        __atomic_store_n(&c[i].stop, 1, __ATOMIC_RELAXED);
         pthread_join(t[i], NULL);
     }
     CHECK_OK(shmap_delete(name, 5, 0));
@@ -149,4 +150,62 @@ TEST(multi__an_open_waiting_for_a_creator_holds_up_no_other_thread)
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_close(making)); /* never finished: it goes */
     CHECK_OK(shmap_delete(other, 5, 0));
+}
+
+/* Open @p arg (a name) read-only 200 times, keeping every handle: a first use of the library
+ * that takes its registry's mutex and nothing else, in a process that never used it. */
+static int opener_started;
+
+static void *open_many(void *arg)
+{
+    __atomic_store_n(&opener_started, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 200; i++) {
+        shmap_seg *s = NULL;
+        shmap_open(&s, arg, SHMAP_RDONLY);
+    }
+    return NULL;
+}
+
+/*
+ * The same, where the process's first use of the library is a read-only open in another
+ * thread: the handlers that hold the mutexes across fork() were registered only by a later
+ * call, so a child forked during that open inherited the registry's mutex held, and its own
+ * first open waited for ever. Each round is a process that has not used the library (this
+ * test makes its segment through the command), forking a few microseconds into the open.
+ */
+TEST(multi__a_child_forked_during_a_first_read_only_open_is_not_stuck)
+{
+    const char *name = test_name("forkfirst");
+    char *out = NULL, *err = NULL;
+    RUN(0, "create", name, "u8", "16");
+    int stuck = 0, failed = 0, rounds = 0;
+    for (; rounds < 30 && !stuck; rounds++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, open_many, (void *)name) != 0)
+                _exit(2);
+            while (!__atomic_load_n(&opener_started, __ATOMIC_ACQUIRE))
+                ;
+            struct timespec pause = {0, (rounds % 50) * 1000L};
+            nanosleep(&pause, NULL);
+            pid_t child = fork();
+            if (child == 0) {
+                alarm(3); /* one that waits for ever ends here, counted as stuck */
+                shmap_seg *s = NULL;
+                _exit(shmap_open(&s, name, SHMAP_RDONLY) == 0 ? 0 : 1);
+            }
+            _exit(child < 0 ? 3 : test_wait(child));
+        }
+        int rc = test_wait(pid);
+        stuck += rc == 128 + SIGALRM;
+        failed += rc != 0 && rc != 128 + SIGALRM;
+    }
+    RUN(0, "rm", name);
+    util_clear(&out, &err);
+    if (stuck || failed)
+        test_fail(__FILE__, __LINE__, "in %d rounds, %d children stuck and %d failed", rounds,
+                  stuck, failed);
 }
