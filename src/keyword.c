@@ -384,9 +384,10 @@ static void end_change(struct shmap__header *h)
     __atomic_add_fetch(&h->kw_seq, 1, __ATOMIC_RELEASE);
 }
 
-static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc);
+static struct shmap__kwslot *snapshot_of(const shmap_seg *seg, int *rc);
 
-/* Serialises the first keyword changes of private mappings (own_keywords()); held across
+/* Serialises the first keyword changes of private mappings (own_keywords()), and the
+ * reads of their keywords until then (snapshot()); held across
  * fork() with the library's other mutexes (process.c), so a child never finds it taken by a
  * thread it does not have. */
 static pthread_mutex_t own_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -402,9 +403,8 @@ void shmap__kw_own_hold(bool hold)
 /*
  * Before a private mapping's first keyword change: make its keyword area its own (see the
  * note above). Every byte of the area is written, so whatever the copy-on-write faults
- * copied meanwhile is replaced by the snapshot, which is whole. Another thread reading the
- * keywords while this runs reads the slots under the object's words and may see the
- * snapshot half written over a newer state: a moment, in a process that chose to diverge.
+ * copied meanwhile is replaced by the snapshot, which is whole. Readers of the mapping's
+ * keywords wait meanwhile (snapshot()).
  */
 static int own_keywords(const shmap_seg *seg)
 {
@@ -414,7 +414,7 @@ static int own_keywords(const shmap_seg *seg)
     pthread_mutex_lock(&own_mutex);
     int rc = 0;
     if (!__atomic_load_n(&m->kw_own, __ATOMIC_RELAXED)) {
-        struct shmap__kwslot *copy = snapshot(seg, &rc);
+        struct shmap__kwslot *copy = snapshot_of(seg, &rc);
         if (copy) {
             struct shmap__header *own = m->base;
             memcpy(slots_of(seg), copy, (size_t)capacity_of(seg) * sizeof *copy);
@@ -616,8 +616,25 @@ static void slot_to_keyword(const struct shmap__kwslot *slot, shmap_keyword *out
     out->comment[sizeof slot->comment - 1] = '\0';
 }
 
-/* A consistent copy of all slots; NULL on failure (detail set, code in *rc). */
+/*
+ * A consistent copy of all slots; NULL on failure (detail set, code in *rc). A private
+ * mapping whose keywords are not yet its own is copied under own_mutex: own_keywords()
+ * makes them its own under it, and a copy begun before that, checked against the object's
+ * words, would meanwhile see the mapping's own writes, which those words do not count.
+ */
 static struct shmap__kwslot *snapshot(const shmap_seg *seg, int *rc)
+{
+    const struct shmap__map *m = seg->map;
+    if (!m->priv || __atomic_load_n(&m->kw_own, __ATOMIC_ACQUIRE))
+        return snapshot_of(seg, rc);
+    pthread_mutex_lock(&own_mutex);
+    struct shmap__kwslot *copy = snapshot_of(seg, rc);
+    pthread_mutex_unlock(&own_mutex);
+    return copy;
+}
+
+/* snapshot(), own_mutex aside. */
+static struct shmap__kwslot *snapshot_of(const shmap_seg *seg, int *rc)
 {
     if (seg->map->raw) {
         *rc = shmap__raw_refuse(seg, "keywords");

@@ -276,3 +276,63 @@ TEST(private__a_private_locker_is_attached_read_only)
     CHECK_EQ_INT(test_wait(kid), 0);
     CHECK_OK(shmap_unlink(name));
 }
+
+/*
+ * Keywords read through a private handle while another thread makes its first change
+ * through it (own_keywords(), under the mutex that serialises it): a read begun before the
+ * keywords became the handle's own was checked against the object's change count, which the
+ * handle's own later changes do not move, so it could return a keyword whose value was of
+ * one change and its comment of another (seen about once in a thousand rounds of a stress
+ * run). Reads of such a handle now wait for that mutex: held here as the first change holds
+ * it, a read waits, and goes on once it is let go.
+ */
+struct held_read {
+    shmap_seg *seg;
+    int done; /* atomic */
+    int rc;
+};
+
+static void *read_gain(void *arg)
+{
+    struct held_read *r = arg;
+    shmap_keyword kw;
+    r->rc = shmap_keyword_get(r->seg, "GAIN", &kw);
+    __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+TEST(private__keywords_are_not_read_while_a_private_handle_makes_them_its_own)
+{
+    const char *name = test_name("kwown");
+    const uint64_t dims[1] = {4};
+    util_make_kept(name, SHMAP_U8, 1, dims);
+    shmap_seg *obj = NULL, *priv = NULL;
+    CHECK_OK(shmap_open(&obj, name, SHMAP_RDWR));
+    set_int(obj, "GAIN", 2);
+    CHECK_OK(shmap_open(&priv, name, SHMAP_PRIVATE));
+    struct held_read r = {priv, 0, -1};
+    shmap__kw_own_hold(true);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, read_gain, &r) == 0);
+    util_sleep_ms(200);
+    int early = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
+    shmap__kw_own_hold(false);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK_EQ_INT(early, 0);
+    CHECK_OK(r.rc);
+    /* Once its keywords are its own, reads do not wait for the mutex. */
+    set_int(priv, "OWN", 1);
+    r.done = 0;
+    shmap__kw_own_hold(true);
+    CHECK(pthread_create(&t, NULL, read_gain, &r) == 0);
+    for (int i = 0; i < 200 && !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE); i++)
+        util_sleep_ms(10);
+    int done = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
+    shmap__kw_own_hold(false);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK_EQ_INT(done, 1);
+    CHECK_OK(r.rc);
+    CHECK_OK(shmap_close(priv));
+    CHECK_OK(shmap_close(obj));
+    CHECK_OK(shmap_unlink(name));
+}
