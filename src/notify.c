@@ -479,6 +479,12 @@ int shmap_write_state(const shmap_seg *seg, pid_t *writer)
     return aborted(h, seq) ? SHMAP_WRITE_ABORTED : SHMAP_WRITE_IN_PROGRESS;
 }
 
+/* The pid of the frame's writer, as a message names it. */
+static pid_t writer_pid_of(const struct shmap__header *h)
+{
+    return (pid_t)__atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED);
+}
+
 int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s,
                      uint64_t *missed)
 {
@@ -581,18 +587,18 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
                 return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while "
                                                     "writing frame %llu over frame %llu: the "
                                                     "copy of frame %llu may be torn",
-                                  seg->map->name.name, (int)h->writer_pid,
+                                  seg->map->name.name, (int)writer_pid_of(h),
                                   (unsigned long long)writes, (unsigned long long)f,
                                   (unsigned long long)f);
             return shmap__err(SHMAP_EOWNERDEAD, "%s: the writer (pid %d) died while writing "
                                                 "frame %llu: the copy may be torn",
-                              seg->map->name.name, (int)h->writer_pid,
+                              seg->map->name.name, (int)writer_pid_of(h),
                               (unsigned long long)writes);
         }
         if (giving_up)
             return shmap__err(deadline == 0 ? -EAGAIN : -ETIMEDOUT,
                               "%s: no whole frame within the timeout: pid %d %s",
-                              seg->map->name.name, (int)h->writer_pid,
+                              seg->map->name.name, (int)writer_pid_of(h),
                               aborted(h, seq) ? "aborted it and has not written it again"
                                               : "is writing it");
         /* No longer than the timeout leaves: the end of it gets its own look at the writer. */

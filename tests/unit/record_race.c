@@ -13,13 +13,13 @@
 
 struct flipper {
     volatile char *last; /* the list's NUL, in a mapping of the test's own */
-    volatile int stop;
+    int stop; /* atomic */
 };
 
 static void *flip(void *arg)
 {
     struct flipper *f = arg;
-    while (!f->stop) {
+    while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
         *f->last = 'z';
         for (volatile int i = 0; i < 20; i++)
             ;
@@ -86,7 +86,7 @@ TEST(open__a_record_list_changed_while_it_is_checked_is_never_read_past_its_end)
         if (seen[0])
             break;
     }
-    f.stop = 1;
+    __atomic_store_n(&f.stop, 1, __ATOMIC_RELAXED);
     pthread_join(t, NULL);
     map[h.rec_offset + h.rec_len - 1] = '\0';
     munmap(map, (size_t)h.total_size);
