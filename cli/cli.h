@@ -91,9 +91,11 @@ void cli_warn(const char *name, const char *fmt, ...) CLI_PRINTF(2, 3);
  */
 int cli_fail_lib(const char *name, int rc);
 
-/* Where @p words last occur in @p text, or NULL: the library's own words come after the
- * name it quotes, which may hold the same words. */
-const char *cli_last_of(const char *text, const char *words);
+/* @p text into @p out (@p size bytes) with the last @p from in it made @p to: 1, or 0 (and
+ * @p out untouched) when it holds no @p from or the result would not fit. The last: the
+ * library's own words come after the name it quotes, which may hold the same words. */
+int cli_replace_last(char *out, size_t size, const char *text, const char *from,
+                     const char *to);
 
 /* cli_fail_lib() with the detail given (a library detail the command has added to, which
  * names the segment as the library does). */
@@ -237,6 +239,9 @@ int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dty
 
 /* @p s past its leading blanks (isspace). */
 const char *cli_skip_blanks(const char *s);
+
+/* Is @p text decimal digits alone, blanks around them aside? */
+int cli_is_decimal(const char *text);
 
 /* @p text without the blanks around it: its start in *@p start, its length returned. */
 int cli_unblanked(const char *text, const char **start);

@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 
@@ -33,19 +32,16 @@ static int fail_rm(const char *name, int rc)
 {
     static const char lib_hint[] = "delete with force", our_hint[] = "use --force";
     const char *detail = cli_lib_detail();
+    if (!detail)
+        detail = shmap_strerror(rc);
     char text[1024];
-    snprintf(text, sizeof text, "%s", detail ? detail : shmap_strerror(rc));
-    const char *at = cli_last_of(text, lib_hint);
-    char *hint = at ? text + (at - text) : NULL;
-    if (hint) {
-        size_t cut = sizeof lib_hint - 1, add = sizeof our_hint - 1;
-        memmove(hint + add, hint + cut, strlen(hint + cut) + 1);
-        memcpy(hint, our_hint, add);
-    } else if (rc == SHMAP_ECORRUPT || rc == SHMAP_ETRUNCATED || rc == SHMAP_EVERSION ||
-               rc == SHMAP_EBYTEORDER) {
-        size_t len = strlen(text);
-        snprintf(text + len, sizeof text - len, " (use --force to remove it)");
-    }
+    if (cli_replace_last(text, sizeof text, detail, lib_hint, our_hint))
+        return cli_fail_detail(name, text);
+    if (rc == SHMAP_ECORRUPT || rc == SHMAP_ETRUNCATED || rc == SHMAP_EVERSION ||
+        rc == SHMAP_EBYTEORDER)
+        snprintf(text, sizeof text, "%s (use --force to remove it)", detail);
+    else
+        snprintf(text, sizeof text, "%s", detail);
     return cli_fail_detail(name, text);
 }
 

@@ -254,10 +254,8 @@ static int pick_hdu(fitsfile *f, const walk *w, const char *want, int *naxis, ch
                     size_t errsize)
 {
     /* A number may have blanks around it, as in every other argument. */
-    const char *digits = cli_skip_blanks(want);
-    size_t ndigits = strspn(digits, "0123456789");
-    int by_number = ndigits > 0 && *cli_skip_blanks(digits + ndigits) == '\0';
-    long n = by_number ? strtol(digits, NULL, 10) : -1;
+    int by_number = cli_is_decimal(want);
+    long n = by_number ? strtol(want, NULL, 10) : -1;
     int status = 0, type = IMAGE_HDU, target = 0, count = 0;
     for (int i = 1; i <= w->checked && !target; i++) {
         if (i > 1 && move_to(f, w, i, &type, &status, err, errsize) < 0) {

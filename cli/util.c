@@ -314,12 +314,17 @@ static int key_for_id(const char *text, size_t len, const char *name)
            strspn(text + 9, "0123456789abcdef") == len - 9;
 }
 
-const char *cli_last_of(const char *text, const char *words)
+int cli_replace_last(char *out, size_t size, const char *text, const char *from,
+                     const char *to)
 {
     const char *last = NULL;
-    for (const char *p = strstr(text, words); p; p = strstr(p + 1, words))
+    for (const char *p = strstr(text, from); p; p = strstr(p + 1, from))
         last = p;
-    return last;
+    size_t flen = strlen(from);
+    if (!last || strlen(text) - flen + strlen(to) >= size)
+        return 0;
+    snprintf(out, size, "%.*s%s%s", (int)(last - text), text, to, last + flen);
+    return 1;
 }
 
 int cli_fail_detail(const char *name, const char *detail)
@@ -332,12 +337,8 @@ static int fail_detail(const char *name, const char *detail, const char *suffix)
     /* The library's way out, said as this command line takes it. */
     static const char lib_way[] = "a forced delete", our_way[] = "`shmap rm --force`";
     char said[2048];
-    const char *way = cli_last_of(detail, lib_way);
-    if (way && strlen(detail) + sizeof our_way < sizeof said) {
-        snprintf(said, sizeof said, "%.*s%s%s", (int)(way - detail), detail, our_way,
-                 way + sizeof lib_way - 1);
+    if (cli_replace_last(said, sizeof said, detail, lib_way, our_way))
         detail = said;
-    }
     const char *colon = strstr(detail, ": ");
     if (colon && (mentions(detail, (size_t)(colon - detail), name) ||
                   is_quoted(detail, (size_t)(colon - detail), name) ||
@@ -543,6 +544,13 @@ const char *cli_skip_blanks(const char *s)
     return s;
 }
 
+int cli_is_decimal(const char *text)
+{
+    const char *digits = cli_skip_blanks(text);
+    size_t n = strspn(digits, "0123456789");
+    return n > 0 && *cli_skip_blanks(digits + n) == '\0';
+}
+
 /* A number at the very start of @p text, with nothing but blanks after it. */
 static int parse_u64_here(const char *text, uint64_t *out)
 {
@@ -683,11 +691,9 @@ static int parse_shape(const char *text, cli_raw *r, char *err, size_t errsize)
         char item[32];
         uint64_t d;
         snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), p);
-        const char *digits = cli_skip_blanks(item);
-        size_t ndigits = strspn(digits, "0123456789");
         /* Digits only: 0x would collide with the x separator, and a sign means nothing. */
-        if (len >= sizeof item || ndigits == 0 || *cli_skip_blanks(digits + ndigits) != '\0' ||
-            cli_parse_u64(digits, &d) < 0 || d == 0) {
+        if (len >= sizeof item || !cli_is_decimal(item) || cli_parse_u64(item, &d) < 0 ||
+            d == 0) {
             snprintf(err, errsize, "invalid dimension '%.*s' (give D,D,... or DxD..., each a "
                                    "positive decimal integer)", (int)(len > 40 ? 40 : len), p);
             return -1;

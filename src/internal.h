@@ -187,9 +187,6 @@ SHMAP__HIDDEN mode_t shmap__umask(void);
 /* linux/proc.c: our pid namespace's inode (low 32 bits), 0 if unknown. */
 SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
 SHMAP__HIDDEN void shmap__forget_pidns(void);
-/* process.c: register the fork handlers that forget the cached identity (done by the first
- * shmap__getpid(); whatever caches what they forget calls this first). */
-SHMAP__HIDDEN void shmap__atfork_register(void);
 /* keyword.c: hold (or release) the mutex of private mappings' first keyword changes. */
 SHMAP__HIDDEN void shmap__kw_own_hold(bool hold);
 SHMAP__HIDDEN unsigned shmap__self_threads(void);

@@ -160,7 +160,8 @@ int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
         }
         if (spins > 100) {
             int64_t now = shmap__mono_ns();
-            if (!since || seq != still_seq) {
+            bool moved = !since || seq != still_seq;
+            if (moved) {
                 still = now;
                 still_seq = seq;
                 since = since ? since : now;
@@ -171,7 +172,7 @@ int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
             }
             /* A change that stands still now is left to the check above: the writer may
              * have stopped in it, and is then named as stuck within a second. */
-            if (now - since > CHANGE_WAIT_NS && (still == now || !(seq & 1))) {
+            if (now - since > CHANGE_WAIT_NS && (moved || !(seq & 1))) {
                 char by[32] = "";
                 if (holder)
                     snprintf(by, sizeof by, " (pid %u changes them)", holder);

@@ -126,13 +126,19 @@ static bool aborted(const struct shmap__header *h, uint32_t seq)
     return __atomic_load_n(&h->writer_aborted, __ATOMIC_ACQUIRE) == seq;
 }
 
+/* The pid of the write recorded in the header (of the last one begun). */
+static pid_t writer_pid_of(const struct shmap__header *h)
+{
+    return (pid_t)__atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED);
+}
+
 /* Does the write recorded in the header belong to this process (not to a dead one whose
  * pid we were given again, nor to one in another pid namespace)? */
 static bool writer_is_me(const struct shmap__header *h)
 {
     uint64_t start = __atomic_load_n(&h->writer_start, __ATOMIC_RELAXED);
     uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_RELAXED);
-    return __atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED) == shmap__getpid() &&
+    return writer_pid_of(h) == shmap__getpid() &&
            (!start || start == shmap__self_start()) && (!ns || ns == shmap__self_pidns());
 }
 
@@ -453,7 +459,7 @@ static bool writer_gone(const struct shmap__header *h)
 {
     if (writer_elsewhere(h))
         return false;
-    return !shmap__proc_alive(__atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED),
+    return !shmap__proc_alive(writer_pid_of(h),
                               __atomic_load_n(&h->writer_start, __ATOMIC_RELAXED));
 }
 
@@ -471,18 +477,12 @@ int shmap_write_state(const shmap_seg *seg, pid_t *writer)
     if (!writing(h, seq, g))
         return SHMAP_WRITE_NONE;
     /* Read after the sequence: the pid of the write it marks, or of one begun since. */
-    pid_t pid = __atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED);
+    pid_t pid = writer_pid_of(h);
     if (writer)
         *writer = pid;
     if (writer_gone(h))
         return SHMAP_WRITE_ABANDONED;
     return aborted(h, seq) ? SHMAP_WRITE_ABORTED : SHMAP_WRITE_IN_PROGRESS;
-}
-
-/* The pid of the frame's writer, as a message names it. */
-static pid_t writer_pid_of(const struct shmap__header *h)
-{
-    return (pid_t)__atomic_load_n(&h->writer_pid, __ATOMIC_RELAXED);
 }
 
 int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s,

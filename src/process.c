@@ -19,7 +19,6 @@
 
 static pid_t self_pid;
 static uint64_t self_start;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void forget_self(void)
 {
@@ -48,19 +47,10 @@ static void after_fork_in_child(void)
     forget_self();
 }
 
-static void register_atfork(void)
+/* When the library is loaded (see the top). */
+__attribute__((constructor)) static void register_atfork(void)
 {
     pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
-}
-
-void shmap__atfork_register(void)
-{
-    pthread_once(&atfork_once, register_atfork);
-}
-
-__attribute__((constructor)) static void register_at_load(void)
-{
-    shmap__atfork_register();
 }
 
 pid_t shmap__getpid(void)
@@ -68,7 +58,6 @@ pid_t shmap__getpid(void)
     pid_t pid = __atomic_load_n(&self_pid, __ATOMIC_RELAXED);
     if (pid)
         return pid;
-    pthread_once(&atfork_once, register_atfork);
     pid = getpid();
     __atomic_store_n(&self_pid, pid, __ATOMIC_RELAXED);
     return pid;

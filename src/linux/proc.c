@@ -105,7 +105,6 @@ uint32_t shmap__self_pidns(void)
     uint32_t ns = __atomic_load_n(&cached_pidns, __ATOMIC_RELAXED);
     if (ns)
         return ns;
-    shmap__atfork_register(); /* so that a child after fork forgets what is cached here */
     char buf[64];
     ssize_t n = readlink("/proc/self/ns/pid", buf, sizeof buf - 1);
     if (n <= 0)

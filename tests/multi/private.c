@@ -301,6 +301,23 @@ static void *read_gain(void *arg)
     return NULL;
 }
 
+/* Read GAIN through @p seg in a thread while this one holds the mutex: whether the read
+ * ended within @p ms (then the mutex is let go, and the read's code is in *@p rc). */
+static int read_while_held(shmap_seg *seg, int ms, int *rc)
+{
+    struct held_read r = {seg, 0, -1};
+    shmap__kw_own_hold(true);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, read_gain, &r) == 0);
+    for (int i = 0; i < ms / 10 && !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE); i++)
+        util_sleep_ms(10);
+    int done = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
+    shmap__kw_own_hold(false);
+    CHECK(pthread_join(t, NULL) == 0);
+    *rc = r.rc;
+    return done;
+}
+
 TEST(private__keywords_are_not_read_while_a_private_handle_makes_them_its_own)
 {
     const char *name = test_name("kwown");
@@ -310,28 +327,13 @@ TEST(private__keywords_are_not_read_while_a_private_handle_makes_them_its_own)
     CHECK_OK(shmap_open(&obj, name, SHMAP_RDWR));
     set_int(obj, "GAIN", 2);
     CHECK_OK(shmap_open(&priv, name, SHMAP_PRIVATE));
-    struct held_read r = {priv, 0, -1};
-    shmap__kw_own_hold(true);
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, read_gain, &r) == 0);
-    util_sleep_ms(200);
-    int early = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
-    shmap__kw_own_hold(false);
-    CHECK(pthread_join(t, NULL) == 0);
-    CHECK_EQ_INT(early, 0);
-    CHECK_OK(r.rc);
+    int rc;
+    CHECK_EQ_INT(read_while_held(priv, 200, &rc), 0);
+    CHECK_OK(rc);
     /* Once its keywords are its own, reads do not wait for the mutex. */
     set_int(priv, "OWN", 1);
-    r.done = 0;
-    shmap__kw_own_hold(true);
-    CHECK(pthread_create(&t, NULL, read_gain, &r) == 0);
-    for (int i = 0; i < 200 && !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE); i++)
-        util_sleep_ms(10);
-    int done = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
-    shmap__kw_own_hold(false);
-    CHECK(pthread_join(t, NULL) == 0);
-    CHECK_EQ_INT(done, 1);
-    CHECK_OK(r.rc);
+    CHECK_EQ_INT(read_while_held(priv, 2000, &rc), 1);
+    CHECK_OK(rc);
     CHECK_OK(shmap_close(priv));
     CHECK_OK(shmap_close(obj));
     CHECK_OK(shmap_unlink(name));
