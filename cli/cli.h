@@ -429,6 +429,9 @@ int cli_enclosing_write(const char *name, shmap_seg *seg, pid_t *holder);
  * seg's lock, 0 when none does. Both give that `shmap lock`'s pid in @p *holder (if not
  * NULL) when they return 1. */
 int cli_enclosing_read(shmap_seg *seg, pid_t *holder);
+/* Which lock of @p seg an enclosing `shmap lock` holds: 'w' (--write), 'r' (--read) or 0,
+ * with its pid in @p *holder (if not NULL). */
+int cli_enclosing_lock(shmap_seg *seg, pid_t *holder);
 
 /*
  * For a command that writes @p seg's data (snapshot.c): take its exclusive lock, waiting

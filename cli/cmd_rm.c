@@ -11,10 +11,11 @@
  * check, which gives the claim back, and then ends us by that same signal (main(), through
  * cli_end_if_signalled()): readers are not left to find a dead claimant first.
  *
- * Under a `shmap lock` of the same segment (a script run under the lock deletes what it
- * locked), the delete would wait for an ancestor for ever: it fails at once instead, saying
- * so. (Deleting under the enclosing hold would need the library's checks of the name made
- * without the lock; --force removes the name without them.)
+ * Under a `shmap lock --write` of the same segment (a script run under the lock deletes what
+ * it locked), waiting for the lock would be waiting for an ancestor for ever: the name is
+ * removed under the enclosing hold instead (SHMAP_DELETE_LOCKED), with every check of a
+ * delete. Under `shmap lock --read` the shared hold would keep the delete out for ever: it
+ * fails at once, saying so.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -46,8 +47,9 @@ static int fail_rm(const char *name, int rc)
 }
 
 /*
- * NAME under an enclosing `shmap lock` (see the top): 1 after saying so, 0 when no enclosing
- * lock holds it, for shmap_delete() to do (and to report what stops it).
+ * NAME under an enclosing `shmap lock` (see the top): 'w' under --write, -1 under --read
+ * after saying so, 0 when no enclosing lock holds it, for shmap_delete() to wait for its
+ * users (and to report what stops it).
  */
 static int rm_enclosed(const char *name)
 {
@@ -55,12 +57,14 @@ static int rm_enclosed(const char *name)
     if (!getenv("SHMAP_LOCK_PIDS") || shmap_open(&seg, name, SHMAP_RDONLY) < 0)
         return 0;
     pid_t holder = 0;
-    int enclosed = cli_enclosing_read(seg, &holder);
+    int enclosed = cli_enclosing_lock(seg, &holder);
     shmap_close(seg);
-    if (enclosed)
-        cli_fail(name, "runs under `shmap lock` (pid %d), which holds its lock: the delete "
-                       "would wait for it for ever; delete after that lock ends, or with "
-                       "--force", (int)holder);
+    if (enclosed == 'r') {
+        cli_fail(name, "runs under `shmap lock --read` (pid %d), whose shared hold would keep "
+                       "the delete out for ever: delete under `shmap lock --write`, after "
+                       "that lock ends, or with --force", (int)holder);
+        return -1;
+    }
     return enclosed;
 }
 
@@ -94,11 +98,12 @@ int cmd_rm(int argc, char **argv)
     int status = CLI_EXIT_OK;
     cli_hold_end_signals(1);
     for (int i = 0; i < a.npos && !cli_end_signal(); i++) {
-        if (!(flags & SHMAP_DELETE_FORCE) && rm_enclosed(a.argv[i])) {
+        int enclosed = flags & SHMAP_DELETE_FORCE ? 0 : rm_enclosed(a.argv[i]);
+        if (enclosed < 0) {
             status = CLI_EXIT_FAIL;
             continue;
         }
-        int rc = shmap_delete(a.argv[i], timeout, flags);
+        int rc = shmap_delete(a.argv[i], timeout, flags | (enclosed ? SHMAP_DELETE_LOCKED : 0));
         if (rc == -ENOENT && missing_ok)
             continue; /* no segment of that name: what a cleanup asks for */
         if (rc < 0 && !(cli_end_signal() && rc == -EINTR)) /* not the wait it ended */

@@ -213,13 +213,18 @@ static int enclosing_lock(shmap_seg *seg, pid_t *holder)
     return found;
 }
 
-int cli_enclosing_read(shmap_seg *seg, pid_t *holder)
+int cli_enclosing_lock(shmap_seg *seg, pid_t *holder)
 {
     pid_t h = 0;
-    int found = enclosing_lock(seg, &h) != 0;
+    int found = enclosing_lock(seg, &h);
     if (holder)
         *holder = h;
     return found;
+}
+
+int cli_enclosing_read(shmap_seg *seg, pid_t *holder)
+{
+    return cli_enclosing_lock(seg, holder) != 0;
 }
 
 int cli_enclosing_write(const char *name, shmap_seg *seg, pid_t *holder)

@@ -50,8 +50,8 @@ extern "C" {
 /** @brief Library version, as numbers and as a string. */
 #define SHMAP_VERSION_MAJOR 0
 #define SHMAP_VERSION_MINOR 4
-#define SHMAP_VERSION_PATCH 12
-#define SHMAP_VERSION_STRING "0.4.12"
+#define SHMAP_VERSION_PATCH 13
+#define SHMAP_VERSION_STRING "0.4.13"
 
 /** @brief The library's version string at run time (may differ from the header's). */
 SHMAP_EXTERN const char *shmap_version(void);
@@ -613,7 +613,17 @@ enum shmap_delete_flags {
      * is assumed only of a process that has one thread (an interpreter, whose threads
      * are not the library's to count, passes it when it has one thread of its own).
      */
-    SHMAP_DELETE_NOT_MINE = 1u << 1
+    SHMAP_DELETE_NOT_MINE = 1u << 1,
+    /**
+     * The exclusive lock is held already, for the caller: by this process (through any
+     * handle), or by one of its ancestors that runs it under the lock, as `shmap lock
+     * --write -- COMMAND` runs COMMAND. The name is removed under that hold, with every check
+     * of a delete but without taking the lock or waiting; the holder releases the lock as
+     * usual, and goes on with its mapping meanwhile. Fails with -ENOLCK when no such
+     * holder has the exclusive lock (nobody holds it, a writer still waits for readers,
+     * or another process holds it). Since 0.4.13.
+     */
+    SHMAP_DELETE_LOCKED = 1u << 2
 };
 
 /**
@@ -647,17 +657,21 @@ enum shmap_delete_flags {
  * A lock this process holds through a handle of its own must be released first. Another of
  * its threads may do that while the call waits; when none can (the process has one
  * thread, or the caller says so with #SHMAP_DELETE_NOT_MINE), the call returns -EDEADLK
- * at once rather than wait for itself.
+ * at once rather than wait for itself. To delete while holding the exclusive lock (no
+ * other process gets in between the last write and the removal), pass
+ * #SHMAP_DELETE_LOCKED instead.
  *
  * @param[in] name the segment name.
  * @param[in] timeout_s how long to wait for users: < 0 for ever, 0 only tries. A creator
  *            still writing the header is waited for within it too: up to two seconds, as an
  *            open waits, but no longer than the timeout, and not at all with 0
  *            (#SHMAP_EINCOMPLETE, "segment is still being created by pid N").
- * @param[in] flags 0, #SHMAP_DELETE_FORCE, #SHMAP_DELETE_NOT_MINE.
+ * @param[in] flags 0, #SHMAP_DELETE_FORCE, #SHMAP_DELETE_NOT_MINE, #SHMAP_DELETE_LOCKED
+ *            (#SHMAP_DELETE_FORCE overrides the others).
  * @return 0; -ENOENT; -EBUSY (timeout 0 and in use); -ETIMEDOUT; in both cases the detail
  *         names the pids holding the lock; -EDEADLK (this process holds the lock, and no other
- *         thread of it will let go); -EACCES
+ *         thread of it will let go); -ENOLCK (#SHMAP_DELETE_LOCKED, and neither this process
+ *         nor an ancestor holds the exclusive lock: the detail says who does); -EACCES
  *         (this user may not open it read-write to take the lock, or may not remove it);
  *         -EPERM (may not remove it: a file in a sticky directory, or a System V segment,
  *         that is another user's). A user who may not remove the name is told at once,

@@ -4772,12 +4772,12 @@ static int interpreter_alone(void)
 static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
-    static char *kwlist[] = {"name", "timeout", "force", NULL};
+    static char *kwlist[] = {"name", "timeout", "force", "locked", NULL};
     PyObject *name_obj, *timeout_obj = Py_None;
-    int force = 0;
+    int force = 0, locked = 0;
     double timeout;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$Op:delete", kwlist, &name_obj,
-                                     &timeout_obj, &force) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$Opp:delete", kwlist, &name_obj,
+                                     &timeout_obj, &force, &locked) ||
         timeout_from_py(timeout_obj, &timeout) < 0)
         return NULL;
     char name[SHMAP_NAME_MAX];
@@ -4789,7 +4789,10 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
         rc = shmap_delete(name, 0, SHMAP_DELETE_FORCE);
         Py_END_ALLOW_THREADS
     } else {
-        delete_args a = {name, interpreter_alone() ? SHMAP_DELETE_NOT_MINE : 0};
+        /* Under a hold of ours nothing is waited for: no other thread need let go. */
+        delete_args a = {name, locked               ? SHMAP_DELETE_LOCKED
+                               : interpreter_alone() ? SHMAP_DELETE_NOT_MINE
+                                                     : 0};
         rc = blocking(delete_call, &a, timeout, NULL);
     }
     if (rc == BLOCKING_PYERR)

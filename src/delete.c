@@ -21,6 +21,11 @@
  *
  * Foreign objects are refused: we cannot know how their owners lock them. FORCE is the old
  * immediate unlink, for them and for segments whose users cannot be waited for.
+ *
+ * LOCKED deletes under a hold the caller already has: the same checks and the same
+ * removal, without taking the lock. The hold must be this process's, or an ancestor's
+ * (`shmap lock --write` running its command): a stranger's exclusive lock is waited for, as
+ * without the flag, never deleted under.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -145,6 +150,38 @@ static bool held_here(const shmap_seg *seg, char *how, size_t size)
     return false;
 }
 
+/*
+ * #SHMAP_DELETE_LOCKED: does this process, or one of its ancestors, hold the exclusive lock?
+ * 0 if so, else -ENOLCK saying who holds what. An ancestor is the process that runs this
+ * one under its hold (`shmap lock --write -- COMMAND`); any other holder is not ours to
+ * remove the name under.
+ */
+static int held_for_us(const shmap_seg *seg, const char *name)
+{
+    shmap_lockinfo li;
+    int rc = shmap_lock_info(seg, &li);
+    if (rc < 0)
+        return rc;
+    if (li.writer <= 0)
+        return shmap__err(-ENOLCK, "%s: nobody holds its exclusive lock, which a delete under "
+                                   "the lock needs: take it first", name);
+    if (li.writer_waiting)
+        return shmap__err(-ENOLCK, "%s: pid %d still waits for its exclusive lock (readers "
+                                   "hold it): a delete under the lock needs it held", name,
+                          (int)li.writer);
+    if (!li.writer_alive)
+        return shmap__err(-ENOLCK, "%s: the holder of its exclusive lock, pid %d, has died: "
+                                   "a delete under the lock needs a live holder", name,
+                          (int)li.writer);
+    if (li.writer_other_pidns || (li.writer != shmap__getpid() &&
+                                  !shmap__is_ancestor(li.writer)))
+        return shmap__err(-ENOLCK, "%s: its exclusive lock is held by pid %d%s, neither this "
+                                   "process nor one of its ancestors: delete it without "
+                                   "claiming the lock, which waits for that holder", name,
+                          (int)li.writer, li.writer_other_pidns ? " (another pid namespace)" : "");
+    return 0;
+}
+
 /* The hint for a user who may not take the lock: what force would do for them. */
 static const char force_way[] = "delete with force to remove it without the lock";
 
@@ -165,9 +202,32 @@ static int64_t creator_wait_ns(double timeout_s, double deadline)
     return left > 0 ? (int64_t)(left * 1e9) : 0;
 }
 
+/*
+ * Under the exclusive lock (ours, or held for us): remove the name if it still names the
+ * object `seg` maps, then close `seg` (releasing the lock first if we took it). 0 when
+ * removed, the error, or 1 when the name now holds another object.
+ */
+static int remove_if_same(shmap_seg *seg, const struct shmap__name *n, bool unlock)
+{
+    struct shmap__obj obj = SHMAP__OBJ_INIT;
+    int rc = 0, moved = name_moved(seg, n, &obj);
+    /* Waiters learn of the removal now, on any store, once the object has no name left:
+     * removing one of its hard links leaves it reachable, and in use. */
+    if (moved == 0 && (rc = remove_name(seg, n)) == 0 && nameless(&obj))
+        shmap__notify_removed((struct shmap__header *)seg->map->lock_base);
+    if (moved == 0)
+        seg->map->ops->close(&obj);
+    if (unlock)
+        shmap_unlock(seg);
+    shmap_close(seg);
+    if (moved < 0)
+        return shmap__err(-ENOENT, "%s: removed by another process meanwhile", n->name);
+    return moved == 0 ? rc : 1;
+}
+
 int shmap_delete(const char *name, double timeout_s, unsigned int flags)
 {
-    if (flags & ~(unsigned)(SHMAP_DELETE_FORCE | SHMAP_DELETE_NOT_MINE))
+    if (flags & ~(unsigned)(SHMAP_DELETE_FORCE | SHMAP_DELETE_NOT_MINE | SHMAP_DELETE_LOCKED))
         return shmap__err(SHMAP_EINVAL, "shmap_delete: unknown flags 0x%x", flags);
     if (isnan(timeout_s))
         return shmap__err(SHMAP_EINVAL, "shmap_delete: timeout is not a number");
@@ -177,6 +237,7 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
         return rc;
     if (flags & SHMAP_DELETE_FORCE)
         return shmap_unlink(name);
+    bool locked = flags & SHMAP_DELETE_LOCKED;
     /* A link would be removed in the segment's stead (the store refuses it again once the
      * lock is held, should a link be put there meanwhile). */
     if (n.store == SHMAP_STORE_FILE && (rc = shmap__file_symlink(&n)) < 0)
@@ -213,6 +274,15 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
             /* As force says it: glibc's shm_unlink() gives EACCES for the kernel's EPERM. */
             return n.store == SHMAP_STORE_POSIX && rc == -EPERM ? -EACCES : rc;
         }
+        if (locked) {
+            if ((rc = held_for_us(seg, n.name)) < 0) {
+                shmap_close(seg);
+                return rc;
+            }
+            if ((rc = remove_if_same(seg, &n, false)) <= 0)
+                return rc;
+            continue; /* replaced since we opened it: check the new one's lock */
+        }
         char how[64];
         bool alone = (flags & SHMAP_DELETE_NOT_MINE) || shmap__self_threads() == 1;
         if (alone && held_here(seg, how, sizeof how)) {
@@ -241,19 +311,8 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
             shmap_close(seg);
             return rc;
         }
-        struct shmap__obj obj = SHMAP__OBJ_INIT;
-        int moved = name_moved(seg, &n, &obj);
-        /* Waiters learn of the removal now, on any store, once the object has no name
-         * left: removing one of its hard links leaves it reachable, and in use. */
-        if (moved == 0 && (rc = remove_name(seg, &n)) == 0 && nameless(&obj))
-            shmap__notify_removed((struct shmap__header *)seg->map->lock_base);
-        if (moved == 0)
-            seg->map->ops->close(&obj);
-        shmap_unlock(seg);
-        shmap_close(seg);
-        if (moved < 0)
-            return shmap__err(-ENOENT, "%s: removed by another process meanwhile", n.name);
-        if (moved == 0)
+        rc = remove_if_same(seg, &n, true);
+        if (rc <= 0)
             return rc;
         /* Replaced while we waited: the new segment is the one to delete now. */
     }

@@ -190,6 +190,8 @@ SHMAP__HIDDEN void shmap__forget_pidns(void);
 /* keyword.c: hold (or release) the mutex of private mappings' first keyword changes. */
 SHMAP__HIDDEN void shmap__kw_own_hold(bool hold);
 SHMAP__HIDDEN unsigned shmap__self_threads(void);
+/* linux/proc.c: is `pid` an ancestor of this process (its parent, its parent's parent...)? */
+SHMAP__HIDDEN bool shmap__is_ancestor(pid_t pid);
 
 /* linux/meminfo.c: the numbers of `n` fields of /proc/meminfo ("HugePages_Free"; sizes in
  * kB, as the file gives them), read in one pass; 0 for a field absent or unreadable. */

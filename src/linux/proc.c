@@ -65,6 +65,20 @@ unsigned shmap__self_threads(void)
     return (unsigned)stat_field(0, 20, NULL);
 }
 
+/* An ancestor is alive (were it dead, we would have been given to another parent), so its
+ * pid names it alone. The walk stops at a parent outside our pid namespace (getppid() and
+ * /proc give 0 for it). */
+bool shmap__is_ancestor(pid_t pid)
+{
+    pid_t p = getppid();
+    for (int depth = 0; p > 0 && pid > 0 && depth < 1024; depth++) {
+        if (p == pid)
+            return true;
+        p = (pid_t)stat_field(p, 4, NULL); /* field 4: the parent's pid */
+    }
+    return false;
+}
+
 uint64_t shmap__proc_start(pid_t pid)
 {
     return proc_stat(pid, NULL);

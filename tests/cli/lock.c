@@ -372,29 +372,69 @@ TEST(cli__lock_ends_by_a_dumping_signal_without_a_core_of_its_own)
 }
 
 /*
- * A script run under `shmap lock NAME` that deletes NAME: the delete would wait for its
- * own ancestor's lock for ever (it did); it fails at once, saying so, under --write and
- * --read alike, and the segment is kept. --force removes the name as ever.
+ * A script run under `shmap lock NAME` that deletes NAME: waiting for the lock would be
+ * waiting for its own ancestor for ever (it did, then it failed at once). Under --write
+ * the name is removed under the enclosing hold, at once, whether the command is rm itself
+ * or a shell that runs it, and the lock ends quietly with the command's status; under
+ * --read it fails at once, saying so, and the segment is kept. --force removes the name
+ * under either, as ever.
  */
-TEST(cli__rm_under_shmap_lock_of_the_segment_fails_at_once)
+TEST(cli__rm_under_shmap_lock_of_the_segment_removes_it_under_write_and_refuses_under_read)
 {
     char *out = NULL, *err = NULL;
     const char *name = test_name("rm-under");
     char script[512];
     snprintf(script, sizeof script, "exec '%s' rm --timeout 3 %s", test_shmap_bin(), name);
     shmap_seg *seg = util_kept_rdwr(name, 8);
+    CHECK_OK(shmap_close(seg));
     double t0 = util_now_s();
-    RUN(1, "lock", name, "--", "sh", "-c", script);
-    CHECK_CONTAINS(err, "runs under `shmap lock` (pid ");
-    CHECK_CONTAINS(err, "delete after that lock ends, or with --force");
-    RUN(1, "lock", name, "--read", "--", "sh", "-c", script);
+    RUN(0, "lock", name, "--", "sh", "-c", script);
     CHECK(util_now_s() - t0 < 2.5); /* not the --timeout */
+    CHECK_STR(err, "");
+    CHECK(!util_shm_exists(name));
+    seg = util_kept_rdwr(name, 8);
+    CHECK_OK(shmap_close(seg));
+    RUN(0, "lock", name, "--write", "--", test_shmap_bin(), "rm", name);
+    CHECK_STR(err, "");
+    CHECK(!util_shm_exists(name));
+
+    seg = util_kept_rdwr(name, 8);
+    t0 = util_now_s();
+    RUN(1, "lock", name, "--read", "--", "sh", "-c", script);
+    CHECK(util_now_s() - t0 < 2.5);
+    CHECK_CONTAINS(err, "runs under `shmap lock --read` (pid ");
+    CHECK_CONTAINS(err, "delete under `shmap lock --write`, after that lock ends, or with "
+                        "--force");
     CHECK(util_shm_exists(name));
     snprintf(script, sizeof script, "exec '%s' rm --force %s", test_shmap_bin(), name);
-    RUN(0, "lock", name, "--", "sh", "-c", script);
+    RUN(0, "lock", name, "--read", "--", "sh", "-c", script);
     CHECK(!util_shm_exists(name));
     util_clear(&out, &err);
     CHECK_OK(shmap_close(seg));
+}
+
+/*
+ * A delete under an enclosing `shmap lock --write` is still a delete: an object that is not
+ * a shmap segment is not the enclosing lock's, and a name another lock holds (a second
+ * segment, locked by a process that is not an ancestor) is waited for as ever.
+ */
+TEST(cli__rm_under_shmap_lock_waits_for_another_segment_holder)
+{
+    char *out = NULL, *err = NULL;
+    const char *name = test_name("rm-under-a"), *other = test_name("rm-under-b");
+    shmap_seg *seg = util_kept_rdwr(name, 8), *held = util_kept_rdwr(other, 8);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_lock(held, SHMAP_LOCK_EXCLUSIVE, 0));
+    RUN(1, "lock", name, "--", test_shmap_bin(), "rm", "--timeout", "0.3", other);
+    CHECK_CONTAINS(err, "timed out after 0.3 s waiting for exclusive access");
+    CHECK(util_shm_exists(other));
+    CHECK(util_shm_exists(name));
+    CHECK_OK(shmap_unlock(held));
+    RUN(0, "lock", name, "--", test_shmap_bin(), "rm", other, name);
+    CHECK(!util_shm_exists(other));
+    CHECK(!util_shm_exists(name));
+    util_clear(&out, &err);
+    CHECK_OK(shmap_close(held));
 }
 
 /*

@@ -273,6 +273,129 @@ TEST(delete__waits_for_another_thread_of_this_process_to_let_go)
     CHECK_OK(shmap_close(seg));
 }
 
+/*
+ * SHMAP_DELETE_LOCKED under this process's exclusive lock: the name goes at once, nobody
+ * gets in between (a process waiting for the lock gets it only at our unlock, and then
+ * finds the data as we left it and the name gone), and our mapping works on.
+ */
+TEST(delete__locked_removes_the_name_under_this_process_hold)
+{
+    const char *name = test_name("locked");
+    make_kept(name, 0);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    uint64_t *d = shmap_data(seg);
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        shmap_seg *w = NULL, *again = NULL;
+        if (shmap_open(&w, name, SHMAP_RDWR) != 0)
+            _exit(10);
+        util_child_send(&c, 'O');
+        if (shmap_lock(w, SHMAP_LOCK_EXCLUSIVE, 20) != 0)
+            _exit(11);
+        const uint64_t *wd = shmap_data(w);
+        if (wd[0] != 77)
+            _exit(12);
+        if (shmap_open(&again, name, SHMAP_RDONLY) != -ENOENT)
+            _exit(13);
+        _exit(shmap_unlock(w) == 0 && shmap_close(w) == 0 ? 0 : 14);
+    }
+    CHECK_EQ_INT(util_parent_recv(&c), 'O');
+    CHECK(util_wait_asleep(pid));
+    double t0 = util_now_s();
+    CHECK_OK(shmap_delete(name, -1, SHMAP_DELETE_LOCKED));
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK(!util_shm_exists(name));
+    d[0] = 77; /* still ours, under the lock */
+    shmap_lockinfo li;
+    CHECK_OK(shmap_lock_info(seg, &li));
+    CHECK_EQ_INT(li.writer, getpid());
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK_OK(shmap_close(seg));
+}
+
+/* Under the exclusive lock of the process that forked us (as `shmap lock --write` runs its
+ * command): the child's delete removes the name under its parent's hold. */
+TEST(delete__locked_removes_the_name_under_an_ancestor_hold)
+{
+    const char *name = test_name("ancestor");
+    make_kept(name, 0);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    /* A grandchild, as a command run through sh -c is. */
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        pid_t inner = fork();
+        if (inner == 0)
+            _exit(shmap_delete(name, 5, SHMAP_DELETE_LOCKED) == 0 ? 0 : 1);
+        int status;
+        if (inner < 0 || waitpid(inner, &status, 0) != inner)
+            _exit(2);
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 3);
+    }
+    CHECK_EQ_INT(test_wait(pid), 0);
+    CHECK(!util_shm_exists(name));
+    CHECK_OK(shmap_unlock(seg));
+    CHECK_OK(shmap_close(seg));
+}
+
+/*
+ * SHMAP_DELETE_LOCKED when the exclusive lock is not held for us: by nobody, by us only
+ * shared, by a writer still waiting for our readers, or by another process (our child,
+ * not an ancestor). Each is refused at once with -ENOLCK saying which, and the segment is
+ * kept; without the flag the delete then waits as ever.
+ */
+TEST(delete__locked_refuses_a_hold_that_is_not_ours_and_keeps_the_segment)
+{
+    const char *name = test_name("notours");
+    make_kept(name, 0);
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_delete(name, -1, SHMAP_DELETE_LOCKED), -ENOLCK);
+    CHECK_CONTAINS(shmap_last_error(), "nobody holds its exclusive lock");
+    CHECK_DETAIL_NAMES(name);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_SHARED, 0));
+    CHECK_ERR(shmap_delete(name, -1, SHMAP_DELETE_LOCKED), -ENOLCK);
+    CHECK_CONTAINS(shmap_last_error(), "nobody holds its exclusive lock");
+
+    /* A writer claims the lock and waits for our shared hold. */
+    struct util_chan c;
+    util_chan_open(&c);
+    pid_t waiter = spawn_holder(name, SHMAP_RDWR, SHMAP_LOCK_EXCLUSIVE, &c);
+    shmap_lockinfo li;
+    int waited_ms = 0;
+    while (shmap_lock_info(seg, &li) == 0 && !li.writer_waiting && waited_ms < 5000) {
+        util_sleep_ms(5);
+        waited_ms += 5;
+    }
+    CHECK(li.writer_waiting);
+    CHECK_ERR(shmap_delete(name, -1, SHMAP_DELETE_LOCKED), -ENOLCK);
+    CHECK_CONTAINS(shmap_last_error(), "still waits for its exclusive lock");
+    CHECK_OK(shmap_unlock(seg));
+
+    /* Now the child holds it: not this process, nor an ancestor. */
+    CHECK_EQ_INT(util_parent_recv(&c), 'L');
+    t0 = util_now_s();
+    CHECK_ERR(shmap_delete(name, -1, SHMAP_DELETE_LOCKED), -ENOLCK);
+    char want[96];
+    snprintf(want, sizeof want, "held by pid %d, neither this process nor one of its ancestors",
+             (int)waiter);
+    CHECK_CONTAINS(shmap_last_error(), want);
+    CHECK(util_now_s() - t0 < UTIL_PROMPT_S);
+    CHECK(util_shm_exists(name));
+    util_parent_send(&c, 'U');
+    CHECK_EQ_INT(test_wait(waiter), 0);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_delete(name, 5, 0));
+    CHECK(!util_shm_exists(name));
+}
+
 TEST(delete__force_removes_at_once_while_a_holder_keeps_its_mapping)
 {
     const char *name = test_name("force");
@@ -327,7 +450,7 @@ TEST(delete__refuses_a_foreign_object_unless_forced)
     CHECK(util_shm_exists(name));
     CHECK_OK(shmap_delete(name, 0, SHMAP_DELETE_FORCE));
     CHECK(!util_shm_exists(name));
-    CHECK_ERR(shmap_delete(name, 0, 4), SHMAP_EINVAL);
+    CHECK_ERR(shmap_delete(name, 0, 1u << 7), SHMAP_EINVAL);
     CHECK_ERR(shmap_delete(".shmap-tmp-1-1", 0, 0), SHMAP_EBADNAME);
 }
 

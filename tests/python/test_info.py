@@ -305,7 +305,7 @@ def test_docstrings():
                                     "template", "hold", "timeout"]
     assert sig.parameters["dtype"].kind is inspect.Parameter.KEYWORD_ONLY
     sig = inspect.signature(shmap.delete)
-    assert list(sig.parameters) == ["name", "timeout", "force"]
+    assert list(sig.parameters) == ["name", "timeout", "force", "locked"]
     assert sig.parameters["timeout"].default is None
     sig = inspect.signature(shmap.Segment.lock)
     assert list(sig.parameters) == ["self", "exclusive", "timeout"]

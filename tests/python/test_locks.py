@@ -17,7 +17,7 @@ import pytest
 
 import shmap
 from conftest import (PROMPT, delete_refused_while_held, ended_wait, python_env, read_line,
-                      run_python, run_python_as_nobody, spin)
+                      run_python, run_python_as_nobody, shmap_bin, spin)
 from procstate import wait_asleep, wait_sleeps
 
 # A child that opens the segment read-write, takes a lock, says so and waits to be killed.
@@ -953,6 +953,63 @@ def test_delete__own_lock_waits_while_another_thread_may_let_go(name):
     finally:
         idle.set()
         t.join(10)
+
+
+def test_delete__locked_removes_the_name_under_this_process_lock(name):
+    """locked=True under the exclusive lock this process holds: the name goes at once, the
+    Segment and its array work on under the lock, which is released as usual."""
+    shmap.create(name, 4, "u1", keep=True).close()
+    with shmap.open(name, readonly=False) as seg:
+        with seg.lock(exclusive=True):
+            t0 = time.monotonic()
+            shmap.delete(name, locked=True, timeout=PROMPT + 1)
+            assert time.monotonic() - t0 < PROMPT
+            with pytest.raises(FileNotFoundError):
+                shmap.info(name)
+            seg.array[:] = 7
+            assert seg.lock_info["writer"] == os.getpid()
+        assert list(seg.array) == [7] * 4
+        assert seg.lock_info["writer"] is None
+
+
+def test_delete__locked_without_the_exclusive_lock_raises_enolck_and_keeps_it(name):
+    """locked=True with no exclusive lock held (none, or only a shared one of this
+    process): shmap.Error with errno ENOLCK at once, and nothing removed. force overrides."""
+    shmap.create(name, 4, "u1", keep=True).close()
+    with shmap.open(name, readonly=False) as seg:
+        for held in (contextlib.nullcontext(), seg.lock()):
+            with held:
+                with pytest.raises(shmap.Error) as exc:
+                    shmap.delete(name, locked=True)
+                e = exc.value
+                assert e.errno == errno.ENOLCK and e.errname == "ENOLCK"
+                assert e.strerror == ("%s: nobody holds its exclusive lock, which a delete under "
+                                  "the lock needs: take it first" % name)
+                assert shmap.info(name)["name"] == name
+    shmap.delete(name, locked=True, force=True)
+    with pytest.raises(FileNotFoundError):
+        shmap.info(name)
+
+
+def test_delete__locked_under_shmap_lock_write_of_the_command_line(name):
+    """A Python program run by `shmap lock --write` deletes the segment under that hold;
+    under --read, the shared hold is no exclusive lock: ENOLCK, and the segment is kept."""
+    shmap.create(name, 4, "u1", keep=True).close()
+    code = ("import shmap, sys\n"
+            "try:\n"
+            "    shmap.delete(%r, locked=True)\n"
+            "except shmap.Error as e:\n"
+            "    print(e.errname)\n"
+            "    sys.exit(3)\n" % name)
+    cmd = [shmap_bin(), "lock", name, "--read", "--", sys.executable, "-c", code]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=python_env())
+    assert (proc.returncode, proc.stdout) == (3, "ENOLCK\n"), proc.stderr
+    assert shmap.info(name)["name"] == name
+    cmd[3] = "--write"
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=python_env())
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    with pytest.raises(FileNotFoundError):
+        shmap.info(name)
 
 
 def test_delete__refuses_a_foreign_object_unless_forced(foreign):
