@@ -1103,8 +1103,9 @@ PyDoc_STRVAR(segment_reduce_doc,
 "\n"
 "Pickle as a reference by name: unpickling calls shmap.open(name, readonly). A memfd\n"
 "segment has no name: pickling it raises TypeError; give another process its\n"
-"descriptor (fileno()) and attach it there with shmap.open_fd(). copy.copy() does\n"
-"not come here: it calls dup().");
+"descriptor (fileno()) and attach it there with shmap.open_fd(). A closed Segment\n"
+"raises ValueError, as dup() does: its pickle would open whatever holds the name by\n"
+"then. copy.copy() does not come here: it calls dup().");
 
 /* ---------------------------------------------------------------------------------------- */
 

@@ -297,17 +297,26 @@ static PyObject *raise_msg(PyObject *cls, int rc, PyObject *msg)
         return NULL;
     if (!cls)
         cls = exception_class(rc);
-    PyObject *exc = is_errno(rc) ? PyObject_CallFunction(cls, "iO", -rc, msg)
-                                 : PyObject_CallFunctionObjArgs(cls, msg, NULL);
+    /* An OSError takes (errno, message) and keeps errno itself; any other class takes the
+     * message alone (given both, str() would show the pair) and gets errno as the rest do. */
+    int os_error = PyObject_IsSubclass(cls, PyExc_OSError);
+    if (os_error < 0) {
+        Py_DECREF(msg);
+        return NULL;
+    }
+    PyObject *exc = is_errno(rc) && os_error ? PyObject_CallFunction(cls, "iO", -rc, msg)
+                                             : PyObject_CallFunctionObjArgs(cls, msg, NULL);
     Py_DECREF(msg);
     if (!exc)
         return NULL;
     PyObject *code = PyLong_FromLong(rc);
     PyObject *errname = PyUnicode_FromString(shmap_errname(rc));
-    int bad = !code || !errname || PyObject_SetAttrString(exc, "code", code) < 0 ||
+    PyObject *err_no = is_errno(rc) && !os_error ? PyLong_FromLong(-rc) : Py_XNewRef(code);
+    int bad = !code || !errname || !err_no || PyObject_SetAttrString(exc, "code", code) < 0 ||
               PyObject_SetAttrString(exc, "errname", errname) < 0 ||
-              (!is_errno(rc) && PyObject_SetAttrString(exc, "errno", code) < 0);
+              ((!is_errno(rc) || !os_error) && PyObject_SetAttrString(exc, "errno", err_no) < 0);
     Py_XDECREF(code);
+    Py_XDECREF(err_no);
     Py_XDECREF(errname);
     if (bad) {
         Py_DECREF(exc);
@@ -3254,6 +3263,10 @@ static PyObject *seg_reduce(PyObject *obj, PyObject *unused)
     (void)unused;
     SegmentObject *self = (SegmentObject *)obj;
     shmap_store store;
+    /* A closed Segment refuses, as dup() and copy.copy() do: its pickle would open by name
+     * whatever holds the name by then. */
+    if (check_open(self) < 0)
+        return NULL;
     if (shmap_name_check(seg_cname(self), &store) == 0 && store == SHMAP_STORE_MEMFD)
         return PyErr_Format(PyExc_TypeError,
                             "cannot pickle memfd segment %R: it has no name another process "
@@ -3395,7 +3408,7 @@ static int seg_getbuffer(PyObject *obj, Py_buffer *view, int flags)
     int rc = shmap_dup(&b->node.seg, self->seg);
     if (rc < 0) {
         PyMem_Free(b);
-        raise_as(PyExc_BufferError, rc, seg_cname(self));
+        raise_lib(rc, seg_cname(self)); /* its -ENOMEM: MemoryError, as PyMem_Malloc's */
         return -1;
     }
     b->node.view_of = self->serial;

@@ -145,6 +145,15 @@ def test_segment__pickles_as_a_reference(name):
         copy.close()
 
 
+def test_segment__a_closed_segment_refuses_to_pickle(name):
+    """A closed Segment is refused, as dup() refuses it: its pickle would open whatever
+    holds the name by then (it did, silently)."""
+    seg = shmap.create(name, 2, "i2", keep=True)
+    seg.close()
+    with pytest.raises(ValueError, match="segment '%s' is closed" % name):
+        pickle.dumps(seg)
+
+
 # ---------------------------------------------------------------------------------------
 # create() options
 
