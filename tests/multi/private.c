@@ -283,32 +283,46 @@ TEST(private__a_private_locker_is_attached_read_only)
  * keywords became the handle's own was checked against the object's change count, which the
  * handle's own later changes do not move, so it could return a keyword whose value was of
  * one change and its comment of another (seen about once in a thousand rounds of a stress
- * run). Reads of such a handle now wait for that mutex: held here as the first change holds
- * it, a read waits, and goes on once it is let go.
+ * run). The keyword count of shmap_info_get() could likewise be one off. Reads and counts
+ * of such a handle now wait for that mutex: held here as the first change holds it, they
+ * wait, and go on once it is let go.
  */
 struct held_read {
     shmap_seg *seg;
+    int (*read)(shmap_seg *seg);
     int done; /* atomic */
     int rc;
 };
 
-static void *read_gain(void *arg)
+static void *read_in_thread(void *arg)
 {
     struct held_read *r = arg;
-    shmap_keyword kw;
-    r->rc = shmap_keyword_get(r->seg, "GAIN", &kw);
+    r->rc = r->read(r->seg);
     __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
-/* Read GAIN through @p seg in a thread while this one holds the mutex: whether the read
- * ended within @p ms (then the mutex is let go, and the read's code is in *@p rc). */
-static int read_while_held(shmap_seg *seg, int ms, int *rc)
+static int read_gain(shmap_seg *seg)
 {
-    struct held_read r = {seg, 0, -1};
+    shmap_keyword kw;
+    return shmap_keyword_get(seg, "GAIN", &kw);
+}
+
+/* The keyword count, as shmap_info_get() gives it: 0 for 2 keywords, else -1. */
+static int count_two(shmap_seg *seg)
+{
+    shmap_info info;
+    return shmap_info_get(seg, &info) == 0 && info.nkeywords == 2 ? 0 : -1;
+}
+
+/* Read through @p seg with @p read in a thread while this one holds the mutex: whether the
+ * read ended within @p ms (then the mutex is let go, and the read's code is in *@p rc). */
+static int read_while_held(shmap_seg *seg, int (*read)(shmap_seg *), int ms, int *rc)
+{
+    struct held_read r = {seg, read, 0, -1};
     shmap__kw_own_hold(true);
     pthread_t t;
-    CHECK(pthread_create(&t, NULL, read_gain, &r) == 0);
+    CHECK(pthread_create(&t, NULL, read_in_thread, &r) == 0);
     for (int i = 0; i < ms / 10 && !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE); i++)
         util_sleep_ms(10);
     int done = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
@@ -327,12 +341,19 @@ TEST(private__keywords_are_not_read_while_a_private_handle_makes_them_its_own)
     CHECK_OK(shmap_open(&obj, name, SHMAP_RDWR));
     set_int(obj, "GAIN", 2);
     CHECK_OK(shmap_open(&priv, name, SHMAP_PRIVATE));
+    set_int(obj, "BIAS", 1);
     int rc;
-    CHECK_EQ_INT(read_while_held(priv, 200, &rc), 0);
+    CHECK_EQ_INT(read_while_held(priv, read_gain, 200, &rc), 0);
+    CHECK_OK(rc);
+    /* The keyword count likewise (it was read half-changed, one off). */
+    CHECK_EQ_INT(read_while_held(priv, count_two, 200, &rc), 0);
     CHECK_OK(rc);
     /* Once its keywords are its own, reads do not wait for the mutex. */
+    CHECK_OK(shmap_keyword_delete(priv, "BIAS"));
+    CHECK_EQ_INT(read_while_held(priv, read_gain, 2000, &rc), 1);
+    CHECK_OK(rc);
     set_int(priv, "OWN", 1);
-    CHECK_EQ_INT(read_while_held(priv, 2000, &rc), 1);
+    CHECK_EQ_INT(read_while_held(priv, count_two, 2000, &rc), 1);
     CHECK_OK(rc);
     CHECK_OK(shmap_close(priv));
     CHECK_OK(shmap_close(obj));
