@@ -369,13 +369,8 @@ static int kw_lock(struct shmap__header *h, const char *who)
     }
 }
 
-/* Every release moves the sequence on by 2, a hold that changed nothing too (a delete of a
- * keyword that is not there): a waiter judges progress by the holder and the sequence
- * (kw_lock()), and the same process taking the lock again and again without a change would
- * look stuck to it. A reader's copy taken meanwhile is merely taken again. */
 static void kw_unlock(struct shmap__header *h)
 {
-    __atomic_add_fetch(&h->kw_seq, 2, __ATOMIC_RELEASE);
     __atomic_store_n(&h->kw_lock_start, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->kw_lock, 0, __ATOMIC_RELEASE);
 }

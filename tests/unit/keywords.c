@@ -908,32 +908,6 @@ TEST(keyword__create_with_bad_keywords_fails_and_leaves_nothing)
 }
 
 /*
- * A writer waiting for the keyword lock judges progress by the holder's pid and the change
- * sequence: a process that took the lock again and again without changing anything (a
- * delete of an absent keyword, in a loop) moved neither, and after a second the waiter was
- * told that it "has not finished". Every release now moves the sequence on, by 2, even.
- */
-TEST(keyword__a_hold_that_changes_nothing_still_moves_the_sequence)
-{
-    const char *name = test_name("kwnochange");
-    const uint64_t dims[1] = {4};
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_create(&seg, name, SHMAP_U8, 1, dims, NULL));
-    const struct shmap__header *h =
-        (const struct shmap__header *)((const char *)shmap_data(seg) - 4096);
-    uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
-    CHECK_ERR(shmap_keyword_delete(seg, "ABSENT"), SHMAP_ENOKEY);
-    CHECK_EQ_INT(__atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE), seq + 2);
-    const char *absent[1] = {"ABSENT"};
-    CHECK_EQ_INT(shmap_keyword_delete_many(seg, absent, 1, SHMAP_KEYWORD_MISSING_OK), 0);
-    CHECK_EQ_INT(__atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE), seq + 4);
-    shmap_keyword kw = kw_int("GAIN", 2);
-    CHECK_OK(shmap_keyword_set(seg, &kw)); /* a change: 2 for it, 2 for its release */
-    CHECK_EQ_INT(__atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE), seq + 8);
-    CHECK_OK(shmap_close(seg));
-}
-
-/*
  * A live keyword writer that changes them without a pause, here bumping the sequence as
  * fast as it can while holding the writer lock (a buggy or hostile process may: it may
  * write the header). Every copy a reader takes sees a change. Readers spun on for ever (they
