@@ -681,6 +681,35 @@ int shmap_keyword_get(const shmap_seg *seg, const char *name, shmap_keyword *out
     return rc;
 }
 
+typedef char kw_name[SHMAP_KEYWORD_NAME_MAX];
+
+/*
+ * Are none of the @p n names (upper case) among @p seg's keywords, as one whole state of them
+ * shows? Then a delete has nothing to do and takes no lock. Taken and let go with no change,
+ * again and again (a loop deleting what is not there), the lock would keep writers waiting
+ * for nothing, and one waiting could not tell that holder from a stuck one: it judges
+ * progress by the holder and the change sequence (kw_lock()), and neither moves. The names
+ * are read in place under the sequence, nothing copied or written: false when one may be
+ * there, or the keywords changed meanwhile, and the lock then decides.
+ */
+static bool none_there(const shmap_seg *seg, const kw_name *upper, size_t n)
+{
+    const struct shmap__header *h = shmap__hdr(seg);
+    const struct shmap__kwslot *slots = slots_of(seg);
+    uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
+    if (seq & 1)
+        return false;
+    for (unsigned i = 0; i < capacity_of(seg); i++) {
+        char name[sizeof slots[i].name];
+        memcpy(name, slots[i].name, sizeof name);
+        for (size_t k = 0; k < n; k++)
+            if (strncmp(name, upper[k], sizeof name) == 0)
+                return false;
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED) == seq;
+}
+
 int shmap_keyword_delete(shmap_seg *seg, const char *name)
 {
     int rc = writable_or_err(seg);
@@ -690,6 +719,8 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
     char upper[SHMAP_KEYWORD_NAME_MAX];
     if ((rc = check_name(name, upper, who)) < 0 || (rc = own_keywords(seg)) < 0)
         return rc;
+    if (none_there(seg, &upper, 1))
+        return shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
     struct shmap__header *h = shmap__hdr(seg);
     struct shmap__kwslot *slots = slots_of(seg);
     if ((rc = kw_lock(h, who)) < 0)
@@ -724,7 +755,6 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
  * one meanwhile has it overwritten, never a byte past the keyword area.
  */
 
-typedef char kw_name[SHMAP_KEYWORD_NAME_MAX];
 
 /* The names of one change of several, checked and upper-cased. */
 struct many {
@@ -988,7 +1018,10 @@ int shmap_keyword_delete_many(shmap_seg *seg, const char *const *names, size_t n
     struct many m;
     int rc = many_check(seg, NULL, names, n, flags,
                         SHMAP_KEYWORD_CHECK_ONLY | SHMAP_KEYWORD_MISSING_OK, &m);
-    if (rc < 0 || n == 0) {
+    /* None there, and none need be: nothing to delete, no lock (see none_there()). */
+    if (rc < 0 || n == 0 ||
+        ((flags & SHMAP_KEYWORD_MISSING_OK) && !(flags & SHMAP_KEYWORD_CHECK_ONLY) &&
+         none_there(seg, m.upper, n))) {
         many_free(&m);
         return rc;
     }

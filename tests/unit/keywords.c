@@ -680,6 +680,41 @@ TEST(keyword__a_live_writer_that_never_finishes_makes_others_fail_not_spin_for_e
     util_shm_remove(name);
 }
 
+/*
+ * Deleting a keyword that is not there changes nothing, and takes no lock: it took the
+ * keyword lock and let it go unchanged, so a loop of such deletes kept writers waiting for
+ * nothing, and one waiting judged that holder stuck after a second. Here a live holder
+ * keeps the lock (between changes, the sequence even): deletes of absent keywords answer at
+ * once; a delete of one that is there still waits for the lock, and gives up on it.
+ */
+TEST(keyword__deleting_what_is_not_there_takes_no_lock)
+{
+    const char *name = test_name("kwabsent");
+    make_left_by_dead_writer(name);
+    pid_t sleeper = spawn_sleeper();
+    hold_keywords_as(name, sleeper, shmap__proc_start(sleeper));
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.kw_seq++; /* even: the holder is between changes */
+    util_header_write(name, &h);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    double t0 = util_now_s();
+    CHECK_ERR(shmap_keyword_delete(seg, "ABSENT"), SHMAP_ENOKEY);
+    CHECK_CONTAINS(shmap_last_error(), "no keyword ABSENT");
+    const char *absent[2] = {"ABSENT", "other"};
+    CHECK_EQ_INT(shmap_keyword_delete_many(seg, absent, 2, SHMAP_KEYWORD_MISSING_OK), 0);
+    CHECK(util_now_s() - t0 < 0.5); /* not the second a live holder is given */
+    CHECK_ERR(shmap_keyword_delete(seg, "GAIN"), -EBUSY);
+    CHECK_CONTAINS(shmap_last_error(), "has not finished");
+    CHECK(util_now_s() - t0 >= 0.9);
+    CHECK_OK(shmap_close(seg));
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_lock, sleeper); /* nothing was taken over */
+    util_kill9(sleeper);
+    util_shm_remove(name);
+}
+
 TEST(keyword__a_dead_writer_whose_pid_was_reused_is_known_by_its_start_time)
 {
     /* The holder died mid-change and its pid now names another, live, process: its start
