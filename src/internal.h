@@ -189,6 +189,10 @@ SHMAP__HIDDEN uint32_t shmap__self_pidns(void);
 SHMAP__HIDDEN void shmap__forget_pidns(void);
 /* keyword.c: hold (or release) the mutex of private mappings' first keyword changes. */
 SHMAP__HIDDEN void shmap__kw_own_hold(bool hold);
+/* keyword.c: the keywords a mapping sees, counted whole (never half-way through a private
+ * mapping's switch to keywords of its own), without waiting on any lock. */
+struct shmap__map;
+SHMAP__HIDDEN unsigned shmap__kw_count_of(const struct shmap__map *m);
 SHMAP__HIDDEN unsigned shmap__self_threads(void);
 /* linux/proc.c: is `pid` an ancestor of this process (its parent, its parent's parent...)? */
 SHMAP__HIDDEN bool shmap__is_ancestor(pid_t pid);
@@ -395,6 +399,8 @@ struct shmap__map {
     size_t live_len;
     bool kw_own;            /* private: keywords were written through it, so its copy of the
                                keyword area is its own (keyword.c); read atomically */
+    uint32_t kw_own_seq;    /* private: odd while the keyword area is being made its own,
+                               for the keyword count (shmap__kw_own_count()); atomic */
     bool raw;               /* no header: `desc` describes the array */
     struct shmap__header *desc; /* raw: a private header made from the caller's description */
     char *desc_fields;      /* records: the field list, else NULL */

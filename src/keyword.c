@@ -418,6 +418,8 @@ static int own_keywords(const shmap_seg *seg)
         struct shmap__kwslot *copy = snapshot_of(seg, &rc);
         if (copy) {
             struct shmap__header *own = m->base;
+            /* Counts (shmap__kw_count_of()) look again if they overlapped this. */
+            __atomic_add_fetch(&m->kw_own_seq, 1, __ATOMIC_ACQ_REL);
             memcpy(slots_of(seg), copy, (size_t)capacity_of(seg) * sizeof *copy);
             free(copy);
             /* After the snapshot: at least the order of every keyword it holds. */
@@ -426,10 +428,36 @@ static int own_keywords(const shmap_seg *seg)
             own->kw_lock = 0;
             own->kw_seq = 0;
             __atomic_store_n(&m->kw_own, true, __ATOMIC_RELEASE);
+            __atomic_add_fetch(&m->kw_own_seq, 1, __ATOMIC_RELEASE);
         }
     }
     pthread_mutex_unlock(&own_mutex);
     return rc;
+}
+
+/*
+ * The count of a mapping's keywords. A private mapping's slots are written over while its
+ * keywords are made its own (own_keywords()), outside the change sequence a count checks:
+ * it looks again when it overlapped that, which kw_own_seq tells. It does not wait for
+ * own_mutex, which the switch holds through a whole snapshot (up to a second, against a busy
+ * writer): shmap_mappings() counts under the registry lock, which opens and closes need.
+ */
+unsigned shmap__kw_count_of(const struct shmap__map *m)
+{
+    const struct shmap__header *h = shmap__fixed_of(m);
+    const struct shmap__kwslot *slots =
+        (const struct shmap__kwslot *)((const char *)m->base + h->kw_offset);
+    for (;;) {
+        uint32_t own = __atomic_load_n(&m->kw_own_seq, __ATOMIC_ACQUIRE);
+        if (own & 1) {
+            sched_yield(); /* a copy in memory, soon done */
+            continue;
+        }
+        unsigned n = shmap__keyword_count_live(shmap__kw_words(m), slots, h->kw_capacity);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&m->kw_own_seq, __ATOMIC_RELAXED) == own)
+            return n;
+    }
 }
 
 static int writable_or_err(const shmap_seg *seg)

@@ -1540,18 +1540,8 @@ static void map_info(struct shmap__map *m, shmap_info *out, bool ask)
     /* The fixed part as checked at open; the counters as the object holds them now, the
      * keywords as this mapping sees them (see shmap__kw_words()); the field list as it was
      * read at open, or where the checked header puts it. */
-    const struct shmap__kwslot *slots =
-        (const struct shmap__kwslot *)((const char *)m->base + h->kw_offset);
     shmap__info_fill(out, h, m->live, NULL, fields_of(m));
-    /* A private mapping's count waits, as its keyword reads do, while a first change makes
-     * its keywords its own: the slots are being written over, outside the sequence the
-     * count checks (keyword.c). After the registry lock, as fork's handlers take them. */
-    bool own_wait = m->priv && !__atomic_load_n(&m->kw_own, __ATOMIC_ACQUIRE);
-    if (own_wait)
-        shmap__kw_own_hold(true);
-    out->nkeywords = shmap__keyword_count_live(shmap__kw_words(m), slots, h->kw_capacity);
-    if (own_wait)
-        shmap__kw_own_hold(false);
+    out->nkeywords = shmap__kw_count_of(m);
 }
 
 int shmap_info_get(const shmap_seg *seg, shmap_info *out)
