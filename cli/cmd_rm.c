@@ -68,6 +68,24 @@ static int rm_enclosed(const char *name)
     return enclosed;
 }
 
+/*
+ * Delete NAME, under an enclosing `shmap lock --write` that holds it (SHMAP_DELETE_LOCKED),
+ * else waiting for its holders: 0, the library's code, or 1 after rm_enclosed() said why
+ * not. The library refuses the flag (-ENOLCK) when the name now holds another segment, or
+ * the enclosing lock ended: then it is looked at again, once.
+ */
+static int rm_one(const char *name, double timeout, unsigned flags)
+{
+    for (int round = 0;; round++) {
+        int enclosed = flags & SHMAP_DELETE_FORCE ? 0 : rm_enclosed(name);
+        if (enclosed < 0)
+            return 1;
+        int rc = shmap_delete(name, timeout, flags | (enclosed ? SHMAP_DELETE_LOCKED : 0));
+        if (rc != -ENOLCK || !enclosed || round == 1)
+            return rc;
+    }
+}
+
 static const cli_opt rm_opts[] = {{"force", 0}, {"timeout", 1}, {"missing-ok", 0}, {NULL, 0}};
 
 int cmd_rm(int argc, char **argv)
@@ -98,12 +116,11 @@ int cmd_rm(int argc, char **argv)
     int status = CLI_EXIT_OK;
     cli_hold_end_signals(1);
     for (int i = 0; i < a.npos && !cli_end_signal(); i++) {
-        int enclosed = flags & SHMAP_DELETE_FORCE ? 0 : rm_enclosed(a.argv[i]);
-        if (enclosed < 0) {
-            status = CLI_EXIT_FAIL;
+        int rc = rm_one(a.argv[i], timeout, flags);
+        if (rc == 1) {
+            status = CLI_EXIT_FAIL; /* said */
             continue;
         }
-        int rc = shmap_delete(a.argv[i], timeout, flags | (enclosed ? SHMAP_DELETE_LOCKED : 0));
         if (rc == -ENOENT && missing_ok)
             continue; /* no segment of that name: what a cleanup asks for */
         if (rc < 0 && !(cli_end_signal() && rc == -EINTR)) /* not the wait it ended */

@@ -616,8 +616,9 @@ enum shmap_delete_flags {
     SHMAP_DELETE_NOT_MINE = 1u << 1,
     /**
      * The exclusive lock is held already, for the caller: by this process (through any
-     * handle), or by one of its ancestors that runs it under the lock, as `shmap lock
-     * --write -- COMMAND` runs COMMAND. The name is removed under that hold, with every check
+     * handle), or by one of its ancestors (its parent, its parent's parent...), as `shmap
+     * lock --write -- COMMAND` holds it for COMMAND; the library takes any such holder as
+     * acting for the caller. The name is removed under that hold, with every check
      * of a delete but without taking the lock or waiting; the holder releases the lock as
      * usual, and goes on with its mapping meanwhile. Fails with -ENOLCK when no such
      * holder has the exclusive lock (nobody holds it, a writer still waits for readers,

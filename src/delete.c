@@ -24,8 +24,8 @@
  *
  * LOCKED deletes under a hold the caller already has: the same checks and the same
  * removal, without taking the lock. The hold must be this process's, or an ancestor's
- * (`shmap lock --write` running its command): a stranger's exclusive lock is waited for, as
- * without the flag, never deleted under.
+ * (`shmap lock --write` running its command): under a stranger's exclusive lock, or none,
+ * the call fails with -ENOLCK and deletes nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -176,8 +176,9 @@ static int held_for_us(const shmap_seg *seg, const char *name)
     if (li.writer_other_pidns || (li.writer != shmap__getpid() &&
                                   !shmap__is_ancestor(li.writer)))
         return shmap__err(-ENOLCK, "%s: its exclusive lock is held by pid %d%s, neither this "
-                                   "process nor one of its ancestors: delete it without "
-                                   "claiming the lock, which waits for that holder", name,
+                                   "process nor one of its ancestors: a delete under the lock "
+                                   "needs it held by one of them (a plain delete waits for "
+                                   "that holder)", name,
                           (int)li.writer, li.writer_other_pidns ? " (another pid namespace)" : "");
     return 0;
 }

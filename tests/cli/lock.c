@@ -414,9 +414,9 @@ TEST(cli__rm_under_shmap_lock_of_the_segment_removes_it_under_write_and_refuses_
 }
 
 /*
- * A delete under an enclosing `shmap lock --write` is still a delete: an object that is not
- * a shmap segment is not the enclosing lock's, and a name another lock holds (a second
- * segment, locked by a process that is not an ancestor) is waited for as ever.
+ * A delete under an enclosing `shmap lock --write` of another segment is a delete as any
+ * other: it waits for that segment's holder (this test process: an ancestor of rm, but no
+ * enclosing `shmap lock`), and deletes it once that lets go.
  */
 TEST(cli__rm_under_shmap_lock_waits_for_another_segment_holder)
 {
@@ -435,6 +435,54 @@ TEST(cli__rm_under_shmap_lock_waits_for_another_segment_holder)
     CHECK(!util_shm_exists(name));
     util_clear(&out, &err);
     CHECK_OK(shmap_close(held));
+}
+
+/*
+ * The name replaced between rm's look at the enclosing lock and the library's delete (held
+ * open here by strace, which delays the delete's open of the name): the new segment is not
+ * under the enclosing lock, and the library refuses to delete it so (-ENOLCK). rm looks
+ * again and deletes it as any other, waiting for its holders (none here). It said "nobody
+ * holds its exclusive lock ... take it first" to a user who had asked for no lock, and
+ * exited 1.
+ */
+TEST(cli__rm_under_shmap_lock_deletes_a_segment_put_under_the_name_meanwhile)
+{
+    if (system("strace -V >/dev/null 2>&1") != 0)
+        TEST_SKIP("strace is not installed (apt-get install strace)");
+    const char *name = test_name("rm-swap");
+    shmap_seg *seg = util_kept_rdwr(name, 8);
+    CHECK_OK(shmap_close(seg));
+    char path[SHMAP_NAME_MAX + 16];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int err[2];
+    CHECK(pipe(err) == 0);
+    pid_t pid = util_spawn();
+    if (pid == 0) {
+        dup2(err[1], 2);
+#ifdef UTIL_ASAN
+        setenv("ASAN_OPTIONS", "detect_leaks=0", 1); /* LeakSanitizer cannot run traced */
+#endif
+        /* The second open of the name: rm's delete, after its look at the lock. */
+        execl(test_shmap_bin(), test_shmap_bin(), "lock", name, "--write", "--", "strace",
+              "-f", "-qq", "-o", "/dev/null", "-P", path, "-e",
+              "inject=openat:delay_enter=4000000:when=2", test_shmap_bin(), "rm", name,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(err[1]);
+    util_sleep_ms(1500);
+    CHECK_OK(shmap_unlink(name)); /* the locked one goes; a new one takes its name */
+    seg = util_kept_rdwr(name, 8);
+    CHECK_OK(shmap_close(seg));
+    int status = test_wait(pid);
+    char said[2048] = "";
+    ssize_t n = read(err[0], said, sizeof said - 1);
+    said[n > 0 ? n : 0] = '\0';
+    close(err[0]);
+    if (status != 0)
+        test_fail(__FILE__, __LINE__, "exit %d; stderr: %s", status, said);
+    CHECK_STR(said, "");
+    CHECK(!util_shm_exists(name));
 }
 
 /*
