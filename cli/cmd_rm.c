@@ -32,10 +32,16 @@
 static int fail_rm(const char *name, int rc)
 {
     static const char lib_hint[] = "delete with force", our_hint[] = "use --force";
+    /* The library's way to delete under an ancestor's hold is the flag rm passes under an
+     * enclosing `shmap lock --write` (rm_one()): another holder's lends no such way. */
+    static const char lib_held[] = ": to delete under its hold, pass SHMAP_DELETE_LOCKED",
+                      our_held[] = ", which holds it while rm waits";
     const char *detail = cli_lib_detail();
     if (!detail)
         detail = shmap_strerror(rc);
-    char text[1024];
+    char held[1024], text[sizeof held + 64];
+    if (cli_replace_last(held, sizeof held, detail, lib_held, our_held))
+        detail = held;
     if (cli_replace_last(text, sizeof text, detail, lib_hint, our_hint))
         return cli_fail_detail(name, text);
     if (rc == SHMAP_ECORRUPT || rc == SHMAP_ETRUNCATED || rc == SHMAP_EVERSION ||

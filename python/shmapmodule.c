@@ -4828,6 +4828,12 @@ static PyObject *mod_delete(PyObject *module, PyObject *args, PyObject *kwargs)
         if (orc == SHMAP_EPENDING)
             return raise_text(rc == -ETIMEDOUT ? PyExc_TimeoutError : PyExc_BlockingIOError,
                               rc, name, detail);
+        /* The library's hint when the holder runs this process, which waits for it in vain
+         * (its flag is locked=True here). */
+        if (*holders && strstr(detail, "SHMAP_DELETE_LOCKED"))
+            snprintf(holders + strlen(holders), sizeof holders - strlen(holders),
+                     " (an ancestor of this process: to delete under its hold, pass "
+                     "locked=True)");
         if (rc == -ETIMEDOUT)
             return raise_timeout(name, timeout, "exclusive access to delete it", holders);
         snprintf(msg, sizeof msg, "%s: in use (timeout=0 does not wait)%s%s", name,

@@ -302,11 +302,19 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
         if (rc == -EBUSY || rc == -ETIMEDOUT) {
             char who[512];
             shmap_lock_holders(seg, who, sizeof who);
+            /* A holder that runs this process under its lock will not let go for it. */
+            shmap_lockinfo li;
+            const char *hint = shmap_lock_info(seg, &li) == 0 && li.writer > 0 &&
+                                       li.writer_alive && !li.writer_waiting &&
+                                       !li.writer_other_pidns && shmap__is_ancestor(li.writer)
+                                   ? " (an ancestor of this process: to delete under its "
+                                     "hold, pass SHMAP_DELETE_LOCKED)"
+                                   : "";
             shmap_close(seg);
             if (rc == -EBUSY)
-                return shmap__err(rc, "%s: in use: %s", n.name, who);
-            return shmap__err(rc, "%s: timed out after %g s waiting for exclusive access: %s",
-                              n.name, timeout_s, who);
+                return shmap__err(rc, "%s: in use: %s%s", n.name, who, hint);
+            return shmap__err(rc, "%s: timed out after %g s waiting for exclusive access: %s%s",
+                              n.name, timeout_s, who, hint);
         }
         if (rc < 0) {
             shmap_close(seg);

@@ -416,7 +416,7 @@ TEST(cli__rm_under_shmap_lock_of_the_segment_removes_it_under_write_and_refuses_
 /*
  * A delete under an enclosing `shmap lock --write` of another segment is a delete as any
  * other: it waits for that segment's holder (this test process: an ancestor of rm, but no
- * enclosing `shmap lock`), and deletes it once that lets go.
+ * enclosing `shmap lock`, which the error line says), and deletes it once that lets go.
  */
 TEST(cli__rm_under_shmap_lock_waits_for_another_segment_holder)
 {
@@ -427,6 +427,7 @@ TEST(cli__rm_under_shmap_lock_waits_for_another_segment_holder)
     CHECK_OK(shmap_lock(held, SHMAP_LOCK_EXCLUSIVE, 0));
     RUN(1, "lock", name, "--", test_shmap_bin(), "rm", "--timeout", "0.3", other);
     CHECK_CONTAINS(err, "timed out after 0.3 s waiting for exclusive access");
+    CHECK_CONTAINS(err, "(an ancestor of this process, which holds it while rm waits)");
     CHECK(util_shm_exists(other));
     CHECK(util_shm_exists(name));
     CHECK_OK(shmap_unlock(held));

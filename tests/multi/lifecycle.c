@@ -319,7 +319,8 @@ TEST(delete__locked_removes_the_name_under_this_process_hold)
 }
 
 /* Under the exclusive lock of the process that forked us (as `shmap lock --write` runs its
- * command): the child's delete removes the name under its parent's hold. */
+ * command): the child's delete removes the name under its parent's hold. A delete without
+ * the flag, which would wait for that ancestor, says how. */
 TEST(delete__locked_removes_the_name_under_an_ancestor_hold)
 {
     const char *name = test_name("ancestor");
@@ -331,8 +332,14 @@ TEST(delete__locked_removes_the_name_under_an_ancestor_hold)
     pid_t pid = util_spawn();
     if (pid == 0) {
         pid_t inner = fork();
-        if (inner == 0)
+        if (inner == 0) {
+            /* Without the flag it would wait for its ancestor in vain: said so. */
+            if (shmap_delete(name, 0, 0) != -EBUSY ||
+                !strstr(shmap_last_error(), "(an ancestor of this process: to delete under "
+                                            "its hold, pass SHMAP_DELETE_LOCKED)"))
+                _exit(4);
             _exit(shmap_delete(name, 5, SHMAP_DELETE_LOCKED) == 0 ? 0 : 1);
+        }
         int status;
         if (inner < 0 || waitpid(inner, &status, 0) != inner)
             _exit(2);

@@ -1005,6 +1005,17 @@ def test_delete__locked_under_shmap_lock_write_of_the_command_line(name):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=python_env())
     assert (proc.returncode, proc.stdout) == (3, "ENOLCK\n"), proc.stderr
     assert shmap.info(name)["name"] == name
+    # Without locked=True it would wait for its ancestor in vain: said so.
+    plain = ("import shmap\n"
+             "try:\n"
+             "    shmap.delete(%r, timeout=0)\n"
+             "except BlockingIOError as e:\n"
+             "    print(e)\n" % name)
+    proc = subprocess.run([shmap_bin(), "lock", name, "--", sys.executable, "-c", plain],
+                          capture_output=True, text=True, timeout=60, env=python_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.endswith("(an ancestor of this process: to delete under its hold, pass "
+                                "locked=True)\n")
     cmd[3] = "--write"
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=python_env())
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
