@@ -3263,16 +3263,16 @@ static PyObject *seg_reduce(PyObject *obj, PyObject *unused)
     (void)unused;
     SegmentObject *self = (SegmentObject *)obj;
     shmap_store store;
-    /* A closed Segment refuses, as dup() and copy.copy() do: its pickle would open by name
-     * whatever holds the name by then. */
-    if (check_open(self) < 0)
-        return NULL;
     if (shmap_name_check(seg_cname(self), &store) == 0 && store == SHMAP_STORE_MEMFD)
         return PyErr_Format(PyExc_TypeError,
                             "cannot pickle memfd segment %R: it has no name another process "
                             "could open it by; pass its descriptor instead (seg.fileno(), "
                             "through subprocess's pass_fds, os.fork() or socket.send_fds()) "
                             "and attach it with shmap.open_fd(fd)", self->name);
+    /* A closed Segment refuses, as dup() and copy.copy() do: its pickle would open by name
+     * whatever holds the name by then. */
+    if (check_open(self) < 0)
+        return NULL;
     if (!self->raw && !self->priv)
         return Py_BuildValue("O(OO)", mod_open_obj, self->name,
                              self->writable ? Py_False : Py_True);

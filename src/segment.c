@@ -130,6 +130,7 @@ static struct shmap__map *map_new(const struct shmap__name *n, const struct stat
     m->live = base;
     m->live_len = 0;
     m->kw_own = false;
+    m->kw_own_seq = 0;
     m->raw = false;
     m->desc = NULL;
     m->desc_fields = NULL;
