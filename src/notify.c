@@ -157,11 +157,15 @@ static uint64_t target_of(const struct shmap__header *h, uint32_t seq, uint64_t 
 static bool writer_gone(const struct shmap__header *h);
 
 /* Does the writer of the write in progress run in another pid namespace than ours (both
- * known)? */
+ * known)? Its namespace counts only when recorded with that write (writer_seq is the write's
+ * sequence): a writer of a version before 0.4.2 records none, and leaves the last one's,
+ * which would keep its own death from ever being seen. */
 static bool writer_elsewhere(const struct shmap__header *h)
 {
     uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_RELAXED);
-    return ns && shmap__self_pidns() && ns != shmap__self_pidns();
+    return ns && shmap__self_pidns() && ns != shmap__self_pidns() &&
+           __atomic_load_n(&h->writer_seq, __ATOMIC_ACQUIRE) ==
+               __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
 }
 
 /*

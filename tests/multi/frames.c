@@ -336,3 +336,37 @@ TEST(frames__an_older_versions_write_in_progress_is_not_taken_for_a_finished_one
     util_kill9(writer);
     CHECK_OK(shmap_close(seg));
 }
+
+/*
+ * The same older writer after a writer in another pid namespace: the namespace that one
+ * recorded stays in the header, and the older writer's write was taken for one in another
+ * namespace, which cannot be judged from here. Killed in the middle of its frame, it was
+ * reported writing for ever, and its frame never abandoned. The namespace now counts only
+ * with the write it was recorded for.
+ */
+TEST(frames__an_older_writer_that_died_is_not_hidden_by_another_writers_namespace)
+{
+    const char *name = test_name("oldns");
+    const uint64_t dims[1] = {16};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, dims, NULL));
+    void *fp;
+    CHECK_OK(shmap_write_begin(seg, &fp));
+    CHECK_OK(shmap_publish(seg));
+    struct shmap__header *h = header_of(seg);
+    h->writer_pidns = shmap__self_pidns() + 1; /* as a writer elsewhere left it */
+    pid_t writer = util_spawn();
+    if (writer == 0)
+        for (;;)
+            pause();
+    uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_RELAXED);
+    h->writer_pid = writer;
+    h->writer_start = shmap__proc_start(writer);
+    __atomic_store_n(&h->write_seq, (seq | 1) + ((seq & 1) ? 2 : 0), __ATOMIC_RELEASE);
+    pid_t who = 0;
+    CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_IN_PROGRESS);
+    util_kill9(writer);
+    CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_ABANDONED);
+    CHECK_EQ_INT(who, writer);
+    CHECK_OK(shmap_close(seg));
+}
