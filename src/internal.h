@@ -112,12 +112,22 @@ SHMAP__HIDDEN unsigned shmap__keyword_count_live(const struct shmap__header *wor
                                                  unsigned cap);
 /* Where a keyword snapshot reads from: a mapping, or an object read through its store (a
  * listing). Each function returns 0 or a negative code, without a detail. */
+/* The keyword writer as it described itself: its start time (kw_lock_start) and pid
+ * namespace (kw_lock_pidns, when kw_lock_pidns_pid names it), 0 each if unknown. */
+struct shmap__kwholder {
+    uint64_t start;
+    uint32_t pidns;
+};
+/* keyword.c: the keyword writer `pid` of a header, as shmap__kwholder says. */
+struct shmap__header;
+SHMAP__HIDDEN void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
+                                       struct shmap__kwholder *out);
 struct shmap__kwsource {
     /* The keyword writer's pid and the change sequence (kw_lock and kw_seq). */
     int (*words)(void *ctx, uint32_t *lock, uint32_t *seq);
-    /* The keyword writer's start time (kw_lock_start), 0 if unknown or unreadable; asked
-     * only to judge a writer that has not finished. */
-    uint64_t (*start)(void *ctx);
+    /* What the keyword writer `pid` said of itself (see shmap__kwholder): asked only to
+     * judge a writer that has not finished. */
+    void (*holder)(void *ctx, uint32_t pid, struct shmap__kwholder *out);
     /* Copy the `cap` slots. */
     int (*slots)(void *ctx, struct shmap__kwslot *copy, unsigned cap);
     void *ctx;

@@ -71,14 +71,40 @@ unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap)
 }
 
 /*
- * Has the keyword writer `pid`, which started at `start` (0: it did not say), died, so that
- * nobody will finish its change? By its start time when it gave one (since 0.4), so that a
- * pid reused by another process is not taken for it; else by the pid alone. A zombie is
- * dead either way.
+ * Has the keyword writer `pid`, described by `who`, died, so that nobody will finish its
+ * change? By its start time when it gave one (since 0.4.1), so that a pid reused by another
+ * process is not taken for it; else by the pid alone. A zombie is dead either way. A writer
+ * in another pid namespace than ours (both known: since 0.4.13) cannot be judged from here,
+ * where its pid names another process or none: it counts as alive, as a lock holder there
+ * does (lock.c), and processes in its namespace judge it.
  */
-static bool writer_dead(uint32_t pid, uint64_t start)
+static bool writer_dead(uint32_t pid, const struct shmap__kwholder *who)
 {
-    return pid != 0 && !shmap__proc_alive((pid_t)pid, start);
+    if (pid == 0)
+        return false;
+    uint32_t ns = shmap__self_pidns();
+    if (who->pidns && ns && who->pidns != ns)
+        return false;
+    return !shmap__proc_alive((pid_t)pid, who->start);
+}
+
+void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
+                         struct shmap__kwholder *out)
+{
+    /* The namespace is written before the start time, which is written with release. */
+    out->start = __atomic_load_n(&h->kw_lock_start, __ATOMIC_ACQUIRE);
+    uint32_t of = __atomic_load_n(&h->kw_lock_pidns_pid, __ATOMIC_ACQUIRE);
+    uint32_t ns = __atomic_load_n(&h->kw_lock_pidns, __ATOMIC_RELAXED);
+    out->pidns = of == pid ? ns : 0; /* else another holder's, left by an older version */
+}
+
+/* Record this process as the keyword writer that holds `h`'s lock (just taken): its pid
+ * namespace, tagged with its pid, then its start time, which judges read first. */
+static void kw_holder_set(struct shmap__header *h, uint32_t me, uint64_t my_start)
+{
+    __atomic_store_n(&h->kw_lock_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->kw_lock_pidns_pid, me, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->kw_lock_start, my_start, __ATOMIC_RELEASE);
 }
 
 /* How long a reader, or another writer, waits for a live writer to finish a keyword change,
@@ -107,11 +133,12 @@ unsigned shmap__keyword_count_live(const struct shmap__header *h,
         for (int spins = 0; seq & 1; spins++) {
             if (spins >= 1000) {
                 uint32_t holder = __atomic_load_n(&h->kw_lock, __ATOMIC_RELAXED);
-                uint64_t start = __atomic_load_n(&h->kw_lock_start, __ATOMIC_ACQUIRE);
+                struct shmap__kwholder who;
+                shmap__kw_holder_of(h, holder, &who);
                 int64_t now = shmap__mono_ns();
                 if (!give_up)
                     give_up = now + COUNT_WAIT_NS;
-                if (holder == 0 || now > give_up || writer_dead(holder, start))
+                if (holder == 0 || now > give_up || writer_dead(holder, &who))
                     return shmap__keyword_count(slots, cap);
                 sched_yield();
             }
@@ -147,8 +174,10 @@ int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
          * may not be able to write) takes the slots as they are; each is validated before
          * use, and the next writer repairs the sequence.
          */
-        bool waits = (seq & 1) && !(spins > 100 && (holder == 0 ||
-                                                    writer_dead(holder, src->start(src->ctx))));
+        struct shmap__kwholder writer = {0, 0};
+        if ((seq & 1) && spins > 100 && holder != 0)
+            src->holder(src->ctx, holder, &writer);
+        bool waits = (seq & 1) && !(spins > 100 && (holder == 0 || writer_dead(holder, &writer)));
         if (!waits) {
             if ((rc = src->slots(src->ctx, copy, cap)) < 0)
                 return rc;
@@ -200,10 +229,10 @@ static int map_words(void *ctx, uint32_t *lock, uint32_t *seq)
     return 0;
 }
 
-static uint64_t map_start(void *ctx)
+static void map_holder(void *ctx, uint32_t pid, struct shmap__kwholder *out)
 {
     const struct map_source *m = ctx;
-    return __atomic_load_n(&m->h->kw_lock_start, __ATOMIC_ACQUIRE);
+    shmap__kw_holder_of(m->h, pid, out);
 }
 
 static int map_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
@@ -323,7 +352,7 @@ static int kw_lock(struct shmap__header *h, const char *who)
         uint32_t expected = 0;
         if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
-            __atomic_store_n(&h->kw_lock_start, my_start, __ATOMIC_RELEASE);
+            kw_holder_set(h, me, my_start);
             return 0;
         }
         if (spins < 100) {
@@ -338,15 +367,18 @@ static int kw_lock(struct shmap__header *h, const char *who)
             t0_seq = seq;
             since = since ? since : now;
         }
-        uint64_t start = __atomic_load_n(&h->kw_lock_start, __ATOMIC_ACQUIRE);
+        struct shmap__kwholder writer;
+        shmap__kw_holder_of(h, expected, &writer);
         /* Another thread of this process holds it (our pid, our start): it will let go. */
-        bool ours = expected == me && (start == 0 || start == my_start);
+        uint32_t my_ns = shmap__self_pidns();
+        bool ours = expected == me && (writer.start == 0 || writer.start == my_start) &&
+                    (!writer.pidns || !my_ns || writer.pidns == my_ns);
         if (!ours && now - judged >= JUDGE_EVERY_NS) {
             judged = now;
-            if (writer_dead(expected, start)) {
+            if (writer_dead(expected, &writer)) {
                 if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false,
                                                 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-                    __atomic_store_n(&h->kw_lock_start, my_start, __ATOMIC_RELEASE);
+                    kw_holder_set(h, me, my_start);
                     /* It may have died mid-change: make the sequence even again. */
                     seq = __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED);
                     if (seq & 1)
@@ -372,6 +404,7 @@ static int kw_lock(struct shmap__header *h, const char *who)
 static void kw_unlock(struct shmap__header *h)
 {
     __atomic_store_n(&h->kw_lock_start, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->kw_lock_pidns_pid, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->kw_lock, 0, __ATOMIC_RELEASE);
 }
 
@@ -425,6 +458,7 @@ static int own_keywords(const shmap_seg *seg)
             /* After the snapshot: at least the order of every keyword it holds. */
             own->kw_order = __atomic_load_n(&m->live->kw_order, __ATOMIC_ACQUIRE);
             own->kw_lock_start = 0;
+            own->kw_lock_pidns_pid = 0;
             own->kw_lock = 0;
             own->kw_seq = 0;
             __atomic_store_n(&m->kw_own, true, __ATOMIC_RELEASE);
@@ -676,7 +710,7 @@ static struct shmap__kwslot *snapshot_of(const shmap_seg *seg, int *rc)
         return NULL;
     }
     struct map_source m = {shmap__kw_words(seg->map), slots_of(seg)};
-    const struct shmap__kwsource src = {map_words, map_start, map_slots, &m};
+    const struct shmap__kwsource src = {map_words, map_holder, map_slots, &m};
     if ((*rc = shmap__keyword_snapshot(&src, cap, copy, seg->map->name.name)) < 0) {
         free(copy);
         return NULL;

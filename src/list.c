@@ -129,14 +129,16 @@ static int store_words(void *ctx, uint32_t *lock, uint32_t *seq)
     return 0;
 }
 
-static uint64_t store_start(void *ctx)
+static void store_holder(void *ctx, uint32_t pid, struct shmap__kwholder *out)
 {
     struct store_source *s = ctx;
-    uint64_t start = 0;
-    if (s->ops->read(s->obj, &start, sizeof start,
-                     offsetof(struct shmap__header, kw_lock_start)) != (ssize_t)sizeof start)
-        return 0;
-    return start;
+    struct shmap__header h;
+    const size_t from = offsetof(struct shmap__header, kw_lock_start),
+                 to = offsetof(struct shmap__header, kw_lock_pidns_pid) + sizeof h.kw_lock_pidns_pid;
+    out->start = 0;
+    out->pidns = 0;
+    if (s->ops->read(s->obj, (char *)&h + from, to - from, (off_t)from) == (ssize_t)(to - from))
+        shmap__kw_holder_of(&h, pid, out);
 }
 
 static int store_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
@@ -182,7 +184,7 @@ static int describe_header(const struct shmap__store_ops *ops, struct shmap__obj
         rc = shmap__record_check(rec, h->rec_len, h->elsize, who, NULL);
     if (rc == 0 && kw) {
         struct store_source s = {ops, obj, h->kw_offset, h};
-        const struct shmap__kwsource src = {store_words, store_start, store_slots, &s};
+        const struct shmap__kwsource src = {store_words, store_holder, store_slots, &s};
         kw->status = shmap__keyword_snapshot(&src, h->kw_capacity, slots, who);
         /* A writer that does not finish leaves the keywords unread, not the segment. */
         if (kw->status != -EBUSY)

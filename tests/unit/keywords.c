@@ -715,6 +715,42 @@ TEST(keyword__deleting_what_is_not_there_takes_no_lock)
     util_shm_remove(name);
 }
 
+/*
+ * A keyword writer in another pid namespace (as it recorded, since 0.4.13) cannot be judged
+ * from here, where its pid names another process or none: it counts as alive, as lock
+ * holders there do. It was judged by its pid here, found dead, and its change taken over
+ * half-way (readers took torn keywords, two writers wrote at once). The namespace counts
+ * only while tagged with the holder's pid: one an older version's holder left in place is
+ * not its, and that holder, dead, is taken over at once as before.
+ */
+TEST(keyword__a_writer_in_another_pid_namespace_is_not_taken_for_dead)
+{
+    const char *name = test_name("kwns");
+    make_left_by_dead_writer(name);
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.kw_lock_pidns = shmap__self_pidns() + 1;
+    h.kw_lock_pidns_pid = h.kw_lock;
+    util_header_write(name, &h);
+    double t0 = util_now_s();
+    int rc = run_bounded(write_keyword_busy, name, 10);
+    CHECK_EQ_INT(rc, 1); /* -EBUSY: "keywords are being changed by pid N" */
+    CHECK(util_now_s() - t0 >= 0.9);
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_seq & 1, 1); /* nothing taken over */
+    /* Tagged with another pid: left by a holder before this one, which is judged here. */
+    h.kw_lock_pidns_pid = h.kw_lock + 1;
+    util_header_write(name, &h);
+    t0 = util_now_s();
+    CHECK_EQ_INT(run_bounded(write_keyword_busy, name, 10), 0);
+    CHECK(util_now_s() - t0 < 0.9);
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_lock, 0);
+    CHECK_EQ_INT(h.kw_lock_pidns_pid, 0); /* let go: the tag with it */
+    CHECK_EQ_INT(h.kw_seq & 1, 0);
+    util_shm_remove(name);
+}
+
 TEST(keyword__a_dead_writer_whose_pid_was_reused_is_known_by_its_start_time)
 {
     /* The holder died mid-change and its pid now names another, live, process: its start
@@ -1043,10 +1079,12 @@ static int scripted_words(void *ctx, uint32_t *lock, uint32_t *seq)
     return 0;
 }
 
-static uint64_t scripted_start(void *ctx)
+static void scripted_holder(void *ctx, uint32_t pid, struct shmap__kwholder *out)
 {
     (void)ctx;
-    return shmap__self_start();
+    (void)pid;
+    out->start = shmap__self_start();
+    out->pidns = 0;
 }
 
 static int scripted_slots(void *ctx, struct shmap__kwslot *copy, unsigned cap)
@@ -1063,7 +1101,7 @@ static int scripted_snapshot(const char *first)
 {
     scripted_seq = (uint32_t)atoi(first);
     scripted_moves = strchr(first, '/') ? (uint32_t)atoi(strchr(first, '/') + 1) : UINT32_MAX;
-    const struct shmap__kwsource src = {scripted_words, scripted_start, scripted_slots, NULL};
+    const struct shmap__kwsource src = {scripted_words, scripted_holder, scripted_slots, NULL};
     struct shmap__kwslot copy[4];
     int rc = shmap__keyword_snapshot(&src, 4, copy, "scripted");
     if (rc == 0)
