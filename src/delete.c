@@ -150,11 +150,19 @@ static bool held_here(const shmap_seg *seg, char *how, size_t size)
     return false;
 }
 
+/* Is the exclusive lock held (not merely claimed) by a live ancestor of this process, in our
+ * pid namespace? Such a holder runs us under its hold, and will not let go for us. */
+static bool ancestor_holds(const shmap_lockinfo *li)
+{
+    return li->writer > 0 && li->writer_alive && !li->writer_waiting &&
+           !li->writer_other_pidns && shmap__is_ancestor(li->writer);
+}
+
 /*
  * #SHMAP_DELETE_LOCKED: does this process, or one of its ancestors, hold the exclusive lock?
- * 0 if so, else -ENOLCK saying who holds what. An ancestor is the process that runs this
- * one under its hold (`shmap lock --write -- COMMAND`); any other holder is not ours to
- * remove the name under.
+ * 0 if so, else -ENOLCK saying who holds what. Any ancestor counts as acting for us (`shmap
+ * lock --write -- COMMAND` is the usual one); any other holder is not ours to remove the
+ * name under.
  */
 static int held_for_us(const shmap_seg *seg, const char *name)
 {
@@ -302,11 +310,8 @@ int shmap_delete(const char *name, double timeout_s, unsigned int flags)
         if (rc == -EBUSY || rc == -ETIMEDOUT) {
             char who[512];
             shmap_lock_holders(seg, who, sizeof who);
-            /* A holder that runs this process under its lock will not let go for it. */
             shmap_lockinfo li;
-            const char *hint = shmap_lock_info(seg, &li) == 0 && li.writer > 0 &&
-                                       li.writer_alive && !li.writer_waiting &&
-                                       !li.writer_other_pidns && shmap__is_ancestor(li.writer)
+            const char *hint = shmap_lock_info(seg, &li) == 0 && ancestor_holds(&li)
                                    ? " (an ancestor of this process: to delete under its "
                                      "hold, pass SHMAP_DELETE_LOCKED)"
                                    : "";

@@ -110,8 +110,6 @@ SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, u
 SHMAP__HIDDEN unsigned shmap__keyword_count_live(const struct shmap__header *words,
                                                  const struct shmap__kwslot *slots,
                                                  unsigned cap);
-/* Where a keyword snapshot reads from: a mapping, or an object read through its store (a
- * listing). Each function returns 0 or a negative code, without a detail. */
 /* The keyword writer as it described itself: its start time (kw_lock_start) and pid
  * namespace (kw_lock_pidns, when kw_lock_pidns_pid names it), 0 each if unknown. */
 struct shmap__kwholder {
@@ -122,6 +120,8 @@ struct shmap__kwholder {
 struct shmap__header;
 SHMAP__HIDDEN void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
                                        struct shmap__kwholder *out);
+/* Where a keyword snapshot reads from: a mapping, or an object read through its store (a
+ * listing). Each function returns 0 or a negative code, without a detail. */
 struct shmap__kwsource {
     /* The keyword writer's pid and the change sequence (kw_lock and kw_seq). */
     int (*words)(void *ctx, uint32_t *lock, uint32_t *seq);
@@ -410,7 +410,7 @@ struct shmap__map {
     bool kw_own;            /* private: keywords were written through it, so its copy of the
                                keyword area is its own (keyword.c); read atomically */
     uint32_t kw_own_seq;    /* private: odd while the keyword area is being made its own,
-                               for the keyword count (shmap__kw_own_count()); atomic */
+                               for the keyword count (shmap__kw_count_of()); atomic */
     bool raw;               /* no header: `desc` describes the array */
     struct shmap__header *desc; /* raw: a private header made from the caller's description */
     char *desc_fields;      /* records: the field list, else NULL */

@@ -743,18 +743,20 @@ int shmap_keyword_get(const shmap_seg *seg, const char *name, shmap_keyword *out
     return rc;
 }
 
-typedef char kw_name[SHMAP_KEYWORD_NAME_MAX];
+/* Is the slot name @p name (SHMAP_KEYWORD_NAME_MAX bytes, maybe without a NUL) one of those
+ * a delete asks for (@p ctx)? */
+typedef bool name_match(const void *ctx, const char *name);
 
 /*
- * Are none of the @p n names (upper case) among @p seg's keywords, as one whole state of them
- * shows? Then a delete has nothing to do and takes no lock. Taken and let go with no change,
- * again and again (a loop deleting what is not there), the lock would keep writers waiting
- * for nothing, and one waiting could not tell that holder from a stuck one: it judges
- * progress by the holder and the change sequence (kw_lock()), and neither moves. The names
- * are read in place under the sequence, nothing copied or written: false when one may be
+ * Are none of the names a delete asks for (@p match) among @p seg's keywords, as one whole
+ * state of them shows? Then the delete has nothing to do and takes no lock. Taken and let go
+ * with no change, again and again (a loop deleting what is not there), the lock would keep
+ * writers waiting for nothing, and one waiting could not tell that holder from a stuck one:
+ * it judges progress by the holder and the change sequence (kw_lock()), and neither moves.
+ * The names are read in place under the sequence, nothing written: false when one may be
  * there, or the keywords changed meanwhile, and the lock then decides.
  */
-static bool none_there(const shmap_seg *seg, const kw_name *upper, size_t n)
+static bool none_there(const shmap_seg *seg, name_match *match, const void *ctx)
 {
     const struct shmap__header *h = shmap__hdr(seg);
     const struct shmap__kwslot *slots = slots_of(seg);
@@ -764,12 +766,16 @@ static bool none_there(const shmap_seg *seg, const kw_name *upper, size_t n)
     for (unsigned i = 0; i < capacity_of(seg); i++) {
         char name[sizeof slots[i].name];
         memcpy(name, slots[i].name, sizeof name);
-        for (size_t k = 0; k < n; k++)
-            if (strncmp(name, upper[k], sizeof name) == 0)
-                return false;
+        if (match(ctx, name))
+            return false;
     }
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED) == seq;
+}
+
+static bool is_name(const void *upper, const char *name)
+{
+    return strncmp(name, upper, SHMAP_KEYWORD_NAME_MAX) == 0;
 }
 
 int shmap_keyword_delete(shmap_seg *seg, const char *name)
@@ -781,7 +787,7 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
     char upper[SHMAP_KEYWORD_NAME_MAX];
     if ((rc = check_name(name, upper, who)) < 0 || (rc = own_keywords(seg)) < 0)
         return rc;
-    if (none_there(seg, &upper, 1))
+    if (none_there(seg, is_name, upper))
         return shmap__err(SHMAP_ENOKEY, "%s: no keyword %s", who, upper);
     struct shmap__header *h = shmap__hdr(seg);
     struct shmap__kwslot *slots = slots_of(seg);
@@ -817,6 +823,7 @@ int shmap_keyword_delete(shmap_seg *seg, const char *name)
  * one meanwhile has it overwritten, never a byte past the keyword area.
  */
 
+typedef char kw_name[SHMAP_KEYWORD_NAME_MAX];
 
 /* The names of one change of several, checked and upper-cased. */
 struct many {
@@ -875,6 +882,12 @@ static ptrdiff_t many_find(const struct many *m, const char *name)
             lo = mid + 1;
     }
     return -1;
+}
+
+/* Is @p name one of the names of @p m (a struct many)? A binary search, as many_locate()'s. */
+static bool is_many_name(const void *m, const char *name)
+{
+    return many_find(m, name) >= 0;
 }
 
 /* Sort the names; 0 or -ENOMEM. */
@@ -1083,7 +1096,7 @@ int shmap_keyword_delete_many(shmap_seg *seg, const char *const *names, size_t n
     /* None there, and none need be: nothing to delete, no lock (see none_there()). */
     if (rc < 0 || n == 0 ||
         ((flags & SHMAP_KEYWORD_MISSING_OK) && !(flags & SHMAP_KEYWORD_CHECK_ONLY) &&
-         none_there(seg, m.upper, n))) {
+         none_there(seg, is_many_name, &m))) {
         many_free(&m);
         return rc;
     }
