@@ -273,6 +273,16 @@ TEST(delete__waits_for_another_thread_of_this_process_to_let_go)
     CHECK_OK(shmap_close(seg));
 }
 
+/* A kept segment `name`, opened read-write and locked exclusively here. */
+static shmap_seg *make_locked(const char *name)
+{
+    make_kept(name, 0);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    return seg;
+}
+
 /*
  * SHMAP_DELETE_LOCKED under this process's exclusive lock: the name goes at once, nobody
  * gets in between (a process waiting for the lock gets it only at our unlock, and then
@@ -281,10 +291,7 @@ TEST(delete__waits_for_another_thread_of_this_process_to_let_go)
 TEST(delete__locked_removes_the_name_under_this_process_hold)
 {
     const char *name = test_name("locked");
-    make_kept(name, 0);
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
-    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    shmap_seg *seg = make_locked(name);
     uint64_t *d = shmap_data(seg);
     struct util_chan c;
     util_chan_open(&c);
@@ -324,10 +331,7 @@ TEST(delete__locked_removes_the_name_under_this_process_hold)
 TEST(delete__locked_removes_the_name_under_an_ancestor_hold)
 {
     const char *name = test_name("ancestor");
-    make_kept(name, 0);
-    shmap_seg *seg = NULL;
-    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
-    CHECK_OK(shmap_lock(seg, SHMAP_LOCK_EXCLUSIVE, 0));
+    shmap_seg *seg = make_locked(name);
     /* A grandchild, as a command run through sh -c is. */
     pid_t pid = util_spawn();
     if (pid == 0) {
@@ -355,13 +359,12 @@ TEST(delete__locked_removes_the_name_under_an_ancestor_hold)
  * SHMAP_DELETE_LOCKED when the exclusive lock is not held for us: by nobody, by us only
  * shared, by a writer still waiting for our readers, or by another process (our child,
  * not an ancestor). Each is refused at once with -ENOLCK saying which, and the segment is
- * kept; without the flag the delete then waits as ever.
+ * kept.
  */
 TEST(delete__locked_refuses_a_hold_that_is_not_ours_and_keeps_the_segment)
 {
     const char *name = test_name("notours");
     make_kept(name, 0);
-    double t0 = util_now_s();
     CHECK_ERR(shmap_delete(name, -1, SHMAP_DELETE_LOCKED), -ENOLCK);
     CHECK_CONTAINS(shmap_last_error(), "nobody holds its exclusive lock");
     CHECK_DETAIL_NAMES(name);
@@ -388,7 +391,7 @@ TEST(delete__locked_refuses_a_hold_that_is_not_ours_and_keeps_the_segment)
 
     /* Now the child holds it: not this process, nor an ancestor. */
     CHECK_EQ_INT(util_parent_recv(&c), 'L');
-    t0 = util_now_s();
+    double t0 = util_now_s();
     CHECK_ERR(shmap_delete(name, -1, SHMAP_DELETE_LOCKED), -ENOLCK);
     char want[96];
     snprintf(want, sizeof want, "held by pid %d, neither this process nor one of its ancestors",
