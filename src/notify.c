@@ -154,18 +154,22 @@ static uint64_t target_of(const struct shmap__header *h, uint32_t seq, uint64_t 
     return wseq == seq && frame > g ? frame : g + 1;
 }
 
-static bool writer_gone(const struct shmap__header *h);
+static bool writer_gone(const struct shmap__header *h, uint32_t seq);
 
-/* Does the writer of the write in progress run in another pid namespace than ours (both
- * known)? Its namespace counts only when recorded with that write (writer_seq is the write's
- * sequence): a writer of a version before 0.4.2 records none, and leaves the last one's,
- * which would keep its own death from ever being seen. */
-static bool writer_elsewhere(const struct shmap__header *h)
+/* Does the writer of the write that made the sequence `seq` (odd, as the caller found it)
+ * run in another pid namespace than ours (both known)? Its namespace counts only when it was
+ * recorded with that write (writer_seq is `seq`, read on both sides of it): a writer of a
+ * version before 0.4.2 records none, and leaves the last one's, which would keep its own
+ * death from ever being seen. A write published since keeps its record until the next
+ * begins, so a live writer that publishes meanwhile is still judged by its namespace. */
+static bool writer_elsewhere(const struct shmap__header *h, uint32_t seq)
 {
-    uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&h->writer_seq, __ATOMIC_ACQUIRE) != seq)
+        return false;
+    uint32_t ns = __atomic_load_n(&h->writer_pidns, __ATOMIC_ACQUIRE);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return ns && shmap__self_pidns() && ns != shmap__self_pidns() &&
-           __atomic_load_n(&h->writer_seq, __ATOMIC_ACQUIRE) ==
-               __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+           __atomic_load_n(&h->writer_seq, __ATOMIC_RELAXED) == seq;
 }
 
 /*
@@ -185,7 +189,7 @@ static bool abandoned_here(const shmap_seg *seg, uint32_t seq, uint64_t g)
     const struct shmap__header *h = shmap__hdr(seg);
     bool ring = shmap__fixed(seg)->flags & SHMAP_SEG_RING; /* as checked at open */
     return !ring && writing(h, seq, g) && !writer_is_me(h) &&
-           (writer_elsewhere(h) || writer_gone(h));
+           (writer_elsewhere(h, seq) || writer_gone(h, seq));
 }
 
 int shmap_write_begin(shmap_seg *seg, void **frame)
@@ -459,9 +463,9 @@ static int after_tear(const shmap_seg *seg, unsigned tears, int64_t deadline)
 /* Is the writer of the write in progress gone? One in another pid namespace (a container
  * sharing the segment) cannot be judged from here, its pid meaning nothing to us: it counts
  * as alive, as lock holders there do. */
-static bool writer_gone(const struct shmap__header *h)
+static bool writer_gone(const struct shmap__header *h, uint32_t seq)
 {
-    if (writer_elsewhere(h))
+    if (writer_elsewhere(h, seq))
         return false;
     return !shmap__proc_alive(writer_pid_of(h),
                               __atomic_load_n(&h->writer_start, __ATOMIC_RELAXED));
@@ -476,17 +480,25 @@ int shmap_write_state(const shmap_seg *seg, pid_t *writer)
     if (seg->map->raw)
         return shmap__raw_refuse(seg, "write_state");
     const struct shmap__header *h = shmap__live(seg);
-    uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
-    uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
-    if (!writing(h, seq, g))
-        return SHMAP_WRITE_NONE;
-    /* Read after the sequence: the pid of the write it marks, or of one begun since. */
-    pid_t pid = writer_pid_of(h);
-    if (writer)
-        *writer = pid;
-    if (writer_gone(h))
-        return SHMAP_WRITE_ABANDONED;
-    return aborted(h, seq) ? SHMAP_WRITE_ABORTED : SHMAP_WRITE_IN_PROGRESS;
+    for (int round = 0;; round++) {
+        uint64_t g = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
+        uint32_t seq = __atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE);
+        if (!writing(h, seq, g))
+            return SHMAP_WRITE_NONE;
+        /* Read after the sequence: the pid of the write it marks, or of one begun since. */
+        pid_t pid = writer_pid_of(h);
+        if (writer)
+            *writer = pid;
+        if (!writer_gone(h, seq))
+            return aborted(h, seq) ? SHMAP_WRITE_ABORTED : SHMAP_WRITE_IN_PROGRESS;
+        /* Judged gone: unless the write went on meanwhile (published, or another begun,
+         * whose writer the judgement may have met half-recorded): then look again. */
+        if (__atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE) == seq &&
+            __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE) == g)
+            return SHMAP_WRITE_ABANDONED;
+        if (round == 100)
+            return SHMAP_WRITE_IN_PROGRESS; /* writes that keep going have a writer */
+    }
 }
 
 int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s,
@@ -569,7 +581,7 @@ int shmap_read_frame(shmap_seg *seg, uint64_t *seen, void *dst, double timeout_s
         if (!try_named(seg))
             return removed_err(seg);
         bool giving_up = deadline == 0 || (deadline > 0 && now > deadline);
-        if ((giving_up || writer_check_due(seg, now)) && writer_gone(h)) {
+        if ((giving_up || writer_check_due(seg, now)) && writer_gone(h, seq)) {
             /* A writer that published and exited while we judged it left a whole frame:
              * the next round reads it. */
             if (__atomic_load_n(&h->write_seq, __ATOMIC_ACQUIRE) != seq ||

@@ -186,6 +186,58 @@ TEST(frames__a_writer_in_another_pid_namespace_counts_as_alive)
     CHECK_OK(shmap_close(seg));
 }
 
+/* In a pid namespace of its own: say it began, then write and publish frames for 2 s. */
+static void publish_for_a_while(const char *name)
+{
+    shmap_seg *w = NULL;
+    void *frame;
+    if (shmap_open(&w, name, SHMAP_RDWR) < 0)
+        _exit(30);
+    if (write(ns_ready[1], "x", 1) != 1)
+        _exit(31);
+    double end = util_now_s() + 2;
+    while (util_now_s() < end)
+        if (shmap_write_begin(w, &frame) < 0 || shmap_publish(w) < 0)
+            _exit(32);
+    _exit(shmap_close(w) == 0 ? 0 : 33);
+}
+
+/*
+ * A live writer in another pid namespace that publishes frame after frame: its write state,
+ * asked here, is never "abandoned". It was, once in a hundred or so, when the writer
+ * published between the state's look at the sequence and its judgement of the writer, which
+ * then no longer counted the writer's namespace and judged its pid here (pid 1: init).
+ */
+TEST(frames__a_busy_writer_in_another_pid_namespace_is_never_reported_dead)
+{
+    util_need_root();
+    const char *name = test_name("nsbusy");
+    const uint64_t dims[1] = {16};
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, dims, NULL));
+    CHECK(pipe(ns_ready) == 0);
+    pid_t outer = util_spawn_in_new_pid_namespace(publish_for_a_while, name);
+    close(ns_ready[1]);
+    char x;
+    if (read(ns_ready[0], &x, 1) != 1)
+        util_pid_namespace_done(outer); /* skips, or fails: the writer never began */
+    long asked = 0, abandoned = 0, in_progress = 0;
+    double end = util_now_s() + 1.5;
+    while (util_now_s() < end) {
+        int state = shmap_write_state(seg, NULL);
+        asked++;
+        abandoned += state == SHMAP_WRITE_ABANDONED;
+        in_progress += state == SHMAP_WRITE_IN_PROGRESS;
+    }
+    util_pid_namespace_done(outer);
+    close(ns_ready[0]);
+    if (abandoned)
+        test_fail(__FILE__, __LINE__, "%ld of %ld states said abandoned (%ld in progress)",
+                  abandoned, asked, in_progress);
+    CHECK(in_progress > 0); /* it did look at writes in progress */
+    CHECK_OK(shmap_close(seg));
+}
+
 /* In a pid namespace of its own, where it is pid 1: begin a frame and exit without
  * publishing it, as a writer killed mid-frame does (0), or report what write_begin says. */
 static void begin_and_exit(const char *name)
