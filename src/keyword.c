@@ -473,8 +473,10 @@ static int own_keywords(const shmap_seg *seg)
  * The count of a mapping's keywords. A private mapping's slots are written over while its
  * keywords are made its own (own_keywords()), outside the change sequence a count checks:
  * it looks again when it overlapped that, which kw_own_seq tells. It does not wait for
- * own_mutex, which the switch holds through a whole snapshot (up to a second, against a busy
- * writer): shmap_mappings() counts under the registry lock, which opens and closes need.
+ * own_mutex while the switch takes its snapshot (up to a second, against a busy writer):
+ * shmap_mappings() counts under the registry lock, which opens and closes need. Only during
+ * the copy that follows (kw_own_seq odd), which is short, does it wait for the mutex: asleep,
+ * so that the copying thread runs even when this one has the higher priority.
  */
 unsigned shmap__kw_count_of(const struct shmap__map *m)
 {
@@ -484,7 +486,8 @@ unsigned shmap__kw_count_of(const struct shmap__map *m)
     for (;;) {
         uint32_t own = __atomic_load_n(&m->kw_own_seq, __ATOMIC_ACQUIRE);
         if (own & 1) {
-            sched_yield(); /* a copy in memory, soon done */
+            pthread_mutex_lock(&own_mutex); /* the copy's end */
+            pthread_mutex_unlock(&own_mutex);
             continue;
         }
         unsigned n = shmap__keyword_count_live(shmap__kw_words(m), slots, h->kw_capacity);

@@ -356,10 +356,11 @@ TEST(private__keywords_are_not_read_while_a_private_handle_makes_them_its_own)
 /*
  * The keyword count of shmap_info_get() through such a handle was read under the object's
  * change sequence while the switch wrote the slots over, so it could be one off. It now
- * looks again when it overlapped the switch's copy (odd here, as during it), and goes on
- * once that is done. It does not wait for the switch's mutex, held through a whole snapshot
- * (shmap_mappings() counts under the registry lock, which every open and close needs: it
- * did wait, for up to a second against a busy keyword writer).
+ * waits while the switch copies (the sequence odd, the mutex held, as here), asleep on the
+ * mutex so that the copy goes on whatever the priorities, and goes on once that is done. It
+ * does not wait for the switch's mutex while the switch takes its snapshot, which can take a
+ * second against a busy keyword writer (shmap_mappings() counts under the registry lock,
+ * which every open and close needs: it did wait so).
  */
 TEST(private__the_keyword_count_is_never_of_half_a_switch_and_waits_for_no_mutex)
 {
@@ -380,6 +381,8 @@ TEST(private__the_keyword_count_is_never_of_half_a_switch_and_waits_for_no_mutex
     CHECK_OK(shmap_mappings(&list, &n));
     shmap__kw_own_hold(false);
     free(list);
+    /* The copy, as the switch makes it: the mutex held, the sequence odd. */
+    shmap__kw_own_hold(true);
     __atomic_add_fetch(&priv->map->kw_own_seq, 1, __ATOMIC_SEQ_CST);
     struct held_read r = {priv, count_two, 0, -1};
     pthread_t t;
@@ -387,6 +390,7 @@ TEST(private__the_keyword_count_is_never_of_half_a_switch_and_waits_for_no_mutex
     util_sleep_ms(200);
     int done = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
     __atomic_add_fetch(&priv->map->kw_own_seq, 1, __ATOMIC_SEQ_CST);
+    shmap__kw_own_hold(false);
     CHECK(pthread_join(t, NULL) == 0);
     CHECK_EQ_INT(done, 0);
     CHECK_OK(r.rc);
