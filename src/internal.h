@@ -110,13 +110,14 @@ SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, u
 SHMAP__HIDDEN unsigned shmap__keyword_count_live(const struct shmap__header *words,
                                                  const struct shmap__kwslot *slots,
                                                  unsigned cap);
-/* The keyword writer as it described itself: its start time (kw_lock_start) and pid
- * namespace (kw_lock_pidns, when kw_lock_pidns_pid names it), 0 each if unknown. */
+/* The keyword writer: its start time (kw_lock_start), and its pid namespace when the attach
+ * table puts it in another than ours; 0 each if unknown. */
 struct shmap__kwholder {
     uint64_t start;
     uint32_t pidns;
 };
-/* keyword.c: the keyword writer `pid` of a header, as shmap__kwholder says. */
+/* keyword.c: the keyword writer `pid` of a header (its whole page: the attach table is
+ * read), as shmap__kwholder says. */
 struct shmap__header;
 SHMAP__HIDDEN void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
                                        struct shmap__kwholder *out);

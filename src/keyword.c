@@ -74,9 +74,9 @@ unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap)
  * Has the keyword writer `pid`, described by `who`, died, so that nobody will finish its
  * change? By its start time when it gave one (since 0.4.1), so that a pid reused by another
  * process is not taken for it; else by the pid alone. A zombie is dead either way. A writer
- * in another pid namespace than ours (both known: since 0.4.13) cannot be judged from here,
- * where its pid names another process or none: it counts as alive, as a lock holder there
- * does (lock.c), and processes in its namespace judge it.
+ * in another pid namespace than ours (the attach table says so: shmap__kw_holder_of())
+ * cannot be judged from here, where its pid names another process or none: it counts as
+ * alive, as a lock holder there does (lock.c), and processes in its namespace judge it.
  */
 static bool writer_dead(uint32_t pid, const struct shmap__kwholder *who)
 {
@@ -88,22 +88,49 @@ static bool writer_dead(uint32_t pid, const struct shmap__kwholder *who)
     return !shmap__proc_alive((pid_t)pid, who->start);
 }
 
+/*
+ * The keyword writer `pid` of `h`: its start time as it wrote it, and its pid namespace as
+ * the attach table has it. A keyword writer writes through a read-write handle, which its
+ * open put in the table long before any hold, with its pid, start time and namespace; so the
+ * namespace read there is never half-written, and a writer of any version has one. One in
+ * another namespace than ours with that pid, and that start time (or one unknown on either
+ * side), is taken for the writer: two processes that share a pid number in two namespaces
+ * are told apart by their start times when those are known. None found: 0 (judged here).
+ */
 void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
                          struct shmap__kwholder *out)
 {
-    /* The namespace is written before the start time, which is written with release. */
     out->start = __atomic_load_n(&h->kw_lock_start, __ATOMIC_ACQUIRE);
-    uint32_t of = __atomic_load_n(&h->kw_lock_pidns_pid, __ATOMIC_ACQUIRE);
-    uint32_t ns = __atomic_load_n(&h->kw_lock_pidns, __ATOMIC_RELAXED);
-    out->pidns = of == pid ? ns : 0; /* else another holder's, left by an older version */
+    out->pidns = 0;
+    uint32_t mine = shmap__self_pidns();
+    const struct shmap__lockarea *a =
+        (const struct shmap__lockarea *)((const char *)h + SHMAP__LOCK_OFFSET);
+    uint32_t n = __atomic_load_n(&a->nslots, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; pid && mine && i < n && i < SHMAP__LOCK_SLOTS; i++) {
+        const struct shmap__lockslot *s = &a->slots[i];
+        if ((uint32_t)__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != pid)
+            continue;
+        uint32_t ns = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED);
+        uint64_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
+        if (ns && ns != mine && (!out->start || !start || start == out->start)) {
+            out->pidns = ns;
+            return;
+        }
+    }
 }
 
-/* Record this process as the keyword writer that holds `h`'s lock (just taken): its pid
- * namespace, tagged with its pid, then its start time, which judges read first. */
-static void kw_holder_set(struct shmap__header *h, uint32_t me, uint64_t my_start)
+/* What a message adds about a writer `w` in another pid namespace, which only processes
+ * there can judge: else "". */
+static const char *elsewhere(const struct shmap__kwholder *w)
 {
-    __atomic_store_n(&h->kw_lock_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
-    __atomic_store_n(&h->kw_lock_pidns_pid, me, __ATOMIC_RELEASE);
+    return w->pidns ? " in another pid namespace (only its processes can tell whether it is "
+                      "gone, and take over its change if so)"
+                    : "";
+}
+
+/* Record this process as the keyword writer that holds `h`'s lock (just taken). */
+static void kw_holder_set(struct shmap__header *h, uint64_t my_start)
+{
     __atomic_store_n(&h->kw_lock_start, my_start, __ATOMIC_RELEASE);
 }
 
@@ -195,9 +222,9 @@ int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
                 still_seq = seq;
                 since = since ? since : now;
             } else if (now - still > CHANGE_WAIT_NS) {
-                return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u, "
+                return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u%s, "
                                           "which has not finished in %lld ms", who, holder,
-                                  CHANGE_WAIT_NS / 1000000);
+                                  elsewhere(&writer), CHANGE_WAIT_NS / 1000000);
             }
             /* A change that stands still now is left to the check above: the writer may
              * have stopped in it, and is then named as stuck within a second. */
@@ -352,7 +379,7 @@ static int kw_lock(struct shmap__header *h, const char *who)
         uint32_t expected = 0;
         if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
-            kw_holder_set(h, me, my_start);
+            kw_holder_set(h, my_start);
             return 0;
         }
         if (spins < 100) {
@@ -378,7 +405,7 @@ static int kw_lock(struct shmap__header *h, const char *who)
             if (writer_dead(expected, &writer)) {
                 if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false,
                                                 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-                    kw_holder_set(h, me, my_start);
+                    kw_holder_set(h, my_start);
                     /* It may have died mid-change: make the sequence even again. */
                     seq = __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED);
                     if (seq & 1)
@@ -389,9 +416,9 @@ static int kw_lock(struct shmap__header *h, const char *who)
             }
         }
         if (now - t0 > CHANGE_WAIT_NS)
-            return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u, which has not "
-                                      "finished in %lld ms", who, expected,
-                              CHANGE_WAIT_NS / 1000000);
+            return shmap__err(-EBUSY, "%s: keywords are being changed by pid %u%s, which has "
+                                      "not finished in %lld ms", who, expected,
+                              elsewhere(&writer), CHANGE_WAIT_NS / 1000000);
         if (now - since > TURN_WAIT_NS)
             return shmap__err(-EBUSY, "%s: keywords were changed by others without a pause for "
                                       "%lld ms (pid %u last): no turn to change them", who,
@@ -404,7 +431,6 @@ static int kw_lock(struct shmap__header *h, const char *who)
 static void kw_unlock(struct shmap__header *h)
 {
     __atomic_store_n(&h->kw_lock_start, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&h->kw_lock_pidns_pid, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->kw_lock, 0, __ATOMIC_RELEASE);
 }
 
@@ -458,7 +484,6 @@ static int own_keywords(const shmap_seg *seg)
             /* After the snapshot: at least the order of every keyword it holds. */
             own->kw_order = __atomic_load_n(&m->live->kw_order, __ATOMIC_ACQUIRE);
             own->kw_lock_start = 0;
-            own->kw_lock_pidns_pid = 0;
             own->kw_lock = 0;
             own->kw_seq = 0;
             __atomic_store_n(&m->kw_own, true, __ATOMIC_RELEASE);

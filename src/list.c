@@ -129,15 +129,15 @@ static int store_words(void *ctx, uint32_t *lock, uint32_t *seq)
     return 0;
 }
 
+/* The header page read again, its attach table with it: asked only to judge a writer that
+ * has not finished. */
 static void store_holder(void *ctx, uint32_t pid, struct shmap__kwholder *out)
 {
     struct store_source *s = ctx;
     struct shmap__header h;
-    const size_t from = offsetof(struct shmap__header, kw_lock_start),
-                 to = offsetof(struct shmap__header, kw_lock_pidns_pid) + sizeof h.kw_lock_pidns_pid;
     out->start = 0;
     out->pidns = 0;
-    if (s->ops->read(s->obj, (char *)&h + from, to - from, (off_t)from) == (ssize_t)(to - from))
+    if (s->ops->read(s->obj, &h, sizeof h, 0) == (ssize_t)sizeof h)
         shmap__kw_holder_of(&h, pid, out);
 }
 

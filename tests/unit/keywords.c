@@ -716,39 +716,121 @@ TEST(keyword__deleting_what_is_not_there_takes_no_lock)
 }
 
 /*
- * A keyword writer in another pid namespace (as it recorded, since 0.4.13) cannot be judged
- * from here, where its pid names another process or none: it counts as alive, as lock
- * holders there do. It was judged by its pid here, found dead, and its change taken over
- * half-way (readers took torn keywords, two writers wrote at once). The namespace counts
- * only while tagged with the holder's pid: one an older version's holder left in place is
- * not its, and that holder, dead, is taken over at once as before.
+ * A keyword writer in another pid namespace cannot be judged from here, where its pid names
+ * another process or none: it counts as alive, as lock holders there do. It was judged by
+ * its pid here, found dead, and its change taken over half-way (readers took torn keywords,
+ * two writers wrote at once). Its namespace is the one its open recorded in the attach
+ * table (here written by hand: a slot with its pid and start time, in another namespace). A
+ * slot of that pid with another start time is another process's: the holder, dead, is then
+ * taken over at once, as before.
  */
+/* Set OFFSET: 0, or 1 for -EBUSY naming a holder in another pid namespace. */
+static int write_keyword_elsewhere(const char *name)
+{
+    return set_offset_for(name, "in another pid namespace (only its processes can tell "
+                                "whether it is gone, and take over its change if so)", 0);
+}
+
 TEST(keyword__a_writer_in_another_pid_namespace_is_not_taken_for_dead)
 {
     const char *name = test_name("kwns");
     make_left_by_dead_writer(name);
     struct shmap__header h;
     util_header_read(name, &h);
-    h.kw_lock_pidns = shmap__self_pidns() + 1;
-    h.kw_lock_pidns_pid = h.kw_lock;
+    h.kw_lock_start = 12345;
+    struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
+    struct shmap__lockslot *slot = &a->slots[a->nslots++];
+    slot->pid = (int32_t)h.kw_lock;
+    slot->start = h.kw_lock_start;
+    slot->pidns = shmap__self_pidns() + 1;
+    slot->flags = SHMAP__SLOT_RDWR;
     util_header_write(name, &h);
     double t0 = util_now_s();
-    int rc = run_bounded(write_keyword_busy, name, 10);
-    CHECK_EQ_INT(rc, 1); /* -EBUSY: "keywords are being changed by pid N" */
+    int rc = run_bounded(write_keyword_elsewhere, name, 10);
+    CHECK_EQ_INT(rc, 1); /* -EBUSY, saying where the writer is */
     CHECK(util_now_s() - t0 >= 0.9);
     util_header_read(name, &h);
     CHECK_EQ_INT(h.kw_seq & 1, 1); /* nothing taken over */
-    /* Tagged with another pid: left by a holder before this one, which is judged here. */
-    h.kw_lock_pidns_pid = h.kw_lock + 1;
+    /* Another start time: another process with that pid number, not the writer. */
+    a = (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
+    a->slots[a->nslots - 1].start = h.kw_lock_start + 1;
     util_header_write(name, &h);
     t0 = util_now_s();
     CHECK_EQ_INT(run_bounded(write_keyword_busy, name, 10), 0);
     CHECK(util_now_s() - t0 < 0.9);
     util_header_read(name, &h);
     CHECK_EQ_INT(h.kw_lock, 0);
-    CHECK_EQ_INT(h.kw_lock_pidns_pid, 0); /* let go: the tag with it */
     CHECK_EQ_INT(h.kw_seq & 1, 0);
     util_shm_remove(name);
+}
+
+/* Set PA and PB to one value as one change, and read them back as one snapshot, again and
+ * again for @p seconds, with values of @p parity: how many snapshots had them differ (or -1
+ * when a call failed). */
+static long pairs_torn(shmap_seg *seg, int parity, double seconds)
+{
+    long torn = 0;
+    double end = util_now_s() + seconds;
+    for (int64_t v = parity; util_now_s() < end; v += 2) {
+        shmap_keyword kw[2] = {kw_int("PA", v), kw_int("PB", v)};
+        shmap_keyword *list = NULL;
+        if (shmap_keyword_set_many(seg, kw, 2, NULL, 0) < 0)
+            return -1;
+        int n = shmap_keyword_list_alloc(seg, &list);
+        if (n < 0)
+            return -1;
+        int64_t a = -1, b = -2;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(list[i].name, "PA") == 0)
+                a = list[i].i;
+            if (strcmp(list[i].name, "PB") == 0)
+                b = list[i].i;
+        }
+        free(list);
+        torn += a != b;
+    }
+    return torn;
+}
+
+static int ns_go[2];
+
+/* In a pid namespace of its own: pairs_torn() for 2 s, once told to go; exit 0 when none
+ * was torn. */
+static void pairs_in_namespace(const char *name)
+{
+    shmap_seg *seg = NULL;
+    if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || write(ns_go[1], "r", 1) != 1)
+        _exit(40);
+    long torn = pairs_torn(seg, 1, 2);
+    _exit(torn == 0 ? 0 : torn < 0 ? 41 : 42);
+}
+
+/*
+ * The same with real processes: a keyword writer in a pid namespace of its own and one here
+ * change two keywords together, again and again, and each reads them back. Judged dead from
+ * here by its pid, the writer there had its changes taken over half-way (pairs torn by the
+ * hundred in a few seconds); judged alive, the two wait for each other and nothing tears.
+ */
+TEST(keyword__writers_in_two_pid_namespaces_never_write_at_once)
+{
+    util_need_root();
+    const char *name = test_name("kwns2");
+    const uint64_t dims[1] = {4};
+    util_make_kept(name, SHMAP_U8, 1, dims);
+    shmap_seg *seg = NULL;
+    CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    CHECK(pipe(ns_go) == 0);
+    pid_t outer = util_spawn_in_new_pid_namespace(pairs_in_namespace, name);
+    close(ns_go[1]);
+    char x;
+    if (read(ns_go[0], &x, 1) != 1)
+        util_pid_namespace_done(outer); /* skips, or fails: it never opened */
+    close(ns_go[0]);
+    long torn = pairs_torn(seg, 0, 2);
+    util_pid_namespace_done(outer); /* fails unless it saw nothing torn */
+    CHECK_EQ_INT(torn, 0);
+    CHECK_OK(shmap_close(seg));
+    CHECK_OK(shmap_unlink(name));
 }
 
 TEST(keyword__a_dead_writer_whose_pid_was_reused_is_known_by_its_start_time)
