@@ -95,7 +95,8 @@ static bool writer_dead(uint32_t pid, const struct shmap__kwholder *who)
  * namespace read there is never half-written, and a writer of any version has one. One in
  * another namespace than ours with that pid, and that start time (or one unknown on either
  * side), is taken for the writer: two processes that share a pid number in two namespaces
- * are told apart by their start times when those are known. None found: 0 (judged here).
+ * are told apart by their start times when those are known. None found (nor one whose open
+ * the full table could not record): 0, judged here.
  */
 void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
                          struct shmap__kwholder *out)
