@@ -94,7 +94,10 @@ struct shmap__header {
     uint32_t gc_pidns;                     /* 396: its pid namespace, 0 if unknown */
     uint64_t gc_start;                     /* 400: its start time, clock ticks */
     int64_t gc_ns;                         /* 408: when it marked it, CLOCK_REALTIME ns */
-    unsigned char reserved3[512 - 416];    /* 416 */
+    uint32_t kw_lock_pidns;                /* 416: kw_lock's pid namespace, 0 if unknown */
+    uint32_t kw_lock_pidns_pid;            /* 420: the kw_lock pid kw_lock_pidns is of: it
+                                              counts only while the two are equal */
+    unsigned char reserved3[512 - 424];    /* 424 */
     /* 512..4095: lock and attach tables (lock_offset, lock_size) */
     unsigned char locks[SHMAP__HEADER_SIZE - 512];
 };

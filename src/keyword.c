@@ -70,18 +70,46 @@ unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap)
     return n;
 }
 
+/* How long a writer that has not yet recorded who it is (kw_lock_start still 0) is left
+ * unjudged: see writer_dead(). */
+#define UNKNOWN_WAIT_NS 100000000LL
+
 /*
  * Has the keyword writer `pid`, described by `who`, died, so that nobody will finish its
- * change? By its start time when it gave one (since 0.4.1), so that a pid reused by another
- * process is not taken for it; else by the pid alone. A zombie is dead either way. A writer
- * in another pid namespace than ours (the attach table says so: shmap__kw_holder_of())
- * cannot be judged from here, where its pid names another process or none: it counts as
- * alive, as a lock holder there does (lock.c), and processes in its namespace judge it.
+ * change? By its start time, so that a pid reused by another process is not taken for it. A
+ * zombie is dead either way. A writer in another pid namespace than ours cannot be judged
+ * from here, where its pid names another process or none: it counts as alive, as a lock
+ * holder there does (lock.c), and processes in its namespace judge it.
+ *
+ * A writer records who it is after it takes the lock (kw_holder_set()): until its start time
+ * is there, its namespace is not known either, and judged by its pid here it could be taken
+ * for dead while it lives elsewhere. So a holder seen without a start time is left alone for
+ * UNKNOWN_WAIT_NS (a live one records it within instructions), and judged by its pid alone
+ * only if it stays so: one that died before recording it, or a writer of 0.4.0, which never
+ * does. `j` keeps, across one caller's looks, since when `pid` was seen so.
  */
-static bool writer_dead(uint32_t pid, const struct shmap__kwholder *who)
+struct judge {
+    uint32_t pid;
+    int64_t unknown_since; /* 0: not seen without a start time */
+};
+
+static bool writer_dead(struct judge *j, uint32_t pid, const struct shmap__kwholder *who)
 {
     if (pid == 0)
         return false;
+    if (j->pid != pid) {
+        j->pid = pid;
+        j->unknown_since = 0;
+    }
+    if (!who->start) {
+        int64_t now = shmap__mono_ns();
+        if (!j->unknown_since)
+            j->unknown_since = now;
+        if (now - j->unknown_since < UNKNOWN_WAIT_NS)
+            return false;
+    } else {
+        j->unknown_since = 0;
+    }
     uint32_t ns = shmap__self_pidns();
     if (who->pidns && ns && who->pidns != ns)
         return false;
@@ -89,14 +117,15 @@ static bool writer_dead(uint32_t pid, const struct shmap__kwholder *who)
 }
 
 /*
- * The keyword writer `pid` of `h`: its start time as it wrote it, and its pid namespace as
- * the attach table has it. A keyword writer writes through a read-write handle, which its
- * open put in the table long before any hold, with its pid, start time and namespace; so the
- * namespace read there is never half-written, and a writer of any version has one. One in
- * another namespace than ours with that pid, and that start time (or one unknown on either
- * side), is taken for the writer: two processes that share a pid number in two namespaces
- * are told apart by their start times when those are known. None found (nor one whose open
- * the full table could not record): 0, judged here.
+ * The keyword writer `pid` of `h`: its start time, and its pid namespace. A writer of this
+ * version records both when it takes the lock, the namespace tagged with its pid before the
+ * start time: a start time read, the tag is there to be read too, and a tag of another pid is
+ * another holder's (one of an older version leaves the last one's in place). A writer of an
+ * older version (0.4.1 to 0.4.12) records its start time only: its namespace is then looked
+ * for in the attach table, where its read-write open put its pid, start time and namespace
+ * (one in another namespace with that pid and that start time, or one unknown, is taken for
+ * it; a child that writes through a handle it inherited has no slot, and is judged by its
+ * pid, as those versions judged it).
  */
 void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
                          struct shmap__kwholder *out)
@@ -104,16 +133,23 @@ void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
     out->start = __atomic_load_n(&h->kw_lock_start, __ATOMIC_ACQUIRE);
     out->pidns = 0;
     uint32_t mine = shmap__self_pidns();
+    if (!out->start || !pid || !mine)
+        return;
+    if (__atomic_load_n(&h->kw_lock_pidns_pid, __ATOMIC_ACQUIRE) == pid) {
+        uint32_t ns = __atomic_load_n(&h->kw_lock_pidns, __ATOMIC_RELAXED);
+        out->pidns = ns != mine ? ns : 0;
+        return;
+    }
     const struct shmap__lockarea *a =
         (const struct shmap__lockarea *)((const char *)h + SHMAP__LOCK_OFFSET);
     uint32_t n = __atomic_load_n(&a->nslots, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; pid && mine && i < n && i < SHMAP__LOCK_SLOTS; i++) {
+    for (uint32_t i = 0; i < n && i < SHMAP__LOCK_SLOTS; i++) {
         const struct shmap__lockslot *s = &a->slots[i];
         if ((uint32_t)__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != pid)
             continue;
         uint32_t ns = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED);
         uint64_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
-        if (ns && ns != mine && (!out->start || !start || start == out->start)) {
+        if (ns && ns != mine && (!start || start == out->start)) {
             out->pidns = ns;
             return;
         }
@@ -129,9 +165,12 @@ static const char *elsewhere(const struct shmap__kwholder *w)
                     : "";
 }
 
-/* Record this process as the keyword writer that holds `h`'s lock (just taken). */
-static void kw_holder_set(struct shmap__header *h, uint64_t my_start)
+/* Record this process as the keyword writer that holds `h`'s lock (just taken): its pid
+ * namespace, tagged with its pid, then its start time, which judges read first. */
+static void kw_holder_set(struct shmap__header *h, uint32_t me, uint64_t my_start)
 {
+    __atomic_store_n(&h->kw_lock_pidns, shmap__self_pidns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->kw_lock_pidns_pid, me, __ATOMIC_RELEASE);
     __atomic_store_n(&h->kw_lock_start, my_start, __ATOMIC_RELEASE);
 }
 
@@ -156,6 +195,7 @@ unsigned shmap__keyword_count_live(const struct shmap__header *h,
                                    const struct shmap__kwslot *slots, unsigned cap)
 {
     int64_t give_up = 0;
+    struct judge j = {0, 0};
     for (int tries = 0; tries < 100; tries++) {
         uint32_t seq = __atomic_load_n(&h->kw_seq, __ATOMIC_ACQUIRE);
         for (int spins = 0; seq & 1; spins++) {
@@ -166,7 +206,7 @@ unsigned shmap__keyword_count_live(const struct shmap__header *h,
                 int64_t now = shmap__mono_ns();
                 if (!give_up)
                     give_up = now + COUNT_WAIT_NS;
-                if (holder == 0 || now > give_up || writer_dead(holder, &who))
+                if (holder == 0 || now > give_up || writer_dead(&j, holder, &who))
                     return shmap__keyword_count(slots, cap);
                 sched_yield();
             }
@@ -191,6 +231,7 @@ int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
      */
     int64_t since = 0, still = 0;
     uint32_t still_seq = 0;
+    struct judge j = {0, 0};
     for (int spins = 0;; spins++) {
         uint32_t holder, seq, again;
         int rc = src->words(src->ctx, &holder, &seq);
@@ -205,7 +246,8 @@ int shmap__keyword_snapshot(const struct shmap__kwsource *src, unsigned cap,
         struct shmap__kwholder writer = {0, 0};
         if ((seq & 1) && spins > 100 && holder != 0)
             src->holder(src->ctx, holder, &writer);
-        bool waits = (seq & 1) && !(spins > 100 && (holder == 0 || writer_dead(holder, &writer)));
+        bool waits =
+            (seq & 1) && !(spins > 100 && (holder == 0 || writer_dead(&j, holder, &writer)));
         if (!waits) {
             if ((rc = src->slots(src->ctx, copy, cap)) < 0)
                 return rc;
@@ -376,11 +418,12 @@ static int kw_lock(struct shmap__header *h, const char *who)
      * as they are now. A holder that changes keywords is no stuck one. */
     int64_t since = 0, t0 = 0, judged = 0;
     uint32_t t0_holder = 0, t0_seq = 0;
+    struct judge j = {0, 0};
     for (int spins = 0;; spins++) {
         uint32_t expected = 0;
         if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
-            kw_holder_set(h, my_start);
+            kw_holder_set(h, me, my_start);
             return 0;
         }
         if (spins < 100) {
@@ -403,10 +446,10 @@ static int kw_lock(struct shmap__header *h, const char *who)
                     (!writer.pidns || !my_ns || writer.pidns == my_ns);
         if (!ours && now - judged >= JUDGE_EVERY_NS) {
             judged = now;
-            if (writer_dead(expected, &writer)) {
+            if (writer_dead(&j, expected, &writer)) {
                 if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false,
                                                 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-                    kw_holder_set(h, my_start);
+                    kw_holder_set(h, me, my_start);
                     /* It may have died mid-change: make the sequence even again. */
                     seq = __atomic_load_n(&h->kw_seq, __ATOMIC_RELAXED);
                     if (seq & 1)
@@ -432,6 +475,7 @@ static int kw_lock(struct shmap__header *h, const char *who)
 static void kw_unlock(struct shmap__header *h)
 {
     __atomic_store_n(&h->kw_lock_start, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->kw_lock_pidns_pid, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->kw_lock, 0, __ATOMIC_RELEASE);
 }
 
@@ -485,6 +529,7 @@ static int own_keywords(const shmap_seg *seg)
             /* After the snapshot: at least the order of every keyword it holds. */
             own->kw_order = __atomic_load_n(&m->live->kw_order, __ATOMIC_ACQUIRE);
             own->kw_lock_start = 0;
+            own->kw_lock_pidns_pid = 0;
             own->kw_lock = 0;
             own->kw_seq = 0;
             __atomic_store_n(&m->kw_own, true, __ATOMIC_RELEASE);
@@ -499,10 +544,11 @@ static int own_keywords(const shmap_seg *seg)
  * The count of a mapping's keywords. A private mapping's slots are written over while its
  * keywords are made its own (own_keywords()), outside the change sequence a count checks:
  * it looks again when it overlapped that, which kw_own_seq tells. It does not wait for
- * own_mutex while the switch takes its snapshot (up to a second, against a busy writer):
- * shmap_mappings() counts under the registry lock, which opens and closes need. Only during
- * the copy that follows (kw_own_seq odd), which is short, does it wait for the mutex: asleep,
- * so that the copying thread runs even when this one has the higher priority.
+ * own_mutex, held through the switch's snapshot (up to a second, against a busy writer) and
+ * by other handles' reads: shmap_mappings() counts under the registry lock, which opens and
+ * closes need. During the copy itself (kw_own_seq odd), which is short, it sleeps in steps
+ * of 20 us rather than yield, so that the copying thread runs even when this one has the
+ * higher priority.
  */
 unsigned shmap__kw_count_of(const struct shmap__map *m)
 {
@@ -512,8 +558,8 @@ unsigned shmap__kw_count_of(const struct shmap__map *m)
     for (;;) {
         uint32_t own = __atomic_load_n(&m->kw_own_seq, __ATOMIC_ACQUIRE);
         if (own & 1) {
-            pthread_mutex_lock(&own_mutex); /* the copy's end */
-            pthread_mutex_unlock(&own_mutex);
+            struct timespec pause = {0, 20000}; /* asleep: the copier runs, whatever runs us */
+            nanosleep(&pause, NULL);
             continue;
         }
         unsigned n = shmap__keyword_count_live(shmap__kw_words(m), slots, h->kw_capacity);

@@ -764,6 +764,56 @@ TEST(keyword__a_writer_in_another_pid_namespace_is_not_taken_for_dead)
     util_shm_remove(name);
 }
 
+/* The listing's keywords of `name`: its keywords_status (1 when not listed). */
+static int listed_keywords_status(const char *name)
+{
+    shmap_entry *list = NULL;
+    size_t n = 0;
+    int status = 1;
+    CHECK_OK(shmap_list(&list, &n, SHMAP_LIST_KEYWORDS));
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].info.name, name) == 0)
+            status = list[i].keywords_status;
+    shmap_list_free(list);
+    return status;
+}
+
+/*
+ * The same writer as this version records it when it takes the lock: its namespace in the
+ * header, tagged with its pid, before its start time (a child that writes through a handle
+ * it inherited has no slot of its own in the attach table, but records this all the same).
+ * Writers and listings alike count it as alive: the listing's keywords are not read rather
+ * than read torn. A tag of another pid is another holder's: the holder is judged here.
+ */
+TEST(keyword__a_writer_that_recorded_another_pid_namespace_is_not_taken_for_dead)
+{
+    const char *name = test_name("kwnstag");
+    make_left_by_dead_writer(name);
+    struct shmap__header h;
+    util_header_read(name, &h);
+    h.kw_lock_start = 12345;
+    h.kw_lock_pidns = shmap__self_pidns() + 1;
+    h.kw_lock_pidns_pid = h.kw_lock;
+    util_header_write(name, &h);
+    double t0 = util_now_s();
+    CHECK_EQ_INT(run_bounded(write_keyword_elsewhere, name, 10), 1);
+    CHECK(util_now_s() - t0 >= 0.9);
+    CHECK_EQ_INT(listed_keywords_status(name), -EBUSY);
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_seq & 1, 1); /* nothing taken over */
+    h.kw_lock_pidns_pid = h.kw_lock + 1;
+    util_header_write(name, &h);
+    CHECK_EQ_INT(listed_keywords_status(name), 0);
+    t0 = util_now_s();
+    CHECK_EQ_INT(run_bounded(write_keyword_busy, name, 10), 0);
+    CHECK(util_now_s() - t0 < 0.9);
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_lock, 0);
+    CHECK_EQ_INT(h.kw_lock_pidns_pid, 0); /* let go: the tag with it */
+    CHECK_EQ_INT(h.kw_seq & 1, 0);
+    util_shm_remove(name);
+}
+
 /* Set PA and PB to one value as one change, and read them back as one snapshot, again and
  * again for @p seconds, with values of @p parity: how many snapshots had them differ (or -1
  * when a call failed). */
@@ -793,13 +843,14 @@ static long pairs_torn(shmap_seg *seg, int parity, double seconds)
 }
 
 static int ns_go[2];
+static shmap_seg *ns_inherited; /* a handle the namespace's writer uses, else it opens one */
 
 /* In a pid namespace of its own: pairs_torn() for 2 s, once told to go; exit 0 when none
  * was torn. */
 static void pairs_in_namespace(const char *name)
 {
-    shmap_seg *seg = NULL;
-    if (shmap_open(&seg, name, SHMAP_RDWR) < 0 || write(ns_go[1], "r", 1) != 1)
+    shmap_seg *seg = ns_inherited;
+    if ((!seg && shmap_open(&seg, name, SHMAP_RDWR) < 0) || write(ns_go[1], "r", 1) != 1)
         _exit(40);
     long torn = pairs_torn(seg, 1, 2);
     _exit(torn == 0 ? 0 : torn < 0 ? 41 : 42);
@@ -811,14 +862,14 @@ static void pairs_in_namespace(const char *name)
  * here by its pid, the writer there had its changes taken over half-way (pairs torn by the
  * hundred in a few seconds); judged alive, the two wait for each other and nothing tears.
  */
-TEST(keyword__writers_in_two_pid_namespaces_never_write_at_once)
+static void writers_in_two_namespaces(const char *name, bool inherit)
 {
     util_need_root();
-    const char *name = test_name("kwns2");
     const uint64_t dims[1] = {4};
     util_make_kept(name, SHMAP_U8, 1, dims);
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
+    ns_inherited = inherit ? seg : NULL;
     CHECK(pipe(ns_go) == 0);
     pid_t outer = util_spawn_in_new_pid_namespace(pairs_in_namespace, name);
     close(ns_go[1]);
@@ -831,6 +882,18 @@ TEST(keyword__writers_in_two_pid_namespaces_never_write_at_once)
     CHECK_EQ_INT(torn, 0);
     CHECK_OK(shmap_close(seg));
     CHECK_OK(shmap_unlink(name));
+}
+
+TEST(keyword__writers_in_two_pid_namespaces_never_write_at_once)
+{
+    writers_in_two_namespaces(test_name("kwns2"), false);
+}
+
+/* The writer there writes through the handle it inherited (fork), which has no attach slot of
+ * its own: it was judged by its pid from here, and its changes taken over half-way. */
+TEST(keyword__a_writer_with_an_inherited_handle_in_another_pid_namespace_is_not_taken_over)
+{
+    writers_in_two_namespaces(test_name("kwns3"), true);
 }
 
 TEST(keyword__a_dead_writer_whose_pid_was_reused_is_known_by_its_start_time)
