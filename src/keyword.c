@@ -101,6 +101,9 @@ static bool writer_dead(struct judge *j, uint32_t pid, const struct shmap__kwhol
         j->pid = pid;
         j->unknown_since = 0;
     }
+    uint32_t ns = shmap__self_pidns();
+    if (who->pidns && ns && who->pidns != ns)
+        return false;
     if (!who->start) {
         int64_t now = shmap__mono_ns();
         if (!j->unknown_since)
@@ -110,22 +113,21 @@ static bool writer_dead(struct judge *j, uint32_t pid, const struct shmap__kwhol
     } else {
         j->unknown_since = 0;
     }
-    uint32_t ns = shmap__self_pidns();
-    if (who->pidns && ns && who->pidns != ns)
-        return false;
     return !shmap__proc_alive((pid_t)pid, who->start);
 }
 
 /*
  * The keyword writer `pid` of `h`: its start time, and its pid namespace. A writer of this
  * version records both when it takes the lock, the namespace tagged with its pid before the
- * start time: a start time read, the tag is there to be read too, and a tag of another pid is
- * another holder's (one of an older version leaves the last one's in place). A writer of an
- * older version (0.4.1 to 0.4.12) records its start time only: its namespace is then looked
- * for in the attach table, where its read-write open put its pid, start time and namespace
- * (one in another namespace with that pid and that start time, or one unknown, is taken for
- * it; a child that writes through a handle it inherited has no slot, and is judged by its
- * pid, as those versions judged it).
+ * start time; a tag of another pid is another holder's (one of an older version leaves the
+ * last one's in place). The three are read, then the tag and the start time again: a holder
+ * that let go and another that took the lock meanwhile would mix two holds, and the holder
+ * is then reported as not recorded yet (start 0), which writer_dead() leaves alone for a
+ * while. Without a tag of its pid (a writer of 0.4.1 to 0.4.12, which records its start
+ * time only, or one that has not recorded itself yet), its namespace is looked for in the
+ * attach table, where a read-write open put its pid, start time and namespace: a slot of
+ * that pid in another namespace, with its start time or one unknown, is taken for it. A
+ * child that writes through a handle it inherited has no slot of its own.
  */
 void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
                          struct shmap__kwholder *out)
@@ -133,10 +135,17 @@ void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
     out->start = __atomic_load_n(&h->kw_lock_start, __ATOMIC_ACQUIRE);
     out->pidns = 0;
     uint32_t mine = shmap__self_pidns();
-    if (!out->start || !pid || !mine)
+    if (!pid || !mine)
         return;
-    if (__atomic_load_n(&h->kw_lock_pidns_pid, __ATOMIC_ACQUIRE) == pid) {
-        uint32_t ns = __atomic_load_n(&h->kw_lock_pidns, __ATOMIC_RELAXED);
+    uint32_t tag = __atomic_load_n(&h->kw_lock_pidns_pid, __ATOMIC_ACQUIRE);
+    if (out->start && tag == pid) {
+        uint32_t ns = __atomic_load_n(&h->kw_lock_pidns, __ATOMIC_ACQUIRE);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&h->kw_lock_pidns_pid, __ATOMIC_RELAXED) != pid ||
+            __atomic_load_n(&h->kw_lock_start, __ATOMIC_RELAXED) != out->start) {
+            out->start = 0; /* two holds mixed: not known yet */
+            return;
+        }
         out->pidns = ns != mine ? ns : 0;
         return;
     }
@@ -149,7 +158,7 @@ void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
             continue;
         uint32_t ns = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED);
         uint64_t start = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
-        if (ns && ns != mine && (!start || start == out->start)) {
+        if (ns && ns != mine && (!out->start || !start || start == out->start)) {
             out->pidns = ns;
             return;
         }
@@ -446,7 +455,12 @@ static int kw_lock(struct shmap__header *h, const char *who)
                     (!writer.pidns || !my_ns || writer.pidns == my_ns);
         if (!ours && now - judged >= JUDGE_EVERY_NS) {
             judged = now;
-            if (writer_dead(&j, expected, &writer)) {
+            /* Judged on /proc, which takes a while: the holder is looked at again just
+             * before the takeover, which a hold begun meanwhile makes wait. */
+            struct shmap__kwholder again;
+            if (writer_dead(&j, expected, &writer) &&
+                (shmap__kw_holder_of(h, expected, &again),
+                 again.start == writer.start && again.pidns == writer.pidns)) {
                 if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false,
                                                 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
                     kw_holder_set(h, me, my_start);

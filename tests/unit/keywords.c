@@ -764,6 +764,33 @@ TEST(keyword__a_writer_in_another_pid_namespace_is_not_taken_for_dead)
     util_shm_remove(name);
 }
 
+/*
+ * A writer in another pid namespace that took the lock and was stopped (SIGSTOP, a frozen
+ * container, a debugger) before it recorded its start time: its open's attach slot says
+ * where it is, and it counts as alive, as it would once recorded. It was judged by its pid
+ * here after 100 ms, and taken over.
+ */
+TEST(keyword__a_writer_elsewhere_stopped_before_it_recorded_itself_is_not_taken_over)
+{
+    const char *name = test_name("kwns0");
+    make_left_by_dead_writer(name); /* kw_lock_start 0 */
+    struct shmap__header h;
+    util_header_read(name, &h);
+    struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
+    struct shmap__lockslot *slot = &a->slots[a->nslots++];
+    slot->pid = (int32_t)h.kw_lock;
+    slot->start = 777;
+    slot->pidns = shmap__self_pidns() + 1;
+    slot->flags = SHMAP__SLOT_RDWR;
+    util_header_write(name, &h);
+    double t0 = util_now_s();
+    CHECK_EQ_INT(run_bounded(write_keyword_elsewhere, name, 10), 1);
+    CHECK(util_now_s() - t0 >= 0.9);
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_seq & 1, 1); /* nothing taken over */
+    util_shm_remove(name);
+}
+
 /* The listing's keywords of `name`: its keywords_status (1 when not listed). */
 static int listed_keywords_status(const char *name)
 {
