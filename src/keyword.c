@@ -82,8 +82,9 @@ unsigned shmap__keyword_count(const struct shmap__kwslot *slots, unsigned cap)
  * holder there does (lock.c), and processes in its namespace judge it.
  *
  * A writer records who it is after it takes the lock (kw_holder_set()): until its start time
- * is there, its namespace is not known either, and judged by its pid here it could be taken
- * for dead while it lives elsewhere. So a holder seen without a start time is left alone for
+ * is there, its namespace is known only from an attach slot of its pid (shmap__kw_holder_of()),
+ * and judged by its pid here it could be taken for dead while it lives elsewhere. So a holder
+ * seen without a start time, and not found elsewhere so, is left alone for
  * UNKNOWN_WAIT_NS (a live one records it within instructions), and judged by its pid alone
  * only if it stays so: one that died before recording it, or a writer of 0.4.0, which never
  * does. `j` keeps, across one caller's looks, since when `pid` was seen so.
