@@ -166,6 +166,15 @@ void shmap__kw_holder_of(const struct shmap__header *h, uint32_t pid,
     }
 }
 
+/* Does `h` still describe its keyword writer `pid` as `was`? */
+static bool holder_is(const struct shmap__header *h, uint32_t pid,
+                      const struct shmap__kwholder *was)
+{
+    struct shmap__kwholder now;
+    shmap__kw_holder_of(h, pid, &now);
+    return now.start == was->start && now.pidns == was->pidns;
+}
+
 /* What a message adds about a writer `w` in another pid namespace, which only processes
  * there can judge: else "". */
 static const char *elsewhere(const struct shmap__kwholder *w)
@@ -458,10 +467,7 @@ static int kw_lock(struct shmap__header *h, const char *who)
             judged = now;
             /* Judged on /proc, which takes a while: the holder is looked at again just
              * before the takeover, which a hold begun meanwhile makes wait. */
-            struct shmap__kwholder again;
-            if (writer_dead(&j, expected, &writer) &&
-                (shmap__kw_holder_of(h, expected, &again),
-                 again.start == writer.start && again.pidns == writer.pidns)) {
+            if (writer_dead(&j, expected, &writer) && holder_is(h, expected, &writer)) {
                 if (__atomic_compare_exchange_n(&h->kw_lock, &expected, me, false,
                                                 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
                     kw_holder_set(h, me, my_start);

@@ -797,6 +797,28 @@ void util_in_new_pid_namespace(void (*body)(const char *), const char *name)
     util_pid_namespace_done(util_spawn_in_new_pid_namespace(body, name));
 }
 
+static int ns_ready_pipe[2] = {-1, -1};
+
+int util_ns_ready(void)
+{
+    return write(ns_ready_pipe[1], "r", 1) == 1 ? 0 : -1;
+}
+
+pid_t util_spawn_ready_in_new_pid_namespace(void (*body)(const char *), const char *name)
+{
+    CHECK(pipe(ns_ready_pipe) == 0);
+    pid_t outer = util_spawn_in_new_pid_namespace(body, name);
+    close(ns_ready_pipe[1]); /* the body's: an end of file when it ends without a word */
+    char x;
+    ssize_t n = read(ns_ready_pipe[0], &x, 1);
+    close(ns_ready_pipe[0]);
+    if (n != 1) {
+        util_pid_namespace_done(outer); /* skips, or fails on its status */
+        test_fail(__FILE__, __LINE__, "the process in the new pid namespace ended unready");
+    }
+    return outer;
+}
+
 void util_write_kernel_limit(const char *what, unsigned long long v)
 {
     char path[64];

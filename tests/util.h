@@ -130,6 +130,11 @@ void util_with_tmpfs(void (*body)(const char *mnt), const char *size);
 pid_t util_spawn_in_new_pid_namespace(void (*body)(const char *), const char *name);
 void util_pid_namespace_done(pid_t outer);
 void util_in_new_pid_namespace(void (*body)(const char *), const char *name);
+/* util_spawn_in_new_pid_namespace(), returning once `body` has called util_ns_ready() (its
+ * setup done); a body that ends without it ends the test as util_pid_namespace_done() would,
+ * skipped or failed. util_ns_ready(): 0, or -1 when the word could not be sent. */
+pid_t util_spawn_ready_in_new_pid_namespace(void (*body)(const char *), const char *name);
+int util_ns_ready(void);
 /* Write a System V limit, /proc/sys/kernel/`what` (root, in an IPC namespace of the
  * test's own: the machine's are never changed). CHECKs. */
 void util_write_kernel_limit(const char *what, unsigned long long v);

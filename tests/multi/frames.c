@@ -142,15 +142,13 @@ TEST(frames__a_lagging_ring_reader_still_gets_whole_frames)
 }
 
 /* In a pid namespace of its own: begin a frame, say so, and wait to be killed. */
-static int ns_ready[2];
-
 static void begin_and_wait(const char *name)
 {
     shmap_seg *w = NULL;
     void *frame;
     if (shmap_open(&w, name, SHMAP_RDWR) < 0 || shmap_write_begin(w, &frame) < 0)
         _exit(30);
-    if (write(ns_ready[1], "x", 1) != 1)
+    if (util_ns_ready() < 0)
         _exit(31);
     pause();
 }
@@ -168,12 +166,7 @@ TEST(frames__a_writer_in_another_pid_namespace_counts_as_alive)
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, dims, NULL));
     CHECK_OK(shmap_publish(seg));
-    CHECK(pipe(ns_ready) == 0);
-    pid_t outer = util_spawn_in_new_pid_namespace(begin_and_wait, name);
-    close(ns_ready[1]); /* the writer's: an end of file when it exits without a word */
-    char x;
-    if (read(ns_ready[0], &x, 1) != 1)
-        util_pid_namespace_done(outer); /* skips, or fails: the writer never began */
+    pid_t outer = util_spawn_ready_in_new_pid_namespace(begin_and_wait, name);
     pid_t who = 0;
     CHECK_EQ_INT(shmap_write_state(seg, &who), SHMAP_WRITE_IN_PROGRESS);
     CHECK_EQ_INT(who, 1); /* pid 1 there */
@@ -182,7 +175,6 @@ TEST(frames__a_writer_in_another_pid_namespace_counts_as_alive)
     CHECK_ERR(shmap_read_frame(seg, &seen, frame, 0.2, NULL), -ETIMEDOUT);
     CHECK_CONTAINS(shmap_last_error(), "pid 1 is writing it");
     util_kill9(outer); /* the namespace's init goes with it */
-    close(ns_ready[0]);
     CHECK_OK(shmap_close(seg));
 }
 
@@ -193,7 +185,7 @@ static void publish_for_a_while(const char *name)
     void *frame;
     if (shmap_open(&w, name, SHMAP_RDWR) < 0)
         _exit(30);
-    if (write(ns_ready[1], "x", 1) != 1)
+    if (util_ns_ready() < 0)
         _exit(31);
     double end = util_now_s() + 2;
     while (util_now_s() < end)
@@ -215,12 +207,7 @@ TEST(frames__a_busy_writer_in_another_pid_namespace_is_never_reported_dead)
     const uint64_t dims[1] = {16};
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_create(&seg, name, SHMAP_U32, 1, dims, NULL));
-    CHECK(pipe(ns_ready) == 0);
-    pid_t outer = util_spawn_in_new_pid_namespace(publish_for_a_while, name);
-    close(ns_ready[1]);
-    char x;
-    if (read(ns_ready[0], &x, 1) != 1)
-        util_pid_namespace_done(outer); /* skips, or fails: the writer never began */
+    pid_t outer = util_spawn_ready_in_new_pid_namespace(publish_for_a_while, name);
     long asked = 0, abandoned = 0, in_progress = 0;
     double end = util_now_s() + 1.5;
     while (util_now_s() < end) {
@@ -230,7 +217,6 @@ TEST(frames__a_busy_writer_in_another_pid_namespace_is_never_reported_dead)
         in_progress += state == SHMAP_WRITE_IN_PROGRESS;
     }
     util_pid_namespace_done(outer);
-    close(ns_ready[0]);
     if (abandoned)
         test_fail(__FILE__, __LINE__, "%ld of %ld states said abandoned (%ld in progress)",
                   abandoned, asked, in_progress);

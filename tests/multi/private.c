@@ -315,21 +315,33 @@ static int count_two(shmap_seg *seg)
     return shmap_info_get(seg, &info) == 0 && info.nkeywords == 2 ? 0 : -1;
 }
 
-/* Read through @p seg with @p read in a thread while this one holds the mutex: whether the
- * read ended within @p ms (then the mutex is let go, and the read's code is in *@p rc). */
-static int read_while_held(shmap_seg *seg, int (*read)(shmap_seg *), int ms, int *rc)
+/* Read through @p seg with @p read in a thread while this one holds the mutex, and with
+ * @p own_seq (if not NULL) odd meanwhile, as during the switch's copy: whether the read ended
+ * within @p ms (then all is let go, and the read's code is in *@p rc). */
+static int read_while_copying(shmap_seg *seg, int (*read)(shmap_seg *), int ms,
+                              uint32_t *own_seq, int *rc)
 {
     struct held_read r = {seg, read, 0, -1};
     shmap__kw_own_hold(true);
+    if (own_seq)
+        __atomic_add_fetch(own_seq, 1, __ATOMIC_SEQ_CST);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, read_in_thread, &r) == 0);
     for (int i = 0; i < ms / 10 && !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE); i++)
         util_sleep_ms(10);
     int done = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
+    if (own_seq)
+        __atomic_add_fetch(own_seq, 1, __ATOMIC_SEQ_CST);
     shmap__kw_own_hold(false);
     CHECK(pthread_join(t, NULL) == 0);
     *rc = r.rc;
     return done;
+}
+
+/* The same with the mutex alone held. */
+static int read_while_held(shmap_seg *seg, int (*read)(shmap_seg *), int ms, int *rc)
+{
+    return read_while_copying(seg, read, ms, NULL, rc);
 }
 
 TEST(private__keywords_are_not_read_while_a_private_handle_makes_them_its_own)
@@ -382,18 +394,8 @@ TEST(private__the_keyword_count_is_never_of_half_a_switch_and_waits_for_no_mutex
     shmap__kw_own_hold(false);
     free(list);
     /* The copy, as the switch makes it: the mutex held, the sequence odd. */
-    shmap__kw_own_hold(true);
-    __atomic_add_fetch(&priv->map->kw_own_seq, 1, __ATOMIC_SEQ_CST);
-    struct held_read r = {priv, count_two, 0, -1};
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, read_in_thread, &r) == 0);
-    util_sleep_ms(200);
-    int done = __atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
-    __atomic_add_fetch(&priv->map->kw_own_seq, 1, __ATOMIC_SEQ_CST);
-    shmap__kw_own_hold(false);
-    CHECK(pthread_join(t, NULL) == 0);
-    CHECK_EQ_INT(done, 0);
-    CHECK_OK(r.rc);
+    CHECK_EQ_INT(read_while_copying(priv, count_two, 200, &priv->map->kw_own_seq, &rc), 0);
+    CHECK_OK(rc);
     CHECK_OK(shmap_close(priv));
     CHECK_OK(shmap_close(obj));
     CHECK_OK(shmap_unlink(name));

@@ -715,6 +715,26 @@ TEST(keyword__deleting_what_is_not_there_takes_no_lock)
     util_shm_remove(name);
 }
 
+/* Set OFFSET: 0, or 1 for -EBUSY naming a holder in another pid namespace. */
+static int write_keyword_elsewhere(const char *name)
+{
+    return set_offset_for(name, "in another pid namespace (only its processes can tell "
+                                "whether it is gone, and take over its change if so)", 0);
+}
+
+/* An attach slot in `h` (read whole) for the keyword writer, started at `start`, as its open
+ * in another pid namespace would make it: the slot. */
+static struct shmap__lockslot *slot_elsewhere(struct shmap__header *h, uint64_t start)
+{
+    struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)h + SHMAP__LOCK_OFFSET);
+    struct shmap__lockslot *slot = &a->slots[a->nslots++];
+    slot->pid = (int32_t)h->kw_lock;
+    slot->start = start;
+    slot->pidns = shmap__self_pidns() + 1;
+    slot->flags = SHMAP__SLOT_RDWR;
+    return slot;
+}
+
 /*
  * A keyword writer in another pid namespace cannot be judged from here, where its pid names
  * another process or none: it counts as alive, as lock holders there do. It was judged by
@@ -724,13 +744,6 @@ TEST(keyword__deleting_what_is_not_there_takes_no_lock)
  * slot of that pid with another start time is another process's: the holder, dead, is then
  * taken over at once, as before.
  */
-/* Set OFFSET: 0, or 1 for -EBUSY naming a holder in another pid namespace. */
-static int write_keyword_elsewhere(const char *name)
-{
-    return set_offset_for(name, "in another pid namespace (only its processes can tell "
-                                "whether it is gone, and take over its change if so)", 0);
-}
-
 TEST(keyword__a_writer_in_another_pid_namespace_is_not_taken_for_dead)
 {
     const char *name = test_name("kwns");
@@ -738,12 +751,7 @@ TEST(keyword__a_writer_in_another_pid_namespace_is_not_taken_for_dead)
     struct shmap__header h;
     util_header_read(name, &h);
     h.kw_lock_start = 12345;
-    struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
-    struct shmap__lockslot *slot = &a->slots[a->nslots++];
-    slot->pid = (int32_t)h.kw_lock;
-    slot->start = h.kw_lock_start;
-    slot->pidns = shmap__self_pidns() + 1;
-    slot->flags = SHMAP__SLOT_RDWR;
+    struct shmap__lockslot *slot = slot_elsewhere(&h, h.kw_lock_start);
     util_header_write(name, &h);
     double t0 = util_now_s();
     int rc = run_bounded(write_keyword_elsewhere, name, 10);
@@ -752,8 +760,7 @@ TEST(keyword__a_writer_in_another_pid_namespace_is_not_taken_for_dead)
     util_header_read(name, &h);
     CHECK_EQ_INT(h.kw_seq & 1, 1); /* nothing taken over */
     /* Another start time: another process with that pid number, not the writer. */
-    a = (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
-    a->slots[a->nslots - 1].start = h.kw_lock_start + 1;
+    slot->start = h.kw_lock_start + 1;
     util_header_write(name, &h);
     t0 = util_now_s();
     CHECK_EQ_INT(run_bounded(write_keyword_busy, name, 10), 0);
@@ -776,12 +783,7 @@ TEST(keyword__a_writer_elsewhere_stopped_before_it_recorded_itself_is_not_taken_
     make_left_by_dead_writer(name); /* kw_lock_start 0 */
     struct shmap__header h;
     util_header_read(name, &h);
-    struct shmap__lockarea *a = (struct shmap__lockarea *)((char *)&h + SHMAP__LOCK_OFFSET);
-    struct shmap__lockslot *slot = &a->slots[a->nslots++];
-    slot->pid = (int32_t)h.kw_lock;
-    slot->start = 777;
-    slot->pidns = shmap__self_pidns() + 1;
-    slot->flags = SHMAP__SLOT_RDWR;
+    slot_elsewhere(&h, 777);
     util_header_write(name, &h);
     double t0 = util_now_s();
     CHECK_EQ_INT(run_bounded(write_keyword_elsewhere, name, 10), 1);
@@ -869,7 +871,6 @@ static long pairs_torn(shmap_seg *seg, int parity, double seconds)
     return torn;
 }
 
-static int ns_go[2];
 static shmap_seg *ns_inherited; /* a handle the namespace's writer uses, else it opens one */
 
 /* In a pid namespace of its own: pairs_torn() for 2 s, once told to go; exit 0 when none
@@ -877,7 +878,7 @@ static shmap_seg *ns_inherited; /* a handle the namespace's writer uses, else it
 static void pairs_in_namespace(const char *name)
 {
     shmap_seg *seg = ns_inherited;
-    if ((!seg && shmap_open(&seg, name, SHMAP_RDWR) < 0) || write(ns_go[1], "r", 1) != 1)
+    if ((!seg && shmap_open(&seg, name, SHMAP_RDWR) < 0) || util_ns_ready() < 0)
         _exit(40);
     long torn = pairs_torn(seg, 1, 2);
     _exit(torn == 0 ? 0 : torn < 0 ? 41 : 42);
@@ -897,13 +898,7 @@ static void writers_in_two_namespaces(const char *name, bool inherit)
     shmap_seg *seg = NULL;
     CHECK_OK(shmap_open(&seg, name, SHMAP_RDWR));
     ns_inherited = inherit ? seg : NULL;
-    CHECK(pipe(ns_go) == 0);
-    pid_t outer = util_spawn_in_new_pid_namespace(pairs_in_namespace, name);
-    close(ns_go[1]);
-    char x;
-    if (read(ns_go[0], &x, 1) != 1)
-        util_pid_namespace_done(outer); /* skips, or fails: it never opened */
-    close(ns_go[0]);
+    pid_t outer = util_spawn_ready_in_new_pid_namespace(pairs_in_namespace, name);
     long torn = pairs_torn(seg, 0, 2);
     util_pid_namespace_done(outer); /* fails unless it saw nothing torn */
     CHECK_EQ_INT(torn, 0);
