@@ -213,14 +213,10 @@ SHMAP__HIDDEN bool shmap__is_ancestor(pid_t pid);
 SHMAP__HIDDEN void shmap__meminfo(const char *const *fields, unsigned long long *values,
                                   size_t n);
 /*
- * Bytes of memory a new segment can still take: available memory (MemAvailable) and free
- * swap, or less where the memory cgroup of this process or an ancestor's limit leaves less
- * room; UINT64_MAX when nothing can be read. Costs some file reads: for large sizes only.
- */
-SHMAP__HIDDEN uint64_t shmap__memory_room(void);
-/*
- * Refuse (-ENOMEM, detail set) to reserve `size` bytes of memory that is not there, before
- * the kernel's out-of-memory killer would end this process or another for it: for the
+ * Refuse (-ENOMEM, detail set) to reserve `size` bytes of memory that is not there
+ * (available memory and free swap, MemAvailable + SwapFree, or less where the memory cgroup
+ * of this process or an ancestor's limit leaves less room), before the kernel's
+ * out-of-memory killer would end this process or another for it: for the
  * object `fd` when it lives in memory (tmpfs: POSIX objects, memfds, files under a tmpfs),
  * or for a System V segment (fd -1); `freed` bytes are given back first (a replaced System
  * V segment). Sizes below SHMAP__MEMCHECK_MIN pass unlooked at: the look costs tens of

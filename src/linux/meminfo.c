@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -118,8 +119,11 @@ static uint64_t cgroup_room(void)
         if (n < 0 || (size_t)n >= sizeof dir)
             continue;
         for (;;) {
-            uint64_t max = number_in(dir, limit), used = number_in(dir, usage);
-            if (max < (UINT64_C(1) << 62) && used != UINT64_MAX) {
+            /* The usage only under a limit: most levels have none, and reading a
+             * cgroup's usage can cost the kernel a flush of its statistics. */
+            uint64_t max = number_in(dir, limit);
+            uint64_t used = max < (UINT64_C(1) << 62) ? number_in(dir, usage) : UINT64_MAX;
+            if (used != UINT64_MAX) {
                 uint64_t cache = file_pages(dir, inactive, active);
                 used = cache < used ? used - cache : 0;
                 room = used >= max ? 0 : max - used < room ? max - used : room;
@@ -134,14 +138,31 @@ static uint64_t cgroup_room(void)
     return room;
 }
 
-uint64_t shmap__memory_room(void)
+/* The host's room: available memory and free swap (MemAvailable + SwapFree). */
+static uint64_t host_room(void)
 {
     static const char *const fields[2] = {"MemAvailable", "SwapFree"};
     unsigned long long kb[2];
     shmap__meminfo(fields, kb, 2);
-    uint64_t host = kb[0] ? (uint64_t)(kb[0] + kb[1]) * 1024 : UINT64_MAX;
-    uint64_t cg = cgroup_room();
-    return cg < host ? cg : host;
+    return kb[0] ? (uint64_t)(kb[0] + kb[1]) * 1024 : UINT64_MAX;
+}
+
+/*
+ * Does the host surely have room for `size` bytes, by sysinfo() alone? /proc/meminfo is
+ * dear to make (a large create measured it at up to a tenth of a millisecond) and free
+ * memory is usually plenty. Free memory (less a sixteenth of all memory, more than the
+ * kernel keeps back as reserves) and free swap are less than what MemAvailable and
+ * SwapFree report: a size within them is within those. One beyond them is asked of
+ * /proc/meminfo.
+ */
+static bool host_surely_has(uint64_t size)
+{
+    struct sysinfo si;
+    if (sysinfo(&si) < 0)
+        return false;
+    uint64_t unit = si.mem_unit ? si.mem_unit : 1;
+    uint64_t free_ram = (uint64_t)si.freeram * unit, margin = (uint64_t)si.totalram * unit / 16;
+    return free_ram > margin && size <= free_ram - margin + (uint64_t)si.freeswap * unit;
 }
 
 int shmap__memory_check(int fd, uint64_t size, uint64_t freed, const char *who)
@@ -151,7 +172,10 @@ int shmap__memory_check(int fd, uint64_t size, uint64_t freed, const char *who)
     struct statfs fs;
     if (fd >= 0 && (fstatfs(fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC))
         return 0;
-    uint64_t room = shmap__memory_room();
+    uint64_t cg = cgroup_room(), need = size > freed ? size - freed : 0;
+    if (need <= cg && host_surely_has(need))
+        return 0;
+    uint64_t host = host_room(), room = cg < host ? cg : host;
     room = room > UINT64_MAX - freed ? UINT64_MAX : room + freed;
     if (size <= room)
         return 0;

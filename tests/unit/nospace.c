@@ -322,6 +322,39 @@ TEST(create__a_file_larger_than_its_file_system_is_refused_before_taking_any_spa
 }
 
 /*
+ * A file on a tmpfs that is larger than memory and swap together (a tmpfs may be given any
+ * size): a segment there that fits the file system but not memory is refused for memory
+ * (ENOMEM, saying how much is available), before any page is taken. This is the host's
+ * check, which asks /proc/meminfo when free memory alone cannot show the size fits.
+ */
+static unsigned long long memory_and_swap;
+
+static void file_larger_than_memory(const char *mnt)
+{
+    char name[SHMAP_NAME_MAX];
+    snprintf(name, sizeof name, "file:%s/big", mnt);
+    const unsigned long long free0 = free_space(mnt);
+    CHECK(free0 > memory_and_swap);
+    const uint64_t dims[1] = {memory_and_swap / 4 + (64u << 20)}; /* f32: 256 MiB past it */
+    shmap_seg *seg = (shmap_seg *)1;
+    CHECK_ERR(shmap_create(&seg, name, SHMAP_F32, 1, dims, NULL), -ENOMEM);
+    CHECK(seg == NULL);
+    CHECK_DETAIL_NAMES(name);
+    CHECK_CONTAINS(shmap_last_error(), "not enough memory: ");
+    CHECK_CONTAINS(shmap_last_error(), " available (available memory and swap");
+    CHECK_EQ_INT(free_space(mnt), free0);
+    CHECK_EQ_INT(util_dir_entries(mnt), 0);
+}
+
+TEST(create__a_file_on_a_tmpfs_larger_than_memory_is_refused_for_memory)
+{
+    memory_and_swap = (util_meminfo("MemTotal") + util_meminfo("SwapTotal")) * 1024;
+    char size[32];
+    snprintf(size, sizeof size, "%llu", memory_and_swap * 2);
+    util_with_tmpfs(file_larger_than_memory, size);
+}
+
+/*
  * A memory cgroup with `limit` bytes for a child, which joins it and runs fn(): fn's
  * status; 77 when no memory cgroup can be made here (needs root, and cgroup v2's
  * memory.max or v1's memory controller). The child is the only member; the group is
