@@ -1023,7 +1023,7 @@ static int sysv_nattch(key_t key)
  * completed it and exited before gc judged it. gc took the copy's INIT for the segment's,
  * found the creator dead, and removed a complete persistent segment as unfinished. The
  * moment is held open with strace, which delays gc's detach after its copy (the attach
- * counts 1 meanwhile, which the test waits for).
+ * count is not 0 meanwhile, which the test waits for).
  */
 TEST(gc__keeps_a_system_v_segment_completed_while_it_was_judged)
 {
@@ -1036,10 +1036,12 @@ TEST(gc__keeps_a_system_v_segment_completed_while_it_was_judged)
     CHECK_EQ_INT(sysv_nattch(key), 0);
     pid_t gc = spawn_delayed("shmdt", "shmdt:delay_enter=2000000:when=1", 1, "gc",
                              "--prefix", name);
+    /* gc's first detach is the one held: it may have attached again meanwhile (one run
+     * saw 2), which holds the moment open all the same. */
     double t0 = util_now_s();
-    while (sysv_nattch(key) != 1 && util_now_s() - t0 < 10)
+    while (sysv_nattch(key) < 1 && util_now_s() - t0 < 10)
         util_sleep_ms(1);
-    CHECK_EQ_INT(sysv_nattch(key), 1);
+    CHECK(sysv_nattch(key) >= 1);
     /* Completed, as its creator would, which then exits. */
     int id = shmget(key, 0, 0);
     struct shmap__header *h = shmat(id, NULL, 0);
