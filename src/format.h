@@ -144,13 +144,6 @@ struct shmap__lockarea {
     struct shmap__lockslot slots[SHMAP__LOCK_SLOTS]; /* 576 */
 };
 
-/* A new header is zero past its creator's attach slot (slot 0): a store that writes it into
- * an object known to be zero (a new file or POSIX object, its blocks reserved) writes this
- * much of it. The tests compare the rest with a store that copies the whole page. */
-#define SHMAP__NEW_HEADER_LEN                                                              \
-    (SHMAP__LOCK_OFFSET + offsetof(struct shmap__lockarea, slots) +                        \
-     sizeof(struct shmap__lockslot))
-
 /* A keyword slot. 160 bytes. `type` 0 is an empty slot. */
 struct shmap__kwslot {
     char name[24];     /*   0: upper-case, NUL-terminated */

@@ -285,9 +285,7 @@ int shmap__fd_fill(struct shmap__obj *obj, const struct shmap__create_req *req, 
 {
     if (fstat(obj->fd, &obj->st) < 0)
         return shmap__err(-errno, "%s: fstat: %s", who, strerror(errno));
-    /* The object is new and reserved, so zero: the header's zero tail is not written (a
-     * write of the whole page cost a quarter of a microsecond more). */
-    if (pwrite(obj->fd, req->h, SHMAP__NEW_HEADER_LEN, 0) != (ssize_t)SHMAP__NEW_HEADER_LEN ||
+    if (pwrite(obj->fd, req->h, sizeof *req->h, 0) != (ssize_t)sizeof *req->h ||
         (req->rec && pwrite(obj->fd, req->rec, req->rec_len, (off_t)req->h->rec_offset) !=
                          (ssize_t)req->rec_len) ||
         (req->kw && pwrite(obj->fd, req->kw, req->kw_len, (off_t)req->h->kw_offset) !=

@@ -176,41 +176,6 @@ TEST(stores__file_create_does_not_follow_a_symlink)
     tmp_cleanup();
 }
 
-/* A POSIX create writes its header only up to the end of the creator's attach slot
- * (SHMAP__NEW_HEADER_LEN), the object being zero past it; System V copies the whole page.
- * A field a later version sets past that length would show here as a difference. */
-TEST(stores__posix_header_written_short_matches_system_v_whole_page)
-{
-    char name[64];
-    snprintf(name, sizeof name, "sysv://0x%x", (unsigned)test_sysv_key());
-    uint64_t dims[2] = {3, 5};
-    shmap_create_opts opts = SHMAP_CREATE_OPTS_INIT;
-    opts.flags = SHMAP_CREATE_TRANSIENT | SHMAP_CREATE_RING;
-    shmap_seg *sv, *px;
-    CHECK_OK(shmap_create(&sv, name, SHMAP_I16, 2, dims, &opts));
-    CHECK_OK(shmap_create(&px, test_name("short"), SHMAP_I16, 2, dims, &opts));
-    shmap_info info;
-    CHECK_OK(shmap_info_get(sv, &info));
-    const unsigned char *whole = shmat(atoi(info.os_handle), NULL, SHM_RDONLY);
-    CHECK(whole != (void *)-1);
-    static struct shmap__header h;
-    util_header_read(test_name("short"), &h);
-    const unsigned char *mine = (const unsigned char *)&h;
-    CHECK(SHMAP__NEW_HEADER_LEN < SHMAP__HEADER_SIZE);
-    size_t differ = 0;
-    for (size_t i = SHMAP__NEW_HEADER_LEN; i < SHMAP__HEADER_SIZE; i++)
-        differ += whole[i] != mine[i];
-    CHECK_EQ_INT(differ, 0);
-    /* What is written is there: the creator's slot, last of it. */
-    const struct shmap__lockarea *a = (const void *)(mine + SHMAP__LOCK_OFFSET);
-    CHECK_EQ_INT(a->slots[0].pid, getpid());
-    CHECK(a->slots[0].start != 0);
-    CHECK_EQ_INT(a->slots[0].flags, SHMAP__SLOT_RDWR);
-    CHECK(shmdt(whole) == 0);
-    CHECK_OK(shmap_close(px));
-    CHECK_OK(shmap_close(sv));
-}
-
 TEST(stores__sysv_create_by_key_attach_by_key_and_id_then_removed)
 {
     key_t key = test_sysv_key();
