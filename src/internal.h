@@ -209,9 +209,10 @@ SHMAP__HIDDEN unsigned shmap__self_threads(void);
 SHMAP__HIDDEN bool shmap__is_ancestor(pid_t pid);
 
 /* linux/meminfo.c: the numbers of `n` fields of /proc/meminfo ("HugePages_Free"; sizes in
- * kB, as the file gives them), read in one pass; 0 for a field absent or unreadable. */
-SHMAP__HIDDEN void shmap__meminfo(const char *const *fields, unsigned long long *values,
-                                  size_t n);
+ * kB, as the file gives them), read in one pass; 0 for a field absent or unreadable. Returns
+ * the fields found, bit i for fields[i] (of the first 32). */
+SHMAP__HIDDEN unsigned shmap__meminfo(const char *const *fields, unsigned long long *values,
+                                      size_t n);
 /*
  * Refuse (-ENOMEM, detail set) to reserve `size` bytes of memory that is not there
  * (available memory and free swap, MemAvailable + SwapFree, or less where the memory cgroup

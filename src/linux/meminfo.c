@@ -7,27 +7,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysinfo.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-void shmap__meminfo(const char *const *fields, unsigned long long *values, size_t n)
+unsigned shmap__meminfo(const char *const *fields, unsigned long long *values, size_t n)
 {
+    unsigned found = 0;
     for (size_t i = 0; i < n; i++)
         values[i] = 0;
     FILE *f = fopen("/proc/meminfo", "re");
     if (!f)
-        return;
+        return 0;
     char line[128];
     while (fgets(line, sizeof line, f))
         for (size_t i = 0; i < n; i++) {
             size_t len = strlen(fields[i]);
-            if (strncmp(line, fields[i], len) == 0 && line[len] == ':')
+            if (strncmp(line, fields[i], len) == 0 && line[len] == ':') {
                 values[i] = strtoull(line + len + 1, NULL, 10);
+                found |= i < 32 ? 1u << i : 0;
+            }
         }
     fclose(f);
+    return found;
 }
 
 /* The number in the file `dir`/`leaf`; "max" (cgroup v2's no limit) and errors are
@@ -138,31 +141,16 @@ static uint64_t cgroup_room(void)
     return room;
 }
 
-/* The host's room: available memory and free swap (MemAvailable + SwapFree). */
+/* The host's room: available memory and free swap (MemAvailable + SwapFree); UINT64_MAX
+ * when /proc/meminfo has no MemAvailable (kernels before 3.14) or cannot be read. A
+ * MemAvailable of 0, which a host short of memory reports, is believed. */
 static uint64_t host_room(void)
 {
     static const char *const fields[2] = {"MemAvailable", "SwapFree"};
     unsigned long long kb[2];
-    shmap__meminfo(fields, kb, 2);
-    return kb[0] ? (uint64_t)(kb[0] + kb[1]) * 1024 : UINT64_MAX;
-}
-
-/*
- * Does the host surely have room for `size` bytes, by sysinfo() alone? /proc/meminfo is
- * dear to make (a large create measured it at up to a tenth of a millisecond) and free
- * memory is usually plenty. Free memory (less a sixteenth of all memory, more than the
- * kernel keeps back as reserves) and free swap are less than what MemAvailable and
- * SwapFree report: a size within them is within those. One beyond them is asked of
- * /proc/meminfo.
- */
-static bool host_surely_has(uint64_t size)
-{
-    struct sysinfo si;
-    if (sysinfo(&si) < 0)
-        return false;
-    uint64_t unit = si.mem_unit ? si.mem_unit : 1;
-    uint64_t free_ram = (uint64_t)si.freeram * unit, margin = (uint64_t)si.totalram * unit / 16;
-    return free_ram > margin && size <= free_ram - margin + (uint64_t)si.freeswap * unit;
+    if (!(shmap__meminfo(fields, kb, 2) & 1u))
+        return UINT64_MAX;
+    return (uint64_t)(kb[0] + kb[1]) * 1024;
 }
 
 int shmap__memory_check(int fd, uint64_t size, uint64_t freed, const char *who)
@@ -172,10 +160,7 @@ int shmap__memory_check(int fd, uint64_t size, uint64_t freed, const char *who)
     struct statfs fs;
     if (fd >= 0 && (fstatfs(fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC))
         return 0;
-    uint64_t cg = cgroup_room(), need = size > freed ? size - freed : 0;
-    if (need <= cg && host_surely_has(need))
-        return 0;
-    uint64_t host = host_room(), room = cg < host ? cg : host;
+    uint64_t host = host_room(), cg = cgroup_room(), room = cg < host ? cg : host;
     room = room > UINT64_MAX - freed ? UINT64_MAX : room + freed;
     if (size <= room)
         return 0;

@@ -3,8 +3,10 @@
  * create time with -ENOSPC and leaves nothing behind, neither the name nor a hidden object.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -336,6 +338,11 @@ static void file_larger_than_memory(const char *mnt)
     const unsigned long long free0 = free_space(mnt);
     CHECK(free0 > memory_and_swap);
     const uint64_t dims[1] = {memory_and_swap / 4 + (64u << 20)}; /* f32: 256 MiB past it */
+    /* Were the check to let it through, the file size limit stops it before any memory is
+     * taken (EFBIG, which fails the test) instead of the host's memory filling up. */
+    struct rlimit fsz = {memory_and_swap, memory_and_swap};
+    CHECK(setrlimit(RLIMIT_FSIZE, &fsz) == 0);
+    signal(SIGXFSZ, SIG_IGN);
     shmap_seg *seg = (shmap_seg *)1;
     CHECK_ERR(shmap_create(&seg, name, SHMAP_F32, 1, dims, NULL), -ENOMEM);
     CHECK(seg == NULL);
@@ -348,6 +355,8 @@ static void file_larger_than_memory(const char *mnt)
 
 TEST(create__a_file_on_a_tmpfs_larger_than_memory_is_refused_for_memory)
 {
+    if (util_meminfo("MemAvailable") == 0)
+        TEST_SKIP("/proc/meminfo shows no MemAvailable: the host's room is not known");
     memory_and_swap = (util_meminfo("MemTotal") + util_meminfo("SwapTotal")) * 1024;
     if (memory_and_swap > SIZE_MAX / 2)
         TEST_SKIP("a size past memory cannot be mapped by this process (32-bit), which says "
@@ -355,6 +364,63 @@ TEST(create__a_file_on_a_tmpfs_larger_than_memory_is_refused_for_memory)
     char size[32];
     snprintf(size, sizeof size, "%llu", memory_and_swap * 2);
     util_with_tmpfs(file_larger_than_memory, size);
+}
+
+/*
+ * The host's room as /proc/meminfo gives it, seen through a file bound over it in a mount
+ * namespace of a child: a MemAvailable of 0 (a host out of memory says so) refuses a large
+ * create, where it used to be taken for "not known" and let anything through; a file with no
+ * MemAvailable line (kernels before 3.14) does not refuse. Exits 77 where the namespace or
+ * the bind mount cannot be made.
+ */
+static int create_with_meminfo(const char *text, const char *name, int want)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s", util_test_path("meminfo"));
+    util_write_file(path, text, strlen(text));
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount(path, "/proc/meminfo", NULL, MS_BIND, NULL) < 0)
+            _exit(77);
+        const uint64_t dims[1] = {16u << 20}; /* f32: 64 MiB */
+        shmap_seg *seg = NULL;
+        int rc = shmap_create(&seg, name, SHMAP_F32, 1, dims, NULL);
+        if (rc == 0)
+            shmap_close(seg);
+        if (rc != want) {
+            fprintf(stderr, "%s, expected %s (%s)\n", shmap_errname(rc), shmap_errname(want),
+                    shmap_last_error());
+            _exit(1);
+        }
+        if (rc < 0 && (!strstr(shmap_last_error(), "not enough memory: ") ||
+                       !strstr(shmap_last_error(), " bytes needed, 0 available (available "))) {
+            fprintf(stderr, "unexpected detail: %s\n", shmap_last_error());
+            _exit(1);
+        }
+        _exit(0);
+    }
+    return test_wait(pid);
+}
+
+TEST(create__a_host_with_no_memory_available_refuses_and_one_not_saying_does_not)
+{
+    util_need_root();
+    const char *name = test_name("mi");
+    int rc = create_with_meminfo("MemTotal:       1048576 kB\nMemFree:               0 kB\n"
+                                 "MemAvailable:          0 kB\nSwapFree:              0 kB\n",
+                                 name, -ENOMEM);
+    if (rc == 77)
+        TEST_SKIP("cannot bind a file over /proc/meminfo in a mount namespace here");
+    CHECK_EQ_INT(rc, 0);
+    CHECK(!util_shm_exists(name));
+    CHECK_EQ_INT(util_count_hidden(test_prefix()), 0);
+    rc = create_with_meminfo("MemTotal:       1048576 kB\nMemFree:               0 kB\n"
+                             "SwapFree:              0 kB\n", name, 0);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(!util_shm_exists(name));
 }
 
 /*
