@@ -330,6 +330,9 @@ typedef struct cli_layout {
     size_t elsize;
     size_t nfields;    /* records only */
     cli_field *fields; /* records only */
+    int swapped;       /* a raw array in the other byte order (--dtype '>f4' on a
+                          little-endian host): its numbers are read and written with their
+                          bytes reversed (complex numbers part by part); never a record */
 } cli_layout;
 
 /* A value parsed from text: the element's bytes, and for records which fields were given. */
@@ -368,6 +371,13 @@ void cli_value_format_real(char *buf, size_t size, const cli_layout *l, double v
 /* Print one element ("1.5", "1+2j", "True", "(x=1.5, y=2)"). */
 void cli_value_print(FILE *out, const cli_layout *l, const void *elem);
 
+/* Copy @p nelem elements of a swapped layout into @p dst in this machine's byte order. */
+void cli_value_native(const cli_layout *l, const void *src, void *dst, uint64_t nelem);
+
+/* numpy's name of the layout's element type, with its byte order ("<f4", or ">f4" for a
+ * swapped raw array); NULL for records. */
+const char *cli_layout_numpy(const cli_layout *l);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Segments (util.c) */
 
@@ -383,7 +393,8 @@ void cli_value_print(FILE *out, const cli_layout *l, const void *elem);
 #define CLI_RAW_USAGE "[--dtype TYPE --shape D,D,... [--offset BYTES]] [--private]"
 #define CLI_RAW_HELP                                                                          \
     "Raw attach, for an object with no shmap header (a foreign segment, a plain file):\n"     \
-    "  --dtype TYPE     element type, as for `shmap create` (u2, f4, record:x:f4,y:f4...)\n" \
+    "  --dtype TYPE     element type, as for `shmap create` (u2, f4, record:x:f4,y:f4...);\n" \
+    "                   '>f4' or '<f4' (numpy's) for numbers in the other byte order\n"    \
     "  --shape D,D,...  the dimensions, C order (DxD... works too), decimal\n"               \
     "  --offset BYTES   where the array starts in the object (decimal or 0x hex; any\n"      \
     "                   multiple of the element's alignment, not only of the page size)\n"  \
@@ -397,6 +408,7 @@ typedef struct cli_raw {
                                  --offset may misalign its type */
     int raw;                  /* set by cli_raw_check: --dtype and --shape were given */
     shmap_dtype dtype;        /* the rest is valid when raw is set */
+    int swapped;              /* --dtype named the other byte order ('>f4' here) */
     const char *fields;       /* record field list, or NULL */
     unsigned int ndim;
     uint64_t dims[SHMAP_MAX_DIMS];
@@ -566,9 +578,9 @@ int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *
                         char **out, size_t *len, char *err, size_t errsize);
 
 /* Put @p nelem elements laid out as @p l, read from the file cli_npy_read_header() read
- * last, into this machine's form: reverse the bytes of every number if the file has the
- * other byte order (records field by field, complex numbers part by part), and set every
- * bool to 0 or 1. Called when that header set the file array's swap. */
+ * last (or a raw file, @p l swapped), into this machine's form: reverse the bytes of every
+ * number if the file has the other byte order (records field by field, complex numbers
+ * part by part), and set every bool to 0 or 1. Called when the file array's swap is set. */
 void cli_swap_bytes(const cli_layout *l, void *data, uint64_t nelem);
 
 /* Whether this shmap reads and writes FITS files (built with CFITSIO), and the message when
@@ -638,7 +650,7 @@ void cli_json_null(cli_json *j, const char *key);
 void cli_json_keywords(cli_json *j, const shmap_keyword *kw, int nkw);
 
 /* The object `info --dtype ... --shape ...` prints for a raw mapping (no header). */
-void cli_json_raw(cli_json *j, const shmap_info *info, int priv);
+void cli_json_raw(cli_json *j, const shmap_info *info, int priv, const char *numpy);
 /* What shmap_mapped_by() found: the processes mapping a segment outside its attach table. */
 typedef struct cli_mapped {
     shmap_mapper *list;

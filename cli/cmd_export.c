@@ -479,13 +479,27 @@ static int write_file(int format, const char *path, int stream, const shmap_info
         /* The data in whole blocks of 2880 bytes, after one header block at least. */
         uint64_t blocks = info->data_size / 2880 + (info->data_size % 2880 != 0);
         target_measure(&t, (blocks + 1) * 2880, 1, stream >= 0 ? stream : tmp_fd, in);
+        /* FITS is written from numbers in this machine's order: a raw array in the other
+         * order goes through a copy put right. */
+        const unsigned char *data = s->data;
+        unsigned char *native = NULL;
+        if (layout->swapped) {
+            if (!(native = malloc(info->data_size ? (size_t)info->data_size : 1)))
+                return cli_fail(path, "out of memory for a copy of %" PRIu64 " bytes in this "
+                                      "machine's byte order", info->data_size);
+            cli_value_native(layout, s->data, native, info->nelem);
+            data = native;
+        }
         int rc;
         if (stream >= 0)
-            rc = cli_fits_write(NULL, stream, info, s->data, s->kw, s->nkw, err, sizeof err);
+            rc = cli_fits_write(NULL, stream, info, data, s->kw, s->nkw, err, sizeof err);
         else if (tmp_fd >= 0)
-            rc = cli_fits_write_fd(tmp_fd, info, s->data, s->kw, s->nkw, err, sizeof err);
+            rc = cli_fits_write_fd(tmp_fd, info, data, s->kw, s->nkw, err, sizeof err);
         else
-            rc = cli_fits_write(tmp_file, -1, info, s->data, s->kw, s->nkw, err, sizeof err);
+            rc = cli_fits_write(tmp_file, -1, info, data, s->kw, s->nkw, err, sizeof err);
+        int saved = errno;
+        free(native);
+        errno = saved;
         if (rc == 0 && tmp_fd < 0 && stream < 0) {
             /* CFITSIO made this one, with 0666 less the umask: narrowed as open() would
              * have made it (where the file system keeps no modes, it stays as it is). */

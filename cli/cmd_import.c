@@ -157,6 +157,7 @@ typedef struct source {
     cli_fits *fits;
     shmap_keyword *kw; /* from a FITS header */
     int nkw;
+    int raw_swapped;   /* a raw file in the other byte order (--dtype '>f4' here) */
 } source;
 
 /* Describe a raw file as --dtype, --shape and --offset say. */
@@ -164,6 +165,7 @@ static int describe_raw(source *s, const cli_raw *raw, const struct stat *st)
 {
     s->kind = "raw";
     s->a.dtype = raw->dtype;
+    s->a.swap = s->raw_swapped = raw->swapped;
     if (raw->fields) {
         snprintf(s->a.fields, sizeof s->a.fields, "%s", raw->fields);
         shmap_record_parse(raw->fields, &s->a.elsize); /* checked by cli_raw_check */
@@ -354,6 +356,7 @@ static int read_data(source *s, const char *name, unsigned char *data, const shm
     cli_layout l;
     if (cli_layout_init(&l, info, err, sizeof err) < 0)
         return cli_fail(name, "cannot read back the segment's type");
+    l.swapped = s->raw_swapped;
     cli_swap_bytes(&l, data, info->nelem);
     cli_layout_free(&l);
     return 0;

@@ -124,10 +124,12 @@ static void print_object(const shmap_info *info)
 }
 
 /* The lines of the array, from dtype to bytes. */
-static void print_array(const shmap_info *info)
+/* @p numpy: numpy's name of the type as given to a raw mapping (">f4"), or NULL. */
+static void print_array(const shmap_info *info, const char *numpy)
 {
     char buf[SHMAP_NAME_MAX];
-    const char *numpy = shmap_dtype_numpy(info->dtype);
+    if (!numpy)
+        numpy = shmap_dtype_numpy(info->dtype);
     if (numpy)
         LINE("dtype", "%s (numpy %s)", shmap_dtype_name(info->dtype), numpy);
     else
@@ -142,7 +144,7 @@ static void print_array(const shmap_info *info)
     LINE("bytes", "%" PRIu64, info->data_size);
 }
 
-static void print_raw(const shmap_info *info, int priv)
+static void print_raw(const shmap_info *info, int priv, const char *numpy)
 {
     char buf[SHMAP_NAME_MAX];
     cli_escape_name(buf, sizeof buf, info->name);
@@ -150,7 +152,7 @@ static void print_raw(const shmap_info *info, int priv)
     print_deleted(info);
     LINE("raw", "yes: no shmap header; the type and shape are those given");
     print_object(info);
-    print_array(info);
+    print_array(info, numpy);
     LINE("data_offset", "%" PRIu64, info->data_offset);
     LINE("private", "%s", priv ? "yes (copy-on-write)" : "no");
 }
@@ -166,7 +168,7 @@ static void print_text(const shmap_info *info, const shmap_keyword *kw, int nkw,
     print_deleted(info);
     print_object(info);
     LINE("version", "%u", info->version);
-    print_array(info);
+    print_array(info, NULL);
     LINE("data_offset", "%" PRIu64, info->data_offset);
     LINE("creator_pid", "%ld", (long)info->creator_pid);
     cli_user_name(info->creator_uid, buf, sizeof buf);
@@ -218,14 +220,17 @@ static int info_raw(const char *name, const cli_raw *raw, int json)
         cli_open("info", name, SHMAP_RDONLY | SHMAP_DELETED, raw, &seg, &info, &layout);
     if (opened != 0)
         return opened;
+    char numpy[16] = "";
+    if (cli_layout_numpy(&layout))
+        snprintf(numpy, sizeof numpy, "%s", cli_layout_numpy(&layout));
     cli_layout_free(&layout);
     shmap_close(seg);
     if (json) {
         cli_json j;
         cli_json_init(&j, stdout);
-        cli_json_raw(&j, &info, raw->priv);
+        cli_json_raw(&j, &info, raw->priv, numpy[0] ? numpy : NULL);
     } else {
-        print_raw(&info, raw->priv);
+        print_raw(&info, raw->priv, numpy[0] ? numpy : NULL);
     }
     return CLI_EXIT_OK;
 }

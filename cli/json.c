@@ -101,7 +101,8 @@
  *   "shmap"            false    nothing here comes from a shmap header
  *   "raw"              true
  *   "store" ... "group"         as above, same order ("size": the whole object)
- *   "dtype" ... "bytes"         as above, same order, from --dtype and --shape
+ *   "dtype" ... "bytes"         as above, same order, from --dtype and --shape ("numpy"
+ *                               with the byte order given: ">f4" for big-endian data)
  *   "data_offset"      int      --offset: where the array starts (any alignment of the type)
  *   "private"          bool     mapped copy-on-write (--private)
  *   "creator_pid", "attached", "generation", "created"
@@ -338,9 +339,10 @@ void cli_json_keywords(cli_json *j, const shmap_keyword *kw, int nkw)
     cli_json_close(j, '}');
 }
 
-/* "dtype" to "bytes": the array, described or raw. */
-/* "dtype" to "bytes"; all null without @p info (a foreign object: no type, no shape). */
-static void array_members(cli_json *j, const shmap_info *info)
+/* "dtype" to "bytes", the array, described or raw (@p numpy: numpy's name of the type a
+ * raw mapping was given, with its byte order, or NULL); all null without @p info (a
+ * foreign object: no type, no shape). */
+static void array_members(cli_json *j, const shmap_info *info, const char *numpy)
 {
     if (!info) {
         static const char *const names[] = {"dtype", "numpy", "record_fields", "elsize",
@@ -350,7 +352,7 @@ static void array_members(cli_json *j, const shmap_info *info)
         return;
     }
     cli_json_string(j, "dtype", shmap_dtype_name(info->dtype));
-    cli_json_string(j, "numpy", shmap_dtype_numpy(info->dtype));
+    cli_json_string(j, "numpy", numpy ? numpy : shmap_dtype_numpy(info->dtype));
     cli_json_string(j, "record_fields",
                     info->dtype == SHMAP_RECORD ? info->record_fields : NULL);
     cli_json_u64(j, "elsize", info->elsize);
@@ -446,7 +448,7 @@ void cli_json_segment(cli_json *j, const shmap_info *info, const shmap_keyword *
     cli_json_bool(j, "shmap", 1);
     object_members(j, info);
     cli_json_u64(j, "version", info->version);
-    array_members(j, info);
+    array_members(j, info, NULL);
     cli_json_u64(j, "data_offset", info->data_offset);
     cli_json_i64(j, "creator_pid", (int64_t)info->creator_pid);
     cli_json_u64(j, "creator_uid", (uint64_t)info->creator_uid);
@@ -508,14 +510,14 @@ static void header_only_members(cli_json *j)
     cli_json_null(j, "created");
 }
 
-void cli_json_raw(cli_json *j, const shmap_info *info, int priv)
+void cli_json_raw(cli_json *j, const shmap_info *info, int priv, const char *numpy)
 {
     cli_json_open(j, NULL, '{');
     cli_json_string(j, "name", info->name);
     cli_json_bool(j, "shmap", 0);
     cli_json_bool(j, "raw", 1);
     object_members(j, info);
-    array_members(j, info);
+    array_members(j, info, numpy);
     cli_json_u64(j, "data_offset", info->data_offset);
     cli_json_bool(j, "private", priv);
     header_only_members(j);
@@ -529,7 +531,7 @@ void cli_json_foreign(cli_json *j, const shmap_entry *e)
     cli_json_string(j, "name", e->info.name);
     cli_json_bool(j, "shmap", 0);
     object_members(j, &e->info);
-    array_members(j, NULL);
+    array_members(j, NULL, NULL);
     header_only_members(j);
     cli_json_string(j, "error", e->error[0] ? e->error : shmap_strerror(e->status));
     cli_json_string(j, "error_code", shmap_errname(e->status));

@@ -676,7 +676,7 @@ int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *
         }
         bad |= sb_add(&b, "]");
     } else {
-        const char *t = shmap_dtype_numpy(l->dtype);
+        const char *t = cli_layout_numpy(l);
         if (!t) {
             free(b.s);
             return cli_errf(err, errsize, "element type %s has no numpy type",
@@ -747,13 +747,13 @@ static void swap_scalars(shmap_dtype t, unsigned char *p, size_t count, size_t s
 }
 
 /* @p count scalars of type @p t, @p stride bytes apart, into this machine's form: bytes
- * swapped if the file's order is the other, and bools 0 or 1. */
-static void fix_scalars(shmap_dtype t, unsigned char *p, size_t count, size_t stride)
+ * swapped if the file's order is the other (@p swap), and bools 0 or 1. */
+static void fix_scalars(shmap_dtype t, unsigned char *p, size_t count, size_t stride, int swap)
 {
     if (t == SHMAP_BOOL) {
         for (size_t k = 0; k < count; k++)
             p[k * stride] = p[k * stride] != 0;
-    } else if (byteswap) {
+    } else if (swap) {
         swap_scalars(t, p, count, stride);
     }
 }
@@ -761,13 +761,14 @@ static void fix_scalars(shmap_dtype t, unsigned char *p, size_t count, size_t st
 void cli_swap_bytes(const cli_layout *l, void *data, uint64_t nelem)
 {
     unsigned char *p = data;
+    int swap = byteswap || l->swapped;
     if (l->dtype != SHMAP_RECORD) {
-        fix_scalars(l->dtype, p, (size_t)nelem, l->elsize);
+        fix_scalars(l->dtype, p, (size_t)nelem, l->elsize, swap);
         return;
     }
     for (uint64_t e = 0; e < nelem; e++)
         for (size_t i = 0; i < l->nfields; i++) {
             const cli_field *f = &l->fields[i];
-            fix_scalars(f->dtype, p + e * l->elsize + f->offset, f->count, f->size);
+            fix_scalars(f->dtype, p + e * l->elsize + f->offset, f->count, f->size, swap);
         }
 }

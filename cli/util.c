@@ -723,7 +723,18 @@ int cli_raw_check(const char *cmd, cli_raw *r)
                                     "knows where its data is)");
     if (!r->dtype_text)
         return 0;
-    if (cli_parse_type(cmd, "--dtype", r->dtype_text, &r->dtype, &r->fields) != 0)
+    /* A raw array may be in the other byte order ('>f4' here, numpy's spelling): its
+     * numbers are then read and written with their bytes reversed. Not records: their field
+     * lists name no byte order. */
+    r->swapped = 0;
+    const char *type = r->dtype_text;
+    shmap_dtype other;
+    if (strchr("<>!", type[0]) && !strchr(type, ':') &&
+        shmap_dtype_parse(type, &other) == SHMAP_EBYTEORDER) {
+        type++;
+        r->swapped = 1;
+    }
+    if (cli_parse_type(cmd, "--dtype", type, &r->dtype, &r->fields) != 0)
         return CLI_EXIT_USAGE;
     char err[256];
     if (parse_shape(r->shape_text, r, err, sizeof err) < 0)
@@ -1073,6 +1084,7 @@ int cli_open(const char *cmd, const char *name, unsigned int flags, const cli_ra
         shmap_close(*seg);
         return CLI_EXIT_FAIL;
     }
+    layout->swapped = raw && raw->raw && raw->swapped;
     return 0;
 }
 

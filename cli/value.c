@@ -590,6 +590,39 @@ static int parse_fields(cli_layout *l, const char *spec, char *err, size_t errsi
 /* ---------------------------------------------------------------------------------------- */
 /* Layouts and values */
 
+/* An element of a swapped layout in this machine's byte order, copied into @p out (at
+ * least l->elsize bytes): each number's bytes reversed, a complex number's two parts each
+ * on its own. Records are never swapped (cli_raw_check() refuses them). */
+static void element_swapped(const cli_layout *l, const void *elem, unsigned char *out)
+{
+    const unsigned char *in = elem;
+    size_t part = l->dtype == SHMAP_C64 || l->dtype == SHMAP_C128 ? l->elsize / 2 : l->elsize;
+    for (size_t at = 0; at < l->elsize; at += part)
+        for (size_t i = 0; i < part; i++)
+            out[at + i] = in[at + part - 1 - i];
+}
+
+/* The largest element a swapped layout has: a c128. */
+#define SWAP_MAX 16
+
+void cli_value_native(const cli_layout *l, const void *src, void *dst, uint64_t nelem)
+{
+    const unsigned char *in = src;
+    unsigned char *out = dst;
+    for (uint64_t i = 0; i < nelem; i++)
+        element_swapped(l, in + i * l->elsize, out + i * l->elsize);
+}
+
+const char *cli_layout_numpy(const cli_layout *l)
+{
+    const char *t = shmap_dtype_numpy(l->dtype);
+    if (!t || !l->swapped || (t[0] != '<' && t[0] != '>'))
+        return t;
+    static _Thread_local char other[16];
+    snprintf(other, sizeof other, "%c%s", t[0] == '<' ? '>' : '<', t + 1);
+    return other;
+}
+
 int cli_layout_init(cli_layout *l, const shmap_info *info, char *err, size_t errsize)
 {
     memset(l, 0, sizeof *l);
@@ -651,6 +684,12 @@ void cli_value_free(cli_value *v)
 
 void cli_value_store(const cli_layout *l, const cli_value *v, void *elem)
 {
+    if (!v->given && l->swapped) {
+        unsigned char b[SWAP_MAX];
+        element_swapped(l, v->bytes, b);
+        memcpy(elem, b, l->elsize);
+        return;
+    }
     if (!v->given) {
         memcpy(elem, v->bytes, l->elsize);
         return;
@@ -676,7 +715,9 @@ void cli_value_fill(const cli_layout *l, const cli_value *v, void *data, uint64_
     /* Doubling copies: each copies what is already filled, so n elements take log2(n). */
     size_t total = (size_t)(nelem * l->elsize);
     size_t filled = l->elsize;
-    memcpy(p, v->bytes, l->elsize);
+    if (nelem == 0)
+        return;
+    cli_value_store(l, v, p);
     while (filled < total) {
         size_t n = filled < total - filled ? filled : total - filled;
         memcpy(p + filled, p, n);
@@ -714,6 +755,14 @@ static void scalar_from_index(shmap_dtype t, uint64_t i, void *out)
 void cli_value_ramp(const cli_layout *l, void *data, uint64_t nelem)
 {
     unsigned char *p = data;
+    if (l->swapped) {
+        unsigned char b[SWAP_MAX];
+        for (uint64_t i = 0; i < nelem; i++) {
+            scalar_from_index(l->dtype, i, b);
+            element_swapped(l, b, p + i * l->elsize);
+        }
+        return;
+    }
     /* The common types get a tight loop; unsigned types give signed ones exact wrapping. */
     switch (l->dtype) {
     case SHMAP_U8:
@@ -892,6 +941,11 @@ static void format_scalar(char *buf, size_t size, shmap_dtype t, const void *p)
 void cli_value_print(FILE *out, const cli_layout *l, const void *elem)
 {
     char buf[96];
+    unsigned char b[SWAP_MAX];
+    if (l->swapped) {
+        element_swapped(l, elem, b);
+        elem = b;
+    }
     if (l->dtype != SHMAP_RECORD) {
         format_scalar(buf, sizeof buf, l->dtype, elem);
         fputs(buf, out);
@@ -948,6 +1002,11 @@ int cli_value_real(const cli_layout *l, const void *elem, double *out)
 {
     if (l->dtype == SHMAP_RECORD)
         return -1;
+    unsigned char b[SWAP_MAX];
+    if (l->swapped) {
+        element_swapped(l, elem, b);
+        elem = b;
+    }
     *out = scalar_real(l->dtype, elem);
     return 0;
 }

@@ -381,6 +381,139 @@ TEST(io__raw_files_import_and_export_with_dtype_and_shape)
     util_clear(&out, &err);
 }
 
+/* A number's bytes in the other byte order than this machine's. */
+static void put_other(unsigned char *dst, const void *native, size_t size)
+{
+    const unsigned char *n = native;
+    for (size_t i = 0; i < size; i++)
+        dst[i] = n[size - 1 - i];
+}
+
+/* The file's bytes, which must be @p want. */
+static void check_bytes(const char *path, const unsigned char *want, size_t n, int line)
+{
+    size_t len = 0;
+    unsigned char *got = util_read_file(path, &len);
+    if (!got || len != n || memcmp(got, want, n) != 0)
+        test_fail(__FILE__, line, "%s does not hold the bytes expected", path);
+    free(got);
+}
+
+/*
+ * A raw array in the other byte order (numpy's '>f4' on a little-endian machine): cat,
+ * info, set, fill, export (.npy says the order, FITS gets the values) and import (the
+ * segment holds them in this machine's order) read and write the numbers, not their bytes
+ * reversed. Records and created segments stay in this machine's order: refused.
+ */
+TEST(io__raw_arrays_in_the_other_byte_order)
+{
+    char *out = NULL, *err = NULL;
+    const uint16_t one = 1;
+    const char o = *(const unsigned char *)&one ? '>' : '<', self = o == '>' ? '<' : '>';
+    char f4[8], u2[8], i4[8], c8[8], mine[8], rec[32], farg[300];
+    snprintf(f4, sizeof f4, "%cf4", o);
+    snprintf(u2, sizeof u2, "%cu2", o);
+    snprintf(i4, sizeof i4, "%ci4", o);
+    snprintf(c8, sizeof c8, "%cc8", o);
+    snprintf(mine, sizeof mine, "%cf4", self);
+    snprintf(rec, sizeof rec, "x:%cf4", o);
+    const float v[3] = {1, 2, -3};
+    unsigned char file[12];
+    for (int i = 0; i < 3; i++)
+        put_other(file + 4 * i, &v[i], 4);
+    const char *path = util_test_path("be.raw");
+    util_write_file(path, file, sizeof file);
+    snprintf(farg, sizeof farg, "file:%s", path);
+
+    RUN(0, "cat", farg, "--dtype", f4, "--shape", "3");
+    CHECK_STR(out, "1 2 -3\n");
+    RUN(0, "cat", farg, "--dtype", f4, "--shape", "1", "--offset", "8");
+    CHECK_STR(out, "-3\n");
+    RUN(0, "watch", farg, "--dtype", f4, "--shape", "3", "--count", "1", "--interval", "0.01");
+    CHECK_CONTAINS(out, "min -3  max 2  mean 0");
+    RUN(0, "cat", farg, "--dtype", mine, "--shape", "3"); /* this machine's order, said */
+    CHECK(strcmp(out, "1 2 -3\n") != 0);
+    RUN(0, "info", farg, "--dtype", f4, "--shape", "3");
+    char want[64];
+    snprintf(want, sizeof want, "dtype:           f32 (numpy %s)\n", f4);
+    CHECK_CONTAINS(out, want);
+    RUN(0, "info", farg, "--dtype", f4, "--shape", "3", "--json");
+    snprintf(want, sizeof want, "\"numpy\": \"%s\"", f4);
+    CHECK_CONTAINS(out, want);
+
+    /* Written as numbers: set, fill with a value, fill with a ramp. */
+    RUN(0, "set", farg, "1", "-2.5", "--dtype", f4, "--shape", "3");
+    const float m25 = -2.5f;
+    put_other(file + 4, &m25, 4);
+    check_bytes(path, file, sizeof file, __LINE__);
+    RUN(0, "fill", farg, "7", "--dtype", i4, "--shape", "3");
+    const int32_t seven = 7;
+    for (int i = 0; i < 3; i++)
+        put_other(file + 4 * i, &seven, 4);
+    check_bytes(path, file, sizeof file, __LINE__);
+    RUN(0, "fill", farg, "ramp", "--dtype", u2, "--shape", "6");
+    for (uint16_t i = 0; i < 6; i++)
+        put_other(file + 2 * i, &i, 2);
+    check_bytes(path, file, sizeof file, __LINE__);
+    RUN(0, "cat", farg, "--dtype", u2, "--shape", "2,3");
+    CHECK_STR(out, "0 1 2\n3 4 5\n");
+    /* A complex number part by part. */
+    RUN(0, "fill", farg, "3-4j", "--dtype", c8, "--shape", "1", "--offset", "4");
+    const float re = 3, im = -4;
+    put_other(file + 4, &re, 4);
+    put_other(file + 8, &im, 4);
+    check_bytes(path, file, sizeof file, __LINE__);
+    RUN(0, "cat", farg, "--dtype", c8, "--shape", "1", "--offset", "4");
+    CHECK_STR(out, "3-4j\n");
+
+    /* Exported: .npy in that order, the header saying so; FITS as numbers. */
+    for (int i = 0; i < 3; i++)
+        put_other(file + 4 * i, &v[i], 4);
+    util_write_file(path, file, sizeof file);
+    const char *npy = util_test_path("be.npy");
+    RUN(0, "export", farg, npy, "--dtype", f4, "--shape", "3");
+    size_t len = 0;
+    unsigned char *bytes = util_read_file(npy, &len);
+    snprintf(want, sizeof want, "'descr': '%s'", f4);
+    CHECK(bytes && len == 128 + sizeof file && memmem(bytes, 128, want, strlen(want)));
+    CHECK(memcmp(bytes + 128, file, sizeof file) == 0);
+    free(bytes);
+    const char *back = test_name("back");
+    RUN(0, "import", npy, back);
+    char *c = cat_of(back);
+    CHECK_STR(c, "1 2 -3\n");
+    free(c);
+    CHECK_OK(shmap_unlink(back));
+    if (util_fits_built()) {
+        const char *fits = util_test_path("be.fits");
+        RUN(0, "export", farg, fits, "--dtype", f4, "--shape", "3");
+        RUN(0, "import", fits, back);
+        c = cat_of(back);
+        CHECK_STR(c, "1 2 -3\n");
+        free(c);
+        CHECK_OK(shmap_unlink(back));
+    }
+
+    /* Imported raw: the segment holds the numbers in this machine's order. */
+    const char *seg = test_name("imp");
+    RUN(0, "import", path, seg, "--dtype", f4, "--shape", "3");
+    c = cat_of(seg);
+    CHECK_STR(c, "1 2 -3\n");
+    free(c);
+    RUN(0, "info", seg);
+    snprintf(want, sizeof want, "dtype:           f32 (numpy %s)\n", mine);
+    CHECK_CONTAINS(out, want);
+    CHECK_OK(shmap_unlink(seg));
+
+    /* Records and segments made here keep this machine's order. */
+    RUN(2, "cat", farg, "--dtype", rec, "--shape", "3");
+    CHECK_ERROR_LINE(err, "byte order differs");
+    RUN(2, "create", test_name("no"), f4, "3");
+    CHECK_ERROR_LINE(err, "byte order differs");
+    CHECK(!util_shm_exists(test_name("no")));
+    util_clear(&out, &err);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Stores, failures, usage */
 
