@@ -728,10 +728,14 @@ int cli_raw_check(const char *cmd, cli_raw *r)
      * lists name no byte order. */
     r->swapped = 0;
     const char *type = r->dtype_text;
+    char native[64];
     shmap_dtype other;
     if (strchr("<>!", type[0]) && !strchr(type, ':') &&
         shmap_dtype_parse(type, &other) == SHMAP_EBYTEORDER) {
-        type++;
+        /* The same type in this machine's order, still spelled as numpy's ('=i8' is an
+         * i64, where a bare 'i8' would be shmap's i8). */
+        snprintf(native, sizeof native, "=%s", type + 1);
+        type = native;
         r->swapped = 1;
     }
     if (cli_parse_type(cmd, "--dtype", type, &r->dtype, &r->fields) != 0)

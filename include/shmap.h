@@ -50,8 +50,8 @@ extern "C" {
 /** @brief Library version, as numbers and as a string. */
 #define SHMAP_VERSION_MAJOR 0
 #define SHMAP_VERSION_MINOR 4
-#define SHMAP_VERSION_PATCH 13
-#define SHMAP_VERSION_STRING "0.4.13"
+#define SHMAP_VERSION_PATCH 14
+#define SHMAP_VERSION_STRING "0.4.14"
 
 /** @brief The library's version string at run time (may differ from the header's). */
 SHMAP_EXTERN const char *shmap_version(void);

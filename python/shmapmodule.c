@@ -722,6 +722,14 @@ static PyArray_Descr *descr_of_info(const shmap_info *info)
     return descr_of_type(info->dtype);
 }
 
+/* Is @p d a simple numpy type of more than one byte in the other byte order than this
+ * machine's ('>f4' on a little-endian one)? */
+static int other_order(PyArray_Descr *d)
+{
+    return !PyDataType_HASFIELDS(d) && !PyDataType_SUBARRAY(d) && PyDataType_ELSIZE(d) > 1 &&
+           !PyArray_ISNBO(d->byteorder);
+}
+
 /* A simple (non-structured) numpy descriptor as a shmap type; @p field names a record field
  * in messages, or is NULL. */
 static int shmap_type_of_simple(PyArray_Descr *d, const char *field, shmap_dtype *out)
@@ -1688,15 +1696,18 @@ static PyObject *info_dict(const shmap_info *info, const shmap_keyword *kw, int 
  * what the object and the caller's description give, and null for what only a header
  * would record.
  */
-static PyObject *raw_info_dict(const shmap_info *info, int priv)
+static PyObject *raw_info_dict(const shmap_info *info, int priv, PyArray_Descr *descr)
 {
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
+    /* A type in the other byte order (open(..., dtype='>f4')) is said so, as numpy says it. */
+    int other = descr && other_order(descr);
     int bad =
         put(d, "name", name_to_py(info->name)) < 0 || put(d, "shmap", Py_NewRef(Py_False)) < 0 ||
         put(d, "raw", Py_NewRef(Py_True)) < 0 || object_members(d, info, NULL) < 0 ||
         array_members(d, info) < 0 ||
+        (other && put(d, "numpy", PyObject_GetAttrString((PyObject *)descr, "str")) < 0) ||
         put(d, "private", PyBool_FromLong(priv)) < 0 ||
         put(d, "creator_pid", Py_NewRef(Py_None)) < 0 ||
         put(d, "attached", Py_NewRef(Py_None)) < 0 ||
@@ -2431,7 +2442,7 @@ static PyObject *seg_get_info(PyObject *obj, void *closure)
     if (self->raw) {
         int rc = shmap_info_get(self->seg, info);
         PyObject *res = rc < 0 ? raise_seg(self, rc)
-                               : raw_info_dict(info, self->priv);
+                               : raw_info_dict(info, self->priv, self->descr);
         PyMem_Free(info);
         return res;
     }
@@ -3340,7 +3351,15 @@ static int make_format(SegmentObject *self)
     PyArray_Descr *d = self->descr;
     PyObject *fmt;
     shmap_dtype dt;
-    if (!PyDataType_HASFIELDS(d)) {
+    if (!PyDataType_HASFIELDS(d) && other_order(d)) {
+        /* A raw array in the other byte order: its code with that order, "<f" or ">f". */
+        PyArray_Descr *native = PyArray_DescrNewByteorder(d, NPY_NATIVE);
+        int rc = native ? shmap_type_of_simple(native, NULL, &dt) : -1;
+        Py_XDECREF(native);
+        if (rc < 0)
+            return -1;
+        fmt = PyUnicode_FromFormat("%c%s", d->byteorder == '>' ? '>' : '<', format_code(dt));
+    } else if (!PyDataType_HASFIELDS(d)) {
         if (shmap_type_of_simple(d, NULL, &dt) < 0)
             return -1;
         fmt = PyUnicode_FromString(format_code(dt));
@@ -4438,6 +4457,49 @@ typedef struct {
     char template_name[SHMAP_NAME_MAX];
 } raw_array;
 
+/*
+ * A raw open's dtype naming the other byte order than this machine's, as numpy spells it
+ * ('>f4' here, or such a numpy dtype; the library's '!f4' too): 1, with the shmap type in
+ * *out and that dtype in *descr (a new reference), whose arrays numpy reads and writes as
+ * numbers; 0 for any other dtype (dtype_from_py() takes it, and refuses records in the
+ * other order); -1 with an exception. Segments made here hold this machine's order only.
+ */
+static int other_order_dtype(PyObject *obj, shmap_dtype *out, PyArray_Descr **descr)
+{
+    PyObject *spelled = NULL;
+    if (PyUnicode_Check(obj)) {
+        const char *s = PyUnicode_AsUTF8(obj);
+        shmap_dtype dt;
+        if (!s)
+            return -1;
+        if (strchr(s, ':') || shmap_dtype_parse(s, &dt) != SHMAP_EBYTEORDER)
+            return 0;
+        /* numpy has no '!' (network order, big-endian): said as '>'. */
+        if (s[0] == '!' && !(spelled = PyUnicode_FromFormat(">%s", s + 1)))
+            return -1;
+    } else if (!PyArray_DescrCheck(obj)) {
+        return 0; /* a scalar type (numpy.float32) is of this machine's order */
+    }
+    PyArray_Descr *d = NULL;
+    int ok = PyArray_DescrConverter(spelled ? spelled : obj, &d);
+    Py_XDECREF(spelled);
+    if (!ok)
+        return -1;
+    if (!other_order(d)) {
+        Py_DECREF(d);
+        return 0;
+    }
+    PyArray_Descr *native = PyArray_DescrNewByteorder(d, NPY_NATIVE);
+    if (!native || shmap_type_of_simple(native, NULL, out) < 0) {
+        Py_XDECREF(native);
+        Py_DECREF(d);
+        return -1;
+    }
+    Py_DECREF(native);
+    *descr = d;
+    return 1;
+}
+
 static int raw_array_from_py(const char *name, PyObject *dtype_obj, PyObject *shape_obj,
                              PyObject *template, raw_array *out)
 {
@@ -4502,10 +4564,14 @@ static int raw_array_from_py(const char *name, PyObject *dtype_obj, PyObject *sh
                      dtype_obj == Py_None ? "dtype" : "shape");
         return -1;
     }
-    if (dtype_from_py(dtype_obj, &out->dtype, out->fields) < 0 ||
-        shape_from_py(shape_obj, name, &out->ndim, out->dims) < 0)
+    int other = other_order_dtype(dtype_obj, &out->dtype, &out->descr);
+    if (other < 0 || (!other && dtype_from_py(dtype_obj, &out->dtype, out->fields) < 0) ||
+        shape_from_py(shape_obj, name, &out->ndim, out->dims) < 0) {
+        Py_CLEAR(out->descr);
         return -1;
-    out->descr = descr_of_parsed(out->dtype, out->fields);
+    }
+    if (!other)
+        out->descr = descr_of_parsed(out->dtype, out->fields);
     return out->descr ? 0 : -1;
 }
 
@@ -4986,7 +5052,6 @@ static PyObject *info_raw(const char *name, PyObject *dtype_obj, PyObject *shape
         return PyErr_NoMemory();
     }
     if (raw_array_from_py(name, dtype_obj, shape_obj, template, ra) == 0) {
-        Py_DECREF(ra->descr);
         shmap_raw_opts opts = SHMAP_RAW_OPTS_INIT;
         opts.flags = (priv ? SHMAP_PRIVATE : SHMAP_RDONLY) | SHMAP_DELETED;
         opts.offset = offset;
@@ -5000,7 +5065,8 @@ static PyObject *info_raw(const char *name, PyObject *dtype_obj, PyObject *shape
             shmap_close(seg);
         }
         Py_END_ALLOW_THREADS
-        res = rc < 0 ? raise_lib(rc, name) : raw_info_dict(info, priv);
+        res = rc < 0 ? raise_lib(rc, name) : raw_info_dict(info, priv, ra->descr);
+        Py_DECREF(ra->descr);
     }
     PyMem_Free(info);
     PyMem_Free(ra);

@@ -440,6 +440,12 @@ TEST(io__raw_arrays_in_the_other_byte_order)
     RUN(0, "info", farg, "--dtype", f4, "--shape", "3", "--json");
     snprintf(want, sizeof want, "\"numpy\": \"%s\"", f4);
     CHECK_CONTAINS(out, want);
+    /* numpy's codes keep their meaning: '>i8' is an i64, not shmap's i8. */
+    char i8[8];
+    snprintf(i8, sizeof i8, "%ci8", o);
+    RUN(0, "info", farg, "--dtype", i8, "--shape", "1");
+    snprintf(want, sizeof want, "dtype:           i64 (numpy %s)\n", i8);
+    CHECK_CONTAINS(out, want);
 
     /* Written as numbers: set, fill with a value, fill with a ramp. */
     RUN(0, "set", farg, "1", "-2.5", "--dtype", f4, "--shape", "3");

@@ -283,6 +283,54 @@ def test_raw__pickles_as_the_same_raw_mapping(raw_object):
             assert again.private and again.raw
 
 
+OTHER = ">" if sys.byteorder == "little" else "<"
+
+
+@pytest.mark.parametrize("code", ["f4", "u2", "i8", "c8", "f2"])
+def test_raw__the_other_byte_order_reads_and_writes_numbers(raw_object, code):
+    """A raw open given the other byte order ('>f4' on a little-endian machine, or such a
+    numpy dtype) maps an array of that dtype: numpy reads the numbers, and writes reach the
+    object in that order, as the CLI reads and writes them."""
+    other = np.dtype(OTHER + code)
+    want = np.frombuffer(DATA, other, count=6, offset=8)
+    for dtype in (OTHER + code, other):
+        with shmap.open(raw_object, dtype=dtype, shape=(2, 3), offset=8) as seg:
+            assert seg.dtype == other and seg.array.dtype == other
+            np.testing.assert_array_equal(seg.array, want.reshape(2, 3))
+            np.testing.assert_array_equal(np.asarray(seg), want.reshape(2, 3))
+            assert memoryview(seg).format[0] == OTHER
+            assert seg.info["numpy"] == other.str and seg.info["dtype"] == \
+                shmap.info(raw_object, dtype=np.dtype(code), shape=6, offset=8)["dtype"]
+            again = pickle.loads(pickle.dumps(seg))
+            with again:
+                assert again.dtype == other
+    cli = cli_json("info", raw_object, "--dtype", OTHER + code, "--shape", "2,3", "--offset",
+                   "8", "--json")
+    assert shmap.info(raw_object, dtype=OTHER + code, shape=(2, 3), offset=8) == cli
+    if raw_object.startswith("file:"):
+        with shmap.open(raw_object, dtype=other, shape=6, offset=8, readonly=False) as seg:
+            seg.array[:] = np.arange(6)
+        data = pathlib.Path(raw_object[5:]).read_bytes()
+        assert data[8:8 + 6 * other.itemsize] == np.arange(6).astype(other).tobytes()
+        assert data[:8] == DATA[:8] and data[8 + 6 * other.itemsize:] == \
+            DATA[8 + 6 * other.itemsize:]
+
+
+def test_raw__the_other_byte_order_only_for_raw_numbers(raw_object, name):
+    with shmap.open(raw_object, dtype="!u2", shape=2) as seg:  # network order
+        assert seg.dtype == np.dtype(">u2")
+    with shmap.open(raw_object, dtype=OTHER + "u1", shape=2) as seg:  # one byte: no order
+        assert seg.dtype == np.uint8
+    for dtype in (OTHER + "f4", np.dtype(OTHER + "f4")):
+        with pytest.raises(shmap.DtypeError) as exc:
+            shmap.create(name, 3, dtype)
+        assert exc.value.code == shmap.EBYTEORDER
+    with pytest.raises(shmap.DtypeError) as exc:
+        shmap.open(raw_object, dtype=[("x", OTHER + "f4")], shape=2)
+    assert exc.value.code == shmap.EBYTEORDER
+    assert "other byte order" in shmap.open.__doc__
+
+
 # ---------------------------------------------------------------------------------------
 # Private mappings of described file segments
 
