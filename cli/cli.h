@@ -394,7 +394,8 @@ const char *cli_layout_numpy(const cli_layout *l);
 #define CLI_RAW_HELP                                                                          \
     "Raw attach, for an object with no shmap header (a foreign segment, a plain file):\n"     \
     "  --dtype TYPE     element type, as for `shmap create` (u2, f4, record:x:f4,y:f4...);\n" \
-    "                   '>f4' or '<f4' (numpy's) for numbers in the other byte order\n"    \
+    "                   '>f4' or '<f4' (numpy's; '!f4' is '>f4') for numbers in the other\n" \
+    "                   byte order, read and written as numbers\n"                            \
     "  --shape D,D,...  the dimensions, C order (DxD... works too), decimal\n"               \
     "  --offset BYTES   where the array starts in the object (decimal or 0x hex; any\n"      \
     "                   multiple of the element's alignment, not only of the page size)\n"  \

@@ -468,8 +468,8 @@ static int fail_write(const char *path, int e, const target *t)
 
 /* Write the file: to @p stream when FILE is one (>= 0), else to the unnamed file or as the
  * hidden directory's file (make_tmp()). */
-static int write_file(int format, const char *path, int stream, const shmap_info *info,
-                      const cli_layout *layout, const snapshot *s)
+static int write_native(int format, const char *path, int stream, const shmap_info *info,
+                        const cli_layout *layout, const snapshot *s)
 {
     char err[512], dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
@@ -479,27 +479,13 @@ static int write_file(int format, const char *path, int stream, const shmap_info
         /* The data in whole blocks of 2880 bytes, after one header block at least. */
         uint64_t blocks = info->data_size / 2880 + (info->data_size % 2880 != 0);
         target_measure(&t, (blocks + 1) * 2880, 1, stream >= 0 ? stream : tmp_fd, in);
-        /* FITS is written from numbers in this machine's order: a raw array in the other
-         * order goes through a copy put right. */
-        const unsigned char *data = s->data;
-        unsigned char *native = NULL;
-        if (layout->swapped) {
-            if (!(native = malloc(info->data_size ? (size_t)info->data_size : 1)))
-                return cli_fail(path, "out of memory for a copy of %" PRIu64 " bytes in this "
-                                      "machine's byte order", info->data_size);
-            cli_value_native(layout, s->data, native, info->nelem);
-            data = native;
-        }
         int rc;
         if (stream >= 0)
-            rc = cli_fits_write(NULL, stream, info, data, s->kw, s->nkw, err, sizeof err);
+            rc = cli_fits_write(NULL, stream, info, s->data, s->kw, s->nkw, err, sizeof err);
         else if (tmp_fd >= 0)
-            rc = cli_fits_write_fd(tmp_fd, info, data, s->kw, s->nkw, err, sizeof err);
+            rc = cli_fits_write_fd(tmp_fd, info, s->data, s->kw, s->nkw, err, sizeof err);
         else
-            rc = cli_fits_write(tmp_file, -1, info, data, s->kw, s->nkw, err, sizeof err);
-        int saved = errno;
-        free(native);
-        errno = saved;
+            rc = cli_fits_write(tmp_file, -1, info, s->data, s->kw, s->nkw, err, sizeof err);
         if (rc == 0 && tmp_fd < 0 && stream < 0) {
             /* CFITSIO made this one, with 0666 less the umask: narrowed as open() would
              * have made it (where the file system keeps no modes, it stays as it is). */
@@ -531,6 +517,27 @@ static int write_file(int format, const char *path, int stream, const shmap_info
     if (opened && fd >= 0 && close(fd) < 0 && status == 0)
         status = fail_write(path, errno, &t);
     free(header);
+    return status;
+}
+
+/* As write_native(), for any array: a raw array in the other byte order (--dtype '>f4'
+ * here) is written from a copy in this machine's order, as every format is written. */
+static int write_file(int format, const char *path, int stream, const shmap_info *info,
+                      const cli_layout *layout, const snapshot *s)
+{
+    if (!layout->swapped)
+        return write_native(format, path, stream, info, layout, s);
+    unsigned char *native = malloc(info->data_size ? (size_t)info->data_size : 1);
+    if (!native)
+        return cli_fail(path, "out of memory for a copy of %" PRIu64 " bytes in this "
+                              "machine's byte order", info->data_size);
+    cli_value_native(layout, s->data, native, info->nelem);
+    cli_layout l = *layout;
+    l.swapped = 0;
+    snapshot n = *s;
+    n.data = native;
+    int status = write_native(format, path, stream, info, &l, &n);
+    free(native);
     return status;
 }
 

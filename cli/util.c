@@ -657,6 +657,11 @@ int cli_parse_type(const char *cmd, const char *opt, const char *text, shmap_dty
     if (detail && strncmp(detail, "unknown type ", 13) == 0)
         return cli_usage_error(cmd, "%s%s%s, or a record field list such as x:f4,y:f4,flag:u1",
                                opt ? opt : "", opt ? ": " : "", detail);
+    /* Said where such a type is taken: a raw array of numbers (cli_raw_check()). */
+    if (detail && rc == SHMAP_EBYTEORDER)
+        return cli_usage_error(cmd, "%s%s%s (only a raw array of numbers, --dtype with --shape, "
+                                    "may be in the other byte order)",
+                               opt ? opt : "", opt ? ": " : "", detail);
     if (detail)
         return cli_usage_error(cmd, "%s%s%s", opt ? opt : "", opt ? ": " : "", detail);
     return cli_usage_error(cmd, "%s%sinvalid type '%s': %s", opt ? opt : "", opt ? ": " : "",
@@ -727,19 +732,28 @@ int cli_raw_check(const char *cmd, cli_raw *r)
      * numbers are then read and written with their bytes reversed. Not records: their field
      * lists name no byte order. */
     r->swapped = 0;
-    const char *type = r->dtype_text;
-    char native[64];
     shmap_dtype other;
-    if (strchr("<>!", type[0]) && !strchr(type, ':') &&
-        shmap_dtype_parse(type, &other) == SHMAP_EBYTEORDER) {
-        /* The same type in this machine's order, still spelled as numpy's ('=i8' is an
-         * i64, where a bare 'i8' would be shmap's i8). */
-        snprintf(native, sizeof native, "=%s", type + 1);
-        type = native;
+    if (strchr("<>!", r->dtype_text[0]) && !strchr(r->dtype_text, ':') &&
+        shmap_dtype_parse(r->dtype_text, &other) == SHMAP_EBYTEORDER) {
+        /* The same type in this machine's order, still read as numpy's code ('=i8' is an
+         * i64, where a bare 'i8' would be shmap's i8): it parses, being one. */
+        size_t n = strlen(r->dtype_text);
+        char *native = malloc(n + 1);
+        if (!native)
+            return cli_fail(NULL, "out of memory");
+        native[0] = '=';
+        memcpy(native + 1, r->dtype_text + 1, n);
+        int rc = shmap_dtype_parse(native, &r->dtype);
+        free(native);
+        if (rc < 0) {
+            cli_parse_type(cmd, "--dtype", r->dtype_text, &r->dtype, &r->fields);
+            return CLI_EXIT_USAGE;
+        }
+        r->fields = NULL;
         r->swapped = 1;
-    }
-    if (cli_parse_type(cmd, "--dtype", type, &r->dtype, &r->fields) != 0)
+    } else if (cli_parse_type(cmd, "--dtype", r->dtype_text, &r->dtype, &r->fields) != 0) {
         return CLI_EXIT_USAGE;
+    }
     char err[256];
     if (parse_shape(r->shape_text, r, err, sizeof err) < 0)
         return cli_usage_error(cmd, "--shape '%s': %s", r->shape_text, err);

@@ -685,7 +685,7 @@ void cli_value_free(cli_value *v)
 void cli_value_store(const cli_layout *l, const cli_value *v, void *elem)
 {
     if (!v->given && l->swapped) {
-        unsigned char b[SWAP_MAX];
+        _Alignas(16) unsigned char b[SWAP_MAX];
         element_swapped(l, v->bytes, b);
         memcpy(elem, b, l->elsize);
         return;
@@ -756,7 +756,7 @@ void cli_value_ramp(const cli_layout *l, void *data, uint64_t nelem)
 {
     unsigned char *p = data;
     if (l->swapped) {
-        unsigned char b[SWAP_MAX];
+        _Alignas(16) unsigned char b[SWAP_MAX];
         for (uint64_t i = 0; i < nelem; i++) {
             scalar_from_index(l->dtype, i, b);
             element_swapped(l, b, p + i * l->elsize);
@@ -941,7 +941,7 @@ static void format_scalar(char *buf, size_t size, shmap_dtype t, const void *p)
 void cli_value_print(FILE *out, const cli_layout *l, const void *elem)
 {
     char buf[96];
-    unsigned char b[SWAP_MAX];
+    _Alignas(16) unsigned char b[SWAP_MAX];
     if (l->swapped) {
         element_swapped(l, elem, b);
         elem = b;
@@ -1002,7 +1002,7 @@ int cli_value_real(const cli_layout *l, const void *elem, double *out)
 {
     if (l->dtype == SHMAP_RECORD)
         return -1;
-    unsigned char b[SWAP_MAX];
+    _Alignas(16) unsigned char b[SWAP_MAX];
     if (l->swapped) {
         element_swapped(l, elem, b);
         elem = b;

@@ -757,7 +757,8 @@ static int shmap_type_of_simple(PyArray_Descr *d, const char *field, shmap_dtype
             continue;
         if (table[i].size > 1 && !PyArray_ISNBO(d->byteorder)) {
             raise_fmt(DtypeError, SHMAP_EBYTEORDER, "%snumpy dtype %R has the other byte "
-                      "order: shmap stores native order only", where, (PyObject *)d);
+                      "order: shmap stores native order only (a raw open of numbers, open() "
+                      "with dtype and shape, may name it)", where, (PyObject *)d);
             return -1;
         }
         *out = table[i].dtype;
@@ -985,7 +986,8 @@ static int dtype_from_py(PyObject *obj, shmap_dtype *out, char *fields)
         if (rc == 0)
             return 0;
         if (rc == SHMAP_EBYTEORDER) {
-            raise_as(DtypeError, rc, NULL);
+            raise_fmt(DtypeError, rc, "%s (a raw open of numbers, open() with dtype and shape, "
+                      "may name it)", shmap_last_error());
             return -1;
         }
         if (strchr(s, ':'))
@@ -4459,44 +4461,62 @@ typedef struct {
 
 /*
  * A raw open's dtype naming the other byte order than this machine's, as numpy spells it
- * ('>f4' here, or such a numpy dtype; the library's '!f4' too): 1, with the shmap type in
- * *out and that dtype in *descr (a new reference), whose arrays numpy reads and writes as
- * numbers; 0 for any other dtype (dtype_from_py() takes it, and refuses records in the
- * other order); -1 with an exception. Segments made here hold this machine's order only.
+ * ('>f4' here, as str or bytes, or such a numpy dtype; the library's '!f4' too): 1, with
+ * the shmap type in *out and that dtype in *descr (a new reference), whose arrays numpy
+ * reads and writes as numbers; 0 for any other dtype (dtype_from_py() takes it, and refuses
+ * records in the other order); -1 with an exception. Segments made here hold this
+ * machine's order only.
  */
 static int other_order_dtype(PyObject *obj, shmap_dtype *out, PyArray_Descr **descr)
 {
-    PyObject *spelled = NULL;
-    if (PyUnicode_Check(obj)) {
-        const char *s = PyUnicode_AsUTF8(obj);
+    if (PyUnicode_Check(obj) || PyBytes_Check(obj)) {
+        /* Read by the library, as the CLI reads it ('>F4', '!f4'), then made numpy's: the
+         * type in this machine's order, still read as numpy's code ('=i8' is an i64, where
+         * a bare 'i8' is shmap's i8), with its byte order swapped. */
+        const char *s = PyUnicode_Check(obj) ? PyUnicode_AsUTF8(obj) : PyBytes_AsString(obj);
         shmap_dtype dt;
         if (!s)
             return -1;
         if (strchr(s, ':') || shmap_dtype_parse(s, &dt) != SHMAP_EBYTEORDER)
             return 0;
-        /* numpy has no '!' (network order, big-endian): said as '>'. */
-        if (s[0] == '!' && !(spelled = PyUnicode_FromFormat(">%s", s + 1)))
+        size_t n = strlen(s);
+        char *native = PyMem_Malloc(n + 1);
+        if (!native) {
+            PyErr_NoMemory();
             return -1;
-    } else if (!PyArray_DescrCheck(obj)) {
+        }
+        native[0] = '=';
+        memcpy(native + 1, s + 1, n);
+        int rc = shmap_dtype_parse(native, out);
+        PyMem_Free(native);
+        if (rc < 0) {
+            raise_as(DtypeError, rc, NULL);
+            return -1;
+        }
+        PyArray_Descr *d = descr_of_type(*out);
+        if (!d)
+            return -1;
+        *descr = PyArray_DescrNewByteorder(d, NPY_SWAP);
+        Py_DECREF(d);
+        return *descr ? 1 : -1;
+    }
+    if (!PyArray_DescrCheck(obj))
         return 0; /* a scalar type (numpy.float32) is of this machine's order */
-    }
-    PyArray_Descr *d = NULL;
-    int ok = PyArray_DescrConverter(spelled ? spelled : obj, &d);
-    Py_XDECREF(spelled);
-    if (!ok)
-        return -1;
-    if (!other_order(d)) {
-        Py_DECREF(d);
+    PyArray_Descr *d = (PyArray_Descr *)obj;
+    if (!other_order(d))
         return 0;
-    }
     PyArray_Descr *native = PyArray_DescrNewByteorder(d, NPY_NATIVE);
-    if (!native || shmap_type_of_simple(native, NULL, out) < 0) {
-        Py_XDECREF(native);
-        Py_DECREF(d);
+    if (!native)
+        return -1;
+    int rc = shmap_type_of_simple(native, NULL, out);
+    Py_DECREF(native);
+    if (rc < 0) {
+        /* Said of the dtype given, not of the copy in this machine's order. */
+        PyErr_Clear();
+        shmap_type_of_simple(d, NULL, out);
         return -1;
     }
-    Py_DECREF(native);
-    *descr = d;
+    *descr = (PyArray_Descr *)Py_NewRef(obj);
     return 1;
 }
 

@@ -472,18 +472,23 @@ TEST(io__raw_arrays_in_the_other_byte_order)
     RUN(0, "cat", farg, "--dtype", c8, "--shape", "1", "--offset", "4");
     CHECK_STR(out, "3-4j\n");
 
-    /* Exported: .npy in that order, the header saying so; FITS as numbers. */
+    /* Exported as every array is, in this machine's order: .npy (its header says so),
+     * raw bytes and FITS. */
     for (int i = 0; i < 3; i++)
         put_other(file + 4 * i, &v[i], 4);
     util_write_file(path, file, sizeof file);
-    const char *npy = util_test_path("be.npy");
+    RUN(0, "cat", farg, "--dtype", f4, "--shape", "3", "--slice", "::-2");
+    CHECK_STR(out, "-3 1\n");
+    const char *npy = util_test_path("be.npy"), *bin = util_test_path("be.bin");
     RUN(0, "export", farg, npy, "--dtype", f4, "--shape", "3");
     size_t len = 0;
     unsigned char *bytes = util_read_file(npy, &len);
-    snprintf(want, sizeof want, "'descr': '%s'", f4);
-    CHECK(bytes && len == 128 + sizeof file && memmem(bytes, 128, want, strlen(want)));
-    CHECK(memcmp(bytes + 128, file, sizeof file) == 0);
+    snprintf(want, sizeof want, "'descr': '%s'", mine);
+    CHECK(bytes && len == 128 + sizeof v && memmem(bytes, 128, want, strlen(want)));
+    CHECK(memcmp(bytes + 128, v, sizeof v) == 0);
     free(bytes);
+    RUN(0, "export", farg, bin, "--format", "raw", "--dtype", f4, "--shape", "3");
+    check_bytes(bin, (const unsigned char *)v, sizeof v, __LINE__);
     const char *back = test_name("back");
     RUN(0, "import", npy, back);
     char *c = cat_of(back);
@@ -509,6 +514,12 @@ TEST(io__raw_arrays_in_the_other_byte_order)
     RUN(0, "info", seg);
     snprintf(want, sizeof want, "dtype:           f32 (numpy %s)\n", mine);
     CHECK_CONTAINS(out, want);
+    /* And into an existing segment of that type. */
+    RUN(0, "fill", seg, "0");
+    RUN(0, "import", path, seg, "--existing", "--dtype", f4, "--shape", "3");
+    c = cat_of(seg);
+    CHECK_STR(c, "1 2 -3\n");
+    free(c);
     CHECK_OK(shmap_unlink(seg));
 
     /* Records and segments made here keep this machine's order. */
@@ -516,6 +527,19 @@ TEST(io__raw_arrays_in_the_other_byte_order)
     CHECK_ERROR_LINE(err, "byte order differs");
     RUN(2, "create", test_name("no"), f4, "3");
     CHECK_ERROR_LINE(err, "byte order differs");
+    CHECK_ERROR_LINE(err, "only a raw array of numbers");
+    /* Any spelling the library reads: upper case, network order, long ones. */
+    char upper[8], longer[80];
+    snprintf(upper, sizeof upper, "%cF4", o);
+    snprintf(longer, sizeof longer, "%cf%s4", o, "000000000000000000000000000000000000000000000000000000000000000000");
+    RUN(0, "cat", farg, "--dtype", upper, "--shape", "3");
+    CHECK_STR(out, "1 2 -3\n");
+    RUN(0, "cat", farg, "--dtype", longer, "--shape", "3");
+    CHECK_STR(out, "1 2 -3\n");
+    if (o == '>') {
+        RUN(0, "cat", farg, "--dtype", "!f4", "--shape", "3");
+        CHECK_STR(out, "1 2 -3\n");
+    }
     CHECK(!util_shm_exists(test_name("no")));
     util_clear(&out, &err);
 }

@@ -319,12 +319,22 @@ def test_raw__the_other_byte_order_reads_and_writes_numbers(raw_object, code):
 def test_raw__the_other_byte_order_only_for_raw_numbers(raw_object, name):
     with shmap.open(raw_object, dtype="!u2", shape=2) as seg:  # network order
         assert seg.dtype == np.dtype(">u2")
+    # Spelled as the library reads it, as the CLI takes it; a Segment as a template.
+    for spelling in (OTHER + "F4", (OTHER + "f4").encode(), OTHER + "f" + "0" * 60 + "4"):
+        with shmap.open(raw_object, dtype=spelling, shape=3, offset=4) as seg:
+            assert seg.dtype == np.dtype(OTHER + "f4")
+            with shmap.open(raw_object, template=seg, offset=4) as again:
+                assert again.dtype == seg.dtype
+                np.testing.assert_array_equal(again.array, seg.array)
+            assert shmap.info(raw_object, template=seg)["numpy"] == OTHER + "f4"
     with shmap.open(raw_object, dtype=OTHER + "u1", shape=2) as seg:  # one byte: no order
         assert seg.dtype == np.uint8
     for dtype in (OTHER + "f4", np.dtype(OTHER + "f4")):
         with pytest.raises(shmap.DtypeError) as exc:
             shmap.create(name, 3, dtype)
-        assert exc.value.code == shmap.EBYTEORDER
+        assert exc.value.code == shmap.EBYTEORDER and "raw open of numbers" in str(exc.value)
+    with pytest.raises(shmap.DtypeError, match=r"dtype\('%sU2'\)" % OTHER):
+        shmap.open(raw_object, dtype=np.dtype(OTHER + "U2"), shape=2)
     with pytest.raises(shmap.DtypeError) as exc:
         shmap.open(raw_object, dtype=[("x", OTHER + "f4")], shape=2)
     assert exc.value.code == shmap.EBYTEORDER
