@@ -123,8 +123,8 @@ static void print_object(const shmap_info *info)
     LINE("group", "%s (gid %lu)", buf, (unsigned long)info->gid);
 }
 
-/* The lines of the array, from dtype to bytes. */
-/* @p numpy: numpy's name of the type as given to a raw mapping (">f4"), or NULL. */
+/* The lines of the array, from dtype to bytes; @p numpy: numpy's name of the type as given
+ * to a raw mapping (">f4"), or NULL. */
 static void print_array(const shmap_info *info, const char *numpy)
 {
     char buf[SHMAP_NAME_MAX];

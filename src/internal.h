@@ -217,11 +217,11 @@ SHMAP__HIDDEN unsigned shmap__meminfo(const char *const *fields, unsigned long l
  * Refuse (-ENOMEM, detail set) to reserve `size` bytes of memory that is not there
  * (available memory and free swap, MemAvailable + SwapFree, or less where the memory cgroup
  * of this process or an ancestor's limit leaves less room), before the kernel's
- * out-of-memory killer would end this process or another for it: for the
- * object `fd` when it lives in memory (tmpfs: POSIX objects, memfds, files under a tmpfs),
- * or for a System V segment (fd -1); `freed` bytes are given back first (a replaced System
- * V segment). Sizes below SHMAP__MEMCHECK_MIN pass unlooked at: the look costs tens of
- * microseconds, and so small a request is not what exhausts memory.
+ * out-of-memory killer would end this process or another for it: for the object `fd` when
+ * it lives in memory (tmpfs: POSIX objects, memfds, files under a tmpfs), or for a System V
+ * segment (fd -1); `freed` bytes are given back first (a replaced System V segment). Sizes
+ * below SHMAP__MEMCHECK_MIN pass unlooked at: the look costs tens of microseconds, and so
+ * small a request is not what exhausts memory.
  */
 #define SHMAP__MEMCHECK_MIN (UINT64_C(64) << 20)
 SHMAP__HIDDEN int shmap__memory_check(int fd, uint64_t size, uint64_t freed, const char *who);
