@@ -326,8 +326,8 @@ TEST(create__a_file_larger_than_its_file_system_is_refused_before_taking_any_spa
 /*
  * A file on a tmpfs that is larger than memory and swap together (a tmpfs may be given any
  * size): a segment there that fits the file system but not memory is refused for memory
- * (ENOMEM, saying how much is available), before any page is taken. This is the host's
- * check, which asks /proc/meminfo when free memory alone cannot show the size fits.
+ * (ENOMEM, saying how much is available), before any page is taken: the host's check
+ * (MemAvailable and SwapFree in /proc/meminfo), where the cgroup's limits are unset.
  */
 static unsigned long long memory_and_swap;
 
