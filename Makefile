@@ -231,7 +231,14 @@ $(BENCH_FAULT): $(B)/bench/fault_bench.o $(BENCH_NAMES) $(LIBA)
 $(DEMO): $(B)/demo/demo.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS) -lm
 
-check: all $(TESTS)
+# CFITSIO's side of the test that reads its shmem:// images as raw arrays: built with
+# CFITSIO alone (no sanitizer: the code under test is the command's), and only with it.
+CFITSIO_HELPER := $(B)/shmap-cfitsio-helper
+$(CFITSIO_HELPER): tests/fits/cfitsio_helper.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror $(FITS_CFLAGS) -o $@ $< $(FITS_LIBS)
+
+check: all $(TESTS) $(if $(filter yes,$(FITS)),$(CFITSIO_HELPER))
 	@$(MAKE) --no-print-directory install-check SKIPS_SAID=1
 	SHMAP_BIN=$(abspath $(SHMAP)) SHMAP_PYTEST='$(PYTEST_CMD)' SHMAP_PYTEST_SKIP='$(PY_SKIP)' \
 	    $(TESTS) $(TESTARGS)

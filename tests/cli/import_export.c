@@ -11,7 +11,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -542,6 +545,96 @@ TEST(io__raw_arrays_in_the_other_byte_order)
     }
     CHECK(!util_shm_exists(test_name("no")));
     util_clear(&out, &err);
+}
+
+/* The helper `make check` builds beside the command with CFITSIO, or a skip. */
+static const char *cfitsio_helper(void)
+{
+    need_fits();
+    static char path[PATH_MAX];
+    char bin[PATH_MAX];
+    snprintf(bin, sizeof bin, "%s", getenv("SHMAP_BIN") ? getenv("SHMAP_BIN") : "");
+    snprintf(path, sizeof path, "%s/shmap-cfitsio-helper", dirname(bin));
+    if (access(path, X_OK) != 0)
+        TEST_SKIP("%s is not built (make check builds it with CFITSIO)", path);
+    return path;
+}
+
+/* CFITSIO's System V keys for this test: its base and the blocks of SHMEM_LIB_MAXSEG 4. */
+#define CFITSIO_KEYS 9
+
+static void cfitsio_shmem_case(const char *helper, const char *env, key_t base)
+{
+    char *out = NULL, *err = NULL;
+    CHECK(test_sh(&out, &err, "%s '%s' write shmem://h0", env, helper) == 0);
+    /* Its block: the segment of the image, under one of CFITSIO's keys. */
+    key_t key = -1;
+    int id = -1;
+    for (key_t k = base + 1; k < base + CFITSIO_KEYS && key < 0; k++) {
+        struct shmid_ds ds;
+        int i = shmget(k, 0, 0);
+        if (i >= 0 && shmctl(i, IPC_STAT, &ds) == 0 && ds.shm_segsz >= 2 * 2880)
+            key = k, id = i;
+    }
+    CHECK(key >= 0);
+    /* Where the FITS file starts in it (after CFITSIO's block header), and its data after
+     * the one header block it needs. */
+    const char *seg = shmat(id, NULL, SHM_RDONLY);
+    CHECK(seg != (void *)-1);
+    const char *fits = memmem(seg, 2880, "SIMPLE  =", 9);
+    CHECK(fits != NULL);
+    size_t at = (size_t)(fits - seg), card = 0;
+    while (card < 36 && strncmp(fits + 80 * card, "END     ", 8) != 0)
+        card++;
+    CHECK(card < 36);
+    shmdt(seg);
+    char name[64], offset[32];
+    snprintf(name, sizeof name, "sysv://0x%08x", (unsigned)key);
+    snprintf(offset, sizeof offset, "%zu", at + 2880);
+    RUN(0, "cat", name, "--dtype", ">f4", "--shape", "3,4", "--offset", offset);
+    CHECK_STR(out, "0 1.5 3 4.5\n6 7.5 9 10.5\n12 13.5 15 16.5\n");
+    /* Written here, read there. */
+    RUN(0, "set", name, "1", "2", "-1", "--dtype", ">f4", "--shape", "3,4", "--offset", offset);
+    util_clear(&out, &err);
+    CHECK(test_sh(&out, &err, "%s '%s' read shmem://h0", env, helper) == 0);
+    CHECK_STR(out, "0 1.5 3 4.5 6 7.5 -1 10.5 12 13.5 15 16.5\n");
+    util_clear(&out, &err);
+}
+
+/*
+ * CFITSIO's shmem:// driver keeps a FITS file in a System V segment (after a block header
+ * of its own), its data big-endian: a raw array of '>f4' at the data's offset reads it and
+ * writes it, and CFITSIO reads what was written. Its keys are the test's (SHMEM_LIB_KEYBASE),
+ * removed with CFITSIO's semaphores however the case ends.
+ */
+TEST(io__cfitsio_shmem_images_are_raw_big_endian_arrays)
+{
+    const uint16_t one = 1;
+    if (!*(const unsigned char *)&one)
+        TEST_SKIP("written for a little-endian machine, where '>f4' is the other order");
+    const char *helper = cfitsio_helper();
+    key_t base = test_sysv_key(); /* the first of the test's keys: CFITSIO's are after it */
+    char env[128];
+    snprintf(env, sizeof env, "SHMEM_LIB_KEYBASE=%d SHMEM_LIB_MAXSEG=4", (int)base);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        cfitsio_shmem_case(helper, env, base);
+        _exit(0);
+    }
+    int status = test_wait(pid);
+    char *out = NULL, *err = NULL;
+    test_sh(&out, &err, "%s '%s' delete shmem://h0", env, helper);
+    util_clear(&out, &err);
+    for (key_t k = base; k < base + CFITSIO_KEYS; k++) {
+        int sem = semget(k, 0, 0), shm = shmget(k, 0, 0);
+        if (sem >= 0)
+            semctl(sem, 0, IPC_RMID);
+        if (shm >= 0)
+            shmctl(shm, IPC_RMID, NULL);
+    }
+    CHECK_EQ_INT(status, 0);
 }
 
 /* ---------------------------------------------------------------------------------------- */
