@@ -579,9 +579,9 @@ int cli_npy_make_header(const cli_layout *l, unsigned int ndim, const uint64_t *
                         char **out, size_t *len, char *err, size_t errsize);
 
 /* Put @p nelem elements laid out as @p l, read from the file cli_npy_read_header() read
- * last (or a raw file, @p l swapped), into this machine's form: reverse the bytes of every
- * number if the file has the other byte order (records field by field, complex numbers
- * part by part), and set every bool to 0 or 1. Called when the file array's swap is set. */
+ * last (or any array, @p l swapped), into this machine's form: reverse the bytes of every
+ * number if the file has the other byte order or @p l is swapped (records field by field,
+ * complex numbers part by part), and set every bool to 0 or 1. */
 void cli_swap_bytes(const cli_layout *l, void *data, uint64_t nelem);
 
 /* Whether this shmap reads and writes FITS files (built with CFITSIO), and the message when

@@ -590,28 +590,21 @@ static int parse_fields(cli_layout *l, const char *spec, char *err, size_t errsi
 /* ---------------------------------------------------------------------------------------- */
 /* Layouts and values */
 
+void cli_value_native(const cli_layout *l, const void *src, void *dst, uint64_t nelem)
+{
+    memcpy(dst, src, (size_t)(nelem * l->elsize));
+    cli_swap_bytes(l, dst, nelem); /* l swapped: every number reversed, as import does */
+}
+
 /* An element of a swapped layout in this machine's byte order, copied into @p out (at
- * least l->elsize bytes): each number's bytes reversed, a complex number's two parts each
- * on its own. Records are never swapped (cli_raw_check() refuses them). */
+ * least l->elsize bytes). Records are never swapped (cli_raw_check() refuses them). */
 static void element_swapped(const cli_layout *l, const void *elem, unsigned char *out)
 {
-    const unsigned char *in = elem;
-    size_t part = l->dtype == SHMAP_C64 || l->dtype == SHMAP_C128 ? l->elsize / 2 : l->elsize;
-    for (size_t at = 0; at < l->elsize; at += part)
-        for (size_t i = 0; i < part; i++)
-            out[at + i] = in[at + part - 1 - i];
+    cli_value_native(l, elem, out, 1);
 }
 
 /* The largest element a swapped layout has: a c128. */
 #define SWAP_MAX 16
-
-void cli_value_native(const cli_layout *l, const void *src, void *dst, uint64_t nelem)
-{
-    const unsigned char *in = src;
-    unsigned char *out = dst;
-    for (uint64_t i = 0; i < nelem; i++)
-        element_swapped(l, in + i * l->elsize, out + i * l->elsize);
-}
 
 const char *cli_layout_numpy(const cli_layout *l)
 {

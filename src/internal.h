@@ -110,8 +110,8 @@ SHMAP__HIDDEN unsigned shmap__keyword_count(const struct shmap__kwslot *slots, u
 SHMAP__HIDDEN unsigned shmap__keyword_count_live(const struct shmap__header *words,
                                                  const struct shmap__kwslot *slots,
                                                  unsigned cap);
-/* The keyword writer: its start time (kw_lock_start), and its pid namespace when the attach
- * table puts it in another than ours; 0 each if unknown. */
+/* The keyword writer: its start time (kw_lock_start), and its pid namespace when that is
+ * known to be another than ours (else 0); the start time 0 if unknown. */
 struct shmap__kwholder {
     uint64_t start;
     uint32_t pidns;

@@ -102,8 +102,7 @@ static bool writer_dead(struct judge *j, uint32_t pid, const struct shmap__kwhol
         j->pid = pid;
         j->unknown_since = 0;
     }
-    uint32_t ns = shmap__self_pidns();
-    if (who->pidns && ns && who->pidns != ns)
+    if (who->pidns) /* set only for another namespace than ours */
         return false;
     if (!who->start) {
         int64_t now = shmap__mono_ns();
@@ -459,10 +458,10 @@ static int kw_lock(struct shmap__header *h, const char *who)
         }
         struct shmap__kwholder writer;
         shmap__kw_holder_of(h, expected, &writer);
-        /* Another thread of this process holds it (our pid, our start): it will let go. */
-        uint32_t my_ns = shmap__self_pidns();
+        /* Another thread of this process holds it (our pid, our start, our namespace): it
+         * will let go. */
         bool ours = expected == me && (writer.start == 0 || writer.start == my_start) &&
-                    (!writer.pidns || !my_ns || writer.pidns == my_ns);
+                    !writer.pidns;
         if (!ours && now - judged >= JUDGE_EVERY_NS) {
             judged = now;
             /* Judged on /proc, which takes a while: the holder is looked at again just

@@ -722,6 +722,31 @@ static int write_keyword_elsewhere(const char *name)
                                 "whether it is gone, and take over its change if so)", 0);
 }
 
+/* The writer holding `name`'s keyword lock counts as alive elsewhere: a change gives up
+ * after a second (-EBUSY, saying where the writer is) and takes nothing over. */
+static void check_left_alone(const char *name)
+{
+    double t0 = util_now_s();
+    CHECK_EQ_INT(run_bounded(write_keyword_elsewhere, name, 10), 1);
+    CHECK(util_now_s() - t0 >= 0.9);
+    struct shmap__header h;
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_seq & 1, 1); /* nothing taken over */
+}
+
+/* The writer holding `name`'s keyword lock is judged dead here: a change takes it over at
+ * once, and lets go with the sequence even. */
+static void check_taken_over(const char *name)
+{
+    double t0 = util_now_s();
+    CHECK_EQ_INT(run_bounded(write_keyword_busy, name, 10), 0);
+    CHECK(util_now_s() - t0 < 0.9);
+    struct shmap__header h;
+    util_header_read(name, &h);
+    CHECK_EQ_INT(h.kw_lock, 0);
+    CHECK_EQ_INT(h.kw_seq & 1, 0);
+}
+
 /* An attach slot in `h` (read whole) for the keyword writer, started at `start`, as its open
  * in another pid namespace would make it: the slot. */
 static struct shmap__lockslot *slot_elsewhere(struct shmap__header *h, uint64_t start)
@@ -753,21 +778,12 @@ TEST(keyword__a_writer_in_another_pid_namespace_is_not_taken_for_dead)
     h.kw_lock_start = 12345;
     struct shmap__lockslot *slot = slot_elsewhere(&h, h.kw_lock_start);
     util_header_write(name, &h);
-    double t0 = util_now_s();
-    int rc = run_bounded(write_keyword_elsewhere, name, 10);
-    CHECK_EQ_INT(rc, 1); /* -EBUSY, saying where the writer is */
-    CHECK(util_now_s() - t0 >= 0.9);
-    util_header_read(name, &h);
-    CHECK_EQ_INT(h.kw_seq & 1, 1); /* nothing taken over */
+    check_left_alone(name);
     /* Another start time: another process with that pid number, not the writer. */
+    util_header_read(name, &h);
     slot->start = h.kw_lock_start + 1;
     util_header_write(name, &h);
-    t0 = util_now_s();
-    CHECK_EQ_INT(run_bounded(write_keyword_busy, name, 10), 0);
-    CHECK(util_now_s() - t0 < 0.9);
-    util_header_read(name, &h);
-    CHECK_EQ_INT(h.kw_lock, 0);
-    CHECK_EQ_INT(h.kw_seq & 1, 0);
+    check_taken_over(name);
     util_shm_remove(name);
 }
 
@@ -785,11 +801,7 @@ TEST(keyword__a_writer_elsewhere_stopped_before_it_recorded_itself_is_not_taken_
     util_header_read(name, &h);
     slot_elsewhere(&h, 777);
     util_header_write(name, &h);
-    double t0 = util_now_s();
-    CHECK_EQ_INT(run_bounded(write_keyword_elsewhere, name, 10), 1);
-    CHECK(util_now_s() - t0 >= 0.9);
-    util_header_read(name, &h);
-    CHECK_EQ_INT(h.kw_seq & 1, 1); /* nothing taken over */
+    check_left_alone(name);
     util_shm_remove(name);
 }
 
@@ -824,22 +836,15 @@ TEST(keyword__a_writer_that_recorded_another_pid_namespace_is_not_taken_for_dead
     h.kw_lock_pidns = shmap__self_pidns() + 1;
     h.kw_lock_pidns_pid = h.kw_lock;
     util_header_write(name, &h);
-    double t0 = util_now_s();
-    CHECK_EQ_INT(run_bounded(write_keyword_elsewhere, name, 10), 1);
-    CHECK(util_now_s() - t0 >= 0.9);
+    check_left_alone(name);
     CHECK_EQ_INT(listed_keywords_status(name), -EBUSY);
     util_header_read(name, &h);
-    CHECK_EQ_INT(h.kw_seq & 1, 1); /* nothing taken over */
     h.kw_lock_pidns_pid = h.kw_lock + 1;
     util_header_write(name, &h);
     CHECK_EQ_INT(listed_keywords_status(name), 0);
-    t0 = util_now_s();
-    CHECK_EQ_INT(run_bounded(write_keyword_busy, name, 10), 0);
-    CHECK(util_now_s() - t0 < 0.9);
+    check_taken_over(name);
     util_header_read(name, &h);
-    CHECK_EQ_INT(h.kw_lock, 0);
     CHECK_EQ_INT(h.kw_lock_pidns_pid, 0); /* let go: the tag with it */
-    CHECK_EQ_INT(h.kw_seq & 1, 0);
     util_shm_remove(name);
 }
 
